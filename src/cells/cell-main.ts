@@ -1,0 +1,222 @@
+/**
+ * A cell process: one tenant's embedded ClickHouse (chdb) on its own data
+ * directory, serving the parent over the socket pair on fd 3. Requests run one
+ * at a time (chdb serialises a session's queries anyway), in arrival order.
+ *
+ * Engine hazard guarded here: after a failed query chdb may hand the rows the
+ * failed query had produced to the *next* query of the session. Every failure is
+ * therefore followed by a fence query whose exact answer is checked; the session
+ * is reopened if the fence does not come back clean. See DESIGN.md.
+ */
+import net from 'node:net';
+import fs from 'node:fs';
+import path from 'node:path';
+import crypto from 'node:crypto';
+import { Session, version as chdbVersion } from 'chdb';
+import { Frame, FrameReader, WINDOW, encodeFrame, encodeU32 } from './protocol.js';
+import { settingsClause } from './engine.js';
+
+const dataDir = process.argv[2];
+if (!dataDir) {
+  process.stderr.write('usage: cell-main <data dir>\n');
+  process.exit(2);
+}
+fs.mkdirSync(path.join(dataDir, 'spool'), { recursive: true, mode: 0o700 });
+for (const f of fs.readdirSync(path.join(dataDir, 'spool'))) fs.rmSync(path.join(dataDir, 'spool', f), { force: true });
+
+let session = new Session(path.join(dataDir, 'db'));
+const sock = new net.Socket({ fd: 3, readable: true, writable: true });
+const reader = new FrameReader();
+
+interface Job { id: number; type: Frame; body: Record<string, unknown> }
+interface Active {
+  cancelled: boolean;
+  abort: AbortController;
+  credit: number;
+  wake: (() => void) | undefined;
+  insert?: { fd: number; file: string; pending: Buffer[]; ended: boolean; bytes: number; wake: (() => void) | undefined };
+}
+
+const queue: Job[] = [];
+const active = new Map<number, Active>();
+let running = false;
+
+function send(type: Frame, id: number, payload?: Buffer | string): boolean {
+  return sock.write(encodeFrame(type, id, payload));
+}
+
+function sendError(id: number, e: unknown): void {
+  const err = e as { message?: string; code?: string; clickhouseCode?: number };
+  const msg = String(err.message ?? e);
+  const m = /Code: (\d+)\./.exec(msg);
+  send(Frame.Error, id, JSON.stringify({ message: msg, code: err.code, clickhouseCode: err.clickhouseCode ?? (m ? Number(m[1]) : undefined) }));
+}
+
+/** After any failure: make sure no leftover output of the failed query can reach the next one. */
+async function fence(): Promise<void> {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const nonce = crypto.randomBytes(8).toString('hex');
+    try {
+      const r = await session.queryAsync(`SELECT '${nonce}'`, { format: 'TSV' });
+      if (r.text() === `${nonce}\n`) return;
+    } catch { /* try again */ }
+  }
+  // Still not clean: start a new session on the same directory.
+  session.close();
+  const { drainPending } = await import('chdb');
+  await drainPending();
+  session = new Session(path.join(dataDir!, 'db'));
+}
+
+async function runQuery(job: Job, st: Active): Promise<void> {
+  const { sql, format, settings } = job.body as { sql: string; format: string; settings?: Record<string, string | number> };
+  const t0 = performance.now();
+  let bytes = 0;
+  let chunks = 0;
+  const stream = session.queryStream(sql + settingsClause(settings), { format, signal: st.abort.signal });
+  try {
+    for await (const chunk of stream) {
+      if (st.cancelled) break;
+      const raw = chunk.raw();
+      if (raw.length === 0) continue;
+      bytes += raw.length;
+      chunks++;
+      send(Frame.Data, job.id, Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength));
+      st.credit--;
+      while (st.credit <= 0 && !st.cancelled) await new Promise<void>((r) => { st.wake = r; });
+    }
+  } finally {
+    stream.cancel();
+  }
+  if (st.cancelled) throw Object.assign(new Error('query cancelled'), { code: 'CANCELLED' });
+  send(Frame.End, job.id, JSON.stringify({ elapsedMs: performance.now() - t0, bytes, chunks }));
+}
+
+async function runExec(job: Job): Promise<void> {
+  const { sql, format, settings } = job.body as { sql: string; format?: string; settings?: Record<string, string | number> };
+  const t0 = performance.now();
+  const r = await session.queryAsync(sql + settingsClause(settings), { format: format ?? 'TSV' });
+  const out = r.bytes();
+  if (out.length) send(Frame.Data, job.id, Buffer.from(out.buffer, out.byteOffset, out.byteLength));
+  send(Frame.End, job.id, JSON.stringify({ elapsedMs: performance.now() - t0, bytes: out.length, chunks: 1 }));
+}
+
+async function runInsert(job: Job, st: Active): Promise<void> {
+  const { table, format, settings } = job.body as { table: string; format: string; settings?: Record<string, string | number> };
+  const ins = st.insert!;
+  const t0 = performance.now();
+  // Spool the body to disk as it arrives (bounded memory), then let the engine read it.
+  for (;;) {
+    while (ins.pending.length) {
+      const b = ins.pending.shift()!;
+      await new Promise<void>((res, rej) => fs.write(ins.fd, b, (e) => (e ? rej(e) : res())));
+      ins.bytes += b.length;
+      send(Frame.InsertCredit, job.id, encodeU32(1));
+    }
+    if (ins.ended || st.cancelled) break;
+    await new Promise<void>((r) => { ins.wake = r; });
+  }
+  fs.closeSync(ins.fd);
+  try {
+    if (st.cancelled) throw Object.assign(new Error('insert cancelled'), { code: 'CANCELLED' });
+    if (!/^[A-Za-z0-9_]+$/.test(format)) throw new Error(`invalid format ${format}`);
+    await session.queryAsync(`INSERT INTO ${table} FROM INFILE '${ins.file}' FORMAT ${format}${settingsClause(settings)}`, { format: 'TSV' });
+    send(Frame.End, job.id, JSON.stringify({ elapsedMs: performance.now() - t0, bytes: ins.bytes, chunks: 0 }));
+  } finally {
+    fs.rmSync(ins.file, { force: true });
+  }
+}
+
+async function pump(): Promise<void> {
+  if (running) return;
+  running = true;
+  try {
+    while (queue.length) {
+      const job = queue.shift()!;
+      const st = active.get(job.id);
+      if (!st || st.cancelled) {
+        if (st?.insert) { fs.closeSync(st.insert.fd); fs.rmSync(st.insert.file, { force: true }); }
+        active.delete(job.id);
+        send(Frame.Error, job.id, JSON.stringify({ message: 'cancelled before start', code: 'CANCELLED' }));
+        continue;
+      }
+      try {
+        if (job.type === Frame.Query) await runQuery(job, st);
+        else if (job.type === Frame.Exec) await runExec(job);
+        else await runInsert(job, st);
+      } catch (e) {
+        sendError(job.id, e);
+        await fence();
+      } finally {
+        active.delete(job.id);
+      }
+    }
+  } finally {
+    running = false;
+  }
+}
+
+sock.on('data', (chunk: Buffer) => reader.push(chunk, (type, id, payload) => {
+  switch (type) {
+    case Frame.Ping:
+      send(Frame.Pong, id, JSON.stringify({ version: chdbVersion().libchdb, queued: queue.length }));
+      break;
+    case Frame.Query:
+    case Frame.Exec:
+    case Frame.InsertBegin: {
+      const body = JSON.parse(payload.toString('utf8')) as Record<string, unknown>;
+      const st: Active = { cancelled: false, abort: new AbortController(), credit: WINDOW, wake: undefined };
+      if (type === Frame.InsertBegin) {
+        const file = path.join(dataDir, 'spool', `insert-${process.pid}-${id}`);
+        st.insert = { fd: fs.openSync(file, 'w', 0o600), file, pending: [], ended: false, bytes: 0, wake: undefined };
+      }
+      active.set(id, st);
+      queue.push({ id, type, body });
+      void pump();
+      break;
+    }
+    case Frame.InsertData: {
+      const ins = active.get(id)?.insert;
+      if (ins) { ins.pending.push(Buffer.from(payload)); ins.wake?.(); ins.wake = undefined; }
+      break;
+    }
+    case Frame.InsertEnd: {
+      const ins = active.get(id)?.insert;
+      if (ins) { ins.ended = true; ins.wake?.(); ins.wake = undefined; }
+      break;
+    }
+    case Frame.Credit: {
+      const st = active.get(id);
+      if (st) { st.credit += payload.readUInt32LE(0); st.wake?.(); st.wake = undefined; }
+      break;
+    }
+    case Frame.Cancel: {
+      const st = active.get(id);
+      if (st) {
+        st.cancelled = true;
+        st.abort.abort();
+        st.wake?.(); st.wake = undefined;
+        if (st.insert) { st.insert.wake?.(); st.insert.wake = undefined; }
+      }
+      break;
+    }
+    default:
+      break;
+  }
+}));
+
+// The parent going away (crash or kill) closes the socket: the cell ends with it.
+sock.on('close', () => shutdown(0));
+sock.on('error', () => shutdown(1));
+process.on('SIGTERM', () => shutdown(0));
+process.on('SIGINT', () => {});
+
+let closing = false;
+function shutdown(code: number): void {
+  if (closing) return;
+  closing = true;
+  try { session.close(); } catch { /* already closed */ }
+  process.exit(code);
+}
+
+send(Frame.Pong, 0, JSON.stringify({ version: chdbVersion().libchdb, ready: true }));

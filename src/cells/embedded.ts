@@ -1,0 +1,406 @@
+/**
+ * The embedded engine: one child process per tenant running chdb on
+ * `<data>/cells/<tenant>/`. Started on first use, health-checked, restarted
+ * after a crash (requests in flight fail with a retryable 503, never hang),
+ * stopped when idle.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
+import fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { EngineUnavailable, QueryFailed, RoostError } from '../errors.js';
+import type { Engine, InsertOptions, InsertSummary, QueryOptions, QueryStats, QueryStream } from './engine.js';
+import { Frame, FrameReader, MAX_INSERT_FRAME, WINDOW, encodeFrame, encodeU32 } from './protocol.js';
+import type { Logger } from '../log/logger.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+/** The compiled cell program: beside this file in dist/, or dist/ seen from src/ (tests). */
+function cellEntry(): string {
+  const beside = path.join(here, 'cell-main.js');
+  if (fs.existsSync(beside)) return beside;
+  const fromSrc = path.resolve(here, '../../dist/src/cells/cell-main.js');
+  if (fs.existsSync(fromSrc)) return fromSrc;
+  throw new Error(`cell program not built (looked for ${beside} and ${fromSrc}): run "npm run build:ts"`);
+}
+
+export interface EmbeddedCellOptions {
+  tenant: string;
+  /** The cell's directory, `<data>/cells/<tenant>`. */
+  dir: string;
+  idleMs: number;
+  healthMs: number;
+  log: Logger;
+  onStart?: () => void;
+  onCrash?: () => void;
+  onStop?: () => void;
+}
+
+interface Pending {
+  onData(b: Buffer): void;
+  onEnd(stats: QueryStats): void;
+  onError(e: Error): void;
+  onInsertCredit?(n: number): void;
+}
+
+/** One running cell process and its socket. */
+class CellProcess {
+  readonly child: ChildProcess;
+  readonly sock: net.Socket;
+  readonly ready: Promise<string>;
+  readonly pending = new Map<number, Pending>();
+  #reader = new FrameReader();
+  #nextId = 1;
+  #pongWaiters: Array<(v: string) => void> = [];
+  exited = false;
+  version = '';
+
+  constructor(dir: string, onExit: (proc: CellProcess, code: number | null, signal: NodeJS.Signals | null) => void) {
+    this.child = spawn(process.execPath, [cellEntry(), dir], { stdio: ['ignore', 'inherit', 'inherit', 'pipe'] });
+    this.sock = this.child.stdio[3] as net.Socket;
+    let resolveReady!: (v: string) => void;
+    let rejectReady!: (e: Error) => void;
+    this.ready = new Promise((res, rej) => { resolveReady = res; rejectReady = rej; });
+    this.ready.catch(() => {});
+    this.#pongWaiters.push((v) => resolveReady(v));
+    this.sock.on('data', (chunk: Buffer) => this.#reader.push(chunk, (t, id, p) => this.#onFrame(t, id, p)));
+    this.sock.on('error', () => {});
+    this.child.on('exit', (code, signal) => {
+      this.exited = true;
+      rejectReady(new EngineUnavailable(`cell process exited during start (code ${code}, signal ${signal})`));
+      const err = new EngineUnavailable('the tenant\'s engine cell stopped while serving this request; retry it');
+      for (const p of this.pending.values()) p.onError(err);
+      this.pending.clear();
+      onExit(this, code, signal);
+    });
+  }
+
+  #onFrame(type: Frame, id: number, payload: Buffer): void {
+    if (type === Frame.Pong) {
+      const info = JSON.parse(payload.toString('utf8')) as { version: string };
+      this.version = info.version;
+      const w = this.#pongWaiters.shift();
+      w?.(info.version);
+      return;
+    }
+    const p = this.pending.get(id);
+    if (!p) return;
+    switch (type) {
+      case Frame.Data: p.onData(payload); break;
+      case Frame.End: this.pending.delete(id); p.onEnd(JSON.parse(payload.toString('utf8'))); break;
+      case Frame.Error: {
+        this.pending.delete(id);
+        const e = JSON.parse(payload.toString('utf8')) as { message: string; code?: string; clickhouseCode?: number };
+        p.onError(e.code === 'CANCELLED' || e.code === 'CHDB_ABORT'
+          ? new RoostError('CLIENT_CLOSED', 'query cancelled')
+          : new QueryFailed(e.message, e.clickhouseCode));
+        break;
+      }
+      case Frame.InsertCredit: p.onInsertCredit?.(payload.readUInt32LE(0)); break;
+      default: break;
+    }
+  }
+
+  id(): number {
+    const id = this.#nextId;
+    this.#nextId = this.#nextId >= 0xfffffff0 ? 1 : this.#nextId + 1;
+    return id;
+  }
+
+  send(type: Frame, id: number, payload?: Buffer | string): boolean {
+    if (this.exited || this.sock.destroyed) return false;
+    return this.sock.write(encodeFrame(type, id, payload));
+  }
+
+  ping(timeoutMs: number): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => {
+        const i = this.#pongWaiters.indexOf(done);
+        if (i >= 0) this.#pongWaiters.splice(i, 1);
+        reject(new EngineUnavailable(`cell did not answer a health check within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const done = (v: string) => { clearTimeout(t); resolve(v); };
+      this.#pongWaiters.push(done);
+      if (!this.send(Frame.Ping, 0)) { clearTimeout(t); reject(new EngineUnavailable('cell is not running')); }
+    });
+  }
+}
+
+export class EmbeddedCell implements Engine {
+  readonly kind = 'embedded' as const;
+  #opts: EmbeddedCellOptions;
+  #proc: CellProcess | undefined;
+  #starting: Promise<CellProcess> | undefined;
+  #idleTimer: NodeJS.Timeout | undefined;
+  #healthTimer: NodeJS.Timeout | undefined;
+  #inflight = 0;
+  #closed = false;
+
+  constructor(opts: EmbeddedCellOptions) {
+    this.#opts = opts;
+  }
+
+  get running(): boolean { return !!this.#proc && !this.#proc.exited; }
+  get pid(): number | undefined { return this.#proc?.child.pid; }
+  get dir(): string { return this.#opts.dir; }
+
+  async #get(): Promise<CellProcess> {
+    if (this.#closed) throw new RoostError('SHUTTING_DOWN', 'the server is shutting down', { retryable: true });
+    if (this.#proc && !this.#proc.exited) return this.#proc;
+    if (!this.#starting) {
+      this.#starting = this.#start().finally(() => { this.#starting = undefined; });
+    }
+    return this.#starting;
+  }
+
+  async #start(): Promise<CellProcess> {
+    fs.mkdirSync(this.#opts.dir, { recursive: true, mode: 0o700 });
+    const proc = new CellProcess(this.#opts.dir, (p, code, signal) => this.#onExit(p, code, signal));
+    this.#proc = proc;
+    const t = setTimeout(() => proc.child.kill('SIGKILL'), 60_000);
+    try {
+      await proc.ready;
+    } finally {
+      clearTimeout(t);
+    }
+    this.#opts.log.info('cell started', { tenant: this.#opts.tenant, pid: proc.child.pid, engine_version: proc.version });
+    this.#opts.onStart?.();
+    this.#healthTimer = setInterval(() => this.#healthCheck(proc), this.#opts.healthMs);
+    this.#healthTimer.unref();
+    this.#touch();
+    return proc;
+  }
+
+  #healthCheck(proc: CellProcess): void {
+    if (proc.exited) return;
+    proc.ping(Math.max(this.#opts.healthMs * 2, 10_000)).catch((e) => {
+      this.#opts.log.error('cell failed its health check; restarting it', { tenant: this.#opts.tenant, err: e });
+      proc.child.kill('SIGKILL');
+    });
+  }
+
+  #onExit(proc: CellProcess, code: number | null, signal: NodeJS.Signals | null): void {
+    if (this.#proc === proc) this.#proc = undefined;
+    clearInterval(this.#healthTimer);
+    const expected = (proc as { stopping?: boolean }).stopping === true;
+    if (!expected) {
+      this.#opts.log.warn('cell process died', { tenant: this.#opts.tenant, pid: proc.child.pid, code, signal });
+      this.#opts.onCrash?.();
+    }
+    this.#opts.onStop?.();
+  }
+
+  #touch(): void {
+    clearTimeout(this.#idleTimer);
+    this.#idleTimer = setTimeout(() => {
+      if (this.#inflight === 0) void this.stop();
+      else this.#touch();
+    }, this.#opts.idleMs);
+    this.#idleTimer.unref();
+  }
+
+  #begin(): void { this.#inflight++; clearTimeout(this.#idleTimer); }
+  #finish(): void { this.#inflight--; if (this.#inflight === 0) this.#touch(); }
+
+  async query(sql: string, opts: QueryOptions): Promise<QueryStream> {
+    const proc = await this.#get();
+    this.#begin();
+    const id = proc.id();
+    const queue: Buffer[] = [];
+    let ended = false;
+    let failure: Error | undefined;
+    let wake: (() => void) | undefined;
+    let resolveDone!: (s: QueryStats) => void;
+    let rejectDone!: (e: Error) => void;
+    const done = new Promise<QueryStats>((res, rej) => { resolveDone = res; rejectDone = rej; });
+    done.catch(() => {});
+    let firstResolve!: () => void;
+    const first = new Promise<void>((r) => { firstResolve = r; });
+    let finished = false;
+    const finish = () => { if (!finished) { finished = true; this.#finish(); cleanup(); } };
+
+    const cancel = (reason: Error) => {
+      if (ended || failure) return;
+      proc.send(Frame.Cancel, id);
+      failure = reason;
+      proc.pending.delete(id);
+      rejectDone(reason);
+      firstResolve();
+      wake?.();
+      finish();
+    };
+    const onAbort = () => cancel(new RoostError('CLIENT_CLOSED', 'the client went away; query cancelled'));
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    const timer = opts.timeoutMs ? setTimeout(() => {
+      cancel(new RoostError('QUERY_TIMEOUT', `query exceeded its time limit of ${opts.timeoutMs} ms`));
+      // A query stuck inside the engine gets a grace period, then the cell is restarted.
+      const grace = setTimeout(() => { if (proc.pending.size || !proc.exited) this.#killIfStuck(proc); }, 5_000);
+      grace.unref();
+    }, opts.timeoutMs) : undefined;
+    const cleanup = () => { clearTimeout(timer); opts.signal?.removeEventListener('abort', onAbort); };
+
+    proc.pending.set(id, {
+      onData: (b) => { queue.push(Buffer.from(b)); firstResolve(); wake?.(); },
+      onEnd: (s) => { ended = true; resolveDone(s); firstResolve(); wake?.(); finish(); },
+      onError: (e) => { failure = e; rejectDone(e); firstResolve(); wake?.(); finish(); },
+    });
+    const settings = { ...(opts.timeoutMs ? { max_execution_time: Math.max(1, Math.ceil(opts.timeoutMs / 1000)) } : {}), ...opts.settings };
+    if (!proc.send(Frame.Query, id, JSON.stringify({ sql, format: opts.format, settings }))) {
+      proc.pending.delete(id);
+      finish();
+      throw new EngineUnavailable('the tenant\'s engine cell is not running; retry');
+    }
+    if (opts.signal?.aborted) onAbort();
+    await first;
+    if (failure && queue.length === 0) throw failure;
+
+    let consumed = 0;
+    const iterator = async function* (): AsyncGenerator<Buffer> {
+      try {
+        for (;;) {
+          if (queue.length) {
+            const b = queue.shift()!;
+            consumed++;
+            // Grant credit as the consumer takes chunks, keeping WINDOW in flight.
+            proc.send(Frame.Credit, id, encodeU32(1));
+            yield b;
+            continue;
+          }
+          if (failure) throw failure;
+          if (ended) return;
+          await new Promise<void>((r) => { wake = r; });
+          wake = undefined;
+        }
+      } finally {
+        if (!ended && !failure) cancel(new RoostError('CLIENT_CLOSED', 'result no longer read; query cancelled'));
+      }
+    };
+    void consumed;
+    void WINDOW;
+    return {
+      [Symbol.asyncIterator]: iterator,
+      done,
+      cancel: () => cancel(new RoostError('CLIENT_CLOSED', 'query cancelled')),
+    };
+  }
+
+  #killIfStuck(proc: CellProcess): void {
+    if (proc.exited) return;
+    proc.ping(2_000).catch(() => {
+      this.#opts.log.error('cell stuck after a cancelled query; restarting it', { tenant: this.#opts.tenant });
+      proc.child.kill('SIGKILL');
+    });
+  }
+
+  async exec(sql: string, opts: Partial<QueryOptions> = {}): Promise<Buffer> {
+    const proc = await this.#get();
+    this.#begin();
+    const id = proc.id();
+    const parts: Buffer[] = [];
+    try {
+      return await new Promise<Buffer>((resolve, reject) => {
+        const timer = opts.timeoutMs ? setTimeout(() => {
+          proc.send(Frame.Cancel, id);
+          proc.pending.delete(id);
+          reject(new RoostError('QUERY_TIMEOUT', `statement exceeded its time limit of ${opts.timeoutMs} ms`));
+        }, opts.timeoutMs) : undefined;
+        proc.pending.set(id, {
+          onData: (b) => parts.push(Buffer.from(b)),
+          onEnd: () => { clearTimeout(timer); resolve(Buffer.concat(parts)); },
+          onError: (e) => { clearTimeout(timer); reject(e); },
+        });
+        if (!proc.send(Frame.Exec, id, JSON.stringify({ sql, format: opts.format ?? 'TSV', settings: opts.settings }))) {
+          proc.pending.delete(id);
+          clearTimeout(timer);
+          reject(new EngineUnavailable('the tenant\'s engine cell is not running; retry'));
+        }
+      });
+    } finally {
+      this.#finish();
+    }
+  }
+
+  async insert(table: string, format: string, body: AsyncIterable<Buffer | Uint8Array>, opts: InsertOptions = {}): Promise<InsertSummary> {
+    const proc = await this.#get();
+    this.#begin();
+    const id = proc.id();
+    const t0 = performance.now();
+    let credit = WINDOW;
+    let creditWake: (() => void) | undefined;
+    let failure: Error | undefined;
+    let sent = 0;
+    const result = new Promise<InsertSummary>((resolve, reject) => {
+      proc.pending.set(id, {
+        onData: () => {},
+        onEnd: (s) => resolve({ bytes: s.bytes, elapsedMs: performance.now() - t0 }),
+        onError: (e) => { failure = e; reject(e); creditWake?.(); },
+        onInsertCredit: (n) => { credit += n; creditWake?.(); },
+      });
+    });
+    result.catch(() => {});
+    const onAbort = () => {
+      failure ??= new RoostError('CLIENT_CLOSED', 'insert cancelled');
+      proc.send(Frame.Cancel, id);
+      creditWake?.();
+    };
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      if (!proc.send(Frame.InsertBegin, id, JSON.stringify({ table, format, settings: opts.settings }))) {
+        throw new EngineUnavailable('the tenant\'s engine cell is not running; retry');
+      }
+      for await (const piece of body) {
+        const buf = Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
+        for (let off = 0; off < buf.length; off += MAX_INSERT_FRAME) {
+          while (credit <= 0 && !failure) await new Promise<void>((r) => { creditWake = r; });
+          creditWake = undefined;
+          if (failure) throw failure;
+          const part = buf.subarray(off, Math.min(buf.length, off + MAX_INSERT_FRAME));
+          credit--;
+          sent += part.length;
+          proc.send(Frame.InsertData, id, part);
+          opts.onProgress?.(sent);
+        }
+      }
+      if (failure) throw failure;
+      proc.send(Frame.InsertEnd, id);
+      return await result;
+    } catch (e) {
+      if (!failure) proc.send(Frame.Cancel, id);
+      throw e;
+    } finally {
+      opts.signal?.removeEventListener('abort', onAbort);
+      this.#finish();
+    }
+  }
+
+  async version(): Promise<string> {
+    const proc = await this.#get();
+    return proc.version;
+  }
+
+  async ping(): Promise<void> {
+    const proc = await this.#get();
+    await proc.ping(10_000);
+  }
+
+  /** Stops the process (idle or shutdown); the next request starts it again. */
+  async stop(): Promise<void> {
+    clearTimeout(this.#idleTimer);
+    clearInterval(this.#healthTimer);
+    const proc = this.#proc;
+    if (!proc || proc.exited) return;
+    (proc as { stopping?: boolean }).stopping = true;
+    const exited = new Promise<void>((r) => proc.child.once('exit', () => r()));
+    proc.child.kill('SIGTERM');
+    const t = setTimeout(() => proc.child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(t);
+    this.#opts.log.info('cell stopped', { tenant: this.#opts.tenant });
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.stop();
+  }
+}

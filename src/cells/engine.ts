@@ -1,0 +1,93 @@
+/**
+ * The engine contract shared by the embedded cell and a remote ClickHouse.
+ * One conformance suite (test/engine-conformance.ts) runs against both.
+ */
+
+export interface QueryOptions {
+  /** ClickHouse output format name (CSV, TSV, JSON, JSONEachRow, Parquet, ...). */
+  format: string;
+  /**
+   * Settings for this query only. The engine appends them as a `SETTINGS`
+   * clause (embedded) or sends them as request settings (remote): the SQL given
+   * must not carry a SETTINGS clause of its own.
+   */
+  settings?: Record<string, string | number>;
+  /** Hard deadline in ms; the query is cancelled when it passes. */
+  timeoutMs?: number;
+  /** Cancels the query (e.g. when the HTTP client goes away). */
+  signal?: AbortSignal;
+}
+
+export interface QueryStats {
+  elapsedMs: number;
+  bytes: number;
+  chunks: number;
+}
+
+/** A streamed result. Iterate it once; breaking out of the loop cancels the query. */
+export interface QueryStream extends AsyncIterable<Buffer> {
+  /** Settles when the stream ends (rejects if it failed part-way). */
+  readonly done: Promise<QueryStats>;
+  cancel(): void;
+}
+
+export interface InsertOptions {
+  signal?: AbortSignal;
+  timeoutMs?: number;
+  settings?: Record<string, string | number>;
+  /** Called as bytes are accepted by the engine side. */
+  onProgress?: (bytes: number) => void;
+}
+
+export interface InsertSummary {
+  bytes: number;
+  elapsedMs: number;
+}
+
+export interface Engine {
+  readonly kind: 'embedded' | 'clickhouse';
+  /**
+   * Starts a query and resolves once its first bytes (or its end) are known,
+   * so an early failure can still become a proper HTTP status.
+   */
+  query(sql: string, opts: QueryOptions): Promise<QueryStream>;
+  /** Runs a statement and returns its whole (small) result: DDL, counts, metadata. */
+  exec(sql: string, opts?: Partial<QueryOptions>): Promise<Buffer>;
+  /** Streams `body` (already in `format`) into `table` with backpressure. */
+  insert(table: string, format: string, body: AsyncIterable<Buffer | Uint8Array>, opts?: InsertOptions): Promise<InsertSummary>;
+  /** Server version string, e.g. "26.7.2.1" or "18.16.1". */
+  version(): Promise<string>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Parses "18.16.1" into [18, 16, 1]. */
+export function parseVersion(v: string): number[] {
+  return v.split('.').map((x) => Number.parseInt(x, 10) || 0);
+}
+
+export function versionAtLeast(v: string, major: number, minor = 0): boolean {
+  const [a = 0, b = 0] = parseVersion(v);
+  return a > major || (a === major && b >= minor);
+}
+
+/** Renders a settings map as a ClickHouse `SETTINGS` clause (empty string for none). */
+export function settingsClause(settings: Record<string, string | number> | undefined): string {
+  if (!settings) return '';
+  const parts: string[] = [];
+  for (const [k, v] of Object.entries(settings)) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new Error(`invalid setting name ${JSON.stringify(k)}`);
+    parts.push(`${k} = ${typeof v === 'number' ? String(v) : `'${String(v).replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`}`);
+  }
+  return parts.length ? ` SETTINGS ${parts.join(', ')}` : '';
+}
+
+/** Names an identifier safely for ClickHouse SQL: `name` in backquotes. */
+export function quoteIdent(name: string): string {
+  return '`' + name.replace(/\\/g, '\\\\').replace(/`/g, '\\`') + '`';
+}
+
+/** A ClickHouse string literal. */
+export function quoteString(s: string): string {
+  return "'" + s.replace(/\\/g, '\\\\').replace(/'/g, "\\'") + "'";
+}

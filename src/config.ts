@@ -1,0 +1,158 @@
+/**
+ * Configuration: flags win over environment, environment over defaults.
+ * Every value is validated once here; the rest of the server trusts `Config`.
+ */
+import path from 'node:path';
+import net from 'node:net';
+
+export interface Config {
+  host: string;
+  port: number;
+  dataDir: string;
+  dev: boolean;
+  operatorToken: string | undefined;
+  redisUrl: string | undefined;
+  secretKey: string | undefined;
+  logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  /** Largest request body accepted on routes without their own limit (bytes). */
+  maxBodyBytes: number;
+  /** Largest upload body (CSV/NDJSON ingest) in bytes. */
+  maxUploadBytes: number;
+  /** A request that has not finished after this long is answered 408 (ms). */
+  requestTimeoutMs: number;
+  /** Default maximum execution time of one query (ms). */
+  queryTimeoutMs: number;
+  /** A cell with no request for this long is stopped (ms). */
+  cellIdleMs: number;
+  /** Interval of cell health checks (ms). */
+  cellHealthMs: number;
+  /** How long SIGTERM waits for in-flight requests before closing them (ms). */
+  shutdownGraceMs: number;
+}
+
+interface Option {
+  flag: string;
+  env: string;
+  def: string | undefined;
+  help: string;
+  bool?: boolean;
+}
+
+/** The table the README documents; `roost --help` prints it. */
+export const OPTIONS: Record<keyof Config, Option> = {
+  host: { flag: '--host', env: 'ROOST_HOST', def: '127.0.0.1', help: 'address to listen on' },
+  port: { flag: '--port', env: 'ROOST_PORT', def: '7181', help: 'TCP port (0 picks a free one)' },
+  dataDir: { flag: '--data', env: 'ROOST_DATA', def: './data', help: 'data directory (state, cells, secrets)' },
+  dev: { flag: '--dev', env: 'ROOST_DEV', def: 'false', help: 'development mode: loopback only, seeds tenant "local"', bool: true },
+  operatorToken: { flag: '--operator-token', env: 'ROOST_OPERATOR_TOKEN', def: undefined, help: 'operator token (else generated into <data>/operator-token)' },
+  redisUrl: { flag: '--redis-url', env: 'ROOST_REDIS_URL', def: undefined, help: 'Redis state store instead of the local journal (not yet available)' },
+  secretKey: { flag: '--secret-key', env: 'ROOST_SECRET_KEY', def: undefined, help: 'key for secrets at rest (else generated into <data>/secret-key)' },
+  logLevel: { flag: '--log-level', env: 'ROOST_LOG_LEVEL', def: 'info', help: 'debug | info | warn | error | silent' },
+  maxBodyBytes: { flag: '--max-body', env: 'ROOST_MAX_BODY', def: '1048576', help: 'largest JSON/form request body in bytes' },
+  maxUploadBytes: { flag: '--max-upload', env: 'ROOST_MAX_UPLOAD', def: '10737418240', help: 'largest ingest body in bytes' },
+  requestTimeoutMs: { flag: '--request-timeout', env: 'ROOST_REQUEST_TIMEOUT_MS', def: '300000', help: 'request deadline in ms' },
+  queryTimeoutMs: { flag: '--query-timeout', env: 'ROOST_QUERY_TIMEOUT_MS', def: '30000', help: 'default query time limit in ms' },
+  cellIdleMs: { flag: '--cell-idle', env: 'ROOST_CELL_IDLE_MS', def: '600000', help: 'stop a cell after this many idle ms' },
+  cellHealthMs: { flag: '--cell-health', env: 'ROOST_CELL_HEALTH_MS', def: '5000', help: 'cell health-check interval in ms' },
+  shutdownGraceMs: { flag: '--shutdown-grace', env: 'ROOST_SHUTDOWN_GRACE_MS', def: '10000', help: 'drain time on SIGTERM in ms' },
+};
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+function intIn(name: string, raw: string, min: number, max: number, problems: string[]): number {
+  if (!/^\d+$/.test(raw)) {
+    problems.push(`${name} must be a whole number, got "${raw}"`);
+    return min;
+  }
+  const n = Number(raw);
+  if (n < min || n > max) problems.push(`${name} must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+function bool(name: string, raw: string, problems: string[]): boolean {
+  if (/^(1|true|yes|on)$/i.test(raw)) return true;
+  if (/^(0|false|no|off|)$/i.test(raw)) return false;
+  problems.push(`${name} must be true or false, got "${raw}"`);
+  return false;
+}
+
+function isLoopback(host: string): boolean {
+  if (host === 'localhost') return true;
+  if (net.isIPv4(host)) return host.startsWith('127.');
+  if (net.isIPv6(host)) return host === '::1';
+  return false;
+}
+
+/** Parses argv flags (`--port 7300` or `--port=7300`) and the environment. */
+export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): Config {
+  const problems: string[] = [];
+  const byFlag = new Map(Object.entries(OPTIONS).map(([k, o]) => [o.flag, k as keyof Config]));
+  const fromFlags = new Map<keyof Config, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const eq = arg.indexOf('=');
+    const flag = eq > 0 ? arg.slice(0, eq) : arg;
+    const key = byFlag.get(flag);
+    if (!key) {
+      problems.push(`unknown option ${flag} (see roost --help)`);
+      continue;
+    }
+    if (OPTIONS[key].bool) {
+      fromFlags.set(key, eq > 0 ? arg.slice(eq + 1) : 'true');
+    } else if (eq > 0) {
+      fromFlags.set(key, arg.slice(eq + 1));
+    } else if (i + 1 < argv.length) {
+      fromFlags.set(key, argv[++i]!);
+    } else {
+      problems.push(`option ${flag} needs a value`);
+    }
+  }
+  const raw = (k: keyof Config): string | undefined => fromFlags.get(k) ?? env[OPTIONS[k].env] ?? OPTIONS[k].def;
+  const name = (k: keyof Config) => `${OPTIONS[k].flag} / ${OPTIONS[k].env}`;
+
+  const level = raw('logLevel')!;
+  if (!['debug', 'info', 'warn', 'error', 'silent'].includes(level)) problems.push(`${name('logLevel')} must be one of debug, info, warn, error, silent, got "${level}"`);
+  const host = raw('host')!;
+  if (!host || /\s/.test(host)) problems.push(`${name('host')} must be a host name or IP address`);
+  const dev = bool(name('dev'), raw('dev')!, problems);
+  if (dev && !isLoopback(host)) problems.push(`development mode only binds loopback addresses (127.0.0.1, ::1, localhost); got ${name('host')}=${host}`);
+  const dataRaw = raw('dataDir')!;
+  if (!dataRaw) problems.push(`${name('dataDir')} must not be empty`);
+  const opToken = raw('operatorToken');
+  if (opToken !== undefined && opToken.length < 32) problems.push(`${name('operatorToken')} must be at least 32 characters`);
+  const redisUrl = raw('redisUrl');
+  if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) problems.push(`${name('redisUrl')} must start with redis:// or rediss://`);
+  const secretKey = raw('secretKey');
+  if (secretKey !== undefined && !/^[0-9a-fA-F]{64}$/.test(secretKey)) problems.push(`${name('secretKey')} must be 64 hex characters (32 bytes)`);
+
+  const cfg: Config = {
+    host,
+    port: intIn(name('port'), raw('port')!, 0, 65535, problems),
+    dataDir: path.resolve(dataRaw || '.'),
+    dev,
+    operatorToken: opToken,
+    redisUrl,
+    secretKey,
+    logLevel: level as Config['logLevel'],
+    maxBodyBytes: intIn(name('maxBodyBytes'), raw('maxBodyBytes')!, 1024, 1 << 30, problems),
+    maxUploadBytes: intIn(name('maxUploadBytes'), raw('maxUploadBytes')!, 1024, Number.MAX_SAFE_INTEGER, problems),
+    requestTimeoutMs: intIn(name('requestTimeoutMs'), raw('requestTimeoutMs')!, 100, 86_400_000, problems),
+    queryTimeoutMs: intIn(name('queryTimeoutMs'), raw('queryTimeoutMs')!, 10, 86_400_000, problems),
+    cellIdleMs: intIn(name('cellIdleMs'), raw('cellIdleMs')!, 100, 86_400_000, problems),
+    cellHealthMs: intIn(name('cellHealthMs'), raw('cellHealthMs')!, 50, 3_600_000, problems),
+    shutdownGraceMs: intIn(name('shutdownGraceMs'), raw('shutdownGraceMs')!, 0, 3_600_000, problems),
+  };
+  if (redisUrl) problems.push(`${name('redisUrl')}: the Redis state store is not available in this version; unset it to use the local journal`);
+  if (problems.length) throw new ConfigError(problems);
+  return cfg;
+}
+
+export function helpText(): string {
+  const rows = Object.values(OPTIONS).map((o) => `  ${(o.flag + (o.bool ? '' : ' <v>')).padEnd(24)} ${o.env.padEnd(26)} ${o.help}${o.def !== undefined ? ` (default ${o.def})` : ''}`);
+  return rows.join('\n');
+}

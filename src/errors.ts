@@ -1,0 +1,102 @@
+/**
+ * One error base with stable codes. Handlers and modules throw `RoostError`
+ * (or a subclass); the HTTP dispatcher alone turns a code into a status.
+ * Tests and callers switch on `code`, never on the message.
+ */
+
+/** Every stable error code and the HTTP status it maps to. */
+export const ERROR_STATUS = {
+  BAD_REQUEST: 400,
+  INVALID_PARAMETER: 400,
+  INVALID_JSON: 400,
+  EMPTY_BODY: 400,
+  UNSUPPORTED_FORMAT: 400,
+  UNSUPPORTED_MODE: 400,
+  SCHEMA_SYNTAX: 400,
+  HEADER_MISMATCH: 400,
+  INVALID_UTF8: 400,
+  ROW_TOO_LARGE: 400,
+  SQL_SYNTAX: 400,
+  TEMPLATE_PARAMETER: 400,
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  TOKEN_EXPIRED: 403,
+  NOT_FOUND: 404,
+  ROUTE_NOT_FOUND: 404,
+  UNKNOWN_TENANT: 404,
+  UNKNOWN_WORKSPACE: 404,
+  UNKNOWN_DATASOURCE: 404,
+  UNKNOWN_PIPE: 404,
+  METHOD_NOT_ALLOWED: 405,
+  REQUEST_TIMEOUT: 408,
+  QUERY_TIMEOUT: 408,
+  CONFLICT: 409,
+  ALREADY_EXISTS: 409,
+  BODY_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  SQL_FORBIDDEN: 403,
+  SQL_INVALID: 422,
+  QUERY_FAILED: 422,
+  LIMIT_EXCEEDED: 422,
+  RATE_LIMITED: 429,
+  CLIENT_CLOSED: 499,
+  INTERNAL: 500,
+  CELL_UNAVAILABLE: 503,
+  ENGINE_UNAVAILABLE: 503,
+  SHUTTING_DOWN: 503,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+export interface RoostErrorOptions {
+  cause?: unknown;
+  /** Extra fields written into the JSON error body (e.g. `offset`, `line`). */
+  details?: Record<string, unknown>;
+  /** Response headers (e.g. `Retry-After`). */
+  headers?: Record<string, string>;
+  /** True when the client may simply retry the same request. */
+  retryable?: boolean;
+}
+
+export class RoostError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Record<string, unknown>;
+  readonly headers: Record<string, string>;
+  readonly retryable: boolean;
+
+  constructor(code: ErrorCode, message: string, opts: RoostErrorOptions = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'RoostError';
+    this.code = code;
+    this.details = opts.details ?? {};
+    this.headers = opts.headers ?? {};
+    this.retryable = opts.retryable ?? false;
+  }
+
+  get status(): number {
+    return ERROR_STATUS[this.code];
+  }
+}
+
+/** The engine (a cell or a remote ClickHouse) failed in a way the client may retry. */
+export class EngineUnavailable extends RoostError {
+  constructor(message: string, opts: RoostErrorOptions = {}) {
+    super('CELL_UNAVAILABLE', message, { retryable: true, headers: { 'Retry-After': '1' }, ...opts });
+  }
+}
+
+/** ClickHouse refused or failed a query; `clickhouseCode` is its numeric code. */
+export class QueryFailed extends RoostError {
+  readonly clickhouseCode: number | undefined;
+  constructor(message: string, clickhouseCode: number | undefined, opts: RoostErrorOptions = {}) {
+    const code: ErrorCode = clickhouseCode === 159 ? 'QUERY_TIMEOUT'
+      : clickhouseCode === 241 || clickhouseCode === 396 || clickhouseCode === 158 ? 'LIMIT_EXCEEDED'
+      : 'QUERY_FAILED';
+    super(code, message, { ...opts, details: { ...opts.details, clickhouse_code: clickhouseCode } });
+    this.clickhouseCode = clickhouseCode;
+  }
+}
+
+export function isRoostError(e: unknown): e is RoostError {
+  return e instanceof RoostError;
+}

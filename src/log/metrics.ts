@@ -1,0 +1,26 @@
+/** Prometheus metrics (`GET /metrics`), one registry per server. */
+import client from 'prom-client';
+
+export function createMetrics() {
+  const registry = new client.Registry();
+  client.collectDefaultMetrics({ register: registry, prefix: 'roost_process_' });
+  const m = {
+    registry,
+    httpRequests: new client.Counter({ name: 'roost_http_requests_total', help: 'HTTP requests by route and status', labelNames: ['method', 'route', 'status'], registers: [registry] }),
+    httpDuration: new client.Histogram({
+      name: 'roost_http_request_duration_seconds', help: 'HTTP request latency by route and status', labelNames: ['method', 'route', 'status'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: [registry],
+    }),
+    cellStarts: new client.Counter({ name: 'roost_cell_starts_total', help: 'Cell processes started', labelNames: ['tenant'], registers: [registry] }),
+    cellCrashes: new client.Counter({ name: 'roost_cell_crashes_total', help: 'Cell processes that died unexpectedly', labelNames: ['tenant'], registers: [registry] }),
+    cellsRunning: new client.Gauge({ name: 'roost_cells_running', help: 'Cell processes running now', registers: [registry] }),
+    engineQuerySeconds: new client.Histogram({
+      name: 'roost_engine_query_duration_seconds', help: 'Engine query time by engine kind and outcome', labelNames: ['engine', 'outcome'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers: [registry],
+    }),
+    stateWrites: new client.Counter({ name: 'roost_state_writes_total', help: 'Control-plane state writes acknowledged', registers: [registry] }),
+  };
+  return m;
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
