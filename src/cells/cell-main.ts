@@ -159,7 +159,7 @@ async function pump(): Promise<void> {
 sock.on('data', (chunk: Buffer) => reader.push(chunk, (type, id, payload) => {
   switch (type) {
     case Frame.Ping:
-      send(Frame.Pong, id, JSON.stringify({ version: chdbVersion().libchdb, queued: queue.length }));
+      send(Frame.Pong, id, JSON.stringify({ version: engineVersion, queued: queue.length }));
       break;
     case Frame.Query:
     case Frame.Exec:
@@ -219,4 +219,11 @@ function shutdown(code: number): void {
   process.exit(code);
 }
 
-send(Frame.Pong, 0, JSON.stringify({ version: chdbVersion().libchdb, ready: true }));
+let engineVersion = chdbVersion().libchdb;
+session.queryAsync('SELECT version()', { format: 'TSV' }).then((r) => {
+  engineVersion = r.text().trim();
+  send(Frame.Pong, 0, JSON.stringify({ version: engineVersion, ready: true }));
+}, (e) => {
+  process.stderr.write(`cell: engine failed to start: ${String(e)}\n`);
+  process.exit(1);
+});

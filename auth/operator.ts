@@ -1,0 +1,41 @@
+/**
+ * The operator credential: `ROOST_OPERATOR_TOKEN`, or a token generated at
+ * first start into `<data>/operator-token` (mode 0600). Only its hash is kept
+ * in memory after start.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+
+export interface OperatorToken {
+  file: string | undefined;
+  created: boolean;
+  matches(secret: string): boolean;
+}
+
+export function loadOperatorToken(dataDir: string, fromEnv: string | undefined): OperatorToken {
+  let secret = fromEnv;
+  let file: string | undefined;
+  let created = false;
+  if (!secret) {
+    file = path.join(dataDir, 'operator-token');
+    if (fs.existsSync(file)) {
+      secret = fs.readFileSync(file, 'utf8').trim();
+      const mode = fs.statSync(file).mode & 0o777;
+      if (mode & 0o077) fs.chmodSync(file, 0o600);
+    } else {
+      secret = 'op.' + crypto.randomBytes(32).toString('base64url');
+      fs.writeFileSync(file, secret + '\n', { mode: 0o600, flag: 'wx' });
+      created = true;
+    }
+  }
+  const digest = crypto.createHash('sha256').update(secret).digest();
+  return {
+    file,
+    created,
+    matches(candidate: string) {
+      const d = crypto.createHash('sha256').update(candidate).digest();
+      return crypto.timingSafeEqual(d, digest);
+    },
+  };
+}

@@ -1,0 +1,89 @@
+/**
+ * The server process: wires config, state, cells, auth and routes together,
+ * and runs the start and graceful-stop sequences.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Config } from './config.js';
+import { createLogger, type Logger } from './log/logger.js';
+import { createMetrics, type Metrics } from './log/metrics.js';
+import { State } from './state/state.js';
+import { JournalStore } from './state/journal-store.js';
+import { Router } from './http/router.js';
+import { HttpServer } from './http/server.js';
+import { CellManager } from '../tenants/placement.js';
+import { SecretBox } from '../auth/secrets.js';
+import { loadOperatorToken, type OperatorToken } from '../auth/operator.js';
+import { registerHealthRoutes } from './api/health.js';
+import { registerDevRoutes, seedDevelopment } from './api/dev.js';
+import { registerTenantRoutes } from './api/tenants.js';
+
+export interface App {
+  config: Config;
+  log: Logger;
+  metrics: Metrics;
+  state: State;
+  cells: CellManager;
+  secrets: SecretBox;
+  operator: OperatorToken;
+  router: Router;
+  http: HttpServer;
+  /** Resolves with the bound address once listening. */
+  address: { host: string; port: number };
+  stop(reason?: string): Promise<void>;
+}
+
+export async function startApp(config: Config, opts: { log?: Logger } = {}): Promise<App> {
+  const log = opts.log ?? createLogger(config.logLevel);
+  fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  fs.mkdirSync(path.join(config.dataDir, 'cells'), { recursive: true, mode: 0o700 });
+  const metrics = createMetrics();
+  const { box: secrets } = SecretBox.open(config.dataDir, config.secretKey);
+  const operator = loadOperatorToken(config.dataDir, config.operatorToken);
+
+  const state = new State(new JournalStore(path.join(config.dataDir, 'state')), () => metrics.stateWrites.inc());
+  const recovered = await state.open();
+  for (const note of recovered) log.warn('state recovered', { note });
+
+  const cells = new CellManager({ dataDir: config.dataDir, idleMs: config.cellIdleMs, healthMs: config.cellHealthMs, log, metrics, secrets });
+  const router = new Router();
+  const http = new HttpServer({ router, log, metrics, requestTimeoutMs: config.requestTimeoutMs, maxBodyBytes: config.maxBodyBytes });
+
+  const app: App = {
+    config, log, metrics, state, cells, secrets, operator, router, http,
+    address: { host: config.host, port: config.port },
+    stop: async () => {},
+  };
+  registerHealthRoutes(app);
+  registerTenantRoutes(app);
+  if (config.dev) {
+    registerDevRoutes(app);
+    await seedDevelopment(app);
+  }
+
+  const addr = await http.listen(config.port, config.host);
+  app.address = { host: config.host, port: addr.port };
+
+  let stopping: Promise<void> | undefined;
+  app.stop = (reason = 'stop') => {
+    stopping ??= (async () => {
+      log.info('shutting down', { reason, inflight: http.inflight });
+      const { drained } = await http.drain(config.shutdownGraceMs);
+      if (!drained) log.warn('grace period over; closing the remaining requests');
+      await state.close();
+      await cells.closeAll();
+      log.info('stopped', { reason });
+    })();
+    return stopping;
+  };
+
+  log.info('listening', {
+    url: `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${addr.port}`,
+    data: config.dataDir, dev: config.dev, state_store: state.storeKind,
+    operator_token: operator.file ?? 'from ROOST_OPERATOR_TOKEN',
+  });
+  if (operator.created) {
+    log.info('operator token created', { file: operator.file, note: 'keep it secret: it administers every tenant' });
+  }
+  return app;
+}

@@ -1,0 +1,152 @@
+/**
+ * The remote engine: a tenant's own ClickHouse server or cluster over HTTP,
+ * through `@clickhouse/client`. Results and inserts stream; nothing is held whole.
+ */
+import { Readable } from 'node:stream';
+import { createClient, ClickHouseLogLevel, type ClickHouseClient } from '@clickhouse/client';
+import { EngineUnavailable, QueryFailed, RoostError } from '../errors.js';
+import type { Engine, InsertOptions, InsertSummary, QueryOptions, QueryStats, QueryStream } from './engine.js';
+
+export interface ClickHouseEngineOptions {
+  url: string;
+  user?: string;
+  password?: string;
+  /** Cluster name: DDL from Roost runs `ON CLUSTER` it. */
+  cluster?: string;
+  requestTimeoutMs?: number;
+}
+
+/** The one seam where @clickhouse/client errors become Roost errors. */
+export function translateClickHouseError(e: unknown): RoostError {
+  if (e instanceof RoostError) return e;
+  const err = e as { code?: string | number; message?: string; type?: string; name?: string };
+  const msg = String(err.message ?? e);
+  if (err.name === 'AbortError' || /aborted/i.test(msg)) return new RoostError('CLIENT_CLOSED', 'query cancelled', { cause: e });
+  if (typeof err.code === 'string' && /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENOTFOUND|UND_ERR_SOCKET)$/.test(err.code)) {
+    return new EngineUnavailable(`the tenant's ClickHouse server is not reachable (${err.code}); retry later`, { cause: e });
+  }
+  if (/Timeout error/i.test(msg)) return new RoostError('QUERY_TIMEOUT', 'the ClickHouse server did not answer in time', { cause: e });
+  const m = /Code: (\d+)/.exec(msg);
+  const code = m ? Number(m[1]) : typeof err.code === 'string' && /^\d+$/.test(err.code) ? Number(err.code) : undefined;
+  if (code === undefined && !m) return new EngineUnavailable(`ClickHouse request failed: ${msg}`, { cause: e });
+  return new QueryFailed(msg, code, { cause: e });
+}
+
+export class ClickHouseEngine implements Engine {
+  readonly kind = 'clickhouse' as const;
+  readonly cluster: string | undefined;
+  #client: ClickHouseClient;
+
+  constructor(opts: ClickHouseEngineOptions) {
+    this.cluster = opts.cluster;
+    this.#client = createClient({
+      url: opts.url,
+      username: opts.user ?? 'default',
+      password: opts.password ?? '',
+      request_timeout: opts.requestTimeoutMs ?? 300_000,
+      compression: { request: false, response: false },
+      // Old servers (18.x) refuse settings they do not know; send none by default.
+      clickhouse_settings: {},
+      log: { level: ClickHouseLogLevel.OFF },
+    });
+  }
+
+  async query(sql: string, opts: QueryOptions): Promise<QueryStream> {
+    const ac = new AbortController();
+    const onAbort = () => ac.abort();
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    let timedOut = false;
+    const timer = opts.timeoutMs ? setTimeout(() => { timedOut = true; ac.abort(); }, opts.timeoutMs) : undefined;
+    const t0 = performance.now();
+    const cleanup = () => { clearTimeout(timer); opts.signal?.removeEventListener('abort', onAbort); };
+    let stream: Readable;
+    try {
+      const r = await this.#client.exec({
+        query: `${sql}\nFORMAT ${opts.format}`,
+        abort_signal: ac.signal,
+        clickhouse_settings: {
+          ...(opts.timeoutMs ? { max_execution_time: Math.max(1, Math.ceil(opts.timeoutMs / 1000)) } : {}),
+          ...(opts.settings as Record<string, string | number>),
+        } as never,
+      });
+      stream = r.stream as Readable;
+    } catch (e) {
+      cleanup();
+      if (timedOut) throw new RoostError('QUERY_TIMEOUT', `query exceeded its time limit of ${opts.timeoutMs} ms`);
+      throw translateClickHouseError(e);
+    }
+    let bytes = 0;
+    let chunks = 0;
+    let resolveDone!: (s: QueryStats) => void;
+    let rejectDone!: (e: Error) => void;
+    const done = new Promise<QueryStats>((res, rej) => { resolveDone = res; rejectDone = rej; });
+    done.catch(() => {});
+    const iterator = async function* (): AsyncGenerator<Buffer> {
+      try {
+        for await (const chunk of stream) {
+          const b = chunk as Buffer;
+          bytes += b.length;
+          chunks++;
+          // ClickHouse reports an error after 200 OK by appending it to the body.
+          if (b.includes('DB::Exception')) {
+            const m = /Code: (\d+)[^\n]*DB::Exception[^\n]*/.exec(b.toString('utf8'));
+            if (m) throw new QueryFailed(m[0], Number(m[1]));
+          }
+          yield b;
+        }
+        resolveDone({ elapsedMs: performance.now() - t0, bytes, chunks });
+      } catch (e) {
+        const err = timedOut ? new RoostError('QUERY_TIMEOUT', `query exceeded its time limit of ${opts.timeoutMs} ms`) : translateClickHouseError(e);
+        rejectDone(err);
+        throw err;
+      } finally {
+        cleanup();
+        stream.destroy();
+      }
+    };
+    return { [Symbol.asyncIterator]: iterator, done, cancel: () => ac.abort() };
+  }
+
+  async exec(sql: string, opts: Partial<QueryOptions> = {}): Promise<Buffer> {
+    const s = await this.query(sql, { format: opts.format ?? 'TSV', settings: opts.settings, timeoutMs: opts.timeoutMs, signal: opts.signal });
+    const parts: Buffer[] = [];
+    for await (const b of s) parts.push(b);
+    return Buffer.concat(parts);
+  }
+
+  async insert(table: string, format: string, body: AsyncIterable<Buffer | Uint8Array>, opts: InsertOptions = {}): Promise<InsertSummary> {
+    const t0 = performance.now();
+    let bytes = 0;
+    const counted = Readable.from((async function* () {
+      for await (const b of body) {
+        bytes += b.length;
+        opts.onProgress?.(bytes);
+        yield b;
+      }
+    })(), { objectMode: false });
+    try {
+      await this.#client.exec({
+        query: `INSERT INTO ${table} FORMAT ${format}`,
+        values: counted,
+        abort_signal: opts.signal,
+        clickhouse_settings: (opts.settings ?? {}) as never,
+      }).then((r) => { r.stream.resume(); return new Promise((res, rej) => { r.stream.on('end', res); r.stream.on('error', rej); }); });
+    } catch (e) {
+      throw translateClickHouseError(e);
+    }
+    return { bytes, elapsedMs: performance.now() - t0 };
+  }
+
+  async version(): Promise<string> {
+    return (await this.exec('SELECT version()')).toString('utf8').trim();
+  }
+
+  async ping(): Promise<void> {
+    const r = await this.#client.ping();
+    if (!r.success) throw translateClickHouseError((r as { error: unknown }).error);
+  }
+
+  async close(): Promise<void> {
+    await this.#client.close();
+  }
+}

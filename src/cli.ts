@@ -1,0 +1,42 @@
+/**
+ * `roost` command line. `roost serve` runs the server; `--help` lists every option.
+ */
+import { ConfigError, helpText, loadConfig } from './config.js';
+import { startApp } from './app.js';
+
+const USAGE = `roost — ClickHouse as an API, on your own machines
+
+usage:
+  roost serve [options]     run the server (npm start runs: roost serve --dev)
+  roost --help              this text
+
+options (flags win over environment variables):
+${helpText()}
+`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    process.stdout.write(USAGE);
+    return cmd ? 0 : 1;
+  }
+  if (cmd === 'serve') {
+    if (rest.includes('--help')) { process.stdout.write(USAGE); return 0; }
+    let config;
+    try {
+      config = loadConfig(rest);
+    } catch (e) {
+      if (e instanceof ConfigError) { process.stderr.write(`roost: ${e.message}\n`); return 2; }
+      throw e;
+    }
+    const app = await startApp(config);
+    await new Promise<void>((resolve) => {
+      const onSignal = (sig: string) => { void app.stop(sig).then(resolve); };
+      process.once('SIGTERM', () => onSignal('SIGTERM'));
+      process.once('SIGINT', () => onSignal('SIGINT'));
+    });
+    return 0;
+  }
+  process.stderr.write(`roost: unknown command "${cmd}"\n\n${USAGE}`);
+  return 2;
+}

@@ -1,0 +1,115 @@
+/**
+ * Per-request context: id, parsed URL, params, a signal that fires when the
+ * client goes away, body readers with limits, and response writers.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import zlib from 'node:zlib';
+import { RoostError } from '../errors.js';
+import type { Logger } from '../log/logger.js';
+
+export interface Ctx {
+  readonly id: string;
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly url: URL;
+  readonly query: URLSearchParams;
+  params: Record<string, string>;
+  route: string;
+  readonly log: Logger;
+  /** Aborted when the client disconnects before the response is complete. */
+  readonly signal: AbortSignal;
+  readonly startedAt: number;
+  readonly maxBodyBytes: number;
+  /** Set by the auth layer. */
+  auth?: unknown;
+}
+
+/** Reads the whole body (small bodies only), refusing more than `limit` bytes with 413. */
+export async function readBody(ctx: Ctx, limit = ctx.maxBodyBytes): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of bodyStream(ctx, limit)) {
+    size += chunk.length;
+    parts.push(chunk);
+  }
+  return Buffer.concat(parts, size);
+}
+
+/**
+ * The request body as a stream of Buffers, gunzipped when `Content-Encoding:
+ * gzip`, with a hard byte limit (413) checked as it flows.
+ */
+export async function* bodyStream(ctx: Ctx, limit: number): AsyncGenerator<Buffer> {
+  const declared = Number(ctx.req.headers['content-length'] ?? NaN);
+  if (Number.isFinite(declared) && declared > limit) throw tooLarge(limit);
+  const enc = String(ctx.req.headers['content-encoding'] ?? '').toLowerCase();
+  let source: AsyncIterable<Buffer> = ctx.req;
+  if (enc === 'gzip') source = ctx.req.pipe(zlib.createGunzip());
+  else if (enc && enc !== 'identity') throw new RoostError('UNSUPPORTED_MEDIA_TYPE', `Content-Encoding "${enc}" is not supported; send gzip or no encoding`);
+  let size = 0;
+  try {
+    for await (const chunk of source) {
+      size += chunk.length;
+      if (size > limit) throw tooLarge(limit);
+      yield chunk;
+    }
+  } catch (e) {
+    if (e instanceof RoostError) throw e;
+    if ((e as { code?: string }).code === 'Z_DATA_ERROR' || (e as { errno?: number }).errno === -3) {
+      throw new RoostError('BAD_REQUEST', 'the gzip body is corrupt; send a valid gzip stream or drop Content-Encoding');
+    }
+    throw new RoostError('CLIENT_CLOSED', 'the request body could not be read to its end', { cause: e });
+  }
+}
+
+function tooLarge(limit: number): RoostError {
+  return new RoostError('BODY_TOO_LARGE', `request body is larger than the limit of ${limit} bytes; send less or split it`, { details: { limit } });
+}
+
+export async function readJson<T = unknown>(ctx: Ctx): Promise<T> {
+  const body = await readBody(ctx);
+  if (body.length === 0) throw new RoostError('EMPTY_BODY', 'the request body is empty; send a JSON object');
+  try {
+    return JSON.parse(body.toString('utf8')) as T;
+  } catch (e) {
+    throw new RoostError('INVALID_JSON', `the request body is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+/** Form fields from an urlencoded body merged over the query string (body wins). */
+export async function readForm(ctx: Ctx): Promise<URLSearchParams> {
+  const out = new URLSearchParams(ctx.query);
+  const type = String(ctx.req.headers['content-type'] ?? '');
+  if (type.startsWith('application/x-www-form-urlencoded')) {
+    const body = await readBody(ctx);
+    for (const [k, v] of new URLSearchParams(body.toString('utf8'))) out.set(k, v);
+  }
+  return out;
+}
+
+export function sendJson(ctx: Ctx, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  ctx.res.writeHead(status, {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(text),
+    ...headers,
+  });
+  ctx.res.end(text);
+}
+
+export function sendText(ctx: Ctx, status: number, text: string, type = 'text/plain; charset=utf-8'): void {
+  ctx.res.writeHead(status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(text) });
+  ctx.res.end(text);
+}
+
+/** Writes a chunk honouring backpressure; rejects when the client has gone. */
+export function writeChunk(ctx: Ctx, chunk: Buffer | string): Promise<void> {
+  if (ctx.res.destroyed) return Promise.reject(new RoostError('CLIENT_CLOSED', 'client went away'));
+  if (ctx.res.write(chunk)) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const onDrain = () => { ctx.res.off('close', onClose); resolve(); };
+    const onClose = () => { ctx.res.off('drain', onDrain); reject(new RoostError('CLIENT_CLOSED', 'client went away')); };
+    ctx.res.once('drain', onDrain);
+    ctx.res.once('close', onClose);
+  });
+}

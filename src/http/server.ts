@@ -1,0 +1,144 @@
+/**
+ * The HTTP front: node:http, one dispatcher. It assigns request ids, enforces
+ * the request deadline, logs one JSON line per request, records metrics, and is
+ * the only place that turns errors into HTTP statuses and `{error, code}` bodies.
+ */
+import http from 'node:http';
+import crypto from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { RoostError, isRoostError } from '../errors.js';
+import type { Logger } from '../log/logger.js';
+import type { Metrics } from '../log/metrics.js';
+import type { Ctx } from './context.js';
+import { sendJson } from './context.js';
+import type { Router } from './router.js';
+
+export interface HttpServerOptions {
+  router: Router;
+  log: Logger;
+  metrics: Metrics;
+  requestTimeoutMs: number;
+  maxBodyBytes: number;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export class HttpServer {
+  readonly server: http.Server;
+  #opts: HttpServerOptions;
+  #inflight = new Set<Ctx>();
+  #draining = false;
+
+  constructor(opts: HttpServerOptions) {
+    this.#opts = opts;
+    this.server = http.createServer({ keepAliveTimeout: 5_000, requestTimeout: 0, headersTimeout: 30_000 }, (req, res) => {
+      void this.#dispatch(req, res);
+    });
+  }
+
+  get inflight(): number { return this.#inflight.size; }
+
+  listen(port: number, host: string): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        resolve(this.server.address() as AddressInfo);
+      });
+    });
+  }
+
+  async #dispatch(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const given = req.headers['x-request-id'];
+    const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : crypto.randomUUID();
+    res.setHeader('X-Request-Id', id);
+    const ac = new AbortController();
+    res.on('close', () => { if (!res.writableFinished) ac.abort(); });
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://localhost');
+    } catch {
+      url = new URL('http://localhost/');
+    }
+    const ctx: Ctx = {
+      id, req, res, url, query: url.searchParams, params: {}, route: 'unmatched',
+      log: this.#opts.log, signal: ac.signal, startedAt: performance.now(), maxBodyBytes: this.#opts.maxBodyBytes,
+    };
+    this.#inflight.add(ctx);
+    const timer = setTimeout(() => {
+      if (!res.headersSent) this.#sendError(ctx, new RoostError('REQUEST_TIMEOUT', `the request did not finish within ${this.#opts.requestTimeoutMs} ms`));
+      else res.destroy();
+      ac.abort();
+    }, this.#opts.requestTimeoutMs);
+    try {
+      if (this.#draining) {
+        res.setHeader('Connection', 'close');
+        throw new RoostError('SHUTTING_DOWN', 'the server is shutting down; retry on another instance or shortly', { retryable: true, headers: { 'Retry-After': '1' } });
+      }
+      const m = this.#opts.router.match(req.method ?? 'GET', url.pathname);
+      if (!m) throw new RoostError('ROUTE_NOT_FOUND', `no route ${req.method} ${url.pathname}; see the API reference`);
+      if ('allowed' in m) throw new RoostError('METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${url.pathname}; use ${m.allowed.join(' or ')}`, { headers: { Allow: m.allowed.join(', ') } });
+      ctx.route = m.route;
+      ctx.params = m.params;
+      await m.handler(ctx);
+      if (!res.headersSent && !res.writableEnded) throw new Error(`handler for ${m.route} sent no response`);
+    } catch (e) {
+      if (!res.headersSent) this.#sendError(ctx, e);
+      else if (!res.writableEnded) {
+        // Headers are gone: the only honest signal left is to cut the stream.
+        ctx.log.warn('response failed after headers were sent', { request_id: id, err: e });
+        res.destroy();
+      }
+    } finally {
+      clearTimeout(timer);
+      // Drain an unread body so keep-alive stays usable (bounded by the limit checks).
+      if (!req.complete && !req.destroyed) req.resume();
+      const finish = () => {
+        this.#inflight.delete(ctx);
+        const status = res.statusCode;
+        const secs = (performance.now() - ctx.startedAt) / 1000;
+        const labels = { method: req.method ?? 'GET', route: ctx.route, status: String(status) };
+        this.#opts.metrics.httpRequests.inc(labels);
+        this.#opts.metrics.httpDuration.observe(labels, secs);
+        this.#opts.log.info('request', { request_id: id, method: req.method, path: url.pathname, route: ctx.route, status, ms: Math.round(secs * 1e4) / 10, aborted: ac.signal.aborted || undefined });
+        this.#maybeDrained();
+      };
+      if (res.writableFinished || res.destroyed) finish();
+      else res.once('close', finish);
+    }
+  }
+
+  #sendError(ctx: Ctx, e: unknown): void {
+    if (isRoostError(e)) {
+      if (e.code === 'CLIENT_CLOSED' && ctx.signal.aborted) return;
+      const body: Record<string, unknown> = { error: e.message, code: e.code, ...e.details };
+      if (e.retryable) body.retryable = true;
+      sendJson(ctx, e.status, body, e.headers);
+      return;
+    }
+    ctx.log.error('unhandled error', { request_id: ctx.id, route: ctx.route, err: e });
+    sendJson(ctx, 500, { error: `internal error; report request id ${ctx.id}`, code: 'INTERNAL', request_id: ctx.id });
+  }
+
+  #drainWaiters: Array<() => void> = [];
+  #maybeDrained(): void {
+    if (this.#draining && this.#inflight.size === 0) for (const w of this.#drainWaiters.splice(0)) w();
+  }
+
+  /** Stops accepting, waits for in-flight requests (at most `graceMs`), then closes all connections. */
+  async drain(graceMs: number): Promise<{ drained: boolean }> {
+    this.#draining = true;
+    const closed = new Promise<void>((r) => this.server.close(() => r()));
+    this.server.closeIdleConnections();
+    let drained = true;
+    if (this.#inflight.size > 0) {
+      drained = await Promise.race([
+        new Promise<boolean>((r) => this.#drainWaiters.push(() => r(true))),
+        new Promise<boolean>((r) => setTimeout(() => r(false), graceMs).unref()),
+      ]);
+    }
+    this.server.closeAllConnections();
+    await closed;
+    return { drained };
+  }
+}

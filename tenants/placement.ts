@@ -1,0 +1,76 @@
+/**
+ * Placement: which engine holds a tenant's data. `embedded` is a cell process of
+ * its own on `<data>/cells/<tenant>/`; `clickhouse` is the tenant's own server.
+ */
+import path from 'node:path';
+import type { Engine } from '../src/cells/engine.js';
+import { EmbeddedCell } from '../src/cells/embedded.js';
+import { ClickHouseEngine } from '../src/cells/clickhouse.js';
+import type { Logger } from '../src/log/logger.js';
+import type { Metrics } from '../src/log/metrics.js';
+import type { Tenant } from './registry.js';
+import type { SecretBox } from '../auth/secrets.js';
+
+export interface CellManagerOptions {
+  dataDir: string;
+  idleMs: number;
+  healthMs: number;
+  log: Logger;
+  metrics: Metrics;
+  secrets: SecretBox;
+}
+
+export class CellManager {
+  #opts: CellManagerOptions;
+  #engines = new Map<string, Engine>();
+
+  constructor(opts: CellManagerOptions) {
+    this.#opts = opts;
+  }
+
+  cellDir(tenant: string): string {
+    return path.join(this.#opts.dataDir, 'cells', tenant);
+  }
+
+  /** The tenant's engine, created (not yet started: cells start on first use). */
+  engineFor(tenant: Tenant): Engine {
+    let e = this.#engines.get(tenant.slug);
+    if (e) return e;
+    const p = tenant.placement;
+    if (p.type === 'clickhouse') {
+      e = new ClickHouseEngine({ url: p.url, user: p.user, password: p.password_sealed ? this.#opts.secrets.open(p.password_sealed) : undefined, cluster: p.cluster });
+    } else {
+      const m = this.#opts.metrics;
+      e = new EmbeddedCell({
+        tenant: tenant.slug,
+        dir: this.cellDir(tenant.slug),
+        idleMs: this.#opts.idleMs,
+        healthMs: this.#opts.healthMs,
+        log: this.#opts.log,
+        onStart: () => { m.cellStarts.inc({ tenant: tenant.slug }); m.cellsRunning.inc(); },
+        onCrash: () => m.cellCrashes.inc({ tenant: tenant.slug }),
+        onStop: () => m.cellsRunning.dec(),
+      });
+    }
+    this.#engines.set(tenant.slug, e);
+    return e;
+  }
+
+  /** Embedded cells that are running now (for readiness and tests). */
+  running(): Array<{ tenant: string; pid: number | undefined }> {
+    const out: Array<{ tenant: string; pid: number | undefined }> = [];
+    for (const [t, e] of this.#engines) if (e instanceof EmbeddedCell && e.running) out.push({ tenant: t, pid: e.pid });
+    return out;
+  }
+
+  async forget(tenant: string): Promise<void> {
+    const e = this.#engines.get(tenant);
+    this.#engines.delete(tenant);
+    await e?.close();
+  }
+
+  async closeAll(): Promise<void> {
+    await Promise.all([...this.#engines.values()].map((e) => e.close().catch(() => {})));
+    this.#engines.clear();
+  }
+}

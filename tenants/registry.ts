@@ -1,0 +1,76 @@
+/**
+ * Tenants and workspaces as control-plane state: `tenants/<slug>` and
+ * `workspaces/<tenant>/<name>`. Validation of names and placements lives here.
+ */
+import crypto from 'node:crypto';
+import type { State } from '../src/state/state.js';
+import type { Op } from '../src/state/store.js';
+import { RoostError } from '../src/errors.js';
+
+export type Placement =
+  | { type: 'embedded' }
+  | { type: 'clickhouse'; url: string; user?: string; password_sealed?: string; cluster?: string };
+
+export interface TenantLimits {
+  concurrent_queries?: number;
+  query_timeout_ms?: number;
+  query_memory_bytes?: number;
+  storage_bytes?: number;
+  events_per_second?: number;
+}
+
+export interface Tenant {
+  slug: string;
+  name: string;
+  domains: string[];
+  placement: Placement;
+  limits: TenantLimits;
+  createdAt: string;
+}
+
+export interface Workspace {
+  id: string;
+  tenant: string;
+  name: string;
+  /** The workspace's database in the tenant's cell; stable across renames. */
+  database: string;
+  createdAt: string;
+}
+
+export const SLUG = /^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$/;
+export const WORKSPACE_NAME = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
+
+export function getTenant(state: State, slug: string): Tenant {
+  const t = state.get<Tenant>('tenants', slug);
+  if (!t) throw new RoostError('UNKNOWN_TENANT', `there is no tenant "${slug}"`);
+  return t;
+}
+
+export function getWorkspace(state: State, tenant: string, name: string): Workspace {
+  const w = state.get<Workspace>('workspaces', tenant, name);
+  if (!w) throw new RoostError('UNKNOWN_WORKSPACE', `tenant "${tenant}" has no workspace "${name}"`);
+  return w;
+}
+
+export function createTenantOps(state: State, input: { slug: string; name?: string; domains?: string[]; placement?: Placement; limits?: TenantLimits }): { ops: Op[]; tenant: Tenant } {
+  if (!SLUG.test(input.slug)) throw new RoostError('INVALID_PARAMETER', 'tenant slug must be 1-40 characters of a-z, 0-9 and -, starting and ending with a letter or digit');
+  if (state.get('tenants', input.slug)) throw new RoostError('ALREADY_EXISTS', `tenant "${input.slug}" already exists`);
+  const tenant: Tenant = {
+    slug: input.slug,
+    name: input.name ?? input.slug,
+    domains: (input.domains ?? []).map((d) => d.toLowerCase()),
+    placement: input.placement ?? { type: 'embedded' },
+    limits: input.limits ?? {},
+    createdAt: new Date().toISOString(),
+  };
+  return { tenant, ops: [{ op: 'put', path: ['tenants', tenant.slug], value: tenant }] };
+}
+
+export function createWorkspaceOps(state: State, tenant: string, name: string): { ops: Op[]; workspace: Workspace } {
+  getTenant(state, tenant);
+  if (!WORKSPACE_NAME.test(name)) throw new RoostError('INVALID_PARAMETER', 'workspace name must start with a letter and hold at most 64 letters, digits and _');
+  if (state.get('workspaces', tenant, name)) throw new RoostError('ALREADY_EXISTS', `workspace "${name}" already exists in tenant "${tenant}"`);
+  const id = crypto.randomUUID();
+  const workspace: Workspace = { id, tenant, name, database: `ws_${name.toLowerCase()}_${id.slice(0, 8)}`, createdAt: new Date().toISOString() };
+  return { workspace, ops: [{ op: 'put', path: ['workspaces', tenant, name], value: workspace }] };
+}
