@@ -1,0 +1,302 @@
+#include "csv/infer.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+#include <map>
+#include <set>
+
+#include "csv/reader.h"
+#include "csv/scan.h"
+#include "csv/values.h"
+
+namespace roost::csv {
+namespace {
+
+// Candidate-type lattice for one column: bits for every type a value could be.
+enum : unsigned {
+  kBool = 1,
+  kInt = 2,
+  kFloat = 4,
+  kDate = 8,
+  kDateTime = 16,
+};
+
+struct ColumnStats {
+  unsigned possible = kBool | kInt | kFloat | kDate | kDateTime;
+  bool sawValue = false;
+  bool sawEmpty = false;
+  bool sawNegative = false;
+  bool intTooBig = false;  // beyond UInt64, or negative beyond Int64
+  uint64_t maxPos = 0;     // largest non-negative magnitude
+  uint64_t maxNeg = 0;     // largest negative magnitude
+  int fractionDigits = 0;  // longest datetime fraction
+  bool dateTimeHasTime = false;
+
+  void add(std::string_view raw, bool quoted) {
+    std::string_view v = trimSpaces(raw);
+    (void)quoted;
+    if (v.empty()) {
+      sawEmpty = true;
+      return;
+    }
+    sawValue = true;
+    unsigned can = 0;
+    if ((possible & kBool) && (v == "true" || v == "false" || v == "TRUE" || v == "FALSE" || v == "True" || v == "False"))
+      can |= kBool;
+    if (possible & (kInt | kFloat)) {
+      bool neg;
+      uint64_t m;
+      const char* d = v.data() + ((v[0] == '-' || v[0] == '+') ? 1 : 0);
+      bool leadingZero = v.size() - static_cast<size_t>(d - v.data()) > 1 && d[0] == '0';
+      if ((possible & kInt) && v[0] != '+' && !leadingZero && parseInt(v, neg, m)) {
+        can |= kInt | kFloat;
+        if (neg) {
+          sawNegative = true;
+          if (m > (1ull << 63)) intTooBig = true;
+          maxNeg = std::max(maxNeg, m);
+        } else {
+          if (m == UINT64_MAX) intTooBig = true;  // parseInt saturates on overflow
+          maxPos = std::max(maxPos, m);
+        }
+      } else if (possible & kFloat) {
+        double x;
+        bool plain = v.find_first_of("iInN") == std::string_view::npos;  // no inf/nan words
+        if (plain && !leadingZero && parseDouble(v, x)) can |= kFloat;
+        else if (plain && leadingZero && v.find('.') != std::string_view::npos && parseDouble(v, x))
+          can |= kFloat;  // 0.5
+      }
+    }
+    if (possible & kDate) {
+      int32_t days;
+      if (parseDate(v, days)) can |= kDate | kDateTime;
+    }
+    if ((possible & kDateTime) && !(can & kDate)) {
+      DateTimeParts dt;
+      if (parseDateTime(v, dt) && dt.hasTime) {
+        can |= kDateTime;
+        dateTimeHasTime = true;
+        fractionDigits = std::max(fractionDigits, dt.fractionDigits);
+      }
+    }
+    possible &= can;
+  }
+
+  std::string type() const {
+    std::string t;
+    if (!sawValue) t = "String";
+    else if (possible & kBool) t = "Bool";
+    else if (possible & kInt) {
+      if (intTooBig) t = "String";
+      else if (!sawNegative && maxPos > static_cast<uint64_t>(INT64_MAX)) t = "UInt64";
+      else if (sawNegative && maxPos > static_cast<uint64_t>(INT64_MAX)) t = "String";
+      else {
+        uint64_t m = std::max(maxPos, maxNeg > 0 ? maxNeg - 1 : 0);
+        t = m <= 32767 ? "Int16" : m <= 2147483647ull ? "Int32" : "Int64";
+      }
+    } else if (possible & kFloat) t = "Float64";
+    else if (possible & kDate) t = "Date";
+    else if (possible & kDateTime) {
+      if (fractionDigits == 0) t = "DateTime";
+      else t = "DateTime64(" + std::to_string(fractionDigits <= 3 ? 3 : fractionDigits <= 6 ? 6 : 9) + ")";
+    } else t = "String";
+    return sawEmpty ? "Nullable(" + t + ")" : t;
+  }
+  bool isString() const { return !sawValue || possible == 0 || ((possible & kInt) && intTooBig); }
+};
+
+struct Collector final : RowSink {
+  size_t maxRows;
+  std::vector<std::vector<std::string>> rows;  // only the first few, for the header
+  std::vector<ColumnStats> stats;              // rows after the first
+  std::vector<ColumnStats> firstRow;
+  uint64_t count = 0;
+  bool invalidUtf8 = false;
+  uint64_t invalidLine = 0;
+  uint64_t lastLine = 0;
+  void onRow(const Row& row) override {
+    if (count >= maxRows) return;
+    if (row.unterminated) return;
+    if (scan::firstInvalidUtf8(row.raw.data(), row.raw.data() + row.raw.size()) >= 0 && !invalidUtf8) {
+      invalidUtf8 = true;
+      invalidLine = row.line;
+    }
+    if (count == 0) {
+      rows.emplace_back();
+      firstRow.resize(row.count);
+      for (size_t i = 0; i < row.count; ++i) {
+        rows.back().emplace_back(row.fields[i].view());
+        firstRow[i].add(row.fields[i].view(), row.fields[i].quoted);
+      }
+    } else {
+      if (stats.size() < row.count) stats.resize(row.count);
+      for (size_t i = 0; i < row.count; ++i) stats[i].add(row.fields[i].view(), row.fields[i].quoted);
+    }
+    ++count;
+  }
+};
+
+struct CountSink final : RowSink {
+  std::vector<size_t> counts;
+  size_t maxRows = 50;
+  std::string_view firstNewline;
+  void onRow(const Row& row) override {
+    if (counts.size() < maxRows) counts.push_back(row.count);
+  }
+};
+
+}  // namespace
+
+std::string sanitizeName(std::string_view raw, size_t index) {
+  std::string s;
+  raw = trimSpaces(raw);
+  bool lastUnderscore = false;
+  for (char c : raw) {
+    bool ok = std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+    if (static_cast<unsigned char>(c) >= 0x80) ok = false;
+    if (ok) {
+      s += c;
+      lastUnderscore = c == '_';
+    } else if (!s.empty() && !lastUnderscore) {
+      s += '_';
+      lastUnderscore = true;
+    }
+  }
+  while (!s.empty() && s.back() == '_' && s.size() > 1) s.pop_back();
+  if (s.empty() || s == "_") {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "column_%02zu", index);
+    return buf;
+  }
+  if (std::isdigit(static_cast<unsigned char>(s[0]))) s = "c_" + s;
+  return s;
+}
+
+Sniffed sniff(std::string_view sample) {
+  Sniffed out;
+  if (sample.size() >= 3 && sample.substr(0, 3) == "\xEF\xBB\xBF") sample.remove_prefix(3);
+  // Quote: the one that opens more fields.
+  size_t dq = 0, sq = 0;
+  for (size_t i = 0; i < sample.size(); ++i) {
+    char prev = i ? sample[i - 1] : '\n';
+    bool atStart = prev == '\n' || prev == '\r' || prev == ',' || prev == ';' || prev == '\t' || prev == '|';
+    if (!atStart) continue;
+    if (sample[i] == '"') ++dq;
+    else if (sample[i] == '\'') ++sq;
+  }
+  char quote = sq > dq * 2 && sq >= 2 ? '\'' : '"';
+  // Delimiter: the one giving the most consistent field count (> 1).
+  static constexpr char kDelims[] = {',', ';', '\t', '|'};
+  double best = -1;
+  char bestDelim = ',';
+  for (char d : kDelims) {
+    Reader r(Dialect{d, quote, 0}, sample.size() + 16);
+    CountSink sink;
+    r.feed(sample.data(), sample.size(), sink);
+    if (sink.counts.empty()) r.finish(sink);
+    if (sink.counts.empty()) continue;
+    std::map<size_t, size_t> freq;
+    for (size_t c : sink.counts) ++freq[c];
+    size_t mode = 0, modeN = 0;
+    for (auto& [c, n] : freq)
+      if (n > modeN || (n == modeN && c > mode)) {
+        mode = c;
+        modeN = n;
+      }
+    if (mode < 2) continue;
+    double score = static_cast<double>(modeN) / static_cast<double>(sink.counts.size()) * 1000.0 +
+                   std::min<size_t>(mode, 100);
+    if (score > best) {
+      best = score;
+      bestDelim = d;
+    }
+  }
+  out.dialect = Dialect{bestDelim, quote, 0};
+  // Newline: the first line end outside quotes.
+  bool inQuote = false;
+  for (size_t i = 0; i < sample.size(); ++i) {
+    char c = sample[i];
+    if (c == quote) inQuote = !inQuote;
+    else if (!inQuote && (c == '\n' || c == '\r')) {
+      out.newline = c == '\n' ? "\n" : (i + 1 < sample.size() && sample[i + 1] == '\n') ? "\r\n" : "\r";
+      break;
+    }
+  }
+  // Header: decided from the per-column evidence.
+  Collector c;
+  c.maxRows = 200;
+  Reader r(out.dialect, sample.size() + 16);
+  r.feed(sample.data(), sample.size(), c);
+  if (c.count <= 1) r.finish(c);
+  if (c.rows.empty()) return out;
+  const auto& first = c.rows[0];
+  bool allNonEmpty = true, anyNumericLooking = false, distinct = true;
+  std::set<std::string> seen;
+  for (const auto& f : first) {
+    std::string_view v = trimSpaces(f);
+    if (v.empty()) allNonEmpty = false;
+    if (!seen.insert(std::string(v)).second) distinct = false;
+    double x;
+    int32_t days;
+    if (parseDouble(v, x) || parseDate(v, days)) anyNumericLooking = true;
+  }
+  if (!allNonEmpty || anyNumericLooking || !distinct) return out;
+  if (c.count == 1) {
+    out.hasHeader = true;  // a single row of names
+    return out;
+  }
+  bool typedColumnBelow = false;
+  for (size_t i = 0; i < c.stats.size() && i < first.size(); ++i)
+    if (!c.stats[i].isString()) typedColumnBelow = true;
+  if (typedColumnBelow) {
+    out.hasHeader = true;
+    return out;
+  }
+  // All columns are text: a header if no first-row cell reappears below it and
+  // the cells look like names (short, start with a letter).
+  bool namey = true;
+  for (const auto& f : first) {
+    std::string_view v = trimSpaces(f);
+    if (v.size() > 64 || !(std::isalpha(static_cast<unsigned char>(v[0])) || v[0] == '_')) namey = false;
+  }
+  out.hasHeader = namey;
+  return out;
+}
+
+Inferred infer(std::string_view sample, const Dialect& d, bool hasHeader, bool complete, size_t maxRows) {
+  Collector c;
+  c.maxRows = maxRows + 1;
+  Reader r(d, sample.size() + 16);
+  r.feed(sample.data(), sample.size(), c);
+  if (complete) r.finish(c);
+  Inferred out;
+  out.invalidUtf8 = c.invalidUtf8;
+  out.invalidUtf8Line = c.invalidLine;
+  if (c.rows.empty()) return out;
+  const auto& first = c.rows[0];
+  std::vector<ColumnStats> stats = c.stats;
+  size_t n = std::max(first.size(), stats.size());
+  if (!hasHeader) {
+    // The first row is data too: fold it in.
+    stats.resize(n);
+    for (size_t i = 0; i < first.size(); ++i) {
+      stats[i].add(first[i], false);
+    }
+  }
+  stats.resize(n);
+  std::set<std::string> used;
+  for (size_t i = 0; i < n; ++i) {
+    InferredColumn col;
+    std::string name = hasHeader && i < first.size() ? sanitizeName(first[i], i) : sanitizeName("", i);
+    std::string base = name;
+    for (int k = 2; !used.insert(name).second; ++k) name = base + "_" + std::to_string(k);
+    col.name = name;
+    col.type = stats[i].type();
+    col.nullable = stats[i].sawEmpty;
+    out.columns.push_back(std::move(col));
+  }
+  out.rowsSampled = c.count - (hasHeader ? 1 : 0);
+  return out;
+}
+
+}  // namespace roost::csv

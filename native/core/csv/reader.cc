@@ -1,0 +1,327 @@
+#include "csv/reader.h"
+
+#include "csv/scan.h"
+
+namespace roost::csv {
+
+Reader::Reader(Dialect dialect, size_t maxRowBytes) : d_(dialect), maxRowBytes_(maxRowBytes) {
+  if (d_.escape == d_.quote) d_.escape = 0;
+  esc_ = d_.escape ? d_.escape : d_.delimiter;
+  refs_.reserve(64);
+  fields_.reserve(64);
+}
+
+bool Reader::fail(ReaderError e) {
+  error_ = e;
+  errorLine_ = line_;
+  return false;
+}
+
+const char* Reader::parseRow(const char* p, const char* end, bool eof) {
+  refs_.clear();
+  unesc_.clear();
+  rowExtraLines_ = 0;
+  rowUnterminated_ = false;
+  rowBlank_ = false;
+  const char delim = d_.delimiter, quote = d_.quote, esc = d_.escape;
+  const char escU = esc_;                   // delimiter when there is no escape
+  const char escQ = esc ? esc : quote;      // quote when there is no escape
+
+  if (*p == '\n' || *p == '\r') {  // an empty line: skipped, but counted
+    rowBlank_ = true;
+    rowRawEnd_ = p;
+    if (*p == '\n') return p + 1;
+    if (p + 1 < end) return p[1] == '\n' ? p + 2 : p + 1;
+    if (!eof) pendingCR_ = true;
+    return p + 1;
+  }
+
+  for (;;) {
+    if (p == end) {  // after a delimiter
+      if (!eof) return nullptr;
+      refs_.push_back({p, 0, 0, false});
+      rowRawEnd_ = end;
+      return end;
+    }
+    bool inBuf = false;
+    uint32_t bufOff = 0;
+    auto toBuf = [&](const char* a, const char* b) {
+      if (!inBuf) {
+        inBuf = true;
+        bufOff = static_cast<uint32_t>(unesc_.size());
+      }
+      unesc_.append(a, static_cast<size_t>(b - a));
+    };
+    const char* fs;
+    const char* fe;
+    bool quoted = false;
+    if (*p == quote) {
+      quoted = true;
+      fs = ++p;
+      for (;;) {
+        const char* q = scan::findAny4(p, end, quote, escQ, '\n', '\r');
+        if (q == end) {
+          if (!eof) return nullptr;
+          rowUnterminated_ = true;
+          fe = p = end;
+          break;
+        }
+        char h = *q;
+        if (h == '\n') {
+          ++rowExtraLines_;
+          p = q + 1;
+          continue;
+        }
+        if (h == '\r') {
+          if (q + 1 == end) {
+            if (!eof) return nullptr;  // an LF may follow in the next chunk
+            ++rowExtraLines_;
+            p = q + 1;
+            continue;
+          }
+          ++rowExtraLines_;
+          p = q[1] == '\n' ? q + 2 : q + 1;
+          continue;
+        }
+        if (h == quote) {
+          if (q + 1 == end) {
+            if (!eof) return nullptr;  // "" or a closing quote: the next byte decides
+            fe = q;
+            p = end;
+            break;
+          }
+          if (q[1] == quote) {
+            toBuf(fs, q + 1);
+            fs = p = q + 2;
+            continue;
+          }
+          fe = q;
+          p = q + 1;
+          break;
+        }
+        // the escape character
+        if (q + 1 == end) {
+          if (!eof) return nullptr;
+          rowUnterminated_ = true;
+          fe = p = end;
+          break;
+        }
+        toBuf(fs, q);
+        unesc_.push_back(q[1]);
+        if (q[1] == '\n' || q[1] == '\r') ++rowExtraLines_;
+        fs = p = q + 2;
+      }
+      if (!rowUnterminated_ && p < end && *p != delim && *p != '\n' && *p != '\r') {
+        // Text after the closing quote: kept literally up to the delimiter.
+        toBuf(fs, fe);
+        fs = fe = p;
+        while (p < end) {
+          char c = *p;
+          if (c == delim || c == '\n' || c == '\r') break;
+          if (esc && c == esc) {
+            if (p + 1 == end) {
+              if (!eof) return nullptr;
+              unesc_.push_back(c);
+              ++p;
+              break;
+            }
+            unesc_.push_back(p[1]);
+            if (p[1] == '\n' || p[1] == '\r') ++rowExtraLines_;
+            p += 2;
+            continue;
+          }
+          unesc_.push_back(c);
+          ++p;
+        }
+        fs = fe = p;
+      }
+    } else {
+      fs = p;
+      for (;;) {
+        const char* q = scan::findAny4(p, end, delim, '\n', '\r', escU);
+        if (q == end) {
+          if (!eof) return nullptr;
+          fe = p = end;
+          break;
+        }
+        char h = *q;
+        if (h == delim || h == '\n' || h == '\r') {
+          fe = p = q;
+          break;
+        }
+        if (q + 1 == end) {  // escape as the last byte
+          if (!eof) return nullptr;
+          fe = p = end;
+          break;
+        }
+        toBuf(fs, q);
+        unesc_.push_back(q[1]);
+        if (q[1] == '\n' || q[1] == '\r') ++rowExtraLines_;
+        fs = p = q + 2;
+      }
+    }
+    if (inBuf) {
+      toBuf(fs, fe);
+      refs_.push_back({nullptr, bufOff, static_cast<uint32_t>(unesc_.size() - bufOff), quoted});
+    } else {
+      refs_.push_back({fs, 0, static_cast<uint32_t>(fe - fs), quoted});
+    }
+    if (p == end) {
+      if (!eof) return nullptr;
+      rowRawEnd_ = end;
+      return end;
+    }
+    char c = *p;
+    if (c == delim) {
+      ++p;
+      continue;
+    }
+    rowRawEnd_ = p;
+    if (c == '\n') return p + 1;
+    if (p + 1 < end) return p[1] == '\n' ? p + 2 : p + 1;
+    if (!eof) pendingCR_ = true;
+    return p + 1;
+  }
+}
+
+const char* Reader::findRowEnd(const char* p, const char* end) {
+  State s = finderState_;
+  const char delim = d_.delimiter, quote = d_.quote, esc = d_.escape;
+  for (; p < end; ++p) {
+    char c = *p;
+    switch (s) {
+      case State::FieldStart:
+        if (c == quote) {
+          s = State::Quoted;
+          break;
+        }
+        [[fallthrough]];
+      case State::Unquoted:
+        if (c == delim) s = State::FieldStart;
+        else if (c == '\n' || c == '\r') {
+          finderState_ = State::FieldStart;
+          return p + 1;
+        } else if (esc && c == esc) s = State::UnquotedEscape;
+        else s = State::Unquoted;
+        break;
+      case State::UnquotedEscape:
+        s = State::Unquoted;
+        break;
+      case State::Quoted:
+        if (c == quote) s = State::QuotedQuote;
+        else if (esc && c == esc) s = State::QuotedEscape;
+        break;
+      case State::QuotedEscape:
+        s = State::Quoted;
+        break;
+      case State::QuotedQuote:
+        if (c == quote) s = State::Quoted;
+        else if (c == delim) s = State::FieldStart;
+        else if (c == '\n' || c == '\r') {
+          finderState_ = State::FieldStart;
+          return p + 1;
+        } else if (esc && c == esc) s = State::UnquotedEscape;
+        else s = State::Unquoted;
+        break;
+    }
+  }
+  finderState_ = s;
+  return nullptr;
+}
+
+bool Reader::emit(RowSink& sink, const char* rowStart) {
+  if (rowBlank_) {
+    line_ += 1;
+    return true;
+  }
+  size_t rawLen = static_cast<size_t>(rowRawEnd_ - rowStart);
+  if (rawLen > maxRowBytes_) return fail(ReaderError::RowTooLarge);
+  fields_.resize(refs_.size());
+  for (size_t i = 0; i < refs_.size(); ++i) {
+    const FieldRef& r = refs_[i];
+    fields_[i] = Field{r.data ? r.data : unesc_.data() + r.offset, r.size, r.quoted};
+  }
+  Row row{fields_.data(), fields_.size(), line_, std::string_view(rowStart, rawLen), rowUnterminated_};
+  sink.onRow(row);
+  line_ += 1 + rowExtraLines_;
+  return true;
+}
+
+bool Reader::feedBody(const char* p, const char* end, RowSink& sink) {
+  if (!carry_.empty() && p < end) {
+    const char* e = findRowEnd(p, end);
+    const char* stop = e ? e : end;
+    carry_.append(p, static_cast<size_t>(stop - p));
+    p = stop;
+    if (carry_.size() > maxRowBytes_ + 2) return fail(ReaderError::RowTooLarge);
+    if (!e) return true;
+    const char* cb = carry_.data();
+    parseRow(cb, cb + carry_.size(), false);
+    if (!emit(sink, cb)) return false;
+    carry_.clear();
+    finderState_ = State::FieldStart;
+  }
+  while (p < end) {
+    if (pendingCR_) {
+      pendingCR_ = false;
+      if (*p == '\n') {
+        ++p;
+        continue;
+      }
+    }
+    const char* next = parseRow(p, end, false);
+    if (!next) {
+      if (static_cast<size_t>(end - p) > maxRowBytes_ + 2) return fail(ReaderError::RowTooLarge);
+      carry_.assign(p, end);
+      finderState_ = State::FieldStart;
+      findRowEnd(carry_.data(), carry_.data() + carry_.size());
+      return true;
+    }
+    if (!emit(sink, p)) return false;
+    p = next;
+  }
+  return true;
+}
+
+bool Reader::feed(const char* data, size_t n, RowSink& sink) {
+  if (error_ != ReaderError::None) return false;
+  const char* p = data;
+  const char* end = data + n;
+  static constexpr char kBom[3] = {'\xEF', '\xBB', '\xBF'};
+  while (!bomDone_ && p < end) {
+    if (*p == kBom[bomPrefix_.size()]) {
+      bomPrefix_.push_back(*p++);
+      if (bomPrefix_.size() == 3) {
+        bomDone_ = true;
+        bomPrefix_.clear();
+      }
+    } else {
+      bomDone_ = true;
+      std::string pre;
+      pre.swap(bomPrefix_);
+      if (!pre.empty() && !feedBody(pre.data(), pre.data() + pre.size(), sink)) return false;
+    }
+  }
+  return feedBody(p, end, sink);
+}
+
+bool Reader::finish(RowSink& sink) {
+  if (error_ != ReaderError::None) return false;
+  if (!bomDone_) {
+    bomDone_ = true;
+    std::string pre;
+    pre.swap(bomPrefix_);
+    if (!pre.empty() && !feedBody(pre.data(), pre.data() + pre.size(), sink)) return false;
+  }
+  if (!carry_.empty()) {
+    const char* cb = carry_.data();
+    parseRow(cb, cb + carry_.size(), true);
+    if (!emit(sink, cb)) return false;
+    carry_.clear();
+    finderState_ = State::FieldStart;
+  }
+  pendingCR_ = false;
+  return true;
+}
+
+}  // namespace roost::csv

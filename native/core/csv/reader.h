@@ -1,0 +1,105 @@
+// Streaming RFC 4180 reader: feed chunks split at any byte, get complete rows.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "csv/dialect.h"
+
+namespace roost::csv {
+
+/// One field of a row. `data` points into the caller's chunk, the reader's carry
+/// buffer, or its unescape buffer; valid only during RowSink::onRow.
+struct Field {
+  const char* data;
+  uint32_t size;
+  bool quoted;  // written as "..." (an empty quoted field is an empty string, not NULL)
+  std::string_view view() const { return {data, size}; }
+};
+
+struct Row {
+  const Field* fields;
+  size_t count;
+  uint64_t line;          // 1-based physical line where the row starts
+  std::string_view raw;   // the row's bytes without its line terminator
+  bool unterminated;      // the stream ended inside a quoted field
+};
+
+class RowSink {
+ public:
+  virtual ~RowSink() = default;
+  virtual void onRow(const Row& row) = 0;
+};
+
+enum class ReaderError : uint8_t { None, RowTooLarge };
+
+/// Grammar (shared by the fast row parser and the resumable boundary finder, so
+/// that a row split across chunks parses exactly like an unsplit one):
+///   field start: quote opens a quoted field; delimiter ends an empty field;
+///                CR, LF or CRLF ends the row; an empty line is skipped.
+///   unquoted:    runs to delimiter or line end; quotes are literal; the escape
+///                character (if any) makes the next byte literal.
+///   quoted:      runs to the closing quote; "" is one quote; escape+byte is the
+///                byte; newlines are data. Bytes after the closing quote up to the
+///                delimiter are kept literally (lenient, like most readers).
+/// A UTF-8 BOM at the very start of the stream is skipped.
+class Reader {
+ public:
+  Reader(Dialect dialect, size_t maxRowBytes);
+
+  /// Parses `n` bytes; calls sink.onRow for every complete row. Returns false on
+  /// a fatal error (see error(), errorLine()); the reader is then unusable.
+  bool feed(const char* data, size_t n, RowSink& sink);
+  /// Ends the stream: emits the last row (even without a line terminator).
+  bool finish(RowSink& sink);
+
+  ReaderError error() const { return error_; }
+  uint64_t errorLine() const { return errorLine_; }
+  /// Bytes that belong to an incomplete row held back for the next feed.
+  size_t pendingBytes() const { return carry_.size() + bomPrefix_.size(); }
+  uint64_t nextLine() const { return line_; }
+
+ private:
+  struct FieldRef {
+    const char* data;  // null when the content is in unesc_ at `offset`
+    uint32_t offset;
+    uint32_t size;
+    bool quoted;
+  };
+  enum class State : uint8_t { FieldStart, Unquoted, UnquotedEscape, Quoted, QuotedEscape, QuotedQuote };
+
+  bool feedBody(const char* p, const char* end, RowSink& sink);
+  // Parses one row at p. Returns the position after its terminator, or null when
+  // the row is not complete in [p, end) and !eof.
+  const char* parseRow(const char* p, const char* end, bool eof);
+  // Resumable search for the end of the carried row; returns the position after
+  // the terminator or null.
+  const char* findRowEnd(const char* p, const char* end);
+  bool emit(RowSink& sink, const char* rowStart);
+  bool fail(ReaderError e);
+
+  Dialect d_;
+  char esc_;  // escape char, or the delimiter when there is none (never matches alone)
+  size_t maxRowBytes_;
+  uint64_t line_ = 1;
+  bool pendingCR_ = false;
+  bool bomDone_ = false;
+  std::string bomPrefix_;
+  std::string carry_;
+  State finderState_ = State::FieldStart;
+  ReaderError error_ = ReaderError::None;
+  uint64_t errorLine_ = 0;
+
+  // Per-row scratch, reused: no allocation per field once warm.
+  std::vector<FieldRef> refs_;
+  std::vector<Field> fields_;
+  std::string unesc_;
+  uint64_t rowExtraLines_ = 0;
+  const char* rowRawEnd_ = nullptr;
+  bool rowUnterminated_ = false;
+  bool rowBlank_ = false;
+};
+
+}  // namespace roost::csv

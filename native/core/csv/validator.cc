@@ -1,0 +1,164 @@
+#include "csv/validator.h"
+
+#include "csv/scan.h"
+
+namespace roost::csv {
+
+namespace {
+
+void appendLE(std::string& s, const void* p, size_t n) { s.append(static_cast<const char*>(p), n); }
+
+std::string joinNames(const std::vector<std::string>& names) {
+  std::string s = "[";
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (i) s += ", ";
+    s += names[i];
+  }
+  return s + "]";
+}
+
+}  // namespace
+
+std::string headerMismatch(const std::vector<std::string>& found, const std::vector<Column>& cols) {
+  bool same = found.size() == cols.size();
+  for (size_t i = 0; same && i < cols.size(); ++i) same = found[i] == cols[i].name;
+  if (same) return {};
+  std::vector<std::string> expected;
+  for (const Column& c : cols) expected.push_back(c.name);
+  return "CSV header does not match the schema: expected " + joinNames(expected) + ", found " + joinNames(found);
+}
+
+Validator::Validator(std::vector<Column> columns, ValidatorOptions opts)
+    : cols_(std::move(columns)), opts_(opts), reader_(opts.dialect, opts.maxRowBytes), headerPending_(opts.hasHeader) {
+  for (const Column& c : cols_) {
+    const Type& v = c.type.valueType();
+    bool nullable = v.kind == Kind::Nullable;
+    const Type* written = nullable ? &v.inner->valueType() : &v;
+    Kind k = written->kind;
+    bool stringy = k == Kind::String || k == Kind::FixedString;
+    plans_.push_back(Plan{written, nullable, c.hasDefault, stringy || k == Kind::Array, stringy});
+    if (c.hasDefault) withDefaults_ = true;
+  }
+}
+
+void Validator::reject(const Row& row, int column, Reason reason) {
+  std::string& r = out_->rejected;
+  uint64_t line = row.line;
+  int32_t col = column;
+  std::string_view text = reasonText(reason);
+  uint8_t len = static_cast<uint8_t>(text.size());
+  uint32_t rawLen = static_cast<uint32_t>(row.raw.size());
+  appendLE(r, &line, 8);
+  appendLE(r, &col, 4);
+  appendLE(r, &len, 1);
+  r.append(text);
+  appendLE(r, &rawLen, 4);
+  r.append(row.raw);
+  ++out_->rejectedCount;
+}
+
+void Validator::onRow(const Row& row) {
+  if (error_ != ValidatorError::None) return;
+  if (headerPending_) {
+    headerPending_ = false;
+    std::vector<std::string> found;
+    for (size_t i = 0; i < row.count; ++i) found.emplace_back(row.fields[i].view());
+    std::string msg = headerMismatch(found, cols_);
+    if (!msg.empty()) {
+      error_ = ValidatorError::HeaderMismatch;
+      errorMessage_ = std::move(msg);
+      errorLine_ = row.line;
+    }
+    return;
+  }
+  if (row.unterminated) return reject(row, -1, Reason::UnterminatedQuote);
+  if (row.count != cols_.size()) return reject(row, -1, Reason::WrongColumnCount);
+  if (scan::firstInvalidUtf8(row.raw.data(), row.raw.data() + row.raw.size()) >= 0) {
+    int col = -1;
+    for (size_t i = 0; i < row.count; ++i) {
+      const Field& f = row.fields[i];
+      if (scan::firstInvalidUtf8(f.data, f.data + f.size) >= 0) {
+        col = static_cast<int>(i);
+        break;
+      }
+    }
+    return reject(row, col, Reason::InvalidUtf8);
+  }
+  const size_t mark = rows_.size();
+  for (size_t i = 0; i < row.count; ++i) {
+    const Field& f = row.fields[i];
+    const Plan& p = plans_[i];
+    std::string_view v = f.view();
+    if (withDefaults_) rows_.putByte(0);
+    if (v.empty() && (!f.quoted || !p.quotedEmptyIsValue)) {
+      if (p.nullable) {
+        rows_.putByte(1);
+        continue;
+      }
+      if (p.hasDefault) {
+        // RowBinaryWithDefaults: flag 1 and no value; the engine evaluates DEFAULT.
+        rows_.str().back() = 1;
+        continue;
+      }
+      if (!p.emptyIsValue) {
+        rows_.truncate(mark);
+        return reject(row, static_cast<int>(i), Reason::EmptyNotNullable);
+      }
+    }
+    if (p.nullable) {
+      if (!f.quoted && v.size() == 2 && v[0] == '\\' && v[1] == 'N') {
+        rows_.putByte(1);
+        continue;
+      }
+      rows_.putByte(0);
+    }
+    Reason r = encodeValue(*p.value, v, rows_);
+    if (r != Reason::Ok) {
+      rows_.truncate(mark);
+      return reject(row, static_cast<int>(i), r);
+    }
+  }
+  ++out_->rowCount;
+}
+
+bool Validator::readerFailed() {
+  if (error_ != ValidatorError::None) return true;
+  if (reader_.error() == ReaderError::RowTooLarge) {
+    error_ = ValidatorError::RowTooLarge;
+    errorLine_ = reader_.errorLine();
+    errorMessage_ = "row starting at line " + std::to_string(errorLine_) + " is larger than " +
+                    std::to_string(opts_.maxRowBytes) + " bytes";
+    return true;
+  }
+  return false;
+}
+
+bool Validator::push(const char* data, size_t n, Batch& out) {
+  if (error_ != ValidatorError::None) return false;
+  out_ = &out;
+  rows_.str().swap(out.rows);
+  rows_.truncate(0);
+  rows_.reserve(n + n / 2 + 64);
+  bool ok = reader_.feed(data, n, *this);
+  fed_ += n;
+  rows_.str().swap(out.rows);
+  out.bytesConsumed = fed_ - reader_.pendingBytes();
+  out_ = nullptr;
+  if (!ok) readerFailed();
+  return error_ == ValidatorError::None;
+}
+
+bool Validator::finish(Batch& out) {
+  if (error_ != ValidatorError::None) return false;
+  out_ = &out;
+  rows_.str().swap(out.rows);
+  rows_.truncate(0);
+  bool ok = reader_.finish(*this);
+  rows_.str().swap(out.rows);
+  out.bytesConsumed = fed_;
+  out_ = nullptr;
+  if (!ok) readerFailed();
+  return error_ == ValidatorError::None;
+}
+
+}  // namespace roost::csv

@@ -1,0 +1,80 @@
+// Streaming CSV validator: rows in, RowBinary(WithDefaults) for valid rows and a
+// compact record of rejected rows out.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "csv/reader.h"
+#include "csv/schema.h"
+#include "csv/values.h"
+
+namespace roost::csv {
+
+struct ValidatorOptions {
+  Dialect dialect;
+  bool hasHeader = false;
+  size_t maxRowBytes = 8 << 20;
+};
+
+/// What one push/finish produced.
+///  rows: RowBinary, or RowBinaryWithDefaults when any column has a DEFAULT (one
+///        UInt8 "use the default" flag before every column, see usesDefaults()).
+///  rejected: repeated records, little-endian:
+///        u64 line | i32 column (-1: the whole row) | u8 reason length | reason |
+///        u32 raw length | raw row text
+struct Batch {
+  std::string rows;
+  uint64_t rowCount = 0;
+  std::string rejected;
+  uint64_t rejectedCount = 0;
+  uint64_t bytesConsumed = 0;  // input bytes of complete rows (and skipped bytes) so far
+};
+
+enum class ValidatorError : uint8_t { None, RowTooLarge, HeaderMismatch };
+
+class Validator final : private RowSink {
+ public:
+  Validator(std::vector<Column> columns, ValidatorOptions opts);
+
+  bool push(const char* data, size_t n, Batch& out);
+  bool finish(Batch& out);
+
+  bool usesDefaults() const { return withDefaults_; }
+  const std::vector<Column>& columns() const { return cols_; }
+  ValidatorError error() const { return error_; }
+  const std::string& errorMessage() const { return errorMessage_; }
+  uint64_t errorLine() const { return errorLine_; }
+
+ private:
+  void onRow(const Row& row) override;
+  void reject(const Row& row, int column, Reason reason);
+  bool readerFailed();
+
+  struct Plan {
+    const Type* value;   // the written type (LowCardinality and Nullable removed)
+    bool nullable;
+    bool hasDefault;
+    bool emptyIsValue;   // String/FixedString/Array: an empty cell is a value
+    bool quotedEmptyIsValue;
+  };
+
+  std::vector<Column> cols_;
+  std::vector<Plan> plans_;
+  ValidatorOptions opts_;
+  Reader reader_;
+  bool withDefaults_ = false;
+  bool headerPending_;
+  uint64_t fed_ = 0;
+  Batch* out_ = nullptr;
+  ByteBuf rows_;
+  ValidatorError error_ = ValidatorError::None;
+  std::string errorMessage_;
+  uint64_t errorLine_ = 0;
+};
+
+/// Compares a header row with the schema's column names. Empty when they match,
+/// else a message listing expected and found names.
+std::string headerMismatch(const std::vector<std::string>& found, const std::vector<Column>& cols);
+
+}  // namespace roost::csv

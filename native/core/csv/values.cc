@@ -1,0 +1,518 @@
+#include "csv/values.h"
+
+#include <charconv>
+#include <limits>
+#include <vector>
+
+namespace roost::csv {
+
+std::string_view reasonText(Reason r) {
+  switch (r) {
+    case Reason::Ok: return "ok";
+    case Reason::WrongColumnCount: return "wrong column count";
+    case Reason::NotInteger: return "not an integer";
+    case Reason::IntegerOutOfRange: return "integer out of range";
+    case Reason::NotFloat: return "not a number";
+    case Reason::NotDecimal: return "not a decimal";
+    case Reason::DecimalOutOfRange: return "decimal out of range";
+    case Reason::NotBool: return "not a bool";
+    case Reason::NotDate: return "not a date";
+    case Reason::DateOutOfRange: return "date out of range";
+    case Reason::NotDateTime: return "not a datetime";
+    case Reason::NotUuid: return "not a UUID";
+    case Reason::UnknownEnumValue: return "unknown enum value";
+    case Reason::NotArray: return "not an array";
+    case Reason::TooLongForFixedString: return "too long for FixedString";
+    case Reason::EmptyNotNullable: return "empty value in a non-Nullable column";
+    case Reason::InvalidUtf8: return "invalid UTF-8";
+    case Reason::UnterminatedQuote: return "unterminated quoted field";
+    case Reason::NullNotNullable: return "NULL in a non-Nullable column";
+  }
+  return "invalid value";
+}
+
+std::string_view trimSpaces(std::string_view v) {
+  size_t b = 0, e = v.size();
+  while (b < e && (v[b] == ' ' || v[b] == '\t')) ++b;
+  while (e > b && (v[e - 1] == ' ' || v[e - 1] == '\t')) --e;
+  return v.substr(b, e - b);
+}
+
+bool parseInt(std::string_view v, bool& negative, uint64_t& magnitude) {
+  const char* p = v.data();
+  const char* e = p + v.size();
+  negative = false;
+  if (p < e && (*p == '-' || *p == '+')) negative = *p++ == '-';
+  if (p == e) return false;
+  uint64_t m = 0;
+  for (; p < e; ++p) {
+    unsigned d = static_cast<unsigned char>(*p) - '0';
+    if (d > 9) return false;
+    if (__builtin_mul_overflow(m, 10u, &m) || __builtin_add_overflow(m, d, &m)) {
+      // Keep reading digits so "1234...x" is "not an integer", not "out of range".
+      for (++p; p < e; ++p)
+        if (static_cast<unsigned>(static_cast<unsigned char>(*p) - '0') > 9) return false;
+      magnitude = UINT64_MAX;
+      negative = negative;
+      return true;  // caller sees an out-of-range magnitude
+    }
+  }
+  magnitude = m;
+  return true;
+}
+
+bool parseDouble(std::string_view v, double& out) {
+  const char* p = v.data();
+  const char* e = p + v.size();
+  if (p < e && *p == '+') ++p;
+  if (p == e) return false;
+  auto r = std::from_chars(p, e, out, std::chars_format::general);
+  return r.ec != std::errc::invalid_argument && r.ptr == e;
+}
+
+namespace {
+
+bool parseFloat32(std::string_view v, float& out) {
+  const char* p = v.data();
+  const char* e = p + v.size();
+  if (p < e && *p == '+') ++p;
+  if (p == e) return false;
+  auto r = std::from_chars(p, e, out, std::chars_format::general);
+  if (r.ptr != e) return false;
+  if (r.ec == std::errc::result_out_of_range) {
+    double d;
+    if (!parseDouble(v, d)) return false;
+    out = static_cast<float>(d);
+  }
+  return r.ec != std::errc::invalid_argument;
+}
+
+int64_t daysFromCivil(int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const unsigned yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<int64_t>(doe) - 719468;
+}
+
+inline bool digits(const char* p, int n, int& out) {
+  int v = 0;
+  for (int i = 0; i < n; ++i) {
+    unsigned d = static_cast<unsigned char>(p[i]) - '0';
+    if (d > 9) return false;
+    v = v * 10 + static_cast<int>(d);
+  }
+  out = v;
+  return true;
+}
+
+bool ymd(const char* p, int64_t& days) {
+  int y, m, d;
+  if (!digits(p, 4, y) || p[4] != '-' || !digits(p + 5, 2, m) || p[7] != '-' || !digits(p + 8, 2, d)) return false;
+  static constexpr int kDays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (m < 1 || m > 12 || d < 1 || d > kDays[m - 1]) return false;
+  if (m == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0)) return false;
+  days = daysFromCivil(y, static_cast<unsigned>(m), static_cast<unsigned>(d));
+  return true;
+}
+
+constexpr int64_t kPow10[] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000};
+
+Reason encodeDecimal(const Type& t, std::string_view v, ByteBuf& out) {
+  const char* p = v.data();
+  const char* e = p + v.size();
+  bool neg = false;
+  if (p < e && (*p == '-' || *p == '+')) neg = *p++ == '-';
+  __int128 value = 0;
+  int intDigits = 0, fracDigits = 0;
+  bool any = false;
+  while (p < e && *p == '0') {
+    ++p;
+    any = true;
+  }
+  for (; p < e && *p >= '0' && *p <= '9'; ++p) {
+    any = true;
+    if (++intDigits > 38) return Reason::DecimalOutOfRange;
+    value = value * 10 + (*p - '0');
+  }
+  if (p < e && *p == '.') {
+    ++p;
+    for (; p < e && *p >= '0' && *p <= '9'; ++p) {
+      any = true;
+      // Digits beyond the scale are dropped (truncation, as ClickHouse does).
+      if (fracDigits < t.scale) {
+        value = value * 10 + (*p - '0');
+        ++fracDigits;
+      }
+    }
+  }
+  if (!any || p != e) return Reason::NotDecimal;
+  for (; fracDigits < t.scale; ++fracDigits) value *= 10;
+  if (intDigits > t.precision - t.scale) return Reason::DecimalOutOfRange;
+  if (neg) value = -value;
+  if (t.precision <= 9) out.putLE(static_cast<int32_t>(value));
+  else if (t.precision <= 18) out.putLE(static_cast<int64_t>(value));
+  else out.putLE(value);
+  return Reason::Ok;
+}
+
+inline int hexVal(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+Reason encodeUuid(std::string_view v, ByteBuf& out) {
+  if (v.size() != 36 || v[8] != '-' || v[13] != '-' || v[18] != '-' || v[23] != '-') return Reason::NotUuid;
+  uint64_t half[2] = {0, 0};
+  int n = 0;
+  for (char c : v) {
+    if (c == '-') continue;
+    int h = hexVal(c);
+    if (h < 0) return Reason::NotUuid;
+    half[n / 16] = (half[n / 16] << 4) | static_cast<unsigned>(h);
+    ++n;
+  }
+  out.putLE(half[0]);
+  out.putLE(half[1]);
+  return Reason::Ok;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    char x = a[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+    if (x != b[i]) return false;
+  }
+  return true;
+}
+
+/// One element of a ClickHouse text-form array: a quoted string (unescaped), a
+/// nested array (with brackets), or a bare token.
+struct Element {
+  std::string_view text;
+  bool quoted;
+  bool null;
+};
+
+// Parses "[...]" at v (trimmed); fills elems (unescaped strings go to storage).
+bool splitArray(std::string_view v, std::vector<Element>& elems, std::string& storage) {
+  v = trimSpaces(v);
+  if (v.size() < 2 || v.front() != '[' || v.back() != ']') return false;
+  size_t i = 1, end = v.size() - 1;
+  auto skip = [&] {
+    while (i < end && (v[i] == ' ' || v[i] == '\t' || v[i] == '\n' || v[i] == '\r')) ++i;
+  };
+  skip();
+  if (i == end) return true;
+  // First pass stores offsets into storage; views are made after it stops growing.
+  struct Pending {
+    size_t a, b;
+    bool inStorage, quoted;
+  };
+  std::vector<Pending> pending;
+  for (;;) {
+    skip();
+    if (i >= end) return false;
+    char c = v[i];
+    if (c == '\'' || c == '"') {
+      size_t a = storage.size();
+      ++i;
+      bool closed = false;
+      while (i < end) {
+        char x = v[i++];
+        if (x == '\\' && i < end) {
+          char y = v[i++];
+          switch (y) {
+            case 'n': storage.push_back('\n'); break;
+            case 't': storage.push_back('\t'); break;
+            case 'r': storage.push_back('\r'); break;
+            case '0': storage.push_back('\0'); break;
+            default: storage.push_back(y);
+          }
+        } else if (x == c) {
+          if (i < end && v[i] == c) {
+            storage.push_back(c);
+            ++i;
+          } else {
+            closed = true;
+            break;
+          }
+        } else {
+          storage.push_back(x);
+        }
+      }
+      if (!closed) return false;
+      pending.push_back({a, storage.size(), true, true});
+    } else if (c == '[') {
+      size_t a = i;
+      int depth = 0;
+      char q = 0;
+      for (; i < end; ++i) {
+        char x = v[i];
+        if (q) {
+          if (x == '\\') ++i;
+          else if (x == q) q = 0;
+        } else if (x == '\'' || x == '"') q = x;
+        else if (x == '[') ++depth;
+        else if (x == ']' && --depth == 0) break;
+      }
+      if (i >= end) return false;
+      ++i;
+      pending.push_back({a, i, false, false});
+    } else {
+      size_t a = i;
+      while (i < end && v[i] != ',') ++i;
+      size_t b = i;
+      while (b > a && (v[b - 1] == ' ' || v[b - 1] == '\t')) --b;
+      if (b == a) return false;
+      pending.push_back({a, b, false, false});
+    }
+    skip();
+    if (i == end) break;
+    if (v[i] != ',') return false;
+    ++i;
+  }
+  elems.clear();
+  for (const Pending& p : pending) {
+    std::string_view t = p.inStorage ? std::string_view(storage).substr(p.a, p.b - p.a) : v.substr(p.a, p.b - p.a);
+    elems.push_back({t, p.quoted, !p.quoted && t == "NULL"});
+  }
+  return true;
+}
+
+Reason encodeArray(const Type& t, std::string_view v, ByteBuf& out) {
+  std::vector<Element> elems;
+  std::string storage;
+  if (!splitArray(v, elems, storage)) return Reason::NotArray;
+  out.putVarUInt(elems.size());
+  const Type& et = t.inner->valueType();
+  const bool nullable = et.kind == Kind::Nullable;
+  const Type& vt = nullable ? et.inner->valueType() : et;
+  for (const Element& el : elems) {
+    if (el.null) {
+      if (!nullable) return Reason::NullNotNullable;
+      out.putByte(1);
+      continue;
+    }
+    if (nullable) out.putByte(0);
+    Reason r;
+    if (el.text.empty() && (vt.kind == Kind::String || vt.kind == Kind::FixedString)) {
+      r = encodeValue(vt, el.text, out);
+    } else if (el.text.empty()) {
+      r = Reason::EmptyNotNullable;
+    } else {
+      r = encodeValue(vt, el.text, out);
+    }
+    if (r != Reason::Ok) return r == Reason::NotArray ? r : r;
+  }
+  return Reason::Ok;
+}
+
+template <class T>
+Reason encodeSigned(std::string_view v, ByteBuf& out) {
+  bool neg;
+  uint64_t m;
+  if (!parseInt(trimSpaces(v), neg, m)) return Reason::NotInteger;
+  constexpr uint64_t maxPos = static_cast<uint64_t>(std::numeric_limits<T>::max());
+  if (neg ? m > maxPos + 1 : m > maxPos) return Reason::IntegerOutOfRange;
+  T x = neg ? static_cast<T>(0 - m) : static_cast<T>(m);
+  out.putLE(x);
+  return Reason::Ok;
+}
+
+template <class T>
+Reason encodeUnsigned(std::string_view v, ByteBuf& out) {
+  bool neg;
+  uint64_t m;
+  if (!parseInt(trimSpaces(v), neg, m)) return Reason::NotInteger;
+  if ((neg && m != 0) || m > static_cast<uint64_t>(std::numeric_limits<T>::max())) return Reason::IntegerOutOfRange;
+  out.putLE(static_cast<T>(m));
+  return Reason::Ok;
+}
+
+}  // namespace
+
+bool parseDate(std::string_view v, int32_t& days) {
+  int64_t d;
+  if (v.size() != 10 || !ymd(v.data(), d)) return false;
+  days = static_cast<int32_t>(d);
+  return true;
+}
+
+bool parseDateTime(std::string_view v, DateTimeParts& out) {
+  const char* p = v.data();
+  const char* e = p + v.size();
+  int64_t days;
+  if (v.size() < 10 || !ymd(p, days)) return false;
+  out = DateTimeParts{};
+  p += 10;
+  int64_t secs = days * 86400;
+  if (p < e && (*p == ' ' || *p == 'T')) {
+    int hh, mm, ss = 0;
+    if (e - p < 6 || !digits(p + 1, 2, hh) || p[3] != ':' || !digits(p + 4, 2, mm)) return false;
+    p += 6;
+    if (p < e && *p == ':') {
+      if (e - p < 3 || !digits(p + 1, 2, ss)) return false;
+      p += 3;
+    }
+    if (hh > 23 || mm > 59 || ss > 59) return false;
+    secs += hh * 3600 + mm * 60 + ss;
+    out.hasTime = true;
+    if (p < e && *p == '.') {
+      ++p;
+      const char* f = p;
+      while (p < e && *p >= '0' && *p <= '9') {
+        if (out.fractionDigits < 9) {
+          out.fraction = out.fraction * 10 + static_cast<uint64_t>(*p - '0');
+          ++out.fractionDigits;
+        }
+        ++p;
+      }
+      if (p == f) return false;
+    }
+    if (p < e && *p == 'Z') {
+      ++p;
+    } else if (p < e && (*p == '+' || *p == '-')) {
+      int sign = *p == '-' ? -1 : 1;
+      int oh, om = 0;
+      if (e - p < 3 || !digits(p + 1, 2, oh)) return false;
+      p += 3;
+      if (p < e && *p == ':') ++p;
+      if (e - p >= 2 && digits(p, 2, om)) p += 2;
+      if (oh > 14 || om > 59) return false;
+      secs -= sign * (oh * 3600 + om * 60);
+    }
+  }
+  if (p != e) return false;
+  out.seconds = secs;
+  return true;
+}
+
+Reason encodeValue(const Type& t, std::string_view v, ByteBuf& out) {
+  switch (t.kind) {
+    case Kind::String:
+      out.putVarUInt(v.size());
+      out.put(v.data(), v.size());
+      return Reason::Ok;
+    case Kind::Int8: return encodeSigned<int8_t>(v, out);
+    case Kind::Int16: return encodeSigned<int16_t>(v, out);
+    case Kind::Int32: return encodeSigned<int32_t>(v, out);
+    case Kind::Int64: return encodeSigned<int64_t>(v, out);
+    case Kind::UInt8: return encodeUnsigned<uint8_t>(v, out);
+    case Kind::UInt16: return encodeUnsigned<uint16_t>(v, out);
+    case Kind::UInt32: return encodeUnsigned<uint32_t>(v, out);
+    case Kind::UInt64: return encodeUnsigned<uint64_t>(v, out);
+    case Kind::Float32: {
+      float f;
+      if (!parseFloat32(trimSpaces(v), f)) return Reason::NotFloat;
+      out.putLE(f);
+      return Reason::Ok;
+    }
+    case Kind::Float64: {
+      double d;
+      if (!parseDouble(trimSpaces(v), d)) return Reason::NotFloat;
+      out.putLE(d);
+      return Reason::Ok;
+    }
+    case Kind::Decimal: return encodeDecimal(t, trimSpaces(v), out);
+    case Kind::Bool: {
+      std::string_view s = trimSpaces(v);
+      uint8_t b;
+      if (s == "1" || iequals(s, "true")) b = 1;
+      else if (s == "0" || iequals(s, "false")) b = 0;
+      else return Reason::NotBool;
+      out.putByte(b);
+      return Reason::Ok;
+    }
+    case Kind::FixedString:
+      if (v.size() > static_cast<size_t>(t.precision)) return Reason::TooLongForFixedString;
+      out.put(v.data(), v.size());
+      for (size_t i = v.size(); i < static_cast<size_t>(t.precision); ++i) out.putByte(0);
+      return Reason::Ok;
+    case Kind::UUID: return encodeUuid(trimSpaces(v), out);
+    case Kind::Date:
+    case Kind::Date32: {
+      int32_t days;
+      if (!parseDate(trimSpaces(v), days)) return Reason::NotDate;
+      if (t.kind == Kind::Date) {
+        if (days < 0 || days > 65535) return Reason::DateOutOfRange;
+        out.putLE(static_cast<uint16_t>(days));
+      } else {
+        // 1900-01-01 .. 2299-12-31
+        if (days < -25567 || days > 120529) return Reason::DateOutOfRange;
+        out.putLE(days);
+      }
+      return Reason::Ok;
+    }
+    case Kind::DateTime: {
+      DateTimeParts dt;
+      if (!parseDateTime(trimSpaces(v), dt)) return Reason::NotDateTime;
+      if (dt.seconds < 0 || dt.seconds > 4294967295LL) return Reason::DateOutOfRange;
+      out.putLE(static_cast<uint32_t>(dt.seconds));
+      return Reason::Ok;
+    }
+    case Kind::DateTime64: {
+      DateTimeParts dt;
+      if (!parseDateTime(trimSpaces(v), dt)) return Reason::NotDateTime;
+      // ClickHouse's DateTime64 range: 1900-01-01 .. 2299-12-31 23:59:59.
+      if (dt.seconds < -2208988800LL || dt.seconds > 10413791999LL) return Reason::DateOutOfRange;
+      int p = t.precision;
+      uint64_t frac = dt.fraction;
+      int fd = dt.fractionDigits;
+      while (fd > p) {
+        frac /= 10;
+        --fd;
+      }
+      while (fd < p) {
+        frac *= 10;
+        ++fd;
+      }
+      out.putLE(static_cast<int64_t>(dt.seconds * kPow10[p] + static_cast<int64_t>(frac)));
+      return Reason::Ok;
+    }
+    case Kind::Enum8:
+    case Kind::Enum16: {
+      int value = 0;
+      bool found = false;
+      for (const auto& ev : t.enumValues) {
+        if (ev.first == v) {
+          value = ev.second;
+          found = true;
+          break;
+        }
+      }
+      if (!found) {
+        bool neg;
+        uint64_t m;
+        std::string_view s = trimSpaces(v);
+        if (parseInt(s, neg, m) && m <= 32768) {
+          int n = neg ? -static_cast<int>(m) : static_cast<int>(m);
+          for (const auto& ev : t.enumValues)
+            if (ev.second == n) {
+              value = n;
+              found = true;
+              break;
+            }
+        }
+      }
+      if (!found) return Reason::UnknownEnumValue;
+      if (t.kind == Kind::Enum8) out.putLE(static_cast<int8_t>(value));
+      else out.putLE(static_cast<int16_t>(value));
+      return Reason::Ok;
+    }
+    case Kind::Array: return encodeArray(t, v, out);
+    case Kind::LowCardinality: return encodeValue(*t.inner, v, out);
+    case Kind::Nullable: {
+      // Only reached inside arrays of LowCardinality(Nullable) or similar.
+      out.putByte(0);
+      return encodeValue(*t.inner, v, out);
+    }
+  }
+  return Reason::NotFloat;
+}
+
+}  // namespace roost::csv

@@ -1,0 +1,62 @@
+// Helpers shared by the csv_*_test.cc files.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "csv/reader.h"
+
+namespace csvtest {
+
+struct ParsedRow {
+  std::vector<std::string> fields;
+  std::vector<bool> quoted;
+  uint64_t line;
+  std::string raw;
+  bool unterminated;
+  bool operator==(const ParsedRow& o) const {
+    return fields == o.fields && quoted == o.quoted && line == o.line && raw == o.raw && unterminated == o.unterminated;
+  }
+};
+
+struct Collect final : roost::csv::RowSink {
+  std::vector<ParsedRow> rows;
+  void onRow(const roost::csv::Row& r) override {
+    ParsedRow p;
+    for (size_t i = 0; i < r.count; ++i) {
+      p.fields.emplace_back(r.fields[i].view());
+      p.quoted.push_back(r.fields[i].quoted);
+    }
+    p.line = r.line;
+    p.raw = std::string(r.raw);
+    p.unterminated = r.unterminated;
+    rows.push_back(std::move(p));
+  }
+};
+
+/// Feeds `in` in chunks cut at the given offsets (ascending).
+inline std::vector<ParsedRow> parse(const std::string& in, roost::csv::Dialect d = {},
+                                    std::vector<size_t> cuts = {}, bool* ok = nullptr, size_t maxRow = 1 << 20) {
+  roost::csv::Reader r(d, maxRow);
+  Collect c;
+  size_t prev = 0;
+  bool good = true;
+  cuts.push_back(in.size());
+  for (size_t cut : cuts) {
+    if (cut < prev) continue;
+    // Copy each chunk so the reader cannot rely on bytes outside it.
+    std::string chunk = in.substr(prev, cut - prev);
+    good = good && r.feed(chunk.data(), chunk.size(), c);
+    prev = cut;
+  }
+  good = good && r.finish(c);
+  if (ok) *ok = good;
+  return c.rows;
+}
+
+inline std::vector<std::vector<std::string>> fieldsOf(const std::vector<ParsedRow>& rows) {
+  std::vector<std::vector<std::string>> out;
+  for (auto& r : rows) out.push_back(r.fields);
+  return out;
+}
+
+}  // namespace csvtest
