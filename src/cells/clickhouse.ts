@@ -52,6 +52,10 @@ export class ClickHouseEngine implements Engine {
   }
 
   async query(sql: string, opts: QueryOptions): Promise<QueryStream> {
+    return this.#run(sql, opts, true);
+  }
+
+  async #run(sql: string, opts: QueryOptions, withFormat: boolean): Promise<QueryStream> {
     const ac = new AbortController();
     const onAbort = () => ac.abort();
     opts.signal?.addEventListener('abort', onAbort, { once: true });
@@ -62,7 +66,7 @@ export class ClickHouseEngine implements Engine {
     let stream: Readable;
     try {
       const r = await this.#client.exec({
-        query: `${sql}\nFORMAT ${opts.format}`,
+        query: withFormat ? `${sql}\nFORMAT ${opts.format}` : sql,
         abort_signal: ac.signal,
         clickhouse_settings: {
           ...(opts.timeoutMs ? { max_execution_time: Math.max(1, Math.ceil(opts.timeoutMs / 1000)) } : {}),
@@ -94,9 +98,11 @@ export class ClickHouseEngine implements Engine {
           }
           yield b;
         }
+        if (ac.signal.aborted) throw new RoostError('CLIENT_CLOSED', 'query cancelled');
         resolveDone({ elapsedMs: performance.now() - t0, bytes, chunks });
       } catch (e) {
-        const err = timedOut ? new RoostError('QUERY_TIMEOUT', `query exceeded its time limit of ${opts.timeoutMs} ms`) : translateClickHouseError(e);
+        const err = timedOut ? new RoostError('QUERY_TIMEOUT', `query exceeded its time limit of ${opts.timeoutMs} ms`)
+          : ac.signal.aborted ? new RoostError('CLIENT_CLOSED', 'query cancelled') : translateClickHouseError(e);
         rejectDone(err);
         throw err;
       } finally {
@@ -108,7 +114,9 @@ export class ClickHouseEngine implements Engine {
   }
 
   async exec(sql: string, opts: Partial<QueryOptions> = {}): Promise<Buffer> {
-    const s = await this.query(sql, { format: opts.format ?? 'TSV', settings: opts.settings, timeoutMs: opts.timeoutMs, signal: opts.signal });
+    // Only statements that produce a result take a FORMAT clause (INSERT ... VALUES would not parse).
+    const reads = /^(\s|--[^\n]*\n|\/\*[\s\S]*?\*\/)*(SELECT|WITH|SHOW|DESCRIBE|DESC|EXPLAIN|EXISTS)\b/i.test(sql);
+    const s = await this.#run(sql, { format: opts.format ?? 'TSV', settings: opts.settings, timeoutMs: opts.timeoutMs, signal: opts.signal }, reads);
     const parts: Buffer[] = [];
     for await (const b of s) parts.push(b);
     return Buffer.concat(parts);

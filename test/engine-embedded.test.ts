@@ -1,0 +1,83 @@
+import { describe, expect, it, afterAll } from 'vitest';
+import fs from 'node:fs';
+import path from 'node:path';
+import { EmbeddedCell } from '../src/cells/embedded.js';
+import { createLogger } from '../src/log/logger.js';
+import { runEngineConformance } from './engine-conformance.js';
+import { tempDir } from './helpers/server.js';
+
+const log = createLogger('silent');
+
+runEngineConformance('embedded cell (chdb)', async () => {
+  const dir = tempDir('roost-cell-');
+  const engine = new EmbeddedCell({ tenant: 'conf', dir, idleMs: 60_000, healthMs: 1_000, log });
+  await engine.exec('CREATE DATABASE IF NOT EXISTS conf');
+  return { engine, database: 'conf', teardown: async () => { await engine.close(); fs.rmSync(dir, { recursive: true, force: true }); } };
+});
+
+describe('embedded cell lifecycle', () => {
+  const dirs: string[] = [];
+  const cells: EmbeddedCell[] = [];
+  const cell = (opts: Partial<{ idleMs: number; healthMs: number }> = {}) => {
+    const dir = tempDir('roost-cell-');
+    dirs.push(dir);
+    const c = new EmbeddedCell({ tenant: 't', dir, idleMs: opts.idleMs ?? 60_000, healthMs: opts.healthMs ?? 1_000, log });
+    cells.push(c);
+    return c;
+  };
+  afterAll(async () => {
+    await Promise.all(cells.map((c) => c.close()));
+    for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+  });
+
+  it('starts on first use, in its own directory', async () => {
+    const c = cell();
+    expect(c.running).toBe(false);
+    expect((await c.exec('SELECT 1')).toString()).toBe('1\n');
+    expect(c.running).toBe(true);
+    expect(fs.existsSync(path.join(c.dir, 'db'))).toBe(true);
+  });
+
+  it('a cell killed mid-query fails the query as retryable and the next query works', async () => {
+    const c = cell();
+    await c.exec('SELECT 1');
+    const pid = c.pid!;
+    const pending = c.query('SELECT count() FROM system.numbers WHERE NOT ignore(sipHash64(number))', { format: 'CSV', timeoutMs: 60_000 })
+      .then(async (s) => { for await (const _ of s) { /* drain */ } });
+    await new Promise((r) => setTimeout(r, 300));
+    process.kill(pid, 'SIGKILL');
+    await expect(pending).rejects.toMatchObject({ code: 'CELL_UNAVAILABLE', retryable: true });
+    expect((await c.exec('SELECT 42')).toString()).toBe('42\n');
+    expect(c.pid).not.toBe(pid);
+  });
+
+  it('data survives a cell restart', async () => {
+    const c = cell();
+    await c.exec('CREATE TABLE default.keep (a UInt8) ENGINE = MergeTree ORDER BY a');
+    await c.exec('INSERT INTO default.keep VALUES (7)');
+    process.kill(c.pid!, 'SIGKILL');
+    await new Promise((r) => setTimeout(r, 200));
+    expect((await c.exec('SELECT a FROM default.keep')).toString()).toBe('7\n');
+  });
+
+  it('stops when idle and starts again on demand', async () => {
+    const c = cell({ idleMs: 300 });
+    await c.exec('SELECT 1');
+    const pid = c.pid!;
+    await new Promise((r) => setTimeout(r, 1_200));
+    expect(c.running).toBe(false);
+    expect(() => process.kill(pid, 0)).toThrow();
+    expect((await c.exec('SELECT 5')).toString()).toBe('5\n');
+  });
+
+  it('a hung cell fails its health check and is restarted', async () => {
+    const c = cell({ healthMs: 200 });
+    await c.exec('SELECT 1');
+    const pid = c.pid!;
+    process.kill(pid, 'SIGSTOP');
+    const deadline = Date.now() + 20_000;
+    while (c.pid === pid && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    expect(c.pid).not.toBe(pid);
+    expect((await c.exec('SELECT 6')).toString()).toBe('6\n');
+  }, 30_000);
+});

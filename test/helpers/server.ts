@@ -1,0 +1,99 @@
+/**
+ * Starts the real server (`node bin/roost.js serve`) on a free loopback port in
+ * its own data directory, and stops it. Tests talk to it over real HTTP.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  dataDir: string;
+  proc: ChildProcess;
+  logs: Array<Record<string, unknown>>;
+  operatorToken: string;
+  /** Sends a signal and waits for exit; resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  exited: Promise<number | null>;
+}
+
+export function tempDir(prefix = 'roost-test-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export async function startServer(opts: { dataDir?: string; args?: string[]; env?: Record<string, string>; dev?: boolean; configFromEnv?: boolean } = {}): Promise<RunningServer> {
+  const dataDir = opts.dataDir ?? opts.env?.ROOST_DATA ?? tempDir();
+  const where = opts.configFromEnv ? [] : ['--port', '0', '--data', dataDir];
+  const args = [path.join(root, 'bin/roost.js'), 'serve', ...where, ...(opts.dev === false ? [] : ['--dev']), ...(opts.args ?? [])];
+  const proc = spawn(process.execPath, args, {
+    cwd: root,
+    env: { ...process.env, ROOST_LOG_LEVEL: 'info', ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: Array<Record<string, unknown>> = [];
+  let stderr = '';
+  proc.stderr!.on('data', (b: Buffer) => { stderr += b.toString(); });
+  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+  const url = await new Promise<string>((resolve, reject) => {
+    let buf = '';
+    const t = setTimeout(() => reject(new Error(`server did not start in 60 s; stderr: ${stderr}`)), 60_000);
+    proc.stdout!.on('data', (b: Buffer) => {
+      buf += b.toString();
+      let nl;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        try {
+          const rec = JSON.parse(line) as Record<string, unknown>;
+          logs.push(rec);
+          if (rec.msg === 'listening') { clearTimeout(t); resolve(String(rec.url)); }
+        } catch { /* not a log line */ }
+      }
+    });
+    void exited.then((code) => { clearTimeout(t); reject(new Error(`server exited with ${code} before listening; stderr: ${stderr}`)); });
+  });
+  const tokenFile = path.join(dataDir, 'operator-token');
+  const operatorToken = opts.env?.ROOST_OPERATOR_TOKEN ?? fs.readFileSync(tokenFile, 'utf8').trim();
+  return {
+    url, port: Number(new URL(url).port), dataDir, proc, logs, operatorToken, exited,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode;
+      proc.kill(signal);
+      return exited;
+    },
+  };
+}
+
+/** fetch() returning status, headers and parsed JSON (or text). */
+export async function call(url: string, init: RequestInit & { token?: string } = {}): Promise<{ status: number; headers: Headers; body: any; text: string }> {
+  const headers = new Headers(init.headers);
+  if (init.token) headers.set('Authorization', `Bearer ${init.token}`);
+  const res = await fetch(url, { ...init, headers });
+  const text = await res.text();
+  let body: unknown = text;
+  if ((res.headers.get('content-type') ?? '').includes('json')) {
+    try { body = JSON.parse(text); } catch { /* keep text */ }
+  }
+  return { status: res.status, headers: res.headers, body, text };
+}
+
+/** Child processes of `pid` whose command line contains `needle`. */
+export function childProcesses(pid: number, needle: string): number[] {
+  const out: number[] = [];
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid !== pid) continue;
+      const cmd = fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      if (cmd.includes(needle)) out.push(Number(d));
+    } catch { /* process gone */ }
+  }
+  return out;
+}

@@ -1,0 +1,181 @@
+/** End-to-end: the real server process over real HTTP. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { call, childProcesses, startServer, tempDir, type RunningServer } from './helpers/server.js';
+import { freePort } from './helpers/clickhouse-server.js';
+
+describe('server basics (dev mode)', () => {
+  let srv: RunningServer;
+  beforeAll(async () => { srv = await startServer({ args: ['--max-body', '2048', '--request-timeout', '1500'] }); });
+  afterAll(async () => { await srv?.stop(); });
+
+  it('answers health and readiness', async () => {
+    expect(await call(`${srv.url}/v0/health`)).toMatchObject({ status: 200, body: { status: 'ok' } });
+    expect(await call(`${srv.url}/v0/ready`)).toMatchObject({ status: 200, body: { status: 'ready' } });
+  });
+
+  it('GET /tokens answers the Tinybird Local shape with working tokens', async () => {
+    const r = await call(`${srv.url}/tokens`);
+    expect(r.status).toBe(200);
+    expect(Object.keys(r.body).sort()).toEqual(['admin_token', 'user_token', 'workspace_admin_token']);
+    for (const v of Object.values(r.body)) expect(String(v)).toMatch(/^p\.rst_[A-Za-z0-9_-]{43}$/);
+  });
+
+  it('keeps only hashes of tokens and nothing in clear in its state', () => {
+    return call(`${srv.url}/tokens`).then((r) => {
+      const stateFiles = fs.readdirSync(path.join(srv.dataDir, 'state')).map((f) => fs.readFileSync(path.join(srv.dataDir, 'state', f), 'utf8')).join('');
+      for (const v of Object.values(r.body)) expect(stateFiles).not.toContain(String(v));
+    });
+  });
+
+  it('writes the operator token with mode 0600 and says where it is', () => {
+    const st = fs.statSync(path.join(srv.dataDir, 'operator-token'));
+    expect(st.mode & 0o777).toBe(0o600);
+    expect(srv.logs.find((l) => l.msg === 'listening')?.operator_token).toBe(path.join(srv.dataDir, 'operator-token'));
+  });
+
+  it('echoes a given request id and makes one otherwise', async () => {
+    const a = await call(`${srv.url}/v0/health`, { headers: { 'X-Request-Id': 'abc-123' } });
+    expect(a.headers.get('x-request-id')).toBe('abc-123');
+    const b = await call(`${srv.url}/v0/health`, { headers: { 'X-Request-Id': 'bad id with spaces' } });
+    expect(b.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('unknown routes and wrong methods are JSON errors', async () => {
+    expect(await call(`${srv.url}/v0/nope`)).toMatchObject({ status: 404, body: { code: 'ROUTE_NOT_FOUND' } });
+    const r = await call(`${srv.url}/v0/health`, { method: 'DELETE' });
+    expect(r).toMatchObject({ status: 405, body: { code: 'METHOD_NOT_ALLOWED' } });
+    expect(r.headers.get('allow')).toBe('GET');
+  });
+
+  it('refuses credentials it does not know, and the operator route to a workspace token', async () => {
+    expect(await call(`${srv.url}/v0/tenants`)).toMatchObject({ status: 401, body: { code: 'UNAUTHENTICATED' } });
+    expect(await call(`${srv.url}/v0/tenants`, { token: 'p.rst_nope' })).toMatchObject({ status: 401 });
+    const tokens = (await call(`${srv.url}/tokens`)).body;
+    expect(await call(`${srv.url}/v0/tenants`, { token: tokens.workspace_admin_token })).toMatchObject({ status: 403, body: { code: 'FORBIDDEN' } });
+  });
+
+  it('bodies over the limit get 413, bad JSON 400, empty body 400', async () => {
+    const big = JSON.stringify({ slug: 'x'.repeat(5000) });
+    expect(await call(`${srv.url}/v0/tenants`, { method: 'POST', token: srv.operatorToken, body: big })).toMatchObject({ status: 413, body: { code: 'BODY_TOO_LARGE' } });
+    expect(await call(`${srv.url}/v0/tenants`, { method: 'POST', token: srv.operatorToken, body: '{nope' })).toMatchObject({ status: 400, body: { code: 'INVALID_JSON' } });
+    expect(await call(`${srv.url}/v0/tenants`, { method: 'POST', token: srv.operatorToken })).toMatchObject({ status: 400, body: { code: 'EMPTY_BODY' } });
+  });
+
+  it('a request that takes longer than the deadline gets 408', async () => {
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = http.request(`${srv.url}/v0/tenants`, { method: 'POST', headers: { Authorization: `Bearer ${srv.operatorToken}`, 'Content-Length': '100' } }, (res) => { res.resume(); resolve(res.statusCode!); });
+      req.on('error', reject);
+      req.write('{"slug":');
+      // never finish the body
+    });
+    expect(status).toBe(408);
+  });
+
+  it('serves Prometheus metrics with request counts by route and status', async () => {
+    const r = await call(`${srv.url}/metrics`);
+    expect(r.status).toBe(200);
+    expect(r.text).toMatch(/roost_http_requests_total\{method="GET",route="\/v0\/health",status="200"\} \d+/);
+    expect(r.text).toMatch(/roost_http_request_duration_seconds_bucket/);
+    expect(r.text).toMatch(/roost_cell_starts_total\{tenant="local"\} 1/);
+  });
+
+  it('each tenant gets its own cell process and data directory', async () => {
+    const created = await call(`${srv.url}/v0/tenants`, { method: 'POST', token: srv.operatorToken, body: JSON.stringify({ slug: 'acme', name: 'Acme' }) });
+    expect(created).toMatchObject({ status: 201, body: { slug: 'acme', placement: { type: 'embedded' } } });
+    const ws = await call(`${srv.url}/v0/tenants/acme/workspaces`, { method: 'POST', token: srv.operatorToken, body: JSON.stringify({ name: 'w1' }) });
+    expect(ws.status).toBe(201);
+    expect(ws.body.token).toMatch(/^p\.rst_/);
+    const local = childProcesses(srv.proc.pid!, path.join(srv.dataDir, 'cells', 'local'));
+    const acme = childProcesses(srv.proc.pid!, path.join(srv.dataDir, 'cells', 'acme'));
+    expect(local).toHaveLength(1);
+    expect(acme).toHaveLength(1);
+    expect(local[0]).not.toBe(acme[0]);
+    expect(fs.existsSync(path.join(srv.dataDir, 'cells', 'acme', 'db'))).toBe(true);
+    // acme's workspace database lives in acme's directory only.
+    const dbName = ws.body.database as string;
+    const inDir = (t: string) => JSON.stringify(spawnSync('ls', ['-R', path.join(srv.dataDir, 'cells', t, 'db')]).stdout.toString()).includes(dbName);
+    expect(inDir('acme')).toBe(true);
+    expect(inDir('local')).toBe(false);
+  });
+});
+
+describe('configuration errors', () => {
+  it('development mode refuses a non-loopback address', () => {
+    const r = spawnSync(process.execPath, ['bin/roost.js', 'serve', '--dev', '--host', '0.0.0.0', '--data', tempDir()], { encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/development mode only binds loopback/);
+  });
+
+  it('a bad value names the option and what it must be', () => {
+    const r = spawnSync(process.execPath, ['bin/roost.js', 'serve', '--data', tempDir()], { encoding: 'utf8', env: { ...process.env, ROOST_PORT: 'eighty' } });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/--port \/ ROOST_PORT must be a whole number, got "eighty"/);
+  });
+
+  it('roost --help lists every option with its environment variable', () => {
+    const r = spawnSync(process.execPath, ['bin/roost.js', '--help'], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    for (const v of ['ROOST_HOST', 'ROOST_PORT', 'ROOST_DATA', 'ROOST_DEV', 'ROOST_OPERATOR_TOKEN', 'ROOST_REDIS_URL', 'ROOST_SECRET_KEY']) expect(r.stdout).toContain(v);
+  });
+
+  it('ROOST_PORT and ROOST_DATA from the environment move the server', async () => {
+    const dir = tempDir();
+    const port = await freePort();
+    const srv = await startServer({ configFromEnv: true, env: { ROOST_PORT: String(port), ROOST_DATA: dir } });
+    try {
+      expect(srv.port).toBe(port);
+      expect((await call(`http://127.0.0.1:${port}/v0/health`)).status).toBe(200);
+      expect(fs.existsSync(path.join(dir, 'operator-token'))).toBe(true);
+    } finally {
+      await srv.stop();
+    }
+  });
+});
+
+describe('durability and shutdown', () => {
+  it('kill -9 after an acknowledged write loses nothing', async () => {
+    const dir = tempDir();
+    const a = await startServer({ dataDir: dir });
+    const r = await call(`${a.url}/v0/tenants`, { method: 'POST', token: a.operatorToken, body: JSON.stringify({ slug: 'durable', domains: ['durable.example'] }) });
+    expect(r.status).toBe(201);
+    a.proc.kill('SIGKILL');
+    await a.exited;
+    const b = await startServer({ dataDir: dir });
+    try {
+      const got = await call(`${b.url}/v0/tenants/durable`, { token: b.operatorToken });
+      expect(got).toMatchObject({ status: 200, body: { slug: 'durable', domains: ['durable.example'] } });
+      // The same tokens still work after the restart.
+      expect(b.operatorToken).toBe(a.operatorToken);
+    } finally {
+      await b.stop();
+    }
+  });
+
+  it('SIGTERM stops accepting, finishes in-flight requests and exits 0', async () => {
+    const srv = await startServer();
+    const body = JSON.stringify({ slug: 'late' });
+    const responded = new Promise<number>((resolve, reject) => {
+      const req = http.request(`${srv.url}/v0/tenants`, { method: 'POST', headers: { Authorization: `Bearer ${srv.operatorToken}`, 'Content-Length': String(body.length) } }, (res) => { res.resume(); resolve(res.statusCode!); });
+      req.on('error', reject);
+      req.write(body.slice(0, 5));
+      setTimeout(() => {
+        srv.proc.kill('SIGTERM');
+        setTimeout(() => req.end(body.slice(5)), 300);
+      }, 200);
+    });
+    expect(await responded).toBe(201);
+    expect(await srv.exited).toBe(0);
+    expect(srv.logs.some((l) => l.msg === 'stopped')).toBe(true);
+    // The write made during the drain is durable.
+    const again = await startServer({ dataDir: srv.dataDir });
+    try {
+      expect((await call(`${again.url}/v0/tenants/late`, { token: again.operatorToken })).status).toBe(200);
+    } finally {
+      await again.stop();
+    }
+  });
+});
