@@ -45,18 +45,18 @@ struct ColumnStats {
     if ((possible & kBool) && (v == "true" || v == "false" || v == "TRUE" || v == "FALSE" || v == "True" || v == "False"))
       can |= kBool;
     if (possible & (kInt | kFloat)) {
-      bool neg;
+      bool neg, over;
       uint64_t m;
       const char* d = v.data() + ((v[0] == '-' || v[0] == '+') ? 1 : 0);
       bool leadingZero = v.size() - static_cast<size_t>(d - v.data()) > 1 && d[0] == '0';
-      if ((possible & kInt) && v[0] != '+' && !leadingZero && parseInt(v, neg, m)) {
+      if ((possible & kInt) && v[0] != '+' && !leadingZero && parseInt(v, neg, m, over)) {
         can |= kInt | kFloat;
         if (neg) {
           sawNegative = true;
-          if (m > (1ull << 63)) intTooBig = true;
+          if (over || m > (1ull << 63)) intTooBig = true;
           maxNeg = std::max(maxNeg, m);
         } else {
-          if (m == UINT64_MAX) intTooBig = true;  // parseInt saturates on overflow
+          if (over) intTooBig = true;
           maxPos = std::max(maxPos, m);
         }
       } else if (possible & kFloat) {

@@ -104,6 +104,10 @@ void Validator::onRow(const Row& row) {
         rows_.truncate(mark);
         return reject(row, static_cast<int>(i), Reason::EmptyNotNullable);
       }
+      if (p.value->kind == Kind::Array) {
+        rows_.putVarUInt(0);  // an empty cell is [] (as ClickHouse reads it)
+        continue;
+      }
     }
     if (p.nullable) {
       if (!f.quoted && v.size() == 2 && v[0] == '\\' && v[1] == 'N') {

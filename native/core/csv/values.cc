@@ -38,7 +38,8 @@ std::string_view trimSpaces(std::string_view v) {
   return v.substr(b, e - b);
 }
 
-bool parseInt(std::string_view v, bool& negative, uint64_t& magnitude) {
+bool parseInt(std::string_view v, bool& negative, uint64_t& magnitude, bool& overflow) {
+  overflow = false;
   const char* p = v.data();
   const char* e = p + v.size();
   negative = false;
@@ -53,8 +54,8 @@ bool parseInt(std::string_view v, bool& negative, uint64_t& magnitude) {
       for (++p; p < e; ++p)
         if (static_cast<unsigned>(static_cast<unsigned char>(*p) - '0') > 9) return false;
       magnitude = UINT64_MAX;
-      negative = negative;
-      return true;  // caller sees an out-of-range magnitude
+      overflow = true;
+      return true;
     }
   }
   magnitude = m;
@@ -314,9 +315,10 @@ Reason encodeArray(const Type& t, std::string_view v, ByteBuf& out) {
 
 template <class T>
 Reason encodeSigned(std::string_view v, ByteBuf& out) {
-  bool neg;
+  bool neg, over;
   uint64_t m;
-  if (!parseInt(trimSpaces(v), neg, m)) return Reason::NotInteger;
+  if (!parseInt(trimSpaces(v), neg, m, over)) return Reason::NotInteger;
+  if (over) return Reason::IntegerOutOfRange;
   constexpr uint64_t maxPos = static_cast<uint64_t>(std::numeric_limits<T>::max());
   if (neg ? m > maxPos + 1 : m > maxPos) return Reason::IntegerOutOfRange;
   T x = neg ? static_cast<T>(0 - m) : static_cast<T>(m);
@@ -326,9 +328,10 @@ Reason encodeSigned(std::string_view v, ByteBuf& out) {
 
 template <class T>
 Reason encodeUnsigned(std::string_view v, ByteBuf& out) {
-  bool neg;
+  bool neg, over;
   uint64_t m;
-  if (!parseInt(trimSpaces(v), neg, m)) return Reason::NotInteger;
+  if (!parseInt(trimSpaces(v), neg, m, over)) return Reason::NotInteger;
+  if (over) return Reason::IntegerOutOfRange;
   if ((neg && m != 0) || m > static_cast<uint64_t>(std::numeric_limits<T>::max())) return Reason::IntegerOutOfRange;
   out.putLE(static_cast<T>(m));
   return Reason::Ok;
@@ -486,10 +489,10 @@ Reason encodeValue(const Type& t, std::string_view v, ByteBuf& out) {
         }
       }
       if (!found) {
-        bool neg;
+        bool neg, over;
         uint64_t m;
         std::string_view s = trimSpaces(v);
-        if (parseInt(s, neg, m) && m <= 32768) {
+        if (parseInt(s, neg, m, over) && !over && m <= 32768) {
           int n = neg ? -static_cast<int>(m) : static_cast<int>(m);
           for (const auto& ev : t.enumValues)
             if (ev.second == n) {

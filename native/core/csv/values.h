@@ -70,7 +70,8 @@ class ByteBuf {
 Reason encodeValue(const Type& t, std::string_view v, ByteBuf& out);
 
 /// Value parsers shared with type inference. All take trimmed text.
-bool parseInt(std::string_view v, bool& negative, uint64_t& magnitude);
+/// Sign and magnitude of an integer; `overflow` when the magnitude exceeds UInt64.
+bool parseInt(std::string_view v, bool& negative, uint64_t& magnitude, bool& overflow);
 bool parseDouble(std::string_view v, double& out);
 /// Days since 1970-01-01 for "YYYY-MM-DD".
 bool parseDate(std::string_view v, int32_t& days);

@@ -1,0 +1,309 @@
+/**
+ * CSV ingest over the native core (native/core/csv): dialect sniffing, schema
+ * inference, Tinybird schema parsing and streaming validation into RowBinary.
+ *
+ * Valid rows cross the N-API boundary as one RowBinary buffer per batch (never
+ * one JS object per row); only rejected rows become objects.
+ *
+ * @example
+ * const v = new CsvValidator({ columns: parseSchema('`id` Int32, `name` String'), hasHeader: true });
+ * const a = await v.push(chunk1);
+ * const b = await v.finish();
+ * // INSERT INTO t SELECT * FROM file('<file holding a.rows + b.rows>', RowBinary, v.structure)
+ */
+import { native } from './addon.js';
+
+export type CsvErrorCode =
+  | 'ROW_TOO_LARGE'
+  | 'INVALID_UTF8'
+  | 'SCHEMA_SYNTAX'
+  | 'HEADER_MISMATCH'
+  | 'UNSUPPORTED_TYPE'
+  | 'INVALID_ARGUMENT'
+  | 'BUSY';
+
+/** Every error of this module; switch on `code`, never on the message. */
+export class CsvError extends Error {
+  override readonly name = 'CsvError';
+  readonly code: CsvErrorCode;
+  /** 1-based physical line (ROW_TOO_LARGE, HEADER_MISMATCH, INVALID_UTF8). */
+  readonly line?: number;
+  /** 0-based character offset into the schema text (SCHEMA_SYNTAX, UNSUPPORTED_TYPE). */
+  readonly offset?: number;
+  /** HEADER_MISMATCH: the schema's column names and the header's. */
+  readonly expected?: string[];
+  readonly found?: string[];
+  constructor(
+    code: CsvErrorCode,
+    message: string,
+    data: { line?: number; offset?: number; expected?: string[]; found?: string[]; cause?: unknown } = {},
+  ) {
+    super(message, data.cause === undefined ? undefined : { cause: data.cause });
+    this.code = code;
+    this.line = data.line;
+    this.offset = data.offset;
+    this.expected = data.expected;
+    this.found = data.found;
+  }
+}
+
+export interface CsvDialect {
+  /** One of `,` `;` `\t` `|` (any single byte is accepted). */
+  delimiter: string;
+  /** `"` or `'`. */
+  quote: string;
+  /** Escape character inside fields, `''` for none (RFC 4180 doubling only). */
+  escape: string;
+}
+
+export interface SniffedDialect extends CsvDialect {
+  hasHeader: boolean;
+  newline: '\n' | '\r\n' | '\r';
+}
+
+export interface SchemaColumn {
+  name: string;
+  /** Canonical ClickHouse type, e.g. `Nullable(DateTime64(3))`. */
+  type: string;
+  nullable: boolean;
+  jsonPath: string | null;
+  defaultExpr: string | null;
+}
+
+export interface InferredColumn {
+  name: string;
+  type: string;
+  nullable: boolean;
+}
+
+export interface RejectedRow {
+  /** 1-based physical line where the row starts. */
+  line: number;
+  /** The offending column, or null when the whole row is wrong (column count, unterminated quote). */
+  column: string | null;
+  /** Stable short text, e.g. `not an integer`, `wrong column count`, `invalid UTF-8`. */
+  reason: string;
+  /** The row as written (without its line end). */
+  raw: string;
+}
+
+export interface Batch {
+  /** Valid rows encoded in `CsvValidator.format` (RowBinary or RowBinaryWithDefaults). */
+  rows: Buffer;
+  rowCount: number;
+  rejected: RejectedRow[];
+  /** Input bytes fully processed so far (a partial last row is held back). */
+  bytesConsumed: number;
+}
+
+const DEFAULT_DIALECT: CsvDialect = { delimiter: ',', quote: '"', escape: '' };
+const DELIMITERS = new Set([',', ';', '\t', '|']);
+
+function checkDialect<T extends CsvDialect>(d: T): T {
+  for (const k of ['delimiter', 'quote', 'escape'] as const) {
+    const v = d[k];
+    if (typeof v !== 'string' || v.length > 1 || (k !== 'escape' && v.length !== 1) || v === '\n' || v === '\r') {
+      throw new CsvError('INVALID_ARGUMENT', `dialect.${k} must be one character`);
+    }
+  }
+  if (d.delimiter === d.quote) throw new CsvError('INVALID_ARGUMENT', 'dialect delimiter and quote must differ');
+  return d;
+}
+
+/**
+ * Guesses the dialect of a CSV sample (its first rows; 64 KiB is plenty).
+ *
+ * @example sniffCsv(Buffer.from('a;b\n1;2\n')) // { delimiter: ';', quote: '"', escape: '', hasHeader: true, newline: '\n' }
+ */
+export function sniffCsv(sample: Buffer): SniffedDialect {
+  const s = native().csvSniff(sample.subarray(0, 1 << 16));
+  if (!DELIMITERS.has(s.delimiter)) s.delimiter = ',';
+  return s as SniffedDialect;
+}
+
+/**
+ * Suggests a schema from a sample: names from the header (sanitised to
+ * identifiers) or `column_00`, ClickHouse types, Nullable when cells are empty.
+ * Runs off the JS thread. `complete: false` (the default) ignores a trailing
+ * partial row, for samples cut from a larger body.
+ */
+export async function inferCsvSchema(
+  sample: Buffer,
+  opts: { dialect?: Partial<CsvDialect>; hasHeader?: boolean; complete?: boolean; maxRows?: number } = {},
+): Promise<{ columns: InferredColumn[]; dialect: SniffedDialect; rowsSampled: number }> {
+  const sniffed = sniffCsv(sample);
+  const dialect: SniffedDialect = { ...sniffed, ...opts.dialect };
+  if (opts.hasHeader !== undefined) dialect.hasHeader = opts.hasHeader;
+  checkDialect(dialect);
+  const r = await native().csvInfer(sample, {
+    ...dialect,
+    complete: opts.complete ?? false,
+    maxRows: opts.maxRows ?? 10_000,
+  });
+  if (r.invalidUtf8Line !== null) {
+    throw new CsvError('INVALID_UTF8', `invalid UTF-8 in the CSV sample at line ${r.invalidUtf8Line}`, {
+      line: r.invalidUtf8Line,
+    });
+  }
+  return { columns: r.columns, dialect, rowsSampled: r.rowsSampled };
+}
+
+/**
+ * Parses Tinybird's schema syntax: `` `name` Type [`json:$.path`] [DEFAULT expr], ... ``.
+ * Types are checked against what the validator supports.
+ *
+ * @throws CsvError SCHEMA_SYNTAX or UNSUPPORTED_TYPE, with `offset`.
+ */
+export function parseSchema(text: string): SchemaColumn[] {
+  const r = native().csvParseSchema(text);
+  if (r.error) {
+    throw new CsvError(r.error.code, `${r.error.message} at offset ${r.error.offset}`, { offset: r.error.offset });
+  }
+  return r.columns;
+}
+
+/** The schema text of columns (the inverse of parseSchema). */
+export function formatSchema(columns: ReadonlyArray<Pick<SchemaColumn, 'name' | 'type'> & Partial<SchemaColumn>>): string {
+  return columns
+    .map((c) => {
+      if (!c.name || c.name.includes('`')) throw new CsvError('INVALID_ARGUMENT', `invalid column name ${JSON.stringify(c.name)}`);
+      let s = `\`${c.name}\` ${c.type}`;
+      if (c.jsonPath) s += ` \`json:${c.jsonPath}\``;
+      if (c.defaultExpr) s += ` DEFAULT ${c.defaultExpr}`;
+      return s;
+    })
+    .join(', ');
+}
+
+/**
+ * Checks a CSV header against the schema's column names (exact, in order).
+ * @throws CsvError HEADER_MISMATCH listing expected and found names.
+ */
+export function checkCsvHeader(header: readonly string[], columns: ReadonlyArray<{ name: string }>): void {
+  const expected = columns.map((c) => c.name);
+  if (expected.length === header.length && expected.every((n, i) => n === header[i])) return;
+  throw headerMismatch(expected, [...header], 1);
+}
+
+function headerMismatch(expected: string[], found: string[], line: number): CsvError {
+  return new CsvError(
+    'HEADER_MISMATCH',
+    `CSV header does not match the schema: expected [${expected.join(', ')}], found [${found.join(', ')}]`,
+    { line, expected, found },
+  );
+}
+
+/**
+ * The format and `structure` argument for reading the validator's output with
+ * ClickHouse: `INSERT INTO t SELECT * FROM file(path, <format>, '<structure>')`.
+ * Columns with a DEFAULT use RowBinaryWithDefaults, and their DEFAULT expressions
+ * travel in the structure so the engine evaluates them for cells left empty.
+ */
+export function csvStructure(columns: ReadonlyArray<SchemaColumn>): { format: 'RowBinary' | 'RowBinaryWithDefaults'; structure: string } {
+  const withDefaults = columns.some((c) => c.defaultExpr);
+  const structure = columns
+    .map((c) => `\`${c.name}\` ${c.type}${withDefaults && c.defaultExpr ? ` DEFAULT ${c.defaultExpr}` : ''}`)
+    .join(', ');
+  return { format: withDefaults ? 'RowBinaryWithDefaults' : 'RowBinary', structure };
+}
+
+export interface CsvValidatorOptions {
+  /** Parsed columns, or schema text in Tinybird's syntax. */
+  columns: ReadonlyArray<SchemaColumn> | string;
+  dialect?: Partial<CsvDialect>;
+  /** The first row is a header, checked against the column names. */
+  hasHeader?: boolean;
+  /** Largest row in bytes; a larger row fails the stream with ROW_TOO_LARGE. Default 8 MiB. */
+  maxRowBytes?: number;
+}
+
+/**
+ * Streaming validator. push() chunks as they arrive (split anywhere); each
+ * resolves with the rows completed so far; finish() flushes the last row.
+ * Calls are queued, so awaiting each one is optional; parsing runs off the JS
+ * thread. Stored + rejected rows == data rows received.
+ */
+export class CsvValidator {
+  readonly columns: SchemaColumn[];
+  readonly format: 'RowBinary' | 'RowBinaryWithDefaults';
+  /** The `structure` argument matching `format`. */
+  readonly structure: string;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  #native: any;
+  #tail: Promise<unknown> = Promise.resolve();
+
+  constructor({ columns, dialect = {}, hasHeader = false, maxRowBytes = 8 << 20 }: CsvValidatorOptions) {
+    this.columns = typeof columns === 'string' ? parseSchema(columns) : [...columns];
+    if (this.columns.length === 0) throw new CsvError('INVALID_ARGUMENT', 'a schema needs at least one column');
+    if (!Number.isInteger(maxRowBytes) || maxRowBytes < 1) throw new CsvError('INVALID_ARGUMENT', 'maxRowBytes must be a positive integer');
+    const d = checkDialect({ ...DEFAULT_DIALECT, ...dialect });
+    try {
+      this.#native = new (native().CsvValidator)(formatSchema(this.columns), { ...d, hasHeader, maxRowBytes });
+    } catch (e) {
+      throw translate(e);
+    }
+    this.format = this.#native.format;
+    this.structure = this.#native.structure;
+  }
+
+  push(chunk: Buffer): Promise<Batch> {
+    if (!Buffer.isBuffer(chunk)) throw new CsvError('INVALID_ARGUMENT', 'push expects a Buffer');
+    return this.#enqueue(() => this.#native.push(chunk));
+  }
+
+  finish(): Promise<Batch> {
+    return this.#enqueue(() => this.#native.finish());
+  }
+
+  #enqueue(run: () => Promise<NativeBatch>): Promise<Batch> {
+    const next = this.#tail.then(run).then(
+      (b: NativeBatch) => this.#decode(b),
+      (e: unknown) => {
+        throw translate(e, this.columns);
+      },
+    );
+    this.#tail = next.catch(() => undefined);
+    return next;
+  }
+
+  #decode(b: NativeBatch): Batch {
+    const rejected: RejectedRow[] = [];
+    const buf = b.rejected;
+    let o = 0;
+    for (let i = 0; i < b.rejectedCount; i++) {
+      const line = Number(buf.readBigUInt64LE(o));
+      const col = buf.readInt32LE(o + 8);
+      const rlen = buf.readUInt8(o + 12);
+      const reason = buf.toString('latin1', o + 13, o + 13 + rlen);
+      o += 13 + rlen;
+      const rawLen = buf.readUInt32LE(o);
+      const raw = buf.toString('utf8', o + 4, o + 4 + rawLen);
+      o += 4 + rawLen;
+      rejected.push({ line, column: col < 0 ? null : (this.columns[col]?.name ?? null), reason, raw });
+    }
+    return { rows: b.rows, rowCount: b.rowCount, rejected, bytesConsumed: b.bytesConsumed };
+  }
+}
+
+interface NativeBatch {
+  rows: Buffer;
+  rowCount: number;
+  rejected: Buffer;
+  rejectedCount: number;
+  bytesConsumed: number;
+}
+
+const CODES = new Set<string>(['ROW_TOO_LARGE', 'INVALID_UTF8', 'SCHEMA_SYNTAX', 'HEADER_MISMATCH', 'UNSUPPORTED_TYPE', 'BUSY']);
+
+/** The one seam where native errors become CsvError. */
+function translate(e: unknown, columns?: SchemaColumn[]): unknown {
+  if (e instanceof CsvError) return e;
+  const err = e as { code?: string; message?: string; line?: number; offset?: number };
+  if (!err || typeof err.code !== 'string' || !CODES.has(err.code)) return e;
+  if (err.code === 'HEADER_MISMATCH' && columns) {
+    const m = /found \[(.*)\]$/.exec(err.message ?? '');
+    const found = m ? (m[1] === '' ? [] : m[1].split(', ')) : [];
+    return headerMismatch(columns.map((c) => c.name), found, err.line ?? 1);
+  }
+  return new CsvError(err.code as CsvErrorCode, err.message ?? err.code, { line: err.line, offset: err.offset, cause: e });
+}

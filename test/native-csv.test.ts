@@ -1,0 +1,304 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Session } from 'chdb';
+import {
+  CsvError,
+  CsvValidator,
+  checkCsvHeader,
+  csvStructure,
+  inferCsvSchema,
+  parseSchema,
+  sniffCsv,
+  type Batch,
+} from '../src/native/csv.js';
+
+let dir: string;
+let session: Session;
+
+beforeAll(() => {
+  dir = mkdtempSync(path.join(tmpdir(), 'roost-csv-'));
+  session = new Session(path.join(dir, 'chdb'));
+});
+afterAll(() => {
+  session?.cleanup?.();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function q(sql: string): Promise<string> {
+  return (await session.queryAsync(sql, { format: 'TSV' })).text();
+}
+
+/** Feeds `csv` in pieces cut at the given offsets, then finishes. */
+async function validateAll(v: CsvValidator, csv: Buffer, cuts: number[] = []): Promise<Batch> {
+  const batches: Batch[] = [];
+  let prev = 0;
+  for (const c of [...cuts, csv.length]) {
+    batches.push(await v.push(csv.subarray(prev, c)));
+    prev = c;
+  }
+  batches.push(await v.finish());
+  return {
+    rows: Buffer.concat(batches.map((b) => b.rows)),
+    rowCount: batches.reduce((n, b) => n + b.rowCount, 0),
+    rejected: batches.flatMap((b) => b.rejected),
+    bytesConsumed: batches[batches.length - 1].bytesConsumed,
+  };
+}
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+describe('sniffCsv', () => {
+  it('finds the delimiter, quote, header and newline', () => {
+    expect(sniffCsv(Buffer.from('id;name\r\n1;"a;b"\r\n2;c\r\n'))).toEqual({
+      delimiter: ';', quote: '"', escape: '', hasHeader: true, newline: '\r\n',
+    });
+    expect(sniffCsv(Buffer.from('1\tx\t2.5\n2\ty\t3\n')).delimiter).toBe('\t');
+    expect(sniffCsv(Buffer.from('1\tx\t2.5\n2\ty\t3\n')).hasHeader).toBe(false);
+    expect(sniffCsv(Buffer.from('a|b|c\n1|2|3\n')).delimiter).toBe('|');
+    expect(sniffCsv(Buffer.from("'x,y',1\n'z',2\n")).quote).toBe("'");
+  });
+});
+
+describe('parseSchema', () => {
+  it('reads Tinybird schema syntax', () => {
+    const cols = parseSchema('`id` Int32 `json:$.id`, name LowCardinality(Nullable(String)), `ts` DateTime64(3) DEFAULT now64(3), tags Array(String)');
+    expect(cols.map((c) => [c.name, c.type, c.nullable, c.jsonPath, c.defaultExpr])).toEqual([
+      ['id', 'Int32', false, '$.id', null],
+      ['name', 'LowCardinality(Nullable(String))', true, null, null],
+      ['ts', 'DateTime64(3)', false, null, 'now64(3)'],
+      ['tags', 'Array(String)', false, null, null],
+    ]);
+  });
+  it('reports syntax errors with their offset', () => {
+    expect(() => parseSchema('a Int32, b Strin')).toThrow(expect.objectContaining({ code: 'SCHEMA_SYNTAX', offset: 11 }));
+    expect(() => parseSchema('a Int32 b String')).toThrow(expect.objectContaining({ code: 'SCHEMA_SYNTAX', offset: 8 }));
+    expect(() => parseSchema('a Decimal(10')).toThrow(expect.objectContaining({ code: 'SCHEMA_SYNTAX' }));
+    expect(() => parseSchema('a Map(String, Int32)')).toThrow(expect.objectContaining({ code: 'UNSUPPORTED_TYPE', offset: 2 }));
+    try {
+      parseSchema('x Int32,, y');
+    } catch (e) {
+      expect(e).toBeInstanceOf(CsvError);
+    }
+  });
+});
+
+describe('inferCsvSchema', () => {
+  it('infers ClickHouse types, Nullable and names', async () => {
+    const csv = [
+      'Id,Full Name,score,day,at,at_ms,ok,zip,big,note,1st',
+      '1,Ann,1.5,2024-01-02,2024-01-02 03:04:05,2024-01-02T03:04:05.123Z,true,007,18446744073709551615,,x',
+      '-40000,Bob,2,2024-02-29,2024-01-02T03:04:05Z,2024-01-02 03:04:05.5,false,010,1,n,y',
+      '',
+    ].join('\n');
+    const r = await inferCsvSchema(Buffer.from(csv), { complete: true });
+    expect(r.dialect.hasHeader).toBe(true);
+    expect(r.columns.map((c) => `${c.name} ${c.type}`)).toEqual([
+      'Id Int32',
+      'Full_Name String',
+      'score Float64',
+      'day Date',
+      'at DateTime',
+      'at_ms DateTime64(3)',
+      'ok Bool',
+      'zip String',
+      'big UInt64',
+      'note Nullable(String)',
+      'c_1st String',
+    ]);
+  });
+  it('names columns column_00.. without a header and widens by range', async () => {
+    const r = await inferCsvSchema(Buffer.from('1,100000,5000000000,2024-01-01 00:00:00.123456\n2,3,4,\n'), { complete: true });
+    expect(r.dialect.hasHeader).toBe(false);
+    expect(r.columns.map((c) => `${c.name} ${c.type}`)).toEqual([
+      'column_00 Int16', 'column_01 Int32', 'column_02 Int64', 'column_03 Nullable(DateTime64(6))',
+    ]);
+  });
+  it('rejects invalid UTF-8 in the sample', async () => {
+    await expect(inferCsvSchema(Buffer.from('a,b\n1,\xff\n', 'latin1'), { complete: true })).rejects.toMatchObject({
+      code: 'INVALID_UTF8', line: 2,
+    });
+  });
+});
+
+const ROUND_TRIP_SCHEMA = [
+  '`id` UInt32', '`i8` Int8', '`u8` UInt8', '`i16` Int16', '`u16` UInt16', '`i32` Int32', '`u32` UInt32',
+  '`i64` Int64', '`u64` UInt64', '`f32` Float32', '`f64` Float64', '`dec` Decimal(10, 2)', '`d` Date',
+  '`dt` DateTime', '`dt3` DateTime64(3)', '`dt6` DateTime64(6)', '`b` Bool', '`s` String',
+  '`ni` Nullable(Int32)', '`ns` Nullable(String)', '`lc` LowCardinality(String)',
+  '`lcn` LowCardinality(Nullable(String))', '`e` Enum8(\'red\' = 1, \'green\' = 2)', '`ai` Array(Int32)',
+  '`as` Array(String)', '`u` UUID', '`fs` FixedString(4)', '`d32` Decimal64(4)',
+].join(', ');
+
+function csvCell(s: string, quote: boolean): string {
+  return quote || /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+function genRows(n: number, seed: number): string[] {
+  const r = rng(seed);
+  const int = (lo: number, hi: number) => Math.floor(lo + r() * (hi - lo + 1));
+  const pick = <T,>(xs: T[]) => xs[Math.floor(r() * xs.length)];
+  const pad = (x: number, w = 2) => String(x).padStart(w, '0');
+  const rows: string[] = [];
+  for (let id = 1; id <= n; id++) {
+    const day = `${int(1971, 2100)}-${pad(int(1, 12))}-${pad(int(1, 28))}`;
+    const time = `${pad(int(0, 23))}:${pad(int(0, 59))}:${pad(int(0, 59))}`;
+    const hex = () => Array.from({ length: 32 }, () => '0123456789abcdef'[int(0, 15)]).join('');
+    const h = hex();
+    const cells = [
+      String(id),
+      pick(['-128', '127', String(int(-128, 127))]),
+      pick(['0', '255', String(int(0, 255))]),
+      pick(['-32768', '32767', String(int(-32768, 32767))]),
+      String(int(0, 65535)),
+      pick(['-2147483648', '2147483647', String(int(-2e9, 2e9))]),
+      pick(['4294967295', String(int(0, 4e9))]),
+      pick(['-9223372036854775808', '9223372036854775807', String(int(-1e15, 1e15))]),
+      pick(['18446744073709551615', String(int(0, 1e15))]),
+      pick(['1.5', '-0.25', '3.4e38', '1e-3', 'inf', '-inf', String(r() * 1000)]),
+      pick(['1.7976931348623157e308', '-2.5e-300', '0', 'nan', String(r() * 1e6 - 5e5)]),
+      pick(['12345678.99', '-0.5', '1.999', String(int(-1e6, 1e6)), '0.07']),
+      day,
+      `${day} ${time}`,
+      `${day} ${time}.${pad(int(0, 999), 3)}`,
+      `${day} ${time}.${pad(int(0, 999999), 6)}`,
+      pick(['true', 'false']),
+      pick(['plain', 'with, comma', 'with "quotes"', 'multi\nline', 'multi\r\nline crlf', 'ünïcødé ✓', 'x']),
+      pick(['', '42', '-7']),
+      pick(['', 'text']),
+      pick(['a', 'b', 'c']),
+      pick(['', 'p', 'q']),
+      pick(['red', 'green']),
+      pick(['[]', '[1,2,3]', '[-5]']),
+      pick(["[]", "['a','b']", "['it''s','x,y']"]),
+      `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`,
+      pick(['abcd', 'ab', '']),
+      pick(['1.2345', '-99.5', '123456789.0001']),
+    ];
+    rows.push(cells.map((c, i) => csvCell(c, i === 17 && r() < 0.5)).join(','));
+  }
+  return rows;
+}
+
+describe('CsvValidator round trip through chdb', () => {
+  it('inserts exactly what ClickHouse reads from the same CSV', async () => {
+    const valid = genRows(3000, 7);
+    const bad = [
+      '99001,1,1,1,1,1,1,1,1,1,1,1,2024-01-01,2024-01-01 00:00:00,2024-01-01 00:00:00,2024-01-01 00:00:00,true,s,,,a,,red,[],[],00000000-0000-0000-0000-000000000000,ab', // 27 columns
+      '99002,128,1,1,1,1,1,1,1,1,1,1,2024-01-01,2024-01-01 00:00:00,2024-01-01 00:00:00,2024-01-01 00:00:00,true,s,,,a,,red,[],[],00000000-0000-0000-0000-000000000000,ab,1',
+      '99003,1,1,1,1,1,1,1,1,1,1,1,2024-02-30,2024-01-01 00:00:00,2024-01-01 00:00:00,2024-01-01 00:00:00,true,s,,,a,,red,[],[],00000000-0000-0000-0000-000000000000,ab,1',
+      '99004,1,1,1,1,1,1,1,1,1,1,1,2024-01-01,2024-01-01 00:00:00,2024-01-01 00:00:00,2024-01-01 00:00:00,true,s,,,a,,blue,[],[],00000000-0000-0000-0000-000000000000,ab,1',
+      '99005,1,1,1,1,1,1,1,1,1,1,1,2024-01-01,2024-01-01 00:00:00,2024-01-01 00:00:00,2024-01-01 00:00:00,true,s,,,a,,red,"[1,x]",[],00000000-0000-0000-0000-000000000000,ab,1',
+      '99006,1,1,1,1,1,1,1,1,1,1,1,2024-01-01,2024-01-01 00:00:00,2024-01-01 00:00:00,2024-01-01 00:00:00,true,\xff,,,a,,red,[],[],00000000-0000-0000-0000-000000000000,ab,1',
+    ];
+    const header = ROUND_TRIP_SCHEMA.split(/, (?=`)/).map((c) => c.slice(1, c.indexOf('`', 1)));
+    // Bad rows interleaved: rows received = 3000 + 6.
+    const all = [...valid.slice(0, 1000), ...bad.slice(0, 3), ...valid.slice(1000), ...bad.slice(3)];
+    const csv = Buffer.from('\ufeff' + header.join(',') + '\r\n' + all.join('\r\n') + '\r\n', 'latin1');
+    // latin1 would mangle the unicode cells: build the buffer from parts instead.
+    const csvBuf = Buffer.concat([
+      Buffer.from('\ufeff' + header.join(',') + '\r\n' + all.map((l) => (l.includes('\xff') ? '' : l)).join('\r\n'), 'utf8'),
+    ]);
+    void csv;
+    const body = Buffer.concat([csvBuf, Buffer.from('\r\n'), Buffer.from(bad[5].replace('\xff', 'X'), 'utf8').subarray(0, 0)]);
+    // Put the invalid-UTF-8 row in as raw bytes.
+    const rowWithBadByte = Buffer.concat([Buffer.from(bad[5].split('\xff')[0]), Buffer.from([0xff]), Buffer.from(bad[5].split('\xff')[1] + '\r\n')]);
+    const input = Buffer.concat([body.subarray(0, body.length - 2), Buffer.from('\r\n'), rowWithBadByte]);
+
+    const cols = parseSchema(ROUND_TRIP_SCHEMA);
+    const r = rng(99);
+    const cuts = Array.from({ length: 40 }, () => Math.floor(r() * input.length)).sort((a, b) => a - b);
+    const v = new CsvValidator({ columns: cols, hasHeader: true });
+    const out = await validateAll(v, input, cuts);
+
+    expect(out.rowCount).toBe(3000);
+    expect(out.rejected.map((x) => [x.column, x.reason])).toEqual([
+      [null, 'wrong column count'],
+      ['i8', 'integer out of range'],
+      ['d', 'not a date'],
+      ['e', 'unknown enum value'],
+      ['ai', 'not an integer'],
+      ['s', 'invalid UTF-8'],
+    ]);
+    expect(out.rejected[0].line).toBe(1 + 1 + valid.slice(0, 1000).reduce((n, l) => n + l.split(/\r\n|\n|\r/).length, 0));
+    expect(out.rejected[1].raw).toBe(bad[1]);
+    expect(out.rowCount + out.rejected.length).toBe(all.length);
+    expect(out.bytesConsumed).toBe(input.length);
+
+    const { format, structure } = csvStructure(cols);
+    expect(format).toBe(v.format);
+    expect(structure).toBe(v.structure);
+    const bin = path.join(dir, 'rows.bin');
+    writeFileSync(bin, out.rows);
+    const ref = path.join(dir, 'valid.csv');
+    writeFileSync(ref, valid.join('\n') + '\n');
+    await q(`CREATE TABLE default.mine (${structure}) ENGINE = MergeTree ORDER BY id`);
+    await q(`CREATE TABLE default.theirs (${structure}) ENGINE = MergeTree ORDER BY id`);
+    await q(`INSERT INTO default.mine SELECT * FROM file('${bin}', ${format}, '${structure.replace(/'/g, "\\'")}')`);
+    await q(`INSERT INTO default.theirs SELECT * FROM file('${ref}', CSV, '${structure.replace(/'/g, "\\'")}')`);
+    const mine = await q('SELECT * FROM default.mine ORDER BY id');
+    const theirs = await q('SELECT * FROM default.theirs ORDER BY id');
+    expect(mine.split('\n').length).toBe(3001);
+    expect(mine).toBe(theirs);
+  });
+
+  it('leaves empty cells of DEFAULT columns to the engine (RowBinaryWithDefaults)', async () => {
+    const cols = parseSchema("`id` Int32, `qty` Int32 DEFAULT id * 10, `label` String DEFAULT concat('n', toString(id)), `note` Nullable(String)");
+    const v = new CsvValidator({ columns: cols });
+    expect(v.format).toBe('RowBinaryWithDefaults');
+    const out = await validateAll(v, Buffer.from('1,,,\n2,5,x,y\n3,,"",\n'));
+    expect(out.rowCount).toBe(3);
+    const bin = path.join(dir, 'defaults.bin');
+    writeFileSync(bin, out.rows);
+    await q(`CREATE TABLE default.defs (id Int32, qty Int32 DEFAULT id * 10, label String DEFAULT concat('n', toString(id)), note Nullable(String)) ENGINE = Memory`);
+    await q(`INSERT INTO default.defs SELECT * FROM file('${bin}', ${v.format}, '${v.structure.replace(/'/g, "\\'")}')`);
+    expect(await q('SELECT * FROM default.defs ORDER BY id')).toBe('1\t10\tn1\t\\N\n2\t5\tx\ty\n3\t30\t\t\\N\n');
+  });
+
+  it('rejects an empty cell of a non-Nullable column without DEFAULT', async () => {
+    const v = new CsvValidator({ columns: '`a` Int32, `b` String, `c` Array(Int8)' });
+    const out = await validateAll(v, Buffer.from('1,,\n,x,[1]\n'));
+    expect(out.rowCount).toBe(1);
+    expect(out.rejected).toEqual([{ line: 2, column: 'a', reason: 'empty value in a non-Nullable column', raw: ',x,[1]' }]);
+  });
+});
+
+describe('CsvValidator errors', () => {
+  it('HEADER_MISMATCH lists expected and found', async () => {
+    const v = new CsvValidator({ columns: '`a` Int32, `b` String', hasHeader: true });
+    await expect(v.push(Buffer.from('a,c\n1,x\n'))).rejects.toMatchObject({
+      code: 'HEADER_MISMATCH', expected: ['a', 'b'], found: ['a', 'c'],
+    });
+    expect(() => checkCsvHeader(['b', 'a'], [{ name: 'a' }, { name: 'b' }])).toThrow(
+      expect.objectContaining({ code: 'HEADER_MISMATCH', message: expect.stringContaining('expected [a, b], found [b, a]') }),
+    );
+    checkCsvHeader(['a', 'b'], [{ name: 'a' }, { name: 'b' }]);
+  });
+  it('ROW_TOO_LARGE with the line, also across chunks', async () => {
+    const v = new CsvValidator({ columns: '`a` String', maxRowBytes: 100 });
+    await v.push(Buffer.from('ok\n"' + 'x'.repeat(60)));
+    await expect(v.push(Buffer.from('y'.repeat(60)))).rejects.toMatchObject({ code: 'ROW_TOO_LARGE', line: 2 });
+  });
+  it('an unterminated quote at the end is a rejected row', async () => {
+    const v = new CsvValidator({ columns: '`a` String, `b` Int8' });
+    const out = await validateAll(v, Buffer.from('x,1\n"open,2\n'));
+    expect(out.rowCount).toBe(1);
+    expect(out.rejected).toEqual([{ line: 2, column: null, reason: 'unterminated quoted field', raw: '"open,2\n' }]);
+  });
+  it('refuses unsupported types and bad dialects', () => {
+    expect(() => new CsvValidator({ columns: '`a` Int128' })).toThrow(expect.objectContaining({ code: 'UNSUPPORTED_TYPE' }));
+    expect(() => new CsvValidator({ columns: '`a` Int8', dialect: { delimiter: '"' } })).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+    );
+  });
+});
