@@ -1,0 +1,894 @@
+#include "sql/analyzer.h"
+
+#include <algorithm>
+
+#include "sql/lexer.h"
+#include "sql/policy.h"
+
+namespace roost::sql {
+
+const char* errorCodeName(ErrorCode c) noexcept {
+  switch (c) {
+    case ErrorCode::OK: return "OK";
+#define M(name) case ErrorCode::name: return #name;
+    ROOST_SQL_ERRORS(M)
+#undef M
+  }
+  return "?";
+}
+
+namespace {
+
+char lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+bool iequals(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (lower(a[i]) != lower(b[i])) return false;
+  return true;
+}
+
+template <size_t N>
+bool inSet(std::string_view w, const std::string_view (&set)[N]) noexcept {
+  for (auto s : set)
+    if (iequals(w, s)) return true;
+  return false;
+}
+
+// Words that end a FROM clause or start another clause of the query they stand in.
+enum class Kw : uint8_t { None, Select, From, Where, Group, Order, Having, Limit, Window, Qualify, Settings, Format, SetOp, Into, With, Join };
+
+Kw clauseKeyword(std::string_view w) noexcept {
+  switch (lower(w.empty() ? ' ' : w[0])) {
+    case 's': if (iequals(w, "select")) return Kw::Select; if (iequals(w, "settings")) return Kw::Settings; break;
+    case 'f': if (iequals(w, "from")) return Kw::From; if (iequals(w, "format")) return Kw::Format; break;
+    case 'w': if (iequals(w, "where")) return Kw::Where; if (iequals(w, "window")) return Kw::Window; if (iequals(w, "with")) return Kw::With; break;
+    case 'p': if (iequals(w, "prewhere")) return Kw::Where; break;
+    case 'g': if (iequals(w, "group")) return Kw::Group; break;
+    case 'o': if (iequals(w, "order")) return Kw::Order; break;
+    case 'h': if (iequals(w, "having")) return Kw::Having; break;
+    case 'l': if (iequals(w, "limit")) return Kw::Limit; break;
+    case 'q': if (iequals(w, "qualify")) return Kw::Qualify; break;
+    case 'u': if (iequals(w, "union")) return Kw::SetOp; break;
+    case 'i': if (iequals(w, "intersect")) return Kw::SetOp; if (iequals(w, "into")) return Kw::Into; break;
+    case 'e': if (iequals(w, "except")) return Kw::SetOp; break;
+    case 'j': if (iequals(w, "join")) return Kw::Join; break;
+    default: break;
+  }
+  return Kw::None;
+}
+
+constexpr std::string_view kJoinWords[] = {"global", "local", "any", "all", "asof", "semi", "anti", "inner",
+                                           "left", "right", "full", "cross", "paste", "outer", "array", "join"};
+
+// Words that cannot be an implicit table alias.
+constexpr std::string_view kNotAlias[] = {"final", "sample", "as", "on", "using", "offset", "global", "local", "any",
+                                          "all", "asof", "semi", "anti", "inner", "left", "right", "full", "cross",
+                                          "paste", "outer", "array", "join"};
+
+// Words that may stand before '(' without being a function call.
+constexpr std::string_view kSyntaxParens[] = {
+    "and", "or", "not", "is", "as", "on", "using", "by", "where", "prewhere", "having", "qualify", "select",
+    "from", "join", "with", "then", "else", "when", "case", "end", "between", "like", "ilike", "limit", "offset",
+    "except", "intersect", "union", "apply", "over", "filter", "distinct", "all", "any", "some", "exists",
+    "interval", "sets", "rollup", "cube", "interpolate", "order", "group", "partition", "rows", "range", "top",
+    "global", "array", "settings", "asc", "desc", "recursive", "window", "step", "to", "fill", "ties", "nulls",
+    "first", "last", "lambda", "values"};
+
+// Keywords after which an operand is expected (so IN there is the function in()).
+constexpr std::string_view kOperatorWords[] = {
+    "select", "where", "prewhere", "and", "or", "not", "having", "on", "when", "then", "else", "by", "distinct",
+    "case", "between", "qualify", "is", "like", "ilike", "in", "global", "with", "all", "any", "as", "from",
+    "join", "using", "limit", "offset", "settings", "array", "interval", "top", "union", "except", "intersect"};
+
+enum class FK : uint8_t { Query, Parens, Func, TableFunc, Square, Brace };
+enum class CL : uint8_t { Start, With, Select, FromTable, FromAfter, FromExpr, JoinOn, ArrayJoin, Other, OrderBy, Settings, Format };
+enum class OnClose : uint8_t { None, FromAfter, RegisterCte };
+
+struct Frame {
+  FK kind;
+  CL clause = CL::Start;
+  OnClose on_close = OnClose::None;
+  bool must_query = false;   // a '(' in FROM: only a subquery may be inside
+  bool fill = false;         // ORDER BY ... WITH FILL: FROM/TO/STEP are not clauses
+  bool with_elem = false;    // at the start of a WITH list element
+  bool alias_ok = false;     // just after a table expression: an alias may follow
+  bool is_cast = false;
+  bool is_position = false;
+  bool is_matcher = false;   // COLUMNS(...) or a * EXCEPT/REPLACE/APPLY (...) group
+  bool recursive = false;
+  uint32_t open = 0;         // token index of the bracket
+  uint32_t cte_mark = 0;     // scope size when the frame opened
+  std::string cte_name;      // OnClose::RegisterCte
+};
+
+struct ScopeName {
+  std::string name;
+  bool scalar;  // WITH expr AS name (only for IN), not a CTE
+};
+
+struct Edit {
+  uint32_t begin, end;
+  std::string text;
+};
+
+class Scanner {
+ public:
+  Scanner(std::string_view q, const NameMap& names, const Options& opt, Analysis& out, Error& err)
+      : q_(q), names_(names), opt_(opt), out_(out), err_(err) {}
+
+  bool run();
+
+ private:
+  using TT = TokenType;
+  const Token& tok(size_t i) const noexcept { return toks_[std::min(i, toks_.size() - 1)]; }
+  TT type(size_t i) const noexcept { return tok(i).type; }
+  uint32_t off(size_t i) const noexcept { return static_cast<uint32_t>(tok(i).begin - q_.data()); }
+  bool word(size_t i) const noexcept { return type(i) == TT::BareWord; }
+  bool kw(size_t i, std::string_view w) const noexcept { return word(i) && iequals(tok(i).text(), w); }
+  bool ident(size_t i) const noexcept { return tok(i).isIdentifier(); }
+
+  bool fail(ErrorCode c, size_t i, std::string msg) {
+    err_.code = c;
+    err_.offset = off(i);
+    err_.message = std::move(msg);
+    return false;
+  }
+  bool failAt(ErrorCode c, uint32_t offset, std::string msg) {
+    err_.code = c;
+    err_.offset = offset;
+    err_.message = std::move(msg);
+    return false;
+  }
+
+  bool lex();
+  bool identText(size_t i, std::string& out);
+  size_t chainEnd(size_t i) const noexcept;
+  bool prevIsOperandEnd(size_t i) const noexcept;
+  bool inScope(std::string_view name, bool allow_scalar) const noexcept;
+
+  bool push(FK kind, size_t i);
+  bool pop(size_t i);
+  bool onWord(size_t& i);
+  bool onClause(Kw k, size_t& i);
+  bool tableExpression(size_t& i);
+  bool resolveTable(size_t begin, size_t end, RefKind kind, bool has_alias);
+  bool inOperator(size_t& i);
+  bool functionCall(size_t& i, size_t name_end);
+  bool skipType(size_t& i, bool to_frame_end);
+  bool setting(size_t& i);
+  bool format(size_t& i);
+  bool joinWords(size_t& i, bool& matched);
+  std::string render();
+
+  std::string_view q_;
+  const NameMap& names_;
+  const Options& opt_;
+  Analysis& out_;
+  Error& err_;
+  std::vector<Token> toks_;
+  std::vector<Frame> frames_;
+  std::vector<ScopeName> scope_;
+  std::vector<Edit> edits_;
+  size_t matcher_end_ = SIZE_MAX;   // token index where a column matcher ended
+  bool pending_modifier_ = false;   // the next '(' opens a matcher modifier group
+  size_t skip_chain_ = SIZE_MAX;    // an identifier chain already resolved by IN
+  size_t semicolon_ = SIZE_MAX;
+  uint32_t format_begin_ = 0, format_end_ = 0;
+};
+
+bool Scanner::lex() {
+  if (q_.size() > opt_.max_query_size) return failAt(ErrorCode::QUERY_TOO_LARGE, static_cast<uint32_t>(opt_.max_query_size), "query is larger than the maximum query size");
+  Lexer lexer(q_.data(), q_.data() + q_.size(), opt_.max_query_size);
+  toks_.reserve(q_.size() / 4 + 8);
+  for (;;) {
+    Token t = lexer.next();
+    if (!t.isSignificant()) continue;
+    if (t.isError()) {
+      toks_.push_back(t);
+      if (t.type == TT::ErrorMaxQuerySizeExceeded) return fail(ErrorCode::QUERY_TOO_LARGE, toks_.size() - 1, "query is larger than the maximum query size");
+      return fail(ErrorCode::SYNTAX_ERROR, toks_.size() - 1, std::string("unexpected input: ") + tokenName(t.type));
+    }
+    toks_.push_back(t);
+    if (t.isEnd()) break;
+  }
+  return true;
+}
+
+bool Scanner::identText(size_t i, std::string& out) {
+  const Token& t = tok(i);
+  if (t.type == TT::BareWord) { out.assign(t.begin, t.end); return true; }
+  if (!decodeQuoted(t.text(), out)) return fail(ErrorCode::SYNTAX_ERROR, i, "escape sequence not accepted in a name");
+  return true;
+}
+
+// End (exclusive) of the identifier chain a.b.c starting at i.
+size_t Scanner::chainEnd(size_t i) const noexcept {
+  size_t j = i + 1;
+  while (type(j) == TT::Dot && ident(j + 1)) j += 2;
+  return j;
+}
+
+bool Scanner::prevIsOperandEnd(size_t i) const noexcept {
+  if (i == 0) return false;
+  const Token& p = tok(i - 1);
+  switch (p.type) {
+    case TT::QuotedIdentifier: case TT::Number: case TT::StringLiteral: case TT::HereDoc:
+    case TT::ClosingRoundBracket: case TT::ClosingSquareBracket: case TT::ClosingCurlyBrace:
+      return true;
+    case TT::BareWord:
+      return !inSet(p.text(), kOperatorWords);
+    default:
+      return false;
+  }
+}
+
+bool Scanner::inScope(std::string_view name, bool allow_scalar) const noexcept {
+  for (const auto& s : scope_)
+    if (s.name == name && (allow_scalar || !s.scalar)) return true;
+  return false;
+}
+
+bool Scanner::push(FK kind, size_t i) {
+  if (frames_.size() >= opt_.max_depth) return fail(ErrorCode::NESTING_TOO_DEEP, i, "brackets nested too deep");
+  Frame f;
+  f.kind = kind;
+  f.open = static_cast<uint32_t>(i);
+  f.cte_mark = static_cast<uint32_t>(scope_.size());
+  frames_.push_back(std::move(f));
+  return true;
+}
+
+bool Scanner::pop(size_t i) {
+  if (frames_.size() <= 1) return fail(ErrorCode::SYNTAX_ERROR, i, "unbalanced closing bracket");
+  Frame f = std::move(frames_.back());
+  frames_.pop_back();
+  TT t = type(i);
+  bool match = (t == TT::ClosingRoundBracket && (f.kind == FK::Query || f.kind == FK::Parens || f.kind == FK::Func || f.kind == FK::TableFunc)) ||
+               (t == TT::ClosingSquareBracket && f.kind == FK::Square) || (t == TT::ClosingCurlyBrace && f.kind == FK::Brace);
+  if (!match) return fail(ErrorCode::SYNTAX_ERROR, i, "mismatched bracket");
+  if (f.kind == FK::Query && (f.clause == CL::FromTable || f.clause == CL::Start))
+    return fail(ErrorCode::SYNTAX_ERROR, i, "incomplete query before ')'");
+  if (f.must_query && f.kind != FK::Query) return fail(ErrorCode::SYNTAX_ERROR, f.open, "expected a subquery");
+  scope_.resize(f.cte_mark);
+  if (f.is_matcher) matcher_end_ = i;
+  Frame& parent = frames_.back();
+  if (parent.kind == FK::Query && parent.clause == CL::Start) parent.clause = CL::Select;  // (SELECT 1) UNION ALL (SELECT 2)
+  if (f.on_close == OnClose::FromAfter) {
+    parent.clause = CL::FromAfter;
+    parent.alias_ok = true;
+  } else if (f.on_close == OnClose::RegisterCte && !f.recursive) {
+    scope_.push_back({std::move(f.cte_name), false});
+  }
+  return true;
+}
+
+bool Scanner::resolveTable(size_t b, size_t e, RefKind kind, bool has_alias) {
+  // b..e is an identifier chain: name or db.name
+  size_t parts = (e - b + 1) / 2;
+  std::string first, second, key;
+  if (!identText(b, first)) return false;
+  if (parts > 2) return fail(ErrorCode::UNKNOWN_TABLE, b, "unknown table");
+  if (parts == 2) {
+    if (first == "system" || iequals(first, "information_schema"))
+      return fail(ErrorCode::FORBIDDEN_DATABASE, b, "database '" + first + "' may not be read");
+    if (!identText(b + 2, second)) return false;
+    key = first + "." + second;
+  } else {
+    if (inScope(first, kind == RefKind::In)) return true;  // a CTE (or, after IN, a WITH alias)
+    key = first;
+  }
+  const NameEntry* entry = names_.find(key);
+  if (!entry) {
+    if (parts == 2 && !names_.hasDatabase(first))
+      return fail(ErrorCode::FORBIDDEN_DATABASE, b, "database '" + first + "' may not be read");
+    return fail(ErrorCode::UNKNOWN_TABLE, b, "unknown table '" + key + "'");
+  }
+  uint32_t begin = off(b);
+  uint32_t end = static_cast<uint32_t>(tok(e - 1).end - q_.data());
+  out_.refs.push_back({begin, end - begin, names_.indexOf(entry), kind});
+  std::string text;
+  if (entry->kind == EntryKind::Query) text = "(" + entry->sql + ")";
+  else text = entry->sql;
+  if (kind == RefKind::From && !has_alias) {
+    // Keep "events.col" (and "node.col") working in the rest of the query.
+    text += " AS ";
+    text.append(tok(e - 1).begin, tok(e - 1).end);
+  }
+  edits_.push_back({begin, end, std::move(text)});
+  return true;
+}
+
+bool Scanner::tableExpression(size_t& i) {
+  Frame& f = frames_.back();
+  if (type(i) == TT::OpeningRoundBracket) {
+    if (!push(FK::Parens, i)) return false;
+    Frame& sub = frames_.back();
+    sub.must_query = true;
+    sub.on_close = OnClose::FromAfter;
+    if (kw(i + 1, "select") || kw(i + 1, "with") || kw(i + 1, "from")) sub.kind = FK::Query;
+    else if (type(i + 1) != TT::OpeningRoundBracket) return fail(ErrorCode::SYNTAX_ERROR, i + 1, "expected a subquery");
+    frames_[frames_.size() - 2].clause = CL::FromExpr;  // until the subquery closes
+    ++i;
+    return true;
+  }
+  if (!ident(i) || (word(i) && clauseKeyword(tok(i).text()) != Kw::None))
+    return fail(ErrorCode::SYNTAX_ERROR, i, "expected a table");
+  size_t e = chainEnd(i);
+  if (type(e) == TT::OpeningRoundBracket) {
+    std::string name;
+    if (!identText(i, name)) return false;
+    if (e != i + 1 || !isAllowedTableFunction(name))
+      return fail(ErrorCode::FORBIDDEN_TABLE_FUNCTION, i, "table function '" + name + "' is not allowed");
+    f.clause = CL::FromExpr;
+    if (!push(FK::TableFunc, e)) return false;
+    frames_.back().on_close = OnClose::FromAfter;
+    i = e + 1;
+    return true;
+  }
+  bool alias = kw(e, "as") || type(e) == TT::QuotedIdentifier ||
+               (word(e) && clauseKeyword(tok(e).text()) == Kw::None && !inSet(tok(e).text(), kNotAlias));
+  if (!resolveTable(i, e, RefKind::From, alias)) return false;
+  f.clause = CL::FromAfter;
+  f.alias_ok = true;
+  i = e;
+  return true;
+}
+
+// At i: a join keyword in a FROM clause. Consumes "[GLOBAL] [ANY] LEFT [OUTER] JOIN" etc.
+bool Scanner::joinWords(size_t& i, bool& matched) {
+  size_t j = i;
+  bool array = false;
+  while (word(j) && inSet(tok(j).text(), kJoinWords) && type(j + 1) != TT::OpeningRoundBracket && type(j + 1) != TT::Dot) {
+    if (kw(j, "array")) array = true;
+    if (kw(j, "join")) {
+      Frame& f = frames_.back();
+      f.clause = array ? CL::ArrayJoin : CL::FromTable;
+      f.alias_ok = false;
+      i = j + 1;
+      matched = true;
+      return true;
+    }
+    ++j;
+  }
+  matched = false;
+  return true;
+}
+
+bool Scanner::skipType(size_t& i, bool to_frame_end) {
+  // A data type: words, then optional (arguments) holding only names, literals and '='.
+  if (!ident(i)) return fail(ErrorCode::SYNTAX_ERROR, i, "expected a type");
+  while (ident(i)) {
+    ++i;
+    if (type(i) == TT::OpeningRoundBracket) {
+      int depth = 0;
+      do {
+        switch (type(i)) {
+          case TT::OpeningRoundBracket: ++depth; break;
+          case TT::ClosingRoundBracket: --depth; break;
+          case TT::BareWord: case TT::QuotedIdentifier: case TT::Number: case TT::StringLiteral:
+          case TT::Comma: case TT::Equals: case TT::Minus: case TT::Plus: case TT::Dot:
+            break;
+          default:
+            return fail(ErrorCode::SYNTAX_ERROR, i, "unexpected token in a type");
+        }
+        ++i;
+      } while (depth > 0);
+    }
+    if (!to_frame_end) break;
+  }
+  return true;
+}
+
+bool Scanner::functionCall(size_t& i, size_t name_end) {
+  // i: name, name_end: the '('
+  std::string name;
+  if (name_end != i + 1) {
+    std::string part;
+    for (size_t k = i; k < name_end; k += 2) {
+      if (!identText(k, part)) return false;
+      name += (k == i ? "" : ".") + part;
+    }
+    return fail(ErrorCode::FORBIDDEN_FUNCTION, i, "function '" + name + "' is not allowed");
+  }
+  if (!identText(i, name)) return false;
+  FK kind = FK::Func;
+  bool syntax = word(i) && inSet(name, kSyntaxParens);
+  if (pending_modifier_) {
+    syntax = true;
+  }
+  uint8_t flags = 0;
+  if (!syntax && !isSyntaxFunction(name) && !lookupFunction(name, flags))
+    return fail(ErrorCode::FORBIDDEN_FUNCTION, i, "function '" + name + "' is not allowed");
+  if (syntax) kind = FK::Parens;
+  if (!push(kind, name_end)) return false;
+  Frame& f = frames_.back();
+  if (pending_modifier_) { f.is_matcher = true; pending_modifier_ = false; }
+  f.is_cast = iequals(name, "cast");
+  f.is_position = iequals(name, "position");
+  f.is_matcher = f.is_matcher || iequals(name, "columns");
+  if (kw(name_end + 1, "select") || kw(name_end + 1, "with") || (syntax && kw(name_end + 1, "from"))) f.kind = FK::Query;
+  i = name_end + 1;
+  if (flags & kTableLiteral) {
+    // dictGet('dict', ...), joinGet('table', ...): the literal must name a map entry.
+    if (type(i) != TT::StringLiteral || *tok(i).begin != '\'' || (type(i + 1) != TT::Comma && type(i + 1) != TT::ClosingRoundBracket))
+      return fail(ErrorCode::FORBIDDEN_FUNCTION, i, "'" + name + "' needs a dictionary or table name as a string literal");
+    std::string target;
+    if (!decodeQuoted(tok(i).text(), target)) return fail(ErrorCode::SYNTAX_ERROR, i, "escape sequence not accepted in a name");
+    const NameEntry* e = names_.find(target);
+    if (!e) {
+      auto dot = target.find('.');
+      if (dot != std::string::npos) {
+        std::string db = target.substr(0, dot);
+        if (db == "system" || iequals(db, "information_schema") || !names_.hasDatabase(db))
+          return fail(ErrorCode::FORBIDDEN_DATABASE, i, "database '" + db + "' may not be read");
+      }
+      return fail(ErrorCode::UNKNOWN_TABLE, i, "unknown dictionary or table '" + target + "'");
+    }
+    if (e->kind != EntryKind::Table || e->dotted.empty())
+      return fail(ErrorCode::UNKNOWN_TABLE, i, "'" + target + "' is not a table or dictionary");
+    std::string lit = "'";
+    for (char c : e->dotted) {
+      if (c == '\'' || c == '\\') lit += '\\';
+      lit += c;
+    }
+    lit += '\'';
+    out_.refs.push_back({off(i), static_cast<uint32_t>(tok(i).size()), names_.indexOf(e), RefKind::Literal});
+    edits_.push_back({off(i), off(i) + static_cast<uint32_t>(tok(i).size()), std::move(lit)});
+  }
+  return true;
+}
+
+// At i: the word IN used as an operator.
+bool Scanner::inOperator(size_t& i) {
+  size_t j = i + 1;
+  // "x IN (t)" is "x IN t": a lone name in brackets is a table too.
+  while (type(j) == TT::OpeningRoundBracket) ++j;
+  if (ident(j) && !(word(j) && clauseKeyword(tok(j).text()) != Kw::None)) {
+    size_t e = chainEnd(j);
+    bool lone = j == i + 1 ? type(e) != TT::OpeningRoundBracket : type(e) == TT::ClosingRoundBracket;
+    if (lone) {
+      if (!resolveTable(j, e, RefKind::In, true)) return false;
+      skip_chain_ = j;
+    }
+  }
+  ++i;
+  return true;
+}
+
+bool Scanner::setting(size_t& i) {
+  std::string name;
+  if (!ident(i) || !identText(i, name)) return fail(ErrorCode::SYNTAX_ERROR, i, "expected a setting name");
+  if (!isAllowedSetting(name)) return fail(ErrorCode::FORBIDDEN_SETTING, i, "setting '" + name + "' may not be changed");
+  if (type(i + 1) != TT::Equals) return fail(ErrorCode::SYNTAX_ERROR, i + 1, "expected '='");
+  size_t v = i + 2;
+  if (type(v) == TT::Minus && type(v + 1) == TT::Number) ++v;
+  bool literal = type(v) == TT::Number || (type(v) == TT::StringLiteral && *tok(v).begin == '\'') ||
+                 kw(v, "true") || kw(v, "false");
+  if (!literal) return fail(ErrorCode::FORBIDDEN_SETTING, v, "setting values must be literals");
+  i = v + 1;
+  if (type(i) != TT::Comma && type(i) != TT::ClosingRoundBracket && type(i) != TT::Semicolon && type(i) != TT::EndOfStream &&
+      !kw(i, "format"))
+    return fail(ErrorCode::SYNTAX_ERROR, i, "unexpected token after a setting");
+  if (type(i) == TT::Comma) ++i;
+  return true;
+}
+
+bool Scanner::format(size_t& i) {
+  // i: the FORMAT keyword
+  if (frames_.size() != 1) return fail(ErrorCode::FORMAT_NOT_ALLOWED, i, "FORMAT is only allowed at the end of the query");
+  if (!opt_.allow_format) return fail(ErrorCode::FORMAT_NOT_ALLOWED, i, "FORMAT is not allowed here");
+  if (!out_.format.empty()) return fail(ErrorCode::SYNTAX_ERROR, i, "FORMAT given twice");
+  std::string name;
+  if (!ident(i + 1)) return fail(ErrorCode::SYNTAX_ERROR, i + 1, "expected a format name");
+  if (!identText(i + 1, name)) return false;
+  if (!isAllowedFormat(name)) return fail(ErrorCode::UNSUPPORTED_FORMAT, i + 1, "format '" + name + "' is not supported");
+  out_.format = name;
+  out_.format_offset = off(i + 1);
+  format_begin_ = off(i);
+  format_end_ = static_cast<uint32_t>(tok(i + 1).end - q_.data());
+  frames_.back().clause = CL::Format;
+  i += 2;
+  return true;
+}
+
+bool Scanner::onClause(Kw k, size_t& i) {
+  Frame& f = frames_.back();
+  switch (k) {
+    case Kw::Select:
+      f.clause = CL::Select;
+      f.with_elem = false;
+      break;
+    case Kw::From:
+      if (f.clause == CL::OrderBy && f.fill) break;
+      f.clause = CL::FromTable;
+      break;
+    case Kw::Join:
+      f.clause = (i > 0 && kw(i - 1, "array")) ? CL::ArrayJoin : CL::FromTable;
+      break;
+    case Kw::Where: case Kw::Group: case Kw::Having: case Kw::Limit: case Kw::Window: case Kw::Qualify:
+      f.clause = CL::Other;
+      break;
+    case Kw::Order:
+      f.clause = CL::OrderBy;
+      f.fill = false;
+      break;
+    case Kw::Settings:
+      f.clause = CL::Settings;
+      ++i;
+      return setting(i);
+    case Kw::Format:
+      return format(i);
+    case Kw::SetOp:
+      // ClickHouse applies a leading WITH to every SELECT of the union: CTEs stay visible.
+      f.clause = CL::Start;
+      break;
+    case Kw::Into:
+      return fail(ErrorCode::FORBIDDEN_CLAUSE, i, "INTO OUTFILE is not allowed");
+    case Kw::With:
+      if (f.clause == CL::Start) {
+        f.clause = CL::With;
+        f.with_elem = true;
+        if (kw(i + 1, "recursive")) { f.recursive = true; ++i; }
+      } else if (kw(i + 1, "fill")) {
+        f.fill = true;
+      }
+      break;
+    case Kw::None:
+      break;
+  }
+  ++i;
+  return true;
+}
+
+bool Scanner::onWord(size_t& i) {
+  Frame& f = frames_.back();
+  if (i == skip_chain_) { i = chainEnd(i); return true; }
+  bool after_dot = i > 0 && type(i - 1) == TT::Dot;
+  if (after_dot) { ++i; return true; }
+  size_t e = chainEnd(i);
+  if (e > i + 1) {
+    // Defence in depth: no db.name anywhere may name system or information_schema.
+    std::string first;
+    if (!identText(i, first)) return false;
+    if (first == "system" || iequals(first, "information_schema"))
+      return fail(ErrorCode::FORBIDDEN_DATABASE, i, "database '" + first + "' may not be read");
+  }
+  const bool bare = word(i) && e == i + 1;
+  std::string_view w = tok(i).text();
+
+  if (f.kind == FK::Query && f.clause == CL::Settings && bare && !kw(i, "format")) return setting(i);
+  if (f.kind == FK::Query && f.clause == CL::Format) {
+    if (bare && kw(i, "settings")) { f.clause = CL::Settings; ++i; return setting(i); }
+    return fail(ErrorCode::SYNTAX_ERROR, i, "unexpected token after FORMAT");
+  }
+
+  // Clause keywords of the enclosing query.
+  Kw k = bare ? clauseKeyword(w) : Kw::None;
+  if (k == Kw::Format && type(i + 1) == TT::OpeningRoundBracket) k = Kw::None;  // format('{}', x)
+  if (k == Kw::Select && f.kind == FK::Func) return fail(ErrorCode::SYNTAX_ERROR, i, "unexpected SELECT");
+  if (k != Kw::None) {
+    if (f.kind == FK::Parens && (k == Kw::Select || k == Kw::From || k == Kw::With)) {
+      f.kind = FK::Query;  // ((SELECT 1) UNION ALL SELECT 2), (FROM t SELECT x)
+    }
+    if (f.kind == FK::Query) {
+      if (k == Kw::SetOp && w.size() == 6 && i == matcher_end_ + 1) {
+        // SELECT * EXCEPT (a, b) / EXCEPT a: a column matcher modifier, not a set operation.
+        if (type(i + 1) == TT::OpeningRoundBracket) { pending_modifier_ = true; ++i; return true; }
+        i += 1;
+        if (ident(i)) { matcher_end_ = i; ++i; }
+        return true;
+      }
+      if (k == Kw::Join) {
+        if (f.clause == CL::Select || f.clause == CL::Start || f.clause == CL::With)
+          return fail(ErrorCode::SYNTAX_ERROR, i, "JOIN without FROM");
+      }
+      if (k == Kw::With && f.clause != CL::Start && !kw(i + 1, "fill") && !kw(i + 1, "totals") && !kw(i + 1, "rollup") &&
+          !kw(i + 1, "cube") && !kw(i + 1, "ties"))
+        return fail(ErrorCode::SYNTAX_ERROR, i, "unexpected WITH");
+      if (!(k == Kw::From && f.clause == CL::OrderBy && f.fill)) return onClause(k, i);
+    }
+  }
+
+  if (f.kind == FK::Query) {
+    switch (f.clause) {
+      case CL::Start:
+        if (frames_.size() == 1 && i == 0) return fail(ErrorCode::NOT_A_SELECT, i, "only SELECT queries are allowed");
+        if (bare && (kw(i, "all") || kw(i, "distinct"))) { ++i; return true; }
+        return fail(ErrorCode::SYNTAX_ERROR, i, "expected SELECT");
+      case CL::FromTable:
+        return tableExpression(i);
+      case CL::FromAfter: case CL::FromExpr: case CL::JoinOn: case CL::ArrayJoin: {
+        if (bare && inSet(w, kJoinWords)) {
+          bool matched = false;
+          if (!joinWords(i, matched)) return false;
+          if (matched) return true;
+        }
+        if (bare && (kw(i, "on") || kw(i, "using")) && f.clause != CL::ArrayJoin) {
+          f.clause = CL::JoinOn;
+          f.alias_ok = false;
+          ++i;
+          return true;
+        }
+        if (f.clause == CL::FromAfter) {
+          if (bare && kw(i, "final")) { f.alias_ok = false; ++i; return true; }
+          if (bare && kw(i, "sample")) { f.clause = CL::FromExpr; ++i; return true; }
+          if (bare && kw(i, "as") && ident(i + 1)) { f.alias_ok = false; i += 2; return true; }
+          if (f.alias_ok && e == i + 1 && !(bare && inSet(w, kNotAlias))) { f.alias_ok = false; ++i; return true; }
+          return fail(ErrorCode::SYNTAX_ERROR, i, "unexpected word after a table");
+        }
+        break;
+      }
+      case CL::With:
+        if (f.with_elem && e == i + 1 && kw(i + 1, "as") && type(i + 2) == TT::OpeningRoundBracket &&
+            (kw(i + 3, "select") || kw(i + 3, "with") || kw(i + 3, "from") || type(i + 3) == TT::OpeningRoundBracket)) {
+          // WITH name AS (subquery): a common table expression, not a table.
+          std::string name;
+          if (!identText(i, name)) return false;
+          f.with_elem = false;
+          if (f.recursive) scope_.push_back({name, false});
+          if (!push(FK::Parens, i + 2)) return false;
+          Frame& body = frames_.back();
+          body.kind = type(i + 3) == TT::OpeningRoundBracket ? FK::Parens : FK::Query;
+          body.must_query = true;
+          body.on_close = OnClose::RegisterCte;
+          body.recursive = frames_[frames_.size() - 2].recursive;
+          body.cte_name = std::move(name);
+          i += 3;
+          return true;
+        }
+        f.with_elem = false;
+        if (bare && kw(i, "as") && ident(i + 1)) {
+          std::string name;
+          if (!identText(i + 1, name)) return false;
+          scope_.push_back({std::move(name), true});
+          i += 2;
+          return true;
+        }
+        break;
+      default:
+        break;
+    }
+  }
+
+  // APPLY after a column matcher takes a function name.
+  if (bare && kw(i, "apply") && i == matcher_end_ + 1) {
+    size_t n = i + 1;
+    bool parens = type(n) == TT::OpeningRoundBracket;
+    if (parens) ++n;
+    if (ident(n) && type(n + 1) != TT::OpeningRoundBracket && type(n + 1) != TT::Arrow && type(n + 1) != TT::Dot &&
+        (!parens || type(n + 1) == TT::ClosingRoundBracket)) {
+      std::string fn;
+      uint8_t flags;
+      if (!identText(n, fn)) return false;
+      if (!lookupFunction(fn, flags) || (flags & kTableLiteral))
+        return fail(ErrorCode::FORBIDDEN_FUNCTION, n, "function '" + fn + "' is not allowed");
+      i = parens ? n + 2 : n + 1;
+      matcher_end_ = i - 1;
+      return true;
+    }
+    if (parens) pending_modifier_ = true;
+    ++i;
+    return true;
+  }
+  if (bare && kw(i, "replace") && i == matcher_end_ + 1 && type(i + 1) == TT::OpeningRoundBracket) {
+    pending_modifier_ = true;
+    ++i;
+    return true;
+  }
+
+  // CAST(x AS Type)
+  if (bare && f.kind == FK::Func && f.is_cast && kw(i, "as")) {
+    ++i;
+    return skipType(i, true);
+  }
+
+  // The IN operator (x IN t, x NOT IN (t), x GLOBAL IN db.t); position(a IN b) is not.
+  // Whatever stands before it, "IN name" is read as a table reference: the safe reading.
+  if (bare && kw(i, "in") && !(f.kind == FK::Func && f.is_position)) {
+    size_t p = i;
+    if (p > 0 && kw(p - 1, "not")) --p;
+    if (p > 0 && kw(p - 1, "global")) --p;
+    if (type(i + 1) != TT::OpeningRoundBracket || prevIsOperandEnd(p)) return inOperator(i);
+  }
+
+  if (type(e) == TT::OpeningRoundBracket) return functionCall(i, e);
+  i = e;
+  return true;
+}
+
+bool Scanner::run() {
+  if (!lex()) return false;
+  if (toks_.size() == 1) return fail(ErrorCode::SYNTAX_ERROR, 0, "empty query");
+  Frame top;
+  top.kind = FK::Query;
+  frames_.push_back(std::move(top));
+  // Only SELECT, WITH ... SELECT, FROM ... SELECT or a bracketed SELECT.
+  if (!(kw(0, "select") || kw(0, "with") || kw(0, "from") || type(0) == TT::OpeningRoundBracket))
+    return fail(ErrorCode::NOT_A_SELECT, 0, "only SELECT queries are allowed");
+  size_t i = 0;
+  while (type(i) != TT::EndOfStream) {
+    Frame& f = frames_.back();
+    switch (type(i)) {
+      case TT::BareWord: case TT::QuotedIdentifier:
+        if (!onWord(i)) return false;
+        continue;
+      case TT::OpeningRoundBracket: {
+        if (f.kind == FK::Query && f.clause == CL::FromTable) {
+          if (!tableExpression(i)) return false;
+          continue;
+        }
+        if (f.kind == FK::Query && f.clause == CL::FromAfter) return fail(ErrorCode::SYNTAX_ERROR, i, "unexpected '(' after a table");
+        bool modifier = pending_modifier_;
+        pending_modifier_ = false;
+        bool inner_must = f.must_query && f.kind == FK::Parens && i == f.open + 1;
+        if (!push(FK::Parens, i)) return false;
+        Frame& p = frames_.back();
+        p.is_matcher = modifier;
+        p.must_query = inner_must;
+        if (kw(i + 1, "select") || kw(i + 1, "with") || kw(i + 1, "from")) p.kind = FK::Query;
+        else if (inner_must && type(i + 1) != TT::OpeningRoundBracket) return fail(ErrorCode::SYNTAX_ERROR, i + 1, "expected a subquery");
+        ++i;
+        continue;
+      }
+      case TT::OpeningSquareBracket:
+        if (!push(FK::Square, i)) return false;
+        ++i;
+        continue;
+      case TT::OpeningCurlyBrace:
+        // {name:Type} is a query parameter: the server never binds them, refuse.
+        if (ident(i + 1) && type(i + 2) == TT::Colon) return fail(ErrorCode::FORBIDDEN_CLAUSE, i, "query parameters are not allowed");
+        if (!push(FK::Brace, i)) return false;
+        ++i;
+        continue;
+      case TT::ClosingRoundBracket: case TT::ClosingSquareBracket: case TT::ClosingCurlyBrace:
+        if (!pop(i)) return false;
+        ++i;
+        continue;
+      case TT::Comma:
+        if (f.kind == FK::Query) {
+          if (f.clause == CL::FromAfter || f.clause == CL::FromExpr || f.clause == CL::JoinOn) f.clause = CL::FromTable;
+          else if (f.clause == CL::With) f.with_elem = true;
+          else if (f.clause == CL::OrderBy) f.fill = false;
+          else if (f.clause == CL::Settings) { ++i; if (!setting(i)) return false; continue; }
+          else if (f.clause == CL::FromTable) return fail(ErrorCode::SYNTAX_ERROR, i, "expected a table");
+        }
+        ++i;
+        continue;
+      case TT::Semicolon:
+        if (frames_.size() != 1) return fail(ErrorCode::SYNTAX_ERROR, i, "';' inside brackets");
+        if (type(i + 1) != TT::EndOfStream) return fail(ErrorCode::MULTIPLE_STATEMENTS, i + 1, "only one statement is allowed");
+        semicolon_ = i;
+        ++i;
+        continue;
+      case TT::DoubleColon:
+        ++i;
+        if (!skipType(i, false)) return false;
+        continue;
+      case TT::Asterisk: {
+        TT p = i > 0 ? type(i - 1) : TT::Comma;
+        if (p == TT::Comma || p == TT::OpeningRoundBracket || p == TT::Dot ||
+            (i > 0 && (kw(i - 1, "select") || kw(i - 1, "distinct") || kw(i - 1, "all"))))
+          matcher_end_ = i;
+        ++i;
+        continue;
+      }
+      case TT::DollarSign: case TT::At: case TT::DoubleAt: case TT::VerticalDelimiter:
+        return fail(ErrorCode::SYNTAX_ERROR, i, "unexpected token");
+      default:
+        if (f.kind == FK::Query && (f.clause == CL::FromTable || f.clause == CL::Start))
+          return fail(ErrorCode::SYNTAX_ERROR, i, f.clause == CL::Start ? "expected SELECT" : "expected a table");
+        if (f.kind == FK::Query && f.clause == CL::FromAfter) return fail(ErrorCode::SYNTAX_ERROR, i, "unexpected token after a table");
+        if (f.kind == FK::Query && f.clause == CL::Format) return fail(ErrorCode::SYNTAX_ERROR, i, "unexpected token after FORMAT");
+        ++i;
+        continue;
+    }
+  }
+  if (frames_.size() != 1) return fail(ErrorCode::SYNTAX_ERROR, frames_.back().open, "unclosed bracket");
+  CL c = frames_.back().clause;
+  if (c == CL::FromTable || c == CL::Start || c == CL::With)
+    return fail(ErrorCode::SYNTAX_ERROR, i, "incomplete query");
+  out_.sql = render();
+  return true;
+}
+
+std::string Scanner::render() {
+  if (format_end_ > format_begin_) edits_.push_back({format_begin_, format_end_, std::string()});
+  if (semicolon_ != SIZE_MAX) edits_.push_back({off(semicolon_), off(semicolon_) + 1, std::string()});
+  std::sort(edits_.begin(), edits_.end(), [](const Edit& a, const Edit& b) { return a.begin < b.begin; });
+  size_t extra = 0;
+  for (const auto& e : edits_) extra += e.text.size();
+  std::string s;
+  s.reserve(q_.size() + extra);
+  size_t pos = 0;
+  for (const auto& e : edits_) {
+    s.append(q_.data() + pos, e.begin - pos);
+    s += e.text;
+    pos = e.end;
+  }
+  s.append(q_.data() + pos, q_.size() - pos);
+  // Trailing whitespace left by a stripped FORMAT or ';' is noise.
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\n' || s.back() == '\t' || s.back() == '\r')) s.pop_back();
+  return s;
+}
+
+}  // namespace
+
+bool decodeQuoted(std::string_view t, std::string& out) {
+  out.clear();
+  if (t.size() < 2) return false;
+  char q = t.front();
+  if ((q != '\'' && q != '"' && q != '`') || t.back() != q) return false;
+  for (size_t i = 1; i + 1 < t.size(); ++i) {
+    char c = t[i];
+    if (c == '\\') {
+      char n = t[i + 1];
+      if (i + 2 >= t.size() + 0 && i + 1 == t.size() - 1) return false;
+      if (n != '\\' && n != '\'' && n != '"' && n != '`') return false;
+      out += n;
+      ++i;
+    } else if (c == q) {
+      if (t[i + 1] != q || i + 1 == t.size() - 1) return false;
+      out += q;
+      ++i;
+    } else {
+      out += c;
+    }
+  }
+  return true;
+}
+
+bool NameMap::add(std::string name, EntryKind kind, std::string sql) {
+  if (name.empty() || index_.count(name)) return false;
+  NameEntry e{std::move(name), kind, std::move(sql), {}};
+  if (kind == EntryKind::Table) {
+    // The qualified SQL must be `db`.`name` (or a bare name): it is spliced into queries.
+    Lexer lx(e.sql.data(), e.sql.data() + e.sql.size());
+    std::string dotted, part;
+    bool want_ident = true;
+    int parts = 0;
+    for (;;) {
+      Token t = lx.next();
+      if (!t.isSignificant()) {
+        if (t.type == TokenType::Comment) return false;
+        continue;
+      }
+      if (t.isEnd()) break;
+      if (want_ident && t.isIdentifier()) {
+        if (t.type == TokenType::BareWord) part.assign(t.begin, t.end);
+        else if (!decodeQuoted(t.text(), part)) return false;
+        if (!dotted.empty()) dotted += '.';
+        dotted += part;
+        ++parts;
+        want_ident = false;
+      } else if (!want_ident && t.type == TokenType::Dot) {
+        want_ident = true;
+      } else {
+        return false;
+      }
+    }
+    if (want_ident || parts > 2) return false;
+    e.dotted = std::move(dotted);
+  }
+  auto dot = e.name.find('.');
+  if (dot != std::string::npos) databases_.insert(e.name.substr(0, dot));
+  index_.emplace(e.name, entries_.size());
+  entries_.push_back(std::move(e));
+  return true;
+}
+
+const NameEntry* NameMap::find(std::string_view name) const noexcept {
+  auto it = index_.find(name);
+  return it == index_.end() ? nullptr : &entries_[it->second];
+}
+
+bool NameMap::hasDatabase(std::string_view db) const noexcept { return databases_.find(db) != databases_.end(); }
+
+bool analyze(std::string_view query, const NameMap& names, const Options& options, Analysis& out, Error& err) {
+  out = Analysis{};
+  err = Error{};
+  Scanner s(query, names, options, out, err);
+  return s.run();
+}
+
+}  // namespace roost::sql

@@ -1,0 +1,84 @@
+// The ClickHouse SQL analyzer: finds every table reference in a SELECT, enforces the
+// read-only tenant policy, and rewrites user-visible names to qualified ones.
+//
+// It is not a full ClickHouse grammar. It scans the significant tokens once with a
+// stack of bracket frames, tracking the clause of each query frame (WITH, SELECT,
+// FROM, JOIN ... ON, ARRAY JOIN, WHERE, ORDER BY, SETTINGS, FORMAT). Where the scan
+// cannot tell what ClickHouse would do, it refuses: a false refusal costs a user a
+// rewrite of their query, a false acceptance costs a tenant its data.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "sql/errors.h"
+
+namespace roost::sql {
+
+enum class EntryKind : uint8_t { Table = 0, Query = 1 };
+
+struct NameEntry {
+  std::string name;    // user-visible: "events", "tinybird.pipe_stats_rt"
+  EntryKind kind;      // a table, or a query to inline as a subquery
+  std::string sql;     // Table: qualified SQL ("`ws`.`events`"); Query: a SELECT
+  std::string dotted;  // Table: "ws.events", for dictGet/joinGet literals ("" if not a plain name)
+};
+
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+
+class NameMap {
+ public:
+  // Returns false when a Table entry's SQL is not a (db.)name, or the name is empty.
+  bool add(std::string name, EntryKind kind, std::string sql);
+  const NameEntry* find(std::string_view name) const noexcept;
+  // Whether some entry is named "<db>.<something>".
+  bool hasDatabase(std::string_view db) const noexcept;
+  size_t size() const noexcept { return entries_.size(); }
+  const NameEntry& at(size_t i) const noexcept { return entries_[i]; }
+  uint32_t indexOf(const NameEntry* e) const noexcept { return static_cast<uint32_t>(e - entries_.data()); }
+  void reserve(size_t n) { entries_.reserve(n); }
+
+ private:
+  std::vector<NameEntry> entries_;
+  std::unordered_map<std::string, size_t, StringHash, std::equal_to<>> index_;
+  std::unordered_set<std::string, StringHash, std::equal_to<>> databases_;
+};
+
+enum class RefKind : uint8_t { From = 0, In = 1, Literal = 2 };
+
+struct TableRef {
+  uint32_t offset;  // byte offset of the reference in the original query
+  uint32_t length;
+  uint32_t entry;   // index into the NameMap
+  RefKind kind;
+};
+
+struct Options {
+  size_t max_query_size = 256 * 1024;
+  uint32_t max_depth = 128;
+  bool allow_format = true;  // pipe nodes may not carry FORMAT
+};
+
+struct Analysis {
+  std::string sql;               // rewritten: qualified names, no FORMAT, no trailing ';'
+  std::vector<TableRef> refs;    // in query order
+  std::string format;            // FORMAT name, "" if none
+  int64_t format_offset = -1;    // offset of the FORMAT name token
+};
+
+// Never throws except std::bad_alloc. On failure returns false and fills err.
+bool analyze(std::string_view query, const NameMap& names, const Options& options, Analysis& out, Error& err);
+
+// Decodes a quoted identifier or string token (`x`, "x", 'x') into out. Only the
+// escapes \\ \' \" \` and doubled quotes are accepted: any other escape makes the
+// name ambiguous between this analyzer and the engine, so it is refused.
+bool decodeQuoted(std::string_view token, std::string& out);
+
+}  // namespace roost::sql

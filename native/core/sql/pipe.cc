@@ -1,0 +1,123 @@
+#include "sql/pipe.h"
+
+#include <algorithm>
+
+namespace roost::sql {
+
+namespace {
+
+constexpr size_t kMaxCompiledSize = 16u << 20;
+
+// A name map holding the caller's entries plus the pipe's nodes, each node an entry
+// of kind Query whose SQL is filled in once that node is compiled.
+NameMap withNodes(const NameMap& names, const std::vector<PipeNode>& nodes, const std::vector<std::string>& compiled,
+                  std::vector<uint32_t>& node_entry) {
+  NameMap m;
+  m.reserve(names.size() + nodes.size());
+  node_entry.assign(nodes.size(), UINT32_MAX);
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    m.add(nodes[i].name, EntryKind::Query, compiled.empty() ? std::string("SELECT 1") : compiled[i]);
+    node_entry[i] = static_cast<uint32_t>(m.size() - 1);
+  }
+  for (size_t i = 0; i < names.size(); ++i) {
+    const NameEntry& e = names.at(i);
+    if (!m.find(e.name)) m.add(e.name, e.kind, e.sql);
+  }
+  return m;
+}
+
+}  // namespace
+
+bool compilePipe(const std::vector<PipeNode>& nodes, const NameMap& names, std::string_view target,
+                 const Options& options, PipeResult& out, Error& err) {
+  out = PipeResult{};
+  err = Error{};
+  Options opt = options;
+  opt.allow_format = false;
+  size_t target_idx = SIZE_MAX;
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    if (nodes[i].name.empty()) {
+      err = {ErrorCode::INVALID_NAME_MAP, 0, "a node has no name", ""};
+      return false;
+    }
+    for (size_t j = 0; j < i; ++j)
+      if (nodes[j].name == nodes[i].name) {
+        err = {ErrorCode::DUPLICATE_NODE, 0, "two nodes are named '" + nodes[i].name + "'", nodes[i].name};
+        return false;
+      }
+    if (nodes[i].name == target) target_idx = i;
+  }
+  if (target_idx == SIZE_MAX) {
+    err = {ErrorCode::UNKNOWN_NODE, 0, "no node named '" + std::string(target) + "'", std::string(target)};
+    return false;
+  }
+
+  // Pass 1: dependencies of every node (placeholder SQL for nodes).
+  std::vector<uint32_t> node_entry;
+  NameMap probe = withNodes(names, nodes, {}, node_entry);
+  std::vector<std::vector<std::pair<uint32_t, uint32_t>>> edges(nodes.size());  // (node, offset)
+  out.depends.resize(nodes.size());
+  Analysis a;
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    if (!analyze(nodes[i].sql, probe, opt, a, err)) {
+      err.node = nodes[i].name;
+      return false;
+    }
+    for (const auto& r : a.refs) {
+      const std::string& dep = probe.at(r.entry).name;
+      auto& d = out.depends[i];
+      if (std::find(d.begin(), d.end(), dep) == d.end()) d.push_back(dep);
+      if (r.entry < nodes.size()) edges[i].push_back({r.entry, r.offset});
+    }
+  }
+
+  // Depth-first order from the target; a grey node seen again is a cycle.
+  std::vector<uint8_t> color(nodes.size(), 0);
+  struct Step { uint32_t node; size_t next; };
+  std::vector<Step> stack{{static_cast<uint32_t>(target_idx), 0}};
+  color[target_idx] = 1;
+  while (!stack.empty()) {
+    Step& s = stack.back();
+    if (s.next < edges[s.node].size()) {
+      auto [dep, offset] = edges[s.node][s.next++];
+      if (color[dep] == 1) {
+        std::string path = nodes[dep].name;
+        bool on = false;
+        for (const auto& st : stack) {
+          if (st.node == dep) on = true;
+          if (on && st.node != dep) path += " -> " + nodes[st.node].name;
+        }
+        path += " -> " + nodes[dep].name;
+        err = {ErrorCode::PIPE_CYCLE, offset, "nodes depend on each other: " + path, nodes[s.node].name};
+        return false;
+      }
+      if (color[dep] == 0) {
+        color[dep] = 1;
+        stack.push_back({dep, 0});
+      }
+    } else {
+      color[s.node] = 2;
+      out.order.push_back(s.node);
+      stack.pop_back();
+    }
+  }
+
+  // Pass 2: compile in dependency order; each node sees the compiled SQL of the others.
+  std::vector<std::string> compiled(nodes.size());
+  for (uint32_t idx : out.order) {
+    NameMap m = withNodes(names, nodes, compiled, node_entry);
+    if (!analyze(nodes[idx].sql, m, opt, a, err)) {
+      err.node = nodes[idx].name;
+      return false;
+    }
+    if (a.sql.size() > kMaxCompiledSize) {
+      err = {ErrorCode::QUERY_TOO_LARGE, 0, "the compiled pipe is too large", nodes[idx].name};
+      return false;
+    }
+    compiled[idx] = std::move(a.sql);
+  }
+  out.sql = std::move(compiled[target_idx]);
+  return true;
+}
+
+}  // namespace roost::sql
