@@ -17,6 +17,9 @@ import { loadOperatorToken, type OperatorToken } from '../auth/operator.js';
 import { registerHealthRoutes } from './api/health.js';
 import { registerDevRoutes, seedDevelopment } from './api/dev.js';
 import { registerTenantRoutes } from './api/tenants.js';
+import { ServiceLog } from './service/service-log.js';
+import { createAuditor, type Auditor } from './service/audit.js';
+import { getTenant } from '../tenants/registry.js';
 
 export interface App {
   config: Config;
@@ -28,6 +31,10 @@ export interface App {
   operator: OperatorToken;
   router: Router;
   http: HttpServer;
+  /** Buffered writer of the tenants' service data sources. */
+  service: ServiceLog;
+  /** Records an audit event (tenant's roost.audit_log + JSON log). */
+  audit: Auditor;
   /** Resolves with the bound address once listening. */
   address: { host: string; port: number };
   stop(reason?: string): Promise<void>;
@@ -49,8 +56,14 @@ export async function startApp(config: Config, opts: { log?: Logger } = {}): Pro
   const router = new Router();
   const http = new HttpServer({ router, log, metrics, requestTimeoutMs: config.requestTimeoutMs, maxBodyBytes: config.maxBodyBytes });
 
+  const service = new ServiceLog((tenant) => {
+    const t = state.get('tenants', tenant);
+    return t ? cells.engineFor(getTenant(state, tenant)) : undefined;
+  }, log);
+  const audit = createAuditor(service, log);
+
   const app: App = {
-    config, log, metrics, state, cells, secrets, operator, router, http,
+    config, log, metrics, state, cells, secrets, operator, router, http, service, audit,
     address: { host: config.host, port: config.port },
     stop: async () => {},
   };
@@ -70,6 +83,7 @@ export async function startApp(config: Config, opts: { log?: Logger } = {}): Pro
       log.info('shutting down', { reason, inflight: http.inflight });
       const { drained } = await http.drain(config.shutdownGraceMs);
       if (!drained) log.warn('grace period over; closing the remaining requests');
+      await service.close().catch((e) => log.error('service log flush failed at shutdown', { err: e }));
       await state.close();
       await cells.closeAll();
       log.info('stopped', { reason });

@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import { Session, version as chdbVersion } from 'chdb';
-import { Frame, FrameReader, WINDOW, encodeFrame, encodeU32 } from './protocol.js';
+import { Frame, FrameReader, WINDOW, encodeFrame, encodeU32, writeFrame } from './protocol.js';
 import { settingsClause } from './engine.js';
 
 const dataDir = process.argv[2];
@@ -74,22 +74,37 @@ async function runQuery(job: Job, st: Active): Promise<void> {
   let bytes = 0;
   let chunks = 0;
   const stream = session.queryStream(sql + settingsClause(settings), { format, signal: st.abort.signal });
+  // One chunk of lookahead: the last chunk and the End frame leave in one write,
+  // which keeps a one-chunk answer to a single socket write.
+  let held: Buffer | undefined;
   try {
     for await (const chunk of stream) {
       if (st.cancelled) break;
       const raw = chunk.raw();
       if (raw.length === 0) continue;
+      if (held) {
+        writeFrame(sock, Frame.Data, job.id, held);
+        st.credit--;
+        while (st.credit <= 0 && !st.cancelled) await new Promise<void>((r) => { st.wake = r; });
+        if (st.cancelled) break;
+      }
+      held = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
       bytes += raw.length;
       chunks++;
-      send(Frame.Data, job.id, Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength));
-      st.credit--;
-      while (st.credit <= 0 && !st.cancelled) await new Promise<void>((r) => { st.wake = r; });
     }
   } finally {
     stream.cancel();
   }
   if (st.cancelled) throw Object.assign(new Error('query cancelled'), { code: 'CANCELLED' });
-  send(Frame.End, job.id, JSON.stringify({ elapsedMs: performance.now() - t0, bytes, chunks }));
+  const end = encodeFrame(Frame.End, job.id, JSON.stringify({ elapsedMs: performance.now() - t0, bytes, chunks }));
+  if (held) {
+    sock.cork();
+    writeFrame(sock, Frame.Data, job.id, held);
+    sock.write(end);
+    sock.uncork();
+  } else {
+    sock.write(end);
+  }
 }
 
 async function runExec(job: Job): Promise<void> {
@@ -97,8 +112,8 @@ async function runExec(job: Job): Promise<void> {
   const t0 = performance.now();
   const r = await session.queryAsync(sql + settingsClause(settings), { format: format ?? 'TSV' });
   const out = r.bytes();
-  if (out.length) send(Frame.Data, job.id, Buffer.from(out.buffer, out.byteOffset, out.byteLength));
-  send(Frame.End, job.id, JSON.stringify({ elapsedMs: performance.now() - t0, bytes: out.length, chunks: 1 }));
+  const end = encodeFrame(Frame.End, job.id, JSON.stringify({ elapsedMs: performance.now() - t0, bytes: out.length, chunks: 1 }));
+  sock.write(out.length ? Buffer.concat([encodeFrame(Frame.Data, job.id, Buffer.from(out.buffer, out.byteOffset, out.byteLength)), end]) : end);
 }
 
 async function runInsert(job: Job, st: Active): Promise<void> {
@@ -177,7 +192,7 @@ sock.on('data', (chunk: Buffer) => reader.push(chunk, (type, id, payload) => {
     }
     case Frame.InsertData: {
       const ins = active.get(id)?.insert;
-      if (ins) { ins.pending.push(Buffer.from(payload)); ins.wake?.(); ins.wake = undefined; }
+      if (ins) { ins.pending.push(payload); ins.wake?.(); ins.wake = undefined; }
       break;
     }
     case Frame.InsertEnd: {

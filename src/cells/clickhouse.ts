@@ -122,7 +122,7 @@ export class ClickHouseEngine implements Engine {
     return Buffer.concat(parts);
   }
 
-  async insert(table: string, format: string, body: AsyncIterable<Buffer | Uint8Array>, opts: InsertOptions = {}): Promise<InsertSummary> {
+  async insert(table: string, format: string, body: AsyncIterable<Buffer | Uint8Array> | Iterable<Buffer | Uint8Array>, opts: InsertOptions = {}): Promise<InsertSummary> {
     const t0 = performance.now();
     let bytes = 0;
     const counted = Readable.from((async function* () {

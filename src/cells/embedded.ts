@@ -241,7 +241,7 @@ export class EmbeddedCell implements Engine {
     const cleanup = () => { clearTimeout(timer); opts.signal?.removeEventListener('abort', onAbort); };
 
     proc.pending.set(id, {
-      onData: (b) => { queue.push(Buffer.from(b)); firstResolve(); wake?.(); },
+      onData: (b) => { queue.push(b); firstResolve(); wake?.(); },
       onEnd: (s) => { ended = true; resolveDone(s); firstResolve(); wake?.(); finish(); },
       onError: (e) => { failure = e; rejectDone(e); firstResolve(); wake?.(); finish(); },
     });
@@ -263,7 +263,7 @@ export class EmbeddedCell implements Engine {
             const b = queue.shift()!;
             consumed++;
             // Grant credit as the consumer takes chunks, keeping WINDOW in flight.
-            proc.send(Frame.Credit, id, encodeU32(1));
+            if (!ended && !failure) proc.send(Frame.Credit, id, encodeU32(1));
             yield b;
             continue;
           }
@@ -306,7 +306,7 @@ export class EmbeddedCell implements Engine {
           reject(new RoostError('QUERY_TIMEOUT', `statement exceeded its time limit of ${opts.timeoutMs} ms`));
         }, opts.timeoutMs) : undefined;
         proc.pending.set(id, {
-          onData: (b) => parts.push(Buffer.from(b)),
+          onData: (b) => parts.push(b),
           onEnd: () => { clearTimeout(timer); resolve(Buffer.concat(parts)); },
           onError: (e) => { clearTimeout(timer); reject(e); },
         });
@@ -321,7 +321,7 @@ export class EmbeddedCell implements Engine {
     }
   }
 
-  async insert(table: string, format: string, body: AsyncIterable<Buffer | Uint8Array>, opts: InsertOptions = {}): Promise<InsertSummary> {
+  async insert(table: string, format: string, body: AsyncIterable<Buffer | Uint8Array> | Iterable<Buffer | Uint8Array>, opts: InsertOptions = {}): Promise<InsertSummary> {
     const proc = await this.#get();
     this.#begin();
     const id = proc.id();

@@ -54,7 +54,7 @@ export interface Engine {
   /** Runs a statement and returns its whole (small) result: DDL, counts, metadata. */
   exec(sql: string, opts?: Partial<QueryOptions>): Promise<Buffer>;
   /** Streams `body` (already in `format`) into `table` with backpressure. */
-  insert(table: string, format: string, body: AsyncIterable<Buffer | Uint8Array>, opts?: InsertOptions): Promise<InsertSummary>;
+  insert(table: string, format: string, body: AsyncIterable<Buffer | Uint8Array> | Iterable<Buffer | Uint8Array>, opts?: InsertOptions): Promise<InsertSummary>;
   /** Server version string, e.g. "26.7.2.1" or "18.16.1". */
   version(): Promise<string>;
   ping(): Promise<void>;

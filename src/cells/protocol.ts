@@ -40,13 +40,28 @@ export const WINDOW = 4;
 /** Largest data frame the parent sends for inserts. */
 export const MAX_INSERT_FRAME = 1 << 20;
 
-export function encodeFrame(type: Frame, id: number, payload?: Buffer | Uint8Array | string): Buffer {
-  const body = payload === undefined ? Buffer.alloc(0) : typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
+export function frameHeader(type: Frame, id: number, payloadBytes: number): Buffer {
   const head = Buffer.allocUnsafe(HEADER_BYTES);
-  head.writeUInt32LE(body.length + 5, 0);
+  head.writeUInt32LE(payloadBytes + 5, 0);
   head.writeUInt32LE(id, 4);
   head.writeUInt8(type, 8);
+  return head;
+}
+
+export function encodeFrame(type: Frame, id: number, payload?: Buffer | Uint8Array | string): Buffer {
+  const body = payload === undefined ? Buffer.alloc(0) : typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
+  const head = frameHeader(type, id, body.length);
   return body.length ? Buffer.concat([head, body]) : head;
+}
+
+/** Writes a frame without copying a large payload: header and body go out as one writev. */
+export function writeFrame(sock: { cork(): void; uncork(): void; write(b: Buffer | Uint8Array): boolean }, type: Frame, id: number, payload: Buffer): boolean {
+  if (payload.length < 16 * 1024) return sock.write(encodeFrame(type, id, payload));
+  sock.cork();
+  sock.write(frameHeader(type, id, payload.length));
+  const ok = sock.write(payload);
+  sock.uncork();
+  return ok;
 }
 
 export function encodeU32(n: number): Buffer {
@@ -55,22 +70,53 @@ export function encodeU32(n: number): Buffer {
   return b;
 }
 
-/** Incremental frame decoder. */
+/**
+ * Incremental frame decoder. Socket reads are kept as a list and joined once
+ * per frame, so a large frame arriving in many reads is copied once, not once
+ * per read.
+ */
 export class FrameReader {
-  #buf: Buffer = Buffer.alloc(0);
+  #parts: Buffer[] = [];
+  #size = 0;
 
   push(chunk: Buffer, onFrame: (type: Frame, id: number, payload: Buffer) => void): void {
-    this.#buf = this.#buf.length ? Buffer.concat([this.#buf, chunk]) : chunk;
-    let pos = 0;
-    while (this.#buf.length - pos >= 4) {
-      const len = this.#buf.readUInt32LE(pos);
-      if (this.#buf.length - pos - 4 < len) break;
-      const id = this.#buf.readUInt32LE(pos + 4);
-      const type = this.#buf.readUInt8(pos + 8) as Frame;
-      const payload = this.#buf.subarray(pos + HEADER_BYTES, pos + 4 + len);
-      pos += 4 + len;
-      onFrame(type, id, payload);
+    this.#parts.push(chunk);
+    this.#size += chunk.length;
+    for (;;) {
+      if (this.#size < HEADER_BYTES) return;
+      const head = this.#peek(HEADER_BYTES);
+      const len = head.readUInt32LE(0);
+      if (this.#size < 4 + len) return;
+      const frame = this.#take(4 + len);
+      onFrame(frame.readUInt8(8) as Frame, frame.readUInt32LE(4), frame.subarray(HEADER_BYTES));
     }
-    this.#buf = pos === this.#buf.length ? Buffer.alloc(0) : this.#buf.subarray(pos);
+  }
+
+  #peek(n: number): Buffer {
+    const first = this.#parts[0]!;
+    if (first.length >= n) return first;
+    return Buffer.concat(this.#parts, this.#size).subarray(0, n);
+  }
+
+  #take(n: number): Buffer {
+    const first = this.#parts[0]!;
+    if (first.length >= n) {
+      if (first.length === n) this.#parts.shift();
+      else this.#parts[0] = first.subarray(n);
+      this.#size -= n;
+      return first.subarray(0, n);
+    }
+    const out = Buffer.allocUnsafe(n);
+    let off = 0;
+    while (off < n) {
+      const p = this.#parts[0]!;
+      const k = Math.min(p.length, n - off);
+      p.copy(out, off, 0, k);
+      off += k;
+      if (k === p.length) this.#parts.shift();
+      else this.#parts[0] = p.subarray(k);
+    }
+    this.#size -= n;
+    return out;
   }
 }

@@ -1,0 +1,48 @@
+/**
+ * Audit records: every auth decision that matters (logins, denials, token and
+ * admin changes) goes to the tenant's `roost.audit_log` and to the JSON log.
+ * Events with no tenant (e.g. an unknown credential, operator actions) go to the
+ * operator's log only: `<data>/audit/operator.log` via the JSON logger.
+ */
+import type { ServiceLog } from './service-log.js';
+import type { Logger } from '../log/logger.js';
+
+export interface AuditEntry {
+  event: string;
+  outcome: 'success' | 'failure' | 'denied';
+  tenant?: string;
+  workspace?: string;
+  reason?: string;
+  actor?: string;
+  credential?: string;
+  connection?: string;
+  resource?: string;
+  requestId?: string;
+  ip?: string;
+  details?: Record<string, unknown>;
+}
+
+export type Auditor = (e: AuditEntry) => void;
+
+export function createAuditor(service: ServiceLog, log: Logger, onEvent?: (e: AuditEntry) => void): Auditor {
+  return (e) => {
+    onEvent?.(e);
+    log.info('audit', { ...e });
+    if (!e.tenant) return;
+    service.write(e.tenant, 'audit_log', {
+      timestamp: Date.now() / 1000,
+      tenant: e.tenant,
+      workspace: e.workspace ?? '',
+      event: e.event,
+      outcome: e.outcome,
+      reason: e.reason ?? '',
+      actor: e.actor ?? '',
+      credential: e.credential ?? '',
+      connection: e.connection ?? '',
+      resource: e.resource ?? '',
+      request_id: e.requestId ?? '',
+      ip: e.ip ?? '',
+      details: e.details ? JSON.stringify(e.details) : '',
+    });
+  };
+}

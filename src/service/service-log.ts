@@ -1,0 +1,134 @@
+/**
+ * Service data sources: what Roost did for a tenant, stored in the tenant's own
+ * cell (database `roost_svc`) and readable by its workspaces' SQL through the
+ * names `tinybird.pipe_stats_rt`, `tinybird.datasources_ops_log`,
+ * `tinybird.endpoint_errors` and `roost.audit_log` (each filtered to the
+ * workspace). Rows are buffered and written in batches; `flush()` forces it.
+ */
+import type { Engine } from '../cells/engine.js';
+import { quoteString } from '../cells/engine.js';
+import type { Logger } from '../log/logger.js';
+
+export const SERVICE_DB = 'roost_svc';
+
+/** Table definitions; every table carries `workspace` so views can filter it. */
+export const SERVICE_TABLES: Record<string, { columns: string; order: string; publicName: string }> = {
+  audit_log: {
+    publicName: 'roost.audit_log',
+    columns: `timestamp DateTime64(3), tenant String, workspace String, event LowCardinality(String), outcome LowCardinality(String), reason String, actor String, credential LowCardinality(String), connection String, resource String, request_id String, ip String, details String`,
+    order: '(tenant, timestamp)',
+  },
+  pipe_stats_rt: {
+    publicName: 'tinybird.pipe_stats_rt',
+    columns: `start_datetime DateTime64(3), workspace String, pipe_id String, pipe_name String, token_name String, duration Float64, read_rows UInt64, read_bytes UInt64, result_rows UInt64, status_code Int32, error UInt8, error_message String, parameters Map(String, String), request_id String, url String, method LowCardinality(String)`,
+    order: '(workspace, start_datetime)',
+  },
+  endpoint_errors: {
+    publicName: 'tinybird.endpoint_errors',
+    columns: `start_datetime DateTime64(3), workspace String, pipe_id String, pipe_name String, parameters Map(String, String), error String, status_code Int32, request_id String, token_name String`,
+    order: '(workspace, start_datetime)',
+  },
+  datasources_ops_log: {
+    publicName: 'tinybird.datasources_ops_log',
+    columns: `timestamp DateTime64(3), workspace String, event_type LowCardinality(String), datasource_id String, datasource_name String, result LowCardinality(String), elapsed_time Float64, error String, request_id String, import_id String, job_id String, rows UInt64, rows_quarantine UInt64, blocks_ids Array(String), options Map(String, String), Options Map(String, String), read_rows UInt64, read_bytes UInt64, written_rows UInt64, written_bytes UInt64, written_rows_quarantine UInt64, written_bytes_quarantine UInt64, operation_id String, release String, resource_tags Array(String)`,
+    order: '(workspace, timestamp)',
+  },
+};
+
+export type ServiceTable = keyof typeof SERVICE_TABLES;
+
+/** The SQL a workspace sees for each public service name (a filtered subquery). */
+export function serviceViews(workspace: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [table, def] of Object.entries(SERVICE_TABLES)) {
+    const cols = def.columns.split(/,\s*(?![^()]*\))/).map((c) => c.trim().split(/\s+/)[0]).filter((c) => c !== 'workspace' && c !== 'tenant');
+    out[def.publicName] = `(SELECT ${cols.map((c) => '`' + c + '`').join(', ')} FROM ${SERVICE_DB}.${table} WHERE workspace = ${quoteString(workspace)})`;
+  }
+  return out;
+}
+
+interface Buffered { rows: string[]; bytes: number }
+
+export class ServiceLog {
+  #engineFor: (tenant: string) => Engine | undefined;
+  #log: Logger;
+  #buffers = new Map<string, Map<string, Buffered>>();
+  #ready = new Map<string, Promise<void>>();
+  #timer: NodeJS.Timeout;
+  #flushing: Promise<void> | undefined;
+
+  constructor(engineFor: (tenant: string) => Engine | undefined, log: Logger, intervalMs = 1000) {
+    this.#engineFor = engineFor;
+    this.#log = log;
+    this.#timer = setInterval(() => { void this.flush(); }, intervalMs);
+    this.#timer.unref();
+  }
+
+  /** Creates the service tables in a tenant's engine (idempotent). */
+  ensure(tenant: string): Promise<void> {
+    let p = this.#ready.get(tenant);
+    if (!p) {
+      p = (async () => {
+        const engine = this.#engineFor(tenant);
+        if (!engine) return;
+        await engine.exec(`CREATE DATABASE IF NOT EXISTS ${SERVICE_DB}`);
+        for (const [name, def] of Object.entries(SERVICE_TABLES)) {
+          await engine.exec(`CREATE TABLE IF NOT EXISTS ${SERVICE_DB}.${name} (${def.columns}) ENGINE = MergeTree ORDER BY ${def.order}`);
+        }
+      })();
+      p.catch(() => this.#ready.delete(tenant));
+      this.#ready.set(tenant, p);
+    }
+    return p;
+  }
+
+  /** Queues one row for a tenant's service table. */
+  write(tenant: string, table: ServiceTable, row: Record<string, unknown>): void {
+    let t = this.#buffers.get(tenant);
+    if (!t) this.#buffers.set(tenant, (t = new Map()));
+    let b = t.get(table);
+    if (!b) t.set(table, (b = { rows: [], bytes: 0 }));
+    const line = JSON.stringify(row);
+    b.rows.push(line);
+    b.bytes += line.length;
+    if (b.bytes > 4 * 1024 * 1024) void this.flush();
+  }
+
+  /** Writes everything buffered so far; resolves when it is in the engines. */
+  flush(): Promise<void> {
+    const run = async () => {
+      const batches = this.#buffers;
+      this.#buffers = new Map();
+      for (const [tenant, tables] of batches) {
+        const engine = this.#engineFor(tenant);
+        if (!engine) continue;
+        try {
+          await this.ensure(tenant);
+          for (const [table, b] of tables) {
+            if (!b.rows.length) continue;
+            await engine.insert(`${SERVICE_DB}.${table}`, 'JSONEachRow', [Buffer.from(b.rows.join('\n') + '\n')], {
+              settings: { input_format_skip_unknown_fields: 1, date_time_input_format: 'best_effort' },
+            });
+          }
+        } catch (e) {
+          this.#log.error('service log write failed; rows kept for the next flush', { tenant, err: e });
+          // Keep the rows: put them back in front of anything written meanwhile.
+          const now = this.#buffers.get(tenant) ?? new Map<string, Buffered>();
+          for (const [table, b] of tables) {
+            const cur = now.get(table);
+            now.set(table, cur ? { rows: [...b.rows, ...cur.rows], bytes: b.bytes + cur.bytes } : b);
+          }
+          this.#buffers.set(tenant, now);
+        }
+      }
+    };
+    const p = (this.#flushing ?? Promise.resolve()).then(run, run);
+    this.#flushing = p.finally(() => { if (this.#flushing === p) this.#flushing = undefined; });
+    return p;
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.#timer);
+    await this.flush();
+  }
+}
