@@ -8,8 +8,8 @@ import { createTenantOps, createWorkspaceOps, getTenant, type Placement, type Te
 import { createWorkspaceDatabase } from '../../tenants/provisioning.js';
 import { createTokenOps } from '../../auth/tokens/service-tokens.js';
 
-function operatorOnly(app: App, ctx: Ctx): void {
-  authorize(authenticate(ctx, app.state, app.operator), { op: 'operator' });
+async function operatorOnly(app: App, ctx: Ctx): Promise<void> {
+  authorize(app, ctx, await authenticate(app, ctx), { op: 'operator' });
 }
 
 /** The public view of a tenant: secrets never leave the server. */
@@ -53,7 +53,7 @@ export function registerTenantRoutes(app: App): void {
   const { router, state } = app;
 
   router.post('/v0/tenants', async (ctx) => {
-    operatorOnly(app, ctx);
+    await operatorOnly(app, ctx);
     const body = await readJson<Record<string, unknown>>(ctx);
     if (typeof body.slug !== 'string') throw new RoostError('INVALID_PARAMETER', 'slug is required (a-z, 0-9, -)');
     if (body.name !== undefined && typeof body.name !== 'string') throw new RoostError('INVALID_PARAMETER', 'name must be a string');
@@ -69,18 +69,18 @@ export function registerTenantRoutes(app: App): void {
     sendJson(ctx, 201, tenantView(tenant));
   });
 
-  router.get('/v0/tenants', (ctx) => {
-    operatorOnly(app, ctx);
+  router.get('/v0/tenants', async (ctx) => {
+    await operatorOnly(app, ctx);
     sendJson(ctx, 200, { tenants: state.list<Tenant>('tenants').map(tenantView) });
   });
 
-  router.get('/v0/tenants/:slug', (ctx) => {
-    operatorOnly(app, ctx);
+  router.get('/v0/tenants/:slug', async (ctx) => {
+    await operatorOnly(app, ctx);
     sendJson(ctx, 200, tenantView(getTenant(state, ctx.params.slug!)));
   });
 
   router.post('/v0/tenants/:slug/workspaces', async (ctx) => {
-    operatorOnly(app, ctx);
+    await operatorOnly(app, ctx);
     const tenant = getTenant(state, ctx.params.slug!);
     const body = await readJson<Record<string, unknown>>(ctx);
     if (typeof body.name !== 'string') throw new RoostError('INVALID_PARAMETER', 'name is required');
@@ -96,8 +96,8 @@ export function registerTenantRoutes(app: App): void {
     sendJson(ctx, 201, { ...workspaceView(state.get<Workspace>('workspaces', tenant.slug, workspace.name)!), token: secret });
   });
 
-  router.get('/v0/tenants/:slug/workspaces', (ctx) => {
-    operatorOnly(app, ctx);
+  router.get('/v0/tenants/:slug/workspaces', async (ctx) => {
+    await operatorOnly(app, ctx);
     const tenant = getTenant(state, ctx.params.slug!);
     sendJson(ctx, 200, { workspaces: state.list<Workspace>('workspaces', tenant.slug).map(workspaceView) });
   });
