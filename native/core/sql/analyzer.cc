@@ -59,12 +59,13 @@ Kw clauseKeyword(std::string_view w) noexcept {
 }
 
 constexpr std::string_view kJoinWords[] = {"global", "local", "any", "all", "asof", "semi", "anti", "inner",
-                                           "left", "right", "full", "cross", "paste", "outer", "array", "join"};
+                                           "left", "right", "full", "cross", "paste", "outer", "array", "join",
+                                           "natural", "only"};
 
 // Words that cannot be an implicit table alias.
 constexpr std::string_view kNotAlias[] = {"final", "sample", "as", "on", "using", "offset", "global", "local", "any",
                                           "all", "asof", "semi", "anti", "inner", "left", "right", "full", "cross",
-                                          "paste", "outer", "array", "join"};
+                                          "paste", "outer", "array", "join", "natural", "only", "stream"};
 
 // Words that may stand before '(' without being a function call.
 constexpr std::string_view kSyntaxParens[] = {
@@ -253,6 +254,7 @@ bool Scanner::pop(size_t i) {
   scope_.resize(f.cte_mark);
   if (f.is_matcher) matcher_end_ = i;
   Frame& parent = frames_.back();
+  if (parent.must_query && parent.kind == FK::Parens && f.kind == FK::Query) parent.kind = FK::Query;  // FROM ((SELECT 1))
   if (parent.kind == FK::Query && parent.clause == CL::Start) parent.clause = CL::Select;  // (SELECT 1) UNION ALL (SELECT 2)
   if (f.on_close == OnClose::FromAfter) {
     parent.clause = CL::FromAfter;
@@ -339,7 +341,8 @@ bool Scanner::tableExpression(size_t& i) {
 bool Scanner::joinWords(size_t& i, bool& matched) {
   size_t j = i;
   bool array = false;
-  while (word(j) && inSet(tok(j).text(), kJoinWords) && type(j + 1) != TT::OpeningRoundBracket && type(j + 1) != TT::Dot) {
+  while (word(j) && inSet(tok(j).text(), kJoinWords) && type(j + 1) != TT::Dot &&
+         (kw(j, "join") || type(j + 1) != TT::OpeningRoundBracket)) {
     if (kw(j, "array")) array = true;
     if (kw(j, "join")) {
       Frame& f = frames_.back();
@@ -611,7 +614,7 @@ bool Scanner::onWord(size_t& i) {
           return true;
         }
         if (f.clause == CL::FromAfter) {
-          if (bare && kw(i, "final")) { f.alias_ok = false; ++i; return true; }
+          if (bare && (kw(i, "final") || kw(i, "stream"))) { f.alias_ok = false; ++i; return true; }
           if (bare && kw(i, "sample")) { f.clause = CL::FromExpr; ++i; return true; }
           if (bare && kw(i, "as") && ident(i + 1)) { f.alias_ok = false; i += 2; return true; }
           if (f.alias_ok && e == i + 1 && !(bare && inSet(w, kNotAlias))) { f.alias_ok = false; ++i; return true; }
