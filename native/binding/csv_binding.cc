@@ -33,6 +33,16 @@ Dialect dialectFrom(const Napi::Object& o) {
 
 std::string charString(char c) { return c ? std::string(1, c) : std::string(); }
 
+// Hands malloc'd bytes to a Buffer without copying.
+Napi::Buffer<char> takeBuffer(Napi::Env env, OwnedBytes&& b) {
+  if (b.size == 0) return Napi::Buffer<char>::New(env, 0);
+  char* data = b.data;
+  size_t len = b.size;
+  b.data = nullptr;
+  b.size = 0;
+  return Napi::Buffer<char>::New(env, data, len, [](Napi::Env, char* p) { std::free(p); });
+}
+
 // Moves a std::string into a Buffer without copying.
 Napi::Buffer<char> takeBuffer(Napi::Env env, std::string&& s) {
   if (s.empty()) return Napi::Buffer<char>::New(env, 0);

@@ -97,7 +97,7 @@ void Validator::onRow(const Row& row) {
       }
       if (p.hasDefault) {
         // RowBinaryWithDefaults: flag 1 and no value; the engine evaluates DEFAULT.
-        rows_.str().back() = 1;
+        rows_.setLastByte(1);
         continue;
       }
       if (!p.emptyIsValue) {
@@ -139,13 +139,18 @@ bool Validator::readerFailed() {
 
 bool Validator::push(const char* data, size_t n, Batch& out) {
   if (error_ != ValidatorError::None) return false;
+  out.rowCount = 0;
+  out.rejectedCount = 0;
+  out.rejected.clear();
   out_ = &out;
-  rows_.str().swap(out.rows);
-  rows_.truncate(0);
   rows_.reserve(n + n / 2 + 64);
   bool ok = reader_.feed(data, n, *this);
   fed_ += n;
-  rows_.str().swap(out.rows);
+  {
+    OwnedBytes b;
+    b.data = rows_.release(b.size);
+    out.rows = std::move(b);
+  }
   out.bytesConsumed = fed_ - reader_.pendingBytes();
   out_ = nullptr;
   if (!ok) readerFailed();
@@ -154,11 +159,16 @@ bool Validator::push(const char* data, size_t n, Batch& out) {
 
 bool Validator::finish(Batch& out) {
   if (error_ != ValidatorError::None) return false;
+  out.rowCount = 0;
+  out.rejectedCount = 0;
+  out.rejected.clear();
   out_ = &out;
-  rows_.str().swap(out.rows);
-  rows_.truncate(0);
   bool ok = reader_.finish(*this);
-  rows_.str().swap(out.rows);
+  {
+    OwnedBytes b;
+    b.data = rows_.release(b.size);
+    out.rows = std::move(b);
+  }
   out.bytesConsumed = fed_;
   out_ = nullptr;
   if (!ok) readerFailed();

@@ -2,7 +2,10 @@
 // compact record of rejected rows out.
 #pragma once
 #include <cstdint>
+#include <cstdlib>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "csv/reader.h"
@@ -23,8 +26,25 @@ struct ValidatorOptions {
 ///  rejected: repeated records, little-endian:
 ///        u64 line | i32 column (-1: the whole row) | u8 reason length | reason |
 ///        u32 raw length | raw row text
+/// malloc'd bytes with their length; free()d unless released.
+struct OwnedBytes {
+  char* data = nullptr;
+  size_t size = 0;
+  OwnedBytes() = default;
+  OwnedBytes(const OwnedBytes&) = delete;
+  OwnedBytes& operator=(const OwnedBytes&) = delete;
+  OwnedBytes(OwnedBytes&& o) noexcept : data(o.data), size(o.size) { o.data = nullptr; o.size = 0; }
+  OwnedBytes& operator=(OwnedBytes&& o) noexcept {
+    std::swap(data, o.data);
+    std::swap(size, o.size);
+    return *this;
+  }
+  ~OwnedBytes() { std::free(data); }
+  std::string_view view() const { return {data, size}; }
+};
+
 struct Batch {
-  std::string rows;
+  OwnedBytes rows;
   uint64_t rowCount = 0;
   std::string rejected;
   uint64_t rejectedCount = 0;

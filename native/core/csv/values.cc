@@ -62,11 +62,56 @@ bool parseInt(std::string_view v, bool& negative, uint64_t& magnitude, bool& ove
   return true;
 }
 
+namespace {
+
+// Clinger's fast path: a decimal with a mantissa below 2^53 (2^24 for float)
+// and at most 22 (10) fractional digits is exactly m / 10^k, one correctly
+// rounded division. Anything else goes to from_chars.
+template <class F>
+bool fastDecimal(const char* p, const char* e, F& out) {
+  constexpr uint64_t kMaxMantissa = sizeof(F) == 8 ? (1ull << 53) : (1ull << 24);
+  constexpr int kMaxPow = sizeof(F) == 8 ? 22 : 10;
+  static constexpr F kPow[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+                               1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+  bool neg = false;
+  if (p < e && *p == '-') {
+    neg = true;
+    ++p;
+  }
+  uint64_t m = 0;
+  int digits = 0, frac = 0;
+  const char* start = p;
+  for (; p < e; ++p) {
+    unsigned d = static_cast<unsigned char>(*p) - '0';
+    if (d > 9) break;
+    m = m * 10 + d;
+    ++digits;
+  }
+  if (p < e && *p == '.') {
+    ++p;
+    for (; p < e; ++p) {
+      unsigned d = static_cast<unsigned char>(*p) - '0';
+      if (d > 9) break;
+      m = m * 10 + d;
+      ++digits;
+      ++frac;
+    }
+  }
+  if (p != e || digits == 0 || digits > 19 || p == start || m > kMaxMantissa || frac > kMaxPow) return false;
+  F x = static_cast<F>(m);
+  if (frac) x /= kPow[frac];
+  out = neg ? -x : x;
+  return true;
+}
+
+}  // namespace
+
 bool parseDouble(std::string_view v, double& out) {
   const char* p = v.data();
   const char* e = p + v.size();
   if (p < e && *p == '+') ++p;
   if (p == e) return false;
+  if (fastDecimal(p, e, out)) return true;
   auto r = std::from_chars(p, e, out, std::chars_format::general);
   return r.ec != std::errc::invalid_argument && r.ptr == e;
 }
@@ -78,6 +123,7 @@ bool parseFloat32(std::string_view v, float& out) {
   const char* e = p + v.size();
   if (p < e && *p == '+') ++p;
   if (p == e) return false;
+  if (fastDecimal(p, e, out)) return true;
   auto r = std::from_chars(p, e, out, std::chars_format::general);
   if (r.ptr != e) return false;
   if (r.ec == std::errc::result_out_of_range) {
@@ -158,26 +204,40 @@ Reason encodeDecimal(const Type& t, std::string_view v, ByteBuf& out) {
   return Reason::Ok;
 }
 
-inline int hexVal(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
+struct HexTable {
+  int8_t v[256];
+  constexpr HexTable() : v() {
+    for (int i = 0; i < 256; ++i) v[i] = -1;
+    for (int i = 0; i < 10; ++i) v['0' + i] = static_cast<int8_t>(i);
+    for (int i = 0; i < 6; ++i) {
+      v['a' + i] = static_cast<int8_t>(10 + i);
+      v['A' + i] = static_cast<int8_t>(10 + i);
+    }
+  }
+};
+constexpr HexTable kHex;
+
+// Reads 2*n hex digits (n bytes) at p into acc; false on a non-hex byte.
+inline bool hexBytes(const char* p, int n, uint64_t& acc) {
+  int bad = 0;
+  for (int i = 0; i < 2 * n; ++i) {
+    int h = kHex.v[static_cast<unsigned char>(p[i])];
+    bad |= h;
+    acc = (acc << 4) | static_cast<uint64_t>(h & 15);
+  }
+  return bad >= 0;
 }
 
 Reason encodeUuid(std::string_view v, ByteBuf& out) {
-  if (v.size() != 36 || v[8] != '-' || v[13] != '-' || v[18] != '-' || v[23] != '-') return Reason::NotUuid;
-  uint64_t half[2] = {0, 0};
-  int n = 0;
-  for (char c : v) {
-    if (c == '-') continue;
-    int h = hexVal(c);
-    if (h < 0) return Reason::NotUuid;
-    half[n / 16] = (half[n / 16] << 4) | static_cast<unsigned>(h);
-    ++n;
-  }
-  out.putLE(half[0]);
-  out.putLE(half[1]);
+  const char* p = v.data();
+  if (v.size() != 36 || p[8] != '-' || p[13] != '-' || p[18] != '-' || p[23] != '-') return Reason::NotUuid;
+  uint64_t hi = 0, lo = 0;
+  if (!hexBytes(p, 4, hi) || !hexBytes(p + 9, 2, hi) || !hexBytes(p + 14, 2, hi) || !hexBytes(p + 19, 2, lo) ||
+      !hexBytes(p + 24, 6, lo))
+    return Reason::NotUuid;
+  // RowBinary UUID: the first 8 bytes' value, then the last 8, each little-endian.
+  out.putLE(hi);
+  out.putLE(lo);
   return Reason::Ok;
 }
 
@@ -313,8 +373,38 @@ Reason encodeArray(const Type& t, std::string_view v, ByteBuf& out) {
   return Reason::Ok;
 }
 
+// Fast path for the common case: an optional '-' and up to 18 digits, no spaces.
+inline bool quickInt(std::string_view v, bool& neg, uint64_t& m) {
+  const char* p = v.data();
+  const char* e = p + v.size();
+  neg = false;
+  if (p < e && *p == '-') {
+    neg = true;
+    ++p;
+  }
+  if (p == e || e - p > 18) return false;
+  uint64_t x = 0;
+  for (; p < e; ++p) {
+    unsigned d = static_cast<unsigned char>(*p) - '0';
+    if (d > 9) return false;
+    x = x * 10 + d;
+  }
+  m = x;
+  return true;
+}
+
 template <class T>
 Reason encodeSigned(std::string_view v, ByteBuf& out) {
+  {
+    bool neg;
+    uint64_t m;
+    if (quickInt(v, neg, m)) {
+      constexpr uint64_t maxPos = static_cast<uint64_t>(std::numeric_limits<T>::max());
+      if (neg ? m > maxPos + 1 : m > maxPos) return Reason::IntegerOutOfRange;
+      out.putLE(neg ? static_cast<T>(0 - m) : static_cast<T>(m));
+      return Reason::Ok;
+    }
+  }
   bool neg, over;
   uint64_t m;
   if (!parseInt(trimSpaces(v), neg, m, over)) return Reason::NotInteger;
@@ -328,6 +418,15 @@ Reason encodeSigned(std::string_view v, ByteBuf& out) {
 
 template <class T>
 Reason encodeUnsigned(std::string_view v, ByteBuf& out) {
+  {
+    bool neg;
+    uint64_t m;
+    if (quickInt(v, neg, m) && !neg) {
+      if (m > static_cast<uint64_t>(std::numeric_limits<T>::max())) return Reason::IntegerOutOfRange;
+      out.putLE(static_cast<T>(m));
+      return Reason::Ok;
+    }
+  }
   bool neg, over;
   uint64_t m;
   if (!parseInt(trimSpaces(v), neg, m, over)) return Reason::NotInteger;

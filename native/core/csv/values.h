@@ -1,7 +1,10 @@
 // Text -> ClickHouse RowBinary for one value of a supported type.
 #pragma once
 #include <cstdint>
+#include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <new>
 #include <string>
 #include <string_view>
 
@@ -34,19 +37,31 @@ enum class Reason : uint8_t {
 };
 std::string_view reasonText(Reason r);
 
-/// Growable output buffer (RowBinary is little-endian; so are the targets we build for).
+/// Growable output buffer (RowBinary is little-endian; so are the targets we
+/// build for). Writes are inlined bounds checks plus memcpy: this is the hot path.
 class ByteBuf {
  public:
-  void reserve(size_t n) { s_.reserve(n); }
-  size_t size() const { return s_.size(); }
-  void truncate(size_t n) { s_.resize(n); }
-  void put(const void* p, size_t n) { s_.append(static_cast<const char*>(p), n); }
-  void putByte(uint8_t b) { s_.push_back(static_cast<char>(b)); }
+  ByteBuf() = default;
+  ByteBuf(const ByteBuf&) = delete;
+  ByteBuf& operator=(const ByteBuf&) = delete;
+  ~ByteBuf() { std::free(p_); }
+  void reserve(size_t n) {
+    if (n > cap_) realloc(n);
+  }
+  size_t size() const { return len_; }
+  void truncate(size_t n) { len_ = n; }
+  char* grow(size_t n) {
+    if (len_ + n > cap_) realloc(std::max(cap_ * 2, len_ + n + 4096));
+    char* p = p_ + len_;
+    len_ += n;
+    return p;
+  }
+  void put(const void* p, size_t n) { std::memcpy(grow(n), p, n); }
+  void putByte(uint8_t b) { *grow(1) = static_cast<char>(b); }
+  void setLastByte(uint8_t b) { p_[len_ - 1] = static_cast<char>(b); }
   template <class T>
   void putLE(T v) {
-    char tmp[sizeof(T)];
-    std::memcpy(tmp, &v, sizeof(T));
-    s_.append(tmp, sizeof(T));
+    std::memcpy(grow(sizeof(T)), &v, sizeof(T));
   }
   void putVarUInt(uint64_t v) {
     char tmp[10];
@@ -56,12 +71,29 @@ class ByteBuf {
       v >>= 7;
     }
     tmp[n++] = static_cast<char>(v);
-    s_.append(tmp, static_cast<size_t>(n));
+    put(tmp, static_cast<size_t>(n));
   }
-  std::string& str() { return s_; }
+  const char* data() const { return p_; }
+  /// Hands the written bytes (malloc'd; free() them) to the caller.
+  char* release(size_t& len) {
+    char* p = p_;
+    len = len_;
+    p_ = nullptr;
+    len_ = cap_ = 0;
+    return p;
+  }
 
  private:
-  std::string s_;
+  void realloc(size_t n) {
+    // Not zero-filled: every byte up to len_ is written before it is read.
+    char* q = static_cast<char*>(std::realloc(p_, n));
+    if (!q) throw std::bad_alloc();
+    p_ = q;
+    cap_ = n;
+  }
+  char* p_ = nullptr;
+  size_t len_ = 0;
+  size_t cap_ = 0;
 };
 
 /// Encodes one non-empty text value `v` of type `t` (not Nullable: the caller
