@@ -18,6 +18,7 @@ import { registerHealthRoutes } from './api/health.js';
 import { registerDevRoutes, seedDevelopment } from './api/dev.js';
 import { registerTenantRoutes } from './api/tenants.js';
 import { registerAuthRoutes } from '../auth/routes.js';
+import { registerSqlRoutes } from './api/sql.js';
 import { ServiceLog } from './service/service-log.js';
 import { createAuditor, type Auditor } from './service/audit.js';
 import { getTenant } from '../tenants/registry.js';
@@ -71,6 +72,7 @@ export async function startApp(config: Config, opts: { log?: Logger } = {}): Pro
   registerHealthRoutes(app);
   registerTenantRoutes(app);
   await registerAuthRoutes(app);
+  registerSqlRoutes(app);
   if (config.dev) {
     registerDevRoutes(app);
     await seedDevelopment(app);

@@ -1,0 +1,63 @@
+/** `GET/POST /v0/sql`: read-only SQL over the workspace's data sources. */
+import type { App } from '../app.js';
+import type { Ctx } from '../http/context.js';
+import { readBody } from '../http/context.js';
+import { RoostError } from '../errors.js';
+import { authenticate, authorize, workspaceOf, type Credential } from '../../auth/authorize.js';
+import { analyzeSql, SqlError, toRoostError } from '../native/sql.js';
+import { workspaceNameMap } from '../datasources/name-map.js';
+import { getTenant } from '../../tenants/registry.js';
+import { runQueryToResponse } from '../query/run.js';
+
+/** The query text from `q=` (query string or form body) or a raw body. */
+async function sqlText(ctx: Ctx): Promise<string> {
+  let q = ctx.query.get('q');
+  if (ctx.req.method === 'POST') {
+    const body = (await readBody(ctx)).toString('utf8');
+    const type = String(ctx.req.headers['content-type'] ?? '');
+    if (type.startsWith('application/x-www-form-urlencoded')) q = new URLSearchParams(body).get('q') ?? q;
+    else if (type.startsWith('application/json')) {
+      try { q = (JSON.parse(body) as { q?: string }).q ?? q; } catch { throw new RoostError('INVALID_JSON', 'the JSON body must be {"q": "<sql>"}'); }
+    } else if (body.trim()) q = body;
+  }
+  if (!q || !q.trim()) throw new RoostError('INVALID_PARAMETER', 'no query: pass q=<sql> in the query string or form body, or the SQL as the request body');
+  return q;
+}
+
+/** Row filters from `DATASOURCES:READ:<ds>:<filter>` scopes of a token. */
+export function rowFilters(cred: Credential): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (cred.kind !== 'token') return out;
+  for (const s of cred.token.scopes) {
+    const m = /^DATASOURCES:READ:([^:]+):(.+)$/s.exec(s);
+    if (m) out[m[1]!] = m[2]!;
+  }
+  return out;
+}
+
+export function registerSqlRoutes(app: App): void {
+  const handler = async (ctx: Ctx) => {
+    const cred = await authenticate(app, ctx);
+    const { tenant, workspace } = workspaceOf(app, ctx, cred);
+    const q = await sqlText(ctx);
+    const map = workspaceNameMap(app.state, tenant, workspace, rowFilters(cred));
+    let analysis;
+    try {
+      analysis = analyzeSql(q, map);
+    } catch (e) {
+      if (e instanceof SqlError) throw toRoostError(e);
+      throw e;
+    }
+    const names = [...new Set(analysis.tables.map((t) => t.name))];
+    if (names.length === 0) authorize(app, ctx, cred, { op: 'workspace', tenant, workspace, scope: 'DATASOURCES:READ' });
+    for (const name of names) authorize(app, ctx, cred, { op: 'workspace', tenant, workspace, scope: 'DATASOURCES:READ', resource: name });
+    const t = getTenant(app.state, tenant);
+    if (names.some((n) => n.startsWith('tinybird.') || n.startsWith('roost.'))) await app.service.ensure(tenant);
+    await runQueryToResponse(ctx, {
+      engine: app.cells.engineFor(t), tenant: t, config: app.config, metrics: app.metrics,
+      sql: analysis.sql, format: analysis.format ?? 'JSON',
+    });
+  };
+  app.router.get('/v0/sql', handler);
+  app.router.post('/v0/sql', handler);
+}

@@ -1,0 +1,24 @@
+/**
+ * What a workspace's SQL may name: its data sources, their quarantine tables,
+ * and the service data sources filtered to the workspace. Token scopes with a
+ * row filter (`DATASOURCES:READ:<ds>:<filter>`) narrow a data source to a view.
+ */
+import type { State } from '../state/state.js';
+import type { NameMapEntry } from '../native/sql.js';
+import { listDataSources, qualified } from './registry.js';
+import { getWorkspace } from '../../tenants/registry.js';
+import { serviceViews } from '../service/service-log.js';
+
+export function workspaceNameMap(state: State, tenant: string, workspace: string, rowFilters: Record<string, string> = {}): Record<string, NameMapEntry> {
+  const ws = getWorkspace(state, tenant, workspace);
+  const map: Record<string, NameMapEntry> = {};
+  for (const ds of listDataSources(state, tenant, workspace)) {
+    const filter = rowFilters[ds.name];
+    map[ds.name] = filter ? { kind: 'query', sql: `SELECT * FROM ${qualified(ws, ds.table)} WHERE (${filter})` } : qualified(ws, ds.table);
+    map[`${ds.name}_quarantine`] = qualified(ws, `${ds.table}_quarantine`);
+  }
+  for (const [name, sql] of Object.entries(serviceViews(workspace))) {
+    map[name] = { kind: 'query', sql: sql.replace(/^\(|\)$/g, '') };
+  }
+  return map;
+}

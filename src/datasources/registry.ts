@@ -1,0 +1,100 @@
+/**
+ * Data sources: a table with a schema in a workspace's database, plus its
+ * `<name>_quarantine` table for rejected rows. State path
+ * `datasources/<tenant>/<workspace>/<name>`.
+ */
+import crypto from 'node:crypto';
+import type { State } from '../state/state.js';
+import type { Op } from '../state/store.js';
+import { RoostError } from '../errors.js';
+import type { Engine } from '../cells/engine.js';
+import { quoteIdent } from '../cells/engine.js';
+import type { Workspace } from '../../tenants/registry.js';
+
+export interface DataSourceColumn {
+  name: string;
+  type: string;
+  nullable: boolean;
+  jsonPath: string | null;
+  defaultExpr: string | null;
+}
+
+export interface DataSource {
+  id: string;
+  name: string;
+  tenant: string;
+  workspace: string;
+  columns: DataSourceColumn[];
+  engine: string;
+  sortingKey: string;
+  createdAt: string;
+  /** The table's name inside the workspace database (stable). */
+  table: string;
+}
+
+export const DATASOURCE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+const RESERVED = /(_quarantine|__stage_[0-9a-f]+)$/;
+
+export function checkDataSourceName(name: string | null | undefined): string {
+  if (!name) throw new RoostError('INVALID_PARAMETER', 'name is required: the data source name (letters, digits, _; starting with a letter or _)');
+  if (!DATASOURCE_NAME.test(name)) throw new RoostError('INVALID_PARAMETER', `"${name}" is not a valid data source name: use letters, digits and _ (at most 128), starting with a letter or _`);
+  if (RESERVED.test(name)) throw new RoostError('INVALID_PARAMETER', `"${name}" ends with a reserved suffix (_quarantine)`);
+  return name;
+}
+
+export function getDataSource(state: State, tenant: string, workspace: string, name: string): DataSource {
+  const ds = state.get<DataSource>('datasources', tenant, workspace, name);
+  if (!ds) throw new RoostError('UNKNOWN_DATASOURCE', `there is no data source "${name}" in this workspace`);
+  return ds;
+}
+
+export function listDataSources(state: State, tenant: string, workspace: string): DataSource[] {
+  return state.list<DataSource>('datasources', tenant, workspace);
+}
+
+export function newDataSource(ws: Workspace, name: string, columns: DataSourceColumn[], sortingKey?: string): DataSource {
+  return {
+    id: `t_${crypto.randomBytes(8).toString('hex')}`,
+    name,
+    tenant: ws.tenant,
+    workspace: ws.name,
+    columns,
+    engine: 'MergeTree',
+    sortingKey: sortingKey ?? defaultSortingKey(columns),
+    createdAt: new Date().toISOString(),
+    table: name,
+  };
+}
+
+/** Tinybird's default: the first columns that are not Nullable, else tuple(). */
+function defaultSortingKey(columns: DataSourceColumn[]): string {
+  const keyable = columns.filter((c) => !c.nullable && !/^(Array|Map|Tuple|JSON|Object)/.test(c.type)).slice(0, 1);
+  return keyable.length ? keyable.map((c) => quoteIdent(c.name)).join(', ') : 'tuple()';
+}
+
+export function putDataSourceOps(ds: DataSource): Op[] {
+  return [{ op: 'put', path: ['datasources', ds.tenant, ds.workspace, ds.name], value: ds }];
+}
+
+export function deleteDataSourceOps(ds: DataSource): Op[] {
+  return [{ op: 'del', path: ['datasources', ds.tenant, ds.workspace, ds.name] }];
+}
+
+export function qualified(ws: Workspace, table: string): string {
+  return `${quoteIdent(ws.database)}.${quoteIdent(table)}`;
+}
+
+export function columnsDDL(columns: DataSourceColumn[]): string {
+  return columns.map((c) => `${quoteIdent(c.name)} ${c.type}${c.defaultExpr ? ` DEFAULT ${c.defaultExpr}` : ''}`).join(', ');
+}
+
+export const QUARANTINE_COLUMNS = '`c__import_id` String, `c__error_column` Array(String), `c__error` Array(String), `c__line` UInt64, `c__raw` String, `insertion_date` DateTime64(3)';
+
+export async function createTables(engine: Engine, ws: Workspace, ds: DataSource, table = ds.table): Promise<void> {
+  await engine.exec(`CREATE TABLE IF NOT EXISTS ${qualified(ws, table)} (${columnsDDL(ds.columns)}) ENGINE = MergeTree ORDER BY ${ds.sortingKey}`);
+}
+
+export async function createQuarantine(engine: Engine, ws: Workspace, ds: DataSource, table = `${ds.table}_quarantine`): Promise<void> {
+  const original = ds.columns.map((c) => `${quoteIdent(c.name)} Nullable(String)`).join(', ');
+  await engine.exec(`CREATE TABLE IF NOT EXISTS ${qualified(ws, table)} (${original}, ${QUARANTINE_COLUMNS}) ENGINE = MergeTree ORDER BY insertion_date`);
+}

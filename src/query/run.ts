@@ -1,0 +1,80 @@
+/**
+ * Runs an analyzed, read-only query in a tenant's engine and streams the result
+ * to the HTTP response in the format asked for. Shared by `/v0/sql` and pipe
+ * endpoints: the same limits, cancellation and error mapping.
+ */
+import type { Ctx } from '../http/context.js';
+import { writeChunk } from '../http/context.js';
+import type { Engine } from '../cells/engine.js';
+import type { Tenant } from '../../tenants/registry.js';
+import type { Config } from '../config.js';
+import type { Metrics } from '../log/metrics.js';
+import { RoostError } from '../errors.js';
+
+export const OUTPUT_FORMATS: Record<string, string> = {
+  JSON: 'application/json; charset=utf-8',
+  CSV: 'text/csv; charset=utf-8',
+  CSVWithNames: 'text/csv; charset=utf-8',
+  TSV: 'text/tab-separated-values; charset=utf-8',
+  TSVWithNames: 'text/tab-separated-values; charset=utf-8',
+  JSONEachRow: 'application/x-ndjson; charset=utf-8',
+  Parquet: 'application/vnd.apache.parquet',
+};
+
+/** Maps endpoint extensions (`.json`, `.csv`, ...) to ClickHouse formats. */
+export const EXTENSION_FORMATS: Record<string, string> = {
+  json: 'JSON', csv: 'CSVWithNames', ndjson: 'JSONEachRow', parquet: 'Parquet', tsv: 'TSVWithNames',
+};
+
+export interface RunOptions {
+  engine: Engine;
+  tenant: Tenant;
+  config: Config;
+  metrics: Metrics;
+  sql: string;
+  format: string;
+  /** Settings the user's query asked for (already allowlisted by the analyzer). */
+  userSettings?: Record<string, string | number>;
+  /** Called once the response is complete (or failed) with what was sent. */
+  onDone?: (r: { status: number; bytes: number; error?: RoostError | Error }) => void;
+}
+
+/** The read-only limits a tenant's queries run under. */
+export function querySettings(tenant: Tenant, config: Config, format: string): { settings: Record<string, string | number>; timeoutMs: number } {
+  const l = tenant.limits;
+  const settings: Record<string, string | number> = { readonly: 1 };
+  if (l.query_memory_bytes) settings.max_memory_usage = l.query_memory_bytes;
+  if (format === 'JSON' || format === 'JSONEachRow') settings.output_format_json_quote_64bit_integers = 0;
+  return { settings, timeoutMs: l.query_timeout_ms ?? config.queryTimeoutMs };
+}
+
+export async function runQueryToResponse(ctx: Ctx, o: RunOptions): Promise<void> {
+  const type = OUTPUT_FORMATS[o.format];
+  if (!type) throw new RoostError('UNSUPPORTED_FORMAT', `format ${o.format} is not supported; use one of ${Object.keys(OUTPUT_FORMATS).join(', ')}`);
+  const { settings, timeoutMs } = querySettings(o.tenant, o.config, o.format);
+  const t0 = performance.now();
+  let bytes = 0;
+  const observe = (outcome: string) => o.metrics.engineQuerySeconds.observe({ engine: o.engine.kind, outcome }, (performance.now() - t0) / 1000);
+  let stream;
+  try {
+    stream = await o.engine.query(o.sql, { format: o.format, settings: { ...o.userSettings, ...settings }, timeoutMs, signal: ctx.signal });
+  } catch (e) {
+    observe('error');
+    o.onDone?.({ status: e instanceof RoostError ? e.status : 500, bytes: 0, error: e as Error });
+    throw e;
+  }
+  ctx.res.writeHead(200, { 'Content-Type': type, 'Cache-Control': 'no-store' });
+  try {
+    for await (const chunk of stream) {
+      bytes += chunk.length;
+      await writeChunk(ctx, chunk);
+    }
+    ctx.res.end();
+    observe('ok');
+    o.onDone?.({ status: 200, bytes });
+  } catch (e) {
+    observe('error');
+    o.onDone?.({ status: 200, bytes, error: e as Error });
+    throw e;
+  }
+}
