@@ -1,0 +1,151 @@
+// CSV parse benchmark: Roost's native parse+validate (CsvValidator -> RowBinary)
+// against udsv, papaparse, csv-parse and ClickHouse's own CSV input (chdb), on
+// the file from bench/gen-csv.mjs. Then: which format ClickHouse ingests fastest
+// (RowBinary vs Native vs TSV vs CSV) for the same rows.
+//
+//   npm run build:ts && node bench/csv-parse.mjs [--runs 5] [--mb 50] [--skip-formats]
+//
+// Each side runs alternately, `runs` times; medians are reported. The JS parsers
+// use their fastest string-array modes (they do no type validation at all).
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execSync } from 'node:child_process';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DEFAULT_PATH, SCHEMA, generate } from './gen-csv.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const args = process.argv.slice(2);
+const opt = (name, dflt) => (args.includes(name) ? args[args.indexOf(name) + 1] : dflt);
+const RUNS = Number(opt('--runs', 5));
+const MB = Number(opt('--mb', 50));
+
+const wrapperPath = path.join(here, '..', 'dist', 'src', 'native', 'csv.js');
+if (!existsSync(wrapperPath)) {
+  console.error('dist/src/native/csv.js is missing: run "npm run build:ts" first');
+  process.exit(1);
+}
+const { CsvValidator } = await import(wrapperPath);
+const { inferSchema, initParser } = await import('udsv');
+const Papa = (await import('papaparse')).default;
+const { parse: csvParseSync } = await import('csv-parse/sync');
+const { Session } = await import('chdb');
+
+const file = DEFAULT_PATH;
+if (!existsSync(file) || Math.abs(statSync(file).size - MB * 1e6) > MB * 1e4) {
+  const { csv } = generate(MB * 1e6);
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(file, csv);
+}
+const buf = readFileSync(file);
+const size = buf.length;
+const esc = (s) => s.replace(/\\/g, '\\\\').replace(/'/g, "\\'");
+const work = path.join(here, 'out', 'csv-parse-work');
+rmSync(work, { recursive: true, force: true });
+mkdirSync(work, { recursive: true });
+const session = new Session(path.join(work, 'chdb'));
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const CHUNK = 4 << 20;
+
+let nativeRows = null;
+async function runNative() {
+  const v = new CsvValidator({ columns: SCHEMA, hasHeader: true });
+  let rows = 0;
+  let rejected = 0;
+  const parts = [];
+  for (let o = 0; o < size; o += CHUNK) {
+    const b = await v.push(buf.subarray(o, o + CHUNK));
+    rows += b.rowCount;
+    rejected += b.rejected.length;
+    parts.push(b.rows);
+  }
+  const f = await v.finish();
+  rows += f.rowCount;
+  rejected += f.rejected.length;
+  parts.push(f.rows);
+  if (rejected) throw new Error(`native rejected ${rejected} rows of the generated file`);
+  nativeRows = { parts, rows, format: v.format, structure: v.structure };
+  return rows;
+}
+function runUdsv() {
+  const str = buf.toString('utf8');
+  const parser = initParser(inferSchema(str));
+  return parser.stringArrs(str).length;
+}
+function runPapa() {
+  return Papa.parse(buf.toString('utf8'), { header: false, skipEmptyLines: true }).data.length - 1;
+}
+function runCsvParse() {
+  return csvParseSync(buf.toString('utf8'), { from_line: 2 }).length;
+}
+const chQuery = (settings) =>
+  `SELECT sum(cityHash64(*)), count() FROM file('${esc(file)}', CSVWithNames, '${esc(SCHEMA)}')${settings}`;
+async function runCh(settings) {
+  const r = await session.queryAsync(chQuery(settings), { format: 'TSV' });
+  return Number(r.text().trim().split('\t')[1]);
+}
+
+const sides = [
+  ['roost native (parse+validate+RowBinary)', runNative],
+  ['ClickHouse CSV via chdb (default threads)', () => runCh('')],
+  ['ClickHouse CSV via chdb (1 thread)', () => runCh(' SETTINGS max_threads = 1, input_format_parallel_parsing = 0')],
+  ['udsv stringArrs', runUdsv],
+  ['papaparse', runPapa],
+  ['csv-parse (sync)', runCsvParse],
+];
+const times = Object.fromEntries(sides.map(([n]) => [n, []]));
+const counts = {};
+await runNative(); // warm-up (and the rows for the format section)
+for (let r = 0; r < RUNS; r++) {
+  for (const [name, fn] of sides) {
+    const t0 = performance.now();
+    counts[name] = await fn();
+    times[name].push(performance.now() - t0);
+  }
+}
+const mbps = (name) => size / 1e6 / (median(times[name]) / 1000);
+const nativeMBps = mbps(sides[0][0]);
+console.log(`input: ${file} (${(size / 1e6).toFixed(1)} MB, ${counts[sides[0][0]]} rows, 20 columns), ${RUNS} alternating runs, ${os.cpus().length} cores`);
+console.log('| parser | median ms | MB/s | roost native ÷ this |');
+console.log('| --- | ---: | ---: | ---: |');
+for (const [name] of sides) {
+  console.log(`| ${name} | ${median(times[name]).toFixed(0)} | ${mbps(name).toFixed(0)} | ${(nativeMBps / mbps(name)).toFixed(2)}× |`);
+  if (counts[name] !== counts[sides[0][0]]) console.log(`  (row count differs: ${counts[name]})`);
+}
+
+if (!args.includes('--skip-formats')) {
+  // Same rows in each format; ClickHouse writes the others from the CSV.
+  const structure = nativeRows.structure;
+  const files = { RowBinary: path.join(work, 'rows.RowBinary') };
+  writeFileSync(files.RowBinary, Buffer.concat(nativeRows.parts));
+  for (const fmt of ['Native', 'TSV', 'CSV']) {
+    const r = await session.queryAsync(`SELECT * FROM file('${esc(file)}', CSVWithNames, '${esc(SCHEMA)}')`, { format: fmt });
+    files[fmt] = path.join(work, `rows.${fmt}`);
+    writeFileSync(files[fmt], Buffer.from(r.bytes()));
+  }
+  await session.queryAsync(`CREATE TABLE default.ingest (${structure}) ENGINE = MergeTree ORDER BY id`);
+  const ft = Object.fromEntries(Object.keys(files).map((f) => [f, []]));
+  for (let r = 0; r < RUNS; r++) {
+    for (const fmt of Object.keys(files)) {
+      await session.queryAsync('TRUNCATE TABLE default.ingest');
+      const t0 = performance.now();
+      await session.queryAsync(`INSERT INTO default.ingest SELECT * FROM file('${esc(files[fmt])}', ${fmt}, '${esc(structure)}')`);
+      ft[fmt].push(performance.now() - t0);
+    }
+  }
+  const check = await session.queryAsync('SELECT count() FROM default.ingest', { format: 'TSV' });
+  console.log(`\ningest of the same ${check.text().trim()} rows: INSERT INTO MergeTree SELECT * FROM file(path, <format>, structure)`);
+  console.log('| format | file MB | median ms | RowBinary ÷ this (time) |');
+  console.log('| --- | ---: | ---: | ---: |');
+  for (const fmt of Object.keys(files)) {
+    console.log(`| ${fmt} | ${(statSync(files[fmt]).size / 1e6).toFixed(1)} | ${median(ft[fmt]).toFixed(0)} | ${(median(ft[fmt]) / median(ft.RowBinary)).toFixed(2)}× |`);
+  }
+}
+let commit = '';
+try {
+  commit = execSync('git rev-parse --short HEAD', { cwd: here }).toString().trim();
+} catch {}
+console.log(`\ncommit ${commit}, node ${process.version}, ${new Date().toISOString()}`);
+session.cleanup?.();
+rmSync(work, { recursive: true, force: true });
