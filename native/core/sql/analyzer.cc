@@ -449,7 +449,10 @@ bool Scanner::inOperator(size_t& i) {
   while (type(j) == TT::OpeningRoundBracket) ++j;
   if (ident(j) && !(word(j) && clauseKeyword(tok(j).text()) != Kw::None)) {
     size_t e = chainEnd(j);
-    bool lone = j == i + 1 ? type(e) != TT::OpeningRoundBracket : type(e) == TT::ClosingRoundBracket;
+    // In brackets: "(t)", "(t AS a)", "(t a)" are all the table t to ClickHouse.
+    bool lone = j == i + 1 ? type(e) != TT::OpeningRoundBracket
+                           : (type(e) == TT::ClosingRoundBracket || kw(e, "as") ||
+                              (ident(e) && type(e + 1) == TT::ClosingRoundBracket));
     if (lone) {
       if (!resolveTable(j, e, RefKind::In, true)) return false;
       skip_chain_ = j;

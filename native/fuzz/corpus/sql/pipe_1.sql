@@ -1,0 +1,1 @@
+SELECT * FROM n1SELECT * FROM eventsSELECT count() FROM n0 JOIN n1 USING id

@@ -1,0 +1,1 @@
+SELECT count(*), COUNT(DISTINCT a), Sum(a), MAX(b) FROM events

@@ -1,0 +1,1 @@
+SELECT * APPLY(toString) FROM events

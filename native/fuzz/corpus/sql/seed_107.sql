@@ -1,0 +1,1 @@
+SELECT events.* FROM events JOIN users ON 1

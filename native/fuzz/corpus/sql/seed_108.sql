@@ -1,0 +1,1 @@
+SELECT a FROM events GROUP BY a WITH TOTALS HAVING count() > 1

@@ -1,0 +1,1 @@
+SELECT a FROM events LIMIT 2 BY a

@@ -1,0 +1,1 @@
+SELECT a FROM events LIMIT 5, 10

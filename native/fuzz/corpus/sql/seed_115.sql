@@ -1,0 +1,1 @@
+SELECT a FROM events AS e FINAL WHERE e.a > 0

@@ -1,0 +1,1 @@
+SELECT a FROM events SAMPLE 0.1

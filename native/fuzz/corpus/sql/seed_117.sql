@@ -1,0 +1,1 @@
+SELECT a FROM events PREWHERE a > 1 WHERE b < 2

@@ -1,0 +1,1 @@
+SELECT * FROM `tinybird`.`pipe_stats_rt`

@@ -1,0 +1,1 @@
+SELECT * FROM events e, users u WHERE e.uid = u.id

@@ -1,0 +1,1 @@
+SELECT * FROM events JOIN users ON events.uid = users.id

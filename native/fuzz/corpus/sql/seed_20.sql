@@ -1,0 +1,1 @@
+SELECT * FROM events LEFT JOIN users ON events.uid = users.id

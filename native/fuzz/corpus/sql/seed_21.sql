@@ -1,0 +1,1 @@
+SELECT * FROM events LEFT OUTER JOIN users u ON events.uid = u.id

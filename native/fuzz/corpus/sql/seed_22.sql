@@ -1,0 +1,1 @@
+SELECT * FROM events RIGHT JOIN users USING (id)

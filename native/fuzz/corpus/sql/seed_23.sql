@@ -1,0 +1,1 @@
+SELECT * FROM events FULL OUTER JOIN users USING id

@@ -1,0 +1,1 @@
+SELECT * FROM events CROSS JOIN users

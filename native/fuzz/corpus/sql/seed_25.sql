@@ -1,0 +1,1 @@
+SELECT * FROM events ANY LEFT JOIN users USING id

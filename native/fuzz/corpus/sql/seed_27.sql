@@ -1,0 +1,1 @@
+SELECT * FROM events ASOF JOIN users ON events.id = users.id AND events.ts >= users.ts

@@ -1,0 +1,1 @@
+SELECT * FROM events LEFT SEMI JOIN users USING id

@@ -1,0 +1,1 @@
+SELECT * FROM events RIGHT ANTI JOIN users USING id

@@ -1,0 +1,1 @@
+SELECT a, b FROM events WHERE a > 1 ORDER BY b DESC LIMIT 10

@@ -1,0 +1,1 @@
+SELECT * FROM events GLOBAL LEFT JOIN users USING id

@@ -1,0 +1,1 @@
+SELECT * FROM events e JOIN users u ON e.uid = u.id JOIN sessions s ON s.uid = u.id

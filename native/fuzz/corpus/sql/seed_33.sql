@@ -1,0 +1,1 @@
+SELECT * FROM events e JOIN users u ON e.uid = u.id LEFT JOIN tinybird.pipe_stats_rt p ON p.id = e.id

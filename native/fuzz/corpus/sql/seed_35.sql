@@ -1,0 +1,1 @@
+SELECT * FROM events ARRAY JOIN tags AS tag, vals AS v

@@ -1,0 +1,1 @@
+SELECT * FROM events LEFT ARRAY JOIN tags AS tag

@@ -1,0 +1,1 @@
+SELECT * FROM events ARRAY JOIN tags AS tag JOIN users ON users.id = events.uid

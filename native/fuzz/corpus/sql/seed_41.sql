@@ -1,0 +1,1 @@
+SELECT * FROM (SELECT * FROM events) x JOIN (SELECT * FROM users) y ON x.uid = y.id

@@ -1,0 +1,1 @@
+SELECT * FROM (SELECT a FROM events UNION ALL SELECT a FROM users)

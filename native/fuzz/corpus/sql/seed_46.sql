@@ -1,0 +1,1 @@
+SELECT (SELECT max(a) FROM events) + (SELECT min(b) FROM users)

@@ -1,0 +1,1 @@
+SELECT a FROM events WHERE a = (SELECT max(a) FROM users)

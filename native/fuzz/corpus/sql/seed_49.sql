@@ -1,0 +1,1 @@
+SELECT a FROM events WHERE uid NOT IN (SELECT id FROM users WHERE x IN (SELECT x FROM sessions))

@@ -1,0 +1,1 @@
+SELECT e.id FROM events AS e

@@ -1,0 +1,1 @@
+SELECT a FROM events WHERE uid GLOBAL IN users

@@ -1,0 +1,1 @@
+SELECT a FROM events WHERE uid IN tinybird.pipe_stats_rt

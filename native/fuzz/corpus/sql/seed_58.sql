@@ -1,0 +1,1 @@
+SELECT a FROM events WHERE (uid, a) IN ((1, 2), (3, 4))

@@ -1,0 +1,1 @@
+SELECT events.id FROM events

@@ -1,0 +1,1 @@
+SELECT a FROM events WHERE EXISTS (SELECT 1 FROM users WHERE users.id = events.uid)

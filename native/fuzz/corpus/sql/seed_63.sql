@@ -1,0 +1,1 @@
+WITH c_a AS (SELECT * FROM events) SELECT * FROM c_a

@@ -1,0 +1,1 @@
+WITH c_a AS (SELECT * FROM events), c_b AS (SELECT * FROM c_a JOIN users ON 1) SELECT * FROM c_b

@@ -1,0 +1,1 @@
+WITH 5 AS five SELECT five FROM events

@@ -1,0 +1,1 @@
+WITH (SELECT max(a) FROM users) AS m SELECT * FROM events WHERE a = m

@@ -1,0 +1,1 @@
+WITH [1, 2, 3] AS arr SELECT arrayJoin(arr)

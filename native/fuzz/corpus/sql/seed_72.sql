@@ -1,0 +1,1 @@
+WITH c_a AS (SELECT * FROM events), 10 AS n SELECT * FROM c_a LIMIT n

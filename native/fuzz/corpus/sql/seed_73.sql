@@ -1,0 +1,1 @@
+WITH c_x AS (WITH c_y AS (SELECT * FROM users) SELECT * FROM c_y) SELECT * FROM c_x

@@ -1,0 +1,1 @@
+SELECT * FROM events UNION ALL SELECT * FROM users

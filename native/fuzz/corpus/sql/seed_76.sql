@@ -1,0 +1,1 @@
+SELECT a FROM events INTERSECT SELECT a FROM users

@@ -1,0 +1,1 @@
+SELECT a FROM events EXCEPT SELECT a FROM users

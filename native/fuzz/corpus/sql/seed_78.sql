@@ -1,0 +1,1 @@
+(SELECT a FROM events) UNION ALL (SELECT a FROM users)

@@ -1,0 +1,1 @@
+SELECT * FROM numbers(5, 10) AS n

@@ -1,0 +1,1 @@
+SELECT * FROM numbers_mt(100)

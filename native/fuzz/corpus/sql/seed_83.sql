@@ -1,0 +1,1 @@
+SELECT * FROM zeros(3)

@@ -1,0 +1,1 @@
+SELECT * FROM generateRandom('a Int8, b String', 1, 10, 2) LIMIT 3

@@ -1,0 +1,1 @@
+SELECT * FROM values('a Int8, b String', (1, 'x'), (2, 'y'))

@@ -1,0 +1,1 @@
+SELECT * FROM events WHERE id IN (SELECT number FROM numbers(10))

@@ -1,0 +1,1 @@
+SELECT number FROM numbers(10) ORDER BY number WITH FILL FROM 0 TO 20 STEP 2

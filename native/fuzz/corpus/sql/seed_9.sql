@@ -1,0 +1,1 @@
+SELECT * FROM roost.audit_log LIMIT 5

@@ -1,0 +1,1 @@
+SELECT extract(DAY FROM toDate('2020-01-02'))

@@ -1,0 +1,1 @@
+SELECT trim(BOTH ' ' FROM s), trim(LEADING 'x' FROM s) FROM events

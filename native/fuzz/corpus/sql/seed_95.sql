@@ -1,0 +1,1 @@
+SELECT CAST(a AS String), CAST(b AS Nullable(Int64)), a::UInt8, CAST(c, 'Array(String)') FROM events

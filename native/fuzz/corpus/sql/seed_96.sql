@@ -1,0 +1,1 @@
+SELECT CAST(x AS Tuple(a String, b Int32)) FROM events

@@ -1,0 +1,1 @@
+SELECT arrayMap(x -> x * 2, tags), arrayFilter((x, y) -> x > y, a, b) FROM events

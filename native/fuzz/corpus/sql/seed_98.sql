@@ -1,0 +1,1 @@
+SELECT sumIf(a, b > 1), countIf(b), uniqMerge(s), avgState(a), sumOrNull(a), groupArrayDistinct(a) FROM events

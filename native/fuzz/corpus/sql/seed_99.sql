@@ -1,0 +1,1 @@
+SELECT quantile(0.9)(a), quantilesIf(0.5, 0.9)(a, b > 0), topK(5)(s) FROM events

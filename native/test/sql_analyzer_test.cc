@@ -1,0 +1,161 @@
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "sql/analyzer.h"
+#include "sql/pipe.h"
+#include "sql/policy.h"
+
+using namespace roost::sql;
+
+namespace {
+
+NameMap testMap() {
+  NameMap m;
+  m.add("events", EntryKind::Table, "`ws`.`events`");
+  m.add("users", EntryKind::Table, "`ws`.`users`");
+  m.add("tinybird.pipe_stats_rt", EntryKind::Table, "`ws`.`tb_pipe_stats_rt`");
+  m.add("dict", EntryKind::Table, "`ws`.`dict`");
+  m.add("other_pipe", EntryKind::Query, "SELECT 1 AS x");
+  return m;
+}
+
+std::string ok(std::string_view q) {
+  static const NameMap m = testMap();
+  Analysis a;
+  Error e;
+  bool r = analyze(q, m, Options{}, a, e);
+  INFO(q, " -> ", errorCodeName(e.code), " @", e.offset, " ", e.message);
+  REQUIRE(r);
+  return a.sql;
+}
+
+Error refused(std::string_view q) {
+  static const NameMap m = testMap();
+  Analysis a;
+  Error e;
+  bool r = analyze(q, m, Options{}, a, e);
+  INFO(q, " -> ", a.sql);
+  REQUIRE_FALSE(r);
+  return e;
+}
+
+}  // namespace
+
+TEST_CASE("rewrite keeps aliases working") {
+  CHECK(ok("SELECT events.a FROM events") == "SELECT events.a FROM `ws`.`events` AS events");
+  CHECK(ok("SELECT e.a FROM events e") == "SELECT e.a FROM `ws`.`events` e");
+  CHECK(ok("SELECT * FROM \"events\"") == "SELECT * FROM `ws`.`events` AS \"events\"");
+  CHECK(ok("SELECT * FROM tinybird.pipe_stats_rt") == "SELECT * FROM `ws`.`tb_pipe_stats_rt` AS pipe_stats_rt");
+  CHECK(ok("SELECT * FROM events FINAL") == "SELECT * FROM `ws`.`events` AS events FINAL");
+  CHECK(ok("SELECT * FROM other_pipe") == "SELECT * FROM (SELECT 1 AS x) AS other_pipe");
+  CHECK(ok("SELECT 1 FROM events FORMAT JSON;") == "SELECT 1 FROM `ws`.`events` AS events");
+}
+
+TEST_CASE("every table position is found") {
+  CHECK(ok("SELECT * FROM events, users") == "SELECT * FROM `ws`.`events` AS events, `ws`.`users` AS users");
+  CHECK(ok("SELECT * FROM events ANY LEFT JOIN users USING id") ==
+        "SELECT * FROM `ws`.`events` AS events ANY LEFT JOIN `ws`.`users` AS users USING id");
+  CHECK(ok("SELECT * FROM events ARRAY JOIN a AS x, b AS users") ==
+        "SELECT * FROM `ws`.`events` AS events ARRAY JOIN a AS x, b AS users");
+  CHECK(ok("SELECT 1 WHERE x IN users") == "SELECT 1 WHERE x IN `ws`.`users`");
+  CHECK(ok("SELECT 1 WHERE x GLOBAL NOT IN (users)") == "SELECT 1 WHERE x GLOBAL NOT IN (`ws`.`users`)");
+  // Regression: ClickHouse reads "IN (t AS a)" as the table t.
+  CHECK(ok("SELECT 1 WHERE x IN (users AS u)") == "SELECT 1 WHERE x IN (`ws`.`users` AS u)");
+  CHECK(ok("SELECT (SELECT 1 FROM (SELECT * FROM events))") == "SELECT (SELECT 1 FROM (SELECT * FROM `ws`.`events` AS events))");
+  CHECK(ok("SELECT dictGet('dict', 'a', 1)") == "SELECT dictGet('ws.dict', 'a', 1)");
+  CHECK(ok("SELECT joinGet('dict', 'a', 1)") == "SELECT joinGet('ws.dict', 'a', 1)");
+  // Regression: a comma after a JOIN ... ON condition starts another table.
+  CHECK(refused("SELECT * FROM events JOIN users ON 1, nope").code == ErrorCode::UNKNOWN_TABLE);
+}
+
+TEST_CASE("CTEs are scoped and are not tables") {
+  CHECK(ok("WITH c AS (SELECT 1) SELECT * FROM c") == "WITH c AS (SELECT 1) SELECT * FROM c");
+  CHECK(ok("WITH c AS (SELECT 1) SELECT * FROM c UNION ALL SELECT * FROM c") ==
+        "WITH c AS (SELECT 1) SELECT * FROM c UNION ALL SELECT * FROM c");
+  // A CTE defined in a subquery is not visible outside it.
+  CHECK(refused("SELECT * FROM (WITH c AS (SELECT 1) SELECT * FROM c), c").code == ErrorCode::UNKNOWN_TABLE);
+  // A scalar WITH alias is not a table in FROM.
+  CHECK(refused("WITH 1 AS c SELECT * FROM c").code == ErrorCode::UNKNOWN_TABLE);
+  CHECK(ok("WITH (1, 2) AS c SELECT 1 IN c") == "WITH (1, 2) AS c SELECT 1 IN c");
+  // Without RECURSIVE the body's own name is the table.
+  CHECK(ok("WITH events AS (SELECT * FROM events) SELECT * FROM events") ==
+        "WITH events AS (SELECT * FROM `ws`.`events` AS events) SELECT * FROM events");
+  CHECK(ok("WITH RECURSIVE r AS (SELECT 1 AS n UNION ALL SELECT n + 1 FROM r WHERE n < 3) SELECT * FROM r") ==
+        "WITH RECURSIVE r AS (SELECT 1 AS n UNION ALL SELECT n + 1 FROM r WHERE n < 3) SELECT * FROM r");
+}
+
+TEST_CASE("policy refusals carry code and offset") {
+  struct Case { const char* q; ErrorCode code; uint32_t offset; };
+  const Case cases[] = {
+      {"SELECT * FROM system.one", ErrorCode::FORBIDDEN_DATABASE, 14},
+      {"SELECT * FROM `system` /**/ . one", ErrorCode::FORBIDDEN_DATABASE, 14},
+      {"SELECT * FROM INFORMATION_SCHEMA.tables", ErrorCode::FORBIDDEN_DATABASE, 14},
+      {"SELECT * FROM db2.t", ErrorCode::FORBIDDEN_DATABASE, 14},
+      {"SELECT * FROM tinybird.nope", ErrorCode::UNKNOWN_TABLE, 14},
+      {"SELECT * FROM file('x')", ErrorCode::FORBIDDEN_TABLE_FUNCTION, 14},
+      {"SELECT * FROM events JOIN remote('h', db.t) ON 1", ErrorCode::FORBIDDEN_TABLE_FUNCTION, 26},
+      {"SELECT url('x')", ErrorCode::FORBIDDEN_FUNCTION, 7},
+      {"SELECT in(1, events)", ErrorCode::FORBIDDEN_FUNCTION, 7},
+      {"SELECT * APPLY(sleep) FROM events", ErrorCode::FORBIDDEN_FUNCTION, 15},
+      {"SELECT 1; SELECT 2", ErrorCode::MULTIPLE_STATEMENTS, 10},
+      {"ALTER TABLE events DELETE WHERE 1", ErrorCode::NOT_A_SELECT, 0},
+      {"SELECT 1 INTO OUTFILE 'x'", ErrorCode::FORBIDDEN_CLAUSE, 9},
+      {"SELECT 1 SETTINGS readonly = 0", ErrorCode::FORBIDDEN_SETTING, 18},
+      {"SELECT 1 FORMAT Native", ErrorCode::UNSUPPORTED_FORMAT, 16},
+      {"SELECT (SELECT 1 FORMAT JSON)", ErrorCode::FORMAT_NOT_ALLOWED, 17},
+      {"SELECT dictGet('nope', 'a', 1)", ErrorCode::UNKNOWN_TABLE, 15},
+      {"SELECT dictGet('other_pipe', 'a', 1)", ErrorCode::UNKNOWN_TABLE, 15},
+      {"SELECT #x", ErrorCode::SYNTAX_ERROR, 7},
+      {"SELECT * FROM (events)", ErrorCode::SYNTAX_ERROR, 15},
+  };
+  for (const auto& c : cases) {
+    Error e = refused(c.q);
+    INFO(c.q, " -> ", errorCodeName(e.code), " @", e.offset);
+    CHECK(e.code == c.code);
+    CHECK(e.offset == c.offset);
+  }
+}
+
+TEST_CASE("function lookup: allowlist, case, combinators") {
+  uint8_t f = 0;
+  CHECK(lookupFunction("count", f));
+  CHECK(lookupFunction("COUNT", f));
+  CHECK_FALSE(lookupFunction("TOSTRING", f));
+  CHECK(lookupFunction("sumIf", f));
+  CHECK(lookupFunction("uniqMergeState", f));
+  CHECK(lookupFunction("avgOrNullIf", f));
+  CHECK_FALSE(lookupFunction("toStringIf", f));  // combinators apply to aggregates only
+  CHECK_FALSE(lookupFunction("file", f));
+  CHECK_FALSE(lookupFunction("hostName", f));
+  CHECK_FALSE(lookupFunction("OrNull", f));  // a combinator alone is not a function
+  CHECK(lookupFunction("dictGet", f));
+  CHECK((f & kTableLiteral) != 0);
+}
+
+TEST_CASE("name map refuses SQL that is not a qualified name") {
+  NameMap m;
+  CHECK(m.add("a", EntryKind::Table, "`db`.`t`"));
+  CHECK_FALSE(m.add("a", EntryKind::Table, "`db`.`t`"));
+  CHECK_FALSE(m.add("b", EntryKind::Table, "db.t; DROP TABLE x"));
+  CHECK_FALSE(m.add("c", EntryKind::Table, "db.t /* x */"));
+  CHECK_FALSE(m.add("d", EntryKind::Table, "a.b.c"));
+  CHECK(m.add("e", EntryKind::Query, "SELECT 1"));
+}
+
+TEST_CASE("pipes: order, dependencies, cycles") {
+  NameMap m = testMap();
+  std::vector<PipeNode> nodes{{"a", "SELECT * FROM events"}, {"b", "SELECT * FROM a JOIN users USING id"}, {"c", "SELECT count() FROM b"}};
+  PipeResult r;
+  Error e;
+  REQUIRE(compilePipe(nodes, m, "c", Options{}, r, e));
+  CHECK(r.order == std::vector<uint32_t>{0, 1, 2});
+  CHECK(r.depends[1] == std::vector<std::string>{"a", "users"});
+  CHECK(r.sql ==
+        "SELECT count() FROM (SELECT * FROM (SELECT * FROM `ws`.`events` AS events) AS a JOIN `ws`.`users` AS users USING id) AS b");
+  nodes[0].sql = "SELECT * FROM c";
+  CHECK_FALSE(compilePipe(nodes, m, "c", Options{}, r, e));
+  CHECK(e.code == ErrorCode::PIPE_CYCLE);
+  CHECK(e.node == "a");
+  CHECK(e.offset == 14);
+}
