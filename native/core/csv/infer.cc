@@ -31,7 +31,6 @@ struct ColumnStats {
   uint64_t maxPos = 0;     // largest non-negative magnitude
   uint64_t maxNeg = 0;     // largest negative magnitude
   int fractionDigits = 0;  // longest datetime fraction
-  bool dateTimeHasTime = false;
 
   void add(std::string_view raw, bool quoted) {
     std::string_view v = trimSpaces(raw);
@@ -67,15 +66,13 @@ struct ColumnStats {
           can |= kFloat;  // 0.5
       }
     }
-    if (possible & kDate) {
+    if (possible & (kDate | kDateTime)) {
       int32_t days;
-      if (parseDate(v, days)) can |= kDate | kDateTime;
-    }
-    if ((possible & kDateTime) && !(can & kDate)) {
       DateTimeParts dt;
-      if (parseDateTime(v, dt) && dt.hasTime) {
+      if (parseDate(v, days)) {
+        can |= kDate | kDateTime;  // a date is also midnight of a DateTime column
+      } else if ((possible & kDateTime) && parseDateTime(v, dt) && dt.hasTime) {
         can |= kDateTime;
-        dateTimeHasTime = true;
         fractionDigits = std::max(fractionDigits, dt.fractionDigits);
       }
     }

@@ -1,0 +1,64 @@
+#include <doctest/doctest.h>
+
+#include "csv/infer.h"
+
+using namespace roost::csv;
+
+namespace {
+std::vector<std::string> types(const std::string& csv, bool header) {
+  Inferred r = infer(csv, Sniffed{}.dialect, header, true, 1000);
+  std::vector<std::string> out;
+  for (auto& c : r.columns) out.push_back(c.name + " " + c.type);
+  return out;
+}
+}  // namespace
+
+TEST_CASE("csv sniff: delimiter, quote, newline, header") {
+  Sniffed s = sniff("a;b;c\r\n1;2;3\r\n4;5;6\r\n");
+  CHECK(s.dialect.delimiter == ';');
+  CHECK(s.newline == "\r\n");
+  CHECK(s.hasHeader);
+  s = sniff("1|x|2024-01-01\n2|y|2024-01-02\n");
+  CHECK(s.dialect.delimiter == '|');
+  CHECK_FALSE(s.hasHeader);
+  s = sniff("name\tcity\nann\tmadrid\nbob\tparis\n");
+  CHECK(s.dialect.delimiter == '\t');
+  CHECK(s.hasHeader);
+  s = sniff("'a,b',c\n'd',e\n'f',g\n");
+  CHECK(s.dialect.quote == '\'');
+  s = sniff("\"a;b\",c\n\"d;e\",f\n");  // the quoted semicolons do not fool it
+  CHECK(s.dialect.delimiter == ',');
+  s = sniff("x\ry\r");
+  CHECK(s.newline == "\r");
+}
+
+TEST_CASE("csv infer: integer widths, floats, dates, bools, nullables") {
+  CHECK(types("a,b,c,d\n1,-32768,32768,9223372036854775807\n", true) ==
+        std::vector<std::string>{"a Int16", "b Int16", "c Int32", "d Int64"});
+  CHECK(types("a,b\n18446744073709551615,-9223372036854775809\n", true) ==
+        std::vector<std::string>{"a UInt64", "b String"});
+  CHECK(types("a,b,c,d\n1.5,1e3,007,0.5\n2,3,1,1\n", true) ==
+        std::vector<std::string>{"a Float64", "b Float64", "c String", "d Float64"});
+  CHECK(types("a,b,c\n2024-01-02,2024-01-02 03:04:05,true\n2024-01-03,2024-01-03,false\n", true) ==
+        std::vector<std::string>{"a Date", "b DateTime", "c Bool"});
+  CHECK(types("a,b\n2024-01-02T03:04:05.1Z,2024-01-02 03:04:05.1234\n", true) ==
+        std::vector<std::string>{"a DateTime64(3)", "b DateTime64(6)"});
+  CHECK(types("a,b,c\n1,,x\n,,2\n", true) ==
+        std::vector<std::string>{"a Nullable(Int16)", "b Nullable(String)", "c String"});
+  CHECK(types("1,x\n2,y\n", false) == std::vector<std::string>{"column_00 Int16", "column_01 String"});
+  CHECK(types("inf,nan\n", false) == std::vector<std::string>{"column_00 String", "column_01 String"});
+}
+
+TEST_CASE("csv infer: names are sanitised identifiers, unique") {
+  CHECK(types("Full Name,e-mail,1st,,a,a\nx,y,z,w,v,u\n", true) ==
+        std::vector<std::string>{"Full_Name String", "e_mail String", "c_1st String", "column_03 String", "a String",
+                                 "a_2 String"});
+  CHECK(sanitizeName("  ünï code ", 4) == "n_code");
+  CHECK(sanitizeName("!!!", 7) == "column_07");
+}
+
+TEST_CASE("csv infer: a trailing partial row of a sample is ignored") {
+  Inferred r = infer("a,b\n1,2\n3,\"x", Sniffed{}.dialect, true, false, 100);
+  CHECK(r.rowsSampled == 1);
+  CHECK(r.columns[1].type == "Int16");
+}

@@ -1,0 +1,288 @@
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "csv/schema.h"
+#include "csv/types.h"
+#include "csv/validator.h"
+#include "csv/values.h"
+
+using namespace roost::csv;
+
+namespace {
+
+Type T(const char* s) {
+  Type t;
+  TypeError e;
+  REQUIRE_MESSAGE(parseTypeString(s, t, e), e.message);
+  return t;
+}
+
+// Encodes v as type t: the RowBinary bytes as hex, or the reason text.
+std::string enc(const char* type, std::string_view v) {
+  ByteBuf b;
+  Reason r = encodeValue(T(type), v, b);
+  if (r != Reason::Ok) return std::string(reasonText(r));
+  static const char* hex = "0123456789abcdef";
+  std::string s;
+  for (size_t i = 0; i < b.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(b.data()[i]);
+    s += hex[c >> 4];
+    s += hex[c & 15];
+  }
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("csv types: parse and print canonically") {
+  CHECK(typeToString(T("Nullable(DateTime64(3))")) == "Nullable(DateTime64(3))");
+  CHECK(typeToString(T("LowCardinality( Nullable(String) )")) == "LowCardinality(Nullable(String))");
+  CHECK(typeToString(T("Decimal32(2)")) == "Decimal(9, 2)");
+  CHECK(typeToString(T("Decimal128(4)")) == "Decimal(38, 4)");
+  CHECK(typeToString(T("Enum8('a' = 1, 'b''c' = 2)")) == "Enum8('a' = 1, 'b\\'c' = 2)");
+  CHECK(typeToString(T("Enum16('a', 'b')")) == "Enum16('a' = 1, 'b' = 2)");
+  CHECK(typeToString(T("Array(Array(Nullable(Int8)))")) == "Array(Array(Nullable(Int8)))");
+  CHECK(typeToString(T("DateTime('UTC')")) == "DateTime('UTC')");
+  Type t;
+  TypeError e;
+  CHECK_FALSE(parseTypeString("Nullable(Array(Int8))", t, e));
+  CHECK_FALSE(parseTypeString("Int33", t, e));
+  CHECK_FALSE(e.unsupported);
+  CHECK_FALSE(parseTypeString("UInt128", t, e));
+  CHECK(e.unsupported);
+  CHECK_FALSE(parseTypeString("DateTime('Europe/Madrid')", t, e));
+  CHECK(e.unsupported);
+  CHECK_FALSE(parseTypeString("Enum8('a' = 300)", t, e));
+  CHECK_FALSE(parseTypeString("Decimal(5, 6)", t, e));
+  CHECK_FALSE(parseTypeString("String x", t, e));
+  CHECK(e.offset == 7);
+}
+
+TEST_CASE("csv values: integer ranges of every width") {
+  CHECK(enc("Int8", "-128") == "80");
+  CHECK(enc("Int8", "127") == "7f");
+  CHECK(enc("Int8", "128") == "integer out of range");
+  CHECK(enc("Int8", "-129") == "integer out of range");
+  CHECK(enc("UInt8", "255") == "ff");
+  CHECK(enc("UInt8", "256") == "integer out of range");
+  CHECK(enc("UInt8", "-1") == "integer out of range");
+  CHECK(enc("UInt8", "-0") == "00");
+  CHECK(enc("Int16", "-32768") == "0080");
+  CHECK(enc("Int16", "32768") == "integer out of range");
+  CHECK(enc("UInt16", "65535") == "ffff");
+  CHECK(enc("Int32", "-2147483648") == "00000080");
+  CHECK(enc("Int32", "2147483648") == "integer out of range");
+  CHECK(enc("UInt32", "4294967295") == "ffffffff");
+  CHECK(enc("UInt32", "4294967296") == "integer out of range");
+  CHECK(enc("Int64", "-9223372036854775808") == "0000000000000080");
+  CHECK(enc("Int64", "9223372036854775807") == "ffffffffffffff7f");
+  CHECK(enc("Int64", "9223372036854775808") == "integer out of range");
+  CHECK(enc("UInt64", "18446744073709551615") == "ffffffffffffffff");
+  CHECK(enc("UInt64", "18446744073709551616") == "integer out of range");
+  CHECK(enc("UInt64", "99999999999999999999999") == "integer out of range");
+  CHECK(enc("Int32", " 42 ") == "2a000000");
+  CHECK(enc("Int32", "+42") == "2a000000");
+  CHECK(enc("Int32", "4x") == "not an integer");
+  CHECK(enc("Int32", "1.0") == "not an integer");
+  CHECK(enc("Int32", "-") == "not an integer");
+}
+
+TEST_CASE("csv values: floats, including the inf and nan forms") {
+  CHECK(enc("Float64", "1.5") == "000000000000f83f");
+  CHECK(enc("Float64", "-2.5e-3").size() == 16);
+  CHECK(enc("Float64", "inf") == "000000000000f07f");
+  CHECK(enc("Float64", "-inf") == "000000000000f0ff");
+  CHECK(enc("Float64", "+inf") == "000000000000f07f");
+  CHECK(enc("Float64", "Infinity") == "000000000000f07f");
+  CHECK(enc("Float64", "nan").size() == 16);
+  CHECK(enc("Float64", "-nan").size() == 16);
+  CHECK(enc("Float32", "1.5") == "0000c03f");
+  CHECK(enc("Float32", "3.4e38").size() == 8);
+  CHECK(enc("Float64", "1.5.2") == "not a number");
+  CHECK(enc("Float64", "abc") == "not a number");
+  CHECK(enc("Float64", "0x10") == "not a number");
+  // The fast path and from_chars agree on a spread of decimals.
+  for (const char* s : {"0.1", "123456.789012", "-0.000001", "9007199254740991", "3.14159265358979", "0.3"}) {
+    double fast;
+    REQUIRE(parseDouble(s, fast));
+    CHECK(fast == std::strtod(s, nullptr));
+  }
+}
+
+TEST_CASE("csv values: decimals") {
+  CHECK(enc("Decimal(9, 2)", "1.5") == "96000000");          // 150
+  CHECK(enc("Decimal(9, 2)", "-1.999") == "39ffffff");       // -199: truncated like ClickHouse
+  CHECK(enc("Decimal(9, 2)", "1234567.89") == "15cd5b07");   // 123456789
+  CHECK(enc("Decimal(9, 2)", "12345678.9") == "decimal out of range");
+  CHECK(enc("Decimal64(4)", "1").size() == 16);
+  CHECK(enc("Decimal128(2)", "1").size() == 32);
+  CHECK(enc("Decimal(10, 2)", "1e5") == "not a decimal");
+  CHECK(enc("Decimal(10, 2)", ".5") == "3200000000000000");
+  CHECK(enc("Decimal(10, 2)", "-") == "not a decimal");
+}
+
+TEST_CASE("csv values: dates and times") {
+  CHECK(enc("Date", "1970-01-01") == "0000");
+  CHECK(enc("Date", "2024-01-02") == "0c4d");  // 19724
+  CHECK(enc("Date", "2024-02-29") == "464d");
+  CHECK(enc("Date", "2023-02-29") == "not a date");
+  CHECK(enc("Date", "2024-13-01") == "not a date");
+  CHECK(enc("Date", "1969-12-31") == "date out of range");
+  CHECK(enc("Date32", "1969-12-31") == "ffffffff");
+  CHECK(enc("Date", "2024-1-2") == "not a date");
+  CHECK(enc("DateTime", "2024-01-02 03:04:05") == enc("DateTime", "2024-01-02T03:04:05Z"));
+  CHECK(enc("DateTime", "2024-01-02 03:04:05") == enc("DateTime", "2024-01-02T05:04:05+02:00"));
+  CHECK(enc("DateTime", "2024-01-02 03:04:05") == enc("DateTime", "2024-01-01T22:04:05-0500"));
+  CHECK(enc("DateTime", "1970-01-01 00:00:01") == "01000000");
+  CHECK(enc("DateTime", "2024-01-02") == enc("DateTime", "2024-01-02 00:00:00"));
+  CHECK(enc("DateTime", "2024-01-02 24:00:00") == "not a datetime");
+  CHECK(enc("DateTime", "1969-12-31 23:59:59") == "date out of range");
+  CHECK(enc("DateTime64(3)", "1970-01-01 00:00:01.5") == "dc05000000000000");       // 1500
+  CHECK(enc("DateTime64(3)", "1970-01-01 00:00:01.123456") == "6304000000000000");  // 1123: truncated
+  CHECK(enc("DateTime64(6)", "1970-01-01T00:00:00.000001Z") == "0100000000000000");
+  CHECK(enc("DateTime64(3)", "1969-12-31 23:59:59.000") == "18fcffffffffffff");      // -1000
+  CHECK(enc("DateTime64(3)", "2024-01-02 03:04") == enc("DateTime64(3)", "2024-01-02 03:04:00"));
+  CHECK(enc("DateTime64(3)", "2024-01-02 03:04:05.") == "not a datetime");
+}
+
+TEST_CASE("csv values: bool, UUID, enum, strings") {
+  CHECK(enc("Bool", "true") == "01");
+  CHECK(enc("Bool", "FALSE") == "00");
+  CHECK(enc("Bool", "1") == "01");
+  CHECK(enc("Bool", "yes!") == "not a bool");
+  CHECK(enc("UUID", "61f0c404-5cb3-11e7-907b-a6006ad3dba0") == "e711b35c04c4f061a0dbd36a00a67b90");
+  CHECK(enc("UUID", "61F0C404-5CB3-11E7-907B-A6006AD3DBA0") == "e711b35c04c4f061a0dbd36a00a67b90");
+  CHECK(enc("UUID", "61f0c404-5cb3-11e7-907b-a6006ad3dbaz") == "not a UUID");
+  CHECK(enc("UUID", "61f0c4045cb311e7907ba6006ad3dba0") == "not a UUID");
+  CHECK(enc("Enum8('a' = 1, 'b' = -2)", "b") == "fe");
+  CHECK(enc("Enum8('a' = 1, 'b' = -2)", "1") == "01");
+  CHECK(enc("Enum8('a' = 1, 'b' = -2)", "c") == "unknown enum value");
+  CHECK(enc("Enum16('a' = 1000)", "a") == "e803");
+  CHECK(enc("String", "héllo") == "0668c3a96c6c6f");
+  CHECK(enc("LowCardinality(String)", "ab") == "026162");
+  CHECK(enc("FixedString(3)", "ab") == "616200");
+  CHECK(enc("FixedString(3)", "abcd") == "too long for FixedString");
+}
+
+TEST_CASE("csv values: arrays in ClickHouse text form") {
+  CHECK(enc("Array(Int32)", "[1, 2]") == "020100000002000000");
+  CHECK(enc("Array(Int32)", "[]") == "00");
+  CHECK(enc("Array(String)", "['a','b''c']") == "02016103622763");
+  CHECK(enc("Array(String)", "['x\\'y', \"z\"]") == "020378277901" "7a");
+  CHECK(enc("Array(Nullable(Int8))", "[1,NULL]") == "02000101");
+  CHECK(enc("Array(Int8)", "[1,NULL]") == "NULL in a non-Nullable column");
+  CHECK(enc("Array(Array(Int8))", "[[1],[2,3],[]]") == "03" "0101" "020203" "00");
+  CHECK(enc("Array(Int8)", "[1,2") == "not an array");
+  CHECK(enc("Array(Int8)", "[1,,2]") == "not an array");
+  CHECK(enc("Array(Int8)", "[1,x]") == "not an integer");
+  CHECK(enc("Array(Int8)", "[300]") == "integer out of range");
+  CHECK(enc("Array(Date)", "['2024-01-02']") == "010c4d");
+}
+
+TEST_CASE("csv schema: Tinybird syntax, positions of errors") {
+  std::vector<Column> cols;
+  SchemaError e;
+  REQUIRE(parseSchema("`a` Int32 `json:$.a.b`, b Nullable(String) DEFAULT 'x, y', `c d` Array(Int8) DEFAULT [1, 2]",
+                      cols, e));
+  REQUIRE(cols.size() == 3);
+  CHECK(cols[0].jsonPath == "$.a.b");
+  CHECK(cols[1].defaultExpr == "'x, y'");
+  CHECK(cols[2].name == "c d");
+  CHECK(cols[2].defaultExpr == "[1, 2]");
+  CHECK(structureOf(cols, true) == "`a` Int32, `b` Nullable(String) DEFAULT 'x, y', `c d` Array(Int8) DEFAULT [1, 2]");
+  CHECK_FALSE(parseSchema("a Int32, a String", cols, e));
+  CHECK(e.offset == 9);
+  CHECK_FALSE(parseSchema("a Int32 DEFAULT", cols, e));
+  CHECK_FALSE(parseSchema("a Int32 `json:a`", cols, e));
+  CHECK_FALSE(parseSchema("a", cols, e));
+  CHECK_FALSE(parseSchema("", cols, e));
+  CHECK_FALSE(parseSchema("a Int32,", cols, e));
+  CHECK(e.offset == 8);
+  CHECK_FALSE(parseSchema("a Tuple(Int8)", cols, e));
+  CHECK(e.unsupportedType);
+}
+
+namespace {
+
+struct Result {
+  std::string rows;
+  uint64_t count = 0;
+  std::vector<std::string> rejected;  // "line:column:reason:raw"
+  bool ok = true;
+};
+
+Result validate(const char* schema, const std::string& csv, bool header = false, size_t cut = std::string::npos) {
+  std::vector<Column> cols;
+  SchemaError e;
+  REQUIRE(parseSchema(schema, cols, e));
+  ValidatorOptions o;
+  o.hasHeader = header;
+  Validator v(cols, o);
+  Result r;
+  auto take = [&](Batch& b) {
+    r.rows.append(b.rows.view());
+    r.count += b.rowCount;
+    const std::string& s = b.rejected;
+    size_t p = 0;
+    for (uint64_t i = 0; i < b.rejectedCount; ++i) {
+      uint64_t line;
+      int32_t col;
+      uint8_t len;
+      uint32_t raw;
+      std::memcpy(&line, s.data() + p, 8);
+      std::memcpy(&col, s.data() + p + 8, 4);
+      std::memcpy(&len, s.data() + p + 12, 1);
+      std::string reason = s.substr(p + 13, len);
+      p += 13 + len;
+      std::memcpy(&raw, s.data() + p, 4);
+      r.rejected.push_back(std::to_string(line) + ":" + std::to_string(col) + ":" + reason + ":" + s.substr(p + 4, raw));
+      p += 4 + raw;
+    }
+  };
+  size_t c = std::min(cut, csv.size());
+  Batch b1, b2, b3;
+  r.ok = v.push(csv.data(), c, b1);
+  take(b1);
+  if (r.ok) {
+    r.ok = v.push(csv.data() + c, csv.size() - c, b2);
+    take(b2);
+  }
+  if (r.ok) {
+    r.ok = v.finish(b3);
+    take(b3);
+  }
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("csv validator: nulls, defaults, empty cells and rejections") {
+  auto r = validate("a Nullable(Int8), b Nullable(String), c String", ",\"\",\"\"\n\\N,\\N,\\N\n");
+  CHECK(r.count == 2);
+  // a NULL | b '' (quoted empty is a string) | c '' ; then NULL, NULL, "\N" (not Nullable: a literal)
+  CHECK(r.rows == std::string("\x01\x00\x00\x00\x01\x01\x02\\N", 9));
+  r = validate("a Int8 DEFAULT 7, b LowCardinality(Nullable(String))", ",x\n1,\n");
+  CHECK(r.rows == std::string("\x01\x00\x00\x01x\x00\x01\x00\x01", 9));
+  r = validate("a Int8, b String", "1,x\n,y\n2\n3,z,extra\n\"4\",\"w\"\n");
+  CHECK(r.count == 2);
+  CHECK(r.rejected == std::vector<std::string>{"2:0:empty value in a non-Nullable column:,y", "3:-1:wrong column count:2",
+                                               "4:-1:wrong column count:3,z,extra"});
+  r = validate("a String", "ok\n\xff\xfe\n");
+  CHECK(r.rejected == std::vector<std::string>{"2:0:invalid UTF-8:\xff\xfe"});
+}
+
+TEST_CASE("csv validator: header check and line numbers across a split") {
+  auto r = validate("a Int8, b String", "a,b\n1,\"x\ny\"\nbad,z\n", true, 9);
+  CHECK(r.ok);
+  CHECK(r.count == 1);
+  CHECK(r.rejected == std::vector<std::string>{"4:0:not an integer:bad,z"});
+  r = validate("a Int8, b String", "a,c\n1,x\n", true);
+  CHECK_FALSE(r.ok);
+  std::vector<Column> cols;
+  SchemaError e;
+  REQUIRE(parseSchema("a Int8, b String", cols, e));
+  CHECK(headerMismatch({"a", "c"}, cols) == "CSV header does not match the schema: expected [a, b], found [a, c]");
+  CHECK(headerMismatch({"a", "b"}, cols).empty());
+}
