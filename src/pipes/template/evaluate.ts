@@ -1,0 +1,376 @@
+/**
+ * Walks a parsed template and writes the SQL. Expressions are interpreted
+ * here over plain data only: there is no access to JavaScript objects,
+ * prototypes or globals, and only the functions in `FUNCTIONS` can be called.
+ */
+import { RoostError } from '../../errors.js';
+import { TemplateInvalidError, TemplateParameterError } from './errors.js';
+import { FUNCTIONS, type CallApi, type Resolved } from './functions.js';
+import { literalOf, placeholder, isScalarType, ValueProblem } from './literals.js';
+import type { Expr, TemplateNode } from './parser.js';
+import { SqlOutput } from './sql-output.js';
+import { dict, equal, Fragment, isDict, Missing, Param, plain, truthy, typeName } from './values.js';
+
+/** Request parameters as they arrive: one string, or several for a repeated name. */
+export type RequestParams = Record<string, string | string[]>;
+
+export interface EvaluateOptions {
+  fixedParams?: Record<string, unknown>;
+  defaults?: boolean;
+}
+
+export interface Evaluation {
+  sql: string;
+  maxThreads?: number;
+  usedParams: string[];
+}
+
+/** Loop iterations allowed in one render, all loops together. */
+const MAX_ITERATIONS = 100_000;
+const MAX_STRING = 1 << 20;
+
+type Signal = 'break' | 'continue' | undefined;
+
+class Evaluator implements CallApi {
+  readonly defaults: boolean;
+  readonly #source: string;
+  readonly #params: RequestParams;
+  readonly #fixed: Record<string, unknown>;
+  readonly #locals = new Map<string, unknown>();
+  readonly #used = new Set<string>();
+  readonly #out = new SqlOutput();
+  #maxThreads: number | undefined;
+  #iterations = 0;
+
+  constructor(source: string, params: RequestParams, opts: EvaluateOptions) {
+    this.#source = source;
+    this.#params = params;
+    this.#fixed = opts.fixedParams ?? {};
+    this.defaults = opts.defaults ?? false;
+  }
+
+  run(nodes: TemplateNode[]): Evaluation {
+    this.#block(nodes);
+    const result: Evaluation = { sql: this.#out.toString(), usedParams: [...this.#used].sort() };
+    if (this.#maxThreads !== undefined) result.maxThreads = this.#maxThreads;
+    return result;
+  }
+
+  fail(message: string, offset: number): never {
+    throw new TemplateInvalidError(message, this.#source, offset);
+  }
+
+  setMaxThreads(n: number): void {
+    this.#maxThreads = n;
+  }
+
+  #lookup(name: string): Resolved {
+    if (this.#locals.has(name)) {
+      const v = this.#locals.get(name);
+      return { name, present: !(v instanceof Missing), value: v instanceof Missing ? undefined : v, external: false };
+    }
+    if (Object.hasOwn(this.#fixed, name) && this.#fixed[name] !== undefined && this.#fixed[name] !== null) {
+      this.#used.add(name);
+      return { name, present: true, value: this.#fixed[name], external: true };
+    }
+    if (Object.hasOwn(this.#params, name)) {
+      const v = this.#params[name];
+      // An empty value counts as not given, so that defaults apply.
+      const present = Array.isArray(v) ? v.some((x) => x !== '') : typeof v === 'string' && v !== '';
+      if (present) {
+        this.#used.add(name);
+        return { name, present: true, value: Array.isArray(v) ? v.filter((x) => x !== '') : v, external: true };
+      }
+    }
+    return { name, present: false, value: undefined, external: false };
+  }
+
+  resolve(e: Expr): Resolved {
+    if (e.kind === 'name') return this.#lookup(e.name);
+    const value = this.eval(e);
+    if (value instanceof Missing) return { name: value.name, present: false, value: undefined, external: false };
+    return { name: describe(e), present: plain(value) !== null, value, external: false };
+  }
+
+  #block(nodes: TemplateNode[]): Signal {
+    for (const node of nodes) {
+      const signal = this.#node(node);
+      if (signal) return signal;
+    }
+    return undefined;
+  }
+
+  #node(node: TemplateNode): Signal {
+    switch (node.kind) {
+      case 'text':
+        this.#write(() => this.#out.text(node.text));
+        return undefined;
+      case 'output':
+        this.#emit(this.eval(node.expr), node.offset);
+        return undefined;
+      case 'set':
+        this.#locals.set(node.name, this.eval(node.expr));
+        return undefined;
+      case 'loopctl':
+        return node.op;
+      case 'if':
+        for (const b of node.branches) {
+          if (truthy(this.eval(b.cond))) return this.#block(b.body);
+        }
+        return node.otherwise ? this.#block(node.otherwise) : undefined;
+      case 'for': {
+        const items = this.#iterate(this.eval(node.iterable), node.iterable.offset);
+        for (const item of items) {
+          if (++this.#iterations > MAX_ITERATIONS) this.fail(`loops ran more than ${MAX_ITERATIONS} times`, node.offset);
+          if (node.targets.length === 1) {
+            this.#locals.set(node.targets[0], item);
+          } else {
+            const parts = plain(item);
+            if (!Array.isArray(parts) || parts.length !== node.targets.length) {
+              this.fail(`cannot unpack ${typeName(item)} into ${node.targets.length} names`, node.offset);
+            }
+            node.targets.forEach((t, i) => this.#locals.set(t, parts[i]));
+          }
+          if (this.#block(node.body) === 'break') break;
+        }
+        return undefined;
+      }
+    }
+  }
+
+  #write(f: () => void): void {
+    try {
+      f();
+    } catch (e) {
+      if (e instanceof RangeError) throw new RoostError('LIMIT_EXCEEDED', 'rendered SQL is too large');
+      throw e;
+    }
+  }
+
+  #iterate(v: unknown, offset: number): unknown[] {
+    const p = plain(v);
+    if (Array.isArray(p)) return p;
+    if (typeof p === 'string') return [...p];
+    if (isDict(p)) return Object.keys(p);
+    if (p === null) return [];
+    return this.fail(`cannot loop over ${typeName(v)}`, offset);
+  }
+
+  /** Writes a value where the SQL text currently ends. */
+  #emit(v: unknown, offset: number): void {
+    let sql: string;
+    let text: string;
+    if (v instanceof Missing) {
+      if (!this.defaults) throw new TemplateParameterError(v.name, v.type, `parameter "${v.name}" is required (expected ${v.type})`);
+      const t = v.type.startsWith('Array(') ? v.type.slice(6, -1) : v.type;
+      const ph = isScalarType(t) ? placeholder(t) : '';
+      sql = literalOf(v.type.startsWith('Array(') ? [ph] : ph);
+      text = String(ph);
+    } else if (v instanceof Param || v instanceof Fragment) {
+      sql = v.sql;
+      text = v.text;
+    } else {
+      try {
+        sql = literalOf(v);
+      } catch (e) {
+        if (e instanceof ValueProblem) this.fail(e.message, offset);
+        throw e;
+      }
+      text = typeof v === 'string' ? v : typeof v === 'boolean' ? (v ? '1' : '0') : Array.isArray(v) || isDict(v) ? sql : String(v);
+    }
+    let ok = false;
+    this.#write(() => (ok = this.#out.value(sql, text)));
+    if (!ok) this.fail('a value cannot be written here: inside a $$ heredoc string or right after a backslash', offset);
+  }
+
+  eval(e: Expr): unknown {
+    switch (e.kind) {
+      case 'literal':
+        return e.value;
+      case 'name': {
+        if (e.name in FUNCTIONS) this.fail(`\`${e.name}\` is a function; call it`, e.offset);
+        const r = this.#lookup(e.name);
+        return r.present ? r.value : new Missing(e.name, 'String');
+      }
+      case 'list':
+        return e.items.map((x) => this.eval(x));
+      case 'dict': {
+        const d = dict();
+        for (const [k, v] of e.entries) {
+          const key = plain(this.eval(k));
+          if (typeof key !== 'string' && typeof key !== 'number') this.fail('dict keys must be strings or numbers', k.offset);
+          d[String(key)] = this.eval(v);
+        }
+        return d;
+      }
+      case 'unary': {
+        const v = this.eval(e.operand);
+        if (e.op === 'not') return !truthy(v);
+        const p = plain(v);
+        if (typeof p === 'number') return e.op === '-' ? -p : p;
+        if (typeof p === 'bigint') return e.op === '-' ? -p : p;
+        if (typeof p === 'boolean') return e.op === '-' ? -Number(p) : Number(p);
+        return this.fail(`bad operand for unary ${e.op}: ${typeName(v)}`, e.offset);
+      }
+      case 'bool': {
+        const left = this.eval(e.left);
+        if (e.op === 'and') return truthy(left) ? this.eval(e.right) : left;
+        return truthy(left) ? left : this.eval(e.right);
+      }
+      case 'ternary':
+        return truthy(this.eval(e.cond)) ? this.eval(e.then) : this.eval(e.otherwise);
+      case 'binary':
+        return this.#binary(e.op, this.eval(e.left), this.eval(e.right), e.offset);
+      case 'compare': {
+        let left = this.eval(e.first);
+        for (let i = 0; i < e.ops.length; i++) {
+          const right = this.eval(e.rest[i]);
+          if (!this.#compare(e.ops[i], left, right, e.rest[i].offset)) return false;
+          left = right;
+        }
+        return true;
+      }
+      case 'index': {
+        const target = plain(this.eval(e.target));
+        const index = plain(this.eval(e.index));
+        if (Array.isArray(target) || typeof target === 'string') {
+          const items = typeof target === 'string' ? [...target] : target;
+          const n = typeof index === 'bigint' ? Number(index) : index;
+          if (typeof n !== 'number' || !Number.isInteger(n)) this.fail(`list index must be an integer, not ${typeName(index)}`, e.offset);
+          const i = n < 0 ? items.length + n : n;
+          if (i < 0 || i >= items.length) this.fail(`index ${n} out of range`, e.offset);
+          return items[i];
+        }
+        if (isDict(target)) {
+          const key = String(index);
+          if (!Object.hasOwn(target, key)) this.fail(`key ${JSON.stringify(key)} not found`, e.offset);
+          return target[key];
+        }
+        return this.fail(`${typeName(target)} cannot be indexed`, e.offset);
+      }
+      case 'attr': {
+        const target = plain(this.eval(e.target));
+        if (isDict(target) && Object.hasOwn(target, e.name)) return target[e.name];
+        return this.fail(`${typeName(target)} has no attribute \`${e.name}\` (attributes are only read from dicts)`, e.offset);
+      }
+      case 'call': {
+        const f = FUNCTIONS[e.name];
+        if (!f) this.fail(`unknown function \`${e.name}\``, e.offset);
+        return f(this, e);
+      }
+    }
+  }
+
+  #binary(op: string, l: unknown, r: unknown, offset: number): unknown {
+    const a = plain(l);
+    const b = plain(r);
+    const bad = (): never => this.fail(`unsupported operand types for ${op}: ${typeName(l)} and ${typeName(r)}`, offset);
+    if (op === '+') {
+      if (typeof a === 'string' && typeof b === 'string') {
+        if (a.length + b.length > MAX_STRING) this.fail('string is too long', offset);
+        return a + b;
+      }
+      if (Array.isArray(a) && Array.isArray(b)) return [...a, ...b];
+    }
+    const na = numeric(a);
+    const nb = numeric(b);
+    if (na === null || nb === null) return bad();
+    if (typeof na === 'bigint' || typeof nb === 'bigint') {
+      const x = toBig(na);
+      const y = toBig(nb);
+      if (x === null || y === null) return bad();
+      switch (op) {
+        case '+': return x + y;
+        case '-': return x - y;
+        case '*': return x * y;
+        case '/': return Number(x) / Number(y);
+        case '//':
+        case '%': {
+          if (y === 0n) this.fail('division by zero', offset);
+          const q = x / y - ((x % y !== 0n) && ((x < 0n) !== (y < 0n)) ? 1n : 0n);
+          return op === '//' ? q : x - q * y;
+        }
+      }
+      return bad();
+    }
+    switch (op) {
+      case '+': return na + nb;
+      case '-': return na - nb;
+      case '*': return na * nb;
+      case '/':
+        if (nb === 0) this.fail('division by zero', offset);
+        return na / nb;
+      case '//':
+        if (nb === 0) this.fail('division by zero', offset);
+        return Math.floor(na / nb);
+      case '%':
+        if (nb === 0) this.fail('division by zero', offset);
+        return na - Math.floor(na / nb) * nb;
+    }
+    return bad();
+  }
+
+  #compare(op: string, l: unknown, r: unknown, offset: number): boolean {
+    switch (op) {
+      case '==': return equal(l, r);
+      case '!=': return !equal(l, r);
+      case 'is': return plain(l) === null || plain(r) === null ? plain(l) === plain(r) : equal(l, r);
+      case 'is not': return !this.#compare('is', l, r, offset);
+      case 'in':
+      case 'not in': {
+        const hay = plain(r);
+        const needle = plain(l);
+        let found: boolean;
+        if (Array.isArray(hay)) found = hay.some((x) => equal(x, needle));
+        else if (typeof hay === 'string') {
+          if (typeof needle !== 'string') this.fail(`'in <string>' needs a string on the left, not ${typeName(l)}`, offset);
+          found = hay.includes(needle);
+        } else if (isDict(hay)) found = Object.hasOwn(hay, String(needle));
+        else if (hay === null) found = false;
+        else return this.fail(`argument of type ${typeName(r)} is not a container`, offset);
+        return op === 'in' ? found : !found;
+      }
+    }
+    const a = plain(l);
+    const b = plain(r);
+    const na = numeric(a);
+    const nb = numeric(b);
+    let x: number | bigint | string;
+    let y: number | bigint | string;
+    if (na !== null && nb !== null) [x, y] = [na, nb];
+    else if (typeof a === 'string' && typeof b === 'string') [x, y] = [a, b];
+    else return this.fail(`cannot compare ${typeName(l)} and ${typeName(r)} with ${op}`, offset);
+    switch (op) {
+      case '<': return x < y;
+      case '<=': return x <= y;
+      case '>': return x > y;
+      case '>=': return x >= y;
+    }
+    return this.fail(`unknown comparison ${op}`, offset);
+  }
+}
+
+function numeric(v: unknown): number | bigint | null {
+  if (typeof v === 'number' || typeof v === 'bigint') return v;
+  if (typeof v === 'boolean') return v ? 1 : 0;
+  return null;
+}
+
+function toBig(v: number | bigint): bigint | null {
+  if (typeof v === 'bigint') return v;
+  return Number.isInteger(v) ? BigInt(v) : null;
+}
+
+function describe(e: Expr): string {
+  switch (e.kind) {
+    case 'name': return e.name;
+    case 'call': return `${e.name}(...)`;
+    case 'literal': return 'a literal';
+    default: return 'an expression';
+  }
+}
+
+/** Renders parsed template nodes with the given parameters. */
+export function evaluate(source: string, nodes: TemplateNode[], params: RequestParams, opts: EvaluateOptions = {}): Evaluation {
+  return new Evaluator(source, params, opts).run(nodes);
+}

@@ -1,0 +1,452 @@
+/**
+ * The allowlist of functions a template may call: Tinybird's typed parameter
+ * functions and helpers. Nothing outside this table is callable.
+ */
+import { TemplateParameterError, TemplateRaisedError } from './errors.js';
+import {
+  checkScalar, identifierProblem, isScalarType, literalOf, placeholder, quoteIdentifier, quoteString,
+  ValueProblem, type ScalarType,
+} from './literals.js';
+import type { Expr } from './parser.js';
+import { Fragment, fromJson, isDict, Missing, Param, plain, truthy, typeName } from './values.js';
+
+export type CallExpr = Extract<Expr, { kind: 'call' }>;
+
+/** A parameter name and its value, looked up through locals, fixed and request parameters. */
+export interface Resolved {
+  /** The name the value was looked up by, or a description of the expression. */
+  name: string;
+  present: boolean;
+  value: unknown;
+  /** True when the value came from the request or the fixed parameters. */
+  external: boolean;
+}
+
+/** What a function may ask of the evaluator. */
+export interface CallApi {
+  /** Rendering without request values: missing parameters take placeholder values. */
+  readonly defaults: boolean;
+  eval(e: Expr): unknown;
+  /** A bare name is looked up as a parameter; anything else is evaluated. */
+  resolve(e: Expr): Resolved;
+  fail(message: string, offset: number): never;
+  setMaxThreads(n: number): void;
+}
+
+export type TemplateFunction = (api: CallApi, call: CallExpr) => unknown;
+
+/** Matches a call's arguments to parameter names, Python style. */
+function bind(api: CallApi, call: CallExpr, names: string[]): Record<string, Expr | undefined> {
+  const out: Record<string, Expr | undefined> = Object.create(null);
+  if (call.args.length > names.length) api.fail(`${call.name}() takes at most ${names.length} arguments`, call.offset);
+  call.args.forEach((a, i) => (out[names[i]] = a));
+  for (const [k, v] of call.kwargs) {
+    if (!names.includes(k)) api.fail(`${call.name}() has no argument \`${k}\``, v.offset);
+    if (out[k]) api.fail(`${call.name}() got \`${k}\` twice`, v.offset);
+    out[k] = v;
+  }
+  return out;
+}
+
+function evalOpt(api: CallApi, e: Expr | undefined): unknown {
+  return e === undefined ? undefined : plain(api.eval(e));
+}
+
+function paramError(name: string, expected: string, problem: string): TemplateParameterError {
+  return new TemplateParameterError(name, expected, `parameter "${name}": ${problem} (expected ${expected})`);
+}
+
+const TYPED_ARGS = ['name', 'default', 'description', 'required', 'example', 'format', 'defined', 'enum'];
+
+function paramText(type: string, raw: unknown, value: unknown): string {
+  if (type === 'JSON') return typeof raw === 'string' ? raw : JSON.stringify(raw);
+  if (typeof value === 'boolean') return value ? '1' : '0';
+  return String(value);
+}
+
+/**
+ * Where a parameter's raw value comes from: the request or fixed parameters,
+ * else the default, else (rendering without values) the example or a
+ * placeholder. Undefined when there is none.
+ */
+function rawValue(api: CallApi, r: Resolved, a: Record<string, Expr | undefined>, expected: string, fallback: () => unknown): { raw: unknown; found: boolean } {
+  if (r.present) return { raw: r.value, found: true };
+  const required = truthy(evalOpt(api, a.required));
+  if (required && !api.defaults) throw paramError(r.name, expected, 'is required');
+  const def = evalOpt(api, a.default);
+  if (def !== undefined && def !== null) return { raw: def, found: true };
+  if (api.defaults) {
+    const ex = evalOpt(api, a.example);
+    return { raw: ex !== undefined && ex !== null ? ex : fallback(), found: true };
+  }
+  return { raw: undefined, found: false };
+}
+
+function checkEnum(api: CallApi, a: Record<string, Expr | undefined>, name: string, type: string, values: unknown[]): void {
+  const allowed = evalOpt(api, a.enum);
+  if (allowed === undefined || allowed === null) return;
+  if (!Array.isArray(allowed)) api.fail('`enum` must be a list', a.enum!.offset);
+  for (const v of values) {
+    if (!allowed.some((x) => String(x) === String(v))) throw paramError(name, `${type} in [${allowed.join(', ')}]`, `value ${JSON.stringify(String(v))} is not allowed`);
+  }
+}
+
+/** `String(name, default, description=, required=, example=, format=)` and the other scalar types. */
+function typed(type: ScalarType): TemplateFunction {
+  return (api: CallApi, call: CallExpr): unknown => {
+    const a = bind(api, call, TYPED_ARGS);
+    if (!a.name) api.fail(`${call.name}() needs a parameter`, call.offset);
+    const r = api.resolve(a.name);
+    const { raw: given, found } = rawValue(api, r, a, type, () => placeholder(type));
+    if (!found) return new Missing(r.name, type);
+    // A repeated request parameter used as a scalar: the first value counts.
+    let raw = Array.isArray(given) && r.external && r.present ? given[0] : plain(given);
+    if (raw instanceof Param) raw = raw.value;
+    try {
+      const c = checkScalar(type, raw);
+      checkEnum(api, a, r.name, type, [c.value]);
+      return new Param(r.name, type, c.value, c.sql, paramText(type, raw, c.value));
+    } catch (e) {
+      if (e instanceof ValueProblem) throw paramError(r.name, type, e.message);
+      throw e;
+    }
+  };
+}
+
+/** `Array(name, 'Type', default, ...)`: repeated parameters, or one comma-separated value. */
+const arrayParam = (api: CallApi, call: CallExpr): unknown => {
+  const a = bind(api, call, ['name', 'type', ...TYPED_ARGS.slice(1)]);
+  if (!a.name) api.fail('Array() needs a parameter', call.offset);
+  const t = a.type ? plain(api.eval(a.type)) : 'String';
+  if (typeof t !== 'string' || !isScalarType(t) || t === 'JSON') {
+    api.fail(`Array() element type must be one of the scalar types, not ${JSON.stringify(t)}`, (a.type ?? call).offset);
+  }
+  const expected = `Array(${t})`;
+  const r = api.resolve(a.name);
+  const { raw: given, found } = rawValue(api, r, a, expected, () => [placeholder(t)]);
+  if (!found) return new Missing(r.name, expected);
+  let raw = plain(given);
+  let items: unknown[];
+  if (Array.isArray(raw)) {
+    // One request value is comma-separated; repeated values are taken as they are.
+    items = r.external && r.present && raw.length === 1 && typeof raw[0] === 'string' ? raw[0].split(',') : raw.map(plain);
+  } else if (typeof raw === 'string') {
+    items = raw === '' ? [] : raw.split(',');
+  } else {
+    items = [raw];
+  }
+  if (items.length > 10_000) throw paramError(r.name, expected, 'more than 10000 values');
+  const values: unknown[] = [];
+  const sqls: string[] = [];
+  items.forEach((item, i) => {
+    try {
+      const c = checkScalar(t, typeof item === 'string' && t !== 'String' ? item.trim() : item);
+      values.push(c.value);
+      sqls.push(c.sql);
+    } catch (e) {
+      if (e instanceof ValueProblem) throw paramError(r.name, expected, `value ${i + 1}: ${e.message}`);
+      throw e;
+    }
+  });
+  checkEnum(api, a, r.name, expected, values);
+  return new Param(r.name, expected, values, `[${sqls.join(', ')}]`, values.map((v) => paramText(t, v, v)).join(','));
+};
+
+function identifier(api: CallApi, name: string, v: unknown, offset: number): string {
+  const s = plain(v);
+  if (typeof s !== 'string') api.fail(`a column name must be a string, not ${typeName(s)}`, offset);
+  const problem = identifierProblem(s);
+  if (problem) throw paramError(name, 'column name', problem);
+  return quoteIdentifier(s);
+}
+
+/** Value of a name-or-expression argument with a fallback default, for column()/columns(). */
+function nameOrDefault(api: CallApi, call: CallExpr): { name: string; value: unknown } {
+  const a = bind(api, call, ['name', 'default']);
+  if (!a.name) api.fail(`${call.name}() needs a value`, call.offset);
+  const r = api.resolve(a.name);
+  const present = r.present && plain(r.value) !== null && plain(r.value) !== '';
+  if (present) {
+    const v = Array.isArray(r.value) && r.external ? r.value[0] : r.value;
+    return { name: r.name, value: v };
+  }
+  const def = evalOpt(api, a.default);
+  if (def !== undefined && def !== null) return { name: r.name, value: def };
+  if (api.defaults) return { name: r.name, value: 'placeholder' };
+  throw paramError(r.name, 'column name', 'is required');
+}
+
+const column = (api: CallApi, call: CallExpr): unknown => {
+  const { name, value } = nameOrDefault(api, call);
+  const sql = identifier(api, name, value, call.offset);
+  return new Fragment(sql, String(plain(value)));
+};
+
+const columns = (api: CallApi, call: CallExpr): unknown => {
+  const { name, value } = nameOrDefault(api, call);
+  const v = plain(value);
+  const list = Array.isArray(v) ? v.map(plain) : typeof v === 'string' ? v.split(',') : [v];
+  const names = list.map((x) => (typeof x === 'string' ? x.trim() : x)).filter((x) => x !== '');
+  if (!names.length) throw paramError(name, 'column names', 'no column given');
+  if (names.length > 1000) throw paramError(name, 'column names', 'more than 1000 columns');
+  const sql = names.map((n) => identifier(api, name, n, call.offset)).join(', ');
+  return new Fragment(sql, names.join(','));
+};
+
+const symbol = (api: CallApi, call: CallExpr): unknown => {
+  const a = bind(api, call, ['value']);
+  if (!a.value) api.fail('symbol() needs a value', call.offset);
+  const r = api.resolve(a.value);
+  if (!r.present) {
+    if (api.defaults) return new Fragment(quoteIdentifier('placeholder'), 'placeholder');
+    throw paramError(r.name, 'identifier', 'is required');
+  }
+  const v = Array.isArray(r.value) && r.external ? r.value[0] : r.value;
+  return new Fragment(identifier(api, r.name, v, call.offset), String(plain(v)));
+};
+
+const defined = (api: CallApi, call: CallExpr): unknown => {
+  const a = bind(api, call, ['name']);
+  if (!a.name) api.fail('defined() needs a parameter name', call.offset);
+  if (a.name.kind !== 'name') return plain(api.eval(a.name)) !== null;
+  const r = api.resolve(a.name);
+  return r.present || (api.defaults && !RESERVED.has(a.name.name));
+};
+
+const SQL_AND_OPS: Record<string, string> = {
+  eq: '=', neq: '!=', gt: '>', gte: '>=', lt: '<', lte: '<=', in: 'IN', not_in: 'NOT IN',
+};
+
+const sqlAnd = (api: CallApi, call: CallExpr): unknown => {
+  if (call.args.length) api.fail('sql_and() takes only keyword arguments: column__operator=value', call.offset);
+  const parts: string[] = [];
+  for (const [key, expr] of call.kwargs) {
+    const v = api.eval(expr);
+    if (v instanceof Missing || plain(v) === null || plain(v) === undefined) continue;
+    const m = /^(.+?)(?:__(eq|neq|gt|gte|lt|lte|in|not_in))?$/.exec(key)!;
+    const col = quoteIdentifier(m[1]);
+    const op = SQL_AND_OPS[m[2] ?? 'eq'];
+    let sql: string;
+    try {
+      if (op === 'IN' || op === 'NOT IN') {
+        const p = plain(v);
+        const list = v instanceof Param && Array.isArray(v.value) ? v : Array.isArray(p) ? p : [p];
+        const empty = list instanceof Param ? (list.value as unknown[]).length === 0 : list.length === 0;
+        if (empty) {
+          parts.push(op === 'IN' ? '0' : '1');
+          continue;
+        }
+        sql = list instanceof Param ? list.sql : literalOf(list);
+      } else {
+        sql = v instanceof Param || v instanceof Fragment ? v.sql : literalOf(plain(v));
+      }
+    } catch (e) {
+      if (e instanceof ValueProblem) api.fail(`sql_and(): ${key}: ${e.message}`, expr.offset);
+      throw e;
+    }
+    parts.push(`${col} ${op} ${sql}`);
+  }
+  const sql = parts.length ? parts.join(' AND ') : '1';
+  return new Fragment(sql, sql);
+};
+
+const splitToArray = (api: CallApi, call: CallExpr): unknown => {
+  const a = bind(api, call, ['value', 'default', 'separator']);
+  if (!a.value) api.fail('split_to_array() needs a value', call.offset);
+  const r = api.resolve(a.value);
+  const sep = a.separator ? plain(api.eval(a.separator)) : ',';
+  if (typeof sep !== 'string' || sep === '') api.fail('split_to_array() separator must be a non-empty string', (a.separator ?? call).offset);
+  let v = r.present ? plain(r.value) : null;
+  if (v === null || v === '' || (Array.isArray(v) && v.length === 0)) v = evalOpt(api, a.default) ?? '';
+  if (Array.isArray(v)) {
+    const flat = r.external && v.length === 1 && typeof v[0] === 'string' ? v[0].split(sep) : v.map((x) => String(plain(x)));
+    return flat.map((s) => s.trim()).filter((s) => s !== '');
+  }
+  return String(v).split(sep).map((s) => s.trim()).filter((s) => s !== '');
+};
+
+const enumerateWithLast = (api: CallApi, call: CallExpr): unknown => {
+  const a = bind(api, call, ['iterable']);
+  const v = a.iterable ? plain(api.eval(a.iterable)) : null;
+  const list = Array.isArray(v) ? v : typeof v === 'string' ? [...v] : api.fail('enumerate_with_last() needs a list', call.offset);
+  return list.map((item, i) => [i === list.length - 1, item]);
+};
+
+/** Milliseconds since the epoch (UTC) of `s` read with a small strptime, or null. */
+export function strptime(s: string, format: string): number | null {
+  let i = 0;
+  const f: Record<string, number> = { Y: 1970, m: 1, d: 1, H: 0, M: 0, S: 0, f: 0, z: 0 };
+  for (let j = 0; j < format.length; j++) {
+    const c = format[j];
+    if (c !== '%') {
+      if (s[i]?.toLowerCase() !== c.toLowerCase()) return null;
+      i++;
+      continue;
+    }
+    const d = format[++j];
+    if (d === '%') {
+      if (s[i++] !== '%') return null;
+      continue;
+    }
+    if (d === 'z') {
+      const m = /^(?:[zZ]|([+-])([0-9]{2}):?([0-9]{2}))/.exec(s.slice(i));
+      if (!m) return null;
+      if (m[1]) f.z = (m[1] === '-' ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3]));
+      i += m[0].length;
+      continue;
+    }
+    const width = { Y: 4, m: 2, d: 2, H: 2, M: 2, S: 2, f: 6 }[d as 'Y'];
+    if (!width) return null;
+    const m = new RegExp(`^[0-9]{${d === 'Y' ? 4 : 1},${width}}`).exec(s.slice(i));
+    if (!m) return null;
+    f[d] = d === 'f' ? Number(m[0].padEnd(6, '0')) : Number(m[0]);
+    i += m[0].length;
+  }
+  if (i !== s.length) return null;
+  if (f.m < 1 || f.m > 12 || f.d < 1 || f.d > new Date(Date.UTC(f.Y, f.m, 0)).getUTCDate() || f.H > 23 || f.M > 59 || f.S > 59) return null;
+  return Date.UTC(f.Y, f.m - 1, f.d, f.H, f.M, f.S) + Math.floor(f.f / 1000) - f.z * 60_000;
+}
+
+function dateDiff(unitMs: number): TemplateFunction {
+  return (api: CallApi, call: CallExpr): unknown => {
+    const a = bind(api, call, ['date_1', 'date_2', 'date_format', 'backup_date_format', 'none_if_error']);
+    if (!a.date_1 || !a.date_2) api.fail(`${call.name}() needs two dates`, call.offset);
+    const fmt = String(evalOpt(api, a.date_format) ?? '%Y-%m-%d %H:%M:%S');
+    const backup = evalOpt(api, a.backup_date_format);
+    const noneIfError = truthy(evalOpt(api, a.none_if_error));
+    const read = (e: Expr): number | null => {
+      const v = plain(api.eval(e));
+      if (typeof v !== 'string') return null;
+      return strptime(v, fmt) ?? (typeof backup === 'string' ? strptime(v, backup) : null);
+    };
+    const x = read(a.date_1);
+    const y = read(a.date_2);
+    if (x === null || y === null) {
+      if (noneIfError) return null;
+      throw new TemplateParameterError(call.name, fmt, `${call.name}(): dates must match the format ${fmt}${typeof backup === 'string' ? ` or ${backup}` : ''}`);
+    }
+    return Math.floor(Math.abs(x - y) / unitMs);
+  };
+}
+
+const dayDiff = (api: CallApi, call: CallExpr): unknown => {
+  const a = bind(api, call, ['date_1', 'date_2', 'default']);
+  if (!a.date_1 || !a.date_2) api.fail('day_diff() needs two dates', call.offset);
+  const read = (e: Expr): number | null => {
+    const v = plain(api.eval(e));
+    if (typeof v !== 'string') return null;
+    return strptime(v, '%Y-%m-%d') ?? strptime(v, '%Y-%m-%d %H:%M:%S') ?? strptime(v, '%Y-%m-%dT%H:%M:%S');
+  };
+  const x = read(a.date_1);
+  const y = read(a.date_2);
+  if (x === null || y === null) {
+    const def = evalOpt(api, a.default);
+    if (def !== undefined) return def;
+    throw new TemplateParameterError('day_diff', 'Date', 'day_diff(): expected dates YYYY-MM-DD or YYYY-MM-DD HH:MM:SS');
+  }
+  const day = (t: number): number => Math.floor(t / 86_400_000);
+  return Math.abs(day(x) - day(y));
+};
+
+const error = (api: CallApi, call: CallExpr): unknown => {
+  const a = bind(api, call, ['message', 'code']);
+  const message = a.message ? plain(api.eval(a.message)) : 'error';
+  const code = evalOpt(api, a.code) ?? 400;
+  throw new TemplateRaisedError(String(message), Number(code));
+};
+
+const customError = (api: CallApi, call: CallExpr): unknown => {
+  const a = bind(api, call, ['body', 'code']);
+  const body = a.body ? plain(api.eval(a.body)) : null;
+  if (!isDict(body)) api.fail('custom_error() takes a dict such as {"error": "...", "code": 400}', call.offset);
+  const details: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(body)) {
+    if (k !== 'error' && k !== 'code' && k !== 'documentation') details[k] = typeof v === 'bigint' ? v.toString() : v;
+  }
+  const code = evalOpt(api, a.code) ?? body.code ?? 400;
+  throw new TemplateRaisedError(String(body.error ?? 'error'), Number(code), details);
+};
+
+const maxThreads = (api: CallApi, call: CallExpr): unknown => {
+  const a = bind(api, call, ['value']);
+  const n = Number(evalOpt(api, a.value));
+  if (!Number.isInteger(n) || n < 1 || n > 1024) api.fail('max_threads() takes an integer from 1 to 1024', call.offset);
+  api.setMaxThreads(n);
+  return new Fragment('', '');
+};
+
+const sqlUnescape = (api: CallApi, call: CallExpr): unknown => {
+  const a = bind(api, call, ['value', 'chars']);
+  if (!a.value) api.fail('sql_unescape() needs a value', call.offset);
+  const v = api.eval(a.value);
+  if (v instanceof Missing) return v;
+  const s = plain(v);
+  const chars = String(evalOpt(api, a.chars) ?? '%');
+  if (typeof s !== 'string') return v;
+  let out = '';
+  for (let i = 0; i < s.length; i++) {
+    if (s[i] === '\\' && i + 1 < s.length && chars.includes(s[i + 1])) continue;
+    out += s[i];
+  }
+  return v instanceof Param ? new Param(v.name, v.type, out, quoteString(out), out) : out;
+};
+
+const len = (api: CallApi, call: CallExpr): unknown => {
+  const a = bind(api, call, ['value']);
+  const v = a.value ? plain(api.eval(a.value)) : null;
+  if (typeof v === 'string') return [...v].length;
+  if (Array.isArray(v)) return v.length;
+  if (isDict(v)) return Object.keys(v).length;
+  return api.fail(`len() of ${typeName(v)}`, call.offset);
+};
+
+const jsonParam = typed('JSON');
+const jsonFn = (api: CallApi, call: CallExpr): unknown => {
+  const p = jsonParam(api, call);
+  return p instanceof Param ? new Param(p.name, p.type, fromJson(p.value), p.sql, p.text) : p;
+};
+
+/** Every callable function, by name. */
+export const FUNCTIONS: Readonly<Record<string, TemplateFunction>> = Object.freeze(Object.assign(Object.create(null), {
+  String: typed('String'),
+  Boolean: typed('Boolean'),
+  Date: typed('Date'),
+  DateTime: typed('DateTime'),
+  DateTime64: typed('DateTime64'),
+  Float32: typed('Float32'),
+  Float64: typed('Float64'),
+  Int: typed('Int'),
+  Integer: typed('Integer'),
+  Int8: typed('Int8'), Int16: typed('Int16'), Int32: typed('Int32'), Int64: typed('Int64'), Int128: typed('Int128'), Int256: typed('Int256'),
+  UInt8: typed('UInt8'), UInt16: typed('UInt16'), UInt32: typed('UInt32'), UInt64: typed('UInt64'), UInt128: typed('UInt128'), UInt256: typed('UInt256'),
+  JSON: jsonFn,
+  Array: arrayParam,
+  defined,
+  column,
+  columns,
+  symbol,
+  sql_and: sqlAnd,
+  split_to_array: splitToArray,
+  enumerate_with_last: enumerateWithLast,
+  day_diff: dayDiff,
+  date_diff_in_seconds: dateDiff(1000),
+  date_diff_in_minutes: dateDiff(60_000),
+  date_diff_in_hours: dateDiff(3_600_000),
+  date_diff_in_days: dateDiff(86_400_000),
+  error,
+  custom_error: customError,
+  max_threads: maxThreads,
+  sql_unescape: sqlUnescape,
+  len,
+}) as Record<string, TemplateFunction>);
+
+/** Functions whose first argument names a parameter (for metadata). */
+export const TYPED_FUNCTIONS = new Set([
+  'String', 'Boolean', 'Date', 'DateTime', 'DateTime64', 'Float32', 'Float64', 'Int', 'Integer',
+  'Int8', 'Int16', 'Int32', 'Int64', 'Int128', 'Int256', 'UInt8', 'UInt16', 'UInt32', 'UInt64', 'UInt128', 'UInt256',
+  'JSON', 'Array',
+]);
+
+/** Names that are never parameters. */
+export const RESERVED = new Set(Object.keys(FUNCTIONS));
+

@@ -1,0 +1,199 @@
+/**
+ * ClickHouse literals and identifiers built from untrusted values, and the
+ * checks that turn a request value into a typed value. Every byte a request
+ * can put into SQL passes through one of the `quote*`/`escape*` functions
+ * here; nothing else writes values into SQL.
+ */
+
+/** One code point as `\xHH` bytes of its UTF-8 encoding. */
+function hexEscape(ch: string): string {
+  return [...Buffer.from(ch, 'utf8')].map((b) => '\\x' + b.toString(16).padStart(2, '0').toUpperCase()).join('');
+}
+
+const NAMED: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t', '\0': '\\0', '\b': '\\b', '\f': '\\f' };
+
+/**
+ * Escapes `s` for the inside of a ClickHouse quoted token closed by `quote`
+ * (`'` string, `` ` `` or `"` identifier): backslash and the quote are
+ * backslash-escaped, control characters become `\xHH`, lone UTF-16
+ * surrogates become U+FFFD (they cannot be encoded as UTF-8).
+ */
+export function escapeQuoted(s: string, quote: "'" | '`' | '"'): string {
+  let out = '';
+  for (const ch of s) {
+    const cp = ch.codePointAt(0)!;
+    if (ch === '\\') out += '\\\\';
+    else if (ch === quote) out += '\\' + quote;
+    else if (ch in NAMED) out += NAMED[ch];
+    else if (cp < 0x20 || cp === 0x7f) out += hexEscape(ch);
+    else if (cp >= 0xd800 && cp <= 0xdfff) out += '\uFFFD';
+    else out += ch;
+  }
+  return out;
+}
+
+/** A single-quoted ClickHouse string literal whose value is exactly `s`. */
+export function quoteString(s: string): string {
+  return `'${escapeQuoted(s, "'")}'`;
+}
+
+/** Why `name` cannot be an identifier, or null when it can. */
+export function identifierProblem(name: string): string | null {
+  if (name.length === 0) return 'an identifier cannot be empty';
+  if (name.length > 512) return 'an identifier is at most 512 characters';
+  // Control characters are never part of a real column name; refusing them
+  // keeps the rendered SQL readable in logs.
+  if (/[\u0000-\u001f\u007f]/.test(name)) return 'an identifier cannot contain control characters';
+  return null;
+}
+
+/** A backquoted ClickHouse identifier naming exactly `name` (callers check `identifierProblem` first). */
+export function quoteIdentifier(name: string): string {
+  return '`' + escapeQuoted(name, '`') + '`';
+}
+
+export type ScalarType =
+  | 'String' | 'Boolean' | 'Date' | 'DateTime' | 'DateTime64' | 'Float32' | 'Float64' | 'JSON'
+  | 'Int8' | 'Int16' | 'Int32' | 'Int64' | 'Int128' | 'Int256'
+  | 'UInt8' | 'UInt16' | 'UInt32' | 'UInt64' | 'UInt128' | 'UInt256'
+  | 'Int' | 'Integer';
+
+const INT_BITS: Record<string, [bits: number, signed: boolean]> = {
+  Int8: [8, true], Int16: [16, true], Int32: [32, true], Int64: [64, true], Int128: [128, true], Int256: [256, true],
+  UInt8: [8, false], UInt16: [16, false], UInt32: [32, false], UInt64: [64, false], UInt128: [128, false], UInt256: [256, false],
+  // Tinybird's unsized integers: validated as 64-bit signed.
+  Int: [64, true], Integer: [64, true],
+};
+
+export const SCALAR_TYPES: readonly ScalarType[] = [
+  'String', 'Boolean', 'Date', 'DateTime', 'DateTime64', 'Float32', 'Float64', 'JSON',
+  ...(Object.keys(INT_BITS) as ScalarType[]),
+];
+
+export function isScalarType(t: string): t is ScalarType {
+  return (SCALAR_TYPES as readonly string[]).includes(t);
+}
+
+/** A validated value: what templates compute with, and the SQL that stands for it. */
+export interface Checked {
+  value: string | number | bigint | boolean | unknown;
+  sql: string;
+}
+
+/** Thrown by `checkScalar`; the caller adds the parameter name. */
+export class ValueProblem extends Error {}
+
+const INT_RE = /^[+-]?[0-9]+$/;
+const FLOAT_RE = /^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$/;
+const DATE_RE = /^([0-9]{4})-([0-9]{2})-([0-9]{2})$/;
+const DATETIME_RE = /^([0-9]{4})-([0-9]{2})-([0-9]{2})(?:[ T]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?)?$/;
+const FLOAT32_MAX = 3.4028234663852886e38;
+
+function validDate(y: number, m: number, d: number): boolean {
+  if (m < 1 || m > 12 || d < 1) return false;
+  const days = new Date(Date.UTC(y, m, 0)).getUTCDate();
+  return d <= days && y >= 1900 && y <= 2299;
+}
+
+function scalarText(raw: unknown): string {
+  if (typeof raw === 'string') return raw;
+  if (typeof raw === 'number' || typeof raw === 'bigint') return String(raw);
+  if (typeof raw === 'boolean') return raw ? '1' : '0';
+  throw new ValueProblem('expected a single value');
+}
+
+/**
+ * Checks `raw` (a request string, or a value from a template default or a
+ * fixed parameter) against `type` and answers its value and SQL literal.
+ */
+export function checkScalar(type: ScalarType, raw: unknown): Checked {
+  if (type === 'String') {
+    const s = scalarText(raw);
+    return { value: s, sql: quoteString(s) };
+  }
+  if (type === 'JSON') {
+    const text = typeof raw === 'string' ? raw : JSON.stringify(raw);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      throw new ValueProblem('not valid JSON');
+    }
+    return { value: parsed, sql: quoteString(text) };
+  }
+  if (type === 'Boolean') {
+    if (typeof raw === 'boolean') return { value: raw, sql: raw ? '1' : '0' };
+    const s = scalarText(raw).toLowerCase();
+    if (s === 'true' || s === '1') return { value: true, sql: '1' };
+    if (s === 'false' || s === '0') return { value: false, sql: '0' };
+    throw new ValueProblem('expected true, false, 1 or 0');
+  }
+  if (type in INT_BITS) {
+    const [bits, signed] = INT_BITS[type];
+    if (typeof raw === 'number' && !Number.isInteger(raw)) throw new ValueProblem('not an integer');
+    const s = scalarText(raw);
+    if (!INT_RE.test(s)) throw new ValueProblem('not an integer');
+    if (s.replace(/^[+-]?0*/, '').length > 80) throw new ValueProblem('out of range');
+    const n = BigInt(s);
+    const min = signed ? -(1n << BigInt(bits - 1)) : 0n;
+    const max = signed ? (1n << BigInt(bits - 1)) - 1n : (1n << BigInt(bits)) - 1n;
+    if (n < min || n > max) throw new ValueProblem(`out of range ${min}..${max}`);
+    const value = n >= BigInt(Number.MIN_SAFE_INTEGER) && n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : n;
+    // ClickHouse reads integer literals wider than 64 bits as Float64; say the type.
+    const sql = bits > 64 ? `to${type}(${quoteString(n.toString())})` : n.toString();
+    return { value, sql };
+  }
+  if (type === 'Float32' || type === 'Float64') {
+    const s = scalarText(raw);
+    if (!FLOAT_RE.test(s)) throw new ValueProblem('not a number');
+    const n = Number(s);
+    if (!Number.isFinite(n)) throw new ValueProblem('out of range');
+    if (type === 'Float32' && Math.abs(n) > FLOAT32_MAX) throw new ValueProblem('out of range for Float32');
+    return { value: n, sql: Object.is(n, -0) ? '0' : String(n) };
+  }
+  if (type === 'Date') {
+    const s = scalarText(raw);
+    const m = DATE_RE.exec(s);
+    if (!m || !validDate(+m[1], +m[2], +m[3])) throw new ValueProblem('expected a date YYYY-MM-DD');
+    return { value: s, sql: quoteString(s) };
+  }
+  // DateTime, DateTime64
+  const s = scalarText(raw);
+  const m = DATETIME_RE.exec(s);
+  const bad = `expected ${type === 'DateTime' ? 'YYYY-MM-DD HH:MM:SS' : 'YYYY-MM-DD HH:MM:SS[.fraction]'}`;
+  if (!m || !validDate(+m[1], +m[2], +m[3])) throw new ValueProblem(bad);
+  const [h, mi, se] = [m[4] ?? '00', m[5] ?? '00', m[6] ?? '00'];
+  if (+h > 23 || +mi > 59 || +se > 59) throw new ValueProblem(bad);
+  if (type === 'DateTime' && m[7] !== undefined) throw new ValueProblem(bad);
+  const text = `${m[1]}-${m[2]}-${m[3]} ${h}:${mi}:${se}${m[7] !== undefined ? '.' + m[7] : ''}`;
+  return { value: text, sql: quoteString(text) };
+}
+
+/** Neutral value of each type, for rendering a template without request values. */
+export function placeholder(type: ScalarType): unknown {
+  switch (type) {
+    case 'String': return '';
+    case 'JSON': return '{}';
+    case 'Boolean': return false;
+    case 'Date': return '2019-01-01';
+    case 'DateTime': return '2019-01-01 00:00:00';
+    case 'DateTime64': return '2019-01-01 00:00:00.000';
+    default: return 0;
+  }
+}
+
+/** SQL for a plain template value (not a parameter): strings quoted, lists as arrays. */
+export function literalOf(v: unknown, depth = 0): string {
+  if (depth > 32) throw new ValueProblem('value is nested too deeply');
+  if (v === null || v === undefined) return 'NULL';
+  if (typeof v === 'string') return quoteString(v);
+  if (typeof v === 'boolean') return v ? '1' : '0';
+  if (typeof v === 'bigint') return v >= -(1n << 63n) && v < (1n << 64n) ? v.toString() : `toInt256(${quoteString(v.toString())})`;
+  if (typeof v === 'number') {
+    if (!Number.isFinite(v)) throw new ValueProblem('not a finite number');
+    return Object.is(v, -0) ? '0' : String(v);
+  }
+  if (Array.isArray(v)) return '[' + v.map((x) => literalOf(x, depth + 1)).join(', ') + ']';
+  if (typeof v === 'object') return quoteString(JSON.stringify(v));
+  throw new ValueProblem('value cannot be written as SQL');
+}

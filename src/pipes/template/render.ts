@@ -1,0 +1,87 @@
+/**
+ * The entry points: recognise a template, render it, list its parameters.
+ */
+import { evaluate, type RequestParams } from './evaluate.js';
+import { collectParameters, type TemplateParameter } from './parameters.js';
+import { parseTemplate, type TemplateNode } from './parser.js';
+
+/** A first line holding only `%` (spaces around it allowed). */
+const HEADER = /^[ \t]*(?:\r?\n[ \t]*)*%[ \t]*(?:\r?\n|$)/;
+
+export interface RenderOptions {
+  /** Values that override request parameters of the same name (a JWT's `fixed_params`). */
+  fixedParams?: Record<string, unknown>;
+  /**
+   * Render without real values: a parameter that is not given takes its
+   * default, else its `example=`, else a neutral value of its type, and
+   * `defined()` answers true. For checking a node's SQL when it is saved.
+   */
+  defaults?: boolean;
+}
+
+export interface RenderResult {
+  /** The SQL with every expression replaced by escaped literals and identifiers. */
+  sql: string;
+  /** Set by `max_threads(n)`. */
+  maxThreads?: number;
+  /** Request or fixed parameters the rendering read, sorted. */
+  usedParams: string[];
+}
+
+/**
+ * True when `sql` is a template: its first non-blank line is `%` alone.
+ *
+ * @example
+ * isTemplate('%\nSELECT {{Int32(n, 1)}}') // true
+ * isTemplate('SELECT 1 % 2')               // false
+ */
+export function isTemplate(sql: string): boolean {
+  return HEADER.test(sql);
+}
+
+const cache = new Map<string, { nodes: TemplateNode[] }>();
+const CACHE_LIMIT = 512;
+
+/** Parses (with a small cache: endpoints render the same node on every call). */
+function parsed(sql: string): TemplateNode[] {
+  const hit = cache.get(sql);
+  if (hit) return hit.nodes;
+  const m = HEADER.exec(sql);
+  const nodes = parseTemplate(sql, m ? m[0].length : 0);
+  if (cache.size >= CACHE_LIMIT) cache.delete(cache.keys().next().value!);
+  cache.set(sql, { nodes });
+  return nodes;
+}
+
+/**
+ * Renders a node's SQL. A template (see `isTemplate`) has its `%` line
+ * removed and its expressions evaluated against `params`; any other SQL is
+ * answered unchanged. Every value is validated against its declared type and
+ * written as a ClickHouse literal or quoted identifier.
+ *
+ * Throws `RoostError`s: `TEMPLATE_SYNTAX` (400, with line and column),
+ * `TEMPLATE_PARAMETER` (400, naming the parameter and expected type),
+ * `TEMPLATE_INVALID` (422), `TEMPLATE_ERROR` (the template's own `error()`).
+ *
+ * @example
+ * renderTemplate('%\nSELECT * FROM t WHERE c = {{String(c, "x")}}', { c: "it's" })
+ * // { sql: "SELECT * FROM t WHERE c = 'it\\'s'", usedParams: ['c'] }
+ */
+export function renderTemplate(sql: string, params: RequestParams, opts: RenderOptions = {}): RenderResult {
+  if (!isTemplate(sql)) return { sql, usedParams: [] };
+  return evaluate(sql, parsed(sql), params, opts);
+}
+
+/**
+ * The parameters a template declares, read from the template alone: name,
+ * type, default, description, required, example, format. Names set with
+ * `{% set %}` or bound by `{% for %}` are not parameters. Non-templates have none.
+ *
+ * @example
+ * templateParameters('%\nSELECT {{Int32(lim, 10, description="rows")}}')
+ * // [{ name: 'lim', type: 'Int32', default: 10, description: 'rows', required: false }]
+ */
+export function templateParameters(sql: string): TemplateParameter[] {
+  if (!isTemplate(sql)) return [];
+  return collectParameters(parsed(sql));
+}

@@ -1,0 +1,100 @@
+/**
+ * What template expressions compute with: plain data (strings, numbers,
+ * booleans, null, lists, dicts) plus three kinds the renderer knows how to
+ * write safely.
+ */
+
+/** SQL built by a helper from escaped pieces (identifiers, `sql_and` filters). */
+export class Fragment {
+  constructor(
+    readonly sql: string,
+    /** What the fragment reads as inside a string or comment. */
+    readonly text: string,
+  ) {}
+}
+
+/** A checked parameter value: its native value for the template, its literal for SQL. */
+export class Param {
+  constructor(
+    readonly name: string,
+    readonly type: string,
+    readonly value: unknown,
+    readonly sql: string,
+    readonly text: string,
+  ) {}
+}
+
+/**
+ * A parameter that was not given and has no default. It is falsy, `sql_and`
+ * skips it, and writing it into the SQL fails naming the parameter.
+ */
+export class Missing {
+  constructor(
+    readonly name: string,
+    readonly type: string,
+  ) {}
+}
+
+/** A template's native view of any value: parameters become their value, fragments their text. */
+export function plain(v: unknown): unknown {
+  if (v instanceof Param) return v.value;
+  if (v instanceof Fragment) return v.text;
+  if (v instanceof Missing) return null;
+  return v;
+}
+
+/** Python truthiness. */
+export function truthy(v: unknown): boolean {
+  const p = plain(v);
+  if (p === null || p === undefined || p === false || p === 0 || p === 0n || p === '') return false;
+  if (Array.isArray(p)) return p.length > 0;
+  if (typeof p === 'object') return Object.keys(p as object).length > 0;
+  return true;
+}
+
+export function isDict(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && Object.getPrototypeOf(v) === null;
+}
+
+/** A dict with no prototype, so that no key can reach inherited properties. */
+export function dict(entries: Iterable<[string, unknown]> = []): Record<string, unknown> {
+  const d = Object.create(null) as Record<string, unknown>;
+  for (const [k, v] of entries) d[k] = v;
+  return d;
+}
+
+/** Copies parsed JSON into prototype-less dicts and plain arrays. */
+export function fromJson(v: unknown, depth = 0): unknown {
+  if (depth > 64) return null;
+  if (Array.isArray(v)) return v.map((x) => fromJson(x, depth + 1));
+  if (v && typeof v === 'object') return dict(Object.entries(v).map(([k, x]) => [k, fromJson(x, depth + 1)]));
+  return v;
+}
+
+/** Python-style equality on plain values. */
+export function equal(a: unknown, b: unknown): boolean {
+  const x = plain(a);
+  const y = plain(b);
+  if ((typeof x === 'number' || typeof x === 'bigint' || typeof x === 'boolean') && (typeof y === 'number' || typeof y === 'bigint' || typeof y === 'boolean')) {
+    // eslint-disable-next-line eqeqeq
+    return Number(x) == Number(y) && (typeof x !== 'bigint' || typeof y !== 'bigint' || x === y);
+  }
+  if (Array.isArray(x) && Array.isArray(y)) return x.length === y.length && x.every((e, i) => equal(e, y[i]));
+  if (isDict(x) && isDict(y)) {
+    const kx = Object.keys(x);
+    return kx.length === Object.keys(y).length && kx.every((k) => k in y && equal(x[k], y[k]));
+  }
+  return x === y;
+}
+
+export function typeName(v: unknown): string {
+  const p = plain(v);
+  if (p === null || p === undefined) return 'None';
+  if (Array.isArray(p)) return 'list';
+  if (isDict(p)) return 'dict';
+  if (typeof p === 'bigint') return 'int';
+  if (typeof p === 'number') return Number.isInteger(p) ? 'int' : 'float';
+  if (typeof p === 'string') return 'str';
+  if (typeof p === 'boolean') return 'bool';
+  return typeof p;
+}
