@@ -3,19 +3,54 @@
  * credential into a `Credential`; `authorize` is the single decision function:
  * default deny, every handler asks it, none decides on its own. Denials are
  * audited here.
+ *
+ * @example A data route
+ * ```ts
+ * const cred = await authenticate(app, ctx);
+ * const { tenant, workspace } = workspaceOf(app, ctx, cred);
+ * authorize(app, ctx, cred, { op: 'workspace', tenant, workspace, scope: 'PIPES:READ', resource: pipe });
+ * const forced = fixedParams(cred, pipe); // override request parameters with these
+ * ```
  */
+import * as jose from 'jose';
 import type { App } from '../src/app.js';
 import type { Ctx } from '../src/http/context.js';
 import { RoostError } from '../src/errors.js';
+import { getWorkspace } from '../tenants/registry.js';
 import { findToken, type TokenRecord } from './tokens/service-tokens.js';
+import { looksLikeTinybirdJwt, verifyTinybirdJwt, type JwtToken } from './tokens/jwt-tokens.js';
+import { roleAllows, roleOn, type Grants, type Role } from './roles.js';
+import { rateHeaders, rateLimited } from './rate-limit.js';
+import { auditAuth, runtimeOf } from './runtime.js';
+import { SESSION_COOKIE, readCookie, csrfMatches } from './sessions/cookies.js';
+import { verifySession, type SessionClaims } from './sessions/sessions.js';
+import { verifyIdpAccessToken } from './oidc/idp-tokens.js';
+
+/** What the IdP asserted about a person; keyed by (connection, issuer, subject). */
+export interface Identity {
+  connection: string;
+  issuer: string;
+  subject: string;
+  email?: string;
+  name?: string;
+}
 
 export type Credential =
   | { kind: 'operator' }
-  | { kind: 'token'; token: TokenRecord };
+  /** A service token (`p.rst_...`) of one workspace. */
+  | { kind: 'token'; token: TokenRecord }
+  /** A Tinybird JWT token signed with the workspace admin token. */
+  | { kind: 'jwt'; jwt: JwtToken }
+  /** A Roost session (cookie or bearer); its grants come from the mapping rules now. */
+  | { kind: 'session'; tenant: string; identity: Identity; grants: Grants; session: SessionClaims; via: 'cookie' | 'bearer' }
+  /** An access token from the tenant's own IdP, through the same mapping rules. */
+  | { kind: 'idp'; tenant: string; identity: Identity; grants: Grants };
 
 export type Action =
   /** Operator-only administration. */
   | { op: 'operator' }
+  /** Administration of one tenant (connections, mappings, sessions): operator or `tenant:admin`. */
+  | { op: 'tenant'; tenant: string }
   /** Something inside one workspace, needing `scope` (optionally on a named resource). */
   | { op: 'workspace'; tenant: string; workspace: string; scope: string; resource?: string };
 
@@ -31,23 +66,141 @@ export function bearer(ctx: Ctx): string | undefined {
   return ctx.query.get('token') ?? undefined;
 }
 
-export async function authenticate(app: App, ctx: Ctx): Promise<Credential> {
-  const secret = bearer(ctx);
-  if (!secret) {
-    app.audit({ event: 'auth.credential', outcome: 'failure', reason: 'missing', requestId: ctx.id, resource: ctx.route });
-    throw new RoostError('UNAUTHENTICATED', 'no credential: send "Authorization: Bearer <token>" or ?token=<token>');
+/** A short name of the credential for logs, audit records and `token_name` columns. */
+export function credentialName(cred: Credential): string {
+  switch (cred.kind) {
+    case 'operator': return 'operator';
+    case 'token': return `token:${cred.token.name}`;
+    case 'jwt': return `jwt:${cred.jwt.name}`;
+    case 'session': return `session:${cred.identity.connection}:${cred.identity.subject}`;
+    case 'idp': return `idp:${cred.identity.connection}:${cred.identity.subject}`;
   }
+}
+
+function tenantOfCred(cred: Credential): string | undefined {
+  switch (cred.kind) {
+    case 'operator': return undefined;
+    case 'token': return cred.token.tenant;
+    case 'jwt': return cred.jwt.tenant;
+    default: return cred.tenant;
+  }
+}
+
+function actorOf(cred: Credential): string | undefined {
+  return cred.kind === 'session' || cred.kind === 'idp' ? cred.identity.email ?? cred.identity.subject : undefined;
+}
+
+function clientIp(ctx: Ctx): string {
+  return ctx.req.socket.remoteAddress ?? '';
+}
+
+function authFailure(app: App, ctx: Ctx, e: RoostError, tenant?: string): never {
+  auditAuth(app, { event: 'auth.credential', outcome: 'failure', reason: e.message, requestId: ctx.id, resource: ctx.route, tenant, ip: clientIp(ctx) });
+  throw e;
+}
+
+/**
+ * Resolves the request's credential: `Authorization: Bearer` (or `?token=`)
+ * first, else the session cookie. Failures are audited and answer 401/403.
+ * Rate limits of the credential are enforced here (429 with headers).
+ * Cookie sessions must show their CSRF token on changes (`X-CSRF-Token`, or
+ * `opts.csrfField` when a route read it from a form).
+ */
+export async function authenticate(app: App, ctx: Ctx, opts: { csrfField?: string } = {}): Promise<Credential> {
+  if (ctx.auth) return ctx.auth as Credential;
+  const secret = bearer(ctx);
+  let cred: Credential;
+  if (secret) {
+    cred = await fromBearer(app, ctx, secret);
+  } else {
+    const cookie = readCookie(ctx, SESSION_COOKIE);
+    if (!cookie) authFailure(app, ctx, new RoostError('UNAUTHENTICATED', 'no credential: send "Authorization: Bearer <token>", ?token=<token>, or log in at /auth/login'));
+    cred = await fromSession(app, ctx, cookie, 'cookie');
+    const method = ctx.req.method ?? 'GET';
+    if (!['GET', 'HEAD', 'OPTIONS'].includes(method) && !csrfMatches(ctx, (cred as { session: SessionClaims }).session.csrf, opts.csrfField)) {
+      const e = new RoostError('CSRF_FAILED', 'a cookie-authenticated change needs the X-CSRF-Token header with the csrf_token from GET /auth/session');
+      auditAuth(app, { event: 'auth.csrf', outcome: 'denied', reason: e.message, requestId: ctx.id, resource: ctx.route, tenant: tenantOfCred(cred), credential: credentialName(cred), actor: actorOf(cred), ip: clientIp(ctx) });
+      throw e;
+    }
+  }
+  limitRate(app, ctx, cred);
+  ctx.auth = cred;
+  return cred;
+}
+
+async function fromBearer(app: App, ctx: Ctx, secret: string): Promise<Credential> {
   if (app.operator.matches(secret)) return { kind: 'operator' };
   const token = findToken(app.state, secret);
   if (token) return { kind: 'token', token };
-  app.audit({ event: 'auth.credential', outcome: 'failure', reason: 'unknown credential', requestId: ctx.id, resource: ctx.route });
-  throw new RoostError('UNAUTHENTICATED', 'the credential is not valid (unknown, deleted or refreshed token)');
+  if (!/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(secret)) {
+    authFailure(app, ctx, new RoostError('UNAUTHENTICATED', 'the credential is not valid (unknown, deleted or refreshed token)'));
+  }
+  // Which verifier applies is chosen from unverified claims; each verifier then
+  // enforces its own key and algorithm allowlist, so a forged hint gains nothing.
+  let claims: jose.JWTPayload;
+  try {
+    claims = jose.decodeJwt(secret);
+  } catch {
+    authFailure(app, ctx, new RoostError('UNAUTHENTICATED', 'the credential is not a valid JWT'));
+  }
+  const rt = runtimeOf(app);
+  if (claims.iss === rt.issuer) return fromSession(app, ctx, secret, 'bearer');
+  if (looksLikeTinybirdJwt(claims)) {
+    try {
+      return { kind: 'jwt', jwt: await verifyTinybirdJwt(app.state, app.secrets, secret, claims) };
+    } catch (e) {
+      if (e instanceof RoostError) authFailure(app, ctx, e);
+      throw e;
+    }
+  }
+  const r = await verifyIdpAccessToken(app, secret, claims);
+  if ('error' in r) {
+    auditAuth(app, { event: 'auth.idp_token', outcome: 'failure', reason: r.error.message, requestId: ctx.id, resource: ctx.route, tenant: r.tenant, connection: r.connection, ip: clientIp(ctx) });
+    throw r.error;
+  }
+  return r.credential;
 }
 
-/** Which workspace a credential acts on for this request. */
-export function workspaceOf(_app: App, _ctx: Ctx, cred: Credential): WorkspaceRef {
+async function fromSession(app: App, ctx: Ctx, jwt: string, via: 'cookie' | 'bearer'): Promise<Credential> {
+  const r = await verifySession(app, jwt);
+  if ('error' in r) {
+    auditAuth(app, { event: 'auth.session', outcome: 'failure', reason: r.error.message, requestId: ctx.id, resource: ctx.route, tenant: r.tenant, ip: clientIp(ctx) });
+    throw r.error;
+  }
+  return { kind: 'session', tenant: r.session.tenant, identity: r.identity, grants: r.grants, session: r.session, via };
+}
+
+function limitRate(app: App, ctx: Ctx, cred: Credential): void {
+  let key: string | undefined;
+  let rps: number | undefined;
+  if (cred.kind === 'token' && cred.token.rps) { key = `t:${cred.token.id}`; rps = cred.token.rps; }
+  else if (cred.kind === 'jwt' && cred.jwt.rps) { key = `j:${cred.jwt.workspaceId}:${cred.jwt.name}`; rps = cred.jwt.rps; }
+  if (!key || !rps) return;
+  const d = runtimeOf(app).limiter.take(key, rps);
+  if (d.retryAfter) {
+    auditAuth(app, { event: 'auth.rate_limited', outcome: 'denied', reason: `over ${rps} requests per second`, requestId: ctx.id, resource: ctx.route, tenant: tenantOfCred(cred), credential: credentialName(cred), ip: clientIp(ctx) });
+    throw rateLimited(d);
+  }
+  for (const [k, v] of Object.entries(rateHeaders(d))) ctx.res.setHeader(k, v);
+}
+
+/**
+ * Which workspace a credential acts on for this request. Tokens carry theirs;
+ * sessions and IdP tokens name it with `?workspace=` or `X-Roost-Workspace`,
+ * inside their own tenant only, and need a role there.
+ */
+export function workspaceOf(app: App, ctx: Ctx, cred: Credential): WorkspaceRef {
   if (cred.kind === 'token') return { tenant: cred.token.tenant, workspace: cred.token.workspace };
-  throw new RoostError('FORBIDDEN', 'the operator token administers tenants; use a workspace token for data');
+  if (cred.kind === 'jwt') return { tenant: cred.jwt.tenant, workspace: cred.jwt.workspace };
+  if (cred.kind === 'operator') throw new RoostError('FORBIDDEN', 'the operator token administers tenants; use a workspace token for data');
+  const header = ctx.req.headers['x-roost-workspace'];
+  const name = ctx.query.get('workspace') ?? (typeof header === 'string' ? header : undefined);
+  if (!name) throw new RoostError('INVALID_PARAMETER', 'name the workspace with ?workspace=<name> or the X-Roost-Workspace header');
+  if (!roleOn(cred.grants, name)) {
+    deny(app, ctx, cred, { op: 'workspace', tenant: cred.tenant, workspace: name, scope: 'any' }, `you have no role on workspace "${name}" of tenant "${cred.tenant}"`);
+  }
+  getWorkspace(app.state, cred.tenant, name);
+  return { tenant: cred.tenant, workspace: name };
 }
 
 /** Does a token scope list grant `scope` on `resource`? `ADMIN` grants everything in its workspace. */
@@ -63,26 +216,84 @@ export function scopeAllows(scopes: readonly string[], scope: string, resource?:
   return false;
 }
 
+/** The role a person credential has on a workspace (undefined for tokens). */
+export function roleOf(cred: Credential, workspace: string): Role | undefined {
+  return cred.kind === 'session' || cred.kind === 'idp' ? roleOn(cred.grants, workspace) : undefined;
+}
+
+/**
+ * Parameters a Tinybird JWT fixes for an endpoint call: they override whatever
+ * the request sends. Empty for every other credential.
+ */
+export function fixedParams(cred: Credential, pipe: string): Record<string, string> {
+  if (cred.kind !== 'jwt') return {};
+  const out: Record<string, string> = {};
+  for (const s of cred.jwt.scopes) {
+    if (s.type === 'PIPES:READ' && s.resource === pipe && s.fixed_params) {
+      for (const [k, v] of Object.entries(s.fixed_params)) out[k] = String(v);
+    }
+  }
+  return out;
+}
+
+/** The row filter a credential imposes on a data source (`DATASOURCES:READ:<ds>:<filter>`), if any. */
+export function readFilter(cred: Credential, datasource: string): string | undefined {
+  if (cred.kind === 'token') {
+    for (const s of cred.token.scopes) {
+      const m = /^DATASOURCES:READ:([^:]+):(.+)$/s.exec(s);
+      if (m && m[1] === datasource) return m[2];
+    }
+  } else if (cred.kind === 'jwt') {
+    return cred.jwt.scopes.find((s) => s.type === 'DATASOURCES:READ' && s.resource === datasource && s.filter)?.filter;
+  }
+  return undefined;
+}
+
 function deny(app: App, ctx: Ctx, cred: Credential, action: Action, message: string): never {
-  app.audit({
+  auditAuth(app, {
     event: 'authz.denied', outcome: 'denied', reason: message, requestId: ctx.id,
-    tenant: cred.kind === 'token' ? cred.token.tenant : action.op === 'workspace' ? action.tenant : undefined,
-    workspace: cred.kind === 'token' ? cred.token.workspace : undefined,
-    credential: cred.kind === 'token' ? `token:${cred.token.name}` : cred.kind,
-    resource: action.op === 'workspace' ? `${action.scope}${action.resource ? `:${action.resource}` : ''} @ ${action.tenant}/${action.workspace}` : ctx.route,
+    tenant: tenantOfCred(cred) ?? (action.op !== 'operator' ? action.tenant : undefined),
+    workspace: cred.kind === 'token' ? cred.token.workspace : cred.kind === 'jwt' ? cred.jwt.workspace : undefined,
+    credential: credentialName(cred),
+    actor: actorOf(cred),
+    connection: cred.kind === 'session' || cred.kind === 'idp' ? cred.identity.connection : undefined,
+    resource: action.op === 'workspace' ? `${action.scope}${action.resource ? `:${action.resource}` : ''} @ ${action.tenant}/${action.workspace}` : action.op === 'tenant' ? `tenant ${action.tenant} (${ctx.route})` : ctx.route,
+    ip: clientIp(ctx),
   });
   throw new RoostError('FORBIDDEN', message);
 }
 
 export function authorize(app: App, ctx: Ctx, cred: Credential, action: Action): void {
   if (cred.kind === 'operator') {
-    if (action.op === 'operator') return;
+    if (action.op === 'operator' || action.op === 'tenant') return;
     deny(app, ctx, cred, action, 'the operator token administers tenants; use a workspace token for data');
   }
   if (action.op === 'operator') deny(app, ctx, cred, action, 'this route needs the operator token');
-  const t = cred.token;
-  if (t.tenant !== action.tenant || t.workspace !== action.workspace) deny(app, ctx, cred, action, 'this token belongs to another workspace');
-  if (!scopeAllows(t.scopes, action.scope, action.resource)) {
-    deny(app, ctx, cred, action, `this token lacks the scope ${action.scope}${action.resource ? `:${action.resource}` : ''}`);
+  if (action.op === 'tenant') {
+    if ((cred.kind === 'session' || cred.kind === 'idp') && cred.tenant === action.tenant && cred.grants.tenantAdmin) return;
+    deny(app, ctx, cred, action, `this route needs the operator token or a tenant:admin of "${action.tenant}"`);
+  }
+  const what = `${action.scope}${action.resource ? `:${action.resource}` : ''}`;
+  switch (cred.kind) {
+    case 'token': {
+      const t = cred.token;
+      if (t.tenant !== action.tenant || t.workspace !== action.workspace) deny(app, ctx, cred, action, 'this token belongs to another workspace');
+      if (!scopeAllows(t.scopes, action.scope, action.resource)) deny(app, ctx, cred, action, `this token lacks the scope ${what}`);
+      return;
+    }
+    case 'jwt': {
+      const j = cred.jwt;
+      if (j.tenant !== action.tenant || j.workspace !== action.workspace) deny(app, ctx, cred, action, 'this token belongs to another workspace');
+      if (!scopeAllows(j.scopes.map((s) => `${s.type}:${s.resource}`), action.scope, action.resource)) deny(app, ctx, cred, action, `this token lacks the scope ${what}`);
+      return;
+    }
+    case 'session':
+    case 'idp': {
+      if (cred.tenant !== action.tenant) deny(app, ctx, cred, action, `this identity belongs to tenant "${cred.tenant}", not "${action.tenant}"`);
+      const role = roleOn(cred.grants, action.workspace);
+      if (!role) deny(app, ctx, cred, action, `you have no role on workspace "${action.workspace}"`);
+      if (!roleAllows(role, action.scope)) deny(app, ctx, cred, action, `the ${role} role on workspace "${action.workspace}" does not allow ${action.scope}`);
+      return;
+    }
   }
 }

@@ -17,7 +17,7 @@ import { loadOperatorToken, type OperatorToken } from '../auth/operator.js';
 import { registerHealthRoutes } from './api/health.js';
 import { registerDevRoutes, seedDevelopment } from './api/dev.js';
 import { registerTenantRoutes } from './api/tenants.js';
-import { registerAuthRoutes } from '../auth/routes.js';
+import { authListening, registerAuthRoutes } from '../auth/routes.js';
 import { registerSqlRoutes } from './api/sql.js';
 import { ServiceLog } from './service/service-log.js';
 import { createAuditor, type Auditor } from './service/audit.js';
@@ -80,6 +80,7 @@ export async function startApp(config: Config, opts: { log?: Logger } = {}): Pro
 
   const addr = await http.listen(config.port, config.host);
   app.address = { host: config.host, port: addr.port };
+  await authListening(app);
 
   let stopping: Promise<void> | undefined;
   app.stop = (reason = 'stop') => {

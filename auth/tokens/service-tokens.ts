@@ -18,6 +18,24 @@ export interface TokenRecord {
   scopes: string[];
   hash: string;
   createdAt: string;
+  updatedAt?: string;
+  description?: string;
+  /** Requests per second this token may make (unset: the workspace default, if any). */
+  rps?: number;
+  /**
+   * The secret sealed with the server key: kept only for the workspace admin
+   * token, whose secret is the HS256 key of the workspace's JWT tokens.
+   */
+  sealed?: string;
+}
+
+export const WORKSPACE_ADMIN_TOKEN = 'workspace admin token';
+
+export interface CreateTokenOptions {
+  /** Seals the secret for storage (only the workspace admin token gets one). */
+  seal?: (secret: string) => string;
+  description?: string;
+  rps?: number;
 }
 
 export interface TokenOwner { tenant: string; workspace: string; name: string }
@@ -33,11 +51,14 @@ export function newTokenSecret(): string {
 const NAME = /^[A-Za-z0-9_.:@ -]{1,128}$/;
 
 /** The ops that create a token; returns the secret (shown once) and the record. */
-export function createTokenOps(state: State, tenant: string, workspace: string, name: string, scopes: string[]): { ops: Op[]; secret: string; record: TokenRecord } {
-  if (!NAME.test(name)) throw new RoostError('INVALID_PARAMETER', 'token name must be 1-128 characters of letters, digits, space and _ . : @ -');
+export function createTokenOps(state: State, tenant: string, workspace: string, name: string, scopes: string[], opts: CreateTokenOptions = {}): { ops: Op[]; secret: string; record: TokenRecord } {
+  checkTokenName(name);
   if (state.get('tokens', tenant, workspace, name)) throw new RoostError('ALREADY_EXISTS', `a token named "${name}" already exists in workspace ${workspace}`);
   const secret = newTokenSecret();
   const record: TokenRecord = { id: crypto.randomUUID(), name, tenant, workspace, scopes, hash: hashToken(secret), createdAt: new Date().toISOString() };
+  if (opts.seal && name === WORKSPACE_ADMIN_TOKEN) record.sealed = opts.seal(secret);
+  if (opts.description) record.description = opts.description;
+  if (opts.rps !== undefined) record.rps = opts.rps;
   return {
     secret,
     record,
@@ -61,4 +82,44 @@ export function findToken(state: State, secret: string): TokenRecord | undefined
   const owner = state.get<TokenOwner>('tokenHashes', hashToken(secret));
   if (!owner) return undefined;
   return state.get<TokenRecord>('tokens', owner.tenant, owner.workspace, owner.name);
+}
+
+export function checkTokenName(name: string): void {
+  if (!NAME.test(name)) throw new RoostError('INVALID_PARAMETER', 'token name must be 1-128 characters of letters, digits, space and _ . : @ -');
+}
+
+export function listTokens(state: State, tenant: string, workspace: string): TokenRecord[] {
+  return state.list<TokenRecord>('tokens', tenant, workspace);
+}
+
+/** A token of the workspace by name or id. */
+export function getToken(state: State, tenant: string, workspace: string, nameOrId: string): TokenRecord {
+  const byName = state.get<TokenRecord>('tokens', tenant, workspace, nameOrId);
+  if (byName) return byName;
+  const byId = listTokens(state, tenant, workspace).find((t) => t.id === nameOrId);
+  if (!byId) throw new RoostError('NOT_FOUND', `workspace ${workspace} has no token "${nameOrId}"`);
+  return byId;
+}
+
+/** Ops that replace a token record (rename and scope changes keep its secret). */
+export function replaceTokenOps(state: State, before: TokenRecord, after: TokenRecord): Op[] {
+  const ops: Op[] = [];
+  if (after.name !== before.name) {
+    checkTokenName(after.name);
+    if (state.get('tokens', after.tenant, after.workspace, after.name)) throw new RoostError('ALREADY_EXISTS', `a token named "${after.name}" already exists in workspace ${after.workspace}`);
+    ops.push({ op: 'del', path: ['tokens', before.tenant, before.workspace, before.name] });
+  }
+  ops.push({ op: 'put', path: ['tokens', after.tenant, after.workspace, after.name], value: after });
+  if (after.hash !== before.hash) ops.push({ op: 'del', path: ['tokenHashes', before.hash] });
+  ops.push({ op: 'put', path: ['tokenHashes', after.hash], value: { tenant: after.tenant, workspace: after.workspace, name: after.name } satisfies TokenOwner });
+  return ops;
+}
+
+/** A new secret for a token: the old one stops working at once. */
+export function refreshTokenOps(state: State, record: TokenRecord, opts: CreateTokenOptions = {}): { ops: Op[]; secret: string; record: TokenRecord } {
+  const secret = newTokenSecret();
+  const after: TokenRecord = { ...record, hash: hashToken(secret), updatedAt: new Date().toISOString() };
+  delete after.sealed;
+  if (opts.seal && (record.sealed || record.name === WORKSPACE_ADMIN_TOKEN)) after.sealed = opts.seal(secret);
+  return { secret, record: after, ops: replaceTokenOps(state, record, after) };
 }

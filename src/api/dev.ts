@@ -28,7 +28,7 @@ export async function seedDevelopment(app: App): Promise<void> {
       const ops: Op[] = [{ op: 'put', path: ['workspaces', DEV_TENANT, DEV_WORKSPACE], value: workspace }];
       const sealed: Record<string, string> = {};
       for (const [key, name] of Object.entries(DEV_TOKENS)) {
-        const t = createTokenOps(s, DEV_TENANT, DEV_WORKSPACE, name, ['ADMIN']);
+        const t = createTokenOps(s, DEV_TENANT, DEV_WORKSPACE, name, ['ADMIN'], { seal: (x) => app.secrets.seal(x) });
         ops.push(...t.ops);
         sealed[key] = app.secrets.seal(t.secret);
       }

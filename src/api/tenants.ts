@@ -90,7 +90,7 @@ export function registerTenantRoutes(app: App): void {
     const secret = await state.transact((s) => {
       const again = createWorkspaceOps(s, tenant.slug, body.name as string);
       const ws = { ...again.workspace, id: workspace.id, database: workspace.database };
-      const t = createTokenOps(s, tenant.slug, ws.name, 'workspace admin token', ['ADMIN']);
+      const t = createTokenOps(s, tenant.slug, ws.name, 'workspace admin token', ['ADMIN'], { seal: (x) => app.secrets.seal(x) });
       return { ops: [{ op: 'put' as const, path: ['workspaces', tenant.slug, ws.name], value: ws }, ...t.ops], result: t.secret };
     });
     sendJson(ctx, 201, { ...workspaceView(state.get<Workspace>('workspaces', tenant.slug, workspace.name)!), token: secret });

@@ -1,0 +1,127 @@
+/**
+ * Role-mapping rules of a tenant (`mappings/<tenant>`): "claim X matches Y ⇒
+ * role R on workspace W (or `*`), or `tenant:admin`". Evaluated at every login
+ * and at every use of a session or IdP token; the highest grant wins; no
+ * match means no entry.
+ */
+import type { State } from '../../src/state/state.js';
+import { RoostError } from '../../src/errors.js';
+import { higher, noGrants, ROLES, type Grants, type Role } from '../roles.js';
+
+type Scalar = string | number | boolean;
+
+export type Matcher = { equals: Scalar } | { in: Scalar[] } | { glob: string } | { email_domain: string };
+export type Grant = { role: Role; workspace: string } | { role: 'tenant:admin' };
+export interface MappingRule { claim: string; match: Matcher; grant: Grant }
+export interface MappingDoc { rules: MappingRule[]; updatedAt: string }
+
+const CLAIM_PATH = /^[A-Za-z0-9_:/.-]{1,200}$/;
+const WORKSPACE = /^(?:\*|[A-Za-z][A-Za-z0-9_]{0,63})$/;
+const MAX_RULES = 500;
+
+function isScalar(v: unknown): v is Scalar {
+  return typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean';
+}
+
+/** Validates a `{rules: [...]}` body; errors name the rule index and field. */
+export function validateRules(raw: unknown): MappingRule[] {
+  const body = raw as { rules?: unknown };
+  if (!body || typeof body !== 'object' || !Array.isArray(body.rules)) throw new RoostError('INVALID_PARAMETER', 'send {"rules": [{claim, match, grant}, ...]}');
+  if (body.rules.length > MAX_RULES) throw new RoostError('INVALID_PARAMETER', `at most ${MAX_RULES} rules`);
+  return body.rules.map((r: unknown, i: number) => {
+    const bad = (what: string) => new RoostError('INVALID_PARAMETER', `rules[${i}]: ${what}`, { details: { rule: i } });
+    const rule = r as Record<string, unknown>;
+    if (!rule || typeof rule !== 'object') throw bad('must be an object {claim, match, grant}');
+    if (typeof rule.claim !== 'string' || !CLAIM_PATH.test(rule.claim)) throw bad('claim must be a dotted claim path like "groups" or "realm_access.roles"');
+    const m = rule.match as Record<string, unknown>;
+    if (!m || typeof m !== 'object' || Object.keys(m).length !== 1) throw bad('match must have exactly one of equals, in, glob, email_domain');
+    let match: Matcher;
+    if ('equals' in m) { if (!isScalar(m.equals)) throw bad('match.equals must be a string, number or boolean'); match = { equals: m.equals }; }
+    else if ('in' in m) { if (!Array.isArray(m.in) || m.in.length === 0 || !m.in.every(isScalar)) throw bad('match.in must be a non-empty list of strings, numbers or booleans'); match = { in: m.in as Scalar[] }; }
+    else if ('glob' in m) { if (typeof m.glob !== 'string' || !m.glob) throw bad('match.glob must be a pattern with * and ?'); match = { glob: m.glob }; }
+    else if ('email_domain' in m) { if (typeof m.email_domain !== 'string' || !/^[a-z0-9.-]+\.[a-z]{2,}$/i.test(m.email_domain)) throw bad('match.email_domain must be a domain like "acme.com"'); match = { email_domain: m.email_domain.toLowerCase() }; }
+    else throw bad('match must be one of equals, in, glob, email_domain');
+    const g = rule.grant as Record<string, unknown>;
+    if (!g || typeof g !== 'object') throw bad('grant must be {role, workspace} or {role: "tenant:admin"}');
+    let grant: Grant;
+    if (g.role === 'tenant:admin') grant = { role: 'tenant:admin' };
+    else if (ROLES.includes(g.role as Role)) {
+      if (typeof g.workspace !== 'string' || !WORKSPACE.test(g.workspace)) throw bad('grant.workspace must be a workspace name or "*"');
+      grant = { role: g.role as Role, workspace: g.workspace };
+    } else throw bad('grant.role must be admin, editor, viewer or tenant:admin');
+    return { claim: rule.claim, match, grant };
+  });
+}
+
+export function getRules(state: State, tenant: string): MappingRule[] {
+  return state.get<MappingDoc>('mappings', tenant)?.rules ?? [];
+}
+
+/** The value at a dotted path; a key that itself contains dots is tried whole first. */
+export function claimAt(claims: Record<string, unknown>, path: string): unknown {
+  if (Object.hasOwn(claims, path)) return claims[path];
+  let node: unknown = claims;
+  for (const k of path.split('.')) {
+    if (node === null || typeof node !== 'object' || Array.isArray(node) || !Object.hasOwn(node, k)) return undefined;
+    node = (node as Record<string, unknown>)[k];
+  }
+  return node;
+}
+
+function globToRegExp(glob: string): RegExp {
+  const src = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  return new RegExp(`^${src}$`, 's');
+}
+
+function matchesOne(m: Matcher, v: unknown, claims: Record<string, unknown>): boolean {
+  if (!isScalar(v)) return false;
+  if ('equals' in m) return v === m.equals;
+  if ('in' in m) return m.in.includes(v);
+  if ('glob' in m) return typeof v === 'string' && globToRegExp(m.glob).test(v);
+  // An address the IdP says it has not verified proves nothing about the domain.
+  if (claims.email_verified === false || claims.email_verified === 'false') return false;
+  if (typeof v !== 'string') return false;
+  const at = v.lastIndexOf('@');
+  return at > 0 && v.slice(at + 1).toLowerCase() === m.email_domain;
+}
+
+export function ruleMatches(rule: MappingRule, claims: Record<string, unknown>): boolean {
+  const v = claimAt(claims, rule.claim);
+  return Array.isArray(v) ? v.some((x) => matchesOne(rule.match, x, claims)) : matchesOne(rule.match, v, claims);
+}
+
+export function evaluateRules(rules: readonly MappingRule[], claims: Record<string, unknown>): Grants {
+  const g = noGrants();
+  for (const rule of rules) {
+    if (!ruleMatches(rule, claims)) continue;
+    if (rule.grant.role === 'tenant:admin') g.tenantAdmin = true;
+    else if (rule.grant.workspace === '*') g.all = higher(g.all, rule.grant.role);
+    else {
+      const w = rule.grant.workspace;
+      g.workspaces[w] = higher(Object.hasOwn(g.workspaces, w) ? g.workspaces[w] : undefined, rule.grant.role)!;
+    }
+  }
+  return g;
+}
+
+/** Which rules matched (for `mappings/test`). */
+export function matchedRules(rules: readonly MappingRule[], claims: Record<string, unknown>): number[] {
+  return rules.flatMap((r, i) => (ruleMatches(r, claims) ? [i] : []));
+}
+
+/** The top-level claim names the rules read (what a session must carry). */
+export function referencedClaims(rules: readonly MappingRule[]): Set<string> {
+  const out = new Set<string>(['sub', 'email', 'email_verified', 'name']);
+  for (const r of rules) {
+    out.add(r.claim);
+    out.add(r.claim.split('.')[0]!);
+  }
+  return out;
+}
+
+/** The public view of grants. */
+export function grantsView(g: Grants): { tenant_admin: boolean; workspaces: Record<string, Role> } {
+  const workspaces: Record<string, Role> = { ...g.workspaces };
+  if (g.all) workspaces['*'] = g.all;
+  return { tenant_admin: g.tenantAdmin, workspaces };
+}

@@ -1,0 +1,91 @@
+/**
+ * The per-connection OIDC redirect URI. The login attempt is looked up by
+ * `state` (single-use, bound to this tenant and connection); openid-client
+ * then checks the RFC 9207 `iss` parameter, the code exchange with the PKCE
+ * verifier, the ID token's signature (asymmetric algorithms only), `iss`,
+ * `aud`/`azp`, `exp` and `nonce`, and the UserInfo `sub`. The identity is
+ * (connection, issuer, subject); the mapping rules decide the grants.
+ */
+import * as oidc from 'openid-client';
+import type { App } from '../../src/app.js';
+import type { Ctx } from '../../src/http/context.js';
+import { RoostError } from '../../src/errors.js';
+import { callbackUrl, getConnection } from './connections.js';
+import { IDP_ALGS, oidcError } from './client.js';
+import { runtimeOf } from '../runtime.js';
+import { evaluateRules, getRules, referencedClaims } from '../mapping/rules.js';
+import { hasAnyGrant, type Grants } from '../roles.js';
+import type { Identity } from '../authorize.js';
+import { issueSession } from '../sessions/sessions.js';
+
+/** Protocol claims that say nothing about the person and need not ride in a session. */
+const PROTOCOL = new Set(['aud', 'azp', 'exp', 'iat', 'nbf', 'nonce', 'at_hash', 'c_hash', 's_hash', 'auth_time', 'acr', 'amr', 'jti', 'sid']);
+
+export interface LoginResult { jwt: string; returnTo: string; identity: Identity; grants: Grants; tenant: string; connection: string; sessionExp: number }
+
+export class LoginFailed extends RoostError {
+  readonly tenant: string | undefined;
+  readonly connection: string | undefined;
+  constructor(code: 'LOGIN_FAILED' | 'NO_ACCESS' | 'IDP_UNAVAILABLE', message: string, where: { tenant?: string; connection?: string }, cause?: unknown) {
+    super(code, message, { cause });
+    this.tenant = where.tenant;
+    this.connection = where.connection;
+  }
+}
+
+export async function completeLogin(app: App, ctx: Ctx, tenant: string, connId: string): Promise<LoginResult> {
+  const where = { tenant, connection: connId };
+  const fail = (msg: string, cause?: unknown): never => { throw new LoginFailed('LOGIN_FAILED', msg, where, cause); };
+  const rt = runtimeOf(app);
+  const state = ctx.query.get('state');
+  if (!state) fail('the callback has no state parameter');
+  const pending = await rt.logins.take(state!);
+  if (!pending) fail('unknown, expired or already used state (start the login again)');
+  if (pending!.tenant !== tenant || pending!.connection !== connId) fail('the state was issued for another connection (mix-up)');
+  const idpError = ctx.query.get('error');
+  if (idpError) fail(`the identity provider refused: ${idpError}${ctx.query.get('error_description') ? ` (${ctx.query.get('error_description')})` : ''}`);
+  let conn;
+  try { conn = getConnection(app, tenant, connId); } catch { fail('the connection no longer exists'); }
+  let config: oidc.Configuration;
+  try { config = await rt.oidc.config(conn!); } catch (e) { throw new LoginFailed('IDP_UNAVAILABLE', (e as Error).message, where, e); }
+  if (config!.serverMetadata().issuer !== pending!.issuer) fail('the identity provider\'s issuer changed during the login');
+  const redirectUri = callbackUrl(app, tenant, connId);
+  const current = new URL(redirectUri + ctx.url.search);
+  let tokens: Awaited<ReturnType<typeof oidc.authorizationCodeGrant>>;
+  try {
+    tokens = await oidc.authorizationCodeGrant(config!, current, {
+      pkceCodeVerifier: pending!.codeVerifier, expectedState: state!, expectedNonce: pending!.nonce, idTokenExpected: true,
+    }, { redirect_uri: redirectUri });
+  } catch (e) {
+    const err = oidcError(e, 'the authorization response or ID token was refused');
+    throw new LoginFailed(err.code === 'IDP_UNAVAILABLE' ? 'IDP_UNAVAILABLE' : 'LOGIN_FAILED', err.message, where, e);
+  }
+  const idClaims = tokens!.claims();
+  if (!idClaims) fail('the identity provider sent no ID token');
+  const header = JSON.parse(Buffer.from(tokens!.id_token!.split('.')[0]!, 'base64url').toString('utf8')) as { alg?: string };
+  if (!header.alg || !IDP_ALGS.includes(header.alg)) fail(`ID token algorithm ${header.alg} is not allowed`);
+  let userinfo: Record<string, unknown> = {};
+  if (config!.serverMetadata().userinfo_endpoint && tokens!.access_token) {
+    try {
+      userinfo = await oidc.fetchUserInfo(config!, tokens!.access_token, idClaims!.sub) as Record<string, unknown>;
+    } catch (e) {
+      fail(oidcError(e, 'UserInfo was refused').message, e);
+    }
+  }
+  // The signed ID token wins over UserInfo for every claim both carry.
+  const all: Record<string, unknown> = { ...userinfo, ...idClaims };
+  const identity: Identity = {
+    connection: connId, issuer: String(idClaims!.iss), subject: String(idClaims!.sub),
+    email: typeof all.email === 'string' ? all.email : undefined, name: typeof all.name === 'string' ? all.name : undefined,
+  };
+  const rules = getRules(app.state, tenant);
+  const grants = evaluateRules(rules, all);
+  if (!hasAnyGrant(grants)) {
+    throw new LoginFailed('NO_ACCESS', `no mapping rule of tenant "${tenant}" grants ${identity.email ?? identity.subject} a role; ask the tenant's administrator`, where);
+  }
+  const keep = referencedClaims(rules);
+  const claims: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(all)) if (keep.has(k) && !PROTOCOL.has(k)) claims[k] = v;
+  const { jwt, session } = await issueSession(app, { tenant, identity, idpSid: typeof idClaims!.sid === 'string' ? idClaims!.sid : undefined, claims });
+  return { jwt, returnTo: pending!.returnTo, identity, grants, tenant, connection: connId, sessionExp: session.exp };
+}

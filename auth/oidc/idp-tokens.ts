@@ -1,0 +1,67 @@
+/**
+ * Access tokens issued by a tenant's own IdP (JWTs), accepted as bearer
+ * credentials by connections with `accept_idp_access_tokens`. The connection
+ * is found by issuer and audience; the token is verified against the IdP's
+ * JWKS with an asymmetric algorithm allowlist, `iss`, `aud` and `exp` checked;
+ * then the tenant's mapping rules give the grants, as for a login.
+ */
+import * as jose from 'jose';
+import type { App } from '../../src/app.js';
+import { RoostError } from '../../src/errors.js';
+import { runtimeOf } from '../runtime.js';
+import { IDP_ALGS } from './client.js';
+import { sameIssuer, type ConnectionRecord } from './connections.js';
+import { evaluateRules, getRules } from '../mapping/rules.js';
+import type { Credential } from '../authorize.js';
+
+export type IdpTokenCheck =
+  | { credential: Extract<Credential, { kind: 'idp' }> }
+  | { error: RoostError; tenant?: string; connection?: string };
+
+let index: { seq: number; conns: ConnectionRecord[] } | undefined;
+
+function accepting(app: App): ConnectionRecord[] {
+  if (!index || index.seq !== app.state.seq) {
+    const all = app.state.get<Record<string, Record<string, ConnectionRecord>>>('connections') ?? {};
+    index = { seq: app.state.seq, conns: Object.values(all).flatMap((m) => Object.values(m)).filter((c) => c.accept_idp_access_tokens && c.audience) };
+  }
+  return index.conns;
+}
+
+export async function verifyIdpAccessToken(app: App, jwt: string, claims: jose.JWTPayload): Promise<IdpTokenCheck> {
+  const unknown = () => ({ error: new RoostError('UNAUTHENTICATED', 'the credential is not valid (unknown, deleted or refreshed token)') });
+  if (typeof claims.iss !== 'string') return unknown();
+  const byIssuer = accepting(app).filter((c) => sameIssuer(c.issuer, claims.iss!));
+  if (byIssuer.length === 0) return unknown();
+  const aud = Array.isArray(claims.aud) ? claims.aud : claims.aud !== undefined ? [claims.aud] : [];
+  const fits = byIssuer.filter((c) => aud.includes(c.audience!));
+  const first = byIssuer[0]!;
+  if (fits.length === 0) return { error: new RoostError('UNAUTHENTICATED', 'the IdP access token is not issued for Roost (wrong audience)'), tenant: first.tenant, connection: first.id };
+  if (fits.length > 1) return { error: new RoostError('UNAUTHENTICATED', 'several connections accept this issuer and audience; give each tenant its own audience') };
+  const conn = fits[0]!;
+  const where = { tenant: conn.tenant, connection: conn.id };
+  const rt = runtimeOf(app);
+  let payload: jose.JWTPayload;
+  try {
+    const config = await rt.oidc.config(conn);
+    const m = config.serverMetadata();
+    if (!m.jwks_uri) return { error: new RoostError('UNAUTHENTICATED', 'the IdP publishes no JWKS'), ...where };
+    ({ payload } = await jose.jwtVerify(jwt, rt.oidc.jwks(m.jwks_uri), { issuer: m.issuer, audience: conn.audience, algorithms: IDP_ALGS, requiredClaims: ['exp', 'sub'] }));
+  } catch (e) {
+    if (e instanceof RoostError) return { error: e, ...where };
+    const code = (e as { code?: string }).code ?? 'invalid';
+    const why = e instanceof jose.errors.JWTExpired ? 'expired'
+      : code === 'ERR_JOSE_ALG_NOT_ALLOWED' ? `algorithm not allowed (${safeAlg(jwt)})`
+      : code === 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED' ? 'bad signature'
+      : code === 'ERR_JWKS_NO_MATCHING_KEY' ? 'signed with a key the IdP does not publish'
+      : code === 'ERR_JWT_CLAIM_VALIDATION_FAILED' ? `claim ${(e as { claim?: string }).claim} refused`
+      : code;
+    return { error: new RoostError('UNAUTHENTICATED', `the IdP access token was refused: ${why}`), ...where };
+  }
+  const identity = { connection: conn.id, issuer: String(payload.iss), subject: String(payload.sub), email: typeof payload.email === 'string' ? payload.email : undefined, name: typeof payload.name === 'string' ? payload.name : undefined };
+  return { credential: { kind: 'idp', tenant: conn.tenant, identity, grants: evaluateRules(getRules(app.state, conn.tenant), payload as Record<string, unknown>) } };
+}
+
+function safeAlg(jwt: string): string {
+  try { return String(jose.decodeProtectedHeader(jwt).alg); } catch { return '?'; }
+}

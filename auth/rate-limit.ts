@@ -1,0 +1,61 @@
+/**
+ * Per-credential rate limits (`limits.rps` of a JWT token, `rps` of a service
+ * token): a token bucket per key, in this process's memory. With several
+ * servers behind a balancer the same interface moves to Redis; until then each
+ * server enforces the limit on its own share of the traffic.
+ */
+import { RoostError } from '../src/errors.js';
+
+interface Bucket { tokens: number; at: number; rps: number }
+
+export interface RateDecision {
+  limit: number;
+  remaining: number;
+  /** Seconds until the bucket is full again. */
+  reset: number;
+  /** Seconds to wait before a request may pass (0 when this one passed). */
+  retryAfter: number;
+}
+
+export class RateLimiter {
+  #buckets = new Map<string, Bucket>();
+  #now: () => number;
+
+  constructor(now: () => number = () => performance.now()) {
+    this.#now = now;
+  }
+
+  /** Takes one request from `key`'s bucket of `rps` requests per second (burst `rps`). */
+  take(key: string, rps: number): RateDecision {
+    const now = this.#now();
+    let b = this.#buckets.get(key);
+    if (!b || b.rps !== rps) {
+      b = { tokens: rps, at: now, rps };
+      this.#buckets.set(key, b);
+      if (this.#buckets.size > 100_000) this.#sweep(now);
+    }
+    b.tokens = Math.min(rps, b.tokens + ((now - b.at) / 1000) * rps);
+    b.at = now;
+    if (b.tokens >= 1) {
+      b.tokens -= 1;
+      return { limit: rps, remaining: Math.floor(b.tokens), reset: Math.ceil((rps - b.tokens) / rps), retryAfter: 0 };
+    }
+    const wait = (1 - b.tokens) / rps;
+    return { limit: rps, remaining: 0, reset: Math.ceil((rps - b.tokens) / rps), retryAfter: Math.max(1, Math.ceil(wait)) };
+  }
+
+  /** Drops full buckets, which carry no information. */
+  #sweep(now: number): void {
+    for (const [k, b] of this.#buckets) if (b.tokens + ((now - b.at) / 1000) * b.rps >= b.rps) this.#buckets.delete(k);
+  }
+}
+
+export function rateHeaders(d: RateDecision): Record<string, string> {
+  const h: Record<string, string> = { 'X-RateLimit-Limit': String(d.limit), 'X-RateLimit-Remaining': String(d.remaining), 'X-RateLimit-Reset': String(d.reset) };
+  if (d.retryAfter) h['Retry-After'] = String(d.retryAfter);
+  return h;
+}
+
+export function rateLimited(d: RateDecision): RoostError {
+  return new RoostError('RATE_LIMITED', `this credential is limited to ${d.limit} requests per second; retry after ${d.retryAfter} s`, { headers: rateHeaders(d), retryable: true });
+}

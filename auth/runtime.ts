@@ -1,0 +1,67 @@
+/**
+ * The identity layer's per-server parts: Roost's own issuer URL, the session
+ * signing keys, the rate limiter, the OIDC client cache and the auth counters.
+ * Kept beside the App (not in it) so the App interface stays small.
+ */
+import client from 'prom-client';
+import type { App } from '../src/app.js';
+import type { AuditEntry } from '../src/service/audit.js';
+import { RateLimiter } from './rate-limit.js';
+import { SessionKeys } from './sessions/keys.js';
+import { OidcClients } from './oidc/client.js';
+import { StateLoginStore, type LoginStore } from './oidc/pending.js';
+
+export interface AuthRuntime {
+  /** Roost's public base URL and the `iss` of its sessions. */
+  readonly issuer: string;
+  /** True when cookies may be sent over plain HTTP (loopback without TLS). */
+  readonly insecureCookies: boolean;
+  limiter: RateLimiter;
+  keys: SessionKeys;
+  oidc: OidcClients;
+  /** Logins in progress (single-use state, nonce, PKCE verifier). */
+  logins: LoginStore;
+  events: client.Counter<'event' | 'outcome'>;
+}
+
+const runtimes = new WeakMap<App, AuthRuntime>();
+
+/** `ROOST_PUBLIC_URL` (validated once here) or the bound address. */
+function publicUrl(app: App): string {
+  const env = process.env.ROOST_PUBLIC_URL;
+  if (env) return env.replace(/\/+$/, '');
+  const h = app.address.host;
+  return `http://${h.includes(':') ? `[${h}]` : h}:${app.address.port}`;
+}
+
+function isLoopbackUrl(u: string): boolean {
+  const host = new URL(u).hostname.replace(/^\[|\]$/g, '');
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
+
+export function runtimeOf(app: App): AuthRuntime {
+  let rt = runtimes.get(app);
+  if (!rt) {
+    const env = process.env.ROOST_PUBLIC_URL;
+    if (env && !/^https?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/.test(env)) throw new Error('ROOST_PUBLIC_URL must be an http(s) URL without query or fragment');
+    const events = new client.Counter({ name: 'roost_auth_events_total', help: 'Audited identity events (logins, denials, token and mapping changes) by event and outcome', labelNames: ['event', 'outcome'] as const, registers: [app.metrics.registry] });
+    const created: AuthRuntime = {
+      get issuer() { return publicUrl(app); },
+      get insecureCookies() { const u = publicUrl(app); return u.startsWith('http:') && isLoopbackUrl(u); },
+      limiter: new RateLimiter(),
+      keys: new SessionKeys(app),
+      oidc: new OidcClients(app),
+      logins: new StateLoginStore(app),
+      events,
+    };
+    runtimes.set(app, created);
+    rt = created;
+  }
+  return rt;
+}
+
+/** Writes an audit record and counts it in `/metrics`. */
+export function auditAuth(app: App, e: AuditEntry): void {
+  runtimeOf(app).events.inc({ event: e.event, outcome: e.outcome });
+  app.audit(e);
+}

@@ -1,0 +1,51 @@
+/**
+ * Session and CSRF cookies. The session cookie is `HttpOnly; SameSite=Lax;
+ * Path=/`, `Secure` unless Roost serves plain HTTP on loopback. The CSRF token
+ * (a random value inside the signed session) is also set in a readable
+ * cookie; cookie-authenticated changes must echo it in `X-CSRF-Token`.
+ */
+import crypto from 'node:crypto';
+import type { Ctx } from '../../src/http/context.js';
+
+export const SESSION_COOKIE = 'roost_session';
+export const CSRF_COOKIE = 'roost_csrf';
+export const CSRF_HEADER = 'x-csrf-token';
+
+export function readCookie(ctx: Ctx, name: string): string | undefined {
+  const raw = ctx.req.headers.cookie;
+  if (!raw) return undefined;
+  for (const part of raw.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq < 0) continue;
+    if (part.slice(0, eq).trim() === name) {
+      const v = part.slice(eq + 1).trim();
+      try { return decodeURIComponent(v) || undefined; } catch { return undefined; }
+    }
+  }
+  return undefined;
+}
+
+function cookie(name: string, value: string, opts: { maxAge: number; httpOnly: boolean; secure: boolean }): string {
+  return [`${name}=${encodeURIComponent(value)}`, 'Path=/', `Max-Age=${opts.maxAge}`, 'SameSite=Lax', opts.httpOnly ? 'HttpOnly' : '', opts.secure ? 'Secure' : ''].filter(Boolean).join('; ');
+}
+
+export function sessionCookies(jwt: string, csrf: string, maxAge: number, secure: boolean): string[] {
+  return [
+    cookie(SESSION_COOKIE, jwt, { maxAge, httpOnly: true, secure }),
+    cookie(CSRF_COOKIE, csrf, { maxAge, httpOnly: false, secure }),
+  ];
+}
+
+export function clearedCookies(secure: boolean): string[] {
+  return [cookie(SESSION_COOKIE, '', { maxAge: 0, httpOnly: true, secure }), cookie(CSRF_COOKIE, '', { maxAge: 0, httpOnly: false, secure })];
+}
+
+/** Is the `X-CSRF-Token` header (or `given`, e.g. a form field) the session's CSRF token? */
+export function csrfMatches(ctx: Ctx, expected: string, given?: string): boolean {
+  const h = ctx.req.headers[CSRF_HEADER];
+  const got = given ?? (typeof h === 'string' ? h : undefined);
+  if (!got || !expected) return false;
+  const a = crypto.createHash('sha256').update(got).digest();
+  const b = crypto.createHash('sha256').update(expected).digest();
+  return crypto.timingSafeEqual(a, b);
+}

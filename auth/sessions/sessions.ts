@@ -1,0 +1,136 @@
+/**
+ * Sessions: short-lived JWTs signed by Roost (ES256, `typ: roost-session+jwt`).
+ * A session carries the identity (connection, issuer, subject), the claims the
+ * mapping rules need, and a CSRF token; the rules are evaluated again at every
+ * use, so a changed rule applies at once. Nothing about a person is stored,
+ * only revocations (`revocations/...`), which survive restarts:
+ * one session (logout), all of a tenant (admin), all of an IdP subject or IdP
+ * session (back-channel logout).
+ */
+import crypto from 'node:crypto';
+import * as jose from 'jose';
+import type { App } from '../../src/app.js';
+import type { Op } from '../../src/state/store.js';
+import { RoostError } from '../../src/errors.js';
+import { runtimeOf } from '../runtime.js';
+import { SESSION_ALG, SESSION_TTL_S } from './keys.js';
+import { evaluateRules, getRules } from '../mapping/rules.js';
+import type { Grants } from '../roles.js';
+import type { Identity } from '../authorize.js';
+
+const TYP = 'roost-session+jwt';
+const AUDIENCE = 'roost';
+
+export interface SessionClaims {
+  sid: string;
+  tenant: string;
+  conn: string;
+  idp_iss: string;
+  idp_sub: string;
+  /** The IdP's session id (`sid` of the ID token), for back-channel logout. */
+  idp_sid?: string;
+  /** Claims the mapping rules may read. */
+  claims: Record<string, unknown>;
+  csrf: string;
+  /** Issue time in ms (finer than `iat`, for "revoke everything before now"). */
+  t: number;
+  exp: number;
+}
+
+export function subjectKey(issuer: string, subject: string): string {
+  return crypto.createHash('sha256').update(`${issuer}\n${subject}`).digest('base64url');
+}
+
+export async function issueSession(app: App, input: { tenant: string; identity: Identity; idpSid?: string; claims: Record<string, unknown> }): Promise<{ jwt: string; session: SessionClaims }> {
+  const rt = runtimeOf(app);
+  const { kid, key } = await rt.keys.signing();
+  const now = Date.now();
+  const session: SessionClaims = {
+    sid: crypto.randomBytes(16).toString('base64url'),
+    tenant: input.tenant,
+    conn: input.identity.connection,
+    idp_iss: input.identity.issuer,
+    idp_sub: input.identity.subject,
+    ...(input.idpSid ? { idp_sid: input.idpSid } : {}),
+    claims: input.claims,
+    csrf: crypto.randomBytes(24).toString('base64url'),
+    t: now,
+    exp: Math.floor(now / 1000) + SESSION_TTL_S,
+  };
+  const jwt = await new jose.SignJWT({ ...session })
+    .setProtectedHeader({ alg: SESSION_ALG, kid, typ: TYP })
+    .setIssuer(rt.issuer).setAudience(AUDIENCE).setSubject(`${input.identity.connection}|${input.identity.subject}`)
+    .setIssuedAt(Math.floor(now / 1000)).setExpirationTime(session.exp)
+    .sign(key);
+  return { jwt, session };
+}
+
+export type SessionCheck =
+  | { session: SessionClaims; identity: Identity; grants: Grants }
+  | { error: RoostError; tenant?: string };
+
+/** Verifies signature, issuer, audience, expiry and revocations, then maps the claims to grants. */
+export async function verifySession(app: App, jwt: string): Promise<SessionCheck> {
+  const rt = runtimeOf(app);
+  let header: jose.ProtectedHeaderParameters;
+  try { header = jose.decodeProtectedHeader(jwt); } catch { return { error: new RoostError('UNAUTHENTICATED', 'the session is not a valid JWT') }; }
+  const key = await rt.keys.verifying(header.kid);
+  if (!key) return { error: new RoostError('UNAUTHENTICATED', 'the session was signed with a key Roost does not hold (expired or forged); log in again') };
+  let s: SessionClaims;
+  try {
+    const { payload } = await jose.jwtVerify(jwt, key, { issuer: rt.issuer, audience: AUDIENCE, algorithms: [SESSION_ALG], typ: TYP });
+    s = payload as unknown as SessionClaims;
+  } catch (e) {
+    if (e instanceof jose.errors.JWTExpired) return { error: new RoostError('UNAUTHENTICATED', 'the session has expired; log in again') };
+    return { error: new RoostError('UNAUTHENTICATED', `the session is not valid (${(e as { code?: string }).code ?? 'invalid'})`) };
+  }
+  const revoked = revocationOf(app, s);
+  if (revoked) return { error: new RoostError('UNAUTHENTICATED', `the session was ended (${revoked}); log in again`), tenant: s.tenant };
+  const conn = app.state.get('connections', s.tenant, s.conn);
+  if (!conn) return { error: new RoostError('UNAUTHENTICATED', 'the identity connection of this session no longer exists'), tenant: s.tenant };
+  const identity: Identity = { connection: s.conn, issuer: s.idp_iss, subject: s.idp_sub, email: strOrUndef(s.claims.email), name: strOrUndef(s.claims.name) };
+  return { session: s, identity, grants: evaluateRules(getRules(app.state, s.tenant), s.claims) };
+}
+
+function strOrUndef(v: unknown): string | undefined {
+  return typeof v === 'string' ? v : undefined;
+}
+
+function revocationOf(app: App, s: SessionClaims): string | undefined {
+  const st = app.state;
+  if (st.get('revocations', 'sessions', s.sid)) return 'logged out';
+  const tenantCut = st.get<number>('revocations', 'tenants', s.tenant);
+  if (tenantCut !== undefined && s.t <= tenantCut) return 'all sessions of the tenant were revoked';
+  const subCut = st.get<number>('revocations', 'subjects', s.tenant, s.conn, subjectKey(s.idp_iss, s.idp_sub));
+  if (subCut !== undefined && s.t <= subCut) return 'logged out at the identity provider';
+  if (s.idp_sid && st.get('revocations', 'idpSessions', s.tenant, s.conn, subjectKey(s.idp_iss, s.idp_sid))) return 'logged out at the identity provider';
+  return undefined;
+}
+
+/** Revocation entries older than every session they could match are dropped. */
+function pruneOps(app: App, now: number): Op[] {
+  const ops: Op[] = [];
+  const sessions = app.state.get<Record<string, number>>('revocations', 'sessions') ?? {};
+  for (const [sid, exp] of Object.entries(sessions)) if (exp * 1000 < now) ops.push({ op: 'del', path: ['revocations', 'sessions', sid] });
+  return ops.slice(0, 1000);
+}
+
+export async function revokeSession(app: App, s: SessionClaims): Promise<void> {
+  const now = Date.now();
+  await app.state.write([...pruneOps(app, now), { op: 'put', path: ['revocations', 'sessions', s.sid], value: s.exp }]);
+}
+
+export async function revokeTenantSessions(app: App, tenant: string): Promise<number> {
+  const now = Date.now();
+  await app.state.write([{ op: 'put', path: ['revocations', 'tenants', tenant], value: now }]);
+  return now;
+}
+
+/** Back-channel logout: by IdP session id when given, else every session of the subject. */
+export async function revokeIdpSessions(app: App, tenant: string, conn: string, issuer: string, input: { sub?: string; sid?: string }): Promise<void> {
+  const now = Date.now();
+  const ops: Op[] = [];
+  if (input.sid) ops.push({ op: 'put', path: ['revocations', 'idpSessions', tenant, conn, subjectKey(issuer, input.sid)], value: now });
+  else if (input.sub) ops.push({ op: 'put', path: ['revocations', 'subjects', tenant, conn, subjectKey(issuer, input.sub)], value: now });
+  if (ops.length) await app.state.write(ops);
+}

@@ -1,0 +1,106 @@
+/**
+ * Identity administration of a tenant (API section 3): connections, mapping
+ * rules (and their dry run), revoking every session. The operator or a
+ * `tenant:admin` of the tenant. Every change is audited.
+ */
+import type { App } from '../app.js';
+import type { Ctx } from '../http/context.js';
+import { readJson, sendJson } from '../http/context.js';
+import { RoostError } from '../errors.js';
+import { authenticate, authorize, credentialName, type Credential } from '../../auth/authorize.js';
+import { auditAuth } from '../../auth/runtime.js';
+import { getTenant } from '../../tenants/registry.js';
+import { connectionView, getConnection, listConnections, parseConnection } from '../../auth/oidc/connections.js';
+import { evaluateRules, getRules, grantsView, matchedRules, validateRules, type MappingDoc } from '../../auth/mapping/rules.js';
+import { revokeTenantSessions } from '../../auth/sessions/sessions.js';
+
+export function registerIdentityAdminRoutes(app: App): void {
+  const { router, state } = app;
+
+  const tenantAdmin = async (ctx: Ctx): Promise<{ cred: Credential; tenant: string }> => {
+    const cred = await authenticate(app, ctx);
+    const tenant = ctx.params.slug!;
+    // Authorize before looking the tenant up: an unknown tenant must not be told apart from a foreign one.
+    authorize(app, ctx, cred, { op: 'tenant', tenant });
+    getTenant(state, tenant);
+    return { cred, tenant };
+  };
+  const audit = (ctx: Ctx, cred: Credential, tenant: string, event: string, resource: string, details?: Record<string, unknown>) =>
+    auditAuth(app, { event, outcome: 'success', tenant, credential: credentialName(cred), actor: cred.kind === 'session' || cred.kind === 'idp' ? cred.identity.email ?? cred.identity.subject : undefined, resource, requestId: ctx.id, details });
+
+  router.get('/v0/tenants/:slug/connections', async (ctx) => {
+    const { tenant } = await tenantAdmin(ctx);
+    sendJson(ctx, 200, { connections: listConnections(app, tenant).map((c) => connectionView(app, c)) });
+  });
+
+  router.post('/v0/tenants/:slug/connections', async (ctx) => {
+    const { cred, tenant } = await tenantAdmin(ctx);
+    const body = await readJson(ctx);
+    const rec = parseConnection(app, tenant, body);
+    await state.transact((s) => {
+      if (s.get('connections', tenant, rec.id)) throw new RoostError('ALREADY_EXISTS', `connection "${rec.id}" already exists`);
+      return { ops: [{ op: 'put', path: ['connections', tenant, rec.id], value: rec }], result: undefined };
+    });
+    audit(ctx, cred, tenant, 'connection.created', `connection:${rec.id}`, { issuer: rec.issuer, client_id: rec.client_id, accept_idp_access_tokens: rec.accept_idp_access_tokens });
+    sendJson(ctx, 201, connectionView(app, rec));
+  });
+
+  router.get('/v0/tenants/:slug/connections/:id', async (ctx) => {
+    const { tenant } = await tenantAdmin(ctx);
+    sendJson(ctx, 200, connectionView(app, getConnection(app, tenant, ctx.params.id!)));
+  });
+
+  router.patch('/v0/tenants/:slug/connections/:id', async (ctx) => {
+    const { cred, tenant } = await tenantAdmin(ctx);
+    const body = await readJson(ctx);
+    const rec = await state.transact((s) => {
+      const cur = s.get<ReturnType<typeof getConnection>>('connections', tenant, ctx.params.id!);
+      if (!cur) throw new RoostError('NOT_FOUND', `tenant "${tenant}" has no connection "${ctx.params.id}"`);
+      const next = parseConnection(app, tenant, body, cur);
+      return { ops: [{ op: 'put', path: ['connections', tenant, next.id], value: next }], result: next };
+    });
+    audit(ctx, cred, tenant, 'connection.updated', `connection:${rec.id}`, { fields: Object.keys(body as object) });
+    sendJson(ctx, 200, connectionView(app, rec));
+  });
+
+  router.delete('/v0/tenants/:slug/connections/:id', async (ctx) => {
+    const { cred, tenant } = await tenantAdmin(ctx);
+    const c = getConnection(app, tenant, ctx.params.id!);
+    await state.write([{ op: 'del', path: ['connections', tenant, c.id] }]);
+    audit(ctx, cred, tenant, 'connection.deleted', `connection:${c.id}`);
+    ctx.res.writeHead(204).end();
+  });
+
+  router.get('/v0/tenants/:slug/mappings', async (ctx) => {
+    const { tenant } = await tenantAdmin(ctx);
+    const doc = state.get<MappingDoc>('mappings', tenant);
+    sendJson(ctx, 200, { rules: doc?.rules ?? [], updated_at: doc?.updatedAt ?? null });
+  });
+
+  router.put('/v0/tenants/:slug/mappings', async (ctx) => {
+    const { cred, tenant } = await tenantAdmin(ctx);
+    const rules = validateRules(await readJson(ctx));
+    const doc: MappingDoc = { rules, updatedAt: new Date().toISOString() };
+    const before = getRules(state, tenant);
+    await state.write([{ op: 'put', path: ['mappings', tenant], value: doc }]);
+    audit(ctx, cred, tenant, 'mappings.updated', 'mappings', { rules_before: before.length, rules_after: rules.length, rules });
+    sendJson(ctx, 200, { rules, updated_at: doc.updatedAt });
+  });
+
+  router.post('/v0/tenants/:slug/mappings/test', async (ctx) => {
+    const { tenant } = await tenantAdmin(ctx);
+    const body = await readJson<{ claims?: unknown; rules?: unknown }>(ctx);
+    if (!body || typeof body.claims !== 'object' || body.claims === null || Array.isArray(body.claims)) throw new RoostError('INVALID_PARAMETER', 'send {"claims": {...}} (optionally "rules" to try rules before saving them)');
+    const rules = body.rules !== undefined ? validateRules({ rules: body.rules }) : getRules(state, tenant);
+    const claims = body.claims as Record<string, unknown>;
+    const g = evaluateRules(rules, claims);
+    sendJson(ctx, 200, { ...grantsView(g), matched_rules: matchedRules(rules, claims), access: g.tenantAdmin || g.all !== undefined || Object.keys(g.workspaces).length > 0 });
+  });
+
+  router.delete('/v0/tenants/:slug/sessions', async (ctx) => {
+    const { cred, tenant } = await tenantAdmin(ctx);
+    const at = await revokeTenantSessions(app, tenant);
+    audit(ctx, cred, tenant, 'sessions.revoked', 'sessions', { before: new Date(at).toISOString() });
+    sendJson(ctx, 200, { revoked_before: new Date(at).toISOString() });
+  });
+}

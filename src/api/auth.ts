@@ -1,0 +1,159 @@
+/**
+ * Identity routes (API section 2): login, the per-connection OIDC callback and
+ * back-channel logout, who-am-I, logout, and Roost's session JWKS.
+ */
+import * as oidc from 'openid-client';
+import type { App } from '../app.js';
+import type { Ctx } from '../http/context.js';
+import { readBody, sendJson } from '../http/context.js';
+import { RoostError } from '../errors.js';
+import { authenticate, credentialName, type Credential } from '../../auth/authorize.js';
+import { auditAuth, runtimeOf } from '../../auth/runtime.js';
+import { authorizationUrl, auditLoginFailure, chooseConnections, chooserPage, escapeHtml, page, safeReturnTo } from '../../auth/oidc/login.js';
+import { completeLogin, LoginFailed } from '../../auth/oidc/callback.js';
+import { backchannelLogout } from '../../auth/oidc/backchannel.js';
+import { getConnection } from '../../auth/oidc/connections.js';
+import { clearedCookies, sessionCookies } from '../../auth/sessions/cookies.js';
+import { revokeSession } from '../../auth/sessions/sessions.js';
+import { grantsView } from '../../auth/mapping/rules.js';
+import { SESSION_TTL_S } from '../../auth/sessions/keys.js';
+import type { Workspace } from '../../tenants/registry.js';
+import { roleOn } from '../../auth/roles.js';
+
+function wantsHtml(ctx: Ctx): boolean {
+  const a = String(ctx.req.headers.accept ?? '');
+  return a.includes('text/html') && !a.startsWith('application/json');
+}
+
+function sendHtml(ctx: Ctx, status: number, html: string, headers: Record<string, string | string[]> = {}): void {
+  ctx.res.writeHead(status, { 'Content-Type': 'text/html; charset=utf-8', 'Content-Length': Buffer.byteLength(html), 'Cache-Control': 'no-store', 'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'", ...headers });
+  ctx.res.end(html);
+}
+
+function redirect(ctx: Ctx, location: string, headers: Record<string, string | string[]> = {}): void {
+  ctx.res.writeHead(303, { Location: location, 'Cache-Control': 'no-store', 'Content-Length': 0, ...headers });
+  ctx.res.end();
+}
+
+/** The who-am-I answer for a person credential. */
+function sessionView(app: App, cred: Extract<Credential, { kind: 'session' | 'idp' }>): Record<string, unknown> {
+  const workspaces = app.state.list<Workspace>('workspaces', cred.tenant)
+    .map((w) => ({ name: w.name, role: roleOn(cred.grants, w.name) }))
+    .filter((w) => w.role);
+  return {
+    kind: cred.kind,
+    tenant: cred.tenant,
+    identity: { connection: cred.identity.connection, issuer: cred.identity.issuer, subject: cred.identity.subject, email: cred.identity.email, name: cred.identity.name },
+    claims: cred.kind === 'session' ? cred.session.claims : undefined,
+    roles: grantsView(cred.grants),
+    workspaces,
+    ...(cred.kind === 'session' ? { expires_at: new Date(cred.session.exp * 1000).toISOString(), csrf_token: cred.session.csrf } : {}),
+  };
+}
+
+export function registerIdentityRoutes(app: App): void {
+  const { router } = app;
+
+  router.get('/.well-known/jwks.json', async (ctx) => {
+    await runtimeOf(app).keys.ensure();
+    sendJson(ctx, 200, runtimeOf(app).keys.jwks(), { 'Cache-Control': 'public, max-age=300' });
+  });
+
+  router.get('/auth/login', async (ctx) => {
+    let returnTo: string;
+    try {
+      returnTo = safeReturnTo(ctx.query.get('return_to'));
+    } catch (e) {
+      auditLoginFailure(app, ctx, `refused return_to ${JSON.stringify(ctx.query.get('return_to'))}`, ctx.query.get('tenant') && app.state.get('tenants', ctx.query.get('tenant')!) ? ctx.query.get('tenant')! : undefined);
+      throw e;
+    }
+    const choices = chooseConnections(app, ctx.query);
+    if (choices.length > 1) {
+      if (wantsHtml(ctx)) return sendHtml(ctx, 200, chooserPage(choices, returnTo));
+      sendJson(ctx, 300, { choose: choices.map((c) => ({ tenant: c.tenant, connection: c.connection.id, issuer: c.connection.issuer, login_url: `/auth/login?tenant=${encodeURIComponent(c.tenant)}&connection=${encodeURIComponent(c.connection.id)}&return_to=${encodeURIComponent(returnTo)}` })) });
+      return;
+    }
+    const { tenant, connection } = choices[0]!;
+    const url = await authorizationUrl(app, tenant, connection.id, returnTo, ctx.query.get('email') ?? undefined);
+    ctx.res.writeHead(302, { Location: url.href, 'Cache-Control': 'no-store', 'Content-Length': 0 });
+    ctx.res.end();
+  });
+
+  router.get('/auth/oidc/:tenant/:connection/callback', async (ctx) => {
+    const { tenant, connection } = ctx.params as { tenant: string; connection: string };
+    const rt = runtimeOf(app);
+    try {
+      const r = await completeLogin(app, ctx, tenant, connection);
+      auditAuth(app, {
+        event: 'login', outcome: 'success', tenant, connection, actor: r.identity.email ?? r.identity.subject,
+        credential: `session:${connection}:${r.identity.subject}`, requestId: ctx.id, ip: ctx.req.socket.remoteAddress ?? '',
+        details: { issuer: r.identity.issuer, subject: r.identity.subject, grants: grantsView(r.grants) },
+      });
+      const maxAge = Math.max(0, r.sessionExp - Math.floor(Date.now() / 1000));
+      const csrf = JSON.parse(Buffer.from(r.jwt.split('.')[1]!, 'base64url').toString('utf8')).csrf as string;
+      redirect(ctx, r.returnTo, { 'Set-Cookie': sessionCookies(r.jwt, csrf, Math.min(maxAge, SESSION_TTL_S), !rt.insecureCookies) });
+    } catch (e) {
+      const known = e instanceof LoginFailed;
+      const err = e instanceof RoostError ? e : new RoostError('LOGIN_FAILED', 'the login could not be completed', { cause: e });
+      if (!(e instanceof RoostError)) ctx.log.warn('login failed unexpectedly', { request_id: ctx.id, err: e });
+      const t = known ? (e as LoginFailed).tenant : undefined;
+      auditLoginFailure(app, ctx, err.message, t && app.state.get('tenants', t) ? t : undefined, known ? (e as LoginFailed).connection : undefined, { code: err.code });
+      if (wantsHtml(ctx)) {
+        const title = err.code === 'NO_ACCESS' ? 'No access' : 'Login failed';
+        return sendHtml(ctx, err.status, page(title, `<p>${escapeHtml(err.message)}</p><p>Request id: <code>${escapeHtml(ctx.id)}</code></p>`));
+      }
+      throw err;
+    }
+  });
+
+  router.post('/auth/oidc/:tenant/:connection/backchannel-logout', async (ctx) => {
+    const { tenant, connection } = ctx.params as { tenant: string; connection: string };
+    getConnection(app, tenant, connection);
+    const body = new URLSearchParams((await readBody(ctx)).toString('utf8'));
+    const token = body.get('logout_token');
+    try {
+      if (!token) throw new RoostError('BAD_REQUEST', 'logout_token is required');
+      const r = await backchannelLogout(app, tenant, connection, token);
+      auditAuth(app, { event: 'logout.backchannel', outcome: 'success', tenant, connection, requestId: ctx.id, details: { sub: r.sub, sid: r.sid } });
+    } catch (e) {
+      auditAuth(app, { event: 'logout.backchannel', outcome: 'failure', tenant, connection, reason: (e as Error).message, requestId: ctx.id });
+      throw e;
+    }
+    ctx.res.writeHead(200, { 'Cache-Control': 'no-store', 'Content-Length': 0 });
+    ctx.res.end();
+  });
+
+  router.get('/auth/session', async (ctx) => {
+    const cred = await authenticate(app, ctx);
+    if (cred.kind !== 'session' && cred.kind !== 'idp') {
+      sendJson(ctx, 200, { kind: cred.kind, credential: credentialName(cred) });
+      return;
+    }
+    sendJson(ctx, 200, sessionView(app, cred), { 'Cache-Control': 'no-store' });
+  });
+
+  /**
+   * Ends the session (cookie or bearer). Cookie sessions need the CSRF token
+   * (header, or form field `csrf_token` for a plain HTML form). Answers the
+   * IdP's end-session URL when it advertises one (303 to it for forms).
+   */
+  router.post('/auth/logout', async (ctx) => {
+    const type = String(ctx.req.headers['content-type'] ?? '');
+    const form = type.startsWith('application/x-www-form-urlencoded') ? new URLSearchParams((await readBody(ctx)).toString('utf8')) : undefined;
+    const cred = await authenticate(app, ctx, { csrfField: form?.get('csrf_token') ?? undefined });
+    if (cred.kind !== 'session') throw new RoostError('INVALID_PARAMETER', 'only a session can log out; tokens are deleted with DELETE /v0/tokens/<name>');
+    await revokeSession(app, cred.session);
+    auditAuth(app, { event: 'logout', outcome: 'success', tenant: cred.tenant, connection: cred.identity.connection, actor: cred.identity.email ?? cred.identity.subject, credential: credentialName(cred), requestId: ctx.id });
+    let endSession: string | undefined;
+    try {
+      const conn = getConnection(app, cred.tenant, cred.identity.connection);
+      const config = await runtimeOf(app).oidc.config(conn);
+      if (config.serverMetadata().end_session_endpoint) {
+        endSession = oidc.buildEndSessionUrl(config, { client_id: conn.client_id, logout_hint: cred.identity.subject }).href;
+      }
+    } catch { /* the local session is over either way */ }
+    const cookies = clearedCookies(!runtimeOf(app).insecureCookies);
+    if (form && endSession) return redirect(ctx, endSession, { 'Set-Cookie': cookies });
+    sendJson(ctx, 200, { logged_out: true, end_session_url: endSession ?? null }, { 'Set-Cookie': cookies as unknown as string, 'Cache-Control': 'no-store' });
+  });
+}

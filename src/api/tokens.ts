@@ -1,0 +1,173 @@
+/**
+ * `/v0/tokens`: a workspace's service tokens (Tinybird's API). Needs `ADMIN`
+ * or `TOKENS`; a credential without `ADMIN` cannot see, mint or change tokens
+ * holding `ADMIN` (no escalation through `TOKENS`). Secrets are answered once,
+ * at creation or refresh. With `expiration_time`, creation answers a signed
+ * JWT token instead (scopes and limits from the JSON body).
+ */
+import type { App } from '../app.js';
+import type { Ctx } from '../http/context.js';
+import { readBody, sendJson } from '../http/context.js';
+import { RoostError } from '../errors.js';
+import { authenticate, authorize, credentialName, scopeAllows, workspaceOf, type Credential, type WorkspaceRef } from '../../auth/authorize.js';
+import { auditAuth } from '../../auth/runtime.js';
+import { parseScope, scopeView } from '../../auth/tokens/scopes.js';
+import {
+  createTokenOps, deleteTokenOps, getToken, listTokens, refreshTokenOps, replaceTokenOps, WORKSPACE_ADMIN_TOKEN, type TokenRecord,
+} from '../../auth/tokens/service-tokens.js';
+import { parseJwtBody, signTinybirdJwt, workspaceJwtKey } from '../../auth/tokens/jwt-tokens.js';
+import { getWorkspace } from '../../tenants/registry.js';
+
+function tokenView(t: TokenRecord, secret?: string): Record<string, unknown> {
+  return {
+    id: t.id, name: t.name, description: t.description ?? '', scopes: t.scopes.map(scopeView),
+    ...(t.rps ? { limits: { rps: t.rps } } : {}),
+    created_at: t.createdAt, updated_at: t.updatedAt ?? t.createdAt,
+    ...(secret ? { token: secret } : {}),
+  };
+}
+
+function isAdmin(cred: Credential, ws: WorkspaceRef): boolean {
+  if (cred.kind === 'token') return scopeAllows(cred.token.scopes, 'ADMIN');
+  if (cred.kind === 'session' || cred.kind === 'idp') return true; // authorize() already required the admin role for TOKENS
+  return false;
+}
+
+async function tokenAdmin(app: App, ctx: Ctx): Promise<{ cred: Credential; ws: WorkspaceRef }> {
+  const cred = await authenticate(app, ctx);
+  const ws = workspaceOf(app, ctx, cred);
+  authorize(app, ctx, cred, { op: 'workspace', ...ws, scope: 'TOKENS' });
+  return { cred, ws };
+}
+
+function guardAdminScope(app: App, ctx: Ctx, cred: Credential, ws: WorkspaceRef, scopes: readonly string[]): void {
+  if (scopes.includes('ADMIN') && !isAdmin(cred, ws)) {
+    // Route through authorize() so the refusal is audited like every other denial.
+    authorize(app, ctx, cred, { op: 'workspace', ...ws, scope: 'ADMIN', resource: 'tokens' });
+  }
+}
+
+/** `scope=` values from the query string and an urlencoded body, plus the other form fields. */
+async function formParams(ctx: Ctx): Promise<{ q: URLSearchParams; json: Record<string, unknown> | undefined }> {
+  const q = new URLSearchParams(ctx.query);
+  let json: Record<string, unknown> | undefined;
+  const type = String(ctx.req.headers['content-type'] ?? '');
+  if (ctx.req.method !== 'GET' && ctx.req.method !== 'DELETE') {
+    const body = (await readBody(ctx)).toString('utf8');
+    if (body.trim()) {
+      if (type.startsWith('application/x-www-form-urlencoded')) for (const [k, v] of new URLSearchParams(body)) q.append(k, v);
+      else if (type.startsWith('application/json') || /^\s*[{[]/.test(body)) {
+        try { json = JSON.parse(body) as Record<string, unknown>; } catch { throw new RoostError('INVALID_JSON', 'the request body is not valid JSON'); }
+        if (!json || typeof json !== 'object' || Array.isArray(json)) throw new RoostError('INVALID_JSON', 'the JSON body must be an object');
+      }
+    }
+  }
+  return { q, json };
+}
+
+function parseRps(raw: unknown): number | undefined {
+  if (raw === undefined || raw === null || raw === '') return undefined;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0 || n > 1e6) throw new RoostError('INVALID_PARAMETER', 'rps must be a positive number of requests per second');
+  return n;
+}
+
+export function registerTokenRoutes(app: App): void {
+  const { router, state } = app;
+  const audit = (ctx: Ctx, cred: Credential, ws: WorkspaceRef, event: string, name: string, details?: Record<string, unknown>) =>
+    auditAuth(app, { event, outcome: 'success', tenant: ws.tenant, workspace: ws.workspace, credential: credentialName(cred), actor: cred.kind === 'session' || cred.kind === 'idp' ? cred.identity.email ?? cred.identity.subject : undefined, resource: `token:${name}`, requestId: ctx.id, details });
+
+  router.post('/v0/tokens', async (ctx) => {
+    const { cred, ws } = await tokenAdmin(app, ctx);
+    const { q, json } = await formParams(ctx);
+    const name = q.get('name') ?? (typeof json?.name === 'string' ? json.name : undefined);
+    if (!name) throw new RoostError('INVALID_PARAMETER', 'name is required');
+    const expiration = q.get('expiration_time') ?? json?.expiration_time;
+    if (expiration !== undefined && expiration !== null) {
+      const exp = Number(expiration);
+      if (!Number.isSafeInteger(exp) || exp * 1000 <= Date.now()) throw new RoostError('INVALID_PARAMETER', 'expiration_time must be a future Unix time in seconds');
+      const w = getWorkspace(state, ws.tenant, ws.workspace);
+      const key = workspaceJwtKey(state, app.secrets, w);
+      if (!key) throw new RoostError('CONFLICT', 'this workspace cannot sign JWT tokens until its workspace admin token is refreshed once');
+      let body;
+      try { body = parseJwtBody({ name, exp, scopes: json?.scopes, limits: json?.limits }); } catch (e) { throw new RoostError('INVALID_PARAMETER', (e as Error).message); }
+      const jwt = await signTinybirdJwt(key, w.id, body);
+      audit(ctx, cred, ws, 'token.jwt_created', name, { exp, scopes: body.scopes.map((s) => `${s.type}:${s.resource}`) });
+      sendJson(ctx, 200, { name, token: jwt, scopes: body.scopes, ...(body.rps ? { limits: { rps: body.rps } } : {}), exp });
+      return;
+    }
+    const rawScopes = [...q.getAll('scope'), ...(Array.isArray(json?.scopes) ? (json!.scopes as unknown[]).map(String) : [])];
+    const scopes = [...new Set(rawScopes.map(parseScope))];
+    guardAdminScope(app, ctx, cred, ws, scopes);
+    const rps = parseRps(q.get('rps') ?? (json?.limits as { rps?: unknown } | undefined)?.rps);
+    const description = q.get('description') ?? (typeof json?.description === 'string' ? json.description : undefined);
+    const r = await state.transact((s) => {
+      const t = createTokenOps(s, ws.tenant, ws.workspace, name, scopes, { description: description ?? undefined, rps });
+      return { ops: t.ops, result: t };
+    });
+    audit(ctx, cred, ws, 'token.created', name, { scopes });
+    sendJson(ctx, 200, tokenView(r.record, r.secret));
+  });
+
+  router.get('/v0/tokens', async (ctx) => {
+    const { cred, ws } = await tokenAdmin(app, ctx);
+    const admin = isAdmin(cred, ws);
+    sendJson(ctx, 200, { tokens: listTokens(state, ws.tenant, ws.workspace).filter((t) => admin || !t.scopes.includes('ADMIN')).map((t) => tokenView(t)) });
+  });
+
+  const one = async (ctx: Ctx) => {
+    const { cred, ws } = await tokenAdmin(app, ctx);
+    const t = getToken(state, ws.tenant, ws.workspace, ctx.params.token!);
+    guardAdminScope(app, ctx, cred, ws, t.scopes);
+    return { cred, ws, t };
+  };
+
+  router.get('/v0/tokens/:token', async (ctx) => {
+    const { t } = await one(ctx);
+    sendJson(ctx, 200, tokenView(t));
+  });
+
+  router.put('/v0/tokens/:token', async (ctx) => {
+    const { cred, ws, t } = await one(ctx);
+    const { q, json } = await formParams(ctx);
+    const rawScopes = [...q.getAll('scope'), ...(Array.isArray(json?.scopes) ? (json!.scopes as unknown[]).map(String) : [])];
+    const next: TokenRecord = { ...t, updatedAt: new Date().toISOString() };
+    if (rawScopes.length) next.scopes = [...new Set(rawScopes.map(parseScope))];
+    const newName = q.get('name') ?? (typeof json?.name === 'string' ? json.name : undefined);
+    if (newName && newName !== t.name) {
+      if (t.name === WORKSPACE_ADMIN_TOKEN) throw new RoostError('INVALID_PARAMETER', 'the workspace admin token cannot be renamed');
+      next.name = newName;
+    }
+    if (t.name === WORKSPACE_ADMIN_TOKEN && rawScopes.length && !(next.scopes.length === 1 && next.scopes[0] === 'ADMIN')) throw new RoostError('INVALID_PARAMETER', 'the workspace admin token keeps the ADMIN scope');
+    const rps = q.get('rps') ?? (json?.limits as { rps?: unknown } | undefined)?.rps;
+    if (rps !== undefined && rps !== null) next.rps = parseRps(rps);
+    const description = q.get('description') ?? (typeof json?.description === 'string' ? json.description : undefined);
+    if (description !== null && description !== undefined) next.description = description;
+    guardAdminScope(app, ctx, cred, ws, next.scopes);
+    await state.transact((s) => {
+      const cur = getToken(s, ws.tenant, ws.workspace, t.name);
+      if (cur.hash !== t.hash) throw new RoostError('CONFLICT', 'the token changed meanwhile; retry');
+      return { ops: replaceTokenOps(s, cur, next), result: undefined };
+    });
+    audit(ctx, cred, ws, 'token.updated', next.name, { scopes: next.scopes, renamed_from: next.name !== t.name ? t.name : undefined });
+    sendJson(ctx, 200, tokenView(next));
+  });
+
+  router.delete('/v0/tokens/:token', async (ctx) => {
+    const { cred, ws, t } = await one(ctx);
+    await state.write(deleteTokenOps(t));
+    audit(ctx, cred, ws, 'token.deleted', t.name);
+    ctx.res.writeHead(204).end();
+  });
+
+  router.post('/v0/tokens/:token/refresh', async (ctx) => {
+    const { cred, ws, t } = await one(ctx);
+    const r = await state.transact((s) => {
+      const cur = getToken(s, ws.tenant, ws.workspace, t.name);
+      const x = refreshTokenOps(s, cur, { seal: (v) => app.secrets.seal(v) });
+      return { ops: x.ops, result: x };
+    });
+    audit(ctx, cred, ws, 'token.refreshed', t.name);
+    sendJson(ctx, 200, tokenView(r.record, r.secret));
+  });
+}
