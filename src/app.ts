@@ -17,8 +17,9 @@ import { loadOperatorToken, type OperatorToken } from '../auth/operator.js';
 import { registerHealthRoutes } from './api/health.js';
 import { registerDevRoutes, seedDevelopment } from './api/dev.js';
 import { registerTenantRoutes } from './api/tenants.js';
-import { authListening, registerAuthRoutes } from '../auth/routes.js';
+import { registerAuthRoutes } from '../auth/routes.js';
 import { registerSqlRoutes } from './api/sql.js';
+import { registerDataSourceRoutes } from './api/datasources.js';
 import { ServiceLog } from './service/service-log.js';
 import { createAuditor, type Auditor } from './service/audit.js';
 import { getTenant } from '../tenants/registry.js';
@@ -37,6 +38,8 @@ export interface App {
   service: ServiceLog;
   /** Records an audit event (tenant's roost.audit_log + JSON log). */
   audit: Auditor;
+  /** Pipes that read a data source (set by the pipes module). */
+  dependents?: (ws: import('../tenants/registry.js').Workspace, datasource: string) => string[];
   /** Resolves with the bound address once listening. */
   address: { host: string; port: number };
   stop(reason?: string): Promise<void>;
@@ -73,6 +76,7 @@ export async function startApp(config: Config, opts: { log?: Logger } = {}): Pro
   registerTenantRoutes(app);
   await registerAuthRoutes(app);
   registerSqlRoutes(app);
+  registerDataSourceRoutes(app);
   if (config.dev) {
     registerDevRoutes(app);
     await seedDevelopment(app);
@@ -80,7 +84,6 @@ export async function startApp(config: Config, opts: { log?: Logger } = {}): Pro
 
   const addr = await http.listen(config.port, config.host);
   app.address = { host: config.host, port: addr.port };
-  await authListening(app);
 
   let stopping: Promise<void> | undefined;
   app.stop = (reason = 'stop') => {

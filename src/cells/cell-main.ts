@@ -135,7 +135,7 @@ async function runInsert(job: Job, st: Active): Promise<void> {
   try {
     if (st.cancelled) throw Object.assign(new Error('insert cancelled'), { code: 'CANCELLED' });
     if (!/^[A-Za-z0-9_]+$/.test(format)) throw new Error(`invalid format ${format}`);
-    await session.queryAsync(`INSERT INTO ${table} FROM INFILE '${ins.file}' FORMAT ${format}${settingsClause(settings)}`, { format: 'TSV' });
+    await session.queryAsync(`INSERT INTO ${table} FROM INFILE '${ins.file}'${settingsClause(settings)} FORMAT ${format}`, { format: 'TSV' });
     send(Frame.End, job.id, JSON.stringify({ elapsedMs: performance.now() - t0, bytes: ins.bytes, chunks: 0 }));
   } finally {
     fs.rmSync(ins.file, { force: true });

@@ -88,7 +88,7 @@ export function columnsDDL(columns: DataSourceColumn[]): string {
   return columns.map((c) => `${quoteIdent(c.name)} ${c.type}${c.defaultExpr ? ` DEFAULT ${c.defaultExpr}` : ''}`).join(', ');
 }
 
-export const QUARANTINE_COLUMNS = '`c__import_id` String, `c__error_column` Array(String), `c__error` Array(String), `c__line` UInt64, `c__raw` String, `insertion_date` DateTime64(3)';
+export const QUARANTINE_COLUMNS = '`c__import_id` String, `c__error_column` Array(String), `c__error` Array(String), `c__line` UInt64, `c__raw` String, `insertion_date` DateTime64(3, \'UTC\')';
 
 export async function createTables(engine: Engine, ws: Workspace, ds: DataSource, table = ds.table): Promise<void> {
   await engine.exec(`CREATE TABLE IF NOT EXISTS ${qualified(ws, table)} (${columnsDDL(ds.columns)}) ENGINE = MergeTree ORDER BY ${ds.sortingKey}`);

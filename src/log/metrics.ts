@@ -18,6 +18,11 @@ export function createMetrics() {
       name: 'roost_engine_query_duration_seconds', help: 'Engine query time by engine kind and outcome', labelNames: ['engine', 'outcome'],
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers: [registry],
     }),
+    ingestRows: new client.Counter({ name: 'roost_ingest_rows_total', help: 'Rows stored by ingestion', labelNames: ['tenant', 'format'], registers: [registry] }),
+    ingestBytes: new client.Counter({ name: 'roost_ingest_bytes_total', help: 'Body bytes ingested', labelNames: ['tenant', 'format'], registers: [registry] }),
+    quarantinedRows: new client.Counter({ name: 'roost_quarantined_rows_total', help: 'Rows sent to quarantine', labelNames: ['tenant', 'format'], registers: [registry] }),
+    ingestOps: new client.Counter({ name: 'roost_datasource_operations_total', help: 'Data source operations by kind and result', labelNames: ['tenant', 'event', 'result'], registers: [registry] }),
+    nativeParseSeconds: new client.Histogram({ name: 'roost_native_parse_seconds', help: 'Time spent in native CSV parsing per import', buckets: [0.001, 0.01, 0.1, 1, 10, 100], registers: [registry] }),
     stateWrites: new client.Counter({ name: 'roost_state_writes_total', help: 'Control-plane state writes acknowledged', registers: [registry] }),
   };
   return m;

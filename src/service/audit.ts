@@ -4,6 +4,7 @@
  * Events with no tenant (e.g. an unknown credential, operator actions) go to the
  * operator's log only: `<data>/audit/operator.log` via the JSON logger.
  */
+import { chTime } from './time.js';
 import type { ServiceLog } from './service-log.js';
 import type { Logger } from '../log/logger.js';
 
@@ -30,7 +31,7 @@ export function createAuditor(service: ServiceLog, log: Logger, onEvent?: (e: Au
     log.info('audit', { ...e });
     if (!e.tenant) return;
     service.write(e.tenant, 'audit_log', {
-      timestamp: Date.now() / 1000,
+      timestamp: chTime(),
       tenant: e.tenant,
       workspace: e.workspace ?? '',
       event: e.event,

@@ -15,22 +15,22 @@ export const SERVICE_DB = 'roost_svc';
 export const SERVICE_TABLES: Record<string, { columns: string; order: string; publicName: string }> = {
   audit_log: {
     publicName: 'roost.audit_log',
-    columns: `timestamp DateTime64(3), tenant String, workspace String, event LowCardinality(String), outcome LowCardinality(String), reason String, actor String, credential LowCardinality(String), connection String, resource String, request_id String, ip String, details String`,
+    columns: `timestamp DateTime64(3, 'UTC'), tenant String, workspace String, event LowCardinality(String), outcome LowCardinality(String), reason String, actor String, credential LowCardinality(String), connection String, resource String, request_id String, ip String, details String`,
     order: '(tenant, timestamp)',
   },
   pipe_stats_rt: {
     publicName: 'tinybird.pipe_stats_rt',
-    columns: `start_datetime DateTime64(3), workspace String, pipe_id String, pipe_name String, token_name String, duration Float64, read_rows UInt64, read_bytes UInt64, result_rows UInt64, status_code Int32, error UInt8, error_message String, parameters Map(String, String), request_id String, url String, method LowCardinality(String)`,
+    columns: `start_datetime DateTime64(3, 'UTC'), workspace String, pipe_id String, pipe_name String, token_name String, duration Float64, read_rows UInt64, read_bytes UInt64, result_rows UInt64, status_code Int32, error UInt8, error_message String, parameters Map(String, String), request_id String, url String, method LowCardinality(String)`,
     order: '(workspace, start_datetime)',
   },
   endpoint_errors: {
     publicName: 'tinybird.endpoint_errors',
-    columns: `start_datetime DateTime64(3), workspace String, pipe_id String, pipe_name String, parameters Map(String, String), error String, status_code Int32, request_id String, token_name String`,
+    columns: `start_datetime DateTime64(3, 'UTC'), workspace String, pipe_id String, pipe_name String, parameters Map(String, String), error String, status_code Int32, request_id String, token_name String`,
     order: '(workspace, start_datetime)',
   },
   datasources_ops_log: {
     publicName: 'tinybird.datasources_ops_log',
-    columns: `timestamp DateTime64(3), workspace String, event_type LowCardinality(String), datasource_id String, datasource_name String, result LowCardinality(String), elapsed_time Float64, error String, request_id String, import_id String, job_id String, rows UInt64, rows_quarantine UInt64, blocks_ids Array(String), options Map(String, String), Options Map(String, String), read_rows UInt64, read_bytes UInt64, written_rows UInt64, written_bytes UInt64, written_rows_quarantine UInt64, written_bytes_quarantine UInt64, operation_id String, release String, resource_tags Array(String)`,
+    columns: `timestamp DateTime64(3, 'UTC'), workspace String, event_type LowCardinality(String), datasource_id String, datasource_name String, result LowCardinality(String), elapsed_time Float64, error String, request_id String, import_id String, job_id String, rows UInt64, rows_quarantine UInt64, blocks_ids Array(String), options Map(String, String), Options Map(String, String), read_rows UInt64, read_bytes UInt64, written_rows UInt64, written_bytes UInt64, written_rows_quarantine UInt64, written_bytes_quarantine UInt64, operation_id String, release String, resource_tags Array(String)`,
     order: '(workspace, timestamp)',
   },
 };

@@ -1,0 +1,379 @@
+/**
+ * Data sources API (Tinybird v0): create/append/replace from CSV or NDJSON,
+ * list, get, truncate, delete rows, drop; `/v0/analyze`.
+ */
+import { chTime } from '../service/time.js';
+import crypto from 'node:crypto';
+import type { App } from '../app.js';
+import type { Ctx } from '../http/context.js';
+import { bodyStream, readForm, sendJson } from '../http/context.js';
+import { multipartBoundary, readMultipart, partText } from '../http/multipart.js';
+import { RoostError } from '../errors.js';
+import { authenticate, authorize, workspaceOf, type Credential } from '../../auth/authorize.js';
+import { getTenant, getWorkspace, type Workspace } from '../../tenants/registry.js';
+import {
+  checkDataSourceName, createQuarantine, createTables, deleteDataSourceOps, getDataSource, listDataSources, newDataSource,
+  putDataSourceOps, qualified, type DataSource, type DataSourceColumn,
+} from '../datasources/registry.js';
+import { csvToRoost, importRows, type ImportResult, type ImportSource } from '../ingest/import.js';
+import { ndjsonSource } from '../ingest/ndjson.js';
+import { inferNdjson, ndjsonSchemaText } from '../ingest/ndjson-infer.js';
+import { formatSchema, inferCsvSchema, parseSchema, type CsvDialect } from '../native/csv.js';
+import { analyzeSql, SqlError, toRoostError } from '../native/sql.js';
+import { workspaceNameMap } from '../datasources/name-map.js';
+import { quoteString } from '../cells/engine.js';
+
+const MODES = ['create', 'append', 'replace'] as const;
+const FORM_KEYS = new Set(['name', 'mode', 'format', 'schema', 'engine_sorting_key', 'dialect_delimiter', 'dialect_new_line', 'dialect_escapechar', 'type_guessing', 'replace_condition', 'token', 'url', 'header', 'dialect_header', 'delete_condition', 'dry_run']);
+type Mode = (typeof MODES)[number];
+const FORMATS = ['csv', 'ndjson'] as const;
+type Format = (typeof FORMATS)[number];
+
+interface Incoming {
+  params: URLSearchParams;
+  body: AsyncIterable<Buffer> | undefined;
+  /** Format implied by a multipart field name. */
+  fieldFormat?: Format;
+}
+
+/** Splits the request into parameters and the (streamed) data body. */
+async function incoming(ctx: Ctx, limit: number): Promise<Incoming> {
+  const params = new URLSearchParams(ctx.query);
+  const type = String(ctx.req.headers['content-type'] ?? '');
+  const boundary = multipartBoundary(type);
+  if (boundary) {
+    const parts = readMultipart(bodyStream(ctx, limit), boundary);
+    for await (const part of parts) {
+      if (part.filename !== undefined || part.name === 'csv' || part.name === 'ndjson' || part.name === 'file') {
+        const fieldFormat = part.name === 'ndjson' ? 'ndjson' : part.name === 'csv' ? 'csv' : undefined;
+        // The data part is consumed by the import; later fields are not read.
+        return { params, body: part.body, fieldFormat };
+      }
+      params.set(part.name, await partText(part, 1 << 20));
+    }
+    return { params, body: undefined };
+  }
+  if (type.startsWith('application/x-www-form-urlencoded')) {
+    // curl --data-binary sends rows with this type too: it is a form only when it
+    // reads as one (known keys), else it is the data.
+    const s = await sample(bodyStream(ctx, limit), 64 * 1024);
+    const text = s.head.toString('utf8');
+    const looksLikeForm = s.complete && text.length > 0 && text.split('&').every((kv) => /^[a-z_]+=/.test(kv) && FORM_KEYS.has(kv.slice(0, kv.indexOf('='))));
+    if (looksLikeForm || s.head.length === 0) {
+      for (const [k, v] of new URLSearchParams(text)) params.set(k, v);
+      return { params, body: undefined };
+    }
+    return { params, body: s.body };
+  }
+  const declared = ctx.req.headers['content-length'];
+  const chunked = ctx.req.headers['transfer-encoding'];
+  if (declared === '0' || (declared === undefined && !chunked)) return { params, body: undefined };
+  return { params, body: bodyStream(ctx, limit) };
+}
+
+function oneOf<T extends string>(name: string, v: string | null, allowed: readonly T[], def: T): T {
+  if (v === null || v === '') return def;
+  if (!(allowed as readonly string[]).includes(v)) {
+    throw new RoostError(name === 'mode' ? 'UNSUPPORTED_MODE' : 'UNSUPPORTED_FORMAT', `${name} must be one of ${allowed.join(', ')}; got "${v}"`);
+  }
+  return v as T;
+}
+
+function dialectFrom(p: URLSearchParams): Partial<CsvDialect> {
+  const d: Partial<CsvDialect> = {};
+  const delim = p.get('dialect_delimiter');
+  if (delim !== null) {
+    const v = delim === '\\t' ? '\t' : delim;
+    if (v.length !== 1) throw new RoostError('INVALID_PARAMETER', 'dialect_delimiter must be one character (\\t for tab)');
+    d.delimiter = v;
+  }
+  const esc = p.get('dialect_escapechar');
+  if (esc !== null) {
+    if (esc.length > 1) throw new RoostError('INVALID_PARAMETER', 'dialect_escapechar must be one character');
+    d.escape = esc;
+  }
+  const nl = p.get('dialect_new_line');
+  if (nl !== null && !['\\n', '\\r\\n', '\\r', '\n', '\r\n', '\r'].includes(nl)) {
+    throw new RoostError('INVALID_PARAMETER', 'dialect_new_line must be \\n, \\r\\n or \\r (line ends are also detected by themselves)');
+  }
+  return d;
+}
+
+function schemaColumns(text: string): DataSourceColumn[] {
+  try {
+    return parseSchema(text).map((c) => ({ name: c.name, type: c.type, nullable: c.nullable, jsonPath: c.jsonPath, defaultExpr: c.defaultExpr }));
+  } catch (e) {
+    throw csvToRoost(e);
+  }
+}
+
+/** Buffers the first bytes of a body for inference and hands back an equivalent stream. */
+async function sample(body: AsyncIterable<Buffer>, bytes: number): Promise<{ head: Buffer; body: AsyncIterable<Buffer>; complete: boolean }> {
+  const it = body[Symbol.asyncIterator]();
+  const parts: Buffer[] = [];
+  let n = 0;
+  let complete = false;
+  while (n < bytes) {
+    const r = await it.next();
+    if (r.done) { complete = true; break; }
+    parts.push(r.value);
+    n += r.value.length;
+  }
+  const head = Buffer.concat(parts);
+  return {
+    head, complete,
+    body: (async function* () {
+      if (head.length) yield head;
+      if (complete) return;
+      for (;;) { const r = await it.next(); if (r.done) return; yield r.value; }
+    })(),
+  };
+}
+
+export function dataSourceView(ds: DataSource, stats?: { rows: number; bytes: number; quarantine: number }): Record<string, unknown> {
+  return {
+    id: ds.id,
+    name: ds.name,
+    type: 'csv',
+    created_at: ds.createdAt,
+    engine: { engine: ds.engine, sorting_key: ds.sortingKey },
+    schema: {
+      sql_schema: formatSchema(ds.columns),
+      columns: ds.columns.map((c) => ({ name: c.name, type: c.type, nullable: c.nullable, jsonpath: c.jsonPath ?? undefined, default_value: c.defaultExpr })),
+    },
+    ...(stats ? { statistics: { row_count: stats.rows, bytes: stats.bytes }, quarantine_rows: stats.quarantine } : {}),
+  };
+}
+
+async function tableStats(app: App, ws: Workspace, ds: DataSource): Promise<{ rows: number; bytes: number; quarantine: number }> {
+  const engine = app.cells.engineFor(getTenant(app.state, ws.tenant));
+  const out = (await engine.exec(
+    `SELECT table, sum(rows), sum(bytes_on_disk) FROM system.parts WHERE active AND database = ${quoteString(ws.database)} AND table IN (${quoteString(ds.table)}, ${quoteString(`${ds.table}_quarantine`)}) GROUP BY table`,
+  )).toString('utf8');
+  const r = { rows: 0, bytes: 0, quarantine: 0 };
+  for (const line of out.split('\n').filter(Boolean)) {
+    const [table, rows, bytes] = line.split('\t');
+    if (table === ds.table) { r.rows = Number(rows); r.bytes = Number(bytes); } else r.quarantine = Number(rows);
+  }
+  return r;
+}
+
+export function registerDataSourceRoutes(app: App): void {
+  const { router, state } = app;
+
+  const opsLog = (ws: Workspace, ds: { id: string; name: string }, event: string, ctx: Ctx, r: Partial<ImportResult> & { error?: string; elapsedMs: number }) => {
+    const result = r.error ? 'error' : 'ok';
+    app.metrics.ingestOps.inc({ tenant: ws.tenant, event, result });
+    app.service.write(ws.tenant, 'datasources_ops_log', {
+      timestamp: chTime(), workspace: ws.name, event_type: event, datasource_id: ds.id, datasource_name: ds.name,
+      result, elapsed_time: r.elapsedMs / 1000, error: r.error ?? '', request_id: ctx.id, import_id: r.importId ?? '',
+      rows: r.rows ?? 0, rows_quarantine: r.quarantined ?? 0, read_bytes: r.bytes ?? 0, written_rows: r.rows ?? 0, written_rows_quarantine: r.quarantined ?? 0,
+    });
+  };
+
+  const wsOf = async (ctx: Ctx): Promise<{ cred: Credential; ws: Workspace }> => {
+    const cred = await authenticate(app, ctx);
+    const { tenant, workspace } = workspaceOf(app, ctx, cred);
+    return { cred, ws: getWorkspace(state, tenant, workspace) };
+  };
+
+  router.post('/v0/datasources', async (ctx) => {
+    const t0 = performance.now();
+    const { cred, ws } = await wsOf(ctx);
+    const { params, body, fieldFormat } = await incoming(ctx, app.config.maxUploadBytes);
+    if (params.get('url')) throw new RoostError('BAD_REQUEST', 'importing from a URL is not supported: this server does not reach outside networks; upload the file in the body');
+    const mode = oneOf<Mode>('mode', params.get('mode'), MODES, 'create');
+    const format = oneOf<Format>('format', params.get('format'), FORMATS, fieldFormat ?? (String(ctx.req.headers['content-type']).includes('ndjson') ? 'ndjson' : 'csv'));
+    const name = checkDataSourceName(params.get('name'));
+    const dialect = dialectFrom(params);
+    const tenant = getTenant(state, ws.tenant);
+    const engine = app.cells.engineFor(tenant);
+
+    if (mode === 'create') {
+      authorize(app, ctx, cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:CREATE' });
+      if (state.get('datasources', ws.tenant, ws.name, name)) throw new RoostError('ALREADY_EXISTS', `data source "${name}" already exists; use mode=append or mode=replace`);
+      let columns: DataSourceColumn[];
+      let data = body;
+      const schemaText = params.get('schema');
+      if (schemaText) {
+        columns = schemaColumns(schemaText);
+      } else {
+        if (!data) throw new RoostError('BAD_REQUEST', 'to create a data source send a schema= parameter, or a body to infer it from');
+        const s = await sample(data, 1 << 20);
+        data = s.body;
+        if (s.head.length === 0) throw new RoostError('EMPTY_BODY', 'the body is empty: send rows to infer a schema from, or a schema= parameter');
+        if (format === 'ndjson') {
+          const cols = inferNdjson(s.head.toString('utf8'));
+          if (!cols.length) throw new RoostError('BAD_REQUEST', 'no JSON objects found in the body to infer a schema from');
+          columns = schemaColumns(ndjsonSchemaText(cols));
+        } else {
+          const inferred = await inferCsvSchema(s.head, { dialect, complete: s.complete }).catch((e) => { throw csvToRoost(e); });
+          if (!inferred.columns.length) throw new RoostError('BAD_REQUEST', 'no columns found in the body to infer a schema from');
+          columns = inferred.columns.map((c) => ({ name: c.name, type: c.type, nullable: c.nullable, jsonPath: null, defaultExpr: null }));
+        }
+      }
+      if (columns.length === 0) throw new RoostError('SCHEMA_SYNTAX', 'the schema has no columns');
+      const ds = newDataSource(ws, name, columns, params.get('engine_sorting_key') ?? undefined);
+      await createTables(engine, ws, ds);
+      await createQuarantine(engine, ws, ds);
+      let result: ImportResult | undefined;
+      try {
+        if (data) result = await runImport(app, ctx, ws, ds, format, data, 'append', dialect, params, false);
+        await state.transact((s) => {
+          if (s.get('datasources', ws.tenant, ws.name, name)) throw new RoostError('ALREADY_EXISTS', `data source "${name}" was created meanwhile`);
+          return { ops: putDataSourceOps(ds), result: undefined };
+        });
+      } catch (e) {
+        // Nothing stays behind from a failed create.
+        await engine.exec(`DROP TABLE IF EXISTS ${qualified(ws, ds.table)}`).catch(() => {});
+        await engine.exec(`DROP TABLE IF EXISTS ${qualified(ws, `${ds.table}_quarantine`)}`).catch(() => {});
+        opsLog(ws, ds, 'create', ctx, { elapsedMs: performance.now() - t0, error: (e as Error).message });
+        throw e;
+      }
+      opsLog(ws, ds, 'create', ctx, { ...result, elapsedMs: performance.now() - t0 });
+      app.audit({ event: 'datasource.create', outcome: 'success', tenant: ws.tenant, workspace: ws.name, resource: name, requestId: ctx.id, credential: credName(cred) });
+      return sendJson(ctx, 200, importResponse(ds, result));
+    }
+
+    const ds = getDataSource(state, ws.tenant, ws.name, name);
+    authorize(app, ctx, cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:APPEND', resource: name });
+    if (!body) throw new RoostError('EMPTY_BODY', `mode=${mode} needs rows in the body (raw, or a multipart field "csv"/"ndjson")`);
+    if (params.get('replace_condition')) throw new RoostError('BAD_REQUEST', 'replace_condition (partial replace) is not supported yet; replace the whole data source');
+    try {
+      const result = await runImport(app, ctx, ws, ds, format, body, mode, dialect, params, true);
+      opsLog(ws, ds, mode, ctx, { ...result, elapsedMs: performance.now() - t0 });
+      sendJson(ctx, 200, importResponse(ds, result));
+    } catch (e) {
+      opsLog(ws, ds, mode, ctx, { elapsedMs: performance.now() - t0, error: (e as Error).message });
+      throw e;
+    }
+  });
+
+  router.get('/v0/datasources', async (ctx) => {
+    const { cred, ws } = await wsOf(ctx);
+    const visible = listDataSources(state, ws.tenant, ws.name).filter((ds) => {
+      try { authorize(app, ctx, cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:READ', resource: ds.name }); return true; } catch { return false; }
+    });
+    sendJson(ctx, 200, { datasources: visible.map((ds) => dataSourceView(ds)) });
+  });
+
+  router.get('/v0/datasources/:name', async (ctx) => {
+    const { cred, ws } = await wsOf(ctx);
+    const ds = getDataSource(state, ws.tenant, ws.name, ctx.params.name!);
+    authorize(app, ctx, cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:READ', resource: ds.name });
+    sendJson(ctx, 200, dataSourceView(ds, await tableStats(app, ws, ds)));
+  });
+
+  router.post('/v0/datasources/:name/truncate', async (ctx) => {
+    const t0 = performance.now();
+    const { cred, ws } = await wsOf(ctx);
+    const ds = getDataSource(state, ws.tenant, ws.name, ctx.params.name!);
+    authorize(app, ctx, cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:DROP', resource: ds.name });
+    const engine = app.cells.engineFor(getTenant(state, ws.tenant));
+    await engine.exec(`TRUNCATE TABLE ${qualified(ws, ds.table)}`);
+    opsLog(ws, ds, 'truncate', ctx, { elapsedMs: performance.now() - t0 });
+    sendJson(ctx, 200, { id: ds.id, name: ds.name, truncated: true });
+  });
+
+  router.post('/v0/datasources/:name/delete', async (ctx) => {
+    const t0 = performance.now();
+    const { cred, ws } = await wsOf(ctx);
+    const ds = getDataSource(state, ws.tenant, ws.name, ctx.params.name!);
+    authorize(app, ctx, cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:DROP', resource: ds.name });
+    const form = await readForm(ctx);
+    const cond = form.get('delete_condition');
+    if (!cond || !cond.trim()) throw new RoostError('INVALID_PARAMETER', 'delete_condition is required: a SQL condition over the data source columns, e.g. "country = \'ES\'"');
+    // The condition passes the analyzer as the WHERE of a query over this data source only.
+    const probe = `SELECT count() FROM ${ds.name} WHERE (${cond}\n)`;
+    let analysis;
+    try {
+      analysis = analyzeSql(probe, workspaceNameMap(state, ws.tenant, ws.name));
+    } catch (e) {
+      if (e instanceof SqlError) throw toRoostError(e);
+      throw e;
+    }
+    if (analysis.format || analysis.tables.some((t) => t.name !== ds.name)) throw new RoostError('SQL_FORBIDDEN', 'delete_condition may only refer to the data source\'s own columns');
+    const engine = app.cells.engineFor(getTenant(state, ws.tenant));
+    const where = analysis.sql.slice(analysis.sql.indexOf(' WHERE ') + 7);
+    const count = Number((await engine.exec(`SELECT count() FROM ${qualified(ws, ds.table)} WHERE ${where}`, { settings: { readonly: 1 } })).toString().trim());
+    const dry = /^(1|true)$/i.test(form.get('dry_run') ?? '');
+    if (!dry && count > 0) await engine.exec(`ALTER TABLE ${qualified(ws, ds.table)} DELETE WHERE ${where}`, { settings: { mutations_sync: 2 } });
+    opsLog(ws, ds, 'delete_data', ctx, { elapsedMs: performance.now() - t0, rows: dry ? 0 : count });
+    sendJson(ctx, 200, { id: crypto.randomUUID(), datasource: { id: ds.id, name: ds.name }, delete_condition: cond, rows_affected: count, dry_run: dry, status: 'done' });
+  });
+
+  router.delete('/v0/datasources/:name', async (ctx) => {
+    const t0 = performance.now();
+    const { cred, ws } = await wsOf(ctx);
+    const ds = getDataSource(state, ws.tenant, ws.name, ctx.params.name!);
+    authorize(app, ctx, cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:DROP', resource: ds.name });
+    const users = app.dependents?.(ws, ds.name) ?? [];
+    if (users.length) throw new RoostError('CONFLICT', `data source "${ds.name}" is used by pipes: ${users.join(', ')}; remove them first`, { details: { dependents: users } });
+    await state.write(deleteDataSourceOps(ds));
+    const engine = app.cells.engineFor(getTenant(state, ws.tenant));
+    await engine.exec(`DROP TABLE IF EXISTS ${qualified(ws, ds.table)}`);
+    await engine.exec(`DROP TABLE IF EXISTS ${qualified(ws, `${ds.table}_quarantine`)}`);
+    opsLog(ws, ds, 'delete', ctx, { elapsedMs: performance.now() - t0 });
+    app.audit({ event: 'datasource.drop', outcome: 'success', tenant: ws.tenant, workspace: ws.name, resource: ds.name, requestId: ctx.id, credential: credName(cred) });
+    sendJson(ctx, 200, { id: ds.id, name: ds.name, deleted: true });
+  });
+
+  router.post('/v0/analyze', async (ctx) => {
+    const { ws } = await wsOf(ctx);
+    void ws;
+    const { params, body, fieldFormat } = await incoming(ctx, app.config.maxUploadBytes);
+    if (!body) throw new RoostError('EMPTY_BODY', 'send a CSV or NDJSON sample in the body');
+    const s = await sample(body, 1 << 20);
+    for await (const _ of s.body) { /* the rest is not needed */ }
+    if (!s.head.length) throw new RoostError('EMPTY_BODY', 'send a CSV or NDJSON sample in the body');
+    const format = oneOf<Format>('format', params.get('format'), FORMATS, fieldFormat ?? (/^\s*\{/.test(s.head.subarray(0, 64).toString('utf8')) ? 'ndjson' : 'csv'));
+    if (format === 'ndjson') {
+      const cols = inferNdjson(s.head.toString('utf8'));
+      return sendJson(ctx, 200, { analysis: { columns: cols.map((c) => ({ name: c.name, path: c.jsonPath, recommended_type: c.type, present_pct: c.presentPct })), schema: ndjsonSchemaText(cols) }, format });
+    }
+    const r = await inferCsvSchema(s.head, { dialect: dialectFrom(params), complete: s.complete }).catch((e) => { throw csvToRoost(e); });
+    sendJson(ctx, 200, {
+      analysis: { columns: r.columns.map((c) => ({ name: c.name, recommended_type: c.type, nullable: c.nullable })), schema: formatSchema(r.columns) },
+      dialect: { delimiter: r.dialect.delimiter, has_header: r.dialect.hasHeader, new_line: r.dialect.newline, escapechar: r.dialect.escape || null },
+      format, rows_sampled: r.rowsSampled,
+    });
+  });
+}
+
+function credName(cred: Credential): string {
+  return cred.kind === 'token' ? `token:${cred.token.name}` : cred.kind;
+}
+
+function importResponse(ds: DataSource, r: ImportResult | undefined): Record<string, unknown> {
+  return {
+    id: r?.importId ?? ds.id,
+    import_id: r?.importId,
+    datasource: dataSourceView(ds),
+    rows: r?.rows ?? 0,
+    quarantine_rows: r?.quarantined ?? 0,
+    invalid_lines: r?.quarantined ?? 0,
+    error: false,
+  };
+}
+
+export async function runImport(app: App, ctx: Ctx, ws: Workspace, ds: DataSource, format: Format, body: AsyncIterable<Buffer>, mode: 'append' | 'replace', dialect: Partial<CsvDialect>, params: URLSearchParams, staged: boolean): Promise<ImportResult> {
+  let source: ImportSource;
+  let hasHeader: boolean | undefined;
+  let csvDialect = dialect;
+  if (format === 'ndjson') {
+    source = ndjsonSource(body, ds.columns);
+    hasHeader = false;
+    csvDialect = { delimiter: ',', quote: '"', escape: '' };
+  } else {
+    source = { chunks: body };
+    const h = params.get('dialect_header') ?? params.get('header');
+    hasHeader = h === null ? undefined : /^(1|true|yes)$/i.test(h);
+  }
+  const t0 = performance.now();
+  const r = await importRows(app, { ws, ds, mode, source, dialect: csvDialect, hasHeader, requestId: ctx.id, signal: ctx.signal, staged });
+  app.metrics.nativeParseSeconds.observe((performance.now() - t0) / 1000);
+  app.metrics.ingestRows.inc({ tenant: ws.tenant, format }, r.rows);
+  app.metrics.ingestBytes.inc({ tenant: ws.tenant, format }, r.bytes);
+  app.metrics.quarantinedRows.inc({ tenant: ws.tenant, format }, r.quarantined);
+  return r;
+}

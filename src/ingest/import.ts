@@ -1,0 +1,193 @@
+/**
+ * One import into a data source: CSV bytes → native validator → RowBinary into
+ * the engine; rejected rows → quarantine. Stored + quarantined == rows received.
+ *
+ * Staged imports (CSV uploads, replace) write into a fresh stage table and then
+ * move it in with one statement (`ATTACH PARTITION ... FROM` to append,
+ * `EXCHANGE TABLES` to replace): readers see the old data or the new, never a
+ * mix, and a failed import leaves the data source as it was.
+ */
+import crypto from 'node:crypto';
+import path from 'node:path';
+import type { App } from '../app.js';
+import type { Workspace } from '../../tenants/registry.js';
+import { getTenant } from '../../tenants/registry.js';
+import type { DataSource } from '../datasources/registry.js';
+import { createQuarantine, qualified } from '../datasources/registry.js';
+import { CsvValidator, CsvError, sniffCsv, type CsvDialect, type RejectedRow } from '../native/csv.js';
+import { QuarantineSpool, splitCsvRow, type QuarantineRow } from './quarantine.js';
+import { RoostError } from '../errors.js';
+import { ClickHouseEngine } from '../cells/clickhouse.js';
+
+export interface ImportSource {
+  /** CSV bytes (for NDJSON: the converted rows). */
+  chunks: AsyncIterable<Buffer>;
+  /**
+   * Maps rejected rows of one validator batch to quarantine rows (NDJSON keeps its raw
+   * lines). `processed` is how many rows the batch covered (stored + rejected), in order.
+   */
+  mapRejected?: (rejected: RejectedRow[], processed: number) => QuarantineRow[];
+  /** Rows rejected before the validator (e.g. invalid JSON lines), drained after each chunk. */
+  takeEarlyRejects?: () => QuarantineRow[];
+}
+
+export interface ImportOptions {
+  ws: Workspace;
+  ds: DataSource;
+  mode: 'append' | 'replace';
+  source: ImportSource;
+  dialect?: Partial<CsvDialect>;
+  /** true/false, or undefined to sniff from the first bytes. */
+  hasHeader?: boolean;
+  requestId: string;
+  signal?: AbortSignal;
+  /** Stage and swap (atomic). Without it rows go straight into the table in one INSERT. */
+  staged: boolean;
+  maxRowBytes?: number;
+}
+
+export interface ImportResult {
+  importId: string;
+  rows: number;
+  quarantined: number;
+  bytes: number;
+  elapsedMs: number;
+}
+
+const locks = new Map<string, Promise<unknown>>();
+
+/** Serialises imports that swap a table (replace) with other imports of the same data source. */
+function withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
+  const prev = locks.get(key) ?? Promise.resolve();
+  const run = prev.then(fn, fn);
+  const tail = run.catch(() => {});
+  locks.set(key, tail);
+  void tail.then(() => { if (locks.get(key) === tail) locks.delete(key); });
+  return run;
+}
+
+/** Reads until `min` bytes (or the end) are buffered, for sniffing; returns them and the rest. */
+async function peek(src: AsyncIterable<Buffer>, min: number): Promise<{ head: Buffer; rest: AsyncIterable<Buffer> }> {
+  const it = src[Symbol.asyncIterator]();
+  const parts: Buffer[] = [];
+  let n = 0;
+  let ended = false;
+  while (n < min) {
+    const r = await it.next();
+    if (r.done) { ended = true; break; }
+    parts.push(r.value);
+    n += r.value.length;
+  }
+  const head = Buffer.concat(parts);
+  const rest = (async function* () {
+    if (ended) return;
+    for (;;) {
+      const r = await it.next();
+      if (r.done) return;
+      yield r.value;
+    }
+  })();
+  return { head, rest };
+}
+
+export async function importRows(app: App, o: ImportOptions): Promise<ImportResult> {
+  const key = `${o.ws.tenant}/${o.ws.name}/${o.ds.name}`;
+  return withLock(key, () => importLocked(app, o));
+}
+
+async function importLocked(app: App, o: ImportOptions): Promise<ImportResult> {
+  const t0 = performance.now();
+  const tenant = getTenant(app.state, o.ws.tenant);
+  const engine = app.cells.engineFor(tenant);
+  const importId = crypto.randomUUID();
+  const target = qualified(o.ws, o.ds.table);
+  const qTable = qualified(o.ws, `${o.ds.table}_quarantine`);
+  const suffix = `__stage_${crypto.randomBytes(6).toString('hex')}`;
+  const stage = qualified(o.ws, `${o.ds.table}${suffix}`);
+  const into = o.staged ? stage : target;
+
+  const { head, rest } = await peek(o.source.chunks, 64 * 1024);
+  if (head.length === 0) throw new RoostError('EMPTY_BODY', 'the body is empty: send the rows to import');
+  const sniffed = sniffCsv(head);
+  const dialect: CsvDialect = { delimiter: o.dialect?.delimiter ?? sniffed.delimiter, quote: o.dialect?.quote ?? sniffed.quote, escape: o.dialect?.escape ?? sniffed.escape };
+  const hasHeader = o.hasHeader ?? sniffed.hasHeader;
+  let validator: CsvValidator;
+  try {
+    validator = new CsvValidator({ columns: o.ds.columns, dialect, hasHeader, maxRowBytes: o.maxRowBytes ?? 8 << 20 });
+  } catch (e) {
+    throw csvToRoost(e);
+  }
+  const spool = new QuarantineSpool(path.join(app.config.dataDir, 'tmp'), o.ds.columns, importId);
+  let rows = 0;
+  let bytes = 0;
+  const toQuarantine = (rejected: RejectedRow[], processed: number): QuarantineRow[] => {
+    // Text that is not UTF-8 is refused as a whole: the body is in the wrong encoding.
+    const bad = rejected.find((r) => r.reason === 'invalid UTF-8');
+    if (bad) throw new RoostError('INVALID_UTF8', `line ${bad.line} is not valid UTF-8; send the file as UTF-8 (nothing was stored)`, { details: { line: bad.line } });
+    return o.source.mapRejected ? o.source.mapRejected(rejected, processed) : rejected.map((r) => ({ ...r, values: splitCsvRow(r.raw, dialect.delimiter, dialect.quote) }));
+  };
+
+  async function* encoded(): AsyncGenerator<Buffer> {
+    const handle = async (b: Awaited<ReturnType<CsvValidator['push']>>) => {
+      rows += b.rowCount;
+      spool.add(toQuarantine(b.rejected, b.rowCount + b.rejected.length));
+      if (o.source.takeEarlyRejects) spool.add(o.source.takeEarlyRejects());
+      return b.rows;
+    };
+    for (const src of [[head], rest] as Iterable<Buffer>[] | AsyncIterable<Buffer>[]) {
+      for await (const chunk of src as AsyncIterable<Buffer>) {
+        bytes += chunk.length;
+        const out = await handle(await validator.push(chunk).catch((e) => { throw csvToRoost(e); }));
+        if (out.length) yield out;
+      }
+    }
+    const out = await handle(await validator.finish().catch((e) => { throw csvToRoost(e); }));
+    if (out.length) yield out;
+  }
+
+  const staged: string[] = [];
+  try {
+    if (o.staged) {
+      await engine.exec(`CREATE TABLE ${stage} AS ${target}`);
+      staged.push(stage);
+    }
+    await engine.insert(into, validator.format, encoded(), { signal: o.signal, settings: { input_format_skip_unknown_fields: 0 } });
+    if (rows + spool.count === 0) throw new RoostError('EMPTY_BODY', 'the body holds no rows (only a header or blank lines)');
+    if (spool.count > 0) {
+      await createQuarantine(engine, o.ws, o.ds);
+      const qStage = qualified(o.ws, `${o.ds.table}_quarantine${suffix}`);
+      if (o.staged) {
+        await engine.exec(`CREATE TABLE ${qStage} AS ${qTable}`);
+        staged.push(qStage);
+      }
+      await engine.insert(o.staged ? qStage : qTable, 'JSONEachRow', spool.read(), { settings: { date_time_input_format: 'best_effort' } });
+    }
+    if (o.staged) {
+      const cluster = engine instanceof ClickHouseEngine && engine.cluster;
+      if (cluster) throw new RoostError('CONFLICT', 'staged imports on a cluster are not supported yet');
+      if (o.mode === 'replace') await engine.exec(`EXCHANGE TABLES ${target} AND ${stage}`);
+      else await engine.exec(`ALTER TABLE ${target} ATTACH PARTITION tuple() FROM ${stage}`);
+      if (spool.count > 0) await engine.exec(`ALTER TABLE ${qTable} ATTACH PARTITION tuple() FROM ${qualified(o.ws, `${o.ds.table}_quarantine${suffix}`)}`);
+    }
+  } finally {
+    spool.dispose();
+    for (const t of staged) await engine.exec(`DROP TABLE IF EXISTS ${t}`).catch((e) => app.log.warn('stage table not dropped', { table: t, err: e }));
+  }
+  return { importId, rows, quarantined: spool.count, bytes, elapsedMs: performance.now() - t0 };
+}
+
+export function csvToRoost(e: unknown): unknown {
+  if (!(e instanceof CsvError)) return e;
+  const details: Record<string, unknown> = {};
+  if (e.line !== undefined) details.line = e.line;
+  if (e.expected) details.expected = e.expected;
+  if (e.found) details.found = e.found;
+  switch (e.code) {
+    case 'ROW_TOO_LARGE': return new RoostError('ROW_TOO_LARGE', `${e.message}; split the row or raise the limit`, { details });
+    case 'INVALID_UTF8': return new RoostError('INVALID_UTF8', `${e.message}; send UTF-8 text`, { details });
+    case 'HEADER_MISMATCH': return new RoostError('HEADER_MISMATCH', e.message, { details });
+    case 'SCHEMA_SYNTAX': return new RoostError('SCHEMA_SYNTAX', e.message, { details });
+    case 'UNSUPPORTED_TYPE': return new RoostError('SCHEMA_SYNTAX', e.message, { details });
+    default: return new RoostError('BAD_REQUEST', e.message, { details });
+  }
+}

@@ -1,0 +1,70 @@
+/** Schema suggestion for NDJSON samples: one column per leaf path of the objects seen. */
+import { quoteIdent } from '../cells/engine.js';
+
+export interface NdjsonColumn { name: string; type: string; nullable: boolean; jsonPath: string; presentPct: number }
+
+type Kind = 'int' | 'uint' | 'float' | 'bool' | 'date' | 'datetime' | 'string' | 'array' | 'null';
+
+function kindOf(v: unknown): Kind {
+  if (v === null) return 'null';
+  if (typeof v === 'boolean') return 'bool';
+  if (typeof v === 'number') return Number.isInteger(v) ? (v < 0 ? 'int' : 'uint') : 'float';
+  if (Array.isArray(v)) return 'array';
+  if (typeof v === 'string') {
+    if (/^\d{4}-\d{2}-\d{2}$/.test(v)) return 'date';
+    if (/^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})?$/.test(v)) return 'datetime';
+    return 'string';
+  }
+  return 'string';
+}
+
+function merge(a: Kind | undefined, b: Kind): Kind {
+  if (!a || a === 'null') return b;
+  if (b === 'null' || a === b) return a;
+  const num = new Set<Kind>(['int', 'uint', 'float']);
+  if (num.has(a) && num.has(b)) return a === 'float' || b === 'float' ? 'float' : 'int';
+  if ((a === 'date' && b === 'datetime') || (a === 'datetime' && b === 'date')) return 'datetime';
+  return 'string';
+}
+
+const TYPE: Record<Kind, string> = { int: 'Int64', uint: 'Int64', float: 'Float64', bool: 'Bool', date: 'Date', datetime: 'DateTime64(3)', string: 'String', array: 'Array(String)', null: 'String' };
+
+export function inferNdjson(sample: string, maxRows = 10_000): NdjsonColumn[] {
+  const stats = new Map<string, { kind?: Kind; seen: number; nulls: number; elem?: Kind; path: string }>();
+  let rows = 0;
+  const walk = (obj: Record<string, unknown>, path: string, name: string) => {
+    for (const [k, v] of Object.entries(obj)) {
+      const p = /^[A-Za-z_][A-Za-z0-9_]*$/.test(k) ? `${path}.${k}` : `${path}['${k.replace(/'/g, "\\'")}']`;
+      const n = name ? `${name}_${k}` : k;
+      if (v !== null && typeof v === 'object' && !Array.isArray(v)) { walk(v as Record<string, unknown>, p, n); continue; }
+      let s = stats.get(p);
+      if (!s) stats.set(p, (s = { seen: 0, nulls: 0, path: p }));
+      s.seen++;
+      const kind = kindOf(v);
+      if (kind === 'null') s.nulls++;
+      s.kind = merge(s.kind, kind);
+      if (kind === 'array') for (const e of v as unknown[]) s.elem = merge(s.elem, kindOf(e) === 'array' ? 'string' : kindOf(e));
+      (s as { name?: string }).name ??= n.replace(/[^A-Za-z0-9_]/g, '_').replace(/^([0-9])/, '_$1');
+    }
+  };
+  for (const line of sample.split('\n')) {
+    if (rows >= maxRows) break;
+    const t = line.trim();
+    if (!t) continue;
+    try {
+      const o = JSON.parse(t);
+      if (o && typeof o === 'object' && !Array.isArray(o)) { rows++; walk(o, '$', ''); }
+    } catch { /* a partial last line of a sample */ }
+  }
+  return [...stats.values()].map((s) => {
+    const name = (s as { name?: string }).name!;
+    let type = TYPE[s.kind ?? 'string'];
+    if (s.kind === 'array') type = `Array(${TYPE[s.elem ?? 'string'] === 'Bool' ? 'UInt8' : TYPE[s.elem ?? 'string']})`;
+    const nullable = (s.nulls > 0 || s.seen < rows) && s.kind !== 'array';
+    return { name, type: nullable ? `Nullable(${type})` : type, nullable, jsonPath: s.path, presentPct: rows ? s.seen / rows : 0 };
+  });
+}
+
+export function ndjsonSchemaText(cols: NdjsonColumn[]): string {
+  return cols.map((c) => `${quoteIdent(c.name)} ${c.type} \`json:${c.jsonPath}\``).join(', ');
+}

@@ -1,0 +1,172 @@
+/**
+ * NDJSON → rows: each line is one event; every column takes the value at its
+ * JSON path (`json:$.a.b`, default `$.<column>`). Values are written as CSV
+ * fields so the native validator checks and encodes them exactly as it does
+ * for CSV uploads. Invalid JSON lines go straight to quarantine.
+ */
+import type { DataSourceColumn } from '../datasources/registry.js';
+import type { RejectedRow } from '../native/csv.js';
+import type { QuarantineRow } from './quarantine.js';
+import type { ImportSource } from './import.js';
+import { RoostError } from '../errors.js';
+
+type PathStep = string | number;
+
+/** Parses `$.a.b[0]['c d']` into steps. */
+export function parseJsonPath(p: string): PathStep[] {
+  if (!p.startsWith('$')) throw new RoostError('SCHEMA_SYNTAX', `JSON path "${p}" must start with $`);
+  const steps: PathStep[] = [];
+  let i = 1;
+  while (i < p.length) {
+    if (p[i] === '.') {
+      const m = /^[A-Za-z0-9_@$-]+/.exec(p.slice(i + 1));
+      if (!m) throw new RoostError('SCHEMA_SYNTAX', `JSON path "${p}": expected a name after "." at ${i}`);
+      steps.push(m[0]);
+      i += 1 + m[0].length;
+    } else if (p[i] === '[') {
+      const m = /^\[(?:(\d+)|'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)")\]/.exec(p.slice(i));
+      if (!m) throw new RoostError('SCHEMA_SYNTAX', `JSON path "${p}": bad [...] at ${i}`);
+      steps.push(m[1] !== undefined ? Number(m[1]) : (m[2] ?? m[3])!.replace(/\\(.)/g, '$1'));
+      i += m[0].length;
+    } else {
+      throw new RoostError('SCHEMA_SYNTAX', `JSON path "${p}": unexpected "${p[i]}" at ${i}`);
+    }
+  }
+  return steps;
+}
+
+function at(obj: unknown, steps: PathStep[]): unknown {
+  let v = obj;
+  for (const s of steps) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<string | number, unknown>)[s];
+  }
+  return v;
+}
+
+const csvQuote = (s: string) => '"' + s.replace(/"/g, '""') + '"';
+const chString = (s: string) => "'" + s.replace(/\\/g, '\\\\').replace(/'/g, "\\'").replace(/\n/g, '\\n').replace(/\r/g, '\\r').replace(/\t/g, '\\t') + "'";
+
+function innerType(t: string): string {
+  let x = t;
+  for (;;) {
+    const m = /^(?:Nullable|LowCardinality)\((.*)\)$/.exec(x);
+    if (!m) return x;
+    x = m[1]!;
+  }
+}
+
+/** The value a missing path takes when the column has no DEFAULT (Tinybird: the type's default). */
+function zeroOf(type: string): string {
+  const t = innerType(type);
+  if (/^(U?Int\d+|Float\d+|Decimal)/.test(t)) return '0';
+  if (t === 'Bool' || t === 'Boolean') return 'false';
+  if (t === 'Date' || t === 'Date32') return '1970-01-01';
+  if (/^DateTime/.test(t)) return '1970-01-01 00:00:00';
+  if (t === 'UUID') return '00000000-0000-0000-0000-000000000000';
+  if (/^Array/.test(t)) return '[]';
+  if (/^Enum/.test(t)) return '';
+  return '';
+}
+
+/** Renders an element inside a ClickHouse array literal. */
+function arrayElement(v: unknown): string {
+  if (v === null || v === undefined) return 'NULL';
+  if (typeof v === 'string') return chString(v);
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  if (Array.isArray(v)) return '[' + v.map(arrayElement).join(',') + ']';
+  return chString(JSON.stringify(v));
+}
+
+function field(v: unknown, col: DataSourceColumn): string {
+  if (v === undefined) return col.defaultExpr || col.nullable ? '' : csvQuote(zeroOf(col.type));
+  if (v === null) return col.nullable ? '' : col.defaultExpr ? '' : csvQuote(zeroOf(col.type));
+  if (typeof v === 'string') return csvQuote(v);
+  if (typeof v === 'number') return String(v);
+  if (typeof v === 'boolean') return /^U?Int/.test(innerType(col.type)) ? (v ? '1' : '0') : String(v);
+  if (Array.isArray(v)) return csvQuote('[' + v.map(arrayElement).join(',') + ']');
+  return csvQuote(JSON.stringify(v));
+}
+
+/**
+ * Converts an NDJSON byte stream into an import source. Line numbers in the
+ * quarantine are the NDJSON lines; raw text is the original line.
+ */
+export function ndjsonSource(body: AsyncIterable<Buffer>, columns: DataSourceColumn[], maxLineBytes = 8 << 20): ImportSource & { counts: { lines: number } } {
+  const paths = columns.map((c) => parseJsonPath(c.jsonPath ?? `$.${c.name}`));
+  const early: QuarantineRow[] = [];
+  // Rows handed to the validator and not yet reported back, in order: their CSV
+  // start line, NDJSON line number and raw text. Each batch reports how many rows it
+  // covered, and those leave the queue.
+  const pending: Array<{ csvLine: number; line: number; raw: string }> = [];
+  let csvLine = 1;
+  const counts = { lines: 0 };
+
+  async function* chunks(): AsyncGenerator<Buffer> {
+    let carry = '';
+    let lineNo = 0;
+    const decoder = new TextDecoder('utf-8', { fatal: true });
+    const convert = (text: string, final: boolean): string => {
+      const all = carry + text;
+      const lines = all.split('\n');
+      carry = final ? '' : lines.pop()!;
+      if (carry.length > maxLineBytes) throw new RoostError('ROW_TOO_LARGE', `line ${lineNo + 1} is longer than ${maxLineBytes} bytes`);
+      let out = '';
+      for (const rawLine of lines) {
+        lineNo++;
+        const raw = rawLine.endsWith('\r') ? rawLine.slice(0, -1) : rawLine;
+        if (raw.trim() === '') continue;
+        counts.lines++;
+        let obj: unknown;
+        try {
+          obj = JSON.parse(raw);
+        } catch (e) {
+          early.push({ line: lineNo, column: null, reason: 'invalid JSON', raw });
+          continue;
+        }
+        if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
+          early.push({ line: lineNo, column: null, reason: 'not a JSON object', raw });
+          continue;
+        }
+        const row = paths.map((p, i) => field(at(obj, p), columns[i]!)).join(',');
+        pending.push({ csvLine, line: lineNo, raw });
+        out += row + '\n';
+        for (let k = row.indexOf('\n'); k >= 0; k = row.indexOf('\n', k + 1)) csvLine++;
+        csvLine++;
+      }
+      return out;
+    };
+    for await (const chunk of body) {
+      let text: string;
+      try {
+        text = decoder.decode(chunk, { stream: true });
+      } catch {
+        throw new RoostError('INVALID_UTF8', `the body is not valid UTF-8 (near line ${lineNo + 1}); send UTF-8 text`);
+      }
+      const out = convert(text, false);
+      // Always hand the validator something per chunk so rejections map to this batch.
+      yield Buffer.from(out);
+    }
+    const out = convert('', true);
+    yield Buffer.from(out);
+  }
+
+  return {
+    counts,
+    chunks: chunks(),
+    takeEarlyRejects: () => early.splice(0),
+    mapRejected: (rejected: RejectedRow[], processed: number) => {
+      const batch = pending.splice(0, processed);
+      const byLine = new Map(batch.map((b) => [b.csvLine, b]));
+      return rejected.map((r) => {
+        const hit = byLine.get(r.line);
+        let values: Array<string | null> | undefined;
+        try {
+          const obj = JSON.parse(hit?.raw ?? '');
+          values = paths.map((p) => { const v = at(obj, p); return v === undefined || v === null ? null : typeof v === 'string' ? v : JSON.stringify(v); });
+        } catch { /* keep raw only */ }
+        return { line: hit?.line ?? r.line, column: r.column, reason: r.reason, raw: hit?.raw ?? r.raw, values };
+      });
+    },
+  };
+}

@@ -1,0 +1,92 @@
+/**
+ * Quarantine rows: rejected input kept with its original values, the failing
+ * column and reason, the import id and the time, in `<name>_quarantine`.
+ * Rows are spooled to a temporary file as JSONEachRow while an import runs, so
+ * any number of bad rows costs disk, not memory.
+ */
+import fs from 'node:fs';
+import { chTime } from '../service/time.js';
+import path from 'node:path';
+import crypto from 'node:crypto';
+import type { DataSourceColumn } from '../datasources/registry.js';
+
+export interface QuarantineRow {
+  line: number;
+  column: string | null;
+  reason: string;
+  raw: string;
+  /** Original values by column when they could be split out. */
+  values?: Array<string | null>;
+}
+
+/** Splits one CSV row (raw text) into fields; a lenient reader for quarantine only. */
+export function splitCsvRow(raw: string, delimiter = ',', quote = '"'): string[] {
+  const out: string[] = [];
+  let i = 0;
+  let field = '';
+  let quoted = false;
+  while (i < raw.length) {
+    const ch = raw[i]!;
+    if (quoted) {
+      if (ch === quote) {
+        if (raw[i + 1] === quote) { field += quote; i += 2; continue; }
+        quoted = false; i++; continue;
+      }
+      field += ch; i++; continue;
+    }
+    if (ch === quote && field === '') { quoted = true; i++; continue; }
+    if (ch === delimiter) { out.push(field); field = ''; i++; continue; }
+    field += ch; i++;
+  }
+  out.push(field);
+  return out;
+}
+
+export class QuarantineSpool {
+  readonly file: string;
+  #fd: number;
+  #columns: DataSourceColumn[];
+  #importId: string;
+  count = 0;
+
+  constructor(tmpDir: string, columns: DataSourceColumn[], importId: string) {
+    fs.mkdirSync(tmpDir, { recursive: true, mode: 0o700 });
+    this.file = path.join(tmpDir, `quarantine-${crypto.randomBytes(8).toString('hex')}.ndjson`);
+    this.#fd = fs.openSync(this.file, 'w', 0o600);
+    this.#columns = columns;
+    this.#importId = importId;
+  }
+
+  add(rows: QuarantineRow[]): void {
+    if (!rows.length) return;
+    const now = chTime();
+    let out = '';
+    for (const r of rows) {
+      const rec: Record<string, unknown> = {
+        c__import_id: this.#importId,
+        c__error_column: r.column ? [r.column] : [],
+        c__error: [r.reason],
+        c__line: r.line,
+        c__raw: r.raw,
+        insertion_date: now,
+      };
+      const vals = r.values ?? [];
+      this.#columns.forEach((c, i) => { rec[c.name] = vals[i] ?? null; });
+      out += JSON.stringify(rec) + '\n';
+    }
+    fs.writeSync(this.#fd, out);
+    this.count += rows.length;
+  }
+
+  /** The spooled rows as a stream of Buffers (call after the import has produced all rows). */
+  async *read(): AsyncGenerator<Buffer> {
+    fs.fsyncSync(this.#fd);
+    const s = fs.createReadStream(this.file, { highWaterMark: 1 << 20 });
+    for await (const c of s) yield c as Buffer;
+  }
+
+  dispose(): void {
+    try { fs.closeSync(this.#fd); } catch { /* closed */ }
+    fs.rmSync(this.file, { force: true });
+  }
+}

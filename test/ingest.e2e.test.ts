@@ -1,0 +1,276 @@
+/** Ingestion over HTTP against the real server and embedded engine. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import zlib from 'node:zlib';
+import { call, startServer, type RunningServer } from './helpers/server.js';
+
+let srv: RunningServer;
+let token: string;
+
+const sql = async (q: string) => {
+  const r = await call(`${srv.url}/v0/sql?q=${encodeURIComponent(q)}`, { token });
+  if (r.status !== 200) throw new Error(`${r.status} ${r.text}`);
+  return r.text;
+};
+const rows = async (q: string) => (await sql(`${q} FORMAT JSONEachRow`)).split('\n').filter(Boolean).map((l) => JSON.parse(l));
+const post = (path: string, body?: BodyInit, headers: Record<string, string> = {}) =>
+  call(`${srv.url}${path}`, { method: 'POST', token, body, headers: { 'Content-Type': 'text/csv', ...headers } });
+
+beforeAll(async () => {
+  srv = await startServer();
+  token = (await call(`${srv.url}/tokens`)).body.workspace_admin_token;
+});
+afterAll(async () => { await srv?.stop(); });
+
+describe('CSV quirks', () => {
+  const schema = encodeURIComponent('id Int32, txt String');
+  const cases: Array<[string, string, Array<[number, string]>]> = [
+    ['quoted delimiters, quotes and newlines', 'id,txt\n1,"a,b"\n2,"say ""hi"""\n3,"multi\nline"\n', [[1, 'a,b'], [2, 'say "hi"'], [3, 'multi\nline']]],
+    ['CRLF line ends', 'id,txt\r\n1,x\r\n2,y\r\n', [[1, 'x'], [2, 'y']]],
+    ['lone CR line ends', 'id,txt\r1,x\r2,y\r', [[1, 'x'], [2, 'y']]],
+    ['UTF-8 BOM', '\ufeffid,txt\n1,ü\n', [[1, 'ü']]],
+    ['blank lines', 'id,txt\n\n1,x\n\n\n2,y\n\n', [[1, 'x'], [2, 'y']]],
+    ['no header, no trailing newline', '1,x\n2,y', [[1, 'x'], [2, 'y']]],
+    ['semicolon delimiter', 'id;txt\n1;x\n2;"y;z"\n', [[1, 'x'], [2, 'y;z']]],
+  ];
+  for (const [i, [title, body, expected]] of cases.entries()) {
+    it(title, async () => {
+      const name = `quirk_${i}`;
+      expect((await post(`/v0/datasources?name=${name}&schema=${schema}`)).status).toBe(200);
+      const r = await post(`/v0/datasources?name=${name}&mode=append`, body);
+      expect(r.status, r.text).toBe(200);
+      expect(r.body.rows).toBe(expected.length);
+      expect(r.body.quarantine_rows).toBe(0);
+      const got = await rows(`SELECT id, txt FROM ${name} ORDER BY id`);
+      expect(got.map((g) => [g.id, g.txt])).toEqual(expected);
+    });
+  }
+
+  it('a row split across request chunks at any byte arrives whole', async () => {
+    const body = 'id,txt\n' + Array.from({ length: 300 }, (_, i) => `${i},"v ""${i}"", with\nnewline"`).join('\r\n') + '\r\n';
+    expect((await post(`/v0/datasources?name=chunked&schema=${schema}`)).status).toBe(200);
+    const bytes = Buffer.from(body);
+    const stream = new ReadableStream({
+      start(c) {
+        for (let i = 0; i < bytes.length; i += 7) c.enqueue(bytes.subarray(i, i + 7));
+        c.close();
+      },
+    });
+    const r = await call(`${srv.url}/v0/datasources?name=chunked&mode=append`, { method: 'POST', token, body: stream, headers: { 'Content-Type': 'text/csv' }, duplex: 'half' } as RequestInit);
+    expect(r.status, r.text).toBe(200);
+    expect(r.body.rows).toBe(300);
+    const got = await rows('SELECT id, txt FROM chunked WHERE id = 123');
+    expect(got).toEqual([{ id: 123, txt: 'v "123", with\nnewline' }]);
+  });
+});
+
+describe('inference and validation', () => {
+  it('infers a realistic mixed file', async () => {
+    const body = 'user_id,email,score,signup,active,ratio,note\n' +
+      '1,a@x.io,10,2024-01-02,true,0.5,\n' +
+      '2,b@x.io,-3,2024-02-03,false,1.25,hello\n' +
+      '300000,c@x.io,7,2024-03-04,true,2,"with, comma"\n';
+    const r = await post('/v0/datasources?name=people', body);
+    expect(r.status, r.text).toBe(200);
+    const cols = Object.fromEntries(r.body.datasource.schema.columns.map((c: { name: string; type: string }) => [c.name, c.type]));
+    expect(cols.user_id).toMatch(/^U?Int(32|64)$/);
+    expect(cols.email).toBe('String');
+    expect(cols.score).toMatch(/^Int(8|16|32|64)$/);
+    expect(cols.signup).toBe('Date');
+    expect(cols.active).toMatch(/^Bool/);
+    expect(cols.ratio).toBe('Float64');
+    expect(cols.note).toBe('Nullable(String)');
+    expect(r.body.rows).toBe(3);
+    expect((await rows('SELECT count() AS c FROM people'))[0].c).toBe(3);
+  });
+
+  it('append with bad rows: counts add up and the quarantine holds the originals with reasons', async () => {
+    const schema = encodeURIComponent('id UInt8, day Date, amount Decimal(10,2), kind Enum8(\'a\' = 1, \'b\' = 2), tags Array(String), u Nullable(UUID)');
+    expect((await post(`/v0/datasources?name=strict&schema=${schema}`)).status).toBe(200);
+    const body = [
+      '1,2024-01-01,1.50,a,"[\'x\',\'y\']",',
+      '300,2024-01-01,1.50,a,[],', // UInt8 overflow
+      '2,2024-13-01,1.50,b,[],', // bad date
+      '3,2024-01-02,abc,a,[],', // bad decimal
+      '4,2024-01-02,2.00,c,[],', // bad enum
+      '5,2024-01-02,2.00,b,[],not-a-uuid',
+      '6,2024-01-02,2.00,b,[],5f0e3f4e-8a0e-4c3b-9d7e-1b2a3c4d5e6f',
+      '7,2024-01-02', // wrong column count
+    ].join('\n') + '\n';
+    const r = await post('/v0/datasources?name=strict&mode=append', body);
+    expect(r.status, r.text).toBe(200);
+    expect(r.body.rows + r.body.quarantine_rows).toBe(8);
+    expect(r.body.rows).toBe(2);
+    expect(r.body.quarantine_rows).toBe(6);
+    const q = await rows('SELECT c__line, c__error_column, c__error, c__raw, id, c__import_id FROM strict_quarantine ORDER BY c__line');
+    expect(q.map((x) => x.c__line)).toEqual([2, 3, 4, 5, 6, 8]);
+    expect(q[0].c__error_column).toEqual(['id']);
+    expect(q[0].c__raw).toBe('300,2024-01-01,1.50,a,[],');
+    expect(q[0].id).toBe('300');
+    expect(q[1].c__error_column).toEqual(['day']);
+    expect(q[2].c__error_column).toEqual(['amount']);
+    expect(q[3].c__error_column).toEqual(['kind']);
+    expect(q[4].c__error_column).toEqual(['u']);
+    expect(q[5].c__error_column).toEqual([]);
+    for (const x of q) expect(x.c__error[0].length).toBeGreaterThan(0);
+    expect(new Set(q.map((x) => x.c__import_id))).toEqual(new Set([r.body.import_id]));
+    const stored = await rows('SELECT id, tags FROM strict ORDER BY id');
+    expect(stored).toEqual([{ id: 1, tags: ['x', 'y'] }, { id: 6, tags: [] }]);
+    const info = await call(`${srv.url}/v0/datasources/strict`, { token });
+    expect(info.body).toMatchObject({ statistics: { row_count: 2 }, quarantine_rows: 6 });
+  });
+});
+
+describe('bad input gets a clear 4xx and changes nothing', () => {
+  it('unknown data source, unsupported mode and format, schema syntax, empty body', async () => {
+    expect(await post('/v0/datasources?name=nope&mode=append', '1\n')).toMatchObject({ status: 404, body: { code: 'UNKNOWN_DATASOURCE' } });
+    expect(await post('/v0/datasources?name=x&mode=upsert', '1\n')).toMatchObject({ status: 400, body: { code: 'UNSUPPORTED_MODE' } });
+    expect(await post('/v0/datasources?name=x&format=xml', '1\n')).toMatchObject({ status: 400, body: { code: 'UNSUPPORTED_FORMAT' } });
+    expect(await post(`/v0/datasources?name=x&schema=${encodeURIComponent('a Int32, b Strin')}`)).toMatchObject({ status: 400, body: { code: 'SCHEMA_SYNTAX' } });
+    expect(await post('/v0/datasources?name=x', '')).toMatchObject({ status: 400 });
+    expect(await post('/v0/datasources?name=bad-name&schema=a+Int32')).toMatchObject({ status: 400, body: { code: 'INVALID_PARAMETER' } });
+    expect((await call(`${srv.url}/v0/datasources/x`, { token })).status).toBe(404);
+  });
+
+  it('a header that does not match the schema is refused and nothing is stored', async () => {
+    expect((await post('/v0/datasources?name=hdr&schema=a+Int32,b+String')).status).toBe(200);
+    const r = await post('/v0/datasources?name=hdr&mode=append', 'a,c\n1,x\n', {});
+    expect(r).toMatchObject({ status: 400, body: { code: 'HEADER_MISMATCH' } });
+    expect(r.body.error).toMatch(/expected \[a, b\]/);
+    expect((await rows('SELECT count() AS c FROM hdr'))[0].c).toBe(0);
+  });
+
+  it('invalid UTF-8 and an oversized row are refused and nothing is stored', async () => {
+    expect((await post('/v0/datasources?name=utf&schema=a+Int32,b+String')).status).toBe(200);
+    const bad = Buffer.concat([Buffer.from('1,ok\n2,'), Buffer.from([0xff, 0xfe]), Buffer.from('\n')]);
+    const r = await post('/v0/datasources?name=utf&mode=append', bad);
+    expect(r.status).toBe(400);
+    expect(r.body.code).toBe('INVALID_UTF8');
+    expect((await rows('SELECT count() AS c FROM utf'))[0].c).toBe(0);
+  });
+
+  it('a failed create leaves no data source behind', async () => {
+    const r = await post('/v0/datasources?name=ghost', Buffer.from([0xff, 0xfe, 0x0a]));
+    expect(r.status).toBe(400);
+    expect((await call(`${srv.url}/v0/datasources/ghost`, { token })).status).toBe(404);
+    const list = await call(`${srv.url}/v0/datasources`, { token });
+    expect(list.body.datasources.map((d: { name: string }) => d.name)).not.toContain('ghost');
+  });
+
+  it('a token without the append scope is refused', async () => {
+    expect((await post('/v0/datasources?name=guarded&schema=a+Int32')).status).toBe(200);
+    const r = await call(`${srv.url}/v0/datasources?name=guarded&mode=append`, { method: 'POST', token: 'p.rst_unknown', body: '1\n' });
+    expect(r.status).toBe(401);
+  });
+});
+
+describe('replace is atomic', () => {
+  it('readers see the old rows or the new, never a mix, and a failed replace keeps the old', async () => {
+    expect((await post('/v0/datasources?name=swap&schema=gen+UInt32,n+UInt32')).status).toBe(200);
+    const gen = (g: number, n: number) => Array.from({ length: n }, (_, i) => `${g},${i}`).join('\n') + '\n';
+    expect((await post('/v0/datasources?name=swap&mode=append', gen(1, 20000))).body.rows).toBe(20000);
+    let stop = false;
+    const seen = new Set<string>();
+    const reader = (async () => {
+      while (!stop) {
+        const r = await rows('SELECT gen, count() AS c FROM swap GROUP BY gen ORDER BY gen');
+        seen.add(JSON.stringify(r));
+      }
+    })();
+    for (let g = 2; g <= 4; g++) {
+      const r = await post('/v0/datasources?name=swap&mode=replace', gen(g, 20000));
+      expect(r.status, r.text).toBe(200);
+    }
+    stop = true;
+    await reader;
+    for (const s of seen) {
+      const groups = JSON.parse(s);
+      expect(groups).toHaveLength(1);
+      expect(groups[0].c).toBe(20000);
+    }
+    // A replace that fails part-way (invalid UTF-8 after good rows) leaves generation 4 intact.
+    const bad = Buffer.concat([Buffer.from(gen(5, 1000)), Buffer.from([0x35, 0x2c, 0xff, 0x0a])]);
+    expect((await post('/v0/datasources?name=swap&mode=replace', bad)).status).toBe(400);
+    expect(await rows('SELECT gen, count() AS c FROM swap GROUP BY gen')).toEqual([{ gen: 4, c: 20000 }]);
+  });
+});
+
+describe('NDJSON', () => {
+  it('maps nested JSON paths, applies defaults to missing fields, quarantines bad lines', async () => {
+    const schema = encodeURIComponent("`ts` DateTime `json:$.meta.ts`, `user` String `json:$.user.name`, `n` Int32 `json:$.n`, `tag` String `json:$.tags[0]` DEFAULT 'none', `opt` Nullable(Int64) `json:$.opt`");
+    expect((await post(`/v0/datasources?name=ev&format=ndjson&schema=${schema}`)).status).toBe(200);
+    const body = [
+      '{"meta":{"ts":"2024-05-01 10:00:00"},"user":{"name":"ann"},"n":1,"tags":["a","b"],"opt":5}',
+      '{"meta":{"ts":"2024-05-01 10:00:01"},"user":{"name":"bo"},"n":2}',
+      'this is not json',
+      '{"meta":{"ts":"2024-05-01 10:00:02"},"user":{"name":"cy"},"n":"three"}',
+    ].join('\n') + '\n';
+    const r = await post('/v0/datasources?name=ev&mode=append&format=ndjson', body, { 'Content-Type': 'application/x-ndjson' });
+    expect(r.status, r.text).toBe(200);
+    expect(r.body.rows).toBe(2);
+    expect(r.body.quarantine_rows).toBe(2);
+    expect(await rows('SELECT user, n, tag, opt FROM ev ORDER BY n')).toEqual([
+      { user: 'ann', n: 1, tag: 'a', opt: 5 },
+      { user: 'bo', n: 2, tag: 'none', opt: null },
+    ]);
+    const q = await rows('SELECT c__line, c__error_column, c__raw FROM ev_quarantine ORDER BY c__line');
+    expect(q.map((x) => x.c__line)).toEqual([3, 4]);
+    expect(q[0].c__raw).toBe('this is not json');
+    expect(q[1].c__error_column).toEqual(['n']);
+  });
+
+  it('accepts gzip bodies', async () => {
+    expect((await post(`/v0/datasources?name=gz&format=ndjson&schema=${encodeURIComponent('a Int32 `json:$.a`')}`)).status).toBe(200);
+    const body = zlib.gzipSync(Array.from({ length: 1000 }, (_, i) => JSON.stringify({ a: i })).join('\n'));
+    const r = await post('/v0/datasources?name=gz&mode=append&format=ndjson', body, { 'Content-Encoding': 'gzip' });
+    expect(r.status, r.text).toBe(200);
+    expect(r.body.rows).toBe(1000);
+    expect((await rows('SELECT sum(a) AS s FROM gz'))[0].s).toBe(499500);
+  });
+});
+
+describe('multipart, analyze, delete, truncate, drop, ops log', () => {
+  it('multipart upload with the csv field', async () => {
+    const fd = new FormData();
+    fd.set('csv', new Blob(['a,b\n1,x\n2,y\n']), 'data.csv');
+    const r = await call(`${srv.url}/v0/datasources?name=multi`, { method: 'POST', token, body: fd });
+    expect(r.status, r.text).toBe(200);
+    expect(r.body.rows).toBe(2);
+  });
+
+  it('/v0/analyze suggests a schema without storing', async () => {
+    const r = await post('/v0/analyze', 'a,b,c\n1,2024-01-01,x\n2,2024-01-02,\n');
+    expect(r.status, r.text).toBe(200);
+    expect(r.body.analysis.columns.map((c: { recommended_type: string }) => c.recommended_type)).toEqual([expect.stringMatching(/Int/), 'Date', 'Nullable(String)']);
+    const j = await post('/v0/analyze', '{"x":1,"y":{"z":"s"}}\n', { 'Content-Type': 'application/x-ndjson' });
+    expect(j.body.analysis.schema).toContain('json:$.y.z');
+  });
+
+  it('delete rows by condition (with dry run), truncate, drop', async () => {
+    expect((await post('/v0/datasources?name=del&schema=a+Int32,c+String')).status).toBe(200);
+    await post('/v0/datasources?name=del&mode=append', '1,es\n2,fr\n3,es\n');
+    const form = (f: Record<string, string>) => ({ method: 'POST', token, body: new URLSearchParams(f) });
+    const dry = await call(`${srv.url}/v0/datasources/del/delete`, form({ delete_condition: "c = 'es'", dry_run: 'true' }));
+    expect(dry.body).toMatchObject({ rows_affected: 2, dry_run: true });
+    expect((await rows('SELECT count() AS n FROM del'))[0].n).toBe(3);
+    const bad = await call(`${srv.url}/v0/datasources/del/delete`, form({ delete_condition: "a IN (SELECT a FROM system.numbers)" }));
+    expect(bad.status).toBe(403);
+    const done = await call(`${srv.url}/v0/datasources/del/delete`, form({ delete_condition: "c = 'es'" }));
+    expect(done.body).toMatchObject({ rows_affected: 2 });
+    expect(await rows('SELECT a FROM del')).toEqual([{ a: 2 }]);
+    expect((await call(`${srv.url}/v0/datasources/del/truncate`, { method: 'POST', token })).status).toBe(200);
+    expect((await rows('SELECT count() AS n FROM del'))[0].n).toBe(0);
+    expect((await call(`${srv.url}/v0/datasources/del`, { method: 'DELETE', token })).status).toBe(200);
+    expect((await call(`${srv.url}/v0/sql?q=${encodeURIComponent('SELECT * FROM del')}`, { token })).body.code).toBe('SQL_INVALID');
+  });
+
+  it('every operation lands in tinybird.datasources_ops_log', async () => {
+    await new Promise((r) => setTimeout(r, 1500));
+    const ops = await rows("SELECT event_type, result, rows, rows_quarantine FROM tinybird.datasources_ops_log WHERE datasource_name = 'strict' ORDER BY timestamp");
+    expect(ops).toEqual([
+      { event_type: 'create', result: 'ok', rows: 0, rows_quarantine: 0 },
+      { event_type: 'append', result: 'ok', rows: 2, rows_quarantine: 6 },
+    ]);
+    const m = await call(`${srv.url}/metrics`);
+    expect(m.text).toMatch(/roost_quarantined_rows_total\{tenant="local",format="csv"\} [1-9]/);
+  });
+});
