@@ -141,6 +141,11 @@ describe('invalid templates (422)', () => {
     expect(caught(() => render("SELECT 'a\\{{String(x)}}'", { x: 'a' })).code).toBe('TEMPLATE_INVALID');
   });
 
+  it('caps list growth and block nesting', () => {
+    expect(caught(() => render('{% set l = [1] %}{% for i in split_to_array(x) %}{% set l = l + l %}{% end %}', { x: Array.from({ length: 40 }, () => 'a').join(',') })).message).toContain('list is longer');
+    expect(caught(() => render('{% if 1 %}'.repeat(200) + '{% end %}'.repeat(200))).code).toBe('TEMPLATE_SYNTAX');
+  });
+
   it('caps loops', () => {
     const e = caught(() => render('{% for a in split_to_array(x) %}{% for b in split_to_array(x) %}{% for c in split_to_array(x) %}{% end %}{% end %}{% end %}', { x: Array.from({ length: 100 }, (_, i) => String(i)).join(',') }));
     expect(e.code).toBe('TEMPLATE_INVALID');

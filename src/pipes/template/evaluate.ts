@@ -28,6 +28,7 @@ export interface Evaluation {
 /** Loop iterations allowed in one render, all loops together. */
 const MAX_ITERATIONS = 100_000;
 const MAX_STRING = 1 << 20;
+const MAX_LIST = 100_000;
 
 type Signal = 'break' | 'continue' | undefined;
 
@@ -270,7 +271,10 @@ class Evaluator implements CallApi {
         if (a.length + b.length > MAX_STRING) this.fail('string is too long', offset);
         return a + b;
       }
-      if (Array.isArray(a) && Array.isArray(b)) return [...a, ...b];
+      if (Array.isArray(a) && Array.isArray(b)) {
+        if (a.length + b.length > MAX_LIST) this.fail(`list is longer than ${MAX_LIST} items`, offset);
+        return [...a, ...b];
+      }
     }
     const na = numeric(a);
     const nb = numeric(b);

@@ -29,6 +29,7 @@ export type TemplateNode =
   | { kind: 'loopctl'; op: 'break' | 'continue'; offset: number };
 
 const MAX_DEPTH = 64;
+const MAX_BLOCK_DEPTH = 100;
 const KEYWORDS = new Set(['and', 'or', 'not', 'in', 'is', 'if', 'else', 'True', 'False', 'None', 'for', 'lambda']);
 
 class ExprParser {
@@ -407,6 +408,9 @@ export function parseTemplate(source: string, start = 0): TemplateNode[] {
   const stack: Frame[] = [root];
   for (const chunk of splitTemplate(source, start)) {
     const top = stack[stack.length - 1];
+    if (stack.length > MAX_BLOCK_DEPTH) {
+      throw new TemplateSyntaxError(`blocks are nested more than ${MAX_BLOCK_DEPTH} deep`, source, chunk.offset);
+    }
     if (chunk.kind === 'text') top.body.push({ kind: 'text', text: chunk.text, offset: chunk.offset });
     else if (chunk.kind === 'expr') top.body.push({ kind: 'output', expr: parseExpression(chunk.body, source, chunk.bodyOffset), offset: chunk.offset });
     else statement(chunk, stack, source);
