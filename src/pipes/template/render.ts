@@ -41,6 +41,7 @@ export function isTemplate(sql: string): boolean {
 
 const cache = new Map<string, { nodes: TemplateNode[] }>();
 const CACHE_LIMIT = 512;
+const CACHE_MAX_SQL = 64 * 1024;
 
 /** Parses (with a small cache: endpoints render the same node on every call). */
 function parsed(sql: string): TemplateNode[] {
@@ -48,8 +49,11 @@ function parsed(sql: string): TemplateNode[] {
   if (hit) return hit.nodes;
   const m = HEADER.exec(sql);
   const nodes = parseTemplate(sql, m ? m[0].length : 0);
-  if (cache.size >= CACHE_LIMIT) cache.delete(cache.keys().next().value!);
-  cache.set(sql, { nodes });
+  // Only small templates are kept, so the cache stays small whatever is sent.
+  if (sql.length <= CACHE_MAX_SQL) {
+    if (cache.size >= CACHE_LIMIT) cache.delete(cache.keys().next().value!);
+    cache.set(sql, { nodes });
+  }
   return nodes;
 }
 
