@@ -17,9 +17,11 @@ import { loadOperatorToken, type OperatorToken } from '../auth/operator.js';
 import { registerHealthRoutes } from './api/health.js';
 import { registerDevRoutes, seedDevelopment } from './api/dev.js';
 import { registerTenantRoutes } from './api/tenants.js';
-import { registerAuthRoutes } from '../auth/routes.js';
+import { authListening, registerAuthRoutes } from '../auth/routes.js';
 import { registerSqlRoutes } from './api/sql.js';
 import { registerDataSourceRoutes } from './api/datasources.js';
+import { registerEventRoutes } from './api/events.js';
+import type { EventBuffer } from './ingest/event-buffer.js';
 import { ServiceLog } from './service/service-log.js';
 import { createAuditor, type Auditor } from './service/audit.js';
 import { getTenant } from '../tenants/registry.js';
@@ -38,6 +40,8 @@ export interface App {
   service: ServiceLog;
   /** Records an audit event (tenant's roost.audit_log + JSON log). */
   audit: Auditor;
+  /** The durable buffer behind /v0/events. */
+  events?: EventBuffer;
   /** Pipes that read a data source (set by the pipes module). */
   dependents?: (ws: import('../tenants/registry.js').Workspace, datasource: string) => string[];
   /** Resolves with the bound address once listening. */
@@ -77,6 +81,7 @@ export async function startApp(config: Config, opts: { log?: Logger } = {}): Pro
   await registerAuthRoutes(app);
   registerSqlRoutes(app);
   registerDataSourceRoutes(app);
+  app.events = registerEventRoutes(app);
   if (config.dev) {
     registerDevRoutes(app);
     await seedDevelopment(app);
@@ -84,6 +89,7 @@ export async function startApp(config: Config, opts: { log?: Logger } = {}): Pro
 
   const addr = await http.listen(config.port, config.host);
   app.address = { host: config.host, port: addr.port };
+  await authListening(app);
 
   let stopping: Promise<void> | undefined;
   app.stop = (reason = 'stop') => {
@@ -91,6 +97,7 @@ export async function startApp(config: Config, opts: { log?: Logger } = {}): Pro
       log.info('shutting down', { reason, inflight: http.inflight });
       const { drained } = await http.drain(config.shutdownGraceMs);
       if (!drained) log.warn('grace period over; closing the remaining requests');
+      await app.events?.close().catch((e) => log.error('events buffer flush failed at shutdown; it is retried at the next start', { err: e }));
       await service.close().catch((e) => log.error('service log flush failed at shutdown', { err: e }));
       await state.close();
       await cells.closeAll();

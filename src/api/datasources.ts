@@ -310,6 +310,7 @@ export function registerDataSourceRoutes(app: App): void {
     const users = app.dependents?.(ws, ds.name) ?? [];
     if (users.length) throw new RoostError('CONFLICT', `data source "${ds.name}" is used by pipes: ${users.join(', ')}; remove them first`, { details: { dependents: users } });
     await state.write(deleteDataSourceOps(ds));
+    await app.events?.discard({ tenant: ws.tenant, workspace: ws.name, datasource: ds.name });
     const engine = app.cells.engineFor(getTenant(state, ws.tenant));
     await engine.exec(`DROP TABLE IF EXISTS ${qualified(ws, ds.table)}`);
     await engine.exec(`DROP TABLE IF EXISTS ${qualified(ws, `${ds.table}_quarantine`)}`);

@@ -91,7 +91,10 @@ export function columnsDDL(columns: DataSourceColumn[]): string {
 export const QUARANTINE_COLUMNS = '`c__import_id` String, `c__error_column` Array(String), `c__error` Array(String), `c__line` UInt64, `c__raw` String, `insertion_date` DateTime64(3, \'UTC\')';
 
 export async function createTables(engine: Engine, ws: Workspace, ds: DataSource, table = ds.table): Promise<void> {
-  await engine.exec(`CREATE TABLE IF NOT EXISTS ${qualified(ws, table)} (${columnsDDL(ds.columns)}) ENGINE = MergeTree ORDER BY ${ds.sortingKey}`);
+  // The deduplication window lets a retried buffer flush (after a crash between the
+  // insert and the removal of its segments) be recognised and skipped by the engine.
+  const settings = engine.kind === 'embedded' ? ' SETTINGS non_replicated_deduplication_window = 1000' : '';
+  await engine.exec(`CREATE TABLE IF NOT EXISTS ${qualified(ws, table)} (${columnsDDL(ds.columns)}) ENGINE = MergeTree ORDER BY ${ds.sortingKey}${settings}`);
 }
 
 export async function createQuarantine(engine: Engine, ws: Workspace, ds: DataSource, table = `${ds.table}_quarantine`): Promise<void> {

@@ -44,6 +44,8 @@ export interface ImportOptions {
   /** Stage and swap (atomic). Without it rows go straight into the table in one INSERT. */
   staged: boolean;
   maxRowBytes?: number;
+  /** Same token, same rows: the engine stores them once (retried flushes). Embedded engine only. */
+  dedupToken?: string;
 }
 
 export interface ImportResult {
@@ -151,7 +153,8 @@ async function importLocked(app: App, o: ImportOptions): Promise<ImportResult> {
       await engine.exec(`CREATE TABLE ${stage} AS ${target}`);
       staged.push(stage);
     }
-    await engine.insert(into, validator.format, encoded(), { signal: o.signal, settings: { input_format_skip_unknown_fields: 0 } });
+    const dedup: Record<string, string> = o.dedupToken && engine.kind === 'embedded' ? { insert_deduplication_token: o.dedupToken } : {};
+    await engine.insert(into, validator.format, encoded(), { signal: o.signal, settings: { input_format_skip_unknown_fields: 0, ...dedup } });
     if (rows + spool.count === 0) throw new RoostError('EMPTY_BODY', 'the body holds no rows (only a header or blank lines)');
     if (spool.count > 0) {
       await createQuarantine(engine, o.ws, o.ds);

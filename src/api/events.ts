@@ -1,0 +1,83 @@
+/**
+ * `POST /v0/events?name=<ds>`: NDJSON events (gzip allowed). With `wait=true`
+ * the answer (200) comes once the rows are in the engine; otherwise (202) once
+ * they are fsynced in the events buffer.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { App } from '../app.js';
+import { bodyStream, sendJson } from '../http/context.js';
+import { RoostError } from '../errors.js';
+import { authenticate, authorize, workspaceOf } from '../../auth/authorize.js';
+import { getWorkspace } from '../../tenants/registry.js';
+import { getDataSource } from '../datasources/registry.js';
+import { importRows } from '../ingest/import.js';
+import { ndjsonSource } from '../ingest/ndjson.js';
+import { EventBuffer } from '../ingest/event-buffer.js';
+import { chTime } from '../service/time.js';
+
+/** Largest events request body. */
+const MAX_EVENTS_BODY = 64 * 1024 * 1024;
+
+async function* concatFiles(files: string[]): AsyncGenerator<Buffer> {
+  for (const f of files) for await (const c of fs.createReadStream(f, { highWaterMark: 1 << 20 })) yield c as Buffer;
+}
+
+export function registerEventRoutes(app: App): EventBuffer {
+  const buffer = new EventBuffer({
+    root: path.join(app.config.dataDir, 'events'),
+    log: app.log,
+    flush: async (owner, files) => {
+      const ds = app.state.get<import('../datasources/registry.js').DataSource>('datasources', owner.tenant, owner.workspace, owner.datasource);
+      if (!ds) {
+        app.log.warn('buffered events dropped: their data source no longer exists', { ...owner, files: files.length });
+        return;
+      }
+      const ws = getWorkspace(app.state, owner.tenant, owner.workspace);
+      const t0 = performance.now();
+      const r = await importRows(app, { ws, ds, mode: 'append', source: ndjsonSource(concatFiles(files), ds.columns), dialect: { delimiter: ',', quote: '"', escape: '' }, hasHeader: false, requestId: 'events-buffer', staged: false,
+        dedupToken: `events:${ds.id}:${files.map((f) => path.basename(f)).join(',')}` });
+      app.metrics.ingestRows.inc({ tenant: ws.tenant, format: 'ndjson' }, r.rows);
+      app.metrics.quarantinedRows.inc({ tenant: ws.tenant, format: 'ndjson' }, r.quarantined);
+      app.service.write(ws.tenant, 'datasources_ops_log', {
+        timestamp: chTime(), workspace: ws.name, event_type: 'append', datasource_id: ds.id, datasource_name: ds.name, result: 'ok',
+        elapsed_time: (performance.now() - t0) / 1000, request_id: 'events-buffer', import_id: r.importId, rows: r.rows, rows_quarantine: r.quarantined, read_bytes: r.bytes,
+        options: { source: 'events' },
+      });
+    },
+  });
+
+  app.router.post('/v0/events', async (ctx) => {
+    const cred = await authenticate(app, ctx);
+    const { tenant, workspace } = workspaceOf(app, ctx, cred);
+    const name = ctx.query.get('name');
+    if (!name) throw new RoostError('INVALID_PARAMETER', 'name is required: the data source to append the events to');
+    const ws = getWorkspace(app.state, tenant, workspace);
+    const ds = getDataSource(app.state, tenant, workspace, name);
+    authorize(app, ctx, cred, { op: 'workspace', tenant, workspace, scope: 'DATASOURCES:APPEND', resource: ds.name });
+    const limit = Math.min(MAX_EVENTS_BODY, app.config.maxUploadBytes);
+    const wait = /^(1|true)$/i.test(ctx.query.get('wait') ?? '');
+    if (wait) {
+      const t0 = performance.now();
+      const r = await importRows(app, {
+        ws, ds, mode: 'append', source: ndjsonSource(bodyStream(ctx, limit), ds.columns), dialect: { delimiter: ',', quote: '"', escape: '' },
+        hasHeader: false, requestId: ctx.id, signal: ctx.signal, staged: false,
+      });
+      app.metrics.ingestRows.inc({ tenant, format: 'ndjson' }, r.rows);
+      app.metrics.ingestBytes.inc({ tenant, format: 'ndjson' }, r.bytes);
+      app.metrics.quarantinedRows.inc({ tenant, format: 'ndjson' }, r.quarantined);
+      app.service.write(tenant, 'datasources_ops_log', {
+        timestamp: chTime(), workspace, event_type: 'append', datasource_id: ds.id, datasource_name: ds.name, result: 'ok',
+        elapsed_time: (performance.now() - t0) / 1000, request_id: ctx.id, import_id: r.importId, rows: r.rows, rows_quarantine: r.quarantined, read_bytes: r.bytes,
+        options: { source: 'events' },
+      });
+      return sendJson(ctx, 200, { successful_rows: r.rows, quarantined_rows: r.quarantined });
+    }
+    const r = await buffer.append({ tenant, workspace, datasource: ds.name }, bodyStream(ctx, limit));
+    app.metrics.ingestBytes.inc({ tenant, format: 'ndjson' }, r.bytes);
+    if (r.bytes === 0) throw new RoostError('EMPTY_BODY', 'the body is empty: send one JSON object per line');
+    // Rows are validated when the buffer is flushed; rejected ones go to the quarantine.
+    sendJson(ctx, 202, { successful_rows: r.lines, quarantined_rows: 0 });
+  });
+  return buffer;
+}
