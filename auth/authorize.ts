@@ -16,7 +16,6 @@ import * as jose from 'jose';
 import type { App } from '../src/app.js';
 import type { Ctx } from '../src/http/context.js';
 import { RoostError } from '../src/errors.js';
-import { getWorkspace } from '../tenants/registry.js';
 import { findToken, type TokenRecord } from './tokens/service-tokens.js';
 import { looksLikeTinybirdJwt, verifyTinybirdJwt, type JwtToken } from './tokens/jwt-tokens.js';
 import { roleAllows, roleOn, type Grants, type Role } from './roles.js';
@@ -196,10 +195,10 @@ export function workspaceOf(app: App, ctx: Ctx, cred: Credential): WorkspaceRef 
   const header = ctx.req.headers['x-roost-workspace'];
   const name = ctx.query.get('workspace') ?? (typeof header === 'string' ? header : undefined);
   if (!name) throw new RoostError('INVALID_PARAMETER', 'name the workspace with ?workspace=<name> or the X-Roost-Workspace header');
-  if (!roleOn(cred.grants, name)) {
-    deny(app, ctx, cred, { op: 'workspace', tenant: cred.tenant, workspace: name, scope: 'any' }, `you have no role on workspace "${name}" of tenant "${cred.tenant}"`);
+  // An unknown name is refused like a foreign one: nothing tells whether another tenant has it.
+  if (!roleOn(cred.grants, name) || !app.state.get('workspaces', cred.tenant, name)) {
+    deny(app, ctx, cred, { op: 'workspace', tenant: cred.tenant, workspace: name, scope: 'any' }, `you have no role on a workspace "${name}" of tenant "${cred.tenant}"`);
   }
-  getWorkspace(app.state, cred.tenant, name);
   return { tenant: cred.tenant, workspace: name };
 }
 

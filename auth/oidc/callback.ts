@@ -2,11 +2,13 @@
  * The per-connection OIDC redirect URI. The login attempt is looked up by
  * `state` (single-use, bound to this tenant and connection); openid-client
  * then checks the RFC 9207 `iss` parameter, the code exchange with the PKCE
- * verifier, the ID token's signature (asymmetric algorithms only), `iss`,
- * `aud`/`azp`, `exp` and `nonce`, and the UserInfo `sub`. The identity is
+ * verifier, the ID token's `iss`, `aud`/`azp`, `exp` and `nonce`, and the
+ * UserInfo `sub`; the ID token's signature is checked here against the IdP's
+ * JWKS with an asymmetric algorithm allowlist (never `none`, never HMAC). The identity is
  * (connection, issuer, subject); the mapping rules decide the grants.
  */
 import * as oidc from 'openid-client';
+import * as jose from 'jose';
 import type { App } from '../../src/app.js';
 import type { Ctx } from '../../src/http/context.js';
 import { RoostError } from '../../src/errors.js';
@@ -62,8 +64,13 @@ export async function completeLogin(app: App, ctx: Ctx, tenant: string, connId: 
   }
   const idClaims = tokens!.claims();
   if (!idClaims) fail('the identity provider sent no ID token');
-  const header = JSON.parse(Buffer.from(tokens!.id_token!.split('.')[0]!, 'base64url').toString('utf8')) as { alg?: string };
-  if (!header.alg || !IDP_ALGS.includes(header.alg)) fail(`ID token algorithm ${header.alg} is not allowed`);
+  const meta = config!.serverMetadata();
+  if (!meta.jwks_uri) fail('the identity provider publishes no JWKS');
+  try {
+    await jose.jwtVerify(tokens!.id_token!, rt.oidc.jwks(meta.jwks_uri!), { issuer: meta.issuer, audience: conn!.client_id, algorithms: IDP_ALGS });
+  } catch (e) {
+    fail(`the ID token signature was refused (${(e as { code?: string }).code ?? 'invalid'})`, e);
+  }
   let userinfo: Record<string, unknown> = {};
   if (config!.serverMetadata().userinfo_endpoint && tokens!.access_token) {
     try {

@@ -68,7 +68,9 @@ export class OidcClients {
     } else {
       auth = oidc.None();
     }
-    const execute: Array<(c: oidc.Configuration) => void> = [oidc.enableNonRepudiationChecks];
+    // ID token signatures are verified in the callback with the same JWKS cache as access
+    // tokens (refetched on an unknown kid after 1 s, where openid-client waits 60 s).
+    const execute: Array<(c: oidc.Configuration) => void> = [];
     if (issuer.protocol === 'http:' && isLoopback(issuer)) execute.push(oidc.allowInsecureRequests);
     const config = await oidc.discovery(issuer, conn.client_id, metadata, auth, { execute, timeout: 10 });
     const m = config.serverMetadata();

@@ -83,6 +83,9 @@ export async function startDevProvider(opts: DevProviderOptions): Promise<DevPro
     scopes: ['openid', 'email', 'profile', 'groups', 'api'],
     claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'], groups: ['groups'] },
     pkce: { required: () => true },
+    // This IdP and Roost both live on loopback: let its back-channel calls reach Roost
+    // (oidc-provider's outgoing requests refuse special-use addresses by default).
+    fetch: (url: string, options: RequestInit & { dispatcher?: unknown }) => { delete options.dispatcher; return globalThis.fetch(url, options); },
     findAccount: async (_ctx: unknown, id: string) => {
       const a = accounts.get(id);
       return a ? { accountId: id, claims: async () => ({ sub: id, ...a.claims }) } : undefined;
