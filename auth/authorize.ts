@@ -262,37 +262,44 @@ function deny(app: App, ctx: Ctx, cred: Credential, action: Action, message: str
   throw new RoostError('FORBIDDEN', message);
 }
 
-export function authorize(app: App, ctx: Ctx, cred: Credential, action: Action): void {
+/**
+ * The decision alone: undefined when allowed, else why not. Use it to filter
+ * lists (what may this credential see?) without writing a denial per item;
+ * use `authorize` to guard an operation.
+ */
+export function decide(cred: Credential, action: Action): string | undefined {
   if (cred.kind === 'operator') {
-    if (action.op === 'operator' || action.op === 'tenant') return;
-    deny(app, ctx, cred, action, 'the operator token administers tenants; use a workspace token for data');
+    return action.op === 'operator' || action.op === 'tenant' ? undefined : 'the operator token administers tenants; use a workspace token for data';
   }
-  if (action.op === 'operator') deny(app, ctx, cred, action, 'this route needs the operator token');
+  if (action.op === 'operator') return 'this route needs the operator token';
   if (action.op === 'tenant') {
-    if ((cred.kind === 'session' || cred.kind === 'idp') && cred.tenant === action.tenant && cred.grants.tenantAdmin) return;
-    deny(app, ctx, cred, action, `this route needs the operator token or a tenant:admin of "${action.tenant}"`);
+    if ((cred.kind === 'session' || cred.kind === 'idp') && cred.tenant === action.tenant && cred.grants.tenantAdmin) return undefined;
+    return `this route needs the operator token or a tenant:admin of "${action.tenant}"`;
   }
   const what = `${action.scope}${action.resource ? `:${action.resource}` : ''}`;
   switch (cred.kind) {
     case 'token': {
       const t = cred.token;
-      if (t.tenant !== action.tenant || t.workspace !== action.workspace) deny(app, ctx, cred, action, 'this token belongs to another workspace');
-      if (!scopeAllows(t.scopes, action.scope, action.resource)) deny(app, ctx, cred, action, `this token lacks the scope ${what}`);
-      return;
+      if (t.tenant !== action.tenant || t.workspace !== action.workspace) return 'this token belongs to another workspace';
+      return scopeAllows(t.scopes, action.scope, action.resource) ? undefined : `this token lacks the scope ${what}`;
     }
     case 'jwt': {
       const j = cred.jwt;
-      if (j.tenant !== action.tenant || j.workspace !== action.workspace) deny(app, ctx, cred, action, 'this token belongs to another workspace');
-      if (!scopeAllows(j.scopes.map((s) => `${s.type}:${s.resource}`), action.scope, action.resource)) deny(app, ctx, cred, action, `this token lacks the scope ${what}`);
-      return;
+      if (j.tenant !== action.tenant || j.workspace !== action.workspace) return 'this token belongs to another workspace';
+      return scopeAllows(j.scopes.map((s) => `${s.type}:${s.resource}`), action.scope, action.resource) ? undefined : `this token lacks the scope ${what}`;
     }
     case 'session':
     case 'idp': {
-      if (cred.tenant !== action.tenant) deny(app, ctx, cred, action, `this identity belongs to tenant "${cred.tenant}", not "${action.tenant}"`);
+      if (cred.tenant !== action.tenant) return `this identity belongs to tenant "${cred.tenant}", not "${action.tenant}"`;
       const role = roleOn(cred.grants, action.workspace);
-      if (!role) deny(app, ctx, cred, action, `you have no role on workspace "${action.workspace}"`);
-      if (!roleAllows(role, action.scope)) deny(app, ctx, cred, action, `the ${role} role on workspace "${action.workspace}" does not allow ${action.scope}`);
-      return;
+      if (!role) return `you have no role on workspace "${action.workspace}"`;
+      return roleAllows(role, action.scope) ? undefined : `the ${role} role on workspace "${action.workspace}" does not allow ${action.scope}`;
     }
   }
+}
+
+/** Guards an operation: default deny, every denial audited (403 FORBIDDEN). */
+export function authorize(app: App, ctx: Ctx, cred: Credential, action: Action): void {
+  const why = decide(cred, action);
+  if (why !== undefined) deny(app, ctx, cred, action, why);
 }
