@@ -301,3 +301,35 @@ describe('differential: analyzer vs ClickHouse EXPLAIN AST', () => {
     });
   }
 });
+
+describe('rewritten queries run on the engine', () => {
+  it('aliases and bare table names used as qualifiers keep working', async () => {
+    const { Session } = await import('chdb');
+    const os = await import('node:os');
+    const fs = await import('node:fs');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'roost-sql-test-'));
+    const s = new Session(dir);
+    try {
+      s.query('CREATE DATABASE ws_default');
+      s.query('CREATE TABLE ws_default.events (id UInt64, uid UInt64, a Int64) ENGINE = MergeTree ORDER BY id');
+      s.query('CREATE TABLE ws_default.users (id UInt64, name String) ENGINE = MergeTree ORDER BY id');
+      s.query('CREATE TABLE ws_default.sessions (uid UInt64) ENGINE = MergeTree ORDER BY uid');
+      s.query('INSERT INTO ws_default.sessions VALUES (10), (20)');
+      s.query("INSERT INTO ws_default.events VALUES (1, 10, 5), (2, 20, 7)");
+      s.query("INSERT INTO ws_default.users VALUES (10, 'ann'), (20, 'bob')");
+      const r = analyzeSql('SELECT events.id, u.name FROM events JOIN users u ON u.id = events.uid ' +
+        'WHERE events.uid IN sessions ORDER BY events.id FORMAT JSONEachRow', MAP);
+      expect(r.format).toBe('JSONEachRow');
+      const out = s.query(r.sql, r.format!).trim().split('\n').map((l) => JSON.parse(l));
+      expect(out).toEqual([{ id: '1', name: 'ann' }, { id: '2', name: 'bob' }]);
+      const p = compilePipe([
+        { name: 'joined', sql: 'SELECT e.a, u.name FROM events e JOIN users u ON u.id = e.uid' },
+        { name: 'top', sql: 'SELECT name, sum(a) AS total FROM joined GROUP BY name ORDER BY total DESC LIMIT 1' },
+      ], MAP);
+      expect(s.query(p.sql, 'CSV').trim()).toBe('"bob",7');
+    } finally {
+      s.close?.();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

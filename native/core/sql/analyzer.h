@@ -44,6 +44,10 @@ class NameMap {
   const NameEntry& at(size_t i) const noexcept { return entries_[i]; }
   uint32_t indexOf(const NameEntry* e) const noexcept { return static_cast<uint32_t>(e - entries_.data()); }
   void reserve(size_t n) { entries_.reserve(n); }
+  // Replaces the SQL of a Query entry (pipes fill in nodes as they compile them).
+  void setQuerySql(size_t i, std::string sql) {
+    if (entries_[i].kind == EntryKind::Query) entries_[i].sql = std::move(sql);
+  }
 
  private:
   std::vector<NameEntry> entries_;

@@ -9,14 +9,14 @@ namespace {
 constexpr size_t kMaxCompiledSize = 16u << 20;
 
 // A name map holding the caller's entries plus the pipe's nodes, each node an entry
-// of kind Query whose SQL is filled in once that node is compiled.
-NameMap withNodes(const NameMap& names, const std::vector<PipeNode>& nodes, const std::vector<std::string>& compiled,
-                  std::vector<uint32_t>& node_entry) {
+// of kind Query whose SQL is a placeholder until that node is compiled. Nodes are
+// compiled dependencies first, so a node only ever sees compiled SQL.
+NameMap withNodes(const NameMap& names, const std::vector<PipeNode>& nodes, std::vector<uint32_t>& node_entry) {
   NameMap m;
   m.reserve(names.size() + nodes.size());
   node_entry.assign(nodes.size(), UINT32_MAX);
   for (size_t i = 0; i < nodes.size(); ++i) {
-    m.add(nodes[i].name, EntryKind::Query, compiled.empty() ? std::string("SELECT 1") : compiled[i]);
+    m.add(nodes[i].name, EntryKind::Query, "SELECT 1");
     node_entry[i] = static_cast<uint32_t>(m.size() - 1);
   }
   for (size_t i = 0; i < names.size(); ++i) {
@@ -54,7 +54,7 @@ bool compilePipe(const std::vector<PipeNode>& nodes, const NameMap& names, std::
 
   // Pass 1: dependencies of every node (placeholder SQL for nodes).
   std::vector<uint32_t> node_entry;
-  NameMap probe = withNodes(names, nodes, {}, node_entry);
+  NameMap probe = withNodes(names, nodes, node_entry);
   std::vector<std::vector<std::pair<uint32_t, uint32_t>>> edges(nodes.size());  // (node, offset)
   out.depends.resize(nodes.size());
   Analysis a;
@@ -105,8 +105,7 @@ bool compilePipe(const std::vector<PipeNode>& nodes, const NameMap& names, std::
   // Pass 2: compile in dependency order; each node sees the compiled SQL of the others.
   std::vector<std::string> compiled(nodes.size());
   for (uint32_t idx : out.order) {
-    NameMap m = withNodes(names, nodes, compiled, node_entry);
-    if (!analyze(nodes[idx].sql, m, opt, a, err)) {
+    if (!analyze(nodes[idx].sql, probe, opt, a, err)) {
       err.node = nodes[idx].name;
       return false;
     }
@@ -114,6 +113,7 @@ bool compilePipe(const std::vector<PipeNode>& nodes, const NameMap& names, std::
       err = {ErrorCode::QUERY_TOO_LARGE, 0, "the compiled pipe is too large", nodes[idx].name};
       return false;
     }
+    probe.setQuerySql(node_entry[idx], a.sql);
     compiled[idx] = std::move(a.sql);
   }
   out.sql = std::move(compiled[target_idx]);
