@@ -321,7 +321,7 @@ describe('rewritten queries run on the engine', () => {
         'WHERE events.uid IN sessions ORDER BY events.id FORMAT JSONEachRow', MAP);
       expect(r.format).toBe('JSONEachRow');
       const out = s.query(r.sql, r.format!).trim().split('\n').map((l) => JSON.parse(l));
-      expect(out).toEqual([{ id: '1', name: 'ann' }, { id: '2', name: 'bob' }]);
+      expect(out).toEqual([{ id: 1, name: 'ann' }, { id: 2, name: 'bob' }]);
       const p = compilePipe([
         { name: 'joined', sql: 'SELECT e.a, u.name FROM events e JOIN users u ON u.id = e.uid' },
         { name: 'top', sql: 'SELECT name, sum(a) AS total FROM joined GROUP BY name ORDER BY total DESC LIMIT 1' },
