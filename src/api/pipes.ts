@@ -1,0 +1,352 @@
+/**
+ * Pipes API (Tinybird v0): create, list, get, delete pipes; add, edit and
+ * delete nodes; publish and unpublish a node as the endpoint; and call
+ * endpoints as `/v0/pipes/<pipe>.json|.csv|.ndjson|.parquet`.
+ */
+import type { App } from '../app.js';
+import type { Ctx } from '../http/context.js';
+import { readBody, sendJson, sendText } from '../http/context.js';
+import { RoostError } from '../errors.js';
+import {
+  authenticate, authorize, credentialName, fixedParams, readFilter, scopeAllows, workspaceOf, roleOf, type Credential,
+} from '../../auth/authorize.js';
+import { roleAllows } from '../../auth/roles.js';
+import { getTenant } from '../../tenants/registry.js';
+import { listDataSources } from '../datasources/registry.js';
+import { analyzeSql, SqlError, toRoostError } from '../native/sql.js';
+import { EXTENSION_FORMATS, runQueryToResponse } from '../query/run.js';
+import {
+  checkName, checkPipe, compileEndpoint, deletePipeOps, findPipe, getNode, getPipe, listPipes, logEndpointCall, newId,
+  pipeDatafile, pipesUsing, putPipeOps, ResultSniffer, type Pipe, type PipeNode,
+} from '../pipes/index.js';
+import type { RequestParams } from '../pipes/template/index.js';
+
+interface WsRef { cred: Credential; tenant: string; workspace: string }
+
+/** Request parameters that belong to the API or to clients, never to a template. */
+function reservedParam(k: string): boolean {
+  return k === 'token' || k === 'q' || k === 'from' || k === 'cli_version' || k === 'workspace' || k.startsWith('__tb__');
+}
+
+function nodeView(pipe: Pipe, n: PipeNode): Record<string, unknown> {
+  return {
+    id: n.id, name: n.name, sql: n.sql, description: n.description,
+    params: n.params, dependencies: n.dependencies,
+    node_type: n.id === pipe.endpoint ? 'endpoint' : 'standard',
+    materialized: null, ignore_sql_errors: false,
+    created_at: n.createdAt, updated_at: n.updatedAt,
+  };
+}
+
+function pipeView(pipe: Pipe): Record<string, unknown> {
+  return {
+    id: pipe.id, name: pipe.name, description: pipe.description,
+    type: pipe.endpoint ? 'endpoint' : 'default',
+    endpoint: pipe.endpoint, parent: null,
+    created_at: pipe.createdAt, updated_at: pipe.updatedAt,
+    nodes: pipe.nodes.map((n) => nodeView(pipe, n)),
+  };
+}
+
+function newNode(name: string, sql: string, description: string | null): PipeNode {
+  const now = new Date().toISOString();
+  return { id: newId('n'), name, sql, description, params: [], dependencies: [], createdAt: now, updatedAt: now };
+}
+
+/** May this credential read this pipe? (For filtering lists: no audit record.) */
+function canRead(cred: Credential, workspace: string, pipe: string): boolean {
+  switch (cred.kind) {
+    case 'token': return scopeAllows(cred.token.scopes, 'PIPES:READ', pipe);
+    case 'jwt': return scopeAllows(cred.jwt.scopes.map((s) => `${s.type}:${s.resource}`), 'PIPES:READ', pipe);
+    case 'session':
+    case 'idp': return roleAllows(roleOf(cred, workspace), 'PIPES:READ');
+    default: return false;
+  }
+}
+
+function tokenName(cred: Credential): string {
+  return cred.kind === 'token' ? cred.token.name : cred.kind === 'jwt' ? cred.jwt.name : credentialName(cred);
+}
+
+/** The request body as text when it is SQL; form fields when it reads as a form of known keys. */
+async function sqlBody(ctx: Ctx): Promise<{ sql?: string; form: URLSearchParams }> {
+  const form = new URLSearchParams(ctx.query);
+  const text = (await readBody(ctx)).toString('utf8');
+  const type = String(ctx.req.headers['content-type'] ?? '');
+  // curl -d sends SQL as a form too: it is a form only when every field is a known key.
+  if (type.startsWith('application/x-www-form-urlencoded') && /^(?:(?:sql|name|description|type)=[^&]*)(?:&(?:sql|name|description|type)=[^&]*)*$/.test(text.trim())) {
+    for (const [k, v] of new URLSearchParams(text)) form.set(k, v);
+    return { sql: form.get('sql') ?? undefined, form };
+  }
+  return { sql: text.trim() ? text : form.get('sql') ?? undefined, form };
+}
+
+interface CallInput { params: RequestParams; q?: string; logged: Record<string, string> }
+
+async function callInput(ctx: Ctx): Promise<CallInput> {
+  const params: Record<string, string | string[]> = {};
+  let q = ctx.query.get('q') ?? undefined;
+  const add = (k: string, v: string) => {
+    if (reservedParam(k)) return;
+    const cur = params[k];
+    params[k] = cur === undefined ? v : Array.isArray(cur) ? [...cur, v] : [cur, v];
+  };
+  for (const [k, v] of ctx.query) add(k, v);
+  if (ctx.req.method === 'POST') {
+    const body = (await readBody(ctx)).toString('utf8');
+    const type = String(ctx.req.headers['content-type'] ?? '');
+    if (type.startsWith('application/json')) {
+      let obj: unknown;
+      try { obj = body.trim() ? JSON.parse(body) : {}; } catch { throw new RoostError('INVALID_JSON', 'the JSON body must be an object of parameters, e.g. {"limit": 10}'); }
+      if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new RoostError('INVALID_JSON', 'the JSON body must be an object of parameters, e.g. {"limit": 10}');
+      for (const [k, v] of Object.entries(obj)) {
+        if (k === 'q' && typeof v === 'string') { q = v; continue; }
+        if (v === null || v === undefined) continue;
+        for (const item of Array.isArray(v) ? v : [v]) add(k, typeof item === 'object' ? JSON.stringify(item) : String(item));
+      }
+    } else if (body.length) {
+      for (const [k, v] of new URLSearchParams(body)) {
+        if (k === 'q') q = v;
+        else add(k, v);
+      }
+    }
+  }
+  const logged: Record<string, string> = {};
+  for (const [k, v] of Object.entries(params)) logged[k] = Array.isArray(v) ? v.join(',') : v;
+  return { params, q: q?.trim() ? q : undefined, logged };
+}
+
+function loggedUrl(ctx: Ctx): string {
+  const u = new URL(ctx.url.href);
+  if (u.searchParams.has('token')) u.searchParams.set('token', '***');
+  return `${u.pathname}${u.search}`;
+}
+
+export function registerPipeRoutes(app: App): void {
+  const { router, state } = app;
+  app.dependents = (ws, datasource) => pipesUsing(state, ws.tenant, ws.name, datasource);
+
+  const wsOf = async (ctx: Ctx): Promise<WsRef> => {
+    const cred = await authenticate(app, ctx);
+    return { cred, ...workspaceOf(app, ctx, cred) };
+  };
+  const mayEdit = (ctx: Ctx, r: WsRef) => authorize(app, ctx, r.cred, { op: 'workspace', tenant: r.tenant, workspace: r.workspace, scope: 'PIPES:CREATE' });
+
+  /**
+   * Changes one pipe inside a state transaction: `change` gets the current
+   * pipe and answers the new one (checked here) or null to delete it. A pipe
+   * whose endpoint other pipes read keeps an endpoint and is not deleted.
+   */
+  const save = (r: WsRef, name: string, change: (cur: Pipe | undefined) => Pipe | null) =>
+    state.transact((s) => {
+      const cur = findPipe(s, r.tenant, r.workspace, name);
+      const next = change(cur);
+      const users = pipesUsing(s, r.tenant, r.workspace, name);
+      if (next === null) {
+        if (!cur) throw new RoostError('UNKNOWN_PIPE', `there is no pipe "${name}" in this workspace`);
+        if (users.length) throw new RoostError('CONFLICT', `pipe "${name}" is read by pipes ${users.join(', ')}; change or delete them first`, { details: { dependents: users } });
+        return { ops: deletePipeOps(cur), result: null };
+      }
+      const checked = checkPipe(s, { ...next, updatedAt: new Date().toISOString() });
+      if (!checked.endpoint && users.length) {
+        throw new RoostError('CONFLICT', `pipe "${name}" is read by pipes ${users.join(', ')} through its endpoint; keep a node published`, { details: { dependents: users } });
+      }
+      return { ops: putPipeOps(checked), result: checked };
+    });
+
+  router.post('/v0/pipes', async (ctx) => {
+    const r = await wsOf(ctx);
+    mayEdit(ctx, r);
+    const type = String(ctx.req.headers['content-type'] ?? '');
+    let name: string;
+    let description: string | null;
+    let nodes: PipeNode[];
+    let endpoint: string | null = null;
+    const force = /^(1|true)$/i.test(ctx.query.get('force') ?? '');
+    if (type.startsWith('application/json')) {
+      let body: { name?: unknown; description?: unknown; nodes?: unknown };
+      try { body = JSON.parse((await readBody(ctx)).toString('utf8')) as typeof body; } catch { throw new RoostError('INVALID_JSON', 'the body must be JSON {name, description?, nodes: [{name, sql, description?, type?}]}'); }
+      if (typeof body !== 'object' || body === null) throw new RoostError('INVALID_JSON', 'the body must be a JSON object');
+      name = checkName('pipe', typeof body.name === 'string' ? body.name : ctx.query.get('name'));
+      description = typeof body.description === 'string' ? body.description : null;
+      if (!Array.isArray(body.nodes) || body.nodes.length === 0) throw new RoostError('INVALID_PARAMETER', 'nodes must be a non-empty list of {name, sql, description?}');
+      nodes = body.nodes.map((raw: unknown, i: number) => {
+        const n = raw as { name?: unknown; sql?: unknown; description?: unknown; type?: unknown };
+        if (typeof n !== 'object' || n === null || typeof n.sql !== 'string') throw new RoostError('INVALID_PARAMETER', `nodes[${i}] needs sql (a string)`);
+        const node = newNode(checkName('node', typeof n.name === 'string' ? n.name : `${name}_${i}`), n.sql, typeof n.description === 'string' ? n.description : null);
+        if (typeof n.type === 'string' && n.type.toLowerCase() === 'endpoint') endpoint = node.id;
+        return node;
+      });
+    } else {
+      const { sql, form } = await sqlBody(ctx);
+      name = checkName('pipe', form.get('name'));
+      description = form.get('description');
+      if (!sql) throw new RoostError('INVALID_PARAMETER', 'sql is required: send form fields name and sql, or JSON {name, nodes: [...]}');
+      nodes = [newNode(`${name}_0`, sql, null)];
+      if ((form.get('type') ?? '').toLowerCase() === 'endpoint') endpoint = nodes[0]!.id;
+    }
+    if (state.get('datasources', r.tenant, r.workspace, name)) throw new RoostError('CONFLICT', `a data source is named "${name}"; pipes and data sources share names`);
+    const now = new Date().toISOString();
+    const pipe = await save(r, name, (cur) => {
+      if (cur && !force) throw new RoostError('ALREADY_EXISTS', `pipe "${name}" already exists; pass force=true to replace it, or edit its nodes`);
+      return { id: cur?.id ?? newId('t'), name, tenant: r.tenant, workspace: r.workspace, description, nodes, endpoint, createdAt: cur?.createdAt ?? now, updatedAt: now };
+    });
+    app.audit({ event: 'pipe.create', outcome: 'success', tenant: r.tenant, workspace: r.workspace, resource: name, requestId: ctx.id, credential: credentialName(r.cred) });
+    sendJson(ctx, 200, pipeView(pipe!));
+  });
+
+  router.get('/v0/pipes', async (ctx) => {
+    const r = await wsOf(ctx);
+    const pipes = listPipes(state, r.tenant, r.workspace).filter((p) => canRead(r.cred, r.workspace, p.name));
+    sendJson(ctx, 200, { pipes: pipes.map(pipeView) });
+  });
+
+  const pipeRoute = async (ctx: Ctx) => {
+    const raw = ctx.params.pipe!;
+    const dot = raw.lastIndexOf('.');
+    const name = dot > 0 ? raw.slice(0, dot) : raw;
+    const ext = dot > 0 ? raw.slice(dot + 1).toLowerCase() : undefined;
+    if (ext && ext !== 'pipe') return callEndpoint(ctx, name, ext);
+    if (ctx.req.method === 'POST') throw new RoostError('METHOD_NOT_ALLOWED', `call the endpoint as POST /v0/pipes/${name}.json (or .csv, .ndjson, .parquet)`, { headers: { Allow: 'GET, DELETE' } });
+    const r = await wsOf(ctx);
+    authorize(app, ctx, r.cred, { op: 'workspace', tenant: r.tenant, workspace: r.workspace, scope: 'PIPES:READ', resource: name });
+    const pipe = getPipe(state, r.tenant, r.workspace, name);
+    if (ext === 'pipe' || ctx.query.get('format') === 'pipe') return sendText(ctx, 200, pipeDatafile(pipe));
+    sendJson(ctx, 200, pipeView(pipe));
+  };
+  router.get('/v0/pipes/:pipe', pipeRoute);
+  router.post('/v0/pipes/:pipe', pipeRoute);
+
+  router.delete('/v0/pipes/:pipe', async (ctx) => {
+    const r = await wsOf(ctx);
+    const name = ctx.params.pipe!;
+    authorize(app, ctx, r.cred, { op: 'workspace', tenant: r.tenant, workspace: r.workspace, scope: 'PIPES:DROP', resource: name });
+    await save(r, name, () => null);
+    app.audit({ event: 'pipe.drop', outcome: 'success', tenant: r.tenant, workspace: r.workspace, resource: name, requestId: ctx.id, credential: credentialName(r.cred) });
+    ctx.res.writeHead(204).end();
+  });
+
+  router.post('/v0/pipes/:pipe/nodes', async (ctx) => {
+    const r = await wsOf(ctx);
+    mayEdit(ctx, r);
+    const { sql, form } = await sqlBody(ctx);
+    if (!sql) throw new RoostError('INVALID_PARAMETER', 'send the node\'s SQL as the request body');
+    let added!: PipeNode;
+    const pipe = await save(r, ctx.params.pipe!, (cur) => {
+      if (!cur) throw new RoostError('UNKNOWN_PIPE', `there is no pipe "${ctx.params.pipe}" in this workspace`);
+      const name = checkName('node', form.get('name') ?? `${cur.name}_${cur.nodes.length}`);
+      if (cur.nodes.some((n) => n.name === name)) throw new RoostError('CONFLICT', `pipe "${cur.name}" already has a node named "${name}"`, { details: { node: name } });
+      added = newNode(name, sql, form.get('description'));
+      return { ...cur, nodes: [...cur.nodes, added] };
+    });
+    sendJson(ctx, 200, nodeView(pipe!, pipe!.nodes.find((n) => n.id === added.id)!));
+  });
+
+  router.put('/v0/pipes/:pipe/nodes/:node', async (ctx) => {
+    const r = await wsOf(ctx);
+    mayEdit(ctx, r);
+    const { sql, form } = await sqlBody(ctx);
+    let id!: string;
+    const pipe = await save(r, ctx.params.pipe!, (cur) => {
+      if (!cur) throw new RoostError('UNKNOWN_PIPE', `there is no pipe "${ctx.params.pipe}" in this workspace`);
+      const node = getNode(cur, ctx.params.node!);
+      id = node.id;
+      const name = form.get('name') ? checkName('node', form.get('name')) : node.name;
+      if (name !== node.name && cur.nodes.some((n) => n.name === name)) throw new RoostError('CONFLICT', `pipe "${cur.name}" already has a node named "${name}"`, { details: { node: name } });
+      const changed: PipeNode = { ...node, name, sql: sql ?? node.sql, description: form.has('description') ? form.get('description') : node.description, updatedAt: new Date().toISOString() };
+      return { ...cur, nodes: cur.nodes.map((n) => (n.id === node.id ? changed : n)) };
+    });
+    sendJson(ctx, 200, nodeView(pipe!, pipe!.nodes.find((n) => n.id === id)!));
+  });
+
+  router.delete('/v0/pipes/:pipe/nodes/:node', async (ctx) => {
+    const r = await wsOf(ctx);
+    mayEdit(ctx, r);
+    await save(r, ctx.params.pipe!, (cur) => {
+      if (!cur) throw new RoostError('UNKNOWN_PIPE', `there is no pipe "${ctx.params.pipe}" in this workspace`);
+      const node = getNode(cur, ctx.params.node!);
+      const users = cur.nodes.filter((n) => n.id !== node.id && n.dependencies.includes(node.name)).map((n) => n.name);
+      if (users.length) throw new RoostError('CONFLICT', `node "${node.name}" is read by nodes ${users.join(', ')}; change them first`, { details: { dependents: users } });
+      if (cur.nodes.length === 1) throw new RoostError('CONFLICT', `node "${node.name}" is the pipe's only node; delete the pipe instead`);
+      return { ...cur, nodes: cur.nodes.filter((n) => n.id !== node.id), endpoint: cur.endpoint === node.id ? null : cur.endpoint };
+    });
+    ctx.res.writeHead(204).end();
+  });
+
+  const publish = (on: boolean) => async (ctx: Ctx) => {
+    const r = await wsOf(ctx);
+    mayEdit(ctx, r);
+    const pipe = await save(r, ctx.params.pipe!, (cur) => {
+      if (!cur) throw new RoostError('UNKNOWN_PIPE', `there is no pipe "${ctx.params.pipe}" in this workspace`);
+      const node = getNode(cur, ctx.params.node!);
+      if (!on && cur.endpoint !== node.id) throw new RoostError('NOT_FOUND', `node "${node.name}" is not the endpoint of pipe "${cur.name}"`);
+      return { ...cur, endpoint: on ? node.id : null };
+    });
+    app.audit({ event: on ? 'pipe.publish' : 'pipe.unpublish', outcome: 'success', tenant: r.tenant, workspace: r.workspace, resource: `${ctx.params.pipe}/${ctx.params.node}`, requestId: ctx.id, credential: credentialName(r.cred) });
+    sendJson(ctx, 200, pipeView(pipe!));
+  };
+  router.post('/v0/pipes/:pipe/nodes/:node/endpoint', publish(true));
+  router.delete('/v0/pipes/:pipe/nodes/:node/endpoint', publish(false));
+
+  /** `GET/POST /v0/pipes/<name>.<ext>`: one endpoint call, logged into pipe_stats_rt. */
+  const callEndpoint = async (ctx: Ctx, name: string, ext: string): Promise<void> => {
+    const startedAt = Date.now();
+    const t0 = performance.now();
+    let where: { tenant: string; workspace: string; tokenName: string } | undefined;
+    let pipe: Pipe | undefined;
+    let input: CallInput | undefined;
+    let status = 200;
+    let failure: unknown;
+    const format = EXTENSION_FORMATS[ext];
+    const sniffer = new ResultSniffer(format ?? '');
+    try {
+      const r = await wsOf(ctx);
+      where = { tenant: r.tenant, workspace: r.workspace, tokenName: tokenName(r.cred) };
+      authorize(app, ctx, r.cred, { op: 'workspace', tenant: r.tenant, workspace: r.workspace, scope: 'PIPES:READ', resource: name });
+      if (!format) throw new RoostError('UNSUPPORTED_FORMAT', `.${ext} is not an endpoint format; use .json, .csv, .ndjson or .parquet`);
+      pipe = getPipe(state, r.tenant, r.workspace, name);
+      input = await callInput(ctx);
+      const rowFilters: Record<string, string> = {};
+      for (const ds of listDataSources(state, r.tenant, r.workspace)) {
+        const f = readFilter(r.cred, ds.name);
+        if (f) rowFilters[ds.name] = f;
+      }
+      const compiled = compileEndpoint(state, pipe, { params: input.params, fixedParams: fixedParams(r.cred, pipe.name), rowFilters });
+      let sql = compiled.sql;
+      if (input.q) {
+        try {
+          sql = analyzeSql(input.q, { _: { kind: 'query', sql } }).sql;
+        } catch (e) {
+          if (e instanceof SqlError) throw toRoostError(e);
+          throw e;
+        }
+      }
+      if (compiled.reads.some((n) => n.startsWith('tinybird.') || n.startsWith('roost.'))) await app.service.ensure(r.tenant);
+      if (sniffer.useful) {
+        const write = ctx.res.write;
+        ctx.res.write = function (this: typeof ctx.res, chunk: unknown, ...rest: unknown[]) {
+          if (typeof chunk === 'string' || Buffer.isBuffer(chunk)) sniffer.see(chunk);
+          return (write as (...a: unknown[]) => boolean).call(this, chunk, ...rest);
+        } as typeof ctx.res.write;
+      }
+      const tenant = getTenant(state, r.tenant);
+      await runQueryToResponse(ctx, {
+        engine: app.cells.engineFor(tenant), tenant, config: app.config, metrics: app.metrics, sql, format,
+        userSettings: compiled.maxThreads ? { max_threads: compiled.maxThreads } : undefined,
+      });
+    } catch (e) {
+      failure = e;
+      status = ctx.res.headersSent ? ctx.res.statusCode : e instanceof RoostError ? (e.code === 'CLIENT_CLOSED' ? 499 : e.status) : 500;
+      throw e;
+    } finally {
+      if (where) {
+        const got = sniffer.result();
+        logEndpointCall(app.service, {
+          ...where, pipeId: pipe?.id ?? '', pipeName: name, startedAt, durationMs: performance.now() - t0,
+          status, error: failure, parameters: input?.logged ?? {}, requestId: ctx.id, url: loggedUrl(ctx),
+          method: ctx.req.method ?? 'GET', rows: got.rows, readRows: got.readRows, readBytes: got.readBytes,
+        });
+      }
+    }
+  };
+}

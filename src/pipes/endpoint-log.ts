@@ -1,0 +1,80 @@
+/**
+ * What one endpoint call leaves in the tenant's service data sources: a row
+ * in `tinybird.pipe_stats_rt` for every call, and one in
+ * `tinybird.endpoint_errors` for every failed call.
+ */
+import type { ServiceLog } from '../service/service-log.js';
+import { chTime } from '../service/time.js';
+import { RoostError } from '../errors.js';
+
+/** Reads result rows and the engine's read statistics from the end of a streamed result. */
+export class ResultSniffer {
+  #format: string;
+  #tail = '';
+  #newlines = 0;
+
+  constructor(format: string) { this.#format = format; }
+
+  /** True when this format tells anything worth reading. */
+  get useful(): boolean { return this.#format === 'JSON' || this.#format === 'JSONEachRow'; }
+
+  see(chunk: Buffer | string): void {
+    const s = typeof chunk === 'string' ? chunk : chunk.toString('latin1');
+    if (this.#format === 'JSONEachRow') {
+      // JSON escapes newlines inside values, so every newline ends one row.
+      for (let i = s.indexOf('\n'); i >= 0; i = s.indexOf('\n', i + 1)) this.#newlines++;
+    } else {
+      this.#tail = (this.#tail + s).slice(-2048);
+    }
+  }
+
+  /** `{rows, readRows, readBytes}` as far as known (0 when not). */
+  result(): { rows: number; readRows: number; readBytes: number } {
+    if (this.#format === 'JSONEachRow') return { rows: this.#newlines, readRows: 0, readBytes: 0 };
+    // Values in `data` are JSON strings with escaped quotes, so this shape only matches the trailer.
+    const m = /"rows":\s*(\d+),\s*(?:"rows_before_limit_at_least":\s*\d+,\s*)?"statistics":\s*\{\s*"elapsed":\s*[0-9.eE+-]+,\s*"rows_read":\s*(\d+),\s*"bytes_read":\s*(\d+)\s*\}\s*\}\s*$/.exec(this.#tail);
+    return m ? { rows: Number(m[1]), readRows: Number(m[2]), readBytes: Number(m[3]) } : { rows: 0, readRows: 0, readBytes: 0 };
+  }
+}
+
+export interface EndpointCall {
+  tenant: string;
+  workspace: string;
+  pipeId: string;
+  pipeName: string;
+  tokenName: string;
+  startedAt: number;
+  durationMs: number;
+  status: number;
+  error?: unknown;
+  parameters: Record<string, string>;
+  requestId: string;
+  url: string;
+  method: string;
+  rows: number;
+  readRows: number;
+  readBytes: number;
+}
+
+function messageOf(e: unknown): string {
+  if (e instanceof RoostError) return e.message;
+  // Unexpected errors stay in the server log; the tenant sees only that one happened.
+  return e ? 'internal error' : '';
+}
+
+export function logEndpointCall(service: ServiceLog, c: EndpointCall): void {
+  const error = messageOf(c.error);
+  const start = chTime(c.startedAt);
+  service.write(c.tenant, 'pipe_stats_rt', {
+    start_datetime: start, workspace: c.workspace, pipe_id: c.pipeId, pipe_name: c.pipeName, token_name: c.tokenName,
+    duration: c.durationMs / 1000, read_rows: c.readRows, read_bytes: c.readBytes, result_rows: c.rows,
+    status_code: c.status, error: c.error ? 1 : 0, error_message: error, parameters: c.parameters,
+    request_id: c.requestId, url: c.url, method: c.method,
+  });
+  if (c.error) {
+    service.write(c.tenant, 'endpoint_errors', {
+      start_datetime: start, workspace: c.workspace, pipe_id: c.pipeId, pipe_name: c.pipeName, parameters: c.parameters,
+      error, status_code: c.status, request_id: c.requestId, token_name: c.tokenName,
+    });
+  }
+}

@@ -1,0 +1,9 @@
+/** Pipes: what other areas may import. */
+export {
+  type Pipe, type PipeNode, PIPE_NAME, checkName, findPipe, getPipe, listPipes, getNode, endpointNode, newId,
+  putPipeOps, deletePipeOps, externalReferences, pipesUsing,
+} from './pipe.js';
+export { checkPipe, nodeClosure, requireEndpoint } from './check.js';
+export { compileEndpoint, type CallOptions, type CompiledEndpoint } from './compile.js';
+export { ResultSniffer, logEndpointCall, type EndpointCall } from './endpoint-log.js';
+export { pipeDatafile } from './datafile.js';

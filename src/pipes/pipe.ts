@@ -1,0 +1,98 @@
+/**
+ * Pipes as control-plane state: `pipes/<tenant>/<workspace>/<name>`. A pipe is
+ * an ordered list of SQL nodes; at most one node is published as its endpoint.
+ * Each node keeps what it referenced when it was last saved (`dependencies`)
+ * and the template parameters it declares (`params`).
+ */
+import crypto from 'node:crypto';
+import type { State } from '../state/state.js';
+import type { Op } from '../state/store.js';
+import { RoostError } from '../errors.js';
+import type { TemplateParameter } from './template/index.js';
+
+export interface PipeNode {
+  id: string;
+  name: string;
+  sql: string;
+  description: string | null;
+  /** Parameters the node's template declares (empty for plain SQL). */
+  params: TemplateParameter[];
+  /** Names the node reads (other nodes, data sources, service views, other pipes), first use first. */
+  dependencies: string[];
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface Pipe {
+  id: string;
+  name: string;
+  tenant: string;
+  workspace: string;
+  description: string | null;
+  nodes: PipeNode[];
+  /** Id of the node published as the endpoint, or null. */
+  endpoint: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** Pipe and node names: an identifier, so `<pipe>.json` splits without doubt. */
+export const PIPE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+
+export function checkName(kind: 'pipe' | 'node', name: string | null | undefined): string {
+  if (!name) throw new RoostError('INVALID_PARAMETER', `name is required: the ${kind} name (letters, digits and _, starting with a letter or _)`);
+  if (!PIPE_NAME.test(name)) throw new RoostError('INVALID_PARAMETER', `"${name}" is not a valid ${kind} name: use letters, digits and _ (at most 128), starting with a letter or _`);
+  return name;
+}
+
+export function findPipe(state: State, tenant: string, workspace: string, name: string): Pipe | undefined {
+  return state.get<Pipe>('pipes', tenant, workspace, name);
+}
+
+export function getPipe(state: State, tenant: string, workspace: string, name: string): Pipe {
+  const p = findPipe(state, tenant, workspace, name);
+  if (!p) throw new RoostError('UNKNOWN_PIPE', `there is no pipe "${name}" in this workspace`);
+  return p;
+}
+
+export function listPipes(state: State, tenant: string, workspace: string): Pipe[] {
+  return state.list<Pipe>('pipes', tenant, workspace);
+}
+
+/** A node by name or id. */
+export function getNode(pipe: Pipe, nameOrId: string): PipeNode {
+  const n = pipe.nodes.find((x) => x.name === nameOrId || x.id === nameOrId);
+  if (!n) throw new RoostError('NOT_FOUND', `pipe "${pipe.name}" has no node "${nameOrId}"`);
+  return n;
+}
+
+export function endpointNode(pipe: Pipe): PipeNode | undefined {
+  return pipe.endpoint ? pipe.nodes.find((n) => n.id === pipe.endpoint) : undefined;
+}
+
+export function newId(prefix: 't' | 'n'): string {
+  return `${prefix}_${crypto.randomBytes(8).toString('hex')}`;
+}
+
+export function putPipeOps(pipe: Pipe): Op[] {
+  return [{ op: 'put', path: ['pipes', pipe.tenant, pipe.workspace, pipe.name], value: pipe }];
+}
+
+export function deletePipeOps(pipe: Pipe): Op[] {
+  return [{ op: 'del', path: ['pipes', pipe.tenant, pipe.workspace, pipe.name] }];
+}
+
+/** Names a pipe reads from outside itself: its nodes' dependencies that are not its own nodes. */
+export function externalReferences(pipe: Pipe): Set<string> {
+  const own = new Set(pipe.nodes.map((n) => n.name));
+  const out = new Set<string>();
+  for (const n of pipe.nodes) for (const d of n.dependencies) if (!own.has(d)) out.add(d);
+  return out;
+}
+
+/** Pipes of a workspace that read `name` (a data source or another pipe's endpoint). */
+export function pipesUsing(state: State, tenant: string, workspace: string, name: string): string[] {
+  return listPipes(state, tenant, workspace)
+    .filter((p) => p.name !== name && externalReferences(p).has(name))
+    .map((p) => p.name);
+}
