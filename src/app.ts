@@ -21,6 +21,7 @@ import { authListening, registerAuthRoutes } from '../auth/routes.js';
 import { registerSqlRoutes } from './api/sql.js';
 import { registerDataSourceRoutes } from './api/datasources.js';
 import { registerEventRoutes } from './api/events.js';
+import { registerPipeRoutes } from './api/pipes.js';
 import type { EventBuffer } from './ingest/event-buffer.js';
 import { ServiceLog } from './service/service-log.js';
 import { createAuditor, type Auditor } from './service/audit.js';
@@ -81,6 +82,7 @@ export async function startApp(config: Config, opts: { log?: Logger } = {}): Pro
   await registerAuthRoutes(app);
   registerSqlRoutes(app);
   registerDataSourceRoutes(app);
+  registerPipeRoutes(app);
   app.events = registerEventRoutes(app);
   if (config.dev) {
     registerDevRoutes(app);
