@@ -191,7 +191,7 @@ function genRows(n: number, seed: number): string[] {
 }
 
 describe('CsvValidator round trip through chdb', () => {
-  it('inserts exactly what ClickHouse reads from the same CSV', async () => {
+  it.each(['Native', 'RowBinary'] as const)('inserts exactly what ClickHouse reads from the same CSV (%s)', async (fmt) => {
     const valid = genRows(3000, 7);
     const bad = [
       '99001,1,1,1,1,1,1,1,1,1,1,1,2024-01-01,2024-01-01 00:00:00,2024-01-01 00:00:00,2024-01-01 00:00:00,true,s,,,a,,red,[],[],00000000-0000-0000-0000-000000000000,ab', // 27 columns
@@ -218,7 +218,7 @@ describe('CsvValidator round trip through chdb', () => {
     const cols = parseSchema(ROUND_TRIP_SCHEMA);
     const r = rng(99);
     const cuts = Array.from({ length: 40 }, () => Math.floor(r() * input.length)).sort((a, b) => a - b);
-    const v = new CsvValidator({ columns: cols, hasHeader: true });
+    const v = new CsvValidator({ columns: cols, hasHeader: true, format: fmt });
     const out = await validateAll(v, input, cuts);
 
     expect(out.rowCount).toBe(3000);
@@ -235,13 +235,16 @@ describe('CsvValidator round trip through chdb', () => {
     expect(out.rowCount + out.rejected.length).toBe(all.length);
     expect(out.bytesConsumed).toBe(input.length);
 
-    const { format, structure } = csvStructure(cols);
+    const { format, structure } = csvStructure(cols, fmt);
+    expect(format).toBe(fmt);
     expect(format).toBe(v.format);
     expect(structure).toBe(v.structure);
-    const bin = path.join(dir, 'rows.bin');
+    const bin = path.join(dir, `rows.${fmt}`);
     writeFileSync(bin, out.rows);
     const ref = path.join(dir, 'valid.csv');
     writeFileSync(ref, valid.join('\n') + '\n');
+    await q('DROP TABLE IF EXISTS default.mine');
+    await q('DROP TABLE IF EXISTS default.theirs');
     await q(`CREATE TABLE default.mine (${structure}) ENGINE = MergeTree ORDER BY id`);
     await q(`CREATE TABLE default.theirs (${structure}) ENGINE = MergeTree ORDER BY id`);
     await q(`INSERT INTO default.mine SELECT * FROM file('${bin}', ${format}, '${structure.replace(/'/g, "\\'")}')`);

@@ -171,7 +171,7 @@ class CsvValidatorWrap final : public Napi::ObjectWrap<CsvValidatorWrap> {
                         InstanceAccessor<&CsvValidatorWrap::Format>("format")});
   }
 
-  // new CsvValidator(schemaText, {delimiter, quote, escape, hasHeader, maxRowBytes})
+  // new CsvValidator(schemaText, {delimiter, quote, escape, hasHeader, maxRowBytes, format})
   explicit CsvValidatorWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<CsvValidatorWrap>(info) {
     Napi::Env env = info.Env();
     if (info.Length() < 2 || !info[0].IsString() || !info[1].IsObject())
@@ -189,6 +189,8 @@ class CsvValidatorWrap final : public Napi::ObjectWrap<CsvValidatorWrap> {
     opts.hasHeader = o.Get("hasHeader").ToBoolean();
     Napi::Value m = o.Get("maxRowBytes");
     if (m.IsNumber()) opts.maxRowBytes = static_cast<size_t>(m.As<Napi::Number>().Int64Value());
+    Napi::Value f = o.Get("format");
+    if (f.IsString() && f.As<Napi::String>().Utf8Value() == "RowBinary") opts.encoding = Encoding::RowBinary;
     validator_ = std::make_unique<Validator>(std::move(cols), opts);
   }
 
@@ -202,7 +204,7 @@ class CsvValidatorWrap final : public Napi::ObjectWrap<CsvValidatorWrap> {
     return Napi::String::New(info.Env(), structureOf(validator_->columns(), validator_->usesDefaults()));
   }
   Napi::Value Format(const Napi::CallbackInfo& info) {
-    return Napi::String::New(info.Env(), validator_->usesDefaults() ? "RowBinaryWithDefaults" : "RowBinary");
+    return Napi::String::New(info.Env(), validator_->formatName());
   }
   std::unique_ptr<Validator> validator_;
 };

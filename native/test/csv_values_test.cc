@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "csv/native_block.h"
 #include "csv/schema.h"
 #include "csv/types.h"
 #include "csv/validator.h"
@@ -219,6 +220,7 @@ Result validate(const char* schema, const std::string& csv, bool header = false,
   REQUIRE(parseSchema(schema, cols, e));
   ValidatorOptions o;
   o.hasHeader = header;
+  o.encoding = Encoding::RowBinary;
   Validator v(cols, o);
   Result r;
   auto take = [&](Batch& b) {
@@ -285,4 +287,26 @@ TEST_CASE("csv validator: header check and line numbers across a split") {
   REQUIRE(parseSchema("a Int8, b String", cols, e));
   CHECK(headerMismatch({"a", "c"}, cols) == "CSV header does not match the schema: expected [a, b], found [a, c]");
   CHECK(headerMismatch({"a", "b"}, cols).empty());
+}
+
+TEST_CASE("csv native block: the layout ClickHouse writes") {
+  std::vector<Column> cols;
+  SchemaError e;
+  REQUIRE(parseSchema("a Int32, b LowCardinality(Nullable(String)), c Array(Nullable(Int8))", cols, e));
+  ByteBuf rb;
+  // rows: (7, 'xy', [1, NULL]) and (8, NULL, [])
+  const char rows[] = "\x07\x00\x00\x00" "\x00\x02xy" "\x02\x00\x01\x01" "\x08\x00\x00\x00" "\x01" "\x00";
+  ByteBuf out;
+  rowBinaryToNative(std::string_view(rows, sizeof rows - 1), 2, cols, out);
+  const char expect[] =
+      "\x03\x02"
+      "\x01" "a" "\x05" "Int32" "\x07\x00\x00\x00\x08\x00\x00\x00"
+      "\x01" "b" "\x10" "Nullable(String)" "\x00\x01" "\x02xy" "\x00"
+      "\x01" "c" "\x15" "Array(Nullable(Int8))" "\x02\x00\x00\x00\x00\x00\x00\x00" "\x02\x00\x00\x00\x00\x00\x00\x00"
+      "\x00\x01" "\x01\x00";
+  CHECK(std::string(out.data(), out.size()) == std::string(expect, sizeof expect - 1));
+  CHECK(nativeTypeName(cols[1].type) == "Nullable(String)");
+  ByteBuf none;
+  rowBinaryToNative({}, 0, cols, none);
+  CHECK(none.size() == 0);
 }

@@ -1,5 +1,6 @@
 #include "csv/validator.h"
 
+#include "csv/native_block.h"
 #include "csv/scan.h"
 
 namespace roost::csv {
@@ -116,6 +117,11 @@ void Validator::onRow(const Row& row) {
       }
       rows_.putByte(0);
     }
+    if (p.value->kind == Kind::String) {  // the most common column: no call
+      rows_.putVarUInt(v.size());
+      rows_.put(v.data(), v.size());
+      continue;
+    }
     Reason r = encodeValue(*p.value, v, rows_);
     if (r != Reason::Ok) {
       rows_.truncate(mark);
@@ -123,6 +129,19 @@ void Validator::onRow(const Row& row) {
     }
   }
   ++out_->rowCount;
+}
+
+void Validator::takeRows(Batch& out) {
+  OwnedBytes b;
+  if (!withDefaults_ && opts_.encoding == Encoding::Native) {
+    ByteBuf block;
+    rowBinaryToNative(std::string_view(rows_.data(), rows_.size()), out.rowCount, cols_, block);
+    rows_.truncate(0);  // kept: the next batch reuses its memory
+    b.data = block.release(b.size);
+  } else {
+    b.data = rows_.release(b.size);
+  }
+  out.rows = std::move(b);
 }
 
 bool Validator::readerFailed() {
@@ -146,11 +165,7 @@ bool Validator::push(const char* data, size_t n, Batch& out) {
   rows_.reserve(n + n / 2 + 64);
   bool ok = reader_.feed(data, n, *this);
   fed_ += n;
-  {
-    OwnedBytes b;
-    b.data = rows_.release(b.size);
-    out.rows = std::move(b);
-  }
+  takeRows(out);
   out.bytesConsumed = fed_ - reader_.pendingBytes();
   out_ = nullptr;
   if (!ok) readerFailed();
@@ -164,11 +179,7 @@ bool Validator::finish(Batch& out) {
   out.rejected.clear();
   out_ = &out;
   bool ok = reader_.finish(*this);
-  {
-    OwnedBytes b;
-    b.data = rows_.release(b.size);
-    out.rows = std::move(b);
-  }
+  takeRows(out);
   out.bytesConsumed = fed_;
   out_ = nullptr;
   if (!ok) readerFailed();

@@ -14,15 +14,21 @@
 
 namespace roost::csv {
 
+/// What valid rows are encoded as. Native unless a column has a DEFAULT, which
+/// needs RowBinaryWithDefaults' per-cell "use the default" flag.
+enum class Encoding : uint8_t { Native, RowBinary };
+
 struct ValidatorOptions {
   Dialect dialect;
+  Encoding encoding = Encoding::Native;
   bool hasHeader = false;
   size_t maxRowBytes = 8 << 20;
 };
 
 /// What one push/finish produced.
-///  rows: RowBinary, or RowBinaryWithDefaults when any column has a DEFAULT (one
-///        UInt8 "use the default" flag before every column, see usesDefaults()).
+///  rows: formatName(): one Native block per batch; or RowBinary; or
+///        RowBinaryWithDefaults when any column has a DEFAULT (one UInt8 "use the
+///        default" flag before every column).
 ///  rejected: repeated records, little-endian:
 ///        u64 line | i32 column (-1: the whole row) | u8 reason length | reason |
 ///        u32 raw length | raw row text
@@ -61,6 +67,10 @@ class Validator final : private RowSink {
   bool finish(Batch& out);
 
   bool usesDefaults() const { return withDefaults_; }
+  /// The ClickHouse input format name of Batch::rows.
+  const char* formatName() const {
+    return withDefaults_ ? "RowBinaryWithDefaults" : opts_.encoding == Encoding::Native ? "Native" : "RowBinary";
+  }
   const std::vector<Column>& columns() const { return cols_; }
   ValidatorError error() const { return error_; }
   const std::string& errorMessage() const { return errorMessage_; }
@@ -70,6 +80,7 @@ class Validator final : private RowSink {
   void onRow(const Row& row) override;
   void reject(const Row& row, int column, Reason reason);
   bool readerFailed();
+  void takeRows(Batch& out);
 
   struct Plan {
     const Type* value;   // the written type (LowCardinality and Nullable removed)

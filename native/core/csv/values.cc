@@ -31,13 +31,6 @@ std::string_view reasonText(Reason r) {
   return "invalid value";
 }
 
-std::string_view trimSpaces(std::string_view v) {
-  size_t b = 0, e = v.size();
-  while (b < e && (v[b] == ' ' || v[b] == '\t')) ++b;
-  while (e > b && (v[e - 1] == ' ' || v[e - 1] == '\t')) --e;
-  return v.substr(b, e - b);
-}
-
 bool parseInt(std::string_view v, bool& negative, uint64_t& magnitude, bool& overflow) {
   overflow = false;
   const char* p = v.data();

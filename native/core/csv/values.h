@@ -117,6 +117,12 @@ struct DateTimeParts {
   bool hasTime = false;
 };
 bool parseDateTime(std::string_view v, DateTimeParts& out);
-std::string_view trimSpaces(std::string_view v);
+inline std::string_view trimSpaces(std::string_view v) {
+  if (v.empty() || (v.front() != ' ' && v.front() != '\t' && v.back() != ' ' && v.back() != '\t')) return v;
+  size_t b = 0, e = v.size();
+  while (b < e && (v[b] == ' ' || v[b] == '\t')) ++b;
+  while (e > b && (v[e - 1] == ' ' || v[e - 1] == '\t')) --e;
+  return v.substr(b, e - b);
+}
 
 }  // namespace roost::csv
