@@ -17,7 +17,7 @@ import { analyzeSql, SqlError, toRoostError } from '../native/sql.js';
 import { EXTENSION_FORMATS, runQueryToResponse } from '../query/run.js';
 import {
   checkName, checkPipe, compileEndpoint, deletePipeOps, findPipe, getNode, getPipe, listPipes, logEndpointCall, newId,
-  pipeDatafile, pipesUsing, putPipeOps, ResultSniffer, type Pipe, type PipeNode,
+  pipeDatafile, pipesUsing, putPipeOps, ResultTail, type Pipe, type PipeNode,
 } from '../pipes/index.js';
 import type { RequestParams } from '../pipes/template/index.js';
 
@@ -298,7 +298,7 @@ export function registerPipeRoutes(app: App): void {
     let status = 200;
     let failure: unknown;
     const format = EXTENSION_FORMATS[ext];
-    const sniffer = new ResultSniffer(format ?? '');
+    const tail = new ResultTail(format ?? '');
     try {
       const r = await wsOf(ctx);
       where = { tenant: r.tenant, workspace: r.workspace, tokenName: tokenName(r.cred) };
@@ -322,13 +322,7 @@ export function registerPipeRoutes(app: App): void {
         }
       }
       if (compiled.reads.some((n) => n.startsWith('tinybird.') || n.startsWith('roost.'))) await app.service.ensure(r.tenant);
-      if (sniffer.useful) {
-        const write = ctx.res.write;
-        ctx.res.write = function (this: typeof ctx.res, chunk: unknown, ...rest: unknown[]) {
-          if (typeof chunk === 'string' || Buffer.isBuffer(chunk)) sniffer.see(chunk);
-          return (write as (...a: unknown[]) => boolean).call(this, chunk, ...rest);
-        } as typeof ctx.res.write;
-      }
+      tail.attach(ctx.res);
       const tenant = getTenant(state, r.tenant);
       await runQueryToResponse(ctx, {
         engine: app.cells.engineFor(tenant), tenant, config: app.config, metrics: app.metrics, sql, format,
@@ -340,7 +334,7 @@ export function registerPipeRoutes(app: App): void {
       throw e;
     } finally {
       if (where) {
-        const got = sniffer.result();
+        const got = tail.result();
         logEndpointCall(app.service, {
           ...where, pipeId: pipe?.id ?? '', pipeName: name, startedAt, durationMs: performance.now() - t0,
           status, error: failure, parameters: input?.logged ?? {}, requestId: ctx.id, url: loggedUrl(ctx),

@@ -7,36 +7,6 @@ import type { ServiceLog } from '../service/service-log.js';
 import { chTime } from '../service/time.js';
 import { RoostError } from '../errors.js';
 
-/** Reads result rows and the engine's read statistics from the end of a streamed result. */
-export class ResultSniffer {
-  #format: string;
-  #tail = '';
-  #newlines = 0;
-
-  constructor(format: string) { this.#format = format; }
-
-  /** True when this format tells anything worth reading. */
-  get useful(): boolean { return this.#format === 'JSON' || this.#format === 'JSONEachRow'; }
-
-  see(chunk: Buffer | string): void {
-    const s = typeof chunk === 'string' ? chunk : chunk.toString('latin1');
-    if (this.#format === 'JSONEachRow') {
-      // JSON escapes newlines inside values, so every newline ends one row.
-      for (let i = s.indexOf('\n'); i >= 0; i = s.indexOf('\n', i + 1)) this.#newlines++;
-    } else {
-      this.#tail = (this.#tail + s).slice(-2048);
-    }
-  }
-
-  /** `{rows, readRows, readBytes}` as far as known (0 when not). */
-  result(): { rows: number; readRows: number; readBytes: number } {
-    if (this.#format === 'JSONEachRow') return { rows: this.#newlines, readRows: 0, readBytes: 0 };
-    // Values in `data` are JSON strings with escaped quotes, so this shape only matches the trailer.
-    const m = /"rows":\s*(\d+),\s*(?:"rows_before_limit_at_least":\s*\d+,\s*)?"statistics":\s*\{\s*"elapsed":\s*[0-9.eE+-]+,\s*"rows_read":\s*(\d+),\s*"bytes_read":\s*(\d+)\s*\}\s*\}\s*$/.exec(this.#tail);
-    return m ? { rows: Number(m[1]), readRows: Number(m[2]), readBytes: Number(m[3]) } : { rows: 0, readRows: 0, readBytes: 0 };
-  }
-}
-
 export interface EndpointCall {
   tenant: string;
   workspace: string;

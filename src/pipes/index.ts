@@ -5,5 +5,6 @@ export {
 } from './pipe.js';
 export { checkPipe, nodeClosure, requireEndpoint } from './check.js';
 export { compileEndpoint, type CallOptions, type CompiledEndpoint } from './compile.js';
-export { ResultSniffer, logEndpointCall, type EndpointCall } from './endpoint-log.js';
+export { logEndpointCall, type EndpointCall } from './endpoint-log.js';
+export { ResultTail } from './result-tail.js';
 export { pipeDatafile } from './datafile.js';

@@ -91,13 +91,19 @@ function checkEnum(api: CallApi, a: Record<string, Expr | undefined>, name: stri
   }
 }
 
+/** Rendering without values, a parameter limited by `enum=` takes its first allowed value. */
+function firstEnum(api: CallApi, a: Record<string, Expr | undefined>): unknown {
+  const allowed = evalOpt(api, a.enum);
+  return Array.isArray(allowed) && allowed.length ? allowed[0] : undefined;
+}
+
 /** `String(name, default, description=, required=, example=, format=)` and the other scalar types. */
 function typed(type: ScalarType): TemplateFunction {
   return (api: CallApi, call: CallExpr): unknown => {
     const a = bind(api, call, TYPED_ARGS);
     if (!a.name) api.fail(`${call.name}() needs a parameter`, call.offset);
     const r = api.resolve(a.name);
-    const { raw: given, found } = rawValue(api, r, a, type, () => placeholder(type));
+    const { raw: given, found } = rawValue(api, r, a, type, () => firstEnum(api, a) ?? placeholder(type));
     if (!found) return new Missing(r.name, type);
     // A repeated request parameter used as a scalar: the first value counts.
     let raw = Array.isArray(given) && r.external && r.present ? given[0] : plain(given);
@@ -323,6 +329,8 @@ function dateDiff(unitMs: number): TemplateFunction {
     const y = read(a.date_2);
     if (x === null || y === null) {
       if (noneIfError) return null;
+      // Placeholders are not dates: rendering without values only checks the SQL around.
+      if (api.defaults) return 0;
       throw new TemplateParameterError(call.name, fmt, `${call.name}(): dates must match the format ${fmt}${typeof backup === 'string' ? ` or ${backup}` : ''}`);
     }
     return Math.floor(Math.abs(x - y) / unitMs);
@@ -342,6 +350,7 @@ const dayDiff = (api: CallApi, call: CallExpr): unknown => {
   if (x === null || y === null) {
     const def = evalOpt(api, a.default);
     if (def !== undefined) return def;
+    if (api.defaults) return 0;
     throw new TemplateParameterError('day_diff', 'Date', 'day_diff(): expected dates YYYY-MM-DD or YYYY-MM-DD HH:MM:SS');
   }
   const day = (t: number): number => Math.floor(t / 86_400_000);
@@ -352,6 +361,8 @@ const error = (api: CallApi, call: CallExpr): unknown => {
   const a = bind(api, call, ['message', 'code']);
   const message = a.message ? plain(api.eval(a.message)) : 'error';
   const code = evalOpt(api, a.code) ?? 400;
+  // Rendering without values checks the SQL; a refusal belongs to real requests.
+  if (api.defaults) return new Fragment('', '');
   throw new TemplateRaisedError(String(message), Number(code));
 };
 
@@ -364,6 +375,7 @@ const customError = (api: CallApi, call: CallExpr): unknown => {
     if (k !== 'error' && k !== 'code' && k !== 'documentation') details[k] = typeof v === 'bigint' ? v.toString() : v;
   }
   const code = evalOpt(api, a.code) ?? body.code ?? 400;
+  if (api.defaults) return new Fragment('', '');
   throw new TemplateRaisedError(String(body.error ?? 'error'), Number(code), details);
 };
 

@@ -1,0 +1,427 @@
+/** Pipes and endpoints over HTTP against the real server and embedded engine. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as jose from 'jose';
+import { call, startServer, type RunningServer } from './helpers/server.js';
+
+let srv: RunningServer;
+let admin: string;
+const SECRET = 'TOPSECRET_ROW_7f3a';
+
+const post = (path: string, body?: BodyInit, headers: Record<string, string> = {}, token = admin) =>
+  call(`${srv.url}${path}`, { method: 'POST', token, body, headers });
+const get = (path: string, token = admin) => call(`${srv.url}${path}`, { token });
+const del = (path: string, token = admin) => call(`${srv.url}${path}`, { method: 'DELETE', token });
+const qs = (params: Record<string, string | string[]>) => {
+  const u = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) for (const x of Array.isArray(v) ? v : [v]) u.append(k, x);
+  return u.toString();
+};
+/** Creates a pipe from JSON nodes; the last node (or `endpoint`) is published. */
+const createPipe = async (name: string, nodes: Array<{ name: string; sql: string }>, endpoint: string | null = nodes[nodes.length - 1]!.name) => {
+  const r = await post('/v0/pipes', JSON.stringify({ name, nodes: nodes.map((n) => ({ ...n, type: n.name === endpoint ? 'endpoint' : undefined })) }), { 'Content-Type': 'application/json' });
+  if (r.status !== 200) throw new Error(`create ${name}: ${r.status} ${r.text}`);
+  return r.body;
+};
+const endpoint = (pipe: string, params: Record<string, string | string[]> = {}, ext = 'json', token = admin) =>
+  get(`/v0/pipes/${pipe}.${ext}?${qs(params)}`, token);
+const sqlRows = async (q: string) => {
+  const r = await get(`/v0/sql?q=${encodeURIComponent(`${q} FORMAT JSONEachRow`)}`);
+  if (r.status !== 200) throw new Error(`${r.status} ${r.text}`);
+  return r.text.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+};
+
+beforeAll(async () => {
+  srv = await startServer();
+  admin = (await call(`${srv.url}/tokens`)).body.workspace_admin_token;
+  const schema = encodeURIComponent('id Int32, country String, v Float64, ts DateTime, tags Array(String)');
+  expect((await post(`/v0/datasources?name=events&schema=${schema}`)).status).toBe(200);
+  const rows = ['1,ES,1.5,2024-01-01 10:00:00,"[\'a\',\'b\']"', '2,FR,2,2024-01-02 11:00:00,"[\'b\']"', '3,ES,3,2024-01-03 12:00:00,[]', '4,DE,10,2024-01-04 13:00:00,"[\'c\']"'];
+  expect((await post('/v0/datasources?name=events&mode=append', rows.join('\n') + '\n', { 'Content-Type': 'text/csv' })).body.rows).toBe(4);
+  expect((await post(`/v0/datasources?name=secret&schema=${encodeURIComponent('s String, id Int32')}`)).status).toBe(200);
+  expect((await post('/v0/datasources?name=secret&mode=append', `${SECRET},1\n`, { 'Content-Type': 'text/csv' })).body.rows).toBe(1);
+}, 120_000);
+afterAll(async () => { await srv?.stop(); });
+
+describe('pipes API', () => {
+  it('creates a multi-node templated pipe and shows nodes with dependencies and parameters', async () => {
+    const p = await createPipe('by_country', [
+      { name: 'filtered', sql: '%\nSELECT * FROM events WHERE v >= {{Float64(min_v, 0, description="lowest value")}}' },
+      { name: 'agg', sql: '%\nSELECT country, count() AS n, sum(v) AS total FROM filtered\n{% if defined(country) %}WHERE country = {{String(country)}}{% end %}\nGROUP BY country ORDER BY country LIMIT {{Int32(limit, 10, required=False)}}' },
+    ]);
+    expect(p).toMatchObject({ name: 'by_country', type: 'endpoint' });
+    const one = await get('/v0/pipes/by_country');
+    expect(one.status).toBe(200);
+    expect(one.body.endpoint).toBe(one.body.nodes[1].id);
+    expect(one.body.nodes.map((n: { name: string; dependencies: string[]; node_type: string }) => [n.name, n.dependencies, n.node_type]))
+      .toEqual([['filtered', ['events'], 'standard'], ['agg', ['filtered'], 'endpoint']]);
+    expect(one.body.nodes[0].params).toEqual([{ name: 'min_v', type: 'Float64', default: 0, description: 'lowest value', required: false }]);
+    expect(one.body.nodes[1].params.map((x: { name: string }) => x.name).sort()).toEqual(['country', 'limit']);
+
+    const all = await endpoint('by_country');
+    expect(all.status, all.text).toBe(200);
+    expect(all.body.data).toEqual([{ country: 'DE', n: 1, total: 10 }, { country: 'ES', n: 2, total: 4.5 }, { country: 'FR', n: 1, total: 2 }]);
+    const es = await endpoint('by_country', { country: 'ES', min_v: '2' });
+    expect(es.body.data).toEqual([{ country: 'ES', n: 1, total: 3 }]);
+    const lim = await endpoint('by_country', { limit: '1' });
+    expect(lim.body.rows).toBe(1);
+    const list = await get('/v0/pipes');
+    expect(list.body.pipes.map((x: { name: string }) => x.name)).toContain('by_country');
+  });
+
+  it('creates from form name+sql, adds, edits, publishes, unpublishes and deletes nodes', async () => {
+    const c = await post('/v0/pipes', new URLSearchParams({ name: 'edits', sql: 'SELECT id, country FROM events' }));
+    expect(c.status, c.text).toBe(200);
+    expect(c.body.nodes.map((n: { name: string }) => n.name)).toEqual(['edits_0']);
+    expect(c.body.endpoint).toBeNull();
+    expect(await endpoint('edits')).toMatchObject({ status: 404, body: { code: 'NOT_FOUND' } });
+    expect(await post('/v0/pipes', new URLSearchParams({ name: 'edits', sql: 'SELECT 1' }))).toMatchObject({ status: 409, body: { code: 'ALREADY_EXISTS' } });
+
+    const added = await post('/v0/pipes/edits/nodes?name=top', 'SELECT country, count() AS n FROM edits_0 GROUP BY country ORDER BY n DESC, country LIMIT 1', { 'Content-Type': 'text/plain' });
+    expect(added.status, added.text).toBe(200);
+    expect(added.body).toMatchObject({ name: 'top', dependencies: ['edits_0'] });
+    expect(await post('/v0/pipes/edits/nodes?name=top', 'SELECT 1')).toMatchObject({ status: 409 });
+    const pub = await post('/v0/pipes/edits/nodes/top/endpoint');
+    expect(pub.status).toBe(200);
+    expect(pub.body.endpoint).toBe(added.body.id);
+    expect((await endpoint('edits')).body.data).toEqual([{ country: 'ES', n: 2 }]);
+
+    const put = await call(`${srv.url}/v0/pipes/edits/nodes/top?description=most+frequent`, { method: 'PUT', token: admin, body: 'SELECT country, count() AS n FROM edits_0 GROUP BY country ORDER BY n, country LIMIT 1' });
+    expect(put.status, put.text).toBe(200);
+    expect(put.body.description).toBe('most frequent');
+    expect((await endpoint('edits')).body.data).toEqual([{ country: 'DE', n: 1 }]);
+    // A broken edit is refused and changes nothing.
+    expect((await call(`${srv.url}/v0/pipes/edits/nodes/top`, { method: 'PUT', token: admin, body: 'SELECT * FROM nowhere' })).status).toBe(422);
+    expect((await endpoint('edits')).body.data).toEqual([{ country: 'DE', n: 1 }]);
+
+    expect(await del('/v0/pipes/edits/nodes/edits_0')).toMatchObject({ status: 409, body: { code: 'CONFLICT', dependents: ['top'] } });
+    expect((await del('/v0/pipes/edits/nodes/top/endpoint')).body.endpoint).toBeNull();
+    expect(await del('/v0/pipes/edits/nodes/top/endpoint')).toMatchObject({ status: 404 });
+    expect((await del('/v0/pipes/edits/nodes/top')).status).toBe(204);
+    expect((await get('/v0/pipes/edits')).body.nodes).toHaveLength(1);
+    expect((await del('/v0/pipes/edits')).status).toBe(204);
+    expect(await get('/v0/pipes/edits')).toMatchObject({ status: 404, body: { code: 'UNKNOWN_PIPE' } });
+  });
+
+  it('answers the .pipe datafile that Tinybird clients pull', async () => {
+    const r = await get('/v0/pipes/by_country.pipe');
+    expect(r.status).toBe(200);
+    expect(r.text).toContain('NODE filtered\nSQL >\n    %\n    SELECT * FROM events');
+    expect(r.text).toContain('TYPE endpoint');
+  });
+
+  it('refuses bad input with 4xx JSON', async () => {
+    expect(await post('/v0/pipes', new URLSearchParams({ name: 'bad name', sql: 'SELECT 1' }))).toMatchObject({ status: 400, body: { code: 'INVALID_PARAMETER' } });
+    expect(await post('/v0/pipes', new URLSearchParams({ name: 'nosql' }))).toMatchObject({ status: 400 });
+    expect(await post('/v0/pipes', '{"name": "x", "nodes": [', { 'Content-Type': 'application/json' })).toMatchObject({ status: 400, body: { code: 'INVALID_JSON' } });
+    expect(await post('/v0/pipes', new URLSearchParams({ name: 'events', sql: 'SELECT 1' }))).toMatchObject({ status: 409 });
+    expect(await post('/v0/pipes', new URLSearchParams({ name: 'w', sql: 'INSERT INTO events VALUES (1)' }))).toMatchObject({ status: 403, body: { code: 'SQL_FORBIDDEN' } });
+    expect(await post('/v0/pipes', new URLSearchParams({ name: 'w', sql: 'SELECT * FROM system.tables' }))).toMatchObject({ status: 403, body: { code: 'SQL_FORBIDDEN' } });
+    expect(await post('/v0/pipes', new URLSearchParams({ name: 'w', sql: '%\nSELECT {{ Int32(x, 1) ' }))).toMatchObject({ status: 400, body: { code: 'TEMPLATE_SYNTAX', node: 'w_0' } });
+    expect(await post('/v0/pipes', new URLSearchParams({ name: 'w', sql: '%\nSELECT {{ Int32(x, "abc") }}' }))).toMatchObject({ status: 400, body: { code: 'TEMPLATE_PARAMETER', parameter: 'x' } });
+    expect(await endpoint('by_country', {}, 'xml')).toMatchObject({ status: 400, body: { code: 'UNSUPPORTED_FORMAT' } });
+    expect(await endpoint('no_such_pipe')).toMatchObject({ status: 404, body: { code: 'UNKNOWN_PIPE' } });
+  });
+});
+
+describe('cycles and unknown references', () => {
+  it('reports a node cycle with the node and offset', async () => {
+    const r = await post('/v0/pipes', JSON.stringify({ name: 'cyc', nodes: [{ name: 'a', sql: 'SELECT * FROM b' }, { name: 'b', sql: 'SELECT * FROM a' }] }), { 'Content-Type': 'application/json' });
+    expect(r.status).toBe(422);
+    expect(r.body).toMatchObject({ code: 'SQL_INVALID', sql_code: 'PIPE_CYCLE', offset: 14 });
+    expect(['a', 'b']).toContain(r.body.node);
+  });
+
+  it('reports an unknown table with the node and offset', async () => {
+    const r = await post('/v0/pipes', JSON.stringify({ name: 'unk', nodes: [{ name: 'a', sql: 'SELECT * FROM events' }, { name: 'b', sql: 'SELECT id FROM a JOIN missing_table USING id' }] }), { 'Content-Type': 'application/json' });
+    expect(r).toMatchObject({ status: 422, body: { code: 'SQL_INVALID', sql_code: 'UNKNOWN_TABLE', node: 'b', offset: 22 } });
+    const n = await post('/v0/pipes/by_country/nodes?name=extra', 'SELECT *\nFROM nope');
+    expect(n).toMatchObject({ status: 422, body: { sql_code: 'UNKNOWN_TABLE', node: 'extra', offset: 14 } });
+  });
+
+  it('reports a cycle through other pipes\' endpoints', async () => {
+    await createPipe('ring_a', [{ name: 'ra', sql: 'SELECT id FROM events' }]);
+    await createPipe('ring_b', [{ name: 'rb', sql: 'SELECT id FROM ring_a' }]);
+    const r = await call(`${srv.url}/v0/pipes/ring_a/nodes/ra`, { method: 'PUT', token: admin, body: 'SELECT id FROM ring_b' });
+    expect(r).toMatchObject({ status: 422, body: { code: 'SQL_INVALID', sql_code: 'PIPE_CYCLE', node: 'ra', offset: 15 } });
+    expect(r.body.error).toContain('ring_a -> ring_b -> ring_a');
+  });
+});
+
+describe('pipes reading pipes, and what cannot be deleted', () => {
+  it('compiles another pipe\'s endpoint in as a subquery, passing parameters on', async () => {
+    await createPipe('base_ep', [{ name: 'b0', sql: '%\nSELECT id, country, v FROM events WHERE v >= {{Float64(min_v, 0)}}' }]);
+    await createPipe('top_ep', [{ name: 't0', sql: 'SELECT country, sum(v) AS total FROM base_ep GROUP BY country ORDER BY total DESC LIMIT 2' }]);
+    expect((await endpoint('top_ep')).body.data).toEqual([{ country: 'DE', total: 10 }, { country: 'ES', total: 4.5 }]);
+    expect((await endpoint('top_ep', { min_v: '2' })).body.data).toEqual([{ country: 'DE', total: 10 }, { country: 'ES', total: 3 }]);
+    expect((await get('/v0/pipes/top_ep')).body.nodes[0].dependencies).toEqual(['base_ep']);
+  });
+
+  it('a pipe still read by another pipe cannot be deleted or unpublished (409)', async () => {
+    expect(await del('/v0/pipes/base_ep')).toMatchObject({ status: 409, body: { code: 'CONFLICT', dependents: ['top_ep'] } });
+    expect(await del('/v0/pipes/base_ep/nodes/b0/endpoint')).toMatchObject({ status: 409 });
+    expect((await endpoint('top_ep')).status).toBe(200);
+  });
+
+  it('a data source used by a pipe cannot be dropped (409)', async () => {
+    const r = await del('/v0/datasources/events');
+    expect(r).toMatchObject({ status: 409, body: { code: 'CONFLICT' } });
+    expect(r.body.dependents).toEqual(expect.arrayContaining(['by_country', 'base_ep']));
+    expect((await get('/v0/datasources/events')).status).toBe(200);
+  });
+
+  it('once the readers are gone, deletion works', async () => {
+    await createPipe('tmp_ds_user', [{ name: 'n', sql: 'SELECT count() FROM tmp_ds' }]).catch(() => undefined);
+    expect((await post(`/v0/datasources?name=tmp_ds&schema=${encodeURIComponent('x Int32')}`)).status).toBe(200);
+    await createPipe('tmp_ds_user', [{ name: 'n', sql: 'SELECT count() AS c FROM tmp_ds' }]);
+    expect((await del('/v0/datasources/tmp_ds')).status).toBe(409);
+    expect((await del('/v0/pipes/tmp_ds_user')).status).toBe(204);
+    expect((await del('/v0/datasources/tmp_ds')).status).toBe(200);
+  });
+});
+
+describe('endpoint formats and q=', () => {
+  it('.json has Tinybird\'s shape', async () => {
+    const r = await endpoint('by_country', { limit: '2' });
+    expect(r.headers.get('content-type')).toContain('application/json');
+    expect(Object.keys(r.body)).toEqual(['meta', 'data', 'rows', 'rows_before_limit_at_least', 'statistics']);
+    expect(r.body.meta).toEqual([{ name: 'country', type: 'String' }, { name: 'n', type: 'UInt64' }, { name: 'total', type: 'Float64' }]);
+    expect(r.body.rows).toBe(2);
+    expect(r.body.rows_before_limit_at_least).toBeGreaterThanOrEqual(2);
+    expect(Object.keys(r.body.statistics)).toEqual(['elapsed', 'rows_read', 'bytes_read']);
+  });
+
+  it('.csv, .ndjson and .parquet', async () => {
+    const csv = await endpoint('by_country', {}, 'csv');
+    expect(csv.headers.get('content-type')).toContain('text/csv');
+    expect(csv.text).toBe('"country","n","total"\n"DE",1,10\n"ES",2,4.5\n"FR",1,2\n');
+    const nd = await endpoint('by_country', { country: 'FR' }, 'ndjson');
+    expect(nd.text.split('\n').filter(Boolean).map((l) => JSON.parse(l))).toEqual([{ country: 'FR', n: 1, total: 2 }]);
+    const res = await fetch(`${srv.url}/v0/pipes/by_country.parquet`, { headers: { Authorization: `Bearer ${admin}` } });
+    expect(res.status).toBe(200);
+    const buf = Buffer.from(await res.arrayBuffer());
+    expect(buf.subarray(0, 4).toString()).toBe('PAR1');
+    expect(buf.subarray(buf.length - 4).toString()).toBe('PAR1');
+  });
+
+  it('q= runs SQL over the result as _, and nothing else', async () => {
+    const r = await endpoint('by_country', { q: 'SELECT sum(n) AS n FROM _' });
+    expect(r.status, r.text).toBe(200);
+    expect(r.body.data).toEqual([{ n: 4 }]);
+    const withParams = await endpoint('by_country', { q: 'SELECT country FROM _', country: 'ES' }, 'ndjson');
+    expect(withParams.text.trim()).toBe('{"country":"ES"}');
+    expect(await endpoint('by_country', { q: 'SELECT * FROM secret' })).toMatchObject({ status: 422, body: { sql_code: 'UNKNOWN_TABLE' } });
+    expect(await endpoint('by_country', { q: 'SELECT * FROM _ UNION ALL SELECT s, 0, 0 FROM secret' })).toMatchObject({ status: 422 });
+    expect(await endpoint('by_country', { q: 'DROP TABLE _' })).toMatchObject({ status: 403 });
+  });
+
+  it('POST with a form or JSON body carries the parameters', async () => {
+    const form = await post('/v0/pipes/by_country.json', new URLSearchParams({ country: 'FR' }));
+    expect(form.body.data).toEqual([{ country: 'FR', n: 1, total: 2 }]);
+    const json = await post('/v0/pipes/by_country.json', JSON.stringify({ country: 'ES', min_v: 2, q: 'SELECT total FROM _' }), { 'Content-Type': 'application/json' });
+    expect(json.body.data).toEqual([{ total: 3 }]);
+  });
+
+  it('ignores client parameters such as from= and __tb__*', async () => {
+    expect((await endpoint('by_country', { from: 'ui', __tb__trace: '1', cli_version: '1.0' })).status).toBe(200);
+  });
+});
+
+/** One pipe per template function; `valid`/`invalid` are values of parameter `p`. */
+const FUNCTIONS: Array<{ name: string; expr: string; valid: Record<string, string | string[]>; expect: unknown; invalid?: Record<string, string>; status?: number }> = [
+  { name: 'String', expr: '{{String(p)}}', valid: { p: 'héllo' }, expect: 'héllo' },
+  ...(['Int8', 'Int16', 'Int32', 'Int64', 'UInt8', 'UInt16', 'UInt32', 'UInt64', 'Int', 'Integer'] as const).map((t) => ({ name: t, expr: `{{${t}(p)}}`, valid: { p: '42' }, expect: 42, invalid: { p: '4x2' } })),
+  ...(['Int128', 'Int256', 'UInt128', 'UInt256'] as const).map((t) => ({ name: t, expr: `toString({{${t}(p)}})`, valid: { p: '170141183460469231731687303715884105727' }, expect: '170141183460469231731687303715884105727', invalid: { p: '1.5' } })),
+  { name: 'UInt8 range', expr: '{{UInt8(p)}}', valid: { p: '255' }, expect: 255, invalid: { p: '256' } },
+  { name: 'Float32', expr: '{{Float32(p)}}', valid: { p: '1.5' }, expect: 1.5, invalid: { p: 'nan' } },
+  { name: 'Float64', expr: '{{Float64(p)}}', valid: { p: '-2.5e3' }, expect: -2500, invalid: { p: '1,5' } },
+  { name: 'Boolean', expr: '{{Boolean(p)}}', valid: { p: 'true' }, expect: 1, invalid: { p: 'maybe' } },
+  { name: 'Date', expr: 'toString(toDate({{Date(p)}}))', valid: { p: '2024-02-29' }, expect: '2024-02-29', invalid: { p: '2023-02-29' } },
+  { name: 'DateTime', expr: 'toString(toDateTime({{DateTime(p)}}, \'UTC\'))', valid: { p: '2024-01-02 03:04:05' }, expect: '2024-01-02 03:04:05', invalid: { p: '2024-01-02 25:00:00' } },
+  { name: 'DateTime64', expr: 'toString(toDateTime64({{DateTime64(p)}}, 3, \'UTC\'))', valid: { p: '2024-01-02 03:04:05.123' }, expect: '2024-01-02 03:04:05.123', invalid: { p: 'yesterday' } },
+  { name: 'Array Int32', expr: '{{Array(p, \'Int32\')}}', valid: { p: '1,2,3' }, expect: [1, 2, 3], invalid: { p: '1,x' } },
+  { name: 'Array String repeated', expr: '{{Array(p, \'String\')}}', valid: { p: ['a,b', 'c'] }, expect: ['a,b', 'c'] },
+  { name: 'JSON', expr: '{{JSON(p)}}', valid: { p: '{"a":1}' }, expect: '{"a":1}', invalid: { p: '{bad' } },
+  { name: 'enum', expr: '{{String(p, enum=[\'x\', \'y\'])}}', valid: { p: 'y' }, expect: 'y', invalid: { p: 'z' } },
+  { name: 'required', expr: '{{String(p, required=True)}}', valid: { p: 'v' }, expect: 'v', invalid: {} },
+  { name: 'defined', expr: '{% if defined(p) %}\'yes\'{% else %}\'no\'{% end %}', valid: { p: '1' }, expect: 'yes' },
+  { name: 'column', expr: '(SELECT {{column(p, \'id\')}} FROM events ORDER BY id LIMIT 1)', valid: { p: 'country' }, expect: 'ES', invalid: { p: 'a\u0001b' } },
+  { name: 'columns', expr: '(SELECT tuple({{columns(p, \'id\')}}) FROM events ORDER BY id LIMIT 1)', valid: { p: 'id,country' }, expect: [1, 'ES'] },
+  { name: 'symbol', expr: '(SELECT {{symbol(split_to_array(p, \'id\')[0])}} FROM events ORDER BY id LIMIT 1)', valid: { p: 'country' }, expect: 'ES' },
+  { name: 'sql_and', expr: '(SELECT count() FROM events WHERE {{sql_and(country__in=Array(p, \'String\', defined=False), v__gte=Float64(m, defined=False))}})', valid: { p: 'ES,FR', m: '2' }, expect: 2, invalid: { m: 'x' } },
+  { name: 'split_to_array', expr: '{{split_to_array(p)}}', valid: { p: ' a, b ,,c' }, expect: ['a', 'b', 'c'] },
+  { name: 'day_diff', expr: '{{day_diff(p, p2)}}', valid: { p: '2024-01-01', p2: '2024-01-31' }, expect: 30 },
+  { name: 'date_diff_in_seconds', expr: '{{date_diff_in_seconds(p, p2)}}', valid: { p: '2024-01-01 00:00:00', p2: '2024-01-01 00:01:05' }, expect: 65 },
+  { name: 'date_diff_in_minutes', expr: '{{date_diff_in_minutes(p, p2)}}', valid: { p: '2024-01-01 00:00:00', p2: '2024-01-01 02:00:00' }, expect: 120 },
+  { name: 'date_diff_in_hours', expr: '{{date_diff_in_hours(p, p2)}}', valid: { p: '2024-01-01 00:00:00', p2: '2024-01-02 01:00:00' }, expect: 25 },
+  { name: 'date_diff_in_days', expr: '{{date_diff_in_days(p, p2)}}', valid: { p: '2024-01-01 00:00:00', p2: '2024-01-03 00:00:00' }, expect: 2 },
+  { name: 'error', expr: '{% if defined(p) %}{{error(\'p is not allowed\', 418)}}{% end %}1', valid: {}, expect: 1, invalid: { p: '1' }, status: 418 },
+  { name: 'custom_error', expr: '{% if defined(p) %}{{custom_error({\'error\': \'nope\', \'code\': 409})}}{% end %}1', valid: {}, expect: 1, invalid: { p: '1' }, status: 409 },
+  { name: 'max_threads', expr: '{{max_threads(2)}}1', valid: {}, expect: 1 },
+];
+
+describe('every template function through an endpoint', () => {
+  for (const [i, f] of FUNCTIONS.entries()) {
+    it(`${f.name}: valid value renders, invalid value is refused naming the parameter`, async () => {
+      const name = `fn_${i}`;
+      await createPipe(name, [{ name: 'n', sql: `%\nSELECT ${f.expr} AS v` }]);
+      const ok = await endpoint(name, f.valid);
+      expect(ok.status, ok.text).toBe(200);
+      expect(ok.body.data[0].v).toEqual(f.expect);
+      if (f.invalid) {
+        const bad = await endpoint(name, f.invalid);
+        if (f.status) {
+          expect(bad).toMatchObject({ status: f.status, body: { code: 'TEMPLATE_ERROR' } });
+        } else {
+          expect(bad.status, bad.text).toBe(400);
+          expect(bad.body.code).toBe('TEMPLATE_PARAMETER');
+          expect(bad.body.parameter).toBe(Object.keys(f.invalid)[0] ?? 'p');
+          expect(bad.body.error).toContain(`"${bad.body.parameter}"`);
+        }
+      }
+    });
+  }
+});
+
+describe('injection through every parameter type', () => {
+  const payloads = [
+    `' UNION ALL SELECT s FROM secret --`,
+    `\\' UNION ALL SELECT s FROM secret --`,
+    `x'); SELECT s FROM secret; --`,
+    `1 OR 1=1 UNION ALL SELECT id FROM secret`,
+    `*/ UNION ALL SELECT s FROM secret /*`,
+    `%' OR '1'='1`,
+    `\u02bc UNION ALL SELECT s FROM secret --`,
+    `\uff07 UNION ALL SELECT s FROM secret --`,
+    `a\\`,
+    `a\u0000b`,
+    `line\n UNION ALL SELECT s FROM secret`,
+    `$$ UNION ALL SELECT s FROM secret $$`,
+    `{{String(s)}}`,
+    `\` UNION ALL SELECT s FROM secret --`,
+    `" UNION ALL SELECT s FROM secret --`,
+    `\ud800 lone`,
+  ];
+  const templates: Array<[string, string]> = [
+    ['String', 'SELECT country AS v FROM events WHERE country = {{String(p, \'ES\')}}'],
+    ['String in author quotes', 'SELECT country AS v FROM events WHERE country LIKE \'%{{String(p, \'E\')}}%\''],
+    ['String in comment', 'SELECT country AS v FROM events -- {{String(p, \'x\')}}\nWHERE 1'],
+    ['Int32', 'SELECT id AS v FROM events WHERE id = {{Int32(p, 1)}}'],
+    ['Float64', 'SELECT id AS v FROM events WHERE v > {{Float64(p, 1)}}'],
+    ['Date', 'SELECT id AS v FROM events WHERE toDate(ts) >= {{Date(p, \'2024-01-01\')}}'],
+    ['DateTime', 'SELECT id AS v FROM events WHERE ts >= {{DateTime(p, \'2024-01-01 00:00:00\')}}'],
+    ['Boolean', 'SELECT id AS v FROM events WHERE {{Boolean(p, 1)}}'],
+    ['Array String', 'SELECT country AS v FROM events WHERE country IN {{Array(p, \'String\', \'ES\')}}'],
+    ['Array Int32', 'SELECT id AS v FROM events WHERE id IN {{Array(p, \'Int32\', \'1\')}}'],
+    ['column', 'SELECT {{column(p, \'country\')}} AS v FROM events'],
+    ['columns', 'SELECT {{columns(p, \'country\')}} FROM events'],
+    ['symbol', 'SELECT {{symbol(String(p, \'country\'))}} AS v FROM events'],
+    ['JSON', 'SELECT {{JSON(p, \'{}\')}} AS v FROM events'],
+    ['sql_and', 'SELECT country AS v FROM events WHERE {{sql_and(country__in=Array(p, \'String\', defined=False))}}'],
+    ['bare name', 'SELECT country AS v FROM events WHERE country = {{p}}'],
+  ];
+  for (const [i, [kind, sql]] of templates.entries()) {
+    it(`${kind}: answers data or 4xx, never another table's rows`, async () => {
+      const name = `inj_${i}`;
+      await createPipe(name, [{ name: 'n', sql: `%\n${sql}` }]);
+      const outcomes = new Set<number>();
+      for (const p of payloads) {
+        for (const params of [{ p }, { p: [p, p] }]) {
+          for (const ext of ['json', 'csv']) {
+            const r = await endpoint(name, params, ext);
+            outcomes.add(r.status);
+            expect(r.text, `${kind} ${JSON.stringify(p)}`).not.toContain(SECRET);
+            expect(r.status === 200 || (r.status >= 400 && r.status < 500), `${r.status} ${r.text}`).toBe(true);
+          }
+        }
+        const posted = await post(`/v0/pipes/${name}.json`, new URLSearchParams({ p }));
+        expect(posted.text).not.toContain(SECRET);
+      }
+      expect(outcomes.has(200) || outcomes.has(400) || outcomes.has(422)).toBe(true);
+    });
+  }
+
+  it('string values come back byte for byte', async () => {
+    await createPipe('echo', [{ name: 'n', sql: '%\nSELECT {{String(p)}} AS v, \'[{{String(p)}}]\' AS w' }]);
+    for (const p of payloads.filter((x) => !x.includes('\ud800'))) {
+      const r = await endpoint('echo', { p });
+      expect(r.status, r.text).toBe(200);
+      expect(r.body.data[0]).toEqual({ v: p, w: `[${p}]` });
+    }
+  });
+});
+
+describe('credentials', () => {
+  it('PIPES:READ:x calls x, not y (403); lists only x; cannot edit', async () => {
+    await createPipe('only_x', [{ name: 'n', sql: 'SELECT count() AS c FROM events' }]);
+    const t = (await post('/v0/tokens?name=reader_x&scope=PIPES:READ:only_x')).body.token;
+    expect((await endpoint('only_x', {}, 'json', t)).body.data).toEqual([{ c: 4 }]);
+    expect(await endpoint('by_country', {}, 'json', t)).toMatchObject({ status: 403, body: { code: 'FORBIDDEN' } });
+    expect(await endpoint('no_such_pipe', {}, 'json', t)).toMatchObject({ status: 403 });
+    expect(await get('/v0/pipes/by_country', t)).toMatchObject({ status: 403 });
+    expect((await get('/v0/pipes', t)).body.pipes.map((p: { name: string }) => p.name)).toEqual(['only_x']);
+    expect(await post('/v0/pipes', new URLSearchParams({ name: 'nope', sql: 'SELECT 1' }), {}, t)).toMatchObject({ status: 403 });
+    expect(await del('/v0/pipes/only_x', t)).toMatchObject({ status: 403 });
+    expect(await get(`/v0/sql?q=${encodeURIComponent('SELECT * FROM secret')}`, t)).toMatchObject({ status: 403 });
+  });
+
+  it('JWT fixed_params override request parameters', async () => {
+    const ws = (await call(`${srv.url}/v0/tenants/local/workspaces`, { token: srv.operatorToken })).body.workspaces[0];
+    const jwt = await new jose.SignJWT({ workspace_id: ws.id, name: 'fr_only', scopes: [{ type: 'PIPES:READ', resource: 'by_country', fixed_params: { country: 'FR' } }] })
+      .setProtectedHeader({ alg: 'HS256' }).setExpirationTime(Math.floor(Date.now() / 1000) + 600).sign(new TextEncoder().encode(admin));
+    expect((await endpoint('by_country', { country: 'ES' }, 'json', jwt)).body.data).toEqual([{ country: 'FR', n: 1, total: 2 }]);
+    expect((await endpoint('by_country', {}, 'json', jwt)).body.data).toEqual([{ country: 'FR', n: 1, total: 2 }]);
+    expect(await endpoint('only_x', {}, 'json', jwt)).toMatchObject({ status: 403 });
+  });
+
+  it('a row-filtered token sees only its rows through a pipe', async () => {
+    const t = (await post(`/v0/tokens?name=es_rows&scope=PIPES:READ:by_country&scope=${encodeURIComponent("DATASOURCES:READ:events:country = 'ES'")}`)).body.token;
+    expect((await endpoint('by_country', {}, 'json', t)).body.data).toEqual([{ country: 'ES', n: 2, total: 4.5 }]);
+  });
+});
+
+describe('service data sources', () => {
+  it('every call lands in tinybird.pipe_stats_rt, errors also in tinybird.endpoint_errors', async () => {
+    const ok = await endpoint('by_country', { country: 'ES', token_like: 'x' });
+    const bad = await endpoint('fn_2', { p: 'nope' });
+    expect(bad.status).toBe(400);
+    const okId = ok.headers.get('x-request-id');
+    const badId = bad.headers.get('x-request-id');
+    let stats: Array<Record<string, unknown>> = [];
+    let errors: Array<Record<string, unknown>> = [];
+    for (let i = 0; i < 60; i++) {
+      stats = await sqlRows(`SELECT request_id, pipe_name, pipe_id, token_name, status_code, error, error_message, result_rows, parameters, method, url, duration FROM tinybird.pipe_stats_rt WHERE request_id IN ('${okId}', '${badId}') ORDER BY start_datetime`);
+      errors = await sqlRows(`SELECT request_id, pipe_name, status_code, error, parameters FROM tinybird.endpoint_errors WHERE request_id = '${badId}'`);
+      if (stats.length === 2 && errors.length === 1) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const okRow = stats.find((s) => s.request_id === okId)!;
+    expect(okRow).toMatchObject({ pipe_name: 'by_country', token_name: 'workspace admin token', status_code: 200, error: 0, result_rows: 1, method: 'GET', parameters: { country: 'ES', token_like: 'x' } });
+    expect(okRow.pipe_id).toMatch(/^t_/);
+    expect(okRow.duration).toBeGreaterThan(0);
+    expect(String(okRow.url)).toContain('/v0/pipes/by_country.json');
+    const badRow = stats.find((s) => s.request_id === badId)!;
+    expect(badRow).toMatchObject({ pipe_name: 'fn_2', status_code: 400, error: 1 });
+    expect(String(badRow.error_message)).toContain('"p"');
+    expect(errors).toEqual([{ request_id: badId, pipe_name: 'fn_2', status_code: 400, error: expect.stringContaining('"p"'), parameters: { p: 'nope' } }]);
+  });
+
+  it('a pipe can read its own workspace\'s pipe_stats_rt', async () => {
+    await createPipe('stats_ep', [{ name: 'n', sql: 'SELECT pipe_name, count() AS calls FROM tinybird.pipe_stats_rt WHERE pipe_name = \'by_country\' GROUP BY pipe_name' }]);
+    const r = await endpoint('stats_ep');
+    expect(r.status, r.text).toBe(200);
+    expect(r.body.data[0].calls).toBeGreaterThan(0);
+  });
+
+  it('the token given as ?token= is not written to the log', async () => {
+    const r = await call(`${srv.url}/v0/pipes/only_x.json?token=${encodeURIComponent(admin)}`);
+    expect(r.status).toBe(200);
+    const id = r.headers.get('x-request-id');
+    let rows: Array<Record<string, unknown>> = [];
+    for (let i = 0; i < 60 && rows.length === 0; i++) {
+      rows = await sqlRows(`SELECT url FROM tinybird.pipe_stats_rt WHERE request_id = '${id}'`);
+      if (!rows.length) await new Promise((res) => setTimeout(res, 250));
+    }
+    expect(rows).toHaveLength(1);
+    expect(String(rows[0]!.url)).not.toContain(admin);
+  });
+});
