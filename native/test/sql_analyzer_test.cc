@@ -52,6 +52,21 @@ TEST_CASE("rewrite keeps aliases working") {
   CHECK(ok("SELECT 1 FROM events FORMAT JSON;") == "SELECT 1 FROM `ws`.`events` AS events");
 }
 
+TEST_CASE("comments do not survive the rewrite") {
+  // Regression: a trailing line comment swallowed the ')' of an inlined pipe node.
+  CHECK(ok("SELECT 1 -- x") == "SELECT 1");
+  // Regression: comments inside a rewritten span overlapped its edit.
+  CHECK(ok("SELECT 1 FROM tinybird /* a */ . /* b */ pipe_stats_rt FORMAT /* c */ JSON") ==
+        "SELECT 1 FROM `ws`.`tb_pipe_stats_rt` AS pipe_stats_rt");
+  CHECK(ok("SELECT /* a */ 1 # b\nFROM events") == "SELECT   1  \nFROM `ws`.`events` AS events");
+  NameMap m = testMap();
+  std::vector<PipeNode> nodes{{"a", "SELECT * FROM events -- trailing"}, {"b", "SELECT * FROM a WHERE 1"}};
+  PipeResult r;
+  Error e;
+  REQUIRE(compilePipe(nodes, m, "b", Options{}, r, e));
+  CHECK(r.sql == "SELECT * FROM (SELECT * FROM `ws`.`events` AS events) AS a WHERE 1");
+}
+
 TEST_CASE("every table position is found") {
   CHECK(ok("SELECT * FROM events, users") == "SELECT * FROM `ws`.`events` AS events, `ws`.`users` AS users");
   CHECK(ok("SELECT * FROM events ANY LEFT JOIN users USING id") ==

@@ -125,6 +125,7 @@ class Scanner {
   const Token& tok(size_t i) const noexcept { return toks_[std::min(i, toks_.size() - 1)]; }
   TT type(size_t i) const noexcept { return tok(i).type; }
   uint32_t off(size_t i) const noexcept { return static_cast<uint32_t>(tok(i).begin - q_.data()); }
+  uint32_t off_of(const char* p) const noexcept { return static_cast<uint32_t>(p - q_.data()); }
   bool word(size_t i) const noexcept { return type(i) == TT::BareWord; }
   bool kw(size_t i, std::string_view w) const noexcept { return word(i) && iequals(tok(i).text(), w); }
   bool ident(size_t i) const noexcept { return tok(i).isIdentifier(); }
@@ -184,6 +185,12 @@ bool Scanner::lex() {
   toks_.reserve(q_.size() / 4 + 8);
   for (;;) {
     Token t = lexer.next();
+    if (t.type == TT::Comment) {
+      // Comments leave the rewritten SQL: a trailing "-- x" would otherwise swallow
+      // whatever the caller puts after it (an inlined node's ')', a row filter).
+      edits_.push_back({off_of(t.begin), off_of(t.end), " "});
+      continue;
+    }
     if (!t.isSignificant()) continue;
     if (t.isError()) {
       toks_.push_back(t);
@@ -801,13 +808,16 @@ bool Scanner::run() {
 std::string Scanner::render() {
   if (format_end_ > format_begin_) edits_.push_back({format_begin_, format_end_, std::string()});
   if (semicolon_ != SIZE_MAX) edits_.push_back({off(semicolon_), off(semicolon_) + 1, std::string()});
-  std::sort(edits_.begin(), edits_.end(), [](const Edit& a, const Edit& b) { return a.begin < b.begin; });
+  // A comment inside a rewritten span (db /* c */ . t, FORMAT /* c */ JSON) goes with the span.
+  std::sort(edits_.begin(), edits_.end(),
+            [](const Edit& a, const Edit& b) { return a.begin != b.begin ? a.begin < b.begin : a.end > b.end; });
   size_t extra = 0;
   for (const auto& e : edits_) extra += e.text.size();
   std::string s;
   s.reserve(q_.size() + extra);
   size_t pos = 0;
   for (const auto& e : edits_) {
+    if (e.begin < pos) continue;  // inside the previous edit
     s.append(q_.data() + pos, e.begin - pos);
     s += e.text;
     pos = e.end;
