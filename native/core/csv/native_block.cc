@@ -30,17 +30,26 @@ inline uint64_t readVarUInt(const char*& p) {
   return v;
 }
 
-struct ColumnOut {
+}  // namespace
+
+struct NativeColumn {
   const Type* type;  // LowCardinality stripped
   size_t fixed = 0;
   ByteBuf data;      // values, or UInt64 offsets for Array
   ByteBuf nulls;     // Nullable null map
-  std::unique_ptr<ColumnOut> nested;  // Array elements, or Nullable's inner
+  std::unique_ptr<NativeColumn> nested;  // Array elements, or Nullable's inner
   uint64_t offset = 0;
 
-  explicit ColumnOut(const Type& t) : type(&stripLC(t)) {
-    if (type->kind == Kind::Array || type->kind == Kind::Nullable) nested = std::make_unique<ColumnOut>(*type->inner);
+  explicit NativeColumn(const Type& t) : type(&stripLC(t)) {
+    if (type->kind == Kind::Array || type->kind == Kind::Nullable) nested = std::make_unique<NativeColumn>(*type->inner);
     fixed = fixedSize(*type);
+  }
+
+  void reset() {
+    data.truncate(0);
+    nulls.truncate(0);
+    offset = 0;
+    if (nested) nested->reset();
   }
 
   void writeDefault() {  // the placeholder under a NULL
@@ -71,11 +80,26 @@ struct ColumnOut {
         const char* start = p;
         uint64_t len = readVarUInt(p);
         p += len;
-        data.put(start, static_cast<size_t>(p - start));
+        size_t n = static_cast<size_t>(p - start);
+        char* dst = data.grow(n);
+        if (n <= 16) {
+          for (size_t i = 0; i < n; ++i) dst[i] = start[i];  // short strings: no call
+        } else {
+          std::memcpy(dst, start, n);
+        }
         return;
       }
       default:
-        data.put(p, fixed);
+        // Constant-size copies inline to a move or two; only FixedString and
+        // Decimal128 take the generic path.
+        switch (fixed) {
+          case 1: data.putByte(static_cast<uint8_t>(*p)); break;
+          case 2: std::memcpy(data.grow(2), p, 2); break;
+          case 4: std::memcpy(data.grow(4), p, 4); break;
+          case 8: std::memcpy(data.grow(8), p, 8); break;
+          case 16: std::memcpy(data.grow(16), p, 16); break;
+          default: data.put(p, fixed);
+        }
         p += fixed;
     }
   }
@@ -93,6 +117,8 @@ struct ColumnOut {
   }
 };
 
+namespace {
+
 void putString(ByteBuf& out, std::string_view s) {
   out.putVarUInt(s.size());
   out.put(s.data(), s.size());
@@ -109,26 +135,34 @@ std::string nativeTypeName(const Type& t) {
   }
 }
 
-void rowBinaryToNative(std::string_view rowBinary, uint64_t rows, const std::vector<Column>& cols, ByteBuf& out) {
+NativeEncoder::NativeEncoder(const std::vector<Column>& cols) : cols_(cols) {
+  for (const Column& c : cols) columns_.push_back(std::make_unique<NativeColumn>(c.type));
+}
+
+NativeEncoder::~NativeEncoder() = default;
+
+void NativeEncoder::encode(std::string_view rowBinary, uint64_t rows, ByteBuf& out) {
   if (rows == 0) return;
-  std::vector<std::unique_ptr<ColumnOut>> columns;
-  for (const Column& c : cols) {
-    columns.push_back(std::make_unique<ColumnOut>(c.type));
+  for (auto& c : columns_) {
+    c->reset();
     // Fixed-size columns: exact; others: a fair share of the input.
-    size_t guess = columns.back()->fixed ? columns.back()->fixed * rows : rowBinary.size() / cols.size() + 64;
-    columns.back()->data.reserve(guess);
+    c->data.reserve(c->fixed ? c->fixed * rows : rowBinary.size() / columns_.size() + 64);
   }
   const char* p = rowBinary.data();
   for (uint64_t r = 0; r < rows; ++r)
-    for (auto& c : columns) c->read(p);
-  out.reserve(out.size() + rowBinary.size() + rows * 8 + cols.size() * 64 + 64);
-  out.putVarUInt(cols.size());
+    for (auto& c : columns_) c->read(p);
+  out.reserve(out.size() + rowBinary.size() + rows * 8 + columns_.size() * 64 + 64);
+  out.putVarUInt(columns_.size());
   out.putVarUInt(rows);
-  for (size_t i = 0; i < cols.size(); ++i) {
-    putString(out, cols[i].name);
-    putString(out, nativeTypeName(cols[i].type));
-    columns[i]->serialize(out);
+  for (size_t i = 0; i < columns_.size(); ++i) {
+    putString(out, cols_[i].name);
+    putString(out, nativeTypeName(cols_[i].type));
+    columns_[i]->serialize(out);
   }
+}
+
+void rowBinaryToNative(std::string_view rowBinary, uint64_t rows, const std::vector<Column>& cols, ByteBuf& out) {
+  NativeEncoder(cols).encode(rowBinary, rows, out);
 }
 
 }  // namespace roost::csv

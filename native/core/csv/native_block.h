@@ -4,6 +4,7 @@
 // keeps rejecting a half-written row trivial.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,8 +18,25 @@ namespace roost::csv {
 /// (the engine converts String to LowCardinality(String) on read).
 std::string nativeTypeName(const Type& t);
 
-/// Transposes `rows` RowBinary rows (no default flags) of `cols` into one Native
-/// block appended to `out`. Nothing is written for zero rows.
+struct NativeColumn;
+
+/// Transposes RowBinary rows (no default flags) into Native blocks. Keeps its
+/// column buffers between batches: fresh memory per batch cost page faults.
+class NativeEncoder {
+ public:
+  explicit NativeEncoder(const std::vector<Column>& cols);
+  ~NativeEncoder();
+  NativeEncoder(const NativeEncoder&) = delete;
+  NativeEncoder& operator=(const NativeEncoder&) = delete;
+  /// Appends one block of `rows` rows to `out`; nothing for zero rows.
+  void encode(std::string_view rowBinary, uint64_t rows, ByteBuf& out);
+
+ private:
+  const std::vector<Column>& cols_;
+  std::vector<std::unique_ptr<NativeColumn>> columns_;
+};
+
+/// One-shot form of NativeEncoder::encode.
 void rowBinaryToNative(std::string_view rowBinary, uint64_t rows, const std::vector<Column>& cols, ByteBuf& out);
 
 }  // namespace roost::csv

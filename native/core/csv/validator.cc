@@ -135,7 +135,8 @@ void Validator::takeRows(Batch& out) {
   OwnedBytes b;
   if (!withDefaults_ && opts_.encoding == Encoding::Native) {
     ByteBuf block;
-    rowBinaryToNative(std::string_view(rows_.data(), rows_.size()), out.rowCount, cols_, block);
+    if (!native_) native_ = std::make_unique<NativeEncoder>(cols_);
+    native_->encode(std::string_view(rows_.data(), rows_.size()), out.rowCount, block);
     rows_.truncate(0);  // kept: the next batch reuses its memory
     b.data = block.release(b.size);
   } else {

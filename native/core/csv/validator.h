@@ -8,6 +8,9 @@
 #include <utility>
 #include <vector>
 
+#include <memory>
+
+#include "csv/native_block.h"
 #include "csv/reader.h"
 #include "csv/schema.h"
 #include "csv/values.h"
@@ -99,6 +102,7 @@ class Validator final : private RowSink {
   uint64_t fed_ = 0;
   Batch* out_ = nullptr;
   ByteBuf rows_;
+  std::unique_ptr<NativeEncoder> native_;
   ValidatorError error_ = ValidatorError::None;
   std::string errorMessage_;
   uint64_t errorLine_ = 0;
