@@ -279,8 +279,8 @@ describe('CsvValidator round trip through chdb', () => {
 describe('CsvValidator errors', () => {
   it('HEADER_MISMATCH lists expected and found', async () => {
     const v = new CsvValidator({ columns: '`a` Int32, `b` String', hasHeader: true });
-    await expect(v.push(Buffer.from('a,c\n1,x\n'))).rejects.toMatchObject({
-      code: 'HEADER_MISMATCH', expected: ['a', 'b'], found: ['a', 'c'],
+    await expect(v.push(Buffer.from('a,"c, d"\n1,x\n'))).rejects.toMatchObject({
+      code: 'HEADER_MISMATCH', expected: ['a', 'b'], found: ['a', 'c, d'], line: 1,
     });
     expect(() => checkCsvHeader(['b', 'a'], [{ name: 'a' }, { name: 'b' }])).toThrow(
       expect.objectContaining({ code: 'HEADER_MISMATCH', message: expect.stringContaining('expected [a, b], found [b, a]') }),
@@ -291,6 +291,11 @@ describe('CsvValidator errors', () => {
     const v = new CsvValidator({ columns: '`a` String', maxRowBytes: 100 });
     await v.push(Buffer.from('ok\n"' + 'x'.repeat(60)));
     await expect(v.push(Buffer.from('y'.repeat(60)))).rejects.toMatchObject({ code: 'ROW_TOO_LARGE', line: 2 });
+  });
+  it('refuses push after finish', async () => {
+    const v = new CsvValidator({ columns: '`a` String' });
+    await v.finish();
+    expect(() => v.push(Buffer.from('x\n'))).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
   });
   it('an unterminated quote at the end is a rejected row', async () => {
     const v = new CsvValidator({ columns: '`a` String, `b` Int8' });

@@ -230,6 +230,7 @@ class ValidateWorker final : public Napi::AsyncWorker {
       code_ = v->error() == ValidatorError::HeaderMismatch ? "HEADER_MISMATCH" : "ROW_TOO_LARGE";
       message_ = v->errorMessage();
       line_ = v->errorLine();
+      found_ = v->headerFound();
     }
   }
   void OnOK() override {
@@ -238,6 +239,11 @@ class ValidateWorker final : public Napi::AsyncWorker {
     if (!ok_) {
       Napi::Error e = codedError(env, code_, message_);
       e.Set("line", Napi::Number::New(env, static_cast<double>(line_)));
+      if (code_ == std::string("HEADER_MISMATCH")) {
+        Napi::Array found = Napi::Array::New(env, found_.size());
+        for (size_t i = 0; i < found_.size(); ++i) found.Set(static_cast<uint32_t>(i), found_[i]);
+        e.Set("found", found);
+      }
       deferred_.Reject(e.Value());
       return;
     }
@@ -267,6 +273,7 @@ class ValidateWorker final : public Napi::AsyncWorker {
   const char* code_ = "";
   std::string message_;
   uint64_t line_ = 0;
+  std::vector<std::string> found_;
 };
 
 Napi::Value CsvValidatorWrap::Push(const Napi::CallbackInfo& info) {

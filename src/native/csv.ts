@@ -243,6 +243,7 @@ export class CsvValidator {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   #native: any;
   #tail: Promise<unknown> = Promise.resolve();
+  #finished = false;
 
   constructor({ columns, dialect = {}, hasHeader = false, maxRowBytes = 8 << 20, format = 'Native' }: CsvValidatorOptions) {
     this.columns = typeof columns === 'string' ? parseSchema(columns) : [...columns];
@@ -261,10 +262,13 @@ export class CsvValidator {
 
   push(chunk: Buffer): Promise<Batch> {
     if (!Buffer.isBuffer(chunk)) throw new CsvError('INVALID_ARGUMENT', 'push expects a Buffer');
+    if (this.#finished) throw new CsvError('INVALID_ARGUMENT', 'push after finish');
     return this.#enqueue(() => this.#native.push(chunk));
   }
 
   finish(): Promise<Batch> {
+    if (this.#finished) throw new CsvError('INVALID_ARGUMENT', 'finish called twice');
+    this.#finished = true;
     return this.#enqueue(() => this.#native.finish());
   }
 
@@ -311,12 +315,10 @@ const CODES = new Set<string>(['ROW_TOO_LARGE', 'INVALID_UTF8', 'SCHEMA_SYNTAX',
 /** The one seam where native errors become CsvError. */
 function translate(e: unknown, columns?: SchemaColumn[]): unknown {
   if (e instanceof CsvError) return e;
-  const err = e as { code?: string; message?: string; line?: number; offset?: number };
+  const err = e as { code?: string; message?: string; line?: number; offset?: number; found?: string[] };
   if (!err || typeof err.code !== 'string' || !CODES.has(err.code)) return e;
   if (err.code === 'HEADER_MISMATCH' && columns) {
-    const m = /found \[(.*)\]$/.exec(err.message ?? '');
-    const found = m ? (m[1] === '' ? [] : m[1].split(', ')) : [];
-    return headerMismatch(columns.map((c) => c.name), found, err.line ?? 1);
+    return headerMismatch(columns.map((c) => c.name), err.found ?? [], err.line ?? 1);
   }
   return new CsvError(err.code as CsvErrorCode, err.message ?? err.code, { line: err.line, offset: err.offset, cause: e });
 }

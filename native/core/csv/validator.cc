@@ -68,6 +68,7 @@ void Validator::onRow(const Row& row) {
     if (!msg.empty()) {
       error_ = ValidatorError::HeaderMismatch;
       errorMessage_ = std::move(msg);
+      headerFound_ = std::move(found);
       errorLine_ = row.line;
     }
     return;

@@ -78,6 +78,8 @@ class Validator final : private RowSink {
   ValidatorError error() const { return error_; }
   const std::string& errorMessage() const { return errorMessage_; }
   uint64_t errorLine() const { return errorLine_; }
+  /// HEADER_MISMATCH: the header cells as found.
+  const std::vector<std::string>& headerFound() const { return headerFound_; }
 
  private:
   void onRow(const Row& row) override;
@@ -105,6 +107,7 @@ class Validator final : private RowSink {
   std::unique_ptr<NativeEncoder> native_;
   ValidatorError error_ = ValidatorError::None;
   std::string errorMessage_;
+  std::vector<std::string> headerFound_;
   uint64_t errorLine_ = 0;
 };
 
