@@ -8,6 +8,7 @@ import { analyzeSql, SqlError, toRoostError } from '../native/sql.js';
 import { workspaceNameMap } from '../datasources/name-map.js';
 import { getTenant } from '../../tenants/registry.js';
 import { runQueryToResponse } from '../query/run.js';
+import { ResultTail } from '../pipes/result-tail.js';
 
 /** The query text from `q=` (query string or form body) or a raw body. */
 async function sqlText(ctx: Ctx): Promise<string> {
@@ -53,9 +54,12 @@ export function registerSqlRoutes(app: App): void {
     for (const name of names) authorize(app, ctx, cred, { op: 'workspace', tenant, workspace, scope: 'DATASOURCES:READ', resource: name });
     const t = getTenant(app.state, tenant);
     if (names.some((n) => n.startsWith('tinybird.') || n.startsWith('roost.'))) await app.service.ensure(tenant);
+    const format = analysis.format ?? 'JSON';
+    // Completes the JSON trailer (rows_before_limit_at_least) the streaming path leaves out.
+    new ResultTail(format).attach(ctx.res);
     await runQueryToResponse(ctx, {
       engine: app.cells.engineFor(t), tenant: t, config: app.config, metrics: app.metrics,
-      sql: analysis.sql, format: analysis.format ?? 'JSON',
+      sql: analysis.sql, format,
     });
   };
   app.router.get('/v0/sql', handler);

@@ -41,6 +41,7 @@ const queue: Job[] = [];
 const active = new Map<number, Active>();
 let running = false;
 
+
 function send(type: Frame, id: number, payload?: Buffer | string): boolean {
   return sock.write(encodeFrame(type, id, payload));
 }

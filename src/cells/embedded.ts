@@ -16,6 +16,14 @@ import type { Logger } from '../log/logger.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
+/** How long a cancelled query may take to stop before its cell is restarted. */
+const CANCEL_GRACE_MS = Number(process.env.ROOST_CELL_CANCEL_GRACE_MS ?? 1_000);
+/**
+ * The engine enforces the time limit itself (max_execution_time) and reports
+ * QUERY_TIMEOUT; the server's own timer is the backstop, a little later.
+ */
+const TIMEOUT_SLACK_MS = 1_000;
+
 /** The compiled cell program: beside this file in dist/, or dist/ seen from src/ (tests). */
 function cellEntry(): string {
   const beside = path.join(here, 'cell-main.js');
@@ -69,7 +77,11 @@ class CellProcess {
     this.child.on('exit', (code, signal) => {
       this.exited = true;
       rejectReady(new EngineUnavailable(`cell process exited during start (code ${code}, signal ${signal})`));
-      const err = new EngineUnavailable('the tenant\'s engine cell stopped while serving this request; retry it');
+      // Exit code 75: the cell recycled itself because a cancelled query would not stop.
+      // Requests queued behind it never started, so they may be sent again.
+      for (const t of this.cancelling.values()) clearTimeout(t);
+      this.cancelling.clear();
+      const err = new EngineUnavailable('the tenant\'s engine cell stopped while serving this request; retry it', { details: this.recycling ? { recycled: true } : {} });
       for (const p of this.pending.values()) p.onError(err);
       this.pending.clear();
       onExit(this, code, signal);
@@ -83,6 +95,10 @@ class CellProcess {
       const w = this.#pongWaiters.shift();
       w?.(info.version);
       return;
+    }
+    if ((type === Frame.End || type === Frame.Error) && this.cancelling.has(id)) {
+      clearTimeout(this.cancelling.get(id));
+      this.cancelling.delete(id);
     }
     const p = this.pending.get(id);
     if (!p) return;
@@ -108,9 +124,38 @@ class CellProcess {
     return id;
   }
 
+  /**
+   * Sends a frame; false only when the cell is gone. (A full socket buffer is not
+   * an error: data frames are bounded by credits, control frames are small.)
+   */
   send(type: Frame, id: number, payload?: Buffer | string): boolean {
     if (this.exited || this.sock.destroyed) return false;
-    return this.sock.write(encodeFrame(type, id, payload));
+    this.sock.write(encodeFrame(type, id, payload));
+    return true;
+  }
+
+  /** Requests cancelled but not yet seen to end, with their kill timers. */
+  readonly cancelling = new Map<number, NodeJS.Timeout>();
+  /** Set when the server killed the cell to stop a query that would not stop. */
+  recycling = false;
+
+  /**
+   * Cancels a request. chdb stops a query only between result chunks, and a query
+   * still computing its first chunk can hold the cell's event loop; if the cell has
+   * not reported the request's end within `graceMs`, the cell is killed and the
+   * requests queued behind it are sent to a fresh cell.
+   */
+  cancel(id: number, graceMs: number): void {
+    if (!this.send(Frame.Cancel, id)) return;
+    if (this.cancelling.has(id)) return;
+    const t = setTimeout(() => {
+      this.cancelling.delete(id);
+      if (this.exited) return;
+      this.recycling = true;
+      this.child.kill('SIGKILL');
+    }, graceMs);
+    t.unref();
+    this.cancelling.set(id, t);
   }
 
   ping(timeoutMs: number): Promise<string> {
@@ -184,7 +229,9 @@ export class EmbeddedCell implements Engine {
     if (this.#proc === proc) this.#proc = undefined;
     clearInterval(this.#healthTimer);
     const expected = (proc as { stopping?: boolean }).stopping === true;
-    if (!expected) {
+    if (proc.recycling) {
+      this.#opts.log.warn('cell restarted: a cancelled query did not stop in time', { tenant: this.#opts.tenant, pid: proc.child.pid });
+    } else if (!expected) {
       this.#opts.log.warn('cell process died', { tenant: this.#opts.tenant, pid: proc.child.pid, code, signal });
       this.#opts.onCrash?.();
     }
@@ -204,6 +251,20 @@ export class EmbeddedCell implements Engine {
   #finish(): void { this.#inflight--; if (this.#inflight === 0) this.#touch(); }
 
   async query(sql: string, opts: QueryOptions): Promise<QueryStream> {
+    return this.#retryRecycled(() => this.#queryOnce(sql, opts));
+  }
+
+  /** Runs `fn` again (once) when the cell recycled itself before the request started. */
+  async #retryRecycled<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      if (e instanceof EngineUnavailable && e.details.recycled) return fn();
+      throw e;
+    }
+  }
+
+  async #queryOnce(sql: string, opts: QueryOptions): Promise<QueryStream> {
     const proc = await this.#get();
     this.#begin();
     const id = proc.id();
@@ -222,7 +283,7 @@ export class EmbeddedCell implements Engine {
 
     const cancel = (reason: Error) => {
       if (ended || failure) return;
-      proc.send(Frame.Cancel, id);
+      proc.cancel(id, CANCEL_GRACE_MS);
       failure = reason;
       proc.pending.delete(id);
       rejectDone(reason);
@@ -234,10 +295,7 @@ export class EmbeddedCell implements Engine {
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     const timer = opts.timeoutMs ? setTimeout(() => {
       cancel(new RoostError('QUERY_TIMEOUT', `query exceeded its time limit of ${opts.timeoutMs} ms`));
-      // A query stuck inside the engine gets a grace period, then the cell is restarted.
-      const grace = setTimeout(() => { if (proc.pending.size || !proc.exited) this.#killIfStuck(proc); }, 5_000);
-      grace.unref();
-    }, opts.timeoutMs) : undefined;
+    }, opts.timeoutMs + TIMEOUT_SLACK_MS) : undefined;
     const cleanup = () => { clearTimeout(timer); opts.signal?.removeEventListener('abort', onAbort); };
 
     proc.pending.set(id, {
@@ -285,15 +343,11 @@ export class EmbeddedCell implements Engine {
     };
   }
 
-  #killIfStuck(proc: CellProcess): void {
-    if (proc.exited) return;
-    proc.ping(2_000).catch(() => {
-      this.#opts.log.error('cell stuck after a cancelled query; restarting it', { tenant: this.#opts.tenant });
-      proc.child.kill('SIGKILL');
-    });
+  async exec(sql: string, opts: Partial<QueryOptions> = {}): Promise<Buffer> {
+    return this.#retryRecycled(() => this.#execOnce(sql, opts));
   }
 
-  async exec(sql: string, opts: Partial<QueryOptions> = {}): Promise<Buffer> {
+  async #execOnce(sql: string, opts: Partial<QueryOptions>): Promise<Buffer> {
     const proc = await this.#get();
     this.#begin();
     const id = proc.id();
@@ -301,7 +355,7 @@ export class EmbeddedCell implements Engine {
     try {
       return await new Promise<Buffer>((resolve, reject) => {
         const timer = opts.timeoutMs ? setTimeout(() => {
-          proc.send(Frame.Cancel, id);
+          proc.cancel(id, CANCEL_GRACE_MS);
           proc.pending.delete(id);
           reject(new RoostError('QUERY_TIMEOUT', `statement exceeded its time limit of ${opts.timeoutMs} ms`));
         }, opts.timeoutMs) : undefined;

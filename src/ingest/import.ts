@@ -112,7 +112,7 @@ async function importLocked(app: App, o: ImportOptions): Promise<ImportResult> {
   if (head.length === 0) throw new RoostError('EMPTY_BODY', 'the body is empty: send the rows to import');
   const sniffed = sniffCsv(head);
   const dialect: CsvDialect = { delimiter: o.dialect?.delimiter ?? sniffed.delimiter, quote: o.dialect?.quote ?? sniffed.quote, escape: o.dialect?.escape ?? sniffed.escape };
-  const hasHeader = o.hasHeader ?? sniffed.hasHeader;
+  const hasHeader = o.hasHeader ?? (sniffed.hasHeader && !(await firstRowIsData(head, o.ds, dialect)));
   let validator: CsvValidator;
   try {
     validator = new CsvValidator({ columns: o.ds.columns, dialect, hasHeader, maxRowBytes: o.maxRowBytes ?? 8 << 20 });
@@ -177,6 +177,29 @@ async function importLocked(app: App, o: ImportOptions): Promise<ImportResult> {
     for (const t of staged) await engine.exec(`DROP TABLE IF EXISTS ${t}`).catch((e) => app.log.warn('stage table not dropped', { table: t, err: e }));
   }
   return { importId, rows, quarantined: spool.count, bytes, elapsedMs: performance.now() - t0 };
+}
+
+/**
+ * With a known schema the first row is data when it is valid for the schema
+ * (the sniffer alone cannot tell `ES,Spain` from a header of two names).
+ */
+async function firstRowIsData(head: Buffer, ds: DataSource, dialect: CsvDialect): Promise<boolean> {
+  const v = new CsvValidator({ columns: ds.columns, dialect, hasHeader: false, maxRowBytes: 8 << 20 });
+  try {
+    // Feed up to the first line end; finish() completes that one row.
+    let end = head.indexOf(10);
+    const cr = head.indexOf(13);
+    if (cr >= 0 && (end < 0 || cr < end)) end = cr;
+    const first = await v.push(head.subarray(0, end < 0 ? head.length : end + 1));
+    const last = await v.finish();
+    const rows = first.rowCount + last.rowCount;
+    const names = splitCsvRow(head.subarray(0, end < 0 ? head.length : end).toString('utf8').replace(/^\uFEFF/, ''), dialect.delimiter, dialect.quote);
+    // A first row that spells the column names is a header even when it would parse.
+    if (names.length === ds.columns.length && names.every((n, i) => n.trim() === ds.columns[i]!.name)) return false;
+    return rows === 1;
+  } catch {
+    return false;
+  }
 }
 
 export function csvToRoost(e: unknown): unknown {

@@ -39,12 +39,33 @@ export interface RunOptions {
   onDone?: (r: { status: number; bytes: number; error?: RoostError | Error }) => void;
 }
 
+const TRAILING_SETTINGS = /\s+SETTINGS\s+((?:[A-Za-z_][A-Za-z0-9_]*\s*=\s*(?:'(?:[^'\\]|\\.)*'|-?[0-9.]+|true|false)\s*,\s*)*[A-Za-z_][A-Za-z0-9_]*\s*=\s*(?:'(?:[^'\\]|\\.)*'|-?[0-9.]+|true|false))\s*$/i;
+
+/**
+ * Takes the top-level `SETTINGS` clause off an analyzed query (the analyzer has
+ * already limited its keys to an allowlist with literal values), so the engine
+ * can send the user's settings together with the enforced ones in one clause.
+ */
+export function splitUserSettings(sql: string): { sql: string; settings: Record<string, string | number> } {
+  const m = TRAILING_SETTINGS.exec(sql);
+  if (!m) return { sql, settings: {} };
+  const settings: Record<string, string | number> = {};
+  for (const part of m[1]!.match(/[A-Za-z_][A-Za-z0-9_]*\s*=\s*(?:'(?:[^'\\]|\\.)*'|-?[0-9.]+|true|false)/gi) ?? []) {
+    const eq = part.indexOf('=');
+    const k = part.slice(0, eq).trim();
+    const v = part.slice(eq + 1).trim();
+    settings[k] = v.startsWith("'") ? v.slice(1, -1).replace(/\\(.)/g, '$1') : /^(true|false)$/i.test(v) ? (v.toLowerCase() === 'true' ? 1 : 0) : Number(v);
+  }
+  return { sql: sql.slice(0, m.index), settings };
+}
+
 /** The read-only limits a tenant's queries run under. */
 export function querySettings(tenant: Tenant, config: Config, format: string): { settings: Record<string, string | number>; timeoutMs: number } {
   const l = tenant.limits;
-  const settings: Record<string, string | number> = { readonly: 1 };
+  const settings: Record<string, string | number> = {};
   if (l.query_memory_bytes) settings.max_memory_usage = l.query_memory_bytes;
   if (format === 'JSON' || format === 'JSONEachRow') settings.output_format_json_quote_64bit_integers = 0;
+  settings.readonly = 1;
   return { settings, timeoutMs: l.query_timeout_ms ?? config.queryTimeoutMs };
 }
 
@@ -57,7 +78,9 @@ export async function runQueryToResponse(ctx: Ctx, o: RunOptions): Promise<void>
   const observe = (outcome: string) => o.metrics.engineQuerySeconds.observe({ engine: o.engine.kind, outcome }, (performance.now() - t0) / 1000);
   let stream;
   try {
-    stream = await o.engine.query(o.sql, { format: o.format, settings: { ...o.userSettings, ...settings }, timeoutMs, signal: ctx.signal });
+    const split = splitUserSettings(o.sql);
+    // The user's (allowlisted) settings first; the enforced ones win and readonly comes last.
+    stream = await o.engine.query(split.sql, { format: o.format, settings: { ...split.settings, ...o.userSettings, ...settings }, timeoutMs, signal: ctx.signal });
   } catch (e) {
     observe('error');
     o.onDone?.({ status: e instanceof RoostError ? e.status : 500, bytes: 0, error: e as Error });

@@ -1,0 +1,167 @@
+/** /v0/sql over HTTP: the analyzer's policy, name resolution, formats, limits and cancellation. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import http from 'node:http';
+import { call, startServer, type RunningServer } from './helpers/server.js';
+
+let srv: RunningServer;
+let token: string;
+
+const q = (sql: string, t = token) => call(`${srv.url}/v0/sql?q=${encodeURIComponent(sql)}`, { token: t });
+const rows = async (sql: string, t = token) => {
+  const r = await q(`${sql} FORMAT JSONEachRow`, t);
+  if (r.status !== 200) throw new Error(`${r.status} ${r.text}`);
+  return r.text.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+};
+
+beforeAll(async () => {
+  srv = await startServer({ args: ['--query-timeout', '2000'] });
+  token = (await call(`${srv.url}/tokens`)).body.workspace_admin_token;
+  const post = (p: string, body?: string) => call(`${srv.url}${p}`, { method: 'POST', token, body, headers: { 'Content-Type': 'text/csv' } });
+  await post(`/v0/datasources?name=events&schema=${encodeURIComponent('id UInt32, country String, amount Float64')}`);
+  await post('/v0/datasources?name=events&mode=append', '1,ES,10\n2,FR,20\n3,ES,30\n4,DE,40\n');
+  await post(`/v0/datasources?name=countries&schema=${encodeURIComponent('code String, label String')}`);
+  await post('/v0/datasources?name=countries&mode=append', 'ES,Spain\nFR,France\n');
+  // A second workspace in the same tenant (same cell): its database must stay out of reach.
+  await call(`${srv.url}/v0/tenants/local/workspaces`, { method: 'POST', token: srv.operatorToken, body: JSON.stringify({ name: 'other' }) });
+});
+afterAll(async () => { await srv?.stop(); });
+
+describe('policy: refused with a code and the offset of the offending token', () => {
+  const refused: Array<[string, string, number]> = [
+    ['SELECT * FROM system.tables', 'FORBIDDEN_DATABASE', 14],
+    ['SELECT * FROM SYSTEM.tables', 'FORBIDDEN_DATABASE', 14],
+    ['SELECT * FROM `system`.`tables`', 'FORBIDDEN_DATABASE', 14],
+    ['SELECT * FROM "system"."tables"', 'FORBIDDEN_DATABASE', 14],
+    ['SELECT * FROM system /* c */ . -- x\n tables', 'FORBIDDEN_DATABASE', 14],
+    ['SELECT * FROM information_schema.tables', 'FORBIDDEN_DATABASE', 14],
+    ["SELECT * FROM file('/etc/passwd', 'LineAsString')", 'FORBIDDEN_TABLE_FUNCTION', 14],
+    ["SELECT * FROM url('http://127.0.0.1/', 'CSV', 'a String')", 'FORBIDDEN_TABLE_FUNCTION', 14],
+    ["SELECT * FROM remote('127.0.0.1', system.one)", 'FORBIDDEN_TABLE_FUNCTION', 14],
+    ["SELECT * FROM s3('http://x/y.csv')", 'FORBIDDEN_TABLE_FUNCTION', 14],
+    ["SELECT * FROM executable('id', 'TSV', 'a String')", 'FORBIDDEN_TABLE_FUNCTION', 14],
+    ['SELECT * FROM input(\'a String\')', 'FORBIDDEN_TABLE_FUNCTION', 14],
+    ["SELECT * FROM merge(currentDatabase(), '.*')", 'FORBIDDEN_TABLE_FUNCTION', 14],
+    ['SELECT 1; SELECT 2', 'MULTIPLE_STATEMENTS', 10],
+    ['INSERT INTO events VALUES (1, \'x\', 1)', 'NOT_A_SELECT', 0],
+    ['DROP TABLE events', 'NOT_A_SELECT', 0],
+    ["SELECT * FROM events INTO OUTFILE '/tmp/x'", 'FORBIDDEN_CLAUSE', 21],
+    ['SELECT 1 SETTINGS max_memory_usage = 0', 'FORBIDDEN_SETTING', 18],
+    ["SELECT file('/etc/passwd')", 'FORBIDDEN_FUNCTION', 7],
+    ['SELECT * FROM nope', 'UNKNOWN_TABLE', 14],
+  ];
+  for (const [sql, code, offset] of refused) {
+    it(sql.replace(/\n/g, ' '), async () => {
+      const r = await q(sql);
+      expect(r.status).toBeGreaterThanOrEqual(400);
+      expect(r.status).toBeLessThan(500);
+      expect(r.body.sql_code).toBe(code);
+      expect(r.body.offset).toBe(offset);
+    });
+  }
+
+  it("another workspace's database cannot be named", async () => {
+    const ws = (await call(`${srv.url}/v0/tenants/local/workspaces`, { token: srv.operatorToken })).body.workspaces.find((w: { name: string }) => w.name === 'other');
+    const r = await q(`SELECT * FROM ${ws.database}.events`);
+    expect(r.status).toBe(403);
+    expect(r.body.sql_code).toBe('FORBIDDEN_DATABASE');
+  });
+});
+
+describe('names resolve inside every construct', () => {
+  it('joins, CTEs, IN subqueries, unions, nested subqueries and aliases', async () => {
+    expect(await rows('SELECT e.id, c.label FROM events AS e INNER JOIN countries c ON e.country = c.code ORDER BY e.id')).toEqual([
+      { id: 1, label: 'Spain' }, { id: 2, label: 'France' }, { id: 3, label: 'Spain' },
+    ]);
+    expect(await rows('WITH es AS (SELECT * FROM events WHERE country = \'ES\') SELECT sum(amount) AS s FROM es')).toEqual([{ s: 40 }]);
+    expect(await rows('SELECT count() AS c FROM events WHERE country IN (SELECT code FROM countries)')).toEqual([{ c: 3 }]);
+    expect(await rows('SELECT id FROM events WHERE id < 2 UNION ALL SELECT id FROM (SELECT id FROM (SELECT id FROM events WHERE id = 4))')).toEqual([{ id: 1 }, { id: 4 }]);
+    expect(await rows('SELECT events.id FROM events WHERE events.country = \'DE\'')).toEqual([{ id: 4 }]);
+    expect(await rows('SELECT count() AS c FROM numbers(10)')).toEqual([{ c: 10 }]);
+  });
+
+  it('the service data sources resolve to the workspace\'s own tables', async () => {
+    const r = await q('SELECT count() FROM tinybird.datasources_ops_log');
+    expect(r.status).toBe(200);
+  });
+});
+
+describe('formats', () => {
+  it('JSON in Tinybird\'s shape', async () => {
+    const r = await q('SELECT id, country FROM events ORDER BY id LIMIT 2');
+    expect(r.status).toBe(200);
+    expect(r.headers.get('content-type')).toMatch(/application\/json/);
+    expect(r.body.meta).toEqual([{ name: 'id', type: 'UInt32' }, { name: 'country', type: 'String' }]);
+    expect(r.body.data).toEqual([{ id: 1, country: 'ES' }, { id: 2, country: 'FR' }]);
+    expect(r.body.rows).toBe(2);
+    // chdb's streaming path does not report it; Roost completes it with the rows sent (a true lower bound).
+    expect(r.body.rows_before_limit_at_least).toBeGreaterThanOrEqual(2);
+    expect(r.body.statistics).toHaveProperty('elapsed');
+  });
+
+  it('CSV, CSVWithNames, TSV, JSONEachRow, Parquet', async () => {
+    expect((await q('SELECT id, country FROM events ORDER BY id LIMIT 1 FORMAT CSV')).text).toBe('1,"ES"\n');
+    expect((await q('SELECT id FROM events ORDER BY id LIMIT 1 FORMAT CSVWithNames')).text).toBe('"id"\n1\n');
+    expect((await q('SELECT id, country FROM events ORDER BY id LIMIT 1 FORMAT TSV')).text).toBe('1\tES\n');
+    expect((await q('SELECT id FROM events ORDER BY id LIMIT 1 FORMAT JSONEachRow')).text).toBe('{"id":1}\n');
+    const res = await fetch(`${srv.url}/v0/sql?q=${encodeURIComponent('SELECT id FROM events FORMAT Parquet')}`, { headers: { Authorization: `Bearer ${token}` } });
+    const buf = Buffer.from(await res.arrayBuffer());
+    expect(buf.subarray(0, 4).toString()).toBe('PAR1');
+    expect(buf.subarray(-4).toString()).toBe('PAR1');
+  });
+
+  it('q from a form body and from a raw body', async () => {
+    const form = await call(`${srv.url}/v0/sql`, { method: 'POST', token, body: new URLSearchParams({ q: 'SELECT 7 AS x FORMAT CSV' }) });
+    expect(form.text).toBe('7\n');
+    const raw = await call(`${srv.url}/v0/sql`, { method: 'POST', token, body: 'SELECT 8 AS x FORMAT CSV', headers: { 'Content-Type': 'text/plain' } });
+    expect(raw.text).toBe('8\n');
+    expect(await call(`${srv.url}/v0/sql`, { token })).toMatchObject({ status: 400, body: { code: 'INVALID_PARAMETER' } });
+  });
+
+  it('allowlisted settings in the query apply', async () => {
+    expect((await q('SELECT count() FROM events SETTINGS max_threads = 1 FORMAT CSV')).text).toBe('4\n');
+  });
+});
+
+describe('limits and cancellation', () => {
+  it('a query over the time limit answers 408 QUERY_TIMEOUT', async () => {
+    const r = await q('SELECT count() FROM numbers(100000000000) WHERE NOT ignore(sipHash64(number))');
+    expect(r.status).toBe(408);
+    expect(r.body.code).toBe('QUERY_TIMEOUT');
+  });
+
+  it('a client that goes away cancels its query', async () => {
+    // A server with a long time limit: without cancellation the next query would wait ~20 s.
+    const slow = await startServer({ args: ['--query-timeout', '20000'] });
+    try {
+      const tok = (await call(`${slow.url}/tokens`)).body.workspace_admin_token;
+      const heavy = encodeURIComponent('SELECT count() FROM numbers(100000000000) WHERE NOT ignore(sipHash64(number))');
+      await new Promise<void>((resolve) => {
+        const req = http.get(`${slow.url}/v0/sql?q=${heavy}`, { headers: { Authorization: `Bearer ${tok}` } });
+        req.on('error', () => resolve());
+        setTimeout(() => { req.destroy(); resolve(); }, 300);
+      });
+      // The tenant's cell runs one query at a time: this one is quick only if the heavy one was stopped.
+      const t0 = Date.now();
+      const r = await call(`${slow.url}/v0/sql?q=${encodeURIComponent('SELECT 1 AS x FORMAT CSV')}`, { token: tok });
+      expect(r.text).toBe('1\n');
+      expect(Date.now() - t0).toBeLessThan(6000);
+      await new Promise((res) => setTimeout(res, 200));
+      expect(slow.logs.some((l) => l.msg === 'cell restarted: a cancelled query did not stop in time')).toBe(true);
+    } finally {
+      await slow.stop();
+    }
+  });
+});
+
+describe('token scopes', () => {
+  it('a token that reads one data source cannot read another', async () => {
+    const created = await call(`${srv.url}/v0/tokens?name=reader&scope=DATASOURCES:READ:countries`, { method: 'POST', token });
+    expect(created.status, created.text).toBeLessThan(300);
+    const reader = created.body.token as string;
+    expect((await q('SELECT count() FROM countries FORMAT CSV', reader)).text).toBe('2\n');
+    const denied = await q('SELECT count() FROM events', reader);
+    expect(denied).toMatchObject({ status: 403, body: { code: 'FORBIDDEN' } });
+    const sneaky = await q('SELECT count() FROM countries WHERE code IN (SELECT country FROM events)', reader);
+    expect(sneaky.status).toBe(403);
+  });
+});
