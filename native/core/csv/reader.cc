@@ -7,7 +7,8 @@ namespace roost::csv {
 Reader::Reader(Dialect dialect, size_t maxRowBytes) : d_(dialect), maxRowBytes_(maxRowBytes) {
   if (d_.escape == d_.quote) d_.escape = 0;
   esc_ = d_.escape ? d_.escape : d_.delimiter;
-  refs_.reserve(64);
+  fields_.reserve(64);
+  bufFields_.reserve(16);
   fields_.reserve(64);
 }
 
@@ -18,7 +19,8 @@ bool Reader::fail(ReaderError e) {
 }
 
 const char* Reader::parseRow(const char* p, const char* end, bool eof) {
-  refs_.clear();
+  fields_.clear();
+  bufFields_.clear();
   unesc_.clear();
   rowExtraLines_ = 0;
   rowUnterminated_ = false;
@@ -39,7 +41,7 @@ const char* Reader::parseRow(const char* p, const char* end, bool eof) {
   for (;;) {
     if (p == end) {  // after a delimiter
       if (!eof) return nullptr;
-      refs_.push_back({p, 0, 0, false});
+      fields_.push_back({p, 0, false});
       rowRawEnd_ = end;
       return end;
     }
@@ -162,9 +164,12 @@ const char* Reader::parseRow(const char* p, const char* end, bool eof) {
     }
     if (inBuf) {
       toBuf(fs, fe);
-      refs_.push_back({nullptr, bufOff, static_cast<uint32_t>(unesc_.size() - bufOff), quoted});
+      // Points into unesc_, which may still move: fixed up in emit().
+      bufFields_.push_back(static_cast<uint32_t>(fields_.size()));
+      fields_.push_back({reinterpret_cast<const char*>(static_cast<uintptr_t>(bufOff)),
+                         static_cast<uint32_t>(unesc_.size() - bufOff), quoted});
     } else {
-      refs_.push_back({fs, 0, static_cast<uint32_t>(fe - fs), quoted});
+      fields_.push_back({fs, static_cast<uint32_t>(fe - fs), quoted});
     }
     if (p == end) {
       if (!eof) return nullptr;
@@ -236,11 +241,8 @@ bool Reader::emit(RowSink& sink, const char* rowStart) {
   }
   size_t rawLen = static_cast<size_t>(rowRawEnd_ - rowStart);
   if (rawLen > maxRowBytes_) return fail(ReaderError::RowTooLarge);
-  fields_.resize(refs_.size());
-  for (size_t i = 0; i < refs_.size(); ++i) {
-    const FieldRef& r = refs_[i];
-    fields_[i] = Field{r.data ? r.data : unesc_.data() + r.offset, r.size, r.quoted};
-  }
+  for (uint32_t i : bufFields_)
+    fields_[i].data = unesc_.data() + reinterpret_cast<uintptr_t>(fields_[i].data);
   Row row{fields_.data(), fields_.size(), line_, std::string_view(rowStart, rawLen), rowUnterminated_};
   sink.onRow(row);
   line_ += 1 + rowExtraLines_;

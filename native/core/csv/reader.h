@@ -62,12 +62,6 @@ class Reader {
   uint64_t nextLine() const { return line_; }
 
  private:
-  struct FieldRef {
-    const char* data;  // null when the content is in unesc_ at `offset`
-    uint32_t offset;
-    uint32_t size;
-    bool quoted;
-  };
   enum class State : uint8_t { FieldStart, Unquoted, UnquotedEscape, Quoted, QuotedEscape, QuotedQuote };
 
   bool feedBody(const char* p, const char* end, RowSink& sink);
@@ -93,8 +87,8 @@ class Reader {
   uint64_t errorLine_ = 0;
 
   // Per-row scratch, reused: no allocation per field once warm.
-  std::vector<FieldRef> refs_;
   std::vector<Field> fields_;
+  std::vector<uint32_t> bufFields_;  // fields whose data is an offset into unesc_
   std::string unesc_;
   uint64_t rowExtraLines_ = 0;
   const char* rowRawEnd_ = nullptr;
