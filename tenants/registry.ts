@@ -74,3 +74,55 @@ export function createWorkspaceOps(state: State, tenant: string, name: string): 
   const workspace: Workspace = { id, tenant, name, database: `ws_${name.toLowerCase()}_${id.slice(0, 8)}`, createdAt: new Date().toISOString() };
   return { workspace, ops: [{ op: 'put', path: ['workspaces', tenant, name], value: workspace }] };
 }
+
+/** The ops that change a tenant's name, domains, placement or limits (slug and creation time stay). */
+export function updateTenantOps(state: State, slug: string, patch: { name?: string; domains?: string[]; placement?: Placement; limits?: TenantLimits }): { ops: Op[]; tenant: Tenant } {
+  const cur = getTenant(state, slug);
+  const tenant: Tenant = {
+    ...cur,
+    ...(patch.name !== undefined ? { name: patch.name } : {}),
+    ...(patch.domains !== undefined ? { domains: patch.domains.map((d) => d.toLowerCase()) } : {}),
+    ...(patch.placement !== undefined ? { placement: patch.placement } : {}),
+    ...(patch.limits !== undefined ? { limits: patch.limits } : {}),
+  };
+  return { tenant, ops: [{ op: 'put', path: ['tenants', slug], value: tenant }] };
+}
+
+interface OwnedRecord { tenant?: string; workspace?: string; name?: string }
+
+/**
+ * The ops that rename a workspace: its record, tokens (and their hash index),
+ * data sources and pipes move to the new name; the database stays, so no data moves.
+ */
+export function renameWorkspaceOps(state: State, tenant: string, from: string, to: string): { ops: Op[]; workspace: Workspace } {
+  const ws = getWorkspace(state, tenant, from);
+  if (!WORKSPACE_NAME.test(to)) throw new RoostError('INVALID_PARAMETER', 'workspace name must start with a letter and hold at most 64 letters, digits and _');
+  if (from === to) return { ops: [], workspace: ws };
+  if (state.get('workspaces', tenant, to)) throw new RoostError('ALREADY_EXISTS', `workspace "${to}" already exists in tenant "${tenant}"`);
+  const workspace: Workspace = { ...ws, name: to };
+  const ops: Op[] = [
+    { op: 'del', path: ['workspaces', tenant, from] },
+    { op: 'put', path: ['workspaces', tenant, to], value: workspace },
+  ];
+  for (const kind of ['tokens', 'datasources', 'pipes'] as const) {
+    const m = state.get<Record<string, OwnedRecord & { hash?: string }>>(kind, tenant, from) ?? {};
+    ops.push({ op: 'del', path: [kind, tenant, from] });
+    for (const [name, rec] of Object.entries(m)) {
+      ops.push({ op: 'put', path: [kind, tenant, to, name], value: { ...rec, workspace: to } });
+      if (kind === 'tokens' && rec.hash) ops.push({ op: 'put', path: ['tokenHashes', rec.hash], value: { tenant, workspace: to, name } });
+    }
+  }
+  return { ops, workspace };
+}
+
+/** The ops that remove a workspace's state: its record, tokens (and hashes), data sources and pipes. */
+export function deleteWorkspaceOps(state: State, tenant: string, name: string): { ops: Op[]; workspace: Workspace } {
+  const workspace = getWorkspace(state, tenant, name);
+  const ops: Op[] = [];
+  for (const t of Object.values(state.get<Record<string, { hash?: string }>>('tokens', tenant, name) ?? {})) {
+    if (t.hash) ops.push({ op: 'del', path: ['tokenHashes', t.hash] });
+  }
+  for (const kind of ['tokens', 'datasources', 'pipes'] as const) ops.push({ op: 'del', path: [kind, tenant, name] });
+  ops.push({ op: 'del', path: ['workspaces', tenant, name] });
+  return { ops, workspace };
+}

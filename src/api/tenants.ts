@@ -4,12 +4,53 @@ import type { Ctx } from '../http/context.js';
 import { readJson, sendJson } from '../http/context.js';
 import { RoostError } from '../errors.js';
 import { authenticate, authorize } from '../../auth/authorize.js';
-import { createTenantOps, createWorkspaceOps, getTenant, type Placement, type Tenant, type TenantLimits, type Workspace } from '../../tenants/registry.js';
-import { createWorkspaceDatabase } from '../../tenants/provisioning.js';
+import fs from 'node:fs';
+import { createTenantOps, createWorkspaceOps, deleteWorkspaceOps, getTenant, getWorkspace, renameWorkspaceOps, updateTenantOps, type Placement, type Tenant, type TenantLimits, type Workspace } from '../../tenants/registry.js';
+import { createWorkspaceDatabase, dropWorkspaceDatabase } from '../../tenants/provisioning.js';
+import { deleteSliceOps } from '../../tenants/state-slice.js';
+import { auditOperator } from '../../tenants/operator-audit.js';
+import type { Credential } from '../../auth/authorize.js';
+import { credentialName } from '../../auth/authorize.js';
+import { auditAuth } from '../../auth/runtime.js';
 import { createTokenOps } from '../../auth/tokens/service-tokens.js';
 
-async function operatorOnly(app: App, ctx: Ctx): Promise<void> {
-  authorize(app, ctx, await authenticate(app, ctx), { op: 'operator' });
+async function operatorOnly(app: App, ctx: Ctx): Promise<Credential> {
+  const cred = await authenticate(app, ctx);
+  authorize(app, ctx, cred, { op: 'operator' });
+  return cred;
+}
+
+/**
+ * The operator, or a `tenant:admin` session of this tenant. Authorized before the
+ * tenant is looked up: an unknown tenant is not told apart from a foreign one.
+ */
+async function tenantAdmin(app: App, ctx: Ctx): Promise<{ cred: Credential; tenant: Tenant }> {
+  const cred = await authenticate(app, ctx);
+  authorize(app, ctx, cred, { op: 'tenant', tenant: ctx.params.slug! });
+  return { cred, tenant: getTenant(app.state, ctx.params.slug!) };
+}
+
+function auditTenantChange(app: App, ctx: Ctx, cred: Credential, tenant: string, event: string, resource: string, details?: Record<string, unknown>): void {
+  auditAuth(app, { event, outcome: 'success', tenant, credential: credentialName(cred), actor: cred.kind === 'session' || cred.kind === 'idp' ? cred.identity.email ?? cred.identity.subject : undefined, resource, requestId: ctx.id, details });
+}
+
+function parseDomains(raw: unknown): string[] | undefined {
+  if (raw === undefined) return undefined;
+  if (!Array.isArray(raw) || raw.some((d) => typeof d !== 'string' || !/^[a-z0-9.-]+\.[a-z]{2,}$/i.test(d))) {
+    throw new RoostError('INVALID_PARAMETER', 'domains must be a list of domain names like "acme.com"');
+  }
+  return raw as string[];
+}
+
+function parseName(raw: unknown): string | undefined {
+  if (raw === undefined) return undefined;
+  if (typeof raw !== 'string' || !raw.trim() || raw.length > 200) throw new RoostError('INVALID_PARAMETER', 'name must be a non-empty string of at most 200 characters');
+  return raw;
+}
+
+function jsonObject(body: unknown): Record<string, unknown> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new RoostError('INVALID_JSON', 'the body must be a JSON object');
+  return body as Record<string, unknown>;
 }
 
 /** The public view of a tenant: secrets never leave the server. */
@@ -53,19 +94,18 @@ export function registerTenantRoutes(app: App): void {
   const { router, state } = app;
 
   router.post('/v0/tenants', async (ctx) => {
-    await operatorOnly(app, ctx);
-    const body = await readJson<Record<string, unknown>>(ctx);
+    const cred = await operatorOnly(app, ctx);
+    const body = jsonObject(await readJson(ctx));
     if (typeof body.slug !== 'string') throw new RoostError('INVALID_PARAMETER', 'slug is required (a-z, 0-9, -)');
-    if (body.name !== undefined && typeof body.name !== 'string') throw new RoostError('INVALID_PARAMETER', 'name must be a string');
-    if (body.domains !== undefined && (!Array.isArray(body.domains) || body.domains.some((d) => typeof d !== 'string' || !/^[a-z0-9.-]+\.[a-z]{2,}$/i.test(d)))) {
-      throw new RoostError('INVALID_PARAMETER', 'domains must be a list of domain names like "acme.com"');
-    }
+    const name = parseName(body.name);
+    const domains = parseDomains(body.domains);
     const placement = parsePlacement(app, body.placement);
     const limits = parseLimits(body.limits);
     const tenant = await state.transact((s) => {
-      const r = createTenantOps(s, { slug: body.slug as string, name: body.name as string | undefined, domains: body.domains as string[] | undefined, placement, limits });
+      const r = createTenantOps(s, { slug: body.slug as string, name, domains, placement, limits });
       return { ops: r.ops, result: r.tenant };
     });
+    auditOperator(app, tenant.slug, { event: 'tenant.created', credential: credentialName(cred), requestId: ctx.id, details: { name: tenant.name, domains: tenant.domains, placement: tenant.placement.type, limits: tenant.limits } });
     sendJson(ctx, 201, tenantView(tenant));
   });
 
@@ -75,14 +115,51 @@ export function registerTenantRoutes(app: App): void {
   });
 
   router.get('/v0/tenants/:slug', async (ctx) => {
-    await operatorOnly(app, ctx);
-    sendJson(ctx, 200, tenantView(getTenant(state, ctx.params.slug!)));
+    const { tenant } = await tenantAdmin(app, ctx);
+    sendJson(ctx, 200, tenantView(tenant));
+  });
+
+  router.patch('/v0/tenants/:slug', async (ctx) => {
+    const cred = await operatorOnly(app, ctx);
+    const body = jsonObject(await readJson(ctx));
+    const known = ['name', 'domains', 'limits', 'placement'];
+    const unknown = Object.keys(body).filter((k) => !known.includes(k));
+    if (unknown.length) throw new RoostError('INVALID_PARAMETER', `cannot change ${unknown.join(', ')}; changeable: ${known.join(', ')}`);
+    const name = parseName(body.name);
+    const domains = parseDomains(body.domains);
+    const placement = body.placement === undefined ? undefined : parsePlacement(app, body.placement);
+    const slug = ctx.params.slug!;
+    const before = getTenant(state, slug);
+    // Limits merge into the current ones; a limit set to null is removed.
+    let limits: TenantLimits | undefined;
+    if (body.limits !== undefined) {
+      if (typeof body.limits !== 'object' || body.limits === null || Array.isArray(body.limits)) throw new RoostError('INVALID_PARAMETER', 'limits must be an object');
+      const raw = body.limits as Record<string, unknown>;
+      const set = parseLimits(Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== null)));
+      limits = { ...before.limits, ...set };
+      for (const [k, v] of Object.entries(raw)) if (v === null) delete limits[k as keyof TenantLimits];
+    }
+    const tenant = await state.transact((s) => {
+      const r = updateTenantOps(s, slug, { name, domains, placement, limits });
+      return { ops: r.ops, result: r.tenant };
+    });
+    // A new placement takes effect on the next request: the old engine is let go. Data is not moved.
+    if (placement) await app.cells.forget(slug);
+    auditOperator(app, slug, { event: 'tenant.updated', credential: credentialName(cred), requestId: ctx.id, details: { fields: Object.keys(body), limits: tenant.limits, placement: tenant.placement.type } });
+    sendJson(ctx, 200, tenantView(tenant));
+  });
+
+  router.delete('/v0/tenants/:slug', async (ctx) => {
+    const cred = await operatorOnly(app, ctx);
+    const tenant = getTenant(state, ctx.params.slug!);
+    const summary = await deleteTenant(app, tenant);
+    auditOperator(app, tenant.slug, { event: 'tenant.deleted', credential: credentialName(cred), requestId: ctx.id, details: summary });
+    sendJson(ctx, 200, { deleted: tenant.slug, ...summary });
   });
 
   router.post('/v0/tenants/:slug/workspaces', async (ctx) => {
-    await operatorOnly(app, ctx);
-    const tenant = getTenant(state, ctx.params.slug!);
-    const body = await readJson<Record<string, unknown>>(ctx);
+    const { cred, tenant } = await tenantAdmin(app, ctx);
+    const body = jsonObject(await readJson(ctx));
     if (typeof body.name !== 'string') throw new RoostError('INVALID_PARAMETER', 'name is required');
     const { workspace } = createWorkspaceOps(state, tenant.slug, body.name);
     // The database first: a failure here leaves no state behind, and CREATE is idempotent.
@@ -93,14 +170,78 @@ export function registerTenantRoutes(app: App): void {
       const t = createTokenOps(s, tenant.slug, ws.name, 'workspace admin token', ['ADMIN'], { seal: (x) => app.secrets.seal(x) });
       return { ops: [{ op: 'put' as const, path: ['workspaces', tenant.slug, ws.name], value: ws }, ...t.ops], result: t.secret };
     });
+    auditTenantChange(app, ctx, cred, tenant.slug, 'workspace.created', `workspace:${workspace.name}`, { database: workspace.database });
     sendJson(ctx, 201, { ...workspaceView(state.get<Workspace>('workspaces', tenant.slug, workspace.name)!), token: secret });
   });
 
   router.get('/v0/tenants/:slug/workspaces', async (ctx) => {
-    await operatorOnly(app, ctx);
-    const tenant = getTenant(state, ctx.params.slug!);
+    const { tenant } = await tenantAdmin(app, ctx);
     sendJson(ctx, 200, { workspaces: state.list<Workspace>('workspaces', tenant.slug).map(workspaceView) });
   });
+
+  router.get('/v0/tenants/:slug/workspaces/:name', async (ctx) => {
+    const { tenant } = await tenantAdmin(app, ctx);
+    sendJson(ctx, 200, workspaceView(getWorkspace(state, tenant.slug, ctx.params.name!)));
+  });
+
+  router.patch('/v0/tenants/:slug/workspaces/:name', async (ctx) => {
+    const { cred, tenant } = await tenantAdmin(app, ctx);
+    const body = jsonObject(await readJson(ctx));
+    const unknown = Object.keys(body).filter((k) => k !== 'name');
+    if (unknown.length) throw new RoostError('INVALID_PARAMETER', `cannot change ${unknown.join(', ')}; changeable: name`);
+    if (typeof body.name !== 'string') throw new RoostError('INVALID_PARAMETER', 'name is required: the new workspace name');
+    const from = ctx.params.name!;
+    const ws = await state.transact((s) => {
+      const r = renameWorkspaceOps(s, tenant.slug, from, body.name as string);
+      return { ops: r.ops, result: r.workspace };
+    });
+    auditTenantChange(app, ctx, cred, tenant.slug, 'workspace.renamed', `workspace:${ws.name}`, { from, to: ws.name, database: ws.database });
+    sendJson(ctx, 200, workspaceView(ws));
+  });
+
+  router.delete('/v0/tenants/:slug/workspaces/:name', async (ctx) => {
+    const { cred, tenant } = await tenantAdmin(app, ctx);
+    const ws = getWorkspace(state, tenant.slug, ctx.params.name!);
+    // State first: from here on no token or session reaches the workspace; then its database goes.
+    const { workspace } = await state.transact((s) => {
+      const r = deleteWorkspaceOps(s, tenant.slug, ws.name);
+      return { ops: r.ops, result: r };
+    });
+    await dropWorkspaceDatabase(app.cells.engineFor(tenant), workspace.database);
+    auditTenantChange(app, ctx, cred, tenant.slug, 'workspace.deleted', `workspace:${workspace.name}`, { database: workspace.database });
+    sendJson(ctx, 200, { deleted: workspace.name, database: workspace.database });
+  });
+}
+
+/**
+ * Deletes a tenant: its state first (every credential of it stops working at
+ * once), then its engine: a remote placement drops the workspace databases, an
+ * embedded cell is stopped and its directory removed. Backups under
+ * `<data>/backups/<slug>/` are kept on purpose: they are how a deleted tenant comes back.
+ */
+export async function deleteTenant(app: App, tenant: Tenant): Promise<{ workspaces: number; state_entries: number; cell_dir_removed: boolean }> {
+  const workspaces = app.state.list<Workspace>('workspaces', tenant.slug);
+  const removed = await app.state.transact((s) => {
+    const ops = deleteSliceOps(s, tenant.slug);
+    return { ops, result: ops.length };
+  });
+  if (tenant.placement.type === 'clickhouse') {
+    const engine = app.cells.engineFor(tenant);
+    for (const w of workspaces) {
+      await dropWorkspaceDatabase(engine, w.database).catch((err) => app.log.warn('workspace database not dropped on the tenant\'s server', { tenant: tenant.slug, database: w.database, err }));
+    }
+  }
+  await app.cells.forget(tenant.slug);
+  const dir = app.cells.cellDir(tenant.slug);
+  let cellDirRemoved = false;
+  if (tenant.placement.type === 'embedded' || fs.existsSync(dir)) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    // A request that held the tenant before the state change may have started the cell again.
+    await app.cells.forget(tenant.slug);
+    fs.rmSync(dir, { recursive: true, force: true });
+    cellDirRemoved = !fs.existsSync(dir);
+  }
+  return { workspaces: workspaces.length, state_entries: removed, cell_dir_removed: cellDirRemoved };
 }
 
 function workspaceView(w: Workspace): Record<string, unknown> {

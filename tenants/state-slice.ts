@@ -1,0 +1,47 @@
+/**
+ * A tenant's slice of the control-plane state: every entry that belongs to it,
+ * wherever another module keeps it. Used to delete a tenant without leftovers
+ * and to back it up and restore it.
+ *
+ * What counts as the tenant's (the state is one JSON document):
+ * - `<root>/<slug>` under any top-level key (tenants, workspaces, tokens,
+ *   datasources, pipes, connections, mappings, and whatever keys are added later
+ *   in the same `<root>/<tenant>/...` layout);
+ * - `revocations/<kind>/<slug>` (session revocations of the tenant);
+ * - `<root>/<key>` whose value says `tenant: <slug>` (tokenHashes, logins in progress).
+ * Workspace names are never matched as slugs: only the second level (and the
+ * third under `revocations`) is compared with the slug.
+ */
+import type { State } from '../src/state/state.js';
+import type { Op } from '../src/state/store.js';
+
+export interface SliceEntry { path: string[]; value: unknown }
+
+/** Entries of `state` that belong to tenant `slug`, as full paths with their values. */
+export function tenantSlice(state: State, slug: string): SliceEntry[] {
+  const doc = state.get<Record<string, unknown>>() ?? {};
+  const out: SliceEntry[] = [];
+  for (const [root, node] of Object.entries(doc)) {
+    if (!isMap(node)) continue;
+    for (const [key, value] of Object.entries(node)) {
+      if (key === slug) out.push({ path: [root, key], value });
+      else if (isMap(value) && value.tenant === slug) out.push({ path: [root, key], value });
+      else if (root === 'revocations' && isMap(value) && Object.hasOwn(value, slug)) out.push({ path: [root, key, slug], value: value[slug] });
+    }
+  }
+  return out;
+}
+
+/** The ops that remove every entry of the tenant. */
+export function deleteSliceOps(state: State, slug: string): Op[] {
+  return tenantSlice(state, slug).map((e) => ({ op: 'del' as const, path: e.path }));
+}
+
+/** The ops that put a saved slice back (entries of another tenant are refused by the caller). */
+export function restoreSliceOps(entries: SliceEntry[]): Op[] {
+  return entries.map((e) => ({ op: 'put' as const, path: e.path, value: e.value }));
+}
+
+function isMap(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}

@@ -1,0 +1,159 @@
+/**
+ * Tenant and workspace administration over HTTP: the operator changes and
+ * deletes tenants; tenant admins (IdP access tokens mapped to tenant:admin)
+ * manage their own tenant's workspaces and nothing of another tenant.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import fs from 'node:fs';
+import path from 'node:path';
+import { call, startServer, type RunningServer } from './helpers/server.js';
+import { startDevProvider, type DevProvider } from '../auth/oidc/dev-provider.js';
+
+let srv: RunningServer;
+const idps: Record<string, DevProvider> = {};
+let op: string;
+const AUD = 'https://roost.test/tenants';
+const json = (body: unknown) => ({ headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+const creds: Record<string, string> = {};
+
+async function cc(slug: string, client: string): Promise<string> {
+  const r = await fetch(`${idps[slug]!.issuer}/token`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded', Authorization: `Basic ${Buffer.from(`${client}:${client}-secret-0123456789`).toString('base64')}` },
+    body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'api', resource: `${AUD}/${slug}` }).toString(),
+  });
+  return ((await r.json()) as { access_token: string }).access_token;
+}
+
+beforeAll(async () => {
+  srv = await startServer({ dev: false });
+  op = srv.operatorToken;
+  for (const slug of ['alpha', 'beta']) {
+    idps[slug] = await startDevProvider({
+      accounts: [],
+      clients: [`${slug}-admin`, `${slug}-viewer`].map((c) => ({ client_id: c, client_secret: `${c}-secret-0123456789`, token_claims: { groups: [c] } })),
+      audience: `${AUD}/${slug}`,
+    });
+    const idp = idps[slug]!;
+    expect((await call(`${srv.url}/v0/tenants`, { method: 'POST', token: op, ...json({ slug, name: slug.toUpperCase(), domains: [`${slug}.example`] }) })).status).toBe(201);
+    await call(`${srv.url}/v0/tenants/${slug}/connections`, { method: 'POST', token: op, ...json({ id: 'idp', issuer: idp.issuer, client_id: 'roost', accept_idp_access_tokens: true, audience: `${AUD}/${slug}` }) });
+    await call(`${srv.url}/v0/tenants/${slug}/mappings`, { method: 'PUT', token: op, ...json({ rules: [
+      { claim: 'groups', match: { equals: `${slug}-admin` }, grant: { role: 'tenant:admin' } },
+      { claim: 'groups', match: { equals: `${slug}-viewer` }, grant: { role: 'viewer', workspace: '*' } },
+    ] }) });
+  }
+  creds.alphaAdmin = await cc('alpha', 'alpha-admin');
+  creds.betaAdmin = await cc('beta', 'beta-admin');
+  creds.alphaViewer = await cc('alpha', 'alpha-viewer');
+}, 120_000);
+
+afterAll(async () => { await srv?.stop(); for (const i of Object.values(idps)) await i.close(); });
+
+describe('operator: tenants', () => {
+  it('changes name, domains and limits (merged; null removes one)', async () => {
+    let r = await call(`${srv.url}/v0/tenants/alpha`, { method: 'PATCH', token: op, ...json({ name: 'Alpha Inc', domains: ['alpha.example', 'alpha.test'], limits: { concurrent_queries: 4, storage_bytes: 1e9 } }) });
+    expect(r).toMatchObject({ status: 200, body: { slug: 'alpha', name: 'Alpha Inc', domains: ['alpha.example', 'alpha.test'], limits: { concurrent_queries: 4, storage_bytes: 1e9 } } });
+    r = await call(`${srv.url}/v0/tenants/alpha`, { method: 'PATCH', token: op, ...json({ limits: { storage_bytes: null, query_timeout_ms: 5000 } }) });
+    expect(r.body.limits).toEqual({ concurrent_queries: 4, query_timeout_ms: 5000 });
+    expect((await call(`${srv.url}/v0/tenants/alpha`, { token: op })).body.name).toBe('Alpha Inc');
+  });
+
+  it('answers bad input with 4xx JSON errors', async () => {
+    const bad: Array<[string, unknown, number, string]> = [
+      ['/v0/tenants/alpha', { slug: 'x' }, 400, 'INVALID_PARAMETER'],
+      ['/v0/tenants/alpha', { limits: { nope: 1 } }, 400, 'INVALID_PARAMETER'],
+      ['/v0/tenants/alpha', { limits: { concurrent_queries: -1 } }, 400, 'INVALID_PARAMETER'],
+      ['/v0/tenants/alpha', { domains: 'alpha.example' }, 400, 'INVALID_PARAMETER'],
+      ['/v0/tenants/alpha', { placement: { type: 'clickhouse', url: 'ftp://x' } }, 400, 'INVALID_PARAMETER'],
+      ['/v0/tenants/alpha', [1], 400, 'INVALID_JSON'],
+      ['/v0/tenants/nope', { name: 'x' }, 404, 'UNKNOWN_TENANT'],
+    ];
+    for (const [p, body, status, code] of bad) {
+      expect(await call(`${srv.url}${p}`, { method: 'PATCH', token: op, ...json(body) }), JSON.stringify(body)).toMatchObject({ status, body: { code } });
+    }
+    expect(await call(`${srv.url}/v0/tenants/alpha`, { method: 'PATCH', token: op, headers: { 'Content-Type': 'application/json' }, body: '{' })).toMatchObject({ status: 400, body: { code: 'INVALID_JSON' } });
+    expect(await call(`${srv.url}/v0/tenants`, { method: 'POST', token: op, ...json({ slug: 'Bad Slug' }) })).toMatchObject({ status: 400, body: { code: 'INVALID_PARAMETER' } });
+    expect(await call(`${srv.url}/v0/tenants`, { method: 'POST', token: op, ...json({ slug: 'alpha' }) })).toMatchObject({ status: 409, body: { code: 'ALREADY_EXISTS' } });
+  });
+
+  it('tenant admins may not change or delete tenants, nor list them', async () => {
+    expect((await call(`${srv.url}/v0/tenants/alpha`, { method: 'PATCH', token: creds.alphaAdmin, ...json({ name: 'x' }) })).status).toBe(403);
+    expect((await call(`${srv.url}/v0/tenants/alpha`, { method: 'DELETE', token: creds.alphaAdmin })).status).toBe(403);
+    expect((await call(`${srv.url}/v0/tenants`, { token: creds.alphaAdmin })).status).toBe(403);
+    expect((await call(`${srv.url}/v0/tenants/beta`, { token: creds.alphaAdmin })).status).toBe(403);
+  });
+});
+
+describe('workspaces: tenant admin and operator', () => {
+  let token = '';
+  it('a tenant admin creates, lists and reads workspaces of its own tenant only', async () => {
+    const r = await call(`${srv.url}/v0/tenants/alpha/workspaces`, { method: 'POST', token: creds.alphaAdmin, ...json({ name: 'sales' }) });
+    expect(r).toMatchObject({ status: 201, body: { name: 'sales', tenant: 'alpha' } });
+    token = r.body.token;
+    expect((await call(`${srv.url}/v0/tenants/alpha/workspaces`, { token: creds.alphaAdmin })).body.workspaces.map((w: any) => w.name)).toEqual(['sales']);
+    expect(await call(`${srv.url}/v0/tenants/alpha/workspaces/sales`, { token: creds.alphaAdmin })).toMatchObject({ status: 200, body: { name: 'sales' } });
+    expect(await call(`${srv.url}/v0/tenants/alpha/workspaces/nope`, { token: creds.alphaAdmin })).toMatchObject({ status: 404, body: { code: 'UNKNOWN_WORKSPACE' } });
+    for (const [method, p] of [['POST', '/v0/tenants/alpha/workspaces'], ['GET', '/v0/tenants/alpha/workspaces'], ['GET', '/v0/tenants/alpha/workspaces/sales'], ['PATCH', '/v0/tenants/alpha/workspaces/sales'], ['DELETE', '/v0/tenants/alpha/workspaces/sales']]) {
+      for (const who of [creds.betaAdmin, creds.alphaViewer, token]) {
+        const res = await call(`${srv.url}${p}`, { method, token: who, ...(method === 'GET' ? {} : json({ name: 'zzz' })) });
+        expect(res.status, `${method} ${p}`).toBe(403);
+      }
+    }
+    expect((await call(`${srv.url}/v0/tenants/beta/workspaces`, { method: 'POST', token: creds.alphaAdmin, ...json({ name: 'x' }) })).status).toBe(403);
+  });
+
+  it('rename keeps the database, the data and the tokens', async () => {
+    const ingest = await call(`${srv.url}/v0/datasources?name=ev&mode=create&schema=${encodeURIComponent('a Int32')}`, { method: 'POST', token });
+    expect(ingest.status).toBe(200);
+    expect((await call(`${srv.url}/v0/datasources?name=ev&mode=append`, { method: 'POST', token, body: '1\n2\n3\n' })).status).toBe(200);
+    const before = (await call(`${srv.url}/v0/tenants/alpha/workspaces/sales`, { token: op })).body;
+    const r = await call(`${srv.url}/v0/tenants/alpha/workspaces/sales`, { method: 'PATCH', token: creds.alphaAdmin, ...json({ name: 'revenue' }) });
+    expect(r).toMatchObject({ status: 200, body: { name: 'revenue', database: before.database, id: before.id } });
+    expect((await call(`${srv.url}/v0/tenants/alpha/workspaces/sales`, { token: op })).status).toBe(404);
+    const q = await call(`${srv.url}/v0/sql?q=${encodeURIComponent('SELECT count() AS n FROM ev')}`, { token });
+    expect(q).toMatchObject({ status: 200, body: { data: [{ n: 3 }] } });
+    expect((await call(`${srv.url}/v0/tokens`, { token })).status).toBe(200);
+    expect(await call(`${srv.url}/v0/tenants/alpha/workspaces/revenue`, { method: 'PATCH', token: op, ...json({ name: '1bad' }) })).toMatchObject({ status: 400, body: { code: 'INVALID_PARAMETER' } });
+    expect(await call(`${srv.url}/v0/tenants/alpha/workspaces/revenue`, { method: 'PATCH', token: op, ...json({ database: 'x' }) })).toMatchObject({ status: 400, body: { code: 'INVALID_PARAMETER' } });
+  });
+
+  it('delete drops the database and its tokens, data sources and pipes', async () => {
+    const ws = (await call(`${srv.url}/v0/tenants/alpha/workspaces/revenue`, { token: op })).body;
+    const other = await call(`${srv.url}/v0/tenants/alpha/workspaces`, { method: 'POST', token: op, ...json({ name: 'other' }) });
+    const r = await call(`${srv.url}/v0/tenants/alpha/workspaces/revenue`, { method: 'DELETE', token: creds.alphaAdmin });
+    expect(r).toMatchObject({ status: 200, body: { deleted: 'revenue', database: ws.database } });
+    expect((await call(`${srv.url}/v0/sql?q=SELECT+1`, { token })).status).toBe(401);
+    // The database is gone from the cell: the other workspace's admin cannot see it (analyzer) so look at the disk.
+    const meta = path.join(srv.dataDir, 'cells', 'alpha', 'db', 'metadata');
+    expect(fs.readdirSync(meta).some((f) => f.startsWith(ws.database))).toBe(false);
+    expect((await call(`${srv.url}/v0/sql?q=SELECT+1`, { token: other.body.token })).status).toBe(200);
+    expect(await call(`${srv.url}/v0/tenants/alpha/workspaces/revenue`, { method: 'DELETE', token: op })).toMatchObject({ status: 404 });
+  });
+});
+
+describe('operator: deleting a tenant', () => {
+  it('stops the cell, removes its directory and state, and leaves an audit record', async () => {
+    const ws = await call(`${srv.url}/v0/tenants/beta/workspaces`, { method: 'POST', token: op, ...json({ name: 'main' }) });
+    const t = ws.body.token;
+    expect((await call(`${srv.url}/v0/sql?q=SELECT+1`, { token: t })).status).toBe(200);
+    expect(fs.existsSync(path.join(srv.dataDir, 'cells', 'beta'))).toBe(true);
+    const r = await call(`${srv.url}/v0/tenants/beta`, { method: 'DELETE', token: op });
+    expect(r).toMatchObject({ status: 200, body: { deleted: 'beta', workspaces: 1, cell_dir_removed: true } });
+    expect(fs.existsSync(path.join(srv.dataDir, 'cells', 'beta'))).toBe(false);
+    expect((await call(`${srv.url}/v0/sql?q=SELECT+1`, { token: t })).status).toBe(401);
+    expect((await call(`${srv.url}/v0/tenants/beta/connections`, { token: op })).status).toBe(404);
+    expect((await call(`${srv.url}/v0/tenants/beta`, { token: op })).status).toBe(404);
+    // Nothing of beta is left in the state (the journal may still hold history; the live view must not).
+    expect((await call(`${srv.url}/v0/tenants`, { token: op })).body.tenants.map((x: any) => x.slug)).toEqual(['alpha']);
+    const audit = srv.logs.find((l) => l.msg === 'audit' && l.event === 'tenant.deleted');
+    expect(audit).toMatchObject({ credential: 'operator', resource: 'tenant:beta' });
+    const file = fs.readFileSync(path.join(srv.dataDir, 'audit', 'operator.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(file.some((e) => e.event === 'tenant.deleted' && e.subject_tenant === 'beta')).toBe(true);
+    expect(file.some((e) => e.event === 'tenant.created' && e.subject_tenant === 'beta')).toBe(true);
+    // The slug can be used again, from scratch.
+    expect((await call(`${srv.url}/v0/tenants`, { method: 'POST', token: op, ...json({ slug: 'beta' }) })).status).toBe(201);
+    expect((await call(`${srv.url}/v0/tenants/beta/workspaces`, { token: op })).body.workspaces).toEqual([]);
+    expect((await call(`${srv.url}/v0/tenants/beta/connections`, { token: op })).body.connections).toEqual([]);
+    expect((await call(`${srv.url}/v0/tenants/beta/mappings`, { token: op })).body.rules).toEqual([]);
+  });
+});
