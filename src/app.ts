@@ -22,6 +22,7 @@ import { registerSqlRoutes } from './api/sql.js';
 import { registerDataSourceRoutes } from './api/datasources.js';
 import { registerEventRoutes } from './api/events.js';
 import { registerPipeRoutes } from './api/pipes.js';
+import { registerJobRoutes } from './api/jobs.js';
 import type { EventBuffer } from './ingest/event-buffer.js';
 import { ServiceLog } from './service/service-log.js';
 import { createAuditor, type Auditor } from './service/audit.js';
@@ -83,6 +84,7 @@ export async function startApp(config: Config, opts: { log?: Logger } = {}): Pro
   registerSqlRoutes(app);
   registerDataSourceRoutes(app);
   registerPipeRoutes(app);
+  registerJobRoutes(app);
   app.events = registerEventRoutes(app);
   if (config.dev) {
     registerDevRoutes(app);

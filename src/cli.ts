@@ -1,16 +1,20 @@
 /**
- * `roost` command line. `roost serve` runs the server; `--help` lists every option.
+ * `roost` command line. `roost serve` runs the server; the operator's commands
+ * (tenant, workspace, backup, restore) talk to a running server over HTTP;
+ * `--help` lists every command and option.
  */
 import { ConfigError, helpText, loadConfig } from './config.js';
 import { startApp } from './app.js';
+import { ADMIN_USAGE, runAdminCommand } from '../tenants/admin-cli.js';
 
 const USAGE = `roost — ClickHouse as an API, on your own machines
 
 usage:
   roost serve [options]     run the server (npm start runs: roost serve --dev)
+${ADMIN_USAGE}
   roost --help              this text
 
-options (flags win over environment variables):
+server options (flags win over environment variables):
 ${helpText()}
 `;
 
@@ -37,6 +41,8 @@ export async function main(argv: string[]): Promise<number> {
     });
     return 0;
   }
+  const admin = await runAdminCommand(argv);
+  if (admin !== undefined) return admin;
   process.stderr.write(`roost: unknown command "${cmd}"\n\n${USAGE}`);
   return 2;
 }

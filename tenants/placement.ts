@@ -32,6 +32,11 @@ export class CellManager {
     return path.join(this.#opts.dataDir, 'cells', tenant);
   }
 
+  /** Where the tenant's backups live: `<data>/backups/<tenant>`. */
+  backupsDir(tenant: string): string {
+    return path.join(this.#opts.dataDir, 'backups', tenant);
+  }
+
   /** The tenant's engine, created (not yet started: cells start on first use). */
   engineFor(tenant: Tenant): Engine {
     let e = this.#engines.get(tenant.slug);
@@ -44,6 +49,7 @@ export class CellManager {
       e = new EmbeddedCell({
         tenant: tenant.slug,
         dir: this.cellDir(tenant.slug),
+        backupsDir: this.backupsDir(tenant.slug),
         idleMs: this.#opts.idleMs,
         healthMs: this.#opts.healthMs,
         log: this.#opts.log,

@@ -5,12 +5,17 @@ import { readJson, sendJson } from '../http/context.js';
 import { RoostError } from '../errors.js';
 import { authenticate, authorize } from '../../auth/authorize.js';
 import fs from 'node:fs';
-import { createTenantOps, createWorkspaceOps, deleteWorkspaceOps, getTenant, getWorkspace, renameWorkspaceOps, updateTenantOps, type Placement, type Tenant, type TenantLimits, type Workspace } from '../../tenants/registry.js';
+import { SLUG, createTenantOps, createWorkspaceOps, deleteWorkspaceOps, getTenant, getWorkspace, renameWorkspaceOps, updateTenantOps, type Placement, type Tenant, type TenantLimits, type Workspace } from '../../tenants/registry.js';
 import { createWorkspaceDatabase, dropWorkspaceDatabase } from '../../tenants/provisioning.js';
 import { deleteSliceOps } from '../../tenants/state-slice.js';
 import { auditOperator } from '../../tenants/operator-audit.js';
+import path from 'node:path';
 import type { Credential } from '../../auth/authorize.js';
 import { credentialName } from '../../auth/authorize.js';
+import { readBody, writeChunk, bodyStream } from '../http/context.js';
+import { backupDir, backupTenant, checkBackupKey, checkBackupId, listBackups, newBackupId, readManifest, restoreTenant } from '../../tenants/backup.js';
+import { tarStream, untarInto, writeTar } from '../../tenants/archive.js';
+import { jobsOf, jobView, ownerKey } from '../../tenants/jobs.js';
 import { auditAuth } from '../../auth/runtime.js';
 import { createTokenOps } from '../../auth/tokens/service-tokens.js';
 
@@ -46,6 +51,18 @@ function parseName(raw: unknown): string | undefined {
   if (raw === undefined) return undefined;
   if (typeof raw !== 'string' || !raw.trim() || raw.length > 200) throw new RoostError('INVALID_PARAMETER', 'name must be a non-empty string of at most 200 characters');
   return raw;
+}
+
+/** An optional JSON object body: empty means `{}`. */
+async function optionalJson(ctx: Ctx): Promise<Record<string, unknown>> {
+  const raw = await readBody(ctx);
+  if (raw.length === 0 || !raw.toString('utf8').trim()) return {};
+  try {
+    return jsonObject(JSON.parse(raw.toString('utf8')));
+  } catch (e) {
+    if (e instanceof RoostError) throw e;
+    throw new RoostError('INVALID_JSON', `the request body is not valid JSON: ${(e as Error).message}`);
+  }
 }
 
 function jsonObject(body: unknown): Record<string, unknown> {
@@ -211,6 +228,92 @@ export function registerTenantRoutes(app: App): void {
     auditTenantChange(app, ctx, cred, tenant.slug, 'workspace.deleted', `workspace:${workspace.name}`, { database: workspace.database });
     sendJson(ctx, 200, { deleted: workspace.name, database: workspace.database });
   });
+
+  router.post('/v0/tenants/:slug/backups', async (ctx) => {
+    const { cred, tenant } = await tenantAdmin(app, ctx);
+    const body = await optionalJson(ctx);
+    if (body.archive !== undefined && typeof body.archive !== 'boolean') throw new RoostError('INVALID_PARAMETER', 'archive must be true or false');
+    if (tenant.placement.type !== 'embedded') throw new RoostError('NOT_AVAILABLE', `tenant "${tenant.slug}" is placed on its own ClickHouse server: back it up with that server's tools`);
+    const id = newBackupId();
+    const who = credentialName(cred);
+    const job = jobsOf(app).start({ kind: 'backup', tenant: tenant.slug, startedBy: ownerKey(cred) }, async (update) => {
+      const m = await backupTenant(app, tenant, id, update);
+      let archive: string | undefined;
+      if (body.archive) {
+        update({ phase: 'archive', percent: 99 });
+        archive = path.join(app.cells.backupsDir(tenant.slug), `${id}.tar`);
+        await writeTar(app.cells.backupsDir(tenant.slug), id, archive);
+      }
+      auditOperator(app, tenant.slug, { event: 'tenant.backup', credential: who, requestId: ctx.id, details: { backup: id, workspaces: m.workspaces.length, data_bytes: m.data_bytes } });
+      return { backup_id: id, tenant: tenant.slug, workspaces: m.workspaces.map((w) => w.name), data_bytes: m.data_bytes, directory: backupDir(app, tenant.slug, id), ...(archive ? { archive } : {}) };
+    }, app.log);
+    sendJson(ctx, 202, { ...jobView(job), backup_id: id, job_url: `/v0/jobs/${job.id}` });
+  });
+
+  router.get('/v0/tenants/:slug/backups', async (ctx) => {
+    const { tenant } = await tenantAdmin(app, ctx);
+    sendJson(ctx, 200, { backups: listBackups(app, tenant.slug).map(backupView) });
+  });
+
+  router.get('/v0/tenants/:slug/backups/:id', async (ctx) => {
+    const { tenant } = await tenantAdmin(app, ctx);
+    sendJson(ctx, 200, backupView(readManifest(backupDir(app, tenant.slug, ctx.params.id!))));
+  });
+
+  router.get('/v0/tenants/:slug/backups/:id/archive', async (ctx) => {
+    const { tenant } = await tenantAdmin(app, ctx);
+    const id = checkBackupId(ctx.params.id!);
+    readManifest(backupDir(app, tenant.slug, id));
+    const { stream, done } = tarStream(app.cells.backupsDir(tenant.slug), id);
+    ctx.res.writeHead(200, { 'Content-Type': 'application/x-tar', 'Content-Disposition': `attachment; filename="roost-${tenant.slug}-${id}.tar"` });
+    for await (const chunk of stream) await writeChunk(ctx, chunk as Buffer);
+    await done;
+    ctx.res.end();
+  });
+
+  // Upload of a backup archive (e.g. onto a fresh server): the tenant need not exist.
+  router.put('/v0/tenants/:slug/backups/:id', async (ctx) => {
+    const cred = await operatorOnly(app, ctx);
+    const slug = ctx.params.slug!;
+    if (!SLUG.test(slug)) throw new RoostError('INVALID_PARAMETER', 'not a tenant slug');
+    const id = checkBackupId(ctx.params.id!);
+    await untarInto(bodyStream(ctx, app.config.maxUploadBytes), app.cells.backupsDir(slug), id);
+    let m;
+    try {
+      m = readManifest(backupDir(app, slug, id));
+      if (m.tenant !== slug || m.id !== id) throw new RoostError('BAD_REQUEST', `the archive is backup ${m.id} of tenant "${m.tenant}", not ${id} of "${slug}"`);
+    } catch (e) {
+      fs.rmSync(backupDir(app, slug, id), { recursive: true, force: true });
+      throw e;
+    }
+    auditOperator(app, slug, { event: 'tenant.backup_uploaded', credential: credentialName(cred), requestId: ctx.id, details: { backup: id } });
+    sendJson(ctx, 201, backupView(m));
+  });
+
+  router.post('/v0/tenants/:slug/backups/:id/restore', async (ctx) => {
+    const slug = ctx.params.slug!;
+    const cred = await authenticate(app, ctx);
+    // A tenant that does not exist (fresh server, or deleted) is restored by the operator only.
+    authorize(app, ctx, cred, state.get('tenants', slug) ? { op: 'tenant', tenant: slug } : { op: 'operator' });
+    const id = checkBackupId(ctx.params.id!);
+    const body = await optionalJson(ctx);
+    if (body.replace !== undefined && typeof body.replace !== 'boolean') throw new RoostError('INVALID_PARAMETER', 'replace must be true or false');
+    const m = readManifest(backupDir(app, slug, id));
+    if (m.tenant !== slug) throw new RoostError('BAD_REQUEST', `backup ${id} is of tenant "${m.tenant}"`);
+    checkBackupKey(app, m);
+    if (state.get('tenants', slug) && !body.replace) throw new RoostError('ALREADY_EXISTS', `tenant "${slug}" exists: send {"replace": true} to replace its data and state with the backup's`);
+    const who = credentialName(cred);
+    const job = jobsOf(app).start({ kind: 'restore', tenant: slug, startedBy: ownerKey(cred) }, async (update) => {
+      const r = await restoreTenant(app, slug, id, { replace: body.replace === true }, update);
+      auditOperator(app, slug, { event: 'tenant.restored', credential: who, requestId: ctx.id, details: { backup: id, ...r } });
+      return { backup_id: id, ...r };
+    }, app.log);
+    sendJson(ctx, 202, { ...jobView(job), backup_id: id, job_url: `/v0/jobs/${job.id}` });
+  });
+}
+
+function backupView(m: ReturnType<typeof readManifest>): Record<string, unknown> {
+  return { id: m.id, tenant: m.tenant, created_at: m.created_at, workspaces: m.workspaces.map((w) => w.name), data_bytes: m.data_bytes, engine_version: m.engine_version };
 }
 
 /**

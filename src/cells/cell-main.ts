@@ -24,7 +24,10 @@ if (!dataDir) {
 fs.mkdirSync(path.join(dataDir, 'spool'), { recursive: true, mode: 0o700 });
 for (const f of fs.readdirSync(path.join(dataDir, 'spool'))) fs.rmSync(path.join(dataDir, 'spool', f), { force: true });
 
-let session = new Session(path.join(dataDir, 'db'));
+/** Optional: the only directory BACKUP/RESTORE ... File(...) may use (the tenant's `<data>/backups/<tenant>`). */
+const backupsDir = process.argv[3];
+const sessionOpts = backupsDir ? { connectionArgs: [`--backups.allowed_path=${backupsDir}`] } : undefined;
+let session = new Session(path.join(dataDir, 'db'), sessionOpts);
 const sock = new net.Socket({ fd: 3, readable: true, writable: true });
 const reader = new FrameReader();
 
@@ -66,7 +69,7 @@ async function fence(): Promise<void> {
   session.close();
   const { drainPending } = await import('chdb');
   await drainPending();
-  session = new Session(path.join(dataDir!, 'db'));
+  session = new Session(path.join(dataDir!, 'db'), sessionOpts);
 }
 
 async function runQuery(job: Job, st: Active): Promise<void> {

@@ -37,6 +37,8 @@ export interface EmbeddedCellOptions {
   tenant: string;
   /** The cell's directory, `<data>/cells/<tenant>`. */
   dir: string;
+  /** Where the cell's BACKUP/RESTORE may read and write (`<data>/backups/<tenant>`); none: backups refused. */
+  backupsDir?: string;
   idleMs: number;
   healthMs: number;
   log: Logger;
@@ -64,8 +66,8 @@ class CellProcess {
   exited = false;
   version = '';
 
-  constructor(dir: string, onExit: (proc: CellProcess, code: number | null, signal: NodeJS.Signals | null) => void) {
-    this.child = spawn(process.execPath, [cellEntry(), dir], { stdio: ['ignore', 'inherit', 'inherit', 'pipe'] });
+  constructor(dir: string, backupsDir: string | undefined, onExit: (proc: CellProcess, code: number | null, signal: NodeJS.Signals | null) => void) {
+    this.child = spawn(process.execPath, [cellEntry(), dir, ...(backupsDir ? [backupsDir] : [])], { stdio: ['ignore', 'inherit', 'inherit', 'pipe'] });
     this.sock = this.child.stdio[3] as net.Socket;
     let resolveReady!: (v: string) => void;
     let rejectReady!: (e: Error) => void;
@@ -201,7 +203,8 @@ export class EmbeddedCell implements Engine {
 
   async #start(): Promise<CellProcess> {
     fs.mkdirSync(this.#opts.dir, { recursive: true, mode: 0o700 });
-    const proc = new CellProcess(this.#opts.dir, (p, code, signal) => this.#onExit(p, code, signal));
+    if (this.#opts.backupsDir) fs.mkdirSync(this.#opts.backupsDir, { recursive: true, mode: 0o700 });
+    const proc = new CellProcess(this.#opts.dir, this.#opts.backupsDir, (p, code, signal) => this.#onExit(p, code, signal));
     this.#proc = proc;
     const t = setTimeout(() => proc.child.kill('SIGKILL'), 60_000);
     try {

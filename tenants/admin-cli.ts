@@ -1,0 +1,331 @@
+/**
+ * The operator's commands (`roost tenant ...`, `roost workspace ...`,
+ * `roost backup`, `roost restore`): an HTTP client of the running server,
+ * authenticated with the operator token. Progress goes to stderr, results to stdout.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+import { Readable } from 'node:stream';
+
+export const ADMIN_USAGE = `  roost tenant create <slug> [--name <name>] [--domain <d>]... [--limit <k>=<n>]...
+                     [--placement-url <url> [--user <u>] [--password-file <f>] [--cluster <c>]]
+  roost tenant list | get <slug> | delete <slug> --yes
+  roost tenant update <slug> [--name <name>] [--domain <d>]... [--limit <k>=<n|none>]...
+  roost workspace create <tenant> <name> | list <tenant> | get <tenant> <name>
+  roost workspace rename <tenant> <name> <new name> | delete <tenant> <name> --yes
+  roost backup <tenant> [--out <dir>|<file.tar>]    back a tenant up (and download it)
+  roost restore <dir|file.tar> [--replace]         restore a backup (uploaded first)
+
+client options: --server <url> (ROOST_SERVER, default http://127.0.0.1:7181),
+  --token <t> (ROOST_OPERATOR_TOKEN, else read from <data>/operator-token),
+  --data <dir> (ROOST_DATA, default ./data; only to find the operator token)`;
+
+export class CliError extends Error {}
+
+interface Parsed { positional: string[]; flags: Map<string, string[]> }
+
+const BOOL_FLAGS = new Set(['--yes', '--replace', '--json']);
+
+export function parseArgs(argv: string[]): Parsed {
+  const positional: string[] = [];
+  const flags = new Map<string, string[]>();
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a.startsWith('--')) {
+      const eq = a.indexOf('=');
+      const [k, v] = eq > 0 ? [a.slice(0, eq), a.slice(eq + 1)] : BOOL_FLAGS.has(a) ? [a, 'true'] : [a, argv[++i]];
+      if (v === undefined) throw new CliError(`${k} needs a value`);
+      flags.set(k, [...(flags.get(k) ?? []), v]);
+    } else positional.push(a);
+  }
+  return { positional, flags };
+}
+
+function one(p: Parsed, flag: string): string | undefined {
+  return p.flags.get(flag)?.at(-1);
+}
+
+function checkFlags(p: Parsed, allowed: string[]): void {
+  const common = ['--server', '--token', '--data', '--json'];
+  for (const k of p.flags.keys()) if (!allowed.includes(k) && !common.includes(k)) throw new CliError(`unknown option ${k}`);
+}
+
+class Client {
+  constructor(readonly server: string, readonly token: string) {}
+
+  async request(method: string, p: string, body?: unknown, opts: { raw?: boolean; stream?: Readable; okStatuses?: number[] } = {}): Promise<any> {
+    const headers: Record<string, string> = { Authorization: `Bearer ${this.token}` };
+    let payload: BodyInit | undefined;
+    if (opts.stream) { payload = Readable.toWeb(opts.stream) as unknown as BodyInit; headers['Content-Type'] = 'application/x-tar'; }
+    else if (body !== undefined) { payload = JSON.stringify(body); headers['Content-Type'] = 'application/json'; }
+    let res: Response;
+    try {
+      res = await fetch(this.server + p, { method, headers, body: payload, ...(opts.stream ? { duplex: 'half' } : {}) } as RequestInit);
+    } catch (e) {
+      throw new CliError(`cannot reach the server at ${this.server} (${(e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message}); is "roost serve" running? (--server / ROOST_SERVER)`);
+    }
+    if (opts.raw && res.ok) return res;
+    const text = await res.text();
+    let json: any = text;
+    try { json = text ? JSON.parse(text) : {}; } catch { /* keep text */ }
+    if (!res.ok && !opts.okStatuses?.includes(res.status)) {
+      const msg = typeof json === 'object' && json?.error ? `${json.error} [${json.code}]` : `HTTP ${res.status}`;
+      throw new CliError(res.status === 401 ? `${msg}: check the operator token (--token / ROOST_OPERATOR_TOKEN / <data>/operator-token)` : msg);
+    }
+    return typeof json === 'object' ? Object.assign(json, { __status: res.status }) : json;
+  }
+}
+
+function clientFrom(p: Parsed): Client {
+  const server = (one(p, '--server') ?? process.env.ROOST_SERVER ?? 'http://127.0.0.1:7181').replace(/\/+$/, '');
+  if (!/^https?:\/\//.test(server)) throw new CliError(`--server must be an http(s) URL, got "${server}"`);
+  let token = one(p, '--token') ?? process.env.ROOST_OPERATOR_TOKEN;
+  if (!token) {
+    const file = path.join(one(p, '--data') ?? process.env.ROOST_DATA ?? './data', 'operator-token');
+    try { token = fs.readFileSync(file, 'utf8').trim(); } catch {
+      throw new CliError(`no operator token: set ROOST_OPERATOR_TOKEN, pass --token, or point --data at the server's data directory (${file} not readable)`);
+    }
+  }
+  return new Client(server, token);
+}
+
+function print(p: Parsed, value: unknown): void {
+  const { __status, ...rest } = value as Record<string, unknown>;
+  void __status;
+  process.stdout.write(JSON.stringify(rest, null, 2) + '\n');
+}
+
+function progress(msg: string): void {
+  process.stderr.write(msg + '\n');
+}
+
+function parseLimits(p: Parsed, allowNone: boolean): Record<string, number | null> | undefined {
+  const raw = p.flags.get('--limit');
+  if (!raw) return undefined;
+  const out: Record<string, number | null> = {};
+  for (const r of raw) {
+    const m = /^([a-z_]+)=(\d+|none)$/.exec(r);
+    if (!m || (m[2] === 'none' && !allowNone)) throw new CliError(`--limit takes <name>=<whole number>${allowNone ? ' or <name>=none' : ''}, got "${r}"`);
+    out[m[1]!] = m[2] === 'none' ? null : Number(m[2]);
+  }
+  return out;
+}
+
+async function waitJob(c: Client, jobId: string, label: string): Promise<any> {
+  let last = '';
+  for (;;) {
+    const j = await c.request('GET', `/v0/jobs/${jobId}`);
+    const pr = j.progress ?? {};
+    const line = `${label}: ${j.status}${pr.phase ? ` (${pr.phase}${pr.percent !== undefined ? ` ${pr.percent}%` : ''}${pr.bytes_total ? `, ${pr.bytes_done ?? '?'} of ${pr.bytes_total} bytes` : ''})` : ''}`;
+    if (line !== last) { progress(line); last = line; }
+    if (j.status === 'done') return j;
+    if (j.status === 'error' || j.status === 'cancelled') throw new CliError(`${label} failed: ${j.error ?? j.status}${j.code ? ` [${j.code}]` : ''}`);
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
+
+function runTar(args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('tar', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (b: Buffer) => { err += b.toString(); });
+    child.on('error', (e) => reject(new CliError(`cannot run tar: ${e.message}`)));
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new CliError(`tar failed: ${err.trim()}`))));
+  });
+}
+
+async function tenantCmd(p: Parsed): Promise<number> {
+  const [, sub, slug] = p.positional;
+  const c = () => clientFrom(p);
+  switch (sub) {
+    case 'create': {
+      checkFlags(p, ['--name', '--domain', '--limit', '--placement-url', '--user', '--password-file', '--cluster']);
+      if (!slug) throw new CliError('usage: roost tenant create <slug> [--name <name>] [--domain <d>]...');
+      const body: Record<string, unknown> = { slug };
+      if (one(p, '--name')) body.name = one(p, '--name');
+      if (p.flags.get('--domain')) body.domains = p.flags.get('--domain');
+      const limits = parseLimits(p, false);
+      if (limits) body.limits = limits;
+      const url = one(p, '--placement-url');
+      if (url) {
+        const placement: Record<string, unknown> = { type: 'clickhouse', url };
+        if (one(p, '--user')) placement.user = one(p, '--user');
+        if (one(p, '--cluster')) placement.cluster = one(p, '--cluster');
+        const pf = one(p, '--password-file');
+        if (pf) {
+          try { placement.password = fs.readFileSync(pf, 'utf8').replace(/\r?\n$/, ''); } catch (e) { throw new CliError(`cannot read --password-file ${pf}: ${(e as Error).message}`); }
+        }
+        body.placement = placement;
+      } else if (one(p, '--user') || one(p, '--password-file') || one(p, '--cluster')) {
+        throw new CliError('--user, --password-file and --cluster need --placement-url');
+      }
+      print(p, await c().request('POST', '/v0/tenants', body));
+      return 0;
+    }
+    case 'list': {
+      checkFlags(p, []);
+      const r = await c().request('GET', '/v0/tenants');
+      if (p.flags.has('--json')) { print(p, r); return 0; }
+      for (const t of r.tenants) process.stdout.write(`${t.slug}\t${t.name}\t${t.placement.type}\t${(t.domains ?? []).join(',')}\n`);
+      return 0;
+    }
+    case 'get': {
+      checkFlags(p, []);
+      if (!slug) throw new CliError('usage: roost tenant get <slug>');
+      print(p, await c().request('GET', `/v0/tenants/${encodeURIComponent(slug)}`));
+      return 0;
+    }
+    case 'update': {
+      checkFlags(p, ['--name', '--domain', '--limit']);
+      if (!slug) throw new CliError('usage: roost tenant update <slug> [--name ...] [--domain ...] [--limit k=n]');
+      const body: Record<string, unknown> = {};
+      if (one(p, '--name')) body.name = one(p, '--name');
+      if (p.flags.get('--domain')) body.domains = p.flags.get('--domain');
+      const limits = parseLimits(p, true);
+      if (limits) body.limits = limits;
+      if (!Object.keys(body).length) throw new CliError('nothing to change: give --name, --domain or --limit');
+      print(p, await c().request('PATCH', `/v0/tenants/${encodeURIComponent(slug)}`, body));
+      return 0;
+    }
+    case 'delete': {
+      checkFlags(p, ['--yes']);
+      if (!slug) throw new CliError('usage: roost tenant delete <slug> --yes');
+      if (!p.flags.has('--yes')) throw new CliError(`deleting tenant "${slug}" removes all its data and state (backups are kept); add --yes to confirm`);
+      print(p, await c().request('DELETE', `/v0/tenants/${encodeURIComponent(slug)}`));
+      return 0;
+    }
+    default:
+      throw new CliError(`unknown tenant command "${sub ?? ''}"; try: create, list, get, update, delete`);
+  }
+}
+
+async function workspaceCmd(p: Parsed): Promise<number> {
+  const [, sub, tenant, name, newName] = p.positional;
+  if (!tenant) throw new CliError(`usage: roost workspace ${sub ?? '<command>'} <tenant> ...`);
+  const base = `/v0/tenants/${encodeURIComponent(tenant)}/workspaces`;
+  switch (sub) {
+    case 'create':
+      checkFlags(p, []);
+      if (!name) throw new CliError('usage: roost workspace create <tenant> <name>');
+      print(p, await clientFrom(p).request('POST', base, { name }));
+      progress('the workspace admin token above is shown this once; keep it');
+      return 0;
+    case 'list': {
+      checkFlags(p, []);
+      const r = await clientFrom(p).request('GET', base);
+      if (p.flags.has('--json')) { print(p, r); return 0; }
+      for (const w of r.workspaces) process.stdout.write(`${w.name}\t${w.database}\t${w.created_at}\n`);
+      return 0;
+    }
+    case 'get':
+      checkFlags(p, []);
+      if (!name) throw new CliError('usage: roost workspace get <tenant> <name>');
+      print(p, await clientFrom(p).request('GET', `${base}/${encodeURIComponent(name)}`));
+      return 0;
+    case 'rename':
+      checkFlags(p, []);
+      if (!name || !newName) throw new CliError('usage: roost workspace rename <tenant> <name> <new name>');
+      print(p, await clientFrom(p).request('PATCH', `${base}/${encodeURIComponent(name)}`, { name: newName }));
+      return 0;
+    case 'delete':
+      checkFlags(p, ['--yes']);
+      if (!name) throw new CliError('usage: roost workspace delete <tenant> <name> --yes');
+      if (!p.flags.has('--yes')) throw new CliError(`deleting workspace "${name}" drops its database, tokens, data sources and pipes; add --yes to confirm`);
+      print(p, await clientFrom(p).request('DELETE', `${base}/${encodeURIComponent(name)}`));
+      return 0;
+    default:
+      throw new CliError(`unknown workspace command "${sub ?? ''}"; try: create, list, get, rename, delete`);
+  }
+}
+
+async function backupCmd(p: Parsed): Promise<number> {
+  checkFlags(p, ['--out']);
+  const tenant = p.positional[1];
+  if (!tenant) throw new CliError('usage: roost backup <tenant> [--out <dir>|<file.tar>]');
+  const c = clientFrom(p);
+  const started = await c.request('POST', `/v0/tenants/${encodeURIComponent(tenant)}/backups`, {});
+  progress(`backup ${started.backup_id} of tenant ${tenant} started (job ${started.id})`);
+  const job = await waitJob(c, started.id, `backup ${started.backup_id}`);
+  const out = one(p, '--out');
+  if (out) {
+    const res = await c.request('GET', `/v0/tenants/${encodeURIComponent(tenant)}/backups/${started.backup_id}/archive`, undefined, { raw: true }) as Response;
+    const asTar = out.endsWith('.tar');
+    const file = asTar ? path.resolve(out) : path.join(os.tmpdir(), `roost-backup-${process.pid}-${Date.now()}.tar`);
+    if (!asTar) fs.mkdirSync(out, { recursive: true });
+    await new Promise<void>((resolve, reject) => {
+      const ws = fs.createWriteStream(file, { mode: 0o600 });
+      let n = 0;
+      const rs = Readable.fromWeb(res.body as never);
+      rs.on('data', (b: Buffer) => { n += b.length; });
+      const t = setInterval(() => progress(`downloading: ${n} bytes`), 1000);
+      rs.pipe(ws);
+      ws.on('finish', () => { clearInterval(t); progress(`downloaded ${n} bytes`); resolve(); });
+      ws.on('error', (e) => { clearInterval(t); reject(e); });
+      rs.on('error', (e) => { clearInterval(t); reject(e); });
+    });
+    if (!asTar) {
+      await runTar(['-x', '-f', file, '-C', out]);
+      fs.rmSync(file, { force: true });
+      job.result.local = path.resolve(out, started.backup_id);
+    } else job.result.local = file;
+  }
+  print(p, job.result);
+  return 0;
+}
+
+async function restoreCmd(p: Parsed): Promise<number> {
+  checkFlags(p, ['--replace']);
+  const src = p.positional[1];
+  if (!src) throw new CliError('usage: roost restore <dir|file.tar> [--replace]');
+  if (!fs.existsSync(src)) throw new CliError(`${src} does not exist`);
+  let dir = path.resolve(src);
+  let cleanup: string | undefined;
+  if (fs.statSync(src).isFile()) {
+    cleanup = fs.mkdtempSync(path.join(os.tmpdir(), 'roost-restore-'));
+    await runTar(['-x', '-f', src, '-C', cleanup]);
+    const top = fs.readdirSync(cleanup);
+    if (top.length !== 1) throw new CliError(`${src} is not a Roost backup archive (expected one directory inside)`);
+    dir = path.join(cleanup, top[0]!);
+  }
+  try {
+    let m: { id: string; tenant: string; format: string };
+    try { m = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')); } catch {
+      throw new CliError(`${src} is not a complete Roost backup (no manifest.json)`);
+    }
+    if (path.basename(dir) !== m.id) {
+      // The server names the directory by the backup id; a renamed copy is sent under its id.
+      const fixed = fs.mkdtempSync(path.join(os.tmpdir(), 'roost-restore-'));
+      fs.cpSync(dir, path.join(fixed, m.id), { recursive: true });
+      if (cleanup) fs.rmSync(cleanup, { recursive: true, force: true });
+      cleanup = fixed;
+      dir = path.join(fixed, m.id);
+    }
+    const c = clientFrom(p);
+    progress(`uploading backup ${m.id} of tenant ${m.tenant}`);
+    const tar = spawn('tar', ['-c', '-f', '-', '-C', path.dirname(dir), m.id], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const up = await c.request('PUT', `/v0/tenants/${encodeURIComponent(m.tenant)}/backups/${m.id}`, undefined, { stream: tar.stdout, okStatuses: [409] });
+    progress(up.__status === 409 ? 'the server already has this backup; using its copy' : 'uploaded');
+    const started = await c.request('POST', `/v0/tenants/${encodeURIComponent(m.tenant)}/backups/${m.id}/restore`, p.flags.has('--replace') ? { replace: true } : {});
+    const job = await waitJob(c, started.id, `restore ${m.id}`);
+    print(p, job.result);
+    return 0;
+  } finally {
+    if (cleanup) fs.rmSync(cleanup, { recursive: true, force: true });
+  }
+}
+
+/** Runs an operator command; undefined when `cmd` is not one. */
+export async function runAdminCommand(argv: string[]): Promise<number | undefined> {
+  const cmd = argv[0];
+  const handlers: Record<string, (p: Parsed) => Promise<number>> = { tenant: tenantCmd, workspace: workspaceCmd, backup: backupCmd, restore: restoreCmd };
+  const h = cmd ? handlers[cmd] : undefined;
+  if (!h) return undefined;
+  try {
+    return await h(parseArgs(argv));
+  } catch (e) {
+    if (e instanceof CliError) { process.stderr.write(`roost ${cmd}: ${e.message}\n`); return 1; }
+    throw e;
+  }
+}

@@ -1,0 +1,215 @@
+/**
+ * Backup and restore of one tenant. A backup is a directory
+ * `<data>/backups/<tenant>/<id>/` holding
+ * - `data/`: every workspace database of the tenant, written by ClickHouse's
+ *   own `BACKUP DATABASE a, DATABASE b, ... TO File('<id>/data')` in one statement
+ *   (one consistent snapshot of all the tenant's tables), run inside the tenant's cell;
+ * - `state.json`: the tenant's slice of the control-plane state, taken inside the
+ *   state's writer chain (no half-applied change). Secrets in it stay sealed with
+ *   the server's secret key, and token secrets are only hashes;
+ * - `manifest.json`, written last: a backup without it is incomplete.
+ *
+ * Restore puts the databases back first (`RESTORE DATABASE ... FROM File(...)`)
+ * and then the state slice, so no credential of the tenant works before its data
+ * is there. The server restoring must have the same secret key
+ * (`ROOST_SECRET_KEY` or `<data>/secret-key`): the manifest carries a value sealed
+ * with the key, checked before anything is changed.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { App } from '../src/app.js';
+import { RoostError } from '../src/errors.js';
+import { quoteIdent, quoteString, type Engine } from '../src/cells/engine.js';
+import type { Tenant, Workspace } from './registry.js';
+import { SLUG } from './registry.js';
+import { dropWorkspaceDatabase } from './provisioning.js';
+import { deleteSliceOps, restoreSliceOps, tenantSlice, type SliceEntry } from './state-slice.js';
+import type { JobProgress } from './jobs.js';
+
+export const BACKUP_FORMAT = 'roost-backup/1';
+const CANARY = 'roost backup key check';
+export const BACKUP_ID = /^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}$/;
+
+export interface BackupManifest {
+  format: typeof BACKUP_FORMAT;
+  id: string;
+  tenant: string;
+  created_at: string;
+  workspaces: Array<{ name: string; database: string }>;
+  /** Bytes of the tenant's tables when the backup started. */
+  data_bytes: number;
+  /** A value sealed with the server's secret key: restore checks it opens. */
+  key_check: string;
+  engine_version: string;
+}
+
+export function newBackupId(now = new Date()): string {
+  return now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z') + '-' + crypto.randomBytes(3).toString('hex');
+}
+
+export function checkBackupId(id: string): string {
+  if (!BACKUP_ID.test(id)) throw new RoostError('INVALID_PARAMETER', `"${id}" is not a backup id (like 20250101T120000Z-a1b2c3)`);
+  return id;
+}
+
+export function backupDir(app: App, tenant: string, id: string): string {
+  return path.join(app.cells.backupsDir(tenant), checkBackupId(id));
+}
+
+function embeddedOnly(tenant: Tenant): void {
+  if (tenant.placement.type !== 'embedded') {
+    throw new RoostError('NOT_AVAILABLE', `tenant "${tenant.slug}" is placed on its own ClickHouse server: back its databases up with that server's BACKUP to its own storage; Roost backs up embedded cells only`);
+  }
+}
+
+function dirBytes(dir: string): number {
+  let n = 0;
+  let entries: fs.Dirent[];
+  try { entries = fs.readdirSync(dir, { withFileTypes: true }); } catch { return 0; }
+  for (const e of entries) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) n += dirBytes(p);
+    else if (e.isFile()) { try { n += fs.statSync(p).size; } catch { /* racing the writer */ } }
+  }
+  return n;
+}
+
+/** Waits for an ASYNC BACKUP/RESTORE in the cell, reporting progress. */
+async function waitOperation(engine: Engine, opId: string, done: string, progress: () => void): Promise<{ num_files: number; total_size: number }> {
+  for (;;) {
+    const row = JSON.parse((await engine.exec(`SELECT status, error, num_files, total_size FROM system.backups WHERE id = ${quoteString(opId)} FORMAT JSONEachRow`, { format: 'JSONEachRow' })).toString('utf8').trim() || '{}') as { status?: string; error?: string; num_files?: number; total_size?: number };
+    if (row.status === done) return { num_files: Number(row.num_files ?? 0), total_size: Number(row.total_size ?? 0) };
+    if (row.status && /FAILED|CANCELLED/.test(row.status)) throw new RoostError('QUERY_FAILED', `the engine's ${done === 'RESTORED' ? 'RESTORE' : 'BACKUP'} failed: ${row.error ?? row.status}`);
+    progress();
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+function asyncId(out: Buffer): string {
+  const id = out.toString('utf8').split('\t')[0]?.trim();
+  if (!id) throw new RoostError('INTERNAL', 'the engine did not answer with an operation id');
+  return id;
+}
+
+/**
+ * Writes a backup of `tenant` and returns its manifest. Progress is the bytes the
+ * engine has written so far against the bytes of the tenant's tables.
+ */
+export async function backupTenant(app: App, tenant: Tenant, id: string, report: (p: JobProgress) => void): Promise<BackupManifest> {
+  embeddedOnly(tenant);
+  const dir = backupDir(app, tenant.slug, id);
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const engine = app.cells.engineFor(tenant);
+  report({ phase: 'state' });
+  // The state slice, read inside the writer chain so it is one consistent version.
+  const slice = await app.state.transact((s) => ({ ops: [], result: structuredClone(tenantSlice(s, tenant.slug)) }));
+  const workspaces = slice.filter((e) => e.path[0] === 'workspaces').flatMap((e) => Object.values(e.value as Record<string, Workspace>)).map((w) => ({ name: w.name, database: w.database })).sort((x, y) => x.name.localeCompare(y.name));
+  let dataBytes = 0;
+  if (workspaces.length) {
+    const dbs = workspaces.map((w) => quoteString(w.database)).join(', ');
+    dataBytes = Number((await engine.exec(`SELECT sum(bytes_on_disk) FROM system.parts WHERE active AND database IN (${dbs})`)).toString('utf8').trim()) || 0;
+    report({ phase: 'databases', bytes_done: 0, bytes_total: dataBytes, percent: 0 });
+    const what = workspaces.map((w) => `DATABASE ${quoteIdent(w.database)}`).join(', ');
+    const op = asyncId(await engine.exec(`BACKUP ${what} TO File(${quoteString(`${id}/data`)}) ASYNC`));
+    await waitOperation(engine, op, 'BACKUP_CREATED', () => {
+      const done = dirBytes(path.join(dir, 'data'));
+      report({ phase: 'databases', bytes_done: done, bytes_total: dataBytes, percent: dataBytes ? Math.min(99, Math.floor((done / dataBytes) * 100)) : 0 });
+    });
+  }
+  fs.writeFileSync(path.join(dir, 'state.json'), JSON.stringify({ entries: slice }, null, 1), { mode: 0o600 });
+  const manifest: BackupManifest = {
+    format: BACKUP_FORMAT, id, tenant: tenant.slug, created_at: new Date().toISOString(), workspaces, data_bytes: dataBytes,
+    key_check: app.secrets.seal(CANARY), engine_version: await engine.version().catch(() => ''),
+  };
+  const tmp = path.join(dir, 'manifest.json.tmp');
+  fs.writeFileSync(tmp, JSON.stringify(manifest, null, 1), { mode: 0o600 });
+  const fd = fs.openSync(tmp, 'r');
+  fs.fsyncSync(fd);
+  fs.closeSync(fd);
+  fs.renameSync(tmp, path.join(dir, 'manifest.json'));
+  report({ phase: 'done', bytes_done: dirBytes(dir), bytes_total: dataBytes, percent: 100 });
+  return manifest;
+}
+
+export function readManifest(dir: string): BackupManifest {
+  let m: BackupManifest;
+  try {
+    m = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as BackupManifest;
+  } catch {
+    throw new RoostError('NOT_FOUND', `no complete backup at ${path.basename(dir)} (manifest.json missing or unreadable)`);
+  }
+  if (m.format !== BACKUP_FORMAT || typeof m.tenant !== 'string' || !SLUG.test(m.tenant) || !Array.isArray(m.workspaces)) {
+    throw new RoostError('BAD_REQUEST', `not a ${BACKUP_FORMAT} backup`);
+  }
+  return m;
+}
+
+/** Complete backups of a tenant on disk, newest first. */
+export function listBackups(app: App, tenant: string): BackupManifest[] {
+  const root = app.cells.backupsDir(tenant);
+  let names: string[];
+  try { names = fs.readdirSync(root); } catch { return []; }
+  const out: BackupManifest[] = [];
+  for (const n of names) {
+    if (!BACKUP_ID.test(n)) continue;
+    try { out.push(readManifest(path.join(root, n))); } catch { /* incomplete */ }
+  }
+  return out.sort((a, b) => b.id.localeCompare(a.id));
+}
+
+/** Refuses (409) a backup sealed with another secret key than this server's. */
+export function checkBackupKey(app: App, m: BackupManifest): void {
+  try {
+    if (app.secrets.open(m.key_check) !== CANARY) throw new Error('mismatch');
+  } catch {
+    throw new RoostError('CONFLICT', 'this backup was made by a server with another secret key: start this server with the same ROOST_SECRET_KEY (or <data>/secret-key) as the one that made it');
+  }
+}
+
+/** Checks that every entry of a saved slice belongs to `tenant` (a backup cannot write another tenant's state). */
+function checkSlice(entries: SliceEntry[], tenant: string): void {
+  for (const e of entries) {
+    const p = e.path;
+    const ok = Array.isArray(p) && p.every((x) => typeof x === 'string') && (
+      (p.length === 2 && (p[1] === tenant || (typeof e.value === 'object' && e.value !== null && (e.value as { tenant?: unknown }).tenant === tenant)))
+      || (p.length === 3 && p[0] === 'revocations' && p[2] === tenant));
+    if (!ok) throw new RoostError('BAD_REQUEST', `the backup's state holds an entry outside tenant "${tenant}" (${JSON.stringify(p)}); refusing it`);
+  }
+}
+
+/**
+ * Restores backup `id` of `tenant`. When the tenant exists, `replace` must be
+ * set: its current workspace databases and state are dropped first.
+ */
+export async function restoreTenant(app: App, slug: string, id: string, opts: { replace: boolean }, report: (p: JobProgress) => void): Promise<{ tenant: string; workspaces: number; state_entries: number }> {
+  const dir = backupDir(app, slug, id);
+  const m = readManifest(dir);
+  if (m.tenant !== slug) throw new RoostError('BAD_REQUEST', `backup ${id} is of tenant "${m.tenant}", not "${slug}"`);
+  checkBackupKey(app, m);
+  const { entries } = JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')) as { entries: SliceEntry[] };
+  checkSlice(entries, slug);
+  const saved = entries.find((e) => e.path[0] === 'tenants' && e.path[1] === slug)?.value as Tenant | undefined;
+  if (!saved) throw new RoostError('BAD_REQUEST', 'the backup\'s state has no tenant record');
+  embeddedOnly(saved);
+  const existing = app.state.get<Tenant>('tenants', slug);
+  if (existing && !opts.replace) throw new RoostError('ALREADY_EXISTS', `tenant "${slug}" exists: restore with {"replace": true} to replace its data and state with the backup's`);
+  const engine = app.cells.engineFor(existing ?? saved);
+  report({ phase: 'databases', bytes_done: 0, bytes_total: m.data_bytes, percent: 0 });
+  if (existing) {
+    for (const w of app.state.list<Workspace>('workspaces', slug)) await dropWorkspaceDatabase(engine, w.database);
+  }
+  for (const w of m.workspaces) await dropWorkspaceDatabase(engine, w.database);
+  if (m.workspaces.length) {
+    const what = m.workspaces.map((w) => `DATABASE ${quoteIdent(w.database)}`).join(', ');
+    const op = asyncId(await engine.exec(`RESTORE ${what} FROM File(${quoteString(`${id}/data`)}) ASYNC`));
+    await waitOperation(engine, op, 'RESTORED', () => report({ phase: 'databases', bytes_total: m.data_bytes }));
+  }
+  report({ phase: 'state', percent: 95 });
+  const n = await app.state.transact((s) => {
+    const ops = [...(s.get('tenants', slug) ? deleteSliceOps(s, slug) : []), ...restoreSliceOps(entries)];
+    return { ops, result: entries.length };
+  });
+  // The engine object may carry the old placement; the next request picks the restored one.
+  return { tenant: slug, workspaces: m.workspaces.length, state_entries: n };
+}

@@ -1,0 +1,96 @@
+/**
+ * Long operations (backups, restores) as jobs: `GET /v0/jobs/<id>` shows
+ * `waiting | working | done | error` with progress. Jobs live in this server's
+ * memory: a restart forgets them (the backups they made stay on disk and are
+ * listed from there).
+ */
+import crypto from 'node:crypto';
+import type { App } from '../src/app.js';
+import type { Credential } from '../auth/authorize.js';
+
+export type JobStatus = 'waiting' | 'working' | 'done' | 'error' | 'cancelled';
+
+export interface JobProgress {
+  phase: string;
+  /** Work done and expected, in bytes, when known. */
+  bytes_done?: number;
+  bytes_total?: number;
+  /** 0..100, when it can be estimated. */
+  percent?: number;
+}
+
+export interface Job {
+  id: string;
+  kind: string;
+  tenant: string;
+  /** `ownerKey` of the credential that started it. */
+  startedBy: string;
+  status: JobStatus;
+  progress: JobProgress;
+  createdAt: string;
+  startedAt?: string;
+  finishedAt?: string;
+  result?: Record<string, unknown>;
+  error?: { error: string; code: string };
+}
+
+const MAX_KEPT = 500;
+
+export class JobRegistry {
+  #jobs = new Map<string, Job>();
+
+  /** Creates a job and runs `work` in the background; `work` reports progress through `update`. */
+  start(input: { kind: string; tenant: string; startedBy: string }, work: (update: (p: JobProgress) => void) => Promise<Record<string, unknown>>, log: App['log']): Job {
+    const job: Job = { id: crypto.randomUUID(), ...input, status: 'waiting', progress: { phase: 'waiting' }, createdAt: new Date().toISOString() };
+    this.#jobs.set(job.id, job);
+    if (this.#jobs.size > MAX_KEPT) {
+      for (const [id, j] of this.#jobs) { if (j.status === 'done' || j.status === 'error') { this.#jobs.delete(id); break; } }
+    }
+    setImmediate(() => {
+      job.status = 'working';
+      job.startedAt = new Date().toISOString();
+      work((p) => { job.progress = p; }).then((result) => {
+        job.status = 'done';
+        job.result = result;
+        job.progress = { ...job.progress, phase: 'done', percent: 100 };
+      }, (e: unknown) => {
+        job.status = 'error';
+        const code = (e as { code?: unknown }).code;
+        job.error = { error: e instanceof Error ? e.message : String(e), code: typeof code === 'string' && /^[A-Z_]+$/.test(code) ? code : 'INTERNAL' };
+        log.error('job failed', { job: job.id, kind: job.kind, tenant: job.tenant, err: e });
+      }).finally(() => { job.finishedAt = new Date().toISOString(); });
+    });
+    return job;
+  }
+
+  get(id: string): Job | undefined {
+    return this.#jobs.get(id);
+  }
+}
+
+/** A key naming exactly one credential (token names repeat across workspaces; ids do not). */
+export function ownerKey(cred: Credential): string {
+  switch (cred.kind) {
+    case 'operator': return 'operator';
+    case 'token': return `token:${cred.token.id}`;
+    case 'jwt': return `jwt:${cred.jwt.workspaceId}:${cred.jwt.name}`;
+    default: return `${cred.kind}:${cred.tenant}:${cred.identity.connection}:${cred.identity.issuer}:${cred.identity.subject}`;
+  }
+}
+
+const registries = new WeakMap<App, JobRegistry>();
+
+export function jobsOf(app: App): JobRegistry {
+  let r = registries.get(app);
+  if (!r) { r = new JobRegistry(); registries.set(app, r); }
+  return r;
+}
+
+/** The JSON shape of a job (Tinybird's clients read `id`/`job_id`, `kind`, `status`). */
+export function jobView(j: Job): Record<string, unknown> {
+  return {
+    id: j.id, job_id: j.id, kind: j.kind, status: j.status, tenant: j.tenant, progress: j.progress,
+    created_at: j.createdAt, started_at: j.startedAt ?? null, finished_at: j.finishedAt ?? null,
+    ...(j.result ? { result: j.result } : {}), ...(j.error ? { error: j.error.error, code: j.error.code } : {}),
+  };
+}
