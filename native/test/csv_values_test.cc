@@ -310,3 +310,42 @@ TEST_CASE("csv native block: the layout ClickHouse writes") {
   rowBinaryToNative({}, 0, cols, none);
   CHECK(none.size() == 0);
 }
+
+TEST_CASE("csv validator: Native blocks equal the transposed RowBinary, rejections rolled back") {
+  const char* schema =
+      "a Int32, b LowCardinality(Nullable(String)), c Array(Nullable(Int8)), d Nullable(Float64), e Array(String), "
+      "f String, g UUID";
+  std::string csv =
+      "1,x,\"[1,NULL]\",1.5,\"['p','q']\",s,61f0c404-5cb3-11e7-907b-a6006ad3dba0\n"
+      "2,,,,,\"\",61f0c404-5cb3-11e7-907b-a6006ad3dba0\n"
+      "3,y,\"[7]\",\\N,\"[]\",t,not-a-uuid\n"         // rejected at the last column
+      "4,z,\"[1,x]\",2,\"['r']\",u,61f0c404-5cb3-11e7-907b-a6006ad3dba0\n"  // rejected mid-row
+      "5,\"\",\"[]\",-0.5,\"['']\",v,00000000-0000-0000-0000-000000000000\n";
+  std::vector<Column> cols;
+  SchemaError e;
+  REQUIRE(parseSchema(schema, cols, e));
+  auto run = [&](Encoding enc, size_t cut) {
+    ValidatorOptions o;
+    o.encoding = enc;
+    Validator v(cols, o);
+    Batch a, b, c;
+    REQUIRE(v.push(csv.data(), cut, a));
+    REQUIRE(v.push(csv.data() + cut, csv.size() - cut, b));
+    REQUIRE(v.finish(c));
+    CHECK(a.rowCount + b.rowCount + c.rowCount == 3);
+    CHECK(a.rejectedCount + b.rejectedCount + c.rejectedCount == 2);
+    return std::vector<std::pair<std::string, uint64_t>>{
+        {std::string(a.rows.view()), a.rowCount}, {std::string(b.rows.view()), b.rowCount},
+        {std::string(c.rows.view()), c.rowCount}};
+  };
+  for (size_t cut : {size_t(0), size_t(40), size_t(120), csv.size()}) {
+    CAPTURE(cut);
+    auto rb = run(Encoding::RowBinary, cut);
+    auto nat = run(Encoding::Native, cut);
+    for (size_t i = 0; i < 3; ++i) {
+      ByteBuf expect;
+      rowBinaryToNative(rb[i].first, rb[i].second, cols, expect);
+      CHECK(nat[i].first == std::string(expect.data(), expect.size()));
+    }
+  }
+}

@@ -32,27 +32,19 @@ inline uint64_t readVarUInt(const char*& p) {
 
 }  // namespace
 
-struct NativeColumn {
-  const Type* type;  // LowCardinality stripped
-  size_t fixed = 0;
-  ByteBuf data;      // values, or UInt64 offsets for Array
-  ByteBuf nulls;     // Nullable null map
-  std::unique_ptr<NativeColumn> nested;  // Array elements, or Nullable's inner
-  uint64_t offset = 0;
-
-  explicit NativeColumn(const Type& t) : type(&stripLC(t)) {
+NativeColumn::NativeColumn(const Type& t) : type(&stripLC(t)) {
     if (type->kind == Kind::Array || type->kind == Kind::Nullable) nested = std::make_unique<NativeColumn>(*type->inner);
     fixed = fixedSize(*type);
   }
 
-  void reset() {
+void NativeColumn::reset() {
     data.truncate(0);
     nulls.truncate(0);
     offset = 0;
     if (nested) nested->reset();
   }
 
-  void writeDefault() {  // the placeholder under a NULL
+void NativeColumn::writeDefault() {
     if (type->kind == Kind::String) {
       data.putByte(0);
     } else {
@@ -60,7 +52,7 @@ struct NativeColumn {
     }
   }
 
-  void read(const char*& p) {
+void NativeColumn::read(const char*& p) {
     switch (type->kind) {
       case Kind::Nullable: {
         uint8_t isNull = static_cast<uint8_t>(*p++);
@@ -104,7 +96,7 @@ struct NativeColumn {
     }
   }
 
-  void serialize(ByteBuf& out) const {
+void NativeColumn::serialize(ByteBuf& out) const {
     if (type->kind == Kind::Nullable) {
       out.put(nulls.data(), nulls.size());
       nested->serialize(out);
@@ -115,7 +107,24 @@ struct NativeColumn {
       out.put(data.data(), data.size());
     }
   }
-};
+
+size_t NativeColumn::byteSize() const {
+  return data.size() + nulls.size() + (nested ? nested->byteSize() : 0);
+}
+
+void NativeColumn::mark() {
+  markData = data.size();
+  markNulls = nulls.size();
+  markOffset = offset;
+  if (nested) nested->mark();
+}
+
+void NativeColumn::rollback() {
+  data.truncate(markData);
+  nulls.truncate(markNulls);
+  offset = markOffset;
+  if (nested) nested->rollback();
+}
 
 namespace {
 
@@ -142,16 +151,29 @@ NativeEncoder::NativeEncoder(const std::vector<Column>& cols) : cols_(cols) {
 NativeEncoder::~NativeEncoder() = default;
 
 void NativeEncoder::encode(std::string_view rowBinary, uint64_t rows, ByteBuf& out) {
-  if (rows == 0) return;
-  for (auto& c : columns_) {
-    c->reset();
-    // Fixed-size columns: exact; others: a fair share of the input.
-    c->data.reserve(c->fixed ? c->fixed * rows : rowBinary.size() / columns_.size() + 64);
-  }
+  for (auto& c : columns_) c->reset();
   const char* p = rowBinary.data();
   for (uint64_t r = 0; r < rows; ++r)
     for (auto& c : columns_) c->read(p);
-  out.reserve(out.size() + rowBinary.size() + rows * 8 + columns_.size() * 64 + 64);
+  finishBlock(rows, out);
+}
+
+void NativeEncoder::beginRow() {
+  for (auto& c : columns_) c->mark();
+}
+
+void NativeEncoder::rollbackRow() {
+  for (auto& c : columns_) c->rollback();
+}
+
+void NativeEncoder::finishBlock(uint64_t rows, ByteBuf& out) {
+  if (rows == 0) {
+    for (auto& c : columns_) c->reset();
+    return;
+  }
+  size_t total = 64;
+  for (auto& c : columns_) total += c->byteSize() + 64;
+  out.reserve(out.size() + total);
   out.putVarUInt(columns_.size());
   out.putVarUInt(rows);
   for (size_t i = 0; i < columns_.size(); ++i) {
@@ -159,6 +181,7 @@ void NativeEncoder::encode(std::string_view rowBinary, uint64_t rows, ByteBuf& o
     putString(out, nativeTypeName(cols_[i].type));
     columns_[i]->serialize(out);
   }
+  for (auto& c : columns_) c->reset();
 }
 
 void rowBinaryToNative(std::string_view rowBinary, uint64_t rows, const std::vector<Column>& cols, ByteBuf& out) {

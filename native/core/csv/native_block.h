@@ -18,7 +18,30 @@ namespace roost::csv {
 /// (the engine converts String to LowCardinality(String) on read).
 std::string nativeTypeName(const Type& t);
 
-struct NativeColumn;
+/// One column of a block being built: values (or UInt64 offsets for Array), the
+/// null map for Nullable, the element column for Array / inner for Nullable.
+struct NativeColumn {
+  const Type* type;  // LowCardinality stripped
+  size_t fixed = 0;  // bytes per value; 0 for String, Array, Nullable
+  ByteBuf data;
+  ByteBuf nulls;
+  std::unique_ptr<NativeColumn> nested;
+  uint64_t offset = 0;  // Array: elements so far
+  size_t markData = 0, markNulls = 0;
+  uint64_t markOffset = 0;
+
+  explicit NativeColumn(const Type& t);
+  void reset();
+  /// The zero value written under a NULL.
+  void writeDefault();
+  /// Appends one value given in RowBinary, advancing p.
+  void read(const char*& p);
+  void serialize(ByteBuf& out) const;
+  size_t byteSize() const;
+  /// Remembers the current end, so a rejected row can be taken back.
+  void mark();
+  void rollback();
+};
 
 /// Transposes RowBinary rows (no default flags) into Native blocks. Keeps its
 /// column buffers between batches: fresh memory per batch cost page faults.
@@ -28,8 +51,15 @@ class NativeEncoder {
   ~NativeEncoder();
   NativeEncoder(const NativeEncoder&) = delete;
   NativeEncoder& operator=(const NativeEncoder&) = delete;
-  /// Appends one block of `rows` rows to `out`; nothing for zero rows.
+  /// Appends one block of `rows` RowBinary rows to `out`; nothing for zero rows.
   void encode(std::string_view rowBinary, uint64_t rows, ByteBuf& out);
+
+  // Direct use, row by row: write values into column(i), then either keep the
+  // row or roll it back; finishBlock() emits what was kept and resets.
+  NativeColumn& column(size_t i) { return *columns_[i]; }
+  void beginRow();
+  void rollbackRow();
+  void finishBlock(uint64_t rows, ByteBuf& out);
 
  private:
   const std::vector<Column>& cols_;

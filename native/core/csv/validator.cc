@@ -40,6 +40,7 @@ Validator::Validator(std::vector<Column> columns, ValidatorOptions opts)
     plans_.push_back(Plan{written, nullable, c.hasDefault, stringy || k == Kind::Array, stringy});
     if (c.hasDefault) withDefaults_ = true;
   }
+  if (!withDefaults_ && opts_.encoding == Encoding::Native) native_ = std::make_unique<NativeEncoder>(cols_);
 }
 
 void Validator::reject(const Row& row, int column, Reason reason) {
@@ -86,6 +87,7 @@ void Validator::onRow(const Row& row) {
     }
     return reject(row, col, Reason::InvalidUtf8);
   }
+  if (native_) return encodeNative(row);
   const size_t mark = rows_.size();
   for (size_t i = 0; i < row.count; ++i) {
     const Field& f = row.fields[i];
@@ -134,16 +136,73 @@ void Validator::onRow(const Row& row) {
 
 void Validator::takeRows(Batch& out) {
   OwnedBytes b;
-  if (!withDefaults_ && opts_.encoding == Encoding::Native) {
+  if (native_) {
     ByteBuf block;
-    if (!native_) native_ = std::make_unique<NativeEncoder>(cols_);
-    native_->encode(std::string_view(rows_.data(), rows_.size()), out.rowCount, block);
-    rows_.truncate(0);  // kept: the next batch reuses its memory
+    native_->finishBlock(out.rowCount, block);
     b.data = block.release(b.size);
   } else {
     b.data = rows_.release(b.size);
   }
   out.rows = std::move(b);
+}
+
+// The same rules as the RowBinary path in onRow, written straight into the
+// Native block's columns; a rejected row is rolled back column by column.
+void Validator::encodeNative(const Row& row) {
+  native_->beginRow();
+  for (size_t i = 0; i < row.count; ++i) {
+    const Field& f = row.fields[i];
+    const Plan& p = plans_[i];
+    std::string_view v = f.view();
+    NativeColumn& col = native_->column(i);
+    NativeColumn* target = &col;
+    if (v.empty() && (!f.quoted || !p.quotedEmptyIsValue)) {
+      if (p.nullable) {
+        col.nulls.putByte(1);
+        col.nested->writeDefault();
+        continue;
+      }
+      if (!p.emptyIsValue) {
+        native_->rollbackRow();
+        return reject(row, static_cast<int>(i), Reason::EmptyNotNullable);
+      }
+      if (p.value->kind == Kind::Array) {
+        col.data.putLE(col.offset);  // []
+        continue;
+      }
+    }
+    if (p.nullable) {
+      if (!f.quoted && v.size() == 2 && v[0] == '\\' && v[1] == 'N') {
+        col.nulls.putByte(1);
+        col.nested->writeDefault();
+        continue;
+      }
+      col.nulls.putByte(0);
+      target = col.nested.get();
+    }
+    Reason r;
+    if (p.value->kind == Kind::String) {
+      target->data.putVarUInt(v.size());
+      target->data.put(v.data(), v.size());
+      continue;
+    }
+    if (p.value->kind == Kind::Array) {
+      // Arrays are parsed to RowBinary, then appended through the transposer.
+      scratch_.truncate(0);
+      r = encodeValue(*p.value, v, scratch_);
+      if (r == Reason::Ok) {
+        const char* q = scratch_.data();
+        target->read(q);
+        continue;
+      }
+    } else {
+      r = encodeValue(*p.value, v, target->data);
+      if (r == Reason::Ok) continue;
+    }
+    native_->rollbackRow();
+    return reject(row, static_cast<int>(i), r);
+  }
+  ++out_->rowCount;
 }
 
 bool Validator::readerFailed() {
@@ -164,7 +223,7 @@ bool Validator::push(const char* data, size_t n, Batch& out) {
   out.rejectedCount = 0;
   out.rejected.clear();
   out_ = &out;
-  rows_.reserve(n + n / 2 + 64);
+  if (!native_) rows_.reserve(n + n / 2 + 64);
   bool ok = reader_.feed(data, n, *this);
   fed_ += n;
   takeRows(out);

@@ -86,6 +86,7 @@ class Validator final : private RowSink {
   void reject(const Row& row, int column, Reason reason);
   bool readerFailed();
   void takeRows(Batch& out);
+  void encodeNative(const Row& row);
 
   struct Plan {
     const Type* value;   // the written type (LowCardinality and Nullable removed)
@@ -104,7 +105,8 @@ class Validator final : private RowSink {
   uint64_t fed_ = 0;
   Batch* out_ = nullptr;
   ByteBuf rows_;
-  std::unique_ptr<NativeEncoder> native_;
+  std::unique_ptr<NativeEncoder> native_;  // set when writing Native blocks
+  ByteBuf scratch_;
   ValidatorError error_ = ValidatorError::None;
   std::string errorMessage_;
   std::vector<std::string> headerFound_;
