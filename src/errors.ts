@@ -40,6 +40,8 @@ export const ERROR_STATUS = {
   CONFLICT: 409,
   ALREADY_EXISTS: 409,
   BODY_TOO_LARGE: 413,
+  /** The tenant is at its storage limit: ingest refused, reads go on (tenants/limits.ts). */
+  STORAGE_LIMIT: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   SQL_FORBIDDEN: 403,
   SQL_INVALID: 422,

@@ -157,3 +157,74 @@ describe('operator: deleting a tenant', () => {
     expect((await call(`${srv.url}/v0/tenants/beta/mappings`, { token: op })).body.rules).toEqual([]);
   });
 });
+
+describe('limits', () => {
+  let token = '';
+  const sql = (q: string) => call(`${srv.url}/v0/sql?q=${encodeURIComponent(q)}`, { token });
+  // A cross join of the data source with itself: far too much work for any limit here.
+  const RUNAWAY = 'SELECT count() FROM ev AS a, ev AS b WHERE cityHash64(a.v, b.v) % 1000000007 = 1';
+
+  beforeAll(async () => {
+    await call(`${srv.url}/v0/tenants`, { method: 'POST', token: op, ...json({ slug: 'lim', limits: { query_timeout_ms: 1500, query_memory_bytes: 64 * 1024 * 1024 } }) });
+    token = (await call(`${srv.url}/v0/tenants/lim/workspaces`, { method: 'POST', token: op, ...json({ name: 'w' }) })).body.token;
+    await call(`${srv.url}/v0/datasources?name=ev&mode=create&schema=${encodeURIComponent('id UInt32, v String')}`, { method: 'POST', token });
+    const rows = Array.from({ length: 200_000 }, (_, i) => `${i},value-${i}-${'x'.repeat(20)}`).join('\n') + '\n';
+    expect((await call(`${srv.url}/v0/datasources?name=ev&mode=append`, { method: 'POST', token, body: rows })).status).toBe(200);
+  });
+
+  it('query_timeout_ms stops a long query (408 QUERY_TIMEOUT)', async () => {
+    const t0 = performance.now();
+    const r = await sql(RUNAWAY);
+    expect(r).toMatchObject({ status: 408, body: { code: 'QUERY_TIMEOUT' } });
+    expect(performance.now() - t0).toBeLessThan(6000);
+  });
+
+  it('query_memory_bytes stops a query that needs more memory (422 LIMIT_EXCEEDED)', async () => {
+    const r = await sql('SELECT length(groupArray(v)) AS n, length(groupArray(concat(v, v, v, v))) AS m FROM ev');
+    expect(r).toMatchObject({ status: 422, body: { code: 'LIMIT_EXCEEDED', clickhouse_code: 241 } });
+    expect((await sql('SELECT count() AS n FROM ev')).body.data).toEqual([{ n: 200000 }]);
+  });
+
+  it('concurrent_queries: one over the limit gets 429 with Retry-After and X-RateLimit headers', async () => {
+    await call(`${srv.url}/v0/tenants/lim`, { method: 'PATCH', token: op, ...json({ limits: { concurrent_queries: 1 } }) });
+    const slow = sql(RUNAWAY);
+    await new Promise((r) => setTimeout(r, 300));
+    const r = await sql('SELECT 1 AS x');
+    expect(r).toMatchObject({ status: 429, body: { code: 'RATE_LIMITED' } });
+    expect(r.headers.get('retry-after')).toBe('1');
+    expect(r.headers.get('x-ratelimit-limit')).toBe('1');
+    expect(r.headers.get('x-ratelimit-remaining')).toBe('0');
+    // Pipe endpoints share the same slots.
+    await call(`${srv.url}/v0/pipes`, { method: 'POST', token, ...json({ name: 'p', nodes: [{ name: 'n', sql: 'SELECT count() AS n FROM ev' }] }) });
+    await call(`${srv.url}/v0/pipes/p/nodes/n/endpoint`, { method: 'POST', token });
+    expect((await call(`${srv.url}/v0/pipes/p.json`, { token })).status).toBe(429);
+    await slow;
+    expect(await sql('SELECT 1 AS x')).toMatchObject({ status: 200 });
+    expect((await call(`${srv.url}/v0/pipes/p.json`, { token })).body.data).toEqual([{ n: 200000 }]);
+    await call(`${srv.url}/v0/tenants/lim`, { method: 'PATCH', token: op, ...json({ limits: { concurrent_queries: null } }) });
+  });
+
+  it('storage_bytes: ingest refused (413 STORAGE_LIMIT) while reads keep working', async () => {
+    await call(`${srv.url}/v0/tenants/lim`, { method: 'PATCH', token: op, ...json({ limits: { storage_bytes: 1000 } }) });
+    const r = await call(`${srv.url}/v0/datasources?name=ev&mode=append`, { method: 'POST', token, body: '1,a\n' });
+    expect(r).toMatchObject({ status: 413, body: { code: 'STORAGE_LIMIT', limit: 'storage_bytes', value: 1000 } });
+    expect(r.body.used).toBeGreaterThan(1000);
+    expect(await call(`${srv.url}/v0/events?name=ev`, { method: 'POST', token, body: '{"id":1,"v":"a"}\n' })).toMatchObject({ status: 413, body: { code: 'STORAGE_LIMIT' } });
+    expect(await call(`${srv.url}/v0/events?name=ev&wait=true`, { method: 'POST', token, body: '{"id":1,"v":"a"}\n' })).toMatchObject({ status: 413, body: { code: 'STORAGE_LIMIT' } });
+    expect((await sql('SELECT count() AS n FROM ev')).body.data).toEqual([{ n: 200000 }]);
+    await call(`${srv.url}/v0/tenants/lim`, { method: 'PATCH', token: op, ...json({ limits: { storage_bytes: 1e12 } }) });
+    expect((await call(`${srv.url}/v0/datasources?name=ev&mode=append`, { method: 'POST', token, body: '1,a\n' })).status).toBe(200);
+  });
+
+  it('events_per_second: over the rate answers 429 with headers', async () => {
+    await call(`${srv.url}/v0/tenants/lim`, { method: 'PATCH', token: op, ...json({ limits: { events_per_second: 10 } }) });
+    const body = Array.from({ length: 30 }, (_, i) => JSON.stringify({ id: i, v: 'e' })).join('\n') + '\n';
+    const first = await call(`${srv.url}/v0/events?name=ev`, { method: 'POST', token, body });
+    expect(first.status).toBe(202);
+    expect(first.headers.get('x-ratelimit-limit')).toBe('10');
+    const second = await call(`${srv.url}/v0/events?name=ev`, { method: 'POST', token, body });
+    expect(second).toMatchObject({ status: 429, body: { code: 'RATE_LIMITED', limit: 'events_per_second' } });
+    expect(Number(second.headers.get('retry-after'))).toBeGreaterThanOrEqual(2);
+    expect(second.headers.get('x-ratelimit-remaining')).toBe('0');
+  });
+});

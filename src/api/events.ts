@@ -9,12 +9,13 @@ import type { App } from '../app.js';
 import { bodyStream, sendJson } from '../http/context.js';
 import { RoostError } from '../errors.js';
 import { authenticate, authorize, workspaceOf } from '../../auth/authorize.js';
-import { getWorkspace } from '../../tenants/registry.js';
+import { getTenant, getWorkspace } from '../../tenants/registry.js';
 import { getDataSource } from '../datasources/registry.js';
 import { importRows } from '../ingest/import.js';
 import { ndjsonSource } from '../ingest/ndjson.js';
 import { EventBuffer } from '../ingest/event-buffer.js';
 import { chTime } from '../service/time.js';
+import { admitEvents, checkStorage } from '../../tenants/limits.js';
 
 /** Largest events request body. */
 const MAX_EVENTS_BODY = 64 * 1024 * 1024;
@@ -35,7 +36,7 @@ export function registerEventRoutes(app: App): EventBuffer {
       }
       const ws = getWorkspace(app.state, owner.tenant, owner.workspace);
       const t0 = performance.now();
-      const r = await importRows(app, { ws, ds, mode: 'append', source: ndjsonSource(concatFiles(files), ds.columns), dialect: { delimiter: ',', quote: '"', escape: '' }, hasHeader: false, requestId: 'events-buffer', staged: false,
+      const r = await importRows(app, { ws, ds, mode: 'append', source: ndjsonSource(concatFiles(files), ds.columns), dialect: { delimiter: ',', quote: '"', escape: '' }, hasHeader: false, requestId: 'events-buffer', staged: false, skipStorageLimit: true,
         dedupToken: `events:${ds.id}:${files.map((f) => path.basename(f)).join(',')}` });
       app.metrics.ingestRows.inc({ tenant: ws.tenant, format: 'ndjson' }, r.rows);
       app.metrics.quarantinedRows.inc({ tenant: ws.tenant, format: 'ndjson' }, r.quarantined);
@@ -55,6 +56,9 @@ export function registerEventRoutes(app: App): EventBuffer {
     const ws = getWorkspace(app.state, tenant, workspace);
     const ds = getDataSource(app.state, tenant, workspace, name);
     authorize(app, ctx, cred, { op: 'workspace', tenant, workspace, scope: 'DATASOURCES:APPEND', resource: ds.name });
+    const tenantRec = getTenant(app.state, tenant);
+    const rate = admitEvents(tenantRec);
+    await checkStorage(app, tenantRec);
     const limit = Math.min(MAX_EVENTS_BODY, app.config.maxUploadBytes);
     const wait = /^(1|true)$/i.test(ctx.query.get('wait') ?? '');
     if (wait) {
@@ -71,13 +75,13 @@ export function registerEventRoutes(app: App): EventBuffer {
         elapsed_time: (performance.now() - t0) / 1000, request_id: ctx.id, import_id: r.importId, rows: r.rows, rows_quarantine: r.quarantined, read_bytes: r.bytes,
         options: { source: 'events' },
       });
-      return sendJson(ctx, 200, { successful_rows: r.rows, quarantined_rows: r.quarantined });
+      return sendJson(ctx, 200, { successful_rows: r.rows, quarantined_rows: r.quarantined }, rate.charge(r.rows + r.quarantined));
     }
     const r = await buffer.append({ tenant, workspace, datasource: ds.name }, bodyStream(ctx, limit));
     app.metrics.ingestBytes.inc({ tenant, format: 'ndjson' }, r.bytes);
     if (r.bytes === 0) throw new RoostError('EMPTY_BODY', 'the body is empty: send one JSON object per line');
     // Rows are validated when the buffer is flushed; rejected ones go to the quarantine.
-    sendJson(ctx, 202, { successful_rows: r.lines, quarantined_rows: 0 });
+    sendJson(ctx, 202, { successful_rows: r.lines, quarantined_rows: 0 }, rate.charge(r.lines));
   });
   return buffer;
 }

@@ -18,6 +18,7 @@ import { CsvValidator, CsvError, sniffCsv, type CsvDialect, type RejectedRow } f
 import { QuarantineSpool, splitCsvRow, type QuarantineRow } from './quarantine.js';
 import { RoostError } from '../errors.js';
 import { ClickHouseEngine } from '../cells/clickhouse.js';
+import { checkStorage, storageChanged } from '../../tenants/limits.js';
 
 export interface ImportSource {
   /** CSV bytes (for NDJSON: the converted rows). */
@@ -46,6 +47,8 @@ export interface ImportOptions {
   maxRowBytes?: number;
   /** Same token, same rows: the engine stores them once (retried flushes). Embedded engine only. */
   dedupToken?: string;
+  /** Rows already accepted before (buffered events): the storage limit was checked then. */
+  skipStorageLimit?: boolean;
 }
 
 export interface ImportResult {
@@ -94,7 +97,12 @@ async function peek(src: AsyncIterable<Buffer>, min: number): Promise<{ head: Bu
 
 export async function importRows(app: App, o: ImportOptions): Promise<ImportResult> {
   const key = `${o.ws.tenant}/${o.ws.name}/${o.ds.name}`;
-  return withLock(key, () => importLocked(app, o));
+  if (!o.skipStorageLimit) await checkStorage(app, getTenant(app.state, o.ws.tenant));
+  try {
+    return await withLock(key, () => importLocked(app, o));
+  } finally {
+    storageChanged(o.ws.tenant);
+  }
 }
 
 async function importLocked(app: App, o: ImportOptions): Promise<ImportResult> {

@@ -10,6 +10,7 @@ import type { Tenant } from '../../tenants/registry.js';
 import type { Config } from '../config.js';
 import type { Metrics } from '../log/metrics.js';
 import { RoostError } from '../errors.js';
+import { acquireQuerySlot } from '../../tenants/limits.js';
 
 export const OUTPUT_FORMATS: Record<string, string> = {
   JSON: 'application/json; charset=utf-8',
@@ -73,6 +74,15 @@ export async function runQueryToResponse(ctx: Ctx, o: RunOptions): Promise<void>
   const type = OUTPUT_FORMATS[o.format];
   if (!type) throw new RoostError('UNSUPPORTED_FORMAT', `format ${o.format} is not supported; use one of ${Object.keys(OUTPUT_FORMATS).join(', ')}`);
   const { settings, timeoutMs } = querySettings(o.tenant, o.config, o.format);
+  const release = acquireQuerySlot(o.tenant);
+  try {
+    await runWithSlot(ctx, o, type, settings, timeoutMs);
+  } finally {
+    release();
+  }
+}
+
+async function runWithSlot(ctx: Ctx, o: RunOptions, type: string, settings: Record<string, string | number>, timeoutMs: number): Promise<void> {
   const t0 = performance.now();
   let bytes = 0;
   const observe = (outcome: string) => o.metrics.engineQuerySeconds.observe({ engine: o.engine.kind, outcome }, (performance.now() - t0) / 1000);
