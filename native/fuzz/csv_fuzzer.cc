@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "csv/infer.h"
+#include "csv/native_block.h"
 #include "csv/reader.h"
 #include "csv/schema.h"
 #include "csv/validator.h"
@@ -73,19 +74,43 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::vector<Column> cols;
   SchemaError se;
   if (!parseSchema("a Int32, b Nullable(Float64), c DateTime64(3), d Array(Nullable(String)), e Decimal(12, 3), "
-                   "f UUID, g Enum8('x' = 1, 'y' = 2), h LowCardinality(Nullable(String)) DEFAULT 'z', i Bool",
+                   "f UUID, g Enum8('x' = 1, 'y' = 2), h LowCardinality(Nullable(String)), i Bool, j Array(Array(String))",
                    cols, se))
     std::abort();
-  ValidatorOptions opts;
-  opts.dialect = d;
-  opts.hasHeader = seed & 1;
-  opts.maxRowBytes = maxRow;
-  Validator v(cols, opts);
-  Batch b;
-  size_t half = in.size() / 2;
-  if (v.push(in.data(), half, b)) {
-    Batch b2;
-    if (v.push(in.data() + half, in.size() - half, b2)) v.finish(b2);
+  // Native written directly must equal RowBinary transposed, batch by batch.
+  std::string blocks[2];
+  uint64_t counts[2] = {0, 0};
+  for (int k = 0; k < 2; ++k) {
+    ValidatorOptions opts;
+    opts.dialect = d;
+    opts.hasHeader = seed & 1;
+    opts.maxRowBytes = maxRow;
+    opts.encoding = k == 0 ? Encoding::RowBinary : Encoding::Native;
+    Validator v(cols, opts);
+    size_t half = in.size() / 2;
+    Batch b[3];
+    bool ok = v.push(in.data(), half, b[0]) && v.push(in.data() + half, in.size() - half, b[1]) && v.finish(b[2]);
+    for (auto& x : b) {
+      counts[k] += x.rowCount + x.rejectedCount;
+      if (k == 0) {
+        ByteBuf nb;
+        rowBinaryToNative(x.rows.view(), x.rowCount, cols, nb);
+        blocks[0].append(nb.data(), nb.size());
+      } else {
+        blocks[1].append(x.rows.view());
+      }
+    }
+    (void)ok;
+  }
+  if (counts[0] != counts[1] || blocks[0] != blocks[1]) std::abort();
+  {
+    std::vector<Column> withDefault;
+    if (!parseSchema("a Int32 DEFAULT 1, b String DEFAULT 'z', c Nullable(Date)", withDefault, se)) std::abort();
+    ValidatorOptions opts;
+    opts.dialect = d;
+    Validator v(withDefault, opts);
+    Batch b;
+    if (v.push(in.data(), in.size(), b)) v.finish(b);
   }
 
   // Sniffing, inference and the schema/type parsers on arbitrary text.
