@@ -17,6 +17,8 @@ export interface TenantLimits {
   query_memory_bytes?: number;
   storage_bytes?: number;
   events_per_second?: number;
+  /** Threads one query may use (default: half the cores). */
+  query_threads?: number;
 }
 
 export interface Tenant {

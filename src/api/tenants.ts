@@ -98,7 +98,7 @@ function parseLimits(raw: unknown): TenantLimits {
   if (raw === undefined) return {};
   if (typeof raw !== 'object' || raw === null) throw new RoostError('INVALID_PARAMETER', 'limits must be an object');
   const out: TenantLimits = {};
-  const allowed = ['concurrent_queries', 'query_timeout_ms', 'query_memory_bytes', 'storage_bytes', 'events_per_second'] as const;
+  const allowed = ['concurrent_queries', 'query_timeout_ms', 'query_memory_bytes', 'storage_bytes', 'events_per_second', 'query_threads'] as const;
   for (const [k, v] of Object.entries(raw)) {
     if (!(allowed as readonly string[]).includes(k)) throw new RoostError('INVALID_PARAMETER', `unknown limit "${k}"; known: ${allowed.join(', ')}`);
     if (!Number.isSafeInteger(v) || (v as number) <= 0) throw new RoostError('INVALID_PARAMETER', `limits.${k} must be a positive whole number`);

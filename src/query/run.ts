@@ -3,6 +3,7 @@
  * to the HTTP response in the format asked for. Shared by `/v0/sql` and pipe
  * endpoints: the same limits, cancellation and error mapping.
  */
+import os from 'node:os';
 import type { Ctx } from '../http/context.js';
 import { writeChunk } from '../http/context.js';
 import type { Engine } from '../cells/engine.js';
@@ -60,11 +61,16 @@ export function splitUserSettings(sql: string): { sql: string; settings: Record<
   return { sql: sql.slice(0, m.index), settings };
 }
 
+/** Threads of one query unless the tenant's `query_threads` says otherwise: half the cores, at least one. */
+export const DEFAULT_QUERY_THREADS = Math.max(1, Math.floor(os.availableParallelism() / 2));
+
 /** The read-only limits a tenant's queries run under. */
 export function querySettings(tenant: Tenant, config: Config, format: string): { settings: Record<string, string | number>; timeoutMs: number } {
   const l = tenant.limits;
   const settings: Record<string, string | number> = {};
   if (l.query_memory_bytes) settings.max_memory_usage = l.query_memory_bytes;
+  // A CPU share per query: one tenant's heavy query must leave cores to the others (and to this server).
+  settings.max_threads = l.query_threads ?? DEFAULT_QUERY_THREADS;
   if (format === 'JSON' || format === 'JSONEachRow') settings.output_format_json_quote_64bit_integers = 0;
   settings.readonly = 1;
   return { settings, timeoutMs: l.query_timeout_ms ?? config.queryTimeoutMs };
@@ -90,7 +96,10 @@ async function runWithSlot(ctx: Ctx, o: RunOptions, type: string, settings: Reco
   try {
     const split = splitUserSettings(o.sql);
     // The user's (allowlisted) settings first; the enforced ones win and readonly comes last.
-    stream = await o.engine.query(split.sql, { format: o.format, settings: { ...split.settings, ...o.userSettings, ...settings }, timeoutMs, signal: ctx.signal });
+    const asked = { ...split.settings, ...o.userSettings };
+    // A lower max_threads asked for (settings or the template's max_threads()) is kept; a higher one is not.
+    const merged = { ...asked, ...settings, ...(Number(asked.max_threads) > 0 && Number(asked.max_threads) < Number(settings.max_threads) ? { max_threads: Number(asked.max_threads) } : {}) };
+    stream = await o.engine.query(split.sql, { format: o.format, settings: merged, timeoutMs, signal: ctx.signal });
   } catch (e) {
     observe('error');
     o.onDone?.({ status: e instanceof RoostError ? e.status : 500, bytes: 0, error: e as Error });
