@@ -31,6 +31,9 @@ let session = new Session(path.join(dataDir, 'db'), sessionOpts);
 const sock = new net.Socket({ fd: 3, readable: true, writable: true });
 const reader = new FrameReader();
 
+/** A split point in an insert body (see Frame.InsertMark). */
+const MARK = Buffer.alloc(0);
+
 interface Job { id: number; type: Frame; body: Record<string, unknown> }
 interface Active {
   cancelled: boolean;
@@ -120,29 +123,63 @@ async function runExec(job: Job): Promise<void> {
   sock.write(out.length ? Buffer.concat([encodeFrame(Frame.Data, job.id, Buffer.from(out.buffer, out.byteOffset, out.byteLength)), end]) : end);
 }
 
+/** A splittable insert goes to the engine in pieces of about this size while it arrives. */
+const SEGMENT_BYTES = 4 * 1024 * 1024;
+
 async function runInsert(job: Job, st: Active): Promise<void> {
-  const { table, format, settings } = job.body as { table: string; format: string; settings?: Record<string, string | number> };
+  const { table, format, settings, split } = job.body as { table: string; format: string; settings?: Record<string, string | number>; split?: boolean };
   const ins = st.insert!;
   const t0 = performance.now();
-  // Spool the body to disk as it arrives (bounded memory), then let the engine read it.
-  for (;;) {
-    while (ins.pending.length) {
-      const b = ins.pending.shift()!;
-      await new Promise<void>((res, rej) => fs.write(ins.fd, b, (e) => (e ? rej(e) : res())));
-      ins.bytes += b.length;
-      send(Frame.InsertCredit, job.id, encodeU32(1));
-    }
-    if (ins.ended || st.cancelled) break;
-    await new Promise<void>((r) => { ins.wake = r; });
-  }
-  fs.closeSync(ins.fd);
+  if (!/^[A-Za-z0-9_]+$/.test(format)) throw new Error(`invalid format ${format}`);
+  // The body is spooled to disk as it arrives (bounded memory) and the engine reads
+  // the file. A splittable body is cut at marks into segments, each inserted while
+  // the next one is still arriving.
+  const files: string[] = [ins.file];
+  let fd = ins.fd;
+  let seg = 0;
+  let segBytes = 0;
+  let running: Promise<void> | undefined;
+  const insertFile = (file: string, n: number): Promise<void> => {
+    const s = settings?.insert_deduplication_token !== undefined && n > 0
+      ? { ...settings, insert_deduplication_token: `${settings.insert_deduplication_token}:${n}` } : settings;
+    return session.queryAsync(`INSERT INTO ${table} FROM INFILE '${file}'${settingsClause(s)} FORMAT ${format}`, { format: 'TSV' })
+      .then(() => { fs.rmSync(file, { force: true }); });
+  };
   try {
+    for (;;) {
+      while (ins.pending.length) {
+        const b = ins.pending.shift()!;
+        if (b === MARK) {
+          if (split && segBytes >= SEGMENT_BYTES) {
+            fs.closeSync(fd);
+            if (running) await running;
+            running = insertFile(files[seg]!, seg);
+            running.catch(() => {});
+            seg++;
+            files.push(`${ins.file}.${seg}`);
+            fd = fs.openSync(files[seg]!, 'w', 0o600);
+            segBytes = 0;
+          }
+          continue;
+        }
+        await new Promise<void>((res, rej) => fs.write(fd, b, (e) => (e ? rej(e) : res())));
+        ins.bytes += b.length;
+        segBytes += b.length;
+        send(Frame.InsertCredit, job.id, encodeU32(1));
+      }
+      if (ins.ended || st.cancelled) break;
+      await new Promise<void>((r) => { ins.wake = r; });
+    }
+    fs.closeSync(fd);
+    fd = -1;
+    if (running) await running;
     if (st.cancelled) throw Object.assign(new Error('insert cancelled'), { code: 'CANCELLED' });
-    if (!/^[A-Za-z0-9_]+$/.test(format)) throw new Error(`invalid format ${format}`);
-    await session.queryAsync(`INSERT INTO ${table} FROM INFILE '${ins.file}'${settingsClause(settings)} FORMAT ${format}`, { format: 'TSV' });
-    send(Frame.End, job.id, JSON.stringify({ elapsedMs: performance.now() - t0, bytes: ins.bytes, chunks: 0 }));
+    if (segBytes > 0 || seg === 0) await insertFile(files[seg]!, seg);
+    send(Frame.End, job.id, JSON.stringify({ elapsedMs: performance.now() - t0, bytes: ins.bytes, chunks: seg + 1 }));
   } finally {
-    fs.rmSync(ins.file, { force: true });
+    if (fd >= 0) { try { fs.closeSync(fd); } catch { /* closed */ } }
+    if (running) await running.catch(() => {});
+    for (const f of files) fs.rmSync(f, { force: true });
   }
 }
 
@@ -197,6 +234,11 @@ sock.on('data', (chunk: Buffer) => reader.push(chunk, (type, id, payload) => {
     case Frame.InsertData: {
       const ins = active.get(id)?.insert;
       if (ins) { ins.pending.push(payload); ins.wake?.(); ins.wake = undefined; }
+      break;
+    }
+    case Frame.InsertMark: {
+      const ins = active.get(id)?.insert;
+      if (ins) { ins.pending.push(MARK); ins.wake?.(); ins.wake = undefined; }
       break;
     }
     case Frame.InsertEnd: {

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { EngineUnavailable, QueryFailed, RoostError } from '../errors.js';
 import type { Engine, InsertOptions, InsertSummary, QueryOptions, QueryStats, QueryStream } from './engine.js';
-import { Frame, FrameReader, MAX_INSERT_FRAME, WINDOW, encodeFrame, encodeU32 } from './protocol.js';
+import { Frame, FrameReader, INSERT_WINDOW, MAX_INSERT_FRAME, WINDOW, encodeFrame, encodeU32 } from './protocol.js';
 import type { Logger } from '../log/logger.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -383,7 +383,7 @@ export class EmbeddedCell implements Engine {
     this.#begin();
     const id = proc.id();
     const t0 = performance.now();
-    let credit = WINDOW;
+    let credit = INSERT_WINDOW;
     let creditWake: (() => void) | undefined;
     let failure: Error | undefined;
     let sent = 0;
@@ -403,7 +403,7 @@ export class EmbeddedCell implements Engine {
     };
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      if (!proc.send(Frame.InsertBegin, id, JSON.stringify({ table, format, settings: opts.settings }))) {
+      if (!proc.send(Frame.InsertBegin, id, JSON.stringify({ table, format, settings: opts.settings, split: opts.splittable === true }))) {
         throw new EngineUnavailable('the tenant\'s engine cell is not running; retry');
       }
       for await (const piece of body) {
@@ -418,6 +418,7 @@ export class EmbeddedCell implements Engine {
           proc.send(Frame.InsertData, id, part);
           opts.onProgress?.(sent);
         }
+        if (opts.splittable) proc.send(Frame.InsertMark, id);
       }
       if (failure) throw failure;
       proc.send(Frame.InsertEnd, id);

@@ -35,6 +35,12 @@ export interface InsertOptions {
   signal?: AbortSignal;
   timeoutMs?: number;
   settings?: Record<string, string | number>;
+  /**
+   * Every item the body yields holds whole rows (or whole Native blocks), so the
+   * engine may insert the body in several statements while it is still arriving.
+   * Only for inserts whose atomicity is provided elsewhere (a stage table).
+   */
+  splittable?: boolean;
   /** Called as bytes are accepted by the engine side. */
   onProgress?: (bytes: number) => void;
 }

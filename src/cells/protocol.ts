@@ -16,6 +16,8 @@ export enum Frame {
   InsertData = 4,
   /** parent → cell, empty: the insert body is complete. */
   InsertEnd = 5,
+  /** parent → cell, empty: the insert body may be split here (whole rows or blocks before it). */
+  InsertMark = 9,
   /** parent → cell, empty: stop this request. */
   Cancel = 6,
   /** parent → cell, u32: the parent may take this many more data frames. */
@@ -35,8 +37,10 @@ export enum Frame {
 }
 
 export const HEADER_BYTES = 9;
-/** Data frames in flight per request before the sender waits for credit. */
+/** Result frames in flight per query before the cell waits for credit. */
 export const WINDOW = 4;
+/** Insert frames (≤ MAX_INSERT_FRAME each) in flight before the server waits for credit. */
+export const INSERT_WINDOW = 16;
 /** Largest data frame the parent sends for inserts. */
 export const MAX_INSERT_FRAME = 1 << 20;
 
