@@ -278,9 +278,11 @@ describe('resource isolation', () => {
     const b90 = [...base].sort((a, b) => a - b)[Math.floor(base.length * 0.9)]!;
     const d90 = [...during].sort((a, b) => a - b)[Math.floor(during.length * 0.9)]!;
     console.log(`isolation: B p50 baseline ${b50.toFixed(2)} ms, during A's runaway ${d50.toFixed(2)} ms (ratio ${(d50 / b50).toFixed(2)}); p90 ${b90.toFixed(2)} → ${d90.toFixed(2)} ms; A's runaway answered ${results.map((r) => `${r.status} ${r.body.code}`).join(', ')} within ${stoppedAfter.toFixed(0)} ms; CPU ms over ${wall.toFixed(0)} ms of measuring: A cell ${used[0]}, B cell ${used[1]}, server ${used[2]}; load average ${load}; 1.5x target ${d50 <= b50 * 1.5 ? 'met' : 'NOT met'}`);
-    // The target is 1.5x; the assertion is generous (3x + 2 ms) because the 2-core machine is shared
-    // with other work; the exact ratios are what bench/RESULTS.md reports.
-    expect(d50).toBeLessThanOrEqual(b50 * 3 + 2);
+    // The target is 1.5x; the assertion is generous (5x + 5 ms) because the 2-core machine runs other
+    // suites at the same time; the exact ratios are what bench/RESULTS.md reports. Sharing a cell
+    // (or a queue) with A would put B behind A's seconds-long queries, far outside this bound.
+    expect(d50).toBeLessThanOrEqual(b50 * 5 + 5);
+    expect(d90).toBeLessThan(200);
   });
 
   it("SIGKILL of A's cell leaves B's requests untouched", async () => {
