@@ -103,6 +103,31 @@ describe('server basics (dev mode)', () => {
   });
 });
 
+describe('a cell that dies mid-query', () => {
+  it('fails the query with a retryable 503 and the next request works', async () => {
+    const srv = await startServer({ args: ['--query-timeout', '60000'] });
+    try {
+      const token = (await call(`${srv.url}/tokens`)).body.workspace_admin_token;
+      const heavy = encodeURIComponent('SELECT count() FROM numbers(100000000000) WHERE NOT ignore(sipHash64(number))');
+      const pending = call(`${srv.url}/v0/sql?q=${heavy}`, { token });
+      await new Promise((r) => setTimeout(r, 500));
+      const [cell] = childProcesses(srv.proc.pid!, path.join(srv.dataDir, 'cells', 'local'));
+      expect(cell).toBeGreaterThan(0);
+      process.kill(cell!, 'SIGKILL');
+      const r = await pending;
+      expect(r.status).toBe(503);
+      expect(r.body).toMatchObject({ code: 'CELL_UNAVAILABLE', retryable: true });
+      expect(r.headers.get('retry-after')).toBe('1');
+      const next = await call(`${srv.url}/v0/sql?q=${encodeURIComponent('SELECT 42 AS x FORMAT CSV')}`, { token });
+      expect(next.text).toBe('42\n');
+      const m = await call(`${srv.url}/metrics`);
+      expect(m.text).toMatch(/roost_cell_crashes_total\{tenant="local"\} 1/);
+    } finally {
+      await srv.stop();
+    }
+  });
+});
+
 describe('configuration errors', () => {
   it('development mode refuses a non-loopback address', () => {
     const r = spawnSync(process.execPath, ['bin/roost.js', 'serve', '--dev', '--host', '0.0.0.0', '--data', tempDir()], { encoding: 'utf8' });

@@ -165,3 +165,22 @@ describe('token scopes', () => {
     expect(sneaky.status).toBe(403);
   });
 });
+
+describe('pipeline=<pipe>', () => {
+  it("exposes the pipe's nodes as names, with the request's parameters", async () => {
+    const body = JSON.stringify({
+      name: 'by_country',
+      nodes: [
+        { name: 'filtered', sql: "%\nSELECT * FROM events WHERE amount >= {{ Float64(min_amount, 0) }}" },
+        { name: 'agg', sql: 'SELECT country, sum(amount) AS total FROM filtered GROUP BY country' },
+      ],
+    });
+    const created = await call(`${srv.url}/v0/pipes`, { method: 'POST', token, body, headers: { 'Content-Type': 'application/json' } });
+    expect(created.status, created.text).toBeLessThan(300);
+    const r = await call(`${srv.url}/v0/sql?pipeline=by_country&min_amount=20&q=${encodeURIComponent('SELECT * FROM agg ORDER BY country FORMAT JSONEachRow')}`, { token });
+    expect(r.status, r.text).toBe(200);
+    expect(r.text.trim().split('\n').map((l) => JSON.parse(l))).toEqual([{ country: 'DE', total: 40 }, { country: 'ES', total: 30 }, { country: 'FR', total: 20 }]);
+    // Without pipeline= the node names mean nothing.
+    expect((await q('SELECT * FROM agg')).body.sql_code).toBe('UNKNOWN_TABLE');
+  });
+});

@@ -9,6 +9,8 @@ import { workspaceNameMap } from '../datasources/name-map.js';
 import { getTenant } from '../../tenants/registry.js';
 import { runQueryToResponse } from '../query/run.js';
 import { ResultTail } from '../pipes/result-tail.js';
+import { compileEndpoint, getPipe, type Pipe } from '../pipes/index.js';
+import type { NameMapEntry } from '../native/sql.js';
 
 /** The query text from `q=` (query string or form body) or a raw body. */
 async function sqlText(ctx: Ctx): Promise<string> {
@@ -41,16 +43,42 @@ export function registerSqlRoutes(app: App): void {
     const cred = await authenticate(app, ctx);
     const { tenant, workspace } = workspaceOf(app, ctx, cred);
     const q = await sqlText(ctx);
-    const map = workspaceNameMap(app.state, tenant, workspace, rowFilters(cred));
-    let analysis;
-    try {
-      analysis = analyzeSql(q, map);
-    } catch (e) {
-      if (e instanceof SqlError) throw toRoostError(e);
-      throw e;
+    const filters = rowFilters(cred);
+    const map: Record<string, NameMapEntry> = workspaceNameMap(app.state, tenant, workspace, filters);
+    const analyze = (m: Record<string, NameMapEntry>) => {
+      try {
+        return analyzeSql(q, m);
+      } catch (e) {
+        if (e instanceof SqlError) throw toRoostError(e);
+        throw e;
+      }
+    };
+    // `pipeline=<pipe>`: the pipe's nodes are names too, compiled with the request's parameters.
+    const pipeName = ctx.query.get('pipeline');
+    let pipe: Pipe | undefined;
+    if (pipeName) {
+      pipe = getPipe(app.state, tenant, workspace, pipeName);
+      authorize(app, ctx, cred, { op: 'workspace', tenant, workspace, scope: 'PIPES:READ', resource: pipe.name });
+      // First find which nodes the query names, then compile only those.
+      const probe = { ...map };
+      for (const n of pipe.nodes) probe[n.name] = { kind: 'query', sql: 'SELECT 1' };
+      const used = new Set(analyze(probe).tables.map((t) => t.name));
+      const params: Record<string, string | string[]> = {};
+      for (const k of new Set(ctx.query.keys())) {
+        const all = ctx.query.getAll(k);
+        params[k] = all.length > 1 ? all : all[0]!;
+      }
+      for (const n of pipe.nodes) {
+        if (!used.has(n.name)) continue;
+        const c = compileEndpoint(app.state, { ...pipe, id: `${pipe.id}:${n.id}`, endpoint: n.id }, { params, rowFilters: filters });
+        map[n.name] = { kind: 'query', sql: c.sql };
+      }
     }
-    const names = [...new Set(analysis.tables.map((t) => t.name))];
-    if (names.length === 0) authorize(app, ctx, cred, { op: 'workspace', tenant, workspace, scope: 'DATASOURCES:READ' });
+    const analysis = analyze(map);
+    const nodeNames = new Set(pipe?.nodes.map((n) => n.name) ?? []);
+    // Nodes are authorized through the pipe; data sources one by one.
+    const names = [...new Set(analysis.tables.map((t) => t.name).filter((n) => !nodeNames.has(n)))];
+    if (names.length === 0 && !pipe) authorize(app, ctx, cred, { op: 'workspace', tenant, workspace, scope: 'DATASOURCES:READ' });
     for (const name of names) authorize(app, ctx, cred, { op: 'workspace', tenant, workspace, scope: 'DATASOURCES:READ', resource: name });
     const t = getTenant(app.state, tenant);
     if (names.some((n) => n.startsWith('tinybird.') || n.startsWith('roost.'))) await app.service.ensure(tenant);
