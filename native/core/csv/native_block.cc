@@ -112,20 +112,6 @@ size_t NativeColumn::byteSize() const {
   return data.size() + nulls.size() + (nested ? nested->byteSize() : 0);
 }
 
-void NativeColumn::mark() {
-  markData = data.size();
-  markNulls = nulls.size();
-  markOffset = offset;
-  if (nested) nested->mark();
-}
-
-void NativeColumn::rollback() {
-  data.truncate(markData);
-  nulls.truncate(markNulls);
-  offset = markOffset;
-  if (nested) nested->rollback();
-}
-
 namespace {
 
 void putString(ByteBuf& out, std::string_view s) {
@@ -145,7 +131,16 @@ std::string nativeTypeName(const Type& t) {
 }
 
 NativeEncoder::NativeEncoder(const std::vector<Column>& cols) : cols_(cols) {
-  for (const Column& c : cols) columns_.push_back(std::make_unique<NativeColumn>(c.type));
+  for (const Column& c : cols) {
+    columns_.push_back(std::make_unique<NativeColumn>(c.type));
+    for (NativeColumn* n = columns_.back().get(); n; n = n->nested.get()) {
+      bufs_.push_back(&n->data);
+      if (n->type->kind == Kind::Nullable) bufs_.push_back(&n->nulls);
+      if (n->type->kind == Kind::Array) offsets_.push_back(&n->offset);
+    }
+  }
+  bufMarks_.resize(bufs_.size());
+  offsetMarks_.resize(offsets_.size());
 }
 
 NativeEncoder::~NativeEncoder() = default;
@@ -156,14 +151,6 @@ void NativeEncoder::encode(std::string_view rowBinary, uint64_t rows, ByteBuf& o
   for (uint64_t r = 0; r < rows; ++r)
     for (auto& c : columns_) c->read(p);
   finishBlock(rows, out);
-}
-
-void NativeEncoder::beginRow() {
-  for (auto& c : columns_) c->mark();
-}
-
-void NativeEncoder::rollbackRow() {
-  for (auto& c : columns_) c->rollback();
 }
 
 void NativeEncoder::finishBlock(uint64_t rows, ByteBuf& out) {

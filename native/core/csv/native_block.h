@@ -27,8 +27,6 @@ struct NativeColumn {
   ByteBuf nulls;
   std::unique_ptr<NativeColumn> nested;
   uint64_t offset = 0;  // Array: elements so far
-  size_t markData = 0, markNulls = 0;
-  uint64_t markOffset = 0;
 
   explicit NativeColumn(const Type& t);
   void reset();
@@ -38,9 +36,6 @@ struct NativeColumn {
   void read(const char*& p);
   void serialize(ByteBuf& out) const;
   size_t byteSize() const;
-  /// Remembers the current end, so a rejected row can be taken back.
-  void mark();
-  void rollback();
 };
 
 /// Transposes RowBinary rows (no default flags) into Native blocks. Keeps its
@@ -57,13 +52,25 @@ class NativeEncoder {
   // Direct use, row by row: write values into column(i), then either keep the
   // row or roll it back; finishBlock() emits what was kept and resets.
   NativeColumn& column(size_t i) { return *columns_[i]; }
-  void beginRow();
-  void rollbackRow();
+  void beginRow() {
+    for (size_t i = 0; i < bufs_.size(); ++i) bufMarks_[i] = bufs_[i]->size();
+    for (size_t i = 0; i < offsets_.size(); ++i) offsetMarks_[i] = *offsets_[i];
+  }
+  void rollbackRow() {
+    for (size_t i = 0; i < bufs_.size(); ++i) bufs_[i]->truncate(bufMarks_[i]);
+    for (size_t i = 0; i < offsets_.size(); ++i) *offsets_[i] = offsetMarks_[i];
+  }
   void finishBlock(uint64_t rows, ByteBuf& out);
 
  private:
   const std::vector<Column>& cols_;
   std::vector<std::unique_ptr<NativeColumn>> columns_;
+  // Every buffer and Array offset of the column trees, flattened: marking a row
+  // is one tight loop, not a walk of the trees.
+  std::vector<ByteBuf*> bufs_;
+  std::vector<size_t> bufMarks_;
+  std::vector<uint64_t*> offsets_;
+  std::vector<uint64_t> offsetMarks_;
 };
 
 /// One-shot form of NativeEncoder::encode.
