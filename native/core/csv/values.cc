@@ -159,12 +159,15 @@ bool ymd(const char* p, int64_t& days) {
 
 constexpr int64_t kPow10[] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000};
 
-Reason encodeDecimal(const Type& t, std::string_view v, ByteBuf& out) {
+// Acc: unsigned __int128, or uint64_t when precision <= 18 (cheaper; wrapping
+// on absurd inputs is harmless because those are rejected by digit count).
+template <class Acc>
+Reason encodeDecimalAs(const Type& t, std::string_view v, ByteBuf& out) {
   const char* p = v.data();
   const char* e = p + v.size();
   bool neg = false;
   if (p < e && (*p == '-' || *p == '+')) neg = *p++ == '-';
-  __int128 value = 0;
+  Acc value = 0;
   int intDigits = 0, fracDigits = 0;
   bool any = false;
   while (p < e && *p == '0') {
@@ -174,7 +177,7 @@ Reason encodeDecimal(const Type& t, std::string_view v, ByteBuf& out) {
   for (; p < e && *p >= '0' && *p <= '9'; ++p) {
     any = true;
     if (++intDigits > 38) return Reason::DecimalOutOfRange;
-    value = value * 10 + (*p - '0');
+    value = value * 10 + static_cast<unsigned>(*p - '0');
   }
   if (p < e && *p == '.') {
     ++p;
@@ -182,7 +185,7 @@ Reason encodeDecimal(const Type& t, std::string_view v, ByteBuf& out) {
       any = true;
       // Digits beyond the scale are dropped (truncation, as ClickHouse does).
       if (fracDigits < t.scale) {
-        value = value * 10 + (*p - '0');
+        value = value * 10 + static_cast<unsigned>(*p - '0');
         ++fracDigits;
       }
     }
@@ -190,11 +193,15 @@ Reason encodeDecimal(const Type& t, std::string_view v, ByteBuf& out) {
   if (!any || p != e) return Reason::NotDecimal;
   for (; fracDigits < t.scale; ++fracDigits) value *= 10;
   if (intDigits > t.precision - t.scale) return Reason::DecimalOutOfRange;
-  if (neg) value = -value;
-  if (t.precision <= 9) out.putLE(static_cast<int32_t>(value));
-  else if (t.precision <= 18) out.putLE(static_cast<int64_t>(value));
-  else out.putLE(value);
+  if (neg) value = 0 - value;  // two's complement, in the unsigned accumulator
+  if (t.precision <= 9) out.putLE(static_cast<int32_t>(static_cast<uint32_t>(value)));
+  else if (t.precision <= 18) out.putLE(static_cast<int64_t>(static_cast<uint64_t>(value)));
+  else out.putLE(static_cast<__int128>(value));
   return Reason::Ok;
+}
+
+Reason encodeDecimal(const Type& t, std::string_view v, ByteBuf& out) {
+  return t.precision <= 18 ? encodeDecimalAs<uint64_t>(t, v, out) : encodeDecimalAs<unsigned __int128>(t, v, out);
 }
 
 struct HexTable {

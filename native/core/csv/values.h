@@ -56,7 +56,9 @@ class ByteBuf {
     len_ += n;
     return p;
   }
-  void put(const void* p, size_t n) { std::memcpy(grow(n), p, n); }
+  void put(const void* p, size_t n) {
+    if (n) std::memcpy(grow(n), p, n);  // an empty source may be null
+  }
   void putByte(uint8_t b) { *grow(1) = static_cast<char>(b); }
   void setLastByte(uint8_t b) { p_[len_ - 1] = static_cast<char>(b); }
   template <class T>
