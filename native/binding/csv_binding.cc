@@ -100,8 +100,8 @@ Napi::Value ParseSchema(const Napi::CallbackInfo& info) {
   return o;
 }
 
-// Generic promise-returning worker: Work() runs off the JS thread and must not
-// touch JS; Result() runs on it.
+// Schema inference off the JS thread: Execute() sees only plain C++ data (the
+// sample stays alive through its reference); OnOK() builds the JS result.
 class InferWorker final : public Napi::AsyncWorker {
  public:
   InferWorker(Napi::Env env, Napi::Buffer<char> sample, Dialect d, bool hasHeader, bool complete, size_t maxRows)

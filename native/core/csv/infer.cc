@@ -106,11 +106,9 @@ struct Collector final : RowSink {
   size_t maxRows;
   std::vector<std::vector<std::string>> rows;  // only the first few, for the header
   std::vector<ColumnStats> stats;              // rows after the first
-  std::vector<ColumnStats> firstRow;
   uint64_t count = 0;
   bool invalidUtf8 = false;
   uint64_t invalidLine = 0;
-  uint64_t lastLine = 0;
   void onRow(const Row& row) override {
     if (count >= maxRows) return;
     if (row.unterminated) return;
@@ -120,10 +118,8 @@ struct Collector final : RowSink {
     }
     if (count == 0) {
       rows.emplace_back();
-      firstRow.resize(row.count);
       for (size_t i = 0; i < row.count; ++i) {
         rows.back().emplace_back(row.fields[i].view());
-        firstRow[i].add(row.fields[i].view(), row.fields[i].quoted);
       }
     } else {
       if (stats.size() < row.count) stats.resize(row.count);
@@ -136,7 +132,6 @@ struct Collector final : RowSink {
 struct CountSink final : RowSink {
   std::vector<size_t> counts;
   size_t maxRows = 50;
-  std::string_view firstNewline;
   void onRow(const Row& row) override {
     if (counts.size() < maxRows) counts.push_back(row.count);
   }

@@ -360,15 +360,10 @@ Reason encodeArray(const Type& t, std::string_view v, ByteBuf& out) {
       continue;
     }
     if (nullable) out.putByte(0);
-    Reason r;
-    if (el.text.empty() && (vt.kind == Kind::String || vt.kind == Kind::FixedString)) {
-      r = encodeValue(vt, el.text, out);
-    } else if (el.text.empty()) {
-      r = Reason::EmptyNotNullable;
-    } else {
-      r = encodeValue(vt, el.text, out);
-    }
-    if (r != Reason::Ok) return r == Reason::NotArray ? r : r;
+    // '' is a value for strings; an empty element of another type is not.
+    bool stringy = vt.kind == Kind::String || vt.kind == Kind::FixedString;
+    Reason r = el.text.empty() && !stringy ? Reason::EmptyNotNullable : encodeValue(vt, el.text, out);
+    if (r != Reason::Ok) return r;
   }
   return Reason::Ok;
 }
@@ -609,7 +604,7 @@ Reason encodeValue(const Type& t, std::string_view v, ByteBuf& out) {
     case Kind::Array: return encodeArray(t, v, out);
     case Kind::LowCardinality: return encodeValue(*t.inner, v, out);
     case Kind::Nullable: {
-      // Only reached inside arrays of LowCardinality(Nullable) or similar.
+      // Callers strip Nullable and write the flag themselves; kept for safety.
       out.putByte(0);
       return encodeValue(*t.inner, v, out);
     }
