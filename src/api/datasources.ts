@@ -9,7 +9,7 @@ import type { Ctx } from '../http/context.js';
 import { bodyStream, readForm, sendJson } from '../http/context.js';
 import { multipartBoundary, readMultipart, partText } from '../http/multipart.js';
 import { RoostError } from '../errors.js';
-import { authenticate, authorize, workspaceOf, type Credential } from '../../auth/authorize.js';
+import { authenticate, authorize, decide, workspaceOf, type Credential } from '../../auth/authorize.js';
 import { getTenant, getWorkspace, type Workspace } from '../../tenants/registry.js';
 import {
   checkDataSourceName, createQuarantine, createTables, deleteDataSourceOps, getDataSource, listDataSources, newDataSource,
@@ -252,7 +252,8 @@ export function registerDataSourceRoutes(app: App): void {
   router.get('/v0/datasources', async (ctx) => {
     const { cred, ws } = await wsOf(ctx);
     const visible = listDataSources(state, ws.tenant, ws.name).filter((ds) => {
-      try { authorize(app, ctx, cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:READ', resource: ds.name }); return true; } catch { return false; }
+      // Listing hides what the credential may not read; it is not a denial to audit.
+      return decide(cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:READ', resource: ds.name }) === undefined;
     });
     sendJson(ctx, 200, { datasources: visible.map((ds) => dataSourceView(ds)) });
   });

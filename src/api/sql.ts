@@ -3,7 +3,8 @@ import type { App } from '../app.js';
 import type { Ctx } from '../http/context.js';
 import { readBody } from '../http/context.js';
 import { RoostError } from '../errors.js';
-import { authenticate, authorize, workspaceOf, type Credential } from '../../auth/authorize.js';
+import { authenticate, authorize, readFilter, workspaceOf, type Credential } from '../../auth/authorize.js';
+import { listDataSources } from '../datasources/registry.js';
 import { analyzeSql, SqlError, toRoostError } from '../native/sql.js';
 import { workspaceNameMap } from '../datasources/name-map.js';
 import { getTenant } from '../../tenants/registry.js';
@@ -27,13 +28,12 @@ async function sqlText(ctx: Ctx): Promise<string> {
   return q;
 }
 
-/** Row filters from `DATASOURCES:READ:<ds>:<filter>` scopes of a token. */
-export function rowFilters(cred: Credential): Record<string, string> {
+/** Row filters (`DATASOURCES:READ:<ds>:<filter>` scopes, JWT filters) per data source. */
+export function rowFilters(app: App, tenant: string, workspace: string, cred: Credential): Record<string, string> {
   const out: Record<string, string> = {};
-  if (cred.kind !== 'token') return out;
-  for (const s of cred.token.scopes) {
-    const m = /^DATASOURCES:READ:([^:]+):(.+)$/s.exec(s);
-    if (m) out[m[1]!] = m[2]!;
+  for (const ds of listDataSources(app.state, tenant, workspace)) {
+    const f = readFilter(cred, ds.name);
+    if (f) out[ds.name] = f;
   }
   return out;
 }
@@ -43,7 +43,7 @@ export function registerSqlRoutes(app: App): void {
     const cred = await authenticate(app, ctx);
     const { tenant, workspace } = workspaceOf(app, ctx, cred);
     const q = await sqlText(ctx);
-    const filters = rowFilters(cred);
+    const filters = rowFilters(app, tenant, workspace, cred);
     const map: Record<string, NameMapEntry> = workspaceNameMap(app.state, tenant, workspace, filters);
     const analyze = (m: Record<string, NameMapEntry>) => {
       try {
