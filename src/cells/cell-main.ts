@@ -75,9 +75,51 @@ async function fence(): Promise<void> {
   session = new Session(path.join(dataDir!, 'db'), sessionOpts);
 }
 
+/**
+ * Small results take chdb's buffered call, which is faster per query than its
+ * streaming call and reports complete statistics; it is capped at SMALL_RESULT_BYTES
+ * so memory stays bounded. A query whose result outgrows the cap is run again as a
+ * stream, and its text is remembered so it streams straight away next time.
+ * (Cancellation is the same on both paths: the server restarts a cell whose
+ * cancelled query does not stop.)
+ */
+const SMALL_RESULT_BYTES = 2 * 1024 * 1024;
+const streamOnly = new Set<string>();
+const TOO_MANY_ROWS_OR_BYTES = 396;
+
 async function runQuery(job: Job, st: Active): Promise<void> {
   const { sql, format, settings } = job.body as { sql: string; format: string; settings?: Record<string, string | number> };
   const t0 = performance.now();
+  const key = `${format}\u0000${sql}`;
+  const ownLimits = settings && ('max_result_bytes' in settings || 'max_result_rows' in settings);
+  if (!ownLimits && !streamOnly.has(key)) {
+    try {
+      const r = await session.queryAsync(sql + settingsClause({ ...settings, max_result_bytes: SMALL_RESULT_BYTES }), { format });
+      if (st.cancelled) throw Object.assign(new Error('query cancelled'), { code: 'CANCELLED' });
+      const out = r.bytes();
+      const end = encodeFrame(Frame.End, job.id, JSON.stringify({ elapsedMs: performance.now() - t0, bytes: out.length, chunks: 1 }));
+      if (out.length) {
+        sock.cork();
+        writeFrame(sock, Frame.Data, job.id, Buffer.from(out.buffer, out.byteOffset, out.byteLength));
+        sock.write(end);
+        sock.uncork();
+      } else {
+        sock.write(end);
+      }
+      return;
+    } catch (e) {
+      const code = (e as { clickhouseCode?: number }).clickhouseCode ?? Number(/Code: (\d+)\./.exec(String((e as Error).message))?.[1]);
+      if (code !== TOO_MANY_ROWS_OR_BYTES || st.cancelled) throw e;
+      if (streamOnly.size > 10_000) streamOnly.clear();
+      streamOnly.add(key);
+      // The failed call may have left output behind (see the fence).
+      await fence();
+    }
+  }
+  await runStream(job, st, sql, format, settings, t0);
+}
+
+async function runStream(job: Job, st: Active, sql: string, format: string, settings: Record<string, string | number> | undefined, t0: number): Promise<void> {
   let bytes = 0;
   let chunks = 0;
   const stream = session.queryStream(sql + settingsClause(settings), { format, signal: st.abort.signal });
