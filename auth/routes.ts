@@ -9,10 +9,12 @@ import { registerIdentityAdminRoutes } from '../src/api/auth-admin.js';
 import { registerTokenRoutes } from '../src/api/tokens.js';
 import { runtimeOf } from './runtime.js';
 import { startDevIdentity } from './oidc/dev-identity.js';
+import { registerSamlRoutes } from './saml/index.js';
 
 export async function registerAuthRoutes(app: App): Promise<void> {
   registerIdentityRoutes(app);
   registerIdentityAdminRoutes(app);
+  registerSamlRoutes(app);
   registerTokenRoutes(app);
   await runtimeOf(app).keys.ensure();
   const rotation = setInterval(() => { runtimeOf(app).keys.ensure().catch((e) => app.log.error('session key rotation failed', { err: e })); }, 3600_000);

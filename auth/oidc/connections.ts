@@ -7,6 +7,7 @@
 import type { App } from '../../src/app.js';
 import { RoostError } from '../../src/errors.js';
 import { runtimeOf } from '../runtime.js';
+import type { SamlConnectionRecord } from '../saml/connections.js';
 
 export interface ConnectionRecord {
   id: string;
@@ -25,14 +26,24 @@ export interface ConnectionRecord {
 
 const ID = /^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$/;
 
+/** Any connection in `connections/<tenant>/<id>`: OIDC (this file) or SAML (auth/saml/connections.ts). */
+export type StoredConnection = ConnectionRecord | SamlConnectionRecord;
+
+/** An OIDC connection; a SAML one of that id answers NOT_FOUND here. */
 export function getConnection(app: App, tenant: string, id: string): ConnectionRecord {
-  const c = app.state.get<ConnectionRecord>('connections', tenant, id);
-  if (!c) throw new RoostError('NOT_FOUND', `tenant "${tenant}" has no connection "${id}"`);
+  const c = app.state.get<StoredConnection>('connections', tenant, id);
+  if (!c || c.type !== 'oidc') throw new RoostError('NOT_FOUND', `tenant "${tenant}" has no ${c ? 'OIDC ' : ''}connection "${id}"`);
   return c;
 }
 
-export function listConnections(app: App, tenant: string): ConnectionRecord[] {
-  return app.state.list<ConnectionRecord>('connections', tenant);
+/** Every connection of the tenant, OIDC and SAML. */
+export function listConnections(app: App, tenant: string): StoredConnection[] {
+  return app.state.list<StoredConnection>('connections', tenant);
+}
+
+/** Who authenticates through a connection: the OIDC issuer or the SAML IdP's entity id. */
+export function connectionIdp(c: StoredConnection): string {
+  return c.type === 'saml' ? c.idp_entity_id : c.issuer;
 }
 
 export function callbackUrl(app: App, tenant: string, id: string): string {
@@ -66,8 +77,7 @@ export function parseConnection(app: App, tenant: string, raw: unknown, existing
   const b = raw as Record<string, unknown>;
   if (!b || typeof b !== 'object' || Array.isArray(b)) throw new RoostError('INVALID_PARAMETER', 'send a JSON object');
   const type = b.type ?? existing?.type ?? 'oidc';
-  if (type === 'saml') throw new RoostError('NOT_AVAILABLE', 'SAML connections are not available in this version; use an OIDC connection');
-  if (type !== 'oidc') throw new RoostError('INVALID_PARAMETER', 'type must be "oidc"');
+  if (type !== 'oidc') throw new RoostError('INVALID_PARAMETER', 'type must be "oidc" or "saml"');
   const id = existing?.id ?? b.id;
   if (typeof id !== 'string' || !ID.test(id)) throw new RoostError('INVALID_PARAMETER', 'id must be 1-40 characters of a-z, 0-9 and -');
   if (existing && b.id !== undefined && b.id !== existing.id) throw new RoostError('INVALID_PARAMETER', 'a connection\'s id cannot change');

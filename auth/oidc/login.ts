@@ -8,7 +8,7 @@ import type { App } from '../../src/app.js';
 import type { Ctx } from '../../src/http/context.js';
 import { RoostError } from '../../src/errors.js';
 import type { Tenant } from '../../tenants/registry.js';
-import { callbackUrl, getConnection, listConnections, type ConnectionRecord } from './connections.js';
+import { callbackUrl, connectionIdp, getConnection, listConnections, type StoredConnection } from './connections.js';
 import { PENDING_TTL_MS } from './pending.js';
 import { runtimeOf, auditAuth } from '../runtime.js';
 
@@ -27,7 +27,7 @@ export function safeReturnTo(raw: string | null): string {
   return u.pathname + u.search + u.hash;
 }
 
-export type LoginChoice = { tenant: string; connection: ConnectionRecord };
+export type LoginChoice = { tenant: string; connection: StoredConnection };
 
 /** The connections a login request may use. */
 export function chooseConnections(app: App, q: URLSearchParams): LoginChoice[] {
@@ -82,10 +82,14 @@ export function page(title: string, body: string): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title><meta name="viewport" content="width=device-width"></head><body style="font-family:sans-serif;max-width:36em;margin:4em auto"><h1>${escapeHtml(title)}</h1>${body}</body></html>`;
 }
 
+function idpLabel(idp: string): string {
+  try { return new URL(idp).host || idp; } catch { return idp; }
+}
+
 export function chooserPage(choices: LoginChoice[], returnTo: string): string {
   const items = choices.map((c) => {
     const href = `/auth/login?tenant=${encodeURIComponent(c.tenant)}&connection=${encodeURIComponent(c.connection.id)}&return_to=${encodeURIComponent(returnTo)}`;
-    return `<li><a href="${escapeHtml(href)}">${escapeHtml(c.tenant)} — ${escapeHtml(c.connection.id)} (${escapeHtml(new URL(c.connection.issuer).host)})</a></li>`;
+    return `<li><a href="${escapeHtml(href)}">${escapeHtml(c.tenant)} — ${escapeHtml(c.connection.id)} (${escapeHtml(idpLabel(connectionIdp(c.connection)))})</a></li>`;
   }).join('');
   return page('Choose how to log in', `<ul>${items}</ul>`);
 }

@@ -10,7 +10,8 @@ import { RoostError } from '../errors.js';
 import { authenticate, authorize, credentialName, type Credential } from '../../auth/authorize.js';
 import { auditAuth } from '../../auth/runtime.js';
 import { getTenant } from '../../tenants/registry.js';
-import { connectionView, getConnection, listConnections, parseConnection } from '../../auth/oidc/connections.js';
+import { connectionView, listConnections, parseConnection, type ConnectionRecord, type StoredConnection } from '../../auth/oidc/connections.js';
+import { isSamlConnection, parseSamlConnection, samlConnectionView } from '../../auth/saml/index.js';
 import { evaluateRules, getRules, grantsView, matchedRules, validateRules, type MappingDoc } from '../../auth/mapping/rules.js';
 import { revokeTenantSessions } from '../../auth/sessions/sessions.js';
 
@@ -25,47 +26,62 @@ export function registerIdentityAdminRoutes(app: App): void {
     getTenant(state, tenant);
     return { cred, tenant };
   };
+  const view = (c: StoredConnection) => (isSamlConnection(c) ? samlConnectionView(app, c) : connectionView(app, c));
+  /** OIDC or SAML by the body's `type` (or the stored record's, for a patch). */
+  const parse = (tenant: string, body: unknown, existing?: StoredConnection): StoredConnection => {
+    const type = (body as { type?: unknown } | null)?.type ?? existing?.type;
+    if (existing && type !== existing.type) throw new RoostError('INVALID_PARAMETER', 'a connection\'s type cannot change; delete it and create another');
+    if (type === 'saml') return parseSamlConnection(app, tenant, body, existing as Parameters<typeof parseSamlConnection>[3]);
+    return parseConnection(app, tenant, body, existing as ConnectionRecord | undefined);
+  };
+  const anyConnection = (tenant: string, id: string): StoredConnection => {
+    const c = state.get<StoredConnection>('connections', tenant, id);
+    if (!c) throw new RoostError('NOT_FOUND', `tenant "${tenant}" has no connection "${id}"`);
+    return c;
+  };
   const audit = (ctx: Ctx, cred: Credential, tenant: string, event: string, resource: string, details?: Record<string, unknown>) =>
     auditAuth(app, { event, outcome: 'success', tenant, credential: credentialName(cred), actor: cred.kind === 'session' || cred.kind === 'idp' ? cred.identity.email ?? cred.identity.subject : undefined, resource, requestId: ctx.id, details });
 
   router.get('/v0/tenants/:slug/connections', async (ctx) => {
     const { tenant } = await tenantAdmin(ctx);
-    sendJson(ctx, 200, { connections: listConnections(app, tenant).map((c) => connectionView(app, c)) });
+    sendJson(ctx, 200, { connections: listConnections(app, tenant).map(view) });
   });
 
   router.post('/v0/tenants/:slug/connections', async (ctx) => {
     const { cred, tenant } = await tenantAdmin(ctx);
     const body = await readJson(ctx);
-    const rec = parseConnection(app, tenant, body);
+    const rec = parse(tenant, body);
     await state.transact((s) => {
       if (s.get('connections', tenant, rec.id)) throw new RoostError('ALREADY_EXISTS', `connection "${rec.id}" already exists`);
       return { ops: [{ op: 'put', path: ['connections', tenant, rec.id], value: rec }], result: undefined };
     });
-    audit(ctx, cred, tenant, 'connection.created', `connection:${rec.id}`, { issuer: rec.issuer, client_id: rec.client_id, accept_idp_access_tokens: rec.accept_idp_access_tokens });
-    sendJson(ctx, 201, connectionView(app, rec));
+    audit(ctx, cred, tenant, 'connection.created', `connection:${rec.id}`, isSamlConnection(rec)
+      ? { type: 'saml', entity_id: rec.idp_entity_id, sso_url: rec.sso_url, certificates: rec.certificates.length, allow_idp_initiated: rec.allow_idp_initiated }
+      : { issuer: rec.issuer, client_id: rec.client_id, accept_idp_access_tokens: rec.accept_idp_access_tokens });
+    sendJson(ctx, 201, view(rec));
   });
 
   router.get('/v0/tenants/:slug/connections/:id', async (ctx) => {
     const { tenant } = await tenantAdmin(ctx);
-    sendJson(ctx, 200, connectionView(app, getConnection(app, tenant, ctx.params.id!)));
+    sendJson(ctx, 200, view(anyConnection(tenant, ctx.params.id!)));
   });
 
   router.patch('/v0/tenants/:slug/connections/:id', async (ctx) => {
     const { cred, tenant } = await tenantAdmin(ctx);
     const body = await readJson(ctx);
     const rec = await state.transact((s) => {
-      const cur = s.get<ReturnType<typeof getConnection>>('connections', tenant, ctx.params.id!);
+      const cur = s.get<StoredConnection>('connections', tenant, ctx.params.id!);
       if (!cur) throw new RoostError('NOT_FOUND', `tenant "${tenant}" has no connection "${ctx.params.id}"`);
-      const next = parseConnection(app, tenant, body, cur);
+      const next = parse(tenant, body, cur);
       return { ops: [{ op: 'put', path: ['connections', tenant, next.id], value: next }], result: next };
     });
     audit(ctx, cred, tenant, 'connection.updated', `connection:${rec.id}`, { fields: Object.keys(body as object) });
-    sendJson(ctx, 200, connectionView(app, rec));
+    sendJson(ctx, 200, view(rec));
   });
 
   router.delete('/v0/tenants/:slug/connections/:id', async (ctx) => {
     const { cred, tenant } = await tenantAdmin(ctx);
-    const c = getConnection(app, tenant, ctx.params.id!);
+    const c = anyConnection(tenant, ctx.params.id!);
     await state.write([{ op: 'del', path: ['connections', tenant, c.id] }]);
     audit(ctx, cred, tenant, 'connection.deleted', `connection:${c.id}`);
     ctx.res.writeHead(204).end();

@@ -12,7 +12,8 @@ import { auditAuth, runtimeOf } from '../../auth/runtime.js';
 import { authorizationUrl, auditLoginFailure, chooseConnections, chooserPage, escapeHtml, page, safeReturnTo } from '../../auth/oidc/login.js';
 import { completeLogin, LoginFailed } from '../../auth/oidc/callback.js';
 import { backchannelLogout } from '../../auth/oidc/backchannel.js';
-import { getConnection } from '../../auth/oidc/connections.js';
+import { connectionIdp, getConnection } from '../../auth/oidc/connections.js';
+import { isSamlConnection, samlAuthorizationUrl } from '../../auth/saml/index.js';
 import { clearedCookies, sessionCookies } from '../../auth/sessions/cookies.js';
 import { revokeSession } from '../../auth/sessions/sessions.js';
 import { grantsView } from '../../auth/mapping/rules.js';
@@ -70,11 +71,13 @@ export function registerIdentityRoutes(app: App): void {
     const choices = chooseConnections(app, ctx.query);
     if (choices.length > 1) {
       if (wantsHtml(ctx)) return sendHtml(ctx, 200, chooserPage(choices, returnTo));
-      sendJson(ctx, 300, { choose: choices.map((c) => ({ tenant: c.tenant, connection: c.connection.id, issuer: c.connection.issuer, login_url: `/auth/login?tenant=${encodeURIComponent(c.tenant)}&connection=${encodeURIComponent(c.connection.id)}&return_to=${encodeURIComponent(returnTo)}` })) });
+      sendJson(ctx, 300, { choose: choices.map((c) => ({ tenant: c.tenant, connection: c.connection.id, type: c.connection.type, issuer: connectionIdp(c.connection), login_url: `/auth/login?tenant=${encodeURIComponent(c.tenant)}&connection=${encodeURIComponent(c.connection.id)}&return_to=${encodeURIComponent(returnTo)}` })) });
       return;
     }
     const { tenant, connection } = choices[0]!;
-    const url = await authorizationUrl(app, tenant, connection.id, returnTo, ctx.query.get('email') ?? undefined);
+    const url = isSamlConnection(connection)
+      ? await samlAuthorizationUrl(app, tenant, connection.id, returnTo)
+      : await authorizationUrl(app, tenant, connection.id, returnTo, ctx.query.get('email') ?? undefined);
     ctx.res.writeHead(302, { Location: url.href, 'Cache-Control': 'no-store', 'Content-Length': 0 });
     ctx.res.end();
   });

@@ -1,0 +1,87 @@
+/**
+ * XML for the SAML service provider: one strict parse with the same parser
+ * node-saml verifies with (`@xmldom/xmldom`, its own dependency), so Roost's
+ * structural checks and the library's signature check see the same tree.
+ * A document type declaration is refused before any parsing, whatever its case.
+ */
+import { DOMParser } from '@xmldom/xmldom';
+
+export const NS = {
+  protocol: 'urn:oasis:names:tc:SAML:2.0:protocol',
+  assertion: 'urn:oasis:names:tc:SAML:2.0:assertion',
+  metadata: 'urn:oasis:names:tc:SAML:2.0:metadata',
+  dsig: 'http://www.w3.org/2000/09/xmldsig#',
+} as const;
+
+export const ELEMENT_NODE = 1;
+export const PROCESSING_INSTRUCTION_NODE = 7;
+export const COMMENT_NODE = 8;
+export const DOCUMENT_TYPE_NODE = 10;
+
+/** Why a document could not be read; `check` names the rule for the audit log. */
+export class XmlRefused extends Error {
+  readonly check: string;
+  constructor(check: string, message: string) {
+    super(message);
+    this.check = check;
+  }
+}
+
+/** True when the text declares a document type (DTDs carry XXE and entity expansion). */
+export function hasDoctype(xml: string): boolean {
+  return /<!DOCTYPE/i.test(xml) || /<!ENTITY/i.test(xml);
+}
+
+/** Parses a whole document; any parser error or warning refuses it. */
+export function parseXml(xml: string, what: string): Document {
+  if (hasDoctype(xml)) throw new XmlRefused('doctype', `the ${what} declares a DOCTYPE (refused: DTDs and entities are never processed)`);
+  const problems: string[] = [];
+  const onProblem = (m: string) => { problems.push(String(m).split('\n')[0]!); };
+  const doc = new DOMParser({ locator: {}, errorHandler: { warning: onProblem, error: onProblem, fatalError: onProblem } }).parseFromString(xml, 'text/xml') as unknown as Document;
+  if (problems.length || !doc || !doc.documentElement) throw new XmlRefused('xml', `the ${what} is not well-formed XML${problems.length ? ` (${problems[0]})` : ''}`);
+  for (let n = doc.firstChild; n; n = n.nextSibling) {
+    if (n.nodeType === DOCUMENT_TYPE_NODE) throw new XmlRefused('doctype', `the ${what} declares a DOCTYPE`);
+  }
+  return doc;
+}
+
+/** Element children of `parent`, optionally only those with this namespace and local name. */
+export function children(parent: Node, ns?: string, local?: string): Element[] {
+  const out: Element[] = [];
+  for (let n = parent.firstChild; n; n = n.nextSibling) {
+    if (n.nodeType !== ELEMENT_NODE) continue;
+    const e = n as Element;
+    if (ns !== undefined && e.namespaceURI !== ns) continue;
+    if (local !== undefined && e.localName !== local) continue;
+    out.push(e);
+  }
+  return out;
+}
+
+/** Every node below `root` (document order), elements and others. */
+export function* descendants(root: Node): Generator<Node> {
+  for (let n = root.firstChild; n; n = n.nextSibling) {
+    yield n;
+    yield* descendants(n);
+  }
+}
+
+/** All elements below `root` with this local name, in any namespace. */
+export function byLocalName(root: Node, local: string): Element[] {
+  const out: Element[] = [];
+  for (const n of descendants(root)) if (n.nodeType === ELEMENT_NODE && (n as Element).localName === local) out.push(n as Element);
+  return out;
+}
+
+/** The one child element, or undefined when there is none; more than one refuses. */
+export function onlyChild(parent: Element, ns: string, local: string, check: string): Element | undefined {
+  const c = children(parent, ns, local);
+  if (c.length > 1) throw new XmlRefused(check, `${c.length} ${local} elements in ${parent.localName} (at most one allowed)`);
+  return c[0];
+}
+
+/** Text content of an element (every text node; comments are refused before this is read). */
+export function text(e: Element | undefined): string | undefined {
+  if (!e) return undefined;
+  return (e.textContent ?? '').trim();
+}
