@@ -11,7 +11,6 @@
 import type { App } from '../../src/app.js';
 import type { Ctx } from '../../src/http/context.js';
 import { readBody } from '../../src/http/context.js';
-import { RoostError } from '../../src/errors.js';
 import { safeReturnTo } from '../oidc/login.js';
 import type { LoginResult } from '../oidc/callback.js';
 import { evaluateRules, getRules, referencedClaims } from '../mapping/rules.js';
@@ -62,11 +61,8 @@ export async function completeSamlLogin(app: App, ctx: Ctx, tenant: string, conn
   let conn: SamlConnectionRecord;
   try { conn = getSamlConnection(app, tenant, connId); } catch { return refuse('connection', `tenant "${tenant}" has no SAML connection "${connId}"`); }
 
-  let body: Buffer;
-  try { body = await readBody(ctx, MAX_ACS_BODY_BYTES); } catch (e) {
-    if (e instanceof RoostError && e.code === 'BODY_TOO_LARGE') throw new SamlLoginFailed('size', `the posted body is larger than ${MAX_ACS_BODY_BYTES} bytes`, where, { cause: e });
-    throw e;
-  }
+  // Too large answers 413 BODY_TOO_LARGE; the route audits it as check "size".
+  const body = await readBody(ctx, MAX_ACS_BODY_BYTES);
   if (!String(ctx.req.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded')) refuse('binding', 'the ACS takes the HTTP-POST binding: an application/x-www-form-urlencoded form');
   const form = new URLSearchParams(body.toString('utf8'));
   const b64 = form.get('SAMLResponse');
