@@ -4,7 +4,8 @@
  * - SAML logins in progress (`samlPending/<hash of RelayState>`): the
  *   AuthnRequest id Roost issued, for which tenant and connection, and the
  *   `return_to`; single-use, expiring;
- * - accepted assertion ids (`samlReplay/<hash of tenant, connection, id>`),
+ * - accepted assertion ids (`samlReplay/<hash of tenant, connection, id>`, with the
+ *   tenant named so they go with its state slice),
  *   each kept until the assertion could no longer be accepted anyway.
  */
 import crypto from 'node:crypto';
@@ -77,7 +78,7 @@ export class SamlStateStore {
       if (seen && seen.expiresAt >= now) return { ops: [], result: false };
       const { ops, live } = prune(s.get('samlReplay') ?? {}, 'samlReplay', now);
       if (live >= MAX_REPLAY) throw new RoostError('RATE_LIMITED', 'too many SAML logins in the replay window; retry in a minute', { headers: { 'Retry-After': '60' }, retryable: true });
-      ops.push({ op: 'put', path: ['samlReplay', k], value: { expiresAt } });
+      ops.push({ op: 'put', path: ['samlReplay', k], value: { tenant, expiresAt } });
       return { ops, result: true };
     });
   }
