@@ -119,7 +119,7 @@ async function postAcs(tenant: string, conn: string, samlResponse: string, relay
   const cookie = res.headers.getSetCookie().find((c) => c.startsWith('roost_session='));
   let body: any = text;
   try { body = JSON.parse(text); } catch { /* html or empty */ }
-  return { status: res.status, location: res.headers.get('location'), cookie, session: cookie ? decodeURIComponent(cookie.split(';')[0]!.split('=')[1]!) : undefined, body, text };
+  return { status: res.status, requestId: res.headers.get('x-request-id')!, location: res.headers.get('location'), cookie, session: cookie ? decodeURIComponent(cookie.split(';')[0]!.split('=')[1]!) : undefined, body, text };
 }
 
 /** A login's fields at acme/main, as the IdP would answer it. */
@@ -130,12 +130,15 @@ function acmeFields(login: { requestId: string } | undefined, over: Partial<Resp
   };
 }
 
-/** Expects a refusal: 4xx, no session cookie, and a `login.saml` failure audit naming `check`. */
+/** Expects a refusal: 4xx, no session cookie, and a `login.saml` failure audit of this very request naming `check`. */
 async function expectRefused(r: Awaited<ReturnType<typeof postAcs>>, check: string | RegExp, tenant = 'acme'): Promise<Record<string, any>> {
   expect(r.status, JSON.stringify(r.body)).toBeGreaterThanOrEqual(400);
   expect(r.status).toBeLessThan(500);
   expect(r.cookie).toBeUndefined();
-  const got = await waitAudit((a) => a.event === 'login.saml' && a.outcome === 'failure' && a.tenant === tenant && (typeof check === 'string' ? a.details?.check === check : check.test(a.details?.check)));
+  const got = await waitAudit((a) => a.event === 'login.saml' && a.requestId === r.requestId);
+  expect(got).toMatchObject({ outcome: 'failure', tenant });
+  if (typeof check === 'string') expect(got.details?.check, got.reason).toBe(check);
+  else expect(got.details?.check, got.reason).toMatch(check);
   return got;
 }
 
@@ -311,6 +314,26 @@ describe('attacks, each refused with a precise audit record and no session', () 
     const l = await fresh();
     const a = await expectRefused(await postAcs('acme', 'main', b64(sign(responseXml(acmeFields(l)), acme(), { alg: SHA1 })), l.relayState), 'algorithm');
     expect(a.reason).toMatch(/rsa-sha1/);
+  });
+
+  it('a validly signed assertion with its NameID edited (digest no longer matches)', async () => {
+    const l = await fresh();
+    const attack = sign(responseXml(acmeFields(l)), acme()).replace('>u-ana-7f3c<', '>u-root<');
+    await expectRefused(await postAcs('acme', 'main', b64(attack), l.relayState), 'signature');
+  });
+
+  it('HMAC, comment-keeping canonicalization and SHA-1 digests named in a signature', async () => {
+    const swaps: Array<[RegExp, string]> = [
+      [/Algorithm="http:\/\/www\.w3\.org\/2001\/04\/xmldsig-more#rsa-sha256"/, 'Algorithm="http://www.w3.org/2000/09/xmldsig#hmac-sha1"'],
+      [/<ds:CanonicalizationMethod Algorithm="http:\/\/www\.w3\.org\/2001\/10\/xml-exc-c14n#"/, '<ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#WithComments"'],
+      [/<ds:DigestMethod Algorithm="[^"]+"/, '<ds:DigestMethod Algorithm="http://www.w3.org/2000/09/xmldsig#sha1"'],
+    ];
+    for (const [re, to] of swaps) {
+      const l = await fresh();
+      const signed = sign(responseXml(acmeFields(l)), acme());
+      expect(signed).toMatch(re);
+      await expectRefused(await postAcs('acme', 'main', b64(signed.replace(re, to)), l.relayState), 'algorithm');
+    }
   });
 
   it('signature wrapping XSW1-XSW8', async () => {
