@@ -6,6 +6,7 @@ import { Readable } from 'node:stream';
 import { createClient, ClickHouseLogLevel, type ClickHouseClient } from '@clickhouse/client';
 import { EngineUnavailable, QueryFailed, RoostError } from '../errors.js';
 import type { Engine, InsertOptions, InsertSummary, QueryOptions, QueryStats, QueryStream } from './engine.js';
+import { versionAtLeast } from './engine.js';
 
 export interface ClickHouseEngineOptions {
   url: string;
@@ -32,10 +33,24 @@ export function translateClickHouseError(e: unknown): RoostError {
   return new QueryFailed(msg, code, { cause: e });
 }
 
+/** What a remote server can do, from its version (older servers are supported with less). */
+export interface ServerFeatures {
+  version: string;
+  /** `EXCHANGE TABLES` (20.x+); else a two-table RENAME swaps. */
+  exchangeTables: boolean;
+  /** DateTime64 (20.1+); else service and quarantine times are DateTime. */
+  dateTime64: boolean;
+  /** Map(K, V) (21.1+); else such columns hold JSON text. */
+  mapType: boolean;
+  /** Settings every request needs on this server (e.g. LowCardinality before 19.x). */
+  settings: Record<string, string | number>;
+}
+
 export class ClickHouseEngine implements Engine {
   readonly kind = 'clickhouse' as const;
   readonly cluster: string | undefined;
   #client: ClickHouseClient;
+  #features: Promise<ServerFeatures> | undefined;
 
   constructor(opts: ClickHouseEngineOptions) {
     this.cluster = opts.cluster;
@@ -55,7 +70,29 @@ export class ClickHouseEngine implements Engine {
     return this.#run(sql, opts, true);
   }
 
-  async #run(sql: string, opts: QueryOptions, withFormat: boolean): Promise<QueryStream> {
+  /** The server's version and what follows from it (asked once). */
+  features(): Promise<ServerFeatures> {
+    if (this.#features) return this.#features;
+    const p = (async (): Promise<ServerFeatures> => {
+      const s = await this.#run('SELECT version()', { format: 'TSV' }, true, false);
+      const parts: Buffer[] = [];
+      for await (const b of s) parts.push(b);
+      const version = Buffer.concat(parts).toString('utf8').trim();
+      return {
+        version,
+        exchangeTables: versionAtLeast(version, 20, 1),
+        dateTime64: versionAtLeast(version, 20, 1),
+        mapType: versionAtLeast(version, 21, 1),
+        settings: versionAtLeast(version, 19, 0) ? {} : { allow_experimental_low_cardinality_type: 1 } as Record<string, number>,
+      };
+    })();
+    this.#features = p;
+    p.catch(() => { if (this.#features === p) this.#features = undefined; });
+    return p;
+  }
+
+  async #run(sql: string, opts: QueryOptions, withFormat: boolean, compat = true): Promise<QueryStream> {
+    const extra = compat ? (await this.features()).settings : {};
     const ac = new AbortController();
     const onAbort = () => ac.abort();
     opts.signal?.addEventListener('abort', onAbort, { once: true });
@@ -69,6 +106,7 @@ export class ClickHouseEngine implements Engine {
         query: withFormat ? `${sql}\nFORMAT ${opts.format}` : sql,
         abort_signal: ac.signal,
         clickhouse_settings: {
+          ...extra,
           ...(opts.timeoutMs ? { max_execution_time: Math.max(1, Math.ceil(opts.timeoutMs / 1000)) } : {}),
           ...(opts.settings as Record<string, string | number>),
         } as never,
@@ -137,7 +175,7 @@ export class ClickHouseEngine implements Engine {
         query: `INSERT INTO ${table} FORMAT ${format}`,
         values: counted,
         abort_signal: opts.signal,
-        clickhouse_settings: (opts.settings ?? {}) as never,
+        clickhouse_settings: { ...(await this.features()).settings, ...opts.settings } as never,
       }).then((r) => { r.stream.resume(); return new Promise((res, rej) => { r.stream.on('end', res); r.stream.on('error', rej); }); });
     } catch (e) {
       throw translateClickHouseError(e);
@@ -146,7 +184,7 @@ export class ClickHouseEngine implements Engine {
   }
 
   async version(): Promise<string> {
-    return (await this.exec('SELECT version()')).toString('utf8').trim();
+    return (await this.features()).version;
   }
 
   async ping(): Promise<void> {

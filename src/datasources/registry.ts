@@ -9,6 +9,7 @@ import type { Op } from '../state/store.js';
 import { RoostError } from '../errors.js';
 import type { Engine } from '../cells/engine.js';
 import { quoteIdent } from '../cells/engine.js';
+import { compatColumns } from '../cells/compat.js';
 import type { Workspace } from '../../tenants/registry.js';
 
 export interface DataSourceColumn {
@@ -99,5 +100,5 @@ export async function createTables(engine: Engine, ws: Workspace, ds: DataSource
 
 export async function createQuarantine(engine: Engine, ws: Workspace, ds: DataSource, table = `${ds.table}_quarantine`): Promise<void> {
   const original = ds.columns.map((c) => `${quoteIdent(c.name)} Nullable(String)`).join(', ');
-  await engine.exec(`CREATE TABLE IF NOT EXISTS ${qualified(ws, table)} (${original}, ${QUARANTINE_COLUMNS}) ENGINE = MergeTree ORDER BY insertion_date`);
+  await engine.exec(`CREATE TABLE IF NOT EXISTS ${qualified(ws, table)} (${original}, ${await compatColumns(engine, QUARANTINE_COLUMNS)}) ENGINE = MergeTree ORDER BY insertion_date`);
 }

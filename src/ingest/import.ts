@@ -139,7 +139,8 @@ async function importLocked(app: App, o: ImportOptions): Promise<ImportResult> {
   const hasHeader = o.hasHeader ?? (sniffed.hasHeader && !(await firstRowIsData(head, o.ds, dialect)));
   let validator: CsvValidator;
   try {
-    validator = new CsvValidator({ columns: o.ds.columns, dialect, hasHeader, maxRowBytes: o.maxRowBytes ?? 8 << 20 });
+    // Native blocks are the embedded engine's fastest input; remote servers (possibly old) get RowBinary.
+    validator = new CsvValidator({ columns: o.ds.columns, dialect, hasHeader, maxRowBytes: o.maxRowBytes ?? 8 << 20, format: engine.kind === 'embedded' ? undefined : 'RowBinary' });
   } catch (e) {
     throw csvToRoost(e);
   }
@@ -193,7 +194,16 @@ async function importLocked(app: App, o: ImportOptions): Promise<ImportResult> {
     if (o.staged) {
       const cluster = engine instanceof ClickHouseEngine && engine.cluster;
       if (cluster) throw new RoostError('CONFLICT', 'staged imports on a cluster are not supported yet');
-      if (o.mode === 'replace') await engine.exec(`EXCHANGE TABLES ${target} AND ${stage}`);
+      if (o.mode === 'replace') {
+        if (engine instanceof ClickHouseEngine && !(await engine.features()).exchangeTables) {
+          // Servers before EXCHANGE TABLES: one RENAME statement moves both names at once.
+          const old = qualified(o.ws, `${o.ds.table}__old${suffix}`);
+          await engine.exec(`RENAME TABLE ${target} TO ${old}, ${stage} TO ${target}`);
+          staged.push(old);
+        } else {
+          await engine.exec(`EXCHANGE TABLES ${target} AND ${stage}`);
+        }
+      }
       else await engine.exec(`ALTER TABLE ${target} ATTACH PARTITION tuple() FROM ${stage}`);
       if (spool.count > 0) await engine.exec(`ALTER TABLE ${qTable} ATTACH PARTITION tuple() FROM ${qualified(o.ws, `${o.ds.table}_quarantine${suffix}`)}`);
     }

@@ -1,15 +1,22 @@
 /**
  * Service data sources: what Roost did for a tenant, stored in the tenant's own
- * cell (database `roost_svc`) and readable by its workspaces' SQL through the
+ * cell (database `roost_svc_<tenant>`) and readable by its workspaces' SQL through the
  * names `tinybird.pipe_stats_rt`, `tinybird.datasources_ops_log`,
  * `tinybird.endpoint_errors` and `roost.audit_log` (each filtered to the
  * workspace). Rows are buffered and written in batches; `flush()` forces it.
  */
 import type { Engine } from '../cells/engine.js';
 import { quoteString } from '../cells/engine.js';
+import { compatColumns, mapsAsText } from '../cells/compat.js';
 import type { Logger } from '../log/logger.js';
 
-export const SERVICE_DB = 'roost_svc';
+/**
+ * The service database of a tenant. Named after the tenant so that tenants an
+ * operator places on the same remote server never share service tables.
+ */
+export function serviceDb(tenant: string): string {
+  return `roost_svc_${tenant.replace(/[^A-Za-z0-9_]/g, '_')}`;
+}
 
 /** Table definitions; every table carries `workspace` so views can filter it. */
 export const SERVICE_TABLES: Record<string, { columns: string; order: string; publicName: string }> = {
@@ -38,11 +45,11 @@ export const SERVICE_TABLES: Record<string, { columns: string; order: string; pu
 export type ServiceTable = keyof typeof SERVICE_TABLES;
 
 /** The SQL a workspace sees for each public service name (a filtered subquery). */
-export function serviceViews(workspace: string): Record<string, string> {
+export function serviceViews(tenant: string, workspace: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [table, def] of Object.entries(SERVICE_TABLES)) {
     const cols = def.columns.split(/,\s*(?![^()]*\))/).map((c) => c.trim().split(/\s+/)[0]).filter((c) => c !== 'workspace' && c !== 'tenant');
-    out[def.publicName] = `(SELECT ${cols.map((c) => '`' + c + '`').join(', ')} FROM ${SERVICE_DB}.${table} WHERE workspace = ${quoteString(workspace)})`;
+    out[def.publicName] = `(SELECT ${cols.map((c) => '`' + c + '`').join(', ')} FROM ${serviceDb(tenant)}.${table} WHERE workspace = ${quoteString(workspace)})`;
   }
   return out;
 }
@@ -71,9 +78,9 @@ export class ServiceLog {
       p = (async () => {
         const engine = this.#engineFor(tenant);
         if (!engine) return;
-        await engine.exec(`CREATE DATABASE IF NOT EXISTS ${SERVICE_DB}`);
+        await engine.exec(`CREATE DATABASE IF NOT EXISTS ${serviceDb(tenant)}`);
         for (const [name, def] of Object.entries(SERVICE_TABLES)) {
-          await engine.exec(`CREATE TABLE IF NOT EXISTS ${SERVICE_DB}.${name} (${def.columns}) ENGINE = MergeTree ORDER BY ${def.order}`);
+          await engine.exec(`CREATE TABLE IF NOT EXISTS ${serviceDb(tenant)}.${name} (${await compatColumns(engine, def.columns)}) ENGINE = MergeTree ORDER BY ${def.order}`);
         }
       })();
       p.catch(() => this.#ready.delete(tenant));
@@ -106,7 +113,11 @@ export class ServiceLog {
           await this.ensure(tenant);
           for (const [table, b] of tables) {
             if (!b.rows.length) continue;
-            await engine.insert(`${SERVICE_DB}.${table}`, 'JSONEachRow', [Buffer.from(b.rows.join('\n') + '\n')], {
+            // Older servers keep Map columns as JSON text.
+            const lines = (await mapsAsText(engine))
+              ? b.rows.map((l) => JSON.stringify(Object.fromEntries(Object.entries(JSON.parse(l) as Record<string, unknown>).map(([k, v]) => [k, v !== null && typeof v === 'object' && !Array.isArray(v) ? JSON.stringify(v) : v]))))
+              : b.rows;
+            await engine.insert(`${serviceDb(tenant)}.${table}`, 'JSONEachRow', [Buffer.from(lines.join('\n') + '\n')], {
               settings: { input_format_skip_unknown_fields: 1, date_time_input_format: 'best_effort' },
             });
           }
