@@ -33,6 +33,8 @@ export async function main(argv: string[]): Promise<number> {
       if (e instanceof ConfigError) { process.stderr.write(`roost: ${e.message}\n`); return 2; }
       throw e;
     }
+    // Logs go to stdout; a reader that goes away (a closed pipe) must not take the server down.
+    process.stdout.on('error', () => {});
     const app = await startApp(config);
     await new Promise<void>((resolve) => {
       const onSignal = (sig: string) => { void app.stop(sig).then(resolve); };

@@ -174,6 +174,21 @@ describe('attacks, each refused with an audit record', () => {
     await waitAudit((a) => a.event === 'login' && a.outcome === 'failure' && a.tenant === 'acme' && /invalid_grant|refused/.test(a.reason));
   });
 
+  it('wrong nonce: a code issued for another nonce is refused at the ID token check', async () => {
+    // The attacker sends the victim's browser to the IdP with this login's state and PKCE
+    // challenge but a nonce of their choosing: PKCE and state match, only the nonce does not.
+    const b = new Browser();
+    const start = await b.fetch(`${srv.url}/auth/login?tenant=acme`);
+    const auth = new URL(start.headers.get('location')!);
+    expect(auth.searchParams.get('nonce')).toBeTruthy();
+    auth.searchParams.set('nonce', 'attacker-chosen-nonce');
+    const cb = await b.toCallback(auth.href, 'ana', srv.url);
+    const r = await b.fetch(cb);
+    expect(r.status).toBe(401);
+    expect(b.cookie(srv.url, 'roost_session')).toBeUndefined();
+    await waitAudit((a) => a.event === 'login' && a.outcome === 'failure' && a.tenant === 'acme' && /nonce/i.test(a.reason));
+  });
+
   it('wrong state', async () => {
     const r = await call(`${srv.url}/auth/oidc/acme/main/callback?code=x&state=forged&iss=${encodeURIComponent(idps.acme!.issuer)}`);
     expect(r).toMatchObject({ status: 401, body: { code: 'LOGIN_FAILED' } });

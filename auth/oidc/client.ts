@@ -25,7 +25,13 @@ export function oidcError(e: unknown, what: string): RoostError {
   if (err.code === 'OAUTH_RESPONSE_IS_NOT_CONFORM' || err.code === 'ECONNREFUSED' || (err as Error).name === 'TypeError' && /fetch failed/.test(String(err.message))) {
     return new RoostError('IDP_UNAVAILABLE', `${what}: the identity provider did not answer properly (${err.message ?? 'unreachable'})`, { cause: e });
   }
-  const reason = err.error ? `${err.error}${err.error_description ? `: ${err.error_description}` : ''}` : (err.message ?? String(e));
+  // A refused ID token claim (nonce, iss, aud, ...) is named, so the audit record says which check failed.
+  let claim: unknown;
+  for (let c: unknown = err.cause, i = 0; c && typeof c === 'object' && i < 4 && claim === undefined; c = (c as { cause?: unknown }).cause, i++) {
+    claim = (c as { claim?: unknown }).claim;
+  }
+  const reason = (err.error ? `${err.error}${err.error_description ? `: ${err.error_description}` : ''}` : (err.message ?? String(e)))
+    + (typeof claim === 'string' ? ` (claim "${claim}")` : '');
   return new RoostError('LOGIN_FAILED', `${what}: ${reason}`, { cause: e, details: err.code ? { reason_code: err.code } : undefined });
 }
 
