@@ -17,6 +17,7 @@ import {
 } from '../datasources/registry.js';
 import { csvToRoost, importRows, type ImportResult, type ImportSource } from '../ingest/import.js';
 import { ndjsonSource } from '../ingest/ndjson.js';
+import { peekBody } from '../ingest/peek.js';
 import { inferNdjson, ndjsonSchemaText } from '../ingest/ndjson-infer.js';
 import { formatSchema, inferCsvSchema, parseSchema, type CsvDialect } from '../native/csv.js';
 import { analyzeSql, SqlError, toRoostError } from '../native/sql.js';
@@ -56,7 +57,7 @@ async function incoming(ctx: Ctx, limit: number): Promise<Incoming> {
   if (type.startsWith('application/x-www-form-urlencoded')) {
     // curl --data-binary sends rows with this type too: it is a form only when it
     // reads as one (known keys), else it is the data.
-    const s = await sample(bodyStream(ctx, limit), 64 * 1024);
+    const s = await peekBody(bodyStream(ctx, limit), 64 * 1024);
     const text = s.head.toString('utf8');
     const looksLikeForm = s.complete && text.length > 0 && text.split('&').every((kv) => /^[a-z_]+=/.test(kv) && FORM_KEYS.has(kv.slice(0, kv.indexOf('='))));
     if (looksLikeForm || s.head.length === 0) {
@@ -105,29 +106,6 @@ function schemaColumns(text: string): DataSourceColumn[] {
   } catch (e) {
     throw csvToRoost(e);
   }
-}
-
-/** Buffers the first bytes of a body for inference and hands back an equivalent stream. */
-async function sample(body: AsyncIterable<Buffer>, bytes: number): Promise<{ head: Buffer; body: AsyncIterable<Buffer>; complete: boolean }> {
-  const it = body[Symbol.asyncIterator]();
-  const parts: Buffer[] = [];
-  let n = 0;
-  let complete = false;
-  while (n < bytes) {
-    const r = await it.next();
-    if (r.done) { complete = true; break; }
-    parts.push(r.value);
-    n += r.value.length;
-  }
-  const head = Buffer.concat(parts);
-  return {
-    head, complete,
-    body: (async function* () {
-      if (head.length) yield head;
-      if (complete) return;
-      for (;;) { const r = await it.next(); if (r.done) return; yield r.value; }
-    })(),
-  };
 }
 
 export function dataSourceView(ds: DataSource, stats?: { rows: number; bytes: number; quarantine: number }): Record<string, unknown> {
@@ -199,7 +177,7 @@ export function registerDataSourceRoutes(app: App): void {
         columns = schemaColumns(schemaText);
       } else {
         if (!data) throw new RoostError('BAD_REQUEST', 'to create a data source send a schema= parameter, or a body to infer it from');
-        const s = await sample(data, 1 << 20);
+        const s = await peekBody(data, 1 << 20);
         data = s.body;
         if (s.head.length === 0) throw new RoostError('EMPTY_BODY', 'the body is empty: send rows to infer a schema from, or a schema= parameter');
         if (format === 'ndjson') {
@@ -325,7 +303,7 @@ export function registerDataSourceRoutes(app: App): void {
     void ws;
     const { params, body, fieldFormat } = await incoming(ctx, app.config.maxUploadBytes);
     if (!body) throw new RoostError('EMPTY_BODY', 'send a CSV or NDJSON sample in the body');
-    const s = await sample(body, 1 << 20);
+    const s = await peekBody(body, 1 << 20);
     for await (const _ of s.body) { /* the rest is not needed */ }
     if (!s.head.length) throw new RoostError('EMPTY_BODY', 'send a CSV or NDJSON sample in the body');
     const format = oneOf<Format>('format', params.get('format'), FORMATS, fieldFormat ?? (/^\s*\{/.test(s.head.subarray(0, 64).toString('utf8')) ? 'ndjson' : 'csv'));

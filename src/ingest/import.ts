@@ -17,6 +17,7 @@ import { createQuarantine, qualified } from '../datasources/registry.js';
 import { CsvValidator, CsvError, sniffCsv, type CsvDialect, type RejectedRow } from '../native/csv.js';
 import { QuarantineSpool, splitCsvRow, type QuarantineRow } from './quarantine.js';
 import { RoostError } from '../errors.js';
+import { peekBody } from './peek.js';
 import { ClickHouseEngine } from '../cells/clickhouse.js';
 import { checkStorage, storageChanged } from '../../tenants/limits.js';
 
@@ -87,30 +88,6 @@ async function* coalesce(first: Buffer[], rest: AsyncIterable<Buffer>, min: numb
   if (n > 0) yield parts.length === 1 ? parts[0]! : Buffer.concat(parts, n);
 }
 
-/** Reads until `min` bytes (or the end) are buffered, for sniffing; returns them and the rest. */
-async function peek(src: AsyncIterable<Buffer>, min: number): Promise<{ head: Buffer; rest: AsyncIterable<Buffer> }> {
-  const it = src[Symbol.asyncIterator]();
-  const parts: Buffer[] = [];
-  let n = 0;
-  let ended = false;
-  while (n < min) {
-    const r = await it.next();
-    if (r.done) { ended = true; break; }
-    parts.push(r.value);
-    n += r.value.length;
-  }
-  const head = Buffer.concat(parts);
-  const rest = (async function* () {
-    if (ended) return;
-    for (;;) {
-      const r = await it.next();
-      if (r.done) return;
-      yield r.value;
-    }
-  })();
-  return { head, rest };
-}
-
 export async function importRows(app: App, o: ImportOptions): Promise<ImportResult> {
   const key = `${o.ws.tenant}/${o.ws.name}/${o.ds.name}`;
   if (!o.skipStorageLimit) await checkStorage(app, getTenant(app.state, o.ws.tenant));
@@ -132,7 +109,7 @@ async function importLocked(app: App, o: ImportOptions): Promise<ImportResult> {
   const stage = qualified(o.ws, `${o.ds.table}${suffix}`);
   const into = o.staged ? stage : target;
 
-  const { head, rest } = await peek(o.source.chunks, 64 * 1024);
+  const { head, rest } = await peekBody(o.source.chunks, 64 * 1024);
   if (head.length === 0) throw new RoostError('EMPTY_BODY', 'the body is empty: send the rows to import');
   const sniffed = sniffCsv(head);
   const dialect: CsvDialect = { delimiter: o.dialect?.delimiter ?? sniffed.delimiter, quote: o.dialect?.quote ?? sniffed.quote, escape: o.dialect?.escape ?? sniffed.escape };
