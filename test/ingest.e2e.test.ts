@@ -120,6 +120,16 @@ describe('inference and validation', () => {
   });
 });
 
+describe('every row rejected', () => {
+  it('an append whose rows are all bad stores none, quarantines all, and answers 200', async () => {
+    expect((await post('/v0/datasources?name=allbad&schema=a+Int32,b+Date')).status).toBe(200);
+    const r = await post('/v0/datasources?name=allbad&mode=append', 'x,2024-01-01\n1,notadate\n');
+    expect(r.status, r.text).toBe(200);
+    expect(r.body).toMatchObject({ rows: 0, quarantine_rows: 2 });
+    expect((await rows('SELECT count() AS c FROM allbad_quarantine'))[0].c).toBe(2);
+  });
+});
+
 describe('bad input gets a clear 4xx and changes nothing', () => {
   it('unknown data source, unsupported mode and format, schema syntax, empty body', async () => {
     expect(await post('/v0/datasources?name=nope&mode=append', '1\n')).toMatchObject({ status: 404, body: { code: 'UNKNOWN_DATASOURCE' } });
