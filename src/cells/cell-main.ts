@@ -73,12 +73,15 @@ async function fence(): Promise<void> {
   const { drainPending } = await import('chdb');
   await drainPending();
   session = new Session(path.join(dataDir!, 'db'), sessionOpts);
+  await session.queryAsync(`SET max_result_bytes = ${SMALL_RESULT_BYTES}`);
 }
 
 /**
  * Small results take chdb's buffered call, which is faster per query than its
  * streaming call and reports complete statistics; it is capped at SMALL_RESULT_BYTES
- * so memory stays bounded. A query whose result outgrows the cap is run again as a
+ * (the session's max_result_bytes, set once, so the common query carries no SETTINGS
+ * clause of its own) so memory stays bounded. Buffered `exec` results are capped the
+ * same way: they are small by contract (DDL, counts, metadata). A query whose result outgrows the cap is run again as a
  * stream, and its text is remembered so it streams straight away next time.
  * (Cancellation is the same on both paths: the server restarts a cell whose
  * cancelled query does not stop.)
@@ -94,7 +97,8 @@ async function runQuery(job: Job, st: Active): Promise<void> {
   const ownLimits = settings && ('max_result_bytes' in settings || 'max_result_rows' in settings);
   if (!ownLimits && !streamOnly.has(key)) {
     try {
-      const r = await session.queryAsync(sql + settingsClause({ ...settings, max_result_bytes: SMALL_RESULT_BYTES }), { format });
+      // The session's max_result_bytes (set once at start) caps this buffered result.
+      const r = await session.queryAsync(sql + settingsClause(settings), { format });
       if (st.cancelled) throw Object.assign(new Error('query cancelled'), { code: 'CANCELLED' });
       const out = r.bytes();
       const end = encodeFrame(Frame.End, job.id, JSON.stringify({ elapsedMs: performance.now() - t0, bytes: out.length, chunks: 1 }));
@@ -122,7 +126,8 @@ async function runQuery(job: Job, st: Active): Promise<void> {
 async function runStream(job: Job, st: Active, sql: string, format: string, settings: Record<string, string | number> | undefined, t0: number): Promise<void> {
   let bytes = 0;
   let chunks = 0;
-  const stream = session.queryStream(sql + settingsClause(settings), { format, signal: st.abort.signal });
+  // Streams are not capped by the session's small-result limit.
+  const stream = session.queryStream(sql + settingsClause({ max_result_bytes: 0, ...settings }), { format, signal: st.abort.signal });
   // One chunk of lookahead: the last chunk and the End frame leave in one write,
   // which keeps a one-chunk answer to a single socket write.
   let held: Buffer | undefined;
@@ -323,8 +328,11 @@ function shutdown(code: number): void {
 }
 
 let engineVersion = chdbVersion().libchdb;
-session.queryAsync('SELECT version()', { format: 'TSV' }).then((r) => {
+session.queryAsync('SELECT version()', { format: 'TSV' }).then(async (r) => {
   engineVersion = r.text().trim();
+  // Every result is capped for the buffered path; statements that may return more
+  // (streams) lift the cap in their own SETTINGS clause.
+  await session.queryAsync(`SET max_result_bytes = ${SMALL_RESULT_BYTES}`);
   send(Frame.Pong, 0, JSON.stringify({ version: engineVersion, ready: true }));
 }, (e) => {
   process.stderr.write(`cell: engine failed to start: ${String(e)}\n`);
