@@ -60,15 +60,29 @@ export interface ImportResult {
   elapsedMs: number;
 }
 
-const locks = new Map<string, Promise<unknown>>();
+interface LockState { exclusive: Promise<unknown>; shared: Set<Promise<unknown>>; pending: number }
+const locks = new Map<string, LockState>();
 
-/** Serialises imports that swap a table (replace) with other imports of the same data source. */
-function withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
-  const prev = locks.get(key) ?? Promise.resolve();
-  const run = prev.then(fn, fn);
-  const tail = run.catch(() => {});
-  locks.set(key, tail);
-  void tail.then(() => { if (locks.get(key) === tail) locks.delete(key); });
+/**
+ * Imports of one data source: appends run side by side (shared), a replace runs
+ * alone (exclusive) — an append landing in the table a replace is swapping out
+ * would be lost with it. A replace waits for the appends before it; appends that
+ * arrive while a replace waits go after it.
+ */
+function withLock<T>(key: string, exclusive: boolean, fn: () => Promise<T>): Promise<T> {
+  let st = locks.get(key);
+  if (!st) locks.set(key, (st = { exclusive: Promise.resolve(), shared: new Set(), pending: 0 }));
+  const state = st;
+  const prior = exclusive ? Promise.allSettled([state.exclusive, ...state.shared]) : state.exclusive;
+  const run = prior.then(fn, fn);
+  const settled = run.catch(() => {});
+  state.pending++;
+  if (exclusive) state.exclusive = settled;
+  else state.shared.add(settled);
+  void settled.then(() => {
+    state.shared.delete(settled);
+    if (--state.pending === 0 && locks.get(key) === state) locks.delete(key);
+  });
   return run;
 }
 
@@ -92,7 +106,7 @@ export async function importRows(app: App, o: ImportOptions): Promise<ImportResu
   const key = `${o.ws.tenant}/${o.ws.name}/${o.ds.name}`;
   if (!o.skipStorageLimit) await checkStorage(app, getTenant(app.state, o.ws.tenant));
   try {
-    return await withLock(key, () => importLocked(app, o));
+    return await withLock(key, o.mode === 'replace', () => importLocked(app, o));
   } finally {
     storageChanged(o.ws.tenant);
   }
