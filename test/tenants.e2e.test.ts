@@ -137,9 +137,14 @@ describe('operator: deleting a tenant', () => {
     const t = ws.body.token;
     expect((await call(`${srv.url}/v0/sql?q=SELECT+1`, { token: t })).status).toBe(200);
     expect(fs.existsSync(path.join(srv.dataDir, 'cells', 'beta'))).toBe(true);
+    // Events acknowledged into the buffer belong to the tenant too.
+    expect((await call(`${srv.url}/v0/datasources?name=ev&format=ndjson&schema=${encodeURIComponent('`a` Int32 `json:$.a`')}`, { method: 'POST', token: t })).status).toBe(200);
+    expect((await call(`${srv.url}/v0/events?name=ev`, { method: 'POST', token: t, body: '{"a":1}\n' })).status).toBe(202);
+    expect(fs.existsSync(path.join(srv.dataDir, 'events', 'beta'))).toBe(true);
     const r = await call(`${srv.url}/v0/tenants/beta`, { method: 'DELETE', token: op });
     expect(r).toMatchObject({ status: 200, body: { deleted: 'beta', workspaces: 1, cell_dir_removed: true } });
     expect(fs.existsSync(path.join(srv.dataDir, 'cells', 'beta'))).toBe(false);
+    expect(fs.existsSync(path.join(srv.dataDir, 'events', 'beta'))).toBe(false);
     expect((await call(`${srv.url}/v0/sql?q=SELECT+1`, { token: t })).status).toBe(401);
     expect((await call(`${srv.url}/v0/tenants/beta/connections`, { token: op })).status).toBe(404);
     expect((await call(`${srv.url}/v0/tenants/beta`, { token: op })).status).toBe(404);

@@ -335,6 +335,7 @@ export async function deleteTenant(app: App, tenant: Tenant): Promise<{ workspac
     }
   }
   await app.cells.forget(tenant.slug);
+  await app.events?.discardTenant(tenant.slug);
   const dir = app.cells.cellDir(tenant.slug);
   let cellDirRemoved = false;
   if (tenant.placement.type === 'embedded' || fs.existsSync(dir)) {

@@ -65,7 +65,11 @@ export class EventBuffer {
       for (const workspace of safeList(path.join(this.#root, tenant))) {
         for (const datasource of safeList(path.join(this.#root, tenant, workspace))) {
           const t = this.#target({ tenant, workspace, datasource });
-          for (const f of fs.readdirSync(t.dir)) if (SEGMENT.test(f)) t.pendingBytes += fs.statSync(path.join(t.dir, f)).size;
+          for (const f of fs.readdirSync(t.dir)) {
+            if (SEGMENT.test(f)) t.pendingBytes += fs.statSync(path.join(t.dir, f)).size;
+            // A body that was still arriving at the crash was never acknowledged.
+            else if (f.endsWith('.part')) fs.rmSync(path.join(t.dir, f), { force: true });
+          }
           if (t.pendingBytes) this.#log.info('events buffer recovered', { tenant, workspace, datasource, bytes: t.pendingBytes });
         }
       }
@@ -153,6 +157,12 @@ export class EventBuffer {
     let n = 0;
     for (const t of this.#targets.values()) n += t.pendingBytes;
     return n;
+  }
+
+  /** Drops every buffered segment of a deleted tenant. */
+  async discardTenant(tenant: string): Promise<void> {
+    for (const [key, t] of this.#targets) if (t.owner.tenant === tenant) this.#targets.delete(key);
+    await fsp.rm(path.join(this.#root, tenant), { recursive: true, force: true });
   }
 
   /** Drops the buffered segments of a deleted data source. */
