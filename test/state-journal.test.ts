@@ -22,6 +22,7 @@ describe('journal state store', () => {
     const { s: again } = await open(dir);
     expect(again.get('tenants')).toEqual({ b: { slug: 'b' } });
     expect(again.seq).toBe(3);
+    await again.close();
   });
 
   it('a journal torn in the middle of its last record recovers to the last whole record', async () => {
@@ -43,6 +44,7 @@ describe('journal state store', () => {
     expect(third.get('n', 'x')).toBe('x');
     expect(third.get('n', '4')).toBeUndefined();
     expect(r3).toEqual([]);
+    await third.close();
   });
 
   it('a torn header (fewer than 8 bytes) is dropped too', async () => {
@@ -54,6 +56,7 @@ describe('journal state store', () => {
     const { s: again, recovered } = await open(dir);
     expect(again.get('k')).toBe(1);
     expect(recovered).toHaveLength(1);
+    await again.close();
   });
 
   it('a record whose checksum does not match is never applied', async () => {
@@ -69,6 +72,7 @@ describe('journal state store', () => {
     fs.writeFileSync(file, buf);
     const { s: again } = await open(dir);
     expect(again.get('k')).toBe('good');
+    await again.close();
   });
 
   it('concurrent writers are serialised and all acknowledged', async () => {
@@ -79,6 +83,7 @@ describe('journal state store', () => {
     const { s: again } = await open(dir);
     expect(Object.keys(again.get<object>('c')!)).toHaveLength(200);
     expect(again.seq).toBe(200);
+    await again.close();
   });
 
   it('compacts into a snapshot and keeps every change', async () => {
@@ -92,6 +97,7 @@ describe('journal state store', () => {
     const { s: again } = await open(dir);
     expect(String(again.get('big', '9')).startsWith('79:')).toBe(true);
     expect(again.seq).toBe(80);
+    await again.close();
   });
 
   it('a transaction that throws writes nothing', async () => {
@@ -100,5 +106,6 @@ describe('journal state store', () => {
     await expect(s.transact(() => { throw new Error('no'); })).rejects.toThrow('no');
     await s.write([{ op: 'put', path: ['ok'], value: true }]);
     expect(s.seq).toBe(1);
+    await s.close();
   });
 });
