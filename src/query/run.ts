@@ -71,7 +71,9 @@ export function querySettings(tenant: Tenant, config: Config, format: string): {
   if (l.query_memory_bytes) settings.max_memory_usage = l.query_memory_bytes;
   // A CPU share per query: one tenant's heavy query must leave cores to the others (and to this server).
   settings.max_threads = l.query_threads ?? DEFAULT_QUERY_THREADS;
-  if (format === 'JSON' || format === 'JSONEachRow') settings.output_format_json_quote_64bit_integers = 0;
+  // 64-bit integers as JSON numbers, as Tinybird answers: the embedded engine's default
+  // already; older servers quote them unless told (each setting costs per query).
+  if (tenant.placement.type !== 'embedded' && (format === 'JSON' || format === 'JSONEachRow')) settings.output_format_json_quote_64bit_integers = 0;
   settings.readonly = 1;
   return { settings, timeoutMs: l.query_timeout_ms ?? config.queryTimeoutMs };
 }
