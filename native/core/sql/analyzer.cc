@@ -1,5 +1,7 @@
 #include "sql/analyzer.h"
 
+#include "sql/ascii.h"
+
 #include <algorithm>
 
 #include "sql/lexer.h"
@@ -19,15 +21,6 @@ const char* errorCodeName(ErrorCode c) noexcept {
 
 namespace {
 
-char lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (lower(a[i]) != lower(b[i])) return false;
-  return true;
-}
-
 template <size_t N>
 bool inSet(std::string_view w, const std::string_view (&set)[N]) noexcept {
   for (auto s : set)
@@ -39,7 +32,7 @@ bool inSet(std::string_view w, const std::string_view (&set)[N]) noexcept {
 enum class Kw : uint8_t { None, Select, From, Where, Group, Order, Having, Limit, Window, Qualify, Settings, Format, SetOp, Into, With, Join };
 
 Kw clauseKeyword(std::string_view w) noexcept {
-  switch (lower(w.empty() ? ' ' : w[0])) {
+  switch (asciiLower(w.empty() ? ' ' : w[0])) {
     case 's': if (iequals(w, "select")) return Kw::Select; if (iequals(w, "settings")) return Kw::Settings; break;
     case 'f': if (iequals(w, "from")) return Kw::From; if (iequals(w, "format")) return Kw::Format; break;
     case 'w': if (iequals(w, "where")) return Kw::Where; if (iequals(w, "window")) return Kw::Window; if (iequals(w, "with")) return Kw::With; break;

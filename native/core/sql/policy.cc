@@ -1,5 +1,7 @@
 #include "sql/policy.h"
 
+#include "sql/ascii.h"
+
 #include <algorithm>
 #include <array>
 #include <cstring>
@@ -21,15 +23,6 @@ constexpr FunctionEntry kFunctions[] = {
 #undef F
 };
 
-char lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (lower(a[i]) != lower(b[i])) return false;
-  return true;
-}
-
 // Case-insensitive names, lowercased and sorted once.
 struct LowerIndex {
   std::vector<std::pair<std::string, uint8_t>> items;
@@ -37,7 +30,7 @@ struct LowerIndex {
     for (const auto& f : kFunctions) {
       if (!(f.flags & kCaseInsensitive)) continue;
       std::string s(f.name);
-      for (auto& c : s) c = lower(c);
+      for (auto& c : s) c = asciiLower(c);
       items.emplace_back(std::move(s), f.flags);
     }
     std::sort(items.begin(), items.end());
@@ -55,7 +48,7 @@ bool lookupPlain(std::string_view name, uint8_t& flags) noexcept {
   if (it != std::end(kFunctions) && it->name == name) { flags = it->flags; return true; }
   if (name.size() > 64) return false;
   char buf[64];
-  for (size_t i = 0; i < name.size(); ++i) buf[i] = lower(name[i]);
+  for (size_t i = 0; i < name.size(); ++i) buf[i] = asciiLower(name[i]);
   std::string_view low(buf, name.size());
   const auto& items = lowerIndex().items;
   auto jt = std::lower_bound(items.begin(), items.end(), low,
