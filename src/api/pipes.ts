@@ -8,11 +8,11 @@ import type { Ctx } from '../http/context.js';
 import { readBody, sendJson, sendText } from '../http/context.js';
 import { RoostError } from '../errors.js';
 import {
-  authenticate, authorize, credentialName, fixedParams, readFilter, scopeAllows, workspaceOf, roleOf, type Credential,
+  authenticate, authorize, credentialName, fixedParams, scopeAllows, workspaceOf, roleOf, type Credential,
 } from '../../auth/authorize.js';
 import { roleAllows } from '../../auth/roles.js';
 import { getTenant } from '../../tenants/registry.js';
-import { listDataSources } from '../datasources/registry.js';
+import { rowFiltersOf } from '../datasources/name-map.js';
 import { analyzeSql, SqlError, toRoostError } from '../native/sql.js';
 import { EXTENSION_FORMATS, runQueryToResponse } from '../query/run.js';
 import {
@@ -306,11 +306,7 @@ export function registerPipeRoutes(app: App): void {
       if (!format) throw new RoostError('UNSUPPORTED_FORMAT', `.${ext} is not an endpoint format; use .json, .csv, .ndjson or .parquet`);
       pipe = getPipe(state, r.tenant, r.workspace, name);
       input = await callInput(ctx);
-      const rowFilters: Record<string, string> = {};
-      for (const ds of listDataSources(state, r.tenant, r.workspace)) {
-        const f = readFilter(r.cred, ds.name);
-        if (f) rowFilters[ds.name] = f;
-      }
+      const rowFilters = rowFiltersOf(state, r.tenant, r.workspace, r.cred);
       const compiled = compileEndpoint(state, pipe, { params: input.params, fixedParams: fixedParams(r.cred, pipe.name), rowFilters });
       let sql = compiled.sql;
       if (input.q) {

@@ -3,10 +3,9 @@ import type { App } from '../app.js';
 import type { Ctx } from '../http/context.js';
 import { readBody } from '../http/context.js';
 import { RoostError } from '../errors.js';
-import { authenticate, authorize, readFilter, workspaceOf, type Credential } from '../../auth/authorize.js';
-import { listDataSources } from '../datasources/registry.js';
+import { authenticate, authorize, workspaceOf } from '../../auth/authorize.js';
 import { analyzeSql, SqlError, toRoostError } from '../native/sql.js';
-import { workspaceNameMap } from '../datasources/name-map.js';
+import { rowFiltersOf, workspaceNameMap } from '../datasources/name-map.js';
 import { getTenant } from '../../tenants/registry.js';
 import { runQueryToResponse } from '../query/run.js';
 import { ResultTail } from '../pipes/result-tail.js';
@@ -28,22 +27,12 @@ async function sqlText(ctx: Ctx): Promise<string> {
   return q;
 }
 
-/** Row filters (`DATASOURCES:READ:<ds>:<filter>` scopes, JWT filters) per data source. */
-export function rowFilters(app: App, tenant: string, workspace: string, cred: Credential): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const ds of listDataSources(app.state, tenant, workspace)) {
-    const f = readFilter(cred, ds.name);
-    if (f) out[ds.name] = f;
-  }
-  return out;
-}
-
 export function registerSqlRoutes(app: App): void {
   const handler = async (ctx: Ctx) => {
     const cred = await authenticate(app, ctx);
     const { tenant, workspace } = workspaceOf(app, ctx, cred);
     const q = await sqlText(ctx);
-    const filters = rowFilters(app, tenant, workspace, cred);
+    const filters = rowFiltersOf(app.state, tenant, workspace, cred);
     const map: Record<string, NameMapEntry> = workspaceNameMap(app.state, tenant, workspace, filters);
     const analyze = (m: Record<string, NameMapEntry>) => {
       try {

@@ -8,6 +8,7 @@ import type { NameMapEntry } from '../native/sql.js';
 import { listDataSources, qualified } from './registry.js';
 import { getWorkspace } from '../../tenants/registry.js';
 import { serviceViews } from '../service/service-log.js';
+import { readFilter, type Credential } from '../../auth/authorize.js';
 
 export function workspaceNameMap(state: State, tenant: string, workspace: string, rowFilters: Record<string, string> = {}): Record<string, NameMapEntry> {
   const ws = getWorkspace(state, tenant, workspace);
@@ -21,4 +22,14 @@ export function workspaceNameMap(state: State, tenant: string, workspace: string
     map[name] = { kind: 'query', sql: sql.replace(/^\(|\)$/g, '') };
   }
   return map;
+}
+
+/** Row filters of a credential per data source (`DATASOURCES:READ:<ds>:<filter>` scopes, JWT filters). */
+export function rowFiltersOf(state: State, tenant: string, workspace: string, cred: Credential): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const ds of listDataSources(state, tenant, workspace)) {
+    const f = readFilter(cred, ds.name);
+    if (f) out[ds.name] = f;
+  }
+  return out;
 }
