@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, startServer, type RunningServer } from './helpers/server.js';
+import { clientCredentialsToken } from './helpers/oidc-browser.js';
 import { startDevProvider, type DevProvider } from '../auth/oidc/dev-provider.js';
 
 let srv: RunningServer;
@@ -14,14 +15,7 @@ const AUD = 'https://roost.test/matrix';
 const json = (body: unknown) => ({ headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
 const ROLES = ['viewer', 'editor', 'admin', 'tenant_admin'] as const;
 
-async function cc(client: string): Promise<string> {
-  const r = await fetch(`${idp.issuer}/token`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/x-www-form-urlencoded', Authorization: `Basic ${Buffer.from(`${client}:${client}-secret-0123456789`).toString('base64')}` },
-    body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'api', resource: AUD }).toString(),
-  });
-  return ((await r.json()) as { access_token: string }).access_token;
-}
+const cc = (client: string) => clientCredentialsToken(idp.issuer, client, `${client}-secret-0123456789`, AUD);
 
 beforeAll(async () => {
   srv = await startServer({ dev: false });

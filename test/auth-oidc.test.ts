@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as jose from 'jose';
 import { call, startServer, type RunningServer } from './helpers/server.js';
-import { Browser } from './helpers/oidc-browser.js';
+import { Browser, clientCredentialsToken } from './helpers/oidc-browser.js';
 import { signingKey, startDevProvider, type DevProvider, type DevProviderOptions } from '../auth/oidc/dev-provider.js';
 
 let srv: RunningServer;
@@ -34,16 +34,7 @@ function idpOptions(tenant: string, groups: Record<string, string[]>): DevProvid
   };
 }
 
-async function clientCredentialsToken(tenant: string): Promise<string> {
-  const r = await fetch(`${idps[tenant]!.issuer}/token`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/x-www-form-urlencoded', Authorization: `Basic ${Buffer.from(`svc-${tenant}:svc-secret-${tenant}-0123456789`).toString('base64')}` },
-    body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'api', resource: `https://roost.test/${tenant}` }).toString(),
-  });
-  const body = await r.json() as { access_token?: string };
-  if (!body.access_token) throw new Error(`no access token: ${JSON.stringify(body)}`);
-  return body.access_token;
-}
+const svcToken = (tenant: string) => clientCredentialsToken(idps[tenant]!.issuer, `svc-${tenant}`, `svc-secret-${tenant}-0123456789`, `https://roost.test/${tenant}`);
 
 beforeAll(async () => {
   srv = await startServer({ dev: false });
@@ -240,7 +231,7 @@ describe('attacks, each refused with an audit record', () => {
 
 describe('IdP access tokens as bearer credentials', () => {
   it('a client-credentials JWT from the tenant\'s IdP maps through the rules', async () => {
-    const at = await clientCredentialsToken('acme');
+    const at = await svcToken('acme');
     const me = await call(`${srv.url}/auth/session`, { token: at });
     expect(me.body).toMatchObject({ kind: 'idp', tenant: 'acme', roles: { workspaces: { '*': 'viewer' } } });
     expect(await call(`${srv.url}/v0/tokens?workspace=main`, { token: at })).toMatchObject({ status: 403 });
@@ -250,7 +241,7 @@ describe('IdP access tokens as bearer credentials', () => {
     const b = new Browser();
     const start = await b.fetch(`${srv.url}/auth/login?tenant=acme`);
     await b.toCallback(start.headers.get('location')!, 'ana', srv.url);
-    const at = await clientCredentialsToken('acme');
+    const at = await svcToken('acme');
     const claims = jose.decodeJwt(at);
     const idpJwks = (await call(`${idps.acme!.issuer}/jwks`)).body;
     const publicPem = await jose.exportSPKI(await jose.importJWK(idpJwks.keys[0], 'RS256') as CryptoKey);
@@ -277,7 +268,7 @@ describe('IdP access tokens as bearer credentials', () => {
     const keys = idps.acme!.keys;
     await idps.acme!.close();
     idps.acme = await startDevProvider({ ...idpOpts.acme!, port, keys, accessTokenTtl: 1 });
-    const at = await clientCredentialsToken('acme');
+    const at = await svcToken('acme');
     await idps.acme.close();
     idps.acme = await startDevProvider({ ...idpOpts.acme!, port, keys });
     await new Promise((r) => setTimeout(r, 2100));
@@ -286,13 +277,13 @@ describe('IdP access tokens as bearer credentials', () => {
   });
 
   it('key rotation at the IdP: tokens signed with the new key are accepted', async () => {
-    const before = await clientCredentialsToken('acme');
+    const before = await svcToken('acme');
     expect((await call(`${srv.url}/auth/session`, { token: before })).status).toBe(200);
     const port = idps.acme!.port;
     await idps.acme!.close();
     idps.acme = await startDevProvider({ ...idpOpts.acme!, port, keys: [await signingKey()] });
     await new Promise((r) => setTimeout(r, 1100)); // JWKS refetch cooldown
-    const after = await clientCredentialsToken('acme');
+    const after = await svcToken('acme');
     expect(jose.decodeProtectedHeader(after).kid).not.toBe(jose.decodeProtectedHeader(before).kid);
     expect((await call(`${srv.url}/auth/session`, { token: after })).status).toBe(200);
     // A login after the rotation verifies the new ID token key too.

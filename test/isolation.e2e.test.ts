@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import { call, childProcesses, startServer, type RunningServer } from './helpers/server.js';
+import { clientCredentialsToken } from './helpers/oidc-browser.js';
 import { startDevProvider, type DevProvider } from '../auth/oidc/dev-provider.js';
 
 let srv: RunningServer;
@@ -27,15 +28,7 @@ const admins: Record<string, string> = {};
 const marker = (t: string, w: string) => `secret-${t}-${w}-7f3a`;
 const others = (t: string, w: string) => TENANTS.flatMap((x) => WS.map((y) => [x, y] as const)).filter(([x, y]) => x !== t || y !== w);
 
-async function cc(slug: string): Promise<string> {
-  const client = `${slug}-admin`;
-  const r = await fetch(`${idps[slug]!.issuer}/token`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/x-www-form-urlencoded', Authorization: `Basic ${Buffer.from(`${client}:${client}-secret-0123456789`).toString('base64')}` },
-    body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'api', resource: `${AUD}/${slug}` }).toString(),
-  });
-  return ((await r.json()) as { access_token: string }).access_token;
-}
+const cc = (slug: string) => clientCredentialsToken(idps[slug]!.issuer, `${slug}-admin`, `${slug}-admin-secret-0123456789`, `${AUD}/${slug}`);
 
 beforeAll(async () => {
   srv = await startServer({ dev: false });

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import { call, startServer, type RunningServer } from './helpers/server.js';
+import { clientCredentialsToken } from './helpers/oidc-browser.js';
 import { startDevProvider, type DevProvider } from '../auth/oidc/dev-provider.js';
 
 let srv: RunningServer;
@@ -16,14 +17,7 @@ const AUD = 'https://roost.test/tenants';
 const json = (body: unknown) => ({ headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
 const creds: Record<string, string> = {};
 
-async function cc(slug: string, client: string): Promise<string> {
-  const r = await fetch(`${idps[slug]!.issuer}/token`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/x-www-form-urlencoded', Authorization: `Basic ${Buffer.from(`${client}:${client}-secret-0123456789`).toString('base64')}` },
-    body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'api', resource: `${AUD}/${slug}` }).toString(),
-  });
-  return ((await r.json()) as { access_token: string }).access_token;
-}
+const cc = (slug: string, client: string) => clientCredentialsToken(idps[slug]!.issuer, client, `${client}-secret-0123456789`, `${AUD}/${slug}`);
 
 beforeAll(async () => {
   srv = await startServer({ dev: false });

@@ -69,3 +69,15 @@ export class Browser {
     return this.fetch(cb);
   }
 }
+
+/** An access token from an IdP's token endpoint by the client-credentials grant (scope `api`). */
+export async function clientCredentialsToken(issuer: string, clientId: string, clientSecret: string, resource: string): Promise<string> {
+  const r = await fetch(`${issuer}/token`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded', Authorization: `Basic ${Buffer.from(`${clientId}:${clientSecret}`).toString('base64')}` },
+    body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'api', resource }).toString(),
+  });
+  const body = (await r.json()) as { access_token?: string };
+  if (!body.access_token) throw new Error(`no access token from ${issuer}: ${JSON.stringify(body)}`);
+  return body.access_token;
+}
