@@ -7,6 +7,9 @@
 //
 // Each side runs alternately, `runs` times; medians are reported. The JS parsers
 // use their fastest string-array modes (they do no type validation at all).
+// Besides wall time, the process CPU time of each run (process.cpuUsage(): user +
+// system, all threads, so chdb's in-process parsing threads and the addon's
+// worker thread count) is reported as MB per CPU-second: the per-core figure.
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { execSync } from 'node:child_process';
 import os from 'node:os';
@@ -96,22 +99,32 @@ const sides = [
   ['csv-parse (sync)', runCsvParse],
 ];
 const times = Object.fromEntries(sides.map(([n]) => [n, []]));
+const cpu = Object.fromEntries(sides.map(([n]) => [n, []])); // CPU ms (user + system, all threads)
 const counts = {};
 await runNative(); // warm-up
 for (let r = 0; r < RUNS; r++) {
   for (const [name, fn] of sides) {
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     counts[name] = await fn();
     times[name].push(performance.now() - t0);
+    const c = process.cpuUsage(c0);
+    cpu[name].push((c.user + c.system) / 1000);
   }
 }
 const mbps = (name) => size / 1e6 / (median(times[name]) / 1000);
+const mbPerCpuS = (name) => size / 1e6 / (median(cpu[name]) / 1000);
 const nativeMBps = mbps(sides[0][0]);
+const nativeMBcpu = mbPerCpuS(sides[0][0]);
 console.log(`input: ${file} (${(size / 1e6).toFixed(1)} MB, ${counts[sides[0][0]]} rows, 20 columns), ${RUNS} alternating runs, ${os.cpus().length} cores`);
-console.log('| parser | median ms | MB/s | roost native ÷ this |');
-console.log('| --- | ---: | ---: | ---: |');
+console.log('wall: median elapsed time; CPU: median process CPU time (user + system, all threads) during the run');
+console.log('| parser | median ms | MB/s | roost native ÷ this (wall) | median CPU ms | MB/CPU-s | roost native ÷ this (per core) |');
+console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
 for (const [name] of sides) {
-  console.log(`| ${name} | ${median(times[name]).toFixed(0)} | ${mbps(name).toFixed(0)} | ${(nativeMBps / mbps(name)).toFixed(2)}× |`);
+  console.log(
+    `| ${name} | ${median(times[name]).toFixed(0)} | ${mbps(name).toFixed(0)} | ${(nativeMBps / mbps(name)).toFixed(2)}× ` +
+      `| ${median(cpu[name]).toFixed(0)} | ${mbPerCpuS(name).toFixed(0)} | ${(nativeMBcpu / mbPerCpuS(name)).toFixed(2)}× |`,
+  );
   if (counts[name] !== counts[sides[0][0]]) console.log(`  (row count differs: ${counts[name]})`);
 }
 
