@@ -70,6 +70,51 @@ describe('embedded cell lifecycle', () => {
     expect((await c.exec('SELECT 5')).toString()).toBe('5\n');
   });
 
+  // Small reads are handed to chdb two at a time (src/cells/cell-main.ts). After a
+  // failure chdb gives the failed query's partial output to whichever query runs next
+  // on the session: every query that was in the engine then must be run again.
+  it('queries in the engine beside a failing one never get its leftovers', async () => {
+    const c = cell();
+    await c.exec('CREATE TABLE default.leak (x UInt64) ENGINE = MergeTree ORDER BY x');
+    await c.exec('INSERT INTO default.leak SELECT number FROM system.numbers LIMIT 300000');
+    const text = async (sql: string) => {
+      const parts: Buffer[] = [];
+      for await (const b of await c.query(sql, { format: 'CSV' })) parts.push(b);
+      return Buffer.concat(parts).toString();
+    };
+    let wrong = 0;
+    let failed = 0;
+    for (let round = 0; round < 15; round++) {
+      const bad = text('SELECT x, throwIf(x > 150000) FROM default.leak ORDER BY x').then(() => 'answered', (e) => (e as { code?: string }).code);
+      const good = Array.from({ length: 4 }, (_, k) => text(`SELECT ${round * 10 + k} AS k`));
+      const [b, ...answers] = await Promise.all([bad, ...good]);
+      if (b === 'QUERY_FAILED') failed++;
+      answers.forEach((a, k) => { if (a !== `${round * 10 + k}\n`) wrong++; });
+    }
+    expect(failed).toBe(15);
+    expect(wrong).toBe(0);
+  }, 60_000);
+
+  it('a cancelled query waiting behind another is answered at once, without restarting the cell', async () => {
+    const c = cell();
+    await c.exec('SELECT 1');
+    const pid = c.pid!;
+    const slow = c.query('SELECT sleep(2) AS s', { format: 'CSV' }).then(async (s) => { const p: Buffer[] = []; for await (const b of s) p.push(b); return Buffer.concat(p).toString(); });
+    await new Promise((r) => setTimeout(r, 100));
+    const ac = new AbortController();
+    const waiting = c.query('SELECT 2 AS w', { format: 'CSV', signal: ac.signal }).then(async (s) => { for await (const _ of s) { /* drain */ } });
+    await new Promise((r) => setTimeout(r, 100));
+    const t0 = Date.now();
+    ac.abort();
+    await expect(waiting).rejects.toMatchObject({ code: 'CLIENT_CLOSED' });
+    expect(await slow).toBe('0\n');
+    // The cell kept running (a cancelled query it cannot answer within 1 s would restart it).
+    await new Promise((r) => setTimeout(r, 1_300));
+    expect(c.pid).toBe(pid);
+    expect((await c.exec('SELECT 9')).toString()).toBe('9\n');
+    expect(Date.now() - t0).toBeLessThan(10_000);
+  }, 30_000);
+
   it('a hung cell fails its health check and is restarted', async () => {
     const c = cell({ healthMs: 200 });
     await c.exec('SELECT 1');

@@ -1,12 +1,18 @@
 /**
  * A cell process: one tenant's embedded ClickHouse (chdb) on its own data
- * directory, serving the parent over the socket pair on fd 3. Requests run one
- * at a time (chdb serialises a session's queries anyway), in arrival order.
+ * directory, serving the parent over the socket pair on fd 3. The engine runs
+ * one statement at a time (chdb serialises a session's queries), in arrival
+ * order. Small read queries are handed to chdb up to QUERY_DEPTH at a time so the
+ * next one is already waiting inside the engine when the current one ends (no
+ * round trip through this event loop between them); streams, statements and
+ * inserts run alone.
  *
  * Engine hazard guarded here: after a failed query chdb may hand the rows the
  * failed query had produced to the *next* query of the session. Every failure is
  * therefore followed by a fence query whose exact answer is checked; the session
- * is reopened if the fence does not come back clean. See DESIGN.md.
+ * is reopened if the fence does not come back clean. A query that was inside the
+ * engine when a failure was seen may have been that next query: its answer is
+ * thrown away and it runs again after the fence. See docs/decisions.md.
  */
 import net from 'node:net';
 import fs from 'node:fs';
@@ -40,12 +46,25 @@ interface Active {
   abort: AbortController;
   credit: number;
   wake: (() => void) | undefined;
+  /** The parent has its final answer (a cancelled query may still be inside the engine). */
+  answered?: boolean;
   insert?: { fd: number; file: string; pending: Buffer[]; ended: boolean; bytes: number; wake: (() => void) | undefined };
 }
 
 const queue: Job[] = [];
 const active = new Map<number, Active>();
-let running = false;
+
+/** Small read queries handed to chdb at once (it runs them one after another). */
+const QUERY_DEPTH = 2;
+/** Buffered queries inside the engine now, oldest first. */
+const inEngine = new Map<number, Job>();
+/** A stream, statement or insert is running: it has the engine to itself. */
+let exclusive = false;
+/** Bumped whenever an engine call fails: answers of queries in the engine across a bump are not trusted. */
+let failures = 0;
+/** A failure was seen: nothing new starts until the engine is empty and the fence has run. */
+let fenceDue = false;
+let fencing = false;
 
 
 function send(type: Frame, id: number, payload?: Buffer | string): boolean {
@@ -90,37 +109,81 @@ const SMALL_RESULT_BYTES = 2 * 1024 * 1024;
 const streamOnly = new Set<string>();
 const TOO_MANY_ROWS_OR_BYTES = 396;
 
-async function runQuery(job: Job, st: Active): Promise<void> {
+function queryKey(job: Job): string {
+  const { sql, format } = job.body as { sql: string; format: string };
+  return `${format}\u0000${sql}`;
+}
+
+/** A query that takes the buffered call (and may share the engine's queue with others like it). */
+function isBuffered(job: Job): boolean {
+  if (job.type !== Frame.Query) return false;
+  const { settings } = job.body as { settings?: Record<string, string | number> };
+  const ownLimits = settings && ('max_result_bytes' in settings || 'max_result_rows' in settings);
+  return !ownLimits && !streamOnly.has(queryKey(job));
+}
+
+function clickhouseCode(e: unknown): number {
+  return (e as { clickhouseCode?: number }).clickhouseCode ?? Number(/Code: (\d+)\./.exec(String((e as Error).message))?.[1]);
+}
+
+const cancelledError = (): Error => Object.assign(new Error('query cancelled'), { code: 'CANCELLED' });
+
+/** Hands a buffered query to the engine; its answer is sent when it comes back clean. */
+function startBuffered(job: Job, st: Active): void {
   const { sql, format, settings } = job.body as { sql: string; format: string; settings?: Record<string, string | number> };
   const t0 = performance.now();
-  const key = `${format}\u0000${sql}`;
-  const ownLimits = settings && ('max_result_bytes' in settings || 'max_result_rows' in settings);
-  if (!ownLimits && !streamOnly.has(key)) {
-    try {
-      // The session's max_result_bytes (set once at start) caps this buffered result.
-      const r = await session.queryAsync(sql + settingsClause(settings), { format });
-      if (st.cancelled) throw Object.assign(new Error('query cancelled'), { code: 'CANCELLED' });
-      const out = r.bytes();
-      const end = encodeFrame(Frame.End, job.id, JSON.stringify({ elapsedMs: performance.now() - t0, bytes: out.length, chunks: 1 }));
-      if (out.length) {
-        sock.cork();
-        writeFrame(sock, Frame.Data, job.id, Buffer.from(out.buffer, out.byteOffset, out.byteLength));
-        sock.write(end);
-        sock.uncork();
-      } else {
-        sock.write(end);
-      }
-      return;
-    } catch (e) {
-      const code = (e as { clickhouseCode?: number }).clickhouseCode ?? Number(/Code: (\d+)\./.exec(String((e as Error).message))?.[1]);
-      if (code !== TOO_MANY_ROWS_OR_BYTES || st.cancelled) throw e;
+  const seen = failures;
+  inEngine.set(job.id, job);
+  // The session's max_result_bytes (set once at start) caps this buffered result.
+  session.queryAsync(sql + settingsClause(settings), { format }).then(
+    // A success is looked at one turn later, after every completion that arrived with
+    // it: a failure that ran just before it in the engine is then already counted.
+    (r) => { setImmediate(() => bufferedDone(job, st, seen, t0, r.bytes(), undefined)); },
+    (e: unknown) => bufferedDone(job, st, seen, t0, undefined, e),
+  );
+}
+
+function bufferedDone(job: Job, st: Active, seen: number, t0: number, out: Uint8Array | undefined, err: unknown): void {
+  inEngine.delete(job.id);
+  if (err !== undefined) {
+    failures++;
+    fenceDue = true;
+    if (clickhouseCode(err) === TOO_MANY_ROWS_OR_BYTES && !st.cancelled && !st.answered) {
+      // Too big for the buffered call: run it again as a stream (after the fence).
       if (streamOnly.size > 10_000) streamOnly.clear();
-      streamOnly.add(key);
-      // The failed call may have left output behind (see the fence).
-      await fence();
+      streamOnly.add(queryKey(job));
+      queue.unshift(job);
+    } else {
+      finishJob(job.id, st, st.cancelled ? cancelledError() : err);
+    }
+  } else if (seen !== failures) {
+    // Another query failed while this one was in the engine, maybe just before it:
+    // this answer may be that query's leftovers. Run it again after the fence.
+    if (st.cancelled) finishJob(job.id, st, cancelledError());
+    else queue.unshift(job);
+  } else if (st.cancelled) {
+    finishJob(job.id, st, cancelledError());
+  } else {
+    active.delete(job.id);
+    const end = encodeFrame(Frame.End, job.id, JSON.stringify({ elapsedMs: performance.now() - t0, bytes: out!.length, chunks: 1 }));
+    if (out!.length) {
+      sock.cork();
+      writeFrame(sock, Frame.Data, job.id, Buffer.from(out!.buffer, out!.byteOffset, out!.byteLength));
+      sock.write(end);
+      sock.uncork();
+    } else {
+      sock.write(end);
     }
   }
-  await runStream(job, st, sql, format, settings, t0);
+  pump();
+}
+
+/** Ends a job with an error (once: a cancelled job waiting in the engine may have been answered already). */
+function finishJob(id: number, st: Active | undefined, e: unknown): void {
+  active.delete(id);
+  if (st?.answered) return;
+  if (st) st.answered = true;
+  sendError(id, e);
 }
 
 async function runStream(job: Job, st: Active, sql: string, format: string, settings: Record<string, string | number> | undefined, t0: number): Promise<void> {
@@ -230,32 +293,49 @@ async function runInsert(job: Job, st: Active): Promise<void> {
   }
 }
 
-async function pump(): Promise<void> {
-  if (running) return;
-  running = true;
-  try {
-    while (queue.length) {
-      const job = queue.shift()!;
-      const st = active.get(job.id);
-      if (!st || st.cancelled) {
-        if (st?.insert) { fs.closeSync(st.insert.fd); fs.rmSync(st.insert.file, { force: true }); }
-        active.delete(job.id);
-        send(Frame.Error, job.id, JSON.stringify({ message: 'cancelled before start', code: 'CANCELLED' }));
-        continue;
-      }
-      try {
-        if (job.type === Frame.Query) await runQuery(job, st);
-        else if (job.type === Frame.Exec) await runExec(job);
-        else await runInsert(job, st);
-      } catch (e) {
-        sendError(job.id, e);
-        await fence();
-      } finally {
-        active.delete(job.id);
-      }
+/** Starts what can start: buffered queries up to QUERY_DEPTH, or one exclusive job on an empty engine. */
+function pump(): void {
+  while (queue.length && !exclusive && !fencing) {
+    if (fenceDue) {
+      if (inEngine.size > 0) return;
+      fencing = true;
+      void fence().finally(() => { fencing = false; fenceDue = false; pump(); });
+      return;
     }
-  } finally {
-    running = false;
+    const job = queue[0]!;
+    const st = active.get(job.id);
+    if (!st || st.cancelled) {
+      queue.shift();
+      if (st?.insert) { fs.closeSync(st.insert.fd); fs.rmSync(st.insert.file, { force: true }); }
+      finishJob(job.id, st, { message: 'cancelled before start', code: 'CANCELLED' });
+      continue;
+    }
+    if (isBuffered(job)) {
+      if (inEngine.size >= QUERY_DEPTH) return;
+      queue.shift();
+      startBuffered(job, st);
+      continue;
+    }
+    if (inEngine.size > 0) return;
+    queue.shift();
+    exclusive = true;
+    void runExclusive(job, st).finally(() => { exclusive = false; pump(); });
+    return;
+  }
+}
+
+async function runExclusive(job: Job, st: Active): Promise<void> {
+  try {
+    if (job.type === Frame.Query) {
+      const { sql, format, settings } = job.body as { sql: string; format: string; settings?: Record<string, string | number> };
+      await runStream(job, st, sql, format, settings, performance.now());
+    } else if (job.type === Frame.Exec) await runExec(job);
+    else await runInsert(job, st);
+    active.delete(job.id);
+  } catch (e) {
+    finishJob(job.id, st, e);
+    failures++;
+    await fence();
   }
 }
 
@@ -303,6 +383,9 @@ sock.on('data', (chunk: Buffer) => reader.push(chunk, (type, id, payload) => {
       if (st) {
         st.cancelled = true;
         st.abort.abort();
+        // Waiting inside the engine behind another query (not running): answer now, so
+        // the parent does not take it for a query that will not stop; its result is dropped.
+        if (inEngine.has(id) && inEngine.keys().next().value !== id) finishJob(id, st, cancelledError());
         st.wake?.(); st.wake = undefined;
         if (st.insert) { st.insert.wake?.(); st.insert.wake = undefined; }
       }
