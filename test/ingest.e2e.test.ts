@@ -343,3 +343,44 @@ describe('acknowledged events survive kill -9', () => {
     }
   });
 });
+
+describe('an upload in progress does not hold up the tenant', () => {
+  it('queries and a second upload are answered while a slow upload is still arriving', async () => {
+    const schema = encodeURIComponent('id Int32, txt String');
+    expect((await post(`/v0/datasources?name=slow_up&schema=${schema}`)).status).toBe(200);
+    expect((await post(`/v0/datasources?name=quick_up&schema=${schema}`)).status).toBe(200);
+    // The slow upload sends 8 MiB (enough for the cell to insert a first piece), then
+    // pauses until this test lets it finish.
+    const line = (i: number) => `${i},${'x'.repeat(40)}\n`;
+    const first: string[] = [];
+    let n = 0;
+    for (let size = 0; size < 8 << 20; size += 44) first.push(line(n++));
+    let release!: () => void;
+    const released = new Promise<void>((r) => { release = r; });
+    const stream = new ReadableStream({
+      async start(c) {
+        c.enqueue(Buffer.from(first.join('')));
+        await released;
+        c.enqueue(Buffer.from(line(n++)));
+        c.close();
+      },
+    });
+    const slow = call(`${srv.url}/v0/datasources?name=slow_up&mode=append`, { method: 'POST', token, body: stream, headers: { 'Content-Type': 'text/csv' }, duplex: 'half' } as RequestInit);
+    await new Promise((r) => setTimeout(r, 1_000));
+    try {
+      const t0 = Date.now();
+      expect(await sql('SELECT 40 + 2 FORMAT CSV')).toBe('42\n');
+      const q = await post('/v0/datasources?name=quick_up&mode=append', '1,a\n2,b\n');
+      expect(q.status, q.text).toBe(200);
+      expect(await sql('SELECT count() FROM quick_up FORMAT CSV')).toBe('2\n');
+      // Answered while the slow upload still waits for the rest of its body.
+      expect(Date.now() - t0).toBeLessThan(5_000);
+    } finally {
+      release();
+    }
+    const r = await slow;
+    expect(r.status, r.text).toBe(200);
+    expect(r.body.rows).toBe(n);
+    expect(await sql('SELECT count() FROM slow_up FORMAT CSV')).toBe(`${n}\n`);
+  }, 60_000);
+});

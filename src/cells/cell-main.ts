@@ -4,8 +4,10 @@
  * one statement at a time (chdb serialises a session's queries), in arrival
  * order. Small read queries are handed to chdb up to QUERY_DEPTH at a time so the
  * next one is already waiting inside the engine when the current one ends (no
- * round trip through this event loop between them); streams, statements and
- * inserts run alone.
+ * round trip through this event loop between them). An insert spools its body
+ * as it arrives and only its INSERT statements take turns in the engine, so a
+ * slow upload does not hold up the tenant's queries. Streams and statements run
+ * alone.
  *
  * Engine hazard guarded here: after a failed query chdb may hand the rows the
  * failed query had produced to the *next* query of the session. Every failure is
@@ -65,6 +67,13 @@ let failures = 0;
 /** A failure was seen: nothing new starts until the engine is empty and the fence has run. */
 let fenceDue = false;
 let fencing = false;
+/**
+ * INSERT statements of inserts in progress, inside the engine now. An insert does not
+ * hold the engine while its body arrives (a slow upload must not stop the tenant's
+ * queries): only its INSERT statements take turns with the queries.
+ */
+let insertCalls = 0;
+const insertWaiters: Array<() => void> = [];
 
 
 function send(type: Frame, id: number, payload?: Buffer | string): boolean {
@@ -252,7 +261,7 @@ async function runInsert(job: Job, st: Active): Promise<void> {
   const insertFile = (file: string, n: number): Promise<void> => {
     const s = settings?.insert_deduplication_token !== undefined && n > 0
       ? { ...settings, insert_deduplication_token: `${settings.insert_deduplication_token}:${n}` } : settings;
-    return session.queryAsync(`INSERT INTO ${table} FROM INFILE '${file}'${settingsClause(s)} FORMAT ${format}`, { format: 'TSV' })
+    return insertCall(`INSERT INTO ${table} FROM INFILE '${file}'${settingsClause(s)} FORMAT ${format}`)
       .then(() => { fs.rmSync(file, { force: true }); });
   };
   try {
@@ -293,15 +302,41 @@ async function runInsert(job: Job, st: Active): Promise<void> {
   }
 }
 
-/** Starts what can start: buffered queries up to QUERY_DEPTH, or one exclusive job on an empty engine. */
+/** One INSERT statement of an insert in progress, when no statement, stream or fence has the engine. */
+async function insertCall(sql: string): Promise<void> {
+  while (exclusive || fenceDue || fencing) await new Promise<void>((r) => insertWaiters.push(r));
+  insertCalls++;
+  try {
+    await session.queryAsync(sql, { format: 'TSV' });
+  } catch (e) {
+    failures++;
+    fenceDue = true;
+    throw e;
+  } finally {
+    insertCalls--;
+    pump();
+  }
+}
+
+function startInsert(job: Job, st: Active): void {
+  runInsert(job, st).then(
+    () => { active.delete(job.id); },
+    (e: unknown) => { finishJob(job.id, st, e); },
+  ).finally(pump);
+}
+
+/**
+ * Starts what can start: inserts, buffered queries up to QUERY_DEPTH, or one
+ * exclusive job (stream, statement) once nothing else is inside the engine.
+ */
 function pump(): void {
-  while (queue.length && !exclusive && !fencing) {
-    if (fenceDue) {
-      if (inEngine.size > 0) return;
-      fencing = true;
-      void fence().finally(() => { fencing = false; fenceDue = false; pump(); });
-      return;
-    }
+  const engineEmpty = () => inEngine.size === 0 && insertCalls === 0;
+  if (fenceDue && !fencing && !exclusive && engineEmpty()) {
+    fencing = true;
+    void fence().finally(() => { fencing = false; fenceDue = false; pump(); });
+    return;
+  }
+  while (queue.length && !exclusive && !fencing && !fenceDue) {
     const job = queue[0]!;
     const st = active.get(job.id);
     if (!st || st.cancelled) {
@@ -310,18 +345,24 @@ function pump(): void {
       finishJob(job.id, st, { message: 'cancelled before start', code: 'CANCELLED' });
       continue;
     }
+    if (job.type === Frame.InsertBegin) {
+      queue.shift();
+      startInsert(job, st);
+      continue;
+    }
     if (isBuffered(job)) {
-      if (inEngine.size >= QUERY_DEPTH) return;
+      if (inEngine.size >= QUERY_DEPTH) break;
       queue.shift();
       startBuffered(job, st);
       continue;
     }
-    if (inEngine.size > 0) return;
+    if (!engineEmpty()) break;
     queue.shift();
     exclusive = true;
     void runExclusive(job, st).finally(() => { exclusive = false; pump(); });
-    return;
+    break;
   }
+  if (!exclusive && !fenceDue && !fencing) for (const w of insertWaiters.splice(0)) w();
 }
 
 async function runExclusive(job: Job, st: Active): Promise<void> {
@@ -329,8 +370,7 @@ async function runExclusive(job: Job, st: Active): Promise<void> {
     if (job.type === Frame.Query) {
       const { sql, format, settings } = job.body as { sql: string; format: string; settings?: Record<string, string | number> };
       await runStream(job, st, sql, format, settings, performance.now());
-    } else if (job.type === Frame.Exec) await runExec(job);
-    else await runInsert(job, st);
+    } else await runExec(job);
     active.delete(job.id);
   } catch (e) {
     finishJob(job.id, st, e);

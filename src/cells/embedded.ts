@@ -67,7 +67,11 @@ class CellProcess {
   version = '';
 
   constructor(dir: string, backupsDir: string | undefined, onExit: (proc: CellProcess, code: number | null, signal: NodeJS.Signals | null) => void) {
-    this.child = spawn(process.execPath, [cellEntry(), dir, ...(backupsDir ? [backupsDir] : [])], { stdio: ['ignore', 'inherit', 'inherit', 'pipe'] });
+    // Engine calls wait inside chdb on libuv's pool (queries queued behind one another,
+    // INSERT statements) beside the spool's file writes: more than the default 4 threads.
+    this.child = spawn(process.execPath, [cellEntry(), dir, ...(backupsDir ? [backupsDir] : [])], {
+      stdio: ['ignore', 'inherit', 'inherit', 'pipe'], env: { ...process.env, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '8' },
+    });
     this.sock = this.child.stdio[3] as net.Socket;
     let resolveReady!: (v: string) => void;
     let rejectReady!: (e: Error) => void;
