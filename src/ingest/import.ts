@@ -153,11 +153,29 @@ async function importLocked(app: App, o: ImportOptions): Promise<ImportResult> {
       return b.rows;
     };
     // HTTP bodies arrive in 64 KiB pieces; the validator and the engine work best on
-    // a few MiB at a time (one worker hop and one frame per batch).
-    for await (const chunk of coalesce([head], rest, 2 * 1024 * 1024)) {
-      bytes += chunk.length;
-      const out = await handle(await validator.push(chunk).catch((e) => { throw csvToRoost(e); }));
-      if (out.length) yield out;
+    // a few MiB at a time (one worker hop and one frame per batch). The next batch is
+    // validated (off the JS thread) while the previous one travels to the engine.
+    const pieces = coalesce([head], rest, 2 * 1024 * 1024)[Symbol.asyncIterator]();
+    const validateNext = async (): Promise<Awaited<ReturnType<CsvValidator['push']>> | undefined> => {
+      const r = await pieces.next();
+      if (r.done) return undefined;
+      bytes += r.value.length;
+      return validator.push(r.value).catch((e) => { throw csvToRoost(e); });
+    };
+    let ahead = validateNext();
+    try {
+      for (;;) {
+        const batch = await ahead;
+        if (!batch) break;
+        ahead = validateNext();
+        ahead.catch(() => {}); // seen when awaited; the insert may stop first
+        const out = await handle(batch);
+        if (out.length) yield out;
+      }
+    } finally {
+      // Stopped early (the insert failed or the client left): let go of the body without
+      // waiting for a batch that may never arrive.
+      void pieces.return?.(undefined)?.catch(() => {});
     }
     const out = await handle(await validator.finish().catch((e) => { throw csvToRoost(e); }));
     if (out.length) yield out;
