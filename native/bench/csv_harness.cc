@@ -3,7 +3,8 @@
 // addon does (4 MiB pushes) and prints MB/s; optionally the reader alone.
 //   g++ -std=c++20 -O3 -g -fno-omit-frame-pointer -Inative/core native/core/csv/*.cc \
 //       native/bench/csv_harness.cc -o /tmp/csv_harness
-//   /tmp/csv_harness bench/out/csv-bench.csv [runs] [native|rowbinary|reader]
+//   /tmp/csv_harness bench/out/csv-bench.csv [runs] [native|rowbinary|reader|columns]
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -33,6 +34,45 @@ struct CountSink : RowSink {
   }
 };
 
+// Every cell of every column, copied out, for timing encodeValue per column.
+struct CellSink : RowSink {
+  std::vector<std::vector<std::string>> cells;
+  bool header = true;
+  void onRow(const Row& r) override {
+    if (header) {
+      header = false;
+      return;
+    }
+    if (cells.size() < r.count) cells.resize(r.count);
+    for (size_t i = 0; i < r.count; ++i) cells[i].emplace_back(r.fields[i].view());
+  }
+};
+
+static void perColumn(const std::string& buf, const std::vector<Column>& cols, int runs) {
+  Reader rd(Dialect{}, 8 << 20);
+  CellSink s;
+  rd.feed(buf.data(), buf.size(), s);
+  rd.finish(s);
+  double total = 0;
+  for (size_t c = 0; c < cols.size(); ++c) {
+    const Type& v = cols[c].type.valueType();
+    const Type& t = v.kind == Kind::Nullable ? v.inner->valueType() : v;
+    std::vector<double> ms;
+    for (int r = 0; r < runs; ++r) {
+      ByteBuf out;
+      out.reserve(64 << 20);
+      auto t0 = std::chrono::steady_clock::now();
+      for (const std::string& x : s.cells[c])
+        if (!x.empty()) encodeValue(t, x, out);
+      ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    }
+    std::sort(ms.begin(), ms.end());
+    total += ms[0];
+    std::printf("%-10s %-22s %6.2f ms (min)\n", cols[c].name.c_str(), typeToString(cols[c].type).c_str(), ms[0]);
+  }
+  std::printf("total encodeValue %.1f ms\n", total);
+}
+
 int main(int argc, char** argv) {
   if (argc < 2) return 2;
   std::ifstream in(argv[1], std::ios::binary);
@@ -44,6 +84,10 @@ int main(int argc, char** argv) {
   if (!parseSchema(kSchema, cols, err)) {
     std::fprintf(stderr, "schema: %s\n", err.message.c_str());
     return 1;
+  }
+  if (mode == "columns") {
+    perColumn(buf, cols, runs);
+    return 0;
   }
   const size_t chunk = 4 << 20;
   std::vector<double> ms;

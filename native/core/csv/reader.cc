@@ -140,7 +140,7 @@ const char* Reader::parseRow(const char* p, const char* end, bool eof) {
     } else {
       fs = p;
       for (;;) {
-        const char* q = scan::findAny4(p, end, delim, '\n', '\r', escU);
+        const char* q = unquotedEnds_.find(p, end, delim, '\n', '\r', escU);
         if (q == end) {
           if (!eof) return nullptr;
           fe = p = end;
@@ -250,6 +250,7 @@ bool Reader::emit(RowSink& sink, const char* rowStart) {
 }
 
 bool Reader::feedBody(const char* p, const char* end, RowSink& sink) {
+  unquotedEnds_.reset();  // a new buffer (possibly at the address of an old one)
   if (!carry_.empty() && p < end) {
     const char* e = findRowEnd(p, end);
     const char* stop = e ? e : end;
@@ -259,6 +260,7 @@ bool Reader::feedBody(const char* p, const char* end, RowSink& sink) {
     if (!e) return true;
     const char* cb = carry_.data();
     parseRow(cb, cb + carry_.size(), false);
+    unquotedEnds_.reset();
     if (!emit(sink, cb)) return false;
     carry_.clear();
     finderState_ = State::FieldStart;
@@ -317,7 +319,9 @@ bool Reader::finish(RowSink& sink) {
   }
   if (!carry_.empty()) {
     const char* cb = carry_.data();
+    unquotedEnds_.reset();
     parseRow(cb, cb + carry_.size(), true);
+    unquotedEnds_.reset();
     if (!emit(sink, cb)) return false;
     carry_.clear();
     finderState_ = State::FieldStart;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "csv/dialect.h"
+#include "csv/scan.h"
 
 namespace roost::csv {
 
@@ -85,6 +86,9 @@ class Reader {
   State finderState_ = State::FieldStart;
   ReaderError error_ = ReaderError::None;
   uint64_t errorLine_ = 0;
+
+  // Unquoted field ends (delimiter, CR, LF, escape) in the buffer being parsed.
+  scan::BlockFinder unquotedEnds_;
 
   // Per-row scratch, reused: no allocation per field once warm.
   std::vector<Field> fields_;

@@ -30,6 +30,60 @@ inline const char* findAny4(const char* p, const char* end, char a, char b, char
   return end;
 }
 
+/// Bitmask of the bytes equal to a, b, c or d in the 64 bytes at p (bit i for
+/// p[i]). Reads exactly p[0..63].
+inline uint64_t mask64Any4(const char* p, char a, char b, char c, char d) {
+#if defined(__SSE2__)
+  const __m128i va = _mm_set1_epi8(a), vb = _mm_set1_epi8(b), vc = _mm_set1_epi8(c), vd = _mm_set1_epi8(d);
+  uint64_t m = 0;
+  for (int i = 0; i < 4; ++i) {
+    __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * i));
+    __m128i e = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, va), _mm_cmpeq_epi8(x, vb)),
+                             _mm_or_si128(_mm_cmpeq_epi8(x, vc), _mm_cmpeq_epi8(x, vd)));
+    m |= static_cast<uint64_t>(static_cast<unsigned>(_mm_movemask_epi8(e))) << (16 * i);
+  }
+  return m;
+#else
+  uint64_t m = 0;
+  for (int i = 0; i < 64; ++i) {
+    char x = p[i];
+    if (x == a || x == b || x == c || x == d) m |= uint64_t{1} << i;
+  }
+  return m;
+#endif
+}
+
+/// findAny4 for many short searches moving forward through one buffer: keeps
+/// the bitmask of one 64-byte block, so consecutive fields in the same block
+/// cost a shift and a count, not a fresh vector scan each. The block always
+/// lies inside [the buffer, end) that was passed when it was computed: call
+/// reset() whenever the buffer changes (or may have been rewritten).
+class BlockFinder {
+ public:
+  void reset() { base_ = 0; }
+  const char* find(const char* p, const char* end, char a, char b, char c, char d) {
+    for (;;) {
+      uintptr_t off = reinterpret_cast<uintptr_t>(p) - base_;
+      if (base_ && off < 64) {
+        uint64_t m = mask_ >> off;
+        if (m) return p + __builtin_ctzll(m);
+        p = reinterpret_cast<const char*>(base_ + 64);
+        if (p >= end) return end;  // (base_ + 64 <= end always; equal here)
+      }
+      if (end - p < 64) {
+        base_ = 0;
+        return findAny4(p, end, a, b, c, d);
+      }
+      base_ = reinterpret_cast<uintptr_t>(p);
+      mask_ = mask64Any4(p, a, b, c, d);
+    }
+  }
+
+ private:
+  uintptr_t base_ = 0;
+  uint64_t mask_ = 0;
+};
+
 /// True when every byte of [p, end) is ASCII.
 inline bool allAscii(const char* p, const char* end) {
   while (end - p >= 8) {
@@ -51,12 +105,23 @@ inline std::ptrdiff_t firstInvalidUtf8(const char* begin, const char* end) {
   const auto* e = reinterpret_cast<const unsigned char*>(end);
   while (p < e) {
 #if defined(__SSE2__)
+    // ASCII runs: 64 bytes per test, then 16, then straight to the first byte
+    // with the high bit set.
+    while (e - p >= 64) {
+      __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+      __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16));
+      __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 32));
+      __m128i d = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 48));
+      if (_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(a, b), _mm_or_si128(c, d))) != 0) break;
+      p += 64;
+    }
     if (e - p >= 16) {
-      __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-      if (_mm_movemask_epi8(x) == 0) {
+      unsigned m = static_cast<unsigned>(_mm_movemask_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+      if (m == 0) {
         p += 16;
         continue;
       }
+      p += __builtin_ctz(m);
     }
 #endif
     unsigned char c = *p;

@@ -6,6 +6,63 @@
 
 namespace roost::csv {
 
+namespace {
+
+// --- SWAR digit parsing. Every load stays inside [p, p + n): fields may end at
+// the very end of a buffer.
+
+// The n (1..8) bytes at p in the top n bytes of a little-endian word (the last
+// byte highest), the low 8 - n bytes set to '0'.
+inline uint64_t loadDigitsRight(const char* p, size_t n) {
+  uint64_t w;
+  if (n >= 4) {
+    uint32_t a, b;
+    std::memcpy(&a, p, 4);
+    std::memcpy(&b, p + n - 4, 4);
+    // Overlapping bytes are equal, so OR merges them.
+    w = (static_cast<uint64_t>(b) << 32) | (static_cast<uint64_t>(a) << (8 * (8 - n)));
+  } else {
+    // 1..3 bytes without branching on n: first, middle and last byte (the same
+    // byte more than once for n < 3 lands on the same place).
+    auto b = [](char c) { return static_cast<uint64_t>(static_cast<unsigned char>(c)); };
+    w = (b(p[0]) << (64 - 8 * n)) | (b(p[n >> 1]) << (56 - 8 * ((n - 1) - (n >> 1)))) | (b(p[n - 1]) << 56);
+  }
+  uint64_t fill = n >= 8 ? 0 : 0x3030303030303030ull >> (8 * n);
+  return w | fill;
+}
+
+inline bool eightDigits(uint64_t w) {
+  return (((w & 0xF0F0F0F0F0F0F0F0ull) | (((w + 0x0606060606060606ull) & 0xF0F0F0F0F0F0F0F0ull) >> 4)) ==
+          0x3333333333333333ull);
+}
+
+// Eight ASCII digits (first digit in the lowest byte) to their value.
+inline uint32_t eightDigitsValue(uint64_t w) {
+  w -= 0x3030303030303030ull;
+  w = (w * 10) + (w >> 8);
+  w = (((w & 0x000000FF000000FFull) * (100 + (1000000ull << 32))) +
+       (((w >> 16) & 0x000000FF000000FFull) * (1 + (10000ull << 32)))) >>
+      32;
+  return static_cast<uint32_t>(w);
+}
+
+// The value of n (1..16) ASCII digits at p; false if any byte is not a digit.
+inline bool digitsSwar(const char* p, size_t n, uint64_t& out) {
+  if (n <= 8) {
+    uint64_t w = loadDigitsRight(p, n);
+    if (!eightDigits(w)) return false;
+    out = eightDigitsValue(w);
+    return true;
+  }
+  uint64_t hi = loadDigitsRight(p, n - 8), lo;
+  std::memcpy(&lo, p + n - 8, 8);
+  if (!eightDigits(hi) || !eightDigits(lo)) return false;
+  out = static_cast<uint64_t>(eightDigitsValue(hi)) * 100000000u + eightDigitsValue(lo);
+  return true;
+}
+
+}  // namespace
+
 std::string_view reasonText(Reason r) {
   switch (r) {
     case Reason::Ok: return "ok";
@@ -372,12 +429,12 @@ Reason encodeArray(const Type& t, std::string_view v, ByteBuf& out) {
 inline bool quickInt(std::string_view v, bool& neg, uint64_t& m) {
   const char* p = v.data();
   const char* e = p + v.size();
-  neg = false;
-  if (p < e && *p == '-') {
-    neg = true;
-    ++p;
-  }
+  if (p == e) return false;
+  neg = *p == '-';  // branch-free: signs are unpredictable in real data
+  p += neg;
   if (p == e || e - p > 18) return false;
+  size_t n = static_cast<size_t>(e - p);
+  if (n <= 16) return digitsSwar(p, n, m);
   uint64_t x = 0;
   for (; p < e; ++p) {
     unsigned d = static_cast<unsigned char>(*p) - '0';
@@ -395,8 +452,9 @@ Reason encodeSigned(std::string_view v, ByteBuf& out) {
     uint64_t m;
     if (quickInt(v, neg, m)) {
       constexpr uint64_t maxPos = static_cast<uint64_t>(std::numeric_limits<T>::max());
-      if (neg ? m > maxPos + 1 : m > maxPos) return Reason::IntegerOutOfRange;
-      out.putLE(neg ? static_cast<T>(0 - m) : static_cast<T>(m));
+      if (m > maxPos + neg) return Reason::IntegerOutOfRange;
+      uint64_t mask = 0 - static_cast<uint64_t>(neg);
+      out.putLE(static_cast<T>((m ^ mask) - mask));  // -m when negative
       return Reason::Ok;
     }
   }

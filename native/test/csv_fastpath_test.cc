@@ -1,0 +1,204 @@
+// Edge cases of the fast paths: the reader's 64-byte block masks, the SWAR
+// integer and date parsers, the SSE2 UUID and UTF-8 scans. Each is checked
+// against a plain reference or against the slow path it shortcuts.
+#include <doctest/doctest.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "csv/reader.h"
+#include "csv/scan.h"
+#include "csv/types.h"
+#include "csv/values.h"
+#include "csv_test_util.h"
+
+using csvtest::fieldsOf;
+using csvtest::parse;
+using roost::csv::Dialect;
+using namespace roost::csv;
+using V = std::vector<std::vector<std::string>>;
+
+namespace {
+
+std::string encHex(const char* type, std::string_view v) {
+  Type t;
+  TypeError e;
+  REQUIRE(parseTypeString(type, t, e));
+  ByteBuf b;
+  Reason r = encodeValue(t, v, b);
+  if (r != Reason::Ok) return std::string(reasonText(r));
+  static const char* hex = "0123456789abcdef";
+  std::string s;
+  for (size_t i = 0; i < b.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(b.data()[i]);
+    s += hex[c >> 4];
+    s += hex[c & 15];
+  }
+  return s;
+}
+
+// Little-endian hex of an integer of `bytes` bytes.
+std::string leHex(unsigned long long v, int bytes) {
+  std::string s;
+  char buf[3];
+  for (int i = 0; i < bytes; ++i) {
+    std::snprintf(buf, sizeof buf, "%02llx", (v >> (8 * i)) & 0xff);
+    s += buf;
+  }
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("csv scan: BlockFinder agrees with findAny4 at every offset and block edge") {
+  std::string s;
+  for (int i = 0; i < 300; ++i) s += (i % 17 == 0) ? ',' : (i % 29 == 0) ? '\n' : (i % 41 == 0) ? '\r' : 'a' + i % 26;
+  for (size_t len : {0, 1, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 129, 300}) {
+    const char* b = s.data();
+    const char* e = b + len;
+    scan::BlockFinder f;
+    // Forward walk, as the reader does: every hit, from every start.
+    for (const char* p = b; p < e; ++p) {
+      CAPTURE(len);
+      CAPTURE(p - b);
+      CHECK(f.find(p, e, ',', '\n', '\r', ',') == scan::findAny4(p, e, ',', '\n', '\r', ','));
+    }
+    f.reset();
+    const char* p = b;
+    while (p < e) {
+      const char* q = f.find(p, e, ',', '\n', '\r', ',');
+      REQUIRE(q == scan::findAny4(p, e, ',', '\n', '\r', ','));
+      p = q == e ? e : q + 1;
+    }
+  }
+  // No hit at all in a long run: returns end, across several blocks.
+  std::string plain(200, 'x');
+  scan::BlockFinder f;
+  CHECK(f.find(plain.data(), plain.data() + plain.size(), ',', '\n', '\r', ',') == plain.data() + plain.size());
+}
+
+TEST_CASE("csv reader: fields, quotes and line ends at 16/32/64-byte boundaries") {
+  for (size_t shift = 0; shift < 70; ++shift) {
+    for (size_t len : {0, 1, 14, 15, 16, 17, 31, 32, 33, 47, 48, 63, 64, 65}) {
+      CAPTURE(shift);
+      CAPTURE(len);
+      std::string pre(shift, 'p');
+      std::string a(len, 'a');
+      std::string q = std::string(len, 'q') + ",\n\"" + std::string(len % 5, 'z');  // data with , LF and a quote
+      std::string quoted = "\"" + std::string(len, 'q') + ",\n\"\"" + std::string(len % 5, 'z') + "\"";
+      std::string in = pre + "," + a + "," + quoted + "," + a + "\r\n" + "x" + a + "\r" + "y" + pre + "\n" + a + "," + "\n";
+      V want = {{pre, a, q, a}, {"x" + a}, {"y" + pre}, {a, ""}};
+      auto rows = parse(in);
+      CHECK(fieldsOf(rows) == want);
+      REQUIRE(rows.size() == 4);
+      CHECK(rows[1].line == 3);  // the quoted LF is a line
+      // Split anywhere near the block edges: the carried row parses the same.
+      for (size_t cut : {size_t{15}, size_t{16}, size_t{17}, size_t{63}, size_t{64}, size_t{65}, in.size() / 2})
+        if (cut <= in.size()) CHECK(fieldsOf(parse(in, Dialect{}, {cut})) == want);
+    }
+  }
+  // A chunk buffer reused at the same address with new content (the JS side and
+  // the tests do this): no stale block mask may survive between feeds.
+  Reader r(Dialect{}, 1 << 20);
+  csvtest::Collect c;
+  std::string buf(100, 'x');
+  buf[99] = '\n';
+  r.feed(buf.data(), buf.size(), c);
+  std::fill(buf.begin(), buf.end(), 'y');
+  buf[10] = ',';
+  buf[99] = '\n';
+  r.feed(buf.data(), buf.size(), c);
+  r.finish(c);
+  REQUIRE(c.rows.size() == 2);
+  CHECK(c.rows[0].fields == std::vector<std::string>{std::string(99, 'x')});
+  CHECK(c.rows[1].fields == std::vector<std::string>{std::string(10, 'y'), std::string(88, 'y')});
+}
+
+TEST_CASE("csv values: SWAR integer parsing at every length and sign") {
+  // 1..18 digits, both signs, against the plain value.
+  unsigned long long v = 0;
+  for (int n = 1; n <= 18; ++n) {
+    v = v * 10 + static_cast<unsigned>(n % 10);
+    std::string s = std::to_string(v);
+    CAPTURE(s);
+    CHECK(encHex("UInt64", s) == leHex(v, 8));
+    CHECK(encHex("Int64", "-" + s) == leHex(0ull - v, 8));
+    CHECK(encHex("Int64", "0" + s.substr(0, 17)) == leHex(std::stoull(s.substr(0, 17)), 8));
+    // A non-digit at each position of an n-digit number.
+    for (int i = 0; i < n; ++i) {
+      std::string bad = s;
+      for (char c : {'/', ':', 'a', ' ', '\0', '\x80'}) {
+        bad[i] = c;
+        if (c == ' ' && (i == 0 || i == n - 1)) continue;  // surrounding spaces are allowed
+        CAPTURE(i);
+        CHECK(encHex("Int64", bad) == "not an integer");
+      }
+    }
+  }
+  CHECK(encHex("UInt8", "0") == "00");
+  CHECK(encHex("UInt8", "9") == "09");
+  CHECK(encHex("UInt8", "10") == "0a");
+  CHECK(encHex("UInt8", "255") == "ff");
+  CHECK(encHex("Int8", "-0") == "00");
+  CHECK(encHex("Int8", "-1") == "ff");
+  CHECK(encHex("Int16", "-5") == "fbff");
+  CHECK(encHex("Int32", "--1") == "not an integer");
+  CHECK(encHex("Int32", "-+1") == "not an integer");
+  CHECK(encHex("UInt32", "-") == "not an integer");
+  CHECK(encHex("Int64", "12345678901234567") == leHex(12345678901234567ull, 8));   // 17 digits: loop
+  CHECK(encHex("Int64", "000000000000000001") == leHex(1, 8));                      // 18 digits
+  CHECK(encHex("Int64", "0000000000000000001") == leHex(1, 8));                     // 19: slow path
+}
+
+namespace {
+
+// Byte-at-a-time reference for scan::firstInvalidUtf8.
+std::ptrdiff_t refInvalidUtf8(const std::string& s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  size_t n = s.size(), i = 0;
+  while (i < n) {
+    unsigned char c = p[i];
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    int k;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) k = 1;
+    else if (c == 0xE0) { k = 2; lo = 0xA0; }
+    else if (c >= 0xE1 && c <= 0xEC) k = 2;
+    else if (c == 0xED) { k = 2; hi = 0x9F; }
+    else if (c >= 0xEE && c <= 0xEF) k = 2;
+    else if (c == 0xF0) { k = 3; lo = 0x90; }
+    else if (c >= 0xF1 && c <= 0xF3) k = 3;
+    else if (c == 0xF4) { k = 3; hi = 0x8F; }
+    else return static_cast<std::ptrdiff_t>(i);
+    if (n - i <= static_cast<size_t>(k)) return static_cast<std::ptrdiff_t>(i);
+    if (p[i + 1] < lo || p[i + 1] > hi) return static_cast<std::ptrdiff_t>(i);
+    for (int j = 2; j <= k; ++j)
+      if ((p[i + j] & 0xC0) != 0x80) return static_cast<std::ptrdiff_t>(i);
+    i += k + 1;
+  }
+  return -1;
+}
+
+}  // namespace
+
+TEST_CASE("csv scan: UTF-8 ASCII fast path at 16/64-byte edges") {
+  const std::string seqs[] = {"\xC3\xA9", "\xE2\x82\xAC", "\xF0\x9F\x98\x80", "\xFF", "\xC3", "\xE2\x82", "\xED\xA0\x80",
+                              "\xC0\xAF"};
+  for (size_t len : {0, 1, 15, 16, 17, 31, 32, 33, 63, 64, 65, 79, 80, 127, 128, 129, 200}) {
+    for (size_t at = 0; at <= len; ++at) {
+      for (const std::string& q : seqs) {
+        std::string s(len, 'a');
+        s.insert(at, q);
+        CAPTURE(len);
+        CAPTURE(at);
+        REQUIRE(scan::firstInvalidUtf8(s.data(), s.data() + s.size()) == refInvalidUtf8(s));
+        s += std::string(70, 'b') + q;  // a second one after a long ASCII run
+        REQUIRE(scan::firstInvalidUtf8(s.data(), s.data() + s.size()) == refInvalidUtf8(s));
+      }
+    }
+  }
+}
