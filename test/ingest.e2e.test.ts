@@ -384,3 +384,51 @@ describe('an upload in progress does not hold up the tenant', () => {
     expect(await sql('SELECT count() FROM slow_up FORMAT CSV')).toBe(`${n}\n`);
   }, 60_000);
 });
+
+describe('replace_condition (partial replace)', () => {
+  const schema = encodeURIComponent('day Date, country String, v Int32, note Nullable(String)');
+  const all = async (name: string) => (await rows(`SELECT toString(day) AS d, country, v, note FROM ${name} ORDER BY d, country`)).map((r) => `${r.d} ${r.country} ${r.v} ${r.note}`);
+
+  it('replaces only the rows that match; the counts say which body rows were stored, quarantined or outside', async () => {
+    expect((await post(`/v0/datasources?name=partial&schema=${schema}`)).status).toBe(200);
+    const first = '2026-11-01,ES,1,\n2026-11-02,ES,2,\n2026-11-02,FR,3,x\n2026-11-03,ES,4,\n';
+    expect((await post('/v0/datasources?name=partial&mode=append', first)).status).toBe(200);
+    const cond = encodeURIComponent("day = '2026-11-02'");
+    const body = '2026-11-02,DE,20,\n2026-11-02,IT,not a number,\n2026-11-03,PT,30,\n';
+    const r = await post(`/v0/datasources?name=partial&mode=replace&replace_condition=${cond}`, body);
+    expect(r.status, r.text).toBe(200);
+    expect(r.body).toMatchObject({ rows: 1, quarantine_rows: 1, rows_outside_condition: 1 });
+    expect(await all('partial')).toEqual([
+      '2026-11-01 ES 1 null',
+      '2026-11-02 DE 20 null',
+      '2026-11-03 ES 4 null',
+    ]);
+    expect(await sql("SELECT count() FROM partial_quarantine FORMAT CSV")).toBe('1\n');
+  });
+
+  it('rows where the condition is NULL are kept, not lost', async () => {
+    expect((await post(`/v0/datasources?name=partial_null&schema=${schema}`)).status).toBe(200);
+    expect((await post('/v0/datasources?name=partial_null&mode=append', '2026-11-01,ES,1,\n2026-11-01,FR,2,x\n')).status).toBe(200);
+    const r = await post(`/v0/datasources?name=partial_null&mode=replace&replace_condition=${encodeURIComponent("note = 'x'")}`, '2026-11-05,FR,9,x\n');
+    expect(r.status, r.text).toBe(200);
+    expect(await all('partial_null')).toEqual(['2026-11-01 ES 1 null', '2026-11-05 FR 9 x']);
+  });
+
+  it('refuses a condition with append, an empty one, one that reads another table, and bad SQL; nothing changes', async () => {
+    expect((await post(`/v0/datasources?name=partial_bad&schema=${schema}`)).status).toBe(200);
+    expect((await post('/v0/datasources?name=partial_bad&mode=append', '2026-11-01,ES,1,\n')).status).toBe(200);
+    const tries: Array<[string, number, string]> = [
+      [`mode=append&replace_condition=${encodeURIComponent("country = 'ES'")}`, 400, 'INVALID_PARAMETER'],
+      ['mode=replace&replace_condition=%20', 400, 'INVALID_PARAMETER'],
+      [`mode=replace&replace_condition=${encodeURIComponent('v IN (SELECT number FROM system.numbers)')}`, 403, ''],
+      [`mode=replace&replace_condition=${encodeURIComponent("country = 'ES' AND (")}`, 400, ''],
+    ];
+    for (const [q, status, code] of tries) {
+      const r = await post(`/v0/datasources?name=partial_bad&${q}`, '2026-11-09,PT,5,\n');
+      expect(r.status, `${q}: ${r.text}`).toBe(status);
+      if (code) expect(r.body.code).toBe(code);
+      expect(typeof r.body.error).toBe('string');
+    }
+    expect(await all('partial_bad')).toEqual(['2026-11-01 ES 1 null']);
+  });
+});

@@ -57,6 +57,16 @@ describe('tenant on a remote ClickHouse', () => {
     expect(await sql('SELECT id, city FROM sales FORMAT CSV')).toBe('7,"Lima"\n');
   });
 
+  it('replace_condition replaces only the matching rows (RENAME swap on old servers)', async (t) => {
+    if (!ch) return t.skip();
+    const up = (q: string, body: string) => call(`${srv!.url}/v0/datasources?name=sales&${q}`, { method: 'POST', token, body, headers: { 'Content-Type': 'text/csv' } });
+    expect((await up('mode=append', '8,Quito,80\n')).status).toBe(200);
+    const r = await up(`mode=replace&replace_condition=${encodeURIComponent("city = 'Lima'")}`, '9,Lima,90\n10,Cusco,100\n');
+    expect(r.status, r.text).toBe(200);
+    expect(r.body).toMatchObject({ rows: 1, rows_outside_condition: 1 });
+    expect(await sql('SELECT id, city FROM sales ORDER BY id FORMAT CSV')).toBe('8,"Quito"\n9,"Lima"\n');
+  });
+
   it('NDJSON events with wait=true', async (t) => {
     if (!ch) return t.skip();
     const schema = encodeURIComponent('`id` UInt32 `json:$.id`, `city` LowCardinality(String) `json:$.where.city`, `amount` Float64 `json:$.amount`');
@@ -71,11 +81,12 @@ describe('tenant on a remote ClickHouse', () => {
     if (!ch) return t.skip();
     const deadline = Date.now() + 10_000;
     let n = 0;
-    while (Date.now() < deadline && n < 3) {
+    // create, append, replace, append, replace (partial)
+    while (Date.now() < deadline && n < 5) {
       n = Number((await sql("SELECT count() FROM tinybird.datasources_ops_log WHERE datasource_name = 'sales' FORMAT TSV")).trim());
-      if (n < 3) await new Promise((r) => setTimeout(r, 200));
+      if (n < 5) await new Promise((r) => setTimeout(r, 200));
     }
-    expect(n).toBe(3);
+    expect(n).toBe(5);
     const direct = await fetch(`${ch.url}/?query=${encodeURIComponent("SELECT count() FROM system.databases WHERE name = 'roost_svc_remote'")}`, { headers: { 'X-ClickHouse-User': ch.user, 'X-ClickHouse-Key': ch.password } });
     expect((await direct.text()).trim()).toBe('1');
   });

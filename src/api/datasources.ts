@@ -216,9 +216,15 @@ export function registerDataSourceRoutes(app: App): void {
     const ds = getDataSource(state, ws.tenant, ws.name, name);
     authorize(app, ctx, cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:APPEND', resource: name });
     if (!body) throw new RoostError('EMPTY_BODY', `mode=${mode} needs rows in the body (raw, or a multipart field "csv"/"ndjson")`);
-    if (params.get('replace_condition')) throw new RoostError('BAD_REQUEST', 'replace_condition (partial replace) is not supported yet; replace the whole data source');
+    const replaceCondition = params.get('replace_condition');
+    let replaceWhere: string | undefined;
+    if (replaceCondition !== null) {
+      if (mode !== 'replace') throw new RoostError('INVALID_PARAMETER', 'replace_condition goes with mode=replace (it replaces the rows that match it)');
+      if (!replaceCondition.trim()) throw new RoostError('INVALID_PARAMETER', 'replace_condition is empty: give a SQL condition over the data source columns, e.g. "day = \'2026-11-28\'"');
+      replaceWhere = conditionWhere(ws, ds, replaceCondition, 'replace_condition');
+    }
     try {
-      const result = await runImport(app, ctx, ws, ds, format, body, mode, dialect, params, true);
+      const result = await runImport(app, ctx, ws, ds, format, body, mode, dialect, params, true, replaceWhere);
       opsLog(ws, ds, mode, ctx, { ...result, elapsedMs: performance.now() - t0 });
       sendJson(ctx, 200, importResponse(ds, result));
     } catch (e) {
@@ -254,15 +260,12 @@ export function registerDataSourceRoutes(app: App): void {
     sendJson(ctx, 200, { id: ds.id, name: ds.name, truncated: true });
   });
 
-  router.post('/v0/datasources/:name/delete', async (ctx) => {
-    const t0 = performance.now();
-    const { cred, ws } = await wsOf(ctx);
-    const ds = getDataSource(state, ws.tenant, ws.name, ctx.params.name!);
-    authorize(app, ctx, cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:DROP', resource: ds.name });
-    const form = await readForm(ctx);
-    const cond = form.get('delete_condition');
-    if (!cond || !cond.trim()) throw new RoostError('INVALID_PARAMETER', 'delete_condition is required: a SQL condition over the data source columns, e.g. "country = \'ES\'"');
-    // The condition passes the analyzer as the WHERE of a query over this data source only.
+  /**
+   * A condition over one data source's columns (delete_condition, replace_condition): it passes
+   * the analyzer as the WHERE of a query over that data source only; the rewritten WHERE is
+   * returned, to run against the data source's table (or a stage table of the same columns).
+   */
+  const conditionWhere = (ws: Workspace, ds: DataSource, cond: string, param: string): string => {
     const probe = `SELECT count() FROM ${ds.name} WHERE (${cond}\n)`;
     let analysis;
     try {
@@ -271,9 +274,20 @@ export function registerDataSourceRoutes(app: App): void {
       if (e instanceof SqlError) throw toRoostError(e);
       throw e;
     }
-    if (analysis.format || analysis.tables.some((t) => t.name !== ds.name)) throw new RoostError('SQL_FORBIDDEN', 'delete_condition may only refer to the data source\'s own columns');
+    if (analysis.format || analysis.tables.some((t) => t.name !== ds.name)) throw new RoostError('SQL_FORBIDDEN', `${param} may only refer to the data source's own columns`);
+    return analysis.sql.slice(analysis.sql.indexOf(' WHERE ') + 7);
+  };
+
+  router.post('/v0/datasources/:name/delete', async (ctx) => {
+    const t0 = performance.now();
+    const { cred, ws } = await wsOf(ctx);
+    const ds = getDataSource(state, ws.tenant, ws.name, ctx.params.name!);
+    authorize(app, ctx, cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:DROP', resource: ds.name });
+    const form = await readForm(ctx);
+    const cond = form.get('delete_condition');
+    if (!cond || !cond.trim()) throw new RoostError('INVALID_PARAMETER', 'delete_condition is required: a SQL condition over the data source columns, e.g. "country = \'ES\'"');
+    const where = conditionWhere(ws, ds, cond, 'delete_condition');
     const engine = app.cells.engineFor(getTenant(state, ws.tenant));
-    const where = analysis.sql.slice(analysis.sql.indexOf(' WHERE ') + 7);
     const count = Number((await engine.exec(`SELECT count() FROM ${qualified(ws, ds.table)} WHERE ${where}`, { settings: { readonly: 1 } })).toString().trim());
     const dry = /^(1|true)$/i.test(form.get('dry_run') ?? '');
     if (!dry && count > 0) await engine.exec(`ALTER TABLE ${qualified(ws, ds.table)} DELETE WHERE ${where}`, { settings: { mutations_sync: 2 } });
@@ -332,11 +346,13 @@ function importResponse(ds: DataSource, r: ImportResult | undefined): Record<str
     rows: r?.rows ?? 0,
     quarantine_rows: r?.quarantined ?? 0,
     invalid_lines: r?.quarantined ?? 0,
+    // replace_condition: valid rows of the body outside the condition (not stored, by definition).
+    ...(r?.outsideCondition !== undefined ? { rows_outside_condition: r.outsideCondition } : {}),
     error: false,
   };
 }
 
-export async function runImport(app: App, ctx: Ctx, ws: Workspace, ds: DataSource, format: Format, body: AsyncIterable<Buffer>, mode: 'append' | 'replace', dialect: Partial<CsvDialect>, params: URLSearchParams, staged: boolean): Promise<ImportResult> {
+export async function runImport(app: App, ctx: Ctx, ws: Workspace, ds: DataSource, format: Format, body: AsyncIterable<Buffer>, mode: 'append' | 'replace', dialect: Partial<CsvDialect>, params: URLSearchParams, staged: boolean, replaceWhere?: string): Promise<ImportResult> {
   let source: ImportSource;
   let hasHeader: boolean | undefined;
   let csvDialect = dialect;
@@ -350,7 +366,7 @@ export async function runImport(app: App, ctx: Ctx, ws: Workspace, ds: DataSourc
     hasHeader = h === null ? undefined : /^(1|true|yes)$/i.test(h);
   }
   const t0 = performance.now();
-  const r = await importRows(app, { ws, ds, mode, source, dialect: csvDialect, hasHeader, requestId: ctx.id, signal: ctx.signal, staged });
+  const r = await importRows(app, { ws, ds, mode, source, dialect: csvDialect, hasHeader, requestId: ctx.id, signal: ctx.signal, staged, replaceWhere });
   app.metrics.nativeParseSeconds.observe((performance.now() - t0) / 1000);
   app.metrics.ingestRows.inc({ tenant: ws.tenant, format }, r.rows);
   app.metrics.ingestBytes.inc({ tenant: ws.tenant, format }, r.bytes);

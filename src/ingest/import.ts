@@ -50,6 +50,11 @@ export interface ImportOptions {
   dedupToken?: string;
   /** Rows already accepted before (buffered events): the storage limit was checked then. */
   skipStorageLimit?: boolean;
+  /**
+   * Partial replace (mode=replace, replace_condition): the rows of the data source that match
+   * this (analyzer-checked) WHERE are replaced by the rows of the body that match it.
+   */
+  replaceWhere?: string;
 }
 
 export interface ImportResult {
@@ -58,6 +63,8 @@ export interface ImportResult {
   quarantined: number;
   bytes: number;
   elapsedMs: number;
+  /** Partial replace: valid rows of the body outside the condition, not stored. */
+  outsideCondition?: number;
 }
 
 interface LockState { exclusive: Promise<unknown>; shared: Set<Promise<unknown>>; pending: number }
@@ -138,6 +145,7 @@ async function importLocked(app: App, o: ImportOptions): Promise<ImportResult> {
   const spool = new QuarantineSpool(path.join(app.config.dataDir, 'tmp'), o.ds.columns, importId);
   let rows = 0;
   let bytes = 0;
+  let outsideCondition: number | undefined;
   const toQuarantine = (rejected: RejectedRow[], processed: number): QuarantineRow[] => {
     // Text that is not UTF-8 is refused as a whole: the body is in the wrong encoding.
     const bad = rejected.find((r) => r.reason === 'invalid UTF-8');
@@ -204,13 +212,27 @@ async function importLocked(app: App, o: ImportOptions): Promise<ImportResult> {
       const cluster = engine instanceof ClickHouseEngine && engine.cluster;
       if (cluster) throw new RoostError('CONFLICT', 'staged imports on a cluster are not supported yet');
       if (o.mode === 'replace') {
+        let incoming = stage;
+        if (o.replaceWhere !== undefined) {
+          // Partial replace: the new table holds the current rows outside the condition and
+          // the uploaded rows inside it (a condition that is NULL counts as false), then takes
+          // the data source's place in the same atomic step as a full replace.
+          const inside = `coalesce((${o.replaceWhere}), 0)`;
+          incoming = qualified(o.ws, `${o.ds.table}__merge${suffix}`);
+          await engine.exec(`CREATE TABLE ${incoming} AS ${target}`);
+          staged.push(incoming);
+          await engine.exec(`INSERT INTO ${incoming} SELECT * FROM ${target} WHERE NOT ${inside}`);
+          await engine.exec(`INSERT INTO ${incoming} SELECT * FROM ${stage} WHERE ${inside}`);
+          outsideCondition = Number((await engine.exec(`SELECT count() FROM ${stage} WHERE NOT ${inside}`)).toString().trim());
+          rows -= outsideCondition;
+        }
         if (engine instanceof ClickHouseEngine && !(await engine.features()).exchangeTables) {
           // Servers before EXCHANGE TABLES: one RENAME statement moves both names at once.
           const old = qualified(o.ws, `${o.ds.table}__old${suffix}`);
-          await engine.exec(`RENAME TABLE ${target} TO ${old}, ${stage} TO ${target}`);
+          await engine.exec(`RENAME TABLE ${target} TO ${old}, ${incoming} TO ${target}`);
           staged.push(old);
         } else {
-          await engine.exec(`EXCHANGE TABLES ${target} AND ${stage}`);
+          await engine.exec(`EXCHANGE TABLES ${target} AND ${incoming}`);
         }
       }
       else await engine.exec(`ALTER TABLE ${target} ATTACH PARTITION tuple() FROM ${stage}`);
@@ -220,7 +242,7 @@ async function importLocked(app: App, o: ImportOptions): Promise<ImportResult> {
     spool.dispose();
     for (const t of staged) await engine.exec(`DROP TABLE IF EXISTS ${t}`).catch((e) => app.log.warn('stage table not dropped', { table: t, err: e }));
   }
-  return { importId, rows, quarantined: spool.count, bytes, elapsedMs: performance.now() - t0 };
+  return { importId, rows, quarantined: spool.count, bytes, elapsedMs: performance.now() - t0, ...(outsideCondition !== undefined ? { outsideCondition } : {}) };
 }
 
 /**
