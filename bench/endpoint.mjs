@@ -74,7 +74,15 @@ for (const [name, c] of Object.entries(CASES)) {
   if (JSON.stringify(viaHttp) !== JSON.stringify(direct)) throw new Error(`${name}: endpoint and baseline disagree\n${JSON.stringify(viaHttp)}\n${JSON.stringify(direct)}`);
 }
 
+// CPU time (ms) of a process and of its children (the server and its tenant cell).
+const cpuMs = (pid) => {
+  try { const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' '); return (Number(f[11]) + Number(f[12])) * 1000 / 100; } catch { return 0; }
+};
+const childPids = (pid) => { try { return execFileSync('pgrep', ['-P', String(pid)]).toString().trim().split('\n').filter(Boolean).map(Number); } catch { return []; } };
+const serverCpu = () => ({ server: cpuMs(server.pid), cells: childPids(server.pid).reduce((a, p) => a + cpuMs(p), 0) });
+
 async function baseline(sql, secs) {
+  const c0 = process.cpuUsage();
   const lat = [];
   const end = performance.now() + secs * 1000;
   const worker = async () => {
@@ -89,7 +97,8 @@ async function baseline(sql, secs) {
   await Promise.all(Array.from({ length: connections }, worker));
   const elapsed = (performance.now() - t0) / 1000;
   lat.sort((a, b) => a - b);
-  return { rps: lat.length / elapsed, p50: pct(lat, 50), p99: pct(lat, 99) };
+  const c = process.cpuUsage(c0);
+  return { rps: lat.length / elapsed, p50: pct(lat, 50), p99: pct(lat, 99), cpuPerReq: (c.user + c.system) / 1000 / lat.length };
 }
 
 function parseWrkLatency(s) {
@@ -99,6 +108,7 @@ function parseWrkLatency(s) {
 }
 
 function endpoint(name, secs) {
+  const c0 = serverCpu();
   return new Promise((resolve, reject) => {
     const p = spawn(WRK, ['-t', String(Math.min(2, connections)), '-c', String(connections), '-d', `${secs}s`, '--latency', '-H', `Authorization: Bearer ${token}`, `${base}/v0/pipes/bench_${name}.json`]);
     let out = '';
@@ -110,7 +120,9 @@ function endpoint(name, secs) {
       const p99 = /^\s+99%\s+(\S+)/m.exec(out);
       const bad = /Non-2xx or 3xx responses:\s+(\d+)/.exec(out);
       if (!rps || !p50 || !p99) return reject(new Error(`could not read wrk output:\n${out}`));
-      resolve({ rps: Number(rps[1]), p50: parseWrkLatency(p50[1]), p99: parseWrkLatency(p99[1]), failed: bad ? Number(bad[1]) : 0 });
+      const c1 = serverCpu();
+      const n = Number(rps[1]) * secs;
+      resolve({ rps: Number(rps[1]), p50: parseWrkLatency(p50[1]), p99: parseWrkLatency(p99[1]), failed: bad ? Number(bad[1]) : 0, cpuPerReq: (c1.server - c0.server + c1.cells - c0.cells) / n, serverCpuPerReq: (c1.server - c0.server) / n, cellCpuPerReq: (c1.cells - c0.cells) / n });
     });
   });
 }
@@ -136,13 +148,14 @@ for (let r = 0; r < rounds; r++) {
 
 const commit = (() => { try { return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root }).toString().trim(); } catch { return '?'; } })();
 console.log(`bench/endpoint — ${rounds} alternating rounds of ${seconds} s, ${connections} connections, medians; ${rows} rows; node ${process.version}, ${os.cpus().length} cores, commit ${commit}`);
-console.log('case          side                          req/s      p50 ms    p99 ms');
+console.log('case          side                          req/s      p50 ms    p99 ms   CPU ms/req (server + cell; bench process)');
 const verdicts = [];
 for (const [name, sides] of Object.entries(results)) {
   const med = (side, k) => median(sides[side].map((m) => m[k]));
   for (const side of ['baseline', 'endpoint']) {
     const label = side === 'baseline' ? 'chdb in-process (baseline)' : 'HTTP endpoint (wrk)';
-    console.log(`${name.padEnd(13)} ${label.padEnd(28)} ${med(side, 'rps').toFixed(0).padStart(7)}  ${med(side, 'p50').toFixed(2).padStart(9)} ${med(side, 'p99').toFixed(2).padStart(9)}`);
+    const cpu = side === 'baseline' ? `${med(side, 'cpuPerReq').toFixed(3)}` : `${med(side, 'cpuPerReq').toFixed(3)} (${med(side, 'serverCpuPerReq').toFixed(3)} + ${med(side, 'cellCpuPerReq').toFixed(3)})`;
+    console.log(`${name.padEnd(13)} ${label.padEnd(28)} ${med(side, 'rps').toFixed(0).padStart(7)}  ${med(side, 'p50').toFixed(2).padStart(9)} ${med(side, 'p99').toFixed(2).padStart(9)}   ${cpu}`);
   }
   const thr = med('endpoint', 'rps') / med('baseline', 'rps');
   const p50 = med('endpoint', 'p50') / med('baseline', 'p50');
