@@ -145,9 +145,13 @@ function startBuffered(job: Job, st: Active): void {
   inEngine.set(job.id, job);
   // The session's max_result_bytes (set once at start) caps this buffered result.
   session.queryAsync(sql + settingsClause(settings), { format }).then(
-    // A success is looked at one turn later, after every completion that arrived with
-    // it: a failure that ran just before it in the engine is then already counted.
-    (r) => { setImmediate(() => bufferedDone(job, st, seen, t0, r.bytes(), undefined)); },
+    (r) => {
+      // Completions arrive in the order the engine ran them, so a failure that ran just
+      // before this query is normally counted already. With other calls in the engine the
+      // answer is still looked at one turn later, after every completion that came with it.
+      if (inEngine.size > 1 || insertCalls > 0) setImmediate(() => bufferedDone(job, st, seen, t0, r.bytes(), undefined));
+      else bufferedDone(job, st, seen, t0, r.bytes(), undefined);
+    },
     (e: unknown) => bufferedDone(job, st, seen, t0, undefined, e),
   );
 }
