@@ -24,6 +24,7 @@ import { quoteIdent, quoteString, type Engine } from '../src/cells/engine.js';
 import type { Tenant, Workspace } from './registry.js';
 import { SLUG } from './registry.js';
 import { dropWorkspaceDatabase } from './provisioning.js';
+import { stageTables } from '../src/ingest/stage.js';
 import { deleteSliceOps, restoreSliceOps, tenantSlice, type SliceEntry } from './state-slice.js';
 import type { JobProgress } from './jobs.js';
 
@@ -110,7 +111,16 @@ export async function backupTenant(app: App, tenant: Tenant, id: string, report:
     const dbs = workspaces.map((w) => quoteString(w.database)).join(', ');
     dataBytes = Number((await engine.exec(`SELECT sum(bytes_on_disk) FROM system.parts WHERE active AND database IN (${dbs})`)).toString('utf8').trim()) || 0;
     report({ phase: 'databases', bytes_done: 0, bytes_total: dataBytes, percent: 0 });
-    const what = workspaces.map((w) => `DATABASE ${quoteIdent(w.database)}`).join(', ');
+    // Stage tables of imports in progress are scratch and are left out. ClickHouse's grammar
+    // lets only the last DATABASE of a BACKUP carry EXCEPT TABLES, so the database with the
+    // most of them goes last; others (imports running in several workspaces at once) stay in,
+    // and the cell's stage sweep drops them a day after a restore.
+    const scratch = await stageTables(engine, { databases: workspaces.map((w) => w.database) });
+    const count = (db: string) => scratch.filter((t) => t.database === db).length;
+    const ordered = [...workspaces].sort((x, y) => count(x.database) - count(y.database));
+    const last = ordered[ordered.length - 1]!;
+    const skip = scratch.filter((t) => t.database === last.database).map((t) => `${quoteIdent(t.database)}.${quoteIdent(t.name)}`);
+    const what = ordered.map((w) => `DATABASE ${quoteIdent(w.database)}`).join(', ') + (skip.length ? ` EXCEPT TABLES ${skip.join(', ')}` : '');
     const op = asyncId(await engine.exec(`BACKUP ${what} TO File(${quoteString(`${id}/data`)}) ASYNC`));
     await waitOperation(engine, op, 'BACKUP_CREATED', () => {
       const done = dirBytes(path.join(dir, 'data'));

@@ -10,6 +10,10 @@ import type { Logger } from '../src/log/logger.js';
 import type { Metrics } from '../src/log/metrics.js';
 import type { Tenant } from './registry.js';
 import type { SecretBox } from '../auth/secrets.js';
+import { sweepStageTables } from '../src/ingest/stage.js';
+
+/** A stage table this old belongs to no import in progress. */
+const STAGE_SWEEP_AGE_S = 24 * 3600;
 
 export interface CellManagerOptions {
   dataDir: string;
@@ -53,7 +57,16 @@ export class CellManager {
         idleMs: this.#opts.idleMs,
         healthMs: this.#opts.healthMs,
         log: this.#opts.log,
-        onStart: () => { m.cellStarts.inc({ tenant: tenant.slug }); m.cellsRunning.inc(); },
+        onStart: () => {
+          m.cellStarts.inc({ tenant: tenant.slug });
+          m.cellsRunning.inc();
+          // Stage tables of imports cut short by a crash (older than any import runs).
+          const cell = e!;
+          void sweepStageTables(cell, STAGE_SWEEP_AGE_S).then(
+            (dropped) => { if (dropped.length) this.#opts.log.warn('dropped stage tables of unfinished imports', { tenant: tenant.slug, tables: dropped }); },
+            (err: unknown) => this.#opts.log.warn('stage tables not swept', { tenant: tenant.slug, err }),
+          );
+        },
         onCrash: () => m.cellCrashes.inc({ tenant: tenant.slug }),
         onStop: () => m.cellsRunning.dec(),
       });

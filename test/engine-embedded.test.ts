@@ -5,6 +5,7 @@ import { EmbeddedCell } from '../src/cells/embedded.js';
 import { createLogger } from '../src/log/logger.js';
 import { runEngineConformance } from './engine-conformance.js';
 import { tempDir } from './helpers/server.js';
+import { sweepStageTables } from '../src/ingest/stage.js';
 
 const log = createLogger('silent');
 
@@ -114,6 +115,17 @@ describe('embedded cell lifecycle', () => {
     expect((await c.exec('SELECT 9')).toString()).toBe('9\n');
     expect(Date.now() - t0).toBeLessThan(10_000);
   }, 30_000);
+
+  it('the stage sweep drops only stage tables older than the age given', async () => {
+    const c = cell();
+    await c.exec('CREATE DATABASE w');
+    for (const t of ['keep', 'keep__stage', 'old__stage_0123456789ab', 'old_quarantine__stage_0123456789ab']) await c.exec(`CREATE TABLE w.${t} (x UInt8) ENGINE = MergeTree ORDER BY x`);
+    // Younger than an hour: an import may still be using them.
+    expect(await sweepStageTables(c, 3600)).toEqual([]);
+    await new Promise((r) => setTimeout(r, 1_100));
+    expect(await sweepStageTables(c, 0)).toEqual(['w.old__stage_0123456789ab', 'w.old_quarantine__stage_0123456789ab']);
+    expect((await c.exec("SELECT name FROM system.tables WHERE database = 'w' ORDER BY name")).toString()).toBe('keep\nkeep__stage\n');
+  });
 
   it('a hung cell fails its health check and is restarted', async () => {
     const c = cell({ healthMs: 200 });

@@ -7,6 +7,7 @@
  * `EXCHANGE TABLES` to replace): readers see the old data or the new, never a
  * mix, and a failed import leaves the data source as it was.
  */
+import { newStageSuffix } from './stage.js';
 import crypto from 'node:crypto';
 import path from 'node:path';
 import type { App } from '../app.js';
@@ -126,7 +127,7 @@ async function importLocked(app: App, o: ImportOptions): Promise<ImportResult> {
   const importId = crypto.randomUUID();
   const target = qualified(o.ws, o.ds.table);
   const qTable = qualified(o.ws, `${o.ds.table}_quarantine`);
-  const suffix = `__stage_${crypto.randomBytes(6).toString('hex')}`;
+  const suffix = newStageSuffix();
   const stage = qualified(o.ws, `${o.ds.table}${suffix}`);
   const into = o.staged ? stage : target;
 
