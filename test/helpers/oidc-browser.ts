@@ -72,11 +72,20 @@ export class Browser {
 
 /** An access token from an IdP's token endpoint by the client-credentials grant (scope `api`). */
 export async function clientCredentialsToken(issuer: string, clientId: string, clientSecret: string, resource: string): Promise<string> {
-  const r = await fetch(`${issuer}/token`, {
+  const request = () => fetch(`${issuer}/token`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/x-www-form-urlencoded', Authorization: `Basic ${Buffer.from(`${clientId}:${clientSecret}`).toString('base64')}` },
     body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'api', resource }).toString(),
   });
+  let r: Response;
+  try {
+    r = await request();
+  } catch (e) {
+    // Tests restart an IdP on the same port: fetch may still hold a kept-alive socket to
+    // the old one, closed under it ("other side closed"). A new request opens a new one.
+    if ((e as { cause?: { code?: string } }).cause?.code !== 'UND_ERR_SOCKET') throw e;
+    r = await request();
+  }
   const body = (await r.json()) as { access_token?: string };
   if (!body.access_token) throw new Error(`no access token from ${issuer}: ${JSON.stringify(body)}`);
   return body.access_token;
