@@ -1,6 +1,7 @@
 // Helpers shared by the csv_*_test.cc files.
 #pragma once
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "csv/reader.h"
@@ -51,6 +52,17 @@ inline std::vector<ParsedRow> parse(const std::string& in, roost::csv::Dialect d
   good = good && r.finish(c);
   if (ok) *ok = good;
   return c.rows;
+}
+
+/// Bytes as lowercase hex, two digits each.
+inline std::string hexOf(std::string_view bytes) {
+  static const char* hex = "0123456789abcdef";
+  std::string s;
+  for (unsigned char c : bytes) {
+    s += hex[c >> 4];
+    s += hex[c & 15];
+  }
+  return s;
 }
 
 inline std::vector<std::vector<std::string>> fieldsOf(const std::vector<ParsedRow>& rows) {

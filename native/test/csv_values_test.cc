@@ -8,6 +8,7 @@
 #include "csv/types.h"
 #include "csv/validator.h"
 #include "csv/values.h"
+#include "csv_test_util.h"
 
 using namespace roost::csv;
 
@@ -25,14 +26,7 @@ std::string enc(const char* type, std::string_view v) {
   ByteBuf b;
   Reason r = encodeValue(T(type), v, b);
   if (r != Reason::Ok) return std::string(reasonText(r));
-  static const char* hex = "0123456789abcdef";
-  std::string s;
-  for (size_t i = 0; i < b.size(); ++i) {
-    unsigned char c = static_cast<unsigned char>(b.data()[i]);
-    s += hex[c >> 4];
-    s += hex[c & 15];
-  }
-  return s;
+  return csvtest::hexOf(std::string_view(b.data(), b.size()));
 }
 
 }  // namespace
