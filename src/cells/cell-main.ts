@@ -43,6 +43,8 @@ const reader = new FrameReader();
 const MARK = Buffer.alloc(0);
 
 interface Job { id: number; type: Frame; body: Record<string, unknown> }
+/** The body of a Query frame. */
+type QueryBody = { sql: string; format: string; settings?: Record<string, string | number> };
 interface Active {
   cancelled: boolean;
   abort: AbortController;
@@ -119,14 +121,14 @@ const streamOnly = new Set<string>();
 const TOO_MANY_ROWS_OR_BYTES = 396;
 
 function queryKey(job: Job): string {
-  const { sql, format } = job.body as { sql: string; format: string };
+  const { sql, format } = job.body as QueryBody;
   return `${format}\u0000${sql}`;
 }
 
 /** A query that takes the buffered call (and may share the engine's queue with others like it). */
 function isBuffered(job: Job): boolean {
   if (job.type !== Frame.Query) return false;
-  const { settings } = job.body as { settings?: Record<string, string | number> };
+  const { settings } = job.body as QueryBody;
   const ownLimits = settings && ('max_result_bytes' in settings || 'max_result_rows' in settings);
   return !ownLimits && !streamOnly.has(queryKey(job));
 }
@@ -135,11 +137,17 @@ function clickhouseCode(e: unknown): number {
   return (e as { clickhouseCode?: number }).clickhouseCode ?? Number(/Code: (\d+)\./.exec(String((e as Error).message))?.[1]);
 }
 
+/** An engine call failed: nothing new starts until the engine is empty and the fence has run (see pump). */
+function engineFailed(): void {
+  failures++;
+  fenceDue = true;
+}
+
 const cancelledError = (): Error => Object.assign(new Error('query cancelled'), { code: 'CANCELLED' });
 
 /** Hands a buffered query to the engine; its answer is sent when it comes back clean. */
 function startBuffered(job: Job, st: Active): void {
-  const { sql, format, settings } = job.body as { sql: string; format: string; settings?: Record<string, string | number> };
+  const { sql, format, settings } = job.body as QueryBody;
   const t0 = performance.now();
   const seen = failures;
   inEngine.set(job.id, job);
@@ -159,8 +167,7 @@ function startBuffered(job: Job, st: Active): void {
 function bufferedDone(job: Job, st: Active, seen: number, t0: number, out: Uint8Array | undefined, err: unknown): void {
   inEngine.delete(job.id);
   if (err !== undefined) {
-    failures++;
-    fenceDue = true;
+    engineFailed();
     if (clickhouseCode(err) === TOO_MANY_ROWS_OR_BYTES && !st.cancelled && !st.answered) {
       // Too big for the buffered call: run it again as a stream (after the fence).
       if (streamOnly.size > 10_000) streamOnly.clear();
@@ -313,8 +320,7 @@ async function insertCall(sql: string): Promise<void> {
   try {
     await session.queryAsync(sql, { format: 'TSV' });
   } catch (e) {
-    failures++;
-    fenceDue = true;
+    engineFailed();
     throw e;
   } finally {
     insertCalls--;
@@ -372,14 +378,13 @@ function pump(): void {
 async function runExclusive(job: Job, st: Active): Promise<void> {
   try {
     if (job.type === Frame.Query) {
-      const { sql, format, settings } = job.body as { sql: string; format: string; settings?: Record<string, string | number> };
+      const { sql, format, settings } = job.body as QueryBody;
       await runStream(job, st, sql, format, settings, performance.now());
     } else await runExec(job);
     active.delete(job.id);
   } catch (e) {
     finishJob(job.id, st, e);
-    failures++;
-    await fence();
+    engineFailed(); // the fence runs as soon as this job has let go of the engine
   }
 }
 
