@@ -7,7 +7,6 @@
  * `EXCHANGE TABLES` to replace): readers see the old data or the new, never a
  * mix, and a failed import leaves the data source as it was.
  */
-import { newStageSuffix } from './stage.js';
 import crypto from 'node:crypto';
 import path from 'node:path';
 import type { App } from '../app.js';
@@ -21,6 +20,7 @@ import { RoostError } from '../errors.js';
 import { peekBody } from './peek.js';
 import { ClickHouseEngine } from '../cells/clickhouse.js';
 import { checkStorage, storageChanged } from '../../tenants/limits.js';
+import { newStageSuffix } from './stage.js';
 
 export interface ImportSource {
   /** CSV bytes (for NDJSON: the converted rows). */

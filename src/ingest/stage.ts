@@ -6,7 +6,7 @@
  */
 import crypto from 'node:crypto';
 import type { Engine } from '../cells/engine.js';
-import { quoteIdent } from '../cells/engine.js';
+import { quoteIdent, quoteString } from '../cells/engine.js';
 
 export const newStageSuffix = (): string => `__stage_${crypto.randomBytes(6).toString('hex')}`;
 
@@ -21,7 +21,7 @@ export async function stageTables(engine: Engine, opts: { databases?: string[]; 
   const where = [`match(name, '${STAGE_TABLE_RE}')`, "database NOT IN ('system', 'information_schema', 'INFORMATION_SCHEMA')"];
   if (opts.databases) {
     if (opts.databases.length === 0) return [];
-    where.push(`database IN (${opts.databases.map((d) => `'${d.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`).join(', ')})`);
+    where.push(`database IN (${opts.databases.map(quoteString).join(', ')})`);
   }
   if (opts.olderThanSeconds !== undefined) where.push(`metadata_modification_time < now() - ${Math.max(0, Math.floor(opts.olderThanSeconds))}`);
   const out = (await engine.exec(`SELECT database, name FROM system.tables WHERE ${where.join(' AND ')} ORDER BY database, name`, { format: 'TSV' })).toString('utf8');
