@@ -195,3 +195,42 @@ TEST_CASE("csv scan: UTF-8 ASCII fast path at 16/64-byte edges") {
     }
   }
 }
+
+TEST_CASE("csv values: vector UUID decoding agrees with a per-digit reference for every byte at every digit") {
+  // Reference: a digit's value, or -1.
+  auto hexVal = [](unsigned char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  // RowBinary UUID: the first 8 bytes' value little-endian, then the last 8.
+  auto reference = [&](const std::string& u) -> std::string {
+    std::string digits;
+    for (size_t i = 0; i < u.size(); ++i)
+      if (i != 8 && i != 13 && i != 18 && i != 23) digits += u[i];
+    std::string bytes;
+    for (size_t i = 0; i < 32; i += 2) {
+      int h = hexVal(static_cast<unsigned char>(digits[i])), l = hexVal(static_cast<unsigned char>(digits[i + 1]));
+      if (h < 0 || l < 0) return "not a UUID";
+      bytes += static_cast<char>(h << 4 | l);
+    }
+    std::string le(bytes.rbegin() + 8, bytes.rend());
+    le += std::string(bytes.rbegin(), bytes.rbegin() + 8);
+    return csvtest::hexOf(le);
+  };
+  const std::string base = "0123abcd-ef45-6789-ABCD-EF0123456789";
+  CHECK(encHex("UUID", base) == reference(base));
+  // 0123abcdef456789 then abcdef0123456789, each written little-endian.
+  CHECK(encHex("UUID", base) == "896745efcdab23018967452301efcdab");
+  for (size_t pos = 0; pos < base.size(); ++pos) {
+    if (pos == 8 || pos == 13 || pos == 18 || pos == 23) continue;
+    for (int c = 0; c < 256; ++c) {
+      std::string u = base;
+      u[pos] = static_cast<char>(c);
+      CAPTURE(pos);
+      CAPTURE(c);
+      REQUIRE(encHex("UUID", u) == reference(u));
+    }
+  }
+}

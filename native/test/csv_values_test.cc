@@ -269,6 +269,20 @@ TEST_CASE("csv validator: nulls, defaults, empty cells and rejections") {
   CHECK(r.rejected == std::vector<std::string>{"2:0:invalid UTF-8:\xff\xfe"});
 }
 
+TEST_CASE("csv validator: UTF-8 rows checked right wherever the chunk splits") {
+  // Valid 2-, 3- and 4-byte characters around one row with a stray continuation
+  // byte: whatever the split (a character cut in two, the bad row carried over
+  // from the first chunk or wholly in the second), only that row is rejected.
+  const std::string csv = "1,\xc3\xa9t\xc3\xa9\n2,\xe2\x82\xac\xf0\x9f\x98\x80\n3,a\x80" "b\n4,\xe6\x97\xa5\n";
+  for (size_t cut = 0; cut <= csv.size(); ++cut) {
+    CAPTURE(cut);
+    auto r = validate("n Int8, s String", csv, false, cut);
+    CHECK(r.ok);
+    CHECK(r.count == 3);
+    CHECK(r.rejected == std::vector<std::string>{"3:1:invalid UTF-8:3,a\x80" "b"});
+  }
+}
+
 TEST_CASE("csv validator: header check and line numbers across a split") {
   auto r = validate("a Int8, b String", "a,b\n1,\"x\ny\"\nbad,z\n", true, 9);
   CHECK(r.ok);

@@ -37,7 +37,7 @@ Validator::Validator(std::vector<Column> columns, ValidatorOptions opts)
     const Type* written = nullable ? &v.inner->valueType() : &v;
     Kind k = written->kind;
     bool stringy = k == Kind::String || k == Kind::FixedString;
-    plans_.push_back(Plan{written, nullable, c.hasDefault, stringy || k == Kind::Array, stringy});
+    plans_.push_back(Plan{written, encoderFor(*written), nullable, c.hasDefault, stringy || k == Kind::Array, stringy});
     if (c.hasDefault) withDefaults_ = true;
   }
   if (!withDefaults_ && opts_.encoding == Encoding::Native) native_ = std::make_unique<NativeEncoder>(cols_);
@@ -76,7 +76,9 @@ void Validator::onRow(const Row& row) {
   }
   if (row.unterminated) return reject(row, -1, Reason::UnterminatedQuote);
   if (row.count != cols_.size()) return reject(row, -1, Reason::WrongColumnCount);
-  if (scan::firstInvalidUtf8(row.raw.data(), row.raw.data() + row.raw.size()) >= 0) {
+  const char* raw = row.raw.data();
+  const bool knownValid = raw >= utf8Begin_ && raw + row.raw.size() <= utf8End_;
+  if (!knownValid && scan::firstInvalidUtf8(raw, raw + row.raw.size()) >= 0) {
     int col = -1;
     for (size_t i = 0; i < row.count; ++i) {
       const Field& f = row.fields[i];
@@ -125,7 +127,7 @@ void Validator::onRow(const Row& row) {
       rows_.put(v.data(), v.size());
       continue;
     }
-    Reason r = encodeValue(*p.value, v, rows_);
+    Reason r = p.encode(*p.value, v, rows_);
     if (r != Reason::Ok) {
       rows_.truncate(mark);
       return reject(row, static_cast<int>(i), r);
@@ -189,14 +191,14 @@ void Validator::encodeNative(const Row& row) {
     if (p.value->kind == Kind::Array) {
       // Arrays are parsed to RowBinary, then appended through the transposer.
       scratch_.truncate(0);
-      r = encodeValue(*p.value, v, scratch_);
+      r = p.encode(*p.value, v, scratch_);
       if (r == Reason::Ok) {
         const char* q = scratch_.data();
         target->read(q);
         continue;
       }
     } else {
-      r = encodeValue(*p.value, v, target->data);
+      r = p.encode(*p.value, v, target->data);
       if (r == Reason::Ok) continue;
     }
     native_->rollbackRow();
@@ -224,7 +226,14 @@ bool Validator::push(const char* data, size_t n, Batch& out) {
   out.rejected.clear();
   out_ = &out;
   if (!native_) rows_.reserve(n + n / 2 + 64);
+  // Rows wholly inside the valid prefix need no check of their own; rows
+  // carried over from the previous chunk (and everything after a bad byte, or a
+  // character split at the chunk's end) are checked one by one.
+  std::ptrdiff_t bad = scan::firstInvalidUtf8(data, data + n);
+  utf8Begin_ = data;
+  utf8End_ = bad < 0 ? data + n : data + bad;
   bool ok = reader_.feed(data, n, *this);
+  utf8Begin_ = utf8End_ = nullptr;
   fed_ += n;
   takeRows(out);
   out.bytesConsumed = fed_ - reader_.pendingBytes();

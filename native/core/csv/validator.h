@@ -90,6 +90,7 @@ class Validator final : private RowSink {
 
   struct Plan {
     const Type* value;   // the written type (LowCardinality and Nullable removed)
+    ValueEncoder encode;  // encoderFor(*value)
     bool nullable;
     bool hasDefault;
     bool emptyIsValue;   // String/FixedString/Array: an empty cell is a value
@@ -103,6 +104,10 @@ class Validator final : private RowSink {
   bool withDefaults_ = false;
   bool headerPending_;
   uint64_t fed_ = 0;
+  // The part of the chunk being pushed that is known to be valid UTF-8 (one
+  // pass over the whole chunk); rows inside it skip their own check.
+  const char* utf8Begin_ = nullptr;
+  const char* utf8End_ = nullptr;
   Batch* out_ = nullptr;
   ByteBuf rows_;
   std::unique_ptr<NativeEncoder> native_;  // set when writing Native blocks

@@ -3,6 +3,9 @@
 #include <charconv>
 #include <limits>
 #include <vector>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace roost::csv {
 
@@ -285,12 +288,55 @@ inline bool hexBytes(const char* p, int n, uint64_t& acc) {
   return bad >= 0;
 }
 
+inline uint64_t load64(const char* p) {
+  uint64_t w;
+  std::memcpy(&w, p, 8);
+  return w;
+}
+inline uint64_t load32(const char* p) {
+  uint32_t w;
+  std::memcpy(&w, p, 4);
+  return w;
+}
+
+#if defined(__SSE2__)
+// 16 hex digits (given as two little-endian words, the first digit lowest) to
+// the 8 bytes they spell, the first digit most significant; false on a non-hex
+// byte. Branch-free per digit: each byte's value comes from its digit or its
+// letter reading, whichever is in range.
+inline bool hex16(uint64_t first8, uint64_t next8, uint64_t& out) {
+  const __m128i x = _mm_set_epi64x(static_cast<long long>(next8), static_cast<long long>(first8));
+  const __m128i d = _mm_sub_epi8(x, _mm_set1_epi8('0'));
+  const __m128i l = _mm_sub_epi8(_mm_or_si128(x, _mm_set1_epi8(0x20)), _mm_set1_epi8('a'));
+  const __m128i isDigit = _mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(9)), d);
+  const __m128i isLetter = _mm_cmpeq_epi8(_mm_min_epu8(l, _mm_set1_epi8(5)), l);
+  if (_mm_movemask_epi8(_mm_or_si128(isDigit, isLetter)) != 0xFFFF) return false;
+  const __m128i val =
+      _mm_or_si128(_mm_and_si128(isDigit, d), _mm_andnot_si128(isDigit, _mm_add_epi8(l, _mm_set1_epi8(10))));
+  // Each 16-bit lane holds (high digit, low digit): high << 4 | low.
+  const __m128i hiNib = _mm_slli_epi16(_mm_and_si128(val, _mm_set1_epi16(0x00FF)), 4);
+  const __m128i pairs = _mm_or_si128(hiNib, _mm_srli_epi16(val, 8));
+  const uint64_t bytes = static_cast<uint64_t>(_mm_cvtsi128_si64(_mm_packus_epi16(pairs, pairs)));
+  out = __builtin_bswap64(bytes);
+  return true;
+}
+#else
+inline bool hex16(uint64_t first8, uint64_t next8, uint64_t& out) {
+  char h[16];
+  std::memcpy(h, &first8, 8);
+  std::memcpy(h + 8, &next8, 8);
+  out = 0;
+  return hexBytes(h, 8, out);
+}
+#endif
+
 Reason encodeUuid(std::string_view v, ByteBuf& out) {
   const char* p = v.data();
   if (v.size() != 36 || p[8] != '-' || p[13] != '-' || p[18] != '-' || p[23] != '-') return Reason::NotUuid;
-  uint64_t hi = 0, lo = 0;
-  if (!hexBytes(p, 4, hi) || !hexBytes(p + 9, 2, hi) || !hexBytes(p + 14, 2, hi) || !hexBytes(p + 19, 2, lo) ||
-      !hexBytes(p + 24, 6, lo))
+  // The 32 digits without their dashes, 8-4-4 | 4-12, gathered in registers.
+  uint64_t hi, lo;
+  if (!hex16(load64(p), load32(p + 9) | load32(p + 14) << 32, hi) ||
+      !hex16(load32(p + 19) | load32(p + 24) << 32, load64(p + 28), lo))
     return Reason::NotUuid;
   // RowBinary UUID: the first 8 bytes' value, then the last 8, each little-endian.
   out.putLE(hi);
@@ -410,6 +456,9 @@ Reason encodeArray(const Type& t, std::string_view v, ByteBuf& out) {
   const Type& et = t.inner->valueType();
   const bool nullable = et.kind == Kind::Nullable;
   const Type& vt = nullable ? et.inner->valueType() : et;
+  // '' is a value for strings; an empty element of another type is not.
+  const bool stringy = vt.kind == Kind::String || vt.kind == Kind::FixedString;
+  const ValueEncoder enc = encoderFor(vt);
   for (const Element& el : elems) {
     if (el.null) {
       if (!nullable) return Reason::NullNotNullable;
@@ -417,9 +466,7 @@ Reason encodeArray(const Type& t, std::string_view v, ByteBuf& out) {
       continue;
     }
     if (nullable) out.putByte(0);
-    // '' is a value for strings; an empty element of another type is not.
-    bool stringy = vt.kind == Kind::String || vt.kind == Kind::FixedString;
-    Reason r = el.text.empty() && !stringy ? Reason::EmptyNotNullable : encodeValue(vt, el.text, out);
+    Reason r = el.text.empty() && !stringy ? Reason::EmptyNotNullable : enc(vt, el.text, out);
     if (r != Reason::Ok) return r;
   }
   return Reason::Ok;
@@ -547,127 +594,163 @@ bool parseDateTime(std::string_view v, DateTimeParts& out) {
   return true;
 }
 
-Reason encodeValue(const Type& t, std::string_view v, ByteBuf& out) {
-  switch (t.kind) {
-    case Kind::String:
-      out.putVarUInt(v.size());
-      out.put(v.data(), v.size());
-      return Reason::Ok;
-    case Kind::Int8: return encodeSigned<int8_t>(v, out);
-    case Kind::Int16: return encodeSigned<int16_t>(v, out);
-    case Kind::Int32: return encodeSigned<int32_t>(v, out);
-    case Kind::Int64: return encodeSigned<int64_t>(v, out);
-    case Kind::UInt8: return encodeUnsigned<uint8_t>(v, out);
-    case Kind::UInt16: return encodeUnsigned<uint16_t>(v, out);
-    case Kind::UInt32: return encodeUnsigned<uint32_t>(v, out);
-    case Kind::UInt64: return encodeUnsigned<uint64_t>(v, out);
-    case Kind::Float32: {
-      float f;
-      if (!parseFloat32(trimSpaces(v), f)) return Reason::NotFloat;
-      out.putLE(f);
-      return Reason::Ok;
+namespace {
+
+// One encoder per type, chosen once per column (encoderFor): a cell costs one
+// call to a small function instead of a walk through a switch of every type.
+
+Reason encString(const Type&, std::string_view v, ByteBuf& out) {
+  out.putVarUInt(v.size());
+  out.put(v.data(), v.size());
+  return Reason::Ok;
+}
+template <class T>
+Reason encSigned(const Type&, std::string_view v, ByteBuf& out) {
+  return encodeSigned<T>(v, out);
+}
+template <class T>
+Reason encUnsigned(const Type&, std::string_view v, ByteBuf& out) {
+  return encodeUnsigned<T>(v, out);
+}
+Reason encFloat32(const Type&, std::string_view v, ByteBuf& out) {
+  float f;
+  if (!parseFloat32(trimSpaces(v), f)) return Reason::NotFloat;
+  out.putLE(f);
+  return Reason::Ok;
+}
+Reason encFloat64(const Type&, std::string_view v, ByteBuf& out) {
+  double d;
+  if (!parseDouble(trimSpaces(v), d)) return Reason::NotFloat;
+  out.putLE(d);
+  return Reason::Ok;
+}
+Reason encDecimal(const Type& t, std::string_view v, ByteBuf& out) { return encodeDecimal(t, trimSpaces(v), out); }
+Reason encBool(const Type&, std::string_view v, ByteBuf& out) {
+  std::string_view s = trimSpaces(v);
+  uint8_t b;
+  if (s == "1" || iequals(s, "true")) b = 1;
+  else if (s == "0" || iequals(s, "false")) b = 0;
+  else return Reason::NotBool;
+  out.putByte(b);
+  return Reason::Ok;
+}
+Reason encFixedString(const Type& t, std::string_view v, ByteBuf& out) {
+  if (v.size() > static_cast<size_t>(t.precision)) return Reason::TooLongForFixedString;
+  out.put(v.data(), v.size());
+  for (size_t i = v.size(); i < static_cast<size_t>(t.precision); ++i) out.putByte(0);
+  return Reason::Ok;
+}
+Reason encUuid(const Type&, std::string_view v, ByteBuf& out) { return encodeUuid(trimSpaces(v), out); }
+Reason encDate(const Type&, std::string_view v, ByteBuf& out) {
+  int32_t days;
+  if (!parseDate(trimSpaces(v), days)) return Reason::NotDate;
+  if (days < 0 || days > 65535) return Reason::DateOutOfRange;
+  out.putLE(static_cast<uint16_t>(days));
+  return Reason::Ok;
+}
+Reason encDate32(const Type&, std::string_view v, ByteBuf& out) {
+  int32_t days;
+  if (!parseDate(trimSpaces(v), days)) return Reason::NotDate;
+  // 1900-01-01 .. 2299-12-31
+  if (days < -25567 || days > 120529) return Reason::DateOutOfRange;
+  out.putLE(days);
+  return Reason::Ok;
+}
+Reason encDateTime(const Type&, std::string_view v, ByteBuf& out) {
+  DateTimeParts dt;
+  if (!parseDateTime(trimSpaces(v), dt)) return Reason::NotDateTime;
+  if (dt.seconds < 0 || dt.seconds > 4294967295LL) return Reason::DateOutOfRange;
+  out.putLE(static_cast<uint32_t>(dt.seconds));
+  return Reason::Ok;
+}
+Reason encDateTime64(const Type& t, std::string_view v, ByteBuf& out) {
+  DateTimeParts dt;
+  if (!parseDateTime(trimSpaces(v), dt)) return Reason::NotDateTime;
+  // ClickHouse's DateTime64 range: 1900-01-01 .. 2299-12-31 23:59:59.
+  if (dt.seconds < -2208988800LL || dt.seconds > 10413791999LL) return Reason::DateOutOfRange;
+  int p = t.precision;
+  uint64_t frac = dt.fraction;
+  int fd = dt.fractionDigits;
+  while (fd > p) {
+    frac /= 10;
+    --fd;
+  }
+  while (fd < p) {
+    frac *= 10;
+    ++fd;
+  }
+  out.putLE(static_cast<int64_t>(dt.seconds * kPow10[p] + static_cast<int64_t>(frac)));
+  return Reason::Ok;
+}
+Reason encEnum(const Type& t, std::string_view v, ByteBuf& out) {
+  int value = 0;
+  bool found = false;
+  for (const auto& ev : t.enumValues) {
+    if (ev.first == v) {
+      value = ev.second;
+      found = true;
+      break;
     }
-    case Kind::Float64: {
-      double d;
-      if (!parseDouble(trimSpaces(v), d)) return Reason::NotFloat;
-      out.putLE(d);
-      return Reason::Ok;
-    }
-    case Kind::Decimal: return encodeDecimal(t, trimSpaces(v), out);
-    case Kind::Bool: {
-      std::string_view s = trimSpaces(v);
-      uint8_t b;
-      if (s == "1" || iequals(s, "true")) b = 1;
-      else if (s == "0" || iequals(s, "false")) b = 0;
-      else return Reason::NotBool;
-      out.putByte(b);
-      return Reason::Ok;
-    }
-    case Kind::FixedString:
-      if (v.size() > static_cast<size_t>(t.precision)) return Reason::TooLongForFixedString;
-      out.put(v.data(), v.size());
-      for (size_t i = v.size(); i < static_cast<size_t>(t.precision); ++i) out.putByte(0);
-      return Reason::Ok;
-    case Kind::UUID: return encodeUuid(trimSpaces(v), out);
-    case Kind::Date:
-    case Kind::Date32: {
-      int32_t days;
-      if (!parseDate(trimSpaces(v), days)) return Reason::NotDate;
-      if (t.kind == Kind::Date) {
-        if (days < 0 || days > 65535) return Reason::DateOutOfRange;
-        out.putLE(static_cast<uint16_t>(days));
-      } else {
-        // 1900-01-01 .. 2299-12-31
-        if (days < -25567 || days > 120529) return Reason::DateOutOfRange;
-        out.putLE(days);
-      }
-      return Reason::Ok;
-    }
-    case Kind::DateTime: {
-      DateTimeParts dt;
-      if (!parseDateTime(trimSpaces(v), dt)) return Reason::NotDateTime;
-      if (dt.seconds < 0 || dt.seconds > 4294967295LL) return Reason::DateOutOfRange;
-      out.putLE(static_cast<uint32_t>(dt.seconds));
-      return Reason::Ok;
-    }
-    case Kind::DateTime64: {
-      DateTimeParts dt;
-      if (!parseDateTime(trimSpaces(v), dt)) return Reason::NotDateTime;
-      // ClickHouse's DateTime64 range: 1900-01-01 .. 2299-12-31 23:59:59.
-      if (dt.seconds < -2208988800LL || dt.seconds > 10413791999LL) return Reason::DateOutOfRange;
-      int p = t.precision;
-      uint64_t frac = dt.fraction;
-      int fd = dt.fractionDigits;
-      while (fd > p) {
-        frac /= 10;
-        --fd;
-      }
-      while (fd < p) {
-        frac *= 10;
-        ++fd;
-      }
-      out.putLE(static_cast<int64_t>(dt.seconds * kPow10[p] + static_cast<int64_t>(frac)));
-      return Reason::Ok;
-    }
-    case Kind::Enum8:
-    case Kind::Enum16: {
-      int value = 0;
-      bool found = false;
-      for (const auto& ev : t.enumValues) {
-        if (ev.first == v) {
-          value = ev.second;
+  }
+  if (!found) {
+    bool neg, over;
+    uint64_t m;
+    std::string_view s = trimSpaces(v);
+    if (parseInt(s, neg, m, over) && !over && m <= 32768) {
+      int n = neg ? -static_cast<int>(m) : static_cast<int>(m);
+      for (const auto& ev : t.enumValues)
+        if (ev.second == n) {
+          value = n;
           found = true;
           break;
         }
-      }
-      if (!found) {
-        bool neg, over;
-        uint64_t m;
-        std::string_view s = trimSpaces(v);
-        if (parseInt(s, neg, m, over) && !over && m <= 32768) {
-          int n = neg ? -static_cast<int>(m) : static_cast<int>(m);
-          for (const auto& ev : t.enumValues)
-            if (ev.second == n) {
-              value = n;
-              found = true;
-              break;
-            }
-        }
-      }
-      if (!found) return Reason::UnknownEnumValue;
-      if (t.kind == Kind::Enum8) out.putLE(static_cast<int8_t>(value));
-      else out.putLE(static_cast<int16_t>(value));
-      return Reason::Ok;
-    }
-    case Kind::Array: return encodeArray(t, v, out);
-    case Kind::LowCardinality: return encodeValue(*t.inner, v, out);
-    case Kind::Nullable: {
-      // Callers strip Nullable and write the flag themselves; kept for safety.
-      out.putByte(0);
-      return encodeValue(*t.inner, v, out);
     }
   }
-  return Reason::NotFloat;
+  if (!found) return Reason::UnknownEnumValue;
+  if (t.kind == Kind::Enum8) out.putLE(static_cast<int8_t>(value));
+  else out.putLE(static_cast<int16_t>(value));
+  return Reason::Ok;
 }
+Reason encArray(const Type& t, std::string_view v, ByteBuf& out) { return encodeArray(t, v, out); }
+Reason encLowCardinality(const Type& t, std::string_view v, ByteBuf& out) { return encodeValue(*t.inner, v, out); }
+Reason encNullable(const Type& t, std::string_view v, ByteBuf& out) {
+  // Callers strip Nullable and write the flag themselves; kept for safety.
+  out.putByte(0);
+  return encodeValue(*t.inner, v, out);
+}
+
+}  // namespace
+
+ValueEncoder encoderFor(const Type& t) {
+  switch (t.kind) {
+    case Kind::String: return encString;
+    case Kind::Int8: return encSigned<int8_t>;
+    case Kind::Int16: return encSigned<int16_t>;
+    case Kind::Int32: return encSigned<int32_t>;
+    case Kind::Int64: return encSigned<int64_t>;
+    case Kind::UInt8: return encUnsigned<uint8_t>;
+    case Kind::UInt16: return encUnsigned<uint16_t>;
+    case Kind::UInt32: return encUnsigned<uint32_t>;
+    case Kind::UInt64: return encUnsigned<uint64_t>;
+    case Kind::Float32: return encFloat32;
+    case Kind::Float64: return encFloat64;
+    case Kind::Decimal: return encDecimal;
+    case Kind::Bool: return encBool;
+    case Kind::FixedString: return encFixedString;
+    case Kind::UUID: return encUuid;
+    case Kind::Date: return encDate;
+    case Kind::Date32: return encDate32;
+    case Kind::DateTime: return encDateTime;
+    case Kind::DateTime64: return encDateTime64;
+    case Kind::Enum8:
+    case Kind::Enum16: return encEnum;
+    case Kind::Array: return encArray;
+    case Kind::LowCardinality: return encLowCardinality;
+    case Kind::Nullable: return encNullable;
+  }
+  return [](const Type&, std::string_view, ByteBuf&) { return Reason::NotFloat; };
+}
+
+Reason encodeValue(const Type& t, std::string_view v, ByteBuf& out) { return encoderFor(t)(t, v, out); }
 
 }  // namespace roost::csv

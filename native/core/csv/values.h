@@ -51,7 +51,7 @@ class ByteBuf {
   size_t size() const { return len_; }
   void truncate(size_t n) { len_ = n; }
   char* grow(size_t n) {
-    if (len_ + n > cap_) realloc(std::max(cap_ * 2, len_ + n + 4096));
+    if (__builtin_expect(len_ + n > cap_, 0)) growSlow(n);
     char* p = p_ + len_;
     len_ += n;
     return p;
@@ -86,6 +86,7 @@ class ByteBuf {
   }
 
  private:
+  [[gnu::noinline, gnu::cold]] void growSlow(size_t n) { realloc(std::max(cap_ * 2, len_ + n + 4096)); }
   void realloc(size_t n) {
     // Not zero-filled: every byte up to len_ is written before it is read.
     char* q = static_cast<char*>(std::realloc(p_, n));
@@ -102,6 +103,10 @@ class ByteBuf {
 /// writes the null flag). Numbers, dates, bools and UUIDs may carry surrounding
 /// spaces; strings are taken as they are.
 Reason encodeValue(const Type& t, std::string_view v, ByteBuf& out);
+/// encodeValue for one type, chosen once (per column): encoderFor(t)(t, v, out)
+/// is encodeValue(t, v, out) without the dispatch on t's kind per value.
+using ValueEncoder = Reason (*)(const Type& t, std::string_view v, ByteBuf& out);
+ValueEncoder encoderFor(const Type& t);
 
 /// Value parsers shared with type inference. All take trimmed text.
 /// Sign and magnitude of an integer; `overflow` when the magnitude exceeds UInt64.
