@@ -10,11 +10,17 @@
 // Besides wall time, the process CPU time of each run (process.cpuUsage(): user +
 // system, all threads, so chdb's in-process parsing threads and the addon's
 // worker thread count) is reported as MB per CPU-second: the per-core figure.
+// A full GC (and the finalizers it schedules) runs before every timed run,
+// outside its timing: otherwise the collection of one side's garbage (the JS
+// parsers leave hundreds of MB of strings, the native sides tens of MB of
+// batches) lands on the CPU time of whichever side runs next.
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { execSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { DEFAULT_PATH, SCHEMA, generate } from './gen-csv.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -33,6 +39,17 @@ const { inferSchema, initParser } = await import('udsv');
 const Papa = (await import('papaparse')).default;
 const { parse: csvParseSync } = await import('csv-parse/sync');
 const { Session } = await import('chdb');
+v8.setFlagsFromString('--expose-gc');
+const fullGc = vm.runInNewContext('gc');
+// A full GC, then a turn of the event loop so that the finalizers of the freed
+// external buffers (they free() the native batches) run before, not during,
+// the next timed run.
+async function settle() {
+  for (let i = 0; i < 2; i++) {
+    fullGc();
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
 
 const file = DEFAULT_PATH;
 if (!existsSync(file) || Math.abs(statSync(file).size - MB * 1e6) > MB * 1e4) {
@@ -104,6 +121,7 @@ const counts = {};
 await runNative(); // warm-up
 for (let r = 0; r < RUNS; r++) {
   for (const [name, fn] of sides) {
+    await settle();
     const c0 = process.cpuUsage();
     const t0 = performance.now();
     counts[name] = await fn();

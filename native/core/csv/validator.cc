@@ -37,10 +37,12 @@ Validator::Validator(std::vector<Column> columns, ValidatorOptions opts)
     const Type* written = nullable ? &v.inner->valueType() : &v;
     Kind k = written->kind;
     bool stringy = k == Kind::String || k == Kind::FixedString;
-    plans_.push_back(Plan{written, encoderFor(*written), nullable, c.hasDefault, stringy || k == Kind::Array, stringy});
+    plans_.push_back(Plan{written, encoderFor(*written), nullptr, nullable, c.hasDefault, stringy || k == Kind::Array, stringy});
     if (c.hasDefault) withDefaults_ = true;
   }
   if (!withDefaults_ && opts_.encoding == Encoding::Native) native_ = std::make_unique<NativeEncoder>(cols_);
+  if (native_)
+    for (size_t i = 0; i < plans_.size(); ++i) plans_[i].column = &native_->column(i);
 }
 
 void Validator::reject(const Row& row, int column, Reason reason) {
@@ -123,8 +125,7 @@ void Validator::onRow(const Row& row) {
       rows_.putByte(0);
     }
     if (p.value->kind == Kind::String) {  // the most common column: no call
-      rows_.putVarUInt(v.size());
-      rows_.put(v.data(), v.size());
+      rows_.putVarString(v.data(), v.size());
       continue;
     }
     Reason r = p.encode(*p.value, v, rows_);
@@ -156,7 +157,7 @@ void Validator::encodeNative(const Row& row) {
     const Field& f = row.fields[i];
     const Plan& p = plans_[i];
     std::string_view v = f.view();
-    NativeColumn& col = native_->column(i);
+    NativeColumn& col = *p.column;
     NativeColumn* target = &col;
     if (v.empty() && (!f.quoted || !p.quotedEmptyIsValue)) {
       if (p.nullable) {
@@ -184,8 +185,7 @@ void Validator::encodeNative(const Row& row) {
     }
     Reason r;
     if (p.value->kind == Kind::String) {
-      target->data.putVarUInt(v.size());
-      target->data.put(v.data(), v.size());
+      target->data.putVarString(v.data(), v.size());
       continue;
     }
     if (p.value->kind == Kind::Array) {

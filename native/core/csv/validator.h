@@ -91,6 +91,7 @@ class Validator final : private RowSink {
   struct Plan {
     const Type* value;   // the written type (LowCardinality and Nullable removed)
     ValueEncoder encode;  // encoderFor(*value)
+    NativeColumn* column = nullptr;  // Native: the column written to
     bool nullable;
     bool hasDefault;
     bool emptyIsValue;   // String/FixedString/Array: an empty cell is a value

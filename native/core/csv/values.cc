@@ -600,8 +600,7 @@ namespace {
 // call to a small function instead of a walk through a switch of every type.
 
 Reason encString(const Type&, std::string_view v, ByteBuf& out) {
-  out.putVarUInt(v.size());
-  out.put(v.data(), v.size());
+  out.putVarString(v.data(), v.size());
   return Reason::Ok;
 }
 template <class T>

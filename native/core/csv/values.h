@@ -75,6 +75,20 @@ class ByteBuf {
     tmp[n++] = static_cast<char>(v);
     put(tmp, static_cast<size_t>(n));
   }
+  /// A String in RowBinary/Native form: VarUInt length, then the bytes; one
+  /// bounds check for both.
+  void putVarString(const char* s, size_t n) {
+    char* d = grow(n + 10);
+    size_t k = 0;
+    uint64_t v = n;
+    while (v >= 0x80) {
+      d[k++] = static_cast<char>(v | 0x80);
+      v >>= 7;
+    }
+    d[k++] = static_cast<char>(v);
+    if (n) std::memcpy(d + k, s, n);
+    len_ -= 10 - k;
+  }
   const char* data() const { return p_; }
   /// Hands the written bytes (malloc'd; free() them) to the caller.
   char* release(size_t& len) {
