@@ -16,7 +16,7 @@ import * as jose from 'jose';
 import type { App } from '../src/app.js';
 import type { Ctx } from '../src/http/context.js';
 import { RoostError } from '../src/errors.js';
-import { findToken, type TokenRecord } from './tokens/service-tokens.js';
+import { findToken, hashToken, type TokenRecord } from './tokens/service-tokens.js';
 import { looksLikeTinybirdJwt, verifyTinybirdJwt, type JwtToken } from './tokens/jwt-tokens.js';
 import { roleAllows, roleOn, type Grants, type Role } from './roles.js';
 import { rateHeaders, rateLimited } from './rate-limit.js';
@@ -128,8 +128,10 @@ export async function authenticate(app: App, ctx: Ctx, opts: { csrfField?: strin
 }
 
 async function fromBearer(app: App, ctx: Ctx, secret: string): Promise<Credential> {
-  if (app.operator.matches(secret)) return { kind: 'operator' };
-  const token = findToken(app.state, secret);
+  // One SHA-256 of the secret serves both lookups.
+  const hash = hashToken(secret);
+  if (app.operator.matchesHash(hash)) return { kind: 'operator' };
+  const token = findToken(app.state, secret, hash);
   if (token) return { kind: 'token', token };
   if (!/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(secret)) {
     authFailure(app, ctx, new RoostError('UNAUTHENTICATED', 'the credential is not valid (unknown, deleted or refreshed token)'));

@@ -11,6 +11,8 @@ export interface OperatorToken {
   file: string | undefined;
   created: boolean;
   matches(secret: string): boolean;
+  /** The same check from the candidate's SHA-256 in hex (`hashToken`), for callers that hash it anyway. */
+  matchesHash(sha256Hex: string): boolean;
 }
 
 export function loadOperatorToken(dataDir: string, fromEnv: string | undefined): OperatorToken {
@@ -30,12 +32,15 @@ export function loadOperatorToken(dataDir: string, fromEnv: string | undefined):
     }
   }
   const digest = crypto.createHash('sha256').update(secret).digest();
+  const matchesDigest = (d: Buffer) => d.length === digest.length && crypto.timingSafeEqual(d, digest);
   return {
     file,
     created,
     matches(candidate: string) {
-      const d = crypto.createHash('sha256').update(candidate).digest();
-      return crypto.timingSafeEqual(d, digest);
+      return matchesDigest(crypto.createHash('sha256').update(candidate).digest());
+    },
+    matchesHash(sha256Hex: string) {
+      return matchesDigest(Buffer.from(sha256Hex, 'hex'));
     },
   };
 }

@@ -373,6 +373,29 @@ describe('credentials', () => {
     expect(await endpoint('only_x', {}, 'json', jwt)).toMatchObject({ status: 403 });
   });
 
+  // Plain pipes' compiled SQL is cached per state, pipe and row filters (src/pipes/compile.ts):
+  // an edit, a re-created data source or another token's row filter must never see stale SQL.
+  it('an edited plain pipe answers with its new SQL at once; row filters are not shared through the cache', async () => {
+    await createPipe('cached_plain', [{ name: 'n', sql: "SELECT count() AS c FROM events WHERE country = 'ES'" }]);
+    for (let i = 0; i < 3; i++) expect((await endpoint('cached_plain')).body.data).toEqual([{ c: 2 }]);
+    const edit = await call(`${srv.url}/v0/pipes/cached_plain/nodes/n`, { method: 'PUT', token: admin, body: "SELECT count() AS c FROM events WHERE country = 'DE'" });
+    expect(edit.status, edit.text).toBe(200);
+    expect((await endpoint('cached_plain')).body.data).toEqual([{ c: 1 }]);
+    const fr = (await post(`/v0/tokens?name=fr_rows_cache&scope=PIPES:READ:cached_plain&scope=${encodeURIComponent("DATASOURCES:READ:events:country = 'FR'")}`)).body.token;
+    const de = (await post(`/v0/tokens?name=de_rows_cache&scope=PIPES:READ:cached_plain&scope=${encodeURIComponent("DATASOURCES:READ:events:country = 'DE'")}`)).body.token;
+    await post('/v0/pipes?force=true', JSON.stringify({ name: 'cached_plain', nodes: [{ name: 'n', sql: 'SELECT count() AS c FROM events', type: 'endpoint' }] }), { 'Content-Type': 'application/json' });
+    for (let i = 0; i < 2; i++) {
+      expect((await endpoint('cached_plain')).body.data).toEqual([{ c: 4 }]);
+      expect((await endpoint('cached_plain', {}, 'json', fr)).body.data).toEqual([{ c: 1 }]);
+      expect((await endpoint('cached_plain', {}, 'json', de)).body.data).toEqual([{ c: 1 }]);
+    }
+    const deOnly = await call(`${srv.url}/v0/pipes/cached_plain/nodes/n`, { method: 'PUT', token: admin, body: "SELECT count() AS c FROM events WHERE country = 'FR'" });
+    expect(deOnly.status, deOnly.text).toBe(200);
+    expect((await endpoint('cached_plain', {}, 'json', de)).body.data).toEqual([{ c: 0 }]);
+    expect((await endpoint('cached_plain', {}, 'json', fr)).body.data).toEqual([{ c: 1 }]);
+    expect((await endpoint('cached_plain')).body.data).toEqual([{ c: 1 }]);
+  });
+
   it('a row-filtered token sees only its rows through a pipe', async () => {
     const t = (await post(`/v0/tokens?name=es_rows&scope=PIPES:READ:by_country&scope=${encodeURIComponent("DATASOURCES:READ:events:country = 'ES'")}`)).body.token;
     expect((await endpoint('by_country', {}, 'json', t)).body.data).toEqual([{ country: 'ES', n: 2, total: 4.5 }]);

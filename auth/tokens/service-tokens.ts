@@ -76,10 +76,10 @@ export function deleteTokenOps(record: TokenRecord): Op[] {
   ];
 }
 
-/** Looks a presented secret up; undefined when unknown. */
-export function findToken(state: State, secret: string): TokenRecord | undefined {
+/** Looks a presented secret up; undefined when unknown. `hash`: its `hashToken`, when the caller has it already. */
+export function findToken(state: State, secret: string, hash?: string): TokenRecord | undefined {
   if (!secret.startsWith(TOKEN_PREFIX)) return undefined;
-  const owner = state.get<TokenOwner>('tokenHashes', hashToken(secret));
+  const owner = state.get<TokenOwner>('tokenHashes', hash ?? hashToken(secret));
   if (!owner) return undefined;
   return state.get<TokenRecord>('tokens', owner.tenant, owner.workspace, owner.name);
 }

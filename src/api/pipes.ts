@@ -117,6 +117,7 @@ async function callInput(ctx: Ctx): Promise<CallInput> {
 }
 
 function loggedUrl(ctx: Ctx): string {
+  if (!ctx.query.has('token')) return `${ctx.url.pathname}${ctx.url.search}`;
   const u = new URL(ctx.url.href);
   if (u.searchParams.has('token')) u.searchParams.set('token', '***');
   return `${u.pathname}${u.search}`;

@@ -55,11 +55,16 @@ function filterKey(f: Record<string, string> | undefined): string {
  * analyzer errors with the node's name.
  */
 export function compileEndpoint(state: State, pipe: Pipe, opts: CallOptions, visiting: readonly string[] = []): CompiledEndpoint {
+  const fk = filterKey(opts.rowFilters);
+  // Only plain pipes (no templates, no other pipes' endpoints) are cached, so a hit for this
+  // state, pipe and row filters is the answer whatever the parameters: looked up first.
+  const plainKey = `${state.seq}|${pipe.tenant}|${pipe.workspace}|${pipe.id}|${fk}`;
+  const hit = plainPipes.get(plainKey);
+  if (hit) return hit;
   const target = requireEndpoint(pipe);
   const nodes = nodeClosure(pipe, target);
   const own = new Set(nodes.map((n) => n.name));
   const reads = [...new Set(nodes.flatMap((n) => n.dependencies.filter((d) => !own.has(d))))];
-  const fk = filterKey(opts.rowFilters);
   let base: Record<string, NameMapEntry> | undefined;
   const dsMap = (): Record<string, NameMapEntry> => (base ??= workspaceNameMap(state, pipe.tenant, pipe.workspace, opts.rowFilters));
 
@@ -67,11 +72,6 @@ export function compileEndpoint(state: State, pipe: Pipe, opts: CallOptions, vis
   const isDataName = (r: string) => r.includes('.') || state.get('datasources', pipe.tenant, pipe.workspace, r.replace(/_quarantine$/, '')) !== undefined;
   const pipeRefs = reads.filter((r) => !isDataName(r) && findPipe(state, pipe.tenant, pipe.workspace, r));
   const plain = pipeRefs.length === 0 && !nodes.some((n) => isTemplate(n.sql));
-  const plainKey = `${state.seq}|${pipe.tenant}|${pipe.workspace}|${pipe.id}|${fk}`;
-  if (plain) {
-    const hit = plainPipes.get(plainKey);
-    if (hit) return hit;
-  }
 
   let maxThreads: number | undefined;
   const rendered = nodes.map((n) => {
