@@ -40,8 +40,11 @@ export interface CreateTokenOptions {
 
 export interface TokenOwner { tenant: string; workspace: string; name: string }
 
+/** `crypto.hash` (Node ≥ 20.12): one call, no Hash object; the same digest as createHash. */
+const oneShot = (crypto as { hash?: (alg: string, data: string, enc: 'hex') => string }).hash;
+
 export function hashToken(secret: string): string {
-  return crypto.createHash('sha256').update(secret, 'utf8').digest('hex');
+  return oneShot ? oneShot('sha256', secret, 'hex') : crypto.createHash('sha256').update(secret, 'utf8').digest('hex');
 }
 
 export function newTokenSecret(): string {

@@ -341,12 +341,17 @@ export class EmbeddedCell implements Engine {
         if (!ended && !failure) cancel(new RoostError('CLIENT_CLOSED', 'result no longer read; query cancelled'));
       }
     };
-    void consumed;
     void WINDOW;
     return {
       [Symbol.asyncIterator]: iterator,
       done,
       cancel: () => cancel(new RoostError('CLIENT_CLOSED', 'query cancelled')),
+      // A small result comes as its data and End frames in one read: no credit to grant, nothing to wait for.
+      takeAll: () => {
+        if (!ended || failure || consumed > 0) return undefined;
+        consumed = queue.length;
+        return queue.splice(0);
+      },
     };
   }
 

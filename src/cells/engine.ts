@@ -29,6 +29,11 @@ export interface QueryStream extends AsyncIterable<Buffer> {
   /** Settles when the stream ends (rejects if it failed part-way). */
   readonly done: Promise<QueryStats>;
   cancel(): void;
+  /**
+   * When the whole result has already arrived and none of it was read: all its chunks,
+   * taken at once (the stream is then consumed). Otherwise undefined: iterate it.
+   */
+  takeAll?(): Buffer[] | undefined;
 }
 
 export interface InsertOptions {

@@ -109,9 +109,19 @@ async function runWithSlot(ctx: Ctx, o: RunOptions, type: string, settings: Reco
   }
   ctx.res.writeHead(200, { 'Content-Type': type, 'Cache-Control': 'no-store' });
   try {
-    for await (const chunk of stream) {
-      bytes += chunk.length;
-      await writeChunk(ctx, chunk);
+    const whole = stream.takeAll?.();
+    if (whole) {
+      // Already in memory: written at once, without a trip through the stream's iterator.
+      if (ctx.res.destroyed) throw new RoostError('CLIENT_CLOSED', 'client went away');
+      for (const chunk of whole) {
+        bytes += chunk.length;
+        ctx.res.write(chunk);
+      }
+    } else {
+      for await (const chunk of stream) {
+        bytes += chunk.length;
+        await writeChunk(ctx, chunk);
+      }
     }
     ctx.res.end();
     observe('ok');
