@@ -276,6 +276,57 @@ describe('CsvValidator round trip through chdb', () => {
   });
 });
 
+describe('CsvValidator push of several pieces', () => {
+  // Quoted fields with delimiters, quotes and newlines, multi-byte characters, a bad
+  // value and a row with invalid UTF-8: cut into pieces at every few bytes (through
+  // characters, quotes and line ends), pushed as groups, it must give the same
+  // batch bytes and rejections as the whole body pushed at once.
+  const body = Buffer.concat([
+    Buffer.from('id,name,amount\n1,"a, ""b""\nc",1.5\n2,\u00e9t\u00e9 \u20ac \u{1F600},2\n3,x,not-a-number\r\n4,'),
+    Buffer.from([0xc3]), // a lone lead byte: invalid UTF-8
+    Buffer.from(',4\n5,"last",5.25\n'),
+  ]);
+  const schema = '`id` Int32, `name` String, `amount` Float64';
+  // RowBinary: batches concatenate to the same bytes however the rows were grouped
+  // (Native would start a block per push).
+  const all = async (push: (v: CsvValidator) => Promise<Batch[]>, format: 'Native' | 'RowBinary' = 'RowBinary') => {
+    const v = new CsvValidator({ columns: schema, hasHeader: true, format });
+    const batches = [...(await push(v)), await v.finish()];
+    return {
+      rows: Buffer.concat(batches.map((b) => b.rows)).toString('hex'),
+      rowCount: batches.reduce((n, b) => n + b.rowCount, 0),
+      rejected: batches.flatMap((b) => b.rejected),
+    };
+  };
+  it('validates a group of pieces as if they were one buffer', async () => {
+    const whole = await all(async (v) => [await v.push(body)]);
+    const wholeNative = await all(async (v) => [await v.push(body)], 'Native');
+    expect(wholeNative.rowCount).toBe(3);
+    expect(whole.rowCount).toBe(3);
+    expect(whole.rejected.map((r) => [r.line, r.reason])).toEqual([[5, 'not a number'], [6, 'invalid UTF-8']]);
+    for (const step of [1, 2, 3, 7, 13]) {
+      const pieces: Buffer[] = [];
+      for (let o = 0; o < body.length; o += step) pieces.push(body.subarray(o, o + step));
+      // All pieces in one push (also as one Native block), and in groups of 5 pieces per push.
+      expect(await all(async (v) => [await v.push(pieces)])).toEqual(whole);
+      expect(await all(async (v) => [await v.push(pieces)], 'Native')).toEqual(wholeNative);
+      expect(
+        await all(async (v) => {
+          const out: Batch[] = [];
+          for (let i = 0; i < pieces.length; i += 5) out.push(await v.push(pieces.slice(i, i + 5)));
+          return out;
+        }),
+      ).toEqual(whole);
+    }
+  });
+  it('refuses an array holding something other than Buffers, and an empty group is no rows', async () => {
+    const v = new CsvValidator({ columns: schema });
+    expect(() => v.push([Buffer.from('1,a,1\n'), 'x' as unknown as Buffer])).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    expect((await v.push([])).rowCount).toBe(0);
+    expect((await v.push([Buffer.from('1,a,'), Buffer.from('1\n')])).rowCount).toBe(1);
+  });
+});
+
 describe('CsvValidator errors', () => {
   it('HEADER_MISMATCH lists expected and found', async () => {
     const v = new CsvValidator({ columns: '`a` Int32, `b` String', hasHeader: true });

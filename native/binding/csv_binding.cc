@@ -211,13 +211,15 @@ class CsvValidatorWrap final : public Napi::ObjectWrap<CsvValidatorWrap> {
 
 class ValidateWorker final : public Napi::AsyncWorker {
  public:
-  ValidateWorker(Napi::Env env, CsvValidatorWrap* wrap, Napi::Object self, Napi::Buffer<char>* chunk)
+  // chunks: the pieces of one push (kept alive while we run); null for finish.
+  ValidateWorker(Napi::Env env, CsvValidatorWrap* wrap, Napi::Object self, const std::vector<Napi::Buffer<char>>* chunks)
       : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), wrap_(wrap) {
     selfRef_ = Napi::Persistent(self);
-    if (chunk) {
-      chunkRef_ = Napi::Persistent(*chunk);
-      data_ = chunk->Data();
-      len_ = chunk->Length();
+    if (chunks) {
+      for (const auto& c : *chunks) {
+        chunkRefs_.push_back(Napi::Persistent(c));
+        pieces_.emplace_back(c.Data(), c.Length());
+      }
       finish_ = false;
     }
     wrap_->busy = true;
@@ -225,7 +227,7 @@ class ValidateWorker final : public Napi::AsyncWorker {
   Napi::Promise promise() { return deferred_.Promise(); }
   void Execute() override {
     Validator* v = wrap_->validator();
-    ok_ = finish_ ? v->finish(batch_) : v->push(data_, len_, batch_);
+    ok_ = finish_ ? v->finish(batch_) : v->push(pieces_.data(), pieces_.size(), batch_);
     if (!ok_) {
       code_ = v->error() == ValidatorError::HeaderMismatch ? "HEADER_MISMATCH" : "ROW_TOO_LARGE";
       message_ = v->errorMessage();
@@ -264,9 +266,8 @@ class ValidateWorker final : public Napi::AsyncWorker {
   Napi::Promise::Deferred deferred_;
   CsvValidatorWrap* wrap_;
   Napi::ObjectReference selfRef_;  // keeps the validator alive while we run
-  Napi::Reference<Napi::Buffer<char>> chunkRef_;
-  const char* data_ = nullptr;
-  size_t len_ = 0;
+  std::vector<Napi::Reference<Napi::Buffer<char>>> chunkRefs_;
+  std::vector<std::string_view> pieces_;
   bool finish_ = true;
   bool ok_ = false;
   Batch batch_;
@@ -278,10 +279,22 @@ class ValidateWorker final : public Napi::AsyncWorker {
 
 Napi::Value CsvValidatorWrap::Push(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsBuffer()) throw Napi::TypeError::New(env, "push expects a Buffer");
+  // One Buffer, or an array of Buffers validated as if concatenated.
+  std::vector<Napi::Buffer<char>> chunks;
+  if (info.Length() >= 1 && info[0].IsBuffer()) {
+    chunks.push_back(info[0].As<Napi::Buffer<char>>());
+  } else if (info.Length() >= 1 && info[0].IsArray()) {
+    Napi::Array a = info[0].As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); ++i) {
+      Napi::Value e = a.Get(i);
+      if (!e.IsBuffer()) throw Napi::TypeError::New(env, "push expects a Buffer or an array of Buffers");
+      chunks.push_back(e.As<Napi::Buffer<char>>());
+    }
+  } else {
+    throw Napi::TypeError::New(env, "push expects a Buffer or an array of Buffers");
+  }
   if (busy) throw codedError(env, "BUSY", "CsvValidator: wait for the previous push/finish to settle");
-  auto chunk = info[0].As<Napi::Buffer<char>>();
-  auto* w = new ValidateWorker(env, this, info.This().As<Napi::Object>(), &chunk);
+  auto* w = new ValidateWorker(env, this, info.This().As<Napi::Object>(), &chunks);
   Napi::Promise p = w->promise();
   w->Queue();
   return p;

@@ -94,20 +94,23 @@ function withLock<T>(key: string, exclusive: boolean, fn: () => Promise<T>): Pro
   return run;
 }
 
-/** Joins small pieces of a stream into pieces of at least `min` bytes (the last may be smaller). */
-async function* coalesce(first: Buffer[], rest: AsyncIterable<Buffer>, min: number): AsyncGenerator<Buffer> {
+/**
+ * Groups the small pieces of a stream into groups of at least `min` bytes (the
+ * last may be smaller). Not joined: the validator takes a group as it is.
+ */
+async function* groups(first: Buffer[], rest: AsyncIterable<Buffer>, min: number): AsyncGenerator<{ parts: Buffer[]; bytes: number }> {
   let parts: Buffer[] = [...first];
   let n = first.reduce((a, b) => a + b.length, 0);
   for await (const c of rest) {
     parts.push(c);
     n += c.length;
     if (n >= min) {
-      yield parts.length === 1 ? parts[0]! : Buffer.concat(parts, n);
+      yield { parts, bytes: n };
       parts = [];
       n = 0;
     }
   }
-  if (n > 0) yield parts.length === 1 ? parts[0]! : Buffer.concat(parts, n);
+  if (n > 0) yield { parts, bytes: n };
 }
 
 export async function importRows(app: App, o: ImportOptions): Promise<ImportResult> {
@@ -162,14 +165,15 @@ async function importLocked(app: App, o: ImportOptions): Promise<ImportResult> {
       return b.rows;
     };
     // HTTP bodies arrive in 64 KiB pieces; the validator and the engine work best on
-    // a few MiB at a time (one worker hop and one frame per batch). The next batch is
+    // a few MiB at a time (one worker hop and one frame per batch). The pieces go to
+    // the validator as a group, never copied into one buffer. The next batch is
     // validated (off the JS thread) while the previous one travels to the engine.
-    const pieces = coalesce([head], rest, 2 * 1024 * 1024)[Symbol.asyncIterator]();
+    const pieces = groups([head], rest, 2 * 1024 * 1024)[Symbol.asyncIterator]();
     const validateNext = async (): Promise<Awaited<ReturnType<CsvValidator['push']>> | undefined> => {
       const r = await pieces.next();
       if (r.done) return undefined;
-      bytes += r.value.length;
-      return validator.push(r.value).catch((e) => { throw csvToRoost(e); });
+      bytes += r.value.bytes;
+      return validator.push(r.value.parts).catch((e) => { throw csvToRoost(e); });
     };
     let ahead = validateNext();
     try {

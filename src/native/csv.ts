@@ -260,10 +260,16 @@ export class CsvValidator {
     this.structure = this.#native.structure;
   }
 
-  push(chunk: Buffer): Promise<Batch> {
-    if (!Buffer.isBuffer(chunk)) throw new CsvError('INVALID_ARGUMENT', 'push expects a Buffer');
+  /**
+   * One chunk, or several validated as if concatenated (one hop off the JS
+   * thread, and no copy of small pieces into one buffer). The array is copied;
+   * the buffers must not change until the promise settles.
+   */
+  push(chunk: Buffer | readonly Buffer[]): Promise<Batch> {
+    const pieces = Buffer.isBuffer(chunk) ? chunk : Array.isArray(chunk) && chunk.every((c) => Buffer.isBuffer(c)) ? [...chunk] : null;
+    if (!pieces) throw new CsvError('INVALID_ARGUMENT', 'push expects a Buffer or an array of Buffers');
     if (this.#finished) throw new CsvError('INVALID_ARGUMENT', 'push after finish');
-    return this.#enqueue(() => this.#native.push(chunk));
+    return this.#enqueue(() => this.#native.push(pieces));
   }
 
   finish(): Promise<Batch> {

@@ -220,21 +220,35 @@ bool Validator::readerFailed() {
 }
 
 bool Validator::push(const char* data, size_t n, Batch& out) {
+  std::string_view piece(data, n);
+  return push(&piece, 1, out);
+}
+
+bool Validator::push(const std::string_view* pieces, size_t count, Batch& out) {
   if (error_ != ValidatorError::None) return false;
   out.rowCount = 0;
   out.rejectedCount = 0;
   out.rejected.clear();
   out_ = &out;
-  if (!native_) rows_.reserve(n + n / 2 + 64);
-  // Rows wholly inside the valid prefix need no check of their own; rows
-  // carried over from the previous chunk (and everything after a bad byte, or a
-  // character split at the chunk's end) are checked one by one.
-  std::ptrdiff_t bad = scan::firstInvalidUtf8(data, data + n);
-  utf8Begin_ = data;
-  utf8End_ = bad < 0 ? data + n : data + bad;
-  bool ok = reader_.feed(data, n, *this);
-  utf8Begin_ = utf8End_ = nullptr;
-  fed_ += n;
+  if (!native_) {
+    size_t n = 0;
+    for (size_t i = 0; i < count; ++i) n += pieces[i].size();
+    rows_.reserve(n + n / 2 + 64);
+  }
+  bool ok = true;
+  for (size_t i = 0; ok && i < count; ++i) {
+    const char* data = pieces[i].data();
+    const size_t n = pieces[i].size();
+    // Rows wholly inside the valid prefix need no check of their own; rows
+    // carried over from the previous piece (and everything after a bad byte,
+    // or a character split at the piece's end) are checked one by one.
+    std::ptrdiff_t bad = scan::firstInvalidUtf8(data, data + n);
+    utf8Begin_ = data;
+    utf8End_ = bad < 0 ? data + n : data + bad;
+    ok = reader_.feed(data, n, *this);
+    utf8Begin_ = utf8End_ = nullptr;
+    fed_ += n;
+  }
   takeRows(out);
   out.bytesConsumed = fed_ - reader_.pendingBytes();
   out_ = nullptr;

@@ -67,6 +67,9 @@ class Validator final : private RowSink {
   Validator(std::vector<Column> columns, ValidatorOptions opts);
 
   bool push(const char* data, size_t n, Batch& out);
+  /// The same as pushing the pieces one after another, in one batch: a body that
+  /// arrived in many small pieces needs no copy into one buffer first.
+  bool push(const std::string_view* pieces, size_t count, Batch& out);
   bool finish(Batch& out);
 
   bool usesDefaults() const { return withDefaults_; }
