@@ -4,9 +4,19 @@
 
 namespace roost::csv {
 
-Reader::Reader(Dialect dialect, size_t maxRowBytes) : d_(dialect), maxRowBytes_(maxRowBytes) {
-  if (d_.escape == d_.quote) d_.escape = 0;
-  esc_ = d_.escape ? d_.escape : d_.delimiter;
+namespace {
+Dialect normalized(Dialect d) {
+  if (d.escape == d.quote) d.escape = 0;
+  return d;
+}
+}  // namespace
+
+Reader::Reader(Dialect dialect, size_t maxRowBytes)
+    : d_(normalized(dialect)),
+      esc_(d_.escape ? d_.escape : d_.delimiter),
+      maxRowBytes_(maxRowBytes),
+      unquotedNeedles_(d_.delimiter, '\n', '\r', esc_),
+      quotedNeedles_(d_.quote, d_.escape ? d_.escape : d_.quote, '\n', '\r') {
   fields_.reserve(64);
   bufFields_.reserve(16);
   fields_.reserve(64);
@@ -26,8 +36,6 @@ const char* Reader::parseRow(const char* p, const char* end, bool eof) {
   rowUnterminated_ = false;
   rowBlank_ = false;
   const char delim = d_.delimiter, quote = d_.quote, esc = d_.escape;
-  const char escU = esc_;                   // delimiter when there is no escape
-  const char escQ = esc ? esc : quote;      // quote when there is no escape
 
   if (*p == '\n' || *p == '\r') {  // an empty line: skipped, but counted
     rowBlank_ = true;
@@ -61,7 +69,7 @@ const char* Reader::parseRow(const char* p, const char* end, bool eof) {
       quoted = true;
       fs = ++p;
       for (;;) {
-        const char* q = scan::findAny4(p, end, quote, escQ, '\n', '\r');
+        const char* q = quotedNeedles_.find(p, end);
         if (q == end) {
           if (!eof) return nullptr;
           rowUnterminated_ = true;
@@ -140,7 +148,7 @@ const char* Reader::parseRow(const char* p, const char* end, bool eof) {
     } else {
       fs = p;
       for (;;) {
-        const char* q = unquotedEnds_.find(p, end, delim, '\n', '\r', escU);
+        const char* q = unquotedEnds_.find(p, end, unquotedNeedles_);
         if (q == end) {
           if (!eof) return nullptr;
           fe = p = end;

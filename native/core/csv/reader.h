@@ -89,6 +89,9 @@ class Reader {
 
   // Unquoted field ends (delimiter, CR, LF, escape) in the buffer being parsed.
   scan::BlockFinder unquotedEnds_;
+  // What ends an unquoted run, and a quoted one (quote, escape, CR, LF).
+  scan::Needles4 unquotedNeedles_;
+  scan::Needles4 quotedNeedles_;
 
   // Per-row scratch, reused: no allocation per field once warm.
   std::vector<Field> fields_;

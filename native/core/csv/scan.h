@@ -53,6 +53,50 @@ inline uint64_t mask64Any4(const char* p, char a, char b, char c, char d) {
 #endif
 }
 
+/// Four bytes to search for, broadcast once (not at every search).
+struct Needles4 {
+  char x, y, z, w;  // for tails shorter than a vector
+#if defined(__SSE2__)
+  __m128i a, b, c, d;
+  Needles4(char x_, char y_, char z_, char w_)
+      : x(x_), y(y_), z(z_), w(w_), a(_mm_set1_epi8(x_)), b(_mm_set1_epi8(y_)), c(_mm_set1_epi8(z_)), d(_mm_set1_epi8(w_)) {}
+  unsigned mask16(const char* p) const {
+    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    __m128i e = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, a), _mm_cmpeq_epi8(v, b)),
+                             _mm_or_si128(_mm_cmpeq_epi8(v, c), _mm_cmpeq_epi8(v, d)));
+    return static_cast<unsigned>(_mm_movemask_epi8(e));
+  }
+#else
+  Needles4(char x_, char y_, char z_, char w_) : x(x_), y(y_), z(z_), w(w_) {}
+#endif
+  bool is(char ch) const { return ch == x || ch == y || ch == z || ch == w; }
+  /// Bit i set when p[i] is a needle; reads exactly p[0..63].
+  uint64_t mask64(const char* p) const {
+#if defined(__SSE2__)
+    return static_cast<uint64_t>(mask16(p)) | static_cast<uint64_t>(mask16(p + 16)) << 16 |
+           static_cast<uint64_t>(mask16(p + 32)) << 32 | static_cast<uint64_t>(mask16(p + 48)) << 48;
+#else
+    uint64_t m = 0;
+    for (int i = 0; i < 64; ++i)
+      if (is(p[i])) m |= uint64_t{1} << i;
+    return m;
+#endif
+  }
+  /// First needle in [p, end); `end` if none.
+  const char* find(const char* p, const char* end) const {
+#if defined(__SSE2__)
+    while (end - p >= 16) {
+      unsigned m = mask16(p);
+      if (m) return p + __builtin_ctz(m);
+      p += 16;
+    }
+#endif
+    for (; p < end; ++p)
+      if (is(*p)) return p;
+    return end;
+  }
+};
+
 /// findAny4 for many short searches moving forward through one buffer: keeps
 /// the bitmask of one 64-byte block, so consecutive fields in the same block
 /// cost a shift and a count, not a fresh vector scan each. The block always
@@ -62,6 +106,9 @@ class BlockFinder {
  public:
   void reset() { base_ = 0; }
   const char* find(const char* p, const char* end, char a, char b, char c, char d) {
+    return find(p, end, Needles4(a, b, c, d));
+  }
+  const char* find(const char* p, const char* end, const Needles4& n) {
     for (;;) {
       uintptr_t off = reinterpret_cast<uintptr_t>(p) - base_;
       if (base_ && off < 64) {
@@ -72,10 +119,10 @@ class BlockFinder {
       }
       if (end - p < 64) {
         base_ = 0;
-        return findAny4(p, end, a, b, c, d);
+        return n.find(p, end);
       }
       base_ = reinterpret_cast<uintptr_t>(p);
-      mask_ = mask64Any4(p, a, b, c, d);
+      mask_ = n.mask64(p);
     }
   }
 
