@@ -10,49 +10,6 @@
 
 namespace roost::csv::scan {
 
-/// First byte in [p, end) equal to one of a, b, c, d; `end` if none.
-inline const char* findAny4(const char* p, const char* end, char a, char b, char c, char d) {
-#if defined(__SSE2__)
-  const __m128i va = _mm_set1_epi8(a), vb = _mm_set1_epi8(b), vc = _mm_set1_epi8(c), vd = _mm_set1_epi8(d);
-  while (end - p >= 16) {
-    __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, va), _mm_cmpeq_epi8(x, vb)),
-                             _mm_or_si128(_mm_cmpeq_epi8(x, vc), _mm_cmpeq_epi8(x, vd)));
-    unsigned mask = static_cast<unsigned>(_mm_movemask_epi8(m));
-    if (mask) return p + __builtin_ctz(mask);
-    p += 16;
-  }
-#endif
-  for (; p < end; ++p) {
-    char x = *p;
-    if (x == a || x == b || x == c || x == d) return p;
-  }
-  return end;
-}
-
-/// Bitmask of the bytes equal to a, b, c or d in the 64 bytes at p (bit i for
-/// p[i]). Reads exactly p[0..63].
-inline uint64_t mask64Any4(const char* p, char a, char b, char c, char d) {
-#if defined(__SSE2__)
-  const __m128i va = _mm_set1_epi8(a), vb = _mm_set1_epi8(b), vc = _mm_set1_epi8(c), vd = _mm_set1_epi8(d);
-  uint64_t m = 0;
-  for (int i = 0; i < 4; ++i) {
-    __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * i));
-    __m128i e = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, va), _mm_cmpeq_epi8(x, vb)),
-                             _mm_or_si128(_mm_cmpeq_epi8(x, vc), _mm_cmpeq_epi8(x, vd)));
-    m |= static_cast<uint64_t>(static_cast<unsigned>(_mm_movemask_epi8(e))) << (16 * i);
-  }
-  return m;
-#else
-  uint64_t m = 0;
-  for (int i = 0; i < 64; ++i) {
-    char x = p[i];
-    if (x == a || x == b || x == c || x == d) m |= uint64_t{1} << i;
-  }
-  return m;
-#endif
-}
-
 /// Four bytes to search for, broadcast once (not at every search).
 struct Needles4 {
   char x, y, z, w;  // for tails shorter than a vector
@@ -97,7 +54,7 @@ struct Needles4 {
   }
 };
 
-/// findAny4 for many short searches moving forward through one buffer: keeps
+/// Needles4::find for many short searches moving forward through one buffer: keeps
 /// the bitmask of one 64-byte block, so consecutive fields in the same block
 /// cost a shift and a count, not a fresh vector scan each. The block always
 /// lies inside [the buffer, end) that was passed when it was computed: call
