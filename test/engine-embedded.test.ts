@@ -96,6 +96,26 @@ describe('embedded cell lifecycle', () => {
     expect(wrong).toBe(0);
   }, 60_000);
 
+  // An answer is held until the calls beside it in the engine have come back (the guard
+  // above), but a call that went in after it is waited for only briefly: a quick query must
+  // not wait for a slow one that runs after it.
+  it('a quick answer does not wait for a slow query handed to the engine after it', async () => {
+    const c = cell();
+    await c.exec('SELECT 1');
+    const text = async (sql: string) => {
+      const parts: Buffer[] = [];
+      for await (const b of await c.query(sql, { format: 'CSV' })) parts.push(b);
+      return Buffer.concat(parts).toString();
+    };
+    const t0 = performance.now();
+    const quick = text('SELECT 7 AS k').then((t) => ({ t, ms: performance.now() - t0 }));
+    const slow = text('SELECT sleep(2) AS s');
+    const q = await quick;
+    expect(q.t).toBe('7\n');
+    expect(q.ms).toBeLessThan(1_000);
+    expect(await slow).toBe('0\n');
+  }, 30_000);
+
   it('a cancelled query waiting behind another is answered at once, without restarting the cell', async () => {
     const c = cell();
     await c.exec('SELECT 1');

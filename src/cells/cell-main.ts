@@ -84,13 +84,27 @@ const insertWaiters: Array<() => void> = [];
  * Buffered answers that came back clean but are not trusted yet. chdb's completions
  * do not arrive in the order it ran the calls: a failed call's error can come back
  * after the answer of the call that ran right after it (and so holds its leftover
- * output), and calls handed in together may run in either order. An answer is
- * therefore kept until every call that was in the engine when it came back has come
- * back too, and sent only if no failure was seen since it went in; else it runs again
- * after the fence.
+ * output). An answer is therefore kept until the calls that were in the engine before
+ * it went in have come back (they ran before it, so this costs only their late
+ * completions), and sent only if no failure was seen since it went in; else it runs
+ * again after the fence. Calls that went in after it normally run after it; one could
+ * only have run first if the engine took it before this one, which was already waiting:
+ * those are waited for at most SUCCESSOR_WAIT_MS, so a quick answer does not wait for
+ * a slow query behind it.
  */
-interface Held { job: Job; st: Active; seen: number; elapsedMs: number; out: Uint8Array; waitFor: Set<number> }
+interface Held {
+  job: Job; st: Active; seen: number; elapsedMs: number; out: Uint8Array;
+  waitFor: Set<number>; timer?: NodeJS.Timeout;
+}
 const held = new Map<number, Held>();
+/** How long an answer waits for calls handed to the engine after it (see `held`). */
+const SUCCESSOR_WAIT_MS = 20;
+/** Calls in the engine when each buffered query went in (its predecessors). */
+const before = new Map<number, Set<number>>();
+
+function callsInEngine(): Set<number> {
+  return new Set([...inEngine.keys(), ...insertsInEngine]);
+}
 
 
 function send(type: Frame, id: number, payload?: Buffer | string): boolean {
@@ -173,6 +187,7 @@ function startBuffered(job: Job, st: Active): void {
   const { sql, format, settings } = job.body as QueryBody;
   const t0 = performance.now();
   const seen = failures;
+  before.set(job.id, callsInEngine());
   inEngine.set(job.id, job);
   // The session's max_result_bytes (set once at start) caps this buffered result.
   session.queryAsync(sql + settingsClause(settings), { format }).then(
@@ -194,8 +209,19 @@ function bufferedDone(job: Job, st: Active, seen: number, t0: number, out: Uint8
       finishJob(job.id, st, st.cancelled ? cancelledError() : err);
     }
   } else {
-    held.set(job.id, { job, st, seen, elapsedMs: performance.now() - t0, out: out!, waitFor: new Set([...inEngine.keys(), ...insertsInEngine]) });
+    const h: Held = { job, st, seen, elapsedMs: performance.now() - t0, out: out!, waitFor: callsInEngine() };
+    const predecessors = before.get(job.id)!;
+    if ([...h.waitFor].some((c) => !predecessors.has(c))) {
+      h.timer = setTimeout(() => {
+        h.timer = undefined;
+        if (held.get(job.id) !== h) return;
+        for (const c of h.waitFor) if (!predecessors.has(c)) h.waitFor.delete(c);
+        if (h.waitFor.size === 0) { settle(h); pump(); }
+      }, SUCCESSOR_WAIT_MS);
+    }
+    held.set(job.id, h);
   }
+  before.delete(job.id);
   callDone(job.id);
   pump();
 }
@@ -211,6 +237,7 @@ function callDone(call: number): void {
 function settle(h: Held): void {
   const { job, st, out } = h;
   held.delete(job.id);
+  clearTimeout(h.timer);
   if (h.seen !== failures) {
     // A call failed while this one was in the engine, maybe just before it:
     // this answer may be that call's leftovers. Run it again after the fence.
