@@ -47,6 +47,25 @@ const char* Reader::parseRow(const char* p, const char* end, bool eof) {
   }
 
   for (;;) {
+    // Fast path for a run of plain unquoted fields when the dialect has no
+    // escape character: each ends at the next delimiter or line end. Anything
+    // else (a quoted field, no end in the buffer) goes the general way below,
+    // from the same field start.
+    if (!esc) {
+      while (p != end && *p != quote) {
+        const char* q = unquotedEnds_.find(p, end, unquotedNeedles_);
+        if (q == end) break;
+        fields_.push_back({p, static_cast<uint32_t>(q - p), false});
+        if (*q != delim) {  // CR or LF: the row ends here
+          rowRawEnd_ = q;
+          if (*q == '\n') return q + 1;
+          if (q + 1 < end) return q[1] == '\n' ? q + 2 : q + 1;
+          if (!eof) pendingCR_ = true;
+          return q + 1;
+        }
+        p = q + 1;
+      }
+    }
     if (p == end) {  // after a delimiter
       if (!eof) return nullptr;
       fields_.push_back({p, 0, false});
