@@ -47,23 +47,34 @@ const char* Reader::parseRow(const char* p, const char* end, bool eof) {
   }
 
   for (;;) {
-    // Fast path for a run of plain unquoted fields when the dialect has no
-    // escape character: each ends at the next delimiter or line end. Anything
-    // else (a quoted field, no end in the buffer) goes the general way below,
-    // from the same field start.
+    // Fast path for a run of plain fields when the dialect has no escape
+    // character: an unquoted field ends at the next delimiter or line end.
+    // Anything else (no end in the buffer, a quoted field that is not simple)
+    // goes the general way below, from the same field start.
+    // A quoted field takes it too when it holds no quote, CR or LF and its
+    // closing quote is followed by a delimiter or line end in the buffer.
     if (!esc) {
-      while (p != end && *p != quote) {
-        const char* q = unquotedEnds_.find(p, end, unquotedNeedles_);
-        if (q == end) break;
-        fields_.push_back({p, static_cast<uint32_t>(q - p), false});
-        if (*q != delim) {  // CR or LF: the row ends here
-          rowRawEnd_ = q;
-          if (*q == '\n') return q + 1;
-          if (q + 1 < end) return q[1] == '\n' ? q + 2 : q + 1;
-          if (!eof) pendingCR_ = true;
-          return q + 1;
+      while (p != end) {
+        const char* t;  // the delimiter or line end after the field
+        if (*p != quote) {
+          t = unquotedEnds_.find(p, end, unquotedNeedles_);
+          if (t == end) break;
+          fields_.push_back({p, static_cast<uint32_t>(t - p), false});
+        } else {
+          const char* q = quotedNeedles_.find(p + 1, end);  // quote, CR or LF
+          if (end - q < 2 || *q != quote) break;
+          t = q + 1;
+          if (*t != delim && *t != '\n' && *t != '\r') break;  // "" or text after the quote
+          fields_.push_back({p + 1, static_cast<uint32_t>(q - p - 1), true});
         }
-        p = q + 1;
+        if (*t != delim) {  // CR or LF: the row ends here
+          rowRawEnd_ = t;
+          if (*t == '\n') return t + 1;
+          if (t + 1 < end) return t[1] == '\n' ? t + 2 : t + 1;
+          if (!eof) pendingCR_ = true;
+          return t + 1;
+        }
+        p = t + 1;
       }
     }
     if (p == end) {  // after a delimiter
