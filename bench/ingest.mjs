@@ -86,6 +86,7 @@ console.log(`bench/ingest — ${(size / 1048576).toFixed(1)} MiB CSV, 20 columns
 console.log(`  chdb in-process INSERT SELECT FROM file(CSV) (baseline): ${median(times.chdb).toFixed(0)} ms  ${mbs(median(times.chdb)).toFixed(1)} MiB/s  (${inprocRows} rows)`);
 console.log(`  Roost HTTP upload → stored:                             ${median(times.roost).toFixed(0)} ms  ${mbs(median(times.roost)).toFixed(1)} MiB/s  (${stored} rows stored+quarantined)`);
 console.log(`  end-to-end ingest: ${(median(times.chdb) / median(times.roost)).toFixed(2)}× the engine's own CSV path (target ≥ 1.0×)`);
+console.log(`  every round, ms: chdb ${times.chdb.map((t) => t.toFixed(0)).join(' ')}; Roost ${times.roost.map((t) => t.toFixed(0)).join(' ')}`);
 session.close();
 
 // --- peak RSS while ingesting a large upload --------------------------------
