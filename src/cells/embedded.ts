@@ -310,7 +310,9 @@ export class EmbeddedCell implements Engine {
       onEnd: (s) => { ended = true; resolveDone(s); firstResolve(); wake?.(); finish(); },
       onError: (e) => { failure = e; rejectDone(e); firstResolve(); wake?.(); finish(); },
     });
-    const settings = { ...(opts.timeoutMs ? { max_execution_time: Math.max(1, Math.ceil(opts.timeoutMs / 1000)) } : {}), ...opts.settings };
+    const settings: Record<string, string | number> = {};
+    if (opts.timeoutMs) settings.max_execution_time = Math.max(1, Math.ceil(opts.timeoutMs / 1000));
+    if (opts.settings) for (const k of Object.keys(opts.settings)) settings[k] = opts.settings[k]!;
     if (!proc.send(Frame.Query, id, JSON.stringify({ sql, format: opts.format, settings }))) {
       proc.pending.delete(id);
       finish();

@@ -98,9 +98,10 @@ async function runWithSlot(ctx: Ctx, o: RunOptions, type: string, settings: Reco
   try {
     const split = splitUserSettings(o.sql);
     // The user's (allowlisted) settings first; the enforced ones win and readonly comes last.
-    const asked = { ...split.settings, ...o.userSettings };
+    const asked = o.userSettings ? Object.assign(split.settings, o.userSettings) : split.settings;
     // A lower max_threads asked for (settings or the template's max_threads()) is kept; a higher one is not.
-    const merged = { ...asked, ...settings, ...(Number(asked.max_threads) > 0 && Number(asked.max_threads) < Number(settings.max_threads) ? { max_threads: Number(asked.max_threads) } : {}) };
+    const merged = Object.assign({}, asked, settings);
+    if (Number(asked.max_threads) > 0 && Number(asked.max_threads) < Number(settings.max_threads)) merged.max_threads = Number(asked.max_threads);
     stream = await o.engine.query(split.sql, { format: o.format, settings: merged, timeoutMs, signal: ctx.signal });
   } catch (e) {
     observe('error');
