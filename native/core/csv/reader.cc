@@ -28,6 +28,16 @@ bool Reader::fail(ReaderError e) {
   return false;
 }
 
+// The row ends at the CR or LF at t: LF, CRLF or a lone CR (a CR that ends
+// the buffer may be the first half of a CRLF: the next feed skips its LF).
+const char* Reader::endRow(const char* t, const char* end, bool eof) {
+  rowRawEnd_ = t;
+  if (*t == '\n') return t + 1;
+  if (t + 1 < end) return t[1] == '\n' ? t + 2 : t + 1;
+  if (!eof) pendingCR_ = true;
+  return t + 1;
+}
+
 const char* Reader::parseRow(const char* p, const char* end, bool eof) {
   fields_.clear();
   bufFields_.clear();
@@ -39,11 +49,7 @@ const char* Reader::parseRow(const char* p, const char* end, bool eof) {
 
   if (*p == '\n' || *p == '\r') {  // an empty line: skipped, but counted
     rowBlank_ = true;
-    rowRawEnd_ = p;
-    if (*p == '\n') return p + 1;
-    if (p + 1 < end) return p[1] == '\n' ? p + 2 : p + 1;
-    if (!eof) pendingCR_ = true;
-    return p + 1;
+    return endRow(p, end, eof);
   }
 
   for (;;) {
@@ -67,13 +73,7 @@ const char* Reader::parseRow(const char* p, const char* end, bool eof) {
           if (*t != delim && *t != '\n' && *t != '\r') break;  // "" or text after the quote
           fields_.push_back({p + 1, static_cast<uint32_t>(q - p - 1), true});
         }
-        if (*t != delim) {  // CR or LF: the row ends here
-          rowRawEnd_ = t;
-          if (*t == '\n') return t + 1;
-          if (t + 1 < end) return t[1] == '\n' ? t + 2 : t + 1;
-          if (!eof) pendingCR_ = true;
-          return t + 1;
-        }
+        if (*t != delim) return endRow(t, end, eof);  // CR or LF: the row ends here
         p = t + 1;
       }
     }
@@ -214,16 +214,11 @@ const char* Reader::parseRow(const char* p, const char* end, bool eof) {
       rowRawEnd_ = end;
       return end;
     }
-    char c = *p;
-    if (c == delim) {
+    if (*p == delim) {
       ++p;
       continue;
     }
-    rowRawEnd_ = p;
-    if (c == '\n') return p + 1;
-    if (p + 1 < end) return p[1] == '\n' ? p + 2 : p + 1;
-    if (!eof) pendingCR_ = true;
-    return p + 1;
+    return endRow(p, end, eof);
   }
 }
 

@@ -69,6 +69,7 @@ class Reader {
   // Parses one row at p. Returns the position after its terminator, or null when
   // the row is not complete in [p, end) and !eof.
   const char* parseRow(const char* p, const char* end, bool eof);
+  const char* endRow(const char* t, const char* end, bool eof);
   // Resumable search for the end of the carried row; returns the position after
   // the terminator or null.
   const char* findRowEnd(const char* p, const char* end);
