@@ -283,6 +283,29 @@ TEST_CASE("csv validator: UTF-8 rows checked right wherever the chunk splits") {
   }
 }
 
+TEST_CASE("csv validator: UTF-8 checked in slices ahead of the rows, characters across slice edges") {
+  // ~120 KB of rows made of 2-, 3- and 4-byte characters (the checker's slices
+  // end wherever these fall), one row with a lone continuation byte far in; the
+  // first row's padding shifts every slice edge through the characters.
+  for (int pad = 0; pad < 6; ++pad) {
+    std::string csv = "0," + std::string(static_cast<size_t>(pad), 'p') + "\n";
+    int rows = 1;
+    for (int i = 1; rows < 3000; ++i, ++rows) {
+      csv += std::to_string(i % 100) + ",";
+      for (int k = 0; k < 12; ++k) csv += (k + i) % 3 == 0 ? "\xc3\xa9" : (k + i) % 3 == 1 ? "\xe2\x82\xac" : "\xf0\x9f\x98\x80";
+      if (i == 2500) csv += "\x80";
+      csv += "\n";
+    }
+    CAPTURE(pad);
+    CAPTURE(csv.size());
+    auto r = validate("n Int8, s String", csv);
+    CHECK(r.ok);
+    CHECK(r.count == 2999);
+    REQUIRE(r.rejected.size() == 1);
+    CHECK(r.rejected[0].rfind("2501:1:invalid UTF-8:0,", 0) == 0);
+  }
+}
+
 TEST_CASE("csv validator: header check and line numbers across a split") {
   auto r = validate("a Int8, b String", "a,b\n1,\"x\ny\"\nbad,z\n", true, 9);
   CHECK(r.ok);

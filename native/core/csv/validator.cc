@@ -61,6 +61,25 @@ void Validator::reject(const Row& row, int column, Reason reason) {
   ++out_->rejectedCount;
 }
 
+bool Validator::knownUtf8(const char* p, size_t n) {
+  if (p < utf8Begin_ || p + n > utf8Stop_) return false;  // carried over, or past a bad byte
+  constexpr size_t kSlice = 32 << 10;
+  while (p + n > utf8End_) {
+    const char* b = utf8End_;
+    const char* e = static_cast<size_t>(utf8Stop_ - b) > kSlice ? b + kSlice : utf8Stop_;
+    // End the slice before a continuation byte, so no character is cut in two
+    // (unless the piece itself ends inside one: then that is where it stops).
+    for (int i = 0; i < 3 && e < utf8Stop_ && (static_cast<unsigned char>(*e) & 0xC0) == 0x80; ++i) --e;
+    std::ptrdiff_t bad = scan::firstInvalidUtf8(b, e);
+    if (bad >= 0) {
+      utf8End_ = utf8Stop_ = b + bad;
+      return p + n <= utf8End_;
+    }
+    utf8End_ = e;
+  }
+  return true;
+}
+
 void Validator::onRow(const Row& row) {
   if (error_ != ValidatorError::None) return;
   if (headerPending_) {
@@ -79,8 +98,7 @@ void Validator::onRow(const Row& row) {
   if (row.unterminated) return reject(row, -1, Reason::UnterminatedQuote);
   if (row.count != cols_.size()) return reject(row, -1, Reason::WrongColumnCount);
   const char* raw = row.raw.data();
-  const bool knownValid = raw >= utf8Begin_ && raw + row.raw.size() <= utf8End_;
-  if (!knownValid && scan::firstInvalidUtf8(raw, raw + row.raw.size()) >= 0) {
+  if (!knownUtf8(raw, row.raw.size()) && scan::firstInvalidUtf8(raw, raw + row.raw.size()) >= 0) {
     int col = -1;
     for (size_t i = 0; i < row.count; ++i) {
       const Field& f = row.fields[i];
@@ -242,11 +260,10 @@ bool Validator::push(const std::string_view* pieces, size_t count, Batch& out) {
     // Rows wholly inside the valid prefix need no check of their own; rows
     // carried over from the previous piece (and everything after a bad byte,
     // or a character split at the piece's end) are checked one by one.
-    std::ptrdiff_t bad = scan::firstInvalidUtf8(data, data + n);
-    utf8Begin_ = data;
-    utf8End_ = bad < 0 ? data + n : data + bad;
+    utf8Begin_ = utf8End_ = data;
+    utf8Stop_ = data + n;
     ok = reader_.feed(data, n, *this);
-    utf8Begin_ = utf8End_ = nullptr;
+    utf8Begin_ = utf8End_ = utf8Stop_ = nullptr;
     fed_ += n;
   }
   takeRows(out);

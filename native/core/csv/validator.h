@@ -108,10 +108,14 @@ class Validator final : private RowSink {
   bool withDefaults_ = false;
   bool headerPending_;
   uint64_t fed_ = 0;
-  // The part of the chunk being pushed that is known to be valid UTF-8 (one
-  // pass over the whole chunk); rows inside it skip their own check.
+  // The part of the piece being pushed known to be valid UTF-8: [utf8Begin_,
+  // utf8End_), checked ahead of the rows in slices of a few dozen KiB (while
+  // they are still in cache); rows inside it skip their own check. utf8Stop_
+  // is where checking stops: the piece's end, or its first invalid byte.
+  bool knownUtf8(const char* p, size_t n);
   const char* utf8Begin_ = nullptr;
   const char* utf8End_ = nullptr;
+  const char* utf8Stop_ = nullptr;
   Batch* out_ = nullptr;
   ByteBuf rows_;
   std::unique_ptr<NativeEncoder> native_;  // set when writing Native blocks
