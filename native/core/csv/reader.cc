@@ -19,7 +19,6 @@ Reader::Reader(Dialect dialect, size_t maxRowBytes)
       quotedNeedles_(d_.quote, d_.escape ? d_.escape : d_.quote, '\n', '\r') {
   fields_.reserve(64);
   bufFields_.reserve(16);
-  fields_.reserve(64);
 }
 
 bool Reader::fail(ReaderError e) {

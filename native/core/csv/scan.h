@@ -62,9 +62,6 @@ struct Needles4 {
 class BlockFinder {
  public:
   void reset() { base_ = 0; }
-  const char* find(const char* p, const char* end, char a, char b, char c, char d) {
-    return find(p, end, Needles4(a, b, c, d));
-  }
   const char* find(const char* p, const char* end, const Needles4& n) {
     for (;;) {
       uintptr_t off = reinterpret_cast<uintptr_t>(p) - base_;

@@ -493,7 +493,7 @@ inline bool quickInt(std::string_view v, bool& neg, uint64_t& m) {
 }
 
 template <class T>
-Reason encodeSigned(std::string_view v, ByteBuf& out) {
+Reason encodeSigned(const Type&, std::string_view v, ByteBuf& out) {
   {
     bool neg;
     uint64_t m;
@@ -517,7 +517,7 @@ Reason encodeSigned(std::string_view v, ByteBuf& out) {
 }
 
 template <class T>
-Reason encodeUnsigned(std::string_view v, ByteBuf& out) {
+Reason encodeUnsigned(const Type&, std::string_view v, ByteBuf& out) {
   {
     bool neg;
     uint64_t m;
@@ -602,14 +602,6 @@ namespace {
 Reason encString(const Type&, std::string_view v, ByteBuf& out) {
   out.putVarString(v.data(), v.size());
   return Reason::Ok;
-}
-template <class T>
-Reason encSigned(const Type&, std::string_view v, ByteBuf& out) {
-  return encodeSigned<T>(v, out);
-}
-template <class T>
-Reason encUnsigned(const Type&, std::string_view v, ByteBuf& out) {
-  return encodeUnsigned<T>(v, out);
 }
 Reason encFloat32(const Type&, std::string_view v, ByteBuf& out) {
   float f;
@@ -710,7 +702,6 @@ Reason encEnum(const Type& t, std::string_view v, ByteBuf& out) {
   else out.putLE(static_cast<int16_t>(value));
   return Reason::Ok;
 }
-Reason encArray(const Type& t, std::string_view v, ByteBuf& out) { return encodeArray(t, v, out); }
 Reason encLowCardinality(const Type& t, std::string_view v, ByteBuf& out) { return encodeValue(*t.inner, v, out); }
 Reason encNullable(const Type& t, std::string_view v, ByteBuf& out) {
   // Callers strip Nullable and write the flag themselves; kept for safety.
@@ -723,14 +714,14 @@ Reason encNullable(const Type& t, std::string_view v, ByteBuf& out) {
 ValueEncoder encoderFor(const Type& t) {
   switch (t.kind) {
     case Kind::String: return encString;
-    case Kind::Int8: return encSigned<int8_t>;
-    case Kind::Int16: return encSigned<int16_t>;
-    case Kind::Int32: return encSigned<int32_t>;
-    case Kind::Int64: return encSigned<int64_t>;
-    case Kind::UInt8: return encUnsigned<uint8_t>;
-    case Kind::UInt16: return encUnsigned<uint16_t>;
-    case Kind::UInt32: return encUnsigned<uint32_t>;
-    case Kind::UInt64: return encUnsigned<uint64_t>;
+    case Kind::Int8: return encodeSigned<int8_t>;
+    case Kind::Int16: return encodeSigned<int16_t>;
+    case Kind::Int32: return encodeSigned<int32_t>;
+    case Kind::Int64: return encodeSigned<int64_t>;
+    case Kind::UInt8: return encodeUnsigned<uint8_t>;
+    case Kind::UInt16: return encodeUnsigned<uint16_t>;
+    case Kind::UInt32: return encodeUnsigned<uint32_t>;
+    case Kind::UInt64: return encodeUnsigned<uint64_t>;
     case Kind::Float32: return encFloat32;
     case Kind::Float64: return encFloat64;
     case Kind::Decimal: return encDecimal;
@@ -743,7 +734,7 @@ ValueEncoder encoderFor(const Type& t) {
     case Kind::DateTime64: return encDateTime64;
     case Kind::Enum8:
     case Kind::Enum16: return encEnum;
-    case Kind::Array: return encArray;
+    case Kind::Array: return encodeArray;
     case Kind::LowCardinality: return encLowCardinality;
     case Kind::Nullable: return encNullable;
   }
