@@ -10,8 +10,7 @@ import path from 'node:path';
 export interface OperatorToken {
   file: string | undefined;
   created: boolean;
-  matches(secret: string): boolean;
-  /** The same check from the candidate's SHA-256 in hex (`hashToken`), for callers that hash it anyway. */
+  /** Whether a presented secret is the operator token, from its SHA-256 in hex (`hashToken`). */
   matchesHash(sha256Hex: string): boolean;
 }
 
@@ -32,15 +31,12 @@ export function loadOperatorToken(dataDir: string, fromEnv: string | undefined):
     }
   }
   const digest = crypto.createHash('sha256').update(secret).digest();
-  const matchesDigest = (d: Buffer) => d.length === digest.length && crypto.timingSafeEqual(d, digest);
   return {
     file,
     created,
-    matches(candidate: string) {
-      return matchesDigest(crypto.createHash('sha256').update(candidate).digest());
-    },
     matchesHash(sha256Hex: string) {
-      return matchesDigest(Buffer.from(sha256Hex, 'hex'));
+      const d = Buffer.from(sha256Hex, 'hex');
+      return d.length === digest.length && crypto.timingSafeEqual(d, digest);
     },
   };
 }
