@@ -228,6 +228,43 @@ describe('NDJSON', () => {
     expect(q[1].c__error_column).toEqual(['n']);
   });
 
+  it('keeps big integers and long decimals exact (no trip through a double)', async () => {
+    const schema = encodeURIComponent('`u` UInt64 `json:$.u`, `i` Int64 `json:$.i`, `d` Decimal(38, 10) `json:$.d`, `s` String `json:$.s`, `a` Array(UInt64) `json:$.a`');
+    expect((await post(`/v0/datasources?name=bigjson&format=ndjson&schema=${schema}`)).status).toBe(200);
+    const body = [
+      '{"u": 9007199254740993, "i": -9223372036854775808, "d": 12345678901234567.8901234567, "s": {"n": 12345678901234567890}, "a": [18446744073709551615, 1]}',
+      '{"u": 18446744073709551615, "i": 9223372036854775807, "d": 0.1234567890123456789, "s": 1.5, "a": []}',
+      '{"u": 18446744073709551616, "i": 1, "d": 1, "s": "x", "a": []}',
+    ].join('\n') + '\n';
+    const r = await post('/v0/datasources?name=bigjson&mode=append&format=ndjson', body, { 'Content-Type': 'application/x-ndjson' });
+    expect(r.status, r.text).toBe(200);
+    expect(r.body.rows).toBe(2);
+    expect(r.body.quarantine_rows).toBe(1); // beyond UInt64: refused, not rounded
+    expect(await rows('SELECT toString(u) AS u, toString(i) AS i, toString(d) AS d, s, arrayMap(x -> toString(x), a) AS a FROM bigjson ORDER BY i')).toEqual([
+      { u: '9007199254740993', i: '-9223372036854775808', d: '12345678901234567.8901234567', s: '{"n":12345678901234567890}', a: ['18446744073709551615', '1'] },
+      { u: '18446744073709551615', i: '9223372036854775807', d: '0.123456789', s: '1.5', a: [] },
+    ]);
+    const q = await rows('SELECT c__error_column, u FROM bigjson_quarantine');
+    expect(q).toEqual([{ c__error_column: ['u'], u: '18446744073709551616' }]);
+    // The same through /v0/events, and schema inference picks UInt64 for what Int64 cannot hold.
+    const e = await post('/v0/events?name=bigjson&wait=true', '{"u": 9007199254740995, "i": 3, "d": 2, "s": "", "a": []}\n', { 'Content-Type': 'application/x-ndjson' });
+    expect(e.status, e.text).toBe(200);
+    expect(await rows('SELECT toString(u) AS u FROM bigjson WHERE i = 3')).toEqual([{ u: '9007199254740995' }]);
+    // Without a Decimal column only lines with an integer beyond 2^53 take the exact parse.
+    const ints = encodeURIComponent('`u` UInt64 `json:$.u`, `arr` Array(Int64) `json:$.arr`, `meta` String `json:$.meta`');
+    expect((await post(`/v0/datasources?name=bigints&format=ndjson&schema=${ints}`)).status).toBe(200);
+    const b = await post('/v0/datasources?name=bigints&mode=append&format=ndjson',
+      '{"u": 1, "arr": [-9007199254740993], "meta": {"x": 1}}\n{"u": 12345678901234567, "arr": [], "meta": {"y": [9007199254740993]}}\n', { 'Content-Type': 'application/x-ndjson' });
+    expect(b.status, b.text).toBe(200);
+    expect(await rows('SELECT toString(u) AS u, arrayMap(x -> toString(x), arr) AS arr, meta FROM bigints ORDER BY u')).toEqual([
+      { u: '1', arr: ['-9007199254740993'], meta: '{"x":1}' },
+      { u: '12345678901234567', arr: [], meta: '{"y":[9007199254740993]}' },
+    ]);
+    const a = await post('/v0/analyze', '{"big": 18446744073709551615, "small": 9007199254740993}\n', { 'Content-Type': 'application/x-ndjson' });
+    expect(a.status, a.text).toBe(200);
+    expect(a.body.analysis.columns.map((c: { name: string; recommended_type: string }) => [c.name, c.recommended_type])).toEqual([['big', 'UInt64'], ['small', 'Int64']]);
+  });
+
   it('accepts gzip bodies', async () => {
     expect((await post(`/v0/datasources?name=gz&format=ndjson&schema=${encodeURIComponent('a Int32 `json:$.a`')}`)).status).toBe(200);
     const body = zlib.gzipSync(Array.from({ length: 1000 }, (_, i) => JSON.stringify({ a: i })).join('\n'));

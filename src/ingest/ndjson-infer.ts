@@ -1,12 +1,25 @@
 /** Schema suggestion for NDJSON samples: one column per leaf path of the objects seen. */
 import { quoteIdent } from '../cells/engine.js';
+import { ExactNumber, exactJson } from './json-exact.js';
 
 export interface NdjsonColumn { name: string; type: string; nullable: boolean; jsonPath: string; presentPct: number }
 
-type Kind = 'int' | 'uint' | 'float' | 'bool' | 'date' | 'datetime' | 'string' | 'array' | 'null';
+type Kind = 'int' | 'uint' | 'uint64' | 'float' | 'bool' | 'date' | 'datetime' | 'string' | 'array' | 'null';
+
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+const UINT64_MAX = 2n ** 64n - 1n;
 
 function kindOf(v: unknown): Kind {
   if (v === null) return 'null';
+  if (v instanceof ExactNumber) {
+    // An integer beyond 2^53 (or a long decimal): its text decides.
+    if (!/^-?\d+$/.test(v.text)) return 'float';
+    const b = BigInt(v.text);
+    if (b < INT64_MIN) return 'float';
+    if (b < 0n) return 'int';
+    return b <= INT64_MAX ? 'uint' : b <= UINT64_MAX ? 'uint64' : 'float';
+  }
   if (typeof v === 'boolean') return 'bool';
   if (typeof v === 'number') return Number.isInteger(v) ? (v < 0 ? 'int' : 'uint') : 'float';
   if (Array.isArray(v)) return 'array';
@@ -21,13 +34,17 @@ function kindOf(v: unknown): Kind {
 function merge(a: Kind | undefined, b: Kind): Kind {
   if (!a || a === 'null') return b;
   if (b === 'null' || a === b) return a;
-  const num = new Set<Kind>(['int', 'uint', 'float']);
-  if (num.has(a) && num.has(b)) return a === 'float' || b === 'float' ? 'float' : 'int';
+  const num = new Set<Kind>(['int', 'uint', 'uint64', 'float']);
+  if (num.has(a) && num.has(b)) {
+    if (a === 'float' || b === 'float') return 'float';
+    if (a === 'uint64' || b === 'uint64') return a === 'int' || b === 'int' ? 'float' : 'uint64';
+    return 'int';
+  }
   if ((a === 'date' && b === 'datetime') || (a === 'datetime' && b === 'date')) return 'datetime';
   return 'string';
 }
 
-const TYPE: Record<Kind, string> = { int: 'Int64', uint: 'Int64', float: 'Float64', bool: 'Bool', date: 'Date', datetime: 'DateTime64(3)', string: 'String', array: 'Array(String)', null: 'String' };
+const TYPE: Record<Kind, string> = { int: 'Int64', uint: 'Int64', uint64: 'UInt64', float: 'Float64', bool: 'Bool', date: 'Date', datetime: 'DateTime64(3)', string: 'String', array: 'Array(String)', null: 'String' };
 
 export function inferNdjson(sample: string, maxRows = 10_000): NdjsonColumn[] {
   const stats = new Map<string, { kind?: Kind; seen: number; nulls: number; elem?: Kind; path: string }>();
@@ -36,7 +53,7 @@ export function inferNdjson(sample: string, maxRows = 10_000): NdjsonColumn[] {
     for (const [k, v] of Object.entries(obj)) {
       const p = /^[A-Za-z_][A-Za-z0-9_]*$/.test(k) ? `${path}.${k}` : `${path}['${k.replace(/'/g, "\\'")}']`;
       const n = name ? `${name}_${k}` : k;
-      if (v !== null && typeof v === 'object' && !Array.isArray(v)) { walk(v as Record<string, unknown>, p, n); continue; }
+      if (v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof ExactNumber)) { walk(v as Record<string, unknown>, p, n); continue; }
       let s = stats.get(p);
       if (!s) stats.set(p, (s = { seen: 0, nulls: 0, path: p }));
       s.seen++;
@@ -52,8 +69,8 @@ export function inferNdjson(sample: string, maxRows = 10_000): NdjsonColumn[] {
     const t = line.trim();
     if (!t) continue;
     try {
-      const o = JSON.parse(t);
-      if (o && typeof o === 'object' && !Array.isArray(o)) { rows++; walk(o, '$', ''); }
+      const o = exactJson(t, JSON.parse(t)) as Record<string, unknown> | null;
+      if (o && typeof o === 'object' && !Array.isArray(o) && !(o instanceof ExactNumber)) { rows++; walk(o, '$', ''); }
     } catch { /* a partial last line of a sample */ }
   }
   return [...stats.values()].map((s) => {

@@ -9,6 +9,7 @@ import type { RejectedRow } from '../native/csv.js';
 import type { QuarantineRow } from './quarantine.js';
 import type { ImportSource } from './import.js';
 import { RoostError } from '../errors.js';
+import { ExactNumber, exactJson, holdsUnsafeInteger, mayBeInexact, stringifyExact } from './json-exact.js';
 
 type PathStep = string | number;
 
@@ -38,7 +39,7 @@ export function parseJsonPath(p: string): PathStep[] {
 function at(obj: unknown, steps: PathStep[]): unknown {
   let v = obj;
   for (const s of steps) {
-    if (v === null || typeof v !== 'object') return undefined;
+    if (v === null || typeof v !== 'object' || v instanceof ExactNumber) return undefined;
     v = (v as Record<string | number, unknown>)[s];
   }
   return v;
@@ -73,19 +74,19 @@ function zeroOf(type: string): string {
 function arrayElement(v: unknown): string {
   if (v === null || v === undefined) return 'NULL';
   if (typeof v === 'string') return chString(v);
-  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  if (typeof v === 'number' || typeof v === 'boolean' || v instanceof ExactNumber) return String(v);
   if (Array.isArray(v)) return '[' + v.map(arrayElement).join(',') + ']';
-  return chString(JSON.stringify(v));
+  return chString(stringifyExact(v));
 }
 
 function field(v: unknown, col: DataSourceColumn): string {
   if (v === undefined) return col.defaultExpr || col.nullable ? '' : csvQuote(zeroOf(col.type));
   if (v === null) return col.nullable ? '' : col.defaultExpr ? '' : csvQuote(zeroOf(col.type));
   if (typeof v === 'string') return csvQuote(v);
-  if (typeof v === 'number') return String(v);
+  if (typeof v === 'number' || v instanceof ExactNumber) return String(v);
   if (typeof v === 'boolean') return /^U?Int/.test(innerType(col.type)) ? (v ? '1' : '0') : String(v);
   if (Array.isArray(v)) return csvQuote('[' + v.map(arrayElement).join(',') + ']');
-  return csvQuote(JSON.stringify(v));
+  return csvQuote(stringifyExact(v));
 }
 
 /**
@@ -94,6 +95,7 @@ function field(v: unknown, col: DataSourceColumn): string {
  */
 export function ndjsonSource(body: AsyncIterable<Buffer>, columns: DataSourceColumn[], maxLineBytes = 8 << 20): ImportSource & { counts: { lines: number } } {
   const paths = columns.map((c) => parseJsonPath(c.jsonPath ?? `$.${c.name}`));
+  const hasDecimal = columns.some((c) => /Decimal/.test(c.type));
   const early: QuarantineRow[] = [];
   // Rows handed to the validator and not yet reported back, in order: their CSV
   // start line, NDJSON line number and raw text. Each batch reports how many rows it
@@ -128,7 +130,15 @@ export function ndjsonSource(body: AsyncIterable<Buffer>, columns: DataSourceCol
           early.push({ line: lineNo, column: null, reason: 'not a JSON object', raw });
           continue;
         }
-        const row = paths.map((p, i) => field(at(obj, p), columns[i]!)).join(',');
+        let values = paths.map((p) => at(obj, p));
+        // Numbers a double cannot hold keep their text (json-exact.ts): lines with
+        // an integer beyond 2^53 in a value used, or, for a schema with Decimal
+        // columns, any run of 16 digits (a double keeps 15: a decimal may have lost some).
+        if (hasDecimal ? mayBeInexact(raw) : values.some(holdsUnsafeInteger)) {
+          obj = exactJson(raw, obj);
+          values = paths.map((p) => at(obj, p));
+        }
+        const row = values.map((v, i) => field(v, columns[i]!)).join(',');
         pending.push({ csvLine, line: lineNo, raw });
         out += row + '\n';
         for (let k = row.indexOf('\n'); k >= 0; k = row.indexOf('\n', k + 1)) csvLine++;
@@ -162,8 +172,9 @@ export function ndjsonSource(body: AsyncIterable<Buffer>, columns: DataSourceCol
         const hit = byLine.get(r.line);
         let values: Array<string | null> | undefined;
         try {
-          const obj = JSON.parse(hit?.raw ?? '');
-          values = paths.map((p) => { const v = at(obj, p); return v === undefined || v === null ? null : typeof v === 'string' ? v : JSON.stringify(v); });
+          const raw = hit?.raw ?? '';
+          const obj = exactJson(raw, JSON.parse(raw));
+          values = paths.map((p) => { const v = at(obj, p); return v === undefined || v === null ? null : typeof v === 'string' ? v : stringifyExact(v); });
         } catch { /* keep raw only */ }
         return { line: hit?.line ?? r.line, column: r.column, reason: r.reason, raw: hit?.raw ?? r.raw, values };
       });
