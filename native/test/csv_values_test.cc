@@ -1,7 +1,9 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstring>
+#include <string>
 
 #include "csv/native_block.h"
 #include "csv/schema.h"
@@ -140,6 +142,107 @@ TEST_CASE("csv values: dates and times") {
   CHECK(enc("DateTime64(3)", "1969-12-31 23:59:59.000") == "18fcffffffffffff");      // -1000
   CHECK(enc("DateTime64(3)", "2024-01-02 03:04") == enc("DateTime64(3)", "2024-01-02 03:04:00"));
   CHECK(enc("DateTime64(3)", "2024-01-02 03:04:05.") == "not a datetime");
+}
+
+// A plain reference for 'YYYY-MM-DD': digit by digit, days counted by walking
+// the calendar (no formula shared with the code under test).
+namespace {
+bool leap(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+int monthDays(int y, int m) {
+  static const int d[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  return m == 2 && leap(y) ? 29 : d[m - 1];
+}
+bool refDate(const std::string& s, int& y, int& m, int& d) {
+  if (s.size() != 10 || s[4] != '-' || s[7] != '-') return false;
+  for (int i : {0, 1, 2, 3, 5, 6, 8, 9})
+    if (s[i] < '0' || s[i] > '9') return false;
+  y = std::stoi(s.substr(0, 4));
+  m = std::stoi(s.substr(5, 2));
+  d = std::stoi(s.substr(8, 2));
+  return m >= 1 && m <= 12 && d >= 1 && d <= monthDays(y, m);
+}
+}  // namespace
+
+TEST_CASE("csv values: every day of years 0000..9999, and every byte at every place of a date") {
+  // Day numbers counted from 0000-01-01 by walking the calendar, then shifted so
+  // that 1970-01-01 is day 0.
+  char buf[11];
+  int64_t n = 0, epoch = 0;
+  for (int y = 0; y <= 1969; ++y) epoch += leap(y) ? 366 : 365;
+  int bad = 0;
+  for (int y = 0; y <= 9999; ++y)
+    for (int m = 1; m <= 12; ++m)
+      for (int d = 1; d <= monthDays(y, m); ++d, ++n) {
+        std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", y, m, d);
+        int32_t got;
+        if (!parseDate(std::string_view(buf, 10), got) || got != n - epoch) ++bad;
+      }
+  CHECK(bad == 0);
+  CHECK(n == 3652425);
+  // Every byte value at every position of a few dates: parsed exactly when the
+  // reference parser takes the result, and then to the same day.
+  int mismatches = 0;
+  for (const char* base : {"2024-02-29", "1999-12-31", "0000-01-01", "9999-12-31", "2023-06-15"}) {
+    for (int pos = 0; pos < 10; ++pos)
+      for (int b = 0; b < 256; ++b) {
+        std::string s(base);
+        s[static_cast<size_t>(pos)] = static_cast<char>(b);
+        int y, m, d;
+        bool want = refDate(s, y, m, d);
+        int32_t got;
+        bool ok = parseDate(s, got);
+        if (ok != want) ++mismatches;
+        else if (ok) {
+          int32_t again;
+          std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", y, m, d);
+          if (!parseDate(std::string_view(buf, 10), again) || again != got) ++mismatches;
+        }
+      }
+  }
+  CHECK(mismatches == 0);
+}
+
+TEST_CASE("csv values: every time of day, and every byte at every place of a datetime") {
+  char buf[32];
+  int bad = 0;
+  for (int t = 0; t < 86400; ++t) {
+    std::snprintf(buf, sizeof buf, "1970-01-02 %02d:%02d:%02d", t / 3600, t / 60 % 60, t % 60);
+    DateTimeParts dt;
+    if (!parseDateTime(buf, dt) || dt.seconds != 86400 + t || !dt.hasTime) ++bad;
+  }
+  CHECK(bad == 0);
+  // The reference: the date as refDate reads it, then 'hh:mm:ss' digit by digit.
+  auto ref = [](const std::string& s, int64_t& secs) {
+    int y, m, d;
+    if (s.size() != 19 || !refDate(s.substr(0, 10), y, m, d) || (s[10] != ' ' && s[10] != 'T') || s[13] != ':' || s[16] != ':') return false;
+    for (int i : {11, 12, 14, 15, 17, 18})
+      if (s[i] < '0' || s[i] > '9') return false;
+    int hh = std::stoi(s.substr(11, 2)), mm = std::stoi(s.substr(14, 2)), ss = std::stoi(s.substr(17, 2));
+    if (hh > 23 || mm > 59 || ss > 59) return false;
+    int32_t days;
+    REQUIRE(parseDate(s.substr(0, 10), days));
+    secs = int64_t{days} * 86400 + hh * 3600 + mm * 60 + ss;
+    return true;
+  };
+  int mismatches = 0;
+  for (const char* base : {"2024-02-29 23:59:59", "1999-12-31 00:00:00", "2023-06-15 12:34:56"}) {
+    for (int pos = 10; pos < 19; ++pos)
+      for (int b = 0; b < 256; ++b) {
+        std::string s(base);
+        s[static_cast<size_t>(pos)] = static_cast<char>(b);
+        int64_t want;
+        bool wantOk = ref(s, want);
+        DateTimeParts dt;
+        bool ok = parseDateTime(s, dt);
+        // 'hh:mm' followed by a fraction or an offset is a form of its own (tested above).
+        if (pos == 16 && (b == '.' || b == '+' || b == '-')) continue;
+        if (ok != wantOk || (ok && dt.seconds != want)) {
+          ++mismatches;
+          MESSAGE("mismatch: " << s << " parsed " << ok << " reference " << wantOk);
+        }
+      }
+  }
+  CHECK(mismatches == 0);
 }
 
 TEST_CASE("csv values: bool, UUID, enum, strings") {

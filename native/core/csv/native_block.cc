@@ -133,14 +133,29 @@ std::string nativeTypeName(const Type& t) {
 NativeEncoder::NativeEncoder(const std::vector<Column>& cols) : cols_(cols) {
   for (const Column& c : cols) {
     columns_.push_back(std::make_unique<NativeColumn>(c.type));
-    for (NativeColumn* n = columns_.back().get(); n; n = n->nested.get()) {
-      bufs_.push_back(&n->data);
-      if (n->type->kind == Kind::Nullable) bufs_.push_back(&n->nulls);
-      if (n->type->kind == Kind::Array) offsets_.push_back(&n->offset);
-    }
+    addBuffers(columns_.back().get(), true);
   }
-  bufMarks_.resize(bufs_.size());
+  varMarks_.resize(varBufs_.size());
   offsetMarks_.resize(offsets_.size());
+}
+
+void NativeEncoder::addBuffers(NativeColumn* n, bool perRow) {
+  switch (n->type->kind) {
+    case Kind::Nullable:  // a null flag and a value (the default under NULL) per row
+      if (perRow) fixedBufs_.emplace_back(&n->nulls, 1);
+      else varBufs_.push_back(&n->nulls);
+      addBuffers(n->nested.get(), perRow);
+      return;
+    case Kind::Array:  // an offset per row, any number of elements
+      if (perRow) fixedBufs_.emplace_back(&n->data, sizeof(uint64_t));
+      else varBufs_.push_back(&n->data);
+      offsets_.push_back(&n->offset);
+      addBuffers(n->nested.get(), false);
+      return;
+    default:
+      if (perRow && n->fixed) fixedBufs_.emplace_back(&n->data, n->fixed);
+      else varBufs_.push_back(&n->data);
+  }
 }
 
 NativeEncoder::~NativeEncoder() = default;

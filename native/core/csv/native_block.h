@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "csv/schema.h"
@@ -53,11 +54,13 @@ class NativeEncoder {
   // row or roll it back; finishBlock() emits what was kept and resets.
   NativeColumn& column(size_t i) { return *columns_[i]; }
   void beginRow() {
-    for (size_t i = 0; i < bufs_.size(); ++i) bufMarks_[i] = bufs_[i]->size();
+    for (size_t i = 0; i < varBufs_.size(); ++i) varMarks_[i] = varBufs_[i]->size();
     for (size_t i = 0; i < offsets_.size(); ++i) offsetMarks_[i] = *offsets_[i];
   }
-  void rollbackRow() {
-    for (size_t i = 0; i < bufs_.size(); ++i) bufs_[i]->truncate(bufMarks_[i]);
+  /// Undoes the row begun last; `keptRows` rows came before it in this block.
+  void rollbackRow(uint64_t keptRows) {
+    for (const auto& [buf, width] : fixedBufs_) buf->truncate(keptRows * width);
+    for (size_t i = 0; i < varBufs_.size(); ++i) varBufs_[i]->truncate(varMarks_[i]);
     for (size_t i = 0; i < offsets_.size(); ++i) *offsets_[i] = offsetMarks_[i];
   }
   void finishBlock(uint64_t rows, ByteBuf& out);
@@ -65,10 +68,14 @@ class NativeEncoder {
  private:
   const std::vector<Column>& cols_;
   std::vector<std::unique_ptr<NativeColumn>> columns_;
-  // Every buffer and Array offset of the column trees, flattened: marking a row
-  // is one tight loop, not a walk of the trees.
-  std::vector<ByteBuf*> bufs_;
-  std::vector<size_t> bufMarks_;
+  // The buffers of the column trees, flattened. Those that grow by a fixed
+  // width per row (values, null maps, Array offsets; not under an Array) are
+  // rolled back by the row count; only the others (strings, Array elements)
+  // have their sizes marked at every row.
+  void addBuffers(NativeColumn* n, bool perRow);
+  std::vector<std::pair<ByteBuf*, size_t>> fixedBufs_;
+  std::vector<ByteBuf*> varBufs_;
+  std::vector<size_t> varMarks_;
   std::vector<uint64_t*> offsets_;
   std::vector<uint64_t> offsetMarks_;
 };

@@ -37,7 +37,7 @@ Validator::Validator(std::vector<Column> columns, ValidatorOptions opts)
     const Type* written = nullable ? &v.inner->valueType() : &v;
     Kind k = written->kind;
     bool stringy = k == Kind::String || k == Kind::FixedString;
-    plans_.push_back(Plan{written, encoderFor(*written), nullptr, nullable, c.hasDefault, stringy || k == Kind::Array, stringy});
+    plans_.push_back(Plan{written, encoderFor(*written), nullptr, nullable, c.hasDefault, stringy || k == Kind::Array, stringy, k});
     if (c.hasDefault) withDefaults_ = true;
   }
   if (!withDefaults_ && opts_.encoding == Encoding::Native) native_ = std::make_unique<NativeEncoder>(cols_);
@@ -184,10 +184,10 @@ void Validator::encodeNative(const Row& row) {
         continue;
       }
       if (!p.emptyIsValue) {
-        native_->rollbackRow();
+        native_->rollbackRow(out_->rowCount);
         return reject(row, static_cast<int>(i), Reason::EmptyNotNullable);
       }
-      if (p.value->kind == Kind::Array) {
+      if (p.kind == Kind::Array) {
         col.data.putLE(col.offset);  // []
         continue;
       }
@@ -202,11 +202,11 @@ void Validator::encodeNative(const Row& row) {
       target = col.nested.get();
     }
     Reason r;
-    if (p.value->kind == Kind::String) {
+    if (p.kind == Kind::String) {
       target->data.putVarString(v.data(), v.size());
       continue;
     }
-    if (p.value->kind == Kind::Array) {
+    if (p.kind == Kind::Array) {
       // Arrays are parsed to RowBinary, then appended through the transposer.
       scratch_.truncate(0);
       r = p.encode(*p.value, v, scratch_);
@@ -219,7 +219,7 @@ void Validator::encodeNative(const Row& row) {
       r = p.encode(*p.value, v, target->data);
       if (r == Reason::Ok) continue;
     }
-    native_->rollbackRow();
+    native_->rollbackRow(out_->rowCount);
     return reject(row, static_cast<int>(i), r);
   }
   ++out_->rowCount;

@@ -99,6 +99,7 @@ class Validator final : private RowSink {
     bool hasDefault;
     bool emptyIsValue;   // String/FixedString/Array: an empty cell is a value
     bool quotedEmptyIsValue;
+    Kind kind;  // value->kind, kept here: read for every cell
   };
 
   std::vector<Column> cols_;

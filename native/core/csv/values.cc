@@ -49,6 +49,12 @@ inline uint32_t eightDigitsValue(uint64_t w) {
   return static_cast<uint32_t>(w);
 }
 
+inline uint64_t load64(const char* p) {
+  uint64_t w;
+  std::memcpy(&w, p, 8);
+  return w;
+}
+
 // The value of n (1..16) ASCII digits at p; false if any byte is not a digit.
 inline bool digitsSwar(const char* p, size_t n, uint64_t& out) {
   if (n <= 8) {
@@ -187,13 +193,16 @@ bool parseFloat32(std::string_view v, float& out) {
   return r.ec != std::errc::invalid_argument;
 }
 
-int64_t daysFromCivil(int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const unsigned yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<int64_t>(doe) - 719468;
+// Days from 1970-01-01 to y-m-d, for years 0..9999 (four digits). Howard
+// Hinnant's days_from_civil, counted from 12 eras (4800 years) earlier so that
+// every quantity is unsigned and 32 bits: cheaper divisions by constants.
+int64_t daysFromCivil(unsigned y, unsigned m, unsigned d) {
+  const uint32_t yy = y + 4800 - (m <= 2);
+  const uint32_t era = yy / 400;
+  const uint32_t yoe = yy - era * 400;
+  const uint32_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+  const uint32_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return static_cast<int64_t>(era) * 146097 + doe - 719468 - 12 * 146097;
 }
 
 inline bool digits(const char* p, int n, int& out) {
@@ -207,13 +216,22 @@ inline bool digits(const char* p, int n, int& out) {
   return true;
 }
 
+// 'YYYY-MM-DD' at p (10 bytes there) to days since 1970-01-01. Word at a time:
+// the separators are turned into '0' so that one test checks all eight bytes
+// of 'YYYY-MM-' are digits, then pairs of digits are combined in place.
 bool ymd(const char* p, int64_t& days) {
-  int y, m, d;
-  if (!digits(p, 4, y) || p[4] != '-' || !digits(p + 5, 2, m) || p[7] != '-' || !digits(p + 8, 2, d)) return false;
+  uint64_t w = load64(p) ^ 0x1D00001D00000000ull;  // '-' ^ '0' = 0x1D at bytes 4 and 7
+  const unsigned d0 = static_cast<unsigned char>(p[8]) - '0', d1 = static_cast<unsigned char>(p[9]) - '0';
+  if (!eightDigits(w) || (w & 0xFF0000FF00000000ull) != 0x3000003000000000ull || d0 > 9 || d1 > 9) return false;
+  uint64_t x = w - 0x3030303030303030ull;
+  x = x * 10 + (x >> 8);  // byte i: digit i * 10 + digit i+1
+  const int y = static_cast<int>((x & 0xFF) * 100 + ((x >> 16) & 0xFF));
+  const int m = static_cast<int>((x >> 40) & 0xFF);
+  const int d = static_cast<int>(d0 * 10 + d1);
   static constexpr int kDays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
   if (m < 1 || m > 12 || d < 1 || d > kDays[m - 1]) return false;
   if (m == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0)) return false;
-  days = daysFromCivil(y, static_cast<unsigned>(m), static_cast<unsigned>(d));
+  days = daysFromCivil(static_cast<unsigned>(y), static_cast<unsigned>(m), static_cast<unsigned>(d));
   return true;
 }
 
@@ -288,11 +306,6 @@ inline bool hexBytes(const char* p, int n, uint64_t& acc) {
   return bad >= 0;
 }
 
-inline uint64_t load64(const char* p) {
-  uint64_t w;
-  std::memcpy(&w, p, 8);
-  return w;
-}
 inline uint64_t load32(const char* p) {
   uint32_t w;
   std::memcpy(&w, p, 4);
@@ -555,11 +568,23 @@ bool parseDateTime(std::string_view v, DateTimeParts& out) {
   int64_t secs = days * 86400;
   if (p < e && (*p == ' ' || *p == 'T')) {
     int hh, mm, ss = 0;
-    if (e - p < 6 || !digits(p + 1, 2, hh) || p[3] != ':' || !digits(p + 4, 2, mm)) return false;
-    p += 6;
-    if (p < e && *p == ':') {
-      if (e - p < 3 || !digits(p + 1, 2, ss)) return false;
-      p += 3;
+    uint64_t w;
+    if (e - p >= 9 && eightDigits(w = load64(p + 1) ^ 0x00000A00000A0000ull) &&
+        (w & 0x0000FF0000FF0000ull) == 0x0000300000300000ull) {
+      // 'hh:mm:ss' at once (':' ^ '0' = 0x0A at bytes 2 and 5), as ymd does.
+      uint64_t x = w - 0x3030303030303030ull;
+      x = x * 10 + (x >> 8);
+      hh = static_cast<int>(x & 0xFF);
+      mm = static_cast<int>((x >> 24) & 0xFF);
+      ss = static_cast<int>((x >> 48) & 0xFF);
+      p += 9;
+    } else {
+      if (e - p < 6 || !digits(p + 1, 2, hh) || p[3] != ':' || !digits(p + 4, 2, mm)) return false;
+      p += 6;
+      if (p < e && *p == ':') {
+        if (e - p < 3 || !digits(p + 1, 2, ss)) return false;
+        p += 3;
+      }
     }
     if (hh > 23 || mm > 59 || ss > 59) return false;
     secs += hh * 3600 + mm * 60 + ss;

@@ -86,8 +86,29 @@ class ByteBuf {
       v >>= 7;
     }
     d[k++] = static_cast<char>(v);
-    if (n) std::memcpy(d + k, s, n);
+    copySmall(d + k, s, n);
     len_ -= 10 - k;
+  }
+  /// memcpy without a call for the short strings most cells are: two
+  /// overlapping loads and stores, never reading outside [s, s + n).
+  static void copySmall(char* d, const char* s, size_t n) {
+    if (n >= 8 && n <= 16) {
+      uint64_t a, b;
+      std::memcpy(&a, s, 8);
+      std::memcpy(&b, s + n - 8, 8);
+      std::memcpy(d, &a, 8);
+      std::memcpy(d + n - 8, &b, 8);
+    } else if (n >= 4 && n < 8) {
+      uint32_t a, b;
+      std::memcpy(&a, s, 4);
+      std::memcpy(&b, s + n - 4, 4);
+      std::memcpy(d, &a, 4);
+      std::memcpy(d + n - 4, &b, 4);
+    } else if (n > 16) {
+      std::memcpy(d, s, n);
+    } else {
+      for (size_t i = 0; i < n; ++i) d[i] = s[i];
+    }
   }
   const char* data() const { return p_; }
   /// Hands the written bytes (malloc'd; free() them) to the caller.
@@ -139,7 +160,8 @@ struct DateTimeParts {
 };
 bool parseDateTime(std::string_view v, DateTimeParts& out);
 inline std::string_view trimSpaces(std::string_view v) {
-  if (v.empty() || (v.front() != ' ' && v.front() != '\t' && v.back() != ' ' && v.back() != '\t')) return v;
+  // Space (0x20) and tab (0x09) are both <= 0x20: one compare per end in the common case.
+  if (v.empty() || (static_cast<unsigned char>(v.front()) > 0x20 && static_cast<unsigned char>(v.back()) > 0x20)) return v;
   size_t b = 0, e = v.size();
   while (b < e && (v[b] == ' ' || v[b] == '\t')) ++b;
   while (e > b && (v[e - 1] == ' ' || v[e - 1] == '\t')) --e;
