@@ -83,34 +83,45 @@ async function sqlBody(ctx: Ctx): Promise<{ sql?: string; form: URLSearchParams 
 
 interface CallInput { params: RequestParams; q?: string; logged: Record<string, string> }
 
-async function callInput(ctx: Ctx): Promise<CallInput> {
+/**
+ * The call's parameters: the query string, and for POST the body (JSON or form) after it.
+ * Without a body to read the answer is there at once (no promise).
+ */
+function callInput(ctx: Ctx): CallInput | Promise<CallInput> {
   const params: Record<string, string | string[]> = {};
-  let q = ctx.query.get('q') ?? undefined;
-  const add = (k: string, v: string) => {
-    if (reservedParam(k)) return;
-    const cur = params[k];
-    params[k] = cur === undefined ? v : Array.isArray(cur) ? [...cur, v] : [cur, v];
-  };
-  for (const [k, v] of ctx.query) add(k, v);
-  if (ctx.req.method === 'POST') {
-    const body = (await readBody(ctx)).toString('utf8');
-    const type = String(ctx.req.headers['content-type'] ?? '');
-    if (type.startsWith('application/json')) {
-      let obj: unknown;
-      try { obj = body.trim() ? JSON.parse(body) : {}; } catch { throw new RoostError('INVALID_JSON', 'the JSON body must be an object of parameters, e.g. {"limit": 10}'); }
-      if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new RoostError('INVALID_JSON', 'the JSON body must be an object of parameters, e.g. {"limit": 10}');
-      for (const [k, v] of Object.entries(obj)) {
-        if (k === 'q' && typeof v === 'string') { q = v; continue; }
-        if (v === null || v === undefined) continue;
-        for (const item of Array.isArray(v) ? v : [v]) add(k, typeof item === 'object' ? JSON.stringify(item) : String(item));
-      }
-    } else if (body.length) {
-      for (const [k, v] of new URLSearchParams(body)) {
-        if (k === 'q') q = v;
-        else add(k, v);
-      }
+  const q = ctx.query.get('q') ?? undefined;
+  if (ctx.query.size) for (const [k, v] of ctx.query) addParam(params, k, v);
+  if (ctx.req.method === 'POST') return readBody(ctx).then((b) => withBody(ctx, params, q, b.toString('utf8')));
+  return inputOf(params, q);
+}
+
+function addParam(params: Record<string, string | string[]>, k: string, v: string): void {
+  if (reservedParam(k)) return;
+  const cur = params[k];
+  params[k] = cur === undefined ? v : Array.isArray(cur) ? [...cur, v] : [cur, v];
+}
+
+function withBody(ctx: Ctx, params: Record<string, string | string[]>, q: string | undefined, body: string): CallInput {
+  const type = String(ctx.req.headers['content-type'] ?? '');
+  if (type.startsWith('application/json')) {
+    let obj: unknown;
+    try { obj = body.trim() ? JSON.parse(body) : {}; } catch { throw new RoostError('INVALID_JSON', 'the JSON body must be an object of parameters, e.g. {"limit": 10}'); }
+    if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new RoostError('INVALID_JSON', 'the JSON body must be an object of parameters, e.g. {"limit": 10}');
+    for (const [k, v] of Object.entries(obj)) {
+      if (k === 'q' && typeof v === 'string') { q = v; continue; }
+      if (v === null || v === undefined) continue;
+      for (const item of Array.isArray(v) ? v : [v]) addParam(params, k, typeof item === 'object' ? JSON.stringify(item) : String(item));
+    }
+  } else if (body.length) {
+    for (const [k, v] of new URLSearchParams(body)) {
+      if (k === 'q') q = v;
+      else addParam(params, k, v);
     }
   }
+  return inputOf(params, q);
+}
+
+function inputOf(params: Record<string, string | string[]>, q: string | undefined): CallInput {
   const logged: Record<string, string> = {};
   for (const [k, v] of Object.entries(params)) logged[k] = Array.isArray(v) ? v.join(',') : v;
   return { params, q: q?.trim() ? q : undefined, logged };
@@ -306,7 +317,8 @@ export function registerPipeRoutes(app: App): void {
       authorize(app, ctx, r.cred, { op: 'workspace', tenant: r.tenant, workspace: r.workspace, scope: 'PIPES:READ', resource: name });
       if (!format) throw new RoostError('UNSUPPORTED_FORMAT', `.${ext} is not an endpoint format; use .json, .csv, .ndjson or .parquet`);
       pipe = getPipe(state, r.tenant, r.workspace, name);
-      input = await callInput(ctx);
+      const got = callInput(ctx);
+      input = got instanceof Promise ? await got : got;
       const rowFilters = rowFiltersOf(state, r.tenant, r.workspace, r.cred);
       const compiled = compileEndpoint(state, pipe, { params: input.params, fixedParams: fixedParams(r.cred, pipe.name), rowFilters });
       let sql = compiled.sql;
@@ -319,11 +331,10 @@ export function registerPipeRoutes(app: App): void {
         }
       }
       if (compiled.reads.some((n) => n.startsWith('tinybird.') || n.startsWith('roost.'))) await app.service.ensure(r.tenant);
-      tail.attach(ctx.res);
       const tenant = getTenant(state, r.tenant);
       await runQueryToResponse(ctx, {
         engine: app.cells.engineFor(tenant), tenant, config: app.config, metrics: app.metrics, sql, format,
-        userSettings: compiled.maxThreads ? { max_threads: compiled.maxThreads } : undefined,
+        userSettings: compiled.maxThreads ? { max_threads: compiled.maxThreads } : undefined, tail,
       });
     } catch (e) {
       failure = e;

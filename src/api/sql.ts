@@ -72,11 +72,11 @@ export function registerSqlRoutes(app: App): void {
     const t = getTenant(app.state, tenant);
     if (names.some((n) => n.startsWith('tinybird.') || n.startsWith('roost.'))) await app.service.ensure(tenant);
     const format = analysis.format ?? 'JSON';
-    // Completes the JSON trailer (rows_before_limit_at_least) the streaming path leaves out.
-    new ResultTail(format).attach(ctx.res);
     await runQueryToResponse(ctx, {
       engine: app.cells.engineFor(t), tenant: t, config: app.config, metrics: app.metrics,
       sql: analysis.sql, format,
+      // Completes the JSON trailer (rows_before_limit_at_least) the streaming path leaves out.
+      tail: new ResultTail(format),
     });
   };
   app.router.get('/v0/sql', handler);

@@ -9,7 +9,10 @@ export type Handler = (ctx: Ctx) => Promise<void> | void;
 interface Route {
   method: string;
   pattern: string;
-  segments: string[];
+  /** Per segment: the literal, or undefined where the pattern has a parameter. */
+  literals: (string | undefined)[];
+  /** Per segment: the parameter's name, or undefined where the pattern has a literal. */
+  names: (string | undefined)[];
   handler: Handler;
 }
 
@@ -20,10 +23,16 @@ export interface Match {
 }
 
 export class Router {
-  #routes: Route[] = [];
+  /** Routes by segment count (only those can match a path), each list in the order added. */
+  #bySize = new Map<number, Route[]>();
 
   add(method: string, pattern: string, handler: Handler): this {
-    this.#routes.push({ method, pattern, segments: split(pattern), handler });
+    const segments = split(pattern);
+    const literals = segments.map((s) => (s.startsWith(':') ? undefined : s));
+    const names = segments.map((s) => (s.startsWith(':') ? s.slice(1) : undefined));
+    let list = this.#bySize.get(segments.length);
+    if (!list) this.#bySize.set(segments.length, (list = []));
+    list.push({ method, pattern, literals, names, handler });
     return this;
   }
   get(p: string, h: Handler) { return this.add('GET', p, h); }
@@ -35,36 +44,43 @@ export class Router {
   /** Finds the route; `allowed` lists methods when only the method is wrong. */
   match(method: string, pathname: string): Match | { allowed: string[] } | undefined {
     const segs = split(pathname);
-    const allowed: string[] = [];
-    for (const r of this.#routes) {
-      const params = matchSegments(r.segments, segs);
+    const routes = this.#bySize.get(segs.length);
+    if (!routes) return undefined;
+    let allowed: string[] | undefined;
+    for (const r of routes) {
+      const params = matchSegments(r, segs);
       if (!params) continue;
       if (r.method === method || (method === 'HEAD' && r.method === 'GET')) return { route: r.pattern, handler: r.handler, params };
-      allowed.push(r.method);
+      (allowed ??= []).push(r.method);
     }
-    return allowed.length ? { allowed } : undefined;
+    return allowed ? { allowed } : undefined;
   }
 }
 
 function split(p: string): string[] {
   // A trailing slash is ignored: Tinybird's clients send some paths with one.
-  return p.split('/').filter((s, i, a) => s !== '' || (i > 0 && i < a.length - 1));
+  // (An empty first or last segment is dropped; empty segments in between are kept.)
+  const parts = p.split('/');
+  const start = parts[0] === '' ? 1 : 0;
+  const end = parts.length > 1 && parts[parts.length - 1] === '' ? parts.length - 1 : parts.length;
+  return start === 0 && end === parts.length ? parts : parts.slice(start, Math.max(start, end));
 }
 
-function matchSegments(pattern: string[], segs: string[]): Record<string, string> | undefined {
-  if (pattern.length !== segs.length) return undefined;
+/** The parameters when `segs` fits the route (the same segment count); literals are compared first. */
+function matchSegments(r: Route, segs: string[]): Record<string, string> | undefined {
+  const { literals, names } = r;
+  for (let i = 0; i < literals.length; i++) {
+    const l = literals[i];
+    if (l !== undefined && l !== segs[i]) return undefined;
+  }
   const params: Record<string, string> = {};
-  for (let i = 0; i < pattern.length; i++) {
-    const p = pattern[i]!;
-    const s = segs[i]!;
-    if (p.startsWith(':')) {
-      let v: string;
-      try { v = decodeURIComponent(s); } catch { return undefined; }
-      if (v === '') return undefined;
-      params[p.slice(1)] = v;
-    } else if (p !== s) {
-      return undefined;
-    }
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i];
+    if (name === undefined) continue;
+    let v: string;
+    try { v = decodeURIComponent(segs[i]!); } catch { return undefined; }
+    if (v === '') return undefined;
+    params[name] = v;
   }
   return params;
 }

@@ -1,4 +1,6 @@
 /** JSON lines on stdout, one object per event: `{time, level, msg, ...fields}`. */
+import { isoTime } from '../service/time.js';
+
 export type Level = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 const RANK: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
 
@@ -14,7 +16,7 @@ export function createLogger(level: Level, base: Record<string, unknown> = {}, o
   const min = RANK[level];
   const emit = (lvl: Level, msg: string, fields?: Record<string, unknown>) => {
     if (RANK[lvl] < min) return;
-    const rec: Record<string, unknown> = { time: new Date().toISOString(), level: lvl, msg, ...base, ...fields };
+    const rec: Record<string, unknown> = { time: isoTime(), level: lvl, msg, ...base, ...fields };
     const err = rec.err;
     if (err instanceof Error) rec.err = { name: err.name, message: err.message, stack: err.stack, code: (err as { code?: unknown }).code };
     out(JSON.stringify(rec) + '\n');

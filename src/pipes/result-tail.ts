@@ -4,14 +4,14 @@
  * and completes the trailer to Tinybird's shape where the engine left out
  * `rows_before_limit_at_least` (the embedded cell's streaming path does).
  */
-import type { ServerResponse } from 'node:http';
-
 const HOLD = 512;
+/** Nothing to write (zero-length, so never written into). */
+const EMPTY = Buffer.alloc(0);
 const TRAILER = /"rows":\s*(\d+),(\s*)(?:("rows_before_limit_at_least")|"statistics":\s*\{\s*"elapsed":\s*[0-9.eE+-]+,\s*"rows_read":\s*(\d+),\s*"bytes_read":\s*(\d+))/;
 
 export class ResultTail {
   #format: string;
-  #held: Buffer = Buffer.alloc(0);
+  #held: Buffer = EMPTY;
   #newlines = 0;
   #rows = 0;
   #readRows = 0;
@@ -22,48 +22,27 @@ export class ResultTail {
   /** Only JSON and JSONEachRow tell anything worth reading. */
   get useful(): boolean { return this.#format === 'JSON' || this.#format === 'JSONEachRow'; }
 
-  /** Patches `res.write`/`res.end` for this response only. */
-  attach(res: ServerResponse): void {
-    if (!this.useful) return;
-    const write = res.write.bind(res) as (chunk: Buffer) => boolean;
-    const end = res.end.bind(res) as (...args: unknown[]) => ServerResponse;
-    const isChunk = (c: unknown): c is string | Buffer => typeof c === 'string' || Buffer.isBuffer(c);
-    // Only a 200 result is watched; error bodies pass untouched.
-    res.write = ((chunk: unknown, ...rest: unknown[]) => {
-      if (res.statusCode !== 200 || !isChunk(chunk)) return (write as (...a: unknown[]) => boolean)(chunk, ...rest);
-      const out = this.#pass(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
-      return out.length ? write(out) : true;
-    }) as ServerResponse['write'];
-    res.end = ((...args: unknown[]) => {
-      if (res.statusCode !== 200) return end(...args);
-      if (isChunk(args[0])) {
-        const out = this.#pass(typeof args[0] === 'string' ? Buffer.from(args[0]) : args[0]);
-        if (out.length) write(out);
-        args = args.slice(1);
-      }
-      const rest = this.#finish();
-      if (rest.length) write(rest);
-      return end(...args.filter((a) => typeof a === 'function'));
-    }) as ServerResponse['end'];
-  }
-
-  #pass(chunk: Buffer): Buffer {
+  /**
+   * A chunk of a 200 result on its way out: what to write now (JSON holds its
+   * last bytes back until `finish`, where the trailer is).
+   */
+  pass(chunk: Buffer): Buffer {
     if (this.#format === 'JSONEachRow') {
       // JSON escapes newlines inside values, so every newline ends one row.
       for (let i = chunk.indexOf(10); i >= 0; i = chunk.indexOf(10, i + 1)) this.#newlines++;
       return chunk;
     }
-    // JSON: hold the last bytes back until the end, where the trailer is.
     const all = this.#held.length ? Buffer.concat([this.#held, chunk]) : chunk;
-    if (all.length <= HOLD) { this.#held = all; return Buffer.alloc(0); }
+    if (all.length <= HOLD) { this.#held = all; return EMPTY; }
     this.#held = Buffer.from(all.subarray(all.length - HOLD));
     return all.subarray(0, all.length - HOLD);
   }
 
-  #finish(): Buffer {
-    if (this.#format !== 'JSON') return Buffer.alloc(0);
+  /** What is left to write at the end of a 200 result (the completed JSON trailer). */
+  finish(): Buffer {
+    if (this.#format !== 'JSON') return EMPTY;
     let text = this.#held.toString('utf8');
-    this.#held = Buffer.alloc(0);
+    this.#held = EMPTY;
     // Values in `data` are JSON strings with escaped quotes, so this shape only matches the trailer.
     const m = TRAILER.exec(text);
     if (!m) return Buffer.from(text);

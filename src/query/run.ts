@@ -37,8 +37,20 @@ export interface RunOptions {
   format: string;
   /** Settings the user's query asked for (already allowlisted by the analyzer). */
   userSettings?: Record<string, string | number>;
+  /** Watches (and may complete) a 200 result on its way out: `ResultTail`. */
+  tail?: ResultFilter;
   /** Called once the response is complete (or failed) with what was sent. */
   onDone?: (r: { status: number; bytes: number; error?: RoostError | Error }) => void;
+}
+
+/** Sees every chunk of a 200 result before it is written, and adds what is left at the end. */
+export interface ResultFilter {
+  /** Whether this result format is watched at all (else chunks are written as they come). */
+  readonly useful: boolean;
+  /** What to write now for this chunk (possibly nothing yet). */
+  pass(chunk: Buffer): Buffer;
+  /** What to write after the last chunk. */
+  finish(): Buffer;
 }
 
 const TRAILING_SETTINGS = /\s+SETTINGS\s+((?:[A-Za-z_][A-Za-z0-9_]*\s*=\s*(?:'(?:[^'\\]|\\.)*'|-?[0-9.]+|true|false)\s*,\s*)*[A-Za-z_][A-Za-z0-9_]*\s*=\s*(?:'(?:[^'\\]|\\.)*'|-?[0-9.]+|true|false))\s*$/i;
@@ -109,6 +121,7 @@ async function runWithSlot(ctx: Ctx, o: RunOptions, type: string, settings: Reco
     throw e;
   }
   ctx.res.writeHead(200, { 'Content-Type': type, 'Cache-Control': 'no-store' });
+  const tail = o.tail?.useful ? o.tail : undefined;
   try {
     const whole = stream.takeAll?.();
     if (whole) {
@@ -116,15 +129,27 @@ async function runWithSlot(ctx: Ctx, o: RunOptions, type: string, settings: Reco
       if (ctx.res.destroyed) throw new RoostError('CLIENT_CLOSED', 'client went away');
       for (const chunk of whole) {
         bytes += chunk.length;
-        ctx.res.write(chunk);
+        if (!tail) ctx.res.write(chunk);
+        else {
+          const out = tail.pass(chunk);
+          if (out.length) ctx.res.write(out);
+        }
       }
     } else {
       for await (const chunk of stream) {
         bytes += chunk.length;
-        await writeChunk(ctx, chunk);
+        if (!tail) await writeChunk(ctx, chunk);
+        else {
+          if (ctx.res.destroyed) throw new RoostError('CLIENT_CLOSED', 'client went away');
+          const out = tail.pass(chunk);
+          if (out.length) await writeChunk(ctx, out);
+        }
       }
     }
-    ctx.res.end();
+    // The last bytes go with end(): the same bytes on the wire as write() then end(), one call less.
+    const rest = tail?.finish();
+    if (rest?.length) ctx.res.end(rest);
+    else ctx.res.end();
     observe('ok');
     o.onDone?.({ status: 200, bytes });
   } catch (e) {
