@@ -203,6 +203,20 @@ describe('endpoint formats and q=', () => {
     expect(buf.subarray(buf.length - 4).toString()).toBe('PAR1');
   });
 
+  it('a large result (several engine blocks) is one document in .json and .csv, and pipe_stats_rt counts all its rows', async () => {
+    await createPipe('big_result', [{ name: 'rows', sql: "SELECT number, concat('€', toString(number)) AS s FROM numbers(250000)" }]);
+    const j = await endpoint('big_result');
+    expect(j.status).toBe(200);
+    expect(j.body.data).toHaveLength(250000);
+    expect(j.body.rows).toBe(250000);
+    expect(j.body.data[249999]).toEqual({ number: 249999, s: '€249999' });
+    const csv = await endpoint('big_result', {}, 'csv');
+    const lines = csv.text.split('\n');
+    expect(lines.filter((l) => l === '"number","s"')).toHaveLength(1);
+    expect(lines).toHaveLength(250002);
+    await expect.poll(async () => (await sqlRows("SELECT result_rows FROM tinybird.pipe_stats_rt WHERE pipe_name = 'big_result' AND url LIKE '%.json%'")).map((r) => Number(r.result_rows)), { timeout: 15000 }).toEqual([250000]);
+  });
+
   it('q= runs SQL over the result as _, and nothing else', async () => {
     const r = await endpoint('by_country', { q: 'SELECT sum(n) AS n FROM _' });
     expect(r.status, r.text).toBe(200);

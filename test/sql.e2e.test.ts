@@ -1,6 +1,10 @@
 /** /v0/sql over HTTP: the analyzer's policy, name resolution, formats, limits and cancellation. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import fs from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { Session } from 'chdb';
 import { call, startServer, type RunningServer } from './helpers/server.js';
 
 let srv: RunningServer;
@@ -107,6 +111,44 @@ describe('formats', () => {
     const buf = Buffer.from(await res.arrayBuffer());
     expect(buf.subarray(0, 4).toString()).toBe('PAR1');
     expect(buf.subarray(-4).toString()).toBe('PAR1');
+  });
+
+  it('a result larger than the buffered cap (several engine blocks) is one document in every format', async () => {
+    // chdb streams each block as a document of its own; the cell puts them back together.
+    const big = 'SELECT number, toString(number) AS s FROM numbers(300000)';
+    const j = await q(big);
+    expect(j.status).toBe(200);
+    expect(j.body.data).toHaveLength(300000);
+    expect(j.body.data[299999]).toEqual({ number: 299999, s: '299999' });
+    expect(j.body.rows).toBe(300000);
+    expect(j.body.rows_before_limit_at_least).toBe(300000);
+    const csv = (await q(`${big} FORMAT CSVWithNames`)).text.split('\n');
+    expect(csv[0]).toBe('"number","s"');
+    expect(csv.filter((l) => l.startsWith('"number"'))).toHaveLength(1);
+    expect(csv).toHaveLength(300002);
+    expect(csv[300000]).toBe('299999,"299999"');
+    // Parquet: one file (the engine writes it whole), read back by the engine.
+    const res = await fetch(`${srv.url}/v0/sql?q=${encodeURIComponent('SELECT number, toString(number) AS s FROM numbers(1000000) FORMAT Parquet')}`, { headers: { Authorization: `Bearer ${token}` } });
+    expect(res.status).toBe(200);
+    const file = path.join(os.tmpdir(), `roost-big-${process.pid}.parquet`);
+    fs.writeFileSync(file, Buffer.from(await res.arrayBuffer()));
+    expect(fs.statSync(file).size).toBeGreaterThan(2 * 1024 * 1024);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'roost-parquet-check-'));
+    const check = new Session(dir);
+    try {
+      expect(check.query(`SELECT count(), sum(number), countIf(s = toString(number)) FROM file('${file}', Parquet)`, 'CSV')).toBe('1000000,499999500000,1000000\n');
+    } finally {
+      check.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+      fs.rmSync(file, { force: true });
+    }
+  });
+
+  it('multi-byte characters near the end of a JSON result come through intact', async () => {
+    // The server holds the last bytes of a JSON result back to complete its trailer.
+    const r = await q("SELECT number, repeat('€', number) AS s FROM numbers(16)");
+    expect(r.status).toBe(200);
+    expect(r.body.data.map((x: { s: string }) => x.s)).toEqual(Array.from({ length: 16 }, (_, i) => '€'.repeat(i)));
   });
 
   it('q from a form body and from a raw body', async () => {

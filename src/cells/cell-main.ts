@@ -25,6 +25,7 @@ import crypto from 'node:crypto';
 import { Session, version as chdbVersion } from 'chdb';
 import { Frame, FrameReader, WINDOW, encodeFrame, encodeU32, writeFrame } from './protocol.js';
 import { settingsClause } from './engine.js';
+import { StreamAssembler, WHOLE_FILE_FORMATS } from './stream-assembly.js';
 
 const dataDir = process.argv[2];
 if (!dataDir) {
@@ -268,12 +269,23 @@ function finishJob(id: number, st: Active | undefined, e: unknown): void {
 }
 
 async function runStream(job: Job, st: Active, sql: string, format: string, settings: Record<string, string | number> | undefined, t0: number): Promise<void> {
+  if (WHOLE_FILE_FORMATS.has(format)) return runToFile(job, st, sql, format, settings, t0);
   let bytes = 0;
   let chunks = 0;
+  let rows = 0;
+  // chdb formats each block as a document of its own: put them back together (stream-assembly.ts).
+  const assembler = StreamAssembler.needed(format) ? new StreamAssembler(format) : undefined;
+  let first = true;
+  const assemble = (b: Buffer, last: boolean): Buffer => {
+    const out = assembler ? assembler.piece(b, first, last, rows, performance.now() - t0) : b;
+    first = false;
+    bytes += out.length;
+    return out;
+  };
   // Streams are not capped by the session's small-result limit, and format in parallel.
   const stream = session.queryStream(sql + settingsClause({ max_result_bytes: 0, output_format_parallel_formatting: 1, ...settings }), { format, signal: st.abort.signal });
   // One chunk of lookahead: the last chunk and the End frame leave in one write,
-  // which keeps a one-chunk answer to a single socket write.
+  // which keeps a one-chunk answer to a single socket write (and tells which chunk is last).
   let held: Buffer | undefined;
   try {
     for await (const chunk of stream) {
@@ -281,28 +293,71 @@ async function runStream(job: Job, st: Active, sql: string, format: string, sett
       const raw = chunk.raw();
       if (raw.length === 0) continue;
       if (held) {
-        writeFrame(sock, Frame.Data, job.id, held);
-        st.credit--;
+        const out = assemble(held, false);
+        if (out.length) {
+          writeFrame(sock, Frame.Data, job.id, out);
+          st.credit--;
+        }
         while (st.credit <= 0 && !st.cancelled) await new Promise<void>((r) => { st.wake = r; });
         if (st.cancelled) break;
       }
       held = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
-      bytes += raw.length;
       chunks++;
+      rows += chunk.numRows;
     }
   } finally {
     stream.cancel();
   }
   if (st.cancelled) throw Object.assign(new Error('query cancelled'), { code: 'CANCELLED' });
+  const last = held ? assemble(held, true) : undefined;
   const end = encodeFrame(Frame.End, job.id, JSON.stringify({ elapsedMs: performance.now() - t0, bytes, chunks }));
-  if (held) {
+  if (last?.length) {
     sock.cork();
-    writeFrame(sock, Frame.Data, job.id, held);
+    writeFrame(sock, Frame.Data, job.id, last);
     sock.write(end);
     sock.uncork();
   } else {
     sock.write(end);
   }
+}
+
+/** Size of the Data frames a file result is sent in. */
+const FILE_PIECE_BYTES = 1024 * 1024;
+
+/**
+ * A format that is one file with a header and a footer (Parquet): chdb's stream would
+ * give a file per block, so the engine writes the whole result to a file in the spool
+ * and the cell sends that file. The first byte leaves once the query has finished.
+ */
+async function runToFile(job: Job, st: Active, sql: string, format: string, settings: Record<string, string | number> | undefined, t0: number): Promise<void> {
+  const file = path.join(dataDir!, 'spool', `result-${process.pid}-${job.id}`);
+  fs.rmSync(file, { force: true });
+  let bytes = 0;
+  let chunks = 0;
+  try {
+    await session.queryAsync(`${sql} INTO OUTFILE '${file}' FORMAT ${format}${settingsClause({ max_result_bytes: 0, ...settings })}`, { format: 'TSV' });
+    if (st.cancelled) throw Object.assign(new Error('query cancelled'), { code: 'CANCELLED' });
+    const fd = fs.openSync(file, 'r');
+    try {
+      const size = fs.fstatSync(fd).size;
+      while (bytes < size) {
+        const piece = Buffer.allocUnsafe(Math.min(FILE_PIECE_BYTES, size - bytes));
+        const n = fs.readSync(fd, piece, 0, piece.length, bytes);
+        if (n <= 0) break;
+        writeFrame(sock, Frame.Data, job.id, n === piece.length ? piece : piece.subarray(0, n));
+        bytes += n;
+        chunks++;
+        st.credit--;
+        while (st.credit <= 0 && !st.cancelled) await new Promise<void>((r) => { st.wake = r; });
+        if (st.cancelled) throw Object.assign(new Error('query cancelled'), { code: 'CANCELLED' });
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+  } finally {
+    fs.rmSync(file, { force: true });
+  }
+  send(Frame.End, job.id, JSON.stringify({ elapsedMs: performance.now() - t0, bytes, chunks }));
 }
 
 async function runExec(job: Job): Promise<void> {

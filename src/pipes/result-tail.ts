@@ -41,11 +41,13 @@ export class ResultTail {
   /** What is left to write at the end of a 200 result (the completed JSON trailer). */
   finish(): Buffer {
     if (this.#format !== 'JSON') return EMPTY;
-    let text = this.#held.toString('utf8');
+    // latin1: one char per byte, so the held bytes (which may start inside a
+    // multi-byte UTF-8 character) come back unchanged; the trailer is ASCII.
+    let text = this.#held.toString('latin1');
     this.#held = EMPTY;
     // Values in `data` are JSON strings with escaped quotes, so this shape only matches the trailer.
     const m = TRAILER.exec(text);
-    if (!m) return Buffer.from(text);
+    if (!m) return Buffer.from(text, 'latin1');
     this.#rows = Number(m[1]);
     if (!m[3]) {
       this.#readRows = Number(m[4]);
@@ -57,7 +59,7 @@ export class ResultTail {
       const s = /"rows_read":\s*(\d+),\s*"bytes_read":\s*(\d+)/.exec(text);
       if (s) { this.#readRows = Number(s[1]); this.#readBytes = Number(s[2]); }
     }
-    return Buffer.from(text);
+    return Buffer.from(text, 'latin1');
   }
 
   /** `{rows, readRows, readBytes}` as far as known (0 when not). */

@@ -1,0 +1,104 @@
+/**
+ * chdb's streaming call formats every block as a document of its own: a JSON
+ * result arrives as one `{"meta", "data", "rows", "statistics"}` object per block
+ * (65409 rows by default), a CSVWithNames result repeats its header line before
+ * every block, and each Parquet chunk is a whole file. Sent as they come, a large
+ * result is not one document. The cell puts the pieces back together as the
+ * engine would have written one result: StreamAssembler for the text formats
+ * (JSON: the first block's head, every block's rows, the last block's tail with
+ * the whole result's `rows` and `elapsed`; *WithNames: the header once), and
+ * formats that cannot be spliced (Parquet) are written to a file by the engine
+ * and sent from there (`WHOLE_FILE_FORMATS`, see cell-main.ts).
+ */
+
+/** JSON formats with chdb's pretty layout: `"data": [` rows `],` then `"rows": N`. */
+const JSON_FORMATS = new Set(['JSON', 'JSONStrings', 'JSONCompact', 'JSONCompactStrings']);
+/** Text formats whose every chunk starts with the same header (names; names and types). */
+const HEADER_LINES: Record<string, number> = {
+  CSVWithNames: 1, TSVWithNames: 1, CSVWithNamesAndTypes: 2, TSVWithNamesAndTypes: 2,
+};
+/** Binary formats that are one file with a header and a footer: sent whole from a file. */
+export const WHOLE_FILE_FORMATS = new Set(['Parquet', 'Arrow', 'ORC', 'Avro']);
+
+const DATA_OPEN = Buffer.from('\n\t"data":\n\t[\n');
+const DATA_CLOSE = Buffer.from('\n\t],\n\n\t"rows": ');
+const ROWS_AND_ELAPSED = /^\n\t\],\n\n\t"rows": \d+,\n\n(?:\t"rows_before_limit_at_least": (\d+),\n\n)?\t"statistics":\n\t\{\n\t\t"elapsed": [0-9.eE+-]+,/;
+const ROW_SEP = Buffer.from(',\n');
+
+export class StreamLayoutError extends Error {
+  code = 'STREAM_LAYOUT';
+}
+
+/** Bytes that end the header of a CSV/TSV chunk: `lines` line ends outside quotes (CSV quotes with "). */
+function headerEnd(b: Buffer, lines: number, csv: boolean): number {
+  let quoted = false;
+  let seen = 0;
+  for (let i = 0; i < b.length; i++) {
+    const c = b[i];
+    if (csv && c === 0x22) quoted = !quoted;
+    else if (c === 0x0a && !quoted && ++seen === lines) return i + 1;
+  }
+  return -1;
+}
+
+export class StreamAssembler {
+  readonly #format: string;
+  #header: Buffer | undefined;
+  #wroteRows = false;
+
+  constructor(format: string) {
+    this.#format = format;
+  }
+
+  /** True when chunks need reassembly for this format (false: send them as they are). */
+  static needed(format: string): boolean {
+    return JSON_FORMATS.has(format) || format in HEADER_LINES;
+  }
+
+  /**
+   * What to send for one chunk of the stream. `first`/`last`: its place (a result of
+   * one chunk is sent as it is); `rows` and `elapsedMs`: the whole result's, used in
+   * the last JSON chunk's tail.
+   */
+  piece(chunk: Buffer, first: boolean, last: boolean, rows: number, elapsedMs: number): Buffer {
+    if (first && last) return chunk;
+    if (JSON_FORMATS.has(this.#format)) return this.#json(chunk, first, last, rows, elapsedMs);
+    const lines = HEADER_LINES[this.#format];
+    if (lines === undefined) return chunk;
+    if (first) {
+      const end = headerEnd(chunk, lines, this.#format.startsWith('CSV'));
+      if (end < 0) throw new StreamLayoutError(`${this.#format} stream: no header in the first chunk`);
+      this.#header = Buffer.from(chunk.subarray(0, end));
+      return chunk;
+    }
+    const h = this.#header!;
+    if (chunk.length < h.length || !chunk.subarray(0, h.length).equals(h)) throw new StreamLayoutError(`${this.#format} stream: a chunk does not start with the header`);
+    return chunk.subarray(h.length);
+  }
+
+  #json(chunk: Buffer, first: boolean, last: boolean, rows: number, elapsedMs: number): Buffer {
+    const open = chunk.indexOf(DATA_OPEN);
+    const close = chunk.lastIndexOf(DATA_CLOSE);
+    const bodyStart = open + DATA_OPEN.length;
+    // An empty data array is "[\n\n\t]": the close starts right at bodyStart, the body is empty.
+    if (open < 0 || close < bodyStart) throw new StreamLayoutError(`${this.#format} stream: unexpected chunk layout`);
+    const body = chunk.subarray(bodyStart, close);
+    const out: Buffer[] = [];
+    if (first) out.push(chunk.subarray(0, bodyStart));
+    if (body.length) {
+      if (this.#wroteRows) out.push(ROW_SEP);
+      out.push(body);
+      this.#wroteRows = true;
+    }
+    if (last) {
+      const tail = chunk.toString('latin1', close); // ASCII; latin1 keeps the bytes as they are
+      const m = ROWS_AND_ELAPSED.exec(tail);
+      if (!m) throw new StreamLayoutError(`${this.#format} stream: unexpected trailer`);
+      // rows_before_limit_at_least (printed with a LIMIT) stays a lower bound: never below the rows sent.
+      const rbl = m[1] === undefined ? '' : `\t"rows_before_limit_at_least": ${Math.max(Number(m[1]), rows)},\n\n`;
+      const elapsed = (elapsedMs / 1000).toFixed(9);
+      out.push(Buffer.from(`\n\t],\n\n\t"rows": ${rows},\n\n${rbl}\t"statistics":\n\t{\n\t\t"elapsed": ${elapsed},${tail.slice(m[0].length)}`, 'latin1'));
+    }
+    return out.length === 1 ? out[0]! : Buffer.concat(out);
+  }
+}
