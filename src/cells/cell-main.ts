@@ -183,6 +183,11 @@ function engineFailed(): void {
 
 const cancelledError = (): Error => Object.assign(new Error('query cancelled'), { code: 'CANCELLED' });
 
+/** Waits until the parent has granted credit for another Data frame (or the job is cancelled). */
+async function awaitCredit(st: Active): Promise<void> {
+  while (st.credit <= 0 && !st.cancelled) await new Promise<void>((r) => { st.wake = r; });
+}
+
 /** Hands a buffered query to the engine; its answer is sent when it comes back clean. */
 function startBuffered(job: Job, st: Active): void {
   const { sql, format, settings } = job.body as QueryBody;
@@ -298,7 +303,7 @@ async function runStream(job: Job, st: Active, sql: string, format: string, sett
           writeFrame(sock, Frame.Data, job.id, out);
           st.credit--;
         }
-        while (st.credit <= 0 && !st.cancelled) await new Promise<void>((r) => { st.wake = r; });
+        await awaitCredit(st);
         if (st.cancelled) break;
       }
       held = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
@@ -308,7 +313,7 @@ async function runStream(job: Job, st: Active, sql: string, format: string, sett
   } finally {
     stream.cancel();
   }
-  if (st.cancelled) throw Object.assign(new Error('query cancelled'), { code: 'CANCELLED' });
+  if (st.cancelled) throw cancelledError();
   const last = held ? assemble(held, true) : undefined;
   const end = encodeFrame(Frame.End, job.id, JSON.stringify({ elapsedMs: performance.now() - t0, bytes, chunks }));
   if (last?.length) {
@@ -336,7 +341,7 @@ async function runToFile(job: Job, st: Active, sql: string, format: string, sett
   let chunks = 0;
   try {
     await session.queryAsync(`${sql} INTO OUTFILE '${file}' FORMAT ${format}${settingsClause({ max_result_bytes: 0, ...settings })}`, { format: 'TSV' });
-    if (st.cancelled) throw Object.assign(new Error('query cancelled'), { code: 'CANCELLED' });
+    if (st.cancelled) throw cancelledError();
     const fd = fs.openSync(file, 'r');
     try {
       const size = fs.fstatSync(fd).size;
@@ -348,8 +353,8 @@ async function runToFile(job: Job, st: Active, sql: string, format: string, sett
         bytes += n;
         chunks++;
         st.credit--;
-        while (st.credit <= 0 && !st.cancelled) await new Promise<void>((r) => { st.wake = r; });
-        if (st.cancelled) throw Object.assign(new Error('query cancelled'), { code: 'CANCELLED' });
+        await awaitCredit(st);
+        if (st.cancelled) throw cancelledError();
       }
     } finally {
       fs.closeSync(fd);

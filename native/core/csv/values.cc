@@ -55,6 +55,18 @@ inline uint64_t load64(const char* p) {
   return w;
 }
 
+// Eight bytes at p: digits, and separators at the bytes where sepMask is 0xFF
+// (sepXor holds separator ^ '0' there, turning a right separator into '0' so
+// that one test checks all eight bytes). On success `pairs` holds, in byte i,
+// digit i * 10 + digit i + 1 (a separator counts as 0).
+inline bool pairedDigits(const char* p, uint64_t sepXor, uint64_t sepMask, uint64_t& pairs) {
+  const uint64_t w = load64(p) ^ sepXor;
+  if (!eightDigits(w) || (w & sepMask) != (0x3030303030303030ull & sepMask)) return false;
+  const uint64_t x = w - 0x3030303030303030ull;
+  pairs = x * 10 + (x >> 8);
+  return true;
+}
+
 // The value of n (1..16) ASCII digits at p; false if any byte is not a digit.
 inline bool digitsSwar(const char* p, size_t n, uint64_t& out) {
   if (n <= 8) {
@@ -216,15 +228,12 @@ inline bool digits(const char* p, int n, int& out) {
   return true;
 }
 
-// 'YYYY-MM-DD' at p (10 bytes there) to days since 1970-01-01. Word at a time:
-// the separators are turned into '0' so that one test checks all eight bytes
-// of 'YYYY-MM-' are digits, then pairs of digits are combined in place.
+// 'YYYY-MM-DD' at p (10 bytes there) to days since 1970-01-01; 'YYYY-MM-' is
+// read as one word ('-' ^ '0' = 0x1D at bytes 4 and 7).
 bool ymd(const char* p, int64_t& days) {
-  uint64_t w = load64(p) ^ 0x1D00001D00000000ull;  // '-' ^ '0' = 0x1D at bytes 4 and 7
+  uint64_t x;
   const unsigned d0 = static_cast<unsigned char>(p[8]) - '0', d1 = static_cast<unsigned char>(p[9]) - '0';
-  if (!eightDigits(w) || (w & 0xFF0000FF00000000ull) != 0x3000003000000000ull || d0 > 9 || d1 > 9) return false;
-  uint64_t x = w - 0x3030303030303030ull;
-  x = x * 10 + (x >> 8);  // byte i: digit i * 10 + digit i+1
+  if (!pairedDigits(p, 0x1D00001D00000000ull, 0xFF0000FF00000000ull, x) || d0 > 9 || d1 > 9) return false;
   const int y = static_cast<int>((x & 0xFF) * 100 + ((x >> 16) & 0xFF));
   const int m = static_cast<int>((x >> 40) & 0xFF);
   const int d = static_cast<int>(d0 * 10 + d1);
@@ -568,12 +577,9 @@ bool parseDateTime(std::string_view v, DateTimeParts& out) {
   int64_t secs = days * 86400;
   if (p < e && (*p == ' ' || *p == 'T')) {
     int hh, mm, ss = 0;
-    uint64_t w;
-    if (e - p >= 9 && eightDigits(w = load64(p + 1) ^ 0x00000A00000A0000ull) &&
-        (w & 0x0000FF0000FF0000ull) == 0x0000300000300000ull) {
+    uint64_t x;
+    if (e - p >= 9 && pairedDigits(p + 1, 0x00000A00000A0000ull, 0x0000FF0000FF0000ull, x)) {
       // 'hh:mm:ss' at once (':' ^ '0' = 0x0A at bytes 2 and 5), as ymd does.
-      uint64_t x = w - 0x3030303030303030ull;
-      x = x * 10 + (x >> 8);
       hh = static_cast<int>(x & 0xFF);
       mm = static_cast<int>((x >> 24) & 0xFF);
       ss = static_cast<int>((x >> 48) & 0xFF);
