@@ -173,7 +173,7 @@ describe('typed parameter functions', () => {
     ['UInt256', '0', "toUInt256('0')"],
     ['Int', '42', '42'],
     ['Integer', '-42', '-42'],
-    ['Float32', '1.5', '1.5'],
+    ['Float32', '1.5', "toFloat32('1.5')"],
     ['Float64', '-2.5e-3', '-0.0025'],
     ['Float64', '.5', '0.5'],
     ['Boolean', 'true', '1'],
@@ -317,7 +317,7 @@ describe('helpers', () => {
     expect(render("{{date_diff_in_seconds('2022-12-19 18:42:22', '2022-12-19 18:42:20')}}")).toBe('2');
     expect(render("{{date_diff_in_minutes('2022-12-19 18:42:22', '2022-12-19 17:42:22')}}")).toBe('60');
     expect(render("{{date_diff_in_hours('2022-12-19', '2022-12-20 01:00:00', backup_date_format='%Y-%m-%d')}}")).toBe('25');
-    expect(render("{{date_diff_in_days('2022-12-19 00:00:00', '2022-12-29 00:00:00')}}")).toBe('10');
+    expect(render("{{date_diff_in_days('2022-12-19 00:00:00', '2022-12-29 00:00:00', '%Y-%m-%d %H:%M:%S')}}")).toBe('10');
     expect(render("{{date_diff_in_seconds('2022-12-19T18:42:23.521Z', '2022-12-19T18:42:24.521Z', date_format='%Y-%m-%dT%H:%M:%S.%fz')}}")).toBe('1');
     expect(render("{{date_diff_in_hours('2022-12-19T10:00:00+02:00', '2022-12-19T10:00:00Z', date_format='%Y-%m-%dT%H:%M:%S%z')}}")).toBe('2');
     expect(render("{{date_diff_in_seconds('bad', '2022-12-19 18:42:20', none_if_error=True)}}")).toBe('NULL');

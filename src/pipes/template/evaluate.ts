@@ -157,6 +157,21 @@ class Evaluator implements CallApi {
     return this.fail(`cannot loop over ${typeName(v)}`, offset);
   }
 
+  /**
+   * A parameter that was not given cannot be computed with (Tinybird refuses it as soon as
+   * its typed function runs): the caller hears which parameter is missing (400), not that
+   * None cannot be added or compared (422).
+   */
+  #given(v: unknown): unknown {
+    if (!(v instanceof Missing)) return v;
+    if (!this.defaults) throw new TemplateParameterError(v.name, v.type, `parameter "${v.name}" is required (expected ${v.type})`);
+    // Rendering without values (saving a node): computes with the neutral value of its type,
+    // as Tinybird's placeholders do, so `{% if defined(p) %}{{ p + '%' }}{% end %}` can be saved.
+    const t = v.type.startsWith('Array(') ? v.type.slice(6, -1) : v.type;
+    const ph = isScalarType(t) ? placeholder(t) : '';
+    return v.type.startsWith('Array(') ? [ph] : ph;
+  }
+
   /** Writes a value where the SQL text currently ends. */
   #emit(v: unknown, offset: number): void {
     let sql: string;
@@ -207,7 +222,7 @@ class Evaluator implements CallApi {
       case 'unary': {
         const v = this.eval(e.operand);
         if (e.op === 'not') return !truthy(v);
-        const p = plain(v);
+        const p = plain(this.#given(v));
         if (typeof p === 'number') return e.op === '-' ? -p : p;
         if (typeof p === 'bigint') return e.op === '-' ? -p : p;
         if (typeof p === 'boolean') return e.op === '-' ? -Number(p) : Number(p);
@@ -232,8 +247,10 @@ class Evaluator implements CallApi {
         return true;
       }
       case 'index': {
-        const target = plain(this.eval(e.target));
-        const index = plain(this.eval(e.index));
+        const rawTarget = this.eval(e.target);
+        if (rawTarget instanceof Missing && this.defaults) return rawTarget;
+        const target = plain(this.#given(rawTarget));
+        const index = plain(this.#given(this.eval(e.index)));
         if (Array.isArray(target) || typeof target === 'string') {
           const items = typeof target === 'string' ? [...target] : target;
           const n = typeof index === 'bigint' ? Number(index) : index;
@@ -250,7 +267,9 @@ class Evaluator implements CallApi {
         return this.fail(`${typeName(target)} cannot be indexed`, e.offset);
       }
       case 'attr': {
-        const target = plain(this.eval(e.target));
+        const rawTarget = this.eval(e.target);
+        if (rawTarget instanceof Missing && this.defaults) return rawTarget;
+        const target = plain(this.#given(rawTarget));
         if (isDict(target) && Object.hasOwn(target, e.name)) return target[e.name];
         return this.fail(`${typeName(target)} has no attribute \`${e.name}\` (attributes are only read from dicts)`, e.offset);
       }
@@ -263,6 +282,8 @@ class Evaluator implements CallApi {
   }
 
   #binary(op: string, l: unknown, r: unknown, offset: number): unknown {
+    l = this.#given(l);
+    r = this.#given(r);
     const a = plain(l);
     const b = plain(r);
     const bad = (): never => this.fail(`unsupported operand types for ${op}: ${typeName(l)} and ${typeName(r)}`, offset);
@@ -335,6 +356,8 @@ class Evaluator implements CallApi {
         return op === 'in' ? found : !found;
       }
     }
+    l = this.#given(l);
+    r = this.#given(r);
     const a = plain(l);
     const b = plain(r);
     const na = numeric(a);

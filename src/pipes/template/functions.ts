@@ -313,11 +313,17 @@ export function strptime(s: string, format: string): number | null {
   return Date.UTC(f.Y, f.m - 1, f.d, f.H, f.M, f.S) + Math.floor(f.f / 1000) - f.z * 60_000;
 }
 
-function dateDiff(unitMs: number): TemplateFunction {
+/**
+ * `date_diff_in_*(date_1, date_2, date_format, default, backup_date_format, none_if_error)`,
+ * Tinybird's signature and order (so a fourth positional argument is `default`, which only
+ * rendering without values answers). `date_diff_in_days` reads dates (`%Y-%m-%d`) by default,
+ * the others date and time.
+ */
+function dateDiff(unitMs: number, defaultFormat = '%Y-%m-%d %H:%M:%S'): TemplateFunction {
   return (api: CallApi, call: CallExpr): unknown => {
-    const a = bind(api, call, ['date_1', 'date_2', 'date_format', 'backup_date_format', 'none_if_error']);
+    const a = bind(api, call, ['date_1', 'date_2', 'date_format', 'default', 'backup_date_format', 'none_if_error']);
     if (!a.date_1 || !a.date_2) api.fail(`${call.name}() needs two dates`, call.offset);
-    const fmt = String(evalOpt(api, a.date_format) ?? '%Y-%m-%d %H:%M:%S');
+    const fmt = String(evalOpt(api, a.date_format) ?? defaultFormat);
     const backup = evalOpt(api, a.backup_date_format);
     const noneIfError = truthy(evalOpt(api, a.none_if_error));
     const read = (e: Expr): number | null => {
@@ -330,7 +336,7 @@ function dateDiff(unitMs: number): TemplateFunction {
     if (x === null || y === null) {
       if (noneIfError) return null;
       // Placeholders are not dates: rendering without values only checks the SQL around.
-      if (api.defaults) return 0;
+      if (api.defaults) return evalOpt(api, a.default) ?? 0;
       throw new TemplateParameterError(call.name, fmt, `${call.name}(): dates must match the format ${fmt}${typeof backup === 'string' ? ` or ${backup}` : ''}`);
     }
     return Math.floor(Math.abs(x - y) / unitMs);
@@ -444,7 +450,7 @@ export const FUNCTIONS: Readonly<Record<string, TemplateFunction>> = Object.free
   date_diff_in_seconds: dateDiff(1000),
   date_diff_in_minutes: dateDiff(60_000),
   date_diff_in_hours: dateDiff(3_600_000),
-  date_diff_in_days: dateDiff(86_400_000),
+  date_diff_in_days: dateDiff(86_400_000, '%Y-%m-%d'),
   error,
   custom_error: customError,
   max_threads: maxThreads,

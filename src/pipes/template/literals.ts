@@ -149,7 +149,11 @@ export function checkScalar(type: ScalarType, raw: unknown): Checked {
     const n = Number(s);
     if (!Number.isFinite(n)) throw new ValueProblem('out of range');
     if (type === 'Float32' && Math.abs(n) > FLOAT32_MAX) throw new ValueProblem('out of range for Float32');
-    return { value: n, sql: Object.is(n, -0) ? '0' : String(n) };
+    const text = Object.is(n, -0) ? '0' : String(n);
+    // A bare decimal is a Float64 literal: 0.1 would not equal a Float32 column's 0.1, so a
+    // Float32 says its type (as Tinybird writes it). A Float64 keeps a float form, so that
+    // `1` is not read as UInt8.
+    return { value: n, sql: type === 'Float32' ? `toFloat32(${quoteString(text)})` : /[.e]/.test(text) ? text : `${text}.0` };
   }
   if (type === 'Date') {
     const s = scalarText(raw);

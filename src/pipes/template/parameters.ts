@@ -56,6 +56,9 @@ export function collectParameters(nodes: TemplateNode[]): TemplateParameter[] {
   const loose: string[] = [];
 
   const note = (p: TemplateParameter): void => {
+    // A name read before a `{% set %}` or `{% for %}` binds it is still the request's
+    // (`{% set limit = Int32(limit, 10) %}` declares `limit`).
+    if (bound.has(p.name)) return;
     const prev = found.get(p.name);
     if (!prev) {
       found.set(p.name, p);
@@ -91,14 +94,14 @@ export function collectParameters(nodes: TemplateNode[]): TemplateParameter[] {
           if (typeof format === 'string') p.format = format;
           note(p);
         } else if (['defined', 'column', 'columns', 'symbol', 'split_to_array'].includes(e.name) && first?.kind === 'name') {
-          loose.push(first.name);
+          if (!bound.has(first.name)) loose.push(first.name);
         }
         for (const a of e.args) expr(a);
         for (const [, a] of e.kwargs) expr(a);
         return;
       }
       case 'name':
-        loose.push(e.name);
+        if (!bound.has(e.name)) loose.push(e.name);
         return;
       case 'list':
         e.items.forEach(expr);
@@ -145,8 +148,8 @@ export function collectParameters(nodes: TemplateNode[]): TemplateParameter[] {
           expr(n.expr);
           break;
         case 'set':
-          bound.add(n.name);
           expr(n.expr);
+          bound.add(n.name);
           break;
         case 'if':
           for (const b of n.branches) {
@@ -156,8 +159,8 @@ export function collectParameters(nodes: TemplateNode[]): TemplateParameter[] {
           if (n.otherwise) walk(n.otherwise);
           break;
         case 'for':
-          n.targets.forEach((t) => bound.add(t));
           expr(n.iterable);
+          n.targets.forEach((t) => bound.add(t));
           walk(n.body);
           break;
         default:
@@ -170,5 +173,5 @@ export function collectParameters(nodes: TemplateNode[]): TemplateParameter[] {
   for (const name of loose) {
     if (!found.has(name) && !RESERVED.has(name)) found.set(name, { name, type: 'String', required: false });
   }
-  return [...found.values()].filter((p) => !bound.has(p.name));
+  return [...found.values()];
 }

@@ -78,8 +78,9 @@ export function renderTemplate(sql: string, params: RequestParams, opts: RenderO
 
 /**
  * The parameters a template declares, read from the template alone: name,
- * type, default, description, required, example, format. Names set with
- * `{% set %}` or bound by `{% for %}` are not parameters. Non-templates have none.
+ * type, default, description, required, example, format. Names read only after a
+ * `{% set %}` or `{% for %}` binds them are not parameters (`{% set n = Int32(n, 5) %}`
+ * declares `n`). Non-templates have none.
  *
  * @example
  * templateParameters('%\nSELECT {{Int32(lim, 10, description="rows")}}')
