@@ -134,11 +134,21 @@ async function importLocked(app: App, o: ImportOptions): Promise<ImportResult> {
   const stage = qualified(o.ws, `${o.ds.table}${suffix}`);
   const into = o.staged ? stage : target;
 
-  const { head, rest } = await peekBody(o.source.chunks, 64 * 1024);
+  const peeked = await peekBody(o.source.chunks, 64 * 1024);
+  let head = peeked.head;
+  const rest = peeked.rest;
   if (head.length === 0) throw new RoostError('EMPTY_BODY', 'the body is empty: send the rows to import');
   const sniffed = sniffCsv(head);
   const dialect: CsvDialect = { delimiter: o.dialect?.delimiter ?? sniffed.delimiter, quote: o.dialect?.quote ?? sniffed.quote, escape: o.dialect?.escape ?? sniffed.escape };
-  const hasHeader = o.hasHeader ?? (sniffed.hasHeader && !(await firstRowIsData(head, o.ds, dialect)));
+  // A first row that spells the column names is the header, also when it spells them as
+  // written before they were made identifiers (`user id` for user_id: the names a schema
+  // inferred from this file has); it is then given to the validator as the names themselves.
+  const first = o.hasHeader === false ? undefined : firstRecord(head, dialect, peeked.complete);
+  const spelled = first ? headerSpells(first.fields, o.ds.columns) : false;
+  const hasHeader = o.hasHeader ?? (spelled !== false || (sniffed.hasHeader && !(await firstRowIsData(head, o.ds, dialect))));
+  if (hasHeader && spelled === 'as written' && first) {
+    head = Buffer.concat([Buffer.from(o.ds.columns.map((c) => csvField(c.name, dialect)).join(dialect.delimiter)), head.subarray(first.end)]);
+  }
   let validator: CsvValidator;
   try {
     // Native blocks are the embedded engine's fastest input; remote servers (possibly old) get RowBinary.
@@ -271,6 +281,70 @@ async function firstRowIsData(head: Buffer, ds: DataSource, dialect: CsvDialect)
   } catch {
     return false;
   }
+}
+
+/**
+ * The first record of a CSV head: its fields and the byte offset of its line end (quotes
+ * may hold line ends). Undefined when the head does not hold a whole record.
+ */
+function firstRecord(head: Buffer, dialect: CsvDialect, complete: boolean): { fields: string[]; end: number } | undefined {
+  let text = head.subarray(0, 64 * 1024).toString('utf8');
+  let bom = 0;
+  if (text.charCodeAt(0) === 0xfeff) { text = text.slice(1); bom = 3; }
+  let quoted = false;
+  let i = 0;
+  for (; i < text.length; i++) {
+    const c = text[i]!;
+    if (quoted) {
+      if (dialect.escape && c === dialect.escape && dialect.escape !== dialect.quote) i++;
+      else if (c === dialect.quote) quoted = false;
+    } else if (c === dialect.quote) quoted = true;
+    else if (c === '\n' || c === '\r') break;
+  }
+  if (i === text.length && !(complete && head.length <= 64 * 1024)) return undefined;
+  const line = text.slice(0, i);
+  return { fields: splitCsvRow(line, dialect.delimiter, dialect.quote), end: bom + Buffer.byteLength(line) };
+}
+
+/**
+ * Whether header names spell the columns: 'exactly', 'as written' (each name is what schema
+ * inference makes of the header cell: see inferredColumnNames), or not at all (false).
+ */
+export function headerSpells(names: string[], columns: ReadonlyArray<{ name: string }>): 'exactly' | 'as written' | false {
+  if (names.length !== columns.length) return false;
+  if (names.every((n, i) => n === columns[i]!.name)) return 'exactly';
+  const inferred = inferredColumnNames(names);
+  return inferred.every((n, i) => n === columns[i]!.name) ? 'as written' : false;
+}
+
+/**
+ * Column names that schema inference gives header cells (native/core/csv/infer.cc
+ * sanitizeName and its de-duplication, kept in step): spaces and tabs trimmed, runs of
+ * other characters than ASCII letters, digits and _ become one _, no trailing _, a leading
+ * digit gets c_, an empty name is column_NN, a repeated name gets _2, _3, ...
+ */
+export function inferredColumnNames(cells: string[]): string[] {
+  const used = new Set<string>();
+  return cells.map((raw, index) => {
+    let s = '';
+    let lastUnderscore = false;
+    for (const ch of raw.replace(/^[ \t]+|[ \t]+$/g, '')) {
+      if (/^[A-Za-z0-9_]$/.test(ch)) { s += ch; lastUnderscore = ch === '_'; }
+      else if (s !== '' && !lastUnderscore) { s += '_'; lastUnderscore = true; }
+    }
+    while (s.length > 1 && s.endsWith('_')) s = s.slice(0, -1);
+    if (s === '' || s === '_') s = `column_${String(index).padStart(2, '0')}`;
+    else if (/^[0-9]/.test(s)) s = `c_${s}`;
+    let name = s;
+    for (let k = 2; used.has(name); k++) name = `${s}_${k}`;
+    used.add(name);
+    return name;
+  });
+}
+
+function csvField(v: string, dialect: CsvDialect): string {
+  if (!v.includes(dialect.delimiter) && !v.includes(dialect.quote) && !/[\r\n]/.test(v)) return v;
+  return dialect.quote + v.split(dialect.quote).join(dialect.quote + dialect.quote) + dialect.quote;
 }
 
 export function csvToRoost(e: unknown): unknown {
