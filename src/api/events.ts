@@ -6,7 +6,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { App } from '../app.js';
-import { bodyStream, sendJson } from '../http/context.js';
+import { bodyStream, sendJson, type Ctx } from '../http/context.js';
+import { closeIfBodyUnread } from './datasources.js';
 import { RoostError } from '../errors.js';
 import { authenticate, authorize, workspaceOf } from '../../auth/authorize.js';
 import { getTenant, getWorkspace } from '../../tenants/registry.js';
@@ -49,6 +50,15 @@ export function registerEventRoutes(app: App): EventBuffer {
   });
 
   app.router.post('/v0/events', async (ctx) => {
+    try {
+      await postEvents(ctx);
+    } catch (e) {
+      closeIfBodyUnread(ctx);
+      throw e;
+    }
+  });
+
+  const postEvents = async (ctx: Ctx): Promise<void> => {
     const cred = await authenticate(app, ctx);
     const { tenant, workspace } = workspaceOf(app, ctx, cred);
     const name = ctx.query.get('name');
@@ -79,9 +89,9 @@ export function registerEventRoutes(app: App): EventBuffer {
     }
     const r = await buffer.append({ tenant, workspace, datasource: ds.name }, bodyStream(ctx, limit));
     app.metrics.ingestBytes.inc({ tenant, format: 'ndjson' }, r.bytes);
-    if (r.bytes === 0) throw new RoostError('EMPTY_BODY', 'the body is empty: send one JSON object per line');
+    if (r.lines === 0) throw new RoostError('EMPTY_BODY', r.bytes === 0 ? 'the body is empty: send one JSON object per line' : 'the body holds only blank lines: send one JSON object per line');
     // Rows are validated when the buffer is flushed; rejected ones go to the quarantine.
     sendJson(ctx, 202, { successful_rows: r.lines, quarantined_rows: 0 }, rate.charge(r.lines));
-  });
+  };
   return buffer;
 }

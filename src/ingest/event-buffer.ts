@@ -9,7 +9,9 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
+import { isUtf8 } from 'node:buffer';
 import type { Logger } from '../log/logger.js';
+import { RoostError } from '../errors.js';
 
 export interface SegmentOwner { tenant: string; workspace: string; datasource: string }
 
@@ -79,8 +81,16 @@ export class EventBuffer {
   /**
    * Writes one request body as its own segment file and fsyncs it (and the
    * directory) before resolving. A body that fails to arrive leaves nothing.
+   *
+   * What the flush would refuse as a whole is refused here, before the body is
+   * acknowledged: text that is not UTF-8, a line over `maxLineBytes`, a body with
+   * no event (only blank lines; `lines` is then 0 and nothing is kept). A segment
+   * the flush cannot import would otherwise be retried forever, and every event
+   * buffered after it for the same data source with it. `lines` counts the lines
+   * that hold an event (blank lines, as the NDJSON reader skips them, do not).
    */
-  async append(o: SegmentOwner, body: AsyncIterable<Buffer>): Promise<{ bytes: number; lines: number }> {
+  async append(o: SegmentOwner, body: AsyncIterable<Buffer>, opts: { maxLineBytes?: number } = {}): Promise<{ bytes: number; lines: number }> {
+    const maxLine = opts.maxLineBytes ?? 8 << 20;
     const t = this.#target(o);
     const name = String(t.seq++).padStart(12, '0') + '.ndjson';
     const tmp = path.join(t.dir, `.${name}.part`);
@@ -88,22 +98,47 @@ export class EventBuffer {
     let bytes = 0;
     let lines = 0;
     let last = 10;
+    let lineNo = 1;
+    let lineBytes = 0;
+    let lineHasEvent = false;
+    /** The bytes of a UTF-8 character cut at the end of the previous chunk. */
+    let cut: Buffer = Buffer.alloc(0);
     try {
       for await (const chunk of body) {
+        if (!chunk.length) continue;
+        const whole = cut.length ? Buffer.concat([cut, chunk]) : chunk;
+        const keep = incompleteUtf8Tail(whole);
+        if (!isUtf8(whole.subarray(0, whole.length - keep))) throw notUtf8(lineNo + linesBeforeBadUtf8(whole, whole.length - keep));
+        cut = Buffer.from(whole.subarray(whole.length - keep));
         await fh.write(chunk);
         bytes += chunk.length;
-        for (let i = chunk.indexOf(10); i >= 0; i = chunk.indexOf(10, i + 1)) lines++;
-        last = chunk[chunk.length - 1] ?? last;
+        let s = 0;
+        for (let i = chunk.indexOf(10); ; i = chunk.indexOf(10, s)) {
+          const e = i < 0 ? chunk.length : i;
+          if (!lineHasEvent) lineHasEvent = holdsEvent(chunk, s, e);
+          lineBytes += e - s;
+          if (lineBytes > maxLine) throw new RoostError('ROW_TOO_LARGE', `line ${lineNo} is longer than ${maxLine} bytes; split the event or send it with a smaller payload (nothing was stored)`, { details: { line: lineNo } });
+          if (i < 0) break;
+          if (lineHasEvent) lines++;
+          lineNo++;
+          lineBytes = 0;
+          lineHasEvent = false;
+          s = i + 1;
+        }
+        last = chunk[chunk.length - 1]!;
       }
-      if (bytes > 0 && last !== 10) { await fh.write('\n'); lines++; bytes++; }
-      await fh.sync();
+      if (cut.length) throw notUtf8(lineNo);
+      if (lineHasEvent) lines++;
+      if (bytes > 0 && last !== 10) { await fh.write('\n'); bytes++; }
+      if (lines > 0) await fh.sync();
     } catch (e) {
       await fh.close();
       await fsp.rm(tmp, { force: true });
       throw e;
     }
     await fh.close();
-    if (bytes === 0) { await fsp.rm(tmp, { force: true }); return { bytes, lines }; }
+    // Nothing to store: no segment (the caller answers that the body is empty).
+    if (lines === 0) { await fsp.rm(tmp, { force: true }); return { bytes, lines }; }
     await fsp.rename(tmp, path.join(t.dir, name));
     const d = await fsp.open(t.dir, 'r');
     try { await d.sync(); } finally { await d.close(); }
@@ -124,8 +159,29 @@ export class EventBuffer {
         let size = 0;
         const sendBatch = async () => {
           if (!batch.length) return;
-          await this.#flushFn(t.owner, batch.map((n) => path.join(t.dir, n)));
-          for (const n of batch) await fsp.rm(path.join(t.dir, n), { force: true });
+          try {
+            await this.#flushFn(t.owner, batch.map((n) => path.join(t.dir, n)));
+            for (const n of batch) await fsp.rm(path.join(t.dir, n), { force: true });
+          } catch (e) {
+            if (!isContentError(e)) throw e;
+            // What the segments hold is refused (append() checks for it, so only segments
+            // written before those checks get here): retrying would never succeed and would
+            // hold back every later segment. Each goes alone; one that fails by itself is
+            // set aside as <segment>.rejected, loudly, and the others are stored.
+            for (const n of batch) {
+              const file = path.join(t.dir, n);
+              try {
+                if (batch.length > 1) await this.#flushFn(t.owner, [file]);
+                else throw e;
+                await fsp.rm(file, { force: true });
+              } catch (e1) {
+                if (!isContentError(e1)) throw e1;
+                if ((e1 as RoostError).code === 'EMPTY_BODY') { await fsp.rm(file, { force: true }); continue; }
+                await fsp.rename(file, `${file}.rejected`);
+                this.#log.error('buffered events set aside: their segment cannot be imported', { target: key, file: `${file}.rejected`, err: e1 });
+              }
+            }
+          }
           t.pendingBytes = Math.max(0, t.pendingBytes - size);
           batch = [];
           size = 0;
@@ -177,6 +233,47 @@ export class EventBuffer {
     clearInterval(this.#timer);
     await this.flush();
   }
+}
+
+/** An error of the data itself (not of the engine): the same segments would fail again. */
+function isContentError(e: unknown): boolean {
+  return e instanceof RoostError && (e.code === 'INVALID_UTF8' || e.code === 'ROW_TOO_LARGE' || e.code === 'EMPTY_BODY');
+}
+
+/** A line holds an event unless it is only JSON whitespace (space, tab, CR): see ndjson.ts isBlankLine. */
+function holdsEvent(b: Buffer, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) {
+    const c = b[i]!;
+    if (c !== 0x20 && c !== 0x09 && c !== 0x0d) return true;
+  }
+  return false;
+}
+
+/** How many bytes at the end of `b` start a UTF-8 character that is not complete yet (0..3). */
+function incompleteUtf8Tail(b: Buffer): number {
+  for (let k = 1; k <= 3 && k <= b.length; k++) {
+    const c = b[b.length - k]!;
+    if ((c & 0xc0) === 0x80) continue; // a continuation byte: look further back
+    const need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+    return need > k ? k : 0;
+  }
+  return 0;
+}
+
+/** How many line ends come before the first line of `b[0, end)` that is not valid UTF-8. */
+function linesBeforeBadUtf8(b: Buffer, end: number): number {
+  let n = 0;
+  for (let lo = 0; ;) {
+    const i = b.indexOf(10, lo);
+    const e = i < 0 || i >= end ? end : i;
+    if (e === end || !isUtf8(b.subarray(lo, e))) return n;
+    n++;
+    lo = i + 1;
+  }
+}
+
+function notUtf8(line: number): RoostError {
+  return new RoostError('INVALID_UTF8', `line ${line} is not valid UTF-8; send the events as UTF-8 text (nothing was stored)`, { details: { line } });
 }
 
 function safeList(dir: string): string[] {

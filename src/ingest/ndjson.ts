@@ -90,6 +90,29 @@ function field(v: unknown, col: DataSourceColumn): string {
 }
 
 /**
+ * A line with nothing but JSON whitespace (space, tab, CR) holds no event and is skipped.
+ * Anything else is an event or, when it is not a JSON object, a quarantined line: never
+ * dropped silently. The events buffer counts lines with the same rule (event-buffer.ts).
+ */
+export function isBlankLine(s: string): boolean {
+  return /^[ \t\r]*$/.test(s);
+}
+
+/**
+ * Line ends inside a CSV row as the native reader counts them (CRLF, CR or LF: one each),
+ * so that the validator's line numbers map back to the NDJSON lines they came from.
+ */
+function lineBreaks(row: string): number {
+  let n = 0;
+  for (let k = row.search(/[\r\n]/); k >= 0 && k < row.length; k++) {
+    const c = row.charCodeAt(k);
+    if (c === 13) { n++; if (row.charCodeAt(k + 1) === 10) k++; }
+    else if (c === 10) n++;
+  }
+  return n;
+}
+
+/**
  * Converts an NDJSON byte stream into an import source. Line numbers in the
  * quarantine are the NDJSON lines; raw text is the original line.
  */
@@ -107,7 +130,7 @@ export function ndjsonSource(body: AsyncIterable<Buffer>, columns: DataSourceCol
   async function* chunks(): AsyncGenerator<Buffer> {
     let carry = '';
     let lineNo = 0;
-    const decoder = new TextDecoder('utf-8', { fatal: true });
+    const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
     const convert = (text: string, final: boolean): string => {
       const all = carry + text;
       const lines = all.split('\n');
@@ -116,8 +139,11 @@ export function ndjsonSource(body: AsyncIterable<Buffer>, columns: DataSourceCol
       let out = '';
       for (const rawLine of lines) {
         lineNo++;
-        const raw = rawLine.endsWith('\r') ? rawLine.slice(0, -1) : rawLine;
-        if (raw.trim() === '') continue;
+        let raw = rawLine.endsWith('\r') ? rawLine.slice(0, -1) : rawLine;
+        if (isBlankLine(raw)) continue;
+        // A byte order mark may open any of the files a body is made of (buffered event
+        // bodies are concatenated), so it is taken off every line, not only the first.
+        if (raw.charCodeAt(0) === 0xfeff) raw = raw.slice(1);
         counts.lines++;
         let obj: unknown;
         try {
@@ -141,8 +167,7 @@ export function ndjsonSource(body: AsyncIterable<Buffer>, columns: DataSourceCol
         const row = values.map((v, i) => field(v, columns[i]!)).join(',');
         pending.push({ csvLine, line: lineNo, raw });
         out += row + '\n';
-        for (let k = row.indexOf('\n'); k >= 0; k = row.indexOf('\n', k + 1)) csvLine++;
-        csvLine++;
+        csvLine += 1 + lineBreaks(row);
       }
       return out;
     };

@@ -1,0 +1,143 @@
+/**
+ * Ingestion correctness as a demanding client meets it: row counts, quarantine
+ * contents, headers, and the events buffer. Real server, real engine, real HTTP.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import fs from 'node:fs';
+import path from 'node:path';
+import { call, startServer, type RunningServer } from './helpers/server.js';
+
+let srv: RunningServer;
+let token: string;
+
+const sql = async (q: string) => {
+  const r = await call(`${srv.url}/v0/sql?q=${encodeURIComponent(q)}`, { token });
+  if (r.status !== 200) throw new Error(`${r.status} ${r.text}`);
+  return r.text;
+};
+const rows = async (q: string) => (await sql(`${q} FORMAT JSONEachRow`)).split('\n').filter(Boolean).map((l) => JSON.parse(l));
+const post = (p: string, body?: BodyInit, headers: Record<string, string> = {}) =>
+  call(`${srv.url}${p}`, { method: 'POST', token, body, headers: { 'Content-Type': 'text/csv', ...headers } });
+const ndjson = { 'Content-Type': 'application/x-ndjson' };
+const enc = encodeURIComponent;
+
+/** Polls `q` (one row, column c) until it gives `want` or 10 s pass; returns the last value. */
+async function eventually(q: string, want: unknown): Promise<unknown> {
+  const deadline = Date.now() + 10_000;
+  let got: unknown;
+  for (;;) {
+    got = (await rows(q))[0]?.c;
+    if (JSON.stringify(got) === JSON.stringify(want) || Date.now() > deadline) return got;
+    await new Promise((r) => setTimeout(r, 150));
+  }
+}
+
+beforeAll(async () => {
+  srv = await startServer();
+  token = (await call(`${srv.url}/tokens`)).body.workspace_admin_token;
+});
+afterAll(async () => { await srv?.stop(); });
+
+describe('NDJSON quarantine rows point at the lines that failed', () => {
+  it('a string holding CR or CRLF does not shift the line and raw text of later rejected lines', async () => {
+    const schema = enc('`i` Int32 `json:$.i`, `s` String `json:$.s`');
+    expect((await post(`/v0/datasources?name=crlines&format=ndjson&schema=${schema}`)).status).toBe(200);
+    const lines = [
+      '{"i":1,"s":"a\\rb"}',
+      '{"i":"bad2","s":"x"}',
+      '{"i":3,"s":"c\\r\\nd\\re"}',
+      '{"i":"bad4","s":"y"}',
+      '{"i":5,"s":"ok"}',
+      '{"i":"bad6","s":"z"}',
+    ];
+    const r = await post('/v0/datasources?name=crlines&mode=append&format=ndjson', lines.join('\n') + '\n', ndjson);
+    expect(r.status, r.text).toBe(200);
+    expect(r.body).toMatchObject({ rows: 3, quarantine_rows: 3 });
+    expect(await rows('SELECT i, s FROM crlines ORDER BY i')).toEqual([{ i: 1, s: 'a\rb' }, { i: 3, s: 'c\r\nd\re' }, { i: 5, s: 'ok' }]);
+    const q = await rows('SELECT c__line, c__error_column, c__raw, i FROM crlines_quarantine ORDER BY c__line');
+    expect(q).toEqual([
+      { c__line: 2, c__error_column: ['i'], c__raw: lines[1], i: 'bad2' },
+      { c__line: 4, c__error_column: ['i'], c__raw: lines[3], i: 'bad4' },
+      { c__line: 6, c__error_column: ['i'], c__raw: lines[5], i: 'bad6' },
+    ]);
+  });
+});
+
+describe('/v0/events without wait: what is acknowledged is what is stored', () => {
+  const schema = enc('`i` Int32 `json:$.i`');
+
+  it('blank lines are not counted as events, and a body of blank lines is refused like with wait=true', async () => {
+    expect((await post(`/v0/datasources?name=evblank&format=ndjson&schema=${schema}`)).status).toBe(200);
+    const r = await post('/v0/events?name=evblank', '{"i":1}\n\n\r\n   \n{"i":2}\n\n', ndjson);
+    expect(r).toMatchObject({ status: 202, body: { successful_rows: 2, quarantined_rows: 0 } });
+    const blank = await post('/v0/events?name=evblank', '\n  \n\r\n', ndjson);
+    expect(blank).toMatchObject({ status: 400, body: { code: 'EMPTY_BODY' } });
+    const waited = await post('/v0/events?name=evblank&wait=true', '\n  \n\r\n', ndjson);
+    expect(waited).toMatchObject({ status: 400, body: { code: 'EMPTY_BODY' } });
+    expect(await eventually('SELECT count() AS c FROM evblank', 2)).toBe(2);
+    // Nothing is left in the buffer to fail its flush over and over.
+    const dir = path.join(srv.dataDir, 'events', 'local', 'default', 'evblank');
+    expect(fs.existsSync(dir) ? fs.readdirSync(dir) : []).toEqual([]);
+  });
+
+  it('a body that is not UTF-8 is refused before it is acknowledged, and events after it are stored', async () => {
+    expect((await post(`/v0/datasources?name=evutf&format=ndjson&schema=${schema}`)).status).toBe(200);
+    const bad = Buffer.concat([Buffer.from('{"i":1}\n{"i":"'), Buffer.from([0xff]), Buffer.from('"}\n')]);
+    const r = await post('/v0/events?name=evutf', bad, ndjson);
+    expect(r).toMatchObject({ status: 400, body: { code: 'INVALID_UTF8', line: 2 } });
+    // A character cut between two network reads is not an error.
+    const cut = Buffer.from('{"i":2}\n{"i":3,"x":"ü€😀"}\n');
+    const stream = new ReadableStream({
+      start(c) {
+        for (let k = 0; k < cut.length; k++) c.enqueue(cut.subarray(k, k + 1));
+        c.close();
+      },
+    });
+    const ok = await call(`${srv.url}/v0/events?name=evutf`, { method: 'POST', token, body: stream, headers: ndjson, duplex: 'half' } as RequestInit);
+    expect(ok).toMatchObject({ status: 202, body: { successful_rows: 2 } });
+    expect(await eventually('SELECT groupArray(i) AS c FROM (SELECT i FROM evutf ORDER BY i)', [2, 3])).toEqual([2, 3]);
+  });
+
+  it('a line over the row limit is refused before it is acknowledged', async () => {
+    expect((await post(`/v0/datasources?name=evbig&format=ndjson&schema=${schema}`)).status).toBe(200);
+    const big = `{"i":1,"pad":"${'x'.repeat(9 << 20)}"}\n`;
+    const r = await post('/v0/events?name=evbig', big, ndjson);
+    expect(r).toMatchObject({ status: 400, body: { code: 'ROW_TOO_LARGE', line: 1 } });
+    expect((await post('/v0/events?name=evbig', '{"i":7}\n', ndjson)).status).toBe(202);
+    expect(await eventually('SELECT groupArray(i) AS c FROM evbig', [7])).toEqual([7]);
+  });
+
+  it('a byte order mark on a buffered body is not part of its first event', async () => {
+    expect((await post(`/v0/datasources?name=evbom&format=ndjson&schema=${schema}`)).status).toBe(200);
+    // Two bodies in a row are flushed together: the second one's BOM is mid-stream.
+    expect((await post('/v0/events?name=evbom', '{"i":1}\n', ndjson)).status).toBe(202);
+    expect((await post('/v0/events?name=evbom', '\ufeff{"i":2}\n', ndjson)).status).toBe(202);
+    expect(await eventually('SELECT groupArray(i) AS c FROM (SELECT i FROM evbom ORDER BY i)', [1, 2])).toEqual([1, 2]);
+    expect(await rows('SELECT count() AS c FROM evbom_quarantine')).toEqual([{ c: 0 }]);
+  });
+});
+
+describe('CSV headers', () => {
+  it('a schema inferred from a header that is not made of identifiers takes that file, and the same header again', async () => {
+    const r = await post('/v0/datasources?name=hdrnames', 'user id,Score (pts)\n1,10\n2,20\n');
+    expect(r.status, r.text).toBe(200);
+    expect(r.body.datasource.schema.columns.map((c: { name: string }) => c.name)).toEqual(['user_id', 'Score_pts']);
+    expect(r.body.rows).toBe(2);
+    const again = await post('/v0/datasources?name=hdrnames&mode=append', '\ufeff"user id", Score (pts)\r\n3,30\r\n');
+    expect(again.status, again.text).toBe(200);
+    expect(again.body).toMatchObject({ rows: 1, quarantine_rows: 0 });
+    expect(await rows('SELECT user_id AS u, Score_pts AS s FROM hdrnames ORDER BY u')).toEqual([{ u: 1, s: 10 }, { u: 2, s: 20 }, { u: 3, s: 30 }]);
+    // A header that names other columns is still refused.
+    expect(await post('/v0/datasources?name=hdrnames&mode=append', 'uid,score\n4,40\n')).toMatchObject({ status: 400, body: { code: 'HEADER_MISMATCH' } });
+  });
+
+  it('the header of a file of text columns is not stored as a row', async () => {
+    const r = await post('/v0/datasources?name=hdrtext', 'first name,last-name\nann,lee\nbob,ray\n');
+    expect(r.status, r.text).toBe(200);
+    expect(r.body.rows).toBe(2);
+    expect(await rows('SELECT first_name AS f FROM hdrtext ORDER BY f')).toEqual([{ f: 'ann' }, { f: 'bob' }]);
+    const again = await post('/v0/datasources?name=hdrtext&mode=append', 'first name,last-name\ncy,doe\n');
+    expect(again.body).toMatchObject({ rows: 1, quarantine_rows: 0 });
+    expect(await rows('SELECT count() AS c FROM hdrtext')).toEqual([{ c: 3 }]);
+  });
+});
