@@ -141,3 +141,16 @@ describe('CSV headers', () => {
     expect(await rows('SELECT count() AS c FROM hdrtext')).toEqual([{ c: 3 }]);
   });
 });
+
+describe('creating one name from several requests at once', () => {
+  it('one create wins, the others answer 409, and the winner keeps its table and rows', async () => {
+    const body = 'a,b\n1,x\n2,y\n';
+    const all = await Promise.all(Array.from({ length: 4 }, () => post('/v0/datasources?name=racing', body)));
+    const statuses = all.map((r) => r.status).sort();
+    expect(statuses, all.map((r) => r.text).join('\n')).toEqual([200, 409, 409, 409]);
+    for (const r of all) if (r.status === 409) expect(r.body.code).toBe('ALREADY_EXISTS');
+    expect(await rows('SELECT count() AS c FROM racing')).toEqual([{ c: 2 }]);
+    const info = await call(`${srv.url}/v0/datasources/racing`, { token });
+    expect(info.body.statistics.row_count).toBe(2);
+  });
+});

@@ -201,21 +201,35 @@ export function registerDataSourceRoutes(app: App): void {
       }
       if (columns.length === 0) throw new RoostError('SCHEMA_SYNTAX', 'the schema has no columns');
       const ds = newDataSource(ws, name, columns, params.get('engine_sorting_key') ?? undefined);
-      await createTables(engine, ws, ds);
-      await createQuarantine(engine, ws, ds);
+      // The tables are named after the data source: while this request builds them no other
+      // request may create (or drop) that name, or the one that loses would drop the tables of
+      // the one that won (or both would write into the same table).
+      const release = claimName(ws, name);
+      if (!release) throw new RoostError('ALREADY_EXISTS', `data source "${name}" is being created or dropped by another request; retry`, { retryable: true });
       let result: ImportResult | undefined;
       try {
+        if (state.get('datasources', ws.tenant, ws.name, name)) throw new RoostError('ALREADY_EXISTS', `data source "${name}" already exists; use mode=append or mode=replace`);
+        // Tables of this name without a data source are left over from a create that could
+        // not clean up (its cell died): they must not lend their rows or columns to this one.
+        await engine.exec(`DROP TABLE IF EXISTS ${qualified(ws, ds.table)}`);
+        await engine.exec(`DROP TABLE IF EXISTS ${qualified(ws, `${ds.table}_quarantine`)}`);
+        await createTables(engine, ws, ds);
+        await createQuarantine(engine, ws, ds);
         if (data) result = await runImport(app, ctx, ws, ds, format, data, 'append', dialect, params, false);
         await state.transact((s) => {
           if (s.get('datasources', ws.tenant, ws.name, name)) throw new RoostError('ALREADY_EXISTS', `data source "${name}" was created meanwhile`);
           return { ops: putDataSourceOps(ds), result: undefined };
         });
       } catch (e) {
-        // Nothing stays behind from a failed create.
-        await engine.exec(`DROP TABLE IF EXISTS ${qualified(ws, ds.table)}`).catch(() => {});
-        await engine.exec(`DROP TABLE IF EXISTS ${qualified(ws, `${ds.table}_quarantine`)}`).catch(() => {});
+        // Nothing stays behind from a failed create (unless the name is another's: see above).
+        if (!state.get('datasources', ws.tenant, ws.name, name)) {
+          await engine.exec(`DROP TABLE IF EXISTS ${qualified(ws, ds.table)}`).catch(() => {});
+          await engine.exec(`DROP TABLE IF EXISTS ${qualified(ws, `${ds.table}_quarantine`)}`).catch(() => {});
+        }
         opsLog(ws, ds, 'create', ctx, { elapsedMs: performance.now() - t0, error: (e as Error).message });
         throw e;
+      } finally {
+        release();
       }
       opsLog(ws, ds, 'create', ctx, { ...result, elapsedMs: performance.now() - t0 });
       app.audit({ event: 'datasource.create', outcome: 'success', tenant: ws.tenant, workspace: ws.name, resource: name, requestId: ctx.id, credential: credName(cred) });
@@ -311,11 +325,19 @@ export function registerDataSourceRoutes(app: App): void {
     authorize(app, ctx, cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:DROP', resource: ds.name });
     const users = app.dependents?.(ws, ds.name) ?? [];
     if (users.length) throw new RoostError('CONFLICT', `data source "${ds.name}" is used by pipes: ${users.join(', ')}; remove them first`, { details: { dependents: users } });
-    await state.write(deleteDataSourceOps(ds));
-    await app.events?.discard({ tenant: ws.tenant, workspace: ws.name, datasource: ds.name });
-    const engine = app.cells.engineFor(getTenant(state, ws.tenant));
-    await engine.exec(`DROP TABLE IF EXISTS ${qualified(ws, ds.table)}`);
-    await engine.exec(`DROP TABLE IF EXISTS ${qualified(ws, `${ds.table}_quarantine`)}`);
+    // A create of the same name may start once the state forgets this one: it waits until
+    // these tables are gone rather than have its new tables dropped here.
+    const release = claimName(ws, ds.name);
+    if (!release) throw new RoostError('CONFLICT', `data source "${ds.name}" is being created or dropped by another request; retry`, { retryable: true });
+    try {
+      await state.write(deleteDataSourceOps(ds));
+      await app.events?.discard({ tenant: ws.tenant, workspace: ws.name, datasource: ds.name });
+      const engine = app.cells.engineFor(getTenant(state, ws.tenant));
+      await engine.exec(`DROP TABLE IF EXISTS ${qualified(ws, ds.table)}`);
+      await engine.exec(`DROP TABLE IF EXISTS ${qualified(ws, `${ds.table}_quarantine`)}`);
+    } finally {
+      release();
+    }
     opsLog(ws, ds, 'delete', ctx, { elapsedMs: performance.now() - t0 });
     app.audit({ event: 'datasource.drop', outcome: 'success', tenant: ws.tenant, workspace: ws.name, resource: ds.name, requestId: ctx.id, credential: credName(cred) });
     sendJson(ctx, 200, { id: ds.id, name: ds.name, deleted: true });
@@ -341,6 +363,18 @@ export function registerDataSourceRoutes(app: App): void {
       format, rows_sampled: r.rowsSampled,
     });
   });
+}
+
+/** Data source names being created or dropped (tenant/workspace/name) in this process. */
+const claimedNames = new Set<string>();
+
+/** Claims a data source name for a create or a drop; undefined when another request holds it. */
+function claimName(ws: Workspace, name: string): (() => void) | undefined {
+  const key = `${ws.tenant}/${ws.name}/${name}`;
+  if (claimedNames.has(key)) return undefined;
+  claimedNames.add(key);
+  let done = false;
+  return () => { if (!done) { done = true; claimedNames.delete(key); } };
 }
 
 /**
