@@ -6,11 +6,11 @@
  */
 import type { State } from '../state/state.js';
 import { RoostError } from '../errors.js';
-import { compilePipe, createNameMap, SqlError, type NameMapEntry, type SqlNameMap } from '../native/sql.js';
+import { analyzeSql, compilePipe, createNameMap, SqlError, type NameMapEntry, type SqlNameMap } from '../native/sql.js';
 import { workspaceNameMap } from '../datasources/name-map.js';
 import { isTemplate, renderTemplate, type RequestParams } from './template/index.js';
-import { findPipe, type Pipe } from './pipe.js';
-import { atNode, nodeClosure, requireEndpoint } from './check.js';
+import { findPipe, listPipes, type Pipe, type PipeNode } from './pipe.js';
+import { atNode, requireEndpoint } from './check.js';
 
 export interface CallOptions {
   /** Request parameters (query string or form body); a repeated name gives a list. */
@@ -42,6 +42,49 @@ class Lru<V> {
 }
 const nameMaps = new Lru<SqlNameMap>(64);
 const plainPipes = new Lru<CompiledEndpoint>(256);
+const probes = new Lru<Probe>(64);
+
+/**
+ * What a rendered template may name besides data sources: the pipe's own nodes and other
+ * pipes' endpoints. `words` are the names worth looking for before asking the analyzer.
+ */
+interface Probe { map: SqlNameMap; words: string[] }
+
+function probeFor(state: State, pipe: Pipe, fk: string, dsMap: () => Record<string, NameMapEntry>): Probe {
+  const key = `${state.seq}|${pipe.tenant}|${pipe.workspace}|${pipe.id}|${fk}`;
+  let probe = probes.get(key);
+  if (probe) return probe;
+  const stand = { kind: 'query', sql: 'SELECT 1' } as const;
+  const entries: Record<string, NameMapEntry> = {};
+  const words = new Set<string>(['tinybird.', 'roost.']);
+  for (const p of listPipes(state, pipe.tenant, pipe.workspace)) {
+    if (p.name !== pipe.name && p.endpoint) { entries[p.name] = stand; words.add(p.name); }
+  }
+  // Data sources and views win over a pipe of the same name; node names shadow both.
+  Object.assign(entries, dsMap());
+  for (const n of pipe.nodes) { entries[n.name] = stand; words.add(n.name); }
+  probe = { map: createNameMap(entries), words: [...words] };
+  probes.set(key, probe);
+  return probe;
+}
+
+/**
+ * The names a template node reads with this call's values. Which nodes or pipes a template
+ * reads can depend on its parameters (`FROM {% if defined(x) %}a{% else %}b{% end %}`),
+ * while the saved dependencies come from the render with default values.
+ */
+function renderedReferences(n: PipeNode, sql: string, probe: () => Probe, isNodeOrPipe: (d: string) => boolean): string[] {
+  const p = probe();
+  // No node, pipe or service name in the text: only data sources are read.
+  if (!p.words.some((w) => w !== n.name && sql.includes(w))) return n.dependencies.filter((d) => !isNodeOrPipe(d));
+  try {
+    return [...new Set(analyzeSql(sql, p.map).tables.map((t) => t.name))];
+  } catch (e) {
+    // The node's SQL is at fault; compiling the pipe reports it with the node's name.
+    if (e instanceof SqlError) return n.dependencies;
+    throw e;
+  }
+}
 
 const MAX_PIPE_DEPTH = 16;
 
@@ -62,26 +105,52 @@ export function compileEndpoint(state: State, pipe: Pipe, opts: CallOptions, vis
   const hit = plainPipes.get(plainKey);
   if (hit) return hit;
   const target = requireEndpoint(pipe);
-  const nodes = nodeClosure(pipe, target);
-  const own = new Set(nodes.map((n) => n.name));
-  const reads = [...new Set(nodes.flatMap((n) => n.dependencies.filter((d) => !own.has(d))))];
   let base: Record<string, NameMapEntry> | undefined;
   const dsMap = (): Record<string, NameMapEntry> => (base ??= workspaceNameMap(state, pipe.tenant, pipe.workspace, opts.rowFilters));
+  const isDataName = (r: string) => r.includes('.') || state.get('datasources', pipe.tenant, pipe.workspace, r.replace(/_quarantine$/, '')) !== undefined;
+  const byName = new Map(pipe.nodes.map((n) => [n.name, n] as const));
+  const isNodeOrPipe = (d: string) => byName.has(d) || (!isDataName(d) && findPipe(state, pipe.tenant, pipe.workspace, d) !== undefined);
+  let probe: Probe | undefined;
+  const getProbe = () => (probe ??= probeFor(state, pipe, fk, dsMap));
+
+  // The nodes the target needs, found from the target outwards: a plain node by its saved
+  // dependencies, a template by what it reads once rendered with this call's values.
+  const sqlOf = new Map<string, { sql: string; maxThreads?: number }>();
+  const readSet = new Set<string>();
+  const queue: PipeNode[] = [target];
+  const need = new Set([target.name]);
+  while (queue.length) {
+    const n = queue.shift()!;
+    let deps = n.dependencies;
+    if (isTemplate(n.sql)) {
+      try {
+        const r = renderTemplate(n.sql, opts.params, { fixedParams: opts.fixedParams });
+        sqlOf.set(n.name, r);
+        deps = renderedReferences(n, r.sql, getProbe, isNodeOrPipe);
+      } catch (e) {
+        throw atNode(e, n);
+      }
+    } else {
+      sqlOf.set(n.name, { sql: n.sql });
+    }
+    for (const d of deps) {
+      const dep = byName.get(d);
+      if (!dep) readSet.add(d);
+      else if (!need.has(d)) { need.add(d); queue.push(dep); }
+    }
+  }
+  const nodes = pipe.nodes.filter((n) => need.has(n.name));
+  const reads = [...readSet];
 
   // Pipes read by these nodes: data sources and views win over a pipe of the same name.
-  const isDataName = (r: string) => r.includes('.') || state.get('datasources', pipe.tenant, pipe.workspace, r.replace(/_quarantine$/, '')) !== undefined;
   const pipeRefs = reads.filter((r) => !isDataName(r) && findPipe(state, pipe.tenant, pipe.workspace, r));
   const plain = pipeRefs.length === 0 && !nodes.some((n) => isTemplate(n.sql));
 
   let maxThreads: number | undefined;
   const rendered = nodes.map((n) => {
-    try {
-      const r = renderTemplate(n.sql, opts.params, { fixedParams: opts.fixedParams });
-      if (r.maxThreads !== undefined) maxThreads = r.maxThreads;
-      return { name: n.name, sql: r.sql };
-    } catch (e) {
-      throw atNode(e, n);
-    }
+    const r = sqlOf.get(n.name)!;
+    if (r.maxThreads !== undefined) maxThreads = r.maxThreads;
+    return { name: n.name, sql: r.sql };
   });
 
   const extra: Record<string, NameMapEntry> = {};

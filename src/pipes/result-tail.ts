@@ -1,6 +1,7 @@
 /**
  * Watches an endpoint's streamed result on its way to the client: counts rows
- * and reads the engine's statistics from the JSON trailer for the call log,
+ * (JSON trailer, or lines of NDJSON, CSV and TSV; not Parquet) and reads the
+ * engine's statistics from the JSON trailer for the call log,
  * and completes the trailer to Tinybird's shape where the engine left out
  * `rows_before_limit_at_least` (the embedded cell's streaming path does).
  */
@@ -17,19 +18,36 @@ export class ResultTail {
   #readRows = 0;
   #readBytes = 0;
 
+  /** Inside a `"` quoted CSV field, where a newline is part of the value. */
+  #quoted = false;
+
   constructor(format: string) { this.#format = format; }
 
-  /** Only JSON and JSONEachRow tell anything worth reading. */
-  get useful(): boolean { return this.#format === 'JSON' || this.#format === 'JSONEachRow'; }
+  /** JSON's trailer has the statistics; the line formats tell their row count. Parquet is not read. */
+  get useful(): boolean { return this.#format !== 'Parquet' && this.#format !== ''; }
 
   /**
    * A chunk of a 200 result on its way out: what to write now (JSON holds its
    * last bytes back until `finish`, where the trailer is).
    */
   pass(chunk: Buffer): Buffer {
-    if (this.#format === 'JSONEachRow') {
-      // JSON escapes newlines inside values, so every newline ends one row.
+    if (this.#format === 'JSONEachRow' || this.#format.startsWith('TSV')) {
+      // JSON and TSV escape newlines inside values, so every newline ends one row.
       for (let i = chunk.indexOf(10); i >= 0; i = chunk.indexOf(10, i + 1)) this.#newlines++;
+      return chunk;
+    }
+    if (this.#format.startsWith('CSV')) {
+      // A quoted field may hold newlines; a `""` inside it toggles twice.
+      let quoted = this.#quoted;
+      for (let i = 0; i < chunk.length;) {
+        const q = chunk.indexOf(34, i);
+        const nl = quoted ? -1 : chunk.indexOf(10, i);
+        if (nl >= 0 && (q < 0 || nl < q)) { this.#newlines++; i = nl + 1; continue; }
+        if (q < 0) break;
+        quoted = !quoted;
+        i = q + 1;
+      }
+      this.#quoted = quoted;
       return chunk;
     }
     const all = this.#held.length ? Buffer.concat([this.#held, chunk]) : chunk;
@@ -64,7 +82,9 @@ export class ResultTail {
 
   /** `{rows, readRows, readBytes}` as far as known (0 when not). */
   result(): { rows: number; readRows: number; readBytes: number } {
-    if (this.#format === 'JSONEachRow') return { rows: this.#newlines, readRows: 0, readBytes: 0 };
+    if (this.#format === 'JSONEachRow' || this.#format === 'CSV' || this.#format === 'TSV') return { rows: this.#newlines, readRows: 0, readBytes: 0 };
+    // The header line is not a row.
+    if (this.#format.endsWith('WithNames')) return { rows: Math.max(0, this.#newlines - 1), readRows: 0, readBytes: 0 };
     return { rows: this.#rows, readRows: this.#readRows, readBytes: this.#readBytes };
   }
 }
