@@ -63,6 +63,7 @@ await session.queryAsync(`CREATE TABLE t (${SCHEMA}) ENGINE = MergeTree ORDER BY
 
 const times = { roost: [], chdb: [] };
 let stored = 0;
+let inprocRows = 0;
 for (let i = 0; i < rounds; i++) {
   const order = i % 2 ? ['chdb', 'roost'] : ['roost', 'chdb'];
   for (const side of order) {
@@ -71,16 +72,20 @@ for (let i = 0; i < rounds; i++) {
       const t0 = performance.now();
       await session.queryAsync(`INSERT INTO t SELECT * FROM file('${file}', CSV, '${SCHEMA.replace(/'/g, "\\'")}')`);
       times.chdb.push(performance.now() - t0);
+      if (i === rounds - 1) inprocRows = Number((await session.queryAsync('SELECT count() FROM t', { format: 'TSV' })).text());
+      // Emptied at once: the parts just written must not merge in the background
+      // while the other side is being timed.
+      await session.queryAsync('TRUNCATE TABLE t');
     } else {
       await fetch(`${url}/v0/datasources/bench/truncate`, { method: 'POST', headers: auth });
       const t0 = performance.now();
       const res = await upload('/v0/datasources?name=bench&mode=append', fs.createReadStream(file, { highWaterMark: 1 << 20 }));
       times.roost.push(performance.now() - t0);
       stored = res.rows + res.quarantine_rows;
+      await fetch(`${url}/v0/datasources/bench/truncate`, { method: 'POST', headers: auth });
     }
   }
 }
-const inprocRows = Number((await session.queryAsync('SELECT count() FROM t', { format: 'TSV' })).text());
 const mbs = (ms) => (size / 1048576) / (ms / 1000);
 console.log(`bench/ingest — ${(size / 1048576).toFixed(1)} MiB CSV, 20 columns; ${rounds} alternating rounds, medians; ${os.cpus().length} cores`);
 console.log(`  chdb in-process INSERT SELECT FROM file(CSV) (baseline): ${median(times.chdb).toFixed(0)} ms  ${mbs(median(times.chdb)).toFixed(1)} MiB/s  (${inprocRows} rows)`);
