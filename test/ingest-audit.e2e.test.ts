@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import { call, startServer, type RunningServer } from './helpers/server.js';
 
 let srv: RunningServer;
@@ -152,5 +153,39 @@ describe('creating one name from several requests at once', () => {
     expect(await rows('SELECT count() AS c FROM racing')).toEqual([{ c: 2 }]);
     const info = await call(`${srv.url}/v0/datasources/racing`, { token });
     expect(info.body.statistics.row_count).toBe(2);
+  });
+});
+
+describe('gzip files sent as they are (no Content-Encoding)', () => {
+  const gz = (s: string) => zlib.gzipSync(Buffer.from(s));
+  const csv = Array.from({ length: 50 }, (_, i) => `${i},v${i}`).join('\n') + '\n';
+
+  it('are read uncompressed: raw body, multipart field, create with inference, events', async () => {
+    expect((await post(`/v0/datasources?name=gzraw&schema=${enc('a Int32, b String')}`)).status).toBe(200);
+    const raw = await post('/v0/datasources?name=gzraw&mode=append', gz(csv));
+    expect(raw.status, raw.text).toBe(200);
+    expect(raw.body).toMatchObject({ rows: 50, quarantine_rows: 0 });
+    const fd = new FormData();
+    fd.set('csv', new Blob([gz(csv)]), 'rows.csv.gz');
+    const multi = await call(`${srv.url}/v0/datasources?name=gzraw&mode=append`, { method: 'POST', token, body: fd });
+    expect(multi.body).toMatchObject({ rows: 50, quarantine_rows: 0 });
+    expect(await rows('SELECT count() AS c, sum(a) AS s FROM gzraw')).toEqual([{ c: 100, s: 2 * 1225 }]);
+    const created = await post('/v0/datasources?name=gzinfer', gz('id,name\n1,x\n2,y\n'));
+    expect(created.status, created.text).toBe(200);
+    expect(created.body.datasource.schema.columns.map((c: { name: string }) => c.name)).toEqual(['id', 'name']);
+    expect(created.body.rows).toBe(2);
+    expect((await post(`/v0/datasources?name=gzev&format=ndjson&schema=${enc('`i` Int32 `json:$.i`')}`)).status).toBe(200);
+    expect(await post('/v0/events?name=gzev&wait=true', gz('{"i":1}\n{"i":2}\n'), ndjson)).toMatchObject({ status: 200, body: { successful_rows: 2, quarantined_rows: 0 } });
+    expect(await post('/v0/events?name=gzev', gz('{"i":3}\n'), ndjson)).toMatchObject({ status: 202, body: { successful_rows: 1 } });
+    expect(await eventually('SELECT groupArray(i) AS c FROM (SELECT i FROM gzev ORDER BY i)', [1, 2, 3])).toEqual([1, 2, 3]);
+  });
+
+  it('a cut gzip file is refused with a 400 that says so, and nothing is stored', async () => {
+    expect((await post(`/v0/datasources?name=gzcut&schema=${enc('a Int32, b String')}`)).status).toBe(200);
+    const r = await post('/v0/datasources?name=gzcut&mode=append', gz(csv).subarray(0, 60));
+    expect(r).toMatchObject({ status: 400, body: { code: 'BAD_REQUEST' } });
+    expect(r.body.error).toMatch(/gzip/);
+    expect(await rows('SELECT count() AS c FROM gzcut')).toEqual([{ c: 0 }]);
+    expect(await rows('SELECT count() AS c FROM gzcut_quarantine')).toEqual([{ c: 0 }]);
   });
 });

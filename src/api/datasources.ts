@@ -17,7 +17,7 @@ import {
 } from '../datasources/registry.js';
 import { csvToRoost, importRows, type ImportResult, type ImportSource } from '../ingest/import.js';
 import { ndjsonSource } from '../ingest/ndjson.js';
-import { peekBody } from '../ingest/peek.js';
+import { gunzipIfCompressed, peekBody } from '../ingest/peek.js';
 import { inferNdjson, ndjsonSchemaText } from '../ingest/ndjson-infer.js';
 import { formatSchema, inferCsvSchema, parseSchema, type CsvDialect } from '../native/csv.js';
 import { analyzeSql, SqlError, toRoostError } from '../native/sql.js';
@@ -70,6 +70,12 @@ async function incoming(ctx: Ctx, limit: number): Promise<Incoming> {
   const chunked = ctx.req.headers['transfer-encoding'];
   if (declared === '0' || (declared === undefined && !chunked)) return { params, body: undefined };
   return { params, body: bodyStream(ctx, limit) };
+}
+
+/** incoming(), with a gzip file sent as it is (no Content-Encoding) uncompressed. */
+async function incomingData(ctx: Ctx, limit: number): Promise<Incoming> {
+  const r = await incoming(ctx, limit);
+  return r.body ? { ...r, body: await gunzipIfCompressed(r.body, limit) } : r;
 }
 
 function oneOf<T extends string>(name: string, v: string | null, allowed: readonly T[], def: T): T {
@@ -167,7 +173,7 @@ export function registerDataSourceRoutes(app: App): void {
   const postDataSource = async (ctx: Ctx): Promise<void> => {
     const t0 = performance.now();
     const { cred, ws } = await wsOf(ctx);
-    const { params, body, fieldFormat } = await incoming(ctx, app.config.maxUploadBytes);
+    const { params, body, fieldFormat } = await incomingData(ctx, app.config.maxUploadBytes);
     if (params.get('url')) throw new RoostError('BAD_REQUEST', 'importing from a URL is not supported: this server does not reach outside networks; upload the file in the body');
     const mode = oneOf<Mode>('mode', params.get('mode'), MODES, 'create');
     const format = oneOf<Format>('format', params.get('format'), FORMATS, fieldFormat ?? (String(ctx.req.headers['content-type']).includes('ndjson') ? 'ndjson' : 'csv'));
@@ -346,7 +352,7 @@ export function registerDataSourceRoutes(app: App): void {
   router.post('/v0/analyze', async (ctx) => {
     const { ws } = await wsOf(ctx);
     void ws;
-    const { params, body, fieldFormat } = await incoming(ctx, app.config.maxUploadBytes);
+    const { params, body, fieldFormat } = await incomingData(ctx, app.config.maxUploadBytes);
     if (!body) throw new RoostError('EMPTY_BODY', 'send a CSV or NDJSON sample in the body');
     const s = await peekBody(body, 1 << 20);
     for await (const _ of s.body) { /* the rest is not needed */ }

@@ -15,6 +15,7 @@ import { getDataSource } from '../datasources/registry.js';
 import { importRows } from '../ingest/import.js';
 import { ndjsonSource } from '../ingest/ndjson.js';
 import { EventBuffer } from '../ingest/event-buffer.js';
+import { gunzipIfCompressed } from '../ingest/peek.js';
 import { chTime } from '../service/time.js';
 import { admitEvents, checkStorage } from '../../tenants/limits.js';
 
@@ -74,7 +75,7 @@ export function registerEventRoutes(app: App): EventBuffer {
     if (wait) {
       const t0 = performance.now();
       const r = await importRows(app, {
-        ws, ds, mode: 'append', source: ndjsonSource(bodyStream(ctx, limit), ds.columns), dialect: { delimiter: ',', quote: '"', escape: '' },
+        ws, ds, mode: 'append', source: ndjsonSource(await gunzipIfCompressed(bodyStream(ctx, limit), limit), ds.columns), dialect: { delimiter: ',', quote: '"', escape: '' },
         hasHeader: false, requestId: ctx.id, signal: ctx.signal, staged: false,
       });
       app.metrics.ingestRows.inc({ tenant, format: 'ndjson' }, r.rows);
@@ -87,7 +88,7 @@ export function registerEventRoutes(app: App): EventBuffer {
       });
       return sendJson(ctx, 200, { successful_rows: r.rows, quarantined_rows: r.quarantined }, rate.charge(r.rows + r.quarantined));
     }
-    const r = await buffer.append({ tenant, workspace, datasource: ds.name }, bodyStream(ctx, limit));
+    const r = await buffer.append({ tenant, workspace, datasource: ds.name }, await gunzipIfCompressed(bodyStream(ctx, limit), limit));
     app.metrics.ingestBytes.inc({ tenant, format: 'ndjson' }, r.bytes);
     if (r.lines === 0) throw new RoostError('EMPTY_BODY', r.bytes === 0 ? 'the body is empty: send one JSON object per line' : 'the body holds only blank lines: send one JSON object per line');
     // Rows are validated when the buffer is flushed; rejected ones go to the quarantine.

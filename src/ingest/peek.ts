@@ -1,4 +1,7 @@
 /** Reading the first bytes of a body (to sniff or infer) without losing them. */
+import stream from 'node:stream';
+import zlib from 'node:zlib';
+import { RoostError } from '../errors.js';
 
 export interface Peeked {
   /** The first bytes: at least `min` unless the body was shorter. */
@@ -36,4 +39,36 @@ export async function peekBody(src: AsyncIterable<Buffer>, min: number): Promise
     yield* rest;
   })();
   return { head, rest, complete, body };
+}
+
+/**
+ * The body, gunzipped when it is a gzip stream sent without `Content-Encoding: gzip`
+ * (`curl --data-binary @rows.csv.gz`, `-F csv=@rows.csv.gz`). Gzip's first two bytes
+ * (1f 8b) cannot open UTF-8 text, so no text body is mistaken for one. Without this a
+ * compressed file was read as text: a header mismatch on binary noise, or worse a 200
+ * with the binary in the quarantine. `limit` bounds the uncompressed size (413 beyond).
+ */
+export async function gunzipIfCompressed(src: AsyncIterable<Buffer>, limit: number): Promise<AsyncIterable<Buffer>> {
+  const s = await peekBody(src, 2);
+  if (!(s.head.length >= 2 && s.head[0] === 0x1f && s.head[1] === 0x8b)) return s.body;
+  return (async function* () {
+    const gz = zlib.createGunzip();
+    stream.pipeline(stream.Readable.from(s.body), gz, () => { /* errors surface through gz */ });
+    let size = 0;
+    try {
+      for await (const chunk of gz) {
+        size += (chunk as Buffer).length;
+        if (size > limit) throw new RoostError('BODY_TOO_LARGE', `the gzip body is larger than the limit of ${limit} bytes once uncompressed; send less or split it`, { details: { limit } });
+        yield chunk as Buffer;
+      }
+    } catch (e) {
+      if (e instanceof RoostError) throw e;
+      if ((e as { code?: string }).code === 'Z_DATA_ERROR' || (e as { code?: string }).code === 'Z_BUF_ERROR') {
+        throw new RoostError('BAD_REQUEST', 'the body starts like a gzip file but is not a valid gzip stream; send the file whole, or uncompressed');
+      }
+      throw e;
+    } finally {
+      gz.destroy();
+    }
+  })();
 }
