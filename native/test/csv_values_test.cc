@@ -108,6 +108,26 @@ TEST_CASE("csv values: floats, including the inf and nan forms") {
   }
 }
 
+TEST_CASE("csv values: floats out of range are +-inf or +-0, as ClickHouse reads them") {
+  // from_chars leaves its output unset out of range: the value stored used to be
+  // whatever was in the variable (0, or the previous array element).
+  CHECK(enc("Float64", "1e309") == "000000000000f07f");
+  CHECK(enc("Float64", "-1e309") == "000000000000f0ff");
+  CHECK(enc("Float64", "1.7976931348623159e308") == "000000000000f07f");
+  CHECK(enc("Float64", "0.00001e999999") == "000000000000f07f");
+  CHECK(enc("Float64", "1e-400") == "0000000000000000");
+  CHECK(enc("Float64", "-1e-400") == "0000000000000080");
+  CHECK(enc("Float64", "123456e-330") == "0000000000000000");
+  CHECK(enc("Float64", "-08.4590955367076999e-329") == "0000000000000080");
+  CHECK(enc("Float64", "4.9e-324") == "0100000000000000");  // subnormals stay exact
+  CHECK(enc("Float64", "1e-310") == enc("Float64", "0.0000000001e-300"));
+  CHECK(enc("Float32", "1e39") == "0000807f");
+  CHECK(enc("Float32", "-1e309") == "000080ff");
+  CHECK(enc("Float32", "1e-400") == "00000000");
+  CHECK(enc("Array(Float64)", "[1e308,1e309,-1e-400]") ==
+        "03" "a0c8eb85f3cce17f" "000000000000f07f" "0000000000000080");
+}
+
 TEST_CASE("csv values: decimals") {
   CHECK(enc("Decimal(9, 2)", "1.5") == "96000000");          // 150
   CHECK(enc("Decimal(9, 2)", "-1.999") == "39ffffff");       // -199: truncated like ClickHouse
@@ -162,6 +182,16 @@ bool refDate(const std::string& s, int& y, int& m, int& d) {
   return m >= 1 && m <= 12 && d >= 1 && d <= monthDays(y, m);
 }
 }  // namespace
+
+TEST_CASE("csv values: DateTime64(9) ends at 2262-04-11 23:47:16.854775807") {
+  // Int64 nanoseconds: later times used to wrap around to the 1700s.
+  CHECK(enc("DateTime64(9)", "2262-04-11 23:47:16.854775807") == "ffffffffffffff7f");
+  CHECK(enc("DateTime64(9)", "2262-04-11 23:47:16.854775808") == "date out of range");
+  CHECK(enc("DateTime64(9)", "2262-04-11 23:47:17") == "date out of range");
+  CHECK(enc("DateTime64(9)", "2299-12-31 23:59:59") == "date out of range");
+  CHECK(enc("DateTime64(9)", "1900-01-01 00:00:00") == "00002fdf631858e1");  // -2208988800e9
+  CHECK(enc("DateTime64(8)", "2299-12-31 23:59:59.99999999") != "date out of range");
+}
 
 TEST_CASE("csv values: every day of years 0000..9999, and every byte at every place of a date") {
   // Day numbers counted from 0000-01-01 by walking the calendar, then shifted so
@@ -277,6 +307,20 @@ TEST_CASE("csv values: arrays in ClickHouse text form") {
   CHECK(enc("Array(Int8)", "[1,x]") == "not an integer");
   CHECK(enc("Array(Int8)", "[300]") == "integer out of range");
   CHECK(enc("Array(Date)", "['2024-01-02']") == "010c4d");
+}
+
+TEST_CASE("csv values: escapes in array strings as ClickHouse reads them") {
+  // Control escapes, \xHH and \N (nothing); \\ \' \" \` \/ \= drop the
+  // backslash; any other backslash stays with its character ('a\,b' is a\,b).
+  CHECK(enc("Array(String)", R"(['\a\b\e\f\n\r\t\v\0'])") == "0109" "07081b0c0a0d090b00");
+  CHECK(enc("Array(String)", R"(['\x41\x4a\x4A'])") == "0103" "414a4a");
+  CHECK(enc("Array(String)", R"(['a\Nb'])") == "0102" "6162");
+  CHECK(enc("Array(String)", R"(['\\\'\"\`\/\='])") == "0106" "5c2722602f3d");
+  CHECK(enc("Array(String)", R"(['a\,b','\u00e9','\:','\1'])") ==
+        "04" "04615c2c62" "065c7530306539" "025c3a" "025c31");
+  CHECK(enc("Array(String)", R"(['\x4'])") == "not an array");
+  CHECK(enc("Array(String)", R"(['\xZZ'])") == "not an array");
+  CHECK(enc("Array(String)", R"(['\x'])") == "not an array");
 }
 
 TEST_CASE("csv schema: Tinybird syntax, positions of errors") {

@@ -177,6 +177,41 @@ bool fastDecimal(const char* p, const char* e, F& out) {
 
 }  // namespace
 
+namespace {
+
+// from_chars leaves `out` unset when the value is out of range: [p, e) (a
+// well-formed decimal) is then too large or too small for the type, and reads,
+// as ClickHouse reads it, as +-inf or +-0. Which one follows from the position
+// of the first significant digit: an overflow is >= 1e308, an underflow < 1e-323.
+[[gnu::cold, gnu::noinline]] double outOfRange(const char* p, const char* e) {
+  const bool neg = p < e && *p == '-';
+  if (neg) ++p;
+  int64_t mag = 0;  // the power of ten of the first significant digit, + 1
+  bool seen = false, dot = false;
+  for (; p < e && *p != 'e' && *p != 'E'; ++p) {
+    if (*p == '.') {
+      dot = true;
+    } else if (*p != '0' || seen) {
+      seen = true;
+      if (!dot) ++mag;
+    } else if (dot) {
+      --mag;  // a zero between the point and the first significant digit
+    }
+  }
+  int64_t exp = 0;
+  if (p < e) {
+    ++p;
+    bool eneg = p < e && *p == '-';
+    if (p < e && (*p == '-' || *p == '+')) ++p;
+    for (; p < e; ++p) exp = std::min<int64_t>(exp * 10 + (*p - '0'), int64_t{1} << 40);
+    if (eneg) exp = -exp;
+  }
+  const double x = seen && mag + exp > 0 ? std::numeric_limits<double>::infinity() : 0.0;
+  return neg ? -x : x;
+}
+
+}  // namespace
+
 bool parseDouble(std::string_view v, double& out) {
   const char* p = v.data();
   const char* e = p + v.size();
@@ -184,7 +219,9 @@ bool parseDouble(std::string_view v, double& out) {
   if (p == e) return false;
   if (fastDecimal(p, e, out)) return true;
   auto r = std::from_chars(p, e, out, std::chars_format::general);
-  return r.ec != std::errc::invalid_argument && r.ptr == e;
+  if (r.ec == std::errc::invalid_argument || r.ptr != e) return false;
+  if (r.ec == std::errc::result_out_of_range) out = outOfRange(p, e);
+  return true;
 }
 
 namespace {
@@ -411,13 +448,33 @@ bool splitArray(std::string_view v, std::vector<Element>& elems, std::string& st
       while (i < end) {
         char x = v[i++];
         if (x == '\\' && i < end) {
+          // ClickHouse's escapes (parseComplexEscapeSequence): control
+          // characters, \xHH, \N for nothing, a few characters that drop the
+          // backslash; any other backslash is kept with its character.
           char y = v[i++];
           switch (y) {
+            case 'a': storage.push_back('\a'); break;
+            case 'b': storage.push_back('\b'); break;
+            case 'e': storage.push_back('\x1B'); break;
+            case 'f': storage.push_back('\f'); break;
             case 'n': storage.push_back('\n'); break;
-            case 't': storage.push_back('\t'); break;
             case 'r': storage.push_back('\r'); break;
+            case 't': storage.push_back('\t'); break;
+            case 'v': storage.push_back('\v'); break;
             case '0': storage.push_back('\0'); break;
-            default: storage.push_back(y);
+            case 'N': break;
+            case 'x': {
+              const int h = i + 1 < end ? kHex.v[static_cast<unsigned char>(v[i])] : -1;
+              const int l = i + 1 < end ? kHex.v[static_cast<unsigned char>(v[i + 1])] : -1;
+              if (h < 0 || l < 0) return false;
+              storage.push_back(static_cast<char>(h << 4 | l));
+              i += 2;
+              break;
+            }
+            case '\\': case '\'': case '"': case '`': case '/': case '=': storage.push_back(y); break;
+            default:
+              storage.push_back('\\');
+              storage.push_back(y);
           }
         } else if (x == c) {
           if (i < end && v[i] == c) {
@@ -701,7 +758,12 @@ Reason encDateTime64(const Type& t, std::string_view v, ByteBuf& out) {
     frac *= 10;
     ++fd;
   }
-  out.putLE(static_cast<int64_t>(dt.seconds * kPow10[p] + static_cast<int64_t>(frac)));
+  // DateTime64(9) ends earlier, at 2262-04-11 23:47:16.854775807 (Int64 nanoseconds).
+  int64_t ticks;
+  if (__builtin_mul_overflow(dt.seconds, kPow10[p], &ticks) ||
+      __builtin_add_overflow(ticks, static_cast<int64_t>(frac), &ticks))
+    return Reason::DateOutOfRange;
+  out.putLE(ticks);
   return Reason::Ok;
 }
 Reason encEnum(const Type& t, std::string_view v, ByteBuf& out) {
