@@ -189,3 +189,25 @@ describe('gzip files sent as they are (no Content-Encoding)', () => {
     expect(await rows('SELECT count() AS c FROM gzcut_quarantine')).toEqual([{ c: 0 }]);
   });
 });
+
+describe('multipart fields after the file', () => {
+  it('a replace_condition sent after the file fails the request instead of turning it into a full replace', async () => {
+    expect((await post(`/v0/datasources?name=mplate&schema=${enc('a Int32, c String')}`)).status).toBe(200);
+    expect((await post('/v0/datasources?name=mplate&mode=append', '1,es\n2,fr\n')).status).toBe(200);
+    const late = new FormData();
+    late.append('csv', new Blob(['9,es\n']), 'r.csv');
+    late.append('replace_condition', "c = 'es'");
+    const r = await call(`${srv.url}/v0/datasources?name=mplate&mode=replace`, { method: 'POST', token, body: late });
+    expect(r).toMatchObject({ status: 400, body: { code: 'INVALID_PARAMETER' } });
+    expect(r.body.error).toMatch(/replace_condition/);
+    expect(await rows('SELECT a, c FROM mplate ORDER BY a')).toEqual([{ a: 1, c: 'es' }, { a: 2, c: 'fr' }]);
+    // Before the file it is used; fields a client adds for itself after the file are ignored.
+    const early = new FormData();
+    early.append('replace_condition', "c = 'es'");
+    early.append('csv', new Blob(['9,es\n']), 'r.csv');
+    early.append('from', 'cli');
+    const ok = await call(`${srv.url}/v0/datasources?name=mplate&mode=replace`, { method: 'POST', token, body: early });
+    expect(ok.status, ok.text).toBe(200);
+    expect(await rows('SELECT a, c FROM mplate ORDER BY a')).toEqual([{ a: 2, c: 'fr' }, { a: 9, c: 'es' }]);
+  });
+});

@@ -43,12 +43,29 @@ async function incoming(ctx: Ctx, limit: number): Promise<Incoming> {
   const type = String(ctx.req.headers['content-type'] ?? '');
   const boundary = multipartBoundary(type);
   if (boundary) {
-    const parts = readMultipart(bodyStream(ctx, limit), boundary);
-    for await (const part of parts) {
+    const parts = readMultipart(bodyStream(ctx, limit), boundary)[Symbol.asyncIterator]();
+    for (let r = await parts.next(); !r.done; r = await parts.next()) {
+      const part = r.value;
       if (part.filename !== undefined || part.name === 'csv' || part.name === 'ndjson' || part.name === 'file') {
         const fieldFormat = part.name === 'ndjson' ? 'ndjson' : part.name === 'csv' ? 'csv' : undefined;
-        // The data part is consumed by the import; later fields are not read.
-        return { params, body: part.body, fieldFormat };
+        // The data part streams into the import, so the fields after it arrive too late to
+        // be used. One that would change what the request does (mode=replace after the
+        // file, a replace_condition, another file) fails the import before it is applied
+        // rather than being ignored; fields of other names are ignored as anywhere else.
+        const body = (async function* () {
+          yield* part.body;
+          for (let n = await parts.next(); !n.done; n = await parts.next()) {
+            const late = n.value;
+            if (late.filename !== undefined || late.name === 'csv' || late.name === 'ndjson' || late.name === 'file') {
+              throw new RoostError('BAD_REQUEST', `multipart body with a second data part ("${late.name}"); send one file per request (nothing was stored)`);
+            }
+            const value = await partText(late, 1 << 20);
+            if (FORM_KEYS.has(late.name) && late.name !== 'token' && value !== (params.get(late.name) ?? '')) {
+              throw new RoostError('INVALID_PARAMETER', `multipart field "${late.name}" comes after the data part "${part.name}", too late to be used; send it before the file or in the URL (nothing was stored)`);
+            }
+          }
+        })();
+        return { params, body, fieldFormat };
       }
       params.set(part.name, await partText(part, 1 << 20));
     }
