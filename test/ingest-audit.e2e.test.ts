@@ -211,3 +211,15 @@ describe('multipart fields after the file', () => {
     expect(await rows('SELECT a, c FROM mplate ORDER BY a')).toEqual([{ a: 2, c: 'fr' }, { a: 9, c: 'es' }]);
   });
 });
+
+describe('tinybird.datasources_ops_log', () => {
+  it('a refused /v0/events?wait=true append is logged as an error, like a refused /v0/datasources append', async () => {
+    expect((await post(`/v0/datasources?name=evops&format=ndjson&schema=${enc('`i` Int32 `json:$.i`')}`)).status).toBe(200);
+    const bad = Buffer.concat([Buffer.from('{"i":1}\n{"i":"'), Buffer.from([0xfe]), Buffer.from('"}\n')]);
+    expect(await post('/v0/events?name=evops&wait=true', bad, ndjson)).toMatchObject({ status: 400, body: { code: 'INVALID_UTF8' } });
+    expect(await post('/v0/events?name=evops&wait=true', '{"i":2}\n{"i":"x"}\n', ndjson)).toMatchObject({ status: 200, body: { successful_rows: 1, quarantined_rows: 1 } });
+    const q = "SELECT groupArray((result, rows, rows_quarantine)) AS c FROM (SELECT * FROM tinybird.datasources_ops_log WHERE datasource_name = 'evops' AND event_type = 'append' ORDER BY timestamp)";
+    expect(await eventually(q, [['error', 0, 0], ['ok', 1, 1]])).toEqual([['error', 0, 0], ['ok', 1, 1]]);
+    expect((await rows("SELECT error FROM tinybird.datasources_ops_log WHERE datasource_name = 'evops' AND result = 'error'"))[0].error).toMatch(/UTF-8/);
+  });
+});

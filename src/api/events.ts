@@ -74,10 +74,21 @@ export function registerEventRoutes(app: App): EventBuffer {
     const wait = /^(1|true)$/i.test(ctx.query.get('wait') ?? '');
     if (wait) {
       const t0 = performance.now();
-      const r = await importRows(app, {
-        ws, ds, mode: 'append', source: ndjsonSource(await gunzipIfCompressed(bodyStream(ctx, limit), limit), ds.columns), dialect: { delimiter: ',', quote: '"', escape: '' },
-        hasHeader: false, requestId: ctx.id, signal: ctx.signal, staged: false,
-      });
+      let r;
+      try {
+        r = await importRows(app, {
+          ws, ds, mode: 'append', source: ndjsonSource(await gunzipIfCompressed(bodyStream(ctx, limit), limit), ds.columns), dialect: { delimiter: ',', quote: '"', escape: '' },
+          hasHeader: false, requestId: ctx.id, signal: ctx.signal, staged: false,
+        });
+      } catch (e) {
+        // A refused append is an operation too (as for /v0/datasources): the log says why.
+        app.service.write(tenant, 'datasources_ops_log', {
+          timestamp: chTime(), workspace, event_type: 'append', datasource_id: ds.id, datasource_name: ds.name, result: 'error', error: (e as Error).message,
+          elapsed_time: (performance.now() - t0) / 1000, request_id: ctx.id, import_id: '', rows: 0, rows_quarantine: 0, read_bytes: 0,
+          options: { source: 'events' },
+        });
+        throw e;
+      }
       app.metrics.ingestRows.inc({ tenant, format: 'ndjson' }, r.rows);
       app.metrics.ingestBytes.inc({ tenant, format: 'ndjson' }, r.bytes);
       app.metrics.quarantinedRows.inc({ tenant, format: 'ndjson' }, r.quarantined);
