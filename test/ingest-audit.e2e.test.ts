@@ -223,3 +223,25 @@ describe('tinybird.datasources_ops_log', () => {
     expect((await rows("SELECT error FROM tinybird.datasources_ops_log WHERE datasource_name = 'evops' AND result = 'error'"))[0].error).toMatch(/UTF-8/);
   });
 });
+
+describe('NDJSON numbers into text columns', () => {
+  it('keep the text they were sent with (1.50, 1e21, -0), in scalars, arrays and JSON kept as text', async () => {
+    const schema = enc('`i` Int32 `json:$.i`, `s` String `json:$.s`, `l` LowCardinality(Nullable(String)) `json:$.l`, `a` Array(String) `json:$.a`');
+    expect((await post(`/v0/datasources?name=numtext&format=ndjson&schema=${schema}`)).status).toBe(200);
+    const body = [
+      '{"i":1,"s":1.50,"l":{"x":1.0,"y":[2e3]},"a":[1.50,"x"]}',
+      '{"i":2,"s":1e21,"l":-0,"a":[]}',
+      '{"i":1e1,"s":true,"l":null,"a":[]}',
+      '{"i":"x","s":0.10,"l":null,"a":[]}',
+    ].join('\n') + '\n';
+    const r = await post('/v0/datasources?name=numtext&mode=append&format=ndjson', body, ndjson);
+    expect(r.body).toMatchObject({ rows: 3, quarantine_rows: 1 });
+    expect(await rows('SELECT i, s, l, a FROM numtext ORDER BY i')).toEqual([
+      { i: 1, s: '1.50', l: '{"x":1.0,"y":[2e3]}', a: ['1.50', 'x'] },
+      { i: 2, s: '1e21', l: '-0', a: [] },
+      { i: 10, s: 'true', l: null, a: [] },
+    ]);
+    // The quarantine keeps the values as sent too.
+    expect(await rows('SELECT i, s FROM numtext_quarantine')).toEqual([{ i: 'x', s: '0.10' }]);
+  });
+});

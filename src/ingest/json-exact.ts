@@ -54,9 +54,10 @@ function fitsDouble(text: string): boolean {
  * becoming ExactNumber. The text must be valid JSON: callers parse it with
  * `JSON.parse` first (which also gives the error for bad input) and pass that
  * result, which is returned as it is when `text` holds no long number.
+ * `everyNumber` keeps the text of every number (for text columns: 1.50 stays "1.50").
  */
-export function exactJson(text: string, parsed: unknown): unknown {
-  if (!MAYBE_INEXACT.test(text)) return parsed;
+export function exactJson(text: string, parsed: unknown, everyNumber = false): unknown {
+  if (!everyNumber && !MAYBE_INEXACT.test(text)) return parsed;
   let i = 0;
   const n = text.length;
   const ws = (): void => {
@@ -112,7 +113,7 @@ export function exactJson(text: string, parsed: unknown): unknown {
     const m = NUMBER.exec(text);
     if (!m) throw new SyntaxError(`exactJson: unexpected "${c}" at ${i}`);
     i += m[0].length;
-    return fitsDouble(m[0]) ? Number(m[0]) : new ExactNumber(m[0]);
+    return !everyNumber && fitsDouble(m[0]) ? Number(m[0]) : new ExactNumber(m[0]);
   };
   try {
     return value();

@@ -119,6 +119,7 @@ function lineBreaks(row: string): number {
 export function ndjsonSource(body: AsyncIterable<Buffer>, columns: DataSourceColumn[], maxLineBytes = 8 << 20): ImportSource & { counts: { lines: number } } {
   const paths = columns.map((c) => parseJsonPath(c.jsonPath ?? `$.${c.name}`));
   const hasDecimal = columns.some((c) => /Decimal/.test(c.type));
+  const textCols = columns.flatMap((c, i) => (/^(?:Array\()*(?:(?:Nullable|LowCardinality)\()*(?:String|FixedString\(\d+\))\)*$/.test(innerType(c.type)) ? [i] : []));
   const early: QuarantineRow[] = [];
   // Rows handed to the validator and not yet reported back, in order: their CSV
   // start line, NDJSON line number and raw text. Each batch reports how many rows it
@@ -164,6 +165,13 @@ export function ndjsonSource(body: AsyncIterable<Buffer>, columns: DataSourceCol
           obj = exactJson(raw, obj);
           values = paths.map((p) => at(obj, p));
         }
+        // A text column given a number (or an object or array, kept as JSON) stores the
+        // number as it was written: 1.50 stays "1.50", 1e21 stays "1e21", not what a double
+        // prints. Other columns keep the parsed value (1e2 is 100 for an Int32).
+        if (textCols.length && textCols.some((i) => values[i] !== null && typeof values[i] !== 'string' && typeof values[i] !== 'boolean' && values[i] !== undefined)) {
+          const exact = exactJson(raw, obj, true);
+          for (const i of textCols) values[i] = at(exact, paths[i]!);
+        }
         const row = values.map((v, i) => field(v, columns[i]!)).join(',');
         pending.push({ csvLine, line: lineNo, raw });
         out += row + '\n';
@@ -198,7 +206,7 @@ export function ndjsonSource(body: AsyncIterable<Buffer>, columns: DataSourceCol
         let values: Array<string | null> | undefined;
         try {
           const raw = hit?.raw ?? '';
-          const obj = exactJson(raw, JSON.parse(raw));
+          const obj = exactJson(raw, JSON.parse(raw), true);
           values = paths.map((p) => { const v = at(obj, p); return v === undefined || v === null ? null : typeof v === 'string' ? v : stringifyExact(v); });
         } catch { /* keep raw only */ }
         return { line: hit?.line ?? r.line, column: r.column, reason: r.reason, raw: hit?.raw ?? r.raw, values };
