@@ -301,6 +301,10 @@ TEST_CASE("csv values: arrays in ClickHouse text form") {
   CHECK(enc("Array(String)", "['x\\'y', \"z\"]") == "020378277901" "7a");
   CHECK(enc("Array(Nullable(Int8))", "[1,NULL]") == "02000101");
   CHECK(enc("Array(Int8)", "[1,NULL]") == "NULL in a non-Nullable column");
+  // A bare null in any case is NULL (it was the string 'null' in Array(Nullable(String))).
+  CHECK(enc("Array(Nullable(String))", "[null,Null,'null']") == "03" "01" "01" "00046e756c6c");
+  CHECK(enc("Array(Nullable(Int8))", "[nULL]") == "0101");
+  CHECK(enc("Array(String)", "[null]") == "NULL in a non-Nullable column");
   CHECK(enc("Array(Array(Int8))", "[[1],[2,3],[]]") == "03" "0101" "020203" "00");
   CHECK(enc("Array(Int8)", "[1,2") == "not an array");
   CHECK(enc("Array(Int8)", "[1,,2]") == "not an array");

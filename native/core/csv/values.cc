@@ -522,7 +522,7 @@ bool splitArray(std::string_view v, std::vector<Element>& elems, std::string& st
   elems.clear();
   for (const Pending& p : pending) {
     std::string_view t = p.inStorage ? std::string_view(storage).substr(p.a, p.b - p.a) : v.substr(p.a, p.b - p.a);
-    elems.push_back({t, p.quoted, !p.quoted && t == "NULL"});
+    elems.push_back({t, p.quoted, !p.quoted && iequals(t, "null")});  // any case, as ClickHouse reads it
   }
   return true;
 }
