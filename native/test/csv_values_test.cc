@@ -412,6 +412,10 @@ TEST_CASE("csv validator: nulls, defaults, empty cells and rejections") {
   CHECK(r.rows == std::string("\x01\x00\x00\x00\x01\x01\x02\\N", 9));
   r = validate("a Int8 DEFAULT 7, b LowCardinality(Nullable(String))", ",x\n1,\n");
   CHECK(r.rows == std::string("\x01\x00\x00\x01x\x00\x01\x00\x01", 9));
+  // An empty cell of a Nullable column with a DEFAULT is the DEFAULT (flag 1), as
+  // ClickHouse reads it (it was NULL); \N stays NULL.
+  r = validate("a Nullable(Int8) DEFAULT 7, b Nullable(String) DEFAULT 'x'", ",\n\\N,\\N\n\"\",\"\"\n");
+  CHECK(r.rows == std::string("\x01\x01" "\x00\x01\x00\x01" "\x01\x00\x00\x00", 10));
   r = validate("a Int8, b String", "1,x\n,y\n2\n3,z,extra\n\"4\",\"w\"\n");
   CHECK(r.count == 2);
   CHECK(r.rejected == std::vector<std::string>{"2:0:empty value in a non-Nullable column:,y", "3:-1:wrong column count:2",

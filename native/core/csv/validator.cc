@@ -117,13 +117,14 @@ void Validator::onRow(const Row& row) {
     std::string_view v = f.view();
     if (withDefaults_) rows_.putByte(0);
     if (v.empty() && (!f.quoted || !p.quotedEmptyIsValue)) {
-      if (p.nullable) {
-        rows_.putByte(1);
+      if (p.hasDefault) {
+        // RowBinaryWithDefaults: flag 1 and no value; the engine evaluates DEFAULT
+        // (a Nullable column's too, as ClickHouse reads an empty CSV cell; \N is NULL).
+        rows_.setLastByte(1);
         continue;
       }
-      if (p.hasDefault) {
-        // RowBinaryWithDefaults: flag 1 and no value; the engine evaluates DEFAULT.
-        rows_.setLastByte(1);
+      if (p.nullable) {
+        rows_.putByte(1);
         continue;
       }
       if (!p.emptyIsValue) {
