@@ -20,7 +20,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Session } from 'chdb';
-import { CsvValidator, type Batch } from '../src/native/csv.js';
+import { CsvValidator, inferCsvSchema, type Batch } from '../src/native/csv.js';
 
 let dir: string;
 let session: Session;
@@ -652,4 +652,60 @@ describe('CSV value validation vs ClickHouse', () => {
     expect(KNOWN.filter(([t, c]) => !seen.has(`${t}\u0000${c}`))).toEqual([]);
     if (process.env.CSV_DIFF_DUMP) writeFileSync(process.env.CSV_DIFF_DUMP, JSON.stringify(all, null, 1));
   });
+});
+
+// ---------------------------------------------------------------------------
+// Inference: the type suggested for a sample must hold every value of it (no
+// row of the sample rejected), and store what ClickHouse parses with that type.
+
+function validDay(): string {
+  const y = int(1890, 2310);
+  const m = int(1, 12);
+  return `${pad(y, 4)}-${pad(m, 2)}-${pad(int(1, 28), 2)}`;
+}
+const sampleOf = (n: number, f: () => string) => Array.from({ length: n }, f);
+const INFER_SAMPLES: Array<[string, string[]]> = [
+  ['dates 1970..2149', ['1970-01-01', '2149-06-06', '2024-02-29']],
+  ['dates before 1970', ['1960-01-01', '2020-01-01']],
+  ['dates after 2149', ['2200-12-31', '2020-01-01']],
+  ['dates 1900 and 2299', ['1900-01-01', '2299-12-31']],
+  ['dates before 1900', ['1899-12-31', '2020-01-01']],
+  ['random dates', sampleOf(50, validDay)],
+  ['random recent dates', sampleOf(50, () => `${int(1971, 2148)}-${pad(int(1, 12), 2)}-${pad(int(1, 28), 2)}`)],
+  ['datetimes 1970..2106', ['1970-01-01 00:00:00', '2106-02-07 06:28:15']],
+  ['datetimes before 1970', ['1969-12-31 23:59:59', '2020-01-01 00:00:00']],
+  ['datetimes after 2106', ['2106-02-07 06:28:16', '2020-01-01 00:00:00']],
+  ['a zone moving 1970 before the epoch', ['1970-01-01 00:30:00+01:00', '2020-01-01 00:00:00']],
+  ['dates and datetimes', ['1960-01-01', '2020-01-01 10:00:00']],
+  ['datetimes with fractions', ['2020-01-01 00:00:00.1', '2299-12-31 23:59:59.999']],
+  ['nanoseconds up to 2262', ['2262-04-11 23:47:15.999999999', '1900-01-01 00:00:00.000000001']],
+  ['nanoseconds after 2262', ['2290-01-01 00:00:00.123456789', '2020-01-01 00:00:00']],
+  ['random datetimes', sampleOf(50, () => `${validDay()} ${pad(int(0, 23), 2)}:${pad(int(0, 59), 2)}:${pad(int(0, 59), 2)}${pick(['', 'Z', '+02:00', '.5', '.123456'])}`)],
+  ['random recent datetimes', sampleOf(50, () => `${int(1971, 2105)}-${pad(int(1, 12), 2)}-${pad(int(1, 28), 2)}T${pad(int(0, 23), 2)}:${pad(int(0, 59), 2)}:00`)],
+  ['integers', ['-32768', '32767', '0']],
+  ['wide integers', ['-9223372036854775808', '9223372036854775807']],
+  ['unsigned 64', ['18446744073709551615', '0']],
+  ['random integers', sampleOf(50, () => `${pick(['', '-'])}${digits(int(1, 19))}`.replace(/^(-?)0+(?=\d)/, '$1'))],
+  ['floats', ['1.5', '-0.0', '1e309', '1e-400', '3']],
+  ['random floats', sampleOf(50, () => `${pick(['', '-'])}${int(1, 9)}.${digits(int(1, 8))}e${int(-330, 330)}`)],
+  ['bools', ['true', 'False', 'TRUE']],
+  ['nullable', ['1', '', '3']],
+];
+
+describe('inferred types hold the sample they were inferred from', () => {
+  for (const [i, [name, cells]] of INFER_SAMPLES.entries()) {
+    it(name, async () => {
+      const csv = `c\n${cells.join('\n')}\n`;
+      const { columns } = await inferCsvSchema(Buffer.from(csv), { complete: true, hasHeader: true });
+      const type = columns[0].type;
+      const v = new CsvValidator({ columns: columns.map((c) => ({ ...c, jsonPath: null, defaultExpr: null })), hasHeader: true });
+      const rejected = [...(await v.push(Buffer.from(csv))).rejected, ...(await v.finish()).rejected];
+      expect(rejected.map((r) => `${type} ${r.raw}: ${r.reason}`)).toEqual([]);
+      const bad: string[] = [];
+      for (const d of await compare(type, cells, `inf${i}`)) {
+        if (!(await allowed(d, `inf${i}`))) bad.push(`${type} ${JSON.stringify(d.cell)}: (${d.cls}) roost ${show(d.roost)}, clickhouse ${show(d.ch)}`);
+      }
+      expect(bad).toEqual([]);
+    });
+  }
 });

@@ -49,6 +49,21 @@ TEST_CASE("csv infer: integer widths, floats, dates, bools, nullables") {
   CHECK(types("inf,nan\n", false) == std::vector<std::string>{"column_00 String", "column_01 String"});
 }
 
+TEST_CASE("csv infer: dates and times outside Date and DateTime take a type that holds them") {
+  // The validator rejects these in Date/DateTime: inferring those types rejected
+  // the sample's own rows.
+  CHECK(types("a,b,c\n1960-01-01,2200-01-01,1970-01-01\n2020-01-01,2020-01-01,2149-06-06\n", true) ==
+        std::vector<std::string>{"a Date32", "b Date32", "c Date"});
+  CHECK(types("a,b\n1899-12-31,0001-01-01\n", true) == std::vector<std::string>{"a String", "b String"});
+  CHECK(types("a,b,c,d\n1960-01-01 10:00:00,2200-01-01 00:00:00,1970-01-01 00:30:00+01:00,2106-02-07 06:28:15\n", true) ==
+        std::vector<std::string>{"a DateTime64(3)", "b DateTime64(3)", "c DateTime64(3)", "d DateTime"});
+  CHECK(types("a,b\n1960-01-01,2106-02-08\n2020-01-01 00:00:00,2020-01-01 00:00:00\n", true) ==
+        std::vector<std::string>{"a DateTime64(3)", "b DateTime64(3)"});
+  CHECK(types("a,b,c\n2290-01-01 00:00:00.123456789,2262-04-11 23:47:15.999999999,1800-01-01 00:00:00\n", true) ==
+        std::vector<std::string>{"a String", "b DateTime64(9)", "c String"});
+  CHECK(types("a\n2290-01-01 00:00:00.123456\n", true) == std::vector<std::string>{"a DateTime64(6)"});
+}
+
 TEST_CASE("csv infer: names are sanitised identifiers, unique") {
   CHECK(types("Full Name,e-mail,1st,,a,a\nx,y,z,w,v,u\n", true) ==
         std::vector<std::string>{"Full_Name String", "e_mail String", "c_1st String", "column_03 String", "a String",

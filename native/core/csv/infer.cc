@@ -31,6 +31,10 @@ struct ColumnStats {
   uint64_t maxPos = 0;     // largest non-negative magnitude
   uint64_t maxNeg = 0;     // largest negative magnitude
   int fractionDigits = 0;  // longest datetime fraction
+  // Range of the dates (days) and of dates and datetimes (seconds since the
+  // epoch) seen: a type is only suggested if every value fits it.
+  int32_t minDay = INT32_MAX, maxDay = INT32_MIN;
+  int64_t minSec = INT64_MAX, maxSec = INT64_MIN;
 
   void add(std::string_view raw, bool quoted) {
     std::string_view v = trimSpaces(raw);
@@ -71,9 +75,15 @@ struct ColumnStats {
       DateTimeParts dt;
       if (parseDate(v, days)) {
         can |= kDate | kDateTime;  // a date is also midnight of a DateTime column
+        minDay = std::min(minDay, days);
+        maxDay = std::max(maxDay, days);
+        minSec = std::min<int64_t>(minSec, int64_t{days} * 86400);
+        maxSec = std::max<int64_t>(maxSec, int64_t{days} * 86400);
       } else if ((possible & kDateTime) && parseDateTime(v, dt) && dt.hasTime) {
         can |= kDateTime;
         fractionDigits = std::max(fractionDigits, dt.fractionDigits);
+        minSec = std::min(minSec, dt.seconds);
+        maxSec = std::max(maxSec, dt.seconds);
       }
     }
     possible &= can;
@@ -92,10 +102,15 @@ struct ColumnStats {
         t = m <= 32767 ? "Int16" : m <= 2147483647ull ? "Int32" : "Int64";
       }
     } else if (possible & kFloat) t = "Float64";
-    else if (possible & kDate) t = "Date";
-    else if (possible & kDateTime) {
-      if (fractionDigits == 0) t = "DateTime";
-      else t = "DateTime64(" + std::to_string(fractionDigits <= 3 ? 3 : fractionDigits <= 6 ? 6 : 9) + ")";
+    else if (possible & kDate) {
+      // Date: 1970-01-01..2149-06-06; Date32: 1900-01-01..2299-12-31.
+      t = minDay >= 0 && maxDay <= 65535 ? "Date" : minDay >= -25567 && maxDay <= 120529 ? "Date32" : "String";
+    } else if (possible & kDateTime) {
+      // DateTime: 1970..2106-02-07 06:28:15; DateTime64: 1900..2299, and (9) to 2262-04-11 23:47:16.
+      const int p = fractionDigits <= 3 ? 3 : fractionDigits <= 6 ? 6 : 9;
+      if (fractionDigits == 0 && minSec >= 0 && maxSec <= 4294967295LL) t = "DateTime";
+      else if (minSec < -2208988800LL || maxSec > (p == 9 ? 9223372035LL : 10413791999LL)) t = "String";
+      else t = "DateTime64(" + std::to_string(p) + ")";
     } else t = "String";
     return sawEmpty ? "Nullable(" + t + ")" : t;
   }
