@@ -65,6 +65,36 @@ describe('server basics (dev mode)', () => {
     expect(await call(`${srv.url}/v0/tenants`, { method: 'POST', token: srv.operatorToken })).toMatchObject({ status: 400, body: { code: 'EMPTY_BODY' } });
   });
 
+  it('a body refused before it was read to its end closes the connection, and the next request is served', async () => {
+    // Keep-alive client, one socket: a refusal that left the body unread must not be
+    // followed by another request on that socket (it would be reset).
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const post = (chunks: number) => new Promise<{ status: number; connection: string | undefined; body: string }>((resolve, reject) => {
+      const req = http.request(`${srv.url}/v0/tenants`, { method: 'POST', agent, headers: { Authorization: `Bearer ${srv.operatorToken}`, 'Content-Type': 'application/json' } }, (res) => {
+        let body = '';
+        res.on('data', (d) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode!, connection: res.headers.connection, body }));
+      });
+      req.on('error', reject);
+      // Chunked (no Content-Length): the limit is only seen while the body arrives.
+      for (let i = 0; i < chunks; i++) req.write(' '.repeat(1024));
+      req.end('{}');
+    });
+    try {
+      const refused = await post(64);
+      expect(refused.status).toBe(413);
+      expect(JSON.parse(refused.body)).toMatchObject({ code: 'BODY_TOO_LARGE' });
+      expect(refused.connection).toBe('close');
+      for (let i = 0; i < 5; i++) {
+        const next = await post(0);
+        expect(next.status).toBe(400); // {} is read whole: a clear 400, not a reset socket
+        expect(next.connection).toBe('keep-alive');
+      }
+    } finally {
+      agent.destroy();
+    }
+  });
+
   it('a request that takes longer than the deadline gets 408', async () => {
     const status = await new Promise<number>((resolve, reject) => {
       const req = http.request(`${srv.url}/v0/tenants`, { method: 'POST', headers: { Authorization: `Bearer ${srv.operatorToken}`, 'Content-Length': '100' } }, (res) => { res.resume(); resolve(res.statusCode!); });

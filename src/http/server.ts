@@ -109,6 +109,11 @@ export class HttpServer {
   }
 
   #sendError(ctx: Ctx, e: unknown): void {
+    // A request refused before its body was read to the end leaves that body unread
+    // (a large one is not drained just to say 4xx), and the connection then cannot carry
+    // another request: say so, or a keep-alive client sends its next request on a socket
+    // that is being closed and sees a reset.
+    if (!ctx.req.complete) ctx.res.setHeader('Connection', 'close');
     if (isRoostError(e)) {
       if (e.code === 'CLIENT_CLOSED' && ctx.signal.aborted) return;
       const body: Record<string, unknown> = { error: e.message, code: e.code, ...e.details };
