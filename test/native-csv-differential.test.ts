@@ -709,3 +709,48 @@ describe('inferred types hold the sample they were inferred from', () => {
     });
   }
 });
+
+// ---------------------------------------------------------------------------
+// Dialects: the same random strings and numbers written with other delimiters
+// and quotes, read by Roost and by ClickHouse (format_csv_delimiter,
+// format_csv_allow_single_quotes) must give the same rows.
+
+describe('dialects read the same as ClickHouse reads them', () => {
+  const DIALECTS: Array<{ delimiter: string; quote: string; settings: string }> = [
+    { delimiter: ';', quote: '"', settings: "format_csv_delimiter = ';'" },
+    { delimiter: '\t', quote: '"', settings: "format_csv_delimiter = '\\t', input_format_csv_trim_whitespaces = 0, input_format_csv_allow_whitespace_or_tab_as_delimiter = 1" },
+    { delimiter: '|', quote: '"', settings: "format_csv_delimiter = '|'" },
+    { delimiter: ',', quote: "'", settings: 'format_csv_allow_single_quotes = 1, format_csv_allow_double_quotes = 0' },
+    { delimiter: ';', quote: "'", settings: "format_csv_delimiter = ';', format_csv_allow_single_quotes = 1, format_csv_allow_double_quotes = 0" },
+  ];
+  for (const [k, d] of DIALECTS.entries()) {
+    it(`delimiter ${JSON.stringify(d.delimiter)}, quote ${d.quote}`, async () => {
+      const alphabet = ['a', 'b', ' ', '"', "'", ',', ';', '|', '\t', '\n', '\r\n', '\\', 'é', '😀', 'N'];
+      const q = (s: string) => d.quote + s.split(d.quote).join(d.quote + d.quote) + d.quote;
+      const lines: string[] = [];
+      const expected: string[] = [];
+      for (let i = 0; i < 300; i++) {
+        const s = Array.from({ length: int(1, 10) }, () => pick(alphabet)).join('');
+        const special = [d.delimiter, d.quote, '\n', '\r'].some((c) => s.includes(c)) || s !== s.trim() || s.startsWith('"') || s.startsWith("'") || s === '\\N'; // unquoted \N: see the \N rule
+        const n = String(int(-1000, 1000));
+        lines.push([String(i), special || R() < 0.3 ? q(s) : s, R() < 0.2 ? q(n) : n].join(d.delimiter));
+        expected.push(`${i}\t${JSON.stringify(s)}\t${n}`);
+      }
+      const csv = lines.join('\n') + '\n';
+      const structure = 'id UInt32, s String, n Int32';
+      const v = new CsvValidator({ columns: '`id` UInt32, `s` String, `n` Int32', dialect: { delimiter: d.delimiter, quote: d.quote } });
+      const batches = [await v.push(Buffer.from(csv)), await v.finish()];
+      expect(batches.flatMap((b) => b.rejected)).toEqual([]);
+      const bin = path.join(dir, `dialect${k}.native`);
+      writeFileSync(bin, Buffer.concat(batches.map((b) => b.rows)));
+      const csvPath = path.join(dir, `dialect${k}.csv`);
+      writeFileSync(csvPath, csv);
+      const fmt = (r: unknown[][]) => r.map(([id, s, n]) => `${id}\t${JSON.stringify(s)}\t${n}`);
+      const mine = fmt(await rows(`SELECT id, s, n FROM file('${bin}', Native, '${structure}') ORDER BY id`));
+      const theirs = fmt(await rows(`SELECT id, s, n FROM file('${csvPath}', CSV, '${structure}') ORDER BY id SETTINGS ${d.settings}`));
+      const differ = (got: string[]) => got.map((g, i) => [g, expected[i]]).filter(([g, e]) => g !== e);
+      expect(differ(mine)).toEqual([]);
+      expect(differ(theirs)).toEqual([]);
+    });
+  }
+});
