@@ -434,6 +434,14 @@ const CASES: Array<[string, string[]]> = [
     'Array(Int32) DEFAULT [1]',
     "LowCardinality(Nullable(String)) DEFAULT 'lc'",
   ].map((t): [string, string[]] => [t, ['', '""', '\\N', '"\\N"', ' ', '5', '"5"', '2021-02-03 04:05:06', '"[2]"', 'x']]),
+  ['Array(LowCardinality(Nullable(String)))', ['"[\'a\',NULL,\'\',\'a\']"', '"[]"', '"[null,\'\\N\']"']],
+  ['Array(Nullable(Float64))', ['"[1.5,NULL,1e309,-1e-400,nan]"', '"[null]"', '"[]"']],
+  ['Array(Nullable(Date))', ['"[\'2020-01-02\',NULL]"', '"[\'1969-12-31\']"']],
+  ['Array(FixedString(2))', ['"[\'ab\',\'a\',\'\']"', '"[\'abc\']"', '"[\'\\x41\\x42\']"']],
+  ['Array(Array(String))', ['"[[\'a\\tb\',\'c\\\\\'],[]]"', '"[[\'[\',\']\'],[\',\']]"', '"[[\'a\'\'b\']]"']],
+  ['Array(Nullable(UUID))', ['"[\'123e4567-e89b-12d3-a456-426614174000\',NULL]"']],
+  ['Nullable(Decimal(38, 10))', nullableCells(decimalCells(38, 10))],
+  ['LowCardinality(FixedString(2))', ['ab', 'a', '""', 'abc']],
   ['Array(DateTime64(9))', ['"[\'2262-04-11 23:47:16.854775807\']"', '"[\'2262-04-11 23:47:17\']"']],
 ];
 
@@ -546,7 +554,7 @@ const RULES: Rule[] = [
   {
     cls: ['b'],
     why: 'array elements follow the element type rules (Array(Date) does not roll 02-30 over or clamp 1969)',
-    match: (d) => d.type === 'Array(Date)' && ['not a date', 'date out of range'].includes(why(d)),
+    match: (d) => /^Array\((Nullable\()?Date/.test(d.type) && ['not a date', 'date out of range'].includes(why(d)),
   },
   {
     cls: ['b'],
