@@ -22,7 +22,7 @@ import net from 'node:net';
 import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
-import { Session, version as chdbVersion } from 'chdb';
+import { Session, version as chdbVersion, type ChdbResult } from 'chdb';
 import { Frame, FrameReader, WINDOW, corkForTurn, encodeFrame, encodeU32, writeFrame } from './protocol.js';
 import { settingsClause } from './engine.js';
 import { StreamAssembler, WHOLE_FILE_FORMATS } from './stream-assembly.js';
@@ -95,6 +95,7 @@ const insertWaiters: Array<() => void> = [];
  */
 interface Held {
   job: Job; st: Active; seen: number; elapsedMs: number; out: Uint8Array;
+  rowsRead: number; bytesRead: number;
   waitFor: Set<number>; timer?: NodeJS.Timeout;
 }
 const held = new Map<number, Held>();
@@ -198,12 +199,12 @@ function startBuffered(job: Job, st: Active): void {
   inEngine.set(job.id, job);
   // The session's max_result_bytes (set once at start) caps this buffered result.
   session.queryAsync(sql + settingsClause(settings), { format }).then(
-    (r) => bufferedDone(job, st, seen, t0, r.bytes(), undefined),
+    (r) => bufferedDone(job, st, seen, t0, r, undefined),
     (e: unknown) => bufferedDone(job, st, seen, t0, undefined, e),
   );
 }
 
-function bufferedDone(job: Job, st: Active, seen: number, t0: number, out: Uint8Array | undefined, err: unknown): void {
+function bufferedDone(job: Job, st: Active, seen: number, t0: number, r: ChdbResult | undefined, err: unknown): void {
   inEngine.delete(job.id);
   if (err !== undefined) {
     engineFailed();
@@ -216,7 +217,9 @@ function bufferedDone(job: Job, st: Active, seen: number, t0: number, out: Uint8
       finishJob(job.id, st, st.cancelled ? cancelledError() : err);
     }
   } else {
-    const h: Held = { job, st, seen, elapsedMs: performance.now() - t0, out: out!, waitFor: callsInEngine() };
+    const h: Held = {
+      job, st, seen, elapsedMs: performance.now() - t0, out: r!.bytes(), rowsRead: r!.rowsRead, bytesRead: r!.bytesRead, waitFor: callsInEngine(),
+    };
     const predecessors = before.get(job.id)!;
     if ([...h.waitFor].some((c) => !predecessors.has(c))) {
       h.timer = setTimeout(() => {
@@ -254,7 +257,7 @@ function settle(h: Held): void {
     finishJob(job.id, st, cancelledError());
   } else {
     active.delete(job.id);
-    const end = encodeFrame(Frame.End, job.id, JSON.stringify({ elapsedMs: h.elapsedMs, bytes: out.length, chunks: 1 }));
+    const end = encodeFrame(Frame.End, job.id, JSON.stringify({ elapsedMs: h.elapsedMs, bytes: out.length, chunks: 1, rowsRead: h.rowsRead, bytesRead: h.bytesRead }));
     corkForTurn(sock);
     if (out.length) {
       sock.cork();

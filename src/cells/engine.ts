@@ -22,6 +22,12 @@ export interface QueryStats {
   elapsedMs: number;
   bytes: number;
   chunks: number;
+  /**
+   * Rows and bytes the engine read for the result, where it tells: the embedded
+   * cell knows them for results it buffered (up to 2 MiB), not for streamed ones.
+   */
+  rowsRead?: number;
+  bytesRead?: number;
 }
 
 /** A streamed result. Iterate it once; breaking out of the loop cancels the query. */

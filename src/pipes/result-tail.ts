@@ -5,6 +5,8 @@
  * and completes the trailer to Tinybird's shape where the engine left out
  * `rows_before_limit_at_least` (the embedded cell's streaming path does).
  */
+import type { QueryStats } from '../cells/engine.js';
+
 const HOLD = 512;
 /** Nothing to write (zero-length, so never written into). */
 const EMPTY = Buffer.alloc(0);
@@ -81,10 +83,20 @@ export class ResultTail {
   }
 
   /** `{rows, readRows, readBytes}` as far as known (0 when not). */
+  /**
+   * The engine's own statistics, for the formats without a JSON trailer (a JSON
+   * result's trailer already said, and is what the client saw).
+   */
+  stats(s: QueryStats): void {
+    if (this.#format === 'JSON' || s.rowsRead === undefined) return;
+    this.#readRows = s.rowsRead;
+    this.#readBytes = s.bytesRead ?? 0;
+  }
+
   result(): { rows: number; readRows: number; readBytes: number } {
-    if (this.#format === 'JSONEachRow' || this.#format === 'CSV' || this.#format === 'TSV') return { rows: this.#newlines, readRows: 0, readBytes: 0 };
+    if (this.#format === 'JSONEachRow' || this.#format === 'CSV' || this.#format === 'TSV') return { rows: this.#newlines, readRows: this.#readRows, readBytes: this.#readBytes };
     // The header line is not a row.
-    if (this.#format.endsWith('WithNames')) return { rows: Math.max(0, this.#newlines - 1), readRows: 0, readBytes: 0 };
+    if (this.#format.endsWith('WithNames')) return { rows: Math.max(0, this.#newlines - 1), readRows: this.#readRows, readBytes: this.#readBytes };
     return { rows: this.#rows, readRows: this.#readRows, readBytes: this.#readBytes };
   }
 }

@@ -6,7 +6,7 @@
 import os from 'node:os';
 import type { Ctx } from '../http/context.js';
 import { writeChunk } from '../http/context.js';
-import type { Engine } from '../cells/engine.js';
+import type { Engine, QueryStats } from '../cells/engine.js';
 import type { Tenant } from '../../tenants/registry.js';
 import type { Config } from '../config.js';
 import type { Metrics } from '../log/metrics.js';
@@ -51,6 +51,8 @@ export interface ResultFilter {
   pass(chunk: Buffer): Buffer;
   /** What to write after the last chunk. */
   finish(): Buffer;
+  /** The engine's statistics of a result sent whole (any format, watched or not). */
+  stats?(s: QueryStats): void;
 }
 
 const TRAILING_SETTINGS = /\s+SETTINGS\s+((?:[A-Za-z_][A-Za-z0-9_]*\s*=\s*(?:'(?:[^'\\]|\\.)*'|-?[0-9.]+|true|false)\s*,\s*)*[A-Za-z_][A-Za-z0-9_]*\s*=\s*(?:'(?:[^'\\]|\\.)*'|-?[0-9.]+|true|false))\s*$/i;
@@ -150,6 +152,8 @@ async function runWithSlot(ctx: Ctx, o: RunOptions, type: string, settings: Reco
     const rest = tail?.finish();
     if (rest?.length) ctx.res.end(rest);
     else ctx.res.end();
+    // Settled already (the stream has ended): what the engine read, for the call log.
+    if (o.tail?.stats) o.tail.stats(await stream.done);
     observe('ok');
     o.onDone?.({ status: 200, bytes });
   } catch (e) {
