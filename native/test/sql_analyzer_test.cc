@@ -132,6 +132,29 @@ TEST_CASE("policy refusals carry code and offset") {
   }
 }
 
+TEST_CASE("lexer errors say what is wrong in words, showing the character as written") {
+  struct Case { std::string q; const char* message; uint32_t offset; };
+  const Case cases[] = {
+      {"SELECT \u2018a\u2019", "unexpected character \u2018: typographic quotes are not SQL quotes; write strings in ' and names in ` or \"", 7},
+      {"SELECT \u201Ca\u201D", "unexpected character \u201C: typographic quotes are not SQL quotes; write strings in ' and names in ` or \"", 7},
+      {"SELECT 1 \u00A7 2", "unexpected character \u00A7", 9},
+      {"SELECT `a", "a `quoted` name is not closed: end it with `", 7},
+      {"SELECT 'a", "a string is not closed: end it with '", 7},
+      {"SELECT 1 /* x", "a /* comment is not closed: end it with */", 9},
+      {"SELECT 1 ! 2", "'!' alone is not an operator: use != or NOT", 9},
+      {std::string("SELECT \x01"), "unexpected byte 0x01", 7},
+      {std::string("SELECT \xE2\x80"), "unexpected byte 0xE2", 7},  // a cut UTF-8 sequence at the end
+      {std::string("SELECT \xFF 1"), "unexpected byte 0xFF", 7},
+  };
+  for (const auto& c : cases) {
+    Error e = refused(c.q);
+    INFO(c.q, " -> ", errorCodeName(e.code), " @", e.offset, ": ", e.message);
+    CHECK(e.code == ErrorCode::SYNTAX_ERROR);
+    CHECK(e.message == c.message);
+    CHECK(e.offset == c.offset);
+  }
+}
+
 TEST_CASE("function lookup: allowlist, case, combinators") {
   uint8_t f = 0;
   CHECK(lookupFunction("count", f));

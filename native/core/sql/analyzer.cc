@@ -21,6 +21,34 @@ const char* errorCodeName(ErrorCode c) noexcept {
 
 namespace {
 
+// What a lexer error token means, in words a user can act on.
+std::string lexErrorMessage(const Token& t, const char* queryEnd) {
+  switch (t.type) {
+    case TokenType::ErrorMultilineCommentIsNotClosed: return "a /* comment is not closed: end it with */";
+    case TokenType::ErrorSingleQuoteIsNotClosed: return "a string is not closed: end it with '";
+    case TokenType::ErrorDoubleQuoteIsNotClosed: return "a \"quoted\" name is not closed: end it with \"";
+    case TokenType::ErrorBackQuoteIsNotClosed: return "a `quoted` name is not closed: end it with `";
+    case TokenType::ErrorSingleExclamationMark: return "'!' alone is not an operator: use != or NOT";
+    case TokenType::ErrorWrongNumber: return "malformed number";
+    default: break;
+  }
+  if (t.begin >= queryEnd) return "unexpected end of the query";
+  // One unexpected character, shown as written: its whole UTF-8 sequence when it is one.
+  const auto* p = reinterpret_cast<const unsigned char*>(t.begin);
+  const size_t avail = static_cast<size_t>(queryEnd - t.begin);
+  size_t want = p[0] >= 0xF0 ? 4 : p[0] >= 0xE0 ? 3 : p[0] >= 0xC0 ? 2 : 1;
+  size_t n = 1;
+  while (n < want && n < avail && (p[n] & 0xC0) == 0x80) ++n;
+  static const char* hex = "0123456789ABCDEF";
+  if (p[0] < 0x20 || p[0] == 0x7F || (p[0] >= 0x80 && n != want) || (want == 1 && p[0] >= 0x80))
+    return std::string("unexpected byte 0x") + hex[p[0] >> 4] + hex[p[0] & 15];
+  std::string ch(t.begin, n);
+  // Typographic quotes (as word processors and chat apps write them) are a common paste.
+  if (ch == "\u2018" || ch == "\u2019" || ch == "\u201C" || ch == "\u201D")
+    return "unexpected character " + ch + ": typographic quotes are not SQL quotes; write strings in ' and names in ` or \"";
+  return "unexpected character " + ch;
+}
+
 template <size_t N>
 bool inSet(std::string_view w, const std::string_view (&set)[N]) noexcept {
   for (auto s : set)
@@ -188,7 +216,7 @@ bool Scanner::lex() {
     if (t.isError()) {
       toks_.push_back(t);
       if (t.type == TT::ErrorMaxQuerySizeExceeded) return fail(ErrorCode::QUERY_TOO_LARGE, toks_.size() - 1, "query is larger than the maximum query size");
-      return fail(ErrorCode::SYNTAX_ERROR, toks_.size() - 1, std::string("unexpected input: ") + tokenName(t.type));
+      return fail(ErrorCode::SYNTAX_ERROR, toks_.size() - 1, lexErrorMessage(t, q_.data() + q_.size()));
     }
     toks_.push_back(t);
     if (t.isEnd()) break;
