@@ -15,6 +15,7 @@ import { getTenant } from '../../tenants/registry.js';
 import { rowFiltersOf } from '../datasources/name-map.js';
 import { analyzeSql, SqlError, toRoostError } from '../native/sql.js';
 import { EXTENSION_FORMATS, runQueryToResponse } from '../query/run.js';
+import { publicNames, withPublicNames } from '../query/public-names.js';
 import {
   checkName, checkPipe, compileEndpoint, deletePipeOps, findPipe, getNode, getPipe, listPipes, logEndpointCall, newId,
   pipeDatafile, pipesUsing, putPipeOps, ResultTail, type Pipe, type PipeNode,
@@ -334,9 +335,12 @@ export function registerPipeRoutes(app: App): void {
       const tenant = getTenant(state, r.tenant);
       await runQueryToResponse(ctx, {
         engine: app.cells.engineFor(tenant), tenant, config: app.config, metrics: app.metrics, sql, format,
+        names: publicNames(state, r.tenant, r.workspace),
         userSettings: compiled.maxThreads ? { max_threads: compiled.maxThreads } : undefined, tail,
       });
     } catch (e) {
+      // Any error text (engine, service tables) in the workspace's names, in the answer and in the logs.
+      if (where) withPublicNames(e, publicNames(state, where.tenant, where.workspace));
       failure = e;
       status = ctx.res.headersSent ? ctx.res.statusCode : e instanceof RoostError ? (e.code === 'CLIENT_CLOSED' ? 499 : e.status) : 500;
       throw e;

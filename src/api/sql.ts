@@ -3,11 +3,12 @@ import type { App } from '../app.js';
 import type { Ctx } from '../http/context.js';
 import { readBody } from '../http/context.js';
 import { RoostError } from '../errors.js';
-import { authenticate, authorize, workspaceOf } from '../../auth/authorize.js';
+import { authenticate, authorize, workspaceOf, type Credential } from '../../auth/authorize.js';
 import { analyzeSql, SqlError, toRoostError } from '../native/sql.js';
 import { rowFiltersOf, workspaceNameMap } from '../datasources/name-map.js';
 import { getTenant } from '../../tenants/registry.js';
 import { runQueryToResponse } from '../query/run.js';
+import { publicNames, withPublicNames } from '../query/public-names.js';
 import { ResultTail } from '../pipes/result-tail.js';
 import { compileEndpoint, getPipe, type Pipe } from '../pipes/index.js';
 import type { NameMapEntry } from '../native/sql.js';
@@ -31,6 +32,14 @@ export function registerSqlRoutes(app: App): void {
   const handler = async (ctx: Ctx) => {
     const cred = await authenticate(app, ctx);
     const { tenant, workspace } = workspaceOf(app, ctx, cred);
+    try {
+      await answer(ctx, cred, tenant, workspace);
+    } catch (e) {
+      // Any error text (engine, service tables) in the workspace's names.
+      throw withPublicNames(e, publicNames(app.state, tenant, workspace));
+    }
+  };
+  const answer = async (ctx: Ctx, cred: Credential, tenant: string, workspace: string) => {
     const q = await sqlText(ctx);
     const filters = rowFiltersOf(app.state, tenant, workspace, cred);
     const map: Record<string, NameMapEntry> = workspaceNameMap(app.state, tenant, workspace, filters);
@@ -74,7 +83,7 @@ export function registerSqlRoutes(app: App): void {
     const format = analysis.format ?? 'JSON';
     await runQueryToResponse(ctx, {
       engine: app.cells.engineFor(t), tenant: t, config: app.config, metrics: app.metrics,
-      sql: analysis.sql, format,
+      sql: analysis.sql, format, names: publicNames(app.state, tenant, workspace),
       // Completes the JSON trailer (rows_before_limit_at_least) the streaming path leaves out.
       tail: new ResultTail(format),
     });

@@ -12,6 +12,7 @@ import type { Config } from '../config.js';
 import type { Metrics } from '../log/metrics.js';
 import { RoostError } from '../errors.js';
 import { acquireQuerySlot } from '../../tenants/limits.js';
+import { withPublicNames, type PublicNames } from './public-names.js';
 
 export const OUTPUT_FORMATS: Record<string, string> = {
   JSON: 'application/json; charset=utf-8',
@@ -39,6 +40,11 @@ export interface RunOptions {
   userSettings?: Record<string, string | number>;
   /** Watches (and may complete) a 200 result on its way out: `ResultTail`. */
   tail?: ResultFilter;
+  /**
+   * The workspace's names: engine errors quote the query as sent (internal database and
+   * table names), and are rewritten with these before anyone sees or logs them.
+   */
+  names: PublicNames;
   /** Called once the response is complete (or failed) with what was sent. */
   onDone?: (r: { status: number; bytes: number; error?: RoostError | Error }) => void;
 }
@@ -118,6 +124,7 @@ async function runWithSlot(ctx: Ctx, o: RunOptions, type: string, settings: Reco
     if (Number(asked.max_threads) > 0 && Number(asked.max_threads) < Number(settings.max_threads)) merged.max_threads = Number(asked.max_threads);
     stream = await o.engine.query(split.sql, { format: o.format, settings: merged, timeoutMs, signal: ctx.signal });
   } catch (e) {
+    withPublicNames(e, o.names);
     observe('error');
     o.onDone?.({ status: e instanceof RoostError ? e.status : 500, bytes: 0, error: e as Error });
     throw e;
@@ -157,6 +164,7 @@ async function runWithSlot(ctx: Ctx, o: RunOptions, type: string, settings: Reco
     observe('ok');
     o.onDone?.({ status: 200, bytes });
   } catch (e) {
+    withPublicNames(e, o.names);
     observe('error');
     o.onDone?.({ status: 200, bytes, error: e as Error });
     throw e;
