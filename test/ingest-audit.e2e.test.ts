@@ -245,3 +245,19 @@ describe('NDJSON numbers into text columns', () => {
     expect(await rows('SELECT i, s FROM numtext_quarantine')).toEqual([{ i: 'x', s: '0.10' }]);
   });
 });
+
+describe('NDJSON null and missing values', () => {
+  it('an explicit null is NULL in a Nullable column with a DEFAULT; a missing path is the DEFAULT', async () => {
+    const schema = enc('`id` Int32 `json:$.id`, `n` Nullable(Int32) DEFAULT 9 `json:$.n`, `s` LowCardinality(Nullable(String)) DEFAULT \'d\' `json:$.s`, `z` Int32 DEFAULT 7 `json:$.z`');
+    const created = await post(`/v0/datasources?name=nulls&format=ndjson&schema=${schema}`);
+    expect(created.status, created.text).toBe(200);
+    const body = ['{"id":1,"n":null,"s":null,"z":null}', '{"id":2}', '{"id":3,"n":5,"s":"x","z":1}'].join('\n') + '\n';
+    const r = await post('/v0/datasources?name=nulls&mode=append&format=ndjson', body, ndjson);
+    expect(r.body).toMatchObject({ rows: 3, quarantine_rows: 0 });
+    expect(await rows('SELECT id, n, s, z FROM nulls ORDER BY id')).toEqual([
+      { id: 1, n: null, s: null, z: 7 }, // z cannot hold NULL: its DEFAULT
+      { id: 2, n: 9, s: 'd', z: 7 },
+      { id: 3, n: 5, s: 'x', z: 1 },
+    ]);
+  });
+});

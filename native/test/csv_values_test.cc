@@ -348,6 +348,18 @@ TEST_CASE("csv schema: Tinybird syntax, positions of errors") {
   CHECK(e.offset == 8);
   CHECK_FALSE(parseSchema("a Tuple(Int8)", cols, e));
   CHECK(e.unsupportedType);
+  // The JSON path may also follow the DEFAULT expression; a backquoted name inside
+  // the expression is not a path.
+  REQUIRE(parseSchema("n Nullable(Int32) DEFAULT 9 `json:$.n`, s String DEFAULT concat(`a b`, 'x') `json:$.s`, t Int8 DEFAULT 1", cols, e));
+  REQUIRE(cols.size() == 3);
+  CHECK(cols[0].defaultExpr == "9");
+  CHECK(cols[0].jsonPath == "$.n");
+  CHECK(cols[1].defaultExpr == "concat(`a b`, 'x')");
+  CHECK(cols[1].jsonPath == "$.s");
+  CHECK(cols[2].jsonPath.empty());
+  CHECK_FALSE(parseSchema("n Int32 `json:$.a` DEFAULT 1 `json:$.b`", cols, e));  // two paths
+  CHECK_FALSE(parseSchema("n Int32 DEFAULT 1 `json:n`", cols, e));
+  CHECK_FALSE(parseSchema("n Int32 DEFAULT 1 `json:$.n", cols, e));
 }
 
 namespace {

@@ -81,7 +81,8 @@ function arrayElement(v: unknown): string {
 
 function field(v: unknown, col: DataSourceColumn): string {
   if (v === undefined) return col.defaultExpr || col.nullable ? '' : csvQuote(zeroOf(col.type));
-  if (v === null) return col.nullable ? '' : col.defaultExpr ? '' : csvQuote(zeroOf(col.type));
+  // An explicit null is NULL where the column can hold one (\N, so a DEFAULT does not apply); a missing path is the DEFAULT.
+  if (v === null) return col.nullable ? '\\N' : col.defaultExpr ? '' : csvQuote(zeroOf(col.type));
   if (typeof v === 'string') return csvQuote(v);
   if (typeof v === 'number' || v instanceof ExactNumber) return String(v);
   if (typeof v === 'boolean') return /^U?Int/.test(innerType(col.type)) ? (v ? '1' : '0') : String(v);

@@ -65,7 +65,8 @@ bool parseSchema(std::string_view s, std::vector<Column>& out, SchemaError& err)
     if (!parseType(s, i, col.type, te)) return fail(err, te.offset, te.message, te.unsupported);
     if (i == typeAt) return fail(err, typeAt, "expected a type for column " + col.name);
     skipSpace(s, i);
-    if (i < s.size() && s[i] == '`') {
+    // `json:$.path`, after the type or (as some write it) after the DEFAULT expression.
+    auto jsonPath = [&]() -> bool {
       size_t at = i++;
       std::string inner;
       while (i < s.size() && s[i] != '`') inner += s[i++];
@@ -75,7 +76,9 @@ bool parseSchema(std::string_view s, std::vector<Column>& out, SchemaError& err)
       col.jsonPath = inner.substr(5);
       if (col.jsonPath.empty() || col.jsonPath[0] != '$') return fail(err, at + 6, "a JSON path starts with $");
       skipSpace(s, i);
-    }
+      return true;
+    };
+    if (i < s.size() && s[i] == '`' && !jsonPath()) return false;
     if (startsWithWord(s, i, "DEFAULT")) {
       i += 7;
       skipSpace(s, i);
@@ -89,6 +92,7 @@ bool parseSchema(std::string_view s, std::vector<Column>& out, SchemaError& err)
           else if (c == q) q = 0;
           continue;
         }
+        if (c == '`' && depth == 0 && s.compare(i + 1, 5, "json:") == 0) break;
         if (c == '\'' || c == '"' || c == '`') q = c;
         else if (c == '(' || c == '[') ++depth;
         else if (c == ')' || c == ']') {
@@ -102,6 +106,10 @@ bool parseSchema(std::string_view s, std::vector<Column>& out, SchemaError& err)
       if (e == at) return fail(err, at, "expected an expression after DEFAULT");
       col.defaultExpr = std::string(s.substr(at, e - at));
       col.hasDefault = true;
+      if (i < s.size() && s[i] == '`') {
+        if (!col.jsonPath.empty()) return fail(err, i, "a column takes one `json:` path");
+        if (!jsonPath()) return false;
+      }
     }
     out.push_back(std::move(col));
     skipSpace(s, i);
