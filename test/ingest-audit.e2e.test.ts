@@ -261,3 +261,21 @@ describe('NDJSON null and missing values', () => {
     ]);
   });
 });
+
+describe('schemas the engine refuses', () => {
+  it('a DEFAULT expression or sorting key the engine cannot take is a 400 that names it, without Roost\'s own statement', async () => {
+    for (const [schema, key, words] of [
+      ['a Int32 DEFAULT nosuchfunction(1)', '', /nosuchfunction/i],
+      ['a Int32 DEFAULT 9 garbage', '', /syntax/i],
+      ['a Int32, s String', '&engine_sorting_key=nosuchcol', /nosuchcol/],
+    ] as const) {
+      const r = await post(`/v0/datasources?name=refused_schema&schema=${enc(schema)}${key}`);
+      expect(r.status, r.text).toBe(400);
+      expect(r.body.code).toBe('SCHEMA_SYNTAX');
+      expect(r.body.error).toMatch(words);
+      expect(r.body.error).not.toMatch(/ENGINE|non_replicated|ws_[a-z]+_[0-9a-f]{8}/);
+      // Nothing stays behind: the name is free.
+      expect((await call(`${srv.url}/v0/datasources/refused_schema`, { token })).status).toBe(404);
+    }
+  });
+});

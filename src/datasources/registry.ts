@@ -6,7 +6,7 @@
 import crypto from 'node:crypto';
 import type { State } from '../state/state.js';
 import type { Op } from '../state/store.js';
-import { RoostError } from '../errors.js';
+import { QueryFailed, RoostError } from '../errors.js';
 import type { Engine } from '../cells/engine.js';
 import { quoteIdent } from '../cells/engine.js';
 import { compatColumns } from '../cells/compat.js';
@@ -95,7 +95,29 @@ export async function createTables(engine: Engine, ws: Workspace, ds: DataSource
   // The deduplication window lets a retried buffer flush (after a crash between the
   // insert and the removal of its segments) be recognised and skipped by the engine.
   const settings = engine.kind === 'embedded' ? ' SETTINGS non_replicated_deduplication_window = 1000' : '';
-  await engine.exec(`CREATE TABLE IF NOT EXISTS ${qualified(ws, table)} (${columnsDDL(ds.columns)}) ENGINE = MergeTree ORDER BY ${ds.sortingKey}${settings}`);
+  try {
+    await engine.exec(`CREATE TABLE IF NOT EXISTS ${qualified(ws, table)} (${columnsDDL(ds.columns)}) ENGINE = MergeTree ORDER BY ${ds.sortingKey}${settings}`);
+  } catch (e) {
+    throw schemaRefusal(e, ws);
+  }
+}
+
+/**
+ * ClickHouse codes of a CREATE refused for what the schema says: a DEFAULT expression or a
+ * sorting key that does not parse, names nothing, or does not fit its column's type.
+ */
+const SCHEMA_REFUSALS = new Set([6, 27, 36, 42, 43, 44, 46, 47, 48, 50, 53, 62, 70, 169, 179, 549]);
+
+/**
+ * The engine's refusal of a data source's CREATE as the user's error (400): their DEFAULT
+ * expressions and sorting key are only checked by the engine. The quoted statement is cut
+ * before Roost's own part of it (engine, settings), which is not theirs to see.
+ */
+export function schemaRefusal(e: unknown, ws: Workspace): unknown {
+  if (!(e instanceof QueryFailed) || e.clickhouseCode === undefined || !SCHEMA_REFUSALS.has(e.clickhouseCode)) return e;
+  const text = e.message.replace(/^Code: \d+\.\s*/, '').replace(/^DB::Exception:\s*/, '').replace(/\)?\s*ENGINE = MergeTree[\s\S]*$/, '…').replace(/\s*\(version [^)]*\)\s*$/, '')
+    .split(`${quoteIdent(ws.database)}.`).join('').split(`${ws.database}.`).join('');
+  return new RoostError('SCHEMA_SYNTAX', `the engine refused the schema (a DEFAULT expression or engine_sorting_key): ${text}`, { details: { clickhouse_code: e.clickhouseCode } });
 }
 
 export async function createQuarantine(engine: Engine, ws: Workspace, ds: DataSource, table = `${ds.table}_quarantine`): Promise<void> {
