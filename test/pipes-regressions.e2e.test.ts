@@ -40,8 +40,8 @@ describe('a template that reads a node or a pipe only in some branches', () => {
       { name: 'fr', sql: "SELECT id FROM events WHERE country = 'FR'" },
       { name: 'out', sql: '%\nSELECT id FROM {% if defined(fr) %}fr{% else %}es{% end %} ORDER BY id' },
     ]);
-    // Saved with default values, where defined() is true: only `fr` is recorded.
-    expect(p.nodes[2].dependencies).toEqual(['fr']);
+    // The render with default values (defined() true) reads `fr`; the else branch's `es` is saved too.
+    expect(p.nodes[2].dependencies).toEqual(['fr', 'es']);
     expect(await rows('/v0/pipes/choose_node.ndjson?fr=1')).toEqual([{ id: 2 }]);
     expect(await rows('/v0/pipes/choose_node.ndjson')).toEqual([{ id: 1 }, { id: 3 }]);
   });

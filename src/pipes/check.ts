@@ -2,13 +2,14 @@
  * Checks a pipe when it is saved: every node's template parses and renders
  * with default values, every node compiles through the analyzer, node
  * references form no cycle, and no cycle runs through other pipes' endpoints.
- * Fills in each node's `params` and `dependencies`.
+ * Fills in each node's `params` and `dependencies` (for a template, also every node or
+ * pipe any branch names: see `templateDependencies`).
  */
 import type { State } from '../state/state.js';
 import { RoostError } from '../errors.js';
 import { compilePipe, SqlError, toRoostError, type NameMapEntry } from '../native/sql.js';
 import { workspaceNameMap } from '../datasources/name-map.js';
-import { isTemplate, renderTemplate, templateParameters } from './template/index.js';
+import { isTemplate, renderTemplate, templateNames, templateParameters } from './template/index.js';
 import { endpointNode, externalReferences, listPipes, type Pipe, type PipeNode } from './pipe.js';
 
 /** Adds the node's name to a template or analyzer error, keeping its code and position. */
@@ -33,6 +34,34 @@ function checkNameMap(state: State, pipe: Pipe): Record<string, NameMapEntry> {
     map[p.name] = { kind: 'query', sql: 'SELECT 1' };
   }
   return map;
+}
+
+/** Names a template may read besides data sources: the pipe's nodes and the workspace's other pipes. */
+function readableNames(state: State, pipe: Pipe): () => Set<string> {
+  let names: Set<string> | undefined;
+  return () => {
+    if (!names) {
+      names = new Set(pipe.nodes.map((n) => n.name));
+      for (const p of listPipes(state, pipe.tenant, pipe.workspace)) if (p.name !== pipe.name) names.add(p.name);
+    }
+    return names;
+  };
+}
+
+/**
+ * A node's saved dependencies. Plain SQL: what the analyzer found. A template: what the
+ * analyzer found in the render with default values, then every other node or pipe named
+ * anywhere in the template (SQL text of every branch, string literals inside tags), since
+ * which of them a call reads depends on its parameters (`FROM {% if defined(x) %}a{% else %}b{% end %}`).
+ * Deleting a node or pipe listed here is refused (409), whichever branch names it.
+ */
+function templateDependencies(n: PipeNode, analyzed: string[], readable: () => Set<string>): string[] {
+  if (!isTemplate(n.sql)) return analyzed;
+  const out = [...analyzed];
+  for (const w of templateNames(n.sql)) {
+    if (w !== n.name && !out.includes(w) && readable().has(w)) out.push(w);
+  }
+  return out;
 }
 
 /** Byte offset of the first whole-word use of `name` in `sql` (0 when not found). */
@@ -66,9 +95,10 @@ export function checkPipe(state: State, pipe: Pipe): Pipe {
     const node = pipe.nodes.find((n) => e instanceof SqlError && n.name === e.node);
     throw node ? atNode(e, node) : e instanceof SqlError ? toRoostError(e) : e;
   }
+  const readable = readableNames(state, pipe);
   const out: Pipe = {
     ...pipe,
-    nodes: pipe.nodes.map((n, i) => ({ ...n, params: rendered[i]!.params, dependencies: deps[n.name] ?? [] })),
+    nodes: pipe.nodes.map((n, i) => ({ ...n, params: rendered[i]!.params, dependencies: templateDependencies(n, deps[n.name] ?? [], readable) })),
   };
   checkPipeCycle(state, out);
   return out;

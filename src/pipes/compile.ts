@@ -71,7 +71,7 @@ function probeFor(state: State, pipe: Pipe, fk: string, dsMap: () => Record<stri
 /**
  * The names a template node reads with this call's values. Which nodes or pipes a template
  * reads can depend on its parameters (`FROM {% if defined(x) %}a{% else %}b{% end %}`),
- * while the saved dependencies come from the render with default values.
+ * while the saved dependencies list every name any branch could read.
  */
 function renderedReferences(n: PipeNode, sql: string, probe: () => Probe, isNodeOrPipe: (d: string) => boolean): string[] {
   const p = probe();
@@ -80,8 +80,9 @@ function renderedReferences(n: PipeNode, sql: string, probe: () => Probe, isNode
   try {
     return [...new Set(analyzeSql(sql, p.map).tables.map((t) => t.name))];
   } catch (e) {
-    // The node's SQL is at fault; compiling the pipe reports it with the node's name.
-    if (e instanceof SqlError) return n.dependencies;
+    // The node's SQL is at fault; compiling the pipe reports it with the node's name (the saved
+    // dependencies of a template list every branch's names: only those in this SQL are kept).
+    if (e instanceof SqlError) return n.dependencies.filter((d) => sql.includes(d));
     throw e;
   }
 }

@@ -17,7 +17,10 @@ export interface PipeNode {
   description: string | null;
   /** Parameters the node's template declares (empty for plain SQL). */
   params: TemplateParameter[];
-  /** Names the node reads (other nodes, data sources, service views, other pipes), first use first. */
+  /**
+   * Names the node reads (other nodes, data sources, service views, other pipes), first use
+   * first. A template's also list every other node or pipe named in any branch (check.ts).
+   */
   dependencies: string[];
   createdAt: string;
   updatedAt: string;

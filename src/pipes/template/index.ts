@@ -1,5 +1,5 @@
 /** Tinybird's template language for pipe node SQL: what other areas may import. */
-export { isTemplate, renderTemplate, templateParameters, type RenderOptions, type RenderResult } from './render.js';
+export { isTemplate, renderTemplate, templateNames, templateParameters, type RenderOptions, type RenderResult } from './render.js';
 export type { RequestParams } from './evaluate.js';
 export type { TemplateParameter } from './parameters.js';
 export { TemplateSyntaxError, TemplateParameterError, TemplateInvalidError, TemplateRaisedError } from './errors.js';

@@ -4,6 +4,7 @@
 import { evaluate, type RequestParams } from './evaluate.js';
 import { collectParameters, type TemplateParameter } from './parameters.js';
 import { parseTemplate, type TemplateNode } from './parser.js';
+import { collectNames } from './names.js';
 
 /** A first line holding only `%` (spaces around it allowed). */
 const HEADER = /^[ \t]*(?:\r?\n[ \t]*)*%[ \t]*(?:\r?\n|$)/;
@@ -89,4 +90,17 @@ export function renderTemplate(sql: string, params: RequestParams, opts: RenderO
 export function templateParameters(sql: string): TemplateParameter[] {
   if (!isTemplate(sql)) return [];
   return collectParameters(parsed(sql));
+}
+
+/**
+ * Every identifier a template could write into its SQL whatever the call's values: the words
+ * of its SQL text in every branch, and of the string literals inside its tags. Used to record
+ * which nodes and pipes a template node may read (see docs/templates.md). Non-templates: none.
+ *
+ * @example
+ * templateNames('%\nSELECT * FROM {% if defined(x) %}a{% else %}b{% end %}') // ['SELECT', 'FROM', 'a', 'b']
+ */
+export function templateNames(sql: string): string[] {
+  if (!isTemplate(sql)) return [];
+  return [...collectNames(parsed(sql))];
 }

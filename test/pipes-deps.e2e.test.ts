@@ -1,0 +1,126 @@
+/**
+ * Saved dependencies of template nodes: every node or pipe a template can read, whichever
+ * branch a call takes, not only the one the save-time render (defined() true) took. They are
+ * what GET /v0/pipes/<pipe> shows and what the delete-node / delete-pipe / unpublish checks
+ * (409) see. Plain SQL nodes keep the analyzer's dependencies.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call, startServer, type RunningServer } from './helpers/server.js';
+
+let srv: RunningServer;
+let admin: string;
+
+const post = (path: string, body?: BodyInit, headers: Record<string, string> = {}) =>
+  call(`${srv.url}${path}`, { method: 'POST', token: admin, body, headers });
+const get = (path: string) => call(`${srv.url}${path}`, { token: admin });
+const del = (path: string) => call(`${srv.url}${path}`, { method: 'DELETE', token: admin });
+const put = (path: string, body: string) => call(`${srv.url}${path}`, { method: 'PUT', token: admin, body });
+const createPipe = async (name: string, nodes: Array<{ name: string; sql: string }>, endpoint: string | null = nodes[nodes.length - 1]!.name) => {
+  const r = await post('/v0/pipes', JSON.stringify({ name, nodes: nodes.map((n) => ({ ...n, type: n.name === endpoint ? 'endpoint' : undefined })) }), { 'Content-Type': 'application/json' });
+  if (r.status !== 200) throw new Error(`create ${name}: ${r.status} ${r.text}`);
+  return r.body;
+};
+const depsOf = async (pipe: string) => {
+  const r = await get(`/v0/pipes/${pipe}`);
+  expect(r.status, r.text).toBe(200);
+  return Object.fromEntries((r.body.nodes as Array<{ name: string; dependencies: string[] }>).map((n) => [n.name, n.dependencies]));
+};
+const rows = async (path: string) => {
+  const r = await get(path);
+  if (r.status !== 200) throw new Error(`${path}: ${r.status} ${r.text}`);
+  return r.text.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+};
+
+beforeAll(async () => {
+  srv = await startServer();
+  admin = (await call(`${srv.url}/tokens`)).body.workspace_admin_token;
+  expect((await post(`/v0/datasources?name=events&schema=${encodeURIComponent('id Int32, country String')}`)).status).toBe(200);
+  expect((await post('/v0/datasources?name=events&mode=append', '1,ES\n2,FR\n3,ES\n', { 'Content-Type': 'text/csv' })).body.rows).toBe(3);
+}, 120_000);
+afterAll(async () => { await srv?.stop(); });
+
+describe('nodes a template reads only in some branches', () => {
+  it('are saved as dependencies, and the node cannot be deleted while a branch reads it', async () => {
+    const p = await createPipe('choose_node', [
+      { name: 'fr', sql: "SELECT id FROM events WHERE country = 'FR'" },
+      { name: 'es', sql: "SELECT id FROM events WHERE country = 'ES'" },
+      { name: 'out', sql: '%\nSELECT id FROM {% if defined(x) %}fr{% else %}es{% end %} ORDER BY id' },
+    ]);
+    // The save-time render (defined() true) reads `fr`; the else branch reads `es`.
+    expect(p.nodes[2].dependencies).toEqual(['fr', 'es']);
+    expect((await depsOf('choose_node')).out).toEqual(['fr', 'es']);
+
+    const d = await del('/v0/pipes/choose_node/nodes/es');
+    expect(d.status, d.text).toBe(409);
+    expect(d.body.dependents).toEqual(['out']);
+    // Still there: a call without x reads it.
+    expect(await rows('/v0/pipes/choose_node.ndjson')).toEqual([{ id: 1 }, { id: 3 }]);
+    expect(await rows('/v0/pipes/choose_node.ndjson?x=1')).toEqual([{ id: 2 }]);
+  });
+
+  it('names in string literals inside tags count too; {# comments #} do not', async () => {
+    const p = await createPipe('by_symbol', [
+      { name: 'fr', sql: "SELECT id FROM events WHERE country = 'FR'" },
+      { name: 'es', sql: "SELECT id FROM events WHERE country = 'ES'" },
+      { name: 'unused', sql: 'SELECT 1 AS id' },
+      { name: 'out', sql: "%\n{# unused #}SELECT id FROM {{ symbol('fr' if defined(x) else 'es') }} ORDER BY id" },
+    ]);
+    expect(p.nodes[3].dependencies).toEqual(['fr', 'es']);
+    expect((await del('/v0/pipes/by_symbol/nodes/es')).status).toBe(409);
+    expect((await del('/v0/pipes/by_symbol/nodes/unused')).status).toBe(204);
+    expect(await rows('/v0/pipes/by_symbol.ndjson')).toEqual([{ id: 1 }, { id: 3 }]);
+  });
+
+  it('once no branch names the node, it can be deleted', async () => {
+    await createPipe('edit_then_delete', [
+      { name: 'a', sql: 'SELECT 1 AS id' },
+      { name: 'b', sql: 'SELECT 2 AS id' },
+      { name: 'out', sql: '%\nSELECT id FROM {% if defined(x) %}a{% else %}b{% end %}' },
+    ]);
+    expect((await del('/v0/pipes/edit_then_delete/nodes/b')).status).toBe(409);
+    const e = await put('/v0/pipes/edit_then_delete/nodes/out', '%\nSELECT id FROM a {% if defined(x) %}WHERE id = 1{% end %}');
+    expect(e.status, e.text).toBe(200);
+    expect(e.body.dependencies).toEqual(['a']);
+    expect((await del('/v0/pipes/edit_then_delete/nodes/b')).status).toBe(204);
+  });
+
+  it('plain SQL nodes keep the analyzer\'s dependencies (a column named like a node is no dependency)', async () => {
+    const p = await createPipe('plain_deps', [
+      { name: 'a', sql: 'SELECT 1 AS id' },
+      { name: 'b', sql: 'SELECT 2 AS id' },
+      { name: 'out', sql: 'SELECT id AS b FROM a' },
+    ]);
+    expect(p.nodes[2].dependencies).toEqual(['a']);
+    expect((await del('/v0/pipes/plain_deps/nodes/b')).status).toBe(204);
+  });
+});
+
+describe('pipes a template reads only in some branches', () => {
+  it('are saved as dependencies: deleting or unpublishing them is refused', async () => {
+    await createPipe('ep_fr', [{ name: 'n', sql: "SELECT id FROM events WHERE country = 'FR'" }]);
+    await createPipe('ep_es', [{ name: 'n', sql: "SELECT id FROM events WHERE country = 'ES'" }]);
+    const p = await createPipe('choose_pipe', [{ name: 'n', sql: '%\nSELECT count() AS c FROM {% if defined(x) %}ep_fr{% else %}ep_es{% end %}' }]);
+    expect(p.nodes[0].dependencies).toEqual(['ep_fr', 'ep_es']);
+
+    const d = await del('/v0/pipes/ep_es');
+    expect(d.status, d.text).toBe(409);
+    expect(d.body.dependents).toEqual(['choose_pipe']);
+    const u = await del('/v0/pipes/ep_es/nodes/n/endpoint');
+    expect(u.status, u.text).toBe(409);
+    expect(await rows('/v0/pipes/choose_pipe.ndjson')).toEqual([{ c: 2 }]);
+    expect(await rows('/v0/pipes/choose_pipe.ndjson?x=1')).toEqual([{ c: 1 }]);
+
+    // Once the reader is gone, so is the refusal.
+    expect((await del('/v0/pipes/choose_pipe')).status).toBe(204);
+    expect((await del('/v0/pipes/ep_es')).status).toBe(204);
+  });
+});
+
+describe('templateNames', () => {
+  it('reads every branch and string literals in tags, not comments or qualified words', async () => {
+    const { templateNames } = await import('../src/pipes/template/index.js');
+    expect(templateNames('%\nSELECT * FROM {% if defined(x) %}a{% elif defined(y) %}`b`{% else %}c{% end %}')).toEqual(['SELECT', 'FROM', 'a', 'b', 'c']);
+    expect(templateNames("%\n{# d #}{% set t = 'e f' %}SELECT t.g FROM {{ symbol(t) }} {% for v in ['h'] %}{% end %}")).toEqual(['e', 'f', 'SELECT', 't', 'FROM', 'h']);
+    expect(templateNames('SELECT * FROM a')).toEqual([]);
+  });
+});
