@@ -434,6 +434,13 @@ TEST_CASE("csv validator: nulls, defaults, empty cells and rejections") {
                                                "4:-1:wrong column count:3,z,extra"});
   r = validate("a String", "ok\n\xff\xfe\n");
   CHECK(r.rejected == std::vector<std::string>{"2:0:invalid UTF-8:\xff\xfe"});
+  // Invalid UTF-8 is said before anything else wrong with the row (it fails the
+  // request as a whole): with a wrong column count, an unterminated quote, or in a
+  // field past the schema's columns.
+  r = validate("a Int8, b String", "1,x\n2,\xff,extra\n3,\"\xfe\n");
+  CHECK(r.rejected == std::vector<std::string>{"2:1:invalid UTF-8:2,\xff,extra", "3:1:invalid UTF-8:3,\"\xfe\n"});  // unterminated: to the end
+  r = validate("a Int8", "1,\xff\n");
+  CHECK(r.rejected == std::vector<std::string>{"1:-1:invalid UTF-8:1,\xff"});
 }
 
 TEST_CASE("csv validator: UTF-8 rows checked right wherever the chunk splits") {

@@ -95,12 +95,12 @@ void Validator::onRow(const Row& row) {
     }
     return;
   }
-  if (row.unterminated) return reject(row, -1, Reason::UnterminatedQuote);
-  if (row.count != cols_.size()) return reject(row, -1, Reason::WrongColumnCount);
+  // Text that is not UTF-8 first: it fails the whole request (the body is in the
+  // wrong encoding), whatever else is wrong with the row.
   const char* raw = row.raw.data();
   if (!knownUtf8(raw, row.raw.size()) && scan::firstInvalidUtf8(raw, raw + row.raw.size()) >= 0) {
     int col = -1;
-    for (size_t i = 0; i < row.count; ++i) {
+    for (size_t i = 0; i < row.count && i < cols_.size(); ++i) {
       const Field& f = row.fields[i];
       if (scan::firstInvalidUtf8(f.data, f.data + f.size) >= 0) {
         col = static_cast<int>(i);
@@ -109,6 +109,8 @@ void Validator::onRow(const Row& row) {
     }
     return reject(row, col, Reason::InvalidUtf8);
   }
+  if (row.unterminated) return reject(row, -1, Reason::UnterminatedQuote);
+  if (row.count != cols_.size()) return reject(row, -1, Reason::WrongColumnCount);
   if (native_) return encodeNative(row);
   const size_t mark = rows_.size();
   for (size_t i = 0; i < row.count; ++i) {
