@@ -23,7 +23,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import { Session, version as chdbVersion, type ChdbResult } from 'chdb';
-import { Frame, FrameReader, WINDOW, corkForTurn, encodeFrame, encodeU32, writeFrame } from './protocol.js';
+import { Frame, FrameReader, WINDOW, encodeFrame, encodeU32, writeFrame } from './protocol.js';
 import { settingsClause } from './engine.js';
 import { StreamAssembler, WHOLE_FILE_FORMATS } from './stream-assembly.js';
 
@@ -110,7 +110,6 @@ function callsInEngine(): Set<number> {
 
 
 function send(type: Frame, id: number, payload?: Buffer | string): boolean {
-  corkForTurn(sock);
   return sock.write(encodeFrame(type, id, payload));
 }
 
@@ -258,7 +257,6 @@ function settle(h: Held): void {
   } else {
     active.delete(job.id);
     const end = encodeFrame(Frame.End, job.id, JSON.stringify({ elapsedMs: h.elapsedMs, bytes: out.length, chunks: 1, rowsRead: h.rowsRead, bytesRead: h.bytesRead }));
-    corkForTurn(sock);
     if (out.length) {
       sock.cork();
       writeFrame(sock, Frame.Data, job.id, Buffer.from(out.buffer, out.byteOffset, out.byteLength));

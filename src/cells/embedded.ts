@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { EngineUnavailable, QueryFailed, RoostError } from '../errors.js';
 import type { Engine, InsertOptions, InsertSummary, QueryOptions, QueryStats, QueryStream } from './engine.js';
-import { Frame, FrameReader, INSERT_WINDOW, MAX_INSERT_FRAME, WINDOW, corkForTurn, encodeFrame, encodeU32 } from './protocol.js';
+import { Frame, FrameReader, INSERT_WINDOW, MAX_INSERT_FRAME, WINDOW, encodeFrame, encodeU32 } from './protocol.js';
 import type { Logger } from '../log/logger.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -136,7 +136,6 @@ class CellProcess {
    */
   send(type: Frame, id: number, payload?: Buffer | string): boolean {
     if (this.exited || this.sock.destroyed) return false;
-    corkForTurn(this.sock);
     this.sock.write(encodeFrame(type, id, payload));
     return true;
   }

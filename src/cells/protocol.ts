@@ -58,23 +58,6 @@ export function encodeFrame(type: Frame, id: number, payload?: Buffer | Uint8Arr
   return body.length ? Buffer.concat([head, body]) : head;
 }
 
-const corked = new WeakSet<object>();
-
-/**
- * Holds `sock`'s writes until the end of this turn of the event loop (setImmediate,
- * after the poll phase): the frames of all the requests handled in one turn leave
- * in one writev, and the peer is woken once for them instead of once each.
- */
-export function corkForTurn(sock: { cork(): void; uncork(): void }): void {
-  if (corked.has(sock)) return;
-  corked.add(sock);
-  sock.cork();
-  setImmediate(() => {
-    corked.delete(sock);
-    sock.uncork();
-  });
-}
-
 /** Writes a frame without copying a large payload: header and body go out as one writev. */
 export function writeFrame(sock: { cork(): void; uncork(): void; write(b: Buffer | Uint8Array): boolean }, type: Frame, id: number, payload: Buffer): boolean {
   if (payload.length < 16 * 1024) return sock.write(encodeFrame(type, id, payload));
