@@ -279,3 +279,27 @@ describe('schemas the engine refuses', () => {
     }
   });
 });
+
+describe('NDJSON numbers into DateTime columns', () => {
+  it('are seconds since the epoch, as ClickHouse reads them (fractions for DateTime64)', async () => {
+    const schema = enc("`id` Int32 `json:$.id`, `t` DateTime `json:$.t`, `m` DateTime('UTC') `json:$.t`, `t3` DateTime64(3) `json:$.t3`");
+    const created = await post(`/v0/datasources?name=epochs&format=ndjson&schema=${schema}`);
+    expect(created.status, created.text).toBe(200);
+    const body = [
+      '{"id":1,"t":1700000000,"t3":1700000000.123}',
+      '{"id":2,"t":0,"t3":-1.5}',
+      '{"id":3,"t":1.7e9,"t3":"2023-11-14 22:13:20.5"}',
+      '{"id":4,"t":-1,"t3":0}', // before 1970: not a DateTime
+      '{"id":5,"t":99999999999,"t3":0}', // after 2106
+    ].join('\n') + '\n';
+    const r = await post('/v0/datasources?name=epochs&mode=append&format=ndjson', body, ndjson);
+    expect(r.body).toMatchObject({ rows: 3, quarantine_rows: 2 });
+    expect(await rows("SELECT id, toString(t) AS t, toUnixTimestamp(m) AS m, toString(t3) AS t3 FROM epochs ORDER BY id")).toEqual([
+      { id: 1, t: '2023-11-14 22:13:20', m: 1700000000, t3: '2023-11-14 22:13:20.123' },
+      { id: 2, t: '1970-01-01 00:00:00', m: 0, t3: '1969-12-31 23:59:58.500' },
+      { id: 3, t: '2023-11-14 22:13:20', m: 1700000000, t3: '2023-11-14 22:13:20.500' },
+    ]);
+    // The quarantine keeps the numbers as sent.
+    expect(await rows('SELECT t FROM epochs_quarantine ORDER BY t')).toEqual([{ t: '-1' }, { t: '99999999999' }]);
+  });
+});

@@ -79,12 +79,37 @@ function arrayElement(v: unknown): string {
   return chString(stringifyExact(v));
 }
 
+/**
+ * A JSON number for a DateTime/DateTime64 column: seconds since the epoch (a fraction
+ * for sub-second precision), as ClickHouse reads it. Written as UTC text with `Z`, so the
+ * validator checks its range like any other time; text it cannot place stays as sent.
+ */
+function epochSeconds(text: string): string {
+  const m = /^(-?)(\d+)(?:\.(\d+))?$/.exec(text) ?? (/^-?\d+(?:\.\d+)?[eE][+-]?\d+$/.test(text) && Number.isFinite(Number(text)) ? /^(-?)(\d+)(?:\.(\d+))?$/.exec(Number(text).toFixed(9).replace(/\.?0+$/, '')) : null);
+  if (!m) return text;
+  let secs = Number(m[2]);
+  let frac = (m[3] ?? '').replace(/0+$/, '');
+  if (m[1]) {
+    secs = -secs;
+    if (frac) {
+      // -1.25 s is 1.75 s before the epoch's second -1: floor the seconds, complement the fraction.
+      secs -= 1;
+      const scale = 10n ** BigInt(frac.length);
+      frac = (scale - BigInt(frac)).toString().padStart(frac.length, '0').replace(/0+$/, '');
+    }
+  }
+  const d = new Date(secs * 1000);
+  if (!Number.isSafeInteger(secs) || Number.isNaN(d.getTime())) return text;
+  const iso = d.toISOString(); // YYYY-MM-DDThh:mm:ss.000Z (years 0000–9999 here)
+  return `${iso.slice(0, 10)} ${iso.slice(11, 19)}${frac ? `.${frac}` : ''}Z`;
+}
+
 function field(v: unknown, col: DataSourceColumn): string {
   if (v === undefined) return col.defaultExpr || col.nullable ? '' : csvQuote(zeroOf(col.type));
   // An explicit null is NULL where the column can hold one (\N, so a DEFAULT does not apply); a missing path is the DEFAULT.
   if (v === null) return col.nullable ? '\\N' : col.defaultExpr ? '' : csvQuote(zeroOf(col.type));
   if (typeof v === 'string') return csvQuote(v);
-  if (typeof v === 'number' || v instanceof ExactNumber) return String(v);
+  if (typeof v === 'number' || v instanceof ExactNumber) return /^DateTime/.test(innerType(col.type)) ? epochSeconds(String(v)) : String(v);
   if (typeof v === 'boolean') return /^U?Int/.test(innerType(col.type)) ? (v ? '1' : '0') : String(v);
   if (Array.isArray(v)) return csvQuote('[' + v.map(arrayElement).join(',') + ']');
   return csvQuote(stringifyExact(v));
