@@ -38,6 +38,17 @@ export function holdsUnsafeInteger(v: unknown): boolean {
   for (const k in v) if (holdsUnsafeInteger((v as Record<string, unknown>)[k])) return true;
   return false;
 }
+/** True when `v` is or holds (in an array or object, at any depth) a number. */
+export function holdsNumber(v: unknown): boolean {
+  if (typeof v === 'number') return true;
+  if (v === null || typeof v !== 'object') return false;
+  if (Array.isArray(v)) {
+    for (const x of v) if (typeof x === 'number' || (x !== null && typeof x === 'object' && holdsNumber(x))) return true;
+    return false;
+  }
+  for (const k in v) if (holdsNumber((v as Record<string, unknown>)[k])) return true;
+  return false;
+}
 const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
 
 /** True when a double holds the number `text` (a JSON number) exactly, as far as its digits go. */

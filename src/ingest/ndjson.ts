@@ -9,7 +9,7 @@ import type { RejectedRow } from '../native/csv.js';
 import type { QuarantineRow } from './quarantine.js';
 import type { ImportSource } from './import.js';
 import { RoostError } from '../errors.js';
-import { ExactNumber, exactJson, holdsUnsafeInteger, mayBeInexact, stringifyExact } from './json-exact.js';
+import { ExactNumber, exactJson, holdsNumber, holdsUnsafeInteger, mayBeInexact, stringifyExact } from './json-exact.js';
 
 type PathStep = string | number;
 
@@ -194,7 +194,9 @@ export function ndjsonSource(body: AsyncIterable<Buffer>, columns: DataSourceCol
         // A text column given a number (or an object or array, kept as JSON) stores the
         // number as it was written: 1.50 stays "1.50", 1e21 stays "1e21", not what a double
         // prints. Other columns keep the parsed value (1e2 is 100 for an Int32).
-        if (textCols.length && textCols.some((i) => values[i] !== null && typeof values[i] !== 'string' && typeof values[i] !== 'boolean' && values[i] !== undefined)) {
+        // (Only when one holds a number: an array of strings has no text to keep, and parsing
+        // the line again for it halved /v0/events throughput.)
+        if (textCols.length && textCols.some((i) => holdsNumber(values[i]))) {
           const exact = exactJson(raw, obj, true);
           for (const i of textCols) values[i] = at(exact, paths[i]!);
         }
