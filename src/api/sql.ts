@@ -3,7 +3,7 @@ import type { App } from '../app.js';
 import type { Ctx } from '../http/context.js';
 import { readBody } from '../http/context.js';
 import { RoostError } from '../errors.js';
-import { authenticate, authorize, workspaceOf, type Credential } from '../../auth/authorize.js';
+import { authenticate, authorize, fixedParams, workspaceOf, type Credential } from '../../auth/authorize.js';
 import { analyzeSql, SqlError, toRoostError } from '../native/sql.js';
 import { rowFiltersOf, workspaceNameMap } from '../datasources/name-map.js';
 import { getTenant } from '../../tenants/registry.js';
@@ -66,9 +66,20 @@ export function registerSqlRoutes(app: App): void {
         const all = ctx.query.getAll(k);
         params[k] = all.length > 1 ? all : all[0]!;
       }
+      // Parameters a JWT fixes for this pipe override the request's, as on the endpoint itself;
+      // and such a token reads the pipe through its endpoint node only: another node may not
+      // use the fixed parameter at all (a node before the filter holds every row).
+      const fixed = fixedParams(cred, pipe.name);
+      if (Object.keys(fixed).length) {
+        for (const n of pipe.nodes) {
+          if (used.has(n.name) && n.id !== pipe.endpoint) {
+            authorize(app, ctx, cred, { op: 'workspace', tenant, workspace, scope: 'DATASOURCES:READ', resource: n.name });
+          }
+        }
+      }
       for (const n of pipe.nodes) {
         if (!used.has(n.name)) continue;
-        const c = compileEndpoint(app.state, { ...pipe, id: `${pipe.id}:${n.id}`, endpoint: n.id }, { params, rowFilters: filters });
+        const c = compileEndpoint(app.state, { ...pipe, id: `${pipe.id}:${n.id}`, endpoint: n.id }, { params, fixedParams: fixed, rowFilters: filters });
         map[n.name] = { kind: 'query', sql: c.sql };
       }
     }
