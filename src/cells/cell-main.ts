@@ -388,14 +388,21 @@ async function runInsert(job: Job, st: Active): Promise<void> {
   // The body is spooled to disk as it arrives (bounded memory) and the engine reads
   // the file. A splittable body is cut at marks into segments, each inserted while
   // the next one is still arriving.
+  const oneTimeToken = `once:${crypto.randomUUID()}`;
   const files: string[] = [ins.file];
   let fd = ins.fd;
   let seg = 0;
   let segBytes = 0;
   let running: Promise<void> | undefined;
   const insertFile = (file: string, n: number): Promise<void> => {
-    const s = settings?.insert_deduplication_token !== undefined && n > 0
-      ? { ...settings, insert_deduplication_token: `${settings.insert_deduplication_token}:${n}` } : settings;
+    // Data source tables keep a deduplication window so that a retried events-buffer flush
+    // (which carries a token) is not stored twice. Without a token the engine compares block
+    // hashes instead, and drops a block equal to one inserted before: identical rows in two
+    // segments of one upload, or two requests sending the same events, were stored once while
+    // the answers counted them all. An insert without a token of the caller's gets one of its
+    // own, never used again (insert_deduplicate = 0 is not honoured by INSERT ... FROM INFILE).
+    const token = settings?.insert_deduplication_token ?? oneTimeToken;
+    const s = { ...settings, insert_deduplication_token: n > 0 ? `${token}:${n}` : token };
     return insertCall(`INSERT INTO ${table} FROM INFILE '${file}'${settingsClause(s)} FORMAT ${format}`)
       .then(() => { fs.rmSync(file, { force: true }); });
   };

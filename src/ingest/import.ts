@@ -236,8 +236,10 @@ async function importLocked(app: App, o: ImportOptions): Promise<ImportResult> {
           incoming = qualified(o.ws, `${o.ds.table}__merge${suffix}`);
           await engine.exec(`CREATE TABLE ${incoming} AS ${target}`);
           staged.push(incoming);
-          await engine.exec(`INSERT INTO ${incoming} SELECT * FROM ${target} WHERE NOT ${inside}`);
-          await engine.exec(`INSERT INTO ${incoming} SELECT * FROM ${stage} WHERE ${inside}`);
+          // (No block-hash deduplication: see the cell's inserts. Only the embedded engine's tables have the window.)
+          const noDedup = engine.kind === 'embedded' ? ' SETTINGS insert_deduplicate = 0' : '';
+          await engine.exec(`INSERT INTO ${incoming} SELECT * FROM ${target} WHERE NOT ${inside}${noDedup}`);
+          await engine.exec(`INSERT INTO ${incoming} SELECT * FROM ${stage} WHERE ${inside}${noDedup}`);
           outsideCondition = Number((await engine.exec(`SELECT count() FROM ${stage} WHERE NOT ${inside}`)).toString().trim());
           rows -= outsideCondition;
         }
