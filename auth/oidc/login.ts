@@ -24,7 +24,12 @@ export function safeReturnTo(raw: string | null): string {
   let u: URL;
   try { u = new URL(raw, base); } catch { throw bad(); }
   if (u.origin !== base.origin) throw bad();
-  return u.pathname + u.search + u.hash;
+  // Dot segments collapse on resolution: "/.//evil.com" resolves to the path "//evil.com",
+  // which a browser reads as a scheme-relative URL to another host. The path sent back
+  // must itself pass the checks above.
+  const out = u.pathname + u.search + u.hash;
+  if (!out.startsWith('/') || out.startsWith('//') || /[\\\x00-\x1f\x7f]/.test(out)) throw bad();
+  return out;
 }
 
 export type LoginChoice = { tenant: string; connection: StoredConnection };
