@@ -172,6 +172,10 @@ if (eventSeconds > 0) {
   const secs = out.ms / 1000;
   console.log(`\n  /v0/events wait=true, 4 concurrent clients in another process, ${(out.batch / 1024).toFixed(0)} KiB NDJSON batches (5000 events), ${secs.toFixed(1)} s:`);
   console.log(`  ${(out.bytes / 1048576 / secs).toFixed(1)} MiB/s, ${(out.reqs / secs).toFixed(1)} requests/s, ${Math.round(out.reqs * 5000 / secs)} events/s, ${out.errors} errors (target ≥ 20 MB/s)`);
+  // Every acknowledged event must be in the table (the same body is sent each time: nothing
+  // may be taken for a duplicate).
+  const stored = Number((await (await fetch(`${url}/v0/sql?q=${encodeURIComponent('SELECT count() FROM events FORMAT TSV')}`, { headers: auth })).text()).trim());
+  console.log(`  stored ${stored} events of ${out.reqs * 5000} acknowledged${stored === out.reqs * 5000 ? '' : '  <-- MISMATCH'}`);
 }
 
 server.kill('SIGTERM');
