@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { isUtf8 } from 'node:buffer';
+import crypto from 'node:crypto';
 import type { Logger } from '../log/logger.js';
 import { RoostError } from '../errors.js';
 
@@ -20,7 +21,22 @@ export type FlushFn = (owner: SegmentOwner, files: string[]) => Promise<void>;
 
 interface Target { dir: string; owner: SegmentOwner; pendingBytes: number; seq: number; writing: Promise<void> }
 
-const SEGMENT = /^(\d{12})\.ndjson$/;
+/**
+ * A segment is `<12-digit sequence>-<boot tag>.ndjson` (older versions wrote
+ * `<12 digits>.ndjson`, still read). The sequence starts again after the last
+ * segment on disk, i.e. at 1 once everything was flushed, so the boot tag (random
+ * per process) keeps a name, and the flush's dedup token made of the names, from
+ * ever being used twice: the engine would take a new batch with an old token for
+ * a retry of the old one and drop it.
+ */
+const SEGMENT = /^(\d{12})(?:-[0-9a-f]{8})?\.ndjson$/;
+/**
+ * The batch being flushed, written (durably) before its insert and removed once its
+ * segments are gone: after a crash between the insert and the end of the removal,
+ * the same batch (same names, so the same dedup token) is sent again first, so the
+ * engine recognises it instead of storing part of it twice.
+ */
+const MANIFEST = 'flushing.json';
 
 export class EventBuffer {
   #root: string;
@@ -31,6 +47,7 @@ export class EventBuffer {
   #flushing: Promise<void> | undefined;
   #batchBytes: number;
   #failures = new Map<string, { count: number; until: number }>();
+  #bootTag = crypto.randomBytes(4).toString('hex');
 
   constructor(opts: { root: string; log: Logger; flush: FlushFn; intervalMs?: number; batchBytes?: number }) {
     this.#root = opts.root;
@@ -92,7 +109,7 @@ export class EventBuffer {
   async append(o: SegmentOwner, body: AsyncIterable<Buffer>, opts: { maxLineBytes?: number } = {}): Promise<{ bytes: number; lines: number }> {
     const maxLine = opts.maxLineBytes ?? 8 << 20;
     const t = this.#target(o);
-    const name = String(t.seq++).padStart(12, '0') + '.ndjson';
+    const name = `${String(t.seq++).padStart(12, '0')}-${this.#bootTag}.ndjson`;
     const tmp = path.join(t.dir, `.${name}.part`);
     const fh = await fsp.open(tmp, 'w', 0o600);
     let bytes = 0;
@@ -154,14 +171,21 @@ export class EventBuffer {
         if (t.pendingBytes === 0) continue;
         const f = this.#failures.get(key);
         if (f && Date.now() < f.until) continue;
-        const segments = (await fsp.readdir(t.dir)).filter((n) => SEGMENT.test(n)).sort();
+        let segments = (await fsp.readdir(t.dir)).filter((n) => SEGMENT.test(n)).sort();
         let batch: string[] = [];
         let size = 0;
+        const manifest = path.join(t.dir, MANIFEST);
+        /** Sends `names` as one insert, its manifest durable first; removes them after. */
+        const send = async (names: string[]) => {
+          await writeDurable(manifest, JSON.stringify({ segments: names }));
+          await this.#flushFn(t.owner, names.map((n) => path.join(t.dir, n)));
+          for (const n of names) await fsp.rm(path.join(t.dir, n), { force: true });
+          await fsp.rm(manifest, { force: true });
+        };
         const sendBatch = async () => {
           if (!batch.length) return;
           try {
-            await this.#flushFn(t.owner, batch.map((n) => path.join(t.dir, n)));
-            for (const n of batch) await fsp.rm(path.join(t.dir, n), { force: true });
+            await send(batch);
           } catch (e) {
             if (!isContentError(e)) throw e;
             // What the segments hold is refused (append() checks for it, so only segments
@@ -171,13 +195,13 @@ export class EventBuffer {
             for (const n of batch) {
               const file = path.join(t.dir, n);
               try {
-                if (batch.length > 1) await this.#flushFn(t.owner, [file]);
+                if (batch.length > 1) await send([n]);
                 else throw e;
-                await fsp.rm(file, { force: true });
               } catch (e1) {
                 if (!isContentError(e1)) throw e1;
                 if ((e1 as RoostError).code === 'EMPTY_BODY') { await fsp.rm(file, { force: true }); continue; }
                 await fsp.rename(file, `${file}.rejected`);
+                await fsp.rm(manifest, { force: true });
                 this.#log.error('buffered events set aside: their segment cannot be imported', { target: key, file: `${file}.rejected`, err: e1 });
               }
             }
@@ -187,6 +211,21 @@ export class EventBuffer {
           size = 0;
         };
         try {
+          // A batch whose flush a crash (or a failed insert) interrupted goes again first, as it was.
+          const left = await readManifest(manifest);
+          if (left) {
+            const present = left.filter((n) => segments.includes(n));
+            if (present.length === left.length) {
+              batch = left;
+              for (const n of left) size += (await fsp.stat(path.join(t.dir, n))).size;
+              await sendBatch();
+            } else {
+              // Segments are removed only after the insert succeeded: the batch is stored.
+              for (const n of present) await fsp.rm(path.join(t.dir, n), { force: true });
+              await fsp.rm(manifest, { force: true });
+            }
+            segments = segments.filter((n) => !left.includes(n));
+          }
           for (const n of segments) {
             const s = (await fsp.stat(path.join(t.dir, n))).size;
             if (size > 0 && size + s > this.#batchBytes) await sendBatch();
@@ -233,6 +272,38 @@ export class EventBuffer {
     clearInterval(this.#timer);
     await this.flush();
   }
+}
+
+async function readManifest(file: string): Promise<string[] | undefined> {
+  let text: string;
+  try {
+    text = await fsp.readFile(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+  let m: { segments?: unknown };
+  try {
+    m = JSON.parse(text) as { segments?: unknown };
+  } catch {
+    return undefined; // written whole or not at all (tmp + rename); anything else is not ours
+  }
+  return Array.isArray(m?.segments) && m.segments.every((n) => typeof n === 'string' && SEGMENT.test(n)) ? m.segments as string[] : undefined;
+}
+
+/** Writes a small file so that after a crash it is either absent/old or whole (tmp, fsync, rename, fsync dir). */
+async function writeDurable(file: string, content: string): Promise<void> {
+  const tmp = `${file}.tmp`;
+  const fh = await fsp.open(tmp, 'w', 0o600);
+  try {
+    await fh.writeFile(content);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await fsp.rename(tmp, file);
+  const d = await fsp.open(path.dirname(file), 'r');
+  try { await d.sync(); } finally { await d.close(); }
 }
 
 /** An error of the data itself (not of the engine): the same segments would fail again. */
