@@ -19,6 +19,7 @@ import { RoostError } from '../src/errors.js';
 import { findToken, hashToken, type TokenRecord } from './tokens/service-tokens.js';
 import { looksLikeTinybirdJwt, verifyTinybirdJwt, type JwtToken } from './tokens/jwt-tokens.js';
 import { roleAllows, roleOn, type Grants, type Role } from './roles.js';
+import { rowFilterProblem } from './tokens/scopes.js';
 import { rateHeaders, rateLimited } from './rate-limit.js';
 import { auditAuth, runtimeOf } from './runtime.js';
 import { SESSION_COOKIE, readCookie, csrfMatches } from './sessions/cookies.js';
@@ -230,7 +231,7 @@ export function fixedParams(cred: Credential, pipe: string): Record<string, stri
   if (cred.kind !== 'jwt') return {};
   const out: Record<string, string> = {};
   for (const s of cred.jwt.scopes) {
-    if (s.type === 'PIPES:READ' && s.resource === pipe && s.fixed_params) {
+    if (s.type === 'PIPES:READ' && (s.resource === pipe || s.resource === '*') && s.fixed_params) {
       for (const [k, v] of Object.entries(s.fixed_params)) out[k] = String(v);
     }
   }
@@ -239,15 +240,28 @@ export function fixedParams(cred: Credential, pipe: string): Record<string, stri
 
 /** The row filter a credential imposes on a data source (`DATASOURCES:READ:<ds>:<filter>`), if any. */
 export function readFilter(cred: Credential, datasource: string): string | undefined {
+  // Every filter that names this data source, or `*`, applies (all of them: a filter must
+  // never be dropped because another scope also grants the read). Each is checked again
+  // here, so a filter stored before the checks existed cannot smuggle SQL into the view.
+  const filters: Array<{ on: string; filter: string }> = [];
   if (cred.kind === 'token') {
     for (const s of cred.token.scopes) {
       const m = /^DATASOURCES:READ:([^:]+):(.+)$/s.exec(s);
-      if (m && m[1] === datasource) return m[2];
+      if (m && (m[1] === datasource || m[1] === '*')) filters.push({ on: m[1]!, filter: m[2]! });
     }
   } else if (cred.kind === 'jwt') {
-    return cred.jwt.scopes.find((s) => s.type === 'DATASOURCES:READ' && s.resource === datasource && s.filter)?.filter;
+    for (const s of cred.jwt.scopes) {
+      if (s.type === 'DATASOURCES:READ' && (s.resource === datasource || s.resource === '*') && s.filter) filters.push({ on: s.resource, filter: s.filter });
+    }
   }
-  return undefined;
+  if (filters.length === 0) return undefined;
+  for (const f of filters) {
+    // A `*` filter is checked against this data source: it applies to it.
+    if (rowFilterProblem(datasource, f.filter)) {
+      throw new RoostError('FORBIDDEN', `the row filter of this token for "${f.on}" cannot be used; replace the token's scopes`);
+    }
+  }
+  return filters.length === 1 ? filters[0]!.filter : filters.map((f) => `(${f.filter})`).join(' AND ');
 }
 
 function deny(app: App, ctx: Ctx, cred: Credential, action: Action, message: string): never {

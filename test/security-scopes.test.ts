@@ -67,3 +67,71 @@ describe('JWT fixed_params through /v0/sql?pipeline=', () => {
     expect(r.body.data).toEqual([{ c: 3 }]);
   });
 });
+
+describe('row filters are expressions, not SQL to splice', () => {
+  const VAULT = 'VAULT_SECRET_41c9';
+  let vaultDb = '';
+  let tokensOnly = '';
+
+  beforeAll(async () => {
+    const r = await call(`${srv.url}/v0/tenants/local/workspaces`, { method: 'POST', token: srv.operatorToken, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ name: 'vault' }) });
+    expect(r.status, r.text).toBe(201);
+    const vt = r.body.token as string;
+    expect((await post(`/v0/datasources?name=secrets&schema=${encodeURIComponent('id Int32, s String')}`, undefined, {}, vt)).status).toBe(200);
+    expect((await post('/v0/datasources?name=secrets&mode=append', `7,${VAULT}\n`, { 'Content-Type': 'text/csv' }, vt)).body.rows).toBe(1);
+    const ws = (await call(`${srv.url}/v0/tenants/local/workspaces`, { token: srv.operatorToken })).body.workspaces as Array<{ name: string; database?: string; id: string }>;
+    const v = ws.find((w) => w.name === 'vault')!;
+    vaultDb = v.database ?? `ws_vault_${v.id.slice(0, 8)}`;
+    // A token manager of the main workspace: may mint tokens there, may not read elsewhere.
+    tokensOnly = (await post('/v0/tokens?name=manager_rf&scope=TOKENS')).body.token;
+  });
+
+  const injections = () => [
+    `1) UNION ALL SELECT id, s FROM merge('${vaultDb}', '.*') WHERE (1`,
+    `1) UNION ALL SELECT toInt32(0), name FROM system.databases WHERE (1`,
+    '1) --',
+    `org IN (SELECT s FROM merge('${vaultDb}', '.*'))`,
+    "org = 'acme') OR (1",
+  ];
+
+  it('minting a token whose filter reads tables, closes the view or comments out the rest is refused (400)', async () => {
+    for (const [i, f] of injections().entries()) {
+      if (f === "org = 'acme') OR (1") continue; // balanced and table-free: harmless, allowed
+      const r = await post(`/v0/tokens?name=inj_${i}&scope=${encodeURIComponent(`DATASOURCES:READ:orders:${f}`)}`, undefined, {}, tokensOnly);
+      expect(r.status, `${f}: ${r.text}`).toBe(400);
+      if (r.status === 200) {
+        const q = await get(`/v0/sql?q=${encodeURIComponent("SELECT org FROM orders FORMAT JSON")}`, r.body.token);
+        expect(q.text).not.toContain(VAULT);
+      }
+    }
+  });
+
+  it('a JWT whose filter reads another workspace is refused (401), and never answers its rows', async () => {
+    const jwt = await jwtFor({ name: 'inj_jwt', scopes: [{ type: 'DATASOURCES:READ', resource: 'orders', filter: injections()[0] }] });
+    const r = await get(`/v0/sql?q=${encodeURIComponent('SELECT org FROM orders FORMAT JSON')}`, jwt);
+    expect(r.text).not.toContain(VAULT);
+    expect(r.status).toBe(401);
+  });
+
+  it('a filter on * is refused, and a wildcard JWT filter is not silently dropped', async () => {
+    const r = await post(`/v0/tokens?name=star_filter&scope=${encodeURIComponent("DATASOURCES:READ:*:org = 'acme'")}`);
+    expect(r.status, r.text).toBe(400);
+    const jwt = await jwtFor({ name: 'star_jwt', scopes: [{ type: 'DATASOURCES:READ', resource: '*', filter: "org = 'acme'" }] });
+    const q = await get(`/v0/sql?q=${encodeURIComponent('SELECT DISTINCT org FROM orders FORMAT JSON')}`, jwt);
+    expect(q.text).not.toContain('globex');
+    const jwt2 = await jwtFor({ name: 'star_fixed', scopes: [{ type: 'PIPES:READ', resource: '*', fixed_params: { org: 'acme' } }] });
+    const p = await get('/v0/pipes/org_orders.json?org=globex', jwt2);
+    expect(p.text).not.toContain('globex');
+  });
+
+  it('a good filter still works, and several filters on one data source all apply', async () => {
+    const a = await post(`/v0/tokens?name=acme_rows&scope=${encodeURIComponent("DATASOURCES:READ:orders:org = 'acme'")}`);
+    expect(a.status, a.text).toBe(200);
+    const rows = await get(`/v0/sql?q=${encodeURIComponent('SELECT id FROM orders ORDER BY id FORMAT JSON')}`, a.body.token);
+    expect(rows.body.data).toEqual([{ id: 1 }, { id: 2 }]);
+    const two = await post(`/v0/tokens?name=two_rows&scope=${encodeURIComponent("DATASOURCES:READ:orders:org = 'acme'")}&scope=${encodeURIComponent('DATASOURCES:READ:orders:id > 1')}`);
+    expect(two.status, two.text).toBe(200);
+    const r2 = await get(`/v0/sql?q=${encodeURIComponent('SELECT id FROM orders ORDER BY id FORMAT JSON')}`, two.body.token);
+    expect(r2.body.data).toEqual([{ id: 2 }]);
+  });
+});

@@ -12,6 +12,7 @@ import type { SecretBox } from '../secrets.js';
 import { RoostError } from '../../src/errors.js';
 import type { Workspace } from '../../tenants/registry.js';
 import { WORKSPACE_ADMIN_TOKEN, type TokenRecord } from './service-tokens.js';
+import { rowFilterProblem } from './scopes.js';
 
 export interface JwtScope { type: 'PIPES:READ' | 'DATASOURCES:READ'; resource: string; fixed_params?: Record<string, string | number | boolean>; filter?: string }
 
@@ -96,7 +97,14 @@ export function parseJwtBody(p: Record<string, unknown>): { name: string; exp: n
       }
       scope.fixed_params = fp;
     }
-    if (typeof s.filter === 'string' && s.filter) scope.filter = s.filter;
+    if (typeof s.filter === 'string' && s.filter) {
+      if (scope.type !== 'DATASOURCES:READ') throw new RoostError('UNAUTHENTICATED', 'only a DATASOURCES:READ scope of a JWT takes a filter');
+      const why = rowFilterProblem(scope.resource, s.filter);
+      if (why) throw new RoostError('UNAUTHENTICATED', `JWT scope DATASOURCES:READ:${scope.resource}: ${why}`);
+      scope.filter = s.filter;
+    }
+    // Restrictions bind one named resource: a wildcard would grant every one without them.
+    if (scope.resource === '*' && scope.fixed_params) throw new RoostError('UNAUTHENTICATED', 'JWT fixed_params apply to one named pipe, not to *');
     scopes.push(scope);
   }
   const limits = p.limits as { rps?: unknown } | undefined;

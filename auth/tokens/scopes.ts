@@ -3,6 +3,7 @@
  * strings, and the `{type, resource, filter}` shape Tinybird's API answers with.
  */
 import { RoostError } from '../../src/errors.js';
+import { analyzeSql } from '../../src/native/sql.js';
 
 /** Scope types without a resource. */
 const BARE = new Set(['ADMIN', 'TOKENS', 'DATASOURCES:CREATE', 'PIPES:CREATE']);
@@ -32,10 +33,39 @@ export function parseScope(raw: string): string {
   }
   if (!RESOURCE.test(v.resource)) throw new RoostError('INVALID_PARAMETER', `scope "${raw}": "${v.resource}" is not a data source or pipe name`);
   if (v.filter !== undefined && v.type !== 'DATASOURCES:READ') throw new RoostError('INVALID_PARAMETER', `scope "${raw}": only DATASOURCES:READ takes a row filter`);
+  if (v.filter !== undefined) {
+    const why = rowFilterProblem(v.resource, v.filter);
+    if (why) throw new RoostError('INVALID_PARAMETER', `scope "${raw}": ${why}`);
+  }
   return v.filter ? `${v.type}:${v.resource}:${v.filter}` : `${v.type}:${v.resource}`;
 }
 
 export function scopeView(s: string): ScopeView {
   const v = splitScope(s);
   return { type: v.type, ...(v.resource !== undefined ? { resource: v.resource } : {}), filter: v.filter ?? '' };
+}
+
+/**
+ * Why a row filter may not be used, or undefined when it may. A filter is SQL that
+ * the data source's view puts verbatim after `WHERE (`, and the view is inlined as
+ * trusted SQL: so it must pass the analyzer exactly as it will run (the same text,
+ * followed by more query, so a trailing comment or an unbalanced parenthesis fails),
+ * and read nothing but the row it filters: no table, no other data source.
+ * A filter applies to one named data source, never to `*`.
+ */
+export function rowFilterProblem(datasource: string, filter: string): string | undefined {
+  if (datasource === '*') return 'a row filter applies to one named data source, not to *';
+  if (!filter.trim()) return 'the row filter is empty';
+  const probe = `SELECT * FROM (SELECT * FROM \`${datasource.replace(/[`\\]/g, '')}\` WHERE (${filter})) AS _roost_row_filter WHERE 0`;
+  let tables: number;
+  let format: string | undefined;
+  try {
+    const a = analyzeSql(probe, { [datasource.replace(/[`\\]/g, '')]: '`_roost_check`.`_roost_check`' });
+    tables = a.tables.length;
+    format = a.format;
+  } catch (e) {
+    return `the row filter is not a valid expression for this data source (${(e as Error).message})`;
+  }
+  if (format !== undefined || tables !== 1) return 'a row filter is an expression over the data source\'s columns; it may not read tables';
+  return undefined;
 }
