@@ -138,14 +138,16 @@ async function importLocked(app: App, o: ImportOptions): Promise<ImportResult> {
   let head = peeked.head;
   const rest = peeked.rest;
   if (head.length === 0) throw new RoostError('EMPTY_BODY', 'the body is empty: send the rows to import');
-  const sniffed = sniffCsv(head);
-  const dialect: CsvDialect = { delimiter: o.dialect?.delimiter ?? sniffed.delimiter, quote: o.dialect?.quote ?? sniffed.quote, escape: o.dialect?.escape ?? sniffed.escape };
+  // Sniffed only for what the caller did not say (NDJSON sources say everything).
+  const known = o.dialect?.delimiter !== undefined && o.dialect.quote !== undefined && o.dialect.escape !== undefined && o.hasHeader !== undefined;
+  const sniffed = known ? undefined : sniffCsv(head);
+  const dialect: CsvDialect = { delimiter: o.dialect?.delimiter ?? sniffed!.delimiter, quote: o.dialect?.quote ?? sniffed!.quote, escape: o.dialect?.escape ?? sniffed!.escape };
   // A first row that spells the column names is the header, also when it spells them as
   // written before they were made identifiers (`user id` for user_id: the names a schema
   // inferred from this file has); it is then given to the validator as the names themselves.
   const first = o.hasHeader === false ? undefined : firstRecord(head, dialect, peeked.complete);
   const spelled = first ? headerSpells(first.fields, o.ds.columns) : false;
-  const hasHeader = o.hasHeader ?? (spelled !== false || (sniffed.hasHeader && !(await firstRowIsData(head, o.ds, dialect))));
+  const hasHeader = o.hasHeader ?? (spelled !== false || (sniffed!.hasHeader && !(await firstRowIsData(head, o.ds, dialect))));
   if (hasHeader && spelled === 'as written' && first) {
     head = Buffer.concat([Buffer.from(o.ds.columns.map((c) => csvField(c.name, dialect)).join(dialect.delimiter)), head.subarray(first.end)]);
   }

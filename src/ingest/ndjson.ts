@@ -45,8 +45,12 @@ function at(obj: unknown, steps: PathStep[]): unknown {
   return v;
 }
 
-const csvQuote = (s: string) => '"' + s.replace(/"/g, '""') + '"';
-const chString = (s: string) => "'" + s.replace(/\\/g, '\\\\').replace(/'/g, "\\'").replace(/\n/g, '\\n').replace(/\r/g, '\\r').replace(/\t/g, '\\t') + "'";
+// Most values hold nothing to escape: one test, then the plain concatenation.
+const csvQuote = (s: string) => (s.includes('"') ? '"' + s.replace(/"/g, '""') + '"' : '"' + s + '"');
+const CH_SPECIAL = /[\\'\n\r\t]/;
+const chString = (s: string) => (CH_SPECIAL.test(s)
+  ? "'" + s.replace(/\\/g, '\\\\').replace(/'/g, "\\'").replace(/\n/g, '\\n').replace(/\r/g, '\\r').replace(/\t/g, '\\t') + "'"
+  : "'" + s + "'");
 
 function innerType(t: string): string {
   let x = t;

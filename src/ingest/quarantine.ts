@@ -44,17 +44,26 @@ export function splitCsvRow(raw: string, delimiter = ',', quote = '"'): string[]
 
 export class QuarantineSpool {
   readonly file: string;
-  #fd: number;
+  #tmpDir: string;
+  /** Opened with the first row: most imports quarantine nothing. */
+  #fd: number | undefined;
   #columns: DataSourceColumn[];
   #importId: string;
   count = 0;
 
   constructor(tmpDir: string, columns: DataSourceColumn[], importId: string) {
-    fs.mkdirSync(tmpDir, { recursive: true, mode: 0o700 });
+    this.#tmpDir = tmpDir;
     this.file = path.join(tmpDir, `quarantine-${crypto.randomBytes(8).toString('hex')}.ndjson`);
-    this.#fd = fs.openSync(this.file, 'w', 0o600);
     this.#columns = columns;
     this.#importId = importId;
+  }
+
+  #open(): number {
+    if (this.#fd === undefined) {
+      fs.mkdirSync(this.#tmpDir, { recursive: true, mode: 0o700 });
+      this.#fd = fs.openSync(this.file, 'w', 0o600);
+    }
+    return this.#fd;
   }
 
   add(rows: QuarantineRow[]): void {
@@ -74,18 +83,19 @@ export class QuarantineSpool {
       this.#columns.forEach((c, i) => { rec[c.name] = vals[i] ?? null; });
       out += JSON.stringify(rec) + '\n';
     }
-    fs.writeSync(this.#fd, out);
+    fs.writeSync(this.#open(), out);
     this.count += rows.length;
   }
 
   /** The spooled rows as a stream of Buffers (call after the import has produced all rows). */
   async *read(): AsyncGenerator<Buffer> {
-    fs.fsyncSync(this.#fd);
+    fs.fsyncSync(this.#open());
     const s = fs.createReadStream(this.file, { highWaterMark: 1 << 20 });
     for await (const c of s) yield c as Buffer;
   }
 
   dispose(): void {
+    if (this.#fd === undefined) return;
     try { fs.closeSync(this.#fd); } catch { /* closed */ }
     fs.rmSync(this.file, { force: true });
   }
