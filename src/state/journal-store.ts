@@ -26,6 +26,8 @@ export class JournalStore implements StateStore {
   #queue: Pending[] = [];
   #flushing: Promise<void> | undefined;
   #compacting = false;
+  /** Set when a failed write could not be taken back: appends are refused from then on. */
+  #broken: Error | undefined;
 
   constructor(dir: string) {
     this.#dir = dir;
@@ -105,13 +107,33 @@ export class JournalStore implements StateStore {
     while (this.#queue.length) {
       const batch = this.#queue.splice(0);
       try {
+        if (this.#broken) throw this.#broken;
         if (!this.#fh) throw new Error('state store is closed');
         const all = Buffer.concat(batch.map((p) => p.buf));
-        await this.#fh.write(all);
+        // One write() may store only part of the buffer (a full disk, a file size
+        // limit) and still succeed: what is missing is written again, and the call
+        // after a short write reports the error.
+        for (let off = 0; off < all.length;) {
+          const { bytesWritten } = await this.#fh.write(all, off, all.length - off);
+          if (bytesWritten <= 0) throw new Error('state journal write stored nothing');
+          off += bytesWritten;
+        }
         await this.#fh.datasync();
         this.#size += all.length;
         for (const p of batch) p.resolve();
       } catch (e) {
+        // Whatever part of the failed batch reached the file goes: left there, a torn record
+        // would be followed by the next acknowledged ones (which load would then cut off with
+        // it), and a whole one would hold the sequence number the next write reuses (load
+        // would apply the refused change and skip the acknowledged one).
+        if (!this.#broken && this.#fh) {
+          try {
+            await this.#fh.truncate(this.#size);
+            await this.#fh.datasync();
+          } catch (e2) {
+            this.#broken = new Error(`the state journal ${this.journalPath} could not be restored after a failed write (${(e2 as Error).message}): no further changes are accepted until the server is restarted`);
+          }
+        }
         for (const p of batch) p.reject(e);
       }
     }

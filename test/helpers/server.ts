@@ -26,11 +26,17 @@ export function tempDir(prefix = 'roost-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
-export async function startServer(opts: { dataDir?: string; args?: string[]; env?: Record<string, string>; dev?: boolean; configFromEnv?: boolean } = {}): Promise<RunningServer> {
+/**
+ * `fileSizeLimitKiB` runs the server (and so its cells) under bash's `ulimit -f` (KiB): a write past
+ * that size is cut short and the next one fails with EFBIG, as on a full disk.
+ */
+export async function startServer(opts: { dataDir?: string; args?: string[]; env?: Record<string, string>; dev?: boolean; configFromEnv?: boolean; fileSizeLimitKiB?: number } = {}): Promise<RunningServer> {
   const dataDir = opts.dataDir ?? opts.env?.ROOST_DATA ?? tempDir();
   const where = opts.configFromEnv ? [] : ['--port', '0', '--data', dataDir];
   const args = [path.join(root, 'bin/roost.js'), 'serve', ...where, ...(opts.dev === false ? [] : ['--dev']), ...(opts.args ?? [])];
-  const proc = spawn(process.execPath, args, {
+  const limited = opts.fileSizeLimitKiB !== undefined;
+  // `exec` keeps one process, so `proc.pid` is the server's own pid.
+  const proc = spawn(limited ? '/bin/bash' : process.execPath, limited ? ['-c', `ulimit -f ${Math.floor(opts.fileSizeLimitKiB!)} && exec "$0" "$@"`, process.execPath, ...args] : args, {
     cwd: root,
     env: { ...process.env, ROOST_LOG_LEVEL: 'info', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,0 +1,48 @@
+/**
+ * A full disk under control-plane writes: a journal append that could not be written
+ * whole must not be acknowledged, and must not take acknowledged writes with it.
+ * The server runs under `ulimit -f` (a write past the limit is cut short, the next
+ * one fails with EFBIG, as on a full disk); then it is killed and started again
+ * without the limit.
+ */
+import { describe, expect, it } from 'vitest';
+import fs from 'node:fs';
+import path from 'node:path';
+import { call, startServer, type RunningServer } from './helpers/server.js';
+
+const json = (body: unknown) => ({ headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+
+describe('control-plane writes on a full disk', () => {
+  it('every write answered 200 before and after the disk filled up is there after kill -9 and restart', async () => {
+    const s1 = await startServer({ fileSizeLimitKiB: 256 });
+    let s2: RunningServer | undefined;
+    try {
+      const admin = (await call(`${s1.url}/tokens`)).body.workspace_admin_token as string;
+      const journal = path.join(s1.dataDir, 'state', 'journal.log');
+      const acked: string[] = [];
+      let refused = 0;
+      // Pipes of ~20 KB each fill the journal up to the limit; then small ones may still fit.
+      for (let i = 0; i < 40 && refused < 3; i++) {
+        const pad = i < 20 || refused === 0 ? 20_000 : 100;
+        const name = `fill_${i}`;
+        const r = await call(`${s1.url}/v0/pipes`, { method: 'POST', token: admin, ...json({ name, nodes: [{ name: 'n', sql: `SELECT ${i} AS v /* ${'x'.repeat(pad)} */`, type: 'endpoint' }] }) });
+        if (r.status === 200) acked.push(name);
+        else { expect(r.status, r.text).toBeGreaterThanOrEqual(500); refused++; }
+      }
+      expect(refused, `journal ${fs.statSync(journal).size} bytes`).toBeGreaterThan(0);
+      expect(acked.length).toBeGreaterThan(5);
+      process.kill(s1.proc.pid!, 'SIGKILL');
+      await s1.exited;
+      s2 = await startServer({ dataDir: s1.dataDir });
+      const list = await call(`${s2.url}/v0/pipes`, { token: admin });
+      expect(list.status).toBe(200);
+      const have = new Set((list.body.pipes as Array<{ name: string }>).map((p) => p.name));
+      expect(acked.filter((n) => !have.has(n)), 'acknowledged pipes lost').toEqual([]);
+      // Nothing that was refused shows up either.
+      expect([...have].filter((n) => n.startsWith('fill_') && !acked.includes(n)), 'refused pipes present').toEqual([]);
+    } finally {
+      await s1.stop('SIGKILL');
+      await s2?.stop();
+    }
+  });
+});
