@@ -96,7 +96,28 @@ function clientIp(ctx: Ctx): string {
 
 function authFailure(app: App, ctx: Ctx, e: RoostError, tenant?: string): never {
   auditAuth(app, { event: 'auth.credential', outcome: 'failure', reason: e.message, requestId: ctx.id, resource: ctx.route, tenant, ip: clientIp(ctx) });
+  AUDITED.add(e);
   throw e;
+}
+
+/** Refusals already written to the audit log (by `deny` and the credential checks). */
+const AUDITED = new WeakSet<object>();
+
+/**
+ * Audits a 401/403 refusal that no decision function wrote yet (the SQL analyzer's
+ * FORBIDDEN_* answers, an unusable row filter), so every denial leaves a record once.
+ */
+export function auditRefusal(app: App, ctx: Ctx, cred: Credential, e: unknown, resource?: string): void {
+  if (!(e instanceof RoostError) || (e.status !== 401 && e.status !== 403) || AUDITED.has(e)) return;
+  AUDITED.add(e);
+  auditAuth(app, {
+    event: e.code === 'SQL_FORBIDDEN' ? 'sql.denied' : 'authz.denied', outcome: 'denied', reason: e.message, requestId: ctx.id,
+    tenant: tenantOfCred(cred),
+    workspace: cred.kind === 'token' ? cred.token.workspace : cred.kind === 'jwt' ? cred.jwt.workspace : undefined,
+    credential: credentialName(cred), actor: actorOf(cred),
+    connection: cred.kind === 'session' || cred.kind === 'idp' ? cred.identity.connection : undefined,
+    resource: resource ?? ctx.route, ip: clientIp(ctx), details: { code: e.code },
+  });
 }
 
 /**
@@ -120,6 +141,7 @@ export async function authenticate(app: App, ctx: Ctx, opts: { csrfField?: strin
     if (!['GET', 'HEAD', 'OPTIONS'].includes(method) && !csrfMatches(ctx, (cred as { session: SessionClaims }).session.csrf, opts.csrfField)) {
       const e = new RoostError('CSRF_FAILED', 'a cookie-authenticated change needs the X-CSRF-Token header with the csrf_token from GET /auth/session');
       auditAuth(app, { event: 'auth.csrf', outcome: 'denied', reason: e.message, requestId: ctx.id, resource: ctx.route, tenant: tenantOfCred(cred), credential: credentialName(cred), actor: actorOf(cred), ip: clientIp(ctx) });
+      AUDITED.add(e);
       throw e;
     }
   }
@@ -194,7 +216,7 @@ function limitRate(app: App, ctx: Ctx, cred: Credential): void {
 export function workspaceOf(app: App, ctx: Ctx, cred: Credential): WorkspaceRef {
   if (cred.kind === 'token') return { tenant: cred.token.tenant, workspace: cred.token.workspace };
   if (cred.kind === 'jwt') return { tenant: cred.jwt.tenant, workspace: cred.jwt.workspace };
-  if (cred.kind === 'operator') throw new RoostError('FORBIDDEN', 'the operator token administers tenants; use a workspace token for data');
+  if (cred.kind === 'operator') deny(app, ctx, cred, { op: 'operator' }, 'the operator token administers tenants; use a workspace token for data');
   const header = ctx.req.headers['x-roost-workspace'];
   const name = ctx.query.get('workspace') ?? (typeof header === 'string' ? header : undefined);
   if (!name) throw new RoostError('INVALID_PARAMETER', 'name the workspace with ?workspace=<name> or the X-Roost-Workspace header');
@@ -275,7 +297,9 @@ function deny(app: App, ctx: Ctx, cred: Credential, action: Action, message: str
     resource: action.op === 'workspace' ? `${action.scope}${action.resource ? `:${action.resource}` : ''} @ ${action.tenant}/${action.workspace}` : action.op === 'tenant' ? `tenant ${action.tenant} (${ctx.route})` : ctx.route,
     ip: clientIp(ctx),
   });
-  throw new RoostError('FORBIDDEN', message);
+  const e = new RoostError('FORBIDDEN', message);
+  AUDITED.add(e);
+  throw e;
 }
 
 /**

@@ -8,7 +8,7 @@ import type { Ctx } from '../http/context.js';
 import { readBody, sendJson, sendText } from '../http/context.js';
 import { RoostError } from '../errors.js';
 import {
-  authenticate, authorize, credentialName, fixedParams, scopeAllows, workspaceOf, roleOf, type Credential,
+  auditRefusal, authenticate, authorize, credentialName, fixedParams, scopeAllows, workspaceOf, roleOf, type Credential,
 } from '../../auth/authorize.js';
 import { roleAllows } from '../../auth/roles.js';
 import { getTenant } from '../../tenants/registry.js';
@@ -312,8 +312,10 @@ export function registerPipeRoutes(app: App): void {
     let failure: unknown;
     const format = EXTENSION_FORMATS[ext];
     const tail = new ResultTail(format ?? '');
+    let cred: Credential | undefined;
     try {
       const r = await wsOf(ctx);
+      cred = r.cred;
       where = { tenant: r.tenant, workspace: r.workspace, tokenName: tokenName(r.cred) };
       authorize(app, ctx, r.cred, { op: 'workspace', tenant: r.tenant, workspace: r.workspace, scope: 'PIPES:READ', resource: name });
       if (!format) throw new RoostError('UNSUPPORTED_FORMAT', `.${ext} is not an endpoint format; use .json, .csv, .ndjson or .parquet`);
@@ -341,6 +343,7 @@ export function registerPipeRoutes(app: App): void {
     } catch (e) {
       // Any error text (engine, service tables) in the workspace's names, in the answer and in the logs.
       if (where) withPublicNames(e, publicNames(state, where.tenant, where.workspace));
+      if (cred && where) auditRefusal(app, ctx, cred, e, `PIPES:READ:${name} @ ${where.tenant}/${where.workspace}`);
       failure = e;
       status = ctx.res.headersSent ? ctx.res.statusCode : e instanceof RoostError ? (e.code === 'CLIENT_CLOSED' ? 499 : e.status) : 500;
       throw e;

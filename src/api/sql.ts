@@ -3,7 +3,7 @@ import type { App } from '../app.js';
 import type { Ctx } from '../http/context.js';
 import { readBody } from '../http/context.js';
 import { RoostError } from '../errors.js';
-import { authenticate, authorize, fixedParams, workspaceOf, type Credential } from '../../auth/authorize.js';
+import { auditRefusal, authenticate, authorize, fixedParams, workspaceOf, type Credential } from '../../auth/authorize.js';
 import { analyzeSql, SqlError, toRoostError } from '../native/sql.js';
 import { rowFiltersOf, workspaceNameMap } from '../datasources/name-map.js';
 import { getTenant } from '../../tenants/registry.js';
@@ -35,6 +35,8 @@ export function registerSqlRoutes(app: App): void {
     try {
       await answer(ctx, cred, tenant, workspace);
     } catch (e) {
+      // The analyzer's refusals (and any other 403 not decided by authorize()) are denials too.
+      auditRefusal(app, ctx, cred, e, `sql @ ${tenant}/${workspace}`);
       // Any error text (engine, service tables) in the workspace's names.
       throw withPublicNames(e, publicNames(app.state, tenant, workspace));
     }
