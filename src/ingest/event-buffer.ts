@@ -127,7 +127,7 @@ export class EventBuffer {
         const keep = incompleteUtf8Tail(whole);
         if (!isUtf8(whole.subarray(0, whole.length - keep))) throw notUtf8(lineNo + linesBeforeBadUtf8(whole, whole.length - keep));
         cut = Buffer.from(whole.subarray(whole.length - keep));
-        await fh.write(chunk);
+        await writeAll(fh, chunk);
         bytes += chunk.length;
         let s = 0;
         for (let i = chunk.indexOf(10); ; i = chunk.indexOf(10, s)) {
@@ -146,7 +146,7 @@ export class EventBuffer {
       }
       if (cut.length) throw notUtf8(lineNo);
       if (lineHasEvent) lines++;
-      if (bytes > 0 && last !== 10) { await fh.write('\n'); bytes++; }
+      if (bytes > 0 && last !== 10) { await writeAll(fh, Buffer.from('\n')); bytes++; }
       if (lines > 0) await fh.sync();
     } catch (e) {
       await fh.close();
@@ -271,6 +271,18 @@ export class EventBuffer {
   async close(): Promise<void> {
     clearInterval(this.#timer);
     await this.flush();
+  }
+}
+
+/**
+ * Writes all of `buf`: one write() may store only part of it (a full disk, a file size
+ * limit) and still succeed; the write of the rest then reports the error.
+ */
+async function writeAll(fh: fsp.FileHandle, buf: Buffer): Promise<void> {
+  for (let off = 0; off < buf.length;) {
+    const { bytesWritten } = await fh.write(buf, off, buf.length - off);
+    if (bytesWritten <= 0) throw new Error('events buffer write stored nothing');
+    off += bytesWritten;
   }
 }
 
