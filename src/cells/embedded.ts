@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { EngineUnavailable, QueryFailed, RoostError } from '../errors.js';
 import type { Engine, InsertOptions, InsertSummary, QueryOptions, QueryStats, QueryStream } from './engine.js';
-import { Frame, FrameReader, INSERT_WINDOW, MAX_INSERT_FRAME, WINDOW, encodeFrame, encodeU32 } from './protocol.js';
+import { Frame, FrameReader, INSERT_WINDOW, MAX_INSERT_FRAME, WINDOW, encodeFrame, encodeU32, writeFrame } from './protocol.js';
 import type { Logger } from '../log/logger.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -136,7 +136,9 @@ class CellProcess {
    */
   send(type: Frame, id: number, payload?: Buffer | string): boolean {
     if (this.exited || this.sock.destroyed) return false;
-    this.sock.write(encodeFrame(type, id, payload));
+    // Data frames (up to 1 MiB of an insert) go out as header + payload, not copied into one buffer.
+    if (Buffer.isBuffer(payload)) writeFrame(this.sock, type, id, payload);
+    else this.sock.write(encodeFrame(type, id, payload));
     return true;
   }
 
