@@ -177,12 +177,20 @@ export function checkBackupKey(app: App, m: BackupManifest): void {
   }
 }
 
+/**
+ * Roots whose keys are hashes, not tenant slugs: their entries say their tenant in the
+ * value. Everywhere else the key is the slug, and only the tenant's own may be restored
+ * (a value saying `tenant: <slug>` at `mappings/<other>` must not replace another
+ * tenant's rules, connections or tenant record).
+ */
+const HASH_KEYED_ROOTS = new Set(['tokenHashes', 'oidcPending', 'samlPending', 'samlReplay']);
+
 /** Checks that every entry of a saved slice belongs to `tenant` (a backup cannot write another tenant's state). */
-function checkSlice(entries: SliceEntry[], tenant: string): void {
+export function checkSlice(entries: SliceEntry[], tenant: string): void {
   for (const e of entries) {
     const p = e.path;
     const ok = Array.isArray(p) && p.every((x) => typeof x === 'string') && (
-      (p.length === 2 && (p[1] === tenant || (typeof e.value === 'object' && e.value !== null && (e.value as { tenant?: unknown }).tenant === tenant)))
+      (p.length === 2 && (p[1] === tenant || (HASH_KEYED_ROOTS.has(p[0]!) && typeof e.value === 'object' && e.value !== null && (e.value as { tenant?: unknown }).tenant === tenant)))
       || (p.length === 3 && p[0] === 'revocations' && p[2] === tenant));
     if (!ok) throw new RoostError('BAD_REQUEST', `the backup's state holds an entry outside tenant "${tenant}" (${JSON.stringify(p)}); refusing it`);
   }
