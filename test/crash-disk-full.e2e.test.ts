@@ -86,3 +86,13 @@ describe('events on a full disk', () => {
     }
   });
 });
+
+describe('a full disk at start', () => {
+  it('the server stops with a message naming the state journal (no half-started server)', async () => {
+    const env = { ROOST_OPERATOR_TOKEN: 'o'.repeat(40), ROOST_SECRET_KEY: 'ab'.repeat(32) };
+    const err = await startServer({ fileSizeLimitKiB: 0, env }).then(() => undefined, (e: Error) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect(err!.message).toMatch(/exited with 1 before listening/);
+    expect(err!.message).toMatch(/cannot write the state journal \S+journal\.log: EFBIG/);
+  });
+});

@@ -134,7 +134,8 @@ export class JournalStore implements StateStore {
             this.#broken = new Error(`the state journal ${this.journalPath} could not be restored after a failed write (${(e2 as Error).message}): no further changes are accepted until the server is restarted`);
           }
         }
-        for (const p of batch) p.reject(e);
+        const err = new Error(`cannot write the state journal ${this.journalPath}: ${(e as Error).message}`, { cause: e });
+        for (const p of batch) p.reject(err);
       }
     }
   }
