@@ -122,5 +122,7 @@ export function schemaRefusal(e: unknown, ws: Workspace): unknown {
 
 export async function createQuarantine(engine: Engine, ws: Workspace, ds: DataSource, table = `${ds.table}_quarantine`): Promise<void> {
   const original = ds.columns.map((c) => `${quoteIdent(c.name)} Nullable(String)`).join(', ');
-  await engine.exec(`CREATE TABLE IF NOT EXISTS ${qualified(ws, table)} (${original}, ${await compatColumns(engine, QUARANTINE_COLUMNS)}) ENGINE = MergeTree ORDER BY insertion_date`);
+  // The window lets a retried events-buffer flush (same token) skip rows it quarantined already.
+  const settings = engine.kind === 'embedded' ? ' SETTINGS non_replicated_deduplication_window = 1000' : '';
+  await engine.exec(`CREATE TABLE IF NOT EXISTS ${qualified(ws, table)} (${original}, ${await compatColumns(engine, QUARANTINE_COLUMNS)}) ENGINE = MergeTree ORDER BY insertion_date${settings}`);
 }

@@ -212,9 +212,14 @@ async function importLocked(app: App, o: ImportOptions): Promise<ImportResult> {
       await engine.exec(`CREATE TABLE ${stage} AS ${target}`);
       staged.push(stage);
     }
-    const dedup: Record<string, string> = o.dedupToken && engine.kind === 'embedded' ? { insert_deduplication_token: o.dedupToken } : {};
+    const embedded = engine.kind === 'embedded';
+    const dedup: Record<string, string> = o.dedupToken && embedded ? { insert_deduplication_token: o.dedupToken } : {};
     // Staged imports may reach the engine in pieces while they arrive: the stage swap is the atomic step.
-    await engine.insert(into, validator.format, encoded(), { signal: o.signal, settings: { input_format_skip_unknown_fields: 0, ...dedup }, splittable: o.staged });
+    // An insert straight into the data source (events) is one block, so one part: a kill -9 during
+    // it leaves all of it or none (by default the engine writes a part per ~1M rows as it goes).
+    const oneBlock: Record<string, number> = !o.staged && embedded
+      ? { min_insert_block_size_rows: 1_000_000_000, min_insert_block_size_bytes: 1_000_000_000_000, max_insert_block_size: 1_000_000_000 } : {};
+    await engine.insert(into, validator.format, encoded(), { signal: o.signal, settings: { input_format_skip_unknown_fields: 0, ...dedup, ...oneBlock }, splittable: o.staged });
     if (rows + spool.count === 0) throw new RoostError('EMPTY_BODY', 'the body holds no rows (only a header or blank lines)');
     if (spool.count > 0) {
       await createQuarantine(engine, o.ws, o.ds);
@@ -223,7 +228,10 @@ async function importLocked(app: App, o: ImportOptions): Promise<ImportResult> {
         await engine.exec(`CREATE TABLE ${qStage} AS ${qTable}`);
         staged.push(qStage);
       }
-      await engine.insert(o.staged ? qStage : qTable, 'JSONEachRow', spool.read(), { settings: { date_time_input_format: 'best_effort' } });
+      // A retried events-buffer flush must not quarantine its rows twice: the same token (the
+      // quarantine tables of the embedded engine keep a deduplication window too).
+      const qDedup: Record<string, string> = o.dedupToken && embedded ? { insert_deduplication_token: `${o.dedupToken}:quarantine` } : {};
+      await engine.insert(o.staged ? qStage : qTable, 'JSONEachRow', spool.read(), { settings: { date_time_input_format: 'best_effort', ...qDedup, ...oneBlock } });
     }
     if (o.staged) {
       const cluster = engine instanceof ClickHouseEngine && engine.cluster;
