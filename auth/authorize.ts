@@ -102,20 +102,25 @@ function authFailure(app: App, ctx: Ctx, e: RoostError, tenant?: string): never 
 
 /** Refusals already written to the audit log (by `deny` and the credential checks). */
 const AUDITED = new WeakSet<object>();
+/** Marks an error whose refusal was audited where it was decided (so it is not written twice). */
+export function markAudited(e: unknown): void {
+  if (e !== null && typeof e === 'object') AUDITED.add(e);
+}
 
 /**
  * Audits a 401/403 refusal that no decision function wrote yet (the SQL analyzer's
  * FORBIDDEN_* answers, an unusable row filter), so every denial leaves a record once.
  */
-export function auditRefusal(app: App, ctx: Ctx, cred: Credential, e: unknown, resource?: string): void {
+export function auditRefusal(app: App, ctx: Ctx, cred: Credential | undefined, e: unknown, resource?: string): void {
   if (!(e instanceof RoostError) || (e.status !== 401 && e.status !== 403) || AUDITED.has(e)) return;
   AUDITED.add(e);
   auditAuth(app, {
-    event: e.code === 'SQL_FORBIDDEN' ? 'sql.denied' : 'authz.denied', outcome: 'denied', reason: e.message, requestId: ctx.id,
-    tenant: tenantOfCred(cred),
-    workspace: cred.kind === 'token' ? cred.token.workspace : cred.kind === 'jwt' ? cred.jwt.workspace : undefined,
-    credential: credentialName(cred), actor: actorOf(cred),
-    connection: cred.kind === 'session' || cred.kind === 'idp' ? cred.identity.connection : undefined,
+    event: e.code === 'SQL_FORBIDDEN' ? 'sql.denied' : e.status === 401 ? 'auth.credential' : 'authz.denied',
+    outcome: e.status === 401 ? 'failure' : 'denied', reason: e.message, requestId: ctx.id,
+    tenant: cred && tenantOfCred(cred),
+    workspace: cred?.kind === 'token' ? cred.token.workspace : cred?.kind === 'jwt' ? cred.jwt.workspace : undefined,
+    credential: cred && credentialName(cred), actor: cred && actorOf(cred),
+    connection: cred?.kind === 'session' || cred?.kind === 'idp' ? cred.identity.connection : undefined,
     resource: resource ?? ctx.route, ip: clientIp(ctx), details: { code: e.code },
   });
 }
@@ -180,6 +185,7 @@ async function fromBearer(app: App, ctx: Ctx, secret: string): Promise<Credentia
   const r = await verifyIdpAccessToken(app, secret, claims);
   if ('error' in r) {
     auditAuth(app, { event: 'auth.idp_token', outcome: 'failure', reason: r.error.message, requestId: ctx.id, resource: ctx.route, tenant: r.tenant, connection: r.connection, ip: clientIp(ctx) });
+    AUDITED.add(r.error);
     throw r.error;
   }
   return r.credential;
@@ -189,6 +195,7 @@ async function fromSession(app: App, ctx: Ctx, jwt: string, via: 'cookie' | 'bea
   const r = await verifySession(app, jwt);
   if ('error' in r) {
     auditAuth(app, { event: 'auth.session', outcome: 'failure', reason: r.error.message, requestId: ctx.id, resource: ctx.route, tenant: r.tenant, ip: clientIp(ctx) });
+    AUDITED.add(r.error);
     throw r.error;
   }
   return { kind: 'session', tenant: r.session.tenant, identity: r.identity, grants: r.grants, session: r.session, via };

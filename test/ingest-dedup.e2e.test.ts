@@ -46,3 +46,22 @@ describe('identical data is stored as often as it is sent', () => {
     expect(await count('same_csv')).toBe(rows + 2);
   }, 120_000);
 });
+
+describe('concurrent /v0/events?wait=true (inserted together, answered each)', () => {
+  it('every request gets its own counts and every row is stored once', async () => {
+    expect((await post(`/v0/datasources?name=many_ev&format=ndjson&schema=${enc('`r` Int32 `json:$.r`, `i` Int32 `json:$.i`')}`)).status).toBe(200);
+    const bodies = Array.from({ length: 12 }, (_, r) => {
+      const lines = Array.from({ length: 200 + r * 50 }, (_, i) => JSON.stringify({ r: r % 4, i })); // some bodies identical
+      if (r === 5) lines.push('{"r": 5, "i": "not a number"}');
+      return lines.join('\n') + '\n';
+    });
+    const answers = await Promise.all(bodies.map((b) => post('/v0/events?name=many_ev&wait=true', b, { 'Content-Type': 'application/x-ndjson' })));
+    answers.forEach((a, r) => {
+      expect(a.status, a.text).toBe(200);
+      expect(a.body).toEqual({ successful_rows: 200 + r * 50, quarantined_rows: r === 5 ? 1 : 0 });
+    });
+    const total = bodies.reduce((n, _, r) => n + 200 + r * 50, 0);
+    expect(await count('many_ev')).toBe(total);
+    expect(await count('many_ev_quarantine')).toBe(1);
+  });
+});

@@ -52,3 +52,32 @@ describe('denials outside authorize()', () => {
     expect(audits((a) => a.credential === 'token:only_p' && a.outcome === 'denied').length).toBe(1);
   });
 });
+
+describe('every refusal on any route', () => {
+  it('each 401/403 answered leaves exactly one audit record of its request', async () => {
+    const post = (p: string, token?: string, body?: string) => call(`${srv.url}${p}`, { method: 'POST', token, body, headers: body ? { 'Content-Type': 'application/json' } : {} });
+    const onlyP = (await post('/v0/tokens?name=only_p2&scope=PIPES:READ:p', admin)).body.token as string;
+    expect((await post(`/v0/datasources?name=ev2&schema=${encodeURIComponent('id Int32')}`, admin)).status).toBe(200);
+    const user = (await call(`${srv.url}/tokens`)).body.user_token as string;
+    const refusals = [
+      await call(`${srv.url}/v0/sql?q=SELECT%201`),
+      await call(`${srv.url}/v0/sql?q=SELECT%201`, { token: 'p.rst_nope' }),
+      await call(`${srv.url}/v0/pipes/p.json`, { token: 'eyJhbGciOiJIUzI1NiJ9.e30.x' }),
+      await call(`${srv.url}/v0/tokens`, { token: onlyP }),
+      await post(`/v0/datasources?name=nope&schema=${encodeURIComponent('a Int32')}`, onlyP),
+      await call(`${srv.url}/v0/pipes`, { token: srv.operatorToken }),
+      await call(`${srv.url}/v0/tenants`, { token: admin }),
+      await post('/v0/pipes', onlyP, JSON.stringify({ name: 'x', nodes: [{ name: 'n', sql: 'SELECT 1' }] })),
+      await call(`${srv.url}/v0/datasources/ev`, { method: 'DELETE', token: onlyP }),
+      await call(`${srv.url}/v0/tenants`, { token: user }),
+      // The condition names another table (refused where the condition is checked, not by authorize()).
+      await post(`/v0/datasources/ev/delete?delete_condition=${encodeURIComponent('id IN (SELECT id FROM ev2)')}`, admin),
+      await post(`/v0/datasources/ev/delete?delete_condition=${encodeURIComponent('id IN (SELECT number FROM system.numbers)')}`, admin),
+    ];
+    for (const r of refusals) expect([401, 403], r.text).toContain(r.status);
+    await new Promise((res) => setTimeout(res, 300));
+    const ids = refusals.map((r) => r.headers.get('x-request-id'));
+    const counts = ids.map((id) => audits((a) => a.requestId === id).length);
+    expect(counts, JSON.stringify(refusals.map((r, i) => [r.status, r.body?.code, counts[i]]))).toEqual(ids.map(() => 1));
+  });
+});

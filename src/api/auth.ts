@@ -7,7 +7,7 @@ import type { App } from '../app.js';
 import type { Ctx } from '../http/context.js';
 import { readBody, sendJson } from '../http/context.js';
 import { RoostError } from '../errors.js';
-import { authenticate, credentialName, type Credential } from '../../auth/authorize.js';
+import { authenticate, credentialName, markAudited, type Credential } from '../../auth/authorize.js';
 import { auditAuth, runtimeOf } from '../../auth/runtime.js';
 import { authorizationUrl, auditLoginFailure, chooseConnections, chooserPage, escapeHtml, page, safeReturnTo } from '../../auth/oidc/login.js';
 import { completeLogin, LoginFailed } from '../../auth/oidc/callback.js';
@@ -120,6 +120,7 @@ export function registerIdentityRoutes(app: App): void {
       auditAuth(app, { event: 'logout.backchannel', outcome: 'success', tenant, connection, requestId: ctx.id, details: { sub: r.sub, sid: r.sid } });
     } catch (e) {
       auditAuth(app, { event: 'logout.backchannel', outcome: 'failure', tenant, connection, reason: (e as Error).message, requestId: ctx.id });
+      markAudited(e);
       throw e;
     }
     ctx.res.writeHead(200, { 'Cache-Control': 'no-store', 'Content-Length': 0 });

@@ -25,6 +25,11 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export class HttpServer {
   readonly server: http.Server;
+  /**
+   * Called with every 401/403 answered (set by the app: it audits those that no
+   * decision function audited already, so every denial leaves one record).
+   */
+  onRefusal: ((ctx: Ctx, e: RoostError) => void) | undefined;
   #opts: HttpServerOptions;
   #inflight = new Set<Ctx>();
   #draining = false;
@@ -116,6 +121,9 @@ export class HttpServer {
     if (!ctx.req.complete) ctx.res.setHeader('Connection', 'close');
     if (isRoostError(e)) {
       if (e.code === 'CLIENT_CLOSED' && ctx.signal.aborted) return;
+      if (e.status === 401 || e.status === 403) {
+        try { this.onRefusal?.(ctx, e); } catch (err) { ctx.log.error('refusal not audited', { request_id: ctx.id, err }); }
+      }
       const body: Record<string, unknown> = { error: e.message, code: e.code, ...e.details };
       if (e.retryable) body.retryable = true;
       sendJson(ctx, e.status, body, e.headers);
