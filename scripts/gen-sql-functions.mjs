@@ -31,7 +31,7 @@ const DENY_EXACT = {
   nullInIgnoreSet: 'same', notNullInIgnoreSet: 'same', globalNullInIgnoreSet: 'same', globalNotNullInIgnoreSet: 'same',
   indexHint: 'internal', globalVariable: 'server variables',
   // Reveal the server, its configuration, its users or other sessions.
-  hostName: 'server identity', FQDN: 'same', fullHostName: 'same', serverUUID: 'same', uptime: 'same', buildId: 'same',
+  hostName: 'server identity', displayName: 'same (the display_name setting, else the host name)', FQDN: 'same', fullHostName: 'same', serverUUID: 'same', uptime: 'same', buildId: 'same',
   getOSKernelVersion: 'same', tcpPort: 'same', getServerPort: 'same', showCertificate: 'server TLS certificate',
   getMacro: 'server config', getSetting: 'session settings (limits) are the operator\'s', getSettingOrDefault: 'same',
   getServerSetting: 'server config', getMergeTreeSetting: 'server config',

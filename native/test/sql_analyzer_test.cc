@@ -111,6 +111,7 @@ TEST_CASE("policy refusals carry code and offset") {
       {"SELECT * FROM file('x')", ErrorCode::FORBIDDEN_TABLE_FUNCTION, 14},
       {"SELECT * FROM events JOIN remote('h', db.t) ON 1", ErrorCode::FORBIDDEN_TABLE_FUNCTION, 26},
       {"SELECT url('x')", ErrorCode::FORBIDDEN_FUNCTION, 7},
+      {"SELECT displayName()", ErrorCode::FORBIDDEN_FUNCTION, 7},  // the server's name
       {"SELECT in(1, events)", ErrorCode::FORBIDDEN_FUNCTION, 7},
       {"SELECT * APPLY(sleep) FROM events", ErrorCode::FORBIDDEN_FUNCTION, 15},
       {"SELECT 1; SELECT 2", ErrorCode::MULTIPLE_STATEMENTS, 10},
