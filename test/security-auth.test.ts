@@ -69,3 +69,32 @@ describe('return_to with dot segments', () => {
     expect(start.status).toBe(400);
   });
 });
+
+describe('login CSRF', () => {
+  it('a callback opened in another browser than the one that started the login is refused, audited, and sets no session', async () => {
+    // The attacker starts a login and signs in at the IdP as themselves, then makes the
+    // victim's browser open the callback (with the attacker's code and state).
+    const attacker = new Browser();
+    const start = await attacker.fetch(`${srv.url}/auth/login?tenant=sec`);
+    expect(start.status).toBe(302);
+    expect(attacker.cookie(srv.url, 'roost_login')).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    const cb = await attacker.toCallback(start.headers.get('location')!, 'ana', new URL(srv.url).origin);
+    const victim = new Browser();
+    const done = await victim.fetch(cb);
+    expect(done.status).toBeGreaterThanOrEqual(400);
+    expect(victim.cookie(srv.url, 'roost_session')).toBeUndefined();
+    expect((await waitAudit((a) => a.event === 'login' && a.outcome === 'failure' && /another browser/.test(String(a.reason)))).length).toBe(1);
+  });
+
+  it('the browser that started the login finishes it (and keeps its key for the next login)', async () => {
+    const b = new Browser();
+    const s1 = await b.fetch(`${srv.url}/auth/login?tenant=sec`);
+    const key = b.cookie(srv.url, 'roost_login');
+    const done = await b.fetch(await b.toCallback(s1.headers.get('location')!, 'ana', new URL(srv.url).origin));
+    expect(done.status).toBe(303);
+    expect(b.cookie(srv.url, 'roost_session')).toBeTruthy();
+    const s2 = await b.fetch(`${srv.url}/auth/login?tenant=sec`);
+    expect(s2.headers.get('set-cookie') ?? '').not.toContain('roost_login');
+    expect(b.cookie(srv.url, 'roost_login')).toBe(key);
+  });
+});

@@ -19,6 +19,8 @@ import { evaluateRules, getRules, referencedClaims } from '../mapping/rules.js';
 import { hasAnyGrant, type Grants } from '../roles.js';
 import type { Identity } from '../authorize.js';
 import { issueSession } from '../sessions/sessions.js';
+import crypto from 'node:crypto';
+import { LOGIN_COOKIE, loginKeyHash, readCookie } from '../sessions/cookies.js';
 
 /** Protocol claims that say nothing about the person and need not ride in a session. */
 const PROTOCOL = new Set(['aud', 'azp', 'exp', 'iat', 'nbf', 'nonce', 'at_hash', 'c_hash', 's_hash', 'auth_time', 'acr', 'amr', 'jti', 'sid']);
@@ -44,6 +46,11 @@ export async function completeLogin(app: App, ctx: Ctx, tenant: string, connId: 
   const pending = await rt.logins.take(state!);
   if (!pending) fail('unknown, expired or already used state (start the login again)');
   if (pending!.tenant !== tenant || pending!.connection !== connId) fail('the state was issued for another connection (mix-up)');
+  if (pending!.browser !== undefined) {
+    const got = Buffer.from(loginKeyHash(readCookie(ctx, LOGIN_COOKIE) ?? ''));
+    const want = Buffer.from(pending!.browser);
+    if (got.length !== want.length || !crypto.timingSafeEqual(got, want)) fail('this login was started in another browser (or this browser blocked its cookie): start the login again here');
+  }
   const idpError = ctx.query.get('error');
   if (idpError) fail(`the identity provider refused: ${idpError}${ctx.query.get('error_description') ? ` (${ctx.query.get('error_description')})` : ''}`);
   let conn;

@@ -18,6 +18,8 @@ export interface PendingLogin {
   nonce: string;
   returnTo: string;
   expiresAt: number;
+  /** SHA-256 (base64url) of the login cookie of the browser that started the login. */
+  browser?: string;
 }
 
 export interface LoginStore {

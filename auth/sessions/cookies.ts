@@ -10,6 +10,28 @@ import type { Ctx } from '../../src/http/context.js';
 export const SESSION_COOKIE = 'roost_session';
 export const CSRF_COOKIE = 'roost_csrf';
 export const CSRF_HEADER = 'x-csrf-token';
+/**
+ * Ties a login to the browser that started it: a random key set when the login
+ * starts (kept for more logins from the same browser), its hash stored with the
+ * pending login and checked on the callback, so nobody can finish their own login
+ * in someone else's browser (login CSRF).
+ */
+export const LOGIN_COOKIE = 'roost_login';
+
+/** The browser's login key, a fresh one when it has none (or a malformed one). */
+export function loginKey(ctx: Ctx): { key: string; fresh: boolean } {
+  const k = readCookie(ctx, LOGIN_COOKIE);
+  if (k && /^[A-Za-z0-9_-]{43}$/.test(k)) return { key: k, fresh: false };
+  return { key: crypto.randomBytes(32).toString('base64url'), fresh: true };
+}
+
+export function loginKeyHash(key: string): string {
+  return crypto.createHash('sha256').update(key).digest('base64url');
+}
+
+export function loginCookie(key: string, maxAgeS: number, secure: boolean): string {
+  return [`${LOGIN_COOKIE}=${key}`, 'Path=/auth', `Max-Age=${maxAgeS}`, 'SameSite=Lax', 'HttpOnly', secure ? 'Secure' : ''].filter(Boolean).join('; ');
+}
 
 export function readCookie(ctx: Ctx, name: string): string | undefined {
   const raw = ctx.req.headers.cookie;

@@ -14,7 +14,8 @@ import { completeLogin, LoginFailed } from '../../auth/oidc/callback.js';
 import { backchannelLogout } from '../../auth/oidc/backchannel.js';
 import { connectionIdp, getConnection } from '../../auth/oidc/connections.js';
 import { isSamlConnection, samlAuthorizationUrl } from '../../auth/saml/index.js';
-import { clearedCookies, sessionCookies } from '../../auth/sessions/cookies.js';
+import { clearedCookies, loginCookie, loginKey, loginKeyHash, sessionCookies } from '../../auth/sessions/cookies.js';
+import { PENDING_TTL_MS } from '../../auth/oidc/pending.js';
 import { revokeSession } from '../../auth/sessions/sessions.js';
 import { grantsView } from '../../auth/mapping/rules.js';
 import { SESSION_TTL_S } from '../../auth/sessions/keys.js';
@@ -75,10 +76,16 @@ export function registerIdentityRoutes(app: App): void {
       return;
     }
     const { tenant, connection } = choices[0]!;
-    const url = isSamlConnection(connection)
-      ? await samlAuthorizationUrl(app, tenant, connection.id, returnTo)
-      : await authorizationUrl(app, tenant, connection.id, returnTo, ctx.query.get('email') ?? undefined);
-    ctx.res.writeHead(302, { Location: url.href, 'Cache-Control': 'no-store', 'Content-Length': 0 });
+    const headers: Record<string, string> = { 'Cache-Control': 'no-store', 'Content-Length': '0' };
+    let url: URL;
+    if (isSamlConnection(connection)) {
+      url = await samlAuthorizationUrl(app, tenant, connection.id, returnTo);
+    } else {
+      const browser = loginKey(ctx);
+      url = await authorizationUrl(app, tenant, connection.id, returnTo, ctx.query.get('email') ?? undefined, loginKeyHash(browser.key));
+      if (browser.fresh) headers['Set-Cookie'] = loginCookie(browser.key, Math.floor(PENDING_TTL_MS / 1000), !runtimeOf(app).insecureCookies);
+    }
+    ctx.res.writeHead(302, { ...headers, Location: url.href });
     ctx.res.end();
   });
 
