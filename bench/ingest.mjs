@@ -140,6 +140,8 @@ if (bigMb > 0) {
   clearInterval(poll);
   console.log(`\n  ${(sent / 1048576).toFixed(0)} MiB upload in one request: ${(ms / 1000).toFixed(1)} s (${((sent / 1048576) / (ms / 1000)).toFixed(1)} MiB/s), ${res.rows} rows stored, ${res.quarantine_rows} quarantined (${Math.round(sent / first.length) * blockRows} rows sent)`);
   console.log(`  peak RSS: server ${(peakServer / 1048576).toFixed(0)} MiB (target ≤ 300 MiB), cell ${(peakCell / 1048576).toFixed(0)} MiB`);
+  // The 4.4M rows just stored would merge in the background through the events run below.
+  await fetch(`${url}/v0/datasources/bench/truncate`, { method: 'POST', headers: auth });
 }
 
 // --- /v0/events with wait=true from a load generator in another process ------
@@ -161,7 +163,8 @@ if (eventSeconds > 0) {
     };
     const t0 = Date.now();
     await Promise.all(Array.from({ length: conc }, worker));
-    console.log(JSON.stringify({ reqs, bytes, errors, ms: Date.now() - t0, batch: body.length }));
+    const cu = process.cpuUsage();
+    console.log(JSON.stringify({ reqs, bytes, errors, ms: Date.now() - t0, batch: body.length, cpuMs: (cu.user + cu.system) / 1000 }));
   `;
   const out = await new Promise((resolve, reject) => {
     const p = spawn(process.execPath, ['--input-type=module', '-e', loader, url, token, String(eventSeconds), '4'], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -176,6 +179,7 @@ if (eventSeconds > 0) {
   // may be taken for a duplicate).
   const stored = Number((await (await fetch(`${url}/v0/sql?q=${encodeURIComponent('SELECT count() FROM events FORMAT TSV')}`, { headers: auth })).text()).trim());
   console.log(`  stored ${stored} events of ${out.reqs * 5000} acknowledged${stored === out.reqs * 5000 ? '' : '  <-- MISMATCH'}`);
+  console.log(`  load generator CPU: ${(out.cpuMs / out.reqs).toFixed(1)} ms per request`);
 }
 
 server.kill('SIGTERM');
