@@ -304,6 +304,10 @@ TEST_CASE("csv values: arrays in ClickHouse text form") {
   // A bare null in any case is NULL (it was the string 'null' in Array(Nullable(String))).
   CHECK(enc("Array(Nullable(String))", "[null,Null,'null']") == "03" "01" "01" "00046e756c6c");
   CHECK(enc("Array(Nullable(Int8))", "[nULL]") == "0101");
+  // A bare \N is NULL too; quoted, it is the text \N; in an array of non-Nullable, refused.
+  CHECK(enc("Array(Nullable(String))", R"([\N,'\\N'])") == "02" "01" "0002" "5c4e");
+  CHECK(enc("Array(Nullable(Int32))", R"([1, \N])") == "02" "0001000000" "01");
+  CHECK(enc("Array(String)", R"([\N])") == "NULL in a non-Nullable column");
   CHECK(enc("Array(String)", "[null]") == "NULL in a non-Nullable column");
   CHECK(enc("Array(Array(Int8))", "[[1],[2,3],[]]") == "03" "0101" "020203" "00");
   CHECK(enc("Array(Int8)", "[1,2") == "not an array");

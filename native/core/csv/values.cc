@@ -522,7 +522,9 @@ bool splitArray(std::string_view v, std::vector<Element>& elems, std::string& st
   elems.clear();
   for (const Pending& p : pending) {
     std::string_view t = p.inStorage ? std::string_view(storage).substr(p.a, p.b - p.a) : v.substr(p.a, p.b - p.a);
-    elems.push_back({t, p.quoted, !p.quoted && iequals(t, "null")});  // any case, as ClickHouse reads it
+    // NULL in any case, as ClickHouse reads it, and a bare \N (NULL in every text form of
+    // ClickHouse; a string element holding the text \N is written quoted).
+    elems.push_back({t, p.quoted, !p.quoted && (iequals(t, "null") || t == "\\N")});
   }
   return true;
 }
