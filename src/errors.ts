@@ -55,6 +55,8 @@ export const ERROR_STATUS = {
   CELL_UNAVAILABLE: 503,
   ENGINE_UNAVAILABLE: 503,
   SHUTTING_DOWN: 503,
+  /** The server's disk (or a file size limit) refused a write: the request was not completed. */
+  INSUFFICIENT_STORAGE: 507,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

@@ -27,7 +27,7 @@ describe('control-plane writes on a full disk', () => {
         const name = `fill_${i}`;
         const r = await call(`${s1.url}/v0/pipes`, { method: 'POST', token: admin, ...json({ name, nodes: [{ name: 'n', sql: `SELECT ${i} AS v /* ${'x'.repeat(pad)} */`, type: 'endpoint' }] }) });
         if (r.status === 200) acked.push(name);
-        else { expect(r.status, r.text).toBeGreaterThanOrEqual(500); refused++; }
+        else { expect(r.status, r.text).toBe(507); expect(r.body.code).toBe('INSUFFICIENT_STORAGE'); refused++; }
       }
       expect(refused, `journal ${fs.statSync(journal).size} bytes`).toBeGreaterThan(0);
       expect(acked.length).toBeGreaterThan(5);
@@ -78,7 +78,9 @@ describe('events on a full disk', () => {
         }
         expect(got).toEqual({ c: n, u: n });
       } else {
-        expect(r.status, r.text).toBeGreaterThanOrEqual(500);
+        // Not stored whole, so not acknowledged: 507 says why.
+        expect(r.status, r.text).toBe(507);
+        expect(r.body).toMatchObject({ code: 'INSUFFICIENT_STORAGE', retryable: true });
       }
     } finally {
       await s1.stop('SIGKILL');

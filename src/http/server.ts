@@ -129,6 +129,12 @@ export class HttpServer {
       sendJson(ctx, e.status, body, e.headers);
       return;
     }
+    const errno = diskFull(e);
+    if (errno) {
+      ctx.log.error('disk full', { request_id: ctx.id, route: ctx.route, err: e });
+      sendJson(ctx, 507, { error: `the server could not write to its disk (${errno}: full, or a file size limit): the request was not completed; free space and retry`, code: 'INSUFFICIENT_STORAGE', retryable: true, request_id: ctx.id });
+      return;
+    }
     ctx.log.error('unhandled error', { request_id: ctx.id, route: ctx.route, err: e });
     sendJson(ctx, 500, { error: `internal error; report request id ${ctx.id}`, code: 'INTERNAL', request_id: ctx.id });
   }
@@ -154,4 +160,13 @@ export class HttpServer {
     await closed;
     return { drained };
   }
+}
+
+/** The errno of a write refused for space (the error or one of its causes), if it is one. */
+function diskFull(e: unknown): string | undefined {
+  for (let x = e, depth = 0; x && typeof x === 'object' && depth < 5; x = (x as { cause?: unknown }).cause, depth++) {
+    const code = (x as { code?: unknown }).code;
+    if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'EFBIG') return code;
+  }
+  return undefined;
 }
