@@ -76,7 +76,11 @@ async function incoming(ctx: Ctx, limit: number): Promise<Incoming> {
     // reads as one (known keys), else it is the data.
     const s = await peekBody(bodyStream(ctx, limit), 64 * 1024);
     const text = s.head.toString('utf8');
-    const looksLikeForm = s.complete && text.length > 0 && text.split('&').every((kv) => /^[a-z_]+=/.test(kv) && FORM_KEYS.has(kv.slice(0, kv.indexOf('='))));
+    // Clients add fields of their own (from=, cli_version=, __tb__*): a form is fields named like
+    // parameters, at least one of them ours; unknown ones are ignored as in the query string.
+    const fields = text.split('&');
+    const looksLikeForm = s.complete && text.length > 0 && fields.every((kv) => /^[A-Za-z_][A-Za-z0-9_]*=/.test(kv))
+      && fields.some((kv) => kv !== '' && FORM_KEYS.has(kv.slice(0, kv.indexOf('='))) && !kv.startsWith('token='));
     if (looksLikeForm || s.head.length === 0) {
       for (const [k, v] of new URLSearchParams(text)) params.set(k, v);
       return { params, body: undefined };
@@ -135,12 +139,14 @@ export function dataSourceView(ds: DataSource, stats?: { rows: number; bytes: nu
   return {
     id: ds.id,
     name: ds.name,
-    type: 'csv',
+    // What the data source is fed: columns with JSON paths are read from NDJSON (events).
+    type: ds.columns.some((c) => c.jsonPath) ? 'ndjson' : 'csv',
     created_at: ds.createdAt,
     engine: { engine: ds.engine, sorting_key: ds.sortingKey },
     schema: {
       sql_schema: formatSchema(ds.columns),
-      columns: ds.columns.map((c) => ({ name: c.name, type: c.type, nullable: c.nullable, jsonpath: c.jsonPath ?? undefined, default_value: c.defaultExpr })),
+      // Every field present, null when unset (a CSV data source's columns have no JSON path).
+      columns: ds.columns.map((c) => ({ name: c.name, type: c.type, nullable: c.nullable, jsonpath: c.jsonPath ?? null, default_value: c.defaultExpr ?? null })),
     },
     ...(stats ? { statistics: { row_count: stats.rows, bytes: stats.bytes }, quarantine_rows: stats.quarantine } : {}),
   };
@@ -212,14 +218,17 @@ export function registerDataSourceRoutes(app: App): void {
         const s = await peekBody(data, 1 << 20);
         data = s.body;
         if (s.head.length === 0) throw new RoostError('EMPTY_BODY', 'the body is empty: send rows to infer a schema from, or a schema= parameter');
+        // type_guessing=false (Tinybird's): every inferred column is a String (Nullable where values are missing).
+        const guess = !/^(0|false|no)$/i.test(params.get('type_guessing') ?? '');
+        const asString = (nullable: boolean) => (nullable ? 'Nullable(String)' : 'String');
         if (format === 'ndjson') {
           const cols = inferNdjson(s.head.toString('utf8'));
           if (!cols.length) throw new RoostError('BAD_REQUEST', 'no JSON objects found in the body to infer a schema from');
-          columns = schemaColumns(ndjsonSchemaText(cols));
+          columns = schemaColumns(ndjsonSchemaText(guess ? cols : cols.map((c) => ({ ...c, type: asString(c.nullable) }))));
         } else {
           const inferred = await inferCsvSchema(s.head, { dialect, complete: s.complete }).catch((e) => { throw csvToRoost(e); });
           if (!inferred.columns.length) throw new RoostError('BAD_REQUEST', 'no columns found in the body to infer a schema from');
-          columns = inferred.columns.map((c) => ({ name: c.name, type: c.type, nullable: c.nullable, jsonPath: null, defaultExpr: null }));
+          columns = inferred.columns.map((c) => ({ name: c.name, type: guess ? c.type : asString(c.nullable), nullable: c.nullable, jsonPath: null, defaultExpr: null }));
         }
       }
       if (columns.length === 0) throw new RoostError('SCHEMA_SYNTAX', 'the schema has no columns');

@@ -74,8 +74,12 @@ async function sqlBody(ctx: Ctx): Promise<{ sql?: string; form: URLSearchParams 
   const form = new URLSearchParams(ctx.query);
   const text = (await readBody(ctx)).toString('utf8');
   const type = String(ctx.req.headers['content-type'] ?? '');
-  // curl -d sends SQL as a form too: it is a form only when every field is a known key.
-  if (type.startsWith('application/x-www-form-urlencoded') && /^(?:(?:sql|name|description|type)=[^&]*)(?:&(?:sql|name|description|type)=[^&]*)*$/.test(text.trim())) {
+  // curl -d sends SQL as a form too: it is a form when every field is named like a parameter and
+  // one is ours (sql, name, description, type); fields of other names (from=, cli_version=, ...)
+  // are ignored, as in the query string. SQL itself never starts with `<identifier>=`.
+  const fields = text.trim().split('&');
+  if (type.startsWith('application/x-www-form-urlencoded') && fields.every((kv) => /^[A-Za-z_][A-Za-z0-9_]*=/.test(kv))
+    && fields.some((kv) => /^(?:sql|name|description|type)=/.test(kv))) {
     for (const [k, v] of new URLSearchParams(text)) form.set(k, v);
     return { sql: form.get('sql') ?? undefined, form };
   }
