@@ -3,6 +3,7 @@
  * list, get, truncate, delete rows, drop; `/v0/analyze`.
  */
 import { chTime } from '../service/time.js';
+import { countingBytes } from '../log/metrics.js';
 import crypto from 'node:crypto';
 import type { App } from '../app.js';
 import type { Ctx } from '../http/context.js';
@@ -441,8 +442,10 @@ export async function runImport(app: App, ctx: Ctx, ws: Workspace, ds: DataSourc
   let source: ImportSource;
   let hasHeader: boolean | undefined;
   let csvDialect = dialect;
+  // Bytes as the client sent them (after gunzip): for NDJSON the import counts its converted rows.
+  const read = { bytes: 0 };
   if (format === 'ndjson') {
-    source = ndjsonSource(body, ds.columns);
+    source = ndjsonSource(countingBytes(body, read), ds.columns);
     hasHeader = false;
     csvDialect = { delimiter: ',', quote: '"', escape: '' };
   } else {
@@ -454,6 +457,7 @@ export async function runImport(app: App, ctx: Ctx, ws: Workspace, ds: DataSourc
   const r = await importRows(app, { ws, ds, mode, source, dialect: csvDialect, hasHeader, requestId: ctx.id, signal: ctx.signal, staged, replaceWhere });
   app.metrics.nativeParseSeconds.observe((performance.now() - t0) / 1000);
   app.metrics.ingestRows.inc({ tenant: ws.tenant, format }, r.rows);
+  if (format === 'ndjson') r.bytes = read.bytes;
   app.metrics.ingestBytes.inc({ tenant: ws.tenant, format }, r.bytes);
   app.metrics.quarantinedRows.inc({ tenant: ws.tenant, format }, r.quarantined);
   return r;

@@ -17,6 +17,7 @@ import { ndjsonSource } from '../ingest/ndjson.js';
 import { EventBuffer } from '../ingest/event-buffer.js';
 import { gunzipIfCompressed } from '../ingest/peek.js';
 import { chTime } from '../service/time.js';
+import { countingBytes } from '../log/metrics.js';
 import { admitEvents, checkStorage } from '../../tenants/limits.js';
 
 /** Largest events request body. */
@@ -38,14 +39,16 @@ export function registerEventRoutes(app: App): EventBuffer {
       }
       const ws = getWorkspace(app.state, owner.tenant, owner.workspace);
       const t0 = performance.now();
-      const r = await importRows(app, { ws, ds, mode: 'append', source: ndjsonSource(concatFiles(files), ds.columns), dialect: { delimiter: ',', quote: '"', escape: '' }, hasHeader: false, requestId: 'events-buffer', staged: false, skipStorageLimit: true,
+      const read = { bytes: 0 };
+      const r = await importRows(app, { ws, ds, mode: 'append', source: ndjsonSource(countingBytes(concatFiles(files), read), ds.columns), dialect: { delimiter: ',', quote: '"', escape: '' }, hasHeader: false, requestId: 'events-buffer', staged: false, skipStorageLimit: true,
         dedupToken: `events:${ds.id}:${files.map((f) => path.basename(f)).join(',')}` });
       app.metrics.ingestRows.inc({ tenant: ws.tenant, format: 'ndjson' }, r.rows);
       app.metrics.quarantinedRows.inc({ tenant: ws.tenant, format: 'ndjson' }, r.quarantined);
+      app.metrics.ingestOps.inc({ tenant: ws.tenant, event: 'append', result: 'ok' });
       app.service.write(ws.tenant, 'datasources_ops_log', {
         timestamp: chTime(), workspace: ws.name, event_type: 'append', datasource_id: ds.id, datasource_name: ds.name, result: 'ok',
-        elapsed_time: (performance.now() - t0) / 1000, request_id: 'events-buffer', import_id: r.importId, rows: r.rows, rows_quarantine: r.quarantined, read_bytes: r.bytes,
-        options: { source: 'events' },
+        elapsed_time: (performance.now() - t0) / 1000, request_id: 'events-buffer', import_id: r.importId, rows: r.rows, rows_quarantine: r.quarantined, read_bytes: read.bytes,
+        written_rows: r.rows, written_rows_quarantine: r.quarantined, options: { source: 'events' },
       });
     },
   });
@@ -74,28 +77,31 @@ export function registerEventRoutes(app: App): EventBuffer {
     const wait = /^(1|true)$/i.test(ctx.query.get('wait') ?? '');
     if (wait) {
       const t0 = performance.now();
+      const read = { bytes: 0 };
       let r;
       try {
         r = await importRows(app, {
-          ws, ds, mode: 'append', source: ndjsonSource(await gunzipIfCompressed(bodyStream(ctx, limit), limit), ds.columns), dialect: { delimiter: ',', quote: '"', escape: '' },
+          ws, ds, mode: 'append', source: ndjsonSource(countingBytes(await gunzipIfCompressed(bodyStream(ctx, limit), limit), read), ds.columns), dialect: { delimiter: ',', quote: '"', escape: '' },
           hasHeader: false, requestId: ctx.id, signal: ctx.signal, staged: false,
         });
       } catch (e) {
         // A refused append is an operation too (as for /v0/datasources): the log says why.
+        app.metrics.ingestOps.inc({ tenant, event: 'append', result: 'error' });
         app.service.write(tenant, 'datasources_ops_log', {
           timestamp: chTime(), workspace, event_type: 'append', datasource_id: ds.id, datasource_name: ds.name, result: 'error', error: (e as Error).message,
-          elapsed_time: (performance.now() - t0) / 1000, request_id: ctx.id, import_id: '', rows: 0, rows_quarantine: 0, read_bytes: 0,
+          elapsed_time: (performance.now() - t0) / 1000, request_id: ctx.id, import_id: '', rows: 0, rows_quarantine: 0, read_bytes: read.bytes,
           options: { source: 'events' },
         });
         throw e;
       }
       app.metrics.ingestRows.inc({ tenant, format: 'ndjson' }, r.rows);
-      app.metrics.ingestBytes.inc({ tenant, format: 'ndjson' }, r.bytes);
+      app.metrics.ingestBytes.inc({ tenant, format: 'ndjson' }, read.bytes);
       app.metrics.quarantinedRows.inc({ tenant, format: 'ndjson' }, r.quarantined);
+      app.metrics.ingestOps.inc({ tenant, event: 'append', result: 'ok' });
       app.service.write(tenant, 'datasources_ops_log', {
         timestamp: chTime(), workspace, event_type: 'append', datasource_id: ds.id, datasource_name: ds.name, result: 'ok',
-        elapsed_time: (performance.now() - t0) / 1000, request_id: ctx.id, import_id: r.importId, rows: r.rows, rows_quarantine: r.quarantined, read_bytes: r.bytes,
-        options: { source: 'events' },
+        elapsed_time: (performance.now() - t0) / 1000, request_id: ctx.id, import_id: r.importId, rows: r.rows, rows_quarantine: r.quarantined, read_bytes: read.bytes,
+        written_rows: r.rows, written_rows_quarantine: r.quarantined, options: { source: 'events' },
       });
       return sendJson(ctx, 200, { successful_rows: r.rows, quarantined_rows: r.quarantined }, rate.charge(r.rows + r.quarantined));
     }

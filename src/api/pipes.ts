@@ -65,7 +65,7 @@ function canRead(cred: Credential, workspace: string, pipe: string): boolean {
   }
 }
 
-function tokenName(cred: Credential): string {
+export function tokenName(cred: Credential): string {
   return cred.kind === 'token' ? cred.token.name : cred.kind === 'jwt' ? cred.jwt.name : credentialName(cred);
 }
 
@@ -132,7 +132,7 @@ function inputOf(params: Record<string, string | string[]>, q: string | undefine
   return { params, q: q?.trim() ? q : undefined, logged };
 }
 
-function loggedUrl(ctx: Ctx): string {
+export function loggedUrl(ctx: Ctx): string {
   if (!ctx.query.has('token')) return `${ctx.url.pathname}${ctx.url.search}`;
   const u = new URL(ctx.url.href);
   if (u.searchParams.has('token')) u.searchParams.set('token', '***');

@@ -12,6 +12,11 @@ import { publicNames, withPublicNames } from '../query/public-names.js';
 import { ResultTail } from '../pipes/result-tail.js';
 import { compileEndpoint, getPipe, type Pipe } from '../pipes/index.js';
 import type { NameMapEntry } from '../native/sql.js';
+import { logEndpointCall } from '../pipes/endpoint-log.js';
+import { loggedUrl, tokenName } from './pipes.js';
+
+/** What one /v0/sql call leaves in pipe_stats_rt (`pipe_id`/`pipe_name` `query_api`, as in Tinybird). */
+interface SqlCallLog { q?: string; readsService: boolean; tail?: ResultTail }
 
 /** The query text from `q=` (query string or form body) or a raw body. */
 async function sqlText(ctx: Ctx): Promise<string> {
@@ -30,19 +35,42 @@ async function sqlText(ctx: Ctx): Promise<string> {
 
 export function registerSqlRoutes(app: App): void {
   const handler = async (ctx: Ctx) => {
+    const startedAt = Date.now();
+    const t0 = performance.now();
     const cred = await authenticate(app, ctx);
     const { tenant, workspace } = workspaceOf(app, ctx, cred);
+    const call: SqlCallLog = { readsService: false };
+    let failure: unknown;
+    let status = 200;
     try {
-      await answer(ctx, cred, tenant, workspace);
+      await answer(ctx, cred, tenant, workspace, call);
     } catch (e) {
       // The analyzer's refusals (and any other 403 not decided by authorize()) are denials too.
       auditRefusal(app, ctx, cred, e, `sql @ ${tenant}/${workspace}`);
+      failure = e;
+      status = ctx.res.headersSent ? ctx.res.statusCode : e instanceof RoostError ? (e.code === 'CLIENT_CLOSED' ? 499 : e.status) : 500;
       // Any error text (engine, service tables) in the workspace's names.
       throw withPublicNames(e, publicNames(app.state, tenant, workspace));
+    } finally {
+      // Every Query API call is a row in pipe_stats_rt (a failed one also in endpoint_errors),
+      // except those reading the service data sources themselves (as in Tinybird: a dashboard
+      // polling pipe_stats_rt would otherwise fill it with its own polls).
+      if (!call.readsService) {
+        const got = call.tail?.result();
+        const parameters: Record<string, string> = {};
+        for (const k of new Set(ctx.query.keys())) if (k !== 'token') parameters[k] = ctx.query.getAll(k).join(',');
+        if (call.q !== undefined) parameters.q = call.q;
+        logEndpointCall(app.service, {
+          tenant, workspace, tokenName: tokenName(cred), pipeId: 'query_api', pipeName: 'query_api', startedAt,
+          durationMs: performance.now() - t0, status, error: failure, parameters, requestId: ctx.id, url: loggedUrl(ctx),
+          method: ctx.req.method ?? 'GET', rows: got?.rows ?? 0, readRows: got?.readRows ?? 0, readBytes: got?.readBytes ?? 0,
+        });
+      }
     }
   };
-  const answer = async (ctx: Ctx, cred: Credential, tenant: string, workspace: string) => {
+  const answer = async (ctx: Ctx, cred: Credential, tenant: string, workspace: string, call: SqlCallLog) => {
     const q = await sqlText(ctx);
+    call.q = q;
     const filters = rowFiltersOf(app.state, tenant, workspace, cred);
     const map: Record<string, NameMapEntry> = workspaceNameMap(app.state, tenant, workspace, filters);
     const analyze = (m: Record<string, NameMapEntry>) => {
@@ -92,13 +120,15 @@ export function registerSqlRoutes(app: App): void {
     if (names.length === 0 && !pipe) authorize(app, ctx, cred, { op: 'workspace', tenant, workspace, scope: 'DATASOURCES:READ' });
     for (const name of names) authorize(app, ctx, cred, { op: 'workspace', tenant, workspace, scope: 'DATASOURCES:READ', resource: name });
     const t = getTenant(app.state, tenant);
+    call.readsService = analysis.tables.some((t) => t.name.startsWith('tinybird.') || t.name.startsWith('roost.'));
     if (names.some((n) => n.startsWith('tinybird.') || n.startsWith('roost.'))) await app.service.ensure(tenant);
     const format = analysis.format ?? 'JSON';
+    call.tail = new ResultTail(format);
     await runQueryToResponse(ctx, {
       engine: app.cells.engineFor(t), tenant: t, config: app.config, metrics: app.metrics,
       sql: analysis.sql, format, names: publicNames(app.state, tenant, workspace),
       // Completes the JSON trailer (rows_before_limit_at_least) the streaming path leaves out.
-      tail: new ResultTail(format),
+      tail: call.tail,
     });
   };
   app.router.get('/v0/sql', handler);

@@ -29,3 +29,14 @@ export function createMetrics() {
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/**
+ * Passes a body through, adding up its bytes in `box.bytes`: the bytes a client sent (after
+ * gunzip) for NDJSON imports, whose import result counts the converted rows' bytes instead.
+ */
+export async function* countingBytes(body: AsyncIterable<Buffer>, box: { bytes: number }): AsyncGenerator<Buffer> {
+  for await (const chunk of body) {
+    box.bytes += chunk.length;
+    yield chunk;
+  }
+}
