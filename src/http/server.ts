@@ -100,7 +100,9 @@ export class HttpServer {
       if (!req.complete && !req.destroyed) req.resume();
       const finish = () => {
         this.#inflight.delete(ctx);
-        const status = res.statusCode;
+        // A client that went away before any answer was sent got none: counted as 499 (nginx's
+        // "client closed request"), not as the 200 that `statusCode` still holds by default.
+        const status = res.headersSent ? res.statusCode : 499;
         const secs = (performance.now() - ctx.startedAt) / 1000;
         const labels = { method: req.method ?? 'GET', route: ctx.route, status: String(status) };
         this.#opts.metrics.httpRequests.inc(labels);
