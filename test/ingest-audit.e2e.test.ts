@@ -303,3 +303,22 @@ describe('NDJSON numbers into DateTime columns', () => {
     expect(await rows('SELECT t FROM epochs_quarantine ORDER BY t')).toEqual([{ t: '-1' }, { t: '99999999999' }]);
   });
 });
+
+describe('IPv4 and IPv6 columns', () => {
+  it('CSV and NDJSON addresses are stored as the engine reads them; bad ones are quarantined; a missing path is the zero address', async () => {
+    const schema = enc('`id` Int32 `json:$.id`, `v4` IPv4 `json:$.v4`, `v6` IPv6 `json:$.v6`, `n6` Nullable(IPv6) `json:$.n6`');
+    const created = await post(`/v0/datasources?name=ips&schema=${schema}`);
+    expect(created.status, created.text).toBe(200);
+    const csv = '1,10.0.0.1,2001:db8::1,\n2,255.255.255.255,1.2.3.4,::1\n3,256.0.0.1,::,\n4,1.2.3.4,1::2::3,\n';
+    expect((await post('/v0/datasources?name=ips&mode=append', csv)).body).toMatchObject({ rows: 2, quarantine_rows: 2 });
+    const nd = '{"id":5,"v4":"192.168.1.1","v6":"::ffff:10.1.2.3","n6":null}\n{"id":6}\n';
+    expect((await post('/v0/datasources?name=ips&mode=append&format=ndjson', nd, { 'Content-Type': 'application/x-ndjson' })).body).toMatchObject({ rows: 2, quarantine_rows: 0 });
+    expect(await rows('SELECT id, toString(v4) AS v4, toString(v6) AS v6, toString(n6) AS n6 FROM ips ORDER BY id')).toEqual([
+      { id: 1, v4: '10.0.0.1', v6: '2001:db8::1', n6: null },
+      { id: 2, v4: '255.255.255.255', v6: '::ffff:1.2.3.4', n6: '::1' },
+      { id: 5, v4: '192.168.1.1', v6: '::ffff:10.1.2.3', n6: null },
+      { id: 6, v4: '0.0.0.0', v6: '::', n6: null },
+    ]);
+    expect(await rows('SELECT c__error FROM ips_quarantine ORDER BY c__line')).toEqual([{ c__error: ['not an IP address'] }, { c__error: ['not an IP address'] }]);
+  });
+});

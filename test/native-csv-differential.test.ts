@@ -303,6 +303,28 @@ function dateTimeCells(frac: boolean): string[] {
   return out;
 }
 
+function ipv4Cells(): string[] {
+  const out = [
+    '0.0.0.0', '255.255.255.255', '192.168.0.1', '10.0.0.255', '256.0.0.1', '1.2.3', '1.2.3.4.5', '1.2.3.-4', '01.2.3.4',
+    '1.2.3.04', '1..2.3', '1.2.3.4 ', ' 1.2.3.4', '"1.2.3.4"', 'a.b.c.d', '1.2.3.4x', '4294967295', '', '::1',
+  ];
+  for (let i = 0; i < 60; i++) out.push(decorate(`${int(0, 255)}.${int(0, 255)}.${int(0, 255)}.${int(0, 255)}`));
+  return out;
+}
+
+function ipv6Cells(): string[] {
+  const h = () => int(0, 65535).toString(16);
+  const out = [
+    '::', '::1', '1::', '2001:db8::1', '2001:DB8::1', '2001:0db8:0000:0000:0000:ff00:0042:8329', '2001:db8:0:0:0:ff00:42:8329',
+    'fe80::1:2', '::ffff:192.168.0.1', '::ffff:1.2.3.4', '1:2:3:4:5:6:7:8', '1:2:3:4:5:6:7::', '::2:3:4:5:6:7:8',
+    '1:2:3:4:5:6:1.2.3.4', '1.2.3.4', '192.168.0.1', '1:2:3:4:5:6:7:8:9', '1::2::3', ':::', '12345::', '1:2:3:4:5:6:7',
+    'g::1', '1:', ':1', '::ffff:256.1.1.1', '::1%eth0', '[::1]', ' ::1 ', '"2001:db8::1"', '',
+  ];
+  for (let i = 0; i < 40; i++) out.push(decorate(`${h()}:${h()}:${h()}:${h()}:${h()}:${h()}:${h()}:${h()}`));
+  for (let i = 0; i < 20; i++) out.push(decorate(`${h()}:${h()}::${h()}`));
+  return out;
+}
+
 function uuidCells(): string[] {
   const hex = (n: number) => Array.from({ length: n }, () => '0123456789abcdefABCDEF'[int(0, 21)]).join('');
   const out = [
@@ -396,6 +418,9 @@ const CASES: Array<[string, string[]]> = [
   ],
   ['Bool', BOOL_CELLS],
   ['UUID', uuidCells()],
+  ['IPv4', ipv4Cells()],
+  ['IPv6', ipv6Cells()],
+  ['Nullable(IPv4)', nullableCells(ipv4Cells().slice(0, 10))],
   [ENUM_TYPE, ENUM_CELLS],
   ['String', [...STRING_CELLS, ...randomStringCells(300)]],
   ['LowCardinality(String)', STRING_CELLS],

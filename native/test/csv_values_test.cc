@@ -308,6 +308,27 @@ TEST_CASE("csv values: arrays in ClickHouse text form") {
   CHECK(enc("Array(Nullable(String))", R"([\N,'\\N'])") == "02" "01" "0002" "5c4e");
   CHECK(enc("Array(Nullable(Int32))", R"([1, \N])") == "02" "0001000000" "01");
   CHECK(enc("Array(String)", R"([\N])") == "NULL in a non-Nullable column");
+}
+
+TEST_CASE("csv values: IPv4 and IPv6") {
+  CHECK(enc("IPv4", "1.2.3.4") == "04030201");  // UInt32 0x01020304, little-endian
+  CHECK(enc("IPv4", " 255.255.255.255 ") == "ffffffff");
+  CHECK(enc("IPv4", "01.002.3.4") == "04030201");
+  for (const char* bad : {"256.1.1.1", "1.2.3", "1.2.3.4.5", "1..2.3", "1.2.3.4x", "a.b.c.d", "0001.2.3.4", "::1", "-1.2.3.4"})
+    CHECK_MESSAGE(enc("IPv4", bad) == "not an IP address", bad);
+  CHECK(enc("IPv6", "::") == "00000000000000000000000000000000");
+  CHECK(enc("IPv6", "::1") == "00000000000000000000000000000001");
+  CHECK(enc("IPv6", "1::") == "00010000000000000000000000000000");
+  CHECK(enc("IPv6", "2001:DB8::ff00:42:8329") == "20010db8000000000000ff0000428329");
+  CHECK(enc("IPv6", "1:2:3:4:5:6:7:8") == "00010002000300040005000600070008");
+  CHECK(enc("IPv6", "::ffff:1.2.3.4") == "00000000000000000000ffff01020304");
+  CHECK(enc("IPv6", "1.2.3.4") == "00000000000000000000ffff01020304");  // bare IPv4: mapped
+  CHECK(enc("IPv6", "1:2:3:4:5:6:1.2.3.4") == "00010002000300040005000601020304");
+  CHECK(enc("IPv6", "1:2:3:4:5:6:7::") == "00010002000300040005000600070000");
+  for (const char* bad : {"1:2:3:4:5:6:7:8:9", "1::2::3", ":::", "12345::", "1:2:3:4:5:6:7", "g::1", "1:", ":1", "::1%eth0",
+                          "[::1]", "::ffff:256.1.1.1", "1:2:3:4:5:6:7:1.2.3.4", ""})
+    CHECK_MESSAGE(enc("IPv6", bad) == "not an IP address", bad);
+  CHECK(typeToString(T("Nullable(IPv6)")) == "Nullable(IPv6)");
   CHECK(enc("Array(String)", "[null]") == "NULL in a non-Nullable column");
   CHECK(enc("Array(Array(Int8))", "[[1],[2,3],[]]") == "03" "0101" "020203" "00");
   CHECK(enc("Array(Int8)", "[1,2") == "not an array");

@@ -69,6 +69,8 @@ function zeroOf(type: string): string {
   if (t === 'Date' || t === 'Date32') return '1970-01-01';
   if (/^DateTime/.test(t)) return '1970-01-01 00:00:00';
   if (t === 'UUID') return '00000000-0000-0000-0000-000000000000';
+  if (t === 'IPv4') return '0.0.0.0';
+  if (t === 'IPv6') return '::';
   if (/^Array/.test(t)) return '[]';
   if (/^Enum/.test(t)) return '';
   return '';

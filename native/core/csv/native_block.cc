@@ -11,9 +11,9 @@ size_t fixedSize(const Type& t) {
   switch (t.kind) {
     case Kind::Int8: case Kind::UInt8: case Kind::Bool: case Kind::Enum8: return 1;
     case Kind::Int16: case Kind::UInt16: case Kind::Date: case Kind::Enum16: return 2;
-    case Kind::Int32: case Kind::UInt32: case Kind::Float32: case Kind::Date32: case Kind::DateTime: return 4;
+    case Kind::Int32: case Kind::UInt32: case Kind::Float32: case Kind::Date32: case Kind::DateTime: case Kind::IPv4: return 4;
     case Kind::Int64: case Kind::UInt64: case Kind::Float64: case Kind::DateTime64: return 8;
-    case Kind::UUID: return 16;
+    case Kind::UUID: case Kind::IPv6: return 16;
     case Kind::Decimal: return t.precision <= 9 ? 4 : t.precision <= 18 ? 8 : 16;
     case Kind::FixedString: return static_cast<size_t>(t.precision);
     default: return 0;  // String, Array, Nullable: variable

@@ -73,7 +73,7 @@ constexpr Simple kSimple[] = {
     {"UInt32", Kind::UInt32},   {"UInt64", Kind::UInt64},   {"Float32", Kind::Float32},
     {"Float64", Kind::Float64}, {"Bool", Kind::Bool},       {"Boolean", Kind::Bool},
     {"String", Kind::String},   {"UUID", Kind::UUID},       {"Date", Kind::Date},
-    {"Date32", Kind::Date32},
+    {"Date32", Kind::Date32},   {"IPv4", Kind::IPv4},       {"IPv6", Kind::IPv6},
 };
 
 bool fail(TypeError& err, size_t at, std::string msg, bool unsupported = false) {
@@ -191,7 +191,7 @@ bool parseInner(Cursor& c, Type& out, TypeError& err, int depth) {
   }
   static constexpr std::string_view kKnownUnsupported[] = {
       "Int128", "Int256", "UInt128", "UInt256", "Decimal256", "Map", "Tuple", "JSON", "Object", "Variant",
-      "Dynamic", "IPv4", "IPv6", "Point", "Ring", "Polygon", "MultiPolygon", "Nested", "BFloat16", "Time", "Time64"};
+      "Dynamic", "Point", "Ring", "Polygon", "MultiPolygon", "Nested", "BFloat16", "Time", "Time64"};
   for (auto u : kKnownUnsupported)
     if (u == name) return fail(err, at, "type " + std::string(name) + " is not supported for CSV ingest", true);
   return fail(err, at, "unknown type " + std::string(name));
@@ -230,6 +230,8 @@ std::string typeToString(const Type& t) {
     case Kind::String: return "String";
     case Kind::FixedString: return "FixedString(" + std::to_string(t.precision) + ")";
     case Kind::UUID: return "UUID";
+    case Kind::IPv4: return "IPv4";
+    case Kind::IPv6: return "IPv6";
     case Kind::Date: return "Date";
     case Kind::Date32: return "Date32";
     case Kind::DateTime: return t.timezone.empty() ? "DateTime" : "DateTime('" + t.timezone + "')";

@@ -15,6 +15,7 @@ enum class Kind : uint8_t {
   Float32, Float64, Decimal, Bool, String, FixedString, UUID,
   Date, Date32, DateTime, DateTime64, Enum8, Enum16,
   Array, Nullable, LowCardinality,
+  IPv4, IPv6,
 };
 
 struct Type {

@@ -98,6 +98,7 @@ std::string_view reasonText(Reason r) {
     case Reason::DateOutOfRange: return "date out of range";
     case Reason::NotDateTime: return "not a datetime";
     case Reason::NotUuid: return "not a UUID";
+    case Reason::NotIp: return "not an IP address";
     case Reason::UnknownEnumValue: return "unknown enum value";
     case Reason::NotArray: return "not an array";
     case Reason::TooLongForFixedString: return "too long for FixedString";
@@ -722,6 +723,18 @@ Reason encFixedString(const Type& t, std::string_view v, ByteBuf& out) {
   return Reason::Ok;
 }
 Reason encUuid(const Type&, std::string_view v, ByteBuf& out) { return encodeUuid(trimSpaces(v), out); }
+Reason encIPv4(const Type&, std::string_view v, ByteBuf& out) {
+  uint32_t a;
+  if (!parseIPv4(trimSpaces(v), a)) return Reason::NotIp;
+  out.putLE(a);
+  return Reason::Ok;
+}
+Reason encIPv6(const Type&, std::string_view v, ByteBuf& out) {
+  uint8_t a[16];
+  if (!parseIPv6(trimSpaces(v), a)) return Reason::NotIp;
+  out.put(a, 16);
+  return Reason::Ok;
+}
 Reason encDate(const Type&, std::string_view v, ByteBuf& out) {
   int32_t days;
   if (!parseDate(trimSpaces(v), days)) return Reason::NotDate;
@@ -806,6 +819,92 @@ Reason encNullable(const Type& t, std::string_view v, ByteBuf& out) {
 
 }  // namespace
 
+bool parseIPv4(std::string_view v, uint32_t& out) {
+  uint32_t a = 0;
+  size_t i = 0;
+  for (int part = 0; part < 4; ++part) {
+    if (part > 0) {
+      if (i >= v.size() || v[i] != '.') return false;
+      ++i;
+    }
+    size_t start = i;
+    uint32_t x = 0;
+    while (i < v.size() && i - start < 3 && v[i] >= '0' && v[i] <= '9') x = x * 10 + static_cast<uint32_t>(v[i++] - '0');
+    if (i == start || x > 255) return false;  // "01" is 1, as ClickHouse reads it (decimal, never octal)
+    a = a << 8 | x;
+  }
+  if (i != v.size()) return false;
+  out = a;
+  return true;
+}
+
+bool parseIPv6(std::string_view v, uint8_t (&out)[16]) {
+  uint32_t v4;
+  if (v.find(':') == std::string_view::npos) {
+    // A bare IPv4: the IPv4-mapped address ::ffff:a.b.c.d.
+    if (!parseIPv4(v, v4)) return false;
+    std::memset(out, 0, 10);
+    out[10] = out[11] = 0xff;
+    for (int k = 0; k < 4; ++k) out[12 + k] = static_cast<uint8_t>(v4 >> (24 - 8 * k));
+    return true;
+  }
+  uint16_t groups[8];
+  int n = 0;         // groups written
+  int gap = -1;      // where "::" was, as a group index
+  size_t i = 0;
+  if (v.size() >= 2 && v[0] == ':' && v[1] == ':') {
+    gap = 0;
+    i = 2;
+    if (i == v.size()) { std::memset(out, 0, 16); return true; }
+  } else if (!v.empty() && v[0] == ':') {
+    return false;
+  }
+  for (;;) {
+    // An IPv4 tail takes the last two groups.
+    size_t dot = v.find('.', i);
+    size_t colon = v.find(':', i);
+    if (dot != std::string_view::npos && (colon == std::string_view::npos || dot < colon)) {
+      if (n > 6 || !parseIPv4(v.substr(i), v4)) return false;
+      groups[n++] = static_cast<uint16_t>(v4 >> 16);
+      groups[n++] = static_cast<uint16_t>(v4 & 0xffff);
+      i = v.size();
+      break;
+    }
+    size_t start = i;
+    uint32_t g = 0;
+    while (i < v.size() && i - start < 4) {
+      char c = v[i];
+      int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+      if (d < 0) break;
+      g = g << 4 | static_cast<uint32_t>(d);
+      ++i;
+    }
+    if (i == start || n >= 8) return false;
+    groups[n++] = static_cast<uint16_t>(g);
+    if (i == v.size()) break;
+    if (v[i] != ':') return false;
+    ++i;
+    if (i < v.size() && v[i] == ':') {
+      if (gap >= 0) return false;  // a second "::"
+      gap = n;
+      ++i;
+      if (i == v.size()) break;
+    } else if (i == v.size()) {
+      return false;  // a trailing single ':'
+    }
+  }
+  if (gap < 0 ? n != 8 : n > 7) return false;
+  int k = 0;
+  for (int j = 0; j < 8; ++j) {
+    uint16_t g;
+    if (gap >= 0 && j >= gap && j < gap + (8 - n)) g = 0;
+    else g = groups[k++];
+    out[2 * j] = static_cast<uint8_t>(g >> 8);
+    out[2 * j + 1] = static_cast<uint8_t>(g & 0xff);
+  }
+  return true;
+}
+
 ValueEncoder encoderFor(const Type& t) {
   switch (t.kind) {
     case Kind::String: return encString;
@@ -823,6 +922,8 @@ ValueEncoder encoderFor(const Type& t) {
     case Kind::Bool: return encBool;
     case Kind::FixedString: return encFixedString;
     case Kind::UUID: return encUuid;
+    case Kind::IPv4: return encIPv4;
+    case Kind::IPv6: return encIPv6;
     case Kind::Date: return encDate;
     case Kind::Date32: return encDate32;
     case Kind::DateTime: return encDateTime;

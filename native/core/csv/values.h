@@ -34,6 +34,7 @@ enum class Reason : uint8_t {
   InvalidUtf8,
   UnterminatedQuote,
   NullNotNullable,
+  NotIp,
 };
 std::string_view reasonText(Reason r);
 
@@ -147,6 +148,13 @@ ValueEncoder encoderFor(const Type& t);
 /// Sign and magnitude of an integer; `overflow` when the magnitude exceeds UInt64.
 bool parseInt(std::string_view v, bool& negative, uint64_t& magnitude, bool& overflow);
 bool parseDouble(std::string_view v, double& out);
+/// Dotted-quad IPv4 ("192.168.0.1": four decimal octets 0-255 of up to three digits;
+/// "01" is 1, as ClickHouse reads it): the address as a number (a << 24 | ...).
+bool parseIPv4(std::string_view v, uint32_t& out);
+/// IPv6 text (RFC 4291: eight groups of 1-4 hex digits, one "::", a dotted IPv4 in the
+/// last 32 bits), or a bare IPv4 (stored as ::ffff:a.b.c.d, as ClickHouse does): the 16
+/// bytes in network order.
+bool parseIPv6(std::string_view v, uint8_t (&out)[16]);
 /// Days since 1970-01-01 for "YYYY-MM-DD".
 bool parseDate(std::string_view v, int32_t& days);
 /// "YYYY-MM-DD[( |T)hh:mm[:ss[.fff...]]][Z|(+|-)hh[:]mm]". Seconds since the
