@@ -101,3 +101,18 @@ describe('NDJSON ingestion: datasources_ops_log and /metrics count what the clie
       .toBe(Buffer.byteLength(waited) + Buffer.byteLength(appended) + Buffer.byteLength(buffered));
   });
 });
+
+describe('refused data source operations are in datasources_ops_log with result error', () => {
+  it('a delete with a forbidden or missing condition leaves a row saying why', async () => {
+    expect((await post(`/v0/datasources?name=obsdel&schema=${enc('a Int32')}`)).status).toBe(200);
+    const forbidden = await post('/v0/datasources/obsdel/delete', new URLSearchParams({ delete_condition: 'a IN (SELECT number FROM system.numbers)' }), { 'X-Request-Id': 'obs-del-forbidden' });
+    expect(forbidden.status).toBeGreaterThanOrEqual(400);
+    const missing = await post('/v0/datasources/obsdel/delete', new URLSearchParams({}), { 'X-Request-Id': 'obs-del-missing' });
+    expect(missing.status).toBe(400);
+    const got = await rowsEventually("SELECT request_id, event_type, result, error FROM tinybird.datasources_ops_log WHERE request_id IN ('obs-del-forbidden', 'obs-del-missing') ORDER BY request_id", 2);
+    expect(got).toEqual([
+      { request_id: 'obs-del-forbidden', event_type: 'delete_data', result: 'error', error: forbidden.body.error },
+      { request_id: 'obs-del-missing', event_type: 'delete_data', result: 'error', error: missing.body.error },
+    ]);
+  });
+});

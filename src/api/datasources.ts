@@ -311,7 +311,12 @@ export function registerDataSourceRoutes(app: App): void {
     const ds = getDataSource(state, ws.tenant, ws.name, ctx.params.name!);
     authorize(app, ctx, cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:DROP', resource: ds.name });
     const engine = app.cells.engineFor(getTenant(state, ws.tenant));
-    await engine.exec(`TRUNCATE TABLE ${qualified(ws, ds.table)}`);
+    try {
+      await engine.exec(`TRUNCATE TABLE ${qualified(ws, ds.table)}`);
+    } catch (e) {
+      opsLog(ws, ds, 'truncate', ctx, { elapsedMs: performance.now() - t0, error: (e as Error).message });
+      throw e;
+    }
     opsLog(ws, ds, 'truncate', ctx, { elapsedMs: performance.now() - t0 });
     sendJson(ctx, 200, { id: ds.id, name: ds.name, truncated: true });
   });
@@ -339,14 +344,23 @@ export function registerDataSourceRoutes(app: App): void {
     const { cred, ws } = await wsOf(ctx);
     const ds = getDataSource(state, ws.tenant, ws.name, ctx.params.name!);
     authorize(app, ctx, cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:DROP', resource: ds.name });
-    const form = await readForm(ctx);
-    const cond = form.get('delete_condition');
-    if (!cond || !cond.trim()) throw new RoostError('INVALID_PARAMETER', 'delete_condition is required: a SQL condition over the data source columns, e.g. "country = \'ES\'"');
-    const where = conditionWhere(ws, ds, cond, 'delete_condition');
-    const engine = app.cells.engineFor(getTenant(state, ws.tenant));
-    const count = Number((await engine.exec(`SELECT count() FROM ${qualified(ws, ds.table)} WHERE ${where}`, { settings: { readonly: 1 } })).toString().trim());
-    const dry = /^(1|true)$/i.test(form.get('dry_run') ?? '');
-    if (!dry && count > 0) await engine.exec(`ALTER TABLE ${qualified(ws, ds.table)} DELETE WHERE ${where}`, { settings: { mutations_sync: 2 } });
+    let cond: string | null = null;
+    let count = 0;
+    let dry = false;
+    // A refused or failed delete is an operation too: the log says why.
+    try {
+      const form = await readForm(ctx);
+      cond = form.get('delete_condition');
+      if (!cond || !cond.trim()) throw new RoostError('INVALID_PARAMETER', 'delete_condition is required: a SQL condition over the data source columns, e.g. "country = \'ES\'"');
+      const where = conditionWhere(ws, ds, cond, 'delete_condition');
+      const engine = app.cells.engineFor(getTenant(state, ws.tenant));
+      count = Number((await engine.exec(`SELECT count() FROM ${qualified(ws, ds.table)} WHERE ${where}`, { settings: { readonly: 1 } })).toString().trim());
+      dry = /^(1|true)$/i.test(form.get('dry_run') ?? '');
+      if (!dry && count > 0) await engine.exec(`ALTER TABLE ${qualified(ws, ds.table)} DELETE WHERE ${where}`, { settings: { mutations_sync: 2 } });
+    } catch (e) {
+      opsLog(ws, ds, 'delete_data', ctx, { elapsedMs: performance.now() - t0, error: (e as Error).message });
+      throw e;
+    }
     opsLog(ws, ds, 'delete_data', ctx, { elapsedMs: performance.now() - t0, rows: dry ? 0 : count });
     sendJson(ctx, 200, { id: crypto.randomUUID(), datasource: { id: ds.id, name: ds.name }, delete_condition: cond, rows_affected: count, dry_run: dry, status: 'done' });
   });
