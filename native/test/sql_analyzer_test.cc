@@ -116,6 +116,9 @@ TEST_CASE("policy refusals carry code and offset") {
       {"SELECT * APPLY(sleep) FROM events", ErrorCode::FORBIDDEN_FUNCTION, 15},
       {"SELECT 1; SELECT 2", ErrorCode::MULTIPLE_STATEMENTS, 10},
       {"ALTER TABLE events DELETE WHERE 1", ErrorCode::NOT_A_SELECT, 0},
+      {"SHOW TABLES", ErrorCode::NOT_A_SELECT, 0},
+      {"selec 1", ErrorCode::SYNTAX_ERROR, 0},  // a typo is not a forbidden statement
+      {"1 + 1", ErrorCode::SYNTAX_ERROR, 0},
       {"SELECT 1 INTO OUTFILE 'x'", ErrorCode::FORBIDDEN_CLAUSE, 9},
       {"SELECT 1 SETTINGS readonly = 0", ErrorCode::FORBIDDEN_SETTING, 18},
       {"SELECT 1 FORMAT Native", ErrorCode::UNSUPPORTED_FORMAT, 16},

@@ -738,8 +738,20 @@ bool Scanner::run() {
   top.kind = FK::Query;
   frames_.push_back(std::move(top));
   // Only SELECT, WITH ... SELECT, FROM ... SELECT or a bracketed SELECT.
-  if (!(kw(0, "select") || kw(0, "with") || kw(0, "from") || type(0) == TT::OpeningRoundBracket))
-    return fail(ErrorCode::NOT_A_SELECT, 0, "only SELECT queries are allowed");
+  if (!(kw(0, "select") || kw(0, "with") || kw(0, "from") || type(0) == TT::OpeningRoundBracket)) {
+    // A statement ClickHouse knows is refused as not a SELECT; anything else (a typo like
+    // "selec") is a syntax error, which is what the user has to fix.
+    static constexpr const char* kStatements[] = {
+        "insert", "alter", "create", "drop", "truncate", "rename", "exchange", "attach", "detach", "optimize",
+        "system", "kill", "set", "use", "grant", "revoke", "show", "describe", "desc", "explain", "check", "exists",
+        "delete", "update", "undrop", "backup", "restore", "watch", "move", "begin", "commit", "rollback", "replace",
+        "values", "table", "parallel"};
+    for (const char* st : kStatements)
+      if (kw(0, st)) return fail(ErrorCode::NOT_A_SELECT, 0, "only SELECT queries are allowed");
+    if (type(0) == TT::BareWord)
+      return fail(ErrorCode::SYNTAX_ERROR, 0, "unknown statement \"" + std::string(tok(0).text()) + "\": a query starts with SELECT (or WITH)");
+    return fail(ErrorCode::SYNTAX_ERROR, 0, "a query starts with SELECT (or WITH)");
+  }
   size_t i = 0;
   while (type(i) != TT::EndOfStream) {
     Frame& f = frames_.back();
