@@ -63,6 +63,20 @@ export class JobRegistry {
     return job;
   }
 
+  /**
+   * Records work already done before its request was answered as a finished job, for
+   * clients that poll a job (Tinybird answers a rows delete with one).
+   */
+  done(input: { kind: string; tenant: string; startedBy: string }, result: Record<string, unknown>): Job {
+    const now = new Date().toISOString();
+    const job: Job = { id: crypto.randomUUID(), ...input, status: 'done', progress: { phase: 'done', percent: 100 }, createdAt: now, startedAt: now, finishedAt: now, result };
+    this.#jobs.set(job.id, job);
+    if (this.#jobs.size > MAX_KEPT) {
+      for (const [id, j] of this.#jobs) { if (j.status === 'done' || j.status === 'error') { this.#jobs.delete(id); break; } }
+    }
+    return job;
+  }
+
   get(id: string): Job | undefined {
     return this.#jobs.get(id);
   }

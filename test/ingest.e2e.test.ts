@@ -302,7 +302,10 @@ describe('multipart, analyze, delete, truncate, drop, ops log', () => {
     const bad = await call(`${srv.url}/v0/datasources/del/delete`, form({ delete_condition: "a IN (SELECT a FROM system.numbers)" }));
     expect(bad.status).toBe(403);
     const done = await call(`${srv.url}/v0/datasources/del/delete`, form({ delete_condition: "c = 'es'" }));
-    expect(done.body).toMatchObject({ rows_affected: 2 });
+    expect(done.body).toMatchObject({ rows_affected: 2, status: 'done' });
+    // Done before the answer, and also a finished job for clients that poll one (Tinybird's do).
+    expect(done.body.job_url).toBe(`/v0/jobs/${done.body.job_id}`);
+    expect((await call(`${srv.url}${done.body.job_url}`, { token })).body).toMatchObject({ job_id: done.body.job_id, kind: 'delete_data', status: 'done', result: { rows_affected: 2 } });
     expect(await rows('SELECT a FROM del')).toEqual([{ a: 2 }]);
     expect((await call(`${srv.url}/v0/datasources/del/truncate`, { method: 'POST', token })).status).toBe(200);
     expect((await rows('SELECT count() AS n FROM del'))[0].n).toBe(0);

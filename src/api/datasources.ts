@@ -24,6 +24,7 @@ import { formatSchema, inferCsvSchema, parseSchema, type CsvDialect } from '../n
 import { analyzeSql, SqlError, toRoostError } from '../native/sql.js';
 import { workspaceNameMap } from '../datasources/name-map.js';
 import { quoteString } from '../cells/engine.js';
+import { jobsOf, ownerKey } from '../../tenants/jobs.js';
 
 const MODES = ['create', 'append', 'replace'] as const;
 const FORM_KEYS = new Set(['name', 'mode', 'format', 'schema', 'engine_sorting_key', 'dialect_delimiter', 'dialect_new_line', 'dialect_escapechar', 'type_guessing', 'replace_condition', 'token', 'url', 'header', 'dialect_header', 'delete_condition', 'dry_run']);
@@ -362,7 +363,9 @@ export function registerDataSourceRoutes(app: App): void {
       throw e;
     }
     opsLog(ws, ds, 'delete_data', ctx, { elapsedMs: performance.now() - t0, rows: dry ? 0 : count });
-    sendJson(ctx, 200, { id: crypto.randomUUID(), datasource: { id: ds.id, name: ds.name }, delete_condition: cond, rows_affected: count, dry_run: dry, status: 'done' });
+    // Done before answering; also recorded as a finished job for clients that poll one (Tinybird's do).
+    const job = jobsOf(app).done({ kind: 'delete_data', tenant: ws.tenant, startedBy: ownerKey(cred) }, { datasource: ds.name, delete_condition: cond, rows_affected: count, dry_run: dry });
+    sendJson(ctx, 200, { id: job.id, job_id: job.id, job_url: `/v0/jobs/${job.id}`, datasource: { id: ds.id, name: ds.name }, delete_condition: cond, rows_affected: count, dry_run: dry, status: 'done' });
   });
 
   router.delete('/v0/datasources/:name', async (ctx) => {
