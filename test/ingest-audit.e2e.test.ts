@@ -322,3 +322,21 @@ describe('IPv4 and IPv6 columns', () => {
     expect(await rows('SELECT c__error FROM ips_quarantine ORDER BY c__line')).toEqual([{ c__error: ['not an IP address'] }, { c__error: ['not an IP address'] }]);
   });
 });
+
+describe('engine errors of data source operations', () => {
+  it('are told in the workspace\'s names, in the answer and in datasources_ops_log', async () => {
+    expect((await post(`/v0/datasources?name=named_err&schema=${enc('a Int32')}`)).status).toBe(200);
+    const r = await call(`${srv.url}/v0/datasources/named_err/delete`, { method: 'POST', token, body: new URLSearchParams({ delete_condition: 'nosuchcol = 1' }) });
+    expect(r.status).toBeGreaterThanOrEqual(400);
+    expect(r.body.error).toMatch(/nosuchcol/);
+    expect(r.body.error).not.toMatch(/ws_[a-z0-9]+_[0-9a-f]{8}/);
+    let logged: Array<{ error: string }> = [];
+    for (let i = 0; i < 50 && !logged.length; i++) {
+      await new Promise((res) => setTimeout(res, 100));
+      logged = await rows("SELECT error FROM tinybird.datasources_ops_log WHERE datasource_name = 'named_err' AND result = 'error'");
+    }
+    expect(logged.length).toBe(1);
+    expect(logged[0]!.error).toMatch(/nosuchcol/);
+    expect(logged[0]!.error).not.toMatch(/ws_[a-z0-9]+_[0-9a-f]{8}/);
+  });
+});

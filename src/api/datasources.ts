@@ -25,6 +25,7 @@ import { analyzeSql, SqlError, toRoostError } from '../native/sql.js';
 import { workspaceNameMap } from '../datasources/name-map.js';
 import { quoteString } from '../cells/engine.js';
 import { jobsOf, ownerKey } from '../../tenants/jobs.js';
+import { publicNames, withPublicNames } from '../query/public-names.js';
 
 const MODES = ['create', 'append', 'replace'] as const;
 const FORM_KEYS = new Set(['name', 'mode', 'format', 'schema', 'engine_sorting_key', 'dialect_delimiter', 'dialect_new_line', 'dialect_escapechar', 'type_guessing', 'replace_condition', 'token', 'url', 'header', 'dialect_header', 'delete_condition', 'dry_run']);
@@ -170,6 +171,12 @@ async function tableStats(app: App, ws: Workspace, ds: DataSource): Promise<{ ro
 export function registerDataSourceRoutes(app: App): void {
   const { router, state } = app;
 
+  /**
+   * An error's text in the workspace's names (rewritten in place, so the answer that follows
+   * says the same): engine messages quote Roost's layout (ws_<name>_<id>, stage tables).
+   */
+  const publicMessage = (ws: Workspace, e: unknown): string => withPublicNames(e, publicNames(state, ws.tenant, ws.name)) instanceof Error ? (e as Error).message : String(e);
+
   const opsLog = (ws: Workspace, ds: { id: string; name: string }, event: string, ctx: Ctx, r: Partial<ImportResult> & { error?: string; elapsedMs: number }) => {
     const result = r.error ? 'error' : 'ok';
     app.metrics.ingestOps.inc({ tenant: ws.tenant, event, result });
@@ -260,7 +267,7 @@ export function registerDataSourceRoutes(app: App): void {
           await engine.exec(`DROP TABLE IF EXISTS ${qualified(ws, ds.table)}`).catch(() => {});
           await engine.exec(`DROP TABLE IF EXISTS ${qualified(ws, `${ds.table}_quarantine`)}`).catch(() => {});
         }
-        opsLog(ws, ds, 'create', ctx, { elapsedMs: performance.now() - t0, error: (e as Error).message });
+        opsLog(ws, ds, 'create', ctx, { elapsedMs: performance.now() - t0, error: publicMessage(ws, e) });
         throw e;
       } finally {
         release();
@@ -285,7 +292,7 @@ export function registerDataSourceRoutes(app: App): void {
       opsLog(ws, ds, mode, ctx, { ...result, elapsedMs: performance.now() - t0 });
       sendJson(ctx, 200, importResponse(ds, result));
     } catch (e) {
-      opsLog(ws, ds, mode, ctx, { elapsedMs: performance.now() - t0, error: (e as Error).message });
+      opsLog(ws, ds, mode, ctx, { elapsedMs: performance.now() - t0, error: publicMessage(ws, e) });
       throw e;
     }
   };
@@ -315,7 +322,7 @@ export function registerDataSourceRoutes(app: App): void {
     try {
       await engine.exec(`TRUNCATE TABLE ${qualified(ws, ds.table)}`);
     } catch (e) {
-      opsLog(ws, ds, 'truncate', ctx, { elapsedMs: performance.now() - t0, error: (e as Error).message });
+      opsLog(ws, ds, 'truncate', ctx, { elapsedMs: performance.now() - t0, error: publicMessage(ws, e) });
       throw e;
     }
     opsLog(ws, ds, 'truncate', ctx, { elapsedMs: performance.now() - t0 });
@@ -359,7 +366,7 @@ export function registerDataSourceRoutes(app: App): void {
       dry = /^(1|true)$/i.test(form.get('dry_run') ?? '');
       if (!dry && count > 0) await engine.exec(`ALTER TABLE ${qualified(ws, ds.table)} DELETE WHERE ${where}`, { settings: { mutations_sync: 2 } });
     } catch (e) {
-      opsLog(ws, ds, 'delete_data', ctx, { elapsedMs: performance.now() - t0, error: (e as Error).message });
+      opsLog(ws, ds, 'delete_data', ctx, { elapsedMs: performance.now() - t0, error: publicMessage(ws, e) });
       throw e;
     }
     opsLog(ws, ds, 'delete_data', ctx, { elapsedMs: performance.now() - t0, rows: dry ? 0 : count });
