@@ -16,7 +16,7 @@ import {
   checkDataSourceName, createQuarantine, createTables, deleteDataSourceOps, getDataSource, listDataSources, newDataSource,
   putDataSourceOps, qualified, type DataSource, type DataSourceColumn,
 } from '../datasources/registry.js';
-import { csvToRoost, importRows, type ImportResult, type ImportSource } from '../ingest/import.js';
+import { csvToRoost, importRows, withDataSourceLock, type ImportResult, type ImportSource } from '../ingest/import.js';
 import { ndjsonSource } from '../ingest/ndjson.js';
 import { gunzipIfCompressed, peekBody } from '../ingest/peek.js';
 import { inferNdjson, ndjsonSchemaText } from '../ingest/ndjson-infer.js';
@@ -256,7 +256,7 @@ export function registerDataSourceRoutes(app: App): void {
         await engine.exec(`DROP TABLE IF EXISTS ${qualified(ws, `${ds.table}_quarantine`)}`);
         await createTables(engine, ws, ds);
         await createQuarantine(engine, ws, ds);
-        if (data) result = await runImport(app, ctx, ws, ds, format, data, 'append', dialect, params, false);
+        if (data) result = await runImport(app, ctx, ws, ds, format, data, 'append', dialect, params, false, undefined, true);
         await state.transact((s) => {
           if (s.get('datasources', ws.tenant, ws.name, name)) throw new RoostError('ALREADY_EXISTS', `data source "${name}" was created meanwhile`);
           return { ops: putDataSourceOps(ds), result: undefined };
@@ -320,7 +320,9 @@ export function registerDataSourceRoutes(app: App): void {
     authorize(app, ctx, cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:DROP', resource: ds.name });
     const engine = app.cells.engineFor(getTenant(state, ws.tenant));
     try {
-      await engine.exec(`TRUNCATE TABLE ${qualified(ws, ds.table)}`);
+      // Not in the middle of an import: a partial replace copies the rows it keeps from the
+      // table and swaps the copy in, which would bring truncated rows back.
+      await withDataSourceLock(app, ws, ds, true, () => engine.exec(`TRUNCATE TABLE ${qualified(ws, ds.table)}`));
     } catch (e) {
       opsLog(ws, ds, 'truncate', ctx, { elapsedMs: performance.now() - t0, error: publicMessage(ws, e) });
       throw e;
@@ -362,9 +364,12 @@ export function registerDataSourceRoutes(app: App): void {
       if (!cond || !cond.trim()) throw new RoostError('INVALID_PARAMETER', 'delete_condition is required: a SQL condition over the data source columns, e.g. "country = \'ES\'"');
       const where = conditionWhere(ws, ds, cond, 'delete_condition');
       const engine = app.cells.engineFor(getTenant(state, ws.tenant));
-      count = Number((await engine.exec(`SELECT count() FROM ${qualified(ws, ds.table)} WHERE ${where}`, { settings: { readonly: 1 } })).toString().trim());
       dry = /^(1|true)$/i.test(form.get('dry_run') ?? '');
-      if (!dry && count > 0) await engine.exec(`ALTER TABLE ${qualified(ws, ds.table)} DELETE WHERE ${where}`, { settings: { mutations_sync: 2 } });
+      // Not in the middle of an import (a partial replace would swap deleted rows back in).
+      await withDataSourceLock(app, ws, ds, !dry, async () => {
+        count = Number((await engine.exec(`SELECT count() FROM ${qualified(ws, ds.table)} WHERE ${where}`, { settings: { readonly: 1 } })).toString().trim());
+        if (!dry && count > 0) await engine.exec(`ALTER TABLE ${qualified(ws, ds.table)} DELETE WHERE ${where}`, { settings: { mutations_sync: 2 } });
+      });
     } catch (e) {
       opsLog(ws, ds, 'delete_data', ctx, { elapsedMs: performance.now() - t0, error: publicMessage(ws, e) });
       throw e;
@@ -387,11 +392,18 @@ export function registerDataSourceRoutes(app: App): void {
     const release = claimName(ws, ds.name);
     if (!release) throw new RoostError('CONFLICT', `data source "${ds.name}" is being created or dropped by another request; retry`, { retryable: true });
     try {
-      await state.write(deleteDataSourceOps(ds));
-      await app.events?.discard({ tenant: ws.tenant, workspace: ws.name, datasource: ds.name });
-      const engine = app.cells.engineFor(getTenant(state, ws.tenant));
-      await engine.exec(`DROP TABLE IF EXISTS ${qualified(ws, ds.table)}`);
-      await engine.exec(`DROP TABLE IF EXISTS ${qualified(ws, `${ds.table}_quarantine`)}`);
+      // After the imports in flight (each checks, once it has the lock, that its data source is
+      // still there): one that swapped its stage in after the tables were dropped would give a
+      // data source created meanwhile under this name the old schema, or fail with a 422. The
+      // lock also checks the name is still this data source: another drop (and a create) may
+      // have come between reading it and claiming the name.
+      await withDataSourceLock(app, ws, ds, true, async () => {
+        await state.write(deleteDataSourceOps(ds));
+        await app.events?.discard({ tenant: ws.tenant, workspace: ws.name, datasource: ds.name });
+        const engine = app.cells.engineFor(getTenant(state, ws.tenant));
+        await engine.exec(`DROP TABLE IF EXISTS ${qualified(ws, ds.table)}`);
+        await engine.exec(`DROP TABLE IF EXISTS ${qualified(ws, `${ds.table}_quarantine`)}`);
+      });
     } finally {
       release();
     }
@@ -462,7 +474,7 @@ function importResponse(ds: DataSource, r: ImportResult | undefined): Record<str
   };
 }
 
-export async function runImport(app: App, ctx: Ctx, ws: Workspace, ds: DataSource, format: Format, body: AsyncIterable<Buffer>, mode: 'append' | 'replace', dialect: Partial<CsvDialect>, params: URLSearchParams, staged: boolean, replaceWhere?: string): Promise<ImportResult> {
+export async function runImport(app: App, ctx: Ctx, ws: Workspace, ds: DataSource, format: Format, body: AsyncIterable<Buffer>, mode: 'append' | 'replace', dialect: Partial<CsvDialect>, params: URLSearchParams, staged: boolean, replaceWhere?: string, creating = false): Promise<ImportResult> {
   let source: ImportSource;
   let hasHeader: boolean | undefined;
   let csvDialect = dialect;
@@ -478,7 +490,7 @@ export async function runImport(app: App, ctx: Ctx, ws: Workspace, ds: DataSourc
     hasHeader = h === null ? undefined : /^(1|true|yes)$/i.test(h);
   }
   const t0 = performance.now();
-  const r = await importRows(app, { ws, ds, mode, source, dialect: csvDialect, hasHeader, requestId: ctx.id, signal: ctx.signal, staged, replaceWhere });
+  const r = await importRows(app, { ws, ds, mode, source, dialect: csvDialect, hasHeader, requestId: ctx.id, signal: ctx.signal, staged, replaceWhere, creating });
   app.metrics.nativeParseSeconds.observe((performance.now() - t0) / 1000);
   app.metrics.ingestRows.inc({ tenant: ws.tenant, format }, r.rows);
   if (format === 'ndjson') r.bytes = read.bytes;

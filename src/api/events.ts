@@ -40,8 +40,18 @@ export function registerEventRoutes(app: App): EventBuffer {
       const ws = getWorkspace(app.state, owner.tenant, owner.workspace);
       const t0 = performance.now();
       const read = { bytes: 0 };
-      const r = await importRows(app, { ws, ds, mode: 'append', source: ndjsonSource(countingBytes(concatFiles(files), read), ds.columns), dialect: { delimiter: ',', quote: '"', escape: '' }, hasHeader: false, requestId: 'events-buffer', staged: false, skipStorageLimit: true,
-        dedupToken: `events:${ds.id}:${files.map((f) => path.basename(f)).join(',')}` });
+      let r;
+      try {
+        r = await importRows(app, { ws, ds, mode: 'append', source: ndjsonSource(countingBytes(concatFiles(files), read), ds.columns), dialect: { delimiter: ',', quote: '"', escape: '' }, hasHeader: false, requestId: 'events-buffer', staged: false, skipStorageLimit: true,
+          dedupToken: `events:${ds.id}:${files.map((f) => path.basename(f)).join(',')}` });
+      } catch (e) {
+        // Dropped while this flush waited for it (the drop discards its segments).
+        if ((e as RoostError).code === 'UNKNOWN_DATASOURCE') {
+          app.log.warn('buffered events dropped: their data source no longer exists', { ...owner, files: files.length });
+          return;
+        }
+        throw e;
+      }
       app.metrics.ingestRows.inc({ tenant: ws.tenant, format: 'ndjson' }, r.rows);
       app.metrics.quarantinedRows.inc({ tenant: ws.tenant, format: 'ndjson' }, r.quarantined);
       app.metrics.ingestOps.inc({ tenant: ws.tenant, event: 'append', result: 'ok' });

@@ -56,6 +56,8 @@ export interface ImportOptions {
    * this (analyzer-checked) WHERE are replaced by the rows of the body that match it.
    */
   replaceWhere?: string;
+  /** The data source is being created by this request (not in the state yet). */
+  creating?: boolean;
 }
 
 export interface ImportResult {
@@ -78,6 +80,7 @@ const locks = new Map<string, LockState>();
  * arrive while a replace waits go after it.
  */
 function withLock<T>(key: string, exclusive: boolean, fn: () => Promise<T>): Promise<T> {
+  // (Truncate, rows delete and drop take the exclusive side too: see withDataSourceLock.)
   let st = locks.get(key);
   if (!st) locks.set(key, (st = { exclusive: Promise.resolve(), shared: new Set(), pending: 0 }));
   const state = st;
@@ -113,11 +116,27 @@ async function* groups(first: Buffer[], rest: AsyncIterable<Buffer>, min: number
   if (n > 0) yield { parts, bytes: n };
 }
 
+/**
+ * Runs `fn` under the import lock of a data source: exclusive for what must not overlap an
+ * import (replace, truncate, rows delete, drop). Inside, the data source is checked to be
+ * still the one the request found (same id): a request that waited behind a drop (and maybe
+ * a create of the same name) answers 404 instead of writing into tables that are gone or,
+ * worse, are now another data source's (another schema).
+ */
+export function withDataSourceLock<T>(app: App, ws: Workspace, ds: DataSource, exclusive: boolean, fn: () => Promise<T>, creating = false): Promise<T> {
+  return withLock(`${ws.tenant}/${ws.name}/${ds.name}`, exclusive, async () => {
+    const now = app.state.get<DataSource>('datasources', ws.tenant, ws.name, ds.name);
+    if (creating ? now !== undefined : now?.id !== ds.id) {
+      throw new RoostError('UNKNOWN_DATASOURCE', `data source "${ds.name}" was dropped while this request waited for it (nothing was stored)`);
+    }
+    return fn();
+  });
+}
+
 export async function importRows(app: App, o: ImportOptions): Promise<ImportResult> {
-  const key = `${o.ws.tenant}/${o.ws.name}/${o.ds.name}`;
   if (!o.skipStorageLimit) await checkStorage(app, getTenant(app.state, o.ws.tenant));
   try {
-    return await withLock(key, o.mode === 'replace', () => importLocked(app, o));
+    return await withDataSourceLock(app, o.ws, o.ds, o.mode === 'replace', () => importLocked(app, o), o.creating);
   } finally {
     storageChanged(o.ws.tenant);
   }
