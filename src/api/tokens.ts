@@ -155,7 +155,10 @@ export function registerTokenRoutes(app: App): void {
 
   router.delete('/v0/tokens/:token', async (ctx) => {
     const { cred, ws, t } = await one(ctx);
-    await state.write(deleteTokenOps(t));
+    // The record as it is now: a refresh that committed since it was read changed its hash,
+    // and deleting the old one would leave the refreshed secret's hash entry behind (pointing
+    // at the name, so at the next token created with that name).
+    await state.transact((s) => ({ ops: deleteTokenOps(getToken(s, ws.tenant, ws.workspace, t.name)), result: undefined }));
     audit(ctx, cred, ws, 'token.deleted', t.name);
     ctx.res.writeHead(204).end();
   });
