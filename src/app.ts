@@ -46,7 +46,8 @@ export interface App {
   /** The durable buffer behind /v0/events. */
   events?: EventBuffer;
   /** Pipes that read a data source (set by the pipes module). */
-  dependents?: (ws: import('../tenants/registry.js').Workspace, datasource: string) => string[];
+  /** Pipes reading a data source (in `s`, a transaction's view, when given). */
+  dependents?: (ws: import('../tenants/registry.js').Workspace, datasource: string, s?: State) => string[];
   /** Resolves with the bound address once listening. */
   address: { host: string; port: number };
   stop(reason?: string): Promise<void>;

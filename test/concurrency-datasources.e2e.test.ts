@@ -100,3 +100,27 @@ describe('truncate and rows delete while a partial replace runs', () => {
     }
   }, 40_000);
 });
+
+describe('a pipe saved while a drop of its data source waits for an import', () => {
+  it('the drop sees the pipe and answers 409; the data source and the pipe keep working', async () => {
+    const name = 'dp_src';
+    expect((await post(`/v0/datasources?name=${name}&schema=${encodeURIComponent('id Int32, note String')}`)).status).toBe(200);
+    // An append holds the data source's import lock; the drop waits behind it.
+    const held = heldBody(rowsCsv(0, 500), rowsCsv(500, 600));
+    const append = post(`/v0/datasources?name=${name}&mode=append`, held.body, { 'Content-Type': 'text/csv' });
+    await sleep(500);
+    const drop = del(`/v0/datasources/${name}`);
+    await sleep(300);
+    // The drop has checked for pipes already (none) and is waiting: a pipe is saved now.
+    const pipe = await post('/v0/pipes', JSON.stringify({ name: 'dp_pipe', nodes: [{ name: 'n', sql: `SELECT count() AS c FROM ${name}`, type: 'endpoint' }] }), { 'Content-Type': 'application/json' });
+    expect(pipe.status, pipe.text).toBe(200);
+    held.release();
+    expect((await append).status).toBe(200);
+    const d = await drop;
+    expect(d.status, d.text).toBe(409);
+    expect(d.body).toMatchObject({ code: 'CONFLICT', dependents: ['dp_pipe'] });
+    const e = await call(`${srv.url}/v0/pipes/dp_pipe.json`, { token: admin });
+    expect(e.status, e.text).toBe(200);
+    expect(e.body.data).toEqual([{ c: 600 }]);
+  });
+});

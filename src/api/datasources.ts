@@ -398,7 +398,13 @@ export function registerDataSourceRoutes(app: App): void {
       // lock also checks the name is still this data source: another drop (and a create) may
       // have come between reading it and claiming the name.
       await withDataSourceLock(app, ws, ds, true, async () => {
-        await state.write(deleteDataSourceOps(ds));
+        // Checked again in the same transaction as the delete: a pipe saved since the check
+        // above (pipe saves check their data sources in their own transaction) is seen here.
+        await state.transact((s) => {
+          const now = app.dependents?.(ws, ds.name, s) ?? [];
+          if (now.length) throw new RoostError('CONFLICT', `data source "${ds.name}" is used by pipes: ${now.join(', ')}; remove them first`, { details: { dependents: now } });
+          return { ops: deleteDataSourceOps(ds), result: undefined };
+        });
         await app.events?.discard({ tenant: ws.tenant, workspace: ws.name, datasource: ds.name });
         const engine = app.cells.engineFor(getTenant(state, ws.tenant));
         await engine.exec(`DROP TABLE IF EXISTS ${qualified(ws, ds.table)}`);

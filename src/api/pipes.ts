@@ -141,7 +141,7 @@ export function loggedUrl(ctx: Ctx): string {
 
 export function registerPipeRoutes(app: App): void {
   const { router, state } = app;
-  app.dependents = (ws, datasource) => pipesUsing(state, ws.tenant, ws.name, datasource);
+  app.dependents = (ws, datasource, s) => pipesUsing(s ?? state, ws.tenant, ws.name, datasource);
 
   const wsOf = async (ctx: Ctx): Promise<WsRef> => {
     const cred = await authenticate(app, ctx);
