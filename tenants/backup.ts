@@ -197,37 +197,107 @@ export function checkSlice(entries: SliceEntry[], tenant: string): void {
 }
 
 /**
+ * Tenants with a backup or restore running: one at a time per tenant (two restores
+ * would drop each other's databases; a backup during a restore would mix both).
+ */
+const busy = new Map<string, string>();
+
+/** Claims the tenant for a backup or restore, or refuses (409) while another runs; returns the release. */
+export function claimTenant(slug: string, kind: string): () => void {
+  const other = busy.get(slug);
+  if (other) throw new RoostError('CONFLICT', `a ${other} of tenant "${slug}" is running: wait for its job to finish`);
+  busy.set(slug, kind);
+  let released = false;
+  return () => { if (!released) { released = true; busy.delete(slug); } };
+}
+
+/** Suffix of the databases a restore writes (`<workspace database>_r<6 hex>`); workspace creation never ends a name so. */
+const RESTORED_SUFFIX = /_r[0-9a-f]{6}$/;
+
+/** Names of the databases in the tenant's cell. */
+async function cellDatabases(engine: Engine): Promise<string[]> {
+  const out = (await engine.exec('SELECT name FROM system.databases FORMAT JSONEachRow', { format: 'JSONEachRow' })).toString('utf8');
+  return out.split('\n').filter((l) => l.trim()).map((l) => (JSON.parse(l) as { name: string }).name);
+}
+
+/**
  * Restores backup `id` of `tenant`. When the tenant exists, `replace` must be
- * set: its current workspace databases and state are dropped first.
+ * set: its current workspace databases and state are replaced.
+ *
+ * All or nothing, even if the server is killed midway: the backup's databases are
+ * restored under new names (`<database>_r<6 hex>`) beside the tenant's current
+ * ones, and one state change then switches the tenant to them (its workspaces name
+ * the new databases). Until that change the tenant is as it was; after it, fully
+ * restored. The old databases are dropped last; a restore killed before the switch
+ * leaves `_r` databases no workspace names, which the next restore drops.
  */
 export async function restoreTenant(app: App, slug: string, id: string, opts: { replace: boolean }, report: (p: JobProgress) => void): Promise<{ tenant: string; workspaces: number; state_entries: number }> {
   const dir = backupDir(app, slug, id);
   const m = readManifest(dir);
   if (m.tenant !== slug) throw new RoostError('BAD_REQUEST', `backup ${id} is of tenant "${m.tenant}", not "${slug}"`);
   checkBackupKey(app, m);
-  const { entries } = JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')) as { entries: SliceEntry[] };
+  let entries: SliceEntry[];
+  try {
+    entries = (JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')) as { entries: SliceEntry[] }).entries;
+    if (!Array.isArray(entries)) throw new Error('no entries');
+  } catch {
+    throw new RoostError('BAD_REQUEST', `backup ${id} has no readable state.json: the backup is incomplete or damaged`);
+  }
   checkSlice(entries, slug);
   const saved = entries.find((e) => e.path[0] === 'tenants' && e.path[1] === slug)?.value as Tenant | undefined;
   if (!saved) throw new RoostError('BAD_REQUEST', 'the backup\'s state has no tenant record');
   embeddedOnly(saved);
   const existing = app.state.get<Tenant>('tenants', slug);
   if (existing && !opts.replace) throw new RoostError('ALREADY_EXISTS', `tenant "${slug}" exists: restore with {"replace": true} to replace its data and state with the backup's`);
+  if (existing) embeddedOnly(existing);
   const engine = app.cells.engineFor(existing ?? saved);
-  report({ phase: 'databases', bytes_done: 0, bytes_total: m.data_bytes, percent: 0 });
-  if (existing) {
-    for (const w of app.state.list<Workspace>('workspaces', slug)) await dropWorkspaceDatabase(engine, w.database);
+  // The saved workspaces must be the manifest's: the databases restored are the manifest's.
+  const savedWs = entries.filter((e) => e.path[0] === 'workspaces').flatMap((e) => Object.values(e.value as Record<string, Workspace>));
+  const inManifest = new Set(m.workspaces.map((w) => w.database));
+  for (const w of savedWs) {
+    if (!w || typeof w.database !== 'string' || !inManifest.has(w.database)) throw new RoostError('BAD_REQUEST', `the backup's state names a workspace database its manifest does not hold (${JSON.stringify(w?.database)})`);
   }
-  for (const w of m.workspaces) await dropWorkspaceDatabase(engine, w.database);
+  report({ phase: 'databases', bytes_done: 0, bytes_total: m.data_bytes, percent: 0 });
+  // Leftovers of restores killed before their switch: databases of the restore naming scheme no workspace names.
+  const named = new Set(app.state.list<Workspace>('workspaces', slug).map((w) => w.database));
+  for (const db of await cellDatabases(engine)) {
+    if (RESTORED_SUFFIX.test(db) && db.startsWith('ws_') && !named.has(db)) await dropWorkspaceDatabase(engine, db);
+  }
+  const suffix = '_r' + crypto.randomBytes(3).toString('hex');
+  const rename = new Map(m.workspaces.map((w) => [w.database, w.database.replace(RESTORED_SUFFIX, '') + suffix]));
   if (m.workspaces.length) {
-    const what = m.workspaces.map((w) => `DATABASE ${quoteIdent(w.database)}`).join(', ');
-    const op = asyncId(await engine.exec(`RESTORE ${what} FROM File(${quoteString(`${id}/data`)}) ASYNC`));
-    await waitOperation(engine, op, 'RESTORED', () => report({ phase: 'databases', bytes_total: m.data_bytes }));
+    const what = m.workspaces.map((w) => `DATABASE ${quoteIdent(w.database)} AS ${quoteIdent(rename.get(w.database)!)}`).join(', ');
+    try {
+      const op = asyncId(await engine.exec(`RESTORE ${what} FROM File(${quoteString(`${id}/data`)}) ASYNC`));
+      await waitOperation(engine, op, 'RESTORED', () => {
+        report({ phase: 'databases', bytes_total: m.data_bytes });
+      });
+    } catch (e) {
+      for (const db of rename.values()) await dropWorkspaceDatabase(engine, db).catch(() => {});
+      throw e;
+    }
   }
   report({ phase: 'state', percent: 95 });
-  const n = await app.state.transact((s) => {
-    const ops = [...(s.get('tenants', slug) ? deleteSliceOps(s, slug) : []), ...restoreSliceOps(entries)];
-    return { ops, result: entries.length };
-  });
+  const restored = entries.map((e) => (e.path[0] === 'workspaces'
+    ? { path: e.path, value: Object.fromEntries(Object.entries(e.value as Record<string, Workspace>).map(([k, w]) => [k, { ...w, database: rename.get(w.database)! }])) }
+    : e));
+  let old: string[] = [];
+  try {
+    old = await app.state.transact((s) => {
+      const now = s.get<Tenant>('tenants', slug);
+      if (now && !opts.replace) throw new RoostError('ALREADY_EXISTS', `tenant "${slug}" was created while the backup was restored: restore with {"replace": true}`);
+      const before = now ? s.list<Workspace>('workspaces', slug).map((w) => w.database) : [];
+      return { ops: [...(now ? deleteSliceOps(s, slug) : []), ...restoreSliceOps(restored)], result: before };
+    });
+  } catch (e) {
+    for (const db of rename.values()) await dropWorkspaceDatabase(engine, db).catch(() => {});
+    throw e;
+  }
+  report({ phase: 'cleanup', percent: 98 });
+  const kept = new Set(rename.values());
+  for (const db of old) {
+    if (!kept.has(db)) await dropWorkspaceDatabase(engine, db).catch((err) => app.log.warn('a database replaced by a restore was not dropped', { tenant: slug, database: db, err }));
+  }
   // The engine object may carry the old placement; the next request picks the restored one.
-  return { tenant: slug, workspaces: m.workspaces.length, state_entries: n };
+  return { tenant: slug, workspaces: m.workspaces.length, state_entries: entries.length };
 }

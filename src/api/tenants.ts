@@ -13,7 +13,7 @@ import path from 'node:path';
 import type { Credential } from '../../auth/authorize.js';
 import { credentialName } from '../../auth/authorize.js';
 import { readBody, writeChunk, bodyStream } from '../http/context.js';
-import { backupDir, backupTenant, checkBackupKey, checkBackupId, listBackups, newBackupId, readManifest, restoreTenant } from '../../tenants/backup.js';
+import { backupDir, backupTenant, checkBackupKey, checkBackupId, claimTenant, listBackups, newBackupId, readManifest, restoreTenant } from '../../tenants/backup.js';
 import { tarStream, untarInto, writeTar } from '../../tenants/archive.js';
 import { jobsOf, jobView, ownerKey } from '../../tenants/jobs.js';
 import { auditAuth } from '../../auth/runtime.js';
@@ -236,16 +236,21 @@ export function registerTenantRoutes(app: App): void {
     if (tenant.placement.type !== 'embedded') throw new RoostError('NOT_AVAILABLE', `tenant "${tenant.slug}" is placed on its own ClickHouse server: back it up with that server's tools`);
     const id = newBackupId();
     const who = credentialName(cred);
+    const release = claimTenant(tenant.slug, 'backup');
     const job = jobsOf(app).start({ kind: 'backup', tenant: tenant.slug, startedBy: ownerKey(cred) }, async (update) => {
-      const m = await backupTenant(app, tenant, id, update);
-      let archive: string | undefined;
-      if (body.archive) {
-        update({ phase: 'archive', percent: 99 });
-        archive = path.join(app.cells.backupsDir(tenant.slug), `${id}.tar`);
-        await writeTar(app.cells.backupsDir(tenant.slug), id, archive);
+      try {
+        const m = await backupTenant(app, tenant, id, update);
+        let archive: string | undefined;
+        if (body.archive) {
+          update({ phase: 'archive', percent: 99 });
+          archive = path.join(app.cells.backupsDir(tenant.slug), `${id}.tar`);
+          await writeTar(app.cells.backupsDir(tenant.slug), id, archive);
+        }
+        auditOperator(app, tenant.slug, { event: 'tenant.backup', credential: who, requestId: ctx.id, details: { backup: id, workspaces: m.workspaces.length, data_bytes: m.data_bytes } });
+        return { backup_id: id, tenant: tenant.slug, workspaces: m.workspaces.map((w) => w.name), data_bytes: m.data_bytes, directory: backupDir(app, tenant.slug, id), ...(archive ? { archive } : {}) };
+      } finally {
+        release();
       }
-      auditOperator(app, tenant.slug, { event: 'tenant.backup', credential: who, requestId: ctx.id, details: { backup: id, workspaces: m.workspaces.length, data_bytes: m.data_bytes } });
-      return { backup_id: id, tenant: tenant.slug, workspaces: m.workspaces.map((w) => w.name), data_bytes: m.data_bytes, directory: backupDir(app, tenant.slug, id), ...(archive ? { archive } : {}) };
     }, app.log);
     sendJson(ctx, 202, { ...jobView(job), backup_id: id, job_url: `/v0/jobs/${job.id}` });
   });
@@ -303,10 +308,15 @@ export function registerTenantRoutes(app: App): void {
     checkBackupKey(app, m);
     if (state.get('tenants', slug) && !body.replace) throw new RoostError('ALREADY_EXISTS', `tenant "${slug}" exists: send {"replace": true} to replace its data and state with the backup's`);
     const who = credentialName(cred);
+    const release = claimTenant(slug, 'restore');
     const job = jobsOf(app).start({ kind: 'restore', tenant: slug, startedBy: ownerKey(cred) }, async (update) => {
-      const r = await restoreTenant(app, slug, id, { replace: body.replace === true }, update);
-      auditOperator(app, slug, { event: 'tenant.restored', credential: who, requestId: ctx.id, details: { backup: id, ...r } });
-      return { backup_id: id, ...r };
+      try {
+        const r = await restoreTenant(app, slug, id, { replace: body.replace === true }, update);
+        auditOperator(app, slug, { event: 'tenant.restored', credential: who, requestId: ctx.id, details: { backup: id, ...r } });
+        return { backup_id: id, ...r };
+      } finally {
+        release();
+      }
     }, app.log);
     sendJson(ctx, 202, { ...jobView(job), backup_id: id, job_url: `/v0/jobs/${job.id}` });
   });

@@ -1,0 +1,121 @@
+/**
+ * Restore is all or nothing: a restore whose engine RESTORE fails (a damaged
+ * backup) leaves the tenant as it was, with the job in `error` and a reason; a
+ * good restore over an existing tenant brings back data (quarantine, IPv4/IPv6,
+ * Nullable, Array), pipes and tokens; one backup or restore runs at a time per
+ * tenant; a server killed (-9) mid-restore comes back with the tenant either as
+ * before or fully restored.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import fs from 'node:fs';
+import path from 'node:path';
+import { call, startServer, type RunningServer } from './helpers/server.js';
+
+const json = (body: unknown) => ({ headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+let a: RunningServer;
+let token = '';
+let backupId = '';
+const schema = 'id UInt32, ip4 IPv4, ip6 IPv6, note Nullable(String), tags Array(String)';
+
+const sql = (q: string) => call(`${a.url}/v0/sql?q=${encodeURIComponent(q)}`, { token });
+const count = async () => (await sql('SELECT count() AS n FROM ev')).body?.data?.[0]?.n;
+
+async function waitJob(id: string): Promise<any> {
+  for (let i = 0; i < 600; i++) {
+    const j = await call(`${a.url}/v0/jobs/${id}`, { token: a.operatorToken });
+    if (j.body.status === 'done' || j.body.status === 'error') return j.body;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('job did not finish');
+}
+
+function rows(from: number, n: number): string {
+  return Array.from({ length: n }, (_, i) => `${from + i},10.0.0.${(from + i) % 250},::ffff:1.2.3.${(from + i) % 250},${i % 2 ? 'x' : '\\N'},"['a','b${i}']"`).join('\n') + '\n';
+}
+
+/** A copy of the backup under another id, its data files truncated: the engine's RESTORE fails on it. */
+function damagedCopy(): string {
+  const root = path.join(a.dataDir, 'backups', 'acme');
+  const id = backupId.slice(0, -6) + 'dddddd';
+  fs.cpSync(path.join(root, backupId), path.join(root, id), { recursive: true });
+  let damaged = 0;
+  for (const f of fs.readdirSync(path.join(root, id, 'data'), { recursive: true }).map(String)) {
+    const p = path.join(root, id, 'data', f);
+    if (f.endsWith('.bin') && fs.statSync(p).isFile()) { fs.truncateSync(p, 1); damaged++; }
+  }
+  expect(damaged).toBeGreaterThan(0);
+  return id;
+}
+
+beforeAll(async () => {
+  a = await startServer({ dev: false });
+  expect((await call(`${a.url}/v0/tenants`, { method: 'POST', token: a.operatorToken, ...json({ slug: 'acme', name: 'Acme' }) })).status).toBeLessThan(300);
+  const ws = await call(`${a.url}/v0/tenants/acme/workspaces`, { method: 'POST', token: a.operatorToken, ...json({ name: 'main' }) });
+  token = ws.body.token;
+  expect((await call(`${a.url}/v0/datasources?name=ev&mode=create&schema=${encodeURIComponent(schema)}`, { method: 'POST', token })).status).toBe(200);
+  const r = await call(`${a.url}/v0/datasources?name=ev&mode=append`, { method: 'POST', token, body: rows(0, 3000) + 'bad,not-an-ip,x,y,z\n' });
+  expect(r.body).toMatchObject({ rows: 3000, quarantine_rows: 1 });
+  expect((await call(`${a.url}/v0/pipes`, { method: 'POST', token, ...json({ name: 'top', nodes: [{ name: 'n', sql: 'SELECT count() AS n FROM ev' }] }) })).status).toBeLessThan(300);
+  const b = await call(`${a.url}/v0/tenants/acme/backups`, { method: 'POST', token: a.operatorToken });
+  expect((await waitJob(b.body.id)).status).toBe('done');
+  backupId = b.body.backup_id;
+  // After the backup: more rows, so "as before" and "restored" differ.
+  expect((await call(`${a.url}/v0/datasources?name=ev&mode=append`, { method: 'POST', token, body: rows(3000, 500) })).status).toBe(200);
+  expect(await count()).toBe(3500);
+}, 120_000);
+
+afterAll(async () => { await a?.stop(); });
+
+describe('restore is all or nothing', () => {
+  it('a damaged backup fails the job with a reason and leaves the tenant as it was', async () => {
+    const id = damagedCopy();
+    const r = await call(`${a.url}/v0/tenants/acme/backups/${id}/restore`, { method: 'POST', token: a.operatorToken, ...json({ replace: true }) });
+    expect(r.status).toBe(202);
+    const j = await waitJob(r.body.id);
+    expect(j.status).toBe('error');
+    expect(j.error).toMatch(/RESTORE failed/);
+    expect(await count()).toBe(3500);
+    expect(await call(`${a.url}/v0/pipes/top`, { token })).toMatchObject({ status: 200, body: { name: 'top' } });
+  }, 120_000);
+
+  it('restores over the existing tenant: types, quarantine, pipes, tokens', async () => {
+    const r = await call(`${a.url}/v0/tenants/acme/backups/${backupId}/restore`, { method: 'POST', token: a.operatorToken, ...json({ replace: true }) });
+    expect(r.status).toBe(202);
+    // A second restore (or backup) while this one runs is refused.
+    const again = await call(`${a.url}/v0/tenants/acme/backups/${backupId}/restore`, { method: 'POST', token: a.operatorToken, ...json({ replace: true }) });
+    const backup = await call(`${a.url}/v0/tenants/acme/backups`, { method: 'POST', token: a.operatorToken });
+    const j = await waitJob(r.body.id);
+    expect(j.status, JSON.stringify(j)).toBe('done');
+    expect(again).toMatchObject({ status: 409, body: { code: 'CONFLICT' } });
+    expect(backup).toMatchObject({ status: 409, body: { code: 'CONFLICT' } });
+    expect(await count()).toBe(3000);
+    expect(await sql('SELECT toString(ip4) AS a, toString(ip6) AS b, note, tags FROM ev WHERE id = 1')).toMatchObject({ status: 200, body: { data: [{ a: '10.0.0.1', b: '::ffff:1.2.3.1', note: 'x', tags: ['a', 'b1'] }] } });
+    expect((await sql('SELECT count() AS n FROM ev WHERE note IS NULL')).body.data[0].n).toBe(1500);
+    expect((await sql('SELECT count() AS n FROM ev_quarantine')).body.data[0].n).toBe(1);
+    expect(await call(`${a.url}/v0/pipes/top`, { token })).toMatchObject({ status: 200, body: { name: 'top' } });
+    // The tenant can be backed up again once the restore is over.
+    const b = await call(`${a.url}/v0/tenants/acme/backups`, { method: 'POST', token: a.operatorToken });
+    expect((await waitJob(b.body.id)).status).toBe('done');
+  }, 120_000);
+
+  it('a server killed (-9) mid-restore comes back with the tenant as before or fully restored', async () => {
+    expect((await call(`${a.url}/v0/datasources?name=ev&mode=append`, { method: 'POST', token, body: rows(3000, 700) })).status).toBe(200);
+    expect(await count()).toBe(3700);
+    const r = await call(`${a.url}/v0/tenants/acme/backups/${backupId}/restore`, { method: 'POST', token: a.operatorToken, ...json({ replace: true }) });
+    expect(r.status).toBe(202);
+    for (let i = 0; i < 200; i++) {
+      const j = await call(`${a.url}/v0/jobs/${r.body.id}`, { token: a.operatorToken });
+      if (j.body.status === 'working' && j.body.progress?.phase === 'databases') break;
+      await new Promise((res) => setTimeout(res, 5));
+    }
+    await a.stop('SIGKILL');
+    await new Promise((res) => setTimeout(res, 500));
+    a = await startServer({ dev: false, dataDir: a.dataDir });
+    const n = await count();
+    expect([3000, 3700]).toContain(n);
+    // Whichever it is, a restore afterwards works.
+    const again = await call(`${a.url}/v0/tenants/acme/backups/${backupId}/restore`, { method: 'POST', token: a.operatorToken, ...json({ replace: true }) });
+    expect((await waitJob(again.body.id)).status).toBe('done');
+    expect(await count()).toBe(3000);
+  }, 180_000);
+});
