@@ -231,7 +231,7 @@ async function cellDatabases(engine: Engine): Promise<string[]> {
  * restored. The old databases are dropped last; a restore killed before the switch
  * leaves `_r` databases no workspace names, which the next restore drops.
  */
-export async function restoreTenant(app: App, slug: string, id: string, opts: { replace: boolean }, report: (p: JobProgress) => void): Promise<{ tenant: string; workspaces: number; state_entries: number }> {
+export async function restoreTenant(app: App, slug: string, id: string, opts: { replace: boolean; keepTenantRecord?: boolean }, report: (p: JobProgress) => void): Promise<{ tenant: string; workspaces: number; state_entries: number }> {
   const dir = backupDir(app, slug, id);
   const m = readManifest(dir);
   if (m.tenant !== slug) throw new RoostError('BAD_REQUEST', `backup ${id} is of tenant "${m.tenant}", not "${slug}"`);
@@ -287,7 +287,17 @@ export async function restoreTenant(app: App, slug: string, id: string, opts: { 
       const now = s.get<Tenant>('tenants', slug);
       if (now && !opts.replace) throw new RoostError('ALREADY_EXISTS', `tenant "${slug}" was created while the backup was restored: restore with {"replace": true}`);
       const before = now ? s.list<Workspace>('workspaces', slug).map((w) => w.database) : [];
-      return { ops: [...(now ? deleteSliceOps(s, slug) : []), ...restoreSliceOps(restored)], result: before };
+      const current = now ? tenantSlice(s, slug) : [];
+      const currentAt = (p: string[]) => current.find((c) => c.path.length === p.length && c.path.every((x, i) => x === p[i]));
+      // Revocations are never rolled back: a session revoked after the backup stays revoked.
+      const revocations = current.filter((c) => c.path[0] === 'revocations' && !restored.some((e) => e.path.length === c.path.length && e.path.every((x, i) => x === c.path[i])));
+      const put = [...restored.map((e) => {
+        if (e.path[0] === 'revocations') { const c = currentAt(e.path); return c ? { path: e.path, value: laterCut(c.value, e.value) } : e; }
+        // A tenant administrator restores the data and the tenant's own settings, not the operator's (limits, domains, placement).
+        if (opts.keepTenantRecord && now && e.path[0] === 'tenants') return { path: e.path, value: now };
+        return e;
+      }), ...revocations];
+      return { ops: [...(now ? deleteSliceOps(s, slug) : []), ...restoreSliceOps(put)], result: before };
     });
   } catch (e) {
     for (const db of rename.values()) await dropWorkspaceDatabase(engine, db).catch(() => {});
@@ -300,4 +310,16 @@ export async function restoreTenant(app: App, slug: string, id: string, opts: { 
   }
   // The engine object may carry the old placement; the next request picks the restored one.
   return { tenant: slug, workspaces: m.workspaces.length, state_entries: entries.length };
+}
+
+/** The later of two revocation cut-offs (numbers, or maps of them), entry by entry. */
+function laterCut(a: unknown, b: unknown): unknown {
+  if (typeof a === 'number' && typeof b === 'number') return Math.max(a, b);
+  const map = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (map(a) && map(b)) {
+    const out: Record<string, unknown> = { ...b };
+    for (const [k, v] of Object.entries(a)) out[k] = Object.hasOwn(b, k) ? laterCut(v, b[k]) : v;
+    return out;
+  }
+  return a ?? b;
 }

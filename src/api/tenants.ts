@@ -311,7 +311,7 @@ export function registerTenantRoutes(app: App): void {
     const release = claimTenant(slug, 'restore');
     const job = jobsOf(app).start({ kind: 'restore', tenant: slug, startedBy: ownerKey(cred) }, async (update) => {
       try {
-        const r = await restoreTenant(app, slug, id, { replace: body.replace === true }, update);
+        const r = await restoreTenant(app, slug, id, { replace: body.replace === true, keepTenantRecord: cred.kind !== 'operator' }, update);
         auditOperator(app, slug, { event: 'tenant.restored', credential: who, requestId: ctx.id, details: { backup: id, ...r } });
         return { backup_id: id, ...r };
       } finally {
