@@ -13,7 +13,7 @@ import { RoostError } from '../errors.js';
 import { authenticate, authorize, decide, workspaceOf, type Credential } from '../../auth/authorize.js';
 import { getTenant, getWorkspace, type Workspace } from '../../tenants/registry.js';
 import {
-  checkDataSourceName, createQuarantine, createTables, deleteDataSourceOps, getDataSource, listDataSources, newDataSource,
+  checkDataSourceName, createQuarantine, createTables, deleteDataSourceOps, deleteRowsWhere, getDataSource, listDataSources, newDataSource,
   putDataSourceOps, qualified, type DataSource, type DataSourceColumn,
 } from '../datasources/registry.js';
 import { csvToRoost, importRows, withDataSourceLock, type ImportResult, type ImportSource } from '../ingest/import.js';
@@ -368,7 +368,7 @@ export function registerDataSourceRoutes(app: App): void {
       // Not in the middle of an import (a partial replace would swap deleted rows back in).
       await withDataSourceLock(app, ws, ds, !dry, async () => {
         count = Number((await engine.exec(`SELECT count() FROM ${qualified(ws, ds.table)} WHERE ${where}`, { settings: { readonly: 1 } })).toString().trim());
-        if (!dry && count > 0) await engine.exec(`ALTER TABLE ${qualified(ws, ds.table)} DELETE WHERE ${where}`, { settings: { mutations_sync: 2 } });
+        if (!dry && count > 0) await deleteRowsWhere(engine, ws, ds.table, where);
       });
     } catch (e) {
       opsLog(ws, ds, 'delete_data', ctx, { elapsedMs: performance.now() - t0, error: publicMessage(ws, e) });

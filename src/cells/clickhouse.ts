@@ -33,6 +33,31 @@ export function translateClickHouseError(e: unknown): RoostError {
   return new QueryFailed(msg, code, { cause: e });
 }
 
+const EMPTY = Buffer.alloc(0);
+/** Bytes of a result held back to read an error ClickHouse appends after 200 OK. */
+const TAIL_HOLD = 64 * 1024;
+/**
+ * An error ClickHouse appended to a 200 result: `Code: N, e.displayText() = DB::Exception: ...,
+ * e.what() = DB::Exception` (before 21.x) or `Code: N. DB::Exception: ... (version V)`, that
+ * ends the body. It follows the last row (TSV, CSV and JSONEachRow end their rows with a newline;
+ * JSON with } or [), never a tab or a quote: data that merely holds such text (an
+ * error_message column of pipe_stats_rt) is a quoted string or follows a tab, and is not it.
+ */
+export function trailingError(tail: Buffer): { at: number; error: QueryFailed } | undefined {
+  if (!tail.includes('DB::Exception')) return undefined;
+  const text = tail.toString('latin1');
+  const re = /Code: (\d+)(?:, e\.displayText\(\) = |\. )DB::Exception/g;
+  for (let m = re.exec(text); m; m = re.exec(text)) {
+    const before = m.index === 0 ? '' : text[m.index - 1]!;
+    if (before !== '' && !'\n}],[{'.includes(before)) continue;
+    const rest = text.slice(m.index);
+    if (!/(, e\.what\(\) = DB::Exception|\(version [^)\n]*\))\n?$/.test(rest)) continue;
+    const message = Buffer.from(rest, 'latin1').toString('utf8').trim();
+    return { at: Buffer.byteLength(text.slice(0, m.index), 'latin1'), error: new QueryFailed(message, Number(m[1])) };
+  }
+  return undefined;
+}
+
 /** What a remote server can do, from its version (older servers are supported with less). */
 export interface ServerFeatures {
   version: string;
@@ -42,6 +67,8 @@ export interface ServerFeatures {
   dateTime64: boolean;
   /** Map(K, V) (21.1+); else such columns hold JSON text. */
   mapType: boolean;
+  /** The `mutations_sync` setting (20.1 here, to be sure; it arrived in 19.x); else deletes poll system.mutations. */
+  mutationsSync: boolean;
   /** Settings every request needs on this server (e.g. LowCardinality before 19.x). */
   settings: Record<string, string | number>;
 }
@@ -83,6 +110,7 @@ export class ClickHouseEngine implements Engine {
         exchangeTables: versionAtLeast(version, 20, 1),
         dateTime64: versionAtLeast(version, 20, 1),
         mapType: versionAtLeast(version, 21, 1),
+        mutationsSync: versionAtLeast(version, 20, 1),
         settings: versionAtLeast(version, 19, 0) ? {} : { allow_experimental_low_cardinality_type: 1 } as Record<string, number>,
       };
     })();
@@ -124,18 +152,34 @@ export class ClickHouseEngine implements Engine {
     const done = new Promise<QueryStats>((res, rej) => { resolveDone = res; rejectDone = rej; });
     done.catch(() => {});
     const iterator = async function* (): AsyncGenerator<Buffer> {
+      // ClickHouse reports an error after 200 OK by appending it to the body: the last bytes
+      // are held back until the end, where such an error is told from data (see trailingError).
+      let held: Buffer = EMPTY;
       try {
         for await (const chunk of stream) {
           const b = chunk as Buffer;
           bytes += b.length;
           chunks++;
-          // ClickHouse reports an error after 200 OK by appending it to the body.
-          if (b.includes('DB::Exception')) {
-            const m = /Code: (\d+)[^\n]*DB::Exception[^\n]*/.exec(b.toString('utf8'));
-            if (m) throw new QueryFailed(m[0], Number(m[1]));
+          if (held.length + b.length <= TAIL_HOLD) {
+            held = held.length ? Buffer.concat([held, b]) : b;
+            continue;
           }
-          yield b;
+          if (b.length >= TAIL_HOLD) {
+            if (held.length) yield held;
+            if (b.length > TAIL_HOLD) yield b.subarray(0, b.length - TAIL_HOLD);
+            held = b.subarray(b.length - TAIL_HOLD);
+          } else {
+            const all = Buffer.concat([held, b]);
+            yield all.subarray(0, all.length - TAIL_HOLD);
+            held = all.subarray(all.length - TAIL_HOLD);
+          }
         }
+        const failed = trailingError(held);
+        if (failed) {
+          if (failed.at > 0) yield held.subarray(0, failed.at);
+          throw failed.error;
+        }
+        if (held.length) yield held;
         if (ac.signal.aborted) throw new RoostError('CLIENT_CLOSED', 'query cancelled');
         resolveDone({ elapsedMs: performance.now() - t0, bytes, chunks });
       } catch (e) {

@@ -8,8 +8,9 @@ import type { State } from '../state/state.js';
 import type { Op } from '../state/store.js';
 import { QueryFailed, RoostError } from '../errors.js';
 import type { Engine } from '../cells/engine.js';
-import { quoteIdent } from '../cells/engine.js';
+import { quoteIdent, quoteString } from '../cells/engine.js';
 import { compatColumns } from '../cells/compat.js';
+import { ClickHouseEngine } from '../cells/clickhouse.js';
 import type { Workspace } from '../../tenants/registry.js';
 
 export interface DataSourceColumn {
@@ -125,4 +126,25 @@ export async function createQuarantine(engine: Engine, ws: Workspace, ds: DataSo
   // The window lets a retried events-buffer flush (same token) skip rows it quarantined already.
   const settings = engine.kind === 'embedded' ? ' SETTINGS non_replicated_deduplication_window = 1000' : '';
   await engine.exec(`CREATE TABLE IF NOT EXISTS ${qualified(ws, table)} (${original}, ${await compatColumns(engine, QUARANTINE_COLUMNS)}) ENGINE = MergeTree ORDER BY insertion_date${settings}`);
+}
+
+/**
+ * Deletes the rows of a data source's table that match `where` and waits until they are gone.
+ * Servers before `mutations_sync` (an unknown setting there, refused) get the mutation without
+ * it, then system.mutations is polled until the table has none left to do.
+ */
+export async function deleteRowsWhere(engine: Engine, ws: Workspace, table: string, where: string, waitMs = 300_000): Promise<void> {
+  const sync = !(engine instanceof ClickHouseEngine) || (await engine.features()).mutationsSync;
+  if (sync) {
+    await engine.exec(`ALTER TABLE ${qualified(ws, table)} DELETE WHERE ${where}`, { settings: { mutations_sync: 2 } });
+    return;
+  }
+  await engine.exec(`ALTER TABLE ${qualified(ws, table)} DELETE WHERE ${where}`);
+  const pending = `SELECT count() FROM system.mutations WHERE database = ${quoteString(ws.database)} AND table = ${quoteString(table)} AND is_done = 0`;
+  const deadline = Date.now() + waitMs;
+  for (let delay = 20; ; delay = Math.min(delay * 2, 500)) {
+    if (Number((await engine.exec(pending)).toString().trim()) === 0) return;
+    if (Date.now() > deadline) throw new RoostError('QUERY_TIMEOUT', `the rows delete did not finish on the ClickHouse server within ${Math.round(waitMs / 1000)} s; it goes on there (see system.mutations)`);
+    await new Promise((r) => setTimeout(r, delay));
+  }
 }

@@ -10,7 +10,7 @@ import type { Engine, QueryStats } from '../cells/engine.js';
 import type { Tenant } from '../../tenants/registry.js';
 import type { Config } from '../config.js';
 import type { Metrics } from '../log/metrics.js';
-import { RoostError } from '../errors.js';
+import { QueryFailed, RoostError } from '../errors.js';
 import { acquireQuerySlot } from '../../tenants/limits.js';
 import { withPublicNames, type PublicNames } from './public-names.js';
 
@@ -123,7 +123,8 @@ async function runWithSlot(ctx: Ctx, o: RunOptions, type: string, settings: Reco
     const merged = Object.assign({}, asked, settings);
     if (Number(asked.max_threads) > 0 && Number(asked.max_threads) < Number(settings.max_threads)) merged.max_threads = Number(asked.max_threads);
     stream = await o.engine.query(split.sql, { format: o.format, settings: merged, timeoutMs, signal: ctx.signal });
-  } catch (e) {
+  } catch (caught) {
+    const e = unsupportedFormat(caught, o);
     withPublicNames(e, o.names);
     observe('error');
     o.onDone?.({ status: e instanceof RoostError ? e.status : 500, bytes: 0, error: e as Error });
@@ -169,4 +170,15 @@ async function runWithSlot(ctx: Ctx, o: RunOptions, type: string, settings: Reco
     o.onDone?.({ status: 200, bytes, error: e as Error });
     throw e;
   }
+}
+
+/**
+ * A format the tenant's own (older) ClickHouse server does not know (Parquet before 19.x):
+ * the client's request, said as such, rather than a failed query.
+ */
+function unsupportedFormat(e: unknown, o: RunOptions): unknown {
+  if (o.engine.kind !== 'embedded' && e instanceof QueryFailed && e.clickhouseCode === 73 && /Unknown format/i.test(e.message)) {
+    return new RoostError('UNSUPPORTED_FORMAT', `format ${o.format} is not supported by this tenant's ClickHouse server; ask for another format (.json, .csv, .ndjson)`, { details: { clickhouse_code: 73 } });
+  }
+  return e;
 }
