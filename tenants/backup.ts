@@ -142,6 +142,20 @@ export async function backupTenant(app: App, tenant: Tenant, id: string, report:
   return manifest;
 }
 
+/**
+ * Refuses (400) a backup directory holding anything but directories and regular files:
+ * an uploaded archive (tar as root creates them) could carry device nodes, FIFOs or
+ * sockets, which the engine's RESTORE would then read (a disk's raw bytes, or a FIFO
+ * that blocks the restore for ever). Backups never hold them.
+ */
+export function checkBackupFiles(dir: string): void {
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) checkBackupFiles(p);
+    else if (!e.isFile()) throw new RoostError('BAD_REQUEST', `the backup holds ${e.isSymbolicLink() ? 'a symbolic link' : 'a special file (device, FIFO or socket)'} (${e.name}); backups hold only directories and regular files`);
+  }
+}
+
 export function readManifest(dir: string): BackupManifest {
   let m: BackupManifest;
   try {
@@ -236,6 +250,7 @@ export async function restoreTenant(app: App, slug: string, id: string, opts: { 
   const m = readManifest(dir);
   if (m.tenant !== slug) throw new RoostError('BAD_REQUEST', `backup ${id} is of tenant "${m.tenant}", not "${slug}"`);
   checkBackupKey(app, m);
+  checkBackupFiles(dir);
   let entries: SliceEntry[];
   try {
     entries = (JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')) as { entries: SliceEntry[] }).entries;

@@ -13,7 +13,7 @@ import path from 'node:path';
 import type { Credential } from '../../auth/authorize.js';
 import { credentialName } from '../../auth/authorize.js';
 import { readBody, writeChunk, bodyStream } from '../http/context.js';
-import { backupDir, backupTenant, checkBackupKey, checkBackupId, claimTenant, listBackups, newBackupId, readManifest, restoreTenant } from '../../tenants/backup.js';
+import { backupDir, backupTenant, checkBackupFiles, checkBackupKey, checkBackupId, claimTenant, listBackups, newBackupId, readManifest, restoreTenant } from '../../tenants/backup.js';
 import { tarStream, untarInto, writeTar } from '../../tenants/archive.js';
 import { jobsOf, jobView, ownerKey } from '../../tenants/jobs.js';
 import { auditAuth } from '../../auth/runtime.js';
@@ -285,6 +285,7 @@ export function registerTenantRoutes(app: App): void {
     await untarInto(bodyStream(ctx, app.config.maxUploadBytes), app.cells.backupsDir(slug), id);
     let m;
     try {
+      checkBackupFiles(backupDir(app, slug, id));
       m = readManifest(backupDir(app, slug, id));
       if (m.tenant !== slug || m.id !== id) throw new RoostError('BAD_REQUEST', `the archive is backup ${m.id} of tenant "${m.tenant}", not ${id} of "${slug}"`);
     } catch (e) {
