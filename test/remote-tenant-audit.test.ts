@@ -113,3 +113,18 @@ describe('remote tenant (ClickHouse 18.16)', () => {
     expect((await get('/v0/pipes/p.csv')).status).toBe(200);
   });
 });
+
+describe('remote tenant: types the old server lacks', () => {
+  it('IPv4/IPv6 (and Bool) columns: a clear 400 at create naming the type, nothing left behind', async (t) => {
+    if (!ch) return t.skip();
+    for (const [schema, type] of [['a IPv4, b IPv6', 'IPv4'], ['b IPv6', 'IPv6'], ['x Bool', 'Bool']] as const) {
+      const r = await post(`/v0/datasources?name=ips&schema=${encodeURIComponent(schema)}`, '1.2.3.4,::1\n');
+      expect(r.status, r.text).toBe(400);
+      expect(r.body).toMatchObject({ code: 'SCHEMA_SYNTAX', type });
+      expect(r.body.error).toMatch(new RegExp(`^type ${type} is not available on this tenant's ClickHouse server \\(version 18\\.`));
+      expect((await get('/v0/datasources/ips')).status).toBe(404);
+    }
+    const direct = await fetch(`${ch.url}/?query=${encodeURIComponent("SELECT count() FROM system.tables WHERE name LIKE 'ips%'")}`, { headers: { 'X-ClickHouse-User': ch.user, 'X-ClickHouse-Key': ch.password } });
+    expect((await direct.text()).trim()).toBe('0');
+  });
+});

@@ -99,8 +99,20 @@ export async function createTables(engine: Engine, ws: Workspace, ds: DataSource
   try {
     await engine.exec(`CREATE TABLE IF NOT EXISTS ${qualified(ws, table)} (${columnsDDL(ds.columns)}) ENGINE = MergeTree ORDER BY ${ds.sortingKey}${settings}`);
   } catch (e) {
-    throw schemaRefusal(e, ws);
+    throw await unknownType(engine, e) ?? schemaRefusal(e, ws);
   }
+}
+
+/**
+ * A type of the schema that the tenant's own (older) ClickHouse server does not have (IPv4 and
+ * IPv6 before 19.x, Bool, Date32, ...): the schema's fault on that server, said as such.
+ */
+async function unknownType(engine: Engine, e: unknown): Promise<RoostError | undefined> {
+  if (!(engine instanceof ClickHouseEngine) || !(e instanceof QueryFailed) || e.clickhouseCode !== 50) return undefined;
+  const type = /Unknown data type family: ([A-Za-z0-9_]+)/.exec(e.message)?.[1];
+  if (!type) return undefined;
+  const version = await engine.version().catch(() => 'unknown');
+  return new RoostError('SCHEMA_SYNTAX', `type ${type} is not available on this tenant's ClickHouse server (version ${version}); use another type (e.g. String)`, { details: { clickhouse_code: 50, type } });
 }
 
 /**
