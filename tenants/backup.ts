@@ -25,6 +25,7 @@ import type { Tenant, Workspace } from './registry.js';
 import { SLUG } from './registry.js';
 import { dropWorkspaceDatabase } from './provisioning.js';
 import { stageTables } from '../src/ingest/stage.js';
+import { quiesceImports } from '../src/ingest/import.js';
 import { deleteSliceOps, restoreSliceOps, tenantSlice, type SliceEntry } from './state-slice.js';
 import type { JobProgress } from './jobs.js';
 
@@ -293,35 +294,43 @@ export async function restoreTenant(app: App, slug: string, id: string, opts: { 
     }
   }
   report({ phase: 'state', percent: 95 });
-  const restored = entries.map((e) => (e.path[0] === 'workspaces'
-    ? { path: e.path, value: Object.fromEntries(Object.entries(e.value as Record<string, Workspace>).map(([k, w]) => [k, { ...w, database: rename.get(w.database)! }])) }
-    : e));
-  let old: string[] = [];
+  // No import may span the switch to the restored databases (it would be answered after it
+  // with its rows in a database dropped below): new ones are refused until the end, and the
+  // switch waits for the running ones.
+  const reopen = await quiesceImports(slug);
   try {
-    old = await app.state.transact((s) => {
-      const now = s.get<Tenant>('tenants', slug);
-      if (now && !opts.replace) throw new RoostError('ALREADY_EXISTS', `tenant "${slug}" was created while the backup was restored: restore with {"replace": true}`);
-      const before = now ? s.list<Workspace>('workspaces', slug).map((w) => w.database) : [];
-      const current = now ? tenantSlice(s, slug) : [];
-      const currentAt = (p: string[]) => current.find((c) => c.path.length === p.length && c.path.every((x, i) => x === p[i]));
-      // Revocations are never rolled back: a session revoked after the backup stays revoked.
-      const revocations = current.filter((c) => c.path[0] === 'revocations' && !restored.some((e) => e.path.length === c.path.length && e.path.every((x, i) => x === c.path[i])));
-      const put = [...restored.map((e) => {
-        if (e.path[0] === 'revocations') { const c = currentAt(e.path); return c ? { path: e.path, value: laterCut(c.value, e.value) } : e; }
-        // A tenant administrator restores the data and the tenant's own settings, not the operator's (limits, domains, placement).
-        if (opts.keepTenantRecord && now && e.path[0] === 'tenants') return { path: e.path, value: now };
-        return e;
-      }), ...revocations];
-      return { ops: [...(now ? deleteSliceOps(s, slug) : []), ...restoreSliceOps(put)], result: before };
-    });
-  } catch (e) {
-    for (const db of rename.values()) await dropWorkspaceDatabase(engine, db).catch(() => {});
-    throw e;
-  }
-  report({ phase: 'cleanup', percent: 98 });
-  const kept = new Set(rename.values());
-  for (const db of old) {
-    if (!kept.has(db)) await dropWorkspaceDatabase(engine, db).catch((err) => app.log.warn('a database replaced by a restore was not dropped', { tenant: slug, database: db, err }));
+    const restored = entries.map((e) => (e.path[0] === 'workspaces'
+      ? { path: e.path, value: Object.fromEntries(Object.entries(e.value as Record<string, Workspace>).map(([k, w]) => [k, { ...w, database: rename.get(w.database)! }])) }
+      : e));
+    let old: string[] = [];
+    try {
+      old = await app.state.transact((s) => {
+        const now = s.get<Tenant>('tenants', slug);
+        if (now && !opts.replace) throw new RoostError('ALREADY_EXISTS', `tenant "${slug}" was created while the backup was restored: restore with {"replace": true}`);
+        const before = now ? s.list<Workspace>('workspaces', slug).map((w) => w.database) : [];
+        const current = now ? tenantSlice(s, slug) : [];
+        const currentAt = (p: string[]) => current.find((c) => c.path.length === p.length && c.path.every((x, i) => x === p[i]));
+        // Revocations are never rolled back: a session revoked after the backup stays revoked.
+        const revocations = current.filter((c) => c.path[0] === 'revocations' && !restored.some((e) => e.path.length === c.path.length && e.path.every((x, i) => x === c.path[i])));
+        const put = [...restored.map((e) => {
+          if (e.path[0] === 'revocations') { const c = currentAt(e.path); return c ? { path: e.path, value: laterCut(c.value, e.value) } : e; }
+          // A tenant administrator restores the data and the tenant's own settings, not the operator's (limits, domains, placement).
+          if (opts.keepTenantRecord && now && e.path[0] === 'tenants') return { path: e.path, value: now };
+          return e;
+        }), ...revocations];
+        return { ops: [...(now ? deleteSliceOps(s, slug) : []), ...restoreSliceOps(put)], result: before };
+      });
+    } catch (e) {
+      for (const db of rename.values()) await dropWorkspaceDatabase(engine, db).catch(() => {});
+      throw e;
+    }
+    report({ phase: 'cleanup', percent: 98 });
+    const kept = new Set(rename.values());
+    for (const db of old) {
+      if (!kept.has(db)) await dropWorkspaceDatabase(engine, db).catch((err) => app.log.warn('a database replaced by a restore was not dropped', { tenant: slug, database: db, err }));
+    }
+  } finally {
+    reopen();
   }
   // The engine object may carry the old placement; the next request picks the restored one.
   return { tenant: slug, workspaces: m.workspaces.length, state_entries: entries.length };

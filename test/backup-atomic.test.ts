@@ -119,3 +119,40 @@ describe('restore is all or nothing', () => {
     expect(await count()).toBe(3000);
   }, 180_000);
 });
+
+describe('imports during a restore', () => {
+  it('the switch waits for a running import, imports meanwhile get a retryable 409, and later ones land in the restored data', async () => {
+    // An append whose body is held open: it runs until released.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => { release = r; });
+    let step = 0;
+    const body = new ReadableStream<Uint8Array>({
+      async pull(c) {
+        if (step === 0) { step++; c.enqueue(new TextEncoder().encode(rows(100_000, 500))); return; }
+        if (step === 1) { step++; await gate; c.enqueue(new TextEncoder().encode(rows(100_500, 500))); return; }
+        c.close();
+      },
+    });
+    const running = call(`${a.url}/v0/datasources?name=ev&mode=append`, { method: 'POST', token, body, duplex: 'half' } as RequestInit & { token: string });
+    await new Promise((r) => setTimeout(r, 300));
+    const r = await call(`${a.url}/v0/tenants/acme/backups/${backupId}/restore`, { method: 'POST', token: a.operatorToken, ...json({ replace: true }) });
+    expect(r.status, r.text).toBe(202);
+    // The restore reaches its switch and waits there for the running append.
+    let phase = '';
+    for (let i = 0; i < 300 && phase !== 'state'; i++) {
+      phase = (await call(`${a.url}/v0/jobs/${r.body.id}`, { token: a.operatorToken })).body.progress?.phase;
+      if (phase !== 'state') await new Promise((res) => setTimeout(res, 50));
+    }
+    expect(phase).toBe('state');
+    const refused = await call(`${a.url}/v0/datasources?name=ev&mode=append`, { method: 'POST', token, body: rows(200_000, 10) });
+    expect(refused.status, refused.text).toBe(409);
+    expect(refused.body).toMatchObject({ code: 'CONFLICT', retryable: true });
+    release();
+    expect((await running).status).toBe(200);
+    expect((await waitJob(r.body.id)).status).toBe('done');
+    // The restore gave the backup's rows; an append now goes into the restored databases and stays.
+    expect(await count()).toBe(3000);
+    expect((await call(`${a.url}/v0/datasources?name=ev&mode=append`, { method: 'POST', token, body: rows(300_000, 10) })).body.rows).toBe(10);
+    expect(await count()).toBe(3010);
+  }, 120_000);
+});

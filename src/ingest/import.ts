@@ -133,12 +133,40 @@ export function withDataSourceLock<T>(app: App, ws: Workspace, ds: DataSource, e
   });
 }
 
+/**
+ * Imports running per tenant, and whether a restore holds them off: a restore switches the
+ * tenant to other databases, and an import spanning the switch would be acknowledged after
+ * it with its rows in a database the restore drops (see quiesceImports).
+ */
+const tenantImports = new Map<string, { running: number; held: number; idle: Array<() => void> }>();
+function importsOf(tenant: string) {
+  let g = tenantImports.get(tenant);
+  if (!g) tenantImports.set(tenant, g = { running: 0, held: 0, idle: [] });
+  return g;
+}
+
+/**
+ * Refuses new imports into `tenant` (409, retryable) and waits for the running ones to end;
+ * the function answered lets them in again.
+ */
+export async function quiesceImports(tenant: string): Promise<() => void> {
+  const g = importsOf(tenant);
+  g.held++;
+  while (g.running > 0) await new Promise<void>((r) => g.idle.push(r));
+  let done = false;
+  return () => { if (!done) { done = true; g.held--; } };
+}
+
 export async function importRows(app: App, o: ImportOptions): Promise<ImportResult> {
-  if (!o.skipStorageLimit) await checkStorage(app, getTenant(app.state, o.ws.tenant));
+  const g = importsOf(o.ws.tenant);
+  if (g.held) throw new RoostError('CONFLICT', `tenant "${o.ws.tenant}" is being restored from a backup: nothing was stored; retry in a moment`, { retryable: true, headers: { 'Retry-After': '1' } });
+  g.running++;
   try {
+    if (!o.skipStorageLimit) await checkStorage(app, getTenant(app.state, o.ws.tenant));
     return await withDataSourceLock(app, o.ws, o.ds, o.mode === 'replace', () => importLocked(app, o), o.creating);
   } finally {
     storageChanged(o.ws.tenant);
+    if (--g.running === 0) for (const w of g.idle.splice(0)) w();
   }
 }
 
