@@ -127,4 +127,26 @@ describe('remote tenant: types the old server lacks', () => {
     const direct = await fetch(`${ch.url}/?query=${encodeURIComponent("SELECT count() FROM system.tables WHERE name LIKE 'ips%'")}`, { headers: { 'X-ClickHouse-User': ch.user, 'X-ClickHouse-Key': ch.password } });
     expect((await direct.text()).trim()).toBe('0');
   });
+
+  it('an events request of more than one engine block is one part (all or nothing on a crash)', async (t) => {
+    if (!ch) return t.skip();
+    const direct = async (q: string) => {
+      const r = await fetch(`${ch!.url}/?user=${encodeURIComponent(ch!.user)}&password=${encodeURIComponent(ch!.password)}`, { method: 'POST', body: q });
+      const text = await r.text();
+      if (!r.ok) throw new Error(`${q}: ${text}`);
+      return text;
+    };
+    expect((await post(`/v0/datasources?name=big_ev&format=ndjson&schema=${encodeURIComponent('`id` UInt32 `json:$.i`')}`)).status).toBe(200);
+    const db = (await direct("SELECT database FROM system.tables WHERE name = 'big_ev' AND database LIKE 'ws_%' FORMAT TSV")).trim();
+    expect(db).toMatch(/^ws_/);
+    await direct(`SYSTEM STOP MERGES \`${db}\`.big_ev`);
+    const n = 1_200_000; // over the server's default 1,048,576 rows per block
+    let body = '';
+    for (let i = 0; i < n; i++) body += `{"i":${i}}\n`;
+    const r = await post('/v0/events?name=big_ev&wait=true', body, {});
+    expect(r.status, r.text).toBe(200);
+    expect(r.body).toEqual({ successful_rows: n, quarantined_rows: 0 });
+    expect((await direct(`SELECT count() FROM system.parts WHERE database = '${db}' AND table = 'big_ev' AND active FORMAT TSV`)).trim()).toBe('1');
+    expect((await sql('SELECT count() FROM big_ev FORMAT TSV')).text).toBe(`${n}\n`);
+  }, 120_000);
 });

@@ -264,7 +264,8 @@ async function importLocked(app: App, o: ImportOptions): Promise<ImportResult> {
     // Staged imports may reach the engine in pieces while they arrive: the stage swap is the atomic step.
     // An insert straight into the data source (events) is one block, so one part: a kill -9 during
     // it leaves all of it or none (by default the engine writes a part per ~1M rows as it goes).
-    const oneBlock: Record<string, number> = !o.staged && embedded
+    // Remote servers too (the settings are old); they cannot skip a retried flush, though (no tokens).
+    const oneBlock: Record<string, number> = !o.staged
       ? { min_insert_block_size_rows: 1_000_000_000, min_insert_block_size_bytes: 1_000_000_000_000, max_insert_block_size: 1_000_000_000 } : {};
     await engine.insert(into, validator.format, encoded(), { signal: o.signal, settings: { input_format_skip_unknown_fields: 0, ...dedup, ...oneBlock }, splittable: o.staged });
     if (rows + spool.count === 0) throw new RoostError('EMPTY_BODY', 'the body holds no rows (only a header or blank lines)');
