@@ -194,15 +194,6 @@ export function registerDataSourceRoutes(app: App): void {
   };
 
   router.post('/v0/datasources', async (ctx) => {
-    try {
-      await postDataSource(ctx);
-    } catch (e) {
-      closeIfBodyUnread(ctx);
-      throw e;
-    }
-  });
-
-  const postDataSource = async (ctx: Ctx): Promise<void> => {
     const t0 = performance.now();
     const { cred, ws } = await wsOf(ctx);
     const { params, body, fieldFormat } = await incomingData(ctx, app.config.maxUploadBytes);
@@ -295,7 +286,7 @@ export function registerDataSourceRoutes(app: App): void {
       opsLog(ws, ds, mode, ctx, { elapsedMs: performance.now() - t0, error: publicMessage(ws, e) });
       throw e;
     }
-  };
+  });
 
   router.get('/v0/datasources', async (ctx) => {
     const { cred, ws } = await wsOf(ctx);
@@ -450,16 +441,6 @@ function claimName(ws: Workspace, name: string): (() => void) | undefined {
   claimedNames.add(key);
   let done = false;
   return () => { if (!done) { done = true; claimedNames.delete(key); } };
-}
-
-/**
- * An ingest request refused while its body still arrives: the body is left unread (a
- * multi-GiB upload is not drained to say 400), so the connection cannot carry another
- * request. Saying so keeps a keep-alive client from sending its next request on a socket
- * that is about to be reset.
- */
-export function closeIfBodyUnread(ctx: Ctx): void {
-  if (!ctx.req.complete && !ctx.res.headersSent) ctx.res.setHeader('Connection', 'close');
 }
 
 function credName(cred: Credential): string {

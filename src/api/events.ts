@@ -6,8 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { App } from '../app.js';
-import { bodyStream, sendJson, type Ctx } from '../http/context.js';
-import { closeIfBodyUnread } from './datasources.js';
+import { bodyStream, sendJson } from '../http/context.js';
 import { RoostError } from '../errors.js';
 import { authenticate, authorize, workspaceOf } from '../../auth/authorize.js';
 import { getTenant, getWorkspace } from '../../tenants/registry.js';
@@ -64,15 +63,6 @@ export function registerEventRoutes(app: App): EventBuffer {
   });
 
   app.router.post('/v0/events', async (ctx) => {
-    try {
-      await postEvents(ctx);
-    } catch (e) {
-      closeIfBodyUnread(ctx);
-      throw e;
-    }
-  });
-
-  const postEvents = async (ctx: Ctx): Promise<void> => {
     const cred = await authenticate(app, ctx);
     const { tenant, workspace } = workspaceOf(app, ctx, cred);
     const name = ctx.query.get('name');
@@ -120,6 +110,6 @@ export function registerEventRoutes(app: App): EventBuffer {
     if (r.lines === 0) throw new RoostError('EMPTY_BODY', r.bytes === 0 ? 'the body is empty: send one JSON object per line' : 'the body holds only blank lines: send one JSON object per line');
     // Rows are validated when the buffer is flushed; rejected ones go to the quarantine.
     sendJson(ctx, 202, { successful_rows: r.lines, quarantined_rows: 0 }, rate.charge(r.lines));
-  };
+  });
   return buffer;
 }
