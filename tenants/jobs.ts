@@ -42,10 +42,7 @@ export class JobRegistry {
   /** Creates a job and runs `work` in the background; `work` reports progress through `update`. */
   start(input: { kind: string; tenant: string; startedBy: string }, work: (update: (p: JobProgress) => void) => Promise<Record<string, unknown>>, log: App['log']): Job {
     const job: Job = { id: crypto.randomUUID(), ...input, status: 'waiting', progress: { phase: 'waiting' }, createdAt: new Date().toISOString() };
-    this.#jobs.set(job.id, job);
-    if (this.#jobs.size > MAX_KEPT) {
-      for (const [id, j] of this.#jobs) { if (j.status === 'done' || j.status === 'error') { this.#jobs.delete(id); break; } }
-    }
+    this.#keep(job);
     setImmediate(() => {
       job.status = 'working';
       job.startedAt = new Date().toISOString();
@@ -70,11 +67,16 @@ export class JobRegistry {
   done(input: { kind: string; tenant: string; startedBy: string }, result: Record<string, unknown>): Job {
     const now = new Date().toISOString();
     const job: Job = { id: crypto.randomUUID(), ...input, status: 'done', progress: { phase: 'done', percent: 100 }, createdAt: now, startedAt: now, finishedAt: now, result };
+    this.#keep(job);
+    return job;
+  }
+
+  /** Registers a job; past MAX_KEPT the oldest finished one is forgotten. */
+  #keep(job: Job): void {
     this.#jobs.set(job.id, job);
     if (this.#jobs.size > MAX_KEPT) {
       for (const [id, j] of this.#jobs) { if (j.status === 'done' || j.status === 'error') { this.#jobs.delete(id); break; } }
     }
-    return job;
   }
 
   get(id: string): Job | undefined {
