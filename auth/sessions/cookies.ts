@@ -30,7 +30,7 @@ export function loginKeyHash(key: string): string {
 }
 
 export function loginCookie(key: string, maxAgeS: number, secure: boolean): string {
-  return [`${LOGIN_COOKIE}=${key}`, 'Path=/auth', `Max-Age=${maxAgeS}`, 'SameSite=Lax', 'HttpOnly', secure ? 'Secure' : ''].filter(Boolean).join('; ');
+  return cookie(LOGIN_COOKIE, key, { maxAge: maxAgeS, httpOnly: true, secure, path: '/auth' });
 }
 
 export function readCookie(ctx: Ctx, name: string): string | undefined {
@@ -47,8 +47,8 @@ export function readCookie(ctx: Ctx, name: string): string | undefined {
   return undefined;
 }
 
-function cookie(name: string, value: string, opts: { maxAge: number; httpOnly: boolean; secure: boolean }): string {
-  return [`${name}=${encodeURIComponent(value)}`, 'Path=/', `Max-Age=${opts.maxAge}`, 'SameSite=Lax', opts.httpOnly ? 'HttpOnly' : '', opts.secure ? 'Secure' : ''].filter(Boolean).join('; ');
+function cookie(name: string, value: string, opts: { maxAge: number; httpOnly: boolean; secure: boolean; path?: string }): string {
+  return [`${name}=${encodeURIComponent(value)}`, `Path=${opts.path ?? '/'}`, `Max-Age=${opts.maxAge}`, 'SameSite=Lax', opts.httpOnly ? 'HttpOnly' : '', opts.secure ? 'Secure' : ''].filter(Boolean).join('; ');
 }
 
 export function sessionCookies(jwt: string, csrf: string, maxAge: number, secure: boolean): string[] {
