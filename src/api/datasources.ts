@@ -376,8 +376,11 @@ export function registerDataSourceRoutes(app: App): void {
     const { cred, ws } = await wsOf(ctx);
     const ds = getDataSource(state, ws.tenant, ws.name, ctx.params.name!);
     authorize(app, ctx, cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:DROP', resource: ds.name });
-    const users = app.dependents?.(ws, ds.name) ?? [];
-    if (users.length) throw new RoostError('CONFLICT', `data source "${ds.name}" is used by pipes: ${users.join(', ')}; remove them first`, { details: { dependents: users } });
+    // Refused at once when pipes read it, and checked again where it is deleted (below).
+    const refuseIfRead = (users: string[]) => {
+      if (users.length) throw new RoostError('CONFLICT', `data source "${ds.name}" is used by pipes: ${users.join(', ')}; remove them first`, { details: { dependents: users } });
+    };
+    refuseIfRead(app.dependents?.(ws, ds.name) ?? []);
     // A create of the same name may start once the state forgets this one: it waits until
     // these tables are gone rather than have its new tables dropped here.
     const release = claimName(ws, ds.name);
@@ -392,8 +395,7 @@ export function registerDataSourceRoutes(app: App): void {
         // Checked again in the same transaction as the delete: a pipe saved since the check
         // above (pipe saves check their data sources in their own transaction) is seen here.
         await state.transact((s) => {
-          const now = app.dependents?.(ws, ds.name, s) ?? [];
-          if (now.length) throw new RoostError('CONFLICT', `data source "${ds.name}" is used by pipes: ${now.join(', ')}; remove them first`, { details: { dependents: now } });
+          refuseIfRead(app.dependents?.(ws, ds.name, s) ?? []);
           return { ops: deleteDataSourceOps(ds), result: undefined };
         });
         await app.events?.discard({ tenant: ws.tenant, workspace: ws.name, datasource: ds.name });
