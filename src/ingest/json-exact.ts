@@ -27,27 +27,30 @@ export function mayBeInexact(text: string): boolean {
   return MAYBE_INEXACT.test(text);
 }
 
+/** True when a parsed value is or holds (in an array or object, at any depth) a number passing `test`. */
+function holdsNumberWhere(v: unknown, test: (n: number) => boolean): boolean {
+  if (typeof v === 'number') return test(v);
+  if (v === null || typeof v !== 'object') return false;
+  if (Array.isArray(v)) {
+    for (const x of v) if (holdsNumberWhere(x, test)) return true;
+    return false;
+  }
+  for (const k in v) if (holdsNumberWhere((v as Record<string, unknown>)[k], test)) return true;
+  return false;
+}
+const unsafe = (n: number) => (n > MAX_SAFE || n < -MAX_SAFE) && Number.isFinite(n);
+const any = () => true;
+
 /**
  * True when a parsed value is or holds an integer beyond 2^53 in magnitude: only
  * such values can have lost digits of an integer on the way through a double.
  */
 export function holdsUnsafeInteger(v: unknown): boolean {
-  if (typeof v === 'number') return (v > MAX_SAFE || v < -MAX_SAFE) && Number.isFinite(v);
-  if (v === null || typeof v !== 'object') return false;
-  if (Array.isArray(v)) return v.some(holdsUnsafeInteger);
-  for (const k in v) if (holdsUnsafeInteger((v as Record<string, unknown>)[k])) return true;
-  return false;
+  return holdsNumberWhere(v, unsafe);
 }
 /** True when `v` is or holds (in an array or object, at any depth) a number. */
 export function holdsNumber(v: unknown): boolean {
-  if (typeof v === 'number') return true;
-  if (v === null || typeof v !== 'object') return false;
-  if (Array.isArray(v)) {
-    for (const x of v) if (typeof x === 'number' || (x !== null && typeof x === 'object' && holdsNumber(x))) return true;
-    return false;
-  }
-  for (const k in v) if (holdsNumber((v as Record<string, unknown>)[k])) return true;
-  return false;
+  return holdsNumberWhere(v, any);
 }
 const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
 
