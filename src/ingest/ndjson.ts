@@ -91,7 +91,9 @@ function arrayElement(v: unknown): string {
  * validator checks its range like any other time; text it cannot place stays as sent.
  */
 function epochSeconds(text: string): string {
-  const m = /^(-?)(\d+)(?:\.(\d+))?$/.exec(text) ?? (/^-?\d+(?:\.\d+)?[eE][+-]?\d+$/.test(text) && Number.isFinite(Number(text)) ? /^(-?)(\d+)(?:\.(\d+))?$/.exec(Number(text).toFixed(9).replace(/\.?0+$/, '')) : null);
+  // `text` is a JSON number's: an exponent form (1.7e9) is written out first (to nanoseconds).
+  const plain = /[eE]/.test(text) && Number.isFinite(Number(text)) ? Number(text).toFixed(9).replace(/\.?0+$/, '') : text;
+  const m = /^(-?)(\d+)(?:\.(\d+))?$/.exec(plain);
   if (!m) return text;
   let secs = Number(m[2]);
   let frac = (m[3] ?? '').replace(/0+$/, '');
