@@ -33,6 +33,25 @@ async function count(s: RunningServer, tok: string, ds: string): Promise<number>
   return Number(JSON.parse(r.text).c);
 }
 
+/**
+ * Eight clients posting 5 events each to `ds` (202 without wait) until stopped; the ids of
+ * every acknowledged event go into `acked`. A refused or cut request is not acknowledged.
+ */
+function sendEvents(s: RunningServer, tok: string, ds: string, acked: Set<number>): { stop: () => Promise<void> } {
+  let stopped = false;
+  let next = 0;
+  const sender = async () => {
+    while (!stopped) {
+      const from = next;
+      next += 5;
+      const r = await call(`${s.url}/v0/events?name=${ds}`, { method: 'POST', token: tok, body: body(from, 5) }).catch(() => undefined);
+      if (r?.status === 202) for (let i = 0; i < 5; i++) acked.add(from + i);
+    }
+  };
+  const senders = Array.from({ length: 8 }, sender);
+  return { stop: async () => { stopped = true; await Promise.all(senders); } };
+}
+
 /** Waits until the events buffer of `ds` holds no segment (everything flushed). */
 async function drained(s: RunningServer, ds: string, ms = 20_000): Promise<void> {
   const dir = path.join(s.dataDir, 'events', 'local', 'default', ds);
@@ -84,24 +103,13 @@ describe('events acknowledged with 202 survive kill -9 exactly once', () => {
     const acked = new Set<number>();
     try {
       const tok = await setup(s1, 'ev_flush');
-      let stop = false;
-      let next = 0;
-      const sender = async () => {
-        while (!stop) {
-          const from = next;
-          next += 5;
-          const r = await call(`${s1.url}/v0/events?name=ev_flush`, { method: 'POST', token: tok, body: body(from, 5) }).catch(() => undefined);
-          if (r?.status === 202) for (let i = 0; i < 5; i++) acked.add(from + i);
-        }
-      };
-      const senders = Array.from({ length: 8 }, sender);
+      const senders = sendEvents(s1, tok, 'ev_flush', acked);
       const deadline = Date.now() + 20_000;
       while ((await count(s1, tok, 'ev_flush')) === 0) {
         if (Date.now() > deadline) throw new Error('no flush in 20 s');
       }
       process.kill(s1.proc.pid!, 'SIGKILL');
-      stop = true;
-      await Promise.all(senders);
+      await senders.stop();
       await s1.exited;
       expect(acked.size).toBeGreaterThan(0);
       s2 = await startServer({ dataDir: s1.dataDir });
@@ -118,17 +126,7 @@ describe('events acknowledged with 202 survive kill -9 exactly once', () => {
     const acked = new Set<number>();
     try {
       const tok = await setup(s, 'ev_cell');
-      let stop = false;
-      let next = 0;
-      const sender = async () => {
-        while (!stop) {
-          const from = next;
-          next += 5;
-          const r = await call(`${s.url}/v0/events?name=ev_cell`, { method: 'POST', token: tok, body: body(from, 5) }).catch(() => undefined);
-          if (r?.status === 202) for (let i = 0; i < 5; i++) acked.add(from + i);
-        }
-      };
-      const senders = Array.from({ length: 8 }, sender);
+      const senders = sendEvents(s, tok, 'ev_cell', acked);
       for (let k = 0; k < 3; k++) {
         const before = await count(s, tok, 'ev_cell');
         const deadline = Date.now() + 20_000;
@@ -140,8 +138,7 @@ describe('events acknowledged with 202 survive kill -9 exactly once', () => {
         for (const pid of cells) process.kill(pid, 'SIGKILL');
         await new Promise((r) => setTimeout(r, 300));
       }
-      stop = true;
-      await Promise.all(senders);
+      await senders.stop();
       await drained(s, 'ev_cell', 40_000);
       checkExactlyOnce(await ids(s, tok, 'ev_cell'), acked);
     } finally {
