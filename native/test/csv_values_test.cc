@@ -579,3 +579,33 @@ TEST_CASE("csv validator: Native blocks equal the transposed RowBinary, rejectio
     }
   }
 }
+
+TEST_CASE("csv validator: rows the block path took keep their UTF-8 check (ASCII, valid and invalid high bytes)") {
+  // Rows of 30–150 bytes, so the reader's 64-byte block path takes them, with
+  // ASCII rows, valid 2–4-byte characters (also right at a block edge) and
+  // invalid bytes: a stray continuation, 0xFF, a lead byte before the row end,
+  // an overlong form and a surrogate, in plain and quoted cells.
+  std::string csv;
+  std::vector<std::string> want;
+  const char* bad[] = {"\x80", "\xff", "\xc3", "\xc0\x80", "\xed\xa0\x80"};
+  const char* good[] = {"\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80"};
+  for (int i = 1; i <= 400; ++i) {
+    std::string cell(static_cast<size_t>(30 + (i * 37) % 120), 'x');
+    if (i % 5 == 0) cell.insert(static_cast<size_t>(i % 29), good[i % 3]);
+    const bool isBad = i % 9 == 4;
+    if (isBad) {
+      if (i % 2) cell.insert(cell.size() - static_cast<size_t>(i % 4), bad[i % 5]);
+      else cell += bad[i % 5];
+    }
+    std::string row = std::to_string(i % 100) + "," + (i % 3 == 0 ? "\"" + cell + "\"" : cell);
+    if (isBad) want.push_back(std::to_string(i) + ":1:invalid UTF-8:" + row);
+    csv += row + "\n";
+  }
+  for (size_t cut : {std::string::npos, size_t{1}, csv.size() / 2, csv.size() - 3}) {
+    CAPTURE(cut);
+    auto r = validate("n Int8, s String", csv, false, cut);
+    CHECK(r.ok);
+    CHECK(r.count == 400 - want.size());
+    CHECK(r.rejected == want);
+  }
+}

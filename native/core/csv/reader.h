@@ -26,6 +26,9 @@ struct Row {
   uint64_t line;          // 1-based physical line where the row starts
   std::string_view raw;   // the row's bytes without its line terminator
   bool unterminated;      // the stream ended inside a quoted field
+  /// What the reader saw of raw's bytes: all ASCII, some ≥ 0x80 (UTF-8 still
+  /// to check), or not looked at.
+  enum class Text : uint8_t { Unknown, Ascii, NonAscii } text = Text::Unknown;
 };
 
 class RowSink {
@@ -61,6 +64,8 @@ class Reader {
   /// Bytes that belong to an incomplete row held back for the next feed.
   size_t pendingBytes() const { return carry_.size() + bomPrefix_.size(); }
   uint64_t nextLine() const { return line_; }
+  /// Rows taken by the 64-byte block path (fastRows) so far; for tests.
+  uint64_t blockRows() const { return blockRows_; }
 
  private:
   enum class State : uint8_t { FieldStart, Unquoted, UnquotedEscape, Quoted, QuotedEscape, QuotedQuote };
@@ -70,6 +75,13 @@ class Reader {
   // the row is not complete in [p, end) and !eof.
   const char* parseRow(const char* p, const char* end, bool eof);
   const char* endRow(const char* t, const char* end, bool eof);
+  // Parses complete rows from p with 64-byte block masks while every field is
+  // plain: unquoted without quotes, or quoted (with "" pairs and line ends
+  // inside, but no text after the closing quote).
+  // Returns where it stopped: a row start (the first row it could not take, or
+  // one within 64 bytes of end). Rows it emitted are exactly what parseRow
+  // gives; everything else is left to parseRow. Needs no escape character.
+  const char* fastRows(const char* p, const char* end, RowSink& sink);
   // Resumable search for the end of the carried row; returns the position after
   // the terminator or null.
   const char* findRowEnd(const char* p, const char* end);
@@ -102,6 +114,13 @@ class Reader {
   const char* rowRawEnd_ = nullptr;
   bool rowUnterminated_ = false;
   bool rowBlank_ = false;
+  // fastRows: its field scratch, and how many rows to leave to parseRow after
+  // it made no progress several times in a row (input full of "" escapes or
+  // quoted newlines would otherwise be scanned twice).
+  std::vector<Field> fastFields_;
+  uint32_t fastMisses_ = 0;
+  uint32_t fastOff_ = 0;
+  uint64_t blockRows_ = 0;
 };
 
 }  // namespace roost::csv

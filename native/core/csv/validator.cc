@@ -63,6 +63,8 @@ void Validator::reject(const Row& row, int column, Reason reason) {
 
 bool Validator::knownUtf8(const char* p, size_t n) {
   if (p < utf8Begin_ || p + n > utf8Stop_) return false;  // carried over, or past a bad byte
+  // Rows the reader's block path took were checked on their own: skip them.
+  if (p > utf8End_) utf8End_ = p;
   constexpr size_t kSlice = 32 << 10;
   while (p + n > utf8End_) {
     const char* b = utf8End_;
@@ -98,7 +100,11 @@ void Validator::onRow(const Row& row) {
   // Text that is not UTF-8 first: it fails the whole request (the body is in the
   // wrong encoding), whatever else is wrong with the row.
   const char* raw = row.raw.data();
-  if (!knownUtf8(raw, row.raw.size()) && scan::firstInvalidUtf8(raw, raw + row.raw.size()) >= 0) {
+  const bool badText = row.text == Row::Text::Ascii      ? false
+                       : row.text == Row::Text::NonAscii ? scan::firstInvalidUtf8(raw, raw + row.raw.size()) >= 0
+                                                         : !knownUtf8(raw, row.raw.size()) &&
+                                                               scan::firstInvalidUtf8(raw, raw + row.raw.size()) >= 0;
+  if (badText) {
     int col = -1;
     for (size_t i = 0; i < row.count && i < cols_.size(); ++i) {
       const Field& f = row.fields[i];
