@@ -59,12 +59,8 @@ export class HttpServer {
     res.setHeader('X-Request-Id', id);
     const ac = new AbortController();
     res.on('close', () => { if (!res.writableFinished) ac.abort(); });
-    let url: URL;
-    try {
-      url = new URL(req.url ?? '/', 'http://localhost');
-    } catch {
-      url = new URL('http://localhost/');
-    }
+    const target = parseTarget(req.url ?? '/');
+    const url = target instanceof URL ? target : new URL('http://localhost/');
     const ctx: Ctx = {
       id, req, res, url, query: url.searchParams, params: {}, route: 'unmatched',
       log: this.#opts.log, signal: ac.signal, startedAt: performance.now(), maxBodyBytes: this.#opts.maxBodyBytes,
@@ -80,6 +76,7 @@ export class HttpServer {
         res.setHeader('Connection', 'close');
         throw new RoostError('SHUTTING_DOWN', 'the server is shutting down; retry on another instance or shortly', { retryable: true, headers: { 'Retry-After': '1' } });
       }
+      if (!(target instanceof URL)) throw target;
       const m = this.#opts.router.match(req.method ?? 'GET', url.pathname);
       if (!m) throw new RoostError('ROUTE_NOT_FOUND', `no route ${req.method} ${url.pathname}; see the API reference`);
       if ('allowed' in m) throw new RoostError('METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${url.pathname}; use ${m.allowed.join(' or ')}`, { headers: { Allow: m.allowed.join(', ') } });
@@ -161,6 +158,24 @@ export class HttpServer {
     this.server.closeAllConnections();
     await closed;
     return { drained };
+  }
+}
+
+/**
+ * The request target as a URL. An origin-form path is taken as sent: `//x/v0/...` stays a
+ * path (a base URL would read `x` as a host), and `.`/`..` segments (also as `%2e`) are refused
+ * rather than resolved, so the route answered is the path a proxy in front of Roost saw
+ * (`/v0/pipes/%2e%2e/tokens` must not become `/v0/tokens`).
+ */
+function parseTarget(raw: string): URL | RoostError {
+  const path = raw.split('?', 1)[0]!;
+  if (path.split(/[/\\]/).some((seg) => /^(?:\.|%2e){1,2}$/i.test(seg))) {
+    return new RoostError('BAD_REQUEST', `the path ${JSON.stringify(path)} has "." or ".." segments; send the path without them`);
+  }
+  try {
+    return raw.startsWith('/') ? new URL(`http://localhost${raw}`) : new URL(raw, 'http://localhost');
+  } catch {
+    return new RoostError('BAD_REQUEST', `the request target ${JSON.stringify(raw.slice(0, 200))} is not a valid path`);
   }
 }
 

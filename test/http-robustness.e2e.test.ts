@@ -1,0 +1,87 @@
+/**
+ * HTTP-level robustness of the real server: malformed request lines, paths, query strings,
+ * headers and bodies sent over raw sockets (where fetch cannot send them) must get a 4xx JSON
+ * `{error, code}`, leave nothing behind and leave the server healthy.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import net from 'node:net';
+import { call, startServer, type RunningServer } from './helpers/server.js';
+
+interface RawResponse { status: number; headers: Record<string, string>; body: string }
+
+/**
+ * Writes `request` (bytes as given) on a fresh connection and reads until the server closes it
+ * or `waitMs` passes; answers every response found, in order.
+ */
+function rawHttp(port: number, request: string | Buffer, waitMs = 3000): Promise<RawResponse[]> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(port, '127.0.0.1', () => s.write(request));
+    const chunks: Buffer[] = [];
+    const done = () => { clearTimeout(t); s.destroy(); resolve(parseResponses(Buffer.concat(chunks).toString('latin1'))); };
+    const t = setTimeout(done, waitMs);
+    s.on('data', (d) => chunks.push(d));
+    s.on('close', done);
+    s.on('error', (e) => { if ((e as NodeJS.ErrnoException).code !== 'ECONNRESET') reject(e); });
+  });
+}
+
+function parseResponses(text: string): RawResponse[] {
+  const out: RawResponse[] = [];
+  let rest = text;
+  while (rest.startsWith('HTTP/1.1 ')) {
+    const end = rest.indexOf('\r\n\r\n');
+    if (end < 0) break;
+    const [statusLine, ...lines] = rest.slice(0, end).split('\r\n');
+    const headers: Record<string, string> = {};
+    for (const l of lines) { const i = l.indexOf(':'); headers[l.slice(0, i).toLowerCase()] = l.slice(i + 1).trim(); }
+    rest = rest.slice(end + 4);
+    let body = '';
+    if (headers['content-length'] !== undefined) {
+      body = rest.slice(0, Number(headers['content-length']));
+      rest = rest.slice(body.length);
+    } else if (headers['transfer-encoding'] === 'chunked') {
+      for (;;) {
+        const nl = rest.indexOf('\r\n');
+        const size = parseInt(rest.slice(0, nl), 16);
+        rest = rest.slice(nl + 2);
+        if (!size) { rest = rest.slice(2); break; }
+        body += rest.slice(0, size);
+        rest = rest.slice(size + 2);
+      }
+    }
+    out.push({ status: Number(statusLine!.split(' ')[1]), headers, body });
+  }
+  return out;
+}
+
+function json(r: RawResponse): Record<string, unknown> {
+  expect(r.headers['content-type']).toMatch(/^application\/json/);
+  return JSON.parse(r.body) as Record<string, unknown>;
+}
+
+describe('HTTP robustness', () => {
+  let srv: RunningServer;
+  let token: string;
+  beforeAll(async () => {
+    srv = await startServer();
+    token = (await call(`${srv.url}/tokens`)).body.workspace_admin_token;
+  });
+  afterAll(async () => { await srv?.stop(); });
+
+  it('a path starting with // is a path, not a host: //x/v0/health is not /v0/health', async () => {
+    const [r] = await rawHttp(srv.port, 'GET //x/v0/health HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+    expect(r!.status).toBe(404);
+    expect(json(r!)).toMatchObject({ code: 'ROUTE_NOT_FOUND' });
+  });
+
+  it('dot segments (also percent-encoded) are refused, not resolved to another route', async () => {
+    for (const path of ['/v0/pipes/%2e%2e/tokens', '/v0/pipes/../tokens', '/v0/pipes/%2E./../../metrics', '/v0/./health']) {
+      const [r] = await rawHttp(srv.port, `GET ${path} HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`);
+      expect(r!.status, path).toBe(400);
+      expect(json(r!), path).toMatchObject({ code: 'BAD_REQUEST' });
+      expect(r!.body).not.toContain('workspace admin token');
+    }
+    // A name that merely contains dots is still a name.
+    expect(await call(`${srv.url}/v0/datasources/a..b`, { token })).toMatchObject({ status: 404, body: { code: 'UNKNOWN_DATASOURCE' } });
+  });
+});
