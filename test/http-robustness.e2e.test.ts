@@ -84,4 +84,20 @@ describe('HTTP robustness', () => {
     // A name that merely contains dots is still a name.
     expect(await call(`${srv.url}/v0/datasources/a..b`, { token })).toMatchObject({ status: 404, body: { code: 'UNKNOWN_DATASOURCE' } });
   });
+
+  it('requests pipelined behind a refused request without a body are still answered', async () => {
+    const rs = await rawHttp(srv.port, 'GET /v0/nope HTTP/1.1\r\nHost: a\r\n\r\n'
+      + 'DELETE /v0/health HTTP/1.1\r\nHost: a\r\n\r\n'
+      + 'GET /v0/health HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+    expect(rs.map((r) => r.status)).toEqual([404, 405, 200]);
+    expect(rs[0]!.headers.connection).toBe('keep-alive');
+    expect(json(rs[2]!)).toEqual({ status: 'ok' });
+  });
+
+  it('a request refused before its body was read still closes its connection', async () => {
+    const rs = await rawHttp(srv.port, 'POST /v0/nope HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello'
+      + 'GET /v0/health HTTP/1.1\r\nHost: a\r\n\r\n');
+    expect(rs[0]!.status).toBe(404);
+    expect(rs[0]!.headers.connection).toBe('close');
+  });
 });

@@ -117,7 +117,9 @@ export class HttpServer {
     // (a large one is not drained just to say 4xx), and the connection then cannot carry
     // another request: say so, or a keep-alive client sends its next request on a socket
     // that is being closed and sees a reset.
-    if (!ctx.req.complete) ctx.res.setHeader('Connection', 'close');
+    // (A request without a body is not complete yet when refused before any await, but has
+    // nothing unread: its connection stays usable, and requests pipelined behind it are served.)
+    if (!ctx.req.complete && hasBody(ctx.req)) ctx.res.setHeader('Connection', 'close');
     if (isRoostError(e)) {
       if (e.code === 'CLIENT_CLOSED' && ctx.signal.aborted) return;
       if (e.status === 401 || e.status === 403) {
@@ -177,6 +179,11 @@ function parseTarget(raw: string): URL | RoostError {
   } catch {
     return new RoostError('BAD_REQUEST', `the request target ${JSON.stringify(raw.slice(0, 200))} is not a valid path`);
   }
+}
+
+/** Whether the request carries a body (RFC 9112 6.3: Transfer-Encoding, or a Content-Length above 0). */
+function hasBody(req: http.IncomingMessage): boolean {
+  return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) !== 0;
 }
 
 /** The errno of a write refused for space (the error or one of its causes), if it is one. */
