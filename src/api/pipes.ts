@@ -139,6 +139,16 @@ export function loggedUrl(ctx: Ctx): string {
   return `${u.pathname}${u.search}`;
 }
 
+/**
+ * The status a failed call is logged with in pipe_stats_rt / endpoint_errors: a client that
+ * went away is 499 (nginx's "client closed request") even when the 200 head had been sent
+ * (it did not get the result); another failure after the head keeps the status sent.
+ */
+export function callStatus(ctx: Ctx, e: unknown): number {
+  if (e instanceof RoostError && e.code === 'CLIENT_CLOSED') return 499;
+  return ctx.res.headersSent ? ctx.res.statusCode : e instanceof RoostError ? e.status : 500;
+}
+
 export function registerPipeRoutes(app: App): void {
   const { router, state } = app;
   app.dependents = (ws, datasource, s) => pipesUsing(s ?? state, ws.tenant, ws.name, datasource);
@@ -349,7 +359,7 @@ export function registerPipeRoutes(app: App): void {
       if (where) withPublicNames(e, publicNames(state, where.tenant, where.workspace));
       if (cred && where) auditRefusal(app, ctx, cred, e, `PIPES:READ:${name} @ ${where.tenant}/${where.workspace}`);
       failure = e;
-      status = ctx.res.headersSent ? ctx.res.statusCode : e instanceof RoostError ? (e.code === 'CLIENT_CLOSED' ? 499 : e.status) : 500;
+      status = callStatus(ctx, e);
       throw e;
     } finally {
       if (where) {

@@ -13,7 +13,7 @@ import { ResultTail } from '../pipes/result-tail.js';
 import { compileEndpoint, getPipe, type Pipe } from '../pipes/index.js';
 import type { NameMapEntry } from '../native/sql.js';
 import { logEndpointCall } from '../pipes/endpoint-log.js';
-import { loggedUrl, tokenName } from './pipes.js';
+import { callStatus, loggedUrl, tokenName } from './pipes.js';
 
 /** What one /v0/sql call leaves in pipe_stats_rt (`pipe_id`/`pipe_name` `query_api`, as in Tinybird). */
 interface SqlCallLog { q?: string; readsService: boolean; tail?: ResultTail }
@@ -48,7 +48,7 @@ export function registerSqlRoutes(app: App): void {
       // The analyzer's refusals (and any other 403 not decided by authorize()) are denials too.
       auditRefusal(app, ctx, cred, e, `sql @ ${tenant}/${workspace}`);
       failure = e;
-      status = ctx.res.headersSent ? ctx.res.statusCode : e instanceof RoostError ? (e.code === 'CLIENT_CLOSED' ? 499 : e.status) : 500;
+      status = callStatus(ctx, e);
       // Any error text (engine, service tables) in the workspace's names.
       throw withPublicNames(e, publicNames(app.state, tenant, workspace));
     } finally {
