@@ -40,6 +40,8 @@ export const ERROR_STATUS = {
   CONFLICT: 409,
   ALREADY_EXISTS: 409,
   BODY_TOO_LARGE: 413,
+  /** An `Expect` header other than `100-continue`. */
+  EXPECTATION_FAILED: 417,
   /** The tenant is at its storage limit: ingest refused, reads go on (tenants/limits.ts). */
   STORAGE_LIMIT: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
@@ -48,6 +50,8 @@ export const ERROR_STATUS = {
   QUERY_FAILED: 422,
   LIMIT_EXCEEDED: 422,
   RATE_LIMITED: 429,
+  /** The request line and headers are over node's limit (`--max-http-header-size`, 16 KiB by default). */
+  HEADERS_TOO_LARGE: 431,
   CLIENT_CLOSED: 499,
   INTERNAL: 500,
   NOT_AVAILABLE: 501,

@@ -100,4 +100,31 @@ describe('HTTP robustness', () => {
     expect(rs[0]!.status).toBe(404);
     expect(rs[0]!.headers.connection).toBe('close');
   });
+
+  it('requests that node\'s parser refuses get a JSON error too, and the server goes on', async () => {
+    const cases: Array<[string, string | Buffer, number, string]> = [
+      ['unknown method', 'FOO /v0/health HTTP/1.1\r\nHost: a\r\n\r\n', 400, 'BAD_REQUEST'],
+      ['raw bytes above 0x7F in the path', Buffer.concat([Buffer.from('GET /v0/datasources/'), Buffer.from([0xff, 0xfe]), Buffer.from(' HTTP/1.1\r\nHost: a\r\n\r\n')]), 400, 'BAD_REQUEST'],
+      ['a chunk size that is not hex', `POST /v0/tenants HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\nabc\r\n0\r\n\r\n`, 400, 'BAD_REQUEST'],
+      ['Content-Length that is not a number', 'POST /v0/tenants HTTP/1.1\r\nHost: a\r\nContent-Length: abc\r\n\r\n', 400, 'BAD_REQUEST'],
+      ['both Content-Length and Transfer-Encoding', 'POST /v0/tenants HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 400, 'BAD_REQUEST'],
+      ['a URL over the header limit', `GET /v0/sql?q=${'x'.repeat(20_000)} HTTP/1.1\r\nHost: a\r\n\r\n`, 431, 'HEADERS_TOO_LARGE'],
+      ['a header over the limit', `GET /v0/health HTTP/1.1\r\nHost: a\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431, 'HEADERS_TOO_LARGE'],
+    ];
+    for (const [what, req, status, code] of cases) {
+      const rs = await rawHttp(srv.port, req);
+      expect(rs.map((r) => r.status), what).toEqual([status]);
+      expect(json(rs[0]!), what).toMatchObject({ code, error: expect.any(String) });
+      expect(rs[0]!.headers.connection, what).toBe('close');
+    }
+    expect(await call(`${srv.url}/v0/health`)).toMatchObject({ status: 200, body: { status: 'ok' } });
+  });
+
+  it('an Expect other than 100-continue gets a JSON 417; 100-continue gets 100 and then the answer', async () => {
+    const [r] = await rawHttp(srv.port, 'POST /v0/tenants HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nExpect: teapot\r\n\r\n');
+    expect(r!.status).toBe(417);
+    expect(json(r!)).toMatchObject({ code: 'EXPECTATION_FAILED' });
+    const rs = await rawHttp(srv.port, 'POST /v0/tenants HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n{}', 1500);
+    expect(rs.map((x) => x.status)).toEqual([100, 401]);
+  });
 });

@@ -6,6 +6,7 @@
 import http from 'node:http';
 import crypto from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { RoostError, isRoostError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../log/metrics.js';
@@ -38,6 +39,16 @@ export class HttpServer {
     this.#opts = opts;
     this.server = http.createServer({ keepAliveTimeout: 5_000, requestTimeout: 0, headersTimeout: 30_000 }, (req, res) => {
       void this.#dispatch(req, res);
+    });
+    // Requests node's parser refuses never reach #dispatch: they get the same JSON errors.
+    this.server.on('clientError', (err: Error, socket: Duplex) => this.#parseError(err, socket));
+    this.server.on('checkExpectation', (req: http.IncomingMessage, res: http.ServerResponse) => {
+      // The body was not sent (the client waits for 100 Continue): nothing to read, but
+      // the client may send it anyway, so the connection is not reused.
+      const e = new RoostError('EXPECTATION_FAILED', `Expect: ${String(req.headers.expect).slice(0, 100)} is not supported; send Expect: 100-continue or no Expect header`);
+      const body = JSON.stringify({ error: e.message, code: e.code });
+      res.writeHead(e.status, { Connection: 'close', 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body) }).end(body);
+      this.#count('unrouted', req.method ?? 'UNKNOWN', e.status);
     });
   }
 
@@ -138,6 +149,37 @@ export class HttpServer {
     }
     ctx.log.error('unhandled error', { request_id: ctx.id, route: ctx.route, err: e });
     sendJson(ctx, 500, { error: `internal error; report request id ${ctx.id}`, code: 'INTERNAL', request_id: ctx.id });
+  }
+
+  /**
+   * Answers a request node's HTTP parser refused (bad request line, header, chunk size or
+   * Content-Length; headers over the limit; headers not in within `headersTimeout`) with a JSON
+   * error, then closes the connection. As node does, nothing is written when a response on this
+   * connection has begun already: bytes in its middle would corrupt it.
+   */
+  #parseError(err: Error & { code?: string; reason?: string }, socket: Duplex): void {
+    const current = (socket as { _httpMessage?: http.ServerResponse })._httpMessage;
+    if (err.code !== 'ECONNRESET' && socket.writable && !current?.headersSent) {
+      const e = err.code === 'HPE_HEADER_OVERFLOW'
+        ? new RoostError('HEADERS_TOO_LARGE', `the request line and headers are larger than ${http.maxHeaderSize} bytes; send a shorter URL (long parameter lists can go in a POST form body) or fewer headers`)
+        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? new RoostError('REQUEST_TIMEOUT', 'the request headers did not arrive in time')
+          : err.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW'
+            ? new RoostError('BODY_TOO_LARGE', 'the chunk extensions of the body are too large; send chunks without extensions')
+            : new RoostError('BAD_REQUEST', `the request is not valid HTTP/1.1: ${err.reason ?? err.message}${err.code ? ` (${err.code})` : ''}; check the method, the URL (percent-encode spaces and bytes above 0x7F), the headers, Content-Length and chunk sizes`);
+      const body = JSON.stringify({ error: e.message, code: e.code });
+      socket.write(`HTTP/1.1 ${e.status} ${http.STATUS_CODES[e.status]}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      this.#opts.log.info('request', { status: e.status, code: e.code, parser: err.code, route: 'unparsed' });
+      this.#count('unparsed', 'UNKNOWN', e.status);
+      // Closed once the answer is written (destroy() could drop it).
+      (socket as Duplex & { destroySoon(): void }).destroySoon();
+      return;
+    }
+    socket.destroy();
+  }
+
+  #count(route: string, method: string, status: number): void {
+    this.#opts.metrics.httpRequests.inc({ method, route, status: String(status) });
   }
 
   #drainWaiters: Array<() => void> = [];
