@@ -127,4 +127,28 @@ describe('HTTP robustness', () => {
     const rs = await rawHttp(srv.port, 'POST /v0/tenants HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n{}', 1500);
     expect(rs.map((x) => x.status)).toEqual([100, 401]);
   });
+
+  it('a path parameter with a bad percent escape is a 400 that says so, not "no route"', async () => {
+    for (const path of ['/v0/datasources/%ZZ', '/v0/datasources/%C3', '/v0/tokens/a%E2%82', '/v0/pipes/%FF.json']) {
+      const r = await call(`${srv.url}${path}`, { token });
+      expect(r.status, path).toBe(400);
+      expect(r.body, path).toMatchObject({ code: 'BAD_REQUEST', error: expect.stringMatching(/percent-encoded UTF-8/) });
+    }
+    // Well-formed escapes still reach the route.
+    expect(await call(`${srv.url}/v0/datasources/caf%C3%A9`, { token })).toMatchObject({ status: 404, body: { code: 'UNKNOWN_DATASOURCE', error: expect.stringContaining('café') } });
+  });
+
+  it('a query value that is not UTF-8 once decoded is refused (not turned into U+FFFD), and nothing is created', async () => {
+    const r = await call(`${srv.url}/v0/sql?q=select%20'%FF'%20as%20x`, { token });
+    expect(r).toMatchObject({ status: 400, body: { code: 'INVALID_UTF8' } });
+    expect(r.body.error).toContain('"q"');
+    const c = await call(`${srv.url}/v0/datasources?name=bad_utf8&schema=s%20String&description=caf%E9`, { method: 'POST', token });
+    expect(c).toMatchObject({ status: 400, body: { code: 'INVALID_UTF8' } });
+    expect(c.body.error).toContain('"description"');
+    expect(await call(`${srv.url}/v0/datasources/bad_utf8`, { token })).toMatchObject({ status: 404 });
+    // Valid UTF-8 escapes, and '%' not followed by two hex digits (kept as written, as Tinybird does), pass.
+    const ok = await call(`${srv.url}/v0/sql?q=${encodeURIComponent("select 'é' as a, '")}%ZZ'%20as%20b%20FORMAT%20JSONEachRow`, { token });
+    expect(ok).toMatchObject({ status: 200 });
+    expect(JSON.parse(ok.text)).toEqual({ a: 'é', b: '%ZZ' });
+  });
 });

@@ -3,6 +3,7 @@
  * segment by segment. A path that matches with another method answers 405.
  */
 import type { Ctx } from './context.js';
+import { RoostError } from '../errors.js';
 
 export type Handler = (ctx: Ctx) => Promise<void> | void;
 
@@ -66,7 +67,10 @@ function split(p: string): string[] {
   return start === 0 && end === parts.length ? parts : parts.slice(start, Math.max(start, end));
 }
 
-/** The parameters when `segs` fits the route (the same segment count); literals are compared first. */
+/**
+ * The parameters when `segs` fits the route (the same segment count); literals are compared first.
+ * Throws BAD_REQUEST when a parameter segment is not valid percent-encoded UTF-8.
+ */
 function matchSegments(r: Route, segs: string[]): Record<string, string> | undefined {
   const { literals, names } = r;
   for (let i = 0; i < literals.length; i++) {
@@ -78,7 +82,12 @@ function matchSegments(r: Route, segs: string[]): Record<string, string> | undef
     const name = names[i];
     if (name === undefined) continue;
     let v: string;
-    try { v = decodeURIComponent(segs[i]!); } catch { return undefined; }
+    try {
+      v = decodeURIComponent(segs[i]!);
+    } catch {
+      // Literals matched: this is the route, and no other can take a segment with a bad escape.
+      throw new RoostError('BAD_REQUEST', `path segment ${JSON.stringify(segs[i])} is not valid percent-encoded UTF-8; write % as %25 and encode the name's UTF-8 bytes (é is %C3%A9)`);
+    }
     if (v === '') return undefined;
     params[name] = v;
   }
