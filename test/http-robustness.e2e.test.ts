@@ -151,4 +151,14 @@ describe('HTTP robustness', () => {
     expect(ok).toMatchObject({ status: 200 });
     expect(JSON.parse(ok.text)).toEqual({ a: 'é', b: '%ZZ' });
   });
+
+  it('a form body is read whatever the case of its media type (Application/X-WWW-Form-Urlencoded)', async () => {
+    const form = (type: string, body: string) => ({ method: 'POST', token, headers: { 'Content-Type': type }, body });
+    const t = await call(`${srv.url}/v0/tokens?name=ct_case`, form('Application/X-WWW-Form-Urlencoded; Charset=UTF-8', 'scope=DATASOURCES:CREATE'));
+    expect(t.status).toBe(200);
+    expect(t.body.scopes).toMatchObject([{ type: 'DATASOURCES:CREATE' }]);
+    const q = await call(`${srv.url}/v0/sql`, form('APPLICATION/X-WWW-FORM-URLENCODED', 'q=select+1+as+x+FORMAT+JSONEachRow'));
+    expect(q).toMatchObject({ status: 200 });
+    expect(JSON.parse(q.text)).toEqual({ x: 1 });
+  });
 });

@@ -89,6 +89,10 @@ export class HttpServer {
         throw new RoostError('SHUTTING_DOWN', 'the server is shutting down; retry on another instance or shortly', { retryable: true, headers: { 'Retry-After': '1' } });
       }
       if (!(target instanceof URL)) throw target;
+      // Media types are case-insensitive (RFC 9110 8.3.1); routes compare them in lower case.
+      // Parameters keep their case (a multipart boundary is case-sensitive).
+      const type = req.headers['content-type'];
+      if (type) req.headers['content-type'] = type.replace(/^[^;]*/, (t) => t.trim().toLowerCase());
       const notUtf8 = paramNotUtf8(url.search);
       if (notUtf8 !== undefined) throw new RoostError('INVALID_UTF8', `query parameter ${JSON.stringify(notUtf8)} is not UTF-8 once percent-decoded; percent-encode the text's UTF-8 bytes (é is %C3%A9)`);
       const m = this.#opts.router.match(req.method ?? 'GET', url.pathname);
