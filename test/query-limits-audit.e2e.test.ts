@@ -151,3 +151,44 @@ describe('read-only', () => {
     expect(r.body.code).toBe('SQL_FORBIDDEN');
   });
 });
+
+describe('time limits', () => {
+  const HEAVY = 'SELECT count() AS c FROM numbers(100000000000) WHERE NOT ignore(sipHash64(number))';
+
+  it('a query over the limit answers 408 QUERY_TIMEOUT, is logged in endpoint_errors, and the cell goes on', async () => {
+    await setLimits({ query_timeout_ms: 2000 });
+    try {
+      const id = `timeout-${Date.now()}`;
+      const r = await call(sqlUrl(HEAVY), { token, headers: { 'X-Request-Id': id } });
+      expect(r.status, r.text).toBe(408);
+      expect(r.body).toMatchObject({ code: 'QUERY_TIMEOUT' });
+      expect(await logged(id, 'endpoint_errors', 'status_code')).toEqual({ status_code: 408 });
+      await expectCleanNext('after-timeout');
+    } finally {
+      await setLimits({ query_timeout_ms: null });
+    }
+  }, 60_000);
+
+  it('the limit counts while the query runs, not while it waits behind the tenant\'s other queries', async () => {
+    // One statement at a time per tenant: the quick queries below wait behind three that each
+    // run to the limit. Waiting is not running: they get their answers, and each heavy one is
+    // stopped by the engine at its own limit (no cell restart for a query that would not stop).
+    await setLimits({ query_timeout_ms: 3000 });
+    try {
+      await expectCleanNext('warm');
+      const heavy = [0, 1, 2].map((i) => q(`${HEAVY} AND number != ${i}`));
+      await new Promise((r) => setTimeout(r, 300));
+      const quick = [0, 1, 2].map((i) => q(`SELECT ${i} AS i, count() AS c FROM numbers(${10 + i}) FORMAT CSV`));
+      const quickAnswers = await Promise.all(quick);
+      expect(quickAnswers.map((r) => [r.status, r.text])).toEqual([0, 1, 2].map((i) => [200, `${i},${10 + i}\n`]));
+      for (const r of await Promise.all(heavy)) {
+        expect(r.status, r.text).toBe(408);
+        expect(r.body).toMatchObject({ code: 'QUERY_TIMEOUT', clickhouse_code: 159 });
+      }
+      await expectCleanNext('after-queued');
+      expect(srv.logs.some((l) => l.msg === 'cell restarted: a cancelled query did not stop in time')).toBe(false);
+    } finally {
+      await setLimits({ query_timeout_ms: null });
+    }
+  }, 120_000);
+});

@@ -108,6 +108,22 @@ function callsInEngine(): Set<number> {
   return new Set([...inEngine.keys(), ...insertsInEngine]);
 }
 
+/** Buffered queries told to the parent as running (Frame.Started) in their current engine call. */
+const runningTold = new Set<number>();
+
+/**
+ * The engine runs one call at a time: the oldest buffered query in it runs once no INSERT
+ * statement is ahead of it. The parent's time-limit backstop counts from this Started frame,
+ * so time spent waiting behind the tenant's other queries is not counted as running.
+ */
+function tellHeadRunning(): void {
+  if (insertsInEngine.size) return;
+  const head = inEngine.keys().next().value;
+  if (head === undefined || runningTold.has(head)) return;
+  runningTold.add(head);
+  send(Frame.Started, head);
+}
+
 
 function send(type: Frame, id: number, payload?: Buffer | string): boolean {
   return sock.write(encodeFrame(type, id, payload));
@@ -196,6 +212,7 @@ function startBuffered(job: Job, st: Active): void {
   const seen = failures;
   before.set(job.id, callsInEngine());
   inEngine.set(job.id, job);
+  tellHeadRunning();
   // The session's max_result_bytes (set once at start) caps this buffered result.
   session.queryAsync(sql + settingsClause(settings), { format }).then(
     (r) => bufferedDone(job, st, seen, t0, r, undefined),
@@ -205,6 +222,8 @@ function startBuffered(job: Job, st: Active): void {
 
 function bufferedDone(job: Job, st: Active, seen: number, t0: number, r: ChdbResult | undefined, err: unknown): void {
   inEngine.delete(job.id);
+  runningTold.delete(job.id);
+  tellHeadRunning();
   if (err !== undefined) {
     engineFailed();
     if (clickhouseCode(err) === TOO_MANY_ROWS_OR_BYTES && !st.cancelled && !st.answered) {
@@ -456,6 +475,7 @@ async function insertCall(sql: string): Promise<void> {
     throw e;
   } finally {
     insertsInEngine.delete(call);
+    tellHeadRunning();
     callDone(call);
     pump();
   }
@@ -512,6 +532,7 @@ async function runExclusive(job: Job, st: Active): Promise<void> {
   try {
     if (job.type === Frame.Query) {
       const { sql, format, settings } = job.body as QueryBody;
+      send(Frame.Started, job.id);
       await runStream(job, st, sql, format, settings, performance.now());
     } else await runExec(job);
     active.delete(job.id);

@@ -52,6 +52,8 @@ interface Pending {
   onEnd(stats: QueryStats): void;
   onError(e: Error): void;
   onInsertCredit?(n: number): void;
+  /** The query runs in the engine now (Frame.Started). */
+  onStarted?(): void;
 }
 
 /** One running cell process and its socket. */
@@ -120,6 +122,7 @@ class CellProcess {
         break;
       }
       case Frame.InsertCredit: p.onInsertCredit?.(payload.readUInt32LE(0)); break;
+      case Frame.Started: p.onStarted?.(); break;
       default: break;
     }
   }
@@ -302,15 +305,24 @@ export class EmbeddedCell implements Engine {
     };
     const onAbort = () => cancel(new RoostError('CLIENT_CLOSED', 'the client went away; query cancelled'));
     opts.signal?.addEventListener('abort', onAbort, { once: true });
-    const timer = opts.timeoutMs ? setTimeout(() => {
-      cancel(new RoostError('QUERY_TIMEOUT', `query exceeded its time limit of ${opts.timeoutMs} ms`));
-    }, opts.timeoutMs + TIMEOUT_SLACK_MS) : undefined;
+    // The backstop counts from when the engine starts the query (Frame.Started, again for each
+    // run of it), as max_execution_time does: waiting behind the tenant's other queries is not
+    // running. A cell that never starts it is the health check's and the request timeout's.
+    let timer: NodeJS.Timeout | undefined;
+    const started = () => {
+      if (!opts.timeoutMs || ended || failure) return;
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        cancel(new RoostError('QUERY_TIMEOUT', `query exceeded its time limit of ${opts.timeoutMs} ms`));
+      }, opts.timeoutMs + TIMEOUT_SLACK_MS);
+    };
     const cleanup = () => { clearTimeout(timer); opts.signal?.removeEventListener('abort', onAbort); };
 
     proc.pending.set(id, {
       onData: (b) => { queue.push(b); firstResolve(); wake?.(); },
       onEnd: (s) => { ended = true; resolveDone(s); firstResolve(); wake?.(); finish(); },
       onError: (e) => { failure = e; rejectDone(e); firstResolve(); wake?.(); finish(); },
+      onStarted: started,
     });
     const settings: Record<string, string | number> = {};
     if (opts.timeoutMs) settings.max_execution_time = Math.max(1, Math.ceil(opts.timeoutMs / 1000));

@@ -34,6 +34,12 @@ export enum Frame {
   InsertCredit = 23,
   /** cell → parent, JSON {version}: answer to Ping, and sent once at start. */
   Pong = 24,
+  /**
+   * cell → parent, empty: the query now runs in the engine (it no longer waits behind the
+   * tenant's other statements); the server's time-limit backstop counts from here. Sent again
+   * when the query runs again (after a fence, or as a stream).
+   */
+  Started = 25,
 }
 
 export const HEADER_BYTES = 9;
