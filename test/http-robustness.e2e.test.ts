@@ -161,4 +161,16 @@ describe('HTTP robustness', () => {
     expect(q).toMatchObject({ status: 200 });
     expect(JSON.parse(q.text)).toEqual({ x: 1 });
   });
+
+  it('a token JSON body with fields of the wrong type is refused, not half applied', async () => {
+    const post = (body: unknown) => call(`${srv.url}/v0/tokens`, { method: 'POST', token, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+    expect(await post({ name: 'js_scopes', scopes: 'DATASOURCES:CREATE' })).toMatchObject({ status: 400, body: { code: 'INVALID_PARAMETER', error: expect.stringContaining('scopes') } });
+    expect(await post({ name: 'js_scopes', scopes: [{ type: 'DATASOURCES:CREATE' }] })).toMatchObject({ status: 400, body: { code: 'INVALID_PARAMETER' } });
+    expect(await post({ name: 'js_scopes', description: 5 })).toMatchObject({ status: 400, body: { code: 'INVALID_PARAMETER', error: expect.stringContaining('description') } });
+    expect(await call(`${srv.url}/v0/tokens/js_scopes`, { token })).toMatchObject({ status: 404 });
+    expect(await post({ name: 'js_scopes', scopes: ['DATASOURCES:CREATE'] })).toMatchObject({ status: 200 });
+    const put = await call(`${srv.url}/v0/tokens/js_scopes`, { method: 'PUT', token, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ name: 5, scopes: 'ADMIN' }) });
+    expect(put).toMatchObject({ status: 400, body: { code: 'INVALID_PARAMETER' } });
+    expect((await call(`${srv.url}/v0/tokens/js_scopes`, { token })).body.scopes).toMatchObject([{ type: 'DATASOURCES:CREATE' }]);
+  });
 });

@@ -65,6 +65,22 @@ async function formParams(ctx: Ctx): Promise<{ q: URLSearchParams; json: Record<
   return { q, json };
 }
 
+/** A field of the JSON body that must be a string when given. */
+function jsonString(json: Record<string, unknown> | undefined, key: string): string | undefined {
+  const v = json?.[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'string') throw new RoostError('INVALID_PARAMETER', `${key} must be a string`);
+  return v;
+}
+
+/** The JSON body's `scopes` of a service token: a list of scope strings when given. */
+function jsonScopes(json: Record<string, unknown> | undefined): string[] {
+  const v = json?.scopes;
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw new RoostError('INVALID_PARAMETER', 'scopes must be a list of scope strings, like ["DATASOURCES:READ:sales"]');
+  return v as string[];
+}
+
 function parseRps(raw: unknown): number | undefined {
   if (raw === undefined || raw === null || raw === '') return undefined;
   const n = Number(raw);
@@ -80,7 +96,7 @@ export function registerTokenRoutes(app: App): void {
   router.post('/v0/tokens', async (ctx) => {
     const { cred, ws } = await tokenAdmin(app, ctx);
     const { q, json } = await formParams(ctx);
-    const name = q.get('name') ?? (typeof json?.name === 'string' ? json.name : undefined);
+    const name = q.get('name') ?? jsonString(json, 'name');
     if (!name) throw new RoostError('INVALID_PARAMETER', 'name is required');
     const expiration = q.get('expiration_time') ?? json?.expiration_time;
     if (expiration !== undefined && expiration !== null) {
@@ -96,11 +112,11 @@ export function registerTokenRoutes(app: App): void {
       sendJson(ctx, 200, { name, token: jwt, scopes: body.scopes, ...(body.rps ? { limits: { rps: body.rps } } : {}), exp });
       return;
     }
-    const rawScopes = [...q.getAll('scope'), ...(Array.isArray(json?.scopes) ? (json!.scopes as unknown[]).map(String) : [])];
+    const rawScopes = [...q.getAll('scope'), ...jsonScopes(json)];
     const scopes = [...new Set(rawScopes.map(parseScope))];
     guardAdminScope(app, ctx, cred, ws, scopes);
     const rps = parseRps(q.get('rps') ?? (json?.limits as { rps?: unknown } | undefined)?.rps);
-    const description = q.get('description') ?? (typeof json?.description === 'string' ? json.description : undefined);
+    const description = q.get('description') ?? jsonString(json, 'description');
     const r = await state.transact((s) => {
       const t = createTokenOps(s, ws.tenant, ws.workspace, name, scopes, { description: description ?? undefined, rps });
       return { ops: t.ops, result: t };
@@ -130,10 +146,10 @@ export function registerTokenRoutes(app: App): void {
   router.put('/v0/tokens/:token', async (ctx) => {
     const { cred, ws, t } = await one(ctx);
     const { q, json } = await formParams(ctx);
-    const rawScopes = [...q.getAll('scope'), ...(Array.isArray(json?.scopes) ? (json!.scopes as unknown[]).map(String) : [])];
+    const rawScopes = [...q.getAll('scope'), ...jsonScopes(json)];
     const next: TokenRecord = { ...t, updatedAt: new Date().toISOString() };
     if (rawScopes.length) next.scopes = [...new Set(rawScopes.map(parseScope))];
-    const newName = q.get('name') ?? (typeof json?.name === 'string' ? json.name : undefined);
+    const newName = q.get('name') ?? jsonString(json, 'name');
     if (newName && newName !== t.name) {
       if (t.name === WORKSPACE_ADMIN_TOKEN) throw new RoostError('INVALID_PARAMETER', 'the workspace admin token cannot be renamed');
       next.name = newName;
@@ -141,7 +157,7 @@ export function registerTokenRoutes(app: App): void {
     if (t.name === WORKSPACE_ADMIN_TOKEN && rawScopes.length && !(next.scopes.length === 1 && next.scopes[0] === 'ADMIN')) throw new RoostError('INVALID_PARAMETER', 'the workspace admin token keeps the ADMIN scope');
     const rps = q.get('rps') ?? (json?.limits as { rps?: unknown } | undefined)?.rps;
     if (rps !== undefined && rps !== null) next.rps = parseRps(rps);
-    const description = q.get('description') ?? (typeof json?.description === 'string' ? json.description : undefined);
+    const description = q.get('description') ?? jsonString(json, 'description');
     if (description !== null && description !== undefined) next.description = description;
     guardAdminScope(app, ctx, cred, ws, next.scopes);
     await state.transact((s) => {
