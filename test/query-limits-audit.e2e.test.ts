@@ -94,6 +94,8 @@ describe('a client that goes away mid-result', () => {
     // The client did not get the result: not a 200 in the call log.
     expect(stats).toEqual({ status_code: 499, error: 1 });
     expect(await logged(id, 'endpoint_errors', 'status_code')).toEqual({ status_code: 499 });
+    // The request log (and so roost_http_requests_total) says 499 too, not the head's 200.
+    await expect.poll(() => srv.logs.find((l) => l.msg === 'request' && l.request_id === id)?.status, { timeout: 10_000 }).toBe(499);
     expect(srv.logs.some((l) => l.msg === 'cell process died')).toBe(false);
   }, 60_000);
 });

@@ -70,7 +70,15 @@ export class HttpServer {
     const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : crypto.randomUUID();
     res.setHeader('X-Request-Id', id);
     const ac = new AbortController();
-    res.on('close', () => { if (!res.writableFinished) ac.abort(); });
+    // Set when Roost itself cuts a response whose head is gone (an error or the deadline
+    // mid-stream); a response that closes unfinished otherwise was cut by the client.
+    let cutHere = false;
+    let clientGone = false;
+    res.on('close', () => {
+      if (res.writableFinished) return;
+      if (!cutHere) clientGone = true;
+      ac.abort();
+    });
     const target = parseTarget(req.url ?? '/');
     const url = target instanceof URL ? target : new URL('http://localhost/');
     const ctx: Ctx = {
@@ -80,7 +88,10 @@ export class HttpServer {
     this.#inflight.add(ctx);
     const timer = setTimeout(() => {
       if (!res.headersSent) this.#sendError(ctx, new RoostError('REQUEST_TIMEOUT', `the request did not finish within ${this.#opts.requestTimeoutMs} ms`));
-      else res.destroy();
+      else {
+        cutHere = true;
+        res.destroy();
+      }
       ac.abort();
     }, this.#opts.requestTimeoutMs);
     try {
@@ -106,7 +117,8 @@ export class HttpServer {
       if (!res.headersSent) this.#sendError(ctx, e);
       else if (!res.writableEnded) {
         // Headers are gone: the only honest signal left is to cut the stream.
-        ctx.log.warn('response failed after headers were sent', { request_id: id, err: e });
+        if (!clientGone) ctx.log.warn('response failed after headers were sent', { request_id: id, err: e });
+        cutHere = true;
         res.destroy();
       }
     } finally {
@@ -115,9 +127,10 @@ export class HttpServer {
       if (!req.complete && !req.destroyed) req.resume();
       const finish = () => {
         this.#inflight.delete(ctx);
-        // A client that went away before any answer was sent got none: counted as 499 (nginx's
-        // "client closed request"), not as the 200 that `statusCode` still holds by default.
-        const status = res.headersSent ? res.statusCode : 499;
+        // A client that went away before the answer was complete did not get it: counted as 499
+        // (nginx's "client closed request"), not as the 200 that `statusCode` holds by default or
+        // that the head of a result it stopped reading carried.
+        const status = res.headersSent && !clientGone ? res.statusCode : 499;
         const secs = (performance.now() - ctx.startedAt) / 1000;
         const labels = { method: req.method ?? 'GET', route: ctx.route, status: String(status) };
         this.#opts.metrics.httpRequests.inc(labels);
