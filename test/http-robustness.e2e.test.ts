@@ -152,6 +152,33 @@ describe('HTTP robustness', () => {
     expect(JSON.parse(ok.text)).toEqual({ a: 'é', b: '%ZZ' });
   });
 
+  it('a body that is not UTF-8 (raw bytes, or a form value once percent-decoded) is refused, not turned into U+FFFD, and nothing is created', async () => {
+    const post = (url: string, type: string, body: Buffer | string) =>
+      call(`${srv.url}${url}`, { method: 'POST', token, headers: { 'Content-Type': type }, body });
+    const bad = (s: string) => Buffer.concat([Buffer.from(s.split('\xff')[0]!), Buffer.from([0xff]), Buffer.from(s.split('\xff')[1]!)]);
+    const refused = { status: 400, body: { code: 'INVALID_UTF8' } };
+    // /v0/sql: a raw SQL body, a form field, a JSON body.
+    expect(await post('/v0/sql', 'text/plain', bad("select '\xff' as x"))).toMatchObject(refused);
+    const form = await post('/v0/sql', 'application/x-www-form-urlencoded', "q=select+'%FF'+as+x");
+    expect(form).toMatchObject(refused);
+    expect(form.body.error).toContain('"q"');
+    expect(await post('/v0/sql', 'application/json', bad('{"q": "select \'\xff\' as x"}'))).toMatchObject(refused);
+    // A pipe created from JSON and from a form; an endpoint parameter in a form body.
+    expect(await post('/v0/pipes', 'application/json', bad('{"name": "utf8_pipe", "nodes": [{"name": "n", "sql": "select \'\xff\' as x"}]}'))).toMatchObject(refused);
+    expect(await post('/v0/pipes?name=utf8_pipe', 'application/x-www-form-urlencoded', "sql=select+'%FF'+as+x")).toMatchObject(refused);
+    expect(await call(`${srv.url}/v0/pipes/utf8_pipe`, { token })).toMatchObject({ status: 404 });
+    expect(await post('/v0/pipes', 'application/json', JSON.stringify({ name: 'utf8_ep', nodes: [{ name: 'n', sql: "%\nselect {{String(s, 'a')}} as s", type: 'endpoint' }] }))).toMatchObject({ status: 200 });
+    expect(await post('/v0/pipes/utf8_ep.json', 'application/x-www-form-urlencoded', 's=%FF')).toMatchObject(refused);
+    const good = await post('/v0/pipes/utf8_ep.json', 'application/x-www-form-urlencoded', 's=%C3%A9');
+    expect(good).toMatchObject({ status: 200 });
+    expect(good.body.data).toEqual([{ s: 'é' }]);
+    // A data source created from a form body; a token from a form body.
+    expect(await post('/v0/datasources', 'application/x-www-form-urlencoded', 'name=utf8_ds&schema=s+String&description=caf%E9')).toMatchObject(refused);
+    expect(await call(`${srv.url}/v0/datasources/utf8_ds`, { token })).toMatchObject({ status: 404 });
+    expect(await post('/v0/tokens?name=utf8_tok', 'application/x-www-form-urlencoded', 'scope=DATASOURCES:READ:%FF')).toMatchObject(refused);
+    expect(await call(`${srv.url}/v0/tokens/utf8_tok`, { token })).toMatchObject({ status: 404 });
+  });
+
   it('a form body is read whatever the case of its media type (Application/X-WWW-Form-Urlencoded)', async () => {
     const form = (type: string, body: string) => ({ method: 'POST', token, headers: { 'Content-Type': type }, body });
     const t = await call(`${srv.url}/v0/tokens?name=ct_case`, form('Application/X-WWW-Form-Urlencoded; Charset=UTF-8', 'scope=DATASOURCES:CREATE'));

@@ -5,7 +5,7 @@
 import * as oidc from 'openid-client';
 import type { App } from '../app.js';
 import type { Ctx } from '../http/context.js';
-import { readBody, sendJson } from '../http/context.js';
+import { formOf, readBody, sendJson, textOf } from '../http/context.js';
 import { RoostError } from '../errors.js';
 import { authenticate, credentialName, markAudited, type Credential } from '../../auth/authorize.js';
 import { auditAuth, runtimeOf } from '../../auth/runtime.js';
@@ -119,7 +119,7 @@ export function registerIdentityRoutes(app: App): void {
   router.post('/auth/oidc/:tenant/:connection/backchannel-logout', async (ctx) => {
     const { tenant, connection } = ctx.params as { tenant: string; connection: string };
     getConnection(app, tenant, connection);
-    const body = new URLSearchParams((await readBody(ctx)).toString('utf8'));
+    const body = formOf(textOf(await readBody(ctx)));
     const token = body.get('logout_token');
     try {
       if (!token) throw new RoostError('BAD_REQUEST', 'logout_token is required');
@@ -150,7 +150,7 @@ export function registerIdentityRoutes(app: App): void {
    */
   router.post('/auth/logout', async (ctx) => {
     const type = String(ctx.req.headers['content-type'] ?? '');
-    const form = type.startsWith('application/x-www-form-urlencoded') ? new URLSearchParams((await readBody(ctx)).toString('utf8')) : undefined;
+    const form = type.startsWith('application/x-www-form-urlencoded') ? formOf(textOf(await readBody(ctx))) : undefined;
     const cred = await authenticate(app, ctx, { csrfField: form?.get('csrf_token') ?? undefined });
     if (cred.kind !== 'session') throw new RoostError('INVALID_PARAMETER', 'only a session can log out; tokens are deleted with DELETE /v0/tokens/<name>');
     await revokeSession(app, cred.session);

@@ -7,7 +7,7 @@ import { countingBytes } from '../log/metrics.js';
 import crypto from 'node:crypto';
 import type { App } from '../app.js';
 import type { Ctx } from '../http/context.js';
-import { bodyStream, readForm, sendJson } from '../http/context.js';
+import { bodyStream, formOf, readForm, sendJson, textOf } from '../http/context.js';
 import { multipartBoundary, readMultipart, partText } from '../http/multipart.js';
 import { RoostError } from '../errors.js';
 import { authenticate, authorize, decide, workspaceOf, type Credential } from '../../auth/authorize.js';
@@ -85,7 +85,7 @@ async function incoming(ctx: Ctx, limit: number): Promise<Incoming> {
     const looksLikeForm = s.complete && text.length > 0 && fields.every((kv) => /^[A-Za-z_][A-Za-z0-9_]*=/.test(kv))
       && fields.some((kv) => kv !== '' && FORM_KEYS.has(kv.slice(0, kv.indexOf('='))) && !kv.startsWith('token='));
     if (looksLikeForm || s.head.length === 0) {
-      for (const [k, v] of new URLSearchParams(text)) params.set(k, v);
+      for (const [k, v] of formOf(textOf(s.head))) params.set(k, v);
       return { params, body: undefined };
     }
     return { params, body: s.body };

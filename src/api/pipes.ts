@@ -5,7 +5,7 @@
  */
 import type { App } from '../app.js';
 import type { Ctx } from '../http/context.js';
-import { readBody, sendJson, sendText } from '../http/context.js';
+import { formOf, readBody, sendJson, sendText, textOf } from '../http/context.js';
 import { RoostError } from '../errors.js';
 import {
   auditRefusal, authenticate, authorize, credentialName, fixedParams, scopeAllows, workspaceOf, roleOf, type Credential,
@@ -72,7 +72,7 @@ export function tokenName(cred: Credential): string {
 /** The request body as text when it is SQL; form fields when it reads as a form of known keys. */
 async function sqlBody(ctx: Ctx): Promise<{ sql?: string; form: URLSearchParams }> {
   const form = new URLSearchParams(ctx.query);
-  const text = (await readBody(ctx)).toString('utf8');
+  const text = textOf(await readBody(ctx));
   const type = String(ctx.req.headers['content-type'] ?? '');
   // curl -d sends SQL as a form too: it is a form when every field is named like a parameter and
   // one is ours (sql, name, description, type); fields of other names (from=, cli_version=, ...)
@@ -80,7 +80,7 @@ async function sqlBody(ctx: Ctx): Promise<{ sql?: string; form: URLSearchParams 
   const fields = text.trim().split('&');
   if (type.startsWith('application/x-www-form-urlencoded') && fields.every((kv) => /^[A-Za-z_][A-Za-z0-9_]*=/.test(kv))
     && fields.some((kv) => /^(?:sql|name|description|type)=/.test(kv))) {
-    for (const [k, v] of new URLSearchParams(text)) form.set(k, v);
+    for (const [k, v] of formOf(text)) form.set(k, v);
     return { sql: form.get('sql') ?? undefined, form };
   }
   return { sql: text.trim() ? text : form.get('sql') ?? undefined, form };
@@ -96,7 +96,7 @@ function callInput(ctx: Ctx): CallInput | Promise<CallInput> {
   const params: Record<string, string | string[]> = {};
   const q = ctx.query.get('q') ?? undefined;
   if (ctx.query.size) for (const [k, v] of ctx.query) addParam(params, k, v);
-  if (ctx.req.method === 'POST') return readBody(ctx).then((b) => withBody(ctx, params, q, b.toString('utf8')));
+  if (ctx.req.method === 'POST') return readBody(ctx).then((b) => withBody(ctx, params, q, textOf(b)));
   return inputOf(params, q);
 }
 
@@ -118,7 +118,7 @@ function withBody(ctx: Ctx, params: Record<string, string | string[]>, q: string
       for (const item of Array.isArray(v) ? v : [v]) addParam(params, k, typeof item === 'object' ? JSON.stringify(item) : String(item));
     }
   } else if (body.length) {
-    for (const [k, v] of new URLSearchParams(body)) {
+    for (const [k, v] of formOf(body)) {
       if (k === 'q') q = v;
       else addParam(params, k, v);
     }
@@ -192,7 +192,8 @@ export function registerPipeRoutes(app: App): void {
     const force = /^(1|true)$/i.test(ctx.query.get('force') ?? '');
     if (type.startsWith('application/json')) {
       let body: { name?: unknown; description?: unknown; nodes?: unknown };
-      try { body = JSON.parse((await readBody(ctx)).toString('utf8')) as typeof body; } catch { throw new RoostError('INVALID_JSON', 'the body must be JSON {name, description?, nodes: [{name, sql, description?, type?}]}'); }
+      const text = textOf(await readBody(ctx));
+      try { body = JSON.parse(text) as typeof body; } catch { throw new RoostError('INVALID_JSON', 'the body must be JSON {name, description?, nodes: [{name, sql, description?, type?}]}'); }
       if (typeof body !== 'object' || body === null) throw new RoostError('INVALID_JSON', 'the body must be a JSON object');
       name = checkName('pipe', typeof body.name === 'string' ? body.name : ctx.query.get('name'));
       description = typeof body.description === 'string' ? body.description : null;

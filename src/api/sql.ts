@@ -1,7 +1,7 @@
 /** `GET/POST /v0/sql`: read-only SQL over the workspace's data sources. */
 import type { App } from '../app.js';
 import type { Ctx } from '../http/context.js';
-import { readBody } from '../http/context.js';
+import { formOf, readBody, textOf } from '../http/context.js';
 import { RoostError } from '../errors.js';
 import { auditRefusal, authenticate, authorize, fixedParams, workspaceOf, type Credential } from '../../auth/authorize.js';
 import { analyzeSql, SqlError, toRoostError } from '../native/sql.js';
@@ -22,9 +22,9 @@ interface SqlCallLog { q?: string; readsService: boolean; tail?: ResultTail }
 async function sqlText(ctx: Ctx): Promise<string> {
   let q = ctx.query.get('q');
   if (ctx.req.method === 'POST') {
-    const body = (await readBody(ctx)).toString('utf8');
+    const body = textOf(await readBody(ctx));
     const type = String(ctx.req.headers['content-type'] ?? '');
-    if (type.startsWith('application/x-www-form-urlencoded')) q = new URLSearchParams(body).get('q') ?? q;
+    if (type.startsWith('application/x-www-form-urlencoded')) q = formOf(body).get('q') ?? q;
     else if (type.startsWith('application/json')) {
       try { q = (JSON.parse(body) as { q?: string }).q ?? q; } catch { throw new RoostError('INVALID_JSON', 'the JSON body must be {"q": "<sql>"}'); }
     } else if (body.trim()) q = body;

@@ -12,7 +12,7 @@ import { auditOperator } from '../../tenants/operator-audit.js';
 import path from 'node:path';
 import type { Credential } from '../../auth/authorize.js';
 import { credentialName } from '../../auth/authorize.js';
-import { readBody, writeChunk, bodyStream } from '../http/context.js';
+import { readBody, textOf, writeChunk, bodyStream } from '../http/context.js';
 import { backupDir, backupTenant, checkBackupFiles, checkBackupKey, checkBackupId, claimTenant, listBackups, newBackupId, readManifest, restoreTenant } from '../../tenants/backup.js';
 import { tarStream, untarInto, writeTar } from '../../tenants/archive.js';
 import { jobsOf, jobView, ownerKey } from '../../tenants/jobs.js';
@@ -55,10 +55,10 @@ function parseName(raw: unknown): string | undefined {
 
 /** An optional JSON object body: empty means `{}`. */
 async function optionalJson(ctx: Ctx): Promise<Record<string, unknown>> {
-  const raw = await readBody(ctx);
-  if (raw.length === 0 || !raw.toString('utf8').trim()) return {};
+  const text = textOf(await readBody(ctx));
+  if (!text.trim()) return {};
   try {
-    return jsonObject(JSON.parse(raw.toString('utf8')));
+    return jsonObject(JSON.parse(text));
   } catch (e) {
     if (e instanceof RoostError) throw e;
     throw new RoostError('INVALID_JSON', `the request body is not valid JSON: ${(e as Error).message}`);

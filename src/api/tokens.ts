@@ -7,7 +7,7 @@
  */
 import type { App } from '../app.js';
 import type { Ctx } from '../http/context.js';
-import { readBody, sendJson } from '../http/context.js';
+import { formOf, readBody, sendJson, textOf } from '../http/context.js';
 import { RoostError } from '../errors.js';
 import { authenticate, authorize, credentialName, scopeAllows, workspaceOf, type Credential, type WorkspaceRef } from '../../auth/authorize.js';
 import { auditAuth } from '../../auth/runtime.js';
@@ -53,9 +53,9 @@ async function formParams(ctx: Ctx): Promise<{ q: URLSearchParams; json: Record<
   let json: Record<string, unknown> | undefined;
   const type = String(ctx.req.headers['content-type'] ?? '');
   if (ctx.req.method !== 'GET' && ctx.req.method !== 'DELETE') {
-    const body = (await readBody(ctx)).toString('utf8');
+    const body = textOf(await readBody(ctx));
     if (body.trim()) {
-      if (type.startsWith('application/x-www-form-urlencoded')) for (const [k, v] of new URLSearchParams(body)) q.append(k, v);
+      if (type.startsWith('application/x-www-form-urlencoded')) for (const [k, v] of formOf(body)) q.append(k, v);
       else if (type.startsWith('application/json') || /^\s*[{[]/.test(body)) {
         try { json = JSON.parse(body) as Record<string, unknown>; } catch { throw new RoostError('INVALID_JSON', 'the request body is not valid JSON'); }
         if (!json || typeof json !== 'object' || Array.isArray(json)) throw new RoostError('INVALID_JSON', 'the JSON body must be an object');

@@ -3,6 +3,7 @@
  * client goes away, body readers with limits, and response writers.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isUtf8 } from 'node:buffer';
 import zlib from 'node:zlib';
 import { RoostError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
@@ -69,8 +70,9 @@ function tooLarge(limit: number): RoostError {
 export async function readJson<T = unknown>(ctx: Ctx): Promise<T> {
   const body = await readBody(ctx);
   if (body.length === 0) throw new RoostError('EMPTY_BODY', 'the request body is empty; send a JSON object');
+  const text = textOf(body);
   try {
-    return JSON.parse(body.toString('utf8')) as T;
+    return JSON.parse(text) as T;
   } catch (e) {
     throw new RoostError('INVALID_JSON', `the request body is not valid JSON: ${(e as Error).message}`);
   }
@@ -81,10 +83,41 @@ export async function readForm(ctx: Ctx): Promise<URLSearchParams> {
   const out = new URLSearchParams(ctx.query);
   const type = String(ctx.req.headers['content-type'] ?? '');
   if (type.startsWith('application/x-www-form-urlencoded')) {
-    const body = await readBody(ctx);
-    for (const [k, v] of new URLSearchParams(body.toString('utf8'))) out.set(k, v);
+    for (const [k, v] of formOf(textOf(await readBody(ctx)))) out.set(k, v);
   }
   return out;
+}
+
+/**
+ * A body as text. Text that is not UTF-8 is a 400: decoding it anyway would turn the bad
+ * bytes into U+FFFD and store or run something other than what was sent.
+ */
+export function textOf(body: Buffer, what = 'the request body'): string {
+  if (!isUtf8(body)) throw new RoostError('INVALID_UTF8', `${what} is not UTF-8; send it as UTF-8 text`);
+  return body.toString('utf8');
+}
+
+/**
+ * The name of the first field of an urlencoded text (`a=1&b=2`, or a query string with its `?`)
+ * whose name or value is not UTF-8 once percent-decoded, if any (URLSearchParams would turn
+ * those bytes into U+FFFD silently; Tinybird answers 400). `%ZZ` is not an escape and stays as
+ * written.
+ */
+export function fieldNotUtf8(text: string): string | undefined {
+  if (!text.includes('%')) return undefined;
+  for (const pair of (text.startsWith('?') ? text.slice(1) : text).split('&')) {
+    if (!pair.includes('%')) continue;
+    const bytes = Buffer.from(pair.replace(/%([0-9a-f]{2})/gi, (_, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1');
+    if (!isUtf8(bytes)) return [...new URLSearchParams(pair).keys()][0] ?? '';
+  }
+  return undefined;
+}
+
+/** The fields of an urlencoded body; a value that is not UTF-8 once percent-decoded is a 400. */
+export function formOf(text: string): URLSearchParams {
+  const bad = fieldNotUtf8(text);
+  if (bad !== undefined) throw new RoostError('INVALID_UTF8', `form field ${JSON.stringify(bad)} is not UTF-8 once percent-decoded; percent-encode the text's UTF-8 bytes (é is %C3%A9)`);
+  return new URLSearchParams(text);
 }
 
 export function sendJson(ctx: Ctx, status: number, body: unknown, headers: Record<string, string> = {}): void {

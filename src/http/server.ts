@@ -7,12 +7,11 @@ import http from 'node:http';
 import crypto from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { isUtf8 } from 'node:buffer';
 import { RoostError, isRoostError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../log/metrics.js';
 import type { Ctx } from './context.js';
-import { sendJson } from './context.js';
+import { fieldNotUtf8, sendJson } from './context.js';
 import type { Router } from './router.js';
 
 export interface HttpServerOptions {
@@ -104,7 +103,7 @@ export class HttpServer {
       // Parameters keep their case (a multipart boundary is case-sensitive).
       const type = req.headers['content-type'];
       if (type) req.headers['content-type'] = type.replace(/^[^;]*/, (t) => t.trim().toLowerCase());
-      const notUtf8 = paramNotUtf8(url.search);
+      const notUtf8 = fieldNotUtf8(url.search);
       if (notUtf8 !== undefined) throw new RoostError('INVALID_UTF8', `query parameter ${JSON.stringify(notUtf8)} is not UTF-8 once percent-decoded; percent-encode the text's UTF-8 bytes (é is %C3%A9)`);
       const m = this.#opts.router.match(req.method ?? 'GET', url.pathname);
       if (!m) throw new RoostError('ROUTE_NOT_FOUND', `no route ${req.method} ${url.pathname}; see the API reference`);
@@ -241,21 +240,6 @@ function parseTarget(raw: string): URL | RoostError {
   } catch {
     return new RoostError('BAD_REQUEST', `the request target ${JSON.stringify(raw.slice(0, 200))} is not a valid path`);
   }
-}
-
-/**
- * The name of the first query parameter whose name or value is not UTF-8 once percent-decoded
- * (URLSearchParams would turn those bytes into U+FFFD silently; Tinybird answers 400).
- * `search` is a WHATWG-serialized query, so ASCII; `%ZZ` is not an escape and stays as written.
- */
-function paramNotUtf8(search: string): string | undefined {
-  if (!search.includes('%')) return undefined;
-  for (const pair of search.slice(1).split('&')) {
-    if (!pair.includes('%')) continue;
-    const bytes = Buffer.from(pair.replace(/%([0-9a-f]{2})/gi, (_, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1');
-    if (!isUtf8(bytes)) return [...new URLSearchParams(pair).keys()][0] ?? '';
-  }
-  return undefined;
 }
 
 /** Whether the request carries a body (RFC 9112 6.3: Transfer-Encoding, or a Content-Length above 0). */
