@@ -98,6 +98,18 @@ TEST_CASE("CTEs are scoped and are not tables") {
         "WITH events AS (SELECT * FROM `ws`.`events` AS events) SELECT * FROM events");
   CHECK(ok("WITH RECURSIVE r AS (SELECT 1 AS n UNION ALL SELECT n + 1 FROM r WHERE n < 3) SELECT * FROM r") ==
         "WITH RECURSIVE r AS (SELECT 1 AS n UNION ALL SELECT n + 1 FROM r WHERE n < 3) SELECT * FROM r");
+  // Only the first SELECT's WITH reaches the other SELECTs of a UNION/EXCEPT/INTERSECT: a later
+  // SELECT's WITH is its own, and ClickHouse reads the name after it as a table of the session's
+  // current database (unqualified, never rewritten): that must be refused, not passed on.
+  CHECK(refused("SELECT 1 UNION ALL WITH c AS (SELECT 1) SELECT * FROM c UNION ALL SELECT * FROM c").code == ErrorCode::UNKNOWN_TABLE);
+  CHECK(refused("SELECT 1 EXCEPT WITH c AS (SELECT 1) SELECT * FROM c INTERSECT SELECT * FROM c").code == ErrorCode::UNKNOWN_TABLE);
+  CHECK(refused("SELECT 1 UNION ALL WITH [1] AS c SELECT 2 UNION ALL SELECT 1 IN c").code == ErrorCode::UNKNOWN_TABLE);
+  CHECK(ok("SELECT 1 UNION ALL WITH c AS (SELECT 1) SELECT * FROM c UNION ALL SELECT * FROM events") ==
+        "SELECT 1 UNION ALL WITH c AS (SELECT 1) SELECT * FROM c UNION ALL SELECT * FROM `ws`.`events` AS events");
+  // The first SELECT's WITH stays visible to all of them, its own later ones included.
+  CHECK(ok("WITH c AS (SELECT 1) SELECT * FROM c UNION ALL WITH d AS (SELECT 2) SELECT * FROM d EXCEPT SELECT * FROM c") ==
+        "WITH c AS (SELECT 1) SELECT * FROM c UNION ALL WITH d AS (SELECT 2) SELECT * FROM d EXCEPT SELECT * FROM c");
+  CHECK(refused("WITH c AS (SELECT 1) SELECT * FROM c UNION ALL WITH d AS (SELECT 2) SELECT * FROM d EXCEPT SELECT * FROM d").code == ErrorCode::UNKNOWN_TABLE);
 }
 
 TEST_CASE("policy refusals carry code and offset") {

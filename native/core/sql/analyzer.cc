@@ -121,6 +121,7 @@ struct Frame {
   bool recursive = false;
   uint32_t open = 0;         // token index of the bracket
   uint32_t cte_mark = 0;     // scope size when the frame opened
+  uint32_t union_mark = UINT32_MAX;  // scope size at the first UNION/EXCEPT/INTERSECT of this query
   std::string cte_name;      // OnClose::RegisterCte
 };
 
@@ -554,7 +555,11 @@ bool Scanner::onClause(Kw k, size_t& i) {
     case Kw::Format:
       return format(i);
     case Kw::SetOp:
-      // ClickHouse applies a leading WITH to every SELECT of the union: CTEs stay visible.
+      // ClickHouse applies the first SELECT's WITH to every SELECT of the union: those CTEs and
+      // aliases stay visible. A later SELECT's own WITH is its own: after it, a name it defined is
+      // a table of the session's current database to ClickHouse, so it leaves the scope here.
+      if (f.union_mark == UINT32_MAX) f.union_mark = static_cast<uint32_t>(scope_.size());
+      else scope_.resize(f.union_mark);
       f.clause = CL::Start;
       break;
     case Kw::Into:
