@@ -9,7 +9,7 @@ import type { App } from '../app.js';
 import { bodyStream, sendJson } from '../http/context.js';
 import { RoostError } from '../errors.js';
 import { authenticate, authorize, workspaceOf } from '../../auth/authorize.js';
-import { getTenant, getWorkspace } from '../../tenants/registry.js';
+import { getTenant, getWorkspace, type Workspace } from '../../tenants/registry.js';
 import { getDataSource } from '../datasources/registry.js';
 import { importRows } from '../ingest/import.js';
 import { ndjsonSource } from '../ingest/ndjson.js';
@@ -105,7 +105,12 @@ export function registerEventRoutes(app: App): EventBuffer {
       });
       return sendJson(ctx, 200, { successful_rows: r.rows, quarantined_rows: r.quarantined }, rate.charge(r.rows + r.quarantined));
     }
-    const r = await buffer.append({ tenant, workspace, datasource: ds.name }, await gunzipIfCompressed(bodyStream(ctx, limit), limit));
+    const body = await gunzipIfCompressed(bodyStream(ctx, limit), limit);
+    // Segments are kept under the workspace's name as it is now: a rename since this request
+    // began has moved (or will move) the buffer to the new name. Nothing awaits in between.
+    const current = app.state.list<Workspace>('workspaces', tenant).find((w) => w.id === ws.id);
+    if (!current) throw new RoostError('UNKNOWN_WORKSPACE', `tenant "${tenant}" has no workspace "${workspace}"`);
+    const r = await buffer.append({ tenant, workspace: current.name, datasource: ds.name }, body);
     app.metrics.ingestBytes.inc({ tenant, format: 'ndjson' }, r.bytes);
     if (r.lines === 0) throw new RoostError('EMPTY_BODY', r.bytes === 0 ? 'the body is empty: send one JSON object per line' : 'the body holds only blank lines: send one JSON object per line');
     // Rows are validated when the buffer is flushed; rejected ones go to the quarantine.

@@ -11,6 +11,7 @@ import { deleteSliceOps } from '../../tenants/state-slice.js';
 import { auditOperator } from '../../tenants/operator-audit.js';
 import path from 'node:path';
 import type { Credential } from '../../auth/authorize.js';
+import type { State } from '../state/state.js';
 import { credentialName } from '../../auth/authorize.js';
 import { readBody, textOf, writeChunk, bodyStream } from '../http/context.js';
 import { backupDir, backupTenant, checkBackupFiles, checkBackupKey, checkBackupId, claimTenant, listBackups, newBackupId, readManifest, restoreTenant } from '../../tenants/backup.js';
@@ -44,13 +45,33 @@ function parseDomains(raw: unknown): string[] | undefined {
   if (!Array.isArray(raw) || raw.some((d) => typeof d !== 'string' || !/^[a-z0-9.-]+\.[a-z]{2,}$/i.test(d))) {
     throw new RoostError('INVALID_PARAMETER', 'domains must be a list of domain names like "acme.com"');
   }
-  return raw as string[];
+  return [...new Set((raw as string[]).map((d) => d.toLowerCase()))];
+}
+
+/**
+ * A domain routes `/auth/login?email=` to its tenant and counts as verified: one
+ * tenant's only. Checked inside the state transaction.
+ */
+function checkDomainsFree(s: State, slug: string, domains: string[] | undefined): void {
+  if (!domains) return;
+  for (const t of s.list<Tenant>('tenants')) {
+    if (t.slug === slug) continue;
+    const taken = domains.find((d) => t.domains.includes(d));
+    if (taken) throw new RoostError('ALREADY_EXISTS', `domain ${taken} belongs to tenant "${t.slug}" already; a domain routes logins to one tenant only`);
+  }
 }
 
 function parseName(raw: unknown): string | undefined {
   if (raw === undefined) return undefined;
-  if (typeof raw !== 'string' || !raw.trim() || raw.length > 200) throw new RoostError('INVALID_PARAMETER', 'name must be a non-empty string of at most 200 characters');
+  // eslint-disable-next-line no-control-regex
+  if (typeof raw !== 'string' || !raw.trim() || raw.length > 200 || /[\u0000-\u001f\u007f]/.test(raw)) throw new RoostError('INVALID_PARAMETER', 'name must be a non-empty string of at most 200 characters, without control characters');
   return raw;
+}
+
+/** Refuses fields a route does not know: a misspelt `limits` must not create a tenant without limits. */
+function onlyFields(body: Record<string, unknown>, known: readonly string[], what: string): void {
+  const unknown = Object.keys(body).filter((k) => !known.includes(k));
+  if (unknown.length) throw new RoostError('INVALID_PARAMETER', `unknown field${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} in ${what}; known: ${known.join(', ')}`);
 }
 
 /** An optional JSON object body: empty means `{}`. */
@@ -113,6 +134,7 @@ export function registerTenantRoutes(app: App): void {
   router.post('/v0/tenants', async (ctx) => {
     const cred = await operatorOnly(app, ctx);
     const body = jsonObject(await readJson(ctx));
+    onlyFields(body, ['slug', 'name', 'domains', 'placement', 'limits'], 'a tenant');
     if (typeof body.slug !== 'string') throw new RoostError('INVALID_PARAMETER', 'slug is required (a-z, 0-9, -)');
     const name = parseName(body.name);
     const domains = parseDomains(body.domains);
@@ -120,6 +142,7 @@ export function registerTenantRoutes(app: App): void {
     const limits = parseLimits(body.limits);
     const tenant = await state.transact((s) => {
       const r = createTenantOps(s, { slug: body.slug as string, name, domains, placement, limits });
+      checkDomainsFree(s, r.tenant.slug, domains);
       return { ops: r.ops, result: r.tenant };
     });
     auditOperator(app, tenant.slug, { event: 'tenant.created', credential: credentialName(cred), requestId: ctx.id, details: { name: tenant.name, domains: tenant.domains, placement: tenant.placement.type, limits: tenant.limits } });
@@ -158,6 +181,7 @@ export function registerTenantRoutes(app: App): void {
     }
     const tenant = await state.transact((s) => {
       const r = updateTenantOps(s, slug, { name, domains, placement, limits });
+      checkDomainsFree(s, slug, domains);
       return { ops: r.ops, result: r.tenant };
     });
     // A new placement takes effect on the next request: the old engine is let go. Data is not moved.
@@ -177,6 +201,7 @@ export function registerTenantRoutes(app: App): void {
   router.post('/v0/tenants/:slug/workspaces', async (ctx) => {
     const { cred, tenant } = await tenantAdmin(app, ctx);
     const body = jsonObject(await readJson(ctx));
+    onlyFields(body, ['name'], 'a workspace');
     if (typeof body.name !== 'string') throw new RoostError('INVALID_PARAMETER', 'name is required');
     const { workspace } = createWorkspaceOps(state, tenant.slug, body.name);
     // The database first: a failure here leaves no state behind, and CREATE is idempotent.
@@ -212,6 +237,8 @@ export function registerTenantRoutes(app: App): void {
       const r = renameWorkspaceOps(s, tenant.slug, from, body.name as string);
       return { ops: r.ops, result: r.workspace };
     });
+    // Events acknowledged but not flushed yet sit under the workspace's name: they follow it.
+    if (ws.name !== from) await app.events?.renameWorkspace(tenant.slug, from, ws.name);
     auditTenantChange(app, ctx, cred, tenant.slug, 'workspace.renamed', `workspace:${ws.name}`, { from, to: ws.name, database: ws.database });
     sendJson(ctx, 200, workspaceView(ws));
   });
@@ -224,9 +251,18 @@ export function registerTenantRoutes(app: App): void {
       const r = deleteWorkspaceOps(s, tenant.slug, ws.name);
       return { ops: r.ops, result: r };
     });
-    await dropWorkspaceDatabase(app.cells.engineFor(tenant), workspace.database);
-    auditTenantChange(app, ctx, cred, tenant.slug, 'workspace.deleted', `workspace:${workspace.name}`, { database: workspace.database });
-    sendJson(ctx, 200, { deleted: workspace.name, database: workspace.database });
+    await app.events?.discardWorkspace(tenant.slug, workspace.name);
+    // The workspace is gone once the state says so: a database the engine cannot drop now is
+    // reported (and logged), not a failure after the fact that no retry could finish.
+    let databaseDropped = true;
+    try {
+      await dropWorkspaceDatabase(app.cells.engineFor(tenant), workspace.database);
+    } catch (err) {
+      databaseDropped = false;
+      app.log.warn('workspace database not dropped', { tenant: tenant.slug, database: workspace.database, err });
+    }
+    auditTenantChange(app, ctx, cred, tenant.slug, 'workspace.deleted', `workspace:${workspace.name}`, { database: workspace.database, database_dropped: databaseDropped });
+    sendJson(ctx, 200, { deleted: workspace.name, database: workspace.database, database_dropped: databaseDropped });
   });
 
   router.post('/v0/tenants/:slug/backups', async (ctx) => {

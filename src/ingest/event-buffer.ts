@@ -260,6 +260,56 @@ export class EventBuffer {
     await fsp.rm(path.join(this.#root, tenant), { recursive: true, force: true });
   }
 
+  /** Runs `fn` between flushes (none runs while it does). */
+  #between(fn: () => Promise<void>): Promise<void> {
+    const p = (this.#flushing ?? Promise.resolve()).then(fn, fn);
+    this.#flushing = p.catch(() => {}).finally(() => { if (this.#flushing === p) this.#flushing = undefined; });
+    return p;
+  }
+
+  /** Drops every buffered segment of a deleted workspace. */
+  discardWorkspace(tenant: string, workspace: string): Promise<void> {
+    return this.#between(async () => {
+      for (const [key, t] of this.#targets) if (t.owner.tenant === tenant && t.owner.workspace === workspace) this.#targets.delete(key);
+      await fsp.rm(path.join(this.#root, tenant, workspace), { recursive: true, force: true });
+    });
+  }
+
+  /**
+   * Moves the buffered segments of a renamed workspace to its new name, between
+   * flushes: the flush finds data sources by workspace name, and segments left
+   * under the old one were dropped as belonging to no data source. An append
+   * still writing under the old name when its directory moves fails (it was not
+   * acknowledged yet).
+   */
+  renameWorkspace(tenant: string, from: string, to: string): Promise<void> {
+    return this.#between(async () => {
+      for (const [key, t] of [...this.#targets]) {
+        if (t.owner.tenant !== tenant || t.owner.workspace !== from) continue;
+        this.#targets.delete(key);
+        const owner = { ...t.owner, workspace: to };
+        const dir = path.join(this.#root, tenant, to, owner.datasource);
+        if (!fs.existsSync(dir) && !this.#targets.has(this.#key(owner))) {
+          await fsp.mkdir(path.dirname(dir), { recursive: true, mode: 0o700 });
+          await fsp.rename(t.dir, dir);
+          this.#targets.set(this.#key(owner), { ...t, dir, owner });
+          continue;
+        }
+        // Events already arrived under the new name: the old segments join them, renamed
+        // in order after them (a batch whose insert was interrupted goes again as new names).
+        const into = this.#target(owner);
+        for (const n of (await fsp.readdir(t.dir)).filter((f) => SEGMENT.test(f)).sort()) {
+          const size = (await fsp.stat(path.join(t.dir, n))).size;
+          await fsp.rename(path.join(t.dir, n), path.join(into.dir, `${String(into.seq++).padStart(12, '0')}-${this.#bootTag}.ndjson`));
+          into.pendingBytes += size;
+        }
+        await fsp.rm(t.dir, { recursive: true, force: true });
+      }
+      const old = path.join(this.#root, tenant, from);
+      if (fs.existsSync(old) && safeList(old).length === 0) await fsp.rm(old, { recursive: true, force: true });
+    });
+  }
+
   /** Drops the buffered segments of a deleted data source. */
   async discard(o: SegmentOwner): Promise<void> {
     const t = this.#targets.get(this.#key(o));
