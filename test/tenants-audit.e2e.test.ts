@@ -136,6 +136,22 @@ describe('workspaces: buffered events, rename and delete', () => {
 });
 
 describe('identity administration', () => {
+  it('mapping rules with fields Roost does not read are refused and the rules stay as they were', async () => {
+    const before = (await call(u('/v0/tenants/ta/mappings'), { token: op })).body.rules;
+    const bad = [
+      { claim: 'groups', match: { equals: 'contractors' }, grant: { role: 'viewer', workspace: '*' }, deny: true },
+      { claim: 'groups', match: { equals: 'x' }, grant: { role: 'tenant:admin', workspace: 'sales' } },
+      { claim: 'groups', match: { equals: 'x' }, grant: { role: 'viewer', workspace: 'sales', tenant: 'tb' } },
+      { claim: 'groups', match: { equals: 'x' }, grant: { role: 'viewer', workspace: 'sales' }, priority: 1 },
+    ];
+    for (const rule of bad) {
+      const r = await call(u('/v0/tenants/ta/mappings'), { method: 'PUT', token: op, ...json({ rules: [before[0], rule] }) });
+      expect(r, JSON.stringify(rule)).toMatchObject({ status: 400, body: { code: 'INVALID_PARAMETER', rule: 1 } });
+      expect((await call(u('/v0/tenants/ta/mappings/test'), { method: 'POST', token: op, ...json({ claims: { groups: ['contractors'] }, rules: [rule] }) })).status).toBe(400);
+    }
+    expect((await call(u('/v0/tenants/ta/mappings'), { token: op })).body.rules).toEqual(before);
+  });
+
   it('a tenant admin reaches nothing of another tenant by slug, and every refusal is audited', async () => {
     const taAdmin = await cc('ta', 'ta-admin');
     const paths: Array<[string, string, unknown?]> = [

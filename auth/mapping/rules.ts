@@ -31,7 +31,13 @@ export function validateRules(raw: unknown): MappingRule[] {
   return body.rules.map((r: unknown, i: number) => {
     const bad = (what: string) => new RoostError('INVALID_PARAMETER', `rules[${i}]: ${what}`, { details: { rule: i } });
     const rule = r as Record<string, unknown>;
-    if (!rule || typeof rule !== 'object') throw bad('must be an object {claim, match, grant}');
+    if (!rule || typeof rule !== 'object' || Array.isArray(rule)) throw bad('must be an object {claim, match, grant}');
+    // A field Roost does not read (a "deny", a "priority", a misspelt key) would grant as if it were not there.
+    const extra = (o: Record<string, unknown>, known: string[], where: string) => {
+      const k = Object.keys(o).find((x) => !known.includes(x));
+      if (k !== undefined) throw bad(`unknown field "${k}" in ${where}; rules only grant (known: ${known.join(', ')})`);
+    };
+    extra(rule, ['claim', 'match', 'grant'], 'the rule');
     if (typeof rule.claim !== 'string' || !CLAIM_PATH.test(rule.claim)) throw bad('claim must be a dotted claim path like "groups" or "realm_access.roles"');
     const m = rule.match as Record<string, unknown>;
     if (!m || typeof m !== 'object' || Object.keys(m).length !== 1) throw bad('match must have exactly one of equals, in, glob, email_domain');
@@ -42,10 +48,11 @@ export function validateRules(raw: unknown): MappingRule[] {
     else if ('email_domain' in m) { if (typeof m.email_domain !== 'string' || !/^[a-z0-9.-]+\.[a-z]{2,}$/i.test(m.email_domain)) throw bad('match.email_domain must be a domain like "acme.com"'); match = { email_domain: m.email_domain.toLowerCase() }; }
     else throw bad('match must be one of equals, in, glob, email_domain');
     const g = rule.grant as Record<string, unknown>;
-    if (!g || typeof g !== 'object') throw bad('grant must be {role, workspace} or {role: "tenant:admin"}');
+    if (!g || typeof g !== 'object' || Array.isArray(g)) throw bad('grant must be {role, workspace} or {role: "tenant:admin"}');
     let grant: Grant;
-    if (g.role === 'tenant:admin') grant = { role: 'tenant:admin' };
+    if (g.role === 'tenant:admin') { extra(g, ['role'], 'grant (tenant:admin is tenant-wide: no workspace)'); grant = { role: 'tenant:admin' }; }
     else if (ROLES.includes(g.role as Role)) {
+      extra(g, ['role', 'workspace'], 'grant');
       if (typeof g.workspace !== 'string' || !WORKSPACE.test(g.workspace)) throw bad('grant.workspace must be a workspace name or "*"');
       grant = { role: g.role as Role, workspace: g.workspace };
     } else throw bad('grant.role must be admin, editor, viewer or tenant:admin');
