@@ -152,6 +152,25 @@ describe('identity administration', () => {
     expect((await call(u('/v0/tenants/ta/mappings'), { token: op })).body.rules).toEqual(before);
   });
 
+  it('a connection may not take another tenant\'s issuer and audience (it locked that tenant\'s IdP tokens out)', async () => {
+    const taAdmin = await cc('ta', 'ta-admin');
+    const tbAdmin = await cc('tb', 'tb-admin');
+    expect((await call(u('/v0/tenants/ta/workspaces'), { token: taAdmin })).status).toBe(200);
+    // tb's own tenant admin adds a connection with ta's issuer and audience.
+    const r = await call(u('/v0/tenants/tb/connections'), { method: 'POST', token: tbAdmin, ...json({ id: 'copy', issuer: idps.ta!.issuer, client_id: 'x', accept_idp_access_tokens: true, audience: `${AUD}/ta` }) });
+    expect(r).toMatchObject({ status: 409, body: { code: 'ALREADY_EXISTS' } });
+    expect(r.text).not.toMatch(/"ta"/);
+    expect((await call(u('/v0/tenants/tb/connections/copy'), { token: op })).status).toBe(404);
+    // Nor by changing an existing one.
+    const p = await call(u('/v0/tenants/tb/connections/idp'), { method: 'PATCH', token: op, ...json({ issuer: idps.ta!.issuer, audience: `${AUD}/ta` }) });
+    expect(p).toMatchObject({ status: 409 });
+    expect((await call(u('/v0/tenants/tb/connections/idp'), { token: op })).body.audience).toBe(`${AUD}/tb`);
+    expect((await call(u('/v0/tenants/ta/workspaces'), { token: taAdmin })).status).toBe(200);
+    expect((await call(u('/v0/tenants/tb/workspaces'), { token: tbAdmin })).status).toBe(200);
+    // Without accepting tokens, the same issuer is fine (several tenants may share one IdP).
+    expect((await call(u('/v0/tenants/tb/connections'), { method: 'POST', token: op, ...json({ id: 'shared', issuer: idps.ta!.issuer, client_id: 'x' }) })).status).toBe(201);
+  });
+
   it('a tenant admin reaches nothing of another tenant by slug, and every refusal is audited', async () => {
     const taAdmin = await cc('ta', 'ta-admin');
     const paths: Array<[string, string, unknown?]> = [

@@ -10,7 +10,7 @@ import { RoostError } from '../errors.js';
 import { authenticate, authorize, credentialName, type Credential } from '../../auth/authorize.js';
 import { auditAuth } from '../../auth/runtime.js';
 import { getTenant } from '../../tenants/registry.js';
-import { connectionView, listConnections, parseConnection, type ConnectionRecord, type StoredConnection } from '../../auth/oidc/connections.js';
+import { connectionView, listConnections, sameIssuer, parseConnection, type ConnectionRecord, type StoredConnection } from '../../auth/oidc/connections.js';
 import { isSamlConnection, parseSamlConnection, samlConnectionView } from '../../auth/saml/index.js';
 import { evaluateRules, getRules, grantsView, matchedRules, validateRules, type MappingDoc } from '../../auth/mapping/rules.js';
 import { revokeTenantSessions } from '../../auth/sessions/sessions.js';
@@ -39,6 +39,23 @@ export function registerIdentityAdminRoutes(app: App): void {
     if (!c) throw new RoostError('NOT_FOUND', `tenant "${tenant}" has no connection "${id}"`);
     return c;
   };
+  /**
+   * IdP access tokens find their connection by issuer and audience: a second connection
+   * (of any tenant) accepting the same pair would make every such token ambiguous, and so
+   * refused, for the first one's tenant too. The pair is one connection's only.
+   */
+  const checkAudienceFree = (s: typeof state, rec: StoredConnection) => {
+    if (rec.type !== 'oidc' || !rec.accept_idp_access_tokens || !rec.audience) return;
+    const all = s.get<Record<string, Record<string, StoredConnection>>>('connections') ?? {};
+    for (const [t, conns] of Object.entries(all)) {
+      for (const c of Object.values(conns)) {
+        if (t === rec.tenant && c.id === rec.id) continue;
+        if (c.type === 'oidc' && c.accept_idp_access_tokens && c.audience === rec.audience && sameIssuer(c.issuer, rec.issuer)) {
+          throw new RoostError('ALREADY_EXISTS', 'another connection already accepts IdP access tokens of this issuer for this audience; give each connection its own audience');
+        }
+      }
+    }
+  };
   const audit = (ctx: Ctx, cred: Credential, tenant: string, event: string, resource: string, details?: Record<string, unknown>) =>
     auditAuth(app, { event, outcome: 'success', tenant, credential: credentialName(cred), actor: cred.kind === 'session' || cred.kind === 'idp' ? cred.identity.email ?? cred.identity.subject : undefined, resource, requestId: ctx.id, details });
 
@@ -53,6 +70,7 @@ export function registerIdentityAdminRoutes(app: App): void {
     const rec = parse(tenant, body);
     await state.transact((s) => {
       if (s.get('connections', tenant, rec.id)) throw new RoostError('ALREADY_EXISTS', `connection "${rec.id}" already exists`);
+      checkAudienceFree(s, rec);
       return { ops: [{ op: 'put', path: ['connections', tenant, rec.id], value: rec }], result: undefined };
     });
     audit(ctx, cred, tenant, 'connection.created', `connection:${rec.id}`, isSamlConnection(rec)
@@ -73,6 +91,7 @@ export function registerIdentityAdminRoutes(app: App): void {
       const cur = s.get<StoredConnection>('connections', tenant, ctx.params.id!);
       if (!cur) throw new RoostError('NOT_FOUND', `tenant "${tenant}" has no connection "${ctx.params.id}"`);
       const next = parse(tenant, body, cur);
+      checkAudienceFree(s, next);
       return { ops: [{ op: 'put', path: ['connections', tenant, next.id], value: next }], result: next };
     });
     audit(ctx, cred, tenant, 'connection.updated', `connection:${rec.id}`, { fields: Object.keys(body as object) });
