@@ -76,24 +76,72 @@ function zeroOf(type: string): string {
   return '';
 }
 
-/** Renders an element inside a ClickHouse array literal. */
-function arrayElement(v: unknown): string {
+/**
+ * A JSON number as text for a column (or array element) of type `type`. `String(-0)` is "0",
+ * which would drop the sign of a Float's -0. A Decimal gets plain digits: JS prints numbers
+ * below 1e-6 or from 1e21 with an exponent (0.00000009 → 9e-8), which is not decimal text.
+ */
+function numberText(v: number | ExactNumber, type: string | null): string {
+  const s = Object.is(v, -0) ? '-0' : String(v);
+  return type && /^Decimal/.test(innerType(type)) ? plainNumber(s) : s;
+}
+
+/** True for String/FixedString (through Nullable/LowCardinality): a column or element holding text. */
+const isText = (t: string) => /^(?:String|FixedString\(\d+\))$/.test(innerType(t));
+
+/** The element type of `Array(T)` (through Nullable/LowCardinality), else null. */
+function elementType(t: string): string | null {
+  const m = /^Array\((.*)\)$/.exec(innerType(t));
+  return m ? m[1]! : null;
+}
+
+/**
+ * Renders an element inside a ClickHouse array literal. `type` is the element's type: an
+ * array or object in a text element is its JSON text, as in a String column (not an array literal).
+ */
+function arrayElement(v: unknown, type: string | null): string {
   if (v === null || v === undefined) return 'NULL';
   if (typeof v === 'string') return chString(v);
-  if (typeof v === 'number' || typeof v === 'boolean' || v instanceof ExactNumber) return String(v);
-  if (Array.isArray(v)) return '[' + v.map(arrayElement).join(',') + ']';
+  if (typeof v === 'number' || v instanceof ExactNumber) return numberText(v, type);
+  if (typeof v === 'boolean') return String(v);
+  if (Array.isArray(v) && !(type && isText(type))) {
+    const inner = type && elementType(type);
+    return '[' + v.map((e) => arrayElement(e, inner)).join(',') + ']';
+  }
   return chString(stringifyExact(v));
 }
 
 /**
+ * A JSON number's text without its exponent (1.5e9 → 1500000000, 15e-1 → 1.5), digit for digit
+ * (through a double, 1.5771234567891e9 came out as 1577123456.789099932). Text without an
+ * exponent, or with one too large to matter (beyond 400: out of any range), is returned as it is.
+ */
+export function plainNumber(text: string): string {
+  const m = /^(-?)(\d+)(?:\.(\d+))?[eE]([+-]?\d+)$/.exec(text);
+  if (!m) return text;
+  const exp = Number(m[4]);
+  if (Math.abs(exp) > 400) return text;
+  const digits = m[2]! + (m[3] ?? '');
+  const point = m[2]!.length + exp;
+  let whole: string;
+  let frac: string;
+  if (point <= 0) { whole = '0'; frac = '0'.repeat(-point) + digits; }
+  else if (point >= digits.length) { whole = digits + '0'.repeat(point - digits.length); frac = ''; }
+  else { whole = digits.slice(0, point); frac = digits.slice(point); }
+  whole = whole.replace(/^0+(?=\d)/, '');
+  frac = frac.replace(/0+$/, '');
+  return `${m[1]}${whole}${frac ? `.${frac}` : ''}`;
+}
+
+/**
  * A JSON number for a DateTime/DateTime64 column: seconds since the epoch (a fraction
- * for sub-second precision), as ClickHouse reads it. Written as UTC text with `Z`, so the
+ * for sub-second precision; ClickHouse reads an integer as ticks for DateTime64, see
+ * docs/decisions.md). Written as UTC text with `Z`, so the
  * validator checks its range like any other time; text it cannot place stays as sent.
  */
 function epochSeconds(text: string): string {
-  // `text` is a JSON number's: an exponent form (1.7e9) is written out first (to nanoseconds).
-  const plain = /[eE]/.test(text) && Number.isFinite(Number(text)) ? Number(text).toFixed(9).replace(/\.?0+$/, '') : text;
-  const m = /^(-?)(\d+)(?:\.(\d+))?$/.exec(plain);
+  // `text` is a JSON number's: an exponent form (1.7e9) is written out first, digit for digit.
+  const m = /^(-?)(\d+)(?:\.(\d+))?$/.exec(plainNumber(text));
   if (!m) return text;
   let secs = Number(m[2]);
   let frac = (m[3] ?? '').replace(/0+$/, '');
@@ -117,10 +165,27 @@ function field(v: unknown, col: DataSourceColumn): string {
   // An explicit null is NULL where the column can hold one (\N, so a DEFAULT does not apply); a missing path is the DEFAULT.
   if (v === null) return col.nullable ? '\\N' : col.defaultExpr ? '' : csvQuote(zeroOf(col.type));
   if (typeof v === 'string') return csvQuote(v);
-  if (typeof v === 'number' || v instanceof ExactNumber) return /^DateTime/.test(innerType(col.type)) ? epochSeconds(String(v)) : String(v);
+  if (typeof v === 'number' || v instanceof ExactNumber) return /^DateTime/.test(innerType(col.type)) ? epochSeconds(String(v)) : numberText(v, col.type);
   if (typeof v === 'boolean') return /^U?Int/.test(innerType(col.type)) ? (v ? '1' : '0') : String(v);
-  if (Array.isArray(v)) return csvQuote('[' + v.map(arrayElement).join(',') + ']');
+  // An array in a text column is its JSON text, like an object; elsewhere an array literal.
+  if (Array.isArray(v) && !isText(col.type)) {
+    const inner = elementType(col.type);
+    return csvQuote('[' + v.map((e) => arrayElement(e, inner)).join(',') + ']');
+  }
   return csvQuote(stringifyExact(v));
+}
+
+const LONE_SURROGATE = /\p{Cs}/u;
+/**
+ * True when `v` is, or is an array holding, a string with a lone surrogate, where the column
+ * (of type `type`) would store it as text. Objects, and arrays in text columns, are stored as
+ * JSON text, which keeps such a character as its escape.
+ */
+function holdsLoneSurrogate(v: unknown, type: string | null): boolean {
+  if (typeof v === 'string') return LONE_SURROGATE.test(v);
+  if (!Array.isArray(v) || (type !== null && isText(type))) return false;
+  const inner = type && elementType(type);
+  return v.some((e) => holdsLoneSurrogate(e, inner));
 }
 
 /**
@@ -153,6 +218,9 @@ function lineBreaks(row: string): number {
 export function ndjsonSource(body: AsyncIterable<Buffer>, columns: DataSourceColumn[], maxLineBytes = 8 << 20): ImportSource & { counts: { lines: number } } {
   const paths = columns.map((c) => parseJsonPath(c.jsonPath ?? `$.${c.name}`));
   const hasDecimal = columns.some((c) => /Decimal/.test(c.type));
+  // DateTime/DateTime64 columns: a number is seconds since the epoch, whose fraction (up to 9
+  // digits after 10 before the point) a double may not hold: see below.
+  const timeCols = columns.flatMap((c, i) => (/^DateTime/.test(innerType(c.type)) ? [i] : []));
   const textCols = columns.flatMap((c, i) => (/^(?:Array\()*(?:(?:Nullable|LowCardinality)\()*(?:String|FixedString\(\d+\))\)*$/.test(innerType(c.type)) ? [i] : []));
   const early: QuarantineRow[] = [];
   // Rows handed to the validator and not yet reported back, in order: their CSV
@@ -193,9 +261,11 @@ export function ndjsonSource(body: AsyncIterable<Buffer>, columns: DataSourceCol
         }
         let values = paths.map((p) => at(obj, p));
         // Numbers a double cannot hold keep their text (json-exact.ts): lines with
-        // an integer beyond 2^53 in a value used, or, for a schema with Decimal
-        // columns, any run of 16 digits (a double keeps 15: a decimal may have lost some).
-        if (hasDecimal ? mayBeInexact(raw) : values.some(holdsUnsafeInteger)) {
+        // an integer beyond 2^53 in a value used, or, for a schema with Decimal columns or a
+        // number given to a DateTime column, any run of 16 digits (a double keeps 15: a decimal,
+        // or an epoch time's fraction of a second, may have lost some: 1577934245.9999999999
+        // became 1577934246).
+        if (hasDecimal || timeCols.some((i) => typeof values[i] === 'number') ? mayBeInexact(raw) : values.some(holdsUnsafeInteger)) {
           obj = exactJson(raw, obj);
           values = paths.map((p) => at(obj, p));
         }
@@ -207,6 +277,16 @@ export function ndjsonSource(body: AsyncIterable<Buffer>, columns: DataSourceCol
         if (textCols.length && textCols.some((i) => holdsNumber(values[i]))) {
           const exact = exactJson(raw, obj, true);
           for (const i of textCols) values[i] = at(exact, paths[i]!);
+        }
+        // A lone surrogate (\ud800 without its pair) is valid JSON but no UTF-8 text holds it:
+        // stored, it would become U+FFFD, another value than the one sent. Only an escape can
+        // write one (the body is checked UTF-8), so lines without "\u" are not looked at.
+        if (raw.includes('\\u')) {
+          const bad = values.findIndex((v, i) => holdsLoneSurrogate(v, columns[i]!.type));
+          if (bad >= 0) {
+            early.push({ line: lineNo, column: columns[bad]!.name, reason: 'lone surrogate (an unpaired \\uD800-\\uDFFF escape): not a character UTF-8 can store', raw });
+            continue;
+          }
         }
         const row = values.map((v, i) => field(v, columns[i]!)).join(',');
         pending.push({ csvLine, line: lineNo, raw });
