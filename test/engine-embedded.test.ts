@@ -57,7 +57,9 @@ describe('embedded cell lifecycle', () => {
     await c.exec('CREATE TABLE default.keep (a UInt8) ENGINE = MergeTree ORDER BY a');
     await c.exec('INSERT INTO default.keep VALUES (7)');
     process.kill(c.pid!, 'SIGKILL');
-    await new Promise((r) => setTimeout(r, 200));
+    // Until the exit is seen, a request still goes to the dying cell and is refused as
+    // retryable; wait for it (200 ms was not always enough on a loaded machine).
+    await expect.poll(() => c.running, { timeout: 10_000 }).toBe(false);
     expect((await c.exec('SELECT a FROM default.keep')).toString()).toBe('7\n');
   });
 

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { call, startServer, type RunningServer } from './helpers/server.js';
 import { clientCredentialsToken } from './helpers/oidc-browser.js';
@@ -190,27 +190,36 @@ describe('identity administration', () => {
 });
 
 describe('the roost CLI against the running server', () => {
-  const roost = (...args: string[]) => spawnSync(process.execPath, [path.join(root, 'bin/roost.js'), ...args, '--server', srv.url, '--token', op], { encoding: 'utf8' });
+  // Asynchronous, not spawnSync: a blocked event loop keeps the client from seeing the server
+  // close an idle keep-alive connection (after 5 s), and the next request then goes out on it.
+  const roost = (...args: string[]) => new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+    const p = spawn(process.execPath, [path.join(root, 'bin/roost.js'), ...args, '--server', srv.url, '--token', op]);
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (b: Buffer) => { stdout += b.toString(); });
+    p.stderr.on('data', (b: Buffer) => { stderr += b.toString(); });
+    p.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
 
-  it('creates, updates, renames and deletes; refusals exit 1 and change nothing', () => {
-    let r = roost('tenant', 'create', 'clit', '--name', 'CLI T', '--domain', 'clit.example', '--limit', 'concurrent_queries=3');
+  it('creates, updates, renames and deletes; refusals exit 1 and change nothing', async () => {
+    let r = (await roost('tenant', 'create', 'clit', '--name', 'CLI T', '--domain', 'clit.example', '--limit', 'concurrent_queries=3'));
     expect(r.status, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ slug: 'clit', domains: ['clit.example'], limits: { concurrent_queries: 3 } });
-    r = roost('tenant', 'create', 'clit2', '--domain', 'clit.example');
+    r = (await roost('tenant', 'create', 'clit2', '--domain', 'clit.example'));
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/ALREADY_EXISTS/);
-    r = roost('tenant', 'update', 'clit', '--limit', 'concurrent_queries=none', '--limit', 'storage_bytes=1000000');
+    r = (await roost('tenant', 'update', 'clit', '--limit', 'concurrent_queries=none', '--limit', 'storage_bytes=1000000'));
     expect(r.status, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).limits).toEqual({ storage_bytes: 1000000 });
-    r = roost('workspace', 'create', 'clit', 'one');
+    r = (await roost('workspace', 'create', 'clit', 'one'));
     expect(r.status, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).token).toMatch(/^p\.rst_/);
-    expect(roost('workspace', 'rename', 'clit', 'one', 'two').status).toBe(0);
-    r = roost('workspace', 'list', 'clit');
+    expect((await roost('workspace', 'rename', 'clit', 'one', 'two')).status).toBe(0);
+    r = (await roost('workspace', 'list', 'clit'));
     expect(r.stdout.split('\n').filter(Boolean).map((l) => l.split('\t')[0])).toEqual(['two']);
-    expect(roost('workspace', 'delete', 'clit', 'two').status).toBe(1);
-    expect(roost('workspace', 'delete', 'clit', 'two', '--yes').status).toBe(0);
-    r = roost('tenant', 'list');
+    expect((await roost('workspace', 'delete', 'clit', 'two')).status).toBe(1);
+    expect((await roost('workspace', 'delete', 'clit', 'two', '--yes')).status).toBe(0);
+    r = (await roost('tenant', 'list'));
     for (const line of r.stdout.split('\n').filter(Boolean)) expect(line.split('\t')).toHaveLength(4);
   });
 });
