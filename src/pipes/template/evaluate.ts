@@ -9,7 +9,7 @@ import { FUNCTIONS, type CallApi, type Resolved } from './functions.js';
 import { literalOf, placeholder, isScalarType, ValueProblem } from './literals.js';
 import type { Expr, TemplateNode } from './parser.js';
 import { SqlOutput } from './sql-output.js';
-import { dict, equal, Fragment, isDict, Missing, Param, plain, truthy, typeName } from './values.js';
+import { dict, equal, Fragment, isDict, Missing, Param, plain, truthy, typeName, weight, nesting } from './values.js';
 
 /** Request parameters as they arrive: one string, or several for a repeated name. */
 export type RequestParams = Record<string, string | string[]>;
@@ -29,6 +29,20 @@ export interface Evaluation {
 const MAX_ITERATIONS = 100_000;
 const MAX_STRING = 1 << 20;
 const MAX_LIST = 100_000;
+/**
+ * Work allowed in one render, in steps: one per expression evaluated and per loop
+ * iteration, plus the size of every string, list or dict an operation builds or walks
+ * (see `weight`). Renders run on the server's event loop, so without it a short template
+ * could keep every tenant waiting for minutes (a loop copying a long list or indexing a
+ * long string, comparing a list nested into itself 40 times).
+ */
+export const MAX_WORK = 20_000_000;
+/** Largest value (`weight`) a list or dict expression may build: nesting shared lists cannot grow past it. */
+const MAX_VALUE = 16 << 20;
+/** Lists in lists (comparisons and literals walk them recursively). */
+const MAX_NESTING = 32;
+/** Integers beyond ±2^4096 are refused: repeated squaring would otherwise grow them to gigabytes. */
+const MAX_BIG = 1n << 4096n;
 
 type Signal = 'break' | 'continue' | undefined;
 
@@ -42,6 +56,7 @@ class Evaluator implements CallApi {
   readonly #out = new SqlOutput();
   #maxThreads: number | undefined;
   #iterations = 0;
+  #work = 0;
 
   constructor(source: string, params: RequestParams, opts: EvaluateOptions) {
     this.#source = source;
@@ -59,6 +74,32 @@ class Evaluator implements CallApi {
 
   fail(message: string, offset: number): never {
     throw new TemplateInvalidError(message, this.#source, offset);
+  }
+
+  spend(steps: number, offset: number): void {
+    this.#work += steps;
+    if (this.#work > MAX_WORK) this.fail(`the template did more than ${MAX_WORK} steps of work (loops, and strings or lists built or walked); simplify it`, offset);
+  }
+
+  /** Truthiness, paying for the keys a dict is counted by. */
+  #truthy(v: unknown, offset: number): boolean {
+    if (isDict(plain(v))) this.spend(weight(plain(v)), offset);
+    return truthy(v);
+  }
+
+  /** A list or dict just built: refused past MAX_VALUE. */
+  #built<T>(v: T, offset: number): T {
+    const w = weight(v);
+    this.spend(w, offset);
+    if (w > MAX_VALUE) this.fail(`a list or dict larger than ${MAX_VALUE} (items and characters at every depth)`, offset);
+    if (nesting(v) > MAX_NESTING) this.fail(`lists and dicts nested more than ${MAX_NESTING} deep`, offset);
+    return v;
+  }
+
+  /** A computed integer: refused past ±MAX_BIG. */
+  #bounded(v: bigint, offset: number): bigint {
+    if (v > MAX_BIG || v < -MAX_BIG) this.fail('integer is too large (beyond ±2^4096)', offset);
+    return v;
   }
 
   setMaxThreads(n: number): void {
@@ -116,13 +157,14 @@ class Evaluator implements CallApi {
         return node.op;
       case 'if':
         for (const b of node.branches) {
-          if (truthy(this.eval(b.cond))) return this.#block(b.body);
+          if (this.#truthy(this.eval(b.cond), b.cond.offset)) return this.#block(b.body);
         }
         return node.otherwise ? this.#block(node.otherwise) : undefined;
       case 'for': {
         const items = this.#iterate(this.eval(node.iterable), node.iterable.offset);
         for (const item of items) {
           if (++this.#iterations > MAX_ITERATIONS) this.fail(`loops ran more than ${MAX_ITERATIONS} times`, node.offset);
+          this.spend(1, node.offset);
           if (node.targets.length === 1) {
             this.#locals.set(node.targets[0], item);
           } else {
@@ -151,6 +193,7 @@ class Evaluator implements CallApi {
   #iterate(v: unknown, offset: number): unknown[] {
     const p = plain(v);
     if (Array.isArray(p)) return p;
+    if (typeof p === 'string' || isDict(p)) this.spend(weight(p), offset);
     if (typeof p === 'string') return [...p];
     if (isDict(p)) return Object.keys(p);
     if (p === null) return [];
@@ -186,6 +229,7 @@ class Evaluator implements CallApi {
       sql = v.sql;
       text = v.text;
     } else {
+      this.spend(weight(v), offset);
       try {
         sql = literalOf(v);
       } catch (e) {
@@ -200,6 +244,7 @@ class Evaluator implements CallApi {
   }
 
   eval(e: Expr): unknown {
+    this.spend(1, e.offset);
     switch (e.kind) {
       case 'literal':
         return e.value;
@@ -209,7 +254,7 @@ class Evaluator implements CallApi {
         return r.present ? r.value : new Missing(e.name, 'String');
       }
       case 'list':
-        return e.items.map((x) => this.eval(x));
+        return this.#built(e.items.map((x) => this.eval(x)), e.offset);
       case 'dict': {
         const d = dict();
         for (const [k, v] of e.entries) {
@@ -217,11 +262,11 @@ class Evaluator implements CallApi {
           if (typeof key !== 'string' && typeof key !== 'number') this.fail('dict keys must be strings or numbers', k.offset);
           d[String(key)] = this.eval(v);
         }
-        return d;
+        return this.#built(d, e.offset);
       }
       case 'unary': {
         const v = this.eval(e.operand);
-        if (e.op === 'not') return !truthy(v);
+        if (e.op === 'not') return !this.#truthy(v, e.offset);
         const p = plain(this.#given(v));
         if (typeof p === 'number') return e.op === '-' ? -p : p;
         if (typeof p === 'bigint') return e.op === '-' ? -p : p;
@@ -230,11 +275,11 @@ class Evaluator implements CallApi {
       }
       case 'bool': {
         const left = this.eval(e.left);
-        if (e.op === 'and') return truthy(left) ? this.eval(e.right) : left;
-        return truthy(left) ? left : this.eval(e.right);
+        if (e.op === 'and') return this.#truthy(left, e.offset) ? this.eval(e.right) : left;
+        return this.#truthy(left, e.offset) ? left : this.eval(e.right);
       }
       case 'ternary':
-        return truthy(this.eval(e.cond)) ? this.eval(e.then) : this.eval(e.otherwise);
+        return this.#truthy(this.eval(e.cond), e.offset) ? this.eval(e.then) : this.eval(e.otherwise);
       case 'binary':
         return this.#binary(e.op, this.eval(e.left), this.eval(e.right), e.offset);
       case 'compare': {
@@ -252,6 +297,7 @@ class Evaluator implements CallApi {
         const target = plain(this.#given(rawTarget));
         const index = plain(this.#given(this.eval(e.index)));
         if (Array.isArray(target) || typeof target === 'string') {
+          if (typeof target === 'string') this.spend(target.length, e.offset);
           const items = typeof target === 'string' ? [...target] : target;
           const n = typeof index === 'bigint' ? Number(index) : index;
           if (typeof n !== 'number' || !Number.isInteger(n)) this.fail(`list index must be an integer, not ${typeName(index)}`, e.offset);
@@ -290,11 +336,13 @@ class Evaluator implements CallApi {
     if (op === '+') {
       if (typeof a === 'string' && typeof b === 'string') {
         if (a.length + b.length > MAX_STRING) this.fail('string is too long', offset);
+        // Joining strings is cheap (V8 links them); walking the result later pays for its length.
+        this.spend(Math.min(a.length, b.length) + 1, offset);
         return a + b;
       }
       if (Array.isArray(a) && Array.isArray(b)) {
         if (a.length + b.length > MAX_LIST) this.fail(`list is longer than ${MAX_LIST} items`, offset);
-        return [...a, ...b];
+        return this.#built([...a, ...b], offset);
       }
     }
     const na = numeric(a);
@@ -305,9 +353,9 @@ class Evaluator implements CallApi {
       const y = toBig(nb);
       if (x === null || y === null) return bad();
       switch (op) {
-        case '+': return x + y;
-        case '-': return x - y;
-        case '*': return x * y;
+        case '+': return this.#bounded(x + y, offset);
+        case '-': return this.#bounded(x - y, offset);
+        case '*': return this.#bounded(x * y, offset);
         case '/': return Number(x) / Number(y);
         case '//':
         case '%': {
@@ -336,6 +384,7 @@ class Evaluator implements CallApi {
   }
 
   #compare(op: string, l: unknown, r: unknown, offset: number): boolean {
+    this.spend(weight(l) + weight(r), offset);
     switch (op) {
       case '==': return equal(l, r);
       case '!=': return !equal(l, r);

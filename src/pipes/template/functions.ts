@@ -8,7 +8,7 @@ import {
   ValueProblem, type ScalarType,
 } from './literals.js';
 import type { Expr } from './parser.js';
-import { Fragment, fromJson, isDict, Missing, Param, plain, truthy, typeName } from './values.js';
+import { Fragment, fromJson, isDict, Missing, Param, plain, truthy, typeName, weight } from './values.js';
 
 export type CallExpr = Extract<Expr, { kind: 'call' }>;
 
@@ -30,6 +30,8 @@ export interface CallApi {
   /** A bare name is looked up as a parameter; anything else is evaluated. */
   resolve(e: Expr): Resolved;
   fail(message: string, offset: number): never;
+  /** Counts work against the render's budget (fails past it): a string's length, a list's items. */
+  spend(steps: number, offset: number): void;
   setMaxThreads(n: number): void;
 }
 
@@ -86,6 +88,7 @@ function checkEnum(api: CallApi, a: Record<string, Expr | undefined>, name: stri
   const allowed = evalOpt(api, a.enum);
   if (allowed === undefined || allowed === null) return;
   if (!Array.isArray(allowed)) api.fail('`enum` must be a list', a.enum!.offset);
+  api.spend(values.length * allowed.length, a.enum!.offset);
   for (const v of values) {
     if (!allowed.some((x) => String(x) === String(v))) throw paramError(name, `${type} in [${allowed.join(', ')}]`, `value ${JSON.stringify(String(v))} is not allowed`);
   }
@@ -108,6 +111,7 @@ function typed(type: ScalarType): TemplateFunction {
     // A repeated request parameter used as a scalar: the first value counts.
     let raw = Array.isArray(given) && r.external && r.present ? given[0] : plain(given);
     if (raw instanceof Param) raw = raw.value;
+    api.spend(weight(raw), call.offset);
     try {
       const c = checkScalar(type, raw);
       checkEnum(api, a, r.name, type, [c.value]);
@@ -132,6 +136,7 @@ const arrayParam = (api: CallApi, call: CallExpr): unknown => {
   const { raw: given, found } = rawValue(api, r, a, expected, () => [placeholder(t)]);
   if (!found) return new Missing(r.name, expected);
   let raw = plain(given);
+  api.spend(weight(raw), call.offset);
   let items: unknown[];
   if (Array.isArray(raw)) {
     // One request value is comma-separated; repeated values are taken as they are.
@@ -142,6 +147,7 @@ const arrayParam = (api: CallApi, call: CallExpr): unknown => {
     items = [raw];
   }
   if (items.length > 10_000) throw paramError(r.name, expected, 'more than 10000 values');
+  api.spend(items.length, call.offset);
   const values: unknown[] = [];
   const sqls: string[] = [];
   items.forEach((item, i) => {
@@ -191,6 +197,7 @@ const column = (api: CallApi, call: CallExpr): unknown => {
 const columns = (api: CallApi, call: CallExpr): unknown => {
   const { name, value } = nameOrDefault(api, call);
   const v = plain(value);
+  api.spend(weight(v), call.offset);
   const list = Array.isArray(v) ? v.map(plain) : typeof v === 'string' ? v.split(',') : [v];
   const names = list.map((x) => (typeof x === 'string' ? x.trim() : x)).filter((x) => x !== '');
   if (!names.length) throw paramError(name, 'column names', 'no column given');
@@ -264,6 +271,7 @@ const splitToArray = (api: CallApi, call: CallExpr): unknown => {
   if (typeof sep !== 'string' || sep === '') api.fail('split_to_array() separator must be a non-empty string', (a.separator ?? call).offset);
   let v = r.present ? plain(r.value) : null;
   if (v === null || v === '' || (Array.isArray(v) && v.length === 0)) v = evalOpt(api, a.default) ?? '';
+  api.spend(weight(v), call.offset);
   if (Array.isArray(v)) {
     const flat = r.external && v.length === 1 && typeof v[0] === 'string' ? v[0].split(sep) : v.map((x) => String(plain(x)));
     return flat.map((s) => s.trim()).filter((s) => s !== '');
@@ -275,6 +283,7 @@ const enumerateWithLast = (api: CallApi, call: CallExpr): unknown => {
   const a = bind(api, call, ['iterable']);
   const v = a.iterable ? plain(api.eval(a.iterable)) : null;
   const list = Array.isArray(v) ? v : typeof v === 'string' ? [...v] : api.fail('enumerate_with_last() needs a list', call.offset);
+  api.spend(weight(v), call.offset);
   return list.map((item, i) => [i === list.length - 1, item]);
 };
 
@@ -329,6 +338,7 @@ function dateDiff(unitMs: number, defaultFormat = '%Y-%m-%d %H:%M:%S'): Template
     const read = (e: Expr): number | null => {
       const v = plain(api.eval(e));
       if (typeof v !== 'string') return null;
+      api.spend(v.length + fmt.length + (typeof backup === 'string' ? backup.length : 0), e.offset);
       return strptime(v, fmt) ?? (typeof backup === 'string' ? strptime(v, backup) : null);
     };
     const x = read(a.date_1);
@@ -349,6 +359,7 @@ const dayDiff = (api: CallApi, call: CallExpr): unknown => {
   const read = (e: Expr): number | null => {
     const v = plain(api.eval(e));
     if (typeof v !== 'string') return null;
+    api.spend(v.length, e.offset);
     return strptime(v, '%Y-%m-%d') ?? strptime(v, '%Y-%m-%d %H:%M:%S') ?? strptime(v, '%Y-%m-%dT%H:%M:%S');
   };
   const x = read(a.date_1);
@@ -401,6 +412,7 @@ const sqlUnescape = (api: CallApi, call: CallExpr): unknown => {
   const s = plain(v);
   const chars = String(evalOpt(api, a.chars) ?? '%');
   if (typeof s !== 'string') return v;
+  api.spend(s.length * Math.max(1, chars.length), call.offset);
   let out = '';
   for (let i = 0; i < s.length; i++) {
     if (s[i] === '\\' && i + 1 < s.length && chars.includes(s[i + 1])) continue;
@@ -412,6 +424,7 @@ const sqlUnescape = (api: CallApi, call: CallExpr): unknown => {
 const len = (api: CallApi, call: CallExpr): unknown => {
   const a = bind(api, call, ['value']);
   const v = a.value ? plain(api.eval(a.value)) : null;
+  api.spend(weight(v), call.offset);
   if (typeof v === 'string') return [...v].length;
   if (Array.isArray(v)) return v.length;
   if (isDict(v)) return Object.keys(v).length;
@@ -421,6 +434,7 @@ const len = (api: CallApi, call: CallExpr): unknown => {
 const jsonParam = typed('JSON');
 const jsonFn = (api: CallApi, call: CallExpr): unknown => {
   const p = jsonParam(api, call);
+  if (p instanceof Param) api.spend(p.text.length, call.offset);
   return p instanceof Param ? new Param(p.name, p.type, fromJson(p.value), p.sql, p.text) : p;
 };
 

@@ -236,6 +236,8 @@ class ExprParser {
     switch (t.type) {
       case 'number': {
         if (/^[0-9]+$/.test(t.value)) {
+          // Computed integers stop at ±2^4096 (evaluate.ts); a literal may not start beyond it.
+          if (t.value.replace(/^0+/, '').length > 1233) throw new TemplateSyntaxError('integer literal is too large (beyond 2^4096)', this.#source, t.offset);
           const big = BigInt(t.value);
           const value = big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big;
           return { kind: 'literal', value, offset: t.offset };

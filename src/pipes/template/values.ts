@@ -71,6 +71,47 @@ export function fromJson(v: unknown, depth = 0): unknown {
   return v;
 }
 
+const sizes = new WeakMap<object, { weight: number; depth: number }>();
+
+/**
+ * What walking a list or dict costs and how deep it nests, memoized: template values never
+ * change once made, so a list built from others takes one step per item to size.
+ */
+function size(v: object): { weight: number; depth: number } {
+  const known = sizes.get(v);
+  if (known !== undefined) return known;
+  let w = 1;
+  let d = 0;
+  const add = (x: unknown) => {
+    w += weight(x);
+    if (x !== null && typeof x === 'object' && !(x instanceof Param) && !(x instanceof Fragment)) d = Math.max(d, size(x).depth);
+  };
+  if (Array.isArray(v)) for (const x of v) add(x);
+  else for (const [k, x] of Object.entries(v)) { w += k.length; add(x); }
+  const s = { weight: w, depth: d + 1 };
+  sizes.set(v, s);
+  return s;
+}
+
+/**
+ * What walking a value costs, in steps: a string its length, a list or dict its items (and
+ * keys) at every depth, counted again where the same list is held twice (`[l, l]` walks `l`
+ * twice).
+ */
+export function weight(v: unknown): number {
+  if (typeof v === 'string') return v.length + 1;
+  if (v instanceof Param) return weight(v.value) + v.sql.length;
+  if (v instanceof Fragment) return v.sql.length + v.text.length + 1;
+  if (v === null || typeof v !== 'object') return 1;
+  return size(v).weight;
+}
+
+/** How deep lists and dicts nest in a value (0 for anything else). */
+export function nesting(v: unknown): number {
+  if (v === null || typeof v !== 'object' || v instanceof Param || v instanceof Fragment) return 0;
+  return size(v).depth;
+}
+
 /** Python-style equality on plain values. */
 export function equal(a: unknown, b: unknown): boolean {
   const x = plain(a);
