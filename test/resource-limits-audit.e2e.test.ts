@@ -115,6 +115,59 @@ describe('template evaluation has a work budget', () => {
   }, 60_000);
 });
 
+describe('request parameters', () => {
+  it('an endpoint POST body repeating one name 200k times is answered (list building was quadratic)', async () => {
+    const created = await createPipe("%\nSELECT length({{ Array(a, 'String', default='x') }}) AS n");
+    expect(created.status, created.text).toBe(200);
+    const body = Array.from({ length: 200_000 }, () => 'a=1').join('&');
+    const r = await besideOthers(call(`${srv.url}/v0/pipes/${created.body.name}.json`, {
+      method: 'POST', token, headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body,
+    }));
+    // Array() takes at most 10000 values: a clear 400 naming the parameter.
+    expect(r.status, r.text).toBe(400);
+    expect(r.body.code).toBe('TEMPLATE_PARAMETER');
+    const json200k = await besideOthers(call(`${srv.url}/v0/pipes/${created.body.name}.json`, {
+      method: 'POST', token, headers: json, body: JSON.stringify({ a: Array.from({ length: 200_000 }, () => 1) }),
+    }));
+    expect(json200k.status, json200k.text).toBe(400);
+  }, 90_000);
+
+  it('form bodies of 100k distinct fields are answered (merging them over the query string was quadratic)', async () => {
+    const form = { 'Content-Type': 'application/x-www-form-urlencoded' };
+    const extra = Array.from({ length: 100_000 }, (_, i) => `f${i}=1`).join('&');
+    // POST /v0/pipes (form name + sql) and POST /v0/datasources/<name>/delete (form delete_condition).
+    const pipe = await besideOthers(call(`${srv.url}/v0/pipes`, { method: 'POST', token, headers: form, body: `name=formpipe&sql=SELECT%2042%20AS%20x&${extra}` }));
+    expect(pipe.status, pipe.text).toBe(200);
+    expect(pipe.body.name).toBe('formpipe');
+    const made = await call(`${srv.url}/v0/datasources?name=formds&schema=${encodeURIComponent('a Int32')}`, { method: 'POST', token });
+    expect(made.status, made.text).toBe(200);
+    const del = await besideOthers(call(`${srv.url}/v0/datasources/formds/delete?delete_condition=a%3D2`, { method: 'POST', token, headers: form, body: `delete_condition=a%3D1&dry_run=true&${extra}` }));
+    expect(del.status, del.text).toBe(200);
+    // The body still wins over the query string.
+    const both = await call(`${srv.url}/v0/pipes?name=fromquery`, { method: 'POST', token, headers: form, body: 'name=frombody&sql=SELECT%201' });
+    expect(both.status, both.text).toBe(200);
+    expect(both.body.name).toBe('frombody');
+  }, 90_000);
+
+  it('a JSON body parameter nested 400k deep is a 400, not a 500', async () => {
+    const created = await createPipe("%\nSELECT {{ String(a, 'x') }} AS a");
+    expect(created.status, created.text).toBe(200);
+    const r = await besideOthers(call(`${srv.url}/v0/pipes/${created.body.name}.json`, {
+      method: 'POST', token, headers: json, body: `{"a":${'['.repeat(400_000)}${']'.repeat(400_000)}}`,
+    }));
+    expect(r.status, r.text).toBe(400);
+    expect(r.body.code).toBe('INVALID_JSON');
+  }, 60_000);
+
+  it('long URLs, many headers and large cookies get 431 or are answered', async () => {
+    const many = await call(`${srv.url}/v0/sql?q=SELECT+1&${Array.from({ length: 3000 }, (_, i) => `p${i}=1`).join('&')}`, { token });
+    expect(many.status).toBe(431);
+    const cookies = await call(`${srv.url}/v0/sql?q=SELECT+1`, { token, headers: { Cookie: Array.from({ length: 1500 }, (_, i) => `c${i}=v`).join('; ') } });
+    expect(cookies.status, cookies.text).toBe(200);
+    expect(await health()).toBe(200);
+  }, 60_000);
+});
+
 describe('what held up (regression tests)', () => {
   const sql = (body: string) => call(`${srv.url}/v0/sql`, { method: 'POST', token, body });
 

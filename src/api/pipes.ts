@@ -5,7 +5,7 @@
  */
 import type { App } from '../app.js';
 import type { Ctx } from '../http/context.js';
-import { formOf, readBody, sendJson, sendText, textOf } from '../http/context.js';
+import { formOf, mergeForm, readBody, sendJson, sendText, textOf } from '../http/context.js';
 import { RoostError } from '../errors.js';
 import {
   auditRefusal, authenticate, authorize, credentialName, fixedParams, scopeAllows, workspaceOf, roleOf, type Credential,
@@ -80,8 +80,8 @@ async function sqlBody(ctx: Ctx): Promise<{ sql?: string; form: URLSearchParams 
   const fields = text.trim().split('&');
   if (type.startsWith('application/x-www-form-urlencoded') && fields.every((kv) => /^[A-Za-z_][A-Za-z0-9_]*=/.test(kv))
     && fields.some((kv) => /^(?:sql|name|description|type)=/.test(kv))) {
-    for (const [k, v] of formOf(text)) form.set(k, v);
-    return { sql: form.get('sql') ?? undefined, form };
+    const merged = mergeForm(form, formOf(text));
+    return { sql: merged.get('sql') ?? undefined, form: merged };
   }
   return { sql: text.trim() ? text : form.get('sql') ?? undefined, form };
 }
@@ -103,7 +103,19 @@ function callInput(ctx: Ctx): CallInput | Promise<CallInput> {
 function addParam(params: Record<string, string | string[]>, k: string, v: string): void {
   if (reservedParam(k)) return;
   const cur = params[k];
-  params[k] = cur === undefined ? v : Array.isArray(cur) ? [...cur, v] : [cur, v];
+  // In place: copying the list for each value took minutes for a body repeating one name 200k times.
+  if (Array.isArray(cur)) cur.push(v);
+  else params[k] = cur === undefined ? v : [cur, v];
+}
+
+/** A JSON body's object or array parameter as JSON text; nesting too deep for JSON.stringify is a 400, not a 500. */
+function jsonText(name: string, v: unknown): string {
+  try {
+    return JSON.stringify(v);
+  } catch (e) {
+    if (e instanceof RangeError) throw new RoostError('INVALID_JSON', `parameter ${JSON.stringify(name)} nests arrays or objects too deeply`);
+    throw e;
+  }
 }
 
 function withBody(ctx: Ctx, params: Record<string, string | string[]>, q: string | undefined, body: string): CallInput {
@@ -115,7 +127,7 @@ function withBody(ctx: Ctx, params: Record<string, string | string[]>, q: string
     for (const [k, v] of Object.entries(obj)) {
       if (k === 'q' && typeof v === 'string') { q = v; continue; }
       if (v === null || v === undefined) continue;
-      for (const item of Array.isArray(v) ? v : [v]) addParam(params, k, typeof item === 'object' ? JSON.stringify(item) : String(item));
+      for (const item of Array.isArray(v) ? v : [v]) addParam(params, k, typeof item === 'object' ? jsonText(k, item) : String(item));
     }
   } else if (body.length) {
     for (const [k, v] of formOf(body)) {
