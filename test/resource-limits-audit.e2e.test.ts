@@ -168,6 +168,35 @@ describe('request parameters', () => {
   }, 60_000);
 });
 
+describe('NDJSON nested deeper than the stack', () => {
+  const deep = (n: number) => '['.repeat(n) + '1' + ']'.repeat(n);
+
+  it('a deeply nested value is quarantined (was a 500 with wait=true)', async () => {
+    const made = await call(`${srv.url}/v0/datasources?name=deep_w&schema=${encodeURIComponent('a String `json:$.a`, b Int32 `json:$.b`')}`, { method: 'POST', token });
+    expect(made.status, made.text).toBe(200);
+    const r = await besideOthers(call(`${srv.url}/v0/events?name=deep_w&wait=true`, {
+      method: 'POST', token, body: `{"a":${deep(200_000)},"b":1}\n{"a":"ok","b":2}\n`,
+    }));
+    expect(r.status, r.text).toBe(200);
+    expect(r.body).toMatchObject({ successful_rows: 1, quarantined_rows: 1 });
+    const q = await call(`${srv.url}/v0/sql?q=${encodeURIComponent('SELECT c__error FROM deep_w_quarantine FORMAT JSON')}`, { token });
+    expect(q.text).toMatch(/nested more than 1000 levels deep/);
+  }, 60_000);
+
+  it('a buffered deeply nested event no longer blocks the flushes of its data source', async () => {
+    const made = await call(`${srv.url}/v0/datasources?name=deep_b&schema=${encodeURIComponent('a String `json:$.a`, b Int32 `json:$.b`')}`, { method: 'POST', token });
+    expect(made.status, made.text).toBe(200);
+    const first = await call(`${srv.url}/v0/events?name=deep_b`, { method: 'POST', token, body: `{"a":${deep(200_000)},"b":1}\n` });
+    expect(first.status, first.text).toBe(202);
+    const second = await call(`${srv.url}/v0/events?name=deep_b`, { method: 'POST', token, body: '{"a":"later","b":2}\n' });
+    expect(second.status, second.text).toBe(202);
+    await expect.poll(async () => {
+      const r = await call(`${srv.url}/v0/sql?q=${encodeURIComponent("SELECT count() AS c FROM deep_b WHERE a = 'later' FORMAT JSON")}`, { token });
+      return r.body?.data?.[0]?.c;
+    }, { timeout: 30_000, interval: 500 }).toBe(1);
+  }, 60_000);
+});
+
 describe('what held up (regression tests)', () => {
   const sql = (body: string) => call(`${srv.url}/v0/sql`, { method: 'POST', token, body });
 

@@ -188,6 +188,26 @@ function holdsLoneSurrogate(v: unknown, type: string | null): boolean {
   return v.some((e) => holdsLoneSurrogate(e, inner));
 }
 
+/** Deepest nesting of arrays and objects an NDJSON line may have (deeper lines are quarantined). */
+export const MAX_JSON_DEPTH = 1000;
+
+/** True when the JSON text `s` nests arrays and objects more than `limit` deep. */
+export function nestsDeeperThan(s: string, limit: number): boolean {
+  let depth = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0x22) {
+      // Skip a string, escapes included.
+      for (i++; i < s.length && s.charCodeAt(i) !== 0x22; i++) if (s.charCodeAt(i) === 0x5c) i++;
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > limit) return true;
+    } else if (c === 0x5d || c === 0x7d) {
+      depth--;
+    }
+  }
+  return false;
+}
+
 /**
  * A line with nothing but JSON whitespace (space, tab, CR) holds no event and is skipped.
  * Anything else is an event or, when it is not a JSON object, a quarantined line: never
@@ -257,6 +277,13 @@ export function ndjsonSource(body: AsyncIterable<Buffer>, columns: DataSourceCol
         }
         if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
           early.push({ line: lineNo, column: null, reason: 'not a JSON object', raw });
+          continue;
+        }
+        // Values are walked recursively (numbers kept exact, JSON text of objects and
+        // arrays): nesting past the limit would overflow the stack, fail the request with a
+        // 500 and, for a buffered /v0/events body, every flush of its data source after it.
+        if (raw.length > 2 * MAX_JSON_DEPTH && nestsDeeperThan(raw, MAX_JSON_DEPTH)) {
+          early.push({ line: lineNo, column: null, reason: `JSON nested more than ${MAX_JSON_DEPTH} levels deep`, raw });
           continue;
         }
         let values = paths.map((p) => at(obj, p));
