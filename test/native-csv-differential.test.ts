@@ -20,6 +20,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Session } from 'chdb';
+import { rng } from './helpers/rng.js';
 import { CsvValidator, inferCsvSchema, type Batch } from '../src/native/csv.js';
 
 let dir: string;
@@ -42,16 +43,6 @@ async function rows(sql: string): Promise<unknown[][]> {
     .map((l) => JSON.parse(l) as unknown[]);
 }
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sq = (s: string) => s.replace(/\\/g, '\\\\').replace(/'/g, "\\'");
 

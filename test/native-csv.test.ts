@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Session } from 'chdb';
+import { rng } from './helpers/rng.js';
 import {
   CsvError,
   CsvValidator,
@@ -47,16 +48,6 @@ async function validateAll(v: CsvValidator, csv: Buffer, cuts: number[] = []): P
   };
 }
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('sniffCsv', () => {
   it('finds the delimiter, quote, header and newline', () => {

@@ -22,6 +22,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Session } from 'chdb';
 import { call, startServer, type RunningServer } from './helpers/server.js';
+import { rng } from './helpers/rng.js';
 
 let srv: RunningServer;
 let token: string;
@@ -57,16 +58,6 @@ const chError = (e: unknown) => {
   return (/Code: \d+\. DB::Exception: ([^:(]*)/.exec(m)?.[1] ?? m).trim().slice(0, 80);
 };
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const R = rng(0x6e_d150);
 const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(R() * xs.length)];
 const int = (lo: number, hi: number) => lo + Math.floor(R() * (hi - lo + 1));
