@@ -8,20 +8,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { call, startServer, tempDir, type RunningServer } from './helpers/server.js';
+import { call, waitJob as pollJob, startServer, tempDir, type RunningServer } from './helpers/server.js';
 
 const json = (body: unknown) => ({ headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
 let a: RunningServer;
 let backupId = '';
 
-async function waitJob(id: string): Promise<any> {
-  for (let i = 0; i < 600; i++) {
-    const j = await call(`${a.url}/v0/jobs/${id}`, { token: a.operatorToken });
-    if (j.body.status === 'done' || j.body.status === 'error') return j.body;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('job did not finish');
-}
+const waitJob = (id: string) => pollJob(a, a.operatorToken, id);
 
 /** A tar of a copy of the backup under `id` (manifest rewritten to match), after `tweak` ran on the copy. */
 function archive(id: string, tweak: (dir: string) => void, manifest: Record<string, unknown> = {}): Buffer {

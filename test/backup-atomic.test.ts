@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
-import { call, startServer, type RunningServer } from './helpers/server.js';
+import { call, waitJob as pollJob, startServer, type RunningServer } from './helpers/server.js';
 
 const json = (body: unknown) => ({ headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
 let a: RunningServer;
@@ -20,14 +20,7 @@ const schema = 'id UInt32, ip4 IPv4, ip6 IPv6, note Nullable(String), tags Array
 const sql = (q: string) => call(`${a.url}/v0/sql?q=${encodeURIComponent(q)}`, { token });
 const count = async () => (await sql('SELECT count() AS n FROM ev')).body?.data?.[0]?.n;
 
-async function waitJob(id: string): Promise<any> {
-  for (let i = 0; i < 600; i++) {
-    const j = await call(`${a.url}/v0/jobs/${id}`, { token: a.operatorToken });
-    if (j.body.status === 'done' || j.body.status === 'error') return j.body;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('job did not finish');
-}
+const waitJob = (id: string) => pollJob(a, a.operatorToken, id);
 
 function rows(from: number, n: number): string {
   return Array.from({ length: n }, (_, i) => `${from + i},10.0.0.${(from + i) % 250},::ffff:1.2.3.${(from + i) % 250},${i % 2 ? 'x' : '\\N'},"['a','b${i}']"`).join('\n') + '\n';

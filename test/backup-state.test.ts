@@ -5,7 +5,7 @@
  * operator's settings of the tenant (limits, domains).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, startServer, type RunningServer } from './helpers/server.js';
+import { call, waitJob as pollJob, startServer, type RunningServer } from './helpers/server.js';
 import { Browser, clientCredentialsToken } from './helpers/oidc-browser.js';
 import { startDevProvider, type DevProvider } from '../auth/oidc/dev-provider.js';
 
@@ -15,14 +15,7 @@ const AUD = 'https://roost.test/acme';
 const json = (body: unknown) => ({ headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
 let backupId = '';
 
-async function waitJob(token: string, id: string): Promise<any> {
-  for (let i = 0; i < 600; i++) {
-    const j = await call(`${srv.url}/v0/jobs/${id}`, { token });
-    if (j.body.status === 'done' || j.body.status === 'error') return j.body;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('job did not finish');
-}
+const waitJob = (token: string, id: string) => pollJob(srv, token, id);
 
 beforeAll(async () => {
   srv = await startServer({ dev: false });

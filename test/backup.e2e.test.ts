@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { call, startServer, tempDir, type RunningServer } from './helpers/server.js';
+import { call, waitJob as pollJob, startServer, tempDir, type RunningServer } from './helpers/server.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const json = (body: unknown) => ({ headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
@@ -32,14 +32,7 @@ function roost(args: string[], env: Record<string, string>): Promise<{ code: num
 
 const sql = (srv: RunningServer, token: string, q: string) => call(`${srv.url}/v0/sql?q=${encodeURIComponent(q)}`, { token });
 
-async function waitJob(srv: RunningServer, token: string, id: string): Promise<any> {
-  for (let i = 0; i < 300; i++) {
-    const j = await call(`${srv.url}/v0/jobs/${id}`, { token });
-    if (j.body.status === 'done' || j.body.status === 'error') return j.body;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('job did not finish');
-}
+const waitJob = (s: RunningServer, token: string, id: string) => pollJob(s, token, id, 300);
 
 beforeAll(async () => {
   a = await startServer({ dev: false });

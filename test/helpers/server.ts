@@ -103,3 +103,13 @@ export function childProcesses(pid: number, needle: string): number[] {
   }
   return out;
 }
+
+/** Polls GET /v0/jobs/<id> every 100 ms until the job is done or failed; its record. */
+export async function waitJob(srv: RunningServer, token: string, id: string, tries = 600): Promise<any> {
+  for (let i = 0; i < tries; i++) {
+    const j = await call(`${srv.url}/v0/jobs/${id}`, { token });
+    if (j.body.status === 'done' || j.body.status === 'error') return j.body;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('job did not finish');
+}
