@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Session } from 'chdb';
@@ -264,6 +264,36 @@ describe('CsvValidator round trip through chdb', () => {
     const out = await validateAll(v, Buffer.from('1,,\n,x,[1]\n'));
     expect(out.rowCount).toBe(1);
     expect(out.rejected).toEqual([{ line: 2, column: 'a', reason: 'empty value in a non-Nullable column', raw: ',x,[1]' }]);
+  });
+});
+
+describe('CsvValidator Native batches in parts', () => {
+  it('hands a big block over as its column buffers, which written one after another are the block', async () => {
+    // 120k rows: the id and amount columns are ~1 MB each, far over the size at which a
+    // column buffer becomes a part of its own; the Bool column stays small and is merged.
+    const schema = '`id` UInt64, `name` String, `amount` Float64, `flag` Bool, `maybe` Nullable(Int32)';
+    const lines = ['id,name,amount,flag,maybe'];
+    for (let i = 0; i < 120_000; i++) lines.push(`${i},n${i % 97},${(i % 1000) / 8},${i % 2 ? 'true' : 'false'},${i % 5 ? i : ''}`);
+    const input = Buffer.from(lines.join('\n') + '\n');
+    const batches: Batch[] = [];
+    for (const fmt of ['Native', 'RowBinary'] as const) {
+      const v = new CsvValidator({ columns: schema, hasHeader: true, format: fmt });
+      const b = await v.push(input);
+      const f = await v.finish();
+      expect(b.rowCount + f.rowCount).toBe(120_000);
+      batches.push(b);
+      if (fmt === 'RowBinary') expect(b.parts).toHaveLength(1);
+      else expect(b.parts.length).toBeGreaterThan(3);
+      expect(Buffer.concat(b.parts).equals(b.rows)).toBe(true);
+      const file = path.join(dir, `parts.${fmt}`);
+      const fd = openSync(file, 'w');
+      for (const p of b.parts) writeSync(fd, p);
+      closeSync(fd);
+      const got = await q(`SELECT count(), sum(id), sum(amount), countIf(flag), count(maybe), sum(maybe), uniqExact(name) FROM file('${file}', ${fmt}, '${v.structure.replace(/'/g, "\\'")}')`);
+      let ids = 0, amount = 0, flags = 0, some = 0, maybe = 0;
+      for (let i = 0; i < 120_000; i++) { ids += i; amount += (i % 1000) / 8; flags += i % 2; if (i % 5) { some++; maybe += i; } }
+      expect(got.trim().split('\t').map(Number)).toEqual([120_000, ids, amount, flags, some, maybe, 97]);
+    }
   });
 });
 

@@ -3,7 +3,7 @@
 // upload path does (2 MiB pushes) and prints MB/s; optionally the reader alone.
 //   g++ -std=c++20 -O3 -g -fno-omit-frame-pointer -Inative/core native/core/csv/*.cc \
 //       native/bench/csv_harness.cc -o /tmp/csv_harness
-//   /tmp/csv_harness bench/out/csv-bench.csv [runs] [native|rowbinary|reader|columns]
+//   /tmp/csv_harness bench/out/csv-bench.csv [runs] [native|parts|rowbinary|reader|columns]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -105,6 +105,7 @@ int main(int argc, char** argv) {
       ValidatorOptions opts;
       opts.hasHeader = true;
       opts.encoding = mode == "rowbinary" ? Encoding::RowBinary : Encoding::Native;
+      opts.nativeParts = mode == "parts";  // the block's buffers handed over, as the addon does
       Validator v(cols, opts);
       for (size_t o = 0; o < buf.size(); o += chunk) {
         Batch b;
@@ -112,12 +113,14 @@ int main(int argc, char** argv) {
         rows += b.rowCount;
         rejected += b.rejectedCount;
         outBytes += b.rows.size;
+        for (const OwnedBytes& o : b.parts) outBytes += o.size;
       }
       Batch b;
       v.finish(b);
       rows += b.rowCount;
       rejected += b.rejectedCount;
       outBytes += b.rows.size;
+      for (const OwnedBytes& o : b.parts) outBytes += o.size;
     }
     ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
   }

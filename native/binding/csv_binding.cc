@@ -191,6 +191,7 @@ class CsvValidatorWrap final : public Napi::ObjectWrap<CsvValidatorWrap> {
     if (m.IsNumber()) opts.maxRowBytes = static_cast<size_t>(m.As<Napi::Number>().Int64Value());
     Napi::Value f = o.Get("format");
     if (f.IsString() && f.As<Napi::String>().Utf8Value() == "RowBinary") opts.encoding = Encoding::RowBinary;
+    opts.nativeParts = true;  // a Native block's column buffers go to JS as they are, not copied into one
     validator_ = std::make_unique<Validator>(std::move(cols), opts);
   }
 
@@ -253,7 +254,15 @@ class ValidateWorker final : public Napi::AsyncWorker {
     o.Set("rowCount", static_cast<double>(batch_.rowCount));
     o.Set("rejectedCount", static_cast<double>(batch_.rejectedCount));
     o.Set("bytesConsumed", static_cast<double>(batch_.bytesConsumed));
-    o.Set("rows", takeBuffer(env, std::move(batch_.rows)));
+    // The rows as pieces to write one after another: the block's buffers, or the one RowBinary buffer.
+    Napi::Array parts = Napi::Array::New(env);
+    if (!batch_.parts.empty()) {
+      for (size_t i = 0; i < batch_.parts.size(); ++i) parts.Set(static_cast<uint32_t>(i), takeBuffer(env, std::move(batch_.parts[i])));
+      batch_.parts.clear();
+    } else if (batch_.rows.size) {
+      parts.Set(0u, takeBuffer(env, std::move(batch_.rows)));
+    }
+    o.Set("parts", parts);
     o.Set("rejected", takeBuffer(env, std::move(batch_.rejected)));
     deferred_.Resolve(o);
   }

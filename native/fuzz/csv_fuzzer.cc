@@ -93,15 +93,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                    "f UUID, g Enum8('x' = 1, 'y' = 2), h LowCardinality(Nullable(String)), i Bool, j Array(Array(String))",
                    cols, se))
     std::abort();
-  // Native written directly must equal RowBinary transposed, batch by batch.
-  std::string blocks[2];
-  uint64_t counts[2] = {0, 0};
-  for (int k = 0; k < 2; ++k) {
+  // Native written directly must equal RowBinary transposed, batch by batch;
+  // and handed over in pieces (every column buffer its own), the same bytes.
+  std::string blocks[3];
+  uint64_t counts[3] = {0, 0, 0};
+  for (int k = 0; k < 3; ++k) {
     ValidatorOptions opts;
     opts.dialect = d;
     opts.hasHeader = seed & 1;
     opts.maxRowBytes = maxRow;
     opts.encoding = k == 0 ? Encoding::RowBinary : Encoding::Native;
+    opts.nativeParts = k == 2;
+    opts.nativePartMin = 1;
     Validator v(cols, opts);
     size_t half = in.size() / 2;
     Batch b[3];
@@ -113,12 +116,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         rowBinaryToNative(x.rows.view(), x.rowCount, cols, nb);
         blocks[0].append(nb.data(), nb.size());
       } else {
-        blocks[1].append(x.rows.view());
+        blocks[k].append(x.rows.view());
+        for (const OwnedBytes& p : x.parts) blocks[k].append(p.view());
       }
     }
     (void)ok;
   }
   if (counts[0] != counts[1] || blocks[0] != blocks[1]) std::abort();
+  if (counts[2] != counts[1] || blocks[2] != blocks[1]) std::abort();
   {
     std::vector<Column> withDefault;
     if (!parseSchema("a Int32 DEFAULT 1, b String DEFAULT 'z', c Nullable(Date)", withDefault, se)) std::abort();

@@ -554,9 +554,13 @@ TEST_CASE("csv validator: Native blocks equal the transposed RowBinary, rejectio
   std::vector<Column> cols;
   SchemaError e;
   REQUIRE(parseSchema(schema, cols, e));
-  auto run = [&](Encoding enc, size_t cut) {
+  // partMin 0: one copied block in `rows`; otherwise the block in `parts`
+  // (1: every non-empty column buffer a piece of its own).
+  auto run = [&](Encoding enc, size_t cut, size_t partMin = 0) {
     ValidatorOptions o;
     o.encoding = enc;
+    o.nativeParts = partMin > 0;
+    o.nativePartMin = partMin;
     Validator v(cols, o);
     Batch a, b, c;
     REQUIRE(v.push(csv.data(), cut, a));
@@ -564,19 +568,80 @@ TEST_CASE("csv validator: Native blocks equal the transposed RowBinary, rejectio
     REQUIRE(v.finish(c));
     CHECK(a.rowCount + b.rowCount + c.rowCount == 3);
     CHECK(a.rejectedCount + b.rejectedCount + c.rejectedCount == 2);
-    return std::vector<std::pair<std::string, uint64_t>>{
-        {std::string(a.rows.view()), a.rowCount}, {std::string(b.rows.view()), b.rowCount},
-        {std::string(c.rows.view()), c.rowCount}};
+    auto bytes = [&](const Batch& x) {
+      if (!o.nativeParts) return std::string(x.rows.view());
+      CHECK(x.rows.size == 0);
+      std::string s;
+      for (const OwnedBytes& p : x.parts) {
+        CHECK(p.size > 0);
+        s.append(p.view());
+      }
+      return s;
+    };
+    return std::vector<std::pair<std::string, uint64_t>>{{bytes(a), a.rowCount}, {bytes(b), b.rowCount}, {bytes(c), c.rowCount}};
   };
   for (size_t cut : {size_t(0), size_t(40), size_t(120), csv.size()}) {
     CAPTURE(cut);
     auto rb = run(Encoding::RowBinary, cut);
     auto nat = run(Encoding::Native, cut);
+    auto parts = run(Encoding::Native, cut, 1);
+    auto merged = run(Encoding::Native, cut, 64 << 10);
     for (size_t i = 0; i < 3; ++i) {
       ByteBuf expect;
       rowBinaryToNative(rb[i].first, rb[i].second, cols, expect);
       CHECK(nat[i].first == std::string(expect.data(), expect.size()));
+      CHECK(parts[i].first == nat[i].first);
+      CHECK(merged[i].first == nat[i].first);
     }
+  }
+}
+
+TEST_CASE("csv validator: Native block pieces over many batches, big and small columns") {
+  // Column buffers given up with one batch are reserved again for the next:
+  // every batch's pieces, written one after another, must still be its block.
+  std::vector<Column> cols;
+  SchemaError e;
+  REQUIRE(parseSchema("a UInt64, s String, n Nullable(Int32), l Array(String), b Bool", cols, e));
+  std::string csv;
+  for (int i = 0; i < 30000; ++i) {
+    csv += std::to_string(i) + "," + std::string(static_cast<size_t>(i % 37), 'x') + "," +
+           (i % 3 ? std::to_string(i) : std::string()) + ",\"['" + std::to_string(i % 11) + "']\"," +
+           (i % 2 ? "true" : "false") + "\n";
+    if (i % 997 == 0) csv += "bad,row\n";  // rejected: wrong column count
+  }
+  auto run = [&](bool parts) {
+    ValidatorOptions o;
+    o.nativeParts = parts;
+    o.nativePartMin = 4096;
+    Validator v(cols, o);
+    std::vector<std::string> blocks;
+    size_t pieces = 0, rows = 0;
+    auto take = [&](Batch& b) {
+      rows += b.rowCount;
+      std::string s(b.rows.view());
+      for (const OwnedBytes& p : b.parts) s.append(p.view());
+      pieces += b.parts.size();
+      blocks.push_back(std::move(s));
+    };
+    for (size_t off = 0; off < csv.size(); off += 100000) {
+      Batch b;
+      REQUIRE(v.push(csv.data() + off, std::min<size_t>(100000, csv.size() - off), b));
+      take(b);
+    }
+    Batch f;
+    REQUIRE(v.finish(f));
+    take(f);
+    CHECK(rows == 30000);
+    return std::make_pair(blocks, pieces);
+  };
+  auto [whole, none] = run(false);
+  auto [split, pieces] = run(true);
+  CHECK(none == 0);
+  CHECK(pieces > whole.size() * 3);  // the big columns came as pieces of their own
+  REQUIRE(split.size() == whole.size());
+  for (size_t i = 0; i < whole.size(); ++i) {
+    CAPTURE(i);
+    CHECK(split[i] == whole[i]);
   }
 }
 

@@ -399,6 +399,22 @@ async function runExec(job: Job): Promise<void> {
 /** A splittable insert goes to the engine in pieces of about this size while it arrives. */
 const SEGMENT_BYTES = 4 * 1024 * 1024;
 
+/** Writes all of `bufs` (`n` bytes) at the file's position: writev may write less than asked. */
+async function writeAll(fd: number, bufs: Buffer[], n: number): Promise<void> {
+  let rest = bufs;
+  let left = n;
+  while (left > 0) {
+    const w = await new Promise<number>((res, rej) => fs.writev(fd, rest, (e, k) => (e ? rej(e) : res(k))));
+    if (w <= 0) throw new Error('the spool file took no bytes');
+    left -= w;
+    if (left === 0) break;
+    let skip = w;
+    let i = 0;
+    while (skip >= rest[i]!.length) skip -= rest[i++]!.length;
+    rest = [rest[i]!.subarray(skip), ...rest.slice(i + 1)];
+  }
+}
+
 async function runInsert(job: Job, st: Active): Promise<void> {
   const { table, format, settings, split } = job.body as { table: string; format: string; settings?: Record<string, string | number>; split?: boolean };
   const ins = st.insert!;
@@ -442,10 +458,15 @@ async function runInsert(job: Job, st: Active): Promise<void> {
           }
           continue;
         }
-        await new Promise<void>((res, rej) => fs.write(fd, b, (e) => (e ? rej(e) : res())));
-        ins.bytes += b.length;
-        segBytes += b.length;
-        send(Frame.InsertCredit, job.id, encodeU32(1));
+        // The data frames that arrived together (a batch comes as its block's column
+        // buffers) in one write.
+        const bufs = [b];
+        while (ins.pending.length && ins.pending[0] !== MARK && bufs.length < 64) bufs.push(ins.pending.shift()!);
+        const n = bufs.reduce((a, x) => a + x.length, 0);
+        await writeAll(fd, bufs, n);
+        ins.bytes += n;
+        segBytes += n;
+        send(Frame.InsertCredit, job.id, encodeU32(bufs.length));
       }
       if (ins.ended || st.cancelled) break;
       await new Promise<void>((r) => { ins.wake = r; });

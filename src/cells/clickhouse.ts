@@ -5,7 +5,7 @@
 import { Readable } from 'node:stream';
 import { createClient, ClickHouseLogLevel, type ClickHouseClient } from '@clickhouse/client';
 import { EngineUnavailable, QueryFailed, RoostError } from '../errors.js';
-import type { Engine, InsertOptions, InsertSummary, QueryOptions, QueryStats, QueryStream } from './engine.js';
+import type { Engine, InsertBody, InsertOptions, InsertSummary, QueryOptions, QueryStats, QueryStream } from './engine.js';
 import { versionAtLeast } from './engine.js';
 
 export interface ClickHouseEngineOptions {
@@ -204,14 +204,16 @@ export class ClickHouseEngine implements Engine {
     return Buffer.concat(parts);
   }
 
-  async insert(table: string, format: string, body: AsyncIterable<Buffer | Uint8Array> | Iterable<Buffer | Uint8Array>, opts: InsertOptions = {}): Promise<InsertSummary> {
+  async insert(table: string, format: string, body: InsertBody, opts: InsertOptions = {}): Promise<InsertSummary> {
     const t0 = performance.now();
     let bytes = 0;
     const counted = Readable.from((async function* () {
-      for await (const b of body) {
-        bytes += b.length;
-        opts.onProgress?.(bytes);
-        yield b;
+      for await (const piece of body) {
+        for (const b of Array.isArray(piece) ? piece : [piece as Buffer | Uint8Array]) {
+          bytes += b.length;
+          opts.onProgress?.(bytes);
+          yield b;
+        }
       }
     })(), { objectMode: false });
     try {

@@ -10,7 +10,7 @@ import path from 'node:path';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { EngineUnavailable, QueryFailed, RoostError } from '../errors.js';
-import type { Engine, InsertOptions, InsertSummary, QueryOptions, QueryStats, QueryStream } from './engine.js';
+import type { Engine, InsertBody, InsertOptions, InsertSummary, QueryOptions, QueryStats, QueryStream } from './engine.js';
 import { Frame, FrameReader, INSERT_WINDOW, MAX_INSERT_FRAME, WINDOW, encodeFrame, encodeU32, writeFrame } from './protocol.js';
 import type { Logger } from '../log/logger.js';
 
@@ -403,7 +403,7 @@ export class EmbeddedCell implements Engine {
     }
   }
 
-  async insert(table: string, format: string, body: AsyncIterable<Buffer | Uint8Array> | Iterable<Buffer | Uint8Array>, opts: InsertOptions = {}): Promise<InsertSummary> {
+  async insert(table: string, format: string, body: InsertBody, opts: InsertOptions = {}): Promise<InsertSummary> {
     const proc = await this.#get();
     this.#begin();
     const id = proc.id();
@@ -432,16 +432,18 @@ export class EmbeddedCell implements Engine {
         throw new EngineUnavailable('the tenant\'s engine cell is not running; retry');
       }
       for await (const piece of body) {
-        const buf = Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
-        for (let off = 0; off < buf.length; off += MAX_INSERT_FRAME) {
-          while (credit <= 0 && !failure) await new Promise<void>((r) => { creditWake = r; });
-          creditWake = undefined;
-          if (failure) throw failure;
-          const part = buf.subarray(off, Math.min(buf.length, off + MAX_INSERT_FRAME));
-          credit--;
-          sent += part.length;
-          proc.send(Frame.InsertData, id, part);
-          opts.onProgress?.(sent);
+        for (const p of Array.isArray(piece) ? piece : [piece as Buffer | Uint8Array]) {
+          const buf = Buffer.isBuffer(p) ? p : Buffer.from(p.buffer, p.byteOffset, p.byteLength);
+          for (let off = 0; off < buf.length; off += MAX_INSERT_FRAME) {
+            while (credit <= 0 && !failure) await new Promise<void>((r) => { creditWake = r; });
+            creditWake = undefined;
+            if (failure) throw failure;
+            const part = buf.subarray(off, Math.min(buf.length, off + MAX_INSERT_FRAME));
+            credit--;
+            sent += part.length;
+            proc.send(Frame.InsertData, id, part);
+            opts.onProgress?.(sent);
+          }
         }
         if (opts.splittable) proc.send(Frame.InsertMark, id);
       }

@@ -42,6 +42,13 @@ export interface QueryStream extends AsyncIterable<Buffer> {
   takeAll?(): Buffer[] | undefined;
 }
 
+/**
+ * One piece of an insert body: bytes, or bytes in parts to be written one after another
+ * (a Native block's column buffers). A splittable insert is never split inside a piece.
+ */
+export type InsertPiece = Buffer | Uint8Array | readonly Buffer[];
+export type InsertBody = AsyncIterable<InsertPiece> | Iterable<InsertPiece>;
+
 export interface InsertOptions {
   signal?: AbortSignal;
   timeoutMs?: number;
@@ -71,7 +78,7 @@ export interface Engine {
   /** Runs a statement and returns its whole (small) result: DDL, counts, metadata. */
   exec(sql: string, opts?: Partial<QueryOptions>): Promise<Buffer>;
   /** Streams `body` (already in `format`) into `table` with backpressure. */
-  insert(table: string, format: string, body: AsyncIterable<Buffer | Uint8Array> | Iterable<Buffer | Uint8Array>, opts?: InsertOptions): Promise<InsertSummary>;
+  insert(table: string, format: string, body: InsertBody, opts?: InsertOptions): Promise<InsertSummary>;
   /** Server version string, e.g. "26.7.2.1" or "18.16.1". */
   version(): Promise<string>;
   ping(): Promise<void>;

@@ -216,12 +216,14 @@ async function importLocked(app: App, o: ImportOptions): Promise<ImportResult> {
     return o.source.mapRejected ? o.source.mapRejected(rejected, processed) : rejected.map((r) => ({ ...r, values: splitCsvRow(r.raw, dialect.delimiter, dialect.quote) }));
   };
 
-  async function* encoded(): AsyncGenerator<Buffer> {
+  // Each batch is one piece of the insert (a splittable insert is cut only between batches),
+  // in parts: a Native block's column buffers go to the engine as the validator wrote them.
+  async function* encoded(): AsyncGenerator<Buffer[]> {
     const handle = async (b: Awaited<ReturnType<CsvValidator['push']>>) => {
       rows += b.rowCount;
       spool.add(toQuarantine(b.rejected, b.rowCount + b.rejected.length));
       if (o.source.takeEarlyRejects) spool.add(o.source.takeEarlyRejects());
-      return b.rows;
+      return b.parts;
     };
     // HTTP bodies arrive in 64 KiB pieces; the validator and the engine work best on
     // a few MiB at a time (one worker hop and one frame per batch). The pieces go to

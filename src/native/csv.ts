@@ -2,11 +2,12 @@
  * CSV ingest over the native core (native/core/csv): dialect sniffing, schema
  * inference, Tinybird schema parsing and streaming validation into RowBinary.
  *
- * Valid rows cross the N-API boundary as one buffer per batch (never one JS
+ * Valid rows cross the N-API boundary as a few buffers per batch (never one JS
  * object per row): a ClickHouse Native block by default (the engine ingests it
  * ~2x faster than RowBinary, see bench/RESULTS.md), RowBinary on request, and
- * RowBinaryWithDefaults whenever a column has a DEFAULT. Only rejected rows
- * become objects.
+ * RowBinaryWithDefaults whenever a column has a DEFAULT. A Native block comes
+ * as `parts`, the block's own column buffers (not copied into one); writers
+ * take them one after another. Only rejected rows become objects.
  *
  * @example
  * const v = new CsvValidator({ columns: parseSchema('`id` Int32, `name` String'), hasHeader: true });
@@ -94,8 +95,13 @@ export interface RejectedRow {
 export type RowsFormat = 'Native' | 'RowBinary' | 'RowBinaryWithDefaults';
 
 export interface Batch {
-  /** Valid rows encoded in `CsvValidator.format`; batches concatenate into one valid stream. */
-  rows: Buffer;
+  /**
+   * Valid rows encoded in `CsvValidator.format`, as pieces to be written one after another
+   * (a Native block's column buffers; one buffer for RowBinary; none for no rows).
+   */
+  parts: Buffer[];
+  /** `parts` in one buffer (copied on first use when there are several); batches concatenate into one valid stream. */
+  readonly rows: Buffer;
   rowCount: number;
   rejected: RejectedRow[];
   /** Input bytes fully processed so far (a partial last row is held back). */
@@ -304,12 +310,20 @@ export class CsvValidator {
       o += 4 + rawLen;
       rejected.push({ line, column: col < 0 ? null : (this.columns[col]?.name ?? null), reason, raw });
     }
-    return { rows: b.rows, rowCount: b.rowCount, rejected, bytesConsumed: b.bytesConsumed };
+    const parts = b.parts;
+    let whole: Buffer | undefined;
+    return {
+      parts,
+      get rows() { return (whole ??= parts.length === 1 ? parts[0]! : Buffer.concat(parts)); },
+      rowCount: b.rowCount,
+      rejected,
+      bytesConsumed: b.bytesConsumed,
+    };
   }
 }
 
 interface NativeBatch {
-  rows: Buffer;
+  parts: Buffer[];
   rowCount: number;
   rejected: Buffer;
   rejectedCount: number;

@@ -40,6 +40,11 @@ NativeColumn::NativeColumn(const Type& t) : type(&stripLC(t)) {
 void NativeColumn::reset() {
     data.truncate(0);
     nulls.truncate(0);
+    // Buffers given up with the last block: room for about as much again, so
+    // the next block is not built by doubling (and copying) from nothing.
+    if (dataHint) data.reserve(dataHint + dataHint / 8 + 64);
+    if (nullsHint) nulls.reserve(nullsHint + nullsHint / 8 + 64);
+    dataHint = nullsHint = 0;
     offset = 0;
     if (nested) nested->reset();
   }
@@ -107,6 +112,37 @@ void NativeColumn::serialize(ByteBuf& out) const {
       out.put(data.data(), data.size());
     }
   }
+
+namespace {
+
+OwnedBytes take(ByteBuf& b) {
+  OwnedBytes o;
+  o.data = b.release(o.size);
+  return o;
+}
+
+}  // namespace
+
+void NativeColumn::serializeParts(ByteBuf& small, std::vector<OwnedBytes>& parts, size_t minPart) {
+  auto emit = [&](ByteBuf& b, size_t& hint) {
+    if (b.size() < minPart || b.size() == 0) {
+      small.put(b.data(), b.size());
+      return;
+    }
+    if (small.size()) parts.push_back(take(small));
+    hint = b.size();
+    parts.push_back(take(b));
+  };
+  if (type->kind == Kind::Nullable) {
+    emit(nulls, nullsHint);
+    nested->serializeParts(small, parts, minPart);
+  } else if (type->kind == Kind::Array) {
+    emit(data, dataHint);
+    nested->serializeParts(small, parts, minPart);
+  } else {
+    emit(data, dataHint);
+  }
+}
 
 size_t NativeColumn::byteSize() const {
   return data.size() + nulls.size() + (nested ? nested->byteSize() : 0);
@@ -183,6 +219,24 @@ void NativeEncoder::finishBlock(uint64_t rows, ByteBuf& out) {
     putString(out, nativeTypeName(cols_[i].type));
     columns_[i]->serialize(out);
   }
+  for (auto& c : columns_) c->reset();
+}
+
+void NativeEncoder::finishBlockParts(uint64_t rows, std::vector<OwnedBytes>& parts, size_t minPart) {
+  if (rows == 0) {
+    for (auto& c : columns_) c->reset();
+    return;
+  }
+  ByteBuf small;
+  small.reserve(minPart);
+  small.putVarUInt(columns_.size());
+  small.putVarUInt(rows);
+  for (size_t i = 0; i < columns_.size(); ++i) {
+    putString(small, cols_[i].name);
+    putString(small, nativeTypeName(cols_[i].type));
+    columns_[i]->serializeParts(small, parts, minPart);
+  }
+  if (small.size()) parts.push_back(take(small));
   for (auto& c : columns_) c->reset();
 }
 

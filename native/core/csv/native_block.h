@@ -36,6 +36,10 @@ struct NativeColumn {
   /// Appends one value given in RowBinary, advancing p.
   void read(const char*& p);
   void serialize(ByteBuf& out) const;
+  /// serialize() as pieces: see NativeEncoder::finishBlockParts.
+  void serializeParts(ByteBuf& small, std::vector<OwnedBytes>& parts, size_t minPart);
+  /// Sizes the buffers given up by serializeParts reached: reserved again at reset().
+  size_t dataHint = 0, nullsHint = 0;
   size_t byteSize() const;
 };
 
@@ -64,6 +68,11 @@ class NativeEncoder {
     for (size_t i = 0; i < offsets_.size(); ++i) *offsets_[i] = offsetMarks_[i];
   }
   void finishBlock(uint64_t rows, ByteBuf& out);
+  /// finishBlock without the copy: the block as pieces that, written one after
+  /// another, are finishBlock's bytes. Column buffers of at least `minPart`
+  /// bytes become pieces of their own (and are given up: the next block's are
+  /// reserved at the size these reached); smaller ones are copied in between.
+  void finishBlockParts(uint64_t rows, std::vector<OwnedBytes>& parts, size_t minPart = 64 << 10);
 
  private:
   const std::vector<Column>& cols_;

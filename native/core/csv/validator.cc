@@ -166,7 +166,10 @@ void Validator::onRow(const Row& row) {
 
 void Validator::takeRows(Batch& out) {
   OwnedBytes b;
-  if (native_) {
+  out.parts.clear();
+  if (native_ && opts_.nativeParts) {
+    native_->finishBlockParts(out.rowCount, out.parts, opts_.nativePartMin);
+  } else if (native_) {
     ByteBuf block;
     native_->finishBlock(out.rowCount, block);
     b.data = block.release(b.size);

@@ -26,6 +26,12 @@ struct ValidatorOptions {
   Encoding encoding = Encoding::Native;
   bool hasHeader = false;
   size_t maxRowBytes = 8 << 20;
+  /// Native only: hand each batch's block over as `Batch::parts` (the block's
+  /// column buffers themselves, small ones merged) instead of copying it into
+  /// `Batch::rows`. What a socket or file write takes as it is.
+  bool nativeParts = false;
+  /// Column buffers smaller than this are copied into the pieces between the big ones.
+  size_t nativePartMin = 64 << 10;
 };
 
 /// What one push/finish produced.
@@ -35,25 +41,12 @@ struct ValidatorOptions {
 ///  rejected: repeated records, little-endian:
 ///        u64 line | i32 column (-1: the whole row) | u8 reason length | reason |
 ///        u32 raw length | raw row text
-/// malloc'd bytes with their length; free()d unless released.
-struct OwnedBytes {
-  char* data = nullptr;
-  size_t size = 0;
-  OwnedBytes() = default;
-  OwnedBytes(const OwnedBytes&) = delete;
-  OwnedBytes& operator=(const OwnedBytes&) = delete;
-  OwnedBytes(OwnedBytes&& o) noexcept : data(o.data), size(o.size) { o.data = nullptr; o.size = 0; }
-  OwnedBytes& operator=(OwnedBytes&& o) noexcept {
-    std::swap(data, o.data);
-    std::swap(size, o.size);
-    return *this;
-  }
-  ~OwnedBytes() { std::free(data); }
-  std::string_view view() const { return {data, size}; }
-};
 
 struct Batch {
   OwnedBytes rows;
+  /// With ValidatorOptions::nativeParts (Native): the block in pieces, to be
+  /// written one after another; `rows` is then empty.
+  std::vector<OwnedBytes> parts;
   uint64_t rowCount = 0;
   std::string rejected;
   uint64_t rejectedCount = 0;

@@ -7,6 +7,7 @@
 #include <new>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "csv/types.h"
 
@@ -133,6 +134,23 @@ class ByteBuf {
   char* p_ = nullptr;
   size_t len_ = 0;
   size_t cap_ = 0;
+};
+
+/// malloc'd bytes with their length; free()d unless released.
+struct OwnedBytes {
+  char* data = nullptr;
+  size_t size = 0;
+  OwnedBytes() = default;
+  OwnedBytes(const OwnedBytes&) = delete;
+  OwnedBytes& operator=(const OwnedBytes&) = delete;
+  OwnedBytes(OwnedBytes&& o) noexcept : data(o.data), size(o.size) { o.data = nullptr; o.size = 0; }
+  OwnedBytes& operator=(OwnedBytes&& o) noexcept {
+    std::swap(data, o.data);
+    std::swap(size, o.size);
+    return *this;
+  }
+  ~OwnedBytes() { std::free(data); }
+  std::string_view view() const { return {data, size}; }
 };
 
 /// Encodes one non-empty text value `v` of type `t` (not Nullable: the caller
