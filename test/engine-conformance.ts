@@ -86,6 +86,30 @@ export function runEngineConformance(name: string, setup: () => Promise<EngineUn
       expect((await engine.exec(`SELECT count(), sum(a) FROM ${database}.conf_ins`)).toString()).toBe(`200000\t${(199999 * 200000) / 2}\n`);
     });
 
+    test('takes pieces given as lists of parts (written in order, whatever their sizes), splittable too', async ({ engine, database }) => {
+      // A piece may be a list of buffers (a Native block's column buffers): sizes from a few
+      // bytes to more than one frame (1 MiB), cut through rows and through characters.
+      await engine.exec(`CREATE TABLE IF NOT EXISTS ${database}.conf_parts (a UInt64, s String) ENGINE = MergeTree ORDER BY a`);
+      let n = 0;
+      const piece = (rows: number): Buffer[] => {
+        let s = '';
+        for (let j = 0; j < rows; j++, n++) s += `${n},"é ${n % 7}"\n`;
+        const b = Buffer.from(s);
+        const cuts = [0, 1, 3, 1000, 70_000, 1_100_000, 2_300_000].filter((c) => c < b.length);
+        return cuts.map((c, i) => b.subarray(c, i + 1 < cuts.length ? cuts[i + 1] : b.length));
+      };
+      const pieces = [piece(10), piece(150_000), [], piece(3), piece(120_000)];
+      for (const splittable of [false, true]) {
+        await engine.exec(`TRUNCATE TABLE ${database}.conf_parts`);
+        n = 0;
+        const r = await engine.insert(`${database}.conf_parts`, 'CSV', pieces, { splittable });
+        expect(r.bytes).toBe(pieces.flat().reduce((x, b) => x + b.length, 0));
+        const total = 10 + 150_000 + 3 + 120_000;
+        expect((await engine.exec(`SELECT count(), sum(a), countIf(s = concat('é ', toString(a % 7))) FROM ${database}.conf_parts`)).toString())
+          .toBe(`${total}\t${((total - 1) * total) / 2}\t${total}\n`);
+      }
+    });
+
     test('a failed insert stores nothing and says why', async ({ engine, database }) => {
       await engine.exec(`CREATE TABLE IF NOT EXISTS ${database}.conf_bad (a UInt8) ENGINE = MergeTree ORDER BY a`);
       async function* body() { yield Buffer.from('1\nnot a number\n'); }

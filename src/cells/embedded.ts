@@ -137,11 +137,11 @@ class CellProcess {
    * Sends a frame; false only when the cell is gone. (A full socket buffer is not
    * an error: data frames are bounded by credits, control frames are small.)
    */
-  send(type: Frame, id: number, payload?: Buffer | string): boolean {
+  send(type: Frame, id: number, payload?: Buffer | readonly Buffer[] | string): boolean {
     if (this.exited || this.sock.destroyed) return false;
     // Data frames (up to 1 MiB of an insert) go out as header + payload, not copied into one buffer.
-    if (Buffer.isBuffer(payload)) writeFrame(this.sock, type, id, payload);
-    else this.sock.write(encodeFrame(type, id, payload));
+    if (Buffer.isBuffer(payload) || Array.isArray(payload)) writeFrame(this.sock, type, id, payload as Buffer | readonly Buffer[]);
+    else this.sock.write(encodeFrame(type, id, payload as string | undefined));
     return true;
   }
 
@@ -431,20 +431,34 @@ export class EmbeddedCell implements Engine {
       if (!proc.send(Frame.InsertBegin, id, JSON.stringify({ table, format, settings: opts.settings, split: opts.splittable === true }))) {
         throw new EngineUnavailable('the tenant\'s engine cell is not running; retry');
       }
+      // Frames of up to MAX_INSERT_FRAME bytes; the parts of a piece (a Native block's
+      // column buffers) share frames, so the credit window counts about as many bytes
+      // as with one buffer per piece.
+      let frame: Buffer[] = [];
+      let frameBytes = 0;
+      const flush = async () => {
+        while (credit <= 0 && !failure) await new Promise<void>((r) => { creditWake = r; });
+        creditWake = undefined;
+        if (failure) throw failure;
+        credit--;
+        sent += frameBytes;
+        proc.send(Frame.InsertData, id, frame.length === 1 ? frame[0]! : frame);
+        opts.onProgress?.(sent);
+        frame = [];
+        frameBytes = 0;
+      };
       for await (const piece of body) {
         for (const p of Array.isArray(piece) ? piece : [piece as Buffer | Uint8Array]) {
-          const buf = Buffer.isBuffer(p) ? p : Buffer.from(p.buffer, p.byteOffset, p.byteLength);
-          for (let off = 0; off < buf.length; off += MAX_INSERT_FRAME) {
-            while (credit <= 0 && !failure) await new Promise<void>((r) => { creditWake = r; });
-            creditWake = undefined;
-            if (failure) throw failure;
-            const part = buf.subarray(off, Math.min(buf.length, off + MAX_INSERT_FRAME));
-            credit--;
-            sent += part.length;
-            proc.send(Frame.InsertData, id, part);
-            opts.onProgress?.(sent);
+          let buf = Buffer.isBuffer(p) ? p : Buffer.from(p.buffer, p.byteOffset, p.byteLength);
+          while (buf.length > 0) {
+            const n = Math.min(buf.length, MAX_INSERT_FRAME - frameBytes);
+            frame.push(buf.subarray(0, n));
+            frameBytes += n;
+            buf = buf.subarray(n);
+            if (frameBytes === MAX_INSERT_FRAME) await flush();
           }
         }
+        if (frameBytes > 0) await flush();
         if (opts.splittable) proc.send(Frame.InsertMark, id);
       }
       if (failure) throw failure;

@@ -65,11 +65,18 @@ export function encodeFrame(type: Frame, id: number, payload?: Buffer | Uint8Arr
 }
 
 /** Writes a frame without copying a large payload: header and body go out as one writev. */
-export function writeFrame(sock: { cork(): void; uncork(): void; write(b: Buffer | Uint8Array): boolean }, type: Frame, id: number, payload: Buffer): boolean {
-  if (payload.length < 16 * 1024) return sock.write(encodeFrame(type, id, payload));
+export function writeFrame(sock: { cork(): void; uncork(): void; write(b: Buffer | Uint8Array): boolean }, type: Frame, id: number, payload: Buffer | readonly Buffer[]): boolean {
+  if (!Array.isArray(payload)) {
+    const one = payload as Buffer;
+    if (one.length < 16 * 1024) return sock.write(encodeFrame(type, id, one));
+    payload = [one];
+  }
+  // One frame whose payload is several buffers, written one after another (not joined).
+  const parts = payload as readonly Buffer[];
   sock.cork();
-  sock.write(frameHeader(type, id, payload.length));
-  const ok = sock.write(payload);
+  sock.write(frameHeader(type, id, parts.reduce((n, b) => n + b.length, 0)));
+  let ok = true;
+  for (const b of parts) ok = sock.write(b);
   sock.uncork();
   return ok;
 }

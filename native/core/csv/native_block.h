@@ -72,7 +72,7 @@ class NativeEncoder {
   /// another, are finishBlock's bytes. Column buffers of at least `minPart`
   /// bytes become pieces of their own (and are given up: the next block's are
   /// reserved at the size these reached); smaller ones are copied in between.
-  void finishBlockParts(uint64_t rows, std::vector<OwnedBytes>& parts, size_t minPart = 64 << 10);
+  void finishBlockParts(uint64_t rows, std::vector<OwnedBytes>& parts, size_t minPart = 8 << 10);
 
  private:
   const std::vector<Column>& cols_;

@@ -31,7 +31,7 @@ struct ValidatorOptions {
   /// `Batch::rows`. What a socket or file write takes as it is.
   bool nativeParts = false;
   /// Column buffers smaller than this are copied into the pieces between the big ones.
-  size_t nativePartMin = 64 << 10;
+  size_t nativePartMin = 8 << 10;
 };
 
 /// What one push/finish produced.
