@@ -337,6 +337,12 @@ export function registerDataSourceRoutes(app: App): void {
       throw e;
     }
     if (analysis.format || analysis.tables.some((t) => t.name !== ds.name)) throw new RoostError('SQL_FORBIDDEN', `${param} may only refer to the data source's own columns`);
+    // One condition, not a way out of its parentheses: `1) GROUP BY x HAVING (1` or
+    // `1) UNION ALL SELECT ... WHERE (1` passed the analyzer (which checks names, not clause
+    // structure) as clauses after the WHERE above, and then ran in the count, the
+    // ALTER ... DELETE or the partial replace's INSERT ... SELECT.
+    const unbalanced = conditionEscapes(cond);
+    if (unbalanced) throw new RoostError('INVALID_PARAMETER', `${param} must be one SQL condition over the data source's columns: ${unbalanced}; e.g. "country = 'ES'"`);
     return analysis.sql.slice(analysis.sql.indexOf(' WHERE ') + 7);
   };
 
@@ -431,6 +437,52 @@ export function registerDataSourceRoutes(app: App): void {
       format, rows_sampled: r.rowsSampled,
     });
   });
+}
+
+/**
+ * Why a condition could leave the parentheses it is put in (undefined when it cannot): read
+ * as ClickHouse's lexer reads it (strings and quoted names with backslash escapes and doubled
+ * quotes, -- and block comments), its brackets never close one it did not open and all are
+ * closed at its end. What this reader might take differently from ClickHouse (`#` and `$`
+ * outside quotes, a block comment inside a block comment, an unterminated quote) is refused.
+ */
+export function conditionEscapes(cond: string): string | undefined {
+  const closing: Record<string, string> = { '(': ')', '[': ']', '{': '}' };
+  const open: string[] = [];
+  for (let i = 0; i < cond.length; i++) {
+    const ch = cond[i]!;
+    if (ch === "'" || ch === '"' || ch === '`') {
+      let j = i + 1;
+      for (; j < cond.length; j++) {
+        if (cond[j] === '\\') { j++; continue; }
+        if (cond[j] === ch) {
+          if (cond[j + 1] === ch) { j++; continue; }
+          break;
+        }
+      }
+      if (j >= cond.length) return `a ${ch} quote is not closed`;
+      i = j;
+    } else if (ch === '-' && cond[i + 1] === '-') {
+      const nl = cond.indexOf('\n', i);
+      if (nl < 0) break;
+      i = nl;
+    } else if (ch === '/' && cond[i + 1] === '*') {
+      const close = cond.indexOf('*/', i + 2);
+      if (close < 0) return 'a /* comment is not closed';
+      if (cond.slice(i + 2, close).includes('/*')) return 'a /* comment holds another /*';
+      i = close + 1;
+    } else if (ch === '#' || ch === '$') {
+      return `"${ch}" outside quotes`;
+    } else if (ch === ';') {
+      return 'it holds a ";" (one condition, not statements)';
+    } else if (closing[ch]) {
+      open.push(closing[ch]!);
+    } else if (ch === ')' || ch === ']' || ch === '}') {
+      if (open.pop() !== ch) return `"${ch}" closes a bracket the condition did not open`;
+    }
+  }
+  if (open.length) return `a bracket is not closed (expected "${open[open.length - 1]}")`;
+  return undefined;
 }
 
 /** Data source names being created or dropped (tenant/workspace/name) in this process. */

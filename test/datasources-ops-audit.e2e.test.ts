@@ -1,0 +1,83 @@
+/**
+ * Data source operations as a demanding Tinybird user meets them: replace with
+ * replace_condition, rows delete, truncate, drop, quarantine and datasources_ops_log, over
+ * real HTTP against a real server with the embedded engine. (Value conversion, CSV
+ * validation and plain ingest have audits of their own: ndjson-differential, native-csv-
+ * differential, ingest*.)
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call, startServer, type RunningServer } from './helpers/server.js';
+
+let srv: RunningServer;
+let token: string;
+
+const sql = async (q: string) => {
+  const r = await call(`${srv.url}/v0/sql?q=${encodeURIComponent(q)}`, { token });
+  if (r.status !== 200) throw new Error(`${r.status} ${r.text}`);
+  return r.text;
+};
+const rows = async (q: string) => (await sql(`${q} FORMAT JSONEachRow`)).split('\n').filter(Boolean).map((l) => JSON.parse(l));
+const post = (p: string, body?: BodyInit, headers: Record<string, string> = {}) =>
+  call(`${srv.url}${p}`, { method: 'POST', token, body, headers: { 'Content-Type': 'text/csv', ...headers } });
+const form = (p: string, f: Record<string, string>) => call(`${srv.url}${p}`, { method: 'POST', token, body: new URLSearchParams(f) });
+const enc = encodeURIComponent;
+const schema = enc('d Date, c String, v Int32');
+const seed = '2026-01-01,ES,1\n2026-01-02,FR,2\n2026-01-03,ES,3\n';
+const all = async (name: string) => (await rows(`SELECT toString(d) AS d, c, v FROM ${name} ORDER BY d, c`)).map((r) => `${r.d} ${r.c} ${r.v}`);
+
+async function fresh(name: string): Promise<void> {
+  const r = await post(`/v0/datasources?name=${name}&schema=${schema}`);
+  expect(r.status, r.text).toBe(200);
+  const a = await post(`/v0/datasources?name=${name}&mode=append`, seed);
+  expect(a.status, a.text).toBe(200);
+}
+
+beforeAll(async () => {
+  srv = await startServer();
+  token = (await call(`${srv.url}/tokens`)).body.workspace_admin_token;
+});
+afterAll(async () => { await srv?.stop(); });
+
+describe('conditions stay one condition', () => {
+  const escapes = [
+    '1) OR (1',
+    'v = 2) GROUP BY c HAVING (1',
+    '1) UNION ALL SELECT count() FROM esc WHERE (1',
+    'v = 2) ORDER BY (1',
+    "v = 2 # ')'",
+  ];
+
+  it('a delete_condition that closes the parentheses it is put in is a 400, and nothing is deleted', async () => {
+    await fresh('esc');
+    for (const cond of escapes) {
+      for (const dry of ['false', 'true']) {
+        const r = await form('/v0/datasources/esc/delete', { delete_condition: cond, dry_run: dry });
+        expect(r.status, `${cond}: ${r.text}`).toBe(400);
+        expect(r.body.code).toBe('INVALID_PARAMETER');
+        expect(r.body.error).toMatch(/delete_condition must be one SQL condition/);
+      }
+    }
+    expect(await all('esc')).toEqual(['2026-01-01 ES 1', '2026-01-02 FR 2', '2026-01-03 ES 3']);
+  });
+
+  it('a replace_condition that closes its parentheses is a 400, and the data source is as it was', async () => {
+    for (const cond of escapes) {
+      const r = await post(`/v0/datasources?name=esc&mode=replace&replace_condition=${enc(cond)}`, '2026-01-02,DE,20\n');
+      expect(r.status, `${cond}: ${r.text}`).toBe(400);
+      expect(r.body.code).toBe('INVALID_PARAMETER');
+    }
+    expect(await all('esc')).toEqual(['2026-01-01 ES 1', '2026-01-02 FR 2', '2026-01-03 ES 3']);
+  });
+
+  it('brackets, quotes and comments inside a condition are its own: those conditions work', async () => {
+    const ok: Array<[string, number]> = [
+      ['(v = 2)', 1], ["c = ')' OR v = 2", 1], ["c = 'it''s)' OR v = 2", 1], ["c = 'a\\')' OR v = 2", 1],
+      ['v = 2 -- a comment )', 1], ['v = 2 /* ) */', 1], ['v IN [2, 3]', 2], ['`v` = 3', 1],
+    ];
+    for (const [cond, n] of ok) {
+      const r = await form('/v0/datasources/esc/delete', { delete_condition: cond, dry_run: 'true' });
+      expect(r.status, `${cond}: ${r.text}`).toBe(200);
+      expect(r.body.rows_affected, cond).toBe(n);
+    }
+  });
+});
