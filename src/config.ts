@@ -11,6 +11,8 @@ export interface Config {
   dataDir: string;
   dev: boolean;
   operatorToken: string | undefined;
+  /** A secret that reads GET /metrics and nothing else (Prometheus' bearer token). */
+  metricsToken: string | undefined;
   redisUrl: string | undefined;
   secretKey: string | undefined;
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
@@ -45,6 +47,7 @@ export const OPTIONS: Record<keyof Config, Option> = {
   dataDir: { flag: '--data', env: 'ROOST_DATA', def: './data', help: 'data directory (state, cells, secrets)' },
   dev: { flag: '--dev', env: 'ROOST_DEV', def: 'false', help: 'development mode: loopback only, seeds tenant "local"', bool: true },
   operatorToken: { flag: '--operator-token', env: 'ROOST_OPERATOR_TOKEN', def: undefined, help: 'operator token (else generated into <data>/operator-token)' },
+  metricsToken: { flag: '--metrics-token', env: 'ROOST_METRICS_TOKEN', def: undefined, help: 'token that reads /metrics only (else /metrics needs the operator token; open in --dev)' },
   redisUrl: { flag: '--redis-url', env: 'ROOST_REDIS_URL', def: undefined, help: 'Redis state store instead of the local journal (not yet available)' },
   secretKey: { flag: '--secret-key', env: 'ROOST_SECRET_KEY', def: undefined, help: 'key for secrets at rest (else generated into <data>/secret-key)' },
   logLevel: { flag: '--log-level', env: 'ROOST_LOG_LEVEL', def: 'info', help: 'debug | info | warn | error | silent' },
@@ -125,6 +128,9 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
   if (!dataRaw) problems.push(`${name('dataDir')} must not be empty`);
   const opToken = raw('operatorToken');
   if (opToken !== undefined && opToken.length < 32) problems.push(`${name('operatorToken')} must be at least 32 characters`);
+  const metricsToken = raw('metricsToken');
+  if (metricsToken !== undefined && metricsToken.length < 32) problems.push(`${name('metricsToken')} must be at least 32 characters`);
+  if (metricsToken !== undefined && opToken !== undefined && metricsToken === opToken) problems.push(`${name('metricsToken')} must differ from the operator token`);
   const redisUrl = raw('redisUrl');
   if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) problems.push(`${name('redisUrl')} must start with redis:// or rediss://`);
   const secretKey = raw('secretKey');
@@ -136,6 +142,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     dataDir: path.resolve(dataRaw || '.'),
     dev,
     operatorToken: opToken,
+    metricsToken,
     redisUrl,
     secretKey,
     logLevel: level as Config['logLevel'],
