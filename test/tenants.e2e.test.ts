@@ -52,6 +52,27 @@ describe('operator: tenants', () => {
     expect((await call(`${srv.url}/v0/tenants/alpha`, { token: op })).body.name).toBe('Alpha Inc');
   });
 
+  it('keeps a remote placement\'s password when a change of placement leaves it out; null removes it', async () => {
+    // GET shows only password_set: a client that reads the placement, edits the URL and sends
+    // it back must not lose the password it could not see.
+    expect((await call(`${srv.url}/v0/tenants`, { method: 'POST', token: op, ...json({ slug: 'placed' }) })).status).toBe(201);
+    const patch = (placement: unknown) => call(`${srv.url}/v0/tenants/placed`, { method: 'PATCH', token: op, ...json({ placement }) });
+    let r = await patch({ type: 'clickhouse', url: 'http://127.0.0.1:9', user: 'u', password: 'pw-1' });
+    expect(r).toMatchObject({ status: 200, body: { placement: { type: 'clickhouse', url: 'http://127.0.0.1:9', user: 'u', password_set: true } } });
+    const seen = (await call(`${srv.url}/v0/tenants/placed`, { token: op })).body.placement;
+    expect(seen).not.toHaveProperty('password');
+    r = await patch({ ...seen, url: 'http://127.0.0.1:19' });
+    expect(r).toMatchObject({ status: 200, body: { placement: { url: 'http://127.0.0.1:19', password_set: true } } });
+    expect(await patch({ type: 'clickhouse', url: 'http://127.0.0.1:19', password: 5 })).toMatchObject({ status: 400, body: { code: 'INVALID_PARAMETER' } });
+    expect((await call(`${srv.url}/v0/tenants/placed`, { token: op })).body.placement.password_set).toBe(true);
+    r = await patch({ type: 'clickhouse', url: 'http://127.0.0.1:19', password: null });
+    expect(r).toMatchObject({ status: 200, body: { placement: { password_set: false } } });
+    // A tenant created with password null is a 400 (nothing to remove).
+    expect(await call(`${srv.url}/v0/tenants`, { method: 'POST', token: op, ...json({ slug: 'placed2', placement: { type: 'clickhouse', url: 'http://127.0.0.1:9', password: null } }) }))
+      .toMatchObject({ status: 400, body: { code: 'INVALID_PARAMETER' } });
+    expect((await call(`${srv.url}/v0/tenants/placed`, { method: 'DELETE', token: op })).status).toBeLessThan(300);
+  });
+
   it('answers bad input with 4xx JSON errors', async () => {
     const bad: Array<[string, unknown, number, string]> = [
       ['/v0/tenants/alpha', { slug: 'x' }, 400, 'INVALID_PARAMETER'],
@@ -144,7 +165,7 @@ describe('operator: deleting a tenant', () => {
     expect((await call(`${srv.url}/v0/tenants/beta`, { token: op })).status).toBe(404);
     // Nothing of beta is left in the state (the journal may still hold history; the live view must not).
     expect((await call(`${srv.url}/v0/tenants`, { token: op })).body.tenants.map((x: any) => x.slug)).toEqual(['alpha']);
-    const audit = srv.logs.find((l) => l.msg === 'audit' && l.event === 'tenant.deleted');
+    const audit = srv.logs.find((l) => l.msg === 'audit' && l.event === 'tenant.deleted' && l.resource === 'tenant:beta');
     expect(audit).toMatchObject({ credential: 'operator', resource: 'tenant:beta' });
     const file = fs.readFileSync(path.join(srv.dataDir, 'audit', 'operator.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(file.some((e) => e.event === 'tenant.deleted' && e.subject_tenant === 'beta')).toBe(true);

@@ -98,18 +98,27 @@ export function tenantView(t: Tenant): Record<string, unknown> {
   return { slug: t.slug, name: t.name, domains: t.domains, placement, limits: t.limits, created_at: t.createdAt };
 }
 
-function parsePlacement(app: App, raw: unknown): Placement {
+/**
+ * `current`: the tenant's placement when this is a change (PATCH). A remote placement
+ * sent without `password` keeps the current one (GET shows only `password_set`, so a
+ * client that reads, edits and sends the placement back must not lose it); `password:
+ * null` removes it.
+ */
+function parsePlacement(app: App, raw: unknown, current?: Placement): Placement {
   if (raw === undefined) return { type: 'embedded' };
   const p = raw as Record<string, unknown>;
   if (p?.type === 'embedded') return { type: 'embedded' };
   if (p?.type === 'clickhouse') {
     if (typeof p.url !== 'string' || !/^https?:\/\/[^\s]+$/.test(p.url)) throw new RoostError('INVALID_PARAMETER', 'placement.url must be an http(s) URL of the tenant\'s ClickHouse server');
     for (const k of ['user', 'password', 'cluster'] as const) {
-      if (p[k] !== undefined && typeof p[k] !== 'string') throw new RoostError('INVALID_PARAMETER', `placement.${k} must be a string`);
+      if (p[k] !== undefined && typeof p[k] !== 'string' && !(k === 'password' && p[k] === null && current)) {
+        throw new RoostError('INVALID_PARAMETER', `placement.${k} must be a string${k === 'password' && current ? ' (or null to remove it)' : ''}`);
+      }
     }
+    const kept = p.password === undefined && current?.type === 'clickhouse' ? current.password_sealed : undefined;
     return {
       type: 'clickhouse', url: p.url, user: p.user as string | undefined, cluster: p.cluster as string | undefined,
-      password_sealed: p.password ? app.secrets.seal(p.password as string) : undefined,
+      password_sealed: typeof p.password === 'string' && p.password ? app.secrets.seal(p.password) : kept,
     };
   }
   throw new RoostError('INVALID_PARAMETER', 'placement.type must be "embedded" or "clickhouse"');
@@ -167,9 +176,9 @@ export function registerTenantRoutes(app: App): void {
     if (unknown.length) throw new RoostError('INVALID_PARAMETER', `cannot change ${unknown.join(', ')}; changeable: ${known.join(', ')}`);
     const name = parseName(body.name);
     const domains = parseDomains(body.domains);
-    const placement = body.placement === undefined ? undefined : parsePlacement(app, body.placement);
     const slug = ctx.params.slug!;
     const before = getTenant(state, slug);
+    const placement = body.placement === undefined ? undefined : parsePlacement(app, body.placement, before.placement);
     // Limits merge into the current ones; a limit set to null is removed.
     let limits: TenantLimits | undefined;
     if (body.limits !== undefined) {
