@@ -81,3 +81,43 @@ describe('conditions stay one condition', () => {
     }
   });
 });
+
+describe('tinybird.datasources_ops_log', () => {
+  const log = async (name: string, n: number) => {
+    const q = `SELECT event_type, result, error, job_id, rows FROM tinybird.datasources_ops_log WHERE datasource_name = '${name}' ORDER BY timestamp`;
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const got = await rows(q);
+      if (got.length >= n || Date.now() > deadline) return got;
+      await new Promise((r) => setTimeout(r, 150));
+    }
+  };
+
+  it('an append or replace refused before its rows are read is logged as an error with the text answered', async () => {
+    await fresh('oplog');
+    const refused = [
+      await post('/v0/datasources?name=oplog&mode=append', 'not gzip at all', { 'Content-Encoding': 'gzip' }),
+      await post('/v0/datasources?name=oplog&mode=append', undefined),
+      await post(`/v0/datasources?name=oplog&mode=replace&replace_condition=${enc("c = 'ES') OR (1")}`, '2026-01-02,DE,20\n'),
+      await post(`/v0/datasources?name=oplog&mode=append&replace_condition=${enc("c = 'ES'")}`, '2026-01-02,DE,20\n'),
+    ];
+    for (const r of refused) {
+      expect(r.status, r.text).toBeGreaterThanOrEqual(400);
+      expect(r.status).toBeLessThan(500);
+    }
+    const ops = await log('oplog', 6);
+    expect(ops.map((o) => `${o.event_type} ${o.result}`)).toEqual(['create ok', 'append ok', 'append error', 'append error', 'replace error', 'append error']);
+    expect(ops.slice(2).map((o) => o.error)).toEqual(refused.map((r) => r.body.error));
+    expect(await all('oplog')).toEqual(['2026-01-01 ES 1', '2026-01-02 FR 2', '2026-01-03 ES 3']);
+  });
+
+  it('a rows delete is logged with the job id it answered', async () => {
+    await fresh('oplog_del');
+    const r = await form('/v0/datasources/oplog_del/delete', { delete_condition: "c = 'ES'" });
+    expect(r.status, r.text).toBe(200);
+    const job = await call(`${srv.url}/v0/jobs/${r.body.job_id}`, { token });
+    expect(job.body).toMatchObject({ status: 'done', result: { rows_affected: 2 } });
+    const ops = await log('oplog_del', 3);
+    expect(ops[2]).toMatchObject({ event_type: 'delete_data', result: 'ok', rows: 2, job_id: r.body.job_id });
+  });
+});

@@ -177,12 +177,12 @@ export function registerDataSourceRoutes(app: App): void {
    */
   const publicMessage = (ws: Workspace, e: unknown): string => withPublicNames(e, publicNames(state, ws.tenant, ws.name)) instanceof Error ? (e as Error).message : String(e);
 
-  const opsLog = (ws: Workspace, ds: { id: string; name: string }, event: string, ctx: Ctx, r: Partial<ImportResult> & { error?: string; elapsedMs: number }) => {
+  const opsLog = (ws: Workspace, ds: { id: string; name: string }, event: string, ctx: Ctx, r: Partial<ImportResult> & { error?: string; elapsedMs: number; jobId?: string }) => {
     const result = r.error ? 'error' : 'ok';
     app.metrics.ingestOps.inc({ tenant: ws.tenant, event, result });
     app.service.write(ws.tenant, 'datasources_ops_log', {
       timestamp: chTime(), workspace: ws.name, event_type: event, datasource_id: ds.id, datasource_name: ds.name,
-      result, elapsed_time: r.elapsedMs / 1000, error: r.error ?? '', request_id: ctx.id, import_id: r.importId ?? '',
+      result, elapsed_time: r.elapsedMs / 1000, error: r.error ?? '', request_id: ctx.id, import_id: r.importId ?? '', job_id: r.jobId ?? '',
       rows: r.rows ?? 0, rows_quarantine: r.quarantined ?? 0, read_bytes: r.bytes ?? 0, written_rows: r.rows ?? 0, written_rows_quarantine: r.quarantined ?? 0,
     });
   };
@@ -196,7 +196,9 @@ export function registerDataSourceRoutes(app: App): void {
   router.post('/v0/datasources', async (ctx) => {
     const t0 = performance.now();
     const { cred, ws } = await wsOf(ctx);
-    const { params, body, fieldFormat } = await incomingData(ctx, app.config.maxUploadBytes);
+    // The body is gunzipped once the data source is known: an append or replace that fails
+    // there (a corrupt gzip body) is logged in datasources_ops_log like any other failure.
+    const { params, body: rawBody, fieldFormat } = await incoming(ctx, app.config.maxUploadBytes);
     if (params.get('url')) throw new RoostError('BAD_REQUEST', 'importing from a URL is not supported: this server does not reach outside networks; upload the file in the body');
     const mode = oneOf<Mode>('mode', params.get('mode'), MODES, 'create');
     const format = oneOf<Format>('format', params.get('format'), FORMATS, fieldFormat ?? (String(ctx.req.headers['content-type']).includes('ndjson') ? 'ndjson' : 'csv'));
@@ -209,7 +211,7 @@ export function registerDataSourceRoutes(app: App): void {
       authorize(app, ctx, cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:CREATE' });
       if (state.get('datasources', ws.tenant, ws.name, name)) throw new RoostError('ALREADY_EXISTS', `data source "${name}" already exists; use mode=append or mode=replace`);
       let columns: DataSourceColumn[];
-      let data = body;
+      let data = rawBody ? await gunzipIfCompressed(rawBody, app.config.maxUploadBytes) : undefined;
       const schemaText = params.get('schema');
       if (schemaText) {
         columns = schemaColumns(schemaText);
@@ -270,15 +272,17 @@ export function registerDataSourceRoutes(app: App): void {
 
     const ds = getDataSource(state, ws.tenant, ws.name, name);
     authorize(app, ctx, cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:APPEND', resource: name });
-    if (!body) throw new RoostError('EMPTY_BODY', `mode=${mode} needs rows in the body (raw, or a multipart field "csv"/"ndjson")`);
-    const replaceCondition = params.get('replace_condition');
-    let replaceWhere: string | undefined;
-    if (replaceCondition !== null) {
-      if (mode !== 'replace') throw new RoostError('INVALID_PARAMETER', 'replace_condition goes with mode=replace (it replaces the rows that match it)');
-      if (!replaceCondition.trim()) throw new RoostError('INVALID_PARAMETER', 'replace_condition is empty: give a SQL condition over the data source columns, e.g. "day = \'2026-11-28\'"');
-      replaceWhere = conditionWhere(ws, ds, replaceCondition, 'replace_condition');
-    }
+    // A refused append or replace is an operation too: the log says why (as for rows deletes).
     try {
+      if (!rawBody) throw new RoostError('EMPTY_BODY', `mode=${mode} needs rows in the body (raw, or a multipart field "csv"/"ndjson")`);
+      const replaceCondition = params.get('replace_condition');
+      let replaceWhere: string | undefined;
+      if (replaceCondition !== null) {
+        if (mode !== 'replace') throw new RoostError('INVALID_PARAMETER', 'replace_condition goes with mode=replace (it replaces the rows that match it)');
+        if (!replaceCondition.trim()) throw new RoostError('INVALID_PARAMETER', 'replace_condition is empty: give a SQL condition over the data source columns, e.g. "day = \'2026-11-28\'"');
+        replaceWhere = conditionWhere(ws, ds, replaceCondition, 'replace_condition');
+      }
+      const body = await gunzipIfCompressed(rawBody, app.config.maxUploadBytes);
       const result = await runImport(app, ctx, ws, ds, format, body, mode, dialect, params, true, replaceWhere);
       opsLog(ws, ds, mode, ctx, { ...result, elapsedMs: performance.now() - t0 });
       sendJson(ctx, 200, importResponse(ds, result));
@@ -371,9 +375,9 @@ export function registerDataSourceRoutes(app: App): void {
       opsLog(ws, ds, 'delete_data', ctx, { elapsedMs: performance.now() - t0, error: publicMessage(ws, e) });
       throw e;
     }
-    opsLog(ws, ds, 'delete_data', ctx, { elapsedMs: performance.now() - t0, rows: dry ? 0 : count });
     // Done before answering; also recorded as a finished job for clients that poll one (Tinybird's do).
     const job = jobsOf(app).done({ kind: 'delete_data', tenant: ws.tenant, startedBy: ownerKey(cred) }, { datasource: ds.name, delete_condition: cond, rows_affected: count, dry_run: dry });
+    opsLog(ws, ds, 'delete_data', ctx, { elapsedMs: performance.now() - t0, rows: dry ? 0 : count, jobId: job.id });
     sendJson(ctx, 200, { id: job.id, job_id: job.id, job_url: `/v0/jobs/${job.id}`, datasource: { id: ds.id, name: ds.name }, delete_condition: cond, rows_affected: count, dry_run: dry, status: 'done' });
   });
 
