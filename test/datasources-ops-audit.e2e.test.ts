@@ -82,6 +82,29 @@ describe('conditions stay one condition', () => {
   });
 });
 
+describe('multipart uploads', () => {
+  const boundary = '------------------------940a5e1dc492061c';
+  const multipart = (field: string, text: string) => Buffer.from(
+    `--${boundary}\r\nContent-Disposition: form-data; name="${field}"; filename="rows"\r\nContent-Type: application/octet-stream\r\n\r\n${text}\r\n--${boundary}--\r\n`);
+  const headers = { 'Content-Type': `multipart/form-data; boundary=${boundary}` };
+
+  it('a body sent in one piece of over 16 KiB (as curl -F sends it) is read: append, create, analyze', async () => {
+    const csv = Array.from({ length: 2000 }, (_, i) => `2026-01-01,${'x'.repeat(20)},${i}`).join('\n') + '\n';
+    expect(csv.length).toBeGreaterThan(64 * 1024);
+    expect((await post(`/v0/datasources?name=mp&schema=${schema}`)).status).toBe(200);
+    const a = await post('/v0/datasources?name=mp&mode=append', multipart('csv', csv), headers);
+    expect(a.status, a.text).toBe(200);
+    expect(a.body).toMatchObject({ rows: 2000, quarantine_rows: 0 });
+    const nd = Array.from({ length: 500 }, (_, i) => JSON.stringify({ i, s: 'y'.repeat(100) })).join('\n') + '\n';
+    const c = await post('/v0/datasources?name=mp_nd&format=ndjson', multipart('ndjson', nd), headers);
+    expect(c.status, c.text).toBe(200);
+    expect(c.body.rows).toBe(500);
+    const z = await post('/v0/analyze', multipart('ndjson', nd), headers);
+    expect(z.status, z.text).toBe(200);
+    expect(z.body.analysis.columns.map((col: { name: string }) => col.name)).toEqual(['i', 's']);
+  });
+});
+
 describe('tinybird.datasources_ops_log', () => {
   const log = async (name: string, n: number) => {
     const q = `SELECT event_type, result, error, job_id, rows FROM tinybird.datasources_ops_log WHERE datasource_name = '${name}' ORDER BY timestamp`;

@@ -41,8 +41,11 @@ export async function* readMultipart(source: AsyncIterable<Buffer>, boundary: st
   for (;;) {
     const i = buf.indexOf(delim);
     if (i >= 0) { buf = buf.subarray(i + delim.length); break; }
-    if (!(await more())) throw new RoostError('BAD_REQUEST', 'multipart body has no part (boundary not found)');
+    // Only text already searched is let go (a preamble of any size passes in bounded memory). Cut
+    // after reading, this dropped the unsearched first chunk: a body arriving in one piece of over
+    // 16 KiB (curl -F, most clients' uploads) was 'no part (boundary not found)'.
     if (buf.length > MAX_HEADER_BYTES) buf = buf.subarray(buf.length - delim.length);
+    if (!(await more())) throw new RoostError('BAD_REQUEST', 'multipart body has no part (boundary not found)');
   }
   for (;;) {
     // After a delimiter: "--" ends the body, CRLF starts a part.
