@@ -24,6 +24,8 @@ import { quoteIdent, quoteString, type Engine } from '../src/cells/engine.js';
 import type { Tenant, Workspace } from './registry.js';
 import { SLUG } from './registry.js';
 import { dropWorkspaceDatabase } from './provisioning.js';
+import { checkAudienceFree, checkDomainsFree } from './claims.js';
+import type { StoredConnection } from '../auth/oidc/connections.js';
 import { stageTables } from '../src/ingest/stage.js';
 import { quiesceImports } from '../src/ingest/import.js';
 import { deleteSliceOps, restoreSliceOps, tenantSlice, type SliceEntry } from './state-slice.js';
@@ -318,6 +320,15 @@ export async function restoreTenant(app: App, slug: string, id: string, opts: { 
           if (opts.keepTenantRecord && now && e.path[0] === 'tenants') return { path: e.path, value: now };
           return e;
         }), ...revocations];
+        // What one tenant holds alone may have gone to another tenant since the backup: the
+        // restore is refused (nothing changed) rather than bringing back a second claim.
+        for (const e of put) {
+          if (e.path[0] === 'tenants') checkDomainsFree(s, slug, (e.value as Tenant).domains);
+          if (e.path[0] === 'connections') {
+            const conns = (e.path.length === 2 ? Object.values(e.value as Record<string, StoredConnection>) : [e.value]) as StoredConnection[];
+            for (const c of conns) checkAudienceFree(s, { ...c, tenant: slug }, true);
+          }
+        }
         return { ops: [...(now ? deleteSliceOps(s, slug) : []), ...restoreSliceOps(put)], result: before };
       });
     } catch (e) {

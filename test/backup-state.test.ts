@@ -70,4 +70,30 @@ describe('restore and the state it must not roll back', () => {
     expect((await waitJob(srv.operatorToken, o.body.id)).status).toBe('done');
     expect((await call(`${srv.url}/v0/tenants/acme`, { token: srv.operatorToken })).body).toMatchObject({ limits: { concurrent_queries: 8 }, domains: ['acme.test'] });
   }, 60_000);
+
+  it('a restore that would give back what another tenant holds now (a domain, an issuer + audience) is refused and changes nothing', async () => {
+    const op = srv.operatorToken;
+    // Since the backup, acme gave up its domain and its connection's audience, and rival took both.
+    expect((await call(`${srv.url}/v0/tenants/acme`, { method: 'PATCH', token: op, ...json({ domains: ['acme.example'] }) })).status).toBe(200);
+    expect((await call(`${srv.url}/v0/tenants/acme/connections/main`, { method: 'PATCH', token: op, ...json({ audience: `${AUD}/moved` }) })).status).toBe(200);
+    expect((await call(`${srv.url}/v0/tenants`, { method: 'POST', token: op, ...json({ slug: 'rival', domains: ['acme.test'] }) })).status).toBe(201);
+    const restoreFails = async (code: string, what: RegExp) => {
+      const r = await call(`${srv.url}/v0/tenants/acme/backups/${backupId}/restore`, { method: 'POST', token: op, ...json({ replace: true }) });
+      expect(r.status, r.text).toBe(202);
+      const job = await waitJob(op, r.body.id);
+      expect(job).toMatchObject({ status: 'error', code });
+      expect(job.error).toMatch(what);
+      expect((await call(`${srv.url}/v0/tenants/acme`, { token: op })).body.domains).toEqual(['acme.example']);
+      expect((await call(`${srv.url}/v0/tenants/acme/connections/main`, { token: op })).body.audience).toBe(`${AUD}/moved`);
+    };
+    await restoreFails('ALREADY_EXISTS', /domain acme\.test belongs to tenant "rival"/);
+    expect((await call(`${srv.url}/v0/tenants/rival`, { method: 'PATCH', token: op, ...json({ domains: ['rival.test'] }) })).status).toBe(200);
+    expect((await call(`${srv.url}/v0/tenants/rival/connections`, { method: 'POST', token: op, ...json({ id: 'idp', type: 'oidc', issuer: idp.issuer, client_id: 'rival', accept_idp_access_tokens: true, audience: AUD }) })).status).toBe(201);
+    await restoreFails('ALREADY_EXISTS', /already accepts IdP access tokens of this issuer for this audience/);
+    // Once rival lets go, the restore goes through.
+    expect((await call(`${srv.url}/v0/tenants/rival/connections/idp`, { method: 'DELETE', token: op })).status).toBeLessThan(300);
+    const r = await call(`${srv.url}/v0/tenants/acme/backups/${backupId}/restore`, { method: 'POST', token: op, ...json({ replace: true }) });
+    expect((await waitJob(op, r.body.id)).status).toBe('done');
+    expect((await call(`${srv.url}/v0/tenants/acme`, { token: op })).body.domains).toEqual(['acme.test']);
+  }, 90_000);
 });

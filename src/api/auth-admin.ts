@@ -10,7 +10,8 @@ import { RoostError } from '../errors.js';
 import { authenticate, authorize, credentialName, type Credential } from '../../auth/authorize.js';
 import { auditAuth } from '../../auth/runtime.js';
 import { getTenant } from '../../tenants/registry.js';
-import { connectionView, listConnections, sameIssuer, parseConnection, type ConnectionRecord, type StoredConnection } from '../../auth/oidc/connections.js';
+import { checkAudienceFree } from '../../tenants/claims.js';
+import { connectionView, listConnections, parseConnection, type ConnectionRecord, type StoredConnection } from '../../auth/oidc/connections.js';
 import { isSamlConnection, parseSamlConnection, samlConnectionView } from '../../auth/saml/index.js';
 import { evaluateRules, getRules, grantsView, matchedRules, validateRules, type MappingDoc } from '../../auth/mapping/rules.js';
 import { revokeTenantSessions } from '../../auth/sessions/sessions.js';
@@ -38,23 +39,6 @@ export function registerIdentityAdminRoutes(app: App): void {
     const c = state.get<StoredConnection>('connections', tenant, id);
     if (!c) throw new RoostError('NOT_FOUND', `tenant "${tenant}" has no connection "${id}"`);
     return c;
-  };
-  /**
-   * IdP access tokens find their connection by issuer and audience: a second connection
-   * (of any tenant) accepting the same pair would make every such token ambiguous, and so
-   * refused, for the first one's tenant too. The pair is one connection's only.
-   */
-  const checkAudienceFree = (s: typeof state, rec: StoredConnection) => {
-    if (rec.type !== 'oidc' || !rec.accept_idp_access_tokens || !rec.audience) return;
-    const all = s.get<Record<string, Record<string, StoredConnection>>>('connections') ?? {};
-    for (const [t, conns] of Object.entries(all)) {
-      for (const c of Object.values(conns)) {
-        if (t === rec.tenant && c.id === rec.id) continue;
-        if (c.type === 'oidc' && c.accept_idp_access_tokens && c.audience === rec.audience && sameIssuer(c.issuer, rec.issuer)) {
-          throw new RoostError('ALREADY_EXISTS', 'another connection already accepts IdP access tokens of this issuer for this audience; give each connection its own audience');
-        }
-      }
-    }
   };
   const audit = (ctx: Ctx, cred: Credential, tenant: string, event: string, resource: string, details?: Record<string, unknown>) =>
     auditAuth(app, { event, outcome: 'success', tenant, credential: credentialName(cred), actor: cred.kind === 'session' || cred.kind === 'idp' ? cred.identity.email ?? cred.identity.subject : undefined, resource, requestId: ctx.id, details });

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import { SLUG, createTenantOps, createWorkspaceOps, deleteWorkspaceOps, getTenant, getWorkspace, renameWorkspaceOps, updateTenantOps, type Placement, type Tenant, type TenantLimits, type Workspace } from '../../tenants/registry.js';
 import { createWorkspaceDatabase, dropWorkspaceDatabase } from '../../tenants/provisioning.js';
 import { deleteSliceOps } from '../../tenants/state-slice.js';
+import { checkDomainsFree } from '../../tenants/claims.js';
 import { auditOperator } from '../../tenants/operator-audit.js';
 import path from 'node:path';
 import type { Credential } from '../../auth/authorize.js';
@@ -46,19 +47,6 @@ function parseDomains(raw: unknown): string[] | undefined {
     throw new RoostError('INVALID_PARAMETER', 'domains must be a list of domain names like "acme.com"');
   }
   return [...new Set((raw as string[]).map((d) => d.toLowerCase()))];
-}
-
-/**
- * A domain routes `/auth/login?email=` to its tenant and counts as verified: one
- * tenant's only. Checked inside the state transaction.
- */
-function checkDomainsFree(s: State, slug: string, domains: string[] | undefined): void {
-  if (!domains) return;
-  for (const t of s.list<Tenant>('tenants')) {
-    if (t.slug === slug) continue;
-    const taken = domains.find((d) => t.domains.includes(d));
-    if (taken) throw new RoostError('ALREADY_EXISTS', `domain ${taken} belongs to tenant "${t.slug}" already; a domain routes logins to one tenant only`);
-  }
 }
 
 function parseName(raw: unknown): string | undefined {
