@@ -68,10 +68,25 @@ export function createTenantOps(state: State, input: { slug: string; name?: stri
   return { tenant, ops: [{ op: 'put', path: ['tenants', tenant.slug], value: tenant }] };
 }
 
+/**
+ * Workspace names are unique ignoring case: `Finance` beside `finance` would be told apart
+ * by case alone in tokens, logs and mapping rules, and their events-buffer folders would be
+ * one folder on a case-insensitive file system. (`except`: the workspace being renamed, so
+ * a change of case alone is allowed.)
+ */
+function checkWorkspaceNameFree(state: State, tenant: string, name: string, except?: string): void {
+  const lower = name.toLowerCase();
+  const clash = Object.keys(state.get<Record<string, unknown>>('workspaces', tenant) ?? {}).find((n) => n !== except && n.toLowerCase() === lower);
+  if (clash === undefined) return;
+  throw new RoostError('ALREADY_EXISTS', clash === name
+    ? `workspace "${name}" already exists in tenant "${tenant}"`
+    : `workspace "${clash}" already exists in tenant "${tenant}"; names differing only in case are not allowed`);
+}
+
 export function createWorkspaceOps(state: State, tenant: string, name: string): { ops: Op[]; workspace: Workspace } {
   getTenant(state, tenant);
   if (!WORKSPACE_NAME.test(name)) throw new RoostError('INVALID_PARAMETER', 'workspace name must start with a letter and hold at most 64 letters, digits and _');
-  if (state.get('workspaces', tenant, name)) throw new RoostError('ALREADY_EXISTS', `workspace "${name}" already exists in tenant "${tenant}"`);
+  checkWorkspaceNameFree(state, tenant, name);
   const id = crypto.randomUUID();
   const workspace: Workspace = { id, tenant, name, database: `ws_${name.toLowerCase()}_${id.slice(0, 8)}`, createdAt: new Date().toISOString() };
   return { workspace, ops: [{ op: 'put', path: ['workspaces', tenant, name], value: workspace }] };
@@ -100,7 +115,7 @@ export function renameWorkspaceOps(state: State, tenant: string, from: string, t
   const ws = getWorkspace(state, tenant, from);
   if (!WORKSPACE_NAME.test(to)) throw new RoostError('INVALID_PARAMETER', 'workspace name must start with a letter and hold at most 64 letters, digits and _');
   if (from === to) return { ops: [], workspace: ws };
-  if (state.get('workspaces', tenant, to)) throw new RoostError('ALREADY_EXISTS', `workspace "${to}" already exists in tenant "${tenant}"`);
+  checkWorkspaceNameFree(state, tenant, to, from);
   const workspace: Workspace = { ...ws, name: to };
   const ops: Op[] = [
     { op: 'del', path: ['workspaces', tenant, from] },

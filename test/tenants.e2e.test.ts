@@ -73,6 +73,20 @@ describe('operator: tenants', () => {
     expect((await call(`${srv.url}/v0/tenants/placed`, { method: 'DELETE', token: op })).status).toBeLessThan(300);
   });
 
+  it('refuses workspace names that differ from another only in case; a rename may change case', async () => {
+    const ws = (name: string) => call(`${srv.url}/v0/tenants/alpha/workspaces`, { method: 'POST', token: op, ...json({ name }) });
+    expect((await ws('Finance')).status).toBe(201);
+    const dup = await ws('finance');
+    expect(dup).toMatchObject({ status: 409, body: { code: 'ALREADY_EXISTS' } });
+    expect(dup.body.error).toContain('workspace "Finance" already exists');
+    expect((await ws('Finance')).status).toBe(409);
+    expect((await ws('sales')).status).toBe(201);
+    const rename = (from: string, name: string) => call(`${srv.url}/v0/tenants/alpha/workspaces/${from}`, { method: 'PATCH', token: op, ...json({ name }) });
+    expect(await rename('sales', 'FINANCE')).toMatchObject({ status: 409, body: { code: 'ALREADY_EXISTS' } });
+    expect(await rename('Finance', 'finance')).toMatchObject({ status: 200, body: { name: 'finance' } });
+    for (const n of ['finance', 'sales']) expect((await call(`${srv.url}/v0/tenants/alpha/workspaces/${n}`, { method: 'DELETE', token: op })).status).toBeLessThan(300);
+  });
+
   it('answers bad input with 4xx JSON errors', async () => {
     const bad: Array<[string, unknown, number, string]> = [
       ['/v0/tenants/alpha', { slug: 'x' }, 400, 'INVALID_PARAMETER'],
