@@ -144,3 +144,15 @@ describe('tinybird.datasources_ops_log', () => {
     expect(ops[2]).toMatchObject({ event_type: 'delete_data', result: 'ok', rows: 2, job_id: r.body.job_id });
   });
 });
+
+describe('partial replace', () => {
+  it('a condition naming columns as <data source>.column works in a replace as it does in a rows delete', async () => {
+    await fresh('qual');
+    const dry = await form('/v0/datasources/qual/delete', { delete_condition: 'qual.v = 2', dry_run: 'true' });
+    expect(dry.body.rows_affected, dry.text).toBe(1);
+    const r = await post(`/v0/datasources?name=qual&mode=replace&replace_condition=${enc('qual.v = 2')}`, '2026-01-02,DE,2\n2026-01-05,PT,5\n');
+    expect(r.status, r.text).toBe(200);
+    expect(r.body).toMatchObject({ rows: 1, quarantine_rows: 0, rows_outside_condition: 1 });
+    expect(await all('qual')).toEqual(['2026-01-01 ES 1', '2026-01-02 DE 2', '2026-01-03 ES 3']);
+  });
+});

@@ -19,6 +19,7 @@ import { QuarantineSpool, splitCsvRow, type QuarantineRow } from './quarantine.j
 import { RoostError } from '../errors.js';
 import { peekBody } from './peek.js';
 import { ClickHouseEngine } from '../cells/clickhouse.js';
+import { quoteIdent } from '../cells/engine.js';
 import { checkStorage, storageChanged } from '../../tenants/limits.js';
 import { newStageSuffix } from './stage.js';
 
@@ -298,9 +299,13 @@ async function importLocked(app: App, o: ImportOptions): Promise<ImportResult> {
           staged.push(incoming);
           // (No block-hash deduplication: see the cell's inserts. Only the embedded engine's tables have the window.)
           const noDedup = engine.kind === 'embedded' ? ' SETTINGS insert_deduplicate = 0' : '';
-          await engine.exec(`INSERT INTO ${incoming} SELECT * FROM ${target} WHERE NOT ${inside}${noDedup}`);
-          await engine.exec(`INSERT INTO ${incoming} SELECT * FROM ${stage} WHERE ${inside}${noDedup}`);
-          outsideCondition = Number((await engine.exec(`SELECT count() FROM ${stage} WHERE NOT ${inside}`)).toString().trim());
+          // The stage is read under the data source's name: a condition may name its columns
+          // as `<data source>.column` (the rows delete takes that), which the stage's own name
+          // would not resolve (a 422 quoting a query over "the data source" that was the stage).
+          const as = ` AS ${quoteIdent(o.ds.table)}`;
+          await engine.exec(`INSERT INTO ${incoming} SELECT * FROM ${target}${as} WHERE NOT ${inside}${noDedup}`);
+          await engine.exec(`INSERT INTO ${incoming} SELECT * FROM ${stage}${as} WHERE ${inside}${noDedup}`);
+          outsideCondition = Number((await engine.exec(`SELECT count() FROM ${stage}${as} WHERE NOT ${inside}`)).toString().trim());
           rows -= outsideCondition;
         }
         if (engine instanceof ClickHouseEngine && !(await engine.features()).exchangeTables) {
