@@ -48,7 +48,34 @@ describe('server basics (dev mode)', () => {
     expect(await call(`${srv.url}/v0/nope`)).toMatchObject({ status: 404, body: { code: 'ROUTE_NOT_FOUND' } });
     const r = await call(`${srv.url}/v0/health`, { method: 'DELETE' });
     expect(r).toMatchObject({ status: 405, body: { code: 'METHOD_NOT_ALLOWED' } });
-    expect(r.headers.get('allow')).toBe('GET');
+    expect(r.headers.get('allow')).toBe('GET, HEAD, OPTIONS');
+  });
+
+  it('answers CORS preflights and lets any origin read /v0/ answers (not other routes)', async () => {
+    const origin = { Origin: 'https://dashboard.example' };
+    const pre = await fetch(`${srv.url}/v0/sql`, { method: 'OPTIONS', headers: { ...origin, 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'authorization, content-type' } });
+    expect(pre.status).toBe(204);
+    expect(pre.headers.get('access-control-allow-origin')).toBe('*');
+    expect(pre.headers.get('access-control-allow-methods')).toBe('GET, POST, HEAD, OPTIONS');
+    expect(pre.headers.get('access-control-allow-headers')).toMatch(/Authorization/);
+    expect(pre.headers.get('access-control-allow-headers')).toMatch(/Content-Type/);
+    expect(pre.headers.get('allow')).toBe('GET, POST, HEAD, OPTIONS');
+    // Without a credential the page still reads why (401), and with one the rows.
+    const token = (await call(`${srv.url}/tokens`)).body.workspace_admin_token;
+    const no = await fetch(`${srv.url}/v0/sql?q=SELECT+1`, { headers: origin });
+    expect(no.status).toBe(401);
+    expect(no.headers.get('access-control-allow-origin')).toBe('*');
+    const yes = await fetch(`${srv.url}/v0/sql?q=SELECT+1+AS+x+FORMAT+JSON`, { headers: { ...origin, Authorization: `Bearer ${token}` } });
+    expect(yes.status).toBe(200);
+    expect(yes.headers.get('access-control-allow-origin')).toBe('*');
+    expect(yes.headers.get('access-control-expose-headers')).toMatch(/X-Request-Id/);
+    expect((await yes.json()).data).toEqual([{ x: 1 }]);
+    // Never with credentials (cookies): `*` forbids them, and nothing says otherwise.
+    expect(yes.headers.get('access-control-allow-credentials')).toBeNull();
+    // Routes outside /v0/ (logins, the dev token list) are not for other origins.
+    const dev = await fetch(`${srv.url}/tokens`, { headers: origin });
+    expect(dev.headers.get('access-control-allow-origin')).toBeNull();
+    expect((await fetch(`${srv.url}/v0/nope`, { method: 'OPTIONS', headers: origin })).status).toBe(404);
   });
 
   it('refuses credentials it does not know, and the operator route to a workspace token', async () => {

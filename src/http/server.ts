@@ -105,9 +105,30 @@ export class HttpServer {
       if (type) req.headers['content-type'] = type.replace(/^[^;]*/, (t) => t.trim().toLowerCase());
       const notUtf8 = fieldNotUtf8(url.search);
       if (notUtf8 !== undefined) throw new RoostError('INVALID_UTF8', `query parameter ${JSON.stringify(notUtf8)} is not UTF-8 once percent-decoded; percent-encode the text's UTF-8 bytes (é is %C3%A9)`);
+      // The API is called from web pages too (Tinybird's JWTs with fixed parameters are made for
+      // that): any origin may read /v0/ answers. Safe without credentials mode: a cookie is never
+      // sent with `*`, and a token is the caller's own.
+      const api = url.pathname.startsWith('/v0/');
+      if (api) res.setHeader('Access-Control-Allow-Origin', '*');
       const m = this.#opts.router.match(req.method ?? 'GET', url.pathname);
       if (!m) throw new RoostError('ROUTE_NOT_FOUND', `no route ${req.method} ${url.pathname}; see the API reference`);
-      if ('allowed' in m) throw new RoostError('METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${url.pathname}; use ${m.allowed.join(' or ')}`, { headers: { Allow: m.allowed.join(', ') } });
+      if ('allowed' in m) {
+        const allow = allowedMethods(m.allowed);
+        if (req.method === 'OPTIONS') {
+          // A CORS preflight (or a plain question about the route): what it takes.
+          ctx.route = 'OPTIONS';
+          res.setHeader('Allow', allow.join(', '));
+          if (api && req.headers['access-control-request-method']) {
+            res.setHeader('Access-Control-Allow-Methods', allow.join(', '));
+            res.setHeader('Access-Control-Allow-Headers', 'Authorization, Content-Type, Content-Encoding, X-Roost-Workspace, X-Request-Id');
+            res.setHeader('Access-Control-Max-Age', '600');
+          }
+          res.writeHead(204).end();
+          return;
+        }
+        throw new RoostError('METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${url.pathname}; use ${m.allowed.join(' or ')}`, { headers: { Allow: allow.join(', ') } });
+      }
+      if (api) res.setHeader('Access-Control-Expose-Headers', 'X-Request-Id, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset');
       ctx.route = m.route;
       ctx.params = m.params;
       await m.handler(ctx);
@@ -254,4 +275,12 @@ function diskFull(e: unknown): string | undefined {
     if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'EFBIG') return code;
   }
   return undefined;
+}
+
+/** A route's methods as `Allow` lists them: HEAD wherever GET is, and OPTIONS. */
+function allowedMethods(methods: string[]): string[] {
+  const out = [...methods];
+  if (out.includes('GET') && !out.includes('HEAD')) out.push('HEAD');
+  out.push('OPTIONS');
+  return out;
 }
