@@ -156,3 +156,32 @@ describe('partial replace', () => {
     expect(await all('qual')).toEqual(['2026-01-01 ES 1', '2026-01-02 DE 2', '2026-01-03 ES 3']);
   });
 });
+
+describe('/v0/analyze and inferred schemas', () => {
+  const long = 'x'.repeat(2 * 1024 * 1024);
+
+  it('a first row over 1 MiB is sampled whole: analyze and create infer its columns', async () => {
+    const nd = `${JSON.stringify({ s: long, n: 1 })}\n${JSON.stringify({ s: 'y', n: 2 })}\n`;
+    const a = await post('/v0/analyze?format=ndjson', nd, { 'Content-Type': 'application/x-ndjson' });
+    expect(a.status, a.text.slice(0, 300)).toBe(200);
+    expect(a.body.analysis.columns.map((c: { name: string }) => c.name)).toEqual(['s', 'n']);
+    const c = await post('/v0/datasources?name=inf_nd&format=ndjson', nd, { 'Content-Type': 'application/x-ndjson' });
+    expect(c.status, c.text.slice(0, 300)).toBe(200);
+    expect(c.body.rows).toBe(2);
+    expect(c.body.datasource.schema.columns.map((col: { name: string }) => col.name)).toEqual(['s', 'n']);
+    const csv = `n,s\n1,${long}\n2,y\n`;
+    const z = await post('/v0/analyze', csv);
+    expect(z.status).toBe(200);
+    expect(z.body.analysis.columns[0].recommended_type).toMatch(/Int/);
+    expect(z.body.rows_sampled).toBeGreaterThan(0);
+  });
+
+  it('a sample with no JSON object is a 400, not an analysis of no columns', async () => {
+    const r = await post('/v0/analyze?format=ndjson', '[1,2]\n"text"\n', { 'Content-Type': 'application/x-ndjson' });
+    expect(r.status, r.text).toBe(400);
+    expect(r.body.error).toMatch(/no JSON objects/);
+    const e = await post('/v0/analyze', '');
+    expect(e.status).toBe(400);
+    expect(e.body.code).toBe('EMPTY_BODY');
+  });
+});

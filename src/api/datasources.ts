@@ -18,7 +18,7 @@ import {
 } from '../datasources/registry.js';
 import { csvToRoost, importRows, withDataSourceLock, type ImportResult, type ImportSource } from '../ingest/import.js';
 import { ndjsonSource } from '../ingest/ndjson.js';
-import { gunzipIfCompressed, peekBody } from '../ingest/peek.js';
+import { gunzipIfCompressed, peekBody, type Peeked } from '../ingest/peek.js';
 import { inferNdjson, ndjsonSchemaText } from '../ingest/ndjson-infer.js';
 import { formatSchema, inferCsvSchema, parseSchema, type CsvDialect } from '../native/csv.js';
 import { analyzeSql, SqlError, toRoostError } from '../native/sql.js';
@@ -217,7 +217,7 @@ export function registerDataSourceRoutes(app: App): void {
         columns = schemaColumns(schemaText);
       } else {
         if (!data) throw new RoostError('BAD_REQUEST', 'to create a data source send a schema= parameter, or a body to infer it from');
-        const s = await peekBody(data, 1 << 20);
+        const s = await sampleOf(data, format === 'ndjson' ? 1 : 2);
         data = s.body;
         if (s.head.length === 0) throw new RoostError('EMPTY_BODY', 'the body is empty: send rows to infer a schema from, or a schema= parameter');
         // type_guessing=false (Tinybird's): every inferred column is a String (Nullable where values are missing).
@@ -426,12 +426,14 @@ export function registerDataSourceRoutes(app: App): void {
     void ws;
     const { params, body, fieldFormat } = await incomingData(ctx, app.config.maxUploadBytes);
     if (!body) throw new RoostError('EMPTY_BODY', 'send a CSV or NDJSON sample in the body');
-    const s = await peekBody(body, 1 << 20);
+    const s = await sampleOf(body, 2);
     for await (const _ of s.body) { /* the rest is not needed */ }
     if (!s.head.length) throw new RoostError('EMPTY_BODY', 'send a CSV or NDJSON sample in the body');
     const format = oneOf<Format>('format', params.get('format'), FORMATS, fieldFormat ?? (/^\s*\{/.test(s.head.subarray(0, 64).toString('utf8')) ? 'ndjson' : 'csv'));
     if (format === 'ndjson') {
       const cols = inferNdjson(s.head.toString('utf8'));
+      // Not a 200 with no columns: the client would create a data source of nothing.
+      if (!cols.length) throw new RoostError('BAD_REQUEST', 'no JSON objects found in the sample to infer a schema from (one JSON object a line)');
       return sendJson(ctx, 200, { analysis: { columns: cols.map((c) => ({ name: c.name, path: c.jsonPath, recommended_type: c.type, present_pct: c.presentPct })), schema: ndjsonSchemaText(cols) }, format });
     }
     const r = await inferCsvSchema(s.head, { dialect: dialectFrom(params), complete: s.complete }).catch((e) => { throw csvToRoost(e); });
@@ -487,6 +489,37 @@ export function conditionEscapes(cond: string): string | undefined {
   }
   if (open.length) return `a bracket is not closed (expected "${open[open.length - 1]}")`;
   return undefined;
+}
+
+/** The largest row an import takes (the validator's default maxRowBytes). */
+const MAX_ROW_BYTES = 8 << 20;
+
+/**
+ * The sample a schema is inferred from: the first MiB, or more when that does not hold
+ * `lines` whole lines (a header and one row; one NDJSON object), up to the largest row an
+ * import takes. A row of 2 MiB inferred nothing (NDJSON: a 200 with no columns) or String
+ * for every column (CSV, no row seen), though the same rows are then imported.
+ */
+async function sampleOf(body: AsyncIterable<Buffer>, lines: number): Promise<Peeked> {
+  const s = await peekBody(body, 1 << 20);
+  const ends = (b: Buffer, from: number) => { let n = 0; for (let i = b.indexOf(10, from); i >= 0 && n < lines; i = b.indexOf(10, i + 1)) n++; return n; };
+  let seen = ends(s.head, 0);
+  if (s.complete || seen >= lines) return s;
+  // Read on, a piece at a time, until the lines are whole (or the largest row is passed).
+  const it = s.rest[Symbol.asyncIterator]();
+  const parts: Buffer[] = [s.head];
+  let n = s.head.length;
+  let complete = false;
+  while (seen < lines && n < lines * MAX_ROW_BYTES + (1 << 20)) {
+    const r = await it.next();
+    if (r.done) { complete = true; break; }
+    parts.push(r.value);
+    n += r.value.length;
+    seen += ends(r.value, 0);
+  }
+  const head = Buffer.concat(parts, n);
+  const rest = (async function* () { if (!complete) for (let r = await it.next(); !r.done; r = await it.next()) yield r.value; })();
+  return { head, rest, complete, body: (async function* () { if (head.length) yield head; yield* rest; })() };
 }
 
 /** Data source names being created or dropped (tenant/workspace/name) in this process. */
