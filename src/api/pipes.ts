@@ -16,6 +16,7 @@ import { rowFiltersOf } from '../datasources/name-map.js';
 import { analyzeSql, SqlError, toRoostError } from '../native/sql.js';
 import { EXTENSION_FORMATS, runQueryToResponse } from '../query/run.js';
 import { publicNames, withPublicNames } from '../query/public-names.js';
+import { isOutputParam, looksLikeForm, outputSettings, respellFormat } from '../query/request-options.js';
 import {
   checkName, checkPipe, compileEndpoint, deletePipeOps, findPipe, getNode, getPipe, listPipes, logEndpointCall, newId,
   pipeDatafile, pipesUsing, putPipeOps, ResultTail, type Pipe, type PipeNode,
@@ -86,7 +87,7 @@ async function sqlBody(ctx: Ctx): Promise<{ sql?: string; form: URLSearchParams 
   return { sql: text.trim() ? text : form.get('sql') ?? undefined, form };
 }
 
-interface CallInput { params: RequestParams; q?: string; logged: Record<string, string> }
+interface CallInput { params: RequestParams; q?: string; logged: Record<string, string>; output?: Record<string, number> }
 
 /**
  * The call's parameters: the query string, and for POST the body (JSON or form) after it.
@@ -95,9 +96,15 @@ interface CallInput { params: RequestParams; q?: string; logged: Record<string, 
 function callInput(ctx: Ctx): CallInput | Promise<CallInput> {
   const params: Record<string, string | string[]> = {};
   const q = ctx.query.get('q') ?? undefined;
-  if (ctx.query.size) for (const [k, v] of ctx.query) addParam(params, k, v);
-  if (ctx.req.method === 'POST') return readBody(ctx).then((b) => withBody(ctx, params, q, textOf(b)));
-  return inputOf(params, q);
+  const output: Record<string, string> = {};
+  if (ctx.query.size) {
+    for (const [k, v] of ctx.query) {
+      if (isOutputParam(k)) output[k] = v;
+      else addParam(params, k, v);
+    }
+  }
+  if (ctx.req.method === 'POST') return readBody(ctx).then((b) => withBody(ctx, params, q, textOf(b), output));
+  return inputOf(params, q, output);
 }
 
 function addParam(params: Record<string, string | string[]>, k: string, v: string): void {
@@ -118,30 +125,57 @@ function jsonText(name: string, v: unknown): string {
   }
 }
 
-function withBody(ctx: Ctx, params: Record<string, string | string[]>, q: string | undefined, body: string): CallInput {
+function withBody(ctx: Ctx, params: Record<string, string | string[]>, q: string | undefined, body: string, output: Record<string, string>): CallInput {
   const type = String(ctx.req.headers['content-type'] ?? '');
-  if (type.startsWith('application/json')) {
+  if (!type.startsWith('application/json') && body.trim() && !looksLikeForm(body)) {
+    // A body that is not a form is the SQL over the result (Tinybird's
+    // `curl --data "select count() from _" .../v0/pipes/<pipe>.json`).
+    q = body;
+  } else if (type.startsWith('application/json')) {
     let obj: unknown;
     try { obj = body.trim() ? JSON.parse(body) : {}; } catch { throw new RoostError('INVALID_JSON', 'the JSON body must be an object of parameters, e.g. {"limit": 10}'); }
     if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new RoostError('INVALID_JSON', 'the JSON body must be an object of parameters, e.g. {"limit": 10}');
     for (const [k, v] of Object.entries(obj)) {
       if (k === 'q' && typeof v === 'string') { q = v; continue; }
       if (v === null || v === undefined) continue;
+      if (isOutputParam(k)) { output[k] = String(v); continue; }
       for (const item of Array.isArray(v) ? v : [v]) addParam(params, k, typeof item === 'object' ? jsonText(k, item) : String(item));
     }
   } else if (body.length) {
     for (const [k, v] of formOf(body)) {
       if (k === 'q') q = v;
+      else if (isOutputParam(k)) output[k] = v;
       else addParam(params, k, v);
     }
   }
-  return inputOf(params, q);
+  return inputOf(params, q, output);
 }
 
-function inputOf(params: Record<string, string | string[]>, q: string | undefined): CallInput {
+function inputOf(params: Record<string, string | string[]>, q: string | undefined, output: Record<string, string>): CallInput {
   const logged: Record<string, string> = {};
   for (const [k, v] of Object.entries(params)) logged[k] = Array.isArray(v) ? v.join(',') : v;
-  return { params, q: q?.trim() ? q : undefined, logged };
+  for (const [k, v] of Object.entries(output)) logged[k] = v;
+  return { params, q: q?.trim() ? q : undefined, logged, output: outputSettings((k) => output[k]) };
+}
+
+/**
+ * `q=` over an endpoint's result (`_`). The extension picks the format, so a FORMAT clause in `q`
+ * is ignored whatever it names (the analyzer knows a few names, spelled as ClickHouse spells them).
+ */
+function overResult(q: string, sql: string): string {
+  let text = q;
+  for (let i = 0; ; i++) {
+    try {
+      return analyzeSql(text, { _: { kind: 'query', sql } }).sql;
+    } catch (e) {
+      const respelled = i === 0 && e instanceof SqlError && e.code === 'UNSUPPORTED_FORMAT' ? respellFormat(text, e.offset, 'JSON') : undefined;
+      if (respelled === undefined) {
+        if (e instanceof SqlError) throw toRoostError(e);
+        throw e;
+      }
+      text = respelled;
+    }
+  }
 }
 
 export function loggedUrl(ctx: Ctx): string {
@@ -353,19 +387,14 @@ export function registerPipeRoutes(app: App): void {
       const compiled = compileEndpoint(state, pipe, { params: input.params, fixedParams: fixedParams(r.cred, pipe.name), rowFilters });
       let sql = compiled.sql;
       if (input.q) {
-        try {
-          sql = analyzeSql(input.q, { _: { kind: 'query', sql } }).sql;
-        } catch (e) {
-          if (e instanceof SqlError) throw toRoostError(e);
-          throw e;
-        }
+        sql = overResult(input.q, sql);
       }
       if (compiled.reads.some((n) => n.startsWith('tinybird.') || n.startsWith('roost.'))) await app.service.ensure(r.tenant);
       const tenant = getTenant(state, r.tenant);
       await runQueryToResponse(ctx, {
         engine: app.cells.engineFor(tenant), tenant, config: app.config, metrics: app.metrics, sql, format,
         names: publicNames(state, r.tenant, r.workspace),
-        userSettings: compiled.maxThreads ? { max_threads: compiled.maxThreads } : undefined, tail,
+        userSettings: compiled.maxThreads || input.output ? { ...input.output, ...(compiled.maxThreads ? { max_threads: compiled.maxThreads } : {}) } : undefined, tail,
       });
     } catch (e) {
       // Any error text (engine, service tables) in the workspace's names, in the answer and in the logs.

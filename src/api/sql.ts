@@ -10,23 +10,34 @@ import { getTenant } from '../../tenants/registry.js';
 import { runQueryToResponse } from '../query/run.js';
 import { publicNames, withPublicNames } from '../query/public-names.js';
 import { ResultTail } from '../pipes/result-tail.js';
+import { looksLikeForm, outputSettings, respellFormat } from '../query/request-options.js';
 import { compileEndpoint, getPipe, type Pipe } from '../pipes/index.js';
 import type { NameMapEntry } from '../native/sql.js';
 import { logEndpointCall } from '../pipes/endpoint-log.js';
 import { callStatus, loggedUrl, tokenName } from './pipes.js';
 
 /** What one /v0/sql call leaves in pipe_stats_rt (`pipe_id`/`pipe_name` `query_api`, as in Tinybird). */
-interface SqlCallLog { q?: string; readsService: boolean; tail?: ResultTail }
+interface SqlCallLog { q?: string; readsService: boolean; tail?: ResultTail; form?: URLSearchParams }
 
 /** The query text from `q=` (query string or form body) or a raw body. */
-async function sqlText(ctx: Ctx): Promise<string> {
+async function sqlText(ctx: Ctx, call: SqlCallLog): Promise<string> {
   let q = ctx.query.get('q');
   if (ctx.req.method === 'POST') {
     const body = textOf(await readBody(ctx));
     const type = String(ctx.req.headers['content-type'] ?? '');
-    if (type.startsWith('application/x-www-form-urlencoded')) q = formOf(body).get('q') ?? q;
-    else if (type.startsWith('application/json')) {
-      try { q = (JSON.parse(body) as { q?: string }).q ?? q; } catch { throw new RoostError('INVALID_JSON', 'the JSON body must be {"q": "<sql>"}'); }
+    // curl --data "SELECT ..." (Tinybird's own example) sends raw SQL as a form: a body that
+    // is not shaped like a form is the SQL.
+    if (type.startsWith('application/x-www-form-urlencoded') && looksLikeForm(body)) {
+      call.form = formOf(body);
+      q = call.form.get('q') ?? q;
+    } else if (type.startsWith('application/json')) {
+      let obj: Record<string, unknown>;
+      try { obj = JSON.parse(body) as Record<string, unknown>; } catch { throw new RoostError('INVALID_JSON', 'the JSON body must be {"q": "<sql>"}'); }
+      if (typeof obj !== 'object' || obj === null) throw new RoostError('INVALID_JSON', 'the JSON body must be {"q": "<sql>"}');
+      q = typeof obj.q === 'string' ? obj.q : q;
+      // Its other scalar fields are parameters as in a form (output_format_json_quote_64bit_integers, ...).
+      call.form = new URLSearchParams();
+      for (const [k, v] of Object.entries(obj)) if (k !== 'q' && (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean')) call.form.set(k, String(v));
     } else if (body.trim()) q = body;
   }
   if (!q || !q.trim()) throw new RoostError('INVALID_PARAMETER', 'no query: pass q=<sql> in the query string or form body, or the SQL as the request body');
@@ -69,16 +80,23 @@ export function registerSqlRoutes(app: App): void {
     }
   };
   const answer = async (ctx: Ctx, cred: Credential, tenant: string, workspace: string, call: SqlCallLog) => {
-    const q = await sqlText(ctx);
+    const q = await sqlText(ctx, call);
     call.q = q;
     const filters = rowFiltersOf(app.state, tenant, workspace, cred);
     const map: Record<string, NameMapEntry> = workspaceNameMap(app.state, tenant, workspace, filters);
+    let sql = q;
     const analyze = (m: Record<string, NameMapEntry>) => {
       try {
-        return analyzeSql(q, m);
+        return analyzeSql(sql, m);
       } catch (e) {
-        if (e instanceof SqlError) throw toRoostError(e);
-        throw e;
+        // ClickHouse reads format names in any case (`FORMAT csv`): spelled as the analyzer knows them.
+        const respelled = e instanceof SqlError && e.code === 'UNSUPPORTED_FORMAT' ? respellFormat(sql, e.offset) : undefined;
+        if (respelled === undefined) {
+          if (e instanceof SqlError) throw toRoostError(e);
+          throw e;
+        }
+        sql = respelled;
+        return analyze(m);
       }
     };
     // `pipeline=<pipe>`: the pipe's nodes are names too, compiled with the request's parameters.
@@ -123,10 +141,13 @@ export function registerSqlRoutes(app: App): void {
     call.readsService = analysis.tables.some((t) => t.name.startsWith('tinybird.') || t.name.startsWith('roost.'));
     if (names.some((n) => n.startsWith('tinybird.') || n.startsWith('roost.'))) await app.service.ensure(tenant);
     const format = analysis.format ?? 'JSON';
+    // Tinybird's output parameters (`output_format_json_quote_64bit_integers=1`, ...), from the
+    // query string or a form body.
+    const output = outputSettings((k) => call.form?.get(k) ?? ctx.query.get(k) ?? undefined);
     call.tail = new ResultTail(format);
     await runQueryToResponse(ctx, {
       engine: app.cells.engineFor(t), tenant: t, config: app.config, metrics: app.metrics,
-      sql: analysis.sql, format, names: publicNames(app.state, tenant, workspace),
+      sql: analysis.sql, format, names: publicNames(app.state, tenant, workspace), userSettings: output,
       // Completes the JSON trailer (rows_before_limit_at_least) the streaming path leaves out.
       tail: call.tail,
     });

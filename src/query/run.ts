@@ -122,6 +122,8 @@ async function runWithSlot(ctx: Ctx, o: RunOptions, type: string, settings: Reco
     // A lower max_threads asked for (settings or the template's max_threads()) is kept; a higher one is not.
     const merged = Object.assign({}, asked, settings);
     if (Number(asked.max_threads) > 0 && Number(asked.max_threads) < Number(settings.max_threads)) merged.max_threads = Number(asked.max_threads);
+    // Quoting 64-bit integers is only a default (Tinybird's); a query or request asking for it keeps its choice.
+    if (asked.output_format_json_quote_64bit_integers !== undefined) merged.output_format_json_quote_64bit_integers = asked.output_format_json_quote_64bit_integers;
     stream = await o.engine.query(split.sql, { format: o.format, settings: merged, timeoutMs, signal: ctx.signal });
   } catch (caught) {
     const e = unsupportedFormat(caught, o);
