@@ -185,3 +185,23 @@ describe('/v0/analyze and inferred schemas', () => {
     expect(e.body.code).toBe('EMPTY_BODY');
   });
 });
+
+describe('quarantine', () => {
+  it('truncate leaves the quarantine; POST /v0/datasources/<name>_quarantine/truncate empties it (as in Tinybird) and nothing else', async () => {
+    expect((await post(`/v0/datasources?name=quar&schema=${schema}`)).status).toBe(200);
+    const a = await post('/v0/datasources?name=quar&mode=append', '2026-01-01,ES,1\nnot a date,FR,2\n2026-01-03,ES,x\n');
+    expect(a.body).toMatchObject({ rows: 1, quarantine_rows: 2 });
+    expect((await call(`${srv.url}/v0/datasources/quar`, { token })).body).toMatchObject({ statistics: { row_count: 1 }, quarantine_rows: 2 });
+    expect((await post('/v0/datasources/quar/truncate')).status).toBe(200);
+    expect((await call(`${srv.url}/v0/datasources/quar`, { token })).body).toMatchObject({ statistics: { row_count: 0 }, quarantine_rows: 2 });
+    expect((await post('/v0/datasources?name=quar&mode=append', '2026-01-04,PT,4\n')).status).toBe(200);
+    const t = await post('/v0/datasources/quar_quarantine/truncate');
+    expect(t.status, t.text).toBe(200);
+    expect(t.body).toMatchObject({ name: 'quar_quarantine', datasource: { name: 'quar' }, truncated: true });
+    expect((await call(`${srv.url}/v0/datasources/quar`, { token })).body).toMatchObject({ statistics: { row_count: 1 }, quarantine_rows: 0 });
+    expect(await sql('SELECT count() FROM quar_quarantine FORMAT CSV')).toBe('0\n');
+    const missing = await post('/v0/datasources/nothere_quarantine/truncate');
+    expect(missing.status).toBe(404);
+    expect(missing.body).toMatchObject({ code: 'UNKNOWN_DATASOURCE' });
+  });
+});

@@ -311,19 +311,25 @@ export function registerDataSourceRoutes(app: App): void {
   router.post('/v0/datasources/:name/truncate', async (ctx) => {
     const t0 = performance.now();
     const { cred, ws } = await wsOf(ctx);
-    const ds = getDataSource(state, ws.tenant, ws.name, ctx.params.name!);
+    // `<name>_quarantine` is the quarantine of <name> (as in Tinybird, which truncates it by that
+    // name): no data source has that name (the suffix is reserved), and nothing else empties it.
+    const requested = ctx.params.name!;
+    const quarantine = requested.endsWith('_quarantine') && !state.get('datasources', ws.tenant, ws.name, requested);
+    const ds = quarantine ? state.get<DataSource>('datasources', ws.tenant, ws.name, requested.slice(0, -'_quarantine'.length)) : getDataSource(state, ws.tenant, ws.name, requested);
+    if (!ds) throw new RoostError('UNKNOWN_DATASOURCE', `there is no data source "${requested}" in this workspace (nor one whose quarantine it would be)`);
     authorize(app, ctx, cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:DROP', resource: ds.name });
     const engine = app.cells.engineFor(getTenant(state, ws.tenant));
+    const table = quarantine ? `${ds.table}_quarantine` : ds.table;
     try {
       // Not in the middle of an import: a partial replace copies the rows it keeps from the
       // table and swaps the copy in, which would bring truncated rows back.
-      await withDataSourceLock(app, ws, ds, true, () => engine.exec(`TRUNCATE TABLE ${qualified(ws, ds.table)}`));
+      await withDataSourceLock(app, ws, ds, true, () => engine.exec(`TRUNCATE TABLE IF EXISTS ${qualified(ws, table)}`));
     } catch (e) {
-      opsLog(ws, ds, 'truncate', ctx, { elapsedMs: performance.now() - t0, error: publicMessage(ws, e) });
+      opsLog(ws, { id: ds.id, name: requested }, 'truncate', ctx, { elapsedMs: performance.now() - t0, error: publicMessage(ws, e) });
       throw e;
     }
-    opsLog(ws, ds, 'truncate', ctx, { elapsedMs: performance.now() - t0 });
-    sendJson(ctx, 200, { id: ds.id, name: ds.name, truncated: true });
+    opsLog(ws, { id: ds.id, name: requested }, 'truncate', ctx, { elapsedMs: performance.now() - t0 });
+    sendJson(ctx, 200, quarantine ? { id: ds.id, name: requested, datasource: { id: ds.id, name: ds.name }, truncated: true } : { id: ds.id, name: ds.name, truncated: true });
   });
 
   /**
