@@ -239,7 +239,7 @@ describe('requests as Tinybird documents them', () => {
     expect(r.status, r.text).toBe(200);
     expect(r.text).toBe('3\n');
     // A real form still works, and its other fields are not taken for SQL.
-    const form = await call(`${srv.url}/v0/sql`, { method: 'POST', token, body: new URLSearchParams({ q: 'SELECT 7 AS x FORMAT CSV', from: 'ui' }) });
+    const form = await call(`${srv.url}/v0/sql`, { method: 'POST', token, body: new URLSearchParams({ q: 'SELECT 7 AS x FORMAT CSV', from: 'ui', 'a b': '1' }) });
     expect(form.text).toBe('7\n');
   });
 
@@ -300,6 +300,8 @@ describe('requests as Tinybird documents them', () => {
       expect(r.headers.get('content-type')).toBe(type);
       expect(await r.text()).toBe(body);
     }
+    // The analyzer's offset is in bytes: text before the name may be multi-byte.
+    expect(await (await get(`/v0/sql?q=${enc("SELECT 'é😀' AS x FORMAT jsoneachrow")}`)).text()).toBe('{"x":"é😀"}\n');
     const pq = await get(`/v0/sql?q=${enc('SELECT 1 AS x format parquet')}`);
     expect(pq.headers.get('content-type')).toBe('application/vnd.apache.parquet');
     // A format /v0/sql does not offer is still refused, with where it is.

@@ -39,7 +39,7 @@ export function outputSettings(get: (k: string) => string | undefined): Record<s
 export function looksLikeForm(text: string): boolean {
   const t = text.trim();
   if (!t) return true;
-  return t.split('&').every((f) => f === '' || /^[A-Za-z0-9_.\-~%[\]]+(?:=|$)/.test(f));
+  return t.split('&').every((f) => f === '' || /^[A-Za-z0-9_.\-~%[\]+]+(?:=|$)/.test(f));
 }
 
 /** The output formats the analyzer allows, as ClickHouse spells them. */
