@@ -205,3 +205,35 @@ describe('quarantine', () => {
     expect(missing.body).toMatchObject({ code: 'UNKNOWN_DATASOURCE' });
   });
 });
+
+describe('NDJSON bodies whose lines are none of them JSON', () => {
+  const nd = { 'Content-Type': 'application/x-ndjson' };
+  const ndSchema = enc('`d` Date `json:$.d`, `c` String `json:$.c`');
+  const quarantined = async (name: string, like: string) => (await rows(`SELECT c__raw AS r, c__error AS e FROM ${name}_quarantine WHERE c__raw LIKE '${like}%' ORDER BY c__line`)).map((x) => `${x.r}: ${x.e.join(',')}`);
+
+  it('are quarantined and counted (append, replace, events with wait), not refused as an empty body', async () => {
+    expect((await post(`/v0/datasources?name=nojson&format=ndjson&schema=${ndSchema}`)).status).toBe(200);
+    const a = await post('/v0/datasources?name=nojson&mode=append&format=ndjson', 'a1,x\na2,y\n', nd);
+    expect(a.status, a.text).toBe(200);
+    expect(a.body).toMatchObject({ rows: 0, quarantine_rows: 2 });
+    const e = await post('/v0/events?name=nojson&wait=true', 'e1 not json\ne2 not json\n', nd);
+    expect(e.status, e.text).toBe(200);
+    expect(e.body).toEqual({ successful_rows: 0, quarantined_rows: 2 });
+    expect(await quarantined('nojson', 'a')).toEqual(['a1,x: invalid JSON', 'a2,y: invalid JSON']);
+    expect(await quarantined('nojson', 'e')).toEqual(['e1 not json: invalid JSON', 'e2 not json: invalid JSON']);
+    // Blank lines only are still an empty body.
+    expect((await post('/v0/datasources?name=nojson&mode=append&format=ndjson', '\n\n', nd)).body.code).toBe('EMPTY_BODY');
+  });
+
+  it('acknowledged with 202 by /v0/events, they reach the quarantine instead of being dropped as empty', async () => {
+    const r = await post('/v0/events?name=nojson', 'b1 not json\nb2 not json\n', nd);
+    expect(r.status, r.text).toBe(202);
+    const deadline = Date.now() + 10_000;
+    let got: string[] = [];
+    while (Date.now() < deadline && got.length < 2) {
+      got = await quarantined('nojson', 'b');
+      await new Promise((res) => setTimeout(res, 200));
+    }
+    expect(got).toEqual(['b1 not json: invalid JSON', 'b2 not json: invalid JSON']);
+  });
+});

@@ -185,7 +185,11 @@ async function importLocked(app: App, o: ImportOptions): Promise<ImportResult> {
   const peeked = await peekBody(o.source.chunks, 64 * 1024);
   let head = peeked.head;
   const rest = peeked.rest;
-  if (head.length === 0) throw new RoostError('EMPTY_BODY', 'the body is empty: send the rows to import');
+  // An NDJSON body of lines that are none of them JSON objects converts to no rows at all, but
+  // it is not empty: its lines are quarantined (a 400 'the body is empty' stored nothing, and a
+  // buffered /v0/events segment of them was dropped as empty after its 202).
+  const earlyRejects = head.length === 0 ? (o.source.takeEarlyRejects?.() ?? []) : [];
+  if (head.length === 0 && earlyRejects.length === 0) throw new RoostError('EMPTY_BODY', 'the body is empty: send the rows to import');
   // Sniffed only for what the caller did not say (NDJSON sources say everything).
   const known = o.dialect?.delimiter !== undefined && o.dialect.quote !== undefined && o.dialect.escape !== undefined && o.hasHeader !== undefined;
   const sniffed = known ? undefined : sniffCsv(head);
@@ -207,6 +211,7 @@ async function importLocked(app: App, o: ImportOptions): Promise<ImportResult> {
     throw csvToRoost(e);
   }
   const spool = new QuarantineSpool(path.join(app.config.dataDir, 'tmp'), o.ds.columns, importId);
+  spool.add(earlyRejects);
   let rows = 0;
   let bytes = 0;
   let outsideCondition: number | undefined;
