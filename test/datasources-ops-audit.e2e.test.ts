@@ -237,3 +237,16 @@ describe('NDJSON bodies whose lines are none of them JSON', () => {
     expect(got).toEqual(['b1 not json: invalid JSON', 'b2 not json: invalid JSON']);
   });
 });
+
+describe('answers under the names Tinybird clients read', () => {
+  it('an append answers successful_rows and quarantined_rows; a rows delete delete_id, and rows_to_be_deleted when dry', async () => {
+    await fresh('names');
+    const a = await post('/v0/datasources?name=names&mode=append', '2026-01-04,PT,4\nbad,XX,1\n');
+    expect(a.body).toMatchObject({ rows: 1, quarantine_rows: 1, successful_rows: 1, quarantined_rows: 1, import_id: a.body.id });
+    const dry = await form('/v0/datasources/names/delete', { delete_condition: "c = 'ES'", dry_run: 'true' });
+    expect(dry.body).toMatchObject({ rows_to_be_deleted: 2, rows_affected: 2, dry_run: true, delete_id: dry.body.job_id });
+    const done = await form('/v0/datasources/names/delete', { delete_condition: "c = 'ES'" });
+    expect(done.body).toMatchObject({ rows_affected: 2, delete_id: done.body.job_id, status: 'done' });
+    expect(done.body.rows_to_be_deleted).toBeUndefined();
+  });
+});

@@ -384,7 +384,11 @@ export function registerDataSourceRoutes(app: App): void {
     // Done before answering; also recorded as a finished job for clients that poll one (Tinybird's do).
     const job = jobsOf(app).done({ kind: 'delete_data', tenant: ws.tenant, startedBy: ownerKey(cred) }, { datasource: ds.name, delete_condition: cond, rows_affected: count, dry_run: dry });
     opsLog(ws, ds, 'delete_data', ctx, { elapsedMs: performance.now() - t0, rows: dry ? 0 : count, jobId: job.id });
-    sendJson(ctx, 200, { id: job.id, job_id: job.id, job_url: `/v0/jobs/${job.id}`, datasource: { id: ds.id, name: ds.name }, delete_condition: cond, rows_affected: count, dry_run: dry, status: 'done' });
+    // delete_id and (dry runs) rows_to_be_deleted are Tinybird's names, which its SDK reads.
+    sendJson(ctx, 200, {
+      id: job.id, job_id: job.id, delete_id: job.id, job_url: `/v0/jobs/${job.id}`, datasource: { id: ds.id, name: ds.name }, delete_condition: cond,
+      rows_affected: count, ...(dry ? { rows_to_be_deleted: count } : {}), dry_run: dry, status: 'done',
+    });
   });
 
   router.delete('/v0/datasources/:name', async (ctx) => {
@@ -552,6 +556,9 @@ function importResponse(ds: DataSource, r: ImportResult | undefined): Record<str
     rows: r?.rows ?? 0,
     quarantine_rows: r?.quarantined ?? 0,
     invalid_lines: r?.quarantined ?? 0,
+    // The counts under the names Tinybird's SDK reads from an append (its AppendResult).
+    successful_rows: r?.rows ?? 0,
+    quarantined_rows: r?.quarantined ?? 0,
     // replace_condition: valid rows of the body outside the condition (not stored, by definition).
     ...(r?.outsideCondition !== undefined ? { rows_outside_condition: r.outsideCondition } : {}),
     error: false,
