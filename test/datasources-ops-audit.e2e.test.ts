@@ -250,3 +250,19 @@ describe('answers under the names Tinybird clients read', () => {
     expect(done.body.rows_to_be_deleted).toBeUndefined();
   });
 });
+
+describe('Content-Type', () => {
+  it('without format=, a body sent as application/json is NDJSON (it was read as CSV and all quarantined)', async () => {
+    const s = enc('`d` Date `json:$.d`, `c` String `json:$.c`');
+    expect((await post(`/v0/datasources?name=ctype&format=ndjson&schema=${s}`)).status).toBe(200);
+    const body = '{"d":"2026-01-01","c":"A"}\n{"d":"2026-01-02","c":"B"}\n';
+    for (const type of ['application/json', 'application/x-ndjson', 'application/jsonl; charset=utf-8']) {
+      const r = await post('/v0/datasources?name=ctype&mode=append', body, { 'Content-Type': type });
+      expect(r.body, type).toMatchObject({ rows: 2, quarantine_rows: 0 });
+    }
+    // format= wins over the media type.
+    const csv = await post('/v0/datasources?name=ctype&mode=append&format=csv', '2026-01-03,C\n', { 'Content-Type': 'application/json' });
+    expect(csv.body).toMatchObject({ rows: 1, quarantine_rows: 0 });
+    expect(await sql('SELECT count() FROM ctype_quarantine FORMAT CSV')).toBe('0\n');
+  });
+});

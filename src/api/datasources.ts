@@ -201,7 +201,9 @@ export function registerDataSourceRoutes(app: App): void {
     const { params, body: rawBody, fieldFormat } = await incoming(ctx, app.config.maxUploadBytes);
     if (params.get('url')) throw new RoostError('BAD_REQUEST', 'importing from a URL is not supported: this server does not reach outside networks; upload the file in the body');
     const mode = oneOf<Mode>('mode', params.get('mode'), MODES, 'create');
-    const format = oneOf<Format>('format', params.get('format'), FORMATS, fieldFormat ?? (String(ctx.req.headers['content-type']).includes('ndjson') ? 'ndjson' : 'csv'));
+    // Without format=, a JSON media type (application/x-ndjson, application/json, jsonl...) is
+    // NDJSON: read as CSV its lines were all quarantined ('not a date' on `{"d":...`).
+    const format = oneOf<Format>('format', params.get('format'), FORMATS, fieldFormat ?? (/json/i.test(String(ctx.req.headers['content-type'] ?? '')) ? 'ndjson' : 'csv'));
     const name = checkDataSourceName(params.get('name'));
     const dialect = dialectFrom(params);
     const tenant = getTenant(state, ws.tenant);
