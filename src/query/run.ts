@@ -170,8 +170,25 @@ async function runWithSlot(ctx: Ctx, o: RunOptions, type: string, settings: Reco
     withPublicNames(e, o.names);
     observe('error');
     o.onDone?.({ status: 200, bytes, error: e as Error });
+    markIncomplete(ctx, e);
     throw e;
   }
+}
+
+/**
+ * A result that fails after its 200 head is cut (no last chunk): the client sees a broken
+ * transfer. HTTP/1.0 has no chunks (nginx speaks it to its upstreams by default): the close
+ * that cuts the answer reads as its end, and rows ending on a line look complete. There the
+ * error is written into the body, as ClickHouse's own HTTP interface does, so the text is not
+ * a valid CSV, TSV or NDJSON ending (nor JSON: its trailer was held back), then it ends.
+ */
+function markIncomplete(ctx: Ctx, e: unknown): void {
+  const res = ctx.res;
+  if (ctx.req.httpVersion !== '1.0' || !res.headersSent || res.destroyed || res.writableEnded) return;
+  if (e instanceof RoostError && e.code === 'CLIENT_CLOSED') return;
+  const msg = (e instanceof Error ? e.message : String(e)).replace(/[\r\n]+/g, ' ');
+  const code = e instanceof QueryFailed && e.clickhouseCode !== undefined ? e.clickhouseCode : 0;
+  res.end(`\nCode: ${code}. Roost: the result above is incomplete: ${msg.replace(/^Code: \d+\.\s*/, '')}\n`);
 }
 
 /**
