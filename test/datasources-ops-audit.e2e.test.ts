@@ -266,3 +266,21 @@ describe('Content-Type', () => {
     expect(await sql('SELECT count() FROM ctype_quarantine FORMAT CSV')).toBe('0\n');
   });
 });
+
+describe('data sources named like SQL keywords', () => {
+  it('WHERE, FROM and AS take rows deletes and partial replaces like any other name', async () => {
+    for (const name of ['WHERE', 'FROM', 'AS']) {
+      expect((await post(`/v0/datasources?name=${name}&schema=${enc('a Int32')}`)).status).toBe(200);
+      expect((await post(`/v0/datasources?name=${name}&mode=append`, '1\n2\n3\n')).status).toBe(200);
+      const d = await form(`/v0/datasources/${name}/delete`, { delete_condition: 'a = 1' });
+      expect(d.status, `${name}: ${d.text}`).toBe(200);
+      expect(d.body.rows_affected).toBe(1);
+      const q = await form(`/v0/datasources/${name}/delete`, { delete_condition: `\`${name}\`.a = 3 AND a IN (SELECT a FROM \`${name}\`)`, dry_run: 'true' });
+      expect(q.body.rows_to_be_deleted, `${name}: ${q.text}`).toBe(1);
+      const r = await post(`/v0/datasources?name=${name}&mode=replace&replace_condition=${enc(`\`${name}\`.a = 2`)}`, '2\n5\n');
+      expect(r.status, `${name}: ${r.text}`).toBe(200);
+      expect(r.body).toMatchObject({ rows: 1, rows_outside_condition: 1 });
+      expect((await rows(`SELECT a FROM \`${name}\` ORDER BY a`)).map((x) => x.a)).toEqual([2, 3]);
+    }
+  });
+});

@@ -340,10 +340,12 @@ export function registerDataSourceRoutes(app: App): void {
    * returned, to run against the data source's table (or a stage table of the same columns).
    */
   const conditionWhere = (ws: Workspace, ds: DataSource, cond: string, param: string): string => {
-    const probe = `SELECT count() FROM ${ds.name} WHERE (${cond}\n)`;
+    // The name quoted: a data source may be called WHERE, FROM or AS.
+    const probe = (c: string) => `SELECT count() FROM \`${ds.name}\` WHERE (${c}\n)`;
+    const names = workspaceNameMap(state, ws.tenant, ws.name);
     let analysis;
     try {
-      analysis = analyzeSql(probe, workspaceNameMap(state, ws.tenant, ws.name));
+      analysis = analyzeSql(probe(cond), names);
     } catch (e) {
       if (e instanceof SqlError) throw toRoostError(e);
       throw e;
@@ -355,7 +357,13 @@ export function registerDataSourceRoutes(app: App): void {
     // ALTER ... DELETE or the partial replace's INSERT ... SELECT.
     const unbalanced = conditionEscapes(cond);
     if (unbalanced) throw new RoostError('INVALID_PARAMETER', `${param} must be one SQL condition over the data source's columns: ${unbalanced}; e.g. "country = 'ES'"`);
-    return analysis.sql.slice(analysis.sql.indexOf(' WHERE ') + 7);
+    // The condition as rewritten is what follows the rewritten head of the probe, which a
+    // trivial condition shows (looking for ' WHERE ' found the alias of a data source called
+    // WHERE, and ran 'WHERE WHERE(a = 1)').
+    const trivial = analyzeSql(probe('1'), names).sql;
+    const head = trivial.slice(0, trivial.length - '(1\n)'.length);
+    if (!trivial.endsWith('(1\n)') || !analysis.sql.startsWith(head)) throw new Error(`${param}: the analyzer rewrote the head of its probe differently (${JSON.stringify(head)})`);
+    return analysis.sql.slice(head.length);
   };
 
   router.post('/v0/datasources/:name/delete', async (ctx) => {
