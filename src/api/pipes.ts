@@ -127,7 +127,7 @@ function jsonText(name: string, v: unknown): string {
 
 function withBody(ctx: Ctx, params: Record<string, string | string[]>, q: string | undefined, body: string, output: Record<string, string>): CallInput {
   const type = String(ctx.req.headers['content-type'] ?? '');
-  if (!type.startsWith('application/json') && body.trim() && !looksLikeForm(body)) {
+  if (!type.startsWith('application/json') && !type.startsWith('multipart/') && body.trim() && !looksLikeForm(body)) {
     // A body that is not a form is the SQL over the result (Tinybird's
     // `curl --data "select count() from _" .../v0/pipes/<pipe>.json`).
     q = body;
