@@ -284,3 +284,26 @@ describe('data sources named like SQL keywords', () => {
     }
   });
 });
+
+describe('/metrics', () => {
+  const count = async (labels: string) => {
+    const m = (await call(`${srv.url}/metrics`)).text;
+    const line = m.split('\n').find((l) => l.startsWith(`roost_datasource_operations_total{${labels}}`));
+    return line ? Number(line.split(' ').pop()) : 0;
+  };
+
+  it('roost_datasource_operations_total counts refused appends and replaces as errors, and deletes and truncates as ok', async () => {
+    await fresh('metr');
+    const err = await count('tenant="local",event="replace",result="error"');
+    const del = await count('tenant="local",event="delete_data",result="ok"');
+    const trunc = await count('tenant="local",event="truncate",result="ok"');
+    expect((await post(`/v0/datasources?name=metr&mode=replace&replace_condition=${enc('1) OR (1')}`, '2026-01-01,ES,1\n')).status).toBe(400);
+    expect((await post('/v0/datasources?name=metr&mode=replace', undefined)).status).toBe(400);
+    expect((await form('/v0/datasources/metr/delete', { delete_condition: "c = 'ES'" })).status).toBe(200);
+    expect((await post('/v0/datasources/metr/truncate')).status).toBe(200);
+    expect((await post('/v0/datasources/metr_quarantine/truncate')).status).toBe(200);
+    expect(await count('tenant="local",event="replace",result="error"')).toBe(err + 2);
+    expect(await count('tenant="local",event="delete_data",result="ok"')).toBe(del + 1);
+    expect(await count('tenant="local",event="truncate",result="ok"')).toBe(trunc + 2);
+  });
+});
