@@ -14,6 +14,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { Session } from 'chdb';
@@ -224,6 +225,29 @@ describe('large results stream whole', () => {
         expect(got.equals(want), format).toBe(true);
       }
     }
+  });
+
+  it('a client that reads slowly gets the whole result', async () => {
+    const sql = 'SELECT number, toString(number) AS s FROM numbers(300000)';
+    const got = await new Promise<Buffer>((resolve, reject) => {
+      const req = http.get(`${srv.url}/v0/sql?q=${enc(`${sql} FORMAT JSONEachRow`)}`, { headers: auth() }, (res) => {
+        const parts: Buffer[] = [];
+        let paused = 0;
+        res.on('data', (b: Buffer) => {
+          parts.push(b);
+          // Stops reading three times for 400 ms: the server must wait, not drop or end early.
+          if (paused < 3 && parts.length % 20 === 1) {
+            paused++;
+            res.pause();
+            setTimeout(() => res.resume(), 400);
+          }
+        });
+        res.on('end', () => resolve(Buffer.concat(parts)));
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+    });
+    expect(got.equals(await engine(sql, 'JSONEachRow'))).toBe(true);
   });
 
   it('a large Parquet result is one whole file', async () => {
