@@ -307,3 +307,25 @@ describe('/metrics', () => {
     expect(await count('tenant="local",event="truncate",result="ok"')).toBe(trunc + 2);
   });
 });
+
+describe('events acknowledged before an operation', () => {
+  const nd = { 'Content-Type': 'application/x-ndjson' };
+  const settle = () => new Promise((r) => setTimeout(r, 2500));
+
+  it('are truncated, deleted and replaced by it, not flushed in after it', async () => {
+    expect((await post(`/v0/datasources?name=evops&format=ndjson&schema=${enc('`v` Int32 `json:$.v`')}`)).status).toBe(200);
+    expect((await post('/v0/events?name=evops', '{"v":1}\n{"v":2}\n', nd)).status).toBe(202);
+    expect((await post('/v0/datasources/evops/truncate')).status).toBe(200);
+    expect((await post('/v0/events?name=evops', '{"v":3}\n{"v":4}\n', nd)).status).toBe(202);
+    const dry = await form('/v0/datasources/evops/delete', { delete_condition: 'v = 3', dry_run: 'true' });
+    expect(dry.body.rows_to_be_deleted).toBe(1);
+    expect((await post('/v0/events?name=evops', '{"v":5}\n', nd)).status).toBe(202);
+    const del = await form('/v0/datasources/evops/delete', { delete_condition: 'v IN (3, 5)' });
+    expect(del.body.rows_affected).toBe(2);
+    expect((await post('/v0/events?name=evops', '{"v":6}\n', nd)).status).toBe(202);
+    const r = await post(`/v0/datasources?name=evops&mode=replace&format=ndjson&replace_condition=${enc('v >= 6')}`, '{"v":60}\n', nd);
+    expect(r.body).toMatchObject({ rows: 1 });
+    await settle();
+    expect((await rows('SELECT v FROM evops ORDER BY v')).map((x) => x.v)).toEqual([4, 60]);
+  });
+});

@@ -193,6 +193,14 @@ export function registerDataSourceRoutes(app: App): void {
     return { cred, ws: getWorkspace(state, tenant, workspace) };
   };
 
+  /**
+   * Events of the data source acknowledged (202) before a truncate, rows delete or replace go
+   * in first, so that the operation applies to them: they were flushed after it (truncated or
+   * deleted rows came back, a GDPR delete missed them). Flushed before the data source's lock
+   * is taken (the flush is an append under that lock); a failing flush is retried on its own.
+   */
+  const flushEvents = (ws: Workspace, ds: DataSource) => app.events?.flush({ tenant: ws.tenant, workspace: ws.name, datasource: ds.name }).catch(() => {});
+
   router.post('/v0/datasources', async (ctx) => {
     const t0 = performance.now();
     const { cred, ws } = await wsOf(ctx);
@@ -285,6 +293,7 @@ export function registerDataSourceRoutes(app: App): void {
         replaceWhere = conditionWhere(ws, ds, replaceCondition, 'replace_condition');
       }
       const body = await gunzipIfCompressed(rawBody, app.config.maxUploadBytes);
+      if (mode === 'replace') await flushEvents(ws, ds);
       const result = await runImport(app, ctx, ws, ds, format, body, mode, dialect, params, true, replaceWhere);
       opsLog(ws, ds, mode, ctx, { ...result, elapsedMs: performance.now() - t0 });
       sendJson(ctx, 200, importResponse(ds, result));
@@ -322,6 +331,7 @@ export function registerDataSourceRoutes(app: App): void {
     authorize(app, ctx, cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:DROP', resource: ds.name });
     const engine = app.cells.engineFor(getTenant(state, ws.tenant));
     const table = quarantine ? `${ds.table}_quarantine` : ds.table;
+    await flushEvents(ws, ds);
     try {
       // Not in the middle of an import: a partial replace copies the rows it keeps from the
       // table and swaps the copy in, which would bring truncated rows back.
@@ -382,6 +392,7 @@ export function registerDataSourceRoutes(app: App): void {
       const where = conditionWhere(ws, ds, cond, 'delete_condition');
       const engine = app.cells.engineFor(getTenant(state, ws.tenant));
       dry = /^(1|true)$/i.test(form.get('dry_run') ?? '');
+      await flushEvents(ws, ds);
       // Not in the middle of an import (a partial replace would swap deleted rows back in).
       await withDataSourceLock(app, ws, ds, !dry, async () => {
         count = Number((await engine.exec(`SELECT count() FROM ${qualified(ws, ds.table)} WHERE ${where}`, { settings: { readonly: 1 } })).toString().trim());

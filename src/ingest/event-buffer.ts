@@ -164,10 +164,16 @@ export class EventBuffer {
     return { bytes, lines };
   }
 
-  /** Moves every buffered segment into the engine; resolves when done (or failed, to retry). */
-  flush(): Promise<void> {
+  /**
+   * Moves every buffered segment into the engine (or only those of `only`: what a truncate,
+   * rows delete or replace of that data source must see first); resolves when done (or
+   * failed, to retry).
+   */
+  flush(only?: SegmentOwner): Promise<void> {
+    const onlyKey = only && this.#key(only);
     const run = async () => {
       for (const [key, t] of this.#targets) {
+        if (onlyKey !== undefined && key !== onlyKey) continue;
         if (t.pendingBytes === 0) continue;
         const f = this.#failures.get(key);
         if (f && Date.now() < f.until) continue;
