@@ -72,7 +72,13 @@ class CellProcess {
     // Engine calls wait inside chdb on libuv's pool (queries queued behind one another,
     // INSERT statements) beside the spool's file writes: more than the default 4 threads.
     this.child = spawn(process.execPath, [cellEntry(), dir, ...(backupsDir ? [backupsDir] : [])], {
-      stdio: ['ignore', 'inherit', 'inherit', 'pipe'], env: { ...process.env, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '8' },
+      stdio: ['ignore', 'inherit', 'inherit', 'pipe'], env: {
+        ...process.env,
+        UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '8',
+        // The engine's time zone is UTC whatever the host's (as Tinybird's): the validator reads
+        // zone-less date-times as UTC, and results must not change when the host's TZ does.
+        TZ: 'UTC',
+      },
     });
     this.sock = this.child.stdio[3] as net.Socket;
     let resolveReady!: (v: string) => void;
