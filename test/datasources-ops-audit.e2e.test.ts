@@ -329,3 +329,32 @@ describe('events acknowledged before an operation', () => {
     expect((await rows('SELECT v FROM evops ORDER BY v')).map((x) => x.v)).toEqual([4, 60]);
   });
 });
+
+describe('rows delete parameters', () => {
+  it('dry_run other than a clear yes or no is a 400 and deletes nothing; yes/on are dry runs', async () => {
+    await fresh('dryrun');
+    for (const v of ['yes', 'on', 'TRUE', '1']) {
+      const r = await form('/v0/datasources/dryrun/delete', { delete_condition: "c = 'ES'", dry_run: v });
+      expect(r.body, v).toMatchObject({ dry_run: true, rows_to_be_deleted: 2 });
+    }
+    const bad = await form('/v0/datasources/dryrun/delete', { delete_condition: "c = 'ES'", dry_run: 'maybe' });
+    expect(bad.status).toBe(400);
+    expect(bad.body).toMatchObject({ code: 'INVALID_PARAMETER' });
+    expect(bad.body.error).toMatch(/dry_run/);
+    expect((await all('dryrun')).length).toBe(3);
+  });
+
+  it('are read from a JSON object or a multipart form as from an urlencoded one', async () => {
+    const j = await call(`${srv.url}/v0/datasources/dryrun/delete`, { method: 'POST', token, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ delete_condition: "c = 'ES'", dry_run: true }) });
+    expect(j.status, j.text).toBe(200);
+    expect(j.body).toMatchObject({ dry_run: true, rows_to_be_deleted: 2 });
+    const fd = new FormData();
+    fd.append('delete_condition', "c = 'FR'");
+    const m = await call(`${srv.url}/v0/datasources/dryrun/delete`, { method: 'POST', token, body: fd });
+    expect(m.status, m.text).toBe(200);
+    expect(m.body).toMatchObject({ dry_run: false, rows_affected: 1 });
+    const arr = await call(`${srv.url}/v0/datasources/dryrun/delete`, { method: 'POST', token, headers: { 'Content-Type': 'application/json' }, body: '[1]' });
+    expect(arr.status).toBe(400);
+    expect(await all('dryrun')).toEqual(['2026-01-01 ES 1', '2026-01-03 ES 3']);
+  });
+});

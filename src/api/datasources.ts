@@ -7,7 +7,7 @@ import { countingBytes } from '../log/metrics.js';
 import crypto from 'node:crypto';
 import type { App } from '../app.js';
 import type { Ctx } from '../http/context.js';
-import { bodyStream, formOf, readForm, sendJson, textOf } from '../http/context.js';
+import { bodyStream, formOf, mergeForm, readForm, readJson, sendJson, textOf } from '../http/context.js';
 import { multipartBoundary, readMultipart, partText } from '../http/multipart.js';
 import { RoostError } from '../errors.js';
 import { authenticate, authorize, decide, workspaceOf, type Credential } from '../../auth/authorize.js';
@@ -386,12 +386,15 @@ export function registerDataSourceRoutes(app: App): void {
     let dry = false;
     // A refused or failed delete is an operation too: the log says why.
     try {
-      const form = await readForm(ctx);
+      const form = await deleteParams(ctx);
       cond = form.get('delete_condition');
       if (!cond || !cond.trim()) throw new RoostError('INVALID_PARAMETER', 'delete_condition is required: a SQL condition over the data source columns, e.g. "country = \'ES\'"');
       const where = conditionWhere(ws, ds, cond, 'delete_condition');
       const engine = app.cells.engineFor(getTenant(state, ws.tenant));
-      dry = /^(1|true)$/i.test(form.get('dry_run') ?? '');
+      // Anything but a clear yes or no is refused: dry_run=yes (or on) ran the delete for real.
+      const dryText = (form.get('dry_run') ?? '').trim();
+      if (/^(1|true|yes|on)$/i.test(dryText)) dry = true;
+      else if (!/^(|0|false|no|off)$/i.test(dryText)) throw new RoostError('INVALID_PARAMETER', `dry_run must be true or false; got "${dryText.slice(0, 40)}" (nothing was deleted)`);
       await flushEvents(ws, ds);
       // Not in the middle of an import (a partial replace would swap deleted rows back in).
       await withDataSourceLock(app, ws, ds, !dry, async () => {
@@ -551,6 +554,33 @@ async function sampleOf(body: AsyncIterable<Buffer>, lines: number): Promise<Pee
   const head = Buffer.concat(parts, n);
   const rest = (async function* () { if (!complete) for (let r = await it.next(); !r.done; r = await it.next()) yield r.value; })();
   return { head, rest, complete, body: (async function* () { if (head.length) yield head; yield* rest; })() };
+}
+
+/**
+ * The parameters of a rows delete: the query string with a form body over it, urlencoded (what
+ * Tinybird's clients send), multipart or a JSON object. A JSON or multipart body was ignored:
+ * the answer said delete_condition was missing, and a dry_run sent that way was not seen.
+ */
+async function deleteParams(ctx: Ctx): Promise<URLSearchParams> {
+  const raw = String(ctx.req.headers['content-type'] ?? '');
+  const type = raw.toLowerCase();
+  const boundary = multipartBoundary(raw);
+  if (boundary) {
+    const fields = new URLSearchParams();
+    for await (const part of readMultipart(bodyStream(ctx, ctx.maxBodyBytes), boundary)) fields.append(part.name, await partText(part, ctx.maxBodyBytes));
+    return mergeForm(new URLSearchParams(ctx.query), fields);
+  }
+  if (/^application\/(.+\+)?json/.test(type)) {
+    const body = await readJson<unknown>(ctx);
+    if (!body || typeof body !== 'object' || Array.isArray(body)) throw new RoostError('BAD_REQUEST', 'send a JSON object, e.g. {"delete_condition": "country = \'ES\'", "dry_run": true}');
+    const fields = new URLSearchParams();
+    for (const [k, v] of Object.entries(body as Record<string, unknown>)) {
+      if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') fields.append(k, String(v));
+      else if (k === 'delete_condition' || k === 'dry_run') throw new RoostError('INVALID_PARAMETER', `${k} must be a ${k === 'dry_run' ? 'boolean' : 'string'}`);
+    }
+    return mergeForm(new URLSearchParams(ctx.query), fields);
+  }
+  return readForm(ctx);
 }
 
 /** Data source names being created or dropped (tenant/workspace/name) in this process. */
