@@ -184,6 +184,18 @@ describe('/v0/analyze and inferred schemas', () => {
     expect(e.status).toBe(400);
     expect(e.body.code).toBe('EMPTY_BODY');
   });
+
+  it('a JSON array of objects is a 400 that says to send NDJSON, not columns named after its values', async () => {
+    for (const body of ['[{"a":1,"b":"x"},{"a":2,"b":"y"}]', '[\n  {"a": 1}\n]\n']) {
+      const a = await post('/v0/analyze', body, { 'Content-Type': 'application/json' });
+      expect(a.status, a.text).toBe(400);
+      expect(a.body).toMatchObject({ code: 'UNSUPPORTED_FORMAT' });
+      expect(a.body.error).toMatch(/JSON array.*NDJSON/);
+    }
+    const c = await post('/v0/datasources?name=jsonarray', '[{"a":1,"b":"x"}]');
+    expect(c.status, c.text).toBe(400);
+    expect((await call(`${srv.url}/v0/datasources/jsonarray`, { token })).status).toBe(404);
+  });
 });
 
 describe('quarantine', () => {

@@ -230,6 +230,7 @@ export function registerDataSourceRoutes(app: App): void {
         const s = await sampleOf(data, format === 'ndjson' ? 1 : 2);
         data = s.body;
         if (s.head.length === 0) throw new RoostError('EMPTY_BODY', 'the body is empty: send rows to infer a schema from, or a schema= parameter');
+        refuseJsonArray(s.head);
         // type_guessing=false (Tinybird's): every inferred column is a String (Nullable where values are missing).
         const guess = !/^(0|false|no)$/i.test(params.get('type_guessing') ?? '');
         const asString = (nullable: boolean) => (nullable ? 'Nullable(String)' : 'String');
@@ -463,6 +464,7 @@ export function registerDataSourceRoutes(app: App): void {
     const s = await sampleOf(body, 2);
     for await (const _ of s.body) { /* the rest is not needed */ }
     if (!s.head.length) throw new RoostError('EMPTY_BODY', 'send a CSV or NDJSON sample in the body');
+    refuseJsonArray(s.head);
     const format = oneOf<Format>('format', params.get('format'), FORMATS, fieldFormat ?? (/^\s*\{/.test(s.head.subarray(0, 64).toString('utf8')) ? 'ndjson' : 'csv'));
     if (format === 'ndjson') {
       const cols = inferNdjson(s.head.toString('utf8'));
@@ -523,6 +525,16 @@ export function conditionEscapes(cond: string): string | undefined {
   }
   if (open.length) return `a bracket is not closed (expected "${open[open.length - 1]}")`;
   return undefined;
+}
+
+/**
+ * A JSON array of objects (`[{"a":1}, ...]`, a common export) is neither format: read as CSV
+ * it gave columns named after its values (`a_1`, `b_x`), read as NDJSON no object at all.
+ */
+function refuseJsonArray(head: Buffer): void {
+  if (/^\uFEFF?\s*\[\s*(\{|$)/.test(head.subarray(0, 4096).toString('utf8'))) {
+    throw new RoostError('UNSUPPORTED_FORMAT', 'the body is a JSON array; send NDJSON (one JSON object a line, no enclosing [ ]) or CSV');
+  }
 }
 
 /** The largest row an import takes (the validator's default maxRowBytes). */
