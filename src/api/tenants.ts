@@ -9,6 +9,7 @@ import { SLUG, createTenantOps, createWorkspaceOps, deleteWorkspaceOps, getTenan
 import { createWorkspaceDatabase, dropWorkspaceDatabase } from '../../tenants/provisioning.js';
 import { deleteSliceOps } from '../../tenants/state-slice.js';
 import { checkDomainsFree } from '../../tenants/claims.js';
+import { forgetRenderShare } from '../pipes/render-share.js';
 import { auditOperator } from '../../tenants/operator-audit.js';
 import path from 'node:path';
 import type { Credential } from '../../auth/authorize.js';
@@ -191,6 +192,7 @@ export function registerTenantRoutes(app: App): void {
     const cred = await operatorOnly(app, ctx);
     const tenant = getTenant(state, ctx.params.slug!);
     const summary = await deleteTenant(app, tenant);
+    forgetRenderShare(tenant.slug);
     auditOperator(app, tenant.slug, { event: 'tenant.deleted', credential: credentialName(cred), requestId: ctx.id, details: summary });
     sendJson(ctx, 200, { deleted: tenant.slug, ...summary });
   });

@@ -10,6 +10,7 @@ import { RoostError } from '../errors.js';
 import { compilePipe, SqlError, toRoostError, type NameMapEntry } from '../native/sql.js';
 import { workspaceNameMap } from '../datasources/name-map.js';
 import { isTemplate, renderTemplate, templateNames, templateParameters } from './template/index.js';
+import { renderShared } from './render-share.js';
 import { endpointNode, externalReferences, listPipes, type Pipe, type PipeNode } from './pipe.js';
 
 /** Adds the node's name to a template or analyzer error, keeping its code and position. */
@@ -83,7 +84,7 @@ export function checkPipe(state: State, pipe: Pipe): Pipe {
     if (!n.sql.trim()) throw new RoostError('INVALID_PARAMETER', `node "${n.name}" has no SQL`, { details: { node: n.name } });
     try {
       const params = templateParameters(n.sql);
-      return { name: n.name, sql: renderTemplate(n.sql, {}, { defaults: true }).sql, params };
+      return { name: n.name, sql: renderShared(pipe.tenant, () => renderTemplate(n.sql, {}, { defaults: true })).sql, params };
     } catch (e) {
       throw atNode(e, n);
     }

@@ -9,6 +9,7 @@ import { RoostError } from '../errors.js';
 import { analyzeSql, compilePipe, createNameMap, SqlError, type NameMapEntry, type SqlNameMap } from '../native/sql.js';
 import { workspaceNameMap } from '../datasources/name-map.js';
 import { isTemplate, renderTemplate, type RequestParams } from './template/index.js';
+import { renderShared } from './render-share.js';
 import { findPipe, listPipes, type Pipe, type PipeNode } from './pipe.js';
 import { atNode, requireEndpoint } from './check.js';
 
@@ -125,7 +126,7 @@ export function compileEndpoint(state: State, pipe: Pipe, opts: CallOptions, vis
     let deps = n.dependencies;
     if (isTemplate(n.sql)) {
       try {
-        const r = renderTemplate(n.sql, opts.params, { fixedParams: opts.fixedParams });
+        const r = renderShared(pipe.tenant, () => renderTemplate(n.sql, opts.params, { fixedParams: opts.fixedParams }));
         sqlOf.set(n.name, r);
         deps = renderedReferences(n, r.sql, getProbe, isNodeOrPipe);
       } catch (e) {
