@@ -370,3 +370,26 @@ describe('rows delete parameters', () => {
     expect(await all('dryrun')).toEqual(['2026-01-01 ES 1', '2026-01-03 ES 3']);
   });
 });
+
+describe('what held up', () => {
+  it('a condition that fails while it runs is a 422 and changes nothing (replace and delete)', async () => {
+    await fresh('failing');
+    const r = await post(`/v0/datasources?name=failing&mode=replace&replace_condition=${enc('throwIf(v = 2) = 0')}`, '2026-01-02,DE,2\nbad,XX,1\n');
+    expect(r.status, r.text).toBe(422);
+    expect(typeof r.body.error).toBe('string');
+    const d = await form('/v0/datasources/failing/delete', { delete_condition: 'arrayJoin([1, 2]) = v' });
+    expect(d.status, d.text).toBe(422);
+    expect(await all('failing')).toEqual(['2026-01-01 ES 1', '2026-01-02 FR 2', '2026-01-03 ES 3']);
+    expect(await sql('SELECT count() FROM failing_quarantine FORMAT CSV')).toBe('0\n');
+  });
+
+  it('conditions reading another workspace, system tables or table functions are refused', async () => {
+    for (const cond of ['v IN (SELECT v FROM system.numbers)', "v IN (SELECT number FROM file('x'))", 'v IN (SELECT v FROM other_ws.t)', "v IN (SELECT v FROM esc_quarantine)"]) {
+      const r = await form('/v0/datasources/failing/delete', { delete_condition: cond });
+      expect(r.status, `${cond}: ${r.text}`).toBeGreaterThanOrEqual(400);
+      expect(r.status).toBeLessThan(500);
+      expect(r.body.code).toMatch(/^SQL_/);
+    }
+    expect((await all('failing')).length).toBe(3);
+  });
+});
