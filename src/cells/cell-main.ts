@@ -95,7 +95,6 @@ const insertWaiters: Array<() => void> = [];
  */
 interface Held {
   job: Job; st: Active; seen: number; elapsedMs: number; out: Uint8Array;
-  rowsRead: number; bytesRead: number;
   waitFor: Set<number>; timer?: NodeJS.Timeout;
 }
 const held = new Map<number, Held>();
@@ -236,7 +235,7 @@ function bufferedDone(job: Job, st: Active, seen: number, t0: number, r: ChdbRes
     }
   } else {
     const h: Held = {
-      job, st, seen, elapsedMs: performance.now() - t0, out: r!.bytes(), rowsRead: r!.rowsRead, bytesRead: r!.bytesRead, waitFor: callsInEngine(),
+      job, st, seen, elapsedMs: performance.now() - t0, out: r!.bytes(), waitFor: callsInEngine(),
     };
     const predecessors = before.get(job.id)!;
     if ([...h.waitFor].some((c) => !predecessors.has(c))) {
@@ -275,7 +274,10 @@ function settle(h: Held): void {
     finishJob(job.id, st, cancelledError());
   } else {
     active.delete(job.id);
-    const end = encodeFrame(Frame.End, job.id, JSON.stringify({ elapsedMs: h.elapsedMs, bytes: out.length, chunks: 1, rowsRead: h.rowsRead, bytesRead: h.bytesRead }));
+    // (chdb's result counters, `rowsRead`/`bytesRead`, count the result's rows and bytes, not
+    // what the query read: `SELECT count()` over 1000 rows says 1 row, 8 bytes. They are not
+    // sent as read statistics; a JSON result's trailer carries the real ones.)
+    const end = encodeFrame(Frame.End, job.id, JSON.stringify({ elapsedMs: h.elapsedMs, bytes: out.length, chunks: 1 }));
     if (out.length) {
       sock.cork();
       writeFrame(sock, Frame.Data, job.id, Buffer.from(out.buffer, out.byteOffset, out.byteLength));
