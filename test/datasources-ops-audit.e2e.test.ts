@@ -393,3 +393,23 @@ describe('what held up', () => {
     expect((await all('failing')).length).toBe(3);
   });
 });
+
+describe('tinybird.datasources_ops_log for /v0/events', () => {
+  it('a buffered (no wait) events body refused before it is buffered is logged as an error, as with wait=true', async () => {
+    expect((await post(`/v0/datasources?name=evlog&format=ndjson&schema=${enc('`v` Int32 `json:$.v`')}`)).status).toBe(200);
+    const nd = { 'Content-Type': 'application/x-ndjson' };
+    const refused = [
+      await post('/v0/events?name=evlog', 'not gzip', { ...nd, 'Content-Encoding': 'gzip' }),
+      await post('/v0/events?name=evlog', '\n\n', nd),
+    ];
+    for (const r of refused) expect(r.status, r.text).toBe(400);
+    const q = "SELECT event_type, result, error FROM tinybird.datasources_ops_log WHERE datasource_name = 'evlog' AND result = 'error' ORDER BY timestamp";
+    const deadline = Date.now() + 10_000;
+    let got: any[] = [];
+    while (Date.now() < deadline && got.length < 2) {
+      got = await rows(q);
+      await new Promise((res) => setTimeout(res, 150));
+    }
+    expect(got).toEqual(refused.map((r) => ({ event_type: 'append', result: 'error', error: r.body.error })));
+  });
+});

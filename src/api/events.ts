@@ -105,14 +105,28 @@ export function registerEventRoutes(app: App): EventBuffer {
       });
       return sendJson(ctx, 200, { successful_rows: r.rows, quarantined_rows: r.quarantined }, rate.charge(r.rows + r.quarantined));
     }
-    const body = await gunzipIfCompressed(bodyStream(ctx, limit), limit);
-    // Segments are kept under the workspace's name as it is now: a rename since this request
-    // began has moved (or will move) the buffer to the new name. Nothing awaits in between.
-    const current = app.state.list<Workspace>('workspaces', tenant).find((w) => w.id === ws.id);
-    if (!current) throw new RoostError('UNKNOWN_WORKSPACE', `tenant "${tenant}" has no workspace "${workspace}"`);
-    const r = await buffer.append({ tenant, workspace: current.name, datasource: ds.name }, body);
-    app.metrics.ingestBytes.inc({ tenant, format: 'ndjson' }, r.bytes);
-    if (r.lines === 0) throw new RoostError('EMPTY_BODY', r.bytes === 0 ? 'the body is empty: send one JSON object per line' : 'the body holds only blank lines: send one JSON object per line');
+    const t0 = performance.now();
+    let r;
+    try {
+      const body = await gunzipIfCompressed(bodyStream(ctx, limit), limit);
+      // Segments are kept under the workspace's name as it is now: a rename since this request
+      // began has moved (or will move) the buffer to the new name. Nothing awaits in between.
+      const current = app.state.list<Workspace>('workspaces', tenant).find((w) => w.id === ws.id);
+      if (!current) throw new RoostError('UNKNOWN_WORKSPACE', `tenant "${tenant}" has no workspace "${workspace}"`);
+      r = await buffer.append({ tenant, workspace: current.name, datasource: ds.name }, body);
+      app.metrics.ingestBytes.inc({ tenant, format: 'ndjson' }, r.bytes);
+      if (r.lines === 0) throw new RoostError('EMPTY_BODY', r.bytes === 0 ? 'the body is empty: send one JSON object per line' : 'the body holds only blank lines: send one JSON object per line');
+    } catch (e) {
+      // Refused before it was buffered (a corrupt gzip body, invalid UTF-8, a line over the limit,
+      // no events): an operation that failed, logged as with wait=true. (Buffered rows are
+      // logged when they are flushed.)
+      app.metrics.ingestOps.inc({ tenant, event: 'append', result: 'error' });
+      app.service.write(tenant, 'datasources_ops_log', {
+        timestamp: chTime(), workspace, event_type: 'append', datasource_id: ds.id, datasource_name: ds.name, result: 'error', error: (e as Error).message,
+        elapsed_time: (performance.now() - t0) / 1000, request_id: ctx.id, import_id: '', rows: 0, rows_quarantine: 0, options: { source: 'events' },
+      });
+      throw e;
+    }
     // Rows are validated when the buffer is flushed; rejected ones go to the quarantine.
     sendJson(ctx, 202, { successful_rows: r.lines, quarantined_rows: 0 }, rate.charge(r.lines));
   });
