@@ -413,3 +413,22 @@ describe('tinybird.datasources_ops_log for /v0/events', () => {
     expect(got).toEqual(refused.map((r) => ({ event_type: 'append', result: 'error', error: r.body.error })));
   });
 });
+
+describe('concurrent operations (what held up)', () => {
+  it('two replaces at once, an append and a delete among them: the result is one replace whole, plus the append unless a replace came after it', async () => {
+    await fresh('conc');
+    const body = (tag: string) => Array.from({ length: 20_000 }, (_, i) => `2026-02-${String((i % 28) + 1).padStart(2, '0')},${tag},${i}`).join('\n') + '\n';
+    const [a, b, app, del] = await Promise.all([
+      post('/v0/datasources?name=conc&mode=replace', body('A')),
+      post('/v0/datasources?name=conc&mode=replace', body('B')),
+      post('/v0/datasources?name=conc&mode=append', '2026-03-01,APP,1\n'),
+      form('/v0/datasources/conc/delete', { delete_condition: "c = 'none'" }),
+    ]);
+    for (const r of [a, b, app, del]) expect(r.status, r.text).toBe(200);
+    const groups = Object.fromEntries((await rows('SELECT c, count() AS n FROM conc GROUP BY c')).map((g) => [g.c, Number(g.n)]));
+    const replaced = Object.keys(groups).filter((c) => c === 'A' || c === 'B');
+    expect(replaced.length).toBe(1);
+    expect(groups[replaced[0]!]).toBe(20_000);
+    expect(Object.keys(groups).every((c) => c === replaced[0] || c === 'APP')).toBe(true);
+  });
+});
