@@ -134,6 +134,25 @@ describe('tinybird.datasources_ops_log', () => {
     expect(await all('oplog')).toEqual(['2026-01-01 ES 1', '2026-01-02 FR 2', '2026-01-03 ES 3']);
   });
 
+  it('the conditions of deletes and replaces are in its Options, also when refused', async () => {
+    await fresh('oplog_opts');
+    await form('/v0/datasources/oplog_opts/delete', { delete_condition: "c = 'FR'", dry_run: 'true' });
+    await form('/v0/datasources/oplog_opts/delete', { delete_condition: '1) OR (1' });
+    await post(`/v0/datasources?name=oplog_opts&mode=replace&replace_condition=${enc("c = 'ES'")}`, '2026-01-01,ES,10\n');
+    const q = "SELECT event_type, result, Options FROM tinybird.datasources_ops_log WHERE datasource_name = 'oplog_opts' AND event_type != 'append' AND event_type != 'create' ORDER BY timestamp";
+    const deadline = Date.now() + 10_000;
+    let got: any[] = [];
+    while (Date.now() < deadline && got.length < 3) {
+      got = await rows(q);
+      await new Promise((res) => setTimeout(res, 150));
+    }
+    expect(got).toEqual([
+      { event_type: 'delete_data', result: 'ok', Options: { delete_condition: "c = 'FR'", dry_run: 'true' } },
+      { event_type: 'delete_data', result: 'error', Options: { delete_condition: '1) OR (1', dry_run: 'false' } },
+      { event_type: 'replace', result: 'ok', Options: { mode: 'replace', format: 'csv', replace_condition: "c = 'ES'" } },
+    ]);
+  });
+
   it('a rows delete is logged with the job id it answered', async () => {
     await fresh('oplog_del');
     const r = await form('/v0/datasources/oplog_del/delete', { delete_condition: "c = 'ES'" });

@@ -177,13 +177,15 @@ export function registerDataSourceRoutes(app: App): void {
    */
   const publicMessage = (ws: Workspace, e: unknown): string => withPublicNames(e, publicNames(state, ws.tenant, ws.name)) instanceof Error ? (e as Error).message : String(e);
 
-  const opsLog = (ws: Workspace, ds: { id: string; name: string }, event: string, ctx: Ctx, r: Partial<ImportResult> & { error?: string; elapsedMs: number; jobId?: string }) => {
+  const opsLog = (ws: Workspace, ds: { id: string; name: string }, event: string, ctx: Ctx, r: Partial<ImportResult> & { error?: string; elapsedMs: number; jobId?: string; options?: Record<string, string> }) => {
     const result = r.error ? 'error' : 'ok';
     app.metrics.ingestOps.inc({ tenant: ws.tenant, event, result });
     app.service.write(ws.tenant, 'datasources_ops_log', {
       timestamp: chTime(), workspace: ws.name, event_type: event, datasource_id: ds.id, datasource_name: ds.name,
       result, elapsed_time: r.elapsedMs / 1000, error: r.error ?? '', request_id: ctx.id, import_id: r.importId ?? '', job_id: r.jobId ?? '',
       rows: r.rows ?? 0, rows_quarantine: r.quarantined ?? 0, read_bytes: r.bytes ?? 0, written_rows: r.rows ?? 0, written_rows_quarantine: r.quarantined ?? 0,
+      // What the operation was asked (Tinybird's Options): which condition deleted or replaced rows.
+      options: r.options ?? {}, Options: r.options ?? {},
     });
   };
 
@@ -283,6 +285,12 @@ export function registerDataSourceRoutes(app: App): void {
 
     const ds = getDataSource(state, ws.tenant, ws.name, name);
     authorize(app, ctx, cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:APPEND', resource: name });
+    const importOptions = (): Record<string, string> => {
+      const o: Record<string, string> = { mode, format };
+      const rc = params.get('replace_condition');
+      if (rc !== null) o.replace_condition = rc;
+      return o;
+    };
     // A refused append or replace is an operation too: the log says why (as for rows deletes).
     try {
       if (!rawBody) throw new RoostError('EMPTY_BODY', `mode=${mode} needs rows in the body (raw, or a multipart field "csv"/"ndjson")`);
@@ -296,10 +304,10 @@ export function registerDataSourceRoutes(app: App): void {
       const body = await gunzipIfCompressed(rawBody, app.config.maxUploadBytes);
       if (mode === 'replace') await flushEvents(ws, ds);
       const result = await runImport(app, ctx, ws, ds, format, body, mode, dialect, params, true, replaceWhere);
-      opsLog(ws, ds, mode, ctx, { ...result, elapsedMs: performance.now() - t0 });
+      opsLog(ws, ds, mode, ctx, { ...result, elapsedMs: performance.now() - t0, options: importOptions() });
       sendJson(ctx, 200, importResponse(ds, result));
     } catch (e) {
-      opsLog(ws, ds, mode, ctx, { elapsedMs: performance.now() - t0, error: publicMessage(ws, e) });
+      opsLog(ws, ds, mode, ctx, { elapsedMs: performance.now() - t0, error: publicMessage(ws, e), options: importOptions() });
       throw e;
     }
   });
@@ -389,13 +397,13 @@ export function registerDataSourceRoutes(app: App): void {
     try {
       const form = await deleteParams(ctx);
       cond = form.get('delete_condition');
-      if (!cond || !cond.trim()) throw new RoostError('INVALID_PARAMETER', 'delete_condition is required: a SQL condition over the data source columns, e.g. "country = \'ES\'"');
-      const where = conditionWhere(ws, ds, cond, 'delete_condition');
-      const engine = app.cells.engineFor(getTenant(state, ws.tenant));
       // Anything but a clear yes or no is refused: dry_run=yes (or on) ran the delete for real.
       const dryText = (form.get('dry_run') ?? '').trim();
       if (/^(1|true|yes|on)$/i.test(dryText)) dry = true;
       else if (!/^(|0|false|no|off)$/i.test(dryText)) throw new RoostError('INVALID_PARAMETER', `dry_run must be true or false; got "${dryText.slice(0, 40)}" (nothing was deleted)`);
+      if (!cond || !cond.trim()) throw new RoostError('INVALID_PARAMETER', 'delete_condition is required: a SQL condition over the data source columns, e.g. "country = \'ES\'"');
+      const where = conditionWhere(ws, ds, cond, 'delete_condition');
+      const engine = app.cells.engineFor(getTenant(state, ws.tenant));
       await flushEvents(ws, ds);
       // Not in the middle of an import (a partial replace would swap deleted rows back in).
       await withDataSourceLock(app, ws, ds, !dry, async () => {
@@ -403,12 +411,12 @@ export function registerDataSourceRoutes(app: App): void {
         if (!dry && count > 0) await deleteRowsWhere(engine, ws, ds.table, where);
       });
     } catch (e) {
-      opsLog(ws, ds, 'delete_data', ctx, { elapsedMs: performance.now() - t0, error: publicMessage(ws, e) });
+      opsLog(ws, ds, 'delete_data', ctx, { elapsedMs: performance.now() - t0, error: publicMessage(ws, e), options: cond === null ? {} : { delete_condition: cond, dry_run: String(dry) } });
       throw e;
     }
     // Done before answering; also recorded as a finished job for clients that poll one (Tinybird's do).
     const job = jobsOf(app).done({ kind: 'delete_data', tenant: ws.tenant, startedBy: ownerKey(cred) }, { datasource: ds.name, delete_condition: cond, rows_affected: count, dry_run: dry });
-    opsLog(ws, ds, 'delete_data', ctx, { elapsedMs: performance.now() - t0, rows: dry ? 0 : count, jobId: job.id });
+    opsLog(ws, ds, 'delete_data', ctx, { elapsedMs: performance.now() - t0, rows: dry ? 0 : count, jobId: job.id, options: { delete_condition: cond ?? '', dry_run: String(dry) } });
     // delete_id and (dry runs) rows_to_be_deleted are Tinybird's names, which its SDK reads.
     sendJson(ctx, 200, {
       id: job.id, job_id: job.id, delete_id: job.id, job_url: `/v0/jobs/${job.id}`, datasource: { id: ds.id, name: ds.name }, delete_condition: cond,
