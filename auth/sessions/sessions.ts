@@ -17,6 +17,7 @@ import { SESSION_ALG, SESSION_TTL_S } from './keys.js';
 import { evaluateRules, getRules } from '../mapping/rules.js';
 import type { Grants } from '../roles.js';
 import type { Identity } from '../authorize.js';
+import { sameIssuer, type StoredConnection } from '../oidc/connections.js';
 
 const TYP = 'roost-session+jwt';
 const AUDIENCE = 'roost';
@@ -86,10 +87,20 @@ export async function verifySession(app: App, jwt: string): Promise<SessionCheck
   }
   const revoked = revocationOf(app, s);
   if (revoked) return { error: new RoostError('UNAUTHENTICATED', `the session was ended (${revoked}); log in again`), tenant: s.tenant };
-  const conn = app.state.get('connections', s.tenant, s.conn);
+  const conn = app.state.get<StoredConnection>('connections', s.tenant, s.conn);
   if (!conn) return { error: new RoostError('UNAUTHENTICATED', 'the identity connection of this session no longer exists'), tenant: s.tenant };
+  // The connection must be the one the session logged in through: a connection deleted and
+  // created again under the same id (or a tenant deleted and created again) is another
+  // connection, and one moved to another IdP vouches for other people under the same subjects.
+  const created = Date.parse(conn.createdAt);
+  if (Number.isFinite(created) && created > s.t) return { error: new RoostError('UNAUTHENTICATED', 'the identity connection of this session was replaced since the login; log in again'), tenant: s.tenant };
+  if (!sameIdp(conn, s.idp_iss)) return { error: new RoostError('UNAUTHENTICATED', 'the identity connection of this session now trusts another identity provider; log in again'), tenant: s.tenant };
   const identity: Identity = { connection: s.conn, issuer: s.idp_iss, subject: s.idp_sub, email: strOrUndef(s.claims.email), name: strOrUndef(s.claims.name) };
   return { session: s, identity, grants: evaluateRules(getRules(app.state, s.tenant), s.claims) };
+}
+
+function sameIdp(conn: StoredConnection, issuer: string): boolean {
+  return conn.type === 'saml' ? conn.idp_entity_id === issuer : sameIssuer(conn.issuer, issuer);
 }
 
 function strOrUndef(v: unknown): string | undefined {
