@@ -8,6 +8,7 @@ import type { App } from '../../src/app.js';
 import type { Ctx } from '../../src/http/context.js';
 import { RoostError } from '../../src/errors.js';
 import { auditAuth, runtimeOf } from '../runtime.js';
+import { markAudited } from '../authorize.js';
 import { escapeHtml, page } from '../oidc/login.js';
 import { grantsView } from '../mapping/rules.js';
 import { sessionCookies } from '../sessions/cookies.js';
@@ -56,6 +57,8 @@ export function registerSamlRoutes(app: App): void {
         event: 'login.saml', outcome: 'failure', reason: `${check}: ${err.message}`, tenant: known, connection, requestId: ctx.id, ip,
         details: { check, code: err.code },
       });
+      // That record is the refusal's one record: the HTTP layer must not write another for it.
+      markAudited(err);
       if (wantsHtml(ctx)) {
         const title = err.code === 'NO_ACCESS' ? 'No access' : 'Login failed';
         const html = page(title, `<p>${escapeHtml(err.message)}</p><p>Request id: <code>${escapeHtml(ctx.id)}</code></p>`);

@@ -108,6 +108,8 @@ export function registerIdentityRoutes(app: App): void {
       if (!(e instanceof RoostError)) ctx.log.warn('login failed unexpectedly', { request_id: ctx.id, err: e });
       const t = known ? (e as LoginFailed).tenant : undefined;
       auditLoginFailure(app, ctx, err.message, t && app.state.get('tenants', t) ? t : undefined, known ? (e as LoginFailed).connection : undefined, { code: err.code });
+      // That record is the refusal's one record: the HTTP layer must not write another for it.
+      markAudited(err);
       if (wantsHtml(ctx)) {
         const title = err.code === 'NO_ACCESS' ? 'No access' : 'Login failed';
         return sendHtml(ctx, err.status, page(title, `<p>${escapeHtml(err.message)}</p><p>Request id: <code>${escapeHtml(ctx.id)}</code></p>`));
