@@ -311,7 +311,7 @@ describe('IdP access tokens', () => {
     expect(got[0]).toMatchObject({ event: 'auth.idp_token', tenant: 'acme' });
   });
 
-  it('not yet valid, no exp, and an audience list naming both tenants', async () => {
+  it('not yet valid, no exp, clock skew, and an audience list naming both tenants', async () => {
     const acmeKey = await jose.importJWK(idps.acme!.keys[0]!, 'RS256');
     const kid = idps.acme!.keys[0]!.kid!;
     const base = { iss: idps.acme!.issuer, sub: 'svc', groups: ['services'] };
@@ -320,6 +320,10 @@ describe('IdP access tokens', () => {
     expect((await call(`${srv.url}/auth/session`, { token: await sign({ ...base, aud: 'https://roost.test/acme', exp: now + 600 }) })).status).toBe(200);
     expect((await call(`${srv.url}/auth/session`, { token: await sign({ ...base, aud: 'https://roost.test/acme', exp: now + 600, nbf: now + 300 }) })).status).toBe(401);
     expect((await call(`${srv.url}/auth/session`, { token: await sign({ ...base, aud: 'https://roost.test/acme' }) })).status).toBe(401);
+    // Clocks differ by seconds: a token minted by an IdP a little ahead (iat, nbf) is accepted.
+    expect((await call(`${srv.url}/auth/session`, { token: await sign({ ...base, aud: 'https://roost.test/acme', iat: now + 10, nbf: now + 10, exp: now + 600 }) })).status).toBe(200);
+    // An expired bearer token gets no grace.
+    expect((await call(`${srv.url}/auth/session`, { token: await sign({ ...base, aud: 'https://roost.test/acme', exp: now - 2 }) })).status).toBe(401);
     const both = await call(`${srv.url}/auth/session`, { token: await sign({ ...base, aud: ['https://roost.test/globex', 'https://roost.test/acme'], exp: now + 600 }) });
     expect(both.body).toMatchObject({ kind: 'idp', tenant: 'acme' });
   });

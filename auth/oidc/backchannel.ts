@@ -7,7 +7,7 @@ import * as jose from 'jose';
 import type { App } from '../../src/app.js';
 import { RoostError } from '../../src/errors.js';
 import { runtimeOf } from '../runtime.js';
-import { IDP_ALGS } from './client.js';
+import { IDP_ALGS, IDP_CLOCK_TOLERANCE_S } from './client.js';
 import { getConnection } from './connections.js';
 import { revokeIdpSessions } from '../sessions/sessions.js';
 
@@ -22,7 +22,7 @@ export async function backchannelLogout(app: App, tenant: string, connId: string
   if (!m.jwks_uri) throw new RoostError('LOGIN_FAILED', 'the IdP publishes no JWKS');
   let p: jose.JWTPayload;
   try {
-    ({ payload: p } = await jose.jwtVerify(logoutToken, rt.oidc.jwks(m.jwks_uri), { issuer: m.issuer, audience: conn.client_id, algorithms: IDP_ALGS, requiredClaims: ['iat', 'jti'], maxTokenAge: '5m' }));
+    ({ payload: p } = await jose.jwtVerify(logoutToken, rt.oidc.jwks(m.jwks_uri), { issuer: m.issuer, audience: conn.client_id, algorithms: IDP_ALGS, requiredClaims: ['iat', 'jti'], maxTokenAge: '5m', clockTolerance: IDP_CLOCK_TOLERANCE_S }));
   } catch (e) {
     throw new RoostError('BAD_REQUEST', `the logout token was refused (${(e as { code?: string }).code ?? 'invalid'})`);
   }

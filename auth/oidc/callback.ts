@@ -13,7 +13,7 @@ import type { App } from '../../src/app.js';
 import type { Ctx } from '../../src/http/context.js';
 import { RoostError } from '../../src/errors.js';
 import { callbackUrl, getConnection } from './connections.js';
-import { IDP_ALGS, oidcError } from './client.js';
+import { IDP_ALGS, IDP_CLOCK_TOLERANCE_S, oidcError } from './client.js';
 import { runtimeOf } from '../runtime.js';
 import { evaluateRules, getRules, referencedClaims } from '../mapping/rules.js';
 import { hasAnyGrant, type Grants } from '../roles.js';
@@ -74,7 +74,7 @@ export async function completeLogin(app: App, ctx: Ctx, tenant: string, connId: 
   const meta = config!.serverMetadata();
   if (!meta.jwks_uri) fail('the identity provider publishes no JWKS');
   try {
-    await jose.jwtVerify(tokens!.id_token!, rt.oidc.jwks(meta.jwks_uri!), { issuer: meta.issuer, audience: conn!.client_id, algorithms: IDP_ALGS });
+    await jose.jwtVerify(tokens!.id_token!, rt.oidc.jwks(meta.jwks_uri!), { issuer: meta.issuer, audience: conn!.client_id, algorithms: IDP_ALGS, clockTolerance: IDP_CLOCK_TOLERANCE_S });
   } catch (e) {
     fail(`the ID token signature was refused (${(e as { code?: string }).code ?? 'invalid'})`, e);
   }

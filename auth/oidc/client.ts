@@ -12,6 +12,13 @@ import type { ConnectionRecord } from './connections.js';
 /** Signature algorithms accepted from IdPs: asymmetric only (never `none`, never HMAC). */
 export const IDP_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];
 const DISCOVERY_TTL_MS = 10 * 60_000;
+/**
+ * Seconds of clock difference allowed on `exp`/`nbf`/`iat` of IdP-signed JWTs (ID tokens,
+ * access tokens, logout tokens): openid-client's own 30 s, so Roost's second check of an
+ * ID token does not refuse what the library accepted (an IdP a second ahead, whose ID tokens
+ * carry `nbf`, failed logins at random).
+ */
+export const IDP_CLOCK_TOLERANCE_S = 30;
 
 function isLoopback(u: URL): boolean {
   const h = u.hostname.replace(/^\[|\]$/g, '');
