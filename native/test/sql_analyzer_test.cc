@@ -213,3 +213,46 @@ TEST_CASE("pipes: order, dependencies, cycles") {
   CHECK(e.node == "a");
   CHECK(e.offset == 14);
 }
+
+TEST_CASE("keywords where a table is expected are table names to ClickHouse: resolved or refused, never passed on") {
+  // ClickHouse reads "FROM where", "JOIN group ON ...", "FROM t, limit" and "x IN where" as
+  // tables named where, group, limit: passed on unqualified they would reach the engine's
+  // current database (on a tenant's own server, the connection user's default database).
+  struct Case { const char* q; ErrorCode code; uint32_t offset; };
+  const Case cases[] = {
+      {"SELECT * FROM WHERE", ErrorCode::SYNTAX_ERROR, 14},
+      {"SELECT * FROM FROM", ErrorCode::SYNTAX_ERROR, 14},
+      {"SELECT * FROM select", ErrorCode::SYNTAX_ERROR, 14},
+      {"SELECT 1 FROM events JOIN WHERE ON 1", ErrorCode::SYNTAX_ERROR, 26},
+      {"SELECT * FROM events AS e JOIN GROUP USING (a)", ErrorCode::SYNTAX_ERROR, 31},
+      {"SELECT * FROM events, LIMIT", ErrorCode::SYNTAX_ERROR, 22},
+      {"SELECT * FROM events, users, ORDER", ErrorCode::SYNTAX_ERROR, 29},
+      {"SELECT a FROM events WHERE a IN WHERE", ErrorCode::UNKNOWN_TABLE, 32},
+      {"SELECT a FROM events WHERE a IN (LIMIT)", ErrorCode::UNKNOWN_TABLE, 33},
+      {"SELECT a FROM events WHERE a NOT IN having", ErrorCode::UNKNOWN_TABLE, 36},
+  };
+  for (const Case& c : cases) {
+    Error e = refused(c.q);
+    INFO(c.q, " -> ", e.message);
+    CHECK(e.code == c.code);
+    CHECK(e.offset == c.offset);
+  }
+  CHECK(refused("SELECT * FROM where").message.find("`where`") != std::string::npos);
+  // Subqueries, FROM-first queries and ordinary names are read as before.
+  CHECK(ok("SELECT a FROM events WHERE a IN (SELECT 1)") == "SELECT a FROM `ws`.`events` AS events WHERE a IN (SELECT 1)");
+  CHECK(ok("SELECT a FROM events WHERE a IN (FROM users SELECT a)") ==
+        "SELECT a FROM `ws`.`events` AS events WHERE a IN (FROM `ws`.`users` AS users SELECT a)");
+  CHECK(ok("SELECT a FROM events WHERE a IN (WITH 1 AS b SELECT b)") ==
+        "SELECT a FROM `ws`.`events` AS events WHERE a IN (WITH 1 AS b SELECT b)");
+  CHECK(ok("SELECT a FROM events WHERE a IN users") == "SELECT a FROM `ws`.`events` AS events WHERE a IN `ws`.`users`");
+  CHECK(ok("FROM events SELECT a") == "FROM `ws`.`events` AS events SELECT a");
+}
+
+TEST_CASE("a data source named like a keyword is read when quoted") {
+  NameMap m;
+  m.add("where", EntryKind::Table, "`ws`.`where`");
+  Analysis a;
+  Error e;
+  REQUIRE(analyze("SELECT * FROM `where` WHERE 1 IN `where`", m, Options{}, a, e));
+  CHECK(a.sql == "SELECT * FROM `ws`.`where` AS `where` WHERE 1 IN `ws`.`where`");
+}

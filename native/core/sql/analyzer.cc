@@ -343,8 +343,11 @@ bool Scanner::tableExpression(size_t& i) {
     ++i;
     return true;
   }
-  if (!ident(i) || (word(i) && clauseKeyword(tok(i).text()) != Kw::None))
-    return fail(ErrorCode::SYNTAX_ERROR, i, "expected a table");
+  if (!ident(i)) return fail(ErrorCode::SYNTAX_ERROR, i, "expected a table");
+  if (word(i) && clauseKeyword(tok(i).text()) != Kw::None)
+    return fail(ErrorCode::SYNTAX_ERROR, i,
+                "expected a table: " + std::string(tok(i).text()) + " is a keyword (a table of that name is written `" +
+                    std::string(tok(i).text()) + "`)");
   size_t e = chainEnd(i);
   if (type(e) == TT::OpeningRoundBracket) {
     std::string name;
@@ -476,7 +479,11 @@ bool Scanner::inOperator(size_t& i) {
   size_t j = i + 1;
   // "x IN (t)" is "x IN t": a lone name in brackets is a table too.
   while (type(j) == TT::OpeningRoundBracket) ++j;
-  if (ident(j) && !(word(j) && clauseKeyword(tok(j).text()) != Kw::None)) {
+  // A subquery starts with SELECT, WITH or FROM in brackets; any other word, keywords
+  // included ("x IN where"), is a name ClickHouse may take for a table.
+  const Kw first = word(j) ? clauseKeyword(tok(j).text()) : Kw::None;
+  const bool subquery = j > i + 1 && (first == Kw::Select || first == Kw::With || first == Kw::From);
+  if (ident(j) && !subquery) {
     size_t e = chainEnd(j);
     // In brackets: "(t)", "(t AS a)", "(t a)" are all the table t to ClickHouse.
     bool lone = j == i + 1 ? type(e) != TT::OpeningRoundBracket
@@ -601,6 +608,14 @@ bool Scanner::onWord(size_t& i) {
     if (bare && kw(i, "settings")) { f.clause = CL::Settings; ++i; return setting(i); }
     return fail(ErrorCode::SYNTAX_ERROR, i, "unexpected token after FORMAT");
   }
+
+  // Where a table is expected, ClickHouse reads any word as a table name: "FROM where",
+  // "JOIN group ON ...", "FROM t, limit" name tables called where, group and limit. They
+  // are resolved like any other name (a data source may be called so), never passed on
+  // unqualified (they would reach the engine's current database).
+  if (bare && f.kind == FK::Query && f.clause == CL::FromTable && type(i + 1) != TT::OpeningRoundBracket &&
+      clauseKeyword(w) != Kw::None)
+    return tableExpression(i);
 
   // Clause keywords of the enclosing query.
   Kw k = bare ? clauseKeyword(w) : Kw::None;
