@@ -34,10 +34,12 @@ export interface Job {
   error?: { error: string; code: string };
 }
 
-const MAX_KEPT = 500;
+/** Finished jobs kept per tenant: one tenant's burst of jobs (rows deletes) cannot push another tenant's out. */
+const MAX_KEPT_PER_TENANT = 500;
 
 export class JobRegistry {
   #jobs = new Map<string, Job>();
+  #perTenant = new Map<string, number>();
 
   /** Creates a job and runs `work` in the background; `work` reports progress through `update`. */
   start(input: { kind: string; tenant: string; startedBy: string }, work: (update: (p: JobProgress) => void) => Promise<Record<string, unknown>>, log: App['log']): Job {
@@ -71,11 +73,19 @@ export class JobRegistry {
     return job;
   }
 
-  /** Registers a job; past MAX_KEPT the oldest finished one is forgotten. */
+  /** Registers a job; past MAX_KEPT_PER_TENANT of its tenant's, that tenant's oldest finished one is forgotten. */
   #keep(job: Job): void {
     this.#jobs.set(job.id, job);
-    if (this.#jobs.size > MAX_KEPT) {
-      for (const [id, j] of this.#jobs) { if (j.status === 'done' || j.status === 'error') { this.#jobs.delete(id); break; } }
+    const n = (this.#perTenant.get(job.tenant) ?? 0) + 1;
+    this.#perTenant.set(job.tenant, n);
+    if (n > MAX_KEPT_PER_TENANT) {
+      for (const [id, j] of this.#jobs) {
+        if (j.tenant === job.tenant && (j.status === 'done' || j.status === 'error' || j.status === 'cancelled')) {
+          this.#jobs.delete(id);
+          this.#perTenant.set(job.tenant, n - 1);
+          break;
+        }
+      }
     }
   }
 
