@@ -391,6 +391,34 @@ describe('Tinybird JWT tokens', () => {
     expect((await call(`${srv.url}/v0/pipes/orgs.json`, { token: jwt })).status).toBe(200);
   });
 
+  it('a JWT scope resource is a name: "orders:<filter>" or "orgs:x" is refused, never read as an unfiltered or unfixed grant', async () => {
+    expect((await call(`${srv.url}/v0/datasources?name=orders&schema=${encodeURIComponent('id Int32, org String')}`, { method: 'POST', token: wsToken })).status).toBe(200);
+    expect((await call(`${srv.url}/v0/datasources?name=orders&mode=append`, { method: 'POST', token: wsToken, headers: { 'Content-Type': 'text/csv' }, body: '1,acme\n2,globex\n' })).body.rows).toBe(2);
+    const bad = [
+      { type: 'DATASOURCES:READ', resource: "orders:org = 'acme'" },
+      { type: 'PIPES:READ', resource: 'orgs:x', fixed_params: { org: 'acme' } },
+      { type: 'PIPES:READ', resource: 'or gs' },
+    ];
+    for (const scope of bad) {
+      const r = await call(`${srv.url}/v0/tokens?name=colon&expiration_time=${future()}`, { method: 'POST', token: wsToken, ...json({ scopes: [scope] }) });
+      expect(r.status, JSON.stringify(scope)).toBe(400);
+    }
+    // Signed by hand with the workspace admin token: refused too, not read as DATASOURCES:READ:orders.
+    const ws = (await call(`${srv.url}/v0/tenants/acme/workspaces/main`, { token: op() })).body;
+    const key = new TextEncoder().encode(wsToken);
+    const byHand = await new jose.SignJWT({ workspace_id: ws.id, name: 'x', scopes: [bad[0]] }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime(future()).sign(key);
+    const r = await call(`${srv.url}/v0/sql?q=${encodeURIComponent('SELECT org FROM orders ORDER BY id FORMAT JSON')}`, { token: byHand });
+    expect(r.status, r.text).toBe(401);
+    expect(r.text).not.toContain('globex');
+    const fixed = await new jose.SignJWT({ workspace_id: ws.id, name: 'x', scopes: [bad[1]] }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime(future()).sign(key);
+    const e = await call(`${srv.url}/v0/pipes/orgs.json?org=evil`, { token: fixed });
+    expect(e.status, e.text).toBe(401);
+    // The filter the minter meant is written as the scope's filter.
+    const good = await mint([{ type: 'DATASOURCES:READ', resource: 'orders', filter: "org = 'acme'" }]);
+    const ok = await call(`${srv.url}/v0/sql?q=${encodeURIComponent('SELECT org FROM orders ORDER BY id FORMAT JSON')}`, { token: good });
+    expect(ok.body.data).toEqual([{ org: 'acme' }]);
+  });
+
   it('no exp, another workspace\'s id, a deleted signing token, nbf ahead: all refused (401/403) and audited', async () => {
     const key = new TextEncoder().encode(wsToken);
     const ws = (await call(`${srv.url}/v0/tenants/acme/workspaces/main`, { token: op() })).body;

@@ -12,7 +12,7 @@ import type { SecretBox } from '../secrets.js';
 import { RoostError } from '../../src/errors.js';
 import type { Workspace } from '../../tenants/registry.js';
 import { WORKSPACE_ADMIN_TOKEN, type TokenRecord } from './service-tokens.js';
-import { rowFilterProblem } from './scopes.js';
+import { isScopeResource, rowFilterProblem } from './scopes.js';
 
 export interface JwtScope { type: 'PIPES:READ' | 'DATASOURCES:READ'; resource: string; fixed_params?: Record<string, string | number | boolean>; filter?: string }
 
@@ -87,6 +87,11 @@ export function parseJwtBody(p: Record<string, unknown>): { name: string; exp: n
     if (!s || typeof s !== 'object' || !JWT_TYPES.has(String(s.type)) || typeof s.resource !== 'string' || !s.resource) {
       throw new RoostError('UNAUTHENTICATED', 'JWT scopes must be {type: "PIPES:READ" | "DATASOURCES:READ", resource, fixed_params?, filter?}');
     }
+    // A name, as in service-token scopes: "orders:org = 'acme'" (a service token's filter syntax)
+    // was granted as DATASOURCES:READ:orders with no filter, and "top:x" as PIPES:READ:top
+    // without its fixed_params (the scope check splits at ':', the filter and fixed_params
+    // lookups compare the whole resource).
+    if (!isScopeResource(s.resource)) throw new RoostError('UNAUTHENTICATED', `JWT scope ${String(s.type)}: "${s.resource}" is not a data source or pipe name (a row filter goes in "filter")`);
     const scope: JwtScope = { type: s.type as JwtScope['type'], resource: s.resource };
     if (s.fixed_params !== undefined) {
       if (typeof s.fixed_params !== 'object' || s.fixed_params === null || Array.isArray(s.fixed_params)) throw new RoostError('UNAUTHENTICATED', 'JWT fixed_params must be an object');

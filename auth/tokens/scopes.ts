@@ -11,6 +11,11 @@ const BARE = new Set(['ADMIN', 'TOKENS', 'DATASOURCES:CREATE', 'PIPES:CREATE']);
 const WITH_RESOURCE = new Set(['DATASOURCES:APPEND', 'DATASOURCES:READ', 'DATASOURCES:DROP', 'PIPES:READ', 'PIPES:DROP']);
 const RESOURCE = /^(?:\*|[A-Za-z_][A-Za-z0-9_.]{0,127})$/;
 
+/** Is `s` a data source or pipe name (or `*`) as a scope names it? */
+export function isScopeResource(s: string): boolean {
+  return RESOURCE.test(s);
+}
+
 export interface ScopeView { type: string; resource?: string; filter?: string }
 
 /** Splits a scope string; the filter (only for `DATASOURCES:READ`) may hold colons. */
