@@ -166,6 +166,27 @@ describe('mapping rules against hostile input', () => {
     expect(await m('x*', 'x\ny')).toBe(true);
     expect(await m('*', '')).toBe(true);
     expect(await m('a*', 5)).toBe(false);
+    expect(await m('*a*b*a', 'xxaxxbxxbxa')).toBe(true);
+    expect(await m('*a*b*a', 'xxaxxaxxa')).toBe(false);
+    expect(await m('ab*ba', 'aba')).toBe(false);
+    expect(await m('ab*ba', 'abba')).toBe(true);
+    expect(await m('*x?z*', 'axyzb')).toBe(true);
+    expect(await m('*x?z*', 'axyb')).toBe(false);
+    expect(await m('a**b', 'ab')).toBe(true);
+    // Bounded: a glob over 256 characters is refused; a claim value over 1 KiB matches no glob.
+    const long = await call(`${srv.url}/v0/tenants/acme/mappings/test`, { method: 'POST', token: op(), ...json({ rules: [{ claim: 'g', match: { glob: '*'.repeat(257) }, grant: { role: 'viewer', workspace: 'main' } }], claims: {} }) });
+    expect(long.status).toBe(400);
+    expect(await m('*', 'x'.repeat(1025))).toBe(false);
+    // The worst case left (a long literal after a star, a long value) stays quick.
+    const t1 = Date.now();
+    const rules = Array.from({ length: 500 }, () => ({ claim: 'g', match: { glob: `*${'a'.repeat(254)}b` }, grant: { role: 'viewer', workspace: 'main' } }));
+    const slow = await call(`${srv.url}/v0/tenants/acme/mappings/test`, { method: 'POST', token: op(), ...json({ rules, claims: { g: Array.from({ length: 16 }, () => 'a'.repeat(1024)) } }) });
+    expect(slow.body.access).toBe(false);
+    const q = Array.from({ length: 500 }, () => ({ claim: 'g', match: { glob: `*${'a?'.repeat(100)}b*` }, grant: { role: 'viewer', workspace: 'main' } }));
+    const slowQ = await call(`${srv.url}/v0/tenants/acme/mappings/test`, { method: 'POST', token: op(), ...json({ rules: q, claims: { g: Array.from({ length: 16 }, () => 'a'.repeat(1024)) } }) });
+    expect(slowQ.body.access).toBe(false);
+    expect(Date.now() - t1).toBeLessThan(5000);
+    console.log('500 rules x 16 values of 1 KiB, worst-case globs:', Date.now() - t1, 'ms');
   });
 
   it('claims of unexpected types never match by accident', async () => {
@@ -184,7 +205,7 @@ describe('mapping rules against hostile input', () => {
   });
 
   it('an address the IdP did not verify, in any spelling of "false", grants nothing by domain', async () => {
-    for (const v of [false, 'false', 'False', 'FALSE', 0, '0']) {
+    for (const v of [false, 'false', 'False', 'FALSE', 0, '0', ['false'], [true, 'false']]) {
       const r = await call(`${srv.url}/v0/tenants/acme/mappings/test`, { method: 'POST', token: op(), ...json({ claims: { email: 'x@acme.test', email_verified: v } }) });
       expect(r.body.access, String(v)).toBe(false);
     }
