@@ -49,6 +49,8 @@ export const ERROR_STATUS = {
   SQL_INVALID: 422,
   QUERY_FAILED: 422,
   LIMIT_EXCEEDED: 422,
+  /** A replace whose rows all failed validation: the data source is left as it was. */
+  NO_VALID_ROWS: 422,
   RATE_LIMITED: 429,
   /** The request line and headers are over node's limit (`--max-http-header-size`, 16 KiB by default). */
   HEADERS_TOO_LARGE: 431,

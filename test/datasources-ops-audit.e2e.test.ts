@@ -164,6 +164,38 @@ describe('tinybird.datasources_ops_log', () => {
   });
 });
 
+describe('a replace whose rows are all invalid', () => {
+  it('is a 422 NO_VALID_ROWS saying why, replaces and quarantines nothing, and is logged as an error', async () => {
+    await fresh('allbad');
+    const before = await all('allbad');
+    // The wrong file: columns in another order, so no row fits the schema.
+    const r = await post('/v0/datasources?name=allbad&mode=replace', 'ES,2026-02-01,x\nFR,2026-02-02,y\n');
+    expect(r.status, r.text).toBe(422);
+    expect(r.body.code).toBe('NO_VALID_ROWS');
+    expect(r.body.error).toMatch(/none of the 2 rows is valid.*not replaced \(line 1, column d: not a date; line 2/);
+    expect(r.body).toMatchObject({ rows_received: 2, first_rejected: [{ line: 1, column: 'd', reason: 'not a date' }, { line: 2, column: 'd', reason: 'not a date' }] });
+    expect(await all('allbad')).toEqual(before);
+    // Nothing went to the quarantine for a refused request (its table may not even exist).
+    const q = await call(`${srv.url}/v0/sql?q=${enc('SELECT count() AS n FROM allbad_quarantine FORMAT JSONEachRow')}`, { token });
+    if (q.status === 200) expect(JSON.parse(q.text).n).toBe(0);
+    // A partial replace too: the rows inside the condition stay.
+    const p = await post(`/v0/datasources?name=allbad&mode=replace&replace_condition=${enc("c = 'ES'")}`, 'x,ES,1\nbad,ES,2\n');
+    expect(p.status, p.text).toBe(422);
+    expect(await all('allbad')).toEqual(before);
+    // One valid row is enough for a replace to go through (the rest quarantined).
+    const ok = await post('/v0/datasources?name=allbad&mode=replace', '2026-03-01,PT,7\nbad,row,x\n');
+    expect(ok.status, ok.text).toBe(200);
+    expect(await all('allbad')).toEqual(['2026-03-01 PT 7']);
+    let ops: Array<{ event_type: string; result: string; error: string }> = [];
+    for (let i = 0; i < 50 && ops.length < 3; i++) {
+      await new Promise((res) => setTimeout(res, 200));
+      ops = await rows("SELECT event_type, result, error FROM tinybird.datasources_ops_log WHERE datasource_name = 'allbad' AND event_type = 'replace' ORDER BY timestamp");
+    }
+    expect(ops.map((o) => o.result)).toEqual(['error', 'error', 'ok']);
+    expect(ops[0]!.error).toMatch(/none of the 2 rows is valid/);
+  });
+});
+
 describe('partial replace', () => {
   it('a condition naming columns as <data source>.column works in a replace as it does in a rows delete', async () => {
     await fresh('qual');

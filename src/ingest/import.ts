@@ -211,7 +211,13 @@ async function importLocked(app: App, o: ImportOptions): Promise<ImportResult> {
     throw csvToRoost(e);
   }
   const spool = new QuarantineSpool(path.join(app.config.dataDir, 'tmp'), o.ds.columns, importId);
-  spool.add(earlyRejects);
+  // The first rejected rows, to say why when a replace has no valid row at all.
+  const firstRejected: QuarantineRow[] = [];
+  const quarantine = (q: QuarantineRow[]) => {
+    for (const r of q) { if (firstRejected.length < 3) firstRejected.push(r); else break; }
+    spool.add(q);
+  };
+  quarantine(earlyRejects);
   let rows = 0;
   let bytes = 0;
   let outsideCondition: number | undefined;
@@ -227,8 +233,8 @@ async function importLocked(app: App, o: ImportOptions): Promise<ImportResult> {
   async function* encoded(): AsyncGenerator<Buffer[]> {
     const handle = async (b: Awaited<ReturnType<CsvValidator['push']>>) => {
       rows += b.rowCount;
-      spool.add(toQuarantine(b.rejected, b.rowCount + b.rejected.length));
-      if (o.source.takeEarlyRejects) spool.add(o.source.takeEarlyRejects());
+      quarantine(toQuarantine(b.rejected, b.rowCount + b.rejected.length));
+      if (o.source.takeEarlyRejects) quarantine(o.source.takeEarlyRejects());
       return b.parts;
     };
     // HTTP bodies arrive in 64 KiB pieces; the validator and the engine work best on
@@ -277,6 +283,14 @@ async function importLocked(app: App, o: ImportOptions): Promise<ImportResult> {
       ? { min_insert_block_size_rows: 1_000_000_000, min_insert_block_size_bytes: 1_000_000_000_000, max_insert_block_size: 1_000_000_000 } : {};
     await engine.insert(into, validator.format, encoded(), { signal: o.signal, settings: { input_format_skip_unknown_fields: 0, ...dedup, ...oneBlock }, splittable: o.staged });
     if (rows + spool.count === 0) throw new RoostError('EMPTY_BODY', 'the body holds no rows (only a header or blank lines)');
+    if (o.mode === 'replace' && rows === 0) {
+      // Every row failed: replacing would empty the data source (or the part the condition
+      // names) for a file that is most likely the wrong one. Nothing is replaced or quarantined.
+      const why = firstRejected.map((r) => `line ${r.line}${r.column ? `, column ${r.column}` : ''}: ${r.reason}`).join('; ');
+      throw new RoostError('NO_VALID_ROWS', `none of the ${spool.count} rows is valid for the data source's schema, so it was not replaced (${why}${spool.count > firstRejected.length ? '; …' : ''}); fix the file, or truncate the data source to empty it`, {
+        details: { rows_received: spool.count, first_rejected: firstRejected.map((r) => ({ line: r.line, column: r.column, reason: r.reason })) },
+      });
+    }
     if (spool.count > 0) {
       await createQuarantine(engine, o.ws, o.ds);
       const qStage = qualified(o.ws, `${o.ds.table}_quarantine${suffix}`);
