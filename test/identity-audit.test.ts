@@ -143,6 +143,26 @@ describe('sessions follow their connection', () => {
   });
 });
 
+describe('rules on protocol claims', () => {
+  it('a rule on a protocol claim of the ID token (sid, nonce; acr, amr, azp likewise) keeps its grant after the login', async () => {
+    const cur = (await call(`${srv.url}/v0/tenants/acme/mappings`, { token: op() })).body.rules as unknown[];
+    try {
+      for (const claim of ['sid', 'nonce']) {
+        expect((await call(`${srv.url}/v0/tenants/acme/mappings`, { method: 'PUT', token: op(), ...json({ rules: [{ claim, match: { glob: '*' }, grant: { role: 'viewer', workspace: 'main' } }] }) })).status).toBe(200);
+        const probe = await call(`${srv.url}/v0/tenants/acme/mappings/test`, { method: 'POST', token: op(), ...json({ claims: { [claim]: 'x' } }) });
+        expect(probe.body.access).toBe(true);
+        const { b, status } = await login('ana');
+        expect(status, claim).toBe(303);
+        const me = await b.fetch(`${srv.url}/auth/session`);
+        expect(me.status, `${claim}: ${me.text}`).toBe(200);
+        expect(JSON.parse(me.text).roles.workspaces, claim).toEqual({ main: 'viewer' });
+      }
+    } finally {
+      expect((await call(`${srv.url}/v0/tenants/acme/mappings`, { method: 'PUT', token: op(), ...json({ rules: cur }) })).status).toBe(200);
+    }
+  });
+});
+
 describe('mapping rules against hostile input', () => {
   it('a glob with many stars against a long claim answers at once (no exponential backtracking)', async () => {
     const glob = `${'*a'.repeat(16)}*b`;

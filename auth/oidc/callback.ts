@@ -22,8 +22,6 @@ import { issueSession } from '../sessions/sessions.js';
 import crypto from 'node:crypto';
 import { LOGIN_COOKIE, loginKeyHash, readCookie } from '../sessions/cookies.js';
 
-/** Protocol claims that say nothing about the person and need not ride in a session. */
-const PROTOCOL = new Set(['aud', 'azp', 'exp', 'iat', 'nbf', 'nonce', 'at_hash', 'c_hash', 's_hash', 'auth_time', 'acr', 'amr', 'jti', 'sid']);
 
 export interface LoginResult { jwt: string; returnTo: string; identity: Identity; grants: Grants; tenant: string; connection: string; sessionExp: number }
 
@@ -99,7 +97,10 @@ export async function completeLogin(app: App, ctx: Ctx, tenant: string, connId: 
   }
   const keep = referencedClaims(rules);
   const claims: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(all)) if (keep.has(k) && !PROTOCOL.has(k)) claims[k] = v;
+  // Only what the rules read rides in the session (plus sub, email, name), protocol claims
+  // included when a rule reads them (acr, amr, azp...): the rules run again on these claims at
+  // every request, and a claim granted at login but left out lost its grant at the next one.
+  for (const [k, v] of Object.entries(all)) if (keep.has(k)) claims[k] = v;
   const { jwt, session } = await issueSession(app, { tenant, identity, idpSid: typeof idClaims!.sid === 'string' ? idClaims!.sid : undefined, claims });
   return { jwt, returnTo: pending!.returnTo, identity, grants, tenant, connection: connId, sessionExp: session.exp };
 }
