@@ -6,19 +6,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { call, startServer, type RunningServer } from './helpers/server.js';
+import { call, startServer, type RunningServer, workspaceApi } from './helpers/server.js';
 
 let srv: RunningServer;
 let token: string;
 
-const sql = async (q: string) => {
-  const r = await call(`${srv.url}/v0/sql?q=${encodeURIComponent(q)}`, { token });
-  if (r.status !== 200) throw new Error(`${r.status} ${r.text}`);
-  return r.text;
-};
-const rows = async (q: string) => (await sql(`${q} FORMAT JSONEachRow`)).split('\n').filter(Boolean).map((l) => JSON.parse(l));
-const post = (p: string, body?: BodyInit, headers: Record<string, string> = {}) =>
-  call(`${srv.url}${p}`, { method: 'POST', token, body, headers: { 'Content-Type': 'text/csv', ...headers } });
+const { sql, rows, post } = workspaceApi(() => srv, () => token);
 const ndjson = { 'Content-Type': 'application/x-ndjson' };
 const enc = encodeURIComponent;
 

@@ -88,6 +88,23 @@ export async function call(url: string, init: RequestInit & { token?: string } =
   return { status: res.status, headers: res.headers, body, text };
 }
 
+/**
+ * SQL and uploads with one workspace token: `sql` answers the text (throws unless 200), `rows`
+ * the JSONEachRow rows, `post` a POST (CSV unless the headers say otherwise). The server and
+ * token are read when called (tests set them in beforeAll).
+ */
+export function workspaceApi(srv: () => RunningServer, token: () => string) {
+  const sql = async (q: string): Promise<string> => {
+    const r = await call(`${srv().url}/v0/sql?q=${encodeURIComponent(q)}`, { token: token() });
+    if (r.status !== 200) throw new Error(`${r.status} ${r.text}`);
+    return r.text;
+  };
+  const rows = async (q: string): Promise<any[]> => (await sql(`${q} FORMAT JSONEachRow`)).split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  const post = (p: string, body?: BodyInit, headers: Record<string, string> = {}) =>
+    call(`${srv().url}${p}`, { method: 'POST', token: token(), body, headers: { 'Content-Type': 'text/csv', ...headers } });
+  return { sql, rows, post };
+}
+
 /** Child processes of `pid` whose command line contains `needle`. */
 export function childProcesses(pid: number, needle: string): number[] {
   const out: number[] = [];
