@@ -322,6 +322,17 @@ describe('CSRF on every cookie-authenticated change', () => {
     expect((await call(`${srv.url}/auth/session`, { token: session })).status).toBe(401);
   });
 
+  it('every login start renews the browser\'s login cookie for the 10 minutes of that login (same key)', async () => {
+    const b = new Browser();
+    const first = await b.fetch(`${srv.url}/auth/login?tenant=acme&connection=main`);
+    const c1 = first.headers.getSetCookie().find((c) => c.startsWith('roost_login='))!;
+    const second = await b.fetch(`${srv.url}/auth/login?tenant=acme&connection=main`);
+    const c2 = second.headers.getSetCookie().find((c) => c.startsWith('roost_login='));
+    expect(c2, 'a login started with the cookie present must renew it').toBeDefined();
+    expect(c2!.split(';')[0]).toBe(c1.split(';')[0]);
+    expect(c2).toMatch(/Max-Age=600/);
+  });
+
   it('a session of tenant A as a bearer reaches nothing of tenant B', async () => {
     const { b } = await login('root');
     const s = b.cookie(srv.url, 'roost_session')!;

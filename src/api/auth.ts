@@ -83,7 +83,9 @@ export function registerIdentityRoutes(app: App): void {
     } else {
       const browser = loginKey(ctx);
       url = await authorizationUrl(app, tenant, connection.id, returnTo, ctx.query.get('email') ?? undefined, loginKeyHash(browser.key));
-      if (browser.fresh) headers['Set-Cookie'] = loginCookie(browser.key, Math.floor(PENDING_TTL_MS / 1000), !runtimeOf(app).insecureCookies);
+      // Set again when the browser has one: its Max-Age must cover this login's 10 minutes, not
+      // end 10 minutes after an earlier login (which failed a login started near its end).
+      headers['Set-Cookie'] = loginCookie(browser.key, Math.floor(PENDING_TTL_MS / 1000), !runtimeOf(app).insecureCookies);
     }
     ctx.res.writeHead(302, { ...headers, Location: url.href });
     ctx.res.end();
