@@ -8,7 +8,6 @@
 import crypto from 'node:crypto';
 import type { App } from '../../src/app.js';
 import type { Op } from '../../src/state/store.js';
-import { RoostError } from '../../src/errors.js';
 
 export interface PendingLogin {
   tenant: string;
@@ -30,6 +29,8 @@ export interface LoginStore {
 
 export const PENDING_TTL_MS = 10 * 60_000;
 const MAX_PENDING = 10_000;
+/** One tenant's share of logins in progress: more replace its oldest ones. */
+export const MAX_PENDING_PER_TENANT = 2_000;
 
 interface Stored extends Omit<PendingLogin, 'codeVerifier'> { verifierSealed: string }
 
@@ -48,12 +49,29 @@ export class StateLoginStore implements LoginStore {
       const all = s.get<Record<string, Stored>>('oidcPending') ?? {};
       const now = Date.now();
       const ops: Op[] = [];
-      let live = 0;
+      // Live logins per tenant, and the oldest of each (one scan; the store holds at most 10 000).
+      const live = new Map<string, { n: number; oldest: string; oldestAt: number }>();
+      let total = 0;
       for (const [k, v] of Object.entries(all)) {
-        if (v.expiresAt < now) { if (ops.length < 500) ops.push({ op: 'del', path: ['oidcPending', k] }); }
-        else live++;
+        if (v.expiresAt < now) { if (ops.length < 500) ops.push({ op: 'del', path: ['oidcPending', k] }); continue; }
+        total++;
+        const t = live.get(v.tenant);
+        if (!t) live.set(v.tenant, { n: 1, oldest: k, oldestAt: v.expiresAt });
+        else { t.n++; if (v.expiresAt < t.oldestAt) { t.oldest = k; t.oldestAt = v.expiresAt; } }
       }
-      if (live >= MAX_PENDING) throw new RoostError('RATE_LIMITED', 'too many logins in progress; retry in a minute', { headers: { 'Retry-After': '60' }, retryable: true });
+      // Anyone can start logins, so a full store must not lock every tenant out (it answered
+      // 429 to all logins for 10 minutes after 10 000 requests, about 50 s of one client): a
+      // tenant at its share gives up its own oldest login in progress, and a full store takes
+      // one from the tenant holding the most. A flood of one tenant's logins stays its own.
+      const mine = live.get(p.tenant);
+      let evict: string | undefined;
+      if (mine && mine.n >= MAX_PENDING_PER_TENANT) evict = mine.oldest;
+      else if (total >= MAX_PENDING) {
+        let top: { n: number; oldest: string } | undefined;
+        for (const t of live.values()) if (!top || t.n > top.n) top = t;
+        evict = top?.oldest;
+      }
+      if (evict) ops.push({ op: 'del', path: ['oidcPending', evict] });
       ops.push({ op: 'put', path: ['oidcPending', key(state)], value });
       return { ops, result: undefined };
     });
