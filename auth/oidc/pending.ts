@@ -28,9 +28,40 @@ export interface LoginStore {
 }
 
 export const PENDING_TTL_MS = 10 * 60_000;
-const MAX_PENDING = 10_000;
+export const MAX_PENDING = 10_000;
 /** One tenant's share of logins in progress: more replace its oldest ones. */
 export const MAX_PENDING_PER_TENANT = 2_000;
+
+/**
+ * The ops that make room for one more login in progress of `tenant` under `root`: deletes of
+ * expired entries (bounded), and of one live entry when needed. Anyone can start logins, so a
+ * full store must not lock every tenant out (it answered 429 to all logins for 10 minutes after
+ * 10 000 requests, about 50 s of one client): a tenant at its share gives up its own oldest
+ * login in progress, and a full store takes one from the tenant holding the most. A flood of
+ * one tenant's logins stays its own. OIDC and SAML logins in progress both use it.
+ */
+export function makeRoom(all: Record<string, { tenant: string; expiresAt: number }>, root: string, tenant: string, now: number): Op[] {
+  const ops: Op[] = [];
+  const live = new Map<string, { n: number; oldest: string; oldestAt: number }>();
+  let total = 0;
+  for (const [k, v] of Object.entries(all)) {
+    if (v.expiresAt < now) { if (ops.length < 500) ops.push({ op: 'del', path: [root, k] }); continue; }
+    total++;
+    const t = live.get(v.tenant);
+    if (!t) live.set(v.tenant, { n: 1, oldest: k, oldestAt: v.expiresAt });
+    else { t.n++; if (v.expiresAt < t.oldestAt) { t.oldest = k; t.oldestAt = v.expiresAt; } }
+  }
+  const mine = live.get(tenant);
+  let evict: string | undefined;
+  if (mine && mine.n >= MAX_PENDING_PER_TENANT) evict = mine.oldest;
+  else if (total >= MAX_PENDING) {
+    let top: { n: number; oldest: string } | undefined;
+    for (const t of live.values()) if (!top || t.n > top.n) top = t;
+    evict = top?.oldest;
+  }
+  if (evict) ops.push({ op: 'del', path: [root, evict] });
+  return ops;
+}
 
 interface Stored extends Omit<PendingLogin, 'codeVerifier'> { verifierSealed: string }
 
@@ -46,32 +77,7 @@ export class StateLoginStore implements LoginStore {
     const { codeVerifier, ...rest } = p;
     const value: Stored = { ...rest, verifierSealed: this.#app.secrets.seal(codeVerifier) };
     return this.#app.state.transact((s) => {
-      const all = s.get<Record<string, Stored>>('oidcPending') ?? {};
-      const now = Date.now();
-      const ops: Op[] = [];
-      // Live logins per tenant, and the oldest of each (one scan; the store holds at most 10 000).
-      const live = new Map<string, { n: number; oldest: string; oldestAt: number }>();
-      let total = 0;
-      for (const [k, v] of Object.entries(all)) {
-        if (v.expiresAt < now) { if (ops.length < 500) ops.push({ op: 'del', path: ['oidcPending', k] }); continue; }
-        total++;
-        const t = live.get(v.tenant);
-        if (!t) live.set(v.tenant, { n: 1, oldest: k, oldestAt: v.expiresAt });
-        else { t.n++; if (v.expiresAt < t.oldestAt) { t.oldest = k; t.oldestAt = v.expiresAt; } }
-      }
-      // Anyone can start logins, so a full store must not lock every tenant out (it answered
-      // 429 to all logins for 10 minutes after 10 000 requests, about 50 s of one client): a
-      // tenant at its share gives up its own oldest login in progress, and a full store takes
-      // one from the tenant holding the most. A flood of one tenant's logins stays its own.
-      const mine = live.get(p.tenant);
-      let evict: string | undefined;
-      if (mine && mine.n >= MAX_PENDING_PER_TENANT) evict = mine.oldest;
-      else if (total >= MAX_PENDING) {
-        let top: { n: number; oldest: string } | undefined;
-        for (const t of live.values()) if (!top || t.n > top.n) top = t;
-        evict = top?.oldest;
-      }
-      if (evict) ops.push({ op: 'del', path: ['oidcPending', evict] });
+      const ops = makeRoom(s.get<Record<string, Stored>>('oidcPending') ?? {}, 'oidcPending', p.tenant, Date.now());
       ops.push({ op: 'put', path: ['oidcPending', key(state)], value });
       return { ops, result: undefined };
     });

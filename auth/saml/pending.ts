@@ -12,6 +12,7 @@ import crypto from 'node:crypto';
 import type { App } from '../../src/app.js';
 import type { Op } from '../../src/state/store.js';
 import { RoostError } from '../../src/errors.js';
+import { makeRoom } from '../oidc/pending.js';
 
 export interface PendingSamlLogin {
   tenant: string;
@@ -24,7 +25,6 @@ export interface PendingSamlLogin {
 }
 
 export const SAML_PENDING_TTL_MS = 10 * 60_000;
-const MAX_PENDING = 10_000;
 const MAX_REPLAY = 200_000;
 const PRUNE_PER_WRITE = 500;
 
@@ -49,8 +49,8 @@ export class SamlStateStore {
 
   putLogin(relayState: string, p: PendingSamlLogin): Promise<void> {
     return this.#app.state.transact((s) => {
-      const { ops, live } = prune(s.get('samlPending') ?? {}, 'samlPending', Date.now());
-      if (live >= MAX_PENDING) throw new RoostError('RATE_LIMITED', 'too many logins in progress; retry in a minute', { headers: { 'Retry-After': '60' }, retryable: true });
+      // Shared out by tenant, as OIDC logins in progress are (a full store refused every tenant).
+      const ops = makeRoom(s.get('samlPending') ?? {}, 'samlPending', p.tenant, Date.now());
       ops.push({ op: 'put', path: ['samlPending', hash(relayState)], value: p });
       return { ops, result: undefined };
     });
