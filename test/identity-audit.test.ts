@@ -42,6 +42,9 @@ const ACCOUNTS: Record<string, Record<string, unknown>> = {
   // KELVIN SIGN (U+212A) lower-cases to an ASCII "k": not the domain kilo.test.
   kel: { email: 'kel@\u212Ailo.test', email_verified: true, groups: [] },
   real: { email: 'real@kilo.test', email_verified: true, groups: [] },
+  // An IdP sending hundreds of groups (Azure AD sends up to 200 ids of 36 characters).
+  many: { email: 'many@acme.test', email_verified: true, groups: [...Array.from({ length: 200 }, (_, i) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`), 'data-eng'] },
+  toomany: { email: 'toomany@acme.test', email_verified: true, groups: Array.from({ length: 200 }, (_, i) => `acme-admin-${String(i).padStart(30, '0')}`) },
 };
 
 beforeAll(async () => {
@@ -160,6 +163,24 @@ describe('rules on protocol claims', () => {
     } finally {
       expect((await call(`${srv.url}/v0/tenants/acme/mappings`, { method: 'PUT', token: op(), ...json({ rules: cur }) })).status).toBe(200);
     }
+  });
+});
+
+describe('session size', () => {
+  it('a session fits in a cookie: hundreds of groups are cut to what the rules read, and a login that cannot fit is refused with the reason', async () => {
+    const { b, status } = await login('many');
+    expect(status).toBe(303);
+    const cookie = b.cookie(srv.url, 'roost_session')!;
+    expect(`roost_session=${cookie}`.length).toBeLessThan(4000);
+    const me = JSON.parse((await b.fetch(`${srv.url}/auth/session`)).text);
+    expect(me.roles.workspaces).toEqual({ main: 'editor' });
+    expect(me.claims.groups).toEqual(['data-eng']);
+    // 200 groups that all match a rule (acme-admin*) cannot be cut: refused, audited, no cookie.
+    const t = await login('toomany');
+    expect(t.status).toBe(401);
+    expect(t.b.cookie(srv.url, 'roost_session')).toBeUndefined();
+    expect(t.text).toMatch(/more claims than a session cookie holds/);
+    expect(await waitAudit((a) => a.event === 'login' && a.outcome === 'failure' && a.tenant === 'acme' && /session cookie/.test(a.reason))).toHaveLength(1);
   });
 });
 

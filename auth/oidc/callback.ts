@@ -101,6 +101,13 @@ export async function completeLogin(app: App, ctx: Ctx, tenant: string, connId: 
   // included when a rule reads them (acr, amr, azp...): the rules run again on these claims at
   // every request, and a claim granted at login but left out lost its grant at the next one.
   for (const [k, v] of Object.entries(all)) if (keep.has(k)) claims[k] = v;
-  const { jwt, session } = await issueSession(app, { tenant, identity, idpSid: typeof idClaims!.sid === 'string' ? idClaims!.sid : undefined, claims });
+  let issued: Awaited<ReturnType<typeof issueSession>>;
+  try {
+    issued = await issueSession(app, { tenant, identity, idpSid: typeof idClaims!.sid === 'string' ? idClaims!.sid : undefined, claims });
+  } catch (e) {
+    if (e instanceof RoostError && e.code === 'LOGIN_FAILED') fail(e.message, e);
+    throw e;
+  }
+  const { jwt, session } = issued!;
   return { jwt, returnTo: pending!.returnTo, identity, grants, tenant, connection: connId, sessionExp: session.exp };
 }

@@ -11,6 +11,7 @@
 import type { App } from '../../src/app.js';
 import type { Ctx } from '../../src/http/context.js';
 import { readBody } from '../../src/http/context.js';
+import { RoostError } from '../../src/errors.js';
 import { safeReturnTo } from '../oidc/login.js';
 import type { LoginResult } from '../oidc/callback.js';
 import { evaluateRules, getRules, referencedClaims } from '../mapping/rules.js';
@@ -141,6 +142,13 @@ export async function completeSamlLogin(app: App, ctx: Ctx, tenant: string, conn
   for (const k of ['nameid', 'nameid_format', 'groups']) keep.add(k);
   const claims: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(all)) if (keep.has(k)) claims[k] = v;
-  const { jwt, session } = await issueSession(app, { tenant, identity, idpSid: who.sessionIndex, claims });
+  let issued: Awaited<ReturnType<typeof issueSession>>;
+  try {
+    issued = await issueSession(app, { tenant, identity, idpSid: who.sessionIndex, claims });
+  } catch (e) {
+    if (e instanceof RoostError && e.code === 'LOGIN_FAILED') refuse('session_size', e.message, e);
+    throw e;
+  }
+  const { jwt, session } = issued!;
   return { jwt, returnTo, identity, grants, tenant, connection: connId, sessionExp: session.exp, nameIdFormat: who.nameIdFormat, assertionId: who.assertionId, idpInitiated: !expected };
 }

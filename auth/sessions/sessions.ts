@@ -14,7 +14,7 @@ import type { Op } from '../../src/state/store.js';
 import { RoostError } from '../../src/errors.js';
 import { runtimeOf } from '../runtime.js';
 import { SESSION_ALG, SESSION_TTL_S } from './keys.js';
-import { evaluateRules, getRules } from '../mapping/rules.js';
+import { evaluateRules, getRules, ruleMatches, type MappingRule } from '../mapping/rules.js';
 import type { Grants } from '../roles.js';
 import type { Identity } from '../authorize.js';
 import { sameIssuer, type StoredConnection } from '../oidc/connections.js';
@@ -42,7 +42,39 @@ export function subjectKey(issuer: string, subject: string): string {
   return crypto.createHash('sha256').update(`${issuer}\n${subject}`).digest('base64url');
 }
 
+/** Browsers keep a cookie of up to 4096 bytes (name, value and attributes): a longer one is dropped. */
+export const MAX_SESSION_JWT = 3900;
+
+/**
+ * The claims with their lists cut to the elements some rule reads (`groups` of an IdP that
+ * sends hundreds). Rules only grant, so what no rule matches now grants nothing; a rule added
+ * later sees the full lists at the next login.
+ */
+export function trimClaims(rules: readonly MappingRule[], claims: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(claims)) {
+    if (!Array.isArray(v) || rules.some((r) => r.claim !== k && r.claim.startsWith(`${k}.`))) { out[k] = v; continue; }
+    const mine = rules.filter((r) => r.claim === k);
+    out[k] = v.filter((x) => mine.some((r) => ruleMatches(r, { ...claims, [k]: x })));
+  }
+  return out;
+}
+
+/**
+ * Signs a session. One that would not fit in a cookie (an IdP sending hundreds of groups) is
+ * signed again with its lists cut to what the rules read; if it still does not fit the login
+ * is refused with the reason, rather than setting a cookie the browser silently drops (a loop
+ * back to the IdP).
+ */
 export async function issueSession(app: App, input: { tenant: string; identity: Identity; idpSid?: string; claims: Record<string, unknown> }): Promise<{ jwt: string; session: SessionClaims }> {
+  const first = await signSession(app, input);
+  if (first.jwt.length <= MAX_SESSION_JWT) return first;
+  const trimmed = await signSession(app, { ...input, claims: trimClaims(getRules(app.state, input.tenant), input.claims) });
+  if (trimmed.jwt.length <= MAX_SESSION_JWT) return trimmed;
+  throw new RoostError('LOGIN_FAILED', `the identity provider sent more claims than a session cookie holds (${trimmed.jwt.length} bytes after keeping only what the mapping rules read); map by fewer or shorter claim values`);
+}
+
+async function signSession(app: App, input: { tenant: string; identity: Identity; idpSid?: string; claims: Record<string, unknown> }): Promise<{ jwt: string; session: SessionClaims }> {
   const rt = runtimeOf(app);
   const { kid, key } = await rt.keys.signing();
   const now = Date.now();
