@@ -368,6 +368,35 @@ describe('CSRF on every cookie-authenticated change', () => {
   });
 });
 
+describe('back-channel logout', () => {
+  it('a logout token ends only its subject\'s sessions of that connection; foreign, replayed, nonce-carrying or stale ones are refused (400) and audited', async () => {
+    const key = await jose.importJWK(idps.acme!.keys[0]!, 'RS256');
+    const kid = idps.acme!.keys[0]!.kid!;
+    const now = Math.floor(Date.now() / 1000);
+    const lt = (p: Record<string, unknown>) => new jose.SignJWT({ iss: idps.acme!.issuer, aud: 'roost-acme', iat: now, jti: crypto.randomUUID(), events: { 'http://schemas.openid.net/event/backchannel-logout': {} }, ...p }).setProtectedHeader({ alg: 'RS256', kid, typ: 'logout+jwt' }).sign(key);
+    const post = (token: string, conn = 'main') => call(`${srv.url}/auth/oidc/acme/${conn}/backchannel-logout`, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: `logout_token=${token}` });
+    const root = (await login('root')).b.cookie(srv.url, 'roost_session')!;
+    const ana = (await login('ana')).b.cookie(srv.url, 'roost_session')!;
+    const refused = {
+      foreignAudience: await lt({ sub: 'root', aud: 'roost-globex' }),
+      nonce: await lt({ sub: 'root', nonce: 'n' }),
+      noEvent: await lt({ sub: 'root', events: {} }),
+      stale: await lt({ sub: 'root', iat: now - 3600 }),
+      neither: await lt({}),
+    };
+    for (const [name, t] of Object.entries(refused)) expect((await post(t)).status, name).toBe(400);
+    expect((await call(`${srv.url}/auth/session`, { token: root })).status).toBe(200);
+    const good = await lt({ sub: 'root' });
+    expect((await post(good)).status).toBe(200);
+    expect((await call(`${srv.url}/auth/session`, { token: root })).status).toBe(401);
+    expect((await call(`${srv.url}/auth/session`, { token: ana })).status).toBe(200);
+    expect((await post(good)).status).toBe(400); // replayed
+    expect(await waitAudit((a) => a.event === 'logout.backchannel' && a.outcome === 'failure' && a.tenant === 'acme', 6)).toHaveLength(6);
+    // A new login of the same person works again.
+    expect((await login('root')).status).toBe(303);
+  });
+});
+
 describe('IdP access tokens', () => {
   it('signed by the other tenant\'s IdP with this IdP\'s issuer and audience: refused', async () => {
     const at = await clientCredentialsToken(idps.globex!.issuer, 'svc-globex', 'svc-secret-globex-0123456789abcdef', 'https://roost.test/globex');
