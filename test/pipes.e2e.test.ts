@@ -194,6 +194,11 @@ describe('endpoint formats and q=', () => {
     const csv = await endpoint('by_country', {}, 'csv');
     expect(csv.headers.get('content-type')).toContain('text/csv');
     expect(csv.text).toBe('"country","n","total"\n"DE",1,10\n"ES",2,4.5\n"FR",1,2\n');
+    // Tinybird's newer docs name the header-carrying CSV .csvwithnames: the same answer.
+    const named = await endpoint('by_country', {}, 'csvwithnames');
+    expect(named.status).toBe(200);
+    expect(named.headers.get('content-type')).toContain('text/csv');
+    expect(named.text).toBe(csv.text);
     const nd = await endpoint('by_country', { country: 'FR' }, 'ndjson');
     expect(nd.text.split('\n').filter(Boolean).map((l) => JSON.parse(l))).toEqual([{ country: 'FR', n: 1, total: 2 }]);
     const res = await fetch(`${srv.url}/v0/pipes/by_country.parquet`, { headers: { Authorization: `Bearer ${admin}` } });

@@ -26,7 +26,7 @@ export const OUTPUT_FORMATS: Record<string, string> = {
 
 /** Maps endpoint extensions (`.json`, `.csv`, ...) to ClickHouse formats. */
 export const EXTENSION_FORMATS: Record<string, string> = {
-  json: 'JSON', csv: 'CSVWithNames', ndjson: 'JSONEachRow', parquet: 'Parquet', tsv: 'TSVWithNames',
+  json: 'JSON', csv: 'CSVWithNames', csvwithnames: 'CSVWithNames', ndjson: 'JSONEachRow', parquet: 'Parquet', tsv: 'TSVWithNames',
 };
 
 export interface RunOptions {
