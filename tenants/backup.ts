@@ -22,7 +22,7 @@ import type { App } from '../src/app.js';
 import { RoostError } from '../src/errors.js';
 import { quoteIdent, quoteString, type Engine } from '../src/cells/engine.js';
 import type { Tenant, Workspace } from './registry.js';
-import { SLUG } from './registry.js';
+import { SLUG, WORKSPACE_NAME } from './registry.js';
 import { dropWorkspaceDatabase } from './provisioning.js';
 import { checkAudienceFree, checkDomainsFree } from './claims.js';
 import type { StoredConnection } from '../auth/oidc/connections.js';
@@ -103,7 +103,36 @@ function asyncId(out: Buffer): string {
 export async function backupTenant(app: App, tenant: Tenant, id: string, report: (p: JobProgress) => void): Promise<BackupManifest> {
   embeddedOnly(tenant);
   const dir = backupDir(app, tenant.slug, id);
+  sweepIncomplete(app, tenant.slug);
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  try {
+    return await writeBackup(app, tenant, id, dir, report);
+  } catch (e) {
+    // A failed backup leaves nothing: a half-written directory is not a backup, and it kept its disk space.
+    fs.rmSync(dir, { recursive: true, force: true });
+    const code = (e as { code?: unknown }).code;
+    if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'EFBIG' || /No space left|Disk quota exceeded|File too large|Cannot write|CANNOT_WRITE/i.test((e as Error).message ?? '')) {
+      throw new RoostError('INSUFFICIENT_STORAGE', `the backup could not be written to the server's disk (full, or a file size limit): nothing was kept; free space and retry (${(e as Error).message})`, { retryable: true });
+    }
+    throw e;
+  }
+}
+
+/**
+ * Removes backup directories of the tenant without a manifest: a server killed (or a cell
+ * lost) mid-backup left them. Called with the tenant claimed (no backup or restore of it
+ * runs), and an upload puts a directory in place only once it holds its manifest.
+ */
+export function sweepIncomplete(app: App, tenant: string): void {
+  const root = app.cells.backupsDir(tenant);
+  let names: string[];
+  try { names = fs.readdirSync(root); } catch { return; }
+  for (const n of names) {
+    if (BACKUP_ID.test(n) && !fs.existsSync(path.join(root, n, 'manifest.json'))) fs.rmSync(path.join(root, n), { recursive: true, force: true });
+  }
+}
+
+async function writeBackup(app: App, tenant: Tenant, id: string, dir: string, report: (p: JobProgress) => void): Promise<BackupManifest> {
   const engine = app.cells.engineFor(tenant);
   report({ phase: 'state' });
   // The state slice, read inside the writer chain so it is one consistent version.
@@ -166,10 +195,35 @@ export function readManifest(dir: string): BackupManifest {
   } catch {
     throw new RoostError('NOT_FOUND', `no complete backup at ${path.basename(dir)} (manifest.json missing or unreadable)`);
   }
-  if (m.format !== BACKUP_FORMAT || typeof m.tenant !== 'string' || !SLUG.test(m.tenant) || !Array.isArray(m.workspaces)) {
-    throw new RoostError('BAD_REQUEST', `not a ${BACKUP_FORMAT} backup`);
-  }
+  if (typeof m !== 'object' || m === null || m.format !== BACKUP_FORMAT) throw new RoostError('BAD_REQUEST', `not a ${BACKUP_FORMAT} backup`);
+  const bad = manifestProblem(m);
+  if (bad) throw new RoostError('BAD_REQUEST', `the backup's manifest.json is damaged: ${bad}`);
   return m;
+}
+
+/**
+ * What is wrong with a manifest's fields, if anything. Every field is read by the list,
+ * the restore and the CLI: one of the wrong type (an uploaded archive's manifest is
+ * input) answered 500 at upload and then broke the listing of every backup of the tenant.
+ */
+function manifestProblem(m: BackupManifest): string | undefined {
+  if (typeof m.id !== 'string' || !BACKUP_ID.test(m.id)) return 'id is not a backup id';
+  if (typeof m.tenant !== 'string' || !SLUG.test(m.tenant)) return 'tenant is not a tenant slug';
+  if (typeof m.created_at !== 'string' || Number.isNaN(Date.parse(m.created_at))) return 'created_at is not a date';
+  if (typeof m.data_bytes !== 'number' || !Number.isSafeInteger(m.data_bytes) || m.data_bytes < 0) return 'data_bytes is not a byte count';
+  if (typeof m.key_check !== 'string') return 'key_check is missing';
+  if (typeof m.engine_version !== 'string') return 'engine_version is not a string';
+  if (!Array.isArray(m.workspaces)) return 'workspaces is not a list';
+  const names = new Set<string>();
+  const dbs = new Set<string>();
+  for (const w of m.workspaces as unknown[]) {
+    const x = w as { name?: unknown; database?: unknown } | null;
+    if (typeof x !== 'object' || x === null || typeof x.name !== 'string' || typeof x.database !== 'string' || !WORKSPACE_NAME.test(x.name) || !/^ws_[a-z0-9_]{1,200}$/.test(x.database)) return 'a workspace is not {name, database} with a workspace name and a workspace database (ws_...)';
+    if (names.has(x.name) || dbs.has(x.database)) return `workspace ${JSON.stringify(x.name)} is listed twice`;
+    names.add(x.name);
+    dbs.add(x.database);
+  }
+  return undefined;
 }
 
 /** Complete backups of a tenant on disk, newest first. */
