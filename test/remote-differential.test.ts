@@ -3,10 +3,11 @@
  * ClickHouse server (Debian clickhouse-server 18.16), on one Roost server. Where they differ,
  * the remote side must refuse clearly (documented in docs/decisions.md).
  */
+import net from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, startServer, type RunningServer } from './helpers/server.js';
-import { requireClickHouse, startClickHouse, type RunningClickHouse } from './helpers/clickhouse-server.js';
+import { freePort, requireClickHouse, startClickHouse, type RunningClickHouse } from './helpers/clickhouse-server.js';
 
 let srv: RunningServer | undefined;
 let ch: RunningClickHouse | undefined;
@@ -205,5 +206,140 @@ describe('embedded vs remote (18.16) on one Roost server', () => {
       types[tbl] = r1.body.meta.map((m: any, i: number) => [m.type, r2.body.meta[i].type]).filter(([x, y]: string[]) => x !== y);
     }
     console.log('service table type differences', JSON.stringify(types));
+  }, 60_000);
+
+  it('isolation: two remote tenants on one server; no default database, no system', async (t) => {
+    if (!ch) return t.skip();
+    await direct('CREATE TABLE IF NOT EXISTS default.secret (x String) ENGINE = Memory');
+    await direct("INSERT INTO default.secret VALUES ('default-db-secret')");
+    expect((await api('rem2').post(`/v0/datasources?name=secret&schema=${encodeURIComponent('x String')}`)).status).toBe(200);
+    expect((await api('rem2').post('/v0/datasources?name=secret&mode=append', 'rem2-secret\n')).status).toBe(200);
+    await api('rem2').sql('SELECT x FROM secret');
+    const dbs = (await direct("SELECT name FROM system.databases WHERE name LIKE 'ws_%' OR name LIKE 'roost_svc_%' FORMAT TSV")).trim().split('\n');
+    const probes = [
+      'SELECT x FROM secret',
+      'SELECT * FROM default.secret',
+      ...dbs.map((d) => `SELECT * FROM ${d}.secret`),
+      ...dbs.map((d) => `SELECT * FROM \`${d}\`.pipe_stats_rt`),
+      "SELECT hasColumnInTable('default', 'secret', 'x')",
+      "SELECT hasColumnInTable('system', 'tables', 'name')",
+      "SELECT joinGet('default.secret', 'x', 1)",
+      "SELECT dictGetString('d', 'x', toUInt64(1))",
+      'SELECT currentDatabase()',
+      'SELECT * FROM system.one',
+      'SELECT * FROM merge(currentDatabase(), \'\')',
+      'WITH (SELECT any(x) FROM secret) AS s SELECT s',
+      'SELECT * FROM (SELECT x FROM secret)',
+      'SELECT x FROM secret AS s JOIN secret USING x',
+      'SELECT count() FROM tinybird.pipe_stats_rt WHERE pipe_name = \'secret\'',
+      'SELECT any(workspace_id), count() FROM roost.audit_log',
+    ];
+    const out: string[] = [];
+    for (const q of probes) {
+      const r = await api('rem').sql(`${q} FORMAT TSV`);
+      out.push(`${r.status} ${q} => ${r.text.slice(0, 160).replace(/\n/g, ' | ')}`);
+      expect(r.text, q).not.toContain('secret\n');
+      expect(r.text, q).not.toContain('default-db-secret');
+      expect(r.text, q).not.toContain('rem2-secret');
+    }
+    console.log(out.join('\n'));
+  });
+});
+
+/** A TCP proxy in front of the ClickHouse server: passes, holds answers back, refuses, or cuts connections. */
+async function proxy(target: string) {
+  const to = new URL(target);
+  const port = await freePort();
+  const socks = new Set<net.Socket>();
+  const state = { mode: 'pass' as 'pass' | 'hold' | 'down' | 'cut', cutAfter: 0 };
+  const server = net.createServer((c) => {
+    if (state.mode === 'down') { c.destroy(); return; }
+    const u = net.connect(Number(to.port), to.hostname);
+    socks.add(c); socks.add(u);
+    let sent = 0;
+    c.on('data', (b) => {
+      sent += b.length;
+      if (state.mode === 'cut' && sent > state.cutAfter) { c.destroy(); u.destroy(); return; }
+      u.write(b);
+    });
+    u.on('data', (b) => { if (state.mode !== 'hold') c.write(b); });
+    const end = () => { c.destroy(); u.destroy(); socks.delete(c); socks.delete(u); };
+    // Held: the client hears nothing, not even the server closing.
+    const upEnd = () => { if (state.mode !== 'hold') end(); };
+    c.on('close', end); u.on('close', upEnd); c.on('error', end); u.on('error', upEnd);
+  });
+  await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${port}`, state,
+    drop() { for (const s of socks) s.destroy(); },
+    close() { for (const s of socks) s.destroy(); return new Promise((r) => server.close(r)); },
+  };
+}
+
+describe('remote server down, slow, cut mid-insert, refusing the password', () => {
+  it('answers clearly, retryable where it is, loses nothing acknowledged, never shows the password', async (t) => {
+    if (!ch) return t.skip();
+    const px = await proxy(ch.url);
+    try {
+      await tenant('px', { type: 'clickhouse', url: px.url, user: ch.user, password: ch.password });
+      await tenant('bad', { type: 'clickhouse', url: ch.url, user: ch.user, password: ch.password });
+      const patched = await call(`${srv!.url}/v0/tenants/bad`, { method: 'PATCH', token: srv!.operatorToken, body: JSON.stringify({ placement: { type: 'clickhouse', url: ch.url, user: ch.user, password: 'Wr0ng-Pa55word-xyz' } }) });
+      expect(patched.status, patched.text).toBe(200);
+      expect(patched.text).not.toContain('Wr0ng');
+      const a = api('px');
+      const sch = encodeURIComponent('id UInt32, k String');
+      expect((await a.post(`/v0/datasources?name=f&schema=${sch}`)).status).toBe(200);
+      expect((await a.post(`/v0/datasources?name=e&format=ndjson&schema=${encodeURIComponent('`id` UInt32 `json:$.id`')}`)).status).toBe(200);
+      const out: string[] = [];
+      const show = (what: string, r: any) => out.push(`${what}: ${r.status} ${r.headers.get('retry-after') ?? '-'} ${r.text.slice(0, 200)}`);
+      // Wrong password.
+      const b = api('bad');
+      const bc = await b.post(`/v0/datasources?name=f&schema=${sch}`); show('bad create', bc);
+      const bs = await b.sql('SELECT 1 FORMAT JSON'); show('bad sql', bs);
+      const be = await b.post('/v0/events?name=f&wait=true', '{"id":1}\n', {}); show('bad events', be);
+      // Down.
+      px.state.mode = 'down'; px.drop();
+      const ds = await a.sql('SELECT count() FROM f FORMAT TSV'); show('down sql', ds);
+      const du = await a.post('/v0/datasources?name=f&mode=append', '1,a\n'); show('down append', du);
+      const dw = await a.post('/v0/events?name=e&wait=true', '{"id":1}\n', {}); show('down events wait', dw);
+      const db = await a.post('/v0/events?name=e', '{"id":2}\n', {}); show('down events buffered', db);
+      // Slow: answers held back; the query limit applies.
+      const lim = await call(`${srv!.url}/v0/tenants/px`, { method: 'PATCH', token: srv!.operatorToken, body: JSON.stringify({ limits: { query_timeout_ms: 2000 } }) });
+      expect(lim.status, lim.text).toBe(200);
+      px.state.mode = 'hold'; px.drop();
+      const t0 = Date.now();
+      const hs = await a.req(`/v0/sql?q=${encodeURIComponent('SELECT count() FROM f FORMAT TSV')}`, { signal: AbortSignal.timeout(20_000) }).catch((e) => ({ status: -1, text: String(e), headers: new Headers() }));
+      show(`hold sql (${Date.now() - t0} ms)`, hs);
+      // Cut mid-insert.
+      px.state.mode = 'cut'; px.state.cutAfter = 200_000; px.drop();
+      let big = '';
+      for (let i = 0; i < 100_000; i++) big += `${i},row-${i}\n`;
+      const cu = await a.post('/v0/datasources?name=f&mode=append', big); show('cut append', cu);
+      const cw = await a.post('/v0/events?name=e&wait=true', big.split('\n').filter(Boolean).map((l) => `{"id":${l.split(',')[0]}}`).join('\n'), {}); show('cut events wait', cw);
+      px.state.mode = 'pass'; px.drop();
+      const after = await a.sql('SELECT count() FROM f FORMAT TSV'); show('after f', after);
+      for (let i = 0; i < 50; i++) {
+        const r = await a.sql('SELECT count() FROM e FORMAT TSV');
+        if (r.text === '1\n' || i === 49) { show('after e', r); break; }
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      const res = Object.fromEntries(out.map((l) => { const i = l.indexOf(': '); return [l.slice(0, i).replace(/ \(\d+ ms\)/, ''), l.slice(i + 2)]; }));
+      // Wrong password: the operator's mistake, said as such (not the client's 4xx, not retryable).
+      for (const k of ['bad create', 'bad sql']) expect(res[k], k).toMatch(/^503 - .*refused Roost's credentials \(ClickHouse code 193\)/);
+      expect(res['bad events']).toMatch(/^404 /);
+      for (const k of ['down sql', 'down append', 'down events wait', 'cut append', 'cut events wait']) expect(res[k], k).toMatch(/^503 1 .*"CELL_UNAVAILABLE","retryable":true/);
+      expect(res['down events buffered']).toMatch(/^202 /);
+      expect(res['hold sql']).toMatch(/^408 - .*QUERY_TIMEOUT/);
+      // Nothing of the cut upload was kept (staged), and the buffered event arrived once the server was back.
+      expect(res['after f']).toBe('200 - 0\n');
+      expect(res['after e']).toBe('200 - 1\n');
+      const tenantRec = await call(`${srv!.url}/v0/tenants/bad`, { token: srv!.operatorToken });
+      expect(tenantRec.text).not.toContain('Wr0ng');
+      const logs = JSON.stringify(srv!.logs);
+      expect(logs).not.toContain('Wr0ng-Pa55word-xyz');
+      expect(logs).not.toContain(ch.password);
+    } finally {
+      await px.close();
+    }
   }, 60_000);
 });

@@ -17,6 +17,15 @@ export interface ClickHouseEngineOptions {
   requestTimeoutMs?: number;
 }
 
+/** UNKNOWN_USER, WRONG_PASSWORD, REQUIRED_PASSWORD, IP_ADDRESS_NOT_ALLOWED, AUTHENTICATION_FAILED, ACCESS_DENIED. */
+const AUTH_CODES = new Set([192, 193, 194, 195, 497, 516]);
+/**
+ * NETWORK_ERROR, SOCKET_TIMEOUT, TOO_MANY_SIMULTANEOUS_QUERIES, TABLE_IS_READ_ONLY, TOO_MANY_PARTS,
+ * NO_ZOOKEEPER, ALL_CONNECTION_TRIES_FAILED, UNKNOWN_STATUS_OF_INSERT, ALL_REPLICAS_ARE_STALE,
+ * KEEPER_EXCEPTION: the server's state, not the request.
+ */
+const RETRYABLE_CODES = new Set([209, 210, 202, 242, 252, 225, 279, 319, 369, 999]);
+
 /** The one seam where @clickhouse/client errors become Roost errors. */
 export function translateClickHouseError(e: unknown): RoostError {
   if (e instanceof RoostError) return e;
@@ -30,6 +39,15 @@ export function translateClickHouseError(e: unknown): RoostError {
   const m = /Code: (\d+)/.exec(msg);
   const code = m ? Number(m[1]) : typeof err.code === 'string' && /^\d+$/.test(err.code) ? Number(err.code) : undefined;
   if (code === undefined && !m) return new EngineUnavailable(`ClickHouse request failed: ${msg}`, { cause: e });
+  // The server refused Roost's own credentials: the placement (user/password) is wrong, which
+  // no client can fix by changing its request. Not retryable until the operator fixes it.
+  if (code !== undefined && AUTH_CODES.has(code)) {
+    return new EngineUnavailable(`the tenant's ClickHouse server refused Roost's credentials (ClickHouse code ${code}); the operator must correct the tenant's placement user/password`, { cause: e, retryable: false, headers: {} });
+  }
+  // The server is busy, between replicas or cut off from its peers: worth retrying shortly.
+  if (code !== undefined && RETRYABLE_CODES.has(code)) {
+    return new EngineUnavailable(`the tenant's ClickHouse server cannot serve this now (ClickHouse code ${code}); retry later: ${msg.replace(/\s+$/, '')}`, { cause: e });
+  }
   return new QueryFailed(msg, code, { cause: e });
 }
 
