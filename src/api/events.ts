@@ -3,6 +3,7 @@
  * the answer (200) comes once the rows are in the engine; otherwise (202) once
  * they are fsynced in the events buffer.
  */
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { App } from '../app.js';
@@ -21,6 +22,17 @@ import { admitEvents, checkStorage } from '../../tenants/limits.js';
 
 /** Largest events request body. */
 const MAX_EVENTS_BODY = 64 * 1024 * 1024;
+
+/**
+ * The dedup token of a buffered flush: made of its segments' names, which a restart never
+ * reuses. Past 64 KiB of names (only a batch left by a version that did not cap the segments
+ * per flush) it is their SHA-256: the whole list made a token over the engine's query size
+ * limit, and that flush failed on every retry.
+ */
+function flushToken(dsId: string, files: string[]): string {
+  const names = files.map((f) => path.basename(f)).join(',');
+  return names.length <= 64 * 1024 ? `events:${dsId}:${names}` : `events:${dsId}:sha256:${crypto.createHash('sha256').update(names).digest('hex')}`;
+}
 
 async function* concatFiles(files: string[]): AsyncGenerator<Buffer> {
   for (const f of files) for await (const c of fs.createReadStream(f, { highWaterMark: 1 << 20 })) yield c as Buffer;
@@ -42,7 +54,7 @@ export function registerEventRoutes(app: App): EventBuffer {
       let r;
       try {
         r = await importRows(app, { ws, ds, mode: 'append', source: ndjsonSource(countingBytes(concatFiles(files), read), ds.columns), dialect: { delimiter: ',', quote: '"', escape: '' }, hasHeader: false, requestId: 'events-buffer', staged: false, skipStorageLimit: true,
-          dedupToken: `events:${ds.id}:${files.map((f) => path.basename(f)).join(',')}` });
+          dedupToken: flushToken(ds.id, files) });
       } catch (e) {
         // Dropped while this flush waited for it (the drop discards its segments).
         if ((e as RoostError).code === 'UNKNOWN_DATASOURCE') {

@@ -19,7 +19,20 @@ export interface SegmentOwner { tenant: string; workspace: string; datasource: s
 /** Imports the given NDJSON files into a data source; throws to retry later. */
 export type FlushFn = (owner: SegmentOwner, files: string[]) => Promise<void>;
 
-interface Target { dir: string; owner: SegmentOwner; pendingBytes: number; seq: number; writing: Promise<void> }
+interface Target { dir: string; owner: SegmentOwner; pendingBytes: number; pendingSegments: number; seq: number; writing: Promise<void> }
+
+/**
+ * Most segments one flush inserts together. The flush's dedup token is made of their names
+ * (~28 bytes each): 20 000 tiny segments left by an outage made a token over the engine's
+ * max_query_size, so that flush failed, forever, and held back every later event of its data source.
+ */
+const MAX_BATCH_SEGMENTS = 1000;
+/**
+ * Backlog of one data source past which new events are refused (503, retryable) rather than
+ * buffered: the engine is not keeping up (or is away), and the buffer must not fill the disk.
+ */
+const MAX_PENDING_BYTES = 1024 * 1024 * 1024;
+const MAX_PENDING_SEGMENTS = 100_000;
 
 /**
  * A segment is `<12-digit sequence>-<boot tag>.ndjson` (older versions wrote
@@ -46,14 +59,21 @@ export class EventBuffer {
   #timer: NodeJS.Timeout;
   #flushing: Promise<void> | undefined;
   #batchBytes: number;
+  /** Per data source: failed flushes in a row and when to try again (monotonic clock: a wall-clock step back must not stall it). */
   #failures = new Map<string, { count: number; until: number }>();
   #bootTag = crypto.randomBytes(4).toString('hex');
+  /** A flush of every data source queued behind the running one: later requests for one share it. */
+  #queuedAll: Promise<void> | undefined;
+  #maxPendingBytes: number;
+  #maxPendingSegments: number;
 
-  constructor(opts: { root: string; log: Logger; flush: FlushFn; intervalMs?: number; batchBytes?: number }) {
+  constructor(opts: { root: string; log: Logger; flush: FlushFn; intervalMs?: number; batchBytes?: number; maxPendingBytes?: number; maxPendingSegments?: number }) {
     this.#root = opts.root;
     this.#log = opts.log;
     this.#flushFn = opts.flush;
     this.#batchBytes = opts.batchBytes ?? 32 * 1024 * 1024;
+    this.#maxPendingBytes = opts.maxPendingBytes ?? MAX_PENDING_BYTES;
+    this.#maxPendingSegments = opts.maxPendingSegments ?? MAX_PENDING_SEGMENTS;
     fs.mkdirSync(this.#root, { recursive: true, mode: 0o700 });
     this.#timer = setInterval(() => { void this.flush(); }, opts.intervalMs ?? 500);
     this.#timer.unref();
@@ -71,7 +91,7 @@ export class EventBuffer {
       const dir = path.join(this.#root, o.tenant, o.workspace, o.datasource);
       fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
       const last = fs.readdirSync(dir).map((f) => SEGMENT.exec(f)?.[1]).filter(Boolean).map(Number).sort((a, b) => b - a)[0] ?? 0;
-      t = { dir, owner: o, pendingBytes: 0, seq: last + 1, writing: Promise.resolve() };
+      t = { dir, owner: o, pendingBytes: 0, pendingSegments: 0, seq: last + 1, writing: Promise.resolve() };
       this.#targets.set(key, t);
     }
     return t;
@@ -85,9 +105,10 @@ export class EventBuffer {
         for (const datasource of safeList(path.join(this.#root, tenant, workspace))) {
           const t = this.#target({ tenant, workspace, datasource });
           for (const f of fs.readdirSync(t.dir)) {
-            if (SEGMENT.test(f)) t.pendingBytes += fs.statSync(path.join(t.dir, f)).size;
-            // A body that was still arriving at the crash was never acknowledged.
-            else if (f.endsWith('.part')) fs.rmSync(path.join(t.dir, f), { force: true });
+            if (SEGMENT.test(f)) { t.pendingBytes += fs.statSync(path.join(t.dir, f)).size; t.pendingSegments++; }
+            // A body that was still arriving at the crash was never acknowledged; a manifest
+            // still being written was not in effect yet (the flush writes it again).
+            else if (f.endsWith('.part') || f === `${MANIFEST}.tmp`) fs.rmSync(path.join(t.dir, f), { force: true });
           }
           if (t.pendingBytes) this.#log.info('events buffer recovered', { tenant, workspace, datasource, bytes: t.pendingBytes });
         }
@@ -109,6 +130,14 @@ export class EventBuffer {
   async append(o: SegmentOwner, body: AsyncIterable<Buffer>, opts: { maxLineBytes?: number } = {}): Promise<{ bytes: number; lines: number }> {
     const maxLine = opts.maxLineBytes ?? 8 << 20;
     const t = this.#target(o);
+    if (t.pendingBytes >= this.#maxPendingBytes || t.pendingSegments >= this.#maxPendingSegments) {
+      // Not buffered: the engine is behind (or away) on this data source. The client keeps the
+      // events and sends them again; an unbounded buffer would end in a full disk instead.
+      void this.flush(o);
+      throw new RoostError('ENGINE_UNAVAILABLE', `the events buffer of data source "${o.datasource}" holds ${t.pendingSegments} requests (${t.pendingBytes} bytes) not yet written to the engine; nothing was stored: retry in a few seconds (or send with wait=true)`, {
+        retryable: true, headers: { 'Retry-After': '5' }, details: { pending_bytes: t.pendingBytes, pending_requests: t.pendingSegments },
+      });
+    }
     const name = `${String(t.seq++).padStart(12, '0')}-${this.#bootTag}.ndjson`;
     const tmp = path.join(t.dir, `.${name}.part`);
     const fh = await fsp.open(tmp, 'w', 0o600);
@@ -160,7 +189,8 @@ export class EventBuffer {
     const d = await fsp.open(t.dir, 'r');
     try { await d.sync(); } finally { await d.close(); }
     t.pendingBytes += bytes;
-    if (t.pendingBytes >= this.#batchBytes) void this.flush();
+    t.pendingSegments++;
+    if (t.pendingBytes >= this.#batchBytes || t.pendingSegments >= MAX_BATCH_SEGMENTS) void this.flush();
     return { bytes, lines };
   }
 
@@ -170,13 +200,17 @@ export class EventBuffer {
    * failed, to retry).
    */
   flush(only?: SegmentOwner): Promise<void> {
+    // A slow engine: the timer (every 500 ms) and appends over the batch size asked for a
+    // flush of everything each time, and each was queued behind the running one, without end.
+    if (!only && this.#queuedAll) return this.#queuedAll;
     const onlyKey = only && this.#key(only);
     const run = async () => {
+      if (!only && this.#queuedAll === p) this.#queuedAll = undefined;
       for (const [key, t] of this.#targets) {
         if (onlyKey !== undefined && key !== onlyKey) continue;
-        if (t.pendingBytes === 0) continue;
+        if (t.pendingBytes === 0 && t.pendingSegments === 0) continue;
         const f = this.#failures.get(key);
-        if (f && Date.now() < f.until) continue;
+        if (f && performance.now() < f.until) continue;
         let segments = (await fsp.readdir(t.dir)).filter((n) => SEGMENT.test(n)).sort();
         let batch: string[] = [];
         let size = 0;
@@ -213,6 +247,7 @@ export class EventBuffer {
             }
           }
           t.pendingBytes = Math.max(0, t.pendingBytes - size);
+          t.pendingSegments = Math.max(0, t.pendingSegments - batch.length);
           batch = [];
           size = 0;
         };
@@ -234,21 +269,30 @@ export class EventBuffer {
           }
           for (const n of segments) {
             const s = (await fsp.stat(path.join(t.dir, n))).size;
-            if (size > 0 && size + s > this.#batchBytes) await sendBatch();
+            if (batch.length > 0 && (size + s > this.#batchBytes || batch.length >= MAX_BATCH_SEGMENTS)) await sendBatch();
             batch.push(n);
             size += s;
           }
           await sendBatch();
           this.#failures.delete(key);
+          // What is on disk is the truth (a count could drift, e.g. after a rename).
+          t.pendingSegments = 0;
+          t.pendingBytes = 0;
+          for (const n of await fsp.readdir(t.dir).catch(() => [] as string[])) {
+            if (!SEGMENT.test(n)) continue;
+            t.pendingSegments++;
+            t.pendingBytes += (await fsp.stat(path.join(t.dir, n)).catch(() => ({ size: 0 }))).size;
+          }
         } catch (e) {
           const count = (f?.count ?? 0) + 1;
           const wait = Math.min(30_000, 500 * 2 ** count);
-          this.#failures.set(key, { count, until: Date.now() + wait });
+          this.#failures.set(key, { count, until: performance.now() + wait });
           this.#log.error('events flush failed; the segments stay and are retried', { target: key, retry_in_ms: wait, err: e });
         }
       }
     };
-    const p = (this.#flushing ?? Promise.resolve()).then(run, run);
+    const p: Promise<void> = (this.#flushing ?? Promise.resolve()).then(run, run);
+    if (!only) this.#queuedAll = p;
     this.#flushing = p.finally(() => { if (this.#flushing === p) this.#flushing = undefined; });
     return p;
   }
@@ -308,6 +352,7 @@ export class EventBuffer {
           const size = (await fsp.stat(path.join(t.dir, n))).size;
           await fsp.rename(path.join(t.dir, n), path.join(into.dir, `${String(into.seq++).padStart(12, '0')}-${this.#bootTag}.ndjson`));
           into.pendingBytes += size;
+          into.pendingSegments++;
         }
         await fsp.rm(t.dir, { recursive: true, force: true });
       }

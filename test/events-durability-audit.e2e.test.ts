@@ -1,0 +1,155 @@
+/**
+ * Adversarial audit of the /v0/events buffer and of the durability of acknowledged data
+ * (beyond test/crash-events.e2e.test.ts): many tiny segments left by an outage, a segment
+ * that fails its flush beside healthy data sources, leftover temp files, torn manifests.
+ * Real server, real engine, real SIGKILL.
+ */
+import { describe, expect, it } from 'vitest';
+import fs from 'node:fs';
+import path from 'node:path';
+import { EventBuffer } from '../src/ingest/event-buffer.js';
+import { call, startServer, tempDir, type RunningServer } from './helpers/server.js';
+
+const schema = encodeURIComponent('`id` UInt32 `json:$.id`');
+
+async function create(s: RunningServer, tok: string, ds: string, sch = schema): Promise<void> {
+  const r = await call(`${s.url}/v0/datasources?name=${ds}&format=ndjson&schema=${sch}`, { method: 'POST', token: tok });
+  expect(r.status, r.text).toBe(200);
+}
+
+const body = (from: number, n: number) => Array.from({ length: n }, (_, i) => JSON.stringify({ id: from + i })).join('\n') + '\n';
+
+async function ids(s: RunningServer, tok: string, ds: string): Promise<Map<number, number>> {
+  const r = await call(`${s.url}/v0/sql?q=${encodeURIComponent(`SELECT id, count() AS c FROM ${ds} GROUP BY id FORMAT JSONEachRow`)}`, { token: tok });
+  if (r.status !== 200) throw new Error(`${r.status} ${r.text}`);
+  const m = new Map<number, number>();
+  for (const l of r.text.split('\n').filter(Boolean)) { const o = JSON.parse(l); m.set(Number(o.id), Number(o.c)); }
+  return m;
+}
+
+const segDir = (s: RunningServer, ds: string, ws = 'default', tenant = 'local') => path.join(s.dataDir, 'events', tenant, ws, ds);
+
+async function drained(s: RunningServer, ds: string, ms = 30_000, ws = 'default'): Promise<void> {
+  const dir = segDir(s, ds, ws);
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const left = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.ndjson')) : [];
+    if (left.length === 0) return;
+    if (Date.now() > deadline) throw new Error(`events buffer of ${ds} not drained: ${left.length} segments left`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function checkExactlyOnce(got: Map<number, number>, acked: Iterable<number>): void {
+  const dup = [...got].filter(([, c]) => c > 1).map(([id]) => id);
+  expect(dup.length, `ids stored more than once: ${dup.slice(0, 10).join(',')}`).toBe(0);
+  const lost = [...acked].filter((id) => !got.has(id));
+  expect(lost.length, `acknowledged ids lost: ${lost.slice(0, 10).join(',')}`).toBe(0);
+}
+
+describe('events buffer audit', () => {
+  it('tens of thousands of tiny segments left by an outage are all flushed, once', async () => {
+    const s1 = await startServer();
+    let s2: RunningServer | undefined;
+    try {
+      const tok = (await call(`${s1.url}/tokens`)).body.workspace_admin_token as string;
+      await create(s1, tok, 'tiny');
+      expect((await call(`${s1.url}/v0/events?name=tiny`, { method: 'POST', token: tok, body: body(0, 1) })).status).toBe(202);
+      await drained(s1, 'tiny');
+      await s1.stop('SIGKILL');
+      // What 20 000 acknowledged one-event requests leave behind when the engine was away.
+      const dir = segDir(s1, 'tiny');
+      // 12 000 names (~28 bytes each) are over the engine's max_query_size (256 KiB) as one token.
+      const N = 12_000;
+      const names: string[] = [];
+      for (let i = 1; i <= N; i++) { names.push(`${String(i).padStart(12, '0')}-0000abcd.ndjson`); fs.writeFileSync(path.join(dir, names[i - 1]!), body(i, 1)); }
+      // Half of them as the batch an older version (no cap on segments per flush) was flushing
+      // when it was killed: it is sent again first, as it was.
+      fs.writeFileSync(path.join(dir, 'flushing.json'), JSON.stringify({ segments: names.slice(0, N / 2) }));
+      fs.writeFileSync(path.join(dir, 'flushing.json.tmp'), '{"segm');
+      s2 = await startServer({ dataDir: s1.dataDir });
+      await drained(s2, 'tiny', 60_000);
+      expect(fs.readdirSync(dir).sort()).toEqual([]);
+      checkExactlyOnce(await ids(s2, tok, 'tiny'), Array.from({ length: N + 1 }, (_, i) => i));
+    } finally {
+      await s1.stop('SIGKILL');
+      await s2?.stop();
+    }
+  }, 90_000);
+});
+
+const quietLog = { info() {}, warn() {}, error() {}, debug() {} } as never;
+async function* chunks(...b: string[]): AsyncGenerator<Buffer> { for (const x of b) yield Buffer.from(x); }
+
+describe('events buffer under a slow or absent engine (unit, real files)', () => {
+  it('flush requests while one is running are coalesced: at most one waits behind it', async () => {
+    let running = 0;
+    let calls = 0;
+    let release!: () => void;
+    const gate = new Promise<void>((r) => { release = r; });
+    const buf = new EventBuffer({ root: tempDir('roost-evbuf-'), log: quietLog, intervalMs: 3_600_000, flush: async () => { calls++; running++; await gate; running--; } });
+    await buf.append({ tenant: 't', workspace: 'w', datasource: 'd' }, chunks('{"a":1}\n'));
+    const first = buf.flush();
+    await new Promise((r) => setTimeout(r, 20));
+    // A slow engine: 1000 timer ticks / appends over the batch size while the flush runs.
+    const more = Array.from({ length: 1000 }, () => buf.flush());
+    expect(new Set(more).size).toBe(1);
+    release();
+    await Promise.all([first, ...more]);
+    expect(calls).toBe(1);
+    expect(running).toBe(0);
+    await buf.close();
+  });
+
+  it('a data source whose backlog is over the bound refuses new events with a retryable 503, others go on', async () => {
+    let fail = true;
+    const stored: string[] = [];
+    const root = tempDir('roost-evbuf-');
+    const buf = new EventBuffer({ root, log: quietLog, intervalMs: 3_600_000, maxPendingSegments: 3, flush: async (o, files) => {
+      if (fail && o.datasource === 'slow') throw new Error('engine away');
+      for (const f of files) stored.push(`${o.datasource}:${fs.readFileSync(f, 'utf8').trim()}`);
+    } });
+    const slow = { tenant: 't', workspace: 'w', datasource: 'slow' };
+    const other = { tenant: 't', workspace: 'w', datasource: 'other' };
+    for (let i = 0; i < 3; i++) await buf.append(slow, chunks(`{"i":${i}}\n`));
+    const err = await buf.append(slow, chunks('{"i":3}\n')).then(() => undefined, (e) => e);
+    expect(err?.code).toBe('ENGINE_UNAVAILABLE');
+    expect(err?.status).toBe(503);
+    expect(err?.retryable).toBe(true);
+    expect(err?.headers['Retry-After']).toBeTruthy();
+    // Another data source is not held back by it.
+    await buf.append(other, chunks('{"o":1}\n'));
+    await buf.flush();
+    expect(stored).toEqual(['other:{"o":1}']);
+    fail = false;
+    await new Promise((r) => setTimeout(r, 1100)); // past its backoff after the failed flush
+    await buf.flush(slow);
+    expect(stored.slice(1).sort()).toEqual(['slow:{"i":0}', 'slow:{"i":1}', 'slow:{"i":2}']);
+    // Drained: accepted again.
+    await buf.append(slow, chunks('{"i":4}\n'));
+    await buf.close();
+    expect(stored).toContain('slow:{"i":4}');
+  });
+
+  it('a wall clock stepped back after a failed flush does not hold the retry back', async () => {
+    let fail = true;
+    let calls = 0;
+    const buf = new EventBuffer({ root: tempDir('roost-evbuf-'), log: quietLog, intervalMs: 3_600_000, flush: async () => { calls++; if (fail) throw new Error('engine away'); } });
+    const o = { tenant: 't', workspace: 'w', datasource: 'd' };
+    await buf.append(o, chunks('{"a":1}\n'));
+    const now = Date.now;
+    try {
+      await buf.flush();
+      expect(calls).toBe(1);
+      Date.now = () => now() - 3_600_000; // the clock goes an hour back (NTP step, operator)
+      fail = false;
+      await new Promise((r) => setTimeout(r, 1100)); // past the first backoff (1 s)
+      await buf.flush();
+      expect(calls).toBe(2);
+      expect(buf.pendingBytes).toBe(0);
+    } finally {
+      Date.now = now;
+      await buf.close();
+    }
+  });
+});
