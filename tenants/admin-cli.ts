@@ -24,19 +24,40 @@ client options: --server <url> (ROOST_SERVER, default http://127.0.0.1:7181),
 
 export class CliError extends Error {}
 
+/** As tenants/backup.ts's (not imported: the CLI does not load the server's modules). */
+const BACKUP_ID = /^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}$/;
+
+const REQUEST_TIMEOUT_MS = Number(process.env.ROOST_CLI_TIMEOUT_MS) > 0 ? Number(process.env.ROOST_CLI_TIMEOUT_MS) : 60_000;
+
+/** `value` when it is what `what` should be, else a clear error (never a TypeError further on). */
+function expectShape<T>(ok: boolean, value: T, what: string): T {
+  if (!ok) throw new CliError(`the server's answer has no ${what}: is --server / ROOST_SERVER a Roost server?`);
+  return value;
+}
+
 interface Parsed { positional: string[]; flags: Map<string, string[]> }
 
-const BOOL_FLAGS = new Set(['--yes', '--replace', '--json']);
+const BOOL_FLAGS = new Set(['--yes', '--replace', '--json', '--help']);
+const VALUE_FLAGS = new Set(['--server', '--token', '--data', '--name', '--domain', '--limit', '--placement-url', '--user', '--password-file', '--cluster', '--out']);
 
 export function parseArgs(argv: string[]): Parsed {
   const positional: string[] = [];
   const flags = new Map<string, string[]>();
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
+    if (a === '-h') { flags.set('--help', ['true']); continue; }
     if (a.startsWith('--')) {
       const eq = a.indexOf('=');
-      const [k, v] = eq > 0 ? [a.slice(0, eq), a.slice(eq + 1)] : BOOL_FLAGS.has(a) ? [a, 'true'] : [a, argv[++i]];
-      if (v === undefined) throw new CliError(`${k} needs a value`);
+      const k = eq > 0 ? a.slice(0, eq) : a;
+      let v: string | undefined;
+      if (BOOL_FLAGS.has(k)) {
+        // `--yes=no` read as yes (and `--replace=false` as replace): a switch takes no value.
+        if (eq > 0) throw new CliError(`${k} takes no value (leave it out for no)`);
+        v = 'true';
+      } else if (VALUE_FLAGS.has(k)) {
+        v = eq > 0 ? a.slice(eq + 1) : argv[++i];
+        if (v === undefined || (eq < 0 && v.startsWith('--'))) throw new CliError(`${k} needs a value`);
+      } else throw new CliError(`unknown option ${k}`);
       flags.set(k, [...(flags.get(k) ?? []), v]);
     } else positional.push(a);
   }
@@ -47,9 +68,11 @@ function one(p: Parsed, flag: string): string | undefined {
   return p.flags.get(flag)?.at(-1);
 }
 
-function checkFlags(p: Parsed, allowed: string[]): void {
+function checkFlags(p: Parsed, allowed: string[], maxPositional?: number): void {
   const common = ['--server', '--token', '--data', '--json'];
   for (const k of p.flags.keys()) if (!allowed.includes(k) && !common.includes(k)) throw new CliError(`unknown option ${k}`);
+  // `roost tenant delete acme globex --yes` deleted acme alone, saying nothing of globex.
+  if (maxPositional !== undefined && p.positional.length > maxPositional) throw new CliError(`unexpected argument "${p.positional[maxPositional]}" (one command at a time; see roost --help)`);
 }
 
 class Client {
@@ -61,20 +84,29 @@ class Client {
     if (opts.stream) { payload = Readable.toWeb(opts.stream) as unknown as BodyInit; headers['Content-Type'] = 'application/x-tar'; }
     else if (body !== undefined) { payload = JSON.stringify(body); headers['Content-Type'] = 'application/json'; }
     let res: Response;
+    let text: string;
+    // A server that accepts the connection and never answers must not hold the CLI for ever;
+    // uploads and downloads (streams) take as long as they take.
+    const signal = opts.stream || opts.raw ? undefined : AbortSignal.timeout(REQUEST_TIMEOUT_MS);
     try {
-      res = await fetch(this.server + p, { method, headers, body: payload, ...(opts.stream ? { duplex: 'half' } : {}) } as RequestInit);
+      res = await fetch(this.server + p, { method, headers, body: payload, signal, ...(opts.stream ? { duplex: 'half' } : {}) } as RequestInit);
+      if (opts.raw && res.ok) return res;
+      text = await res.text();
     } catch (e) {
-      throw new CliError(`cannot reach the server at ${this.server} (${(e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message}); is "roost serve" running? (--server / ROOST_SERVER)`);
+      if ((e as Error).name === 'TimeoutError') throw new CliError(`the server at ${this.server} did not answer ${method} ${p} within ${REQUEST_TIMEOUT_MS / 1000} s`);
+      const cause = (e as { cause?: { code?: string; errors?: Array<{ code?: string }> } }).cause;
+      throw new CliError(`cannot reach the server at ${this.server} (${cause?.code ?? cause?.errors?.[0]?.code ?? (e as Error).message}); is "roost serve" running? (--server / ROOST_SERVER)`);
     }
-    if (opts.raw && res.ok) return res;
-    const text = await res.text();
-    let json: any = text;
-    try { json = text ? JSON.parse(text) : {}; } catch { /* keep text */ }
+    let json: any;
+    try { json = text ? JSON.parse(text) : {}; } catch { json = undefined; }
+    const isObject = typeof json === 'object' && json !== null && !Array.isArray(json);
     if (!res.ok && !opts.okStatuses?.includes(res.status)) {
-      const msg = typeof json === 'object' && json?.error ? `${json.error} [${json.code}]` : `HTTP ${res.status}`;
+      const msg = isObject && typeof json.error === 'string' ? `${json.error} [${json.code}]` : `the server answered HTTP ${res.status}${res.status >= 500 ? ' (a server error; see its log, and retry)' : ''}`;
       throw new CliError(res.status === 401 ? `${msg}: check the operator token (--token / ROOST_OPERATOR_TOKEN / <data>/operator-token)` : msg);
     }
-    return typeof json === 'object' ? Object.assign(json, { __status: res.status }) : json;
+    // A proxy's HTML page or another service's answer is not printed as if it were Roost's.
+    if (!isObject) throw new CliError(`the server at ${this.server} did not answer as Roost does (HTTP ${res.status}, ${res.headers.get('content-type') ?? 'no content type'}): is --server / ROOST_SERVER right?`);
+    return Object.assign(json, { __status: res.status });
   }
 }
 
@@ -116,8 +148,12 @@ function parseLimits(p: Parsed, allowNone: boolean): Record<string, number | nul
 async function waitJob(c: Client, jobId: string, label: string): Promise<any> {
   let last = '';
   for (;;) {
-    const j = await c.request('GET', `/v0/jobs/${jobId}`);
-    const pr = j.progress ?? {};
+    let j;
+    try { j = await c.request('GET', `/v0/jobs/${encodeURIComponent(jobId)}`); } catch (e) {
+      throw new CliError(`${(e as Error).message}\n(the ${label} may still be running on the server: GET /v0/jobs/${jobId} with the operator token shows it)`);
+    }
+    if (!['waiting', 'working', 'done', 'error', 'cancelled'].includes(j.status)) throw new CliError(`the server's answer has no job status: is --server / ROOST_SERVER a Roost server?`);
+    const pr = typeof j.progress === 'object' && j.progress ? j.progress : {};
     const line = `${label}: ${j.status}${pr.phase ? ` (${pr.phase}${pr.percent !== undefined ? ` ${pr.percent}%` : ''}${pr.bytes_total ? `, ${pr.bytes_done ?? '?'} of ${pr.bytes_total} bytes` : ''})` : ''}`;
     if (line !== last) { progress(line); last = line; }
     if (j.status === 'done') return j;
@@ -141,7 +177,7 @@ async function tenantCmd(p: Parsed): Promise<number> {
   const c = () => clientFrom(p);
   switch (sub) {
     case 'create': {
-      checkFlags(p, ['--name', '--domain', '--limit', '--placement-url', '--user', '--password-file', '--cluster']);
+      checkFlags(p, ['--name', '--domain', '--limit', '--placement-url', '--user', '--password-file', '--cluster'], 3);
       if (!slug) throw new CliError('usage: roost tenant create <slug> [--name <name>] [--domain <d>]...');
       const body: Record<string, unknown> = { slug };
       if (one(p, '--name')) body.name = one(p, '--name');
@@ -165,20 +201,20 @@ async function tenantCmd(p: Parsed): Promise<number> {
       return 0;
     }
     case 'list': {
-      checkFlags(p, []);
+      checkFlags(p, [], 2);
       const r = await c().request('GET', '/v0/tenants');
       if (p.flags.has('--json')) { print(p, r); return 0; }
-      for (const t of r.tenants) process.stdout.write(`${t.slug}\t${t.name}\t${t.placement.type}\t${(t.domains ?? []).join(',')}\n`);
+      for (const t of expectShape(Array.isArray(r.tenants), r.tenants as any[], 'list of tenants')) process.stdout.write(`${t.slug}\t${t.name}\t${t.placement.type}\t${(t.domains ?? []).join(',')}\n`);
       return 0;
     }
     case 'get': {
-      checkFlags(p, []);
+      checkFlags(p, [], 3);
       if (!slug) throw new CliError('usage: roost tenant get <slug>');
       print(p, await c().request('GET', `/v0/tenants/${encodeURIComponent(slug)}`));
       return 0;
     }
     case 'update': {
-      checkFlags(p, ['--name', '--domain', '--limit']);
+      checkFlags(p, ['--name', '--domain', '--limit'], 3);
       if (!slug) throw new CliError('usage: roost tenant update <slug> [--name ...] [--domain ...] [--limit k=n]');
       const body: Record<string, unknown> = {};
       if (one(p, '--name')) body.name = one(p, '--name');
@@ -190,7 +226,7 @@ async function tenantCmd(p: Parsed): Promise<number> {
       return 0;
     }
     case 'delete': {
-      checkFlags(p, ['--yes']);
+      checkFlags(p, ['--yes'], 3);
       if (!slug) throw new CliError('usage: roost tenant delete <slug> --yes');
       if (!p.flags.has('--yes')) throw new CliError(`deleting tenant "${slug}" removes all its data and state (backups are kept); add --yes to confirm`);
       print(p, await c().request('DELETE', `/v0/tenants/${encodeURIComponent(slug)}`));
@@ -207,30 +243,30 @@ async function workspaceCmd(p: Parsed): Promise<number> {
   const base = `/v0/tenants/${encodeURIComponent(tenant)}/workspaces`;
   switch (sub) {
     case 'create':
-      checkFlags(p, []);
+      checkFlags(p, [], 4);
       if (!name) throw new CliError('usage: roost workspace create <tenant> <name>');
       print(p, await clientFrom(p).request('POST', base, { name }));
       progress('the workspace admin token above is shown this once; keep it');
       return 0;
     case 'list': {
-      checkFlags(p, []);
+      checkFlags(p, [], 3);
       const r = await clientFrom(p).request('GET', base);
       if (p.flags.has('--json')) { print(p, r); return 0; }
-      for (const w of r.workspaces) process.stdout.write(`${w.name}\t${w.database}\t${w.created_at}\n`);
+      for (const w of expectShape(Array.isArray(r.workspaces), r.workspaces as any[], 'list of workspaces')) process.stdout.write(`${w.name}\t${w.database}\t${w.created_at}\n`);
       return 0;
     }
     case 'get':
-      checkFlags(p, []);
+      checkFlags(p, [], 4);
       if (!name) throw new CliError('usage: roost workspace get <tenant> <name>');
       print(p, await clientFrom(p).request('GET', `${base}/${encodeURIComponent(name)}`));
       return 0;
     case 'rename':
-      checkFlags(p, []);
+      checkFlags(p, [], 5);
       if (!name || !newName) throw new CliError('usage: roost workspace rename <tenant> <name> <new name>');
       print(p, await clientFrom(p).request('PATCH', `${base}/${encodeURIComponent(name)}`, { name: newName }));
       return 0;
     case 'delete':
-      checkFlags(p, ['--yes']);
+      checkFlags(p, ['--yes'], 4);
       if (!name) throw new CliError('usage: roost workspace delete <tenant> <name> --yes');
       if (!p.flags.has('--yes')) throw new CliError(`deleting workspace "${name}" drops its database, tokens, data sources and pipes; add --yes to confirm`);
       print(p, await clientFrom(p).request('DELETE', `${base}/${encodeURIComponent(name)}`));
@@ -241,58 +277,82 @@ async function workspaceCmd(p: Parsed): Promise<number> {
 }
 
 async function backupCmd(p: Parsed): Promise<number> {
-  checkFlags(p, ['--out']);
+  checkFlags(p, ['--out'], 2);
   const tenant = p.positional[1];
   if (!tenant) throw new CliError('usage: roost backup <tenant> [--out <dir>|<file.tar>]');
+  const out = one(p, '--out');
+  const asTar = out?.endsWith('.tar') ?? false;
+  // Where the download goes is checked before the backup runs, not after it.
+  if (out && asTar) {
+    const st = fs.statSync(out, { throwIfNoEntry: false });
+    if (st) throw new CliError(`--out ${out} already exists; give a new file name (nothing was overwritten)`);
+    if (!fs.statSync(path.dirname(path.resolve(out)), { throwIfNoEntry: false })?.isDirectory()) throw new CliError(`--out ${out}: the directory ${path.dirname(path.resolve(out))} does not exist`);
+  } else if (out) {
+    const st = fs.statSync(out, { throwIfNoEntry: false });
+    if (st && !st.isDirectory()) throw new CliError(`--out ${out} is a file, not a directory (a file name must end in .tar)`);
+  }
   const c = clientFrom(p);
   const started = await c.request('POST', `/v0/tenants/${encodeURIComponent(tenant)}/backups`, {});
+  expectShape(typeof started.id === 'string' && typeof started.backup_id === 'string' && BACKUP_ID.test(started.backup_id), started, 'job id and backup id');
   progress(`backup ${started.backup_id} of tenant ${tenant} started (job ${started.id})`);
   const job = await waitJob(c, started.id, `backup ${started.backup_id}`);
-  const out = one(p, '--out');
+  const result: Record<string, unknown> = typeof job.result === 'object' && job.result ? job.result : {};
   if (out) {
     const res = await c.request('GET', `/v0/tenants/${encodeURIComponent(tenant)}/backups/${started.backup_id}/archive`, undefined, { raw: true }) as Response;
-    const asTar = out.endsWith('.tar');
     const file = asTar ? path.resolve(out) : path.join(os.tmpdir(), `roost-backup-${process.pid}-${Date.now()}.tar`);
-    if (!asTar) fs.mkdirSync(out, { recursive: true });
-    await new Promise<void>((resolve, reject) => {
-      const ws = fs.createWriteStream(file, { mode: 0o600 });
-      let n = 0;
-      const rs = Readable.fromWeb(res.body as never);
-      rs.on('data', (b: Buffer) => { n += b.length; });
-      const t = setInterval(() => progress(`downloading: ${n} bytes`), 1000);
-      rs.pipe(ws);
-      ws.on('finish', () => { clearInterval(t); progress(`downloaded ${n} bytes`); resolve(); });
-      ws.on('error', (e) => { clearInterval(t); reject(e); });
-      rs.on('error', (e) => { clearInterval(t); reject(e); });
-    });
-    if (!asTar) {
-      await runTar(['-x', '-f', file, '-C', out]);
+    try {
+      if (!asTar) fs.mkdirSync(out, { recursive: true });
+      await new Promise<void>((resolve, reject) => {
+        const ws = fs.createWriteStream(file, { mode: 0o600, flags: 'wx' });
+        let n = 0;
+        const rs = Readable.fromWeb(res.body as never);
+        rs.on('data', (b: Buffer) => { n += b.length; });
+        const t = setInterval(() => progress(`downloading: ${n} bytes`), 1000);
+        rs.pipe(ws);
+        ws.on('finish', () => { clearInterval(t); progress(`downloaded ${n} bytes`); resolve(); });
+        ws.on('error', (e) => { clearInterval(t); rs.destroy(); reject(e); });
+        rs.on('error', (e) => { clearInterval(t); ws.destroy(); reject(e); });
+      });
+      if (!asTar) await runTar(['-x', '-f', file, '-C', out]);
+    } catch (e) {
+      // A download cut short is not left behind looking like a backup.
       fs.rmSync(file, { force: true });
-      job.result.local = path.resolve(out, started.backup_id);
-    } else job.result.local = file;
+      throw new CliError(`backup ${started.backup_id} was made on the server (${String(result.directory ?? '')}) but its download failed: ${(e as Error).message}; download it again with GET /v0/tenants/${tenant}/backups/${started.backup_id}/archive`);
+    }
+    if (!asTar) {
+      fs.rmSync(file, { force: true });
+      result.local = path.resolve(out, started.backup_id);
+    } else result.local = file;
   }
-  print(p, job.result);
+  print(p, result);
   return 0;
 }
 
 async function restoreCmd(p: Parsed): Promise<number> {
-  checkFlags(p, ['--replace']);
+  checkFlags(p, ['--replace'], 2);
   const src = p.positional[1];
   if (!src) throw new CliError('usage: roost restore <dir|file.tar> [--replace]');
-  if (!fs.existsSync(src)) throw new CliError(`${src} does not exist`);
+  const st = fs.statSync(src, { throwIfNoEntry: false });
+  if (!st) throw new CliError(`${src} does not exist`);
+  if (!st.isFile() && !st.isDirectory()) throw new CliError(`${src} is neither a backup directory nor a .tar file`);
   let dir = path.resolve(src);
   let cleanup: string | undefined;
-  if (fs.statSync(src).isFile()) {
-    cleanup = fs.mkdtempSync(path.join(os.tmpdir(), 'roost-restore-'));
-    await runTar(['-x', '-f', src, '-C', cleanup]);
-    const top = fs.readdirSync(cleanup);
-    if (top.length !== 1) throw new CliError(`${src} is not a Roost backup archive (expected one directory inside)`);
-    dir = path.join(cleanup, top[0]!);
-  }
   try {
+    if (st.isFile()) {
+      cleanup = fs.mkdtempSync(path.join(os.tmpdir(), 'roost-restore-'));
+      await runTar(['-x', '-f', src, '-C', cleanup]).catch((e: Error) => { throw new CliError(`${src} is not a readable tar archive (${e.message})`); });
+      const top = fs.readdirSync(cleanup);
+      if (top.length !== 1) throw new CliError(`${src} is not a Roost backup archive (expected one directory inside)`);
+      dir = path.join(cleanup, top[0]!);
+    }
     let m: { id: string; tenant: string; format: string };
     try { m = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')); } catch {
       throw new CliError(`${src} is not a complete Roost backup (no manifest.json)`);
+    }
+    // The manifest is input: its id names a directory and a URL, its tenant a URL (an id of
+    // "../../x" copied the backup outside the temporary folder).
+    if (typeof m !== 'object' || m === null || typeof m.id !== 'string' || !BACKUP_ID.test(m.id) || typeof m.tenant !== 'string' || !/^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$/.test(m.tenant)) {
+      throw new CliError(`${src} is not a Roost backup: its manifest.json has no valid backup id and tenant`);
     }
     if (path.basename(dir) !== m.id) {
       // The server names the directory by the backup id; a renamed copy is sent under its id.
@@ -323,9 +383,16 @@ export async function runAdminCommand(argv: string[]): Promise<number | undefine
   const h = cmd ? handlers[cmd] : undefined;
   if (!h) return undefined;
   try {
-    return await h(parseArgs(argv));
+    const p = parseArgs(argv);
+    if (p.flags.has('--help')) {
+      process.stdout.write(`usage:\n${ADMIN_USAGE.split('\n').filter((l, i, all) => l.includes(`roost ${cmd} `) || (i > 0 && all[i - 1]!.includes(`roost ${cmd} `) && /^\s{6,}\[/.test(l)) || l.startsWith('client options') || (/^\s+--/.test(l) && !l.includes('roost '))).join('\n')}\n`);
+      return 0;
+    }
+    return await h(p);
   } catch (e) {
-    if (e instanceof CliError) { process.stderr.write(`roost ${cmd}: ${e.message}\n`); return 1; }
-    throw e;
+    // Every failure is one line on stderr and exit 1, never a stack trace.
+    const msg = e instanceof CliError ? e.message : `${(e as Error)?.message ?? String(e)}`;
+    process.stderr.write(`roost ${cmd}: ${msg}\n`);
+    return 1;
   }
 }
