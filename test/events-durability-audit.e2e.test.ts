@@ -76,6 +76,32 @@ describe('events buffer audit', () => {
       await s2?.stop();
     }
   }, 90_000);
+
+  it.each([['while', true], ['before the first event of', false]])('a data source dropped and created again %s an events body arrives: no 202, nothing lands in the new one', async (_, early) => {
+    const s = await startServer();
+    try {
+      const tok = (await call(`${s.url}/tokens`)).body.workspace_admin_token as string;
+      await create(s, tok, 'reborn');
+      let push!: (b: string | null) => void;
+      const stream = new ReadableStream<Uint8Array>({ start(c) { push = (b) => (b === null ? c.close() : c.enqueue(new TextEncoder().encode(b))); } });
+      const pending = call(`${s.url}/v0/events?name=reborn`, { method: 'POST', token: tok, body: stream, duplex: 'half' } as RequestInit);
+      push(early ? body(0, 10) : '\n'); // (a blank line: the request is under way, no event yet)
+      await new Promise((r) => setTimeout(r, 300)); // the request holds the old data source
+      expect((await call(`${s.url}/v0/datasources/reborn`, { method: 'DELETE', token: tok })).status).toBe(200);
+      await create(s, tok, 'reborn');
+      push(body(10, 10));
+      push(null);
+      const r = await pending;
+      expect(r.status, r.text).toBe(404);
+      expect(r.body.code).toBe('UNKNOWN_DATASOURCE');
+      // Events for the new data source still go in.
+      expect((await call(`${s.url}/v0/events?name=reborn`, { method: 'POST', token: tok, body: body(100, 1) })).status).toBe(202);
+      await drained(s, 'reborn');
+      expect([...(await ids(s, tok, 'reborn')).keys()]).toEqual([100]);
+    } finally {
+      await s.stop();
+    }
+  });
 });
 
 const quietLog = { info() {}, warn() {}, error() {}, debug() {} } as never;

@@ -125,7 +125,27 @@ export function registerEventRoutes(app: App): EventBuffer {
       // began has moved (or will move) the buffer to the new name. Nothing awaits in between.
       const current = app.state.list<Workspace>('workspaces', tenant).find((w) => w.id === ws.id);
       if (!current) throw new RoostError('UNKNOWN_WORKSPACE', `tenant "${tenant}" has no workspace "${workspace}"`);
-      r = await buffer.append({ tenant, workspace: current.name, datasource: ds.name }, body);
+      // The data source (or its workspace) may be dropped, and created again under the same
+      // name, while the body arrives: the drop discarded the segments it found, and a segment
+      // written after it would be flushed into the new data source, or dropped at flush time
+      // after its 202. Checked once the body is on disk, before the segment can be flushed.
+      const gone = () => {
+        const w = app.state.list<Workspace>('workspaces', tenant).find((x) => x.id === ws.id);
+        if (!w) return new RoostError('UNKNOWN_WORKSPACE', `workspace "${workspace}" was deleted while the events arrived (nothing was stored)`);
+        const now = app.state.get<{ id: string }>('datasources', tenant, w.name, ds.name);
+        if (now?.id !== ds.id) return new RoostError('UNKNOWN_DATASOURCE', `data source "${ds.name}" was dropped while the events arrived (nothing was stored)`);
+        if (w.name !== current.name) return new RoostError('CONFLICT', `workspace "${current.name}" was renamed to "${w.name}" while the events arrived (nothing was stored); send them again`, { retryable: true, headers: { 'Retry-After': '1' } });
+        return undefined;
+      };
+      try {
+        r = await buffer.append({ tenant, workspace: current.name, datasource: ds.name }, body, {
+          accept: () => { const e = gone(); if (e && e.code !== 'CONFLICT') throw e; },
+        });
+      } catch (e) {
+        // The segment's directory went with a drop, delete or rename during the request.
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw gone() ?? e;
+        throw e;
+      }
       app.metrics.ingestBytes.inc({ tenant, format: 'ndjson' }, r.bytes);
       if (r.lines === 0) throw new RoostError('EMPTY_BODY', r.bytes === 0 ? 'the body is empty: send one JSON object per line' : 'the body holds only blank lines: send one JSON object per line');
     } catch (e) {

@@ -127,7 +127,7 @@ export class EventBuffer {
    * buffered after it for the same data source with it. `lines` counts the lines
    * that hold an event (blank lines, as the NDJSON reader skips them, do not).
    */
-  async append(o: SegmentOwner, body: AsyncIterable<Buffer>, opts: { maxLineBytes?: number } = {}): Promise<{ bytes: number; lines: number }> {
+  async append(o: SegmentOwner, body: AsyncIterable<Buffer>, opts: { maxLineBytes?: number; accept?: () => void } = {}): Promise<{ bytes: number; lines: number }> {
     const maxLine = opts.maxLineBytes ?? 8 << 20;
     const t = this.#target(o);
     if (t.pendingBytes >= this.#maxPendingBytes || t.pendingSegments >= this.#maxPendingSegments) {
@@ -185,6 +185,14 @@ export class EventBuffer {
     await fh.close();
     // Nothing to store: no segment (the caller answers that the body is empty).
     if (lines === 0) { await fsp.rm(tmp, { force: true }); return { bytes, lines }; }
+    // Last word of the caller (e.g. is the data source still the one the request was for?),
+    // before the segment can be seen by a flush.
+    try {
+      opts.accept?.();
+    } catch (e) {
+      await fsp.rm(tmp, { force: true });
+      throw e;
+    }
     await fsp.rename(tmp, path.join(t.dir, name));
     const d = await fsp.open(t.dir, 'r');
     try { await d.sync(); } finally { await d.close(); }
