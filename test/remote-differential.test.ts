@@ -246,6 +246,40 @@ describe('embedded vs remote (18.16) on one Roost server', () => {
   });
 });
 
+describe('remote: a cancelled or timed-out query stops on the server', () => {
+  it('client disconnect and time limit end the query on the remote server', async (t) => {
+    if (!ch) return t.skip();
+    const a = api('rem');
+    expect((await a.post(`/v0/datasources?name=slowt&schema=${encodeURIComponent('id UInt32')}`, '1\n2\n3\n')).status).toBe(200);
+    const db = (await direct("SELECT database FROM system.tables WHERE name = 'slowt' FORMAT TSV")).trim().split('\n');
+    expect(db.length).toBe(1);
+    await direct(`INSERT INTO ${db[0]}.slowt SELECT number FROM system.numbers LIMIT 20000000`);
+    const slow = 'SELECT count() AS slowq FROM slowt AS a CROSS JOIN (SELECT id FROM slowt LIMIT 200) AS b WHERE cityHash64(a.id, b.id) = 0 FORMAT TSV';
+    const running = async () => (await direct("SELECT count() FROM system.processes WHERE query LIKE '%slowq%' AND query NOT LIKE '%system.processes%' FORMAT TSV")).trim();
+    const ac = new AbortController();
+    const req = a.req(`/v0/sql?q=${encodeURIComponent(slow)}`, { signal: ac.signal }).catch((e) => ({ status: -1, text: String(e) }));
+    let seen = '0';
+    for (let i = 0; i < 30 && seen === '0'; i++) { await new Promise((r) => setTimeout(r, 100)); seen = await running(); }
+    expect(seen, `the slow query runs on the remote server: ${JSON.stringify(await Promise.race([req, new Promise((r) => setTimeout(() => r('pending'), 50))]))}`).toBe('1');
+    ac.abort();
+    await req;
+    let gone = seen;
+    for (let i = 0; i < 30 && gone !== '0'; i++) { await new Promise((r) => setTimeout(r, 100)); gone = await running(); }
+    expect(gone, 'still running on the remote server 3 s after the client left').toBe('0');
+    // The time limit likewise.
+    const lim = await call(`${srv!.url}/v0/tenants/rem`, { method: 'PATCH', token: srv!.operatorToken, body: JSON.stringify({ limits: { query_timeout_ms: 1500 } }) });
+    expect(lim.status, lim.text).toBe(200);
+    const t0 = Date.now();
+    const r = await a.req(`/v0/sql?q=${encodeURIComponent(slow)}`);
+    expect(r.status, r.text).toBe(408);
+    expect(Date.now() - t0).toBeLessThan(4000);
+    gone = await running();
+    for (let i = 0; i < 30 && gone !== '0'; i++) { await new Promise((r) => setTimeout(r, 100)); gone = await running(); }
+    expect(gone, 'still running on the remote server after its time limit').toBe('0');
+    await call(`${srv!.url}/v0/tenants/rem`, { method: 'PATCH', token: srv!.operatorToken, body: JSON.stringify({ limits: { query_timeout_ms: null } }) });
+  }, 30_000);
+});
+
 /** A TCP proxy in front of the ClickHouse server: passes, holds answers back, refuses, or cuts connections. */
 async function proxy(target: string) {
   const to = new URL(target);

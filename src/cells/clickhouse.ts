@@ -2,6 +2,7 @@
  * The remote engine: a tenant's own ClickHouse server or cluster over HTTP,
  * through `@clickhouse/client`. Results and inserts stream; nothing is held whole.
  */
+import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { createClient, ClickHouseLogLevel, type ClickHouseClient } from '@clickhouse/client';
 import { EngineUnavailable, QueryFailed, RoostError } from '../errors.js';
@@ -140,16 +141,27 @@ export class ClickHouseEngine implements Engine {
   async #run(sql: string, opts: QueryOptions, withFormat: boolean, compat = true): Promise<QueryStream> {
     const extra = compat ? (await this.features()).settings : {};
     const ac = new AbortController();
-    const onAbort = () => ac.abort();
+    // A server closes an HTTP query whose client left only from 19.x on (and then only with
+    // cancel_http_readonly_queries_on_client_close): a cancelled or timed-out query is killed
+    // by its id, so it stops using the tenant's server as it does on the embedded engine.
+    const queryId = randomUUID();
+    let settled = false;
+    const stop = () => {
+      if (ac.signal.aborted) return;
+      ac.abort();
+      if (!settled) this.#kill(queryId);
+    };
+    const onAbort = () => stop();
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     let timedOut = false;
-    const timer = opts.timeoutMs ? setTimeout(() => { timedOut = true; ac.abort(); }, opts.timeoutMs) : undefined;
+    const timer = opts.timeoutMs ? setTimeout(() => { timedOut = true; stop(); }, opts.timeoutMs) : undefined;
     const t0 = performance.now();
-    const cleanup = () => { clearTimeout(timer); opts.signal?.removeEventListener('abort', onAbort); };
+    const cleanup = () => { settled = true; clearTimeout(timer); opts.signal?.removeEventListener('abort', onAbort); };
     let stream: Readable;
     try {
       const r = await this.#client.exec({
         query: withFormat ? `${sql}\nFORMAT ${opts.format}` : sql,
+        query_id: queryId,
         abort_signal: ac.signal,
         clickhouse_settings: {
           ...extra,
@@ -210,7 +222,14 @@ export class ClickHouseEngine implements Engine {
         stream.destroy();
       }
     };
-    return { [Symbol.asyncIterator]: iterator, done, cancel: () => ac.abort() };
+    return { [Symbol.asyncIterator]: iterator, done, cancel: stop };
+  }
+
+  /** Ends a query on the server (best effort: the server's max_execution_time is the backstop). */
+  #kill(queryId: string): void {
+    const on = this.cluster ? ` ON CLUSTER \`${this.cluster.replace(/`/g, '')}\`` : '';
+    this.#client.command({ query: `KILL QUERY${on} WHERE query_id = '${queryId}' ASYNC`, clickhouse_settings: {} })
+      .catch(() => { /* the server is gone or the query ended: nothing to stop */ });
   }
 
   async exec(sql: string, opts: Partial<QueryOptions> = {}): Promise<Buffer> {
