@@ -102,6 +102,82 @@ describe('events buffer audit', () => {
       await s.stop();
     }
   });
+
+  it('kill -9 after a flush inserted its rows and quarantine but before it removed its segments (all, some, none): stored once', async () => {
+    const s1 = await startServer();
+    const servers: RunningServer[] = [s1];
+    try {
+      const tok = (await call(`${s1.url}/tokens`)).body.workspace_admin_token as string;
+      await create(s1, tok, 'redo');
+      await s1.stop('SIGKILL');
+      const dir = segDir(s1, 'redo');
+      fs.mkdirSync(dir, { recursive: true });
+      // Three segments, one holding rows the schema refuses (quarantined at flush).
+      const segs: Record<string, string> = {
+        '000000000001-0badc0de.ndjson': body(0, 50),
+        '000000000002-0badc0de.ndjson': body(50, 50) + '{"id":"not a number"}\n{"id":-1}\n',
+        '000000000003-0badc0de.ndjson': body(100, 50),
+      };
+      const names = Object.keys(segs);
+      const lay = (which: string[]) => {
+        for (const n of which) fs.writeFileSync(path.join(dir, n), segs[n]!);
+        fs.writeFileSync(path.join(dir, 'flushing.json'), JSON.stringify({ segments: names }));
+      };
+      const run = async () => {
+        const s = await startServer({ dataDir: s1.dataDir });
+        servers.push(s);
+        await drained(s, 'redo');
+        const q = await call(`${s.url}/v0/sql?q=${encodeURIComponent('SELECT count() AS c FROM redo_quarantine FORMAT JSONEachRow')}`, { token: tok });
+        const got = await ids(s, tok, 'redo');
+        await s.stop('SIGKILL');
+        return { got, quarantined: Number(JSON.parse(q.text).c) };
+      };
+      // The crash came after the manifest, before the insert: sent as it was.
+      lay(names);
+      // Leftovers of requests and flushes cut by the crash: never acknowledged, never stored.
+      fs.writeFileSync(path.join(dir, '.000000000004-0badc0de.ndjson.part'), body(1000, 5));
+      fs.writeFileSync(path.join(dir, 'flushing.json.tmp'), '{"segments":["0000');
+      let r = await run();
+      checkExactlyOnce(r.got, Array.from({ length: 150 }, (_, i) => i));
+      expect(r.got.size).toBe(150);
+      expect(r.quarantined).toBe(2);
+      expect(fs.readdirSync(dir)).toEqual([]);
+      // After the insert (rows and quarantine), before any segment was removed; then after some were.
+      for (const left of [names, names.slice(1)]) {
+        lay(left);
+        r = await run();
+        checkExactlyOnce(r.got, Array.from({ length: 150 }, (_, i) => i));
+        expect(r.got.size).toBe(150);
+        expect(r.quarantined).toBe(2);
+        expect(fs.readdirSync(dir)).toEqual([]);
+      }
+    } finally {
+      for (const s of servers) await s.stop('SIGKILL');
+    }
+  });
+
+  it('events the engine refuses (a DEFAULT that throws) are set aside, loudly; the events after them are stored', async () => {
+    const s = await startServer();
+    try {
+      const tok = (await call(`${s.url}/tokens`)).body.workspace_admin_token as string;
+      await create(s, tok, 'refused', encodeURIComponent("`id` UInt32 `json:$.id`, `d` UInt8 DEFAULT throwIf(id = 7, 'boom') `json:$.d`"));
+      await create(s, tok, 'fine');
+      // With wait=true the engine's refusal is the answer.
+      expect((await call(`${s.url}/v0/events?name=refused&wait=true`, { method: 'POST', token: tok, body: body(7, 1) })).status).toBe(422);
+      // Buffered: the refused body and good ones around it, and another data source.
+      for (const from of [0, 5, 10]) expect((await call(`${s.url}/v0/events?name=refused`, { method: 'POST', token: tok, body: body(from, 5) })).status).toBe(202);
+      expect((await call(`${s.url}/v0/events?name=fine`, { method: 'POST', token: tok, body: body(0, 5) })).status).toBe(202);
+      await drained(s, 'refused');
+      await drained(s, 'fine');
+      expect([...(await ids(s, tok, 'refused')).keys()].sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 10, 11, 12, 13, 14]);
+      expect((await ids(s, tok, 'fine')).size).toBe(5);
+      // Not silent: the body is kept on disk and its refusal logged as an error.
+      expect(fs.readdirSync(segDir(s, 'refused')).filter((f) => f.endsWith('.rejected'))).toHaveLength(1);
+      expect(s.logs.some((l) => l.level === 'error' && l.msg === 'buffered events set aside: their segment cannot be imported')).toBe(true);
+    } finally {
+      await s.stop();
+    }
+  });
 });
 
 const quietLog = { info() {}, warn() {}, error() {}, debug() {} } as never;

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { isUtf8 } from 'node:buffer';
 import crypto from 'node:crypto';
 import type { Logger } from '../log/logger.js';
-import { RoostError } from '../errors.js';
+import { QueryFailed, RoostError } from '../errors.js';
 
 export interface SegmentOwner { tenant: string; workspace: string; datasource: string }
 
@@ -236,10 +236,10 @@ export class EventBuffer {
             await send(batch);
           } catch (e) {
             if (!isContentError(e)) throw e;
-            // What the segments hold is refused (append() checks for it, so only segments
-            // written before those checks get here): retrying would never succeed and would
-            // hold back every later segment. Each goes alone; one that fails by itself is
-            // set aside as <segment>.rejected, loudly, and the others are stored.
+            // What the segments hold is refused (append() checks what it can; the engine may still
+            // refuse rows, e.g. a DEFAULT expression that throws for them): retrying would never
+            // succeed and would hold back every later segment. Each goes alone; one that fails by
+            // itself is set aside as <segment>.rejected, loudly, and the others are stored.
             for (const n of batch) {
               const file = path.join(t.dir, n);
               try {
@@ -427,8 +427,20 @@ async function writeDurable(file: string, content: string): Promise<void> {
   try { await d.sync(); } finally { await d.close(); }
 }
 
+/**
+ * ClickHouse errors that say a value could not be evaluated or converted: the rows were valid
+ * for the validator, but the engine refuses them (a DEFAULT expression that throws for some
+ * rows, `throwIf`, a conversion out of range). The same rows fail every time. Errors of the
+ * engine's state (a missing table during a restore, too many parts, no space, memory) are not
+ * here: those are retried.
+ */
+const REFUSED_DATA_CODES = new Set([
+  6, 25, 26, 27, 38, 41, 43, 53, 69, 70, 72, 117, 130, 131, 153, 190, 321, 349, 395, 407, 691,
+]);
+
 /** An error of the data itself (not of the engine): the same segments would fail again. */
 function isContentError(e: unknown): boolean {
+  if (e instanceof QueryFailed) return e.clickhouseCode !== undefined && REFUSED_DATA_CODES.has(e.clickhouseCode);
   return e instanceof RoostError && (e.code === 'INVALID_UTF8' || e.code === 'ROW_TOO_LARGE' || e.code === 'EMPTY_BODY');
 }
 
