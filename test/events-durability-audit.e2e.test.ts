@@ -8,6 +8,8 @@ import { describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import { EventBuffer } from '../src/ingest/event-buffer.js';
+import { JournalStore } from '../src/state/journal-store.js';
+import { State } from '../src/state/state.js';
 import { call, startServer, tempDir, type RunningServer } from './helpers/server.js';
 
 const schema = encodeURIComponent('`id` UInt32 `json:$.id`');
@@ -252,6 +254,49 @@ describe('events buffer under a slow or absent engine (unit, real files)', () =>
     } finally {
       Date.now = now;
       await buf.close();
+    }
+  });
+});
+
+describe('state journal under kill -9 at every byte', () => {
+  it('a journal cut at any byte of its last records loads every whole record and nothing of a cut one', async () => {
+    const dir = tempDir('roost-journal-');
+    const s = new State(new JournalStore(dir));
+    await s.open();
+    const sizes: number[] = [];
+    const file = path.join(dir, 'journal.log');
+    for (let i = 0; i < 4; i++) {
+      await s.write([{ op: 'put', path: ['n', String(i)], value: { i, pad: 'é'.repeat(i * 7) } }, { op: 'del', path: ['n', String(i - 2)] }]);
+      sizes.push(fs.statSync(file).size);
+    }
+    await s.close();
+    const full = fs.readFileSync(file);
+    const expected = (whole: number) => {
+      const n: Record<string, unknown> = {};
+      for (let i = 0; i < whole; i++) { n[String(i)] = { i, pad: 'é'.repeat(i * 7) }; delete n[String(i - 2)]; }
+      return n;
+    };
+    for (let cut = sizes[1]!; cut <= full.length; cut++) {
+      const d = tempDir('roost-journal-');
+      fs.writeFileSync(path.join(d, 'journal.log'), full.subarray(0, cut));
+      // A compaction cut before its rename, by an earlier crash.
+      fs.writeFileSync(path.join(d, 'snapshot.json.tmp-12345'), '{"seq":99,"doc":{"n":{"bogus":');
+      const st = new State(new JournalStore(d));
+      const recovered = await st.open();
+      const whole = sizes.filter((x) => x <= cut).length;
+      expect(st.seq, `cut at ${cut}`).toBe(whole);
+      expect(st.get('n') ?? {}, `cut at ${cut}`).toEqual(expected(whole));
+      expect(recovered.some((r) => /dropped/.test(r)), `cut at ${cut}`).toBe(!sizes.includes(cut));
+      expect(fs.readdirSync(d).sort()).toEqual(['journal.log']);
+      // The next write lands after the last whole record and survives the next start.
+      await st.write([{ op: 'put', path: ['after'], value: cut }]);
+      await st.close();
+      const again = new State(new JournalStore(d));
+      expect(await again.open()).toEqual([]);
+      expect(again.get('after')).toBe(cut);
+      expect(again.seq).toBe(whole + 1);
+      await again.close();
+      fs.rmSync(d, { recursive: true, force: true });
     }
   });
 });

@@ -39,6 +39,14 @@ export class JournalStore implements StateStore {
   async load(): Promise<LoadedState> {
     await fs.mkdir(this.#dir, { recursive: true, mode: 0o700 });
     const recovered: string[] = [];
+    // A snapshot a crash cut before its rename: never in effect (the journal still holds its
+    // changes), and each crashed process left one more (the name carries its pid).
+    for (const f of await fs.readdir(this.#dir)) {
+      if (f.startsWith('snapshot.json.tmp-')) {
+        await fs.rm(path.join(this.#dir, f), { force: true });
+        recovered.push(`removed ${f}, a snapshot not finished before a crash`);
+      }
+    }
     let doc: Doc = {};
     let seq = 0;
     try {
