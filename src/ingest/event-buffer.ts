@@ -110,6 +110,8 @@ export class EventBuffer {
             // still being written was not in effect yet (the flush writes it again).
             else if (f.endsWith('.part') || f === `${MANIFEST}.tmp`) fs.rmSync(path.join(t.dir, f), { force: true });
           }
+          // A flush cut after it removed every segment of its batch: the batch is stored.
+          if (t.pendingSegments === 0) fs.rmSync(path.join(t.dir, MANIFEST), { force: true });
           if (t.pendingBytes) this.#log.info('events buffer recovered', { tenant, workspace, datasource, bytes: t.pendingBytes });
         }
       }
@@ -218,7 +220,8 @@ export class EventBuffer {
         if (onlyKey !== undefined && key !== onlyKey) continue;
         if (t.pendingBytes === 0 && t.pendingSegments === 0) continue;
         const f = this.#failures.get(key);
-        if (f && performance.now() < f.until) continue;
+        // (A flush asked for by an operation on the data source, e.g. a truncate, tries now.)
+        if (f && !only && performance.now() < f.until) continue;
         let segments = (await fsp.readdir(t.dir)).filter((n) => SEGMENT.test(n)).sort();
         let batch: string[] = [];
         let size = 0;
