@@ -73,7 +73,12 @@ export async function untarInto(body: AsyncIterable<Buffer>, parent: string, nam
     const child = spawn('tar', ['-x', '-f', '-', '-C', stage, '--no-same-owner', '--no-same-permissions'], { stdio: ['pipe', 'ignore', 'pipe'] });
     let err = '';
     child.stderr.on('data', (b: Buffer) => { err += b.toString(); });
-    const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+    let exited = false;
+    const closed = new Promise<number | null>((resolve) => child.on('close', (code, signal) => {
+      exited = true;
+      if (signal === 'SIGXFSZ') err += '\nFile too large';
+      resolve(code ?? (signal ? 128 : null));
+    }));
     child.stdin.on('error', () => {});
     // tar takes an archive cut at a 512-byte boundary without a word (exit 0, the files
     // after the cut missing): the body must end with tar's end-of-archive (two zero blocks).
@@ -83,7 +88,9 @@ export async function untarInto(body: AsyncIterable<Buffer>, parent: string, nam
       for await (const chunk of body) {
         total += chunk.length;
         tail = Buffer.concat([tail, chunk]).subarray(-1024);
-        if (!child.stdin.write(chunk)) await new Promise((r) => child.stdin.once('drain', r));
+        // tar may die mid-body (killed, or its disk refusing a write): a drain that never comes must not hold the upload for ever.
+        if (exited) break;
+        if (!child.stdin.write(chunk)) await Promise.race([new Promise((r) => child.stdin.once('drain', r)), closed]);
       }
     } catch (e) {
       child.kill('SIGKILL');

@@ -135,31 +135,31 @@ export function sweepIncomplete(app: App, tenant: string): void {
 async function writeBackup(app: App, tenant: Tenant, id: string, dir: string, report: (p: JobProgress) => void): Promise<BackupManifest> {
   const engine = app.cells.engineFor(tenant);
   report({ phase: 'state' });
-  // The state slice, read inside the writer chain so it is one consistent version.
-  const slice = await app.state.transact((s) => ({ ops: [], result: structuredClone(tenantSlice(s, tenant.slug)) }));
-  const workspaces = slice.filter((e) => e.path[0] === 'workspaces').flatMap((e) => Object.values(e.value as Record<string, Workspace>)).map((w) => ({ name: w.name, database: w.database })).sort((x, y) => x.name.localeCompare(y.name));
+  // Events acknowledged (202) before the backup started go in it: they were only in the
+  // buffer, so a backup right after them held none, and its restore lost them.
+  await app.events?.flush();
+  // The state slice (read inside the writer chain, one consistent version) and the engine's
+  // BACKUP are two moments: a data source created or dropped between them gave a backup whose
+  // tables were not its state's (a restored table no data source names, or a data source
+  // without its table). The backup's tables are compared with the state before and after it,
+  // and it is taken again (up to 6 times) when neither matches.
+  const readSlice = () => app.state.transact((s) => ({ ops: [], result: structuredClone(tenantSlice(s, tenant.slug)) }));
+  let slice = await readSlice();
+  let workspaces = workspacesOf(slice);
   let dataBytes = 0;
-  if (workspaces.length) {
-    const dbs = workspaces.map((w) => quoteString(w.database)).join(', ');
-    dataBytes = Number((await engine.exec(`SELECT sum(bytes_on_disk) FROM system.parts WHERE active AND database IN (${dbs})`)).toString('utf8').trim()) || 0;
-    report({ phase: 'databases', bytes_done: 0, bytes_total: dataBytes, percent: 0 });
-    // Stage tables of imports in progress are scratch and are left out. ClickHouse's grammar
-    // lets only the last DATABASE of a BACKUP carry EXCEPT TABLES, so the database with the
-    // most of them goes last; others (imports running in several workspaces at once) stay in,
-    // and the cell's stage sweep drops them a day after a restore.
-    const scratch = await stageTables(engine, { databases: workspaces.map((w) => w.database) });
-    const count = (db: string) => scratch.filter((t) => t.database === db).length;
-    const ordered = [...workspaces].sort((x, y) => count(x.database) - count(y.database));
-    const last = ordered[ordered.length - 1]!;
-    const skip = scratch.filter((t) => t.database === last.database).map((t) => `${quoteIdent(t.database)}.${quoteIdent(t.name)}`);
-    const what = ordered.map((w) => `DATABASE ${quoteIdent(w.database)}`).join(', ') + (skip.length ? ` EXCEPT TABLES ${skip.join(', ')}` : '');
-    const op = asyncId(await engine.exec(`BACKUP ${what} TO File(${quoteString(`${id}/data`)}) ASYNC`));
-    await waitOperation(engine, op, 'BACKUP_CREATED', () => {
-      const done = dirBytes(path.join(dir, 'data'));
-      report({ phase: 'databases', bytes_done: done, bytes_total: dataBytes, percent: dataBytes ? Math.min(99, Math.floor((done / dataBytes) * 100)) : 0 });
-    });
+  for (let attempt = 1; workspaces.length; attempt++) {
+    dataBytes = await backupDatabases(engine, id, dir, workspaces, report);
+    if (tablesMatch(dir, slice, workspaces)) break;
+    const after = await readSlice();
+    if (sameDatabases(workspaces, workspacesOf(after)) && tablesMatch(dir, after, workspaces)) { slice = after; break; }
+    fs.rmSync(path.join(dir, 'data'), { recursive: true, force: true });
+    if (attempt >= 6) throw new RoostError('CONFLICT', `data sources or workspaces of tenant "${tenant.slug}" kept being created or dropped during the backup: nothing was kept; retry when they settle`, { retryable: true, headers: { 'Retry-After': '5' } });
+    app.log.info('backup taken again: data sources changed while it ran', { tenant: tenant.slug, backup: id, attempt });
+    await new Promise((r) => setTimeout(r, 100 + Math.floor(Math.random() * 200)));
+    slice = await readSlice();
+    workspaces = workspacesOf(slice);
   }
-  fs.writeFileSync(path.join(dir, 'state.json'), JSON.stringify({ entries: slice }, null, 1), { mode: 0o600 });
+  writeSynced(path.join(dir, 'state.json'), JSON.stringify({ entries: slice }, null, 1));
   const manifest: BackupManifest = {
     format: BACKUP_FORMAT, id, tenant: tenant.slug, created_at: new Date().toISOString(), workspaces, data_bytes: dataBytes,
     key_check: app.secrets.seal(CANARY), engine_version: await engine.version().catch(() => ''),
@@ -172,6 +172,66 @@ async function writeBackup(app: App, tenant: Tenant, id: string, dir: string, re
   fs.renameSync(tmp, path.join(dir, 'manifest.json'));
   report({ phase: 'done', bytes_done: dirBytes(dir), bytes_total: dataBytes, percent: 100 });
   return manifest;
+}
+
+function workspacesOf(slice: SliceEntry[]): Array<{ name: string; database: string }> {
+  return slice.filter((e) => e.path[0] === 'workspaces').flatMap((e) => Object.values(e.value as Record<string, Workspace>)).map((w) => ({ name: w.name, database: w.database })).sort((x, y) => x.name.localeCompare(y.name));
+}
+
+function sameDatabases(a: Array<{ name: string; database: string }>, b: Array<{ name: string; database: string }>): boolean {
+  return a.length === b.length && a.every((w, i) => w.name === b[i]!.name && w.database === b[i]!.database);
+}
+
+/** Writes a file and fsyncs it (a manifest must not name a state.json a power cut left empty). */
+function writeSynced(file: string, text: string): void {
+  const fd = fs.openSync(file, 'w', 0o600);
+  try { fs.writeSync(fd, text); fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
+}
+
+/** Runs the engine's BACKUP of the workspaces' databases into `<dir>/data`; the bytes of their tables. */
+async function backupDatabases(engine: Engine, id: string, dir: string, workspaces: Array<{ name: string; database: string }>, report: (p: JobProgress) => void): Promise<number> {
+  const dbs = workspaces.map((w) => quoteString(w.database)).join(', ');
+  const dataBytes = Number((await engine.exec(`SELECT sum(bytes_on_disk) FROM system.parts WHERE active AND database IN (${dbs})`)).toString('utf8').trim()) || 0;
+  report({ phase: 'databases', bytes_done: 0, bytes_total: dataBytes, percent: 0 });
+  // Stage tables of imports in progress are scratch and are left out. ClickHouse's grammar
+  // lets only the last DATABASE of a BACKUP carry EXCEPT TABLES, so the database with the
+  // most of them goes last; others (imports running in several workspaces at once) stay in,
+  // and the cell's stage sweep drops them a day after a restore.
+  const scratch = await stageTables(engine, { databases: workspaces.map((w) => w.database) });
+  const count = (db: string) => scratch.filter((t) => t.database === db).length;
+  const ordered = [...workspaces].sort((x, y) => count(x.database) - count(y.database));
+  const last = ordered[ordered.length - 1]!;
+  const skip = scratch.filter((t) => t.database === last.database).map((t) => `${quoteIdent(t.database)}.${quoteIdent(t.name)}`);
+  const what = ordered.map((w) => `DATABASE ${quoteIdent(w.database)}`).join(', ') + (skip.length ? ` EXCEPT TABLES ${skip.join(', ')}` : '');
+  const op = asyncId(await engine.exec(`BACKUP ${what} TO File(${quoteString(`${id}/data`)}) ASYNC`));
+  await waitOperation(engine, op, 'BACKUP_CREATED', () => {
+    const done = dirBytes(path.join(dir, 'data'));
+    report({ phase: 'databases', bytes_done: done, bytes_total: dataBytes, percent: dataBytes ? Math.min(99, Math.floor((done / dataBytes) * 100)) : 0 });
+  });
+  return dataBytes;
+}
+
+/** ClickHouse's file names escape every byte but [A-Za-z0-9_] as %XX. */
+function unescapeFileName(n: string): string {
+  return Buffer.from(n.replace(/%([0-9A-Fa-f]{2})|([^%]+)/g, (m, hex: string | undefined) => (hex ? String.fromCharCode(parseInt(hex, 16)) : m)), 'latin1').toString('utf8');
+}
+
+/**
+ * Whether the tables the BACKUP wrote (`data/metadata/<db>/<table>.sql`) are those the
+ * slice's data sources name: each data source's table there, and nothing but data source
+ * tables, their quarantines and import stage tables.
+ */
+function tablesMatch(dir: string, slice: SliceEntry[], workspaces: Array<{ name: string; database: string }>): boolean {
+  const byWs = (slice.find((e) => e.path[0] === 'datasources')?.value ?? {}) as Record<string, Record<string, { table?: string }>>;
+  for (const w of workspaces) {
+    const expected = new Set(Object.values(byWs[w.name] ?? {}).map((d) => d.table).filter((t): t is string => typeof t === 'string'));
+    let files: string[] = [];
+    try { files = fs.readdirSync(path.join(dir, 'data', 'metadata', w.database)); } catch { /* a database without tables */ }
+    const found = new Set(files.filter((f) => f.endsWith('.sql')).map((f) => unescapeFileName(f.slice(0, -4))).filter((t) => !t.includes('__stage_')));
+    for (const t of expected) if (!found.has(t)) return false;
+    for (const t of found) if (!expected.has(t) && !(t.endsWith('_quarantine') && expected.has(t.slice(0, -'_quarantine'.length)))) return false;
+  }
+  return true;
 }
 
 /**

@@ -177,3 +177,168 @@ describe('roost CLI: usage, wrong arguments, odd servers', () => {
     expect(fs.existsSync(path.join(path.dirname(path.dirname(fs.mkdtempSync(path.join(tempDir(), 'x')))), escape))).toBe(false);
   });
 });
+
+describe('backups taken while the tenant is busy', () => {
+  let bt = '';
+  const bsql = async (q: string) => { const r = await sql(q, bt); if (r.status !== 200) throw new Error(`${r.status} ${r.text}`); return r.body.data; };
+  const backupBeta = async () => {
+    const b = await call(`${a.url}/v0/tenants/beta/backups`, { method: 'POST', token: a.operatorToken });
+    expect(b.status, b.text).toBe(202);
+    const j = await waitJob(b.body.id);
+    expect(j.status, JSON.stringify(j)).toBe('done');
+    return b.body.backup_id as string;
+  };
+  const restoreBeta = async (id: string) => {
+    const r = await call(`${a.url}/v0/tenants/beta/backups/${id}/restore`, { method: 'POST', token: a.operatorToken, ...json({ replace: true }) });
+    expect(r.status, r.text).toBe(202);
+    return waitJob(r.body.id);
+  };
+
+  beforeAll(async () => {
+    expect((await call(`${a.url}/v0/tenants`, { method: 'POST', token: a.operatorToken, ...json({ slug: 'beta' }) })).status).toBe(201);
+    bt = (await call(`${a.url}/v0/tenants/beta/workspaces`, { method: 'POST', token: a.operatorToken, ...json({ name: 'w' }) })).body.token;
+    expect((await call(`${a.url}/v0/datasources?name=base&mode=create&schema=${encodeURIComponent('id UInt32')}`, { method: 'POST', token: bt })).status).toBe(200);
+  }, 60_000);
+
+  it('events acknowledged (202) before the backup started are in it', async () => {
+    const lines = Array.from({ length: 200 }, (_, i) => JSON.stringify({ id: i })).join('\n');
+    const ev = await call(`${a.url}/v0/events?name=base`, { method: 'POST', token: bt, body: lines });
+    expect(ev.status, ev.text).toBe(202);
+    const id = await backupBeta();
+    const j = await restoreBeta(id);
+    expect(j.status, JSON.stringify(j)).toBe('done');
+    expect((await bsql('SELECT count() AS n FROM base'))[0].n).toBe(200);
+  }, 60_000);
+
+  it('data sources created and dropped during a backup: what it holds matches its state', async () => {
+    let stop = false;
+    let k = 0;
+    const churn = (async () => {
+      while (!stop) {
+        const n = `ds${k++}`;
+        await call(`${a.url}/v0/datasources?name=${n}&mode=create&schema=${encodeURIComponent('id UInt32')}`, { method: 'POST', token: bt });
+        if (k % 2 === 0) await call(`${a.url}/v0/datasources/${n}`, { method: 'DELETE', token: bt });
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    const ids: string[] = [];
+    try {
+      for (let i = 0; i < 4; i++) ids.push(await backupBeta());
+    } finally {
+      stop = true;
+      await churn;
+    }
+    for (const id of ids) {
+      const dir = path.join(a.dataDir, 'backups', 'beta', id);
+      const st = JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')).entries as Array<{ path: string[]; value: any }>;
+      const ws = Object.values(st.find((e) => e.path[0] === 'workspaces')!.value as Record<string, any>)[0];
+      const dsEntry = st.find((e) => e.path[0] === 'datasources');
+      const inState = new Set<string>();
+      const walk = (v: any) => { if (v && typeof v === 'object') { if (typeof v.table === 'string') inState.add(v.table); else Object.values(v).forEach(walk); } };
+      walk(dsEntry?.value);
+      const tables = fs.readdirSync(path.join(dir, 'data', 'metadata', ws.database)).map((f) => decodeURIComponent(f.replace(/\.sql$/, ''))).filter((t) => !t.endsWith('_quarantine') && !t.includes('__stage_'));
+      expect(new Set(tables), id).toEqual(inState);
+    }
+  }, 60_000);
+});
+
+describe('restores and failures around them', () => {
+  it('queries and endpoint calls running through a restore get answers, not 5xx', async () => {
+    expect((await call(`${a.url}/v0/pipes`, { method: 'POST', token, ...json({ name: 'cnt', nodes: [{ name: 'n', sql: 'SELECT count() AS n FROM ev' }] }) })).status).toBeLessThan(300);
+    expect((await call(`${a.url}/v0/pipes/cnt/nodes/n/endpoint`, { method: 'POST', token })).status).toBeLessThan(300);
+    const b = await call(`${a.url}/v0/tenants/acme/backups`, { method: 'POST', token: a.operatorToken });
+    expect((await waitJob(b.body.id)).status).toBe('done');
+    let stop = false;
+    const statuses: number[] = [];
+    const bad: string[] = [];
+    const hammer = async (u: string) => {
+      while (!stop) {
+        const r = await call(u, { token });
+        statuses.push(r.status);
+        if (r.status !== 200 && !(r.status === 503 && r.body?.retryable)) bad.push(`${r.status} ${r.text.slice(0, 200)}`);
+      }
+    };
+    const loops = [hammer(`${a.url}/v0/pipes/cnt.json`), hammer(`${a.url}/v0/sql?q=${encodeURIComponent('SELECT count() AS n FROM ev')}`)];
+    try {
+      for (let i = 0; i < 3; i++) {
+        const r = await call(`${a.url}/v0/tenants/acme/backups/${b.body.backup_id}/restore`, { method: 'POST', token: a.operatorToken, ...json({ replace: true }) });
+        expect((await waitJob(r.body.id)).status).toBe('done');
+      }
+    } finally {
+      stop = true;
+      await Promise.all(loops);
+    }
+    expect(statuses.length).toBeGreaterThan(10);
+    expect(bad).toEqual([]);
+  }, 60_000);
+
+  it('a backup whose cell dies under it fails with a reason and leaves no directory', async () => {
+    const before = fs.readdirSync(backupsRoot()).sort();
+    const b = await call(`${a.url}/v0/tenants/acme/backups`, { method: 'POST', token: a.operatorToken });
+    expect(b.status).toBe(202);
+    for (const pid of childProcesses(a.proc.pid!, 'cell-main')) process.kill(pid, 'SIGKILL');
+    const j = await waitJob(b.body.id);
+    if (j.status === 'error') {
+      expect(j.error).toBeTruthy();
+      expect(fs.readdirSync(backupsRoot()).sort()).toEqual(before);
+    } else {
+      // The backup won the race: it is whole.
+      expect(fs.existsSync(path.join(backupsRoot(), b.body.backup_id, 'manifest.json'))).toBe(true);
+    }
+  }, 60_000);
+
+  it('kill -9 during a backup and an upload: after the restart, the next backup and upload sweep what was left', async () => {
+    // What a server killed mid-backup and mid-upload leaves: a backup directory without its manifest, a staging folder.
+    const half = path.join(backupsRoot(), '20250101T120000Z-deadbe');
+    fs.mkdirSync(path.join(half, 'data'), { recursive: true });
+    fs.writeFileSync(path.join(half, 'data', 'x.bin'), 'x'.repeat(1000));
+    const stagingDir = path.join(backupsRoot(), '.upload-0123456789ab');
+    fs.mkdirSync(stagingDir);
+    await a.stop('SIGKILL');
+    a = await startServer({ dev: false, dataDir: a.dataDir });
+    const list = await call(`${a.url}/v0/tenants/acme/backups`, { token: a.operatorToken });
+    expect(list.body.backups.map((x: any) => x.id)).not.toContain('20250101T120000Z-deadbe');
+    const b = await call(`${a.url}/v0/tenants/acme/backups`, { method: 'POST', token: a.operatorToken });
+    expect((await waitJob(b.body.id)).status).toBe('done');
+    expect(fs.existsSync(half)).toBe(false);
+    const id = '20250101T120000Z-5eee01';
+    expect((await put(id, archive(id))).status).toBe(201);
+    expect(fs.existsSync(stagingDir)).toBe(false);
+    expect(fs.readdirSync(backupsRoot()).filter((n) => n.startsWith('.'))).toEqual([]);
+  }, 90_000);
+});
+
+describe('disk full', () => {
+  let s: RunningServer | undefined;
+  afterAll(async () => { await s?.stop(); });
+
+  it('an upload larger than the disk allows is a 507, leaves nothing, and the server goes on', async () => {
+    // 1 MiB per file: the server's own files stay small; the upload holds a 2 MiB file.
+    s = await startServer({ dev: false, fileSizeLimitKiB: 1024 });
+    const id = '20250101T120000Z-f00f00';
+    const body = archive(id, (dir) => fs.writeFileSync(path.join(dir, 'data', 'big.bin'), Buffer.alloc(2 << 20, 7)));
+    const r = await call(`${s.url}/v0/tenants/acme/backups/${id}`, { method: 'PUT', token: s.operatorToken, body });
+    expect(r.status, r.text).toBe(507);
+    expect(r.body).toMatchObject({ code: 'INSUFFICIENT_STORAGE', retryable: true });
+    expect(fs.readdirSync(path.join(s.dataDir, 'backups', 'acme'))).toEqual([]);
+    expect((await call(`${s.url}/v0/health`)).status).toBe(200);
+  }, 60_000);
+
+  it('a backup archive the disk cannot hold fails with INSUFFICIENT_STORAGE and leaves no partial .tar', async () => {
+    const op = s!.operatorToken;
+    expect((await call(`${s!.url}/v0/tenants`, { method: 'POST', token: op, ...json({ slug: 'big' }) })).status).toBe(201);
+    const t = (await call(`${s!.url}/v0/tenants/big/workspaces`, { method: 'POST', token: op, ...json({ name: 'w' }) })).body.token;
+    const crypto = await import('node:crypto');
+    for (const n of ['a', 'b', 'c']) {
+      expect((await call(`${s!.url}/v0/datasources?name=${n}&mode=create&schema=${encodeURIComponent('v String')}`, { method: 'POST', token: t })).status).toBe(200);
+      const rows = Array.from({ length: 12000 }, () => crypto.randomBytes(24).toString('base64')).join('\n') + '\n';
+      const r = await call(`${s!.url}/v0/datasources?name=${n}&mode=append`, { method: 'POST', token: t, body: rows });
+      expect(r.status, r.text).toBe(200);
+    }
+    const b = await call(`${s!.url}/v0/tenants/big/backups`, { method: 'POST', token: op, ...json({ archive: true }) });
+    expect(b.status, b.text).toBe(202);
+    const j = await pollJob(s!, op, b.body.id);
+    expect(j, JSON.stringify(j)).toMatchObject({ status: 'error', code: 'INSUFFICIENT_STORAGE' });
+    expect(fs.readdirSync(path.join(s!.dataDir, 'backups', 'big')).filter((n) => n.endsWith('.tar'))).toEqual([]);
+  }, 60_000);
+});
