@@ -246,6 +246,50 @@ describe('embedded vs remote (18.16) on one Roost server', () => {
   });
 });
 
+describe('embedded vs remote: large results and errors mid-stream', () => {
+  it('a large result streams whole; an error after rows fails it the same way', async (t) => {
+    if (!ch) return t.skip();
+    let body = '';
+    for (let i = 0; i < 300_000; i++) body += `${i},name-${i}\n`;
+    await both((a) => a.post(`/v0/datasources?name=lg&schema=${encodeURIComponent('id UInt32, s String')}`));
+    const [u1, u2] = await both((a) => a.post('/v0/datasources?name=lg&mode=append', body));
+    expect(u1.body.rows).toBe(300_000);
+    expect(u2.body.rows, u2.text).toBe(300_000);
+    for (const fmt of ['CSV', 'JSONEachRow', 'JSON', 'TSV']) {
+      const [r1, r2] = await both((a) => a.sql(`SELECT * FROM lg ORDER BY id FORMAT ${fmt}`));
+      expect(r1.status).toBe(200);
+      expect(r2.status).toBe(200);
+      if (fmt === 'JSON') expect(r2.body.data).toEqual(r1.body.data); else expect(r2.text === r1.text, fmt).toBe(true);
+    }
+    for (const fmt of ['CSV', 'JSONEachRow', 'JSON']) {
+      const q = `SELECT id, s, throwIf(id = 250000) FROM lg FORMAT ${fmt}`;
+      const [r1, r2] = await both((a) => a.req(`/v0/sql?q=${encodeURIComponent(q)}`).catch((e) => ({ status: -1, text: `fetch failed: ${e}`, body: undefined })));
+      const shape = (r: any) => ({ status: r.status, complete: r.status === 200 && (fmt === 'JSON' ? /"rows":\s*\d+/.test(r.text) : r.text.endsWith('299999,"name-299999",0\n') || r.text.endsWith('"throwIf(equals(id, 250000))":0}\n')) });
+      // Where the error strikes depends on each engine's plan (before the first row: a 4xx; after: a cut answer), never a complete-looking one.
+      expect(shape(r1).complete, `${fmt}: ${r1.status} ${r1.text.slice(-200)}`).toBe(false);
+      expect(shape(r2).complete, `${fmt}: ${r2.status} ${r2.text.slice(-200)}`).toBe(false);
+      if (r2.status > 0 && r2.status !== 200) expect(r2.body.clickhouse_code).toBe(395);
+    }
+  }, 60_000);
+});
+
+describe('a remote server in another time zone', () => {
+  it('18.16 in Asia/Tokyo: refused with the reason and the fix, nothing answered in the wrong zone', async (t) => {
+    if (!ch) return t.skip();
+    const tk = await startClickHouse({ timezone: 'Asia/Tokyo' });
+    try {
+      const tn = await call(`${srv!.url}/v0/tenants`, { method: 'POST', token: srv!.operatorToken, body: JSON.stringify({ slug: 'tz', placement: { type: 'clickhouse', url: tk.url, user: tk.user, password: tk.password } }) });
+      expect(tn.status, tn.text).toBe(201);
+      const ws = await call(`${srv!.url}/v0/tenants/tz/workspaces`, { method: 'POST', token: srv!.operatorToken, body: JSON.stringify({ name: 'main' }) });
+      expect(ws.status, ws.text).toBe(503);
+      expect(ws.body.code).toBe('CELL_UNAVAILABLE');
+      expect(ws.body.error).toMatch(/runs in time zone Asia\/Tokyo; Roost reads and writes times in UTC .*set <timezone>UTC<\/timezone> in its config\.xml/);
+    } finally {
+      await tk.stop();
+    }
+  }, 60_000);
+});
+
 describe('remote: a cancelled or timed-out query stops on the server', () => {
   it('client disconnect and time limit end the query on the remote server', async (t) => {
     if (!ch) return t.skip();

@@ -90,7 +90,12 @@ export interface ServerFeatures {
   mutationsSync: boolean;
   /** Settings every request needs on this server (e.g. LowCardinality before 19.x). */
   settings: Record<string, string | number>;
+  /** The server's own time zone (`timezone()`): a DateTime without one is shown in it. */
+  timezone: string;
 }
+
+/** Time zone names that are UTC. */
+const UTC_ZONES = new Set(['UTC', 'Etc/UTC', 'Etc/UCT', 'UCT', 'Universal', 'Etc/Universal', 'Zulu', 'Etc/Zulu', 'GMT', 'Etc/GMT', 'Etc/GMT0', 'Etc/GMT+0', 'Etc/GMT-0', 'GMT0', 'Greenwich', 'Etc/Greenwich']);
 
 export class ClickHouseEngine implements Engine {
   readonly kind = 'clickhouse' as const;
@@ -120,17 +125,30 @@ export class ClickHouseEngine implements Engine {
   features(): Promise<ServerFeatures> {
     if (this.#features) return this.#features;
     const p = (async (): Promise<ServerFeatures> => {
-      const s = await this.#run('SELECT version()', { format: 'TSV' }, true, false);
+      const s = await this.#run('SELECT version(), timezone()', { format: 'TSV' }, true, false);
       const parts: Buffer[] = [];
       for await (const b of s) parts.push(b);
-      const version = Buffer.concat(parts).toString('utf8').trim();
+      const [version = '', timezone = 'UTC'] = Buffer.concat(parts).toString('utf8').trim().split('\t');
+      // Roost's times are UTC (the embedded engine's): a DateTime without a zone, a time literal
+      // ('2024-01-01 00:00:00', toDateTime('...')), toDate() and today() are read in the
+      // server's zone. A server in another zone gets session_timezone = 'UTC' (23.6+); an older
+      // one would answer other instants and days than the embedded engine without a word, so
+      // it is refused, saying how to fix it.
+      const utc = UTC_ZONES.has(timezone);
+      if (!utc && !versionAtLeast(version, 23, 6)) {
+        throw new EngineUnavailable(`the tenant's ClickHouse server (version ${version}) runs in time zone ${timezone}; Roost reads and writes times in UTC and this server cannot be told to per query (session_timezone arrived in 23.6): set <timezone>UTC</timezone> in its config.xml`, { retryable: false, headers: {} });
+      }
       return {
         version,
         exchangeTables: versionAtLeast(version, 20, 1),
         dateTime64: versionAtLeast(version, 20, 1),
         mapType: versionAtLeast(version, 21, 1),
         mutationsSync: versionAtLeast(version, 20, 1),
-        settings: versionAtLeast(version, 19, 0) ? {} : { allow_experimental_low_cardinality_type: 1 } as Record<string, number>,
+        settings: {
+          ...(versionAtLeast(version, 19, 0) ? {} : { allow_experimental_low_cardinality_type: 1 }),
+          ...(utc ? {} : { session_timezone: 'UTC' }),
+        } as Record<string, string | number>,
+        timezone,
       };
     })();
     this.#features = p;

@@ -38,7 +38,8 @@ export interface RunningClickHouse {
   stop(): Promise<void>;
 }
 
-export async function startClickHouse(): Promise<RunningClickHouse> {
+/** `timezone`: the server's own time zone (config `<timezone>`; UTC unless said, whatever the machine's). */
+export async function startClickHouse(opts: { timezone?: string } = {}): Promise<RunningClickHouse> {
   const dir = tempDir('roost-ch-');
   const http = await freePort();
   const tcp = await freePort();
@@ -50,6 +51,7 @@ export async function startClickHouse(): Promise<RunningClickHouse> {
   <http_port>${http}</http_port>
   <tcp_port>${tcp}</tcp_port>
   <listen_host>127.0.0.1</listen_host>
+  <timezone>${opts.timezone ?? 'UTC'}</timezone>
   <path>${dir}/data/</path>
   <tmp_path>${dir}/tmp/</tmp_path>
   <user_files_path>${dir}/user_files/</user_files_path>
