@@ -71,7 +71,7 @@ describe('events buffer audit', () => {
       fs.writeFileSync(path.join(dir, 'flushing.json.tmp'), '{"segm');
       s2 = await startServer({ dataDir: s1.dataDir });
       await drained(s2, 'tiny', 60_000);
-      expect(fs.readdirSync(dir).sort()).toEqual([]);
+      expect(fs.readdirSync(dir).filter((f) => f !== 'owner.json')).toEqual([]); // no segment, manifest or temp file left
       checkExactlyOnce(await ids(s2, tok, 'tiny'), Array.from({ length: N + 1 }, (_, i) => i));
     } finally {
       await s1.stop('SIGKILL');
@@ -234,6 +234,36 @@ describe('events buffer audit', () => {
       await s2?.stop();
     }
   }, 60_000);
+
+  it('kill -9 between a workspace rename and the move of its buffered events: they are stored in the renamed workspace', async () => {
+    const s1 = await startServer();
+    let s2: RunningServer | undefined;
+    try {
+      const op = s1.operatorToken;
+      const r = await call(`${s1.url}/v0/tenants/local/workspaces`, { method: 'POST', token: op, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ name: 'before' }) });
+      expect(r.status, r.text).toBe(201);
+      const tok = r.body.token as string;
+      await create(s1, tok, 'mv');
+      expect((await call(`${s1.url}/v0/events?name=mv`, { method: 'POST', token: tok, body: body(0, 10) })).status).toBe(202);
+      await drained(s1, 'mv', 20_000, 'before');
+      const ren = await call(`${s1.url}/v0/tenants/local/workspaces/before`, { method: 'PATCH', token: op, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ name: 'after' }) });
+      expect(ren.status, ren.text).toBe(200);
+      await s1.stop('SIGKILL');
+      // The state says 'after'; the buffer still holds acknowledged events under 'before' (the
+      // kill came between the rename's state change and the move of its directory).
+      const from = segDir(s1, 'mv', 'after');
+      const to = segDir(s1, 'mv', 'before');
+      fs.mkdirSync(path.dirname(to), { recursive: true });
+      fs.renameSync(from, to);
+      fs.writeFileSync(path.join(to, '000000000001-0badbeef.ndjson'), body(10, 10));
+      s2 = await startServer({ dataDir: s1.dataDir });
+      await drained(s2, 'mv', 20_000, 'before');
+      checkExactlyOnce(await ids(s2, tok, 'mv'), Array.from({ length: 20 }, (_, i) => i));
+    } finally {
+      await s1.stop('SIGKILL');
+      await s2?.stop();
+    }
+  });
 });
 
 const quietLog = { info() {}, warn() {}, error() {}, debug() {} } as never;

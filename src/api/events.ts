@@ -43,12 +43,17 @@ export function registerEventRoutes(app: App): EventBuffer {
     root: path.join(app.config.dataDir, 'events'),
     log: app.log,
     flush: async (owner, files) => {
-      const ds = app.state.get<import('../datasources/registry.js').DataSource>('datasources', owner.tenant, owner.workspace, owner.datasource);
-      if (!ds) {
+      // By id where the buffer knows it: a workspace renamed since the segments were written
+      // (their directory not moved yet: a flush pass running across the rename, or a kill -9
+      // between the rename and the move) is the same workspace. They were dropped as orphans.
+      const all = app.state.list<Workspace>('workspaces', owner.tenant);
+      let ws = all.find((w) => w.name === owner.workspace);
+      if (owner.workspaceId && ws?.id !== owner.workspaceId) ws = all.find((w) => w.id === owner.workspaceId);
+      const ds = ws && app.state.get<import('../datasources/registry.js').DataSource>('datasources', owner.tenant, ws.name, owner.datasource);
+      if (!ws || !ds || (owner.datasourceId && ds.id !== owner.datasourceId)) {
         app.log.warn('buffered events dropped: their data source no longer exists', { ...owner, files: files.length });
         return;
       }
-      const ws = getWorkspace(app.state, owner.tenant, owner.workspace);
       const t0 = performance.now();
       const read = { bytes: 0 };
       let r;
@@ -138,7 +143,7 @@ export function registerEventRoutes(app: App): EventBuffer {
         return undefined;
       };
       try {
-        r = await buffer.append({ tenant, workspace: current.name, datasource: ds.name }, body, {
+        r = await buffer.append({ tenant, workspace: current.name, datasource: ds.name, workspaceId: ws.id, datasourceId: ds.id }, body, {
           accept: () => { const e = gone(); if (e && e.code !== 'CONFLICT') throw e; },
         });
       } catch (e) {

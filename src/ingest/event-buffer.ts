@@ -14,7 +14,12 @@ import crypto from 'node:crypto';
 import type { Logger } from '../log/logger.js';
 import { QueryFailed, RoostError } from '../errors.js';
 
-export interface SegmentOwner { tenant: string; workspace: string; datasource: string }
+/**
+ * Whose segments: by name (the directory), and by id where known. The ids are kept in the
+ * directory's `owner.json`, so segments whose workspace was renamed before they were moved
+ * (a flush pass running across the rename, or a kill -9 between the two) still find it.
+ */
+export interface SegmentOwner { tenant: string; workspace: string; datasource: string; workspaceId?: string; datasourceId?: string }
 
 /** Imports the given NDJSON files into a data source; throws to retry later. */
 export type FlushFn = (owner: SegmentOwner, files: string[]) => Promise<void>;
@@ -50,6 +55,7 @@ const SEGMENT = /^(\d{12})(?:-[0-9a-f]{8})?\.ndjson$/;
  * engine recognises it instead of storing part of it twice.
  */
 const MANIFEST = 'flushing.json';
+const OWNER = 'owner.json';
 
 export class EventBuffer {
   #root: string;
@@ -91,7 +97,13 @@ export class EventBuffer {
       const dir = path.join(this.#root, o.tenant, o.workspace, o.datasource);
       fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
       const last = fs.readdirSync(dir).map((f) => SEGMENT.exec(f)?.[1]).filter(Boolean).map(Number).sort((a, b) => b - a)[0] ?? 0;
-      t = { dir, owner: o, pendingBytes: 0, pendingSegments: 0, seq: last + 1, writing: Promise.resolve() };
+      const owner: SegmentOwner = { tenant: o.tenant, workspace: o.workspace, datasource: o.datasource };
+      try {
+        const ids = JSON.parse(fs.readFileSync(path.join(dir, OWNER), 'utf8')) as { workspace_id?: unknown; datasource_id?: unknown };
+        if (typeof ids.workspace_id === 'string') owner.workspaceId = ids.workspace_id;
+        if (typeof ids.datasource_id === 'string') owner.datasourceId = ids.datasource_id;
+      } catch { /* none yet (or written by a version without it) */ }
+      t = { dir, owner, pendingBytes: 0, pendingSegments: 0, seq: last + 1, writing: Promise.resolve() };
       this.#targets.set(key, t);
     }
     return t;
@@ -191,6 +203,11 @@ export class EventBuffer {
     // before the segment can be seen by a flush.
     try {
       opts.accept?.();
+      if ((o.workspaceId && o.workspaceId !== t.owner.workspaceId) || (o.datasourceId && o.datasourceId !== t.owner.datasourceId)) {
+        await writeDurable(path.join(t.dir, OWNER), JSON.stringify({ workspace_id: o.workspaceId, datasource_id: o.datasourceId }), path.join(t.dir, `.${OWNER}.${crypto.randomBytes(4).toString('hex')}.part`));
+        t.owner.workspaceId = o.workspaceId;
+        t.owner.datasourceId = o.datasourceId;
+      }
     } catch (e) {
       await fsp.rm(tmp, { force: true });
       throw e;
@@ -416,8 +433,7 @@ async function readManifest(file: string): Promise<string[] | undefined> {
 }
 
 /** Writes a small file so that after a crash it is either absent/old or whole (tmp, fsync, rename, fsync dir). */
-async function writeDurable(file: string, content: string): Promise<void> {
-  const tmp = `${file}.tmp`;
+async function writeDurable(file: string, content: string, tmp = `${file}.tmp`): Promise<void> {
   const fh = await fsp.open(tmp, 'w', 0o600);
   try {
     await fh.writeFile(content);
