@@ -42,6 +42,10 @@ export const SERVICE_TABLES: Record<string, { columns: string; order: string; pu
   },
 };
 
+/** The Map(String, String) columns of each service table. */
+const MAP_COLUMNS: Record<string, string[]> = Object.fromEntries(Object.entries(SERVICE_TABLES).map(([t, d]) => [t,
+  d.columns.split(/,\s*(?![^()]*\))/).map((c) => c.trim().split(/\s+/)).filter((c) => /^Map\(/.test(c[1] ?? '')).map((c) => c[0]!)]));
+
 export type ServiceTable = keyof typeof SERVICE_TABLES;
 
 /** The SQL a workspace sees for each public service name (a filtered subquery). */
@@ -114,8 +118,14 @@ export class ServiceLog {
           for (const [table, b] of tables) {
             if (!b.rows.length) continue;
             // Older servers keep Map columns as JSON text.
+            // A Map column left out takes an empty map ({}), as on the embedded engine, not ''.
+            const maps = MAP_COLUMNS[table] ?? [];
             const lines = (await mapsAsText(engine))
-              ? b.rows.map((l) => JSON.stringify(Object.fromEntries(Object.entries(JSON.parse(l) as Record<string, unknown>).map(([k, v]) => [k, v !== null && typeof v === 'object' && !Array.isArray(v) ? JSON.stringify(v) : v]))))
+              ? b.rows.map((l) => {
+                const row = JSON.parse(l) as Record<string, unknown>;
+                for (const m of maps) if (row[m] === undefined || row[m] === null) row[m] = {};
+                return JSON.stringify(Object.fromEntries(Object.entries(row).map(([k, v]) => [k, v !== null && typeof v === 'object' && !Array.isArray(v) ? JSON.stringify(v) : v])));
+              })
               : b.rows;
             await engine.insert(`${serviceDb(tenant)}.${table}`, 'JSONEachRow', [Buffer.from(lines.join('\n') + '\n')], {
               settings: { input_format_skip_unknown_fields: 1, date_time_input_format: 'best_effort' },
