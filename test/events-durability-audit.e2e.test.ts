@@ -322,6 +322,28 @@ describe('events buffer under a slow or absent engine (unit, real files)', () =>
     expect(stored).toContain('slow:{"i":4}');
   });
 
+  it("one tenant's hanging engine does not hold back another tenant's flush; a vanished directory is no crash", async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => { release = r; });
+    const stored: string[] = [];
+    const root = tempDir('roost-evbuf-');
+    const buf = new EventBuffer({ root, log: quietLog, intervalMs: 3_600_000, flush: async (o) => {
+      if (o.tenant === 'hung') await gate; // a remote server that answers after minutes
+      stored.push(o.tenant);
+    } });
+    await buf.append({ tenant: 'hung', workspace: 'w', datasource: 'd' }, chunks('{"a":1}\n'));
+    await buf.append({ tenant: 'ok', workspace: 'w', datasource: 'd' }, chunks('{"a":1}\n'));
+    await buf.append({ tenant: 'gone', workspace: 'w', datasource: 'd' }, chunks('{"a":1}\n'));
+    fs.rmSync(path.join(root, 'gone'), { recursive: true }); // removed behind its back
+    const all = buf.flush();
+    for (let i = 0; i < 100 && !stored.includes('ok'); i++) await new Promise((r) => setTimeout(r, 10));
+    expect(stored).toEqual(['ok']);
+    release();
+    await all; // resolves (a failure is logged and retried, not thrown)
+    expect(stored.sort()).toEqual(['hung', 'ok']);
+    await buf.close();
+  });
+
   it('a wall clock stepped back after a failed flush does not hold the retry back', async () => {
     let fail = true;
     let calls = 0;

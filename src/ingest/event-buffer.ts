@@ -231,93 +231,116 @@ export class EventBuffer {
     // flush of everything each time, and each was queued behind the running one, without end.
     if (!only && this.#queuedAll) return this.#queuedAll;
     const onlyKey = only && this.#key(only);
+    /** One data source's segments, in order; a failure is logged and retried later, never thrown. */
+    const flushTarget = async (key: string, t: Target) => {
+      const f = this.#failures.get(key);
+      // (A flush asked for by an operation on the data source, e.g. a truncate, tries now.)
+      if (f && !only && performance.now() < f.until) return;
+      let segments: string[] = [];
+      let batch: string[] = [];
+      let size = 0;
+      const manifest = path.join(t.dir, MANIFEST);
+      /** Sends `names` as one insert, its manifest durable first; removes them after. */
+      const send = async (names: string[]) => {
+        await writeDurable(manifest, JSON.stringify({ segments: names }));
+        await this.#flushFn(t.owner, names.map((n) => path.join(t.dir, n)));
+        for (const n of names) await fsp.rm(path.join(t.dir, n), { force: true });
+        await fsp.rm(manifest, { force: true });
+      };
+      const sendBatch = async () => {
+        if (!batch.length) return;
+        try {
+          await send(batch);
+        } catch (e) {
+          if (!isContentError(e)) throw e;
+          // What the segments hold is refused (append() checks what it can; the engine may still
+          // refuse rows, e.g. a DEFAULT expression that throws for them): retrying would never
+          // succeed and would hold back every later segment. Each goes alone; one that fails by
+          // itself is set aside as <segment>.rejected, loudly, and the others are stored.
+          for (const n of batch) {
+            const file = path.join(t.dir, n);
+            try {
+              if (batch.length > 1) await send([n]);
+              else throw e;
+            } catch (e1) {
+              if (!isContentError(e1)) throw e1;
+              if ((e1 as RoostError).code === 'EMPTY_BODY') { await fsp.rm(file, { force: true }); continue; }
+              await fsp.rename(file, `${file}.rejected`);
+              await fsp.rm(manifest, { force: true });
+              this.#log.error('buffered events set aside: their segment cannot be imported', { target: key, file: `${file}.rejected`, err: e1 });
+            }
+          }
+        }
+        t.pendingBytes = Math.max(0, t.pendingBytes - size);
+        t.pendingSegments = Math.max(0, t.pendingSegments - batch.length);
+        batch = [];
+        size = 0;
+      };
+      try {
+        // (A directory a drop removes meanwhile fails here: logged, and forgotten with its target.)
+        segments = (await fsp.readdir(t.dir)).filter((n) => SEGMENT.test(n)).sort();
+        // A batch whose flush a crash (or a failed insert) interrupted goes again first, as it was.
+        const left = await readManifest(manifest);
+        if (left) {
+          const present = left.filter((n) => segments.includes(n));
+          if (present.length === left.length) {
+            batch = left;
+            for (const n of left) size += (await fsp.stat(path.join(t.dir, n))).size;
+            await sendBatch();
+          } else {
+            // Segments are removed only after the insert succeeded: the batch is stored.
+            for (const n of present) await fsp.rm(path.join(t.dir, n), { force: true });
+            await fsp.rm(manifest, { force: true });
+          }
+          segments = segments.filter((n) => !left.includes(n));
+        }
+        for (const n of segments) {
+          const s = (await fsp.stat(path.join(t.dir, n))).size;
+          if (batch.length > 0 && (size + s > this.#batchBytes || batch.length >= MAX_BATCH_SEGMENTS)) await sendBatch();
+          batch.push(n);
+          size += s;
+        }
+        await sendBatch();
+        this.#failures.delete(key);
+        // What is on disk is the truth (a count could drift, e.g. after a rename).
+        t.pendingSegments = 0;
+        t.pendingBytes = 0;
+        for (const n of await fsp.readdir(t.dir).catch(() => [] as string[])) {
+          if (!SEGMENT.test(n)) continue;
+          t.pendingSegments++;
+          t.pendingBytes += (await fsp.stat(path.join(t.dir, n)).catch(() => ({ size: 0 }))).size;
+        }
+      } catch (e) {
+        const count = (f?.count ?? 0) + 1;
+        const wait = Math.min(30_000, 500 * 2 ** count);
+        this.#failures.set(key, { count, until: performance.now() + wait });
+        this.#log.error('events flush failed; the segments stay and are retried', { target: key, retry_in_ms: wait, err: e });
+      }
+    };
     const run = async () => {
       if (!only && this.#queuedAll === p) this.#queuedAll = undefined;
+      // Tenants side by side, each tenant's data sources one after another: one tenant's slow
+      // or unreachable engine (a remote server answering after minutes) must not hold back
+      // every other tenant's events.
+      const byTenant = new Map<string, Array<[string, Target]>>();
       for (const [key, t] of this.#targets) {
         if (onlyKey !== undefined && key !== onlyKey) continue;
         if (t.pendingBytes === 0 && t.pendingSegments === 0) continue;
-        const f = this.#failures.get(key);
-        // (A flush asked for by an operation on the data source, e.g. a truncate, tries now.)
-        if (f && !only && performance.now() < f.until) continue;
-        let segments = (await fsp.readdir(t.dir)).filter((n) => SEGMENT.test(n)).sort();
-        let batch: string[] = [];
-        let size = 0;
-        const manifest = path.join(t.dir, MANIFEST);
-        /** Sends `names` as one insert, its manifest durable first; removes them after. */
-        const send = async (names: string[]) => {
-          await writeDurable(manifest, JSON.stringify({ segments: names }));
-          await this.#flushFn(t.owner, names.map((n) => path.join(t.dir, n)));
-          for (const n of names) await fsp.rm(path.join(t.dir, n), { force: true });
-          await fsp.rm(manifest, { force: true });
-        };
-        const sendBatch = async () => {
-          if (!batch.length) return;
-          try {
-            await send(batch);
-          } catch (e) {
-            if (!isContentError(e)) throw e;
-            // What the segments hold is refused (append() checks what it can; the engine may still
-            // refuse rows, e.g. a DEFAULT expression that throws for them): retrying would never
-            // succeed and would hold back every later segment. Each goes alone; one that fails by
-            // itself is set aside as <segment>.rejected, loudly, and the others are stored.
-            for (const n of batch) {
-              const file = path.join(t.dir, n);
-              try {
-                if (batch.length > 1) await send([n]);
-                else throw e;
-              } catch (e1) {
-                if (!isContentError(e1)) throw e1;
-                if ((e1 as RoostError).code === 'EMPTY_BODY') { await fsp.rm(file, { force: true }); continue; }
-                await fsp.rename(file, `${file}.rejected`);
-                await fsp.rm(manifest, { force: true });
-                this.#log.error('buffered events set aside: their segment cannot be imported', { target: key, file: `${file}.rejected`, err: e1 });
-              }
-            }
-          }
-          t.pendingBytes = Math.max(0, t.pendingBytes - size);
-          t.pendingSegments = Math.max(0, t.pendingSegments - batch.length);
-          batch = [];
-          size = 0;
-        };
-        try {
-          // A batch whose flush a crash (or a failed insert) interrupted goes again first, as it was.
-          const left = await readManifest(manifest);
-          if (left) {
-            const present = left.filter((n) => segments.includes(n));
-            if (present.length === left.length) {
-              batch = left;
-              for (const n of left) size += (await fsp.stat(path.join(t.dir, n))).size;
-              await sendBatch();
-            } else {
-              // Segments are removed only after the insert succeeded: the batch is stored.
-              for (const n of present) await fsp.rm(path.join(t.dir, n), { force: true });
-              await fsp.rm(manifest, { force: true });
-            }
-            segments = segments.filter((n) => !left.includes(n));
-          }
-          for (const n of segments) {
-            const s = (await fsp.stat(path.join(t.dir, n))).size;
-            if (batch.length > 0 && (size + s > this.#batchBytes || batch.length >= MAX_BATCH_SEGMENTS)) await sendBatch();
-            batch.push(n);
-            size += s;
-          }
-          await sendBatch();
-          this.#failures.delete(key);
-          // What is on disk is the truth (a count could drift, e.g. after a rename).
-          t.pendingSegments = 0;
-          t.pendingBytes = 0;
-          for (const n of await fsp.readdir(t.dir).catch(() => [] as string[])) {
-            if (!SEGMENT.test(n)) continue;
-            t.pendingSegments++;
-            t.pendingBytes += (await fsp.stat(path.join(t.dir, n)).catch(() => ({ size: 0 }))).size;
-          }
-        } catch (e) {
-          const count = (f?.count ?? 0) + 1;
-          const wait = Math.min(30_000, 500 * 2 ** count);
-          this.#failures.set(key, { count, until: performance.now() + wait });
-          this.#log.error('events flush failed; the segments stay and are retried', { target: key, retry_in_ms: wait, err: e });
-        }
+        let g = byTenant.get(t.owner.tenant);
+        if (!g) byTenant.set(t.owner.tenant, g = []);
+        g.push([key, t]);
       }
+      await Promise.all([...byTenant.values()].map(async (g) => {
+        for (const [key, t] of g) {
+          // Discarded (drop, workspace or tenant delete) while earlier ones flushed.
+          if (this.#targets.get(key) !== t) continue;
+          try {
+            await flushTarget(key, t);
+          } catch (e) {
+            this.#log.error('events flush failed', { target: key, err: e });
+          }
+        }
+      }));
     };
     const p: Promise<void> = (this.#flushing ?? Promise.resolve()).then(run, run);
     if (!only) this.#queuedAll = p;
