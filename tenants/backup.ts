@@ -81,10 +81,12 @@ function dirBytes(dir: string): number {
 
 /** Waits for an ASYNC BACKUP/RESTORE in the cell, reporting progress. */
 async function waitOperation(engine: Engine, opId: string, done: string, progress: () => void): Promise<{ num_files: number; total_size: number }> {
-  for (;;) {
+  for (let missing = 0; ;) {
     const row = JSON.parse((await engine.exec(`SELECT status, error, num_files, total_size FROM system.backups WHERE id = ${quoteString(opId)} FORMAT JSONEachRow`, { format: 'JSONEachRow' })).toString('utf8').trim() || '{}') as { status?: string; error?: string; num_files?: number; total_size?: number };
     if (row.status === done) return { num_files: Number(row.num_files ?? 0), total_size: Number(row.total_size ?? 0) };
     if (row.status && /FAILED|CANCELLED/.test(row.status)) throw new RoostError('QUERY_FAILED', `the engine's ${done === 'RESTORED' ? 'RESTORE' : 'BACKUP'} failed: ${row.error ?? row.status}`);
+    // A cell that died and restarted has forgotten the operation: its job waited for ever.
+    if (!row.status && ++missing >= 5) throw new RoostError('CELL_UNAVAILABLE', `the engine's ${done === 'RESTORED' ? 'RESTORE' : 'BACKUP'} was lost (the tenant's cell restarted while it ran): nothing was kept; retry`, { retryable: true });
     progress();
     await new Promise((r) => setTimeout(r, 200));
   }
@@ -327,6 +329,28 @@ export function checkSlice(entries: SliceEntry[], tenant: string): void {
   }
 }
 
+/** A value in `v1.<iv>.<tag>.<ciphertext>` form, as auth/secrets.ts seals them. */
+const SEALED = /^v1\.[A-Za-z0-9_-]{16}\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]*$/;
+
+/**
+ * Refuses (409) a saved slice holding a sealed value this server's key does not open. The
+ * manifest's key check proves only the manifest: a state.json from another server (or
+ * edited) beside a copied manifest restored connections and tokens whose secrets nothing
+ * could open any more.
+ */
+export function checkSealed(app: App, entries: SliceEntry[]): void {
+  const walk = (v: unknown, at: string): void => {
+    if (typeof v === 'string') {
+      if (!SEALED.test(v)) return;
+      try { app.secrets.open(v); } catch {
+        throw new RoostError('CONFLICT', `the backup's state holds a secret sealed with another key (${at}): it was not made by a server with this secret key, or it was changed; nothing was restored`);
+      }
+    } else if (Array.isArray(v)) v.forEach((x, i) => walk(x, `${at}[${i}]`));
+    else if (typeof v === 'object' && v !== null) for (const [k, x] of Object.entries(v)) walk(x, `${at}.${k}`);
+  };
+  for (const e of entries) walk(e.value, e.path.join('/'));
+}
+
 /**
  * Tenants with a backup or restore running: one at a time per tenant (two restores
  * would drop each other's databases; a backup during a restore would mix both).
@@ -376,6 +400,7 @@ export async function restoreTenant(app: App, slug: string, id: string, opts: { 
     throw new RoostError('BAD_REQUEST', `backup ${id} has no readable state.json: the backup is incomplete or damaged`);
   }
   checkSlice(entries, slug);
+  checkSealed(app, entries);
   const saved = entries.find((e) => e.path[0] === 'tenants' && e.path[1] === slug)?.value as Tenant | undefined;
   if (!saved) throw new RoostError('BAD_REQUEST', 'the backup\'s state has no tenant record');
   embeddedOnly(saved);

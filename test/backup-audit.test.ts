@@ -342,3 +342,102 @@ describe('disk full', () => {
     expect(fs.readdirSync(path.join(s!.dataDir, 'backups', 'big')).filter((n) => n.endsWith('.tar'))).toEqual([]);
   }, 60_000);
 });
+
+describe('archives built to harm, and state that lies', () => {
+  /** A tar built by python's tarfile from a list of entries (paths, links, devices, sparse). */
+  function crafted(id: string, extra: string): Buffer {
+    const work = tempDir('roost-audit-craft-');
+    const good = path.join(work, 'good.tar');
+    fs.writeFileSync(good, archive(id));
+    const py = `
+import tarfile, io, sys
+src = tarfile.open(${JSON.stringify(good)})
+out = tarfile.open(fileobj=sys.stdout.buffer, mode='w|', format=tarfile.GNU_FORMAT)
+def add(name, data=b'', **kw):
+    ti = tarfile.TarInfo(name); ti.size = len(data)
+    for k, v in kw.items(): setattr(ti, k, v)
+    out.addfile(ti, io.BytesIO(data) if data else None)
+${extra}
+for m in src.getmembers():
+    out.addfile(m, src.extractfile(m) if m.isfile() else None)
+out.close()
+`;
+    return execFileSync('python3', ['-c', py], { maxBuffer: 1 << 28 });
+  }
+
+  it('absolute paths, .., links out, devices, another top directory: 400, nothing written anywhere', async () => {
+    const id = '20250101T120000Z-ba0ba0';
+    const marker = `roost-audit-${process.pid}`;
+    const cases: Record<string, string> = {
+      absolute: `add('/tmp/${marker}-abs', b'x')`,
+      dotdot: `add('${id}/../../${marker}-dotdot', b'x')`,
+      symlink_out: `add('${id}/data/evil', type=tarfile.SYMTYPE, linkname='/tmp')\nadd('${id}/data/evil/${marker}-sym', b'x')`,
+      hardlink_out: `add('${id}/data/pw', type=tarfile.LNKTYPE, linkname='/etc/hostname')`,
+      chardev: `add('${id}/data/null', type=tarfile.CHRTYPE, devmajor=1, devminor=3)`,
+      fifo: `add('${id}/data/f', type=tarfile.FIFOTYPE)`,
+      other_top: `add('other/x', b'x')`,
+    };
+    for (const [name, extra] of Object.entries(cases)) {
+      const r = await put(id, crafted(id, extra));
+      expect(r.status, `${name}: ${r.text}`).toBeGreaterThanOrEqual(400);
+      expect(r.status, `${name}: ${r.text}`).toBeLessThan(500);
+      expect(fs.existsSync(path.join(backupsRoot(), id)), name).toBe(false);
+    }
+    for (const p of [`/tmp/${marker}-abs`, `/${marker}-dotdot`, path.join(a.dataDir, 'backups', marker + '-dotdot'), `/tmp/${marker}-sym`]) expect(fs.existsSync(p), p).toBe(false);
+    expect(fs.readdirSync(backupsRoot()).filter((n) => n.startsWith('.'))).toEqual([]);
+  });
+
+  it('duplicate entries: the last manifest wins and must still be this backup', async () => {
+    const id = '20250101T120000Z-dd0dd0';
+    const m = fs.readFileSync(path.join(backupsRoot(), backupId, 'manifest.json'), 'utf8');
+    const other = JSON.stringify({ ...JSON.parse(m), tenant: 'globex', id });
+    // The crafted entries go first, then the good copy's: the good manifest comes last and wins.
+    const ok = await put(id, crafted(id, `add('${id}/manifest.json', ${JSON.stringify(other)}.encode())`));
+    expect(ok.status, ok.text).toBe(201);
+    expect(ok.body.tenant).toBe('acme');
+  });
+
+  it('a state.json with a secret sealed by another key is refused before anything changes', async () => {
+    const id = '20250101T120000Z-5ea1ed';
+    const crypto = await import('node:crypto');
+    const key = crypto.randomBytes(32);
+    const iv = crypto.randomBytes(12);
+    const c = crypto.createCipheriv('aes-256-gcm', key, iv);
+    const ct = Buffer.concat([c.update('p.rst_forged', 'utf8'), c.final()]);
+    const foreign = ['v1', iv.toString('base64url'), c.getAuthTag().toString('base64url'), ct.toString('base64url')].join('.');
+    const body = archive(id, (dir) => {
+      const f = path.join(dir, 'state.json');
+      fs.writeFileSync(f, fs.readFileSync(f, 'utf8').replace(/"sealed": "v1\.[^"]+"/, `"sealed": "${foreign}"`));
+    });
+    expect((await put(id, body)).status).toBe(201);
+    const before = await sql('SELECT count() AS n FROM ev');
+    const r = await call(`${a.url}/v0/tenants/acme/backups/${id}/restore`, { method: 'POST', token: a.operatorToken, ...json({ replace: true }) });
+    const j = r.status === 202 ? await waitJob(r.body.id) : r.body;
+    expect(j.code, JSON.stringify(j)).toBe('CONFLICT');
+    expect(j.error).toMatch(/another key/);
+    expect((await sql('SELECT count() AS n FROM ev')).body.data).toEqual(before.body.data);
+  }, 30_000);
+
+  it('restoring a backup taken before workspaces were renamed and added gives exactly the backup\'s workspaces and tokens', async () => {
+    const op = a.operatorToken;
+    expect((await call(`${a.url}/v0/tenants`, { method: 'POST', token: op, ...json({ slug: 'gamma' }) })).status).toBe(201);
+    const t1 = (await call(`${a.url}/v0/tenants/gamma/workspaces`, { method: 'POST', token: op, ...json({ name: 'one' }) })).body.token;
+    expect((await call(`${a.url}/v0/datasources?name=d&mode=create&schema=${encodeURIComponent('id UInt32')}`, { method: 'POST', token: t1 })).status).toBe(200);
+    expect((await call(`${a.url}/v0/datasources?name=d&mode=append`, { method: 'POST', token: t1, body: '1\n2\n' })).status).toBe(200);
+    const b = await call(`${a.url}/v0/tenants/gamma/backups`, { method: 'POST', token: op });
+    expect((await waitJob(b.body.id)).status).toBe('done');
+    // Since: one renamed to uno, with a new data source; a workspace two added.
+    expect((await call(`${a.url}/v0/tenants/gamma/workspaces/one`, { method: 'PATCH', token: op, ...json({ name: 'uno' }) })).status).toBe(200);
+    expect((await call(`${a.url}/v0/datasources?name=e&mode=create&schema=${encodeURIComponent('id UInt32')}`, { method: 'POST', token: t1 })).status).toBe(200);
+    const t2 = (await call(`${a.url}/v0/tenants/gamma/workspaces`, { method: 'POST', token: op, ...json({ name: 'two' }) })).body.token;
+    const r = await call(`${a.url}/v0/tenants/gamma/backups/${b.body.backup_id}/restore`, { method: 'POST', token: op, ...json({ replace: true }) });
+    expect((await waitJob(r.body.id)).status).toBe('done');
+    const ws = await call(`${a.url}/v0/tenants/gamma/workspaces`, { token: op });
+    expect(ws.body.workspaces.map((w: any) => w.name)).toEqual(['one']);
+    expect((await sql('SELECT count() AS n FROM d', t1)).body.data[0].n).toBe(2);
+    expect((await sql('SELECT count() AS n FROM e', t1)).status).toBeGreaterThanOrEqual(400);
+    expect((await sql('SELECT 1', t2)).status).toBe(401);
+    // The data source added after the backup can be created again (no table left behind).
+    expect((await call(`${a.url}/v0/datasources?name=e&mode=create&schema=${encodeURIComponent('id UInt32')}`, { method: 'POST', token: t1 })).status).toBe(200);
+  }, 60_000);
+});
