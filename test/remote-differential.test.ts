@@ -416,6 +416,16 @@ describe('remote server down, slow, cut mid-insert, refusing the password', () =
       const t0 = Date.now();
       const hs = await a.req(`/v0/sql?q=${encodeURIComponent('SELECT count() FROM f FORMAT TSV')}`, { signal: AbortSignal.timeout(20_000) }).catch((e) => ({ status: -1, text: String(e), headers: new Headers() }));
       show(`hold sql (${Date.now() - t0} ms)`, hs);
+      // Meanwhile px's service rows wait on a server that does not answer: another tenant's do not.
+      await new Promise((r) => setTimeout(r, 1500));
+      const marker = `marker_${Date.now()}`;
+      expect((await api('emb').sql(`SELECT '${marker}' FORMAT TSV`)).status).toBe(200);
+      let logged = '';
+      for (const deadline = Date.now() + 6_000; Date.now() < deadline && logged !== '1\n';) {
+        await new Promise((r) => setTimeout(r, 300));
+        logged = (await api('emb').sql(`SELECT count() FROM tinybird.pipe_stats_rt WHERE positionCaseInsensitive(toString(parameters), '${marker}') > 0 FORMAT TSV`)).text;
+      }
+      expect(logged, 'an embedded tenant\'s service rows are written while a remote tenant\'s server hangs').toBe('1\n');
       // Cut mid-insert.
       px.state.mode = 'cut'; px.state.cutAfter = 200_000; px.drop();
       let big = '';

@@ -59,6 +59,10 @@ export function serviceViews(tenant: string, workspace: string): Record<string, 
 }
 
 interface Buffered { rows: string[]; bytes: number }
+/** A service-table write that takes longer is given up (rows kept) so the next can try. */
+const SERVICE_WRITE_TIMEOUT_MS = 30_000;
+/** Rows kept per tenant and table while its engine cannot take them; the oldest go first. */
+const MAX_KEPT_BYTES = 32 * 1024 * 1024;
 
 export class ServiceLog {
   #engineFor: (tenant: string) => Engine | undefined;
@@ -66,7 +70,7 @@ export class ServiceLog {
   #buffers = new Map<string, Map<string, Buffered>>();
   #ready = new Map<string, Promise<void>>();
   #timer: NodeJS.Timeout;
-  #flushing: Promise<void> | undefined;
+  #flushing = new Map<string, { running: Promise<void>; queued: Promise<void> | undefined }>();
 
   constructor(engineFor: (tenant: string) => Engine | undefined, log: Logger, intervalMs = 1000) {
     this.#engineFor = engineFor;
@@ -82,9 +86,9 @@ export class ServiceLog {
       p = (async () => {
         const engine = this.#engineFor(tenant);
         if (!engine) return;
-        await engine.exec(`CREATE DATABASE IF NOT EXISTS ${serviceDb(tenant)}`);
+        await engine.exec(`CREATE DATABASE IF NOT EXISTS ${serviceDb(tenant)}`, { timeoutMs: SERVICE_WRITE_TIMEOUT_MS });
         for (const [name, def] of Object.entries(SERVICE_TABLES)) {
-          await engine.exec(`CREATE TABLE IF NOT EXISTS ${serviceDb(tenant)}.${name} (${await compatColumns(engine, def.columns)}) ENGINE = MergeTree ORDER BY ${def.order}`);
+          await engine.exec(`CREATE TABLE IF NOT EXISTS ${serviceDb(tenant)}.${name} (${await compatColumns(engine, def.columns)}) ENGINE = MergeTree ORDER BY ${def.order}`, { timeoutMs: SERVICE_WRITE_TIMEOUT_MS });
         }
       })();
       p.catch(() => this.#ready.delete(tenant));
@@ -102,50 +106,84 @@ export class ServiceLog {
     const line = JSON.stringify(row);
     b.rows.push(line);
     b.bytes += line.length;
-    if (b.bytes > 4 * 1024 * 1024) void this.flush();
+    if (b.bytes > 4 * 1024 * 1024) void this.#flushTenant(tenant);
   }
 
-  /** Writes everything buffered so far; resolves when it is in the engines. */
+  /**
+   * Writes everything buffered so far; resolves when it is in the engines (or failed and kept).
+   * Each tenant is written on its own: a tenant whose remote server is down or hangs delays
+   * only its own rows, never another tenant's (a flush of all tenants in turn waited up to the
+   * request timeout behind one silent server).
+   */
   flush(): Promise<void> {
-    const run = async () => {
-      const batches = this.#buffers;
-      this.#buffers = new Map();
-      for (const [tenant, tables] of batches) {
-        const engine = this.#engineFor(tenant);
-        if (!engine) continue;
-        try {
-          await this.ensure(tenant);
-          for (const [table, b] of tables) {
-            if (!b.rows.length) continue;
-            // Older servers keep Map columns as JSON text.
-            // A Map column left out takes an empty map ({}), as on the embedded engine, not ''.
-            const maps = MAP_COLUMNS[table] ?? [];
-            const lines = (await mapsAsText(engine))
-              ? b.rows.map((l) => {
-                const row = JSON.parse(l) as Record<string, unknown>;
-                for (const m of maps) if (row[m] === undefined || row[m] === null) row[m] = {};
-                return JSON.stringify(Object.fromEntries(Object.entries(row).map(([k, v]) => [k, v !== null && typeof v === 'object' && !Array.isArray(v) ? JSON.stringify(v) : v])));
-              })
-              : b.rows;
-            await engine.insert(`${serviceDb(tenant)}.${table}`, 'JSONEachRow', [Buffer.from(lines.join('\n') + '\n')], {
-              settings: { input_format_skip_unknown_fields: 1, date_time_input_format: 'best_effort' },
-            });
-          }
-        } catch (e) {
-          this.#log.error('service log write failed; rows kept for the next flush', { tenant, err: e });
-          // Keep the rows: put them back in front of anything written meanwhile.
-          const now = this.#buffers.get(tenant) ?? new Map<string, Buffered>();
-          for (const [table, b] of tables) {
-            const cur = now.get(table);
-            now.set(table, cur ? { rows: [...b.rows, ...cur.rows], bytes: b.bytes + cur.bytes } : b);
-          }
-          this.#buffers.set(tenant, now);
-        }
+    const waits: Promise<void>[] = [];
+    for (const tenant of new Set([...this.#buffers.keys(), ...this.#flushing.keys()])) waits.push(this.#flushTenant(tenant));
+    return Promise.all(waits).then(() => undefined);
+  }
+
+  /** One write of the tenant's rows after the one in progress; at most one waits behind it. */
+  #flushTenant(tenant: string): Promise<void> {
+    const st = this.#flushing.get(tenant);
+    if (st?.queued) return st.queued;
+    const write = () => this.#write(tenant);
+    if (st) return (st.queued = st.running.then(write, write));
+    const fresh = { running: write(), queued: undefined as Promise<void> | undefined };
+    this.#flushing.set(tenant, fresh);
+    const settle = (): void => {
+      if (fresh.queued) {
+        fresh.running = fresh.queued;
+        fresh.queued = undefined;
+        void fresh.running.finally(settle);
+      } else if (this.#flushing.get(tenant) === fresh) {
+        this.#flushing.delete(tenant);
       }
     };
-    const p = (this.#flushing ?? Promise.resolve()).then(run, run);
-    this.#flushing = p.finally(() => { if (this.#flushing === p) this.#flushing = undefined; });
-    return p;
+    void fresh.running.finally(settle);
+    return fresh.running;
+  }
+
+  async #write(tenant: string): Promise<void> {
+    const tables = this.#buffers.get(tenant);
+    this.#buffers.delete(tenant);
+    if (!tables) return;
+    const engine = this.#engineFor(tenant);
+    if (!engine) return;
+    try {
+      await this.ensure(tenant);
+      for (const [table, b] of tables) {
+        if (!b.rows.length) continue;
+        // Older servers keep Map columns as JSON text.
+        // A Map column left out takes an empty map ({}), as on the embedded engine, not ''.
+        const maps = MAP_COLUMNS[table] ?? [];
+        const lines = (await mapsAsText(engine))
+          ? b.rows.map((l) => {
+            const row = JSON.parse(l) as Record<string, unknown>;
+            for (const m of maps) if (row[m] === undefined || row[m] === null) row[m] = {};
+            return JSON.stringify(Object.fromEntries(Object.entries(row).map(([k, v]) => [k, v !== null && typeof v === 'object' && !Array.isArray(v) ? JSON.stringify(v) : v])));
+          })
+          : b.rows;
+        await engine.insert(`${serviceDb(tenant)}.${table}`, 'JSONEachRow', [Buffer.from(lines.join('\n') + '\n')], {
+          settings: { input_format_skip_unknown_fields: 1, date_time_input_format: 'best_effort' },
+          signal: AbortSignal.timeout(SERVICE_WRITE_TIMEOUT_MS),
+        });
+        b.rows = [];
+        b.bytes = 0;
+      }
+    } catch (e) {
+      // Keep the rows not written: put them back in front of anything written meanwhile, up to
+      // a bound (a server down for hours must not grow this process without end).
+      const now = this.#buffers.get(tenant) ?? new Map<string, Buffered>();
+      let dropped = 0;
+      for (const [table, b] of tables) {
+        if (!b.rows.length) continue;
+        const cur = now.get(table);
+        const merged = cur ? { rows: [...b.rows, ...cur.rows], bytes: b.bytes + cur.bytes } : b;
+        while (merged.bytes > MAX_KEPT_BYTES && merged.rows.length) { merged.bytes -= merged.rows.shift()!.length; dropped++; }
+        now.set(table, merged);
+      }
+      if (now.size) this.#buffers.set(tenant, now);
+      this.#log.error('service log write failed; rows kept for the next flush', { tenant, err: e, ...(dropped ? { dropped_rows: dropped } : {}) });
+    }
   }
 
   async close(): Promise<void> {
