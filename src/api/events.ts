@@ -25,13 +25,14 @@ const MAX_EVENTS_BODY = 64 * 1024 * 1024;
 
 /**
  * The dedup token of a buffered flush: made of its segments' names, which a restart never
- * reuses. Past 64 KiB of names (only a batch left by a version that did not cap the segments
+ * reuses. Past 200 KiB of names (only a batch left by a version that did not cap the segments
  * per flush) it is their SHA-256: the whole list made a token over the engine's query size
- * limit, and that flush failed on every retry.
+ * limit (256 KiB), and that flush failed on every retry. Below it, the token is the one such a
+ * version sent, so its batch retried after the upgrade is still recognised.
  */
 function flushToken(dsId: string, files: string[]): string {
   const names = files.map((f) => path.basename(f)).join(',');
-  return names.length <= 64 * 1024 ? `events:${dsId}:${names}` : `events:${dsId}:sha256:${crypto.createHash('sha256').update(names).digest('hex')}`;
+  return names.length <= 200 * 1024 ? `events:${dsId}:${names}` : `events:${dsId}:sha256:${crypto.createHash('sha256').update(names).digest('hex')}`;
 }
 
 async function* concatFiles(files: string[]): AsyncGenerator<Buffer> {
