@@ -440,6 +440,10 @@ export async function restoreTenant(app: App, slug: string, id: string, opts: { 
   // switch waits for the running ones.
   const reopen = await quiesceImports(slug);
   try {
+    // Events acknowledged before the switch go into the databases it replaces, like imports
+    // answered before it; flushed after it, they landed in the restored data, which then
+    // held rows the backup never had.
+    await app.events?.flush();
     const restored = entries.map((e) => (e.path[0] === 'workspaces'
       ? { path: e.path, value: Object.fromEntries(Object.entries(e.value as Record<string, Workspace>).map(([k, w]) => [k, { ...w, database: rename.get(w.database)! }])) }
       : e));
