@@ -176,6 +176,31 @@ describe('embedded vs remote (18.16) on one Roost server', () => {
     }
   });
 
+  it('JSON envelope: the same keys, rows_before_limit_at_least and statistics shape', async (t) => {
+    if (!ch) return t.skip();
+    for (const q of ['SELECT * FROM ty LIMIT 1 FORMAT JSON', 'SELECT i8, count() FROM ty GROUP BY i8 ORDER BY i8 LIMIT 1 FORMAT JSON', 'SELECT * FROM ty FORMAT JSON']) {
+      const [r1, r2] = await both((a) => a.sql(q));
+      expect(Object.keys(r2.body).sort(), q).toEqual(Object.keys(r1.body).sort());
+      expect(Object.keys(r2.body.statistics).sort(), q).toEqual(Object.keys(r1.body.statistics).sort());
+      expect(r2.body.rows, q).toBe(r1.body.rows);
+      // A lower bound on both (18.16 may not give one: then the rows sent, as documented).
+      if (r1.body.rows_before_limit_at_least !== undefined) {
+        expect(r2.body.rows_before_limit_at_least, q).toBeGreaterThanOrEqual(r2.body.rows);
+        expect(r2.body.rows_before_limit_at_least, q).toBeLessThanOrEqual(r1.body.rows_before_limit_at_least);
+      }
+    }
+    for (const ext of ['json', 'csv', 'ndjson']) {
+      await both((a) => a.post('/v0/pipes', JSON.stringify({ name: 'tp', nodes: [{ name: 'n', sql: "%\nSELECT i64, u64, n, ts FROM ty WHERE i8 >= {{Int8(m, -5)}} ORDER BY i8 LIMIT {{Int32(l, 10)}}", type: 'endpoint' }] }), { 'Content-Type': 'application/json' }));
+      const [r1, r2] = await both((a) => a.req(`/v0/pipes/tp.${ext}?m=0&l=1`));
+      expect(r1.status, r1.text).toBe(200);
+      expect(r2.status, r2.text).toBe(200);
+      if (ext === 'json') {
+        expect(r2.body.data).toEqual(r1.body.data);
+        expect(r2.body.meta).toEqual(r1.body.meta);
+      } else expect(r2.text).toBe(r1.text);
+    }
+  });
+
   it('service data sources: rows written, same columns, readable', async (t) => {
     if (!ch) return t.skip();
     // A pipe call, a failing pipe call, so every service table has rows.
