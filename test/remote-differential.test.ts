@@ -323,6 +323,18 @@ describe('embedded vs remote: large results and errors mid-stream', () => {
       expect(shape(r2).complete, `${fmt}: ${r2.status} ${r2.text.slice(-200)}`).toBe(false);
       if (r2.status > 0 && r2.status !== 200) expect(r2.body.clickhouse_code).toBe(395);
     }
+    // A query over the tenant's memory limit: the same 422 LIMIT_EXCEEDED.
+    const lim = (slug: string, v: number | null) => call(`${srv!.url}/v0/tenants/${slug}`, { method: 'PATCH', token: srv!.operatorToken, body: JSON.stringify({ limits: { query_memory_bytes: v } }) });
+    for (const slug of ['emb', 'rem']) expect((await lim(slug, 20_000_000)).status).toBe(200);
+    try {
+      const [m1, m2] = await both((a) => a.sql('SELECT groupArray(s) AS all_s, groupArray(id) FROM lg FORMAT JSON'));
+      expect(m1.status, m1.text).toBe(422);
+      expect(m2.status, m2.text).toBe(422);
+      expect(m2.body.code).toBe(m1.body.code);
+      expect(m2.body.code).toBe('LIMIT_EXCEEDED');
+    } finally {
+      for (const slug of ['emb', 'rem']) await lim(slug, null);
+    }
   }, 60_000);
 });
 
