@@ -10,7 +10,7 @@ import path from 'node:path';
 import { EventBuffer } from '../src/ingest/event-buffer.js';
 import { JournalStore } from '../src/state/journal-store.js';
 import { State } from '../src/state/state.js';
-import { call, startServer, tempDir, type RunningServer } from './helpers/server.js';
+import { call, childProcesses, startServer, tempDir, type RunningServer } from './helpers/server.js';
 
 const schema = encodeURIComponent('`id` UInt32 `json:$.id`');
 
@@ -265,6 +265,49 @@ describe('events buffer audit', () => {
       await s2?.stop();
     }
   });
+
+  it('cells killed during flushes that quarantine rows: every stored and every quarantined row once', async () => {
+    const s = await startServer();
+    const acked = new Set<number>();
+    let stopped = false;
+    try {
+      const tok = (await call(`${s.url}/tokens`)).body.workspace_admin_token as string;
+      await create(s, tok, 'cq');
+      let next = 0;
+      // Each body: 4 good events and one the schema refuses (quarantined at flush), its raw text unique.
+      const sender = async () => {
+        while (!stopped) {
+          const from = next; next += 5;
+          const b = body(from, 4) + JSON.stringify({ id: `bad-${from + 4}` }) + '\n';
+          const r = await call(`${s.url}/v0/events?name=cq`, { method: 'POST', token: tok, body: b }).catch(() => undefined);
+          if (r?.status === 202) for (let i = 0; i < 5; i++) acked.add(from + i);
+        }
+      };
+      const senders = Array.from({ length: 6 }, sender);
+      for (let k = 0; k < 2; k++) {
+        const before = (await ids(s, tok, 'cq')).size;
+        const deadline = Date.now() + 20_000;
+        while ((await ids(s, tok, 'cq').catch(() => new Map())).size === before) {
+          if (Date.now() > deadline) throw new Error('no flush in 20 s');
+        }
+        for (const pid of childProcesses(s.proc.pid!, 'cell')) process.kill(pid, 'SIGKILL');
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      stopped = true;
+      await Promise.all(senders);
+      await drained(s, 'cq', 40_000);
+      const good = [...acked].filter((i) => i % 5 !== 4);
+      checkExactlyOnce(await ids(s, tok, 'cq'), good);
+      const q = await call(`${s.url}/v0/sql?q=${encodeURIComponent('SELECT c__raw AS raw, count() AS c FROM cq_quarantine GROUP BY raw FORMAT JSONEachRow')}`, { token: tok });
+      expect(q.status, q.text).toBe(200);
+      const quarantined = new Map<number, number>();
+      for (const l of q.text.split('\n').filter(Boolean)) { const o = JSON.parse(l); quarantined.set(Number(/bad-(\d+)/.exec(o.raw)![1]), Number(o.c)); }
+      checkExactlyOnce(quarantined, [...acked].filter((i) => i % 5 === 4));
+    } finally {
+      stopped = true;
+      await s.stop();
+    }
+  }, 60_000);
 });
 
 const quietLog = { info() {}, warn() {}, error() {}, debug() {} } as never;
