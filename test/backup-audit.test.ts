@@ -441,3 +441,25 @@ out.close()
     expect((await call(`${a.url}/v0/datasources?name=e&mode=create&schema=${encodeURIComponent('id UInt32')}`, { method: 'POST', token: t1 })).status).toBe(200);
   }, 60_000);
 });
+
+describe('backup ids and slugs with path characters', () => {
+  it('every route answers a 4xx JSON error, never 5xx, and touches nothing', async () => {
+    const ids = ['20250101T120000Z-a1b2c3%2F..', '20250101T120000Z-a1b2c3.tar', `${backupId}%00`, `..%2F..%2Facme%2F${backupId}`, '%2Fetc%2Fpasswd', `${backupId}%20`];
+    for (const id of ids) {
+      for (const [method, suffix] of [['GET', ''], ['GET', '/archive'], ['POST', '/restore'], ['PUT', '']] as const) {
+        const r = await call(`${a.url}/v0/tenants/acme/backups/${id}${suffix}`, { method, token: a.operatorToken, ...(method === 'GET' ? {} : { body: method === 'PUT' ? archive(backupId.slice(0, -6) + '0a0a0a') : '{"replace":true}' }) });
+        expect(r.status, `${method} ${id}${suffix}: ${r.text}`).toBeGreaterThanOrEqual(400);
+        expect(r.status, `${method} ${id}${suffix}: ${r.text}`).toBeLessThan(500);
+        expect(typeof r.body === 'object' && r.body.code, `${method} ${id}${suffix}`).toBeTruthy();
+      }
+    }
+    for (const slug of ['acme%2F..%2Fbeta', 'ACME', 'acme%00']) {
+      for (const [method, suffix] of [['GET', ''], ['POST', `/${backupId}/restore`], ['PUT', `/${backupId}`]] as const) {
+        const r = await call(`${a.url}/v0/tenants/${slug}/backups${suffix}`, { method, token: a.operatorToken, ...(method === 'GET' ? {} : { body: '{}' }) });
+        expect(r.status, `${method} ${slug}${suffix}: ${r.text}`).toBeGreaterThanOrEqual(400);
+        expect(r.status, `${method} ${slug}${suffix}: ${r.text}`).toBeLessThan(500);
+      }
+    }
+    expect(fs.readdirSync(path.join(a.dataDir, 'backups')).sort()).toEqual(fs.readdirSync(path.join(a.dataDir, 'backups')).filter((n) => /^[a-z0-9-]+$/.test(n)).sort());
+  });
+});
