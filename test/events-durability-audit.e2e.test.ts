@@ -388,6 +388,29 @@ describe('events buffer under a slow or absent engine (unit, real files)', () =>
     await buf.close();
   });
 
+  it('a workspace renamed while a batch whose insert may have landed waits: the batch goes again under its own names', async () => {
+    const sent: string[][] = [];
+    let fail = true;
+    const buf = new EventBuffer({ root: tempDir('roost-evbuf-'), log: quietLog, intervalMs: 3_600_000, flush: async (o, files) => {
+      sent.push(files.map((f) => `${o.workspace}:${path.basename(f)}`));
+      if (fail) throw new Error('the answer was lost (the insert landed)');
+    } });
+    const before = { tenant: 't', workspace: 'before', datasource: 'd' };
+    await buf.append(before, chunks('{"a":1}\n'));
+    await buf.append(before, chunks('{"a":2}\n'));
+    await buf.flush();
+    const names = sent[0]!.map((n) => n.split(':')[1]);
+    fail = false;
+    // Events arrive under the new name before the buffer moves the old ones.
+    await buf.append({ ...before, workspace: 'after' }, chunks('{"a":3}\n'));
+    await buf.renameWorkspace('t', 'before', 'after');
+    // The interrupted batch went again, the same names (the same dedup token), before anything moved.
+    expect(sent[1]).toEqual(names.map((n) => `after:${n}`));
+    await buf.flush();
+    expect(sent.slice(2).flat()).toHaveLength(1); // only the event sent under the new name
+    await buf.close();
+  });
+
   it('a wall clock stepped back after a failed flush does not hold the retry back', async () => {
     let fail = true;
     let calls = 0;

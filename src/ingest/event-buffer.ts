@@ -397,7 +397,29 @@ export class EventBuffer {
           continue;
         }
         // Events already arrived under the new name: the old segments join them, renamed
-        // in order after them (a batch whose insert was interrupted goes again as new names).
+        // in order after them. A batch whose insert was interrupted (its manifest is there) goes
+        // first, here, under its own names (so its own dedup token: renamed, an insert that did
+        // land would be stored again); and its manifest goes before any segment moves (a kill
+        // -9 mid-move left a manifest naming moved segments, and the next start took the batch
+        // for stored and deleted the segments still there).
+        const manifest = path.join(t.dir, MANIFEST);
+        const left = await readManifest(manifest);
+        if (left) {
+          const present = left.filter((n) => fs.existsSync(path.join(t.dir, n)));
+          if (present.length === left.length) {
+            try {
+              await this.#flushFn(owner, left.map((n) => path.join(t.dir, n)));
+              for (const n of left) await fsp.rm(path.join(t.dir, n), { force: true });
+            } catch (e) {
+              this.#log.warn('events flush before a workspace rename failed; its segments move under new names', { target: this.#key(t.owner), err: e });
+            }
+          } else {
+            for (const n of present) await fsp.rm(path.join(t.dir, n), { force: true });
+          }
+          await fsp.rm(manifest, { force: true });
+          const d = await fsp.open(t.dir, 'r');
+          try { await d.sync(); } finally { await d.close(); }
+        }
         const into = this.#target(owner);
         for (const n of (await fsp.readdir(t.dir)).filter((f) => SEGMENT.test(f)).sort()) {
           const size = (await fsp.stat(path.join(t.dir, n))).size;
