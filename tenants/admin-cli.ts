@@ -313,6 +313,8 @@ async function backupCmd(p: Parsed): Promise<number> {
         ws.on('error', (e) => { clearInterval(t); rs.destroy(); reject(e); });
         rs.on('error', (e) => { clearInterval(t); ws.destroy(); reject(e); });
       });
+      // A download the server cut short after its 200 (its tar failed) does not end with tar's end-of-archive blocks.
+      if (!endsLikeTar(file)) throw new Error('the archive arrived cut short');
       if (!asTar) await runTar(['-x', '-f', file, '-C', out]);
     } catch (e) {
       // A download cut short is not left behind looking like a backup.
@@ -326,6 +328,17 @@ async function backupCmd(p: Parsed): Promise<number> {
   }
   print(p, result);
   return 0;
+}
+
+function endsLikeTar(file: string): boolean {
+  const size = fs.statSync(file).size;
+  if (size < 1024 || size % 512 !== 0) return false;
+  const fd = fs.openSync(file, 'r');
+  try {
+    const tail = Buffer.alloc(1024);
+    fs.readSync(fd, tail, 0, 1024, size - 1024);
+    return tail.every((b) => b === 0);
+  } finally { fs.closeSync(fd); }
 }
 
 async function restoreCmd(p: Parsed): Promise<number> {

@@ -83,11 +83,11 @@ export async function untarInto(body: AsyncIterable<Buffer>, parent: string, nam
     // tar takes an archive cut at a 512-byte boundary without a word (exit 0, the files
     // after the cut missing): the body must end with tar's end-of-archive (two zero blocks).
     let total = 0;
-    let tail = Buffer.alloc(0);
+    let tail: Buffer = Buffer.alloc(0);
     try {
       for await (const chunk of body) {
         total += chunk.length;
-        tail = Buffer.concat([tail, chunk]).subarray(-1024);
+        tail = chunk.length >= 1024 ? chunk.subarray(-1024) : Buffer.concat([tail, chunk]).subarray(-1024);
         // tar may die mid-body (killed, or its disk refusing a write): a drain that never comes must not hold the upload for ever.
         if (exited) break;
         if (!child.stdin.write(chunk)) await Promise.race([new Promise((r) => child.stdin.once('drain', r)), closed]);

@@ -463,3 +463,27 @@ describe('backup ids and slugs with path characters', () => {
     expect(fs.readdirSync(path.join(a.dataDir, 'backups')).sort()).toEqual(fs.readdirSync(path.join(a.dataDir, 'backups')).filter((n) => /^[a-z0-9-]+$/.test(n)).sort());
   });
 });
+
+describe('roost backup: a download cut short', () => {
+  it('is an error, exit 1, and leaves no file at --out', async () => {
+    const http = await import('node:http');
+    const good = archive(backupId);
+    const srv = http.createServer((req, res) => {
+      const send = (s: number, b: unknown) => { res.writeHead(s, { 'Content-Type': 'application/json' }); res.end(JSON.stringify(b)); };
+      if (req.method === 'POST') return send(202, { id: 'job-1', backup_id: backupId, status: 'waiting' });
+      if (req.url?.startsWith('/v0/jobs/')) return send(200, { id: 'job-1', status: 'done', progress: { phase: 'done', percent: 100 }, result: { backup_id: backupId } });
+      res.writeHead(200, { 'Content-Type': 'application/x-tar' });
+      res.end(good.subarray(0, 4096));
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+    try {
+      const out = path.join(tempDir('roost-audit-dl-'), 'x.tar');
+      const r = await roost(['backup', 'acme', '--out', out], { ROOST_SERVER: `http://127.0.0.1:${(srv.address() as { port: number }).port}`, ROOST_OPERATOR_TOKEN: 'x'.repeat(40) });
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).toMatch(/download failed: the archive arrived cut short/);
+      expect(fs.existsSync(out)).toBe(false);
+    } finally {
+      srv.close();
+    }
+  });
+});
