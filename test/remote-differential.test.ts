@@ -496,6 +496,16 @@ describe('remote server down, slow, cut mid-insert, refusing the password', () =
       expect(res['after f']).toBe('200 - 0\n');
       expect(res['after e']).toBe('200 - 1\n');
       expect(res.tables).toBe("['e','e_quarantine','f','f_quarantine']");
+      // A password in the URL is not used: every call says where it belongs (and not the URL).
+      const chUrl = new URL(ch.url);
+      for (const [slug, url] of [['inurl', `http://${ch.user}:${ch.password}@${chUrl.host}`], ['inquery', `${ch.url}/?password=${ch.password}`]]) {
+        const tn = await call(`${srv!.url}/v0/tenants`, { method: 'POST', token: srv!.operatorToken, body: JSON.stringify({ slug, placement: { type: 'clickhouse', url, user: ch.user } }) });
+        expect(tn.status, tn.text).toBe(201);
+        const w = await call(`${srv!.url}/v0/tenants/${slug}/workspaces`, { method: 'POST', token: srv!.operatorToken, body: JSON.stringify({ name: 'main' }) });
+        expect(w.status, w.text).toBe(503);
+        expect(w.body.error).toMatch(/placement\.url carries (credentials|parameters); the operator must set it to scheme:\/\/host:port only/);
+        expect(w.text).not.toContain(ch.password);
+      }
       const tenantRec = await call(`${srv!.url}/v0/tenants/bad`, { token: srv!.operatorToken });
       expect(tenantRec.text).not.toContain('Wr0ng');
       const logs = JSON.stringify(srv!.logs);

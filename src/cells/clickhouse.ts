@@ -103,10 +103,28 @@ export class ClickHouseEngine implements Engine {
   #client: ClickHouseClient;
   #features: Promise<ServerFeatures> | undefined;
 
+  /** A placement this engine refuses to use, said on every call (see the constructor). */
+  #invalid: RoostError | undefined;
+
   constructor(opts: ClickHouseEngineOptions) {
     this.cluster = opts.cluster;
+    // A password belongs in placement.password, where it is sealed and never shown: one in the
+    // URL (http://user:pass@host, ?password=) would be kept and returned as the URL is. Such a
+    // URL, or any parameters (which the client library refuses with an unhandled error), is
+    // refused on every call without saying the URL, and no connection is made with it.
+    let url = opts.url;
+    try {
+      const u = new URL(opts.url);
+      if (u.username || u.password || u.search || u.hash) {
+        this.#invalid = new EngineUnavailable(`the tenant's placement.url carries ${u.username || u.password ? 'credentials' : 'parameters'}; the operator must set it to scheme://host:port only, with the user and password in placement.user and placement.password (sealed, never shown)`, { retryable: false, headers: {} });
+        url = u.origin;
+      }
+    } catch {
+      this.#invalid = new EngineUnavailable("the tenant's placement.url is not a valid URL; the operator must correct it", { retryable: false, headers: {} });
+      url = 'http://127.0.0.1:1';
+    }
     this.#client = createClient({
-      url: opts.url,
+      url,
       username: opts.user ?? 'default',
       password: opts.password ?? '',
       request_timeout: opts.requestTimeoutMs ?? 300_000,
@@ -157,6 +175,7 @@ export class ClickHouseEngine implements Engine {
   }
 
   async #run(sql: string, opts: QueryOptions, withFormat: boolean, compat = true): Promise<QueryStream> {
+    if (this.#invalid) throw this.#invalid;
     const extra = compat ? (await this.features()).settings : {};
     const ac = new AbortController();
     // A server closes an HTTP query whose client left only from 19.x on (and then only with
@@ -260,6 +279,7 @@ export class ClickHouseEngine implements Engine {
   }
 
   async insert(table: string, format: string, body: InsertBody, opts: InsertOptions = {}): Promise<InsertSummary> {
+    if (this.#invalid) throw this.#invalid;
     const t0 = performance.now();
     let bytes = 0;
     const counted = Readable.from((async function* () {
@@ -289,6 +309,7 @@ export class ClickHouseEngine implements Engine {
   }
 
   async ping(): Promise<void> {
+    if (this.#invalid) throw this.#invalid;
     const r = await this.#client.ping();
     if (!r.success) throw translateClickHouseError((r as { error: unknown }).error);
   }
