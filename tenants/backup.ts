@@ -451,6 +451,10 @@ export async function restoreTenant(app: App, slug: string, id: string, opts: { 
     try {
       old = await app.state.transact((s) => {
         const now = s.get<Tenant>('tenants', slug);
+        // Deleted while its backup was restored: the delete removed the cell directory, the
+        // databases just restored with it; putting the state back made a tenant whose
+        // workspaces name databases that are gone.
+        if (existing && !now) throw new RoostError('CONFLICT', `tenant "${slug}" was deleted while the backup was restored: nothing was restored; restore again to bring it back`);
         if (now && !opts.replace) throw new RoostError('ALREADY_EXISTS', `tenant "${slug}" was created while the backup was restored: restore with {"replace": true}`);
         const before = now ? s.list<Workspace>('workspaces', slug).map((w) => w.database) : [];
         const current = now ? tenantSlice(s, slug) : [];

@@ -487,3 +487,31 @@ describe('roost backup: a download cut short', () => {
     }
   });
 });
+
+describe('a tenant deleted while its backup is restored', () => {
+  it('ends either restored and working, or deleted: never a tenant whose databases are gone', async () => {
+    const op = a.operatorToken;
+    for (let round = 0; round < 4; round++) {
+      const slug = `del${round}`;
+      expect((await call(`${a.url}/v0/tenants`, { method: 'POST', token: op, ...json({ slug }) })).status).toBe(201);
+      const t = (await call(`${a.url}/v0/tenants/${slug}/workspaces`, { method: 'POST', token: op, ...json({ name: 'w' }) })).body.token;
+      expect((await call(`${a.url}/v0/datasources?name=d&mode=create&schema=${encodeURIComponent('id UInt32')}`, { method: 'POST', token: t })).status).toBe(200);
+      expect((await call(`${a.url}/v0/datasources?name=d&mode=append`, { method: 'POST', token: t, body: '1\n2\n3\n' })).status).toBe(200);
+      const b = await call(`${a.url}/v0/tenants/${slug}/backups`, { method: 'POST', token: op });
+      expect((await waitJob(b.body.id)).status).toBe('done');
+      const r = await call(`${a.url}/v0/tenants/${slug}/backups/${b.body.backup_id}/restore`, { method: 'POST', token: op, ...json({ replace: true }) });
+      expect(r.status).toBe(202);
+      await new Promise((res) => setTimeout(res, round * 60));
+      expect((await call(`${a.url}/v0/tenants/${slug}`, { method: 'DELETE', token: op })).status).toBe(200);
+      const j = await waitJob(r.body.id);
+      const now = await call(`${a.url}/v0/tenants/${slug}`, { token: op });
+      expect(['done', 'error']).toContain(j.status);
+      if (now.status !== 404) {
+        expect(now.status).toBe(200);
+        const q = await sql('SELECT count() AS n FROM d', t);
+        expect(q.status, q.text).toBe(200);
+        expect(q.body.data[0].n).toBe(3);
+      }
+    }
+  }, 60_000);
+});
