@@ -447,6 +447,12 @@ describe('remote server down, slow, cut mid-insert, refusing the password', () =
       const du = await a.post('/v0/datasources?name=f&mode=append', '1,a\n'); show('down append', du);
       const dw = await a.post('/v0/events?name=e&wait=true', '{"id":1}\n', {}); show('down events wait', dw);
       const db = await a.post('/v0/events?name=e', '{"id":2}\n', {}); show('down events buffered', db);
+      const form = { 'Content-Type': 'application/x-www-form-urlencoded' };
+      show('down delete', await a.post('/v0/datasources/f/delete', new URLSearchParams({ delete_condition: 'id = 1' }).toString(), form));
+      show('down truncate', await a.post('/v0/datasources/f/truncate'));
+      show('down replace', await a.post('/v0/datasources?name=f&mode=replace', '1,a\n'));
+      show('down create', await a.post(`/v0/datasources?name=f2&schema=${sch}`));
+      show('down pipe', await a.req('/v0/pipes/nope.json'));
       // Slow: answers held back; the query limit applies.
       const lim = await call(`${srv!.url}/v0/tenants/px`, { method: 'PATCH', token: srv!.operatorToken, body: JSON.stringify({ limits: { query_timeout_ms: 2000 } }) });
       expect(lim.status, lim.text).toBe(200);
@@ -485,12 +491,18 @@ describe('remote server down, slow, cut mid-insert, refusing the password', () =
         if (r.text === '1\n' || i === 49) { show('after e', r); break; }
         await new Promise((r) => setTimeout(r, 200));
       }
+      show('after f2', await a.req('/v0/datasources/f2'));
+      show('after create f2', await a.post(`/v0/datasources?name=f2&schema=${sch}`));
       const res = Object.fromEntries(out.map((l) => { const i = l.indexOf(': '); return [l.slice(0, i).replace(/ \(\d+ ms\)/, ''), l.slice(i + 2)]; }));
       // Wrong password: the operator's mistake, said as such (not the client's 4xx, not retryable).
       for (const k of ['bad create', 'bad sql']) expect(res[k], k).toMatch(/^503 - .*refused Roost's credentials \(ClickHouse code 193\)/);
       expect(res['bad events']).toMatch(/^404 /);
       for (const k of ['down sql', 'down append', 'down events wait', 'cut append', 'cut events wait']) expect(res[k], k).toMatch(/^503 1 .*"CELL_UNAVAILABLE","retryable":true/);
       expect(res['down events buffered']).toMatch(/^202 /);
+      for (const k of ['down delete', 'down truncate', 'down replace', 'down create']) expect(res[k], k).toMatch(/^503 1 .*"CELL_UNAVAILABLE","retryable":true/);
+      // A create refused while the server was down left nothing behind: it can be sent again.
+      expect(res['after f2']).toMatch(/^404 /);
+      expect(res['after create f2']).toMatch(/^200 /);
       expect(res['hold sql']).toMatch(/^408 - .*QUERY_TIMEOUT/);
       // Nothing of the cut upload was kept (staged), and the buffered event arrived once the server was back.
       expect(res['after f']).toBe('200 - 0\n');
