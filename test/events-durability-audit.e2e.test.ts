@@ -72,7 +72,7 @@ describe('events buffer audit', () => {
       fs.writeFileSync(path.join(dir, 'flushing.json.tmp'), '{"segm');
       s2 = await startServer({ dataDir: s1.dataDir });
       await drained(s2, 'tiny', 60_000);
-      expect(fs.readdirSync(dir).filter((f) => f !== 'owner.json')).toEqual([]); // no segment, manifest or temp file left
+      expect(fs.readdirSync(dir)).toEqual([]); // no segment, manifest or temp file left
       checkExactlyOnce(await ids(s2, tok, 'tiny'), Array.from({ length: N + 1 }, (_, i) => i));
     } finally {
       await s1.stop('SIGKILL');
@@ -177,6 +177,15 @@ describe('events buffer audit', () => {
       // Not silent: the body is kept on disk and its refusal logged as an error.
       expect(fs.readdirSync(segDir(s, 'refused')).filter((f) => f.endsWith('.rejected'))).toHaveLength(1);
       expect(s.logs.some((l) => l.level === 'error' && l.msg === 'buffered events set aside: their segment cannot be imported')).toBe(true);
+      // And in the tenant's own operations log, where it looks.
+      const q = `${s.url}/v0/sql?q=${encodeURIComponent("SELECT count() AS c FROM tinybird.datasources_ops_log WHERE datasource_name = 'refused' AND result = 'error' AND position(error, 'set aside') > 0 FORMAT JSONEachRow")}`;
+      let logged = 0;
+      for (let i = 0; i < 50 && logged === 0; i++) {
+        const r = await call(q, { token: tok });
+        logged = r.status === 200 ? Number(JSON.parse(r.text).c) : 0;
+        if (!logged) await new Promise((res) => setTimeout(res, 200));
+      }
+      expect(logged).toBe(1);
     } finally {
       await s.stop();
     }
@@ -247,6 +256,7 @@ describe('events buffer audit', () => {
       await create(s1, tok, 'mv');
       expect((await call(`${s1.url}/v0/events?name=mv`, { method: 'POST', token: tok, body: body(0, 10) })).status).toBe(202);
       await drained(s1, 'mv', 20_000, 'before');
+      const idFile = fs.readFileSync(path.join(segDir(s1, 'mv', 'before'), '..', '.workspace.json'));
       const ren = await call(`${s1.url}/v0/tenants/local/workspaces/before`, { method: 'PATCH', token: op, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ name: 'after' }) });
       expect(ren.status, ren.text).toBe(200);
       await s1.stop('SIGKILL');
@@ -256,6 +266,7 @@ describe('events buffer audit', () => {
       const to = segDir(s1, 'mv', 'before');
       fs.mkdirSync(path.dirname(to), { recursive: true });
       fs.renameSync(from, to);
+      fs.writeFileSync(path.join(path.dirname(to), '.workspace.json'), idFile);
       fs.writeFileSync(path.join(to, '000000000001-0badbeef.ndjson'), body(10, 10));
       s2 = await startServer({ dataDir: s1.dataDir });
       await drained(s2, 'mv', 20_000, 'before');

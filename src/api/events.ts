@@ -14,7 +14,7 @@ import { getTenant, getWorkspace, type Workspace } from '../../tenants/registry.
 import { getDataSource } from '../datasources/registry.js';
 import { importRows } from '../ingest/import.js';
 import { ndjsonSource } from '../ingest/ndjson.js';
-import { EventBuffer } from '../ingest/event-buffer.js';
+import { EventBuffer, type SegmentOwner } from '../ingest/event-buffer.js';
 import { gunzipIfCompressed } from '../ingest/peek.js';
 import { chTime } from '../service/time.js';
 import { countingBytes } from '../log/metrics.js';
@@ -40,18 +40,36 @@ async function* concatFiles(files: string[]): AsyncGenerator<Buffer> {
 }
 
 export function registerEventRoutes(app: App): EventBuffer {
+  /**
+   * The workspace and data source of buffered segments. By id where the buffer knows it: a
+   * workspace renamed since the segments were written (their directory not moved yet: a flush
+   * pass running across the rename, or a kill -9 between the rename and the move) is the same
+   * workspace; they were dropped as orphans.
+   */
+  const ownerOf = (owner: SegmentOwner) => {
+    const all = app.state.list<Workspace>('workspaces', owner.tenant);
+    let ws = all.find((w) => w.name === owner.workspace);
+    if (owner.workspaceId && ws?.id !== owner.workspaceId) ws = all.find((w) => w.id === owner.workspaceId);
+    const ds = ws && app.state.get<import('../datasources/registry.js').DataSource>('datasources', owner.tenant, ws.name, owner.datasource);
+    return { ws, ds };
+  };
   const buffer = new EventBuffer({
     root: path.join(app.config.dataDir, 'events'),
     log: app.log,
+    onRejected: (owner, file, err) => {
+      // The tenant sees it in its own operations log (and /metrics), not only the server's log.
+      const { ws, ds } = ownerOf(owner);
+      if (!ws || !ds) return;
+      app.metrics.ingestOps.inc({ tenant: ws.tenant, event: 'append', result: 'error' });
+      app.service.write(ws.tenant, 'datasources_ops_log', {
+        timestamp: chTime(), workspace: ws.name, event_type: 'append', datasource_id: ds.id, datasource_name: ds.name, result: 'error',
+        error: `buffered events set aside, not stored: ${(err as Error).message} (kept on the server as ${path.basename(file)})`,
+        elapsed_time: 0, request_id: 'events-buffer', import_id: '', rows: 0, rows_quarantine: 0, options: { source: 'events' },
+      });
+    },
     flush: async (owner, files) => {
-      // By id where the buffer knows it: a workspace renamed since the segments were written
-      // (their directory not moved yet: a flush pass running across the rename, or a kill -9
-      // between the rename and the move) is the same workspace. They were dropped as orphans.
-      const all = app.state.list<Workspace>('workspaces', owner.tenant);
-      let ws = all.find((w) => w.name === owner.workspace);
-      if (owner.workspaceId && ws?.id !== owner.workspaceId) ws = all.find((w) => w.id === owner.workspaceId);
-      const ds = ws && app.state.get<import('../datasources/registry.js').DataSource>('datasources', owner.tenant, ws.name, owner.datasource);
-      if (!ws || !ds || (owner.datasourceId && ds.id !== owner.datasourceId)) {
+      const { ws, ds } = ownerOf(owner);
+      if (!ws || !ds) {
         app.log.warn('buffered events dropped: their data source no longer exists', { ...owner, files: files.length });
         return;
       }
@@ -67,6 +85,15 @@ export function registerEventRoutes(app: App): EventBuffer {
           app.log.warn('buffered events dropped: their data source no longer exists', { ...owner, files: files.length });
           return;
         }
+        // Kept and retried; said in the tenant's operations log so that a flush that keeps
+        // failing is seen where the tenant looks (and counted in /metrics).
+        app.metrics.ingestOps.inc({ tenant: ws.tenant, event: 'append', result: 'error' });
+        app.service.write(ws.tenant, 'datasources_ops_log', {
+          timestamp: chTime(), workspace: ws.name, event_type: 'append', datasource_id: ds.id, datasource_name: ds.name, result: 'error',
+          error: `buffered events not stored yet (kept and retried): ${(e as Error).message}`,
+          elapsed_time: (performance.now() - t0) / 1000, request_id: 'events-buffer', import_id: '', rows: 0, rows_quarantine: 0, read_bytes: read.bytes,
+          options: { source: 'events' },
+        });
         throw e;
       }
       app.metrics.ingestRows.inc({ tenant: ws.tenant, format: 'ndjson' }, r.rows);
@@ -144,7 +171,7 @@ export function registerEventRoutes(app: App): EventBuffer {
         return undefined;
       };
       try {
-        r = await buffer.append({ tenant, workspace: current.name, datasource: ds.name, workspaceId: ws.id, datasourceId: ds.id }, body, {
+        r = await buffer.append({ tenant, workspace: current.name, datasource: ds.name, workspaceId: ws.id }, body, {
           accept: () => { const e = gone(); if (e && e.code !== 'CONFLICT') throw e; },
         });
       } catch (e) {

@@ -15,11 +15,12 @@ import type { Logger } from '../log/logger.js';
 import { QueryFailed, RoostError } from '../errors.js';
 
 /**
- * Whose segments: by name (the directory), and by id where known. The ids are kept in the
- * directory's `owner.json`, so segments whose workspace was renamed before they were moved
- * (a flush pass running across the rename, or a kill -9 between the two) still find it.
+ * Whose segments: by name (the directories), and the workspace by id where known. The id is
+ * kept in the workspace directory's `.workspace.json`, so segments whose workspace was renamed
+ * before they were moved (a flush pass running across the rename, or a kill -9 between the
+ * two) still find it.
  */
-export interface SegmentOwner { tenant: string; workspace: string; datasource: string; workspaceId?: string; datasourceId?: string }
+export interface SegmentOwner { tenant: string; workspace: string; datasource: string; workspaceId?: string }
 
 /** Imports the given NDJSON files into a data source; throws to retry later. */
 export type FlushFn = (owner: SegmentOwner, files: string[]) => Promise<void>;
@@ -55,7 +56,7 @@ const SEGMENT = /^(\d{12})(?:-[0-9a-f]{8})?\.ndjson$/;
  * engine recognises it instead of storing part of it twice.
  */
 const MANIFEST = 'flushing.json';
-const OWNER = 'owner.json';
+const OWNER = '.workspace.json';
 
 export class EventBuffer {
   #root: string;
@@ -73,8 +74,15 @@ export class EventBuffer {
   #maxPendingBytes: number;
   #maxPendingSegments: number;
 
-  constructor(opts: { root: string; log: Logger; flush: FlushFn; intervalMs?: number; batchBytes?: number; maxPendingBytes?: number; maxPendingSegments?: number }) {
+  #onRejected: ((owner: SegmentOwner, file: string, err: unknown) => void) | undefined;
+
+  constructor(opts: {
+    root: string; log: Logger; flush: FlushFn; intervalMs?: number; batchBytes?: number; maxPendingBytes?: number; maxPendingSegments?: number;
+    /** Told of a segment set aside (`<segment>.rejected`): its content cannot be imported. */
+    onRejected?: (owner: SegmentOwner, file: string, err: unknown) => void;
+  }) {
     this.#root = opts.root;
+    this.#onRejected = opts.onRejected;
     this.#log = opts.log;
     this.#flushFn = opts.flush;
     this.#batchBytes = opts.batchBytes ?? 32 * 1024 * 1024;
@@ -99,9 +107,8 @@ export class EventBuffer {
       const last = fs.readdirSync(dir).map((f) => SEGMENT.exec(f)?.[1]).filter(Boolean).map(Number).sort((a, b) => b - a)[0] ?? 0;
       const owner: SegmentOwner = { tenant: o.tenant, workspace: o.workspace, datasource: o.datasource };
       try {
-        const ids = JSON.parse(fs.readFileSync(path.join(dir, OWNER), 'utf8')) as { workspace_id?: unknown; datasource_id?: unknown };
+        const ids = JSON.parse(fs.readFileSync(path.join(path.dirname(dir), OWNER), 'utf8')) as { workspace_id?: unknown };
         if (typeof ids.workspace_id === 'string') owner.workspaceId = ids.workspace_id;
-        if (typeof ids.datasource_id === 'string') owner.datasourceId = ids.datasource_id;
       } catch { /* none yet (or written by a version without it) */ }
       t = { dir, owner, pendingBytes: 0, pendingSegments: 0, seq: last + 1, writing: Promise.resolve() };
       this.#targets.set(key, t);
@@ -114,6 +121,10 @@ export class EventBuffer {
     if (!fs.existsSync(this.#root)) return;
     for (const tenant of fs.readdirSync(this.#root)) {
       for (const workspace of safeList(path.join(this.#root, tenant))) {
+        // (A workspace id file being written at the crash: written again by the next append.)
+        for (const f of fs.readdirSync(path.join(this.#root, tenant, workspace))) {
+          if (f.endsWith('.part')) fs.rmSync(path.join(this.#root, tenant, workspace, f), { force: true });
+        }
         for (const datasource of safeList(path.join(this.#root, tenant, workspace))) {
           const t = this.#target({ tenant, workspace, datasource });
           for (const f of fs.readdirSync(t.dir)) {
@@ -203,10 +214,10 @@ export class EventBuffer {
     // before the segment can be seen by a flush.
     try {
       opts.accept?.();
-      if ((o.workspaceId && o.workspaceId !== t.owner.workspaceId) || (o.datasourceId && o.datasourceId !== t.owner.datasourceId)) {
-        await writeDurable(path.join(t.dir, OWNER), JSON.stringify({ workspace_id: o.workspaceId, datasource_id: o.datasourceId }), path.join(t.dir, `.${OWNER}.${crypto.randomBytes(4).toString('hex')}.part`));
+      if (o.workspaceId && o.workspaceId !== t.owner.workspaceId) {
+        const wsDir = path.dirname(t.dir);
+        await writeDurable(path.join(wsDir, OWNER), JSON.stringify({ workspace_id: o.workspaceId }), path.join(wsDir, `${OWNER}.${crypto.randomBytes(4).toString('hex')}.part`));
         t.owner.workspaceId = o.workspaceId;
-        t.owner.datasourceId = o.datasourceId;
       }
     } catch (e) {
       await fsp.rm(tmp, { force: true });
@@ -268,6 +279,7 @@ export class EventBuffer {
               await fsp.rename(file, `${file}.rejected`);
               await fsp.rm(manifest, { force: true });
               this.#log.error('buffered events set aside: their segment cannot be imported', { target: key, file: `${file}.rejected`, err: e1 });
+              try { this.#onRejected?.(t.owner, `${file}.rejected`, e1); } catch { /* told, as far as it goes */ }
             }
           }
         }
