@@ -265,7 +265,7 @@ export class ClickHouseEngine implements Engine {
   /** Ends a query on the server (best effort: the server's max_execution_time is the backstop). */
   #kill(queryId: string): void {
     const on = this.cluster ? ` ON CLUSTER \`${this.cluster.replace(/`/g, '')}\`` : '';
-    this.#client.command({ query: `KILL QUERY${on} WHERE query_id = '${queryId}' ASYNC`, clickhouse_settings: {} })
+    this.#client.command({ query: `KILL QUERY${on} WHERE query_id = '${queryId}' ASYNC`, clickhouse_settings: {}, abort_signal: AbortSignal.timeout(10_000) })
       .catch(() => { /* the server is gone or the query ended: nothing to stop */ });
   }
 
