@@ -422,6 +422,18 @@ describe('events buffer under a slow or absent engine (unit, real files)', () =>
     await buf.close();
   });
 
+  it("a renamed workspace's buffer directory keeps the workspace's id (for a second rename cut by a crash)", async () => {
+    const root = tempDir('roost-evbuf-');
+    const buf = new EventBuffer({ root, log: quietLog, intervalMs: 3_600_000, flush: async () => { throw new Error('engine away'); } });
+    await buf.append({ tenant: 't', workspace: 'one', datasource: 'd', workspaceId: 'ws-id-1' }, chunks('{"a":1}\n'));
+    expect(JSON.parse(fs.readFileSync(path.join(root, 't', 'one', '.workspace.json'), 'utf8'))).toEqual({ workspace_id: 'ws-id-1' });
+    await buf.renameWorkspace('t', 'one', 'two');
+    expect(JSON.parse(fs.readFileSync(path.join(root, 't', 'two', '.workspace.json'), 'utf8'))).toEqual({ workspace_id: 'ws-id-1' });
+    expect(fs.existsSync(path.join(root, 't', 'one'))).toBe(false);
+    expect(fs.readdirSync(path.join(root, 't', 'two', 'd')).filter((f) => f.endsWith('.ndjson'))).toHaveLength(1);
+    await buf.close();
+  });
+
   it('a wall clock stepped back after a failed flush does not hold the retry back', async () => {
     let fail = true;
     let calls = 0;

@@ -405,6 +405,9 @@ export class EventBuffer {
         if (!fs.existsSync(dir) && !this.#targets.has(this.#key(owner))) {
           await fsp.mkdir(path.dirname(dir), { recursive: true, mode: 0o700 });
           await fsp.rename(t.dir, dir);
+          // The workspace's id goes along (a second rename, cut by a crash, needs it there too).
+          const idFile = path.join(path.dirname(dir), OWNER);
+          if (owner.workspaceId && !fs.existsSync(idFile)) await writeDurable(idFile, JSON.stringify({ workspace_id: owner.workspaceId }), `${idFile}.${crypto.randomBytes(4).toString('hex')}.part`);
           this.#targets.set(this.#key(owner), { ...t, dir, owner });
           continue;
         }
