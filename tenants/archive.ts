@@ -126,7 +126,7 @@ export async function untarInto(body: AsyncIterable<Buffer>, parent: string, nam
 function checkComplete(dir: string, id: string): void {
   checkBackupFiles(dir);
   let m;
-  try { m = readManifest(dir); } catch (e) {
+  try { m = readManifest(dir, { placed: false }); } catch (e) {
     if ((e as RoostError).code === 'NOT_FOUND') throw new RoostError('BAD_REQUEST', 'the archive holds no readable manifest.json: it is cut short or not a Roost backup');
     throw e;
   }

@@ -250,7 +250,7 @@ export function checkBackupFiles(dir: string): void {
   }
 }
 
-export function readManifest(dir: string): BackupManifest {
+export function readManifest(dir: string, opts: { placed?: boolean } = {}): BackupManifest {
   let m: BackupManifest;
   try {
     m = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as BackupManifest;
@@ -260,6 +260,12 @@ export function readManifest(dir: string): BackupManifest {
   if (typeof m !== 'object' || m === null || m.format !== BACKUP_FORMAT) throw new RoostError('BAD_REQUEST', `not a ${BACKUP_FORMAT} backup`);
   const bad = manifestProblem(m);
   if (bad) throw new RoostError('BAD_REQUEST', `the backup's manifest.json is damaged: ${bad}`);
+  // In place (`<backups>/<tenant>/<id>`), a backup belongs to the tenant its folder names: a
+  // copy of tenant A's backup put under tenant B's folder was listed to B's admins. (The id
+  // is the folder's: the engine reads `<id>/data`.)
+  if (opts.placed !== false && path.basename(path.dirname(dir)) !== m.tenant) {
+    throw new RoostError('BAD_REQUEST', `the folder of tenant "${path.basename(path.dirname(dir))}" holds a backup of tenant "${m.tenant}": a backup is only used from its own tenant's folder`);
+  }
   return m;
 }
 

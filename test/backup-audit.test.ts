@@ -515,3 +515,48 @@ describe('a tenant deleted while its backup is restored', () => {
     }
   }, 60_000);
 });
+
+describe('another tenant\'s admin', () => {
+  it('reaches none of a tenant\'s backups, archives, restores or jobs', async () => {
+    const { startDevProvider } = await import('../auth/oidc/dev-provider.js');
+    const { clientCredentialsToken } = await import('./helpers/oidc-browser.js');
+    const AUD = 'https://roost.test/rival';
+    const idp = await startDevProvider({ accounts: [], clients: [{ client_id: 'rival-admin', client_secret: 'rival-admin-secret-0123456789', token_claims: { groups: ['rival-admins'] } }], audience: AUD });
+    try {
+      const op = a.operatorToken;
+      expect((await call(`${a.url}/v0/tenants`, { method: 'POST', token: op, ...json({ slug: 'rival' }) })).status).toBe(201);
+      expect((await call(`${a.url}/v0/tenants/rival/connections`, { method: 'POST', token: op, ...json({ id: 'idp', type: 'oidc', issuer: idp.issuer, client_id: 'x', accept_idp_access_tokens: true, audience: AUD }) })).status).toBe(201);
+      expect((await call(`${a.url}/v0/tenants/rival/mappings`, { method: 'PUT', token: op, ...json({ rules: [{ claim: 'groups', match: { equals: 'rival-admins' }, grant: { role: 'tenant:admin' } }] }) })).status).toBeLessThan(300);
+      const admin = await clientCredentialsToken(idp.issuer, 'rival-admin', 'rival-admin-secret-0123456789', AUD);
+      // The admin works on its own tenant...
+      expect((await call(`${a.url}/v0/tenants/rival/backups`, { token: admin })).status).toBe(200);
+      // ...and reaches nothing of acme's.
+      const b = await call(`${a.url}/v0/tenants/acme/backups`, { method: 'POST', token: op });
+      expect(b.status).toBe(202);
+      const tries: Array<[string, string, BodyInit | undefined]> = [
+        ['GET', `/v0/tenants/acme/backups`, undefined],
+        ['POST', `/v0/tenants/acme/backups`, '{}'],
+        ['GET', `/v0/tenants/acme/backups/${backupId}`, undefined],
+        ['GET', `/v0/tenants/acme/backups/${backupId}/archive`, undefined],
+        ['POST', `/v0/tenants/acme/backups/${backupId}/restore`, '{"replace":true}'],
+        ['PUT', `/v0/tenants/acme/backups/20250101T120000Z-0b0b0b`, archive('20250101T120000Z-0b0b0b')],
+        ['PUT', `/v0/tenants/rival/backups/20250101T120000Z-0c0c0c`, archive('20250101T120000Z-0c0c0c')],
+        ['GET', `/v0/jobs/${b.body.id}`, undefined],
+      ];
+      for (const [method, p, body] of tries) {
+        const r = await call(`${a.url}${p}`, { method, token: admin, body });
+        expect([403, 404], `${method} ${p}: ${r.status} ${r.text}`).toContain(r.status);
+        expect(r.text).not.toContain(backupId.slice(-6) + '"');
+      }
+      expect((await waitJob(b.body.id)).status).toBe('done');
+      // A backup of acme copied under rival's folder is not restorable into rival (its manifest says acme).
+      const root = path.join(a.dataDir, 'backups');
+      fs.cpSync(path.join(root, 'acme', backupId), path.join(root, 'rival', backupId), { recursive: true });
+      const r = await call(`${a.url}/v0/tenants/rival/backups/${backupId}/restore`, { method: 'POST', token: admin, ...json({ replace: true }) });
+      expect(r.status, r.text).toBe(400);
+      expect((await call(`${a.url}/v0/tenants/rival/backups`, { token: admin })).body.backups).toEqual([]);
+    } finally {
+      await idp.close();
+    }
+  }, 60_000);
+});
