@@ -112,7 +112,11 @@ class Client {
 
 function clientFrom(p: Parsed): Client {
   const server = (one(p, '--server') ?? process.env.ROOST_SERVER ?? 'http://127.0.0.1:7181').replace(/\/+$/, '');
-  if (!/^https?:\/\//.test(server)) throw new CliError(`--server must be an http(s) URL, got "${server}"`);
+  let url: URL;
+  try { url = new URL(server); } catch { url = undefined as unknown as URL; }
+  if (!url || !/^https?:$/.test(url.protocol)) throw new CliError(`--server must be an http(s) URL, got "${server.replace(/\/\/[^/@]*@/, '//…@')}"`);
+  // The URL is repeated in messages: a password in it would be printed (and fetch refuses it anyway).
+  if (url.username || url.password) throw new CliError('--server must not hold a user or password; the operator token authenticates (--token / ROOST_OPERATOR_TOKEN)');
   let token = one(p, '--token') ?? process.env.ROOST_OPERATOR_TOKEN;
   if (!token) {
     const file = path.join(one(p, '--data') ?? process.env.ROOST_DATA ?? './data', 'operator-token');

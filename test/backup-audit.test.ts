@@ -111,6 +111,8 @@ describe('roost CLI: usage, wrong arguments, odd servers', () => {
       [['backup', 'acme', '--out', '/nonexistent-dir/x.tar'], /does not exist/],
       [['restore', '/etc/hostname'], /not a readable tar archive/],
       [['restore', '/dev/null'], /neither a backup directory nor a \.tar file/],
+      [['tenant', 'list', '--server', 'http://root:hunter2@127.0.0.1:1'], /must not hold a user or password/],
+      [['tenant', 'list', '--server', 'ftp://x'], /must be an http\(s\) URL/],
     ];
     for (const [args, msg] of cases) {
       const r = await roost(args, opEnv());
@@ -118,6 +120,7 @@ describe('roost CLI: usage, wrong arguments, odd servers', () => {
       expect(r.stderr, args.join(' ')).toMatch(msg);
       expect(r.stderr, args.join(' ')).not.toMatch(/\n\s+at /);
       expect(r.stdout).toBe('');
+      expect(r.stderr).not.toContain('hunter2');
     }
     // Nothing of that reached the server: acme is still there.
     expect((await call(`${a.url}/v0/tenants/acme`, { token: a.operatorToken })).status).toBe(200);
@@ -208,6 +211,22 @@ describe('backups taken while the tenant is busy', () => {
     const j = await restoreBeta(id);
     expect(j.status, JSON.stringify(j)).toBe('done');
     expect((await bsql('SELECT count() AS n FROM base'))[0].n).toBe(200);
+  }, 60_000);
+
+  it('a rows delete running during a backup: its restore holds the rows before or after the delete, nothing between', async () => {
+    expect((await call(`${a.url}/v0/datasources?name=rd&mode=create&schema=${encodeURIComponent('id UInt32, v String')}`, { method: 'POST', token: bt })).status).toBe(200);
+    for (let round = 0; round < 3; round++) {
+      expect((await call(`${a.url}/v0/datasources/rd/truncate`, { method: 'POST', token: bt })).status).toBeLessThan(300);
+      const rows = Array.from({ length: 20000 }, (_, i) => `${i},v${i}`).join('\n') + '\n';
+      for (let p = 0; p < 4; p++) expect((await call(`${a.url}/v0/datasources?name=rd&mode=append`, { method: 'POST', token: bt, body: rows })).status).toBe(200);
+      const del = call(`${a.url}/v0/datasources/rd/delete`, { method: 'POST', token: bt, body: new URLSearchParams({ delete_condition: 'id % 2 = 0' }) });
+      await new Promise((r) => setTimeout(r, round * 30));
+      const id = await backupBeta();
+      const d = await del;
+      expect(d.status, d.text).toBeLessThan(300);
+      expect((await restoreBeta(id)).status).toBe('done');
+      expect([80000, 40000]).toContain((await bsql('SELECT count() AS n FROM rd'))[0].n);
+    }
   }, 60_000);
 
   it('data sources created and dropped during a backup: what it holds matches its state', async () => {
