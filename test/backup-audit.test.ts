@@ -327,6 +327,20 @@ describe('restores and failures around them', () => {
   }, 90_000);
 });
 
+describe('an upload over --max-upload', () => {
+  it('is a 413 and leaves no staging folder', async () => {
+    const s = await startServer({ dev: false, args: ['--max-upload', '8192'] });
+    try {
+      const id = '20250101T120000Z-413413';
+      const r = await call(`${s.url}/v0/tenants/acme/backups/${id}`, { method: 'PUT', token: s.operatorToken, body: archive(id) });
+      expect(r.status, r.text).toBe(413);
+      expect(fs.readdirSync(path.join(s.dataDir, 'backups', 'acme'))).toEqual([]);
+    } finally {
+      await s.stop();
+    }
+  }, 30_000);
+});
+
 describe('disk full', () => {
   let s: RunningServer | undefined;
   afterAll(async () => { await s?.stop(); });
