@@ -28,6 +28,7 @@ import type { EventBuffer } from './ingest/event-buffer.js';
 import { ServiceLog } from './service/service-log.js';
 import { createAuditor, type Auditor } from './service/audit.js';
 import { getTenant } from '../tenants/registry.js';
+import { sweepQuarantineSpools } from './ingest/quarantine.js';
 
 export interface App {
   config: Config;
@@ -64,6 +65,9 @@ export async function startApp(config: Config, opts: { log?: Logger } = {}): Pro
   const state = new State(new JournalStore(path.join(config.dataDir, 'state')), () => metrics.stateWrites.inc());
   const recovered = await state.open();
   for (const note of recovered) log.warn('state recovered', { note });
+  // Quarantine spools of imports a crash ended: their imports answered nothing (or an error).
+  const swept = sweepQuarantineSpools(path.join(config.dataDir, 'tmp'));
+  if (swept) log.warn('removed quarantine spool files left by a crash', { files: swept });
 
   const cells = new CellManager({ dataDir: config.dataDir, idleMs: config.cellIdleMs, healthMs: config.cellHealthMs, log, metrics, secrets });
   const router = new Router();

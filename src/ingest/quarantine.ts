@@ -42,6 +42,19 @@ export function splitCsvRow(raw: string, delimiter = ',', quote = '"'): string[]
   return out;
 }
 
+/** Removes spool files left in `tmpDir` by imports a crash ended (called once at start). */
+export function sweepQuarantineSpools(tmpDir: string): number {
+  let n = 0;
+  let names: string[] = [];
+  try { names = fs.readdirSync(tmpDir); } catch { return 0; }
+  for (const f of names) {
+    if (!/^quarantine-[0-9a-f]{16}\.ndjson$/.test(f)) continue;
+    fs.rmSync(path.join(tmpDir, f), { force: true });
+    n++;
+  }
+  return n;
+}
+
 export class QuarantineSpool {
   readonly file: string;
   #tmpDir: string;
@@ -83,7 +96,14 @@ export class QuarantineSpool {
       this.#columns.forEach((c, i) => { rec[c.name] = vals[i] ?? null; });
       out += JSON.stringify(rec) + '\n';
     }
-    fs.writeSync(this.#open(), out);
+    // All of it or an error: a short write (a nearly full disk) must not cut rows the count includes.
+    const buf = Buffer.from(out);
+    const fd = this.#open();
+    for (let off = 0; off < buf.length;) {
+      const n = fs.writeSync(fd, buf, off, buf.length - off);
+      if (n <= 0) throw Object.assign(new Error('the quarantine spool file took no bytes (disk full?)'), { code: 'ENOSPC' });
+      off += n;
+    }
     this.count += rows.length;
   }
 
