@@ -21,7 +21,8 @@ ${helpText()}
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
-    process.stdout.write(USAGE);
+    // Asked for, the usage is output; a missing command is an error, said on stderr.
+    (cmd ? process.stdout : process.stderr).write(USAGE);
     return cmd ? 0 : 1;
   }
   if (cmd === 'serve') {

@@ -98,6 +98,15 @@ describe('roost CLI: usage, wrong arguments, odd servers', () => {
     }
   });
 
+  it('roost without a command: usage on stderr, exit 1; roost --help: on stdout, exit 0', async () => {
+    const none = await roost([]);
+    expect(none).toMatchObject({ code: 1, stdout: '' });
+    expect(none.stderr).toMatch(/usage:/);
+    const help = await roost(['--help']);
+    expect(help).toMatchObject({ code: 0, stderr: '' });
+    expect(help.stdout).toMatch(/roost backup <tenant>/);
+  });
+
   it('wrong arguments are one clear line on stderr, exit 1, nothing sent', async () => {
     const cases: Array<[string[], RegExp]> = [
       [['tenant', 'list', '--bogus'], /unknown option --bogus/],
