@@ -3,7 +3,7 @@
  * Real server, real engine, real HTTP.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, startServer, tempDir, type RunningServer } from './helpers/server.js';
+import { call, childProcesses, startServer, tempDir, type RunningServer } from './helpers/server.js';
 
 let srv: RunningServer;
 let token: string;
@@ -14,6 +14,8 @@ const sample = (text: string, name: string, labels: Record<string, string>): num
   const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
   let sum = 0;
   for (const line of text.split('\n')) {
+    // A family without labels prints `name value`.
+    if (want.length === 0 && line.startsWith(`${name} `)) { sum += Number(line.slice(name.length + 1)); continue; }
     if (!line.startsWith(`${name}{`)) continue;
     const inner = line.slice(name.length + 1, line.lastIndexOf('}'));
     if (want.every((w) => inner.split(',').includes(w))) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
@@ -28,6 +30,32 @@ beforeAll(async () => {
 afterAll(async () => { await srv?.stop(); });
 
 describe('/metrics', () => {
+  it('shows the events acknowledged and not yet in the engine, until they are written', async () => {
+    expect((await call(`${srv.url}/v0/datasources?name=mbuf&schema=${enc('`v` Int32 `json:$.v`')}`, { method: 'POST', token })).status).toBe(200);
+    // The cell is held (SIGSTOP), so the buffer cannot flush: what was acknowledged waits.
+    const cells = childProcesses(srv.proc.pid!, 'cell-main');
+    expect(cells.length).toBeGreaterThan(0);
+    const body = '{"v":1}\n{"v":2}\n';
+    for (const pid of cells) process.kill(pid, 'SIGSTOP');
+    try {
+      for (let i = 0; i < 3; i++) expect((await call(`${srv.url}/v0/events?name=mbuf`, { method: 'POST', token, body })).status).toBe(202);
+      const held = await metricsText();
+      expect(sample(held, 'roost_events_buffer_pending_requests', {})).toBeGreaterThanOrEqual(3);
+      expect(sample(held, 'roost_events_buffer_pending_bytes', {})).toBeGreaterThanOrEqual(3 * body.length);
+    } finally {
+      for (const pid of cells) process.kill(pid, 'SIGCONT');
+    }
+    let text = '';
+    for (let i = 0; i < 100; i++) {
+      text = await metricsText();
+      if (sample(text, 'roost_events_buffer_pending_requests', {}) === 0) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(sample(text, 'roost_events_buffer_pending_requests', {})).toBe(0);
+    expect(sample(text, 'roost_events_buffer_pending_bytes', {})).toBe(0);
+    expect((await call(`${srv.url}/v0/sql?q=${enc('SELECT count() AS n FROM mbuf FORMAT JSONEachRow')}`, { token })).body).toMatchObject({ n: 6 });
+  }, 60_000);
+
   it('is valid text exposition: one HELP and TYPE per family, every sample under a declared family, no duplicate series', async () => {
     await call(`${srv.url}/v0/sql?q=${enc('SELECT 1')}`, { token });
     const text = await metricsText();

@@ -106,6 +106,7 @@ export function registerEventRoutes(app: App): EventBuffer {
       });
     },
   });
+  app.metrics.eventsBuffer = buffer;
 
   app.router.post('/v0/events', async (ctx) => {
     const cred = await authenticate(app, ctx);

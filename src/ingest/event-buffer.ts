@@ -367,6 +367,13 @@ export class EventBuffer {
     return n;
   }
 
+  /** Requests (segments) not yet in the engine (all data sources). */
+  get pendingRequests(): number {
+    let n = 0;
+    for (const t of this.#targets.values()) n += t.pendingSegments;
+    return n;
+  }
+
   /** Drops every buffered segment of a deleted tenant. */
   async discardTenant(tenant: string): Promise<void> {
     for (const [key, t] of this.#targets) if (t.owner.tenant === tenant) this.#targets.delete(key);

@@ -24,7 +24,17 @@ export function createMetrics() {
     ingestOps: new client.Counter({ name: 'roost_datasource_operations_total', help: 'Data source operations by kind and result', labelNames: ['tenant', 'event', 'result'], registers: [registry] }),
     nativeParseSeconds: new client.Histogram({ name: 'roost_native_parse_seconds', help: 'Time spent in native CSV parsing per import', buckets: [0.001, 0.01, 0.1, 1, 10, 100], registers: [registry] }),
     stateWrites: new client.Counter({ name: 'roost_state_writes_total', help: 'Control-plane state writes acknowledged', registers: [registry] }),
+    /** Set by the events API once its buffer exists: read when /metrics is scraped. */
+    eventsBuffer: undefined as { pendingBytes: number; pendingRequests: number } | undefined,
   };
+  new client.Gauge({
+    name: 'roost_events_buffer_pending_bytes', help: 'Bytes of /v0/events bodies acknowledged (202) and not yet written to the engine', registers: [registry],
+    collect() { this.set(m.eventsBuffer?.pendingBytes ?? 0); },
+  });
+  new client.Gauge({
+    name: 'roost_events_buffer_pending_requests', help: '/v0/events requests acknowledged (202) and not yet written to the engine', registers: [registry],
+    collect() { this.set(m.eventsBuffer?.pendingRequests ?? 0); },
+  });
   return m;
 }
 
