@@ -382,6 +382,11 @@ describe('disk full', () => {
     const j = await pollJob(s!, op, b.body.id);
     expect(j, JSON.stringify(j)).toMatchObject({ status: 'error', code: 'INSUFFICIENT_STORAGE' });
     expect(fs.readdirSync(path.join(s!.dataDir, 'backups', 'big')).filter((n) => n.endsWith('.tar'))).toEqual([]);
+    // Each file of the backup fits under the limit, its one-file archive does not: the backup is
+    // complete, kept and listed, and the error says so (and where to get the archive).
+    expect(j.error).toMatch(new RegExp(`backup ${b.body.backup_id} is complete and kept \\(GET /v0/tenants/big/backups/${b.body.backup_id}/archive`));
+    const list = await call(`${s!.url}/v0/tenants/big/backups`, { token: op });
+    expect(JSON.stringify(list.body)).toContain(b.body.backup_id);
   }, 60_000);
 });
 

@@ -279,7 +279,15 @@ export function registerTenantRoutes(app: App): void {
         if (body.archive) {
           update({ phase: 'archive', percent: 99 });
           archive = path.join(app.cells.backupsDir(tenant.slug), `${id}.tar`);
-          await writeTar(app.cells.backupsDir(tenant.slug), id, archive);
+          try {
+            await writeTar(app.cells.backupsDir(tenant.slug), id, archive);
+          } catch (e) {
+            // The backup itself is complete and listed: say so, rather than a bare failure.
+            auditOperator(app, tenant.slug, { event: 'tenant.backup', credential: who, requestId: ctx.id, details: { backup: id, workspaces: m.workspaces.length, data_bytes: m.data_bytes, archive_failed: true } });
+            const code = (e as { code?: string }).code;
+            const disk = code === 'ENOSPC' || code === 'EDQUOT' || code === 'EFBIG' || (e instanceof RoostError && e.code === 'INSUFFICIENT_STORAGE');
+            throw new RoostError(disk ? 'INSUFFICIENT_STORAGE' : 'INTERNAL', `backup ${id} is complete and kept (GET /v0/tenants/${tenant.slug}/backups/${id}/archive streams it as a tar); only writing ${path.basename(archive)} failed: ${(e as Error).message}`, { details: { backup_id: id } });
+          }
         }
         auditOperator(app, tenant.slug, { event: 'tenant.backup', credential: who, requestId: ctx.id, details: { backup: id, workspaces: m.workspaces.length, data_bytes: m.data_bytes } });
         return { backup_id: id, tenant: tenant.slug, workspaces: m.workspaces.map((w) => w.name), data_bytes: m.data_bytes, directory: backupDir(app, tenant.slug, id), ...(archive ? { archive } : {}) };
