@@ -27,6 +27,13 @@ const AUTH_CODES = new Set([192, 193, 194, 195, 497, 516]);
  */
 const RETRYABLE_CODES = new Set([209, 210, 202, 242, 252, 225, 279, 319, 369, 999]);
 
+/**
+ * User settings that only say how to compute a result, never what it is: a server that does not
+ * know one (18.16: join_algorithm, optimize_read_in_order, optimize_aggregation_in_order)
+ * computes the same result without it.
+ */
+const SETTING_HINTS = new Set(['max_threads', 'join_algorithm', 'optimize_read_in_order', 'optimize_aggregation_in_order']);
+
 /** The one seam where @clickhouse/client errors become Roost errors. */
 export function translateClickHouseError(e: unknown): RoostError {
   if (e instanceof RoostError) return e;
@@ -103,6 +110,8 @@ export class ClickHouseEngine implements Engine {
   #client: ClickHouseClient;
   #features: Promise<ServerFeatures> | undefined;
 
+  /** Setting hints this server refused as unknown: left out of later queries. */
+  #unknownHints = new Set<string>();
   /** A placement this engine refuses to use, said on every call (see the constructor). */
   #invalid: RoostError | undefined;
 
@@ -176,6 +185,10 @@ export class ClickHouseEngine implements Engine {
 
   async #run(sql: string, opts: QueryOptions, withFormat: boolean, compat = true): Promise<QueryStream> {
     if (this.#invalid) throw this.#invalid;
+    // Hints this server does not know are left out (it refuses any setting it does not know).
+    if (opts.settings && Object.keys(opts.settings).some((k) => this.#unknownHints.has(k))) {
+      opts = { ...opts, settings: Object.fromEntries(Object.entries(opts.settings).filter(([k]) => !this.#unknownHints.has(k))) };
+    }
     const extra = compat ? (await this.features()).settings : {};
     const ac = new AbortController();
     // A server closes an HTTP query whose client left only from 19.x on (and then only with
@@ -210,6 +223,17 @@ export class ClickHouseEngine implements Engine {
     } catch (e) {
       cleanup();
       if (timedOut) throw new RoostError('QUERY_TIMEOUT', `query exceeded its time limit of ${opts.timeoutMs} ms`);
+      const unknown = /Code: 115\b.*Unknown setting (\w+)/.exec(String((e as Error)?.message ?? ''))?.[1];
+      if (unknown && opts.settings && unknown in opts.settings) {
+        // A hint (how to compute, not what) is dropped and the query sent again: nothing was
+        // answered yet. One that changes the result is the client's to leave out.
+        if (SETTING_HINTS.has(unknown)) {
+          this.#unknownHints.add(unknown);
+          return this.#run(sql, opts, withFormat, compat);
+        }
+        const version = this.#features ? await this.#features.then((f) => f.version, () => 'unknown') : 'unknown';
+        throw new RoostError('SQL_INVALID', `setting ${unknown} is not available on this tenant's ClickHouse server (version ${version}); leave it out`, { details: { setting: unknown, clickhouse_code: 115 } });
+      }
       throw translateClickHouseError(e);
     }
     let bytes = 0;
