@@ -231,8 +231,15 @@ export class ClickHouseEngine implements Engine {
           this.#unknownHints.add(unknown);
           return this.#run(sql, opts, withFormat, compat);
         }
-        const version = this.#features ? await this.#features.then((f) => f.version, () => 'unknown') : 'unknown';
+        const version = await this.features().then((f) => f.version, () => 'unknown');
         throw new RoostError('SQL_INVALID', `setting ${unknown} is not available on this tenant's ClickHouse server (version ${version}); leave it out`, { details: { setting: unknown, clickhouse_code: 115 } });
+      }
+      // A function the embedded engine (and so the analyzer's list) has but this older server
+      // does not: said as such, with the server's version, not as a failed query.
+      const fn = /Code: 46\b.*Unknown function (\w+)/.exec(String((e as Error)?.message ?? ''))?.[1];
+      if (fn && compat) {
+        const version = await this.features().then((f) => f.version, () => 'unknown');
+        throw new RoostError('SQL_INVALID', `function ${fn} is not available on this tenant's ClickHouse server (version ${version})`, { details: { function: fn, clickhouse_code: 46 } });
       }
       throw translateClickHouseError(e);
     }
