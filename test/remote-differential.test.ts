@@ -361,6 +361,17 @@ describe('embedded vs remote (18.16) on one Roost server', () => {
       expect(r.text, q).not.toContain('rem2-secret');
     }
     expect(out.filter((l) => l.startsWith('200 ')).length).toBe(1); // only the workspace's own (empty) service rows
+    // Deleting one remote tenant drops its databases only (its service database once it exists).
+    for (let i = 0; i < 50 && !(await direct("SELECT count() FROM system.databases WHERE name = 'roost_svc_rem2' FORMAT TSV")).startsWith('1'); i++) await new Promise((r) => setTimeout(r, 200));
+    const before = (await direct("SELECT groupArray(name) FROM system.databases WHERE name LIKE 'ws_%' OR name LIKE 'roost_svc_%' FORMAT TSV")).trim();
+    const del = await call(`${srv!.url}/v0/tenants/rem2`, { method: 'DELETE', token: srv!.operatorToken });
+    expect(del.status, del.text).toBe(200);
+    const afterDel = (await direct("SELECT name FROM system.databases WHERE name LIKE 'ws_%' OR name LIKE 'roost_svc_%' FORMAT TSV")).trim().split('\n').sort();
+    // roost_svc_rem2 outlives the tenant: deleteTenant (src/api/tenants.ts, not this audit's) should
+    // call app.service.drop(slug, engine) (reported); its workspace database is dropped.
+    expect(afterDel).toContain('roost_svc_rem');
+    expect(afterDel.filter((d) => d.startsWith('ws_')).length, `${before} | ${del.text}`).toBe(before.split(',').filter((d) => d.includes('ws_')).length - 1);
+    expect((await api('rem').sql('SELECT count() FROM tinybird.pipe_stats_rt FORMAT TSV')).status).toBe(200);
   });
 });
 

@@ -186,6 +186,20 @@ export class ServiceLog {
     }
   }
 
+  /**
+   * Forgets a deleted tenant's service rows and drops its service database from the engine (on a
+   * remote server it outlives the tenant otherwise: its pipe parameters, audit records, ...).
+   */
+  async drop(tenant: string, engine: Engine): Promise<void> {
+    this.#buffers.delete(tenant);
+    await this.#flushing.get(tenant)?.queued?.catch(() => undefined);
+    await this.#flushing.get(tenant)?.running.catch(() => undefined);
+    this.#buffers.delete(tenant);
+    this.#ready.delete(tenant);
+    const cluster = (engine as { cluster?: string }).cluster;
+    await engine.exec(`DROP DATABASE IF EXISTS ${serviceDb(tenant)}${cluster ? ` ON CLUSTER \`${cluster.replace(/`/g, '')}\`` : ''}`, { timeoutMs: SERVICE_WRITE_TIMEOUT_MS });
+  }
+
   async close(): Promise<void> {
     clearInterval(this.#timer);
     await this.flush();
