@@ -598,6 +598,8 @@ describe('remote server down, slow, cut mid-insert, refusing the password', () =
       const logs = JSON.stringify(srv!.logs);
       expect(logs).not.toContain('Wr0ng-Pa55word-xyz');
       expect(logs).not.toContain(ch.password);
+      for (const pw of ['Wr0ng-Pa55word-xyz', ch.password]) expect(logs).not.toContain(Buffer.from(`${ch.user}:${pw}`).toString('base64'));
+      expect(srv!.logs.some((l) => /service log write failed/.test(String(l.msg)) && l.tenant === 'bad')).toBe(true);
     } finally {
       await px.close();
     }
