@@ -367,9 +367,10 @@ describe('embedded vs remote (18.16) on one Roost server', () => {
     const del = await call(`${srv!.url}/v0/tenants/rem2`, { method: 'DELETE', token: srv!.operatorToken });
     expect(del.status, del.text).toBe(200);
     const afterDel = (await direct("SELECT name FROM system.databases WHERE name LIKE 'ws_%' OR name LIKE 'roost_svc_%' FORMAT TSV")).trim().split('\n').sort();
-    // roost_svc_rem2 outlives the tenant: deleteTenant (src/api/tenants.ts, not this audit's) should
-    // call app.service.drop(slug, engine) (reported); its workspace database is dropped.
+    // Its service database (call logs with their parameters, audit records) goes with it; the
+    // other tenant's stays.
     expect(afterDel).toContain('roost_svc_rem');
+    expect(afterDel).not.toContain('roost_svc_rem2');
     expect(afterDel.filter((d) => d.startsWith('ws_')).length, `${before} | ${del.text}`).toBe(before.split(',').filter((d) => d.includes('ws_')).length - 1);
     expect((await api('rem').sql('SELECT count() FROM tinybird.pipe_stats_rt FORMAT TSV')).status).toBe(200);
   });
@@ -583,15 +584,16 @@ describe('remote server down, slow, cut mid-insert, refusing the password', () =
       expect(res['after f']).toBe('200 - 0\n');
       expect(res['after e']).toBe('200 - 1\n');
       expect(res.tables).toBe("['e','e_quarantine','f','f_quarantine']");
-      // A password in the URL is not used: every call says where it belongs (and not the URL).
+      // A placement URL carrying a password (or any query) is refused when given, saying where
+      // the password belongs and without repeating the URL; nothing is stored.
       const chUrl = new URL(ch.url);
       for (const [slug, url] of [['inurl', `http://${ch.user}:${ch.password}@${chUrl.host}`], ['inquery', `${ch.url}/?password=${ch.password}`]]) {
         const tn = await call(`${srv!.url}/v0/tenants`, { method: 'POST', token: srv!.operatorToken, body: JSON.stringify({ slug, placement: { type: 'clickhouse', url, user: ch.user } }) });
-        expect(tn.status, tn.text).toBe(201);
-        const w = await call(`${srv!.url}/v0/tenants/${slug}/workspaces`, { method: 'POST', token: srv!.operatorToken, body: JSON.stringify({ name: 'main' }) });
-        expect(w.status, w.text).toBe(503);
-        expect(w.body.error).toMatch(/placement\.url carries (credentials|parameters); the operator must set it to scheme:\/\/host:port only/);
-        expect(w.text).not.toContain(ch.password);
+        expect(tn.status, tn.text).toBe(400);
+        expect(tn.body).toMatchObject({ code: 'INVALID_PARAMETER' });
+        expect(tn.body.error).toMatch(/no user, password, query or fragment; give the credentials as placement\.user and placement\.password/);
+        expect(tn.text).not.toContain(ch.password);
+        expect((await call(`${srv!.url}/v0/tenants/${slug}`, { token: srv!.operatorToken })).status).toBe(404);
       }
       const tenantRec = await call(`${srv!.url}/v0/tenants/bad`, { token: srv!.operatorToken });
       expect(tenantRec.text).not.toContain('Wr0ng');

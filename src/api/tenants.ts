@@ -99,6 +99,13 @@ function parsePlacement(app: App, raw: unknown, current?: Placement): Placement 
   if (p?.type === 'embedded') return { type: 'embedded' };
   if (p?.type === 'clickhouse') {
     if (typeof p.url !== 'string' || !/^https?:\/\/[^\s]+$/.test(p.url)) throw new RoostError('INVALID_PARAMETER', 'placement.url must be an http(s) URL of the tenant\'s ClickHouse server');
+    let u: URL;
+    try { u = new URL(p.url); } catch { throw new RoostError('INVALID_PARAMETER', 'placement.url must be an http(s) URL of the tenant\'s ClickHouse server'); }
+    // Credentials go in placement.user/password (the password is sealed at rest and never shown);
+    // in the URL they would be stored and shown as they are. (The URL is not repeated here.)
+    if (u.username || u.password || u.search || u.hash) {
+      throw new RoostError('INVALID_PARAMETER', 'placement.url must be the server\'s address only (scheme, host, port, path): no user, password, query or fragment; give the credentials as placement.user and placement.password');
+    }
     for (const k of ['user', 'password', 'cluster'] as const) {
       if (p[k] !== undefined && typeof p[k] !== 'string' && !(k === 'password' && p[k] === null && current)) {
         throw new RoostError('INVALID_PARAMETER', `placement.${k} must be a string${k === 'password' && current ? ' (or null to remove it)' : ''}`);
@@ -387,6 +394,8 @@ export async function deleteTenant(app: App, tenant: Tenant): Promise<{ workspac
     for (const w of workspaces) {
       await dropWorkspaceDatabase(engine, w.database).catch((err) => app.log.warn('workspace database not dropped on the tenant\'s server', { tenant: tenant.slug, database: w.database, err }));
     }
+    // Its service data sources (call logs with their parameters, audit records) go too.
+    await app.service.drop(tenant.slug, engine).catch((err) => app.log.warn('service database not dropped on the tenant\'s server', { tenant: tenant.slug, err }));
   }
   await app.cells.forget(tenant.slug);
   await app.events?.discardTenant(tenant.slug);
