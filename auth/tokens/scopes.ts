@@ -61,6 +61,10 @@ export function scopeView(s: string): ScopeView {
 export function rowFilterProblem(datasource: string, filter: string): string | undefined {
   if (datasource === '*') return 'a row filter applies to one named data source, not to *';
   if (!filter.trim()) return 'the row filter is empty';
+  // Parentheses must balance within the filter itself: `org = 'acme') OR (1` passes the
+  // analyzer inside `WHERE (...)`, but beside another filter, `(f1) AND (f2)`, it became
+  // `org = 'acme' OR (1 AND f2)` and undid the other filter.
+  if (!parensBalanced(filter)) return 'the row filter\'s parentheses do not balance on their own';
   const probe = `SELECT * FROM (SELECT * FROM \`${datasource.replace(/[`\\]/g, '')}\` WHERE (${filter})) AS _roost_row_filter WHERE 0`;
   let tables: number;
   let format: string | undefined;
@@ -73,4 +77,31 @@ export function rowFilterProblem(datasource: string, filter: string): string | u
   }
   if (format !== undefined || tables !== 1) return 'a row filter is an expression over the data source\'s columns; it may not read tables';
   return undefined;
+}
+
+/**
+ * Do the parentheses of `sql` balance outside string literals, quoted identifiers and
+ * comments, never closing one it did not open? (An unterminated quote or comment: no.)
+ */
+export function parensBalanced(sql: string): boolean {
+  let depth = 0;
+  for (let i = 0; i < sql.length; i++) {
+    const c = sql[i]!;
+    if (c === "'" || c === '"' || c === '`') {
+      let j = i + 1;
+      for (; j < sql.length; j++) {
+        if (sql[j] === '\\') { j++; continue; }
+        if (sql[j] === c) { if (sql[j + 1] === c) { j++; continue; } break; }
+      }
+      if (j >= sql.length) return false;
+      i = j;
+    } else if (c === '-' && sql[i + 1] === '-') return false;
+    else if (c === '/' && sql[i + 1] === '*') {
+      const end = sql.indexOf('*/', i + 2);
+      if (end < 0) return false;
+      i = end + 1;
+    } else if (c === '(') depth++;
+    else if (c === ')' && --depth < 0) return false;
+  }
+  return depth === 0;
 }
