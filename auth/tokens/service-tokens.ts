@@ -87,8 +87,15 @@ export function findToken(state: State, secret: string, hash?: string): TokenRec
   return state.get<TokenRecord>('tokens', owner.tenant, owner.workspace, owner.name);
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 export function checkTokenName(name: string): void {
   if (!NAME.test(name)) throw new RoostError('INVALID_PARAMETER', 'token name must be 1-128 characters of letters, digits, space and _ . : @ -');
+  // " x" beside "x" looks the same everywhere it is shown; "." and ".." are no path segment
+  // to address it by; a name shaped like a token id would shadow that token in /v0/tokens/<id>.
+  if (name !== name.trim()) throw new RoostError('INVALID_PARAMETER', 'token name may not start or end with a space');
+  if (/^\.+$/.test(name)) throw new RoostError('INVALID_PARAMETER', 'token name may not be only dots');
+  if (UUID.test(name)) throw new RoostError('INVALID_PARAMETER', 'token name may not look like a token id');
 }
 
 export function listTokens(state: State, tenant: string, workspace: string): TokenRecord[] {
