@@ -13,7 +13,7 @@ import { authenticate, authorize, credentialName, scopeAllows, workspaceOf, type
 import { auditAuth } from '../../auth/runtime.js';
 import { parseScope, scopeView } from '../../auth/tokens/scopes.js';
 import {
-  createTokenOps, deleteTokenOps, getToken, listTokens, refreshTokenOps, replaceTokenOps, WORKSPACE_ADMIN_TOKEN, type TokenRecord,
+  checkTokenName, createTokenOps, deleteTokenOps, getToken, listTokens, refreshTokenOps, replaceTokenOps, WORKSPACE_ADMIN_TOKEN, type TokenRecord,
 } from '../../auth/tokens/service-tokens.js';
 import { parseJwtBody, signTinybirdJwt, workspaceJwtKey } from '../../auth/tokens/jwt-tokens.js';
 import { getWorkspace } from '../../tenants/registry.js';
@@ -84,8 +84,19 @@ function jsonScopes(json: Record<string, unknown> | undefined): string[] {
 function parseRps(raw: unknown): number | undefined {
   if (raw === undefined || raw === null || raw === '') return undefined;
   const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0 || n > 1e6) throw new RoostError('INVALID_PARAMETER', 'rps must be a positive number of requests per second');
+  // Under 1: the limiter's bucket (burst = rps) never holds a whole request, so every request was refused.
+  if (!Number.isFinite(n) || n < 1 || n > 1e6) throw new RoostError('INVALID_PARAMETER', 'rps must be a number of requests per second from 1 to 1000000');
   return n;
+}
+
+/**
+ * The token checked by `one()`, as it is inside the transaction: the same token (by id), and
+ * not given ADMIN meanwhile (a credential without ADMIN was only allowed to act on it without).
+ */
+function sameToken(s: Parameters<typeof getToken>[0], ws: WorkspaceRef, t: TokenRecord): TokenRecord {
+  const cur = getToken(s, ws.tenant, ws.workspace, t.name);
+  if (cur.id !== t.id || (cur.scopes.includes('ADMIN') && !t.scopes.includes('ADMIN'))) throw new RoostError('CONFLICT', 'the token changed meanwhile; retry');
+  return cur;
 }
 
 export function registerTokenRoutes(app: App): void {
@@ -105,6 +116,10 @@ export function registerTokenRoutes(app: App): void {
       const w = getWorkspace(state, ws.tenant, ws.workspace);
       const key = workspaceJwtKey(state, app.secrets, w);
       if (!key) throw new RoostError('CONFLICT', 'this workspace cannot sign JWT tokens until its workspace admin token is refreshed once');
+      // The same names as service tokens: a JWT's name is its credential name in logs and audit records.
+      checkTokenName(name);
+      const limits = json?.limits as { rps?: unknown } | undefined;
+      if (limits && typeof limits === 'object' && limits.rps !== undefined) parseRps(limits.rps);
       let body;
       try { body = parseJwtBody({ name, exp, scopes: json?.scopes, limits: json?.limits }); } catch (e) { throw new RoostError('INVALID_PARAMETER', (e as Error).message); }
       const jwt = await signTinybirdJwt(key, w.id, body);
@@ -174,7 +189,7 @@ export function registerTokenRoutes(app: App): void {
     // The record as it is now: a refresh that committed since it was read changed its hash,
     // and deleting the old one would leave the refreshed secret's hash entry behind (pointing
     // at the name, so at the next token created with that name).
-    await state.transact((s) => ({ ops: deleteTokenOps(getToken(s, ws.tenant, ws.workspace, t.name)), result: undefined }));
+    await state.transact((s) => ({ ops: deleteTokenOps(sameToken(s, ws, t)), result: undefined }));
     audit(ctx, cred, ws, 'token.deleted', t.name);
     ctx.res.writeHead(204).end();
   });
@@ -182,7 +197,7 @@ export function registerTokenRoutes(app: App): void {
   router.post('/v0/tokens/:token/refresh', async (ctx) => {
     const { cred, ws, t } = await one(ctx);
     const r = await state.transact((s) => {
-      const cur = getToken(s, ws.tenant, ws.workspace, t.name);
+      const cur = sameToken(s, ws, t);
       const x = refreshTokenOps(s, cur, { seal: (v) => app.secrets.seal(v) });
       return { ops: x.ops, result: x };
     });
