@@ -50,6 +50,22 @@ function pipeView(pipe: Pipe): Record<string, unknown> {
   };
 }
 
+/**
+ * A node's `type` as given on create: `endpoint` publishes it, `standard` (or none) does not.
+ * Tinybird's other node types are refused rather than saved as a standard node, which would look
+ * like a materialized view or copy job that never runs.
+ */
+function isEndpointType(raw: unknown, node: string): boolean {
+  if (raw === undefined || raw === null || raw === '') return false;
+  const t = typeof raw === 'string' ? raw.toLowerCase() : '';
+  if (t === 'endpoint') return true;
+  if (t === 'standard' || t === 'default') return false;
+  if (t === 'materialized' || t === 'copy' || t === 'sink' || t === 'stream') {
+    throw new RoostError('NOT_AVAILABLE', `node "${node}": ${t} nodes are not supported yet; only standard and endpoint nodes`, { details: { node } });
+  }
+  throw new RoostError('INVALID_PARAMETER', `node "${node}": type must be "standard" or "endpoint", not ${JSON.stringify(raw)}`, { details: { node } });
+}
+
 function newNode(name: string, sql: string, description: string | null): PipeNode {
   const now = new Date().toISOString();
   return { id: newId('n'), name, sql, description, params: [], dependencies: [], createdAt: now, updatedAt: now };
@@ -248,7 +264,7 @@ export function registerPipeRoutes(app: App): void {
         const n = raw as { name?: unknown; sql?: unknown; description?: unknown; type?: unknown };
         if (typeof n !== 'object' || n === null || typeof n.sql !== 'string') throw new RoostError('INVALID_PARAMETER', `nodes[${i}] needs sql (a string)`);
         const node = newNode(checkName('node', typeof n.name === 'string' ? n.name : `${name}_${i}`), n.sql, typeof n.description === 'string' ? n.description : null);
-        if (typeof n.type === 'string' && n.type.toLowerCase() === 'endpoint') endpoint = node.id;
+        if (isEndpointType(n.type, node.name)) endpoint = node.id;
         return node;
       });
     } else {
@@ -257,7 +273,7 @@ export function registerPipeRoutes(app: App): void {
       description = form.get('description');
       if (!sql) throw new RoostError('INVALID_PARAMETER', 'sql is required: send form fields name and sql, or JSON {name, nodes: [...]}');
       nodes = [newNode(`${name}_0`, sql, null)];
-      if ((form.get('type') ?? '').toLowerCase() === 'endpoint') endpoint = nodes[0]!.id;
+      if (isEndpointType(form.get('type'), nodes[0]!.name)) endpoint = nodes[0]!.id;
     }
     if (state.get('datasources', r.tenant, r.workspace, name)) throw new RoostError('CONFLICT', `a data source is named "${name}"; pipes and data sources share names`);
     const now = new Date().toISOString();
@@ -327,6 +343,11 @@ export function registerPipeRoutes(app: App): void {
       id = node.id;
       const name = form.get('name') ? checkName('node', form.get('name')) : node.name;
       if (name !== node.name && cur.nodes.some((n) => n.name === name)) throw new RoostError('CONFLICT', `pipe "${cur.name}" already has a node named "${name}"`, { details: { node: name } });
+      // A rename takes the old name away from the nodes that read it, as a delete does: refused
+      // the same way (409), also when they read it only in a template branch the save-time render
+      // does not take (the check below would pass, and calls taking that branch would fail).
+      const readers = name === node.name ? [] : cur.nodes.filter((n) => n.id !== node.id && n.dependencies.includes(node.name)).map((n) => n.name);
+      if (readers.length) throw new RoostError('CONFLICT', `node "${node.name}" is read by nodes ${readers.join(', ')}; change them first`, { details: { dependents: readers } });
       const changed: PipeNode = { ...node, name, sql: sql ?? node.sql, description: form.has('description') ? form.get('description') : node.description, updatedAt: new Date().toISOString() };
       return { ...cur, nodes: cur.nodes.map((n) => (n.id === node.id ? changed : n)) };
     });

@@ -1,0 +1,205 @@
+/**
+ * Audit of the pipes API as a Tinybird user meets it: node rename sequences against the saved
+ * dependencies, node types Roost does not run, the .pipe datafile round-tripping through create,
+ * endpoint changes while other pipes read the endpoint, and parameter errors over HTTP.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call, startServer, type RunningServer } from './helpers/server.js';
+
+let srv: RunningServer;
+let admin: string;
+
+const post = (path: string, body?: BodyInit, headers: Record<string, string> = {}) =>
+  call(`${srv.url}${path}`, { method: 'POST', token: admin, body, headers });
+const get = (path: string) => call(`${srv.url}${path}`, { token: admin });
+const del = (path: string) => call(`${srv.url}${path}`, { method: 'DELETE', token: admin });
+const put = (path: string, body?: string) => call(`${srv.url}${path}`, { method: 'PUT', token: admin, body });
+const json = { 'Content-Type': 'application/json' };
+const create = (body: unknown) => post('/v0/pipes', JSON.stringify(body), json);
+
+beforeAll(async () => {
+  srv = await startServer();
+  admin = (await call(`${srv.url}/tokens`)).body.workspace_admin_token;
+  expect((await post(`/v0/datasources?name=events&schema=${encodeURIComponent('id Int32, country String')}`)).status).toBe(200);
+  expect((await post('/v0/datasources?name=events&mode=append', '1,ES\n2,FR\n3,ES\n', { 'Content-Type': 'text/csv' })).body.rows).toBe(3);
+}, 120_000);
+afterAll(async () => { await srv?.stop(); });
+
+describe('renaming a node', () => {
+  it('is refused (409) while another node reads it only in a template branch, as deleting it is', async () => {
+    const r = await create({ name: 'ren_branch', nodes: [
+      { name: 'a', sql: 'SELECT id FROM events' },
+      { name: 'c', sql: '%\nSELECT * FROM {% if not defined(x) %}a{% else %}events{% end %}', type: 'endpoint' },
+    ] });
+    expect(r.status, r.text).toBe(200);
+    // The save-time render (defined() true) reads events; calls without x read a.
+    const ren = await put('/v0/pipes/ren_branch/nodes/a?name=b');
+    expect(ren.status, ren.text).toBe(409);
+    expect(ren.body.dependents).toEqual(['c']);
+    const rows = await get('/v0/pipes/ren_branch.json');
+    expect(rows.status, rows.text).toBe(200);
+    expect(rows.body.rows).toBe(3);
+    // Editing a's SQL without renaming it is fine.
+    expect((await put('/v0/pipes/ren_branch/nodes/a', 'SELECT id FROM events WHERE id > 1')).status).toBe(200);
+    expect((await get('/v0/pipes/ren_branch.json')).body.rows).toBe(2);
+  });
+
+  it('is refused (409) while a plain node reads it; an unread node renames and GET shows the new name', async () => {
+    expect((await create({ name: 'ren_plain', nodes: [
+      { name: 'a', sql: 'SELECT id FROM events' },
+      { name: 'b', sql: 'SELECT count() AS n FROM a', type: 'endpoint' },
+      { name: 'spare', sql: 'SELECT 1 AS one' },
+    ] })).status).toBe(200);
+    const ren = await put('/v0/pipes/ren_plain/nodes/a?name=a2');
+    expect(ren.status, ren.text).toBe(409);
+    expect(ren.body).toMatchObject({ code: 'CONFLICT', dependents: ['b'] });
+    const ok = await put('/v0/pipes/ren_plain/nodes/spare?name=spare2');
+    expect(ok.status, ok.text).toBe(200);
+    const p = (await get('/v0/pipes/ren_plain')).body;
+    expect(p.nodes.map((n: { name: string }) => n.name)).toEqual(['a', 'b', 'spare2']);
+    // Renaming the endpoint node keeps it the endpoint.
+    expect((await put('/v0/pipes/ren_plain/nodes/b?name=b2')).status).toBe(200);
+    const q = (await get('/v0/pipes/ren_plain')).body;
+    expect(q.nodes.find((n: { name: string }) => n.name === 'b2').node_type).toBe('endpoint');
+    expect((await get('/v0/pipes/ren_plain.json')).body.data).toEqual([{ n: 3 }]);
+  });
+});
+
+describe('node types', () => {
+  it('materialized, copy and sink nodes are refused (501), not saved as standard nodes', async () => {
+    for (const type of ['materialized', 'copy', 'sink']) {
+      const r = await create({ name: `nt_${type}`, nodes: [{ name: 'a', sql: 'SELECT id FROM events', type }] });
+      expect(r.status, r.text).toBe(501);
+      expect(r.body).toMatchObject({ code: 'NOT_AVAILABLE', node: 'a' });
+      expect((await get(`/v0/pipes/nt_${type}`)).status).toBe(404);
+    }
+    const form = await post('/v0/pipes', new URLSearchParams({ name: 'nt_form', sql: 'SELECT 1', type: 'materialized' }));
+    expect(form.status, form.text).toBe(501);
+  });
+
+  it('an unknown type is a 400; standard (and Tinybird\'s "default") are plain nodes', async () => {
+    const bad = await create({ name: 'nt_bad', nodes: [{ name: 'a', sql: 'SELECT 1', type: 'endpont' }] });
+    expect(bad.status, bad.text).toBe(400);
+    expect(bad.body.code).toBe('INVALID_PARAMETER');
+    const ok = await create({ name: 'nt_ok', nodes: [{ name: 'a', sql: 'SELECT 1 AS x', type: 'standard' }, { name: 'b', sql: 'SELECT x FROM a', type: 'ENDPOINT' }, { name: 'c', sql: 'SELECT 2', type: 'default' }] });
+    expect(ok.status, ok.text).toBe(200);
+    expect(ok.body.nodes.map((n: { node_type: string }) => n.node_type)).toEqual(['standard', 'endpoint', 'standard']);
+  });
+});
+
+/** A minimal reader of the .pipe text Roost writes (DESCRIPTION, NODE, SQL, TYPE blocks). */
+function parseDatafile(text: string): { description: string | null; nodes: Array<{ name: string; sql: string; description?: string; type?: string }> } {
+  const lines = text.split('\n');
+  let description: string | null = null;
+  const nodes: Array<{ name: string; sql: string; description?: string; type?: string }> = [];
+  const block = (i: number): [string, number] => {
+    const out: string[] = [];
+    for (; i < lines.length && (lines[i]!.startsWith('    ') || (lines[i] === '' && lines.slice(i).find((l) => l !== '')?.startsWith('    '))); i++) out.push(lines[i]!.slice(4));
+    return [out.join('\n').replace(/\n+$/, ''), i];
+  };
+  for (let i = 0; i < lines.length;) {
+    const l = lines[i]!;
+    if (l === 'DESCRIPTION >') {
+      const [t, j] = block(i + 1);
+      if (nodes.length) nodes[nodes.length - 1]!.description = t; else description = t;
+      i = j;
+    } else if (l.startsWith('NODE ')) { nodes.push({ name: l.slice(5).trim(), sql: '' }); i++; }
+    else if (l === 'SQL >') { const [t, j] = block(i + 1); nodes[nodes.length - 1]!.sql = t; i = j; }
+    else if (l.startsWith('TYPE ')) { nodes[nodes.length - 1]!.type = l.slice(5).trim(); i++; }
+    else i++;
+  }
+  return { description, nodes };
+}
+
+describe('the .pipe datafile', () => {
+  it('round-trips through create: same nodes, SQL, descriptions, params, dependencies and endpoint', async () => {
+    const src = {
+      name: 'df_src', description: 'top countries\nby views',
+      nodes: [
+        { name: 'base', description: 'filtered rows', sql: "%\nSELECT id, country\nFROM events\n\nWHERE id >= {{Int32(min_id, 0, description=\"lowest id\", example=\"1\", required=False)}}\n  {% if defined(c) %}AND country = {{String(c)}}{% end %}" },
+        { name: 'agg', sql: "%\nSELECT country, count() AS n FROM base\nGROUP BY country ORDER BY {{column(order, 'country')}}", type: 'endpoint' },
+      ],
+    };
+    expect((await create(src)).status).toBe(200);
+    const text = (await get('/v0/pipes/df_src.pipe')).text;
+    expect((await get('/v0/pipes/df_src?format=pipe')).text).toBe(text);
+    const parsed = parseDatafile(text);
+    const again = await create({ name: 'df_copy', description: parsed.description, nodes: parsed.nodes });
+    expect(again.status, again.text).toBe(200);
+    const a = (await get('/v0/pipes/df_src')).body;
+    const b = (await get('/v0/pipes/df_copy')).body;
+    const shape = (p: any) => ({ description: p.description, type: p.type, nodes: p.nodes.map((n: any) => ({ name: n.name, sql: n.sql, description: n.description, params: n.params, dependencies: n.dependencies, node_type: n.node_type })) });
+    expect(shape(b)).toEqual(shape(a));
+    expect((await get('/v0/pipes/df_copy.pipe')).text).toBe(text);
+    expect((await get('/v0/pipes/df_copy.json?min_id=2&order=n')).body.data).toEqual((await get('/v0/pipes/df_src.json?min_id=2&order=n')).body.data);
+    const params = a.nodes[0].params;
+    expect(params.find((p: any) => p.name === 'min_id')).toEqual({ name: 'min_id', type: 'Int32', required: false, default: 0, description: 'lowest id', example: '1' });
+  });
+});
+
+describe('an endpoint other pipes read', () => {
+  it('cannot lose its endpoint by unpublishing or deleting the published node (409); publishing another node is allowed', async () => {
+    expect((await create({ name: 'ep_src', nodes: [{ name: 's0', sql: 'SELECT id, country FROM events' }, { name: 's1', sql: 'SELECT count() AS n FROM s0', type: 'endpoint' }] })).status).toBe(200);
+    expect((await create({ name: 'ep_reader', nodes: [{ name: 'r', sql: 'SELECT n FROM ep_src', type: 'endpoint' }] })).status).toBe(200);
+    const un = await del('/v0/pipes/ep_src/nodes/s1/endpoint');
+    expect(un.status, un.text).toBe(409);
+    expect(un.body.dependents).toEqual(['ep_reader']);
+    const dn = await del('/v0/pipes/ep_src/nodes/s1');
+    expect(dn.status, dn.text).toBe(409);
+    const dp = await del('/v0/pipes/ep_src');
+    expect(dp.status, dp.text).toBe(409);
+    expect((await get('/v0/pipes/ep_reader.json')).body.data).toEqual([{ n: 3 }]);
+    // force=true without an endpoint is refused too.
+    const forced = await post('/v0/pipes?force=true', JSON.stringify({ name: 'ep_src', nodes: [{ name: 'x', sql: 'SELECT 1' }] }), json);
+    expect(forced.status, forced.text).toBe(409);
+    expect((await get('/v0/pipes/ep_reader.json')).body.data).toEqual([{ n: 3 }]);
+    // Once the reader is gone, all of it works.
+    expect((await del('/v0/pipes/ep_reader')).status).toBe(204);
+    expect((await del('/v0/pipes/ep_src/nodes/s1/endpoint')).status).toBe(200);
+    expect((await del('/v0/pipes/ep_src')).status).toBe(204);
+  });
+});
+
+describe('parameter errors over HTTP', () => {
+  const cases: Array<[string, string, string]> = [
+    ['Int8(v)', '128', 'Int8'], ['UInt8(v)', '-1', 'UInt8'], ['Int32(v)', '5.0', 'Int32'], ['Int32(v)', ' 5', 'Int32'],
+    ['Float64(v)', 'nan', 'Float64'], ['Boolean(v)', 'yes', 'Boolean'], ['Date(v)', '2024-02-30', 'Date'],
+    ['Date(v)', '2024-2-3', 'Date'], ['DateTime(v)', '2024-02-03 24:00:00', 'DateTime'], ['DateTime64(v)', '2024-02-03 10:00:00.1234567891', 'DateTime64'],
+    ["Array(v, 'Int32')", '1,,3', 'Array(Int32)'], ["Array(v, 'Date')", '2024-01-01,2024-13-01', 'Array(Date)'],
+    ["String(v, enum=['a','b'])", 'c', 'String in [a, b]'], ['JSON(v)', '{bad', 'JSON'],
+  ];
+  beforeAll(async () => {
+    const nodes = cases.map(([fn], i) => ({ name: `n${i}`, sql: `%\nSELECT {{${fn}}} AS v` }));
+    for (const [i, n] of nodes.entries()) {
+      const r = await create({ name: `perr_${i}`, nodes: [{ ...n, type: 'endpoint' }] });
+      expect(r.status, r.text).toBe(200);
+    }
+  });
+  it('each wrong value answers 400 TEMPLATE_PARAMETER naming the parameter and the expected type', async () => {
+    for (const [i, [fn, value, expected]] of cases.entries()) {
+      const r = await get(`/v0/pipes/perr_${i}.json?v=${encodeURIComponent(value)}`);
+      expect(r.status, `${fn} ${value}: ${r.text}`).toBe(400);
+      expect(r.body, `${fn} ${value}`).toMatchObject({ code: 'TEMPLATE_PARAMETER', parameter: 'v', expected });
+      expect(r.body.error).toContain('"v"');
+    }
+  });
+  it('a required parameter left out, or sent empty, is a 400 naming it', async () => {
+    expect((await create({ name: 'perr_req', nodes: [{ name: 'a', sql: '%\nSELECT {{String(who, required=True)}} AS w', type: 'endpoint' }] })).status).toBe(200);
+    for (const q of ['', '?who=']) {
+      const r = await get(`/v0/pipes/perr_req.json${q}`);
+      expect(r.status, r.text).toBe(400);
+      expect(r.body).toMatchObject({ code: 'TEMPLATE_PARAMETER', parameter: 'who' });
+    }
+    expect((await get('/v0/pipes/perr_req.json?who=me')).body.data).toEqual([{ w: 'me' }]);
+  });
+  it('error() and custom_error() answer their 4xx status and fields', async () => {
+    expect((await create({ name: 'perr_err', nodes: [{ name: 'a', sql: "%\n{% if not defined(k) %}{{ custom_error({'error': 'k is needed', 'code': 422, 'hint': 'pass k'}) }}{% end %}{% if k == 'x' %}{{ error('no x', 403) }}{% end %}SELECT 1 AS one", type: 'endpoint' }] })).status).toBe(200);
+    const a = await get('/v0/pipes/perr_err.json');
+    expect(a.status, a.text).toBe(422);
+    expect(a.body).toMatchObject({ code: 'TEMPLATE_ERROR', error: 'k is needed', hint: 'pass k' });
+    const b = await get('/v0/pipes/perr_err.json?k=x');
+    expect(b.status, b.text).toBe(403);
+    expect(b.body).toMatchObject({ code: 'TEMPLATE_ERROR', error: 'no x' });
+    expect((await get('/v0/pipes/perr_err.json?k=y')).body.data).toEqual([{ one: 1 }]);
+  });
+});
