@@ -105,7 +105,8 @@ describe('names', () => {
 
 describe('the workspace admin token and the requesting token', () => {
   it('a TOKENS token cannot take the workspace admin token\'s name (it would sign JWTs)', async () => {
-    expect((await post(`/v0/tokens?name=${enc('workspace admin token')}&scope=PIPES:READ:a`, mgr)).status).toBe(409);
+    expect((await post(`/v0/tokens?name=${enc('workspace admin token')}&scope=PIPES:READ:a`, mgr)).status).toBe(400);
+    expect((await post(`/v0/tokens?name=${enc('workspace admin token')}&scope=ADMIN`, mgr)).status).toBe(403);
     expect((await put(`/v0/tokens/dup?name=${enc('workspace admin token')}`, mgr)).status).toBeGreaterThanOrEqual(400);
   });
 
@@ -146,5 +147,53 @@ describe('rate limits', () => {
     const exp = Math.floor(Date.now() / 1000) + 600;
     const r = await post(`/v0/tokens?name=${enc('j\nx')}&expiration_time=${exp}`, admin, JSON.stringify({ scopes: [{ type: 'DATASOURCES:READ', resource: 'orders' }] }), { 'Content-Type': 'application/json' });
     expect(r.status).toBe(400);
+  });
+});
+
+describe('other workspaces and the workspace admin token\'s name', () => {
+  it('a scope naming another workspace\'s database reads nothing of it', async () => {
+    const w = await call(`${srv.url}/v0/tenants/local/workspaces`, { method: 'POST', token: srv.operatorToken, body: JSON.stringify({ name: 'other' }), headers: { 'Content-Type': 'application/json' } });
+    expect(w.status, w.text).toBe(201);
+    const ot = w.body.token as string;
+    expect((await post(`/v0/datasources?name=secret&schema=${enc('s String')}`, ot)).status).toBe(200);
+    expect((await post('/v0/datasources?name=secret&mode=append', ot, 'VAULT\n', { 'Content-Type': 'text/csv' })).status).toBe(200);
+    const db = String(w.body.database);
+    for (const res of [`${db}.secret`, 'other.secret']) {
+      const t = await post(`/v0/tokens?name=x_${res.replace(/\W/g, '_')}&scope=DATASOURCES:READ:${res}`);
+      if (t.status !== 200) { expect(t.status).toBe(400); continue; }
+      for (const q of [`SELECT * FROM ${res}`, `SELECT * FROM \`${res}\``]) {
+        const r = await sql(q, t.body.token);
+        expect(r.text, q).not.toContain('VAULT');
+      }
+    }
+  });
+
+  it('after the workspace admin token is deleted, a non-ADMIN token cannot take its name (its secret would sign JWTs)', async () => {
+    const w = await call(`${srv.url}/v0/tenants/local/workspaces`, { method: 'POST', token: srv.operatorToken, body: JSON.stringify({ name: 'third' }), headers: { 'Content-Type': 'application/json' } });
+    expect(w.status, w.text).toBe(201);
+    const wat = w.body.token as string;
+    const m3 = (await post('/v0/tokens?name=m3&scope=TOKENS', wat)).body.token as string;
+    const plain = await post('/v0/tokens?name=plain&scope=PIPES:READ:a', wat);
+    const adm2 = (await post('/v0/tokens?name=adm2&scope=ADMIN', wat)).body.token as string;
+    const exp = Math.floor(Date.now() / 1000) + 600;
+    const jwtBody = JSON.stringify({ scopes: [{ type: 'DATASOURCES:READ', resource: 'orders' }] });
+    const jwt = (await post(`/v0/tokens?name=j1&expiration_time=${exp}`, wat, jwtBody, { 'Content-Type': 'application/json' })).body.token as string;
+    expect((await get('/v0/datasources', jwt)).status).not.toBe(401);
+    const mgrWs = await get('/v0/tokens', m3);
+    expect(mgrWs.status).toBe(200);
+    expect((await del(`/v0/tokens/${enc('workspace admin token')}`, wat)).status).toBe(204);
+    expect((await get('/v0/datasources', jwt)).status).toBe(401);
+    expect((await post(`/v0/tokens?name=${enc('workspace admin token')}&scope=PIPES:READ:a`, m3)).status).toBe(400);
+    expect((await put(`/v0/tokens/plain?name=${enc('workspace admin token')}`, m3)).status).toBe(400);
+    expect((await post(`/v0/tokens?name=${enc('workspace admin token')}&scope=ADMIN`, m3)).status).toBe(403);
+    expect(plain.status).toBe(200);
+    // An ADMIN token recreates it, sealed at once: JWTs work again (signed with the new secret only).
+    const a2 = await post(`/v0/tokens?name=${enc('workspace admin token')}&scope=ADMIN`, adm2);
+    expect(a2.status, a2.text).toBe(200);
+    const j2 = await post(`/v0/tokens?name=j2&expiration_time=${exp}`, adm2, jwtBody, { 'Content-Type': 'application/json' });
+    expect(j2.status, j2.text).toBe(200);
+    expect((await get('/v0/datasources', j2.body.token)).status).not.toBe(401);
+    expect((await get('/v0/datasources', jwt)).status).toBe(401);
+    for (const ev of ['token.deleted', 'token.created']) expect(await waitAudit((a) => a.event === ev && a.resource === 'token:workspace admin token' && a.workspace === 'third'), ev).toHaveLength(1);
   });
 });

@@ -129,11 +129,15 @@ export function registerTokenRoutes(app: App): void {
     }
     const rawScopes = [...q.getAll('scope'), ...jsonScopes(json)];
     const scopes = [...new Set(rawScopes.map(parseScope))];
+    // The name whose secret signs the workspace's JWTs (after a delete, the next token of that
+    // name takes that role): only an ADMIN token, as the original, and sealed at once.
+    const isWat = name === WORKSPACE_ADMIN_TOKEN;
+    if (isWat && !(scopes.length === 1 && scopes[0] === 'ADMIN')) throw new RoostError('INVALID_PARAMETER', 'a token named "workspace admin token" has exactly the ADMIN scope');
     guardAdminScope(app, ctx, cred, ws, scopes);
     const rps = parseRps(q.get('rps') ?? (json?.limits as { rps?: unknown } | undefined)?.rps);
     const description = q.get('description') ?? jsonString(json, 'description');
     const r = await state.transact((s) => {
-      const t = createTokenOps(s, ws.tenant, ws.workspace, name, scopes, { description: description ?? undefined, rps });
+      const t = createTokenOps(s, ws.tenant, ws.workspace, name, scopes, { description: description ?? undefined, rps, ...(isWat ? { seal: (v: string) => app.secrets.seal(v) } : {}) });
       return { ops: t.ops, result: t };
     });
     audit(ctx, cred, ws, 'token.created', name, { scopes });
@@ -167,6 +171,7 @@ export function registerTokenRoutes(app: App): void {
     const newName = q.get('name') ?? jsonString(json, 'name');
     if (newName && newName !== t.name) {
       if (t.name === WORKSPACE_ADMIN_TOKEN) throw new RoostError('INVALID_PARAMETER', 'the workspace admin token cannot be renamed');
+      if (newName === WORKSPACE_ADMIN_TOKEN) throw new RoostError('INVALID_PARAMETER', 'no token can be renamed to "workspace admin token" (its secret would sign the workspace\'s JWTs)');
       next.name = newName;
     }
     if (t.name === WORKSPACE_ADMIN_TOKEN && rawScopes.length && !(next.scopes.length === 1 && next.scopes[0] === 'ADMIN')) throw new RoostError('INVALID_PARAMETER', 'the workspace admin token keeps the ADMIN scope');
