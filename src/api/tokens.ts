@@ -181,8 +181,10 @@ export function registerTokenRoutes(app: App): void {
     if (description !== null && description !== undefined) next.description = description;
     guardAdminScope(app, ctx, cred, ws, next.scopes);
     await state.transact((s) => {
-      const cur = getToken(s, ws.tenant, ws.workspace, t.name);
-      if (cur.hash !== t.hash) throw new RoostError('CONFLICT', 'the token changed meanwhile; retry');
+      // The token as checked: a concurrent change (scopes, name, secret) is a 409, not overwritten
+      // with this request's copy (which could take ADMIN away from a token a TOKENS credential may not touch).
+      const cur = sameToken(s, ws, t);
+      if (cur.hash !== t.hash || (cur.updatedAt ?? cur.createdAt) !== (t.updatedAt ?? t.createdAt)) throw new RoostError('CONFLICT', 'the token changed meanwhile; retry');
       return { ops: replaceTokenOps(s, cur, next), result: undefined };
     });
     audit(ctx, cred, ws, 'token.updated', next.name, { scopes: next.scopes, renamed_from: next.name !== t.name ? t.name : undefined });
