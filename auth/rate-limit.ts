@@ -25,28 +25,33 @@ export class RateLimiter {
     this.#now = now;
   }
 
-  /** Takes one request from `key`'s bucket of `rps` requests per second (burst `rps`). */
+  /**
+   * Takes one request from `key`'s bucket of `rps` requests per second (burst `rps`, and at
+   * least one: a limit under one request a second, as a JWT signed elsewhere may carry, lets one
+   * through every 1/rps seconds instead of none ever).
+   */
   take(key: string, rps: number): RateDecision {
     const now = this.#now();
+    const cap = Math.max(1, rps);
     let b = this.#buckets.get(key);
     if (!b || b.rps !== rps) {
-      b = { tokens: rps, at: now, rps };
+      b = { tokens: cap, at: now, rps };
       this.#buckets.set(key, b);
       if (this.#buckets.size > 100_000) this.#sweep(now);
     }
-    b.tokens = Math.min(rps, b.tokens + ((now - b.at) / 1000) * rps);
+    b.tokens = Math.min(cap, b.tokens + ((now - b.at) / 1000) * rps);
     b.at = now;
     if (b.tokens >= 1) {
       b.tokens -= 1;
-      return { limit: rps, remaining: Math.floor(b.tokens), reset: Math.ceil((rps - b.tokens) / rps), retryAfter: 0 };
+      return { limit: rps, remaining: Math.floor(b.tokens), reset: Math.ceil((cap - b.tokens) / rps), retryAfter: 0 };
     }
     const wait = (1 - b.tokens) / rps;
-    return { limit: rps, remaining: 0, reset: Math.ceil((rps - b.tokens) / rps), retryAfter: Math.max(1, Math.ceil(wait)) };
+    return { limit: rps, remaining: 0, reset: Math.ceil((cap - b.tokens) / rps), retryAfter: Math.max(1, Math.ceil(wait)) };
   }
 
   /** Drops full buckets, which carry no information. */
   #sweep(now: number): void {
-    for (const [k, b] of this.#buckets) if (b.tokens + ((now - b.at) / 1000) * b.rps >= b.rps) this.#buckets.delete(k);
+    for (const [k, b] of this.#buckets) if (b.tokens + ((now - b.at) / 1000) * b.rps >= Math.max(1, b.rps)) this.#buckets.delete(k);
   }
 }
 
