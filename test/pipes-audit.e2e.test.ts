@@ -65,6 +65,33 @@ describe('renaming a node', () => {
   });
 });
 
+describe('a node named like what other nodes read', () => {
+  it('renaming or adding a node to a data source\'s or pipe\'s name that other nodes read is refused (409): they would read the node instead', async () => {
+    expect((await create({ name: 'shadow_src', nodes: [{ name: 'a', sql: 'SELECT toUInt64(9) AS n', type: 'endpoint' }] })).status).toBe(200);
+    expect((await create({ name: 'shadow', nodes: [
+      { name: 'a', sql: 'SELECT toUInt64(5) AS n' },
+      { name: 'b', sql: 'SELECT count() AS n FROM events' },
+      { name: 'c', sql: 'SELECT n FROM shadow_src' },
+      { name: 'd', sql: 'SELECT (SELECT n FROM b) + (SELECT n FROM c) + (SELECT n FROM a) AS total', type: 'endpoint' },
+      { name: 'e', sql: 'SELECT toUInt64(1) AS n' },
+    ] })).status).toBe(200);
+    expect((await get('/v0/pipes/shadow.json')).body.data).toEqual([{ total: 17 }]);
+    for (const target of ['events', 'shadow_src']) {
+      const ren = await put(`/v0/pipes/shadow/nodes/e?name=${target}`);
+      expect(ren.status, ren.text).toBe(409);
+      expect(ren.body.dependents).toEqual([target === 'events' ? 'b' : 'c']);
+      const add = await post(`/v0/pipes/shadow/nodes?name=${target}`, 'SELECT toUInt64(1) AS n');
+      expect(add.status, add.text).toBe(409);
+    }
+    expect((await get('/v0/pipes/shadow.json')).body.data).toEqual([{ total: 17 }]);
+    const deps = (await get('/v0/pipes/shadow')).body.nodes.map((n: { name: string; dependencies: string[] }) => [n.name, n.dependencies]);
+    expect(deps).toEqual([['a', []], ['b', ['events']], ['c', ['shadow_src']], ['d', ['b', 'c', 'a']], ['e', []]]);
+    // A name nothing reads is fine.
+    expect((await post('/v0/pipes/shadow/nodes?name=other', 'SELECT 1 AS one')).status).toBe(200);
+    expect((await put('/v0/pipes/shadow/nodes/e?name=e2')).status).toBe(200);
+  });
+});
+
 describe('node types', () => {
   it('materialized, copy and sink nodes are refused (501), not saved as standard nodes', async () => {
     for (const type of ['materialized', 'copy', 'sink']) {

@@ -66,6 +66,18 @@ function isEndpointType(raw: unknown, node: string): boolean {
   throw new RoostError('INVALID_PARAMETER', `node "${node}": type must be "standard" or "endpoint", not ${JSON.stringify(raw)}`, { details: { node } });
 }
 
+/**
+ * A node added or renamed to `name` would shadow what other nodes of the pipe read under that name
+ * (a data source, service data source or another pipe's endpoint): they would silently read the
+ * node instead. Refused (409) with the nodes that read it.
+ */
+function refuseShadowing(pipe: Pipe, name: string, except?: string): void {
+  const readers = pipe.nodes.filter((n) => n.id !== except && n.dependencies.includes(name)).map((n) => n.name);
+  if (readers.length) {
+    throw new RoostError('CONFLICT', `nodes ${readers.join(', ')} of pipe "${pipe.name}" read "${name}" (a data source or another pipe); a node of that name would take its place. Pick another name`, { details: { node: name, dependents: readers } });
+  }
+}
+
 function newNode(name: string, sql: string, description: string | null): PipeNode {
   const now = new Date().toISOString();
   return { id: newId('n'), name, sql, description, params: [], dependencies: [], createdAt: now, updatedAt: now };
@@ -326,6 +338,7 @@ export function registerPipeRoutes(app: App): void {
       if (!cur) throw new RoostError('UNKNOWN_PIPE', `there is no pipe "${ctx.params.pipe}" in this workspace`);
       const name = checkName('node', form.get('name') ?? `${cur.name}_${cur.nodes.length}`);
       if (cur.nodes.some((n) => n.name === name)) throw new RoostError('CONFLICT', `pipe "${cur.name}" already has a node named "${name}"`, { details: { node: name } });
+      refuseShadowing(cur, name);
       added = newNode(name, sql, form.get('description'));
       return { ...cur, nodes: [...cur.nodes, added] };
     });
@@ -348,6 +361,7 @@ export function registerPipeRoutes(app: App): void {
       // does not take (the check below would pass, and calls taking that branch would fail).
       const readers = name === node.name ? [] : cur.nodes.filter((n) => n.id !== node.id && n.dependencies.includes(node.name)).map((n) => n.name);
       if (readers.length) throw new RoostError('CONFLICT', `node "${node.name}" is read by nodes ${readers.join(', ')}; change them first`, { details: { dependents: readers } });
+      if (name !== node.name) refuseShadowing(cur, name, node.id);
       const changed: PipeNode = { ...node, name, sql: sql ?? node.sql, description: form.has('description') ? form.get('description') : node.description, updatedAt: new Date().toISOString() };
       return { ...cur, nodes: cur.nodes.map((n) => (n.id === node.id ? changed : n)) };
     });
