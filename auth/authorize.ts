@@ -236,16 +236,22 @@ export function workspaceOf(app: App, ctx: Ctx, cred: Credential): WorkspaceRef 
 
 /** Does a token scope list grant `scope` on `resource`? `ADMIN` grants everything in its workspace. */
 export function scopeAllows(scopes: readonly string[], scope: string, resource?: string): boolean {
+  // The audit log (who did what, from which address, with which credential) is not one of the
+  // data a token reads with a wildcard: ADMIN, or a scope naming it.
+  const named = resource !== undefined && NAMED_ONLY.has(resource);
   for (const s of scopes) {
     if (s === 'ADMIN') return true;
-    if (s === scope) return true;
+    if (s === scope && !named) return true;
     if (resource !== undefined) {
       const parts = s.split(':');
-      if (parts.length >= 3 && `${parts[0]}:${parts[1]}` === scope && (parts[2] === resource || parts[2] === '*')) return true;
+      if (parts.length >= 3 && `${parts[0]}:${parts[1]}` === scope && (parts[2] === resource || (parts[2] === '*' && !named))) return true;
     }
   }
   return false;
 }
+
+/** Resources a token reads only with ADMIN or a scope that names them (never `*`). */
+const NAMED_ONLY = new Set(['roost.audit_log']);
 
 /** The role a person credential has on a workspace (undefined for tokens). */
 export function roleOf(cred: Credential, workspace: string): Role | undefined {

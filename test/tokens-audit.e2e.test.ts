@@ -197,3 +197,18 @@ describe('other workspaces and the workspace admin token\'s name', () => {
     for (const ev of ['token.deleted', 'token.created']) expect(await waitAudit((a) => a.event === ev && a.resource === 'token:workspace admin token' && a.workspace === 'third'), ev).toHaveLength(1);
   });
 });
+
+describe('the audit log and wildcard read scopes', () => {
+  it('DATASOURCES:READ:* reads the service data sources but not roost.audit_log; ADMIN reads it', async () => {
+    const m = await post(`/v0/tokens?name=dash&scope=${enc('DATASOURCES:READ:*')}`);
+    expect(m.status, m.text).toBeLessThan(300);
+    const dash = m.body.token as string;
+    expect((await sql('SELECT count() FROM tinybird.pipe_stats_rt', dash)).status).toBe(200);
+    const refused = await sql('SELECT actor, ip FROM roost.audit_log', dash);
+    expect(refused.status, refused.text).toBe(403);
+    expect(refused.body.error).toMatch(/roost\.audit_log/);
+    // Also inside a larger query.
+    expect((await sql('SELECT count() FROM tinybird.pipe_stats_rt WHERE request_id IN (SELECT request_id FROM roost.audit_log)', dash)).status).toBe(403);
+    expect((await sql('SELECT count() FROM roost.audit_log', admin)).status).toBe(200);
+  });
+});
