@@ -138,6 +138,24 @@ function parseDatafile(text: string): { description: string | null; nodes: Array
   return { description, nodes };
 }
 
+describe('create with JSON', () => {
+  it('a node name or description that is not a string is a 400, not dropped', async () => {
+    for (const body of [
+      { name: 'js_bad', nodes: [{ name: 5, sql: 'SELECT 1' }] },
+      { name: 'js_bad', nodes: [{ name: 'a', sql: 'SELECT 1', description: ['x'] }] },
+      { name: 'js_bad', description: { t: 1 }, nodes: [{ name: 'a', sql: 'SELECT 1' }] },
+    ]) {
+      const r = await create(body);
+      expect(r.status, r.text).toBe(400);
+      expect(r.body.code).toBe('INVALID_PARAMETER');
+    }
+    expect((await get('/v0/pipes/js_bad')).status).toBe(404);
+    const ok = await create({ name: 'js_ok', description: null, nodes: [{ sql: 'SELECT 1 AS one' }] });
+    expect(ok.status, ok.text).toBe(200);
+    expect(ok.body.nodes[0].name).toBe('js_ok_0');
+  });
+});
+
 describe('the .pipe datafile', () => {
   it('round-trips through create: same nodes, SQL, descriptions, params, dependencies and endpoint', async () => {
     const src = {

@@ -270,11 +270,15 @@ export function registerPipeRoutes(app: App): void {
       try { body = JSON.parse(text) as typeof body; } catch { throw new RoostError('INVALID_JSON', 'the body must be JSON {name, description?, nodes: [{name, sql, description?, type?}]}'); }
       if (typeof body !== 'object' || body === null) throw new RoostError('INVALID_JSON', 'the body must be a JSON object');
       name = checkName('pipe', typeof body.name === 'string' ? body.name : ctx.query.get('name'));
+      if (body.description !== undefined && body.description !== null && typeof body.description !== 'string') throw new RoostError('INVALID_PARAMETER', 'description must be a string');
       description = typeof body.description === 'string' ? body.description : null;
       if (!Array.isArray(body.nodes) || body.nodes.length === 0) throw new RoostError('INVALID_PARAMETER', 'nodes must be a non-empty list of {name, sql, description?}');
       nodes = body.nodes.map((raw: unknown, i: number) => {
         const n = raw as { name?: unknown; sql?: unknown; description?: unknown; type?: unknown };
         if (typeof n !== 'object' || n === null || typeof n.sql !== 'string') throw new RoostError('INVALID_PARAMETER', `nodes[${i}] needs sql (a string)`);
+        // A name or description of another type was dropped in silence (the node became <pipe>_<i>).
+        if (n.name !== undefined && n.name !== null && typeof n.name !== 'string') throw new RoostError('INVALID_PARAMETER', `nodes[${i}].name must be a string`);
+        if (n.description !== undefined && n.description !== null && typeof n.description !== 'string') throw new RoostError('INVALID_PARAMETER', `nodes[${i}].description must be a string`);
         const node = newNode(checkName('node', typeof n.name === 'string' ? n.name : `${name}_${i}`), n.sql, typeof n.description === 'string' ? n.description : null);
         if (isEndpointType(n.type, node.name)) endpoint = node.id;
         return node;
