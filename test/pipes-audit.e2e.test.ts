@@ -156,6 +156,26 @@ describe('create with JSON', () => {
   });
 });
 
+describe('a pipe named by its id', () => {
+  it('GET, .pipe, endpoint calls and DELETE accept the pipe id as Tinybird does; scopes still go by name', async () => {
+    const made = await create({ name: 'by_id', nodes: [{ name: 'a', sql: 'SELECT count() AS n FROM events', type: 'endpoint' }] });
+    expect(made.status, made.text).toBe(200);
+    const id = made.body.id as string;
+    const g = await get(`/v0/pipes/${id}`);
+    expect(g.status, g.text).toBe(200);
+    expect(g.body.name).toBe('by_id');
+    expect((await get(`/v0/pipes/${id}.pipe`)).text).toBe((await get('/v0/pipes/by_id.pipe')).text);
+    expect((await get(`/v0/pipes/${id}.json`)).body.data).toEqual([{ n: 3 }]);
+    const tok = await post(`/v0/tokens?name=by_id_other&scope=PIPES:READ:ren_plain`);
+    expect(tok.status, tok.text).toBe(200);
+    const denied = await call(`${srv.url}/v0/pipes/${id}.json`, { token: tok.body.token });
+    expect(denied.status, denied.text).toBe(403);
+    expect((await get('/v0/pipes/t_0000000000000000')).status).toBe(404);
+    expect((await del(`/v0/pipes/${id}`)).status).toBe(204);
+    expect((await get('/v0/pipes/by_id')).status).toBe(404);
+  });
+});
+
 describe('the .pipe datafile', () => {
   it('round-trips through create: same nodes, SQL, descriptions, params, dependencies and endpoint', async () => {
     const src = {

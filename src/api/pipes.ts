@@ -25,6 +25,15 @@ import type { RequestParams } from '../pipes/template/index.js';
 
 interface WsRef { cred: Credential; tenant: string; workspace: string }
 
+/**
+ * A pipe named in a path by its name or, as Tinybird allows, by its id (`t_…`): the pipe's name
+ * (scopes and everything else go by name). An unknown id is answered as is, as an unknown pipe.
+ */
+function pipeNameOf(state: App['state'], r: WsRef, raw: string): string {
+  if (!/^t_[0-9a-f]{16}$/.test(raw) || findPipe(state, r.tenant, r.workspace, raw)) return raw;
+  return listPipes(state, r.tenant, r.workspace).find((p) => p.id === raw)?.name ?? raw;
+}
+
 /** Request parameters that belong to the API or to clients, never to a template. */
 function reservedParam(k: string): boolean {
   return k === 'token' || k === 'q' || k === 'from' || k === 'cli_version' || k === 'workspace' || k.startsWith('__tb__');
@@ -310,11 +319,12 @@ export function registerPipeRoutes(app: App): void {
   const pipeRoute = async (ctx: Ctx) => {
     const raw = ctx.params.pipe!;
     const dot = raw.lastIndexOf('.');
-    const name = dot > 0 ? raw.slice(0, dot) : raw;
+    let name = dot > 0 ? raw.slice(0, dot) : raw;
     const ext = dot > 0 ? raw.slice(dot + 1).toLowerCase() : undefined;
     if (ext && ext !== 'pipe') return callEndpoint(ctx, name, ext);
     if (ctx.req.method === 'POST') throw new RoostError('METHOD_NOT_ALLOWED', `call the endpoint as POST /v0/pipes/${name}.json (or .csv, .ndjson, .parquet)`, { headers: { Allow: 'GET, DELETE' } });
     const r = await wsOf(ctx);
+    name = pipeNameOf(state, r, name);
     authorize(app, ctx, r.cred, { op: 'workspace', tenant: r.tenant, workspace: r.workspace, scope: 'PIPES:READ', resource: name });
     const pipe = getPipe(state, r.tenant, r.workspace, name);
     if (ext === 'pipe' || ctx.query.get('format') === 'pipe') return sendText(ctx, 200, pipeDatafile(pipe));
@@ -325,7 +335,7 @@ export function registerPipeRoutes(app: App): void {
 
   router.delete('/v0/pipes/:pipe', async (ctx) => {
     const r = await wsOf(ctx);
-    const name = ctx.params.pipe!;
+    const name = pipeNameOf(state, r, ctx.params.pipe!);
     authorize(app, ctx, r.cred, { op: 'workspace', tenant: r.tenant, workspace: r.workspace, scope: 'PIPES:DROP', resource: name });
     await save(r, name, () => null);
     app.audit({ event: 'pipe.drop', outcome: 'success', tenant: r.tenant, workspace: r.workspace, resource: name, requestId: ctx.id, credential: credentialName(r.cred) });
@@ -402,7 +412,8 @@ export function registerPipeRoutes(app: App): void {
   router.delete('/v0/pipes/:pipe/nodes/:node/endpoint', publish(false));
 
   /** `GET/POST /v0/pipes/<name>.<ext>`: one endpoint call, logged into pipe_stats_rt. */
-  const callEndpoint = async (ctx: Ctx, name: string, ext: string): Promise<void> => {
+  const callEndpoint = async (ctx: Ctx, named: string, ext: string): Promise<void> => {
+    let name = named;
     const startedAt = Date.now();
     const t0 = performance.now();
     let where: { tenant: string; workspace: string; tokenName: string } | undefined;
@@ -417,6 +428,7 @@ export function registerPipeRoutes(app: App): void {
       const r = await wsOf(ctx);
       cred = r.cred;
       where = { tenant: r.tenant, workspace: r.workspace, tokenName: tokenName(r.cred) };
+      name = pipeNameOf(state, r, name);
       authorize(app, ctx, r.cred, { op: 'workspace', tenant: r.tenant, workspace: r.workspace, scope: 'PIPES:READ', resource: name });
       if (!format) throw new RoostError('UNSUPPORTED_FORMAT', `.${ext} is not an endpoint format; use .json, .csv, .ndjson or .parquet`);
       pipe = getPipe(state, r.tenant, r.workspace, name);
