@@ -225,6 +225,29 @@ describe('an endpoint other pipes read', () => {
   });
 });
 
+describe('saving templates whose neutral values cannot compute', () => {
+  it('indexing split_to_array()/String()/JSON(), dividing by a parameter and max_threads(param) save, and calls compute with the real values', async () => {
+    const sql = "%\n{{ max_threads(Int32(t, 0)) }}SELECT {{ split_to_array(s)[0] }} AS first, {{ String(w)[-1] }} AS last_char, "
+      + "{{ JSON(j)['k'] }} AS k, {{ Int32(a, 0) // Int32(b, 0) }} AS q";
+    const r = await create({ name: 'neutral', nodes: [{ name: 'a', sql, type: 'endpoint' }] });
+    expect(r.status, r.text).toBe(200);
+    const ok = await get(`/v0/pipes/neutral.json?t=2&s=x,y&w=abc&j=${encodeURIComponent('{"k":"v"}')}&a=7&b=2`);
+    expect(ok.status, ok.text).toBe(200);
+    expect(ok.body.data).toEqual([{ first: 'x', last_char: 'c', k: 'v', q: 3 }]);
+    // Real calls are still checked.
+    const zero = await get(`/v0/pipes/neutral.json?t=2&s=x&w=abc&j=${encodeURIComponent('{"k":"v"}')}&a=7&b=0`);
+    expect(zero.status, zero.text).toBe(422);
+    expect(zero.body.code).toBe('TEMPLATE_INVALID');
+    const noKey = await get(`/v0/pipes/neutral.json?t=2&s=x&w=abc&j=${encodeURIComponent('{"z":1}')}&a=7&b=1`);
+    expect(noKey.status, noKey.text).toBe(422);
+    const threads = await get(`/v0/pipes/neutral.json?t=0&s=x&w=abc&j=${encodeURIComponent('{"k":"v"}')}&a=7&b=1`);
+    expect(threads.status, threads.text).toBe(422);
+    const empty = await get(`/v0/pipes/neutral.json?t=1&s=${encodeURIComponent(' , ')}&w=abc&j=${encodeURIComponent('{"k":"v"}')}&a=7&b=1`);
+    expect(empty.status, empty.text).toBe(422);
+    expect(empty.body.error).toContain('out of range');
+  });
+});
+
 describe('parameter errors over HTTP', () => {
   const cases: Array<[string, string, string]> = [
     ['Int8(v)', '128', 'Int8'], ['UInt8(v)', '-1', 'UInt8'], ['Int32(v)', '5.0', 'Int32'], ['Int32(v)', ' 5', 'Int32'],

@@ -302,12 +302,20 @@ class Evaluator implements CallApi {
           const n = typeof index === 'bigint' ? Number(index) : index;
           if (typeof n !== 'number' || !Number.isInteger(n)) this.fail(`list index must be an integer, not ${typeName(index)}`, e.offset);
           const i = n < 0 ? items.length + n : n;
-          if (i < 0 || i >= items.length) this.fail(`index ${n} out of range`, e.offset);
+          if (i < 0 || i >= items.length) {
+            // Saving a node renders with neutral values (`split_to_array(s)` is [], `String(s)` is
+            // ''): an index real calls fill is a neutral string then, not a refused save.
+            if (this.defaults) return new Missing(`[${n}]`, 'String');
+            this.fail(`index ${n} out of range`, e.offset);
+          }
           return items[i];
         }
         if (isDict(target)) {
           const key = String(index);
-          if (!Object.hasOwn(target, key)) this.fail(`key ${JSON.stringify(key)} not found`, e.offset);
+          if (!Object.hasOwn(target, key)) {
+            if (this.defaults) return new Missing(key, 'String');
+            this.fail(`key ${JSON.stringify(key)} not found`, e.offset);
+          }
           return target[key];
         }
         return this.fail(`${typeName(target)} cannot be indexed`, e.offset);
@@ -325,6 +333,12 @@ class Evaluator implements CallApi {
         return f(this, e);
       }
     }
+  }
+
+  /** Division by zero: refused in a call; 0 when saving a node (its divisor's neutral value is 0). */
+  #byZero(offset: number): number {
+    if (this.defaults) return 0;
+    return this.fail('division by zero', offset);
   }
 
   #binary(op: string, l: unknown, r: unknown, offset: number): unknown {
@@ -359,7 +373,7 @@ class Evaluator implements CallApi {
         case '/': return Number(x) / Number(y);
         case '//':
         case '%': {
-          if (y === 0n) this.fail('division by zero', offset);
+          if (y === 0n) return this.#byZero(offset);
           const q = x / y - ((x % y !== 0n) && ((x < 0n) !== (y < 0n)) ? 1n : 0n);
           return op === '//' ? q : x - q * y;
         }
@@ -371,13 +385,13 @@ class Evaluator implements CallApi {
       case '-': return na - nb;
       case '*': return na * nb;
       case '/':
-        if (nb === 0) this.fail('division by zero', offset);
+        if (nb === 0) return this.#byZero(offset);
         return na / nb;
       case '//':
-        if (nb === 0) this.fail('division by zero', offset);
+        if (nb === 0) return this.#byZero(offset);
         return Math.floor(na / nb);
       case '%':
-        if (nb === 0) this.fail('division by zero', offset);
+        if (nb === 0) return this.#byZero(offset);
         return na - Math.floor(na / nb) * nb;
     }
     return bad();

@@ -399,7 +399,11 @@ const customError = (api: CallApi, call: CallExpr): unknown => {
 const maxThreads = (api: CallApi, call: CallExpr): unknown => {
   const a = bind(api, call, ['value']);
   const n = Number(evalOpt(api, a.value));
-  if (!Number.isInteger(n) || n < 1 || n > 1024) api.fail('max_threads() takes an integer from 1 to 1024', call.offset);
+  if (!Number.isInteger(n) || n < 1 || n > 1024) {
+    // Saving a node: a parameter's neutral value (0) is no thread count; real calls are checked.
+    if (api.defaults) return new Fragment('', '');
+    api.fail('max_threads() takes an integer from 1 to 1024', call.offset);
+  }
   api.setMaxThreads(n);
   return new Fragment('', '');
 };
