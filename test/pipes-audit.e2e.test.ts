@@ -246,6 +246,17 @@ describe('saving templates whose neutral values cannot compute', () => {
     expect(empty.status, empty.text).toBe(422);
     expect(empty.body.error).toContain('out of range');
   });
+
+  it('columns(split_to_array(p)) and symbol(String(p)) save, and calls name the requested columns', async () => {
+    const r = await create({ name: 'neutral_cols', nodes: [{ name: 'a', sql: '%\nSELECT {{ columns(split_to_array(cols)) }}, {{ symbol(String(one)) }} FROM events ORDER BY id', type: 'endpoint' }] });
+    expect(r.status, r.text).toBe(200);
+    const ok = await get('/v0/pipes/neutral_cols.json?cols=id,country&one=id');
+    expect(ok.status, ok.text).toBe(200);
+    expect(ok.body.meta.map((m: { name: string }) => m.name)).toEqual(['id', 'country', 'id']);
+    const missing = await get('/v0/pipes/neutral_cols.json?one=id');
+    expect(missing.status, missing.text).toBe(400);
+    expect(missing.body.code).toBe('TEMPLATE_PARAMETER');
+  });
 });
 
 describe('parameter errors over HTTP', () => {

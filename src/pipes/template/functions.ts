@@ -200,7 +200,11 @@ const columns = (api: CallApi, call: CallExpr): unknown => {
   api.spend(weight(v), call.offset);
   const list = Array.isArray(v) ? v.map(plain) : typeof v === 'string' ? v.split(',') : [v];
   const names = list.map((x) => (typeof x === 'string' ? x.trim() : x)).filter((x) => x !== '');
-  if (!names.length) throw paramError(name, 'column names', 'no column given');
+  if (!names.length) {
+    // Saving a node: `columns(split_to_array(s))` has no names with neutral values.
+    if (api.defaults) return new Fragment(quoteIdentifier('placeholder'), 'placeholder');
+    throw paramError(name, 'column names', 'no column given');
+  }
   if (names.length > 1000) throw paramError(name, 'column names', 'more than 1000 columns');
   const sql = names.map((n) => identifier(api, name, n, call.offset)).join(', ');
   return new Fragment(sql, names.join(','));
@@ -215,6 +219,8 @@ const symbol = (api: CallApi, call: CallExpr): unknown => {
     throw paramError(r.name, 'identifier', 'is required');
   }
   const v = Array.isArray(r.value) && r.external ? r.value[0] : r.value;
+  // Saving a node: `symbol(String(t))` computes with String's neutral value, ''.
+  if (api.defaults && plain(v) === '') return new Fragment(quoteIdentifier('placeholder'), 'placeholder');
   return new Fragment(identifier(api, r.name, v, call.offset), String(plain(v)));
 };
 
