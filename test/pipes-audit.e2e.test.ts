@@ -291,6 +291,24 @@ describe('parameter errors over HTTP', () => {
     }
     expect((await get('/v0/pipes/perr_req.json?who=me')).body.data).toEqual([{ w: 'me' }]);
   });
+  it('required=True with a default takes the default when the parameter is left out (Tinybird\'s behaviour)', async () => {
+    expect((await create({ name: 'perr_reqdef', nodes: [{ name: 'a', sql: '%\nSELECT {{Int32(n, 3, required=True)}} AS n', type: 'endpoint' }] })).status).toBe(200);
+    expect((await get('/v0/pipes/perr_reqdef.json')).body.data).toEqual([{ n: 3 }]);
+    expect((await get('/v0/pipes/perr_reqdef.json?n=')).body.data).toEqual([{ n: 3 }]);
+    expect((await get('/v0/pipes/perr_reqdef.json?n=4')).body.data).toEqual([{ n: 4 }]);
+    const p = (await get('/v0/pipes/perr_reqdef')).body.nodes[0].params;
+    expect(p).toEqual([{ name: 'n', type: 'Int32', required: true, default: 3 }]);
+  });
+  it('sql_and() with an operator it does not know is refused at save, not read as a column named col__op', async () => {
+    const r = await create({ name: 'perr_sqland', nodes: [{ name: 'a', sql: '%\nSELECT id FROM events WHERE {{ sql_and(country__like=String(c, \'E%\')) }}', type: 'endpoint' }] });
+    expect(r.status, r.text).toBe(422);
+    expect(r.body).toMatchObject({ code: 'TEMPLATE_INVALID', node: 'a' });
+    expect(r.body.error).toContain('"like"');
+    const ok = await create({ name: 'perr_sqland', nodes: [{ name: 'a', sql: "%\nSELECT id FROM events WHERE {{ sql_and(id__gte=Int32(lo, 2), country__in=Array(cs, 'String', defined=False)) }} ORDER BY id", type: 'endpoint' }] });
+    expect(ok.status, ok.text).toBe(200);
+    expect((await get('/v0/pipes/perr_sqland.json')).body.data).toEqual([{ id: 2 }, { id: 3 }]);
+    expect((await get('/v0/pipes/perr_sqland.json?cs=ES')).body.data).toEqual([{ id: 3 }]);
+  });
   it('error() and custom_error() answer their 4xx status and fields', async () => {
     expect((await create({ name: 'perr_err', nodes: [{ name: 'a', sql: "%\n{% if not defined(k) %}{{ custom_error({'error': 'k is needed', 'code': 422, 'hint': 'pass k'}) }}{% end %}{% if k == 'x' %}{{ error('no x', 403) }}{% end %}SELECT 1 AS one", type: 'endpoint' }] })).status).toBe(200);
     const a = await get('/v0/pipes/perr_err.json');

@@ -73,10 +73,12 @@ function paramText(type: string, raw: unknown, value: unknown): string {
  */
 function rawValue(api: CallApi, r: Resolved, a: Record<string, Expr | undefined>, expected: string, fallback: () => unknown): { raw: unknown; found: boolean } {
   if (r.present) return { raw: r.value, found: true };
-  const required = truthy(evalOpt(api, a.required));
-  if (required && !api.defaults) throw paramError(r.name, expected, 'is required');
   const def = evalOpt(api, a.default);
   if (def !== undefined && def !== null) return { raw: def, found: true };
+  // `required=True` with a default takes the default, as in Tinybird (where `required` only
+  // documents the parameter); without one a call fails at once.
+  const required = truthy(evalOpt(api, a.required));
+  if (required && !api.defaults) throw paramError(r.name, expected, 'is required');
   if (api.defaults) {
     const ex = evalOpt(api, a.example);
     return { raw: ex !== undefined && ex !== null ? ex : fallback(), found: true };
@@ -240,9 +242,14 @@ const sqlAnd = (api: CallApi, call: CallExpr): unknown => {
   if (call.args.length) api.fail('sql_and() takes only keyword arguments: column__operator=value', call.offset);
   const parts: string[] = [];
   for (const [key, expr] of call.kwargs) {
+    const m = /^(.+?)(?:__(eq|neq|gt|gte|lt|lte|in|not_in))?$/.exec(key)!;
+    // `col__like=` is no column named `col__like`: an operator Roost does not know is refused, as in
+    // Tinybird ("operand like not supported"), instead of filtering on a column of that name.
+    if (m[2] === undefined && key.includes('__')) {
+      api.fail(`sql_and(): operator "${key.slice(key.lastIndexOf('__') + 2)}" in ${key} is not supported; use ${Object.keys(SQL_AND_OPS).join(', ')}`, expr.offset);
+    }
     const v = api.eval(expr);
     if (v instanceof Missing || plain(v) === null || plain(v) === undefined) continue;
-    const m = /^(.+?)(?:__(eq|neq|gt|gte|lt|lte|in|not_in))?$/.exec(key)!;
     const col = quoteIdentifier(m[1]);
     const op = SQL_AND_OPS[m[2] ?? 'eq'];
     let sql: string;
