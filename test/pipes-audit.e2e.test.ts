@@ -320,3 +320,18 @@ describe('parameter errors over HTTP', () => {
     expect((await get('/v0/pipes/perr_err.json?k=y')).body.data).toEqual([{ one: 1 }]);
   });
 });
+
+describe('pipes and data sources share names', () => {
+  it('a data source cannot be created under a pipe\'s name (409), as a pipe cannot under a data source\'s', async () => {
+    const p = await create({ name: 'shared_nm', nodes: [{ name: 'n', sql: 'SELECT 1 AS n', type: 'endpoint' }] });
+    expect(p.status, p.text).toBe(200);
+    const reader = await create({ name: 'reads_shared', nodes: [{ name: 'r', sql: 'SELECT n FROM shared_nm', type: 'endpoint' }] });
+    expect(reader.status, reader.text).toBe(200);
+    const ds = await post(`/v0/datasources?name=shared_nm&schema=${encodeURIComponent('n UInt8')}`);
+    expect(ds.status, ds.text).toBe(409);
+    expect(ds.body.error).toMatch(/a pipe is named "shared_nm"/);
+    // The reader still reads the pipe.
+    expect((await get('/v0/pipes/reads_shared.json')).body.data).toEqual([{ n: 1 }]);
+    expect((await get('/v0/datasources/shared_nm')).status).toBe(404);
+  });
+});

@@ -26,6 +26,7 @@ import { workspaceNameMap } from '../datasources/name-map.js';
 import { quoteString } from '../cells/engine.js';
 import { jobsOf, ownerKey } from '../../tenants/jobs.js';
 import { publicNames, withPublicNames } from '../query/public-names.js';
+import { findPipe } from '../pipes/pipe.js';
 
 const MODES = ['create', 'append', 'replace'] as const;
 const FORM_KEYS = new Set(['name', 'mode', 'format', 'schema', 'engine_sorting_key', 'dialect_delimiter', 'dialect_new_line', 'dialect_escapechar', 'type_guessing', 'replace_condition', 'token', 'url', 'header', 'dialect_header', 'delete_condition', 'dry_run']);
@@ -222,6 +223,9 @@ export function registerDataSourceRoutes(app: App): void {
     if (mode === 'create') {
       authorize(app, ctx, cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:CREATE' });
       if (state.get('datasources', ws.tenant, ws.name, name)) throw new RoostError('ALREADY_EXISTS', `data source "${name}" already exists; use mode=append or mode=replace`);
+      // Pipes and data sources share names (a pipe's SQL reads either by it): a data source named
+      // like a pipe would silently take its place for the pipes that read it.
+      if (findPipe(state, ws.tenant, ws.name, name)) throw new RoostError('CONFLICT', `a pipe is named "${name}"; pipes and data sources share names`);
       let columns: DataSourceColumn[];
       let data = rawBody ? await gunzipIfCompressed(rawBody, app.config.maxUploadBytes) : undefined;
       const schemaText = params.get('schema');
@@ -265,6 +269,7 @@ export function registerDataSourceRoutes(app: App): void {
         if (data) result = await runImport(app, ctx, ws, ds, format, data, 'append', dialect, params, false, undefined, true);
         await state.transact((s) => {
           if (s.get('datasources', ws.tenant, ws.name, name)) throw new RoostError('ALREADY_EXISTS', `data source "${name}" was created meanwhile`);
+          if (s.get('pipes', ws.tenant, ws.name, name)) throw new RoostError('CONFLICT', `a pipe named "${name}" was created meanwhile; pipes and data sources share names`);
           return { ops: putDataSourceOps(ds), result: undefined };
         });
       } catch (e) {
