@@ -106,7 +106,8 @@ describe('pipes API', () => {
     const r = await get('/v0/pipes/by_country.pipe');
     expect(r.status).toBe(200);
     expect(r.text).toContain('NODE filtered\nSQL >\n    %\n    SELECT * FROM events');
-    expect(r.text).toContain('TYPE endpoint');
+    expect(r.text).toContain('TYPE ENDPOINT\n');
+    expect(r.text.endsWith('\n') && !r.text.endsWith('\n\n')).toBe(true);
   });
 
   it('refuses bad input with 4xx JSON', async () => {

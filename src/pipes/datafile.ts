@@ -15,8 +15,9 @@ export function pipeDatafile(pipe: Pipe): string {
     out.push(`NODE ${n.name}`);
     if (n.description) out.push(`DESCRIPTION >\n${indented(n.description)}\n`);
     out.push(`SQL >\n${indented(n.sql)}\n`);
-    if (n.id === pipe.endpoint) out.push('TYPE endpoint\n');
+    if (n.id === pipe.endpoint) out.push('TYPE ENDPOINT\n');  // as Tinybird's own datafiles write it
     out.push('');
   }
-  return out.join('\n').replace(/\n{3,}/g, '\n\n');
+  // One newline at the end, as Tinybird's datafiles end.
+  return out.join('\n').replace(/\n{3,}/g, '\n\n').replace(/\n+$/, '\n');
 }
