@@ -4,9 +4,10 @@
  * engine, real SIGKILL; every acknowledged event must be stored exactly once.
  */
 import { describe, expect, it } from 'vitest';
-import fs from 'node:fs';
-import path from 'node:path';
 import { call, childProcesses, startServer, type RunningServer } from './helpers/server.js';
+import { checkExactlyOnce, drained as drainedWithin, eventsBody as body, storedIds as ids } from './helpers/events.js';
+
+const drained = (s: RunningServer, ds: string, ms = 20_000) => drainedWithin(s, ds, ms);
 
 const schema = encodeURIComponent('`id` UInt32 `json:$.id`');
 
@@ -15,16 +16,6 @@ async function setup(s: RunningServer, ds: string): Promise<string> {
   const r = await call(`${s.url}/v0/datasources?name=${ds}&format=ndjson&schema=${schema}`, { method: 'POST', token: tok });
   expect(r.status, r.text).toBe(200);
   return tok;
-}
-
-const body = (from: number, n: number) => Array.from({ length: n }, (_, i) => JSON.stringify({ id: from + i })).join('\n') + '\n';
-
-async function ids(s: RunningServer, tok: string, ds: string): Promise<Map<number, number>> {
-  const r = await call(`${s.url}/v0/sql?q=${encodeURIComponent(`SELECT id, count() AS c FROM ${ds} GROUP BY id FORMAT JSONEachRow`)}`, { token: tok });
-  if (r.status !== 200) throw new Error(`${r.status} ${r.text}`);
-  const m = new Map<number, number>();
-  for (const l of r.text.split('\n').filter(Boolean)) { const o = JSON.parse(l); m.set(Number(o.id), Number(o.c)); }
-  return m;
 }
 
 async function count(s: RunningServer, tok: string, ds: string): Promise<number> {
@@ -50,26 +41,6 @@ function sendEvents(s: RunningServer, tok: string, ds: string, acked: Set<number
   };
   const senders = Array.from({ length: 8 }, sender);
   return { stop: async () => { stopped = true; await Promise.all(senders); } };
-}
-
-/** Waits until the events buffer of `ds` holds no segment (everything flushed). */
-async function drained(s: RunningServer, ds: string, ms = 20_000): Promise<void> {
-  const dir = path.join(s.dataDir, 'events', 'local', 'default', ds);
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const left = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.ndjson')) : [];
-    if (left.length === 0) return;
-    if (Date.now() > deadline) throw new Error(`events buffer not drained: ${left.length} segments left`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-/** Every acknowledged id is stored exactly once; no id is stored twice. */
-function checkExactlyOnce(got: Map<number, number>, acked: Set<number>): void {
-  const dup = [...got].filter(([, c]) => c > 1).map(([id]) => id);
-  expect(dup.length, `ids stored more than once: ${dup.slice(0, 10).join(',')}`).toBe(0);
-  const lost = [...acked].filter((id) => !got.has(id));
-  expect(lost.length, `acknowledged ids lost: ${lost.slice(0, 10).join(',')}`).toBe(0);
 }
 
 describe('events acknowledged with 202 survive kill -9 exactly once', () => {

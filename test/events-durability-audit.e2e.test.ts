@@ -11,42 +11,15 @@ import { EventBuffer } from '../src/ingest/event-buffer.js';
 import { JournalStore } from '../src/state/journal-store.js';
 import { State } from '../src/state/state.js';
 import { call, childProcesses, startServer, tempDir, type RunningServer } from './helpers/server.js';
+import { checkExactlyOnce, drained as drainedWithin, eventsBody as body, segmentDir as segDir, storedIds as ids } from './helpers/events.js';
+
+const drained = (s: RunningServer, ds: string, ms = 30_000, ws = 'default') => drainedWithin(s, ds, ms, ws);
 
 const schema = encodeURIComponent('`id` UInt32 `json:$.id`');
 
 async function create(s: RunningServer, tok: string, ds: string, sch = schema): Promise<void> {
   const r = await call(`${s.url}/v0/datasources?name=${ds}&format=ndjson&schema=${sch}`, { method: 'POST', token: tok });
   expect(r.status, r.text).toBe(200);
-}
-
-const body = (from: number, n: number) => Array.from({ length: n }, (_, i) => JSON.stringify({ id: from + i })).join('\n') + '\n';
-
-async function ids(s: RunningServer, tok: string, ds: string): Promise<Map<number, number>> {
-  const r = await call(`${s.url}/v0/sql?q=${encodeURIComponent(`SELECT id, count() AS c FROM ${ds} GROUP BY id FORMAT JSONEachRow`)}`, { token: tok });
-  if (r.status !== 200) throw new Error(`${r.status} ${r.text}`);
-  const m = new Map<number, number>();
-  for (const l of r.text.split('\n').filter(Boolean)) { const o = JSON.parse(l); m.set(Number(o.id), Number(o.c)); }
-  return m;
-}
-
-const segDir = (s: RunningServer, ds: string, ws = 'default', tenant = 'local') => path.join(s.dataDir, 'events', tenant, ws, ds);
-
-async function drained(s: RunningServer, ds: string, ms = 30_000, ws = 'default'): Promise<void> {
-  const dir = segDir(s, ds, ws);
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const left = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.ndjson')) : [];
-    if (left.length === 0) return;
-    if (Date.now() > deadline) throw new Error(`events buffer of ${ds} not drained: ${left.length} segments left`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-function checkExactlyOnce(got: Map<number, number>, acked: Iterable<number>): void {
-  const dup = [...got].filter(([, c]) => c > 1).map(([id]) => id);
-  expect(dup.length, `ids stored more than once: ${dup.slice(0, 10).join(',')}`).toBe(0);
-  const lost = [...acked].filter((id) => !got.has(id));
-  expect(lost.length, `acknowledged ids lost: ${lost.slice(0, 10).join(',')}`).toBe(0);
 }
 
 describe('events buffer audit', () => {
