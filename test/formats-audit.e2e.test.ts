@@ -59,6 +59,20 @@ async function engine(sql: string, format: string): Promise<Buffer> {
 }
 
 /**
+ * Roost's answer in `format` is the engine's own (JSON up to the allowed differences, see
+ * jsonAsEngine; the other formats byte for byte). `big`: results too large to print on failure.
+ */
+function expectAsEngine(format: string, got: Buffer, want: Buffer, label: string, big = false): void {
+  if (format === 'JSON') {
+    const n = jsonAsEngine(got, want, big);
+    if (big) expect(n.got === n.want, label).toBe(true);
+    else expect(n.got, label).toBe(n.want);
+  } else {
+    expect(got.equals(want), label).toBe(true);
+  }
+}
+
+/**
  * A JSON result as Roost sends it, with the allowed differences to chdb's taken out (see the top
  * of the file): the added `rows_before_limit_at_least`, elapsed, and on `streamed` results the
  * read counters. Checks the added line says the rows sent.
@@ -137,23 +151,13 @@ describe('every column type, as the engine writes it', () => {
       expect(r.status).toBe(200);
       const got = await bytesOf(r);
       const want = await engine(TYPES_SQL, format);
-      if (format === 'JSON') {
-        const n = jsonAsEngine(got, want);
-        expect(n.got).toBe(n.want);
-      } else {
-        expect(got.equals(want), got.toString('latin1')).toBe(true);
-      }
+      expectAsEngine(format, got, want, got.toString('latin1'));
       const q = 'SELECT n, s, u64, i256, d256, fnan, dt6, arrn, m, nt FROM _ WHERE n != 1 ORDER BY n DESC';
       const rq = await get(`/v0/pipes/types.${ext}?q=${enc(q)}`);
       expect(rq.status).toBe(200);
       const gotQ = await bytesOf(rq);
       const wantQ = await engine(q.replace('FROM _', `FROM (${TYPES_SQL})`), format);
-      if (format === 'JSON') {
-        const n = jsonAsEngine(gotQ, wantQ);
-        expect(n.got).toBe(n.want);
-      } else {
-        expect(gotQ.equals(wantQ), gotQ.toString('latin1')).toBe(true);
-      }
+      expectAsEngine(format, gotQ, wantQ, gotQ.toString('latin1'));
     });
   }
 
@@ -178,12 +182,7 @@ describe('every column type, as the engine writes it', () => {
       expect(r.status).toBe(200);
       const got = await bytesOf(r);
       const want = await engine(TYPES_SQL, format);
-      if (format === 'JSON') {
-        const n = jsonAsEngine(got, want);
-        expect(n.got).toBe(n.want);
-      } else {
-        expect(got.equals(want), `${format}: ${got.toString('latin1')}`).toBe(true);
-      }
+      expectAsEngine(format, got, want, `${format}: ${got.toString('latin1')}`);
     }
     // No FORMAT: JSON (API.md).
     const dflt = await bytesOf(await get(`/v0/sql?q=${enc(TYPES_SQL)}`));
@@ -218,12 +217,7 @@ describe('large results stream whole', () => {
       const got = await bytesOf(await get(`/v0/sql?q=${enc(`${BIG} FORMAT ${format}`)}`));
       const want = await engine(BIG, format);
       expect(want.length).toBeGreaterThan(2 * 1024 * 1024);
-      if (format === 'JSON') {
-        const n = jsonAsEngine(got, want, true);
-        expect(n.got === n.want, format).toBe(true);
-      } else {
-        expect(got.equals(want), format).toBe(true);
-      }
+      expectAsEngine(format, got, want, format, true);
     }
   });
 
