@@ -101,18 +101,6 @@ void NativeColumn::read(const char*& p) {
     }
   }
 
-void NativeColumn::serialize(ByteBuf& out) const {
-    if (type->kind == Kind::Nullable) {
-      out.put(nulls.data(), nulls.size());
-      nested->serialize(out);
-    } else if (type->kind == Kind::Array) {
-      out.put(data.data(), data.size());
-      nested->serialize(out);
-    } else {
-      out.put(data.data(), data.size());
-    }
-  }
-
 namespace {
 
 OwnedBytes take(ByteBuf& b) {
@@ -123,22 +111,22 @@ OwnedBytes take(ByteBuf& b) {
 
 }  // namespace
 
-void NativeColumn::serializeParts(ByteBuf& small, std::vector<OwnedBytes>& parts, size_t minPart) {
+void NativeColumn::serialize(ByteBuf& small, std::vector<OwnedBytes>* parts, size_t minPart) {
   auto emit = [&](ByteBuf& b, size_t& hint) {
-    if (b.size() < minPart || b.size() == 0) {
+    if (!parts || b.size() < minPart || b.size() == 0) {
       small.put(b.data(), b.size());
       return;
     }
-    if (small.size()) parts.push_back(take(small));
+    if (small.size()) parts->push_back(take(small));
     hint = b.size();
-    parts.push_back(take(b));
+    parts->push_back(take(b));
   };
   if (type->kind == Kind::Nullable) {
     emit(nulls, nullsHint);
-    nested->serializeParts(small, parts, minPart);
+    nested->serialize(small, parts, minPart);
   } else if (type->kind == Kind::Array) {
     emit(data, dataHint);
-    nested->serializeParts(small, parts, minPart);
+    nested->serialize(small, parts, minPart);
   } else {
     emit(data, dataHint);
   }
@@ -204,40 +192,33 @@ void NativeEncoder::encode(std::string_view rowBinary, uint64_t rows, ByteBuf& o
   finishBlock(rows, out);
 }
 
-void NativeEncoder::finishBlock(uint64_t rows, ByteBuf& out) {
-  if (rows == 0) {
-    for (auto& c : columns_) c->reset();
-    return;
-  }
-  size_t total = 64;
-  for (auto& c : columns_) total += c->byteSize() + 64;
-  out.reserve(out.size() + total);
-  out.putVarUInt(columns_.size());
-  out.putVarUInt(rows);
-  for (size_t i = 0; i < columns_.size(); ++i) {
-    putString(out, cols_[i].name);
-    putString(out, nativeTypeName(cols_[i].type));
-    columns_[i]->serialize(out);
+void NativeEncoder::writeBlock(uint64_t rows, ByteBuf& head, std::vector<OwnedBytes>* parts, size_t minPart) {
+  if (rows > 0) {
+    head.putVarUInt(columns_.size());
+    head.putVarUInt(rows);
+    for (size_t i = 0; i < columns_.size(); ++i) {
+      putString(head, cols_[i].name);
+      putString(head, nativeTypeName(cols_[i].type));
+      columns_[i]->serialize(head, parts, minPart);
+    }
   }
   for (auto& c : columns_) c->reset();
 }
 
+void NativeEncoder::finishBlock(uint64_t rows, ByteBuf& out) {
+  if (rows > 0) {
+    size_t total = 64;
+    for (auto& c : columns_) total += c->byteSize() + 64;
+    out.reserve(out.size() + total);
+  }
+  writeBlock(rows, out, nullptr, 0);
+}
+
 void NativeEncoder::finishBlockParts(uint64_t rows, std::vector<OwnedBytes>& parts, size_t minPart) {
-  if (rows == 0) {
-    for (auto& c : columns_) c->reset();
-    return;
-  }
   ByteBuf small;
-  small.reserve(minPart);
-  small.putVarUInt(columns_.size());
-  small.putVarUInt(rows);
-  for (size_t i = 0; i < columns_.size(); ++i) {
-    putString(small, cols_[i].name);
-    putString(small, nativeTypeName(cols_[i].type));
-    columns_[i]->serializeParts(small, parts, minPart);
-  }
+  if (rows > 0) small.reserve(minPart);
+  writeBlock(rows, small, &parts, minPart);
   if (small.size()) parts.push_back(take(small));
-  for (auto& c : columns_) c->reset();
 }
 
 void rowBinaryToNative(std::string_view rowBinary, uint64_t rows, const std::vector<Column>& cols, ByteBuf& out) {

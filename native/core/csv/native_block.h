@@ -35,10 +35,10 @@ struct NativeColumn {
   void writeDefault();
   /// Appends one value given in RowBinary, advancing p.
   void read(const char*& p);
-  void serialize(ByteBuf& out) const;
-  /// serialize() as pieces: see NativeEncoder::finishBlockParts.
-  void serializeParts(ByteBuf& small, std::vector<OwnedBytes>& parts, size_t minPart);
-  /// Sizes the buffers given up by serializeParts reached: reserved again at reset().
+  /// Appends the column's buffers to `small`; with `parts`, those of at least `minPart`
+  /// bytes become pieces of their own instead (see NativeEncoder::finishBlockParts).
+  void serialize(ByteBuf& small, std::vector<OwnedBytes>* parts, size_t minPart);
+  /// Sizes the buffers given up by serialize() as pieces reached: reserved again at reset().
   size_t dataHint = 0, nullsHint = 0;
   size_t byteSize() const;
 };
@@ -82,6 +82,9 @@ class NativeEncoder {
   // rolled back by the row count; only the others (strings, Array elements)
   // have their sizes marked at every row.
   void addBuffers(NativeColumn* n, bool perRow);
+  /// The block (header, then every column) into `head`, or into pieces (see
+  /// finishBlockParts); nothing for zero rows. Resets the columns.
+  void writeBlock(uint64_t rows, ByteBuf& head, std::vector<OwnedBytes>* parts, size_t minPart);
   std::vector<std::pair<ByteBuf*, size_t>> fixedBufs_;
   std::vector<ByteBuf*> varBufs_;
   std::vector<size_t> varMarks_;
