@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import path from 'node:path';
 import { call, childProcesses, startServer, tempDir, type RunningServer } from './helpers/server.js';
 import { freePort } from './helpers/clickhouse-server.js';
@@ -130,6 +131,29 @@ describe('server basics (dev mode)', () => {
       // never finish the body
     });
     expect(status).toBe(408);
+  });
+
+  it('a result the deadline cuts after its head never looks complete, over HTTP/1.1 or HTTP/1.0', async () => {
+    const token = (await call(`${srv.url}/tokens`)).body.workspace_admin_token;
+    // Blocks of 65,536 rows (4.5 MB, over the cell's 2 MiB buffered cap, so it streams) that
+    // take ~0.1 s each, ~45 blocks: the 1.5 s deadline passes after the head and the first rows.
+    const slow = "SELECT number AS n, repeat('a', 40) AS s, arraySum(arrayMap(x -> cityHash64(x, number), range(200))) AS h FROM numbers(3000000)";
+    const q = `/v0/sql?q=${encodeURIComponent(`${slow} FORMAT CSV`)}`;
+    const r = await fetch(`${srv.url}${q}`, { headers: { Authorization: `Bearer ${token}` } });
+    expect(r.status, r.status === 200 ? '' : await r.clone().text()).toBe(200);
+    await expect(r.arrayBuffer()).rejects.toThrow();
+    const raw = await new Promise<Buffer>((resolve, reject) => {
+      const u = new URL(srv.url);
+      const sock = net.connect(Number(u.port), u.hostname, () => sock.write(`GET ${q} HTTP/1.0\r\nHost: ${u.host}\r\nAuthorization: Bearer ${token}\r\n\r\n`));
+      const parts: Buffer[] = [];
+      sock.on('data', (b: Buffer) => parts.push(b));
+      sock.on('error', reject);
+      sock.on('close', () => resolve(Buffer.concat(parts)));
+    });
+    const text = raw.toString('latin1');
+    expect(text).toMatch(/^HTTP\/1\.1 200 /);
+    expect(text).toMatch(/\r\n\r\n0,"a{40}",\d+\n1,"a{40}",/);
+    expect(text).toMatch(/\nCode: 159\. Roost: the result above is incomplete: the request did not finish within 1500 ms\n$/);
   });
 
   it('serves Prometheus metrics with request counts by route and status', async () => {

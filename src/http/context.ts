@@ -23,6 +23,12 @@ export interface Ctx {
   readonly maxBodyBytes: number;
   /** Set by the auth layer. */
   auth?: unknown;
+  /**
+   * Set when the request deadline passed after the head was sent on an HTTP/1.0 connection:
+   * the response is then ended with this error written into its body (see markIncomplete in
+   * query/run.ts), since a close alone would read as a complete answer there.
+   */
+  deadline?: Error;
 }
 
 /** Reads the whole body (small bodies only), refusing more than `limit` bytes with 413. */
@@ -149,6 +155,8 @@ export function sendText(ctx: Ctx, status: number, text: string, type = 'text/pl
 /** Writes a chunk honouring backpressure; rejects when the client has gone. */
 export function writeChunk(ctx: Ctx, chunk: Buffer | string): Promise<void> {
   if (ctx.res.destroyed) return Promise.reject(new RoostError('CLIENT_CLOSED', 'client went away'));
+  // Ended by Roost (the deadline over HTTP/1.0): nothing more may be written.
+  if (ctx.res.writableEnded) return Promise.reject(ctx.deadline ?? new RoostError('CLIENT_CLOSED', 'the response was already ended'));
   if (ctx.res.write(chunk)) return Promise.resolve();
   return new Promise((resolve, reject) => {
     const onDrain = () => { ctx.res.off('close', onClose); resolve(); };

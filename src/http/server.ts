@@ -86,8 +86,16 @@ export class HttpServer {
     };
     this.#inflight.add(ctx);
     const timer = setTimeout(() => {
-      if (!res.headersSent) this.#sendError(ctx, new RoostError('REQUEST_TIMEOUT', `the request did not finish within ${this.#opts.requestTimeoutMs} ms`));
-      else {
+      const late = new RoostError('REQUEST_TIMEOUT', `the request did not finish within ${this.#opts.requestTimeoutMs} ms`);
+      if (!res.headersSent) this.#sendError(ctx, late);
+      else if (req.httpVersion === '1.0' && !res.writableEnded) {
+        // No chunks on HTTP/1.0: a close would read as the end of a complete answer. The
+        // handler, woken by the abort, ends the body with this error written into it
+        // (markIncomplete); one that does not within a second (a client not reading) is cut.
+        cutHere = true;
+        ctx.deadline = late;
+        setTimeout(() => { if (!res.writableFinished) res.destroy(); }, 1000).unref();
+      } else {
         cutHere = true;
         res.destroy();
       }

@@ -182,12 +182,17 @@ async function runWithSlot(ctx: Ctx, o: RunOptions, type: string, settings: Reco
  * error is written into the body, as ClickHouse's own HTTP interface does, so the text is not
  * a valid CSV, TSV or NDJSON ending (nor JSON: its trailer was held back), then it ends.
  */
+/** ClickHouse's own code for a query over its time limit. */
+const TIMEOUT_EXCEEDED = 159;
+
 function markIncomplete(ctx: Ctx, e: unknown): void {
   const res = ctx.res;
   if (ctx.req.httpVersion !== '1.0' || !res.headersSent || res.destroyed || res.writableEnded) return;
-  if (e instanceof RoostError && e.code === 'CLIENT_CLOSED') return;
+  // The request deadline passed: whatever the abort made the query throw, that is the reason.
+  if (ctx.deadline) e = ctx.deadline;
+  else if (e instanceof RoostError && e.code === 'CLIENT_CLOSED') return;
   const msg = (e instanceof Error ? e.message : String(e)).replace(/[\r\n]+/g, ' ');
-  const code = e instanceof QueryFailed && e.clickhouseCode !== undefined ? e.clickhouseCode : 0;
+  const code = ctx.deadline ? TIMEOUT_EXCEEDED : e instanceof QueryFailed && e.clickhouseCode !== undefined ? e.clickhouseCode : 0;
   res.end(`\nCode: ${code}. Roost: the result above is incomplete: ${msg.replace(/^Code: \d+\.\s*/, '')}\n`);
 }
 
