@@ -184,7 +184,10 @@ export function registerDataSourceRoutes(app: App): void {
     app.service.write(ws.tenant, 'datasources_ops_log', {
       timestamp: chTime(), workspace: ws.name, event_type: event, datasource_id: ds.id, datasource_name: ds.name,
       result, elapsed_time: r.elapsedMs / 1000, error: r.error ?? '', request_id: ctx.id, import_id: r.importId ?? '', job_id: r.jobId ?? '',
-      rows: r.rows ?? 0, rows_quarantine: r.quarantined ?? 0, read_bytes: r.bytes ?? 0, written_rows: r.rows ?? 0, written_rows_quarantine: r.quarantined ?? 0,
+      rows: r.rows ?? 0, rows_quarantine: r.quarantined ?? 0, written_rows: r.rows ?? 0, written_rows_quarantine: r.quarantined ?? 0,
+      // What was read: the body's bytes and the rows parsed from it (stored, quarantined, or left
+      // out by a replace_condition).
+      read_bytes: r.bytes ?? 0, read_rows: (r.rows ?? 0) + (r.quarantined ?? 0) + (r.outsideCondition ?? 0),
       // What the operation was asked (Tinybird's Options): which condition deleted or replaced rows.
       options: r.options ?? {}, Options: r.options ?? {},
     });
@@ -278,12 +281,12 @@ export function registerDataSourceRoutes(app: App): void {
           await engine.exec(`DROP TABLE IF EXISTS ${qualified(ws, ds.table)}`).catch(() => {});
           await engine.exec(`DROP TABLE IF EXISTS ${qualified(ws, `${ds.table}_quarantine`)}`).catch(() => {});
         }
-        opsLog(ws, ds, 'create', ctx, { elapsedMs: performance.now() - t0, error: publicMessage(ws, e) });
+        opsLog(ws, ds, 'create', ctx, { elapsedMs: performance.now() - t0, error: publicMessage(ws, e), options: { mode, format } });
         throw e;
       } finally {
         release();
       }
-      opsLog(ws, ds, 'create', ctx, { ...result, elapsedMs: performance.now() - t0 });
+      opsLog(ws, ds, 'create', ctx, { ...result, elapsedMs: performance.now() - t0, options: { mode, format } });
       app.audit({ event: 'datasource.create', outcome: 'success', tenant: ws.tenant, workspace: ws.name, resource: name, requestId: ctx.id, credential: credName(cred) });
       return sendJson(ctx, 200, importResponse(ds, result));
     }

@@ -101,7 +101,7 @@ export function registerEventRoutes(app: App): EventBuffer {
       app.metrics.ingestOps.inc({ tenant: ws.tenant, event: 'append', result: 'ok' });
       app.service.write(ws.tenant, 'datasources_ops_log', {
         timestamp: chTime(), workspace: ws.name, event_type: 'append', datasource_id: ds.id, datasource_name: ds.name, result: 'ok',
-        elapsed_time: (performance.now() - t0) / 1000, request_id: 'events-buffer', import_id: r.importId, rows: r.rows, rows_quarantine: r.quarantined, read_bytes: read.bytes,
+        elapsed_time: (performance.now() - t0) / 1000, request_id: 'events-buffer', import_id: r.importId, rows: r.rows, rows_quarantine: r.quarantined, read_bytes: read.bytes, read_rows: r.rows + r.quarantined,
         written_rows: r.rows, written_rows_quarantine: r.quarantined, options: { source: 'events' },
       });
     },
@@ -114,15 +114,7 @@ export function registerEventRoutes(app: App): EventBuffer {
     const name = ctx.query.get('name');
     if (!name) throw new RoostError('INVALID_PARAMETER', 'name is required: the data source to append the events to');
     const ws = getWorkspace(app.state, tenant, workspace);
-    let ds;
-    try {
-      ds = getDataSource(app.state, tenant, workspace, name);
-    } catch (e) {
-      // Tinybird Classic creates a missing data source from the first events; Roost does not
-      // (docs/decisions.md): the answer says how to create it.
-      if ((e as RoostError).code !== 'UNKNOWN_DATASOURCE') throw e;
-      throw new RoostError('UNKNOWN_DATASOURCE', `there is no data source "${name}" in this workspace; /v0/events appends to an existing one: create it first with POST /v0/datasources?name=${encodeURIComponent(name)}&format=ndjson (a schema= with json paths, or a sample NDJSON body to infer it from)`);
-    }
+    const ds = getDataSource(app.state, tenant, workspace, name);
     authorize(app, ctx, cred, { op: 'workspace', tenant, workspace, scope: 'DATASOURCES:APPEND', resource: ds.name });
     const tenantRec = getTenant(app.state, tenant);
     const rate = admitEvents(tenantRec);
@@ -154,7 +146,7 @@ export function registerEventRoutes(app: App): EventBuffer {
       app.metrics.ingestOps.inc({ tenant, event: 'append', result: 'ok' });
       app.service.write(tenant, 'datasources_ops_log', {
         timestamp: chTime(), workspace, event_type: 'append', datasource_id: ds.id, datasource_name: ds.name, result: 'ok',
-        elapsed_time: (performance.now() - t0) / 1000, request_id: ctx.id, import_id: r.importId, rows: r.rows, rows_quarantine: r.quarantined, read_bytes: read.bytes,
+        elapsed_time: (performance.now() - t0) / 1000, request_id: ctx.id, import_id: r.importId, rows: r.rows, rows_quarantine: r.quarantined, read_bytes: read.bytes, read_rows: r.rows + r.quarantined,
         written_rows: r.rows, written_rows_quarantine: r.quarantined, options: { source: 'events' },
       });
       return sendJson(ctx, 200, { successful_rows: r.rows, quarantined_rows: r.quarantined }, rate.charge(r.rows + r.quarantined));

@@ -22,6 +22,7 @@ import {
   pipeDatafile, pipesUsing, putPipeOps, ResultTail, type Pipe, type PipeNode,
 } from '../pipes/index.js';
 import type { RequestParams } from '../pipes/template/index.js';
+import { tokenIdOf, userAgentOf } from '../pipes/endpoint-log.js';
 
 interface WsRef { cred: Credential; tenant: string; workspace: string }
 
@@ -440,6 +441,7 @@ export function registerPipeRoutes(app: App): void {
       if (input.q) {
         sql = overResult(input.q, sql);
       }
+      tail.query(sql);
       if (compiled.reads.some((n) => n.startsWith('tinybird.') || n.startsWith('roost.'))) await app.service.ensure(r.tenant);
       const tenant = getTenant(state, r.tenant);
       await runQueryToResponse(ctx, {
@@ -460,7 +462,7 @@ export function registerPipeRoutes(app: App): void {
         // Fields spelled out: a spread followed by this many properties built a dictionary-mode
         // object (measured ~6 KB allocated per call with the sampling heap profiler).
         logEndpointCall(app.service, {
-          tenant: where.tenant, workspace: where.workspace, tokenName: where.tokenName,
+          tenant: where.tenant, workspace: where.workspace, tokenName: where.tokenName, tokenId: tokenIdOf(cred), userAgent: userAgentOf(ctx.req.headers),
           pipeId: pipe?.id ?? '', pipeName: name, startedAt, durationMs: performance.now() - t0,
           status, error: failure, parameters: input?.logged ?? {}, requestId: ctx.id, url: loggedUrl(ctx),
           method: ctx.req.method ?? 'GET', rows: got.rows, readRows: got.readRows, readBytes: got.readBytes,

@@ -13,7 +13,7 @@ import { ResultTail } from '../pipes/result-tail.js';
 import { looksLikeForm, outputSettings, respellFormat } from '../query/request-options.js';
 import { compileEndpoint, getPipe, type Pipe } from '../pipes/index.js';
 import type { NameMapEntry } from '../native/sql.js';
-import { logEndpointCall } from '../pipes/endpoint-log.js';
+import { logEndpointCall, tokenIdOf, userAgentOf } from '../pipes/endpoint-log.js';
 import { callStatus, loggedUrl, tokenName } from './pipes.js';
 
 /** What one /v0/sql call leaves in pipe_stats_rt (`pipe_id`/`pipe_name` `query_api`, as in Tinybird). */
@@ -72,7 +72,7 @@ export function registerSqlRoutes(app: App): void {
         for (const k of new Set(ctx.query.keys())) if (k !== 'token') parameters[k] = ctx.query.getAll(k).join(',');
         if (call.q !== undefined) parameters.q = call.q;
         logEndpointCall(app.service, {
-          tenant, workspace, tokenName: tokenName(cred), pipeId: 'query_api', pipeName: 'query_api', startedAt,
+          tenant, workspace, tokenName: tokenName(cred), tokenId: tokenIdOf(cred), userAgent: userAgentOf(ctx.req.headers), pipeId: 'query_api', pipeName: 'query_api', startedAt,
           durationMs: performance.now() - t0, status, error: failure, parameters, requestId: ctx.id, url: loggedUrl(ctx),
           method: ctx.req.method ?? 'GET', rows: got?.rows ?? 0, readRows: got?.readRows ?? 0, readBytes: got?.readBytes ?? 0,
         });
@@ -145,6 +145,7 @@ export function registerSqlRoutes(app: App): void {
     // query string or a form body.
     const output = outputSettings((k) => call.form?.get(k) ?? ctx.query.get(k) ?? undefined);
     call.tail = new ResultTail(format);
+    call.tail.query(analysis.sql);
     await runQueryToResponse(ctx, {
       engine: app.cells.engineFor(t), tenant: t, config: app.config, metrics: app.metrics,
       sql: analysis.sql, format, names: publicNames(app.state, tenant, workspace), userSettings: output,

@@ -22,8 +22,29 @@ export class ResultTail {
 
   /** Inside a `"` quoted CSV field, where a newline is part of the value. */
   #quoted = false;
+  /** The last byte seen was a row-ending newline (or nothing was seen yet). */
+  #atLineStart = true;
+  /** Line number (from 0) of the last empty line: before a WITH TOTALS row in CSV and TSV. */
+  #lastBlank = -1;
+  /** The query asks for totals (WITH TOTALS): a TSV line that is empty may be their separator. */
+  #totals = false;
 
   constructor(format: string) { this.#format = format; }
+
+  /**
+   * The SQL about to run. With `WITH TOTALS`, CSV and TSV results end with an empty line
+   * and the totals row, which are not result rows (JSON keeps totals apart; JSONEachRow leaves
+   * them out). In CSV an empty line is never a row (an empty value is `""`); in TSV it is one
+   * when the only column is an empty string, so there it counts as the separator only when
+   * the query asks for totals.
+   */
+  query(sql: string): void { this.#totals = /\bWITH\s+TOTALS\b/i.test(sql); }
+
+  /** A row-ending newline at `at` of `chunk`: counted, and noted when its line is empty. */
+  #newline(chunk: Buffer, at: number): void {
+    if (at === 0 ? this.#atLineStart : chunk[at - 1] === 10) this.#lastBlank = this.#newlines;
+    this.#newlines++;
+  }
 
   /** JSON's trailer has the statistics; the line formats tell their row count. Parquet is not read. */
   get useful(): boolean { return this.#format !== 'Parquet' && this.#format !== ''; }
@@ -35,7 +56,8 @@ export class ResultTail {
   pass(chunk: Buffer): Buffer {
     if (this.#format === 'JSONEachRow' || this.#format.startsWith('TSV')) {
       // JSON and TSV escape newlines inside values, so every newline ends one row.
-      for (let i = chunk.indexOf(10); i >= 0; i = chunk.indexOf(10, i + 1)) this.#newlines++;
+      for (let i = chunk.indexOf(10); i >= 0; i = chunk.indexOf(10, i + 1)) this.#newline(chunk, i);
+      if (chunk.length) this.#atLineStart = chunk[chunk.length - 1] === 10;
       return chunk;
     }
     if (this.#format.startsWith('CSV')) {
@@ -44,12 +66,13 @@ export class ResultTail {
       for (let i = 0; i < chunk.length;) {
         const q = chunk.indexOf(34, i);
         const nl = quoted ? -1 : chunk.indexOf(10, i);
-        if (nl >= 0 && (q < 0 || nl < q)) { this.#newlines++; i = nl + 1; continue; }
+        if (nl >= 0 && (q < 0 || nl < q)) { this.#newline(chunk, nl); i = nl + 1; continue; }
         if (q < 0) break;
         quoted = !quoted;
         i = q + 1;
       }
       this.#quoted = quoted;
+      if (chunk.length) this.#atLineStart = !quoted && chunk[chunk.length - 1] === 10;
       return chunk;
     }
     const all = this.#held.length ? Buffer.concat([this.#held, chunk]) : chunk;
@@ -94,9 +117,12 @@ export class ResultTail {
   }
 
   result(): { rows: number; readRows: number; readBytes: number } {
-    if (this.#format === 'JSONEachRow' || this.#format === 'CSV' || this.#format === 'TSV') return { rows: this.#newlines, readRows: this.#readRows, readBytes: this.#readBytes };
-    // The header line is not a row.
-    if (this.#format.endsWith('WithNames')) return { rows: Math.max(0, this.#newlines - 1), readRows: this.#readRows, readBytes: this.#readBytes };
-    return { rows: this.#rows, readRows: this.#readRows, readBytes: this.#readBytes };
+    const lines = this.#format === 'JSONEachRow' || this.#format.startsWith('CSV') || this.#format.startsWith('TSV');
+    if (!lines) return { rows: this.#rows, readRows: this.#readRows, readBytes: this.#readBytes };
+    // The empty line and the totals row after it are not rows (CSV always; TSV when asked for).
+    const totals = this.#format !== 'JSONEachRow' && this.#lastBlank >= 0 && this.#lastBlank === this.#newlines - 2 && (this.#format.startsWith('CSV') || this.#totals);
+    // The header line is not a row either.
+    const header = this.#format.endsWith('WithNames') ? 1 : 0;
+    return { rows: Math.max(0, this.#newlines - header - (totals ? 2 : 0)), readRows: this.#readRows, readBytes: this.#readBytes };
   }
 }

@@ -18,7 +18,14 @@ export function serviceDb(tenant: string): string {
   return `roost_svc_${tenant.replace(/[^A-Za-z0-9_]/g, '_')}`;
 }
 
-/** Table definitions; every table carries `workspace` so views can filter it. */
+/**
+ * Table definitions; every table carries `workspace` so views can filter it. The columns
+ * are Tinybird's documented ones for its service data sources (names, meaning, and types
+ * where Roost's differ only by width or precision: DateTime64(3) for DateTime, Float64 for
+ * Float, UInt64 for UInt32, String for Nullable(String): see docs/decisions.md), plus a few
+ * of Roost's own (`token_name`/`error_message`/`parameters` in endpoint_errors, `options`).
+ * Columns added here are added to the tables of older cells at start (`ensure`).
+ */
 export const SERVICE_TABLES: Record<string, { columns: string; order: string; publicName: string }> = {
   audit_log: {
     publicName: 'roost.audit_log',
@@ -27,24 +34,47 @@ export const SERVICE_TABLES: Record<string, { columns: string; order: string; pu
   },
   pipe_stats_rt: {
     publicName: 'tinybird.pipe_stats_rt',
-    columns: `start_datetime DateTime64(3, 'UTC'), workspace String, pipe_id String, pipe_name String, token_name String, duration Float64, read_rows UInt64, read_bytes UInt64, result_rows UInt64, status_code Int32, error UInt8, error_message String, parameters Map(String, String), request_id String, url String, method LowCardinality(String)`,
+    columns: `start_datetime DateTime64(3, 'UTC'), workspace String, pipe_id String, pipe_name String, token_name String, duration Float64, read_rows UInt64, read_bytes UInt64, result_rows UInt64, status_code Int32, error UInt8, error_message String, parameters Map(String, String), request_id String, url String, method LowCardinality(String), token String, release String, user_agent Nullable(String), resource_tags Array(String), cpu_time Float64`,
     order: '(workspace, start_datetime)',
   },
   endpoint_errors: {
     publicName: 'tinybird.endpoint_errors',
-    columns: `start_datetime DateTime64(3, 'UTC'), workspace String, pipe_id String, pipe_name String, parameters Map(String, String), error String, status_code Int32, request_id String, token_name String`,
+    columns: `start_datetime DateTime64(3, 'UTC'), workspace String, pipe_id String, pipe_name String, parameters Map(String, String), error String, status_code Int32, request_id String, token_name String, params Nullable(String), url Nullable(String), resource_tags Array(String)`,
     order: '(workspace, start_datetime)',
   },
   datasources_ops_log: {
     publicName: 'tinybird.datasources_ops_log',
-    columns: `timestamp DateTime64(3, 'UTC'), workspace String, event_type LowCardinality(String), datasource_id String, datasource_name String, result LowCardinality(String), elapsed_time Float64, error String, request_id String, import_id String, job_id String, rows UInt64, rows_quarantine UInt64, blocks_ids Array(String), options Map(String, String), Options Map(String, String), read_rows UInt64, read_bytes UInt64, written_rows UInt64, written_bytes UInt64, written_rows_quarantine UInt64, written_bytes_quarantine UInt64, operation_id String, release String, resource_tags Array(String)`,
+    columns: `timestamp DateTime64(3, 'UTC'), workspace String, event_type LowCardinality(String), datasource_id String, datasource_name String, result LowCardinality(String), elapsed_time Float64, error String, request_id String, import_id String, job_id String, rows UInt64, rows_quarantine UInt64, blocks_ids Array(String), options Map(String, String), Options Nested(Names String, Values String), read_rows UInt64, read_bytes UInt64, written_rows UInt64, written_bytes UInt64, written_rows_quarantine UInt64, written_bytes_quarantine UInt64, operation_id String, release String, resource_tags Array(String), pipe_id String, pipe_name String, cpu_time Float64`,
     order: '(workspace, timestamp)',
   },
 };
 
+/** `name type` pairs of a column list (commas inside a type's parentheses are not separators). */
+function columnList(columns: string): Array<[string, string]> {
+  return columns.split(/,\s*(?![^()]*\))/).map((c) => {
+    const t = c.trim();
+    const sp = t.indexOf(' ');
+    return [t.slice(0, sp), t.slice(sp + 1).trim()] as [string, string];
+  });
+}
+
+/**
+ * The columns as stored: a `Nested(a T, b U)` column is the arrays `name.a Array(T)` and
+ * `name.b Array(U)` (how ClickHouse keeps it, and how Tinybird's users query it: `Options.Names`).
+ */
+function storedColumns(columns: string): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  for (const [name, type] of columnList(columns)) {
+    const nested = /^Nested\((.*)\)$/.exec(type);
+    if (!nested) { out.push([name, type]); continue; }
+    for (const [sub, subType] of columnList(nested[1]!)) out.push([`${name}.${sub}`, `Array(${subType})`]);
+  }
+  return out;
+}
+
 /** The Map(String, String) columns of each service table. */
 const MAP_COLUMNS: Record<string, string[]> = Object.fromEntries(Object.entries(SERVICE_TABLES).map(([t, d]) => [t,
-  d.columns.split(/,\s*(?![^()]*\))/).map((c) => c.trim().split(/\s+/)).filter((c) => /^Map\(/.test(c[1] ?? '')).map((c) => c[0]!)]));
+  columnList(d.columns).filter(([, type]) => /^Map\(/.test(type)).map(([name]) => name)]));
 
 export type ServiceTable = keyof typeof SERVICE_TABLES;
 
@@ -52,10 +82,95 @@ export type ServiceTable = keyof typeof SERVICE_TABLES;
 export function serviceViews(tenant: string, workspace: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [table, def] of Object.entries(SERVICE_TABLES)) {
-    const cols = def.columns.split(/,\s*(?![^()]*\))/).map((c) => c.trim().split(/\s+/)[0]).filter((c) => c !== 'workspace' && c !== 'tenant');
+    // Nested columns as their arrays (`Options.Names`, `Options.Values`), as Tinybird's users read them.
+    const cols = storedColumns(def.columns).map(([c]) => c).filter((c) => c !== 'workspace' && c !== 'tenant');
     out[def.publicName] = `(SELECT ${cols.map((c) => '`' + c + '`').join(', ')} FROM ${serviceDb(tenant)}.${table} WHERE workspace = ${quoteString(workspace)})`;
   }
   return out;
+}
+
+/**
+ * A datasources_ops_log row as stored: the operation's options (`Options` or `options`, an
+ * object) become Tinybird's `Options.Names`/`Options.Values` arrays (and Roost's `options` map);
+ * `operation_id` names the operation (its job, else its import, else its request).
+ */
+function opsLogRow(row: Record<string, unknown>): Record<string, unknown> {
+  const given = row.Options ?? row.options;
+  const o: Record<string, string> = {};
+  if (given && typeof given === 'object' && !Array.isArray(given)) for (const [k, v] of Object.entries(given)) o[k] = String(v);
+  const out: Record<string, unknown> = { ...row, options: o, 'Options.Names': Object.keys(o), 'Options.Values': Object.values(o) };
+  delete out.Options;
+  if (!out.operation_id) out.operation_id = out.job_id || out.import_id || out.request_id || '';
+  return out;
+}
+
+/**
+ * Brings a service table created by an earlier version to the current columns, keeping its
+ * rows: columns it lacks are added (older rows take the type's default: 0, '', [], NULL),
+ * and a column that is now `Nested(Names String, Values String)` but was a map (or the JSON
+ * text of one, on servers before 21.1) is renamed aside, copied into the arrays, then dropped.
+ * Each step is checked against the table first, so an upgrade cut short resumes at the next start.
+ */
+async function upgradeTable(engine: Engine, db: string, table: string, columns: string): Promise<void> {
+  const opts = { timeoutMs: SERVICE_WRITE_TIMEOUT_MS };
+  const t = `${db}.${table}`;
+  const read = async (): Promise<Map<string, string>> => {
+    const text = (await engine.exec(`SELECT name, type FROM system.columns WHERE database = ${quoteString(db)} AND table = ${quoteString(table)}`, { ...opts, format: 'JSONEachRow' })).toString('utf8');
+    const have = new Map<string, string>();
+    for (const line of text.split('\n')) {
+      if (!line.trim()) continue;
+      const c = JSON.parse(line) as { name: string; type: string };
+      have.set(c.name, c.type);
+    }
+    return have;
+  };
+  let have = await read();
+  const compat = await compatColumns(engine, columns);
+  const nested = columnList(compat).filter(([, type]) => /^Nested\(/.test(type)).map(([name]) => name);
+  for (const name of nested) {
+    if (have.has(name)) await engine.exec(`ALTER TABLE ${t} RENAME COLUMN \`${name}\` TO \`${asideName(name)}\``, opts);
+  }
+  if (nested.length) have = await read();
+  const missing = storedColumns(compat).filter(([name]) => !have.has(name));
+  if (missing.length) {
+    await engine.exec(`ALTER TABLE ${t} ${missing.map(([name, type]) => `ADD COLUMN IF NOT EXISTS \`${name}\` ${type}`).join(', ')}`, opts);
+  }
+  for (const name of nested) {
+    const aside = asideName(name);
+    const type = have.get(aside);
+    if (type === undefined) continue;
+    const sub = columnList(/^Nested\((.*)\)$/.exec(columnList(compat).find(([n]) => n === name)![1])![1]!).map(([n]) => n);
+    // A map, or (servers before 21.1) its JSON text. Rows that left it empty but filled
+    // Roost's `options` map (events appends did) take that one.
+    const fallback = have.get('options') === type ? 'options' : undefined;
+    const isText = !/^Map\(/.test(type);
+    const empty = (c: string) => (isText ? `${c} IN ('', '{}')` : `empty(${c})`);
+    const src = fallback ? `if(${empty(`\`${aside}\``)}, ${fallback}, \`${aside}\`)` : `\`${aside}\``;
+    const keys = isText ? `arrayMap(kv -> kv.1, JSONExtractKeysAndValues(${src}, 'String'))` : `mapKeys(${src})`;
+    const values = isText ? `arrayMap(kv -> kv.2, JSONExtractKeysAndValues(${src}, 'String'))` : `mapValues(${src})`;
+    await mutate(engine, db, table, `ALTER TABLE ${t} UPDATE \`${name}.${sub[0]}\` = ${keys}, \`${name}.${sub[1]}\` = ${values} WHERE empty(\`${name}.${sub[0]}\`)`);
+    await engine.exec(`ALTER TABLE ${t} DROP COLUMN \`${aside}\``, opts);
+  }
+}
+
+/** Where a column that becomes Nested waits while its values are copied. */
+const asideName = (name: string): string => `__${name}_before_nested`;
+
+/** Runs a mutation and waits for it (polling where the server does not know `mutations_sync`). */
+async function mutate(engine: Engine, db: string, table: string, sql: string): Promise<void> {
+  try {
+    await engine.exec(sql, { timeoutMs: SERVICE_WRITE_TIMEOUT_MS, settings: { mutations_sync: 2 } });
+    return;
+  } catch (e) {
+    if (!/mutations_sync|Unknown setting/i.test(String((e as Error).message))) throw e;
+  }
+  await engine.exec(sql, { timeoutMs: SERVICE_WRITE_TIMEOUT_MS });
+  for (const deadline = Date.now() + 5 * 60_000; Date.now() < deadline;) {
+    const left = Number((await engine.exec(`SELECT count() FROM system.mutations WHERE database = ${quoteString(db)} AND table = ${quoteString(table)} AND is_done = 0`, { timeoutMs: SERVICE_WRITE_TIMEOUT_MS })).toString().trim());
+    if (!left) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`mutation of ${db}.${table} did not finish in 5 minutes`);
 }
 
 interface Buffered { rows: string[]; bytes: number }
@@ -89,6 +204,13 @@ export class ServiceLog {
         await engine.exec(`CREATE DATABASE IF NOT EXISTS ${serviceDb(tenant)}`, { timeoutMs: SERVICE_WRITE_TIMEOUT_MS });
         for (const [name, def] of Object.entries(SERVICE_TABLES)) {
           await engine.exec(`CREATE TABLE IF NOT EXISTS ${serviceDb(tenant)}.${name} (${await compatColumns(engine, def.columns)}) ENGINE = MergeTree ORDER BY ${def.order}`, { timeoutMs: SERVICE_WRITE_TIMEOUT_MS });
+          try {
+            await upgradeTable(engine, serviceDb(tenant), name, def.columns);
+          } catch (e) {
+            // The table keeps its rows and takes new ones (columns it lacks are skipped);
+            // queries naming the missing columns fail until an upgrade succeeds.
+            this.#log.error('service table upgrade failed; retried at the next start', { tenant, table: name, err: e });
+          }
         }
       })();
       p.catch(() => this.#ready.delete(tenant));
@@ -99,6 +221,7 @@ export class ServiceLog {
 
   /** Queues one row for a tenant's service table. */
   write(tenant: string, table: ServiceTable, row: Record<string, unknown>): void {
+    if (table === 'datasources_ops_log') row = opsLogRow(row);
     let t = this.#buffers.get(tenant);
     if (!t) this.#buffers.set(tenant, (t = new Map()));
     let b = t.get(table);
