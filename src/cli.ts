@@ -46,6 +46,8 @@ export async function main(argv: string[]): Promise<number> {
   }
   const admin = await runAdminCommand(argv);
   if (admin !== undefined) return admin;
-  process.stderr.write(`roost: unknown command "${cmd}"\n\n${USAGE}`);
-  return 2;
+  // One line and exit 1, as every other CLI failure (the README's promise); the usage is asked
+  // for with --help.
+  process.stderr.write(`roost: unknown command "${cmd}"; commands: serve, tenant, workspace, backup, restore (see roost --help)\n`);
+  return 1;
 }

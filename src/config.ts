@@ -154,6 +154,13 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     cellHealthMs: intIn(name('cellHealthMs'), raw('cellHealthMs')!, 50, 3_600_000, problems),
     shutdownGraceMs: intIn(name('shutdownGraceMs'), raw('shutdownGraceMs')!, 0, 3_600_000, problems),
   };
+  // Environment-only settings, read where they are used (auth/runtime.ts, cells/embedded.ts),
+  // checked here so that a bad one stops the start like any other value (not a stack trace, or
+  // silently NaN).
+  const publicUrl = env.ROOST_PUBLIC_URL;
+  if (publicUrl && !/^https?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/.test(publicUrl)) problems.push(`ROOST_PUBLIC_URL must be an http(s) URL without query or fragment (the server's public base URL), got "${publicUrl}"`);
+  const cancelGrace = env.ROOST_CELL_CANCEL_GRACE_MS;
+  if (cancelGrace) intIn('ROOST_CELL_CANCEL_GRACE_MS', cancelGrace, 0, 3_600_000, problems);
   if (redisUrl) problems.push(`${name('redisUrl')}: the Redis state store is not available in this version; unset it to use the local journal`);
   if (problems.length) throw new ConfigError(problems);
   return cfg;
@@ -161,5 +168,9 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
 
 export function helpText(): string {
   const rows = Object.values(OPTIONS).map((o) => `  ${(o.flag + (o.bool ? '' : ' <v>')).padEnd(24)} ${o.env.padEnd(26)} ${o.help}${o.def !== undefined ? ` (default ${o.def})` : ''}`);
-  return rows.join('\n');
+  const envOnly = [
+    ['ROOST_PUBLIC_URL', "the server's public base URL behind a proxy (OIDC redirect URIs, SAML ACS and entity ids) (default the bound address)"],
+    ['ROOST_CELL_CANCEL_GRACE_MS', 'how long a cancelled query may take to stop before its cell is restarted, in ms (default 1000)'],
+  ].map(([env, help]) => `  ${'(environment only)'.padEnd(24)} ${env!.padEnd(26)} ${help}`);
+  return [...rows, ...envOnly].join('\n');
 }

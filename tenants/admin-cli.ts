@@ -11,9 +11,9 @@ import { Readable } from 'node:stream';
 
 export const ADMIN_USAGE = `  roost tenant create <slug> [--name <name>] [--domain <d>]... [--limit <k>=<n>]...
                      [--placement-url <url> [--user <u>] [--password-file <f>] [--cluster <c>]]
-  roost tenant list | get <slug> | delete <slug> --yes
+  roost tenant list [--json] | get <slug> | delete <slug> --yes
   roost tenant update <slug> [--name <name>] [--domain <d>]... [--limit <k>=<n|none>]...
-  roost workspace create <tenant> <name> | list <tenant> | get <tenant> <name>
+  roost workspace create <tenant> <name> | list <tenant> [--json] | get <tenant> <name>
   roost workspace rename <tenant> <name> <new name> | delete <tenant> <name> --yes
   roost backup <tenant> [--out <dir>|<file.tar>]    back a tenant up (and download it)
   roost restore <dir|file.tar> [--replace]         restore a backup (uploaded first)
@@ -384,7 +384,11 @@ async function restoreCmd(p: Parsed): Promise<number> {
     const tar = spawn('tar', ['-c', '-f', '-', '-C', path.dirname(dir), m.id], { stdio: ['ignore', 'pipe', 'inherit'] });
     const up = await c.request('PUT', `/v0/tenants/${encodeURIComponent(m.tenant)}/backups/${m.id}`, undefined, { stream: tar.stdout, okStatuses: [409] });
     progress(up.__status === 409 ? 'the server already has this backup; using its copy' : 'uploaded');
-    const started = await c.request('POST', `/v0/tenants/${encodeURIComponent(m.tenant)}/backups/${m.id}/restore`, p.flags.has('--replace') ? { replace: true } : {});
+    const started = await c.request('POST', `/v0/tenants/${encodeURIComponent(m.tenant)}/backups/${m.id}/restore`, p.flags.has('--replace') ? { replace: true } : {}).catch((e: Error) => {
+      // The server's answer speaks of the HTTP body ({"replace": true}); the CLI's way is a flag.
+      if (!p.flags.has('--replace') && / \[ALREADY_EXISTS\]$/.test(e.message)) throw new CliError(`tenant "${m.tenant}" exists: add --replace to replace its data and state with the backup's`);
+      throw e;
+    });
     const job = await waitJob(c, started.id, `restore ${m.id}`);
     print(p, job.result);
     return 0;

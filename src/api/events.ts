@@ -114,7 +114,15 @@ export function registerEventRoutes(app: App): EventBuffer {
     const name = ctx.query.get('name');
     if (!name) throw new RoostError('INVALID_PARAMETER', 'name is required: the data source to append the events to');
     const ws = getWorkspace(app.state, tenant, workspace);
-    const ds = getDataSource(app.state, tenant, workspace, name);
+    let ds;
+    try {
+      ds = getDataSource(app.state, tenant, workspace, name);
+    } catch (e) {
+      // Tinybird Classic creates a missing data source from the first events; Roost does not
+      // (docs/decisions.md): the answer says how to create it.
+      if ((e as RoostError).code !== 'UNKNOWN_DATASOURCE') throw e;
+      throw new RoostError('UNKNOWN_DATASOURCE', `there is no data source "${name}" in this workspace; /v0/events appends to an existing one: create it first with POST /v0/datasources?name=${encodeURIComponent(name)}&format=ndjson (a schema= with json paths, or a sample NDJSON body to infer it from)`);
+    }
     authorize(app, ctx, cred, { op: 'workspace', tenant, workspace, scope: 'DATASOURCES:APPEND', resource: ds.name });
     const tenantRec = getTenant(app.state, tenant);
     const rate = admitEvents(tenantRec);

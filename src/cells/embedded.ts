@@ -17,7 +17,7 @@ import type { Logger } from '../log/logger.js';
 const here = path.dirname(fileURLToPath(import.meta.url));
 
 /** How long a cancelled query may take to stop before its cell is restarted. */
-const CANCEL_GRACE_MS = Number(process.env.ROOST_CELL_CANCEL_GRACE_MS ?? 1_000);
+const CANCEL_GRACE_MS = Number(process.env.ROOST_CELL_CANCEL_GRACE_MS || 1_000);
 /**
  * The engine enforces the time limit itself (max_execution_time) and reports
  * QUERY_TIMEOUT; the server's own timer is the backstop, a little later.

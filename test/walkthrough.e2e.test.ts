@@ -1,0 +1,90 @@
+/**
+ * The README and docs/templates.md followed literally by a new user, and the everyday Tinybird
+ * flows tried next (quick start, Events API, Query API, tokens): what did not work as written.
+ * Each test here failed before its fix. End to end over HTTP against the real server, and the
+ * real CLI as a child process.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { call, startServer, tempDir, type RunningServer } from './helpers/server.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+function roost(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    // Killed after 60 s: a server that starts when it should not must not outlive the test.
+    const p = spawn(process.execPath, [path.join(root, 'bin/roost.js'), ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (x: Buffer) => { stdout += x; });
+    p.stderr.on('data', (x: Buffer) => { stderr += x; });
+    p.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+let srv: RunningServer;
+let T = '';
+const post = (p: string, body?: BodyInit, headers: Record<string, string> = {}, token = T) => call(`${srv.url}${p}`, { method: 'POST', token, body, headers });
+const get = (p: string, token = T) => call(`${srv.url}${p}`, { token });
+
+beforeAll(async () => {
+  srv = await startServer();
+  T = (await call(`${srv.url}/tokens`)).body.workspace_admin_token;
+  // README, "Data sources and ingestion".
+  expect((await post(`/v0/datasources?name=sales&schema=${encodeURIComponent('id Int32, city String, amount Float64')}`)).status).toBe(200);
+  expect((await post('/v0/datasources?name=sales&mode=append', 'id,city,amount\n1,Madrid,10.5\n2,Paris,20\n3,Rome,7.25\n')).body).toMatchObject({ rows: 3 });
+  const sql = '%\nSELECT city, sum(amount) AS total FROM sales WHERE amount >= {{Float64(min_amount, 0)}} GROUP BY city ORDER BY total DESC LIMIT {{Int32(limit, 10)}}';
+  const created = await post('/v0/pipes', new URLSearchParams({ name: 'top', sql, type: 'endpoint' }));
+  expect(created.status, created.text).toBeLessThan(300);
+}, 90_000);
+
+afterAll(async () => { await srv?.stop(); });
+
+describe('README: events', () => {
+  it('an event for a data source that does not exist says how to create it, and the README flow then works', async () => {
+    const events = '{"ts":"2024-01-01 00:00:00","user":"a","n":1}\n{"ts":"2024-01-01 00:00:01","user":"b","n":2}\n';
+    const missing = await post('/v0/events?name=clicks&wait=true', events);
+    expect(missing.status).toBe(404);
+    expect(missing.body.code).toBe('UNKNOWN_DATASOURCE');
+    expect(missing.body.error).toContain('POST /v0/datasources?name=clicks&format=ndjson');
+    // What the README now shows first.
+    expect((await post('/v0/datasources?name=clicks&format=ndjson', events)).body).toMatchObject({ rows: 2 });
+    expect((await post('/v0/events?name=clicks&wait=true', events)).body).toEqual({ successful_rows: 2, quarantined_rows: 0 });
+  });
+});
+
+describe('configuration and CLI as documented', () => {
+  it('a bad ROOST_PUBLIC_URL or ROOST_CELL_CANCEL_GRACE_MS stops the start with a message naming it (exit 2), and --help lists them', async () => {
+    const data = tempDir('roost-walk-');
+    const url = await roost(['serve', '--port', '0', '--data', data], { ROOST_PUBLIC_URL: 'roost.example.com' });
+    expect(url.code).toBe(2);
+    expect(url.stderr).toContain('ROOST_PUBLIC_URL must be an http(s) URL');
+    expect(url.stderr).not.toContain('    at ');
+    const grace = await roost(['serve', '--port', '0', '--data', data], { ROOST_CELL_CANCEL_GRACE_MS: 'soon' });
+    expect(grace.code).toBe(2);
+    expect(grace.stderr).toContain('ROOST_CELL_CANCEL_GRACE_MS must be a whole number');
+    const help = await roost(['--help']);
+    expect(help.stdout).toContain('ROOST_PUBLIC_URL');
+    expect(help.stdout).toContain('ROOST_CELL_CANCEL_GRACE_MS');
+  });
+
+  it('an unknown command is one line on stderr and exit 1, like every other CLI failure', async () => {
+    const r = await roost(['tenants', 'list']);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toContain('unknown command "tenants"');
+  });
+
+  it('roost restore over an existing tenant says to add --replace (not an HTTP body)', async () => {
+    const env = { ROOST_SERVER: srv.url, ROOST_OPERATOR_TOKEN: srv.operatorToken };
+    const out = path.join(tempDir('roost-walk-'), 'local.tar');
+    const b = await roost(['backup', 'local', '--out', out], env);
+    expect(b.code, b.stderr).toBe(0);
+    const r = await roost(['restore', out], env);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('add --replace');
+    expect(r.stderr).not.toContain('{"replace"');
+  }, 120_000);
+});
