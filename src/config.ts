@@ -30,6 +30,7 @@ export interface Config {
   cellHealthMs: number;
   /** How long SIGTERM waits for in-flight requests before closing them (ms). */
   shutdownGraceMs: number;
+  eventsFlushMs: number;
 }
 
 interface Option {
@@ -58,6 +59,7 @@ export const OPTIONS: Record<keyof Config, Option> = {
   cellIdleMs: { flag: '--cell-idle', env: 'ROOST_CELL_IDLE_MS', def: '600000', help: 'stop a cell after this many idle ms' },
   cellHealthMs: { flag: '--cell-health', env: 'ROOST_CELL_HEALTH_MS', def: '5000', help: 'cell health-check interval in ms' },
   shutdownGraceMs: { flag: '--shutdown-grace', env: 'ROOST_SHUTDOWN_GRACE_MS', def: '10000', help: 'drain time on SIGTERM in ms' },
+  eventsFlushMs: { flag: '--events-flush', env: 'ROOST_EVENTS_FLUSH_MS', def: '500', help: 'buffered /v0/events are moved into the engine every this many ms (sooner when 32 MiB wait)' },
 };
 
 export class ConfigError extends Error {
@@ -153,6 +155,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     cellIdleMs: intIn(name('cellIdleMs'), raw('cellIdleMs')!, 100, 86_400_000, problems),
     cellHealthMs: intIn(name('cellHealthMs'), raw('cellHealthMs')!, 50, 3_600_000, problems),
     shutdownGraceMs: intIn(name('shutdownGraceMs'), raw('shutdownGraceMs')!, 0, 3_600_000, problems),
+    eventsFlushMs: intIn(name('eventsFlushMs'), raw('eventsFlushMs')!, 10, 3_600_000, problems),
   };
   // Environment-only settings, read where they are used (auth/runtime.ts, cells/embedded.ts),
   // checked here so that a bad one stops the start like any other value (not a stack trace, or

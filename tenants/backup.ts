@@ -448,14 +448,16 @@ export async function restoreTenant(app: App, slug: string, id: string, opts: { 
   try {
     // Events acknowledged before the switch go into the databases it replaces, like imports
     // answered before it; flushed after it, they landed in the restored data, which then
-    // held rows the backup never had.
+    // held rows the backup never had. (New ones are refused from the quiesce on; this flush
+    // is let through it, and the switch runs with no flush beside it.)
     await app.events?.flush();
+    const between = <T>(fn: () => Promise<T>): Promise<T> => (app.events ? app.events.betweenFlushes(fn) : fn());
     const restored = entries.map((e) => (e.path[0] === 'workspaces'
       ? { path: e.path, value: Object.fromEntries(Object.entries(e.value as Record<string, Workspace>).map(([k, w]) => [k, { ...w, database: rename.get(w.database)! }])) }
       : e));
     let old: string[] = [];
     try {
-      old = await app.state.transact((s) => {
+      old = await between(() => app.state.transact((s) => {
         const now = s.get<Tenant>('tenants', slug);
         // Deleted while its backup was restored: the delete removed the cell directory, the
         // databases just restored with it; putting the state back made a tenant whose
@@ -483,7 +485,7 @@ export async function restoreTenant(app: App, slug: string, id: string, opts: { 
           }
         }
         return { ops: [...(now ? deleteSliceOps(s, slug) : []), ...restoreSliceOps(put)], result: before };
-      });
+      }));
     } catch (e) {
       for (const db of rename.values()) await dropWorkspaceDatabase(engine, db).catch(() => {});
       throw e;

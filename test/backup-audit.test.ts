@@ -607,3 +607,34 @@ describe('another tenant\'s admin', () => {
     }
   }, 60_000);
 });
+
+describe('events buffered when a restore starts', () => {
+  it('go into the databases the restore replaces (flushed before its switch), not into the restored data', async () => {
+    // Flushes every 10 min: only the ones a backup or restore asks for run during the test.
+    const srv = await startServer({ dev: false, args: ['--events-flush', '600000'] });
+    try {
+      const op = srv.operatorToken;
+      expect((await call(`${srv.url}/v0/tenants`, { method: 'POST', token: op, ...json({ slug: 'gamma' }) })).status).toBe(201);
+      const gt = (await call(`${srv.url}/v0/tenants/gamma/workspaces`, { method: 'POST', token: op, ...json({ name: 'w' }) })).body.token;
+      expect((await call(`${srv.url}/v0/datasources?name=ev&mode=create&schema=${encodeURIComponent('id UInt32')}`, { method: 'POST', token: gt })).status).toBe(200);
+      expect((await call(`${srv.url}/v0/datasources?name=ev&mode=append`, { method: 'POST', token: gt, body: '1\n2\n3\n' })).status).toBe(200);
+      const b = await call(`${srv.url}/v0/tenants/gamma/backups`, { method: 'POST', token: op });
+      expect((await pollJob(srv, op, b.body.id)).status).toBe('done');
+      const pending = async () => Number(/^roost_events_buffer_pending_bytes (\d+)/m.exec((await call(`${srv.url}/metrics`, { token: op })).text)?.[1]);
+      const ev = await call(`${srv.url}/v0/events?name=ev`, { method: 'POST', token: gt, body: Array.from({ length: 200 }, (_, i) => JSON.stringify({ id: 100 + i })).join('\n') });
+      expect(ev.status, ev.text).toBe(202);
+      expect(await pending()).toBeGreaterThan(0);
+      const r = await call(`${srv.url}/v0/tenants/gamma/backups/${b.body.backup_id}/restore`, { method: 'POST', token: op, ...json({ replace: true }) });
+      expect((await pollJob(srv, op, r.body.id)).status).toBe('done');
+      // The restore's own flush stored them before the switch (it was refused by the restore's
+      // hold on imports, and they stayed buffered, to land in the restored data later).
+      expect(await pending()).toBe(0);
+      const count = await call(`${srv.url}/v0/sql?q=${encodeURIComponent('SELECT count() AS n FROM ev FORMAT JSON')}`, { token: gt });
+      expect(count.body.data[0].n).toBe(3);
+      const errors = await call(`${srv.url}/v0/sql?q=${encodeURIComponent("SELECT count() AS n FROM tinybird.datasources_ops_log WHERE result = 'error' FORMAT JSON")}`, { token: gt });
+      expect(errors.body.data[0].n).toBe(0);
+    } finally {
+      await srv.stop();
+    }
+  }, 90_000);
+});

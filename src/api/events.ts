@@ -12,7 +12,7 @@ import { RoostError } from '../errors.js';
 import { authenticate, authorize, workspaceOf } from '../../auth/authorize.js';
 import { getTenant, getWorkspace, type Workspace } from '../../tenants/registry.js';
 import { getDataSource } from '../datasources/registry.js';
-import { importRows } from '../ingest/import.js';
+import { admitImport, importRows } from '../ingest/import.js';
 import { ndjsonSource } from '../ingest/ndjson.js';
 import { EventBuffer, type SegmentOwner } from '../ingest/event-buffer.js';
 import { gunzipIfCompressed } from '../ingest/peek.js';
@@ -50,11 +50,18 @@ export function registerEventRoutes(app: App): EventBuffer {
     const all = app.state.list<Workspace>('workspaces', owner.tenant);
     let ws = all.find((w) => w.name === owner.workspace);
     if (owner.workspaceId && ws?.id !== owner.workspaceId) ws = all.find((w) => w.id === owner.workspaceId);
-    const ds = ws && app.state.get<import('../datasources/registry.js').DataSource>('datasources', owner.tenant, ws.name, owner.datasource);
+    let ds = ws && app.state.get<import('../datasources/registry.js').DataSource>('datasources', owner.tenant, ws.name, owner.datasource);
+    // The data source they were written for, by id where the buffer knows it: renamed since (its
+    // segments not flushed yet), it is found under its new name; one created since under the old
+    // name is another data source.
+    if (ws && owner.datasourceId && ds?.id !== owner.datasourceId) {
+      ds = app.state.list<import('../datasources/registry.js').DataSource>('datasources', owner.tenant, ws.name).find((d) => d.id === owner.datasourceId);
+    }
     return { ws, ds };
   };
   const buffer = new EventBuffer({
     root: path.join(app.config.dataDir, 'events'),
+    intervalMs: app.config.eventsFlushMs,
     log: app.log,
     onRejected: (owner, file, err) => {
       // The tenant sees it in its own operations log (and /metrics), not only the server's log.
@@ -77,11 +84,12 @@ export function registerEventRoutes(app: App): EventBuffer {
       const read = { bytes: 0 };
       let r;
       try {
-        r = await importRows(app, { ws, ds, mode: 'append', source: ndjsonSource(countingBytes(concatFiles(files), read), ds.columns), dialect: { delimiter: ',', quote: '"', escape: '' }, hasHeader: false, requestId: 'events-buffer', staged: false, skipStorageLimit: true,
+        r = await importRows(app, { ws, ds, mode: 'append', source: ndjsonSource(countingBytes(concatFiles(files), read), ds.columns), dialect: { delimiter: ',', quote: '"', escape: '' }, hasHeader: false, requestId: 'events-buffer', staged: false, skipStorageLimit: true, bufferFlush: true,
           dedupToken: flushToken(ds.id, files) });
       } catch (e) {
-        // Dropped while this flush waited for it (the drop discards its segments).
-        if ((e as RoostError).code === 'UNKNOWN_DATASOURCE') {
+        // Dropped while this flush waited for it (the drop discards its segments). Renamed
+        // meanwhile: kept, and flushed again to it under its new name.
+        if ((e as RoostError).code === 'UNKNOWN_DATASOURCE' && !(e as RoostError).details?.renamed_to) {
           app.log.warn('buffered events dropped: their data source no longer exists', { ...owner, files: files.length });
           return;
         }
@@ -180,9 +188,11 @@ export function registerEventRoutes(app: App): EventBuffer {
         return undefined;
       };
       try {
-        r = await buffer.append({ tenant, workspace: current.name, datasource: ds.name, workspaceId: ws.id }, body, {
+        // Like an import: refused while a restore switches the tenant's databases, and waited for
+        // by it (a segment written across the switch was flushed into the restored data).
+        r = await admitImport(tenant, () => buffer.append({ tenant, workspace: current.name, datasource: ds.name, workspaceId: ws.id, datasourceId: ds.id }, body, {
           accept: () => { const e = gone(); if (e && e.code !== 'CONFLICT') throw e; },
-        });
+        }));
       } catch (e) {
         // The segment's directory went with a drop, delete or rename during the request.
         if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw gone() ?? e;

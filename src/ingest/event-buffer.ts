@@ -20,7 +20,7 @@ import { QueryFailed, RoostError } from '../errors.js';
  * before they were moved (a flush pass running across the rename, or a kill -9 between the
  * two) still find it.
  */
-export interface SegmentOwner { tenant: string; workspace: string; datasource: string; workspaceId?: string }
+export interface SegmentOwner { tenant: string; workspace: string; datasource: string; workspaceId?: string; datasourceId?: string }
 
 /** Imports the given NDJSON files into a data source; throws to retry later. */
 export type FlushFn = (owner: SegmentOwner, files: string[]) => Promise<void>;
@@ -57,6 +57,12 @@ const SEGMENT = /^(\d{12})(?:-[0-9a-f]{8})?\.ndjson$/;
  */
 const MANIFEST = 'flushing.json';
 const OWNER = '.workspace.json';
+/**
+ * The id of the data source whose segments a data source directory holds: a data source renamed
+ * since they were written (a kill -9 between the rename and their flush) is found by it, and a
+ * data source created later under the old name does not get them.
+ */
+const DS_OWNER = '.datasource.json';
 
 export class EventBuffer {
   #root: string;
@@ -109,6 +115,10 @@ export class EventBuffer {
       try {
         const ids = JSON.parse(fs.readFileSync(path.join(path.dirname(dir), OWNER), 'utf8')) as { workspace_id?: unknown };
         if (typeof ids.workspace_id === 'string') owner.workspaceId = ids.workspace_id;
+      } catch { /* none yet (or written by a version without it) */ }
+      try {
+        const ids = JSON.parse(fs.readFileSync(path.join(dir, DS_OWNER), 'utf8')) as { datasource_id?: unknown };
+        if (typeof ids.datasource_id === 'string') owner.datasourceId = ids.datasource_id;
       } catch { /* none yet (or written by a version without it) */ }
       t = { dir, owner, pendingBytes: 0, pendingSegments: 0, seq: last + 1, writing: Promise.resolve() };
       this.#targets.set(key, t);
@@ -163,6 +173,14 @@ export class EventBuffer {
         retryable: true, headers: { 'Retry-After': '5' }, details: { pending_bytes: t.pendingBytes, pending_requests: t.pendingSegments },
       });
     }
+    // Segments of another data source that had this name (renamed since, their flush pending)
+    // are not mixed with these: they go first, to the data source they belong to.
+    const otherOwner = () => o.datasourceId !== undefined && t.owner.datasourceId !== undefined && o.datasourceId !== t.owner.datasourceId && t.pendingSegments > 0;
+    const notYet = () => {
+      void this.flush(o);
+      return new RoostError('ENGINE_UNAVAILABLE', `events of an earlier data source named "${o.datasource}" (renamed since) are still being written; nothing was stored: retry in a few seconds`, { retryable: true, headers: { 'Retry-After': '1' } });
+    };
+    if (otherOwner()) throw notYet();
     const name = `${String(t.seq++).padStart(12, '0')}-${this.#bootTag}.ndjson`;
     const tmp = path.join(t.dir, `.${name}.part`);
     const fh = await fsp.open(tmp, 'w', 0o600);
@@ -218,6 +236,11 @@ export class EventBuffer {
         const wsDir = path.dirname(t.dir);
         await writeDurable(path.join(wsDir, OWNER), JSON.stringify({ workspace_id: o.workspaceId }), path.join(wsDir, `${OWNER}.${crypto.randomBytes(4).toString('hex')}.part`));
         t.owner.workspaceId = o.workspaceId;
+      }
+      if (o.datasourceId && o.datasourceId !== t.owner.datasourceId) {
+        if (otherOwner()) throw notYet();
+        await writeDurable(path.join(t.dir, DS_OWNER), JSON.stringify({ datasource_id: o.datasourceId }), path.join(t.dir, `.${DS_OWNER}.${crypto.randomBytes(4).toString('hex')}.part`));
+        t.owner.datasourceId = o.datasourceId;
       }
     } catch (e) {
       await fsp.rm(tmp, { force: true });
@@ -384,6 +407,17 @@ export class EventBuffer {
   #between(fn: () => Promise<void>): Promise<void> {
     const p = (this.#flushing ?? Promise.resolve()).then(fn, fn);
     this.#flushing = p.catch(() => {}).finally(() => { if (this.#flushing === p) this.#flushing = undefined; });
+    return p;
+  }
+
+  /**
+   * Runs `fn` with no flush running (flushes wait for it): a restore switches the tenant's
+   * databases in it, so no flush spans the switch.
+   */
+  betweenFlushes<T>(fn: () => Promise<T>): Promise<T> {
+    const p = (this.#flushing ?? Promise.resolve()).then(fn, fn);
+    this.#flushing = p.then(() => {}, () => {}).finally(() => { if (this.#flushing === q) this.#flushing = undefined; });
+    const q = this.#flushing;
     return p;
   }
 

@@ -52,6 +52,8 @@ export interface ImportOptions {
   dedupToken?: string;
   /** Rows already accepted before (buffered events): the storage limit was checked then. */
   skipStorageLimit?: boolean;
+  /** A flush of the events buffer (see admitImport). */
+  bufferFlush?: boolean;
   /**
    * Partial replace (mode=replace, replace_condition): the rows of the data source that match
    * this (analyzer-checked) WHERE are replaced by the rows of the body that match it.
@@ -128,6 +130,8 @@ export function withDataSourceLock<T>(app: App, ws: Workspace, ds: DataSource, e
   return withLock(`${ws.tenant}/${ws.name}/${ds.name}`, exclusive, async () => {
     const now = app.state.get<DataSource>('datasources', ws.tenant, ws.name, ds.name);
     if (creating ? now !== undefined : now?.id !== ds.id) {
+      const renamed = creating ? undefined : app.state.list<DataSource>('datasources', ws.tenant, ws.name).find((d) => d.id === ds.id);
+      if (renamed) throw new RoostError('UNKNOWN_DATASOURCE', `data source "${ds.name}" was renamed to "${renamed.name}" while this request waited for it (nothing was stored); send it again to "${renamed.name}"`, { details: { renamed_to: renamed.name } });
       throw new RoostError('UNKNOWN_DATASOURCE', `data source "${ds.name}" was dropped while this request waited for it (nothing was stored)`);
     }
     return fn();
@@ -158,17 +162,33 @@ export async function quiesceImports(tenant: string): Promise<() => void> {
   return () => { if (!done) { done = true; g.held--; } };
 }
 
-export async function importRows(app: App, o: ImportOptions): Promise<ImportResult> {
-  const g = importsOf(o.ws.tenant);
-  if (g.held) throw new RoostError('CONFLICT', `tenant "${o.ws.tenant}" is being restored from a backup: nothing was stored; retry in a moment`, { retryable: true, headers: { 'Retry-After': '1' } });
+/**
+ * Runs `fn`, something that stores rows into `tenant` (an import, or an events request
+ * buffering its body), unless a restore holds the tenant's imports off (409, retryable); a
+ * restore's quiesceImports waits for it. `bufferFlush`: a flush of the events buffer, let
+ * through: the restore flushes the buffer itself before its switch (what was acknowledged
+ * before it goes into the databases it replaces), and the switch waits for flushes.
+ */
+export async function admitImport<T>(tenant: string, fn: () => Promise<T>, bufferFlush = false): Promise<T> {
+  const g = importsOf(tenant);
+  if (g.held && !bufferFlush) throw new RoostError('CONFLICT', `tenant "${tenant}" is being restored from a backup: nothing was stored; retry in a moment`, { retryable: true, headers: { 'Retry-After': '1' } });
   g.running++;
   try {
-    if (!o.skipStorageLimit) await checkStorage(app, getTenant(app.state, o.ws.tenant));
-    return await withDataSourceLock(app, o.ws, o.ds, o.mode === 'replace', () => importLocked(app, o), o.creating);
+    return await fn();
   } finally {
-    storageChanged(o.ws.tenant);
     if (--g.running === 0) for (const w of g.idle.splice(0)) w();
   }
+}
+
+export async function importRows(app: App, o: ImportOptions): Promise<ImportResult> {
+  return admitImport(o.ws.tenant, async () => {
+    try {
+      if (!o.skipStorageLimit) await checkStorage(app, getTenant(app.state, o.ws.tenant));
+      return await withDataSourceLock(app, o.ws, o.ds, o.mode === 'replace', () => importLocked(app, o), o.creating);
+    } finally {
+      storageChanged(o.ws.tenant);
+    }
+  }, o.bufferFlush);
 }
 
 async function importLocked(app: App, o: ImportOptions): Promise<ImportResult> {
