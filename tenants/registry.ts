@@ -109,7 +109,8 @@ interface OwnedRecord { tenant?: string; workspace?: string; name?: string }
 
 /**
  * The ops that rename a workspace: its record, tokens (and their hash index),
- * data sources and pipes move to the new name; the database stays, so no data moves.
+ * data sources, pipes and the former names of pipes and data sources move to the new name; the
+ * database stays, so no data moves.
  */
 export function renameWorkspaceOps(state: State, tenant: string, from: string, to: string): { ops: Op[]; workspace: Workspace } {
   const ws = getWorkspace(state, tenant, from);
@@ -121,7 +122,7 @@ export function renameWorkspaceOps(state: State, tenant: string, from: string, t
     { op: 'del', path: ['workspaces', tenant, from] },
     { op: 'put', path: ['workspaces', tenant, to], value: workspace },
   ];
-  for (const kind of ['tokens', 'datasources', 'pipes'] as const) {
+  for (const kind of ['tokens', 'datasources', 'pipes', 'renames'] as const) {
     const m = state.get<Record<string, OwnedRecord & { hash?: string }>>(kind, tenant, from) ?? {};
     ops.push({ op: 'del', path: [kind, tenant, from] });
     for (const [name, rec] of Object.entries(m)) {
@@ -132,14 +133,14 @@ export function renameWorkspaceOps(state: State, tenant: string, from: string, t
   return { ops, workspace };
 }
 
-/** The ops that remove a workspace's state: its record, tokens (and hashes), data sources and pipes. */
+/** The ops that remove a workspace's state: its record, tokens (and hashes), data sources, pipes and their former names. */
 export function deleteWorkspaceOps(state: State, tenant: string, name: string): { ops: Op[]; workspace: Workspace } {
   const workspace = getWorkspace(state, tenant, name);
   const ops: Op[] = [];
   for (const t of Object.values(state.get<Record<string, { hash?: string }>>('tokens', tenant, name) ?? {})) {
     if (t.hash) ops.push({ op: 'del', path: ['tokenHashes', t.hash] });
   }
-  for (const kind of ['tokens', 'datasources', 'pipes'] as const) ops.push({ op: 'del', path: [kind, tenant, name] });
+  for (const kind of ['tokens', 'datasources', 'pipes', 'renames'] as const) ops.push({ op: 'del', path: [kind, tenant, name] });
   ops.push({ op: 'del', path: ['workspaces', tenant, name] });
   return { ops, workspace };
 }

@@ -13,6 +13,7 @@ import { RoostError } from '../../src/errors.js';
 import type { Workspace } from '../../tenants/registry.js';
 import { WORKSPACE_ADMIN_TOKEN, type TokenRecord } from './service-tokens.js';
 import { isScopeResource, rowFilterProblem } from './scopes.js';
+import { jwtResourceName } from '../../src/state/resource-names.js';
 
 export interface JwtScope { type: 'PIPES:READ' | 'DATASOURCES:READ'; resource: string; fixed_params?: Record<string, string | number | boolean>; filter?: string }
 
@@ -74,7 +75,16 @@ export async function verifyTinybirdJwt(state: State, secrets: SecretBox, jwt: s
     if (e instanceof jose.errors.JWTExpired) throw new RoostError('TOKEN_EXPIRED', 'the JWT token has expired; ask for a new one');
     throw new RoostError('UNAUTHENTICATED', `the JWT token is not valid (${(e as { code?: string }).code ?? 'invalid'})`);
   }
-  return { tenant: w.tenant, workspace: w.name, workspaceId: w.id, ...parseJwtBody(payload) };
+  const body = parseJwtBody(payload);
+  // Scopes name resources; one renamed since the JWT was issued is named by its current name
+  // (and a resource that took the old name since is not the one the JWT was issued for).
+  const issuedAt = typeof payload.iat === 'number' ? payload.iat * 1000 : undefined;
+  const scopes: JwtScope[] = [];
+  for (const s of body.scopes) {
+    const resource = jwtResourceName(state, w.tenant, w.name, s.type === 'PIPES:READ' ? 'pipe' : 'datasource', s.resource, issuedAt);
+    if (resource !== undefined) scopes.push(resource === s.resource ? s : { ...s, resource });
+  }
+  return { tenant: w.tenant, workspace: w.name, workspaceId: w.id, ...body, scopes };
 }
 
 /** Checks the Tinybird-specific claims (used both to verify and to sign). */

@@ -27,6 +27,9 @@ import { quoteString } from '../cells/engine.js';
 import { jobsOf, ownerKey } from '../../tenants/jobs.js';
 import { publicNames, withPublicNames } from '../query/public-names.js';
 import { findPipe } from '../pipes/pipe.js';
+import { nameHolder, renameReferencesOps } from '../state/resource-names.js';
+import type { State } from '../state/state.js';
+import { nothingToChange, updateParams } from './update-params.js';
 
 const MODES = ['create', 'append', 'replace'] as const;
 const FORM_KEYS = new Set(['name', 'mode', 'format', 'schema', 'engine_sorting_key', 'dialect_delimiter', 'dialect_new_line', 'dialect_escapechar', 'type_guessing', 'replace_condition', 'token', 'url', 'header', 'dialect_header', 'delete_condition', 'dry_run']);
@@ -145,7 +148,9 @@ export function dataSourceView(ds: DataSource, stats?: { rows: number; bytes: nu
     name: ds.name,
     // What the data source is fed: columns with JSON paths are read from NDJSON (events).
     type: ds.columns.some((c) => c.jsonPath) ? 'ndjson' : 'csv',
+    description: ds.description ?? '',
     created_at: ds.createdAt,
+    updated_at: ds.updatedAt ?? ds.createdAt,
     engine: { engine: ds.engine, sorting_key: ds.sortingKey },
     schema: {
       sql_schema: formatSchema(ds.columns),
@@ -254,7 +259,7 @@ export function registerDataSourceRoutes(app: App): void {
         }
       }
       if (columns.length === 0) throw new RoostError('SCHEMA_SYNTAX', 'the schema has no columns');
-      const ds = newDataSource(ws, name, columns, params.get('engine_sorting_key') ?? undefined);
+      const ds = newDataSource(ws, name, columns, params.get('engine_sorting_key') ?? undefined, state);
       // The tables are named after the data source: while this request builds them no other
       // request may create (or drop) that name, or the one that loses would drop the tables of
       // the one that won (or both would write into the same table).
@@ -276,8 +281,9 @@ export function registerDataSourceRoutes(app: App): void {
           return { ops: putDataSourceOps(ds), result: undefined };
         });
       } catch (e) {
-        // Nothing stays behind from a failed create (unless the name is another's: see above).
-        if (!state.get('datasources', ws.tenant, ws.name, name)) {
+        // Nothing stays behind from a failed create (unless the tables are another's: a data
+        // source created meanwhile under this name, or renamed to it, has tables of its own).
+        if (!listDataSources(state, ws.tenant, ws.name).some((d) => d.table === ds.table)) {
           await engine.exec(`DROP TABLE IF EXISTS ${qualified(ws, ds.table)}`).catch(() => {});
           await engine.exec(`DROP TABLE IF EXISTS ${qualified(ws, `${ds.table}_quarantine`)}`).catch(() => {});
         }
@@ -334,6 +340,80 @@ export function registerDataSourceRoutes(app: App): void {
     const ds = getDataSource(state, ws.tenant, ws.name, ctx.params.name!);
     authorize(app, ctx, cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:READ', resource: ds.name });
     sendJson(ctx, 200, dataSourceView(ds, await tableStats(app, ws, ds)));
+  });
+
+  /**
+   * `PUT /v0/datasources/<name>` (Tinybird's): `name=` renames, `description=` describes; the answer
+   * is the data source as GET shows it. A rename changes the name only (the engine table keeps its
+   * name), in one state change with the scopes of the tokens that name it. Refused (409) while
+   * pipes read the data source (their SQL names it) or when the name is any other pipe's or data
+   * source's, ignoring case. Same permission as a drop.
+   */
+  router.put('/v0/datasources/:name', async (ctx) => {
+    const { cred, ws } = await wsOf(ctx);
+    const ds = getDataSource(state, ws.tenant, ws.name, ctx.params.name!);
+    authorize(app, ctx, cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:DROP', resource: ds.name });
+    const p = await updateParams(ctx);
+    if (p.name === undefined && p.description === undefined) throw nothingToChange('data source', p);
+    const to = p.name === undefined ? ds.name : checkDataSourceName(p.name);
+    const renaming = to !== ds.name;
+    /** What refuses the change: checked at once, and again in the transaction that makes it. */
+    const check = (s: State): DataSource => {
+      const cur = s.get<DataSource>('datasources', ws.tenant, ws.name, ds.name);
+      if (cur?.id !== ds.id) throw new RoostError('UNKNOWN_DATASOURCE', `data source "${ds.name}" was dropped or renamed meanwhile (nothing was changed)`);
+      if (!renaming) return cur;
+      const taken = nameHolder(s, ws.tenant, ws.name, to, ds.id);
+      if (taken) {
+        throw new RoostError('CONFLICT', `${taken.kind === 'pipe' ? 'a pipe' : 'a data source'} is named "${taken.name}"; pipes and data sources of a workspace need names that differ (ignoring case): pick another name`, { details: { name: taken.name, kind: taken.kind } });
+      }
+      // (Its quarantine is renamed with it: `<name>_quarantine` in a pipe's SQL names it too.)
+      const readersOf = (n: string) => [...new Set([...(app.dependents?.(ws, n, s) ?? []), ...(app.dependents?.(ws, `${n}_quarantine`, s) ?? [])])];
+      const users = readersOf(ds.name);
+      if (users.length) {
+        throw new RoostError('CONFLICT', `data source "${ds.name}" (or its quarantine) is read by pipes ${users.join(', ')}, whose SQL names it; change those pipes to read another data source (or delete them), then rename it`, { details: { dependents: users } });
+      }
+      // A pipe that names the new name (in a template branch not taken at save) would start reading this data source.
+      const readers = readersOf(to);
+      if (readers.length) {
+        throw new RoostError('CONFLICT', `pipes ${readers.join(', ')} name "${to}" in their SQL; a data source of that name would become what they read: pick another name`, { details: { dependents: readers } });
+      }
+      return cur;
+    };
+    check(state);
+    const commit = () => state.transact((s) => {
+      const cur = check(s);
+      const at = Date.now();
+      const next: DataSource = { ...cur, name: to, updatedAt: new Date(at).toISOString() };
+      if (p.description !== undefined) next.description = p.description;
+      const ops = renaming
+        ? [...deleteDataSourceOps(cur), ...putDataSourceOps(next), ...renameReferencesOps(s, ws.tenant, ws.name, 'datasource', cur.id, cur.name, to, at)]
+        : putDataSourceOps(next);
+      return { ops, result: next };
+    });
+    let next: DataSource;
+    if (!renaming) {
+      next = await commit();
+    } else {
+      // Neither name may be created or dropped meanwhile (a create would build tables for a name
+      // this request takes; a drop of the old name would drop the renamed data source's tables).
+      const releaseFrom = claimName(ws, ds.name);
+      const releaseTo = claimName(ws, to);
+      try {
+        if (!releaseFrom || !releaseTo) throw new RoostError('CONFLICT', `data source "${releaseFrom ? to : ds.name}" is being created or dropped by another request; retry`, { retryable: true });
+        // Buffered events go in first (best effort: segments left behind follow the data source by id).
+        await flushEvents(ws, ds);
+        // After the imports in flight under the old name; those that wait behind this answer 404.
+        next = await withDataSourceLock(app, ws, ds, true, commit);
+      } finally {
+        releaseFrom?.();
+        releaseTo?.();
+      }
+      app.audit({ event: 'datasource.rename', outcome: 'success', tenant: ws.tenant, workspace: ws.name, resource: to, requestId: ctx.id, credential: credName(cred), details: { from: ds.name, to, id: ds.id } });
+    }
+    if (p.description !== undefined) {
+      app.audit({ event: 'datasource.update', outcome: 'success', tenant: ws.tenant, workspace: ws.name, resource: to, requestId: ctx.id, credential: credName(cred), details: { description: p.description } });
+    }
+    sendJson(ctx, 200, dataSourceView(next, await tableStats(app, ws, next)));
   });
 
   router.post('/v0/datasources/:name/truncate', async (ctx) => {

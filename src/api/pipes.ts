@@ -22,6 +22,8 @@ import {
   pipeDatafile, pipesUsing, putPipeOps, ResultTail, type Pipe, type PipeNode,
 } from '../pipes/index.js';
 import type { RequestParams } from '../pipes/template/index.js';
+import { nameHolder, renameReferencesOps } from '../state/resource-names.js';
+import { nothingToChange, updateParams } from './update-params.js';
 import { tokenIdOf, userAgentOf } from '../pipes/endpoint-log.js';
 
 interface WsRef { cred: Credential; tenant: string; workspace: string }
@@ -323,7 +325,7 @@ export function registerPipeRoutes(app: App): void {
     let name = dot > 0 ? raw.slice(0, dot) : raw;
     const ext = dot > 0 ? raw.slice(dot + 1).toLowerCase() : undefined;
     if (ext && ext !== 'pipe') return callEndpoint(ctx, name, ext);
-    if (ctx.req.method === 'POST') throw new RoostError('METHOD_NOT_ALLOWED', `call the endpoint as POST /v0/pipes/${name}.json (or .csv, .ndjson, .parquet)`, { headers: { Allow: 'GET, DELETE' } });
+    if (ctx.req.method === 'POST') throw new RoostError('METHOD_NOT_ALLOWED', `call the endpoint as POST /v0/pipes/${name}.json (or .csv, .ndjson, .parquet)`, { headers: { Allow: 'GET, PUT, DELETE' } });
     const r = await wsOf(ctx);
     name = pipeNameOf(state, r, name);
     authorize(app, ctx, r.cred, { op: 'workspace', tenant: r.tenant, workspace: r.workspace, scope: 'PIPES:READ', resource: name });
@@ -341,6 +343,57 @@ export function registerPipeRoutes(app: App): void {
     await save(r, name, () => null);
     app.audit({ event: 'pipe.drop', outcome: 'success', tenant: r.tenant, workspace: r.workspace, resource: name, requestId: ctx.id, credential: credentialName(r.cred) });
     ctx.res.writeHead(204).end();
+  });
+
+  /**
+   * `PUT /v0/pipes/<pipe>` (Tinybird's): `name=` renames, `description=` describes; the answer is
+   * the pipe as GET shows it. A rename is one state change with the scopes of the tokens that name
+   * the pipe; its endpoint answers under the new name only. Refused (409) while other pipes read
+   * it (their SQL names it) or when the name is any other pipe's or data source's, ignoring case.
+   * Same permission as a delete.
+   */
+  router.put('/v0/pipes/:pipe', async (ctx) => {
+    const r = await wsOf(ctx);
+    const name = pipeNameOf(state, r, ctx.params.pipe!);
+    authorize(app, ctx, r.cred, { op: 'workspace', tenant: r.tenant, workspace: r.workspace, scope: 'PIPES:DROP', resource: name });
+    const found = getPipe(state, r.tenant, r.workspace, name);
+    const p = await updateParams(ctx);
+    if (p.name === undefined && p.description === undefined) throw nothingToChange('pipe', p);
+    const to = p.name === undefined ? name : checkName('pipe', p.name);
+    const renaming = to !== name;
+    /** What refuses the change: checked at once, and again in the transaction that makes it. */
+    const check = (s: App['state']): Pipe => {
+      const cur = findPipe(s, r.tenant, r.workspace, name);
+      if (cur?.id !== found.id) throw new RoostError('UNKNOWN_PIPE', `pipe "${name}" was deleted or renamed meanwhile (nothing was changed)`);
+      if (!renaming) return cur;
+      const taken = nameHolder(s, r.tenant, r.workspace, to, cur.id);
+      if (taken) {
+        throw new RoostError('CONFLICT', `${taken.kind === 'pipe' ? 'a pipe' : 'a data source'} is named "${taken.name}"; pipes and data sources of a workspace need names that differ (ignoring case): pick another name`, { details: { name: taken.name, kind: taken.kind } });
+      }
+      const users = pipesUsing(s, r.tenant, r.workspace, name);
+      if (users.length) {
+        throw new RoostError('CONFLICT', `pipe "${name}" is read by pipes ${users.join(', ')}, whose SQL names it; change those pipes to read another name (or delete them), then rename it`, { details: { dependents: users } });
+      }
+      // A pipe that names the new name (in a template branch not taken at save) would start reading this pipe.
+      const readers = pipesUsing(s, r.tenant, r.workspace, to).filter((x) => x !== name);
+      if (readers.length) {
+        throw new RoostError('CONFLICT', `pipes ${readers.join(', ')} name "${to}" in their SQL; a pipe of that name would become what they read: pick another name`, { details: { dependents: readers } });
+      }
+      return cur;
+    };
+    check(state);
+    const pipe = await state.transact((s) => {
+      const cur = check(s);
+      const at = Date.now();
+      const next: Pipe = { ...cur, name: to, description: p.description !== undefined ? p.description : cur.description, updatedAt: new Date(at).toISOString() };
+      const ops = renaming
+        ? [...deletePipeOps(cur), ...putPipeOps(next), ...renameReferencesOps(s, r.tenant, r.workspace, 'pipe', cur.id, cur.name, to, at)]
+        : putPipeOps(next);
+      return { ops, result: next };
+    });
+    if (renaming) app.audit({ event: 'pipe.rename', outcome: 'success', tenant: r.tenant, workspace: r.workspace, resource: to, requestId: ctx.id, credential: credentialName(r.cred), details: { from: name, to, id: pipe.id } });
+    if (p.description !== undefined) app.audit({ event: 'pipe.update', outcome: 'success', tenant: r.tenant, workspace: r.workspace, resource: to, requestId: ctx.id, credential: credentialName(r.cred), details: { description: p.description } });
+    sendJson(ctx, 200, pipeView(pipe));
   });
 
   router.post('/v0/pipes/:pipe/nodes', async (ctx) => {

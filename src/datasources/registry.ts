@@ -30,8 +30,15 @@ export interface DataSource {
   engine: string;
   sortingKey: string;
   createdAt: string;
-  /** The table's name inside the workspace database (stable). */
+  /**
+   * The table's name inside the workspace database (stable): the name the data source was
+   * created with, unless a data source renamed away from that name still uses it. A rename
+   * changes only `name`.
+   */
   table: string;
+  /** Set with PUT /v0/datasources/<name>; absent until then. */
+  description?: string;
+  updatedAt?: string;
 }
 
 export const DATASOURCE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
@@ -54,9 +61,26 @@ export function listDataSources(state: State, tenant: string, workspace: string)
   return state.list<DataSource>('datasources', tenant, workspace);
 }
 
-export function newDataSource(ws: Workspace, name: string, columns: DataSourceColumn[], sortingKey?: string): DataSource {
+/**
+ * The engine table of a new data source `name`: its name, unless a data source of the workspace
+ * uses that table (or its quarantine) already, which happens after a rename (the renamed one
+ * keeps its table); then the name with the data source's id after it.
+ */
+export function tableFor(state: State, tenant: string, workspace: string, name: string, id: string): string {
+  const used = new Set<string>();
+  for (const d of listDataSources(state, tenant, workspace)) { used.add(d.table); used.add(`${d.table}_quarantine`); }
+  const free = (t: string) => !used.has(t) && !used.has(`${t}_quarantine`);
+  if (free(name)) return name;
+  for (let n = 0; ; n++) {
+    const t = `${name}_${id.slice(2)}${n ? `_${n}` : ''}`;
+    if (free(t)) return t;
+  }
+}
+
+export function newDataSource(ws: Workspace, name: string, columns: DataSourceColumn[], sortingKey?: string, state?: State): DataSource {
+  const id = `t_${crypto.randomBytes(8).toString('hex')}`;
   return {
-    id: `t_${crypto.randomBytes(8).toString('hex')}`,
+    id,
     name,
     tenant: ws.tenant,
     workspace: ws.name,
@@ -64,7 +88,7 @@ export function newDataSource(ws: Workspace, name: string, columns: DataSourceCo
     engine: 'MergeTree',
     sortingKey: sortingKey ?? defaultSortingKey(columns),
     createdAt: new Date().toISOString(),
-    table: name,
+    table: state ? tableFor(state, ws.tenant, ws.name, name, id) : name,
   };
 }
 

@@ -1,0 +1,93 @@
+/**
+ * Names of a workspace's pipes and data sources, and what a rename does to what refers to them:
+ * - names are one namespace for both kinds (a pipe's SQL reads either by it), unique ignoring case;
+ * - service-token scopes name resources (`PIPES:READ:<pipe>`, `DATASOURCES:APPEND:<ds>`): a rename
+ *   rewrites them in the same state change, so a token keeps its access and never reaches a
+ *   resource that later takes the old name;
+ * - Tinybird JWTs name resources in signed claims that cannot be rewritten: the rename is kept in
+ *   `renames/<tenant>/<workspace>/<old name>` (who held the name, until when), and a JWT issued
+ *   before the rename that names the old name is read as naming the renamed resource (see
+ *   `jwtResourceName`).
+ */
+import type { State } from './state.js';
+import type { Op } from './store.js';
+
+export type ResourceKind = 'pipe' | 'datasource';
+
+/** One rename away from a name: resource `id` of `kind` held it until `at` (ms since the epoch). */
+export interface FormerHolder { kind: ResourceKind; id: string; at: number }
+
+interface Named { id: string; name: string }
+
+/** Scope types that name a resource of each kind. */
+const SCOPE_TYPES: Record<ResourceKind, readonly string[]> = {
+  pipe: ['PIPES:READ', 'PIPES:DROP'],
+  datasource: ['DATASOURCES:APPEND', 'DATASOURCES:READ', 'DATASOURCES:DROP'],
+};
+
+const KIND_ROOT: Record<ResourceKind, string> = { pipe: 'pipes', datasource: 'datasources' };
+
+/**
+ * The pipe or data source of the workspace whose name equals `name` ignoring case (other than the
+ * resource `exceptId`), or undefined.
+ */
+export function nameHolder(state: State, tenant: string, workspace: string, name: string, exceptId?: string): { kind: ResourceKind; name: string } | undefined {
+  const lower = name.toLowerCase();
+  for (const kind of ['datasource', 'pipe'] as const) {
+    for (const r of state.list<Named>(KIND_ROOT[kind], tenant, workspace)) {
+      if (r.id !== exceptId && r.name.toLowerCase() === lower) return { kind, name: r.name };
+    }
+  }
+  return undefined;
+}
+
+/** The current name of resource `id` of `kind` in the workspace, or undefined when it is gone. */
+export function currentName(state: State, tenant: string, workspace: string, kind: ResourceKind, id: string): string | undefined {
+  return state.list<Named>(KIND_ROOT[kind], tenant, workspace).find((r) => r.id === id)?.name;
+}
+
+/** A scope string with its resource renamed when it names `from` for this kind; else unchanged. */
+export function renamedScope(scope: string, kind: ResourceKind, from: string, to: string): string {
+  const parts = scope.split(':');
+  if (parts.length < 3) return scope;
+  if (!SCOPE_TYPES[kind].includes(`${parts[0]}:${parts[1]}`) || parts[2] !== from) return scope;
+  return [parts[0], parts[1], to, ...parts.slice(3)].join(':');
+}
+
+/**
+ * The ops that go with renaming resource `id` of `kind` from `from` to `to`: every service token
+ * of the workspace whose scopes name `from` for this kind names `to` instead (its updatedAt moves,
+ * so a token update that read it before is refused as concurrent), and the rename is recorded
+ * for JWTs issued before it.
+ */
+export function renameReferencesOps(state: State, tenant: string, workspace: string, kind: ResourceKind, id: string, from: string, to: string, at: number): Op[] {
+  const ops: Op[] = [];
+  const now = new Date(at).toISOString();
+  for (const t of state.list<{ name: string; scopes: string[] }>('tokens', tenant, workspace)) {
+    const scopes = t.scopes.map((s) => renamedScope(s, kind, from, to));
+    if (scopes.some((s, i) => s !== t.scopes[i])) {
+      ops.push({ op: 'put', path: ['tokens', tenant, workspace, t.name], value: { ...t, scopes: [...new Set(scopes)], updatedAt: now } });
+    }
+  }
+  const prior = state.get<{ holders: FormerHolder[] }>('renames', tenant, workspace, from)?.holders ?? [];
+  ops.push({ op: 'put', path: ['renames', tenant, workspace, from], value: { tenant, workspace, holders: [...prior, { kind, id, at }] } });
+  return ops;
+}
+
+/**
+ * The name a JWT's scope on `name` means now. The JWT was issued at `issuedAtMs` (its `iat`;
+ * undefined when it has none: taken as issued before every rename). If a resource of `kind`
+ * held `name` then and was renamed since, the scope follows it to its current name (none if it
+ * was dropped since: the scope then grants nothing); otherwise it means what holds `name` now.
+ * So a JWT keeps its access across a rename and never reaches a resource that took the old name
+ * after it was issued.
+ */
+export function jwtResourceName(state: State, tenant: string, workspace: string, kind: ResourceKind, name: string, issuedAtMs: number | undefined): string | undefined {
+  if (name === '*') return name;
+  const holders = (state.get<{ holders: FormerHolder[] }>('renames', tenant, workspace, name)?.holders ?? [])
+    .filter((h) => h.kind === kind && (issuedAtMs === undefined || h.at >= issuedAtMs));
+  if (holders.length === 0) return name;
+  // The first rename away from the name after the JWT was issued: its resource held the name then.
+  const first = holders.reduce((a, b) => (b.at < a.at ? b : a));
+  return currentName(state, tenant, workspace, kind, first.id);
+}

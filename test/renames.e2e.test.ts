@@ -1,0 +1,386 @@
+/**
+ * Renaming and describing pipes and data sources (Tinybird's `PUT /v0/pipes/<pipe>` and
+ * `PUT /v0/datasources/<name>`), end to end against the real server: what the new name reads,
+ * what the old one no longer answers, tokens (service tokens and JWTs) across the rename,
+ * dependents, buffered events, restarts.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import * as jose from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call, startServer, workspaceApi, type RunningServer } from './helpers/server.js';
+import { drained, eventsBody, segmentDir, storedIds } from './helpers/events.js';
+
+let srv: RunningServer;
+let admin: string;
+const enc = encodeURIComponent;
+const api = workspaceApi(() => srv, () => admin);
+const req = (method: string, p: string, token = admin, body?: BodyInit, headers: Record<string, string> = {}) =>
+  call(`${srv.url}${p}`, { method, token, body, headers });
+const get = (p: string, token = admin) => req('GET', p, token);
+const put = (p: string, token = admin, body?: BodyInit, headers: Record<string, string> = {}) => req('PUT', p, token, body, headers);
+const sqlAs = (q: string, token: string) => get(`/v0/sql?q=${enc(q)}`, token);
+const audits = (pred: (a: Record<string, unknown>) => boolean) => srv.logs.filter((l) => l.msg === 'audit' && pred(l));
+const waitAudit = async (pred: (a: Record<string, unknown>) => boolean) => {
+  for (let i = 0; i < 100 && audits(pred).length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+  return audits(pred);
+};
+const mkToken = async (name: string, scopes: string[]) => {
+  const r = await req('POST', `/v0/tokens?name=${enc(name)}${scopes.map((s) => `&scope=${enc(s)}`).join('')}`);
+  expect(r.status, r.text).toBe(200);
+  return r.body.token as string;
+};
+const mkDataSource = async (name: string, schema: string, csv?: string) => {
+  const r = await req('POST', `/v0/datasources?name=${name}&schema=${enc(schema)}`);
+  expect(r.status, r.text).toBe(200);
+  if (csv) {
+    const a = await req('POST', `/v0/datasources?name=${name}&mode=append`, admin, csv, { 'Content-Type': 'text/csv' });
+    expect(a.status, a.text).toBe(200);
+  }
+};
+const mkPipe = async (name: string, sql: string, description?: string) => {
+  const r = await req('POST', '/v0/pipes', admin, JSON.stringify({ name, description, nodes: [{ name: `${name}_0`, sql, type: 'endpoint' }] }), { 'Content-Type': 'application/json' });
+  expect(r.status, r.text).toBe(200);
+  return r.body;
+};
+const future = () => Math.floor(Date.now() / 1000) + 3600;
+const workspaceId = async () => (await call(`${srv.url}/v0/tenants/local/workspaces`, { token: srv.operatorToken })).body.workspaces.find((w: { name: string }) => w.name === 'default').id as string;
+/** A JWT of the workspace signed as Tinybird's clients sign them (HS256 with the workspace admin token). */
+const jwtFor = async (name: string, scopes: Array<Record<string, unknown>>, withIat = true) => {
+  const claims = { workspace_id: await workspaceId(), name, scopes };
+  const t = new jose.SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setExpirationTime(future());
+  return (withIat ? t.setIssuedAt() : t).sign(new TextEncoder().encode(admin));
+};
+
+beforeAll(async () => {
+  // Buffered events stay buffered until something flushes them (the timer waits an hour).
+  srv = await startServer({ env: { ROOST_EVENTS_FLUSH_MS: '3600000' } });
+  admin = (await call(`${srv.url}/tokens`)).body.workspace_admin_token;
+}, 120_000);
+afterAll(async () => { await srv?.stop(); });
+
+describe('PUT /v0/pipes/<pipe>', () => {
+  it('renames: the answer is the pipe as GET shows it; the endpoint and SQL answer under the new name only', async () => {
+    await mkDataSource('sales', 'id Int32, amount Int32', '1,10\n2,20\n3,30\n');
+    const created = await mkPipe('top_sales', 'SELECT id, amount FROM sales ORDER BY amount DESC');
+    const r = await put('/v0/pipes/top_sales?name=best_sales&description=the%20best');
+    expect(r.status, r.text).toBe(200);
+    expect(r.body).toMatchObject({ id: created.id, name: 'best_sales', description: 'the best', type: 'endpoint', endpoint: created.endpoint });
+    expect(r.body.nodes.map((n: { id: string }) => n.id)).toEqual(created.nodes.map((n: { id: string }) => n.id));
+    const got = await get('/v0/pipes/best_sales');
+    expect({ ...got.body, updated_at: undefined }).toEqual({ ...r.body, updated_at: undefined });
+
+    expect((await get('/v0/pipes/best_sales.json')).body.data).toEqual([{ id: 3, amount: 30 }, { id: 2, amount: 20 }, { id: 1, amount: 10 }]);
+    expect(await api.rows('SELECT sum(amount) AS s FROM best_sales')).toEqual([{ s: 60 }]);
+    for (const p of ['/v0/pipes/top_sales', '/v0/pipes/top_sales.json', '/v0/pipes/top_sales.pipe']) {
+      const old = await get(p);
+      expect(old.status, `${p}: ${old.text}`).toBe(404);
+      expect(old.body.code).toBe('UNKNOWN_PIPE');
+    }
+    expect((await sqlAs('SELECT * FROM top_sales', admin)).status).toBeGreaterThanOrEqual(400);
+    // Also by id (as GET and DELETE accept it).
+    const byId = await put(`/v0/pipes/${created.id}?description=by%20id`);
+    expect(byId.status, byId.text).toBe(200);
+    expect(byId.body).toMatchObject({ name: 'best_sales', description: 'by id' });
+  });
+
+  it('service tokens and JWTs keep reading the renamed pipe and never reach a new pipe of the old name', async () => {
+    await mkPipe('report', 'SELECT count() AS n FROM sales');
+    const reader = await mkToken('report_reader', ['PIPES:READ:report']);
+    const jwt = await jwtFor('report_jwt', [{ type: 'PIPES:READ', resource: 'report' }]);
+    const jwtNoIat = await jwtFor('report_jwt_noiat', [{ type: 'PIPES:READ', resource: 'report' }], false);
+    for (const t of [reader, jwt, jwtNoIat]) expect((await get('/v0/pipes/report.json', t)).status).toBe(200);
+
+    expect((await put('/v0/pipes/report?name=report_v2')).status).toBe(200);
+    for (const t of [reader, jwt, jwtNoIat]) {
+      const r = await get('/v0/pipes/report_v2.json', t);
+      expect(r.status, r.text).toBe(200);
+      expect(r.body.data).toEqual([{ n: 3 }]);
+    }
+    expect((await get('/v0/tokens/report_reader')).body.scopes).toEqual([{ type: 'PIPES:READ', resource: 'report_v2', filter: '' }]);
+
+    // A new pipe under the old name is another resource: none of them reads it.
+    await mkPipe('report', 'SELECT 42 AS secret');
+    for (const t of [reader, jwt, jwtNoIat]) {
+      const r = await get('/v0/pipes/report.json', t);
+      expect(r.status, r.text).toBe(403);
+    }
+    // A JWT issued after the rename for the name means the pipe that holds it now.
+    await new Promise((res) => setTimeout(res, 1100));
+    const later = await jwtFor('report_jwt_later', [{ type: 'PIPES:READ', resource: 'report' }]);
+    expect((await get('/v0/pipes/report.json', later)).body.data).toEqual([{ secret: 42 }]);
+    expect((await get('/v0/pipes/report_v2.json', later)).status).toBe(403);
+  });
+
+  it('is refused while another pipe reads it (409 naming it), and to a name a pipe reads', async () => {
+    await mkPipe('base_pipe', 'SELECT id FROM sales');
+    await mkPipe('reads_base', 'SELECT count() AS n FROM base_pipe');
+    const r = await put('/v0/pipes/base_pipe?name=base2');
+    expect(r.status, r.text).toBe(409);
+    expect(r.body.dependents).toEqual(['reads_base']);
+    expect(r.body.error).toContain('reads_base');
+    expect((await get('/v0/pipes/base_pipe')).status).toBe(200);
+    expect((await get('/v0/pipes/reads_base.json')).body.data).toEqual([{ n: 3 }]);
+    // reads_base names base_pipe: no other pipe may take that name from it either (here: after a delete would be refused anyway).
+    const d = await req('DELETE', '/v0/pipes/reads_base');
+    expect(d.status).toBe(204);
+    expect((await put('/v0/pipes/base_pipe?name=base2')).status).toBe(200);
+  });
+
+  it('refuses what a user must fix, with a 4xx that says so', async () => {
+    await mkPipe('p_one', 'SELECT 1 AS x');
+    await mkPipe('p_two', 'SELECT 2 AS x');
+    const cases: Array<[string, number, string, RegExp]> = [
+      ['/v0/pipes/nope?name=x', 404, 'UNKNOWN_PIPE', /nope/],
+      ['/v0/pipes/p_one?name=p_two', 409, 'CONFLICT', /p_two/],
+      ['/v0/pipes/p_one?name=P_TWO', 409, 'CONFLICT', /p_two/],
+      ['/v0/pipes/p_one?name=sales', 409, 'CONFLICT', /data source is named "sales"/],
+      ['/v0/pipes/p_one?name=SALES', 409, 'CONFLICT', /sales/],
+      ['/v0/pipes/p_one?name=1bad', 400, 'INVALID_PARAMETER', /not a valid pipe name/],
+      ['/v0/pipes/p_one?name=', 400, 'INVALID_PARAMETER', /name/],
+      ['/v0/pipes/p_one?name=a.b', 400, 'INVALID_PARAMETER', /not a valid pipe name/],
+      ['/v0/pipes/p_one', 400, 'INVALID_PARAMETER', /nothing to change/],
+      ['/v0/pipes/p_one?nmae=p_three', 400, 'INVALID_PARAMETER', /nmae/],
+      ['/v0/pipes/p_one?name=a&name=b', 400, 'INVALID_PARAMETER', /once/],
+    ];
+    for (const [p, status, code, msg] of cases) {
+      const r = await put(p);
+      expect(r.status, `${p}: ${r.text}`).toBe(status);
+      expect(r.body.code, p).toBe(code);
+      expect(r.body.error, p).toMatch(msg);
+    }
+    const badJson = await put('/v0/pipes/p_one', admin, JSON.stringify({ name: 5 }), { 'Content-Type': 'application/json' });
+    expect(badJson.status, badJson.text).toBe(400);
+    // Only the case changes: allowed (its own name).
+    const cased = await put('/v0/pipes/p_one', admin, JSON.stringify({ name: 'P_One' }), { 'Content-Type': 'application/json' });
+    expect(cased.status, cased.text).toBe(200);
+    expect(cased.body.name).toBe('P_One');
+    // The same name again: nothing happens, the pipe is answered.
+    expect((await put('/v0/pipes/P_One?name=P_One')).status).toBe(200);
+    // A form body.
+    const form = await put('/v0/pipes/P_One', admin, 'name=p_one&description=from%20a%20form&from=cli', { 'Content-Type': 'application/x-www-form-urlencoded' });
+    expect(form.status, form.text).toBe(200);
+    expect(form.body).toMatchObject({ name: 'p_one', description: 'from a form' });
+  });
+
+  it('needs the permission a delete needs; every denial is audited', async () => {
+    await mkPipe('guarded', 'SELECT 1 AS x');
+    const readOnly = await mkToken('guarded_reader', ['PIPES:READ:guarded', 'PIPES:CREATE']);
+    const r = await put('/v0/pipes/guarded?name=hijacked', readOnly);
+    expect(r.status, r.text).toBe(403);
+    expect((await waitAudit((a) => a.event === 'authz.denied' && a.credential === 'token:guarded_reader' && String(a.resource).includes('PIPES:DROP:guarded'))).length).toBe(1);
+    expect((await get('/v0/pipes/guarded')).status).toBe(200);
+    const dropper = await mkToken('guarded_dropper', ['PIPES:DROP:guarded']);
+    const ok = await put('/v0/pipes/guarded?name=guarded2', dropper);
+    expect(ok.status, ok.text).toBe(200);
+    // The token's own scope followed the pipe.
+    expect((await put('/v0/pipes/guarded2?description=still%20mine', dropper)).status).toBe(200);
+    expect((await waitAudit((a) => a.event === 'pipe.rename' && a.resource === 'guarded2')).length).toBe(1);
+  });
+
+  it('descriptions show in GET and in the list', async () => {
+    await mkPipe('described', 'SELECT 1 AS x', 'first');
+    expect((await put('/v0/pipes/described', admin, JSON.stringify({ description: 'second' }), { 'Content-Type': 'application/json' })).status).toBe(200);
+    expect((await get('/v0/pipes/described')).body.description).toBe('second');
+    const list = (await get('/v0/pipes')).body.pipes as Array<{ name: string; description: string }>;
+    expect(list.find((p) => p.name === 'described')?.description).toBe('second');
+    // An empty description clears it.
+    expect((await put('/v0/pipes/described?description=')).body.description).toBe('');
+  });
+});
+
+describe('PUT /v0/datasources/<name>', () => {
+  it('renames: rows, quarantine and statistics move with it; the old name is gone everywhere', async () => {
+    await mkDataSource('orders', 'id Int32, org String');
+    const a = await req('POST', '/v0/datasources?name=orders&mode=append', admin, '1,acme\n2,acme\n3,globex\nnot_a_number,x\n', { 'Content-Type': 'text/csv' });
+    expect(a.body).toMatchObject({ rows: 3, quarantine_rows: 1 });
+    const before = (await get('/v0/datasources/orders')).body;
+    const r = await put('/v0/datasources/orders?name=purchases&description=what%20was%20bought');
+    expect(r.status, r.text).toBe(200);
+    expect(r.body).toMatchObject({ id: before.id, name: 'purchases', description: 'what was bought', statistics: { row_count: 3 }, quarantine_rows: 1, schema: before.schema, engine: before.engine });
+    expect((await get('/v0/datasources/purchases')).body).toMatchObject({ id: before.id, name: 'purchases', description: 'what was bought', statistics: { row_count: 3 } });
+    expect(await api.rows('SELECT id FROM purchases ORDER BY id')).toEqual([{ id: 1 }, { id: 2 }, { id: 3 }]);
+    expect(await api.rows('SELECT count() AS n FROM purchases_quarantine')).toEqual([{ n: 1 }]);
+    expect((await get('/v0/datasources/orders')).status).toBe(404);
+    expect((await sqlAs('SELECT count() FROM orders', admin)).status).toBeGreaterThanOrEqual(400);
+    expect((await sqlAs('SELECT count() FROM orders_quarantine', admin)).status).toBeGreaterThanOrEqual(400);
+    const names = ((await get('/v0/datasources')).body.datasources as Array<{ name: string }>).map((d) => d.name);
+    expect(names).toContain('purchases');
+    expect(names).not.toContain('orders');
+    // Appends, truncate of the quarantine and rows deletes go by the new name.
+    expect((await req('POST', '/v0/datasources?name=purchases&mode=append', admin, '4,initech\n', { 'Content-Type': 'text/csv' })).body.rows).toBe(1);
+    expect((await req('POST', '/v0/datasources?name=orders&mode=append', admin, '5,x\n', { 'Content-Type': 'text/csv' })).status).toBe(404);
+    expect((await req('POST', '/v0/datasources/purchases_quarantine/truncate')).status).toBe(200);
+    expect(await api.rows('SELECT count() AS n FROM purchases_quarantine')).toEqual([{ n: 0 }]);
+  });
+
+  it('a new data source under the old name is a new, empty one: the renamed one keeps its rows, tokens stay with it', async () => {
+    await mkDataSource('clicks', 'id Int32, org String', '1,acme\n2,globex\n');
+    const appender = await mkToken('clicks_appender', ['DATASOURCES:APPEND:clicks', 'DATASOURCES:READ:clicks:org = \'acme\'']);
+    const jwt = await jwtFor('clicks_jwt', [{ type: 'DATASOURCES:READ', resource: 'clicks', filter: "org = 'globex'" }]);
+    expect((await put('/v0/datasources/clicks?name=clicks_old')).status).toBe(200);
+    expect((await get('/v0/tokens/clicks_appender')).body.scopes).toEqual([
+      { type: 'DATASOURCES:APPEND', resource: 'clicks_old', filter: '' },
+      { type: 'DATASOURCES:READ', resource: 'clicks_old', filter: "org = 'acme'" },
+    ]);
+
+    await mkDataSource('clicks', 'k String');
+    expect(await api.rows('SELECT count() AS n FROM clicks')).toEqual([{ n: 0 }]);
+    expect(await api.rows('SELECT id FROM clicks_old ORDER BY id')).toEqual([{ id: 1 }, { id: 2 }]);
+
+    // The service token appends to and reads (through its row filter) the renamed one only.
+    const ap = await req('POST', '/v0/datasources?name=clicks_old&mode=append', appender, '3,acme\n', { 'Content-Type': 'text/csv' });
+    expect(ap.status, ap.text).toBe(200);
+    expect((await req('POST', '/v0/datasources?name=clicks&mode=append', appender, 'x\n', { 'Content-Type': 'text/csv' })).status).toBe(403);
+    expect((await req('POST', '/v0/events?name=clicks&wait=true', appender, '{"k":"x"}\n')).status).toBe(403);
+    const read = await sqlAs('SELECT id FROM clicks_old ORDER BY id FORMAT JSONEachRow', appender);
+    expect(read.status, read.text).toBe(200);
+    expect(read.text.trim().split('\n').map((l) => JSON.parse(l))).toEqual([{ id: 1 }, { id: 3 }]);
+    expect((await sqlAs('SELECT count() FROM clicks', appender)).status).toBe(403);
+    // The JWT too (its filter with it).
+    const jr = await sqlAs('SELECT id FROM clicks_old FORMAT JSONEachRow', jwt);
+    expect(jr.status, jr.text).toBe(200);
+    expect(jr.text.trim().split('\n').map((l) => JSON.parse(l))).toEqual([{ id: 2 }]);
+    expect((await sqlAs('SELECT count() FROM clicks', jwt)).status).toBe(403);
+    // Dropping the new one leaves the renamed one's tables alone.
+    expect((await req('DELETE', '/v0/datasources/clicks')).status).toBe(200);
+    expect(await api.rows('SELECT count() AS n FROM clicks_old')).toEqual([{ n: 3 }]);
+  });
+
+  it('is refused while a pipe reads it or its quarantine (409 naming the pipes)', async () => {
+    await mkDataSource('visits', 'id Int32', '1\n2\n');
+    await mkPipe('visits_count', 'SELECT count() AS n FROM visits');
+    const r = await put('/v0/datasources/visits?name=visits2');
+    expect(r.status, r.text).toBe(409);
+    expect(r.body.dependents).toEqual(['visits_count']);
+    await mkDataSource('hits', 'id Int32', '1\nx\n');
+    await mkPipe('hits_rejects', 'SELECT count() AS n FROM hits_quarantine');
+    const q = await put('/v0/datasources/hits?name=hits2');
+    expect(q.status, q.text).toBe(409);
+    expect(q.body.dependents).toEqual(['hits_rejects']);
+    expect((await get('/v0/pipes/visits_count.json')).body.data).toEqual([{ n: 2 }]);
+    expect((await get('/v0/pipes/hits_rejects.json')).body.data).toEqual([{ n: 1 }]);
+    // A description changes nothing the pipes read: allowed.
+    expect((await put('/v0/datasources/visits?description=counted')).status).toBe(200);
+  });
+
+  it('refuses what a user must fix, with a 4xx that says so', async () => {
+    await mkDataSource('ds_one', 'id Int32');
+    await mkDataSource('ds_two', 'id Int32');
+    await mkPipe('a_pipe', 'SELECT 1 AS x');
+    const cases: Array<[string, number, string, RegExp]> = [
+      ['/v0/datasources/nope?name=x', 404, 'UNKNOWN_DATASOURCE', /nope/],
+      ['/v0/datasources/ds_one?name=ds_two', 409, 'CONFLICT', /ds_two/],
+      ['/v0/datasources/ds_one?name=DS_Two', 409, 'CONFLICT', /ds_two/],
+      ['/v0/datasources/ds_one?name=a_pipe', 409, 'CONFLICT', /pipe is named "a_pipe"/],
+      ['/v0/datasources/ds_one?name=A_PIPE', 409, 'CONFLICT', /a_pipe/],
+      ['/v0/datasources/ds_one?name=x_quarantine', 400, 'INVALID_PARAMETER', /reserved/],
+      ['/v0/datasources/ds_one?name=has-dash', 400, 'INVALID_PARAMETER', /not a valid data source name/],
+      ['/v0/datasources/ds_one', 400, 'INVALID_PARAMETER', /nothing to change/],
+      ['/v0/datasources/ds_one?mode=replace', 400, 'INVALID_PARAMETER', /mode/],
+    ];
+    for (const [p, status, code, msg] of cases) {
+      const r = await put(p);
+      expect(r.status, `${p}: ${r.text}`).toBe(status);
+      expect(r.body.code, p).toBe(code);
+      expect(r.body.error, p).toMatch(msg);
+    }
+    // A pipe cannot take a data source's name either (any case).
+    expect((await put('/v0/pipes/a_pipe?name=Ds_One')).status).toBe(409);
+    const json = await put('/v0/datasources/ds_one', admin, JSON.stringify({ name: 'ds_uno', description: 'uno' }), { 'Content-Type': 'application/json' });
+    expect(json.status, json.text).toBe(200);
+    expect(json.body).toMatchObject({ name: 'ds_uno', description: 'uno' });
+  });
+
+  it('needs the permission a drop needs; every denial is audited', async () => {
+    await mkDataSource('secured', 'id Int32', '1\n');
+    const appender = await mkToken('secured_appender', ['DATASOURCES:APPEND:secured', 'DATASOURCES:READ:secured', 'DATASOURCES:CREATE']);
+    const r = await put('/v0/datasources/secured?name=stolen', appender);
+    expect(r.status, r.text).toBe(403);
+    expect((await waitAudit((a) => a.event === 'authz.denied' && a.credential === 'token:secured_appender' && String(a.resource).includes('DATASOURCES:DROP:secured'))).length).toBe(1);
+    expect((await get('/v0/datasources/secured')).status).toBe(200);
+    const dropper = await mkToken('secured_dropper', ['DATASOURCES:DROP:secured']);
+    expect((await put('/v0/datasources/secured?name=secured2', dropper)).status).toBe(200);
+    expect((await req('POST', '/v0/datasources/secured2/truncate', dropper)).status).toBe(200);
+    expect((await waitAudit((a) => a.event === 'datasource.rename' && a.resource === 'secured2')).length).toBe(1);
+  });
+
+  it('events acknowledged (202) before a rename land in the renamed data source', async () => {
+    await mkDataSource('stream', 'id Int32 `json:$.id`');
+    const ack = await req('POST', '/v0/events?name=stream', admin, eventsBody(1, 50));
+    expect(ack.status, ack.text).toBe(202);
+    // Still buffered (the flush timer waits an hour): the rename is what moves them.
+    expect(fs.readdirSync(segmentDir(srv, 'stream')).filter((f) => f.endsWith('.ndjson')).length).toBe(1);
+    expect((await put('/v0/datasources/stream?name=stream2')).status).toBe(200);
+    await drained(srv, 'stream', 30_000);
+    const ids = await storedIds(srv, admin, 'stream2');
+    expect(ids.size).toBe(50);
+    expect([...ids.values()].every((c) => c === 1)).toBe(true);
+    // New events go by the new name; the old one is unknown.
+    expect((await req('POST', '/v0/events?name=stream2&wait=true', admin, eventsBody(51, 5))).body.successful_rows).toBe(5);
+    expect((await req('POST', '/v0/events?name=stream', admin, eventsBody(60, 1))).status).toBe(404);
+  });
+
+  it('descriptions show in GET and in the list', async () => {
+    await mkDataSource('noted', 'id Int32');
+    expect((await get('/v0/datasources/noted')).body.description).toBe('');
+    expect((await put('/v0/datasources/noted?description=a%20note')).status).toBe(200);
+    expect((await get('/v0/datasources/noted')).body.description).toBe('a note');
+    const list = (await get('/v0/datasources')).body.datasources as Array<{ name: string; description: string }>;
+    expect(list.find((d) => d.name === 'noted')?.description).toBe('a note');
+  });
+});
+
+describe('across restarts', () => {
+  let s2: RunningServer | undefined;
+  afterAll(async () => { await s2?.stop(); });
+
+  it('a rename survives kill -9; segments a crash left under the old name go to the renamed data source, not to a new one of that name', async () => {
+    s2 = await startServer();
+    const tok = (await call(`${s2.url}/tokens`)).body.workspace_admin_token as string;
+    const q = (method: string, p: string, body?: BodyInit, headers: Record<string, string> = {}) => call(`${s2!.url}${p}`, { method, token: tok, body, headers });
+    expect((await q('POST', `/v0/datasources?name=feed&schema=${enc('id Int32 `json:$.id`')}`)).status).toBe(200);
+    expect((await q('POST', '/v0/events?name=feed&wait=true', eventsBody(1, 3))).status).toBe(200);
+    // An event buffered under the old name writes the data source's id beside its segments.
+    expect((await q('POST', '/v0/events?name=feed', eventsBody(4, 1))).status).toBe(202);
+    await drained(s2, 'feed', 30_000);
+    const dir = segmentDir(s2, 'feed');
+    const idFile = fs.readFileSync(path.join(dir, '.datasource.json'), 'utf8');
+    const reader = (await q('POST', `/v0/tokens?name=feed_reader&scope=${enc('DATASOURCES:READ:feed')}`)).body.token as string;
+    const p = await q('POST', '/v0/pipes', JSON.stringify({ name: 'feed_pipe', nodes: [{ name: 'n', sql: 'SELECT 1 AS x', type: 'endpoint' }] }), { 'Content-Type': 'application/json' });
+    expect(p.status).toBe(200);
+    expect((await q('PUT', '/v0/datasources/feed?name=feed_renamed&description=kept')).status).toBe(200);
+    expect((await q('PUT', '/v0/pipes/feed_pipe?name=feed_pipe2')).status).toBe(200);
+    await s2.stop('SIGKILL');
+
+    // What a kill -9 between a rename and the flush of its events leaves: segments (and the id)
+    // under the old name.
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, '.datasource.json'), idFile);
+    fs.writeFileSync(path.join(dir, '000000000001-0badcafe.ndjson'), eventsBody(100, 10));
+    s2 = await startServer({ dataDir: s2.dataDir });
+    const tok2 = (await call(`${s2.url}/tokens`)).body.workspace_admin_token as string;
+    await drained(s2, 'feed', 30_000);
+    const ids = await storedIds(s2, tok2, 'feed_renamed');
+    expect([...ids.keys()].sort((a, b) => a - b)).toEqual([1, 2, 3, 4, ...Array.from({ length: 10 }, (_, i) => 100 + i)]);
+    expect((await call(`${s2.url}/v0/datasources/feed_renamed`, { token: tok2 })).body).toMatchObject({ name: 'feed_renamed', description: 'kept' });
+    expect((await call(`${s2.url}/v0/datasources/feed`, { token: tok2 })).status).toBe(404);
+    expect((await call(`${s2.url}/v0/pipes/feed_pipe2.json`, { token: tok2 })).body.data).toEqual([{ x: 1 }]);
+    expect((await call(`${s2.url}/v0/pipes/feed_pipe.json`, { token: tok2 })).status).toBe(404);
+    const r = await call(`${s2.url}/v0/sql?q=${enc('SELECT count() AS n FROM feed_renamed FORMAT JSONEachRow')}`, { token: reader });
+    expect(r.status, r.text).toBe(200);
+    expect(JSON.parse(r.text)).toEqual({ n: 14 });
+
+    // A data source created under the old name, with segments of the renamed one still there, gets none of them.
+    fs.writeFileSync(path.join(dir, '000000000002-0badcafe.ndjson'), eventsBody(200, 2));
+    expect((await call(`${s2.url}/v0/datasources?name=feed&schema=${enc('id Int32 `json:$.id`')}`, { method: 'POST', token: tok2 })).status).toBe(200);
+    await s2.stop('SIGKILL');
+    s2 = await startServer({ dataDir: s2.dataDir });
+    await drained(s2, 'feed', 30_000);
+    expect([...(await storedIds(s2, tok2, 'feed')).keys()]).toEqual([]);
+    expect((await storedIds(s2, tok2, 'feed_renamed')).has(200)).toBe(true);
+    // New events for the new data source of that name go to it.
+    expect((await call(`${s2.url}/v0/events?name=feed&wait=true`, { method: 'POST', token: tok2, body: eventsBody(300, 1) })).status).toBe(200);
+    expect([...(await storedIds(s2, tok2, 'feed')).keys()]).toEqual([300]);
+  });
+});
