@@ -55,6 +55,41 @@ describe('README: events', () => {
   });
 });
 
+describe("Tinybird's Query API: SELECT * FROM <pipe>", () => {
+  it('reads a published pipe by name, with the request parameters, as the raw-body example sends it', async () => {
+    const r = await post('/v0/sql', 'SELECT * FROM top FORMAT JSON', { 'Content-Type': 'application/x-www-form-urlencoded' });
+    expect(r.status, r.text).toBe(200);
+    expect(r.body.data).toEqual([{ city: 'Paris', total: 20 }, { city: 'Madrid', total: 10.5 }, { city: 'Rome', total: 7.25 }]);
+    const p = await get(`/v0/sql?q=${encodeURIComponent('SELECT city FROM top FORMAT JSONEachRow')}&min_amount=10&limit=1`);
+    expect(p.text).toBe('{"city":"Paris"}\n');
+    // Parameters in a form body, as a long parameter list is sent.
+    const f = await post('/v0/sql', new URLSearchParams({ q: 'SELECT count() AS c FROM top FORMAT JSONEachRow', min_amount: '8' }));
+    expect(f.text).toBe('{"c":2}\n');
+    // Bad values are the endpoint's errors.
+    expect((await get(`/v0/sql?q=${encodeURIComponent('SELECT * FROM top')}&limit=x`)).body).toMatchObject({ code: 'TEMPLATE_PARAMETER', parameter: 'limit' });
+  });
+
+  it('needs PIPES:READ of the pipe (not DATASOURCES:READ of what it reads), and a JWT fixes its parameters', async () => {
+    const reader = (await post('/v0/tokens?name=reader&scope=PIPES:READ:top')).body.token as string;
+    expect((await get(`/v0/sql?q=${encodeURIComponent('SELECT count() AS c FROM top FORMAT JSONEachRow')}`, reader)).text).toBe('{"c":3}\n');
+    // The pipe's data source itself stays closed to it.
+    expect((await get(`/v0/sql?q=${encodeURIComponent('SELECT * FROM sales')}`, reader)).status).toBe(403);
+    const other = (await post('/v0/tokens?name=other&scope=DATASOURCES:READ:sales')).body.token as string;
+    expect((await get(`/v0/sql?q=${encodeURIComponent('SELECT * FROM top')}`, other)).body).toMatchObject({ code: 'FORBIDDEN' });
+    const jwt = await post(`/v0/tokens?name=dash&expiration_time=${Math.floor(Date.now() / 1000) + 3600}`, JSON.stringify({ scopes: [{ type: 'PIPES:READ', resource: 'top', fixed_params: { limit: 1 } }] }), { 'Content-Type': 'application/json' });
+    expect(jwt.status, jwt.text).toBe(200);
+    expect((await get(`/v0/sql?q=${encodeURIComponent('SELECT city FROM top FORMAT JSONEachRow')}&limit=5`, jwt.body.token)).text).toBe('{"city":"Paris"}\n');
+  });
+
+  it('reads pipes beside the nodes of pipeline=, which shadow a pipe of the same name', async () => {
+    const nodes = { name: 'daily', nodes: [{ name: 'base', sql: 'SELECT city FROM sales' }, { name: 'top', sql: 'SELECT 42 AS shadow' }, { name: 'out', sql: 'SELECT count() AS n FROM base', type: 'endpoint' }] };
+    expect((await post('/v0/pipes', JSON.stringify(nodes), { 'Content-Type': 'application/json' })).status).toBeLessThan(300);
+    const joined = await get(`/v0/sql?q=${encodeURIComponent('SELECT count() AS c FROM daily AS d, base AS b FORMAT JSONEachRow')}&pipeline=daily`);
+    expect(joined.text, joined.text).toBe('{"c":3}\n');
+    expect((await get(`/v0/sql?q=${encodeURIComponent('SELECT * FROM top FORMAT JSONEachRow')}&pipeline=daily`)).text).toBe('{"shadow":42}\n');
+  });
+});
+
 describe('configuration and CLI as documented', () => {
   it('a bad ROOST_PUBLIC_URL or ROOST_CELL_CANCEL_GRACE_MS stops the start with a message naming it (exit 2), and --help lists them', async () => {
     const data = tempDir('roost-walk-');

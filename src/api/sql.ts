@@ -15,6 +15,7 @@ import { compileEndpoint, getPipe, type Pipe } from '../pipes/index.js';
 import type { NameMapEntry } from '../native/sql.js';
 import { logEndpointCall, tokenIdOf, userAgentOf } from '../pipes/endpoint-log.js';
 import { callStatus, loggedUrl, tokenName } from './pipes.js';
+import { addPipeTables } from '../query/pipe-tables.js';
 
 /** What one /v0/sql call leaves in pipe_stats_rt (`pipe_id`/`pipe_name` `query_api`, as in Tinybird). */
 interface SqlCallLog { q?: string; readsService: boolean; tail?: ResultTail; form?: URLSearchParams }
@@ -42,6 +43,20 @@ async function sqlText(ctx: Ctx, call: SqlCallLog): Promise<string> {
   }
   if (!q || !q.trim()) throw new RoostError('INVALID_PARAMETER', 'no query: pass q=<sql> in the query string or form body, or the SQL as the request body');
   return q;
+}
+
+/** The request's parameters for templates (query string, then a form body's fields but `q`). */
+function requestParams(ctx: Ctx, call: SqlCallLog): Record<string, string | string[]> {
+  const params: Record<string, string | string[]> = {};
+  for (const src of [call.form, ctx.query]) {
+    if (!src) continue;
+    for (const k of new Set(src.keys())) {
+      if (k === 'q') continue;
+      const all = src.getAll(k);
+      params[k] = all.length > 1 ? all : all[0]!;
+    }
+  }
+  return params;
 }
 
 export function registerSqlRoutes(app: App): void {
@@ -101,6 +116,10 @@ export function registerSqlRoutes(app: App): void {
     };
     // `pipeline=<pipe>`: the pipe's nodes are names too, compiled with the request's parameters.
     const pipeName = ctx.query.get('pipeline');
+    // Published pipes are tables too (`SELECT * FROM <pipe>`, Tinybird's Query API example);
+    // the nodes of `pipeline=` shadow them.
+    const shadowing = pipeName ? getPipe(app.state, tenant, workspace, pipeName).nodes.map((n) => n.name) : [];
+    const pipeTables = addPipeTables(app, ctx, cred, { tenant, workspace, sql, map, shadowing, params: requestParams(ctx, call), rowFilters: filters, analyze });
     let pipe: Pipe | undefined;
     if (pipeName) {
       pipe = getPipe(app.state, tenant, workspace, pipeName);
@@ -132,10 +151,10 @@ export function registerSqlRoutes(app: App): void {
       }
     }
     const analysis = analyze(map);
-    const nodeNames = new Set(pipe?.nodes.map((n) => n.name) ?? []);
+    const nodeNames = new Set([...(pipe?.nodes.map((n) => n.name) ?? []), ...pipeTables]);
     // Nodes are authorized through the pipe; data sources one by one.
     const names = [...new Set(analysis.tables.map((t) => t.name).filter((n) => !nodeNames.has(n)))];
-    if (names.length === 0 && !pipe) authorize(app, ctx, cred, { op: 'workspace', tenant, workspace, scope: 'DATASOURCES:READ' });
+    if (names.length === 0 && !pipe && pipeTables.size === 0) authorize(app, ctx, cred, { op: 'workspace', tenant, workspace, scope: 'DATASOURCES:READ' });
     for (const name of names) authorize(app, ctx, cred, { op: 'workspace', tenant, workspace, scope: 'DATASOURCES:READ', resource: name });
     const t = getTenant(app.state, tenant);
     call.readsService = analysis.tables.some((t) => t.name.startsWith('tinybird.') || t.name.startsWith('roost.'));
