@@ -430,6 +430,35 @@ describe('IdP access tokens', () => {
     expect(both.body).toMatchObject({ kind: 'idp', tenant: 'acme' });
   });
 
+  it('a connection whose audience is its own client_id: ID tokens (which carry it too) are not bearer credentials', async () => {
+    const patch = (audience: string) => call(`${srv.url}/v0/tenants/acme/connections/main`, { method: 'PATCH', token: op(), ...json({ audience }) });
+    expect((await patch('roost-acme')).status).toBe(200);
+    try {
+      const acmeKey = await jose.importJWK(idps.acme!.keys[0]!, 'RS256');
+      const kid = idps.acme!.keys[0]!.kid!;
+      const now = Math.floor(Date.now() / 1000);
+      const base = { iss: idps.acme!.issuer, sub: 'ana', aud: 'roost-acme', iat: now, exp: now + 600, email: 'ana@acme.test', email_verified: true, groups: ['data-eng'] };
+      const sign = (p: Record<string, unknown>, typ?: string) => new jose.SignJWT(p).setProtectedHeader({ alg: 'RS256', kid, ...(typ ? { typ } : {}) }).sign(acmeKey);
+      // What the IdP gave the client at login: signed by it, issued to Roost's client_id.
+      for (const idToken of [await sign({ ...base, nonce: 'n-0123', at_hash: 'abc' }), await sign({ ...base, auth_time: now }), await sign({ ...base, nonce: 'n', scope: 'openid' }, 'at+jwt')]) {
+        const id = rid();
+        const r = await call(`${srv.url}/auth/session`, { token: idToken, headers: { 'X-Request-Id': id } });
+        expect(r.status).toBe(401);
+        expect(r.body.error).toMatch(/looks like an ID token/);
+        expect((await waitAudit((a) => a.requestId === id))[0]).toMatchObject({ event: 'auth.idp_token', tenant: 'acme' });
+      }
+      // Access tokens for that audience say what they are: RFC 9068's typ, or a scope.
+      expect((await call(`${srv.url}/auth/session`, { token: await sign(base, 'at+jwt') })).body).toMatchObject({ kind: 'idp', tenant: 'acme' });
+      expect((await call(`${srv.url}/auth/session`, { token: await sign({ ...base, scp: 'api.read' }) })).body).toMatchObject({ kind: 'idp', tenant: 'acme' });
+    } finally {
+      expect((await patch('https://roost.test/acme')).status).toBe(200);
+    }
+    // Another audience than the client_id: unchanged (an ID token cannot carry it).
+    const now = Math.floor(Date.now() / 1000);
+    const plain = await new jose.SignJWT({ iss: idps.acme!.issuer, sub: 'svc', aud: 'https://roost.test/acme', exp: now + 600 }).setProtectedHeader({ alg: 'RS256', kid: idps.acme!.keys[0]!.kid! }).sign(await jose.importJWK(idps.acme!.keys[0]!, 'RS256'));
+    expect((await call(`${srv.url}/auth/session`, { token: plain })).status).toBe(200);
+  });
+
   it('a huge bearer token is refused cleanly (431 or 401), not a 500', async () => {
     const huge = `eyJhbGciOiJSUzI1NiJ9.${Buffer.from(JSON.stringify({ iss: idps.acme!.issuer, pad: 'x'.repeat(14_000) })).toString('base64url')}.x`;
     const r = await call(`${srv.url}/auth/session`, { token: huge });

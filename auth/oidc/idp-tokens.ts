@@ -50,6 +50,9 @@ export async function verifyIdpAccessToken(app: App, jwt: string, claims: jose.J
     // The tolerance is for a token minted by an IdP whose clock is a little ahead (nbf, iat);
     // an expired bearer token is expired: no grace past its exp.
     if (typeof payload.exp === 'number' && payload.exp <= Math.floor(Date.now() / 1000)) throw new jose.errors.JWTExpired('"exp" claim timestamp check failed', payload, 'exp', 'check_failed');
+    if (conn.audience === conn.client_id && !accessTokenShaped(jwt, payload)) {
+      return { error: new RoostError('UNAUTHENTICATED', 'the IdP access token was refused: it looks like an ID token (this connection\'s audience is its own client_id, which ID tokens carry too); send an access token (typ at+jwt, or with a scope claim and no nonce)'), ...where };
+    }
   } catch (e) {
     if (e instanceof RoostError) return { error: e, ...where };
     const code = (e as { code?: string }).code ?? 'invalid';
@@ -63,6 +66,21 @@ export async function verifyIdpAccessToken(app: App, jwt: string, claims: jose.J
   }
   const identity = { connection: conn.id, issuer: String(payload.iss), subject: String(payload.sub), email: typeof payload.email === 'string' ? payload.email : undefined, name: typeof payload.name === 'string' ? payload.name : undefined };
   return { credential: { kind: 'idp', tenant: conn.tenant, identity, grants: evaluateRules(getRules(app.state, conn.tenant), payload as Record<string, unknown>) } };
+}
+
+/**
+ * Whether a verified token shows it is an access token rather than an ID token. Only asked when
+ * the connection's audience is its client_id: an ID token is issued to the client, so it has
+ * that audience too, and it would otherwise be taken as a bearer credential. An access token says
+ * so in its header (RFC 9068's `typ: at+jwt`) or carries a scope (`scope`, Azure's `scp` or
+ * `roles`) and none of the ID token's own claims (`nonce`, `at_hash`, `c_hash`).
+ */
+function accessTokenShaped(jwt: string, p: jose.JWTPayload): boolean {
+  let typ = '';
+  try { typ = String(jose.decodeProtectedHeader(jwt).typ ?? '').toLowerCase(); } catch { /* verified already */ }
+  if (p.nonce !== undefined || p.at_hash !== undefined || p.c_hash !== undefined) return false;
+  if (typ === 'at+jwt' || typ === 'application/at+jwt') return true;
+  return p.scope !== undefined || p.scp !== undefined || p.roles !== undefined;
 }
 
 function safeAlg(jwt: string): string {
