@@ -178,6 +178,17 @@ describe('PUT /v0/pipes/<pipe>', () => {
     expect((await waitAudit((a) => a.event === 'pipe.rename' && a.resource === 'guarded2')).length).toBe(1);
   });
 
+  it('nodes are addressed by id as well as by name', async () => {
+    const p = await mkPipe('by_node_id', 'SELECT 1 AS x');
+    const node = p.nodes[0];
+    const r = await put(`/v0/pipes/by_node_id/nodes/${node.id}`, admin, 'SELECT 2 AS x');
+    expect(r.status, r.text).toBe(200);
+    expect(r.body).toMatchObject({ id: node.id, name: node.name, sql: 'SELECT 2 AS x' });
+    expect((await get('/v0/pipes/by_node_id.json')).body.data).toEqual([{ x: 2 }]);
+    expect((await req('DELETE', `/v0/pipes/by_node_id/nodes/${node.id}/endpoint`)).status).toBe(200);
+    expect((await req('POST', `/v0/pipes/by_node_id/nodes/${node.id}/endpoint`)).status).toBe(200);
+  });
+
   it('descriptions show in GET and in the list', async () => {
     await mkPipe('described', 'SELECT 1 AS x', 'first');
     expect((await put('/v0/pipes/described', admin, JSON.stringify({ description: 'second' }), { 'Content-Type': 'application/json' })).status).toBe(200);
@@ -262,6 +273,23 @@ describe('PUT /v0/datasources/<name>', () => {
     expect((await get('/v0/pipes/hits_rejects.json')).body.data).toEqual([{ n: 1 }]);
     // A description changes nothing the pipes read: allowed.
     expect((await put('/v0/datasources/visits?description=counted')).status).toBe(200);
+    // Nor may the data source be dropped while a pipe reads its quarantine (the drop takes that too).
+    const drop = await req('DELETE', '/v0/datasources/hits');
+    expect(drop.status, drop.text).toBe(409);
+    expect(drop.body.dependents).toEqual(['hits_rejects']);
+    expect((await get('/v0/pipes/hits_rejects.json')).body.data).toEqual([{ n: 1 }]);
+  });
+
+  it('creates are refused under a name that differs from another only in case, as renames are', async () => {
+    await mkDataSource('Cased', 'id Int32');
+    const ds = await req('POST', `/v0/datasources?name=cased&schema=${enc('id Int32')}`);
+    expect(ds.status, ds.text).toBe(409);
+    expect(ds.body.error).toContain('"Cased"');
+    const pipe = await req('POST', '/v0/pipes', admin, JSON.stringify({ name: 'CASED', nodes: [{ name: 'n', sql: 'SELECT 1 AS x' }] }), { 'Content-Type': 'application/json' });
+    expect(pipe.status, pipe.text).toBe(409);
+    expect(pipe.body.error).toContain('"Cased"');
+    expect((await get('/v0/datasources/cased')).status).toBe(404);
+    expect((await get('/v0/pipes/CASED')).status).toBe(404);
   });
 
   it('refuses what a user must fix, with a 4xx that says so', async () => {

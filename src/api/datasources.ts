@@ -234,6 +234,7 @@ export function registerDataSourceRoutes(app: App): void {
       // Pipes and data sources share names (a pipe's SQL reads either by it): a data source named
       // like a pipe would silently take its place for the pipes that read it.
       if (findPipe(state, ws.tenant, ws.name, name)) throw new RoostError('CONFLICT', `a pipe is named "${name}"; pipes and data sources share names`);
+      refuseCaseTwin(state, ws, name);
       let columns: DataSourceColumn[];
       let data = rawBody ? await gunzipIfCompressed(rawBody, app.config.maxUploadBytes) : undefined;
       const schemaText = params.get('schema');
@@ -278,6 +279,7 @@ export function registerDataSourceRoutes(app: App): void {
         await state.transact((s) => {
           if (s.get('datasources', ws.tenant, ws.name, name)) throw new RoostError('ALREADY_EXISTS', `data source "${name}" was created meanwhile`);
           if (s.get('pipes', ws.tenant, ws.name, name)) throw new RoostError('CONFLICT', `a pipe named "${name}" was created meanwhile; pipes and data sources share names`);
+          refuseCaseTwin(s, ws, name);
           return { ops: putDataSourceOps(ds), result: undefined };
         });
       } catch (e) {
@@ -518,10 +520,12 @@ export function registerDataSourceRoutes(app: App): void {
     const ds = getDataSource(state, ws.tenant, ws.name, ctx.params.name!);
     authorize(app, ctx, cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:DROP', resource: ds.name });
     // Refused at once when pipes read it, and checked again where it is deleted (below).
+    // Pipes that read its quarantine (`<name>_quarantine`, dropped with it) count too: they passed.
+    const readers = (s?: State) => [...new Set([...(app.dependents?.(ws, ds.name, s) ?? []), ...(app.dependents?.(ws, `${ds.name}_quarantine`, s) ?? [])])];
     const refuseIfRead = (users: string[]) => {
-      if (users.length) throw new RoostError('CONFLICT', `data source "${ds.name}" is used by pipes: ${users.join(', ')}; remove them first`, { details: { dependents: users } });
+      if (users.length) throw new RoostError('CONFLICT', `data source "${ds.name}" (or its quarantine) is used by pipes: ${users.join(', ')}; remove them first`, { details: { dependents: users } });
     };
-    refuseIfRead(app.dependents?.(ws, ds.name) ?? []);
+    refuseIfRead(readers());
     // A create of the same name may start once the state forgets this one: it waits until
     // these tables are gone rather than have its new tables dropped here.
     const release = claimName(ws, ds.name);
@@ -536,7 +540,7 @@ export function registerDataSourceRoutes(app: App): void {
         // Checked again in the same transaction as the delete: a pipe saved since the check
         // above (pipe saves check their data sources in their own transaction) is seen here.
         await state.transact((s) => {
-          refuseIfRead(app.dependents?.(ws, ds.name, s) ?? []);
+          refuseIfRead(readers(s));
           return { ops: deleteDataSourceOps(ds), result: undefined };
         });
         await app.events?.discard({ tenant: ws.tenant, workspace: ws.name, datasource: ds.name });
@@ -689,6 +693,18 @@ async function deleteParams(ctx: Ctx): Promise<URLSearchParams> {
     return mergeForm(new URLSearchParams(ctx.query), fields);
   }
   return readForm(ctx);
+}
+
+/**
+ * A new data source may not be named like a pipe or data source of the workspace that differs only
+ * in case (`Events` beside `events`): told apart by case alone in SQL, scopes and logs, and one
+ * folder of the events buffer on a case-insensitive file system.
+ */
+function refuseCaseTwin(s: State, ws: Workspace, name: string): void {
+  const twin = nameHolder(s, ws.tenant, ws.name, name);
+  if (twin && twin.name !== name) {
+    throw new RoostError('CONFLICT', `${twin.kind === 'pipe' ? 'a pipe' : 'a data source'} is named "${twin.name}"; names of pipes and data sources must differ other than in case`, { details: { name: twin.name, kind: twin.kind } });
+  }
 }
 
 /** Data source names being created or dropped (tenant/workspace/name) in this process. */

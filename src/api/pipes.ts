@@ -304,6 +304,9 @@ export function registerPipeRoutes(app: App): void {
       if (isEndpointType(form.get('type'), nodes[0]!.name)) endpoint = nodes[0]!.id;
     }
     if (state.get('datasources', r.tenant, r.workspace, name)) throw new RoostError('CONFLICT', `a data source is named "${name}"; pipes and data sources share names`);
+    // Nor named like another pipe or a data source but for case (told apart by case alone in SQL, scopes and logs).
+    const twin = nameHolder(state, r.tenant, r.workspace, name);
+    if (twin && twin.name !== name) throw new RoostError('CONFLICT', `${twin.kind === 'pipe' ? 'a pipe' : 'a data source'} is named "${twin.name}"; names of pipes and data sources must differ other than in case`, { details: { name: twin.name, kind: twin.kind } });
     const now = new Date().toISOString();
     const pipe = await save(r, name, (cur) => {
       if (cur && !force) throw new RoostError('ALREADY_EXISTS', `pipe "${name}" already exists; pass force=true to replace it, or edit its nodes`);
