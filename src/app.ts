@@ -27,7 +27,7 @@ import { registerJobRoutes } from './api/jobs.js';
 import type { EventBuffer } from './ingest/event-buffer.js';
 import { ServiceLog } from './service/service-log.js';
 import { createAuditor, type Auditor } from './service/audit.js';
-import { getTenant } from '../tenants/registry.js';
+import { getTenant, type Workspace } from '../tenants/registry.js';
 import { sweepQuarantineSpools } from './ingest/quarantine.js';
 
 export interface App {
@@ -77,6 +77,10 @@ export async function startApp(config: Config, opts: { log?: Logger } = {}): Pro
     const t = state.get('tenants', tenant);
     return t ? cells.engineFor(getTenant(state, tenant)) : undefined;
   }, log);
+  // Service rows carry their workspace's id: a workspace renamed keeps them, one created under
+  // a deleted one's name does not inherit them.
+  service.workspace = (tenant, name) => state.get<Workspace>('workspaces', tenant, name);
+  service.workspaces = (tenant) => state.list<Workspace>('workspaces', tenant);
   const audit = createAuditor(service, log);
 
   const app: App = {

@@ -132,7 +132,7 @@ describe('tinybird.datasources_ops_log', () => {
     await form('/v0/datasources/oplog_opts/delete', { delete_condition: "c = 'FR'", dry_run: 'true' });
     await form('/v0/datasources/oplog_opts/delete', { delete_condition: '1) OR (1' });
     await post(`/v0/datasources?name=oplog_opts&mode=replace&replace_condition=${enc("c = 'ES'")}`, '2026-01-01,ES,10\n');
-    const q = "SELECT event_type, result, Options FROM tinybird.datasources_ops_log WHERE datasource_name = 'oplog_opts' AND event_type != 'append' AND event_type != 'create' ORDER BY timestamp";
+    const q = "SELECT event_type, result, mapFromArrays(Options.Names, Options.Values) AS Options FROM tinybird.datasources_ops_log WHERE datasource_name = 'oplog_opts' AND event_type != 'append' AND event_type != 'create' ORDER BY timestamp";
     const deadline = Date.now() + 10_000;
     let got: any[] = [];
     while (Date.now() < deadline && got.length < 3) {

@@ -301,7 +301,7 @@ describe('embedded vs remote (18.16) on one Roost server', () => {
     const cols: Record<string, string> = {
       'tinybird.pipe_stats_rt': "pipe_name, status_code, error, result_rows, method, parameters, token_name, error_message != '' AS has_error_message",
       'tinybird.endpoint_errors': 'pipe_name, status_code, error != \'\' AS has_error',
-      'tinybird.datasources_ops_log': 'event_type, datasource_name, result, rows, rows_quarantine, error != \'\' AS has_error, Options',
+      'tinybird.datasources_ops_log': 'event_type, datasource_name, result, rows, rows_quarantine, error != \'\' AS has_error, Options.Names, Options.Values',
       'roost.audit_log': '*',
     };
     // Map columns are JSON text on servers before 21.1 (documented): read back as maps to compare.

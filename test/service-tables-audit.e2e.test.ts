@@ -273,3 +273,49 @@ describe('upgrade: service tables of a cell created by an earlier version', () =
     expect(old.logs.filter((l) => String(l.msg).includes('upgrade failed'))).toEqual([]);
   }, 180_000);
 });
+
+describe("a workspace's service rows are its own, not its name's", () => {
+  const op = (p: string, init: RequestInit = {}) => call(`${srv.url}${p}`, { ...init, token: srv.operatorToken, headers: { 'Content-Type': 'application/json', ...(init.headers ?? {}) } });
+  const sqlAs = (tok: string, q: string, id: string) => call(`${srv.url}/v0/sql?q=${enc(q)}`, { token: tok, headers: { 'X-Request-Id': id } });
+
+  it('a workspace created under a deleted one\'s name does not read its calls, errors and operations', async () => {
+    const made = await op('/v0/tenants/local/workspaces', { method: 'POST', body: JSON.stringify({ name: 'reused' }) });
+    expect(made.status, made.text).toBe(201);
+    const first = made.body.token as string;
+    expect((await sqlAs(first, "SELECT 'secret-param' AS s", 'reused-first-call')).status).toBe(200);
+    expect((await sqlAs(first, 'SELECT nosuch', 'reused-first-error')).status).toBe(422);
+    const up = await call(`${srv.url}/v0/datasources?name=first_ds&mode=create&format=csv`, { method: 'POST', token: first, body: 'a\n1\n', headers: { 'Content-Type': 'text/csv', 'X-Request-Id': 'reused-first-op' } });
+    expect(up.status, up.text).toBe(200);
+    await eventually("SELECT 1 FROM tinybird.datasources_ops_log WHERE request_id = 'reused-first-op'", 1, () => srv, () => first);
+    await eventually("SELECT 1 FROM tinybird.endpoint_errors WHERE request_id = 'reused-first-error'", 1, () => srv, () => first);
+    expect((await op('/v0/tenants/local/workspaces/reused', { method: 'DELETE' })).status).toBe(200);
+
+    const again = await op('/v0/tenants/local/workspaces', { method: 'POST', body: JSON.stringify({ name: 'reused' }) });
+    expect(again.status, again.text).toBe(201);
+    const second = again.body.token as string;
+    expect((await sqlAs(second, 'SELECT 1', 'reused-second-call')).status).toBe(200);
+    await eventually("SELECT 1 FROM tinybird.pipe_stats_rt WHERE request_id = 'reused-second-call'", 1, () => srv, () => second);
+    for (const t of ['tinybird.pipe_stats_rt', 'tinybird.endpoint_errors', 'tinybird.datasources_ops_log']) {
+      const r = await sqlAs(second, `SELECT request_id FROM ${t} WHERE request_id LIKE 'reused-first-%' FORMAT JSON`, `reused-check-${t}`);
+      expect(r.status, r.text).toBe(200);
+      expect([t, r.body.data]).toEqual([t, []]);
+    }
+  });
+
+  it('a renamed workspace keeps reading its own rows, and a new workspace under the old name does not', async () => {
+    const made = await op('/v0/tenants/local/workspaces', { method: 'POST', body: JSON.stringify({ name: 'before_rename' }) });
+    expect(made.status, made.text).toBe(201);
+    const tok = made.body.token as string;
+    expect((await sqlAs(tok, 'SELECT 1', 'renamed-call')).status).toBe(200);
+    await eventually("SELECT 1 FROM tinybird.pipe_stats_rt WHERE request_id = 'renamed-call'", 1, () => srv, () => tok);
+    const ren = await op('/v0/tenants/local/workspaces/before_rename', { method: 'PATCH', body: JSON.stringify({ name: 'after_rename' }) });
+    expect(ren.status, ren.text).toBe(200);
+    const mine = await eventually("SELECT request_id FROM tinybird.pipe_stats_rt WHERE request_id = 'renamed-call'", 1, () => srv, () => tok);
+    expect(mine).toEqual([{ request_id: 'renamed-call' }]);
+    const other = await op('/v0/tenants/local/workspaces', { method: 'POST', body: JSON.stringify({ name: 'before_rename' }) });
+    expect(other.status, other.text).toBe(201);
+    const r = await sqlAs(other.body.token, "SELECT request_id FROM tinybird.pipe_stats_rt WHERE request_id = 'renamed-call' FORMAT JSON", 'renamed-check');
+    expect(r.status, r.text).toBe(200);
+    expect(r.body.data).toEqual([]);
+  });
+});

@@ -55,21 +55,6 @@ describe('README: events', () => {
   });
 });
 
-describe("Tinybird's Data Sources API: engine options", () => {
-  it('an engine or TTL Roost would not apply is refused, not silently turned into a MergeTree keeping every row', async () => {
-    const schema = encodeURIComponent('id Int32, d Date');
-    const replacing = await post(`/v0/datasources?name=dedup&schema=${schema}&engine=ReplacingMergeTree&engine_sorting_key=id`);
-    expect(replacing.status).toBe(400);
-    expect(replacing.body).toMatchObject({ code: 'INVALID_PARAMETER', parameter: 'engine' });
-    const ttl = await post(`/v0/datasources?name=short&schema=${schema}&engine_ttl=${encodeURIComponent('d + INTERVAL 1 DAY')}`);
-    expect(ttl.body).toMatchObject({ code: 'INVALID_PARAMETER', parameter: 'engine_ttl' });
-    // Nothing was created.
-    expect((await get('/v0/datasources/dedup')).status).toBe(404);
-    // What Roost creates anyway is accepted.
-    expect((await post(`/v0/datasources?name=plain&schema=${schema}&engine=MergeTree`)).body.datasource).toMatchObject({ engine: { engine: 'MergeTree' } });
-  });
-});
-
 describe("Tinybird's Query API: SELECT * FROM <pipe>", () => {
   it('reads a published pipe by name, with the request parameters, as the raw-body example sends it', async () => {
     const r = await post('/v0/sql', 'SELECT * FROM top FORMAT JSON', { 'Content-Type': 'application/x-www-form-urlencoded' });

@@ -18,7 +18,7 @@ export function workspaceNameMap(state: State, tenant: string, workspace: string
     map[ds.name] = filter ? { kind: 'query', sql: `SELECT * FROM ${qualified(ws, ds.table)} WHERE (${filter})` } : qualified(ws, ds.table);
     map[`${ds.name}_quarantine`] = qualified(ws, `${ds.table}_quarantine`);
   }
-  for (const [name, sql] of Object.entries(serviceViews(tenant, workspace))) {
+  for (const [name, sql] of Object.entries(serviceViews(tenant, ws.id))) {
     map[name] = { kind: 'query', sql: sql.replace(/^\(|\)$/g, '') };
   }
   return map;

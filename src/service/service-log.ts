@@ -29,22 +29,22 @@ export function serviceDb(tenant: string): string {
 export const SERVICE_TABLES: Record<string, { columns: string; order: string; publicName: string }> = {
   audit_log: {
     publicName: 'roost.audit_log',
-    columns: `timestamp DateTime64(3, 'UTC'), tenant String, workspace String, event LowCardinality(String), outcome LowCardinality(String), reason String, actor String, credential LowCardinality(String), connection String, resource String, request_id String, ip String, details String`,
+    columns: `timestamp DateTime64(3, 'UTC'), tenant String, workspace String, workspace_id String, event LowCardinality(String), outcome LowCardinality(String), reason String, actor String, credential LowCardinality(String), connection String, resource String, request_id String, ip String, details String`,
     order: '(tenant, timestamp)',
   },
   pipe_stats_rt: {
     publicName: 'tinybird.pipe_stats_rt',
-    columns: `start_datetime DateTime64(3, 'UTC'), workspace String, pipe_id String, pipe_name String, token_name String, duration Float64, read_rows UInt64, read_bytes UInt64, result_rows UInt64, status_code Int32, error UInt8, error_message String, parameters Map(String, String), request_id String, url String, method LowCardinality(String), token String, release String, user_agent Nullable(String), resource_tags Array(String), cpu_time Float64`,
+    columns: `start_datetime DateTime64(3, 'UTC'), workspace String, workspace_id String, pipe_id String, pipe_name String, token_name String, duration Float64, read_rows UInt64, read_bytes UInt64, result_rows UInt64, status_code Int32, error UInt8, error_message String, parameters Map(String, String), request_id String, url String, method LowCardinality(String), token String, release String, user_agent Nullable(String), resource_tags Array(String), cpu_time Float64`,
     order: '(workspace, start_datetime)',
   },
   endpoint_errors: {
     publicName: 'tinybird.endpoint_errors',
-    columns: `start_datetime DateTime64(3, 'UTC'), workspace String, pipe_id String, pipe_name String, parameters Map(String, String), error String, status_code Int32, request_id String, token_name String, params Nullable(String), url Nullable(String), resource_tags Array(String)`,
+    columns: `start_datetime DateTime64(3, 'UTC'), workspace String, workspace_id String, pipe_id String, pipe_name String, parameters Map(String, String), error String, status_code Int32, request_id String, token_name String, params Nullable(String), url Nullable(String), resource_tags Array(String)`,
     order: '(workspace, start_datetime)',
   },
   datasources_ops_log: {
     publicName: 'tinybird.datasources_ops_log',
-    columns: `timestamp DateTime64(3, 'UTC'), workspace String, event_type LowCardinality(String), datasource_id String, datasource_name String, result LowCardinality(String), elapsed_time Float64, error String, request_id String, import_id String, job_id String, rows UInt64, rows_quarantine UInt64, blocks_ids Array(String), options Map(String, String), Options Nested(Names String, Values String), read_rows UInt64, read_bytes UInt64, written_rows UInt64, written_bytes UInt64, written_rows_quarantine UInt64, written_bytes_quarantine UInt64, operation_id String, release String, resource_tags Array(String), pipe_id String, pipe_name String, cpu_time Float64`,
+    columns: `timestamp DateTime64(3, 'UTC'), workspace String, workspace_id String, event_type LowCardinality(String), datasource_id String, datasource_name String, result LowCardinality(String), elapsed_time Float64, error String, request_id String, import_id String, job_id String, rows UInt64, rows_quarantine UInt64, blocks_ids Array(String), options Map(String, String), Options Nested(Names String, Values String), read_rows UInt64, read_bytes UInt64, written_rows UInt64, written_bytes UInt64, written_rows_quarantine UInt64, written_bytes_quarantine UInt64, operation_id String, release String, resource_tags Array(String), pipe_id String, pipe_name String, cpu_time Float64`,
     order: '(workspace, timestamp)',
   },
 };
@@ -78,13 +78,17 @@ const MAP_COLUMNS: Record<string, string[]> = Object.fromEntries(Object.entries(
 
 export type ServiceTable = keyof typeof SERVICE_TABLES;
 
-/** The SQL a workspace sees for each public service name (a filtered subquery). */
-export function serviceViews(tenant: string, workspace: string): Record<string, string> {
+/**
+ * The SQL a workspace sees for each public service name (a subquery of its own rows: those
+ * written under its id, so a workspace renamed keeps them and a later one of the same name
+ * never sees them).
+ */
+export function serviceViews(tenant: string, workspaceId: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [table, def] of Object.entries(SERVICE_TABLES)) {
     // Nested columns as their arrays (`Options.Names`, `Options.Values`), as Tinybird's users read them.
-    const cols = storedColumns(def.columns).map(([c]) => c).filter((c) => c !== 'workspace' && c !== 'tenant');
-    out[def.publicName] = `(SELECT ${cols.map((c) => '`' + c + '`').join(', ')} FROM ${serviceDb(tenant)}.${table} WHERE workspace = ${quoteString(workspace)})`;
+    const cols = storedColumns(def.columns).map(([c]) => c).filter((c) => c !== 'workspace' && c !== 'workspace_id' && c !== 'tenant');
+    out[def.publicName] = `(SELECT ${cols.map((c) => '`' + c + '`').join(', ')} FROM ${serviceDb(tenant)}.${table} WHERE workspace_id = ${quoteString(workspaceId)})`;
   }
   return out;
 }
@@ -108,10 +112,11 @@ function opsLogRow(row: Record<string, unknown>): Record<string, unknown> {
  * Brings a service table created by an earlier version to the current columns, keeping its
  * rows: columns it lacks are added (older rows take the type's default: 0, '', [], NULL),
  * and a column that is now `Nested(Names String, Values String)` but was a map (or the JSON
- * text of one, on servers before 21.1) is renamed aside, copied into the arrays, then dropped.
+ * text of one, on servers before 21.1) is renamed aside, copied into the arrays, then dropped;
+ * rows written before `workspace_id` existed get the id of the workspace of their name.
  * Each step is checked against the table first, so an upgrade cut short resumes at the next start.
  */
-async function upgradeTable(engine: Engine, db: string, table: string, columns: string): Promise<void> {
+async function upgradeTable(engine: Engine, db: string, table: string, columns: string, workspaces: ServiceWorkspace[]): Promise<void> {
   const opts = { timeoutMs: SERVICE_WRITE_TIMEOUT_MS };
   const t = `${db}.${table}`;
   const read = async (): Promise<Map<string, string>> => {
@@ -151,6 +156,16 @@ async function upgradeTable(engine: Engine, db: string, table: string, columns: 
     await mutate(engine, db, table, `ALTER TABLE ${t} UPDATE \`${name}.${sub[0]}\` = ${keys}, \`${name}.${sub[1]}\` = ${values} WHERE empty(\`${name}.${sub[0]}\`)`);
     await engine.exec(`ALTER TABLE ${t} DROP COLUMN \`${aside}\``, opts);
   }
+  // Rows of earlier versions know their workspace by name only: they go to the workspace of
+  // that name now (rows of workspaces deleted since go to none).
+  const named = workspaces.filter((w) => w.name && w.id);
+  if (named.length) {
+    const names = `[${named.map((w) => quoteString(w.name)).join(', ')}]`;
+    const left = Number((await engine.exec(`SELECT count() FROM ${t} WHERE workspace_id = '' AND workspace IN ${names}`, opts)).toString().trim());
+    if (left > 0) {
+      await mutate(engine, db, table, `ALTER TABLE ${t} UPDATE workspace_id = transform(workspace, ${names}, [${named.map((w) => quoteString(w.id)).join(', ')}], '') WHERE workspace_id = '' AND workspace IN ${names}`);
+    }
+  }
 }
 
 /** Where a column that becomes Nested waits while its values are copied. */
@@ -179,7 +194,19 @@ const SERVICE_WRITE_TIMEOUT_MS = 30_000;
 /** Rows kept per tenant and table while its engine cannot take them; the oldest go first. */
 const MAX_KEPT_BYTES = 32 * 1024 * 1024;
 
+/** A workspace as the service log needs it. */
+export interface ServiceWorkspace { name: string; id: string }
+
+/** `workspace_id` of a row whose workspace is not known (any more) when it is written. */
+const UNKNOWN_WORKSPACE = '(unknown)';
+
 export class ServiceLog {
+  /**
+   * The workspace of a tenant by name (its id goes with every row), and all of a tenant's
+   * workspaces (rows of earlier versions, written under names only, are given ids at upgrade).
+   */
+  workspace?: (tenant: string, name: string) => ServiceWorkspace | undefined;
+  workspaces?: (tenant: string) => ServiceWorkspace[];
   #engineFor: (tenant: string) => Engine | undefined;
   #log: Logger;
   #buffers = new Map<string, Map<string, Buffered>>();
@@ -205,7 +232,7 @@ export class ServiceLog {
         for (const [name, def] of Object.entries(SERVICE_TABLES)) {
           await engine.exec(`CREATE TABLE IF NOT EXISTS ${serviceDb(tenant)}.${name} (${await compatColumns(engine, def.columns)}) ENGINE = MergeTree ORDER BY ${def.order}`, { timeoutMs: SERVICE_WRITE_TIMEOUT_MS });
           try {
-            await upgradeTable(engine, serviceDb(tenant), name, def.columns);
+            await upgradeTable(engine, serviceDb(tenant), name, def.columns, this.workspaces?.(tenant) ?? []);
           } catch (e) {
             // The table keeps its rows and takes new ones (columns it lacks are skipped);
             // queries naming the missing columns fail until an upgrade succeeds.
@@ -222,6 +249,9 @@ export class ServiceLog {
   /** Queues one row for a tenant's service table. */
   write(tenant: string, table: ServiceTable, row: Record<string, unknown>): void {
     if (table === 'datasources_ops_log') row = opsLogRow(row);
+    if (typeof row.workspace === 'string' && row.workspace && row.workspace_id === undefined) {
+      row.workspace_id = this.workspace?.(tenant, row.workspace)?.id ?? UNKNOWN_WORKSPACE;
+    }
     let t = this.#buffers.get(tenant);
     if (!t) this.#buffers.set(tenant, (t = new Map()));
     let b = t.get(table);
