@@ -94,7 +94,10 @@ class Client {
       text = await res.text();
     } catch (e) {
       if ((e as Error).name === 'TimeoutError') throw new CliError(`the server at ${this.server} did not answer ${method} ${p} within ${REQUEST_TIMEOUT_MS / 1000} s`);
-      const cause = (e as { cause?: { code?: string; errors?: Array<{ code?: string }> } }).cause;
+      const cause = (e as { cause?: { code?: string; message?: string; errors?: Array<{ code?: string }> } }).cause;
+      // fetch() refuses the ports browsers block (6000, 6667, 10080, ...) without connecting:
+      // "fetch failed" sent the operator looking for a server that was running.
+      if (cause?.message === 'bad port') throw new CliError(`cannot call ${this.server}: fetch() refuses port ${new URL(this.server).port || '80'} (a port browsers block, so web pages could not call it either); run the server on another --port`);
       throw new CliError(`cannot reach the server at ${this.server} (${cause?.code ?? cause?.errors?.[0]?.code ?? (e as Error).message}); is "roost serve" running? (--server / ROOST_SERVER)`);
     }
     let json: any;

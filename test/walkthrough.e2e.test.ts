@@ -55,6 +55,21 @@ describe('README: events', () => {
   });
 });
 
+describe("Tinybird's Data Sources API: engine options", () => {
+  it('an engine or TTL Roost would not apply is refused, not silently turned into a MergeTree keeping every row', async () => {
+    const schema = encodeURIComponent('id Int32, d Date');
+    const replacing = await post(`/v0/datasources?name=dedup&schema=${schema}&engine=ReplacingMergeTree&engine_sorting_key=id`);
+    expect(replacing.status).toBe(400);
+    expect(replacing.body).toMatchObject({ code: 'INVALID_PARAMETER', parameter: 'engine' });
+    const ttl = await post(`/v0/datasources?name=short&schema=${schema}&engine_ttl=${encodeURIComponent('d + INTERVAL 1 DAY')}`);
+    expect(ttl.body).toMatchObject({ code: 'INVALID_PARAMETER', parameter: 'engine_ttl' });
+    // Nothing was created.
+    expect((await get('/v0/datasources/dedup')).status).toBe(404);
+    // What Roost creates anyway is accepted.
+    expect((await post(`/v0/datasources?name=plain&schema=${schema}&engine=MergeTree`)).body.datasource).toMatchObject({ engine: { engine: 'MergeTree' } });
+  });
+});
+
 describe("Tinybird's Query API: SELECT * FROM <pipe>", () => {
   it('reads a published pipe by name, with the request parameters, as the raw-body example sends it', async () => {
     const r = await post('/v0/sql', 'SELECT * FROM top FORMAT JSON', { 'Content-Type': 'application/x-www-form-urlencoded' });
@@ -110,6 +125,13 @@ describe('configuration and CLI as documented', () => {
     expect(r.code).toBe(1);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toContain('unknown command "tenants"');
+  });
+
+  it("a --server on a port fetch() refuses says so, not \"fetch failed\" as if no server ran", async () => {
+    const r = await roost(['tenant', 'list', '--server', 'http://127.0.0.1:6000', '--token', 'x'.repeat(40)]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('refuses port 6000');
+    expect(r.stderr).not.toContain('fetch failed');
   });
 
   it('roost restore over an existing tenant says to add --replace (not an HTTP body)', async () => {
