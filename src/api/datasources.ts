@@ -356,6 +356,12 @@ export function registerDataSourceRoutes(app: App): void {
     const ds = getDataSource(state, ws.tenant, ws.name, ctx.params.name!);
     authorize(app, ctx, cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:DROP', resource: ds.name });
     const p = await updateParams(ctx);
+    // Tinybird's other attributes of this route change what the table keeps; ignored, the answer
+    // would say the change was made.
+    const unapplied = p.ignored.filter((k) => k === 'ttl' || k === 'schema' || k === 'indexes' || k.startsWith('engine') || k.startsWith('kafka_'));
+    if (unapplied.length) {
+      throw new RoostError('INVALID_PARAMETER', `${unapplied.join(', ')}: not supported by PUT /v0/datasources/<name>, which renames (name=) and describes (description=); nothing was changed`, { details: { parameters: unapplied } });
+    }
     if (p.name === undefined && p.description === undefined) throw nothingToChange('data source', p);
     const to = p.name === undefined ? ds.name : checkDataSourceName(p.name);
     const renaming = to !== ds.name;
