@@ -153,6 +153,23 @@ describe('pipe_stats_rt and endpoint_errors: what each call writes', () => {
     });
   });
 
+  it('result_rows of Parquet results is the file\'s row count (from its footer), also for an endpoint', async () => {
+    for (const [id, q] of [['parquet-small', 'SELECT number FROM numbers(10)'], ['parquet-big', 'SELECT number, toString(number) AS s FROM numbers(300000)'], ['parquet-empty', 'SELECT number FROM numbers(10) WHERE number > 100']]) {
+      const r = await fetch(`${srv.url}/v0/sql?q=${enc(`${q} FORMAT Parquet`)}`, { headers: { Authorization: `Bearer ${token}`, 'X-Request-Id': id } });
+      expect(r.status).toBe(200);
+      const body = Buffer.from(await r.arrayBuffer());
+      expect(body.subarray(body.length - 4).toString()).toBe('PAR1');
+    }
+    const p = await call(`${srv.url}/v0/pipes`, { method: 'POST', token, body: new URLSearchParams({ name: 'pq_pipe', sql: 'SELECT number FROM numbers(7)' }) });
+    expect(p.status, p.text).toBe(200);
+    expect((await call(`${srv.url}/v0/pipes/pq_pipe/nodes/${p.body.nodes[0].name}/endpoint`, { method: 'POST', token })).status).toBe(200);
+    const e = await fetch(`${srv.url}/v0/pipes/pq_pipe.parquet`, { headers: { Authorization: `Bearer ${token}`, 'X-Request-Id': 'parquet-pipe' } });
+    expect(e.status).toBe(200);
+    await e.arrayBuffer();
+    const got = await eventually("SELECT request_id, result_rows FROM tinybird.pipe_stats_rt WHERE request_id LIKE 'parquet-%' ORDER BY request_id", 4);
+    expect(Object.fromEntries(got.map((r) => [r.request_id, r.result_rows]))).toEqual({ 'parquet-small': 10, 'parquet-big': 300000, 'parquet-empty': 0, 'parquet-pipe': 7 });
+  });
+
   it('an endpoint call through a pipe logs the token id and user agent too', async () => {
     const p = await call(`${srv.url}/v0/pipes`, { method: 'POST', token, body: new URLSearchParams({ name: 'ua_pipe', sql: 'SELECT number FROM numbers(5)' }) });
     expect(p.status, p.text).toBe(200);

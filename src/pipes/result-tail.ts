@@ -46,14 +46,24 @@ export class ResultTail {
     this.#newlines++;
   }
 
-  /** JSON's trailer has the statistics; the line formats tell their row count. Parquet is not read. */
-  get useful(): boolean { return this.#format !== 'Parquet' && this.#format !== ''; }
+  /** JSON's trailer has the statistics; the line formats tell their row count; Parquet's footer too. */
+  get useful(): boolean { return this.#format !== ''; }
+
+  /** Parquet: the last chunks of the file, where its footer (with the row count) is. */
+  #tailChunks: Buffer[] = [];
+  #tailBytes = 0;
 
   /**
    * A chunk of a 200 result on its way out: what to write now (JSON holds its
    * last bytes back until `finish`, where the trailer is).
    */
   pass(chunk: Buffer): Buffer {
+    if (this.#format === 'Parquet') {
+      this.#tailChunks.push(chunk);
+      this.#tailBytes += chunk.length;
+      while (this.#tailChunks.length > 1 && this.#tailBytes - this.#tailChunks[0]!.length >= PARQUET_FOOTER_MAX) this.#tailBytes -= this.#tailChunks.shift()!.length;
+      return chunk;
+    }
     if (this.#format === 'JSONEachRow' || this.#format.startsWith('TSV')) {
       // JSON and TSV escape newlines inside values, so every newline ends one row.
       for (let i = chunk.indexOf(10); i >= 0; i = chunk.indexOf(10, i + 1)) this.#newline(chunk, i);
@@ -83,6 +93,11 @@ export class ResultTail {
 
   /** What is left to write at the end of a 200 result (the completed JSON trailer). */
   finish(): Buffer {
+    if (this.#format === 'Parquet') {
+      this.#rows = parquetRows(Buffer.concat(this.#tailChunks)) ?? 0;
+      this.#tailChunks = [];
+      return EMPTY;
+    }
     if (this.#format !== 'JSON') return EMPTY;
     // latin1: one char per byte, so the held bytes (which may start inside a
     // multi-byte UTF-8 character) come back unchanged; the trailer is ASCII.
@@ -124,5 +139,90 @@ export class ResultTail {
     // The header line is not a row either.
     const header = this.#format.endsWith('WithNames') ? 1 : 0;
     return { rows: Math.max(0, this.#newlines - header - (totals ? 2 : 0)), readRows: this.#readRows, readBytes: this.#readBytes };
+  }
+}
+
+/** Footers are read up to this size (a result with a larger one logs 0 rows). */
+const PARQUET_FOOTER_MAX = 4 * 1024 * 1024;
+
+/**
+ * The row count of a whole Parquet file from its end: `<FileMetaData><length: u32 LE>PAR1`,
+ * FileMetaData in Thrift's compact protocol, whose field 3 is `num_rows` (i64). Undefined
+ * when the bytes given do not hold the whole footer or it does not read as one.
+ */
+export function parquetRows(tail: Buffer): number | undefined {
+  if (tail.length < 12 || tail.toString('latin1', tail.length - 4) !== 'PAR1') return undefined;
+  const len = tail.readUInt32LE(tail.length - 8);
+  const start = tail.length - 8 - len;
+  if (len <= 0 || start < 0) return undefined;
+  let pos = start;
+  const end = tail.length - 8;
+  const byte = (): number => {
+    if (pos >= end) throw new Error('truncated');
+    return tail[pos++]!;
+  };
+  const varint = (): bigint => {
+    let out = 0n;
+    for (let shift = 0n; shift < 70n; shift += 7n) {
+      const b = byte();
+      out |= BigInt(b & 0x7f) << shift;
+      if (!(b & 0x80)) return out;
+    }
+    throw new Error('varint too long');
+  };
+  const zigzag = (v: bigint): bigint => (v >> 1n) ^ -(v & 1n);
+  const skip = (type: number, depth: number): void => {
+    if (depth > 64) throw new Error('too deep');
+    switch (type) {
+      case 1: case 2: return; // booleans (in a struct field header)
+      case 3: byte(); return;
+      case 4: case 5: case 6: varint(); return;
+      case 7: pos += 8; return;
+      case 8: { const n = Number(varint()); pos += n; return; } // (the length first: `pos +=` would read pos before it)
+      case 9: case 10: {
+        const h = byte();
+        const n = (h >> 4) === 15 ? Number(varint()) : h >> 4;
+        const elem = h & 0x0f;
+        for (let i = 0; i < n; i++) {
+          if (elem === 1 || elem === 2) byte();
+          else skip(elem, depth + 1);
+        }
+        return;
+      }
+      case 11: {
+        const n = Number(varint());
+        if (n === 0) return;
+        const kv = byte();
+        for (let i = 0; i < n; i++) { skip(kv >> 4, depth + 1); skip(kv & 0x0f, depth + 1); }
+        return;
+      }
+      case 12: {
+        let id = 0;
+        for (;;) {
+          const h = byte();
+          if (h === 0) return;
+          id = (h >> 4) ? id + (h >> 4) : Number(zigzag(varint()));
+          skip(h & 0x0f, depth + 1);
+        }
+      }
+      default: throw new Error(`unknown type ${type}`);
+    }
+  };
+  try {
+    let id = 0;
+    for (;;) {
+      const h = byte();
+      if (h === 0) return undefined;
+      id = (h >> 4) ? id + (h >> 4) : Number(zigzag(varint()));
+      const type = h & 0x0f;
+      if (id === 3 && type === 6) {
+        const rows = zigzag(varint());
+        return rows >= 0n && rows <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(rows) : undefined;
+      }
+      skip(type, 0);
+      if (pos > end) return undefined;
+    }
+  } catch {
+    return undefined;
   }
 }
