@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { call, startServer, tempDir, type RunningServer } from './helpers/server.js';
+import { Browser } from './helpers/oidc-browser.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -102,6 +103,19 @@ describe("Tinybird's Query API: SELECT * FROM <pipe>", () => {
     const joined = await get(`/v0/sql?q=${encodeURIComponent('SELECT count() AS c FROM daily AS d, base AS b FORMAT JSONEachRow')}&pipeline=daily`);
     expect(joined.text, joined.text).toBe('{"c":3}\n');
     expect((await get(`/v0/sql?q=${encodeURIComponent('SELECT * FROM top FORMAT JSONEachRow')}&pipeline=daily`)).text).toBe('{"shadow":42}\n');
+  });
+});
+
+describe('README: development IdP', () => {
+  it('a login opened at localhost (the host of the curl examples) starts over at the bound address, whose callback has its cookie', async () => {
+    const b = new Browser();
+    const first = await b.fetch(`http://localhost:${srv.port}/auth/login?tenant=local&return_to=%2Fauth%2Fsession`);
+    expect(first.status).toBe(302);
+    expect(first.headers.get('location')).toBe(`${srv.url}/auth/login?tenant=local&return_to=%2Fauth%2Fsession`);
+    const done = await b.login(srv.url, 'tenant=local&return_to=%2Fauth%2Fsession', 'local-admin');
+    expect(done.status, done.text).toBe(303);
+    const me = await b.fetch(`${srv.url}/auth/session`);
+    expect(JSON.parse(me.text)).toMatchObject({ kind: 'session', tenant: 'local', identity: { email: 'admin@local.test' } });
   });
 });
 

@@ -22,6 +22,9 @@ import { SESSION_TTL_S } from '../../auth/sessions/keys.js';
 import type { Workspace } from '../../tenants/registry.js';
 import { roleOn } from '../../auth/roles.js';
 
+/** `localhost`, `127.x.y.z` or `[::1]`, with an optional port. */
+const LOOPBACK_HOST = /^(?:localhost|127(?:\.\d{1,3}){3}|\[::1\])(?::\d+)?$/i;
+
 function wantsHtml(ctx: Ctx): boolean {
   const a = String(ctx.req.headers.accept ?? '');
   return a.includes('text/html') && !a.startsWith('application/json');
@@ -62,6 +65,19 @@ export function registerIdentityRoutes(app: App): void {
   });
 
   router.get('/auth/login', async (ctx) => {
+    // The IdP sends the browser back to the server's own address (the bound one, without
+    // ROOST_PUBLIC_URL), and the login cookie belongs to the host it was set on: a login opened
+    // at http://localhost:7181 (the README's curl examples' host) while the server is bound to
+    // 127.0.0.1 came back without its cookie ("started in another browser"). Such a login starts
+    // over at the server's own address first. Only between loopback names, and only without
+    // ROOST_PUBLIC_URL (a proxy may rewrite Host; that would loop).
+    const own = new URL(runtimeOf(app).issuer);
+    const asked = String(ctx.req.headers.host ?? '');
+    if (!process.env.ROOST_PUBLIC_URL && asked && asked !== own.host && LOOPBACK_HOST.test(asked) && LOOPBACK_HOST.test(own.host)) {
+      ctx.res.writeHead(302, { Location: `${own.origin}/auth/login${ctx.req.url?.includes('?') ? ctx.req.url.slice(ctx.req.url.indexOf('?')) : ''}`, 'Cache-Control': 'no-store', 'Content-Length': '0' });
+      ctx.res.end();
+      return;
+    }
     let returnTo: string;
     try {
       returnTo = safeReturnTo(ctx.query.get('return_to'));
