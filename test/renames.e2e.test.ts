@@ -5,6 +5,7 @@
  * dependents, buffered events, restarts.
  */
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import * as jose from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -348,6 +349,33 @@ describe('PUT /v0/datasources/<name>', () => {
     // New events go by the new name; the old one is unknown.
     expect((await req('POST', '/v0/events?name=stream2&wait=true', admin, eventsBody(51, 5))).body.successful_rows).toBe(5);
     expect((await req('POST', '/v0/events?name=stream', admin, eventsBody(60, 1))).status).toBe(404);
+  });
+
+  it('events still arriving when the data source is renamed are refused (404 naming the new name), not stored under the old one', async () => {
+    await mkDataSource('arriving', 'id Int32 `json:$.id`');
+    const u = new URL(`${srv.url}/v0/events?name=arriving`);
+    let pending: http.ClientRequest | undefined;
+    const res = new Promise<{ status: number; body: any }>((resolve, reject) => {
+      const r = http.request({ host: u.hostname, port: u.port, path: u.pathname + u.search, method: 'POST', headers: { Authorization: `Bearer ${admin}`, 'Content-Type': 'application/x-ndjson' } }, (resp) => {
+        let text = '';
+        resp.on('data', (c: Buffer) => { text += c; });
+        resp.on('end', () => resolve({ status: resp.statusCode!, body: JSON.parse(text) }));
+      });
+      r.on('error', reject);
+      r.write(eventsBody(1, 5));
+      pending = r;
+    });
+    // The body is being written to the buffer (its .part file exists) when the rename happens.
+    const dir = segmentDir(srv, 'arriving');
+    for (let i = 0; i < 300 && !(fs.existsSync(dir) && fs.readdirSync(dir).some((f) => f.endsWith('.part'))); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(fs.readdirSync(dir).some((f) => f.endsWith('.part'))).toBe(true);
+    expect((await put('/v0/datasources/arriving?name=arrived')).status).toBe(200);
+    pending!.end(eventsBody(6, 5));
+    const got = await res;
+    expect(got.status).toBe(404);
+    expect(got.body.error).toContain('renamed to "arrived"');
+    expect(fs.readdirSync(dir).filter((f) => f.endsWith('.ndjson'))).toEqual([]);
+    expect((await storedIds(srv, admin, 'arrived')).size).toBe(0);
   });
 
   it('descriptions show in GET and in the list', async () => {

@@ -183,7 +183,11 @@ export function registerEventRoutes(app: App): EventBuffer {
         const w = app.state.list<Workspace>('workspaces', tenant).find((x) => x.id === ws.id);
         if (!w) return new RoostError('UNKNOWN_WORKSPACE', `workspace "${workspace}" was deleted while the events arrived (nothing was stored)`);
         const now = app.state.get<{ id: string }>('datasources', tenant, w.name, ds.name);
-        if (now?.id !== ds.id) return new RoostError('UNKNOWN_DATASOURCE', `data source "${ds.name}" was dropped while the events arrived (nothing was stored)`);
+        if (now?.id !== ds.id) {
+          const renamed = app.state.list<{ id: string; name: string }>('datasources', tenant, w.name).find((d) => d.id === ds.id);
+          if (renamed) return new RoostError('UNKNOWN_DATASOURCE', `data source "${ds.name}" was renamed to "${renamed.name}" while the events arrived (nothing was stored); send them to "${renamed.name}"`, { details: { renamed_to: renamed.name } });
+          return new RoostError('UNKNOWN_DATASOURCE', `data source "${ds.name}" was dropped while the events arrived (nothing was stored)`);
+        }
         if (w.name !== current.name) return new RoostError('CONFLICT', `workspace "${current.name}" was renamed to "${w.name}" while the events arrived (nothing was stored); send them again`, { retryable: true, headers: { 'Retry-After': '1' } });
         return undefined;
       };
