@@ -71,6 +71,16 @@ describe("Tinybird's Data Sources API: engine options", () => {
   });
 });
 
+describe('README: endpoint formats', () => {
+  it('.tsv answers with a header line as documented, and an unknown extension lists every format there is', async () => {
+    const tsv = await get('/v0/pipes/top.tsv?limit=1');
+    expect(tsv.text).toBe('city\ttotal\nParis\t20\n');
+    const xml = await get('/v0/pipes/top.xml');
+    expect(xml.status).toBe(400);
+    for (const ext of ['.json', '.csv', '.csvwithnames', '.tsv', '.ndjson', '.parquet']) expect(xml.body.error).toContain(ext);
+  });
+});
+
 describe("Tinybird's Query API: SELECT * FROM <pipe>", () => {
   it('reads a published pipe by name, with the request parameters, as the raw-body example sends it', async () => {
     const r = await post('/v0/sql', 'SELECT * FROM top FORMAT JSON', { 'Content-Type': 'application/x-www-form-urlencoded' });

@@ -487,7 +487,7 @@ export function registerPipeRoutes(app: App): void {
       where = { tenant: r.tenant, workspace: r.workspace, tokenName: tokenName(r.cred) };
       name = pipeNameOf(state, r, name);
       authorize(app, ctx, r.cred, { op: 'workspace', tenant: r.tenant, workspace: r.workspace, scope: 'PIPES:READ', resource: name });
-      if (!format) throw new RoostError('UNSUPPORTED_FORMAT', `.${ext} is not an endpoint format; use .json, .csv, .ndjson or .parquet`);
+      if (!format) throw new RoostError('UNSUPPORTED_FORMAT', `.${ext} is not an endpoint format; use ${Object.keys(EXTENSION_FORMATS).map((e) => `.${e}`).join(', ')}`);
       pipe = getPipe(state, r.tenant, r.workspace, name);
       const got = callInput(ctx);
       input = got instanceof Promise ? await got : got;
