@@ -23,7 +23,7 @@ import { RoostError } from '../src/errors.js';
 import { quoteIdent, quoteString, type Engine } from '../src/cells/engine.js';
 import type { Tenant, Workspace } from './registry.js';
 import { SLUG, WORKSPACE_NAME } from './registry.js';
-import { dropWorkspaceDatabase } from './provisioning.js';
+import { dropWorkspaceDatabase, sweepUnnamedDatabases } from './provisioning.js';
 import { checkAudienceFree, checkDomainsFree } from './claims.js';
 import type { StoredConnection } from '../auth/oidc/connections.js';
 import { stageTables } from '../src/ingest/stage.js';
@@ -106,6 +106,7 @@ export async function backupTenant(app: App, tenant: Tenant, id: string, report:
   embeddedOnly(tenant);
   const dir = backupDir(app, tenant.slug, id);
   sweepIncomplete(app, tenant.slug);
+  await sweepDatabases(app, tenant.slug, app.cells.engineFor(tenant));
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   try {
     return await writeBackup(app, tenant, id, dir, report);
@@ -375,10 +376,11 @@ export function claimTenant(slug: string, kind: string): () => void {
 /** Suffix of the databases a restore writes (`<workspace database>_r<6 hex>`); workspace creation never ends a name so. */
 const RESTORED_SUFFIX = /_r[0-9a-f]{6}$/;
 
-/** Names of the databases in the tenant's cell. */
-async function cellDatabases(engine: Engine): Promise<string[]> {
-  const out = (await engine.exec('SELECT name FROM system.databases FORMAT JSONEachRow', { format: 'JSONEachRow' })).toString('utf8');
-  return out.split('\n').filter((l) => l.trim()).map((l) => (JSON.parse(l) as { name: string }).name);
+/** sweepUnnamedDatabases for `slug`, logged. */
+async function sweepDatabases(app: App, slug: string, engine: Engine): Promise<void> {
+  const named = new Set(app.state.list<Workspace>('workspaces', slug).map((w) => w.database));
+  const dropped = await sweepUnnamedDatabases(engine, named);
+  if (dropped.length) app.log.warn('dropped workspace databases no workspace names (left by a killed delete or restore)', { tenant: slug, databases: dropped });
 }
 
 /**
@@ -421,11 +423,9 @@ export async function restoreTenant(app: App, slug: string, id: string, opts: { 
     if (!w || typeof w.database !== 'string' || !inManifest.has(w.database)) throw new RoostError('BAD_REQUEST', `the backup's state names a workspace database its manifest does not hold (${JSON.stringify(w?.database)})`);
   }
   report({ phase: 'databases', bytes_done: 0, bytes_total: m.data_bytes, percent: 0 });
-  // Leftovers of restores killed before their switch: databases of the restore naming scheme no workspace names.
-  const named = new Set(app.state.list<Workspace>('workspaces', slug).map((w) => w.database));
-  for (const db of await cellDatabases(engine)) {
-    if (RESTORED_SUFFIX.test(db) && db.startsWith('ws_') && !named.has(db)) await dropWorkspaceDatabase(engine, db);
-  }
+  // Leftovers of restores killed before their switch or before their cleanup, and of killed
+  // workspace deletes: workspace databases no workspace names.
+  await sweepDatabases(app, slug, engine);
   const suffix = '_r' + crypto.randomBytes(3).toString('hex');
   const rename = new Map(m.workspaces.map((w) => [w.database, w.database.replace(RESTORED_SUFFIX, '') + suffix]));
   if (m.workspaces.length) {

@@ -638,3 +638,54 @@ describe('events buffered when a restore starts', () => {
     }
   }, 90_000);
 });
+
+describe('workspace databases left by a killed delete or restore', () => {
+  it('are dropped by the tenant\'s next backup; named ones and other databases are kept', async () => {
+    const dataDir = tempDir('roost-audit-leftover-');
+    let srv = await startServer({ dev: false, dataDir });
+    const op = srv.operatorToken;
+    let wsDb = '';
+    try {
+      expect((await call(`${srv.url}/v0/tenants`, { method: 'POST', token: op, ...json({ slug: 'delta' }) })).status).toBe(201);
+      const ws = await call(`${srv.url}/v0/tenants/delta/workspaces`, { method: 'POST', token: op, ...json({ name: 'w' }) });
+      expect(ws.status).toBe(201);
+      wsDb = ws.body.database;
+      expect((await call(`${srv.url}/v0/datasources?name=t&mode=create&schema=${encodeURIComponent('id UInt32')}`, { method: 'POST', token: ws.body.token })).status).toBe(200);
+    } finally {
+      await srv.stop();
+    }
+    // What a kill -9 between a workspace's delete (state) and its database's drop leaves, and
+    // what a restore killed after its switch leaves: databases no workspace names.
+    const { Session } = await import('chdb');
+    const dbDir = path.join(dataDir, 'cells', 'delta', 'db');
+    const names = (s: InstanceType<typeof Session>) => s.query('SELECT name FROM system.databases ORDER BY name', 'CSV').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    let s = new Session(dbDir);
+    for (const db of ['ws_gone_0123abcd', 'ws_w_89abcdef_r0a1b2c', 'keep_me', 'ws_not_a_workspace']) {
+      s.query(`CREATE DATABASE ${db}`);
+      s.query(`CREATE TABLE ${db}.big (x UInt64) ENGINE = MergeTree ORDER BY x`);
+      s.query(`INSERT INTO ${db}.big SELECT number FROM numbers(1000)`);
+    }
+    s.close();
+    srv = await startServer({ dev: false, dataDir, args: ['--operator-token', op] });
+    try {
+      const b = await call(`${srv.url}/v0/tenants/delta/backups`, { method: 'POST', token: op });
+      expect(b.status, b.text).toBe(202);
+      expect((await pollJob(srv, op, b.body.id)).status).toBe('done');
+      const warned = srv.logs.find((l) => String(l.msg).startsWith('dropped workspace databases'));
+      expect(warned?.databases).toEqual(['ws_gone_0123abcd', 'ws_w_89abcdef_r0a1b2c']);
+      // The backup holds the tenant's workspace only.
+      const m = JSON.parse(fs.readFileSync(path.join(dataDir, 'backups', 'delta', b.body.backup_id, 'manifest.json'), 'utf8'));
+      expect(m.workspaces.map((w: { database: string }) => w.database)).toEqual([wsDb]);
+    } finally {
+      await srv.stop();
+    }
+    s = new Session(dbDir);
+    const left = names(s);
+    s.close();
+    expect(left).toContain(wsDb);
+    expect(left).toContain('keep_me');
+    expect(left).toContain('ws_not_a_workspace');
+    expect(left).not.toContain('ws_gone_0123abcd');
+    expect(left).not.toContain('ws_w_89abcdef_r0a1b2c');
+  }, 120_000);
+});

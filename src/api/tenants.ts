@@ -6,7 +6,7 @@ import { RoostError } from '../errors.js';
 import { authenticate, authorize } from '../../auth/authorize.js';
 import fs from 'node:fs';
 import { SLUG, createTenantOps, createWorkspaceOps, deleteWorkspaceOps, getTenant, getWorkspace, renameWorkspaceOps, updateTenantOps, type Placement, type Tenant, type TenantLimits, type Workspace } from '../../tenants/registry.js';
-import { createWorkspaceDatabase, dropWorkspaceDatabase } from '../../tenants/provisioning.js';
+import { createWorkspaceDatabase, dropWorkspaceDatabase, holdNewDatabase } from '../../tenants/provisioning.js';
 import { deleteSliceOps } from '../../tenants/state-slice.js';
 import { checkDomainsFree } from '../../tenants/claims.js';
 import { forgetRenderShare } from '../pipes/render-share.js';
@@ -211,13 +211,20 @@ export function registerTenantRoutes(app: App): void {
     if (typeof body.name !== 'string') throw new RoostError('INVALID_PARAMETER', 'name is required');
     const { workspace } = createWorkspaceOps(state, tenant.slug, body.name);
     // The database first: a failure here leaves no state behind, and CREATE is idempotent.
-    await createWorkspaceDatabase(app.cells.engineFor(tenant), workspace.database);
-    const secret = await state.transact((s) => {
-      const again = createWorkspaceOps(s, tenant.slug, body.name as string);
-      const ws = { ...again.workspace, id: workspace.id, database: workspace.database };
-      const t = createTokenOps(s, tenant.slug, ws.name, 'workspace admin token', ['ADMIN'], { seal: (x) => app.secrets.seal(x) });
-      return { ops: [{ op: 'put' as const, path: ['workspaces', tenant.slug, ws.name], value: ws }, ...t.ops], result: t.secret };
-    });
+    // (Until the state names it, a backup's sweep of unnamed databases leaves it alone.)
+    const release = holdNewDatabase(workspace.database);
+    let secret: string;
+    try {
+      await createWorkspaceDatabase(app.cells.engineFor(tenant), workspace.database);
+      secret = await state.transact((s) => {
+        const again = createWorkspaceOps(s, tenant.slug, body.name as string);
+        const ws = { ...again.workspace, id: workspace.id, database: workspace.database };
+        const t = createTokenOps(s, tenant.slug, ws.name, 'workspace admin token', ['ADMIN'], { seal: (x) => app.secrets.seal(x) });
+        return { ops: [{ op: 'put' as const, path: ['workspaces', tenant.slug, ws.name], value: ws }, ...t.ops], result: t.secret };
+      });
+    } finally {
+      release();
+    }
     auditTenantChange(app, ctx, cred, tenant.slug, 'workspace.created', `workspace:${workspace.name}`, { database: workspace.database });
     sendJson(ctx, 201, { ...workspaceView(state.get<Workspace>('workspaces', tenant.slug, workspace.name)!), token: secret });
   });
