@@ -54,6 +54,14 @@ describe('README: events', () => {
     expect((await post('/v0/datasources?name=clicks&format=ndjson', events)).body).toMatchObject({ rows: 2 });
     expect((await post('/v0/events?name=clicks&wait=true', events)).body).toEqual({ successful_rows: 2, quarantined_rows: 0 });
   });
+
+  it("an append to a data source that does not exist (Tinybird's append would create it) says to create it", async () => {
+    const r = await post('/v0/datasources?name=newsales&mode=append', 'id,city\n1,Oslo\n');
+    expect(r.status).toBe(404);
+    expect(r.body.code).toBe('UNKNOWN_DATASOURCE');
+    expect(r.body.error).toContain('mode=create');
+    expect((await get('/v0/datasources/newsales')).status).toBe(404);
+  });
 });
 
 describe("Tinybird's Data Sources API: engine options", () => {

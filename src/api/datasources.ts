@@ -316,7 +316,15 @@ export function registerDataSourceRoutes(app: App): void {
       return sendJson(ctx, 200, importResponse(ds, result));
     }
 
-    const ds = getDataSource(state, ws.tenant, ws.name, name);
+    let ds: DataSource;
+    try {
+      ds = getDataSource(state, ws.tenant, ws.name, name);
+    } catch (e) {
+      // Tinybird's append creates a missing data source; Roost's does not (docs/decisions.md: a
+      // mistyped or renamed name would silently start a new one): the answer says what to do.
+      if ((e as RoostError).code !== 'UNKNOWN_DATASOURCE') throw e;
+      throw new RoostError('UNKNOWN_DATASOURCE', `there is no data source "${name}" in this workspace; mode=${mode} writes into an existing one: create it first with mode=create (a schema= parameter, or this body to infer it from)`, { details: (e as RoostError).details });
+    }
     authorize(app, ctx, cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:APPEND', resource: name });
     const importOptions = (): Record<string, string> => {
       const o: Record<string, string> = { mode, format };
