@@ -198,6 +198,30 @@ describe('monitoring queries ported from Tinybird', () => {
     expect(Object.keys(JSON.parse(ops[0].data))).toEqual(expect.arrayContaining(['Options.Names', 'Options.Values', 'pipe_id', 'cpu_time']));
   });
 
+  it("tinybird.pipe_stats, the daily aggregate, answers Tinybird's own example (avgMerge, quantilesTimingMerge)", async () => {
+    const cols = await columnsOf('tinybird.pipe_stats');
+    expect(Object.keys(cols)).toEqual(['date', 'pipe_id', 'pipe_name', 'view_count', 'error_count', 'avg_duration_state', 'quantile_timing_state', 'read_bytes_sum', 'read_rows_sum', 'resource_tags']);
+    expect(cols.quantile_timing_state).toBe('AggregateFunction(quantilesTiming(0.9, 0.95, 0.99), Float64)');
+    expect((await call(`${srv.url}/v0/sql?q=${enc('SELECT 1')}`, { token, headers: { 'X-Request-Id': 'daily-ok' } })).status).toBe(200);
+    expect((await call(`${srv.url}/v0/sql?q=${enc('SELECT nosuch')}`, { token, headers: { 'X-Request-Id': 'daily-bad' } })).status).toBe(422);
+    await eventually("SELECT 1 FROM tinybird.pipe_stats_rt WHERE request_id IN ('daily-ok', 'daily-bad')", 2);
+    const q = "SELECT date, sum(view_count) AS view_count, sum(error_count) AS error_count, avgMerge(avg_duration_state) AS avg_time, quantilesTimingMerge(0.9, 0.95, 0.99)(quantile_timing_state) AS quantiles FROM tinybird.pipe_stats WHERE pipe_id = 'query_api' GROUP BY date FORMAT JSON";
+    const r = await call(`${srv.url}/v0/sql?q=${enc(q)}`, { token });
+    expect(r.status, r.text).toBe(200);
+    expect(r.body.data).toHaveLength(1);
+    const [day] = r.body.data;
+    const [rt] = await eventually("SELECT count() AS n, countIf(error = 1) AS e FROM tinybird.pipe_stats_rt WHERE pipe_id = 'query_api' AND toDate(start_datetime) = today()");
+    expect(Number(day.view_count)).toBe(Number(rt.n));
+    expect(Number(day.error_count)).toBe(Number(rt.e));
+    expect(day.quantiles).toHaveLength(3);
+    // An engine error over it names it as the workspace wrote it, not Roost's tables.
+    const bad = await call(`${srv.url}/v0/sql?q=${enc('SELECT nosuch FROM tinybird.pipe_stats')}`, { token });
+    expect(bad.status).toBe(422);
+    expect(bad.text).toContain('tinybird.pipe_stats');
+    expect(bad.text).not.toContain('roost_svc_');
+    expect(bad.text).not.toContain('workspace_id');
+  });
+
   it('error rate and latency per pipe (pipe_stats_rt) and ingestion errors per data source (ops log)', async () => {
     const a = await call(`${srv.url}/v0/sql?q=${enc("SELECT pipe_name, count() AS calls, countIf(error = 1) AS errors, avg(duration) AS avg_s, quantile(0.9)(duration) AS p90, sum(read_bytes) AS bytes FROM tinybird.pipe_stats_rt WHERE start_datetime > now() - INTERVAL 1 DAY GROUP BY pipe_name ORDER BY calls DESC FORMAT JSON")}`, { token });
     expect(a.status, a.text).toBe(200);
