@@ -80,6 +80,12 @@ describe("Tinybird's Data Sources API: engine options", () => {
 });
 
 describe('README: endpoint formats', () => {
+  it('q= naming another table says q= reads the endpoint\'s result as _, not just "unknown table"', async () => {
+    const r = await get(`/v0/pipes/top.json?q=${encodeURIComponent('SELECT count() FROM sales')}`);
+    expect(r.body).toMatchObject({ code: 'SQL_INVALID', sql_code: 'UNKNOWN_TABLE' });
+    expect(r.body.error).toContain('as table _');
+  });
+
   it('.tsv answers with a header line as documented, and an unknown extension lists every format there is', async () => {
     const tsv = await get('/v0/pipes/top.tsv?limit=1');
     expect(tsv.text).toBe('city\ttotal\nParis\t20\n');

@@ -210,6 +210,8 @@ function overResult(q: string, sql: string): string {
     } catch (e) {
       const respelled = i === 0 && e instanceof SqlError && e.code === 'UNSUPPORTED_FORMAT' ? respellFormat(text, e.offset, 'JSON') : undefined;
       if (respelled === undefined) {
+        // `q=SELECT ... FROM events` reads only the result: say so rather than "unknown table".
+        if (e instanceof SqlError && e.code === 'UNKNOWN_TABLE') throw toRoostError(new SqlError(e.code, `${e.message}: q= runs over this endpoint's result only, as table _ (SELECT ... FROM _); other tables are read with /v0/sql`, e.offset));
         if (e instanceof SqlError) throw toRoostError(e);
         throw e;
       }
