@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { call, waitJob as pollJob, startServer, tempDir, type RunningServer } from './helpers/server.js';
+import { freePort } from './helpers/clickhouse-server.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const json = (body: unknown) => ({ headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
@@ -71,7 +72,8 @@ describe('backup and restore', () => {
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/no tenant "nope".*UNKNOWN_TENANT/);
     expect((await roost(['tenant', 'list'], { ROOST_SERVER: a.url, ROOST_OPERATOR_TOKEN: 'wrong' })).stderr).toMatch(/operator token/);
-    expect((await roost(['tenant', 'list'], { ROOST_SERVER: 'http://127.0.0.1:1', ROOST_OPERATOR_TOKEN: 'x' })).stderr).toMatch(/cannot reach the server/);
+    // A free port nothing listens on (port 1 is one fetch() refuses outright, which the CLI now says as such).
+    expect((await roost(['tenant', 'list'], { ROOST_SERVER: `http://127.0.0.1:${await freePort()}`, ROOST_OPERATOR_TOKEN: 'x' })).stderr).toMatch(/cannot reach the server/);
     expect((await roost(['tenant', 'delete', 'acme'], env)).stderr).toMatch(/--yes/);
     // The token file of the data directory works too.
     expect((await roost(['tenant', 'list', '--data', a.dataDir, '--server', a.url], { ROOST_OPERATOR_TOKEN: '' })).code).toBe(0);
