@@ -128,6 +128,14 @@ describe("Tinybird's Query API: SELECT * FROM <pipe>", () => {
     expect(joined.text, joined.text).toBe('{"c":3}\n');
     expect((await get(`/v0/sql?q=${encodeURIComponent('SELECT * FROM top FORMAT JSONEachRow')}&pipeline=daily`)).text).toBe('{"shadow":42}\n');
   });
+
+  it('a pipe without an endpoint is named as such, not an unknown table', async () => {
+    expect((await post('/v0/pipes', new URLSearchParams({ name: 'draft', sql: 'SELECT 1 AS x' }))).status).toBeLessThan(300);
+    const r = await get(`/v0/sql?q=${encodeURIComponent('SELECT * FROM draft')}`);
+    expect(r.status).toBe(422);
+    expect(r.body).toMatchObject({ code: 'SQL_INVALID', sql_code: 'UNKNOWN_TABLE' });
+    expect(r.body.error).toContain('pipe "draft" has no endpoint');
+  });
 });
 
 describe('README: development IdP', () => {

@@ -8,6 +8,7 @@ import type { Ctx } from '../http/context.js';
 import { authorize, fixedParams, type Credential } from '../../auth/authorize.js';
 import { compileEndpoint, listPipes } from '../pipes/index.js';
 import type { NameMapEntry, SqlAnalysis } from '../native/sql.js';
+import { RoostError } from '../errors.js';
 
 export interface PipeTablesInput {
   tenant: string;
@@ -23,7 +24,7 @@ export interface PipeTablesInput {
 }
 
 /**
- * Adds to `map` each published pipe the query reads (a data source, service data source or
+ * Adds to `map` each published pipe the query reads (a pipe without an endpoint is a 422) (a data source, service data source or
  * `pipeline=` node of the same name wins), after checking `PIPES:READ:<pipe>`; answers their
  * names. A JWT's `fixed_params` for a pipe override the request's parameters, as on the
  * endpoint itself.
@@ -31,7 +32,7 @@ export interface PipeTablesInput {
 export function addPipeTables(app: App, ctx: Ctx, cred: Credential, i: PipeTablesInput): Set<string> {
   const used = new Set<string>();
   const shadow = new Set(i.shadowing);
-  const pipes = listPipes(app.state, i.tenant, i.workspace).filter((p) => p.endpoint && !(p.name in i.map) && !shadow.has(p.name) && i.sql.includes(p.name));
+  const pipes = listPipes(app.state, i.tenant, i.workspace).filter((p) => !(p.name in i.map) && !shadow.has(p.name) && i.sql.includes(p.name));
   if (pipes.length === 0) return used;
   // First find which pipes the query names, then compile only those.
   const probe = { ...i.map };
@@ -41,6 +42,8 @@ export function addPipeTables(app: App, ctx: Ctx, cred: Credential, i: PipeTable
   for (const p of pipes) {
     if (!named.has(p.name)) continue;
     authorize(app, ctx, cred, { op: 'workspace', tenant: i.tenant, workspace: i.workspace, scope: 'PIPES:READ', resource: p.name });
+    // Without an endpoint there is no result to read: said, rather than "unknown table".
+    if (!p.endpoint) throw new RoostError('SQL_INVALID', `pipe "${p.name}" has no endpoint to read: publish a node (POST /v0/pipes/${p.name}/nodes/<node>/endpoint), or read its nodes with pipeline=${p.name}`, { details: { sql_code: 'UNKNOWN_TABLE' } });
     const c = compileEndpoint(app.state, p, { params: i.params, fixedParams: fixedParams(cred, p.name), rowFilters: i.rowFilters });
     i.map[p.name] = { kind: 'query', sql: c.sql };
     used.add(p.name);
