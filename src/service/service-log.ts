@@ -163,10 +163,10 @@ async function upgradeTable(engine: Engine, db: string, table: string, columns: 
   // that name now (rows of workspaces deleted since go to none).
   const named = workspaces.filter((w) => w.name && w.id);
   if (named.length) {
-    const names = `[${named.map((w) => quoteString(w.name)).join(', ')}]`;
-    const left = Number((await engine.exec(`SELECT count() FROM ${t} WHERE workspace_id = '' AND workspace IN ${names}`, opts)).toString().trim());
+    const list = named.map((w) => quoteString(w.name)).join(', ');
+    const left = Number((await engine.exec(`SELECT count() FROM ${t} WHERE workspace_id = '' AND workspace IN (${list})`, opts)).toString().trim());
     if (left > 0) {
-      await mutate(engine, db, table, `ALTER TABLE ${t} UPDATE workspace_id = transform(workspace, ${names}, [${named.map((w) => quoteString(w.id)).join(', ')}], '') WHERE workspace_id = '' AND workspace IN ${names}`);
+      await mutate(engine, db, table, `ALTER TABLE ${t} UPDATE workspace_id = transform(workspace, [${list}], [${named.map((w) => quoteString(w.id)).join(', ')}], '') WHERE workspace_id = '' AND workspace IN (${list})`);
     }
   }
 }
