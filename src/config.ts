@@ -46,7 +46,7 @@ export const OPTIONS: Record<keyof Config, Option> = {
   host: { flag: '--host', env: 'ROOST_HOST', def: '127.0.0.1', help: 'address to listen on' },
   port: { flag: '--port', env: 'ROOST_PORT', def: '7181', help: 'TCP port (0 picks a free one)' },
   dataDir: { flag: '--data', env: 'ROOST_DATA', def: './data', help: 'data directory (state, cells, secrets)' },
-  dev: { flag: '--dev', env: 'ROOST_DEV', def: 'false', help: 'development mode: loopback only, seeds tenant "local"', bool: true },
+  dev: { flag: '--dev', env: 'ROOST_DEV', def: 'false', help: 'development mode: loopback only, seeds tenant "local", serves /tokens and a development IdP', bool: true },
   operatorToken: { flag: '--operator-token', env: 'ROOST_OPERATOR_TOKEN', def: undefined, help: 'operator token (else generated into <data>/operator-token)' },
   metricsToken: { flag: '--metrics-token', env: 'ROOST_METRICS_TOKEN', def: undefined, help: 'token that reads /metrics only (else /metrics needs the operator token; open in --dev)' },
   redisUrl: { flag: '--redis-url', env: 'ROOST_REDIS_URL', def: undefined, help: 'Redis state store instead of the local journal (not yet available)' },
