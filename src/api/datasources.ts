@@ -60,22 +60,6 @@ function refuseUnappliedEngineOptions(params: URLSearchParams): void {
   }
 }
 
-/**
- * Tinybird's engine options that change what the table keeps (another engine: deduplication,
- * sums; a TTL: deletion) are refused rather than ignored: the data source would be a plain
- * MergeTree keeping every row for ever, and nothing would say so. `engine=MergeTree` is what
- * Roost creates anyway. (`engine_partition_key` only lays parts out and stays ignored.)
- */
-function refuseUnappliedEngineOptions(params: URLSearchParams): void {
-  const engine = params.get('engine');
-  if (engine && engine !== 'MergeTree') {
-    throw new RoostError('INVALID_PARAMETER', `engine=${engine} is not supported: data sources are MergeTree tables (leave engine out, or engine=MergeTree)`, { details: { parameter: 'engine' } });
-  }
-  for (const k of ['engine_ttl', 'engine_ver', 'engine_sign', 'engine_version', 'engine_is_deleted', 'engine_summing_columns']) {
-    if (params.get(k)) throw new RoostError('INVALID_PARAMETER', `${k} is not supported: data sources are MergeTree tables without TTL (leave it out)`, { details: { parameter: k } });
-  }
-}
-
 /** Splits the request into parameters and the (streamed) data body. */
 async function incoming(ctx: Ctx, limit: number): Promise<Incoming> {
   const params = new URLSearchParams(ctx.query);
@@ -262,7 +246,6 @@ export function registerDataSourceRoutes(app: App): void {
 
     if (mode === 'create') {
       authorize(app, ctx, cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:CREATE' });
-      refuseUnappliedEngineOptions(params);
       refuseUnappliedEngineOptions(params);
       if (state.get('datasources', ws.tenant, ws.name, name)) throw new RoostError('ALREADY_EXISTS', `data source "${name}" already exists; use mode=append or mode=replace`);
       // Pipes and data sources share names (a pipe's SQL reads either by it): a data source named
