@@ -224,6 +224,14 @@ describe('PUT /v0/datasources/<name>', () => {
     expect((await req('POST', '/v0/datasources?name=orders&mode=append', admin, '5,x\n', { 'Content-Type': 'text/csv' })).status).toBe(404);
     expect((await req('POST', '/v0/datasources/purchases_quarantine/truncate')).status).toBe(200);
     expect(await api.rows('SELECT count() AS n FROM purchases_quarantine')).toEqual([{ n: 0 }]);
+    // The rename is in the operations log, under the data source's id and its new name.
+    const q = `SELECT datasource_id, datasource_name, result, Options.Values[indexOf(Options.Names, 'old_name')] AS old_name FROM tinybird.datasources_ops_log WHERE event_type = 'rename' AND datasource_id = '${before.id}'`;
+    let logged: any[] = [];
+    for (let i = 0; i < 100 && logged.length === 0; i++) {
+      logged = await api.rows(q);
+      if (!logged.length) await new Promise((res) => setTimeout(res, 100));
+    }
+    expect(logged).toEqual([{ datasource_id: before.id, datasource_name: 'purchases', result: 'ok', old_name: 'orders' }]);
   });
 
   it('a new data source under the old name is a new, empty one: the renamed one keeps its rows, tokens stay with it', async () => {

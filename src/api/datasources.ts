@@ -377,6 +377,7 @@ export function registerDataSourceRoutes(app: App): void {
    * source's, ignoring case. Same permission as a drop.
    */
   router.put('/v0/datasources/:name', async (ctx) => {
+    const t0 = performance.now();
     const { cred, ws } = await wsOf(ctx);
     const ds = getDataSource(state, ws.tenant, ws.name, ctx.params.name!);
     authorize(app, ctx, cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:DROP', resource: ds.name });
@@ -431,16 +432,22 @@ export function registerDataSourceRoutes(app: App): void {
       // this request takes; a drop of the old name would drop the renamed data source's tables).
       const releaseFrom = claimName(ws, ds.name);
       const releaseTo = claimName(ws, to);
+      // In tinybird.datasources_ops_log as Tinybird logs it (event_type rename), failed or not.
+      const options = { old_name: ds.name, new_name: to };
       try {
         if (!releaseFrom || !releaseTo) throw new RoostError('CONFLICT', `data source "${releaseFrom ? to : ds.name}" is being created or dropped by another request; retry`, { retryable: true });
         // Buffered events go in first (best effort: segments left behind follow the data source by id).
         await flushEvents(ws, ds);
         // After the imports in flight under the old name; those that wait behind this answer 404.
         next = await withDataSourceLock(app, ws, ds, true, commit);
+      } catch (e) {
+        opsLog(ws, ds, 'rename', ctx, { elapsedMs: performance.now() - t0, error: publicMessage(ws, e), options });
+        throw e;
       } finally {
         releaseFrom?.();
         releaseTo?.();
       }
+      opsLog(ws, { id: ds.id, name: to }, 'rename', ctx, { elapsedMs: performance.now() - t0, options });
       app.audit({ event: 'datasource.rename', outcome: 'success', tenant: ws.tenant, workspace: ws.name, resource: to, requestId: ctx.id, credential: credName(cred), details: { from: ds.name, to, id: ds.id } });
     }
     if (p.description !== undefined) {
