@@ -396,6 +396,40 @@ describe('PUT /v0/datasources/<name>', () => {
   });
 });
 
+describe('concurrent changes', () => {
+  it('renames of one pipe racing each other: one wins, the others answer 404, tokens follow the winner', async () => {
+    await mkPipe('race', 'SELECT 1 AS x');
+    await mkToken('race_reader', ['PIPES:READ:race']);
+    const rs = await Promise.all(Array.from({ length: 8 }, (_, i) => put(`/v0/pipes/race?name=race_${i}`)));
+    const won = rs.filter((r) => r.status === 200);
+    expect(won.length).toBe(1);
+    for (const r of rs.filter((x) => x.status !== 200)) expect([r.status, r.body.code]).toEqual([404, 'UNKNOWN_PIPE']);
+    const names = ((await get('/v0/pipes')).body.pipes as Array<{ name: string }>).map((p) => p.name).filter((n) => n.startsWith('race'));
+    expect(names).toEqual([won[0]!.body.name]);
+    expect((await get('/v0/tokens/race_reader')).body.scopes).toEqual([{ type: 'PIPES:READ', resource: won[0]!.body.name, filter: '' }]);
+  });
+
+  it('a rename racing a create of the new name: exactly one data source holds it, no rows lost', async () => {
+    for (let round = 0; round < 4; round++) {
+      await mkDataSource(`src_${round}`, 'id Int32', '1\n2\n3\n');
+      const [ren, cre] = await Promise.all([
+        put(`/v0/datasources/src_${round}?name=dst_${round}`),
+        req('POST', `/v0/datasources?name=dst_${round}&schema=${enc('k String')}`),
+      ]);
+      expect([ren.status, cre.status].filter((x) => x === 200).length, `${ren.text} ${cre.text}`).toBe(1);
+      expect([ren.status, cre.status].filter((x) => x === 409).length).toBe(1);
+      const dst = (await get(`/v0/datasources/dst_${round}`)).body;
+      if (ren.status === 200) {
+        expect(dst.statistics.row_count).toBe(3);
+        expect((await get(`/v0/datasources/src_${round}`)).status).toBe(404);
+      } else {
+        expect(dst.statistics.row_count).toBe(0);
+        expect((await get(`/v0/datasources/src_${round}`)).body.statistics.row_count).toBe(3);
+      }
+    }
+  });
+});
+
 describe('backups', () => {
   it('a restore brings back the names, tables and former names of the backup', async () => {
     await mkDataSource('ledger', 'id Int32', '1\n2\n');
@@ -436,6 +470,34 @@ describe('backups', () => {
 describe('across restarts', () => {
   let s2: RunningServer | undefined;
   afterAll(async () => { await s2?.stop(); });
+
+  it('kill -9 while renames are being made leaves the data source under one name, its rows and its token with it', async () => {
+    s2 = await startServer();
+    const tok = (await call(`${s2.url}/tokens`)).body.workspace_admin_token as string;
+    const q = (method: string, p: string, token = tok) => call(`${s2!.url}${p}`, { method, token });
+    expect((await q('POST', `/v0/datasources?name=flip&schema=${enc('id Int32')}`)).status).toBe(200);
+    expect((await call(`${s2.url}/v0/datasources?name=flip&mode=append`, { method: 'POST', token: tok, body: '1\n2\n', headers: { 'Content-Type': 'text/csv' } })).status).toBe(200);
+    const reader = (await q('POST', `/v0/tokens?name=flip_reader&scope=${enc('DATASOURCES:READ:flip')}`)).body.token as string;
+    const other = (n: string) => (n === 'flip' ? 'flop' : 'flip');
+    let cur = 'flip';
+    for (let i = 0; i < 5; i++) {
+      expect((await q('PUT', `/v0/datasources/${cur}?name=${other(cur)}`)).status).toBe(200);
+      cur = other(cur);
+    }
+    // Renames in flight when the process dies.
+    const inFlight = Array.from({ length: 4 }, () => q('PUT', `/v0/datasources/${cur}?name=${other(cur)}`).catch(() => undefined));
+    await s2.stop('SIGKILL');
+    await Promise.all(inFlight);
+    s2 = await startServer({ dataDir: s2.dataDir });
+    const present = [];
+    for (const n of ['flip', 'flop']) if ((await q('GET', `/v0/datasources/${n}`)).status === 200) present.push(n);
+    expect(present.length).toBe(1);
+    const r = await call(`${s2.url}/v0/sql?q=${enc(`SELECT count() AS n FROM ${present[0]} FORMAT JSONEachRow`)}`, { token: reader });
+    expect(r.status, r.text).toBe(200);
+    expect(JSON.parse(r.text)).toEqual({ n: 2 });
+    await s2.stop();
+    s2 = undefined;
+  });
 
   it('a rename survives kill -9; segments a crash left under the old name go to the renamed data source, not to a new one of that name', async () => {
     s2 = await startServer();
