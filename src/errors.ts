@@ -17,6 +17,8 @@ export const ERROR_STATUS = {
   INVALID_UTF8: 400,
   ROW_TOO_LARGE: 400,
   SQL_SYNTAX: 400,
+  /** The engine refused a pipe node's SQL when it was saved (src/pipes/engine-check.ts). */
+  NODE_SQL_ERROR: 400,
   TEMPLATE_PARAMETER: 400,
   TEMPLATE_SYNTAX: 400,
   TEMPLATE_ERROR: 400,

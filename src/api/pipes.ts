@@ -19,8 +19,10 @@ import { publicNames, withPublicNames } from '../query/public-names.js';
 import { isOutputParam, looksLikeForm, outputSettings, respellFormat } from '../query/request-options.js';
 import {
   checkName, checkPipe, compileEndpoint, deletePipeOps, findPipe, getNode, getPipe, listPipes, logEndpointCall, newId,
-  pipeDatafile, pipesUsing, putPipeOps, ResultTail, type Pipe, type PipeNode,
+  pipeDatafile, pipesUsing, planEngineCheck, putPipeOps, ResultTail, runEngineCheck, samePlan, type EngineCheckPlan, type Pipe, type PipeNode,
 } from '../pipes/index.js';
+import { querySettings } from '../query/run.js';
+import { acquireQuerySlot } from '../../tenants/limits.js';
 import type { RequestParams } from '../pipes/template/index.js';
 import { nameHolder, renameReferencesOps } from '../state/resource-names.js';
 import { nothingToChange, updateParams } from './update-params.js';
@@ -47,7 +49,7 @@ function nodeView(pipe: Pipe, n: PipeNode): Record<string, unknown> {
     id: n.id, name: n.name, sql: n.sql, description: n.description,
     params: n.params, dependencies: n.dependencies,
     node_type: n.id === pipe.endpoint ? 'endpoint' : 'standard',
-    materialized: null, ignore_sql_errors: false,
+    materialized: null, ignore_sql_errors: n.ignoreSqlErrors === true,
     created_at: n.createdAt, updated_at: n.updatedAt,
   };
 }
@@ -90,9 +92,26 @@ function refuseShadowing(pipe: Pipe, name: string, except?: string): void {
   }
 }
 
-function newNode(name: string, sql: string, description: string | null): PipeNode {
+function newNode(name: string, sql: string, description: string | null, ignoreSqlErrors = false): PipeNode {
   const now = new Date().toISOString();
-  return { id: newId('n'), name, sql, description, params: [], dependencies: [], createdAt: now, updatedAt: now };
+  return { id: newId('n'), name, sql, description, params: [], dependencies: [], ...(ignoreSqlErrors ? { ignoreSqlErrors } : {}), createdAt: now, updatedAt: now };
+}
+
+/**
+ * Tinybird's `ignore_sql_errors` (query string or form; JSON `true` too): save without asking the
+ * engine about the SQL (src/pipes/engine-check.ts). Unset or false: checked.
+ */
+function ignoreSqlErrors(raw: unknown): boolean {
+  if (raw === true) return true;
+  return typeof raw === 'string' && /^(1|true)$/i.test(raw.trim());
+}
+
+/** A node as saved by this request: `ignore_sql_errors` recorded (true) or cleared. */
+function withIgnore(n: PipeNode, ignore: boolean): PipeNode {
+  if (ignore) return { ...n, ignoreSqlErrors: true };
+  if (n.ignoreSqlErrors === undefined) return n;
+  const { ignoreSqlErrors: _dropped, ...rest } = n;
+  return rest;
 }
 
 /** May this credential read this pipe? (For filtering lists: no audit record.) */
@@ -251,23 +270,57 @@ export function registerPipeRoutes(app: App): void {
    * Changes one pipe inside a state transaction: `change` gets the current
    * pipe and answers the new one (checked here) or null to delete it. A pipe
    * whose endpoint other pipes read keeps an endpoint and is not deleted.
+   *
+   * With `engine` (creating, adding, changing or publishing nodes), the new and changed nodes,
+   * the nodes reading them and other pipes' nodes reading this pipe's endpoint are first checked
+   * by the tenant's engine (src/pipes/engine-check.ts), outside the transaction (`change` runs
+   * once more for it); the transaction plans the check again and saves only when it would ask
+   * the same (else the whole is retried). `engine.ignore` (`ignore_sql_errors=true`) skips it.
    */
-  const save = (r: WsRef, name: string, change: (cur: Pipe | undefined) => Pipe | null) =>
-    state.transact((s) => {
-      const cur = findPipe(s, r.tenant, r.workspace, name);
-      const next = change(cur);
-      const users = pipesUsing(s, r.tenant, r.workspace, name);
-      if (next === null) {
-        if (!cur) throw new RoostError('UNKNOWN_PIPE', `there is no pipe "${name}" in this workspace`);
-        if (users.length) throw new RoostError('CONFLICT', `pipe "${name}" is read by pipes ${users.join(', ')}; change or delete them first`, { details: { dependents: users } });
-        return { ops: deletePipeOps(cur), result: null };
+  const save = async (r: WsRef, name: string, change: (cur: Pipe | undefined) => Pipe | null, engine?: { ignore: boolean }) => {
+    for (let attempt = 0; ; attempt++) {
+      let plan: EngineCheckPlan | undefined;
+      if (engine && !engine.ignore) {
+        const cur = findPipe(state, r.tenant, r.workspace, name);
+        const next = change(cur);
+        if (next !== null) {
+          const checked = checkPipe(state, next);
+          plan = planEngineCheck(state, cur, checked, false);
+          await runEngineCheck(engineAccess(r), plan, name);
+        }
       }
-      const checked = checkPipe(s, { ...next, updatedAt: new Date().toISOString() });
-      if (!checked.endpoint && users.length) {
-        throw new RoostError('CONFLICT', `pipe "${name}" is read by pipes ${users.join(', ')} through its endpoint; keep a node published`, { details: { dependents: users } });
-      }
-      return { ops: putPipeOps(checked), result: checked };
-    });
+      const out = await state.transact<Pipe | null | 'retry'>((s) => {
+        const cur = findPipe(s, r.tenant, r.workspace, name);
+        const next = change(cur);
+        const users = pipesUsing(s, r.tenant, r.workspace, name);
+        if (next === null) {
+          if (!cur) throw new RoostError('UNKNOWN_PIPE', `there is no pipe "${name}" in this workspace`);
+          if (users.length) throw new RoostError('CONFLICT', `pipe "${name}" is read by pipes ${users.join(', ')}; change or delete them first`, { details: { dependents: users } });
+          return { ops: deletePipeOps(cur), result: null };
+        }
+        const checked = checkPipe(s, { ...next, updatedAt: new Date().toISOString() });
+        if (!checked.endpoint && users.length && !engine?.ignore) {
+          throw new RoostError('CONFLICT', `pipe "${name}" is read by pipes ${users.join(', ')} through its endpoint; keep a node published${engine ? ', or pass ignore_sql_errors=true to leave them without it' : ''}`, { details: { dependents: users } });
+        }
+        if (plan && !samePlan(plan, planEngineCheck(s, cur, checked, false))) return { ops: [], result: 'retry' };
+        return { ops: putPipeOps(checked), result: checked };
+      });
+      if (out !== 'retry') return out;
+      if (attempt >= 2) throw new RoostError('CONFLICT', `pipe "${name}" or what it reads kept changing while its SQL was checked; retry`, { retryable: true });
+    }
+  };
+
+  /** The tenant's engine, under the read-only settings calls run with, for the save-time check. */
+  const engineAccess = (r: WsRef) => {
+    const tenant = getTenant(state, r.tenant);
+    const { settings, timeoutMs } = querySettings(tenant, app.config, 'TSV');
+    return {
+      state, tenant, workspace: r.workspace, settings, timeoutMs,
+      engine: () => app.cells.engineFor(tenant),
+      ensureService: () => app.service.ensure(r.tenant),
+      acquire: () => acquireQuerySlot(tenant),
+    };
+  };
 
   router.post('/v0/pipes', async (ctx) => {
     const r = await wsOf(ctx);
@@ -278,22 +331,25 @@ export function registerPipeRoutes(app: App): void {
     let nodes: PipeNode[];
     let endpoint: string | null = null;
     const force = /^(1|true)$/i.test(ctx.query.get('force') ?? '');
+    let ignore = ignoreSqlErrors(ctx.query.get('ignore_sql_errors'));
     if (type.startsWith('application/json')) {
-      let body: { name?: unknown; description?: unknown; nodes?: unknown };
+      let body: { name?: unknown; description?: unknown; nodes?: unknown; ignore_sql_errors?: unknown };
       const text = textOf(await readBody(ctx));
       try { body = JSON.parse(text) as typeof body; } catch { throw new RoostError('INVALID_JSON', 'the body must be JSON {name, description?, nodes: [{name, sql, description?, type?}]}'); }
       if (typeof body !== 'object' || body === null) throw new RoostError('INVALID_JSON', 'the body must be a JSON object');
       name = checkName('pipe', typeof body.name === 'string' ? body.name : ctx.query.get('name'));
       if (body.description !== undefined && body.description !== null && typeof body.description !== 'string') throw new RoostError('INVALID_PARAMETER', 'description must be a string');
       description = typeof body.description === 'string' ? body.description : null;
+      ignore ||= ignoreSqlErrors(body.ignore_sql_errors);
       if (!Array.isArray(body.nodes) || body.nodes.length === 0) throw new RoostError('INVALID_PARAMETER', 'nodes must be a non-empty list of {name, sql, description?}');
       nodes = body.nodes.map((raw: unknown, i: number) => {
-        const n = raw as { name?: unknown; sql?: unknown; description?: unknown; type?: unknown };
+        const n = raw as { name?: unknown; sql?: unknown; description?: unknown; type?: unknown; ignore_sql_errors?: unknown };
         if (typeof n !== 'object' || n === null || typeof n.sql !== 'string') throw new RoostError('INVALID_PARAMETER', `nodes[${i}] needs sql (a string)`);
         // A name or description of another type was dropped in silence (the node became <pipe>_<i>).
         if (n.name !== undefined && n.name !== null && typeof n.name !== 'string') throw new RoostError('INVALID_PARAMETER', `nodes[${i}].name must be a string`);
         if (n.description !== undefined && n.description !== null && typeof n.description !== 'string') throw new RoostError('INVALID_PARAMETER', `nodes[${i}].description must be a string`);
-        const node = newNode(checkName('node', typeof n.name === 'string' ? n.name : `${name}_${i}`), n.sql, typeof n.description === 'string' ? n.description : null);
+        // A node of its own may say ignore_sql_errors too (Tinybird's node keys include it).
+        const node = newNode(checkName('node', typeof n.name === 'string' ? n.name : `${name}_${i}`), n.sql, typeof n.description === 'string' ? n.description : null, ignoreSqlErrors(n.ignore_sql_errors));
         if (isEndpointType(n.type, node.name)) endpoint = node.id;
         return node;
       });
@@ -301,6 +357,7 @@ export function registerPipeRoutes(app: App): void {
       const { sql, form } = await sqlBody(ctx);
       name = checkName('pipe', form.get('name'));
       description = form.get('description');
+      ignore ||= ignoreSqlErrors(form.get('ignore_sql_errors'));
       if (!sql) throw new RoostError('INVALID_PARAMETER', 'sql is required: send form fields name and sql, or JSON {name, nodes: [...]}');
       nodes = [newNode(`${name}_0`, sql, null)];
       if (isEndpointType(form.get('type'), nodes[0]!.name)) endpoint = nodes[0]!.id;
@@ -312,8 +369,8 @@ export function registerPipeRoutes(app: App): void {
     const now = new Date().toISOString();
     const pipe = await save(r, name, (cur) => {
       if (cur && !force) throw new RoostError('ALREADY_EXISTS', `pipe "${name}" already exists; pass force=true to replace it, or edit its nodes`);
-      return { id: cur?.id ?? newId('t'), name, tenant: r.tenant, workspace: r.workspace, description, nodes, endpoint, createdAt: cur?.createdAt ?? now, updatedAt: now };
-    });
+      return { id: cur?.id ?? newId('t'), name, tenant: r.tenant, workspace: r.workspace, description, nodes: ignore ? nodes.map((n) => withIgnore(n, true)) : nodes, endpoint, createdAt: cur?.createdAt ?? now, updatedAt: now };
+    }, { ignore });
     app.audit({ event: 'pipe.create', outcome: 'success', tenant: r.tenant, workspace: r.workspace, resource: name, requestId: ctx.id, credential: credentialName(r.cred) });
     sendJson(ctx, 200, pipeView(pipe!));
   });
@@ -406,15 +463,16 @@ export function registerPipeRoutes(app: App): void {
     mayEdit(ctx, r);
     const { sql, form } = await sqlBody(ctx);
     if (!sql) throw new RoostError('INVALID_PARAMETER', 'send the node\'s SQL as the request body');
+    const ignore = ignoreSqlErrors(form.get('ignore_sql_errors'));
     let added!: PipeNode;
     const pipe = await save(r, ctx.params.pipe!, (cur) => {
       if (!cur) throw new RoostError('UNKNOWN_PIPE', `there is no pipe "${ctx.params.pipe}" in this workspace`);
       const name = checkName('node', form.get('name') ?? `${cur.name}_${cur.nodes.length}`);
       if (cur.nodes.some((n) => n.name === name)) throw new RoostError('CONFLICT', `pipe "${cur.name}" already has a node named "${name}"`, { details: { node: name } });
       refuseShadowing(cur, name);
-      added = newNode(name, sql, form.get('description'));
+      added = newNode(name, sql, form.get('description'), ignore);
       return { ...cur, nodes: [...cur.nodes, added] };
-    });
+    }, { ignore });
     sendJson(ctx, 200, nodeView(pipe!, pipe!.nodes.find((n) => n.id === added.id)!));
   });
 
@@ -422,6 +480,7 @@ export function registerPipeRoutes(app: App): void {
     const r = await wsOf(ctx);
     mayEdit(ctx, r);
     const { sql, form } = await sqlBody(ctx);
+    const ignore = ignoreSqlErrors(form.get('ignore_sql_errors'));
     let id!: string;
     const pipe = await save(r, ctx.params.pipe!, (cur) => {
       if (!cur) throw new RoostError('UNKNOWN_PIPE', `there is no pipe "${ctx.params.pipe}" in this workspace`);
@@ -435,9 +494,11 @@ export function registerPipeRoutes(app: App): void {
       const readers = name === node.name ? [] : cur.nodes.filter((n) => n.id !== node.id && n.dependencies.includes(node.name)).map((n) => n.name);
       if (readers.length) throw new RoostError('CONFLICT', `node "${node.name}" is read by nodes ${readers.join(', ')}; change them first`, { details: { dependents: readers } });
       if (name !== node.name) refuseShadowing(cur, name, node.id);
-      const changed: PipeNode = { ...node, name, sql: sql ?? node.sql, description: form.has('description') ? form.get('description') : node.description, updatedAt: new Date().toISOString() };
+      let changed: PipeNode = { ...node, name, sql: sql ?? node.sql, description: form.has('description') ? form.get('description') : node.description, updatedAt: new Date().toISOString() };
+      // A change of SQL or name is checked again: the node records whether it was.
+      if (changed.sql !== node.sql || name !== node.name || ignore) changed = withIgnore(changed, ignore);
       return { ...cur, nodes: cur.nodes.map((n) => (n.id === node.id ? changed : n)) };
-    });
+    }, { ignore });
     sendJson(ctx, 200, nodeView(pipe!, pipe!.nodes.find((n) => n.id === id)!));
   });
 
@@ -458,12 +519,15 @@ export function registerPipeRoutes(app: App): void {
   const publish = (on: boolean) => async (ctx: Ctx) => {
     const r = await wsOf(ctx);
     mayEdit(ctx, r);
+    const ignore = ignoreSqlErrors(ctx.query.get('ignore_sql_errors'));
     const pipe = await save(r, ctx.params.pipe!, (cur) => {
       if (!cur) throw new RoostError('UNKNOWN_PIPE', `there is no pipe "${ctx.params.pipe}" in this workspace`);
       const node = getNode(cur, ctx.params.node!);
       if (!on && cur.endpoint !== node.id) throw new RoostError('NOT_FOUND', `node "${node.name}" is not the endpoint of pipe "${cur.name}"`);
-      return { ...cur, endpoint: on ? node.id : null };
-    });
+      // Publishing checks the node (as Tinybird does) and records whether it was.
+      const nodes = on && cur.endpoint !== node.id ? cur.nodes.map((n) => (n.id === node.id ? withIgnore(n, ignore) : n)) : cur.nodes;
+      return { ...cur, nodes, endpoint: on ? node.id : null };
+    }, { ignore });
     app.audit({ event: on ? 'pipe.publish' : 'pipe.unpublish', outcome: 'success', tenant: r.tenant, workspace: r.workspace, resource: `${ctx.params.pipe}/${ctx.params.node}`, requestId: ctx.id, credential: credentialName(r.cred) });
     sendJson(ctx, 200, pipeView(pipe!));
   };

@@ -22,6 +22,11 @@ export interface PipeNode {
    * first. A template's also list every other node or pipe named in any branch (check.ts).
    */
   dependencies: string[];
+  /**
+   * Saved with `ignore_sql_errors=true`: the engine did not check it (engine-check.ts), and
+   * changes elsewhere that reach it as a reader do not check it either. Absent: false.
+   */
+  ignoreSqlErrors?: boolean;
   createdAt: string;
   updatedAt: string;
 }

@@ -13,6 +13,7 @@ import type { Metrics } from '../log/metrics.js';
 import { QueryFailed, RoostError } from '../errors.js';
 import { acquireQuerySlot } from '../../tenants/limits.js';
 import { withPublicNames, type PublicNames } from './public-names.js';
+import { ENGINE_SETTINGS, withoutSettings } from './engine-message.js';
 
 export const OUTPUT_FORMATS: Record<string, string> = {
   JSON: 'application/json; charset=utf-8',
@@ -115,6 +116,8 @@ async function runWithSlot(ctx: Ctx, o: RunOptions, type: string, settings: Reco
   let bytes = 0;
   const observe = (outcome: string) => o.metrics.engineQuerySeconds.observe({ engine: o.engine.kind, outcome }, (performance.now() - t0) / 1000);
   let stream;
+  /** Settings sent with the query: the embedded engine's errors quote them as a SETTINGS clause, taken out. */
+  let sent: string[] = [];
   try {
     const split = splitUserSettings(o.sql);
     // The user's (allowlisted) settings first; the enforced ones win and readonly comes last.
@@ -124,9 +127,11 @@ async function runWithSlot(ctx: Ctx, o: RunOptions, type: string, settings: Reco
     if (Number(asked.max_threads) > 0 && Number(asked.max_threads) < Number(settings.max_threads)) merged.max_threads = Number(asked.max_threads);
     // Quoting 64-bit integers is only a default (Tinybird's); a query or request asking for it keeps its choice.
     if (asked.output_format_json_quote_64bit_integers !== undefined) merged.output_format_json_quote_64bit_integers = asked.output_format_json_quote_64bit_integers;
+    sent = [...Object.keys(merged), ...ENGINE_SETTINGS];
     stream = await o.engine.query(split.sql, { format: o.format, settings: merged, timeoutMs, signal: ctx.signal });
   } catch (caught) {
     const e = unsupportedFormat(caught, o);
+    withoutSettings(e, sent);
     withPublicNames(e, o.names);
     observe('error');
     o.onDone?.({ status: e instanceof RoostError ? e.status : 500, bytes: 0, error: e as Error });

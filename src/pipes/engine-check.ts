@@ -1,0 +1,294 @@
+/**
+ * Checks pipe nodes against the tenant's engine when they are saved, as Tinybird does (and as
+ * its `ignore_sql_errors=true` skips). The analyzer (check.ts) only knows names: a node selecting
+ * a column that does not exist passed it, and then every call failed. Here each node that a save
+ * creates or changes (and each node of the pipe that reads it) is compiled as a call with no
+ * parameters would compile it, and the engine is asked for its result's columns without reading
+ * data: `DESCRIBE TABLE (<compiled SQL>)`, which ClickHouse 18.16 (the oldest remote server Roost
+ * supports) and the embedded 26.x both take. It runs under the calls' read-only settings and a
+ * short time limit: a scalar subquery is evaluated during analysis, and must not run long.
+ *
+ * A change to a pipe whose endpoint other pipes read also checks the nodes of those pipes that
+ * read it (and, through their endpoints, the pipes that read them), when the endpoint's compiled
+ * SQL changes: a save that would break them is refused (409).
+ *
+ * Not checked (said in the plan as `skipped`): a node whose template cannot be rendered without
+ * values (a parameter without a default, `error()`), or that reads such a node or pipe; nodes
+ * saved with `ignore_sql_errors` that a change reaches only as readers.
+ *
+ * The plan is computed from state (synchronously, no I/O); the engine runs it outside the state
+ * transaction, and the transaction computes it again and compares, so what is saved is what was
+ * checked (handlers retry when state changed in between).
+ */
+import type { State } from '../state/state.js';
+import type { Engine } from '../cells/engine.js';
+import type { Tenant } from '../../tenants/registry.js';
+import { RoostError, EngineUnavailable, QueryFailed } from '../errors.js';
+import { compilePipe, SqlError, type NameMapEntry } from '../native/sql.js';
+import { workspaceNameMap } from '../datasources/name-map.js';
+import { isTemplate, renderTemplate } from './template/index.js';
+import { renderShared } from './render-share.js';
+import { endpointNode, findPipe, pipesUsing, type Pipe, type PipeNode } from './pipe.js';
+import { publicNames, withPublicNames } from '../query/public-names.js';
+import { ENGINE_SETTINGS, withoutSettingsClause } from '../query/engine-message.js';
+
+/** Longest time the engine may take to analyse one node (seconds; whole seconds for 18.x). */
+export const CHECK_TIME_LIMIT_S = 5;
+
+export interface EngineCheckItem {
+  pipe: string;
+  node: string;
+  /** The query the engine analyses. */
+  sql?: string;
+  /** Why the node is not checked (its template needs values). */
+  skipped?: string;
+  /** Found before the engine: the analyzer refused the rendered SQL, or a pipe it reads has no endpoint. */
+  failed?: string;
+}
+
+export interface EngineCheckPlan {
+  /** Nodes of the saved pipe: a failure is the request's fault (400). */
+  own: EngineCheckItem[];
+  /** Nodes of other pipes that read it: a failure is a conflict with them (409). */
+  dependents: EngineCheckItem[];
+}
+
+type Compiled = { sql: string } | { skipped: string } | { failed: string };
+
+const MAX_DEPTH = 16;
+
+/** Data sources, quarantine tables and service views win over a pipe of the same name (as in compile.ts). */
+function isDataName(state: State, pipe: Pipe, r: string): boolean {
+  return r.includes('.') || state.get('datasources', pipe.tenant, pipe.workspace, r.replace(/_quarantine$/, '')) !== undefined;
+}
+
+/** The nodes `target` needs by their saved dependencies (a template's list every branch's names). */
+function closure(pipe: Pipe, target: PipeNode): PipeNode[] {
+  const byName = new Map(pipe.nodes.map((n) => [n.name, n] as const));
+  const need = new Set([target.name]);
+  const stack = [target];
+  while (stack.length) {
+    for (const d of stack.pop()!.dependencies) {
+      const dep = byName.get(d);
+      if (dep && !need.has(d)) { need.add(d); stack.push(dep); }
+    }
+  }
+  return pipe.nodes.filter((n) => need.has(n.name));
+}
+
+/**
+ * `target` of `pipe` compiled as a call without parameters compiles it: templates rendered with
+ * their defaults only, other pipes' endpoints inlined (`lookup` answers the pipe a name means,
+ * the one being saved included). No caches: the pipe may not be saved yet.
+ */
+function compileForCheck(state: State, pipe: Pipe, target: PipeNode, lookup: (name: string) => Pipe | undefined, visiting: string[] = []): Compiled {
+  const nodes = closure(pipe, target);
+  const own = new Set(nodes.map((n) => n.name));
+  const rendered: Array<{ name: string; sql: string }> = [];
+  for (const n of nodes) {
+    if (!isTemplate(n.sql)) { rendered.push({ name: n.name, sql: n.sql }); continue; }
+    try {
+      rendered.push({ name: n.name, sql: renderShared(pipe.tenant, () => renderTemplate(n.sql, {}, {})).sql });
+    } catch (e) {
+      if (e instanceof RoostError && e.code === 'RATE_LIMITED') throw e;
+      const why = e instanceof Error ? e.message : String(e);
+      return { skipped: `${n.name === target.name ? '' : `it reads node "${n.name}", which `}cannot be rendered without parameter values (${why})` };
+    }
+  }
+  const extra: Record<string, NameMapEntry> = {};
+  for (const n of nodes) {
+    for (const d of n.dependencies) {
+      if (own.has(d) || extra[d] !== undefined || isDataName(state, pipe, d)) continue;
+      const p = d === pipe.name ? undefined : lookup(d);
+      if (!p) continue;
+      if (visiting.includes(p.name) || visiting.length >= MAX_DEPTH) return { skipped: `pipes nest too deep or in a cycle at "${p.name}"` };
+      const ep = endpointNode(p);
+      if (!ep) return { failed: `pipe "${p.name}" has no endpoint to read` };
+      const sub = compileForCheck(state, p, ep, lookup, [...visiting, pipe.name]);
+      if ('skipped' in sub) return { skipped: `it reads pipe "${p.name}", whose endpoint ${sub.skipped.replace(/^it /, '')}` };
+      if ('failed' in sub) return { failed: `pipe "${p.name}" it reads: ${sub.failed}` };
+      extra[d] = { kind: 'query', sql: sub.sql };
+    }
+  }
+  try {
+    return { sql: compilePipe(rendered, { ...extra, ...workspaceNameMap(state, pipe.tenant, pipe.workspace) }, target.name).sql };
+  } catch (e) {
+    if (e instanceof SqlError) return { failed: `${e.node && e.node !== target.name ? `node "${e.node}": ` : ''}${e.message}` };
+    throw e;
+  }
+}
+
+function item(state: State, pipe: Pipe, n: PipeNode, lookup: (name: string) => Pipe | undefined): EngineCheckItem {
+  return { pipe: pipe.name, node: n.name, ...compileForCheck(state, pipe, n, lookup) };
+}
+
+/** Nodes of `pipe` reading any of `names`, directly or through other nodes of it. */
+function readersOf(pipe: Pipe, names: Set<string>): Set<string> {
+  const out = new Set<string>();
+  let grew = true;
+  while (grew) {
+    grew = false;
+    for (const n of pipe.nodes) {
+      if (out.has(n.name)) continue;
+      if (n.dependencies.some((d) => names.has(d) || (out.has(d) && d !== n.name))) { out.add(n.name); grew = true; }
+    }
+  }
+  return out;
+}
+
+/**
+ * What a save of `after` (over `before`, undefined for a new pipe) asks the engine. Nodes are new
+ * or changed when their id is new or their SQL or name changed; publishing counts as changing the
+ * published node. `ignoreAll` (the request's `ignore_sql_errors=true`) plans nothing; a node
+ * carrying `ignoreSqlErrors` is not checked, and a save whose changed nodes all carry it does not
+ * check the pipes that read this one.
+ */
+export function planEngineCheck(state: State, before: Pipe | undefined, after: Pipe, ignoreAll: boolean): EngineCheckPlan {
+  const plan: EngineCheckPlan = { own: [], dependents: [] };
+  if (ignoreAll) return plan;
+  const old = new Map((before?.nodes ?? []).map((n) => [n.id, n] as const));
+  const changed = after.nodes.filter((n) => {
+    const o = old.get(n.id);
+    return !o || o.sql !== n.sql || o.name !== n.name || (n.id === after.endpoint && before?.endpoint !== after.endpoint);
+  });
+  if (changed.length === 0 && before?.endpoint === after.endpoint) return plan;
+  const lookup = (name: string) => (name === after.name ? after : findPipe(state, after.tenant, after.workspace, name));
+  const names = new Set(changed.map((n) => n.name));
+  const readers = readersOf(after, names);
+  for (const n of after.nodes) {
+    if (n.ignoreSqlErrors) continue;
+    if (names.has(n.name) || readers.has(n.name)) plan.own.push(item(state, after, n, lookup));
+  }
+  if (changed.length && changed.every((n) => n.ignoreSqlErrors)) return plan;
+  if (!before) return plan;
+  // Other pipes read the endpoint: checked again when what it compiles to changes.
+  const compiledEndpoint = (p: Pipe, look: (name: string) => Pipe | undefined): string => {
+    const ep = endpointNode(p);
+    return ep ? JSON.stringify(compileForCheck(state, p, ep, look)) : 'none';
+  };
+  const beforeLookup = (name: string) => findPipe(state, after.tenant, after.workspace, name);
+  if (compiledEndpoint(before, beforeLookup) === compiledEndpoint(after, lookup)) return plan;
+  const queue: Array<{ name: string }> = [{ name: after.name }];
+  const seen = new Set([after.name]);
+  while (queue.length) {
+    const { name } = queue.shift()!;
+    for (const readerName of pipesUsing(state, after.tenant, after.workspace, name)) {
+      const reader = lookup(readerName);
+      if (!reader || reader.name === after.name) continue;
+      const hit = readersOf(reader, new Set([name]));
+      for (const n of reader.nodes) {
+        if (hit.has(n.name) && !n.ignoreSqlErrors) plan.dependents.push(item(state, reader, n, lookup));
+      }
+      const ep = endpointNode(reader);
+      if (ep && hit.has(ep.name) && !seen.has(reader.name)) { seen.add(reader.name); queue.push({ name: reader.name }); }
+    }
+  }
+  return plan;
+}
+
+/** Same checks with the same SQL (a plan computed again in the transaction that saves). */
+export function samePlan(a: EngineCheckPlan, b: EngineCheckPlan): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+export interface EngineAccess {
+  state: State;
+  tenant: Tenant;
+  workspace: string;
+  engine: () => Engine;
+  /** Creates the tenant's service tables (a node reading `tinybird.*` or `roost.*`). */
+  ensureService: () => Promise<void>;
+  /** The read-only settings calls run with (query/run.ts `querySettings`). */
+  settings: Record<string, string | number>;
+  /** The tenant's query time limit (ms): the check's is the shorter of it and CHECK_TIME_LIMIT_S. */
+  timeoutMs: number;
+  /** Holds one of the tenant's concurrent query slots for the check (tenants/limits.ts). */
+  acquire: () => () => void;
+}
+
+interface Failure { pipe: string; node: string; error: string; clickhouse_code?: number; clickhouse_error?: string }
+
+/** The engine's reason, without its `Code: N. DB::Exception:` wrapping, version and Roost's SETTINGS clause. */
+export function engineReason(message: string, settingKeys: string[]): { reason: string; name?: string } {
+  let m = withoutSettingsClause(message, settingKeys).trim();
+  m = m.replace(/^Query failed:\s*/, '');
+  m = m.replace(/^Code:\s*\d+[.,]\s*(?:e\.displayText\(\)\s*=\s*)?(?:DB::Exception:\s*)?/, '');
+  m = m.replace(/,\s*e\.what\(\)\s*=\s*DB::Exception\s*$/, '');
+  m = m.replace(/\s*\(version [^)]*\)\s*$/, '');
+  // The engine quotes the check's own wrapping: the user knows the node's SQL, not it.
+  m = m.replace(/\bDESCRIBE TABLE \(/g, '(');
+  const name = /\(([A-Z][A-Z0-9_]+)\)\s*\.?$/.exec(m)?.[1];
+  return { reason: m.trim(), name };
+}
+
+function isUnavailable(e: unknown): e is RoostError {
+  return e instanceof EngineUnavailable || (e instanceof RoostError && (e.code === 'CELL_UNAVAILABLE' || e.code === 'ENGINE_UNAVAILABLE' || e.code === 'SHUTTING_DOWN'));
+}
+
+/**
+ * Asks the engine about every node of the plan with SQL. Throws the first refusal: a node of the
+ * saved pipe 400 `NODE_SQL_ERROR`, nodes of other pipes 409 `CONFLICT` (naming them); an engine
+ * that cannot answer 503 (retryable), saying `ignore_sql_errors=true` saves without the check.
+ */
+export async function runEngineCheck(access: EngineAccess, plan: EngineCheckPlan, subject: string): Promise<void> {
+  const items = [...plan.own, ...plan.dependents];
+  if (!items.some((i) => i.sql !== undefined || i.failed !== undefined)) return;
+  const limitS = Math.max(1, Math.min(CHECK_TIME_LIMIT_S, Math.floor(access.timeoutMs / 1000)));
+  const settings = { ...access.settings, max_execution_time: limitS };
+  const keys = [...Object.keys(settings), ...ENGINE_SETTINGS];
+  const names = publicNames(access.state, access.tenant.slug, access.workspace);
+  if (items.some((i) => i.sql?.includes('roost_svc_'))) await access.ensureService();
+  const ask = async (i: EngineCheckItem): Promise<Failure | undefined> => {
+    if (i.failed !== undefined) return { pipe: i.pipe, node: i.node, error: i.failed };
+    if (i.sql === undefined) return undefined;
+    const release = access.acquire();
+    try {
+      await access.engine().exec(`DESCRIBE TABLE (${stripTrailingSettings(i.sql)})`, { format: 'TSV', settings, timeoutMs: limitS * 1000 + 2000 });
+      return undefined;
+    } catch (e) {
+      if (isUnavailable(e)) {
+        withPublicNames(e, names);
+        throw new RoostError(e.code, `pipe "${subject}" was not saved: its SQL could not be checked because the tenant's engine is not available (${e.message}); retry, or pass ignore_sql_errors=true to save it without the check`, {
+          cause: e, retryable: e.retryable, headers: e.headers, details: { ...e.details, node: i.node, pipe: i.pipe },
+        });
+      }
+      if (e instanceof RoostError && (e.code === 'RATE_LIMITED' || e.code === 'CLIENT_CLOSED')) throw e;
+      if (!(e instanceof RoostError)) throw e;
+      withPublicNames(e, names);
+      const code = e instanceof QueryFailed ? e.clickhouseCode : typeof e.details.clickhouse_code === 'number' ? e.details.clickhouse_code : undefined;
+      if (e.code === 'QUERY_TIMEOUT' || code === 159) {
+        return { pipe: i.pipe, node: i.node, error: `the engine did not finish analysing it within ${limitS} s (a scalar subquery is computed during analysis)`, clickhouse_code: 159, clickhouse_error: 'TIMEOUT_EXCEEDED' };
+      }
+      const { reason, name } = engineReason(e.message, keys);
+      return { pipe: i.pipe, node: i.node, error: reason, clickhouse_code: code, clickhouse_error: name };
+    } finally {
+      release();
+    }
+  };
+  for (const i of plan.own) {
+    const f = await ask(i);
+    if (f) {
+      throw new RoostError('NODE_SQL_ERROR', `node "${f.node}" of pipe "${f.pipe}": the engine refused its SQL: ${f.error}. Fix the SQL, or pass ignore_sql_errors=true to save it unchecked`, {
+        details: { node: f.node, pipe: f.pipe, ...(f.clickhouse_code !== undefined ? { clickhouse_code: f.clickhouse_code } : {}), ...(f.clickhouse_error ? { clickhouse_error: f.clickhouse_error } : {}) },
+      });
+    }
+  }
+  const failures: Failure[] = [];
+  for (const i of plan.dependents) {
+    const f = await ask(i);
+    if (f) failures.push(f);
+  }
+  if (failures.length) {
+    const pipes = [...new Set(failures.map((f) => f.pipe))];
+    throw new RoostError('CONFLICT', `pipes ${pipes.join(', ')} read pipe "${subject}" and would fail with this change: ${failures.map((f) => `${f.pipe} (node ${f.node}): ${f.error}`).join('; ')}. Change them first, or pass ignore_sql_errors=true to save anyway`, {
+      details: { dependents: pipes, errors: failures },
+    });
+  }
+}
+
+const TRAILING_SETTINGS = /\s+SETTINGS\s+(?:[A-Za-z_][A-Za-z0-9_]*\s*=\s*(?:'(?:[^'\\]|\\.)*'|-?[0-9.]+|true|false)\s*,\s*)*[A-Za-z_][A-Za-z0-9_]*\s*=\s*(?:'(?:[^'\\]|\\.)*'|-?[0-9.]+|true|false)\s*$/i;
+
+/** A node's own SETTINGS (how to compute, allowlisted by the analyzer) are left out of the check. */
+function stripTrailingSettings(sql: string): string {
+  return sql.replace(TRAILING_SETTINGS, '');
+}

@@ -1,0 +1,276 @@
+/**
+ * Pipes are checked against the tenant's engine when they are saved (Tinybird's behaviour, and
+ * its `ignore_sql_errors=true` to skip it): new and changed nodes, the nodes reading them, and
+ * other pipes reading the pipe's endpoint are analysed with `DESCRIBE TABLE (<compiled SQL>)`.
+ * End to end over HTTP against the real server: the embedded engine, and Debian's
+ * clickhouse-server 18.16 for a remote tenant (skipped loudly when it is not installed).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call, startServer, workspaceApi, type RunningServer } from './helpers/server.js';
+import { requireClickHouse, startClickHouse, type RunningClickHouse } from './helpers/clickhouse-server.js';
+
+let srv: RunningServer;
+let admin: string;
+const api = workspaceApi(() => srv, () => admin);
+
+const json = (path: string, body: unknown) => call(`${srv.url}${path}`, { method: 'POST', token: admin, body: JSON.stringify(body), headers: { 'Content-Type': 'application/json' } });
+const form = (path: string, fields: Record<string, string>) => call(`${srv.url}${path}`, { method: 'POST', token: admin, body: new URLSearchParams(fields).toString(), headers: { 'Content-Type': 'application/x-www-form-urlencoded' } });
+const raw = (method: string, path: string, body?: string) => call(`${srv.url}${path}`, { method, token: admin, body });
+const get = (path: string) => call(`${srv.url}${path}`, { token: admin });
+
+/** The error body of a refused save: names the node, carries the engine's reason, never Roost's settings. */
+function expectNodeError(r: { status: number; body: any; text: string }, node: string, word: string): void {
+  expect(r.status, r.text).toBe(400);
+  expect(r.body.code).toBe('NODE_SQL_ERROR');
+  expect(r.body.node).toBe(node);
+  expect(r.body.error).toContain(`node "${node}"`);
+  expect(r.body.error).toContain(word);
+  expect(r.body.error).toContain('ignore_sql_errors=true');
+  expect(r.body.error).not.toMatch(/SETTINGS|readonly|max_execution_time|ws_[a-z0-9_]*_[0-9a-f]{8}|DESCRIBE/);
+}
+
+beforeAll(async () => {
+  srv = await startServer();
+  admin = (await call(`${srv.url}/tokens`)).body.workspace_admin_token;
+  const c = await api.post(`/v0/datasources?name=ev&schema=${encodeURIComponent('id UInt32, s String')}`);
+  expect(c.status, c.text).toBe(200);
+  expect((await api.post('/v0/datasources?name=ev&mode=append', '1,a\n2,b\n')).status).toBe(200);
+}, 120_000);
+afterAll(async () => { await srv?.stop(); });
+
+describe('a node the engine refuses is not saved', () => {
+  it('POST /v0/pipes (form): 400 naming the node and the engine\'s reason; nothing saved', async () => {
+    const r = await form('/v0/pipes', { name: 'bad_col', sql: 'SELECT idd FROM ev' });
+    expectNodeError(r, 'bad_col_0', 'idd');
+    expect(r.body.pipe).toBe('bad_col');
+    expect(r.body.clickhouse_code).toBe(47);
+    expect(r.body.clickhouse_error).toBe('UNKNOWN_IDENTIFIER');
+    expect((await get('/v0/pipes/bad_col')).status).toBe(404);
+  });
+
+  it('POST /v0/pipes (JSON): the failing node is named; a valid pipe saves with ignore_sql_errors false', async () => {
+    const bad = await json('/v0/pipes', { name: 'two', nodes: [{ name: 'a', sql: 'SELECT id, s FROM ev' }, { name: 'b', sql: 'SELECT toDate(s) + 1 AS d, nope FROM a' }] });
+    expectNodeError(bad, 'b', 'nope');
+    const ok = await json('/v0/pipes', { name: 'two', nodes: [{ name: 'a', sql: 'SELECT id, s FROM ev' }, { name: 'b', sql: 'SELECT s FROM a', type: 'endpoint' }] });
+    expect(ok.status, ok.text).toBe(200);
+    expect(ok.body.nodes.map((n: any) => n.ignore_sql_errors)).toEqual([false, false]);
+  });
+
+  it('a type error the analyzer cannot see is refused too', async () => {
+    const r = await form('/v0/pipes', { name: 'bad_type', sql: "SELECT id + 'x' AS y FROM ev" });
+    expect(r.status, r.text).toBe(400);
+    expect(r.body.code).toBe('NODE_SQL_ERROR');
+    expect(r.body.node).toBe('bad_type_0');
+  });
+
+  it('POST /v0/pipes/<pipe>/nodes and PUT .../nodes/<node>: the node, and the nodes reading it', async () => {
+    const added = await raw('POST', '/v0/pipes/two/nodes?name=c', 'SELECT idd FROM a');
+    expectNodeError(added, 'c', 'idd');
+    expect((await get('/v0/pipes/two')).body.nodes.map((n: any) => n.name)).toEqual(['a', 'b']);
+
+    // Node a stops selecting s, which node b (not changed here) reads: b is named.
+    const changed = await raw('PUT', '/v0/pipes/two/nodes/a', 'SELECT id FROM ev');
+    expectNodeError(changed, 'b', 's');
+    expect((await get('/v0/pipes/two')).body.nodes[0].sql).toBe('SELECT id, s FROM ev');
+
+    const ok = await raw('POST', '/v0/pipes/two/nodes?name=c', 'SELECT count() AS n FROM a');
+    expect(ok.status, ok.text).toBe(200);
+    expect(ok.body.ignore_sql_errors).toBe(false);
+  });
+
+  it('publishing checks the published node', async () => {
+    expect((await raw('POST', '/v0/pipes/two/nodes?name=d&ignore_sql_errors=true', 'SELECT nope FROM ev')).status).toBe(200);
+    const r = await raw('POST', '/v0/pipes/two/nodes/d/endpoint');
+    expectNodeError(r, 'd', 'nope');
+    expect((await get('/v0/pipes/two')).body.endpoint).toBe((await get('/v0/pipes/two')).body.nodes[1].id);
+  });
+});
+
+describe('ignore_sql_errors=true saves without the check, and the node records it', () => {
+  it('query string, form field, JSON (top level and per node)', async () => {
+    const q = await raw('POST', '/v0/pipes?name=ig_q&ignore_sql_errors=true', 'SELECT idd FROM ev');
+    expect(q.status, q.text).toBe(200);
+    expect(q.body.nodes[0].ignore_sql_errors).toBe(true);
+    const f = await form('/v0/pipes', { name: 'ig_f', sql: 'SELECT idd FROM ev', ignore_sql_errors: 'true' });
+    expect(f.status, f.text).toBe(200);
+    const j = await json('/v0/pipes', { name: 'ig_j', ignore_sql_errors: true, nodes: [{ name: 'x', sql: 'SELECT idd FROM ev' }] });
+    expect(j.status, j.text).toBe(200);
+    const n = await json('/v0/pipes', { name: 'ig_n', nodes: [{ name: 'x', sql: 'SELECT idd FROM ev', ignore_sql_errors: true }, { name: 'y', sql: 'SELECT id FROM ev' }] });
+    expect(n.status, n.text).toBe(200);
+    expect(n.body.nodes.map((x: any) => x.ignore_sql_errors)).toEqual([true, false]);
+    // Only that node is exempt: another bad node beside it is still refused.
+    const m = await json('/v0/pipes', { name: 'ig_m', nodes: [{ name: 'x', sql: 'SELECT idd FROM ev', ignore_sql_errors: true }, { name: 'y', sql: 'SELECT nope FROM ev' }] });
+    expectNodeError(m, 'y', 'nope');
+    expect((await get('/v0/pipes/ig_f')).body.nodes[0].ignore_sql_errors).toBe(true);
+  });
+
+  it('a node changed without the flag is checked again and records false', async () => {
+    const bad = await raw('PUT', '/v0/pipes/ig_q/nodes/ig_q_0', 'SELECT iddd FROM ev');
+    expectNodeError(bad, 'ig_q_0', 'iddd');
+    const ok = await raw('PUT', '/v0/pipes/ig_q/nodes/ig_q_0', 'SELECT id FROM ev');
+    expect(ok.status, ok.text).toBe(200);
+    expect(ok.body.ignore_sql_errors).toBe(false);
+    const again = await raw('PUT', '/v0/pipes/ig_q/nodes/ig_q_0?ignore_sql_errors=true', 'SELECT iddd FROM ev');
+    expect(again.status, again.text).toBe(200);
+    expect(again.body.ignore_sql_errors).toBe(true);
+  });
+
+  it('a call of such a node fails with the engine\'s reason, without Roost\'s SETTINGS clause', async () => {
+    const p = await raw('POST', '/v0/pipes/ig_f/nodes/ig_f_0/endpoint?ignore_sql_errors=true');
+    expect(p.status, p.text).toBe(200);
+    const r = await get('/v0/pipes/ig_f.json');
+    expect(r.status, r.text).toBe(422);
+    expect(r.body.code).toBe('QUERY_FAILED');
+    expect(r.body.error).toContain('idd');
+    expect(r.body.error).not.toMatch(/SETTINGS|readonly|max_execution_time/);
+    const sql = await get(`/v0/sql?q=${encodeURIComponent('SELECT idd FROM ev')}`);
+    expect(sql.status, sql.text).toBe(422);
+    expect(sql.body.error).toContain('idd');
+    expect(sql.body.error).not.toMatch(/SETTINGS|readonly|max_execution_time/);
+  });
+});
+
+describe('templates', () => {
+  it('are checked as rendered with their parameters\' defaults', async () => {
+    const r = await form('/v0/pipes', { name: 'tpl_bad', sql: "%\nSELECT idd FROM ev WHERE s = {{ String(x, 'a') }}" });
+    expectNodeError(r, 'tpl_bad_0', 'idd');
+    const ok = await form('/v0/pipes', { name: 'tpl_ok', sql: "%\nSELECT id FROM ev WHERE s = {{ String(x, 'a') }}" });
+    expect(ok.status, ok.text).toBe(200);
+  });
+
+  it('a parameter without a default leaves the node (and nodes reading it) unchecked', async () => {
+    const r = await json('/v0/pipes', { name: 'tpl_req', nodes: [
+      { name: 'f', sql: '%\nSELECT idd FROM ev WHERE s = {{ String(x, required=True) }}' },
+      { name: 'g', sql: 'SELECT * FROM f' },
+    ] });
+    expect(r.status, r.text).toBe(200);
+  });
+});
+
+describe('the check cannot run long', () => {
+  it('a scalar subquery computed during analysis stops at the time limit: 400, nothing saved', async () => {
+    const r = await form('/v0/pipes', { name: 'slow', sql: 'SELECT id, (SELECT sum(number) FROM numbers(1000000000000)) AS total FROM ev' });
+    expect(r.status, r.text).toBe(400);
+    expect(r.body.code).toBe('NODE_SQL_ERROR');
+    expect(r.body.clickhouse_error).toBe('TIMEOUT_EXCEEDED');
+    expect(r.body.error).toContain('within');
+    expect((await get('/v0/pipes/slow')).status).toBe(404);
+    // Saved unchecked on request.
+    expect((await form('/v0/pipes', { name: 'slow', sql: 'SELECT id, (SELECT sum(number) FROM numbers(1000000000000)) AS total FROM ev', ignore_sql_errors: 'true' })).status).toBe(200);
+  }, 60_000);
+});
+
+describe('pipes reading this pipe\'s endpoint', () => {
+  beforeAll(async () => {
+    const up = await json('/v0/pipes', { name: 'up', nodes: [{ name: 'up_0', sql: 'SELECT id, s FROM ev', type: 'endpoint' }, { name: 'up_1', sql: 'SELECT id FROM ev' }] });
+    expect(up.status, up.text).toBe(200);
+    const down = await json('/v0/pipes', { name: 'down', nodes: [{ name: 'down_0', sql: 'SELECT s FROM up', type: 'endpoint' }] });
+    expect(down.status, down.text).toBe(200);
+    const further = await json('/v0/pipes', { name: 'further', nodes: [{ name: 'further_0', sql: 'SELECT s FROM down', type: 'endpoint' }] });
+    expect(further.status, further.text).toBe(200);
+  });
+
+  it('changing the endpoint node so that a reader fails: 409 naming the readers and the reason', async () => {
+    const r = await raw('PUT', '/v0/pipes/up/nodes/up_0', 'SELECT id FROM ev');
+    expect(r.status, r.text).toBe(409);
+    expect(r.body.code).toBe('CONFLICT');
+    // `further` reads down's endpoint, which would fail with it.
+    expect(r.body.dependents).toEqual(['down', 'further']);
+    expect(r.body.errors[0]).toMatchObject({ pipe: 'down', node: 'down_0', clickhouse_code: 47 });
+    expect(r.body.error).toContain('down');
+    expect(r.body.error).toMatch(/\bs\b/);
+    expect(r.body.error).not.toMatch(/SETTINGS|readonly/);
+    expect((await get('/v0/pipes/up')).body.nodes[0].sql).toBe('SELECT id, s FROM ev');
+    // A change its readers survive is saved.
+    const ok = await raw('PUT', '/v0/pipes/up/nodes/up_0', 'SELECT id, s, 1 AS one FROM ev');
+    expect(ok.status, ok.text).toBe(200);
+  });
+
+  it('publishing a node without the column: 409; the pipes reading the reader are checked too', async () => {
+    const r = await raw('POST', '/v0/pipes/up/nodes/up_1/endpoint');
+    expect(r.status, r.text).toBe(409);
+    expect(r.body.dependents).toEqual(['down', 'further']);
+    // down_0 = SELECT * keeps down's own node valid; `further` selects s from it.
+    expect((await raw('PUT', '/v0/pipes/down/nodes/down_0', 'SELECT * FROM up')).status).toBe(200);
+    const again = await raw('POST', '/v0/pipes/up/nodes/up_1/endpoint');
+    expect(again.status, again.text).toBe(409);
+    expect(again.body.dependents).toEqual(['further']);
+    expect((await get('/v0/pipes/up')).body.endpoint).toBe((await get('/v0/pipes/up')).body.nodes[0].id);
+  });
+
+  it('unpublishing: 409 naming the readers; ignore_sql_errors=true does it anyway', async () => {
+    const r = await raw('DELETE', '/v0/pipes/up/nodes/up_0/endpoint');
+    expect(r.status, r.text).toBe(409);
+    expect(r.body.dependents).toEqual(['down', 'further']);
+    expect(r.body.error).toContain('no endpoint');
+    const forced = await raw('DELETE', '/v0/pipes/up/nodes/up_0/endpoint?ignore_sql_errors=true');
+    expect(forced.status, forced.text).toBe(200);
+    expect(forced.body.endpoint).toBeNull();
+    expect((await get('/v0/pipes/down.json')).status).toBe(404);
+    expect((await raw('POST', '/v0/pipes/up/nodes/up_0/endpoint')).status).toBe(200);
+  });
+
+  it('ignore_sql_errors=true saves a change that breaks a reader', async () => {
+    const r = await raw('PUT', '/v0/pipes/up/nodes/up_0?ignore_sql_errors=true', 'SELECT id FROM ev');
+    expect(r.status, r.text).toBe(200);
+    expect((await get('/v0/pipes/further.json')).status).toBe(422);
+  });
+});
+
+describe('tenant on a remote ClickHouse 18.16', () => {
+  let ch: RunningClickHouse | undefined;
+  let token = '';
+  const remote = (method: string, path: string, body?: string) => call(`${srv.url}${path}`, { method, token, body });
+  beforeAll(async () => {
+    if (!requireClickHouse()) return;
+    ch = await startClickHouse();
+    const t = await call(`${srv.url}/v0/tenants`, {
+      method: 'POST', token: srv.operatorToken,
+      body: JSON.stringify({ slug: 'remote', placement: { type: 'clickhouse', url: ch.url, user: ch.user, password: ch.password } }),
+    });
+    expect(t.status, t.text).toBe(201);
+    const ws = await call(`${srv.url}/v0/tenants/remote/workspaces`, { method: 'POST', token: srv.operatorToken, body: JSON.stringify({ name: 'main' }) });
+    expect(ws.status, ws.text).toBe(201);
+    token = ws.body.token;
+    const c = await call(`${srv.url}/v0/datasources?name=ev&schema=${encodeURIComponent('id UInt32, s String')}`, { method: 'POST', token });
+    expect(c.status, c.text).toBe(200);
+  }, 120_000);
+  afterAll(async () => { await ch?.stop(); });
+
+  it('DESCRIBE TABLE (...) on the server: a missing column is refused with its reason', async (t) => {
+    if (!ch) return t.skip();
+    const bad = await remote('POST', '/v0/pipes?name=r_bad', 'SELECT idd FROM ev');
+    expectNodeError(bad, 'r_bad_0', 'idd');
+    expect(bad.body.clickhouse_code).toBe(47);
+    const ok = await remote('POST', '/v0/pipes?name=r_ok', 'SELECT id, s FROM ev');
+    expect(ok.status, ok.text).toBe(200);
+    expect((await remote('POST', '/v0/pipes/r_ok/nodes/r_ok_0/endpoint')).status).toBe(200);
+    const reader = await remote('POST', '/v0/pipes?name=r_down', 'SELECT s FROM r_ok');
+    expect(reader.status, reader.text).toBe(200);
+    const conflict = await remote('PUT', '/v0/pipes/r_ok/nodes/r_ok_0', 'SELECT id FROM ev');
+    expect(conflict.status, conflict.text).toBe(409);
+    expect(conflict.body.dependents).toEqual(['r_down']);
+  });
+
+  it('what the server cannot run (a table function under readonly on 18.16) is found at save', async (t) => {
+    if (!ch) return t.skip();
+    const r = await remote('POST', '/v0/pipes?name=r_numbers', 'SELECT number FROM numbers(3)');
+    expect(r.status, r.text).toBe(400);
+    expect(r.body.code).toBe('NODE_SQL_ERROR');
+    expect(r.body.error).toMatch(/readonly/i);
+  });
+
+  it('the server down: 503 (retryable), nothing saved; ignore_sql_errors=true saves', async (t) => {
+    if (!ch) return t.skip();
+    await ch.stop();
+    ch = undefined;
+    const r = await remote('POST', '/v0/pipes?name=r_down_srv', 'SELECT id FROM ev');
+    expect(r.status, r.text).toBe(503);
+    expect(r.headers.get('retry-after')).toBeTruthy();
+    expect(r.body.error).toContain('ignore_sql_errors=true');
+    expect((await remote('GET', '/v0/pipes/r_down_srv')).status).toBe(404);
+    const saved = await remote('POST', '/v0/pipes?name=r_down_srv&ignore_sql_errors=true', 'SELECT id FROM ev');
+    expect(saved.status, saved.text).toBe(200);
+    expect(saved.body.nodes[0].ignore_sql_errors).toBe(true);
+  }, 60_000);
+});
