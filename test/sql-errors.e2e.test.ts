@@ -43,8 +43,10 @@ beforeAll(async () => {
   ownDb = wss.find((w) => w.name === 'default')!.database;
   otherDb = wss.find((w) => w.name === 'other')!.database;
   expect(ownDb).toMatch(/^ws_/);
+  // Saved unchecked (ignore_sql_errors): what is tested is the call's error.
   const pipe = await post('/v0/pipes', JSON.stringify({
     name: 'bad_col',
+    ignore_sql_errors: true,
     nodes: [
       { name: 'base', sql: 'SELECT id, country FROM events' },
       { name: 'leaf', sql: 'SELECT nope FROM base', type: 'endpoint' },
