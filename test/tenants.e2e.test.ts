@@ -220,6 +220,9 @@ describe('limits', () => {
   });
 
   it('concurrent_queries: one over the limit gets 429 with Retry-After and X-RateLimit headers', async () => {
+    // The pipe is saved first: its save-time engine check takes a query slot too.
+    expect((await call(`${srv.url}/v0/pipes`, { method: 'POST', token, ...json({ name: 'p', nodes: [{ name: 'n', sql: 'SELECT count() AS n FROM ev' }] }) })).status).toBe(200);
+    expect((await call(`${srv.url}/v0/pipes/p/nodes/n/endpoint`, { method: 'POST', token })).status).toBe(200);
     await call(`${srv.url}/v0/tenants/lim`, { method: 'PATCH', token: op, ...json({ limits: { concurrent_queries: 1 } }) });
     const slow = sql(RUNAWAY);
     await new Promise((r) => setTimeout(r, 300));
@@ -228,10 +231,10 @@ describe('limits', () => {
     expect(r.headers.get('retry-after')).toBe('1');
     expect(r.headers.get('x-ratelimit-limit')).toBe('1');
     expect(r.headers.get('x-ratelimit-remaining')).toBe('0');
-    // Pipe endpoints share the same slots.
-    await call(`${srv.url}/v0/pipes`, { method: 'POST', token, ...json({ name: 'p', nodes: [{ name: 'n', sql: 'SELECT count() AS n FROM ev' }] }) });
-    await call(`${srv.url}/v0/pipes/p/nodes/n/endpoint`, { method: 'POST', token });
+    // Pipe endpoints share the same slots, and so does a pipe's save-time check.
     expect((await call(`${srv.url}/v0/pipes/p.json`, { token })).status).toBe(429);
+    const save = await call(`${srv.url}/v0/pipes/p/nodes?name=m`, { method: 'POST', token, body: 'SELECT 1 AS one' });
+    expect(save).toMatchObject({ status: 429, body: { code: 'RATE_LIMITED' } });
     await slow;
     expect(await sql('SELECT 1 AS x')).toMatchObject({ status: 200 });
     expect((await call(`${srv.url}/v0/pipes/p.json`, { token })).body.data).toEqual([{ n: 200000 }]);
