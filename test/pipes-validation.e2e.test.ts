@@ -56,6 +56,13 @@ describe('a node the engine refuses is not saved', () => {
     expect(ok.body.nodes.map((n: any) => n.ignore_sql_errors)).toEqual([false, false]);
   });
 
+  it('valid SQL in any spelling the analyzer takes saves (comment, trailing semicolon, own SETTINGS)', async () => {
+    for (const [i, sql] of ['SELECT id FROM ev -- the ids', 'SELECT id FROM ev;', 'SELECT id FROM ev SETTINGS max_threads = 1', 'WITH 2 AS k SELECT id * k AS x FROM ev'].entries()) {
+      const r = await form('/v0/pipes', { name: `spelled_${i}`, sql });
+      expect(r.status, `${sql}: ${r.text}`).toBe(200);
+    }
+  });
+
   it('a type error the analyzer cannot see is refused too', async () => {
     const r = await form('/v0/pipes', { name: 'bad_type', sql: "SELECT id + 'x' AS y FROM ev" });
     expect(r.status, r.text).toBe(400);

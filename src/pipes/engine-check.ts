@@ -216,7 +216,7 @@ export function engineReason(message: string, settingKeys: string[]): { reason: 
   m = m.replace(/,\s*e\.what\(\)\s*=\s*DB::Exception\s*$/, '');
   m = m.replace(/\s*\(version [^)]*\)\s*$/, '');
   // The engine quotes the check's own wrapping: the user knows the node's SQL, not it.
-  m = m.replace(/\bDESCRIBE TABLE \(/g, '(');
+  m = m.replace(/\bDESCRIBE TABLE \(\s*/g, '(');
   const name = /\(([A-Z][A-Z0-9_]+)\)\s*\.?$/.exec(m)?.[1];
   return { reason: m.trim(), name };
 }
@@ -243,7 +243,7 @@ export async function runEngineCheck(access: EngineAccess, plan: EngineCheckPlan
     if (i.sql === undefined) return undefined;
     const release = access.acquire();
     try {
-      await access.engine().exec(`DESCRIBE TABLE (${stripTrailingSettings(i.sql)})`, { format: 'TSV', settings, timeoutMs: limitS * 1000 + 2000 });
+      await access.engine().exec(`DESCRIBE TABLE (\n${stripTrailingSettings(i.sql)}\n)`, { format: 'TSV', settings, timeoutMs: limitS * 1000 + 2000 });
       return undefined;
     } catch (e) {
       if (isUnavailable(e)) {
