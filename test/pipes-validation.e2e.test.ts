@@ -222,6 +222,14 @@ describe('pipes reading this pipe\'s endpoint', () => {
     expect(r.status, r.text).toBe(200);
     expect((await get('/v0/pipes/further.json')).status).toBe(422);
   });
+
+  it('a reader that already failed before the change does not refuse it', async () => {
+    // `down`/`further` read s, which up's endpoint no longer has since the forced save above.
+    const r = await raw('PUT', '/v0/pipes/up/nodes/up_0', 'SELECT id, 2 AS two FROM ev');
+    expect(r.status, r.text).toBe(200);
+    expect((await raw('PUT', '/v0/pipes/up/nodes/up_0', 'SELECT id, s FROM ev')).status).toBe(200);
+    expect((await get('/v0/pipes/further.json')).status).toBe(200);
+  });
 });
 
 describe('tenant on a remote ClickHouse 18.16', () => {

@@ -44,6 +44,11 @@ export interface EngineCheckItem {
   skipped?: string;
   /** Found before the engine: the analyzer refused the rendered SQL, or a pipe it reads has no endpoint. */
   failed?: string;
+  /**
+   * A node of another pipe: how it compiled before the change. A failure it already had then is
+   * not this change's doing, and does not refuse it.
+   */
+  before?: Compiled;
 }
 
 export interface EngineCheckPlan {
@@ -53,7 +58,7 @@ export interface EngineCheckPlan {
   dependents: EngineCheckItem[];
 }
 
-type Compiled = { sql: string } | { skipped: string } | { failed: string };
+export type Compiled = { sql: string } | { skipped: string } | { failed: string };
 
 const MAX_DEPTH = 16;
 
@@ -177,7 +182,7 @@ export function planEngineCheck(state: State, before: Pipe | undefined, after: P
       if (!reader || reader.name === after.name) continue;
       const hit = readersOf(reader, new Set([name]));
       for (const n of reader.nodes) {
-        if (hit.has(n.name) && !n.ignoreSqlErrors) plan.dependents.push(item(state, reader, n, lookup));
+        if (hit.has(n.name) && !n.ignoreSqlErrors) plan.dependents.push({ ...item(state, reader, n, lookup), before: compileForCheck(state, reader, n, beforeLookup) });
       }
       const ep = endpointNode(reader);
       if (ep && hit.has(ep.name) && !seen.has(reader.name)) { seen.add(reader.name); queue.push({ name: reader.name }); }
@@ -276,7 +281,11 @@ export async function runEngineCheck(access: EngineAccess, plan: EngineCheckPlan
   const failures: Failure[] = [];
   for (const i of plan.dependents) {
     const f = await ask(i);
-    if (f) failures.push(f);
+    if (!f) continue;
+    // Already failing before the change (a reader left broken by an earlier forced save): not this change's.
+    if (i.before && 'failed' in i.before) continue;
+    if (i.before && 'sql' in i.before && await ask({ pipe: i.pipe, node: i.node, sql: i.before.sql })) continue;
+    failures.push(f);
   }
   if (failures.length) {
     const pipes = [...new Set(failures.map((f) => f.pipe))];
