@@ -3,7 +3,8 @@
  * with default values, every node compiles through the analyzer, node
  * references form no cycle, and no cycle runs through other pipes' endpoints.
  * Fills in each node's `params` and `dependencies` (for a template, also every node or
- * pipe any branch names: see `templateDependencies`).
+ * pipe any branch names: see `templateDependencies`). These checks know names only; what the
+ * engine thinks of the SQL (columns, functions, types) is asked next, by engine-check.ts.
  */
 import type { State } from '../state/state.js';
 import { RoostError } from '../errors.js';
