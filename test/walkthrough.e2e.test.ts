@@ -129,6 +129,15 @@ describe("Tinybird's Query API: SELECT * FROM <pipe>", () => {
     expect((await get(`/v0/sql?q=${encodeURIComponent('SELECT * FROM top FORMAT JSONEachRow')}&pipeline=daily`)).text).toBe('{"shadow":42}\n');
   });
 
+  it('a template never reads ?token= (nor the other names an endpoint keeps) through /v0/sql, with or without pipeline=', async () => {
+    const sql = "%\nSELECT {{String(token, 'none')}} AS t, {{String(from, 'none')}} AS f, {{String(pipeline, 'none')}} AS p";
+    expect((await post('/v0/pipes', new URLSearchParams({ name: 'echo', sql, type: 'endpoint' }))).status).toBeLessThan(300);
+    const none = '{"t":"none","f":"none","p":"none"}\n';
+    const q = (text: string) => `/v0/sql?q=${encodeURIComponent(`${text} FORMAT JSONEachRow`)}&token=${T}&from=ui`;
+    expect((await call(`${srv.url}${q('SELECT * FROM echo')}`)).text).toBe(none);
+    expect((await call(`${srv.url}${q('SELECT * FROM echo_0')}&pipeline=echo`)).text).toBe(none);
+  });
+
   it('a pipe without an endpoint is named as such, not an unknown table', async () => {
     expect((await post('/v0/pipes', new URLSearchParams({ name: 'draft', sql: 'SELECT 1 AS x' }))).status).toBeLessThan(300);
     const r = await get(`/v0/sql?q=${encodeURIComponent('SELECT * FROM draft')}`);

@@ -40,7 +40,7 @@ function pipeNameOf(state: App['state'], r: WsRef, raw: string): string {
 }
 
 /** Request parameters that belong to the API or to clients, never to a template. */
-function reservedParam(k: string): boolean {
+export function reservedParam(k: string): boolean {
   return k === 'token' || k === 'q' || k === 'from' || k === 'cli_version' || k === 'workspace' || k.startsWith('__tb__');
 }
 

@@ -10,11 +10,11 @@ import { getTenant } from '../../tenants/registry.js';
 import { runQueryToResponse } from '../query/run.js';
 import { publicNames, withPublicNames } from '../query/public-names.js';
 import { ResultTail } from '../pipes/result-tail.js';
-import { looksLikeForm, outputSettings, respellFormat } from '../query/request-options.js';
+import { isOutputParam, looksLikeForm, outputSettings, respellFormat } from '../query/request-options.js';
 import { compileEndpoint, getPipe, type Pipe } from '../pipes/index.js';
 import type { NameMapEntry } from '../native/sql.js';
 import { logEndpointCall, tokenIdOf, userAgentOf } from '../pipes/endpoint-log.js';
-import { callStatus, loggedUrl, tokenName } from './pipes.js';
+import { callStatus, loggedUrl, reservedParam, tokenName } from './pipes.js';
 import { addPipeTables } from '../query/pipe-tables.js';
 
 /** What one /v0/sql call leaves in pipe_stats_rt (`pipe_id`/`pipe_name` `query_api`, as in Tinybird). */
@@ -45,13 +45,17 @@ async function sqlText(ctx: Ctx, call: SqlCallLog): Promise<string> {
   return q;
 }
 
-/** The request's parameters for templates (query string, then a form body's fields but `q`). */
+/**
+ * The request's parameters for templates (query string, then a form body's fields), without
+ * those an endpoint call keeps from templates too (`token`, `q`, `workspace`, `from`, ...,
+ * the output parameters) nor `pipeline`: a template reading `token` got the caller's secret.
+ */
 function requestParams(ctx: Ctx, call: SqlCallLog): Record<string, string | string[]> {
   const params: Record<string, string | string[]> = {};
   for (const src of [call.form, ctx.query]) {
     if (!src) continue;
     for (const k of new Set(src.keys())) {
-      if (k === 'q') continue;
+      if (reservedParam(k) || isOutputParam(k) || k === 'pipeline') continue;
       const all = src.getAll(k);
       params[k] = all.length > 1 ? all : all[0]!;
     }
@@ -128,11 +132,7 @@ export function registerSqlRoutes(app: App): void {
       const probe = { ...map };
       for (const n of pipe.nodes) probe[n.name] = { kind: 'query', sql: 'SELECT 1' };
       const used = new Set(analyze(probe).tables.map((t) => t.name));
-      const params: Record<string, string | string[]> = {};
-      for (const k of new Set(ctx.query.keys())) {
-        const all = ctx.query.getAll(k);
-        params[k] = all.length > 1 ? all : all[0]!;
-      }
+      const params = requestParams(ctx, call);
       // Parameters a JWT fixes for this pipe override the request's, as on the endpoint itself;
       // and such a token reads the pipe through its endpoint node only: another node may not
       // use the fixed parameter at all (a node before the filter holds every row).
