@@ -283,6 +283,11 @@ describe('multipart, analyze, delete, truncate, drop, ops log', () => {
     expect(r.body.analysis.columns.map((c: { recommended_type: string }) => c.recommended_type)).toEqual([expect.stringMatching(/Int/), 'Date', 'Nullable(String)']);
     const j = await post('/v0/analyze', '{"x":1,"y":{"z":"s"}}\n', { 'Content-Type': 'application/x-ndjson' });
     expect(j.body.analysis.schema).toContain('json:$.y.z');
+    // Whole seconds are a DateTime (as the CSV inference says); fractions a DateTime64(3); a date
+    // among date-times widens to the date-time.
+    const t = await post('/v0/analyze', '{"s":"2024-01-02 03:04:05","f":"2024-01-02T03:04:05.123Z","m":"2024-01-02"}\n{"s":"2024-01-03 00:00:00","f":"2024-01-02 03:04:05","m":"2024-01-02 10:00:00"}\n', { 'Content-Type': 'application/x-ndjson' });
+    expect(t.status, t.text).toBe(200);
+    expect(Object.fromEntries(t.body.analysis.columns.map((c: { name: string; recommended_type: string }) => [c.name, c.recommended_type]))).toEqual({ s: 'DateTime', f: 'DateTime64(3)', m: 'DateTime' });
   });
 
   it('delete rows by condition (with dry run), truncate, drop', async () => {

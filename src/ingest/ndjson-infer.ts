@@ -4,7 +4,7 @@ import { ExactNumber, exactJson } from './json-exact.js';
 
 export interface NdjsonColumn { name: string; type: string; nullable: boolean; jsonPath: string; presentPct: number }
 
-type Kind = 'int' | 'uint' | 'uint64' | 'float' | 'bool' | 'date' | 'datetime' | 'string' | 'array' | 'null';
+type Kind = 'int' | 'uint' | 'uint64' | 'float' | 'bool' | 'date' | 'datetime' | 'datetime64' | 'string' | 'array' | 'null';
 
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
@@ -25,7 +25,9 @@ function kindOf(v: unknown): Kind {
   if (Array.isArray(v)) return 'array';
   if (typeof v === 'string') {
     if (/^\d{4}-\d{2}-\d{2}$/.test(v)) return 'date';
-    if (/^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})?$/.test(v)) return 'datetime';
+    // Whole seconds are a DateTime, as the CSV inference says; fractions need DateTime64(3).
+    const dt = /^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})?$/.exec(v);
+    if (dt) return dt[1] ? 'datetime64' : 'datetime';
     return 'string';
   }
   return 'string';
@@ -40,11 +42,12 @@ function merge(a: Kind | undefined, b: Kind): Kind {
     if (a === 'uint64' || b === 'uint64') return a === 'int' || b === 'int' ? 'float' : 'uint64';
     return 'int';
   }
-  if ((a === 'date' && b === 'datetime') || (a === 'datetime' && b === 'date')) return 'datetime';
+  const times = new Set<Kind>(['date', 'datetime', 'datetime64']);
+  if (times.has(a) && times.has(b)) return a === 'datetime64' || b === 'datetime64' ? 'datetime64' : 'datetime';
   return 'string';
 }
 
-const TYPE: Record<Kind, string> = { int: 'Int64', uint: 'Int64', uint64: 'UInt64', float: 'Float64', bool: 'Bool', date: 'Date', datetime: 'DateTime64(3)', string: 'String', array: 'Array(String)', null: 'String' };
+const TYPE: Record<Kind, string> = { int: 'Int64', uint: 'Int64', uint64: 'UInt64', float: 'Float64', bool: 'Bool', date: 'Date', datetime: 'DateTime', datetime64: 'DateTime64(3)', string: 'String', array: 'Array(String)', null: 'String' };
 
 export function inferNdjson(sample: string, maxRows = 10_000): NdjsonColumn[] {
   const stats = new Map<string, { kind?: Kind; seen: number; nulls: number; elem?: Kind; path: string }>();
