@@ -230,6 +230,15 @@ describe('pipes reading this pipe\'s endpoint', () => {
     expect((await raw('PUT', '/v0/pipes/up/nodes/up_0', 'SELECT id, s FROM ev')).status).toBe(200);
     expect((await get('/v0/pipes/further.json')).status).toBe(200);
   });
+
+  it('a pipe reading this one both directly and through a reader is named once', async () => {
+    const both = await json('/v0/pipes', { name: 'both', nodes: [{ name: 'both_0', sql: 'SELECT s FROM up WHERE s IN (SELECT s FROM down)', type: 'endpoint' }] });
+    expect(both.status, both.text).toBe(200);
+    const r = await raw('PUT', '/v0/pipes/up/nodes/up_0', 'SELECT id FROM ev');
+    expect(r.status, r.text).toBe(409);
+    expect(r.body.dependents).toEqual(['both', 'further']);
+    expect(r.body.errors.map((e: any) => `${e.pipe}/${e.node}`)).toEqual(['both/both_0', 'further/further_0']);
+  });
 });
 
 describe('tenant on a remote ClickHouse 18.16', () => {

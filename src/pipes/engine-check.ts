@@ -175,6 +175,7 @@ export function planEngineCheck(state: State, before: Pipe | undefined, after: P
   if (compiledEndpoint(before, beforeLookup) === compiledEndpoint(after, lookup)) return plan;
   const queue: Array<{ name: string }> = [{ name: after.name }];
   const seen = new Set([after.name]);
+  const planned = new Set<string>();
   while (queue.length) {
     const { name } = queue.shift()!;
     for (const readerName of pipesUsing(state, after.tenant, after.workspace, name)) {
@@ -182,7 +183,10 @@ export function planEngineCheck(state: State, before: Pipe | undefined, after: P
       if (!reader || reader.name === after.name) continue;
       const hit = readersOf(reader, new Set([name]));
       for (const n of reader.nodes) {
-        if (hit.has(n.name) && !n.ignoreSqlErrors) plan.dependents.push({ ...item(state, reader, n, lookup), before: compileForCheck(state, reader, n, beforeLookup) });
+        // A pipe reading this one and a reader of it (both paths lead to it) is planned once.
+        if (!hit.has(n.name) || n.ignoreSqlErrors || planned.has(`${reader.name}\u0000${n.name}`)) continue;
+        planned.add(`${reader.name}\u0000${n.name}`);
+        plan.dependents.push({ ...item(state, reader, n, lookup), before: compileForCheck(state, reader, n, beforeLookup) });
       }
       const ep = endpointNode(reader);
       if (ep && hit.has(ep.name) && !seen.has(reader.name)) { seen.add(reader.name); queue.push({ name: reader.name }); }
