@@ -323,8 +323,19 @@ describe('PUT /v0/datasources/<name>', () => {
       expect(r.body.code, p).toBe(code);
       expect(r.body.error, p).toMatch(msg);
     }
-    // A pipe cannot take a data source's name either (any case).
+    // A pipe cannot take a data source's name either (any case), nor its quarantine's.
     expect((await put('/v0/pipes/a_pipe?name=Ds_One')).status).toBe(409);
+    const q = await put('/v0/pipes/a_pipe?name=ds_one_quarantine');
+    expect(q.status, q.text).toBe(409);
+    expect(q.body.error).toContain('quarantine of data source "ds_one"');
+    const qc = await req('POST', '/v0/pipes', admin, JSON.stringify({ name: 'DS_ONE_quarantine', nodes: [{ name: 'n', sql: 'SELECT 1 AS x' }] }), { 'Content-Type': 'application/json' });
+    expect(qc.status, qc.text).toBe(409);
+    // Nor a data source a name whose quarantine a pipe has.
+    await mkPipe('ds_three_quarantine', 'SELECT 1 AS x');
+    expect((await put('/v0/datasources/ds_two?name=ds_three')).status).toBe(409);
+    const dc = await req('POST', `/v0/datasources?name=ds_three&schema=${enc('id Int32')}`);
+    expect(dc.status, dc.text).toBe(409);
+    expect(dc.body.error).toContain('pipe "ds_three_quarantine"');
     const json = await put('/v0/datasources/ds_one', admin, JSON.stringify({ name: 'ds_uno', description: 'uno' }), { 'Content-Type': 'application/json' });
     expect(json.status, json.text).toBe(200);
     expect(json.body).toMatchObject({ name: 'ds_uno', description: 'uno' });

@@ -27,7 +27,7 @@ import { quoteString } from '../cells/engine.js';
 import { jobsOf, ownerKey } from '../../tenants/jobs.js';
 import { publicNames, withPublicNames } from '../query/public-names.js';
 import { findPipe } from '../pipes/pipe.js';
-import { nameHolder, renameReferencesOps } from '../state/resource-names.js';
+import { nameHolder, quarantineClash, renameReferencesOps } from '../state/resource-names.js';
 import type { State } from '../state/state.js';
 import { nothingToChange, updateParams } from './update-params.js';
 
@@ -396,6 +396,8 @@ export function registerDataSourceRoutes(app: App): void {
       const cur = s.get<DataSource>('datasources', ws.tenant, ws.name, ds.name);
       if (cur?.id !== ds.id) throw new RoostError('UNKNOWN_DATASOURCE', `data source "${ds.name}" was dropped or renamed meanwhile (nothing was changed)`);
       if (!renaming) return cur;
+      const clash = quarantineClash(s, ws.tenant, ws.name, to, 'datasource');
+      if (clash) throw new RoostError('CONFLICT', clash);
       const taken = nameHolder(s, ws.tenant, ws.name, to, ds.id);
       if (taken) {
         throw new RoostError('CONFLICT', `${taken.kind === 'pipe' ? 'a pipe' : 'a data source'} is named "${taken.name}"; pipes and data sources of a workspace need names that differ (ignoring case): pick another name`, { details: { name: taken.name, kind: taken.kind } });
@@ -739,6 +741,8 @@ async function deleteParams(ctx: Ctx): Promise<URLSearchParams> {
  * folder of the events buffer on a case-insensitive file system.
  */
 function refuseCaseTwin(s: State, ws: Workspace, name: string): void {
+  const clash = quarantineClash(s, ws.tenant, ws.name, name, 'datasource');
+  if (clash) throw new RoostError('CONFLICT', clash);
   const twin = nameHolder(s, ws.tenant, ws.name, name);
   if (twin && twin.name !== name) {
     throw new RoostError('CONFLICT', `${twin.kind === 'pipe' ? 'a pipe' : 'a data source'} is named "${twin.name}"; names of pipes and data sources must differ other than in case`, { details: { name: twin.name, kind: twin.kind } });

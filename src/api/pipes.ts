@@ -24,7 +24,7 @@ import {
 import { querySettings } from '../query/run.js';
 import { acquireQuerySlot } from '../../tenants/limits.js';
 import type { RequestParams } from '../pipes/template/index.js';
-import { nameHolder, renameReferencesOps } from '../state/resource-names.js';
+import { nameHolder, quarantineClash, renameReferencesOps } from '../state/resource-names.js';
 import { nothingToChange, updateParams } from './update-params.js';
 import { tokenIdOf, userAgentOf } from '../pipes/endpoint-log.js';
 
@@ -364,6 +364,8 @@ export function registerPipeRoutes(app: App): void {
     }
     if (state.get('datasources', r.tenant, r.workspace, name)) throw new RoostError('CONFLICT', `a data source is named "${name}"; pipes and data sources share names`);
     // Nor named like another pipe or a data source but for case (told apart by case alone in SQL, scopes and logs).
+    const clash = quarantineClash(state, r.tenant, r.workspace, name, 'pipe');
+    if (clash) throw new RoostError('CONFLICT', clash);
     const twin = nameHolder(state, r.tenant, r.workspace, name);
     if (twin && twin.name !== name) throw new RoostError('CONFLICT', `${twin.kind === 'pipe' ? 'a pipe' : 'a data source'} is named "${twin.name}"; names of pipes and data sources must differ other than in case`, { details: { name: twin.name, kind: twin.kind } });
     const now = new Date().toISOString();
@@ -428,6 +430,8 @@ export function registerPipeRoutes(app: App): void {
       const cur = findPipe(s, r.tenant, r.workspace, name);
       if (cur?.id !== found.id) throw new RoostError('UNKNOWN_PIPE', `pipe "${name}" was deleted or renamed meanwhile (nothing was changed)`);
       if (!renaming) return cur;
+      const clash = quarantineClash(s, r.tenant, r.workspace, to, 'pipe');
+      if (clash) throw new RoostError('CONFLICT', clash);
       const taken = nameHolder(s, r.tenant, r.workspace, to, cur.id);
       if (taken) {
         throw new RoostError('CONFLICT', `${taken.kind === 'pipe' ? 'a pipe' : 'a data source'} is named "${taken.name}"; pipes and data sources of a workspace need names that differ (ignoring case): pick another name`, { details: { name: taken.name, kind: taken.kind } });

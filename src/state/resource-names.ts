@@ -41,6 +41,23 @@ export function nameHolder(state: State, tenant: string, workspace: string, name
   return undefined;
 }
 
+/**
+ * Why `name` may not be given to a resource of `kind` because of a data source's quarantine
+ * (`<ds>_quarantine`, which SQL reads by that name): a pipe named like the quarantine of a data
+ * source, or a data source whose quarantine would be named like a pipe. Undefined when it may.
+ */
+export function quarantineClash(state: State, tenant: string, workspace: string, name: string, kind: ResourceKind): string | undefined {
+  const lower = name.toLowerCase();
+  if (kind === 'pipe') {
+    if (!lower.endsWith('_quarantine')) return undefined;
+    const base = lower.slice(0, -'_quarantine'.length);
+    const ds = state.list<Named>('datasources', tenant, workspace).find((d) => d.name.toLowerCase() === base);
+    return ds ? `"${name}" names the quarantine of data source "${ds.name}" (${ds.name}_quarantine in SQL): pick another name` : undefined;
+  }
+  const pipe = state.list<Named>('pipes', tenant, workspace).find((p) => p.name.toLowerCase() === `${lower}_quarantine`);
+  return pipe ? `pipe "${pipe.name}" is named like the quarantine of a data source "${name}" (${name}_quarantine in SQL): pick another name` : undefined;
+}
+
 /** The current name of resource `id` of `kind` in the workspace, or undefined when it is gone. */
 export function currentName(state: State, tenant: string, workspace: string, kind: ResourceKind, id: string): string | undefined {
   return state.list<Named>(KIND_ROOT[kind], tenant, workspace).find((r) => r.id === id)?.name;
