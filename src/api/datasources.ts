@@ -438,8 +438,14 @@ export function registerDataSourceRoutes(app: App): void {
       const options = { old_name: ds.name, new_name: to };
       try {
         if (!releaseFrom || !releaseTo) throw new RoostError('CONFLICT', `data source "${releaseFrom ? to : ds.name}" is being created or dropped by another request; retry`, { retryable: true });
-        // Buffered events go in first (best effort: segments left behind follow the data source by id).
+        // Buffered events go in first (best effort: segments left behind follow the data source by
+        // id). Segments without that id (written by an older version) would be found by name only:
+        // the rename waits until they are flushed.
         await flushEvents(ws, ds);
+        const left = app.events?.pendingOf({ tenant: ws.tenant, workspace: ws.name, datasource: ds.name });
+        if (left && left.segments > 0 && left.datasourceId === undefined) {
+          throw new RoostError('ENGINE_UNAVAILABLE', `data source "${ds.name}" has buffered events that could not be written yet; nothing was renamed: retry in a few seconds`, { retryable: true, headers: { 'Retry-After': '5' } });
+        }
         // After the imports in flight under the old name; those that wait behind this answer 404.
         next = await withDataSourceLock(app, ws, ds, true, commit);
       } catch (e) {

@@ -383,6 +383,12 @@ export class EventBuffer {
     return p;
   }
 
+  /** Segments of one data source not yet in the engine, and the data source id its folder records (if any). */
+  pendingOf(o: SegmentOwner): { segments: number; datasourceId?: string } {
+    const t = this.#targets.get(this.#key(o));
+    return t ? { segments: t.pendingSegments, datasourceId: t.owner.datasourceId } : { segments: 0 };
+  }
+
   /** Bytes not yet in the engine (all data sources). */
   get pendingBytes(): number {
     let n = 0;
