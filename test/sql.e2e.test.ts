@@ -102,8 +102,11 @@ describe('formats', () => {
     expect(r.body.statistics).toHaveProperty('elapsed');
   });
 
-  it('CSV, CSVWithNames, TSV, JSONEachRow, Parquet', async () => {
+  it('CSV, CSVWithNames, TSV, TSVWithNames, JSONEachRow, Parquet', async () => {
     expect((await q('SELECT id, country FROM events ORDER BY id LIMIT 1 FORMAT CSV')).text).toBe('1,"ES"\n');
+    // What an endpoint's .tsv answers, so /v0/sql takes it too (and in any case, as ClickHouse).
+    expect((await q('SELECT id, country FROM events ORDER BY id LIMIT 1 FORMAT TSVWithNames')).text).toBe('id\tcountry\n1\tES\n');
+    expect((await q('SELECT id FROM events ORDER BY id LIMIT 1 FORMAT tsvwithnames')).text).toBe('id\n1\n');
     expect((await q('SELECT id FROM events ORDER BY id LIMIT 1 FORMAT CSVWithNames')).text).toBe('"id"\n1\n');
     expect((await q('SELECT id, country FROM events ORDER BY id LIMIT 1 FORMAT TSV')).text).toBe('1\tES\n');
     expect((await q('SELECT id FROM events ORDER BY id LIMIT 1 FORMAT JSONEachRow')).text).toBe('{"id":1}\n');

@@ -42,7 +42,7 @@
  * SETTINGS keys `max_threads`, `join_use_nulls`, `join_algorithm`, `optimize_read_in_order`,
  * `optimize_aggregation_in_order`, `aggregate_functions_null_for_empty`,
  * `output_format_json_quote_64bit_integers` with literal values; FORMAT `CSV`, `CSVWithNames`,
- * `TSV`, `JSONEachRow`, `Parquet`, `JSON` at the end of `analyzeSql` queries only; no
+ * `TSV`, `TSVWithNames`, `JSONEachRow`, `Parquet`, `JSON` at the end of `analyzeSql` queries only; no
  * `INTO OUTFILE`, no `{param:Type}` query parameters.
  */
 import { native } from './addon.js';

@@ -43,7 +43,7 @@ export function looksLikeForm(text: string): boolean {
 }
 
 /** The output formats the analyzer allows, as ClickHouse spells them. */
-const FORMATS = ['CSV', 'CSVWithNames', 'TSV', 'JSONEachRow', 'Parquet', 'JSON'];
+const FORMATS = ['CSV', 'CSVWithNames', 'TSV', 'TSVWithNames', 'JSONEachRow', 'Parquet', 'JSON'];
 
 /**
  * ClickHouse reads format names case-insensitively (`FORMAT csv`, `FORMAT jsoneachrow`); the

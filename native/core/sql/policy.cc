@@ -111,7 +111,7 @@ bool isAllowedSetting(std::string_view name) noexcept {
 }
 
 bool isAllowedFormat(std::string_view name) noexcept {
-  static constexpr std::string_view kAllowed[] = {"CSV", "CSVWithNames", "TSV", "JSONEachRow", "Parquet", "JSON"};
+  static constexpr std::string_view kAllowed[] = {"CSV", "CSVWithNames", "TSV", "TSVWithNames", "JSONEachRow", "Parquet", "JSON"};
   for (auto w : kAllowed)
     if (name == w) return true;
   return false;
