@@ -559,3 +559,35 @@ describe('across restarts', () => {
     expect([...(await storedIds(s2, tok2, 'feed')).keys()]).toEqual([300]);
   });
 });
+
+describe('a dropped pipe or data source and a new one of its name', () => {
+  it('tokens and JWTs granted the dropped one do not reach the new one', async () => {
+    await mkDataSource('journal', 'id Int32, org String', '1,acme\n');
+    await mkPipe('journal_report', 'SELECT count() AS n FROM journal');
+    const tok = await mkToken('journal_tok', ['DATASOURCES:READ:journal', 'DATASOURCES:APPEND:journal', 'PIPES:READ:journal_report', 'DATASOURCES:READ:sales']);
+    const wild = await mkToken('journal_wild', ['DATASOURCES:READ:*']);
+    const jwt = await jwtFor('journal_jwt', [{ type: 'DATASOURCES:READ', resource: 'journal' }, { type: 'PIPES:READ', resource: 'journal_report' }]);
+    for (const t of [tok, jwt]) {
+      expect((await sqlAs('SELECT count() FROM journal', t)).status).toBe(200);
+      expect((await get('/v0/pipes/journal_report.json', t)).status).toBe(200);
+    }
+    expect((await req('DELETE', '/v0/pipes/journal_report')).status).toBe(204);
+    expect((await req('DELETE', '/v0/datasources/journal')).status).toBe(200);
+    // The token's scopes on them are gone; its other scopes stay.
+    expect((await get('/v0/tokens/journal_tok')).body.scopes).toEqual([{ type: 'DATASOURCES:READ', resource: 'sales', filter: '' }]);
+    // Someone else creates a data source and a pipe under the same names, with other data.
+    await mkDataSource('journal', 'secret String', 'payroll\n');
+    await mkPipe('journal_report', 'SELECT secret FROM journal');
+    for (const t of [tok, jwt]) {
+      expect((await sqlAs('SELECT * FROM journal', t)).status).toBe(403);
+      expect((await get('/v0/pipes/journal_report.json', t)).status).toBe(403);
+    }
+    expect((await req('POST', '/v0/datasources?name=journal&mode=append', tok, 'x\n', { 'Content-Type': 'text/csv' })).status).toBe(403);
+    // A wildcard names no resource: it reads the new one, as it reads every data source.
+    expect((await sqlAs('SELECT count() AS n FROM journal FORMAT JSON', wild)).body.data).toEqual([{ n: 1 }]);
+    // A JWT issued after the new ones were made means them.
+    await new Promise((res) => setTimeout(res, 1100));
+    const later = await jwtFor('journal_jwt_later', [{ type: 'PIPES:READ', resource: 'journal_report' }]);
+    expect((await get('/v0/pipes/journal_report.json', later)).body.data).toEqual([{ secret: 'payroll' }]);
+  });
+});

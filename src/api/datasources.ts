@@ -27,7 +27,7 @@ import { quoteString } from '../cells/engine.js';
 import { jobsOf, ownerKey } from '../../tenants/jobs.js';
 import { publicNames, withPublicNames } from '../query/public-names.js';
 import { findPipe } from '../pipes/pipe.js';
-import { nameHolder, quarantineClash, renameReferencesOps } from '../state/resource-names.js';
+import { nameHolder, quarantineClash, renameReferencesOps, dropReferencesOps } from '../state/resource-names.js';
 import type { State } from '../state/state.js';
 import { nothingToChange, updateParams } from './update-params.js';
 
@@ -587,7 +587,7 @@ export function registerDataSourceRoutes(app: App): void {
         // above (pipe saves check their data sources in their own transaction) is seen here.
         await state.transact((s) => {
           refuseIfRead(readers(s));
-          return { ops: deleteDataSourceOps(ds), result: undefined };
+          return { ops: [...deleteDataSourceOps(ds), ...dropReferencesOps(s, ws.tenant, ws.name, 'datasource', ds.id, ds.name, Date.now())], result: undefined };
         });
         await app.events?.discard({ tenant: ws.tenant, workspace: ws.name, datasource: ds.name });
         const engine = app.cells.engineFor(getTenant(state, ws.tenant));

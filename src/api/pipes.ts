@@ -24,7 +24,7 @@ import {
 import { querySettings } from '../query/run.js';
 import { acquireQuerySlot } from '../../tenants/limits.js';
 import type { RequestParams } from '../pipes/template/index.js';
-import { nameHolder, quarantineClash, renameReferencesOps } from '../state/resource-names.js';
+import { nameHolder, quarantineClash, renameReferencesOps, dropReferencesOps } from '../state/resource-names.js';
 import { nothingToChange, updateParams } from './update-params.js';
 import { tokenIdOf, userAgentOf } from '../pipes/endpoint-log.js';
 
@@ -296,7 +296,7 @@ export function registerPipeRoutes(app: App): void {
         if (next === null) {
           if (!cur) throw new RoostError('UNKNOWN_PIPE', `there is no pipe "${name}" in this workspace`);
           if (users.length) throw new RoostError('CONFLICT', `pipe "${name}" is read by pipes ${users.join(', ')}; change or delete them first`, { details: { dependents: users } });
-          return { ops: deletePipeOps(cur), result: null };
+          return { ops: [...deletePipeOps(cur), ...dropReferencesOps(s, r.tenant, r.workspace, 'pipe', cur.id, cur.name, Date.now())], result: null };
         }
         const checked = checkPipe(s, { ...next, updatedAt: new Date().toISOString() });
         if (!checked.endpoint && users.length && !engine?.ignore) {

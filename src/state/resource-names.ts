@@ -92,6 +92,28 @@ export function renameReferencesOps(state: State, tenant: string, workspace: str
 }
 
 /**
+ * The ops that go with dropping resource `id` of `kind` named `name`: scopes of the workspace's
+ * service tokens that name it are removed (a resource created later under the name is another
+ * one: a token granted the dropped one must not reach it), and the drop is recorded like a
+ * rename to nowhere, so a JWT issued before it grants nothing under the name (see
+ * `jwtResourceName`). Wildcard scopes (`DATASOURCES:READ:*`) name no resource and stay.
+ */
+export function dropReferencesOps(state: State, tenant: string, workspace: string, kind: ResourceKind, id: string, name: string, at: number): Op[] {
+  const ops: Op[] = [];
+  const now = new Date(at).toISOString();
+  for (const t of state.list<{ name: string; scopes: string[] }>('tokens', tenant, workspace)) {
+    const scopes = t.scopes.filter((s) => {
+      const parts = s.split(':');
+      return !(parts.length >= 3 && SCOPE_TYPES[kind].includes(`${parts[0]}:${parts[1]}`) && parts[2] === name);
+    });
+    if (scopes.length !== t.scopes.length) ops.push({ op: 'put', path: ['tokens', tenant, workspace, t.name], value: { ...t, scopes, updatedAt: now } });
+  }
+  const prior = state.get<{ holders: FormerHolder[] }>('renames', tenant, workspace, name)?.holders ?? [];
+  ops.push({ op: 'put', path: ['renames', tenant, workspace, name], value: { tenant, workspace, holders: [...prior, { kind, id, at }] } });
+  return ops;
+}
+
+/**
  * The name a JWT's scope on `name` means now. The JWT was issued at `issuedAtMs` (its `iat`;
  * undefined when it has none: taken as issued before every rename). If a resource of `kind`
  * held `name` then and was renamed since, the scope follows it to its current name (none if it
