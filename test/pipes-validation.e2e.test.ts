@@ -213,7 +213,10 @@ describe('pipes reading this pipe\'s endpoint', () => {
     const forced = await raw('DELETE', '/v0/pipes/up/nodes/up_0/endpoint?ignore_sql_errors=true');
     expect(forced.status, forced.text).toBe(200);
     expect(forced.body.endpoint).toBeNull();
-    expect((await get('/v0/pipes/down.json')).status).toBe(404);
+    // `down` exists: not its 404; what it reads has no endpoint now, and the error says so.
+    const call = await get('/v0/pipes/down.json');
+    expect(call.status, call.text).toBe(422);
+    expect(call.body.error).toMatch(/pipe "down" reads pipe "up", which has no endpoint now/);
     expect((await raw('POST', '/v0/pipes/up/nodes/up_0/endpoint')).status).toBe(200);
   });
 

@@ -10,7 +10,7 @@ import { analyzeSql, compilePipe, createNameMap, SqlError, type NameMapEntry, ty
 import { workspaceNameMap } from '../datasources/name-map.js';
 import { isTemplate, renderTemplate, type RequestParams } from './template/index.js';
 import { renderShared } from './render-share.js';
-import { findPipe, listPipes, type Pipe, type PipeNode } from './pipe.js';
+import { endpointNode, findPipe, listPipes, type Pipe, type PipeNode } from './pipe.js';
 import { atNode, requireEndpoint } from './check.js';
 
 export interface CallOptions {
@@ -161,7 +161,13 @@ export function compileEndpoint(state: State, pipe: Pipe, opts: CallOptions, vis
       throw new RoostError('SQL_INVALID', `pipes depend on each other: ${[...visiting, pipe.name, ref].join(' -> ')}`, { details: { sql_code: 'PIPE_CYCLE' } });
     }
     if (visiting.length >= MAX_PIPE_DEPTH) throw new RoostError('SQL_INVALID', `pipes nest deeper than ${MAX_PIPE_DEPTH} levels`);
-    const sub = compileEndpoint(state, findPipe(state, pipe.tenant, pipe.workspace, ref)!, opts, [...visiting, pipe.name]);
+    const read = findPipe(state, pipe.tenant, pipe.workspace, ref)!;
+    // Unpublished since this pipe was saved (with ignore_sql_errors): the pipe called exists, so
+    // not its 404; what it reads is missing.
+    if (!endpointNode(read)) {
+      throw new RoostError('SQL_INVALID', `pipe "${pipe.name}" reads pipe "${ref}", which has no endpoint now; publish a node of "${ref}" (POST /v0/pipes/${ref}/nodes/<node>/endpoint) or change "${pipe.name}"`, { details: { pipe: ref, sql_code: 'PIPE_WITHOUT_ENDPOINT' } });
+    }
+    const sub = compileEndpoint(state, read, opts, [...visiting, pipe.name]);
     extra[ref] = { kind: 'query', sql: sub.sql };
   }
   const mapKey = `${state.seq}|${pipe.tenant}|${pipe.workspace}|${fk}|${JSON.stringify(extra)}`;
