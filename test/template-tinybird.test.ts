@@ -75,4 +75,15 @@ describe('templateParameters', () => {
     // A name read only after it is set is not a parameter.
     expect(templateParameters(T("{% set x = 5 %}SELECT {{x}} {% for y in split_to_array(ys, 'a') %}{{y}}{% end %}")).map((p) => p.name)).toEqual(['ys']);
   });
+
+  it('shows the default of column(), columns() and symbol() (what a call without the parameter gets)', () => {
+    expect(templateParameters(T("SELECT {{columns(cols, 'a,b')}} FROM t ORDER BY {{column(order_by, 'views')}} {% if defined(desc) %}DESC{% end %}")))
+      .toEqual([
+        { name: 'cols', type: 'String', default: 'a,b', required: false },
+        { name: 'order_by', type: 'String', default: 'views', required: false },
+        { name: 'desc', type: 'String', required: false },
+      ]);
+    expect(templateParameters(T("SELECT {{column(c)}} FROM t")))
+      .toEqual([{ name: 'c', type: 'String', required: false }]);
+  });
 });

@@ -362,9 +362,9 @@ WHERE d >= {{Date(start, '2024-01-01', description="first day", required=True, e
       { name: 'start', type: 'Date', default: '2024-01-01', description: 'first day', required: true, example: '2024-02-01', format: 'date' },
       { name: 'lim', type: 'Int32', default: -5, description: 'later description', required: false },
       { name: 'countries', type: 'Array(String)', default: 'ES,US', description: 'codes', required: false },
-      { name: 'cols', type: 'String', required: false },
+      { name: 'cols', type: 'String', default: 'a', required: false },
       { name: 'flag', type: 'String', required: false },
-      { name: 'items', type: 'String', required: false },
+      { name: 'items', type: 'String', default: '', required: false },
     ]);
   });
 

@@ -71,6 +71,7 @@ export function collectParameters(nodes: TemplateNode[]): TemplateParameter[] {
     }
   };
 
+  const looseDefaults = new Map<string, unknown>();
   const expr = (e: Expr): void => {
     switch (e.kind) {
       case 'call': {
@@ -94,7 +95,12 @@ export function collectParameters(nodes: TemplateNode[]): TemplateParameter[] {
           if (typeof format === 'string') p.format = format;
           note(p);
         } else if (['defined', 'column', 'columns', 'symbol', 'split_to_array'].includes(e.name) && first?.kind === 'name') {
-          if (!bound.has(first.name)) loose.push(first.name);
+          if (!bound.has(first.name)) {
+            loose.push(first.name);
+            // `column(order_by, 'views')`: the second argument is what a call without it gets.
+            const def = e.name === 'defined' ? undefined : constant(e.args[1] ?? e.kwargs.find(([k]) => k === 'default')?.[1]);
+            if (def !== undefined && def !== null && !looseDefaults.has(first.name)) looseDefaults.set(first.name, def);
+          }
         }
         for (const a of e.args) expr(a);
         for (const [, a] of e.kwargs) expr(a);
@@ -171,7 +177,9 @@ export function collectParameters(nodes: TemplateNode[]): TemplateParameter[] {
   walk(nodes);
 
   for (const name of loose) {
-    if (!found.has(name) && !RESERVED.has(name)) found.set(name, { name, type: 'String', required: false });
+    if (found.has(name) || RESERVED.has(name)) continue;
+    const def = looseDefaults.get(name);
+    found.set(name, def === undefined ? { name, type: 'String', required: false } : { name, type: 'String', default: def, required: false });
   }
   return [...found.values()];
 }
