@@ -95,6 +95,11 @@ export interface ServerFeatures {
   mapType: boolean;
   /** The `mutations_sync` setting (20.1 here, to be sure; it arrived in 19.x); else deletes poll system.mutations. */
   mutationsSync: boolean;
+  /**
+   * `ALTER TABLE ... RENAME COLUMN` and `ADD COLUMN IF NOT EXISTS` (both there by 20.4; 18.16 has
+   * neither): else a service table's column is copied aside and dropped instead of renamed.
+   */
+  renameColumn: boolean;
   /** Settings every request needs on this server (e.g. LowCardinality before 19.x). */
   settings: Record<string, string | number>;
   /** The server's own time zone (`timezone()`): a DateTime without one is shown in it. */
@@ -171,6 +176,7 @@ export class ClickHouseEngine implements Engine {
         dateTime64: versionAtLeast(version, 20, 1),
         mapType: versionAtLeast(version, 21, 1),
         mutationsSync: versionAtLeast(version, 20, 1),
+        renameColumn: versionAtLeast(version, 20, 4),
         settings: {
           ...(versionAtLeast(version, 19, 0) ? {} : { allow_experimental_low_cardinality_type: 1 }),
           ...(utc ? {} : { session_timezone: 'UTC' }),

@@ -8,6 +8,7 @@
 import type { Engine } from '../cells/engine.js';
 import { quoteString } from '../cells/engine.js';
 import { compatColumns, mapsAsText } from '../cells/compat.js';
+import { ClickHouseEngine } from '../cells/clickhouse.js';
 import type { Logger } from '../log/logger.js';
 
 /**
@@ -135,13 +136,29 @@ async function upgradeTable(engine: Engine, db: string, table: string, columns: 
   let have = await read();
   const compat = await compatColumns(engine, columns);
   const nested = columnList(compat).filter(([, type]) => /^Nested\(/.test(type)).map(([name]) => name);
+  // Servers before 20.4 (18.16) know neither RENAME COLUMN nor ADD COLUMN IF NOT EXISTS.
+  const oldAlter = engine instanceof ClickHouseEngine && !(await engine.features()).renameColumn;
   for (const name of nested) {
-    if (have.has(name)) await engine.exec(`ALTER TABLE ${t} RENAME COLUMN \`${name}\` TO \`${asideName(name)}\``, opts);
+    if (!have.has(name)) continue;
+    if (!oldAlter) {
+      await engine.exec(`ALTER TABLE ${t} RENAME COLUMN \`${name}\` TO \`${asideName(name)}\``, opts);
+      continue;
+    }
+    // No RENAME COLUMN: the column is copied aside (every row; again when a start was cut
+    // short), and dropped only once the copy is done. It must go before the Nested arrays are
+    // added: there DROP COLUMN `name` drops `name.*` with it.
+    if ([...have.keys()].some((c) => c.startsWith(`${name}.`))) {
+      throw new Error(`${t} has both a column ${name} and Nested ${name}.* columns; left as it is (dropping ${name} would drop them too)`);
+    }
+    const aside = asideName(name);
+    if (!have.has(aside)) await engine.exec(`ALTER TABLE ${t} ADD COLUMN \`${aside}\` ${have.get(name)}`, opts);
+    await mutate(engine, db, table, `ALTER TABLE ${t} UPDATE \`${aside}\` = \`${name}\` WHERE 1`);
+    await engine.exec(`ALTER TABLE ${t} DROP COLUMN \`${name}\``, opts);
   }
   if (nested.length) have = await read();
   const missing = storedColumns(compat).filter(([name]) => !have.has(name));
   if (missing.length) {
-    await engine.exec(`ALTER TABLE ${t} ${missing.map(([name, type]) => `ADD COLUMN IF NOT EXISTS \`${name}\` ${type}`).join(', ')}`, opts);
+    await engine.exec(`ALTER TABLE ${t} ${missing.map(([name, type]) => `ADD COLUMN ${oldAlter ? '' : 'IF NOT EXISTS '}\`${name}\` ${type}`).join(', ')}`, opts);
   }
   for (const name of nested) {
     const aside = asideName(name);
@@ -154,8 +171,13 @@ async function upgradeTable(engine: Engine, db: string, table: string, columns: 
     const isText = !/^Map\(/.test(type);
     const empty = (c: string) => (isText ? `${c} IN ('', '{}')` : `empty(${c})`);
     const src = fallback ? `if(${empty(`\`${aside}\``)}, ${fallback}, \`${aside}\`)` : `\`${aside}\``;
-    const keys = isText ? `arrayMap(kv -> kv.1, JSONExtractKeysAndValues(${src}, 'String'))` : `mapKeys(${src})`;
-    const values = isText ? `arrayMap(kv -> kv.2, JSONExtractKeysAndValues(${src}, 'String'))` : `mapValues(${src})`;
+    // The text is what Roost wrote: JSON.stringify of an object of strings. Read with
+    // functions every server has (18.16 has no JSONExtract*): each "key":"value" pair, each
+    // side unescaped as a JSON string.
+    const pairs = `extractAll(${src}, ${quoteString(`${JSON_STRING}:${JSON_STRING}`)})`;
+    const side = (re: string) => `arrayMap(p -> visitParamExtractString(concat('{"k":', extract(p, ${quoteString(re)}), '}'), 'k'), ${pairs})`;
+    const keys = isText ? side(`^(${JSON_STRING}):`) : `mapKeys(${src})`;
+    const values = isText ? side(`:(${JSON_STRING})$`) : `mapValues(${src})`;
     await mutate(engine, db, table, `ALTER TABLE ${t} UPDATE \`${name}.${sub[0]}\` = ${keys}, \`${name}.${sub[1]}\` = ${values} WHERE empty(\`${name}.${sub[0]}\`)`);
     await engine.exec(`ALTER TABLE ${t} DROP COLUMN \`${aside}\``, opts);
   }
@@ -170,6 +192,9 @@ async function upgradeTable(engine: Engine, db: string, table: string, columns: 
     }
   }
 }
+
+/** A JSON string literal, as a regular expression. */
+const JSON_STRING = String.raw`"(?:[^"\\]|\\.)*"`;
 
 /** Where a column that becomes Nested waits while its values are copied. */
 const asideName = (name: string): string => `__${name}_before_nested`;
