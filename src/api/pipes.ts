@@ -8,7 +8,7 @@ import type { Ctx } from '../http/context.js';
 import { formOf, mergeForm, readBody, sendJson, sendText, textOf } from '../http/context.js';
 import { RoostError } from '../errors.js';
 import {
-  auditRefusal, authenticate, authorize, credentialName, fixedParams, scopeAllows, workspaceOf, roleOf, type Credential,
+  auditRefusal, authenticate, authorize, credentialName, decide, fixedParams, scopeAllows, workspaceOf, roleOf, type Credential,
 } from '../../auth/authorize.js';
 import { roleAllows } from '../../auth/roles.js';
 import { getTenant } from '../../tenants/registry.js';
@@ -27,6 +27,8 @@ import type { RequestParams } from '../pipes/template/index.js';
 import { nameHolder, quarantineClash, renameReferencesOps, dropReferencesOps } from '../state/resource-names.js';
 import { nothingToChange, updateParams } from './update-params.js';
 import { tokenIdOf, userAgentOf } from '../pipes/endpoint-log.js';
+import type { CheckView } from '../pipes/engine-check.js';
+import type { State } from '../state/state.js';
 
 interface WsRef { cred: Credential; tenant: string; workspace: string }
 
@@ -285,7 +287,7 @@ export function registerPipeRoutes(app: App): void {
         const next = change(cur);
         if (next !== null) {
           const checked = checkPipe(state, next);
-          plan = planEngineCheck(state, cur, checked, false);
+          plan = planEngineCheck(state, cur, checked, false, checkView(state, r));
           await runEngineCheck(engineAccess(r), plan, name);
         }
       }
@@ -302,12 +304,22 @@ export function registerPipeRoutes(app: App): void {
         if (!checked.endpoint && users.length && !engine?.ignore) {
           throw new RoostError('CONFLICT', `pipe "${name}" is read by pipes ${users.join(', ')} through its endpoint; keep a node published${engine ? ', or pass ignore_sql_errors=true to leave them without it' : ''}`, { details: { dependents: users } });
         }
-        if (plan && !samePlan(plan, planEngineCheck(s, cur, checked, false))) return { ops: [], result: 'retry' };
+        if (plan && !samePlan(plan, planEngineCheck(s, cur, checked, false, checkView(s, r)))) return { ops: [], result: 'retry' };
         return { ops: putPipeOps(checked), result: checked };
       });
       if (out !== 'retry') return out;
       if (attempt >= 2) throw new RoostError('CONFLICT', `pipe "${name}" or what it reads kept changing while its SQL was checked; retry`, { retryable: true });
     }
+  };
+
+  /**
+   * What the save-time check may read: what the saver may read (engine-check.ts CheckView), its
+   * row filters applied. A credential whose row filter cannot be used reads nothing there.
+   */
+  const checkView = (s: State, r: WsRef): CheckView => {
+    let rowFilters: Record<string, string> | undefined;
+    try { rowFilters = rowFiltersOf(s, r.tenant, r.workspace, r.cred); } catch { return { mayRead: () => false }; }
+    return { rowFilters, mayRead: (name) => decide(r.cred, { op: 'workspace', tenant: r.tenant, workspace: r.workspace, scope: 'DATASOURCES:READ', resource: name }) === undefined };
   };
 
   /** The tenant's engine, under the read-only settings calls run with, for the save-time check. */

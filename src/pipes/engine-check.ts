@@ -58,7 +58,20 @@ export interface EngineCheckPlan {
   dependents: EngineCheckItem[];
 }
 
-export type Compiled = { sql: string } | { skipped: string } | { failed: string };
+export type Compiled = { sql: string; reads?: string[] } | { skipped: string } | { failed: string };
+
+/**
+ * What the credential saving the pipe may read. The engine check runs the node's SQL (a table
+ * function's arguments, a scalar subquery in them, are computed during analysis, and the engine
+ * quotes their values in its errors: `generateRandom((SELECT secret FROM ...))` answered "Syntax
+ * error ... -secret"), so it sees the data as the saver would: data sources through the saver's
+ * row filters, and a node reading anything the saver may not read (`DATASOURCES:READ` of each
+ * name, as /v0/sql asks) is not checked (`skipped`). Without a view the check reads as `ADMIN`.
+ */
+export interface CheckView {
+  rowFilters?: Record<string, string>;
+  mayRead?: (name: string) => boolean;
+}
 
 const MAX_DEPTH = 16;
 
@@ -86,7 +99,7 @@ function closure(pipe: Pipe, target: PipeNode): PipeNode[] {
  * their defaults only, other pipes' endpoints inlined (`lookup` answers the pipe a name means,
  * the one being saved included). No caches: the pipe may not be saved yet.
  */
-function compileForCheck(state: State, pipe: Pipe, target: PipeNode, lookup: (name: string) => Pipe | undefined, visiting: string[] = []): Compiled {
+function compileForCheck(state: State, pipe: Pipe, target: PipeNode, lookup: (name: string) => Pipe | undefined, view: CheckView = {}, visiting: string[] = []): Compiled {
   const nodes = closure(pipe, target);
   const own = new Set(nodes.map((n) => n.name));
   const rendered: Array<{ name: string; sql: string }> = [];
@@ -101,6 +114,7 @@ function compileForCheck(state: State, pipe: Pipe, target: PipeNode, lookup: (na
     }
   }
   const extra: Record<string, NameMapEntry> = {};
+  const reads = new Set<string>();
   for (const n of nodes) {
     for (const d of n.dependencies) {
       if (own.has(d) || extra[d] !== undefined || isDataName(state, pipe, d)) continue;
@@ -109,22 +123,29 @@ function compileForCheck(state: State, pipe: Pipe, target: PipeNode, lookup: (na
       if (visiting.includes(p.name) || visiting.length >= MAX_DEPTH) return { skipped: `pipes nest too deep or in a cycle at "${p.name}"` };
       const ep = endpointNode(p);
       if (!ep) return { failed: `pipe "${p.name}" has no endpoint to read` };
-      const sub = compileForCheck(state, p, ep, lookup, [...visiting, pipe.name]);
+      const sub = compileForCheck(state, p, ep, lookup, view, [...visiting, pipe.name]);
       if ('skipped' in sub) return { skipped: `it reads pipe "${p.name}", whose endpoint ${sub.skipped.replace(/^it /, '')}` };
       if ('failed' in sub) return { failed: `pipe "${p.name}" it reads: ${sub.failed}` };
       extra[d] = { kind: 'query', sql: sub.sql };
+      for (const r of sub.reads ?? []) reads.add(r);
     }
   }
   try {
-    return { sql: compilePipe(rendered, { ...extra, ...workspaceNameMap(state, pipe.tenant, pipe.workspace) }, target.name).sql };
+    const compiled = compilePipe(rendered, { ...extra, ...workspaceNameMap(state, pipe.tenant, pipe.workspace, view.rowFilters) }, target.name);
+    // What the rendered SQL reads (not another node, not a pipe read through its endpoint).
+    for (const deps of Object.values(compiled.dependencies)) for (const d of deps) if (!own.has(d) && extra[d] === undefined) reads.add(d);
+    const refused = view.mayRead ? [...reads].filter((r) => !view.mayRead!(r)) : [];
+    if (refused.length) return { skipped: `it reads ${refused.map((r) => `"${r}"`).join(', ')}, which the credential saving it may not read` };
+    return { sql: compiled.sql, reads: [...reads].sort() };
   } catch (e) {
     if (e instanceof SqlError) return { failed: `${e.node && e.node !== target.name ? `node "${e.node}": ` : ''}${e.message}` };
     throw e;
   }
 }
 
-function item(state: State, pipe: Pipe, n: PipeNode, lookup: (name: string) => Pipe | undefined): EngineCheckItem {
-  return { pipe: pipe.name, node: n.name, ...compileForCheck(state, pipe, n, lookup) };
+function item(state: State, pipe: Pipe, n: PipeNode, lookup: (name: string) => Pipe | undefined, view: CheckView): EngineCheckItem {
+  const c = compileForCheck(state, pipe, n, lookup, view);
+  return { pipe: pipe.name, node: n.name, ...('sql' in c ? { sql: c.sql } : c) };
 }
 
 /** Nodes of `pipe` reading any of `names`, directly or through other nodes of it. */
@@ -148,7 +169,7 @@ function readersOf(pipe: Pipe, names: Set<string>): Set<string> {
  * carrying `ignoreSqlErrors` is not checked, and a save whose changed nodes all carry it does not
  * check the pipes that read this one.
  */
-export function planEngineCheck(state: State, before: Pipe | undefined, after: Pipe, ignoreAll: boolean): EngineCheckPlan {
+export function planEngineCheck(state: State, before: Pipe | undefined, after: Pipe, ignoreAll: boolean, view: CheckView = {}): EngineCheckPlan {
   const plan: EngineCheckPlan = { own: [], dependents: [] };
   if (ignoreAll) return plan;
   const old = new Map((before?.nodes ?? []).map((n) => [n.id, n] as const));
@@ -162,14 +183,14 @@ export function planEngineCheck(state: State, before: Pipe | undefined, after: P
   const readers = readersOf(after, names);
   for (const n of after.nodes) {
     if (n.ignoreSqlErrors) continue;
-    if (names.has(n.name) || readers.has(n.name)) plan.own.push(item(state, after, n, lookup));
+    if (names.has(n.name) || readers.has(n.name)) plan.own.push(item(state, after, n, lookup, view));
   }
   if (changed.length && changed.every((n) => n.ignoreSqlErrors)) return plan;
   if (!before) return plan;
   // Other pipes read the endpoint: checked again when what it compiles to changes.
   const compiledEndpoint = (p: Pipe, look: (name: string) => Pipe | undefined): string => {
     const ep = endpointNode(p);
-    return ep ? JSON.stringify(compileForCheck(state, p, ep, look)) : 'none';
+    return ep ? JSON.stringify(compileForCheck(state, p, ep, look, view)) : 'none';
   };
   const beforeLookup = (name: string) => findPipe(state, after.tenant, after.workspace, name);
   if (compiledEndpoint(before, beforeLookup) === compiledEndpoint(after, lookup)) return plan;
@@ -186,7 +207,7 @@ export function planEngineCheck(state: State, before: Pipe | undefined, after: P
         // A pipe reading this one and a reader of it (both paths lead to it) is planned once.
         if (!hit.has(n.name) || n.ignoreSqlErrors || planned.has(`${reader.name}\u0000${n.name}`)) continue;
         planned.add(`${reader.name}\u0000${n.name}`);
-        plan.dependents.push({ ...item(state, reader, n, lookup), before: compileForCheck(state, reader, n, beforeLookup) });
+        plan.dependents.push({ ...item(state, reader, n, lookup, view), before: compileForCheck(state, reader, n, beforeLookup, view) });
       }
       const ep = endpointNode(reader);
       if (ep && hit.has(ep.name) && !seen.has(reader.name)) { seen.add(reader.name); queue.push({ name: reader.name }); }
