@@ -104,6 +104,25 @@ describe('service tables of an older Roost on ClickHouse 18.16', () => {
   }, 120_000);
 });
 
+describe('an upgrade on 18.16 cut short (kill -9) resumes at the next start', () => {
+  it('Options copied aside for some rows only, Options still there: every row ends in Options.Names/Values', async (t) => {
+    if (!ch) return t.skip();
+    await tenant('cut', { type: 'clickhouse', url: ch.url, user: ch.user, password: ch.password });
+    await eventually('cut', 'SELECT count() FROM tinybird.datasources_ops_log', 1);
+    expect(await srv!.stop()).toBe(0);
+    const db = 'roost_svc_cut';
+    await direct(`DROP TABLE ${db}.datasources_ops_log`);
+    // Where a start killed between the copy aside and the drop of Options leaves it.
+    await direct(`CREATE TABLE ${db}.datasources_ops_log (timestamp DateTime('UTC'), workspace String, workspace_id String, event_type LowCardinality(String), datasource_name String, result LowCardinality(String), request_id String, rows UInt64, options String, Options String, \`__Options_before_nested\` String) ENGINE = MergeTree ORDER BY (workspace, timestamp)`);
+    await direct(`INSERT INTO ${db}.datasources_ops_log (timestamp, workspace, event_type, datasource_name, result, request_id, rows, options, Options, \`__Options_before_nested\`) VALUES (now(), 'main', 'append', 'c', 'ok', 'cut-copied', 1, '', '{"a":"1"}', '{"a":"1"}'), (now(), 'main', 'append', 'c', 'ok', 'cut-not-copied', 2, '', '{"b":"2"}', '')`);
+    srv = await startServer({ dataDir });
+    const rows = await eventually('cut', "SELECT request_id, Options.Names AS n, Options.Values AS v, cpu_time FROM tinybird.datasources_ops_log WHERE request_id LIKE 'cut-%' ORDER BY request_id", 2);
+    expect(rows.map((r) => [r.request_id, r.n, r.v])).toEqual([['cut-copied', ['a'], ['1']], ['cut-not-copied', ['b'], ['2']]]);
+    expect(await direct(`SELECT name FROM system.columns WHERE database = '${db}' AND name IN ('Options', '__Options_before_nested')`)).toBe('');
+    expect(srv!.logs.filter((l) => String(l.msg).includes('upgrade failed'))).toEqual([]);
+  }, 60_000);
+});
+
 describe("this session's features, embedded vs remote (18.16) on one Roost server", () => {
   const form = { 'Content-Type': 'application/x-www-form-urlencoded' };
   const NDJSON = '{"id":1,"t":"2024-01-01 10:00:00","d":"2024-01-02","s":"a"}\n{"id":2,"t":"2024-01-01 11:00:00","d":"2024-01-03","s":"b"}\n';
