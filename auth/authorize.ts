@@ -17,7 +17,7 @@ import type { App } from '../src/app.js';
 import type { Ctx } from '../src/http/context.js';
 import { RoostError } from '../src/errors.js';
 import { findToken, hashToken, type TokenRecord } from './tokens/service-tokens.js';
-import { looksLikeTinybirdJwt, verifyTinybirdJwt, type JwtToken } from './tokens/jwt-tokens.js';
+import { jwtScopesNow, looksLikeTinybirdJwt, verifyTinybirdJwt, type JwtToken } from './tokens/jwt-tokens.js';
 import { roleAllows, roleOn, type Grants, type Role } from './roles.js';
 import { rowFilterProblem } from './tokens/scopes.js';
 import { rateHeaders, rateLimited } from './rate-limit.js';
@@ -213,6 +213,29 @@ function limitRate(app: App, ctx: Ctx, cred: Credential): void {
     throw rateLimited(d);
   }
   for (const [k, v] of Object.entries(rateHeaders(d))) ctx.res.setHeader(k, v);
+}
+
+/**
+ * The credential as the state has it now: a request that awaited something after `authenticate`
+ * (a body still arriving) decides with the token's current scopes, not those it had when it came
+ * in. A token scope on a data source or pipe dropped or renamed meanwhile no longer reaches
+ * another one created under the name. A service token deleted or refreshed meanwhile, or a JWT
+ * whose workspace was deleted or renamed, is refused (401, audited). Other credentials are
+ * unchanged (their grants are roles, not names).
+ */
+export function currentCredential(app: App, ctx: Ctx, cred: Credential): Credential {
+  if (cred.kind === 'token') {
+    const t = cred.token;
+    const now = app.state.get<TokenRecord>('tokens', t.tenant, t.workspace, t.name);
+    if (!now || now.id !== t.id || now.hash !== t.hash) authFailure(app, ctx, new RoostError('UNAUTHENTICATED', 'the token was deleted, refreshed or moved while this request was read; send it again'), t.tenant);
+    return now === t ? cred : { kind: 'token', token: now };
+  }
+  if (cred.kind === 'jwt') {
+    const now = jwtScopesNow(app.state, cred.jwt);
+    if (!now) authFailure(app, ctx, new RoostError('UNAUTHENTICATED', 'the JWT\'s workspace was deleted or renamed while this request was read'), cred.jwt.tenant);
+    return { kind: 'jwt', jwt: now };
+  }
+  return cred;
 }
 
 /**

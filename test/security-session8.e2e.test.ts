@@ -3,7 +3,7 @@
  * pipes read by name in /v0/sql, renames and drops with tokens, the save-time engine check, the
  * service tables' new columns, the sweep of unnamed databases.
  */
-import * as jose from 'jose';
+import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, startServer, type RunningServer } from './helpers/server.js';
 
@@ -72,5 +72,38 @@ describe('the save-time engine check is no way to read data the saver may not re
     const own = await mkPipe('probe_filtered_own', leak('secrets').replace("org = 'b'", "org = 'a'"), tok);
     expect(own.status, own.text).toBe(400);
     expect(own.text).toContain('alpha-secret');
+  });
+});
+
+describe('a token decides with its scopes of now, not of when its request came in', () => {
+  /** POST /v0/sql whose body is sent in two parts: `between` runs after the first (the server has authenticated). */
+  const slowSql = (token: string, first: string, rest: string, between: () => Promise<void>) => new Promise<{ status: number; text: string }>((resolve, reject) => {
+    const u = new URL(`${srv.url}/v0/sql`);
+    const r = http.request({ host: u.hostname, port: u.port, path: u.pathname, method: 'POST', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'text/plain', 'Content-Length': Buffer.byteLength(first + rest) } }, (res) => {
+      let text = '';
+      res.on('data', (b: Buffer) => { text += b.toString(); });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+    });
+    r.on('error', reject);
+    r.write(first);
+    void (async () => {
+      // The head is in: the server authenticates before it reads the body.
+      await new Promise((res) => setTimeout(res, 300));
+      await between();
+      r.end(rest);
+    })().catch(reject);
+  });
+
+  it('a data source dropped and created again while the SQL arrives is not read with the old grant', async () => {
+    await mkDataSource('held', 'v String', 'granted-row\n');
+    const tok = await mkToken('held_reader', ['DATASOURCES:READ:held']);
+    expect((await sqlAs('SELECT v FROM held FORMAT JSON', tok)).text).toContain('granted-row');
+    const r = await slowSql(tok, 'SELECT v FROM ', 'held FORMAT JSON', async () => {
+      const d = await req('DELETE', '/v0/datasources/held');
+      expect(d.status, d.text).toBe(200);
+      await mkDataSource('held', 'v String', 'someone-elses-row\n');
+    });
+    expect(r.text).not.toContain('someone-elses-row');
+    expect(r.status, r.text).toBe(403);
   });
 });

@@ -25,6 +25,8 @@ export interface JwtToken {
   exp: number;
   scopes: JwtScope[];
   rps?: number;
+  /** The scopes as signed (names at issue) and when: `scopes` read again later (`jwtScopesNow`). */
+  signed?: { scopes: JwtScope[]; issuedAtMs?: number };
 }
 
 const JWT_TYPES = new Set(['PIPES:READ', 'DATASOURCES:READ']);
@@ -79,12 +81,27 @@ export async function verifyTinybirdJwt(state: State, secrets: SecretBox, jwt: s
   // Scopes name resources; one renamed since the JWT was issued is named by its current name
   // (and a resource that took the old name since is not the one the JWT was issued for).
   const issuedAt = typeof payload.iat === 'number' ? payload.iat * 1000 : undefined;
+  const scopes = scopesNow(state, w, body.scopes, issuedAt);
+  return { tenant: w.tenant, workspace: w.name, workspaceId: w.id, ...body, scopes, signed: { scopes: body.scopes, issuedAtMs: issuedAt } };
+}
+
+function scopesNow(state: State, w: Workspace, signed: JwtScope[], issuedAt: number | undefined): JwtScope[] {
   const scopes: JwtScope[] = [];
-  for (const s of body.scopes) {
+  for (const s of signed) {
     const resource = jwtResourceName(state, w.tenant, w.name, s.type === 'PIPES:READ' ? 'pipe' : 'datasource', s.resource, issuedAt);
     if (resource !== undefined) scopes.push(resource === s.resource ? s : { ...s, resource });
   }
-  return { tenant: w.tenant, workspace: w.name, workspaceId: w.id, ...body, scopes };
+  return scopes;
+}
+
+/**
+ * A verified JWT read again against the current state (renames and drops since it was verified,
+ * as at verification); undefined when its workspace is gone or renamed meanwhile.
+ */
+export function jwtScopesNow(state: State, j: JwtToken): JwtToken | undefined {
+  const w = workspaceById(state, j.workspaceId);
+  if (!w || w.name !== j.workspace || w.tenant !== j.tenant) return undefined;
+  return j.signed ? { ...j, scopes: scopesNow(state, w, j.signed.scopes, j.signed.issuedAtMs) } : j;
 }
 
 /** Checks the Tinybird-specific claims (used both to verify and to sign). */

@@ -3,7 +3,7 @@ import type { App } from '../app.js';
 import type { Ctx } from '../http/context.js';
 import { formOf, readBody, textOf } from '../http/context.js';
 import { RoostError } from '../errors.js';
-import { auditRefusal, authenticate, authorize, fixedParams, workspaceOf, type Credential } from '../../auth/authorize.js';
+import { auditRefusal, authenticate, authorize, currentCredential, fixedParams, workspaceOf, type Credential } from '../../auth/authorize.js';
 import { analyzeSql, SqlError, toRoostError } from '../native/sql.js';
 import { rowFiltersOf, workspaceNameMap } from '../datasources/name-map.js';
 import { getTenant } from '../../tenants/registry.js';
@@ -98,9 +98,11 @@ export function registerSqlRoutes(app: App): void {
       }
     }
   };
-  const answer = async (ctx: Ctx, cred: Credential, tenant: string, workspace: string, call: SqlCallLog) => {
+  const answer = async (ctx: Ctx, authenticated: Credential, tenant: string, workspace: string, call: SqlCallLog) => {
     const q = await sqlText(ctx, call);
     call.q = q;
+    // Decided with the scopes the token has now, not those it had before its body arrived.
+    const cred = currentCredential(app, ctx, authenticated);
     const filters = rowFiltersOf(app.state, tenant, workspace, cred);
     const map: Record<string, NameMapEntry> = workspaceNameMap(app.state, tenant, workspace, filters);
     let sql = q;
