@@ -451,13 +451,22 @@ export async function restoreTenant(app: App, slug: string, id: string, opts: { 
     // held rows the backup never had. (New ones are refused from the quiesce on; this flush
     // is let through it, and the switch runs with no flush beside it.)
     await app.events?.flush();
+    // A flush of everything skips a data source waiting to retry a failed flush: each left is tried once more.
+    for (const o of app.events?.pendingOwnersOf(slug) ?? []) await app.events!.flush(o);
     const between = <T>(fn: () => Promise<T>): Promise<T> => (app.events ? app.events.betweenFlushes(fn) : fn());
+    /** Events still buffered would be flushed after the switch, into the restored data: no switch then. */
+    const refuseIfBuffered = (): void => {
+      const left = app.events?.pendingOwnersOf(slug) ?? [];
+      if (left.length) {
+        throw new RoostError('ENGINE_UNAVAILABLE', `events acknowledged before the restore could not be written yet (data sources ${left.map((o) => `${o.workspace}.${o.datasource}`).join(', ')}); nothing was restored: retry the restore once they are (see the server log)`, { retryable: true, headers: { 'Retry-After': '5' } });
+      }
+    };
     const restored = entries.map((e) => (e.path[0] === 'workspaces'
       ? { path: e.path, value: Object.fromEntries(Object.entries(e.value as Record<string, Workspace>).map(([k, w]) => [k, { ...w, database: rename.get(w.database)! }])) }
       : e));
     let old: string[] = [];
     try {
-      old = await between(() => app.state.transact((s) => {
+      old = await between(() => { refuseIfBuffered(); return app.state.transact((s) => {
         const now = s.get<Tenant>('tenants', slug);
         // Deleted while its backup was restored: the delete removed the cell directory, the
         // databases just restored with it; putting the state back made a tenant whose
@@ -485,7 +494,7 @@ export async function restoreTenant(app: App, slug: string, id: string, opts: { 
           }
         }
         return { ops: [...(now ? deleteSliceOps(s, slug) : []), ...restoreSliceOps(put)], result: before };
-      }));
+      }); });
     } catch (e) {
       for (const db of rename.values()) await dropWorkspaceDatabase(engine, db).catch(() => {});
       throw e;

@@ -389,6 +389,11 @@ export class EventBuffer {
     return t ? { segments: t.pendingSegments, datasourceId: t.owner.datasourceId } : { segments: 0 };
   }
 
+  /** The data sources of a tenant that still have segments not in the engine. */
+  pendingOwnersOf(tenant: string): SegmentOwner[] {
+    return [...this.#targets.values()].filter((t) => t.owner.tenant === tenant && (t.pendingSegments > 0 || t.pendingBytes > 0)).map((t) => t.owner);
+  }
+
   /** Bytes not yet in the engine (all data sources). */
   get pendingBytes(): number {
     let n = 0;
