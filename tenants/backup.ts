@@ -154,7 +154,7 @@ async function writeBackup(app: App, tenant: Tenant, id: string, dir: string, re
     dataBytes = await backupDatabases(engine, id, dir, workspaces, report);
     if (tablesMatch(dir, slice, workspaces)) break;
     const after = await readSlice();
-    if (sameDatabases(workspaces, workspacesOf(after)) && tablesMatch(dir, after, workspaces)) { slice = after; break; }
+    if (sameDatabases(workspaces, workspacesOf(after)) && tablesMatch(dir, after, workspaces, slice)) { slice = after; break; }
     fs.rmSync(path.join(dir, 'data'), { recursive: true, force: true });
     if (attempt >= 6) throw new RoostError('CONFLICT', `data sources or workspaces of tenant "${tenant.slug}" kept being created or dropped during the backup: nothing was kept; retry when they settle`, { retryable: true, headers: { 'Retry-After': '5' } });
     app.log.info('backup taken again: data sources changed while it ran', { tenant: tenant.slug, backup: id, attempt });
@@ -224,15 +224,25 @@ function unescapeFileName(n: string): string {
  * slice's data sources name: each data source's table there, and nothing but data source
  * tables, their quarantines and import stage tables.
  */
-function tablesMatch(dir: string, slice: SliceEntry[], workspaces: Array<{ name: string; database: string }>): boolean {
-  const byWs = (slice.find((e) => e.path[0] === 'datasources')?.value ?? {}) as Record<string, Record<string, { table?: string }>>;
+function tablesMatch(dir: string, slice: SliceEntry[], workspaces: Array<{ name: string; database: string }>, before?: SliceEntry[]): boolean {
+  const tablesOf = (sl: SliceEntry[], ws: string) => new Set(Object.values(((sl.find((e) => e.path[0] === 'datasources')?.value ?? {}) as Record<string, Record<string, { table?: string }>>)[ws] ?? {})
+    .map((d) => d.table).filter((t): t is string => typeof t === 'string'));
   for (const w of workspaces) {
-    const expected = new Set(Object.values(byWs[w.name] ?? {}).map((d) => d.table).filter((t): t is string => typeof t === 'string'));
+    const expected = tablesOf(slice, w.name);
+    // Tables no data source named before the backup nor after it (left by a drop killed between
+    // its state change and its DROP TABLE; a create of the name drops them first) are no sign
+    // of a change during the backup: taken again, it failed the same way every time.
+    const named = before ? new Set([...expected, ...tablesOf(before, w.name)]) : undefined;
     let files: string[] = [];
     try { files = fs.readdirSync(path.join(dir, 'data', 'metadata', w.database)); } catch { /* a database without tables */ }
     const found = new Set(files.filter((f) => f.endsWith('.sql')).map((f) => unescapeFileName(f.slice(0, -4))).filter((t) => !t.includes('__stage_')));
     for (const t of expected) if (!found.has(t)) return false;
-    for (const t of found) if (!expected.has(t) && !(t.endsWith('_quarantine') && expected.has(t.slice(0, -'_quarantine'.length)))) return false;
+    const base = (t: string) => (t.endsWith('_quarantine') ? t.slice(0, -'_quarantine'.length) : t);
+    for (const t of found) {
+      if (expected.has(t) || (t.endsWith('_quarantine') && expected.has(base(t)))) continue;
+      if (named && !named.has(t) && !named.has(base(t))) continue;
+      return false;
+    }
   }
   return true;
 }
@@ -378,7 +388,7 @@ const RESTORED_SUFFIX = /_r[0-9a-f]{6}$/;
 
 /** sweepUnnamedDatabases for `slug`, logged. */
 async function sweepDatabases(app: App, slug: string, engine: Engine): Promise<void> {
-  const named = new Set(app.state.list<Workspace>('workspaces', slug).map((w) => w.database));
+  const named = () => new Set(app.state.list<Workspace>('workspaces', slug).map((w) => w.database));
   const dropped = await sweepUnnamedDatabases(engine, named);
   if (dropped.length) app.log.warn('dropped workspace databases no workspace names (left by a killed delete or restore)', { tenant: slug, databases: dropped });
 }

@@ -35,14 +35,16 @@ const WORKSPACE_DATABASE = /^ws_.+_[0-9a-f]{8}(_r[0-9a-f]{6})?$/;
  * against the tenant's storage limit. Embedded cells only: a remote server may hold other
  * tenants' databases. Called with no backup or restore of the tenant running.
  */
-export async function sweepUnnamedDatabases(engine: Engine, named: Set<string>): Promise<string[]> {
+export async function sweepUnnamedDatabases(engine: Engine, named: () => Set<string>): Promise<string[]> {
   if (engine.kind !== 'embedded') return [];
   const out = (await engine.exec('SELECT name FROM system.databases FORMAT JSONEachRow', { format: 'JSONEachRow' })).toString('utf8');
   const dropped: string[] = [];
   for (const line of out.split('\n')) {
     if (!line.trim()) continue;
     const db = (JSON.parse(line) as { name: string }).name;
-    if (!WORKSPACE_DATABASE.test(db) || named.has(db) || creating.has(db)) continue;
+    // The names are read now, after the listing: a workspace created (and released) while the
+    // listing ran is named by then; a set taken before the listing did not name it.
+    if (!WORKSPACE_DATABASE.test(db) || creating.has(db) || named().has(db)) continue;
     await dropWorkspaceDatabase(engine, db);
     dropped.push(db);
   }
