@@ -4,6 +4,7 @@
  * service tables' new columns, the sweep of unnamed databases.
  */
 import http from 'node:http';
+import * as jose from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, startServer, type RunningServer } from './helpers/server.js';
 
@@ -105,5 +106,44 @@ describe('a token decides with its scopes of now, not of when its request came i
     });
     expect(r.text).not.toContain('someone-elses-row');
     expect(r.status, r.text).toBe(403);
+  });
+});
+
+describe('a rename does not hand a resource to scopes that named its new name before', () => {
+  it('DATASOURCES:DROP of one data source and a READ scope on a free name do not make a read of it', async () => {
+    await mkDataSource('staging', 'v String', 'staged-private-row\n');
+    const tok = await mkToken('dropper', ['DATASOURCES:DROP:staging', 'DATASOURCES:READ:reports']);
+    expect((await sqlAs('SELECT v FROM staging FORMAT JSON', tok)).status).toBe(403);
+    const r = await req('PUT', '/v0/datasources/staging?name=reports', tok);
+    expect(r.status, r.text).toBe(200);
+    const read = await sqlAs('SELECT v FROM reports FORMAT JSON', tok);
+    expect(read.text).not.toContain('staged-private-row');
+    expect(read.status).toBe(403);
+    // The scope on the free name is gone with the rename; the token's DROP followed the data source.
+    const t = await get('/v0/tokens/dropper');
+    expect(t.body.scopes.map((s: { type: string; resource?: string }) => `${s.type}:${s.resource ?? ''}`).sort()).toEqual(['DATASOURCES:DROP:reports']);
+  });
+
+  it('PIPES:DROP of one pipe and PIPES:READ on a free name do not make a read of its endpoint', async () => {
+    const made = await mkPipe('private_pipe', "SELECT 'private-pipe-row' AS v");
+    expect(made.status, made.text).toBe(200);
+    const tok = await mkToken('pipe_dropper', ['PIPES:DROP:private_pipe', 'PIPES:READ:public_pipe']);
+    expect((await get('/v0/pipes/private_pipe.json', tok)).status).toBe(403);
+    const r = await req('PUT', '/v0/pipes/private_pipe?name=public_pipe', tok);
+    expect(r.status, r.text).toBe(200);
+    const read = await get('/v0/pipes/public_pipe.json', tok);
+    expect(read.text).not.toContain('private-pipe-row');
+    expect(read.status).toBe(403);
+  });
+
+  it('nor a JWT issued before the rename that names the new name', async () => {
+    await mkDataSource('staging2', 'v String', 'staged2-private-row\n');
+    const ws = (await call(`${srv.url}/v0/tenants/local/workspaces`, { token: srv.operatorToken })).body.workspaces.find((w: { name: string }) => w.name === 'default').id;
+    const jwt = await new jose.SignJWT({ workspace_id: ws, name: 'early', scopes: [{ type: 'DATASOURCES:READ', resource: 'reports2' }] })
+      .setProtectedHeader({ alg: 'HS256' }).setIssuedAt(Math.floor(Date.now() / 1000) - 5).setExpirationTime(Math.floor(Date.now() / 1000) + 600).sign(new TextEncoder().encode(admin));
+    expect((await req('PUT', '/v0/datasources/staging2?name=reports2')).status).toBe(200);
+    const read = await sqlAs('SELECT v FROM reports2 FORMAT JSON', jwt);
+    expect(read.text).not.toContain('staged2-private-row');
+    expect(read.status).toBe(403);
   });
 });

@@ -81,14 +81,31 @@ export function renameReferencesOps(state: State, tenant: string, workspace: str
   const ops: Op[] = [];
   const now = new Date(at).toISOString();
   for (const t of state.list<{ name: string; scopes: string[] }>('tokens', tenant, workspace)) {
-    const scopes = t.scopes.map((s) => renamedScope(s, kind, from, to));
-    if (scopes.some((s, i) => s !== t.scopes[i])) {
+    // A scope already naming the new name named no resource (names are unique): it was granted
+    // for something else, and is not a grant of the renamed resource (DATASOURCES:DROP of one data
+    // source and DATASOURCES:READ of a free name made a read of it by a rename). It goes.
+    const kept = t.scopes.filter((s) => !namesResource(s, kind, to));
+    const scopes = kept.map((s) => renamedScope(s, kind, from, to));
+    if (kept.length !== t.scopes.length || scopes.some((s, i) => s !== kept[i])) {
       ops.push({ op: 'put', path: ['tokens', tenant, workspace, t.name], value: { ...t, scopes: [...new Set(scopes)], updatedAt: now } });
     }
   }
   const prior = state.get<{ holders: FormerHolder[] }>('renames', tenant, workspace, from)?.holders ?? [];
   ops.push({ op: 'put', path: ['renames', tenant, workspace, from], value: { tenant, workspace, holders: [...prior, { kind, id, at }] } });
+  // JWTs issued before the rename that name the new name: recorded as held until now by no
+  // resource (`NO_RESOURCE`), so they grant nothing under it (see jwtResourceName).
+  const priorTo = state.get<{ holders: FormerHolder[] }>('renames', tenant, workspace, to)?.holders ?? [];
+  ops.push({ op: 'put', path: ['renames', tenant, workspace, to], value: { tenant, workspace, holders: [...priorTo, { kind, id: NO_RESOURCE, at }] } });
   return ops;
+}
+
+/** The id of "no resource" in a rename record: the name was free until a rename gave it. */
+const NO_RESOURCE = '';
+
+/** Does a scope name resource `name` of `kind` (`PIPES:READ:<name>`, `DATASOURCES:READ:<name>:<filter>`, ...)? */
+function namesResource(scope: string, kind: ResourceKind, name: string): boolean {
+  const parts = scope.split(':');
+  return parts.length >= 3 && SCOPE_TYPES[kind].includes(`${parts[0]}:${parts[1]}`) && parts[2] === name;
 }
 
 /**
