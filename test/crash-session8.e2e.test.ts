@@ -70,3 +70,40 @@ describe('a restore while acknowledged events cannot be written', () => {
     expect(await sql('SELECT count() AS n FROM ev')).toEqual([{ n: 3 }]);
   }, 120_000);
 });
+
+describe('a data source drop killed between its state change and its tables\' drop', () => {
+  it('leaves tables no data source names: later backups still succeed, a new data source of the name starts empty', async () => {
+    const dataDir = tempDir('roost-crash8-drop-');
+    let srv = await startServer({ dev: false, dataDir });
+    servers.push(srv);
+    const op = srv.operatorToken;
+    expect((await call(`${srv.url}/v0/tenants`, { method: 'POST', token: op, ...json({ slug: 'eps' }) })).status).toBe(201);
+    const ws = await call(`${srv.url}/v0/tenants/eps/workspaces`, { method: 'POST', token: op, ...json({ name: 'w' }) });
+    expect(ws.status).toBe(201);
+    const tok = ws.body.token;
+    expect((await call(`${srv.url}/v0/datasources?name=kept&mode=create&schema=${encodeURIComponent('id UInt32')}`, { method: 'POST', token: tok })).status).toBe(200);
+    expect((await call(`${srv.url}/v0/datasources?name=kept&mode=append`, { method: 'POST', token: tok, body: '1\n2\n' })).status).toBe(200);
+    await srv.stop();
+    // The drop's state change is durable; its DROP TABLE never ran.
+    const { Session } = await import('chdb');
+    const s = new Session(path.join(dataDir, 'cells', 'eps', 'db'));
+    for (const t of ['gone', 'gone_quarantine']) {
+      s.query(`CREATE TABLE ${ws.body.database}.${t} (id UInt32) ENGINE = MergeTree ORDER BY id`);
+      s.query(`INSERT INTO ${ws.body.database}.${t} SELECT number FROM numbers(5)`);
+    }
+    s.close();
+    srv = await startServer({ dev: false, dataDir, args: ['--operator-token', op] });
+    servers.push(srv);
+    const b = await call(`${srv.url}/v0/tenants/eps/backups`, { method: 'POST', token: op });
+    expect(b.status, b.text).toBe(202);
+    const job = await waitJob(srv, op, b.body.id);
+    expect(job.status, JSON.stringify(job)).toBe('done');
+    expect((await call(`${srv.url}/v0/datasources?name=gone&mode=create&schema=${encodeURIComponent('id UInt32')}`, { method: 'POST', token: tok })).status).toBe(200);
+    const n = await call(`${srv.url}/v0/sql?q=${encodeURIComponent('SELECT count() AS n FROM gone FORMAT JSON')}`, { token: tok });
+    expect(n.body.data).toEqual([{ n: 0 }]);
+    const r = await call(`${srv.url}/v0/tenants/eps/backups/${b.body.backup_id}/restore`, { method: 'POST', token: op, ...json({ replace: true }) });
+    expect((await waitJob(srv, op, r.body.id)).status).toBe('done');
+    const k = await call(`${srv.url}/v0/sql?q=${encodeURIComponent('SELECT count() AS n FROM kept FORMAT JSON')}`, { token: tok });
+    expect(k.body.data).toEqual([{ n: 2 }]);
+  }, 120_000);
+});
