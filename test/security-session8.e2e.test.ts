@@ -7,6 +7,7 @@ import http from 'node:http';
 import * as jose from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, startServer, type RunningServer } from './helpers/server.js';
+import { startDevProvider, type DevProvider } from '../auth/oidc/dev-provider.js';
 
 let srv: RunningServer;
 let admin: string;
@@ -145,5 +146,32 @@ describe('a rename does not hand a resource to scopes that named its new name be
     const read = await sqlAs('SELECT v FROM reports2 FORMAT JSON', jwt);
     expect(read.text).not.toContain('staged2-private-row');
     expect(read.status).toBe(403);
+  });
+});
+
+describe('IdP access tokens where the audience is the client_id', () => {
+  let idp: DevProvider;
+  beforeAll(async () => {
+    idp = await startDevProvider({ accounts: [{ id: 'ana', claims: { email: 'ana@idt.test', email_verified: true } }], clients: [{ client_id: 'roost-idt', client_secret: 'secret-idt-0123456789abcdef', redirect_uris: [`${srv.url}/auth/oidc/idt/main/callback`] }] });
+    const op = { token: srv.operatorToken, headers: { 'Content-Type': 'application/json' } };
+    expect((await call(`${srv.url}/v0/tenants`, { method: 'POST', ...op, body: JSON.stringify({ slug: 'idt', domains: ['idt.test'] }) })).status).toBe(201);
+    const c = await call(`${srv.url}/v0/tenants/idt/connections`, { method: 'POST', ...op, body: JSON.stringify({ id: 'main', type: 'oidc', issuer: idp.issuer, client_id: 'roost-idt', client_secret: 'secret-idt-0123456789abcdef', accept_idp_access_tokens: true, audience: 'roost-idt' }) });
+    expect(c.status, c.text).toBe(201);
+  }, 60_000);
+  afterAll(async () => { await idp?.close(); });
+
+  it('an ID token carrying app roles (Azure puts them in ID tokens too) and no nonce is not a bearer credential', async () => {
+    const key = await jose.importJWK(idp.keys[0]!, 'RS256');
+    const now = Math.floor(Date.now() / 1000);
+    const base = { iss: idp.issuer, sub: 'ana', aud: 'roost-idt', iat: now, exp: now + 600, email: 'ana@idt.test' };
+    const sign = (p: Record<string, unknown>) => new jose.SignJWT(p).setProtectedHeader({ alg: 'RS256', kid: idp.keys[0]!.kid! }).sign(key);
+    const idToken = await call(`${srv.url}/auth/session`, { token: await sign({ ...base, roles: ['Reader'], auth_time: now }) });
+    expect(idToken.status, idToken.text).toBe(401);
+    expect(idToken.body.error).toMatch(/looks like an ID token/);
+    // An access token of a client (client credentials) names the client beside its roles.
+    for (const claims of [{ roles: ['Reader'], azp: 'svc-idt' }, { roles: ['Reader'], appid: 'svc-idt' }, { scp: 'api.read' }]) {
+      const at = await call(`${srv.url}/auth/session`, { token: await sign({ ...base, ...claims }) });
+      expect(at.status, `${JSON.stringify(claims)} ${at.text}`).toBe(200);
+    }
   });
 });

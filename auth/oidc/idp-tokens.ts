@@ -72,15 +72,20 @@ export async function verifyIdpAccessToken(app: App, jwt: string, claims: jose.J
  * Whether a verified token shows it is an access token rather than an ID token. Only asked when
  * the connection's audience is its client_id: an ID token is issued to the client, so it has
  * that audience too, and it would otherwise be taken as a bearer credential. An access token says
- * so in its header (RFC 9068's `typ: at+jwt`) or carries a scope (`scope`, Azure's `scp` or
- * `roles`) and none of the ID token's own claims (`nonce`, `at_hash`, `c_hash`).
+ * so in its header (RFC 9068's `typ: at+jwt`) or carries a scope (`scope`, Azure's `scp`, or
+ * `roles` with the client it was issued to) and none of the ID token's own claims (`nonce`,
+ * `at_hash`, `c_hash`).
  */
 function accessTokenShaped(jwt: string, p: jose.JWTPayload): boolean {
   let typ = '';
   try { typ = String(jose.decodeProtectedHeader(jwt).typ ?? '').toLowerCase(); } catch { /* verified already */ }
   if (p.nonce !== undefined || p.at_hash !== undefined || p.c_hash !== undefined) return false;
   if (typ === 'at+jwt' || typ === 'application/at+jwt') return true;
-  return p.scope !== undefined || p.scp !== undefined || p.roles !== undefined;
+  if (p.scope !== undefined || p.scp !== undefined) return true;
+  // Roles alone do not tell: Azure puts the user's app roles in ID tokens too (and a nonce only
+  // when the client sent one). An access token carrying only roles (client credentials) names
+  // the client it was issued to: `azp` (v2.0), `appid` (v1.0) or RFC 9068's `client_id`.
+  return p.roles !== undefined && (p.azp !== undefined || p.appid !== undefined || p.client_id !== undefined);
 }
 
 function safeAlg(jwt: string): string {
