@@ -175,6 +175,22 @@ describe("this session's features, embedded vs remote (18.16) on one Roost serve
     expect(tsv2.text).toBe(tsv1.text);
   });
 
+  it('pipes: the save-time engine check takes the same SQL on both (spellings, templates, pipes reading pipes) and refuses the same', async (t) => {
+    if (!ch) return t.skip();
+    const sqls = [
+      'SELECT id FROM nd -- the ids', 'SELECT id FROM nd;', 'SELECT id FROM nd SETTINGS max_threads = 1', 'WITH 2 AS k SELECT id * k AS x FROM nd',
+      '%\nSELECT id FROM nd WHERE s = {{String(s, "a")}}', '%\nSELECT id FROM nd {% if defined(x) %} WHERE id = {{Int32(x)}} {% end %}',
+      'SELECT id, s FROM np', 'SELECT count() AS c, groupArray(s) AS g FROM nd GROUP BY id % 2 ORDER BY c', 'SELECT * FROM nd ARRAY JOIN [1, 2] AS k',
+      'SELECT idd FROM nd', "SELECT id + 'x' FROM nd", 'SELECT nope FROM np',
+    ];
+    for (const [i, sql] of sqls.entries()) {
+      const [r1, r2] = await both((a) => a.post('/v0/pipes', new URLSearchParams({ name: `chk_${i}`, sql }).toString(), form));
+      expect(r2.status, `${sql}: ${r1.text} | ${r2.text}`).toBe(r1.status);
+      if (r1.status !== 200) expect(r2.body.code, sql).toBe(r1.body.code);
+    }
+    for (const i of sqls.keys()) await both((a) => a.req(`/v0/pipes/chk_${i}`, { method: 'DELETE' }));
+  });
+
   it('tinybird.pipe_stats, datasources_ops_log Options.Names, and rows of one workspace only', async (t) => {
     if (!ch) return t.skip();
     for (let i = 0; i < 3; i++) await both((a) => a.req('/v0/pipes/np.json'));
