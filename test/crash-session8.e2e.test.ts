@@ -107,3 +107,60 @@ describe('a data source drop killed between its state change and its tables\' dr
     expect(k.body.data).toEqual([{ n: 2 }]);
   }, 120_000);
 });
+
+describe('kill -9 while pipes and data sources are dropped', () => {
+  it('each is either there with its token scopes, or gone with them; a later one of the name is not the token\'s', async () => {
+    const dataDir = tempDir('roost-crash8-drops-');
+    let srv = await startServer({ dataDir });
+    servers.push(srv);
+    const admin = (await call(`${srv.url}/tokens`)).body.workspace_admin_token as string;
+    const q = (method: string, p: string, body?: BodyInit, headers: Record<string, string> = {}) => call(`${srv.url}${p}`, { method, token: admin, body, headers });
+    const N = 6;
+    const tokenSecrets: string[] = [];
+    for (let i = 0; i < N; i++) {
+      expect((await q('POST', `/v0/datasources?name=d${i}&schema=${encodeURIComponent('id UInt32')}`)).status).toBe(200);
+      expect((await q('POST', `/v0/datasources?name=d${i}&mode=append`, '1\n', { 'Content-Type': 'text/csv' })).status).toBe(200);
+      const p = await q('POST', '/v0/pipes', JSON.stringify({ name: `p${i}`, nodes: [{ name: 'n', sql: `SELECT ${i} AS x`, type: 'endpoint' }] }), { 'Content-Type': 'application/json' });
+      expect(p.status, p.text).toBe(200);
+      const scopes = [`DATASOURCES:READ:d${i}`, `PIPES:READ:p${i}`, 'DATASOURCES:READ:*'].map((s) => `scope=${encodeURIComponent(s)}`).join('&');
+      const t = await q('POST', `/v0/tokens?name=t${i}&${scopes}`);
+      expect(t.status, t.text).toBe(200);
+      tokenSecrets.push(t.body.token);
+    }
+    const inFlight = Array.from({ length: N }, (_, i) => [q('DELETE', `/v0/pipes/p${i}`), q('DELETE', `/v0/datasources/d${i}`)]).flat().map((p) => p.catch(() => undefined));
+    await new Promise((r) => setTimeout(r, 5));
+    await srv.stop('SIGKILL');
+    await Promise.all(inFlight);
+    srv = await startServer({ dataDir });
+    servers.push(srv);
+    let dropped = 0;
+    for (let i = 0; i < N; i++) {
+      const tok = await q('GET', `/v0/tokens/t${i}`);
+      expect(tok.status, tok.text).toBe(200);
+      const scopes: string[] = tok.body.scopes.map((s: any) => (typeof s === 'string' ? s : `${s.type}:${s.resource ?? ''}`.replace(/:$/, '')));
+      const pipeThere = (await q('GET', `/v0/pipes/p${i}`)).status === 200;
+      const dsThere = (await q('GET', `/v0/datasources/d${i}`)).status === 200;
+      expect(scopes.some((s) => s.endsWith(`:p${i}`)), `t${i} ${JSON.stringify(tok.body.scopes)} pipe there: ${pipeThere}`).toBe(pipeThere);
+      expect(scopes.some((s) => s.endsWith(`:d${i}`)), `t${i} ${JSON.stringify(tok.body.scopes)} ds there: ${dsThere}`).toBe(dsThere);
+      expect(scopes.some((s) => s.endsWith(':*'))).toBe(true);
+      if (pipeThere) {
+        expect((await call(`${srv.url}/v0/pipes/p${i}.json`, { token: tokenSecrets[i] })).body.data).toEqual([{ x: i }]);
+      } else {
+        dropped++;
+        const p = await q('POST', '/v0/pipes', JSON.stringify({ name: `p${i}`, nodes: [{ name: 'n', sql: 'SELECT 42 AS x', type: 'endpoint' }] }), { 'Content-Type': 'application/json' });
+        expect(p.status, p.text).toBe(200);
+        expect((await call(`${srv.url}/v0/pipes/p${i}.json`, { token: tokenSecrets[i] })).status).toBe(403);
+      }
+      if (dsThere) {
+        const r = await call(`${srv.url}/v0/sql?q=${encodeURIComponent(`SELECT count() AS n FROM d${i} FORMAT JSON`)}`, { token: tokenSecrets[i] });
+        expect(r.body.data, r.text).toEqual([{ n: 1 }]);
+      } else {
+        dropped++;
+        expect((await q('POST', `/v0/datasources?name=d${i}&schema=${encodeURIComponent('id UInt32')}`)).status).toBe(200);
+        const r = await call(`${srv.url}/v0/sql?q=${encodeURIComponent(`SELECT count() AS n FROM d${i} FORMAT JSON`)}`, { token: admin });
+        expect(r.body.data, r.text).toEqual([{ n: 0 }]);
+      }
+    }
+    console.log(`kill -9 with ${2 * N} drops in flight: ${dropped} done before it`);
+  }, 120_000);
+});
