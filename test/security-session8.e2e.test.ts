@@ -175,3 +175,47 @@ describe('IdP access tokens where the audience is the client_id', () => {
     }
   });
 });
+
+describe('a quarantine follows its data source in scopes', () => {
+  const quarantined = async (ds: string, bad: string) => {
+    await mkDataSource(ds, 'id UInt32, tag String');
+    const a = await req('POST', `/v0/datasources?name=${ds}&mode=append`, admin, `1,good\nnot-a-number,${bad}\n`, { 'Content-Type': 'text/csv' });
+    expect(a.status, a.text).toBe(200);
+    expect((await sqlAs(`SELECT count() AS n FROM ${ds}_quarantine FORMAT JSON`, admin)).body.data[0].n).toBe(1);
+  };
+
+  it('a scope on <ds>_quarantine does not reach the quarantine of a data source created later under the name', async () => {
+    await quarantined('qsrc', 'first-owner-bad-row');
+    const tok = await mkToken('quarantine_reader', ['DATASOURCES:READ:qsrc_quarantine']);
+    expect((await sqlAs('SELECT * FROM qsrc_quarantine FORMAT JSON', tok)).text).toContain('first-owner-bad-row');
+    expect((await req('DELETE', '/v0/datasources/qsrc')).status).toBe(200);
+    await quarantined('qsrc', 'second-owner-bad-row');
+    const r = await sqlAs('SELECT * FROM qsrc_quarantine FORMAT JSON', tok);
+    expect(r.text).not.toContain('second-owner-bad-row');
+    expect(r.status).toBe(403);
+  });
+
+  it('a rename carries it to <new>_quarantine, and the old quarantine name grants nothing later', async () => {
+    await quarantined('qren', 'renamed-bad-row');
+    const tok = await mkToken('quarantine_follower', ['DATASOURCES:READ:qren_quarantine']);
+    expect((await req('PUT', '/v0/datasources/qren?name=qren2')).status).toBe(200);
+    expect((await sqlAs('SELECT * FROM qren2_quarantine FORMAT JSON', tok)).text).toContain('renamed-bad-row');
+    await quarantined('qren', 'newcomer-bad-row');
+    const r = await sqlAs('SELECT * FROM qren_quarantine FORMAT JSON', tok);
+    expect(r.text).not.toContain('newcomer-bad-row');
+    expect(r.status).toBe(403);
+  });
+
+  it('a JWT issued before a drop does not read the quarantine of a later data source of the name', async () => {
+    await quarantined('qjwt', 'jwt-first-bad-row');
+    const ws = (await call(`${srv.url}/v0/tenants/local/workspaces`, { token: srv.operatorToken })).body.workspaces.find((w: { name: string }) => w.name === 'default').id;
+    const jwt = await new jose.SignJWT({ workspace_id: ws, name: 'qj', scopes: [{ type: 'DATASOURCES:READ', resource: 'qjwt_quarantine' }] })
+      .setProtectedHeader({ alg: 'HS256' }).setIssuedAt(Math.floor(Date.now() / 1000) - 5).setExpirationTime(Math.floor(Date.now() / 1000) + 600).sign(new TextEncoder().encode(admin));
+    expect((await sqlAs('SELECT * FROM qjwt_quarantine FORMAT JSON', jwt)).text).toContain('jwt-first-bad-row');
+    expect((await req('DELETE', '/v0/datasources/qjwt')).status).toBe(200);
+    await quarantined('qjwt', 'jwt-second-bad-row');
+    const r = await sqlAs('SELECT * FROM qjwt_quarantine FORMAT JSON', jwt);
+    expect(r.text).not.toContain('jwt-second-bad-row');
+    expect(r.status).toBe(403);
+  });
+});

@@ -84,8 +84,12 @@ export function renameReferencesOps(state: State, tenant: string, workspace: str
     // A scope already naming the new name named no resource (names are unique): it was granted
     // for something else, and is not a grant of the renamed resource (DATASOURCES:DROP of one data
     // source and DATASOURCES:READ of a free name made a read of it by a rename). It goes.
-    const kept = t.scopes.filter((s) => !namesResource(s, kind, to));
-    const scopes = kept.map((s) => renamedScope(s, kind, from, to));
+    // A data source's quarantine (`<name>_quarantine`, read by that name) goes with it.
+    const kept = t.scopes.filter((s) => !namesResource(s, kind, to) && !(kind === 'datasource' && namesResource(s, kind, to + QUARANTINE)));
+    const scopes = kept.map((s) => {
+      const r = renamedScope(s, kind, from, to);
+      return r === s && kind === 'datasource' ? renamedScope(s, kind, from + QUARANTINE, to + QUARANTINE) : r;
+    });
     if (kept.length !== t.scopes.length || scopes.some((s, i) => s !== kept[i])) {
       ops.push({ op: 'put', path: ['tokens', tenant, workspace, t.name], value: { ...t, scopes: [...new Set(scopes)], updatedAt: now } });
     }
@@ -98,6 +102,9 @@ export function renameReferencesOps(state: State, tenant: string, workspace: str
   ops.push({ op: 'put', path: ['renames', tenant, workspace, to], value: { tenant, workspace, holders: [...priorTo, { kind, id: NO_RESOURCE, at }] } });
   return ops;
 }
+
+/** Suffix of a data source's quarantine as SQL (and scopes) name it. */
+const QUARANTINE = '_quarantine';
 
 /** The id of "no resource" in a rename record: the name was free until a rename gave it. */
 const NO_RESOURCE = '';
@@ -119,10 +126,8 @@ export function dropReferencesOps(state: State, tenant: string, workspace: strin
   const ops: Op[] = [];
   const now = new Date(at).toISOString();
   for (const t of state.list<{ name: string; scopes: string[] }>('tokens', tenant, workspace)) {
-    const scopes = t.scopes.filter((s) => {
-      const parts = s.split(':');
-      return !(parts.length >= 3 && SCOPE_TYPES[kind].includes(`${parts[0]}:${parts[1]}`) && parts[2] === name);
-    });
+    // (A data source's quarantine, `<name>_quarantine`, goes with it.)
+    const scopes = t.scopes.filter((s) => !namesResource(s, kind, name) && !(kind === 'datasource' && namesResource(s, kind, name + QUARANTINE)));
     if (scopes.length !== t.scopes.length) ops.push({ op: 'put', path: ['tokens', tenant, workspace, t.name], value: { ...t, scopes, updatedAt: now } });
   }
   const prior = state.get<{ holders: FormerHolder[] }>('renames', tenant, workspace, name)?.holders ?? [];
@@ -140,10 +145,22 @@ export function dropReferencesOps(state: State, tenant: string, workspace: strin
  */
 export function jwtResourceName(state: State, tenant: string, workspace: string, kind: ResourceKind, name: string, issuedAtMs: number | undefined): string | undefined {
   if (name === '*') return name;
+  // A quarantine (`<ds>_quarantine`) follows its data source: renamed with it, gone with it.
+  if (kind === 'datasource' && name.endsWith(QUARANTINE) && name.length > QUARANTINE.length) {
+    const base = name.slice(0, -QUARANTINE.length);
+    const was = heldSince(state, tenant, workspace, kind, base, issuedAtMs);
+    if (was) {
+      const now = currentName(state, tenant, workspace, kind, was.id);
+      return now === undefined ? undefined : now + QUARANTINE;
+    }
+  }
+  const first = heldSince(state, tenant, workspace, kind, name, issuedAtMs);
+  return first ? currentName(state, tenant, workspace, kind, first.id) : name;
+}
+
+/** The first rename (or drop) away from `name` after the JWT was issued: its resource held the name then. */
+function heldSince(state: State, tenant: string, workspace: string, kind: ResourceKind, name: string, issuedAtMs: number | undefined): FormerHolder | undefined {
   const holders = (state.get<{ holders: FormerHolder[] }>('renames', tenant, workspace, name)?.holders ?? [])
     .filter((h) => h.kind === kind && (issuedAtMs === undefined || h.at >= issuedAtMs));
-  if (holders.length === 0) return name;
-  // The first rename away from the name after the JWT was issued: its resource held the name then.
-  const first = holders.reduce((a, b) => (b.at < a.at ? b : a));
-  return currentName(state, tenant, workspace, kind, first.id);
+  return holders.length === 0 ? undefined : holders.reduce((a, b) => (b.at < a.at ? b : a));
 }
