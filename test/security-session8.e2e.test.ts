@@ -77,9 +77,8 @@ describe('the save-time engine check is no way to read data the saver may not re
   });
 });
 
-describe('a token decides with its scopes of now, not of when its request came in', () => {
-  /** POST /v0/sql whose body is sent in two parts: `between` runs after the first (the server has authenticated). */
-  const slowSql = (token: string, first: string, rest: string, between: () => Promise<void>) => new Promise<{ status: number; text: string }>((resolve, reject) => {
+/** POST /v0/sql whose body is sent in two parts: `between` runs after the first (the server has authenticated). */
+const slowSql = (token: string, first: string, rest: string, between: () => Promise<void>) => new Promise<{ status: number; text: string }>((resolve, reject) => {
     const u = new URL(`${srv.url}/v0/sql`);
     const r = http.request({ host: u.hostname, port: u.port, path: u.pathname, method: 'POST', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'text/plain', 'Content-Length': Buffer.byteLength(first + rest) } }, (res) => {
       let text = '';
@@ -96,6 +95,7 @@ describe('a token decides with its scopes of now, not of when its request came i
     })().catch(reject);
   });
 
+describe('a token decides with its scopes of now, not of when its request came in', () => {
   it('a data source dropped and created again while the SQL arrives is not read with the old grant', async () => {
     await mkDataSource('held', 'v String', 'granted-row\n');
     const tok = await mkToken('held_reader', ['DATASOURCES:READ:held']);
@@ -217,5 +217,31 @@ describe('a quarantine follows its data source in scopes', () => {
     const r = await sqlAs('SELECT * FROM qjwt_quarantine FORMAT JSON', jwt);
     expect(r.text).not.toContain('jwt-second-bad-row');
     expect(r.status).toBe(403);
+  });
+});
+
+describe('service rows belong to the workspace the call came in for', () => {
+  it('a workspace renamed during a call keeps its row; a new workspace of its old name never sees it', async () => {
+    const op = { token: srv.operatorToken, headers: { 'Content-Type': 'application/json' } };
+    const made = await call(`${srv.url}/v0/tenants/local/workspaces`, { method: 'POST', ...op, body: JSON.stringify({ name: 'wsold' }) });
+    expect(made.status, made.text).toBe(201);
+    let newToken = '';
+    await slowSql(made.body.token, "SELECT 'marker-of-the-renamed' AS m ", 'FORMAT JSON', async () => {
+      const r = await call(`${srv.url}/v0/tenants/local/workspaces/wsold`, { method: 'PATCH', ...op, body: JSON.stringify({ name: 'wsrenamed' }) });
+      expect(r.status, r.text).toBe(200);
+      const again = await call(`${srv.url}/v0/tenants/local/workspaces`, { method: 'POST', ...op, body: JSON.stringify({ name: 'wsold' }) });
+      expect(again.status, again.text).toBe(201);
+      newToken = again.body.token;
+    });
+    // A call of the new workspace, written after the one above: once it shows, so has the other.
+    expect((await sqlAs("SELECT 'marker-of-the-newcomer' AS m FORMAT JSON", newToken)).status).toBe(200);
+    const q = "SELECT parameters['q'] AS q FROM tinybird.pipe_stats_rt WHERE pipe_name = 'query_api' FORMAT JSONEachRow";
+    let seen = '';
+    for (let i = 0; i < 100 && !seen.includes('marker-of-the-newcomer'); i++) {
+      seen = (await sqlAs(q, newToken)).text;
+      if (!seen.includes('marker-of-the-newcomer')) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(seen).toContain('marker-of-the-newcomer');
+    expect(seen).not.toContain('marker-of-the-renamed');
   });
 });

@@ -555,7 +555,7 @@ export function registerPipeRoutes(app: App): void {
     let name = named;
     const startedAt = Date.now();
     const t0 = performance.now();
-    let where: { tenant: string; workspace: string; tokenName: string } | undefined;
+    let where: { tenant: string; workspace: string; workspaceId?: string; tokenName: string } | undefined;
     let pipe: Pipe | undefined;
     let input: CallInput | undefined;
     let status = 200;
@@ -566,7 +566,7 @@ export function registerPipeRoutes(app: App): void {
     try {
       const r = await wsOf(ctx);
       cred = r.cred;
-      where = { tenant: r.tenant, workspace: r.workspace, tokenName: tokenName(r.cred) };
+      where = { tenant: r.tenant, workspace: r.workspace, workspaceId: state.get<{ id: string }>('workspaces', r.tenant, r.workspace)?.id, tokenName: tokenName(r.cred) };
       name = pipeNameOf(state, r, name);
       authorize(app, ctx, r.cred, { op: 'workspace', tenant: r.tenant, workspace: r.workspace, scope: 'PIPES:READ', resource: name });
       if (!format) throw new RoostError('UNSUPPORTED_FORMAT', `.${ext} is not an endpoint format; use ${Object.keys(EXTENSION_FORMATS).map((e) => `.${e}`).join(', ')}`);
@@ -600,7 +600,7 @@ export function registerPipeRoutes(app: App): void {
         // Fields spelled out: a spread followed by this many properties built a dictionary-mode
         // object (measured ~6 KB allocated per call with the sampling heap profiler).
         logEndpointCall(app.service, {
-          tenant: where.tenant, workspace: where.workspace, tokenName: where.tokenName, tokenId: tokenIdOf(cred), userAgent: userAgentOf(ctx.req.headers),
+          tenant: where.tenant, workspace: where.workspace, workspaceId: where.workspaceId, tokenName: where.tokenName, tokenId: tokenIdOf(cred), userAgent: userAgentOf(ctx.req.headers),
           pipeId: pipe?.id ?? '', pipeName: name, startedAt, durationMs: performance.now() - t0,
           status, error: failure, parameters: input?.logged ?? {}, requestId: ctx.id, url: loggedUrl(ctx),
           method: ctx.req.method ?? 'GET', rows: got.rows, readRows: got.readRows, readBytes: got.readBytes,

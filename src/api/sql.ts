@@ -6,7 +6,7 @@ import { RoostError } from '../errors.js';
 import { auditRefusal, authenticate, authorize, currentCredential, fixedParams, workspaceOf, type Credential } from '../../auth/authorize.js';
 import { analyzeSql, SqlError, toRoostError } from '../native/sql.js';
 import { rowFiltersOf, workspaceNameMap } from '../datasources/name-map.js';
-import { getTenant } from '../../tenants/registry.js';
+import { getTenant, getWorkspace } from '../../tenants/registry.js';
 import { runQueryToResponse } from '../query/run.js';
 import { publicNames, withPublicNames } from '../query/public-names.js';
 import { ResultTail } from '../pipes/result-tail.js';
@@ -69,6 +69,8 @@ export function registerSqlRoutes(app: App): void {
     const t0 = performance.now();
     const cred = await authenticate(app, ctx);
     const { tenant, workspace } = workspaceOf(app, ctx, cred);
+    // The call's rows belong to this workspace, whatever holds its name when they are written.
+    const workspaceId = getWorkspace(app.state, tenant, workspace).id;
     const call: SqlCallLog = { readsService: false };
     let failure: unknown;
     let status = 200;
@@ -91,7 +93,7 @@ export function registerSqlRoutes(app: App): void {
         for (const k of new Set(ctx.query.keys())) if (k !== 'token') parameters[k] = ctx.query.getAll(k).join(',');
         if (call.q !== undefined) parameters.q = call.q;
         logEndpointCall(app.service, {
-          tenant, workspace, tokenName: tokenName(cred), tokenId: tokenIdOf(cred), userAgent: userAgentOf(ctx.req.headers), pipeId: 'query_api', pipeName: 'query_api', startedAt,
+          tenant, workspace, workspaceId, tokenName: tokenName(cred), tokenId: tokenIdOf(cred), userAgent: userAgentOf(ctx.req.headers), pipeId: 'query_api', pipeName: 'query_api', startedAt,
           durationMs: performance.now() - t0, status, error: failure, parameters, requestId: ctx.id, url: loggedUrl(ctx),
           method: ctx.req.method ?? 'GET', rows: got?.rows ?? 0, readRows: got?.readRows ?? 0, readBytes: got?.readBytes ?? 0,
         });

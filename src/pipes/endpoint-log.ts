@@ -10,6 +10,11 @@ import { RoostError } from '../errors.js';
 export interface EndpointCall {
   tenant: string;
   workspace: string;
+  /**
+   * The workspace's id when the call came in: its rows are that workspace's even when it is
+   * renamed (or deleted and another created under its name) before they are written.
+   */
+  workspaceId?: string;
   pipeId: string;
   pipeName: string;
   tokenName: string;
@@ -51,7 +56,7 @@ export function logEndpointCall(service: ServiceLog, c: EndpointCall): void {
   const error = messageOf(c.error);
   const start = chTime(c.startedAt);
   service.write(c.tenant, 'pipe_stats_rt', {
-    start_datetime: start, workspace: c.workspace, pipe_id: c.pipeId, pipe_name: c.pipeName, token_name: c.tokenName,
+    start_datetime: start, workspace: c.workspace, workspace_id: c.workspaceId, pipe_id: c.pipeId, pipe_name: c.pipeName, token_name: c.tokenName,
     duration: c.durationMs / 1000, read_rows: c.readRows, read_bytes: c.readBytes, result_rows: c.rows,
     status_code: c.status, error: c.error ? 1 : 0, error_message: error, parameters: c.parameters,
     request_id: c.requestId, url: c.url, method: c.method, token: c.tokenId ?? '', user_agent: c.userAgent ?? null,
@@ -61,7 +66,7 @@ export function logEndpointCall(service: ServiceLog, c: EndpointCall): void {
   });
   if (c.error) {
     service.write(c.tenant, 'endpoint_errors', {
-      start_datetime: start, workspace: c.workspace, pipe_id: c.pipeId, pipe_name: c.pipeName, parameters: c.parameters,
+      start_datetime: start, workspace: c.workspace, workspace_id: c.workspaceId, pipe_id: c.pipeId, pipe_name: c.pipeName, parameters: c.parameters,
       error, status_code: c.status, request_id: c.requestId, token_name: c.tokenName,
       // Tinybird's names: the parameters as JSON text, the URL without the token.
       params: JSON.stringify(c.parameters), url: c.url, resource_tags: [],
