@@ -272,5 +272,10 @@ describe("this session's features, embedded vs remote (18.16) on one Roost serve
     expect(v2.status, v2.text).toBe(403);
     const [g1, g2] = await both((a) => a.req('/v0/tokens/reader'));
     expect(g2.body.scopes).toEqual(g1.body.scopes);
+    // The rename and the drop in tinybird.datasources_ops_log, alike.
+    const ops = "SELECT event_type, datasource_name, result, Options.Names AS n, Options.Values AS v FROM tinybird.datasources_ops_log WHERE event_type IN ('rename', 'delete') AND datasource_name IN ('nd', 'nd2') ORDER BY event_type";
+    const [l1, l2] = await Promise.all([eventually('emb', ops, 2), eventually('rem', ops, 2)]);
+    expect(l2).toEqual(l1);
+    expect(l1.find((r) => r.event_type === 'rename')).toMatchObject({ datasource_name: 'nd2', n: ['old_name', 'new_name'], v: ['nd', 'nd2'] });
   }, 60_000);
 });
