@@ -142,6 +142,25 @@ describe('bad input gets a clear 4xx and changes nothing', () => {
     expect((await rows('SELECT count() AS c FROM hdr'))[0].c).toBe(0);
   });
 
+  it('a header naming the columns in another order is taken by name (as Tinybird appends do)', async () => {
+    expect((await post(`/v0/datasources?name=hdr2&schema=${encodeURIComponent('id Int32, name String, v Float64')}`)).status).toBe(200);
+    const r = await post('/v0/datasources?name=hdr2&mode=append', 'name,v,id\nana,1.5,1\nbob,x,2\n"c, d",3,3\n');
+    expect(r.status, r.text).toBe(200);
+    expect(r.body).toMatchObject({ successful_rows: 2, quarantined_rows: 1 });
+    expect(await rows('SELECT id, name, v FROM hdr2 ORDER BY id')).toEqual([{ id: 1, name: 'ana', v: 1.5 }, { id: 3, name: 'c, d', v: 3 }]);
+    // The quarantined row's values under their columns, the failing column by name, the raw text as sent.
+    expect(await rows('SELECT id, name, v, c__error_column, c__raw FROM hdr2_quarantine')).toEqual([{ id: '2', name: 'bob', v: 'x', c__error_column: ['v'], c__raw: 'bob,x,2' }]);
+    // Names as written before they became identifiers (the schema inferred from such a file), in another order.
+    const created = await post('/v0/datasources?name=hdr3', 'User Id,Full Name\n1,ana\n');
+    expect(created.status, created.text).toBe(200);
+    expect((await post('/v0/datasources?name=hdr3&mode=append', 'Full Name,User Id\nbob,2\n')).status).toBe(200);
+    expect(await rows('SELECT User_Id, Full_Name FROM hdr3 ORDER BY User_Id')).toEqual([{ User_Id: 1, Full_Name: 'ana' }, { User_Id: 2, Full_Name: 'bob' }]);
+    // Every column once, or it is still a mismatch (nothing stored).
+    const missing = await post('/v0/datasources?name=hdr2&mode=append', 'name,v\nzed,1\n');
+    expect(missing).toMatchObject({ status: 400, body: { code: 'HEADER_MISMATCH' } });
+    expect((await rows('SELECT count() AS c FROM hdr2'))[0].c).toBe(2);
+  });
+
   it('invalid UTF-8 and an oversized row are refused and nothing is stored', async () => {
     expect((await post('/v0/datasources?name=utf&schema=a+Int32,b+String')).status).toBe(200);
     const bad = Buffer.concat([Buffer.from('1,ok\n2,'), Buffer.from([0xff, 0xfe]), Buffer.from('\n')]);

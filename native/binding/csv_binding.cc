@@ -264,6 +264,13 @@ class ValidateWorker final : public Napi::AsyncWorker {
     }
     o.Set("parts", parts);
     o.Set("rejected", takeBuffer(env, std::move(batch_.rejected)));
+    // The header named the columns in another order: where each schema column is in a row.
+    const std::vector<uint32_t>& order = wrap_->validator()->columnOrder();
+    if (!order.empty()) {
+      Napi::Array a = Napi::Array::New(env, order.size());
+      for (size_t i = 0; i < order.size(); ++i) a.Set(static_cast<uint32_t>(i), Napi::Number::New(env, order[i]));
+      o.Set("columnOrder", a);
+    }
     deferred_.Resolve(o);
   }
   void OnError(const Napi::Error& e) override {

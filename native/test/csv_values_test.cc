@@ -519,6 +519,30 @@ TEST_CASE("csv validator: header check and line numbers across a split") {
   CHECK(headerMismatch({"a", "b"}, cols).empty());
 }
 
+TEST_CASE("csv validator: a header naming the columns in another order takes them by name") {
+  // The same rows as "a,b,c" in schema order, whatever the split; a rejected row keeps the
+  // file's raw text and names the schema's column.
+  const std::string csv = "c,a,b\nx,1,\"p, q\"\ny,bad,r\n\"z\n\",3,s\n";
+  const auto want = validate("a Int8, b String, c String", "1,\"p, q\",x\n3,s,\"z\n\"\n");
+  REQUIRE(want.ok);
+  for (size_t cut = 0; cut <= csv.size(); ++cut) {
+    CAPTURE(cut);
+    auto r = validate("a Int8, b String, c String", csv, true, cut);
+    CHECK(r.ok);
+    CHECK(r.count == 2);
+    CHECK(r.rows == want.rows);
+    CHECK(r.rejected == std::vector<std::string>{"3:0:not an integer:y,bad,r"});
+  }
+  // Every column once, or it is a mismatch: a column named twice, one missing, one extra.
+  CHECK_FALSE(validate("a Int8, b String", "b,b\n1,x\n", true).ok);
+  CHECK_FALSE(validate("a Int8, b String, c String", "b,a\n1,x\n", true).ok);
+  CHECK_FALSE(validate("a Int8, b String", "b,a,c\n1,x,y\n", true).ok);
+  // A row with another field count is still the wrong column count.
+  auto r = validate("a Int8, b String", "b,a\nx,1\ny\n", true);
+  CHECK(r.count == 1);
+  CHECK(r.rejected == std::vector<std::string>{"3:-1:wrong column count:y"});
+}
+
 TEST_CASE("csv native block: the layout ClickHouse writes") {
   std::vector<Column> cols;
   SchemaError e;

@@ -221,7 +221,8 @@ async function importLocked(app: App, o: ImportOptions): Promise<ImportResult> {
   const spelled = first ? headerSpells(first.fields, o.ds.columns) : false;
   const hasHeader = o.hasHeader ?? (spelled !== false || (sniffed!.hasHeader && !(await firstRowIsData(head, o.ds, dialect))));
   if (hasHeader && spelled === 'as written' && first) {
-    head = Buffer.concat([Buffer.from(o.ds.columns.map((c) => csvField(c.name, dialect)).join(dialect.delimiter)), head.subarray(first.end)]);
+    // The names in the file's order (the validator takes columns by name).
+    head = Buffer.concat([Buffer.from(inferredColumnNames(first.fields).map((n) => csvField(n, dialect)).join(dialect.delimiter)), head.subarray(first.end)]);
   }
   let validator: CsvValidator;
   try {
@@ -241,11 +242,14 @@ async function importLocked(app: App, o: ImportOptions): Promise<ImportResult> {
   let rows = 0;
   let bytes = 0;
   let outsideCondition: number | undefined;
-  const toQuarantine = (rejected: RejectedRow[], processed: number): QuarantineRow[] => {
+  const toQuarantine = (rejected: RejectedRow[], processed: number, order?: number[]): QuarantineRow[] => {
     // Text that is not UTF-8 is refused as a whole: the body is in the wrong encoding.
     const bad = rejected.find((r) => r.reason === 'invalid UTF-8');
     if (bad) throw new RoostError('INVALID_UTF8', `line ${bad.line} is not valid UTF-8; send the file as UTF-8 (nothing was stored)`, { details: { line: bad.line } });
-    return o.source.mapRejected ? o.source.mapRejected(rejected, processed) : rejected.map((r) => ({ ...r, values: splitCsvRow(r.raw, dialect.delimiter, dialect.quote) }));
+    if (o.source.mapRejected) return o.source.mapRejected(rejected, processed);
+    // A header in another order than the schema's: each column's value is taken by name.
+    const byName = (v: string[]) => (order && v.length === order.length ? order.map((i) => v[i]!) : v);
+    return rejected.map((r) => ({ ...r, values: byName(splitCsvRow(r.raw, dialect.delimiter, dialect.quote)) }));
   };
 
   // Each batch is one piece of the insert (a splittable insert is cut only between batches),
@@ -253,7 +257,7 @@ async function importLocked(app: App, o: ImportOptions): Promise<ImportResult> {
   async function* encoded(): AsyncGenerator<Buffer[]> {
     const handle = async (b: Awaited<ReturnType<CsvValidator['push']>>) => {
       rows += b.rowCount;
-      quarantine(toQuarantine(b.rejected, b.rowCount + b.rejected.length));
+      quarantine(toQuarantine(b.rejected, b.rowCount + b.rejected.length, b.columnOrder));
       if (o.source.takeEarlyRejects) quarantine(o.source.takeEarlyRejects());
       return b.parts;
     };
@@ -418,9 +422,10 @@ function firstRecord(head: Buffer, dialect: CsvDialect, complete: boolean): { fi
  */
 export function headerSpells(names: string[], columns: ReadonlyArray<{ name: string }>): 'exactly' | 'as written' | false {
   if (names.length !== columns.length) return false;
-  if (names.every((n, i) => n === columns[i]!.name)) return 'exactly';
-  const inferred = inferredColumnNames(names);
-  return inferred.every((n, i) => n === columns[i]!.name) ? 'as written' : false;
+  // In any order: the columns are then taken by name (as Tinybird's appends do with a header).
+  const all = (ns: string[]) => new Set(ns).size === ns.length && columns.every((c) => ns.includes(c.name));
+  if (all(names)) return 'exactly';
+  return all(inferredColumnNames(names)) ? 'as written' : false;
 }
 
 /**

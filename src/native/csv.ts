@@ -106,6 +106,11 @@ export interface Batch {
   rejected: RejectedRow[];
   /** Input bytes fully processed so far (a partial last row is held back). */
   bytesConsumed: number;
+  /**
+   * Set when the header named the schema's columns in another order: for each schema column,
+   * the index of its field in the file's rows (a rejected row's `raw` is in the file's order).
+   */
+  columnOrder?: number[];
 }
 
 const DEFAULT_DIALECT: CsvDialect = { delimiter: ',', quote: '"', escape: '' };
@@ -318,11 +323,13 @@ export class CsvValidator {
       rowCount: b.rowCount,
       rejected,
       bytesConsumed: b.bytesConsumed,
+      ...(b.columnOrder ? { columnOrder: b.columnOrder } : {}),
     };
   }
 }
 
 interface NativeBatch {
+  columnOrder?: number[];
   parts: Buffer[];
   rowCount: number;
   rejected: Buffer;

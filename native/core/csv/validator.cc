@@ -89,7 +89,7 @@ void Validator::onRow(const Row& row) {
     std::vector<std::string> found;
     for (size_t i = 0; i < row.count; ++i) found.emplace_back(row.fields[i].view());
     std::string msg = headerMismatch(found, cols_);
-    if (!msg.empty()) {
+    if (!msg.empty() && !columnsByName(found)) {
       error_ = ValidatorError::HeaderMismatch;
       errorMessage_ = std::move(msg);
       headerFound_ = std::move(found);
@@ -97,6 +97,33 @@ void Validator::onRow(const Row& row) {
     }
     return;
   }
+  if (!order_.empty() && row.count == order_.size()) {
+    // The header named the columns in another order: each row's fields are taken by name.
+    for (size_t j = 0; j < order_.size(); ++j) ordered_[j] = row.fields[order_[j]];
+    Row r = row;
+    r.fields = ordered_.data();
+    return validateRow(r);
+  }
+  validateRow(row);
+}
+
+bool Validator::columnsByName(const std::vector<std::string>& found) {
+  if (found.size() != cols_.size()) return false;
+  std::vector<uint32_t> order(cols_.size(), UINT32_MAX);
+  for (size_t j = 0; j < cols_.size(); ++j) {
+    for (size_t i = 0; i < found.size(); ++i) {
+      if (found[i] != cols_[j].name) continue;
+      if (order[j] != UINT32_MAX) return false;  // named twice
+      order[j] = static_cast<uint32_t>(i);
+    }
+    if (order[j] == UINT32_MAX) return false;  // not named
+  }
+  order_ = std::move(order);
+  ordered_.resize(order_.size());
+  return true;
+}
+
+void Validator::validateRow(const Row& row) {
   // Text that is not UTF-8 first: it fails the whole request (the body is in the
   // wrong encoding), whatever else is wrong with the row.
   const char* raw = row.raw.data();

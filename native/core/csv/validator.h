@@ -76,9 +76,18 @@ class Validator final : private RowSink {
   uint64_t errorLine() const { return errorLine_; }
   /// HEADER_MISMATCH: the header cells as found.
   const std::vector<std::string>& headerFound() const { return headerFound_; }
+  /// When the header named the schema's columns in another order: for each schema column, the
+  /// index of its field in the file's rows (rejected rows' raw text is in the file's order).
+  /// Empty when the file's order is the schema's.
+  const std::vector<uint32_t>& columnOrder() const { return order_; }
 
  private:
   void onRow(const Row& row) override;
+  void validateRow(const Row& row);
+  /// A header naming every schema column once, in another order: sets order_.
+  bool columnsByName(const std::vector<std::string>& found);
+  std::vector<uint32_t> order_;
+  std::vector<Field> ordered_;
   void reject(const Row& row, int column, Reason reason);
   bool readerFailed();
   void takeRows(Batch& out);
