@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { call, waitJob, startServer, tempDir, type RunningServer } from './helpers/server.js';
+import { call, childProcesses, waitJob, startServer, tempDir, type RunningServer } from './helpers/server.js';
 
 const json = (body: unknown) => ({ headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
 const servers: RunningServer[] = [];
@@ -162,5 +162,63 @@ describe('kill -9 while pipes and data sources are dropped', () => {
       }
     }
     console.log(`kill -9 with ${2 * N} drops in flight: ${dropped} done before it`);
+  }, 120_000);
+});
+
+describe('SIGKILL of the cell, and kill -9 of the server, during a restore with events buffered before it', () => {
+  it('leave the old data or the restored data, whole; the next backup sweeps what they left', async () => {
+    const dataDir = tempDir('roost-crash8-restore-');
+    let srv = await startServer({ dataDir, dev: false, args: ['--events-flush', '600000'] });
+    servers.push(srv);
+    const op = srv.operatorToken;
+    expect((await call(`${srv.url}/v0/tenants`, { method: 'POST', token: op, ...json({ slug: 'zeta' }) })).status).toBe(201);
+    const tok = (await call(`${srv.url}/v0/tenants/zeta/workspaces`, { method: 'POST', token: op, ...json({ name: 'w' }) })).body.token;
+    const count = async () => (await call(`${srv.url}/v0/sql?q=${encodeURIComponent('SELECT count() AS n FROM ev FORMAT JSON')}`, { token: tok })).body.data?.[0]?.n;
+    expect((await call(`${srv.url}/v0/datasources?name=ev&mode=create&schema=${encodeURIComponent('id UInt32')}`, { method: 'POST', token: tok })).status).toBe(200);
+    expect((await call(`${srv.url}/v0/datasources?name=ev&mode=append`, { method: 'POST', token: tok, body: '1\n2\n3\n' })).status).toBe(200);
+    const b = await call(`${srv.url}/v0/tenants/zeta/backups`, { method: 'POST', token: op });
+    expect((await waitJob(srv, op, b.body.id)).status).toBe('done');
+    /** The rows once the data source's buffered events are flushed (a rows delete flushes them first). */
+    const flushed = async () => {
+      await call(`${srv.url}/v0/datasources/ev/delete`, { method: 'POST', token: tok, body: new URLSearchParams({ delete_condition: 'id = 0', dry_run: 'true' }).toString(), headers: { 'Content-Type': 'application/x-www-form-urlencoded' } });
+      return count();
+    };
+    const restoreWith = async (kill: () => Promise<void>) => {
+      const ev = await call(`${srv.url}/v0/events?name=ev`, { method: 'POST', token: tok, body: '{"id":100}\n{"id":101}\n' });
+      expect(ev.status, ev.text).toBe(202);
+      const before = await count();
+      const r = await call(`${srv.url}/v0/tenants/zeta/backups/${b.body.backup_id}/restore`, { method: 'POST', token: op, ...json({ replace: true }) });
+      expect(r.status, r.text).toBe(202);
+      await kill();
+      return { before, job: r.body.id as string };
+    };
+    // The cell dies under the restore: the job fails (old data, events in it) or wins (restored data only).
+    {
+      const { before, job } = await restoreWith(async () => { for (const pid of childProcesses(srv.proc.pid!, 'cell-main')) process.kill(pid, 'SIGKILL'); });
+      const j = await waitJob(srv, op, job);
+      let n: number | undefined;
+      for (let i = 0; i < 50 && n === undefined; i++) { n = await flushed(); if (n === undefined) await new Promise((res) => setTimeout(res, 200)); }
+      console.log(`cell SIGKILL during a restore: ${j.status}${j.error ? ` (${j.error})` : ''}, ${n} rows`);
+      if (j.status === 'done') expect(n).toBe(3);
+      else expect(n, JSON.stringify(j)).toBe(before + 2);
+    }
+    // The server dies under the restore: after the restart, old data with the events, or the restored data only.
+    {
+      const { before } = await restoreWith(async () => { await srv.stop('SIGKILL'); });
+      srv = await startServer({ dataDir, dev: false, args: ['--operator-token', op] });
+      servers.push(srv);
+      const n = await flushed();
+      console.log(`kill -9 during a restore: ${n} rows after the restart (${before} before it, 2 events buffered)`);
+      expect([3, before + 2], `rows after the restart: ${n} (before the restore: ${before})`).toContain(n);
+    }
+    // The next backup sweeps databases no workspace names and succeeds; it restores whole.
+    const b2 = await call(`${srv.url}/v0/tenants/zeta/backups`, { method: 'POST', token: op });
+    expect((await waitJob(srv, op, b2.body.id)).status).toBe('done');
+    const m = JSON.parse(fs.readFileSync(path.join(dataDir, 'backups', 'zeta', b2.body.backup_id, 'manifest.json'), 'utf8'));
+    expect(m.workspaces.length).toBe(1);
+    const n2 = await count();
+    const r2 = await call(`${srv.url}/v0/tenants/zeta/backups/${b2.body.backup_id}/restore`, { method: 'POST', token: op, ...json({ replace: true }) });
+    expect((await waitJob(srv, op, r2.body.id)).status).toBe('done');
+    expect(await count()).toBe(n2);
   }, 120_000);
 });
