@@ -188,7 +188,21 @@ describe("this session's features, embedded vs remote (18.16) on one Roost serve
       expect(r2.status, `${sql}: ${r1.text} | ${r2.text}`).toBe(r1.status);
       if (r1.status !== 200) expect(r2.body.code, sql).toBe(r1.body.code);
     }
-    for (const i of sqls.keys()) await both((a) => a.req(`/v0/pipes/chk_${i}`, { method: 'DELETE' }));
+    // The saved ones, published and read by name through /v0/sql and as endpoints, answer alike.
+    for (const i of sqls.keys()) {
+      const [g1] = await both((a) => a.req(`/v0/pipes/chk_${i}`));
+      if (g1.status !== 200) continue;
+      const node = g1.body.nodes[0].name;
+      await both((a) => a.post(`/v0/pipes/chk_${i}/nodes/${node}/endpoint`));
+      const [r1, r2] = await both((a) => a.sql(`SELECT * FROM chk_${i} FORMAT JSON`));
+      expect(r1.status, `${sqls[i]}: ${r1.text}`).toBe(200);
+      expect(r2.status, `${sqls[i]}: ${r2.text}`).toBe(200);
+      expect(r2.body.data, sqls[i]).toEqual(r1.body.data);
+      const [e1, e2] = await both((a) => a.req(`/v0/pipes/chk_${i}.json`));
+      expect(e2.status, `${sqls[i]}: ${e2.text}`).toBe(e1.status);
+      expect(e2.body.data, sqls[i]).toEqual(e1.body.data);
+    }
+    for (const i of [...sqls.keys()].reverse()) await both((a) => a.req(`/v0/pipes/chk_${i}`, { method: 'DELETE' }));
   });
 
   it('tinybird.pipe_stats, datasources_ops_log Options.Names, and rows of one workspace only', async (t) => {
