@@ -19,9 +19,13 @@ async function setup(s: RunningServer, ds: string): Promise<string> {
 }
 
 async function count(s: RunningServer, tok: string, ds: string): Promise<number> {
-  const r = await call(`${s.url}/v0/sql?q=${encodeURIComponent(`SELECT count() AS c FROM ${ds} FORMAT JSONEachRow`)}`, { token: tok });
-  if (r.status !== 200) throw new Error(`${r.status} ${r.text}`);
-  return Number(JSON.parse(r.text).c);
+  for (let attempt = 0; ; attempt++) {
+    const r = await call(`${s.url}/v0/sql?q=${encodeURIComponent(`SELECT count() AS c FROM ${ds} FORMAT JSONEachRow`)}`, { token: tok });
+    // A query the killed cell was running answers 503, retryable (as documented): asked again.
+    if (r.status === 503 && r.body?.retryable && attempt < 20) continue;
+    if (r.status !== 200) throw new Error(`${r.status} ${r.text}`);
+    return Number(JSON.parse(r.text).c);
+  }
 }
 
 /**
