@@ -591,3 +591,21 @@ describe('a dropped pipe or data source and a new one of its name', () => {
     expect((await get('/v0/pipes/journal_report.json', later)).body.data).toEqual([{ secret: 'payroll' }]);
   });
 });
+
+describe('a pipe and a data source created under one name at once', () => {
+  it('exactly one of them gets the name', async () => {
+    // One request starts a little after the other, by turns, so the data source's state change
+    // falls at every point of the pipe's save (its name checks, the engine check, its state change).
+    for (let i = 0; i < 24; i++) {
+      const name = `twin_${i}`;
+      const pipe = () => req('POST', '/v0/pipes', admin, JSON.stringify({ name, nodes: [{ name: `${name}_0`, sql: 'SELECT number AS n FROM numbers(3)', type: 'endpoint' }] }), { 'Content-Type': 'application/json' });
+      const source = () => req('POST', `/v0/datasources?name=${name}&schema=${enc('id Int32')}`);
+      const later = <T>(ms: number, f: () => Promise<T>) => new Promise((r) => setTimeout(r, ms)).then(f);
+      const [p, d] = await Promise.all(i % 2 ? [pipe(), later(i, source)] : [later(i, pipe), source()]);
+      expect([p.status, d.status].sort(), `${name}: ${p.text} ${d.text}`).toEqual([200, 409]);
+      const pipes = (await get('/v0/pipes')).body.pipes.map((x: { name: string }) => x.name);
+      const sources = (await get('/v0/datasources')).body.datasources.map((x: { name: string }) => x.name);
+      expect(Number(pipes.includes(name)) + Number(sources.includes(name)), name).toBe(1);
+    }
+  });
+});

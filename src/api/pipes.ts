@@ -374,14 +374,20 @@ export function registerPipeRoutes(app: App): void {
       nodes = [newNode(`${name}_0`, sql, null)];
       if (isEndpointType(form.get('type'), nodes[0]!.name)) endpoint = nodes[0]!.id;
     }
-    if (state.get('datasources', r.tenant, r.workspace, name)) throw new RoostError('CONFLICT', `a data source is named "${name}"; pipes and data sources share names`);
-    // Nor named like another pipe or a data source but for case (told apart by case alone in SQL, scopes and logs).
-    const clash = quarantineClash(state, r.tenant, r.workspace, name, 'pipe');
-    if (clash) throw new RoostError('CONFLICT', clash);
-    const twin = nameHolder(state, r.tenant, r.workspace, name);
-    if (twin && twin.name !== name) throw new RoostError('CONFLICT', `${twin.kind === 'pipe' ? 'a pipe' : 'a data source'} is named "${twin.name}"; names of pipes and data sources must differ other than in case`, { details: { name: twin.name, kind: twin.kind } });
+    // Checked in the state change itself (save runs `change` inside its transaction, where the
+    // state is the one written): a data source created or renamed to this name meanwhile is seen.
+    const namesFree = () => {
+      if (state.get('datasources', r.tenant, r.workspace, name)) throw new RoostError('CONFLICT', `a data source is named "${name}"; pipes and data sources share names`);
+      // Nor named like another pipe or a data source but for case (told apart by case alone in SQL, scopes and logs).
+      const clash = quarantineClash(state, r.tenant, r.workspace, name, 'pipe');
+      if (clash) throw new RoostError('CONFLICT', clash);
+      const twin = nameHolder(state, r.tenant, r.workspace, name);
+      if (twin && twin.name !== name) throw new RoostError('CONFLICT', `${twin.kind === 'pipe' ? 'a pipe' : 'a data source'} is named "${twin.name}"; names of pipes and data sources must differ other than in case`, { details: { name: twin.name, kind: twin.kind } });
+    };
+    namesFree();
     const now = new Date().toISOString();
     const pipe = await save(r, name, (cur) => {
+      namesFree();
       if (cur && !force) throw new RoostError('ALREADY_EXISTS', `pipe "${name}" already exists; pass force=true to replace it, or edit its nodes`);
       return { id: cur?.id ?? newId('t'), name, tenant: r.tenant, workspace: r.workspace, description, nodes: ignore ? nodes.map((n) => withIgnore(n, true)) : nodes, endpoint, createdAt: cur?.createdAt ?? now, updatedAt: now };
     }, { ignore });
