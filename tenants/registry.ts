@@ -54,6 +54,31 @@ export function getWorkspace(state: State, tenant: string, name: string): Worksp
   return w;
 }
 
+/**
+ * For a state change that writes under workspace `name` after checks made against workspace
+ * `id` (and an await since): refused when that name is no longer that workspace (deleted,
+ * renamed, deleted and created again, or its tenant deleted). Call it inside the transaction:
+ * what was written under a deleted workspace's name stayed in the state, and a workspace created
+ * later under the name had it (an ADMIN token of the deleted workspace reached the new one).
+ */
+export function sameWorkspace(state: State, tenant: string, name: string, id: string): Workspace {
+  const w = state.get<Workspace>('workspaces', tenant, name);
+  if (w?.id !== id) throw new RoostError('UNKNOWN_WORKSPACE', `workspace "${name}" was deleted or renamed meanwhile (nothing was changed)`);
+  return w;
+}
+
+/**
+ * For a state change that writes under tenant `slug` after checks made against the tenant
+ * created at `createdAt` (and an await since): refused when that tenant was deleted (or deleted
+ * and created again). Call it inside the transaction: a connection or mapping rules written
+ * after the delete stayed in the state, for the next tenant of that slug to have.
+ */
+export function sameTenant(state: State, slug: string, createdAt: string): Tenant {
+  const t = state.get<Tenant>('tenants', slug);
+  if (t?.createdAt !== createdAt) throw new RoostError('UNKNOWN_TENANT', `tenant "${slug}" was deleted meanwhile (nothing was changed)`);
+  return t;
+}
+
 export function createTenantOps(state: State, input: { slug: string; name?: string; domains?: string[]; placement?: Placement; limits?: TenantLimits }): { ops: Op[]; tenant: Tenant } {
   if (!SLUG.test(input.slug)) throw new RoostError('INVALID_PARAMETER', 'tenant slug must be 1-40 characters of a-z, 0-9 and -, starting and ending with a letter or digit');
   if (state.get('tenants', input.slug)) throw new RoostError('ALREADY_EXISTS', `tenant "${input.slug}" already exists`);

@@ -9,7 +9,7 @@ import { readJson, sendJson } from '../http/context.js';
 import { RoostError } from '../errors.js';
 import { authenticate, authorize, credentialName, type Credential } from '../../auth/authorize.js';
 import { auditAuth } from '../../auth/runtime.js';
-import { getTenant } from '../../tenants/registry.js';
+import { getTenant, sameTenant } from '../../tenants/registry.js';
 import { checkAudienceFree } from '../../tenants/claims.js';
 import { connectionView, listConnections, parseConnection, type ConnectionRecord, type StoredConnection } from '../../auth/oidc/connections.js';
 import { isSamlConnection, parseSamlConnection, samlConnectionView } from '../../auth/saml/index.js';
@@ -19,13 +19,13 @@ import { revokeTenantSessions } from '../../auth/sessions/sessions.js';
 export function registerIdentityAdminRoutes(app: App): void {
   const { router, state } = app;
 
-  const tenantAdmin = async (ctx: Ctx): Promise<{ cred: Credential; tenant: string }> => {
+  const tenantAdmin = async (ctx: Ctx): Promise<{ cred: Credential; tenant: string; createdAt: string }> => {
     const cred = await authenticate(app, ctx);
     const tenant = ctx.params.slug!;
     // Authorize before looking the tenant up: an unknown tenant must not be told apart from a foreign one.
     authorize(app, ctx, cred, { op: 'tenant', tenant });
-    getTenant(state, tenant);
-    return { cred, tenant };
+    // Which tenant of the slug: a write after an await checks it is still that one (sameTenant).
+    return { cred, tenant, createdAt: getTenant(state, tenant).createdAt };
   };
   const view = (c: StoredConnection) => (isSamlConnection(c) ? samlConnectionView(app, c) : connectionView(app, c));
   /** OIDC or SAML by the body's `type` (or the stored record's, for a patch). */
@@ -49,10 +49,11 @@ export function registerIdentityAdminRoutes(app: App): void {
   });
 
   router.post('/v0/tenants/:slug/connections', async (ctx) => {
-    const { cred, tenant } = await tenantAdmin(ctx);
+    const { cred, tenant, createdAt } = await tenantAdmin(ctx);
     const body = await readJson(ctx);
     const rec = parse(tenant, body);
     await state.transact((s) => {
+      sameTenant(s, tenant, createdAt);
       if (s.get('connections', tenant, rec.id)) throw new RoostError('ALREADY_EXISTS', `connection "${rec.id}" already exists`);
       checkAudienceFree(s, rec);
       return { ops: [{ op: 'put', path: ['connections', tenant, rec.id], value: rec }], result: undefined };
@@ -97,11 +98,13 @@ export function registerIdentityAdminRoutes(app: App): void {
   });
 
   router.put('/v0/tenants/:slug/mappings', async (ctx) => {
-    const { cred, tenant } = await tenantAdmin(ctx);
+    const { cred, tenant, createdAt } = await tenantAdmin(ctx);
     const rules = validateRules(await readJson(ctx));
     const doc: MappingDoc = { rules, updatedAt: new Date().toISOString() };
-    const before = getRules(state, tenant);
-    await state.write([{ op: 'put', path: ['mappings', tenant], value: doc }]);
+    const before = await state.transact((s) => {
+      sameTenant(s, tenant, createdAt);
+      return { ops: [{ op: 'put' as const, path: ['mappings', tenant], value: doc }], result: getRules(s, tenant) };
+    });
     audit(ctx, cred, tenant, 'mappings.updated', 'mappings', { rules_before: before.length, rules_after: rules.length, rules });
     sendJson(ctx, 200, { rules, updated_at: doc.updatedAt });
   });

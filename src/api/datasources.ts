@@ -11,7 +11,7 @@ import { bodyStream, formOf, mergeForm, readForm, readJson, sendJson, textOf } f
 import { multipartBoundary, readMultipart, partText } from '../http/multipart.js';
 import { RoostError } from '../errors.js';
 import { authenticate, authorize, decide, workspaceOf, type Credential } from '../../auth/authorize.js';
-import { getTenant, getWorkspace, type Workspace } from '../../tenants/registry.js';
+import { getTenant, getWorkspace, sameWorkspace, type Workspace } from '../../tenants/registry.js';
 import {
   checkDataSourceName, createQuarantine, createTables, deleteDataSourceOps, deleteRowsWhere, getDataSource, listDataSources, newDataSource,
   putDataSourceOps, qualified, type DataSource, type DataSourceColumn,
@@ -294,6 +294,9 @@ export function registerDataSourceRoutes(app: App): void {
         await createQuarantine(engine, ws, ds);
         if (data) result = await runImport(app, ctx, ws, ds, format, data, 'append', dialect, params, false, undefined, true);
         await state.transact((s) => {
+          // Not into a workspace deleted or renamed while the tables were built (the record would
+          // stay under the old name, for the next workspace of that name to find).
+          sameWorkspace(s, ws.tenant, ws.name, ws.id);
           if (s.get('datasources', ws.tenant, ws.name, name)) throw new RoostError('ALREADY_EXISTS', `data source "${name}" was created meanwhile`);
           if (s.get('pipes', ws.tenant, ws.name, name)) throw new RoostError('CONFLICT', `a pipe named "${name}" was created meanwhile; pipes and data sources share names`);
           refuseCaseTwin(s, ws, name);

@@ -16,7 +16,7 @@ import {
   checkTokenName, createTokenOps, deleteTokenOps, getToken, listTokens, refreshTokenOps, replaceTokenOps, WORKSPACE_ADMIN_TOKEN, type TokenRecord,
 } from '../../auth/tokens/service-tokens.js';
 import { parseJwtBody, signTinybirdJwt, workspaceJwtKey } from '../../auth/tokens/jwt-tokens.js';
-import { getWorkspace } from '../../tenants/registry.js';
+import { getWorkspace, sameWorkspace } from '../../tenants/registry.js';
 
 function tokenView(t: TokenRecord, secret?: string): Record<string, unknown> {
   return {
@@ -106,6 +106,9 @@ export function registerTokenRoutes(app: App): void {
 
   router.post('/v0/tokens', async (ctx) => {
     const { cred, ws } = await tokenAdmin(app, ctx);
+    // The workspace as authenticated: its body read, the token is written into it only if it
+    // is still that workspace (see the transaction below).
+    const wsId = getWorkspace(state, ws.tenant, ws.workspace).id;
     const { q, json } = await formParams(ctx);
     const name = q.get('name') ?? jsonString(json, 'name');
     if (!name) throw new RoostError('INVALID_PARAMETER', 'name is required');
@@ -137,6 +140,7 @@ export function registerTokenRoutes(app: App): void {
     const rps = parseRps(q.get('rps') ?? (json?.limits as { rps?: unknown } | undefined)?.rps);
     const description = q.get('description') ?? jsonString(json, 'description');
     const r = await state.transact((s) => {
+      sameWorkspace(s, ws.tenant, ws.workspace, wsId);
       const t = createTokenOps(s, ws.tenant, ws.workspace, name, scopes, { description: description ?? undefined, rps, ...(isWat ? { seal: (v: string) => app.secrets.seal(v) } : {}) });
       return { ops: t.ops, result: t };
     });
