@@ -89,6 +89,28 @@ describe('writes into a workspace deleted (or renamed) meanwhile', () => {
     }
   });
 
+  it('a data source dropped while its workspace is renamed: either it is gone, or it is whole under the new name', async () => {
+    for (let i = 0; i < 24; i++) {
+      const from = `dropren_${i}`;
+      const to = `dropren_${i}_b`;
+      const token = await mkWorkspace(from);
+      expect((await createDataSource(token, 'events')).status).toBe(200);
+      const drop = () => as(token, 'DELETE', '/v0/datasources/events');
+      const [d, rn] = await Promise.all(i % 2 ? [drop(), later(i % 12, () => renameWorkspace(from, to))] : [later(i % 12, drop), renameWorkspace(from, to)]);
+      expect(rn.status, `${from}: ${rn.text}`).toBe(200);
+      const listed = await names(token, 'datasources');
+      expect(listed, `${from}: drop answered ${d.status} ${d.text}`).toEqual(d.status === 200 ? [] : ['events']);
+      if (listed.length) {
+        // Its table is there too: the drop that was refused dropped nothing.
+        const q = await as(token, 'GET', `/v0/sql?q=${enc('SELECT count() AS c FROM events FORMAT JSON')}`);
+        expect(q.status, `${from}: drop answered ${d.status} ${d.text}; ${q.text}`).toBe(200);
+      }
+      // Nothing of the drop stays under the old name for the next workspace of that name.
+      const again = await mkWorkspace(from);
+      expect(await names(again, 'datasources')).toEqual([]);
+    }
+  });
+
   it('a pipe created while its workspace is deleted is not left for the next workspace of that name', async () => {
     for (let i = 0; i < 24; i++) {
       const ws = `pipedel_${i}`;

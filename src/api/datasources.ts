@@ -589,6 +589,11 @@ export function registerDataSourceRoutes(app: App): void {
         // Checked again in the same transaction as the delete: a pipe saved since the check
         // above (pipe saves check their data sources in their own transaction) is seen here.
         await state.transact((s) => {
+          // The lock checked the data source before this change was queued: a workspace rename
+          // (or delete) queued ahead of it moved the data source away, and the drop deleted
+          // nothing in the state but dropped the tables the renamed workspace's data source kept.
+          sameWorkspace(s, ws.tenant, ws.name, ws.id);
+          if (s.get<DataSource>('datasources', ws.tenant, ws.name, ds.name)?.id !== ds.id) throw new RoostError('UNKNOWN_DATASOURCE', `data source "${ds.name}" was dropped or renamed meanwhile (nothing was dropped)`);
           refuseIfRead(readers(s));
           return { ops: [...deleteDataSourceOps(ds), ...dropReferencesOps(s, ws.tenant, ws.name, 'datasource', ds.id, ds.name, Date.now())], result: undefined };
         });
