@@ -157,7 +157,7 @@ describe('writes into a workspace deleted (or renamed) meanwhile', () => {
   });
 });
 
-describe('tenant settings written while the tenant is deleted', () => {
+describe('tenant settings written while the tenant is deleted or changed', () => {
   const mkTenant = async (slug: string) => {
     const r = await op('POST', '/v0/tenants', { slug });
     expect(r.status, r.text).toBe(201);
@@ -169,6 +169,18 @@ describe('tenant settings written while the tenant is deleted', () => {
   /** A request of the operator whose body comes once the tenant is deleted. */
   const bodyAfterDelete = (slug: string, method: string, p: string, body: unknown, i: number) =>
     headFirst(srv.operatorToken, method, p, 'application/json', JSON.stringify(body), () => later(50 + 25 * i, () => deleteTenant(slug)));
+
+  it('two limit changes of one tenant at once both stay (each merges into the limits as they are when it is written)', async () => {
+    await mkTenant('limits-race');
+    for (let i = 0; i < 24; i++) {
+      const a = () => op('PATCH', '/v0/tenants/limits-race', { limits: { concurrent_queries: 10 + i } });
+      const b = () => op('PATCH', '/v0/tenants/limits-race', { limits: { query_timeout_ms: 10_000 + i } });
+      const [ra, rb] = await Promise.all(i % 2 ? [a(), later(i % 12, b)] : [later(i % 12, a), b()]);
+      expect([ra.status, rb.status], `${ra.text} ${rb.text}`).toEqual([200, 200]);
+      const got = await op('GET', '/v0/tenants/limits-race');
+      expect(got.body.limits, `round ${i}`).toMatchObject({ concurrent_queries: 10 + i, query_timeout_ms: 10_000 + i });
+    }
+  });
 
   it('a single sign-on connection created while its tenant is deleted is not the next tenant of that slug\'s', async () => {
     for (let i = 0; i < 3; i++) {

@@ -173,18 +173,27 @@ export function registerTenantRoutes(app: App): void {
     const name = parseName(body.name);
     const domains = parseDomains(body.domains);
     const slug = ctx.params.slug!;
-    const before = getTenant(state, slug);
-    const placement = body.placement === undefined ? undefined : parsePlacement(app, body.placement, before.placement);
-    // Limits merge into the current ones; a limit set to null is removed.
-    let limits: TenantLimits | undefined;
-    if (body.limits !== undefined) {
-      if (typeof body.limits !== 'object' || body.limits === null || Array.isArray(body.limits)) throw new RoostError('INVALID_PARAMETER', 'limits must be an object');
-      const raw = body.limits as Record<string, unknown>;
-      const set = parseLimits(Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== null)));
-      limits = { ...before.limits, ...set };
-      for (const [k, v] of Object.entries(raw)) if (v === null) delete limits[k as keyof TenantLimits];
-    }
+    getTenant(state, slug);
+    /**
+     * Limits merge into the current ones (a limit set to null is removed), and a placement into
+     * the current one: merged into the tenant as the transaction finds it. Merged into the tenant
+     * as read before it, two changes at once each wrote its own copy and the last undid the other.
+     */
+    const merged = (before: Tenant) => {
+      const placement = body.placement === undefined ? undefined : parsePlacement(app, body.placement, before.placement);
+      let limits: TenantLimits | undefined;
+      if (body.limits !== undefined) {
+        if (typeof body.limits !== 'object' || body.limits === null || Array.isArray(body.limits)) throw new RoostError('INVALID_PARAMETER', 'limits must be an object');
+        const raw = body.limits as Record<string, unknown>;
+        const set = parseLimits(Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== null)));
+        limits = { ...before.limits, ...set };
+        for (const [k, v] of Object.entries(raw)) if (v === null) delete limits[k as keyof TenantLimits];
+      }
+      return { placement, limits };
+    };
+    const { placement } = merged(getTenant(state, slug));
     const tenant = await state.transact((s) => {
+      const { placement, limits } = merged(getTenant(s, slug));
       const r = updateTenantOps(s, slug, { name, domains, placement, limits });
       checkDomainsFree(s, slug, domains);
       return { ops: r.ops, result: r.tenant };
