@@ -5,9 +5,11 @@
  * staggers the two requests so the second lands at every point of the first, and checks what
  * the state says afterwards (no timing is asserted).
  */
+import fs from 'node:fs';
 import http from 'node:http';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, startServer, type RunningServer } from './helpers/server.js';
+import { call, childProcesses, startServer, type RunningServer } from './helpers/server.js';
 
 let srv: RunningServer;
 const enc = encodeURIComponent;
@@ -169,6 +171,18 @@ describe('tenant settings written while the tenant is deleted or changed', () =>
   /** A request of the operator whose body comes once the tenant is deleted. */
   const bodyAfterDelete = (slug: string, method: string, p: string, body: unknown, i: number) =>
     headFirst(srv.operatorToken, method, p, 'application/json', JSON.stringify(body), () => later(50 + 25 * i, () => deleteTenant(slug)));
+
+  it('a workspace created while its tenant is deleted leaves no cell (nor its directory) of the deleted tenant behind', async () => {
+    for (let i = 0; i < 12; i++) {
+      const slug = `wscell-del-${i}`;
+      await mkTenant(slug);
+      // The tenant's first workspace starts its cell: the delete lands before, during or after that.
+      const [c, d] = await Promise.all([op('POST', `/v0/tenants/${slug}/workspaces`, { name: 'main' }), later(i * 15, () => op('DELETE', `/v0/tenants/${slug}`))]);
+      expect(d.status, `${slug}: ${d.text}`).toBe(200);
+      expect(fs.existsSync(path.join(srv.dataDir, 'cells', slug)), `${slug}: workspace create answered ${c.status} ${c.text}`).toBe(false);
+      expect(childProcesses(srv.proc.pid!, slug), `${slug}: workspace create answered ${c.status} ${c.text}`).toEqual([]);
+    }
+  });
 
   it('two limit changes of one tenant at once both stay (each merges into the limits as they are when it is written)', async () => {
     await mkTenant('limits-race');
