@@ -73,12 +73,21 @@ function jsonString(json: Record<string, unknown> | undefined, key: string): str
   return v;
 }
 
-/** The JSON body's `scopes` of a service token: a list of scope strings when given. */
+/**
+ * The JSON body's scopes of a service token: `scopes` (a list of scope strings) and `scope` (one
+ * scope string or a list, as `@tinybirdco/sdk`'s `createToken({ name, scope })` sends them; it
+ * was ignored, and the token was created with no scope at all).
+ */
 function jsonScopes(json: Record<string, unknown> | undefined): string[] {
-  const v = json?.scopes;
-  if (v === undefined || v === null) return [];
-  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw new RoostError('INVALID_PARAMETER', 'scopes must be a list of scope strings, like ["DATASOURCES:READ:sales"]');
-  return v as string[];
+  const out: string[] = [];
+  for (const key of ['scopes', 'scope'] as const) {
+    const v = json?.[key];
+    if (v === undefined || v === null) continue;
+    if (typeof v === 'string' && key === 'scope') { out.push(v); continue; }
+    if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw new RoostError('INVALID_PARAMETER', `${key} must be a list of scope strings, like ["DATASOURCES:READ:sales"]`);
+    out.push(...(v as string[]));
+  }
+  return out;
 }
 
 function parseRps(raw: unknown): number | undefined {
