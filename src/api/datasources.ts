@@ -7,7 +7,8 @@ import { countingBytes } from '../log/metrics.js';
 import crypto from 'node:crypto';
 import type { App } from '../app.js';
 import type { Ctx } from '../http/context.js';
-import { bodyStream, formOf, mergeForm, readForm, readJson, sendJson, textOf } from '../http/context.js';
+import { bodyStream, formOf, mergeForm, readForm, readJson, sendJson, sendText, textOf } from '../http/context.js';
+import { datasourceDatafile } from '../datasources/datafile.js';
 import { multipartBoundary, readMultipart, partText } from '../http/multipart.js';
 import { RoostError } from '../errors.js';
 import { authenticate, authorize, decide, workspaceOf, type Credential } from '../../auth/authorize.js';
@@ -367,8 +368,12 @@ export function registerDataSourceRoutes(app: App): void {
 
   router.get('/v0/datasources/:name', async (ctx) => {
     const { cred, ws } = await wsOf(ctx);
-    const ds = getDataSource(state, ws.tenant, ws.name, ctx.params.name!);
+    // `<name>.datasource` (or `?format=datasource`): the datafile text, as Tinybird answers it.
+    const raw = ctx.params.name!;
+    const datafile = raw.endsWith('.datasource') || ctx.query.get('format') === 'datasource';
+    const ds = getDataSource(state, ws.tenant, ws.name, raw.endsWith('.datasource') ? raw.slice(0, -'.datasource'.length) : raw);
     authorize(app, ctx, cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:READ', resource: ds.name });
+    if (datafile) return sendText(ctx, 200, datasourceDatafile(ds));
     sendJson(ctx, 200, dataSourceView(ds, await tableStats(app, ws, ds)));
   });
 
