@@ -149,6 +149,24 @@ describe('@tinybirdco/sdk: the typed client (new Tinybird({...}))', () => {
     expect(all.meta.map((m) => m.type)).toEqual(['String', 'String', 'Nullable(String)', 'Int32', 'DateTime', 'Array(String)']);
   });
 
+  it('sends Boolean, Float64, DateTime64, UInt64, Int32 array and JSON object parameters as the endpoint\'s template reads them', async () => {
+    const KINDS = `%
+SELECT {{Boolean(flag, False)}} AS flag, {{Float64(ratio, 0)}} AS ratio, {{DateTime64(at, '2020-01-01 00:00:00.000')}} AS at,
+  {{UInt64(big, 0)}} AS big, {{Array(ids, 'Int32', '0')}} AS ids, JSONExtractString({{JSON(filter, '{}')}}, 'country') AS country`;
+    await createPipe('param_kinds', KINDS);
+    const kinds = defineEndpoint('param_kinds', {
+      params: { flag: p.boolean().optional(), ratio: p.float64().optional(), at: p.dateTime64().optional(), big: p.uint64().optional(), ids: p.array(p.int32()).optional(), filter: p.json<{ country: string }>().optional() },
+      nodes: [node({ name: 'param_kinds_node', sql: KINDS })],
+      output: { flag: t.uint8(), ratio: t.float64(), at: t.string(), big: t.uint64(), ids: t.array(t.int32()), country: t.string() },
+    });
+    const client = new Tinybird({ datasources: {}, pipes: { kinds }, baseUrl: srv.url, token: admin, devMode: false });
+    const r = await client.kinds.query({ flag: true, ratio: 0.125, at: '2024-01-01 10:00:00.250', big: 9007199254740991, ids: [3, -4], filter: { country: "O'Neil \"ES\"" } });
+    expect(r.data).toEqual([{ flag: 1, ratio: 0.125, at: '2024-01-01 10:00:00.250', big: 9007199254740991, ids: [3, -4], country: "O'Neil \"ES\"" }]);
+    expect((await client.kinds.query({})).data).toEqual([{ flag: 0, ratio: 0, at: '2020-01-01 00:00:00.000', big: 0, ids: [0], country: '' }]);
+    const e = await thrown(client.kinds.query({ flag: 'maybe' as unknown as boolean }));
+    expect([e.statusCode, e.message]).toEqual([400, 'parameter "flag": expected true, false, 1 or 0 (expected Boolean)']);
+  });
+
   it('runs SQL with client.sql and reads typed JSON (64-bit integers as numbers, arrays, maps, nulls)', async () => {
     const r = await tb().sql<{ c: number; u: number; i: number; d: string; a: number[]; m: Record<string, number>; b: boolean; n: string | null }>(
       "SELECT count() AS c, toUInt64(5) AS u, toInt64(-3) AS i, toDateTime64('2024-01-01 00:00:00.123', 3) AS d, [1, 2] AS a, map('k', 1) AS m, true AS b, NULL::Nullable(String) AS n FROM page_views WHERE pathname = '/home'",
@@ -309,8 +327,9 @@ describe('@tinybirdco/sdk: tinybird pull and tinybird migrate (its CLI) against 
     expect(migrate.status, migrate.stdout + migrate.stderr).toBe(0);
     // Every pulled file migrated (the other tests' data sources too, when they ran first).
     const pulled = fs.readdirSync(path.join(dir, 'out'));
-    expect(pulled.filter((f) => f.endsWith('.pipe')).sort()).toEqual(['page_rows.pipe', 'top_pages.pipe']);
-    expect(migrate.stdout).toContain(`Migrated: ${pulled.filter((f) => f.endsWith('.datasource')).length} datasource(s), 2 pipe(s), 0 connection(s)`);
+    expect(pulled).toEqual(expect.arrayContaining(['page_views.datasource', 'page_rows.pipe', 'top_pages.pipe']));
+    const count = (ext: string) => pulled.filter((f) => f.endsWith(ext)).length;
+    expect(migrate.stdout).toContain(`Migrated: ${count('.datasource')} datasource(s), ${count('.pipe')} pipe(s), 0 connection(s)`);
     const ts = fs.readFileSync(path.join(dir, 'migrated.ts'), 'utf8');
     expect(ts).toContain('defineDatasource("page_views"');
     expect(ts).toContain('session_id: t.string().jsonPath("$.session_id"),');
