@@ -206,6 +206,34 @@ describe('@tinybirdco/sdk: errors the client surfaces carry Roost\'s answer', ()
     expect([ds.statusCode, ds.message]).toEqual([404, expect.stringContaining('there is no data source "no_such_ds"')]);
   });
 
+  it('rate limits: 429 with Retry-After, which the SDK\'s ingest retries (maxRetries) honour; without retries a TinybirdError that isRateLimitError()', async () => {
+    await createDataSource('sdk_limited', 'n Int32 `json:$.n`');
+    // The SDK sends `limits` in the JSON body of a static token too.
+    const { token } = await createTinybirdApi({ baseUrl: srv.url, token: admin }).createToken({ name: 'sdk_one_rps', scope: ['DATASOURCES:APPEND:sdk_limited'], limits: { rps: 1 } });
+    const seen: Array<[number, string | null]> = [];
+    const recording: typeof fetch = async (input, init) => {
+      const r = await fetch(input, init);
+      seen.push([r.status, r.headers.get('retry-after')]);
+      return r;
+    };
+    const retrying = createClient({ baseUrl: srv.url, token, fetch: recording });
+    const results = await Promise.all([1, 2, 3, 4].map((n) => retrying.ingest('sdk_limited', { n }, { maxRetries: 20 })));
+    expect(results).toEqual(Array(4).fill({ successful_rows: 1, quarantined_rows: 0 }));
+    expect(await api.rows('SELECT n FROM sdk_limited ORDER BY n')).toEqual([{ n: 1 }, { n: 2 }, { n: 3 }, { n: 4 }]);
+    expect(seen.filter(([s]) => s === 200)).toHaveLength(4);
+    for (const [status, retryAfter] of seen) if (status === 429) expect(Number(retryAfter)).toBeGreaterThan(0);
+
+    // Five at once on a one-per-second token: at most one is let through.
+    const plain = createClient({ baseUrl: srv.url, token });
+    const settled = await Promise.allSettled([5, 6, 7, 8, 9].map((n) => plain.ingest('sdk_limited', { n })));
+    const refused = settled.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason);
+    expect(refused.length).toBeGreaterThanOrEqual(4);
+    for (const e of refused) {
+      expect([e.statusCode, e.isRateLimitError()]).toEqual([429, true]);
+      expect(e.message).toMatch(/^this credential is limited to 1 requests per second; retry after \d+ s$/);
+    }
+  });
+
   it('rows that do not fit the schema are counted as quarantined in the ingest result', async () => {
     await createDataSource('sdk_badrows', 'n Int32 `json:$.n`, s String `json:$.s`');
     const client = createClient({ baseUrl: srv.url, token: admin });
