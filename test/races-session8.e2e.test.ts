@@ -184,6 +184,18 @@ describe('tenant settings written while the tenant is deleted or changed', () =>
     }
   });
 
+  it('two creates of one workspace name at once: one workspace, and the loser\'s database is not left behind', async () => {
+    const metadata = path.join(srv.dataDir, 'cells', 'local', 'db', 'metadata');
+    for (let i = 0; i < 12; i++) {
+      const name = `dup_${i}`;
+      const mk = () => op('POST', '/v0/tenants/local/workspaces', { name });
+      const [a, b] = await Promise.all(i % 2 ? [mk(), later(i % 6, mk)] : [later(i % 6, mk), mk()]);
+      expect([a.status, b.status].sort(), `${a.text} ${b.text}`).toEqual([201, 409]);
+      const databases = fs.readdirSync(metadata).filter((f) => f.startsWith(`ws_${name}_`));
+      expect(databases, name).toEqual([`${(a.status === 201 ? a : b).body.database}.sql`]);
+    }
+  });
+
   it('two limit changes of one tenant at once both stay (each merges into the limits as they are when it is written)', async () => {
     await mkTenant('limits-race');
     for (let i = 0; i < 24; i++) {

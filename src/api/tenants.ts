@@ -225,12 +225,22 @@ export function registerTenantRoutes(app: App): void {
     let secret: string;
     try {
       await createWorkspaceDatabase(app.cells.engineFor(tenant), workspace.database);
-      secret = await state.transact((s) => {
-        const again = createWorkspaceOps(s, tenant.slug, body.name as string);
-        const ws = { ...again.workspace, id: workspace.id, database: workspace.database };
-        const t = createTokenOps(s, tenant.slug, ws.name, 'workspace admin token', ['ADMIN'], { seal: (x) => app.secrets.seal(x) });
-        return { ops: [{ op: 'put' as const, path: ['workspaces', tenant.slug, ws.name], value: ws }, ...t.ops], result: t.secret };
-      });
+      try {
+        secret = await state.transact((s) => {
+          const again = createWorkspaceOps(s, tenant.slug, body.name as string);
+          const ws = { ...again.workspace, id: workspace.id, database: workspace.database };
+          const t = createTokenOps(s, tenant.slug, ws.name, 'workspace admin token', ['ADMIN'], { seal: (x) => app.secrets.seal(x) });
+          return { ops: [{ op: 'put' as const, path: ['workspaces', tenant.slug, ws.name], value: ws }, ...t.ops], result: t.secret };
+        });
+      } catch (e) {
+        // Refused by the state (a workspace of that name created meanwhile): the database made for
+        // it is nobody's, and stayed until a backup's sweep. Not when the tenant is gone (its cell
+        // is being removed; using its engine would start it again).
+        if (e instanceof RoostError && state.get<Tenant>('tenants', tenant.slug)?.createdAt === tenant.createdAt) {
+          await dropWorkspaceDatabase(app.cells.engineFor(tenant), workspace.database).catch((err) => app.log.warn('database of a refused workspace create not dropped', { tenant: tenant.slug, database: workspace.database, err }));
+        }
+        throw e;
+      }
     } finally {
       release();
     }
