@@ -184,6 +184,23 @@ describe('tenant settings written while the tenant is deleted or changed', () =>
     }
   });
 
+  it('a data source created while its tenant is deleted leaves no cell (nor its directory) of the deleted tenant behind', async () => {
+    for (let i = 0; i < 12; i++) {
+      const slug = `dscell-del-${i}`;
+      await mkTenant(slug);
+      const w = await op('POST', `/v0/tenants/${slug}/workspaces`, { name: 'main' });
+      expect(w.status, w.text).toBe(201);
+      const rows = Array.from({ length: 20_000 }, (_, n) => `${n}`).join('\n');
+      const create = () => as(w.body.token, 'POST', `/v0/datasources?name=events&schema=${enc('id Int32')}`, rows, { 'Content-Type': 'text/csv' });
+      const [c, d] = await Promise.all([create(), later(i * 4, () => op('DELETE', `/v0/tenants/${slug}`))]);
+      expect(d.status, `${slug}: ${d.text}`).toBe(200);
+      // Whatever the create ran into, nothing of the tenant runs or stays on disk once both are answered.
+      await new Promise((r) => setTimeout(r, 100));
+      expect(fs.existsSync(path.join(srv.dataDir, 'cells', slug)), `${slug}: create answered ${c.status} ${c.text}`).toBe(false);
+      expect(childProcesses(srv.proc.pid!, slug), `${slug}: create answered ${c.status} ${c.text}`).toEqual([]);
+    }
+  });
+
   it('two creates of one workspace name at once: one workspace, and the loser\'s database is not left behind', async () => {
     const metadata = path.join(srv.dataDir, 'cells', 'local', 'db', 'metadata');
     for (let i = 0; i < 12; i++) {
