@@ -109,13 +109,22 @@ describe('embedded cell lifecycle', () => {
       for await (const b of await c.query(sql, { format: 'CSV' })) parts.push(b);
       return Buffer.concat(parts).toString();
     };
-    const t0 = performance.now();
-    const quick = text('SELECT 7 AS k').then((t) => ({ t, ms: performance.now() - t0 }));
-    const slow = text('SELECT sleep(2) AS s');
-    const q = await quick;
-    expect(q.t).toBe('7\n');
-    expect(q.ms).toBeLessThan(1_000);
-    expect(await slow).toBe('0\n');
+    // The quick answer must not be held until the 2 s query handed to the engine after it is
+    // done: it comes well before (a sleep lasts 2 s however loaded the machine). Both are in
+    // chdb at once, and on a loaded machine chdb may start the slow one first (then the quick
+    // one waits inside the engine, not in Roost): up to three tries; holding the answer in the
+    // cell would fail every one.
+    const gaps: number[] = [];
+    for (let attempt = 0; attempt < 3; attempt++) {
+      let quickAt = 0;
+      const quick = text('SELECT 7 AS k').then((t) => { quickAt = performance.now(); return t; });
+      const slow = text('SELECT sleep(2) AS s');
+      expect(await quick).toBe('7\n');
+      expect(await slow).toBe('0\n');
+      gaps.push(performance.now() - quickAt);
+      if (gaps[gaps.length - 1]! > 1_000) break;
+    }
+    expect(Math.max(...gaps), `the slow answer came ${gaps.map((g) => g.toFixed(0)).join(', ')} ms after the quick one`).toBeGreaterThan(1_000);
   }, 30_000);
 
   it('a cancelled query waiting behind another is answered at once, without restarting the cell', async () => {
