@@ -200,3 +200,20 @@ describe('configuration and CLI as documented', () => {
     expect(r.stderr).not.toContain('{"replace"');
   }, 120_000);
 });
+
+describe("Tinybird's Query API: a pipe over service data sources, on a fresh server", () => {
+  it('reads them although no service row was written yet', async () => {
+    const s = await startServer();
+    try {
+      const tok = (await call(`${s.url}/tokens`)).body.workspace_admin_token as string;
+      // Saved unchecked, so nothing has made the tenant's service tables yet.
+      const p = await call(`${s.url}/v0/pipes?ignore_sql_errors=true`, { method: 'POST', token: tok, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ name: 'ops', nodes: [{ name: 'n', sql: 'SELECT count() AS c FROM tinybird.datasources_ops_log', type: 'endpoint' }] }) });
+      expect(p.status, p.text).toBe(200);
+      const r = await call(`${s.url}/v0/sql?q=${encodeURIComponent('SELECT c FROM ops FORMAT JSON')}`, { token: tok });
+      expect(r.status, r.text).toBe(200);
+      expect(r.body.data).toEqual([{ c: 0 }]);
+    } finally {
+      await s.stop();
+    }
+  });
+});

@@ -127,7 +127,10 @@ export function registerSqlRoutes(app: App): void {
     // Published pipes are tables too (`SELECT * FROM <pipe>`, Tinybird's Query API example);
     // the nodes of `pipeline=` shadow them.
     const shadowing = pipeName ? getPipe(app.state, tenant, workspace, pipeName).nodes.map((n) => n.name) : [];
-    const pipeTables = addPipeTables(app, ctx, cred, { tenant, workspace, sql, map, shadowing, params: requestParams(ctx, call), rowFilters: filters, analyze });
+    // Service data sources read through a pipe must exist before the query, as when named directly
+    // (a tenant that never wrote a service row has none yet: the query failed, UNKNOWN_DATABASE).
+    let viaPipes = false;
+    const pipeTables = addPipeTables(app, ctx, cred, { tenant, workspace, sql, map, shadowing, params: requestParams(ctx, call), rowFilters: filters, analyze, onServiceRead: () => { viaPipes = true; } });
     let pipe: Pipe | undefined;
     if (pipeName) {
       pipe = getPipe(app.state, tenant, workspace, pipeName);
@@ -151,6 +154,7 @@ export function registerSqlRoutes(app: App): void {
       for (const n of pipe.nodes) {
         if (!used.has(n.name)) continue;
         const c = compileEndpoint(app.state, { ...pipe, id: `${pipe.id}:${n.id}`, endpoint: n.id }, { params, fixedParams: fixed, rowFilters: filters });
+        if (c.reads.some((r) => r.startsWith('tinybird.') || r.startsWith('roost.'))) viaPipes = true;
         map[n.name] = { kind: 'query', sql: c.sql };
       }
     }
@@ -162,7 +166,7 @@ export function registerSqlRoutes(app: App): void {
     for (const name of names) authorize(app, ctx, cred, { op: 'workspace', tenant, workspace, scope: 'DATASOURCES:READ', resource: name });
     const t = getTenant(app.state, tenant);
     call.readsService = analysis.tables.some((t) => t.name.startsWith('tinybird.') || t.name.startsWith('roost.'));
-    if (names.some((n) => n.startsWith('tinybird.') || n.startsWith('roost.'))) await app.service.ensure(tenant);
+    if (viaPipes || names.some((n) => n.startsWith('tinybird.') || n.startsWith('roost.'))) await app.service.ensure(tenant);
     const format = analysis.format ?? 'JSON';
     // Tinybird's output parameters (`output_format_json_quote_64bit_integers=1`, ...), from the
     // query string or a form body.

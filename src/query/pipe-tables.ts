@@ -21,6 +21,8 @@ export interface PipeTablesInput {
   params: Record<string, string | string[]>;
   rowFilters: Record<string, string> | undefined;
   analyze: (m: Record<string, NameMapEntry>) => SqlAnalysis;
+  /** Told when a pipe read reads service data sources (`tinybird.*`, `roost.*`): they must exist first. */
+  onServiceRead?: () => void;
 }
 
 /**
@@ -45,6 +47,7 @@ export function addPipeTables(app: App, ctx: Ctx, cred: Credential, i: PipeTable
     // Without an endpoint there is no result to read: said, rather than "unknown table".
     if (!p.endpoint) throw new RoostError('SQL_INVALID', `pipe "${p.name}" has no endpoint to read: publish a node (POST /v0/pipes/${p.name}/nodes/<node>/endpoint), or read its nodes with pipeline=${p.name}`, { details: { sql_code: 'UNKNOWN_TABLE' } });
     const c = compileEndpoint(app.state, p, { params: i.params, fixedParams: fixedParams(cred, p.name), rowFilters: i.rowFilters });
+    if (c.reads.some((n) => n.startsWith('tinybird.') || n.startsWith('roost.'))) i.onServiceRead?.();
     i.map[p.name] = { kind: 'query', sql: c.sql };
     used.add(p.name);
   }
