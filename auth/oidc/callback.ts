@@ -19,6 +19,7 @@ import { evaluateRules, getRules, referencedClaims } from '../mapping/rules.js';
 import { hasAnyGrant, type Grants } from '../roles.js';
 import type { Identity } from '../authorize.js';
 import { issueSession } from '../sessions/sessions.js';
+import { PENDING_TTL_MS } from './pending.js';
 import crypto from 'node:crypto';
 import { LOGIN_COOKIE, loginKeyHash, readCookie } from '../sessions/cookies.js';
 
@@ -103,7 +104,7 @@ export async function completeLogin(app: App, ctx: Ctx, tenant: string, connId: 
   for (const [k, v] of Object.entries(all)) if (keep.has(k)) claims[k] = v;
   let issued: Awaited<ReturnType<typeof issueSession>>;
   try {
-    issued = await issueSession(app, { tenant, identity, idpSid: typeof idClaims!.sid === 'string' ? idClaims!.sid : undefined, claims });
+    issued = await issueSession(app, { tenant, identity, idpSid: typeof idClaims!.sid === 'string' ? idClaims!.sid : undefined, claims, since: pending!.expiresAt - PENDING_TTL_MS });
   } catch (e) {
     if (e instanceof RoostError && e.code === 'LOGIN_FAILED') fail(e.message, e);
     throw e;

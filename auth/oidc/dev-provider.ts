@@ -30,6 +30,8 @@ export interface DevProviderOptions {
   /** Private signing JWKs (generated when absent); the first signs. */
   keys?: jose.JWK[];
   accessTokenTtl?: number;
+  /** Tests: awaited before the provider answers a request (by path), to hold one answer. */
+  hold?: (path: string) => Promise<void> | void;
 }
 export interface DevProvider {
   issuer: string;
@@ -126,7 +128,11 @@ export async function startDevProvider(opts: DevProviderOptions): Promise<DevPro
   server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
     const url = new URL(req.url ?? '/', issuer);
     const m = /^\/interaction\/([A-Za-z0-9_-]+)(\/login)?$/.exec(url.pathname);
-    if (!m) return callback(req, res);
+    if (!m) {
+      if (!opts.hold) return callback(req, res);
+      void Promise.resolve(opts.hold(url.pathname)).then(() => callback(req, res), () => res.writeHead(503).end());
+      return;
+    }
     void (async () => {
       try {
         const details = await provider.interactionDetails(req, res);

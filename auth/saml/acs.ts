@@ -59,6 +59,7 @@ export interface SamlLoginResult extends LoginResult { nameIdFormat?: string; as
 export async function completeSamlLogin(app: App, ctx: Ctx, tenant: string, connId: string): Promise<SamlLoginResult> {
   const where = { tenant, connection: connId };
   const refuse = (check: string, message: string, cause?: unknown): never => { throw new SamlLoginFailed(check, message, where, { cause }); };
+  const started = Date.now();
   let conn: SamlConnectionRecord;
   try { conn = getSamlConnection(app, tenant, connId); } catch { return refuse('connection', `tenant "${tenant}" has no SAML connection "${connId}"`); }
 
@@ -144,9 +145,9 @@ export async function completeSamlLogin(app: App, ctx: Ctx, tenant: string, conn
   for (const [k, v] of Object.entries(all)) if (keep.has(k)) claims[k] = v;
   let issued: Awaited<ReturnType<typeof issueSession>>;
   try {
-    issued = await issueSession(app, { tenant, identity, idpSid: who.sessionIndex, claims });
+    issued = await issueSession(app, { tenant, identity, idpSid: who.sessionIndex, claims, since: pending?.createdAt ?? started });
   } catch (e) {
-    if (e instanceof RoostError && e.code === 'LOGIN_FAILED') refuse('session_size', e.message, e);
+    if (e instanceof RoostError && e.code === 'LOGIN_FAILED') refuse(/during the login/.test(e.message) ? 'connection' : 'session_size', e.message, e);
     throw e;
   }
   const { jwt, session } = issued!;

@@ -66,15 +66,28 @@ export function trimClaims(rules: readonly MappingRule[], claims: Record<string,
  * is refused with the reason, rather than setting a cookie the browser silently drops (a loop
  * back to the IdP).
  */
-export async function issueSession(app: App, input: { tenant: string; identity: Identity; idpSid?: string; claims: Record<string, unknown> }): Promise<{ jwt: string; session: SessionClaims }> {
+export async function issueSession(app: App, input: { tenant: string; identity: Identity; idpSid?: string; claims: Record<string, unknown>; since: number }): Promise<{ jwt: string; session: SessionClaims }> {
+  // The state may have changed during the IdP round trip (the login's awaits): the session is
+  // for the connection the login started at, so one deleted, re-created (same id, or its tenant
+  // deleted and re-created under the same slug) or moved to another IdP since `since` (the login
+  // start) refuses the login. The session's issue time `t` is the login start too, so a
+  // revocation (tenant-wide, back-channel by subject) made during the round trip covers it, and
+  // verifySession refuses a connection replaced after this check.
+  const conn = app.state.get<StoredConnection>('connections', input.tenant, input.identity.connection);
+  if (!app.state.get('tenants', input.tenant) || !conn) throw new RoostError('LOGIN_FAILED', 'the connection (or its tenant) was deleted during the login; start the login again');
+  const created = Date.parse(conn.createdAt);
+  if (Number.isFinite(created) && created > input.since) throw new RoostError('LOGIN_FAILED', 'the connection was replaced during the login; start the login again');
+  if (!sameIdp(conn, input.identity.issuer)) throw new RoostError('LOGIN_FAILED', 'the connection was moved to another identity provider during the login; start the login again');
   const first = await signSession(app, input);
+  const revoked = revocationOf(app, first.session);
+  if (revoked) throw new RoostError('LOGIN_FAILED', `the sessions of this login were ended during the login (${revoked}); start the login again`);
   if (first.jwt.length <= MAX_SESSION_JWT) return first;
   const trimmed = await signSession(app, { ...input, claims: trimClaims(getRules(app.state, input.tenant), input.claims) });
   if (trimmed.jwt.length <= MAX_SESSION_JWT) return trimmed;
   throw new RoostError('LOGIN_FAILED', `the identity provider sent more claims than a session cookie holds (${trimmed.jwt.length} bytes after keeping only what the mapping rules read); map by fewer or shorter claim values`);
 }
 
-async function signSession(app: App, input: { tenant: string; identity: Identity; idpSid?: string; claims: Record<string, unknown> }): Promise<{ jwt: string; session: SessionClaims }> {
+async function signSession(app: App, input: { tenant: string; identity: Identity; idpSid?: string; claims: Record<string, unknown>; since: number }): Promise<{ jwt: string; session: SessionClaims }> {
   const rt = runtimeOf(app);
   const { kid, key } = await rt.keys.signing();
   const now = Date.now();
@@ -87,7 +100,7 @@ async function signSession(app: App, input: { tenant: string; identity: Identity
     ...(input.idpSid ? { idp_sid: input.idpSid } : {}),
     claims: input.claims,
     csrf: crypto.randomBytes(24).toString('base64url'),
-    t: now,
+    t: Math.min(now, input.since),
     exp: Math.floor(now / 1000) + SESSION_TTL_S,
   };
   const jwt = await new jose.SignJWT({ ...session })

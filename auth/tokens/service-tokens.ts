@@ -23,6 +23,12 @@ export interface TokenRecord {
   /** Requests per second this token may make (unset: the workspace default, if any). */
   rps?: number;
   /**
+   * Who minted it, when a person did (through a session or an IdP access token): the credential
+   * name (`session:<connection>:<subject>`) and the address. The token belongs to the workspace
+   * and outlives that person's access; this says whom to ask about it.
+   */
+  createdBy?: { credential: string; email?: string };
+  /**
    * The secret sealed with the server key: kept only for the workspace admin
    * token, whose secret is the HS256 key of the workspace's JWT tokens.
    */
@@ -36,6 +42,7 @@ export interface CreateTokenOptions {
   seal?: (secret: string) => string;
   description?: string;
   rps?: number;
+  createdBy?: { credential: string; email?: string };
 }
 
 export interface TokenOwner { tenant: string; workspace: string; name: string }
@@ -62,6 +69,7 @@ export function createTokenOps(state: State, tenant: string, workspace: string, 
   if (opts.seal && name === WORKSPACE_ADMIN_TOKEN) record.sealed = opts.seal(secret);
   if (opts.description) record.description = opts.description;
   if (opts.rps !== undefined) record.rps = opts.rps;
+  if (opts.createdBy) record.createdBy = opts.createdBy;
   return {
     secret,
     record,

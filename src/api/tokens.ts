@@ -23,6 +23,7 @@ function tokenView(t: TokenRecord, secret?: string): Record<string, unknown> {
     id: t.id, name: t.name, description: t.description ?? '', scopes: t.scopes.map(scopeView),
     ...(t.rps ? { limits: { rps: t.rps } } : {}),
     created_at: t.createdAt, updated_at: t.updatedAt ?? t.createdAt,
+    ...(t.createdBy ? { created_by: { credential: t.createdBy.credential, ...(t.createdBy.email ? { email: t.createdBy.email } : {}) } } : {}),
     ...(secret ? { token: secret } : {}),
   };
 }
@@ -150,7 +151,7 @@ export function registerTokenRoutes(app: App): void {
     const description = q.get('description') ?? jsonString(json, 'description');
     const r = await state.transact((s) => {
       sameWorkspace(s, ws.tenant, ws.workspace, wsId);
-      const t = createTokenOps(s, ws.tenant, ws.workspace, name, scopes, { description: description ?? undefined, rps, ...(isWat ? { seal: (v: string) => app.secrets.seal(v) } : {}) });
+      const t = createTokenOps(s, ws.tenant, ws.workspace, name, scopes, { description: description ?? undefined, rps, ...(cred.kind === 'session' || cred.kind === 'idp' ? { createdBy: { credential: credentialName(cred), ...(cred.identity.email ? { email: cred.identity.email } : {}) } } : {}), ...(isWat ? { seal: (v: string) => app.secrets.seal(v) } : {}) });
       return { ops: t.ops, result: t };
     });
     audit(ctx, cred, ws, 'token.created', name, { scopes });
