@@ -6,7 +6,12 @@
  * Also: sessions after a revocation made during the round trip, and tokens minted by a person.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, startServer, type RunningServer } from './helpers/server.js';
+import crypto from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import * as samlify from 'samlify';
+import { call, startServer, tempDir, type RunningServer } from './helpers/server.js';
 import { Browser } from './helpers/oidc-browser.js';
 import { startDevProvider, type DevProvider } from '../auth/oidc/dev-provider.js';
 
@@ -223,5 +228,99 @@ describe('tokens minted by a person through a session', () => {
     expect((await b.fetch(`${srv.url}/v0/tokens?workspace=w`)).status).toBeGreaterThanOrEqual(401);
     expect((await call(`${srv.url}/v0/pipes`, { token: body.token })).status).toBe(200);
     expect((await call(`${srv.url}/v0/tenants/race-a/mappings`, { method: 'PUT', token: op(), ...json({ rules: [ADMIN_RULE] }) })).status).toBe(200);
+  });
+});
+
+// SAML: samlify as the IdP (as test/auth-saml.test.ts), its response signed with its own signer.
+samlify.setSchemaValidator({ validate: async () => 'accepted without schema (test IdP only)' });
+const PERSISTENT = 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent';
+const iso = (ms: number) => new Date(ms).toISOString();
+const SAML_ENTITY = 'https://idp.race.test/saml';
+
+function samlKeys(): { key: string; cert: string; certBody: string } {
+  const dir = tempDir('roost-race-saml-');
+  const key = path.join(dir, 'idp.key');
+  const cert = path.join(dir, 'idp.crt');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=race'], { stdio: 'ignore' });
+  const pem = fs.readFileSync(cert, 'utf8');
+  return { key: fs.readFileSync(key, 'utf8'), cert: pem, certBody: pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, '') };
+}
+
+describe('a SAML login whose IdP round trip spans a change of the state', () => {
+  let k: ReturnType<typeof samlKeys>;
+  let idpSaml: ReturnType<typeof samlify.IdentityProvider>;
+  const base = (t: string) => `${srv.url}/auth/saml/${t}/main`;
+  const samlConn = () => ({ id: 'main', type: 'saml', entity_id: SAML_ENTITY, sso_url: `${SAML_ENTITY}/sso`, certificates: [k.cert] });
+
+  async function samlTenant(slug: string) {
+    expect((await call(`${srv.url}/v0/tenants`, { method: 'POST', token: op(), ...json({ slug }) })).status).toBe(201);
+    const c = await call(`${srv.url}/v0/tenants/${slug}/connections`, { method: 'POST', token: op(), ...json(samlConn()) });
+    expect(c.status, c.text).toBe(201);
+    expect((await call(`${srv.url}/v0/tenants/${slug}/mappings`, { method: 'PUT', token: op(), ...json({ rules: [ADMIN_RULE] }) })).status).toBe(200);
+  }
+
+  async function samlStart(tenant: string): Promise<{ requestId: string; relayState: string }> {
+    const r = await call(`${srv.url}/auth/login?tenant=${tenant}&connection=main`, { redirect: 'manual' });
+    expect(r.status, r.text).toBe(302);
+    const location = new URL(r.headers.get('location')!);
+    const sp = samlify.ServiceProvider({ metadata: (await call(`${base(tenant)}/metadata`)).text });
+    const parsed = await idpSaml.parseLoginRequest(sp, 'redirect', { query: Object.fromEntries(location.searchParams) } as any);
+    return { requestId: (parsed.extract as any).request.id as string, relayState: location.searchParams.get('RelayState')! };
+  }
+
+  /** The IdP's signed answer to the login, posted to the ACS; answers the status and the session's worth. */
+  async function samlFinish(tenant: string, login: { requestId: string; relayState: string }): Promise<{ status: number; session: number | undefined }> {
+    const now = Date.now();
+    const acs = `${base(tenant)}/acs`;
+    const irt = ` InResponseTo="${login.requestId}"`;
+    const xml = `<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_r${crypto.randomBytes(12).toString('hex')}" Version="2.0" IssueInstant="${iso(now)}" Destination="${acs}"${irt}>`
+      + `<saml:Issuer>${SAML_ENTITY}</saml:Issuer><samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status>`
+      + `<saml:Assertion xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:xs="http://www.w3.org/2001/XMLSchema" ID="_a${crypto.randomBytes(12).toString('hex')}" Version="2.0" IssueInstant="${iso(now)}">`
+      + `<saml:Issuer>${SAML_ENTITY}</saml:Issuer>`
+      + `<saml:Subject><saml:NameID Format="${PERSISTENT}">u-root</saml:NameID><saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer"><saml:SubjectConfirmationData NotOnOrAfter="${iso(now + 300_000)}" Recipient="${acs}"${irt}/></saml:SubjectConfirmation></saml:Subject>`
+      + `<saml:Conditions NotBefore="${iso(now - 1000)}" NotOnOrAfter="${iso(now + 300_000)}"><saml:AudienceRestriction><saml:Audience>${base(tenant)}/metadata</saml:Audience></saml:AudienceRestriction></saml:Conditions>`
+      + `<saml:AuthnStatement AuthnInstant="${iso(now)}" SessionIndex="_s${crypto.randomBytes(6).toString('hex')}"><saml:AuthnContext><saml:AuthnContextClassRef>urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement>`
+      + `<saml:AttributeStatement><saml:Attribute Name="email" NameFormat="urn:oasis:names:tc:SAML:2.0:attrname-format:basic"><saml:AttributeValue xsi:type="xs:string">root@race.test</saml:AttributeValue></saml:Attribute><saml:Attribute Name="groups" NameFormat="urn:oasis:names:tc:SAML:2.0:attrname-format:basic"><saml:AttributeValue xsi:type="xs:string">admins</saml:AttributeValue></saml:Attribute></saml:AttributeStatement>`
+      + `</saml:Assertion></samlp:Response>`;
+    const signed = samlify.SamlLib.constructSAMLSignature({ privateKey: k.key, signingCert: k.certBody, signatureAlgorithm: 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256', isBase64Output: false, rawSamlMessage: xml,
+      referenceTagXPath: "/*[local-name(.)='Response']/*[local-name(.)='Assertion']",
+      signatureConfig: { prefix: 'ds', location: { reference: "/*[local-name(.)='Response']/*[local-name(.)='Assertion']/*[local-name(.)='Issuer']", action: 'after' } } } as any) as string;
+    const form = new URLSearchParams({ SAMLResponse: Buffer.from(signed, 'utf8').toString('base64'), RelayState: login.relayState });
+    const res = await fetch(acs, { method: 'POST', redirect: 'manual', headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json' }, body: form.toString() });
+    await res.text();
+    const cookie = res.headers.getSetCookie().find((c) => c.startsWith('roost_session='));
+    const jwt = cookie ? decodeURIComponent(cookie.split(';')[0]!.split('=')[1]!) : undefined;
+    return { status: res.status, session: jwt ? (await call(`${srv.url}/auth/session`, { token: jwt })).status : undefined };
+  }
+
+  beforeAll(async () => {
+    k = samlKeys();
+    idpSaml = samlify.IdentityProvider({ entityID: SAML_ENTITY, signingCert: k.certBody, privateKey: k.key, nameIDFormat: [PERSISTENT], wantAuthnRequestsSigned: false, singleSignOnService: [{ Binding: 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect', Location: `${SAML_ENTITY}/sso` }] });
+    for (const t of ['race-s1', 'race-s2', 'race-s3']) await samlTenant(t);
+  }, 60_000);
+
+  it('the sanity case: an undisturbed SAML login gives a working session', async () => {
+    const r = await samlFinish('race-s1', await samlStart('race-s1'));
+    expect(r.status).toBeLessThan(400);
+    expect(r.session).toBe(200);
+  });
+
+  it('its connection deleted and re-created under the same id (same IdP, same certificate): refused', async () => {
+    const login = await samlStart('race-s2');
+    expect((await call(`${srv.url}/v0/tenants/race-s2/connections/main`, { method: 'DELETE', token: op() })).status).toBe(204);
+    expect((await call(`${srv.url}/v0/tenants/race-s2/connections`, { method: 'POST', token: op(), ...json(samlConn()) })).status).toBe(201);
+    const r = await samlFinish('race-s2', login);
+    expect(r.status).toBeGreaterThanOrEqual(400);
+    expect(r.session).toBeUndefined();
+    const again = await samlFinish('race-s2', await samlStart('race-s2'));
+    expect(again.session).toBe(200);
+  });
+
+  it('all sessions of the tenant revoked by the operator: refused', async () => {
+    const login = await samlStart('race-s3');
+    expect((await call(`${srv.url}/v0/tenants/race-s3/sessions`, { method: 'DELETE', token: op() })).status).toBe(200);
+    const r = await samlFinish('race-s3', login);
+    expect(r.status).toBeGreaterThanOrEqual(400);
+    expect(r.session).not.toBe(200);
   });
 });
