@@ -10,6 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { call, startServer, tempDir, type RunningServer } from './helpers/server.js';
 import { Browser } from './helpers/oidc-browser.js';
+import { freePort } from './helpers/clickhouse-server.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -212,6 +213,35 @@ describe("Tinybird's Query API: a pipe over service data sources, on a fresh ser
       const r = await call(`${s.url}/v0/sql?q=${encodeURIComponent('SELECT c FROM ops FORMAT JSON')}`, { token: tok });
       expect(r.status, r.text).toBe(200);
       expect(r.body.data).toEqual([{ c: 0 }]);
+    } finally {
+      await s.stop();
+    }
+  });
+});
+
+describe('README: development IdP across a restart', () => {
+  it('keeps its issuer (its port, when free again), so a browser session outlives `npm start` being restarted', async () => {
+    const dataDir = tempDir('roost-walk-devidp-');
+    // The same address, as `npm start` has (127.0.0.1:7181): sessions are issued for it.
+    const port = String(await freePort());
+    let s = await startServer({ dataDir, args: ['--port', port] });
+    const b = new Browser();
+    let issuer = '';
+    try {
+      const done = await b.login(s.url, 'tenant=local&return_to=%2Fauth%2Fsession', 'local-admin');
+      expect(done.status, done.text).toBe(303);
+      issuer = (await call(`${s.url}/v0/tenants/local/connections/dev`, { token: s.operatorToken })).body.issuer;
+    } finally {
+      await s.stop();
+    }
+    const cookie = [...b.cookies(new URL(s.url).origin)].map(([k, v]) => `${k}=${v}`).join('; ');
+    expect(cookie).not.toBe('');
+    s = await startServer({ dataDir, args: ['--port', port] });
+    try {
+      expect((await call(`${s.url}/v0/tenants/local/connections/dev`, { token: s.operatorToken })).body.issuer).toBe(issuer);
+      const me = await call(`${s.url}/auth/session`, { headers: { Cookie: cookie } });
+      expect(me.status, me.text).toBe(200);
+      expect(me.body).toMatchObject({ kind: 'session', tenant: 'local', identity: { email: 'admin@local.test' } });
     } finally {
       await s.stop();
     }

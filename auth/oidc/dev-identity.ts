@@ -21,9 +21,13 @@ export async function startDevIdentity(app: App): Promise<void> {
   if (!app.state.get('tenants', TENANT)) return;
   const secret = crypto.randomBytes(32).toString('base64url');
   const base = `${runtimeOf(app).issuer}/auth/oidc/${TENANT}/${CONNECTION}`;
-  let idp;
-  try {
-    idp = await startDevProvider({
+  // The port of the last start when it is free again: the issuer is then the same, and the
+  // browser sessions of the connection outlive a restart (a session whose connection moved to
+  // another issuer is refused). A port taken since: any free one.
+  const before = app.state.get<ConnectionRecord>('connections', TENANT, CONNECTION);
+  const lastPort = Number(/^http:\/\/127\.0\.0\.1:(\d+)$/.exec(before?.issuer ?? '')?.[1]) || undefined;
+  const start = (port?: number) => startDevProvider({
+      port,
       accounts: [
         { id: 'local-admin', claims: { email: 'admin@local.test', email_verified: true, name: 'Local Admin', groups: ['local-admins'] } },
         { id: 'local-viewer', claims: { email: 'viewer@local.test', email_verified: true, name: 'Local Viewer', groups: ['local-viewers'] } },
@@ -33,6 +37,12 @@ export async function startDevIdentity(app: App): Promise<void> {
         redirect_uris: [callbackUrl(app, TENANT, CONNECTION)], backchannel_logout_uri: `${base}/backchannel-logout`,
         post_logout_redirect_uris: [`${runtimeOf(app).issuer}/auth/session`],
       }],
+    });
+  let idp;
+  try {
+    idp = await start(lastPort).catch((e: unknown) => {
+      if (lastPort === undefined || (e as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw e;
+      return start();
     });
   } catch (e) {
     app.log.warn('development IdP not started (is the dev dependency oidc-provider installed?)', { err: e });
