@@ -28,7 +28,7 @@ import { quoteString } from '../cells/engine.js';
 import { jobsOf, ownerKey } from '../../tenants/jobs.js';
 import { publicNames, withPublicNames } from '../query/public-names.js';
 import { findPipe } from '../pipes/pipe.js';
-import { nameHolder, quarantineClash, renameReferencesOps, dropReferencesOps } from '../state/resource-names.js';
+import { nameHolder, quarantineClash, refuseTakenName, renameReferencesOps, dropReferencesOps } from '../state/resource-names.js';
 import type { State } from '../state/state.js';
 import { nothingToChange, updateParams } from './update-params.js';
 
@@ -404,12 +404,7 @@ export function registerDataSourceRoutes(app: App): void {
       const cur = s.get<DataSource>('datasources', ws.tenant, ws.name, ds.name);
       if (cur?.id !== ds.id) throw new RoostError('UNKNOWN_DATASOURCE', `data source "${ds.name}" was dropped or renamed meanwhile (nothing was changed)`);
       if (!renaming) return cur;
-      const clash = quarantineClash(s, ws.tenant, ws.name, to, 'datasource');
-      if (clash) throw new RoostError('CONFLICT', clash);
-      const taken = nameHolder(s, ws.tenant, ws.name, to, ds.id);
-      if (taken) {
-        throw new RoostError('CONFLICT', `${taken.kind === 'pipe' ? 'a pipe' : 'a data source'} is named "${taken.name}"; pipes and data sources of a workspace need names that differ (ignoring case): pick another name`, { details: { name: taken.name, kind: taken.kind } });
-      }
+      refuseTakenName(s, ws.tenant, ws.name, to, 'datasource', ds.id);
       // (Its quarantine is renamed with it: `<name>_quarantine` in a pipe's SQL names it too.)
       const readersOf = (n: string) => [...new Set([...(app.dependents?.(ws, n, s) ?? []), ...(app.dependents?.(ws, `${n}_quarantine`, s) ?? [])])];
       const users = readersOf(ds.name);

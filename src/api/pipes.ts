@@ -24,7 +24,7 @@ import {
 import { querySettings } from '../query/run.js';
 import { acquireQuerySlot } from '../../tenants/limits.js';
 import type { RequestParams } from '../pipes/template/index.js';
-import { nameHolder, quarantineClash, renameReferencesOps, dropReferencesOps } from '../state/resource-names.js';
+import { nameHolder, quarantineClash, refuseTakenName, renameReferencesOps, dropReferencesOps } from '../state/resource-names.js';
 import { nothingToChange, updateParams } from './update-params.js';
 import { tokenIdOf, userAgentOf } from '../pipes/endpoint-log.js';
 import type { CheckView } from '../pipes/engine-check.js';
@@ -448,12 +448,7 @@ export function registerPipeRoutes(app: App): void {
       const cur = findPipe(s, r.tenant, r.workspace, name);
       if (cur?.id !== found.id) throw new RoostError('UNKNOWN_PIPE', `pipe "${name}" was deleted or renamed meanwhile (nothing was changed)`);
       if (!renaming) return cur;
-      const clash = quarantineClash(s, r.tenant, r.workspace, to, 'pipe');
-      if (clash) throw new RoostError('CONFLICT', clash);
-      const taken = nameHolder(s, r.tenant, r.workspace, to, cur.id);
-      if (taken) {
-        throw new RoostError('CONFLICT', `${taken.kind === 'pipe' ? 'a pipe' : 'a data source'} is named "${taken.name}"; pipes and data sources of a workspace need names that differ (ignoring case): pick another name`, { details: { name: taken.name, kind: taken.kind } });
-      }
+      refuseTakenName(s, r.tenant, r.workspace, to, 'pipe', cur.id);
       const users = pipesUsing(s, r.tenant, r.workspace, name);
       if (users.length) {
         throw new RoostError('CONFLICT', `pipe "${name}" is read by pipes ${users.join(', ')}, whose SQL names it; change those pipes to read another name (or delete them), then rename it`, { details: { dependents: users } });

@@ -11,6 +11,7 @@
  */
 import type { State } from './state.js';
 import type { Op } from './store.js';
+import { RoostError } from '../errors.js';
 
 export type ResourceKind = 'pipe' | 'datasource';
 
@@ -56,6 +57,19 @@ export function quarantineClash(state: State, tenant: string, workspace: string,
   }
   const pipe = state.list<Named>('pipes', tenant, workspace).find((p) => p.name.toLowerCase() === `${lower}_quarantine`);
   return pipe ? `pipe "${pipe.name}" is named like the quarantine of a data source "${name}" (${name}_quarantine in SQL): pick another name` : undefined;
+}
+
+/**
+ * Refuses (409) giving `name` to resource `exceptId` of `kind` by a rename: a quarantine's name
+ * (see quarantineClash), or one any other pipe or data source holds ignoring case.
+ */
+export function refuseTakenName(state: State, tenant: string, workspace: string, name: string, kind: ResourceKind, exceptId: string): void {
+  const clash = quarantineClash(state, tenant, workspace, name, kind);
+  if (clash) throw new RoostError('CONFLICT', clash);
+  const taken = nameHolder(state, tenant, workspace, name, exceptId);
+  if (taken) {
+    throw new RoostError('CONFLICT', `${taken.kind === 'pipe' ? 'a pipe' : 'a data source'} is named "${taken.name}"; pipes and data sources of a workspace need names that differ (ignoring case): pick another name`, { details: { name: taken.name, kind: taken.kind } });
+  }
 }
 
 /** The current name of resource `id` of `kind` in the workspace, or undefined when it is gone. */
