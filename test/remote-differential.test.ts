@@ -6,7 +6,7 @@
 import net from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, startServer, type RunningServer } from './helpers/server.js';
+import { call, createTenant, startServer, type RunningServer } from './helpers/server.js';
 import { freePort, requireClickHouse, startClickHouse, type RunningClickHouse } from './helpers/clickhouse-server.js';
 
 let srv: RunningServer | undefined;
@@ -14,11 +14,7 @@ let ch: RunningClickHouse | undefined;
 const tokens: Record<string, string> = {};
 
 async function tenant(slug: string, placement?: unknown) {
-  const t = await call(`${srv!.url}/v0/tenants`, { method: 'POST', token: srv!.operatorToken, body: JSON.stringify({ slug, ...(placement ? { placement } : {}) }) });
-  expect(t.status, t.text).toBe(201);
-  const ws = await call(`${srv!.url}/v0/tenants/${slug}/workspaces`, { method: 'POST', token: srv!.operatorToken, body: JSON.stringify({ name: 'main' }) });
-  expect(ws.status, ws.text).toBe(201);
-  tokens[slug] = ws.body.token;
+  tokens[slug] = await createTenant(srv!, slug, placement);
 }
 
 beforeAll(async () => {

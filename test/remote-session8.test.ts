@@ -5,7 +5,7 @@
  * JSONExtract*). Skipped loudly without the binary; fails under CI=true.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, startServer, tempDir, type RunningServer } from './helpers/server.js';
+import { call, createTenant, startServer, tempDir, type RunningServer } from './helpers/server.js';
 import { requireClickHouse, startClickHouse, type RunningClickHouse } from './helpers/clickhouse-server.js';
 
 let srv: RunningServer | undefined;
@@ -14,11 +14,7 @@ let dataDir = '';
 const tokens: Record<string, string> = {};
 
 async function tenant(slug: string, placement?: unknown) {
-  const t = await call(`${srv!.url}/v0/tenants`, { method: 'POST', token: srv!.operatorToken, body: JSON.stringify({ slug, ...(placement ? { placement } : {}) }) });
-  expect(t.status, t.text).toBe(201);
-  const ws = await call(`${srv!.url}/v0/tenants/${slug}/workspaces`, { method: 'POST', token: srv!.operatorToken, body: JSON.stringify({ name: 'main' }) });
-  expect(ws.status, ws.text).toBe(201);
-  tokens[slug] = ws.body.token;
+  tokens[slug] = await createTenant(srv!, slug, placement);
 }
 
 const direct = async (q: string) => {

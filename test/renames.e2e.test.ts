@@ -26,19 +26,8 @@ const waitAudit = async (pred: (a: Record<string, unknown>) => boolean) => {
   for (let i = 0; i < 100 && audits(pred).length === 0; i++) await new Promise((r) => setTimeout(r, 20));
   return audits(pred);
 };
-const mkToken = async (name: string, scopes: string[]) => {
-  const r = await req('POST', `/v0/tokens?name=${enc(name)}${scopes.map((s) => `&scope=${enc(s)}`).join('')}`);
-  expect(r.status, r.text).toBe(200);
-  return r.body.token as string;
-};
-const mkDataSource = async (name: string, schema: string, csv?: string) => {
-  const r = await req('POST', `/v0/datasources?name=${name}&schema=${enc(schema)}`);
-  expect(r.status, r.text).toBe(200);
-  if (csv) {
-    const a = await req('POST', `/v0/datasources?name=${name}&mode=append`, admin, csv, { 'Content-Type': 'text/csv' });
-    expect(a.status, a.text).toBe(200);
-  }
-};
+const mkToken = api.createToken;
+const mkDataSource = api.createDataSource;
 const mkPipe = async (name: string, sql: string, description?: string) => {
   const r = await req('POST', '/v0/pipes', admin, JSON.stringify({ name, description, nodes: [{ name: `${name}_0`, sql, type: 'endpoint' }] }), { 'Content-Type': 'application/json' });
   expect(r.status, r.text).toBe(200);

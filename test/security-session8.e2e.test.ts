@@ -6,7 +6,7 @@
 import http from 'node:http';
 import * as jose from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, startServer, type RunningServer } from './helpers/server.js';
+import { call, startServer, workspaceApi, type RunningServer } from './helpers/server.js';
 import { startDevProvider, type DevProvider } from '../auth/oidc/dev-provider.js';
 
 let srv: RunningServer;
@@ -16,19 +16,7 @@ const req = (method: string, p: string, token = admin, body?: BodyInit, headers:
   call(`${srv.url}${p}`, { method, token, body, headers });
 const get = (p: string, token = admin) => req('GET', p, token);
 const sqlAs = (q: string, token: string) => get(`/v0/sql?q=${enc(q)}`, token);
-const mkToken = async (name: string, scopes: string[]) => {
-  const r = await req('POST', `/v0/tokens?name=${enc(name)}${scopes.map((s) => `&scope=${enc(s)}`).join('')}`);
-  expect(r.status, r.text).toBe(200);
-  return r.body.token as string;
-};
-const mkDataSource = async (name: string, schema: string, csv?: string) => {
-  const r = await req('POST', `/v0/datasources?name=${name}&schema=${enc(schema)}`);
-  expect(r.status, r.text).toBe(200);
-  if (csv) {
-    const a = await req('POST', `/v0/datasources?name=${name}&mode=append`, admin, csv, { 'Content-Type': 'text/csv' });
-    expect(a.status, a.text).toBe(200);
-  }
-};
+const { createToken: mkToken, createDataSource: mkDataSource } = workspaceApi(() => srv, () => admin);
 const pipeJson = (name: string, sql: string) => JSON.stringify({ name, nodes: [{ name: `${name}_0`, sql, type: 'endpoint' }] });
 const mkPipe = async (name: string, sql: string, token = admin) =>
   req('POST', '/v0/pipes', token, pipeJson(name, sql), { 'Content-Type': 'application/json' });

@@ -90,8 +90,10 @@ export async function call(url: string, init: RequestInit & { token?: string } =
 
 /**
  * SQL and uploads with one workspace token: `sql` answers the text (throws unless 200), `rows`
- * the JSONEachRow rows, `post` a POST (CSV unless the headers say otherwise). The server and
- * token are read when called (tests set them in beforeAll).
+ * the JSONEachRow rows, `post` a POST (CSV unless the headers say otherwise), `createToken` a
+ * service token with these scopes (its secret), `createDataSource` a data source with this schema
+ * and these CSV rows (both throw unless 200). The server and token are read when called (tests
+ * set them in beforeAll).
  */
 export function workspaceApi(srv: () => RunningServer, token: () => string) {
   const sql = async (q: string): Promise<string> => {
@@ -102,7 +104,29 @@ export function workspaceApi(srv: () => RunningServer, token: () => string) {
   const rows = async (q: string): Promise<any[]> => (await sql(`${q} FORMAT JSONEachRow`)).split('\n').filter(Boolean).map((l) => JSON.parse(l));
   const post = (p: string, body?: BodyInit, headers: Record<string, string> = {}) =>
     call(`${srv().url}${p}`, { method: 'POST', token: token(), body, headers: { 'Content-Type': 'text/csv', ...headers } });
-  return { sql, rows, post };
+  const ok = (what: string, r: { status: number; text: string }) => { if (r.status !== 200) throw new Error(`${what}: ${r.status} ${r.text}`); };
+  const createToken = async (name: string, scopes: string[]): Promise<string> => {
+    const r = await call(`${srv().url}/v0/tokens?name=${encodeURIComponent(name)}${scopes.map((s) => `&scope=${encodeURIComponent(s)}`).join('')}`, { method: 'POST', token: token() });
+    ok(`token ${name}`, r);
+    return r.body.token as string;
+  };
+  const createDataSource = async (name: string, schema: string, csv?: string): Promise<void> => {
+    ok(`create ${name}`, await call(`${srv().url}/v0/datasources?name=${name}&schema=${encodeURIComponent(schema)}`, { method: 'POST', token: token() }));
+    if (csv) ok(`append to ${name}`, await post(`/v0/datasources?name=${name}&mode=append`, csv));
+  };
+  return { sql, rows, post, createToken, createDataSource };
+}
+
+/**
+ * Creates tenant `slug` (on `placement` when given) with a workspace `main` through the operator
+ * API; answers the workspace's admin token (throws unless both are 201).
+ */
+export async function createTenant(srv: RunningServer, slug: string, placement?: unknown): Promise<string> {
+  const t = await call(`${srv.url}/v0/tenants`, { method: 'POST', token: srv.operatorToken, body: JSON.stringify({ slug, ...(placement ? { placement } : {}) }) });
+  if (t.status !== 201) throw new Error(`tenant ${slug}: ${t.status} ${t.text}`);
+  const ws = await call(`${srv.url}/v0/tenants/${slug}/workspaces`, { method: 'POST', token: srv.operatorToken, body: JSON.stringify({ name: 'main' }) });
+  if (ws.status !== 201) throw new Error(`workspace main of ${slug}: ${ws.status} ${ws.text}`);
+  return ws.body.token as string;
 }
 
 /** Child processes of `pid` whose command line contains `needle`. */
