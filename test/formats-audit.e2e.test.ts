@@ -18,7 +18,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { Session } from 'chdb';
-import { call, startServer, tempDir, type RunningServer } from './helpers/server.js';
+import { call, createTenant, startServer, tempDir, type RunningServer } from './helpers/server.js';
 import { requireClickHouse, startClickHouse, type RunningClickHouse } from './helpers/clickhouse-server.js';
 
 let srv: RunningServer;
@@ -371,14 +371,7 @@ describe('a tenant on its own ClickHouse server', () => {
   beforeAll(async () => {
     if (!requireClickHouse()) return;
     ch = await startClickHouse();
-    const t = await call(`${srv.url}/v0/tenants`, {
-      method: 'POST', token: srv.operatorToken,
-      body: JSON.stringify({ slug: 'remote', placement: { type: 'clickhouse', url: ch.url, user: ch.user, password: ch.password } }),
-    });
-    expect(t.status, t.text).toBe(201);
-    const ws = await call(`${srv.url}/v0/tenants/remote/workspaces`, { method: 'POST', token: srv.operatorToken, body: JSON.stringify({ name: 'main' }) });
-    expect(ws.status, ws.text).toBe(201);
-    remote = ws.body.token;
+    remote = await createTenant(srv, 'remote', { type: 'clickhouse', url: ch.url, user: ch.user, password: ch.password });
   }, 120_000);
   afterAll(async () => { await ch?.stop(); });
 

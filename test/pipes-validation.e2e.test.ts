@@ -6,7 +6,7 @@
  * clickhouse-server 18.16 for a remote tenant (skipped loudly when it is not installed).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, startServer, workspaceApi, type RunningServer } from './helpers/server.js';
+import { call, createTenant, startServer, workspaceApi, type RunningServer } from './helpers/server.js';
 import { requireClickHouse, startClickHouse, type RunningClickHouse } from './helpers/clickhouse-server.js';
 
 let srv: RunningServer;
@@ -251,14 +251,7 @@ describe('tenant on a remote ClickHouse 18.16', () => {
   beforeAll(async () => {
     if (!requireClickHouse()) return;
     ch = await startClickHouse();
-    const t = await call(`${srv.url}/v0/tenants`, {
-      method: 'POST', token: srv.operatorToken,
-      body: JSON.stringify({ slug: 'remote', placement: { type: 'clickhouse', url: ch.url, user: ch.user, password: ch.password } }),
-    });
-    expect(t.status, t.text).toBe(201);
-    const ws = await call(`${srv.url}/v0/tenants/remote/workspaces`, { method: 'POST', token: srv.operatorToken, body: JSON.stringify({ name: 'main' }) });
-    expect(ws.status, ws.text).toBe(201);
-    token = ws.body.token;
+    token = await createTenant(srv, 'remote', { type: 'clickhouse', url: ch.url, user: ch.user, password: ch.password });
     const c = await call(`${srv.url}/v0/datasources?name=ev&schema=${encodeURIComponent('id UInt32, s String')}`, { method: 'POST', token });
     expect(c.status, c.text).toBe(200);
   }, 120_000);

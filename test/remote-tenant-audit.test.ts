@@ -3,7 +3,7 @@
  * embedded path guarantees, checked on a tenant placed on its own ClickHouse server.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, startServer, type RunningServer } from './helpers/server.js';
+import { call, createTenant, startServer, type RunningServer } from './helpers/server.js';
 import { requireClickHouse, startClickHouse, type RunningClickHouse } from './helpers/clickhouse-server.js';
 import { ClickHouseEngine } from '../src/cells/clickhouse.js';
 
@@ -15,14 +15,7 @@ beforeAll(async () => {
   if (!requireClickHouse()) return;
   ch = await startClickHouse();
   srv = await startServer();
-  const t = await call(`${srv.url}/v0/tenants`, {
-    method: 'POST', token: srv.operatorToken,
-    body: JSON.stringify({ slug: 'far', placement: { type: 'clickhouse', url: ch.url, user: ch.user, password: ch.password } }),
-  });
-  expect(t.status, t.text).toBe(201);
-  const ws = await call(`${srv.url}/v0/tenants/far/workspaces`, { method: 'POST', token: srv.operatorToken, body: JSON.stringify({ name: 'main' }) });
-  expect(ws.status, ws.text).toBe(201);
-  token = ws.body.token;
+  token = await createTenant(srv, 'far', { type: 'clickhouse', url: ch.url, user: ch.user, password: ch.password });
   const created = await post(`/v0/datasources?name=s&schema=${encodeURIComponent('id UInt32, city String, amount Float64')}`);
   expect(created.status, created.text).toBe(200);
 }, 120_000);
