@@ -414,16 +414,9 @@ export class EventBuffer {
     await fsp.rm(path.join(this.#root, tenant), { recursive: true, force: true });
   }
 
-  /** Runs `fn` between flushes (none runs while it does). */
-  #between(fn: () => Promise<void>): Promise<void> {
-    const p = (this.#flushing ?? Promise.resolve()).then(fn, fn);
-    this.#flushing = p.catch(() => {}).finally(() => { if (this.#flushing === p) this.#flushing = undefined; });
-    return p;
-  }
-
   /**
-   * Runs `fn` with no flush running (flushes wait for it): a restore switches the tenant's
-   * databases in it, so no flush spans the switch.
+   * Runs `fn` with no flush running (flushes wait for it): discards and renames of segments
+   * run in it, and a restore switches the tenant's databases in it, so no flush spans the switch.
    */
   betweenFlushes<T>(fn: () => Promise<T>): Promise<T> {
     const p = (this.#flushing ?? Promise.resolve()).then(fn, fn);
@@ -434,7 +427,7 @@ export class EventBuffer {
 
   /** Drops every buffered segment of a deleted workspace. */
   discardWorkspace(tenant: string, workspace: string): Promise<void> {
-    return this.#between(async () => {
+    return this.betweenFlushes(async () => {
       for (const [key, t] of this.#targets) if (t.owner.tenant === tenant && t.owner.workspace === workspace) this.#targets.delete(key);
       await fsp.rm(path.join(this.#root, tenant, workspace), { recursive: true, force: true });
     });
@@ -448,7 +441,7 @@ export class EventBuffer {
    * acknowledged yet).
    */
   renameWorkspace(tenant: string, from: string, to: string): Promise<void> {
-    return this.#between(async () => {
+    return this.betweenFlushes(async () => {
       for (const [key, t] of [...this.#targets]) {
         if (t.owner.tenant !== tenant || t.owner.workspace !== from) continue;
         this.#targets.delete(key);
