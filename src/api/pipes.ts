@@ -29,6 +29,7 @@ import { nothingToChange, updateParams } from './update-params.js';
 import { tokenIdOf, userAgentOf } from '../pipes/endpoint-log.js';
 import type { CheckView } from '../pipes/engine-check.js';
 import type { State } from '../state/state.js';
+import { isServiceName } from '../service/service-log.js';
 
 interface WsRef { cred: Credential; tenant: string; workspace: string }
 
@@ -581,7 +582,7 @@ export function registerPipeRoutes(app: App): void {
         sql = overResult(input.q, sql);
       }
       tail.query(sql);
-      if (compiled.reads.some((n) => n.startsWith('tinybird.') || n.startsWith('roost.'))) await app.service.ensure(r.tenant);
+      if (compiled.reads.some(isServiceName)) await app.service.ensure(r.tenant);
       const tenant = getTenant(state, r.tenant);
       await runQueryToResponse(ctx, {
         engine: app.cells.engineFor(tenant), tenant, config: app.config, metrics: app.metrics, sql, format,

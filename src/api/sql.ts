@@ -16,6 +16,7 @@ import type { NameMapEntry } from '../native/sql.js';
 import { logEndpointCall, tokenIdOf, userAgentOf } from '../pipes/endpoint-log.js';
 import { callStatus, loggedUrl, reservedParam, tokenName } from './pipes.js';
 import { addPipeTables } from '../query/pipe-tables.js';
+import { isServiceName } from '../service/service-log.js';
 
 /** What one /v0/sql call leaves in pipe_stats_rt (`pipe_id`/`pipe_name` `query_api`, as in Tinybird). */
 interface SqlCallLog { q?: string; readsService: boolean; tail?: ResultTail; form?: URLSearchParams }
@@ -154,7 +155,7 @@ export function registerSqlRoutes(app: App): void {
       for (const n of pipe.nodes) {
         if (!used.has(n.name)) continue;
         const c = compileEndpoint(app.state, { ...pipe, id: `${pipe.id}:${n.id}`, endpoint: n.id }, { params, fixedParams: fixed, rowFilters: filters });
-        if (c.reads.some((r) => r.startsWith('tinybird.') || r.startsWith('roost.'))) viaPipes = true;
+        if (c.reads.some(isServiceName)) viaPipes = true;
         map[n.name] = { kind: 'query', sql: c.sql };
       }
     }
@@ -165,8 +166,8 @@ export function registerSqlRoutes(app: App): void {
     if (names.length === 0 && !pipe && pipeTables.size === 0) authorize(app, ctx, cred, { op: 'workspace', tenant, workspace, scope: 'DATASOURCES:READ' });
     for (const name of names) authorize(app, ctx, cred, { op: 'workspace', tenant, workspace, scope: 'DATASOURCES:READ', resource: name });
     const t = getTenant(app.state, tenant);
-    call.readsService = analysis.tables.some((t) => t.name.startsWith('tinybird.') || t.name.startsWith('roost.'));
-    if (viaPipes || names.some((n) => n.startsWith('tinybird.') || n.startsWith('roost.'))) await app.service.ensure(tenant);
+    call.readsService = analysis.tables.some((t) => isServiceName(t.name));
+    if (viaPipes || names.some(isServiceName)) await app.service.ensure(tenant);
     const format = analysis.format ?? 'JSON';
     // Tinybird's output parameters (`output_format_json_quote_64bit_integers=1`, ...), from the
     // query string or a form body.

@@ -9,6 +9,7 @@ import { authorize, fixedParams, type Credential } from '../../auth/authorize.js
 import { compileEndpoint, listPipes } from '../pipes/index.js';
 import type { NameMapEntry, SqlAnalysis } from '../native/sql.js';
 import { RoostError } from '../errors.js';
+import { isServiceName } from '../service/service-log.js';
 
 export interface PipeTablesInput {
   tenant: string;
@@ -47,7 +48,7 @@ export function addPipeTables(app: App, ctx: Ctx, cred: Credential, i: PipeTable
     // Without an endpoint there is no result to read: said, rather than "unknown table".
     if (!p.endpoint) throw new RoostError('SQL_INVALID', `pipe "${p.name}" has no endpoint to read: publish a node (POST /v0/pipes/${p.name}/nodes/<node>/endpoint), or read its nodes with pipeline=${p.name}`, { details: { sql_code: 'UNKNOWN_TABLE' } });
     const c = compileEndpoint(app.state, p, { params: i.params, fixedParams: fixedParams(cred, p.name), rowFilters: i.rowFilters });
-    if (c.reads.some((n) => n.startsWith('tinybird.') || n.startsWith('roost.'))) i.onServiceRead?.();
+    if (c.reads.some(isServiceName)) i.onServiceRead?.();
     i.map[p.name] = { kind: 'query', sql: c.sql };
     used.add(p.name);
   }

@@ -15,6 +15,11 @@ import type { Logger } from '../log/logger.js';
  * The service database of a tenant. Named after the tenant so that tenants an
  * operator places on the same remote server never share service tables.
  */
+/** Whether a name a query reads is a service data source (`tinybird.*`, `roost.*`): their tables must exist first (ServiceLog.ensure). */
+export function isServiceName(name: string): boolean {
+  return name.startsWith('tinybird.') || name.startsWith('roost.');
+}
+
 export function serviceDb(tenant: string): string {
   return `roost_svc_${tenant.replace(/[^A-Za-z0-9_]/g, '_')}`;
 }
