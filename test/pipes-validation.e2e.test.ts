@@ -154,6 +154,94 @@ describe('templates', () => {
   });
 });
 
+describe('the answer of a save names the nodes the engine did not check (`warnings`)', () => {
+  /** The warnings of an answer as `node: reason`. */
+  const unchecked = (r: { body: any }) => (r.body.warnings ?? []).map((w: any) => `${w.node}: ${w.reason}`);
+
+  it('POST /v0/pipes: a template node without a default, and the node reading it; checked nodes are not named', async () => {
+    const r = await json('/v0/pipes', { name: 'warn_tpl', nodes: [
+      { name: 'h', sql: 'SELECT id, s FROM ev' },
+      { name: 'f', sql: '%\nSELECT id FROM h WHERE s = {{ String(x, required=True) }}' },
+      { name: 'g', sql: 'SELECT * FROM f', type: 'endpoint' },
+    ] });
+    expect(r.status, r.text).toBe(200);
+    // The pipe as before (Tinybird's fields), with the warnings beside them.
+    expect(r.body.name).toBe('warn_tpl');
+    expect(r.body.nodes.map((n: any) => n.name)).toEqual(['h', 'f', 'g']);
+    expect(unchecked(r)).toEqual(['f: template_needs_values', 'g: template_needs_values']);
+    expect(r.body.warnings[0]).toMatchObject({ pipe: 'warn_tpl', node: 'f' });
+    expect(r.body.warnings[0].message).toMatch(/node "f" was saved without the engine's check.*parameter values/);
+    expect(r.body.warnings[1].message).toContain('it reads node "f"');
+    // The same pipe as a form, checked entirely: no warnings field at all.
+    const ok = await form('/v0/pipes', { name: 'warn_none', sql: 'SELECT id FROM ev' });
+    expect(ok.status, ok.text).toBe(200);
+    expect(ok.body).not.toHaveProperty('warnings');
+    // GET shows the pipe without them (they belong to the save).
+    expect((await get('/v0/pipes/warn_tpl')).body).not.toHaveProperty('warnings');
+  });
+
+  it('POST .../nodes, PUT .../nodes/<node> and publishing say it too', async () => {
+    const added = await raw('POST', '/v0/pipes/warn_none/nodes?name=t', '%\nSELECT id FROM ev WHERE id = {{ UInt32(n, required=True) }}');
+    expect(added.status, added.text).toBe(200);
+    expect(added.body.name).toBe('t');
+    expect(unchecked(added)).toEqual(['t: template_needs_values']);
+    const edited = await raw('PUT', '/v0/pipes/warn_none/nodes/t', '%\nSELECT id, s FROM ev WHERE id = {{ UInt32(n, required=True) }}');
+    expect(edited.status, edited.text).toBe(200);
+    expect(unchecked(edited)).toEqual(['t: template_needs_values']);
+    const published = await raw('POST', '/v0/pipes/warn_none/nodes/t/endpoint');
+    expect(published.status, published.text).toBe(200);
+    expect(unchecked(published)).toEqual(['t: template_needs_values']);
+    // Checked changes answer without the field.
+    const plain = await raw('PUT', '/v0/pipes/warn_none/nodes/warn_none_0', 'SELECT id, 1 AS one FROM ev');
+    expect(plain.status, plain.text).toBe(200);
+    expect(plain.body).not.toHaveProperty('warnings');
+    // ignore_sql_errors=true asked for no check: nothing to warn about.
+    const ignored = await raw('POST', '/v0/pipes/warn_none/nodes?name=u&ignore_sql_errors=true', '%\nSELECT {{ UInt32(m, required=True) }} AS m');
+    expect(ignored.status, ignored.text).toBe(200);
+    expect(ignored.body).not.toHaveProperty('warnings');
+  });
+
+  it('a node reading another pipe whose endpoint needs values: that pipe named, nothing of its SQL', async () => {
+    const inner = await json('/v0/pipes', { name: 'warn_inner', nodes: [{ name: 'warn_inner_0', sql: '%\nSELECT id FROM ev WHERE id = {{ UInt32(inner_only_param, required=True) }}', type: 'endpoint' }] });
+    expect(inner.status, inner.text).toBe(200);
+    const outer = await form('/v0/pipes', { name: 'warn_outer', sql: 'SELECT id FROM warn_inner' });
+    expect(outer.status, outer.text).toBe(200);
+    expect(unchecked(outer)).toEqual(['warn_outer_0: template_needs_values']);
+    expect(outer.body.warnings[0].message).toContain('it reads pipe "warn_inner", whose endpoint cannot be rendered without parameter values');
+    expect(outer.body.warnings[0].message).not.toContain('inner_only_param');
+  });
+
+  it('a node reading what the saver may not read: said, naming only what its own SQL names', async () => {
+    await api.createDataSource('warn_secret_ds', 'org String, secret String', 'a,alpha-secret\n');
+    // A pipe the saver reads, whose endpoint reads a data source the saver may not read.
+    const hidden = await json('/v0/pipes', { name: 'warn_hidden', nodes: [{ name: 'warn_hidden_0', sql: 'SELECT org, secret FROM warn_secret_ds', type: 'endpoint' }] });
+    expect(hidden.status, hidden.text).toBe(200);
+    const tok = await api.createToken('warn_creator', ['PIPES:CREATE', 'DATASOURCES:READ:ev']);
+    const as = (method: string, path: string, body?: string) => call(`${srv.url}${path}`, { method, token: tok, body });
+
+    // Directly: the data source its SQL names is named.
+    const direct = await as('POST', '/v0/pipes?name=warn_direct', 'SELECT secret FROM warn_secret_ds');
+    expect(direct.status, direct.text).toBe(200);
+    expect(unchecked(direct)).toEqual(['warn_direct_0: reads_unreadable']);
+    expect(direct.body.warnings[0].message).toContain('"warn_secret_ds", which the credential saving it may not read');
+    expect(direct.text).not.toContain('alpha-secret');
+
+    // Through another pipe: neither what that pipe reads nor which of the pipes it reads is named.
+    const through = await as('POST', '/v0/pipes?name=warn_through', 'SELECT id FROM ev WHERE toString(id) IN (SELECT org FROM warn_hidden)');
+    expect(through.status, through.text).toBe(200);
+    expect(unchecked(through)).toEqual(['warn_through_0: reads_unreadable']);
+    expect(through.body.warnings[0].message).toContain('through the pipes it reads, data that the credential saving it may not read');
+    expect(JSON.stringify(through.body.warnings)).not.toMatch(/warn_secret_ds|warn_hidden|secret/);
+
+    // What it may read is checked as before, and refused when wrong.
+    const own = await as('POST', '/v0/pipes?name=warn_own', 'SELECT idd FROM ev');
+    expectNodeError(own, 'warn_own_0', 'idd');
+    const fine = await as('POST', '/v0/pipes?name=warn_fine', 'SELECT id FROM ev');
+    expect(fine.status, fine.text).toBe(200);
+    expect(fine.body).not.toHaveProperty('warnings');
+  });
+});
+
 describe('the check cannot run long', () => {
   it('a scalar subquery computed during analysis stops at the time limit: 400, nothing saved', async () => {
     const r = await form('/v0/pipes', { name: 'slow', sql: 'SELECT id, (SELECT sum(number) FROM numbers(1000000000000)) AS total FROM ev' });

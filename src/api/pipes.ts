@@ -19,7 +19,7 @@ import { publicNames, withPublicNames } from '../query/public-names.js';
 import { isOutputParam, looksLikeForm, outputSettings, respellFormat } from '../query/request-options.js';
 import {
   checkName, checkPipe, compileEndpoint, deletePipeOps, findPipe, getNode, getPipe, listPipes, logEndpointCall, newId,
-  pipeDatafile, pipesUsing, planEngineCheck, putPipeOps, ResultTail, runEngineCheck, samePlan, type EngineCheckPlan, type Pipe, type PipeNode,
+  pipeDatafile, pipesUsing, planEngineCheck, putPipeOps, ResultTail, runEngineCheck, samePlan, uncheckedNodes, type EngineCheckPlan, type Pipe, type PipeNode, type UncheckedNode,
 } from '../pipes/index.js';
 import { querySettings } from '../query/run.js';
 import { acquireQuerySlot } from '../../tenants/limits.js';
@@ -55,6 +55,15 @@ function nodeView(pipe: Pipe, n: PipeNode): Record<string, unknown> {
     materialized: null, ignore_sql_errors: n.ignoreSqlErrors === true,
     created_at: n.createdAt, updated_at: n.updatedAt,
   };
+}
+
+/**
+ * A save's answer with the nodes the engine did not check (engine-check.ts `uncheckedNodes`) as
+ * `warnings: [{pipe, node, reason, message}]`, only when there are some: an answer without them is
+ * the pipe or node as Tinybird's (clients read the fields they know).
+ */
+function withWarnings(view: Record<string, unknown>, warnings: UncheckedNode[]): Record<string, unknown> {
+  return warnings.length ? { ...view, warnings } : view;
 }
 
 function pipeView(pipe: Pipe): Record<string, unknown> {
@@ -279,8 +288,9 @@ export function registerPipeRoutes(app: App): void {
    * by the tenant's engine (src/pipes/engine-check.ts), outside the transaction (`change` runs
    * once more for it); the transaction plans the check again and saves only when it would ask
    * the same (else the whole is retried). `engine.ignore` (`ignore_sql_errors=true`) skips it.
+   * Answers the saved pipe and the nodes of it the check left out (`warnings`, see withWarnings).
    */
-  const save = async (r: WsRef, name: string, change: (cur: Pipe | undefined) => Pipe | null, engine?: { ignore: boolean }) => {
+  const save = async (r: WsRef, name: string, change: (cur: Pipe | undefined) => Pipe | null, engine?: { ignore: boolean }): Promise<{ pipe: Pipe | null; warnings: UncheckedNode[] }> => {
     for (let attempt = 0; ; attempt++) {
       let plan: EngineCheckPlan | undefined;
       if (engine && !engine.ignore) {
@@ -308,7 +318,7 @@ export function registerPipeRoutes(app: App): void {
         if (plan && !samePlan(plan, planEngineCheck(s, cur, checked, false, checkView(s, r)))) return { ops: [], result: 'retry' };
         return { ops: putPipeOps(checked), result: checked };
       });
-      if (out !== 'retry') return out;
+      if (out !== 'retry') return { pipe: out, warnings: plan ? uncheckedNodes(plan) : [] };
       if (attempt >= 2) throw new RoostError('CONFLICT', `pipe "${name}" or what it reads kept changing while its SQL was checked; retry`, { retryable: true });
     }
   };
@@ -387,13 +397,13 @@ export function registerPipeRoutes(app: App): void {
     };
     namesFree();
     const now = new Date().toISOString();
-    const pipe = await save(r, name, (cur) => {
+    const { pipe, warnings } = await save(r, name, (cur) => {
       namesFree();
       if (cur && !force) throw new RoostError('ALREADY_EXISTS', `pipe "${name}" already exists; pass force=true to replace it, or edit its nodes`);
       return { id: cur?.id ?? newId('t'), name, tenant: r.tenant, workspace: r.workspace, description, nodes: ignore ? nodes.map((n) => withIgnore(n, true)) : nodes, endpoint, createdAt: cur?.createdAt ?? now, updatedAt: now };
     }, { ignore });
     app.audit({ event: 'pipe.create', outcome: 'success', tenant: r.tenant, workspace: r.workspace, resource: name, requestId: ctx.id, credential: credentialName(r.cred) });
-    sendJson(ctx, 200, pipeView(pipe!));
+    sendJson(ctx, 200, withWarnings(pipeView(pipe!), warnings));
   });
 
   router.get('/v0/pipes', async (ctx) => {
@@ -483,7 +493,7 @@ export function registerPipeRoutes(app: App): void {
     if (!sql) throw new RoostError('INVALID_PARAMETER', 'send the node\'s SQL as the request body');
     const ignore = ignoreSqlErrors(form.get('ignore_sql_errors'));
     let added!: PipeNode;
-    const pipe = await save(r, ctx.params.pipe!, (cur) => {
+    const { pipe, warnings } = await save(r, ctx.params.pipe!, (cur) => {
       if (!cur) throw new RoostError('UNKNOWN_PIPE', `there is no pipe "${ctx.params.pipe}" in this workspace`);
       const name = checkName('node', form.get('name') ?? `${cur.name}_${cur.nodes.length}`);
       if (cur.nodes.some((n) => n.name === name)) throw new RoostError('CONFLICT', `pipe "${cur.name}" already has a node named "${name}"`, { details: { node: name } });
@@ -491,7 +501,7 @@ export function registerPipeRoutes(app: App): void {
       added = newNode(name, sql, form.get('description'), ignore);
       return { ...cur, nodes: [...cur.nodes, added] };
     }, { ignore });
-    sendJson(ctx, 200, nodeView(pipe!, pipe!.nodes.find((n) => n.id === added.id)!));
+    sendJson(ctx, 200, withWarnings(nodeView(pipe!, pipe!.nodes.find((n) => n.id === added.id)!), warnings));
   });
 
   router.put('/v0/pipes/:pipe/nodes/:node', async (ctx) => {
@@ -500,7 +510,7 @@ export function registerPipeRoutes(app: App): void {
     const { sql, form } = await sqlBody(ctx);
     const ignore = ignoreSqlErrors(form.get('ignore_sql_errors'));
     let id!: string;
-    const pipe = await save(r, ctx.params.pipe!, (cur) => {
+    const { pipe, warnings } = await save(r, ctx.params.pipe!, (cur) => {
       if (!cur) throw new RoostError('UNKNOWN_PIPE', `there is no pipe "${ctx.params.pipe}" in this workspace`);
       const node = getNode(cur, ctx.params.node!);
       id = node.id;
@@ -517,7 +527,7 @@ export function registerPipeRoutes(app: App): void {
       if (changed.sql !== node.sql || name !== node.name || ignore) changed = withIgnore(changed, ignore);
       return { ...cur, nodes: cur.nodes.map((n) => (n.id === node.id ? changed : n)) };
     }, { ignore });
-    sendJson(ctx, 200, nodeView(pipe!, pipe!.nodes.find((n) => n.id === id)!));
+    sendJson(ctx, 200, withWarnings(nodeView(pipe!, pipe!.nodes.find((n) => n.id === id)!), warnings));
   });
 
   router.delete('/v0/pipes/:pipe/nodes/:node', async (ctx) => {
@@ -538,7 +548,7 @@ export function registerPipeRoutes(app: App): void {
     const r = await wsOf(ctx);
     mayEdit(ctx, r);
     const ignore = ignoreSqlErrors(ctx.query.get('ignore_sql_errors'));
-    const pipe = await save(r, ctx.params.pipe!, (cur) => {
+    const { pipe, warnings } = await save(r, ctx.params.pipe!, (cur) => {
       if (!cur) throw new RoostError('UNKNOWN_PIPE', `there is no pipe "${ctx.params.pipe}" in this workspace`);
       const node = getNode(cur, ctx.params.node!);
       if (!on && cur.endpoint !== node.id) throw new RoostError('NOT_FOUND', `node "${node.name}" is not the endpoint of pipe "${cur.name}"`);
@@ -547,7 +557,7 @@ export function registerPipeRoutes(app: App): void {
       return { ...cur, nodes, endpoint: on ? node.id : null };
     }, { ignore });
     app.audit({ event: on ? 'pipe.publish' : 'pipe.unpublish', outcome: 'success', tenant: r.tenant, workspace: r.workspace, resource: `${ctx.params.pipe}/${ctx.params.node}`, requestId: ctx.id, credential: credentialName(r.cred) });
-    sendJson(ctx, 200, pipeView(pipe!));
+    sendJson(ctx, 200, withWarnings(pipeView(pipe!), warnings));
   };
   router.post('/v0/pipes/:pipe/nodes/:node/endpoint', publish(true));
   router.delete('/v0/pipes/:pipe/nodes/:node/endpoint', publish(false));

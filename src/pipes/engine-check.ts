@@ -12,9 +12,13 @@
  * read it (and, through their endpoints, the pipes that read them), when the endpoint's compiled
  * SQL changes: a save that would break them is refused (409).
  *
- * Not checked (said in the plan as `skipped`): a node whose template cannot be rendered without
- * values (a parameter without a default, `error()`), or that reads such a node or pipe; nodes
- * saved with `ignore_sql_errors` that a change reaches only as readers.
+ * Not checked (said in the plan as `skipped`, with a `reason`): a node whose template cannot be
+ * rendered without values (a parameter without a default, `error()`), or that reads such a node or
+ * pipe; a node reading what the saver may not read (CheckView); nodes saved with
+ * `ignore_sql_errors` that a change reaches only as readers. The saved pipe's own skipped nodes are
+ * told to the saver (`uncheckedWarnings`, the answer's `warnings`): a `skipped` text names only
+ * what the saved pipe's own SQL names, never what another pipe's endpoint reads or why it cannot
+ * be rendered, nor which data sources behind it the saver may not read.
  *
  * The plan is computed from state (synchronously, no I/O); the engine runs it outside the state
  * transaction, and the transaction computes it again and compares, so what is saved is what was
@@ -40,8 +44,10 @@ export interface EngineCheckItem {
   node: string;
   /** The query the engine analyses. */
   sql?: string;
-  /** Why the node is not checked (its template needs values). */
+  /** Why the node is not checked, in words the saver may see (only what the saved pipe's SQL names). */
   skipped?: string;
+  /** Which kind of reason `skipped` is. */
+  reason?: SkipReason;
   /** Found before the engine: the analyzer refused the rendered SQL, or a pipe it reads has no endpoint. */
   failed?: string;
   /**
@@ -58,7 +64,27 @@ export interface EngineCheckPlan {
   dependents: EngineCheckItem[];
 }
 
-export type Compiled = { sql: string; reads?: string[] } | { skipped: string } | { failed: string };
+/**
+ * Why a node is not checked: `template_needs_values` (it, a node it reads or the endpoint of a pipe
+ * it reads cannot be rendered without parameter values), `reads_unreadable` (it reads, directly or
+ * through the pipes it reads, data the credential saving it may not read), `pipes_nest_too_deep`.
+ */
+export type SkipReason = 'template_needs_values' | 'reads_unreadable' | 'pipes_nest_too_deep';
+
+export type Compiled = { sql: string; reads?: string[] } | { skipped: string; reason: SkipReason } | { failed: string };
+
+/**
+ * Why a node of the saved pipe is not checked, as the saver is told. A skip found in another pipe
+ * (one it reads) is told by the name the node's SQL gives it and the kind of reason only: that
+ * pipe's template errors, the pipes and data sources behind it are not the saver's to learn.
+ */
+function throughPipe(pipe: string, reason: SkipReason): string {
+  switch (reason) {
+    case 'template_needs_values': return `it reads pipe "${pipe}", whose endpoint cannot be rendered without parameter values`;
+    case 'reads_unreadable': return 'it reads, through the pipes it reads, data that the credential saving it may not read (the engine quotes values in its errors, so it is not asked)';
+    case 'pipes_nest_too_deep': return `it reads pipe "${pipe}", through which pipes nest too deep or in a cycle`;
+  }
+}
 
 /**
  * What the credential saving the pipe may read. The engine check runs the node's SQL (a table
@@ -110,7 +136,7 @@ function compileForCheck(state: State, pipe: Pipe, target: PipeNode, lookup: (na
     } catch (e) {
       if (e instanceof RoostError && e.code === 'RATE_LIMITED') throw e;
       const why = e instanceof Error ? e.message : String(e);
-      return { skipped: `${n.name === target.name ? '' : `it reads node "${n.name}", which `}cannot be rendered without parameter values (${why})` };
+      return { reason: 'template_needs_values', skipped: `${n.name === target.name ? 'it ' : `it reads node "${n.name}", which `}cannot be rendered without parameter values (${why})` };
     }
   }
   const extra: Record<string, NameMapEntry> = {};
@@ -120,11 +146,11 @@ function compileForCheck(state: State, pipe: Pipe, target: PipeNode, lookup: (na
       if (own.has(d) || extra[d] !== undefined || isDataName(state, pipe, d)) continue;
       const p = d === pipe.name ? undefined : lookup(d);
       if (!p) continue;
-      if (visiting.includes(p.name) || visiting.length >= MAX_DEPTH) return { skipped: `pipes nest too deep or in a cycle at "${p.name}"` };
+      if (visiting.includes(p.name) || visiting.length >= MAX_DEPTH) return { reason: 'pipes_nest_too_deep', skipped: `pipes nest too deep or in a cycle at "${p.name}"` };
       const ep = endpointNode(p);
       if (!ep) return { failed: `pipe "${p.name}" has no endpoint to read` };
       const sub = compileForCheck(state, p, ep, lookup, view, [...visiting, pipe.name]);
-      if ('skipped' in sub) return { skipped: `it reads pipe "${p.name}", whose endpoint ${sub.skipped.replace(/^it /, '')}` };
+      if ('skipped' in sub) return { reason: sub.reason, skipped: throughPipe(p.name, sub.reason) };
       if ('failed' in sub) return { failed: `pipe "${p.name}" it reads: ${sub.failed}` };
       extra[d] = { kind: 'query', sql: sub.sql };
       for (const r of sub.reads ?? []) reads.add(r);
@@ -133,9 +159,13 @@ function compileForCheck(state: State, pipe: Pipe, target: PipeNode, lookup: (na
   try {
     const compiled = compilePipe(rendered, { ...extra, ...workspaceNameMap(state, pipe.tenant, pipe.workspace, view.rowFilters) }, target.name);
     // What the rendered SQL reads (not another node, not a pipe read through its endpoint).
-    for (const deps of Object.values(compiled.dependencies)) for (const d of deps) if (!own.has(d) && extra[d] === undefined) reads.add(d);
-    const refused = view.mayRead ? [...reads].filter((r) => !view.mayRead!(r)) : [];
-    if (refused.length) return { skipped: `it reads ${refused.map((r) => `"${r}"`).join(', ')}, which the credential saving it may not read` };
+    const direct = new Set<string>();
+    for (const deps of Object.values(compiled.dependencies)) for (const d of deps) if (!own.has(d) && extra[d] === undefined) direct.add(d);
+    for (const d of direct) reads.add(d);
+    const refused = view.mayRead ? [...direct].filter((r) => !view.mayRead!(r)) : [];
+    // Only names of this pipe's own SQL: a name read through another pipe's endpoint is refused
+    // (and told without its name) where that pipe is compiled, above.
+    if (refused.length) return { reason: 'reads_unreadable', skipped: `it reads ${refused.map((r) => `"${r}"`).join(', ')}, which the credential saving it may not read (the engine quotes values in its errors, so it is not asked)` };
     return { sql: compiled.sql, reads: [...reads].sort() };
   } catch (e) {
     if (e instanceof SqlError) return { failed: `${e.node && e.node !== target.name ? `node "${e.node}": ` : ''}${e.message}` };
@@ -214,6 +244,25 @@ export function planEngineCheck(state: State, before: Pipe | undefined, after: P
     }
   }
   return plan;
+}
+
+/** A node of the saved pipe that was saved without the engine's check, as the answer tells it. */
+export interface UncheckedNode {
+  pipe: string;
+  node: string;
+  reason: SkipReason;
+  message: string;
+}
+
+/**
+ * The saved pipe's own nodes the plan leaves unchecked (the answer's `warnings`). Nodes of other
+ * pipes that read it are not told: they are not the saver's, and were checked when they were saved.
+ */
+export function uncheckedNodes(plan: EngineCheckPlan): UncheckedNode[] {
+  return plan.own.filter((i) => i.skipped !== undefined).map((i) => ({
+    pipe: i.pipe, node: i.node, reason: i.reason ?? 'template_needs_values',
+    message: `node "${i.node}" was saved without the engine's check of its SQL: ${i.skipped}. Its errors, if any, show when it is called`,
+  }));
 }
 
 /** Same checks with the same SQL (a plan computed again in the transaction that saves). */

@@ -8,4 +8,4 @@ export { compileEndpoint, type CallOptions, type CompiledEndpoint } from './comp
 export { logEndpointCall, type EndpointCall } from './endpoint-log.js';
 export { ResultTail } from './result-tail.js';
 export { pipeDatafile } from './datafile.js';
-export { planEngineCheck, runEngineCheck, samePlan, CHECK_TIME_LIMIT_S, type EngineAccess, type EngineCheckPlan } from './engine-check.js';
+export { planEngineCheck, runEngineCheck, samePlan, uncheckedNodes, CHECK_TIME_LIMIT_S, type EngineAccess, type EngineCheckPlan, type UncheckedNode } from './engine-check.js';
