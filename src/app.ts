@@ -76,7 +76,7 @@ export async function startApp(config: Config, opts: { log?: Logger } = {}): Pro
   const service = new ServiceLog((tenant) => {
     const t = state.get('tenants', tenant);
     return t ? cells.engineFor(getTenant(state, tenant)) : undefined;
-  }, log);
+  }, log, undefined, metrics);
   // Service rows carry their workspace's id: a workspace renamed keeps them, one created under
   // a deleted one's name does not inherit them.
   service.workspace = (tenant, name) => state.get<Workspace>('workspaces', tenant, name);

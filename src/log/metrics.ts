@@ -24,6 +24,11 @@ export function createMetrics() {
     ingestOps: new client.Counter({ name: 'roost_datasource_operations_total', help: 'Data source operations by kind and result', labelNames: ['tenant', 'event', 'result'], registers: [registry] }),
     nativeParseSeconds: new client.Histogram({ name: 'roost_native_parse_seconds', help: 'Time spent in native CSV parsing per import', buckets: [0.001, 0.01, 0.1, 1, 10, 100], registers: [registry] }),
     stateWrites: new client.Counter({ name: 'roost_state_writes_total', help: 'Control-plane state writes acknowledged', registers: [registry] }),
+    serviceUpgradesPending: new client.Gauge({
+      name: 'roost_service_tables_upgrade_pending', labelNames: ['tenant'], registers: [registry],
+      help: 'Service tables (tinybird.*, roost.*) of a tenant whose upgrade to the current columns failed and waits to be tried again; queries naming their new columns fail meanwhile',
+    }),
+    serviceUpgradeFailures: new client.Counter({ name: 'roost_service_table_upgrade_failures_total', help: 'Failed upgrades of a service table to the current columns (each try of each table)', labelNames: ['tenant'], registers: [registry] }),
     /** Set by the events API once its buffer exists: read when /metrics is scraped. */
     eventsBuffer: undefined as { pendingBytes: number; pendingRequests: number } | undefined,
   };

@@ -10,6 +10,7 @@ import { quoteString } from '../cells/engine.js';
 import { compatColumns, mapsAsText } from '../cells/compat.js';
 import { ClickHouseEngine } from '../cells/clickhouse.js';
 import type { Logger } from '../log/logger.js';
+import type { Metrics } from '../log/metrics.js';
 
 /**
  * The service database of a tenant. Named after the tenant so that tenants an
@@ -123,7 +124,8 @@ function opsLogRow(row: Record<string, unknown>): Record<string, unknown> {
  * and a column that is now `Nested(Names String, Values String)` but was a map (or the JSON
  * text of one, on servers before 21.1) is renamed aside, copied into the arrays, then dropped;
  * rows written before `workspace_id` existed get the id of the workspace of their name.
- * Each step is checked against the table first, so an upgrade cut short resumes at the next start.
+ * Each step is checked against the table first, so an upgrade cut short resumes where it stopped
+ * (ServiceLog tries a failed one again, after a while, at a later service write or query).
  */
 async function upgradeTable(engine: Engine, db: string, table: string, columns: string, workspaces: ServiceWorkspace[]): Promise<void> {
   const opts = { timeoutMs: SERVICE_WRITE_TIMEOUT_MS };
@@ -227,6 +229,14 @@ const SERVICE_WRITE_TIMEOUT_MS = 30_000;
 /** Rows kept per tenant and table while its engine cannot take them; the oldest go first. */
 const MAX_KEPT_BYTES = 32 * 1024 * 1024;
 
+/** First wait before a failed service table upgrade is tried again; doubled after each failure. */
+export const UPGRADE_RETRY_FIRST_MS = 1000;
+/** Longest wait between two tries of a failed upgrade (a server down for hours is asked this often). */
+export const UPGRADE_RETRY_MAX_MS = 5 * 60_000;
+
+/** A tenant's service tables whose upgrade failed: tried again from `nextAt`, by the next ensure(). */
+interface PendingUpgrade { tables: Set<string>; failures: number; nextAt: number; retrying: boolean }
+
 /** A workspace as the service log needs it. */
 export interface ServiceWorkspace { name: string; id: string }
 
@@ -246,15 +256,27 @@ export class ServiceLog {
   #ready = new Map<string, Promise<void>>();
   #timer: NodeJS.Timeout;
   #flushing = new Map<string, { running: Promise<void>; queued: Promise<void> | undefined }>();
+  #pending = new Map<string, PendingUpgrade>();
+  #metrics?: Pick<Metrics, 'serviceUpgradesPending' | 'serviceUpgradeFailures'>;
 
-  constructor(engineFor: (tenant: string) => Engine | undefined, log: Logger, intervalMs = 1000) {
+  constructor(engineFor: (tenant: string) => Engine | undefined, log: Logger, intervalMs = 1000, metrics?: Pick<Metrics, 'serviceUpgradesPending' | 'serviceUpgradeFailures'>) {
     this.#engineFor = engineFor;
     this.#log = log;
+    this.#metrics = metrics;
     this.#timer = setInterval(() => { void this.flush(); }, intervalMs);
     this.#timer.unref();
   }
 
-  /** Creates the service tables in a tenant's engine (idempotent). */
+  /**
+   * Creates the service tables in a tenant's engine and brings them to the current columns
+   * (idempotent). A table whose upgrade fails keeps its rows and takes new ones (columns it lacks
+   * are skipped), and queries naming the missing columns fail: its upgrade is tried again by a
+   * later call (the tenant's next service write or service query), not before a wait that doubles
+   * with each failure (UPGRADE_RETRY_FIRST_MS up to UPGRADE_RETRY_MAX_MS), so a server that is down
+   * is not asked at every write. Each failure is logged (`service table upgrade failed`) and
+   * counted (`roost_service_table_upgrade_failures_total`); `roost_service_tables_upgrade_pending`
+   * says how many of the tenant's tables wait for it; success after a failure is logged.
+   */
   ensure(tenant: string): Promise<void> {
     let p = this.#ready.get(tenant);
     if (!p) {
@@ -262,21 +284,74 @@ export class ServiceLog {
         const engine = this.#engineFor(tenant);
         if (!engine) return;
         await engine.exec(`CREATE DATABASE IF NOT EXISTS ${serviceDb(tenant)}`, { timeoutMs: SERVICE_WRITE_TIMEOUT_MS });
+        const failed: Array<{ table: string; err: unknown }> = [];
         for (const [name, def] of Object.entries(SERVICE_TABLES)) {
           await engine.exec(`CREATE TABLE IF NOT EXISTS ${serviceDb(tenant)}.${name} (${await compatColumns(engine, def.columns)}) ENGINE = MergeTree ORDER BY ${def.order}`, { timeoutMs: SERVICE_WRITE_TIMEOUT_MS });
           try {
             await upgradeTable(engine, serviceDb(tenant), name, def.columns, this.workspaces?.(tenant) ?? []);
           } catch (e) {
-            // The table keeps its rows and takes new ones (columns it lacks are skipped);
-            // queries naming the missing columns fail until an upgrade succeeds.
-            this.#log.error('service table upgrade failed; retried at the next start', { tenant, table: name, err: e });
+            failed.push({ table: name, err: e });
           }
         }
+        this.#upgraded(tenant, failed);
       })();
-      p.catch(() => this.#ready.delete(tenant));
+      p.catch(() => { if (this.#ready.get(tenant) === p) this.#ready.delete(tenant); });
+      this.#ready.set(tenant, p);
+      return p;
+    }
+    // Set only once an ensure of the tenant has succeeded: `p` is settled, or is the retry running.
+    const pending = this.#pending.get(tenant);
+    if (pending && !pending.retrying && Date.now() >= pending.nextAt) {
+      pending.retrying = true;
+      p = this.#retryUpgrade(tenant, pending);
       this.#ready.set(tenant, p);
     }
     return p;
+  }
+
+  /** Tries the failed upgrades again; never rejects (a failure is recorded for the next try). */
+  async #retryUpgrade(tenant: string, pending: PendingUpgrade): Promise<void> {
+    const failed: Array<{ table: string; err: unknown }> = [];
+    try {
+      const engine = this.#engineFor(tenant);
+      if (!engine) { this.#upgraded(tenant, []); return; }
+      await engine.exec(`CREATE DATABASE IF NOT EXISTS ${serviceDb(tenant)}`, { timeoutMs: SERVICE_WRITE_TIMEOUT_MS });
+      for (const name of pending.tables) {
+        const def = SERVICE_TABLES[name]!;
+        try {
+          await engine.exec(`CREATE TABLE IF NOT EXISTS ${serviceDb(tenant)}.${name} (${await compatColumns(engine, def.columns)}) ENGINE = MergeTree ORDER BY ${def.order}`, { timeoutMs: SERVICE_WRITE_TIMEOUT_MS });
+          await upgradeTable(engine, serviceDb(tenant), name, def.columns, this.workspaces?.(tenant) ?? []);
+        } catch (e) {
+          failed.push({ table: name, err: e });
+        }
+      }
+    } catch (e) {
+      for (const table of pending.tables) if (!failed.some((f) => f.table === table)) failed.push({ table, err: e });
+    }
+    // A tenant deleted meanwhile (drop) is not recorded again.
+    if (this.#pending.get(tenant) === pending) this.#upgraded(tenant, failed);
+  }
+
+  /** Records how a tenant's upgrade went: the failed tables wait for their next try. */
+  #upgraded(tenant: string, failed: Array<{ table: string; err: unknown }>): void {
+    const before = this.#pending.get(tenant);
+    if (!failed.length) {
+      if (before) {
+        this.#pending.delete(tenant);
+        this.#log.info('service tables upgraded after an earlier failure', { tenant, tables: [...before.tables], failures: before.failures });
+      }
+      this.#metrics?.serviceUpgradesPending.set({ tenant }, 0);
+      return;
+    }
+    const failures = (before?.failures ?? 0) + 1;
+    const waitMs = Math.min(UPGRADE_RETRY_MAX_MS, UPGRADE_RETRY_FIRST_MS * 2 ** Math.min(failures - 1, 20));
+    this.#pending.set(tenant, { tables: new Set(failed.map((f) => f.table)), failures, nextAt: Date.now() + waitMs, retrying: false });
+    this.#metrics?.serviceUpgradesPending.set({ tenant }, failed.length);
+    for (const f of failed) {
+      this.#metrics?.serviceUpgradeFailures.inc({ tenant });
+      // The table keeps its rows and takes new ones; queries naming its missing columns fail until then.
+      this.#log.error('service table upgrade failed; tried again at the tenant\'s next service write or query after the wait', { tenant, table: f.table, err: f.err, failures, retry_after_ms: waitMs });
+    }
   }
 
   /** Queues one row for a tenant's service table. */
@@ -382,6 +457,8 @@ export class ServiceLog {
     await this.#flushing.get(tenant)?.running.catch(() => undefined);
     this.#buffers.delete(tenant);
     this.#ready.delete(tenant);
+    this.#pending.delete(tenant);
+    this.#metrics?.serviceUpgradesPending.remove({ tenant });
     const cluster = (engine as { cluster?: string }).cluster;
     await engine.exec(`DROP DATABASE IF EXISTS ${serviceDb(tenant)}${cluster ? ` ON CLUSTER \`${cluster.replace(/`/g, '')}\`` : ''}`, { timeoutMs: SERVICE_WRITE_TIMEOUT_MS });
   }
