@@ -320,6 +320,9 @@ export function registerDataSourceRoutes(app: App): void {
       return sendJson(ctx, 200, importResponse(ds, result));
     }
 
+    // The scope first, by the name asked for: a credential that may not append to it learns
+    // nothing of whether it exists (403 either way), as on pipe routes.
+    authorize(app, ctx, cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:APPEND', resource: name });
     let ds: DataSource;
     try {
       ds = getDataSource(state, ws.tenant, ws.name, name);
@@ -329,7 +332,6 @@ export function registerDataSourceRoutes(app: App): void {
       if ((e as RoostError).code !== 'UNKNOWN_DATASOURCE') throw e;
       throw new RoostError('UNKNOWN_DATASOURCE', `there is no data source "${name}" in this workspace; mode=${mode} writes into an existing one: create it first with mode=create (a schema= parameter, or this body to infer it from)`, { details: (e as RoostError).details });
     }
-    authorize(app, ctx, cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:APPEND', resource: name });
     const importOptions = (): Record<string, string> => {
       const o: Record<string, string> = { mode, format };
       const rc = params.get('replace_condition');
@@ -371,8 +373,11 @@ export function registerDataSourceRoutes(app: App): void {
     // `<name>.datasource` (or `?format=datasource`): the datafile text, as Tinybird answers it.
     const raw = ctx.params.name!;
     const datafile = raw.endsWith('.datasource') || ctx.query.get('format') === 'datasource';
-    const ds = getDataSource(state, ws.tenant, ws.name, raw.endsWith('.datasource') ? raw.slice(0, -'.datasource'.length) : raw);
-    authorize(app, ctx, cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:READ', resource: ds.name });
+    const name = raw.endsWith('.datasource') ? raw.slice(0, -'.datasource'.length) : raw;
+    // The scope before the lookup (here and on every route of one data source): without it the
+    // answer is the same 403 whether or not the name exists; with it, a missing one is a 404.
+    authorize(app, ctx, cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:READ', resource: name });
+    const ds = getDataSource(state, ws.tenant, ws.name, name);
     if (datafile) return sendText(ctx, 200, datasourceDatafile(ds));
     sendJson(ctx, 200, dataSourceView(ds, await tableStats(app, ws, ds)));
   });
@@ -387,8 +392,8 @@ export function registerDataSourceRoutes(app: App): void {
   router.put('/v0/datasources/:name', async (ctx) => {
     const t0 = performance.now();
     const { cred, ws } = await wsOf(ctx);
+    authorize(app, ctx, cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:DROP', resource: ctx.params.name! });
     const ds = getDataSource(state, ws.tenant, ws.name, ctx.params.name!);
-    authorize(app, ctx, cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:DROP', resource: ds.name });
     const p = await updateParams(ctx);
     // Tinybird's other attributes of this route change what the table keeps; ignored, the answer
     // would say the change was made.
@@ -474,9 +479,10 @@ export function registerDataSourceRoutes(app: App): void {
     // name): no data source has that name (the suffix is reserved), and nothing else empties it.
     const requested = ctx.params.name!;
     const quarantine = requested.endsWith('_quarantine') && !state.get('datasources', ws.tenant, ws.name, requested);
-    const ds = quarantine ? state.get<DataSource>('datasources', ws.tenant, ws.name, requested.slice(0, -'_quarantine'.length)) : getDataSource(state, ws.tenant, ws.name, requested);
+    const base = quarantine ? requested.slice(0, -'_quarantine'.length) : requested;
+    authorize(app, ctx, cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:DROP', resource: base });
+    const ds = quarantine ? state.get<DataSource>('datasources', ws.tenant, ws.name, base) : getDataSource(state, ws.tenant, ws.name, requested);
     if (!ds) throw new RoostError('UNKNOWN_DATASOURCE', `there is no data source "${requested}" in this workspace (nor one whose quarantine it would be)`);
-    authorize(app, ctx, cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:DROP', resource: ds.name });
     const engine = app.cells.engineFor(getTenant(state, ws.tenant));
     const table = quarantine ? `${ds.table}_quarantine` : ds.table;
     await flushEvents(ws, ds);
@@ -527,8 +533,8 @@ export function registerDataSourceRoutes(app: App): void {
   router.post('/v0/datasources/:name/delete', async (ctx) => {
     const t0 = performance.now();
     const { cred, ws } = await wsOf(ctx);
+    authorize(app, ctx, cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:DROP', resource: ctx.params.name! });
     const ds = getDataSource(state, ws.tenant, ws.name, ctx.params.name!);
-    authorize(app, ctx, cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:DROP', resource: ds.name });
     let cond: string | null = null;
     let count = 0;
     let dry = false;
@@ -566,8 +572,8 @@ export function registerDataSourceRoutes(app: App): void {
   router.delete('/v0/datasources/:name', async (ctx) => {
     const t0 = performance.now();
     const { cred, ws } = await wsOf(ctx);
+    authorize(app, ctx, cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:DROP', resource: ctx.params.name! });
     const ds = getDataSource(state, ws.tenant, ws.name, ctx.params.name!);
-    authorize(app, ctx, cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:DROP', resource: ds.name });
     // Refused at once when pipes read it, and checked again where it is deleted (below).
     // Pipes that read its quarantine (`<name>_quarantine`, dropped with it) count too: they passed.
     const readers = (s?: State) => [...new Set([...(app.dependents?.(ws, ds.name, s) ?? []), ...(app.dependents?.(ws, `${ds.name}_quarantine`, s) ?? [])])];

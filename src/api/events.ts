@@ -122,6 +122,9 @@ export function registerEventRoutes(app: App): EventBuffer {
     const name = ctx.query.get('name');
     if (!name) throw new RoostError('INVALID_PARAMETER', 'name is required: the data source to append the events to');
     const ws = getWorkspace(app.state, tenant, workspace);
+    // The scope before the lookup: without it the answer is the same 403 whether or not the
+    // data source exists (as on pipe and data source routes); with it, a missing one is a 404.
+    authorize(app, ctx, cred, { op: 'workspace', tenant, workspace, scope: 'DATASOURCES:APPEND', resource: name });
     let ds;
     try {
       ds = getDataSource(app.state, tenant, workspace, name);
@@ -131,7 +134,6 @@ export function registerEventRoutes(app: App): EventBuffer {
       if ((e as RoostError).code !== 'UNKNOWN_DATASOURCE') throw e;
       throw new RoostError('UNKNOWN_DATASOURCE', `there is no data source "${name}" in this workspace; /v0/events appends to an existing one: create it first with POST /v0/datasources?name=${encodeURIComponent(name)}&format=ndjson (a schema= with json paths, or a sample NDJSON body to infer it from)`);
     }
-    authorize(app, ctx, cred, { op: 'workspace', tenant, workspace, scope: 'DATASOURCES:APPEND', resource: ds.name });
     const tenantRec = getTenant(app.state, tenant);
     const rate = admitEvents(tenantRec);
     await checkStorage(app, tenantRec);

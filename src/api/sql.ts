@@ -125,6 +125,9 @@ export function registerSqlRoutes(app: App): void {
     };
     // `pipeline=<pipe>`: the pipe's nodes are names too, compiled with the request's parameters.
     const pipeName = ctx.query.get('pipeline');
+    // Its scope before the lookup, as on pipe routes: a credential that may not read it gets the
+    // same 403 whether or not the pipe exists.
+    if (pipeName) authorize(app, ctx, cred, { op: 'workspace', tenant, workspace, scope: 'PIPES:READ', resource: pipeName });
     // Published pipes are tables too (`SELECT * FROM <pipe>`, Tinybird's Query API example);
     // the nodes of `pipeline=` shadow them.
     const shadowing = pipeName ? getPipe(app.state, tenant, workspace, pipeName).nodes.map((n) => n.name) : [];
@@ -135,7 +138,6 @@ export function registerSqlRoutes(app: App): void {
     let pipe: Pipe | undefined;
     if (pipeName) {
       pipe = getPipe(app.state, tenant, workspace, pipeName);
-      authorize(app, ctx, cred, { op: 'workspace', tenant, workspace, scope: 'PIPES:READ', resource: pipe.name });
       // First find which nodes the query names, then compile only those.
       const probe = { ...map };
       for (const n of pipe.nodes) probe[n.name] = { kind: 'query', sql: 'SELECT 1' };
