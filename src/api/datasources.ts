@@ -11,7 +11,7 @@ import { bodyStream, formOf, mergeForm, readForm, readJson, sendJson, sendText, 
 import { datasourceDatafile } from '../datasources/datafile.js';
 import { multipartBoundary, readMultipart, partText } from '../http/multipart.js';
 import { RoostError } from '../errors.js';
-import { authenticate, authorize, decide, workspaceOf, type Credential } from '../../auth/authorize.js';
+import { authenticate, authorize, credentialName, decide, workspaceOf, type Credential } from '../../auth/authorize.js';
 import { getTenant, getWorkspace, sameWorkspace, type Workspace } from '../../tenants/registry.js';
 import {
   checkDataSourceName, createQuarantine, createTables, deleteDataSourceOps, deleteRowsWhere, getDataSource, listDataSources, newDataSource,
@@ -316,7 +316,7 @@ export function registerDataSourceRoutes(app: App): void {
         release();
       }
       opsLog(ws, ds, 'create', ctx, { ...result, elapsedMs: performance.now() - t0, options: { mode, format } });
-      app.audit({ event: 'datasource.create', outcome: 'success', tenant: ws.tenant, workspace: ws.name, resource: name, requestId: ctx.id, credential: credName(cred) });
+      app.audit({ event: 'datasource.create', outcome: 'success', tenant: ws.tenant, workspace: ws.name, resource: name, requestId: ctx.id, credential: credentialName(cred) });
       return sendJson(ctx, 200, importResponse(ds, result));
     }
 
@@ -464,10 +464,10 @@ export function registerDataSourceRoutes(app: App): void {
         releaseTo?.();
       }
       opsLog(ws, { id: ds.id, name: to }, 'rename', ctx, { elapsedMs: performance.now() - t0, options });
-      app.audit({ event: 'datasource.rename', outcome: 'success', tenant: ws.tenant, workspace: ws.name, resource: to, requestId: ctx.id, credential: credName(cred), details: { from: ds.name, to, id: ds.id } });
+      app.audit({ event: 'datasource.rename', outcome: 'success', tenant: ws.tenant, workspace: ws.name, resource: to, requestId: ctx.id, credential: credentialName(cred), details: { from: ds.name, to, id: ds.id } });
     }
     if (p.description !== undefined) {
-      app.audit({ event: 'datasource.update', outcome: 'success', tenant: ws.tenant, workspace: ws.name, resource: to, requestId: ctx.id, credential: credName(cred), details: { description: p.description } });
+      app.audit({ event: 'datasource.update', outcome: 'success', tenant: ws.tenant, workspace: ws.name, resource: to, requestId: ctx.id, credential: credentialName(cred), details: { description: p.description } });
     }
     sendJson(ctx, 200, dataSourceView(next, await tableStats(app, ws, next)));
   });
@@ -612,7 +612,7 @@ export function registerDataSourceRoutes(app: App): void {
       release();
     }
     opsLog(ws, ds, 'delete', ctx, { elapsedMs: performance.now() - t0 });
-    app.audit({ event: 'datasource.drop', outcome: 'success', tenant: ws.tenant, workspace: ws.name, resource: ds.name, requestId: ctx.id, credential: credName(cred) });
+    app.audit({ event: 'datasource.drop', outcome: 'success', tenant: ws.tenant, workspace: ws.name, resource: ds.name, requestId: ctx.id, credential: credentialName(cred) });
     sendJson(ctx, 200, { id: ds.id, name: ds.name, deleted: true });
   });
 
@@ -779,10 +779,6 @@ function claimName(ws: Workspace, name: string): (() => void) | undefined {
   claimedNames.add(key);
   let done = false;
   return () => { if (!done) { done = true; claimedNames.delete(key); } };
-}
-
-function credName(cred: Credential): string {
-  return cred.kind === 'token' ? `token:${cred.token.name}` : cred.kind;
 }
 
 function importResponse(ds: DataSource, r: ImportResult | undefined): Record<string, unknown> {
