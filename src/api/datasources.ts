@@ -26,7 +26,7 @@ import { analyzeSql, SqlError, toRoostError } from '../native/sql.js';
 import { workspaceNameMap } from '../datasources/name-map.js';
 import { quoteString } from '../cells/engine.js';
 import { jobsOf, ownerKey } from '../../tenants/jobs.js';
-import { publicNames, withPublicNames } from '../query/public-names.js';
+import { publicErrorText } from '../query/public-names.js';
 import { findPipe } from '../pipes/pipe.js';
 import { nameHolder, quarantineClash, refuseTakenName, renameReferencesOps, dropReferencesOps } from '../state/resource-names.js';
 import type { State } from '../state/state.js';
@@ -198,7 +198,7 @@ export function registerDataSourceRoutes(app: App): void {
    * An error's text in the workspace's names (rewritten in place, so the answer that follows
    * says the same): engine messages quote Roost's layout (ws_<name>_<id>, stage tables).
    */
-  const publicMessage = (ws: Workspace, e: unknown): string => withPublicNames(e, publicNames(state, ws.tenant, ws.name)) instanceof Error ? (e as Error).message : String(e);
+  const publicMessage = (ws: Workspace, e: unknown): string => publicErrorText(state, ws.tenant, ws.name, e);
 
   const opsLog = (ws: Workspace, ds: { id: string; name: string }, event: string, ctx: Ctx, r: Partial<ImportResult> & { error?: string; elapsedMs: number; jobId?: string; options?: Record<string, string> }) => {
     const result = r.error ? 'error' : 'ok';

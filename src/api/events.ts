@@ -18,6 +18,7 @@ import { EventBuffer, type SegmentOwner } from '../ingest/event-buffer.js';
 import { gunzipIfCompressed } from '../ingest/peek.js';
 import { chTime } from '../service/time.js';
 import { countingBytes } from '../log/metrics.js';
+import { publicErrorText } from '../query/public-names.js';
 import { admitEvents, checkStorage } from '../../tenants/limits.js';
 
 /** Largest events request body. */
@@ -70,7 +71,7 @@ export function registerEventRoutes(app: App): EventBuffer {
       app.metrics.ingestOps.inc({ tenant: ws.tenant, event: 'append', result: 'error' });
       app.service.write(ws.tenant, 'datasources_ops_log', {
         timestamp: chTime(), workspace: ws.name, event_type: 'append', datasource_id: ds.id, datasource_name: ds.name, result: 'error',
-        error: `buffered events set aside, not stored: ${(err as Error).message} (kept on the server as ${path.basename(file)})`,
+        error: `buffered events set aside, not stored: ${publicErrorText(app.state, ws.tenant, ws.name, err)} (kept on the server as ${path.basename(file)})`,
         elapsed_time: 0, request_id: 'events-buffer', import_id: '', rows: 0, rows_quarantine: 0, options: { source: 'events' },
       });
     },
@@ -98,7 +99,7 @@ export function registerEventRoutes(app: App): EventBuffer {
         app.metrics.ingestOps.inc({ tenant: ws.tenant, event: 'append', result: 'error' });
         app.service.write(ws.tenant, 'datasources_ops_log', {
           timestamp: chTime(), workspace: ws.name, event_type: 'append', datasource_id: ds.id, datasource_name: ds.name, result: 'error',
-          error: `buffered events not stored yet (kept and retried): ${(e as Error).message}`,
+          error: `buffered events not stored yet (kept and retried): ${publicErrorText(app.state, ws.tenant, ws.name, e)}`,
           elapsed_time: (performance.now() - t0) / 1000, request_id: 'events-buffer', import_id: '', rows: 0, rows_quarantine: 0, read_bytes: read.bytes,
           options: { source: 'events' },
         });
@@ -152,7 +153,7 @@ export function registerEventRoutes(app: App): EventBuffer {
         // A refused append is an operation too (as for /v0/datasources): the log says why.
         app.metrics.ingestOps.inc({ tenant, event: 'append', result: 'error' });
         app.service.write(tenant, 'datasources_ops_log', {
-          timestamp: chTime(), workspace, event_type: 'append', datasource_id: ds.id, datasource_name: ds.name, result: 'error', error: (e as Error).message,
+          timestamp: chTime(), workspace, event_type: 'append', datasource_id: ds.id, datasource_name: ds.name, result: 'error', error: publicErrorText(app.state, tenant, workspace, e),
           elapsed_time: (performance.now() - t0) / 1000, request_id: ctx.id, import_id: '', rows: 0, rows_quarantine: 0, read_bytes: read.bytes,
           options: { source: 'events' },
         });
@@ -212,7 +213,7 @@ export function registerEventRoutes(app: App): EventBuffer {
       // logged when they are flushed.)
       app.metrics.ingestOps.inc({ tenant, event: 'append', result: 'error' });
       app.service.write(tenant, 'datasources_ops_log', {
-        timestamp: chTime(), workspace, event_type: 'append', datasource_id: ds.id, datasource_name: ds.name, result: 'error', error: (e as Error).message,
+        timestamp: chTime(), workspace, event_type: 'append', datasource_id: ds.id, datasource_name: ds.name, result: 'error', error: publicErrorText(app.state, tenant, workspace, e),
         elapsed_time: (performance.now() - t0) / 1000, request_id: ctx.id, import_id: '', rows: 0, rows_quarantine: 0, options: { source: 'events' },
       });
       throw e;

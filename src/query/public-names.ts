@@ -117,3 +117,14 @@ export function withPublicNames<E>(e: E, names: PublicNames): E {
   }
   return e;
 }
+
+/**
+ * An error's text in the workspace's names, for what the workspace reads besides the answer
+ * (`tinybird.datasources_ops_log`): a `RoostError` is rewritten in place (so the answer that
+ * follows says the same, as `withPublicNames`), any other error's text as it is returned.
+ */
+export function publicErrorText(state: State, tenant: string, workspace: string, e: unknown): string {
+  const names = publicNames(state, tenant, workspace);
+  if (e instanceof RoostError) return withPublicNames(e, names).message;
+  return names.message(e instanceof Error ? e.message : String(e));
+}
