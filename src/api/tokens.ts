@@ -17,6 +17,7 @@ import {
 } from '../../auth/tokens/service-tokens.js';
 import { parseJwtBody, signTinybirdJwt, workspaceJwtKey } from '../../auth/tokens/jwt-tokens.js';
 import { getWorkspace, sameWorkspace } from '../../tenants/registry.js';
+import { devTokenOps } from './dev.js';
 
 function tokenView(t: TokenRecord, secret?: string): Record<string, unknown> {
   return {
@@ -210,7 +211,10 @@ export function registerTokenRoutes(app: App): void {
     // The record as it is now: a refresh that committed since it was read changed its hash,
     // and deleting the old one would leave the refreshed secret's hash entry behind (pointing
     // at the name, so at the next token created with that name).
-    await state.transact((s) => ({ ops: deleteTokenOps(sameToken(s, ws, t)), result: undefined }));
+    await state.transact((s) => {
+      const cur = sameToken(s, ws, t);
+      return { ops: [...deleteTokenOps(cur), ...devTokenOps(app, s, cur, undefined)], result: undefined };
+    });
     audit(ctx, cred, ws, 'token.deleted', t.name);
     ctx.res.writeHead(204).end();
   });
@@ -220,7 +224,8 @@ export function registerTokenRoutes(app: App): void {
     const r = await state.transact((s) => {
       const cur = sameToken(s, ws, t);
       const x = refreshTokenOps(s, cur, { seal: (v) => app.secrets.seal(v) });
-      return { ops: x.ops, result: x };
+      // (GET /tokens in development mode answers the new secret.)
+      return { ops: [...x.ops, ...devTokenOps(app, s, cur, x.secret)], result: x };
     });
     audit(ctx, cred, ws, 'token.refreshed', t.name);
     sendJson(ctx, 200, tokenView(r.record, r.secret));
