@@ -26,6 +26,7 @@ import { registerPipeRoutes } from './api/pipes.js';
 import { registerJobRoutes } from './api/jobs.js';
 import type { EventBuffer } from './ingest/event-buffer.js';
 import { ServiceLog } from './service/service-log.js';
+import { native } from './native/addon.js';
 import { createAuditor, type Auditor } from './service/audit.js';
 import { getTenant, type Workspace } from '../tenants/registry.js';
 import { sweepQuarantineSpools } from './ingest/quarantine.js';
@@ -126,6 +127,7 @@ export async function startApp(config: Config, opts: { log?: Logger } = {}): Pro
     url: `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${addr.port}`,
     data: config.dataDir, dev: config.dev, state_store: state.storeKind,
     operator_token: operator.file ?? 'from ROOST_OPERATOR_TOKEN',
+    csv_simd: native().csvSimd() as string,
   });
   if (operator.created) {
     log.info('operator token created', { file: operator.file, note: 'keep it secret: it administers every tenant' });

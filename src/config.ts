@@ -164,6 +164,9 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
   if (publicUrl && !/^https?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/.test(publicUrl)) problems.push(`ROOST_PUBLIC_URL must be an http(s) URL without query or fragment (the server's public base URL), got "${publicUrl}"`);
   const cancelGrace = env.ROOST_CELL_CANCEL_GRACE_MS;
   if (cancelGrace) intIn('ROOST_CELL_CANCEL_GRACE_MS', cancelGrace, 0, 3_600_000, problems);
+  // Read by the native addon (native/core/csv/reader.cc), which ignores other values.
+  const csvSimd = env.ROOST_CSV_SIMD;
+  if (csvSimd && !['sse2', 'avx2', 'avx512'].includes(csvSimd)) problems.push(`ROOST_CSV_SIMD must be sse2, avx2 or avx512 (a cap on the CSV splitter's vector instructions), got "${csvSimd}"`);
   if (redisUrl) problems.push(`${name('redisUrl')}: the Redis state store is not available in this version; unset it to use the local journal`);
   if (problems.length) throw new ConfigError(problems);
   return cfg;
@@ -174,6 +177,7 @@ export function helpText(): string {
   const envOnly = [
     ['ROOST_PUBLIC_URL', "the server's public base URL behind a proxy (OIDC redirect URIs, SAML ACS and entity ids) (default the bound address)"],
     ['ROOST_CELL_CANCEL_GRACE_MS', 'how long a cancelled query may take to stop before its cell is restarted, in ms (default 1000)'],
+    ['ROOST_CSV_SIMD', "cap on the CSV splitter's vector instructions: sse2, avx2 or avx512 (default the CPU's best)"],
   ].map(([env, help]) => `  ${'(environment only)'.padEnd(24)} ${env!.padEnd(26)} ${help}`);
   return [...rows, ...envOnly].join('\n');
 }

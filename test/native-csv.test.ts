@@ -382,3 +382,56 @@ describe('CsvValidator errors', () => {
     );
   });
 });
+
+describe('CSV splitter instruction sets (ROOST_CSV_SIMD)', () => {
+  // Each level in its own process (the level is read once per process), over the same
+  // rows: quoted fields with delimiters, "" pairs and line ends, UTF-8 and invalid bytes,
+  // CRLF, so every path of the 64-byte block splitter is taken.
+  const script = `
+    const { CsvValidator } = await import(${JSON.stringify(path.resolve('dist/src/native/csv.js'))});
+    const { native } = await import(${JSON.stringify(path.resolve('dist/src/native/addon.js'))});
+    const { createHash } = await import('node:crypto');
+    let s = 'id,name,note,n\\r\\n';
+    for (let i = 0; i < 20000; i++) {
+      const note = i % 7 === 0 ? '"a ""quoted"" word, and\\nmore"' : i % 5 === 0 ? 'caf\\u00e9 \\u20ac' : 'plain' + i;
+      const bad = i % 997 === 0 ? 'x' : String(i % 250);
+      s += i + ',"name ' + i + '",' + note + ',' + bad + (i % 3 ? '\\n' : '\\r\\n');
+    }
+    const buf = Buffer.concat([Buffer.from(s), Buffer.from([0x31, 0x2c, 0xff, 0x2c, 0x61, 0x2c, 0x31, 0x0a])]);
+    const v = new CsvValidator({ columns: '\`id\` UInt32, \`name\` String, \`note\` String, \`n\` UInt8', hasHeader: true });
+    const h = createHash('sha256');
+    let rows = 0, rejected = [];
+    for (let o = 0; o < buf.length; o += 65536) {
+      const b = await v.push(buf.subarray(o, o + 65536));
+      rows += b.rowCount; h.update(b.rows); rejected.push(...b.rejected.map((r) => [r.line, r.reason]));
+    }
+    const f = await v.finish();
+    rows += f.rowCount; h.update(f.rows); rejected.push(...f.rejected.map((r) => [r.line, r.reason]));
+    console.log(JSON.stringify({ simd: native().csvSimd(), rows, rejected, hash: h.digest('hex') }));
+  `;
+  const run = async (level?: string) => {
+    const { execFileSync } = await import('node:child_process');
+    const env = { ...process.env };
+    delete env.ROOST_CSV_SIMD;
+    if (level) env.ROOST_CSV_SIMD = level;
+    return JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { env, encoding: 'utf8' }));
+  };
+
+  it('gives the same stored and rejected rows at every level this CPU has, and reports the level in use', async () => {
+    const best = await run();
+    const avx2 = await run('avx2');
+    const sse2 = await run('sse2');
+    expect(['sse2', 'avx2', 'avx512']).toContain(best.simd);
+    expect(sse2.simd).toBe('sse2');
+    expect(avx2.simd).toBe(best.simd === 'sse2' ? 'sse2' : 'avx2');
+    // 20000 data rows + the one with an invalid byte; 21 rows with 'x' in a UInt8, 1 invalid UTF-8.
+    expect(best.rows + best.rejected.length).toBe(20001);
+    expect(best.rejected.length).toBe(22);
+    expect(best.rejected.some(([, reason]: [number, string]) => /UTF-8/i.test(reason))).toBe(true);
+    for (const other of [avx2, sse2]) {
+      expect(other.rows).toBe(best.rows);
+      expect(other.rejected).toEqual(best.rejected);
+      expect(other.hash).toBe(best.hash);
+    }
+  }, 60_000);
+});

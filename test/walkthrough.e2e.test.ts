@@ -171,9 +171,13 @@ describe('configuration and CLI as documented', () => {
     const grace = await roost(['serve', '--port', '0', '--data', data], { ROOST_CELL_CANCEL_GRACE_MS: 'soon' });
     expect(grace.code).toBe(2);
     expect(grace.stderr).toContain('ROOST_CELL_CANCEL_GRACE_MS must be a whole number');
+    const simd = await roost(['serve', '--port', '0', '--data', data], { ROOST_CSV_SIMD: 'avx3' });
+    expect(simd.code).toBe(2);
+    expect(simd.stderr).toContain('ROOST_CSV_SIMD must be sse2, avx2 or avx512');
     const help = await roost(['--help']);
     expect(help.stdout).toContain('ROOST_PUBLIC_URL');
     expect(help.stdout).toContain('ROOST_CELL_CANCEL_GRACE_MS');
+    expect(help.stdout).toContain('ROOST_CSV_SIMD');
   });
 
   it('an unknown command is one line on stderr and exit 1, like every other CLI failure', async () => {

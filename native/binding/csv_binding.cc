@@ -326,6 +326,9 @@ Napi::Value CsvValidatorWrap::Finish(const Napi::CallbackInfo& info) {
 }
 
 void Register(Napi::Env env, Napi::Object exports) {
+  exports.Set("csvSimd", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    return Napi::String::New(info.Env(), roost::csv::simdName(roost::csv::simdLevel()));
+  }));
   exports.Set("csvSniff", Napi::Function::New(env, Sniff));
   exports.Set("csvInfer", Napi::Function::New(env, Infer));
   exports.Set("csvParseSchema", Napi::Function::New(env, ParseSchema));

@@ -82,6 +82,10 @@ TEST_CASE("csv scan: BlockFinder and Needles4 agree with a plain search at every
 }
 
 TEST_CASE("csv reader: fields, quotes and line ends at 16/32/64-byte boundaries") {
+  for (SimdLevel level : supportedSimdLevels()) {
+  const std::string levelName = simdName(level);
+  CAPTURE(levelName);
+  setSimdLimit(level);
   for (size_t shift = 0; shift < 70; ++shift) {
     for (size_t len : {0, 1, 14, 15, 16, 17, 31, 32, 33, 47, 48, 63, 64, 65}) {
       CAPTURE(shift);
@@ -116,6 +120,8 @@ TEST_CASE("csv reader: fields, quotes and line ends at 16/32/64-byte boundaries"
   REQUIRE(c.rows.size() == 2);
   CHECK(c.rows[0].fields == std::vector<std::string>{std::string(99, 'x')});
   CHECK(c.rows[1].fields == std::vector<std::string>{std::string(10, 'y'), std::string(88, 'y')});
+  }
+  setSimdLimit(SimdLevel::Avx512);
 }
 
 TEST_CASE("csv values: SWAR integer parsing at every length and sign") {
@@ -270,7 +276,8 @@ std::string randomCsv(uint32_t& seed, char delim, char quote) {
     for (size_t f = 0; f < fields; ++f) {
       if (f) s += delim;
       switch (rnd(rare ? 12 : 6)) {
-        case 0: case 1: case 2: s += word(rnd(4) == 0 ? 90 : 12); break;
+        case 0: case 1: s += word(rnd(4) == 0 ? 90 : 12); break;
+        case 2: s += word(3) + (rnd(2) ? "\xC3\xA9" : "\xE2\x82\xAC\xC3") + word(3); break;  // UTF-8 (or not)
         case 3: s += quote + word(20) + delim + word(5) + quote; break;
         case 4: s += quote + word(8) + quote + quote + word(8) + quote; break;  // a "" pair
         case 5: s += quote + std::string() + quote; break;
@@ -299,6 +306,13 @@ std::string randomCsv(uint32_t& seed, char delim, char quote) {
 
 TEST_CASE("csv reader: the 64-byte block path gives exactly the rows of the row-at-a-time parser") {
   // One byte per feed never leaves 65 bytes for the block path: the reference.
+  // Every instruction set this CPU runs (SSE2, AVX2, AVX-512) is checked.
+  const std::vector<SimdLevel> levels = supportedSimdLevels();
+  MESSAGE("block path instruction sets checked on this CPU: " << levels.size() << " (best: " << std::string(simdName(levels.back())) << ")");
+  for (SimdLevel level : levels) {
+  const std::string levelName = simdName(level);
+  CAPTURE(levelName);
+  setSimdLimit(level);
   uint32_t seed = 12345;
   uint64_t blockRows = 0;
   const struct {
@@ -331,4 +345,47 @@ TEST_CASE("csv reader: the 64-byte block path gives exactly the rows of the row-
   }
   // The comparison above means something only if the block path took rows.
   CHECK(blockRows > 10000);
+  }
+  setSimdLimit(SimdLevel::Avx512);
+}
+
+TEST_CASE("csv reader: every instruction set gives the same rows, and the same ASCII/UTF-8 marks") {
+  const std::vector<SimdLevel> levels = supportedSimdLevels();
+  uint32_t seed = 777;
+  uint64_t nonAscii = 0;
+  const struct {
+    char delim, quote;
+  } dialects[] = {{',', '"'}, {';', '"'}, {'\t', '\''}, {'|', '"'}};
+  for (int iter = 0; iter < 2000; ++iter) {
+    const auto& dd = dialects[iter % 4];
+    std::string in = randomCsv(seed, dd.delim, dd.quote);
+    Dialect d{dd.delim, dd.quote, 0};
+    CAPTURE(in);
+    std::vector<csvtest::ParsedRow> first;
+    bool firstOk = false;
+    for (SimdLevel level : levels) {
+      const std::string levelName = simdName(level);
+  CAPTURE(levelName);
+      setSimdLimit(level);
+      Reader r(d, 1 << 20);
+      CHECK(r.simd() == level);
+      csvtest::Collect c;
+      const bool ok = r.feed(in.data(), in.size(), c) && r.finish(c);
+      if (level == levels.front()) {
+        first = c.rows;
+        firstOk = ok;
+        for (auto& row : c.rows) nonAscii += row.text == Row::Text::NonAscii;
+        continue;
+      }
+      REQUIRE(ok == firstOk);
+      REQUIRE(c.rows.size() == first.size());
+      for (size_t i = 0; i < first.size(); ++i) {
+        CAPTURE(i);
+        CHECK(c.rows[i] == first[i]);
+        CHECK(c.rows[i].text == first[i].text);
+      }
+    }
+  }
+  setSimdLimit(SimdLevel::Avx512);
+  CHECK(nonAscii > 100);  // the marks were exercised
 }

@@ -14,6 +14,9 @@ struct ParsedRow {
   uint64_t line;
   std::string raw;
   bool unterminated;
+  // What the reader said of raw's bytes (not compared by ==: the block path knows,
+  // the row-at-a-time parser leaves it to the validator).
+  roost::csv::Row::Text text = roost::csv::Row::Text::Unknown;
   bool operator==(const ParsedRow& o) const {
     return fields == o.fields && quoted == o.quoted && line == o.line && raw == o.raw && unterminated == o.unterminated;
   }
@@ -30,6 +33,7 @@ struct Collect final : roost::csv::RowSink {
     p.line = r.line;
     p.raw = std::string(r.raw);
     p.unterminated = r.unterminated;
+    p.text = r.text;
     rows.push_back(std::move(p));
   }
 };

@@ -1,8 +1,51 @@
 #include "csv/reader.h"
 
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+
 #include "csv/scan.h"
 
 namespace roost::csv {
+
+namespace {
+SimdLevel detectSimd() {
+  SimdLevel best = SimdLevel::Sse2;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  __builtin_cpu_init();  // (its checks include the OS saving the vector registers)
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("pclmul")) {
+    best = SimdLevel::Avx2;
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")) best = SimdLevel::Avx512;
+  }
+#endif
+  if (const char* cap = std::getenv("ROOST_CSV_SIMD")) {
+    if (std::strcmp(cap, "sse2") == 0) best = SimdLevel::Sse2;
+    else if (std::strcmp(cap, "avx2") == 0 && best > SimdLevel::Avx2) best = SimdLevel::Avx2;
+  }
+  return best;
+}
+SimdLevel cpuSimd() {
+  static const SimdLevel level = detectSimd();
+  return level;
+}
+std::atomic<uint8_t> simdLimit{static_cast<uint8_t>(SimdLevel::Avx512)};
+}  // namespace
+
+SimdLevel simdLevel() {
+  const auto limit = static_cast<SimdLevel>(simdLimit.load(std::memory_order_relaxed));
+  const SimdLevel cpu = cpuSimd();
+  return limit < cpu ? limit : cpu;
+}
+void setSimdLimit(SimdLevel limit) { simdLimit.store(static_cast<uint8_t>(limit), std::memory_order_relaxed); }
+std::vector<SimdLevel> supportedSimdLevels() {
+  std::vector<SimdLevel> out;
+  for (SimdLevel l : {SimdLevel::Sse2, SimdLevel::Avx2, SimdLevel::Avx512})
+    if (l <= cpuSimd()) out.push_back(l);
+  return out;
+}
+const char* simdName(SimdLevel level) {
+  return level == SimdLevel::Avx512 ? "avx512" : level == SimdLevel::Avx2 ? "avx2" : "sse2";
+}
 
 namespace {
 Dialect normalized(Dialect d) {
@@ -16,18 +59,23 @@ struct BlockMasks {
   uint64_t quote, delim, lf, cr, high;  // high: a byte >= 0x80
 };
 inline uint64_t movemask(__m128i v) { return static_cast<uint32_t>(_mm_movemask_epi8(v)); }
-inline BlockMasks blockMasks(const char* b, __m128i q, __m128i d, __m128i lf, __m128i cr) {
-  BlockMasks m{0, 0, 0, 0, 0};
-  for (int k = 0; k < 4; ++k) {
-    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 16 * k));
-    m.quote |= movemask(_mm_cmpeq_epi8(v, q)) << (16 * k);
-    m.delim |= movemask(_mm_cmpeq_epi8(v, d)) << (16 * k);
-    m.lf |= movemask(_mm_cmpeq_epi8(v, lf)) << (16 * k);
-    m.cr |= movemask(_mm_cmpeq_epi8(v, cr)) << (16 * k);
-    m.high |= movemask(v) << (16 * k);
+struct Needles {
+  __m128i q, d, lf, cr;
+  Needles(char quote, char delim)
+      : q(_mm_set1_epi8(quote)), d(_mm_set1_epi8(delim)), lf(_mm_set1_epi8('\n')), cr(_mm_set1_epi8('\r')) {}
+  BlockMasks masks(const char* b) const {
+    BlockMasks m{0, 0, 0, 0, 0};
+    for (int k = 0; k < 4; ++k) {
+      __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 16 * k));
+      m.quote |= movemask(_mm_cmpeq_epi8(v, q)) << (16 * k);
+      m.delim |= movemask(_mm_cmpeq_epi8(v, d)) << (16 * k);
+      m.lf |= movemask(_mm_cmpeq_epi8(v, lf)) << (16 * k);
+      m.cr |= movemask(_mm_cmpeq_epi8(v, cr)) << (16 * k);
+      m.high |= movemask(v) << (16 * k);
+    }
+    return m;
   }
-  return m;
-}
+};
 // Bit i: the parity of the set bits at 0..i (1 inside a quoted run, counting
 // its opening quote and not its closing one).
 inline uint64_t prefixXor(uint64_t x) {
@@ -44,6 +92,7 @@ inline uint64_t prefixXor(uint64_t x) {
 
 Reader::Reader(Dialect dialect, size_t maxRowBytes)
     : d_(normalized(dialect)),
+      simd_(simdLevel()),
       esc_(d_.escape ? d_.escape : d_.delimiter),
       maxRowBytes_(maxRowBytes),
       unquotedNeedles_(d_.delimiter, '\n', '\r', esc_),
@@ -252,132 +301,19 @@ const char* Reader::parseRow(const char* p, const char* end, bool eof) {
   }
 }
 
-const char* Reader::fastRows(const char* p, const char* end, RowSink& sink) {
 #if defined(__SSE2__)
-  const char quote = d_.quote, delim = d_.delimiter;
-  if (end - p <= 64 || *p == '\n' || *p == '\r' || quote == delim) return p;
-  const __m128i vq = _mm_set1_epi8(quote), vd = _mm_set1_epi8(delim), vlf = _mm_set1_epi8('\n'),
-                vcr = _mm_set1_epi8('\r');
-  if (fastFields_.size() < 64) fastFields_.resize(64);
-  Field* fields = fastFields_.data();
-  size_t cap = fastFields_.size(), nf = 0;
-  unesc_.clear();
-  bufFields_.clear();
-  const char* rowStart = p;
-  const char* fs = p;        // the current field's first byte
-  const char* b = p;         // the current block
-  uint64_t inCarry = 0;      // all ones when the previous block ended inside quotes
-  uint64_t sepCarry = 1;     // 1 when the byte before b ends a field (or b starts the row)
-  uint64_t pairCarry = 0;    // 1 when b[-1] is the first quote of a "" pair
-  uint64_t skipFirst = 0;    // 1 when b[0] is the LF of a CRLF already taken
-  bool fieldPairs = false;   // the current field holds a "" pair before b
-  bool rowHigh = false;      // the current row holds a byte >= 0x80 before b
-  uint64_t rowLines = 0;     // line ends inside quotes in the current row before b
-  // Each block needs b[64] (what follows a quote at b[63]), so blocks stop 65
-  // bytes before end; the rest is parseRow's.
-  while (end - b > 64) {
-    _mm_prefetch(b + 2048, _MM_HINT_T0);
-    const BlockMasks m = blockMasks(b, vq, vd, vlf, vcr);
-    const uint64_t in = prefixXor(m.quote) ^ inCarry;
-    const uint64_t eol = m.lf | m.cr;
-    const uint64_t seps = (m.delim | eol) & ~in;
-    const char nx = b[64];
-    const uint64_t outAt63 = ~(in >> 63) & 1;
-    const uint64_t nextSep = ((nx == delim) | (nx == '\n') | (nx == '\r')) & outAt63;
-    const uint64_t nextQuote = (nx == quote) & outAt63;
-    // Quotes that end a quoted run (the byte after is outside) and start one.
-    const uint64_t ends = m.quote & ~in, starts = m.quote & in;
-    // "" inside a quoted field: a run's end followed at once by a run's start.
-    const uint64_t pairs = ends & ((starts >> 1) | (nextQuote << 63));
-    const uint64_t pairSecond = (pairs << 1) | pairCarry;
-    // A quote may open a field (right after a field's end), close one (right
-    // before a field's end) or be half of a "" pair. Any other quote (text
-    // after a closing quote, a quote inside an unquoted field) leaves its row
-    // to parseRow.
-    const uint64_t opens = starts & ((seps << 1) | sepCarry);
-    const uint64_t closes = ends & ((seps >> 1) | (nextSep << 63));
-    const uint64_t bad = (starts & ~opens & ~pairSecond) | (ends & ~closes & ~pairs);
-    // Line ends inside quotes, counted as parseRow does: LF, CRLF, lone CR.
-    const uint64_t crlf = m.cr & ((m.lf >> 1) | (static_cast<uint64_t>(nx == '\n') << 63));
-    uint64_t pendLines = (m.lf | (m.cr & ~crlf)) & in;
-    const unsigned firstBad = bad ? static_cast<unsigned>(__builtin_ctzll(bad)) : 64;
-    uint64_t s = seps & ~skipFirst;
-    uint64_t pend = pairs;        // pairs not yet given to a field
-    uint64_t pendHigh = m.high;   // high bytes not yet given to a row
-    skipFirst = 0;
-    while (s) {
-      const unsigned i = static_cast<unsigned>(__builtin_ctzll(s));
-      if (i > firstBad) return rowStart;  // the bad byte is in this row
-      s &= s - 1;
-      const char* e = b + i;
-      const size_t quoted = *fs == quote;  // then e[-1] is its closing quote
-      if (nf == cap) {
-        fastFields_.resize(cap * 2);
-        fields = fastFields_.data();
-        cap = fastFields_.size();
-      }
-      const uint64_t below = (uint64_t{1} << i) - 1;
-      if (__builtin_expect(fieldPairs || (pend & below), 0)) {
-        // A quoted field with "" pairs: its text, unescaped, goes to unesc_.
-        pend &= ~below;
-        fieldPairs = false;
-        const size_t off = unesc_.size();
-        for (const char* c = fs + 1; c < e - 1;) {
-          const void* qp = std::memchr(c, quote, static_cast<size_t>(e - 1 - c));
-          const char* q = qp ? static_cast<const char*>(qp) + 1 : e - 1;  // through the pair's first quote
-          unesc_.append(c, static_cast<size_t>(q - c));
-          c = q + 1;
-        }
-        bufFields_.push_back(static_cast<uint32_t>(nf));
-        fields[nf++] = Field{reinterpret_cast<const char*>(static_cast<uintptr_t>(off)),
-                             static_cast<uint32_t>(unesc_.size() - off), true};
-      } else {
-        fields[nf++] = Field{fs + quoted, static_cast<uint32_t>(e - fs - 2 * quoted), quoted != 0};
-      }
-      fs = e + 1;
-      if (*e == delim) continue;
-      // The row ends at e.
-      const size_t rawLen = static_cast<size_t>(e - rowStart);
-      if (rawLen > maxRowBytes_) {
-        fail(ReaderError::RowTooLarge);
-        return rowStart;
-      }
-      for (uint32_t k : bufFields_) fields[k].data = unesc_.data() + reinterpret_cast<uintptr_t>(fields[k].data);
-      const bool high = rowHigh || (pendHigh & below);
-      pendHigh &= ~below;
-      rowHigh = false;
-      // (No popcount instruction in the baseline x86-64 build: a library call, so
-      // skipped for the rows, nearly all, without a quoted line end.)
-      const uint64_t lines = rowLines + (pendLines & below ? static_cast<uint64_t>(__builtin_popcountll(pendLines & below)) : 0);
-      pendLines &= ~below;
-      rowLines = 0;
-      sink.onRow(Row{fields, nf, line_, std::string_view(rowStart, rawLen), false,
-                     high ? Row::Text::NonAscii : Row::Text::Ascii});
-      if (!bufFields_.empty()) {
-        bufFields_.clear();
-        unesc_.clear();  // (not freed: the next row's pairs reuse it)
-      }
-      line_ += 1 + lines;
-      ++blockRows_;
-      nf = 0;
-      if (*e == '\r' && e[1] == '\n') {  // e[1] is at most b[64]: inside the buffer
-        ++fs;
-        if (i == 63) skipFirst = 1;
-        else s &= ~(uint64_t{2} << i);
-      }
-      rowStart = fs;
-      if (fs == end || *fs == '\n' || *fs == '\r') return rowStart;  // an empty line: parseRow's
-    }
-    if (bad) return rowStart;  // in the row that goes on into the next block
-    fieldPairs = fieldPairs || pend != 0;
-    rowHigh = rowHigh || pendHigh != 0;
-    if (pendLines) rowLines += static_cast<uint64_t>(__builtin_popcountll(pendLines));
-    inCarry = ~((in >> 63) - 1);
-    sepCarry = seps >> 63;
-    pairCarry = pairs >> 63;
-    b += 64;
-  }
-  return rowStart;
+#define ROOST_FAST_ROWS fastRowsSse2
+#include "csv/reader_fast.inc"
+#undef ROOST_FAST_ROWS
+#endif
+
+const char* Reader::fastRows(const char* p, const char* end, RowSink& sink) {
+#if defined(__x86_64__)
+  if (simd_ == SimdLevel::Avx512) return fastRowsAvx512(p, end, sink);
+  if (simd_ == SimdLevel::Avx2) return fastRowsAvx2(p, end, sink);
+#endif
+#if defined(__SSE2__)
+  return fastRowsSse2(p, end, sink);
 #else
   (void)end;
   (void)sink;

@@ -39,6 +39,17 @@ class RowSink {
 
 enum class ReaderError : uint8_t { None, RowTooLarge };
 
+/// The vector instructions the 64-byte block path uses. Chosen once from what the CPU
+/// (and the OS) supports; ROOST_CSV_SIMD=sse2|avx2 in the environment caps it.
+enum class SimdLevel : uint8_t { Sse2, Avx2, Avx512 };
+/// The level new Readers take: the CPU's best, capped by ROOST_CSV_SIMD and setSimdLimit.
+SimdLevel simdLevel();
+/// For tests: cap the level of Readers constructed from now on (never above the CPU's).
+void setSimdLimit(SimdLevel limit);
+/// For tests: every level this CPU can run, lowest first.
+std::vector<SimdLevel> supportedSimdLevels();
+const char* simdName(SimdLevel level);
+
 /// Grammar (shared by the fast row parser and the resumable boundary finder, so
 /// that a row split across chunks parses exactly like an unsplit one):
 ///   field start: quote opens a quoted field; delimiter ends an empty field;
@@ -66,6 +77,7 @@ class Reader {
   uint64_t nextLine() const { return line_; }
   /// Rows taken by the 64-byte block path (fastRows) so far; for tests.
   uint64_t blockRows() const { return blockRows_; }
+  SimdLevel simd() const { return simd_; }
 
  private:
   enum class State : uint8_t { FieldStart, Unquoted, UnquotedEscape, Quoted, QuotedEscape, QuotedQuote };
@@ -82,6 +94,10 @@ class Reader {
   // one within 64 bytes of end). Rows it emitted are exactly what parseRow
   // gives; everything else is left to parseRow. Needs no escape character.
   const char* fastRows(const char* p, const char* end, RowSink& sink);
+  // fastRows for each instruction set (reader_fast.inc; reader.cc, reader_simd.cc).
+  const char* fastRowsSse2(const char* p, const char* end, RowSink& sink);
+  const char* fastRowsAvx2(const char* p, const char* end, RowSink& sink);
+  const char* fastRowsAvx512(const char* p, const char* end, RowSink& sink);
   // Resumable search for the end of the carried row; returns the position after
   // the terminator or null.
   const char* findRowEnd(const char* p, const char* end);
@@ -89,6 +105,7 @@ class Reader {
   bool fail(ReaderError e);
 
   Dialect d_;
+  SimdLevel simd_;
   char esc_;  // escape char, or the delimiter when there is none (never matches alone)
   size_t maxRowBytes_;
   uint64_t line_ = 1;
