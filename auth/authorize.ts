@@ -374,6 +374,20 @@ export function decide(cred: Credential, action: Action): string | undefined {
   }
 }
 
+/**
+ * Refuses a name read in SQL (`FROM`/`JOIN`, `IN`, `dictGet`) that the credential may read
+ * neither as a data source (`DATASOURCES:READ:<name>`) nor as a pipe (`PIPES:READ:<name>`): one
+ * answer (403, audited) whether the name is a data source, a pipe or nothing, so a scoped token
+ * cannot probe which names exist. Callers decide that both scopes are missing.
+ */
+export function denySqlName(app: App, ctx: Ctx, cred: Credential, ref: WorkspaceRef, name: string): never {
+  const action: Action = { op: 'workspace', tenant: ref.tenant, workspace: ref.workspace, scope: 'DATASOURCES:READ', resource: name };
+  const why = cred.kind === 'token' || cred.kind === 'jwt'
+    ? `this token lacks the scope DATASOURCES:READ:${name} (or PIPES:READ:${name}, to read a pipe of that name)`
+    : decide(cred, action) ?? `you may not read "${name}"`;
+  deny(app, ctx, cred, action, why);
+}
+
 /** Guards an operation: default deny, every denial audited (403 FORBIDDEN). */
 export function authorize(app: App, ctx: Ctx, cred: Credential, action: Action): void {
   const why = decide(cred, action);

@@ -111,7 +111,11 @@ describe('a WITH of a later SELECT of a UNION is not in scope for the SELECTs af
     expect(r.body.data).toEqual([{ id: 1 }, { id: 1 }, { id: 7 }]);
     const scoped = await sql(shadow, dsToken);
     refused(scoped, 'scoped');
-    expect(scoped.status, scoped.text).toBe(403);
+    // Not read. A name the query gives its own CTE is an unknown table to a credential that may
+    // not read a data source of that name, as when there is none (the queries above): a 403 here
+    // against their 422 told a scoped token that `other` exists (test/sql-name-oracle.e2e.test.ts).
+    expect(scoped.status, scoped.text).toBe(422);
+    expect(scoped.body.sql_code).toBe('UNKNOWN_TABLE');
   });
 
   it('is refused in a pipe node and in an endpoint\'s q=', async () => {

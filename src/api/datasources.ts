@@ -22,7 +22,7 @@ import { ndjsonSource } from '../ingest/ndjson.js';
 import { gunzipIfCompressed, peekBody, type Peeked } from '../ingest/peek.js';
 import { inferNdjson, ndjsonSchemaText } from '../ingest/ndjson-infer.js';
 import { formatSchema, inferCsvSchema, parseSchema, type CsvDialect } from '../native/csv.js';
-import { analyzeSql, SqlError, toRoostError } from '../native/sql.js';
+import { analyzeSql, SqlError, toRoostError, type NameMapEntry } from '../native/sql.js';
 import { workspaceNameMap } from '../datasources/name-map.js';
 import { quoteString } from '../cells/engine.js';
 import { jobsOf, ownerKey } from '../../tenants/jobs.js';
@@ -506,15 +506,21 @@ export function registerDataSourceRoutes(app: App): void {
   const conditionWhere = (ws: Workspace, ds: DataSource, cond: string, param: string): string => {
     // The name quoted: a data source may be called WHERE, FROM or AS.
     const probe = (c: string) => `SELECT count() FROM \`${ds.name}\` WHERE (${c}\n)`;
-    const names = workspaceNameMap(state, ws.tenant, ws.name);
+    // Only the data source itself: any other name is refused alike, whether it is another data
+    // source, a pipe or nothing (a name that is nothing was a 422 'unknown table' against this
+    // 403 for an existing one, which told a credential with only this data source's scope which
+    // names exist).
+    const names: Record<string, NameMapEntry> = { [ds.name]: workspaceNameMap(state, ws.tenant, ws.name)[ds.name]! };
+    const onlyOwn = () => new RoostError('SQL_FORBIDDEN', `${param} may only refer to the data source's own columns`);
     let analysis;
     try {
       analysis = analyzeSql(probe(cond), names);
     } catch (e) {
+      if (e instanceof SqlError && e.code === 'UNKNOWN_TABLE') throw onlyOwn();
       if (e instanceof SqlError) throw toRoostError(e);
       throw e;
     }
-    if (analysis.format || analysis.tables.some((t) => t.name !== ds.name)) throw new RoostError('SQL_FORBIDDEN', `${param} may only refer to the data source's own columns`);
+    if (analysis.format || analysis.tables.some((t) => t.name !== ds.name)) throw onlyOwn();
     // One condition, not a way out of its parentheses: `1) GROUP BY x HAVING (1` or
     // `1) UNION ALL SELECT ... WHERE (1` passed the analyzer (which checks names, not clause
     // structure) as clauses after the WHERE above, and then ran in the count, the

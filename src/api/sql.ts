@@ -3,7 +3,7 @@ import type { App } from '../app.js';
 import type { Ctx } from '../http/context.js';
 import { formOf, readBody, textOf } from '../http/context.js';
 import { RoostError } from '../errors.js';
-import { auditRefusal, authenticate, authorize, currentCredential, fixedParams, workspaceOf, type Credential } from '../../auth/authorize.js';
+import { auditRefusal, authenticate, authorize, currentCredential, decide, denySqlName, fixedParams, workspaceOf, type Credential } from '../../auth/authorize.js';
 import { analyzeSql, SqlError, toRoostError } from '../native/sql.js';
 import { rowFiltersOf, workspaceNameMap } from '../datasources/name-map.js';
 import { getTenant, getWorkspace } from '../../tenants/registry.js';
@@ -64,6 +64,18 @@ function requestParams(ctx: Ctx, call: SqlCallLog): Record<string, string | stri
   return params;
 }
 
+/**
+ * Does the query give `name` to a CTE (`name AS (`), a WITH expression or an alias (`AS name`)?
+ * Bare, backquoted or double-quoted; a text match (the analyzer keeps such names in scope where
+ * they are visible; this only tells which answer a reference out of their reach gets).
+ */
+export function namedInQuery(sql: string, name: string): boolean {
+  if (name.includes('.')) return false;
+  const n = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const quoted = `(?:${n}|\`${n}\`|"${n}")`;
+  return new RegExp(`(?<![\\w.\`"])${quoted}\\s+[Aa][Ss]\\s*\\(`).test(sql) || new RegExp(`(?<![\\w.\`"])[Aa][Ss]\\s+${quoted}(?![\\w.\`"])`).test(sql);
+}
+
 export function registerSqlRoutes(app: App): void {
   const handler = async (ctx: Ctx) => {
     const startedAt = Date.now();
@@ -107,8 +119,38 @@ export function registerSqlRoutes(app: App): void {
     // Decided with the scopes the token has now, not those it had before its body arrived.
     const cred = currentCredential(app, ctx, authenticated);
     const filters = rowFiltersOf(app.state, tenant, workspace, cred);
-    const map: Record<string, NameMapEntry> = workspaceNameMap(app.state, tenant, workspace, filters);
+    const may = (scope: string, name: string) => decide(cred, { op: 'workspace', tenant, workspace, scope, resource: name }) === undefined;
+    // The names the query may use are those the credential may read (and the service data
+    // sources, a fixed public set, authorized one by one below): a data source or quarantine it
+    // may not read is left out like a name that is nothing, so the analyzer stops at the first
+    // of either at the same place, and unknownTable() answers both alike.
+    const map: Record<string, NameMapEntry> = {};
+    for (const [name, entry] of Object.entries(workspaceNameMap(app.state, tenant, workspace, filters))) {
+      if (isServiceName(name) || may('DATASOURCES:READ', name)) map[name] = entry;
+    }
     let sql = q;
+    /**
+     * A name that resolved to nothing the credential may read. Without `DATASOURCES:READ` and
+     * `PIPES:READ` on it, the audited 403 of a name it may not read, whether or not the name
+     * exists; with either, the analyzer's 'unknown table' and its position (a data source or pipe
+     * of that name it may not read is left unnamed the same way). A name the query gives a CTE,
+     * a WITH expression or an alias, read where ClickHouse takes it for a table, is the
+     * analyzer's 'unknown table' for every credential: the query meant its own name. Which answer
+     * is given depends on the query text and the credential's scopes only, never on what exists
+     * (a data source or pipe it may not read is not among the names either way).
+     */
+    const unknownTable = (e: SqlError): never => {
+      const m = /^unknown (?:dictionary or )?table '(.*)'$/s.exec(e.message);
+      if (m && !namedInQuery(sql, m[1]!)) {
+        const name = m[1]!;
+        const ds = may('DATASOURCES:READ', name);
+        const pipe = may('PIPES:READ', name);
+        if (!ds && !pipe) denySqlName(app, ctx, cred, { tenant, workspace }, name);
+        if (!ds) throw toRoostError(new SqlError(e.code, `${e.message}: no pipe of that name, nor a data source this token may read (DATASOURCES:READ:${name})`, e.offset));
+        if (!pipe) throw toRoostError(new SqlError(e.code, `${e.message}: no data source of that name, nor a pipe this token may read (PIPES:READ:${name})`, e.offset));
+      }
+      throw toRoostError(e);
+    };
     const analyze = (m: Record<string, NameMapEntry>) => {
       try {
         return analyzeSql(sql, m);
@@ -116,6 +158,7 @@ export function registerSqlRoutes(app: App): void {
         // ClickHouse reads format names in any case (`FORMAT csv`): spelled as the analyzer knows them.
         const respelled = e instanceof SqlError && e.code === 'UNSUPPORTED_FORMAT' ? respellFormat(sql, e.offset) : undefined;
         if (respelled === undefined) {
+          if (e instanceof SqlError && e.code === 'UNKNOWN_TABLE') unknownTable(e);
           if (e instanceof SqlError) throw toRoostError(e);
           throw e;
         }
@@ -134,7 +177,7 @@ export function registerSqlRoutes(app: App): void {
     // Service data sources read through a pipe must exist before the query, as when named directly
     // (a tenant that never wrote a service row has none yet: the query failed, UNKNOWN_DATABASE).
     let viaPipes = false;
-    const pipeTables = addPipeTables(app, ctx, cred, { tenant, workspace, sql, map, shadowing, params: requestParams(ctx, call), rowFilters: filters, analyze, onServiceRead: () => { viaPipes = true; } });
+    const pipeTables = addPipeTables(app, ctx, cred, { tenant, workspace, sql, map, shadowing, params: requestParams(ctx, call), rowFilters: filters, analyze, mayRead: (p) => may('PIPES:READ', p), onServiceRead: () => { viaPipes = true; } });
     let pipe: Pipe | undefined;
     if (pipeName) {
       pipe = getPipe(app.state, tenant, workspace, pipeName);
@@ -166,7 +209,12 @@ export function registerSqlRoutes(app: App): void {
     // Nodes are authorized through the pipe; data sources one by one.
     const names = [...new Set(analysis.tables.map((t) => t.name).filter((n) => !nodeNames.has(n)))];
     if (names.length === 0 && !pipe && pipeTables.size === 0) authorize(app, ctx, cred, { op: 'workspace', tenant, workspace, scope: 'DATASOURCES:READ' });
-    for (const name of names) authorize(app, ctx, cred, { op: 'workspace', tenant, workspace, scope: 'DATASOURCES:READ', resource: name });
+    for (const name of names) {
+      // Only service data sources can be left here unread (the others are not among the names):
+      // refused as a name read in SQL is, the same whether or not it is one of them.
+      if (!may('DATASOURCES:READ', name) && !may('PIPES:READ', name)) denySqlName(app, ctx, cred, { tenant, workspace }, name);
+      authorize(app, ctx, cred, { op: 'workspace', tenant, workspace, scope: 'DATASOURCES:READ', resource: name });
+    }
     const t = getTenant(app.state, tenant);
     call.readsService = analysis.tables.some((t) => isServiceName(t.name));
     if (viaPipes || names.some(isServiceName)) await app.service.ensure(tenant);

@@ -22,6 +22,11 @@ export interface PipeTablesInput {
   params: Record<string, string | string[]>;
   rowFilters: Record<string, string> | undefined;
   analyze: (m: Record<string, NameMapEntry>) => SqlAnalysis;
+  /**
+   * Pipes the caller may read (`PIPES:READ:<pipe>`); the others are left out of the names, so the
+   * query meets them as names that are nothing (one answer whether or not such a pipe exists).
+   */
+  mayRead?: (pipe: string) => boolean;
   /** Told when a pipe read reads service data sources (`tinybird.*`, `roost.*`): they must exist first. */
   onServiceRead?: () => void;
 }
@@ -35,7 +40,7 @@ export interface PipeTablesInput {
 export function addPipeTables(app: App, ctx: Ctx, cred: Credential, i: PipeTablesInput): Set<string> {
   const used = new Set<string>();
   const shadow = new Set(i.shadowing);
-  const pipes = listPipes(app.state, i.tenant, i.workspace).filter((p) => !(p.name in i.map) && !shadow.has(p.name) && i.sql.includes(p.name));
+  const pipes = listPipes(app.state, i.tenant, i.workspace).filter((p) => !(p.name in i.map) && !shadow.has(p.name) && i.sql.includes(p.name) && (i.mayRead?.(p.name) ?? true));
   if (pipes.length === 0) return used;
   // First find which pipes the query names, then compile only those.
   const probe = { ...i.map };
