@@ -277,6 +277,13 @@ export function registerPipeRoutes(app: App): void {
     return { cred, ...workspaceOf(app, ctx, cred) };
   };
   const mayEdit = (ctx: Ctx, r: WsRef) => authorize(app, ctx, r.cred, { op: 'workspace', tenant: r.tenant, workspace: r.workspace, scope: 'PIPES:CREATE' });
+  /**
+   * Changing a pipe that exists (its nodes, its endpoint, or replacing it with force=true) takes
+   * what deleting it takes, `PIPES:DROP:<pipe>` (or ADMIN), as PUT /v0/pipes/<pipe> does:
+   * `PIPES:CREATE` alone rewrote or emptied every endpoint of the workspace, also ones its holder
+   * may neither read nor drop. Checked on the name asked for, before it is looked up.
+   */
+  const mayChange = (ctx: Ctx, r: WsRef, name: string) => authorize(app, ctx, r.cred, { op: 'workspace', tenant: r.tenant, workspace: r.workspace, scope: 'PIPES:DROP', resource: name });
 
   /**
    * Changes one pipe inside a state transaction: `change` gets the current
@@ -396,13 +403,21 @@ export function registerPipeRoutes(app: App): void {
       if (twin && twin.name !== name) throw new RoostError('CONFLICT', `${twin.kind === 'pipe' ? 'a pipe' : 'a data source'} is named "${twin.name}"; names of pipes and data sources must differ other than in case`, { details: { name: twin.name, kind: twin.kind } });
     };
     namesFree();
+    // A pipe of this name is replaced only by who may delete it. Refused before anything else
+    // about it is looked at (the engine check, its readers): the 403 tells a caller that may not
+    // read it no more than the 409 without force=true does (that the name is taken).
+    if (force && findPipe(state, r.tenant, r.workspace, name)) mayChange(ctx, r, name);
     const now = new Date().toISOString();
+    let replaced = false;
     const { pipe, warnings } = await save(r, name, (cur) => {
       namesFree();
       if (cur && !force) throw new RoostError('ALREADY_EXISTS', `pipe "${name}" already exists; pass force=true to replace it, or edit its nodes`);
+      // Again where the state is the one written: a pipe of this name created meanwhile.
+      if (cur) mayChange(ctx, r, name);
+      replaced = cur !== undefined;
       return { id: cur?.id ?? newId('t'), name, tenant: r.tenant, workspace: r.workspace, description, nodes: ignore ? nodes.map((n) => withIgnore(n, true)) : nodes, endpoint, createdAt: cur?.createdAt ?? now, updatedAt: now };
     }, { ignore });
-    app.audit({ event: 'pipe.create', outcome: 'success', tenant: r.tenant, workspace: r.workspace, resource: name, requestId: ctx.id, credential: credentialName(r.cred) });
+    app.audit({ event: 'pipe.create', outcome: 'success', tenant: r.tenant, workspace: r.workspace, resource: name, requestId: ctx.id, credential: credentialName(r.cred), ...(replaced ? { details: { replaced: true, id: pipe!.id } } : {}) });
     sendJson(ctx, 200, withWarnings(pipeView(pipe!), warnings));
   });
 
@@ -489,6 +504,7 @@ export function registerPipeRoutes(app: App): void {
   router.post('/v0/pipes/:pipe/nodes', async (ctx) => {
     const r = await wsOf(ctx);
     mayEdit(ctx, r);
+    mayChange(ctx, r, ctx.params.pipe!);
     const { sql, form } = await sqlBody(ctx);
     if (!sql) throw new RoostError('INVALID_PARAMETER', 'send the node\'s SQL as the request body');
     const ignore = ignoreSqlErrors(form.get('ignore_sql_errors'));
@@ -507,6 +523,7 @@ export function registerPipeRoutes(app: App): void {
   router.put('/v0/pipes/:pipe/nodes/:node', async (ctx) => {
     const r = await wsOf(ctx);
     mayEdit(ctx, r);
+    mayChange(ctx, r, ctx.params.pipe!);
     const { sql, form } = await sqlBody(ctx);
     const ignore = ignoreSqlErrors(form.get('ignore_sql_errors'));
     let id!: string;
@@ -533,6 +550,7 @@ export function registerPipeRoutes(app: App): void {
   router.delete('/v0/pipes/:pipe/nodes/:node', async (ctx) => {
     const r = await wsOf(ctx);
     mayEdit(ctx, r);
+    mayChange(ctx, r, ctx.params.pipe!);
     await save(r, ctx.params.pipe!, (cur) => {
       if (!cur) throw new RoostError('UNKNOWN_PIPE', `there is no pipe "${ctx.params.pipe}" in this workspace`);
       const node = getNode(cur, ctx.params.node!);
@@ -547,6 +565,7 @@ export function registerPipeRoutes(app: App): void {
   const publish = (on: boolean) => async (ctx: Ctx) => {
     const r = await wsOf(ctx);
     mayEdit(ctx, r);
+    mayChange(ctx, r, ctx.params.pipe!);
     const ignore = ignoreSqlErrors(ctx.query.get('ignore_sql_errors'));
     const { pipe, warnings } = await save(r, ctx.params.pipe!, (cur) => {
       if (!cur) throw new RoostError('UNKNOWN_PIPE', `there is no pipe "${ctx.params.pipe}" in this workspace`);
