@@ -3,7 +3,9 @@
  * an existing pipe, and the node routes (add, change, delete, publish, unpublish), need
  * `PIPES:DROP:<pipe>` (or ADMIN) besides `PIPES:CREATE`, as `PUT /v0/pipes/<pipe>` does. With
  * `PIPES:CREATE` alone a token meant to create pipes rewrote or emptied every endpoint of the
- * workspace, also ones it could neither read nor drop. The refusal is one audited 403 that tells a
+ * workspace, also ones it could neither read nor drop. (The service token that created a pipe
+ * goes on changing it with `PIPES:CREATE`, as API.md's node routes and Tinybird's publish flow
+ * have it.) The refusal is one audited 403 that tells a
  * caller no more than the 409 of a create without force (that the name is taken). Data sources:
  * no create overwrites one (`force` is not a data source parameter), and `mode=replace` needs
  * `DATASOURCES:APPEND:<name>`, not `DATASOURCES:CREATE`.
@@ -104,10 +106,12 @@ describe('POST /v0/pipes?force=true over an existing pipe', () => {
     expect(plain.body.code).toBe('ALREADY_EXISTS');
     const fresh = await send('POST', '/v0/pipes?force=true', creator, jsonPipe('creator_new', 'SELECT 1 AS a'), JSON_TYPE);
     expect(fresh.status, fresh.text).toBe(200);
-    // Its own pipe too: the scope decides, not who made it.
+    // Its own pipe it may replace (it created it); a pipe made by someone else it may not.
     const again = await send('POST', '/v0/pipes?force=true', creator, jsonPipe('creator_new', 'SELECT 2 AS a'), JSON_TYPE);
-    expect(again.status, again.text).toBe(403);
-    expect((await audited(again.id)).map((x) => x.event)).toEqual(['authz.denied']);
+    expect(again.status, again.text).toBe(200);
+    const others = await send('POST', '/v0/pipes?force=true', creatorReader, jsonPipe('creator_new', 'SELECT 3 AS a'), JSON_TYPE);
+    expect(others.status, others.text).toBe(403);
+    expect((await audited(others.id)).map((x) => x.event)).toEqual(['authz.denied']);
   });
 
   it('PIPES:CREATE with PIPES:DROP:<pipe> replaces it (audited as replaced); PIPES:DROP alone may not create', async () => {
@@ -168,6 +172,29 @@ describe('node routes of an existing pipe', () => {
     // PIPES:DROP without PIPES:CREATE still may not edit nodes.
     const only = await send('POST', '/v0/pipes/editable/nodes?name=extra2', dropperOnly, 'SELECT 8 AS a');
     expect(only.status, only.text).toBe(403);
+  });
+
+  it("the token that created a pipe goes on changing it with PIPES:CREATE alone (API.md's node routes, Tinybird's publish flow); another PIPES:CREATE token may not", async () => {
+    const own = await send('POST', '/v0/pipes', creator, jsonPipe('mine', 'SELECT 1 AS a'), JSON_TYPE);
+    expect(own.status, own.text).toBe(200);
+    const add = await send('POST', '/v0/pipes/mine/nodes?name=daily', creator, 'SELECT a + 1 AS b FROM mine_0');
+    expect(add.status, add.text).toBe(200);
+    const change = await send('PUT', '/v0/pipes/mine/nodes/daily', creator, 'SELECT a + 2 AS b FROM mine_0');
+    expect(change.status, change.text).toBe(200);
+    const publish = await send('POST', '/v0/pipes/mine/nodes/daily/endpoint', creator);
+    expect(publish.status, publish.text).toBe(200);
+    const called = await call(`${srv.url}/v0/pipes/mine.json`, { token: admin });
+    expect(called.body.data, called.text).toEqual([{ b: 3 }]);
+    const replaced = await send('POST', '/v0/pipes?force=true', creator, jsonPipe('mine', 'SELECT 5 AS a'), JSON_TYPE);
+    expect(replaced.status, replaced.text).toBe(200);
+    // A refresh keeps the token (and what it created); another token with the same scope does not own it.
+    const other = await api.createToken('creator_two', ['PIPES:CREATE']);
+    const before = await snapshot('mine');
+    const a = await send('PUT', '/v0/pipes/mine/nodes/mine_0', other, 'SELECT 666 AS a');
+    const b = await send('POST', '/v0/pipes?force=true', other, jsonPipe('mine', 'SELECT 666 AS a'), JSON_TYPE);
+    expect([a.status, b.status], `${a.text} ${b.text}`).toEqual([403, 403]);
+    expect(await snapshot('mine')).toEqual(before);
+    // Pipes made by an admin token are nobody's: the first describe's refusals stand for them.
   });
 
   it('there is no datafile push: POST of a .pipe is 405', async () => {

@@ -282,8 +282,16 @@ export function registerPipeRoutes(app: App): void {
    * what deleting it takes, `PIPES:DROP:<pipe>` (or ADMIN), as PUT /v0/pipes/<pipe> does:
    * `PIPES:CREATE` alone rewrote or emptied every endpoint of the workspace, also ones its holder
    * may neither read nor drop. Checked on the name asked for, before it is looked up.
+   * Except for the service token that created the pipe: it may go on changing it with
+   * `PIPES:CREATE` (API.md's node routes, and Tinybird's publish flow: create a pipe, add nodes,
+   * publish, with one `PIPES:CREATE` token). Its 403 for anyone else's pipe, or a missing one, is
+   * the same.
    */
-  const mayChange = (ctx: Ctx, r: WsRef, name: string) => authorize(app, ctx, r.cred, { op: 'workspace', tenant: r.tenant, workspace: r.workspace, scope: 'PIPES:DROP', resource: name });
+  const createdBy = (r: WsRef, name: string): boolean =>
+    r.cred.kind === 'token' && findPipe(state, r.tenant, r.workspace, name)?.createdByToken === r.cred.token.id;
+  const mayChange = (ctx: Ctx, r: WsRef, name: string) => (createdBy(r, name)
+    ? authorize(app, ctx, r.cred, { op: 'workspace', tenant: r.tenant, workspace: r.workspace, scope: 'PIPES:CREATE' })
+    : authorize(app, ctx, r.cred, { op: 'workspace', tenant: r.tenant, workspace: r.workspace, scope: 'PIPES:DROP', resource: name }));
 
   /**
    * Changes one pipe inside a state transaction: `change` gets the current
@@ -415,7 +423,8 @@ export function registerPipeRoutes(app: App): void {
       // Again where the state is the one written: a pipe of this name created meanwhile.
       if (cur) mayChange(ctx, r, name);
       replaced = cur !== undefined;
-      return { id: cur?.id ?? newId('t'), name, tenant: r.tenant, workspace: r.workspace, description, nodes: ignore ? nodes.map((n) => withIgnore(n, true)) : nodes, endpoint, createdAt: cur?.createdAt ?? now, updatedAt: now };
+      const createdByToken = cur ? cur.createdByToken : r.cred.kind === 'token' ? r.cred.token.id : undefined;
+      return { id: cur?.id ?? newId('t'), name, tenant: r.tenant, workspace: r.workspace, description, nodes: ignore ? nodes.map((n) => withIgnore(n, true)) : nodes, endpoint, createdAt: cur?.createdAt ?? now, updatedAt: now, ...(createdByToken ? { createdByToken } : {}) };
     }, { ignore });
     app.audit({ event: 'pipe.create', outcome: 'success', tenant: r.tenant, workspace: r.workspace, resource: name, requestId: ctx.id, credential: credentialName(r.cred), ...(replaced ? { details: { replaced: true, id: pipe!.id } } : {}) });
     sendJson(ctx, 200, withWarnings(pipeView(pipe!), warnings));

@@ -42,6 +42,11 @@ export interface Pipe {
   endpoint: string | null;
   createdAt: string;
   updatedAt: string;
+  /**
+   * Id of the service token that created the pipe (not set for people, JWTs or the operator):
+   * that token may go on changing it with `PIPES:CREATE` alone (see api/pipes.ts, mayChange).
+   */
+  createdByToken?: string;
 }
 
 /** Pipe and node names: an identifier, so `<pipe>.json` splits without doubt. */
