@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "csv/block_masks.h"
 #include "csv/scan.h"
 
 namespace roost::csv {
@@ -54,10 +55,7 @@ Dialect normalized(Dialect d) {
 }
 
 #if defined(__SSE2__)
-// Bit i of each mask describes b[i], for the 64 bytes at b.
-struct BlockMasks {
-  uint64_t quote, delim, lf, cr, high;  // high: a byte >= 0x80
-};
+using detail::BlockMasks;
 inline uint64_t movemask(__m128i v) { return static_cast<uint32_t>(_mm_movemask_epi8(v)); }
 struct Needles {
   __m128i q, d, lf, cr;

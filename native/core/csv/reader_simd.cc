@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "csv/block_masks.h"
 #include "csv/reader.h"
 #include "csv/scan.h"
 
@@ -18,6 +19,28 @@
 #include <immintrin.h>
 
 namespace roost::csv {
+
+// Bit i: the parity of x's bits 0..i (x multiplied, carry-less, by all ones). Both wide
+// versions below inline it (their targets include pclmul).
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("pclmul"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("pclmul")
+#endif
+namespace clmul {
+namespace {
+inline uint64_t prefixXor(uint64_t x) {
+  const __m128i r = _mm_clmulepi64_si128(_mm_set_epi64x(0, static_cast<long long>(x)), _mm_set1_epi8(static_cast<char>(0xFF)), 0);
+  return static_cast<uint64_t>(_mm_cvtsi128_si64(r));
+}
+}  // namespace
+}  // namespace clmul
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
 
 #if defined(__clang__)
 #pragma clang attribute push(__attribute__((target("avx2,pclmul"))), apply_to = function)
@@ -27,9 +50,7 @@ namespace roost::csv {
 #endif
 namespace avx2 {
 namespace {
-struct BlockMasks {
-  uint64_t quote, delim, lf, cr, high;
-};
+using detail::BlockMasks;
 inline uint64_t movemask(__m256i v) { return static_cast<uint32_t>(_mm256_movemask_epi8(v)); }
 struct Needles {
   __m256i q, d, lf, cr;
@@ -47,21 +68,14 @@ struct Needles {
     return m;
   }
 };
-// Bit i: the parity of x's bits 0..i (multiplied, carry-less, by all ones).
-inline uint64_t prefixXor(uint64_t x) {
-  const __m128i r = _mm_clmulepi64_si128(_mm_set_epi64x(0, static_cast<long long>(x)), _mm_set1_epi8(static_cast<char>(0xFF)), 0);
-  return static_cast<uint64_t>(_mm_cvtsi128_si64(r));
-}
 }  // namespace
 }  // namespace avx2
 #define ROOST_FAST_ROWS fastRowsAvx2
-#define BlockMasks avx2::BlockMasks
 #define Needles avx2::Needles
-#define prefixXor avx2::prefixXor
+#define prefixXor clmul::prefixXor
 #include "csv/reader_fast.inc"
 #undef prefixXor
 #undef Needles
-#undef BlockMasks
 #undef ROOST_FAST_ROWS
 #if defined(__clang__)
 #pragma clang attribute pop
@@ -77,9 +91,7 @@ inline uint64_t prefixXor(uint64_t x) {
 #endif
 namespace avx512 {
 namespace {
-struct BlockMasks {
-  uint64_t quote, delim, lf, cr, high;
-};
+using detail::BlockMasks;
 struct Needles {
   __m512i q, d, lf, cr;
   Needles(char quote, char delim)
@@ -95,20 +107,14 @@ struct Needles {
     return m;
   }
 };
-inline uint64_t prefixXor(uint64_t x) {
-  const __m128i r = _mm_clmulepi64_si128(_mm_set_epi64x(0, static_cast<long long>(x)), _mm_set1_epi8(static_cast<char>(0xFF)), 0);
-  return static_cast<uint64_t>(_mm_cvtsi128_si64(r));
-}
 }  // namespace
 }  // namespace avx512
 #define ROOST_FAST_ROWS fastRowsAvx512
-#define BlockMasks avx512::BlockMasks
 #define Needles avx512::Needles
-#define prefixXor avx512::prefixXor
+#define prefixXor clmul::prefixXor
 #include "csv/reader_fast.inc"
 #undef prefixXor
 #undef Needles
-#undef BlockMasks
 #undef ROOST_FAST_ROWS
 #if defined(__clang__)
 #pragma clang attribute pop
