@@ -10,6 +10,7 @@
  * no create overwrites one (`force` is not a data source parameter), and `mode=replace` needs
  * `DATASOURCES:APPEND:<name>`, not `DATASOURCES:CREATE`.
  */
+import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, startServer, workspaceApi, type RunningServer } from './helpers/server.js';
 
@@ -187,7 +188,7 @@ describe('node routes of an existing pipe', () => {
     expect(called.body.data, called.text).toEqual([{ b: 3 }]);
     const replaced = await send('POST', '/v0/pipes?force=true', creator, jsonPipe('mine', 'SELECT 5 AS a'), JSON_TYPE);
     expect(replaced.status, replaced.text).toBe(200);
-    // A refresh keeps the token (and what it created); another token with the same scope does not own it.
+    // Another token with the same scope does not hold it (a refresh is the next test's).
     const other = await api.createToken('creator_two', ['PIPES:CREATE']);
     const before = await snapshot('mine');
     const a = await send('PUT', '/v0/pipes/mine/nodes/mine_0', other, 'SELECT 666 AS a');
@@ -195,6 +196,71 @@ describe('node routes of an existing pipe', () => {
     expect([a.status, b.status], `${a.text} ${b.text}`).toEqual([403, 403]);
     expect(await snapshot('mine')).toEqual(before);
     // Pipes made by an admin token are nobody's: the first describe's refusals stand for them.
+  });
+
+  it("a creating token's hold ends when someone else replaces or renames the pipe; a refresh keeps it", async () => {
+    const holder = await api.createToken('holder', ['PIPES:CREATE']);
+    const made = await send('POST', '/v0/pipes', holder, jsonPipe('held', 'SELECT 1 AS a'), JSON_TYPE);
+    expect(made.status, made.text).toBe(200);
+    // A refresh keeps the token's id, and so its hold.
+    const refreshed = await call(`${srv.url}/v0/tokens/holder/refresh`, { method: 'POST', token: admin });
+    expect(refreshed.status, refreshed.text).toBe(200);
+    const fresh = refreshed.body.token as string;
+    expect(fresh).not.toBe(holder);
+    const byFresh = await send('PUT', '/v0/pipes/held/nodes/held_0', fresh, 'SELECT 2 AS a');
+    expect(byFresh.status, byFresh.text).toBe(200);
+    // The admin replaces it: the token no longer holds it.
+    const replaced = await send('POST', '/v0/pipes?force=true', admin, jsonPipe('held', 'SELECT 3 AS a'), JSON_TYPE);
+    expect(replaced.status, replaced.text).toBe(200);
+    const before = await snapshot('held');
+    for (const [method, path, body] of [
+      ['PUT', '/v0/pipes/held/nodes/held_0', 'SELECT 666 AS a'],
+      ['POST', '/v0/pipes/held/nodes?name=x', 'SELECT 666 AS a'],
+      ['DELETE', '/v0/pipes/held/nodes/held_0/endpoint', undefined],
+    ] as const) {
+      const r = await send(method, path, fresh, body);
+      expect(r.status, `${method} ${path}: ${r.text}`).toBe(403);
+    }
+    const force = await send('POST', '/v0/pipes?force=true', fresh, jsonPipe('held', 'SELECT 666 AS a'), JSON_TYPE);
+    expect(force.status, force.text).toBe(403);
+    expect(await snapshot('held')).toEqual(before);
+    // A rename by someone else ends it too.
+    const mine = await send('POST', '/v0/pipes', fresh, jsonPipe('scratch', 'SELECT 1 AS a'), JSON_TYPE);
+    expect(mine.status, mine.text).toBe(200);
+    const renamed = await send('PUT', '/v0/pipes/scratch?name=prod_endpoint', admin);
+    expect(renamed.status, renamed.text).toBe(200);
+    const after = await send('POST', '/v0/pipes/prod_endpoint/nodes?name=x', fresh, 'SELECT 666 AS a');
+    expect(after.status, after.text).toBe(403);
+  });
+
+  it('the hold is checked on the pipe the change lands on: a pipe re-created under the name while the body arrives is not changed', async () => {
+    const racer = await api.createToken('racer', ['PIPES:CREATE']);
+    const made = await send('POST', '/v0/pipes', racer, jsonPipe('raced', 'SELECT 1 AS a'), JSON_TYPE);
+    expect(made.status, made.text).toBe(200);
+    const url = new URL(`${srv.url}/v0/pipes/raced/nodes?name=injected`);
+    const body = 'SELECT 666 AS a';
+    let release!: () => void;
+    const answered = new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = http.request(url, { method: 'POST', headers: { Authorization: `Bearer ${racer}`, 'Content-Length': String(Buffer.byteLength(body)) } }, (res) => {
+        let text = '';
+        res.on('data', (c) => { text += c; });
+        res.on('end', () => resolve({ status: res.statusCode!, text }));
+      });
+      req.on('error', reject);
+      req.write(body.slice(0, 3));
+      release = () => req.end(body.slice(3));
+    });
+    // Meanwhile the admin deletes the pipe and makes another under the name.
+    await new Promise((r) => setTimeout(r, 200));
+    const del = await call(`${srv.url}/v0/pipes/raced`, { method: 'DELETE', token: admin });
+    expect(del.status, del.text).toBe(204);
+    const again = await call(`${srv.url}/v0/pipes`, { method: 'POST', token: admin, body: jsonPipe('raced', 'SELECT 2 AS a'), headers: JSON_TYPE });
+    expect(again.status, again.text).toBe(200);
+    release();
+    const r = await answered;
+    expect(r.status, r.text).toBe(403);
+    const now = await snapshot('raced');
+    expect(now.nodes.map((n: { name: string }) => n.name)).toEqual(['raced_0']);
   });
 
   it('there is no datafile push: POST of a .pipe is 405', async () => {

@@ -287,11 +287,21 @@ export function registerPipeRoutes(app: App): void {
    * publish, with one `PIPES:CREATE` token). Its 403 for anyone else's pipe, or a missing one, is
    * the same.
    */
-  const createdBy = (r: WsRef, name: string): boolean =>
-    r.cred.kind === 'token' && findPipe(state, r.tenant, r.workspace, name)?.createdByToken === r.cred.token.id;
-  const mayChange = (ctx: Ctx, r: WsRef, name: string) => (createdBy(r, name)
+  const createdBy = (r: WsRef, pipe: Pipe | undefined): boolean =>
+    r.cred.kind === 'token' && pipe?.createdByToken !== undefined && pipe.createdByToken === r.cred.token.id;
+  /**
+   * Checked on the name before the pipe is looked up, and again (`cur`: the pipe in the state
+   * being changed) inside the change: the pipe holding the name may have been replaced meanwhile.
+   */
+  const mayChange = (ctx: Ctx, r: WsRef, name: string, cur: Pipe | undefined = findPipe(state, r.tenant, r.workspace, name)) => (createdBy(r, cur)
     ? authorize(app, ctx, r.cred, { op: 'workspace', tenant: r.tenant, workspace: r.workspace, scope: 'PIPES:CREATE' })
     : authorize(app, ctx, r.cred, { op: 'workspace', tenant: r.tenant, workspace: r.workspace, scope: 'PIPES:DROP', resource: name }));
+  /** The pipe `next` as `r` leaves it: a change by anyone but the creating token ends that token's hold on it. */
+  const ownedAfter = (r: WsRef, next: Pipe): Pipe => {
+    if (next.createdByToken === undefined || (r.cred.kind === 'token' && r.cred.token.id === next.createdByToken)) return next;
+    const { createdByToken: _, ...rest } = next;
+    return rest;
+  };
 
   /**
    * Changes one pipe inside a state transaction: `change` gets the current
@@ -326,7 +336,7 @@ export function registerPipeRoutes(app: App): void {
           if (users.length) throw new RoostError('CONFLICT', `pipe "${name}" is read by pipes ${users.join(', ')}; change or delete them first`, { details: { dependents: users } });
           return { ops: [...deletePipeOps(cur), ...dropReferencesOps(s, r.tenant, r.workspace, 'pipe', cur.id, cur.name, Date.now())], result: null };
         }
-        const checked = checkPipe(s, { ...next, updatedAt: new Date().toISOString() });
+        const checked = checkPipe(s, { ...ownedAfter(r, next), updatedAt: new Date().toISOString() });
         if (!checked.endpoint && users.length && !engine?.ignore) {
           throw new RoostError('CONFLICT', `pipe "${name}" is read by pipes ${users.join(', ')} through its endpoint; keep a node published${engine ? ', or pass ignore_sql_errors=true to leave them without it' : ''}`, { details: { dependents: users } });
         }
@@ -421,8 +431,9 @@ export function registerPipeRoutes(app: App): void {
       namesFree();
       if (cur && !force) throw new RoostError('ALREADY_EXISTS', `pipe "${name}" already exists; pass force=true to replace it, or edit its nodes`);
       // Again where the state is the one written: a pipe of this name created meanwhile.
-      if (cur) mayChange(ctx, r, name);
+      if (cur) mayChange(ctx, r, name, cur);
       replaced = cur !== undefined;
+      // A replace keeps the creating token's hold only when that token replaces it (save() drops it otherwise).
       const createdByToken = cur ? cur.createdByToken : r.cred.kind === 'token' ? r.cred.token.id : undefined;
       return { id: cur?.id ?? newId('t'), name, tenant: r.tenant, workspace: r.workspace, description, nodes: ignore ? nodes.map((n) => withIgnore(n, true)) : nodes, endpoint, createdAt: cur?.createdAt ?? now, updatedAt: now, ...(createdByToken ? { createdByToken } : {}) };
     }, { ignore });
@@ -499,7 +510,7 @@ export function registerPipeRoutes(app: App): void {
     const pipe = await state.transact((s) => {
       const cur = check(s);
       const at = Date.now();
-      const next: Pipe = { ...cur, name: to, description: p.description !== undefined ? p.description : cur.description, updatedAt: new Date(at).toISOString() };
+      const next: Pipe = ownedAfter(r, { ...cur, name: to, description: p.description !== undefined ? p.description : cur.description, updatedAt: new Date(at).toISOString() });
       const ops = renaming
         ? [...deletePipeOps(cur), ...putPipeOps(next), ...renameReferencesOps(s, r.tenant, r.workspace, 'pipe', cur.id, cur.name, to, at)]
         : putPipeOps(next);
@@ -520,6 +531,7 @@ export function registerPipeRoutes(app: App): void {
     let added!: PipeNode;
     const { pipe, warnings } = await save(r, ctx.params.pipe!, (cur) => {
       if (!cur) throw new RoostError('UNKNOWN_PIPE', `there is no pipe "${ctx.params.pipe}" in this workspace`);
+      mayChange(ctx, r, ctx.params.pipe!, cur);
       const name = checkName('node', form.get('name') ?? `${cur.name}_${cur.nodes.length}`);
       if (cur.nodes.some((n) => n.name === name)) throw new RoostError('CONFLICT', `pipe "${cur.name}" already has a node named "${name}"`, { details: { node: name } });
       refuseShadowing(cur, name);
@@ -538,6 +550,7 @@ export function registerPipeRoutes(app: App): void {
     let id!: string;
     const { pipe, warnings } = await save(r, ctx.params.pipe!, (cur) => {
       if (!cur) throw new RoostError('UNKNOWN_PIPE', `there is no pipe "${ctx.params.pipe}" in this workspace`);
+      mayChange(ctx, r, ctx.params.pipe!, cur);
       const node = getNode(cur, ctx.params.node!);
       id = node.id;
       const name = form.get('name') ? checkName('node', form.get('name')) : node.name;
@@ -562,6 +575,7 @@ export function registerPipeRoutes(app: App): void {
     mayChange(ctx, r, ctx.params.pipe!);
     await save(r, ctx.params.pipe!, (cur) => {
       if (!cur) throw new RoostError('UNKNOWN_PIPE', `there is no pipe "${ctx.params.pipe}" in this workspace`);
+      mayChange(ctx, r, ctx.params.pipe!, cur);
       const node = getNode(cur, ctx.params.node!);
       const users = cur.nodes.filter((n) => n.id !== node.id && n.dependencies.includes(node.name)).map((n) => n.name);
       if (users.length) throw new RoostError('CONFLICT', `node "${node.name}" is read by nodes ${users.join(', ')}; change them first`, { details: { dependents: users } });
@@ -578,6 +592,7 @@ export function registerPipeRoutes(app: App): void {
     const ignore = ignoreSqlErrors(ctx.query.get('ignore_sql_errors'));
     const { pipe, warnings } = await save(r, ctx.params.pipe!, (cur) => {
       if (!cur) throw new RoostError('UNKNOWN_PIPE', `there is no pipe "${ctx.params.pipe}" in this workspace`);
+      mayChange(ctx, r, ctx.params.pipe!, cur);
       const node = getNode(cur, ctx.params.node!);
       if (!on && cur.endpoint !== node.id) throw new RoostError('NOT_FOUND', `node "${node.name}" is not the endpoint of pipe "${cur.name}"`);
       // Publishing checks the node (as Tinybird does) and records whether it was.
