@@ -296,9 +296,20 @@ export function registerPipeRoutes(app: App): void {
   const mayChange = (ctx: Ctx, r: WsRef, name: string, cur: Pipe | undefined = findPipe(state, r.tenant, r.workspace, name)) => (createdBy(r, cur)
     ? authorize(app, ctx, r.cred, { op: 'workspace', tenant: r.tenant, workspace: r.workspace, scope: 'PIPES:CREATE' })
     : authorize(app, ctx, r.cred, { op: 'workspace', tenant: r.tenant, workspace: r.workspace, scope: 'PIPES:DROP', resource: name }));
+  /** The node routes' first check, on the name in the path before the body is read or the pipe looked up. */
+  const mayEditPipe = (ctx: Ctx, r: WsRef) => {
+    mayEdit(ctx, r);
+    mayChange(ctx, r, ctx.params.pipe!);
+  };
+  /** save() of the pipe in the path, which must exist; who may change it is checked again on the pipe the change lands on. */
+  const saveExisting = (ctx: Ctx, r: WsRef, change: (cur: Pipe) => Pipe | null, engine?: { ignore: boolean }) => save(r, ctx.params.pipe!, (cur) => {
+    if (!cur) throw new RoostError('UNKNOWN_PIPE', `there is no pipe "${ctx.params.pipe}" in this workspace`);
+    mayChange(ctx, r, ctx.params.pipe!, cur);
+    return change(cur);
+  }, engine);
   /** The pipe `next` as `r` leaves it: a change by anyone but the creating token ends that token's hold on it. */
   const ownedAfter = (r: WsRef, next: Pipe): Pipe => {
-    if (next.createdByToken === undefined || (r.cred.kind === 'token' && r.cred.token.id === next.createdByToken)) return next;
+    if (next.createdByToken === undefined || createdBy(r, next)) return next;
     const { createdByToken: _, ...rest } = next;
     return rest;
   };
@@ -523,15 +534,12 @@ export function registerPipeRoutes(app: App): void {
 
   router.post('/v0/pipes/:pipe/nodes', async (ctx) => {
     const r = await wsOf(ctx);
-    mayEdit(ctx, r);
-    mayChange(ctx, r, ctx.params.pipe!);
+    mayEditPipe(ctx, r);
     const { sql, form } = await sqlBody(ctx);
     if (!sql) throw new RoostError('INVALID_PARAMETER', 'send the node\'s SQL as the request body');
     const ignore = ignoreSqlErrors(form.get('ignore_sql_errors'));
     let added!: PipeNode;
-    const { pipe, warnings } = await save(r, ctx.params.pipe!, (cur) => {
-      if (!cur) throw new RoostError('UNKNOWN_PIPE', `there is no pipe "${ctx.params.pipe}" in this workspace`);
-      mayChange(ctx, r, ctx.params.pipe!, cur);
+    const { pipe, warnings } = await saveExisting(ctx, r, (cur) => {
       const name = checkName('node', form.get('name') ?? `${cur.name}_${cur.nodes.length}`);
       if (cur.nodes.some((n) => n.name === name)) throw new RoostError('CONFLICT', `pipe "${cur.name}" already has a node named "${name}"`, { details: { node: name } });
       refuseShadowing(cur, name);
@@ -543,14 +551,11 @@ export function registerPipeRoutes(app: App): void {
 
   router.put('/v0/pipes/:pipe/nodes/:node', async (ctx) => {
     const r = await wsOf(ctx);
-    mayEdit(ctx, r);
-    mayChange(ctx, r, ctx.params.pipe!);
+    mayEditPipe(ctx, r);
     const { sql, form } = await sqlBody(ctx);
     const ignore = ignoreSqlErrors(form.get('ignore_sql_errors'));
     let id!: string;
-    const { pipe, warnings } = await save(r, ctx.params.pipe!, (cur) => {
-      if (!cur) throw new RoostError('UNKNOWN_PIPE', `there is no pipe "${ctx.params.pipe}" in this workspace`);
-      mayChange(ctx, r, ctx.params.pipe!, cur);
+    const { pipe, warnings } = await saveExisting(ctx, r, (cur) => {
       const node = getNode(cur, ctx.params.node!);
       id = node.id;
       const name = form.get('name') ? checkName('node', form.get('name')) : node.name;
@@ -571,11 +576,8 @@ export function registerPipeRoutes(app: App): void {
 
   router.delete('/v0/pipes/:pipe/nodes/:node', async (ctx) => {
     const r = await wsOf(ctx);
-    mayEdit(ctx, r);
-    mayChange(ctx, r, ctx.params.pipe!);
-    await save(r, ctx.params.pipe!, (cur) => {
-      if (!cur) throw new RoostError('UNKNOWN_PIPE', `there is no pipe "${ctx.params.pipe}" in this workspace`);
-      mayChange(ctx, r, ctx.params.pipe!, cur);
+    mayEditPipe(ctx, r);
+    await saveExisting(ctx, r, (cur) => {
       const node = getNode(cur, ctx.params.node!);
       const users = cur.nodes.filter((n) => n.id !== node.id && n.dependencies.includes(node.name)).map((n) => n.name);
       if (users.length) throw new RoostError('CONFLICT', `node "${node.name}" is read by nodes ${users.join(', ')}; change them first`, { details: { dependents: users } });
@@ -587,12 +589,9 @@ export function registerPipeRoutes(app: App): void {
 
   const publish = (on: boolean) => async (ctx: Ctx) => {
     const r = await wsOf(ctx);
-    mayEdit(ctx, r);
-    mayChange(ctx, r, ctx.params.pipe!);
+    mayEditPipe(ctx, r);
     const ignore = ignoreSqlErrors(ctx.query.get('ignore_sql_errors'));
-    const { pipe, warnings } = await save(r, ctx.params.pipe!, (cur) => {
-      if (!cur) throw new RoostError('UNKNOWN_PIPE', `there is no pipe "${ctx.params.pipe}" in this workspace`);
-      mayChange(ctx, r, ctx.params.pipe!, cur);
+    const { pipe, warnings } = await saveExisting(ctx, r, (cur) => {
       const node = getNode(cur, ctx.params.node!);
       if (!on && cur.endpoint !== node.id) throw new RoostError('NOT_FOUND', `node "${node.name}" is not the endpoint of pipe "${cur.name}"`);
       // Publishing checks the node (as Tinybird does) and records whether it was.
