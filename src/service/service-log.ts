@@ -118,6 +118,17 @@ function opsLogRow(row: Record<string, unknown>): Record<string, unknown> {
   return out;
 }
 
+/** The tenant's service database, if it is not there yet. */
+function createDatabase(engine: Engine, tenant: string): Promise<unknown> {
+  return engine.exec(`CREATE DATABASE IF NOT EXISTS ${serviceDb(tenant)}`, { timeoutMs: SERVICE_WRITE_TIMEOUT_MS });
+}
+
+/** One service table, if it is not there yet (in the columns the engine's version can hold). */
+async function createTable(engine: Engine, tenant: string, name: string): Promise<void> {
+  const def = SERVICE_TABLES[name]!;
+  await engine.exec(`CREATE TABLE IF NOT EXISTS ${serviceDb(tenant)}.${name} (${await compatColumns(engine, def.columns)}) ENGINE = MergeTree ORDER BY ${def.order}`, { timeoutMs: SERVICE_WRITE_TIMEOUT_MS });
+}
+
 /**
  * Brings a service table created by an earlier version to the current columns, keeping its
  * rows: columns it lacks are added (older rows take the type's default: 0, '', [], NULL),
@@ -283,12 +294,12 @@ export class ServiceLog {
       p = (async () => {
         const engine = this.#engineFor(tenant);
         if (!engine) return;
-        await engine.exec(`CREATE DATABASE IF NOT EXISTS ${serviceDb(tenant)}`, { timeoutMs: SERVICE_WRITE_TIMEOUT_MS });
+        await createDatabase(engine, tenant);
         const failed: Array<{ table: string; err: unknown }> = [];
-        for (const [name, def] of Object.entries(SERVICE_TABLES)) {
-          await engine.exec(`CREATE TABLE IF NOT EXISTS ${serviceDb(tenant)}.${name} (${await compatColumns(engine, def.columns)}) ENGINE = MergeTree ORDER BY ${def.order}`, { timeoutMs: SERVICE_WRITE_TIMEOUT_MS });
+        for (const name of Object.keys(SERVICE_TABLES)) {
+          await createTable(engine, tenant, name);
           try {
-            await upgradeTable(engine, serviceDb(tenant), name, def.columns, this.workspaces?.(tenant) ?? []);
+            await this.#upgrade(engine, tenant, name);
           } catch (e) {
             failed.push({ table: name, err: e });
           }
@@ -315,12 +326,11 @@ export class ServiceLog {
     try {
       const engine = this.#engineFor(tenant);
       if (!engine) { this.#upgraded(tenant, []); return; }
-      await engine.exec(`CREATE DATABASE IF NOT EXISTS ${serviceDb(tenant)}`, { timeoutMs: SERVICE_WRITE_TIMEOUT_MS });
+      await createDatabase(engine, tenant);
       for (const name of pending.tables) {
-        const def = SERVICE_TABLES[name]!;
         try {
-          await engine.exec(`CREATE TABLE IF NOT EXISTS ${serviceDb(tenant)}.${name} (${await compatColumns(engine, def.columns)}) ENGINE = MergeTree ORDER BY ${def.order}`, { timeoutMs: SERVICE_WRITE_TIMEOUT_MS });
-          await upgradeTable(engine, serviceDb(tenant), name, def.columns, this.workspaces?.(tenant) ?? []);
+          await createTable(engine, tenant, name);
+          await this.#upgrade(engine, tenant, name);
         } catch (e) {
           failed.push({ table: name, err: e });
         }
@@ -330,6 +340,11 @@ export class ServiceLog {
     }
     // A tenant deleted meanwhile (drop) is not recorded again.
     if (this.#pending.get(tenant) === pending) this.#upgraded(tenant, failed);
+  }
+
+  /** Brings one service table to the current columns (see upgradeTable). */
+  #upgrade(engine: Engine, tenant: string, name: string): Promise<void> {
+    return upgradeTable(engine, serviceDb(tenant), name, SERVICE_TABLES[name]!.columns, this.workspaces?.(tenant) ?? []);
   }
 
   /** Records how a tenant's upgrade went: the failed tables wait for their next try. */
