@@ -6,7 +6,7 @@
 import net from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, createTenant, startServer, type RunningServer } from './helpers/server.js';
+import { call, createTenant, startServer, tenantApis, type RunningServer } from './helpers/server.js';
 import { freePort, requireClickHouse, startClickHouse, type RunningClickHouse } from './helpers/clickhouse-server.js';
 
 let srv: RunningServer | undefined;
@@ -30,13 +30,7 @@ afterAll(async () => {
   await ch?.stop();
 });
 
-const api = (slug: string) => {
-  const req = (p: string, init: RequestInit = {}) => call(`${srv!.url}${p}`, { ...init, token: tokens[slug] });
-  const post = (p: string, body?: BodyInit, headers: Record<string, string> = { 'Content-Type': 'text/csv' }) => req(p, { method: 'POST', body, headers });
-  const sql = (q: string) => req(`/v0/sql?q=${encodeURIComponent(q)}`);
-  return { req, post, sql };
-};
-const both = async <T>(f: (a: ReturnType<typeof api>, slug: string) => Promise<T>): Promise<[T, T]> => Promise.all([f(api('emb'), 'emb'), f(api('rem'), 'rem')]);
+const { api, both } = tenantApis(() => srv!, tokens);
 const direct = async (q: string) => {
   const r = await fetch(`${ch!.url}/?user=${encodeURIComponent(ch!.user)}&password=${encodeURIComponent(ch!.password)}`, { method: 'POST', body: q });
   const text = await r.text();

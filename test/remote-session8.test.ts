@@ -5,7 +5,7 @@
  * JSONExtract*). Skipped loudly without the binary; fails under CI=true.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, createTenant, startServer, tempDir, type RunningServer } from './helpers/server.js';
+import { call, createTenant, startServer, tenantApis, tempDir, type RunningServer } from './helpers/server.js';
 import { requireClickHouse, startClickHouse, type RunningClickHouse } from './helpers/clickhouse-server.js';
 
 let srv: RunningServer | undefined;
@@ -24,13 +24,7 @@ const direct = async (q: string) => {
   return text;
 };
 
-const api = (slug: string) => {
-  const req = (p: string, init: RequestInit = {}) => call(`${srv!.url}${p}`, { ...init, token: tokens[slug] });
-  const post = (p: string, body?: BodyInit, headers: Record<string, string> = { 'Content-Type': 'text/csv' }) => req(p, { method: 'POST', body, headers });
-  const sql = (q: string) => req(`/v0/sql?q=${encodeURIComponent(q)}`);
-  return { req, post, sql };
-};
-const both = async <T>(f: (a: ReturnType<typeof api>, slug: string) => Promise<T>): Promise<[T, T]> => Promise.all([f(api('emb'), 'emb'), f(api('rem'), 'rem')]);
+const { api, both } = tenantApis(() => srv!, tokens);
 
 /** Rows of a service query once `n` are there (service rows are written in batches). */
 async function eventually(slug: string, q: string, n: number): Promise<any[]> {

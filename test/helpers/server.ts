@@ -95,6 +95,22 @@ export async function call(url: string, init: RequestInit & { token?: string } =
  * and these CSV rows (both throw unless 200). The server and token are read when called (tests
  * set them in beforeAll).
  */
+/**
+ * Requests as each tenant's token (`tokens[slug]`, filled as tenants are made): `api(slug)` has
+ * `req`, `post` (CSV by default) and `sql`; `both(step)` runs a step on the embedded tenant `emb`
+ * and the remote one `rem` at once (the remote-engine differential suites).
+ */
+export function tenantApis(srv: () => RunningServer, tokens: Record<string, string>) {
+  const api = (slug: string) => {
+    const req = (p: string, init: RequestInit = {}) => call(`${srv().url}${p}`, { ...init, token: tokens[slug] });
+    const post = (p: string, body?: BodyInit, headers: Record<string, string> = { 'Content-Type': 'text/csv' }) => req(p, { method: 'POST', body, headers });
+    const sql = (q: string) => req(`/v0/sql?q=${encodeURIComponent(q)}`);
+    return { req, post, sql };
+  };
+  const both = async <T>(f: (a: ReturnType<typeof api>, slug: string) => Promise<T>): Promise<[T, T]> => Promise.all([f(api('emb'), 'emb'), f(api('rem'), 'rem')]);
+  return { api, both };
+}
+
 export function workspaceApi(srv: () => RunningServer, token: () => string) {
   const sql = async (q: string): Promise<string> => {
     const r = await call(`${srv().url}/v0/sql?q=${encodeURIComponent(q)}`, { token: token() });
