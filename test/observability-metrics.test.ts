@@ -3,6 +3,8 @@
  * Real server, real engine, real HTTP.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import client from 'prom-client';
+import { createMetrics, exposition } from '../src/log/metrics.js';
 import { call, childProcesses, startServer, tempDir, type RunningServer } from './helpers/server.js';
 
 let srv: RunningServer;
@@ -83,6 +85,16 @@ describe('/metrics', () => {
     }
     for (const [name, n] of help) expect(n, `HELP ${name}`).toBe(1);
     expect(type.get('roost_http_requests_total')).toBe('counter');
+  });
+
+  it('spells a NaN sample NaN, as the text format does (prom-client writes Nan)', async () => {
+    // The event loop lag gauges are NaN when no delay was sampled since the last scrape: CI
+    // met `roost_process_nodejs_eventloop_lag_mean_seconds Nan` in the test above.
+    const metrics = createMetrics();
+    new client.Gauge({ name: 'roost_test_nan', help: 'a NaN gauge', registers: [metrics.registry] }).set(NaN);
+    const text = await exposition(metrics.registry);
+    expect(text).toMatch(/^roost_test_nan NaN$/m);
+    expect(text).not.toMatch(/ Nan$/m);
   });
 
   it('route labels are route patterns, never raw paths, pipe names or tokens', async () => {

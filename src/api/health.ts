@@ -3,6 +3,7 @@ import crypto from 'node:crypto';
 import type { App } from '../app.js';
 import { sendJson, sendText, type Ctx } from '../http/context.js';
 import { RoostError } from '../errors.js';
+import { exposition } from '../log/metrics.js';
 import { auditRefusal, authenticate, bearer } from '../../auth/authorize.js';
 
 /**
@@ -50,6 +51,6 @@ export function registerHealthRoutes(app: App): void {
   const metricsDigest = app.config.metricsToken === undefined ? undefined : crypto.createHash('sha256').update(app.config.metricsToken).digest();
   app.router.get('/metrics', async (ctx) => {
     await checkMetricsAccess(app, ctx, metricsDigest);
-    sendText(ctx, 200, await app.metrics.registry.metrics(), app.metrics.registry.contentType);
+    sendText(ctx, 200, await exposition(app.metrics.registry), app.metrics.registry.contentType);
   });
 }

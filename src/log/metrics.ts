@@ -46,6 +46,16 @@ export function createMetrics() {
 export type Metrics = ReturnType<typeof createMetrics>;
 
 /**
+ * The registry's text exposition. prom-client (15.1) writes a NaN sample as `Nan` — the event
+ * loop lag gauges are NaN when no delay was sampled since the last scrape — which Prometheus
+ * reads only because Go's float parser ignores case; the text format spells it `NaN`, and
+ * stricter scrapers (OpenMetrics parsers, line-protocol converters) refuse the whole scrape.
+ */
+export async function exposition(registry: client.Registry): Promise<string> {
+  return (await registry.metrics()).replace(/ Nan$/gm, ' NaN');
+}
+
+/**
  * Passes a body through, adding up its bytes in `box.bytes`: the bytes a client sent (after
  * gunzip) for NDJSON imports, whose import result counts the converted rows' bytes instead.
  */
