@@ -136,9 +136,11 @@ describe('server basics (dev mode)', () => {
   it('a result the deadline cuts after its head never looks complete, over HTTP/1.1 or HTTP/1.0', async () => {
     const token = (await call(`${srv.url}/tokens`)).body.workspace_admin_token;
     // Blocks of 65,536 rows (4.5 MB, over the cell's 2 MiB buffered cap, so it streams): the
-    // first at once (its rows skip the work), the next ~0.5 s each (longer on a loaded machine):
-    // the 1.5 s deadline passes after the head and the first rows, however slow the machine.
-    const slow = "SELECT number AS n, repeat('a', 40) AS s, if(number < 65536, 0, arraySum(arrayMap(x -> cityHash64(x, number), range(500)))) AS h FROM numbers(3000000)";
+    // first at once (its rows skip the work), the next ~60 ms each here (~0.2 s on a loaded
+    // machine; 300 of them): the 1.5 s deadline passes after the head and the first rows, on a
+    // machine several times slower or faster than this one. (Blocks of ~0.3 s each left a
+    // loaded CI machine without the head at 1.5 s: 408 instead of 200.)
+    const slow = "SELECT number AS n, repeat('a', 40) AS s, if(number < 65536, 0, arraySum(arrayMap(x -> cityHash64(x, number), range(100)))) AS h FROM numbers(20000000)";
     const q = `/v0/sql?q=${encodeURIComponent(`${slow} FORMAT CSV`)}`;
     const r = await fetch(`${srv.url}${q}`, { headers: { Authorization: `Bearer ${token}` } });
     expect(r.status, r.status === 200 ? '' : await r.clone().text()).toBe(200);
