@@ -325,7 +325,14 @@ export class ServiceLog {
     const failed: Array<{ table: string; err: unknown }> = [];
     try {
       const engine = this.#engineFor(tenant);
-      if (!engine) { this.#upgraded(tenant, []); return; }
+      if (!engine) {
+        // The tenant has no engine any more: nothing to upgrade, and nothing was upgraded.
+        if (this.#pending.get(tenant) === pending) {
+          this.#pending.delete(tenant);
+          this.#metrics?.serviceUpgradesPending.set({ tenant }, 0);
+        }
+        return;
+      }
       await createDatabase(engine, tenant);
       for (const name of pending.tables) {
         try {
@@ -471,8 +478,13 @@ export class ServiceLog {
     await this.#flushing.get(tenant)?.queued?.catch(() => undefined);
     await this.#flushing.get(tenant)?.running.catch(() => undefined);
     this.#buffers.delete(tenant);
+    // An ensure in progress (the first, or a retry of a failed upgrade) would create the
+    // database again after the DROP below: it ends first (it never leaves the drop waiting
+    // longer than its statements' time limit).
+    const ready = this.#ready.get(tenant);
     this.#ready.delete(tenant);
     this.#pending.delete(tenant);
+    await ready?.catch(() => undefined);
     this.#metrics?.serviceUpgradesPending.remove({ tenant });
     const cluster = (engine as { cluster?: string }).cluster;
     await engine.exec(`DROP DATABASE IF EXISTS ${serviceDb(tenant)}${cluster ? ` ON CLUSTER \`${cluster.replace(/`/g, '')}\`` : ''}`, { timeoutMs: SERVICE_WRITE_TIMEOUT_MS });
