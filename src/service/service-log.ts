@@ -479,8 +479,9 @@ export class ServiceLog {
     await this.#flushing.get(tenant)?.running.catch(() => undefined);
     this.#buffers.delete(tenant);
     // An ensure in progress (the first, or a retry of a failed upgrade) would create the
-    // database again after the DROP below: it ends first (it never leaves the drop waiting
-    // longer than its statements' time limit).
+    // database again after the DROP below: it ends first (each of its statements has a time
+    // limit, so the wait is bounded). Ensures after this find no engine: the tenant's state is
+    // gone before its service database is dropped (deleteTenant).
     const ready = this.#ready.get(tenant);
     this.#ready.delete(tenant);
     this.#pending.delete(tenant);
