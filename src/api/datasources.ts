@@ -753,8 +753,10 @@ async function deleteParams(ctx: Ctx): Promise<URLSearchParams> {
     if (!body || typeof body !== 'object' || Array.isArray(body)) throw new RoostError('BAD_REQUEST', 'send a JSON object, e.g. {"delete_condition": "country = \'ES\'", "dry_run": true}');
     const fields = new URLSearchParams();
     for (const [k, v] of Object.entries(body as Record<string, unknown>)) {
+      // A number or boolean is no condition: `{"delete_condition": true}` (or 1) deleted every row.
+      if (k === 'delete_condition' && typeof v !== 'string') throw new RoostError('INVALID_PARAMETER', `delete_condition must be a string, a SQL condition over the data source's columns (e.g. "country = 'ES'"); got ${v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v}`);
       if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') fields.append(k, String(v));
-      else if (k === 'delete_condition' || k === 'dry_run') throw new RoostError('INVALID_PARAMETER', `${k} must be a ${k === 'dry_run' ? 'boolean' : 'string'}`);
+      else if (k === 'dry_run') throw new RoostError('INVALID_PARAMETER', 'dry_run must be a boolean');
     }
     return mergeForm(new URLSearchParams(ctx.query), fields);
   }

@@ -5,7 +5,7 @@
  */
 import type { App } from '../app.js';
 import type { Ctx } from '../http/context.js';
-import { formOf, mergeForm, readBody, sendJson, sendText, textOf } from '../http/context.js';
+import { formOf, mergeForm, noLoneSurrogates, readBody, sendJson, sendText, textOf } from '../http/context.js';
 import { RoostError } from '../errors.js';
 import {
   auditRefusal, authenticate, authorize, credentialName, decide, fixedParams, scopeAllows, workspaceOf, roleOf, type Credential,
@@ -206,6 +206,7 @@ function withBody(ctx: Ctx, params: Record<string, string | string[]>, q: string
     let obj: unknown;
     try { obj = body.trim() ? JSON.parse(body) : {}; } catch { throw new RoostError('INVALID_JSON', 'the JSON body must be an object of parameters, e.g. {"limit": 10}'); }
     if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new RoostError('INVALID_JSON', 'the JSON body must be an object of parameters, e.g. {"limit": 10}');
+    noLoneSurrogates(body, obj);
     for (const [k, v] of Object.entries(obj)) {
       if (k === 'q' && typeof v === 'string') { q = v; continue; }
       if (v === null || v === undefined) continue;
@@ -396,6 +397,7 @@ export function registerPipeRoutes(app: App): void {
       const text = textOf(await readBody(ctx));
       try { body = JSON.parse(text) as typeof body; } catch { throw new RoostError('INVALID_JSON', 'the body must be JSON {name, description?, nodes: [{name, sql, description?, type?}]}'); }
       if (typeof body !== 'object' || body === null) throw new RoostError('INVALID_JSON', 'the body must be a JSON object');
+      noLoneSurrogates(text, body);
       name = checkName('pipe', typeof body.name === 'string' ? body.name : ctx.query.get('name'));
       if (body.description !== undefined && body.description !== null && typeof body.description !== 'string') throw new RoostError('INVALID_PARAMETER', 'description must be a string');
       description = typeof body.description === 'string' ? body.description : null;

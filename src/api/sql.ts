@@ -1,7 +1,7 @@
 /** `GET/POST /v0/sql`: read-only SQL over the workspace's data sources. */
 import type { App } from '../app.js';
 import type { Ctx } from '../http/context.js';
-import { formOf, readBody, textOf } from '../http/context.js';
+import { formOf, noLoneSurrogates, readBody, textOf } from '../http/context.js';
 import { RoostError } from '../errors.js';
 import { auditRefusal, authenticate, authorize, currentCredential, decide, denySqlName, fixedParams, workspaceOf, type Credential } from '../../auth/authorize.js';
 import { analyzeSql, SqlError, toRoostError } from '../native/sql.js';
@@ -36,6 +36,7 @@ async function sqlText(ctx: Ctx, call: SqlCallLog): Promise<string> {
       let obj: Record<string, unknown>;
       try { obj = JSON.parse(body) as Record<string, unknown>; } catch { throw new RoostError('INVALID_JSON', 'the JSON body must be {"q": "<sql>"}'); }
       if (typeof obj !== 'object' || obj === null) throw new RoostError('INVALID_JSON', 'the JSON body must be {"q": "<sql>"}');
+      noLoneSurrogates(body, obj);
       q = typeof obj.q === 'string' ? obj.q : q;
       // Its other scalar fields are parameters as in a form (output_format_json_quote_64bit_integers, ...).
       call.form = new URLSearchParams();

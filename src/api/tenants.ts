@@ -1,7 +1,7 @@
 /** Operator administration of tenants and their workspaces (API section 3). */
 import type { App } from '../app.js';
 import type { Ctx } from '../http/context.js';
-import { readJson, sendJson } from '../http/context.js';
+import { noLoneSurrogates, readJson, sendJson } from '../http/context.js';
 import { RoostError } from '../errors.js';
 import { authenticate, authorize } from '../../auth/authorize.js';
 import fs from 'node:fs';
@@ -68,7 +68,9 @@ async function optionalJson(ctx: Ctx): Promise<Record<string, unknown>> {
   const text = textOf(await readBody(ctx));
   if (!text.trim()) return {};
   try {
-    return jsonObject(JSON.parse(text));
+    const body = jsonObject(JSON.parse(text));
+    noLoneSurrogates(text, body);
+    return body;
   } catch (e) {
     if (e instanceof RoostError) throw e;
     throw new RoostError('INVALID_JSON', `the request body is not valid JSON: ${(e as Error).message}`);
@@ -122,7 +124,7 @@ function parsePlacement(app: App, raw: unknown, current?: Placement): Placement 
 
 function parseLimits(raw: unknown): TenantLimits {
   if (raw === undefined) return {};
-  if (typeof raw !== 'object' || raw === null) throw new RoostError('INVALID_PARAMETER', 'limits must be an object');
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new RoostError('INVALID_PARAMETER', 'limits must be an object, e.g. {"concurrent_queries": 4}');
   const out: TenantLimits = {};
   const allowed = ['concurrent_queries', 'query_timeout_ms', 'query_memory_bytes', 'storage_bytes', 'events_per_second', 'query_threads'] as const;
   for (const [k, v] of Object.entries(raw)) {

@@ -7,7 +7,7 @@
  */
 import type { App } from '../app.js';
 import type { Ctx } from '../http/context.js';
-import { formOf, readBody, sendJson, textOf } from '../http/context.js';
+import { formOf, noLoneSurrogates, readBody, sendJson, textOf } from '../http/context.js';
 import { RoostError } from '../errors.js';
 import { authenticate, authorize, credentialName, scopeAllows, workspaceOf, type Credential, type WorkspaceRef } from '../../auth/authorize.js';
 import { auditAuth } from '../../auth/runtime.js';
@@ -61,6 +61,7 @@ async function formParams(ctx: Ctx): Promise<{ q: URLSearchParams; json: Record<
       else if (type.startsWith('application/json') || /^\s*[{[]/.test(body)) {
         try { json = JSON.parse(body) as Record<string, unknown>; } catch { throw new RoostError('INVALID_JSON', 'the request body is not valid JSON'); }
         if (!json || typeof json !== 'object' || Array.isArray(json)) throw new RoostError('INVALID_JSON', 'the JSON body must be an object');
+        noLoneSurrogates(body, json);
       }
     }
   }

@@ -5,7 +5,7 @@
  * (clients add their own); they are named in the 400 answered when nothing is left to change.
  */
 import type { Ctx } from '../http/context.js';
-import { formOf, mergeForm, readBody, textOf } from '../http/context.js';
+import { formOf, mergeForm, noLoneSurrogates, readBody, textOf } from '../http/context.js';
 import { RoostError } from '../errors.js';
 
 export interface UpdateParams { name?: string; description?: string; ignored: string[] }
@@ -28,6 +28,7 @@ export async function updateParams(ctx: Ctx): Promise<UpdateParams> {
       let body: unknown;
       try { body = JSON.parse(text); } catch { throw new RoostError('INVALID_JSON', 'the body is not JSON; send {"name": "<new name>", "description": "<text>"}'); }
       if (!body || typeof body !== 'object' || Array.isArray(body)) throw new RoostError('INVALID_JSON', 'send a JSON object: {"name": "<new name>", "description": "<text>"}');
+      noLoneSurrogates(text, body);
       for (const [k, v] of Object.entries(body as Record<string, unknown>)) {
         if (k === 'name' || k === 'description') {
           if (typeof v !== 'string') throw new RoostError('INVALID_PARAMETER', `${k} must be a string`);

@@ -77,10 +77,37 @@ export async function readJson<T = unknown>(ctx: Ctx): Promise<T> {
   const body = await readBody(ctx);
   if (body.length === 0) throw new RoostError('EMPTY_BODY', 'the request body is empty; send a JSON object');
   const text = textOf(body);
+  let value: T;
   try {
-    return JSON.parse(text) as T;
+    value = JSON.parse(text) as T;
   } catch (e) {
     throw new RoostError('INVALID_JSON', `the request body is not valid JSON: ${(e as Error).message}`);
+  }
+  noLoneSurrogates(text, value);
+  return value;
+}
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * A JSON body whose strings (keys or values) hold a lone surrogate escape (`"\ud800"` with no
+ * pair) is a 400 INVALID_UTF8, like a query parameter that is not UTF-8: it is valid JSON but no
+ * Unicode text. Taken as sent, it was stored (a tenant's name) or logged (a query's parameters),
+ * and the engine refused it there: one such request stopped every later write of the tenant's
+ * service log. `text` is the body `value` was parsed from (only escapes can make one: the text
+ * itself is UTF-8).
+ */
+export function noLoneSurrogates(text: string, value: unknown, what = 'the JSON body'): void {
+  if (!/\\u[dD][89a-fA-F]/.test(text)) return;
+  const stack: unknown[] = [value];
+  while (stack.length) {
+    const v = stack.pop();
+    if (typeof v === 'string') {
+      if (LONE_SURROGATE.test(v)) throw new RoostError('INVALID_UTF8', `${what} holds a lone surrogate escape (a \\uD800-\\uDFFF without its pair), which is no Unicode text; send the characters themselves or both halves of the pair`);
+    } else if (v !== null && typeof v === 'object') {
+      if (Array.isArray(v)) for (const x of v) stack.push(x);
+      else for (const [k, x] of Object.entries(v)) stack.push(k, x);
+    }
   }
 }
 

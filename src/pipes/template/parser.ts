@@ -30,6 +30,8 @@ export type TemplateNode =
 
 const MAX_DEPTH = 64;
 const MAX_BLOCK_DEPTH = 100;
+/** How deep one expression's tree may be (chains of operators included). */
+const MAX_TREE_DEPTH = 256;
 const KEYWORDS = new Set(['and', 'or', 'not', 'in', 'is', 'if', 'else', 'True', 'False', 'None', 'for', 'lambda']);
 
 class ExprParser {
@@ -316,7 +318,39 @@ export function parseExpression(body: string, source: string, base: number): Exp
   if (p.peek.type === 'eof') p.fail('empty expression');
   const e = p.expression();
   p.expectEnd();
+  checkTreeDepth(e, source);
   return e;
+}
+
+/** Sub-expressions of `e`, for the depth check. */
+function children(e: Expr): Expr[] {
+  switch (e.kind) {
+    case 'list': return e.items;
+    case 'dict': return e.entries.flat();
+    case 'unary': return [e.operand];
+    case 'binary': case 'bool': return [e.left, e.right];
+    case 'compare': return [e.first, ...e.rest];
+    case 'ternary': return [e.cond, e.then, e.otherwise];
+    case 'index': return [e.target, e.index];
+    case 'attr': return [e.target];
+    case 'call': return [...e.args, ...e.kwargs.map(([, a]) => a)];
+    default: return [];
+  }
+}
+
+/**
+ * The parser bounds nesting (brackets, unary operators), but a chain such as `1 + 1 + ... + 1`,
+ * `a.b.c...` or `x[0][0]...` is parsed in a loop into a tree as deep as the chain is long, which
+ * every walker of the tree (parameters, evaluation) then recursed through until the stack
+ * overflowed (500). Measured without recursion.
+ */
+function checkTreeDepth(root: Expr, source: string): void {
+  const stack: Array<[Expr, number]> = [[root, 1]];
+  while (stack.length) {
+    const [e, depth] = stack.pop()!;
+    if (depth > MAX_TREE_DEPTH) throw new TemplateSyntaxError(`expression is nested too deeply (more than ${MAX_TREE_DEPTH} operations inside one another; split it with {% set %})`, source, e.offset);
+    for (const c of children(e)) stack.push([c, depth + 1]);
+  }
 }
 
 type Frame =
