@@ -6,6 +6,7 @@
  * workspace). Rows are buffered and written in batches; `flush()` forces it.
  */
 import type { Engine } from '../cells/engine.js';
+import { QueryFailed } from '../errors.js';
 import { quoteString } from '../cells/engine.js';
 import { compatColumns, mapsAsText } from '../cells/compat.js';
 import { ClickHouseEngine } from '../cells/clickhouse.js';
@@ -249,6 +250,49 @@ export const UPGRADE_RETRY_MAX_MS = 5 * 60_000;
 interface PendingUpgrade { tables: Set<string>; failures: number; nextAt: number; retrying: boolean }
 
 /** A workspace as the service log needs it. */
+/** JSON.stringify replacer: a lone UTF-16 surrogate (which the engine's JSON input refuses) becomes U+FFFD. */
+function wellFormed(_key: string, v: unknown): unknown {
+  return typeof v === 'string' ? (v as unknown as { toWellFormed(): string }).toWellFormed() : v;
+}
+
+/**
+ * Engine errors that say nothing about the rows sent (time limits, memory, load, the server
+ * going away): a batch refused with one of them is kept whole for the next flush.
+ */
+const NOT_ABOUT_THE_ROWS = new Set([159, 160, 202, 209, 210, 241, 252, 394, 236]);
+
+/**
+ * Inserts the rows at `rows` (indices) with `insert`. When the engine refuses them, the refusal
+ * is narrowed down by halves: while one half is stored and the other refused again, the refused
+ * half is split further, and a single row refused on its own, beside a half that was stored, is
+ * dropped. Anything else refused — both halves, a lone row with nothing to compare, an error that
+ * is not about the rows — is left for the next flush, so a server that refuses everything (or is
+ * down) loses nothing; rows that arrive meanwhile give a lone bad row its comparison next time.
+ */
+export async function insertIsolating(insert: (rows: number[]) => Promise<unknown>, rows: number[]): Promise<{ left: number[]; dropped: number[]; err?: unknown }> {
+  try {
+    await insert(rows);
+    return { left: [], dropped: [] };
+  } catch (e) {
+    const refused = (x: unknown): boolean => x instanceof QueryFailed && x.clickhouseCode !== undefined && !NOT_ABOUT_THE_ROWS.has(x.clickhouseCode);
+    let part = rows;
+    let err: unknown = e;
+    const dropped: number[] = [];
+    while (part.length > 1 && refused(err)) {
+      const lo = part.slice(0, part.length >> 1);
+      const hi = part.slice(part.length >> 1);
+      const loErr = await insert(lo).then(() => undefined, (x: unknown) => x ?? new Error('refused'));
+      const hiErr = await insert(hi).then(() => undefined, (x: unknown) => x ?? new Error('refused'));
+      if (loErr && hiErr) return { left: part, dropped, err };  // not one row's doing (or rows in both halves)
+      if (!loErr && !hiErr) return { left: [], dropped };  // the first refusal did not happen again
+      part = loErr ? lo : hi;
+      err = loErr ?? hiErr;
+      if (part.length === 1 && refused(err)) return { left: [], dropped: part, err };
+    }
+    return { left: part, dropped, err };
+  }
+}
+
 export interface ServiceWorkspace { name: string; id: string }
 
 /** `workspace_id` of a row whose workspace is not known (any more) when it is written. */
@@ -386,7 +430,7 @@ export class ServiceLog {
     if (!t) this.#buffers.set(tenant, (t = new Map()));
     let b = t.get(table);
     if (!b) t.set(table, (b = { rows: [], bytes: 0 }));
-    const line = JSON.stringify(row);
+    const line = JSON.stringify(row, wellFormed);
     b.rows.push(line);
     b.bytes += line.length;
     if (b.bytes > 4 * 1024 * 1024) void this.#flushTenant(tenant);
@@ -445,10 +489,23 @@ export class ServiceLog {
             return JSON.stringify(Object.fromEntries(Object.entries(row).map(([k, v]) => [k, v !== null && typeof v === 'object' && !Array.isArray(v) ? JSON.stringify(v) : v])));
           })
           : b.rows;
-        await engine.insert(`${serviceDb(tenant)}.${table}`, 'JSONEachRow', [Buffer.from(lines.join('\n') + '\n')], {
+        const insert = (rows: number[]) => engine.insert(`${serviceDb(tenant)}.${table}`, 'JSONEachRow', [Buffer.from(rows.map((i) => lines[i]).join('\n') + '\n')], {
           settings: { input_format_skip_unknown_fields: 1, date_time_input_format: 'best_effort' },
           signal: AbortSignal.timeout(SERVICE_WRITE_TIMEOUT_MS),
         });
+        const all = b.rows.map((_, i) => i);
+        const { left, dropped, err } = await insertIsolating(insert, all);
+        if (dropped.length) {
+          // A row the engine refuses on its own would keep every later write of this table
+          // failing behind it: it is dropped, and said so (not its text: it may hold parameters).
+          this.#log.error('service log rows refused by the engine were dropped', { tenant, table: `${serviceDb(tenant)}.${table}`, dropped_rows: dropped.length, err });
+        }
+        if (left.length) {
+          const keep = new Set(left);
+          b.rows = b.rows.filter((_, i) => keep.has(i));
+          b.bytes = b.rows.reduce((a, l) => a + l.length, 0);
+          throw err;
+        }
         b.rows = [];
         b.bytes = 0;
       }
