@@ -33,14 +33,18 @@ Dialect dialectFrom(const Napi::Object& o) {
 
 std::string charString(char c) { return c ? std::string(1, c) : std::string(); }
 
-// Hands malloc'd bytes to a Buffer without copying.
+// Hands malloc'd bytes to a Buffer without copying. When V8 collects the Buffer
+// its memory goes back to the buffer cache (its capacity rides in the hint), for
+// the buffers of a later batch.
 Napi::Buffer<char> takeBuffer(Napi::Env env, OwnedBytes&& b) {
   if (b.size == 0) return Napi::Buffer<char>::New(env, 0);
   char* data = b.data;
   size_t len = b.size;
+  auto* cap = reinterpret_cast<void*>(static_cast<uintptr_t>(b.cap));
   b.data = nullptr;
-  b.size = 0;
-  return Napi::Buffer<char>::New(env, data, len, [](Napi::Env, char* p) { std::free(p); });
+  b.size = b.cap = 0;
+  return Napi::Buffer<char>::New(
+      env, data, len, [](Napi::Env, char* p, void* hint) { roost::csv::bufcache::give(p, static_cast<size_t>(reinterpret_cast<uintptr_t>(hint))); }, cap);
 }
 
 // Moves a std::string into a Buffer without copying.

@@ -755,3 +755,48 @@ TEST_CASE("csv validator: rows the block path took keep their UTF-8 check (ASCII
     CHECK(r.rejected == want);
   }
 }
+
+TEST_CASE("buffer cache: a freed output buffer serves the next one that fits, bounded") {
+  bufcache::clear();
+  {
+    ByteBuf b;
+    b.reserve(100000);
+    b.putByte(1);
+  }  // given back
+  CHECK(bufcache::cachedBytes() >= 100000);
+  {
+    ByteBuf c;
+    c.reserve(90000);  // fits: taken from the cache
+    CHECK(bufcache::cachedBytes() == 0);
+    c.reserve(20000);  // no change
+    ByteBuf d;
+    d.reserve(1000);  // nothing cached fits (and a large one would not be given to a small one)
+  }
+  // Twice the size asked for at most: a 300 KB buffer is not taken for 100 KB.
+  bufcache::clear();
+  { ByteBuf big; big.reserve(300000); big.putByte(1); }
+  size_t cap = 0;
+  CHECK(bufcache::take(100000, cap) == nullptr);
+  void* p = bufcache::take(200000, cap);
+  REQUIRE(p != nullptr);
+  CHECK(cap >= 200000);
+  bufcache::give(p, cap);
+  // Bounded: beyond kMaxBytes, buffers are freed, not kept.
+  bufcache::clear();
+  for (int i = 0; i < 40; ++i) bufcache::give(std::malloc(1 << 20), 1 << 20);
+  CHECK(bufcache::cachedBytes() <= bufcache::kMaxBytes);
+  CHECK(bufcache::cachedBytes() >= bufcache::kMaxBytes - (1 << 20));
+  // Released bytes keep their capacity, so they go back whole.
+  bufcache::clear();
+  {
+    ByteBuf e;
+    e.reserve(50000);
+    e.putByte(7);
+    OwnedBytes o;
+    o.data = e.release(o.size, o.cap);
+    CHECK(o.size == 1);
+    CHECK(o.cap >= 50000);
+  }
+  CHECK(bufcache::cachedBytes() >= 50000);
+  bufcache::clear();
+}

@@ -105,7 +105,7 @@ namespace {
 
 OwnedBytes take(ByteBuf& b) {
   OwnedBytes o;
-  o.data = b.release(o.size);
+  o.data = b.release(o.size, o.cap);
   return o;
 }
 

@@ -199,9 +199,9 @@ void Validator::takeRows(Batch& out) {
   } else if (native_) {
     ByteBuf block;
     native_->finishBlock(out.rowCount, block);
-    b.data = block.release(b.size);
+    b.data = block.release(b.size, b.cap);
   } else {
-    b.data = rows_.release(b.size);
+    b.data = rows_.release(b.size, b.cap);
   }
   out.rows = std::move(b);
 }

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <utility>
 
+#include "csv/buffer_cache.h"
 #include "csv/types.h"
 
 namespace roost::csv {
@@ -46,7 +47,7 @@ class ByteBuf {
   ByteBuf() = default;
   ByteBuf(const ByteBuf&) = delete;
   ByteBuf& operator=(const ByteBuf&) = delete;
-  ~ByteBuf() { std::free(p_); }
+  ~ByteBuf() { bufcache::give(p_, cap_); }
   void reserve(size_t n) {
     if (n > cap_) realloc(n);
   }
@@ -113,10 +114,12 @@ class ByteBuf {
     }
   }
   const char* data() const { return p_; }
-  /// Hands the written bytes (malloc'd; free() them) to the caller.
-  char* release(size_t& len) {
+  /// Hands the written bytes (malloc'd, `cap` bytes of capacity; give them back
+  /// with bufcache::give, or free() them) to the caller.
+  char* release(size_t& len, size_t& cap) {
     char* p = p_;
     len = len_;
+    cap = cap_;
     p_ = nullptr;
     len_ = cap_ = 0;
     return p;
@@ -125,6 +128,15 @@ class ByteBuf {
  private:
   [[gnu::noinline, gnu::cold]] void growSlow(size_t n) { realloc(std::max(cap_ * 2, len_ + n + 4096)); }
   void realloc(size_t n) {
+    if (!p_) {
+      // A buffer starting: memory given back by an earlier batch, if one fits.
+      size_t k = 0;
+      if (void* c = bufcache::take(n, k)) {
+        p_ = static_cast<char*>(c);
+        cap_ = k;
+        return;
+      }
+    }
     // Not zero-filled: every byte up to len_ is written before it is read.
     char* q = static_cast<char*>(std::realloc(p_, n));
     if (!q) throw std::bad_alloc();
@@ -136,20 +148,23 @@ class ByteBuf {
   size_t cap_ = 0;
 };
 
-/// malloc'd bytes with their length; free()d unless released.
+/// malloc'd bytes with their length and capacity; given back to the buffer
+/// cache (see buffer_cache.h) unless released.
 struct OwnedBytes {
   char* data = nullptr;
   size_t size = 0;
+  size_t cap = 0;
   OwnedBytes() = default;
   OwnedBytes(const OwnedBytes&) = delete;
   OwnedBytes& operator=(const OwnedBytes&) = delete;
-  OwnedBytes(OwnedBytes&& o) noexcept : data(o.data), size(o.size) { o.data = nullptr; o.size = 0; }
+  OwnedBytes(OwnedBytes&& o) noexcept : data(o.data), size(o.size), cap(o.cap) { o.data = nullptr; o.size = o.cap = 0; }
   OwnedBytes& operator=(OwnedBytes&& o) noexcept {
     std::swap(data, o.data);
     std::swap(size, o.size);
+    std::swap(cap, o.cap);
     return *this;
   }
-  ~OwnedBytes() { std::free(data); }
+  ~OwnedBytes() { bufcache::give(data, cap); }
   std::string_view view() const { return {data, size}; }
 };
 
