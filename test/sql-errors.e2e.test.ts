@@ -169,3 +169,19 @@ describe('publicNames (the rewrite itself)', () => {
     expect(m('Code: 47. Unknown identifier `nope` in scope SELECT nope FROM events')).toBe('Code: 47. Unknown identifier `nope` in scope SELECT nope FROM events');
   });
 });
+
+describe('a query that ends unfinished', () => {
+  it('is told so, not answered with a syntax error inside the settings Roost appends', async () => {
+    for (const sql of ['SELECT', 'SELECT -- nothing yet', 'SELECT 1,', 'SELECT 1 +', 'SELECT id AS', 'SELECT id FROM events WHERE']) {
+      const r = await q(sql);
+      expect(r.status, sql).toBe(422);
+      expect(r.body.error, sql).toMatch(/Syntax error: the query ends before it is complete/);
+      expect(r.body.error, sql).not.toMatch(/SETTINGS|readonly|max_execution_time|max_threads|position/);
+    }
+    // A syntax error inside the query keeps ClickHouse's words and position, without the clause.
+    const mid = await q('SELECT 1 2 3 FROM events');
+    expect(mid.status).toBe(422);
+    expect(mid.body.error).toMatch(/Syntax error: failed at position/);
+    expect(mid.body.error).not.toMatch(/the query ends before|readonly|max_execution_time/);
+  });
+});

@@ -16,8 +16,32 @@ const KEY = new RegExp(ASSIGN, 'g');
 /** Settings the engines add to every query on their own (src/cells/embedded.ts, src/cells/cell-main.ts). */
 export const ENGINE_SETTINGS = ['max_execution_time', 'max_result_bytes', 'max_result_rows', 'output_format_parallel_formatting'];
 
+/** "Syntax error: failed at position N (token): <rest of the query>. Expected one of: ..." */
+const SYNTAX_TAIL = /Syntax error: failed at position \d+ \(([^)]*)\): ([^]*?)\. Expected [^]*$/;
+const TAIL = new RegExp(String.raw`^(?:SETTINGS\s+)?(?:=\s*${VALUE}\s*,?\s*)?(?:${ASSIGN}\s*,?\s*)*$`);
+
+/**
+ * A query that ends unfinished (`SELECT`, `SELECT 1,`, `SELECT 1 AS`) fails in ClickHouse's
+ * parser inside the clause appended to it, and the error quotes that clause as "the rest of the
+ * query": the message then says where the user's query stopped instead.
+ */
+function unfinished(text: string, known: Set<string>): string | undefined {
+  const m = SYNTAX_TAIL.exec(text);
+  if (!m || !TAIL.test(m[2]!.trim())) return undefined;
+  for (const k of m[2]!.matchAll(KEY)) if (!known.has(k[1]!)) return undefined;
+  const idents = [...m[2]!.matchAll(/[A-Za-z_][A-Za-z0-9_]*/g)].map((x) => x[0]).filter((w) => w !== 'SETTINGS');
+  if (idents.some((w) => !known.has(w))) return undefined;
+  // (ClickHouse's "Expected one of" is about its position inside that clause, not the query's end.)
+  return `${text.slice(0, m.index)}Syntax error: the query ends before it is complete; finish the expression or clause it ends with.`;
+}
+
 export function withoutSettingsClause(text: string, keys: readonly string[]): string {
-  if (!text.includes('SETTINGS') || keys.length === 0) return text;
+  if (keys.length === 0) return text;
+  if (/Syntax error: failed at position/.test(text)) {
+    const u = unfinished(text, new Set(keys));
+    if (u !== undefined) return u;
+  }
+  if (!text.includes('SETTINGS')) return text;
   const known = new Set(keys);
   return text.replace(CLAUSE, (clause) => {
     const body = clause.replace(/^\s*SETTINGS\s+/, '');
