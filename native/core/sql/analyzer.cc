@@ -135,6 +135,8 @@ struct Edit {
   std::string text;
 };
 
+bool setsMaxThreads(std::string_view sql);
+
 class Scanner {
  public:
   Scanner(std::string_view q, const NameMap& names, const Options& opt, Analysis& out, Error& err)
@@ -181,6 +183,7 @@ class Scanner {
   bool functionCall(size_t& i, size_t name_end);
   bool skipType(size_t& i, bool to_frame_end);
   bool setting(size_t& i);
+  bool endsQuery(size_t k) const;
   bool format(size_t& i);
   bool joinWords(size_t& i, bool& matched);
   std::string render();
@@ -319,8 +322,17 @@ bool Scanner::resolveTable(size_t b, size_t e, RefKind kind, bool has_alias) {
   uint32_t end = static_cast<uint32_t>(tok(e - 1).end - q_.data());
   out_.refs.push_back({begin, end - begin, names_.indexOf(entry), kind});
   std::string text;
-  if (entry->kind == EntryKind::Query) text = "(" + entry->sql + ")";
-  else text = entry->sql;
+  if (entry->kind == EntryKind::Query) {
+    // Inlined as a subquery, its own SETTINGS would be applied as written, past the cap on the
+    // query's final SETTINGS (the tenant's share of the CPU).
+    if (setsMaxThreads(entry->sql))
+      return fail(ErrorCode::FORBIDDEN_SETTING, b,
+                  "'" + key + "' sets max_threads in its SETTINGS, which only the query that is run (the endpoint node) may "
+                  "do: remove it there, or set it on the endpoint (SETTINGS at its end, or max_threads() in its template)");
+    text = "(" + entry->sql + ")";
+  } else {
+    text = entry->sql;
+  }
   if (kind == RefKind::From && !has_alias) {
     // Keep "events.col" (and "node.col") working in the rest of the query.
     text += " AS ";
@@ -498,6 +510,46 @@ bool Scanner::inOperator(size_t& i) {
   return true;
 }
 
+// Whether a query's text has max_threads in one of its SETTINGS clauses (at any depth).
+bool setsMaxThreads(std::string_view sql) {
+  std::vector<Token> t;
+  Lexer lx(sql.data(), sql.data() + sql.size());
+  for (size_t n = 0; n <= sql.size(); ++n) {  // a token per byte at most
+    Token k = lx.next();
+    if (k.isEnd()) break;
+    if (k.isSignificant()) t.push_back(k);
+  }
+  auto isMaxThreads = [](std::string_view w) { return w == "max_threads" || w == "`max_threads`" || w == "\"max_threads\""; };
+  for (size_t i = 0; i < t.size(); ++i) {
+    if (t[i].type != TokenType::BareWord || !iequals(t[i].text(), "settings")) continue;
+    size_t j = i + 1;
+    while (j + 1 < t.size() && t[j].isIdentifier() && t[j + 1].type == TokenType::Equals) {
+      if (isMaxThreads(t[j].text())) return true;
+      size_t v = j + 2;
+      if (v < t.size() && t[v].type == TokenType::Minus) ++v;
+      if (v + 1 < t.size() && t[v + 1].type == TokenType::Comma) {
+        j = v + 2;
+        continue;
+      }
+      break;
+    }
+  }
+  return false;
+}
+
+// Whether the settings list that goes on at token k (after a value) ends the query at the
+// outermost level: only "name = literal" pairs, then the end, a ';' or FORMAT.
+bool Scanner::endsQuery(size_t k) const {
+  if (frames_.size() != 1) return false;
+  while (type(k) == TT::Comma) {
+    if (!ident(k + 1) || type(k + 2) != TT::Equals) return false;
+    k += 3;
+    if (type(k) == TT::Minus) ++k;
+    ++k;
+  }
+  return type(k) == TT::EndOfStream || type(k) == TT::Semicolon || kw(k, "format");
+}
+
 bool Scanner::setting(size_t& i) {
   std::string name;
   if (!ident(i) || !identText(i, name)) return fail(ErrorCode::SYNTAX_ERROR, i, "expected a setting name");
@@ -508,6 +560,13 @@ bool Scanner::setting(size_t& i) {
   bool literal = type(v) == TT::Number || (type(v) == TT::StringLiteral && *tok(v).begin == '\'') ||
                  kw(v, "true") || kw(v, "false");
   if (!literal) return fail(ErrorCode::FORBIDDEN_SETTING, v, "setting values must be literals");
+  if (name == "max_threads" && !endsQuery(v + 1)) {
+    // Roost caps the query's own (final) SETTINGS at the tenant's share of the CPU; a SETTINGS
+    // clause of a subquery, or of one SELECT of a UNION, is applied by ClickHouse as written.
+    return fail(ErrorCode::FORBIDDEN_SETTING, i,
+                "max_threads may only be set in the SETTINGS clause at the end of the query, not in a subquery or before "
+                "UNION");
+  }
   i = v + 1;
   if (type(i) != TT::Comma && type(i) != TT::ClosingRoundBracket && type(i) != TT::Semicolon && type(i) != TT::EndOfStream &&
       !kw(i, "format"))
