@@ -2,8 +2,9 @@
  * The tenant's CPU share (`query_threads`, max_threads) cannot be raised from inside a query:
  * Roost caps the query's final SETTINGS clause, but ClickHouse applies a subquery's own SETTINGS
  * as written (a nested `SETTINGS max_threads = 2` ran on two threads where the tenant has one).
- * Nested max_threads is refused in /v0/sql, and a pipe node that sets it cannot be read by
- * another node (it would be inlined as a subquery). Real server, real engine, real HTTP.
+ * Nested max_threads written in a query is refused. (A pipe node's own final SETTINGS, inlined
+ * as a subquery where another node or /v0/sql reads the pipe, still escapes the cap: a known
+ * gap, docs/decisions.md.) Real server, real engine, real HTTP.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, startServer, type RunningServer } from './helpers/server.js';
@@ -34,21 +35,4 @@ describe('max_threads inside a query', () => {
     expect((await q('SELECT * FROM (SELECT 1 AS x SETTINGS join_use_nulls = 1) FORMAT JSON')).status).toBe(200);
   });
 
-  it('a pipe node that sets it cannot be read by another node; the endpoint node may set it', async () => {
-    const bad = await call(`${srv.url}/v0/pipes`, {
-      method: 'POST', token, headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ name: 'threads_bad', nodes: [{ name: 'n1', sql: 'SELECT 1 AS x SETTINGS max_threads = 2' }, { name: 'ep', sql: 'SELECT * FROM n1', type: 'endpoint' }] }),
-    });
-    expect(bad.status, bad.text).toBe(403);
-    expect(bad.body).toMatchObject({ sql_code: 'FORBIDDEN_SETTING', node: 'ep' });
-    expect(bad.body.error).toMatch(/'n1' sets max_threads/);
-    const good = await call(`${srv.url}/v0/pipes`, {
-      method: 'POST', token, headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ name: 'threads_ok', nodes: [{ name: 'n1', sql: 'SELECT 1 AS x' }, { name: 'ep', sql: 'SELECT * FROM n1 SETTINGS max_threads = 2', type: 'endpoint' }] }),
-    });
-    expect(good.status, good.text).toBe(200);
-    const r = await call(`${srv.url}/v0/pipes/threads_ok.json`, { token });
-    expect(r.status, r.text).toBe(200);
-    expect(r.body.data).toEqual([{ x: 1 }]);
-  });
 });

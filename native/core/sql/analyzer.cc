@@ -135,8 +135,6 @@ struct Edit {
   std::string text;
 };
 
-bool setsMaxThreads(std::string_view sql);
-
 class Scanner {
  public:
   Scanner(std::string_view q, const NameMap& names, const Options& opt, Analysis& out, Error& err)
@@ -323,12 +321,6 @@ bool Scanner::resolveTable(size_t b, size_t e, RefKind kind, bool has_alias) {
   out_.refs.push_back({begin, end - begin, names_.indexOf(entry), kind});
   std::string text;
   if (entry->kind == EntryKind::Query) {
-    // Inlined as a subquery, its own SETTINGS would be applied as written, past the cap on the
-    // query's final SETTINGS (the tenant's share of the CPU).
-    if (setsMaxThreads(entry->sql))
-      return fail(ErrorCode::FORBIDDEN_SETTING, b,
-                  "'" + key + "' sets max_threads in its SETTINGS, which only the query that is run (the endpoint node) may "
-                  "do: remove it there, or set it on the endpoint (SETTINGS at its end, or max_threads() in its template)");
     text = "(" + entry->sql + ")";
   } else {
     text = entry->sql;
@@ -508,33 +500,6 @@ bool Scanner::inOperator(size_t& i) {
   }
   ++i;
   return true;
-}
-
-// Whether a query's text has max_threads in one of its SETTINGS clauses (at any depth).
-bool setsMaxThreads(std::string_view sql) {
-  std::vector<Token> t;
-  Lexer lx(sql.data(), sql.data() + sql.size());
-  for (size_t n = 0; n <= sql.size(); ++n) {  // a token per byte at most
-    Token k = lx.next();
-    if (k.isEnd()) break;
-    if (k.isSignificant()) t.push_back(k);
-  }
-  auto isMaxThreads = [](std::string_view w) { return w == "max_threads" || w == "`max_threads`" || w == "\"max_threads\""; };
-  for (size_t i = 0; i < t.size(); ++i) {
-    if (t[i].type != TokenType::BareWord || !iequals(t[i].text(), "settings")) continue;
-    size_t j = i + 1;
-    while (j + 1 < t.size() && t[j].isIdentifier() && t[j + 1].type == TokenType::Equals) {
-      if (isMaxThreads(t[j].text())) return true;
-      size_t v = j + 2;
-      if (v < t.size() && t[v].type == TokenType::Minus) ++v;
-      if (v + 1 < t.size() && t[v + 1].type == TokenType::Comma) {
-        j = v + 2;
-        continue;
-      }
-      break;
-    }
-  }
-  return false;
 }
 
 // Whether the settings list that goes on at token k (after a value) ends the query at the
