@@ -17,7 +17,7 @@ const KEY = new RegExp(ASSIGN, 'g');
 export const ENGINE_SETTINGS = ['max_execution_time', 'max_result_bytes', 'max_result_rows', 'output_format_parallel_formatting'];
 
 /** "Syntax error: failed at position N (token): <rest of the query>. Expected one of: ..." */
-const SYNTAX_TAIL = /Syntax error: failed at position \d+ \(([^)]*)\): ([^]*?)\. Expected [^]*$/;
+const SYNTAX_TAIL = /Syntax error: failed at position \d+ \([^)]*\): ([^]*?)\. Expected [^]*$/;
 const TAIL = new RegExp(String.raw`^(?:SETTINGS\s+)?(?:=\s*${VALUE}\s*,?\s*)?(?:${ASSIGN}\s*,?\s*)*$`);
 
 /**
@@ -27,9 +27,9 @@ const TAIL = new RegExp(String.raw`^(?:SETTINGS\s+)?(?:=\s*${VALUE}\s*,?\s*)?(?:
  */
 function unfinished(text: string, known: Set<string>): string | undefined {
   const m = SYNTAX_TAIL.exec(text);
-  if (!m || !TAIL.test(m[2]!.trim())) return undefined;
-  for (const k of m[2]!.matchAll(KEY)) if (!known.has(k[1]!)) return undefined;
-  const idents = [...m[2]!.matchAll(/[A-Za-z_][A-Za-z0-9_]*/g)].map((x) => x[0]).filter((w) => w !== 'SETTINGS');
+  if (!m || !TAIL.test(m[1]!.trim())) return undefined;
+  // Every name in it is a setting sent with the query (the clause is Roost's, not the user's).
+  const idents = [...m[1]!.matchAll(/[A-Za-z_][A-Za-z0-9_]*/g)].map((x) => x[0]).filter((w) => w !== 'SETTINGS');
   if (idents.some((w) => !known.has(w))) return undefined;
   // (ClickHouse's "Expected one of" is about its position inside that clause, not the query's end.)
   return `${text.slice(0, m.index)}Syntax error: the query ends before it is complete; finish the expression or clause it ends with.`;
@@ -37,12 +37,12 @@ function unfinished(text: string, known: Set<string>): string | undefined {
 
 export function withoutSettingsClause(text: string, keys: readonly string[]): string {
   if (keys.length === 0) return text;
+  const known = new Set(keys);
   if (/Syntax error: failed at position/.test(text)) {
-    const u = unfinished(text, new Set(keys));
+    const u = unfinished(text, known);
     if (u !== undefined) return u;
   }
   if (!text.includes('SETTINGS')) return text;
-  const known = new Set(keys);
   return text.replace(CLAUSE, (clause) => {
     const body = clause.replace(/^\s*SETTINGS\s+/, '');
     for (const m of body.matchAll(KEY)) if (!known.has(m[1]!)) return clause;

@@ -249,7 +249,6 @@ export const UPGRADE_RETRY_MAX_MS = 5 * 60_000;
 /** A tenant's service tables whose upgrade failed: tried again from `nextAt`, by the next ensure(). */
 interface PendingUpgrade { tables: Set<string>; failures: number; nextAt: number; retrying: boolean }
 
-/** A workspace as the service log needs it. */
 /** JSON.stringify replacer: a lone UTF-16 surrogate (which the engine's JSON input refuses) becomes U+FFFD. */
 function wellFormed(_key: string, v: unknown): unknown {
   return typeof v === 'string' ? (v as unknown as { toWellFormed(): string }).toWellFormed() : v;
@@ -277,22 +276,22 @@ export async function insertIsolating(insert: (rows: number[]) => Promise<unknow
     const refused = (x: unknown): boolean => x instanceof QueryFailed && x.clickhouseCode !== undefined && !NOT_ABOUT_THE_ROWS.has(x.clickhouseCode);
     let part = rows;
     let err: unknown = e;
-    const dropped: number[] = [];
     while (part.length > 1 && refused(err)) {
       const lo = part.slice(0, part.length >> 1);
       const hi = part.slice(part.length >> 1);
       const loErr = await insert(lo).then(() => undefined, (x: unknown) => x ?? new Error('refused'));
       const hiErr = await insert(hi).then(() => undefined, (x: unknown) => x ?? new Error('refused'));
-      if (loErr && hiErr) return { left: part, dropped, err };  // not one row's doing (or rows in both halves)
-      if (!loErr && !hiErr) return { left: [], dropped };  // the first refusal did not happen again
+      if (loErr && hiErr) return { left: part, dropped: [], err };  // not one row's doing (or rows in both halves)
+      if (!loErr && !hiErr) return { left: [], dropped: [] };  // the first refusal did not happen again
       part = loErr ? lo : hi;
       err = loErr ?? hiErr;
       if (part.length === 1 && refused(err)) return { left: [], dropped: part, err };
     }
-    return { left: part, dropped, err };
+    return { left: part, dropped: [], err };
   }
 }
 
+/** A workspace as the service log needs it. */
 export interface ServiceWorkspace { name: string; id: string }
 
 /** `workspace_id` of a row whose workspace is not known (any more) when it is written. */
