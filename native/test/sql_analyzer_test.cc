@@ -256,3 +256,34 @@ TEST_CASE("a data source named like a keyword is read when quoted") {
   REQUIRE(analyze("SELECT * FROM `where` WHERE 1 IN `where`", m, Options{}, a, e));
   CHECK(a.sql == "SELECT * FROM `ws`.`where` AS `where` WHERE 1 IN `ws`.`where`");
 }
+
+TEST_CASE("max_threads is dropped from the final SETTINGS of SQL inlined as a subquery") {
+  CHECK(withoutMaxThreads("SELECT 1 SETTINGS max_threads = 8") == "SELECT 1");
+  CHECK(withoutMaxThreads("SELECT 1 settings max_threads=8, join_use_nulls = 1") == "SELECT 1 SETTINGS join_use_nulls = 1");
+  CHECK(withoutMaxThreads("SELECT 1 SETTINGS join_use_nulls = 1, `max_threads` = 8") == "SELECT 1 SETTINGS join_use_nulls = 1");
+  CHECK(withoutMaxThreads("SELECT 1 SETTINGS join_use_nulls = 1") == "SELECT 1 SETTINGS join_use_nulls = 1");
+  // Only the clause that ends the query: a subquery's is already refused by the analyzer, and a
+  // column named settings is not a clause.
+  CHECK(withoutMaxThreads("SELECT settings FROM t") == "SELECT settings FROM t");
+  CHECK(withoutMaxThreads("SELECT * FROM (SELECT 1 SETTINGS max_threads = 2)") == "SELECT * FROM (SELECT 1 SETTINGS max_threads = 2)");
+  CHECK(withoutMaxThreads("SELECT 1 AS settings") == "SELECT 1 AS settings");
+  CHECK(withoutMaxThreads("SELECT 'SETTINGS max_threads = 8'") == "SELECT 'SETTINGS max_threads = 8'");
+  CHECK(withoutMaxThreads("SELECT 1 SETTINGS max_threads = 8 /* c */") == "SELECT 1 /* c */");
+
+  NameMap m;
+  REQUIRE(m.add("p", EntryKind::Query, "SELECT number FROM numbers(10) SETTINGS max_threads = 16"));
+  Analysis a;
+  Error e;
+  REQUIRE(analyze("SELECT * FROM p SETTINGS max_threads = 1", m, Options{}, a, e));
+  CHECK(a.sql == "SELECT * FROM (SELECT number FROM numbers(10)) AS p SETTINGS max_threads = 1");
+
+  // A pipe's node that sets max_threads, read by a later node: inlined without it.
+  std::vector<PipeNode> nodes{{"a", "SELECT number FROM numbers(10) SETTINGS max_threads = 16, join_use_nulls = 1"},
+                              {"b", "SELECT count() FROM a"}};
+  PipeResult r;
+  REQUIRE(compilePipe(nodes, m, "b", Options{}, r, e));
+  CHECK(r.sql == "SELECT count() FROM (SELECT number FROM numbers(10) SETTINGS join_use_nulls = 1) AS a");
+  // The node itself, as the endpoint, keeps its SETTINGS (the server caps the value).
+  REQUIRE(compilePipe(nodes, m, "a", Options{}, r, e));
+  CHECK(r.sql == "SELECT number FROM numbers(10) SETTINGS max_threads = 16, join_use_nulls = 1");
+}

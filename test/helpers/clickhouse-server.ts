@@ -38,8 +38,11 @@ export interface RunningClickHouse {
   stop(): Promise<void>;
 }
 
-/** `timezone`: the server's own time zone (config `<timezone>`; UTC unless said, whatever the machine's). */
-export async function startClickHouse(opts: { timezone?: string } = {}): Promise<RunningClickHouse> {
+/**
+ * `timezone`: the server's own time zone (config `<timezone>`; UTC unless said, whatever the machine's).
+ * `logQueries`: every query's text goes to `system.query_log` (read it after `SYSTEM FLUSH LOGS`).
+ */
+export async function startClickHouse(opts: { timezone?: string; logQueries?: boolean } = {}): Promise<RunningClickHouse> {
   const dir = tempDir('roost-ch-');
   const http = await freePort();
   const tcp = await freePort();
@@ -61,7 +64,8 @@ export async function startClickHouse(opts: { timezone?: string } = {}): Promise
   <users>
     <${user}><password>${password}</password><networks><ip>127.0.0.1</ip></networks><profile>default</profile><quota>default</quota></${user}>
   </users>
-  <profiles><default></default></profiles>
+  <profiles><default>${opts.logQueries ? '<log_queries>1</log_queries>' : ''}</default></profiles>${opts.logQueries ? `
+  <query_log><database>system</database><table>query_log</table><flush_interval_milliseconds>500</flush_interval_milliseconds></query_log>` : ''}
   <quotas><default></default></quotas>
 </yandex>
 `;

@@ -931,9 +931,111 @@ bool decodeQuoted(std::string_view t, std::string& out) {
   return true;
 }
 
+// The SQL of a query inlined as a subquery, without max_threads in its final SETTINGS clause.
+// Roost caps max_threads in the final SETTINGS of the query it runs at the tenant's share of the
+// CPU, but ClickHouse applies a subquery's own SETTINGS as written: a pipe node that sets
+// max_threads, read by another pipe or by /v0/sql, would otherwise run on more threads than the
+// tenant has. max_threads changes only speed, never results, so dropping it is safe; the outer
+// query's (capped) value applies. Other settings are kept as written.
+std::string withoutMaxThreads(const std::string& sql) {
+  struct Tok {
+    TokenType type;
+    size_t begin, end;
+  };
+  std::vector<Tok> toks;
+  Lexer lx(sql.data(), sql.data() + sql.size());
+  for (;;) {
+    Token t = lx.next();
+    if (t.isError()) return sql;  // not ours to fix: the analysis of the outer query reports it
+    if (!t.isSignificant()) continue;
+    toks.push_back({t.type, static_cast<size_t>(t.begin - sql.data()), static_cast<size_t>(t.end - sql.data())});
+    if (t.isEnd()) break;
+  }
+  auto word = [&](size_t k, std::string_view w) {
+    return toks[k].type == TokenType::BareWord && iequals(std::string_view(sql).substr(toks[k].begin, toks[k].end - toks[k].begin), w);
+  };
+  // The last SETTINGS at the outermost level followed only by "name = literal" pairs up to the end
+  // (or ';' or FORMAT).
+  size_t depth = 0;
+  for (size_t k = 0; k + 1 < toks.size(); ++k) {
+    TokenType ty = toks[k].type;
+    if (ty == TokenType::OpeningRoundBracket || ty == TokenType::OpeningSquareBracket || ty == TokenType::OpeningCurlyBrace) {
+      ++depth;
+      continue;
+    }
+    if (ty == TokenType::ClosingRoundBracket || ty == TokenType::ClosingSquareBracket || ty == TokenType::ClosingCurlyBrace) {
+      if (depth > 0) --depth;
+      continue;
+    }
+    if (depth != 0 || !word(k, "settings")) continue;
+    struct Pair {
+      size_t first, last;  // token indexes of the name and of the value
+      bool drop;
+    };
+    std::vector<Pair> pairs;
+    size_t j = k + 1;
+    bool ok = true;
+    for (;;) {
+      if (toks[j].type != TokenType::BareWord && toks[j].type != TokenType::QuotedIdentifier) {
+        ok = false;
+        break;
+      }
+      if (toks[j + 1].type != TokenType::Equals) {
+        ok = false;
+        break;
+      }
+      size_t v = j + 2;
+      if (toks[v].type == TokenType::Minus) ++v;
+      TokenType vt = toks[v].type;
+      if (vt != TokenType::Number && vt != TokenType::StringLiteral && vt != TokenType::BareWord) {
+        ok = false;
+        break;
+      }
+      std::string name;
+      std::string_view raw = std::string_view(sql).substr(toks[j].begin, toks[j].end - toks[j].begin);
+      if (toks[j].type == TokenType::QuotedIdentifier) {
+        if (!decodeQuoted(raw, name)) name.clear();
+      } else {
+        name.assign(raw);
+      }
+      pairs.push_back({j, v, name == "max_threads"});
+      j = v + 1;
+      if (toks[j].type == TokenType::Comma) {
+        ++j;
+        continue;
+      }
+      break;
+    }
+    if (!ok || !(toks[j].type == TokenType::EndOfStream || toks[j].type == TokenType::Semicolon || word(j, "format"))) continue;
+    bool any = false;
+    for (const Pair& p : pairs) any = any || p.drop;
+    if (!any) return sql;
+    std::string kept;
+    for (const Pair& p : pairs) {
+      if (p.drop) continue;
+      kept += kept.empty() ? "SETTINGS " : ", ";
+      kept.append(sql, toks[p.first].begin, toks[p.last].end - toks[p.first].begin);
+    }
+    size_t cut_begin = toks[k].begin, cut_end = toks[pairs.back().last].end;
+    std::string out = sql.substr(0, cut_begin);
+    if (kept.empty()) {
+      while (!out.empty() && (out.back() == ' ' || out.back() == '\n' || out.back() == '\t' || out.back() == '\r')) out.pop_back();
+    }
+    out += kept;
+    out.append(sql, cut_end, std::string::npos);
+    return out;
+  }
+  return sql;
+}
+
+void NameMap::setQuerySql(size_t i, std::string sql) {
+  if (entries_[i].kind == EntryKind::Query) entries_[i].sql = withoutMaxThreads(sql);
+}
+
 bool NameMap::add(std::string name, EntryKind kind, std::string sql) {
   if (name.empty() || index_.count(name)) return false;
   NameEntry e{std::move(name), kind, std::move(sql), {}};
+  if (kind == EntryKind::Query) e.sql = withoutMaxThreads(e.sql);
   if (kind == EntryKind::Table) {
     // The qualified SQL must be `db`.`name` (or a bare name): it is spliced into queries.
     Lexer lx(e.sql.data(), e.sql.data() + e.sql.size());

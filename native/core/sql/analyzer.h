@@ -45,9 +45,8 @@ class NameMap {
   uint32_t indexOf(const NameEntry* e) const noexcept { return static_cast<uint32_t>(e - entries_.data()); }
   void reserve(size_t n) { entries_.reserve(n); }
   // Replaces the SQL of a Query entry (pipes fill in nodes as they compile them).
-  void setQuerySql(size_t i, std::string sql) {
-    if (entries_[i].kind == EntryKind::Query) entries_[i].sql = std::move(sql);
-  }
+  // A Query entry's SQL is kept without max_threads in its final SETTINGS (withoutMaxThreads).
+  void setQuerySql(size_t i, std::string sql);
 
  private:
   std::vector<NameEntry> entries_;
@@ -84,5 +83,10 @@ bool analyze(std::string_view query, const NameMap& names, const Options& option
 // escapes \\ \' \" \` and doubled quotes are accepted: any other escape makes the
 // name ambiguous between this analyzer and the engine, so it is refused.
 bool decodeQuoted(std::string_view token, std::string& out);
+
+// `sql` without max_threads in the SETTINGS clause that ends it (the clause goes when nothing else
+// is left in it); any other SQL as given. Query entries of a NameMap are kept so: ClickHouse applies
+// a subquery's SETTINGS as written, and Roost caps max_threads only in the outer query's.
+std::string withoutMaxThreads(const std::string& sql);
 
 }  // namespace roost::sql
