@@ -270,6 +270,11 @@ TEST_CASE("max_threads is dropped from the final SETTINGS of SQL inlined as a su
   CHECK(withoutMaxThreads("SELECT 'SETTINGS max_threads = 8'") == "SELECT 'SETTINGS max_threads = 8'");
   CHECK(withoutMaxThreads("SELECT 1 SETTINGS max_threads = 8 /* c */") == "SELECT 1 /* c */");
 
+  // Found by the fuzzer: a SETTINGS clause after a WITH with no SELECT was taken as a query.
+  CHECK(refused("WITH c AS (SELECT 1) SETTINGS max_threads = 1").message == "incomplete query before SETTINGS");
+  CHECK(refused("WITH c AS (SELECT 1) q y SETTINGS max_threads = 1").code == ErrorCode::SYNTAX_ERROR);
+  CHECK(refused("SETTINGS max_threads = 1").code == ErrorCode::SYNTAX_ERROR);
+
   NameMap m;
   REQUIRE(m.add("p", EntryKind::Query, "SELECT number FROM numbers(10) SETTINGS max_threads = 16"));
   Analysis a;

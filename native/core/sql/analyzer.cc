@@ -580,6 +580,9 @@ bool Scanner::onClause(Kw k, size_t& i) {
       f.fill = false;
       break;
     case Kw::Settings:
+      // "WITH c AS (SELECT 1) SETTINGS …" is no query: said here, as at its end.
+      if (f.kind == FK::Query && (f.clause == CL::Start || f.clause == CL::With || f.clause == CL::FromTable))
+        return fail(ErrorCode::SYNTAX_ERROR, i, "incomplete query before SETTINGS");
       f.clause = CL::Settings;
       ++i;
       return setting(i);
