@@ -18,7 +18,11 @@ let backupId = '';
 const schema = 'id UInt32, ip4 IPv4, ip6 IPv6, note Nullable(String), tags Array(String)';
 
 const sql = (q: string) => call(`${a.url}/v0/sql?q=${encodeURIComponent(q)}`, { token });
-const count = async () => (await sql('SELECT count() AS n FROM ev')).body?.data?.[0]?.n;
+const count = async () => {
+  const r = await sql('SELECT count() AS n FROM ev');
+  if (r.status !== 200) throw new Error(`count: ${r.status} ${r.text}; server stderr: ${a.stderr().slice(-3000)}`);
+  return r.body.data[0].n;
+};
 
 const waitJob = (id: string) => pollJob(a, a.operatorToken, id);
 

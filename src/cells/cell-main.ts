@@ -32,13 +32,57 @@ if (!dataDir) {
   process.stderr.write('usage: cell-main <data dir>\n');
   process.exit(2);
 }
-fs.mkdirSync(path.join(dataDir, 'spool'), { recursive: true, mode: 0o700 });
-for (const f of fs.readdirSync(path.join(dataDir, 'spool'))) fs.rmSync(path.join(dataDir, 'spool', f), { force: true });
 
 /** Optional: the only directory BACKUP/RESTORE ... File(...) may use (the tenant's `<data>/backups/<tenant>`). */
 const backupsDir = process.argv[3];
 const sessionOpts = backupsDir ? { connectionArgs: [`--backups.allowed_path=${backupsDir}`] } : undefined;
-let session = new Session(path.join(dataDir, 'db'), sessionOpts);
+
+/**
+ * How long a starting cell waits for another live process that still holds the engine's
+ * directory (ClickHouse locks `<db>/status`, which names the holder's PID): the cell of a
+ * server that was killed, still inside a statement. Such a cell ends itself at once when its
+ * server goes (see shutdown), so the wait is short; without it the new cell failed to start
+ * and the tenant answered 503 until the old statement ended.
+ */
+const ENGINE_LOCK_WAIT_MS = 30_000;
+
+/** A live process other than this one named by the engine directory's status file. */
+function engineHolder(dbDir: string): number | undefined {
+  let text: string;
+  try { text = fs.readFileSync(path.join(dbDir, 'status'), 'utf8'); } catch { return undefined; }
+  const pid = Number(/^PID: (\d+)/m.exec(text)?.[1]);
+  if (!pid || pid === process.pid) return undefined;
+  try {
+    process.kill(pid, 0);
+    return pid;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM' ? pid : undefined;
+  }
+}
+
+async function openEngine(): Promise<Session> {
+  const dbDir = path.join(dataDir, 'db');
+  const deadline = Date.now() + ENGINE_LOCK_WAIT_MS;
+  let told = false;
+  for (;;) {
+    try {
+      return new Session(dbDir, sessionOpts);
+    } catch (e) {
+      const holder = engineHolder(dbDir);
+      if (holder === undefined || Date.now() > deadline) throw e;
+      if (!told) {
+        process.stderr.write(`cell: the engine directory ${dbDir} is still held by process ${holder}; waiting up to ${ENGINE_LOCK_WAIT_MS / 1000} s for it to exit\n`);
+        told = true;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+let session = await openEngine();
+// Only once the engine is ours: the spool's files are the engine holder's.
+fs.mkdirSync(path.join(dataDir, 'spool'), { recursive: true, mode: 0o700 });
+for (const f of fs.readdirSync(path.join(dataDir, 'spool'))) fs.rmSync(path.join(dataDir, 'spool', f), { force: true });
 const sock = new net.Socket({ fd: 3, readable: true, writable: true });
 const reader = new FrameReader();
 
@@ -623,17 +667,22 @@ sock.on('data', (chunk: Buffer) => reader.push(chunk, (type, id, payload) => {
   }
 }));
 
-// The parent going away (crash or kill) closes the socket: the cell ends with it.
-sock.on('close', () => shutdown(0));
-sock.on('error', () => shutdown(1));
+// The parent going away (crash or kill) closes the socket: the cell ends with it, at once.
+// A plain exit would wait inside the engine for a running statement (a RESTORE, a long
+// query) to finish, holding the engine's directory against the next server's cell; the
+// parent is gone, so nothing it started can be answered anyway, and ending as a kill -9
+// would is the crash Roost is built to survive (nothing acknowledged is lost).
+sock.on('close', () => shutdown(0, true));
+sock.on('error', () => shutdown(1, true));
 process.on('SIGTERM', () => shutdown(0));
 process.on('SIGINT', () => {});
 
 let closing = false;
-function shutdown(code: number): void {
+function shutdown(code: number, parentGone = false): void {
   if (closing) return;
   closing = true;
   try { session.close(); } catch { /* already closed */ }
+  if (parentGone) process.kill(process.pid, 'SIGKILL');
   process.exit(code);
 }
 

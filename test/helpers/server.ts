@@ -17,6 +17,8 @@ export interface RunningServer {
   proc: ChildProcess;
   logs: Array<Record<string, unknown>>;
   operatorToken: string;
+  /** What the server (and its cells, which share it) wrote to stderr so far. */
+  stderr(): string;
   /** Sends a signal and waits for exit; resolves with the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
   exited: Promise<number | null>;
@@ -66,7 +68,7 @@ export async function startServer(opts: { dataDir?: string; args?: string[]; env
   const tokenFile = path.join(dataDir, 'operator-token');
   const operatorToken = opts.env?.ROOST_OPERATOR_TOKEN ?? fs.readFileSync(tokenFile, 'utf8').trim();
   return {
-    url, port: Number(new URL(url).port), dataDir, proc, logs, operatorToken, exited,
+    url, port: Number(new URL(url).port), dataDir, proc, logs, operatorToken, exited, stderr: () => stderr,
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
       if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode;
       proc.kill(signal);
