@@ -55,9 +55,42 @@ export interface App {
   stop(reason?: string): Promise<void>;
 }
 
+/** Another live process (a Roost server) holds the data directory's lock. */
+export class DataDirInUse extends Error {}
+
+/**
+ * Takes the data directory's lock (`<data>/roost.lock`, an exclusive flock the kernel drops
+ * when the process ends, kill -9 included): two servers on one directory would share its
+ * state journal, spools and engines, and the second would flush the first's buffered events
+ * again or sweep the spools of its running imports. Returns the release.
+ */
+function lockDataDir(dataDir: string): () => void {
+  const file = path.join(dataDir, 'roost.lock');
+  const r = native().lockFile(file, `pid ${process.pid}\nstarted ${new Date().toISOString()}\n`) as { ok: boolean; fd?: number; holder?: string };
+  if (!r.ok) {
+    const pid = /^pid (\d+)/m.exec(r.holder ?? '')?.[1];
+    throw new DataDirInUse(`the data directory ${dataDir} is in use by another Roost server${pid ? ` (pid ${pid})` : ''}; stop it first, or give this one another --data directory`);
+  }
+  let held = true;
+  return () => {
+    if (held) native().unlockFile(r.fd);
+    held = false;
+  };
+}
+
 export async function startApp(config: Config, opts: { log?: Logger } = {}): Promise<App> {
   const log = opts.log ?? createLogger(config.logLevel);
   fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  const unlock = lockDataDir(config.dataDir);
+  try {
+    return await startLocked(config, log, unlock);
+  } catch (e) {
+    unlock();
+    throw e;
+  }
+}
+
+async function startLocked(config: Config, log: Logger, unlock: () => void): Promise<App> {
   fs.mkdirSync(path.join(config.dataDir, 'cells'), { recursive: true, mode: 0o700 });
   const metrics = createMetrics();
   const { box: secrets } = SecretBox.open(config.dataDir, config.secretKey);
@@ -118,6 +151,7 @@ export async function startApp(config: Config, opts: { log?: Logger } = {}): Pro
       await service.close().catch((e) => log.error('service log flush failed at shutdown', { err: e }));
       await state.close();
       await cells.closeAll();
+      unlock();
       log.info('stopped', { reason });
     })();
     return stopping;

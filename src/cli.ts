@@ -5,7 +5,7 @@
  */
 import v8 from 'node:v8';
 import { ConfigError, helpText, loadConfig } from './config.js';
-import { startApp } from './app.js';
+import { DataDirInUse, startApp } from './app.js';
 import { ADMIN_USAGE, runAdminCommand } from '../tenants/admin-cli.js';
 
 const USAGE = `roost — ClickHouse as an API, on your own machines
@@ -47,7 +47,13 @@ export async function main(argv: string[]): Promise<number> {
     // the server's CPU; growing the limit to 4x the live heap (V8's own largest factor) leaves
     // under one (docs/decisions.md, "The server's heap grows 4x").
     v8.setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
-    const app = await startApp(config);
+    let app;
+    try {
+      app = await startApp(config);
+    } catch (e) {
+      if (e instanceof DataDirInUse) { process.stderr.write(`roost: ${e.message}\n`); return 1; }
+      throw e;
+    }
     await new Promise<void>((resolve) => {
       const onSignal = (sig: string) => { void app.stop(sig).then(resolve); };
       process.once('SIGTERM', () => onSignal('SIGTERM'));

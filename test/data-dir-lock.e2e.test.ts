@@ -1,0 +1,52 @@
+/**
+ * One server per data directory: a second server started on a directory a live server uses
+ * refuses to start (exit 1, one line saying which process holds it) and touches nothing of the
+ * first's (its buffered events, spools, engines); once the first is gone, killed -9 included,
+ * the directory is free. Real servers, real HTTP.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { call, startServer, tempDir, type RunningServer } from './helpers/server.js';
+
+const json = (body: unknown) => ({ headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+const servers: RunningServer[] = [];
+afterAll(async () => { for (const s of servers) await s.stop('SIGKILL').catch(() => undefined); });
+
+describe('the data directory lock', () => {
+  it('refuses a second server on the same directory, and is free again after a kill -9', async () => {
+    const dataDir = tempDir('roost-lock-');
+    // Events are held in the first server's buffer (flushed every 10 min unless asked).
+    const a = await startServer({ dataDir, dev: false, args: ['--events-flush', '600000'] });
+    servers.push(a);
+    expect((await call(`${a.url}/v0/tenants`, { method: 'POST', token: a.operatorToken, ...json({ slug: 'lk' }) })).status).toBe(201);
+    const tok = (await call(`${a.url}/v0/tenants/lk/workspaces`, { method: 'POST', token: a.operatorToken, ...json({ name: 'w' }) })).body.token;
+    expect((await call(`${a.url}/v0/datasources?name=ev&mode=create&schema=${encodeURIComponent('id UInt32 `json:$.id`')}`, { method: 'POST', token: tok })).status).toBe(200);
+    const sent = await call(`${a.url}/v0/events?name=ev`, { method: 'POST', token: tok, body: '{"id":1}\n{"id":2}\n' });
+    expect(sent.status, sent.text).toBe(202);
+
+    const second = await startServer({ dataDir, dev: false }).then(
+      (s) => { servers.push(s); return undefined; },
+      (e: Error) => e.message,
+    );
+    expect(second, 'a second server started on a directory in use').toBeDefined();
+    expect(second).toMatch(/exited with 1 before listening/);
+    expect(second).toMatch(new RegExp(`roost: the data directory .* is in use by another Roost server \\(pid ${a.proc.pid}\\)`));
+
+    // The first one is untouched: its buffered events are stored once, where they were sent.
+    const count = async (s: RunningServer) => {
+      const r = await call(`${s.url}/v0/sql?q=${encodeURIComponent('SELECT count() AS n, uniqExact(id) AS u FROM ev FORMAT JSON')}`, { token: tok });
+      expect(r.status, r.text).toBe(200);
+      return r.body.data[0];
+    };
+    await a.stop('SIGKILL');
+    // Free once the holder is gone (kill -9): the next server recovers the acknowledged events.
+    const b = await startServer({ dataDir, dev: false });
+    servers.push(b);
+    let seen: any;
+    for (let i = 0; i < 100; i++) {
+      seen = await count(b);
+      if (Number(seen.n) >= 2) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(seen).toMatchObject({ n: 2, u: 2 });
+  }, 120_000);
+});
