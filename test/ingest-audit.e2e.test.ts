@@ -43,16 +43,19 @@ describe('NDJSON quarantine rows point at the lines that failed', () => {
       '{"i":"bad4","s":"y"}',
       '{"i":5,"s":"ok"}',
       '{"i":"bad6","s":"z"}',
+      '{"i":7,"s":"f\\u000ag\\u000Dh"}',
+      '{"i":"bad8","s":"w"}',
     ];
     const r = await post('/v0/datasources?name=crlines&mode=append&format=ndjson', lines.join('\n') + '\n', ndjson);
     expect(r.status, r.text).toBe(200);
-    expect(r.body).toMatchObject({ rows: 3, quarantine_rows: 3 });
-    expect(await rows('SELECT i, s FROM crlines ORDER BY i')).toEqual([{ i: 1, s: 'a\rb' }, { i: 3, s: 'c\r\nd\re' }, { i: 5, s: 'ok' }]);
+    expect(r.body).toMatchObject({ rows: 4, quarantine_rows: 4 });
+    expect(await rows('SELECT i, s FROM crlines ORDER BY i')).toEqual([{ i: 1, s: 'a\rb' }, { i: 3, s: 'c\r\nd\re' }, { i: 5, s: 'ok' }, { i: 7, s: 'f\ng\rh' }]);
     const q = await rows('SELECT c__line, c__error_column, c__raw, i FROM crlines_quarantine ORDER BY c__line');
     expect(q).toEqual([
       { c__line: 2, c__error_column: ['i'], c__raw: lines[1], i: 'bad2' },
       { c__line: 4, c__error_column: ['i'], c__raw: lines[3], i: 'bad4' },
       { c__line: 6, c__error_column: ['i'], c__raw: lines[5], i: 'bad6' },
+      { c__line: 8, c__error_column: ['i'], c__raw: lines[7], i: 'bad8' },
     ]);
   });
 });

@@ -172,17 +172,50 @@ function epochSeconds(text: string): string {
   return `${iso.slice(0, 10)} ${iso.slice(11, 19)}${frac ? `.${frac}` : ''}Z`;
 }
 
-function field(v: unknown, col: DataSourceColumn): string {
-  if (v === undefined) return col.defaultExpr || col.nullable ? '' : csvQuote(zeroOf(col.type));
-  // An explicit null is NULL where the column can hold one (\N, so a DEFAULT does not apply); a missing path is the DEFAULT.
-  if (v === null) return col.nullable ? '\\N' : col.defaultExpr ? '' : csvQuote(zeroOf(col.type));
+/** What writing a column's values needs, worked out once per import (not per value). */
+interface ColumnPlan {
+  /** A missing path: the DEFAULT (empty field), NULL for a Nullable, else the type's zero. */
+  missing: string;
+  /** An explicit null: NULL where the column can hold one (\N, so a DEFAULT does not apply), else as missing. */
+  nul: string;
+  time: boolean;
+  decimal: boolean;
+  /** A boolean is 1/0 (integer columns) rather than true/false. */
+  intLike: boolean;
+  /** An array is an array literal (not its JSON text, as in a text column). */
+  arrayLiteral: boolean;
+  element: string | null;
+}
+
+function planColumn(col: DataSourceColumn): ColumnPlan {
+  const f = factsOf(col.type);
+  const zero = csvQuote(zeroOf(col.type));
+  return {
+    missing: col.defaultExpr || col.nullable ? '' : zero,
+    nul: col.nullable ? '\\N' : col.defaultExpr ? '' : zero,
+    time: f.time,
+    decimal: f.decimal,
+    intLike: /^U?Int/.test(f.inner),
+    arrayLiteral: !f.text,
+    element: f.element,
+  };
+}
+
+function field(v: unknown, p: ColumnPlan): string {
+  if (v === undefined) return p.missing;
+  if (v === null) return p.nul;
   if (typeof v === 'string') return csvQuote(v);
-  if (typeof v === 'number' || v instanceof ExactNumber) return factsOf(col.type).time ? epochSeconds(String(v)) : numberText(v, col.type);
-  if (typeof v === 'boolean') return /^U?Int/.test(innerType(col.type)) ? (v ? '1' : '0') : String(v);
+  if (typeof v === 'number' || v instanceof ExactNumber) {
+    if (p.time) return epochSeconds(String(v));
+    const s = Object.is(v, -0) ? '-0' : String(v);
+    return p.decimal ? plainNumber(s) : s;
+  }
+  if (typeof v === 'boolean') return p.intLike ? (v ? '1' : '0') : String(v);
   // An array in a text column is its JSON text, like an object; elsewhere an array literal.
-  if (Array.isArray(v) && !isText(col.type)) {
-    const inner = elementType(col.type);
-    return csvQuote('[' + v.map((e) => arrayElement(e, inner)).join(',') + ']');
+  if (Array.isArray(v) && p.arrayLiteral) {
+    let lit = '[';
+    for (let i = 0; i < v.length; i++) lit += (i ? ',' : '') + arrayElement(v[i], p.element);
+    return csvQuote(lit + ']');
   }
   return csvQuote(stringifyExact(v));
 }
@@ -249,6 +282,7 @@ function lineBreaks(row: string): number {
  */
 export function ndjsonSource(body: AsyncIterable<Buffer>, columns: DataSourceColumn[], maxLineBytes = 8 << 20): ImportSource & { counts: { lines: number } } {
   const paths = columns.map((c) => parseJsonPath(c.jsonPath ?? `$.${c.name}`));
+  const plans = columns.map(planColumn);
   const hasDecimal = columns.some((c) => /Decimal/.test(c.type));
   // DateTime/DateTime64 columns: a number is seconds since the epoch, whose fraction (up to 9
   // digits after 10 before the point) a double may not hold: see below.
@@ -275,7 +309,8 @@ export function ndjsonSource(body: AsyncIterable<Buffer>, columns: DataSourceCol
       for (const rawLine of lines) {
         lineNo++;
         let raw = rawLine.endsWith('\r') ? rawLine.slice(0, -1) : rawLine;
-        if (isBlankLine(raw)) continue;
+        // (An event's line starts with '{': only other lines need the blank test.)
+        if (raw.charCodeAt(0) !== 0x7b && isBlankLine(raw)) continue;
         // A byte order mark may open any of the files a body is made of (buffered event
         // bodies are concatenated), so it is taken off every line, not only the first.
         if (raw.charCodeAt(0) === 0xfeff) raw = raw.slice(1);
@@ -320,17 +355,21 @@ export function ndjsonSource(body: AsyncIterable<Buffer>, columns: DataSourceCol
         // A lone surrogate (\ud800 without its pair) is valid JSON but no UTF-8 text holds it:
         // stored, it would become U+FFFD, another value than the one sent. Only an escape can
         // write one (the body is checked UTF-8), so lines without "\u" are not looked at.
-        if (raw.includes('\\u')) {
+        // JSON text holds no raw line end or lone surrogate: values get them only from escapes.
+        const escaped = raw.includes('\\');
+        if (escaped && raw.includes('\\u')) {
           const bad = values.findIndex((v, i) => holdsLoneSurrogate(v, columns[i]!.type));
           if (bad >= 0) {
             early.push({ line: lineNo, column: columns[bad]!.name, reason: 'lone surrogate (an unpaired \\uD800-\\uDFFF escape): not a character UTF-8 can store', raw });
             continue;
           }
         }
-        const row = values.map((v, i) => field(v, columns[i]!)).join(',');
+        let row = plans.length ? field(values[0], plans[0]!) : '';
+        for (let i = 1; i < plans.length; i++) row += ',' + field(values[i], plans[i]!);
         pending.push({ csvLine, line: lineNo, raw });
         out += row + '\n';
-        csvLine += 1 + lineBreaks(row);
+        if (escaped) csvLine += lineBreaks(row);
+        csvLine++;
       }
       return out;
     };
@@ -355,6 +394,7 @@ export function ndjsonSource(body: AsyncIterable<Buffer>, columns: DataSourceCol
     takeEarlyRejects: () => early.splice(0),
     mapRejected: (rejected: RejectedRow[], processed: number) => {
       const batch = pending.splice(0, processed);
+      if (rejected.length === 0) return [];
       const byLine = new Map(batch.map((b) => [b.csvLine, b]));
       return rejected.map((r) => {
         const hit = byLine.get(r.line);
