@@ -125,8 +125,13 @@ const times = Object.fromEntries(sides.map(([n]) => [n, []]));
 const cpu = Object.fromEntries(sides.map(([n]) => [n, []])); // CPU ms (user + system, all threads)
 const counts = {};
 await runNative(); // warm-up
+// Each run starts at another side (the order rotates): the side timed right after the heavy JS
+// parsers of the previous run paid ~40% more on a 2-core VM (measured: with the two Roost sides
+// swapped, whichever came first was the slower), and with a fixed order that was always Roost's
+// Native side, the one every ratio is taken against.
 for (let r = 0; r < RUNS; r++) {
-  for (const [name, fn] of sides) {
+  for (let k = 0; k < sides.length; k++) {
+    const [name, fn] = sides[(r + k) % sides.length];
     await settle();
     const c0 = process.cpuUsage();
     const t0 = performance.now();
@@ -150,6 +155,13 @@ for (const [name] of sides) {
       `| ${median(cpu[name]).toFixed(0)} | ${mbPerCpuS(name).toFixed(0)} | ${(nativeMBcpu / mbPerCpuS(name)).toFixed(2)}× |`,
   );
   if (counts[name] !== counts[sides[0][0]]) console.log(`  (row count differs: ${counts[name]})`);
+}
+// On a machine whose speed drifts from minute to minute, the ratio within each run (the sides
+// timed seconds apart) is steadier than the ratio of medians taken over the whole bench.
+console.log('per-run CPU ratios, roost native ÷ this: median (min–max) of the runs');
+for (const [name] of sides.slice(1)) {
+  const rs = cpu[name].map((c, i) => c / cpu[sides[0][0]][i]);
+  console.log(`  ${name}: ${median(rs).toFixed(2)}× (${Math.min(...rs).toFixed(2)}–${Math.max(...rs).toFixed(2)})`);
 }
 
 if (!args.includes('--skip-formats')) {
