@@ -94,14 +94,8 @@ describe('max_threads inside a query', () => {
     }
 
     // What the remote server ran: the inlined nodes without their max_threads.
-    const direct = async (sql: string) => {
-      const r = await fetch(`${ch!.url}/?user=${ch!.user}&password=${ch!.password}`, { method: 'POST', body: sql });
-      const text = await r.text();
-      if (!r.ok) throw new Error(`${sql}: ${text}`);
-      return text;
-    };
-    await direct('SYSTEM FLUSH LOGS');
-    const ran = (await direct("SELECT DISTINCT query FROM system.query_log WHERE type = 1 AND (query LIKE '%mt_src%') FORMAT JSONEachRow"))
+    await ch!.query('SYSTEM FLUSH LOGS');
+    const ran = (await ch!.query("SELECT DISTINCT query FROM system.query_log WHERE type = 1 AND (query LIKE '%mt_src%') FORMAT JSONEachRow"))
       .split('\n').filter(Boolean).map((l) => JSON.parse(l).query as string);
     const inlined = ran.filter((x) => /FROM \(SELECT/.test(x));
     expect(inlined.length, ran.join('\n')).toBeGreaterThanOrEqual(3);

@@ -31,12 +31,7 @@ afterAll(async () => {
 });
 
 const { api, both } = tenantApis(() => srv!, tokens);
-const direct = async (q: string) => {
-  const r = await fetch(`${ch!.url}/?user=${encodeURIComponent(ch!.user)}&password=${encodeURIComponent(ch!.password)}`, { method: 'POST', body: q });
-  const text = await r.text();
-  if (!r.ok) throw new Error(`${q}: ${text}`);
-  return text;
-};
+const direct = (q: string) => ch!.query(q);
 const strip = (b: any) => {
   if (!b || typeof b !== 'object') return b;
   const o = JSON.parse(JSON.stringify(b));

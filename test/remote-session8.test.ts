@@ -17,12 +17,7 @@ async function tenant(slug: string, placement?: unknown) {
   tokens[slug] = await createTenant(srv!, slug, placement);
 }
 
-const direct = async (q: string) => {
-  const r = await fetch(`${ch!.url}/?user=${encodeURIComponent(ch!.user)}&password=${encodeURIComponent(ch!.password)}&allow_experimental_low_cardinality_type=1`, { method: 'POST', body: q });
-  const text = await r.text();
-  if (!r.ok) throw new Error(`${q}: ${text}`);
-  return text;
-};
+const direct = (q: string) => ch!.query(q, { allow_experimental_low_cardinality_type: 1 });
 
 const { api, both } = tenantApis(() => srv!, tokens);
 

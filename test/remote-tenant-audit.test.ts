@@ -123,12 +123,7 @@ describe('remote tenant: types the old server lacks', () => {
 
   it('an events request of more than one engine block is one part (all or nothing on a crash)', async (t) => {
     if (!ch) return t.skip();
-    const direct = async (q: string) => {
-      const r = await fetch(`${ch!.url}/?user=${encodeURIComponent(ch!.user)}&password=${encodeURIComponent(ch!.password)}`, { method: 'POST', body: q });
-      const text = await r.text();
-      if (!r.ok) throw new Error(`${q}: ${text}`);
-      return text;
-    };
+    const direct = (q: string) => ch!.query(q);
     expect((await post(`/v0/datasources?name=big_ev&format=ndjson&schema=${encodeURIComponent('`id` UInt32 `json:$.i`')}`)).status).toBe(200);
     const db = (await direct("SELECT database FROM system.tables WHERE name = 'big_ev' AND database LIKE 'ws_%' FORMAT TSV")).trim();
     expect(db).toMatch(/^ws_/);

@@ -16,12 +16,7 @@ let dataDir = '';
 let token = '';
 const db = 'roost_svc_up';
 
-const direct = async (q: string) => {
-  const r = await fetch(`${ch!.url}/?user=${encodeURIComponent(ch!.user)}&password=${encodeURIComponent(ch!.password)}&allow_experimental_low_cardinality_type=1`, { method: 'POST', body: q });
-  const text = await r.text();
-  if (!r.ok) throw new Error(`${q}: ${text}`);
-  return text;
-};
+const direct = (q: string) => ch!.query(q, { allow_experimental_low_cardinality_type: 1 });
 const sql = (q: string) => call(`${srv!.url}/v0/sql?q=${encodeURIComponent(`${q} FORMAT JSON`)}`, { token });
 const failures = () => srv!.logs.filter((l) => String(l.msg).startsWith('service table upgrade failed') && l.tenant === 'up');
 /** A `/metrics` sample of tenant `up` (open in --dev). */

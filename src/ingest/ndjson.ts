@@ -95,8 +95,11 @@ function zeroOf(type: string): string {
  * below 1e-6 or from 1e21 with an exponent (0.00000009 → 9e-8), which is not decimal text.
  */
 function numberText(v: number | ExactNumber, type: string | null): string {
+  return numberAs(v, type !== null && factsOf(type).decimal);
+}
+function numberAs(v: number | ExactNumber, decimal: boolean): string {
   const s = Object.is(v, -0) ? '-0' : String(v);
-  return type && factsOf(type).decimal ? plainNumber(s) : s;
+  return decimal ? plainNumber(s) : s;
 }
 
 /** True for String/FixedString (through Nullable/LowCardinality): a column or element holding text. */
@@ -206,9 +209,7 @@ function field(v: unknown, p: ColumnPlan): string {
   if (v === null) return p.nul;
   if (typeof v === 'string') return csvQuote(v);
   if (typeof v === 'number' || v instanceof ExactNumber) {
-    if (p.time) return epochSeconds(String(v));
-    const s = Object.is(v, -0) ? '-0' : String(v);
-    return p.decimal ? plainNumber(s) : s;
+    return p.time ? epochSeconds(String(v)) : numberAs(v, p.decimal);
   }
   if (typeof v === 'boolean') return p.intLike ? (v ? '1' : '0') : String(v);
   // An array in a text column is its JSON text, like an object; elsewhere an array literal.

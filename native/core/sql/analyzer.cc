@@ -105,6 +105,8 @@ constexpr std::string_view kOperatorWords[] = {
 
 enum class FK : uint8_t { Query, Parens, Func, TableFunc, Square, Brace };
 enum class CL : uint8_t { Start, With, Select, FromTable, FromAfter, FromExpr, JoinOn, ArrayJoin, Other, OrderBy, Settings, Format };
+// A query that stops in this clause is not whole: no SELECT yet, or FROM without its table.
+inline bool incomplete(CL c) { return c == CL::Start || c == CL::With || c == CL::FromTable; }
 enum class OnClose : uint8_t { None, FromAfter, RegisterCte };
 
 struct Frame {
@@ -581,7 +583,7 @@ bool Scanner::onClause(Kw k, size_t& i) {
       break;
     case Kw::Settings:
       // "WITH c AS (SELECT 1) SETTINGS …" is no query: said here, as at its end.
-      if (f.kind == FK::Query && (f.clause == CL::Start || f.clause == CL::With || f.clause == CL::FromTable))
+      if (f.kind == FK::Query && incomplete(f.clause))
         return fail(ErrorCode::SYNTAX_ERROR, i, "incomplete query before SETTINGS");
       f.clause = CL::Settings;
       ++i;
@@ -878,9 +880,7 @@ bool Scanner::run() {
     }
   }
   if (frames_.size() != 1) return fail(ErrorCode::SYNTAX_ERROR, frames_.back().open, "unclosed bracket");
-  CL c = frames_.back().clause;
-  if (c == CL::FromTable || c == CL::Start || c == CL::With)
-    return fail(ErrorCode::SYNTAX_ERROR, i, "incomplete query");
+  if (incomplete(frames_.back().clause)) return fail(ErrorCode::SYNTAX_ERROR, i, "incomplete query");
   out_.sql = render();
   return true;
 }
