@@ -30,9 +30,11 @@ export interface ImportSource {
    * Maps rejected rows of one validator batch to quarantine rows (NDJSON keeps its raw
    * lines). `processed` is how many rows the batch covered (stored + rejected), in order.
    */
-  mapRejected?: (rejected: RejectedRow[], processed: number) => QuarantineRow[];
+  mapRejected?: (rejected: RejectedRow[], processed: number) => QuarantineRow[] | Promise<QuarantineRow[]>;
   /** Rows rejected before the validator (e.g. invalid JSON lines), drained after each chunk. */
   takeEarlyRejects?: () => QuarantineRow[];
+  /** Called once the import is over, whatever its outcome (NDJSON: the worker lets go of the body's state). */
+  done?: () => void;
 }
 
 export interface ImportOptions {
@@ -181,14 +183,18 @@ export async function admitImport<T>(tenant: string, fn: () => Promise<T>, buffe
 }
 
 export async function importRows(app: App, o: ImportOptions): Promise<ImportResult> {
-  return admitImport(o.ws.tenant, async () => {
-    try {
-      if (!o.skipStorageLimit) await checkStorage(app, getTenant(app.state, o.ws.tenant));
-      return await withDataSourceLock(app, o.ws, o.ds, o.mode === 'replace', () => importLocked(app, o), o.creating);
-    } finally {
-      storageChanged(o.ws.tenant);
-    }
-  }, o.bufferFlush);
+  try {
+    return await admitImport(o.ws.tenant, async () => {
+      try {
+        if (!o.skipStorageLimit) await checkStorage(app, getTenant(app.state, o.ws.tenant));
+        return await withDataSourceLock(app, o.ws, o.ds, o.mode === 'replace', () => importLocked(app, o), o.creating);
+      } finally {
+        storageChanged(o.ws.tenant);
+      }
+    }, o.bufferFlush);
+  } finally {
+    o.source.done?.();
+  }
 }
 
 async function importLocked(app: App, o: ImportOptions): Promise<ImportResult> {
@@ -242,7 +248,7 @@ async function importLocked(app: App, o: ImportOptions): Promise<ImportResult> {
   let rows = 0;
   let bytes = 0;
   let outsideCondition: number | undefined;
-  const toQuarantine = (rejected: RejectedRow[], processed: number, order?: number[]): QuarantineRow[] => {
+  const toQuarantine = async (rejected: RejectedRow[], processed: number, order?: number[]): Promise<QuarantineRow[]> => {
     // Text that is not UTF-8 is refused as a whole: the body is in the wrong encoding.
     const bad = rejected.find((r) => r.reason === 'invalid UTF-8');
     if (bad) throw new RoostError('INVALID_UTF8', `line ${bad.line} is not valid UTF-8; send the file as UTF-8 (nothing was stored)`, { details: { line: bad.line } });
@@ -257,7 +263,7 @@ async function importLocked(app: App, o: ImportOptions): Promise<ImportResult> {
   async function* encoded(): AsyncGenerator<Buffer[]> {
     const handle = async (b: Awaited<ReturnType<CsvValidator['push']>>) => {
       rows += b.rowCount;
-      quarantine(toQuarantine(b.rejected, b.rowCount + b.rejected.length, b.columnOrder));
+      quarantine(await toQuarantine(b.rejected, b.rowCount + b.rejected.length, b.columnOrder));
       if (o.source.takeEarlyRejects) quarantine(o.source.takeEarlyRejects());
       return b.parts;
     };

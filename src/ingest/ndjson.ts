@@ -10,6 +10,7 @@ import type { QuarantineRow } from './quarantine.js';
 import type { ImportSource } from './import.js';
 import { RoostError } from '../errors.js';
 import { ExactNumber, exactJson, holdsNumber, holdsUnsafeInteger, mayBeInexact, stringifyExact } from './json-exact.js';
+import { AHEAD, INLINE_MAX_BYTES, ndjsonWorkerCount, openRemoteConverter, type RemoteConverter, type RemoteResult } from './ndjson-pool.js';
 
 type PathStep = string | number;
 
@@ -278,135 +279,221 @@ function lineBreaks(row: string): number {
 }
 
 /**
- * Converts an NDJSON byte stream into an import source. Line numbers in the
- * quarantine are the NDJSON lines; raw text is the original line.
+ * The NDJSON → CSV conversion of one body, fed its bytes a piece at a time (state carries over:
+ * a line may span pieces). Line numbers in the quarantine are the NDJSON lines; raw text is
+ * the original line. Runs in an ndjson worker thread (ndjson-pool.ts) or, for small bodies,
+ * on the server's own thread: the same code either way.
+ */
+export class NdjsonConverter {
+  readonly counts = { lines: 0 };
+  private readonly paths: PathStep[][];
+  private readonly plans: ColumnPlan[];
+  private readonly hasDecimal: boolean;
+  private readonly timeCols: number[];
+  private readonly textCols: number[];
+  private early: QuarantineRow[] = [];
+  /**
+   * Rows handed to the validator and not yet reported back, in order: their CSV start line,
+   * NDJSON line number and raw text. Each batch reports how many rows it covered, and those
+   * leave the queue.
+   */
+  private readonly pending: Array<{ csvLine: number; line: number; raw: string }> = [];
+  private csvLine = 1;
+  private carry = '';
+  private lineNo = 0;
+  private readonly decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+  constructor(private readonly columns: DataSourceColumn[], private readonly maxLineBytes = 8 << 20) {
+    this.paths = columns.map((c) => parseJsonPath(c.jsonPath ?? `$.${c.name}`));
+    this.plans = columns.map(planColumn);
+    this.hasDecimal = columns.some((c) => /Decimal/.test(c.type));
+    // DateTime/DateTime64 columns: a number is seconds since the epoch, whose fraction (up to 9
+    // digits after 10 before the point) a double may not hold: see below.
+    this.timeCols = columns.flatMap((c, i) => (/^DateTime/.test(innerType(c.type)) ? [i] : []));
+    this.textCols = columns.flatMap((c, i) => (/^(?:Array\()*(?:(?:Nullable|LowCardinality)\()*(?:String|FixedString\(\d+\))\)*$/.test(innerType(c.type)) ? [i] : []));
+  }
+
+  /** CSV rows for the whole lines of the body so far (a piece of a line waits for the rest). */
+  push(chunk: Uint8Array): string {
+    let text: string;
+    try {
+      text = this.decoder.decode(chunk, { stream: true });
+    } catch {
+      throw new RoostError('INVALID_UTF8', `the body is not valid UTF-8 (near line ${this.lineNo + 1}); send UTF-8 text`);
+    }
+    return this.convert(text, false);
+  }
+
+  /** CSV rows for what is left at the end of the body. */
+  end(): string {
+    return this.convert('', true);
+  }
+
+  /** Lines quarantined before the validator (invalid JSON, ...) since the last call. */
+  takeEarly(): QuarantineRow[] {
+    return this.early.splice(0);
+  }
+
+  /** The quarantine rows of one validator batch's rejected rows; `processed` rows leave the queue. */
+  mapRejected(rejected: RejectedRow[], processed: number): QuarantineRow[] {
+    const batch = this.pending.splice(0, processed);
+    if (rejected.length === 0) return [];
+    const byLine = new Map(batch.map((b) => [b.csvLine, b]));
+    return rejected.map((r) => {
+      const hit = byLine.get(r.line);
+      let values: Array<string | null> | undefined;
+      try {
+        const raw = hit?.raw ?? '';
+        const obj = exactJson(raw, JSON.parse(raw), true);
+        values = this.paths.map((p) => { const v = at(obj, p); return v === undefined || v === null ? null : typeof v === 'string' ? v : stringifyExact(v); });
+      } catch { /* keep raw only */ }
+      return { line: hit?.line ?? r.line, column: r.column, reason: r.reason, raw: hit?.raw ?? r.raw, values };
+    });
+  }
+
+  private convert(text: string, final: boolean): string {
+    const { paths, plans, columns, hasDecimal, timeCols, textCols, early, pending } = this;
+    const all = this.carry + text;
+    const lines = all.split('\n');
+    this.carry = final ? '' : lines.pop()!;
+    if (this.carry.length > this.maxLineBytes) throw new RoostError('ROW_TOO_LARGE', `line ${this.lineNo + 1} is longer than ${this.maxLineBytes} bytes`);
+    let out = '';
+    for (const rawLine of lines) {
+      const lineNo = ++this.lineNo;
+      let raw = rawLine.endsWith('\r') ? rawLine.slice(0, -1) : rawLine;
+      // (An event's line starts with '{': only other lines need the blank test.)
+      if (raw.charCodeAt(0) !== 0x7b && isBlankLine(raw)) continue;
+      // A byte order mark may open any of the files a body is made of (buffered event
+      // bodies are concatenated), so it is taken off every line, not only the first.
+      if (raw.charCodeAt(0) === 0xfeff) raw = raw.slice(1);
+      this.counts.lines++;
+      let obj: unknown;
+      try {
+        obj = JSON.parse(raw);
+      } catch (e) {
+        early.push({ line: lineNo, column: null, reason: 'invalid JSON', raw });
+        continue;
+      }
+      if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
+        early.push({ line: lineNo, column: null, reason: 'not a JSON object', raw });
+        continue;
+      }
+      // Values are walked recursively (numbers kept exact, JSON text of objects and
+      // arrays): nesting past the limit would overflow the stack, fail the request with a
+      // 500 and, for a buffered /v0/events body, every flush of its data source after it.
+      if (raw.length > 2 * MAX_JSON_DEPTH && nestsDeeperThan(raw, MAX_JSON_DEPTH)) {
+        early.push({ line: lineNo, column: null, reason: `JSON nested more than ${MAX_JSON_DEPTH} levels deep`, raw });
+        continue;
+      }
+      let values = paths.map((p) => at(obj, p));
+      // Numbers a double cannot hold keep their text (json-exact.ts): lines with
+      // an integer beyond 2^53 in a value used, or, for a schema with Decimal columns or a
+      // number given to a DateTime column, any run of 16 digits (a double keeps 15: a decimal,
+      // or an epoch time's fraction of a second, may have lost some: 1577934245.9999999999
+      // became 1577934246).
+      if (hasDecimal || timeCols.some((i) => typeof values[i] === 'number') ? mayBeInexact(raw) : values.some(holdsUnsafeInteger)) {
+        obj = exactJson(raw, obj);
+        values = paths.map((p) => at(obj, p));
+      }
+      // A text column given a number (or an object or array, kept as JSON) stores the
+      // number as it was written: 1.50 stays "1.50", 1e21 stays "1e21", not what a double
+      // prints. Other columns keep the parsed value (1e2 is 100 for an Int32).
+      // (Only when one holds a number: an array of strings has no text to keep, and parsing
+      // the line again for it halved /v0/events throughput.)
+      if (textCols.length && textCols.some((i) => holdsNumber(values[i]))) {
+        const exact = exactJson(raw, obj, true);
+        for (const i of textCols) values[i] = at(exact, paths[i]!);
+      }
+      // A lone surrogate (\ud800 without its pair) is valid JSON but no UTF-8 text holds it:
+      // stored, it would become U+FFFD, another value than the one sent. Only an escape can
+      // write one (the body is checked UTF-8), so lines without "\u" are not looked at.
+      // JSON text holds no raw line end or lone surrogate: values get them only from escapes.
+      const escaped = raw.includes('\\');
+      if (escaped && raw.includes('\\u')) {
+        const bad = values.findIndex((v, i) => holdsLoneSurrogate(v, columns[i]!.type));
+        if (bad >= 0) {
+          early.push({ line: lineNo, column: columns[bad]!.name, reason: 'lone surrogate (an unpaired \\uD800-\\uDFFF escape): not a character UTF-8 can store', raw });
+          continue;
+        }
+      }
+      let row = plans.length ? field(values[0], plans[0]!) : '';
+      for (let i = 1; i < plans.length; i++) row += ',' + field(values[i], plans[i]!);
+      pending.push({ csvLine: this.csvLine, line: lineNo, raw });
+      out += row + '\n';
+      if (escaped) this.csvLine += lineBreaks(row);
+      this.csvLine++;
+    }
+    return out;
+  }
+}
+
+/**
+ * Converts an NDJSON byte stream into an import source: the body's pieces are converted in an
+ * ndjson worker thread (ndjson-pool.ts), off the server's thread (~3 ms of work per 100 KB),
+ * except a small body (one piece under INLINE_MAX_BYTES), converted here without the hop.
  */
 export function ndjsonSource(body: AsyncIterable<Buffer>, columns: DataSourceColumn[], maxLineBytes = 8 << 20): ImportSource & { counts: { lines: number } } {
-  const paths = columns.map((c) => parseJsonPath(c.jsonPath ?? `$.${c.name}`));
-  const plans = columns.map(planColumn);
-  const hasDecimal = columns.some((c) => /Decimal/.test(c.type));
-  // DateTime/DateTime64 columns: a number is seconds since the epoch, whose fraction (up to 9
-  // digits after 10 before the point) a double may not hold: see below.
-  const timeCols = columns.flatMap((c, i) => (/^DateTime/.test(innerType(c.type)) ? [i] : []));
-  const textCols = columns.flatMap((c, i) => (/^(?:Array\()*(?:(?:Nullable|LowCardinality)\()*(?:String|FixedString\(\d+\))\)*$/.test(innerType(c.type)) ? [i] : []));
-  const early: QuarantineRow[] = [];
-  // Rows handed to the validator and not yet reported back, in order: their CSV
-  // start line, NDJSON line number and raw text. Each batch reports how many rows it
-  // covered, and those leave the queue.
-  const pending: Array<{ csvLine: number; line: number; raw: string }> = [];
-  let csvLine = 1;
+  // A bad JSON path is said now, before anything is read (the converter takes them again).
+  for (const c of columns) parseJsonPath(c.jsonPath ?? `$.${c.name}`);
   const counts = { lines: 0 };
+  let early: QuarantineRow[] = [];
+  let inline: NdjsonConverter | undefined;
+  let remote: RemoteConverter | undefined;
 
   async function* chunks(): AsyncGenerator<Buffer> {
-    let carry = '';
-    let lineNo = 0;
-    const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-    const convert = (text: string, final: boolean): string => {
-      const all = carry + text;
-      const lines = all.split('\n');
-      carry = final ? '' : lines.pop()!;
-      if (carry.length > maxLineBytes) throw new RoostError('ROW_TOO_LARGE', `line ${lineNo + 1} is longer than ${maxLineBytes} bytes`);
-      let out = '';
-      for (const rawLine of lines) {
-        lineNo++;
-        let raw = rawLine.endsWith('\r') ? rawLine.slice(0, -1) : rawLine;
-        // (An event's line starts with '{': only other lines need the blank test.)
-        if (raw.charCodeAt(0) !== 0x7b && isBlankLine(raw)) continue;
-        // A byte order mark may open any of the files a body is made of (buffered event
-        // bodies are concatenated), so it is taken off every line, not only the first.
-        if (raw.charCodeAt(0) === 0xfeff) raw = raw.slice(1);
-        counts.lines++;
-        let obj: unknown;
-        try {
-          obj = JSON.parse(raw);
-        } catch (e) {
-          early.push({ line: lineNo, column: null, reason: 'invalid JSON', raw });
-          continue;
-        }
-        if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
-          early.push({ line: lineNo, column: null, reason: 'not a JSON object', raw });
-          continue;
-        }
-        // Values are walked recursively (numbers kept exact, JSON text of objects and
-        // arrays): nesting past the limit would overflow the stack, fail the request with a
-        // 500 and, for a buffered /v0/events body, every flush of its data source after it.
-        if (raw.length > 2 * MAX_JSON_DEPTH && nestsDeeperThan(raw, MAX_JSON_DEPTH)) {
-          early.push({ line: lineNo, column: null, reason: `JSON nested more than ${MAX_JSON_DEPTH} levels deep`, raw });
-          continue;
-        }
-        let values = paths.map((p) => at(obj, p));
-        // Numbers a double cannot hold keep their text (json-exact.ts): lines with
-        // an integer beyond 2^53 in a value used, or, for a schema with Decimal columns or a
-        // number given to a DateTime column, any run of 16 digits (a double keeps 15: a decimal,
-        // or an epoch time's fraction of a second, may have lost some: 1577934245.9999999999
-        // became 1577934246).
-        if (hasDecimal || timeCols.some((i) => typeof values[i] === 'number') ? mayBeInexact(raw) : values.some(holdsUnsafeInteger)) {
-          obj = exactJson(raw, obj);
-          values = paths.map((p) => at(obj, p));
-        }
-        // A text column given a number (or an object or array, kept as JSON) stores the
-        // number as it was written: 1.50 stays "1.50", 1e21 stays "1e21", not what a double
-        // prints. Other columns keep the parsed value (1e2 is 100 for an Int32).
-        // (Only when one holds a number: an array of strings has no text to keep, and parsing
-        // the line again for it halved /v0/events throughput.)
-        if (textCols.length && textCols.some((i) => holdsNumber(values[i]))) {
-          const exact = exactJson(raw, obj, true);
-          for (const i of textCols) values[i] = at(exact, paths[i]!);
-        }
-        // A lone surrogate (\ud800 without its pair) is valid JSON but no UTF-8 text holds it:
-        // stored, it would become U+FFFD, another value than the one sent. Only an escape can
-        // write one (the body is checked UTF-8), so lines without "\u" are not looked at.
-        // JSON text holds no raw line end or lone surrogate: values get them only from escapes.
-        const escaped = raw.includes('\\');
-        if (escaped && raw.includes('\\u')) {
-          const bad = values.findIndex((v, i) => holdsLoneSurrogate(v, columns[i]!.type));
-          if (bad >= 0) {
-            early.push({ line: lineNo, column: columns[bad]!.name, reason: 'lone surrogate (an unpaired \\uD800-\\uDFFF escape): not a character UTF-8 can store', raw });
-            continue;
-          }
-        }
-        let row = plans.length ? field(values[0], plans[0]!) : '';
-        for (let i = 1; i < plans.length; i++) row += ',' + field(values[i], plans[i]!);
-        pending.push({ csvLine, line: lineNo, raw });
-        out += row + '\n';
-        if (escaped) csvLine += lineBreaks(row);
-        csvLine++;
-      }
-      return out;
-    };
-    for await (const chunk of body) {
-      let text: string;
-      try {
-        text = decoder.decode(chunk, { stream: true });
-      } catch {
-        throw new RoostError('INVALID_UTF8', `the body is not valid UTF-8 (near line ${lineNo + 1}); send UTF-8 text`);
-      }
-      const out = convert(text, false);
-      // Always hand the validator something per chunk so rejections map to this batch.
-      yield Buffer.from(out);
+    const it = body[Symbol.asyncIterator]();
+    const first = await it.next();
+    let second: IteratorResult<Buffer> | undefined;
+    if (first.done || first.value.length < INLINE_MAX_BYTES) second = await it.next();
+    if (first.done || (second?.done && first.value.length < INLINE_MAX_BYTES) || ndjsonWorkerCount() === 0) {
+      // Small (or workers off): here, piece by piece (always something per piece, so that
+      // rejections map to their batch).
+      const conv = inline = new NdjsonConverter(columns, maxLineBytes);
+      const step = (out: string) => { counts.lines = conv.counts.lines; early.push(...conv.takeEarly()); return Buffer.from(out); };
+      if (!first.done) yield step(conv.push(first.value));
+      if (second && !second.done) yield step(conv.push(second.value));
+      if (!second?.done) for (let r = await it.next(); !r.done; r = await it.next()) yield step(conv.push(r.value));
+      yield step(conv.end());
+      return;
     }
-    const out = convert('', true);
-    yield Buffer.from(out);
+    const conv = remote = openRemoteConverter(columns, maxLineBytes);
+    try {
+      // Up to AHEAD pieces are in the worker at once: the next piece of the body is read while
+      // the previous ones are converted. The answers come back in order.
+      const inFlight: Array<Promise<RemoteResult>> = [];
+      const take = async () => {
+        const r = await inFlight.shift()!;
+        counts.lines = r.lines;
+        if (r.early.length) early.push(...r.early);
+        return Buffer.from(r.csv.buffer, r.csv.byteOffset, r.csv.byteLength);
+      };
+      // (Each answer is awaited in turn; until then a failure must not count as unhandled.)
+      const send = (p: Promise<RemoteResult>) => { p.catch(() => {}); inFlight.push(p); };
+      send(conv.push(first.value));
+      if (second && !second.done) send(conv.push(second.value));
+      if (!second?.done) {
+        for (let r = await it.next(); !r.done; r = await it.next()) {
+          send(conv.push(r.value));
+          while (inFlight.length >= AHEAD) yield await take();
+        }
+      }
+      send(conv.end());
+      while (inFlight.length) yield await take();
+    } finally {
+      // The converter's state stays in the worker until the last batch is mapped; a body that
+      // stops early (an error, the client gone) lets go of it here.
+      if (!conv.ended) conv.close();
+    }
   }
 
   return {
     counts,
     chunks: chunks(),
-    takeEarlyRejects: () => early.splice(0),
+    takeEarlyRejects: () => { const e = early; early = []; return e; },
     mapRejected: (rejected: RejectedRow[], processed: number) => {
-      const batch = pending.splice(0, processed);
-      if (rejected.length === 0) return [];
-      const byLine = new Map(batch.map((b) => [b.csvLine, b]));
-      return rejected.map((r) => {
-        const hit = byLine.get(r.line);
-        let values: Array<string | null> | undefined;
-        try {
-          const raw = hit?.raw ?? '';
-          const obj = exactJson(raw, JSON.parse(raw), true);
-          values = paths.map((p) => { const v = at(obj, p); return v === undefined || v === null ? null : typeof v === 'string' ? v : stringifyExact(v); });
-        } catch { /* keep raw only */ }
-        return { line: hit?.line ?? r.line, column: r.column, reason: r.reason, raw: hit?.raw ?? r.raw, values };
-      });
+      if (inline) return inline.mapRejected(rejected, processed);
+      return remote!.mapRejected(rejected, processed);
     },
+    done: () => remote?.close(),
   };
 }

@@ -1,5 +1,6 @@
 /** Prometheus metrics (`GET /metrics`), one registry per server. */
 import client from 'prom-client';
+import { ndjsonWorkerBodies } from '../ingest/ndjson-pool.js';
 
 export function createMetrics() {
   const registry = new client.Registry();
@@ -39,6 +40,10 @@ export function createMetrics() {
   new client.Gauge({
     name: 'roost_events_buffer_pending_requests', help: '/v0/events requests acknowledged (202) and not yet written to the engine', registers: [registry],
     collect() { this.set(m.eventsBuffer?.pendingRequests ?? 0); },
+  });
+  new client.Counter({
+    name: 'roost_ndjson_worker_bodies_total', help: 'NDJSON bodies (events requests, NDJSON imports, buffered-events flushes) converted in worker threads rather than on the server thread (small bodies are not)', registers: [registry],
+    collect() { this.reset(); this.inc(ndjsonWorkerBodies()); },
   });
   return m;
 }
