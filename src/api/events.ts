@@ -147,7 +147,7 @@ export function registerEventRoutes(app: App): EventBuffer {
       try {
         r = await importRows(app, {
           ws, ds, mode: 'append', source: ndjsonSource(countingBytes(await gunzipIfCompressed(bodyStream(ctx, limit), limit), read), ds.columns), dialect: { delimiter: ',', quote: '"', escape: '' },
-          hasHeader: false, requestId: ctx.id, signal: ctx.signal, staged: false,
+          hasHeader: false, requestId: ctx.id, signal: ctx.signal, staged: false, group: true,
         });
       } catch (e) {
         // A refused append is an operation too (as for /v0/datasources): the log says why.

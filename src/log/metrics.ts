@@ -30,6 +30,8 @@ export function createMetrics() {
       help: 'Service tables (tinybird.*, roost.*) of a tenant whose upgrade to the current columns failed and waits to be tried again; queries naming their new columns fail meanwhile',
     }),
     serviceUpgradeFailures: new client.Counter({ name: 'roost_service_table_upgrade_failures_total', help: 'Failed upgrades of a service table to the current columns (each try of each table)', labelNames: ['tenant'], registers: [registry] }),
+    groupedInserts: new client.Counter({ name: 'roost_grouped_inserts_total', help: 'INSERT statements of /v0/events wait=true requests (group commit: one statement may carry several requests)', labelNames: ['tenant'], registers: [registry] }),
+    groupedInsertRequests: new client.Counter({ name: 'roost_grouped_insert_requests_total', help: '/v0/events wait=true requests whose rows went in through a grouped INSERT (÷ roost_grouped_inserts_total: requests per statement)', labelNames: ['tenant'], registers: [registry] }),
     /** Set by the events API once its buffer exists: read when /metrics is scraped. */
     eventsBuffer: undefined as { pendingBytes: number; pendingRequests: number } | undefined,
   };
