@@ -274,6 +274,10 @@ TEST_CASE("max_threads is dropped from the final SETTINGS of SQL inlined as a su
   CHECK(refused("WITH c AS (SELECT 1) SETTINGS max_threads = 1").message == "incomplete query before SETTINGS");
   CHECK(refused("WITH c AS (SELECT 1) q y SETTINGS max_threads = 1").code == ErrorCode::SYNTAX_ERROR);
   CHECK(refused("SETTINGS max_threads = 1").code == ErrorCode::SYNTAX_ERROR);
+  // The same at a closing bracket: a subquery that is only a WITH (ClickHouse refuses it too).
+  CHECK(refused("SELECT * FROM (WITH c AS (SELECT 1))").message == "incomplete query before ')'");
+  CHECK(refused("SELECT 1 IN (WITH 1 AS x)").code == ErrorCode::SYNTAX_ERROR);
+  CHECK(!ok("SELECT * FROM (WITH c AS (SELECT 1) SELECT * FROM c)").empty());
 
   NameMap m;
   REQUIRE(m.add("p", EntryKind::Query, "SELECT number FROM numbers(10) SETTINGS max_threads = 16"));

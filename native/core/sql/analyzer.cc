@@ -280,8 +280,7 @@ bool Scanner::pop(size_t i) {
   bool match = (t == TT::ClosingRoundBracket && (f.kind == FK::Query || f.kind == FK::Parens || f.kind == FK::Func || f.kind == FK::TableFunc)) ||
                (t == TT::ClosingSquareBracket && f.kind == FK::Square) || (t == TT::ClosingCurlyBrace && f.kind == FK::Brace);
   if (!match) return fail(ErrorCode::SYNTAX_ERROR, i, "mismatched bracket");
-  if (f.kind == FK::Query && (f.clause == CL::FromTable || f.clause == CL::Start))
-    return fail(ErrorCode::SYNTAX_ERROR, i, "incomplete query before ')'");
+  if (f.kind == FK::Query && incomplete(f.clause)) return fail(ErrorCode::SYNTAX_ERROR, i, "incomplete query before ')'");
   if (f.must_query && f.kind != FK::Query) return fail(ErrorCode::SYNTAX_ERROR, f.open, "expected a subquery");
   scope_.resize(f.cte_mark);
   if (f.is_matcher) matcher_end_ = i;
