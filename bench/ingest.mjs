@@ -1,7 +1,9 @@
 // bench/ingest: end-to-end CSV ingest through Roost (HTTP upload → rows stored)
 // against ClickHouse's own CSV path in-process (INSERT ... SELECT FROM file(CSV)),
 // peak RSS while ingesting a large upload, and /v0/events throughput with wait=true.
-//   npm run build && node bench/ingest.mjs [--rounds 5] [--big-mb 1024] [--events-seconds 10]
+//   npm run build && node bench/ingest.mjs [--rounds 5] [--big-mb 1024] [--events-seconds 10] [--small-seconds 10]
+// (0 skips a part.) The last part, one event per wait=true request from 16 clients, has no
+// baseline and no target: it shows what group commit does for small requests (context).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,6 +18,7 @@ const arg = (name, def) => { const i = process.argv.indexOf(`--${name}`); return
 const rounds = arg('rounds', 5);
 const bigMb = arg('big-mb', 1024);
 const eventSeconds = arg('events-seconds', 10);
+const smallSeconds = arg('small-seconds', 10);
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
 
 if (!fs.existsSync(DEFAULT_PATH)) {
@@ -180,6 +183,44 @@ if (eventSeconds > 0) {
   const stored = Number((await (await fetch(`${url}/v0/sql?q=${encodeURIComponent('SELECT count() FROM events FORMAT TSV')}`, { headers: auth })).text()).trim());
   console.log(`  stored ${stored} events of ${out.reqs * 5000} acknowledged${stored === out.reqs * 5000 ? '' : '  <-- MISMATCH'}`);
   console.log(`  load generator CPU: ${(out.cpuMs / out.reqs).toFixed(1)} ms per request`);
+}
+
+// --- one event per wait=true request (group commit), 16 clients in another process --------
+if (smallSeconds > 0) {
+  await fetch(`${url}/v0/datasources?name=small&format=ndjson&schema=${encodeURIComponent('`ts` DateTime64(3) `json:$.ts`, `user` String `json:$.user`, `value` Float64 `json:$.value`')}`, { method: 'POST', headers: auth });
+  const metric = async (name) => Number(new RegExp(`^${name}\\{[^}]*\\} (\\d+)`, 'm').exec(await (await fetch(`${url}/metrics`)).text())?.[1] ?? 0);
+  const [s0, r0] = [await metric('roost_grouped_inserts_total'), await metric('roost_grouped_insert_requests_total')];
+  const loader = `
+    const url = process.argv[1], token = process.argv[2], seconds = Number(process.argv[3]), conc = Number(process.argv[4]);
+    const body = JSON.stringify({ ts: '2024-05-01 10:00:00.123', user: 'u1', value: 1.5 }) + '\\n';
+    let reqs = 0, errors = 0;
+    const lat = [];
+    const end = Date.now() + seconds * 1000;
+    const worker = async () => {
+      while (Date.now() < end) {
+        const t0 = performance.now();
+        const r = await fetch(url + '/v0/events?name=small&wait=true', { method: 'POST', body, headers: { Authorization: 'Bearer ' + token } });
+        await r.text();
+        lat.push(performance.now() - t0);
+        if (r.status === 200) reqs++; else errors++;
+      }
+    };
+    const t0 = Date.now();
+    await Promise.all(Array.from({ length: conc }, worker));
+    lat.sort((a, b) => a - b);
+    console.log(JSON.stringify({ reqs, errors, ms: Date.now() - t0, p50: lat[lat.length >> 1], p99: lat[Math.floor(lat.length * 0.99)] }));
+  `;
+  const out = await new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, ['--input-type=module', '-e', loader, url, token, String(smallSeconds), '16'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let s = '';
+    p.stdout.on('data', (b) => (s += b));
+    p.on('exit', (c) => (c === 0 ? resolve(JSON.parse(s)) : reject(new Error(`loader exited ${c}`))));
+  });
+  const statements = (await metric('roost_grouped_inserts_total')) - s0;
+  const carried = (await metric('roost_grouped_insert_requests_total')) - r0;
+  const stored = Number((await (await fetch(`${url}/v0/sql?q=${encodeURIComponent('SELECT count() FROM small FORMAT TSV')}`, { headers: auth })).text()).trim());
+  console.log(`\n  /v0/events wait=true, one event per request, 16 concurrent clients in another process, ${(out.ms / 1000).toFixed(1)} s (context, no target):`);
+  console.log(`  ${(out.reqs / (out.ms / 1000)).toFixed(0)} requests/s, p50 ${out.p50.toFixed(1)} ms, p99 ${out.p99.toFixed(1)} ms, ${out.errors} errors; ${statements} INSERTs carried ${carried} requests (${(carried / Math.max(1, statements)).toFixed(1)} per INSERT); stored ${stored} of ${out.reqs} acknowledged${stored === out.reqs ? '' : '  <-- MISMATCH'}`);
 }
 
 server.kill('SIGTERM');
