@@ -40,7 +40,9 @@ port.on('message', (m: Message) => {
       case 'push':
       case 'end': {
         const c = converter(m.id);
-        const csv = encoder.encode(m.op === 'push' ? c.push(m.chunk!) : c.end());
+        const rows = m.op === 'push' ? c.push(m.chunk!) : c.end();
+        // Moved to the server's thread, not copied: a buffer of its own (a Buffer may be a view of a pool).
+        const csv = typeof rows === 'string' ? encoder.encode(rows) : rows.byteOffset === 0 && rows.byteLength === rows.buffer.byteLength ? rows : new Uint8Array(rows);
         port.postMessage({ seq: m.seq, ok: true, csv, early: c.takeEarly(), lines: c.counts.lines }, [csv.buffer as ArrayBuffer]);
         return;
       }

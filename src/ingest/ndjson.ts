@@ -10,6 +10,7 @@ import type { QuarantineRow } from './quarantine.js';
 import type { ImportSource } from './import.js';
 import { RoostError } from '../errors.js';
 import { ExactNumber, exactJson, holdsNumber, holdsUnsafeInteger, mayBeInexact, stringifyExact } from './json-exact.js';
+import { native } from '../native/addon.js';
 import { AHEAD, INLINE_MAX_BYTES, ndjsonWorkerCount, openRemoteConverter, type RemoteConverter, type RemoteResult } from './ndjson-pool.js';
 
 type PathStep = string | number;
@@ -278,6 +279,12 @@ function lineBreaks(row: string): number {
   return n;
 }
 
+let fastLines = 0;
+/** Lines the native fast path converted in this thread since it started (for tests). */
+export function ndjsonFastLines(): number {
+  return fastLines;
+}
+
 /**
  * The NDJSON → CSV conversion of one body, fed its bytes a piece at a time (state carries over:
  * a line may span pieces). Line numbers in the quarantine are the NDJSON lines; raw text is
@@ -297,11 +304,19 @@ export class NdjsonConverter {
    * NDJSON line number and raw text. Each batch reports how many rows it covered, and those
    * leave the queue.
    */
-  private readonly pending: Array<{ csvLine: number; line: number; raw: string }> = [];
+  private readonly pending: Array<{ csvLine: number; line: number; raw: string | undefined; buf?: Buffer; start?: number; end?: number }> = [];
   private csvLine = 1;
   private carry = '';
   private lineNo = 0;
   private readonly decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+  /**
+   * The native fast path (native/core/ndjson/fast.h), unless a column's path takes an array
+   * element or a name every object inherits (`$.a[0]`, `$.constructor`: JavaScript's rules), or
+   * ROOST_NDJSON_FAST=0. With it the body is handled as bytes (byte mode); without, as text.
+   */
+  private readonly fast: { run(buf: Uint8Array, start: number, end: number): unknown } | undefined;
+  private carryBytes: Buffer = Buffer.alloc(0);
+  private readonly lineDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
   constructor(private readonly columns: DataSourceColumn[], private readonly maxLineBytes = 8 << 20) {
     this.paths = columns.map((c) => parseJsonPath(c.jsonPath ?? `$.${c.name}`));
@@ -311,10 +326,30 @@ export class NdjsonConverter {
     // digits after 10 before the point) a double may not hold: see below.
     this.timeCols = columns.flatMap((c, i) => (/^DateTime/.test(innerType(c.type)) ? [i] : []));
     this.textCols = columns.flatMap((c, i) => (/^(?:Array\()*(?:(?:Nullable|LowCardinality)\()*(?:String|FixedString\(\d+\))\)*$/.test(innerType(c.type)) ? [i] : []));
+    const plain = this.paths.every((p) => p.every((step) => typeof step === 'string' && !(step in Object.prototype)));
+    if (plain && process.env.ROOST_NDJSON_FAST !== '0') {
+      this.fast = new (native().NdjsonFast)(columns.map((c, i) => {
+        const f = factsOf(c.type);
+        const elementText: boolean[] = [];
+        for (let el = f.element; el !== null; el = elementType(el)) elementText.push(isText(el));
+        return {
+          path: this.paths[i], text: f.text, numbersVerbatim: this.textCols.includes(i), time: f.time, intLike: this.plans[i]!.intLike,
+          elementText, missing: this.plans[i]!.missing, nul: this.plans[i]!.nul,
+        };
+      }));
+    }
   }
 
   /** CSV rows for the whole lines of the body so far (a piece of a line waits for the rest). */
-  push(chunk: Uint8Array): string {
+  push(chunk: Uint8Array): string | Buffer {
+    if (this.fast) {
+      const piece = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+      const buf = this.carryBytes.length ? Buffer.concat([this.carryBytes, piece]) : piece;
+      const whole = buf.lastIndexOf(10) + 1;
+      this.carryBytes = buf.subarray(whole);
+      if (this.carryBytes.length > this.maxLineBytes) throw new RoostError('ROW_TOO_LARGE', `line ${this.lineNo + 1} is longer than ${this.maxLineBytes} bytes`);
+      return this.bytes(buf, 0, whole);
+    }
     let text: string;
     try {
       text = this.decoder.decode(chunk, { stream: true });
@@ -325,7 +360,12 @@ export class NdjsonConverter {
   }
 
   /** CSV rows for what is left at the end of the body. */
-  end(): string {
+  end(): string | Buffer {
+    if (this.fast) {
+      const last = this.carryBytes;
+      this.carryBytes = Buffer.alloc(0);
+      return this.bytes(last, 0, last.length);
+    }
     return this.convert('', true);
   }
 
@@ -341,6 +381,7 @@ export class NdjsonConverter {
     const byLine = new Map(batch.map((b) => [b.csvLine, b]));
     return rejected.map((r) => {
       const hit = byLine.get(r.line);
+      if (hit && hit.raw === undefined) hit.raw = hit.buf!.toString('utf8', hit.start, hit.end);
       let values: Array<string | null> | undefined;
       try {
         const raw = hit?.raw ?? '';
@@ -352,78 +393,117 @@ export class NdjsonConverter {
   }
 
   private convert(text: string, final: boolean): string {
-    const { paths, plans, columns, hasDecimal, timeCols, textCols, early, pending } = this;
     const all = this.carry + text;
     const lines = all.split('\n');
     this.carry = final ? '' : lines.pop()!;
     if (this.carry.length > this.maxLineBytes) throw new RoostError('ROW_TOO_LARGE', `line ${this.lineNo + 1} is longer than ${this.maxLineBytes} bytes`);
     let out = '';
-    for (const rawLine of lines) {
-      const lineNo = ++this.lineNo;
-      let raw = rawLine.endsWith('\r') ? rawLine.slice(0, -1) : rawLine;
-      // (An event's line starts with '{': only other lines need the blank test.)
-      if (raw.charCodeAt(0) !== 0x7b && isBlankLine(raw)) continue;
-      // A byte order mark may open any of the files a body is made of (buffered event
-      // bodies are concatenated), so it is taken off every line, not only the first.
-      if (raw.charCodeAt(0) === 0xfeff) raw = raw.slice(1);
-      this.counts.lines++;
-      let obj: unknown;
-      try {
-        obj = JSON.parse(raw);
-      } catch (e) {
-        early.push({ line: lineNo, column: null, reason: 'invalid JSON', raw });
-        continue;
-      }
-      if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
-        early.push({ line: lineNo, column: null, reason: 'not a JSON object', raw });
-        continue;
-      }
-      // Values are walked recursively (numbers kept exact, JSON text of objects and
-      // arrays): nesting past the limit would overflow the stack, fail the request with a
-      // 500 and, for a buffered /v0/events body, every flush of its data source after it.
-      if (raw.length > 2 * MAX_JSON_DEPTH && nestsDeeperThan(raw, MAX_JSON_DEPTH)) {
-        early.push({ line: lineNo, column: null, reason: `JSON nested more than ${MAX_JSON_DEPTH} levels deep`, raw });
-        continue;
-      }
-      let values = paths.map((p) => at(obj, p));
-      // Numbers a double cannot hold keep their text (json-exact.ts): lines with
-      // an integer beyond 2^53 in a value used, or, for a schema with Decimal columns or a
-      // number given to a DateTime column, any run of 16 digits (a double keeps 15: a decimal,
-      // or an epoch time's fraction of a second, may have lost some: 1577934245.9999999999
-      // became 1577934246).
-      if (hasDecimal || timeCols.some((i) => typeof values[i] === 'number') ? mayBeInexact(raw) : values.some(holdsUnsafeInteger)) {
-        obj = exactJson(raw, obj);
-        values = paths.map((p) => at(obj, p));
-      }
-      // A text column given a number (or an object or array, kept as JSON) stores the
-      // number as it was written: 1.50 stays "1.50", 1e21 stays "1e21", not what a double
-      // prints. Other columns keep the parsed value (1e2 is 100 for an Int32).
-      // (Only when one holds a number: an array of strings has no text to keep, and parsing
-      // the line again for it halved /v0/events throughput.)
-      if (textCols.length && textCols.some((i) => holdsNumber(values[i]))) {
-        const exact = exactJson(raw, obj, true);
-        for (const i of textCols) values[i] = at(exact, paths[i]!);
-      }
-      // A lone surrogate (\ud800 without its pair) is valid JSON but no UTF-8 text holds it:
-      // stored, it would become U+FFFD, another value than the one sent. Only an escape can
-      // write one (the body is checked UTF-8), so lines without "\u" are not looked at.
-      // JSON text holds no raw line end or lone surrogate: values get them only from escapes.
-      const escaped = raw.includes('\\');
-      if (escaped && raw.includes('\\u')) {
-        const bad = values.findIndex((v, i) => holdsLoneSurrogate(v, columns[i]!.type));
-        if (bad >= 0) {
-          early.push({ line: lineNo, column: columns[bad]!.name, reason: 'lone surrogate (an unpaired \\uD800-\\uDFFF escape): not a character UTF-8 can store', raw });
-          continue;
+    for (const rawLine of lines) out += this.line(rawLine, ++this.lineNo);
+    return out;
+  }
+
+  /**
+   * Byte mode (the native fast path on): the whole lines of buf[s, e) (e is just past a line
+   * end, or the end of the body). Lines the fast path converts are taken as they are; each one
+   * it leaves (the first on which it stops) goes through line(), then the fast path goes on.
+   */
+  private bytes(buf: Buffer, s: number, e: number): Buffer {
+    const fast = this.fast!;
+    const out: Buffer[] = [];
+    let rows = '';
+    for (let pos = s; pos < e;) {
+      const [consumed, csv, spans] = fast.run(buf, pos, e) as [number, Buffer, Uint32Array];
+      if (spans.length) {
+        if (rows) { out.push(Buffer.from(rows)); rows = ''; }
+        out.push(csv);
+        fastLines += spans.length / 2;
+        for (let k = 0; k < spans.length; k += 2) {
+          this.counts.lines++;
+          this.pending.push({ csvLine: this.csvLine++, line: ++this.lineNo, raw: undefined, buf, start: pos + spans[k]!, end: pos + spans[k + 1]! });
         }
       }
-      let row = plans.length ? field(values[0], plans[0]!) : '';
-      for (let i = 1; i < plans.length; i++) row += ',' + field(values[i], plans[i]!);
-      pending.push({ csvLine: this.csvLine, line: lineNo, raw });
-      out += row + '\n';
-      if (escaped) this.csvLine += lineBreaks(row);
-      this.csvLine++;
+      pos += consumed;
+      if (pos >= e) break;
+      let nl = buf.indexOf(10, pos);
+      if (nl < 0 || nl >= e) nl = e;
+      let text: string;
+      try {
+        text = this.lineDecoder.decode(buf.subarray(pos, nl));
+      } catch {
+        throw new RoostError('INVALID_UTF8', `the body is not valid UTF-8 (line ${this.lineNo + 1}); send UTF-8 text`);
+      }
+      rows += this.line(text, ++this.lineNo);
+      pos = nl + 1;
     }
-    return out;
+    if (rows) out.push(Buffer.from(rows));
+    return out.length === 1 ? out[0]! : Buffer.concat(out);
+  }
+
+  /** The CSV row of one line ('' for a blank line, or one quarantined before the validator). */
+  private line(rawLine: string, lineNo: number): string {
+    const { paths, plans, columns, hasDecimal, timeCols, textCols, early, pending } = this;
+    let raw = rawLine.endsWith('\r') ? rawLine.slice(0, -1) : rawLine;
+    // (An event's line starts with '{': only other lines need the blank test.)
+    if (raw.charCodeAt(0) !== 0x7b && isBlankLine(raw)) return '';
+    // A byte order mark may open any of the files a body is made of (buffered event
+    // bodies are concatenated), so it is taken off every line, not only the first.
+    if (raw.charCodeAt(0) === 0xfeff) raw = raw.slice(1);
+    this.counts.lines++;
+    let obj: unknown;
+    try {
+      obj = JSON.parse(raw);
+    } catch (e) {
+      early.push({ line: lineNo, column: null, reason: 'invalid JSON', raw });
+      return '';
+    }
+    if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
+      early.push({ line: lineNo, column: null, reason: 'not a JSON object', raw });
+      return '';
+    }
+    // Values are walked recursively (numbers kept exact, JSON text of objects and
+    // arrays): nesting past the limit would overflow the stack, fail the request with a
+    // 500 and, for a buffered /v0/events body, every flush of its data source after it.
+    if (raw.length > 2 * MAX_JSON_DEPTH && nestsDeeperThan(raw, MAX_JSON_DEPTH)) {
+      early.push({ line: lineNo, column: null, reason: `JSON nested more than ${MAX_JSON_DEPTH} levels deep`, raw });
+      return '';
+    }
+    let values = paths.map((p) => at(obj, p));
+    // Numbers a double cannot hold keep their text (json-exact.ts): lines with
+    // an integer beyond 2^53 in a value used, or, for a schema with Decimal columns or a
+    // number given to a DateTime column, any run of 16 digits (a double keeps 15: a decimal,
+    // or an epoch time's fraction of a second, may have lost some: 1577934245.9999999999
+    // became 1577934246).
+    if (hasDecimal || timeCols.some((i) => typeof values[i] === 'number') ? mayBeInexact(raw) : values.some(holdsUnsafeInteger)) {
+      obj = exactJson(raw, obj);
+      values = paths.map((p) => at(obj, p));
+    }
+    // A text column given a number (or an object or array, kept as JSON) stores the
+    // number as it was written: 1.50 stays "1.50", 1e21 stays "1e21", not what a double
+    // prints. Other columns keep the parsed value (1e2 is 100 for an Int32).
+    // (Only when one holds a number: an array of strings has no text to keep, and parsing
+    // the line again for it halved /v0/events throughput.)
+    if (textCols.length && textCols.some((i) => holdsNumber(values[i]))) {
+      const exact = exactJson(raw, obj, true);
+      for (const i of textCols) values[i] = at(exact, paths[i]!);
+    }
+    // A lone surrogate (\ud800 without its pair) is valid JSON but no UTF-8 text holds it:
+    // stored, it would become U+FFFD, another value than the one sent. Only an escape can
+    // write one (the body is checked UTF-8), so lines without "\u" are not looked at.
+    // JSON text holds no raw line end or lone surrogate: values get them only from escapes.
+    const escaped = raw.includes('\\');
+    if (escaped && raw.includes('\\u')) {
+      const bad = values.findIndex((v, i) => holdsLoneSurrogate(v, columns[i]!.type));
+      if (bad >= 0) {
+        early.push({ line: lineNo, column: columns[bad]!.name, reason: 'lone surrogate (an unpaired \\uD800-\\uDFFF escape): not a character UTF-8 can store', raw });
+        return '';
+      }
+    }
+    let row = plans.length ? field(values[0], plans[0]!) : '';
+    for (let i = 1; i < plans.length; i++) row += ',' + field(values[i], plans[i]!);
+    pending.push({ csvLine: this.csvLine, line: lineNo, raw });
+    if (escaped) this.csvLine += lineBreaks(row);
+    this.csvLine++;
+    return row + '\n';
   }
 }
 
@@ -449,7 +529,7 @@ export function ndjsonSource(body: AsyncIterable<Buffer>, columns: DataSourceCol
       // Small (or workers off): here, piece by piece (always something per piece, so that
       // rejections map to their batch).
       const conv = inline = new NdjsonConverter(columns, maxLineBytes);
-      const step = (out: string) => { counts.lines = conv.counts.lines; early.push(...conv.takeEarly()); return Buffer.from(out); };
+      const step = (out: string | Buffer) => { counts.lines = conv.counts.lines; early.push(...conv.takeEarly()); return typeof out === 'string' ? Buffer.from(out) : out; };
       if (!first.done) yield step(conv.push(first.value));
       if (second && !second.done) yield step(conv.push(second.value));
       if (!second?.done) for (let r = await it.next(); !r.done; r = await it.next()) yield step(conv.push(r.value));

@@ -116,6 +116,7 @@ inline std::ptrdiff_t firstInvalidUtf8(const char* begin, const char* end) {
       if (_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(a, b), _mm_or_si128(c, d))) != 0) break;
       p += 64;
     }
+    if (p == e) break;  // (a range of whole 64-byte blocks of ASCII ends here)
     if (e - p >= 16) {
       unsigned m = static_cast<unsigned>(_mm_movemask_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
       if (m == 0) {
