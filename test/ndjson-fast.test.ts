@@ -7,10 +7,9 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { rng } from './helpers/rng.js';
-import { ndjsonFastLines, ndjsonSource } from '../src/ingest/ndjson.js';
-import { CsvValidator } from '../src/native/csv.js';
+import { ndjsonFastLines } from '../src/ingest/ndjson.js';
+import { importNdjson, pieces } from './helpers/ndjson.js';
 import type { DataSourceColumn } from '../src/datasources/registry.js';
-import type { QuarantineRow } from '../src/ingest/quarantine.js';
 
 const col = (name: string, type: string, jsonPath: string, extra: Partial<DataSourceColumn> = {}) =>
   ({ name, type, jsonPath, nullable: type.startsWith('Nullable'), ...extra }) as DataSourceColumn;
@@ -64,40 +63,7 @@ function generator(seed: number) {
   };
 }
 
-async function* pieces(b: Buffer, seed: number): AsyncGenerator<Buffer> {
-  const r = rng(seed);
-  for (let o = 0; o < b.length;) {
-    const n = 1 + Math.floor(r() * 5000);
-    yield b.subarray(o, o + n);
-    o += n;
-  }
-}
-
-async function convert(columns: DataSourceColumn[], b: Buffer, seed: number) {
-  const source = ndjsonSource(pieces(b, seed), columns);
-  const validator = new CsvValidator({ columns, dialect: { delimiter: ',', quote: '"', escape: '' }, hasHeader: false, format: 'RowBinary' });
-  const csv: Buffer[] = [];
-  const rowBinary: Buffer[] = [];
-  const quarantined: QuarantineRow[] = [];
-  let stored = 0;
-  const take = async (batch: Awaited<ReturnType<CsvValidator['push']>>) => {
-    stored += batch.rowCount;
-    quarantined.push(...await source.mapRejected!(batch.rejected, batch.rowCount + batch.rejected.length));
-    quarantined.push(...source.takeEarlyRejects!());
-    rowBinary.push(...batch.parts);
-  };
-  try {
-    for await (const c of source.chunks) {
-      csv.push(c);
-      await take(await validator.push(c));
-    }
-    await take(await validator.finish());
-  } finally {
-    source.done?.();
-  }
-  quarantined.sort((a, b) => a.line - b.line);
-  return { csv: Buffer.concat(csv).toString(), rowBinary: Buffer.concat(rowBinary), quarantined, stored };
-}
+const convert = (columns: DataSourceColumn[], b: Buffer, seed: number) => importNdjson(columns, pieces(b, seed, 5000));
 
 afterEach(() => { delete process.env.ROOST_NDJSON_FAST; delete process.env.ROOST_NDJSON_WORKERS; });
 

@@ -8,11 +8,10 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { call, startServer, type RunningServer } from './helpers/server.js';
 import { rng } from './helpers/rng.js';
+import { importNdjson, pieces } from './helpers/ndjson.js';
 import { ndjsonSource } from '../src/ingest/ndjson.js';
 import { INLINE_MAX_BYTES, ndjsonWorkerBodies, terminateNdjsonWorkers } from '../src/ingest/ndjson-pool.js';
-import { CsvValidator } from '../src/native/csv.js';
 import type { DataSourceColumn } from '../src/datasources/registry.js';
-import type { QuarantineRow } from '../src/ingest/quarantine.js';
 
 const columns = [
   { name: 'id', type: 'Int32', jsonPath: '$.id' },
@@ -47,43 +46,7 @@ function body(seed: number, lines: number, cleanUntil = 0): Buffer {
   return Buffer.from(out.map((l, i) => (i % 5 === 0 ? l + '\r' : l)).join('\n') + '\n');
 }
 
-/** The body cut into pieces at random byte offsets (inside lines and characters too). */
-async function* pieces(b: Buffer, seed: number): AsyncGenerator<Buffer> {
-  const r = rng(seed);
-  for (let o = 0; o < b.length;) {
-    const n = 1 + Math.floor(r() * 70_000);
-    yield b.subarray(o, o + n);
-    o += n;
-  }
-}
-
-/** What an import does with a source: each piece through the validator, rejections mapped, in order. */
-async function run(b: Buffer, seed: number) {
-  const source = ndjsonSource(pieces(b, seed), columns);
-  const validator = new CsvValidator({ columns, dialect: { delimiter: ',', quote: '"', escape: '' }, hasHeader: false, format: 'RowBinary' });
-  const csv: Buffer[] = [];
-  const rowBinary: Buffer[] = [];
-  const quarantined: QuarantineRow[] = [];
-  let stored = 0;
-  const take = async (batch: Awaited<ReturnType<CsvValidator['push']>>) => {
-    stored += batch.rowCount;
-    quarantined.push(...await source.mapRejected!(batch.rejected, batch.rowCount + batch.rejected.length));
-    quarantined.push(...source.takeEarlyRejects!());
-    rowBinary.push(...batch.parts);
-  };
-  try {
-    for await (const c of source.chunks) {
-      csv.push(c);
-      await take(await validator.push(c));
-    }
-    await take(await validator.finish());
-  } finally {
-    source.done?.();
-  }
-  // (In line order: when an early rejection joins the quarantine depends on the cut.)
-  quarantined.sort((a, b) => a.line - b.line);
-  return { csv: Buffer.concat(csv).toString(), rowBinary: Buffer.concat(rowBinary), quarantined, stored, lines: source.counts.lines };
-}
+const run = (b: Buffer, seed: number) => importNdjson(columns, pieces(b, seed, 70_000));
 
 afterEach(() => { delete process.env.ROOST_NDJSON_WORKERS; });
 
@@ -137,7 +100,7 @@ describe('NDJSON conversion in worker threads', () => {
     process.env.ROOST_NDJSON_WORKERS = '2';
     const bad = Buffer.concat([body(9, 1000), Buffer.from([0xff, 0xfe, 0x0a])]);
     await expect(run(bad, 3)).rejects.toMatchObject({ code: 'INVALID_UTF8' });
-    const source = ndjsonSource(pieces(Buffer.concat([body(9, 1000), Buffer.alloc(100_000, 0x41)]), 5), columns, 50_000);
+    const source = ndjsonSource(pieces(Buffer.concat([body(9, 1000), Buffer.alloc(100_000, 0x41)]), 5, 70_000), columns, 50_000);
     const drain = async () => { for await (const _ of source.chunks) { /* nothing */ } };
     await expect(drain()).rejects.toMatchObject({ code: 'ROW_TOO_LARGE' });
     source.done?.();
