@@ -316,6 +316,10 @@ export class NdjsonConverter {
    */
   private readonly fast: { run(buf: Uint8Array, start: number, end: number): unknown } | undefined;
   private carryBytes: Buffer = Buffer.alloc(0);
+  /** Lines the fast path took and left in this body; past a share of lines left, it is not asked again. */
+  private fastTaken = 0;
+  private fastLeft = 0;
+  private fastOff = false;
   private readonly lineDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
   constructor(private readonly columns: DataSourceColumn[], private readonly maxLineBytes = 8 << 20) {
@@ -412,11 +416,26 @@ export class NdjsonConverter {
     const out: Buffer[] = [];
     let rows = '';
     for (let pos = s; pos < e;) {
+      if (this.fastOff) {
+        // A body most of whose lines the fast path leaves (escapes everywhere, numbers in other
+        // forms): asking it for each line costs more than it saves; the rest goes to line().
+        let text: string;
+        try {
+          text = this.lineDecoder.decode(buf.subarray(pos, e));
+        } catch {
+          throw new RoostError('INVALID_UTF8', `the body is not valid UTF-8 (after line ${this.lineNo}); send UTF-8 text`);
+        }
+        const lines = text.split('\n');
+        if (lines[lines.length - 1] === '') lines.pop();
+        for (const l of lines) rows += this.line(l, ++this.lineNo);
+        break;
+      }
       const [consumed, csv, spans] = fast.run(buf, pos, e) as [number, Buffer, Uint32Array];
       if (spans.length) {
         if (rows) { out.push(Buffer.from(rows)); rows = ''; }
         out.push(csv);
         fastLines += spans.length / 2;
+        this.fastTaken += spans.length / 2;
         for (let k = 0; k < spans.length; k += 2) {
           this.counts.lines++;
           this.pending.push({ csvLine: this.csvLine++, line: ++this.lineNo, raw: undefined, buf, start: pos + spans[k]!, end: pos + spans[k + 1]! });
@@ -434,6 +453,7 @@ export class NdjsonConverter {
       }
       rows += this.line(text, ++this.lineNo);
       pos = nl + 1;
+      if (++this.fastLeft >= 32 && this.fastLeft * 4 > this.fastTaken) this.fastOff = true;
     }
     if (rows) out.push(Buffer.from(rows));
     return out.length === 1 ? out[0]! : Buffer.concat(out);
