@@ -315,7 +315,9 @@ export class NdjsonConverter {
    * ROOST_NDJSON_FAST=0. With it the body is handled as bytes (byte mode); without, as text.
    */
   private readonly fast: { run(buf: Uint8Array, start: number, end: number): unknown } | undefined;
-  private carryBytes: Buffer = Buffer.alloc(0);
+  /** The bytes of the line not ended yet, in the pieces they came in (joined once it ends). */
+  private carryParts: Buffer[] = [];
+  private carryLength = 0;
   /** Lines the fast path took and left in this body; past a share of lines left, it is not asked again. */
   private fastTaken = 0;
   private fastLeft = 0;
@@ -348,10 +350,20 @@ export class NdjsonConverter {
   push(chunk: Uint8Array): string | Buffer {
     if (this.fast) {
       const piece = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-      const buf = this.carryBytes.length ? Buffer.concat([this.carryBytes, piece]) : piece;
-      const whole = buf.lastIndexOf(10) + 1;
-      this.carryBytes = buf.subarray(whole);
-      if (this.carryBytes.length > this.maxLineBytes) throw new RoostError('ROW_TOO_LARGE', `line ${this.lineNo + 1} is longer than ${this.maxLineBytes} bytes`);
+      const nl = piece.lastIndexOf(10);
+      if (nl < 0) {
+        // Still inside one line: kept as it is (a long line is not copied again for every piece).
+        this.carryParts.push(piece);
+        this.carryLength += piece.length;
+        if (this.carryLength > this.maxLineBytes) throw new RoostError('ROW_TOO_LARGE', `line ${this.lineNo + 1} is longer than ${this.maxLineBytes} bytes`);
+        return '';
+      }
+      const buf = this.carryLength ? Buffer.concat([...this.carryParts, piece]) : piece;
+      const whole = this.carryLength + nl + 1;
+      const rest = buf.subarray(whole);
+      this.carryParts = rest.length ? [rest] : [];
+      this.carryLength = rest.length;
+      if (this.carryLength > this.maxLineBytes) throw new RoostError('ROW_TOO_LARGE', `line ${this.lineNo + 1} is longer than ${this.maxLineBytes} bytes`);
       return this.bytes(buf, 0, whole);
     }
     let text: string;
@@ -366,8 +378,9 @@ export class NdjsonConverter {
   /** CSV rows for what is left at the end of the body. */
   end(): string | Buffer {
     if (this.fast) {
-      const last = this.carryBytes;
-      this.carryBytes = Buffer.alloc(0);
+      const last = this.carryParts.length === 1 ? this.carryParts[0]! : Buffer.concat(this.carryParts);
+      this.carryParts = [];
+      this.carryLength = 0;
       return this.bytes(last, 0, last.length);
     }
     return this.convert('', true);
