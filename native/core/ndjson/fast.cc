@@ -52,7 +52,7 @@ size_t FastConverter::run(const char* p, const char* end) {
     if (csv::scan::firstInvalidUtf8(ls, le) >= 0) break;
     if (!parse(ls, le)) break;
     const size_t mark = out_.size();
-    if (!row(ls)) {
+    if (!row()) {
       out_.resize(mark);
       break;
     }
@@ -202,7 +202,7 @@ int32_t FastConverter::value(int depth) {
   return id;
 }
 
-bool FastConverter::row(const char*) {
+bool FastConverter::row() {
   for (size_t i = 0; i < cols_.size(); ++i) {
     const Column& c = cols_[i];
     int32_t n = 0;  // the root object

@@ -47,7 +47,7 @@ class FastConverter {
   };
   bool parse(const char* s, const char* e);
   int32_t value(int depth);
-  bool row(const char* s);
+  bool row();
   bool field(const Column& c, int32_t n);
   bool element(const Column& c, int32_t n, size_t level);
 
