@@ -152,11 +152,41 @@ function dialectFrom(p: URLSearchParams): Partial<CsvDialect> {
 }
 
 function schemaColumns(text: string): DataSourceColumn[] {
+  let columns: DataSourceColumn[];
   try {
-    return parseSchema(text).map((c) => ({ name: c.name, type: c.type, nullable: c.nullable, jsonPath: c.jsonPath, defaultExpr: c.defaultExpr }));
+    columns = parseSchema(text).map((c) => ({ name: c.name, type: c.type, nullable: c.nullable, jsonPath: c.jsonPath, defaultExpr: c.defaultExpr }));
   } catch (e) {
     throw csvToRoost(e);
   }
+  for (const c of columns) if (c.defaultExpr) checkTableExpression(c.defaultExpr, `the DEFAULT of column ${c.name}`);
+  return columns;
+}
+
+/**
+ * A DEFAULT expression or an engine_sorting_key: SQL that goes into the data source's CREATE
+ * TABLE, where the engine runs it as the server, outside every rule /v0/sql applies. It must be
+ * one expression (brackets, quotes and comments closed, no ';': nothing that leaves its
+ * parentheses in the statement, registry.ts) over the table's own columns: no other table, and
+ * only the functions a query may call. Before this, `engine_sorting_key=x AS SELECT * FROM
+ * file('/etc/passwd', LineAsString) --` made a data source of any file the server could read,
+ * and `DEFAULT file('...')` filled a column with one.
+ */
+export function checkTableExpression(text: string, what: string): void {
+  const refuse = (why: string, sqlCode?: string) =>
+    new RoostError('SCHEMA_SYNTAX', `${what} must be one SQL expression over the data source's own columns: ${why}`, sqlCode ? { details: { sql_code: sqlCode } } : undefined);
+  if (!text.trim()) throw refuse('it is empty');
+  const escapes = conditionEscapes(text);
+  if (escapes) throw refuse(escapes);
+  let analysis;
+  try {
+    analysis = analyzeSql(`SELECT (${text}\n)`, {});
+  } catch (e) {
+    if (e instanceof SqlError && e.code === 'UNKNOWN_TABLE') throw refuse('it names a table or dictionary', e.code);
+    if (e instanceof SqlError) throw refuse(e.message, e.code);
+    throw e;
+  }
+  if (analysis.format) throw refuse('it holds a FORMAT clause');
+  if (analysis.tables.length) throw refuse('it names a table', 'UNKNOWN_TABLE');
 }
 
 export function dataSourceView(ds: DataSource, stats?: { rows: number; bytes: number; quarantine: number }): Record<string, unknown> {
@@ -278,7 +308,10 @@ export function registerDataSourceRoutes(app: App): void {
         }
       }
       if (columns.length === 0) throw new RoostError('SCHEMA_SYNTAX', 'the schema has no columns');
-      const ds = newDataSource(ws, name, columns, params.get('engine_sorting_key') ?? undefined, state);
+      // Empty is Tinybird's default key, as when it is left out (it was a syntax error before).
+      const sortingKey = params.get('engine_sorting_key')?.trim() || undefined;
+      if (sortingKey !== undefined) checkTableExpression(sortingKey, 'engine_sorting_key');
+      const ds = newDataSource(ws, name, columns, sortingKey, state);
       // The tables are named after the data source: while this request builds them no other
       // request may create (or drop) that name, or the one that loses would drop the tables of
       // the one that won (or both would write into the same table).

@@ -111,7 +111,10 @@ export function qualified(ws: Workspace, table: string): string {
 }
 
 export function columnsDDL(columns: DataSourceColumn[]): string {
-  return columns.map((c) => `${quoteIdent(c.name)} ${c.type}${c.defaultExpr ? ` DEFAULT ${c.defaultExpr}` : ''}`).join(', ');
+  // A DEFAULT and the sorting key (checkTableExpression, api/datasources.ts) each stand in
+  // brackets of their own, closed on a line of their own: a comment at their end cannot take
+  // the rest of the statement, nor can a bracket they close take them out of their place.
+  return columns.map((c) => `${quoteIdent(c.name)} ${c.type}${c.defaultExpr ? ` DEFAULT (${c.defaultExpr}\n)` : ''}`).join(', ');
 }
 
 export const QUARANTINE_COLUMNS = '`c__import_id` String, `c__error_column` Array(String), `c__error` Array(String), `c__line` UInt64, `c__raw` String, `insertion_date` DateTime64(3, \'UTC\')';
@@ -121,7 +124,7 @@ export async function createTables(engine: Engine, ws: Workspace, ds: DataSource
   // insert and the removal of its segments) be recognised and skipped by the engine.
   const settings = engine.kind === 'embedded' ? ' SETTINGS non_replicated_deduplication_window = 1000' : '';
   try {
-    await engine.exec(`CREATE TABLE IF NOT EXISTS ${qualified(ws, table)} (${columnsDDL(ds.columns)}) ENGINE = MergeTree ORDER BY ${ds.sortingKey}${settings}`);
+    await engine.exec(`CREATE TABLE IF NOT EXISTS ${qualified(ws, table)} (${columnsDDL(ds.columns)}) ENGINE = MergeTree ORDER BY (${ds.sortingKey}\n)${settings}`);
   } catch (e) {
     throw await unknownType(engine, e) ?? schemaRefusal(e, ws);
   }
