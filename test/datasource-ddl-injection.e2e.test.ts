@@ -1,7 +1,7 @@
 // A data source's DEFAULT expressions and engine_sorting_key go into its CREATE TABLE, which the
 // engine runs as the server, outside the rules /v0/sql applies. They must stay expressions over
 // the table's own columns: `engine_sorting_key=x AS SELECT * FROM file('/etc/hostname',
-// LineAsString) --` made a data source of a file of the server's (found in the fourteenth
+// LineAsString) --` made a data source of a file of the server's (found in the thirteenth
 // session), and `DEFAULT file('...')` filled a column with one.
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
