@@ -306,7 +306,9 @@ export class NdjsonConverter {
    */
   private readonly pending: Array<{ csvLine: number; line: number; raw: string | undefined; buf?: Buffer; start?: number; end?: number }> = [];
   private csvLine = 1;
-  private carry = '';
+  /** Text mode: the text of the line not ended yet, in the pieces it came in (joined once it ends). */
+  private carryText: string[] = [];
+  private carryTextLength = 0;
   private lineNo = 0;
   private readonly decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
   /**
@@ -410,10 +412,21 @@ export class NdjsonConverter {
   }
 
   private convert(text: string, final: boolean): string {
-    const all = this.carry + text;
+    if (!final && !text.includes('\n')) {
+      // Still inside one line: kept, not joined and split again with every piece (a 6 MB line
+      // in 64 KiB pieces took 774 ms that way, each piece copying all that came before).
+      this.carryText.push(text);
+      this.carryTextLength += text.length;
+      if (this.carryTextLength > this.maxLineBytes) throw new RoostError('ROW_TOO_LARGE', `line ${this.lineNo + 1} is longer than ${this.maxLineBytes} bytes`);
+      return '';
+    }
+    this.carryText.push(text);
+    const all = this.carryText.length === 1 ? text : this.carryText.join('');
     const lines = all.split('\n');
-    this.carry = final ? '' : lines.pop()!;
-    if (this.carry.length > this.maxLineBytes) throw new RoostError('ROW_TOO_LARGE', `line ${this.lineNo + 1} is longer than ${this.maxLineBytes} bytes`);
+    const rest = final ? '' : lines.pop()!;
+    this.carryText = rest ? [rest] : [];
+    this.carryTextLength = rest.length;
+    if (rest.length > this.maxLineBytes) throw new RoostError('ROW_TOO_LARGE', `line ${this.lineNo + 1} is longer than ${this.maxLineBytes} bytes`);
     let out = '';
     for (const rawLine of lines) out += this.line(rawLine, ++this.lineNo);
     return out;
