@@ -107,3 +107,47 @@ describe('DEFAULT expressions', () => {
     expect(await rows('SELECT id, tag, n FROM defaults ORDER BY id')).toEqual([{ id: 1, tag: 't1', n: 7 }, { id: 2, tag: 'x', n: 3 }]);
   });
 });
+
+// `//` starts a line comment in ClickHouse (and in the analyzer's lexer); the hand-written
+// readers that keep user SQL inside its brackets did not know it (found by an audit this session).
+describe('// line comments', () => {
+  it('cannot carry a sorting key out of its brackets (an injected TTL or PARTITION BY)', async () => {
+    for (const key of ['x // (\n) TTL d + toIntervalDay(1) DELETE WHERE (1 // )', 'x // (\n) PARTITION BY (d // )']) {
+      await refused(`name=inj&schema=${enc('x String, d DateTime')}&engine_sorting_key=${enc(key)}`, /engine_sorting_key must be one SQL expression.*bracket/);
+    }
+    // A `//` comment that leaves the brackets alone is a comment.
+    const r = await post(`/v0/datasources?name=commented&schema=${enc('x String')}&engine_sorting_key=${enc('x // the key')}`, 'x\na\n');
+    expect(r.status, r.text).toBe(200);
+    expect(await rows('SELECT x FROM commented')).toEqual([{ x: 'a' }]);
+  });
+
+  it('in a template, keeps the values after it quoted: an endpoint reader cannot read other data sources', async () => {
+    const users = await post(`/v0/datasources?name=users&schema=${enc('x String')}`, 'x\nalice\nbob\n');
+    expect(users.status, users.text).toBe(200);
+    const secrets = await post(`/v0/datasources?name=secrets&schema=${enc('secret String')}`, 'secret\nTOPSECRET\n');
+    expect(secrets.status, secrets.text).toBe(200);
+    const sqlText = "%\nSELECT x FROM users // only the caller's own row\nWHERE x = {{ String(user, 'alice') }}";
+    const pipe = await post('/v0/pipes', JSON.stringify({ name: 'by_user', nodes: [{ name: 'n', sql: sqlText }] }), { 'Content-Type': 'application/json' });
+    expect(pipe.status, pipe.text).toBe(200);
+    expect((await post('/v0/pipes/by_user/nodes/n/endpoint')).status).toBe(200);
+    const t = await call(`${srv.url}/v0/tokens?name=reader&scope=PIPES:READ:by_user`, { method: 'POST', token });
+    expect(t.status, t.text).toBe(200);
+    const reader = t.body.token as string;
+    const own = await call(`${srv.url}/v0/pipes/by_user.csv?user=bob`, { token: reader });
+    expect(own.status, own.text).toBe(200);
+    expect(own.text.trim().split('\n')).toEqual(['"x"', '"bob"']);
+    const attack = await call(`${srv.url}/v0/pipes/by_user.csv?user=${enc('x UNION ALL SELECT secret FROM secrets')}`, { token: reader });
+    expect(attack.text).not.toContain('TOPSECRET');
+    // The value is one string: no row has it.
+    expect(attack.status, attack.text).toBe(200);
+    expect(attack.text.trim().split('\n')).toEqual(['"x"']);
+  });
+
+  it('in a delete condition, still cannot reach past the condition', async () => {
+    const made = await post(`/v0/datasources?name=del_me&schema=${enc('id UInt32')}`, 'id\n1\n2\n');
+    expect(made.status, made.text).toBe(200);
+    const bad = await call(`${srv.url}/v0/datasources/del_me/delete`, { method: 'POST', token, body: new URLSearchParams({ delete_condition: 'id = 1 // (\n) OR (1 // )' }) });
+    expect(bad.status, bad.text).toBe(400);
+    expect(await rows('SELECT id FROM del_me ORDER BY id')).toEqual([{ id: 1 }, { id: 2 }]);
+  });
+});

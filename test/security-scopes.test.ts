@@ -92,6 +92,11 @@ describe('row filters are expressions, not SQL to splice', () => {
     '1) --',
     `org IN (SELECT s FROM merge('${vaultDb}', '.*'))`,
     "org = 'acme') OR (1",
+    // Brackets inside what ClickHouse reads as a comment or a string and the checks did not
+    // (`//` line comments, `#` comments, heredocs): balanced for them, not for the engine.
+    "org = 'acme' // (\n) OR (1 // )",
+    "org = 'acme' # (\n) OR (1 # )",
+    "org = 'acme' AND $$($$ = '') OR (1 = 1 OR $$)$$ = ''",
   ];
 
   it('minting a token whose filter reads tables, closes the view or comments out the rest is refused (400)', async () => {

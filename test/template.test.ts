@@ -385,6 +385,9 @@ describe('SQL context: values stay values wherever the author put them', () => {
   it('neutralises values inside comments', () => {
     expect(render('SELECT 1 -- {{String(x)}}\n, 2', { x: 'a\nb' })).toBe("SELECT 1 -- 'a\\nb'\n, 2");
     expect(render('SELECT 1 /* {{String(x)}} */, 2', { x: '*/ 3 /*' })).toBe("SELECT 1 /* '* / 3 / *' */, 2");
+    // `//` comments out the rest of the line too (ClickHouse): a quote in it opens no string, so
+    // the values after it are still quoted (they were written bare, as if inside a string).
+    expect(render("SELECT 1 // it's {{String(x)}}\n, {{String(x)}}", { x: 'a b' })).toBe("SELECT 1 // it's 'a b'\n, 'a b'");
   });
 
   it('keeps adjacent tokens apart', () => {
@@ -452,6 +455,9 @@ describe('injection through every parameter type, run on the embedded engine', (
     `$x$' ${secretUnion} --`,
     '1; SELECT * FROM tpl.secret',
     `1 ${secretUnion}`,
+    // Valid SQL with no quote in it (a column, then the union): what a value written bare, as
+    // inside a string that is not there, would run.
+    `s ${secretUnion}`,
     `1) ${secretUnion} --`,
     `1, 2) ${secretUnion} --`,
     '-1',
@@ -484,6 +490,8 @@ describe('injection through every parameter type, run on the embedded engine', (
     'SELECT * FROM tpl.pub WHERE s = {{x}}',
     "SELECT * FROM tpl.pub WHERE s = {{String(x, 'alpha')}} -- trailing {{String(x)}}\n AND 1",
     'SELECT * FROM tpl.pub /* {{String(x)}} */ WHERE 1',
+    "SELECT * FROM tpl.pub // the caller's own rows\nWHERE s = {{String(x, 'alpha')}}",
+    "SELECT * FROM tpl.pub WHERE s = {{String(x, 'alpha')}} // it's {{String(x)}}\n AND 1",
     'SELECT * FROM tpl.pub WHERE s = {{sql_unescape(String(x), "%")}}',
     'SELECT * FROM tpl.pub WHERE id = -{{Int32(x)}}',
     'SELECT * FROM tpl.pub WHERE id = {{Int256(x)}}',

@@ -4,6 +4,7 @@
  */
 import { RoostError } from '../../src/errors.js';
 import { analyzeSql } from '../../src/native/sql.js';
+import { sqlTextEscapes } from '../../src/query/sql-text.js';
 
 /** Scope types without a resource. */
 const BARE = new Set(['ADMIN', 'TOKENS', 'DATASOURCES:CREATE', 'PIPES:CREATE']);
@@ -80,28 +81,10 @@ export function rowFilterProblem(datasource: string, filter: string): string | u
 }
 
 /**
- * Do the parentheses of `sql` balance outside string literals, quoted identifiers and
- * comments, never closing one it did not open? (An unterminated quote or comment: no.)
+ * Do the brackets of `sql` balance outside string literals, quoted identifiers and comments,
+ * never closing one it did not open? No line comment (`--`, `//`: the filter is followed by more
+ * query on its line), no unterminated quote or comment, no `#`, `$` or `;` (sql-text.ts).
  */
 export function parensBalanced(sql: string): boolean {
-  let depth = 0;
-  for (let i = 0; i < sql.length; i++) {
-    const c = sql[i]!;
-    if (c === "'" || c === '"' || c === '`') {
-      let j = i + 1;
-      for (; j < sql.length; j++) {
-        if (sql[j] === '\\') { j++; continue; }
-        if (sql[j] === c) { if (sql[j + 1] === c) { j++; continue; } break; }
-      }
-      if (j >= sql.length) return false;
-      i = j;
-    } else if (c === '-' && sql[i + 1] === '-') return false;
-    else if (c === '/' && sql[i + 1] === '*') {
-      const end = sql.indexOf('*/', i + 2);
-      if (end < 0) return false;
-      i = end + 1;
-    } else if (c === '(') depth++;
-    else if (c === ')' && --depth < 0) return false;
-  }
-  return depth === 0;
+  return sqlTextEscapes(sql, { lineComments: false }) === undefined;
 }

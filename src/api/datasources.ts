@@ -24,6 +24,7 @@ import { inferNdjson, ndjsonSchemaText } from '../ingest/ndjson-infer.js';
 import { formatSchema, inferCsvSchema, parseSchema, type CsvDialect } from '../native/csv.js';
 import { analyzeSql, SqlError, toRoostError, type NameMapEntry } from '../native/sql.js';
 import { workspaceNameMap } from '../datasources/name-map.js';
+import { sqlTextEscapes } from '../query/sql-text.js';
 import { quoteString } from '../cells/engine.js';
 import { jobsOf, ownerKey } from '../../tenants/jobs.js';
 import { publicErrorText } from '../query/public-names.js';
@@ -683,47 +684,13 @@ export function registerDataSourceRoutes(app: App): void {
 /**
  * Why a condition could leave the parentheses it is put in (undefined when it cannot): read
  * as ClickHouse's lexer reads it (strings and quoted names with backslash escapes and doubled
- * quotes, -- and block comments), its brackets never close one it did not open and all are
- * closed at its end. What this reader might take differently from ClickHouse (`#` and `$`
+ * quotes, `--` and `//` line comments, block comments), its brackets never close one it did not
+ * open and all are closed at its end. What this reader might take differently from ClickHouse (`#` and `$`
  * outside quotes, a block comment inside a block comment, an unterminated quote) is refused.
  */
 export function conditionEscapes(cond: string): string | undefined {
-  const closing: Record<string, string> = { '(': ')', '[': ']', '{': '}' };
-  const open: string[] = [];
-  for (let i = 0; i < cond.length; i++) {
-    const ch = cond[i]!;
-    if (ch === "'" || ch === '"' || ch === '`') {
-      let j = i + 1;
-      for (; j < cond.length; j++) {
-        if (cond[j] === '\\') { j++; continue; }
-        if (cond[j] === ch) {
-          if (cond[j + 1] === ch) { j++; continue; }
-          break;
-        }
-      }
-      if (j >= cond.length) return `a ${ch} quote is not closed`;
-      i = j;
-    } else if (ch === '-' && cond[i + 1] === '-') {
-      const nl = cond.indexOf('\n', i);
-      if (nl < 0) break;
-      i = nl;
-    } else if (ch === '/' && cond[i + 1] === '*') {
-      const close = cond.indexOf('*/', i + 2);
-      if (close < 0) return 'a /* comment is not closed';
-      if (cond.slice(i + 2, close).includes('/*')) return 'a /* comment holds another /*';
-      i = close + 1;
-    } else if (ch === '#' || ch === '$') {
-      return `"${ch}" outside quotes`;
-    } else if (ch === ';') {
-      return 'it holds a ";" (one condition, not statements)';
-    } else if (closing[ch]) {
-      open.push(closing[ch]!);
-    } else if (ch === ')' || ch === ']' || ch === '}') {
-      if (open.pop() !== ch) return `"${ch}" closes a bracket the condition did not open`;
-    }
-  }
-  if (open.length) return `a bracket is not closed (expected "${open[open.length - 1]}")`;
-  return undefined;
+  // Placed as `(<cond>\n)`: a line comment at its end ends at that line end.
+  return sqlTextEscapes(cond, { lineComments: true });
 }
 
 /**

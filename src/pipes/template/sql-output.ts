@@ -141,7 +141,9 @@ export class SqlOutput {
       case 'code':
         if (c === "'" || c === '"' || c === '`') {
           this.#state = { kind: 'quoted', quote: c };
-        } else if (c === '-' && this.#prev === '-') {
+        } else if ((c === '-' && this.#prev === '-') || (c === '/' && this.#prev === '/')) {
+          // `--` and `//` both comment out the rest of the line in ClickHouse (and in the
+          // analyzer's lexer): a quote after them opens no string.
           this.#state = { kind: 'line' };
         } else if (c === '*' && this.#prev === '/') {
           this.#state = { kind: 'block', depth: 1 };

@@ -1,0 +1,60 @@
+/**
+ * Where a piece of SQL text written by a user (a delete or replace condition, a DEFAULT, a
+ * sorting key, a row filter) could leave the brackets Roost puts it in. These pieces go into
+ * statements the analyzer does not see whole, so their own structure is checked here, the way
+ * ClickHouse's lexer (and the analyzer's, native/core/sql/lexer.cc) reads it: quotes, `--` and
+ * `//` line comments, nested block comments, heredocs.
+ */
+
+export interface SqlTextRules {
+  /**
+   * Line comments (`--`, `//`) allowed: the text is followed by a line end where it is placed.
+   * Otherwise one is refused (it would take what follows the text on its line).
+   */
+  lineComments: boolean;
+}
+
+/**
+ * Why `text` is not one self-contained piece (a quote or comment left open, a bracket closed
+ * that it did not open or left open, a `;`, a `#` or `$` outside quotes), or undefined.
+ */
+export function sqlTextEscapes(text: string, rules: SqlTextRules): string | undefined {
+  const closing: Record<string, string> = { '(': ')', '[': ']', '{': '}' };
+  const open: string[] = [];
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i]!;
+    if (ch === "'" || ch === '"' || ch === '`') {
+      let j = i + 1;
+      for (; j < text.length; j++) {
+        if (text[j] === '\\') { j++; continue; }
+        if (text[j] === ch) {
+          if (text[j + 1] === ch) { j++; continue; }
+          break;
+        }
+      }
+      if (j >= text.length) return `a ${ch} quote is not closed`;
+      i = j;
+    } else if ((ch === '-' || ch === '/') && text[i + 1] === ch) {
+      // `//` is a line comment too (ClickHouse): brackets and quotes after it do not count.
+      if (!rules.lineComments) return `it holds a ${ch}${ch} comment`;
+      const nl = text.indexOf('\n', i);
+      if (nl < 0) break;
+      i = nl;
+    } else if (ch === '/' && text[i + 1] === '*') {
+      const close = text.indexOf('*/', i + 2);
+      if (close < 0) return 'a /* comment is not closed';
+      if (text.slice(i + 2, close).includes('/*')) return 'a /* comment holds another /*';
+      i = close + 1;
+    } else if (ch === '#' || ch === '$') {
+      return `"${ch}" outside quotes`;
+    } else if (ch === ';') {
+      return 'it holds a ";" (one expression, not statements)';
+    } else if (closing[ch]) {
+      open.push(closing[ch]!);
+    } else if (ch === ')' || ch === ']' || ch === '}') {
+      if (open.pop() !== ch) return `"${ch}" closes a bracket it did not open`;
+    }
+  }
+  if (open.length) return `a bracket is not closed (expected "${open[open.length - 1]}")`;
+  return undefined;
+}
