@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import { createClient, ClickHouseLogLevel, type ClickHouseClient } from '@clickhouse/client';
 import { EngineUnavailable, QueryFailed, RoostError } from '../errors.js';
 import type { Engine, InsertBody, InsertOptions, InsertSummary, QueryOptions, QueryStats, QueryStream } from './engine.js';
-import { versionAtLeast } from './engine.js';
+import { quoteIdent, versionAtLeast } from './engine.js';
 
 export interface ClickHouseEngineOptions {
   url: string;
@@ -301,7 +301,7 @@ export class ClickHouseEngine implements Engine {
 
   /** Ends a query on the server (best effort: the server's max_execution_time is the backstop). */
   #kill(queryId: string): void {
-    const on = this.cluster ? ` ON CLUSTER \`${this.cluster.replace(/`/g, '')}\`` : '';
+    const on = this.cluster ? ` ON CLUSTER ${quoteIdent(this.cluster)}` : '';
     this.#client.command({ query: `KILL QUERY${on} WHERE query_id = '${queryId}' ASYNC`, clickhouse_settings: {}, abort_signal: AbortSignal.timeout(10_000) })
       .catch(() => { /* the server is gone or the query ended: nothing to stop */ });
   }

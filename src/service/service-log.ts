@@ -7,7 +7,7 @@
  */
 import type { Engine } from '../cells/engine.js';
 import { QueryFailed } from '../errors.js';
-import { quoteString } from '../cells/engine.js';
+import { quoteIdent, quoteString } from '../cells/engine.js';
 import { compatColumns, mapsAsText } from '../cells/compat.js';
 import { ClickHouseEngine } from '../cells/clickhouse.js';
 import type { Logger } from '../log/logger.js';
@@ -544,7 +544,7 @@ export class ServiceLog {
     await ready?.catch(() => undefined);
     this.#metrics?.serviceUpgradesPending.remove({ tenant });
     const cluster = (engine as { cluster?: string }).cluster;
-    await engine.exec(`DROP DATABASE IF EXISTS ${serviceDb(tenant)}${cluster ? ` ON CLUSTER \`${cluster.replace(/`/g, '')}\`` : ''}`, { timeoutMs: SERVICE_WRITE_TIMEOUT_MS });
+    await engine.exec(`DROP DATABASE IF EXISTS ${serviceDb(tenant)}${cluster ? ` ON CLUSTER ${quoteIdent(cluster)}` : ''}`, { timeoutMs: SERVICE_WRITE_TIMEOUT_MS });
   }
 
   async close(): Promise<void> {
