@@ -7,7 +7,10 @@
  * - `<root>/<slug>` under any top-level key (tenants, workspaces, tokens,
  *   datasources, pipes, connections, mappings, and whatever keys are added later
  *   in the same `<root>/<tenant>/...` layout);
- * - `revocations/<kind>/<slug>` (session revocations of the tenant);
+ * - `revocations/<kind>/<slug>` (revocations of the tenant, for the kinds keyed by tenant:
+ *   not `revocations/sessions`, keyed by session id). Under `revocations` the second level is a
+ *   kind, never a tenant: a tenant called `sessions`, `tenants` or `subjects` took the whole
+ *   kind with it when deleted (every tenant's logouts undone) and could carry it in a backup;
  * - `<root>/<key>` whose value says `tenant: <slug>` (tokenHashes, logins in progress).
  * Workspace names are never matched as slugs: only the second level (and the
  * third under `revocations`) is compared with the slug.
@@ -17,6 +20,9 @@ import type { Op } from '../src/state/store.js';
 
 export interface SliceEntry { path: string[]; value: unknown }
 
+/** The kinds of `revocations/<kind>/...` whose next level is a tenant slug (auth/sessions). */
+export const TENANT_KEYED_REVOCATIONS: ReadonlySet<string> = new Set(['tenants', 'subjects', 'idpSessions']);
+
 /** Entries of `state` that belong to tenant `slug`, as full paths with their values. */
 export function tenantSlice(state: State, slug: string): SliceEntry[] {
   const doc = state.get<Record<string, unknown>>() ?? {};
@@ -24,9 +30,12 @@ export function tenantSlice(state: State, slug: string): SliceEntry[] {
   for (const [root, node] of Object.entries(doc)) {
     if (!isMap(node)) continue;
     for (const [key, value] of Object.entries(node)) {
+      if (root === 'revocations') {
+        if (TENANT_KEYED_REVOCATIONS.has(key) && isMap(value) && Object.hasOwn(value, slug)) out.push({ path: [root, key, slug], value: value[slug] });
+        continue;
+      }
       if (key === slug) out.push({ path: [root, key], value });
       else if (isMap(value) && value.tenant === slug) out.push({ path: [root, key], value });
-      else if (root === 'revocations' && isMap(value) && Object.hasOwn(value, slug)) out.push({ path: [root, key, slug], value: value[slug] });
     }
   }
   return out;

@@ -306,6 +306,23 @@ describe('logout and revocation', () => {
     await waitAudit((a) => a.event === 'logout' && a.tenant === 'globex');
   });
 
+  it('a logout outlives the deletion of a tenant named like a kind of revocation (sessions, tenants, subjects)', async () => {
+    const b = new Browser();
+    await b.login(srv.url, 'tenant=globex', 'gil');
+    const jwt = b.cookie(srv.url, 'roost_session')!;
+    const csrf = b.cookie(srv.url, 'roost_csrf')!;
+    expect((await b.fetch(`${srv.url}/auth/logout`, { method: 'POST', headers: { 'X-CSRF-Token': csrf } })).status).toBe(200);
+    expect((await call(`${srv.url}/auth/session`, { token: jwt })).status).toBe(401);
+    for (const slug of ['sessions', 'tenants', 'subjects']) {
+      const made = await call(`${srv.url}/v0/tenants`, { method: 'POST', token: srv.operatorToken, body: JSON.stringify({ slug }) });
+      expect(made.status, made.text).toBe(201);
+      const gone = await call(`${srv.url}/v0/tenants/${slug}`, { method: 'DELETE', token: srv.operatorToken });
+      expect(gone.status, gone.text).toBeLessThan(300);
+      // Deleting the tenant `sessions` took revocations/sessions (every logout) with it.
+      expect((await call(`${srv.url}/auth/session`, { token: jwt })).status, slug).toBe(401);
+    }
+  });
+
   it('back-channel logout from the IdP ends the matching session', async () => {
     const b = new Browser();
     await b.login(srv.url, 'tenant=globex', 'gil');
