@@ -10,7 +10,7 @@ import { createMetrics, type Metrics } from './log/metrics.js';
 import { State } from './state/state.js';
 import { JournalStore } from './state/journal-store.js';
 import { Router } from './http/router.js';
-import { HttpServer } from './http/server.js';
+import { HttpServer, loopbackHost } from './http/server.js';
 import { CellManager } from '../tenants/placement.js';
 import { SecretBox } from '../auth/secrets.js';
 import { loadOperatorToken, type OperatorToken } from '../auth/operator.js';
@@ -105,7 +105,10 @@ async function startLocked(config: Config, log: Logger, unlock: () => void): Pro
 
   const cells = new CellManager({ dataDir: config.dataDir, idleMs: config.cellIdleMs, healthMs: config.cellHealthMs, log, metrics, secrets });
   const router = new Router();
-  const http = new HttpServer({ router, log, metrics, requestTimeoutMs: config.requestTimeoutMs, maxBodyBytes: config.maxBodyBytes });
+  const http = new HttpServer({
+    router, log, metrics, requestTimeoutMs: config.requestTimeoutMs, maxBodyBytes: config.maxBodyBytes,
+    ...(config.dev ? { hostAllowed: loopbackHost } : {}),
+  });
 
   const service = new ServiceLog((tenant) => {
     const t = state.get('tenants', tenant);

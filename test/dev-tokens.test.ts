@@ -4,6 +4,7 @@
  * or deleted. A refresh is followed (also across a restart); a deleted token is left out; when
  * none is left the answer says so (404) rather than handing out dead secrets.
  */
+import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, startServer, type RunningServer } from './helpers/server.js';
 
@@ -59,5 +60,37 @@ describe('GET /tokens follows the development tokens', () => {
     expect(none.status, none.text).toBe(404);
     expect(none.body.code).toBe('NOT_FOUND');
     expect(none.body.error).toMatch(/development tokens/);
+  });
+});
+
+describe('development mode answers only requests addressed to this machine', () => {
+  // A web page whose host name an attacker's DNS points at 127.0.0.1 (DNS rebinding) is
+  // same-origin with the server: it must not read /tokens (admin tokens) or /metrics.
+  const withHost = (path: string, host: string) => new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port: srv.port, path, headers: { Host: host } }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => { body += c.toString(); });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+
+  it('a DNS name is refused with 403 HOST_NOT_ALLOWED, before any route', async () => {
+    for (const path of ['/tokens', '/metrics', '/v0/health']) {
+      const r = await withHost(path, `attacker.example:${srv.port}`);
+      expect(r.status, `${path}: ${r.body}`).toBe(403);
+      expect(JSON.parse(r.body).code).toBe('HOST_NOT_ALLOWED');
+      expect(r.body).not.toMatch(/p\.[A-Za-z0-9_-]{20,}/);  // no token secret
+    }
+  });
+
+  it('localhost, names under .localhost and IP literals are answered', async () => {
+    for (const host of [`localhost:${srv.port}`, 'app.localhost', `127.0.0.1:${srv.port}`, `[::1]:${srv.port}`, '10.1.2.3']) {
+      // (The tokens were deleted by the tests above: /metrics, open in development mode.)
+      const r = await withHost('/metrics', host);
+      expect(r.status, `${host}: ${r.body}`).toBe(200);
+      expect(r.body).toContain('roost_http_requests_total');
+    }
   });
 });

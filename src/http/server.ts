@@ -20,6 +20,24 @@ export interface HttpServerOptions {
   metrics: Metrics;
   requestTimeoutMs: number;
   maxBodyBytes: number;
+  /**
+   * When set, a request whose Host header it refuses is answered 403 HOST_NOT_ALLOWED before
+   * routing (development mode: see loopbackHost).
+   */
+  hostAllowed?: (host: string) => boolean;
+}
+
+/**
+ * A Host header naming this machine without DNS: `localhost` (or a name under `.localhost`, which
+ * resolves to loopback by RFC 6761) or an IP literal. Development mode answers its unauthenticated
+ * `/tokens` (admin tokens) and `/metrics` only for those: a web page from a name that an attacker's
+ * DNS points at 127.0.0.1 (DNS rebinding) is same-origin with the server and could read them.
+ */
+export function loopbackHost(host: string): boolean {
+  const name = host.replace(/:\d+$/, '').toLowerCase();
+  if (name === 'localhost' || name.endsWith('.localhost')) return true;
+  if (/^\[[0-9a-f:.]+\]$/.test(name)) return true;  // IPv6 literal
+  return /^\d{1,3}(\.\d{1,3}){3}$/.test(name);  // IPv4 literal
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -107,6 +125,9 @@ export class HttpServer {
         throw new RoostError('SHUTTING_DOWN', 'the server is shutting down; retry on another instance or shortly', { retryable: true, headers: { 'Retry-After': '1' } });
       }
       if (!(target instanceof URL)) throw target;
+      if (this.#opts.hostAllowed && !this.#opts.hostAllowed(String(req.headers.host ?? ''))) {
+        throw new RoostError('HOST_NOT_ALLOWED', `Host ${JSON.stringify(String(req.headers.host ?? '').slice(0, 100))} is refused in development mode: call the server as localhost or by IP address`);
+      }
       // Media types are case-insensitive (RFC 9110 8.3.1); routes compare them in lower case.
       // Parameters keep their case (a multipart boundary is case-sensitive).
       const type = req.headers['content-type'];
