@@ -139,4 +139,19 @@ describe('row filters are expressions, not SQL to splice', () => {
     const r2 = await get(`/v0/sql?q=${encodeURIComponent('SELECT id FROM orders ORDER BY id FORMAT JSON')}`, two.body.token);
     expect(r2.body.data).toEqual([{ id: 2 }]);
   });
+
+  it('the query around a filtered data source never computes on the rows the filter drops (no value in an engine error)', async () => {
+    const t = (await post(`/v0/tokens?name=acme_only_rows&scope=${encodeURIComponent("DATASOURCES:READ:orders:org = 'acme'")}`)).body.token as string;
+    // A JOIN key computed over the data source: the optimizer evaluated it on every row before
+    // the filter, and the cast's error quoted the value of a hidden row ('globex').
+    for (const q of [
+      "SELECT * FROM orders e JOIN (SELECT 1 AS x) t ON toUInt8(if(e.org IN ('acme'), '1', e.org)) = t.x FORMAT JSON",
+      "SELECT count() AS c FROM orders WHERE throwIf(org = 'globex') = 0 FORMAT JSON",
+      "SELECT toUInt8(if(org = 'acme', '1', org)) AS v FROM orders FORMAT JSON",
+    ]) {
+      const r = await get(`/v0/sql?q=${encodeURIComponent(q)}`, t);
+      expect(r.text, q).not.toContain('globex');
+      expect(r.status, `${q}: ${r.text}`).toBe(200);
+    }
+  });
 });

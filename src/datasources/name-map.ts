@@ -10,12 +10,24 @@ import { getWorkspace } from '../../tenants/registry.js';
 import { serviceViews } from '../service/service-log.js';
 import { readFilter, type Credential } from '../../auth/authorize.js';
 
+/**
+ * The data source as a credential with a row filter sees it. The LIMIT (of every row) is a fence
+ * for the engine's optimizer: without it, expressions of the query around the view could be
+ * evaluated on rows the filter drops, before it drops them, and an engine error quoting the value
+ * told what those rows held (`... JOIN ... ON toUInt8(if(e.org IN ('acme'), '1', e.org)) = ...`
+ * answered "Cannot parse string 'globex'", one hidden value per query). Filters and expressions
+ * are not moved across a LIMIT; the filter itself still uses the table's index.
+ */
+export function rowFilterView(table: string, filter: string): string {
+  return `SELECT * FROM ${table} WHERE (${filter}) LIMIT 18446744073709551615`;
+}
+
 export function workspaceNameMap(state: State, tenant: string, workspace: string, rowFilters: Record<string, string> = {}): Record<string, NameMapEntry> {
   const ws = getWorkspace(state, tenant, workspace);
   const map: Record<string, NameMapEntry> = {};
   for (const ds of listDataSources(state, tenant, workspace)) {
     const filter = rowFilters[ds.name];
-    map[ds.name] = filter ? { kind: 'query', sql: `SELECT * FROM ${qualified(ws, ds.table)} WHERE (${filter})` } : qualified(ws, ds.table);
+    map[ds.name] = filter ? { kind: 'query', sql: rowFilterView(qualified(ws, ds.table), filter) } : qualified(ws, ds.table);
     map[`${ds.name}_quarantine`] = qualified(ws, `${ds.table}_quarantine`);
   }
   for (const [name, sql] of Object.entries(serviceViews(tenant, ws.id))) {
