@@ -7,7 +7,10 @@
  * - `state.json`: the tenant's slice of the control-plane state, taken inside the
  *   state's writer chain (no half-applied change). Secrets in it stay sealed with
  *   the server's secret key, and token secrets are only hashes;
- * - `manifest.json`, written last: a backup without it is incomplete.
+ * - `manifest.json`, written last: a backup without it is incomplete. It names the tenant
+ *   by slug and creation time: a backup is that tenant's, and a tenant created later under
+ *   the same slug (after a delete) is another one, which never sees or restores it (the
+ *   operator does: a tenant deleted by mistake comes back from its backups).
  *
  * Restore puts the databases back first (`RESTORE DATABASE ... FROM File(...)`)
  * and then the state slice, so no credential of the tenant works before its data
@@ -46,6 +49,13 @@ export interface BackupManifest {
   /** A value sealed with the server's secret key: restore checks it opens. */
   key_check: string;
   engine_version: string;
+  /**
+   * The creation time of the tenant backed up: with the slug, the tenant's identity (as
+   * `sameTenant` and sessions use it). A tenant deleted and created again under its slug is
+   * another tenant, and its administrators never see nor restore the first one's backups.
+   * Missing in backups made before it was written: their state.json's tenant record says it.
+   */
+  tenant_created_at?: string;
 }
 
 export function newBackupId(now = new Date()): string {
@@ -162,10 +172,14 @@ async function writeBackup(app: App, tenant: Tenant, id: string, dir: string, re
     slice = await readSlice();
     workspaces = workspacesOf(slice);
   }
+  // The backup is of the tenant the request was authorized for: one deleted (and maybe created
+  // again under the slug) since holds another tenant's state, which must not be filed as its.
+  const saved = slice.find((e) => e.path[0] === 'tenants' && e.path[1] === tenant.slug)?.value as Tenant | undefined;
+  if (saved?.createdAt !== tenant.createdAt) throw new RoostError('CONFLICT', `tenant "${tenant.slug}" was deleted during the backup: nothing was kept`);
   writeSynced(path.join(dir, 'state.json'), JSON.stringify({ entries: slice }, null, 1));
   const manifest: BackupManifest = {
     format: BACKUP_FORMAT, id, tenant: tenant.slug, created_at: new Date().toISOString(), workspaces, data_bytes: dataBytes,
-    key_check: app.secrets.seal(CANARY), engine_version: await engine.version().catch(() => ''),
+    key_check: app.secrets.seal(CANARY), engine_version: await engine.version().catch(() => ''), tenant_created_at: tenant.createdAt,
   };
   const tmp = path.join(dir, 'manifest.json.tmp');
   fs.writeFileSync(tmp, JSON.stringify(manifest, null, 1), { mode: 0o600 });
@@ -266,7 +280,7 @@ export function readManifest(dir: string, opts: { placed?: boolean } = {}): Back
   try {
     m = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as BackupManifest;
   } catch {
-    throw new RoostError('NOT_FOUND', `no complete backup at ${path.basename(dir)} (manifest.json missing or unreadable)`);
+    throw noBackup(path.basename(dir));
   }
   if (typeof m !== 'object' || m === null || m.format !== BACKUP_FORMAT) throw new RoostError('BAD_REQUEST', `not a ${BACKUP_FORMAT} backup`);
   const bad = manifestProblem(m);
@@ -292,6 +306,7 @@ function manifestProblem(m: BackupManifest): string | undefined {
   if (typeof m.data_bytes !== 'number' || !Number.isSafeInteger(m.data_bytes) || m.data_bytes < 0) return 'data_bytes is not a byte count';
   if (typeof m.key_check !== 'string') return 'key_check is missing';
   if (typeof m.engine_version !== 'string') return 'engine_version is not a string';
+  if (m.tenant_created_at !== undefined && (typeof m.tenant_created_at !== 'string' || Number.isNaN(Date.parse(m.tenant_created_at)))) return 'tenant_created_at is not a date';
   if (!Array.isArray(m.workspaces)) return 'workspaces is not a list';
   const names = new Set<string>();
   const dbs = new Set<string>();
@@ -303,6 +318,35 @@ function manifestProblem(m: BackupManifest): string | undefined {
     dbs.add(x.database);
   }
   return undefined;
+}
+
+/** The answer for a backup that is not there, or not the asker's: the two are not told apart. */
+export function noBackup(id: string): RoostError {
+  return new RoostError('NOT_FOUND', `no complete backup at ${id} (manifest.json missing or unreadable)`);
+}
+
+/**
+ * The creation time of the tenant a backup is of (its identity beside the slug): the
+ * manifest's, or for a backup made before manifests carried it, its state.json's tenant
+ * record's. Undefined when neither says: such a backup is the operator's alone.
+ */
+export function backupOwner(app: App, slug: string, m: BackupManifest): string | undefined {
+  if (m.tenant_created_at !== undefined) return m.tenant_created_at;
+  try {
+    const { entries } = JSON.parse(fs.readFileSync(path.join(backupDir(app, slug, m.id), 'state.json'), 'utf8')) as { entries: SliceEntry[] };
+    const t = entries.find((e) => e.path[0] === 'tenants' && e.path[1] === slug)?.value as Tenant | undefined;
+    return typeof t?.createdAt === 'string' ? t.createdAt : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether backup `m` is of `tenant` itself, not of an earlier tenant of the same slug
+ * (deleted, then the slug reused): only then may its administrators see, download or restore it.
+ */
+export function isBackupOf(app: App, tenant: Tenant, m: BackupManifest): boolean {
+  return m.tenant === tenant.slug && backupOwner(app, tenant.slug, m) === tenant.createdAt;
 }
 
 /** Complete backups of a tenant on disk, newest first. */
@@ -403,8 +447,12 @@ async function sweepDatabases(app: App, slug: string, engine: Engine): Promise<v
  * the new databases). Until that change the tenant is as it was; after it, fully
  * restored. The old databases are dropped last; a restore killed before the switch
  * leaves `_r` databases no workspace names, which the next restore drops.
+ *
+ * `owner` (a tenant administrator's restore): the creation time of the administrator's
+ * tenant. The backup must be of that very tenant, not of an earlier one of the slug, and the
+ * tenant must still be that one when the restore switches.
  */
-export async function restoreTenant(app: App, slug: string, id: string, opts: { replace: boolean; keepTenantRecord?: boolean }, report: (p: JobProgress) => void): Promise<{ tenant: string; workspaces: number; state_entries: number }> {
+export async function restoreTenant(app: App, slug: string, id: string, opts: { replace: boolean; keepTenantRecord?: boolean; owner?: string }, report: (p: JobProgress) => void): Promise<{ tenant: string; workspaces: number; state_entries: number }> {
   const dir = backupDir(app, slug, id);
   const m = readManifest(dir);
   if (m.tenant !== slug) throw new RoostError('BAD_REQUEST', `backup ${id} is of tenant "${m.tenant}", not "${slug}"`);
@@ -421,8 +469,13 @@ export async function restoreTenant(app: App, slug: string, id: string, opts: { 
   checkSealed(app, entries);
   const saved = entries.find((e) => e.path[0] === 'tenants' && e.path[1] === slug)?.value as Tenant | undefined;
   if (!saved) throw new RoostError('BAD_REQUEST', 'the backup\'s state has no tenant record');
+  if (m.tenant_created_at !== undefined && saved.createdAt !== m.tenant_created_at) throw new RoostError('BAD_REQUEST', `backup ${id}'s manifest and state are of two different tenants "${slug}" (created ${m.tenant_created_at} and ${String(saved.createdAt)}): the backup is damaged`);
+  // A tenant administrator restores backups of its own tenant only, never one of an earlier
+  // tenant of the slug (the route checked it; checked again on the state the restore reads).
+  if (opts.owner !== undefined && saved.createdAt !== opts.owner) throw noBackup(id);
   embeddedOnly(saved);
   const existing = app.state.get<Tenant>('tenants', slug);
+  if (opts.owner !== undefined && existing?.createdAt !== opts.owner) throw new RoostError('CONFLICT', `tenant "${slug}" was deleted meanwhile: nothing was restored`);
   if (existing && !opts.replace) throw new RoostError('ALREADY_EXISTS', `tenant "${slug}" exists: restore with {"replace": true} to replace its data and state with the backup's`);
   if (existing) embeddedOnly(existing);
   const engine = app.cells.engineFor(existing ?? saved);
@@ -482,6 +535,8 @@ export async function restoreTenant(app: App, slug: string, id: string, opts: { 
         // databases just restored with it; putting the state back made a tenant whose
         // workspaces name databases that are gone.
         if (existing && !now) throw new RoostError('CONFLICT', `tenant "${slug}" was deleted while the backup was restored: nothing was restored; restore again to bring it back`);
+        // Deleted and created again meanwhile: another tenant, which this restore was not asked to replace.
+        if (existing && now && now.createdAt !== existing.createdAt) throw new RoostError('CONFLICT', `tenant "${slug}" was deleted and created again while the backup was restored: nothing was restored`);
         if (now && !opts.replace) throw new RoostError('ALREADY_EXISTS', `tenant "${slug}" was created while the backup was restored: restore with {"replace": true}`);
         const before = now ? s.list<Workspace>('workspaces', slug).map((w) => w.database) : [];
         const current = now ? tenantSlice(s, slug) : [];

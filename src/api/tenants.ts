@@ -16,7 +16,7 @@ import type { Credential } from '../../auth/authorize.js';
 import type { State } from '../state/state.js';
 import { credentialName } from '../../auth/authorize.js';
 import { readBody, textOf, writeChunk, bodyStream } from '../http/context.js';
-import { backupDir, backupTenant, checkBackupFiles, checkBackupKey, checkBackupId, claimTenant, listBackups, newBackupId, readManifest, restoreTenant } from '../../tenants/backup.js';
+import { backupDir, backupOwner, backupTenant, checkBackupFiles, checkBackupKey, checkBackupId, claimTenant, isBackupOf, listBackups, newBackupId, noBackup, readManifest, restoreTenant, type BackupManifest } from '../../tenants/backup.js';
 import { tarStream, untarInto, writeTar } from '../../tenants/archive.js';
 import { jobsOf, jobView, ownerKey } from '../../tenants/jobs.js';
 import { auditAuth } from '../../auth/runtime.js';
@@ -36,6 +36,21 @@ async function tenantAdmin(app: App, ctx: Ctx): Promise<{ cred: Credential; tena
   const cred = await authenticate(app, ctx);
   authorize(app, ctx, cred, { op: 'tenant', tenant: ctx.params.slug! });
   return { cred, tenant: getTenant(app.state, ctx.params.slug!) };
+}
+
+/**
+ * Who reads a slug's backups: a `tenant:admin` of the tenant holding the slug now, who sees
+ * only that tenant's own backups (`mine`), or the operator, who sees every backup kept under
+ * the slug, those of deleted tenants too (also when no tenant holds the slug).
+ */
+async function backupReader(app: App, ctx: Ctx): Promise<{ cred: Credential; slug: string; tenant: Tenant | undefined; mine: (m: BackupManifest) => boolean }> {
+  const slug = ctx.params.slug!;
+  const cred = await authenticate(app, ctx);
+  const tenant = app.state.get<Tenant>('tenants', slug);
+  authorize(app, ctx, cred, tenant ? { op: 'tenant', tenant: slug } : { op: 'operator' });
+  if (!tenant && !SLUG.test(slug)) throw new RoostError('INVALID_PARAMETER', 'not a tenant slug');
+  const operator = cred.kind === 'operator';
+  return { cred, slug, tenant, mine: (m) => operator || (!!tenant && isBackupOf(app, tenant, m)) };
 }
 
 function auditTenantChange(app: App, ctx: Ctx, cred: Credential, tenant: string, event: string, resource: string, details?: Record<string, unknown>): void {
@@ -333,22 +348,29 @@ export function registerTenantRoutes(app: App): void {
     sendJson(ctx, 202, { ...jobView(job), backup_id: id, job_url: `/v0/jobs/${job.id}` });
   });
 
+  // A backup belongs to the tenant it was taken of (slug and creation time), not to the slug:
+  // the admins of a tenant created again under a deleted tenant's slug never see, download or
+  // restore the deleted tenant's backups. Those stay for the operator (a tenant deleted by
+  // mistake comes back by its backup), listed with `current: false`.
   router.get('/v0/tenants/:slug/backups', async (ctx) => {
-    const { tenant } = await tenantAdmin(app, ctx);
-    sendJson(ctx, 200, { backups: listBackups(app, tenant.slug).map(backupView) });
+    const { slug, tenant, mine } = await backupReader(app, ctx);
+    sendJson(ctx, 200, { backups: listBackups(app, slug).filter(mine).map((m) => backupView(app, m, tenant)) });
   });
 
   router.get('/v0/tenants/:slug/backups/:id', async (ctx) => {
-    const { tenant } = await tenantAdmin(app, ctx);
-    sendJson(ctx, 200, backupView(readManifest(backupDir(app, tenant.slug, ctx.params.id!))));
+    const { slug, tenant, mine } = await backupReader(app, ctx);
+    const id = checkBackupId(ctx.params.id!);
+    const m = readManifest(backupDir(app, slug, id));
+    if (!mine(m)) throw noBackup(id);
+    sendJson(ctx, 200, backupView(app, m, tenant));
   });
 
   router.get('/v0/tenants/:slug/backups/:id/archive', async (ctx) => {
-    const { tenant } = await tenantAdmin(app, ctx);
+    const { slug, mine } = await backupReader(app, ctx);
     const id = checkBackupId(ctx.params.id!);
-    readManifest(backupDir(app, tenant.slug, id));
-    const { stream, done } = tarStream(app.cells.backupsDir(tenant.slug), id);
-    ctx.res.writeHead(200, { 'Content-Type': 'application/x-tar', 'Content-Disposition': `attachment; filename="roost-${tenant.slug}-${id}.tar"` });
+    if (!mine(readManifest(backupDir(app, slug, id)))) throw noBackup(id);
+    const { stream, done } = tarStream(app.cells.backupsDir(slug), id);
+    ctx.res.writeHead(200, { 'Content-Type': 'application/x-tar', 'Content-Disposition': `attachment; filename="roost-${slug}-${id}.tar"` });
     for await (const chunk of stream) await writeChunk(ctx, chunk as Buffer);
     await done;
     ctx.res.end();
@@ -371,18 +393,18 @@ export function registerTenantRoutes(app: App): void {
       throw e;
     }
     auditOperator(app, slug, { event: 'tenant.backup_uploaded', credential: credentialName(cred), requestId: ctx.id, details: { backup: id } });
-    sendJson(ctx, 201, backupView(m));
+    sendJson(ctx, 201, backupView(app, m, state.get<Tenant>('tenants', slug)));
   });
 
   router.post('/v0/tenants/:slug/backups/:id/restore', async (ctx) => {
-    const slug = ctx.params.slug!;
-    const cred = await authenticate(app, ctx);
-    // A tenant that does not exist (fresh server, or deleted) is restored by the operator only.
-    authorize(app, ctx, cred, state.get('tenants', slug) ? { op: 'tenant', tenant: slug } : { op: 'operator' });
+    // A tenant that does not exist (fresh server, or deleted) is restored by the operator only;
+    // a tenant administrator restores its own tenant's backups only.
+    const { cred, slug, tenant, mine } = await backupReader(app, ctx);
     const id = checkBackupId(ctx.params.id!);
     const body = await optionalJson(ctx);
     if (body.replace !== undefined && typeof body.replace !== 'boolean') throw new RoostError('INVALID_PARAMETER', 'replace must be true or false');
     const m = readManifest(backupDir(app, slug, id));
+    if (!mine(m)) throw noBackup(id);
     if (m.tenant !== slug) throw new RoostError('BAD_REQUEST', `backup ${id} is of tenant "${m.tenant}"`);
     checkBackupKey(app, m);
     if (state.get('tenants', slug) && !body.replace) throw new RoostError('ALREADY_EXISTS', `tenant "${slug}" exists: send {"replace": true} to replace its data and state with the backup's`);
@@ -390,7 +412,7 @@ export function registerTenantRoutes(app: App): void {
     const release = claimTenant(slug, 'restore');
     const job = jobsOf(app).start({ kind: 'restore', tenant: slug, startedBy: ownerKey(cred) }, async (update) => {
       try {
-        const r = await restoreTenant(app, slug, id, { replace: body.replace === true, keepTenantRecord: cred.kind !== 'operator' }, update);
+        const r = await restoreTenant(app, slug, id, { replace: body.replace === true, keepTenantRecord: cred.kind !== 'operator', ...(cred.kind !== 'operator' ? { owner: tenant!.createdAt } : {}) }, update);
         auditOperator(app, slug, { event: 'tenant.restored', credential: who, requestId: ctx.id, details: { backup: id, ...r } });
         return { backup_id: id, ...r };
       } finally {
@@ -401,8 +423,13 @@ export function registerTenantRoutes(app: App): void {
   });
 }
 
-function backupView(m: ReturnType<typeof readManifest>): Record<string, unknown> {
-  return { id: m.id, tenant: m.tenant, created_at: m.created_at, workspaces: m.workspaces.map((w) => w.name), data_bytes: m.data_bytes, engine_version: m.engine_version };
+/**
+ * `tenant_created_at`: the creation time of the tenant backed up (null when unknown);
+ * `current`: whether that is the tenant holding the slug now (false: a deleted tenant's, for the operator).
+ */
+function backupView(app: App, m: BackupManifest, current: Tenant | undefined): Record<string, unknown> {
+  const owner = backupOwner(app, m.tenant, m);
+  return { id: m.id, tenant: m.tenant, created_at: m.created_at, workspaces: m.workspaces.map((w) => w.name), data_bytes: m.data_bytes, engine_version: m.engine_version, tenant_created_at: owner ?? null, current: !!current && owner === current.createdAt };
 }
 
 /**
@@ -410,6 +437,8 @@ function backupView(m: ReturnType<typeof readManifest>): Record<string, unknown>
  * once), then its engine: a remote placement drops the workspace databases, an
  * embedded cell is stopped and its directory removed. Backups under
  * `<data>/backups/<slug>/` are kept on purpose: they are how a deleted tenant comes back.
+ * They stay the deleted tenant's (their manifest names its creation time): a tenant created
+ * later under the slug never sees them; the operator lists and restores them.
  */
 export async function deleteTenant(app: App, tenant: Tenant): Promise<{ workspaces: number; state_entries: number; cell_dir_removed: boolean }> {
   const workspaces = app.state.list<Workspace>('workspaces', tenant.slug);
