@@ -99,22 +99,45 @@ function sign(xml: string, k: KeyPair, opts: { assertion?: boolean; response?: b
 
 const b64 = (xml: string) => Buffer.from(xml, 'utf8').toString('base64');
 
-/** `/auth/login` → the IdP parses Roost's AuthnRequest (samlify) → its id and the RelayState. */
-async function startLogin(tenant: string, conn: string, returnTo?: string): Promise<{ requestId: string; relayState: string; location: URL }> {
+/** RelayState → the login cookie (`name=value`) of the browser that started that login. */
+const browsers = new Map<string, string>();
+
+/**
+ * `/auth/login` → Roost's start of the SAML login (sets the browser's login cookie; `browser`:
+ * the cookie a browser already holds) → the IdP parses Roost's AuthnRequest (samlify) → its id,
+ * the RelayState and the browser's cookie.
+ */
+async function startLogin(tenant: string, conn: string, returnTo?: string, browser?: string): Promise<{ requestId: string; relayState: string; location: URL; browser: string; setCookie: string }> {
   const r = await call(`${srv.url}/auth/login?tenant=${tenant}&connection=${conn}${returnTo ? `&return_to=${encodeURIComponent(returnTo)}` : ''}`, { redirect: 'manual' });
   expect(r.status, r.text).toBe(302);
-  const location = new URL(r.headers.get('location')!);
+  // Roost's own hops (the start of the login, on Roost's origin) until the IdP.
+  let start = r;
+  for (let hops = 0; new URL(start.headers.get('location')!, srv.url).origin === new URL(srv.url).origin; hops++) {
+    expect(hops).toBeLessThan(3);
+    start = await call(new URL(start.headers.get('location')!, srv.url).href, { redirect: 'manual', headers: browser ? { Cookie: browser } : {} });
+    expect(start.status, start.text).toBe(302);
+  }
+  const setCookie = [r, start].flatMap((x) => x.headers.getSetCookie()).find((c) => c.startsWith('roost_saml_login=')) ?? '';
+  const location = new URL(start.headers.get('location')!);
   const idp = idps[tenant]!;
   const sp = samlify.ServiceProvider({ metadata: (await call(`${spBase(tenant, conn)}/metadata`)).text });
   const parsed = await idp.idp.parseLoginRequest(sp, 'redirect', { query: Object.fromEntries(location.searchParams) } as any);
   const requestId = (parsed.extract as any).request.id as string;
   expect((parsed.extract as any).request.assertionConsumerServiceUrl).toBe(`${spBase(tenant, conn)}/acs`);
-  return { requestId, relayState: location.searchParams.get('RelayState')!, location };
+  const relayState = location.searchParams.get('RelayState')!;
+  const cookie = setCookie.split(';')[0]!;
+  browsers.set(relayState, cookie);
+  return { requestId, relayState, location, browser: cookie, setCookie };
 }
 
-async function postAcs(tenant: string, conn: string, samlResponse: string, relayState?: string, accept = 'application/json') {
+/**
+ * Posts a response to the ACS, as the IdP's auto-submitted form does, from the browser that
+ * started the login of `relayState` unless `browser` says which (null: a browser with no cookie).
+ */
+async function postAcs(tenant: string, conn: string, samlResponse: string, relayState?: string, accept = 'application/json', browser?: string | null) {
   const form = new URLSearchParams({ SAMLResponse: samlResponse, ...(relayState ? { RelayState: relayState } : {}) });
-  const res = await fetch(`${spBase(tenant, conn)}/acs`, { method: 'POST', redirect: 'manual', headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: accept }, body: form.toString() });
+  const sent = browser === undefined ? (relayState ? browsers.get(relayState) : undefined) : browser ?? undefined;
+  const res = await fetch(`${spBase(tenant, conn)}/acs`, { method: 'POST', redirect: 'manual', headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: accept, ...(sent ? { Cookie: sent } : {}) }, body: form.toString() });
   const text = await res.text();
   const cookie = res.headers.getSetCookie().find((c) => c.startsWith('roost_session='));
   let body: any = text;
@@ -209,6 +232,7 @@ describe('login', () => {
   it('SP-initiated: AuthnRequest by redirect, samlify answers, the session carries the mapped roles', async () => {
     const login = await startLogin('acme', 'main', '/app/dash?x=1');
     expect(login.location.origin + login.location.pathname).toBe(`${idps.acme!.entityId}/sso`);
+    expect(login.browser).toMatch(/^roost_saml_login=[A-Za-z0-9_-]{43}$/);
     expect(login.relayState).toMatch(/^[A-Za-z0-9_-]{43}$/);
     // The real IdP flow: samlify builds and signs the response for the request it parsed.
     const sp = samlify.ServiceProvider({ metadata: (await call(`${spBase('acme', 'main')}/metadata`)).text });
@@ -227,6 +251,43 @@ describe('login', () => {
     expect((await call(`${srv.url}/v0/tenants/acme/connections`, { token: r.session })).status).toBe(403);
     const a = await waitAudit((x) => x.event === 'login.saml' && x.outcome === 'success' && x.tenant === 'acme' && x.actor === 'ana@acme.test');
     expect(a.details).toMatchObject({ subject: 'u-ana-7f3c', idp_initiated: false, name_id_format: PERSISTENT });
+  });
+
+  it('login CSRF: a response is accepted only from the browser that started its login', async () => {
+    const attacker = await startLogin('acme', 'main');
+    const as = (login: { requestId: string }, who: string) => b64(sign(responseXml(acmeFields(login, { nameId: `u-${who}`, attributes: { email: [`${who}@acme.test`], groups: ['data-eng'] } })), keys['acme-old']!));
+    // The attacker's own valid response and RelayState, auto-posted into a victim's browser that holds no login cookie.
+    const noCookie = await expectRefused(await postAcs('acme', 'main', as(attacker, 'mallory'), attacker.relayState, 'application/json', null), 'browser');
+    expect(noCookie.reason).toMatch(/another browser/);
+    // The RelayState was used up by that attempt: not even the attacker's browser finishes it now.
+    await expectRefused(await postAcs('acme', 'main', as(attacker, 'mallory'), attacker.relayState), 'relay_state');
+    // Into a victim's browser with a login of its own in progress (its own cookie): refused too.
+    const victim = await startLogin('acme', 'main');
+    const attacker2 = await startLogin('acme', 'main');
+    expect(attacker2.browser).not.toBe(victim.browser);
+    await expectRefused(await postAcs('acme', 'main', as(attacker2, 'mallory'), attacker2.relayState, 'text/html', victim.browser), 'browser');
+    // The victim's own login completes in its browser, as the victim.
+    const ok = await postAcs('acme', 'main', as(victim, 'victim'), victim.relayState);
+    expect(ok.status, JSON.stringify(ok.body)).toBe(303);
+    expect((await call(`${srv.url}/auth/session`, { token: ok.session })).body.identity.subject).toBe('u-victim');
+    // A browser keeps its key across logins (several tabs): both of its logins complete in it.
+    const tab1 = await startLogin('acme', 'main', undefined, victim.browser);
+    const tab2 = await startLogin('acme', 'main', undefined, victim.browser);
+    expect([tab1.browser, tab2.browser]).toEqual([victim.browser, victim.browser]);
+    expect((await postAcs('acme', 'main', as(tab2, 'victim'), tab2.relayState)).status).toBe(303);
+    expect((await postAcs('acme', 'main', as(tab1, 'victim'), tab1.relayState)).status).toBe(303);
+    // The cookie that binds the login must come back with the IdP's cross-site POST: SameSite=None (Lax is not sent), so Secure.
+    expect(attacker.setCookie).toMatch(/; HttpOnly/);
+    expect(attacker.setCookie).toMatch(/; Secure/);
+    expect(attacker.setCookie).toMatch(/; SameSite=None/);
+    expect(attacker.setCookie).toMatch(/; Path=\/auth\/saml;/);
+  });
+
+  it('the start of a SAML login refuses an off-site return_to and an unknown connection', async () => {
+    const bad = await call(`${spBase('acme', 'main')}/login?return_to=${encodeURIComponent('https://evil.test/')}`, { redirect: 'manual' });
+    expect(bad).toMatchObject({ status: 400, body: { code: 'INVALID_RETURN_TO' } });
+    expect(bad.headers.getSetCookie()).toEqual([]);
+    expect((await call(`${spBase('acme', 'nope')}/login`, { redirect: 'manual' })).status).toBe(404);
   });
 
   it('a signed response (not only the assertion) is accepted too', async () => {

@@ -259,17 +259,21 @@ describe('a SAML login whose IdP round trip spans a change of the state', () => 
     expect((await call(`${srv.url}/v0/tenants/${slug}/mappings`, { method: 'PUT', token: op(), ...json({ rules: [ADMIN_RULE] }) })).status).toBe(200);
   }
 
-  async function samlStart(tenant: string): Promise<{ requestId: string; relayState: string }> {
+  /** `/auth/login` → Roost's start of the SAML login (sets the browser's login cookie) → the IdP's AuthnRequest. */
+  async function samlStart(tenant: string): Promise<{ requestId: string; relayState: string; browser: string }> {
     const r = await call(`${srv.url}/auth/login?tenant=${tenant}&connection=main`, { redirect: 'manual' });
     expect(r.status, r.text).toBe(302);
-    const location = new URL(r.headers.get('location')!);
+    const start = await call(r.headers.get('location')!, { redirect: 'manual' });
+    expect(start.status, start.text).toBe(302);
+    const browser = start.headers.getSetCookie().find((c) => c.startsWith('roost_saml_login='))!.split(';')[0]!;
+    const location = new URL(start.headers.get('location')!);
     const sp = samlify.ServiceProvider({ metadata: (await call(`${base(tenant)}/metadata`)).text });
     const parsed = await idpSaml.parseLoginRequest(sp, 'redirect', { query: Object.fromEntries(location.searchParams) } as any);
-    return { requestId: (parsed.extract as any).request.id as string, relayState: location.searchParams.get('RelayState')! };
+    return { requestId: (parsed.extract as any).request.id as string, relayState: location.searchParams.get('RelayState')!, browser };
   }
 
-  /** The IdP's signed answer to the login, posted to the ACS; answers the status and the session's worth. */
-  async function samlFinish(tenant: string, login: { requestId: string; relayState: string }): Promise<{ status: number; session: number | undefined }> {
+  /** The IdP's signed answer to the login, posted to the ACS from the browser that started it; answers the status and the session's worth. */
+  async function samlFinish(tenant: string, login: { requestId: string; relayState: string; browser: string }): Promise<{ status: number; session: number | undefined }> {
     const now = Date.now();
     const acs = `${base(tenant)}/acs`;
     const irt = ` InResponseTo="${login.requestId}"`;
@@ -286,7 +290,7 @@ describe('a SAML login whose IdP round trip spans a change of the state', () => 
       referenceTagXPath: "/*[local-name(.)='Response']/*[local-name(.)='Assertion']",
       signatureConfig: { prefix: 'ds', location: { reference: "/*[local-name(.)='Response']/*[local-name(.)='Assertion']/*[local-name(.)='Issuer']", action: 'after' } } } as any) as string;
     const form = new URLSearchParams({ SAMLResponse: Buffer.from(signed, 'utf8').toString('base64'), RelayState: login.relayState });
-    const res = await fetch(acs, { method: 'POST', redirect: 'manual', headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json' }, body: form.toString() });
+    const res = await fetch(acs, { method: 'POST', redirect: 'manual', headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json', Cookie: login.browser }, body: form.toString() });
     await res.text();
     const cookie = res.headers.getSetCookie().find((c) => c.startsWith('roost_session='));
     const jwt = cookie ? decodeURIComponent(cookie.split(';')[0]!.split('=')[1]!) : undefined;

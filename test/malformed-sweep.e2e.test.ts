@@ -29,7 +29,7 @@ const ROUTES: Array<[method: string, path: string, who: Who]> = [
   ['GET', '/v0/tenants/:x/connections', 'op'], ['POST', '/v0/tenants/:x/connections', 'op'], ['GET', '/v0/tenants/t1/connections/:x', 'op'], ['PATCH', '/v0/tenants/t1/connections/:x', 'op'], ['DELETE', '/v0/tenants/t1/connections/:x', 'op'],
   ['GET', '/v0/tenants/:x/mappings', 'op'], ['PUT', '/v0/tenants/:x/mappings', 'op'], ['POST', '/v0/tenants/:x/mappings/test', 'op'], ['DELETE', '/v0/tenants/:x/sessions', 'op'],
   ['GET', '/auth/oidc/:x/c1/callback', 'none'], ['POST', '/auth/oidc/:x/c1/backchannel-logout', 'none'],
-  ['GET', '/auth/saml/:x/c1/metadata', 'none'], ['POST', '/auth/saml/:x/c1/acs', 'none'],
+  ['GET', '/auth/saml/:x/c1/metadata', 'none'], ['GET', '/auth/saml/:x/c1/login', 'none'], ['POST', '/auth/saml/:x/c1/acs', 'none'],
 ];
 
 /** Path segments no route has a resource for: NUL, bytes that are not UTF-8, an encoded slash, quotes, a bad escape, a newline, 10 KB. */

@@ -1,13 +1,14 @@
 /**
  * The assertion consumer service (HTTP-POST binding). Order of checks:
  * body size and form → RelayState → the login in progress (single-use, bound
- * to this tenant and connection) or, only where enabled, an unsolicited
- * response → no DOCTYPE, well-formed → document shape, signatures and
- * algorithms, Destination (response-shape.ts) → the posted assertion
+ * to this tenant and connection, and to the browser that started it by its
+ * SAML login cookie) or, only where enabled, an unsolicited response → no
+ * DOCTYPE, well-formed → document shape, signatures and algorithms, Destination (response-shape.ts) → the posted assertion
  * (assertion.ts) → node-saml: signature with the pinned certificates,
  * timestamps, audience, InResponseTo → the verified assertion again, which
  * is the only thing read → replay cache → mapping rules → session.
  */
+import crypto from 'node:crypto';
 import type { App } from '../../src/app.js';
 import type { Ctx } from '../../src/http/context.js';
 import { readBody } from '../../src/http/context.js';
@@ -18,6 +19,8 @@ import { evaluateRules, getRules, referencedClaims } from '../mapping/rules.js';
 import { hasAnyGrant } from '../roles.js';
 import type { Identity } from '../authorize.js';
 import { issueSession } from '../sessions/sessions.js';
+import { loginKeyHash } from '../sessions/cookies.js';
+import { samlLoginKey } from './login.js';
 import { acsUrl, getSamlConnection, NAMEID_FORMATS, spEntityId, type SamlConnectionRecord } from './connections.js';
 import { checkAssertion, type AssertedIdentity } from './assertion.js';
 import { checkResponseShape } from './response-shape.js';
@@ -54,6 +57,14 @@ export function samlClaims(who: AssertedIdentity): Record<string, unknown> {
   };
 }
 
+/** Whether `key` (the browser's login cookie) is the one whose hash the login in progress holds. */
+function sameBrowser(expected: string | undefined, key: string | undefined): boolean {
+  if (!expected || !key) return false;
+  const got = Buffer.from(loginKeyHash(key));
+  const want = Buffer.from(expected);
+  return got.length === want.length && crypto.timingSafeEqual(got, want);
+}
+
 export interface SamlLoginResult extends LoginResult { nameIdFormat?: string; assertionId: string; idpInitiated: boolean }
 
 export async function completeSamlLogin(app: App, ctx: Ctx, tenant: string, connId: string): Promise<SamlLoginResult> {
@@ -80,6 +91,9 @@ export async function completeSamlLogin(app: App, ctx: Ctx, tenant: string, conn
   let returnTo = '/auth/session';
   if (pending) {
     if (pending.tenant !== tenant || pending.connection !== connId) refuse('in_response_to', `the RelayState belongs to a login at ${pending.tenant}/${pending.connection}, not at this connection (a response for another connection's request)`);
+    // Only the browser that started the login may finish it: someone else's response (their
+    // own login's, posted into this browser) would log this browser in as them (login CSRF).
+    if (!sameBrowser(pending.browser, samlLoginKey(ctx))) refuse('browser', 'this login was started in another browser (or this browser did not send its login cookie back): start the login again here');
     expected = { id: pending.requestId, createdAt: pending.createdAt };
     returnTo = pending.returnTo;
   } else if (!conn.allow_idp_initiated) {

@@ -63,6 +63,11 @@ export function acsUrl(app: App, tenant: string, id: string): string {
   return `${base(app, tenant, id)}/acs`;
 }
 
+/** Where an SP-initiated login starts in the browser (sets the browser's login cookie, then goes to the IdP). */
+export function loginStartUrl(app: App, tenant: string, id: string): string {
+  return `${base(app, tenant, id)}/login`;
+}
+
 function certInfo(pem: string): { subject: string; issuer: string; not_before: string; not_after: string; fingerprint_sha256: string } {
   const x = new crypto.X509Certificate(pem);
   return { subject: x.subject, issuer: x.issuer, not_before: new Date(x.validFrom).toISOString(), not_after: new Date(x.validTo).toISOString(), fingerprint_sha256: x.fingerprint256 };

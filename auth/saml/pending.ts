@@ -2,8 +2,8 @@
  * Two stores in the control-plane state, so they survive restarts and can
  * move to Redis with the rest of the state:
  * - SAML logins in progress (`samlPending/<hash of RelayState>`): the
- *   AuthnRequest id Roost issued, for which tenant and connection, and the
- *   `return_to`; single-use, expiring;
+ *   AuthnRequest id Roost issued, for which tenant and connection, the
+ *   `return_to` and the hash of the starting browser's login cookie; single-use, expiring;
  * - accepted assertion ids (`samlReplay/<hash of tenant, connection, id>`, with the
  *   tenant named so they go with its state slice),
  *   each kept until the assertion could no longer be accepted anyway.
@@ -22,6 +22,12 @@ export interface PendingSamlLogin {
   returnTo: string;
   createdAt: number;
   expiresAt: number;
+  /**
+   * SHA-256 (base64url) of the SAML login cookie of the browser that started the login: the
+   * ACS accepts the response only from that browser (no login CSRF). Entries without it
+   * (written before it was) are refused.
+   */
+  browser?: string;
 }
 
 export const SAML_PENDING_TTL_MS = 10 * 60_000;

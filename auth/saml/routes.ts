@@ -1,15 +1,18 @@
 /**
  * SAML routes (API section 2): `GET /auth/saml/<tenant>/<connection>/metadata`
- * (SP metadata XML) and `POST /auth/saml/<tenant>/<connection>/acs`. Every
- * refusal is audited as `login.saml` with the check that refused it, and sets
- * no cookie. SP-initiated login goes through `/auth/login` (samlAuthorizationUrl).
+ * (SP metadata XML), `GET /auth/saml/<tenant>/<connection>/login` (the start of an
+ * SP-initiated login in the browser, where `/auth/login` sends it: sets the browser's
+ * SAML login cookie and redirects to the IdP; see login.ts) and
+ * `POST /auth/saml/<tenant>/<connection>/acs`. Every ACS refusal is audited as
+ * `login.saml` with the check that refused it, and sets no cookie.
  */
 import type { App } from '../../src/app.js';
 import type { Ctx } from '../../src/http/context.js';
 import { RoostError } from '../../src/errors.js';
 import { auditAuth, runtimeOf } from '../runtime.js';
 import { markAudited } from '../authorize.js';
-import { escapeHtml, page } from '../oidc/login.js';
+import { auditLoginFailure, escapeHtml, page, safeReturnTo } from '../oidc/login.js';
+import { startSamlLogin } from './login.js';
 import { grantsView } from '../mapping/rules.js';
 import { sessionCookies } from '../sessions/cookies.js';
 import { SESSION_TTL_S } from '../sessions/keys.js';
@@ -32,6 +35,20 @@ export function registerSamlRoutes(app: App): void {
     const xml = spMetadataXml({ entityId: spEntityId(app, tenant, conn.id), acsUrl: acsUrl(app, tenant, conn.id), nameIdFormat: conn.name_id_format });
     ctx.res.writeHead(200, { 'Content-Type': 'application/samlmetadata+xml; charset=utf-8', 'Content-Length': Buffer.byteLength(xml), 'Cache-Control': 'public, max-age=300' });
     ctx.res.end(xml);
+  });
+
+  router.get('/auth/saml/:tenant/:connection/login', async (ctx) => {
+    const { tenant, connection } = ctx.params as { tenant: string; connection: string };
+    let returnTo: string;
+    try {
+      returnTo = safeReturnTo(ctx.query.get('return_to'));
+    } catch (e) {
+      auditLoginFailure(app, ctx, `refused return_to ${JSON.stringify(ctx.query.get('return_to'))}`, app.state.get('tenants', tenant) ? tenant : undefined, connection);
+      throw e;
+    }
+    const { url, cookie } = await startSamlLogin(app, ctx, tenant, connection, returnTo);
+    ctx.res.writeHead(302, { Location: url.href, 'Cache-Control': 'no-store', 'Content-Length': 0, 'Set-Cookie': cookie });
+    ctx.res.end();
   });
 
   router.post('/auth/saml/:tenant/:connection/acs', async (ctx) => {
