@@ -39,7 +39,8 @@ beforeAll(async () => {
   dsStar = await api.createToken('ds_star', ['DATASOURCES:READ:*']);
   pipeStar = await api.createToken('pipe_star', ['PIPES:READ:*']);
   scopedMissing = await api.createToken('scoped_missing', ['DATASOURCES:READ:open', 'DATASOURCES:READ:later']);
-  dropper = await api.createToken('dropper', ['DATASOURCES:DROP:open']);
+  // (READ too: a dry run counts rows, which DATASOURCES:DROP alone may not; condition-leaks.e2e.)
+  dropper = await api.createToken('dropper', ['DATASOURCES:DROP:open', 'DATASOURCES:READ:open']);
   const j = await call(`${srv.url}/v0/tokens?name=fixed&expiration_time=${Math.floor(Date.now() / 1000) + 3600}`, {
     method: 'POST', token: admin, headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify({ scopes: [{ type: 'PIPES:READ', resource: 'open_pipe', fixed_params: { v: 2 } }] }),

@@ -10,7 +10,7 @@ import type { Ctx } from '../http/context.js';
 import { bodyStream, formOf, mergeForm, readForm, readJson, sendJson, sendText, textOf } from '../http/context.js';
 import { datasourceDatafile } from '../datasources/datafile.js';
 import { multipartBoundary, readMultipart, partText } from '../http/multipart.js';
-import { RoostError } from '../errors.js';
+import { QueryFailed, RoostError } from '../errors.js';
 import { authenticate, authorize, credentialName, decide, workspaceOf, type Credential } from '../../auth/authorize.js';
 import { getTenant, getWorkspace, sameWorkspace, type Workspace } from '../../tenants/registry.js';
 import {
@@ -188,6 +188,20 @@ export function checkTableExpression(text: string, what: string): void {
   }
   if (analysis.format) throw refuse('it holds a FORMAT clause');
   if (analysis.tables.length) throw refuse('it names a table', 'UNKNOWN_TABLE');
+}
+
+/**
+ * An engine error about a condition (delete_condition, replace_condition) as a credential that
+ * may not read the data source gets it: ClickHouse's messages quote the values they stumbled on
+ * ("Cannot parse string 'secretkey' as UInt8"), and `DATASOURCES:DROP` or `DATASOURCES:APPEND`
+ * are no read access. Its code stays; its text says what happened without the values.
+ */
+export function conditionFailure(e: unknown, mayRead: boolean, param: string, ds: string): unknown {
+  if (mayRead || !(e instanceof QueryFailed)) return e;
+  return new QueryFailed(
+    `the engine refused ${param} (ClickHouse code ${e.clickhouseCode ?? 'unknown'}); its message would quote values of "${ds}", which this token may not read (DATASOURCES:READ:${ds}): check the condition's types, or ask with a token that may read it`,
+    e.clickhouseCode,
+  );
 }
 
 export function dataSourceView(ds: DataSource, stats?: { rows: number; bytes: number; quarantine: number }): Record<string, unknown> {
@@ -387,7 +401,9 @@ export function registerDataSourceRoutes(app: App): void {
       const result = await runImport(app, ctx, ws, ds, format, body, mode, dialect, params, true, replaceWhere);
       opsLog(ws, ds, mode, ctx, { ...result, elapsedMs: performance.now() - t0, options: importOptions() });
       sendJson(ctx, 200, importResponse(ds, result));
-    } catch (e) {
+    } catch (caught) {
+      const mayRead = decide(cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:READ', resource: ds.name }) === undefined;
+      const e = params.get('replace_condition') !== null ? conditionFailure(caught, mayRead, 'replace_condition', ds.name) : caught;
       opsLog(ws, ds, mode, ctx, { elapsedMs: performance.now() - t0, error: publicMessage(ws, e), options: importOptions() });
       throw e;
     }
@@ -578,6 +594,7 @@ export function registerDataSourceRoutes(app: App): void {
     let cond: string | null = null;
     let count = 0;
     let dry = false;
+    const mayRead = decide(cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:READ', resource: ds.name }) === undefined;
     // A refused or failed delete is an operation too: the log says why.
     try {
       const form = await deleteParams(ctx);
@@ -587,6 +604,9 @@ export function registerDataSourceRoutes(app: App): void {
       if (/^(1|true|yes|on)$/i.test(dryText)) dry = true;
       else if (!/^(|0|false|no|off)$/i.test(dryText)) throw new RoostError('INVALID_PARAMETER', `dry_run must be true or false; got "${dryText.slice(0, 40)}" (nothing was deleted)`);
       if (!cond || !cond.trim()) throw new RoostError('INVALID_PARAMETER', 'delete_condition is required: a SQL condition over the data source columns, e.g. "country = \'ES\'"');
+      // A dry run answers how many rows match any condition: a count of the data, read access
+      // (bisecting with startsWith() spelled out hidden values), which DATASOURCES:DROP is not.
+      if (dry) authorize(app, ctx, cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:READ', resource: ds.name });
       const where = conditionWhere(ws, ds, cond, 'delete_condition');
       const engine = app.cells.engineFor(getTenant(state, ws.tenant));
       await flushEvents(ws, ds);
@@ -595,7 +615,8 @@ export function registerDataSourceRoutes(app: App): void {
         count = Number((await engine.exec(`SELECT count() FROM ${qualified(ws, ds.table)} WHERE ${where}`, { settings: { readonly: 1 } })).toString().trim());
         if (!dry && count > 0) await deleteRowsWhere(engine, ws, ds.table, where);
       });
-    } catch (e) {
+    } catch (caught) {
+      const e = conditionFailure(caught, mayRead, 'delete_condition', ds.name);
       opsLog(ws, ds, 'delete_data', ctx, { elapsedMs: performance.now() - t0, error: publicMessage(ws, e), options: cond === null ? {} : { delete_condition: cond, dry_run: String(dry) } });
       throw e;
     }

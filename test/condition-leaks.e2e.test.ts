@@ -1,0 +1,82 @@
+// delete_condition and replace_condition run over a data source's rows for credentials that may
+// change it (DATASOURCES:DROP, DATASOURCES:APPEND) but not read it. Engine errors quote values
+// ("Cannot parse string 'secretkey'") and a dry run counts matching rows: both were read access
+// (found by this session's audit). A reader still gets the engine's own message and counts.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call, startServer, type RunningServer, workspaceApi } from './helpers/server.js';
+
+let srv: RunningServer;
+let admin: string;
+const { rows, post, createToken } = workspaceApi(() => srv, () => admin);
+const enc = encodeURIComponent;
+const SECRET = 'secretkey42';
+
+beforeAll(async () => {
+  srv = await startServer();
+  admin = (await call(`${srv.url}/tokens`)).body.workspace_admin_token;
+  const made = await post(`/v0/datasources?name=vault&schema=${enc('id UInt32, k String')}`, `id,k\n1,${SECRET}\n`);
+  expect(made.status, made.text).toBe(200);
+});
+afterAll(async () => { await srv?.stop(); });
+
+/** The ops log's error texts for `event` (rows arrive with the service log's next flush). */
+async function opsErrors(event: string): Promise<string[]> {
+  for (let i = 0; i < 100; i++) {
+    const r = await rows(`SELECT error FROM tinybird.datasources_ops_log WHERE datasource_name = 'vault' AND event_type = '${event}' AND error != ''`);
+    if (r.length) return r.map((x) => String(x.error));
+    await new Promise((res) => setTimeout(res, 200));
+  }
+  throw new Error(`no ${event} error in the operations log after 20 s`);
+}
+
+const del = (token: string, form: Record<string, string>) =>
+  call(`${srv.url}/v0/datasources/vault/delete`, { method: 'POST', token, body: new URLSearchParams(form) });
+
+describe('DATASOURCES:DROP without READ', () => {
+  it('an engine error about the condition does not quote the data', async () => {
+    const dropper = await createToken('dropper', ['DATASOURCES:DROP:vault']);
+    const r = await del(dropper, { delete_condition: 'toUInt8(k) = 1' });
+    expect(r.text).not.toContain(SECRET);
+    expect(r.status, r.text).toBeGreaterThanOrEqual(400);
+    expect(r.status).toBeLessThan(500);
+    expect(r.body.error).toMatch(/delete_condition.*ClickHouse code 6.*DATASOURCES:READ:vault/);
+    // Nor does the operations log, which other tokens may read.
+    const log = await opsErrors('delete_data');
+    expect(log.join('\n')).toMatch(/ClickHouse code 6/);
+    expect(log.join('\n')).not.toContain(SECRET);
+    expect(await rows('SELECT k FROM vault')).toEqual([{ k: SECRET }]);
+  });
+
+  it('a dry run, which counts matching rows, needs DATASOURCES:READ (403)', async () => {
+    const dropper = await createToken('dropper2', ['DATASOURCES:DROP:vault']);
+    const r = await del(dropper, { delete_condition: "startsWith(k, 'secr')", dry_run: 'true' });
+    expect(r.status, r.text).toBe(403);
+    expect(r.text).not.toMatch(/rows_to_be_deleted/);
+    // With READ too, the dry run answers its count.
+    const both = await createToken('dropper_reader', ['DATASOURCES:DROP:vault', 'DATASOURCES:READ:vault']);
+    const ok = await del(both, { delete_condition: "startsWith(k, 'secr')", dry_run: 'true' });
+    expect(ok.status, ok.text).toBe(200);
+    expect(ok.body.rows_to_be_deleted).toBe(1);
+  });
+
+  it('a token that may read the data source still gets the engine\'s own message', async () => {
+    const r = await del(admin, { delete_condition: 'toUInt8(k) = 1' });
+    expect(r.status).toBeGreaterThanOrEqual(400);
+    expect(r.text).toContain(SECRET);
+  });
+});
+
+describe('DATASOURCES:APPEND without READ', () => {
+  it('a replace_condition the engine refuses does not quote the data', async () => {
+    const appender = await createToken('appender', ['DATASOURCES:APPEND:vault']);
+    const r = await call(`${srv.url}/v0/datasources?name=vault&mode=replace&replace_condition=${enc('toUInt8(k) = 1')}`, {
+      method: 'POST', token: appender, body: 'id,k\n2,x\n', headers: { 'Content-Type': 'text/csv' },
+    });
+    expect(r.text).not.toContain(SECRET);
+    expect(r.status, r.text).toBeGreaterThanOrEqual(400);
+    expect(r.status).toBeLessThan(500);
+    const log = await opsErrors('replace');
+    expect(log.join('\n')).not.toContain(SECRET);
+    expect(await rows('SELECT k FROM vault')).toEqual([{ k: SECRET }]);
+  });
+});
