@@ -273,8 +273,14 @@ export function scopeAllows(scopes: readonly string[], scope: string, resource?:
   return false;
 }
 
-/** Resources a token reads only with ADMIN or a scope that names them (never `*`). */
+/**
+ * Resources a token reads only with ADMIN or a scope that names them (never `*`), and a person
+ * only with the workspace's admin role (not viewer or editor).
+ */
 const NAMED_ONLY = new Set(['roost.audit_log']);
+export function isNamedOnly(resource: string): boolean {
+  return NAMED_ONLY.has(resource);
+}
 
 /** The role a person credential has on a workspace (undefined for tokens). */
 export function roleOf(cred: Credential, workspace: string): Role | undefined {
@@ -369,6 +375,7 @@ export function decide(cred: Credential, action: Action): string | undefined {
       if (cred.tenant !== action.tenant) return `this identity belongs to tenant "${cred.tenant}", not "${action.tenant}"`;
       const role = roleOn(cred.grants, action.workspace);
       if (!role) return `you have no role on workspace "${action.workspace}"`;
+      if (role !== 'admin' && action.resource !== undefined && NAMED_ONLY.has(action.resource)) return `${action.resource} is read by the workspace's admins; the ${role} role on workspace "${action.workspace}" does not read it`;
       return roleAllows(role, action.scope) ? undefined : `the ${role} role on workspace "${action.workspace}" does not allow ${action.scope}`;
     }
   }

@@ -85,6 +85,17 @@ describe('login', () => {
     expect((await call(`${srv.url}/auth/session`, { token: jwt })).body.tenant).toBe('acme');
   });
 
+  it('an editor reads the data but not the audit log, which is the workspace admins\' (as ADMIN for tokens)', async () => {
+    const b = new Browser();
+    await b.login(srv.url, 'tenant=acme', 'ana');  // editor of acme/main
+    const jwt = b.cookie(srv.url, 'roost_session')!;
+    const sql = (q: string) => call(`${srv.url}/v0/sql?workspace=main&q=${encodeURIComponent(q)}`, { token: jwt });
+    expect((await sql('SELECT count() AS n FROM tinybird.datasources_ops_log FORMAT JSON')).status).toBe(200);
+    const audit = await sql('SELECT count() AS n FROM roost.audit_log FORMAT JSON');
+    expect(audit.status, audit.text).toBe(403);
+    expect(audit.body.error).toMatch(/roost\.audit_log is read by the workspace's admins/);
+  });
+
   it('signs sessions with keys published at /.well-known/jwks.json', async () => {
     const b = new Browser();
     await b.login(srv.url, 'tenant=acme', 'ana');

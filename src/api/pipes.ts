@@ -8,7 +8,7 @@ import type { Ctx } from '../http/context.js';
 import { formOf, mergeForm, noLoneSurrogates, readBody, sendJson, sendText, textOf } from '../http/context.js';
 import { RoostError } from '../errors.js';
 import {
-  auditRefusal, authenticate, authorize, credentialName, decide, fixedParams, scopeAllows, workspaceOf, roleOf, type Credential,
+  auditRefusal, authenticate, authorize, credentialName, decide, fixedParams, isNamedOnly, scopeAllows, workspaceOf, roleOf, type Credential,
 } from '../../auth/authorize.js';
 import { roleAllows } from '../../auth/roles.js';
 import { getTenant } from '../../tenants/registry.js';
@@ -349,6 +349,7 @@ export function registerPipeRoutes(app: App): void {
           return { ops: [...deletePipeOps(cur), ...dropReferencesOps(s, r.tenant, r.workspace, 'pipe', cur.id, cur.name, Date.now())], result: null };
         }
         const checked = checkPipe(s, { ...ownedAfter(r, next), updatedAt: new Date().toISOString() });
+        refusePublishingUnreadable(r, checked);
         if (!checked.endpoint && users.length && !engine?.ignore) {
           throw new RoostError('CONFLICT', `pipe "${name}" is read by pipes ${users.join(', ')} through its endpoint; keep a node published${engine ? ', or pass ignore_sql_errors=true to leave them without it' : ''}`, { details: { dependents: users } });
         }
@@ -357,6 +358,22 @@ export function registerPipeRoutes(app: App): void {
       });
       if (out !== 'retry') return { pipe: out, warnings: plan ? uncheckedNodes(plan) : [] };
       if (attempt >= 2) throw new RoostError('CONFLICT', `pipe "${name}" or what it reads kept changing while its SQL was checked; retry`, { retryable: true });
+    }
+  };
+
+  /**
+   * A pipe publishes what it reads to whoever may read the pipe. What only admins read (the audit
+   * log: NAMED_ONLY in auth/authorize.ts) goes into a pipe only from a credential that may read it
+   * itself: `PIPES:CREATE` with `PIPES:READ:<its new pipe>` read `roost.audit_log` (found by this
+   * session's audit). Data sources stay as in Tinybird: a pipe's creator publishes them.
+   */
+  const refusePublishingUnreadable = (r: WsRef, pipe: Pipe) => {
+    for (const n of pipe.nodes) {
+      for (const d of n.dependencies ?? []) {
+        if (!isNamedOnly(d)) continue;
+        const why = decide(r.cred, { op: 'workspace', tenant: r.tenant, workspace: r.workspace, scope: 'DATASOURCES:READ', resource: d });
+        if (why) throw new RoostError('FORBIDDEN', `node "${n.name}" reads ${d}, which a pipe may publish only when its author may read it: ${why}`, { details: { node: n.name } });
+      }
     }
   };
 
