@@ -11,6 +11,32 @@ async function open(dir: string) {
   return { s, recovered };
 }
 
+describe('state keys named like JavaScript\'s own members', () => {
+  it('__proto__ and constructor are ordinary keys: no prototype is reached or replaced, also after a reopen', async () => {
+    const dir = tempDir();
+    const { s } = await open(dir);
+    expect(s.get('tenants', 'constructor')).toBeUndefined();
+    expect(s.get('toString')).toBeUndefined();
+    await s.write([{ op: 'put', path: ['datasources', 't', 'w', '__proto__'], value: { name: '__proto__' } }]);
+    await s.write([{ op: 'put', path: ['revocations', 'subjects', 't', '__proto__', 'polluted'], value: 1 }]);
+    await s.write([{ op: 'put', path: ['pipes', 't', 'w', 'constructor'], value: { name: 'constructor' } }]);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect(Object.prototype).not.toHaveProperty('polluted');
+    expect(s.get('datasources', 't', 'w', '__proto__')).toEqual({ name: '__proto__' });
+    expect(s.list('datasources', 't', 'w')).toEqual([{ name: '__proto__' }]);
+    expect(s.get('pipes', 't', 'w', 'constructor')).toEqual({ name: 'constructor' });
+    expect(s.get('pipes', 't', 'w', 'toString')).toBeUndefined();
+    await s.write([{ op: 'del', path: ['datasources', 't', 'w', '__proto__'] }, { op: 'del', path: ['pipes', 't', 'w', 'hasOwnProperty'] }]);
+    expect(s.list('datasources', 't', 'w')).toEqual([]);
+    await s.close();
+    const { s: again } = await open(dir);
+    expect(again.get('revocations', 'subjects', 't', '__proto__', 'polluted')).toBe(1);
+    expect(Object.prototype).not.toHaveProperty('polluted');
+    expect(again.get('pipes', 't', 'w', 'constructor')).toEqual({ name: 'constructor' });
+    await again.close();
+  });
+});
+
 describe('journal state store', () => {
   it('replays acknowledged writes after reopening', async () => {
     const dir = tempDir();

@@ -41,7 +41,7 @@ export interface DataSource {
   updatedAt?: string;
 }
 
-export const DATASOURCE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+export const DATASOURCE_NAME = /^(?!__proto__$)[A-Za-z_][A-Za-z0-9_]{0,127}$/;  // (not __proto__: JavaScript's own)
 const RESERVED = /(_quarantine|__stage_[0-9a-f]+)$/;
 
 export function checkDataSourceName(name: string | null | undefined): string {

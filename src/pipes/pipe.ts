@@ -50,7 +50,7 @@ export interface Pipe {
 }
 
 /** Pipe and node names: an identifier, so `<pipe>.json` splits without doubt. */
-export const PIPE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+export const PIPE_NAME = /^(?!__proto__$)[A-Za-z_][A-Za-z0-9_]{0,127}$/;  // (not __proto__: JavaScript's own)
 
 export function checkName(kind: 'pipe' | 'node', name: string | null | undefined): string {
   if (!name) throw new RoostError('INVALID_PARAMETER', `name is required: the ${kind} name (letters, digits and _, starting with a letter or _)`);

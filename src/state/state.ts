@@ -32,7 +32,9 @@ export class State {
   get<T>(...path: string[]): T | undefined {
     let node: unknown = this.#doc;
     for (const k of path) {
-      if (node === null || typeof node !== 'object') return undefined;
+      // Own entries only: a name like `constructor` or `__proto__` is no entry (it found
+      // Object.prototype's members: a workspace called `constructor` passed as existing).
+      if (node === null || typeof node !== 'object' || !Object.hasOwn(node, k)) return undefined;
       node = (node as Record<string, unknown>)[k];
     }
     return node as T | undefined;

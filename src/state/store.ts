@@ -31,22 +31,28 @@ export interface StateStore {
 }
 
 /** Applies operations to a document in place. */
+function setOwn(node: Record<string, unknown>, key: string, value: unknown): void {
+  Object.defineProperty(node, key, { value, writable: true, enumerable: true, configurable: true });
+}
+
 export function applyOps(doc: Doc, ops: readonly Op[]): void {
   for (const o of ops) {
     if (o.path.length === 0) throw new Error('state path must not be empty');
     let node: Record<string, unknown> = doc;
     for (const key of o.path.slice(0, -1)) {
-      let next = node[key];
+      // Own entries only, and set as own properties: a key `__proto__` walked into (or replaced)
+      // Object.prototype, which every object of the process shares.
+      let next = Object.hasOwn(node, key) ? node[key] : undefined;
       if (next === undefined || next === null || typeof next !== 'object') {
         if (o.op === 'del') { node = undefined as never; break; }
         next = {};
-        node[key] = next;
+        setOwn(node, key, next);
       }
       node = next as Record<string, unknown>;
     }
     if (!node) continue;
     const last = o.path[o.path.length - 1]!;
-    if (o.op === 'put') node[last] = structuredClone(o.value);
-    else delete node[last];
+    if (o.op === 'put') setOwn(node, last, structuredClone(o.value));
+    else if (Object.hasOwn(node, last)) delete node[last];
   }
 }
