@@ -140,6 +140,16 @@ describe('row filters are expressions, not SQL to splice', () => {
     expect(r2.body.data).toEqual([{ id: 2 }]);
   });
 
+  it('a filtered token does not get the whole table\'s row count and size', async () => {
+    const t = (await post(`/v0/tokens?name=acme_stats&scope=${encodeURIComponent("DATASOURCES:READ:orders:org = 'acme'")}`)).body.token as string;
+    const r = await get('/v0/datasources/orders', t);
+    expect(r.status, r.text).toBe(200);
+    expect(r.body.statistics).toBeUndefined();
+    expect(r.body.quarantine_rows).toBeUndefined();
+    const full = await get('/v0/datasources/orders');
+    expect(full.body.statistics.row_count).toBe(3);
+  });
+
   it('the query around a filtered data source never computes on the rows the filter drops (no value in an engine error)', async () => {
     const t = (await post(`/v0/tokens?name=acme_only_rows&scope=${encodeURIComponent("DATASOURCES:READ:orders:org = 'acme'")}`)).body.token as string;
     // A JOIN key computed over the data source: the optimizer evaluated it on every row before

@@ -23,7 +23,7 @@ import { gunzipIfCompressed, peekBody, type Peeked } from '../ingest/peek.js';
 import { inferNdjson, ndjsonSchemaText } from '../ingest/ndjson-infer.js';
 import { formatSchema, inferCsvSchema, parseSchema, type CsvDialect } from '../native/csv.js';
 import { analyzeSql, SqlError, toRoostError, type NameMapEntry } from '../native/sql.js';
-import { workspaceNameMap } from '../datasources/name-map.js';
+import { rowFiltersOf, workspaceNameMap } from '../datasources/name-map.js';
 import { sqlTextEscapes } from '../query/sql-text.js';
 import { quoteString } from '../cells/engine.js';
 import { jobsOf, ownerKey } from '../../tenants/jobs.js';
@@ -429,7 +429,10 @@ export function registerDataSourceRoutes(app: App): void {
     authorize(app, ctx, cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:READ', resource: name });
     const ds = getDataSource(state, ws.tenant, ws.name, name);
     if (datafile) return sendText(ctx, 200, datasourceDatafile(ds));
-    sendJson(ctx, 200, dataSourceView(ds, await tableStats(app, ws, ds)));
+    // The table's row count and size are the whole table's: not for a credential that sees it
+    // through a row filter (they counted the rows it may not see).
+    const filtered = rowFiltersOf(state, ws.tenant, ws.name, cred)[ds.name] !== undefined;
+    sendJson(ctx, 200, dataSourceView(ds, filtered ? undefined : await tableStats(app, ws, ds)));
   });
 
   /**
