@@ -45,6 +45,24 @@ describe('JWT fixed_params through /v0/sql?pipeline=', () => {
     expect(r.body.data).toEqual([{ org: 'acme', n: 2 }]);
   });
 
+  it('a fixed parameter of a pipe also holds where another pipe reads it', async () => {
+    const wrap = await post('/v0/pipes', JSON.stringify({ name: 'wrap_orders', nodes: [{ name: 'w', sql: 'SELECT * FROM org_orders', type: 'endpoint' }] }), { 'Content-Type': 'application/json' });
+    expect(wrap.status, wrap.text).toBe(200);
+    const jwt = await jwtFor({ name: 'acme_wrapped', scopes: [
+      { type: 'PIPES:READ', resource: 'org_orders', fixed_params: { org: 'acme' } },
+      { type: 'PIPES:READ', resource: 'wrap_orders' },
+    ] });
+    const r = await get('/v0/pipes/wrap_orders.json?org=globex', jwt);
+    expect(r.status, r.text).toBe(200);
+    expect(r.body.data).toEqual([{ org: 'acme', n: 2 }]);
+    const q = await get(`/v0/sql?org=globex&q=${encodeURIComponent('SELECT org, n FROM wrap_orders FORMAT JSON')}`, jwt);
+    expect(q.status, q.text).toBe(200);
+    expect(q.body.data).toEqual([{ org: 'acme', n: 2 }]);
+    // A token without fixed parameters passes the request's on, as before.
+    const plain = await jwtFor({ name: 'any_org', scopes: [{ type: 'PIPES:READ', resource: 'wrap_orders' }] });
+    expect((await get('/v0/pipes/wrap_orders.json?org=globex', plain)).body.data).toEqual([{ org: 'globex', n: 1 }]);
+  });
+
   it('pipeline= compiles the endpoint node with the fixed parameter, not the request\'s', async () => {
     const jwt = await jwtFor({ name: 'acme_only_sql', scopes: [{ type: 'PIPES:READ', resource: 'org_orders', fixed_params: { org: 'acme' } }] });
     const r = await get(`/v0/sql?pipeline=org_orders&org=globex&q=${encodeURIComponent('SELECT org, n FROM by_org FORMAT JSON')}`, jwt);

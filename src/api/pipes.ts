@@ -647,7 +647,7 @@ export function registerPipeRoutes(app: App): void {
       const got = callInput(ctx);
       input = got instanceof Promise ? await got : got;
       const rowFilters = rowFiltersOf(state, r.tenant, r.workspace, r.cred);
-      const compiled = compileEndpoint(state, pipe, { params: input.params, fixedParams: fixedParams(r.cred, pipe.name), rowFilters });
+      const compiled = compileEndpoint(state, pipe, { params: input.params, fixedParams: fixedParams(r.cred, pipe.name), fixedFor: (name) => fixedParams(r.cred, name), rowFilters });
       let sql = compiled.sql;
       if (input.q) {
         sql = overResult(input.q, sql);

@@ -200,7 +200,7 @@ export function registerSqlRoutes(app: App): void {
       }
       for (const n of pipe.nodes) {
         if (!used.has(n.name)) continue;
-        const c = compileEndpoint(app.state, { ...pipe, id: `${pipe.id}:${n.id}`, endpoint: n.id }, { params, fixedParams: fixed, rowFilters: filters });
+        const c = compileEndpoint(app.state, { ...pipe, id: `${pipe.id}:${n.id}`, endpoint: n.id }, { params, fixedParams: fixed, fixedFor: (name) => fixedParams(cred, name), rowFilters: filters });
         if (c.reads.some(isServiceName)) viaPipes = true;
         map[n.name] = { kind: 'query', sql: c.sql };
       }

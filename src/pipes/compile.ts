@@ -18,6 +18,12 @@ export interface CallOptions {
   params: RequestParams;
   /** A JWT's `fixed_params`: override request parameters of the same name. */
   fixedParams?: Record<string, string>;
+  /**
+   * The credential's fixed parameters for another pipe (a JWT fixes them per pipe): applied where
+   * that pipe is read inside this one too, over those passed down. Without it a JWT fixing
+   * `org=acme` on `byorg` read any org through a pipe `wrap` that reads `byorg` (this session's audit).
+   */
+  fixedFor?: (pipe: string) => Record<string, string>;
   /** Row filters of the credential per data source (`DATASOURCES:READ:<ds>:<filter>`). */
   rowFilters?: Record<string, string>;
 }
@@ -167,7 +173,8 @@ export function compileEndpoint(state: State, pipe: Pipe, opts: CallOptions, vis
     if (!endpointNode(read)) {
       throw new RoostError('SQL_INVALID', `pipe "${pipe.name}" reads pipe "${ref}", which has no endpoint now; publish a node of "${ref}" (POST /v0/pipes/${ref}/nodes/<node>/endpoint) or change "${pipe.name}"`, { details: { pipe: ref, sql_code: 'PIPE_WITHOUT_ENDPOINT' } });
     }
-    const sub = compileEndpoint(state, read, opts, [...visiting, pipe.name]);
+    const own = opts.fixedFor?.(read.name) ?? {};
+    const sub = compileEndpoint(state, read, Object.keys(own).length ? { ...opts, fixedParams: { ...opts.fixedParams, ...own } } : opts, [...visiting, pipe.name]);
     extra[ref] = { kind: 'query', sql: sub.sql };
   }
   const mapKey = `${state.seq}|${pipe.tenant}|${pipe.workspace}|${fk}|${JSON.stringify(extra)}`;

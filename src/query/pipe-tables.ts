@@ -52,7 +52,7 @@ export function addPipeTables(app: App, ctx: Ctx, cred: Credential, i: PipeTable
     authorize(app, ctx, cred, { op: 'workspace', tenant: i.tenant, workspace: i.workspace, scope: 'PIPES:READ', resource: p.name });
     // Without an endpoint there is no result to read: said, rather than "unknown table".
     if (!p.endpoint) throw new RoostError('SQL_INVALID', `pipe "${p.name}" has no endpoint to read: publish a node (POST /v0/pipes/${p.name}/nodes/<node>/endpoint), or read its nodes with pipeline=${p.name}`, { details: { sql_code: 'UNKNOWN_TABLE' } });
-    const c = compileEndpoint(app.state, p, { params: i.params, fixedParams: fixedParams(cred, p.name), rowFilters: i.rowFilters });
+    const c = compileEndpoint(app.state, p, { params: i.params, fixedParams: fixedParams(cred, p.name), fixedFor: (name) => fixedParams(cred, name), rowFilters: i.rowFilters });
     if (c.reads.some(isServiceName)) i.onServiceRead?.();
     i.map[p.name] = { kind: 'query', sql: c.sql };
     used.add(p.name);
