@@ -62,7 +62,14 @@ export interface ResultFilter {
   stats?(s: QueryStats): void;
 }
 
-const TRAILING_SETTINGS = /\s+SETTINGS\s+((?:[A-Za-z_][A-Za-z0-9_]*\s*=\s*(?:'(?:[^'\\]|\\.)*'|-?[0-9.]+|true|false)\s*,\s*)*[A-Za-z_][A-Za-z0-9_]*\s*=\s*(?:'(?:[^'\\]|\\.)*'|-?[0-9.]+|true|false))\s*$/i;
+/**
+ * A trailing `SETTINGS k = v, ...` and the whitespace before it. `(?<!\s)` starts a match only
+ * where a run of whitespace starts: without it the search tried each of a run's n positions,
+ * reading the rest of the run (`\s+`) each time, n² steps on the event loop (`SELECT 1`, 200,000
+ * spaces, `+ 1`: 34 s). Same matches: the leftmost start of a match was always the start of its
+ * run, and from there `\s+` reaches the same `SETTINGS`.
+ */
+const TRAILING_SETTINGS = /(?<!\s)\s+SETTINGS\s+((?:[A-Za-z_][A-Za-z0-9_]*\s*=\s*(?:'(?:[^'\\]|\\.)*'|-?[0-9.]+|true|false)\s*,\s*)*[A-Za-z_][A-Za-z0-9_]*\s*=\s*(?:'(?:[^'\\]|\\.)*'|-?[0-9.]+|true|false))\s*$/i;
 
 /**
  * Takes the top-level `SETTINGS` clause off an analyzed query (the analyzer has
