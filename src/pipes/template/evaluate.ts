@@ -30,11 +30,12 @@ const MAX_ITERATIONS = 100_000;
 const MAX_STRING = 1 << 20;
 const MAX_LIST = 100_000;
 /**
- * Work allowed in one render, in steps: one per expression evaluated and per loop
- * iteration, plus the size of every string, list or dict an operation builds or walks
- * (see `weight`). Renders run on the server's event loop, so without it a short template
- * could keep every tenant waiting for minutes (a loop copying a long list or indexing a
- * long string, comparing a list nested into itself 40 times).
+ * Work allowed in one render, in steps: one per expression evaluated, per parameter looked
+ * up and per loop iteration, plus the size of every string, list or dict an operation builds
+ * or walks (see `weight`) and of every piece of SQL written. Renders run on the server's
+ * event loop, so without it a short template could keep every tenant waiting for minutes (a
+ * loop copying a long list or indexing a long string, comparing a list nested into itself 40
+ * times, reading a parameter repeated 50,000 times in every iteration).
  */
 export const MAX_WORK = 20_000_000;
 /** Largest value (`weight`) a list or dict expression may build: nesting shared lists cannot grow past it. */
@@ -53,6 +54,8 @@ class Evaluator implements CallApi {
   readonly #fixed: Record<string, unknown>;
   readonly #locals = new Map<string, unknown>();
   readonly #used = new Set<string>();
+  /** Request parameters as templates see them, made once per name (see `#requestValue`). */
+  readonly #requestValues = new Map<string, { present: boolean; value: unknown }>();
   readonly #out = new SqlOutput();
   #maxThreads: number | undefined;
   #iterations = 0;
@@ -78,7 +81,7 @@ class Evaluator implements CallApi {
 
   spend(steps: number, offset: number): void {
     this.#work += steps;
-    if (this.#work > MAX_WORK) this.fail(`the template did more than ${MAX_WORK} steps of work (loops, and strings or lists built or walked); simplify it`, offset);
+    if (this.#work > MAX_WORK) this.fail(`the template did more than ${MAX_WORK} steps of work (loops, parameters read, strings or lists built or walked, SQL written); simplify it`, offset);
   }
 
   /** Truthiness, paying for the keys a dict is counted by. */
@@ -106,7 +109,8 @@ class Evaluator implements CallApi {
     this.#maxThreads = n;
   }
 
-  #lookup(name: string): Resolved {
+  #lookup(name: string, offset: number): Resolved {
+    this.spend(1, offset);
     if (this.#locals.has(name)) {
       const v = this.#locals.get(name);
       return { name, present: !(v instanceof Missing), value: v instanceof Missing ? undefined : v, external: false };
@@ -116,19 +120,40 @@ class Evaluator implements CallApi {
       return { name, present: true, value: this.#fixed[name], external: true };
     }
     if (Object.hasOwn(this.#params, name)) {
-      const v = this.#params[name];
-      // An empty value counts as not given, so that defaults apply.
-      const present = Array.isArray(v) ? v.some((x) => x !== '') : typeof v === 'string' && v !== '';
-      if (present) {
+      const r = this.#requestValue(name, offset);
+      if (r.present) {
         this.#used.add(name);
-        return { name, present: true, value: Array.isArray(v) ? v.filter((x) => x !== '') : v, external: true };
+        return { name, present: true, value: r.value, external: true };
       }
     }
     return { name, present: false, value: undefined, external: false };
   }
 
+  /**
+   * A request parameter as templates see it: an empty value counts as not given (so that
+   * defaults apply), and a repeated one is its list of non-empty values. Made once per name
+   * and paid for once (the list's length): a loop reading a parameter repeated 50,000 times
+   * used to copy the list on every read, unpaid (10,000 iterations: 20 s of the event loop).
+   * The copy is shared by every read: template values are never changed once made.
+   */
+  #requestValue(name: string, offset: number): { present: boolean; value: unknown } {
+    const known = this.#requestValues.get(name);
+    if (known) return known;
+    const v = this.#params[name];
+    let r: { present: boolean; value: unknown };
+    if (Array.isArray(v)) {
+      this.spend(v.length, offset);
+      const given = v.filter((x) => x !== '');
+      r = { present: given.length > 0, value: given };
+    } else {
+      r = { present: typeof v === 'string' && v !== '', value: v };
+    }
+    this.#requestValues.set(name, r);
+    return r;
+  }
+
   resolve(e: Expr): Resolved {
-    if (e.kind === 'name') return this.#lookup(e.name);
+    if (e.kind === 'name') return this.#lookup(e.name, e.offset);
     const value = this.eval(e);
     if (value instanceof Missing) return { name: value.name, present: false, value: undefined, external: false };
     return { name: describe(e), present: plain(value) !== null, value, external: false };
@@ -145,7 +170,7 @@ class Evaluator implements CallApi {
   #node(node: TemplateNode): Signal {
     switch (node.kind) {
       case 'text':
-        this.#write(() => this.#out.text(node.text));
+        this.#write(() => this.#out.text(node.text), node.offset);
         return undefined;
       case 'output':
         this.#emit(this.eval(node.expr), node.offset);
@@ -181,13 +206,16 @@ class Evaluator implements CallApi {
     }
   }
 
-  #write(f: () => void): void {
+  /** Writes to the SQL, paying for what was written (each character is read as it goes in). */
+  #write(f: () => void, offset: number): void {
+    const before = this.#out.length;
     try {
       f();
     } catch (e) {
       if (e instanceof RangeError) throw new RoostError('LIMIT_EXCEEDED', 'rendered SQL is too large');
       throw e;
     }
+    this.spend(this.#out.length - before, offset);
   }
 
   #iterate(v: unknown, offset: number): unknown[] {
@@ -239,7 +267,7 @@ class Evaluator implements CallApi {
       text = typeof v === 'string' ? v : typeof v === 'boolean' ? (v ? '1' : '0') : Array.isArray(v) || isDict(v) ? sql : String(v);
     }
     let ok = false;
-    this.#write(() => (ok = this.#out.value(sql, text)));
+    this.#write(() => (ok = this.#out.value(sql, text)), offset);
     if (!ok) this.fail('a value cannot be written here: inside a $$ heredoc string or right after a backslash', offset);
   }
 
@@ -250,7 +278,7 @@ class Evaluator implements CallApi {
         return e.value;
       case 'name': {
         if (e.name in FUNCTIONS) this.fail(`\`${e.name}\` is a function; call it`, e.offset);
-        const r = this.#lookup(e.name);
+        const r = this.#lookup(e.name, e.offset);
         return r.present ? r.value : new Missing(e.name, 'String');
       }
       case 'list':
