@@ -296,3 +296,124 @@ TEST_CASE("max_threads is dropped from the final SETTINGS of SQL inlined as a su
   REQUIRE(compilePipe(nodes, m, "a", Options{}, r, e));
   CHECK(r.sql == "SELECT number FROM numbers(10) SETTINGS max_threads = 16, join_use_nulls = 1");
 }
+
+namespace {
+
+// "SELECT '<n x>' AS s": n + 14 bytes.
+std::string literalQuery(size_t n) { return "SELECT '" + std::string(n, 'x') + "' AS s"; }
+
+std::string repeated(std::string_view head, std::string_view item, std::string_view sep, size_t n) {
+  std::string s(head);
+  for (size_t i = 0; i < n; ++i) {
+    if (i) s += sep;
+    s += item;
+  }
+  return s;
+}
+
+}  // namespace
+
+// Audit: the rewrite copied an inlined query in whole at every reference and only then checked
+// the size (the pipe compiler, at 16 MiB): a 200 KB request built gigabytes.
+TEST_CASE("inlining is counted against the maximum query size while the query is rewritten") {
+  NameMap m;
+  REQUIRE(m.add("p1", EntryKind::Query, literalQuery(100'000)));
+  REQUIRE(m.add("events", EntryKind::Table, "`ws`.`events`"));
+  Analysis a;
+  Error e;
+  // Two references fit in 256 KiB; the third is refused where it stands.
+  REQUIRE(analyze("SELECT count() FROM p1, p1", m, Options{}, a, e));
+  CHECK(a.sql.size() == 26 + 2 * (100'014 + 2 + 4 + 2 - 2));
+  const std::string three = "SELECT count() FROM p1, p1, p1";
+  REQUIRE_FALSE(analyze(three, m, Options{}, a, e));
+  CHECK(e.code == ErrorCode::QUERY_TOO_LARGE);
+  CHECK(e.offset == three.rfind("p1"));
+  CHECK(e.message.find("'p1' is copied in whole at each reference") != std::string::npos);
+  CHECK(e.message.find("262144") != std::string::npos);
+  CHECK(a.sql.empty());
+
+  // The audit's /v0/sql request: 20 000 references (80 KB), refused at the second.
+  const std::string many = repeated("SELECT count() FROM ", "p1", ", ", 20'000);
+  REQUIRE_FALSE(analyze(many, m, Options{}, a, e));
+  CHECK(e.code == ErrorCode::QUERY_TOO_LARGE);
+  CHECK(e.offset == 20 + 4);
+
+  // IN and a bracketed IN are references too.
+  const std::string in = "SELECT 1 WHERE 1 IN p1 AND 2 IN (p1) AND 3 NOT IN p1";
+  REQUIRE_FALSE(analyze(in, m, Options{}, a, e));
+  CHECK(e.code == ErrorCode::QUERY_TOO_LARGE);
+  CHECK(e.offset == in.rfind("p1"));
+
+  // A CTE names it once: read many times, inlined once.
+  REQUIRE(analyze(repeated("WITH t AS (SELECT * FROM p1) SELECT count() FROM ", "t", ", ", 1000), m, Options{}, a, e));
+
+  // The bound is exact: a rewrite of exactly max_query_size bytes is accepted, one byte more is not.
+  Options small;
+  small.max_query_size = 26 + 2 * (100'014 + 2 + 4 + 2 - 2);
+  REQUIRE(analyze("SELECT count() FROM p1, p1", m, small, a, e));
+  CHECK(a.sql.size() == small.max_query_size);
+  small.max_query_size -= 1;
+  REQUIRE_FALSE(analyze("SELECT count() FROM p1, p1", m, small, a, e));
+  CHECK(e.code == ErrorCode::QUERY_TOO_LARGE);
+
+  // Qualified table names count too (the engine would refuse the longer query).
+  Options tiny;
+  tiny.max_query_size = 200;
+  const std::string tables = repeated("SELECT 1 FROM ", "events", ", ", 12);  // 14 + 12*6 + 11*2 = 108 bytes
+  REQUIRE(tables.size() == 108);
+  REQUIRE_FALSE(analyze(tables, m, tiny, a, e));
+  CHECK(e.code == ErrorCode::QUERY_TOO_LARGE);
+  CHECK(e.message.find("qualified") != std::string::npos);
+}
+
+TEST_CASE("the endpoint's result read many times by q= (table _) is refused at the reference past the limit") {
+  NameMap m;
+  REQUIRE(m.add("_", EntryKind::Query, literalQuery(200'000)));
+  const std::string q = repeated("SELECT count() FROM ", "_", ", ", 10'000);
+  Analysis a;
+  Error e;
+  REQUIRE_FALSE(analyze(q, m, Options{}, a, e));
+  CHECK(e.code == ErrorCode::QUERY_TOO_LARGE);
+  CHECK(e.offset == 20 + 3);  // the second _
+}
+
+TEST_CASE("pipes: a node past the maximum query size once inlined is refused as it is compiled") {
+  NameMap m = testMap();
+  // The audit's pipe: n2 reads n1 (200 KB) 80 times, n3 reads n2 100 times. n2 is refused at
+  // its second reference to n1 (it used to compile to 16 MB and n3 to gigabytes).
+  std::vector<PipeNode> nodes{{"n1", literalQuery(200'000)},
+                              {"n2", repeated("", "SELECT s FROM n1", " UNION ALL ", 80)},
+                              {"n3", repeated("", "SELECT s FROM n2", " UNION ALL ", 100)}};
+  PipeResult r;
+  Error e;
+  REQUIRE_FALSE(compilePipe(nodes, m, "n3", Options{}, r, e));
+  CHECK(e.code == ErrorCode::QUERY_TOO_LARGE);
+  CHECK(e.node == "n2");
+  CHECK(e.offset == std::string("SELECT s FROM n1 UNION ALL SELECT s FROM ").size());
+  CHECK(e.message.find("'n1'") != std::string::npos);
+
+  // Deep pipes within the limit compile as before.
+  std::vector<PipeNode> deep{{"n0", "SELECT number AS x FROM numbers(10)"}};
+  for (int i = 1; i < 100; ++i)
+    deep.push_back({"n" + std::to_string(i), "SELECT x FROM n" + std::to_string(i - 1) + " UNION ALL SELECT x + 1 FROM n0"});
+  REQUIRE(compilePipe(deep, m, "n99", Options{}, r, e));
+  CHECK(r.order.size() == 100);
+  CHECK(r.sql.size() < 20'000);
+}
+
+TEST_CASE("pipes: the compiled nodes a target needs are bounded together") {
+  // A chain of nodes, each a little larger than the one it reads, each under the maximum query
+  // size: compiling it held chain length x 200 KB (a 10 KB request made gigabytes at 10 000 nodes).
+  NameMap m;
+  std::vector<PipeNode> chain{{"c0", literalQuery(200'000)}};
+  for (int i = 1; i < 200; ++i) chain.push_back({"c" + std::to_string(i), "SELECT * FROM c" + std::to_string(i - 1)});
+  PipeResult r;
+  Error e;
+  REQUIRE_FALSE(compilePipe(chain, m, "c199", Options{}, r, e));
+  CHECK(e.code == ErrorCode::QUERY_TOO_LARGE);
+  CHECK(e.message.find("together") != std::string::npos);
+  CHECK(e.node == "c83");  // 16 MiB / ~200 KB per node
+  // A shorter chain compiles.
+  REQUIRE(compilePipe(chain, m, "c40", Options{}, r, e));
+  CHECK(r.sql.size() < 210'000);
+}

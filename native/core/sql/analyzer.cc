@@ -168,6 +168,7 @@ class Scanner {
   }
 
   bool lex();
+  bool grow(size_t i, size_t replaced, size_t text_size, const NameEntry& entry);
   bool identText(size_t i, std::string& out);
   size_t chainEnd(size_t i) const noexcept;
   bool prevIsOperandEnd(size_t i) const noexcept;
@@ -202,7 +203,28 @@ class Scanner {
   size_t skip_chain_ = SIZE_MAX;    // an identifier chain already resolved by IN
   size_t semicolon_ = SIZE_MAX;
   uint32_t format_begin_ = 0, format_end_ = 0;
+  size_t grown_ = 0;                // bytes the edits add to the query, at most (see grow)
 };
+
+// Every rewrite of a reference is counted before its text is built: the rewritten SQL (the
+// query, plus what its edits add) may not pass the maximum query size either. An inlined
+// query is copied in whole at each reference, so without this bound a small query naming a
+// large pipe thousands of times built gigabytes before any size check; now no analysis holds
+// more than a few times max_query_size. The engine refuses a query over its max_query_size
+// (256 KiB by default, and Roost does not raise it) anyway. Edits that shrink (comments,
+// FORMAT, ';') are not subtracted, so the sum is an upper bound of the output's size.
+bool Scanner::grow(size_t i, size_t replaced, size_t text_size, const NameEntry& entry) {
+  if (text_size <= replaced) return true;
+  grown_ += text_size - replaced;
+  if (q_.size() + grown_ <= opt_.max_query_size) return true;
+  std::string limit = std::to_string(opt_.max_query_size);
+  if (entry.kind == EntryKind::Query)
+    return fail(ErrorCode::QUERY_TOO_LARGE, i,
+                "query is larger than the maximum query size (" + limit + " bytes) once the pipes and nodes it reads are inlined: '" + entry.name +
+                    "' is copied in whole at each reference to it; name it fewer times (once in WITH t AS (SELECT * FROM " + entry.name +
+                    ") to read t many times) or make it smaller");
+  return fail(ErrorCode::QUERY_TOO_LARGE, i, "query is larger than the maximum query size (" + limit + " bytes) once its table names are qualified");
+}
 
 bool Scanner::lex() {
   if (q_.size() > opt_.max_query_size) return failAt(ErrorCode::QUERY_TOO_LARGE, static_cast<uint32_t>(opt_.max_query_size), "query is larger than the maximum query size");
@@ -319,14 +341,20 @@ bool Scanner::resolveTable(size_t b, size_t e, RefKind kind, bool has_alias) {
   }
   uint32_t begin = off(b);
   uint32_t end = static_cast<uint32_t>(tok(e - 1).end - q_.data());
+  const bool alias = kind == RefKind::From && !has_alias;
+  const size_t size = entry->sql.size() + (entry->kind == EntryKind::Query ? 2 : 0) + (alias ? 4 + tok(e - 1).size() : 0);
+  if (!grow(b, end - begin, size, *entry)) return false;
   out_.refs.push_back({begin, end - begin, names_.indexOf(entry), kind});
   std::string text;
+  text.reserve(size);
   if (entry->kind == EntryKind::Query) {
-    text = "(" + entry->sql + ")";
+    text += '(';
+    text += entry->sql;
+    text += ')';
   } else {
-    text = entry->sql;
+    text += entry->sql;
   }
-  if (kind == RefKind::From && !has_alias) {
+  if (alias) {
     // Keep "events.col" (and "node.col") working in the rest of the query.
     text += " AS ";
     text.append(tok(e - 1).begin, tok(e - 1).end);
@@ -467,6 +495,7 @@ bool Scanner::functionCall(size_t& i, size_t name_end) {
     }
     if (e->kind != EntryKind::Table || e->dotted.empty())
       return fail(ErrorCode::UNKNOWN_TABLE, i, "'" + target + "' is not a table or dictionary");
+    if (!grow(i, tok(i).size(), 2 * e->dotted.size() + 2, *e)) return false;
     std::string lit = "'";
     for (char c : e->dotted) {
       if (c == '\'' || c == '\\') lit += '\\';

@@ -64,6 +64,8 @@ struct TableRef {
 };
 
 struct Options {
+  // Bounds the query and also its rewritten SQL (inlined queries included), counted as the
+  // rewrite goes: the engine parses that SQL under its own max_query_size (256 KiB by default).
   size_t max_query_size = 256 * 1024;
   uint32_t max_depth = 128;
   bool allow_format = true;  // pipe nodes may not carry FORMAT

@@ -6,7 +6,12 @@ namespace roost::sql {
 
 namespace {
 
-constexpr size_t kMaxCompiledSize = 16u << 20;
+// The compiled SQL of one node is at most the maximum query size (the analyzer bounds its
+// output), but compilePipe keeps the compiled SQL of every node the target needs until the
+// target is done: a long chain of nodes, each a little larger than the one it reads, would
+// hold chain length x max_query_size. This bounds them together (generous: 64 nodes of the
+// default 256 KiB; ordinary pipes are far below).
+constexpr size_t kMaxCompiledTotal = 16u << 20;
 
 // A name map holding the caller's entries plus the pipe's nodes, each node an entry
 // of kind Query whose SQL is a placeholder until that node is compiled. Nodes are
@@ -103,20 +108,28 @@ bool compilePipe(const std::vector<PipeNode>& nodes, const NameMap& names, std::
   }
 
   // Pass 2: compile in dependency order; each node sees the compiled SQL of the others.
-  std::vector<std::string> compiled(nodes.size());
+  // The target comes last (the order is depth-first post-order from it).
+  const size_t budget = std::max(kMaxCompiledTotal, opt.max_query_size);
+  size_t total = 0;
   for (uint32_t idx : out.order) {
     if (!analyze(nodes[idx].sql, probe, opt, a, err)) {
       err.node = nodes[idx].name;
       return false;
     }
-    if (a.sql.size() > kMaxCompiledSize) {
-      err = {ErrorCode::QUERY_TOO_LARGE, 0, "the compiled pipe is too large", nodes[idx].name};
+    total += a.sql.size();
+    if (total > budget) {
+      err = {ErrorCode::QUERY_TOO_LARGE, 0,
+             "the compiled nodes of the pipe are larger than " + std::to_string(budget) +
+                 " bytes together (each node inlines the nodes it reads); use fewer or smaller nodes",
+             nodes[idx].name};
       return false;
     }
-    probe.setQuerySql(node_entry[idx], a.sql);
-    compiled[idx] = std::move(a.sql);
+    if (idx == target_idx) {
+      out.sql = std::move(a.sql);
+    } else {
+      probe.setQuerySql(node_entry[idx], std::move(a.sql));
+    }
   }
-  out.sql = std::move(compiled[target_idx]);
   return true;
 }
 
