@@ -600,4 +600,44 @@ describe('injection through every parameter type, run on the embedded engine', (
     const inFilter = run(render("SELECT id FROM tpl.pub WHERE {{sql_and(s__in=Array(x, 'String'), id__gt=Int32(y))}} ORDER BY id", { x: 'alpha,beta,gamma%', y: '1' }));
     expect(inFilter.ok && inFilter.rows.map((r) => r.id)).toEqual([2, 3]);
   });
+
+  it('a list of typed values is read by the engine as an array of those values', () => {
+    const list = run(render("SELECT {{ [String(s), String(t)] }} AS v, {{ [Int32(n), Int32(m)] }} AS w, toString({{ [Int256(b)] }}[1]) AS x", { s: "it's", t: `x\\' ${secretUnion} --`, n: '7', m: '-1', b: '123456789012345678901234567890' }));
+    expect(list.ok, list.ok ? '' : list.error).toBe(true);
+    if (list.ok) expect(list.rows[0]).toEqual({ v: ["it's", `x\\' ${secretUnion} --`], w: [7, -1], x: '123456789012345678901234567890' });
+    const filter = run(render('SELECT id FROM tpl.pub WHERE {{ sql_and(s__in=[String(a), String(b)]) }} ORDER BY id', { a: 'alpha', b: 'gamma%' }));
+    expect(filter.ok && filter.rows.map((r) => r.id)).toEqual([1, 3]);
+  });
+});
+
+describe('lists and dicts holding typed values', () => {
+  it('a list writes each typed value as it is written alone: an array of escaped literals', () => {
+    expect(render('SELECT {{ [String(x)] }}', { x: "it's" })).toBe("SELECT ['it\\'s']");
+    expect(render('SELECT {{ [String(x), Int32(n), Float32(f), Boolean(b), DateTime(d)] }}', { x: 'a', n: '5', f: '0.1', b: 'true', d: '2024-01-01 00:00:00' }))
+      .toBe("SELECT ['a', 5, toFloat32('0.1'), 1, '2024-01-01 00:00:00']");
+    expect(render("SELECT {{ [Array(a, 'Int32'), [UInt128(u)]] }}", { a: '1,2', u: '7' })).toBe("SELECT [[1, 2], [toUInt128('7')]]");
+    expect(render('SELECT {{ [column(c), 1] }}', { c: 'col' })).toBe('SELECT [`col`, 1]');
+    expect(render('SELECT {{ sql_and(c__in=[String(x), String(y)]) }}', { x: 'a', y: "b'" })).toBe("SELECT `c` IN ['a', 'b\\'']");
+    // Inside a string the author opened: the array's text, escaped there.
+    expect(render("SELECT '{{ [String(x)] }}'", { x: 'v' })).toBe("SELECT '[\\'v\\']'");
+    // Nothing of the parameter's bookkeeping is written.
+    expect(render('SELECT {{ [String(x), JSON(j)] }}', { x: 'v', j: '{"k":1}' })).not.toMatch(/"name"|"sql"|"type"/);
+  });
+
+  it('a parameter not given inside a list is required, as alone (a neutral value when saving a node)', () => {
+    const e = caught(() => render('SELECT {{ [String(x)] }}'));
+    expect(e.code).toBe('TEMPLATE_PARAMETER');
+    expect(e.message).toMatch(/parameter "x" is required/);
+    expect(caught(() => render('SELECT {{ sql_and(c__in=[String(x)]) }}')).code).toBe('TEMPLATE_PARAMETER');
+    expect(render('SELECT {{ [String(x), Int32(n)] }}', {}, { defaults: true })).toBe("SELECT ['', 0]");
+  });
+
+  it('a dict is JSON of the values, integers past 2^53 included (they were a 500)', () => {
+    expect(render("SELECT {{ {'a': String(x), 'n': Int64(n), 'c': column(c)} }}", { x: 'v', n: '5', c: 'col' })).toBe('SELECT \'{"a":"v","n":5,"c":"col"}\'');
+    expect(render("SELECT {{ {'a': 12345678901234567890, 'l': [Int256(b)]} }}", { b: '123456789012345678901234567890' }))
+      .toBe('SELECT \'{"a":12345678901234567890,"l":[123456789012345678901234567890]}\'');
+    expect(render('SELECT {{ [Int256(b)] }}', { b: '123456789012345678901234567890' })).toBe("SELECT [toInt256('123456789012345678901234567890')]");
+    // Plain dicts as before.
+    expect(render("SELECT {{ {'a': [1, 'x'], 'b': None, 'c': 1.5} }}")).toBe('SELECT \'{"a":[1,"x"],"b":null,"c":1.5}\'');
+  });
 });

@@ -228,6 +228,10 @@ class Evaluator implements CallApi {
     return this.fail(`cannot loop over ${typeName(v)}`, offset);
   }
 
+  given(v: unknown): unknown {
+    return this.#given(v);
+  }
+
   /**
    * A parameter that was not given cannot be computed with (Tinybird refuses it as soon as
    * its typed function runs): the caller hears which parameter is missing (400), not that
@@ -259,7 +263,8 @@ class Evaluator implements CallApi {
     } else {
       this.spend(weight(v), offset);
       try {
-        sql = literalOf(v);
+        // A parameter not given inside a list or dict: required, or its neutral value (saving a node).
+        sql = literalOf(v, 0, (m) => this.#given(m));
       } catch (e) {
         if (e instanceof ValueProblem) this.fail(e.message, offset);
         throw e;

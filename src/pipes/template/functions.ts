@@ -32,6 +32,8 @@ export interface CallApi {
   fail(message: string, offset: number): never;
   /** Counts work against the render's budget (fails past it): a string's length, a list's items. */
   spend(steps: number, offset: number): void;
+  /** A parameter not given: refused as required, or (rendering without values) its neutral value. Anything else as it is. */
+  given(v: unknown): unknown;
   setMaxThreads(n: number): void;
 }
 
@@ -262,9 +264,9 @@ const sqlAnd = (api: CallApi, call: CallExpr): unknown => {
           parts.push(op === 'IN' ? '0' : '1');
           continue;
         }
-        sql = list instanceof Param ? list.sql : literalOf(list);
+        sql = list instanceof Param ? list.sql : literalOf(list, 0, (m) => api.given(m));
       } else {
-        sql = v instanceof Param || v instanceof Fragment ? v.sql : literalOf(plain(v));
+        sql = v instanceof Param || v instanceof Fragment ? v.sql : literalOf(plain(v), 0, (m) => api.given(m));
       }
     } catch (e) {
       if (e instanceof ValueProblem) api.fail(`sql_and(): ${key}: ${e.message}`, expr.offset);

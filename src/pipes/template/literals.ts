@@ -5,6 +5,8 @@
  * here; nothing else writes values into SQL.
  */
 
+import { Fragment, Missing, Param } from './values.js';
+
 /** One code point as `\xHH` bytes of its UTF-8 encoding. */
 function hexEscape(ch: string): string {
   return [...Buffer.from(ch, 'utf8')].map((b) => '\\x' + b.toString(16).padStart(2, '0').toUpperCase()).join('');
@@ -186,9 +188,28 @@ export function placeholder(type: ScalarType): unknown {
   }
 }
 
-/** SQL for a plain template value (not a parameter): strings quoted, lists as arrays. */
-export function literalOf(v: unknown, depth = 0): string {
+/**
+ * What a parameter that was not given stands for inside a list or dict being written: its
+ * neutral value, or a `TemplateParameterError` (the evaluator's `given`). Without one, a
+ * `ValueProblem` naming the parameter.
+ */
+export type MissingValue = (m: Missing) => unknown;
+
+function missingValue(m: Missing, missing: MissingValue | undefined): unknown {
+  if (missing) return missing(m);
+  throw new ValueProblem(`parameter "${m.name}" is required (expected ${m.type})`);
+}
+
+/**
+ * SQL for a template value: strings quoted, lists as arrays, dicts as JSON strings. A typed
+ * parameter (`String(x)`) or a helper's SQL (`column(c)`) inside a list is written as it is
+ * written alone, its checked literal or quoted identifier (`[String(x)]` is `['v']`, an array
+ * of the escaped values, as in Tinybird); inside a dict, by its value.
+ */
+export function literalOf(v: unknown, depth = 0, missing?: MissingValue): string {
   if (depth > 32) throw new ValueProblem('value is nested too deeply');
+  if (v instanceof Param || v instanceof Fragment) return v.sql;
+  if (v instanceof Missing) return literalOf(missingValue(v, missing), depth, missing);
   if (v === null || v === undefined) return 'NULL';
   if (typeof v === 'string') return quoteString(v);
   if (typeof v === 'boolean') return v ? '1' : '0';
@@ -197,7 +218,29 @@ export function literalOf(v: unknown, depth = 0): string {
     if (!Number.isFinite(v)) throw new ValueProblem('not a finite number');
     return Object.is(v, -0) ? '0' : String(v);
   }
-  if (Array.isArray(v)) return '[' + v.map((x) => literalOf(x, depth + 1)).join(', ') + ']';
-  if (typeof v === 'object') return quoteString(JSON.stringify(v));
+  if (Array.isArray(v)) return '[' + v.map((x) => literalOf(x, depth + 1, missing)).join(', ') + ']';
+  if (typeof v === 'object') return quoteString(jsonOf(v, 0, missing));
+  throw new ValueProblem('value cannot be written as SQL');
+}
+
+/**
+ * JSON text of a dict (what `JSON.stringify` writes for plain data), with parameters as their
+ * values, helpers' SQL as its text, and integers past 2^53 as their digits (`JSON.stringify`
+ * throws on them: a 500).
+ */
+function jsonOf(v: unknown, depth: number, missing: MissingValue | undefined): string {
+  if (depth > 256) throw new ValueProblem('value is nested too deeply');
+  if (v instanceof Param) return jsonOf(v.value, depth, missing);
+  if (v instanceof Fragment) return JSON.stringify(v.text);
+  if (v instanceof Missing) return jsonOf(missingValue(v, missing), depth, missing);
+  if (v === null || v === undefined) return 'null';
+  if (typeof v === 'bigint') return v.toString();
+  if (typeof v === 'number') return Number.isFinite(v) ? JSON.stringify(v) : 'null';
+  if (typeof v === 'string' || typeof v === 'boolean') return JSON.stringify(v);
+  if (Array.isArray(v)) return '[' + v.map((x) => jsonOf(x, depth + 1, missing)).join(',') + ']';
+  if (typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    return '{' + Object.keys(o).map((k) => `${JSON.stringify(k)}:${jsonOf(o[k], depth + 1, missing)}`).join(',') + '}';
+  }
   throw new ValueProblem('value cannot be written as SQL');
 }
