@@ -3,21 +3,12 @@
  * implemented) behaviour, found by the pipes audit. Each test names what broke.
  */
 import { describe, expect, it } from 'vitest';
-import { RoostError } from '../src/errors.js';
 import { renderTemplate, templateParameters, type RequestParams } from '../src/pipes/template/index.js';
+import { caught } from './helpers/errors.js';
 
 const T = (body: string): string => `%\n${body}`;
 const render = (body: string, params: RequestParams = {}, opts = {}): string => renderTemplate(T(body), params, opts).sql;
 
-function caught(f: () => unknown): RoostError {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof RoostError) return e;
-    throw e;
-  }
-  throw new Error('expected a RoostError');
-}
 
 describe('date_diff_in_* follow Tinybird\'s signature', () => {
   it('date_diff_in_days reads plain dates by default (its default format is %Y-%m-%d)', () => {

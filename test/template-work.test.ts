@@ -3,19 +3,9 @@
  * parameters and writing SQL: a render is bounded whatever its loops read or write.
  */
 import { describe, expect, it } from 'vitest';
-import { RoostError } from '../src/errors.js';
 import { renderTemplate, type RequestParams } from '../src/pipes/template/index.js';
+import { caught } from './helpers/errors.js';
 
-/** The RoostError `f` throws (fails the test when it throws nothing or something else). */
-function caught(f: () => unknown): RoostError {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof RoostError) return e;
-    throw e;
-  }
-  throw new Error('expected a RoostError');
-}
 
 const render = (body: string, params: RequestParams) => renderTemplate(`%\n${body}`, params);
 

@@ -5,20 +5,11 @@ import path from 'node:path';
 import { Session } from 'chdb';
 import { RoostError } from '../src/errors.js';
 import { isTemplate, renderTemplate, templateParameters, type RequestParams } from '../src/pipes/template/index.js';
+import { caught } from './helpers/errors.js';
 
 const T = (body: string): string => `%\n${body}`;
 const render = (body: string, params: RequestParams = {}, opts = {}): string => renderTemplate(T(body), params, opts).sql;
 
-/** The RoostError `f` throws (fails the test when it throws nothing or something else). */
-function caught(f: () => unknown): RoostError {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof RoostError) return e;
-    throw e;
-  }
-  throw new Error('expected a RoostError');
-}
 
 describe('isTemplate', () => {
   it('recognises a % first line only', () => {
