@@ -69,14 +69,14 @@ describe('HTTP robustness', () => {
   afterAll(async () => { await srv?.stop(); });
 
   it('a path starting with // is a path, not a host: //x/v0/health is not /v0/health', async () => {
-    const [r] = await rawHttp(srv.port, 'GET //x/v0/health HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+    const [r] = await rawHttp(srv.port, 'GET //x/v0/health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
     expect(r!.status).toBe(404);
     expect(json(r!)).toMatchObject({ code: 'ROUTE_NOT_FOUND' });
   });
 
   it('dot segments (also percent-encoded) are refused, not resolved to another route', async () => {
     for (const path of ['/v0/pipes/%2e%2e/tokens', '/v0/pipes/../tokens', '/v0/pipes/%2E./../../metrics', '/v0/./health']) {
-      const [r] = await rawHttp(srv.port, `GET ${path} HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`);
+      const [r] = await rawHttp(srv.port, `GET ${path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`);
       expect(r!.status, path).toBe(400);
       expect(json(r!), path).toMatchObject({ code: 'BAD_REQUEST' });
       expect(r!.body).not.toContain('workspace admin token');
@@ -86,30 +86,30 @@ describe('HTTP robustness', () => {
   });
 
   it('requests pipelined behind a refused request without a body are still answered', async () => {
-    const rs = await rawHttp(srv.port, 'GET /v0/nope HTTP/1.1\r\nHost: a\r\n\r\n'
-      + 'DELETE /v0/health HTTP/1.1\r\nHost: a\r\n\r\n'
-      + 'GET /v0/health HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+    const rs = await rawHttp(srv.port, 'GET /v0/nope HTTP/1.1\r\nHost: localhost\r\n\r\n'
+      + 'DELETE /v0/health HTTP/1.1\r\nHost: localhost\r\n\r\n'
+      + 'GET /v0/health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
     expect(rs.map((r) => r.status)).toEqual([404, 405, 200]);
     expect(rs[0]!.headers.connection).toBe('keep-alive');
     expect(json(rs[2]!)).toEqual({ status: 'ok' });
   });
 
   it('a request refused before its body was read still closes its connection', async () => {
-    const rs = await rawHttp(srv.port, 'POST /v0/nope HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello'
-      + 'GET /v0/health HTTP/1.1\r\nHost: a\r\n\r\n');
+    const rs = await rawHttp(srv.port, 'POST /v0/nope HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\nhello'
+      + 'GET /v0/health HTTP/1.1\r\nHost: localhost\r\n\r\n');
     expect(rs[0]!.status).toBe(404);
     expect(rs[0]!.headers.connection).toBe('close');
   });
 
   it('requests that node\'s parser refuses get a JSON error too, and the server goes on', async () => {
     const cases: Array<[string, string | Buffer, number, string]> = [
-      ['unknown method', 'FOO /v0/health HTTP/1.1\r\nHost: a\r\n\r\n', 400, 'BAD_REQUEST'],
-      ['raw bytes above 0x7F in the path', Buffer.concat([Buffer.from('GET /v0/datasources/'), Buffer.from([0xff, 0xfe]), Buffer.from(' HTTP/1.1\r\nHost: a\r\n\r\n')]), 400, 'BAD_REQUEST'],
-      ['a chunk size that is not hex', `POST /v0/tenants HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\nabc\r\n0\r\n\r\n`, 400, 'BAD_REQUEST'],
-      ['Content-Length that is not a number', 'POST /v0/tenants HTTP/1.1\r\nHost: a\r\nContent-Length: abc\r\n\r\n', 400, 'BAD_REQUEST'],
-      ['both Content-Length and Transfer-Encoding', 'POST /v0/tenants HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 400, 'BAD_REQUEST'],
-      ['a URL over the header limit', `GET /v0/sql?q=${'x'.repeat(20_000)} HTTP/1.1\r\nHost: a\r\n\r\n`, 431, 'HEADERS_TOO_LARGE'],
-      ['a header over the limit', `GET /v0/health HTTP/1.1\r\nHost: a\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431, 'HEADERS_TOO_LARGE'],
+      ['unknown method', 'FOO /v0/health HTTP/1.1\r\nHost: localhost\r\n\r\n', 400, 'BAD_REQUEST'],
+      ['raw bytes above 0x7F in the path', Buffer.concat([Buffer.from('GET /v0/datasources/'), Buffer.from([0xff, 0xfe]), Buffer.from(' HTTP/1.1\r\nHost: localhost\r\n\r\n')]), 400, 'BAD_REQUEST'],
+      ['a chunk size that is not hex', `POST /v0/tenants HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\nabc\r\n0\r\n\r\n`, 400, 'BAD_REQUEST'],
+      ['Content-Length that is not a number', 'POST /v0/tenants HTTP/1.1\r\nHost: localhost\r\nContent-Length: abc\r\n\r\n', 400, 'BAD_REQUEST'],
+      ['both Content-Length and Transfer-Encoding', 'POST /v0/tenants HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 400, 'BAD_REQUEST'],
+      ['a URL over the header limit', `GET /v0/sql?q=${'x'.repeat(20_000)} HTTP/1.1\r\nHost: localhost\r\n\r\n`, 431, 'HEADERS_TOO_LARGE'],
+      ['a header over the limit', `GET /v0/health HTTP/1.1\r\nHost: localhost\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431, 'HEADERS_TOO_LARGE'],
     ];
     for (const [what, req, status, code] of cases) {
       const rs = await rawHttp(srv.port, req);
@@ -121,10 +121,10 @@ describe('HTTP robustness', () => {
   });
 
   it('an Expect other than 100-continue gets a JSON 417; 100-continue gets 100 and then the answer', async () => {
-    const [r] = await rawHttp(srv.port, 'POST /v0/tenants HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nExpect: teapot\r\n\r\n');
+    const [r] = await rawHttp(srv.port, 'POST /v0/tenants HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\nExpect: teapot\r\n\r\n');
     expect(r!.status).toBe(417);
     expect(json(r!)).toMatchObject({ code: 'EXPECTATION_FAILED' });
-    const rs = await rawHttp(srv.port, 'POST /v0/tenants HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n{}', 1500);
+    const rs = await rawHttp(srv.port, 'POST /v0/tenants HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n{}', 1500);
     expect(rs.map((x) => x.status)).toEqual([100, 401]);
   });
 
