@@ -2,6 +2,7 @@
 // loudly on a developer machine and fail under CI=true.
 import { existsSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
+import os from 'node:os';
 
 const header = ['/usr/include/doctest/doctest.h', '/usr/local/include/doctest/doctest.h'].find(existsSync);
 if (!header) {
@@ -10,5 +11,7 @@ if (!header) {
   console.error(`\n!!! SKIPPED ${msg}\n`);
   process.exit(0);
 }
-const r = spawnSync('make', ['-s', '-C', 'native', 'test'], { stdio: 'inherit' });
+// One compiler per core: the objects are independent (native/Makefile).
+const jobs = String(Math.max(1, os.availableParallelism?.() ?? os.cpus().length));
+const r = spawnSync('make', ['-s', '-j', jobs, '-C', 'native', 'test'], { stdio: 'inherit' });
 process.exit(r.status ?? 1);
