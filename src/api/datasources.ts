@@ -196,8 +196,9 @@ export function checkTableExpression(text: string, what: string): void {
  * ("Cannot parse string 'secretkey' as UInt8"), and `DATASOURCES:DROP` or `DATASOURCES:APPEND`
  * are no read access. Its code stays; its text says what happened without the values.
  */
-export function conditionFailure(e: unknown, mayRead: boolean, param: string, ds: string): unknown {
-  if (mayRead || !(e instanceof QueryFailed)) return e;
+export function conditionFailure(e: unknown, cred: Credential, ws: Workspace, param: string, ds: string): unknown {
+  if (!(e instanceof QueryFailed)) return e;
+  if (decide(cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:READ', resource: ds }) === undefined) return e;
   return new QueryFailed(
     `the engine refused ${param} (ClickHouse code ${e.clickhouseCode ?? 'unknown'}); its message would quote values of "${ds}", which this token may not read (DATASOURCES:READ:${ds}): check the condition's types, or ask with a token that may read it`,
     e.clickhouseCode,
@@ -402,8 +403,7 @@ export function registerDataSourceRoutes(app: App): void {
       opsLog(ws, ds, mode, ctx, { ...result, elapsedMs: performance.now() - t0, options: importOptions() });
       sendJson(ctx, 200, importResponse(ds, result));
     } catch (caught) {
-      const mayRead = decide(cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:READ', resource: ds.name }) === undefined;
-      const e = params.get('replace_condition') !== null ? conditionFailure(caught, mayRead, 'replace_condition', ds.name) : caught;
+      const e = params.get('replace_condition') !== null ? conditionFailure(caught, cred, ws, 'replace_condition', ds.name) : caught;
       opsLog(ws, ds, mode, ctx, { elapsedMs: performance.now() - t0, error: publicMessage(ws, e), options: importOptions() });
       throw e;
     }
@@ -597,7 +597,6 @@ export function registerDataSourceRoutes(app: App): void {
     let cond: string | null = null;
     let count = 0;
     let dry = false;
-    const mayRead = decide(cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:READ', resource: ds.name }) === undefined;
     // A refused or failed delete is an operation too: the log says why.
     try {
       const form = await deleteParams(ctx);
@@ -619,7 +618,7 @@ export function registerDataSourceRoutes(app: App): void {
         if (!dry && count > 0) await deleteRowsWhere(engine, ws, ds.table, where);
       });
     } catch (caught) {
-      const e = conditionFailure(caught, mayRead, 'delete_condition', ds.name);
+      const e = conditionFailure(caught, cred, ws, 'delete_condition', ds.name);
       opsLog(ws, ds, 'delete_data', ctx, { elapsedMs: performance.now() - t0, error: publicMessage(ws, e), options: cond === null ? {} : { delete_condition: cond, dry_run: String(dry) } });
       throw e;
     }

@@ -357,7 +357,7 @@ export class NdjsonConverter {
         // Still inside one line: kept as it is (a long line is not copied again for every piece).
         this.carryParts.push(piece);
         this.carryLength += piece.length;
-        if (this.carryLength > this.maxLineBytes) throw new RoostError('ROW_TOO_LARGE', `line ${this.lineNo + 1} is longer than ${this.maxLineBytes} bytes`);
+        this.checkCarried(this.carryLength);
         return '';
       }
       const buf = this.carryLength ? Buffer.concat([...this.carryParts, piece]) : piece;
@@ -365,7 +365,7 @@ export class NdjsonConverter {
       const rest = buf.subarray(whole);
       this.carryParts = rest.length ? [rest] : [];
       this.carryLength = rest.length;
-      if (this.carryLength > this.maxLineBytes) throw new RoostError('ROW_TOO_LARGE', `line ${this.lineNo + 1} is longer than ${this.maxLineBytes} bytes`);
+      this.checkCarried(this.carryLength);
       return this.bytes(buf, 0, whole);
     }
     let text: string;
@@ -411,13 +411,18 @@ export class NdjsonConverter {
     });
   }
 
+  /** The line not ended yet, `length` long so far, may not pass the longest line allowed. */
+  private checkCarried(length: number): void {
+    if (length > this.maxLineBytes) throw new RoostError('ROW_TOO_LARGE', `line ${this.lineNo + 1} is longer than ${this.maxLineBytes} bytes`);
+  }
+
   private convert(text: string, final: boolean): string {
     if (!final && !text.includes('\n')) {
       // Still inside one line: kept, not joined and split again with every piece (a 6 MB line
       // in 64 KiB pieces took 774 ms that way, each piece copying all that came before).
       this.carryText.push(text);
       this.carryTextLength += text.length;
-      if (this.carryTextLength > this.maxLineBytes) throw new RoostError('ROW_TOO_LARGE', `line ${this.lineNo + 1} is longer than ${this.maxLineBytes} bytes`);
+      this.checkCarried(this.carryTextLength);
       return '';
     }
     this.carryText.push(text);
@@ -426,7 +431,7 @@ export class NdjsonConverter {
     const rest = final ? '' : lines.pop()!;
     this.carryText = rest ? [rest] : [];
     this.carryTextLength = rest.length;
-    if (rest.length > this.maxLineBytes) throw new RoostError('ROW_TOO_LARGE', `line ${this.lineNo + 1} is longer than ${this.maxLineBytes} bytes`);
+    this.checkCarried(rest.length);
     let out = '';
     for (const rawLine of lines) out += this.line(rawLine, ++this.lineNo);
     return out;

@@ -30,11 +30,11 @@ export interface StateStore {
   close(): Promise<void>;
 }
 
-/** Applies operations to a document in place. */
 function setOwn(node: Record<string, unknown>, key: string, value: unknown): void {
   Object.defineProperty(node, key, { value, writable: true, enumerable: true, configurable: true });
 }
 
+/** Applies operations to a document in place. */
 export function applyOps(doc: Doc, ops: readonly Op[]): void {
   for (const o of ops) {
     if (o.path.length === 0) throw new Error('state path must not be empty');
