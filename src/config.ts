@@ -164,6 +164,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
   if (publicUrl && !/^https?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/.test(publicUrl)) problems.push(`ROOST_PUBLIC_URL must be an http(s) URL without query or fragment (the server's public base URL), got "${publicUrl}"`);
   const cancelGrace = env.ROOST_CELL_CANCEL_GRACE_MS;
   if (cancelGrace) intIn('ROOST_CELL_CANCEL_GRACE_MS', cancelGrace, 0, 3_600_000, problems);
+  const fileResult = env.ROOST_MAX_FILE_RESULT_BYTES;
+  if (fileResult) intIn('ROOST_MAX_FILE_RESULT_BYTES', fileResult, 1 << 20, Number.MAX_SAFE_INTEGER, problems);
   // Read by the native addon (native/core/csv/reader.cc), which ignores other values.
   const csvSimd = env.ROOST_CSV_SIMD;
   if (csvSimd && !['sse2', 'avx2', 'avx512'].includes(csvSimd)) problems.push(`ROOST_CSV_SIMD must be sse2, avx2 or avx512 (a cap on the CSV splitter's vector instructions), got "${csvSimd}"`);
@@ -177,6 +179,7 @@ export function helpText(): string {
   const envOnly = [
     ['ROOST_PUBLIC_URL', "the server's public base URL behind a proxy (OIDC redirect URIs, SAML ACS and entity ids) (default the bound address)"],
     ['ROOST_CELL_CANCEL_GRACE_MS', 'how long a cancelled query may take to stop before its cell is restarted, in ms (default 1000)'],
+    ['ROOST_MAX_FILE_RESULT_BYTES', 'cap on the uncompressed bytes of a Parquet/Arrow/ORC/Avro result, which an embedded cell builds whole on disk before sending it (default 1073741824)'],
     ['ROOST_CSV_SIMD', "cap on the CSV splitter's vector instructions: sse2, avx2 or avx512 (default the CPU's best)"],
   ].map(([env, help]) => `  ${'(environment only)'.padEnd(24)} ${env!.padEnd(26)} ${help}`);
   return [...rows, ...envOnly].join('\n');

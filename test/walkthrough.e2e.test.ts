@@ -174,7 +174,11 @@ describe('configuration and CLI as documented', () => {
     const simd = await roost(['serve', '--port', '0', '--data', data], { ROOST_CSV_SIMD: 'avx3' });
     expect(simd.code).toBe(2);
     expect(simd.stderr).toContain('ROOST_CSV_SIMD must be sse2, avx2 or avx512');
+    const fileResult = await roost(['serve', '--port', '0', '--data', data], { ROOST_MAX_FILE_RESULT_BYTES: '1000' });
+    expect(fileResult.code).toBe(2);
+    expect(fileResult.stderr).toContain('ROOST_MAX_FILE_RESULT_BYTES must be between 1048576 and');
     const help = await roost(['--help']);
+    expect(help.stdout).toContain('ROOST_MAX_FILE_RESULT_BYTES');
     expect(help.stdout).toContain('ROOST_PUBLIC_URL');
     expect(help.stdout).toContain('ROOST_CELL_CANCEL_GRACE_MS');
     expect(help.stdout).toContain('ROOST_CSV_SIMD');

@@ -25,7 +25,7 @@ import crypto from 'node:crypto';
 import { Session, version as chdbVersion, type ChdbResult } from 'chdb';
 import { Frame, FrameReader, WINDOW, encodeFrame, encodeU32, writeFrame } from './protocol.js';
 import { settingsClause } from './engine.js';
-import { StreamAssembler, WHOLE_FILE_FORMATS } from './stream-assembly.js';
+import { DEFAULT_MAX_FILE_RESULT_BYTES, StreamAssembler, WHOLE_FILE_FORMATS } from './stream-assembly.js';
 
 const dataDir = process.argv[2];
 if (!dataDir) {
@@ -396,6 +396,13 @@ async function runStream(job: Job, st: Active, sql: string, format: string, sett
 
 /** Size of the Data frames a file result is sent in. */
 const FILE_PIECE_BYTES = 1024 * 1024;
+/**
+ * A whole-file result (Parquet, ...) is built on the spool's disk before its first byte
+ * leaves, so it is capped: ClickHouse's max_result_bytes (the result's uncompressed bytes;
+ * the file is smaller) stops the query once it passes. Without a cap one call could fill
+ * the disk every tenant shares within its time limit (config.ts checks the value).
+ */
+const FILE_RESULT_BYTES = Number(process.env.ROOST_MAX_FILE_RESULT_BYTES || DEFAULT_MAX_FILE_RESULT_BYTES);
 
 /**
  * A format that is one file with a header and a footer (Parquet): chdb's stream would
@@ -408,7 +415,15 @@ async function runToFile(job: Job, st: Active, sql: string, format: string, sett
   let bytes = 0;
   let chunks = 0;
   try {
-    await session.queryAsync(`${sql} INTO OUTFILE '${file}' FORMAT ${format}${settingsClause({ max_result_bytes: 0, ...settings })}`, { format: 'TSV' });
+    try {
+      await session.queryAsync(`${sql} INTO OUTFILE '${file}' FORMAT ${format}${settingsClause({ ...settings, max_result_bytes: FILE_RESULT_BYTES })}`, { format: 'TSV' });
+    } catch (e) {
+      if (clickhouseCode(e) !== TOO_MANY_ROWS_OR_BYTES) throw e;
+      throw Object.assign(new Error(
+        `a ${format} result is built whole on the server's disk before it is sent, and this one passed the limit of ${FILE_RESULT_BYTES} bytes `
+        + '(uncompressed; ROOST_MAX_FILE_RESULT_BYTES): ask for .csv or .ndjson, which stream without that limit, or narrow the query',
+      ), { clickhouseCode: TOO_MANY_ROWS_OR_BYTES });
+    }
     if (st.cancelled) throw cancelledError();
     const fd = fs.openSync(file, 'r');
     try {

@@ -19,6 +19,8 @@ const HEADER_LINES: Record<string, number> = {
 };
 /** Binary formats that are one file with a header and a footer: sent whole from a file. */
 export const WHOLE_FILE_FORMATS = new Set(['Parquet', 'Arrow', 'ORC', 'Avro']);
+/** Default cap on such a result's uncompressed bytes (`ROOST_MAX_FILE_RESULT_BYTES`): 1 GiB. */
+export const DEFAULT_MAX_FILE_RESULT_BYTES = 1024 ** 3;
 
 const DATA_OPEN = Buffer.from('\n\t"data":\n\t[\n');
 const DATA_CLOSE = Buffer.from('\n\t],\n\n\t"rows": ');
