@@ -16,15 +16,17 @@ import * as jose from 'jose';
 import type { App } from '../src/app.js';
 import type { Ctx } from '../src/http/context.js';
 import { RoostError } from '../src/errors.js';
-import { findToken, hashToken, type TokenRecord } from './tokens/service-tokens.js';
-import { jwtScopesNow, looksLikeTinybirdJwt, verifyTinybirdJwt, type JwtToken } from './tokens/jwt-tokens.js';
+import { findToken, hashToken, type TokenOwner, type TokenRecord } from './tokens/service-tokens.js';
+import { jwtScopesNow, looksLikeTinybirdJwt, verifyTinybirdJwt, workspaceById, type JwtToken } from './tokens/jwt-tokens.js';
 import { roleAllows, roleOn, type Grants, type Role } from './roles.js';
 import { rowFilterProblem } from './tokens/scopes.js';
 import { rateHeaders, rateLimited } from './rate-limit.js';
 import { auditAuth, runtimeOf } from './runtime.js';
 import { SESSION_COOKIE, readCookie, csrfMatches } from './sessions/cookies.js';
-import { verifySession, type SessionClaims } from './sessions/sessions.js';
+import { sessionStanding, verifySession, type SessionClaims } from './sessions/sessions.js';
 import { verifyIdpAccessToken } from './oidc/idp-tokens.js';
+import { sameIssuer, type StoredConnection } from './oidc/connections.js';
+import { evaluateRules, getRules } from './mapping/rules.js';
 
 /** What the IdP asserted about a person; keyed by (connection, issuer, subject). */
 export interface Identity {
@@ -43,8 +45,11 @@ export type Credential =
   | { kind: 'jwt'; jwt: JwtToken }
   /** A Roost session (cookie or bearer); its grants come from the mapping rules now. */
   | { kind: 'session'; tenant: string; identity: Identity; grants: Grants; session: SessionClaims; via: 'cookie' | 'bearer' }
-  /** An access token from the tenant's own IdP, through the same mapping rules. */
-  | { kind: 'idp'; tenant: string; identity: Identity; grants: Grants };
+  /**
+   * An access token from the tenant's own IdP, through the same mapping rules. `claims`: the
+   * token's (verified) claims, to map again when an upload commits (`stillAuthorized`).
+   */
+  | { kind: 'idp'; tenant: string; identity: Identity; grants: Grants; claims?: Record<string, unknown> };
 
 export type Action =
   /** Operator-only administration. */
@@ -188,7 +193,8 @@ async function fromBearer(app: App, ctx: Ctx, secret: string): Promise<Credentia
     AUDITED.add(r.error);
     throw r.error;
   }
-  return r.credential;
+  // The claims decoded above are those just verified (the same token).
+  return { ...r.credential, claims: claims as Record<string, unknown> };
 }
 
 async function fromSession(app: App, ctx: Ctx, jwt: string, via: 'cookie' | 'bearer'): Promise<Credential> {
@@ -236,6 +242,98 @@ export function currentCredential(app: App, ctx: Ctx, cred: Credential): Credent
     return { kind: 'jwt', jwt: now };
   }
   return cred;
+}
+
+/** What an upload was authorized for: asked again when it commits (`stillAuthorized`). */
+export interface UploadGrant {
+  tenant: string;
+  /** The workspace by id: a rename during the upload is the same workspace. */
+  workspaceId: string;
+  workspace: string;
+  scope: string;
+  /** The data source, by name as authorized and by id (a rename follows it) once it exists. */
+  resource?: string;
+  datasourceId?: string;
+}
+
+/**
+ * The credential as the state has it now, or why it no longer stands: a service token deleted or
+ * refreshed (looked up by its hash, so a rename is the same token), a JWT whose workspace went,
+ * a session ended or whose connection went (its grants mapped again from its claims), an IdP
+ * access token whose connection no longer accepts it (its grants mapped again). Expiry is not
+ * asked: it was known when the request was authorized, and nobody took the credential back.
+ * State lookups only, O(1) but for the mapping rules of a person.
+ */
+function standingNow(app: App, cred: Credential): Credential | string {
+  const st = app.state;
+  switch (cred.kind) {
+    case 'operator': return cred;
+    case 'token': {
+      const t = cred.token;
+      const owner = st.get<TokenOwner>('tokenHashes', t.hash);
+      const now = owner && st.get<TokenRecord>('tokens', owner.tenant, owner.workspace, owner.name);
+      if (!now || now.id !== t.id) return `token "${t.name}" was deleted or refreshed`;
+      return now === t ? cred : { kind: 'token', token: now };
+    }
+    case 'jwt': {
+      // (JWTs carry read scopes only: they never upload. Their workspace and scopes are read again.)
+      const now = jwtScopesNow(st, cred.jwt);
+      return now ? { kind: 'jwt', jwt: now } : `the workspace of JWT "${cred.jwt.name}" was deleted or renamed`;
+    }
+    case 'session': {
+      const r = sessionStanding(app, cred.session);
+      return 'error' in r ? r.error.message : { ...cred, grants: r.grants };
+    }
+    case 'idp': {
+      const conn = st.get<StoredConnection>('connections', cred.tenant, cred.identity.connection);
+      if (!conn || conn.type !== 'oidc' || !conn.accept_idp_access_tokens || !sameIssuer(conn.issuer, cred.identity.issuer)) {
+        return `connection "${cred.identity.connection}" no longer accepts this IdP's access tokens`;
+      }
+      return cred.claims ? { ...cred, grants: evaluateRules(getRules(st, cred.tenant), cred.claims) } : cred;
+    }
+  }
+}
+
+/**
+ * Asks again, at the commit point of an upload (the stage swapped in or attached, the new data
+ * source put in the state, the insert of `/v0/events?wait=true` sent, the buffered events segment
+ * accepted), whether the credential that was authorized when the request came in still may do
+ * what it was authorized for: it was not deleted, refreshed or logged out, its scopes or role still
+ * grant `scope` on the data source (by id: a rename follows it), and the workspace is still there.
+ * When not, the upload must be abandoned (nothing of it visible) and this refusal answered: 403
+ * `CREDENTIAL_REVOKED`, audited as a denial. Synchronous, a few state lookups: called with no
+ * await between it and the commit itself.
+ */
+export function stillAuthorized(app: App, ctx: Ctx, cred: Credential, g: UploadGrant): void {
+  const st = app.state;
+  const w = workspaceById(st, g.workspaceId);
+  let why: string | undefined;
+  let now: Credential | string = cred;
+  let resource = g.resource;
+  if (!w || w.tenant !== g.tenant) {
+    why = `workspace "${g.workspace}" was deleted`;
+  } else {
+    now = standingNow(app, cred);
+    if (typeof now === 'string') {
+      why = now;
+    } else {
+      if (g.datasourceId !== undefined && resource !== undefined && st.get<{ id: string }>('datasources', w.tenant, w.name, resource)?.id !== g.datasourceId) {
+        resource = st.list<{ id: string; name: string }>('datasources', w.tenant, w.name).find((d) => d.id === g.datasourceId)?.name ?? resource;
+      }
+      why = decide(now, { op: 'workspace', tenant: w.tenant, workspace: w.name, scope: g.scope, resource });
+    }
+  }
+  if (why === undefined) return;
+  const what = `${g.scope}${resource !== undefined ? `:${resource}` : ''}`;
+  const e = new RoostError('CREDENTIAL_REVOKED', `the credential was revoked during the upload: ${why}. Nothing of the upload was stored; send it again with a credential that holds ${what}`);
+  auditAuth(app, {
+    event: 'authz.denied', outcome: 'denied', reason: e.message, requestId: ctx.id, tenant: g.tenant, workspace: w?.name ?? g.workspace,
+    credential: credentialName(cred), actor: actorOf(cred),
+    connection: cred.kind === 'session' || cred.kind === 'idp' ? cred.identity.connection : undefined,
+    resource: `${what} @ ${g.tenant}/${w?.name ?? g.workspace}`, ip: clientIp(ctx), details: { code: e.code, at: 'commit' },
+  });
+  AUDITED.add(e);
+  throw e;
 }
 
 /**

@@ -28,6 +28,8 @@ export const ERROR_STATUS = {
   HOST_NOT_ALLOWED: 403,
   TOKEN_EXPIRED: 403,
   CSRF_FAILED: 403,
+  /** The credential of an upload was revoked (or lost the scope) before the upload committed: nothing stored. */
+  CREDENTIAL_REVOKED: 403,
   NO_ACCESS: 403,
   LOGIN_FAILED: 401,
   INVALID_RETURN_TO: 400,

@@ -130,6 +130,16 @@ export async function verifySession(app: App, jwt: string): Promise<SessionCheck
     if (e instanceof jose.errors.JWTExpired) return { error: new RoostError('UNAUTHENTICATED', 'the session has expired; log in again') };
     return { error: new RoostError('UNAUTHENTICATED', `the session is not valid (${(e as { code?: string }).code ?? 'invalid'})`) };
   }
+  return sessionStanding(app, s);
+}
+
+/**
+ * What a verified session stands for in the state now: refused when it was ended (logout,
+ * tenant-wide or back-channel revocation) or its connection is gone, replaced or moved to
+ * another IdP; else its identity and the grants the mapping rules give it now. Synchronous
+ * (state lookups only): also asked again when an upload commits (`stillAuthorized`).
+ */
+export function sessionStanding(app: App, s: SessionClaims): SessionCheck {
   const revoked = revocationOf(app, s);
   if (revoked) return { error: new RoostError('UNAUTHENTICATED', `the session was ended (${revoked}); log in again`), tenant: s.tenant };
   const conn = app.state.get<StoredConnection>('connections', s.tenant, s.conn);

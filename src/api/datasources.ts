@@ -11,7 +11,7 @@ import { bodyStream, formOf, mergeForm, readForm, readJson, sendJson, sendText, 
 import { datasourceDatafile } from '../datasources/datafile.js';
 import { multipartBoundary, readMultipart, partText } from '../http/multipart.js';
 import { QueryFailed, RoostError } from '../errors.js';
-import { authenticate, authorize, credentialName, decide, workspaceOf, type Credential } from '../../auth/authorize.js';
+import { authenticate, authorize, credentialName, decide, stillAuthorized, workspaceOf, type Credential } from '../../auth/authorize.js';
 import { getTenant, getWorkspace, sameWorkspace, type Workspace } from '../../tenants/registry.js';
 import {
   checkDataSourceName, createQuarantine, createTables, deleteDataSourceOps, deleteRowsWhere, getDataSource, listDataSources, newDataSource,
@@ -347,6 +347,9 @@ export function registerDataSourceRoutes(app: App): void {
           // Not into a workspace deleted or renamed while the tables were built (the record would
           // stay under the old name, for the next workspace of that name to find).
           sameWorkspace(s, ws.tenant, ws.name, ws.id);
+          // The data source becomes visible here: an upload whose credential was revoked (or lost
+          // DATASOURCES:CREATE) while its rows arrived is refused, and its tables dropped below.
+          if (data) stillAuthorized(app, ctx, cred, { tenant: ws.tenant, workspaceId: ws.id, workspace: ws.name, scope: 'DATASOURCES:CREATE' });
           if (s.get('datasources', ws.tenant, ws.name, name)) throw new RoostError('ALREADY_EXISTS', `data source "${name}" was created meanwhile`);
           if (s.get('pipes', ws.tenant, ws.name, name)) throw new RoostError('CONFLICT', `a pipe named "${name}" was created meanwhile; pipes and data sources share names`);
           refuseCaseTwin(s, ws, name);
@@ -399,7 +402,10 @@ export function registerDataSourceRoutes(app: App): void {
       }
       const body = await gunzipIfCompressed(rawBody, app.config.maxUploadBytes);
       if (mode === 'replace') await flushEvents(ws, ds);
-      const result = await runImport(app, ctx, ws, ds, format, body, mode, dialect, params, true, replaceWhere);
+      // Asked again when the stage is swapped in or attached: a credential revoked (or that lost
+      // DATASOURCES:APPEND on it) while the rows arrived stores nothing.
+      const beforeCommit = () => stillAuthorized(app, ctx, cred, { tenant: ws.tenant, workspaceId: ws.id, workspace: ws.name, scope: 'DATASOURCES:APPEND', resource: ds.name, datasourceId: ds.id });
+      const result = await runImport(app, ctx, ws, ds, format, body, mode, dialect, params, true, replaceWhere, false, beforeCommit);
       opsLog(ws, ds, mode, ctx, { ...result, elapsedMs: performance.now() - t0, options: importOptions() });
       sendJson(ctx, 200, importResponse(ds, result));
     } catch (caught) {
@@ -829,7 +835,7 @@ function importResponse(ds: DataSource, r: ImportResult | undefined): Record<str
   };
 }
 
-export async function runImport(app: App, ctx: Ctx, ws: Workspace, ds: DataSource, format: Format, body: AsyncIterable<Buffer>, mode: 'append' | 'replace', dialect: Partial<CsvDialect>, params: URLSearchParams, staged: boolean, replaceWhere?: string, creating = false): Promise<ImportResult> {
+export async function runImport(app: App, ctx: Ctx, ws: Workspace, ds: DataSource, format: Format, body: AsyncIterable<Buffer>, mode: 'append' | 'replace', dialect: Partial<CsvDialect>, params: URLSearchParams, staged: boolean, replaceWhere?: string, creating = false, beforeCommit?: () => void): Promise<ImportResult> {
   let source: ImportSource;
   let hasHeader: boolean | undefined;
   let csvDialect = dialect;
@@ -845,7 +851,7 @@ export async function runImport(app: App, ctx: Ctx, ws: Workspace, ds: DataSourc
     hasHeader = h === null ? undefined : /^(1|true|yes)$/i.test(h);
   }
   const t0 = performance.now();
-  const r = await importRows(app, { ws, ds, mode, source, dialect: csvDialect, hasHeader, requestId: ctx.id, signal: ctx.signal, staged, replaceWhere, creating });
+  const r = await importRows(app, { ws, ds, mode, source, dialect: csvDialect, hasHeader, requestId: ctx.id, signal: ctx.signal, staged, replaceWhere, creating, beforeCommit });
   app.metrics.nativeParseSeconds.observe((performance.now() - t0) / 1000);
   app.metrics.ingestRows.inc({ tenant: ws.tenant, format }, r.rows);
   if (format === 'ndjson') r.bytes = read.bytes;

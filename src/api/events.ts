@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { App } from '../app.js';
 import { bodyStream, sendJson } from '../http/context.js';
 import { RoostError } from '../errors.js';
-import { authenticate, authorize, workspaceOf } from '../../auth/authorize.js';
+import { authenticate, authorize, stillAuthorized, workspaceOf } from '../../auth/authorize.js';
 import { getTenant, getWorkspace, type Workspace } from '../../tenants/registry.js';
 import { getDataSource } from '../datasources/registry.js';
 import { admitImport, importRows } from '../ingest/import.js';
@@ -140,6 +140,9 @@ export function registerEventRoutes(app: App): EventBuffer {
     await checkStorage(app, tenantRec);
     const limit = Math.min(MAX_EVENTS_BODY, app.config.maxUploadBytes);
     const wait = /^(1|true)$/i.test(ctx.query.get('wait') ?? '');
+    // Asked again at the commit point (the insert, or the segment accepted into the buffer): a
+    // credential revoked, or that lost DATASOURCES:APPEND on it, while the body arrived stores nothing.
+    const stillMay = () => stillAuthorized(app, ctx, cred, { tenant, workspaceId: ws.id, workspace, scope: 'DATASOURCES:APPEND', resource: ds.name, datasourceId: ds.id });
     if (wait) {
       const t0 = performance.now();
       const read = { bytes: 0 };
@@ -147,7 +150,7 @@ export function registerEventRoutes(app: App): EventBuffer {
       try {
         r = await importRows(app, {
           ws, ds, mode: 'append', source: ndjsonSource(countingBytes(await gunzipIfCompressed(bodyStream(ctx, limit), limit), read), ds.columns), dialect: { delimiter: ',', quote: '"', escape: '' },
-          hasHeader: false, requestId: ctx.id, signal: ctx.signal, staged: false, group: true,
+          hasHeader: false, requestId: ctx.id, signal: ctx.signal, staged: false, group: true, beforeCommit: stillMay,
         });
       } catch (e) {
         // A refused append is an operation too (as for /v0/datasources): the log says why.
@@ -198,7 +201,9 @@ export function registerEventRoutes(app: App): EventBuffer {
         // Like an import: refused while a restore switches the tenant's databases, and waited for
         // by it (a segment written across the switch was flushed into the restored data).
         r = await admitImport(tenant, () => buffer.append({ tenant, workspace: current.name, datasource: ds.name, workspaceId: ws.id, datasourceId: ds.id }, body, {
-          accept: () => { const e = gone(); if (e && e.code !== 'CONFLICT') throw e; },
+          // The 202 is the commit point: a segment accepted here is flushed whatever happens to
+          // the credential after it (an acknowledged event is never lost).
+          accept: () => { const e = gone(); if (e && e.code !== 'CONFLICT') throw e; stillMay(); },
         }));
       } catch (e) {
         // The segment's directory went with a drop, delete or rename during the request.

@@ -70,6 +70,15 @@ export interface ImportOptions {
    * Only for an unstaged append without a deduplication token.
    */
   group?: boolean;
+  /**
+   * Asked right before the rows become visible (the commit point): throws to abandon the import
+   * with nothing of it stored (a credential revoked during the upload: `stillAuthorized`).
+   * Synchronous, so nothing runs between it and the commit but the statement itself. Staged:
+   * before the swap or attach; unstaged: once the body is read whole, before the insert's end
+   * (the insert is one block: cancelled, it stores nothing), and again when a grouped request
+   * joins its INSERT.
+   */
+  beforeCommit?: () => void;
 }
 
 export interface ImportResult {
@@ -301,6 +310,8 @@ async function importLocked(app: App, o: ImportOptions): Promise<ImportResult> {
       void pieces.return?.(undefined)?.catch(() => {});
     }
     const out = await handle(await validator.finish().catch((e) => { throw csvToRoost(e); }));
+    // An insert straight into the data source commits when its input ends: the last word first.
+    if (!o.staged) o.beforeCommit?.();
     if (out.length) yield out;
   }
 
@@ -319,7 +330,7 @@ async function importLocked(app: App, o: ImportOptions): Promise<ImportResult> {
     const oneBlock: Record<string, number> = !o.staged
       ? { min_insert_block_size_rows: 1_000_000_000, min_insert_block_size_bytes: 1_000_000_000_000, max_insert_block_size: 1_000_000_000 } : {};
     const settings = { input_format_skip_unknown_fields: 0, ...dedup, ...oneBlock };
-    if (o.group && !o.staged && o.mode === 'append' && !o.dedupToken) await insertGrouped(app.metrics, engine, into, validator.format, encoded(), settings, o.ws.tenant, o.signal);
+    if (o.group && !o.staged && o.mode === 'append' && !o.dedupToken) await insertGrouped(app.metrics, engine, into, validator.format, encoded(), settings, o.ws.tenant, o.signal, o.beforeCommit);
     else await engine.insert(into, validator.format, encoded(), { signal: o.signal, settings, splittable: o.staged });
     if (rows + spool.count === 0) throw new RoostError('EMPTY_BODY', 'the body holds no rows (only a header or blank lines)');
     if (o.mode === 'replace' && rows === 0) {
@@ -369,13 +380,17 @@ async function importLocked(app: App, o: ImportOptions): Promise<ImportResult> {
         if (engine instanceof ClickHouseEngine && !(await engine.features()).exchangeTables) {
           // Servers before EXCHANGE TABLES: one RENAME statement moves both names at once.
           const old = qualified(o.ws, `${o.ds.table}__old${suffix}`);
+          o.beforeCommit?.();
           await engine.exec(`RENAME TABLE ${target} TO ${old}, ${incoming} TO ${target}`);
           staged.push(old);
         } else {
+          o.beforeCommit?.();
           await engine.exec(`EXCHANGE TABLES ${target} AND ${incoming}`);
         }
+      } else {
+        o.beforeCommit?.();
+        await engine.exec(`ALTER TABLE ${target} ATTACH PARTITION tuple() FROM ${stage}`);
       }
-      else await engine.exec(`ALTER TABLE ${target} ATTACH PARTITION tuple() FROM ${stage}`);
       if (spool.count > 0) await engine.exec(`ALTER TABLE ${qTable} ATTACH PARTITION tuple() FROM ${qualified(o.ws, `${o.ds.table}_quarantine${suffix}`)}`);
     }
   } finally {
@@ -391,7 +406,7 @@ export const GROUP_MEMBER_MAX_BYTES = 4 << 20;
 const GROUP_MAX_BYTES = 64 << 20;
 const GROUP_MAX_MEMBERS = 1000;
 
-interface GroupMember { parts: Buffer[][]; bytes: number; signal?: AbortSignal; resolve: () => void; reject: (e: unknown) => void }
+interface GroupMember { parts: Buffer[][]; bytes: number; signal?: AbortSignal; check?: () => void; resolve: () => void; reject: (e: unknown) => void }
 
 /**
  * Group commit of the inserts into one table (one engine, one format, the same settings). The
@@ -410,9 +425,9 @@ class InsertGroup {
   constructor(private readonly metrics: Metrics, private readonly engine: Engine, private readonly table: string, private readonly format: string,
     private readonly settings: Record<string, string | number>, private readonly tenant: string, private readonly onIdle: () => void) {}
 
-  submit(parts: Buffer[][], bytes: number, signal?: AbortSignal): Promise<void> {
+  submit(parts: Buffer[][], bytes: number, signal?: AbortSignal, check?: () => void): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ parts, bytes, signal, resolve, reject });
+      this.queue.push({ parts, bytes, signal, check, resolve, reject });
       if (!this.running) void this.run();
     });
   }
@@ -427,6 +442,8 @@ class InsertGroup {
           const m = this.queue.shift()!;
           // A client gone while it waited: its rows are not inserted (as an insert cancelled alone).
           if (m.signal?.aborted) { m.reject(new RoostError('CLIENT_CLOSED', 'insert cancelled')); continue; }
+          // Its last word (the credential still stands) as it joins the INSERT: it may have waited a whole insert.
+          try { m.check?.(); } catch (e) { m.reject(e); continue; }
           batch.push(m);
           bytes += m.bytes;
         }
@@ -455,7 +472,7 @@ const insertGroups = new WeakMap<Engine, Map<string, InsertGroup>>();
  * not held in memory for that: it is inserted alone, streamed, as an ungrouped import is.
  */
 async function insertGrouped(metrics: Metrics, engine: Engine, table: string, format: string, body: AsyncIterable<Buffer[]>,
-  settings: Record<string, string | number>, tenant: string, signal?: AbortSignal): Promise<void> {
+  settings: Record<string, string | number>, tenant: string, signal?: AbortSignal, check?: () => void): Promise<void> {
   const held: Buffer[][] = [];
   let bytes = 0;
   const it = body[Symbol.asyncIterator]();
@@ -481,7 +498,7 @@ async function insertGrouped(metrics: Metrics, engine: Engine, table: string, fo
     const g: InsertGroup = new InsertGroup(metrics, engine, table, format, settings, tenant, () => { if (byKey!.get(key) === g) byKey!.delete(key); });
     byKey.set(key, group = g);
   }
-  await group.submit(held, bytes, signal);
+  await group.submit(held, bytes, signal, check);
 }
 
 /**
