@@ -289,7 +289,7 @@ function standingNow(app: App, cred: Credential): Credential | string {
       if (!conn || conn.type !== 'oidc' || !conn.accept_idp_access_tokens || !sameIssuer(conn.issuer, cred.identity.issuer)) {
         return `connection "${cred.identity.connection}" no longer accepts this IdP's access tokens`;
       }
-      return cred.claims ? { ...cred, grants: evaluateRules(getRules(st, cred.tenant), cred.claims) } : cred;
+      return cred.claims ? { ...cred, grants: evaluateRules(getRules(st, cred.tenant), cred.claims, cred.identity.connection) } : cred;
     }
   }
 }

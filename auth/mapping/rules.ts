@@ -1,8 +1,10 @@
 /**
  * Role-mapping rules of a tenant (`mappings/<tenant>`): "claim X matches Y ⇒
- * role R on workspace W (or `*`), or `tenant:admin`". Evaluated at every login
- * and at every use of a session or IdP token; the highest grant wins; no
- * match means no entry.
+ * role R on workspace W (or `*`), or `tenant:admin`", optionally only for logins
+ * (and IdP tokens) that came through some of the tenant's connections
+ * (`connections`). Evaluated at every login and at every use of a session or IdP
+ * token, for the connection it came through; the highest grant wins; no match
+ * means no entry.
  */
 import type { State } from '../../src/state/state.js';
 import { RoostError } from '../../src/errors.js';
@@ -12,12 +14,20 @@ type Scalar = string | number | boolean;
 
 export type Matcher = { equals: Scalar } | { in: Scalar[] } | { glob: string } | { email_domain: string };
 export type Grant = { role: Role; workspace: string } | { role: 'tenant:admin' };
-export interface MappingRule { claim: string; match: Matcher; grant: Grant }
+/**
+ * `connections`: the ids of the tenant's connections whose logins (and IdP access tokens) the
+ * rule applies to; absent, every connection's (each IdP of the tenant can then earn its grant).
+ */
+export interface MappingRule { claim: string; match: Matcher; grant: Grant; connections?: string[] }
 export interface MappingDoc { rules: MappingRule[]; updatedAt: string }
 
 const CLAIM_PATH = /^[A-Za-z0-9_:/.-]{1,200}$/;
 const WORKSPACE = /^(?:\*|[A-Za-z][A-Za-z0-9_]{0,63})$/;
 const MAX_RULES = 500;
+/** A connection id (auth/oidc/connections.ts, auth/saml/connections.ts). */
+const CONNECTION_ID = /^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$/;
+/** Connections one rule may name. */
+const MAX_RULE_CONNECTIONS = 50;
 /** Longest glob, and longest claim value a glob is matched against (a longer one does not match: rules only grant). */
 const MAX_GLOB = 256;
 const MAX_GLOB_VALUE = 1024;
@@ -40,7 +50,7 @@ export function validateRules(raw: unknown): MappingRule[] {
       const k = Object.keys(o).find((x) => !known.includes(x));
       if (k !== undefined) throw bad(`unknown field "${k}" in ${where}; rules only grant (known: ${known.join(', ')})`);
     };
-    extra(rule, ['claim', 'match', 'grant'], 'the rule');
+    extra(rule, ['claim', 'match', 'grant', 'connections'], 'the rule');
     if (typeof rule.claim !== 'string' || !CLAIM_PATH.test(rule.claim)) throw bad('claim must be a dotted claim path like "groups" or "realm_access.roles"');
     const m = rule.match as Record<string, unknown>;
     if (!m || typeof m !== 'object' || Object.keys(m).length !== 1) throw bad('match must have exactly one of equals, in, glob, email_domain');
@@ -59,8 +69,62 @@ export function validateRules(raw: unknown): MappingRule[] {
       if (typeof g.workspace !== 'string' || !WORKSPACE.test(g.workspace)) throw bad('grant.workspace must be a workspace name or "*"');
       grant = { role: g.role as Role, workspace: g.workspace };
     } else throw bad('grant.role must be admin, editor, viewer or tenant:admin');
-    return { claim: rule.claim, match, grant };
+    if (rule.connections === undefined) return { claim: rule.claim, match, grant };
+    const c = rule.connections;
+    // An empty list would be a rule that never applies, or (read carelessly) one that always does.
+    if (!Array.isArray(c) || c.length === 0 || c.length > MAX_RULE_CONNECTIONS || !c.every((x) => typeof x === 'string' && CONNECTION_ID.test(x))) {
+      throw bad(`connections must be a non-empty list of connection ids (at most ${MAX_RULE_CONNECTIONS}), like ["okta"]; leave it out for a rule that applies to every connection`);
+    }
+    return { claim: rule.claim, match, grant, connections: [...new Set(c as string[])] };
   });
+}
+
+/**
+ * Refuses rules naming a connection the tenant does not have (`INVALID_PARAMETER`, naming the
+ * rule and the connection): a misspelt id would be a rule that never applies, and one naming a
+ * connection created later would start granting through it unseen.
+ */
+export function checkRuleConnections(rules: readonly MappingRule[], known: ReadonlySet<string>, tenant: string): void {
+  rules.forEach((r, i) => {
+    const missing = r.connections?.find((c) => !known.has(c));
+    if (missing !== undefined) {
+      throw new RoostError('INVALID_PARAMETER', `rules[${i}]: tenant "${tenant}" has no connection "${missing}" (its connections: ${[...known].join(', ') || 'none'})`, { details: { rule: i, connection: missing } });
+    }
+  });
+}
+
+/** Does the rule apply to a login through `connection` (null: no connection in particular, only rules for every connection)? */
+export function appliesTo(rule: MappingRule, connection: string | null): boolean {
+  return rule.connections === undefined || (connection !== null && rule.connections.includes(connection));
+}
+
+/** The rules that apply to logins through `connection`. */
+export function rulesFor(rules: readonly MappingRule[], connection: string | null): MappingRule[] {
+  return rules.filter((r) => appliesTo(r, connection));
+}
+
+/** Indexes of the rules that name `connection` (those that keep it from being deleted). */
+export function rulesNaming(rules: readonly MappingRule[], connection: string): number[] {
+  return rules.flatMap((r, i) => (r.connections?.includes(connection) ? [i] : []));
+}
+
+/** Indexes of the rules that apply to every connection (what a tenant with several IdPs is warned about). */
+export function unscopedRules(rules: readonly MappingRule[]): number[] {
+  return rules.flatMap((r, i) => (r.connections === undefined ? [i] : []));
+}
+
+/**
+ * The warning a rules answer carries when the tenant has several connections and some rules
+ * apply to all of them: any of those IdPs can assert the claim that earns the grant.
+ */
+export function unscopedWarnings(rules: readonly MappingRule[], connections: readonly string[]): Array<{ reason: string; message: string; rules: number[]; connections: string[] }> {
+  const loose = unscopedRules(rules);
+  if (connections.length < 2 || loose.length === 0) return [];
+  const list = loose.length === 1 ? `rule ${loose[0]} applies` : `rules ${loose.join(', ')} apply`;
+  return [{
+    reason: 'rules_for_every_connection', rules: loose, connections: [...connections],
+    message: `${list} to logins through every connection of the tenant (${connections.join(', ')}): any of these identity providers can assert the claim that earns the grant. Name the connections each rule is meant for with "connections": ["<connection id>"]`,
+  }];
 }
 
 export function getRules(state: State, tenant: string): MappingRule[] {
@@ -150,10 +214,14 @@ export function ruleMatches(rule: MappingRule, claims: Record<string, unknown>):
   return Array.isArray(v) ? v.some((x) => matchesOne(rule.match, x, claims)) : matchesOne(rule.match, v, claims);
 }
 
-export function evaluateRules(rules: readonly MappingRule[], claims: Record<string, unknown>): Grants {
+/**
+ * The grants of a login (or a session, or an IdP token) that came through `connection`, from the
+ * rules that apply to that connection (null: only the rules for every connection).
+ */
+export function evaluateRules(rules: readonly MappingRule[], claims: Record<string, unknown>, connection: string | null): Grants {
   const g = noGrants();
   for (const rule of rules) {
-    if (!ruleMatches(rule, claims)) continue;
+    if (!appliesTo(rule, connection) || !ruleMatches(rule, claims)) continue;
     if (rule.grant.role === 'tenant:admin') g.tenantAdmin = true;
     else if (rule.grant.workspace === '*') g.all = higher(g.all, rule.grant.role);
     else {
@@ -164,9 +232,25 @@ export function evaluateRules(rules: readonly MappingRule[], claims: Record<stri
   return g;
 }
 
-/** Which rules matched (for `mappings/test`). */
-export function matchedRules(rules: readonly MappingRule[], claims: Record<string, unknown>): number[] {
-  return rules.flatMap((r, i) => (ruleMatches(r, claims) ? [i] : []));
+/** Which rules matched and apply to `connection` (for `mappings/test`). */
+export function matchedRules(rules: readonly MappingRule[], claims: Record<string, unknown>, connection: string | null): number[] {
+  return rules.flatMap((r, i) => (appliesTo(r, connection) && ruleMatches(r, claims) ? [i] : []));
+}
+
+/** Which rules match the claims but are limited to other connections than `connection`. */
+export function rulesElsewhere(rules: readonly MappingRule[], claims: Record<string, unknown>, connection: string | null): number[] {
+  return rules.flatMap((r, i) => (!appliesTo(r, connection) && ruleMatches(r, claims) ? [i] : []));
+}
+
+/**
+ * The reason a login through `connection` was given no role, for its refusal and audit record:
+ * it names the rules that match but are limited to other connections, when there are some.
+ */
+export function noAccessReason(rules: readonly MappingRule[], claims: Record<string, unknown>, tenant: string, connection: string, who: string): string {
+  const elsewhere = rulesElsewhere(rules, claims, connection);
+  const why = elsewhere.length === 0 ? ''
+    : `; ${elsewhere.length === 1 ? `rule ${elsewhere[0]} matches` : `rules ${elsewhere.join(', ')} match`} but ${elsewhere.length === 1 ? 'is' : 'are'} limited to other connections than "${connection}"`;
+  return `no mapping rule of tenant "${tenant}" grants ${who} a role through connection "${connection}"${why}; ask the tenant's administrator`;
 }
 
 /** The top-level claim names the rules read (what a session must carry). */

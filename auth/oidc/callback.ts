@@ -15,7 +15,7 @@ import { RoostError } from '../../src/errors.js';
 import { callbackUrl, getConnection } from './connections.js';
 import { IDP_ALGS, IDP_CLOCK_TOLERANCE_S, oidcError } from './client.js';
 import { runtimeOf } from '../runtime.js';
-import { evaluateRules, getRules, referencedClaims } from '../mapping/rules.js';
+import { evaluateRules, getRules, noAccessReason, referencedClaims, rulesFor } from '../mapping/rules.js';
 import { hasAnyGrant, type Grants } from '../roles.js';
 import type { Identity } from '../authorize.js';
 import { issueSession } from '../sessions/sessions.js';
@@ -92,11 +92,12 @@ export async function completeLogin(app: App, ctx: Ctx, tenant: string, connId: 
     email: typeof all.email === 'string' ? all.email : undefined, name: typeof all.name === 'string' ? all.name : undefined,
   };
   const rules = getRules(app.state, tenant);
-  const grants = evaluateRules(rules, all);
+  // Only the rules for this connection: another IdP of the tenant asserting the same claim earns nothing here.
+  const grants = evaluateRules(rules, all, connId);
   if (!hasAnyGrant(grants)) {
-    throw new LoginFailed('NO_ACCESS', `no mapping rule of tenant "${tenant}" grants ${identity.email ?? identity.subject} a role; ask the tenant's administrator`, where);
+    throw new LoginFailed('NO_ACCESS', noAccessReason(rules, all, tenant, connId, identity.email ?? identity.subject), where);
   }
-  const keep = referencedClaims(rules);
+  const keep = referencedClaims(rulesFor(rules, connId));
   const claims: Record<string, unknown> = {};
   // Only what the rules read rides in the session (plus sub, email, name), protocol claims
   // included when a rule reads them (acr, amr, azp...): the rules run again on these claims at

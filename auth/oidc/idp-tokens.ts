@@ -3,7 +3,7 @@
  * credentials by connections with `accept_idp_access_tokens`. The connection
  * is found by issuer and audience; the token is verified against the IdP's
  * JWKS with an asymmetric algorithm allowlist, `iss`, `aud` and `exp` checked;
- * then the tenant's mapping rules give the grants, as for a login.
+ * then the tenant's mapping rules for that connection give the grants, as for a login.
  */
 import * as jose from 'jose';
 import type { App } from '../../src/app.js';
@@ -65,7 +65,7 @@ export async function verifyIdpAccessToken(app: App, jwt: string, claims: jose.J
     return { error: new RoostError('UNAUTHENTICATED', `the IdP access token was refused: ${why}`), ...where };
   }
   const identity = { connection: conn.id, issuer: String(payload.iss), subject: String(payload.sub), email: typeof payload.email === 'string' ? payload.email : undefined, name: typeof payload.name === 'string' ? payload.name : undefined };
-  return { credential: { kind: 'idp', tenant: conn.tenant, identity, grants: evaluateRules(getRules(app.state, conn.tenant), payload as Record<string, unknown>) } };
+  return { credential: { kind: 'idp', tenant: conn.tenant, identity, grants: evaluateRules(getRules(app.state, conn.tenant), payload as Record<string, unknown>, conn.id) } };
 }
 
 /**

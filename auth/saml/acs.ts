@@ -15,7 +15,7 @@ import { readBody } from '../../src/http/context.js';
 import { RoostError } from '../../src/errors.js';
 import { safeReturnTo } from '../oidc/login.js';
 import type { LoginResult } from '../oidc/callback.js';
-import { evaluateRules, getRules, referencedClaims } from '../mapping/rules.js';
+import { evaluateRules, getRules, noAccessReason, referencedClaims, rulesFor } from '../mapping/rules.js';
 import { hasAnyGrant } from '../roles.js';
 import type { Identity } from '../authorize.js';
 import { issueSession } from '../sessions/sessions.js';
@@ -149,11 +149,12 @@ export async function completeSamlLogin(app: App, ctx: Ctx, tenant: string, conn
     email: typeof all.email === 'string' ? all.email : undefined, name: typeof all.name === 'string' ? all.name : undefined,
   };
   const rules = getRules(app.state, tenant);
-  const grants = evaluateRules(rules, all);
+  // Only the rules for this connection: another IdP of the tenant asserting the same claim earns nothing here.
+  const grants = evaluateRules(rules, all, connId);
   if (!hasAnyGrant(grants)) {
-    throw new SamlLoginFailed('no_access', `no mapping rule of tenant "${tenant}" grants ${identity.email ?? identity.subject} a role; ask the tenant's administrator`, where, { code: 'NO_ACCESS' });
+    throw new SamlLoginFailed('no_access', noAccessReason(rules, all, tenant, connId, identity.email ?? identity.subject), where, { code: 'NO_ACCESS' });
   }
-  const keep = referencedClaims(rules);
+  const keep = referencedClaims(rulesFor(rules, connId));
   for (const k of ['nameid', 'nameid_format', 'groups']) keep.add(k);
   const claims: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(all)) if (keep.has(k)) claims[k] = v;

@@ -151,7 +151,8 @@ export function sessionStanding(app: App, s: SessionClaims): SessionCheck {
   if (Number.isFinite(created) && created > s.t) return { error: new RoostError('UNAUTHENTICATED', 'the identity connection of this session was replaced since the login; log in again'), tenant: s.tenant };
   if (!sameIdp(conn, s.idp_iss)) return { error: new RoostError('UNAUTHENTICATED', 'the identity connection of this session now trusts another identity provider; log in again'), tenant: s.tenant };
   const identity: Identity = { connection: s.conn, issuer: s.idp_iss, subject: s.idp_sub, email: strOrUndef(s.claims.email), name: strOrUndef(s.claims.name) };
-  return { session: s, identity, grants: evaluateRules(getRules(app.state, s.tenant), s.claims) };
+  // The rules for the connection the session logged in through (a rule limited to another IdP never applies).
+  return { session: s, identity, grants: evaluateRules(getRules(app.state, s.tenant), s.claims, s.conn) };
 }
 
 function sameIdp(conn: StoredConnection, issuer: string): boolean {

@@ -13,7 +13,7 @@ import { getTenant, sameTenant } from '../../tenants/registry.js';
 import { checkAudienceFree } from '../../tenants/claims.js';
 import { connectionView, listConnections, parseConnection, type ConnectionRecord, type StoredConnection } from '../../auth/oidc/connections.js';
 import { isSamlConnection, parseSamlConnection, samlConnectionView } from '../../auth/saml/index.js';
-import { evaluateRules, getRules, grantsView, matchedRules, validateRules, type MappingDoc } from '../../auth/mapping/rules.js';
+import { checkRuleConnections, evaluateRules, getRules, grantsView, matchedRules, rulesElsewhere, rulesNaming, unscopedRules, unscopedWarnings, validateRules, type MappingDoc, type MappingRule } from '../../auth/mapping/rules.js';
 import { revokeTenantSessions } from '../../auth/sessions/sessions.js';
 
 export function registerIdentityAdminRoutes(app: App): void {
@@ -40,6 +40,13 @@ export function registerIdentityAdminRoutes(app: App): void {
     if (!c) throw new RoostError('NOT_FOUND', `tenant "${tenant}" has no connection "${id}"`);
     return c;
   };
+  /** The tenant's connection ids, as the state `s` has them. */
+  const connectionIds = (s: typeof state, tenant: string): string[] => Object.keys(s.get<Record<string, unknown>>('connections', tenant) ?? {}).sort();
+  /** Rules answered with `warnings` (only when there are some) about rules every connection earns in a tenant of several. */
+  const rulesView = (rules: MappingRule[], updatedAt: string | null, connections: string[]) => {
+    const warnings = unscopedWarnings(rules, connections);
+    return { rules, updated_at: updatedAt, ...(warnings.length ? { warnings } : {}) };
+  };
   const audit = (ctx: Ctx, cred: Credential, tenant: string, event: string, resource: string, details?: Record<string, unknown>) =>
     auditAuth(app, { event, outcome: 'success', tenant, credential: credentialName(cred), actor: cred.kind === 'session' || cred.kind === 'idp' ? cred.identity.email ?? cred.identity.subject : undefined, resource, requestId: ctx.id, details });
 
@@ -52,16 +59,17 @@ export function registerIdentityAdminRoutes(app: App): void {
     const { cred, tenant, createdAt } = await tenantAdmin(ctx);
     const body = await readJson(ctx);
     const rec = parse(tenant, body);
-    await state.transact((s) => {
+    const warnings = await state.transact((s) => {
       sameTenant(s, tenant, createdAt);
       if (s.get('connections', tenant, rec.id)) throw new RoostError('ALREADY_EXISTS', `connection "${rec.id}" already exists`);
       checkAudienceFree(s, rec);
-      return { ops: [{ op: 'put', path: ['connections', tenant, rec.id], value: rec }], result: undefined };
+      // The second connection of a tenant is when its rules for every connection start to be earned by another IdP.
+      return { ops: [{ op: 'put', path: ['connections', tenant, rec.id], value: rec }], result: unscopedWarnings(getRules(s, tenant), [...connectionIds(s, tenant), rec.id].sort()) };
     });
     audit(ctx, cred, tenant, 'connection.created', `connection:${rec.id}`, isSamlConnection(rec)
       ? { type: 'saml', entity_id: rec.idp_entity_id, sso_url: rec.sso_url, certificates: rec.certificates.length, allow_idp_initiated: rec.allow_idp_initiated }
       : { issuer: rec.issuer, client_id: rec.client_id, accept_idp_access_tokens: rec.accept_idp_access_tokens });
-    sendJson(ctx, 201, view(rec));
+    sendJson(ctx, 201, warnings.length ? { ...view(rec), warnings } : view(rec));
   });
 
   router.get('/v0/tenants/:slug/connections/:id', async (ctx) => {
@@ -86,7 +94,15 @@ export function registerIdentityAdminRoutes(app: App): void {
   router.delete('/v0/tenants/:slug/connections/:id', async (ctx) => {
     const { cred, tenant } = await tenantAdmin(ctx);
     const c = anyConnection(tenant, ctx.params.id!);
-    await state.write([{ op: 'del', path: ['connections', tenant, c.id] }]);
+    await state.transact((s) => {
+      // A rule naming a deleted connection would apply again to a connection created later under
+      // the same id (another IdP, perhaps): the rules are changed first, by whoever knows what they meant.
+      const naming = rulesNaming(getRules(s, tenant), c.id);
+      if (naming.length) {
+        throw new RoostError('CONFLICT', `connection "${c.id}" is named by mapping ${naming.length === 1 ? `rule ${naming[0]}` : `rules ${naming.join(', ')}`}: take it out of their "connections" (PUT /v0/tenants/${tenant}/mappings), then delete it`, { details: { rules: naming } });
+      }
+      return { ops: s.get('connections', tenant, c.id) ? [{ op: 'del' as const, path: ['connections', tenant, c.id] }] : [], result: undefined };
+    });
     audit(ctx, cred, tenant, 'connection.deleted', `connection:${c.id}`);
     ctx.res.writeHead(204).end();
   });
@@ -94,29 +110,45 @@ export function registerIdentityAdminRoutes(app: App): void {
   router.get('/v0/tenants/:slug/mappings', async (ctx) => {
     const { tenant } = await tenantAdmin(ctx);
     const doc = state.get<MappingDoc>('mappings', tenant);
-    sendJson(ctx, 200, { rules: doc?.rules ?? [], updated_at: doc?.updatedAt ?? null });
+    sendJson(ctx, 200, rulesView(doc?.rules ?? [], doc?.updatedAt ?? null, connectionIds(state, tenant)));
   });
 
   router.put('/v0/tenants/:slug/mappings', async (ctx) => {
     const { cred, tenant, createdAt } = await tenantAdmin(ctx);
     const rules = validateRules(await readJson(ctx));
     const doc: MappingDoc = { rules, updatedAt: new Date().toISOString() };
-    const before = await state.transact((s) => {
+    const { before, connections } = await state.transact((s) => {
       sameTenant(s, tenant, createdAt);
-      return { ops: [{ op: 'put' as const, path: ['mappings', tenant], value: doc }], result: getRules(s, tenant) };
+      // Checked where it is written: a connection deleted meanwhile is not named (its delete checks the rules the same way).
+      const connections = connectionIds(s, tenant);
+      checkRuleConnections(rules, new Set(connections), tenant);
+      return { ops: [{ op: 'put' as const, path: ['mappings', tenant], value: doc }], result: { before: getRules(s, tenant), connections } };
     });
-    audit(ctx, cred, tenant, 'mappings.updated', 'mappings', { rules_before: before.length, rules_after: rules.length, rules });
-    sendJson(ctx, 200, { rules, updated_at: doc.updatedAt });
+    // The rules as stored, each with its `connections` when limited; `unscoped_rules`: those every connection earns.
+    audit(ctx, cred, tenant, 'mappings.updated', 'mappings', { rules_before: before.length, rules_after: rules.length, rules, unscoped_rules: unscopedRules(rules), tenant_connections: connections });
+    sendJson(ctx, 200, rulesView(rules, doc.updatedAt, connections));
   });
 
   router.post('/v0/tenants/:slug/mappings/test', async (ctx) => {
     const { tenant } = await tenantAdmin(ctx);
-    const body = await readJson<{ claims?: unknown; rules?: unknown }>(ctx);
-    if (!body || typeof body.claims !== 'object' || body.claims === null || Array.isArray(body.claims)) throw new RoostError('INVALID_PARAMETER', 'send {"claims": {...}} (optionally "rules" to try rules before saving them)');
+    const body = await readJson<{ claims?: unknown; rules?: unknown; connection?: unknown }>(ctx);
+    if (!body || typeof body.claims !== 'object' || body.claims === null || Array.isArray(body.claims)) throw new RoostError('INVALID_PARAMETER', 'send {"claims": {...}} (optionally "connection" to test a login through it, and "rules" to try rules before saving them)');
+    const known = new Set(connectionIds(state, tenant));
     const rules = body.rules !== undefined ? validateRules({ rules: body.rules }) : getRules(state, tenant);
+    if (body.rules !== undefined) checkRuleConnections(rules, known, tenant);
+    // Without a connection, only the rules for every connection apply (as to no login in particular).
+    const connection = body.connection ?? null;
+    if (connection !== null && typeof connection !== 'string') throw new RoostError('INVALID_PARAMETER', 'connection must be the id of one of the tenant\'s connections');
+    if (connection !== null && !known.has(connection)) {
+      throw new RoostError('INVALID_PARAMETER', `tenant "${tenant}" has no connection ${JSON.stringify(connection)} (its connections: ${[...known].join(', ') || 'none'})`, { details: { connection } });
+    }
     const claims = body.claims as Record<string, unknown>;
-    const g = evaluateRules(rules, claims);
-    sendJson(ctx, 200, { ...grantsView(g), matched_rules: matchedRules(rules, claims), access: g.tenantAdmin || g.all !== undefined || Object.keys(g.workspaces).length > 0 });
+    const g = evaluateRules(rules, claims, connection);
+    sendJson(ctx, 200, {
+      ...grantsView(g), matched_rules: matchedRules(rules, claims, connection), access: g.tenantAdmin || g.all !== undefined || Object.keys(g.workspaces).length > 0,
+      // Rules whose claim matches but that are limited to other connections: they grant nothing here.
+      connection, rules_for_other_connections: rulesElsewhere(rules, claims, connection),
+    });
   });
 
   router.delete('/v0/tenants/:slug/sessions', async (ctx) => {
