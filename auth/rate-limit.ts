@@ -1,12 +1,12 @@
 /**
- * Per-credential rate limits (`limits.rps` of a JWT token, `rps` of a service
- * token): a token bucket per key, in this process's memory. With several
- * servers behind a balancer the same interface moves to Redis; until then each
- * server enforces the limit on its own share of the traffic.
+ * Rate limits: a token bucket per key, in this process's memory. Per credential (`limits.rps`
+ * of a JWT token, `rps` of a service token) and per client address for logins started
+ * (auth/login-limits.ts). With several servers behind a balancer the same interface moves to
+ * Redis; until then each server enforces the limit on its own share of the traffic.
  */
 import { RoostError } from '../src/errors.js';
 
-interface Bucket { tokens: number; at: number; rps: number }
+interface Bucket { tokens: number; at: number; rps: number; cap: number }
 
 export interface RateDecision {
   limit: number;
@@ -28,14 +28,15 @@ export class RateLimiter {
   /**
    * Takes one request from `key`'s bucket of `rps` requests per second (burst `rps`, and at
    * least one: a limit under one request a second, as a JWT signed elsewhere may carry, lets one
-   * through every 1/rps seconds instead of none ever).
+   * through every 1/rps seconds instead of none ever). `burst` sets a larger bucket: that many
+   * requests at once, refilled at `rps` a second.
    */
-  take(key: string, rps: number): RateDecision {
+  take(key: string, rps: number, burst = rps): RateDecision {
     const now = this.#now();
-    const cap = Math.max(1, rps);
+    const cap = Math.max(1, burst);
     let b = this.#buckets.get(key);
-    if (!b || b.rps !== rps) {
-      b = { tokens: cap, at: now, rps };
+    if (!b || b.rps !== rps || b.cap !== cap) {
+      b = { tokens: cap, at: now, rps, cap };
       this.#buckets.set(key, b);
       if (this.#buckets.size > 100_000) this.#sweep(now);
     }
@@ -51,7 +52,7 @@ export class RateLimiter {
 
   /** Drops full buckets, which carry no information. */
   #sweep(now: number): void {
-    for (const [k, b] of this.#buckets) if (b.tokens + ((now - b.at) / 1000) * b.rps >= Math.max(1, b.rps)) this.#buckets.delete(k);
+    for (const [k, b] of this.#buckets) if (b.tokens + ((now - b.at) / 1000) * b.rps >= b.cap) this.#buckets.delete(k);
   }
 }
 

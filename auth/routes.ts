@@ -10,6 +10,7 @@ import { registerTokenRoutes } from '../src/api/tokens.js';
 import { runtimeOf } from './runtime.js';
 import { startDevIdentity } from './oidc/dev-identity.js';
 import { registerSamlRoutes } from './saml/index.js';
+import { startLoginSweeper } from './login-limits.js';
 
 export async function registerAuthRoutes(app: App): Promise<void> {
   registerIdentityRoutes(app);
@@ -19,6 +20,7 @@ export async function registerAuthRoutes(app: App): Promise<void> {
   await runtimeOf(app).keys.ensure();
   const rotation = setInterval(() => { runtimeOf(app).keys.ensure().catch((e) => app.log.error('session key rotation failed', { err: e })); }, 3600_000);
   rotation.unref();
+  startLoginSweeper(app);
 }
 
 /** Runs once the server listens (its address is known): the development IdP in --dev. */

@@ -45,6 +45,17 @@ export function runtimeOf(app: App): AuthRuntime {
     const env = process.env.ROOST_PUBLIC_URL;
     if (env && !/^https?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/.test(env)) throw new Error('ROOST_PUBLIC_URL must be an http(s) URL without query or fragment');
     const events = new client.Counter({ name: 'roost_auth_events_total', help: 'Audited identity events (logins, denials, token and mapping changes) by event and outcome', labelNames: ['event', 'outcome'] as const, registers: [app.metrics.registry] });
+    new client.Gauge({
+      name: 'roost_auth_logins_in_progress', help: 'Logins started and not finished nor expired, by protocol (at most ROOST_LOGINS_PENDING each)', labelNames: ['protocol'] as const, registers: [app.metrics.registry],
+      collect() {
+        const now = Date.now();
+        for (const [protocol, root] of [['oidc', 'oidcPending'], ['saml', 'samlPending']] as const) {
+          let n = 0;
+          for (const v of Object.values(app.state.get<Record<string, { expiresAt: number }>>(root) ?? {})) if (v.expiresAt >= now) n++;
+          this.set({ protocol }, n);
+        }
+      },
+    });
     const created: AuthRuntime = {
       get issuer() { return publicUrl(app); },
       get insecureCookies() { const u = publicUrl(app); return u.startsWith('http:') && isLoopbackUrl(u); },

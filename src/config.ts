@@ -31,6 +31,10 @@ export interface Config {
   /** How long SIGTERM waits for in-flight requests before closing them (ms). */
   shutdownGraceMs: number;
   eventsFlushMs: number;
+  /** Logins one client address may start a second (bursts of ten seconds' worth); 0: no limit. */
+  loginRate: number;
+  /** Logins in progress kept at most (OIDC and SAML each). */
+  loginsPending: number;
 }
 
 interface Option {
@@ -60,6 +64,8 @@ export const OPTIONS: Record<keyof Config, Option> = {
   cellHealthMs: { flag: '--cell-health', env: 'ROOST_CELL_HEALTH_MS', def: '5000', help: 'cell health-check interval in ms' },
   shutdownGraceMs: { flag: '--shutdown-grace', env: 'ROOST_SHUTDOWN_GRACE_MS', def: '10000', help: 'drain time on SIGTERM in ms' },
   eventsFlushMs: { flag: '--events-flush', env: 'ROOST_EVENTS_FLUSH_MS', def: '500', help: 'buffered /v0/events are moved into the engine every this many ms (sooner when 32 MiB wait)' },
+  loginRate: { flag: '--login-rate', env: 'ROOST_LOGIN_RATE', def: '10', help: 'logins one client address (IPv4, IPv6 /64) may start a second, bursts of 10 s worth; 429 beyond; 0: no limit' },
+  loginsPending: { flag: '--logins-pending', env: 'ROOST_LOGINS_PENDING', def: '10000', help: 'logins in progress kept at most (OIDC, SAML each); more give up the oldest of the client holding the most' },
 };
 
 export class ConfigError extends Error {
@@ -156,6 +162,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     cellHealthMs: intIn(name('cellHealthMs'), raw('cellHealthMs')!, 50, 3_600_000, problems),
     shutdownGraceMs: intIn(name('shutdownGraceMs'), raw('shutdownGraceMs')!, 0, 3_600_000, problems),
     eventsFlushMs: intIn(name('eventsFlushMs'), raw('eventsFlushMs')!, 10, 3_600_000, problems),
+    loginRate: intIn(name('loginRate'), raw('loginRate')!, 0, 1_000_000, problems),
+    loginsPending: intIn(name('loginsPending'), raw('loginsPending')!, 10, 10_000_000, problems),
   };
   // Environment-only settings, read where they are used (auth/runtime.ts, cells/embedded.ts),
   // checked here so that a bad one stops the start like any other value (not a stack trace, or

@@ -29,4 +29,15 @@ describe('RateLimiter', () => {
     expect(r.take('half', 0.5).retryAfter).toBe(0);
     expect(r.take('half', 0.5).retryAfter).toBeGreaterThan(0);
   });
+
+  it('a burst larger than the rate: that many at once, then refilled at the rate', () => {
+    let t = 0;
+    const r = new RateLimiter(() => t);
+    const passed = () => r.take('b', 2, 5).retryAfter === 0;
+    expect(Array.from({ length: 6 }, passed)).toEqual([true, true, true, true, true, false]);
+    t += 500;
+    expect([passed(), passed()]).toEqual([true, false]);
+    t += 10_000;
+    expect(Array.from({ length: 6 }, passed)).toEqual([true, true, true, true, true, false]);
+  });
 });

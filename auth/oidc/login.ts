@@ -59,14 +59,14 @@ export function chooseConnections(app: App, q: URLSearchParams): LoginChoice[] {
 }
 
 /** The IdP authorization URL for a fresh, stored login attempt. */
-export async function authorizationUrl(app: App, tenant: string, connId: string, returnTo: string, loginHint?: string, browserKeyHash?: string): Promise<URL> {
+export async function authorizationUrl(app: App, tenant: string, connId: string, returnTo: string, loginHint?: string, browserKeyHash?: string, client?: string): Promise<URL> {
   const rt = runtimeOf(app);
   const conn = getConnection(app, tenant, connId);
   const config = await rt.oidc.config(conn);
   const codeVerifier = oidc.randomPKCECodeVerifier();
   const state = oidc.randomState();
   const nonce = oidc.randomNonce();
-  await rt.logins.put(state, { tenant, connection: conn.id, issuer: config.serverMetadata().issuer, codeVerifier, nonce, returnTo, expiresAt: Date.now() + PENDING_TTL_MS, browser: browserKeyHash });
+  await rt.logins.put(state, { tenant, connection: conn.id, issuer: config.serverMetadata().issuer, codeVerifier, nonce, returnTo, expiresAt: Date.now() + PENDING_TTL_MS, browser: browserKeyHash, client });
   const params: Record<string, string> = {
     redirect_uri: callbackUrl(app, tenant, conn.id),
     scope: conn.scopes.join(' '),

@@ -24,6 +24,7 @@ import { acsUrl, getSamlConnection, loginStartUrl, spEntityId } from './connecti
 import { samlFor } from './library.js';
 import { SAML_PENDING_TTL_MS } from './pending.js';
 import { samlRuntime } from './runtime.js';
+import { clientTag } from '../login-limits.js';
 
 export const SAML_LOGIN_COOKIE = 'roost_saml_login';
 const KEY = /^[A-Za-z0-9_-]{43}$/;
@@ -58,7 +59,7 @@ export async function startSamlLogin(app: App, ctx: Ctx, tenant: string, connId:
   const requestId = `_${crypto.randomBytes(20).toString('hex')}`;
   const relayState = crypto.randomBytes(32).toString('base64url');
   const now = Date.now();
-  await samlRuntime(app).store.putLogin(relayState, { tenant, connection: conn.id, requestId, returnTo, createdAt: now, expiresAt: now + SAML_PENDING_TTL_MS, browser: loginKeyHash(key) });
+  await samlRuntime(app).store.putLogin(relayState, { tenant, connection: conn.id, requestId, returnTo, createdAt: now, expiresAt: now + SAML_PENDING_TTL_MS, browser: loginKeyHash(key), client: clientTag(ctx) });
   const saml = samlFor({ conn, spEntityId: spEntityId(app, tenant, conn.id), acsUrl: acsUrl(app, tenant, conn.id), requestId });
   return { url: new URL(await saml.getAuthorizeUrlAsync(relayState, undefined, {})), cookie: samlLoginCookie(key) };
 }

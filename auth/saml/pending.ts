@@ -12,7 +12,7 @@ import crypto from 'node:crypto';
 import type { App } from '../../src/app.js';
 import type { Op } from '../../src/state/store.js';
 import { RoostError } from '../../src/errors.js';
-import { makeRoom } from '../oidc/pending.js';
+import { makeRoom, type PendingCount } from '../oidc/pending.js';
 
 export interface PendingSamlLogin {
   tenant: string;
@@ -28,6 +28,8 @@ export interface PendingSamlLogin {
    * (written before it was) are refused.
    */
   browser?: string;
+  /** Who started it (`clientTag`): the eviction order of a full store. */
+  client?: string;
 }
 
 export const SAML_PENDING_TTL_MS = 10 * 60_000;
@@ -51,15 +53,16 @@ function prune(all: Record<string, { expiresAt: number }>, root: string, now: nu
 
 export class SamlStateStore {
   #app: App;
+  #loginCount: PendingCount = { upper: Infinity };
   constructor(app: App) { this.#app = app; }
 
   putLogin(relayState: string, p: PendingSamlLogin): Promise<void> {
     return this.#app.state.transact((s) => {
-      // Shared out by tenant, as OIDC logins in progress are (a full store refused every tenant).
-      const ops = makeRoom(s.get('samlPending') ?? {}, 'samlPending', p.tenant, Date.now());
+      // Bounded as OIDC logins in progress are (a full store gives up the oldest of the heaviest client).
+      const ops = makeRoom(s.get('samlPending') ?? {}, 'samlPending', this.#app.config.loginsPending, Date.now(), this.#loginCount);
       ops.push({ op: 'put', path: ['samlPending', hash(relayState)], value: p });
       return { ops, result: undefined };
-    });
+    }).catch((e: unknown) => { this.#loginCount.upper = Infinity; throw e; });
   }
 
   /** Returns and deletes the entry in one step; undefined when unknown, used or expired. */

@@ -13,6 +13,7 @@ import { auditAuth, runtimeOf } from '../runtime.js';
 import { markAudited } from '../authorize.js';
 import { auditLoginFailure, escapeHtml, page, safeReturnTo } from '../oidc/login.js';
 import { startSamlLogin } from './login.js';
+import { limitLoginStart } from '../login-limits.js';
 import { grantsView } from '../mapping/rules.js';
 import { sessionCookies } from '../sessions/cookies.js';
 import { SESSION_TTL_S } from '../sessions/keys.js';
@@ -46,6 +47,8 @@ export function registerSamlRoutes(app: App): void {
       auditLoginFailure(app, ctx, `refused return_to ${JSON.stringify(ctx.query.get('return_to'))}`, app.state.get('tenants', tenant) ? tenant : undefined, connection);
       throw e;
     }
+    getSamlConnection(app, tenant, connection);
+    limitLoginStart(app, ctx, tenant, connection);
     const { url, cookie } = await startSamlLogin(app, ctx, tenant, connection, returnTo);
     ctx.res.writeHead(302, { Location: url.href, 'Cache-Control': 'no-store', 'Content-Length': 0, 'Set-Cookie': cookie });
     ctx.res.end();

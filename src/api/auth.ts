@@ -16,6 +16,7 @@ import { connectionIdp, getConnection } from '../../auth/oidc/connections.js';
 import { isSamlConnection, samlAuthorizationUrl } from '../../auth/saml/index.js';
 import { clearedCookies, loginCookie, loginKey, loginKeyHash, sessionCookies } from '../../auth/sessions/cookies.js';
 import { PENDING_TTL_MS } from '../../auth/oidc/pending.js';
+import { clientTag, limitLoginStart } from '../../auth/login-limits.js';
 import { revokeSession } from '../../auth/sessions/sessions.js';
 import { grantsView } from '../../auth/mapping/rules.js';
 import { SESSION_TTL_S } from '../../auth/sessions/keys.js';
@@ -97,8 +98,9 @@ export function registerIdentityRoutes(app: App): void {
     if (isSamlConnection(connection)) {
       url = await samlAuthorizationUrl(app, tenant, connection.id, returnTo);
     } else {
+      limitLoginStart(app, ctx, tenant, connection.id);
       const browser = loginKey(ctx);
-      url = await authorizationUrl(app, tenant, connection.id, returnTo, ctx.query.get('email') ?? undefined, loginKeyHash(browser.key));
+      url = await authorizationUrl(app, tenant, connection.id, returnTo, ctx.query.get('email') ?? undefined, loginKeyHash(browser.key), clientTag(ctx));
       // Set again when the browser has one: its Max-Age must cover this login's 10 minutes, not
       // end 10 minutes after an earlier login (which failed a login started near its end).
       headers['Set-Cookie'] = loginCookie(browser.key, Math.floor(PENDING_TTL_MS / 1000), !runtimeOf(app).insecureCookies);

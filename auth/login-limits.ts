@@ -1,0 +1,91 @@
+/**
+ * Logins in progress are written by unauthenticated requests (`GET /auth/login`,
+ * `GET /auth/saml/<tenant>/<connection>/login`), so anyone can start as many as they like. What
+ * bounds them (docs/decisions.md, "Logins in progress are bounded"):
+ * - each client address (an IPv4 address; an IPv6 /64, which one subscriber usually holds whole)
+ *   starts at most `ROOST_LOGIN_RATE` logins a second, in bursts of ten seconds' worth; beyond
+ *   that `429 RATE_LIMITED` (audited as `auth.rate_limited`). This bounds the writes one client
+ *   makes (each start is a journal write and an fsync, in the one queue every state change takes);
+ * - at most `ROOST_LOGINS_PENDING` logins in progress are kept (OIDC and SAML each); one more
+ *   gives up the oldest login of the client holding the most in the tenant holding the most
+ *   (oidc/pending.ts, `makeRoom`), so a flood replaces its own logins, not other people's;
+ * - each expires after 10 minutes: refused at the callback from then on, and deleted by a sweep
+ *   every minute (besides at each new login).
+ */
+import crypto from 'node:crypto';
+import net from 'node:net';
+import type { App } from '../src/app.js';
+import type { Ctx } from '../src/http/context.js';
+import { RoostError } from '../src/errors.js';
+import type { Op } from '../src/state/store.js';
+import { rateHeaders } from './rate-limit.js';
+import { auditAuth, runtimeOf } from './runtime.js';
+import { markAudited } from './authorize.js';
+
+/** The state roots of logins in progress (OIDC, SAML). */
+export const PENDING_ROOTS = ['oidcPending', 'samlPending'] as const;
+/** A burst is this many seconds of the rate. */
+const BURST_SECONDS = 10;
+const SWEEP_EVERY_MS = 60_000;
+
+/**
+ * Who started a login, for the rate limit and the eviction order: an IPv4 address (also when
+ * mapped into IPv6), else the /64 of an IPv6 address (one subscriber usually holds a whole /64:
+ * keyed by address, each of its 2^64 addresses would count as another client).
+ */
+export function clientAddress(remote: string | undefined): string {
+  const ip = (remote ?? '').replace(/%.*$/, '').replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, '');
+  if (net.isIPv4(ip)) return ip;
+  if (!net.isIPv6(ip)) return ip || 'unknown';
+  // A trailing dotted quad is the last two groups.
+  const hex = ip.toLowerCase().replace(/(\d+)\.(\d+)\.(\d+)\.(\d+)$/, (_, a, b, c, d) => `${((+a << 8) | +b).toString(16)}:${((+c << 8) | +d).toString(16)}`);
+  const [head = '', tail = ''] = hex.split('::');
+  const left = head ? head.split(':') : [];
+  const right = tail ? tail.split(':') : [];
+  const groups = hex.includes('::') ? [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right] : left;
+  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':')}::/64`;
+}
+
+/** What a login in progress records of its client: a hash of its address (the state keeps no address). */
+export function clientTag(ctx: Ctx): string {
+  return crypto.createHash('sha256').update(clientAddress(ctx.req.socket.remoteAddress)).digest('base64url').slice(0, 22);
+}
+
+/**
+ * Takes one login start from the client's bucket; refuses with `429 RATE_LIMITED` (and an
+ * `auth.rate_limited` audit record) when it is empty. Asked only where a login in progress is
+ * about to be written.
+ */
+export function limitLoginStart(app: App, ctx: Ctx, tenant: string, connection: string): void {
+  const rate = app.config.loginRate;
+  if (rate <= 0) return;
+  const client = clientAddress(ctx.req.socket.remoteAddress);
+  const d = runtimeOf(app).limiter.take(`login:${client}`, rate, rate * BURST_SECONDS);
+  if (!d.retryAfter) return;
+  const err = new RoostError('RATE_LIMITED', `too many logins started from this address (at most ${rate} a second, bursts of ${rate * BURST_SECONDS}); retry after ${d.retryAfter} s`, { headers: rateHeaders(d), retryable: true });
+  auditAuth(app, {
+    event: 'auth.rate_limited', outcome: 'denied', reason: `over ${rate} login starts per second from ${client}`, tenant, connection,
+    requestId: ctx.id, resource: ctx.route, ip: ctx.req.socket.remoteAddress ?? '', details: { code: err.code, limit: 'login_rate', client },
+  });
+  markAudited(err);
+  throw err;
+}
+
+/** Deletes every expired login in progress (one state change, none when nothing expired). */
+export async function sweepExpiredLogins(app: App, now = Date.now()): Promise<number> {
+  return app.state.transact((s) => {
+    const ops: Op[] = [];
+    for (const root of PENDING_ROOTS) {
+      for (const [k, v] of Object.entries(s.get<Record<string, { expiresAt: number }>>(root) ?? {})) if (v.expiresAt < now) ops.push({ op: 'del', path: [root, k] });
+    }
+    return { ops, result: ops.length };
+  });
+}
+
+/** Sweeps expired logins in progress every minute (the timer does not keep the process alive). */
+export function startLoginSweeper(app: App): void {
+  const t = setInterval(() => {
+    sweepExpiredLogins(app).catch((e) => app.log.warn('sweep of expired logins in progress failed; retried in a minute', { err: e }));
+  }, SWEEP_EVERY_MS);
+  t.unref();
+}
