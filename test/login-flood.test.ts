@@ -1,25 +1,20 @@
 /**
  * Logins in progress are bounded (docs/decisions.md, "Logins in progress are bounded"): anyone
  * can start logins, each one a state entry. The real server over HTTP with the in-process OIDC
- * IdP and a samlify SAML IdP; attackers flood the start of the login from addresses of their own
+ * IdP and a SAML IdP signing with samlify (test/helpers/saml-idp.ts); attackers flood the start of the login from addresses of their own
  * (127.0.0.x: Linux answers the whole of 127/8 on loopback), while people log in from 127.0.0.1.
  * The server keeps at most 40 logins in progress (`ROOST_LOGINS_PENDING`) and lets one address
  * start 2 a second in bursts of 20 (`ROOST_LOGIN_RATE`).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import http from 'node:http';
-import crypto from 'node:crypto';
-import * as samlify from 'samlify';
-import { call, startServer, tempDir, type RunningServer } from './helpers/server.js';
+import zlib from 'node:zlib';
+import { call, startServer, type RunningServer } from './helpers/server.js';
 import { Browser } from './helpers/oidc-browser.js';
+import { makeSamlIdp, signedResponse, type SamlIdp } from './helpers/saml-idp.js';
 import { startDevProvider, type DevProvider } from '../auth/oidc/dev-provider.js';
 import { clientAddress } from '../auth/login-limits.js';
 import { makeRoom } from '../auth/oidc/pending.js';
-import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
-import path from 'node:path';
-
-samlify.setSchemaValidator({ validate: async () => 'accepted without schema (test IdP only)' });
 
 const CAP = 40;
 const RATE = 2;
@@ -29,11 +24,10 @@ const BURST = RATE * 10;
  * way (2 000, its oldest given up: a flood pushed out the logins of the people of the tenant).
  */
 const FLOOD = 2100;
-const PERSISTENT = 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent';
 
 let srv: RunningServer;
 const idps: Record<string, DevProvider> = {};
-let samlIdp: { entityId: string; key: string; certBody: string; idp: ReturnType<typeof samlify.IdentityProvider> };
+let samlIdp: SamlIdp;
 const op = () => srv.operatorToken;
 const json = (body: unknown) => ({ headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
 const audits = (pred: (a: Record<string, any>) => boolean) => srv.logs.filter((l) => l.msg === 'audit' && pred(l));
@@ -95,15 +89,9 @@ beforeAll(async () => {
     expect(c.status, c.text).toBe(201);
     expect((await call(`${srv.url}/v0/tenants/${tenant}/mappings`, { method: 'PUT', token: op(), ...json({ rules: [{ claim: 'email', match: { email_domain: `${tenant}.test` }, grant: { role: 'viewer', workspace: ws } }] }) })).status).toBe(200);
   }
-  // A SAML connection of acme, its IdP samlify with keys of its own.
-  const dir = tempDir('roost-flood-saml-');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', path.join(dir, 'k'), '-out', path.join(dir, 'c'), '-days', '2', '-subj', '/CN=flood-idp'], { stdio: 'ignore' });
-  const certBody = fs.readFileSync(path.join(dir, 'c'), 'utf8').replace(/-----[^-]+-----/g, '').replace(/\s+/g, '');
-  const key = fs.readFileSync(path.join(dir, 'k'), 'utf8');
-  fs.rmSync(dir, { recursive: true, force: true });
-  const entityId = 'https://idp.acme.test/saml';
-  samlIdp = { entityId, key, certBody, idp: samlify.IdentityProvider({ entityID: entityId, signingCert: certBody, privateKey: key, nameIDFormat: [PERSISTENT], wantAuthnRequestsSigned: false, singleSignOnService: [{ Binding: 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect', Location: `${entityId}/sso` }] }) };
-  const s = await call(`${srv.url}/v0/tenants/acme/connections`, { method: 'POST', token: op(), ...json({ id: 'saml', type: 'saml', metadata_xml: samlIdp.idp.getMetadata() }) });
+  // A SAML connection of acme, its IdP signing with samlify.
+  samlIdp = makeSamlIdp('https://idp.acme.test/saml');
+  const s = await call(`${srv.url}/v0/tenants/acme/connections`, { method: 'POST', token: op(), ...json({ id: 'saml', type: 'saml', entity_id: samlIdp.entityId, sso_url: `${samlIdp.entityId}/sso`, certificates: [samlIdp.cert] }) });
   expect(s.status, s.text).toBe(201);
 }, 90_000);
 
@@ -179,15 +167,15 @@ describe('a flood of login starts', () => {
     const start = await person.fetch(`${spBase}/login`);
     expect(start.status, start.text).toBe(302);
     const location = new URL(start.headers.get('location')!);
-    const sp = samlify.ServiceProvider({ metadata: (await call(`${spBase}/metadata`)).text });
-    const parsed = await samlIdp.idp.parseLoginRequest(sp, 'redirect', { query: Object.fromEntries(location.searchParams) } as any);
-    const requestId = (parsed.extract as any).request.id as string;
+    // HTTP-Redirect binding: the AuthnRequest is raw-deflated, then base64.
+    const request = zlib.inflateRawSync(Buffer.from(location.searchParams.get('SAMLRequest')!, 'base64')).toString('utf8');
+    const requestId = /<(?:\w+:)?AuthnRequest\b[^>]*\sID="([^"]+)"/.exec(request)![1]!;
 
     const { statuses, refused } = await flood(`${spBase}/login`, addresses(30, 6), FLOOD, () => true);
 
     // The IdP answers the person's request; the ACS takes it from the person's browser.
-    const xml = samlResponse(requestId, `${spBase}/metadata`, `${spBase}/acs`);
-    const r = await person.fetch(`${spBase}/acs`, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json' }, body: new URLSearchParams({ SAMLResponse: Buffer.from(xml).toString('base64'), RelayState: location.searchParams.get('RelayState')! }).toString() });
+    const response = signedResponse(samlIdp, { audience: `${spBase}/metadata`, acs: `${spBase}/acs`, inResponseTo: requestId, nameId: 'u-ana', attributes: { email: ['ana@acme.test'] } });
+    const r = await person.fetch(`${spBase}/acs`, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json' }, body: new URLSearchParams({ SAMLResponse: response, RelayState: location.searchParams.get('RelayState')! }).toString() });
     expect(r.status, r.text).toBe(303);
     const me = await person.fetch(`${srv.url}/auth/session`);
     expect(JSON.parse(me.text)).toMatchObject({ tenant: 'acme', identity: { connection: 'saml', email: 'ana@acme.test' } });
@@ -235,24 +223,3 @@ describe('client addresses', () => {
     expect(clientAddress(undefined)).toBe('unknown');
   });
 });
-
-/** A response to `inResponseTo` as the IdP answers it, the assertion signed with the IdP's key. */
-function samlResponse(inResponseTo: string, audience: string, acs: string): string {
-  const iso = (ms: number) => new Date(ms).toISOString();
-  const now = Date.now();
-  const id = (p: string) => `_${p}${crypto.randomBytes(12).toString('hex')}`;
-  const xml = `<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="${id('r')}" Version="2.0" IssueInstant="${iso(now)}" Destination="${acs}" InResponseTo="${inResponseTo}">`
-    + `<saml:Issuer>${samlIdp.entityId}</saml:Issuer><samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status>`
-    + `<saml:Assertion xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:xs="http://www.w3.org/2001/XMLSchema" ID="${id('a')}" Version="2.0" IssueInstant="${iso(now)}">`
-    + `<saml:Issuer>${samlIdp.entityId}</saml:Issuer>`
-    + `<saml:Subject><saml:NameID Format="${PERSISTENT}">u-ana</saml:NameID><saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer"><saml:SubjectConfirmationData NotOnOrAfter="${iso(now + 300_000)}" Recipient="${acs}" InResponseTo="${inResponseTo}"/></saml:SubjectConfirmation></saml:Subject>`
-    + `<saml:Conditions NotBefore="${iso(now - 1000)}" NotOnOrAfter="${iso(now + 300_000)}"><saml:AudienceRestriction><saml:Audience>${audience}</saml:Audience></saml:AudienceRestriction></saml:Conditions>`
-    + `<saml:AuthnStatement AuthnInstant="${iso(now)}"><saml:AuthnContext><saml:AuthnContextClassRef>urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement>`
-    + `<saml:AttributeStatement><saml:Attribute Name="email" NameFormat="urn:oasis:names:tc:SAML:2.0:attrname-format:basic"><saml:AttributeValue xsi:type="xs:string">ana@acme.test</saml:AttributeValue></saml:Attribute></saml:AttributeStatement>`
-    + `</saml:Assertion></samlp:Response>`;
-  return samlify.SamlLib.constructSAMLSignature({
-    privateKey: samlIdp.key, signingCert: samlIdp.certBody, signatureAlgorithm: 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256', isBase64Output: false,
-    rawSamlMessage: xml, referenceTagXPath: "/*[local-name(.)='Response']/*[local-name(.)='Assertion']",
-    signatureConfig: { prefix: 'ds', location: { reference: "/*[local-name(.)='Response']/*[local-name(.)='Assertion']/*[local-name(.)='Issuer']", action: 'after' } },
-  } as any) as string;
-}
