@@ -15,6 +15,7 @@
 import * as jose from 'jose';
 import type { App } from '../src/app.js';
 import type { Ctx } from '../src/http/context.js';
+import { clientIp } from '../src/http/client-ip.js';
 import { RoostError } from '../src/errors.js';
 import { findToken, hashToken, type TokenOwner, type TokenRecord } from './tokens/service-tokens.js';
 import { jwtScopesNow, looksLikeTinybirdJwt, verifyTinybirdJwt, workspaceById, type JwtToken } from './tokens/jwt-tokens.js';
@@ -93,10 +94,6 @@ function tenantOfCred(cred: Credential): string | undefined {
 
 function actorOf(cred: Credential): string | undefined {
   return cred.kind === 'session' || cred.kind === 'idp' ? cred.identity.email ?? cred.identity.subject : undefined;
-}
-
-function clientIp(ctx: Ctx): string {
-  return ctx.req.socket.remoteAddress ?? '';
 }
 
 function authFailure(app: App, ctx: Ctx, e: RoostError, tenant?: string): never {

@@ -16,6 +16,7 @@ import crypto from 'node:crypto';
 import net from 'node:net';
 import type { App } from '../src/app.js';
 import type { Ctx } from '../src/http/context.js';
+import { clientIp } from '../src/http/client-ip.js';
 import { RoostError } from '../src/errors.js';
 import type { Op } from '../src/state/store.js';
 import { rateHeaders } from './rate-limit.js';
@@ -48,7 +49,7 @@ export function clientAddress(remote: string | undefined): string {
 
 /** What a login in progress records of its client: a hash of its address (the state keeps no address). */
 export function clientTag(ctx: Ctx): string {
-  return crypto.createHash('sha256').update(clientAddress(ctx.req.socket.remoteAddress)).digest('base64url').slice(0, 22);
+  return crypto.createHash('sha256').update(clientAddress(clientIp(ctx))).digest('base64url').slice(0, 22);
 }
 
 /**
@@ -59,13 +60,13 @@ export function clientTag(ctx: Ctx): string {
 export function limitLoginStart(app: App, ctx: Ctx, tenant: string, connection: string): void {
   const rate = app.config.loginRate;
   if (rate <= 0) return;
-  const client = clientAddress(ctx.req.socket.remoteAddress);
+  const client = clientAddress(clientIp(ctx));
   const d = runtimeOf(app).limiter.take(`login:${client}`, rate, rate * BURST_SECONDS);
   if (!d.retryAfter) return;
   const err = new RoostError('RATE_LIMITED', `too many logins started from this address (at most ${rate} a second, bursts of ${rate * BURST_SECONDS}); retry after ${d.retryAfter} s`, { headers: rateHeaders(d), retryable: true });
   auditAuth(app, {
     event: 'auth.rate_limited', outcome: 'denied', reason: `over ${rate} login starts per second from ${client}`, tenant, connection,
-    requestId: ctx.id, resource: ctx.route, ip: ctx.req.socket.remoteAddress ?? '', details: { code: err.code, limit: 'login_rate', client },
+    requestId: ctx.id, resource: ctx.route, ip: clientIp(ctx), details: { code: err.code, limit: 'login_rate', client },
   });
   markAudited(err);
   throw err;

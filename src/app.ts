@@ -108,6 +108,7 @@ async function startLocked(config: Config, log: Logger, unlock: () => void): Pro
   const http = new HttpServer({
     router, log, metrics, requestTimeoutMs: config.requestTimeoutMs, maxBodyBytes: config.maxBodyBytes,
     ...(config.dev ? { hostAllowed: loopbackHost } : {}),
+    trustedProxies: config.trustedProxies,
   });
 
   const service = new ServiceLog((tenant) => {

@@ -4,6 +4,7 @@
  */
 import path from 'node:path';
 import net from 'node:net';
+import { parseTrustedProxies, type TrustedProxies } from './http/client-ip.js';
 
 export interface Config {
   host: string;
@@ -35,6 +36,8 @@ export interface Config {
   loginRate: number;
   /** Logins in progress kept at most (OIDC and SAML each). */
   loginsPending: number;
+  /** Reverse proxies whose X-Forwarded-For names the client (audit records, login rate limits). */
+  trustedProxies: TrustedProxies | undefined;
 }
 
 interface Option {
@@ -66,6 +69,7 @@ export const OPTIONS: Record<keyof Config, Option> = {
   eventsFlushMs: { flag: '--events-flush', env: 'ROOST_EVENTS_FLUSH_MS', def: '500', help: 'buffered /v0/events are moved into the engine every this many ms (sooner when 32 MiB wait)' },
   loginRate: { flag: '--login-rate', env: 'ROOST_LOGIN_RATE', def: '10', help: 'logins one client address (IPv4, IPv6 /64) may start a second, bursts of 10 s worth; 429 beyond; 0: no limit' },
   loginsPending: { flag: '--logins-pending', env: 'ROOST_LOGINS_PENDING', def: '10000', help: 'logins in progress kept at most (OIDC, SAML each); more give up the oldest of the client holding the most' },
+  trustedProxies: { flag: '--trusted-proxies', env: 'ROOST_TRUSTED_PROXIES', def: undefined, help: 'reverse proxies (addresses, subnets; comma-separated) whose X-Forwarded-For names the client; else the peer address is the client' },
 };
 
 export class ConfigError extends Error {
@@ -141,6 +145,9 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
   if (metricsToken !== undefined && opToken !== undefined && metricsToken === opToken) problems.push(`${name('metricsToken')} must differ from the operator token`);
   const redisUrl = raw('redisUrl');
   if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) problems.push(`${name('redisUrl')} must start with redis:// or rediss://`);
+  const proxiesRaw = raw('trustedProxies');
+  const proxies = proxiesRaw === undefined ? undefined : parseTrustedProxies(proxiesRaw);
+  for (const p of proxies?.problems ?? []) problems.push(`${name('trustedProxies')}: ${p}`);
   const secretKey = raw('secretKey');
   if (secretKey !== undefined && !/^[0-9a-fA-F]{64}$/.test(secretKey)) problems.push(`${name('secretKey')} must be 64 hex characters (32 bytes)`);
 
@@ -164,6 +171,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     eventsFlushMs: intIn(name('eventsFlushMs'), raw('eventsFlushMs')!, 10, 3_600_000, problems),
     loginRate: intIn(name('loginRate'), raw('loginRate')!, 0, 1_000_000, problems),
     loginsPending: intIn(name('loginsPending'), raw('loginsPending')!, 10, 10_000_000, problems),
+    trustedProxies: proxies?.proxies,
   };
   // Environment-only settings, read where they are used (auth/runtime.ts, cells/embedded.ts),
   // checked here so that a bad one stops the start like any other value (not a stack trace, or

@@ -6,6 +6,7 @@
 import * as oidc from 'openid-client';
 import type { App } from '../../src/app.js';
 import type { Ctx } from '../../src/http/context.js';
+import { clientIp } from '../../src/http/client-ip.js';
 import { RoostError } from '../../src/errors.js';
 import type { Tenant } from '../../tenants/registry.js';
 import { callbackUrl, connectionIdp, getConnection, listConnections, type StoredConnection } from './connections.js';
@@ -102,5 +103,5 @@ export function chooserPage(choices: LoginChoice[], returnTo: string): string {
 export { escapeHtml };
 
 export function auditLoginFailure(app: App, ctx: Ctx, reason: string, tenant?: string, connection?: string, details?: Record<string, unknown>): void {
-  auditAuth(app, { event: 'login', outcome: 'failure', reason, tenant, connection, requestId: ctx.id, ip: ctx.req.socket.remoteAddress ?? '', details });
+  auditAuth(app, { event: 'login', outcome: 'failure', reason, tenant, connection, requestId: ctx.id, ip: clientIp(ctx), details });
 }

@@ -8,6 +8,7 @@
  */
 import type { App } from '../../src/app.js';
 import type { Ctx } from '../../src/http/context.js';
+import { clientIp } from '../../src/http/client-ip.js';
 import { RoostError } from '../../src/errors.js';
 import { auditAuth, runtimeOf } from '../runtime.js';
 import { markAudited } from '../authorize.js';
@@ -56,7 +57,7 @@ export function registerSamlRoutes(app: App): void {
 
   router.post('/auth/saml/:tenant/:connection/acs', async (ctx) => {
     const { tenant, connection } = ctx.params as { tenant: string; connection: string };
-    const ip = ctx.req.socket.remoteAddress ?? '';
+    const ip = clientIp(ctx);
     try {
       const r = await completeSamlLogin(app, ctx, tenant, connection);
       auditAuth(app, {

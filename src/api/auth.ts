@@ -6,6 +6,7 @@ import * as oidc from 'openid-client';
 import type { App } from '../app.js';
 import type { Ctx } from '../http/context.js';
 import { formOf, readBody, sendJson, textOf } from '../http/context.js';
+import { clientIp } from '../http/client-ip.js';
 import { RoostError } from '../errors.js';
 import { authenticate, credentialName, markAudited, type Credential } from '../../auth/authorize.js';
 import { auditAuth, runtimeOf } from '../../auth/runtime.js';
@@ -116,7 +117,7 @@ export function registerIdentityRoutes(app: App): void {
       const r = await completeLogin(app, ctx, tenant, connection);
       auditAuth(app, {
         event: 'login', outcome: 'success', tenant, connection, actor: r.identity.email ?? r.identity.subject,
-        credential: `session:${connection}:${r.identity.subject}`, requestId: ctx.id, ip: ctx.req.socket.remoteAddress ?? '',
+        credential: `session:${connection}:${r.identity.subject}`, requestId: ctx.id, ip: clientIp(ctx),
         details: { issuer: r.identity.issuer, subject: r.identity.subject, grants: grantsView(r.grants) },
       });
       const maxAge = Math.max(0, r.sessionExp - Math.floor(Date.now() / 1000));

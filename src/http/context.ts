@@ -7,6 +7,7 @@ import { isUtf8 } from 'node:buffer';
 import zlib from 'node:zlib';
 import { RoostError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
+import type { TrustedProxies } from './client-ip.js';
 
 export interface Ctx {
   readonly id: string;
@@ -21,6 +22,8 @@ export interface Ctx {
   readonly signal: AbortSignal;
   readonly startedAt: number;
   readonly maxBodyBytes: number;
+  /** Proxies whose X-Forwarded-For is believed (`--trusted-proxies`); see clientIp in client-ip.ts. */
+  readonly proxies?: TrustedProxies;
   /** Set by the auth layer. */
   auth?: unknown;
   /**

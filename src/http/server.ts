@@ -11,6 +11,7 @@ import { RoostError, isRoostError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../log/metrics.js';
 import type { Ctx } from './context.js';
+import type { TrustedProxies } from './client-ip.js';
 import { fieldNotUtf8, sendJson } from './context.js';
 import type { Router } from './router.js';
 
@@ -25,6 +26,8 @@ export interface HttpServerOptions {
    * routing (development mode: see loopbackHost).
    */
   hostAllowed?: (host: string) => boolean;
+  /** Proxies whose X-Forwarded-For names the client (see client-ip.ts). */
+  trustedProxies?: TrustedProxies;
 }
 
 /**
@@ -101,6 +104,7 @@ export class HttpServer {
     const ctx: Ctx = {
       id, req, res, url, query: url.searchParams, params: {}, route: 'unmatched',
       log: this.#opts.log, signal: ac.signal, startedAt: performance.now(), maxBodyBytes: this.#opts.maxBodyBytes,
+      proxies: this.#opts.trustedProxies,
     };
     this.#inflight.add(ctx);
     const timer = setTimeout(() => {
