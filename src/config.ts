@@ -5,6 +5,7 @@
 import path from 'node:path';
 import net from 'node:net';
 import { parseTrustedProxies, type TrustedProxies } from './http/client-ip.js';
+import { parseIdpHosts, type IdpHosts } from '../auth/oidc/idp-hosts.js';
 
 export interface Config {
   host: string;
@@ -38,6 +39,8 @@ export interface Config {
   loginsPending: number;
   /** Reverse proxies whose X-Forwarded-For names the client (audit records, login rate limits). */
   trustedProxies: TrustedProxies | undefined;
+  /** Hosts the server's requests for OIDC connections may reach (issuer, JWKS, token, UserInfo); unset: any https host. */
+  idpHosts: IdpHosts | undefined;
 }
 
 interface Option {
@@ -70,6 +73,7 @@ export const OPTIONS: Record<keyof Config, Option> = {
   loginRate: { flag: '--login-rate', env: 'ROOST_LOGIN_RATE', def: '10', help: 'logins one client address (IPv4, IPv6 /64) may start a second, bursts of 10 s worth; 429 beyond; 0: no limit' },
   loginsPending: { flag: '--logins-pending', env: 'ROOST_LOGINS_PENDING', def: '10000', help: 'logins in progress kept at most (OIDC, SAML each); more give up the oldest of the client holding the most' },
   trustedProxies: { flag: '--trusted-proxies', env: 'ROOST_TRUSTED_PROXIES', def: undefined, help: 'reverse proxies (addresses, subnets; comma-separated) whose X-Forwarded-For names the client; else the peer address is the client' },
+  idpHosts: { flag: '--idp-hosts', env: 'ROOST_IDP_HOSTS', def: undefined, help: 'the only hosts OIDC connections may use and the server fetches IdP documents from (comma-separated: idp.acme.com, *.acme.com, 10.0.0.5:8443; no port: 443); * any; unset: any https host, warned at start' },
 };
 
 export class ConfigError extends Error {
@@ -148,6 +152,9 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
   const proxiesRaw = raw('trustedProxies');
   const proxies = proxiesRaw === undefined ? undefined : parseTrustedProxies(proxiesRaw);
   for (const p of proxies?.problems ?? []) problems.push(`${name('trustedProxies')}: ${p}`);
+  const idpHostsRaw = raw('idpHosts');
+  const idpHosts = idpHostsRaw === undefined ? undefined : parseIdpHosts(idpHostsRaw);
+  for (const p of idpHosts?.problems ?? []) problems.push(`${name('idpHosts')}: ${p}`);
   const secretKey = raw('secretKey');
   if (secretKey !== undefined && !/^[0-9a-fA-F]{64}$/.test(secretKey)) problems.push(`${name('secretKey')} must be 64 hex characters (32 bytes)`);
 
@@ -172,6 +179,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     loginRate: intIn(name('loginRate'), raw('loginRate')!, 0, 1_000_000, problems),
     loginsPending: intIn(name('loginsPending'), raw('loginsPending')!, 10, 10_000_000, problems),
     trustedProxies: proxies?.proxies,
+    idpHosts: idpHosts?.hosts,
   };
   // Environment-only settings, read where they are used (auth/runtime.ts, cells/embedded.ts),
   // checked here so that a bad one stops the start like any other value (not a stack trace, or

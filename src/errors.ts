@@ -33,6 +33,8 @@ export const ERROR_STATUS = {
   NO_ACCESS: 403,
   LOGIN_FAILED: 401,
   INVALID_RETURN_TO: 400,
+  /** An OIDC issuer on a host the operator's ROOST_IDP_HOSTS does not list (auth/oidc/idp-hosts.ts). */
+  IDP_HOST_NOT_ALLOWED: 400,
   NOT_FOUND: 404,
   ROUTE_NOT_FOUND: 404,
   UNKNOWN_TENANT: 404,

@@ -7,7 +7,7 @@ import * as jose from 'jose';
 import type { App } from '../../src/app.js';
 import { RoostError } from '../../src/errors.js';
 import { runtimeOf } from '../runtime.js';
-import { IDP_ALGS, IDP_CLOCK_TOLERANCE_S } from './client.js';
+import { IDP_ALGS, IDP_CLOCK_TOLERANCE_S, requestRefusal } from './client.js';
 import { getConnection } from './connections.js';
 import { revokeIdpSessions } from '../sessions/sessions.js';
 
@@ -17,13 +17,22 @@ const seenJti = new Map<string, number>();
 export async function backchannelLogout(app: App, tenant: string, connId: string, logoutToken: string): Promise<{ sub?: string; sid?: string }> {
   const conn = getConnection(app, tenant, connId);
   const rt = runtimeOf(app);
-  const config = await rt.oidc.config(conn);
+  let config;
+  try {
+    config = await rt.oidc.config(conn);
+  } catch (e) {
+    const refused = requestRefusal(e);
+    if (refused) throw new RoostError('BAD_REQUEST', `the logout token cannot be checked: ${refused.message}`);
+    throw e;
+  }
   const m = config.serverMetadata();
   if (!m.jwks_uri) throw new RoostError('LOGIN_FAILED', 'the IdP publishes no JWKS');
   let p: jose.JWTPayload;
   try {
-    ({ payload: p } = await jose.jwtVerify(logoutToken, rt.oidc.jwks(m.jwks_uri), { issuer: m.issuer, audience: conn.client_id, algorithms: IDP_ALGS, requiredClaims: ['iat', 'jti'], maxTokenAge: '5m', clockTolerance: IDP_CLOCK_TOLERANCE_S }));
+    ({ payload: p } = await jose.jwtVerify(logoutToken, rt.oidc.jwks(conn, m.jwks_uri), { issuer: m.issuer, audience: conn.client_id, algorithms: IDP_ALGS, requiredClaims: ['iat', 'jti'], maxTokenAge: '5m', clockTolerance: IDP_CLOCK_TOLERANCE_S }));
   } catch (e) {
+    const refused = requestRefusal(e);
+    if (refused) throw new RoostError('BAD_REQUEST', `the logout token cannot be checked: ${refused.message}`);
     throw new RoostError('BAD_REQUEST', `the logout token was refused (${(e as { code?: string }).code ?? 'invalid'})`);
   }
   const events = p.events as Record<string, unknown> | undefined;

@@ -13,7 +13,7 @@ import type { App } from '../../src/app.js';
 import type { Ctx } from '../../src/http/context.js';
 import { RoostError } from '../../src/errors.js';
 import { callbackUrl, getConnection } from './connections.js';
-import { IDP_ALGS, IDP_CLOCK_TOLERANCE_S, oidcError } from './client.js';
+import { IDP_ALGS, IDP_CLOCK_TOLERANCE_S, oidcError, requestRefusal } from './client.js';
 import { runtimeOf } from '../runtime.js';
 import { evaluateRules, getRules, noAccessReason, referencedClaims, rulesFor } from '../mapping/rules.js';
 import { hasAnyGrant, type Grants } from '../roles.js';
@@ -55,7 +55,9 @@ export async function completeLogin(app: App, ctx: Ctx, tenant: string, connId: 
   let conn;
   try { conn = getConnection(app, tenant, connId); } catch { fail('the connection no longer exists'); }
   let config: oidc.Configuration;
-  try { config = await rt.oidc.config(conn!); } catch (e) { throw new LoginFailed('IDP_UNAVAILABLE', (e as Error).message, where, e); }
+  // A request the server refused to send (a host the operator does not allow) is the login's
+  // failure, not an IdP that is down.
+  try { config = await rt.oidc.config(conn!); } catch (e) { throw new LoginFailed(requestRefusal(e) ? 'LOGIN_FAILED' : 'IDP_UNAVAILABLE', (e as Error).message, where, e); }
   if (config!.serverMetadata().issuer !== pending!.issuer) fail('the identity provider\'s issuer changed during the login');
   const redirectUri = callbackUrl(app, tenant, connId);
   const current = new URL(redirectUri + ctx.url.search);
@@ -73,8 +75,10 @@ export async function completeLogin(app: App, ctx: Ctx, tenant: string, connId: 
   const meta = config!.serverMetadata();
   if (!meta.jwks_uri) fail('the identity provider publishes no JWKS');
   try {
-    await jose.jwtVerify(tokens!.id_token!, rt.oidc.jwks(meta.jwks_uri!), { issuer: meta.issuer, audience: conn!.client_id, algorithms: IDP_ALGS, clockTolerance: IDP_CLOCK_TOLERANCE_S });
+    await jose.jwtVerify(tokens!.id_token!, rt.oidc.jwks(conn!, meta.jwks_uri!), { issuer: meta.issuer, audience: conn!.client_id, algorithms: IDP_ALGS, clockTolerance: IDP_CLOCK_TOLERANCE_S });
   } catch (e) {
+    const refused = requestRefusal(e);
+    if (refused) fail(refused.message, e);
     fail(`the ID token signature was refused (${(e as { code?: string }).code ?? 'invalid'})`, e);
   }
   let userinfo: Record<string, unknown> = {};

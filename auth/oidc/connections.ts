@@ -7,6 +7,7 @@
 import type { App } from '../../src/app.js';
 import { RoostError } from '../../src/errors.js';
 import { runtimeOf } from '../runtime.js';
+import { hostLabel } from './idp-hosts.js';
 import type { SamlConnectionRecord } from '../saml/connections.js';
 
 export interface ConnectionRecord {
@@ -87,6 +88,9 @@ export function parseConnection(app: App, tenant: string, raw: unknown, existing
   try { u = new URL(issuer); } catch { throw new RoostError('INVALID_PARAMETER', 'issuer must be a URL'); }
   if (u.protocol !== 'https:' && !(u.protocol === 'http:' && isLoopbackHost(u.hostname))) throw new RoostError('INVALID_PARAMETER', 'issuer must be an https URL (plain http only on loopback)');
   if (u.search || u.hash) throw new RoostError('INVALID_PARAMETER', 'issuer must not have a query or fragment');
+  // Checked at every write (a patch of another field too): what is stored is what the server may use.
+  const refused = runtimeOf(app).oidc.refusal(u);
+  if (refused) throw new RoostError('IDP_HOST_NOT_ALLOWED', `issuer ${issuer}: ${refused}; ask the server's operator to allow ${hostLabel(u)}`, { details: { host: hostLabel(u) } });
   const clientId = b.client_id ?? existing?.client_id;
   if (typeof clientId !== 'string' || !clientId || clientId.length > 256) throw new RoostError('INVALID_PARAMETER', 'client_id is required');
   const scopes = b.scopes ?? existing?.scopes ?? ['openid', 'email', 'profile'];

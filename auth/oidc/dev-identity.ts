@@ -49,6 +49,8 @@ export async function startDevIdentity(app: App): Promise<void> {
     return;
   }
   app.http.server.once('close', () => { void idp.close(); });
+  // The server started this IdP itself: an operator's --idp-hosts need not name its port.
+  runtimeOf(app).oidc.allowDevIssuer(idp.issuer);
   const now = new Date().toISOString();
   const conn: ConnectionRecord = {
     id: CONNECTION, tenant: TENANT, type: 'oidc', issuer: idp.issuer, client_id: 'roost-dev',

@@ -9,7 +9,7 @@ import * as jose from 'jose';
 import type { App } from '../../src/app.js';
 import { RoostError } from '../../src/errors.js';
 import { runtimeOf } from '../runtime.js';
-import { IDP_ALGS, IDP_CLOCK_TOLERANCE_S } from './client.js';
+import { IDP_ALGS, IDP_CLOCK_TOLERANCE_S, requestRefusal } from './client.js';
 import { sameIssuer, type ConnectionRecord } from './connections.js';
 import { evaluateRules, getRules } from '../mapping/rules.js';
 import type { Credential } from '../authorize.js';
@@ -46,7 +46,7 @@ export async function verifyIdpAccessToken(app: App, jwt: string, claims: jose.J
     const config = await rt.oidc.config(conn);
     const m = config.serverMetadata();
     if (!m.jwks_uri) return { error: new RoostError('UNAUTHENTICATED', 'the IdP publishes no JWKS'), ...where };
-    ({ payload } = await jose.jwtVerify(jwt, rt.oidc.jwks(m.jwks_uri), { issuer: m.issuer, audience: conn.audience, algorithms: IDP_ALGS, requiredClaims: ['exp', 'sub'], clockTolerance: IDP_CLOCK_TOLERANCE_S }));
+    ({ payload } = await jose.jwtVerify(jwt, rt.oidc.jwks(conn, m.jwks_uri), { issuer: m.issuer, audience: conn.audience, algorithms: IDP_ALGS, requiredClaims: ['exp', 'sub'], clockTolerance: IDP_CLOCK_TOLERANCE_S }));
     // The tolerance is for a token minted by an IdP whose clock is a little ahead (nbf, iat);
     // an expired bearer token is expired: no grace past its exp.
     if (typeof payload.exp === 'number' && payload.exp <= Math.floor(Date.now() / 1000)) throw new jose.errors.JWTExpired('"exp" claim timestamp check failed', payload, 'exp', 'check_failed');
@@ -54,6 +54,9 @@ export async function verifyIdpAccessToken(app: App, jwt: string, claims: jose.J
       return { error: new RoostError('UNAUTHENTICATED', 'the IdP access token was refused: it looks like an ID token (this connection\'s audience is its own client_id, which ID tokens carry too); send an access token (typ at+jwt, or with a scope claim and no nonce)'), ...where };
     }
   } catch (e) {
+    // A request the server would not send (a host the operator does not allow): the token cannot be verified.
+    const refused = requestRefusal(e);
+    if (refused) return { error: new RoostError('UNAUTHENTICATED', `the IdP access token cannot be verified: ${refused.message}`), ...where };
     if (e instanceof RoostError) return { error: e, ...where };
     const code = (e as { code?: string }).code ?? 'invalid';
     const why = e instanceof jose.errors.JWTExpired ? 'expired'
