@@ -199,6 +199,27 @@ describe('a server with --idp-hosts', () => {
     expect((await call(`${srv.url}/v0/tenants/acme/connections/sso`, { token: op() })).body.issuer).toBe('https://sso.idp.test/realms/acme');
   });
 
+  it('each refused create and patch is audited as a denied connection change, with the host and the tenant', async () => {
+    const r = await connect(srv, { id: 'denied', issuer: 'https://internal.example.com:8443/realm' });
+    expect(r.status).toBe(400);
+    const [c] = await waitAudit((a) => a.event === 'connection.created' && a.requestId === r.headers.get('x-request-id'));
+    expect(c).toMatchObject({
+      outcome: 'denied', tenant: 'acme', credential: 'operator', resource: 'connection:denied', reason: r.body.error,
+      details: { host: 'internal.example.com:8443', issuer: 'https://internal.example.com:8443/realm' },
+    });
+    const p = await call(`${srv.url}/v0/tenants/acme/connections/sso`, { method: 'PATCH', token: op(), ...json({ issuer: 'https://10.0.0.5' }) });
+    expect(p.status).toBe(400);
+    const [u] = await waitAudit((a) => a.event === 'connection.updated' && a.requestId === p.headers.get('x-request-id'));
+    expect(u).toMatchObject({ outcome: 'denied', tenant: 'acme', resource: 'connection:sso', reason: p.body.error, details: { host: '10.0.0.5', issuer: 'https://10.0.0.5' } });
+    // A patch of another field of a connection the list refuses (stored before it) is refused and audited too.
+    const old = await call(`${srv.url}/v0/tenants/acme/connections/old`, { method: 'PATCH', token: op(), ...json({ scopes: ['openid'] }) });
+    expect(old.status).toBe(400);
+    const [o] = await waitAudit((a) => a.event === 'connection.updated' && a.requestId === old.headers.get('x-request-id'));
+    expect(o).toMatchObject({ outcome: 'denied', tenant: 'acme', resource: 'connection:old', details: { host: `127.0.0.3:${internal.port}`, issuer: internal.base } });
+    // Nothing was recorded as a change.
+    expect(audits((a) => a.outcome === 'success' && /^connection\.(created|updated)$/.test(a.event) && ['connection:denied', 'connection:old'].includes(a.resource))).toHaveLength(0);
+  });
+
   /** Starts a login; answers the response and the `idp.request` refusal audited for the connection. */
   async function refusedLogin(connection: string) {
     const r = await call(`${srv.url}/auth/login?tenant=acme&connection=${connection}`, { redirect: 'manual' });

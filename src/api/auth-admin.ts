@@ -7,11 +7,11 @@ import type { App } from '../app.js';
 import type { Ctx } from '../http/context.js';
 import { readJson, sendJson } from '../http/context.js';
 import { RoostError } from '../errors.js';
-import { authenticate, authorize, credentialName, type Credential } from '../../auth/authorize.js';
+import { authenticate, authorize, credentialName, markAudited, type Credential } from '../../auth/authorize.js';
 import { auditAuth } from '../../auth/runtime.js';
 import { getTenant, sameTenant } from '../../tenants/registry.js';
 import { checkAudienceFree } from '../../tenants/claims.js';
-import { connectionView, listConnections, parseConnection, type ConnectionRecord, type StoredConnection } from '../../auth/oidc/connections.js';
+import { connectionIdp, connectionView, listConnections, parseConnection, type ConnectionRecord, type StoredConnection } from '../../auth/oidc/connections.js';
 import { isSamlConnection, parseSamlConnection, samlConnectionView } from '../../auth/saml/index.js';
 import { checkRuleConnections, evaluateRules, getRules, grantsView, matchedRules, rulesElsewhere, rulesNaming, unscopedRules, unscopedWarnings, validateRules, type MappingDoc, type MappingRule } from '../../auth/mapping/rules.js';
 import { revokeTenantSessions } from '../../auth/sessions/sessions.js';
@@ -47,8 +47,20 @@ export function registerIdentityAdminRoutes(app: App): void {
     const warnings = unscopedWarnings(rules, connections);
     return { rules, updated_at: updatedAt, ...(warnings.length ? { warnings } : {}) };
   };
-  const audit = (ctx: Ctx, cred: Credential, tenant: string, event: string, resource: string, details?: Record<string, unknown>) =>
-    auditAuth(app, { event, outcome: 'success', tenant, credential: credentialName(cred), actor: cred.kind === 'session' || cred.kind === 'idp' ? cred.identity.email ?? cred.identity.subject : undefined, resource, requestId: ctx.id, details });
+  const audit = (ctx: Ctx, cred: Credential, tenant: string, event: string, resource: string, details?: Record<string, unknown>, denied?: string) =>
+    auditAuth(app, { event, outcome: denied ? 'denied' : 'success', ...(denied ? { reason: denied } : {}), tenant, credential: credentialName(cred), actor: cred.kind === 'session' || cred.kind === 'idp' ? cred.identity.email ?? cred.identity.subject : undefined, resource, requestId: ctx.id, details });
+  /**
+   * A connection write whose issuer host the operator's IdP hosts refuse (400 IDP_HOST_NOT_ALLOWED)
+   * is a denial: audited as the change it would have been, outcome `denied`, with the host (the
+   * HTTP layer audits only 401/403 answers).
+   */
+  const auditHostRefusal = (e: unknown, ctx: Ctx, cred: Credential, tenant: string, event: string, id: unknown, issuer: unknown): unknown => {
+    if (e instanceof RoostError && e.code === 'IDP_HOST_NOT_ALLOWED') {
+      audit(ctx, cred, tenant, event, `connection:${typeof id === 'string' ? id : '?'}`, { host: e.details.host, issuer: typeof issuer === 'string' ? issuer : null }, e.message);
+      markAudited(e);
+    }
+    return e;
+  };
 
   router.get('/v0/tenants/:slug/connections', async (ctx) => {
     const { tenant } = await tenantAdmin(ctx);
@@ -58,7 +70,9 @@ export function registerIdentityAdminRoutes(app: App): void {
   router.post('/v0/tenants/:slug/connections', async (ctx) => {
     const { cred, tenant, createdAt } = await tenantAdmin(ctx);
     const body = await readJson(ctx);
-    const rec = parse(tenant, body);
+    const b = body as { id?: unknown; issuer?: unknown } | null;
+    let rec: StoredConnection;
+    try { rec = parse(tenant, body); } catch (e) { throw auditHostRefusal(e, ctx, cred, tenant, 'connection.created', b?.id, b?.issuer); }
     const warnings = await state.transact((s) => {
       sameTenant(s, tenant, createdAt);
       if (s.get('connections', tenant, rec.id)) throw new RoostError('ALREADY_EXISTS', `connection "${rec.id}" already exists`);
@@ -83,7 +97,8 @@ export function registerIdentityAdminRoutes(app: App): void {
     const rec = await state.transact((s) => {
       const cur = s.get<StoredConnection>('connections', tenant, ctx.params.id!);
       if (!cur) throw new RoostError('NOT_FOUND', `tenant "${tenant}" has no connection "${ctx.params.id}"`);
-      const next = parse(tenant, body, cur);
+      let next: StoredConnection;
+      try { next = parse(tenant, body, cur); } catch (e) { throw auditHostRefusal(e, ctx, cred, tenant, 'connection.updated', cur.id, (body as { issuer?: unknown } | null)?.issuer ?? connectionIdp(cur)); }
       checkAudienceFree(s, next);
       return { ops: [{ op: 'put', path: ['connections', tenant, next.id], value: next }], result: next };
     });
