@@ -38,7 +38,13 @@ const oidcLogin = async (account: string) => {
   const r = await b.login(srv.url, 'tenant=acme&connection=okta', account);
   return { r, session: b.cookie(srv.url, 'roost_session') };
 };
-const partnerLogin = (who: string, groups: string[]) => samlLogin(srv.url, 'acme', 'partner', partner, `p-${who}`, { email: [`${who}@partner.test`], groups });
+const partnerLogin = (who: string, groups: string[], accept?: string) => samlLogin(srv.url, 'acme', 'partner', partner, `p-${who}`, { email: [`${who}@partner.test`], groups }, accept);
+/** The refusal the person sees says no role and whom to ask, nothing of the tenant's rules. */
+const genericNoAccess = (text: string, connection: string) => {
+  expect(text).toMatch(new RegExp(`grants \\S+ a role through connection &?(quot;|")?${connection}`));
+  expect(text).toMatch(/ask the tenant(&#39;|')s administrator/);
+  expect(text).not.toMatch(/\brules? \d|limited to other connections/);
+};
 const roles = async (session: string | undefined) => (await call(u('/auth/session'), { token: session })).body.roles;
 
 beforeAll(async () => {
@@ -107,8 +113,20 @@ describe('rules limited to connections', () => {
     const pat = await oidcLogin('pat');
     expect(pat.r.status, pat.r.text).toBe(403);
     expect(pat.session).toBeUndefined();
-    const a = await waitAudit((x) => x.event === 'login' && x.outcome === 'failure' && x.tenant === 'acme' && x.connection === 'okta' && /pat@acme\.test/.test(x.reason));
-    expect(a.reason).toMatch(/through connection "okta"; rule 2 matches but is limited to other connections than "okta"/);
+    // The audit record says which rules matched for other connections; the person is not told.
+    const a = await waitAudit((x) => x.event === 'login' && x.outcome === 'failure' && x.requestId === pat.r.headers.get('x-request-id'));
+    expect(a.reason).toMatch(/grants pat@acme\.test a role through connection "okta"; rule 2 matches but is limited to other connections than "okta"/);
+    expect(JSON.parse(pat.r.text)).toMatchObject({ code: 'NO_ACCESS' });
+    genericNoAccess(JSON.parse(pat.r.text).error, 'okta');
+    // The refusal page of a browser says no more.
+    const b = new Browser();
+    const start = await b.fetch(u('/auth/login?tenant=acme&connection=okta'));
+    const page = await b.fetch(await b.toCallback(start.headers.get('location')!, 'pat', new URL(srv.url).origin), { headers: { Accept: 'text/html' } });
+    expect(page.status).toBe(403);
+    expect(page.headers.get('content-type')).toMatch(/text\/html/);
+    expect(page.text).toMatch(/No access/);
+    genericNoAccess(page.text, 'okta');
+    expect((await waitAudit((x) => x.event === 'login' && x.requestId === page.headers.get('x-request-id'))).reason).toMatch(/rule 2 matches but is limited to other connections/);
   });
 
   it('SAML: the partner\'s IdP asserting the admins\' group is refused (no_access, audited with the reason), or gets only what its rules give', async () => {
@@ -119,6 +137,12 @@ describe('rules limited to connections', () => {
     const a = await waitAudit((x) => x.event === 'login.saml' && x.requestId === only.requestId);
     expect(a).toMatchObject({ outcome: 'failure', tenant: 'acme', connection: 'partner', details: { check: 'no_access', code: 'NO_ACCESS' } });
     expect(a.reason).toMatch(/rule 0 matches but is limited to other connections than "partner"/);
+    genericNoAccess(only.body.error, 'partner');
+    const page = await partnerLogin('eve', ['admins'], 'text/html');
+    expect(page.status).toBe(403);
+    expect(page.text).toMatch(/No access/);
+    genericNoAccess(page.text, 'partner');
+    expect((await waitAudit((x) => x.event === 'login.saml' && x.requestId === page.requestId)).reason).toMatch(/^no_access: .*rule 0 matches but is limited to other connections than "partner"/);
 
     // With a group a rule for every connection reads: a viewer, not a tenant admin, now and at every request.
     const eve = await partnerLogin('eve', ['admins', 'staff']);

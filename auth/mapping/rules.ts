@@ -243,8 +243,17 @@ export function rulesElsewhere(rules: readonly MappingRule[], claims: Record<str
 }
 
 /**
- * The reason a login through `connection` was given no role, for its refusal and audit record:
- * it names the rules that match but are limited to other connections, when there are some.
+ * What the person refused at a login through `connection` is told (403 `NO_ACCESS`, page or
+ * JSON): no role, ask the tenant's administrator. Nothing about the tenant's rules.
+ */
+export function noAccessMessage(tenant: string, connection: string, who: string): string {
+  return `no mapping rule of tenant "${tenant}" grants ${who} a role through connection "${connection}"; ask the tenant's administrator`;
+}
+
+/**
+ * Why a login through `connection` was given no role, for its audit record only: it names the
+ * rules that match but are limited to other connections, when there are some (the tenant's
+ * rules are not the person's to read: a partner IdP's user would learn them).
  */
 export function noAccessReason(rules: readonly MappingRule[], claims: Record<string, unknown>, tenant: string, connection: string, who: string): string {
   const elsewhere = rulesElsewhere(rules, claims, connection);

@@ -15,7 +15,7 @@ import { RoostError } from '../../src/errors.js';
 import { callbackUrl, getConnection } from './connections.js';
 import { IDP_ALGS, IDP_CLOCK_TOLERANCE_S, oidcError, requestRefusal } from './client.js';
 import { runtimeOf } from '../runtime.js';
-import { evaluateRules, getRules, noAccessReason, referencedClaims, rulesFor } from '../mapping/rules.js';
+import { evaluateRules, getRules, noAccessMessage, noAccessReason, referencedClaims, rulesFor, type MappingRule } from '../mapping/rules.js';
 import { hasAnyGrant, type Grants } from '../roles.js';
 import type { Identity } from '../authorize.js';
 import { issueSession } from '../sessions/sessions.js';
@@ -29,11 +29,22 @@ export interface LoginResult { jwt: string; returnTo: string; identity: Identity
 export class LoginFailed extends RoostError {
   readonly tenant: string | undefined;
   readonly connection: string | undefined;
+  /** The audit record's reason when it says more than the person is told (`message`). */
+  auditReason: string | undefined;
   constructor(code: 'LOGIN_FAILED' | 'NO_ACCESS' | 'IDP_UNAVAILABLE', message: string, where: { tenant?: string; connection?: string }, cause?: unknown) {
     super(code, message, { cause });
     this.tenant = where.tenant;
     this.connection = where.connection;
   }
+}
+
+/**
+ * The refusal of a login no rule gives a role: the person is told only that (and to ask the
+ * tenant's administrator); the audit record says which rules matched for other connections.
+ */
+export function noAccess<E extends LoginFailed>(err: E, rules: readonly MappingRule[], claims: Record<string, unknown>, tenant: string, connection: string, who: string): E {
+  err.auditReason = noAccessReason(rules, claims, tenant, connection, who);
+  return err;
 }
 
 export async function completeLogin(app: App, ctx: Ctx, tenant: string, connId: string): Promise<LoginResult> {
@@ -99,7 +110,8 @@ export async function completeLogin(app: App, ctx: Ctx, tenant: string, connId: 
   // Only the rules for this connection: another IdP of the tenant asserting the same claim earns nothing here.
   const grants = evaluateRules(rules, all, connId);
   if (!hasAnyGrant(grants)) {
-    throw new LoginFailed('NO_ACCESS', noAccessReason(rules, all, tenant, connId, identity.email ?? identity.subject), where);
+    const who = identity.email ?? identity.subject;
+    throw noAccess(new LoginFailed('NO_ACCESS', noAccessMessage(tenant, connId, who), where), rules, all, tenant, connId, who);
   }
   const keep = referencedClaims(rulesFor(rules, connId));
   const claims: Record<string, unknown> = {};

@@ -14,8 +14,8 @@ import type { Ctx } from '../../src/http/context.js';
 import { readBody } from '../../src/http/context.js';
 import { RoostError } from '../../src/errors.js';
 import { safeReturnTo } from '../oidc/login.js';
-import type { LoginResult } from '../oidc/callback.js';
-import { evaluateRules, getRules, noAccessReason, referencedClaims, rulesFor } from '../mapping/rules.js';
+import { noAccess, type LoginResult } from '../oidc/callback.js';
+import { evaluateRules, getRules, noAccessMessage, referencedClaims, rulesFor } from '../mapping/rules.js';
 import { hasAnyGrant } from '../roles.js';
 import type { Identity } from '../authorize.js';
 import { issueSession } from '../sessions/sessions.js';
@@ -152,7 +152,8 @@ export async function completeSamlLogin(app: App, ctx: Ctx, tenant: string, conn
   // Only the rules for this connection: another IdP of the tenant asserting the same claim earns nothing here.
   const grants = evaluateRules(rules, all, connId);
   if (!hasAnyGrant(grants)) {
-    throw new SamlLoginFailed('no_access', noAccessReason(rules, all, tenant, connId, identity.email ?? identity.subject), where, { code: 'NO_ACCESS' });
+    const who = identity.email ?? identity.subject;
+    throw noAccess(new SamlLoginFailed('no_access', noAccessMessage(tenant, connId, who), where, { code: 'NO_ACCESS' }), rules, all, tenant, connId, who);
   }
   const keep = referencedClaims(rulesFor(rules, connId));
   for (const k of ['nameid', 'nameid_format', 'groups']) keep.add(k);

@@ -75,7 +75,7 @@ export function registerSamlRoutes(app: App): void {
       const check = e instanceof SamlLoginFailed ? e.check : err.code === 'BODY_TOO_LARGE' ? 'size' : 'internal';
       const known = app.state.get('tenants', tenant) ? tenant : undefined;
       auditAuth(app, {
-        event: 'login.saml', outcome: 'failure', reason: `${check}: ${err.message}`, tenant: known, connection, requestId: ctx.id, ip,
+        event: 'login.saml', outcome: 'failure', reason: `${check}: ${e instanceof SamlLoginFailed ? e.auditReason ?? err.message : err.message}`, tenant: known, connection, requestId: ctx.id, ip,
         details: { check, code: err.code },
       });
       // That record is the refusal's one record: the HTTP layer must not write another for it.

@@ -128,7 +128,7 @@ export function registerIdentityRoutes(app: App): void {
       const err = e instanceof RoostError ? e : new RoostError('LOGIN_FAILED', 'the login could not be completed', { cause: e });
       if (!(e instanceof RoostError)) ctx.log.warn('login failed unexpectedly', { request_id: ctx.id, err: e });
       const t = known ? (e as LoginFailed).tenant : undefined;
-      auditLoginFailure(app, ctx, err.message, t && app.state.get('tenants', t) ? t : undefined, known ? (e as LoginFailed).connection : undefined, { code: err.code });
+      auditLoginFailure(app, ctx, (known ? (e as LoginFailed).auditReason : undefined) ?? err.message, t && app.state.get('tenants', t) ? t : undefined, known ? (e as LoginFailed).connection : undefined, { code: err.code });
       // That record is the refusal's one record: the HTTP layer must not write another for it.
       markAudited(err);
       if (wantsHtml(ctx)) {

@@ -60,7 +60,7 @@ export interface SamlLoginResult { status: number; requestId: string; session?: 
  * An SP-initiated login at `tenant`/`connection`: the IdP answers Roost's AuthnRequest with
  * `nameId` and `attributes`. Answers the ACS's response (the session JWT when one was set).
  */
-export async function samlLogin(roost: string, tenant: string, connection: string, idp: SamlIdp, nameId: string, attributes: Record<string, string[]>): Promise<SamlLoginResult> {
+export async function samlLogin(roost: string, tenant: string, connection: string, idp: SamlIdp, nameId: string, attributes: Record<string, string[]>, accept = 'application/json'): Promise<SamlLoginResult> {
   let r = await fetch(`${roost}/auth/login?tenant=${tenant}&connection=${connection}`, { redirect: 'manual' });
   let cookie = '';
   for (let hops = 0; new URL(r.headers.get('location') ?? '', roost).origin === new URL(roost).origin; hops++) {
@@ -78,7 +78,7 @@ export async function samlLogin(roost: string, tenant: string, connection: strin
   const id = /<(?:\w+:)?AuthnRequest\b[^>]*\sID="([^"]+)"/.exec(request)![1]!;
   const sp = `${roost}/auth/saml/${tenant}/${connection}`;
   const form = new URLSearchParams({ SAMLResponse: signedResponse(idp, { audience: `${sp}/metadata`, acs: `${sp}/acs`, inResponseTo: id, nameId, attributes }), RelayState: to.searchParams.get('RelayState')! });
-  const res = await fetch(`${sp}/acs`, { method: 'POST', redirect: 'manual', headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json', Cookie: cookie }, body: form.toString() });
+  const res = await fetch(`${sp}/acs`, { method: 'POST', redirect: 'manual', headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: accept, Cookie: cookie }, body: form.toString() });
   const text = await res.text();
   const sc = res.headers.getSetCookie().find((c) => c.startsWith('roost_session='));
   let body: any = text;
