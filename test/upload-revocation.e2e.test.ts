@@ -17,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, startServer, workspaceApi, type RunningServer } from './helpers/server.js';
 import { Browser } from './helpers/oidc-browser.js';
 import { drained, eventsBody, segmentDir } from './helpers/events.js';
+import { requireClickHouse, startClickHouse, type RunningClickHouse } from './helpers/clickhouse-server.js';
 
 let srv: RunningServer;
 let admin: string;
@@ -221,5 +222,52 @@ describe('a credential that still holds its scope at the commit', () => {
     expect(b.status, b.text).toBe(202);
     await drained(srv, 'rv_events_ok', 10_000);
     expect(await count('rv_events_ok')).toBe(400);
+  });
+});
+
+/**
+ * A tenant on a remote ClickHouse (Debian's 18.16, started here on loopback). A remote server
+ * keeps what it received of an insert whose request is cut, so a large events body (its rows past
+ * the group limit, 4 MiB) must not be streamed before its commit check: it was, and a token
+ * deleted mid-body got a 403 saying nothing was stored while every row was.
+ */
+describe('a credential revoked while its upload arrives, on a remote ClickHouse', () => {
+  let ch: RunningClickHouse | undefined;
+  let remoteAdmin = '';
+  const remote = workspaceApi(() => srv, () => remoteAdmin);
+  beforeAll(async () => {
+    if (!requireClickHouse()) return;
+    ch = await startClickHouse();
+    const t = await call(`${srv.url}/v0/tenants`, {
+      method: 'POST', token: srv.operatorToken,
+      body: JSON.stringify({ slug: 'rv-remote', placement: { type: 'clickhouse', url: ch.url, user: ch.user, password: ch.password } }),
+    });
+    expect(t.status, t.text).toBe(201);
+    const ws = await call(`${srv.url}/v0/tenants/rv-remote/workspaces`, { method: 'POST', token: srv.operatorToken, body: JSON.stringify({ name: 'main' }) });
+    expect(ws.status, ws.text).toBe(201);
+    remoteAdmin = ws.body.token;
+  }, 120_000);
+  afterAll(async () => { await ch?.stop(); });
+
+  /** Events of ~120 bytes: 30,000 of them encode to more than the 4 MiB a grouped request may hold. */
+  const wide = (from: number, n: number) => Array.from({ length: n }, (_, i) => JSON.stringify({ id: from + i, s: 'x'.repeat(100) })).join('\n') + '\n';
+
+  it('/v0/events?wait=true over the group limit, token deleted: 403 and nothing stored; the same body with the token kept is stored whole', async (t) => {
+    if (!ch) return t.skip();
+    await remote.createDataSource('rv_big', 'id Int32 `json:$.id`, s String `json:$.s`');
+    const tok = await remote.createToken('rv_big_tok', ['DATASOURCES:APPEND:rv_big']);
+    const up = await startUpload('/v0/events?name=rv_big&wait=true', tok, 'application/x-ndjson', wide(0, 30_000));
+    expect((await call(`${srv.url}/v0/tokens/rv_big_tok`, { method: 'DELETE', token: remoteAdmin })).status).toBe(204);
+    const r = await up.finish(wide(30_000, 30_000));
+    expectRevoked(r, 'DATASOURCES:APPEND:rv_big');
+    const stored = async () => Number((await remote.rows('SELECT count() AS c FROM rv_big'))[0].c);
+    expect(await stored()).toBe(0);
+
+    const kept = await remote.createToken('rv_big_kept', ['DATASOURCES:APPEND:rv_big']);
+    const ok = await startUpload('/v0/events?name=rv_big&wait=true', kept, 'application/x-ndjson', wide(0, 30_000));
+    const w = await ok.finish(wide(30_000, 30_000));
+    expect(w.status, w.text).toBe(200);
+    expect(w.body).toEqual({ successful_rows: 60_000, quarantined_rows: 0 });
+    expect(await stored()).toBe(60_000);
   });
 });

@@ -230,18 +230,24 @@ export class EventBuffer {
     if (lines === 0) { await fsp.rm(tmp, { force: true }); return { bytes, lines }; }
     // Last word of the caller (e.g. is the data source still the one the request was for?),
     // before the segment can be seen by a flush.
+    let awaited = false;
     try {
       opts.accept?.();
       if (o.workspaceId && o.workspaceId !== t.owner.workspaceId) {
+        awaited = true;
         const wsDir = path.dirname(t.dir);
         await writeDurable(path.join(wsDir, OWNER), JSON.stringify({ workspace_id: o.workspaceId }), path.join(wsDir, `${OWNER}.${crypto.randomBytes(4).toString('hex')}.part`));
         t.owner.workspaceId = o.workspaceId;
       }
       if (o.datasourceId && o.datasourceId !== t.owner.datasourceId) {
         if (otherOwner()) throw notYet();
+        awaited = true;
         await writeDurable(path.join(t.dir, DS_OWNER), JSON.stringify({ datasource_id: o.datasourceId }), path.join(t.dir, `.${DS_OWNER}.${crypto.randomBytes(4).toString('hex')}.part`));
         t.owner.datasourceId = o.datasourceId;
       }
+      // The owner files were awaited: asked again, so that nothing is awaited between the last
+      // word and the rename that lets a flush see the segment.
+      if (awaited) opts.accept?.();
     } catch (e) {
       await fsp.rm(tmp, { force: true });
       throw e;

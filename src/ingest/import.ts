@@ -476,10 +476,15 @@ async function insertGrouped(metrics: Metrics, engine: Engine, table: string, fo
   const held: Buffer[][] = [];
   let bytes = 0;
   const it = body[Symbol.asyncIterator]();
+  // Streaming a large body relies on a cancelled insert storing nothing: true of a cell (the
+  // insert is one block, dropped with its Cancel frame), not of a remote server, which keeps
+  // what it had received when the request is cut. There the body (at most an events body,
+  // 64 MiB) is held whole and sent once it has passed `check`.
+  const streams = engine.kind === 'embedded';
   for (let r = await it.next(); !r.done; r = await it.next()) {
     held.push(r.value);
     for (const b of r.value) bytes += b.length;
-    if (bytes > GROUP_MEMBER_MAX_BYTES) {
+    if (bytes > GROUP_MEMBER_MAX_BYTES && streams) {
       const rest = async function* () {
         yield* held;
         for (let x = await it.next(); !x.done; x = await it.next()) yield x.value;
@@ -490,6 +495,13 @@ async function insertGrouped(metrics: Metrics, engine: Engine, table: string, fo
   }
   if (held.length === 0) return; // no valid row: nothing to insert (the quarantine has them)
   if (signal?.aborted) throw new RoostError('CLIENT_CLOSED', 'insert cancelled');
+  if (bytes > GROUP_MEMBER_MAX_BYTES) {
+    // (remote) The last word, then the commit, with nothing awaited between. Not cancelled when
+    // the client goes away from here on: a cut request could store part of it.
+    check?.();
+    await engine.insert(table, format, held, { settings });
+    return;
+  }
   let byKey = insertGroups.get(engine);
   if (!byKey) insertGroups.set(engine, byKey = new Map());
   const key = `${table}\0${format}\0${JSON.stringify(settings)}`;
