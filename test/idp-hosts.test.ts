@@ -129,6 +129,10 @@ describe('a server with --idp-hosts', () => {
     fake = await listen('127.0.0.2', (req, res, base) => {
       const m = /^\/([a-z-]+)\/\.well-known\/openid-configuration$/.exec(req.url ?? '');
       if (m?.[1] === 'redirect') return void res.writeHead(302, { Location: `${internal.base}/.well-known/openid-configuration` }).end();
+      // Endpoints on the allowed host that answer with a redirect to the internal one: only the
+      // check of each request when it is sent sees them (discovery found nothing to refuse).
+      const moved = /^\/[a-z-]+-moved\/(keys|token)$/.exec(req.url ?? '');
+      if (moved) return void res.writeHead(302, { Location: `${internal.base}/${moved[1]}` }).end();
       if (!m) return void res.writeHead(404).end();
       const issuer = `${base}/${m[1]}`;
       res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({
@@ -273,6 +277,36 @@ describe('a server with --idp-hosts', () => {
     expect(r.body).toMatchObject({ code: 'UNAUTHENTICATED' });
     expect(r.body.error).toMatch(/^the IdP access token cannot be verified: the server does not contact the identity provider's jwks_uri/);
     await waitAudit((x) => x.event === 'auth.idp_token' && x.outcome === 'failure' && /cannot be verified/.test(x.reason));
+  });
+
+  it('an allowed jwks_uri answering with a redirect to a host not allowed: the IdP access token is refused, the redirect not followed, audited', async () => {
+    const issuer = `${fake.base}/jwks-moved`;
+    expect((await connect(srv, { id: 'jwks-moved', issuer, accept_idp_access_tokens: true, audience: 'https://roost.test/jwks-moved' })).status).toBe(201);
+    const { privateKey } = await jose.generateKeyPair('RS256');
+    const jwt = await new jose.SignJWT({ scope: 'api' }).setProtectedHeader({ alg: 'RS256', typ: 'at+jwt', kid: 'k' })
+      .setIssuer(issuer).setAudience('https://roost.test/jwks-moved').setSubject('svc').setIssuedAt().setExpirationTime('5m').sign(privateKey);
+    const r = await call(`${srv.url}/v0/tenants/acme/connections`, { token: jwt });
+    expect(r.status, r.text).toBe(401);
+    expect(r.body.error).toMatch(new RegExp(`^the IdP access token cannot be verified: the identity provider's jwks_uri on http://127\\.0\\.0\\.2:${fake.port} answered with a redirect \\(302 to http://127\\.0\\.0\\.3:${internal.port}\\), which the server does not follow`));
+    const [a] = await waitAudit((x) => x.event === 'idp.request' && x.connection === 'jwks-moved');
+    expect(a).toMatchObject({ outcome: 'denied', tenant: 'acme', details: { request: 'jwks_uri', url: `${issuer}/keys`, redirect_to: `${internal.base}/keys` } });
+    expect(fake.hits).toContain('/jwks-moved/keys');
+  });
+
+  it('an allowed token endpoint answering with a redirect to a host not allowed: the login fails at the callback, the redirect not followed, audited', async () => {
+    const issuer = `${fake.base}/token-moved`;
+    expect((await connect(srv, { id: 'token-moved', issuer })).status).toBe(201);
+    const b = new Browser();
+    const start = await b.fetch(`${srv.url}/auth/login?tenant=acme&connection=token-moved`);
+    expect(start.status, start.text).toBe(302);
+    const to = new URL(start.headers.get('location')!);
+    expect(to.origin + to.pathname).toBe(`${issuer}/auth`);
+    const cb = await b.fetch(`${srv.url}/auth/oidc/acme/token-moved/callback?code=c0de&state=${encodeURIComponent(to.searchParams.get('state')!)}`);
+    expect(cb.status, cb.text).toBe(401);
+    expect(JSON.parse(cb.text).error).toMatch(new RegExp(`the identity provider's token_endpoint on http://127\\.0\\.0\\.2:${fake.port} answered with a redirect \\(302 to http://127\\.0\\.0\\.3:${internal.port}\\), which the server does not follow`));
+    const [a] = await waitAudit((x) => x.event === 'idp.request' && x.connection === 'token-moved');
+    expect(a).toMatchObject({ outcome: 'denied', tenant: 'acme', details: { request: 'token_endpoint', url: `${issuer}/token`, redirect_to: `${internal.base}/token` } });
+    expect(fake.hits).toContain('/token-moved/token');
   });
 
   it('nothing ever reached the internal host', () => {
