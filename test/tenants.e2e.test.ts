@@ -52,7 +52,7 @@ describe('operator: tenants', () => {
     expect((await call(`${srv.url}/v0/tenants/alpha`, { token: op })).body.name).toBe('Alpha Inc');
   });
 
-  it('keeps a remote placement\'s password when a change of placement leaves it out; null removes it', async () => {
+  it('keeps a remote placement\'s password when a change of placement leaves it out, only for the same server and user; null removes it', async () => {
     // GET shows only password_set: a client that reads the placement, edits the URL and sends
     // it back must not lose the password it could not see.
     expect((await call(`${srv.url}/v0/tenants`, { method: 'POST', token: op, ...json({ slug: 'placed' }) })).status).toBe(201);
@@ -61,7 +61,16 @@ describe('operator: tenants', () => {
     expect(r).toMatchObject({ status: 200, body: { placement: { type: 'clickhouse', url: 'http://127.0.0.1:9', user: 'u', password_set: true } } });
     const seen = (await call(`${srv.url}/v0/tenants/placed`, { token: op })).body.placement;
     expect(seen).not.toHaveProperty('password');
-    r = await patch({ ...seen, url: 'http://127.0.0.1:19' });
+    r = await patch({ ...seen, cluster: 'c1' });
+    expect(r).toMatchObject({ status: 200, body: { placement: { url: 'http://127.0.0.1:9', cluster: 'c1', password_set: true } } });
+    // Another server or user: the password is not sent there unless given again.
+    for (const moved of [{ ...seen, url: 'http://127.0.0.1:19' }, { ...seen, user: 'v' }, { ...seen, url: 'https://127.0.0.1:9' }]) {
+      const refused = await patch(moved);
+      expect(refused).toMatchObject({ status: 400, body: { code: 'INVALID_PARAMETER' } });
+      expect(refused.body.error).toContain('placement.password is required when the server');
+    }
+    expect((await call(`${srv.url}/v0/tenants/placed`, { token: op })).body.placement).toMatchObject({ url: 'http://127.0.0.1:9', user: 'u', password_set: true });
+    r = await patch({ ...seen, url: 'http://127.0.0.1:19', password: 'pw-2' });
     expect(r).toMatchObject({ status: 200, body: { placement: { url: 'http://127.0.0.1:19', password_set: true } } });
     expect(await patch({ type: 'clickhouse', url: 'http://127.0.0.1:19', password: 5 })).toMatchObject({ status: 400, body: { code: 'INVALID_PARAMETER' } });
     expect((await call(`${srv.url}/v0/tenants/placed`, { token: op })).body.placement.password_set).toBe(true);

@@ -107,8 +107,9 @@ export function tenantView(t: Tenant): Record<string, unknown> {
 /**
  * `current`: the tenant's placement when this is a change (PATCH). A remote placement
  * sent without `password` keeps the current one (GET shows only `password_set`, so a
- * client that reads, edits and sends the placement back must not lose it); `password:
- * null` removes it.
+ * client that reads, edits and sends the placement back must not lose it) as long as the
+ * server's origin and the user stay the same; else the password must be given again.
+ * `password: null` removes it.
  */
 function parsePlacement(app: App, raw: unknown, current?: Placement): Placement {
   if (raw === undefined) return { type: 'embedded' };
@@ -128,7 +129,16 @@ function parsePlacement(app: App, raw: unknown, current?: Placement): Placement 
         throw new RoostError('INVALID_PARAMETER', `placement.${k} must be a string${k === 'password' && current ? ' (or null to remove it)' : ''}`);
       }
     }
-    const kept = p.password === undefined && current?.type === 'clickhouse' ? current.password_sealed : undefined;
+    let kept: string | undefined;
+    if (p.password === undefined && current?.type === 'clickhouse' && current.password_sealed) {
+      // The current password goes only to the server and user it was given for: to another
+      // origin or user it would be sent to a host that may not be trusted with it (the shared
+      // server's password to a tenant's own server, say).
+      if (new URL(current.url).origin !== u.origin || (current.user ?? '') !== ((p.user as string | undefined) ?? '')) {
+        throw new RoostError('INVALID_PARAMETER', `placement.password is required when the server (${new URL(current.url).origin} → ${u.origin}) or the user changes: the current password is not sent to another server or user; give the new one, or null for none`);
+      }
+      kept = current.password_sealed;
+    }
     return {
       type: 'clickhouse', url: p.url, user: p.user as string | undefined, cluster: p.cluster as string | undefined,
       password_sealed: typeof p.password === 'string' && p.password ? app.secrets.seal(p.password) : kept,
