@@ -10,6 +10,7 @@ import { RateLimiter } from './rate-limit.js';
 import { SessionKeys } from './sessions/keys.js';
 import { OidcClients } from './oidc/client.js';
 import { StateLoginStore, type LoginStore } from './oidc/pending.js';
+import { isLoopbackHost } from './loopback.js';
 
 export interface AuthRuntime {
   /** Roost's public base URL and the `iss` of its sessions. */
@@ -34,11 +35,6 @@ function publicUrl(app: App): string {
   return `http://${h.includes(':') ? `[${h}]` : h}:${app.address.port}`;
 }
 
-function isLoopbackUrl(u: string): boolean {
-  const host = new URL(u).hostname.replace(/^\[|\]$/g, '');
-  return host === 'localhost' || host === '::1' || host.startsWith('127.');
-}
-
 export function runtimeOf(app: App): AuthRuntime {
   let rt = runtimes.get(app);
   if (!rt) {
@@ -58,7 +54,7 @@ export function runtimeOf(app: App): AuthRuntime {
     });
     const created: AuthRuntime = {
       get issuer() { return publicUrl(app); },
-      get insecureCookies() { const u = publicUrl(app); return u.startsWith('http:') && isLoopbackUrl(u); },
+      get insecureCookies() { const u = publicUrl(app); return u.startsWith('http:') && isLoopbackHost(new URL(u).hostname); },
       limiter: new RateLimiter(),
       keys: new SessionKeys(app),
       oidc: new OidcClients(app),

@@ -14,6 +14,7 @@ import { call, startServer, tempDir, type RunningServer } from './helpers/server
 import { Browser } from './helpers/oidc-browser.js';
 import { startDevProvider, type DevProvider } from '../auth/oidc/dev-provider.js';
 import { idpUrlRefusal, parseIdpHosts } from '../auth/oidc/idp-hosts.js';
+import { isLoopbackHost } from '../auth/loopback.js';
 import { loadConfig } from '../src/config.js';
 
 describe('the list (parseIdpHosts, idpUrlRefusal)', () => {
@@ -79,6 +80,16 @@ describe('the list (parseIdpHosts, idpUrlRefusal)', () => {
     expect(loadConfig([], { ROOST_IDP_HOSTS: '*.acme.com' }).idpHosts?.entries).toEqual([{ host: 'acme.com', wildcard: true, port: undefined }]);
     expect(loadConfig([], {}).idpHosts).toBeUndefined();
     expect(() => loadConfig([], { ROOST_IDP_HOSTS: '' })).toThrow(/--idp-hosts \/ ROOST_IDP_HOSTS: name at least one host/);
+  });
+});
+
+describe('loopback hosts (auth/loopback.ts: plain http for issuers, SAML URLs, the public URL\'s cookies)', () => {
+  it('IPv4 literals in 127.0.0.0/8, ::1 and localhost; never a DNS name that looks like one', () => {
+    for (const h of ['127.0.0.1', '127.255.255.254', '127.1.2.3', '::1', '[::1]', '[0:0:0:0:0:0:0:1]', 'localhost', 'LOCALHOST']) expect(isLoopbackHost(h), h).toBe(true);
+    for (const h of ['127.evil.com', '127.0.0.1.nip.io', 'localhost.', 'localhost.evil.com', '128.0.0.1', '10.0.0.127', '[::2]', '::', '', 'evil.com']) expect(isLoopbackHost(h), h).toBe(false);
+    // As URLs hand them over: other spellings of 127.0.0.1 are that address.
+    expect(isLoopbackHost(new URL('http://0x7f.1/').hostname)).toBe(true);
+    expect(idpUrlRefusal(undefined, new URL('http://127.evil.com/'))).toMatch(/plain http is accepted on loopback only/);
   });
 });
 
@@ -201,6 +212,17 @@ describe('a server with --idp-hosts', () => {
     expect(p.status, p.text).toBe(400);
     expect(p.body).toMatchObject({ code: 'IDP_HOST_NOT_ALLOWED', host: '10.0.0.5' });
     expect((await call(`${srv.url}/v0/tenants/acme/connections/sso`, { token: op() })).body.issuer).toBe('https://sso.idp.test/realms/acme');
+  });
+
+  it('plain http to a DNS name starting with 127. is not loopback: an OIDC issuer or a SAML sso_url there is refused', async () => {
+    const o = await connect(srv, { id: 'dns127', issuer: 'http://127.evil.com' });
+    expect(o.status).toBe(400);
+    expect(o.body).toMatchObject({ code: 'INVALID_PARAMETER', error: 'issuer must be an https URL (plain http only on loopback)' });
+    for (const sso of ['http://127.evil.com/sso', 'http://127.0.0.1.nip.io/sso', 'http://localhost./sso']) {
+      const r = await call(`${srv.url}/v0/tenants/acme/connections`, { method: 'POST', token: op(), ...json({ id: 'dns127', type: 'saml', entity_id: 'https://idp.partner.test/saml', sso_url: sso }) });
+      expect(r.status, sso).toBe(400);
+      expect(r.body.error, sso).toBe('sso_url must be an https URL (plain http only on loopback)');
+    }
   });
 
   it('each refused create and patch is audited as a denied connection change, with the host and the tenant', async () => {

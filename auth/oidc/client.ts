@@ -14,6 +14,7 @@ import type { ConnectionRecord } from './connections.js';
 import { hostLabel, idpUrlRefusal, type IdpHostEntry, type IdpHosts } from './idp-hosts.js';
 import { auditAuth } from '../runtime.js';
 import { markAudited } from '../authorize.js';
+import { isLoopbackHost } from '../loopback.js';
 
 /** Signature algorithms accepted from IdPs: asymmetric only (never `none`, never HMAC). */
 export const IDP_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];
@@ -25,11 +26,6 @@ const DISCOVERY_TTL_MS = 10 * 60_000;
  * carry `nbf`, failed logins at random).
  */
 export const IDP_CLOCK_TOLERANCE_S = 30;
-
-function isLoopback(u: URL): boolean {
-  const h = u.hostname.replace(/^\[|\]$/g, '');
-  return h === 'localhost' || h === '::1' || h.startsWith('127.');
-}
 
 /**
  * A request the server would not send for a connection (a host the operator does not allow, a
@@ -136,7 +132,7 @@ export class OidcClients {
     // ID token signatures are verified in the callback with the same JWKS cache as access
     // tokens (refetched on an unknown kid after 1 s, where openid-client waits 60 s).
     const execute: Array<(c: oidc.Configuration) => void> = [];
-    if (issuer.protocol === 'http:' && isLoopback(issuer)) execute.push(oidc.allowInsecureRequests);
+    if (issuer.protocol === 'http:' && isLoopbackHost(issuer.hostname)) execute.push(oidc.allowInsecureRequests);
     // The discovery request and every later one of this configuration (token, UserInfo) go
     // through the guard; which endpoint a URL is, once the metadata is known, names it in refusals.
     let known: oidc.ServerMetadata | undefined;

@@ -8,6 +8,7 @@ import type { App } from '../../src/app.js';
 import { RoostError } from '../../src/errors.js';
 import { runtimeOf } from '../runtime.js';
 import { hostLabel } from './idp-hosts.js';
+import { isLoopbackHost } from '../loopback.js';
 import type { SamlConnectionRecord } from '../saml/connections.js';
 
 export interface ConnectionRecord {
@@ -66,11 +67,6 @@ export function connectionView(app: App, c: ConnectionRecord): Record<string, un
 /** Issuer identifiers compare as URLs (`https://idp` and `https://idp/` are the same). */
 export function sameIssuer(a: string, b: string): boolean {
   try { return new URL(a).href === new URL(b).href; } catch { return false; }
-}
-
-function isLoopbackHost(h: string): boolean {
-  const host = h.replace(/^\[|\]$/g, '');
-  return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
 
 /** Validates a create (all fields) or a patch (`existing` given) body into a record. */

@@ -16,6 +16,7 @@
  * loopback (127.0.0.0/8, ::1, localhost), and with a list only to loopback hosts it names.
  */
 import net from 'node:net';
+import { isLoopbackHost } from '../loopback.js';
 
 export interface IdpHostEntry {
   /** Lower case; bracketed for IPv6 (`[::1]`), as `URL.hostname` has it. */
@@ -76,12 +77,6 @@ export function parseIdpHosts(raw: string): { hosts?: IdpHosts; problems: string
   }
   if (!problems.length && !any && !entries.length) problems.push('name at least one host (or * for any), or leave it unset');
   return { hosts: problems.length ? undefined : { any, entries, spec: parts }, problems };
-}
-
-/** 127.0.0.0/8, ::1 and `localhost`: where plain http is accepted at all. */
-export function isLoopbackHost(hostname: string): boolean {
-  const h = hostname.replace(/^\[|\]$/g, '');
-  return h === 'localhost' || h === '::1' || (net.isIPv4(h) && h.startsWith('127.'));
 }
 
 /** `host` or `host:port` as an entry would name it (the port only when not the scheme's default). */

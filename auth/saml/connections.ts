@@ -11,6 +11,7 @@ import { RoostError } from '../../src/errors.js';
 import { runtimeOf } from '../runtime.js';
 import { parseIdpMetadata } from './metadata.js';
 import { XmlRefused } from './xml.js';
+import { isLoopbackHost } from '../loopback.js';
 
 export const NAMEID_FORMATS = {
   persistent: 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent',
@@ -82,11 +83,6 @@ export function samlConnectionView(app: App, c: SamlConnectionRecord): Record<st
     login_url: `${runtimeOf(app).issuer}/auth/login?tenant=${encodeURIComponent(c.tenant)}&connection=${encodeURIComponent(c.id)}`,
     created_at: c.createdAt, updated_at: c.updatedAt,
   };
-}
-
-function isLoopbackHost(h: string): boolean {
-  const host = h.replace(/^\[|\]$/g, '');
-  return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
 
 /**
