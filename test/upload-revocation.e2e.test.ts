@@ -11,13 +11,13 @@
  * asynchronously: there the revocation waits until the server converts the NDJSON body in a
  * worker (`roost_ndjson_worker_bodies_total` went up), which it does only once authorized.
  */
-import http from 'node:http';
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, startServer, workspaceApi, type RunningServer } from './helpers/server.js';
 import { Browser } from './helpers/oidc-browser.js';
 import { drained, eventsBody, segmentDir } from './helpers/events.js';
 import { requireClickHouse, startClickHouse, type RunningClickHouse } from './helpers/clickhouse-server.js';
+import { startUpload, type Answer } from './helpers/upload.js';
 
 let srv: RunningServer;
 let admin: string;
@@ -29,42 +29,6 @@ beforeAll(async () => {
   admin = (await call(`${srv.url}/tokens`)).body.workspace_admin_token;
 }, 60_000);
 afterAll(async () => { await srv?.stop(); });
-
-type Answer = { status: number; body: any; text: string };
-
-/**
- * A POST whose body is written piece by piece. Resolves once the server has taken the request
- * (100 Continue) and the first piece is written; `finish` writes the rest and answers the reply.
- */
-async function startUpload(path: string, token: string, type: string, first: string): Promise<{ finish(rest: string): Promise<Answer> }> {
-  const u = new URL(`${srv.url}${path}`);
-  const req = http.request({
-    hostname: u.hostname, port: u.port, path: `${u.pathname}${u.search}`, method: 'POST',
-    headers: { Authorization: `Bearer ${token}`, 'Content-Type': type, 'Transfer-Encoding': 'chunked', Expect: '100-continue' },
-  });
-  const answer = new Promise<Answer>((resolve, reject) => {
-    req.on('response', (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => { text += d; });
-      res.on('end', () => {
-        let body: unknown = text;
-        try { body = JSON.parse(text); } catch { /* not JSON */ }
-        resolve({ status: res.statusCode!, body, text });
-      });
-    });
-    req.on('error', reject);
-  });
-  const early = answer.then((a) => { throw new Error(`answered before the body was sent: ${a.status} ${a.text}`); });
-  await Promise.race([new Promise<void>((r) => req.once('continue', () => r())), early]);
-  await new Promise<void>((resolve, reject) => req.write(first, (e) => (e ? reject(e) : resolve())));
-  return {
-    async finish(rest: string) {
-      await new Promise<void>((resolve) => req.end(rest, () => resolve()));
-      return answer;
-    },
-  };
-}
 
 const csvRows = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => `${from + i},r${from + i}`).join('\n') + '\n';
 const count = async (table: string): Promise<number> => Number((await rows(`SELECT count() AS c FROM ${table}`))[0].c);
@@ -92,7 +56,7 @@ describe('a credential revoked while its upload arrives', () => {
   it('append, token deleted: 403, nothing of the upload stored (rows nor quarantine), an error in the operations log, a denial in the audit log', async () => {
     await createDataSource('rv_append', 'id Int32, s String', csvRows(0, 2));
     const tok = await createToken('rv_append_tok', ['DATASOURCES:APPEND:rv_append']);
-    const up = await startUpload('/v0/datasources?name=rv_append&mode=append', tok, 'text/csv', csvRows(2, 500));
+    const up = await startUpload(srv.url, '/v0/datasources?name=rv_append&mode=append', tok, 'text/csv', csvRows(2, 500));
     expect((await call(`${srv.url}/v0/tokens/rv_append_tok`, { method: 'DELETE', token: admin })).status).toBe(204);
     // (A row for the quarantine too: it must not appear either.)
     const r = await up.finish(`${csvRows(500, 1000)}not a number,x\n`);
@@ -112,7 +76,7 @@ describe('a credential revoked while its upload arrives', () => {
   it('replace, token refreshed (its secret replaced): 403, the data source keeps its rows', async () => {
     await createDataSource('rv_replace', 'id Int32, s String', csvRows(0, 3));
     const tok = await createToken('rv_replace_tok', ['DATASOURCES:APPEND:rv_replace']);
-    const up = await startUpload('/v0/datasources?name=rv_replace&mode=replace', tok, 'text/csv', csvRows(100, 400));
+    const up = await startUpload(srv.url, '/v0/datasources?name=rv_replace&mode=replace', tok, 'text/csv', csvRows(100, 400));
     expect((await call(`${srv.url}/v0/tokens/rv_replace_tok/refresh`, { method: 'POST', token: admin })).status).toBe(200);
     const r = await up.finish(csvRows(400, 700));
     expectRevoked(r, 'DATASOURCES:APPEND:rv_replace');
@@ -123,7 +87,7 @@ describe('a credential revoked while its upload arrives', () => {
   it('partial replace, the token\'s scopes narrowed to reading: 403, nothing replaced', async () => {
     await createDataSource('rv_partial', 'id Int32, s String', csvRows(0, 4));
     const tok = await createToken('rv_partial_tok', ['DATASOURCES:APPEND:rv_partial', 'DATASOURCES:READ:rv_partial']);
-    const up = await startUpload(`/v0/datasources?name=rv_partial&mode=replace&replace_condition=${enc('id < 2')}`, tok, 'text/csv', '0,new\n');
+    const up = await startUpload(srv.url, `/v0/datasources?name=rv_partial&mode=replace&replace_condition=${enc('id < 2')}`, tok, 'text/csv', '0,new\n');
     expect((await call(`${srv.url}/v0/tokens/rv_partial_tok?scope=${enc('DATASOURCES:READ:rv_partial')}`, { method: 'PUT', token: admin })).status).toBe(200);
     const r = await up.finish('1,new\n');
     expectRevoked(r, 'DATASOURCES:APPEND:rv_partial');
@@ -132,7 +96,7 @@ describe('a credential revoked while its upload arrives', () => {
 
   it('create with a body, token deleted: 403, no data source of that name (nor its tables: the name can be created again)', async () => {
     const tok = await createToken('rv_create_tok', ['DATASOURCES:CREATE']);
-    const up = await startUpload(`/v0/datasources?name=rv_create&schema=${enc('id Int32, s String')}`, tok, 'text/csv', csvRows(0, 300));
+    const up = await startUpload(srv.url, `/v0/datasources?name=rv_create&schema=${enc('id Int32, s String')}`, tok, 'text/csv', csvRows(0, 300));
     expect((await call(`${srv.url}/v0/tokens/rv_create_tok`, { method: 'DELETE', token: admin })).status).toBe(204);
     const r = await up.finish(csvRows(300, 600));
     expectRevoked(r, 'DATASOURCES:CREATE');
@@ -146,7 +110,7 @@ describe('a credential revoked while its upload arrives', () => {
   it('/v0/events?wait=true, token deleted: 403, nothing stored', async () => {
     await createDataSource('rv_events', 'id Int32 `json:$.id`');
     const tok = await createToken('rv_events_tok', ['DATASOURCES:APPEND:rv_events']);
-    const up = await startUpload('/v0/events?name=rv_events&wait=true', tok, 'application/x-ndjson', eventsBody(0, 200));
+    const up = await startUpload(srv.url, '/v0/events?name=rv_events&wait=true', tok, 'application/x-ndjson', eventsBody(0, 200));
     expect((await call(`${srv.url}/v0/tokens/rv_events_tok`, { method: 'DELETE', token: admin })).status).toBe(204);
     const r = await up.finish(eventsBody(200, 200));
     expectRevoked(r, 'DATASOURCES:APPEND:rv_events');
@@ -157,7 +121,7 @@ describe('a credential revoked while its upload arrives', () => {
   it('/v0/events buffered (202 is its commit), token deleted before the body ends: 403, nothing buffered or flushed', async () => {
     await createDataSource('rv_buffered', 'id Int32 `json:$.id`');
     const tok = await createToken('rv_buffered_tok', ['DATASOURCES:APPEND:rv_buffered']);
-    const up = await startUpload('/v0/events?name=rv_buffered', tok, 'application/x-ndjson', eventsBody(0, 200));
+    const up = await startUpload(srv.url, '/v0/events?name=rv_buffered', tok, 'application/x-ndjson', eventsBody(0, 200));
     expect((await call(`${srv.url}/v0/tokens/rv_buffered_tok`, { method: 'DELETE', token: admin })).status).toBe(204);
     const r = await up.finish(eventsBody(200, 200));
     expectRevoked(r, 'DATASOURCES:APPEND:rv_buffered');
@@ -181,7 +145,7 @@ describe('a credential revoked while its upload arrives', () => {
     };
     const before = await converted();
     // Over 32 KiB: converted in a worker, which the server starts only once the upload is authorized.
-    const up = await startUpload('/v0/datasources?name=rv_session&mode=append&format=ndjson&workspace=default', session, 'application/x-ndjson', eventsBody(0, 5000));
+    const up = await startUpload(srv.url, '/v0/datasources?name=rv_session&mode=append&format=ndjson&workspace=default', session, 'application/x-ndjson', eventsBody(0, 5000));
     while (await converted() === before) await new Promise((r) => setTimeout(r, 20));
     const out = await call(`${srv.url}/auth/logout`, { method: 'POST', token: session });
     expect(out.status, out.text).toBe(200);
@@ -196,7 +160,7 @@ describe('a credential that still holds its scope at the commit', () => {
   it('a token renamed and given other scopes during its upload (still DATASOURCES:APPEND on the data source) stores it as before', async () => {
     await createDataSource('rv_kept', 'id Int32, s String', csvRows(0, 2));
     const tok = await createToken('rv_kept_tok', ['DATASOURCES:APPEND:rv_kept']);
-    const up = await startUpload('/v0/datasources?name=rv_kept&mode=append', tok, 'text/csv', csvRows(2, 300));
+    const up = await startUpload(srv.url, '/v0/datasources?name=rv_kept&mode=append', tok, 'text/csv', csvRows(2, 300));
     const changed = await call(`${srv.url}/v0/tokens/rv_kept_tok?name=rv_kept_renamed&scope=${enc('DATASOURCES:APPEND:rv_kept')}&scope=${enc('DATASOURCES:READ:rv_kept')}`, { method: 'PUT', token: admin });
     expect(changed.status, changed.text).toBe(200);
     // Another token deleted meanwhile is none of its business.
@@ -213,11 +177,11 @@ describe('a credential that still holds its scope at the commit', () => {
   it('/v0/events with wait=true and buffered, the token unchanged: stored as before', async () => {
     await createDataSource('rv_events_ok', 'id Int32 `json:$.id`');
     const tok = await createToken('rv_events_ok_tok', ['DATASOURCES:APPEND:rv_events_ok']);
-    const waited = await startUpload('/v0/events?name=rv_events_ok&wait=true', tok, 'application/x-ndjson', eventsBody(0, 100));
+    const waited = await startUpload(srv.url, '/v0/events?name=rv_events_ok&wait=true', tok, 'application/x-ndjson', eventsBody(0, 100));
     const w = await waited.finish(eventsBody(100, 100));
     expect(w.status, w.text).toBe(200);
     expect(w.body).toEqual({ successful_rows: 200, quarantined_rows: 0 });
-    const buffered = await startUpload('/v0/events?name=rv_events_ok', tok, 'application/x-ndjson', eventsBody(200, 100));
+    const buffered = await startUpload(srv.url, '/v0/events?name=rv_events_ok', tok, 'application/x-ndjson', eventsBody(200, 100));
     const b = await buffered.finish(eventsBody(300, 100));
     expect(b.status, b.text).toBe(202);
     await drained(srv, 'rv_events_ok', 10_000);
@@ -256,7 +220,7 @@ describe('a credential revoked while its upload arrives, on a remote ClickHouse'
     if (!ch) return t.skip();
     await remote.createDataSource('rv_big', 'id Int32 `json:$.id`, s String `json:$.s`');
     const tok = await remote.createToken('rv_big_tok', ['DATASOURCES:APPEND:rv_big']);
-    const up = await startUpload('/v0/events?name=rv_big&wait=true', tok, 'application/x-ndjson', wide(0, 30_000));
+    const up = await startUpload(srv.url, '/v0/events?name=rv_big&wait=true', tok, 'application/x-ndjson', wide(0, 30_000));
     expect((await call(`${srv.url}/v0/tokens/rv_big_tok`, { method: 'DELETE', token: remoteAdmin })).status).toBe(204);
     const r = await up.finish(wide(30_000, 30_000));
     expectRevoked(r, 'DATASOURCES:APPEND:rv_big');
@@ -264,7 +228,7 @@ describe('a credential revoked while its upload arrives, on a remote ClickHouse'
     expect(await stored()).toBe(0);
 
     const kept = await remote.createToken('rv_big_kept', ['DATASOURCES:APPEND:rv_big']);
-    const ok = await startUpload('/v0/events?name=rv_big&wait=true', kept, 'application/x-ndjson', wide(0, 30_000));
+    const ok = await startUpload(srv.url, '/v0/events?name=rv_big&wait=true', kept, 'application/x-ndjson', wide(0, 30_000));
     const w = await ok.finish(wide(30_000, 30_000));
     expect(w.status, w.text).toBe(200);
     expect(w.body).toEqual({ successful_rows: 60_000, quarantined_rows: 0 });

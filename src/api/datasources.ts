@@ -250,7 +250,7 @@ export function registerDataSourceRoutes(app: App): void {
     const result = r.error ? 'error' : 'ok';
     app.metrics.ingestOps.inc({ tenant: ws.tenant, event, result });
     app.service.write(ws.tenant, 'datasources_ops_log', {
-      timestamp: chTime(), workspace: ws.name, event_type: event, datasource_id: ds.id, datasource_name: ds.name,
+      timestamp: chTime(), workspace: ws.name, workspace_id: ws.id, event_type: event, datasource_id: ds.id, datasource_name: ds.name,
       result, elapsed_time: r.elapsedMs / 1000, error: r.error ?? '', request_id: ctx.id, import_id: r.importId ?? '', job_id: r.jobId ?? '',
       rows: r.rows ?? 0, rows_quarantine: r.quarantined ?? 0, written_rows: r.rows ?? 0, written_rows_quarantine: r.quarantined ?? 0,
       // What was read: the body's bytes and the rows parsed from it (stored, quarantined, or left

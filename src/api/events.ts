@@ -70,7 +70,7 @@ export function registerEventRoutes(app: App): EventBuffer {
       if (!ws || !ds) return;
       app.metrics.ingestOps.inc({ tenant: ws.tenant, event: 'append', result: 'error' });
       app.service.write(ws.tenant, 'datasources_ops_log', {
-        timestamp: chTime(), workspace: ws.name, event_type: 'append', datasource_id: ds.id, datasource_name: ds.name, result: 'error',
+        timestamp: chTime(), workspace: ws.name, workspace_id: ws.id, event_type: 'append', datasource_id: ds.id, datasource_name: ds.name, result: 'error',
         error: `buffered events set aside, not stored: ${publicErrorText(app.state, ws.tenant, ws.name, err)} (kept on the server as ${path.basename(file)})`,
         elapsed_time: 0, request_id: 'events-buffer', import_id: '', rows: 0, rows_quarantine: 0, options: { source: 'events' },
       });
@@ -98,7 +98,7 @@ export function registerEventRoutes(app: App): EventBuffer {
         // failing is seen where the tenant looks (and counted in /metrics).
         app.metrics.ingestOps.inc({ tenant: ws.tenant, event: 'append', result: 'error' });
         app.service.write(ws.tenant, 'datasources_ops_log', {
-          timestamp: chTime(), workspace: ws.name, event_type: 'append', datasource_id: ds.id, datasource_name: ds.name, result: 'error',
+          timestamp: chTime(), workspace: ws.name, workspace_id: ws.id, event_type: 'append', datasource_id: ds.id, datasource_name: ds.name, result: 'error',
           error: `buffered events not stored yet (kept and retried): ${publicErrorText(app.state, ws.tenant, ws.name, e)}`,
           elapsed_time: (performance.now() - t0) / 1000, request_id: 'events-buffer', import_id: '', rows: 0, rows_quarantine: 0, read_bytes: read.bytes,
           options: { source: 'events' },
@@ -109,7 +109,7 @@ export function registerEventRoutes(app: App): EventBuffer {
       app.metrics.quarantinedRows.inc({ tenant: ws.tenant, format: 'ndjson' }, r.quarantined);
       app.metrics.ingestOps.inc({ tenant: ws.tenant, event: 'append', result: 'ok' });
       app.service.write(ws.tenant, 'datasources_ops_log', {
-        timestamp: chTime(), workspace: ws.name, event_type: 'append', datasource_id: ds.id, datasource_name: ds.name, result: 'ok',
+        timestamp: chTime(), workspace: ws.name, workspace_id: ws.id, event_type: 'append', datasource_id: ds.id, datasource_name: ds.name, result: 'ok',
         elapsed_time: (performance.now() - t0) / 1000, request_id: 'events-buffer', import_id: r.importId, rows: r.rows, rows_quarantine: r.quarantined, read_bytes: read.bytes, read_rows: r.rows + r.quarantined,
         written_rows: r.rows, written_rows_quarantine: r.quarantined, options: { source: 'events' },
       });
@@ -156,7 +156,7 @@ export function registerEventRoutes(app: App): EventBuffer {
         // A refused append is an operation too (as for /v0/datasources): the log says why.
         app.metrics.ingestOps.inc({ tenant, event: 'append', result: 'error' });
         app.service.write(tenant, 'datasources_ops_log', {
-          timestamp: chTime(), workspace, event_type: 'append', datasource_id: ds.id, datasource_name: ds.name, result: 'error', error: publicErrorText(app.state, tenant, workspace, e),
+          timestamp: chTime(), workspace, workspace_id: ws.id, event_type: 'append', datasource_id: ds.id, datasource_name: ds.name, result: 'error', error: publicErrorText(app.state, tenant, workspace, e),
           elapsed_time: (performance.now() - t0) / 1000, request_id: ctx.id, import_id: '', rows: 0, rows_quarantine: 0, read_bytes: read.bytes,
           options: { source: 'events' },
         });
@@ -167,7 +167,7 @@ export function registerEventRoutes(app: App): EventBuffer {
       app.metrics.quarantinedRows.inc({ tenant, format: 'ndjson' }, r.quarantined);
       app.metrics.ingestOps.inc({ tenant, event: 'append', result: 'ok' });
       app.service.write(tenant, 'datasources_ops_log', {
-        timestamp: chTime(), workspace, event_type: 'append', datasource_id: ds.id, datasource_name: ds.name, result: 'ok',
+        timestamp: chTime(), workspace, workspace_id: ws.id, event_type: 'append', datasource_id: ds.id, datasource_name: ds.name, result: 'ok',
         elapsed_time: (performance.now() - t0) / 1000, request_id: ctx.id, import_id: r.importId, rows: r.rows, rows_quarantine: r.quarantined, read_bytes: read.bytes, read_rows: r.rows + r.quarantined,
         written_rows: r.rows, written_rows_quarantine: r.quarantined, options: { source: 'events' },
       });
@@ -218,7 +218,7 @@ export function registerEventRoutes(app: App): EventBuffer {
       // logged when they are flushed.)
       app.metrics.ingestOps.inc({ tenant, event: 'append', result: 'error' });
       app.service.write(tenant, 'datasources_ops_log', {
-        timestamp: chTime(), workspace, event_type: 'append', datasource_id: ds.id, datasource_name: ds.name, result: 'error', error: publicErrorText(app.state, tenant, workspace, e),
+        timestamp: chTime(), workspace, workspace_id: ws.id, event_type: 'append', datasource_id: ds.id, datasource_name: ds.name, result: 'error', error: publicErrorText(app.state, tenant, workspace, e),
         elapsed_time: (performance.now() - t0) / 1000, request_id: ctx.id, import_id: '', rows: 0, rows_quarantine: 0, options: { source: 'events' },
       });
       throw e;
