@@ -9,22 +9,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, startServer, type RunningServer } from './helpers/server.js';
 import { Browser, clientCredentialsToken } from './helpers/oidc-browser.js';
 import { makeSamlIdp, samlLogin } from './helpers/saml-idp.js';
+import { json, serverAudit } from './helpers/audit.js';
 import { startDevProvider, type DevProvider } from '../auth/oidc/dev-provider.js';
 
 let srv: RunningServer;
 let okta: DevProvider;
 const partner = makeSamlIdp('https://idp.partner.test/saml');
 const AUD = 'https://roost.test/acme';
-const op = () => srv.operatorToken;
-const json = (body: unknown) => ({ headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+const { op, audits, waitAudit } = serverAudit(() => srv);
 const u = (p: string) => `${srv.url}${p}`;
-const audits = (pred: (a: Record<string, any>) => boolean) => srv.logs.filter((l) => l.msg === 'audit' && pred(l));
-async function waitAudit(pred: (a: Record<string, any>) => boolean): Promise<Record<string, any>> {
-  for (let i = 0; i < 100 && audits(pred).length === 0; i++) await new Promise((r) => setTimeout(r, 20));
-  const got = audits(pred);
-  expect(got.length).toBeGreaterThan(0);
-  return got[got.length - 1]!;
-}
 
 const ADMINS = { claim: 'groups', match: { equals: 'admins' }, grant: { role: 'tenant:admin' } };
 const STAFF = { claim: 'groups', match: { equals: 'staff' }, grant: { role: 'viewer', workspace: 'main' } };

@@ -12,6 +12,7 @@ import * as jose from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, startServer, tempDir, type RunningServer } from './helpers/server.js';
 import { Browser } from './helpers/oidc-browser.js';
+import { json, serverAudit } from './helpers/audit.js';
 import { startDevProvider, type DevProvider } from '../auth/oidc/dev-provider.js';
 import { idpUrlRefusal, parseIdpHosts } from '../auth/oidc/idp-hosts.js';
 import { isLoopbackHost } from '../auth/loopback.js';
@@ -124,14 +125,8 @@ describe('a server with --idp-hosts', () => {
   let idp: DevProvider;
   let fake: Awaited<ReturnType<typeof listen>>;
   let internal: Awaited<ReturnType<typeof listen>>;
-  const op = () => srv.operatorToken;
-  const json = (body: unknown) => ({ headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+  const { op, audits, waitAudits } = serverAudit(() => srv);
   const connect = (s: RunningServer, body: Record<string, unknown>) => call(`${s.url}/v0/tenants/acme/connections`, { method: 'POST', token: s.operatorToken, ...json({ type: 'oidc', client_id: 'roost', client_secret: 'secret-0123456789', ...body }) });
-  const audits = (pred: (a: Record<string, any>) => boolean) => srv.logs.filter((l) => l.msg === 'audit' && pred(l));
-  async function waitAudit(pred: (a: Record<string, any>) => boolean) {
-    for (let i = 0; i < 100 && audits(pred).length === 0; i++) await new Promise((r) => setTimeout(r, 20));
-    return audits(pred);
-  }
 
   beforeAll(async () => {
     // 127.0.0.3 plays a service inside the operator's network: whatever it is asked is a failure.
@@ -195,7 +190,7 @@ describe('a server with --idp-hosts', () => {
     expect((await call(`${srv.url}/v0/tenants/acme/mappings`, { method: 'PUT', token: op(), ...json({ rules: [{ claim: 'groups', match: { equals: 'eng' }, grant: { role: 'tenant:admin' }, connections: ['main'] }] }) })).status).toBe(200);
     const r = await new Browser().login(srv.url, 'tenant=acme&connection=main', 'ana');
     expect(r.status, r.text).toBe(303);
-    await waitAudit((a) => a.event === 'login' && a.outcome === 'success' && a.connection === 'main');
+    await waitAudits((a) => a.event === 'login' && a.outcome === 'success' && a.connection === 'main');
   });
 
   it('a connection to a host the list does not name is a 400 saying which setting allows it; allowed ones are created', async () => {
@@ -228,19 +223,19 @@ describe('a server with --idp-hosts', () => {
   it('each refused create and patch is audited as a denied connection change, with the host and the tenant', async () => {
     const r = await connect(srv, { id: 'denied', issuer: 'https://internal.example.com:8443/realm' });
     expect(r.status).toBe(400);
-    const [c] = await waitAudit((a) => a.event === 'connection.created' && a.requestId === r.headers.get('x-request-id'));
+    const [c] = await waitAudits((a) => a.event === 'connection.created' && a.requestId === r.headers.get('x-request-id'));
     expect(c).toMatchObject({
       outcome: 'denied', tenant: 'acme', credential: 'operator', resource: 'connection:denied', reason: r.body.error,
       details: { host: 'internal.example.com:8443', issuer: 'https://internal.example.com:8443/realm' },
     });
     const p = await call(`${srv.url}/v0/tenants/acme/connections/sso`, { method: 'PATCH', token: op(), ...json({ issuer: 'https://10.0.0.5' }) });
     expect(p.status).toBe(400);
-    const [u] = await waitAudit((a) => a.event === 'connection.updated' && a.requestId === p.headers.get('x-request-id'));
+    const [u] = await waitAudits((a) => a.event === 'connection.updated' && a.requestId === p.headers.get('x-request-id'));
     expect(u).toMatchObject({ outcome: 'denied', tenant: 'acme', resource: 'connection:sso', reason: p.body.error, details: { host: '10.0.0.5', issuer: 'https://10.0.0.5' } });
     // A patch of another field of a connection the list refuses (stored before it) is refused and audited too.
     const old = await call(`${srv.url}/v0/tenants/acme/connections/old`, { method: 'PATCH', token: op(), ...json({ scopes: ['openid'] }) });
     expect(old.status).toBe(400);
-    const [o] = await waitAudit((a) => a.event === 'connection.updated' && a.requestId === old.headers.get('x-request-id'));
+    const [o] = await waitAudits((a) => a.event === 'connection.updated' && a.requestId === old.headers.get('x-request-id'));
     expect(o).toMatchObject({ outcome: 'denied', tenant: 'acme', resource: 'connection:old', details: { host: `127.0.0.3:${internal.port}`, issuer: internal.base } });
     // Nothing was recorded as a change.
     expect(audits((a) => a.outcome === 'success' && /^connection\.(created|updated)$/.test(a.event) && ['connection:denied', 'connection:old'].includes(a.resource))).toHaveLength(0);
@@ -249,7 +244,7 @@ describe('a server with --idp-hosts', () => {
   /** Starts a login; answers the response and the `idp.request` refusal audited for the connection. */
   async function refusedLogin(connection: string) {
     const r = await call(`${srv.url}/auth/login?tenant=acme&connection=${connection}`, { redirect: 'manual' });
-    const a = await waitAudit((x) => x.event === 'idp.request' && x.connection === connection);
+    const a = await waitAudits((x) => x.event === 'idp.request' && x.connection === connection);
     return { r, a };
   }
 
@@ -298,7 +293,7 @@ describe('a server with --idp-hosts', () => {
     expect(r.status, r.text).toBe(401);
     expect(r.body).toMatchObject({ code: 'UNAUTHENTICATED' });
     expect(r.body.error).toMatch(/^the IdP access token cannot be verified: the server does not contact the identity provider's jwks_uri/);
-    await waitAudit((x) => x.event === 'auth.idp_token' && x.outcome === 'failure' && /cannot be verified/.test(x.reason));
+    await waitAudits((x) => x.event === 'auth.idp_token' && x.outcome === 'failure' && /cannot be verified/.test(x.reason));
   });
 
   it('an allowed jwks_uri answering with a redirect to a host not allowed: the IdP access token is refused, the redirect not followed, audited', async () => {
@@ -310,7 +305,7 @@ describe('a server with --idp-hosts', () => {
     const r = await call(`${srv.url}/v0/tenants/acme/connections`, { token: jwt });
     expect(r.status, r.text).toBe(401);
     expect(r.body.error).toMatch(new RegExp(`^the IdP access token cannot be verified: the identity provider's jwks_uri on http://127\\.0\\.0\\.2:${fake.port} answered with a redirect \\(302 to http://127\\.0\\.0\\.3:${internal.port}\\), which the server does not follow`));
-    const [a] = await waitAudit((x) => x.event === 'idp.request' && x.connection === 'jwks-moved');
+    const [a] = await waitAudits((x) => x.event === 'idp.request' && x.connection === 'jwks-moved');
     expect(a).toMatchObject({ outcome: 'denied', tenant: 'acme', details: { request: 'jwks_uri', url: `${issuer}/keys`, redirect_to: `${internal.base}/keys` } });
     expect(fake.hits).toContain('/jwks-moved/keys');
   });
@@ -326,7 +321,7 @@ describe('a server with --idp-hosts', () => {
     const cb = await b.fetch(`${srv.url}/auth/oidc/acme/token-moved/callback?code=c0de&state=${encodeURIComponent(to.searchParams.get('state')!)}`);
     expect(cb.status, cb.text).toBe(401);
     expect(JSON.parse(cb.text).error).toMatch(new RegExp(`the identity provider's token_endpoint on http://127\\.0\\.0\\.2:${fake.port} answered with a redirect \\(302 to http://127\\.0\\.0\\.3:${internal.port}\\), which the server does not follow`));
-    const [a] = await waitAudit((x) => x.event === 'idp.request' && x.connection === 'token-moved');
+    const [a] = await waitAudits((x) => x.event === 'idp.request' && x.connection === 'token-moved');
     expect(a).toMatchObject({ outcome: 'denied', tenant: 'acme', details: { request: 'token_endpoint', url: `${issuer}/token`, redirect_to: `${internal.base}/token` } });
     expect(fake.hits).toContain('/token-moved/token');
   });

@@ -11,6 +11,7 @@ import http from 'node:http';
 import zlib from 'node:zlib';
 import { call, startServer, type RunningServer } from './helpers/server.js';
 import { Browser } from './helpers/oidc-browser.js';
+import { json, serverAudit } from './helpers/audit.js';
 import { makeSamlIdp, signedResponse, type SamlIdp } from './helpers/saml-idp.js';
 import { startDevProvider, type DevProvider } from '../auth/oidc/dev-provider.js';
 import { clientAddress } from '../auth/login-limits.js';
@@ -28,15 +29,7 @@ const FLOOD = 2100;
 let srv: RunningServer;
 const idps: Record<string, DevProvider> = {};
 let samlIdp: SamlIdp;
-const op = () => srv.operatorToken;
-const json = (body: unknown) => ({ headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
-const audits = (pred: (a: Record<string, any>) => boolean) => srv.logs.filter((l) => l.msg === 'audit' && pred(l));
-async function waitAudit(pred: (a: Record<string, any>) => boolean): Promise<Record<string, any>> {
-  for (let i = 0; i < 100 && audits(pred).length === 0; i++) await new Promise((r) => setTimeout(r, 20));
-  const got = audits(pred);
-  expect(got.length).toBeGreaterThan(0);
-  return got[0]!;
-}
+const { op, waitAudit } = serverAudit(() => srv);
 
 /** Logins in progress the server holds now, as `/metrics` says. */
 async function inProgress(protocol: 'oidc' | 'saml'): Promise<number> {
@@ -152,7 +145,7 @@ describe('a flood of login starts', () => {
     expect(body).toMatchObject({ code: 'RATE_LIMITED', retryable: true });
     expect(body.error).toMatch(/too many logins started from this address/);
     expect(Number(refused!.headers['retry-after'])).toBeGreaterThanOrEqual(1);
-    const a = await waitAudit((x) => x.requestId === refused!.headers['x-request-id']);
+    const a = await waitAudit((x) => x.requestId === refused!.headers['x-request-id'], 'first');
     expect(a).toMatchObject({ event: 'auth.rate_limited', outcome: 'denied', tenant: 'acme', connection: 'main', resource: '/auth/login', details: { code: 'RATE_LIMITED', limit: 'login_rate' } });
     expect(a.ip).toMatch(/^(::ffff:)?127\.0\.0\.1[0-5]$/);
 
@@ -184,7 +177,7 @@ describe('a flood of login starts', () => {
     expect(statuses[302]).toBeGreaterThan(CAP);
     expect(await inProgress('saml')).toBeLessThanOrEqual(CAP);
     expect(JSON.parse(refused!.body)).toMatchObject({ code: 'RATE_LIMITED', retryable: true });
-    await waitAudit((x) => x.requestId === refused!.headers['x-request-id'] && x.event === 'auth.rate_limited' && x.resource === '/auth/saml/:tenant/:connection/login');
+    await waitAudit((x) => x.requestId === refused!.headers['x-request-id'] && x.event === 'auth.rate_limited' && x.resource === '/auth/saml/:tenant/:connection/login', 'first');
   }, 60_000);
 });
 
