@@ -122,8 +122,28 @@ describe('without trusted proxies (the default)', () => {
 
   it('X-Forwarded-For is not believed: the audit names the peer, and made-up addresses share its login rate', async () => {
     expect(await deniedFrom(s.srv, '203.0.113.9')).toBe('127.0.0.1');
+    // Said once in the log, with the fix.
+    const warned = s.srv.logs.filter((l) => l.level === 'warn' && String(l.msg).includes('X-Forwarded-For, which is ignored'));
+    expect(warned).toHaveLength(1);
+    expect(warned[0]!.fix).toContain('--trusted-proxies');
     const codes: number[] = [];
     for (let i = 0; i < BURST + 3; i++) codes.push(await loginStart(s.srv, `198.51.100.${i + 1}`));
     expect(codes.slice(BURST)).toContain(429);
+    expect(s.srv.logs.filter((l) => String(l.msg).includes('X-Forwarded-For, which is ignored'))).toHaveLength(1);
+  });
+
+  it('a server with ROOST_PUBLIC_URL and no trusted proxy says so at start', async () => {
+    const srv = await startServer({ dev: false, env: { ROOST_PUBLIC_URL: 'https://roost.example.com' } });
+    try {
+      expect(srv.logs.some((l) => l.level === 'warn' && String(l.msg).startsWith('ROOST_PUBLIC_URL is set (a reverse proxy?) but no proxy is trusted'))).toBe(true);
+    } finally {
+      await srv.stop();
+    }
+    const trusted = await startServer({ dev: false, env: { ROOST_PUBLIC_URL: 'https://roost.example.com', ROOST_TRUSTED_PROXIES: '127.0.0.1' } });
+    try {
+      expect(trusted.logs.some((l) => String(l.msg).startsWith('ROOST_PUBLIC_URL is set'))).toBe(false);
+    } finally {
+      await trusted.stop();
+    }
   });
 });

@@ -79,13 +79,20 @@ export function clientAddressOf(peer: string | undefined, forwardedFor: string |
 }
 
 const cache = new WeakMap<Ctx, string>();
+let warnedUntrusted = false;
 
 /** The client address of a request, through the server's trusted proxies. */
 export function clientIp(ctx: Ctx): string {
   let ip = cache.get(ctx);
   if (ip === undefined) {
-    ip = clientAddressOf(ctx.req.socket.remoteAddress, ctx.req.headers['x-forwarded-for'], ctx.proxies);
+    const forwarded = ctx.req.headers['x-forwarded-for'];
+    ip = clientAddressOf(ctx.req.socket.remoteAddress, forwarded, ctx.proxies);
     cache.set(ctx, ip);
+    if (forwarded !== undefined && !ctx.proxies && !warnedUntrusted) {
+      // Once per process: a proxy in front that nobody named, or a client writing the header.
+      warnedUntrusted = true;
+      ctx.log.warn('a request carried X-Forwarded-For, which is ignored: no proxy is trusted. Behind a reverse proxy, every client counts as the proxy (audit records, the login rate limit)', { peer: ip, fix: 'set --trusted-proxies / ROOST_TRUSTED_PROXIES to the proxy\'s addresses' });
+    }
   }
   return ip;
 }
