@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import { EventBuffer } from '../src/ingest/event-buffer.js';
+import { QueryFailed } from '../src/errors.js';
 import { JournalStore } from '../src/state/journal-store.js';
 import { State } from '../src/state/state.js';
 import { call, childProcesses, startServer, tempDir, type RunningServer } from './helpers/server.js';
@@ -315,6 +316,52 @@ describe('events buffer under a slow or absent engine (unit, real files)', () =>
     await Promise.all([first, ...more]);
     expect(calls).toBe(1);
     expect(running).toBe(0);
+    await buf.close();
+  });
+
+  it('segments the engine refused are kept up to a bound per data source; past it, its events are refused at the door (507), others go on', async () => {
+    const root = tempDir('roost-evbuf-');
+    const refused = new QueryFailed('Code: 395. DB::Exception: Value passed to \'throwIf\' function is non-zero', 395);
+    const stored: string[] = [];
+    const buf = new EventBuffer({ root, log: quietLog, intervalMs: 3_600_000, maxRejectedBytes: 100, flush: async (o, files) => {
+      if (o.datasource === 'bad') throw refused;
+      for (const f of files) stored.push(`${o.datasource}:${fs.readFileSync(f, 'utf8').trim()}`);
+    } });
+    const bad = { tenant: 't', workspace: 'w', datasource: 'bad' };
+    const good = { tenant: 't', workspace: 'w', datasource: 'good' };
+    const event = (i: number) => `{"i":${i},"pad":"${'x'.repeat(40)}"}\n`; // 57 bytes
+    const dir = path.join(root, 't', 'w', 'bad');
+    const rejected = () => fs.readdirSync(dir).filter((f) => f.endsWith('.rejected'));
+    await buf.append(bad, chunks(event(0)));
+    await buf.flush();
+    expect(rejected()).toHaveLength(1); // 57 bytes kept: under the bound
+    await buf.append(bad, chunks(event(1)));
+    await buf.flush();
+    expect(rejected()).toHaveLength(2); // 114 bytes: past the bound from now on
+    const err = await buf.append(bad, chunks(event(2))).then(() => undefined, (e) => e);
+    expect(err?.code).toBe('INSUFFICIENT_STORAGE');
+    expect(err?.status).toBe(507);
+    expect(err?.message).toContain('refused (set aside as .rejected files)');
+    expect(err?.details).toEqual({ rejected_bytes: 114, limit: 100 });
+    expect(fs.readdirSync(dir).filter((f) => f.endsWith('.ndjson'))).toEqual([]); // nothing buffered
+    // Another data source goes on.
+    await buf.append(good, chunks('{"g":1}\n'));
+    await buf.flush();
+    expect(stored).toEqual(['good:{"g":1}']);
+    // Once a person has dealt with the files, events are taken again.
+    for (const f of rejected()) fs.rmSync(path.join(dir, f));
+    await buf.append(bad, chunks(event(3)));
+    await buf.close();
+  });
+
+  it('set-aside segments found at start count towards the bound', async () => {
+    const root = tempDir('roost-evbuf-');
+    const dir = path.join(root, 't', 'w', 'bad');
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, '000000000001-0000abcd.ndjson.rejected'), 'x'.repeat(150));
+    const buf = new EventBuffer({ root, log: quietLog, intervalMs: 3_600_000, maxRejectedBytes: 100, flush: async () => {} });
+    const err = await buf.append({ tenant: 't', workspace: 'w', datasource: 'bad' }, chunks('{"a":1}\n')).then(() => undefined, (e) => e);
+    expect(err?.code).toBe('INSUFFICIENT_STORAGE');
     await buf.close();
   });
 

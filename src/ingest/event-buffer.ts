@@ -25,7 +25,7 @@ export interface SegmentOwner { tenant: string; workspace: string; datasource: s
 /** Imports the given NDJSON files into a data source; throws to retry later. */
 export type FlushFn = (owner: SegmentOwner, files: string[]) => Promise<void>;
 
-interface Target { dir: string; owner: SegmentOwner; pendingBytes: number; pendingSegments: number; seq: number; writing: Promise<void> }
+interface Target { dir: string; owner: SegmentOwner; pendingBytes: number; pendingSegments: number; rejectedBytes: number; seq: number; writing: Promise<void> }
 
 /**
  * Most segments one flush inserts together. The flush's dedup token is made of their names
@@ -38,6 +38,13 @@ const MAX_BATCH_SEGMENTS = 1000;
  * buffered: the engine is not keeping up (or is away), and the buffer must not fill the disk.
  */
 const MAX_PENDING_BYTES = 1024 * 1024 * 1024;
+/**
+ * Bytes of segments the engine refused (`<segment>.rejected`, kept for a person to look at) that
+ * one data source may hold; past it, its buffered events are refused at the door (507) instead of
+ * set aside without end: the next ones would most likely be refused alike, and each is only a
+ * small gzipped request for a caller (a body of 7 MiB lines compresses a thousandfold).
+ */
+const MAX_REJECTED_BYTES = 256 * 1024 * 1024;
 const MAX_PENDING_SEGMENTS = 100_000;
 
 /**
@@ -79,11 +86,12 @@ export class EventBuffer {
   #queuedAll: Promise<void> | undefined;
   #maxPendingBytes: number;
   #maxPendingSegments: number;
+  #maxRejectedBytes: number;
 
   #onRejected: ((owner: SegmentOwner, file: string, err: unknown) => void) | undefined;
 
   constructor(opts: {
-    root: string; log: Logger; flush: FlushFn; intervalMs?: number; batchBytes?: number; maxPendingBytes?: number; maxPendingSegments?: number;
+    root: string; log: Logger; flush: FlushFn; intervalMs?: number; batchBytes?: number; maxPendingBytes?: number; maxPendingSegments?: number; maxRejectedBytes?: number;
     /** Told of a segment set aside (`<segment>.rejected`): its content cannot be imported. */
     onRejected?: (owner: SegmentOwner, file: string, err: unknown) => void;
   }) {
@@ -94,6 +102,7 @@ export class EventBuffer {
     this.#batchBytes = opts.batchBytes ?? 32 * 1024 * 1024;
     this.#maxPendingBytes = opts.maxPendingBytes ?? MAX_PENDING_BYTES;
     this.#maxPendingSegments = opts.maxPendingSegments ?? MAX_PENDING_SEGMENTS;
+    this.#maxRejectedBytes = opts.maxRejectedBytes ?? MAX_REJECTED_BYTES;
     fs.mkdirSync(this.#root, { recursive: true, mode: 0o700 });
     this.#timer = setInterval(() => { void this.flush(); }, opts.intervalMs ?? 500);
     this.#timer.unref();
@@ -120,7 +129,7 @@ export class EventBuffer {
         const ids = JSON.parse(fs.readFileSync(path.join(dir, DS_OWNER), 'utf8')) as { datasource_id?: unknown };
         if (typeof ids.datasource_id === 'string') owner.datasourceId = ids.datasource_id;
       } catch { /* none yet (or written by a version without it) */ }
-      t = { dir, owner, pendingBytes: 0, pendingSegments: 0, seq: last + 1, writing: Promise.resolve() };
+      t = { dir, owner, pendingBytes: 0, pendingSegments: 0, rejectedBytes: 0, seq: last + 1, writing: Promise.resolve() };
       this.#targets.set(key, t);
     }
     return t;
@@ -139,6 +148,7 @@ export class EventBuffer {
           const t = this.#target({ tenant, workspace, datasource });
           for (const f of fs.readdirSync(t.dir)) {
             if (SEGMENT.test(f)) { t.pendingBytes += fs.statSync(path.join(t.dir, f)).size; t.pendingSegments++; }
+            else if (f.endsWith(REJECTED)) t.rejectedBytes += fs.statSync(path.join(t.dir, f)).size;
             // A body that was still arriving at the crash was never acknowledged; a manifest
             // still being written was not in effect yet (the flush writes it again).
             else if (f.endsWith('.part') || f === `${MANIFEST}.tmp`) fs.rmSync(path.join(t.dir, f), { force: true });
@@ -181,6 +191,15 @@ export class EventBuffer {
       return new RoostError('ENGINE_UNAVAILABLE', `events of an earlier data source named "${o.datasource}" (renamed since) are still being written; nothing was stored: retry in a few seconds`, { retryable: true, headers: { 'Retry-After': '1' } });
     };
     if (otherOwner()) throw notYet();
+    if (t.rejectedBytes >= this.#maxRejectedBytes) {
+      // Counted again from the folder: a person may have removed or moved the files since.
+      t.rejectedBytes = rejectedBytesIn(t.dir);
+      if (t.rejectedBytes >= this.#maxRejectedBytes) {
+        throw new RoostError('INSUFFICIENT_STORAGE', `the server keeps ${t.rejectedBytes} bytes of buffered events of data source "${o.datasource}" that the engine refused (set aside as .rejected files), its limit: nothing was stored. Send with wait=true to see the engine's error, change the data source or the events, and have the operator remove or import the set-aside files`, {
+          details: { rejected_bytes: t.rejectedBytes, limit: this.#maxRejectedBytes },
+        });
+      }
+    }
     const name = `${String(t.seq++).padStart(12, '0')}-${this.#bootTag}.ndjson`;
     const tmp = path.join(t.dir, `.${name}.part`);
     const fh = await fsp.open(tmp, 'w', 0o600);
@@ -305,7 +324,8 @@ export class EventBuffer {
             } catch (e1) {
               if (!isContentError(e1)) throw e1;
               if ((e1 as RoostError).code === 'EMPTY_BODY') { await fsp.rm(file, { force: true }); continue; }
-              await fsp.rename(file, `${file}.rejected`);
+              t.rejectedBytes += (await fsp.stat(file).catch(() => ({ size: 0 }))).size;
+              await fsp.rename(file, `${file}${REJECTED}`);
               await fsp.rm(manifest, { force: true });
               this.#log.error('buffered events set aside: their segment cannot be imported', { target: key, file: `${file}.rejected`, err: e1 });
               try { this.#onRejected?.(t.owner, `${file}.rejected`, e1); } catch { /* told, as far as it goes */ }
@@ -569,6 +589,21 @@ const REFUSED_DATA_CODES = new Set([
 ]);
 
 /** An error of the data itself (not of the engine): the same segments would fail again. */
+const REJECTED = '.rejected';
+
+/** Bytes of the set-aside segments in a data source's buffer folder. */
+function rejectedBytesIn(dir: string): number {
+  let n = 0;
+  for (const f of safeReaddir(dir)) {
+    if (f.endsWith(REJECTED)) { try { n += fs.statSync(path.join(dir, f)).size; } catch { /* gone meanwhile */ } }
+  }
+  return n;
+}
+
+function safeReaddir(dir: string): string[] {
+  try { return fs.readdirSync(dir); } catch { return []; }
+}
+
 function isContentError(e: unknown): boolean {
   if (e instanceof QueryFailed) return e.clickhouseCode !== undefined && REFUSED_DATA_CODES.has(e.clickhouseCode);
   return e instanceof RoostError && (e.code === 'INVALID_UTF8' || e.code === 'ROW_TOO_LARGE' || e.code === 'EMPTY_BODY');
