@@ -103,6 +103,7 @@ describe('operator: tenants', () => {
       ['/v0/tenants/alpha', { limits: { concurrent_queries: -1 } }, 400, 'INVALID_PARAMETER'],
       ['/v0/tenants/alpha', { domains: 'alpha.example' }, 400, 'INVALID_PARAMETER'],
       ['/v0/tenants/alpha', { placement: { type: 'clickhouse', url: 'ftp://x' } }, 400, 'INVALID_PARAMETER'],
+      ['/v0/tenants/alpha', { placement: { type: 'clickhouse', url: 'http://127.0.0.1:9/ws_other_db' } }, 400, 'INVALID_PARAMETER'],
       ['/v0/tenants/alpha', [1], 400, 'INVALID_JSON'],
       ['/v0/tenants/nope', { name: 'x' }, 404, 'UNKNOWN_TENANT'],
     ];

@@ -122,7 +122,12 @@ function parsePlacement(app: App, raw: unknown, current?: Placement): Placement 
     // Credentials go in placement.user/password (the password is sealed at rest and never shown);
     // in the URL they would be stored and shown as they are. (The URL is not repeated here.)
     if (u.username || u.password || u.search || u.hash) {
-      throw new RoostError('INVALID_PARAMETER', 'placement.url must be the server\'s address only (scheme, host, port, path): no user, password, query or fragment; give the credentials as placement.user and placement.password');
+      throw new RoostError('INVALID_PARAMETER', 'placement.url must be the server\'s address only (scheme, host, port): no user, password, query or fragment; give the credentials as placement.user and placement.password');
+    }
+    // The ClickHouse client takes a path as the default database: another tenant's database
+    // named there would be the default of every unqualified name.
+    if (u.pathname !== '/' && u.pathname !== '') {
+      throw new RoostError('INVALID_PARAMETER', 'placement.url must be the server\'s address only (scheme, host, port), without a path: the ClickHouse client would take the path as the default database');
     }
     for (const k of ['user', 'password', 'cluster'] as const) {
       if (p[k] !== undefined && typeof p[k] !== 'string' && !(k === 'password' && p[k] === null && current)) {
