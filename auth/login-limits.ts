@@ -2,7 +2,7 @@
  * Logins in progress are written by unauthenticated requests (`GET /auth/login`,
  * `GET /auth/saml/<tenant>/<connection>/login`), so anyone can start as many as they like. What
  * bounds them (docs/decisions.md, "Logins in progress are bounded"):
- * - each client address (an IPv4 address; an IPv6 /64, which one subscriber usually holds whole)
+ * - each client address (an IPv4 address; an IPv6 /48, which one subscriber or site often holds whole)
  *   starts at most `ROOST_LOGIN_RATE` logins a second, in bursts of ten seconds' worth; beyond
  *   that `429 RATE_LIMITED` (audited as `auth.rate_limited`). This bounds the writes one client
  *   makes (each start is a journal write and an fsync, in the one queue every state change takes);
@@ -31,10 +31,11 @@ const SWEEP_EVERY_MS = 60_000;
 
 /**
  * Who started a login, for the rate limit and the eviction order: an IPv4 address (also when
- * mapped into IPv6), else the /64 of an IPv6 address (one subscriber usually holds a whole /64:
- * keyed by address, each of its 2^64 addresses would count as another client).
+ * mapped into IPv6), else the /48 of an IPv6 address. One subscriber or site holds at least a
+ * /64 and often a /48 (tunnel brokers hand out /48s for free): keyed by /64, one /48 was 65,536
+ * clients, each with its own bucket and each outranking a person in the eviction order.
  */
-export function clientAddress(remote: string | undefined): string {
+export function loginClient(remote: string | undefined): string {
   const ip = (remote ?? '').replace(/%.*$/, '').replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, '');
   if (net.isIPv4(ip)) return ip;
   if (!net.isIPv6(ip)) return ip || 'unknown';
@@ -44,12 +45,12 @@ export function clientAddress(remote: string | undefined): string {
   const left = head ? head.split(':') : [];
   const right = tail ? tail.split(':') : [];
   const groups = hex.includes('::') ? [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right] : left;
-  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':')}::/64`;
+  return `${groups.slice(0, 3).map((g) => g.replace(/^0+(?=.)/, '')).join(':')}::/48`;
 }
 
 /** What a login in progress records of its client: a hash of its address (the state keeps no address). */
 export function clientTag(ctx: Ctx): string {
-  return crypto.createHash('sha256').update(clientAddress(clientIp(ctx))).digest('base64url').slice(0, 22);
+  return crypto.createHash('sha256').update(loginClient(clientIp(ctx))).digest('base64url').slice(0, 22);
 }
 
 /**
@@ -60,7 +61,7 @@ export function clientTag(ctx: Ctx): string {
 export function limitLoginStart(app: App, ctx: Ctx, tenant: string, connection: string): void {
   const rate = app.config.loginRate;
   if (rate <= 0) return;
-  const client = clientAddress(clientIp(ctx));
+  const client = loginClient(clientIp(ctx));
   const d = runtimeOf(app).limiter.take(`login:${client}`, rate, rate * BURST_SECONDS);
   if (!d.retryAfter) return;
   const err = new RoostError('RATE_LIMITED', `too many logins started from this address (at most ${rate} a second, bursts of ${rate * BURST_SECONDS}); retry after ${d.retryAfter} s`, { headers: rateHeaders(d), retryable: true });

@@ -70,7 +70,7 @@ export const OPTIONS: Record<keyof Config, Option> = {
   cellHealthMs: { flag: '--cell-health', env: 'ROOST_CELL_HEALTH_MS', def: '5000', help: 'cell health-check interval in ms' },
   shutdownGraceMs: { flag: '--shutdown-grace', env: 'ROOST_SHUTDOWN_GRACE_MS', def: '10000', help: 'drain time on SIGTERM in ms' },
   eventsFlushMs: { flag: '--events-flush', env: 'ROOST_EVENTS_FLUSH_MS', def: '500', help: 'buffered /v0/events are moved into the engine every this many ms (sooner when 32 MiB wait)' },
-  loginRate: { flag: '--login-rate', env: 'ROOST_LOGIN_RATE', def: '10', help: 'logins one client address (IPv4, IPv6 /64) may start a second, bursts of 10 s worth; 429 beyond; 0: no limit' },
+  loginRate: { flag: '--login-rate', env: 'ROOST_LOGIN_RATE', def: '10', help: 'logins one client address (IPv4, IPv6 /48) may start a second, bursts of 10 s worth; 429 beyond; 0: no limit' },
   loginsPending: { flag: '--logins-pending', env: 'ROOST_LOGINS_PENDING', def: '10000', help: 'logins in progress kept at most (OIDC, SAML each); more give up the oldest of the client holding the most' },
   trustedProxies: { flag: '--trusted-proxies', env: 'ROOST_TRUSTED_PROXIES', def: undefined, help: 'reverse proxies (addresses, subnets; comma-separated) whose X-Forwarded-For names the client; else the peer address is the client' },
   idpHosts: { flag: '--idp-hosts', env: 'ROOST_IDP_HOSTS', def: undefined, help: 'the only hosts OIDC connections may use and the server fetches IdP documents from (comma-separated: idp.acme.com, *.acme.com, 10.0.0.5:8443; no port: 443); * any; unset: any https host, warned at start' },

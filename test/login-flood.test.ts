@@ -14,7 +14,7 @@ import { Browser } from './helpers/oidc-browser.js';
 import { json, serverAudit } from './helpers/audit.js';
 import { makeSamlIdp, signedResponse, type SamlIdp } from './helpers/saml-idp.js';
 import { startDevProvider, type DevProvider } from '../auth/oidc/dev-provider.js';
-import { clientAddress } from '../auth/login-limits.js';
+import { loginClient } from '../auth/login-limits.js';
 import { makeRoom } from '../auth/oidc/pending.js';
 
 const CAP = 40;
@@ -203,16 +203,18 @@ describe('who gives up a login when the store is full', () => {
 });
 
 describe('client addresses', () => {
-  it('an IPv4 address (also mapped into IPv6) is one client; an IPv6 address counts by its /64', () => {
-    expect(clientAddress('203.0.113.7')).toBe('203.0.113.7');
-    expect(clientAddress('::ffff:203.0.113.7')).toBe('203.0.113.7');
-    expect(clientAddress('2001:db8:1:2:aaaa:bbbb:cccc:dddd')).toBe('2001:db8:1:2::/64');
-    expect(clientAddress('2001:db8:1:2::1')).toBe('2001:db8:1:2::/64');
-    expect(clientAddress('2001:0db8:0001:0002::ffff')).toBe('2001:db8:1:2::/64');
-    expect(clientAddress('2001:db8::1')).toBe('2001:db8:0:0::/64');
-    expect(clientAddress('::1')).toBe('0:0:0:0::/64');
-    expect(clientAddress('fe80::1%eth0')).toBe('fe80:0:0:0::/64');
-    expect(clientAddress('1:2:3::4:5:6.7.8.9')).toBe('1:2:3:0::/64');
-    expect(clientAddress(undefined)).toBe('unknown');
+  it('an IPv4 address (also mapped into IPv6) is one client; an IPv6 address counts by its /48', () => {
+    expect(loginClient('203.0.113.7')).toBe('203.0.113.7');
+    expect(loginClient('::ffff:203.0.113.7')).toBe('203.0.113.7');
+    expect(loginClient('2001:db8:1:2:aaaa:bbbb:cccc:dddd')).toBe('2001:db8:1::/48');
+    // Another /64 of the same /48 is the same client (a /48 is 65,536 of them).
+    expect(loginClient('2001:db8:1:ffff::1')).toBe('2001:db8:1::/48');
+    expect(loginClient('2001:0db8:0001:0002::ffff')).toBe('2001:db8:1::/48');
+    expect(loginClient('2001:db8:2::1')).toBe('2001:db8:2::/48');
+    expect(loginClient('2001:db8::1')).toBe('2001:db8:0::/48');
+    expect(loginClient('::1')).toBe('0:0:0::/48');
+    expect(loginClient('fe80::1%eth0')).toBe('fe80:0:0::/48');
+    expect(loginClient('1:2:3::4:5:6.7.8.9')).toBe('1:2:3::/48');
+    expect(loginClient(undefined)).toBe('unknown');
   });
 });
