@@ -118,6 +118,7 @@ async function startLocked(config: Config, log: Logger, unlock: () => void): Pro
     const t = state.get('tenants', tenant);
     return t ? cells.engineFor(getTenant(state, tenant)) : undefined;
   }, log, undefined, metrics);
+  metrics.serviceLog = service;
   // Service rows carry their workspace's id: a workspace renamed keeps them, one created under
   // a deleted one's name does not inherit them.
   service.workspace = (tenant, name) => state.get<Workspace>('workspaces', tenant, name);

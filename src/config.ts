@@ -190,6 +190,10 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
   if (cancelGrace) intIn('ROOST_CELL_CANCEL_GRACE_MS', cancelGrace, 0, 3_600_000, problems);
   const fileResult = env.ROOST_MAX_FILE_RESULT_BYTES;
   if (fileResult) intIn('ROOST_MAX_FILE_RESULT_BYTES', fileResult, 1 << 20, Number.MAX_SAFE_INTEGER, problems);
+  const svcPending = env.ROOST_SERVICE_LOG_MAX_PENDING_BYTES;
+  if (svcPending) intIn('ROOST_SERVICE_LOG_MAX_PENDING_BYTES', svcPending, 65_536, Number.MAX_SAFE_INTEGER, problems);
+  const svcTimeout = env.ROOST_SERVICE_WRITE_TIMEOUT_MS;
+  if (svcTimeout) intIn('ROOST_SERVICE_WRITE_TIMEOUT_MS', svcTimeout, 100, 3_600_000, problems);
   // Read by the native addon (native/core/csv/reader.cc), which ignores other values.
   const csvSimd = env.ROOST_CSV_SIMD;
   if (csvSimd && !['sse2', 'avx2', 'avx512'].includes(csvSimd)) problems.push(`ROOST_CSV_SIMD must be sse2, avx2 or avx512 (a cap on the CSV splitter's vector instructions), got "${csvSimd}"`);
@@ -204,6 +208,8 @@ export function helpText(): string {
     ['ROOST_PUBLIC_URL', "the server's public base URL behind a proxy (OIDC redirect URIs, SAML ACS and entity ids) (default the bound address)"],
     ['ROOST_CELL_CANCEL_GRACE_MS', 'how long a cancelled query may take to stop before its cell is restarted, in ms (default 1000)'],
     ['ROOST_MAX_FILE_RESULT_BYTES', 'cap on the uncompressed bytes of a Parquet/Arrow/ORC/Avro result, which an embedded cell builds whole on disk before sending it (default 1073741824)'],
+    ['ROOST_SERVICE_LOG_MAX_PENDING_BYTES', "bytes of service rows (tinybird.*, roost.*) that wait per tenant and table for the tenant's engine; past it the oldest are dropped (default 33554432)"],
+    ['ROOST_SERVICE_WRITE_TIMEOUT_MS', 'time limit of each statement the service log runs (its writes, the service tables check), in ms (default 30000)'],
     ['ROOST_CSV_SIMD', "cap on the CSV splitter's vector instructions: sse2, avx2 or avx512 (default the CPU's best)"],
   ].map(([env, help]) => `  ${'(environment only)'.padEnd(24)} ${env!.padEnd(26)} ${help}`);
   return [...rows, ...envOnly].join('\n');

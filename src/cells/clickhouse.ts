@@ -106,6 +106,9 @@ export interface ServerFeatures {
   timezone: string;
 }
 
+/** Longest wait for the server's version (features()), asked before the first query. */
+const FEATURES_TIMEOUT_MS = 30_000;
+
 /** Time zone names that are UTC. */
 const UTC_ZONES = new Set(['UTC', 'Etc/UTC', 'Etc/UCT', 'UCT', 'Universal', 'Etc/Universal', 'Zulu', 'Etc/Zulu', 'GMT', 'Etc/GMT', 'Etc/GMT0', 'Etc/GMT+0', 'Etc/GMT-0', 'GMT0', 'Greenwich', 'Etc/Greenwich']);
 
@@ -157,7 +160,9 @@ export class ClickHouseEngine implements Engine {
   features(): Promise<ServerFeatures> {
     if (this.#features) return this.#features;
     const p = (async (): Promise<ServerFeatures> => {
-      const s = await this.#run('SELECT version(), timezone()', { format: 'TSV' }, true, false);
+      // With a time limit: every query waits for this one, and a server that accepts and never
+      // answers would hold them (and the service log's writes) for the client's request timeout.
+      const s = await this.#run('SELECT version(), timezone()', { format: 'TSV', timeoutMs: FEATURES_TIMEOUT_MS }, true, false);
       const parts: Buffer[] = [];
       for await (const b of s) parts.push(b);
       const [version = '', timezone = 'UTC'] = Buffer.concat(parts).toString('utf8').trim().split('\t');

@@ -30,6 +30,9 @@ export function createMetrics() {
       help: 'Service tables (tinybird.*, roost.*) of a tenant whose upgrade to the current columns failed and waits to be tried again; queries naming their new columns fail meanwhile',
     }),
     serviceUpgradeFailures: new client.Counter({ name: 'roost_service_table_upgrade_failures_total', help: 'Failed upgrades of a service table to the current columns (each try of each table)', labelNames: ['tenant'], registers: [registry] }),
+    serviceLogDroppedRows: new client.Counter({ name: 'roost_service_log_dropped_rows_total', help: 'Service rows (tinybird.*, roost.*) dropped, oldest first, because more than the bound per tenant and table waited for the tenant\'s engine (slow, down or hanging)', labelNames: ['tenant', 'table'], registers: [registry] }),
+    /** Set by the app once its service log exists: read when /metrics is scraped. */
+    serviceLog: undefined as { pendingBytes(): Map<string, number> } | undefined,
     groupedInserts: new client.Counter({ name: 'roost_grouped_inserts_total', help: 'INSERT statements of /v0/events wait=true requests (group commit: one statement may carry several requests)', labelNames: ['tenant'], registers: [registry] }),
     groupedInsertRequests: new client.Counter({ name: 'roost_grouped_insert_requests_total', help: '/v0/events wait=true requests whose rows went in through a grouped INSERT (÷ roost_grouped_inserts_total: requests per statement)', labelNames: ['tenant'], registers: [registry] }),
     /** Set by the events API once its buffer exists: read when /metrics is scraped. */
@@ -42,6 +45,13 @@ export function createMetrics() {
   new client.Gauge({
     name: 'roost_events_buffer_pending_requests', help: '/v0/events requests acknowledged (202) and not yet written to the engine', registers: [registry],
     collect() { this.set(m.eventsBuffer?.pendingRequests ?? 0); },
+  });
+  new client.Gauge({
+    name: 'roost_service_log_pending_bytes', help: 'Bytes of service rows (tinybird.*, roost.*) of a tenant not yet written to its engine (waiting, and in a write now)', labelNames: ['tenant'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const [tenant, n] of m.serviceLog?.pendingBytes() ?? []) this.set({ tenant }, n);
+    },
   });
   new client.Counter({
     name: 'roost_ndjson_worker_bodies_total', help: 'NDJSON bodies (events requests, NDJSON imports, buffered-events flushes) converted in worker threads rather than on the server thread (small bodies are not)', registers: [registry],

@@ -6,7 +6,7 @@
  * workspace). Rows are buffered and written in batches; `flush()` forces it.
  */
 import type { Engine } from '../cells/engine.js';
-import { QueryFailed } from '../errors.js';
+import { QueryFailed, RoostError } from '../errors.js';
 import { quoteIdent, quoteString } from '../cells/engine.js';
 import { compatColumns, mapsAsText } from '../cells/compat.js';
 import { ClickHouseEngine } from '../cells/clickhouse.js';
@@ -236,10 +236,28 @@ async function mutate(engine: Engine, db: string, table: string, sql: string): P
 }
 
 interface Buffered { rows: string[]; bytes: number }
-/** A service-table write that takes longer is given up (rows kept) so the next can try. */
-const SERVICE_WRITE_TIMEOUT_MS = 30_000;
-/** Rows kept per tenant and table while its engine cannot take them; the oldest go first. */
-const MAX_KEPT_BYTES = 32 * 1024 * 1024;
+/**
+ * Every statement the service log runs (the CREATE and ALTER of ensure(), the server's version
+ * it asks first, each INSERT) that takes longer is given up (rows kept) so the next can try
+ * (`ROOST_SERVICE_WRITE_TIMEOUT_MS`).
+ */
+const SERVICE_WRITE_TIMEOUT_MS = Number(process.env.ROOST_SERVICE_WRITE_TIMEOUT_MS || 30_000);
+/**
+ * Bytes of rows waiting per tenant and table (`ROOST_SERVICE_LOG_MAX_PENDING_BYTES`), enforced
+ * as rows are added: past it the oldest go first (counted in roost_service_log_dropped_rows_total).
+ * A write in flight holds at most as much again. A tenant whose server hangs or is down cannot
+ * grow this process without end.
+ */
+const MAX_KEPT_BYTES = Number(process.env.ROOST_SERVICE_LOG_MAX_PENDING_BYTES || 32 * 1024 * 1024);
+
+/** Rejects after `ms` (QUERY_TIMEOUT) if `p` has not settled by then. */
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new RoostError('QUERY_TIMEOUT', `${what} exceeded its time limit of ${ms} ms`)), ms);
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
 
 /** First wait before a failed service table upgrade is tried again; doubled after each failure. */
 export const UPGRADE_RETRY_FIRST_MS = 1000;
@@ -248,6 +266,85 @@ export const UPGRADE_RETRY_MAX_MS = 5 * 60_000;
 
 /** A tenant's service tables whose upgrade failed: tried again from `nextAt`, by the next ensure(). */
 interface PendingUpgrade { tables: Set<string>; failures: number; nextAt: number; retrying: boolean }
+
+/**
+ * Largest value written to a service table: each string (and each key and value of a map, each
+ * element of an array) is cut to this many UTF-8 bytes, on a character boundary, and ends with
+ * `…[truncated, N bytes]` (N: its size before) — the marker included. Values come from callers
+ * (a /v0/sql text, endpoint parameters, the URL, the User-Agent, a connection name taken from
+ * the URL path, audit reasons): unbounded, one request could add megabytes to the tenant's
+ * service database.
+ */
+export const MAX_SERVICE_VALUE_BYTES = 8 * 1024;
+/** Largest total of a row's values (UTF-8 bytes of its strings, map keys included): longer values are cut shorter. */
+export const MAX_SERVICE_ROW_BYTES = 64 * 1024;
+/** The shortest a value is cut to when a row is over MAX_SERVICE_ROW_BYTES; beyond that, maps and arrays lose entries. */
+const MIN_SERVICE_VALUE_BYTES = 256;
+
+/** `s` cut to at most `max` UTF-8 bytes (the marker included), on a character boundary. */
+export function truncateUtf8(s: string, max: number): string {
+  if (s.length * 3 <= max) return s;
+  const bytes = Buffer.byteLength(s);
+  if (bytes <= max) return s;
+  const marker = `…[truncated, ${bytes} bytes]`;
+  const room = Math.max(0, max - Buffer.byteLength(marker));
+  let head = s.slice(0, room);
+  // Not half of a surrogate pair.
+  const last = head.charCodeAt(head.length - 1);
+  if (last >= 0xd800 && last <= 0xdbff) head = head.slice(0, -1);
+  const buf = Buffer.from(head);
+  let cut = Math.min(room, buf.length);
+  // Back to the first byte of the character the cut falls in.
+  while (cut > 0 && cut < buf.length && (buf[cut]! & 0xc0) === 0x80) cut--;
+  return buf.subarray(0, cut).toString('utf8') + marker;
+}
+
+/** A row with its values cut to `perValue` bytes and its maps and arrays to `entries` entries; `bytes` the total kept. */
+function boundValues(row: Record<string, unknown>, perValue: number, entries: number): { row: Record<string, unknown>; bytes: number } {
+  let bytes = 0;
+  const str = (s: string): string => {
+    const t = truncateUtf8(s, perValue);
+    bytes += Buffer.byteLength(t);
+    return t;
+  };
+  const val = (v: unknown): unknown => {
+    if (typeof v === 'string') return str(v);
+    if (Array.isArray(v)) {
+      const out = (v.length > entries ? v.slice(0, entries) : v).map(val);
+      if (v.length > entries) out.push(str(`…[truncated, ${v.length - entries} more entries]`));
+      return out;
+    }
+    if (v !== null && typeof v === 'object') {
+      const all = Object.entries(v as Record<string, unknown>);
+      const out: Record<string, unknown> = {};
+      for (const [k, x] of all.length > entries ? all.slice(0, entries) : all) out[str(k)] = val(x);
+      if (all.length > entries) out[str('…[truncated]')] = str(`${all.length - entries} more entries`);
+      return out;
+    }
+    return v;
+  };
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(row)) out[k] = val(v);
+  return { row: out, bytes };
+}
+
+/**
+ * A service row within the bounds: every value at most MAX_SERVICE_VALUE_BYTES, and all of them
+ * together at most MAX_SERVICE_ROW_BYTES (the values are cut shorter, halving the bound down to
+ * MIN_SERVICE_VALUE_BYTES, then maps and arrays keep fewer entries), each cut value marked.
+ */
+export function boundServiceRow(row: Record<string, unknown>): Record<string, unknown> {
+  let perValue = MAX_SERVICE_VALUE_BYTES;
+  let entries = Infinity;
+  let r = boundValues(row, perValue, entries);
+  while (r.bytes > MAX_SERVICE_ROW_BYTES && perValue > MIN_SERVICE_VALUE_BYTES) r = boundValues(row, (perValue >>= 1), entries);
+  if (r.bytes > MAX_SERVICE_ROW_BYTES) {
+    const most = Math.max(0, ...Object.values(row).map((v) => (Array.isArray(v) ? v.length : v !== null && typeof v === 'object' ? Object.keys(v).length : 0)));
+    entries = most;
+    while (r.bytes > MAX_SERVICE_ROW_BYTES && entries > 0) r = boundValues(row, perValue, (entries >>= 1));
+  }
+  return r.row;
+}
 
 /** JSON.stringify replacer: a lone UTF-16 surrogate (which the engine's JSON input refuses) becomes U+FFFD. */
 function wellFormed(_key: string, v: unknown): unknown {
@@ -311,9 +408,13 @@ export class ServiceLog {
   #timer: NodeJS.Timeout;
   #flushing = new Map<string, { running: Promise<void>; queued: Promise<void> | undefined }>();
   #pending = new Map<string, PendingUpgrade>();
-  #metrics?: Pick<Metrics, 'serviceUpgradesPending' | 'serviceUpgradeFailures'>;
+  #metrics?: Pick<Metrics, 'serviceUpgradesPending' | 'serviceUpgradeFailures'> & Partial<Pick<Metrics, 'serviceLogDroppedRows'>>;
+  /** Bytes of each tenant's rows in a write now (taken out of #buffers). */
+  #inFlight = new Map<string, number>();
+  /** `tenant\0table` whose dropping of rows was logged (again after a write of it succeeds). */
+  #dropLogged = new Set<string>();
 
-  constructor(engineFor: (tenant: string) => Engine | undefined, log: Logger, intervalMs = 1000, metrics?: Pick<Metrics, 'serviceUpgradesPending' | 'serviceUpgradeFailures'>) {
+  constructor(engineFor: (tenant: string) => Engine | undefined, log: Logger, intervalMs = 1000, metrics?: Pick<Metrics, 'serviceUpgradesPending' | 'serviceUpgradeFailures'> & Partial<Pick<Metrics, 'serviceLogDroppedRows'>>) {
     this.#engineFor = engineFor;
     this.#log = log;
     this.#metrics = metrics;
@@ -419,20 +520,59 @@ export class ServiceLog {
     }
   }
 
-  /** Queues one row for a tenant's service table. */
+  /**
+   * Queues one row for a tenant's service table, its values bounded (boundServiceRow). Rows
+   * waiting past MAX_KEPT_BYTES for the table drop the oldest.
+   */
   write(tenant: string, table: ServiceTable, row: Record<string, unknown>): void {
     if (table === 'datasources_ops_log') row = opsLogRow(row);
     if (typeof row.workspace === 'string' && row.workspace && row.workspace_id === undefined) {
       row.workspace_id = this.workspace?.(tenant, row.workspace)?.id ?? UNKNOWN_WORKSPACE;
     }
+    row = boundServiceRow(row);
     let t = this.#buffers.get(tenant);
     if (!t) this.#buffers.set(tenant, (t = new Map()));
     let b = t.get(table);
     if (!b) t.set(table, (b = { rows: [], bytes: 0 }));
     const line = JSON.stringify(row, wellFormed);
     b.rows.push(line);
-    b.bytes += line.length;
+    b.bytes += Buffer.byteLength(line);
+    if (b.bytes > MAX_KEPT_BYTES) this.#trim(tenant, table, b);
     if (b.bytes > 4 * 1024 * 1024) void this.#flushTenant(tenant);
+  }
+
+  /**
+   * Drops the oldest rows of `b` until it is within MAX_KEPT_BYTES (down to 7/8 of it, so that a
+   * stream of rows does not drop one at each write); counted, and logged once per tenant and
+   * table until a write of the table succeeds again.
+   */
+  #trim(tenant: string, table: string, b: Buffered): number {
+    if (b.bytes <= MAX_KEPT_BYTES) return 0;
+    const target = MAX_KEPT_BYTES - (MAX_KEPT_BYTES >> 3);
+    let n = 0;
+    let bytes = b.bytes;
+    while (n < b.rows.length && bytes > target) bytes -= Buffer.byteLength(b.rows[n++]!);
+    b.rows.splice(0, n);
+    b.bytes = bytes;
+    this.#metrics?.serviceLogDroppedRows?.inc({ tenant, table }, n);
+    const key = `${tenant}\0${table}`;
+    if (!this.#dropLogged.has(key)) {
+      this.#dropLogged.add(key);
+      this.#log.error('service log rows dropped: more waiting than the bound (the tenant\'s engine is slow, down or hangs); the oldest go first, counted in roost_service_log_dropped_rows_total', { tenant, table: `${serviceDb(tenant)}.${table}`, dropped_rows: n, max_pending_bytes: MAX_KEPT_BYTES });
+    }
+    return n;
+  }
+
+  /** Bytes of service rows waiting per tenant (buffered, and in a write now): roost_service_log_pending_bytes. */
+  pendingBytes(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const [tenant, tables] of this.#buffers) {
+      let n = 0;
+      for (const b of tables.values()) n += b.bytes;
+      out.set(tenant, n);
+    }
+    for (const [tenant, n] of this.#inFlight) out.set(tenant, (out.get(tenant) ?? 0) + n);
+    return out;
   }
 
   /**
@@ -474,24 +614,29 @@ export class ServiceLog {
     if (!tables) return;
     const engine = this.#engineFor(tenant);
     if (!engine) return;
+    let inFlight = 0;
+    for (const b of tables.values()) inFlight += b.bytes;
+    this.#inFlight.set(tenant, (this.#inFlight.get(tenant) ?? 0) + inFlight);
     try {
-      await this.ensure(tenant);
+      // A server that accepts and never answers holds these (and the version it is asked first,
+      // features()) no longer than the time limit.
+      await within(this.ensure(tenant), SERVICE_WRITE_TIMEOUT_MS, 'service tables check');
       for (const [table, b] of tables) {
         if (!b.rows.length) continue;
         // Older servers keep Map columns as JSON text.
         // A Map column left out takes an empty map ({}), as on the embedded engine, not ''.
         const maps = MAP_COLUMNS[table] ?? [];
-        const lines = (await mapsAsText(engine))
+        const lines = (await within(mapsAsText(engine), SERVICE_WRITE_TIMEOUT_MS, 'server version'))
           ? b.rows.map((l) => {
             const row = JSON.parse(l) as Record<string, unknown>;
             for (const m of maps) if (row[m] === undefined || row[m] === null) row[m] = {};
             return JSON.stringify(Object.fromEntries(Object.entries(row).map(([k, v]) => [k, v !== null && typeof v === 'object' && !Array.isArray(v) ? JSON.stringify(v) : v])));
           })
           : b.rows;
-        const insert = (rows: number[]) => engine.insert(`${serviceDb(tenant)}.${table}`, 'JSONEachRow', [Buffer.from(rows.map((i) => lines[i]).join('\n') + '\n')], {
+        const insert = (rows: number[]) => within(engine.insert(`${serviceDb(tenant)}.${table}`, 'JSONEachRow', [Buffer.from(rows.map((i) => lines[i]).join('\n') + '\n')], {
           settings: { input_format_skip_unknown_fields: 1, date_time_input_format: 'best_effort' },
           signal: AbortSignal.timeout(SERVICE_WRITE_TIMEOUT_MS),
-        });
+        }), SERVICE_WRITE_TIMEOUT_MS + 1000, 'service log insert');
         const all = b.rows.map((_, i) => i);
         const { left, dropped, err } = await insertIsolating(insert, all);
         if (dropped.length) {
@@ -502,11 +647,14 @@ export class ServiceLog {
         if (left.length) {
           const keep = new Set(left);
           b.rows = b.rows.filter((_, i) => keep.has(i));
-          b.bytes = b.rows.reduce((a, l) => a + l.length, 0);
+          b.bytes = b.rows.reduce((a, l) => a + Buffer.byteLength(l), 0);
           throw err;
         }
+        this.#inFlight.set(tenant, Math.max(0, (this.#inFlight.get(tenant) ?? 0) - b.bytes));
+        inFlight -= b.bytes;
         b.rows = [];
         b.bytes = 0;
+        this.#dropLogged.delete(`${tenant}\0${table}`);
       }
     } catch (e) {
       // Keep the rows not written: put them back in front of anything written meanwhile, up to
@@ -517,11 +665,14 @@ export class ServiceLog {
         if (!b.rows.length) continue;
         const cur = now.get(table);
         const merged = cur ? { rows: [...b.rows, ...cur.rows], bytes: b.bytes + cur.bytes } : b;
-        while (merged.bytes > MAX_KEPT_BYTES && merged.rows.length) { merged.bytes -= merged.rows.shift()!.length; dropped++; }
+        dropped += this.#trim(tenant, table, merged);
         now.set(table, merged);
       }
       if (now.size) this.#buffers.set(tenant, now);
       this.#log.error('service log write failed; rows kept for the next flush', { tenant, err: e, ...(dropped ? { dropped_rows: dropped } : {}) });
+    } finally {
+      const left = (this.#inFlight.get(tenant) ?? 0) - inFlight;
+      if (left > 0) this.#inFlight.set(tenant, left); else this.#inFlight.delete(tenant);
     }
   }
 

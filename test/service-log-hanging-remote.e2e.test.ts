@@ -1,0 +1,80 @@
+/**
+ * A tenant whose remote ClickHouse accepts connections and never answers: the service rows
+ * waiting for it stay within the bound (ROOST_SERVICE_LOG_MAX_PENDING_BYTES per tenant and
+ * table, the oldest dropped and counted), each service-log statement gives up at its time limit
+ * (ROOST_SERVICE_WRITE_TIMEOUT_MS, also the server version asked first), and the server keeps
+ * answering other tenants. Real server, real HTTP, a real TCP listener that never answers.
+ */
+import net from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call, startServer, type RunningServer } from './helpers/server.js';
+
+const CAP = 256 * 1024;
+let srv: RunningServer;
+let hang: net.Server;
+const sockets: net.Socket[] = [];
+let hangToken = '';
+let localToken = '';
+
+const metric = async (name: string, labels: Record<string, string>): Promise<number> => {
+  const text = (await call(`${srv.url}/metrics`)).text;
+  const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    const inner = line.slice(name.length).match(/^\{(.*)\}/)?.[1] ?? '';
+    if (want.every((w) => inner.split(',').includes(w))) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return sum;
+};
+
+beforeAll(async () => {
+  hang = net.createServer((s) => { sockets.push(s); s.on('error', () => {}); });
+  await new Promise<void>((r) => hang.listen(0, '127.0.0.1', r));
+  const port = (hang.address() as net.AddressInfo).port;
+  srv = await startServer({ env: { ROOST_SERVICE_LOG_MAX_PENDING_BYTES: String(CAP), ROOST_SERVICE_WRITE_TIMEOUT_MS: '2000' } });
+  localToken = (await call(`${srv.url}/tokens`)).body.workspace_admin_token;
+  const op = srv.operatorToken;
+  const t = await call(`${srv.url}/v0/tenants`, { method: 'POST', token: op, body: JSON.stringify({ slug: 'hang' }) });
+  expect(t.status, t.text).toBe(201);
+  const ws = await call(`${srv.url}/v0/tenants/hang/workspaces`, { method: 'POST', token: op, body: JSON.stringify({ name: 'main' }) });
+  expect(ws.status, ws.text).toBe(201);
+  hangToken = ws.body.token;
+  const p = await call(`${srv.url}/v0/tenants/hang`, { method: 'PATCH', token: op, body: JSON.stringify({ placement: { type: 'clickhouse', url: `http://127.0.0.1:${port}` } }) });
+  expect(p.status, p.text).toBe(200);
+}, 120_000);
+afterAll(async () => {
+  await srv?.stop();
+  for (const s of sockets) s.destroy();
+  await new Promise((r) => hang?.close(r));
+});
+
+describe('a tenant on a remote server that never answers', () => {
+  it('its waiting service rows stay within the bound, its writes give up at the time limit, other tenants are answered', async () => {
+    // Refused before any engine is asked (a syntax error), logged with its 20 KB text: rows of
+    // about 8 KiB in pipe_stats_rt and 16 KiB in endpoint_errors, 300 of each.
+    const body = `SELECT '${'x'.repeat(20_000)}' FROM FROM`;
+    let peak = 0;
+    for (let round = 0; round < 15; round++) {
+      const answers = await Promise.all(Array.from({ length: 20 }, () =>
+        call(`${srv.url}/v0/sql`, { method: 'POST', token: hangToken, body, signal: AbortSignal.timeout(10_000) })));
+      for (const a of answers) expect(a.status, a.text.slice(0, 200)).toBe(400);
+      peak = Math.max(peak, await metric('roost_service_log_pending_bytes', { tenant: 'hang' }));
+      // Another tenant is answered meanwhile.
+      const other = await call(`${srv.url}/v0/sql?q=${encodeURIComponent('SELECT 1 AS one FORMAT JSON')}`, { token: localToken });
+      expect(other.status, other.text).toBe(200);
+      expect(other.body.data).toEqual([{ one: 1 }]);
+    }
+    peak = Math.max(peak, await metric('roost_service_log_pending_bytes', { tenant: 'hang' }));
+    // Waiting (at most CAP per table) plus a write in flight (as much again), over the service tables.
+    expect(peak).toBeGreaterThan(0);
+    expect(peak).toBeLessThanOrEqual(2 * 4 * CAP);
+    expect(await metric('roost_service_log_dropped_rows_total', { tenant: 'hang' })).toBeGreaterThan(0);
+    const dropLogs = srv.logs.filter((l) => String(l.msg).startsWith('service log rows dropped') && l.tenant === 'hang');
+    expect(dropLogs.length).toBeGreaterThanOrEqual(1);
+    expect(dropLogs.length).toBeLessThanOrEqual(4);  // once per table, not once per row
+    // The write (the tables check, which asks the server's version first) gave up at its time
+    // limit, not the client's 300 s.
+    await expect.poll(() => srv.logs.some((l) => l.msg === 'service log write failed; rows kept for the next flush' && l.tenant === 'hang'), { timeout: 15_000 }).toBe(true);
+  }, 120_000);
+});
