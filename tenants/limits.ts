@@ -41,15 +41,19 @@ export function acquireQuerySlot(tenant: Tenant): () => void {
 const usage = new Map<string, { bytes: number; at: number }>();
 const USAGE_TTL_MS = 2_000;
 
-/** Bytes on disk of the tenant's workspace databases (cached for 2 s). */
+/**
+ * Bytes on disk of the tenant's workspace databases (cached for 2 s), plus what its events buffers
+ * hold on the server's disk (acknowledged events not yet in the engine, and events the engine
+ * refused, set aside): both are the tenant's data on this machine's disk.
+ */
 export async function storageUsed(app: App, tenant: Tenant, fresh = false): Promise<number> {
   const hit = usage.get(tenant.slug);
   if (!fresh && hit && performance.now() - hit.at < USAGE_TTL_MS) return hit.bytes;
   const dbs = app.state.list<Workspace>('workspaces', tenant.slug).map((w) => quoteString(w.database));
-  let bytes = 0;
+  let bytes = app.events?.bytesOf(tenant.slug) ?? 0;
   if (dbs.length) {
     const out = await app.cells.engineFor(tenant).exec(`SELECT sum(bytes_on_disk) FROM system.parts WHERE active AND database IN (${dbs.join(', ')})`);
-    bytes = Number(out.toString('utf8').trim()) || 0;
+    bytes += Number(out.toString('utf8').trim()) || 0;
   }
   usage.set(tenant.slug, { bytes, at: performance.now() });
   return bytes;

@@ -420,6 +420,16 @@ export class EventBuffer {
     return [...this.#targets.values()].filter((t) => t.owner.tenant === tenant && (t.pendingSegments > 0 || t.pendingBytes > 0)).map((t) => t.owner);
   }
 
+  /**
+   * Bytes a tenant's buffers hold on the server's disk: events acknowledged and not yet in the
+   * engine, and segments the engine refused (set aside). Both count towards `storage_bytes`.
+   */
+  bytesOf(tenant: string): number {
+    let n = 0;
+    for (const t of this.#targets.values()) if (t.owner.tenant === tenant) n += t.pendingBytes + t.rejectedBytes;
+    return n;
+  }
+
   /** Bytes not yet in the engine (all data sources). */
   get pendingBytes(): number {
     let n = 0;
