@@ -92,6 +92,21 @@ function tenantOfCred(cred: Credential): string | undefined {
   }
 }
 
+/**
+ * The id of the workspace a token or JWT belongs to, for its audit records: a JWT carries it; a
+ * service token's is that of the workspace holding the token now (found by its hash: a workspace
+ * rename moves its tokens), so a record written after a rename, with another workspace given the
+ * old name, still lands in the token's own. Undefined otherwise (the record's workspace name is
+ * resolved when it is written).
+ */
+function credWorkspaceId(app: App, cred: Credential | undefined): string | undefined {
+  if (cred?.kind === 'jwt') return cred.jwt.workspaceId;
+  if (cred?.kind !== 'token') return undefined;
+  const at = app.state.get<{ tenant: string; workspace: string; name: string }>('tokenHashes', cred.token.hash);
+  if (!at || app.state.get<TokenRecord>('tokens', at.tenant, at.workspace, at.name)?.id !== cred.token.id) return undefined;
+  return app.state.get<{ id: string }>('workspaces', at.tenant, at.workspace)?.id;
+}
+
 function actorOf(cred: Credential): string | undefined {
   return cred.kind === 'session' || cred.kind === 'idp' ? cred.identity.email ?? cred.identity.subject : undefined;
 }
@@ -121,6 +136,7 @@ export function auditRefusal(app: App, ctx: Ctx, cred: Credential | undefined, e
     outcome: e.status === 401 ? 'failure' : 'denied', reason: e.message, requestId: ctx.id,
     tenant: cred && tenantOfCred(cred),
     workspace: cred?.kind === 'token' ? cred.token.workspace : cred?.kind === 'jwt' ? cred.jwt.workspace : undefined,
+    workspaceId: credWorkspaceId(app, cred),
     credential: cred && credentialName(cred), actor: cred && actorOf(cred),
     connection: cred?.kind === 'session' || cred?.kind === 'idp' ? cred.identity.connection : undefined,
     resource: resource ?? ctx.route, ip: clientIp(ctx), details: { code: e.code },
@@ -324,7 +340,7 @@ export function stillAuthorized(app: App, ctx: Ctx, cred: Credential, g: UploadG
   const what = `${g.scope}${resource !== undefined ? `:${resource}` : ''}`;
   const e = new RoostError('CREDENTIAL_REVOKED', `the credential was revoked during the upload: ${why}. Nothing of the upload was stored; send it again with a credential that holds ${what}`);
   auditAuth(app, {
-    event: 'authz.denied', outcome: 'denied', reason: e.message, requestId: ctx.id, tenant: g.tenant, workspace: w?.name ?? g.workspace,
+    event: 'authz.denied', outcome: 'denied', reason: e.message, requestId: ctx.id, tenant: g.tenant, workspace: w?.name ?? g.workspace, workspaceId: g.workspaceId,
     credential: credentialName(cred), actor: actorOf(cred),
     connection: cred.kind === 'session' || cred.kind === 'idp' ? cred.identity.connection : undefined,
     resource: `${what} @ ${g.tenant}/${w?.name ?? g.workspace}`, ip: clientIp(ctx), details: { code: e.code, at: 'commit' },
@@ -428,6 +444,7 @@ function deny(app: App, ctx: Ctx, cred: Credential, action: Action, message: str
     event: 'authz.denied', outcome: 'denied', reason: message, requestId: ctx.id,
     tenant: tenantOfCred(cred) ?? (action.op !== 'operator' ? action.tenant : undefined),
     workspace: cred.kind === 'token' ? cred.token.workspace : cred.kind === 'jwt' ? cred.jwt.workspace : undefined,
+    workspaceId: credWorkspaceId(app, cred),
     credential: credentialName(cred),
     actor: actorOf(cred),
     connection: cred.kind === 'session' || cred.kind === 'idp' ? cred.identity.connection : undefined,

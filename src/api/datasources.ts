@@ -368,7 +368,7 @@ export function registerDataSourceRoutes(app: App): void {
         release();
       }
       opsLog(ws, ds, 'create', ctx, { ...result, elapsedMs: performance.now() - t0, options: { mode, format } });
-      app.audit({ event: 'datasource.create', outcome: 'success', tenant: ws.tenant, workspace: ws.name, resource: name, requestId: ctx.id, credential: credentialName(cred) });
+      app.audit({ event: 'datasource.create', outcome: 'success', tenant: ws.tenant, workspace: ws.name, workspaceId: ws.id, resource: name, requestId: ctx.id, credential: credentialName(cred) });
       return sendJson(ctx, 200, importResponse(ds, result));
     }
 
@@ -523,10 +523,10 @@ export function registerDataSourceRoutes(app: App): void {
         releaseTo?.();
       }
       opsLog(ws, { id: ds.id, name: to }, 'rename', ctx, { elapsedMs: performance.now() - t0, options });
-      app.audit({ event: 'datasource.rename', outcome: 'success', tenant: ws.tenant, workspace: ws.name, resource: to, requestId: ctx.id, credential: credentialName(cred), details: { from: ds.name, to, id: ds.id } });
+      app.audit({ event: 'datasource.rename', outcome: 'success', tenant: ws.tenant, workspace: ws.name, workspaceId: ws.id, resource: to, requestId: ctx.id, credential: credentialName(cred), details: { from: ds.name, to, id: ds.id } });
     }
     if (p.description !== undefined) {
-      app.audit({ event: 'datasource.update', outcome: 'success', tenant: ws.tenant, workspace: ws.name, resource: to, requestId: ctx.id, credential: credentialName(cred), details: { description: p.description } });
+      app.audit({ event: 'datasource.update', outcome: 'success', tenant: ws.tenant, workspace: ws.name, workspaceId: ws.id, resource: to, requestId: ctx.id, credential: credentialName(cred), details: { description: p.description } });
     }
     sendJson(ctx, 200, dataSourceView(next, await tableStats(app, ws, next)));
   });
@@ -681,7 +681,7 @@ export function registerDataSourceRoutes(app: App): void {
       release();
     }
     opsLog(ws, ds, 'delete', ctx, { elapsedMs: performance.now() - t0 });
-    app.audit({ event: 'datasource.drop', outcome: 'success', tenant: ws.tenant, workspace: ws.name, resource: ds.name, requestId: ctx.id, credential: credentialName(cred) });
+    app.audit({ event: 'datasource.drop', outcome: 'success', tenant: ws.tenant, workspace: ws.name, workspaceId: ws.id, resource: ds.name, requestId: ctx.id, credential: credentialName(cred) });
     sendJson(ctx, 200, { id: ds.id, name: ds.name, deleted: true });
   });
 

@@ -11,7 +11,7 @@ import {
   auditRefusal, authenticate, authorize, credentialName, decide, fixedParams, isNamedOnly, scopeAllows, workspaceOf, roleOf, type Credential,
 } from '../../auth/authorize.js';
 import { roleAllows } from '../../auth/roles.js';
-import { getTenant } from '../../tenants/registry.js';
+import { getTenant, getWorkspace, sameWorkspace } from '../../tenants/registry.js';
 import { rowFiltersOf } from '../datasources/name-map.js';
 import { analyzeSql, SqlError, toRoostError } from '../native/sql.js';
 import { EXTENSION_FORMATS, runQueryToResponse } from '../query/run.js';
@@ -31,7 +31,8 @@ import type { CheckView } from '../pipes/engine-check.js';
 import type { State } from '../state/state.js';
 import { isServiceName } from '../service/service-log.js';
 
-interface WsRef { cred: Credential; tenant: string; workspace: string }
+/** The request's credential and workspace: by name, and by id as authorized (`workspaceId`). */
+interface WsRef { cred: Credential; tenant: string; workspace: string; workspaceId: string }
 
 /**
  * A pipe named in a path by its name or, as Tinybird allows, by its id (`t_…`): the pipe's name
@@ -275,7 +276,8 @@ export function registerPipeRoutes(app: App): void {
 
   const wsOf = async (ctx: Ctx): Promise<WsRef> => {
     const cred = await authenticate(app, ctx);
-    return { cred, ...workspaceOf(app, ctx, cred) };
+    const ws = workspaceOf(app, ctx, cred);
+    return { cred, ...ws, workspaceId: getWorkspace(state, ws.tenant, ws.workspace).id };
   };
   const mayEdit = (ctx: Ctx, r: WsRef) => authorize(app, ctx, r.cred, { op: 'workspace', tenant: r.tenant, workspace: r.workspace, scope: 'PIPES:CREATE' });
   /**
@@ -340,6 +342,9 @@ export function registerPipeRoutes(app: App): void {
         }
       }
       const out = await state.transact<Pipe | null | 'retry'>((s) => {
+        // Still the workspace as authorized: renamed meanwhile (the SQL check, a body arriving), and
+        // a new one given its name, the pipe went into the new one (and its record named it).
+        sameWorkspace(s, r.tenant, r.workspace, r.workspaceId);
         const cur = findPipe(s, r.tenant, r.workspace, name);
         const next = change(cur);
         const users = pipesUsing(s, r.tenant, r.workspace, name);
@@ -467,7 +472,7 @@ export function registerPipeRoutes(app: App): void {
       const createdByToken = cur ? cur.createdByToken : r.cred.kind === 'token' ? r.cred.token.id : undefined;
       return { id: cur?.id ?? newId('t'), name, tenant: r.tenant, workspace: r.workspace, description, nodes: ignore ? nodes.map((n) => withIgnore(n, true)) : nodes, endpoint, createdAt: cur?.createdAt ?? now, updatedAt: now, ...(createdByToken ? { createdByToken } : {}) };
     }, { ignore });
-    app.audit({ event: 'pipe.create', outcome: 'success', tenant: r.tenant, workspace: r.workspace, resource: name, requestId: ctx.id, credential: credentialName(r.cred), ...(replaced ? { details: { replaced: true, id: pipe!.id } } : {}) });
+    app.audit({ event: 'pipe.create', outcome: 'success', tenant: r.tenant, workspace: r.workspace, workspaceId: r.workspaceId, resource: name, requestId: ctx.id, credential: credentialName(r.cred), ...(replaced ? { details: { replaced: true, id: pipe!.id } } : {}) });
     sendJson(ctx, 200, withWarnings(pipeView(pipe!), warnings));
   });
 
@@ -499,7 +504,7 @@ export function registerPipeRoutes(app: App): void {
     const name = pipeNameOf(state, r, ctx.params.pipe!);
     authorize(app, ctx, r.cred, { op: 'workspace', tenant: r.tenant, workspace: r.workspace, scope: 'PIPES:DROP', resource: name });
     await save(r, name, () => null);
-    app.audit({ event: 'pipe.drop', outcome: 'success', tenant: r.tenant, workspace: r.workspace, resource: name, requestId: ctx.id, credential: credentialName(r.cred) });
+    app.audit({ event: 'pipe.drop', outcome: 'success', tenant: r.tenant, workspace: r.workspace, workspaceId: r.workspaceId, resource: name, requestId: ctx.id, credential: credentialName(r.cred) });
     ctx.res.writeHead(204).end();
   });
 
@@ -538,6 +543,7 @@ export function registerPipeRoutes(app: App): void {
     };
     check(state);
     const pipe = await state.transact((s) => {
+      sameWorkspace(s, r.tenant, r.workspace, r.workspaceId);
       const cur = check(s);
       const at = Date.now();
       const next: Pipe = ownedAfter(r, { ...cur, name: to, description: p.description !== undefined ? p.description : cur.description, updatedAt: new Date(at).toISOString() });
@@ -546,8 +552,8 @@ export function registerPipeRoutes(app: App): void {
         : putPipeOps(next);
       return { ops, result: next };
     });
-    if (renaming) app.audit({ event: 'pipe.rename', outcome: 'success', tenant: r.tenant, workspace: r.workspace, resource: to, requestId: ctx.id, credential: credentialName(r.cred), details: { from: name, to, id: pipe.id } });
-    if (p.description !== undefined) app.audit({ event: 'pipe.update', outcome: 'success', tenant: r.tenant, workspace: r.workspace, resource: to, requestId: ctx.id, credential: credentialName(r.cred), details: { description: p.description } });
+    if (renaming) app.audit({ event: 'pipe.rename', outcome: 'success', tenant: r.tenant, workspace: r.workspace, workspaceId: r.workspaceId, resource: to, requestId: ctx.id, credential: credentialName(r.cred), details: { from: name, to, id: pipe.id } });
+    if (p.description !== undefined) app.audit({ event: 'pipe.update', outcome: 'success', tenant: r.tenant, workspace: r.workspace, workspaceId: r.workspaceId, resource: to, requestId: ctx.id, credential: credentialName(r.cred), details: { description: p.description } });
     sendJson(ctx, 200, pipeView(pipe));
   });
 
@@ -617,7 +623,7 @@ export function registerPipeRoutes(app: App): void {
       const nodes = on && cur.endpoint !== node.id ? cur.nodes.map((n) => (n.id === node.id ? withIgnore(n, ignore) : n)) : cur.nodes;
       return { ...cur, nodes, endpoint: on ? node.id : null };
     }, { ignore });
-    app.audit({ event: on ? 'pipe.publish' : 'pipe.unpublish', outcome: 'success', tenant: r.tenant, workspace: r.workspace, resource: `${ctx.params.pipe}/${ctx.params.node}`, requestId: ctx.id, credential: credentialName(r.cred) });
+    app.audit({ event: on ? 'pipe.publish' : 'pipe.unpublish', outcome: 'success', tenant: r.tenant, workspace: r.workspace, workspaceId: r.workspaceId, resource: `${ctx.params.pipe}/${ctx.params.node}`, requestId: ctx.id, credential: credentialName(r.cred) });
     sendJson(ctx, 200, withWarnings(pipeView(pipe!), warnings));
   };
   router.post('/v0/pipes/:pipe/nodes/:node/endpoint', publish(true));

@@ -15,7 +15,7 @@ import { parseScope, scopeView } from '../../auth/tokens/scopes.js';
 import {
   checkTokenName, createTokenOps, deleteTokenOps, getToken, listTokens, refreshTokenOps, replaceTokenOps, WORKSPACE_ADMIN_TOKEN, type TokenRecord,
 } from '../../auth/tokens/service-tokens.js';
-import { parseJwtBody, signTinybirdJwt, workspaceJwtKey } from '../../auth/tokens/jwt-tokens.js';
+import { parseJwtBody, signTinybirdJwt, workspaceById, workspaceJwtKey } from '../../auth/tokens/jwt-tokens.js';
 import { getWorkspace, sameWorkspace } from '../../tenants/registry.js';
 import { devTokenOps } from './dev.js';
 
@@ -35,11 +35,16 @@ function isAdmin(cred: Credential, ws: WorkspaceRef): boolean {
   return false;
 }
 
-async function tokenAdmin(app: App, ctx: Ctx): Promise<{ cred: Credential; ws: WorkspaceRef }> {
+/**
+ * The credential and its workspace, by name and by id as authorized (`wsId`: what its audit
+ * records belong to, and what a JWT is signed for, also when the workspace is renamed while the
+ * request's body arrives).
+ */
+async function tokenAdmin(app: App, ctx: Ctx): Promise<{ cred: Credential; ws: WorkspaceRef; wsId: string }> {
   const cred = await authenticate(app, ctx);
   const ws = workspaceOf(app, ctx, cred);
   authorize(app, ctx, cred, { op: 'workspace', ...ws, scope: 'TOKENS' });
-  return { cred, ws };
+  return { cred, ws, wsId: getWorkspace(app.state, ws.tenant, ws.workspace).id };
 }
 
 function guardAdminScope(app: App, ctx: Ctx, cred: Credential, ws: WorkspaceRef, scopes: readonly string[]): void {
@@ -113,14 +118,13 @@ function sameToken(s: Parameters<typeof getToken>[0], ws: WorkspaceRef, t: Token
 
 export function registerTokenRoutes(app: App): void {
   const { router, state } = app;
-  const audit = (ctx: Ctx, cred: Credential, ws: WorkspaceRef, event: string, name: string, details?: Record<string, unknown>) =>
-    auditAuth(app, { event, outcome: 'success', tenant: ws.tenant, workspace: ws.workspace, credential: credentialName(cred), actor: cred.kind === 'session' || cred.kind === 'idp' ? cred.identity.email ?? cred.identity.subject : undefined, resource: `token:${name}`, requestId: ctx.id, details });
+  const audit = (ctx: Ctx, cred: Credential, ws: WorkspaceRef, wsId: string, event: string, name: string, details?: Record<string, unknown>) =>
+    auditAuth(app, { event, outcome: 'success', tenant: ws.tenant, workspace: ws.workspace, workspaceId: wsId, credential: credentialName(cred), actor: cred.kind === 'session' || cred.kind === 'idp' ? cred.identity.email ?? cred.identity.subject : undefined, resource: `token:${name}`, requestId: ctx.id, details });
 
   router.post('/v0/tokens', async (ctx) => {
-    const { cred, ws } = await tokenAdmin(app, ctx);
-    // The workspace as authenticated: its body read, the token is written into it only if it
-    // is still that workspace (see the transaction below).
-    const wsId = getWorkspace(state, ws.tenant, ws.workspace).id;
+    // The workspace as authenticated (wsId): its body read, the token is written into it only if
+    // it is still that workspace (see the transaction below).
+    const { cred, ws, wsId } = await tokenAdmin(app, ctx);
     const { q, json } = await formParams(ctx);
     const name = q.get('name') ?? jsonString(json, 'name');
     if (!name) throw new RoostError('INVALID_PARAMETER', 'name is required');
@@ -128,7 +132,10 @@ export function registerTokenRoutes(app: App): void {
     if (expiration !== undefined && expiration !== null) {
       const exp = Number(expiration);
       if (!Number.isSafeInteger(exp) || exp * 1000 <= Date.now()) throw new RoostError('INVALID_PARAMETER', 'expiration_time must be a future Unix time in seconds');
-      const w = getWorkspace(state, ws.tenant, ws.workspace);
+      // Signed for the workspace as authorized, by id: by name, a workspace renamed while the body
+      // arrived, and a new one given its name, had the new one's key sign a JWT for the new one.
+      const w = workspaceById(state, wsId);
+      if (!w || w.tenant !== ws.tenant) throw new RoostError('UNKNOWN_WORKSPACE', `workspace "${ws.workspace}" was deleted meanwhile (no token was created)`);
       const key = workspaceJwtKey(state, app.secrets, w);
       if (!key) throw new RoostError('CONFLICT', 'this workspace cannot sign JWT tokens until its workspace admin token is refreshed once');
       // The same names as service tokens: a JWT's name is its credential name in logs and audit records.
@@ -138,7 +145,7 @@ export function registerTokenRoutes(app: App): void {
       let body;
       try { body = parseJwtBody({ name, exp, scopes: json?.scopes, limits: json?.limits }); } catch (e) { throw new RoostError('INVALID_PARAMETER', (e as Error).message); }
       const jwt = await signTinybirdJwt(key, w.id, body);
-      audit(ctx, cred, ws, 'token.jwt_created', name, { exp, scopes: body.scopes.map((s) => `${s.type}:${s.resource}`) });
+      audit(ctx, cred, ws, wsId, 'token.jwt_created', name, { exp, scopes: body.scopes.map((s) => `${s.type}:${s.resource}`) });
       sendJson(ctx, 200, { name, token: jwt, scopes: body.scopes, ...(body.rps ? { limits: { rps: body.rps } } : {}), exp });
       return;
     }
@@ -156,7 +163,7 @@ export function registerTokenRoutes(app: App): void {
       const t = createTokenOps(s, ws.tenant, ws.workspace, name, scopes, { description: description ?? undefined, rps, ...(cred.kind === 'session' || cred.kind === 'idp' ? { createdBy: { credential: credentialName(cred), ...(cred.identity.email ? { email: cred.identity.email } : {}) } } : {}), ...(isWat ? { seal: (v: string) => app.secrets.seal(v) } : {}) });
       return { ops: t.ops, result: t };
     });
-    audit(ctx, cred, ws, 'token.created', name, { scopes });
+    audit(ctx, cred, ws, wsId, 'token.created', name, { scopes });
     sendJson(ctx, 200, tokenView(r.record, r.secret));
   });
 
@@ -167,10 +174,10 @@ export function registerTokenRoutes(app: App): void {
   });
 
   const one = async (ctx: Ctx) => {
-    const { cred, ws } = await tokenAdmin(app, ctx);
+    const { cred, ws, wsId } = await tokenAdmin(app, ctx);
     const t = getToken(state, ws.tenant, ws.workspace, ctx.params.token!);
     guardAdminScope(app, ctx, cred, ws, t.scopes);
-    return { cred, ws, t };
+    return { cred, ws, wsId, t };
   };
 
   router.get('/v0/tokens/:token', async (ctx) => {
@@ -179,7 +186,7 @@ export function registerTokenRoutes(app: App): void {
   });
 
   router.put('/v0/tokens/:token', async (ctx) => {
-    const { cred, ws, t } = await one(ctx);
+    const { cred, ws, wsId, t } = await one(ctx);
     const { q, json } = await formParams(ctx);
     const rawScopes = [...q.getAll('scope'), ...jsonScopes(json)];
     const next: TokenRecord = { ...t, updatedAt: new Date().toISOString() };
@@ -203,12 +210,12 @@ export function registerTokenRoutes(app: App): void {
       if (cur.hash !== t.hash || (cur.updatedAt ?? cur.createdAt) !== (t.updatedAt ?? t.createdAt)) throw new RoostError('CONFLICT', 'the token changed meanwhile; retry');
       return { ops: replaceTokenOps(s, cur, next), result: undefined };
     });
-    audit(ctx, cred, ws, 'token.updated', next.name, { scopes: next.scopes, renamed_from: next.name !== t.name ? t.name : undefined });
+    audit(ctx, cred, ws, wsId, 'token.updated', next.name, { scopes: next.scopes, renamed_from: next.name !== t.name ? t.name : undefined });
     sendJson(ctx, 200, tokenView(next));
   });
 
   router.delete('/v0/tokens/:token', async (ctx) => {
-    const { cred, ws, t } = await one(ctx);
+    const { cred, ws, wsId, t } = await one(ctx);
     // The record as it is now: a refresh that committed since it was read changed its hash,
     // and deleting the old one would leave the refreshed secret's hash entry behind (pointing
     // at the name, so at the next token created with that name).
@@ -216,19 +223,19 @@ export function registerTokenRoutes(app: App): void {
       const cur = sameToken(s, ws, t);
       return { ops: [...deleteTokenOps(cur), ...devTokenOps(app, s, cur, undefined)], result: undefined };
     });
-    audit(ctx, cred, ws, 'token.deleted', t.name);
+    audit(ctx, cred, ws, wsId, 'token.deleted', t.name);
     ctx.res.writeHead(204).end();
   });
 
   router.post('/v0/tokens/:token/refresh', async (ctx) => {
-    const { cred, ws, t } = await one(ctx);
+    const { cred, ws, wsId, t } = await one(ctx);
     const r = await state.transact((s) => {
       const cur = sameToken(s, ws, t);
       const x = refreshTokenOps(s, cur, { seal: (v) => app.secrets.seal(v) });
       // (GET /tokens in development mode answers the new secret.)
       return { ops: [...x.ops, ...devTokenOps(app, s, cur, x.secret)], result: x };
     });
-    audit(ctx, cred, ws, 'token.refreshed', t.name);
+    audit(ctx, cred, ws, wsId, 'token.refreshed', t.name);
     sendJson(ctx, 200, tokenView(r.record, r.secret));
   });
 }

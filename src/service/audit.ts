@@ -13,6 +13,13 @@ export interface AuditEntry {
   outcome: 'success' | 'failure' | 'denied';
   tenant?: string;
   workspace?: string;
+  /**
+   * The id of the workspace the action was for, when the caller knows it (the request's
+   * workspace as authenticated or authorized): the row belongs to it even when the workspace was
+   * renamed, and another one given its name, before the record was written. Without it the name
+   * is resolved when the row is queued (a name only: whichever workspace holds it then).
+   */
+  workspaceId?: string;
   reason?: string;
   actor?: string;
   credential?: string;
@@ -34,6 +41,7 @@ export function createAuditor(service: ServiceLog, log: Logger, onEvent?: (e: Au
       timestamp: chTime(),
       tenant: e.tenant,
       workspace: e.workspace ?? '',
+      ...(e.workspaceId ? { workspace_id: e.workspaceId } : {}),
       event: e.event,
       outcome: e.outcome,
       reason: e.reason ?? '',
