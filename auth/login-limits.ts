@@ -11,6 +11,15 @@
  *   (oidc/pending.ts, `makeRoom`), so a flood replaces its own logins, not other people's;
  * - each expires after 10 minutes: refused at the callback from then on, and deleted by a sweep
  *   every minute (besides at each new login).
+ *
+ * Failed returns from the IdP (SAML ACS posts, OIDC callbacks) are unauthenticated too, and each
+ * one is an audit record: `limitLoginFailure` gives each client address the same rate of failures
+ * (another bucket: a person's failures take nothing from their login starts), beyond which the
+ * failure is answered `429 RATE_LIMITED` instead, without a record of its own. A success is never
+ * refused: the limit counts failures only, after the check, per address (an attacker's failures
+ * from another address are no one else's). Each address's refusals (of starts and of failures)
+ * are recorded once per ten seconds as `auth.rate_limited` (counted each in /metrics), so what a
+ * flood writes to the audit log stays bounded: the burst, the rate, and one record in ten seconds.
  */
 import crypto from 'node:crypto';
 import net from 'node:net';
@@ -55,8 +64,8 @@ export function clientTag(ctx: Ctx): string {
 
 /**
  * Takes one login start from the client's bucket; refuses with `429 RATE_LIMITED` (and an
- * `auth.rate_limited` audit record) when it is empty. Asked only where a login in progress is
- * about to be written.
+ * `auth.rate_limited` audit record, one per client and ten seconds) when it is empty. Asked only
+ * where a login in progress is about to be written.
  */
 export function limitLoginStart(app: App, ctx: Ctx, tenant: string, connection: string): void {
   const rate = app.config.loginRate;
@@ -65,12 +74,66 @@ export function limitLoginStart(app: App, ctx: Ctx, tenant: string, connection: 
   const d = runtimeOf(app).limiter.take(`login:${client}`, rate, rate * BURST_SECONDS);
   if (!d.retryAfter) return;
   const err = new RoostError('RATE_LIMITED', `too many logins started from this address (at most ${rate} a second, bursts of ${rate * BURST_SECONDS}); retry after ${d.retryAfter} s`, { headers: rateHeaders(d), retryable: true });
-  auditAuth(app, {
-    event: 'auth.rate_limited', outcome: 'denied', reason: `over ${rate} login starts per second from ${client}`, tenant, connection,
-    requestId: ctx.id, resource: ctx.route, ip: clientIp(ctx), details: { code: err.code, limit: 'login_rate', client },
-  });
-  markAudited(err);
+  recordLoginRefusal(app, ctx, client, 'login_rate', err, { reason: `over ${rate} login starts per second from ${client}`, tenant, connection });
   throw err;
+}
+
+/**
+ * A failed return from the IdP (SAML ACS post, OIDC callback): takes one failure from the
+ * client's bucket of failures (`ROOST_LOGIN_RATE` a second, bursts of ten seconds' worth). Answers
+ * undefined when the failure may be answered and recorded as it is, else the `429 RATE_LIMITED`
+ * to answer instead (recorded once per client and ten seconds as `auth.rate_limited`; the failure
+ * itself is not). Asked after the check, for failures only: a login that succeeds is never refused.
+ */
+export function limitLoginFailure(app: App, ctx: Ctx, tenant: string | undefined, connection: string | undefined): RoostError | undefined {
+  const rate = app.config.loginRate;
+  if (rate <= 0) return undefined;
+  const client = loginClient(clientIp(ctx));
+  const d = runtimeOf(app).limiter.take(`login-failure:${client}`, rate, rate * BURST_SECONDS);
+  if (!d.retryAfter) return undefined;
+  const err = new RoostError('RATE_LIMITED', `too many failed logins from this address (at most ${rate} a second, bursts of ${rate * BURST_SECONDS}); retry after ${d.retryAfter} s`, { headers: rateHeaders(d), retryable: true });
+  recordLoginRefusal(app, ctx, client, 'login_failure_rate', err, { reason: `over ${rate} failed logins per second from ${client}`, tenant, connection });
+  return err;
+}
+
+/**
+ * Records a login rate refusal: the first of the client's in ten seconds is an `auth.rate_limited`
+ * audit record (saying that the next ones of those ten seconds are not), the others are only
+ * counted in `roost_auth_events_total`. Marks the error audited either way.
+ */
+function recordLoginRefusal(app: App, ctx: Ctx, client: string, limit: string, err: RoostError, e: { reason: string; tenant?: string; connection?: string }): void {
+  const rt = runtimeOf(app);
+  if (rt.limiter.take(`login-refusal-record:${limit}:${client}`, 1 / BURST_SECONDS, 1).retryAfter) {
+    rt.events.inc({ event: 'auth.rate_limited', outcome: 'denied' });
+  } else {
+    auditAuth(app, {
+      event: 'auth.rate_limited', outcome: 'denied', reason: e.reason, tenant: e.tenant, connection: e.connection,
+      requestId: ctx.id, resource: ctx.route, ip: clientIp(ctx),
+      details: { code: err.code, limit, client, not_recorded_for_s: BURST_SECONDS },
+    });
+  }
+  markAudited(err);
+}
+
+/** At most this many characters of a connection name that does not exist go into a record. */
+const UNKNOWN_NAME_CHARS = 64;
+
+/**
+ * The connection as an unauthenticated request's audit record names it: its id when the tenant
+ * has it, else the name asked for (the request's own path), marked and cut to 64 characters
+ * (`(unknown) <name>…[truncated, N chars]`): a post to a 12,000-character connection recorded
+ * 12,000 characters.
+ */
+export function recordedConnection(app: App, tenant: string | undefined, connection: string | undefined): string | undefined {
+  if (connection === undefined) return undefined;
+  if (tenant !== undefined && app.state.get('tenants', tenant) && app.state.get('connections', tenant, connection)) return connection;
+  return `(unknown) ${boundedName(connection)}`;
+}
+
+/** A name from a request, cut to 64 characters (on a code point boundary) with how long it was. */
+export function boundedName(name: string): string {
+  const chars = Array.from(name);
+  return chars.length <= UNKNOWN_NAME_CHARS ? name : `${chars.slice(0, UNKNOWN_NAME_CHARS).join('')}…[truncated, ${chars.length} chars]`;
 }
 
 /** Deletes every expired login in progress (one state change, none when nothing expired). */

@@ -28,6 +28,7 @@ import { CLOCK_SKEW_MS, libraryRefusal, samlFor } from './library.js';
 import { samlRuntime } from './runtime.js';
 import { parseXml, XmlRefused } from './xml.js';
 import { SamlLoginFailed } from './errors.js';
+import { boundedName } from '../login-limits.js';
 
 /** Largest ACS body accepted (the form with the base64 response): generous for many group attributes. */
 export const MAX_ACS_BODY_BYTES = 256 * 1024;
@@ -72,7 +73,7 @@ export async function completeSamlLogin(app: App, ctx: Ctx, tenant: string, conn
   const refuse = (check: string, message: string, cause?: unknown): never => { throw new SamlLoginFailed(check, message, where, { cause }); };
   const started = Date.now();
   let conn: SamlConnectionRecord;
-  try { conn = getSamlConnection(app, tenant, connId); } catch { return refuse('connection', `tenant "${tenant}" has no SAML connection "${connId}"`); }
+  try { conn = getSamlConnection(app, tenant, connId); } catch { return refuse('connection', `tenant "${boundedName(tenant)}" has no SAML connection "${boundedName(connId)}"`); }
 
   // Too large answers 413 BODY_TOO_LARGE; the route audits it as check "size".
   const body = await readBody(ctx, MAX_ACS_BODY_BYTES);

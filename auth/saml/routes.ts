@@ -4,7 +4,9 @@
  * SP-initiated login in the browser, where `/auth/login` sends it: sets the browser's
  * SAML login cookie and redirects to the IdP; see login.ts) and
  * `POST /auth/saml/<tenant>/<connection>/acs`. Every ACS refusal is audited as
- * `login.saml` with the check that refused it, and sets no cookie.
+ * `login.saml` with the check that refused it, and sets no cookie; past the client address's
+ * rate of failures (auth/login-limits.ts `limitLoginFailure`) the refusal is a 429 instead,
+ * recorded once per ten seconds. A connection the tenant does not have is recorded marked and cut.
  */
 import type { App } from '../../src/app.js';
 import type { Ctx } from '../../src/http/context.js';
@@ -14,7 +16,7 @@ import { auditAuth, runtimeOf } from '../runtime.js';
 import { markAudited } from '../authorize.js';
 import { auditLoginFailure, escapeHtml, page, safeReturnTo } from '../oidc/login.js';
 import { startSamlLogin } from './login.js';
-import { limitLoginStart } from '../login-limits.js';
+import { limitLoginFailure, limitLoginStart, recordedConnection } from '../login-limits.js';
 import { grantsView } from '../mapping/rules.js';
 import { sessionCookies } from '../sessions/cookies.js';
 import { SESSION_TTL_S } from '../sessions/keys.js';
@@ -74,8 +76,12 @@ export function registerSamlRoutes(app: App): void {
       if (!(e instanceof RoostError)) ctx.log.warn('SAML login failed unexpectedly', { request_id: ctx.id, err: e });
       const check = e instanceof SamlLoginFailed ? e.check : err.code === 'BODY_TOO_LARGE' ? 'size' : 'internal';
       const known = app.state.get('tenants', tenant) ? tenant : undefined;
+      const recorded = recordedConnection(app, known, connection);
+      // Past the address's rate of failures: a 429 instead, not recorded one by one.
+      const limited = limitLoginFailure(app, ctx, known, recorded);
+      if (limited) throw limited;
       auditAuth(app, {
-        event: 'login.saml', outcome: 'failure', reason: `${check}: ${e instanceof SamlLoginFailed ? e.auditReason ?? err.message : err.message}`, tenant: known, connection, requestId: ctx.id, ip,
+        event: 'login.saml', outcome: 'failure', reason: `${check}: ${e instanceof SamlLoginFailed ? e.auditReason ?? err.message : err.message}`, tenant: known, connection: recorded, requestId: ctx.id, ip,
         details: { check, code: err.code },
       });
       // That record is the refusal's one record: the HTTP layer must not write another for it.

@@ -17,7 +17,7 @@ import { connectionIdp, getConnection } from '../../auth/oidc/connections.js';
 import { isSamlConnection, samlAuthorizationUrl } from '../../auth/saml/index.js';
 import { clearedCookies, loginCookie, loginKey, loginKeyHash, sessionCookies } from '../../auth/sessions/cookies.js';
 import { PENDING_TTL_MS } from '../../auth/oidc/pending.js';
-import { clientTag, limitLoginStart } from '../../auth/login-limits.js';
+import { clientTag, limitLoginFailure, limitLoginStart, recordedConnection } from '../../auth/login-limits.js';
 import { revokeSession } from '../../auth/sessions/sessions.js';
 import { grantsView } from '../../auth/mapping/rules.js';
 import { SESSION_TTL_S } from '../../auth/sessions/keys.js';
@@ -128,7 +128,13 @@ export function registerIdentityRoutes(app: App): void {
       const err = e instanceof RoostError ? e : new RoostError('LOGIN_FAILED', 'the login could not be completed', { cause: e });
       if (!(e instanceof RoostError)) ctx.log.warn('login failed unexpectedly', { request_id: ctx.id, err: e });
       const t = known ? (e as LoginFailed).tenant : undefined;
-      auditLoginFailure(app, ctx, (known ? (e as LoginFailed).auditReason : undefined) ?? err.message, t && app.state.get('tenants', t) ? t : undefined, known ? (e as LoginFailed).connection : undefined, { code: err.code });
+      const knownTenant = t && app.state.get('tenants', t) ? t : undefined;
+      const recorded = recordedConnection(app, knownTenant, known ? (e as LoginFailed).connection : undefined);
+      // Past the address's rate of failures (a flood of callbacks with made-up states): a 429
+      // instead, not recorded one by one (auth/login-limits.ts).
+      const limited = limitLoginFailure(app, ctx, knownTenant, recorded);
+      if (limited) throw limited;
+      auditLoginFailure(app, ctx, (known ? (e as LoginFailed).auditReason : undefined) ?? err.message, knownTenant, recorded, { code: err.code });
       // That record is the refusal's one record: the HTTP layer must not write another for it.
       markAudited(err);
       if (wantsHtml(ctx)) {
