@@ -25,7 +25,7 @@ import crypto from 'node:crypto';
 import net from 'node:net';
 import type { App } from '../src/app.js';
 import type { Ctx } from '../src/http/context.js';
-import { clientIp } from '../src/http/client-ip.js';
+import { clientIp, unmappedAddress } from '../src/http/client-ip.js';
 import { RoostError } from '../src/errors.js';
 import type { Op } from '../src/state/store.js';
 import { rateHeaders } from './rate-limit.js';
@@ -45,7 +45,7 @@ const SWEEP_EVERY_MS = 60_000;
  * clients, each with its own bucket and each outranking a person in the eviction order.
  */
 export function loginClient(remote: string | undefined): string {
-  const ip = (remote ?? '').replace(/%.*$/, '').replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, '');
+  const ip = unmappedAddress((remote ?? '').replace(/%.*$/, ''));
   if (net.isIPv4(ip)) return ip;
   if (!net.isIPv6(ip)) return ip || 'unknown';
   // A trailing dotted quad is the last two groups.

@@ -3,8 +3,8 @@
  * Every value is validated once here; the rest of the server trusts `Config`.
  */
 import path from 'node:path';
-import net from 'node:net';
 import { parseTrustedProxies, type TrustedProxies } from './http/client-ip.js';
+import { isLoopbackHost } from '../auth/loopback.js';
 import { parseIdpHosts, type IdpHosts } from '../auth/oidc/idp-hosts.js';
 
 export interface Config {
@@ -100,13 +100,6 @@ function bool(name: string, raw: string, problems: string[]): boolean {
   return false;
 }
 
-function isLoopback(host: string): boolean {
-  if (host === 'localhost') return true;
-  if (net.isIPv4(host)) return host.startsWith('127.');
-  if (net.isIPv6(host)) return host === '::1';
-  return false;
-}
-
 /** Parses argv flags (`--port 7300` or `--port=7300`) and the environment. */
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): Config {
   const problems: string[] = [];
@@ -139,7 +132,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
   const host = raw('host')!;
   if (!host || /\s/.test(host)) problems.push(`${name('host')} must be a host name or IP address`);
   const dev = bool(name('dev'), raw('dev')!, problems);
-  if (dev && !isLoopback(host)) problems.push(`development mode only binds loopback addresses (127.0.0.1, ::1, localhost); got ${name('host')}=${host}`);
+  if (dev && !isLoopbackHost(host)) problems.push(`development mode only binds loopback addresses (127.0.0.1, ::1, localhost); got ${name('host')}=${host}`);
   const dataRaw = raw('dataDir')!;
   if (!dataRaw) problems.push(`${name('dataDir')} must not be empty`);
   const opToken = raw('operatorToken');

@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, startServer, type RunningServer } from './helpers/server.js';
+import { metricSum } from './helpers/metrics.js';
 
 let srv: RunningServer;
 let token: string;
@@ -25,17 +26,7 @@ async function rowsEventually(q: string, n: number): Promise<Array<Record<string
 }
 const post = (p: string, body?: BodyInit, headers: Record<string, string> = {}) =>
   call(`${srv.url}${p}`, { method: 'POST', token, body, headers });
-const metric = async (name: string, labels: Record<string, string>): Promise<number> => {
-  const text = (await call(`${srv.url}/metrics`)).text;
-  const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    const inner = line.slice(name.length).match(/^\{(.*)\}/)?.[1] ?? '';
-    if (want.every((w) => inner.split(',').includes(w))) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return sum;
-};
+const metric = (name: string, labels: Record<string, string>): Promise<number> => metricSum(srv, name, labels);
 
 beforeAll(async () => {
   srv = await startServer();

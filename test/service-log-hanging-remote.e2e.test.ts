@@ -8,6 +8,7 @@
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, startServer, type RunningServer } from './helpers/server.js';
+import { metricSum } from './helpers/metrics.js';
 
 const CAP = 256 * 1024;
 let srv: RunningServer;
@@ -16,17 +17,7 @@ const sockets: net.Socket[] = [];
 let hangToken = '';
 let localToken = '';
 
-const metric = async (name: string, labels: Record<string, string>): Promise<number> => {
-  const text = (await call(`${srv.url}/metrics`)).text;
-  const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    const inner = line.slice(name.length).match(/^\{(.*)\}/)?.[1] ?? '';
-    if (want.every((w) => inner.split(',').includes(w))) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return sum;
-};
+const metric = (name: string, labels: Record<string, string>): Promise<number> => metricSum(srv, name, labels);
 
 beforeAll(async () => {
   hang = net.createServer((s) => { sockets.push(s); s.on('error', () => {}); });

@@ -41,9 +41,9 @@ export function parseTrustedProxies(raw: string): { proxies?: TrustedProxies; pr
   return { proxies: problems.length ? undefined : { list, spec }, problems };
 }
 
-/** `::ffff:10.0.0.1` (a dual-stack socket's IPv4 peer) is `10.0.0.1`. */
-function plain(addr: string): string {
-  return addr.startsWith('::ffff:') && net.isIPv4(addr.slice(7)) ? addr.slice(7) : addr;
+/** `::ffff:10.0.0.1` (a dual-stack socket's IPv4 peer; any case) is `10.0.0.1`. */
+export function unmappedAddress(addr: string): string {
+  return addr.slice(0, 7).toLowerCase() === '::ffff:' && net.isIPv4(addr.slice(7)) ? addr.slice(7) : addr;
 }
 
 function trusted(p: TrustedProxies, addr: string): boolean {
@@ -54,17 +54,17 @@ function trusted(p: TrustedProxies, addr: string): boolean {
 /** An X-Forwarded-For element as an address: `1.2.3.4`, `1.2.3.4:567`, `::1`, `[::1]:567`; else ''. */
 function forwardedAddress(s: string): string {
   const v = s.trim();
-  if (net.isIP(v)) return plain(v);
+  if (net.isIP(v)) return unmappedAddress(v);
   const v4port = /^(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}$/.exec(v);
   if (v4port && net.isIPv4(v4port[1]!)) return v4port[1]!;
   const v6 = /^\[([0-9A-Fa-f:.]+)\](?::\d{1,5})?$/.exec(v);
-  if (v6 && net.isIPv6(v6[1]!)) return plain(v6[1]!);
+  if (v6 && net.isIPv6(v6[1]!)) return unmappedAddress(v6[1]!);
   return '';
 }
 
 /** Who sent the request (see the module comment). Computed once per request. */
 export function clientAddressOf(peer: string | undefined, forwardedFor: string | string[] | undefined, proxies: TrustedProxies | undefined): string {
-  let current = plain(peer ?? '');
+  let current = unmappedAddress(peer ?? '');
   if (!proxies || !trusted(proxies, current) || forwardedFor === undefined) return current;
   const hops = (Array.isArray(forwardedFor) ? forwardedFor.join(',') : forwardedFor).split(',');
   for (let i = hops.length - 1; i >= 0; i--) {
