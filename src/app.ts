@@ -117,7 +117,10 @@ async function startLocked(config: Config, log: Logger, unlock: () => void): Pro
   const service = new ServiceLog((tenant) => {
     const t = state.get('tenants', tenant);
     return t ? cells.engineFor(getTenant(state, tenant)) : undefined;
-  }, log, undefined, metrics);
+  }, log, undefined, metrics, {
+    seconds: { pipe_stats_rt: config.serviceLogRetentionS, endpoint_errors: config.serviceLogRetentionS, datasources_ops_log: config.serviceLogRetentionS, audit_log: config.auditRetentionS },
+    everyMs: Number(process.env.ROOST_SERVICE_LOG_PRUNE_INTERVAL_MS || 6 * 3_600_000),
+  });
   metrics.serviceLog = service;
   // Service rows carry their workspace's id: a workspace renamed keeps them, one created under
   // a deleted one's name does not inherit them.

@@ -41,6 +41,10 @@ export interface Config {
   trustedProxies: TrustedProxies | undefined;
   /** Hosts the server's requests for OIDC connections may reach (issuer, JWKS, token, UserInfo); unset: any https host. */
   idpHosts: IdpHosts | undefined;
+  /** Seconds rows of tinybird.pipe_stats_rt, endpoint_errors and datasources_ops_log are kept; 0: forever. */
+  serviceLogRetentionS: number;
+  /** Seconds rows of roost.audit_log are kept; 0: forever. */
+  auditRetentionS: number;
 }
 
 interface Option {
@@ -73,6 +77,8 @@ export const OPTIONS: Record<keyof Config, Option> = {
   loginRate: { flag: '--login-rate', env: 'ROOST_LOGIN_RATE', def: '10', help: 'logins one client address (IPv4, IPv6 /48) may start a second, bursts of 10 s worth; 429 beyond; 0: no limit' },
   loginsPending: { flag: '--logins-pending', env: 'ROOST_LOGINS_PENDING', def: '10000', help: 'logins in progress kept at most (OIDC, SAML each); more give up the oldest of the client holding the most' },
   trustedProxies: { flag: '--trusted-proxies', env: 'ROOST_TRUSTED_PROXIES', def: undefined, help: 'reverse proxies (addresses, subnets; comma-separated) whose X-Forwarded-For names the client; else the peer address is the client' },
+  serviceLogRetentionS: { flag: '--service-log-retention', env: 'ROOST_SERVICE_LOG_RETENTION', def: '90d', help: 'how long rows of tinybird.pipe_stats_rt, endpoint_errors and datasources_ops_log are kept (30d, 12h, 90m, 45s; 0: forever); older ones are deleted as each tenant is used' },
+  auditRetentionS: { flag: '--audit-retention', env: 'ROOST_AUDIT_RETENTION', def: '400d', help: 'how long rows of roost.audit_log are kept (as --service-log-retention; 0: forever)' },
   idpHosts: { flag: '--idp-hosts', env: 'ROOST_IDP_HOSTS', def: undefined, help: 'the only hosts OIDC connections may use and the server fetches IdP documents from (comma-separated: idp.acme.com, *.acme.com, 10.0.0.5:8443; no port: 443); * any; unset: any https host, warned at start' },
 };
 
@@ -90,6 +96,21 @@ function intIn(name: string, raw: string, min: number, max: number, problems: st
   }
   const n = Number(raw);
   if (n < min || n > max) problems.push(`${name} must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+/** A retention as seconds: `<n>d`, `<n>h`, `<n>m` or `<n>s` (at least one second), or `0` (forever). */
+export function retentionSeconds(name: string, raw: string, problems: string[]): number {
+  const m = /^\s*(\d+)\s*([dhms]?)\s*$/.exec(raw);
+  if (!m || (!m[2] && m[1] !== '0' && !/^0+$/.test(m[1]!))) {
+    problems.push(`${name} must be a duration such as 90d, 12h, 30m or 45s, or 0 to keep rows forever; got "${raw}"`);
+    return 0;
+  }
+  const n = Number(m[1]) * ({ d: 86_400, h: 3_600, m: 60, s: 1, '': 0 } as Record<string, number>)[m[2]!]!;
+  if (n > 100 * 366 * 86_400) {
+    problems.push(`${name} must be at most 100 years (or 0 to keep rows forever); got "${raw}"`);
+    return 0;
+  }
   return n;
 }
 
@@ -173,6 +194,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     loginsPending: intIn(name('loginsPending'), raw('loginsPending')!, 10, 10_000_000, problems),
     trustedProxies: proxies?.proxies,
     idpHosts: idpHosts?.hosts,
+    serviceLogRetentionS: retentionSeconds(name('serviceLogRetentionS'), raw('serviceLogRetentionS')!, problems),
+    auditRetentionS: retentionSeconds(name('auditRetentionS'), raw('auditRetentionS')!, problems),
   };
   // Environment-only settings, read where they are used (auth/runtime.ts, cells/embedded.ts),
   // checked here so that a bad one stops the start like any other value (not a stack trace, or
@@ -185,6 +208,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
   if (fileResult) intIn('ROOST_MAX_FILE_RESULT_BYTES', fileResult, 1 << 20, Number.MAX_SAFE_INTEGER, problems);
   const svcPending = env.ROOST_SERVICE_LOG_MAX_PENDING_BYTES;
   if (svcPending) intIn('ROOST_SERVICE_LOG_MAX_PENDING_BYTES', svcPending, 65_536, Number.MAX_SAFE_INTEGER, problems);
+  const svcPrune = env.ROOST_SERVICE_LOG_PRUNE_INTERVAL_MS;
+  if (svcPrune) intIn('ROOST_SERVICE_LOG_PRUNE_INTERVAL_MS', svcPrune, 100, 30 * 86_400_000, problems);
   const svcTimeout = env.ROOST_SERVICE_WRITE_TIMEOUT_MS;
   if (svcTimeout) intIn('ROOST_SERVICE_WRITE_TIMEOUT_MS', svcTimeout, 100, 3_600_000, problems);
   // Read by the native addon (native/core/csv/reader.cc), which ignores other values.
@@ -202,6 +227,7 @@ export function helpText(): string {
     ['ROOST_CELL_CANCEL_GRACE_MS', 'how long a cancelled query may take to stop before its cell is restarted, in ms (default 1000)'],
     ['ROOST_MAX_FILE_RESULT_BYTES', 'cap on the uncompressed bytes of a Parquet/Arrow/ORC/Avro result, which an embedded cell builds whole on disk before sending it (default 1073741824)'],
     ['ROOST_SERVICE_LOG_MAX_PENDING_BYTES', "bytes of service rows (tinybird.*, roost.*) that wait per tenant and table for the tenant's engine; past it the oldest are dropped (default 33554432)"],
+    ['ROOST_SERVICE_LOG_PRUNE_INTERVAL_MS', "least time between two deletions of a tenant's service rows past their retention, in ms (default 21600000: six hours)"],
     ['ROOST_SERVICE_WRITE_TIMEOUT_MS', 'time limit of each statement the service log runs (its writes, the service tables check), in ms (default 30000)'],
     ['ROOST_CSV_SIMD', "cap on the CSV splitter's vector instructions: sse2, avx2 or avx512 (default the CPU's best)"],
   ].map(([env, help]) => `  ${'(environment only)'.padEnd(24)} ${env!.padEnd(26)} ${help}`);

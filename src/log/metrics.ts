@@ -31,6 +31,7 @@ export function createMetrics() {
     }),
     serviceUpgradeFailures: new client.Counter({ name: 'roost_service_table_upgrade_failures_total', help: 'Failed upgrades of a service table to the current columns (each try of each table)', labelNames: ['tenant'], registers: [registry] }),
     serviceLogDroppedRows: new client.Counter({ name: 'roost_service_log_dropped_rows_total', help: 'Service rows (tinybird.*, roost.*) dropped, oldest first, because more than the bound per tenant and table waited for the tenant\'s engine (slow, down or hanging)', labelNames: ['tenant', 'table'], registers: [registry] }),
+    serviceLogPrunedRows: new client.Counter({ name: 'roost_service_log_pruned_rows_total', help: 'Service rows (tinybird.*, roost.*) deleted because they were older than their retention (--service-log-retention, --audit-retention)', labelNames: ['tenant', 'table'], registers: [registry] }),
     /** Set by the app once its service log exists: read when /metrics is scraped. */
     serviceLog: undefined as { pendingBytes(): Map<string, number> } | undefined,
     groupedInserts: new client.Counter({ name: 'roost_grouped_inserts_total', help: 'INSERT statements of /v0/events wait=true requests (group commit: one statement may carry several requests)', labelNames: ['tenant'], registers: [registry] }),

@@ -34,24 +34,28 @@ export function serviceDb(tenant: string): string {
  * of Roost's own (`token_name`/`error_message`/`parameters` in endpoint_errors, `options`).
  * Columns added here are added to the tables of older cells at start (`ensure`).
  */
-export const SERVICE_TABLES: Record<string, { columns: string; order: string; publicName: string }> = {
+export const SERVICE_TABLES: Record<string, { columns: string; order: string; publicName: string; time: string }> = {
   audit_log: {
     publicName: 'roost.audit_log',
+    time: 'timestamp',
     columns: `timestamp DateTime64(3, 'UTC'), tenant String, workspace String, workspace_id String, event LowCardinality(String), outcome LowCardinality(String), reason String, actor String, credential LowCardinality(String), connection String, resource String, request_id String, ip String, details String`,
     order: '(tenant, timestamp)',
   },
   pipe_stats_rt: {
     publicName: 'tinybird.pipe_stats_rt',
+    time: 'start_datetime',
     columns: `start_datetime DateTime64(3, 'UTC'), workspace String, workspace_id String, pipe_id String, pipe_name String, token_name String, duration Float64, read_rows UInt64, read_bytes UInt64, result_rows UInt64, status_code Int32, error UInt8, error_message String, parameters Map(String, String), request_id String, url String, method LowCardinality(String), token String, release String, user_agent Nullable(String), resource_tags Array(String), cpu_time Float64`,
     order: '(workspace, start_datetime)',
   },
   endpoint_errors: {
     publicName: 'tinybird.endpoint_errors',
+    time: 'start_datetime',
     columns: `start_datetime DateTime64(3, 'UTC'), workspace String, workspace_id String, pipe_id String, pipe_name String, parameters Map(String, String), error String, status_code Int32, request_id String, token_name String, params Nullable(String), url Nullable(String), resource_tags Array(String)`,
     order: '(workspace, start_datetime)',
   },
   datasources_ops_log: {
     publicName: 'tinybird.datasources_ops_log',
+    time: 'timestamp',
     columns: `timestamp DateTime64(3, 'UTC'), workspace String, workspace_id String, event_type LowCardinality(String), datasource_id String, datasource_name String, result LowCardinality(String), elapsed_time Float64, error String, request_id String, import_id String, job_id String, rows UInt64, rows_quarantine UInt64, blocks_ids Array(String), options Map(String, String), Options Nested(Names String, Values String), read_rows UInt64, read_bytes UInt64, written_rows UInt64, written_bytes UInt64, written_rows_quarantine UInt64, written_bytes_quarantine UInt64, operation_id String, release String, resource_tags Array(String), pipe_id String, pipe_name String, cpu_time Float64`,
     order: '(workspace, timestamp)',
   },
@@ -388,6 +392,17 @@ export async function insertIsolating(insert: (rows: number[]) => Promise<unknow
   }
 }
 
+/**
+ * How long service rows are kept: seconds per table (0 or absent: kept forever), and the least
+ * time between two prunes of one tenant's tables.
+ */
+export interface ServiceRetention {
+  seconds: Partial<Record<ServiceTable, number>>;
+  everyMs: number;
+}
+
+type ServiceMetrics = Pick<Metrics, 'serviceUpgradesPending' | 'serviceUpgradeFailures'> & Partial<Pick<Metrics, 'serviceLogDroppedRows' | 'serviceLogPrunedRows'>>;
+
 /** A workspace as the service log needs it. */
 export interface ServiceWorkspace { name: string; id: string }
 
@@ -408,16 +423,21 @@ export class ServiceLog {
   #timer: NodeJS.Timeout;
   #flushing = new Map<string, { running: Promise<void>; queued: Promise<void> | undefined }>();
   #pending = new Map<string, PendingUpgrade>();
-  #metrics?: Pick<Metrics, 'serviceUpgradesPending' | 'serviceUpgradeFailures'> & Partial<Pick<Metrics, 'serviceLogDroppedRows'>>;
+  #metrics?: ServiceMetrics;
+  #retention?: ServiceRetention;
+  /** When each tenant's tables were last pruned (ms), and the prune running now. */
+  #prunedAt = new Map<string, number>();
+  #pruning = new Map<string, Promise<void>>();
   /** Bytes of each tenant's rows in a write now (taken out of #buffers). */
   #inFlight = new Map<string, number>();
   /** `tenant\0table` whose dropping of rows was logged (again after a write of it succeeds). */
   #dropLogged = new Set<string>();
 
-  constructor(engineFor: (tenant: string) => Engine | undefined, log: Logger, intervalMs = 1000, metrics?: Pick<Metrics, 'serviceUpgradesPending' | 'serviceUpgradeFailures'> & Partial<Pick<Metrics, 'serviceLogDroppedRows'>>) {
+  constructor(engineFor: (tenant: string) => Engine | undefined, log: Logger, intervalMs = 1000, metrics?: ServiceMetrics, retention?: ServiceRetention) {
     this.#engineFor = engineFor;
     this.#log = log;
     this.#metrics = metrics;
+    this.#retention = retention;
     this.#timer = setInterval(() => { void this.flush(); }, intervalMs);
     this.#timer.unref();
   }
@@ -656,6 +676,7 @@ export class ServiceLog {
         b.bytes = 0;
         this.#dropLogged.delete(`${tenant}\0${table}`);
       }
+      this.#pruneIfDue(tenant, engine);
     } catch (e) {
       // Keep the rows not written: put them back in front of anything written meanwhile, up to
       // a bound (a server down for hours must not grow this process without end).
@@ -677,6 +698,47 @@ export class ServiceLog {
   }
 
   /**
+   * Deletes the tenant's service rows older than their table's retention, at most once per
+   * `retention.everyMs`, after a write of the tenant's rows succeeded: only tenants in use are
+   * pruned (an idle tenant's cell is not started for it; its rows go at its next use). A table
+   * with nothing past its retention is only read (a count), not mutated. `ALTER TABLE ... DELETE`
+   * (a mutation, asynchronous: the rows go as the engine rewrites the table's parts) rather than
+   * a TTL: servers before 19.6 have no TTL, and a TTL acts only when parts merge. Runs beside the
+   * writes, not in their way; a failure is logged and tried again at the next interval.
+   */
+  #pruneIfDue(tenant: string, engine: Engine): void {
+    const r = this.#retention;
+    if (!r || this.#pruning.has(tenant)) return;
+    const now = Date.now();
+    const last = this.#prunedAt.get(tenant);
+    if (last !== undefined && now - last < r.everyMs) return;
+    this.#prunedAt.set(tenant, now);
+    const run = (async () => {
+      for (const [table, seconds] of Object.entries(r.seconds)) {
+        if (!seconds) continue;
+        const t = `${serviceDb(tenant)}.${table}`;
+        const cutoff = Math.floor(now / 1000) - seconds;
+        const where = `${quoteIdent(SERVICE_TABLES[table]!.time)} < toDateTime(${cutoff})`;
+        try {
+          const rows = Number((await engine.exec(`SELECT count() FROM ${t} WHERE ${where}`, { timeoutMs: SERVICE_WRITE_TIMEOUT_MS, format: 'TSV' })).toString().trim());
+          if (!rows) continue;
+          await engine.exec(`ALTER TABLE ${t} DELETE WHERE ${where}`, { timeoutMs: SERVICE_WRITE_TIMEOUT_MS });
+          this.#metrics?.serviceLogPrunedRows?.inc({ tenant, table }, rows);
+          this.#log.info('service rows past their retention deleted', { tenant, table: t, rows, older_than: new Date(cutoff * 1000).toISOString(), retention_s: seconds });
+        } catch (e) {
+          this.#log.error('service rows past their retention could not be deleted; tried again after the interval', { tenant, table: t, err: e, retry_after_ms: r.everyMs });
+        }
+      }
+    })().finally(() => this.#pruning.delete(tenant));
+    this.#pruning.set(tenant, run);
+  }
+
+  /** Resolves once no prune of the tenant runs (tests; drop). */
+  async pruned(tenant: string): Promise<void> {
+    await this.#pruning.get(tenant);
+  }
+
+  /**
    * Forgets a deleted tenant's service rows and drops its service database from the engine (on a
    * remote server it outlives the tenant otherwise: its pipe parameters, audit records, ...).
    */
@@ -694,6 +756,8 @@ export class ServiceLog {
     this.#pending.delete(tenant);
     await ready?.catch(() => undefined);
     this.#metrics?.serviceUpgradesPending.remove({ tenant });
+    await this.#pruning.get(tenant);
+    this.#prunedAt.delete(tenant);
     const cluster = (engine as { cluster?: string }).cluster;
     await engine.exec(`DROP DATABASE IF EXISTS ${serviceDb(tenant)}${cluster ? ` ON CLUSTER ${quoteIdent(cluster)}` : ''}`, { timeoutMs: SERVICE_WRITE_TIMEOUT_MS });
   }
