@@ -134,7 +134,7 @@ describe('events buffer audit', () => {
     }
   });
 
-  it('events the engine refuses (a DEFAULT that throws) are set aside, loudly; the events after them are stored', async () => {
+  it('events the engine refuses (a DEFAULT that throws) are quarantined, loudly; the events after them are stored', async () => {
     const s = await startServer();
     try {
       const tok = (await call(`${s.url}/tokens`)).body.workspace_admin_token as string;
@@ -142,25 +142,60 @@ describe('events buffer audit', () => {
       await create(s, tok, 'fine');
       // With wait=true the engine's refusal is the answer.
       expect((await call(`${s.url}/v0/events?name=refused&wait=true`, { method: 'POST', token: tok, body: body(7, 1) })).status).toBe(422);
-      // Buffered: the refused body and good ones around it, and another data source.
-      for (const from of [0, 5, 10]) expect((await call(`${s.url}/v0/events?name=refused`, { method: 'POST', token: tok, body: body(from, 5) })).status).toBe(202);
+      // Buffered: the refused body (ids 5..9, with a blank line among them) and good ones around it, and another data source.
+      for (const from of [0, 5, 10]) {
+        const events = from === 5 ? body(5, 2) + '\n' + body(7, 3) : body(from, 5);
+        expect((await call(`${s.url}/v0/events?name=refused`, { method: 'POST', token: tok, body: events })).status).toBe(202);
+      }
       expect((await call(`${s.url}/v0/events?name=fine`, { method: 'POST', token: tok, body: body(0, 5) })).status).toBe(202);
       await drained(s, 'refused');
       await drained(s, 'fine');
       expect([...(await ids(s, tok, 'refused')).keys()].sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 10, 11, 12, 13, 14]);
       expect((await ids(s, tok, 'fine')).size).toBe(5);
-      // Not silent: the body is kept on disk and its refusal logged as an error.
-      expect(fs.readdirSync(segDir(s, 'refused')).filter((f) => f.endsWith('.rejected'))).toHaveLength(1);
-      expect(s.logs.some((l) => l.level === 'error' && l.msg === 'buffered events set aside: their segment cannot be imported')).toBe(true);
-      // And in the tenant's own operations log, where it looks.
-      const q = `${s.url}/v0/sql?q=${encodeURIComponent("SELECT count() AS c FROM tinybird.datasources_ops_log WHERE datasource_name = 'refused' AND result = 'error' AND position(error, 'set aside') > 0 FORMAT JSONEachRow")}`;
+      // Not silent, not lost: the refused body's events are in the data source's quarantine,
+      // each with its line in the request, its raw text, its value and the engine's reason.
+      const q = await call(`${s.url}/v0/sql?q=${encodeURIComponent('SELECT id, c__line, c__raw, c__error, c__error_column FROM refused_quarantine ORDER BY c__line FORMAT JSON')}`, { token: tok });
+      expect(q.status, q.text).toBe(200);
+      const rows = q.body.data as Array<{ id: string; c__line: number | string; c__raw: string; c__error: string[]; c__error_column: string[] }>;
+      expect(rows.map((r) => [r.id, Number(r.c__line), r.c__raw])).toEqual([
+        ['5', 1, '{"id":5}'], ['6', 2, '{"id":6}'], ['7', 4, '{"id":7}'], ['8', 5, '{"id":8}'], ['9', 6, '{"id":9}'],
+      ]);
+      for (const r of rows) {
+        expect(r.c__error).toHaveLength(1);
+        expect(r.c__error[0]).toContain("the engine refused this request's events as a whole");
+        expect(r.c__error[0]).toContain('boom');
+        expect(r.c__error_column).toEqual([]);
+      }
+      // Nothing set aside on the server's disk; said in the server's log.
+      expect(fs.readdirSync(segDir(s, 'refused')).filter((f) => f.includes('.ndjson'))).toEqual([]);
+      expect(s.logs.some((l) => l.level === 'warn' && l.msg === 'buffered events the engine refused were quarantined' && l.events === 5)).toBe(true);
+      expect(s.logs.some((l) => l.msg === 'buffered events set aside: their segment cannot be imported')).toBe(false);
+      // And in the tenant's own operations log, where it looks, with the count.
+      const oq = `${s.url}/v0/sql?q=${encodeURIComponent("SELECT count() AS c FROM tinybird.datasources_ops_log WHERE datasource_name = 'refused' AND result = 'error' AND rows_quarantine = 5 AND position(error, 'quarantined (5 events in refused_quarantine)') > 0 AND position(error, 'boom') > 0 FORMAT JSONEachRow")}`;
       let logged = 0;
       for (let i = 0; i < 50 && logged === 0; i++) {
-        const r = await call(q, { token: tok });
+        const r = await call(oq, { token: tok });
         logged = r.status === 200 ? Number(JSON.parse(r.text).c) : 0;
         if (!logged) await new Promise((res) => setTimeout(res, 200));
       }
       expect(logged).toBe(1);
+
+      // kill -9 after the quarantine insert and before the segment was removed: the segment is
+      // there again at start, refused again, and its events are not quarantined twice (the
+      // insert's deduplication token is the segment's).
+      const seg = String(s.logs.find((l) => l.msg === 'buffered events the engine refused were quarantined')!.segment);
+      await s.stop('SIGKILL');
+      fs.writeFileSync(path.join(segDir(s, 'refused'), seg), body(5, 2) + '\n' + body(7, 3));
+      const s2 = await startServer({ dataDir: s.dataDir });
+      try {
+        await drained(s2, 'refused');
+        const again = await call(`${s2.url}/v0/sql?q=${encodeURIComponent('SELECT id, count() AS c FROM refused_quarantine GROUP BY id ORDER BY id FORMAT JSONEachRow')}`, { token: tok });
+        expect(again.status, again.text).toBe(200);
+        expect(again.text.trim().split('\n').map((l) => JSON.parse(l))).toEqual(['5', '6', '7', '8', '9'].map((id) => ({ id, c: 1 })));
+        expect(s2.logs.some((l) => l.msg === 'buffered events the engine refused were quarantined' && l.segment === seg)).toBe(true);
+      } finally {
+        await s2.stop();
+      }
     } finally {
       await s.stop();
     }
@@ -338,6 +373,7 @@ describe('events buffer under a slow or absent engine (unit, real files)', () =>
     await buf.append(bad, chunks(event(1)));
     await buf.flush();
     expect(rejected()).toHaveLength(2); // 114 bytes: past the bound from now on
+    expect(buf.bytesOf('t')).toBe(114); // counted towards the tenant's storage_bytes
     const err = await buf.append(bad, chunks(event(2))).then(() => undefined, (e) => e);
     expect(err?.code).toBe('INSUFFICIENT_STORAGE');
     expect(err?.status).toBe(507);
@@ -351,6 +387,39 @@ describe('events buffer under a slow or absent engine (unit, real files)', () =>
     // Once a person has dealt with the files, events are taken again.
     for (const f of rejected()) fs.rmSync(path.join(dir, f));
     await buf.append(bad, chunks(event(3)));
+    await buf.close();
+  });
+
+  it('a segment the engine refused goes to the quarantine hook and is removed; when the hook fails, it is set aside', async () => {
+    const root = tempDir('roost-evbuf-');
+    const refused = new QueryFailed('Code: 395. DB::Exception: Value passed to \'throwIf\' function is non-zero', 395);
+    const taken: Array<{ ds: string; text: string; code?: number }> = [];
+    let hookFails = false;
+    const buf = new EventBuffer({
+      root, log: quietLog, intervalMs: 3_600_000,
+      flush: async (o, files) => { if (files.some((f) => fs.readFileSync(f, 'utf8').includes('"bad"'))) throw refused; },
+      quarantine: async (o, file, err) => {
+        if (hookFails) throw new Error('quarantine table unavailable');
+        taken.push({ ds: o.datasource, text: fs.readFileSync(file, 'utf8'), code: (err as QueryFailed).clickhouseCode });
+        return 1;
+      },
+    });
+    const o = { tenant: 't', workspace: 'w', datasource: 'd' };
+    const dir = path.join(root, 't', 'w', 'd');
+    await buf.append(o, chunks('{"ok":1}\n'));
+    await buf.append(o, chunks('{"bad":1}\n'));
+    await buf.append(o, chunks('{"ok":2}\n'));
+    await buf.flush();
+    // The batch failed, each segment went alone: the refused one was taken by the hook, with the engine's error.
+    expect(taken).toEqual([{ ds: 'd', text: '{"bad":1}\n', code: 395 }]);
+    expect(fs.readdirSync(dir).filter((f) => f.includes('.ndjson'))).toEqual([]);
+    expect(buf.bytesOf('t')).toBe(0);
+    // A hook that fails leaves the segment set aside, as without one (nothing lost).
+    hookFails = true;
+    await buf.append(o, chunks('{"bad":2}\n'));
+    await buf.flush();
+    expect(fs.readdirSync(dir).filter((f) => f.endsWith('.rejected'))).toHaveLength(1);
+    expect(buf.bytesOf('t')).toBe(10);
     await buf.close();
   });
 

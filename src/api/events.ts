@@ -12,7 +12,7 @@ import { RoostError } from '../errors.js';
 import { authenticate, authorize, stillAuthorized, workspaceOf } from '../../auth/authorize.js';
 import { getTenant, getWorkspace, type Workspace } from '../../tenants/registry.js';
 import { getDataSource } from '../datasources/registry.js';
-import { admitImport, importRows } from '../ingest/import.js';
+import { admitImport, importRows, quarantineNdjsonFile } from '../ingest/import.js';
 import { ndjsonSource } from '../ingest/ndjson.js';
 import { EventBuffer, type SegmentOwner } from '../ingest/event-buffer.js';
 import { gunzipIfCompressed } from '../ingest/peek.js';
@@ -64,6 +64,25 @@ export function registerEventRoutes(app: App): EventBuffer {
     root: path.join(app.config.dataDir, 'events'),
     intervalMs: app.config.eventsFlushMs,
     log: app.log,
+    quarantine: async (owner, file, err) => {
+      // A body the engine refused as a whole (e.g. a DEFAULT expression that throws for one of
+      // its events): with wait=true the request would have been answered with that error; its
+      // 202 came first, so its events go where the tenant looks for refused rows.
+      const { ws, ds } = ownerOf(owner);
+      if (!ws || !ds) throw new RoostError('UNKNOWN_DATASOURCE', 'the data source of these buffered events no longer exists');
+      const t0 = performance.now();
+      const why = publicErrorText(app.state, ws.tenant, ws.name, err);
+      const importId = crypto.randomUUID();
+      const n = await quarantineNdjsonFile(app, ws, ds, file, `the engine refused this request's events as a whole: ${why}`, importId, `${flushToken(ds.id, [file])}:refused`);
+      app.metrics.quarantinedRows.inc({ tenant: ws.tenant, format: 'ndjson' }, n);
+      app.metrics.ingestOps.inc({ tenant: ws.tenant, event: 'append', result: 'error' });
+      app.service.write(ws.tenant, 'datasources_ops_log', {
+        timestamp: chTime(), workspace: ws.name, workspace_id: ws.id, event_type: 'append', datasource_id: ds.id, datasource_name: ds.name, result: 'error',
+        error: `buffered events refused by the engine, quarantined (${n} events in ${ds.name}_quarantine): ${why}`,
+        elapsed_time: (performance.now() - t0) / 1000, request_id: 'events-buffer', import_id: importId, rows: 0, rows_quarantine: n, written_rows_quarantine: n, options: { source: 'events' },
+      });
+      return n;
+    },
     onRejected: (owner, file, err) => {
       // The tenant sees it in its own operations log (and /metrics), not only the server's log.
       const { ws, ds } = ownerOf(owner);

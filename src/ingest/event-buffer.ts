@@ -89,14 +89,22 @@ export class EventBuffer {
   #maxRejectedBytes: number;
 
   #onRejected: ((owner: SegmentOwner, file: string, err: unknown) => void) | undefined;
+  #quarantine: ((owner: SegmentOwner, file: string, err: unknown) => Promise<number>) | undefined;
 
   constructor(opts: {
     root: string; log: Logger; flush: FlushFn; intervalMs?: number; batchBytes?: number; maxPendingBytes?: number; maxPendingSegments?: number; maxRejectedBytes?: number;
+    /**
+     * Takes the events of a segment the engine refused on its own into the data source's
+     * quarantine; resolves with how many. The segment is then removed. Without it, or when it
+     * fails, the segment is set aside (`<segment>.rejected`).
+     */
+    quarantine?: (owner: SegmentOwner, file: string, err: unknown) => Promise<number>;
     /** Told of a segment set aside (`<segment>.rejected`): its content cannot be imported. */
     onRejected?: (owner: SegmentOwner, file: string, err: unknown) => void;
   }) {
     this.#root = opts.root;
     this.#onRejected = opts.onRejected;
+    this.#quarantine = opts.quarantine;
     this.#log = opts.log;
     this.#flushFn = opts.flush;
     this.#batchBytes = opts.batchBytes ?? 32 * 1024 * 1024;
@@ -324,6 +332,18 @@ export class EventBuffer {
             } catch (e1) {
               if (!isContentError(e1)) throw e1;
               if ((e1 as RoostError).code === 'EMPTY_BODY') { await fsp.rm(file, { force: true }); continue; }
+              if (this.#quarantine) {
+                // Where the tenant sees refused rows: its quarantine table. Removed only after.
+                try {
+                  const events = await this.#quarantine(t.owner, file, e1);
+                  await fsp.rm(file, { force: true });
+                  await fsp.rm(manifest, { force: true });
+                  this.#log.warn('buffered events the engine refused were quarantined', { target: key, segment: n, events, err: e1 });
+                  continue;
+                } catch (q) {
+                  this.#log.error('buffered events the engine refused could not be quarantined; set aside instead', { target: key, segment: n, err: q });
+                }
+              }
               t.rejectedBytes += (await fsp.stat(file).catch(() => ({ size: 0 }))).size;
               await fsp.rename(file, `${file}${REJECTED}`);
               await fsp.rm(manifest, { force: true });

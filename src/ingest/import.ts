@@ -8,14 +8,18 @@
  * mix, and a failed import leaves the data source as it was.
  */
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import path from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
 import type { App } from '../app.js';
 import type { Workspace } from '../../tenants/registry.js';
 import { getTenant } from '../../tenants/registry.js';
 import type { DataSource } from '../datasources/registry.js';
 import { createQuarantine, qualified } from '../datasources/registry.js';
 import { CsvValidator, CsvError, sniffCsv, type CsvDialect, type RejectedRow } from '../native/csv.js';
-import { QuarantineSpool, splitCsvRow, type QuarantineRow } from './quarantine.js';
+import { QuarantineSpool, quarantineRecord, splitCsvRow, type QuarantineRow } from './quarantine.js';
+import { columnPaths, isBlankLine, valuesAt } from './ndjson.js';
+import { chTime } from '../service/time.js';
 import { RoostError } from '../errors.js';
 import { peekBody } from './peek.js';
 import { ClickHouseEngine } from '../cells/clickhouse.js';
@@ -615,4 +619,51 @@ export function csvToRoost(e: unknown): unknown {
     case 'UNSUPPORTED_TYPE': return new RoostError('SCHEMA_SYNTAX', e.message, { details });
     default: return new RoostError('BAD_REQUEST', e.message, { details });
   }
+}
+
+/**
+ * Every event of an NDJSON file (a buffered /v0/events request the engine refused as a whole:
+ * see the events buffer) into the data source's `<name>_quarantine`, each with its line, its raw
+ * text, its values by the columns' JSON paths and `reason`; the number of events. Blank lines
+ * hold no event (as the buffer counts them). Under the data source's lock, as an append. The
+ * embedded engine skips a retried call with the same `dedupToken` (a crash after the insert and
+ * before the file was removed); a remote server cannot.
+ */
+export async function quarantineNdjsonFile(app: App, ws: Workspace, ds: DataSource, file: string, reason: string, importId: string, dedupToken: string): Promise<number> {
+  return withDataSourceLock(app, ws, ds, false, async () => {
+    const engine = app.cells.engineFor(getTenant(app.state, ws.tenant));
+    await createQuarantine(engine, ws, ds);
+    const paths = columnPaths(ds.columns);
+    const now = chTime();
+    let count = 0;
+    let lineNo = 0;
+    const record = (raw: string): string => {
+      count++;
+      return quarantineRecord({ line: lineNo, column: null, reason, raw, values: valuesAt(raw, paths) }, ds.columns, importId, now) + '\n';
+    };
+    async function* rows(): AsyncGenerator<Buffer> {
+      const decoder = new StringDecoder('utf8');
+      let carry = '';
+      for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 20 })) {
+        const lines = (carry + decoder.write(chunk as Buffer)).split('\n');
+        carry = lines.pop()!;
+        let out = '';
+        for (const l of lines) {
+          lineNo++;
+          if (!isBlankLine(l)) out += record(l);
+        }
+        if (out) yield Buffer.from(out);
+      }
+      carry += decoder.end();
+      lineNo++;
+      if (!isBlankLine(carry)) yield Buffer.from(record(carry));
+    }
+    const dedup: Record<string, string> = engine.kind === 'embedded' ? { insert_deduplication_token: dedupToken } : {};
+    // One block (one part, one deduplication token), as an import's quarantine rows.
+    await engine.insert(qualified(ws, `${ds.table}_quarantine`), 'JSONEachRow', rows(), {
+      settings: { date_time_input_format: 'best_effort', min_insert_block_size_rows: 1_000_000_000, min_insert_block_size_bytes: 1_000_000_000_000, max_insert_block_size: 1_000_000_000, ...dedup },
+    });
+    storageChanged(ws.tenant);
+    return count;
+  });
 }

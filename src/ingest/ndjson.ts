@@ -47,6 +47,24 @@ function at(obj: unknown, steps: PathStep[]): unknown {
   return v;
 }
 
+/** Each column's JSON path (its own, else `$.<name>`). */
+export function columnPaths(columns: DataSourceColumn[]): PathStep[][] {
+  return columns.map((c) => parseJsonPath(c.jsonPath ?? `$.${c.name}`));
+}
+
+/**
+ * What quarantine keeps of an NDJSON line: the value at each path as text (a string as it is,
+ * anything else as its exact JSON; null when absent), or undefined when the line is not JSON.
+ */
+export function valuesAt(raw: string, paths: PathStep[][]): Array<string | null> | undefined {
+  try {
+    const obj = exactJson(raw, JSON.parse(raw), true);
+    return paths.map((p) => { const v = at(obj, p); return v === undefined || v === null ? null : typeof v === 'string' ? v : stringifyExact(v); });
+  } catch {
+    return undefined;  // raw only
+  }
+}
+
 // Most values hold nothing to escape: one test, then the plain concatenation.
 const csvQuote = (s: string) => (s.includes('"') ? '"' + s.replace(/"/g, '""') + '"' : '"' + s + '"');
 const CH_SPECIAL = /[\\'\n\r\t]/;
@@ -327,7 +345,7 @@ export class NdjsonConverter {
   private readonly lineDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
   constructor(private readonly columns: DataSourceColumn[], private readonly maxLineBytes = 8 << 20) {
-    this.paths = columns.map((c) => parseJsonPath(c.jsonPath ?? `$.${c.name}`));
+    this.paths = columnPaths(columns);
     this.plans = columns.map(planColumn);
     this.hasDecimal = columns.some((c) => /Decimal/.test(c.type));
     // DateTime/DateTime64 columns: a number is seconds since the epoch, whose fraction (up to 9
@@ -401,13 +419,7 @@ export class NdjsonConverter {
     return rejected.map((r) => {
       const hit = byLine.get(r.line);
       if (hit && hit.raw === undefined) hit.raw = hit.buf!.toString('utf8', hit.start, hit.end);
-      let values: Array<string | null> | undefined;
-      try {
-        const raw = hit?.raw ?? '';
-        const obj = exactJson(raw, JSON.parse(raw), true);
-        values = this.paths.map((p) => { const v = at(obj, p); return v === undefined || v === null ? null : typeof v === 'string' ? v : stringifyExact(v); });
-      } catch { /* keep raw only */ }
-      return { line: hit?.line ?? r.line, column: r.column, reason: r.reason, raw: hit?.raw ?? r.raw, values };
+      return { line: hit?.line ?? r.line, column: r.column, reason: r.reason, raw: hit?.raw ?? r.raw, values: valuesAt(hit?.raw ?? '', this.paths) };
     });
   }
 

@@ -55,6 +55,21 @@ export function sweepQuarantineSpools(tmpDir: string): number {
   return n;
 }
 
+/** A row of `<name>_quarantine` as one JSONEachRow line (without its newline). */
+export function quarantineRecord(r: QuarantineRow, columns: DataSourceColumn[], importId: string, now: string): string {
+  const rec: Record<string, unknown> = {
+    c__import_id: importId,
+    c__error_column: r.column ? [r.column] : [],
+    c__error: [r.reason],
+    c__line: r.line,
+    c__raw: r.raw,
+    insertion_date: now,
+  };
+  const vals = r.values ?? [];
+  columns.forEach((c, i) => { rec[c.name] = vals[i] ?? null; });
+  return JSON.stringify(rec);
+}
+
 export class QuarantineSpool {
   readonly file: string;
   #tmpDir: string;
@@ -83,19 +98,7 @@ export class QuarantineSpool {
     if (!rows.length) return;
     const now = chTime();
     let out = '';
-    for (const r of rows) {
-      const rec: Record<string, unknown> = {
-        c__import_id: this.#importId,
-        c__error_column: r.column ? [r.column] : [],
-        c__error: [r.reason],
-        c__line: r.line,
-        c__raw: r.raw,
-        insertion_date: now,
-      };
-      const vals = r.values ?? [];
-      this.#columns.forEach((c, i) => { rec[c.name] = vals[i] ?? null; });
-      out += JSON.stringify(rec) + '\n';
-    }
+    for (const r of rows) out += quarantineRecord(r, this.#columns, this.#importId, now) + '\n';
     // All of it or an error: a short write (a nearly full disk) must not cut rows the count includes.
     const buf = Buffer.from(out);
     const fd = this.#open();
