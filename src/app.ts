@@ -28,7 +28,8 @@ import type { EventBuffer } from './ingest/event-buffer.js';
 import { ServiceLog } from './service/service-log.js';
 import { native } from './native/addon.js';
 import { createAuditor, type Auditor } from './service/audit.js';
-import { getTenant, type Workspace } from '../tenants/registry.js';
+import { getTenant, type Tenant, type Workspace } from '../tenants/registry.js';
+import { isLoopbackHost } from '../auth/loopback.js';
 import { sweepQuarantineSpools } from './ingest/quarantine.js';
 
 export interface App {
@@ -112,6 +113,15 @@ async function startLocked(config: Config, log: Logger, unlock: () => void): Pro
   });
   if (!config.dev && process.env.ROOST_PUBLIC_URL && !config.trustedProxies) {
     log.warn('ROOST_PUBLIC_URL is set (a reverse proxy?) but no proxy is trusted: every request counts as the proxy\'s address, in audit records and in the login rate limit, which then all logins share', { fix: 'set --trusted-proxies / ROOST_TRUSTED_PROXIES to the proxy\'s addresses' });
+  }
+
+  // Placements made before plain http across a network needed the operator's explicit choice.
+  for (const t of state.list<Tenant>('tenants')) {
+    const p = t.placement;
+    if (p.type !== 'clickhouse' || p.allow_plain_http) continue;
+    let host: string | undefined;
+    try { const u = new URL(p.url); if (u.protocol === 'http:' && !isLoopbackHost(u.hostname)) host = u.hostname; } catch { /* refused when used */ }
+    if (host) log.warn('a tenant\'s ClickHouse placement is plain http across the network: its password and data cross it in clear', { tenant: t.slug, host, fix: 'move it to https (PATCH /v0/tenants/<slug> with placement.url https://...), or set placement.allow_plain_http to true if that network is trusted' });
   }
 
   const service = new ServiceLog((tenant) => {

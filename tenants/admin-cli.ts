@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { Readable } from 'node:stream';
 
 export const ADMIN_USAGE = `  roost tenant create <slug> [--name <name>] [--domain <d>]... [--limit <k>=<n>]...
-                     [--placement-url <url> [--user <u>] [--password-file <f>] [--cluster <c>]]
+                     [--placement-url <url> [--user <u>] [--password-file <f>] [--cluster <c>] [--allow-plain-http]]
   roost tenant list [--json] | get <slug> | delete <slug> --yes
   roost tenant update <slug> [--name <name>] [--domain <d>]... [--limit <k>=<n|none>]...
   roost workspace create <tenant> <name> | list <tenant> [--json] | get <tenant> <name>
@@ -37,7 +37,7 @@ function expectShape<T>(ok: boolean, value: T, what: string): T {
 
 interface Parsed { positional: string[]; flags: Map<string, string[]> }
 
-const BOOL_FLAGS = new Set(['--yes', '--replace', '--json', '--help']);
+const BOOL_FLAGS = new Set(['--yes', '--replace', '--json', '--help', '--allow-plain-http']);
 const VALUE_FLAGS = new Set(['--server', '--token', '--data', '--name', '--domain', '--limit', '--placement-url', '--user', '--password-file', '--cluster', '--out']);
 
 export function parseArgs(argv: string[]): Parsed {
@@ -184,7 +184,7 @@ async function tenantCmd(p: Parsed): Promise<number> {
   const c = () => clientFrom(p);
   switch (sub) {
     case 'create': {
-      checkFlags(p, ['--name', '--domain', '--limit', '--placement-url', '--user', '--password-file', '--cluster'], 3);
+      checkFlags(p, ['--name', '--domain', '--limit', '--placement-url', '--user', '--password-file', '--cluster', '--allow-plain-http'], 3);
       if (!slug) throw new CliError('usage: roost tenant create <slug> [--name <name>] [--domain <d>]...');
       const body: Record<string, unknown> = { slug };
       if (one(p, '--name')) body.name = one(p, '--name');
@@ -196,13 +196,14 @@ async function tenantCmd(p: Parsed): Promise<number> {
         const placement: Record<string, unknown> = { type: 'clickhouse', url };
         if (one(p, '--user')) placement.user = one(p, '--user');
         if (one(p, '--cluster')) placement.cluster = one(p, '--cluster');
+        if (p.flags.has('--allow-plain-http')) placement.allow_plain_http = true;
         const pf = one(p, '--password-file');
         if (pf) {
           try { placement.password = fs.readFileSync(pf, 'utf8').replace(/\r?\n$/, ''); } catch (e) { throw new CliError(`cannot read --password-file ${pf}: ${(e as Error).message}`); }
         }
         body.placement = placement;
-      } else if (one(p, '--user') || one(p, '--password-file') || one(p, '--cluster')) {
-        throw new CliError('--user, --password-file and --cluster need --placement-url');
+      } else if (one(p, '--user') || one(p, '--password-file') || one(p, '--cluster') || p.flags.has('--allow-plain-http')) {
+        throw new CliError('--user, --password-file, --cluster and --allow-plain-http need --placement-url');
       }
       print(p, await c().request('POST', '/v0/tenants', body));
       return 0;

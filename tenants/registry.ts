@@ -9,7 +9,7 @@ import { RoostError } from '../src/errors.js';
 
 export type Placement =
   | { type: 'embedded' }
-  | { type: 'clickhouse'; url: string; user?: string; password_sealed?: string; cluster?: string };
+  | { type: 'clickhouse'; url: string; user?: string; password_sealed?: string; cluster?: string; allow_plain_http?: boolean };
 
 export interface TenantLimits {
   concurrent_queries?: number;

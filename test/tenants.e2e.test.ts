@@ -82,6 +82,37 @@ describe('operator: tenants', () => {
     expect((await call(`${srv.url}/v0/tenants/placed`, { method: 'DELETE', token: op })).status).toBeLessThan(300);
   });
 
+  it('takes plain http to a remote ClickHouse across the network only when the operator says so', async () => {
+    const create = (slug: string, placement: unknown) => call(`${srv.url}/v0/tenants`, { method: 'POST', token: op, ...json({ slug, placement }) });
+    // The password (Basic authentication on every request) and the data would cross the network in clear.
+    for (const url of ['http://ch.acme.internal:8123', 'http://10.0.0.5:8123', 'http://[fd00::5]:8123', 'http://127.evil.com:8123']) {
+      const r = await create('plain', { type: 'clickhouse', url, user: 'roost', password: 'pw' });
+      expect(r, url).toMatchObject({ status: 400, body: { code: 'INVALID_PARAMETER' } });
+      expect(r.body.error).toContain('plain http');
+      expect(r.body.error).toContain('placement.allow_plain_http');
+    }
+    expect((await call(`${srv.url}/v0/tenants/plain`, { token: op })).status).toBe(404);
+    expect(await create('plain', { type: 'clickhouse', url: 'http://ch.acme.internal:8123', allow_plain_http: 'yes' })).toMatchObject({ status: 400, body: { code: 'INVALID_PARAMETER' } });
+    // https anywhere, plain http on loopback, or the explicit choice.
+    for (const [slug, placement] of [
+      ['tls', { type: 'clickhouse', url: 'https://ch.acme.internal:8443', user: 'roost', password: 'pw' }],
+      ['local-http', { type: 'clickhouse', url: 'http://127.0.0.1:8123' }],
+      ['chosen', { type: 'clickhouse', url: 'http://ch.acme.internal:8123', user: 'roost', password: 'pw', allow_plain_http: true }],
+    ] as const) {
+      const r = await create(slug, placement);
+      expect(r.status, `${slug}: ${r.text}`).toBe(201);
+      expect(r.body.placement.allow_plain_http).toBe(slug === 'chosen' ? true : undefined);
+    }
+    // The choice is kept with the placement only while it is plain http; sending the placement back without it is refused again.
+    const seen = (await call(`${srv.url}/v0/tenants/chosen`, { token: op })).body.placement;
+    expect(seen).toMatchObject({ url: 'http://ch.acme.internal:8123', allow_plain_http: true, password_set: true });
+    const { allow_plain_http: _, ...without } = seen;
+    const patch = (placement: unknown) => call(`${srv.url}/v0/tenants/chosen`, { method: 'PATCH', token: op, ...json({ placement }) });
+    expect(await patch(without)).toMatchObject({ status: 400, body: { code: 'INVALID_PARAMETER' } });
+    expect(await patch({ ...seen, cluster: 'c1' })).toMatchObject({ status: 200, body: { placement: { allow_plain_http: true, cluster: 'c1' } } });
+    for (const slug of ['tls', 'local-http', 'chosen']) expect((await call(`${srv.url}/v0/tenants/${slug}`, { method: 'DELETE', token: op })).status).toBeLessThan(300);
+  });
+
   it('refuses workspace names that differ from another only in case; a rename may change case', async () => {
     const ws = (name: string) => call(`${srv.url}/v0/tenants/alpha/workspaces`, { method: 'POST', token: op, ...json({ name }) });
     expect((await ws('Finance')).status).toBe(201);

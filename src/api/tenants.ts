@@ -4,6 +4,7 @@ import type { Ctx } from '../http/context.js';
 import { noLoneSurrogates, readJson, sendJson } from '../http/context.js';
 import { RoostError } from '../errors.js';
 import { authenticate, authorize } from '../../auth/authorize.js';
+import { isLoopbackHost } from '../../auth/loopback.js';
 import fs from 'node:fs';
 import { SLUG, createTenantOps, createWorkspaceOps, deleteWorkspaceOps, getTenant, getWorkspace, renameWorkspaceOps, updateTenantOps, type Placement, type Tenant, type TenantLimits, type Workspace } from '../../tenants/registry.js';
 import { createWorkspaceDatabase, dropWorkspaceDatabase, holdNewDatabase } from '../../tenants/provisioning.js';
@@ -100,7 +101,7 @@ function jsonObject(body: unknown): Record<string, unknown> {
 /** The public view of a tenant: secrets never leave the server. */
 export function tenantView(t: Tenant): Record<string, unknown> {
   const p = t.placement;
-  const placement = p.type === 'clickhouse' ? { type: p.type, url: p.url, user: p.user, cluster: p.cluster, password_set: !!p.password_sealed } : p;
+  const placement = p.type === 'clickhouse' ? { type: p.type, url: p.url, user: p.user, cluster: p.cluster, password_set: !!p.password_sealed, ...(p.allow_plain_http ? { allow_plain_http: true } : {}) } : p;
   return { slug: t.slug, name: t.name, domains: t.domains, placement, limits: t.limits, created_at: t.createdAt };
 }
 
@@ -129,6 +130,12 @@ function parsePlacement(app: App, raw: unknown, current?: Placement): Placement 
     if (u.pathname !== '/' && u.pathname !== '') {
       throw new RoostError('INVALID_PARAMETER', 'placement.url must be the server\'s address only (scheme, host, port), without a path: the ClickHouse client would take the path as the default database');
     }
+    if (p.allow_plain_http !== undefined && typeof p.allow_plain_http !== 'boolean') throw new RoostError('INVALID_PARAMETER', 'placement.allow_plain_http must be true or false');
+    // Plain http across a network carries the password (Basic authentication on every request)
+    // and the tenant's data in clear: only by the operator's explicit choice (docs/decisions.md).
+    if (u.protocol === 'http:' && !isLoopbackHost(u.hostname) && p.allow_plain_http !== true) {
+      throw new RoostError('INVALID_PARAMETER', `placement.url is plain http to ${u.hostname}: the password and the tenant's data would cross the network in clear. Use https (the server's https_port, e.g. https://${u.hostname}:8443), or set placement.allow_plain_http to true if the network between the two servers is trusted (roost tenant create --allow-plain-http)`, { details: { parameter: 'placement.url' } });
+    }
     for (const k of ['user', 'password', 'cluster'] as const) {
       if (p[k] !== undefined && typeof p[k] !== 'string' && !(k === 'password' && p[k] === null && current)) {
         throw new RoostError('INVALID_PARAMETER', `placement.${k} must be a string${k === 'password' && current ? ' (or null to remove it)' : ''}`);
@@ -147,6 +154,7 @@ function parsePlacement(app: App, raw: unknown, current?: Placement): Placement 
     return {
       type: 'clickhouse', url: p.url, user: p.user as string | undefined, cluster: p.cluster as string | undefined,
       password_sealed: typeof p.password === 'string' && p.password ? app.secrets.seal(p.password) : kept,
+      ...(p.allow_plain_http === true && u.protocol === 'http:' ? { allow_plain_http: true } : {}),
     };
   }
   throw new RoostError('INVALID_PARAMETER', 'placement.type must be "embedded" or "clickhouse"');
