@@ -40,13 +40,18 @@ export function translateClickHouseError(e: unknown): RoostError {
   const err = e as { code?: string | number; message?: string; type?: string; name?: string };
   const msg = String(err.message ?? e);
   if (err.name === 'AbortError' || /aborted/i.test(msg)) return new RoostError('CLIENT_CLOSED', 'query cancelled', { cause: e });
-  if (typeof err.code === 'string' && /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENOTFOUND|UND_ERR_SOCKET)$/.test(err.code)) {
+  if (typeof err.code === 'string' && /^(ECONNREFUSED|ECONNRESET|ECONNABORTED|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|UND_ERR_SOCKET)$/.test(err.code)) {
     return new EngineUnavailable(`the tenant's ClickHouse server is not reachable (${err.code}); retry later`, { cause: e });
   }
   if (/Timeout error/i.test(msg)) return new RoostError('QUERY_TIMEOUT', 'the ClickHouse server did not answer in time', { cause: e });
   const m = /Code: (\d+)/.exec(msg);
   const code = m ? Number(m[1]) : typeof err.code === 'string' && /^\d+$/.test(err.code) ? Number(err.code) : undefined;
-  if (code === undefined && !m) return new EngineUnavailable(`ClickHouse request failed: ${msg}`, { cause: e });
+  // Not ClickHouse's answer (a proxy's error page, a TLS failure naming certificates and hosts,
+  // another server on that port): its text is the operator's to read, in the server's log, not
+  // the tenant's users' (it can describe the network between the servers).
+  if (code === undefined && !m) {
+    return new EngineUnavailable(`the tenant's ClickHouse server could not be reached or did not answer as ClickHouse does (a network, TLS or proxy failure${typeof err.code === 'string' && /^[A-Z_]+$/.test(err.code) ? `: ${err.code}` : ''}); retry later, and tell the operator if it lasts (the details are in the server's log)`, { cause: e });
+  }
   // The server refused Roost's own credentials: the placement (user/password) is wrong, which
   // no client can fix by changing its request. Not retryable until the operator fixes it.
   if (code !== undefined && AUTH_CODES.has(code)) {

@@ -211,6 +211,12 @@ export class HttpServer {
       }
       const body: Record<string, unknown> = { error: e.message, code: e.code, ...e.details };
       if (e.retryable) body.retryable = true;
+      // An engine that failed for a reason its answer does not show (the network, TLS, a proxy):
+      // the operator reads the reason here, by the request id the client was given.
+      if (e.code === 'CELL_UNAVAILABLE' && (e as { cause?: unknown }).cause instanceof Error) {
+        ctx.log.warn('engine unavailable', { request_id: ctx.id, route: ctx.route, err: e });
+        body.request_id = ctx.id;
+      }
       sendJson(ctx, e.status, body, e.headers);
       return;
     }

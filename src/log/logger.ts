@@ -18,7 +18,13 @@ export function createLogger(level: Level, base: Record<string, unknown> = {}, o
     if (RANK[lvl] < min) return;
     const rec: Record<string, unknown> = { time: isoTime(), level: lvl, msg, ...base, ...fields };
     const err = rec.err;
-    if (err instanceof Error) rec.err = { name: err.name, message: err.message, stack: err.stack, code: (err as { code?: unknown }).code };
+    if (err instanceof Error) {
+      const cause = (err as { cause?: unknown }).cause;
+      rec.err = {
+        name: err.name, message: err.message, stack: err.stack, code: (err as { code?: unknown }).code,
+        ...(cause instanceof Error ? { cause: { name: cause.name, message: cause.message, code: (cause as { code?: unknown }).code } } : {}),
+      };
+    }
     out(JSON.stringify(rec) + '\n');
   };
   return {
