@@ -11,12 +11,14 @@ import http from 'node:http';
 import { call, startServer, type RunningServer } from './helpers/server.js';
 import { json, serverAudit, type AuditRecord } from './helpers/audit.js';
 import { makeSamlIdp, samlLogin, type SamlIdp } from './helpers/saml-idp.js';
+import { startDevProvider, type DevProvider } from '../auth/oidc/dev-provider.js';
 
 const RATE = 2;
 const BURST = RATE * 10;
 
 let srv: RunningServer;
 let idp: SamlIdp;
+let oidc: DevProvider;
 const { op, audits } = serverAudit(() => srv);
 
 beforeAll(async () => {
@@ -26,10 +28,14 @@ beforeAll(async () => {
   idp = makeSamlIdp('https://idp.acme.test/saml');
   const s = await call(`${srv.url}/v0/tenants/acme/connections`, { method: 'POST', token: op(), ...json({ id: 'saml', type: 'saml', entity_id: idp.entityId, sso_url: `${idp.entityId}/sso`, certificates: [idp.cert] }) });
   expect(s.status, s.text).toBe(201);
+  // An OIDC connection, for its back-channel logout route (unauthenticated: the IdP posts to it).
+  oidc = await startDevProvider({ accounts: [], clients: [{ client_id: 'roost-acme', client_secret: 'secret-acme-0123456789', redirect_uris: [`${srv.url}/auth/oidc/acme/okta/callback`] }] });
+  const o = await call(`${srv.url}/v0/tenants/acme/connections`, { method: 'POST', token: op(), ...json({ id: 'okta', type: 'oidc', issuer: oidc.issuer, client_id: 'roost-acme', client_secret: 'secret-acme-0123456789' }) });
+  expect(o.status, o.text).toBe(201);
   expect((await call(`${srv.url}/v0/tenants/acme/mappings`, { method: 'PUT', token: op(), ...json({ rules: [{ claim: 'email', match: { email_domain: 'acme.test' }, grant: { role: 'viewer', workspace: 'main' } }] }) })).status).toBe(200);
 }, 90_000);
 
-afterAll(async () => { await srv?.stop(); });
+afterAll(async () => { await srv?.stop(); await oidc?.close(); });
 
 interface Answer { status: number; headers: http.IncomingHttpHeaders; body: string }
 
@@ -146,5 +152,28 @@ describe('a flood of OIDC callbacks with made-up states from one address', () =>
     expect(failures.length).toBe(statuses[401]);
     expect(mine.filter((a) => a.event === 'auth.rate_limited').length).toBeLessThanOrEqual(Math.ceil(seconds / 10) + 1);
     expect(failures[0]).toMatchObject({ outcome: 'failure', tenant: 'acme', connection: '(unknown) nosuch' });
+  }, 60_000);
+});
+
+describe('a flood of back-channel logout posts with bad tokens from one address', () => {
+  it('is answered 429 past the address\'s rate, one record per failure answered', async () => {
+    const attacker = '127.0.0.52';
+    const bad = new URLSearchParams({ logout_token: 'not.a.token' }).toString();
+    const { statuses, refused, seconds } = await flood(attacker, 200, () => true, () => ({ method: 'POST', url: `${srv.url}/auth/oidc/acme/okta/backchannel-logout`, body: bad }));
+    const failed = Object.entries(statuses).filter(([s]) => s !== '429');
+    expect(failed.length, JSON.stringify(statuses)).toBe(1);
+    const [failStatus, answered] = failed[0]!;
+    expect(Number(failStatus)).toBeGreaterThanOrEqual(400);
+    expect(answered).toBeGreaterThanOrEqual(BURST);
+    expect(answered).toBeLessThanOrEqual(BURST + RATE * (seconds + 1));
+    expect(statuses[429]).toBeGreaterThan(100);
+    expect(JSON.parse(refused!.body)).toMatchObject({ code: 'RATE_LIMITED', retryable: true });
+    await new Promise((r) => setTimeout(r, 300));
+    const mine = audits(from(attacker));
+    const failures = mine.filter((a) => a.event === 'logout.backchannel');
+    expect(failures.length).toBe(answered);
+    expect(failures[0]).toMatchObject({ outcome: 'failure', tenant: 'acme', connection: 'okta' });
+    expect(mine.filter((a) => a.event === 'auth.rate_limited').length).toBeLessThanOrEqual(Math.ceil(seconds / 10) + 1);
+    expect(mine.length).toBe(failures.length + mine.filter((a) => a.event === 'auth.rate_limited').length);
   }, 60_000);
 });

@@ -153,9 +153,13 @@ export function registerIdentityRoutes(app: App): void {
     try {
       if (!token) throw new RoostError('BAD_REQUEST', 'logout_token is required');
       const r = await backchannelLogout(app, tenant, connection, token);
-      auditAuth(app, { event: 'logout.backchannel', outcome: 'success', tenant, connection, requestId: ctx.id, details: { sub: r.sub, sid: r.sid } });
+      auditAuth(app, { event: 'logout.backchannel', outcome: 'success', tenant, connection, requestId: ctx.id, ip: clientIp(ctx), details: { sub: r.sub, sid: r.sid } });
     } catch (e) {
-      auditAuth(app, { event: 'logout.backchannel', outcome: 'failure', tenant, connection, reason: (e as Error).message, requestId: ctx.id });
+      // Unauthenticated posts: past the address's rate of failures, a 429 instead, not recorded
+      // one by one (as failed logins; auth/login-limits.ts). The IdP's own posts succeed.
+      const limited = limitLoginFailure(app, ctx, tenant, connection);
+      if (limited) throw limited;
+      auditAuth(app, { event: 'logout.backchannel', outcome: 'failure', tenant, connection, reason: (e as Error).message, requestId: ctx.id, ip: clientIp(ctx) });
       markAudited(e);
       throw e;
     }
