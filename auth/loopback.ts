@@ -21,3 +21,8 @@ export function isLoopbackHost(hostname: string): boolean {
   if (net.isIPv6(h)) return LOOPBACK.check(h, 'ipv6');
   return false;
 }
+
+/** The host a URL reaches over plain http across the network (not loopback), if it does. */
+export function plainHttpHost(url: URL): string | undefined {
+  return url.protocol === 'http:' && !isLoopbackHost(url.hostname) ? url.hostname : undefined;
+}

@@ -29,7 +29,7 @@ import { ServiceLog } from './service/service-log.js';
 import { native } from './native/addon.js';
 import { createAuditor, type Auditor } from './service/audit.js';
 import { getTenant, type Tenant, type Workspace } from '../tenants/registry.js';
-import { isLoopbackHost } from '../auth/loopback.js';
+import { plainHttpHost } from '../auth/loopback.js';
 import { sweepQuarantineSpools } from './ingest/quarantine.js';
 
 export interface App {
@@ -120,7 +120,7 @@ async function startLocked(config: Config, log: Logger, unlock: () => void): Pro
     const p = t.placement;
     if (p.type !== 'clickhouse' || p.allow_plain_http) continue;
     let host: string | undefined;
-    try { const u = new URL(p.url); if (u.protocol === 'http:' && !isLoopbackHost(u.hostname)) host = u.hostname; } catch { /* refused when used */ }
+    try { host = plainHttpHost(new URL(p.url)); } catch { /* refused when used */ }
     if (host) log.warn('a tenant\'s ClickHouse placement is plain http across the network: its password and data cross it in clear', { tenant: t.slug, host, fix: 'move it to https (PATCH /v0/tenants/<slug> with placement.url https://...), or set placement.allow_plain_http to true if that network is trusted' });
   }
 

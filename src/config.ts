@@ -107,6 +107,10 @@ export function retentionSeconds(name: string, raw: string, problems: string[]):
     return 0;
   }
   const n = Number(m[1]) * ({ d: 86_400, h: 3_600, m: 60, s: 1, '': 0 } as Record<string, number>)[m[2]!]!;
+  if (n === 0 && m[2]) {
+    problems.push(`${name}: "${raw}" would delete every row at once; give 0 alone to keep rows forever, or a duration of at least 1s`);
+    return 0;
+  }
   if (n > 100 * 366 * 86_400) {
     problems.push(`${name} must be at most 100 years (or 0 to keep rows forever); got "${raw}"`);
     return 0;

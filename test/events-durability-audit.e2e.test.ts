@@ -193,6 +193,11 @@ describe('events buffer audit', () => {
         expect(again.status, again.text).toBe(200);
         expect(again.text.trim().split('\n').map((l) => JSON.parse(l))).toEqual(['5', '6', '7', '8', '9'].map((id) => ({ id, c: 1 })));
         expect(s2.logs.some((l) => l.msg === 'buffered events the engine refused were quarantined' && l.segment === seg)).toBe(true);
+        // Counted once: the operations log has the one row written before the kill (service rows are written within a second).
+        await new Promise((res) => setTimeout(res, 1500));
+        const rowsNow = await call(oq.replace(s.url, s2.url), { token: tok });
+        expect(rowsNow.status, rowsNow.text).toBe(200);
+        expect(Number(JSON.parse(rowsNow.text).c)).toBe(1);
       } finally {
         await s2.stop();
       }
@@ -390,16 +395,16 @@ describe('events buffer under a slow or absent engine (unit, real files)', () =>
     await buf.close();
   });
 
-  it('a segment the engine refused goes to the quarantine hook and is removed; when the hook fails, it is set aside', async () => {
+  it('a segment the engine refused goes to the quarantine hook and is removed; a hook failure that may pass leaves it for the next flush; one about its content sets it aside', async () => {
     const root = tempDir('roost-evbuf-');
     const refused = new QueryFailed('Code: 395. DB::Exception: Value passed to \'throwIf\' function is non-zero', 395);
     const taken: Array<{ ds: string; text: string; code?: number }> = [];
-    let hookFails = false;
+    let hookFails: Error | undefined;
     const buf = new EventBuffer({
       root, log: quietLog, intervalMs: 3_600_000,
       flush: async (o, files) => { if (files.some((f) => fs.readFileSync(f, 'utf8').includes('"bad"'))) throw refused; },
       quarantine: async (o, file, err) => {
-        if (hookFails) throw new Error('quarantine table unavailable');
+        if (hookFails) throw hookFails;
         taken.push({ ds: o.datasource, text: fs.readFileSync(file, 'utf8'), code: (err as QueryFailed).clickhouseCode });
         return 1;
       },
@@ -414,9 +419,19 @@ describe('events buffer under a slow or absent engine (unit, real files)', () =>
     expect(taken).toEqual([{ ds: 'd', text: '{"bad":1}\n', code: 395 }]);
     expect(fs.readdirSync(dir).filter((f) => f.includes('.ndjson'))).toEqual([]);
     expect(buf.bytesOf('t')).toBe(0);
-    // A hook that fails leaves the segment set aside, as without one (nothing lost).
-    hookFails = true;
+    // A hook failure that may pass (the engine away): the segment stays, and the next flush quarantines it.
+    hookFails = new Error('the engine is away');
     await buf.append(o, chunks('{"bad":2}\n'));
+    await buf.flush();
+    expect(fs.readdirSync(dir).filter((f) => f.endsWith('.ndjson'))).toHaveLength(1);
+    expect(fs.readdirSync(dir).filter((f) => f.endsWith('.rejected'))).toEqual([]);
+    hookFails = undefined;
+    await buf.flush(o); // asked by an operation on the data source: not held back by the failure's backoff
+    expect(taken.map((x) => x.text)).toEqual(['{"bad":1}\n', '{"bad":2}\n']);
+    expect(fs.readdirSync(dir).filter((f) => f.includes('.ndjson'))).toEqual([]);
+    // A quarantine refused for what the segment holds: set aside, as without a hook (nothing lost).
+    hookFails = refused;
+    await buf.append(o, chunks('{"bad":3}\n'));
     await buf.flush();
     expect(fs.readdirSync(dir).filter((f) => f.endsWith('.rejected'))).toHaveLength(1);
     expect(buf.bytesOf('t')).toBe(10);

@@ -98,7 +98,7 @@ describe('the retention options', () => {
     expect(loadConfig(['--audit-retention', '7d'], { ROOST_DATA: '/tmp/x' }).auditRetentionS).toBe(7 * 86_400);
   });
   it('refuse a number without a unit, other units and absurd lengths, naming the option', () => {
-    for (const bad of ['90', '1w', '-5d', '1.5d', 'forever', '40000d']) {
+    for (const bad of ['90', '1w', '-5d', '1.5d', 'forever', '40000d', '0d', '0s']) {
       let err: unknown;
       try { cfg({ ROOST_SERVICE_LOG_RETENTION: bad }); } catch (e) { err = e; }
       expect(err, bad).toBeInstanceOf(ConfigError);

@@ -156,8 +156,11 @@ export function registerIdentityRoutes(app: App): void {
       auditAuth(app, { event: 'logout.backchannel', outcome: 'success', tenant, connection, requestId: ctx.id, ip: clientIp(ctx), details: { sub: r.sub, sid: r.sid } });
     } catch (e) {
       // Unauthenticated posts: past the address's rate of failures, a 429 instead, not recorded
-      // one by one (as failed logins; auth/login-limits.ts). The IdP's own posts succeed.
-      const limited = limitLoginFailure(app, ctx, tenant, connection);
+      // one by one (as failed logins; auth/login-limits.ts). The IdP's own posts succeed; a
+      // failure on Roost's side (5xx: the IdP's metadata unreachable, the sessions' store) is
+      // not the client's and is answered as it is.
+      const clientsFault = e instanceof RoostError && e.status < 500;
+      const limited = clientsFault ? limitLoginFailure(app, ctx, tenant, connection) : undefined;
       if (limited) throw limited;
       auditAuth(app, { event: 'logout.backchannel', outcome: 'failure', tenant, connection, reason: (e as Error).message, requestId: ctx.id, ip: clientIp(ctx) });
       markAudited(e);

@@ -11,10 +11,10 @@ import { bodyStream, sendJson } from '../http/context.js';
 import { RoostError } from '../errors.js';
 import { authenticate, authorize, stillAuthorized, workspaceOf } from '../../auth/authorize.js';
 import { getTenant, getWorkspace, type Workspace } from '../../tenants/registry.js';
-import { getDataSource } from '../datasources/registry.js';
+import { getDataSource, type DataSource } from '../datasources/registry.js';
 import { admitImport, importRows, quarantineNdjsonFile } from '../ingest/import.js';
 import { ndjsonSource } from '../ingest/ndjson.js';
-import { EventBuffer, type SegmentOwner } from '../ingest/event-buffer.js';
+import { EventBuffer, isContentError, type SegmentOwner } from '../ingest/event-buffer.js';
 import { gunzipIfCompressed } from '../ingest/peek.js';
 import { chTime } from '../service/time.js';
 import { countingBytes } from '../log/metrics.js';
@@ -60,6 +60,17 @@ export function registerEventRoutes(app: App): EventBuffer {
     }
     return { ws, ds };
   };
+  /**
+   * One append of events in the data source's operations log (what `row` does not say: none
+   * stored, none quarantined, no import), counted in /metrics by its result.
+   */
+  const logAppend = (ws: Workspace, ds: DataSource, row: Record<string, unknown> & { result: 'ok' | 'error' }): void => {
+    app.metrics.ingestOps.inc({ tenant: ws.tenant, event: 'append', result: row.result });
+    app.service.write(ws.tenant, 'datasources_ops_log', {
+      timestamp: chTime(), workspace: ws.name, workspace_id: ws.id, event_type: 'append', datasource_id: ds.id, datasource_name: ds.name,
+      elapsed_time: 0, import_id: '', rows: 0, rows_quarantine: 0, options: { source: 'events' }, ...row,
+    });
+  };
   const buffer = new EventBuffer({
     root: path.join(app.config.dataDir, 'events'),
     intervalMs: app.config.eventsFlushMs,
@@ -72,14 +83,16 @@ export function registerEventRoutes(app: App): EventBuffer {
       if (!ws || !ds) throw new RoostError('UNKNOWN_DATASOURCE', 'the data source of these buffered events no longer exists');
       const t0 = performance.now();
       const why = publicErrorText(app.state, ws.tenant, ws.name, err);
-      const importId = crypto.randomUUID();
-      const n = await quarantineNdjsonFile(app, ws, ds, file, `the engine refused this request's events as a whole: ${why}`, importId, `${flushToken(ds.id, [file])}:refused`);
+      // The segment's own import id (the same at a retry after a crash): done once.
+      const token = `${flushToken(ds.id, [file])}:refused`;
+      const h = crypto.createHash('sha256').update(token).digest('hex');
+      const importId = `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+      const { events: n, inserted } = await quarantineNdjsonFile(app, ws, ds, file, `the engine refused this request's events as a whole: ${why}`, importId, token);
+      if (!inserted) return n;  // counted and logged when they were quarantined
       app.metrics.quarantinedRows.inc({ tenant: ws.tenant, format: 'ndjson' }, n);
-      app.metrics.ingestOps.inc({ tenant: ws.tenant, event: 'append', result: 'error' });
-      app.service.write(ws.tenant, 'datasources_ops_log', {
-        timestamp: chTime(), workspace: ws.name, workspace_id: ws.id, event_type: 'append', datasource_id: ds.id, datasource_name: ds.name, result: 'error',
-        error: `buffered events refused by the engine, quarantined (${n} events in ${ds.name}_quarantine): ${why}`,
-        elapsed_time: (performance.now() - t0) / 1000, request_id: 'events-buffer', import_id: importId, rows: 0, rows_quarantine: n, written_rows_quarantine: n, options: { source: 'events' },
+      logAppend(ws, ds, {
+        result: 'error', error: `buffered events refused by the engine, quarantined (${n} events in ${ds.name}_quarantine): ${why}`,
+        elapsed_time: (performance.now() - t0) / 1000, request_id: 'events-buffer', import_id: importId, rows_quarantine: n, written_rows_quarantine: n,
       });
       return n;
     },
@@ -87,11 +100,9 @@ export function registerEventRoutes(app: App): EventBuffer {
       // The tenant sees it in its own operations log (and /metrics), not only the server's log.
       const { ws, ds } = ownerOf(owner);
       if (!ws || !ds) return;
-      app.metrics.ingestOps.inc({ tenant: ws.tenant, event: 'append', result: 'error' });
-      app.service.write(ws.tenant, 'datasources_ops_log', {
-        timestamp: chTime(), workspace: ws.name, workspace_id: ws.id, event_type: 'append', datasource_id: ds.id, datasource_name: ds.name, result: 'error',
-        error: `buffered events set aside, not stored: ${publicErrorText(app.state, ws.tenant, ws.name, err)} (kept on the server as ${path.basename(file)})`,
-        elapsed_time: 0, request_id: 'events-buffer', import_id: '', rows: 0, rows_quarantine: 0, options: { source: 'events' },
+      logAppend(ws, ds, {
+        result: 'error', error: `buffered events set aside, not stored: ${publicErrorText(app.state, ws.tenant, ws.name, err)} (kept on the server as ${path.basename(file)})`,
+        request_id: 'events-buffer',
       });
     },
     flush: async (owner, files) => {
@@ -113,24 +124,22 @@ export function registerEventRoutes(app: App): EventBuffer {
           app.log.warn('buffered events dropped: their data source no longer exists', { ...owner, files: files.length });
           return;
         }
+        // Refused for what the segments hold: the buffer takes each alone, then quarantines (or
+        // sets aside) what is refused, each with its own row; this is not a "kept and retried".
+        if (isContentError(e)) throw e;
         // Kept and retried; said in the tenant's operations log so that a flush that keeps
         // failing is seen where the tenant looks (and counted in /metrics).
-        app.metrics.ingestOps.inc({ tenant: ws.tenant, event: 'append', result: 'error' });
-        app.service.write(ws.tenant, 'datasources_ops_log', {
-          timestamp: chTime(), workspace: ws.name, workspace_id: ws.id, event_type: 'append', datasource_id: ds.id, datasource_name: ds.name, result: 'error',
-          error: `buffered events not stored yet (kept and retried): ${publicErrorText(app.state, ws.tenant, ws.name, e)}`,
-          elapsed_time: (performance.now() - t0) / 1000, request_id: 'events-buffer', import_id: '', rows: 0, rows_quarantine: 0, read_bytes: read.bytes,
-          options: { source: 'events' },
+        logAppend(ws, ds, {
+          result: 'error', error: `buffered events not stored yet (kept and retried): ${publicErrorText(app.state, ws.tenant, ws.name, e)}`,
+          elapsed_time: (performance.now() - t0) / 1000, request_id: 'events-buffer', read_bytes: read.bytes,
         });
         throw e;
       }
       app.metrics.ingestRows.inc({ tenant: ws.tenant, format: 'ndjson' }, r.rows);
       app.metrics.quarantinedRows.inc({ tenant: ws.tenant, format: 'ndjson' }, r.quarantined);
-      app.metrics.ingestOps.inc({ tenant: ws.tenant, event: 'append', result: 'ok' });
-      app.service.write(ws.tenant, 'datasources_ops_log', {
-        timestamp: chTime(), workspace: ws.name, workspace_id: ws.id, event_type: 'append', datasource_id: ds.id, datasource_name: ds.name, result: 'ok',
-        elapsed_time: (performance.now() - t0) / 1000, request_id: 'events-buffer', import_id: r.importId, rows: r.rows, rows_quarantine: r.quarantined, read_bytes: read.bytes, read_rows: r.rows + r.quarantined,
-        written_rows: r.rows, written_rows_quarantine: r.quarantined, options: { source: 'events' },
+      logAppend(ws, ds, {
+        result: 'ok', elapsed_time: (performance.now() - t0) / 1000, request_id: 'events-buffer', import_id: r.importId, rows: r.rows, rows_quarantine: r.quarantined,
+        read_bytes: read.bytes, read_rows: r.rows + r.quarantined, written_rows: r.rows, written_rows_quarantine: r.quarantined,
       });
     },
   });
@@ -173,22 +182,15 @@ export function registerEventRoutes(app: App): EventBuffer {
         });
       } catch (e) {
         // A refused append is an operation too (as for /v0/datasources): the log says why.
-        app.metrics.ingestOps.inc({ tenant, event: 'append', result: 'error' });
-        app.service.write(tenant, 'datasources_ops_log', {
-          timestamp: chTime(), workspace, workspace_id: ws.id, event_type: 'append', datasource_id: ds.id, datasource_name: ds.name, result: 'error', error: publicErrorText(app.state, tenant, workspace, e),
-          elapsed_time: (performance.now() - t0) / 1000, request_id: ctx.id, import_id: '', rows: 0, rows_quarantine: 0, read_bytes: read.bytes,
-          options: { source: 'events' },
-        });
+        logAppend(ws, ds, { result: 'error', error: publicErrorText(app.state, tenant, workspace, e), elapsed_time: (performance.now() - t0) / 1000, request_id: ctx.id, read_bytes: read.bytes });
         throw e;
       }
       app.metrics.ingestRows.inc({ tenant, format: 'ndjson' }, r.rows);
       app.metrics.ingestBytes.inc({ tenant, format: 'ndjson' }, read.bytes);
       app.metrics.quarantinedRows.inc({ tenant, format: 'ndjson' }, r.quarantined);
-      app.metrics.ingestOps.inc({ tenant, event: 'append', result: 'ok' });
-      app.service.write(tenant, 'datasources_ops_log', {
-        timestamp: chTime(), workspace, workspace_id: ws.id, event_type: 'append', datasource_id: ds.id, datasource_name: ds.name, result: 'ok',
-        elapsed_time: (performance.now() - t0) / 1000, request_id: ctx.id, import_id: r.importId, rows: r.rows, rows_quarantine: r.quarantined, read_bytes: read.bytes, read_rows: r.rows + r.quarantined,
-        written_rows: r.rows, written_rows_quarantine: r.quarantined, options: { source: 'events' },
+      logAppend(ws, ds, {
+        result: 'ok', elapsed_time: (performance.now() - t0) / 1000, request_id: ctx.id, import_id: r.importId, rows: r.rows, rows_quarantine: r.quarantined,
+        read_bytes: read.bytes, read_rows: r.rows + r.quarantined, written_rows: r.rows, written_rows_quarantine: r.quarantined,
       });
       return sendJson(ctx, 200, { successful_rows: r.rows, quarantined_rows: r.quarantined }, rate.charge(r.rows + r.quarantined));
     }
@@ -235,11 +237,7 @@ export function registerEventRoutes(app: App): EventBuffer {
       // Refused before it was buffered (a corrupt gzip body, invalid UTF-8, a line over the limit,
       // no events): an operation that failed, logged as with wait=true. (Buffered rows are
       // logged when they are flushed.)
-      app.metrics.ingestOps.inc({ tenant, event: 'append', result: 'error' });
-      app.service.write(tenant, 'datasources_ops_log', {
-        timestamp: chTime(), workspace, workspace_id: ws.id, event_type: 'append', datasource_id: ds.id, datasource_name: ds.name, result: 'error', error: publicErrorText(app.state, tenant, workspace, e),
-        elapsed_time: (performance.now() - t0) / 1000, request_id: ctx.id, import_id: '', rows: 0, rows_quarantine: 0, options: { source: 'events' },
-      });
+      logAppend(ws, ds, { result: 'error', error: publicErrorText(app.state, tenant, workspace, e), elapsed_time: (performance.now() - t0) / 1000, request_id: ctx.id });
       throw e;
     }
     // Rows are validated when the buffer is flushed; rejected ones go to the quarantine.

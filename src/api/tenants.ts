@@ -4,7 +4,7 @@ import type { Ctx } from '../http/context.js';
 import { noLoneSurrogates, readJson, sendJson } from '../http/context.js';
 import { RoostError } from '../errors.js';
 import { authenticate, authorize } from '../../auth/authorize.js';
-import { isLoopbackHost } from '../../auth/loopback.js';
+import { plainHttpHost } from '../../auth/loopback.js';
 import fs from 'node:fs';
 import { SLUG, createTenantOps, createWorkspaceOps, deleteWorkspaceOps, getTenant, getWorkspace, renameWorkspaceOps, updateTenantOps, type Placement, type Tenant, type TenantLimits, type Workspace } from '../../tenants/registry.js';
 import { createWorkspaceDatabase, dropWorkspaceDatabase, holdNewDatabase } from '../../tenants/provisioning.js';
@@ -133,7 +133,7 @@ function parsePlacement(app: App, raw: unknown, current?: Placement): Placement 
     if (p.allow_plain_http !== undefined && typeof p.allow_plain_http !== 'boolean') throw new RoostError('INVALID_PARAMETER', 'placement.allow_plain_http must be true or false');
     // Plain http across a network carries the password (Basic authentication on every request)
     // and the tenant's data in clear: only by the operator's explicit choice (docs/decisions.md).
-    if (u.protocol === 'http:' && !isLoopbackHost(u.hostname) && p.allow_plain_http !== true) {
+    if (plainHttpHost(u) && p.allow_plain_http !== true) {
       throw new RoostError('INVALID_PARAMETER', `placement.url is plain http to ${u.hostname}: the password and the tenant's data would cross the network in clear. Use https (the server's https_port, e.g. https://${u.hostname}:8443), or set placement.allow_plain_http to true if the network between the two servers is trusted (roost tenant create --allow-plain-http)`, { details: { parameter: 'placement.url' } });
     }
     for (const k of ['user', 'password', 'cluster'] as const) {
@@ -476,6 +476,9 @@ export async function deleteTenant(app: App, tenant: Tenant): Promise<{ workspac
     }
     // Its service data sources (call logs with their parameters, audit records) go too.
     await app.service.drop(tenant.slug, engine).catch((err) => app.log.warn('service database not dropped on the tenant\'s server', { tenant: tenant.slug, err }));
+  } else {
+    // Its service writes and prunes end before its cell is stopped (the cell's directory goes).
+    await app.service.forget(tenant.slug);
   }
   await app.cells.forget(tenant.slug);
   await app.events?.discardTenant(tenant.slug);

@@ -25,7 +25,11 @@ const AUTH_CODES = new Set([192, 193, 194, 195, 497, 516]);
  * NO_ZOOKEEPER, ALL_CONNECTION_TRIES_FAILED, UNKNOWN_STATUS_OF_INSERT, ALL_REPLICAS_ARE_STALE,
  * KEEPER_EXCEPTION: the server's state, not the request.
  */
-const RETRYABLE_CODES = new Set([209, 210, 202, 242, 252, 225, 279, 319, 369, 999]);
+const RETRYABLE_NAMES: Record<number, string> = {
+  209: 'SOCKET_TIMEOUT', 210: 'NETWORK_ERROR', 202: 'TOO_MANY_SIMULTANEOUS_QUERIES', 242: 'TABLE_IS_READ_ONLY', 252: 'TOO_MANY_PARTS',
+  225: 'NO_ZOOKEEPER', 279: 'ALL_CONNECTION_TRIES_FAILED', 319: 'UNKNOWN_STATUS_OF_INSERT', 369: 'ALL_REPLICAS_ARE_STALE', 999: 'KEEPER_EXCEPTION',
+};
+const RETRYABLE_CODES = new Set(Object.keys(RETRYABLE_NAMES).map(Number));
 
 /**
  * User settings that only say how to compute a result, never what it is: a server that does not
@@ -44,7 +48,9 @@ export function translateClickHouseError(e: unknown): RoostError {
     return new EngineUnavailable(`the tenant's ClickHouse server is not reachable (${err.code}); retry later`, { cause: e });
   }
   if (/Timeout error/i.test(msg)) return new RoostError('QUERY_TIMEOUT', 'the ClickHouse server did not answer in time', { cause: e });
-  const m = /Code: (\d+)/.exec(msg);
+  // ClickHouse's own error text (`Code: 62. DB::Exception: …`, or `Code: 62, e.displayText() =
+  // DB::Exception: …` before 20.x), not any text holding "Code: " (a proxy's "Status Code: 502").
+  const m = /\bCode: (\d+)[.,] (?:e\.displayText\(\) = )?DB::Exception/.exec(msg);
   const code = m ? Number(m[1]) : typeof err.code === 'string' && /^\d+$/.test(err.code) ? Number(err.code) : undefined;
   // Not ClickHouse's answer (a proxy's error page, a TLS failure naming certificates and hosts,
   // another server on that port): its text is the operator's to read, in the server's log, not
@@ -57,9 +63,11 @@ export function translateClickHouseError(e: unknown): RoostError {
   if (code !== undefined && AUTH_CODES.has(code)) {
     return new EngineUnavailable(`the tenant's ClickHouse server refused Roost's credentials (ClickHouse code ${code}); the operator must correct the tenant's placement user/password`, { cause: e, retryable: false, headers: {} });
   }
-  // The server is busy, between replicas or cut off from its peers: worth retrying shortly.
+  // The server is busy, between replicas or cut off from its peers: worth retrying shortly. The
+  // text is not passed on: these name the cluster's hosts and addresses ("All connection tries
+  // failed … (10.20.30.41:9000)"); it is in the server's log under the request id.
   if (code !== undefined && RETRYABLE_CODES.has(code)) {
-    return new EngineUnavailable(`the tenant's ClickHouse server cannot serve this now (ClickHouse code ${code}); retry later: ${msg.replace(/\s+$/, '')}`, { cause: e });
+    return new EngineUnavailable(`the tenant's ClickHouse server cannot serve this now (ClickHouse code ${code}, ${RETRYABLE_NAMES[code]}); retry later, and tell the operator if it lasts (the details are in the server's log)`, { cause: e });
   }
   return new QueryFailed(msg, code, { cause: e });
 }
@@ -170,7 +178,12 @@ export class ClickHouseEngine implements Engine {
       const s = await this.#run('SELECT version(), timezone()', { format: 'TSV', timeoutMs: FEATURES_TIMEOUT_MS }, true, false);
       const parts: Buffer[] = [];
       for await (const b of s) parts.push(b);
-      const [version = '', timezone = 'UTC'] = Buffer.concat(parts).toString('utf8').trim().split('\t');
+      const answer = Buffer.concat(parts).toString('utf8').trim();
+      const [version = '', timezone = 'UTC'] = answer.split('\t');
+      // Something else on that address (an SSO page a proxy answers 200 with): not echoed to tenants.
+      if (!/^\d+(\.\d+)+$/.test(version) || !/^[A-Za-z0-9_/+-]{1,64}$/.test(timezone)) {
+        throw new EngineUnavailable('the tenant\'s ClickHouse server did not answer as ClickHouse does (a proxy or another service on its address?); retry later, and tell the operator if it lasts (the details are in the server\'s log)', { cause: new Error(`SELECT version(), timezone() answered: ${answer.slice(0, 2048)}`) });
+      }
       // Roost's times are UTC (the embedded engine's): a DateTime without a zone, a time literal
       // ('2024-01-01 00:00:00', toDateTime('...')), toDate() and today() are read in the
       // server's zone. A server in another zone gets session_timezone = 'UTC' (23.6+); an older

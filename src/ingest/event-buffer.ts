@@ -333,15 +333,23 @@ export class EventBuffer {
               if (!isContentError(e1)) throw e1;
               if ((e1 as RoostError).code === 'EMPTY_BODY') { await fsp.rm(file, { force: true }); continue; }
               if (this.#quarantine) {
-                // Where the tenant sees refused rows: its quarantine table. Removed only after.
+                // Where the tenant sees refused rows: its quarantine table; the segment is removed
+                // only after. A failure that may pass (the engine away, a restart, a time limit, the
+                // data source renamed or dropped meanwhile) leaves the segment and its manifest for
+                // the next flush, which asks again (the quarantine insert's token makes that safe);
+                // only a quarantine refused for what it holds sets the segment aside.
+                let events: number | undefined;
                 try {
-                  const events = await this.#quarantine(t.owner, file, e1);
+                  events = await this.#quarantine(t.owner, file, e1);
+                } catch (q) {
+                  if (!isContentError(q)) throw q;
+                  this.#log.error('buffered events the engine refused could not be quarantined either; set aside instead', { target: key, segment: n, err: q });
+                }
+                if (events !== undefined) {
                   await fsp.rm(file, { force: true });
                   await fsp.rm(manifest, { force: true });
                   this.#log.warn('buffered events the engine refused were quarantined', { target: key, segment: n, events, err: e1 });
                   continue;
-                } catch (q) {
-                  this.#log.error('buffered events the engine refused could not be quarantined; set aside instead', { target: key, segment: n, err: q });
                 }
               }
               t.rejectedBytes += (await fsp.stat(file).catch(() => ({ size: 0 }))).size;
@@ -634,7 +642,7 @@ function safeReaddir(dir: string): string[] {
   try { return fs.readdirSync(dir); } catch { return []; }
 }
 
-function isContentError(e: unknown): boolean {
+export function isContentError(e: unknown): boolean {
   if (e instanceof QueryFailed) return e.clickhouseCode !== undefined && REFUSED_DATA_CODES.has(e.clickhouseCode);
   return e instanceof RoostError && (e.code === 'INVALID_UTF8' || e.code === 'ROW_TOO_LARGE' || e.code === 'EMPTY_BODY');
 }

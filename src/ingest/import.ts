@@ -23,7 +23,7 @@ import { chTime } from '../service/time.js';
 import { RoostError } from '../errors.js';
 import { peekBody } from './peek.js';
 import { ClickHouseEngine } from '../cells/clickhouse.js';
-import { quoteIdent, type Engine } from '../cells/engine.js';
+import { quoteIdent, quoteString, type Engine } from '../cells/engine.js';
 import type { Metrics } from '../log/metrics.js';
 import { checkStorage, storageChanged } from '../../tenants/limits.js';
 import { newStageSuffix } from './stage.js';
@@ -629,16 +629,23 @@ export function csvToRoost(e: unknown): unknown {
  * embedded engine skips a retried call with the same `dedupToken` (a crash after the insert and
  * before the file was removed); a remote server cannot.
  */
-export async function quarantineNdjsonFile(app: App, ws: Workspace, ds: DataSource, file: string, reason: string, importId: string, dedupToken: string): Promise<number> {
+export async function quarantineNdjsonFile(app: App, ws: Workspace, ds: DataSource, file: string, reason: string, importId: string, dedupToken: string): Promise<{ events: number; inserted: boolean }> {
   return withDataSourceLock(app, ws, ds, false, async () => {
     const engine = app.cells.engineFor(getTenant(app.state, ws.tenant));
     await createQuarantine(engine, ws, ds);
+    // Done before (a crash between the insert and the segment's removal), under the same import
+    // id: not again, on any engine (a remote server has no deduplication window).
+    const before = Number((await engine.exec(`SELECT count() FROM ${qualified(ws, `${ds.table}_quarantine`)} WHERE c__import_id = ${quoteString(importId)}`, { format: 'TSV' })).toString().trim());
+    if (before > 0) return { events: before, inserted: false };
     const paths = columnPaths(ds.columns);
     const now = chTime();
     let count = 0;
     let lineNo = 0;
-    const record = (raw: string): string => {
+    const record = (line: string): string => {
       count++;
+      // As the request's lines were read: without a CRLF's CR, and the body's BOM.
+      let raw = line.endsWith('\r') ? line.slice(0, -1) : line;
+      if (lineNo === 1 && raw.charCodeAt(0) === 0xfeff) raw = raw.slice(1);
       return quarantineRecord({ line: lineNo, column: null, reason, raw, values: valuesAt(raw, paths) }, ds.columns, importId, now) + '\n';
     };
     async function* rows(): AsyncGenerator<Buffer> {
@@ -664,6 +671,6 @@ export async function quarantineNdjsonFile(app: App, ws: Workspace, ds: DataSour
       settings: { date_time_input_format: 'best_effort', min_insert_block_size_rows: 1_000_000_000, min_insert_block_size_bytes: 1_000_000_000_000, max_insert_block_size: 1_000_000_000, ...dedup },
     });
     storageChanged(ws.tenant);
-    return count;
+    return { events: count, inserted: true };
   });
 }

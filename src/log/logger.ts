@@ -22,7 +22,8 @@ export function createLogger(level: Level, base: Record<string, unknown> = {}, o
       const cause = (err as { cause?: unknown }).cause;
       rec.err = {
         name: err.name, message: err.message, stack: err.stack, code: (err as { code?: unknown }).code,
-        ...(cause instanceof Error ? { cause: { name: cause.name, message: cause.message, code: (cause as { code?: unknown }).code } } : {}),
+        // Cut: a cause may be a whole page a proxy answered, logged at every request of an outage.
+        ...(cause instanceof Error ? { cause: { name: cause.name, message: cause.message.length > 2048 ? `${cause.message.slice(0, 2048)}…[truncated, ${cause.message.length} chars]` : cause.message, code: (cause as { code?: unknown }).code } } : {}),
       };
     }
     out(JSON.stringify(rec) + '\n');

@@ -7,7 +7,7 @@
  */
 import type { Engine } from '../cells/engine.js';
 import { QueryFailed, RoostError } from '../errors.js';
-import { quoteIdent, quoteString } from '../cells/engine.js';
+import { quoteIdent, quoteString, versionAtLeast } from '../cells/engine.js';
 import { compatColumns, mapsAsText } from '../cells/compat.js';
 import { ClickHouseEngine } from '../cells/clickhouse.js';
 import type { Logger } from '../log/logger.js';
@@ -720,9 +720,17 @@ export class ServiceLog {
         const cutoff = Math.floor(now / 1000) - seconds;
         const where = `${quoteIdent(SERVICE_TABLES[table]!.time)} < toDateTime(${cutoff})`;
         try {
-          const rows = Number((await engine.exec(`SELECT count() FROM ${t} WHERE ${where}`, { timeoutMs: SERVICE_WRITE_TIMEOUT_MS, format: 'TSV' })).toString().trim());
+          const opts = { timeoutMs: SERVICE_WRITE_TIMEOUT_MS, format: 'TSV' };
+          // A deletion of an earlier prune still running (a large table): not another on top of
+          // it, and its rows not counted twice.
+          const running = Number((await engine.exec(`SELECT count() FROM system.mutations WHERE database = ${quoteString(serviceDb(tenant))} AND table = ${quoteString(table)} AND is_done = 0`, opts)).toString().trim());
+          if (running) continue;
+          const rows = Number((await engine.exec(`SELECT count() FROM ${t} WHERE ${where}`, opts)).toString().trim());
           if (!rows) continue;
-          await engine.exec(`ALTER TABLE ${t} DELETE WHERE ${where}`, { timeoutMs: SERVICE_WRITE_TIMEOUT_MS });
+          // A lightweight DELETE (23.3+: rows masked now, removed as parts merge) where the engine
+          // has it; else a mutation rewriting the parts that hold such rows.
+          const lightweight = versionAtLeast(await engine.version(), 23, 3);
+          await engine.exec(lightweight ? `DELETE FROM ${t} WHERE ${where}` : `ALTER TABLE ${t} DELETE WHERE ${where}`, { timeoutMs: SERVICE_WRITE_TIMEOUT_MS });
           this.#metrics?.serviceLogPrunedRows?.inc({ tenant, table }, rows);
           this.#log.info('service rows past their retention deleted', { tenant, table: t, rows, older_than: new Date(cutoff * 1000).toISOString(), retention_s: seconds });
         } catch (e) {
@@ -739,18 +747,19 @@ export class ServiceLog {
   }
 
   /**
-   * Forgets a deleted tenant's service rows and drops its service database from the engine (on a
-   * remote server it outlives the tenant otherwise: its pipe parameters, audit records, ...).
+   * Forgets a deleted tenant: its rows waiting, its upgrade and prune state. Waits for its write,
+   * upgrade and prune in progress, so that none of them runs against the tenant's engine after
+   * this (an embedded cell is stopped next; a remote service database dropped).
    */
-  async drop(tenant: string, engine: Engine): Promise<void> {
+  async forget(tenant: string): Promise<void> {
     this.#buffers.delete(tenant);
     await this.#flushing.get(tenant)?.queued?.catch(() => undefined);
     await this.#flushing.get(tenant)?.running.catch(() => undefined);
     this.#buffers.delete(tenant);
     // An ensure in progress (the first, or a retry of a failed upgrade) would create the
-    // database again after the DROP below: it ends first (each of its statements has a time
-    // limit, so the wait is bounded). Ensures after this find no engine: the tenant's state is
-    // gone before its service database is dropped (deleteTenant).
+    // database again after a DROP: it ends first (each of its statements has a time limit, so
+    // the wait is bounded). Ensures after this find no engine: the tenant's state is gone before
+    // this is called (deleteTenant).
     const ready = this.#ready.get(tenant);
     this.#ready.delete(tenant);
     this.#pending.delete(tenant);
@@ -758,6 +767,14 @@ export class ServiceLog {
     this.#metrics?.serviceUpgradesPending.remove({ tenant });
     await this.#pruning.get(tenant);
     this.#prunedAt.delete(tenant);
+  }
+
+  /**
+   * Forgets a deleted tenant's service rows and drops its service database from the engine (on a
+   * remote server it outlives the tenant otherwise: its pipe parameters, audit records, ...).
+   */
+  async drop(tenant: string, engine: Engine): Promise<void> {
+    await this.forget(tenant);
     const cluster = (engine as { cluster?: string }).cluster;
     await engine.exec(`DROP DATABASE IF EXISTS ${serviceDb(tenant)}${cluster ? ` ON CLUSTER ${quoteIdent(cluster)}` : ''}`, { timeoutMs: SERVICE_WRITE_TIMEOUT_MS });
   }
