@@ -6,6 +6,7 @@
  * docs/decisions.md) so it can verify them; refreshing or deleting the
  * workspace admin token invalidates every JWT of the workspace.
  */
+import { ExactNumber, exactJson } from '../../src/ingest/json-exact.js';
 import * as jose from 'jose';
 import type { State } from '../../src/state/state.js';
 import type { SecretBox } from '../secrets.js';
@@ -77,7 +78,10 @@ export async function verifyTinybirdJwt(state: State, secrets: SecretBox, jwt: s
     if (e instanceof jose.errors.JWTExpired) throw new RoostError('TOKEN_EXPIRED', 'the JWT token has expired; ask for a new one');
     throw new RoostError('UNAUTHENTICATED', `the JWT token is not valid (${(e as { code?: string }).code ?? 'invalid'})`);
   }
-  const body = parseJwtBody(payload);
+  // The payload's numbers as signed: JSON.parse made a fixed_params integer past 2^53 (a UInt64
+  // id) another id, and the caller read another tenant's rows.
+  const signedText = Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString('utf8');
+  const body = parseJwtBody(exactJson(signedText, payload) as jose.JWTPayload);
   // Scopes name resources; one renamed since the JWT was issued is named by its current name
   // (and a resource that took the old name since is not the one the JWT was issued for).
   const issuedAt = typeof payload.iat === 'number' ? payload.iat * 1000 : undefined;
@@ -124,7 +128,10 @@ export function parseJwtBody(p: Record<string, unknown>): { name: string; exp: n
       if (typeof s.fixed_params !== 'object' || s.fixed_params === null || Array.isArray(s.fixed_params)) throw new RoostError('UNAUTHENTICATED', 'JWT fixed_params must be an object');
       const fp: Record<string, string | number | boolean> = {};
       for (const [k, v] of Object.entries(s.fixed_params)) {
+        // A number a double cannot hold, read exactly (its text), is kept as that text.
+        if (v instanceof ExactNumber) { fp[k] = v.text; continue; }
         if (!['string', 'number', 'boolean'].includes(typeof v)) throw new RoostError('UNAUTHENTICATED', `JWT fixed_params.${k} must be a string, number or boolean`);
+        if (typeof v === 'number' && Number.isInteger(v) && !Number.isSafeInteger(v)) throw new RoostError('UNAUTHENTICATED', `JWT fixed_params.${k} is an integer beyond 2^53, which would not be kept exactly: give it as a string`);
         fp[k] = v as string | number | boolean;
       }
       scope.fixed_params = fp;

@@ -3,6 +3,7 @@
  * delete nodes; publish and unpublish a node as the endpoint; and call
  * endpoints as `/v0/pipes/<pipe>.json|.csv|.ndjson|.parquet`.
  */
+import { ExactNumber, exactJson, stringifyExact } from '../ingest/json-exact.js';
 import type { App } from '../app.js';
 import type { Ctx } from '../http/context.js';
 import { formOf, mergeForm, noLoneSurrogates, readBody, sendJson, sendText, textOf } from '../http/context.js';
@@ -166,9 +167,11 @@ interface CallInput { params: RequestParams; q?: string; logged: Record<string, 
  * Without a body to read the answer is there at once (no promise).
  */
 function callInput(ctx: Ctx): CallInput | Promise<CallInput> {
-  const params: Record<string, string | string[]> = {};
+  // Without a prototype: a parameter named `toString` or `constructor` is a parameter, not the
+  // function every object inherits (it read as one and was refused), and `__proto__` sets nothing.
+  const params: Record<string, string | string[]> = Object.create(null);
   const q = ctx.query.get('q') ?? undefined;
-  const output: Record<string, string> = {};
+  const output: Record<string, string> = Object.create(null);
   if (ctx.query.size) {
     for (const [k, v] of ctx.query) {
       if (isOutputParam(k)) output[k] = v;
@@ -190,7 +193,7 @@ function addParam(params: Record<string, string | string[]>, k: string, v: strin
 /** A JSON body's object or array parameter as JSON text; nesting too deep for JSON.stringify is a 400, not a 500. */
 function jsonText(name: string, v: unknown): string {
   try {
-    return JSON.stringify(v);
+    return stringifyExact(v);
   } catch (e) {
     if (e instanceof RangeError) throw new RoostError('INVALID_JSON', `parameter ${JSON.stringify(name)} nests arrays or objects too deeply`);
     throw e;
@@ -205,14 +208,15 @@ function withBody(ctx: Ctx, params: Record<string, string | string[]>, q: string
     q = body;
   } else if (type.startsWith('application/json')) {
     let obj: unknown;
-    try { obj = body.trim() ? JSON.parse(body) : {}; } catch { throw new RoostError('INVALID_JSON', 'the JSON body must be an object of parameters, e.g. {"limit": 10}'); }
+    // Numbers as sent: an integer past 2^53 (a UInt64 id) read as a double became another id.
+    try { obj = body.trim() ? exactJson(body, JSON.parse(body)) : {}; } catch { throw new RoostError('INVALID_JSON', 'the JSON body must be an object of parameters, e.g. {"limit": 10}'); }
     if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new RoostError('INVALID_JSON', 'the JSON body must be an object of parameters, e.g. {"limit": 10}');
     noLoneSurrogates(body, obj);
     for (const [k, v] of Object.entries(obj)) {
       if (k === 'q' && typeof v === 'string') { q = v; continue; }
       if (v === null || v === undefined) continue;
       if (isOutputParam(k)) { output[k] = String(v); continue; }
-      for (const item of Array.isArray(v) ? v : [v]) addParam(params, k, typeof item === 'object' ? jsonText(k, item) : String(item));
+      for (const item of Array.isArray(v) ? v : [v]) addParam(params, k, typeof item === 'object' && !(item instanceof ExactNumber) ? jsonText(k, item) : String(item));
     }
   } else if (body.length) {
     for (const [k, v] of formOf(body)) {
@@ -225,7 +229,7 @@ function withBody(ctx: Ctx, params: Record<string, string | string[]>, q: string
 }
 
 function inputOf(params: Record<string, string | string[]>, q: string | undefined, output: Record<string, string>): CallInput {
-  const logged: Record<string, string> = {};
+  const logged: Record<string, string> = Object.create(null);
   for (const [k, v] of Object.entries(params)) logged[k] = Array.isArray(v) ? v.join(',') : v;
   for (const [k, v] of Object.entries(output)) logged[k] = v;
   return { params, q: q?.trim() ? q : undefined, logged, output: outputSettings((k) => output[k]) };

@@ -1,4 +1,5 @@
 /** `GET/POST /v0/sql`: read-only SQL over the workspace's data sources. */
+import { ExactNumber, exactJson } from '../ingest/json-exact.js';
 import type { App } from '../app.js';
 import type { Ctx } from '../http/context.js';
 import { formOf, noLoneSurrogates, readBody, textOf } from '../http/context.js';
@@ -34,13 +35,13 @@ async function sqlText(ctx: Ctx, call: SqlCallLog): Promise<string> {
       q = call.form.get('q') ?? q;
     } else if (type.startsWith('application/json')) {
       let obj: Record<string, unknown>;
-      try { obj = JSON.parse(body) as Record<string, unknown>; } catch { throw new RoostError('INVALID_JSON', 'the JSON body must be {"q": "<sql>"}'); }
+      try { obj = exactJson(body, JSON.parse(body)) as Record<string, unknown>; } catch { throw new RoostError('INVALID_JSON', 'the JSON body must be {"q": "<sql>"}'); }
       if (typeof obj !== 'object' || obj === null) throw new RoostError('INVALID_JSON', 'the JSON body must be {"q": "<sql>"}');
       noLoneSurrogates(body, obj);
       q = typeof obj.q === 'string' ? obj.q : q;
       // Its other scalar fields are parameters as in a form (output_format_json_quote_64bit_integers, ...).
       call.form = new URLSearchParams();
-      for (const [k, v] of Object.entries(obj)) if (k !== 'q' && (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean')) call.form.set(k, String(v));
+      for (const [k, v] of Object.entries(obj)) if (k !== 'q' && (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' || v instanceof ExactNumber)) call.form.set(k, String(v));
     } else if (body.trim()) q = body;
   }
   if (!q || !q.trim()) throw new RoostError('INVALID_PARAMETER', 'no query: pass q=<sql> in the query string or form body, or the SQL as the request body');
@@ -53,7 +54,7 @@ async function sqlText(ctx: Ctx, call: SqlCallLog): Promise<string> {
  * the output parameters) nor `pipeline`: a template reading `token` got the caller's secret.
  */
 function requestParams(ctx: Ctx, call: SqlCallLog): Record<string, string | string[]> {
-  const params: Record<string, string | string[]> = {};
+  const params: Record<string, string | string[]> = Object.create(null);
   for (const src of [call.form, ctx.query]) {
     if (!src) continue;
     for (const k of new Set(src.keys())) {

@@ -5,6 +5,7 @@
  * at creation or refresh. With `expiration_time`, creation answers a signed
  * JWT token instead (scopes and limits from the JSON body).
  */
+import { exactJson } from '../ingest/json-exact.js';
 import type { App } from '../app.js';
 import type { Ctx } from '../http/context.js';
 import { formOf, noLoneSurrogates, readBody, sendJson, textOf } from '../http/context.js';
@@ -64,7 +65,8 @@ async function formParams(ctx: Ctx): Promise<{ q: URLSearchParams; json: Record<
     if (body.trim()) {
       if (type.startsWith('application/x-www-form-urlencoded')) for (const [k, v] of formOf(body)) q.append(k, v);
       else if (type.startsWith('application/json') || /^\s*[{[]/.test(body)) {
-        try { json = JSON.parse(body) as Record<string, unknown>; } catch { throw new RoostError('INVALID_JSON', 'the request body is not valid JSON'); }
+        // Numbers as sent (a JWT's fixed_params may be a UInt64 id past 2^53).
+        try { json = exactJson(body, JSON.parse(body)) as Record<string, unknown>; } catch { throw new RoostError('INVALID_JSON', 'the request body is not valid JSON'); }
         if (!json || typeof json !== 'object' || Array.isArray(json)) throw new RoostError('INVALID_JSON', 'the JSON body must be an object');
         noLoneSurrogates(body, json);
       }

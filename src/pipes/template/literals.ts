@@ -88,7 +88,8 @@ export class ValueProblem extends Error {}
 const INT_RE = /^[+-]?[0-9]+$/;
 const FLOAT_RE = /^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$/;
 const DATE_RE = /^([0-9]{4})-([0-9]{2})-([0-9]{2})$/;
-const DATETIME_RE = /^([0-9]{4})-([0-9]{2})-([0-9]{2})(?:[ T]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?)?$/;
+/** A date, or a date and time (`T` or a space between), with a fraction and a zone (`Z`, `+02:00`, `-0500`) optional: ISO 8601 as JavaScript's toISOString() writes it, too. */
+const DATETIME_RE = /^([0-9]{4})-([0-9]{2})-([0-9]{2})(?:[ T]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?(Z|[+-][0-9]{2}:?[0-9]{2})?)?$/;
 const FLOAT32_MAX = 3.4028234663852886e38;
 
 function validDate(y: number, m: number, d: number): boolean {
@@ -168,10 +169,21 @@ export function checkScalar(type: ScalarType, raw: unknown): Checked {
   const m = DATETIME_RE.exec(s);
   const bad = `expected ${type === 'DateTime' ? 'YYYY-MM-DD HH:MM:SS' : 'YYYY-MM-DD HH:MM:SS[.fraction]'}`;
   if (!m || !validDate(+m[1], +m[2], +m[3])) throw new ValueProblem(bad);
-  const [h, mi, se] = [m[4] ?? '00', m[5] ?? '00', m[6] ?? '00'];
+  let [y, mo, d, h, mi, se] = [m[1]!, m[2]!, m[3]!, m[4] ?? '00', m[5] ?? '00', m[6] ?? '00'];
   if (+h > 23 || +mi > 59 || +se > 59) throw new ValueProblem(bad);
-  if (type === 'DateTime' && m[7] !== undefined) throw new ValueProblem(bad);
-  const text = `${m[1]}-${m[2]}-${m[3]} ${h}:${mi}:${se}${m[7] !== undefined ? '.' + m[7] : ''}`;
+  const zone = m[8];
+  if (zone && zone !== 'Z') {
+    // Roost's times are UTC: a time with an offset is written as the UTC time it names.
+    const z = /^([+-])([0-9]{2}):?([0-9]{2})$/.exec(zone)!;
+    if (+z[2]! > 14 || +z[3]! > 59) throw new ValueProblem(`${bad} (a zone offset of at most ±14:00)`);
+    const offsetMin = (z[1] === '-' ? -1 : 1) * (+z[2]! * 60 + +z[3]!);
+    const t = new Date(Date.UTC(+y, +mo - 1, +d, +h, +mi, +se) - offsetMin * 60_000);
+    const two = (n: number) => String(n).padStart(2, '0');
+    [y, mo, d, h, mi, se] = [String(t.getUTCFullYear()).padStart(4, '0'), two(t.getUTCMonth() + 1), two(t.getUTCDate()), two(t.getUTCHours()), two(t.getUTCMinutes()), two(t.getUTCSeconds())];
+  }
+  // A DateTime holds whole seconds: a fraction sent (toISOString()'s milliseconds) is dropped.
+  const fraction = type === 'DateTime64' && m[7] !== undefined ? '.' + m[7] : '';
+  const text = `${y}-${mo}-${d} ${h}:${mi}:${se}${fraction}`;
   return { value: text, sql: quoteString(text) };
 }
 
