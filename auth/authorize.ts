@@ -392,6 +392,10 @@ const NAMED_ONLY = new Set(['roost.audit_log']);
 export function isNamedOnly(resource: string): boolean {
   return NAMED_ONLY.has(resource);
 }
+/** Every resource that is NAMED_ONLY. */
+export function namedOnlyResources(): string[] {
+  return [...NAMED_ONLY];
+}
 
 /** The role a person credential has on a workspace (undefined for tokens). */
 export function roleOf(cred: Credential, workspace: string): Role | undefined {

@@ -9,7 +9,7 @@ import type { Ctx } from '../http/context.js';
 import { formOf, mergeForm, noLoneSurrogates, readBody, sendJson, sendText, textOf } from '../http/context.js';
 import { RoostError } from '../errors.js';
 import {
-  auditRefusal, authenticate, authorize, credentialName, decide, fixedParams, isNamedOnly, scopeAllows, workspaceOf, roleOf, type Credential,
+  auditRefusal, authenticate, authorize, credentialName, decide, fixedParams, isNamedOnly, namedOnlyResources, scopeAllows, workspaceOf, roleOf, type Credential,
 } from '../../auth/authorize.js';
 import { roleAllows } from '../../auth/roles.js';
 import { getTenant, getWorkspace, sameWorkspace } from '../../tenants/registry.js';
@@ -357,7 +357,7 @@ export function registerPipeRoutes(app: App): void {
           if (users.length) throw new RoostError('CONFLICT', `pipe "${name}" is read by pipes ${users.join(', ')}; change or delete them first`, { details: { dependents: users } });
           return { ops: [...deletePipeOps(cur), ...dropReferencesOps(s, r.tenant, r.workspace, 'pipe', cur.id, cur.name, Date.now())], result: null };
         }
-        const checked = checkPipe(s, { ...ownedAfter(r, next), updatedAt: new Date().toISOString() });
+        const checked = checkPipe(s, { ...ownedAfter(r, next), ...publishedBy(r), updatedAt: new Date().toISOString() });
         refusePublishingUnreadable(r, checked);
         if (!checked.endpoint && users.length && !engine?.ignore) {
           throw new RoostError('CONFLICT', `pipe "${name}" is read by pipes ${users.join(', ')} through its endpoint; keep a node published${engine ? ', or pass ignore_sql_errors=true to leave them without it' : ''}`, { details: { dependents: users } });
@@ -384,6 +384,16 @@ export function registerPipeRoutes(app: App): void {
         if (why) throw new RoostError('FORBIDDEN', `node "${n.name}" reads ${d}, which a pipe may publish only when its author may read it: ${why}`, { details: { node: n.name } });
       }
     }
+  };
+
+  /**
+   * What only admins read that this saver may read, recorded with the pipe: a call that reads
+   * such a name through a template's values (not among the saved dependencies, which
+   * refusePublishingUnreadable checked) is allowed only when it is listed (pipes/compile.ts).
+   */
+  const publishedBy = (r: WsRef): Pick<Pipe, 'publishesNamedOnly'> => {
+    const may = namedOnlyResources().filter((d) => decide(r.cred, { op: 'workspace', tenant: r.tenant, workspace: r.workspace, scope: 'DATASOURCES:READ', resource: d }) === undefined);
+    return { publishesNamedOnly: may.length ? may : undefined };
   };
 
   /**

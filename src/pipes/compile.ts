@@ -6,6 +6,7 @@
  */
 import type { State } from '../state/state.js';
 import { RoostError } from '../errors.js';
+import { isNamedOnly } from '../../auth/authorize.js';
 import { analyzeSql, compilePipe, createNameMap, SqlError, type NameMapEntry, type SqlNameMap } from '../native/sql.js';
 import { workspaceNameMap } from '../datasources/name-map.js';
 import { isTemplate, renderTemplate, type RequestParams } from './template/index.js';
@@ -149,6 +150,13 @@ export function compileEndpoint(state: State, pipe: Pipe, opts: CallOptions, vis
   }
   const nodes = pipe.nodes.filter((n) => need.has(n.name));
   const reads = [...readSet];
+  // What only admins read, named through this call's values (a template branch, a symbol()):
+  // published only when the credential that saved the pipe may read it. Names among the saved
+  // dependencies were checked when the pipe was saved (api/pipes.ts refusePublishingUnreadable).
+  for (const r of reads) {
+    if (!isNamedOnly(r) || pipe.publishesNamedOnly?.includes(r) || pipe.nodes.some((n) => n.dependencies.includes(r))) continue;
+    throw new RoostError('FORBIDDEN', `pipe "${pipe.name}" reads ${r} with this call's parameters, which a pipe may publish only when the credential that saved it may read it; a workspace admin can save the pipe again to allow it`, { details: { pipe: pipe.name } });
+  }
 
   // Pipes read by these nodes: data sources and views win over a pipe of the same name.
   const pipeRefs = reads.filter((r) => !isDataName(r) && findPipe(state, pipe.tenant, pipe.workspace, r));

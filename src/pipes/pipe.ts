@@ -47,6 +47,12 @@ export interface Pipe {
    * that token may go on changing it with `PIPES:CREATE` alone (see api/pipes.ts, mayChange).
    */
   createdByToken?: string;
+  /**
+   * What only admins read (`roost.audit_log`: auth/authorize.ts NAMED_ONLY) that the credential
+   * which last saved the pipe may read: a template may read it with a call's values (a branch, a
+   * `symbol()`), which the save-time check of its dependencies does not see. Absent: none.
+   */
+  publishesNamedOnly?: string[];
 }
 
 /** Pipe and node names: an identifier, so `<pipe>.json` splits without doubt. */
