@@ -284,6 +284,14 @@ describe('NDJSON', () => {
     expect(r.status, r.text).toBe(200);
     expect(r.body.rows).toBe(1000);
     expect((await rows('SELECT sum(a) AS s FROM gz'))[0].s).toBe(499500);
+    // A gzip stream cut short, sent whole: a 400 saying so (it was 499, as if the client had left), nothing stored.
+    const cut = body.subarray(0, body.length - 20);
+    for (const path of ['/v0/datasources?name=gz&mode=append&format=ndjson', '/v0/events?name=gz&wait=true', '/v0/events?name=gz']) {
+      const t = await post(path, cut, { 'Content-Encoding': 'gzip' });
+      expect(t.status, `${path}: ${t.text}`).toBe(400);
+      expect(t.body.error).toContain('truncated');
+    }
+    expect((await rows('SELECT count() AS c FROM gz'))[0].c).toBe(1000);
   });
 });
 
@@ -318,6 +326,16 @@ describe('multipart, analyze, delete, truncate, drop, ops log', () => {
     expect((await rows('SELECT count() AS n FROM del'))[0].n).toBe(3);
     const bad = await call(`${srv.url}/v0/datasources/del/delete`, form({ delete_condition: "a IN (SELECT a FROM system.numbers)" }));
     expect(bad.status).toBe(403);
+    // A name that is not a column: a 400 in the data source's terms (it was 422 with the engine's
+    // text of the statement built around the condition), for deletes and partial replaces.
+    const nosuch = await call(`${srv.url}/v0/datasources/del/delete`, form({ delete_condition: 'nosuch = 1' }));
+    expect(nosuch.status, nosuch.text).toBe(400);
+    expect(nosuch.body).toMatchObject({ code: 'INVALID_PARAMETER', column: 'nosuch' });
+    expect(nosuch.body.error).toBe('delete_condition names "nosuch", which is not a column of "del"; its columns: a, c');
+    const rep = await post(`/v0/datasources?name=del&mode=replace&replace_condition=${encodeURIComponent('nosuch = 1')}`, '4,de\n');
+    expect(rep.status, rep.text).toBe(400);
+    expect(rep.body.error).toContain('replace_condition names "nosuch"');
+    expect((await rows('SELECT count() AS n FROM del'))[0].n).toBe(3);
     const done = await call(`${srv.url}/v0/datasources/del/delete`, form({ delete_condition: "c = 'es'" }));
     expect(done.body).toMatchObject({ rows_affected: 2, status: 'done' });
     // Done before the answer, and also a finished job for clients that poll one (Tinybird's do).

@@ -504,6 +504,11 @@ TEST_CASE("csv validator: nulls, defaults, empty cells and rejections") {
   CHECK(r.count == 2);
   // a NULL | b '' (quoted empty is a string) | c '' ; then NULL, NULL, "\N" (not Nullable: a literal)
   CHECK(r.rows == std::string("\x01\x00\x00\x00\x01\x01\x02\\N", 9));
+  // \N in a column with a DEFAULT that is not Nullable: the DEFAULT (flag 1), as an empty cell.
+  r = validate("a Int8 DEFAULT 7, b String DEFAULT 'x'", "\\N,\\N\n\"\\N\",\"\\N\"\n");
+  CHECK(r.count == 1);
+  CHECK(r.rows == std::string("\x01\x01", 2));
+  CHECK(r.rejected == std::vector<std::string>{"2:0:not an integer:\"\\N\",\"\\N\""});
   r = validate("a Int8 DEFAULT 7, b LowCardinality(Nullable(String))", ",x\n1,\n");
   CHECK(r.rows == std::string("\x01\x00\x00\x01x\x00\x01\x00\x01", 9));
   // An empty cell of a Nullable column with a DEFAULT is the DEFAULT (flag 1), as

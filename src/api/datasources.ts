@@ -22,6 +22,7 @@ import { ndjsonSource } from '../ingest/ndjson.js';
 import { gunzipIfCompressed, peekBody, type Peeked } from '../ingest/peek.js';
 import { inferNdjson, ndjsonSchemaText } from '../ingest/ndjson-infer.js';
 import { formatSchema, inferCsvSchema, parseSchema, type CsvDialect } from '../native/csv.js';
+import { parseJsonPath } from '../ingest/ndjson.js';
 import { analyzeSql, SqlError, toRoostError, type NameMapEntry } from '../native/sql.js';
 import { rowFiltersOf, workspaceNameMap } from '../datasources/name-map.js';
 import { sqlTextEscapes } from '../query/sql-text.js';
@@ -160,6 +161,16 @@ function schemaColumns(text: string): DataSourceColumn[] {
     throw csvToRoost(e);
   }
   for (const c of columns) if (c.defaultExpr) checkTableExpression(c.defaultExpr, `the DEFAULT of column ${c.name}`);
+  // A JSON path ingestion cannot read is refused here, not at every append (a data source made
+  // with one took /v0/events with 202 and never stored them).
+  for (const c of columns) {
+    if (!c.jsonPath) continue;
+    try {
+      parseJsonPath(c.jsonPath);
+    } catch (e) {
+      throw new RoostError('SCHEMA_SYNTAX', `column ${c.name}: ${(e as Error).message}`, { details: { column: c.name } });
+    }
+  }
   return columns;
 }
 
@@ -196,8 +207,15 @@ export function checkTableExpression(text: string, what: string): void {
  * ("Cannot parse string 'secretkey' as UInt8"), and `DATASOURCES:DROP` or `DATASOURCES:APPEND`
  * are no read access. Its code stays; its text says what happened without the values.
  */
-export function conditionFailure(e: unknown, cred: Credential, ws: Workspace, param: string, ds: string): unknown {
+export function conditionFailure(e: unknown, cred: Credential, ws: Workspace, param: string, ds: string, columns?: readonly string[]): unknown {
   if (!(e instanceof QueryFailed)) return e;
+  // A name that is not a column (UNKNOWN_IDENTIFIER): the user's mistake, said in the data
+  // source's terms (the engine's text quotes the statement Roost built around the condition).
+  const unknown = e.clickhouseCode === 47 ? /identifier [`']([^`']+)[`']|Missing columns: '([^']+)'/.exec(e.message) : null;
+  if (unknown && columns) {
+    const name = unknown[1] ?? unknown[2]!;
+    return new RoostError('INVALID_PARAMETER', `${param} names ${JSON.stringify(name)}, which is not a column of "${ds}"; its columns: ${columns.join(', ')}`, { details: { parameter: param, column: name } });
+  }
   if (decide(cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:READ', resource: ds }) === undefined) return e;
   return new QueryFailed(
     `the engine refused ${param} (ClickHouse code ${e.clickhouseCode ?? 'unknown'}); its message would quote values of "${ds}", which this token may not read (DATASOURCES:READ:${ds}): check the condition's types, or ask with a token that may read it`,
@@ -409,7 +427,7 @@ export function registerDataSourceRoutes(app: App): void {
       opsLog(ws, ds, mode, ctx, { ...result, elapsedMs: performance.now() - t0, options: importOptions() });
       sendJson(ctx, 200, importResponse(ds, result));
     } catch (caught) {
-      const e = params.get('replace_condition') !== null ? conditionFailure(caught, cred, ws, 'replace_condition', ds.name) : caught;
+      const e = params.get('replace_condition') !== null ? conditionFailure(caught, cred, ws, 'replace_condition', ds.name, ds.columns.map((c) => c.name)) : caught;
       opsLog(ws, ds, mode, ctx, { elapsedMs: performance.now() - t0, error: publicMessage(ws, e), options: importOptions() });
       throw e;
     }
@@ -624,7 +642,7 @@ export function registerDataSourceRoutes(app: App): void {
         if (!dry && count > 0) await deleteRowsWhere(engine, ws, ds.table, where);
       });
     } catch (caught) {
-      const e = conditionFailure(caught, cred, ws, 'delete_condition', ds.name);
+      const e = conditionFailure(caught, cred, ws, 'delete_condition', ds.name, ds.columns.map((c) => c.name));
       opsLog(ws, ds, 'delete_data', ctx, { elapsedMs: performance.now() - t0, error: publicMessage(ws, e), options: cond === null ? {} : { delete_condition: cond, dry_run: String(dry) } });
       throw e;
     }

@@ -60,13 +60,18 @@ export async function* bodyStream(ctx: Ctx, limit: number): AsyncGenerator<Buffe
   try {
     for await (const chunk of source) {
       size += chunk.length;
-      if (size > limit) throw tooLarge(limit);
+      if (size > limit) throw enc === 'gzip' ? new RoostError('BODY_TOO_LARGE', `the gzip body is larger than the limit of ${limit} bytes once uncompressed; send less or split it`, { details: { limit } }) : tooLarge(limit);
       yield chunk;
     }
   } catch (e) {
     if (e instanceof RoostError) throw e;
     if ((e as { code?: string }).code === 'Z_DATA_ERROR' || (e as { errno?: number }).errno === -3) {
       throw new RoostError('BAD_REQUEST', 'the gzip body is corrupt; send a valid gzip stream or drop Content-Encoding');
+    }
+    // The whole body arrived and the gzip stream in it stops short: the client's file, not the
+    // client leaving (which it was answered as: 499).
+    if ((e as { code?: string }).code === 'Z_BUF_ERROR' && ctx.req.complete) {
+      throw new RoostError('BAD_REQUEST', 'the gzip body ends before its gzip stream does (truncated); send the whole file', { cause: e });
     }
     throw new RoostError('CLIENT_CLOSED', 'the request body could not be read to its end', { cause: e });
   }

@@ -54,7 +54,7 @@ export function inferNdjson(sample: string, maxRows = 10_000): NdjsonColumn[] {
   let rows = 0;
   const walk = (obj: Record<string, unknown>, path: string, name: string) => {
     for (const [k, v] of Object.entries(obj)) {
-      const p = /^[A-Za-z_][A-Za-z0-9_]*$/.test(k) ? `${path}.${k}` : `${path}['${k.replace(/'/g, "\\'")}']`;
+      const p = /^[\p{L}_][\p{L}\p{N}_]*$/u.test(k) ? `${path}.${k}` : `${path}['${k.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}']`;
       const n = name ? `${name}_${k}` : k;
       if (v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof ExactNumber)) { walk(v as Record<string, unknown>, p, n); continue; }
       let s = stats.get(p);

@@ -22,13 +22,14 @@ export function parseJsonPath(p: string): PathStep[] {
   let i = 1;
   while (i < p.length) {
     if (p[i] === '.') {
-      const m = /^[A-Za-z0-9_@$-]+/.exec(p.slice(i + 1));
-      if (!m) throw new RoostError('SCHEMA_SYNTAX', `JSON path "${p}": expected a name after "." at ${i}`);
+      // Letters and digits of any script (a key "ñ" is $.ñ), _, @, $ and -; other keys in brackets.
+      const m = /^[\p{L}\p{N}_@$-]+/u.exec(p.slice(i + 1));
+      if (!m) throw new RoostError('SCHEMA_SYNTAX', `JSON path "${p}": expected a name after "." at ${i} (a key with other characters goes in brackets: $['a b'])`);
       steps.push(m[0]);
       i += 1 + m[0].length;
     } else if (p[i] === '[') {
       const m = /^\[(?:(\d+)|'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)")\]/.exec(p.slice(i));
-      if (!m) throw new RoostError('SCHEMA_SYNTAX', `JSON path "${p}": bad [...] at ${i}`);
+      if (!m) throw new RoostError('SCHEMA_SYNTAX', `JSON path "${p}": bad [...] at ${i}: Roost reads [<index>] and ['<key>'] (not [:], [*], negative indexes or ..)`);
       steps.push(m[1] !== undefined ? Number(m[1]) : (m[2] ?? m[3])!.replace(/\\(.)/g, '$1'));
       i += m[0].length;
     } else {
