@@ -33,6 +33,19 @@ function cellEntry(): string {
   throw new Error(`cell program not built (looked for ${beside} and ${fromSrc}): run "npm run build:ts"`);
 }
 
+
+/**
+ * An embedded engine's error as one message: chdb rethrows an exception with its own text inside,
+ * so a user read "Code: 691. DB::Exception: Code: 691. DB::Exception: Code: 691. DB::Exception:
+ * Unexpected value 0 in enum. (UNKNOWN_ELEMENT_OF_ENUM) (version 26.7.2.1). (UNKNOWN_ELEMENT_OF_ENUM)
+ * (version …)": the repeated code prefix and the repeated name-and-version suffix are said once.
+ */
+export function unnestEngineMessage(text: string): string {
+  return text
+    .replace(/^(Code: (\d+)\. DB::Exception: )(?:Code: \2\. DB::Exception: )+/, '$1')
+    .replace(/( \(([A-Z_]+)\)(?: \(version [^)]+\))?)(?:\.? \(\2\)(?: \(version [^)]+\))?)+\.?$/, '$1');
+}
+
 export interface EmbeddedCellOptions {
   tenant: string;
   /** The cell's directory, `<data>/cells/<tenant>`. */
@@ -124,7 +137,7 @@ class CellProcess {
         const e = JSON.parse(payload.toString('utf8')) as { message: string; code?: string; clickhouseCode?: number };
         p.onError(e.code === 'CANCELLED' || e.code === 'CHDB_ABORT'
           ? new RoostError('CLIENT_CLOSED', 'query cancelled')
-          : new QueryFailed(e.message, e.clickhouseCode));
+          : new QueryFailed(unnestEngineMessage(e.message), e.clickhouseCode));
         break;
       }
       case Frame.InsertCredit: p.onInsertCredit?.(payload.readUInt32LE(0)); break;
