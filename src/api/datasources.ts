@@ -416,6 +416,9 @@ export function registerDataSourceRoutes(app: App): void {
       if (replaceCondition !== null) {
         if (mode !== 'replace') throw new RoostError('INVALID_PARAMETER', 'replace_condition goes with mode=replace (it replaces the rows that match it)');
         if (!replaceCondition.trim()) throw new RoostError('INVALID_PARAMETER', 'replace_condition is empty: give a SQL condition over the data source columns, e.g. "day = \'2026-11-28\'"');
+        // The condition runs over the data source's rows: whether it fails or not (throwIf) is one
+        // bit of any value. It needs DATASOURCES:READ besides the right to replace, as a delete's does.
+        authorize(app, ctx, cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:READ', resource: ds.name });
         replaceWhere = conditionWhere(ws, ds, replaceCondition, 'replace_condition');
       }
       const body = await gunzipIfCompressed(rawBody, app.config.maxUploadBytes);
@@ -630,9 +633,11 @@ export function registerDataSourceRoutes(app: App): void {
       if (/^(1|true|yes|on)$/i.test(dryText)) dry = true;
       else if (!/^(|0|false|no|off)$/i.test(dryText)) throw new RoostError('INVALID_PARAMETER', `dry_run must be true or false; got "${dryText.slice(0, 40)}" (nothing was deleted)`);
       if (!cond || !cond.trim()) throw new RoostError('INVALID_PARAMETER', 'delete_condition is required: a SQL condition over the data source columns, e.g. "country = \'ES\'"');
-      // A dry run answers how many rows match any condition: a count of the data, read access
-      // (bisecting with startsWith() spelled out hidden values), which DATASOURCES:DROP is not.
-      if (dry) authorize(app, ctx, cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:READ', resource: ds.name });
+      // A condition reads the data source: a dry run's count (bisecting with startsWith() spelled
+      // out hidden values), and whether the delete fails or not (throwIf(k > 'm') = 1 failing or
+      // not is one bit of any value, with nothing deleted). So it needs DATASOURCES:READ besides
+      // DATASOURCES:DROP (a black-box test read a secret through throwIf with DROP alone).
+      authorize(app, ctx, cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:READ', resource: ds.name });
       const where = conditionWhere(ws, ds, cond, 'delete_condition');
       const engine = app.cells.engineFor(getTenant(state, ws.tenant));
       await flushEvents(ws, ds);
