@@ -498,6 +498,17 @@ export async function restoreTenant(app: App, slug: string, id: string, opts: { 
       await waitOperation(engine, op, 'RESTORED', () => {
         report({ phase: 'databases', bytes_total: m.data_bytes });
       });
+      // RESTORE copies the parts without reading them through: a part whose bytes changed in the
+      // archive (its tar still valid) was restored, the job said done, and its data source then
+      // answered CHECKSUM_DOESNT_MATCH. Every restored table is checked before the switch.
+      report({ phase: 'check', percent: 90 });
+      for (const db of rename.values()) {
+        const tables = (await engine.exec(`SELECT name FROM system.tables WHERE database = ${quoteString(db)} AND engine LIKE '%MergeTree' ORDER BY name`, { format: 'TSV' })).toString('utf8').split('\n').filter(Boolean);
+        for (const t of tables) {
+          const ok = (await engine.exec(`CHECK TABLE ${quoteIdent(db)}.${quoteIdent(t)} SETTINGS check_query_single_value_result = 1`, { format: 'TSV' })).toString('utf8').trim();
+          if (ok !== '1') throw new RoostError('BAD_REQUEST', `the backup's data is damaged: table ${t} of workspace database ${[...rename.entries()].find(([, v]) => v === db)?.[0] ?? db} fails its checksum check; nothing was restored. Take the archive again from where it was kept`);
+        }
+      }
     } catch (e) {
       for (const db of rename.values()) await dropWorkspaceDatabase(engine, db).catch(() => {});
       throw e;

@@ -96,3 +96,22 @@ describe('parameters named like what every object inherits', () => {
     expect(none.body.data[0]).toMatchObject({ a: 5, b: 'c' });
   });
 });
+
+describe('names shaped like ids', () => {
+  it('are refused for pipes and data sources; a path with an id reaches the pipe of that id', async () => {
+    const acct = await call(`${srv.url}/v0/pipes/acct`, { token: admin });
+    const id = acct.body.id as string;
+    expect(id).toMatch(/^t_[0-9a-f]{16}$/);
+    // A PIPES:CREATE token took over calls made by id by naming a new pipe after it.
+    const creator = (await call(`${srv.url}/v0/tokens?name=creator&scope=PIPES:CREATE`, { method: 'POST', token: admin })).body.token;
+    const r = await call(`${srv.url}/v0/pipes`, { method: 'POST', token: creator, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ name: id, nodes: [{ name: 'n', type: 'endpoint', sql: "SELECT 'fake' AS secret" }] }) });
+    expect(r.status, r.text).toBe(400);
+    expect(r.body.error).toContain('shaped like a pipe or data source id');
+    const ds = await call(`${srv.url}/v0/datasources?name=t_0123456789abcdef&schema=${encodeURIComponent('a Int32')}`, { method: 'POST', token: admin });
+    expect(ds.status, ds.text).toBe(400);
+    // By id, the pipe of that id.
+    const byId = await call(`${srv.url}/v0/pipes/${id}.json?uid=${B}`, { token: admin });
+    expect(byId.status, byId.text).toBe(200);
+    expect(byId.body.data[0].secret).toBe('tenant_B_data');
+  });
+});

@@ -48,6 +48,7 @@ export function checkDataSourceName(name: string | null | undefined): string {
   if (!name) throw new RoostError('INVALID_PARAMETER', 'name is required: the data source name (letters, digits, _; starting with a letter or _)');
   if (!DATASOURCE_NAME.test(name)) throw new RoostError('INVALID_PARAMETER', `"${name}" is not a valid data source name: use letters, digits and _ (at most 128), starting with a letter or _`);
   if (RESERVED.test(name)) throw new RoostError('INVALID_PARAMETER', `"${name}" ends with a reserved suffix (_quarantine)`);
+  if (/^t_[0-9a-f]{16}$/.test(name)) throw new RoostError('INVALID_PARAMETER', `"${name}" is shaped like a pipe or data source id (t_ and 16 hex digits), which paths take in place of names; choose another name`);
   return name;
 }
 
