@@ -293,6 +293,14 @@ describe('limits', () => {
     expect(await call(`${srv.url}/v0/events?name=ev`, { method: 'POST', token, body: '{"id":1,"v":"a"}\n' })).toMatchObject({ status: 413, body: { code: 'STORAGE_LIMIT' } });
     expect(await call(`${srv.url}/v0/events?name=ev&wait=true`, { method: 'POST', token, body: '{"id":1,"v":"a"}\n' })).toMatchObject({ status: 413, body: { code: 'STORAGE_LIMIT' } });
     expect((await sql('SELECT count() AS n FROM ev')).body.data).toEqual([{ n: 200000 }]);
+    // Each refusal is an append that failed in the operations log: the two events requests too.
+    let logged = 0;
+    for (let i = 0; i < 50 && logged < 3; i++) {
+      const l = await sql("SELECT count() AS n FROM tinybird.datasources_ops_log WHERE datasource_name = 'ev' AND event_type = 'append' AND result = 'error' AND position(error, 'storage') > 0");
+      logged = Number(l.body.data[0].n);
+      if (logged < 3) await new Promise((res) => setTimeout(res, 200));
+    }
+    expect(logged).toBe(3);
     await call(`${srv.url}/v0/tenants/lim`, { method: 'PATCH', token: op, ...json({ limits: { storage_bytes: 1e12 } }) });
     expect((await call(`${srv.url}/v0/datasources?name=ev&mode=append`, { method: 'POST', token, body: '1,a\n' })).status).toBe(200);
   });

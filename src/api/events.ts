@@ -165,7 +165,14 @@ export function registerEventRoutes(app: App): EventBuffer {
     }
     const tenantRec = getTenant(app.state, tenant);
     const rate = admitEvents(tenantRec);
-    await checkStorage(app, tenantRec);
+    try {
+      await checkStorage(app, tenantRec);
+    } catch (e) {
+      // Refused for the tenant's storage limit: an append that failed, in the operations log as
+      // /v0/datasources appends refused for it are.
+      logAppend(ws, ds, { result: 'error', error: publicErrorText(app.state, tenant, workspace, e), request_id: ctx.id });
+      throw e;
+    }
     const limit = Math.min(MAX_EVENTS_BODY, app.config.maxUploadBytes);
     const wait = /^(1|true)$/i.test(ctx.query.get('wait') ?? '');
     // Asked again at the commit point (the insert, or the segment accepted into the buffer): a
