@@ -444,11 +444,16 @@ export function readFilter(cred: Credential, datasource: string): string | undef
 }
 
 function deny(app: App, ctx: Ctx, cred: Credential, action: Action, message: string): never {
+  // A person refused in a workspace of their own tenant: the record is that workspace's (its
+  // admins read it in roost.audit_log; without a workspace id no workspace showed it).
+  const person = cred.kind === 'session' || cred.kind === 'idp';
+  const own = person && action.op === 'workspace' && action.tenant === tenantOfCred(cred)
+    ? app.state.get<{ id: string; name: string }>('workspaces', action.tenant, action.workspace) : undefined;
   auditAuth(app, {
     event: 'authz.denied', outcome: 'denied', reason: message, requestId: ctx.id,
     tenant: tenantOfCred(cred) ?? (action.op !== 'operator' ? action.tenant : undefined),
-    workspace: cred.kind === 'token' ? cred.token.workspace : cred.kind === 'jwt' ? cred.jwt.workspace : undefined,
-    workspaceId: credWorkspaceId(app, cred),
+    workspace: cred.kind === 'token' ? cred.token.workspace : cred.kind === 'jwt' ? cred.jwt.workspace : own?.name,
+    workspaceId: own?.id ?? credWorkspaceId(app, cred),
     credential: credentialName(cred),
     actor: actorOf(cred),
     connection: cred.kind === 'session' || cred.kind === 'idp' ? cred.identity.connection : undefined,

@@ -79,4 +79,19 @@ describe('role × route', () => {
     expect(denied.some((d) => String(d.credential).startsWith('idp:idp:svc-viewer'))).toBe(true);
     expect(denied.some((d) => d.credential === 'token:read')).toBe(true);
   });
+
+  it('a person\'s denial in a workspace is that workspace\'s record, read by its admins in roost.audit_log', async () => {
+    const id = `deny-${Date.now()}`;
+    const r = await call(`${srv.url}/v0/tokens?${ws}`, { token: creds.viewer!, headers: { 'X-Request-Id': id } });
+    expect(r.status).toBe(403);
+    const q = `${srv.url}/v0/sql?${ws}&q=${encodeURIComponent(`SELECT event, outcome, credential, resource FROM roost.audit_log WHERE request_id = '${id}' FORMAT JSON`)}`;
+    let rows: Array<Record<string, string>> = [];
+    for (let i = 0; i < 50 && rows.length === 0; i++) {
+      rows = (await call(q, { token: creds.ws_admin_token! })).body.data ?? [];
+      if (!rows.length) await new Promise((res) => setTimeout(res, 200));
+    }
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ event: 'authz.denied', outcome: 'denied', resource: 'TOKENS @ mx/main' });
+    expect(rows[0]!.credential).toMatch(/^idp:idp:svc-viewer/);
+  });
 });
