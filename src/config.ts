@@ -102,7 +102,7 @@ function intIn(name: string, raw: string, min: number, max: number, problems: st
 /** A retention as seconds: `<n>d`, `<n>h`, `<n>m` or `<n>s` (at least one second), or `0` (forever). */
 export function retentionSeconds(name: string, raw: string, problems: string[]): number {
   const m = /^\s*(\d+)\s*([dhms]?)\s*$/.exec(raw);
-  if (!m || (!m[2] && m[1] !== '0' && !/^0+$/.test(m[1]!))) {
+  if (!m || (!m[2] && !/^0+$/.test(m[1]!))) {
     problems.push(`${name} must be a duration such as 90d, 12h, 30m or 45s, or 0 to keep rows forever; got "${raw}"`);
     return 0;
   }

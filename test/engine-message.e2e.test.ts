@@ -5,7 +5,7 @@
  * Parquet result with a NULL column).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { unnestEngineMessage } from '../src/cells/embedded.js';
+import { unnestEngineMessage } from '../src/query/engine-message.js';
 import { call, startServer, type RunningServer } from './helpers/server.js';
 
 describe('unnestEngineMessage', () => {

@@ -19,7 +19,7 @@ import { EXTENSION_FORMATS, runQueryToResponse } from '../query/run.js';
 import { publicNames, withPublicNames } from '../query/public-names.js';
 import { isOutputParam, looksLikeForm, outputSettings, respellFormat } from '../query/request-options.js';
 import {
-  checkName, checkPipe, compileEndpoint, deletePipeOps, findPipe, getNode, getPipe, listPipes, logEndpointCall, newId,
+  checkName, checkPipe, compileEndpoint, deletePipeOps, findPipe, getNode, getPipe, listPipes, logEndpointCall, newId, ID_SHAPED,
   pipeDatafile, pipesUsing, planEngineCheck, putPipeOps, ResultTail, runEngineCheck, samePlan, uncheckedNodes, type EngineCheckPlan, type Pipe, type PipeNode, type UncheckedNode,
 } from '../pipes/index.js';
 import { querySettings } from '../query/run.js';
@@ -41,7 +41,7 @@ interface WsRef { cred: Credential; tenant: string; workspace: string; workspace
  */
 function pipeNameOf(state: App['state'], r: WsRef, raw: string): string {
   // The id first: a pipe named like another's id (refused since, made before) does not take its calls.
-  if (!/^t_[0-9a-f]{16}$/.test(raw)) return raw;
+  if (!ID_SHAPED.test(raw)) return raw;
   return listPipes(state, r.tenant, r.workspace).find((p) => p.id === raw)?.name ?? raw;
 }
 

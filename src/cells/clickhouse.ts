@@ -25,6 +25,8 @@ const AUTH_CODES = new Set([192, 193, 194, 195, 497, 516]);
  * NO_ZOOKEEPER, ALL_CONNECTION_TRIES_FAILED, UNKNOWN_STATUS_OF_INSERT, ALL_REPLICAS_ARE_STALE,
  * KEEPER_EXCEPTION: the server's state, not the request.
  */
+/** The end of an engine failure whose text stays in the server's log (logged with the request id). */
+const TELL_OPERATOR = "retry later, and tell the operator if it lasts (the details are in the server's log)";
 const RETRYABLE_NAMES: Record<number, string> = {
   209: 'SOCKET_TIMEOUT', 210: 'NETWORK_ERROR', 202: 'TOO_MANY_SIMULTANEOUS_QUERIES', 242: 'TABLE_IS_READ_ONLY', 252: 'TOO_MANY_PARTS',
   225: 'NO_ZOOKEEPER', 279: 'ALL_CONNECTION_TRIES_FAILED', 319: 'UNKNOWN_STATUS_OF_INSERT', 369: 'ALL_REPLICAS_ARE_STALE', 999: 'KEEPER_EXCEPTION',
@@ -56,7 +58,7 @@ export function translateClickHouseError(e: unknown): RoostError {
   // another server on that port): its text is the operator's to read, in the server's log, not
   // the tenant's users' (it can describe the network between the servers).
   if (code === undefined && !m) {
-    return new EngineUnavailable(`the tenant's ClickHouse server could not be reached or did not answer as ClickHouse does (a network, TLS or proxy failure${typeof err.code === 'string' && /^[A-Z_]+$/.test(err.code) ? `: ${err.code}` : ''}); retry later, and tell the operator if it lasts (the details are in the server's log)`, { cause: e });
+    return new EngineUnavailable(`the tenant's ClickHouse server could not be reached or did not answer as ClickHouse does (a network, TLS or proxy failure${typeof err.code === 'string' && /^[A-Z_]+$/.test(err.code) ? `: ${err.code}` : ''}); ${TELL_OPERATOR}`, { cause: e });
   }
   // The server refused Roost's own credentials: the placement (user/password) is wrong, which
   // no client can fix by changing its request. Not retryable until the operator fixes it.
@@ -67,7 +69,7 @@ export function translateClickHouseError(e: unknown): RoostError {
   // text is not passed on: these name the cluster's hosts and addresses ("All connection tries
   // failed … (10.20.30.41:9000)"); it is in the server's log under the request id.
   if (code !== undefined && RETRYABLE_CODES.has(code)) {
-    return new EngineUnavailable(`the tenant's ClickHouse server cannot serve this now (ClickHouse code ${code}, ${RETRYABLE_NAMES[code]}); retry later, and tell the operator if it lasts (the details are in the server's log)`, { cause: e });
+    return new EngineUnavailable(`the tenant's ClickHouse server cannot serve this now (ClickHouse code ${code}, ${RETRYABLE_NAMES[code]}); ${TELL_OPERATOR}`, { cause: e });
   }
   return new QueryFailed(msg, code, { cause: e });
 }
@@ -182,7 +184,7 @@ export class ClickHouseEngine implements Engine {
       const [version = '', timezone = 'UTC'] = answer.split('\t');
       // Something else on that address (an SSO page a proxy answers 200 with): not echoed to tenants.
       if (!/^\d+(\.\d+)+$/.test(version) || !/^[A-Za-z0-9_/+-]{1,64}$/.test(timezone)) {
-        throw new EngineUnavailable('the tenant\'s ClickHouse server did not answer as ClickHouse does (a proxy or another service on its address?); retry later, and tell the operator if it lasts (the details are in the server\'s log)', { cause: new Error(`SELECT version(), timezone() answered: ${answer.slice(0, 2048)}`) });
+        throw new EngineUnavailable(`the tenant's ClickHouse server did not answer as ClickHouse does (a proxy or another service on its address?); ${TELL_OPERATOR}`, { cause: new Error(`SELECT version(), timezone() answered: ${answer.slice(0, 2048)}`) });
       }
       // Roost's times are UTC (the embedded engine's): a DateTime without a zone, a time literal
       // ('2024-01-01 00:00:00', toDateTime('...')), toDate() and today() are read in the

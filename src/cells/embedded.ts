@@ -4,6 +4,7 @@
  * after a crash (requests in flight fail with a retryable 503, never hang),
  * stopped when idle.
  */
+import { unnestEngineMessage } from '../query/engine-message.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
@@ -33,18 +34,6 @@ function cellEntry(): string {
   throw new Error(`cell program not built (looked for ${beside} and ${fromSrc}): run "npm run build:ts"`);
 }
 
-
-/**
- * An embedded engine's error as one message: chdb rethrows an exception with its own text inside,
- * so a user read "Code: 691. DB::Exception: Code: 691. DB::Exception: Code: 691. DB::Exception:
- * Unexpected value 0 in enum. (UNKNOWN_ELEMENT_OF_ENUM) (version 26.7.2.1). (UNKNOWN_ELEMENT_OF_ENUM)
- * (version …)": the repeated code prefix and the repeated name-and-version suffix are said once.
- */
-export function unnestEngineMessage(text: string): string {
-  return text
-    .replace(/^(Code: (\d+)\. DB::Exception: )(?:Code: \2\. DB::Exception: )+/, '$1')
-    .replace(/( \(([A-Z_]+)\)(?: \(version [^)]+\))?)(?:\.? \(\2\)(?: \(version [^)]+\))?)+\.?$/, '$1');
-}
 
 export interface EmbeddedCellOptions {
   tenant: string;

@@ -115,3 +115,8 @@ export function quoteIdent(name: string): string {
 export function quoteString(s: string): string {
   return "'" + s.replace(/\\/g, '\\\\').replace(/'/g, "\\'") + "'";
 }
+
+/** How many mutations of `database`.`table` the server has not finished (system.mutations). */
+export async function unfinishedMutations(engine: Engine, database: string, table: string, opts?: Partial<QueryOptions>): Promise<number> {
+  return Number((await engine.exec(`SELECT count() FROM system.mutations WHERE database = ${quoteString(database)} AND table = ${quoteString(table)} AND is_done = 0`, opts)).toString().trim());
+}

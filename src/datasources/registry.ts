@@ -8,7 +8,8 @@ import type { State } from '../state/state.js';
 import type { Op } from '../state/store.js';
 import { QueryFailed, RoostError } from '../errors.js';
 import type { Engine } from '../cells/engine.js';
-import { quoteIdent, quoteString } from '../cells/engine.js';
+import { quoteIdent, unfinishedMutations } from '../cells/engine.js';
+import { refuseIdShaped } from '../pipes/pipe.js';
 import { compatColumns } from '../cells/compat.js';
 import { ClickHouseEngine } from '../cells/clickhouse.js';
 import type { Workspace } from '../../tenants/registry.js';
@@ -48,7 +49,7 @@ export function checkDataSourceName(name: string | null | undefined): string {
   if (!name) throw new RoostError('INVALID_PARAMETER', 'name is required: the data source name (letters, digits, _; starting with a letter or _)');
   if (!DATASOURCE_NAME.test(name)) throw new RoostError('INVALID_PARAMETER', `"${name}" is not a valid data source name: use letters, digits and _ (at most 128), starting with a letter or _`);
   if (RESERVED.test(name)) throw new RoostError('INVALID_PARAMETER', `"${name}" ends with a reserved suffix (_quarantine)`);
-  if (/^t_[0-9a-f]{16}$/.test(name)) throw new RoostError('INVALID_PARAMETER', `"${name}" is shaped like a pipe or data source id (t_ and 16 hex digits), which paths take in place of names; choose another name`);
+  refuseIdShaped(name);
   return name;
 }
 
@@ -180,10 +181,9 @@ export async function deleteRowsWhere(engine: Engine, ws: Workspace, table: stri
     return;
   }
   await engine.exec(`ALTER TABLE ${qualified(ws, table)} DELETE WHERE ${where}`);
-  const pending = `SELECT count() FROM system.mutations WHERE database = ${quoteString(ws.database)} AND table = ${quoteString(table)} AND is_done = 0`;
   const deadline = Date.now() + waitMs;
   for (let delay = 20; ; delay = Math.min(delay * 2, 500)) {
-    if (Number((await engine.exec(pending)).toString().trim()) === 0) return;
+    if ((await unfinishedMutations(engine, ws.database, table)) === 0) return;
     if (Date.now() > deadline) throw new RoostError('QUERY_TIMEOUT', `the rows delete did not finish on the ClickHouse server within ${Math.round(waitMs / 1000)} s; it goes on there (see system.mutations)`);
     await new Promise((r) => setTimeout(r, delay));
   }

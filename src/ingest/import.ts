@@ -95,6 +95,9 @@ export interface ImportResult {
   outsideCondition?: number;
 }
 
+/** Settings that make an INSERT one block, so one part (all of it or none) under one deduplication token. */
+const ONE_BLOCK = { min_insert_block_size_rows: 1_000_000_000, min_insert_block_size_bytes: 1_000_000_000_000, max_insert_block_size: 1_000_000_000 } as const;
+
 interface LockState { exclusive: Promise<unknown>; shared: Set<Promise<unknown>>; pending: number }
 const locks = new Map<string, LockState>();
 
@@ -331,8 +334,7 @@ async function importLocked(app: App, o: ImportOptions): Promise<ImportResult> {
     // An insert straight into the data source (events) is one block, so one part: a kill -9 during
     // it leaves all of it or none (by default the engine writes a part per ~1M rows as it goes).
     // Remote servers too (the settings are old); they cannot skip a retried flush, though (no tokens).
-    const oneBlock: Record<string, number> = !o.staged
-      ? { min_insert_block_size_rows: 1_000_000_000, min_insert_block_size_bytes: 1_000_000_000_000, max_insert_block_size: 1_000_000_000 } : {};
+    const oneBlock: Record<string, number> = !o.staged ? ONE_BLOCK : {};
     const settings = { input_format_skip_unknown_fields: 0, ...dedup, ...oneBlock };
     if (o.group && !o.staged && o.mode === 'append' && !o.dedupToken) await insertGrouped(app.metrics, engine, into, validator.format, encoded(), settings, o.ws.tenant, o.signal, o.beforeCommit);
     else await engine.insert(into, validator.format, encoded(), { signal: o.signal, settings, splittable: o.staged });
@@ -624,10 +626,11 @@ export function csvToRoost(e: unknown): unknown {
 /**
  * Every event of an NDJSON file (a buffered /v0/events request the engine refused as a whole:
  * see the events buffer) into the data source's `<name>_quarantine`, each with its line, its raw
- * text, its values by the columns' JSON paths and `reason`; the number of events. Blank lines
- * hold no event (as the buffer counts them). Under the data source's lock, as an append. The
- * embedded engine skips a retried call with the same `dedupToken` (a crash after the insert and
- * before the file was removed); a remote server cannot.
+ * text, its values by the columns' JSON paths and `reason`; the number of events, and whether
+ * they were inserted now. Blank lines hold no event (as the buffer counts them). Under the data
+ * source's lock, as an append. A retried call (a crash after the insert and before the file was
+ * removed) finds the rows of `importId` and inserts nothing; the embedded engine would also skip
+ * the insert by its `dedupToken`.
  */
 export async function quarantineNdjsonFile(app: App, ws: Workspace, ds: DataSource, file: string, reason: string, importId: string, dedupToken: string): Promise<{ events: number; inserted: boolean }> {
   return withDataSourceLock(app, ws, ds, false, async () => {
@@ -668,7 +671,7 @@ export async function quarantineNdjsonFile(app: App, ws: Workspace, ds: DataSour
     const dedup: Record<string, string> = engine.kind === 'embedded' ? { insert_deduplication_token: dedupToken } : {};
     // One block (one part, one deduplication token), as an import's quarantine rows.
     await engine.insert(qualified(ws, `${ds.table}_quarantine`), 'JSONEachRow', rows(), {
-      settings: { date_time_input_format: 'best_effort', min_insert_block_size_rows: 1_000_000_000, min_insert_block_size_bytes: 1_000_000_000_000, max_insert_block_size: 1_000_000_000, ...dedup },
+      settings: { date_time_input_format: 'best_effort', ...ONE_BLOCK, ...dedup },
     });
     storageChanged(ws.tenant);
     return { events: count, inserted: true };

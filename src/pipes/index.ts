@@ -1,6 +1,6 @@
 /** Pipes: what other areas may import. */
 export {
-  type Pipe, type PipeNode, PIPE_NAME, checkName, findPipe, getPipe, listPipes, getNode, endpointNode, newId,
+  type Pipe, type PipeNode, PIPE_NAME, checkName, findPipe, getPipe, listPipes, getNode, endpointNode, newId, ID_SHAPED,
   putPipeOps, deletePipeOps, externalReferences, pipesUsing,
 } from './pipe.js';
 export { checkPipe, nodeClosure, requireEndpoint } from './check.js';

@@ -56,16 +56,12 @@ export interface Pipe {
 }
 
 /** Pipe and node names: an identifier, so `<pipe>.json` splits without doubt. */
-/** What ids look like (`t_` and 16 hex digits): not a name, so that a name never stands for an id. */
-export const ID_SHAPED = /^t_[0-9a-f]{16}$/;
 export const PIPE_NAME = /^(?!__proto__$)[A-Za-z_][A-Za-z0-9_]{0,127}$/;  // (not __proto__: JavaScript's own)
 
 export function checkName(kind: 'pipe' | 'node', name: string | null | undefined): string {
   if (!name) throw new RoostError('INVALID_PARAMETER', `name is required: the ${kind} name (letters, digits and _, starting with a letter or _)`);
   if (!PIPE_NAME.test(name)) throw new RoostError('INVALID_PARAMETER', `"${name}" is not a valid ${kind} name: use letters, digits and _ (at most 128), starting with a letter or _`);
-  // Paths take a pipe's id in place of its name (t_ and 16 hex digits): a pipe named like that
-  // would stand for another pipe's id (a PIPES:CREATE token took over calls made by id).
-  if (kind === 'pipe' && ID_SHAPED.test(name)) throw new RoostError('INVALID_PARAMETER', `"${name}" is shaped like a pipe or data source id (t_ and 16 hex digits), which paths take in place of names; choose another name`);
+  if (kind === 'pipe') refuseIdShaped(name);
   return name;
 }
 
@@ -96,6 +92,17 @@ export function endpointNode(pipe: Pipe): PipeNode | undefined {
 
 export function newId(prefix: 't' | 'n'): string {
   return `${prefix}_${crypto.randomBytes(8).toString('hex')}`;
+}
+
+/** What a pipe's or data source's id looks like (newId('t')): paths take one in place of a name. */
+export const ID_SHAPED = /^t_[0-9a-f]{16}$/;
+
+/**
+ * Refuses a pipe or data source name shaped like an id: it would stand for another's id (a
+ * PIPES:CREATE token took over calls made by id by naming a new pipe after it).
+ */
+export function refuseIdShaped(name: string): void {
+  if (ID_SHAPED.test(name)) throw new RoostError('INVALID_PARAMETER', `"${name}" is shaped like a pipe or data source id (t_ and 16 hex digits), which paths take in place of names; choose another name`);
 }
 
 export function putPipeOps(pipe: Pipe): Op[] {

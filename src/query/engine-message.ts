@@ -159,3 +159,20 @@ export function withoutSettings<E>(e: E, keys: readonly string[]): E {
   }
   return e;
 }
+
+/**
+ * An embedded engine's error as one message: chdb rethrows an exception with its own text inside,
+ * so a user read "Code: 691. DB::Exception: Code: 691. DB::Exception: Code: 691. DB::Exception:
+ * Unexpected value 0 in enum. (UNKNOWN_ELEMENT_OF_ENUM) (version 26.7.2.1). (UNKNOWN_ELEMENT_OF_ENUM)
+ * (version …)": the repeated code prefix and the repeated name-and-version suffix are said once.
+ */
+export function unnestEngineMessage(text: string): string {
+  const t = text.replace(/^(Code: (\d+)\. DB::Exception: )(?:Code: \2\. DB::Exception: )+/, '$1');
+  // The suffix looked for in the message's last characters only: the messages quote queries, and
+  // run over a whole one the pattern took quadratic time (" (A)" 20,000 times: 1 s of the event
+  // loop). Three name-and-version suffixes are far shorter than this.
+  const cut = Math.max(0, t.length - SUFFIX_TAIL);
+  return t.slice(0, cut) + t.slice(cut).replace(NESTED_SUFFIX, '$1');
+}
+const SUFFIX_TAIL = 1024;
+const NESTED_SUFFIX = /( \(([A-Z_]+)\)(?: \(version [^)]+\))?)(?:\.? \(\2\)(?: \(version [^)]+\))?)+\.?$/;

@@ -7,7 +7,7 @@
  */
 import type { Engine } from '../cells/engine.js';
 import { QueryFailed, RoostError } from '../errors.js';
-import { quoteIdent, quoteString, versionAtLeast } from '../cells/engine.js';
+import { quoteIdent, quoteString, unfinishedMutations, versionAtLeast } from '../cells/engine.js';
 import { compatColumns, mapsAsText } from '../cells/compat.js';
 import { ClickHouseEngine } from '../cells/clickhouse.js';
 import type { Logger } from '../log/logger.js';
@@ -232,8 +232,7 @@ async function mutate(engine: Engine, db: string, table: string, sql: string): P
   }
   await engine.exec(sql, { timeoutMs: SERVICE_WRITE_TIMEOUT_MS });
   for (const deadline = Date.now() + 5 * 60_000; Date.now() < deadline;) {
-    const left = Number((await engine.exec(`SELECT count() FROM system.mutations WHERE database = ${quoteString(db)} AND table = ${quoteString(table)} AND is_done = 0`, { timeoutMs: SERVICE_WRITE_TIMEOUT_MS })).toString().trim());
-    if (!left) return;
+    if (!(await unfinishedMutations(engine, db, table, { timeoutMs: SERVICE_WRITE_TIMEOUT_MS }))) return;
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`mutation of ${db}.${table} did not finish in 5 minutes`);
@@ -701,10 +700,11 @@ export class ServiceLog {
    * Deletes the tenant's service rows older than their table's retention, at most once per
    * `retention.everyMs`, after a write of the tenant's rows succeeded: only tenants in use are
    * pruned (an idle tenant's cell is not started for it; its rows go at its next use). A table
-   * with nothing past its retention is only read (a count), not mutated. `ALTER TABLE ... DELETE`
-   * (a mutation, asynchronous: the rows go as the engine rewrites the table's parts) rather than
-   * a TTL: servers before 19.6 have no TTL, and a TTL acts only when parts merge. Runs beside the
-   * writes, not in their way; a failure is logged and tried again at the next interval.
+   * with nothing past its retention is only read (a count), not touched, nor one whose deletion
+   * of an earlier prune still runs. A lightweight `DELETE` (23.3+) or `ALTER TABLE ... DELETE` (a
+   * mutation) rather than a TTL: servers before 19.6 have no TTL, and a TTL acts only when parts
+   * merge. Runs beside the writes, not in their way; a failure is logged and tried again at the
+   * next interval.
    */
   #pruneIfDue(tenant: string, engine: Engine): void {
     const r = this.#retention;
@@ -723,8 +723,7 @@ export class ServiceLog {
           const opts = { timeoutMs: SERVICE_WRITE_TIMEOUT_MS, format: 'TSV' };
           // A deletion of an earlier prune still running (a large table): not another on top of
           // it, and its rows not counted twice.
-          const running = Number((await engine.exec(`SELECT count() FROM system.mutations WHERE database = ${quoteString(serviceDb(tenant))} AND table = ${quoteString(table)} AND is_done = 0`, opts)).toString().trim());
-          if (running) continue;
+          if (await unfinishedMutations(engine, serviceDb(tenant), table, opts)) continue;
           const rows = Number((await engine.exec(`SELECT count() FROM ${t} WHERE ${where}`, opts)).toString().trim());
           if (!rows) continue;
           // A lightweight DELETE (23.3+: rows masked now, removed as parts merge) where the engine
