@@ -60,7 +60,7 @@ export async function* bodyStream(ctx: Ctx, limit: number): AsyncGenerator<Buffe
   try {
     for await (const chunk of source) {
       size += chunk.length;
-      if (size > limit) throw enc === 'gzip' ? new RoostError('BODY_TOO_LARGE', `the gzip body is larger than the limit of ${limit} bytes once uncompressed; send less or split it`, { details: { limit } }) : tooLarge(limit);
+      if (size > limit) throw tooLarge(limit, enc === 'gzip');
       yield chunk;
     }
   } catch (e) {
@@ -77,8 +77,9 @@ export async function* bodyStream(ctx: Ctx, limit: number): AsyncGenerator<Buffe
   }
 }
 
-function tooLarge(limit: number): RoostError {
-  return new RoostError('BODY_TOO_LARGE', `request body is larger than the limit of ${limit} bytes; send less or split it`, { details: { limit } });
+/** The 413 of a body over `limit`; of a gzip body, over it once uncompressed. */
+export function tooLarge(limit: number, gzip = false): RoostError {
+  return new RoostError('BODY_TOO_LARGE', `${gzip ? 'the gzip body' : 'request body'} is larger than the limit of ${limit} bytes${gzip ? ' once uncompressed' : ''}; send less or split it`, { details: { limit } });
 }
 
 export async function readJson<T = unknown>(ctx: Ctx): Promise<T> {

@@ -2,6 +2,7 @@
 import stream from 'node:stream';
 import zlib from 'node:zlib';
 import { RoostError } from '../errors.js';
+import { tooLarge } from '../http/context.js';
 
 export interface Peeked {
   /** The first bytes: at least `min` unless the body was shorter. */
@@ -58,7 +59,7 @@ export async function gunzipIfCompressed(src: AsyncIterable<Buffer>, limit: numb
     try {
       for await (const chunk of gz) {
         size += (chunk as Buffer).length;
-        if (size > limit) throw new RoostError('BODY_TOO_LARGE', `the gzip body is larger than the limit of ${limit} bytes once uncompressed; send less or split it`, { details: { limit } });
+        if (size > limit) throw tooLarge(limit, true);
         yield chunk as Buffer;
       }
     } catch (e) {
