@@ -4,7 +4,7 @@
  */
 import { RoostError } from '../../src/errors.js';
 import { analyzeSql } from '../../src/native/sql.js';
-import { sqlTextEscapes } from '../../src/query/sql-text.js';
+import { clauseAfterOperand, sqlTextEscapes } from '../../src/query/sql-text.js';
 
 /** Scope types without a resource. */
 const BARE = new Set(['ADMIN', 'TOKENS', 'DATASOURCES:CREATE', 'PIPES:CREATE']);
@@ -66,6 +66,11 @@ export function rowFilterProblem(datasource: string, filter: string): string | u
   // analyzer inside `WHERE (...)`, but beside another filter, `(f1) AND (f2)`, it became
   // `org = 'acme' OR (1 AND f2)` and undid the other filter.
   if (!parensBalanced(filter)) return 'the row filter\'s parentheses do not balance on their own';
+  // The analyzer reads what stands in brackets loosely (it looks for tables there): a clause
+  // after the expression (`org = 'acme' SETTINGS max_threads = 1`, `... LIMIT 1`) passed it and
+  // failed at every use of the token, as a syntax error quoting the view Roost builds.
+  const clause = clauseAfterOperand(filter);
+  if (clause) return `a row filter is one expression over the data source's columns; "${clause}" after it begins a query clause (remove it)`;
   const probe = `SELECT * FROM (SELECT * FROM \`${datasource.replace(/[`\\]/g, '')}\` WHERE (${filter})) AS _roost_row_filter WHERE 0`;
   let tables: number;
   let format: string | undefined;

@@ -58,3 +58,58 @@ export function sqlTextEscapes(text: string, rules: SqlTextRules): string | unde
   if (open.length) return `a bracket is not closed (expected "${open[open.length - 1]}")`;
   return undefined;
 }
+
+/** Words that begin a query's clause (or a set operation) and never follow an operand in an expression. */
+const CLAUSES = new Set(['SETTINGS', 'FORMAT', 'LIMIT', 'OFFSET', 'ORDER', 'GROUP', 'HAVING', 'WINDOW', 'QUALIFY',
+  'UNION', 'EXCEPT', 'INTERSECT', 'INTO', 'FROM', 'WHERE', 'PREWHERE', 'SAMPLE', 'JOIN', 'ARRAY', 'FETCH']);
+/** Words after which an operand is still to come: an expression's operators and keywords. */
+const LEADS = new Set(['AND', 'OR', 'NOT', 'IS', 'IN', 'LIKE', 'ILIKE', 'BETWEEN', 'GLOBAL', 'AS', 'CASE', 'WHEN',
+  'THEN', 'ELSE', 'INTERVAL', 'DISTINCT', 'ALL', 'ANY', 'EXISTS', 'MOD', 'DIV', 'REGEXP', 'AT', 'TIME', 'ZONE', 'SELECT', 'WITH']);
+
+/**
+ * The first clause keyword of a query (`SETTINGS`, `LIMIT`, `ORDER BY`, `UNION`, ...) that `text`
+ * holds outside brackets right after an operand, or undefined. Such a word ends an expression:
+ * `org = 'acme' SETTINGS max_threads = 1` is no expression, and put inside `WHERE (...)` it is a
+ * syntax error there. A keyword where an operand is due is a column's name (`order = 1`) and
+ * passes. `text` must have passed sqlTextEscapes (quotes closed, brackets balanced).
+ */
+export function clauseAfterOperand(text: string): string | undefined {
+  let depth = 0;
+  let operandEnded = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i]!;
+    if (ch === "'" || ch === '"' || ch === '`') {
+      let j = i + 1;
+      for (; j < text.length; j++) {
+        if (text[j] === '\\') { j++; continue; }
+        if (text[j] === ch) { if (text[j + 1] === ch) { j++; continue; } break; }
+      }
+      i = j;
+      operandEnded = true;
+    } else if ((ch === '-' || ch === '/') && text[i + 1] === ch) {
+      const nl = text.indexOf('\n', i);
+      if (nl < 0) break;
+      i = nl;
+    } else if (ch === '/' && text[i + 1] === '*') {
+      const close = text.indexOf('*/', i + 2);
+      if (close < 0) break;
+      i = close + 1;
+    } else if (ch === '(' || ch === '[' || ch === '{') {
+      depth++;
+      operandEnded = false;
+    } else if (ch === ')' || ch === ']' || ch === '}') {
+      depth--;
+      operandEnded = true;
+    } else if (/[A-Za-z_0-9]/.test(ch)) {
+      let j = i;
+      while (j < text.length && /[A-Za-z_0-9]/.test(text[j]!)) j++;
+      const word = text.slice(i, j).toUpperCase();
+      if (depth === 0 && operandEnded && CLAUSES.has(word)) return word;
+      operandEnded = !LEADS.has(word);
+      i = j - 1;
+    } else if (!/\s/.test(ch)) {
+      operandEnded = false;
+    }
+  }
+  return undefined;
+}
