@@ -355,8 +355,8 @@ export function stillAuthorized(app: App, ctx: Ctx, cred: Credential, g: UploadG
  * inside their own tenant only, and need a role there.
  */
 export function workspaceOf(app: App, ctx: Ctx, cred: Credential): WorkspaceRef {
-  if (cred.kind === 'token') return { tenant: cred.token.tenant, workspace: cred.token.workspace };
-  if (cred.kind === 'jwt') return { tenant: cred.jwt.tenant, workspace: cred.jwt.workspace };
+  if (cred.kind === 'token') return noted(app, ctx, { tenant: cred.token.tenant, workspace: cred.token.workspace });
+  if (cred.kind === 'jwt') return noted(app, ctx, { tenant: cred.jwt.tenant, workspace: cred.jwt.workspace });
   if (cred.kind === 'operator') deny(app, ctx, cred, { op: 'operator' }, 'the operator token administers tenants; use a workspace token for data');
   const header = ctx.req.headers['x-roost-workspace'];
   const name = ctx.query.get('workspace') ?? (typeof header === 'string' ? header : undefined);
@@ -365,7 +365,33 @@ export function workspaceOf(app: App, ctx: Ctx, cred: Credential): WorkspaceRef 
   if (!roleOn(cred.grants, name) || !app.state.get('workspaces', cred.tenant, name)) {
     deny(app, ctx, cred, { op: 'workspace', tenant: cred.tenant, workspace: name, scope: 'any' }, `you have no role on a workspace "${name}" of tenant "${cred.tenant}"`);
   }
-  return { tenant: cred.tenant, workspace: name };
+  return noted(app, ctx, { tenant: cred.tenant, workspace: name });
+}
+
+/** Notes on the request the workspace it acts on, as it is now (see Ctx.workspace). */
+function noted(app: App, ctx: Ctx, ref: WorkspaceRef): WorkspaceRef {
+  const w = app.state.get<{ id: string }>('workspaces', ref.tenant, ref.workspace);
+  if (w) ctx.workspace = { tenant: ref.tenant, tenantCreatedAt: app.state.get<{ createdAt: string }>('tenants', ref.tenant)?.createdAt, name: ref.workspace, id: w.id };
+  return ref;
+}
+
+/**
+ * A request's failure after its workspace (or tenant) was deleted while it ran: the engine's
+ * "database does not exist" (a 422 that read as the request's fault) or the tenant's cell
+ * stopping (a 503 that said to retry, when no retry can succeed) is answered as what happened.
+ * Any other failure, or one whose workspace is still there (renamed is still there), is kept.
+ */
+export function deletedMeanwhile(app: App, ctx: Ctx, e: unknown): RoostError | undefined {
+  const w = ctx.workspace;
+  if (!w || !(e instanceof RoostError)) return undefined;
+  const engineMissing = (e.code === 'QUERY_FAILED' || e.code === 'SQL_INVALID') && (e.details.clickhouse_code === 81 || e.details.clickhouse_code === 60);
+  if (!engineMissing && e.code !== 'CELL_UNAVAILABLE' && e.code !== 'ENGINE_UNAVAILABLE' && e.code !== 'SHUTTING_DOWN') return undefined;
+  const t = app.state.get<{ createdAt: string }>('tenants', w.tenant);
+  if (!t || t.createdAt !== w.tenantCreatedAt) {
+    return new RoostError('UNKNOWN_TENANT', `tenant "${w.tenant}" was deleted while this request ran, and its data with it; nothing of the request was kept`);
+  }
+  if (app.state.list<{ id: string }>('workspaces', w.tenant).some((x) => x.id === w.id)) return undefined;
+  return new RoostError('UNKNOWN_WORKSPACE', `workspace "${w.name}" was deleted while this request ran, and its data with it; nothing of the request was kept`);
 }
 
 /** Does a token scope list grant `scope` on `resource`? `ADMIN` grants everything in its workspace. */

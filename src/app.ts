@@ -18,7 +18,7 @@ import { registerHealthRoutes } from './api/health.js';
 import { registerDevRoutes, seedDevelopment } from './api/dev.js';
 import { registerTenantRoutes } from './api/tenants.js';
 import { authListening, registerAuthRoutes } from '../auth/routes.js';
-import { auditRefusal, type Credential } from '../auth/authorize.js';
+import { auditRefusal, deletedMeanwhile, type Credential } from '../auth/authorize.js';
 import { registerSqlRoutes } from './api/sql.js';
 import { registerDataSourceRoutes } from './api/datasources.js';
 import { registerEventRoutes } from './api/events.js';
@@ -145,6 +145,7 @@ async function startLocked(config: Config, log: Logger, unlock: () => void): Pro
   };
   // Every 401/403 any route answers is audited once (most are, where they are decided).
   http.onRefusal = (ctx, e) => auditRefusal(app, ctx, ctx.auth as Credential | undefined, e);
+  http.explainFailure = (ctx, e) => deletedMeanwhile(app, ctx, e);
   registerHealthRoutes(app);
   registerTenantRoutes(app);
   await registerAuthRoutes(app);

@@ -27,6 +27,11 @@ export interface Ctx {
   /** Set by the auth layer. */
   auth?: unknown;
   /**
+   * The workspace the request acts on, as it was when the credential was checked (set by
+   * workspaceOf in auth/authorize.ts): a failure after it was deleted is answered as such.
+   */
+  workspace?: { tenant: string; tenantCreatedAt: string | undefined; name: string; id: string };
+  /**
    * Set when the request deadline passed after the head was sent on an HTTP/1.0 connection:
    * the response is then ended with this error written into its body (see markIncomplete in
    * query/run.ts), since a close alone would read as a complete answer there.

@@ -52,6 +52,8 @@ export class HttpServer {
    * decision function audited already, so every denial leaves one record).
    */
   onRefusal: ((ctx: Ctx, e: RoostError) => void) | undefined;
+  /** May answer a failure as another error (set by the app: failures of a workspace deleted meanwhile). */
+  explainFailure: ((ctx: Ctx, e: unknown) => unknown) | undefined;
   #opts: HttpServerOptions;
   #inflight = new Set<Ctx>();
   #draining = false;
@@ -204,6 +206,7 @@ export class HttpServer {
     // (A request without a body is not complete yet when refused before any await, but has
     // nothing unread: its connection stays usable, and requests pipelined behind it are served.)
     if (!ctx.req.complete && hasBody(ctx.req)) ctx.res.setHeader('Connection', 'close');
+    try { e = this.explainFailure?.(ctx, e) ?? e; } catch (err) { ctx.log.error('failure not explained', { request_id: ctx.id, err }); }
     if (isRoostError(e)) {
       if (e.code === 'CLIENT_CLOSED' && ctx.signal.aborted) return;
       if (e.status === 401 || e.status === 403) {
