@@ -90,16 +90,33 @@ function dirBytes(dir: string): number {
 }
 
 /** Waits for an ASYNC BACKUP/RESTORE in the cell, reporting progress. */
-async function waitOperation(engine: Engine, opId: string, done: string, progress: () => void): Promise<{ num_files: number; total_size: number }> {
+async function waitOperation(app: App, engine: Engine, opId: string, done: string, progress: () => void): Promise<{ num_files: number; total_size: number }> {
   for (let missing = 0; ;) {
     const row = JSON.parse((await engine.exec(`SELECT status, error, num_files, total_size FROM system.backups WHERE id = ${quoteString(opId)} FORMAT JSONEachRow`, { format: 'JSONEachRow' })).toString('utf8').trim() || '{}') as { status?: string; error?: string; num_files?: number; total_size?: number };
     if (row.status === done) return { num_files: Number(row.num_files ?? 0), total_size: Number(row.total_size ?? 0) };
-    if (row.status && /FAILED|CANCELLED/.test(row.status)) throw new RoostError('QUERY_FAILED', `the engine's ${done === 'RESTORED' ? 'RESTORE' : 'BACKUP'} failed: ${row.error ?? row.status}`);
+    if (row.status && /FAILED|CANCELLED/.test(row.status)) {
+      const text = row.error ?? row.status;
+      app.log.warn('engine backup operation failed', { operation: done === 'RESTORED' ? 'RESTORE' : 'BACKUP', error: text });
+      throw new RoostError('QUERY_FAILED', `the engine's ${done === 'RESTORED' ? 'RESTORE' : 'BACKUP'} failed: ${operationError(text, app.config.dataDir)}${done === 'RESTORED' && /No such file|filesystem error|CORRUPTED|CHECKSUM|Cannot read/i.test(text) ? ' (the backup is damaged or incomplete: take the archive again from where it was kept)' : ''}`);
+    }
     // A cell that died and restarted has forgotten the operation: its job waited for ever.
     if (!row.status && ++missing >= 5) throw new RoostError('CELL_UNAVAILABLE', `the engine's ${done === 'RESTORED' ? 'RESTORE' : 'BACKUP'} was lost (the tenant's cell restarted while it ran): nothing was kept; retry`, { retryable: true });
     progress();
     await new Promise((r) => setTimeout(r, 200));
   }
+}
+
+/**
+ * The engine's error of a BACKUP or RESTORE as the job shows it (tenant admins read jobs): its
+ * stack trace and build line left out (the server's log has the whole text), and paths under the
+ * server's data directory shown from there (`backups/<tenant>/<id>/data/...`), not as the
+ * server's file system has them.
+ */
+export function operationError(text: string, dataDir: string): string {
+  let t = text.replace(/[,.]?\s*Stack trace \(when copying[\s\S]*$/, '').replace(/\s*\(version [0-9.]+[^)]*\)\s*$/, '');
+  const root = dataDir.endsWith(path.sep) ? dataDir : dataDir + path.sep;
+  t = t.split(root).join('');
+  return t.replace(/\bstd::__1::/g, 'std::').replace(/\s+/g, ' ').trim();
 }
 
 function asyncId(out: Buffer): string {
@@ -161,7 +178,7 @@ async function writeBackup(app: App, tenant: Tenant, id: string, dir: string, re
   let workspaces = workspacesOf(slice);
   let dataBytes = 0;
   for (let attempt = 1; workspaces.length; attempt++) {
-    dataBytes = await backupDatabases(engine, id, dir, workspaces, report);
+    dataBytes = await backupDatabases(app, engine, id, dir, workspaces, report);
     if (tablesMatch(dir, slice, workspaces)) break;
     const after = await readSlice();
     if (sameDatabases(workspaces, workspacesOf(after)) && tablesMatch(dir, after, workspaces, slice)) { slice = after; break; }
@@ -187,7 +204,7 @@ async function writeBackup(app: App, tenant: Tenant, id: string, dir: string, re
   fs.fsyncSync(fd);
   fs.closeSync(fd);
   fs.renameSync(tmp, path.join(dir, 'manifest.json'));
-  report({ phase: 'done', bytes_done: dirBytes(dir), bytes_total: dataBytes, percent: 100 });
+  report({ phase: 'done', bytes_done: dataBytes, bytes_total: dataBytes, percent: 100 });
   return manifest;
 }
 
@@ -206,7 +223,7 @@ function writeSynced(file: string, text: string): void {
 }
 
 /** Runs the engine's BACKUP of the workspaces' databases into `<dir>/data`; the bytes of their tables. */
-async function backupDatabases(engine: Engine, id: string, dir: string, workspaces: Array<{ name: string; database: string }>, report: (p: JobProgress) => void): Promise<number> {
+async function backupDatabases(app: App, engine: Engine, id: string, dir: string, workspaces: Array<{ name: string; database: string }>, report: (p: JobProgress) => void): Promise<number> {
   const dbs = workspaces.map((w) => quoteString(w.database)).join(', ');
   const dataBytes = Number((await engine.exec(`SELECT sum(bytes_on_disk) FROM system.parts WHERE active AND database IN (${dbs})`)).toString('utf8').trim()) || 0;
   report({ phase: 'databases', bytes_done: 0, bytes_total: dataBytes, percent: 0 });
@@ -221,8 +238,10 @@ async function backupDatabases(engine: Engine, id: string, dir: string, workspac
   const skip = scratch.filter((t) => t.database === last.database).map((t) => `${quoteIdent(t.database)}.${quoteIdent(t.name)}`);
   const what = ordered.map((w) => `DATABASE ${quoteIdent(w.database)}`).join(', ') + (skip.length ? ` EXCEPT TABLES ${skip.join(', ')}` : '');
   const op = asyncId(await engine.exec(`BACKUP ${what} TO File(${quoteString(`${id}/data`)}) ASYNC`));
-  await waitOperation(engine, op, 'BACKUP_CREATED', () => {
-    const done = dirBytes(path.join(dir, 'data'));
+  await waitOperation(app, engine, op, 'BACKUP_CREATED', () => {
+    // The parts' files written so far (the backup's metadata beside them is not in the total),
+    // never more than the total: a progress past 100% reads as a fault.
+    const done = Math.min(dirBytes(path.join(dir, 'data', 'data')), dataBytes);
     report({ phase: 'databases', bytes_done: done, bytes_total: dataBytes, percent: dataBytes ? Math.min(99, Math.floor((done / dataBytes) * 100)) : 0 });
   });
   return dataBytes;
@@ -495,7 +514,7 @@ export async function restoreTenant(app: App, slug: string, id: string, opts: { 
     const what = m.workspaces.map((w) => `DATABASE ${quoteIdent(w.database)} AS ${quoteIdent(rename.get(w.database)!)}`).join(', ');
     try {
       const op = asyncId(await engine.exec(`RESTORE ${what} FROM File(${quoteString(`${id}/data`)}) ASYNC`));
-      await waitOperation(engine, op, 'RESTORED', () => {
+      await waitOperation(app, engine, op, 'RESTORED', () => {
         report({ phase: 'databases', bytes_total: m.data_bytes });
       });
       // RESTORE copies the parts without reading them through: a part whose bytes changed in the
