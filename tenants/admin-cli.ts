@@ -387,7 +387,22 @@ async function restoreCmd(p: Parsed): Promise<number> {
     progress(`uploading backup ${m.id} of tenant ${m.tenant}`);
     const tar = spawn('tar', ['-c', '-f', '-', '-C', path.dirname(dir), m.id], { stdio: ['ignore', 'pipe', 'inherit'] });
     const up = await c.request('PUT', `/v0/tenants/${encodeURIComponent(m.tenant)}/backups/${m.id}`, undefined, { stream: tar.stdout, okStatuses: [409] });
-    progress(up.__status === 409 ? 'the server already has this backup; using its copy' : 'uploaded');
+    if (up.__status === 409) {
+      // A backup of the same id on the server is used instead of this one only when it is the
+      // same backup: a copy made elsewhere, changed, or another backup given this id would have
+      // restored what the server held, not what was named on the command line.
+      const theirs = await c.request('GET', `/v0/tenants/${encodeURIComponent(m.tenant)}/backups/${m.id}`) as Record<string, unknown>;
+      const mine = m as unknown as { created_at?: unknown; data_bytes?: unknown; engine_version?: unknown; workspaces?: Array<{ name?: unknown }> };
+      const differs = [
+        theirs.created_at !== mine.created_at ? `created ${String(theirs.created_at)} there, ${String(mine.created_at)} here` : '',
+        theirs.data_bytes !== mine.data_bytes ? `${String(theirs.data_bytes)} data bytes there, ${String(mine.data_bytes)} here` : '',
+        JSON.stringify(theirs.workspaces) !== JSON.stringify((mine.workspaces ?? []).map((w) => w?.name)) ? 'other workspaces' : '',
+      ].filter(Boolean);
+      if (differs.length) {
+        throw new CliError(`the server already has a different backup ${m.id} of tenant ${m.tenant} (${differs.join('; ')}); nothing was restored. Remove the server's copy (<data>/backups/${m.tenant}/${m.id}) to restore this one, or restore the server's with POST /v0/tenants/${m.tenant}/backups/${m.id}/restore`);
+      }
+      progress(`the server already has backup ${m.id} (the same manifest); using its copy`);
+    } else progress('uploaded');
     const started = await c.request('POST', `/v0/tenants/${encodeURIComponent(m.tenant)}/backups/${m.id}/restore`, p.flags.has('--replace') ? { replace: true } : {}).catch((e: Error) => {
       // The server's answer speaks of the HTTP body ({"replace": true}); the CLI's way is a flag.
       if (!p.flags.has('--replace') && / \[ALREADY_EXISTS\]$/.test(e.message)) throw new CliError(`tenant "${m.tenant}" exists: add --replace to replace its data and state with the backup's`);

@@ -151,7 +151,7 @@ describe('backup and restore', () => {
     expect((await sql(a, tokens.sales!, 'SELECT count() AS n FROM ev')).status).toBe(401);
     const r = await roost(['restore', path.join(outDir, backupId)], env);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(/already has this backup/);
+    expect(r.stderr).toMatch(/already has backup .* \(the same manifest\); using its copy/);
     expect(JSON.parse(r.stdout)).toMatchObject({ tenant: 'acme', workspaces: 2 });
     expect(await sql(a, tokens.sales!, 'SELECT count() AS n, min(v) AS v FROM ev')).toMatchObject({ status: 200, body: { data: [{ n: 5000, v: 'sales-0' }] } });
     expect(await sql(a, tokens.ops!, 'SELECT count() AS n FROM ev')).toMatchObject({ status: 200, body: { data: [{ n: 5000 }] } });
@@ -161,6 +161,19 @@ describe('backup and restore', () => {
     const again = await roost(['restore', path.join(outDir, backupId)], env);
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/replace/);
+  });
+
+  it('CLI: a different backup under an id the server has is refused, not swapped for the server\'s copy', async () => {
+    const env = { ROOST_SERVER: a.url, ROOST_OPERATOR_TOKEN: a.operatorToken };
+    const copy = path.join(tempDir('roost-backup-other-'), backupId);
+    fs.cpSync(path.join(outDir, backupId), copy, { recursive: true });
+    const mf = JSON.parse(fs.readFileSync(path.join(copy, 'manifest.json'), 'utf8'));
+    mf.created_at = '2020-01-01T00:00:00.000Z';
+    fs.writeFileSync(path.join(copy, 'manifest.json'), JSON.stringify(mf));
+    const r = await roost(['restore', copy, '--replace'], env);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`already has a different backup ${backupId} of tenant acme \\(created .* there, 2020-01-01T00:00:00.000Z here\\); nothing was restored`));
+    expect(r.stderr).not.toMatch(/restore .*: done/);
   });
 
   it('a fresh server with the same secret key restores from an archive; tokens still valid', async () => {
