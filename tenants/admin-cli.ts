@@ -57,6 +57,8 @@ export function parseArgs(argv: string[]): Parsed {
       } else if (VALUE_FLAGS.has(k)) {
         v = eq > 0 ? a.slice(eq + 1) : argv[++i];
         if (v === undefined || (eq < 0 && v.startsWith('--'))) throw new CliError(`${k} needs a value`);
+        // `--name ''` was dropped as if left out (the tenant kept its name, and the command said done).
+        if (v.trim() === '') throw new CliError(`${k} needs a value (it is empty)`);
       } else throw new CliError(`unknown option ${k}`);
       flags.set(k, [...(flags.get(k) ?? []), v]);
     } else positional.push(a);

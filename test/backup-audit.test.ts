@@ -116,6 +116,8 @@ describe('roost CLI: usage, wrong arguments, odd servers', () => {
       [['workspace', 'delete', 'acme', 'main', 'extra', '--yes'], /unexpected argument "extra"/],
       [['tenant', 'get', '--server'], /--server needs a value/],
       [['backup', 'acme', '--out', '--server', a.url], /--out needs a value/],
+      [['tenant', 'update', 'acme', '--name', ''], /--name needs a value \(it is empty\)/],
+      [['tenant', 'create', 'other-co', '--name='], /--name needs a value \(it is empty\)/],
       [['backup', 'acme', '--out', '/etc/hostname'], /is a file, not a directory/],
       [['backup', 'acme', '--out', '/nonexistent-dir/x.tar'], /does not exist/],
       [['restore', '/etc/hostname'], /not a readable tar archive/],
