@@ -16,6 +16,7 @@ import { SecretBox } from '../auth/secrets.js';
 import { loadOperatorToken, type OperatorToken } from '../auth/operator.js';
 import { registerHealthRoutes } from './api/health.js';
 import { registerDevRoutes, seedDevelopment } from './api/dev.js';
+import { registerTenantAuditRoutes } from './api/tenant-audit.js';
 import { registerTenantRoutes } from './api/tenants.js';
 import { authListening, registerAuthRoutes } from '../auth/routes.js';
 import { auditRefusal, deletedMeanwhile, type Credential } from '../auth/authorize.js';
@@ -148,6 +149,7 @@ async function startLocked(config: Config, log: Logger, unlock: () => void): Pro
   http.explainFailure = (ctx, e) => deletedMeanwhile(app, ctx, e);
   registerHealthRoutes(app);
   registerTenantRoutes(app);
+  registerTenantAuditRoutes(app);
   await registerAuthRoutes(app);
   registerSqlRoutes(app);
   registerDataSourceRoutes(app);

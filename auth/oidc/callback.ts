@@ -31,6 +31,8 @@ export class LoginFailed extends RoostError {
   readonly connection: string | undefined;
   /** The audit record's reason when it says more than the person is told (`message`). */
   auditReason: string | undefined;
+  /** Who the IdP said logged in, when the login failed after it did (no role): the record's actor. */
+  actor: string | undefined;
   constructor(code: 'LOGIN_FAILED' | 'NO_ACCESS' | 'IDP_UNAVAILABLE', message: string, where: { tenant?: string; connection?: string }, cause?: unknown) {
     super(code, message, { cause });
     this.tenant = where.tenant;
@@ -44,6 +46,7 @@ export class LoginFailed extends RoostError {
  */
 export function noAccess<E extends LoginFailed>(err: E, rules: readonly MappingRule[], claims: Record<string, unknown>, tenant: string, connection: string, who: string): E {
   err.auditReason = noAccessReason(rules, claims, tenant, connection, who);
+  err.actor = who;
   return err;
 }
 

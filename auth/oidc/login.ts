@@ -102,6 +102,6 @@ export function chooserPage(choices: LoginChoice[], returnTo: string): string {
 
 export { escapeHtml };
 
-export function auditLoginFailure(app: App, ctx: Ctx, reason: string, tenant?: string, connection?: string, details?: Record<string, unknown>): void {
-  auditAuth(app, { event: 'login', outcome: 'failure', reason, tenant, connection, requestId: ctx.id, ip: clientIp(ctx), details });
+export function auditLoginFailure(app: App, ctx: Ctx, reason: string, tenant?: string, connection?: string, details?: Record<string, unknown>, actor?: string): void {
+  auditAuth(app, { event: 'login', outcome: 'failure', reason, tenant, connection, actor, requestId: ctx.id, ip: clientIp(ctx), details });
 }

@@ -82,6 +82,7 @@ export function registerSamlRoutes(app: App): void {
       if (limited) throw limited;
       auditAuth(app, {
         event: 'login.saml', outcome: 'failure', reason: `${check}: ${e instanceof SamlLoginFailed ? e.auditReason ?? err.message : err.message}`, tenant: known, connection: recorded, requestId: ctx.id, ip,
+        actor: e instanceof SamlLoginFailed ? e.actor : undefined,
         details: { check, code: err.code },
       });
       // That record is the refusal's one record: the HTTP layer must not write another for it.

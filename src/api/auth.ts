@@ -134,7 +134,7 @@ export function registerIdentityRoutes(app: App): void {
       // instead, not recorded one by one (auth/login-limits.ts).
       const limited = limitLoginFailure(app, ctx, knownTenant, recorded);
       if (limited) throw limited;
-      auditLoginFailure(app, ctx, (known ? (e as LoginFailed).auditReason : undefined) ?? err.message, knownTenant, recorded, { code: err.code });
+      auditLoginFailure(app, ctx, (known ? (e as LoginFailed).auditReason : undefined) ?? err.message, knownTenant, recorded, { code: err.code }, known ? (e as LoginFailed).actor : undefined);
       // That record is the refusal's one record: the HTTP layer must not write another for it.
       markAudited(err);
       if (wantsHtml(ctx)) {
