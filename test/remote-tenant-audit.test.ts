@@ -138,3 +138,20 @@ describe('remote tenant: types the old server lacks', () => {
     expect((await sql('SELECT count() FROM big_ev FORMAT TSV')).text).toBe(`${n}\n`);
   }, 120_000);
 });
+
+describe('tenant audit route on a remote tenant (ClickHouse 18.16)', () => {
+  it('reads the tenant\'s records, filtered by time on a server that keeps whole seconds', async (t) => {
+    if (!ch) return t.skip();
+    const audit = (q: string) => call(`${srv!.url}/v0/tenants/far/audit${q}`, { token: srv!.operatorToken });
+    const all = await audit('?limit=1000');
+    expect(all.status, all.text).toBe(200);
+    const recs = all.body.records as Array<{ timestamp: string; event: string }>;
+    expect(recs.some((r) => r.event === 'workspace.created')).toBe(true);
+    const first = recs[recs.length - 1]!.timestamp;
+    // since= the oldest record's time finds it (rounded down to its second here), until= it does not.
+    expect(((await audit(`?since=${encodeURIComponent(first)}&limit=1000`)).body.records as unknown[]).length).toBe(recs.length);
+    const before = await audit(`?until=${encodeURIComponent(new Date(Date.parse(first) - 2000).toISOString())}`);
+    expect(before.status, before.text).toBe(200);
+    expect(before.body.records).toEqual([]);
+  });
+});

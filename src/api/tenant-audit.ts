@@ -10,7 +10,7 @@ import { sendJson } from '../http/context.js';
 import { RoostError } from '../errors.js';
 import { authenticate, authorize } from '../../auth/authorize.js';
 import { getTenant, getWorkspace } from '../../tenants/registry.js';
-import { quoteString } from '../cells/engine.js';
+import { quoteString, versionAtLeast } from '../cells/engine.js';
 import { serviceDb } from '../service/service-log.js';
 import { chTime, isoTime as iso } from '../service/time.js';
 
@@ -45,10 +45,13 @@ export function registerTenantAuditRoutes(app: App): void {
     const sinceMs = since !== null ? instant('since', since) : undefined;
     const untilMs = until !== null ? instant('until', until) : undefined;
     if (sinceMs !== undefined && untilMs !== undefined && sinceMs >= untilMs) throw new RoostError('INVALID_PARAMETER', 'since must be before until');
-    // The stored text form (`YYYY-MM-DD hh:mm:ss.sss`, UTC) compares as the column's type on every
-    // server version, old ones too.
-    if (sinceMs !== undefined) where.push(`timestamp >= ${quoteString(chTime(sinceMs))}`);
-    if (untilMs !== undefined) where.push(`timestamp < ${quoteString(chTime(untilMs))}`);
+    const engine = app.cells.engineFor(tenant);
+    // The stored text form (`YYYY-MM-DD hh:mm:ss.sss`, UTC) compares as the column's type. Servers
+    // before 20.1 keep whole seconds (DateTime) and parse no fraction: since rounds down, until up.
+    const ms = versionAtLeast(await engine.version(), 20, 1);
+    const at = (t: number, up: boolean) => quoteString(ms ? chTime(t) : chTime((up ? Math.ceil(t / 1000) : Math.floor(t / 1000)) * 1000).slice(0, 19));
+    if (sinceMs !== undefined) where.push(`timestamp >= ${at(sinceMs, false)}`);
+    if (untilMs !== undefined) where.push(`timestamp < ${at(untilMs, true)}`);
     const events = q.getAll('event').flatMap((e) => e.split(',')).map((e) => e.trim()).filter(Boolean);
     for (const e of events) if (!/^[a-z_]+(?:\.[a-z_]+)*$/.test(e)) throw new RoostError('INVALID_PARAMETER', `event ${JSON.stringify(e.slice(0, 64))} is not an event name (like login.success, authz.denied)`);
     if (events.length) where.push(`event IN (${events.map(quoteString).join(', ')})`);
@@ -66,8 +69,7 @@ export function registerTenantAuditRoutes(app: App): void {
     // Records queued in this server and not yet written are read too.
     await app.service.flush();
     await app.service.ensure(tenant.slug);
-    const engine = app.cells.engineFor(tenant);
-    const sql = `SELECT timestamp, workspace, workspace_id, event, outcome, reason, actor, credential, connection, resource, request_id, ip, details FROM ${serviceDb(tenant.slug)}.audit_log WHERE ${where.join(' AND ')} ORDER BY timestamp DESC LIMIT ${limit + 1} FORMAT JSONEachRow`;
+    const sql = `SELECT timestamp, workspace, workspace_id, event, outcome, reason, actor, credential, connection, resource, request_id, ip, details FROM ${serviceDb(tenant.slug)}.audit_log WHERE ${where.join(' AND ')} ORDER BY timestamp DESC LIMIT ${limit + 1}`;
     const text = (await engine.exec(sql, { format: 'JSONEachRow', signal: ctx.signal })).toString('utf8');
     const rows = text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, string>);
     let page = rows.slice(0, limit);
