@@ -141,6 +141,10 @@ describe('PUT /v0/pipes/<pipe>', () => {
     }
     const badJson = await put('/v0/pipes/p_one', admin, JSON.stringify({ name: 5 }), { 'Content-Type': 'application/json' });
     expect(badJson.status, badJson.text).toBe(400);
+    // Another key nested 5,000 deep (10 KB) was serialised to be named as ignored: a 500.
+    const deep = await put('/v0/pipes/p_one', admin, `{"foo":${'['.repeat(5000)}${']'.repeat(5000)}}`, { 'Content-Type': 'application/json' });
+    expect(deep.status, deep.text).toBe(400);
+    expect(deep.body.error).toMatch(/nothing to change.*foo/);
     // Only the case changes: allowed (its own name).
     const cased = await put('/v0/pipes/p_one', admin, JSON.stringify({ name: 'P_One' }), { 'Content-Type': 'application/json' });
     expect(cased.status, cased.text).toBe(200);

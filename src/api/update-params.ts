@@ -34,7 +34,9 @@ export async function updateParams(ctx: Ctx): Promise<UpdateParams> {
           if (typeof v !== 'string') throw new RoostError('INVALID_PARAMETER', `${k} must be a string`);
           fields.set(k, v);
         } else if (v !== null && v !== undefined) {
-          fields.set(k, typeof v === 'string' ? v : JSON.stringify(v));
+          // Only its name is used (reported as ignored): a value nested thousands deep was
+          // serialised here and overflowed the stack (500).
+          fields.set(k, '');
         }
       }
     } else if (type.startsWith('application/x-www-form-urlencoded') || type === '') {
