@@ -100,8 +100,26 @@ async function incoming(ctx: Ctx, limit: number): Promise<Incoming> {
   if (type.startsWith('application/x-www-form-urlencoded')) {
     // curl --data-binary sends rows with this type too: it is a form only when it
     // reads as one (known keys), else it is the data.
-    const s = await peekBody(bodyStream(ctx, limit), 64 * 1024);
-    const text = s.head.toString('utf8');
+    // Rows appended to (or replacing those of) a data source the URL names: the body is the rows,
+    // whatever it reads like (a CSV line `name=hello` was taken for a form naming another data
+    // source: 404, the row not stored).
+    const urlMode = params.get('mode');
+    if (params.get('name') && (urlMode === 'append' || urlMode === 'replace')) {
+      const declared = ctx.req.headers['content-length'];
+      if (declared === '0' || (declared === undefined && !ctx.req.headers['transfer-encoding'])) return { params, body: undefined };
+      return { params, body: bodyStream(ctx, limit) };
+    }
+    let s = await peekBody(bodyStream(ctx, limit), 64 * 1024);
+    let text = s.head.toString('utf8');
+    // A form longer than the first look (a schema of thousands of columns, moved out of a URL
+    // too long for it) is read whole, up to --max-body: it was taken for the data and became a
+    // data source with one column named after the form.
+    if (!s.complete && /^[A-Za-z_][A-Za-z0-9_]*=/.test(text) && FORM_KEYS.has(text.slice(0, text.indexOf('='))) && !text.startsWith('token=') && !/[\r\n]/.test(text)) {
+      s = await peekBody(s.body, ctx.maxBodyBytes + 1);
+      if (!s.complete || s.head.length > ctx.maxBodyBytes) {
+        if (!/[\r\n]/.test(s.head.toString('latin1'))) throw new RoostError('BODY_TOO_LARGE', `the form body (the request's parameters) is over ${ctx.maxBodyBytes} bytes (--max-body); send the rows as the body, with the parameters in the URL or a multipart form`);
+      } else text = s.head.toString('utf8');
+    }
     // Clients add fields of their own (from=, cli_version=, __tb__*): a form is fields named like
     // parameters, at least one of them ours; unknown ones are ignored as in the query string.
     const fields = text.split('&');
