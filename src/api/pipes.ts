@@ -213,6 +213,8 @@ function withBody(ctx: Ctx, params: Record<string, string | string[]>, q: string
     try { obj = body.trim() ? exactJson(body, JSON.parse(body)) : {}; } catch { throw new RoostError('INVALID_JSON', 'the JSON body must be an object of parameters, e.g. {"limit": 10}'); }
     if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new RoostError('INVALID_JSON', 'the JSON body must be an object of parameters, e.g. {"limit": 10}');
     noLoneSurrogates(body, obj);
+    // The body's parameters win over the query string's of the same name (docs/api.md).
+    for (const k of Object.keys(obj)) delete params[k];
     for (const [k, v] of Object.entries(obj)) {
       if (k === 'q' && typeof v === 'string') { q = v; continue; }
       if (v === null || v === undefined) continue;
@@ -220,7 +222,11 @@ function withBody(ctx: Ctx, params: Record<string, string | string[]>, q: string
       for (const item of Array.isArray(v) ? v : [v]) addParam(params, k, typeof item === 'object' && !(item instanceof ExactNumber) ? jsonText(k, item) : String(item));
     }
   } else if (body.length) {
-    for (const [k, v] of formOf(body)) {
+    const form = formOf(body);
+    // The body's parameters win over the query string's of the same name (docs/api.md): the
+    // query's value was used.
+    for (const k of new Set(form.keys())) delete params[k];
+    for (const [k, v] of form) {
       if (k === 'q') q = v;
       else if (isOutputParam(k)) output[k] = v;
       else addParam(params, k, v);

@@ -59,11 +59,18 @@ function guardAdminScope(app: App, ctx: Ctx, cred: Credential, ws: WorkspaceRef,
 async function formParams(ctx: Ctx): Promise<{ q: URLSearchParams; json: Record<string, unknown> | undefined }> {
   const q = new URLSearchParams(ctx.query);
   let json: Record<string, unknown> | undefined;
-  const type = String(ctx.req.headers['content-type'] ?? '');
   if (ctx.req.method !== 'GET' && ctx.req.method !== 'DELETE') {
     const body = textOf(await readBody(ctx));
+    // After the read: a multipart body is read as the urlencoded form it holds (readBody).
+    const type = String(ctx.req.headers['content-type'] ?? '');
     if (body.trim()) {
-      if (type.startsWith('application/x-www-form-urlencoded')) for (const [k, v] of formOf(body)) q.append(k, v);
+      if (type.startsWith('application/x-www-form-urlencoded')) {
+        // The body's fields win over the query string's (as on every route), except scopes,
+        // which add up: `?name=a` with a body `name=b` created token a.
+        const form = formOf(body);
+        for (const k of new Set(form.keys())) if (k !== 'scope') q.delete(k);
+        for (const [k, v] of form) q.append(k, v);
+      }
       else if (type.startsWith('application/json') || /^\s*[{[]/.test(body)) {
         // Numbers as sent (a JWT's fixed_params may be a UInt64 id past 2^53).
         try { json = exactJson(body, JSON.parse(body)) as Record<string, unknown>; } catch { throw new RoostError('INVALID_JSON', 'the request body is not valid JSON'); }

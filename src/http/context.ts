@@ -2,6 +2,7 @@
  * Per-request context: id, parsed URL, params, a signal that fires when the
  * client goes away, body readers with limits, and response writers.
  */
+import { multipartBoundary, partText, readMultipart } from './multipart.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isUtf8 } from 'node:buffer';
 import zlib from 'node:zlib';
@@ -39,7 +40,14 @@ export interface Ctx {
   deadline?: Error;
 }
 
-/** Reads the whole body (small bodies only), refusing more than `limit` bytes with 413. */
+/**
+ * Reads the whole body (small bodies only), refusing more than `limit` bytes with 413.
+ * A `multipart/form-data` body (a browser's `FormData`, `curl -F`) is answered as the same
+ * fields urlencoded, and the request's Content-Type says so from then on: every route reading
+ * parameters from a small body reads a form one way (its parts were read as one urlencoded
+ * form of garbage, or as SQL: their fields were silently ignored). A file part is refused:
+ * files are data, sent to the ingest routes.
+ */
 export async function readBody(ctx: Ctx, limit = ctx.maxBodyBytes): Promise<Buffer> {
   const parts: Buffer[] = [];
   let size = 0;
@@ -47,7 +55,16 @@ export async function readBody(ctx: Ctx, limit = ctx.maxBodyBytes): Promise<Buff
     size += chunk.length;
     parts.push(chunk);
   }
-  return Buffer.concat(parts, size);
+  const body = Buffer.concat(parts, size);
+  const boundary = multipartBoundary(String(ctx.req.headers['content-type'] ?? ''));
+  if (!boundary) return body;
+  const fields = new URLSearchParams();
+  for await (const part of readMultipart((async function* () { yield body; })(), boundary)) {
+    if (part.filename !== undefined) throw new RoostError('UNSUPPORTED_MEDIA_TYPE', `multipart part "${part.name}" is a file; this route takes fields only (files are data: POST them to /v0/datasources or /v0/events)`);
+    fields.append(part.name, await partText(part, limit));
+  }
+  ctx.req.headers['content-type'] = 'application/x-www-form-urlencoded';
+  return Buffer.from(fields.toString());
 }
 
 /**
