@@ -315,6 +315,13 @@ describe('multipart, analyze, delete, truncate, drop, ops log', () => {
     const t = await post('/v0/analyze', '{"s":"2024-01-02 03:04:05","f":"2024-01-02T03:04:05.123Z","m":"2024-01-02"}\n{"s":"2024-01-03 00:00:00","f":"2024-01-02 03:04:05","m":"2024-01-02 10:00:00"}\n', { 'Content-Type': 'application/x-ndjson' });
     expect(t.status, t.text).toBe(200);
     expect(Object.fromEntries(t.body.analysis.columns.map((c: { name: string; recommended_type: string }) => [c.name, c.recommended_type]))).toEqual({ s: 'DateTime', f: 'DateTime64(3)', m: 'DateTime' });
+    // Keys of letters beyond ASCII keep them, and names are unique (`ñ` and `é` were both `_`,
+    // `a.b` and `a_b` both `a_b`: a schema create refused, "duplicate column").
+    const u = await post('/v0/analyze', '{"ñ":1,"é":2,"a.b":3,"a_b":4,"!!":5}\n', { 'Content-Type': 'application/x-ndjson' });
+    expect(u.body.analysis.columns.map((c: { name: string }) => c.name)).toEqual(['ñ', 'é', 'a_b', 'a_b_2', 'column_04']);
+    const made = await post('/v0/datasources?name=unicode_keys&format=ndjson', '{"ñ":1,"é":2,"a.b":3,"a_b":4,"!!":5}\n', { 'Content-Type': 'application/x-ndjson' });
+    expect(made.status, made.text).toBe(200);
+    expect(await rows('SELECT * FROM unicode_keys')).toEqual([{ 'ñ': 1, 'é': 2, a_b: 3, a_b_2: 4, column_04: 5 }]);
   });
 
   it('delete rows by condition (with dry run), truncate, drop', async () => {

@@ -64,7 +64,7 @@ export function inferNdjson(sample: string, maxRows = 10_000): NdjsonColumn[] {
       if (kind === 'null') s.nulls++;
       s.kind = merge(s.kind, kind);
       if (kind === 'array') for (const e of v as unknown[]) s.elem = merge(s.elem, kindOf(e) === 'array' ? 'string' : kindOf(e));
-      (s as { name?: string }).name ??= n.replace(/[^A-Za-z0-9_]/g, '_').replace(/^([0-9])/, '_$1');
+      (s as { name?: string }).name ??= n.replace(/[^\p{L}\p{N}_]/gu, '_').replace(/^(\p{N})/u, '_$1');
     }
   };
   for (const line of sample.split('\n')) {
@@ -76,8 +76,15 @@ export function inferNdjson(sample: string, maxRows = 10_000): NdjsonColumn[] {
       if (o && typeof o === 'object' && !Array.isArray(o) && !(o instanceof ExactNumber)) { rows++; walk(o, '$', ''); }
     } catch { /* a partial last line of a sample */ }
   }
-  return [...stats.values()].map((s) => {
-    const name = (s as { name?: string }).name!;
+  // Names are unique: keys differing only in characters a name cannot hold (`a.b` and `a_b`, or
+  // `ñ` and `é` before letters were kept) became one name twice, and the schema was refused.
+  const used = new Set<string>();
+  return [...stats.values()].map((s, index) => {
+    let base = (s as { name?: string }).name!;
+    if (/^_*$/.test(base)) base = `column_${String(index).padStart(2, '0')}`;
+    let name = base;
+    for (let k = 2; used.has(name); k++) name = `${base}_${k}`;
+    used.add(name);
     let type = TYPE[s.kind ?? 'string'];
     if (s.kind === 'array') type = `Array(${TYPE[s.elem ?? 'string'] === 'Bool' ? 'UInt8' : TYPE[s.elem ?? 'string']})`;
     const nullable = (s.nulls > 0 || s.seen < rows) && s.kind !== 'array';
