@@ -54,6 +54,10 @@ describe('a node the engine refuses is not saved', () => {
     const ok = await json('/v0/pipes', { name: 'two', nodes: [{ name: 'a', sql: 'SELECT id, s FROM ev' }, { name: 'b', sql: 'SELECT s FROM a', type: 'endpoint' }] });
     expect(ok.status, ok.text).toBe(200);
     expect(ok.body.nodes.map((n: any) => n.ignore_sql_errors)).toEqual([false, false]);
+    // Two endpoint nodes: the last one was published silently.
+    const twoEndpoints = await json('/v0/pipes', { name: 'two_eps', nodes: [{ name: 'a', sql: 'SELECT id FROM ev', type: 'endpoint' }, { name: 'b', sql: 'SELECT id FROM a', type: 'endpoint' }] });
+    expect(twoEndpoints.status, twoEndpoints.text).toBe(400);
+    expect(twoEndpoints.body.error).toMatch(/nodes "a" and "b" are both of type endpoint/);
   });
 
   it('valid SQL in any spelling the analyzer takes saves (comment, trailing semicolon, own SETTINGS)', async () => {

@@ -446,6 +446,7 @@ export function registerPipeRoutes(app: App): void {
       description = typeof body.description === 'string' ? body.description : null;
       ignore ||= ignoreSqlErrors(body.ignore_sql_errors);
       if (!Array.isArray(body.nodes) || body.nodes.length === 0) throw new RoostError('INVALID_PARAMETER', 'nodes must be a non-empty list of {name, sql, description?}');
+      let endpointName: string | undefined;
       nodes = body.nodes.map((raw: unknown, i: number) => {
         const n = raw as { name?: unknown; sql?: unknown; description?: unknown; type?: unknown; ignore_sql_errors?: unknown };
         if (typeof n !== 'object' || n === null || typeof n.sql !== 'string') throw new RoostError('INVALID_PARAMETER', `nodes[${i}] needs sql (a string)`);
@@ -454,7 +455,12 @@ export function registerPipeRoutes(app: App): void {
         if (n.description !== undefined && n.description !== null && typeof n.description !== 'string') throw new RoostError('INVALID_PARAMETER', `nodes[${i}].description must be a string`);
         // A node of its own may say ignore_sql_errors too (Tinybird's node keys include it).
         const node = newNode(checkName('node', typeof n.name === 'string' ? n.name : `${name}_${i}`), n.sql, typeof n.description === 'string' ? n.description : null, ignoreSqlErrors(n.ignore_sql_errors));
-        if (isEndpointType(n.type, node.name)) endpoint = node.id;
+        if (isEndpointType(n.type, node.name)) {
+          // One endpoint per pipe: a second was taken silently, the first one's publication lost.
+          if (endpointName !== undefined) throw new RoostError('INVALID_PARAMETER', `nodes "${endpointName}" and "${node.name}" are both of type endpoint; a pipe publishes one node (give the others no type)`);
+          endpoint = node.id;
+          endpointName = node.name;
+        }
         return node;
       });
     } else {
