@@ -10,6 +10,8 @@
  *   2 MiB buffered cap may be 0 (chdb's streaming call does not always report them;
  *   docs/decisions.md "rows_before_limit_at_least on the streaming path").
  * - An endpoint's `.csv` is ClickHouse's CSVWithNames, `.ndjson` JSONEachRow, `.json` JSON.
+ * - NDJSON is JSONEachRow with `output_format_json_validate_utf8 = 1`: bytes of a String that are
+ *   not UTF-8 are U+FFFD (as in JSON), so every line parses as JSON.
  * - Parquet files are compared by what chdb reads back from them (row groups may differ).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -52,9 +54,9 @@ const get = (p: string) => fetch(`${srv.url}${p}`, { headers: auth() });
 const bytesOf = async (r: Response) => Buffer.from(await r.arrayBuffer());
 const enc = encodeURIComponent;
 
-/** What chdb itself writes for `sql` in `format`. */
+/** What chdb itself writes for `sql` in `format` (NDJSON with UTF-8 validated, as Roost asks it). */
 async function engine(sql: string, format: string): Promise<Buffer> {
-  const r = await chdb.queryAsync(sql, { format });
+  const r = await chdb.queryAsync(format === 'JSONEachRow' ? `${sql} SETTINGS output_format_json_validate_utf8 = 1` : sql, { format });
   return Buffer.from(r.bytes());
 }
 
@@ -188,6 +190,14 @@ describe('every column type, as the engine writes it', () => {
     const dflt = await bytesOf(await get(`/v0/sql?q=${enc(TYPES_SQL)}`));
     const n = jsonAsEngine(dflt, await engine(TYPES_SQL, 'JSON'));
     expect(n.got).toBe(n.want);
+  });
+
+  it('NDJSON of a String that is not UTF-8 is still JSON (U+FFFD, as in .json), not raw bytes', async () => {
+    const r = await get(`/v0/sql?q=${enc("SELECT substring('héllo', 1, 2) AS s FORMAT JSONEachRow")}`);
+    expect(r.status).toBe(200);
+    const got = await bytesOf(r);
+    expect(got.toString('utf8')).toBe('{"s":"h\uFFFD"}\n');
+    expect(JSON.parse(got.toString('utf8'))).toEqual({ s: 'h\uFFFD' });
   });
 
   it('rows_before_limit_at_least is the engine\'s with a LIMIT, the rows sent without', async () => {

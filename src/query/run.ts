@@ -102,6 +102,10 @@ export function querySettings(tenant: Tenant, config: Config, format: string): {
   // 64-bit integers as JSON numbers, as Tinybird answers: the embedded engine's default
   // already; older servers quote them unless told (each setting costs per query).
   if (tenant.placement.type !== 'embedded' && (format === 'JSON' || format === 'JSONEachRow')) settings.output_format_json_quote_64bit_integers = 0;
+  // NDJSON is JSON text: a String holding bytes that are not UTF-8 (a substring() cutting a
+  // character) was written raw, and the line was no JSON a client could parse; replaced with
+  // U+FFFD as in JSON (the embedded engine has the setting; servers before 20.x do not).
+  if (tenant.placement.type === 'embedded' && format === 'JSONEachRow') settings.output_format_json_validate_utf8 = 1;
   settings.readonly = 1;
   return { settings, timeoutMs: l.query_timeout_ms ?? config.queryTimeoutMs };
 }
