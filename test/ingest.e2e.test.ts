@@ -343,6 +343,22 @@ describe('multipart, analyze, delete, truncate, drop, ops log', () => {
     expect(rep.status, rep.text).toBe(400);
     expect(rep.body.error).toContain('replace_condition names "nosuch"');
     expect((await rows('SELECT count() AS n FROM del'))[0].n).toBe(3);
+    // Syntax errors are said of the condition: offsets into it, no statement Roost built around it.
+    for (const [cond, msg, offset] of [['c = 1; select 1', /delete_condition: ';' inside brackets \(at offset 5 of the condition\)/, 5], ["c = 'es", /delete_condition: a string is not closed.*\(at offset 4 of the condition\)/, 4], ['a IN (1,', /delete_condition: .*\(at offset 8 of the condition\)/, 8]] as const) {
+      const r = await call(`${srv.url}/v0/datasources/del/delete`, form({ delete_condition: cond }));
+      expect(r.status, r.text).toBe(400);
+      expect(r.body).toMatchObject({ code: 'SQL_SYNTAX', offset });
+      expect(r.body.error).toMatch(msg);
+    }
+    const eng = await call(`${srv.url}/v0/datasources/del/delete`, form({ delete_condition: 'a = = 1' }));
+    expect(eng.status, eng.text).toBe(400);
+    expect(eng.body.error).toMatch(/^delete_condition is not one SQL expression: the engine's parser stopped at "= 1"; expected one of: /);
+    expect(eng.body.error).not.toMatch(/SETTINGS|readonly|\n\)/);
+    const engRep = await post(`/v0/datasources?name=del&mode=replace&replace_condition=${encodeURIComponent('a = = 1')}`, '4,de\n');
+    expect(engRep.status, engRep.text).toBe(400);
+    expect(engRep.body.error).toMatch(/^replace_condition is not one SQL expression: the engine's parser stopped at "= 1"/);
+    expect(engRep.body.error).not.toMatch(/insert_deduplicate|SETTINGS/);
+    expect((await rows('SELECT count() AS n FROM del'))[0].n).toBe(3);
     const done = await call(`${srv.url}/v0/datasources/del/delete`, form({ delete_condition: "c = 'es'" }));
     expect(done.body).toMatchObject({ rows_affected: 2, status: 'done' });
     // Done before the answer, and also a finished job for clients that poll one (Tinybird's do).

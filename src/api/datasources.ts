@@ -227,6 +227,15 @@ export function checkTableExpression(text: string, what: string): void {
  */
 export function conditionFailure(e: unknown, cred: Credential, ws: Workspace, param: string, ds: string, columns?: readonly string[]): unknown {
   if (!(e instanceof QueryFailed)) return e;
+  // The engine's syntax error: said of the condition, not of the statement Roost built around it
+  // (its message quoted `... = 1\n) SETTINGS readonly = 1` and a position in that statement).
+  if (e.clickhouseCode === 62) {
+    const m = /failed at position \d+ \(([^)]*)\)(?: \(line \d+, col \d+\))?: ([\s\S]*?)(?:\. Expected (?:one of: )?([\s\S]*?))?\.? \(SYNTAX_ERROR\)/.exec(e.message);
+    const rest = m ? m[2]!.split('\n)')[0]!.trim() : '';
+    const where = rest ? `at "${rest.slice(0, 80)}"` : m?.[1] ? `at "${m[1]}"` : 'in it';
+    const expected = m?.[3] ? `; expected one of: ${m[3].split(', ').filter((x) => !/SETTINGS|end of query/.test(x)).slice(0, 8).join(', ')}` : '';
+    return new RoostError('SQL_SYNTAX', `${param} is not one SQL expression: the engine's parser stopped ${where}${expected}`, { details: { parameter: param, clickhouse_code: 62 } });
+  }
   // A name that is not a column (UNKNOWN_IDENTIFIER): the user's mistake, said in the data
   // source's terms (the engine's text quotes the statement Roost built around the condition).
   const unknown = e.clickhouseCode === 47 ? /identifier [`']([^`']+)[`']|Missing columns: '([^']+)'/.exec(e.message) : null;
@@ -615,7 +624,14 @@ export function registerDataSourceRoutes(app: App): void {
       analysis = analyzeSql(probe(cond), names);
     } catch (e) {
       if (e instanceof SqlError && e.code === 'UNKNOWN_TABLE') throw onlyOwn();
-      if (e instanceof SqlError) throw toRoostError(e);
+      // Said of the condition: its offset was one into the probe ("unclosed bracket" at 31 of a
+      // 9-character condition).
+      if (e instanceof SqlError) {
+        const start = probe('').length - 2;
+        // Before the condition: a bracket of its own left open, which the probe's closing one met (at its end).
+        const offset = e.offset < start ? cond.length : Math.min(cond.length, e.offset - start);
+        throw toRoostError(new SqlError(e.code, `${param}: ${e.message} (at offset ${offset} of the condition)`, offset));
+      }
       throw e;
     }
     if (analysis.format || analysis.tables.some((t) => t.name !== ds.name)) throw onlyOwn();
