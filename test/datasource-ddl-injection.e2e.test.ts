@@ -100,6 +100,18 @@ describe('DEFAULT expressions', () => {
     await refused(`name=inj&schema=${enc(schema)}`, /DEFAULT of column a must be one SQL expression/);
   });
 
+  it('that the engine refuses are a 400 in the schema\'s terms (no temporary names, no virtual columns)', async () => {
+    // A subquery: the engine's THERE_IS_NO_DEFAULT_VALUE was a 422 QUERY_FAILED.
+    await refused(`name=inj&schema=${enc('a Int32 DEFAULT (SELECT 1)')}`, /Select query is not allowed in columns DEFAULT expression/);
+    // A name that is no column: the engine spoke of a_tmp_alter<digits> and incompatible types.
+    await refused(`name=inj&schema=${enc('x String, a Int32 DEFAULT length(concat(x, nope))')}`, /^the DEFAULT expression of column a \(length\(concat\(x, nope\)\)\) names something that is neither a column of the schema nor a function$/);
+    // A sorting key naming no column lists the schema's columns, not _part, _block_number, ...
+    const before = await post(`/v0/datasources?name=inj&schema=${enc('a Int32, _x String')}&engine_sorting_key=nosuch`);
+    expect(before.status, before.text).toBe(400);
+    expect(before.body.error).toMatch(/available columns: '_x'.* 'a'/);
+    expect(before.body.error).not.toMatch(/_part|_block_number|_row_exists|_table/);
+  });
+
   it('over the columns still work: missing values take them', async () => {
     const r = await post(`/v0/datasources?name=defaults&schema=${enc("id UInt32, tag String DEFAULT concat('t', toString(id)), n Int32 DEFAULT 7")}`,
       'id,tag,n\n1,,\n2,x,3\n');

@@ -148,7 +148,10 @@ async function unknownType(engine: Engine, e: unknown): Promise<RoostError | und
  * ClickHouse codes of a CREATE refused for what the schema says: a DEFAULT expression or a
  * sorting key that does not parse, names nothing, or does not fit its column's type.
  */
-const SCHEMA_REFUSALS = new Set([6, 27, 36, 42, 43, 44, 46, 47, 48, 50, 53, 62, 70, 169, 179, 549]);
+const SCHEMA_REFUSALS = new Set([6, 27, 36, 42, 43, 44, 46, 47, 48, 50, 53, 62, 70, 116, 169, 179, 549]);
+
+/** The engine's virtual columns, which its messages list among a table's columns. */
+const VIRTUAL = /^'_(?:part|block|row_exists|database|distance|disk_name|sample_factor|partition_id|table)[a-z_]*'$/;
 
 /**
  * The engine's refusal of a data source's CREATE as the user's error (400): their DEFAULT
@@ -159,7 +162,23 @@ export function schemaRefusal(e: unknown, ws: Workspace): unknown {
   if (!(e instanceof QueryFailed) || e.clickhouseCode === undefined || !SCHEMA_REFUSALS.has(e.clickhouseCode)) return e;
   const text = e.message.replace(/^Code: \d+\.\s*/, '').replace(/^DB::Exception:\s*/, '').replace(/\)?\s*ENGINE = MergeTree[\s\S]*$/, '…').replace(/\s*\(version [^)]*\)\s*$/, '')
     .split(`${quoteIdent(ws.database)}.`).join('').split(`${ws.database}.`).join('');
-  return new RoostError('SCHEMA_SYNTAX', `the engine refused the schema (a DEFAULT expression or engine_sorting_key): ${text}`, { details: { clickhouse_code: e.clickhouseCode } });
+  // A DEFAULT naming what is not a column: the engine checks it on a statement of its own, with a
+  // temporary name for the column, and calls the types incompatible; said of the column.
+  const tmp = /\) AS `?([^\s`,()]+?)_tmp_alter\d+/.exec(text);
+  if (tmp && /UNKNOWN_IDENTIFIER/.test(text)) {
+    // The expression is what the bracket closing before ` AS <column>_tmp_alter` opened.
+    let depth = 0;
+    let open = -1;
+    for (let i = tmp.index; i >= 0; i--) {
+      if (text[i] === ')') depth++;
+      else if (text[i] === '(' && --depth === 0) { open = i; break; }
+    }
+    const expr = open >= 0 ? ` (${text.slice(open + 1, tmp.index)})` : '';
+    return new RoostError('SCHEMA_SYNTAX', `the DEFAULT expression of column ${tmp[1]}${expr} names something that is neither a column of the schema nor a function`, { details: { clickhouse_code: e.clickhouseCode, column: tmp[1] } });
+  }
+  // The columns an expression may name, without the engine's virtual ones (_part, _block_number, ...).
+  const shown = text.replace(/(available columns: )((?:'[^']*'\s*)+)/, (_m, head: string, list: string) => head + (list.match(/'[^']*'/g) ?? []).filter((c) => !VIRTUAL.test(c)).join(' ') + ' ');
+  return new RoostError('SCHEMA_SYNTAX', `the engine refused the schema (a DEFAULT expression or engine_sorting_key): ${shown}`, { details: { clickhouse_code: e.clickhouseCode } });
 }
 
 export async function createQuarantine(engine: Engine, ws: Workspace, ds: DataSource, table = `${ds.table}_quarantine`): Promise<void> {
