@@ -170,6 +170,20 @@ describe('row filters are expressions, not SQL to splice', () => {
     expect(rows.body.data, rows.text).toEqual([{ id: 1 }]);
   });
 
+  it('a query reading no data source needs any read scope, and says so when there is none', async () => {
+    const reader = await post(`/v0/tokens?name=reads_orders&scope=${encodeURIComponent('DATASOURCES:READ:orders')}`);
+    const r = await get(`/v0/sql?q=${encodeURIComponent('SELECT 1 AS x FORMAT JSON')}`, reader.body.token);
+    expect(r.status, r.text).toBe(200);
+    expect(r.body.data).toEqual([{ x: 1 }]);
+    const piper = await post('/v0/tokens?name=reads_pipe&scope=PIPES:READ:org_orders');
+    expect((await get(`/v0/sql?q=${encodeURIComponent('SELECT 1 AS x FORMAT JSON')}`, piper.body.token)).status).toBe(200);
+    // A token that reads nothing: the 403 names scopes a token can be given (it named the bare
+    // DATASOURCES:READ, which no token can hold).
+    const none = await get(`/v0/sql?q=${encodeURIComponent('SELECT 1 AS x FORMAT JSON')}`, tokensOnly);
+    expect(none.status, none.text).toBe(403);
+    expect(none.body.error).toMatch(/has no read scope: a query needs DATASOURCES:READ:<name> or PIPES:READ:<name>/);
+  });
+
   it('a good filter still works, and several filters on one data source all apply', async () => {
     const a = await post(`/v0/tokens?name=acme_rows&scope=${encodeURIComponent("DATASOURCES:READ:orders:org = 'acme'")}`);
     expect(a.status, a.text).toBe(200);

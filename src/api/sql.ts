@@ -4,7 +4,7 @@ import type { App } from '../app.js';
 import type { Ctx } from '../http/context.js';
 import { formOf, noLoneSurrogates, readBody, textOf } from '../http/context.js';
 import { RoostError } from '../errors.js';
-import { auditRefusal, authenticate, authorize, currentCredential, decide, denySqlName, fixedParams, workspaceOf, type Credential } from '../../auth/authorize.js';
+import { auditRefusal, authenticate, authorize, authorizeAnyRead, currentCredential, decide, denySqlName, fixedParams, workspaceOf, type Credential } from '../../auth/authorize.js';
 import { analyzeSql, SqlError, toRoostError } from '../native/sql.js';
 import { rowFiltersOf, workspaceNameMap } from '../datasources/name-map.js';
 import { getTenant, getWorkspace } from '../../tenants/registry.js';
@@ -210,7 +210,7 @@ export function registerSqlRoutes(app: App): void {
     const nodeNames = new Set([...(pipe?.nodes.map((n) => n.name) ?? []), ...pipeTables]);
     // Nodes are authorized through the pipe; data sources one by one.
     const names = [...new Set(analysis.tables.map((t) => t.name).filter((n) => !nodeNames.has(n)))];
-    if (names.length === 0 && !pipe && pipeTables.size === 0) authorize(app, ctx, cred, { op: 'workspace', tenant, workspace, scope: 'DATASOURCES:READ' });
+    if (names.length === 0 && !pipe && pipeTables.size === 0) authorizeAnyRead(app, ctx, cred, { tenant, workspace });
     for (const name of names) {
       // Only service data sources can be left here unread (the others are not among the names):
       // refused as a name read in SQL is, the same whether or not it is one of them.
