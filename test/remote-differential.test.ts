@@ -457,13 +457,23 @@ async function proxy(target: string) {
   const to = new URL(target);
   const port = await freePort();
   const socks = new Set<net.Socket>();
-  const state = { mode: 'pass' as 'pass' | 'hold' | 'down' | 'cut', cutAfter: 0 };
+  // refuse: connections whose request names `pattern` are closed before they reach the server, `times` of them.
+  const state = { mode: 'pass' as 'pass' | 'hold' | 'down' | 'cut', cutAfter: 0, refuse: { pattern: '', times: 0 } };
   const server = net.createServer((c) => {
     if (state.mode === 'down') { c.destroy(); return; }
     const u = net.connect(Number(to.port), to.hostname);
     socks.add(c); socks.add(u);
     let sent = 0;
     c.on('data', (b) => {
+      if (state.refuse.times > 0 && state.refuse.pattern) {
+        // The statement is in the URL (inserts, percent-encoded) or the body (others), on a new or a kept-alive connection.
+        const text = b.toString('latin1');
+        const decoded = text.replace(/\+/g, ' ').replace(/%([0-9A-Fa-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16)));
+        if (text.includes(state.refuse.pattern) || decoded.includes(state.refuse.pattern)) {
+          state.refuse.times--;
+          c.destroy(); u.destroy(); return;
+        }
+      }
       sent += b.length;
       if (state.mode === 'cut' && sent > state.cutAfter) { c.destroy(); u.destroy(); return; }
       u.write(b);
@@ -588,6 +598,37 @@ describe('remote server down, slow, cut mid-insert, refusing the password', () =
       expect(logs).not.toContain(ch.password);
       for (const pw of ['Wr0ng-Pa55word-xyz', ch.password]) expect(logs).not.toContain(Buffer.from(`${ch.user}:${pw}`).toString('base64'));
       expect(srv!.logs.some((l) => /service log write failed/.test(String(l.msg)) && l.tenant === 'bad')).toBe(true);
+    } finally {
+      await px.close();
+    }
+  }, 60_000);
+});
+
+describe('rows stored, then their quarantine insert fails', () => {
+  it('the quarantine is retried while the engine comes back: 200 with both, not a 503 that says to send the stored rows again', async (t) => {
+    if (!ch) return t.skip();
+    const px = await proxy(ch.url);
+    try {
+      await tenant('qx', { type: 'clickhouse', url: px.url, user: ch.user, password: ch.password });
+      const a = api('qx');
+      expect((await a.post(`/v0/datasources?name=ev&format=ndjson&schema=${encodeURIComponent('`id` UInt32 `json:$.id`')}`)).status).toBe(200);
+      expect((await a.post(`/v0/datasources?name=cv&schema=${encodeURIComponent('id UInt32')}`)).status).toBe(200);
+      // The first two requests writing the quarantine table fail as a dead engine does.
+      px.state.refuse = { pattern: 'ev_quarantine` FORMAT', times: 2 };
+      const r = await a.post('/v0/events?name=ev&wait=true', '{"id":1}\n{"id":"nope"}\n{"id":2}\n', {});
+      expect(r.status, r.text).toBe(200);
+      expect(r.body).toEqual({ successful_rows: 2, quarantined_rows: 1 });
+      expect(px.state.refuse.times).toBe(0);
+      expect((await a.sql('SELECT count() FROM ev FORMAT TSV')).text).toBe('2\n');
+      expect((await a.sql('SELECT count() FROM ev_quarantine FORMAT TSV')).text).toBe('1\n');
+      // A CSV append (staged: the quarantine's attach comes after the rows' attach) likewise.
+      px.state.refuse = { pattern: 'cv_quarantine` ATTACH PARTITION', times: 2 };
+      const c1 = await a.post('/v0/datasources?name=cv&mode=append', '3\ny\n4\n');
+      expect(c1.status, c1.text).toBe(200);
+      expect(c1.body).toMatchObject({ rows: 2, quarantine_rows: 1 });
+      expect(px.state.refuse.times).toBe(0);
+      expect((await a.sql('SELECT count() FROM cv FORMAT TSV')).text).toBe('2\n');
+      expect((await a.sql('SELECT count() FROM cv_quarantine FORMAT TSV')).text).toBe('1\n');
     } finally {
       await px.close();
     }

@@ -103,13 +103,15 @@ async function incoming(ctx: Ctx, limit: number): Promise<Incoming> {
     // Rows appended to (or replacing those of) a data source the URL names: the body is the rows,
     // whatever it reads like (a CSV line `name=hello` was taken for a form naming another data
     // source: 404, the row not stored).
+    // (A body that is only an import-from-URL form, `url=...`, as Tinybird's SDK sends it, is
+    // still read as one: the URL import is then refused with its reason.)
     const urlMode = params.get('mode');
-    if (params.get('name') && (urlMode === 'append' || urlMode === 'replace')) {
-      const declared = ctx.req.headers['content-length'];
-      if (declared === '0' || (declared === undefined && !ctx.req.headers['transfer-encoding'])) return { params, body: undefined };
-      return { params, body: bodyStream(ctx, limit) };
-    }
     let s = await peekBody(bodyStream(ctx, limit), 64 * 1024);
+    if (params.get('name') && (urlMode === 'append' || urlMode === 'replace')) {
+      const head = s.head.toString('latin1');
+      const urlForm = s.complete && /^url=[^&\r\n]*(?:&[A-Za-z_][A-Za-z0-9_]*=[^&\r\n]*)*$/.test(head.trim());
+      if (!urlForm) return { params, body: s.head.length ? s.body : undefined };
+    }
     let text = s.head.toString('utf8');
     // A form longer than the first look (a schema of thousands of columns, moved out of a URL
     // too long for it) is read whole, up to --max-body: it was taken for the data and became a

@@ -347,17 +347,23 @@ async function importLocked(app: App, o: ImportOptions): Promise<ImportResult> {
         details: { rows_received: spool.count, first_rejected: firstRejected.map((r) => ({ line: r.line, column: r.column, reason: r.reason })) },
       });
     }
-    if (spool.count > 0) {
+    if (spool.count > 0 && !o.staged) {
+      // The rows are stored already (an insert straight into the data source): their rejected
+      // lines must follow, not be lost with a 503 that says to send the stored rows again (a
+      // cell killed between the two inserts did that). The quarantine insert is retried while the
+      // tenant's cell comes back, under a token so that one that landed is not landed twice.
+      // A retried events-buffer flush must not quarantine its rows twice either: its own token.
+      const qDedup: Record<string, string> = embedded ? { insert_deduplication_token: `${o.dedupToken ?? importId}:quarantine` } : {};
+      await afterStored(app, o, rows, spool.count, async () => {
+        await createQuarantine(engine, o.ws, o.ds);
+        await engine.insert(qTable, 'JSONEachRow', spool.read(), { settings: { date_time_input_format: 'best_effort', ...qDedup, ...oneBlock } });
+      });
+    } else if (spool.count > 0) {
       await createQuarantine(engine, o.ws, o.ds);
       const qStage = qualified(o.ws, `${o.ds.table}_quarantine${suffix}`);
-      if (o.staged) {
-        await engine.exec(`CREATE TABLE ${qStage} AS ${qTable}`);
-        staged.push(qStage);
-      }
-      // A retried events-buffer flush must not quarantine its rows twice: the same token (the
-      // quarantine tables of the embedded engine keep a deduplication window too).
-      const qDedup: Record<string, string> = o.dedupToken && embedded ? { insert_deduplication_token: `${o.dedupToken}:quarantine` } : {};
-      await engine.insert(o.staged ? qStage : qTable, 'JSONEachRow', spool.read(), { settings: { date_time_input_format: 'best_effort', ...qDedup, ...oneBlock } });
+      await engine.exec(`CREATE TABLE ${qStage} AS ${qTable}`);
+      staged.push(qStage);
+      await engine.insert(qStage, 'JSONEachRow', spool.read(), { settings: { date_time_input_format: 'best_effort' } });
     }
     if (o.staged) {
       const cluster = engine instanceof ClickHouseEngine && engine.cluster;
@@ -397,13 +403,46 @@ async function importLocked(app: App, o: ImportOptions): Promise<ImportResult> {
         o.beforeCommit?.();
         await engine.exec(`ALTER TABLE ${target} ATTACH PARTITION tuple() FROM ${stage}`);
       }
-      if (spool.count > 0) await engine.exec(`ALTER TABLE ${qTable} ATTACH PARTITION tuple() FROM ${qualified(o.ws, `${o.ds.table}_quarantine${suffix}`)}`);
+      // The rows are in (the step above is the commit): their rejected lines follow, retried while
+      // the cell comes back (a kill between the two left the rows without them and said "retry",
+      // which would store the rows twice). The stage tables outlive a cell restart.
+      if (spool.count > 0) {
+        await afterStored(app, o, rows, spool.count, async () => {
+          await engine.exec(`ALTER TABLE ${qTable} ATTACH PARTITION tuple() FROM ${qualified(o.ws, `${o.ds.table}_quarantine${suffix}`)}`);
+        });
+      }
     }
   } finally {
     spool.dispose();
     for (const t of staged) await engine.exec(`DROP TABLE IF EXISTS ${t}`).catch((e) => app.log.warn('stage table not dropped', { table: t, err: e }));
   }
   return { importId, rows, quarantined: spool.count, bytes, elapsedMs: performance.now() - t0, ...(outsideCondition !== undefined ? { outsideCondition } : {}) };
+}
+
+/** How long the quarantine of rows stored already is retried while the tenant's cell comes back. */
+const AFTER_STORED_RETRY_MS = 15_000;
+
+/**
+ * Runs `step` (the quarantine insert of an import whose rows are stored), retried on the engine's
+ * unavailability for up to AFTER_STORED_RETRY_MS. Failing still, the error says the rows are
+ * stored and is not retryable: a client that sent them again would store them twice.
+ */
+async function afterStored(app: App, o: ImportOptions, rows: number, rejected: number, step: () => Promise<void>): Promise<void> {
+  const deadline = Date.now() + AFTER_STORED_RETRY_MS;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await step();
+      if (attempt > 1) app.log.info('quarantine written after a retry', { tenant: o.ws.tenant, datasource: o.ds.name, attempt });
+      return;
+    } catch (e) {
+      const unavailable = e instanceof RoostError && (e.code === 'CELL_UNAVAILABLE' || e.code === 'ENGINE_UNAVAILABLE');
+      if (!unavailable || Date.now() > deadline) {
+        app.log.error('rows stored, their rejected lines not quarantined', { tenant: o.ws.tenant, datasource: o.ds.name, rows, rejected, err: e });
+        throw new RoostError('INTERNAL', `the ${rows} valid rows were stored, but the ${rejected} rejected rows could not be put in the quarantine (${(e as Error).message}); do not send the valid rows again`, { cause: e, details: { successful_rows: rows, quarantined_rows: 0, rejected_rows: rejected } });
+      }
+      await new Promise((r) => setTimeout(r, Math.min(2_000, 100 * attempt)));
+    }
+  }
 }
 
 /** A request's encoded rows above this size are not held for a group: they go in alone, streamed. */
