@@ -106,6 +106,15 @@ async function startLocked(config: Config, log: Logger, unlock: () => void): Pro
   if (swept) log.warn('removed quarantine spool files left by a crash', { files: swept });
 
   const cells = new CellManager({ dataDir: config.dataDir, idleMs: config.cellIdleMs, healthMs: config.cellHealthMs, log, metrics, secrets });
+  // Cells of tenants that no longer exist: a tenant's delete changes the state first and removes
+  // its cell's directory after, so a server killed between left the directory — its databases,
+  // its service data — for the next tenant created under that slug to start in.
+  const cellsRoot = path.join(config.dataDir, 'cells');
+  for (const slug of fs.existsSync(cellsRoot) ? fs.readdirSync(cellsRoot) : []) {
+    if (state.get('tenants', slug)) continue;
+    fs.rmSync(path.join(cellsRoot, slug), { recursive: true, force: true });
+    log.warn('removed the cell directory of a tenant that no longer exists (a delete cut short)', { tenant: slug });
+  }
   const router = new Router();
   const http = new HttpServer({
     router, log, metrics, requestTimeoutMs: config.requestTimeoutMs, maxBodyBytes: config.maxBodyBytes,

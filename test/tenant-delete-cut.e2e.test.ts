@@ -1,0 +1,56 @@
+/**
+ * A tenant's delete changes the state first and removes its cell's directory after: a server
+ * killed (-9) between left the directory — databases, rows, service data — and a tenant created
+ * later under the same slug started its cell in it (found by a black-box test: 3 of 5 kills).
+ * The next start removes cell directories of tenants that do not exist. The crash's leftover is
+ * made here as the crash makes it: a tenant's whole cell directory with no tenant in the state.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { call, startServer, tempDir, type RunningServer } from './helpers/server.js';
+
+const json = (body: unknown) => ({ headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+const servers: RunningServer[] = [];
+afterAll(async () => { for (const s of servers) await s.stop('SIGKILL').catch(() => undefined); });
+
+async function tenant(srv: RunningServer, slug: string): Promise<string> {
+  expect((await call(`${srv.url}/v0/tenants`, { method: 'POST', token: srv.operatorToken, ...json({ slug }) })).status).toBe(201);
+  return (await call(`${srv.url}/v0/tenants/${slug}/workspaces`, { method: 'POST', token: srv.operatorToken, ...json({ name: 'w' }) })).body.token;
+}
+
+describe('the cell directory of a tenant whose delete was cut short', () => {
+  it('is removed at the next start, and a tenant created under the slug starts empty', async () => {
+    const dataDir = tempDir('roost-delcut-');
+    let srv = await startServer({ dataDir, dev: false });
+    servers.push(srv);
+    const token = await tenant(srv, 'acme');
+    expect((await call(`${srv.url}/v0/datasources?name=secrets&schema=${encodeURIComponent('s String')}`, { method: 'POST', token })).status).toBe(200);
+    expect((await call(`${srv.url}/v0/datasources?name=secrets&mode=append`, { method: 'POST', token, body: 'TOP_SECRET_ROW\n' })).body.rows).toBe(1);
+    await srv.stop('SIGKILL');
+    // As a delete cut after its state change: the directory of a slug no tenant holds.
+    // (Copied once the killed server's cell has let go of its files: it ends with its server.)
+    for (let i = 0; ; i++) {
+      try {
+        fs.cpSync(path.join(dataDir, 'cells', 'acme'), path.join(dataDir, 'cells', 'globex'), { recursive: true });
+        break;
+      } catch (e) {
+        fs.rmSync(path.join(dataDir, 'cells', 'globex'), { recursive: true, force: true });
+        if (i > 50) throw e;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    srv = await startServer({ dataDir, dev: false });
+    servers.push(srv);
+    expect(fs.existsSync(path.join(dataDir, 'cells', 'globex'))).toBe(false);
+    expect(srv.logs.some((l) => l.msg === 'removed the cell directory of a tenant that no longer exists (a delete cut short)' && l.tenant === 'globex')).toBe(true);
+    // The tenant that exists keeps its cell.
+    expect((await call(`${srv.url}/v0/sql?q=${encodeURIComponent('SELECT count() AS n FROM secrets FORMAT JSON')}`, { token })).body.data).toEqual([{ n: 1 }]);
+    // A tenant created under the slug has nothing of the old one: no database, no rows.
+    const fresh = await tenant(srv, 'globex');
+    expect((await call(`${srv.url}/v0/datasources?name=secrets&schema=${encodeURIComponent('s String')}`, { method: 'POST', token: fresh })).status).toBe(200);
+    expect((await call(`${srv.url}/v0/sql?q=${encodeURIComponent('SELECT count() AS n FROM secrets FORMAT JSON')}`, { token: fresh })).body.data).toEqual([{ n: 0 }]);
+    const dbs = fs.readdirSync(path.join(dataDir, 'cells', 'globex', 'db', 'metadata')).filter((d) => d.startsWith('ws_') && !d.endsWith('.sql'));
+    expect(dbs.length, dbs.join(', ')).toBe(1);
+  }, 120_000);
+});
