@@ -211,15 +211,27 @@ export function sendText(ctx: Ctx, status: number, text: string, type = 'text/pl
 }
 
 /** Writes a chunk honouring backpressure; rejects when the client has gone. */
-export function writeChunk(ctx: Ctx, chunk: Buffer | string): Promise<void> {
+export function writeChunk(ctx: Ctx, chunk: Buffer | string, stallMs?: number): Promise<void> {
   if (ctx.res.destroyed) return Promise.reject(new RoostError('CLIENT_CLOSED', 'client went away'));
   // Ended by Roost (the deadline over HTTP/1.0): nothing more may be written.
   if (ctx.res.writableEnded) return Promise.reject(ctx.deadline ?? new RoostError('CLIENT_CLOSED', 'the response was already ended'));
   if (ctx.res.write(chunk)) return Promise.resolve();
   return new Promise((resolve, reject) => {
-    const onDrain = () => { ctx.res.off('close', onClose); resolve(); };
-    const onClose = () => { ctx.res.off('drain', onDrain); reject(new RoostError('CLIENT_CLOSED', 'client went away')); };
+    let timer: NodeJS.Timeout | undefined;
+    const onDrain = () => { clearTimeout(timer); ctx.res.off('close', onClose); resolve(); };
+    const onClose = () => { clearTimeout(timer); ctx.res.off('drain', onDrain); reject(new RoostError('CLIENT_CLOSED', 'client went away')); };
     ctx.res.once('drain', onDrain);
     ctx.res.once('close', onClose);
+    // A client that takes nothing for this long is let go (see CLIENT_STALL_MS in query/run.ts).
+    if (stallMs !== undefined) {
+      timer = setTimeout(() => {
+        ctx.res.off('drain', onDrain);
+        ctx.res.off('close', onClose);
+        ctx.log.warn('client read nothing of its result for too long; dropped', { request_id: ctx.id, route: ctx.route, stall_ms: stallMs });
+        ctx.res.destroy();
+        reject(new RoostError('CLIENT_CLOSED', `the client read nothing of the result for ${stallMs} ms`));
+      }, stallMs);
+      timer.unref();
+    }
   });
 }

@@ -92,6 +92,14 @@ export function splitUserSettings(sql: string): { sql: string; settings: Record<
 /** Threads of one query unless the tenant's `query_threads` says otherwise: half the cores, at least one. */
 export const DEFAULT_QUERY_THREADS = Math.max(1, Math.floor(os.availableParallelism() / 2));
 
+/**
+ * A streamed result holds the tenant's engine (it runs one statement at a time) while the client
+ * reads it: a client that stops reading held every other request of the tenant until the query's
+ * time limit (30 s by default; several such clients queued, minutes). One that takes no byte for
+ * this long is let go, its query cancelled. Results the cell has whole (up to 2 MiB) never hold it.
+ */
+const CLIENT_STALL_MS = Number(process.env.ROOST_CLIENT_STALL_MS || 10_000);
+
 /** The read-only limits a tenant's queries run under. */
 export function querySettings(tenant: Tenant, config: Config, format: string): { settings: Record<string, string | number>; timeoutMs: number } {
   const l = tenant.limits;
@@ -166,11 +174,11 @@ async function runWithSlot(ctx: Ctx, o: RunOptions, type: string, settings: Reco
     } else {
       for await (const chunk of stream) {
         bytes += chunk.length;
-        if (!tail) await writeChunk(ctx, chunk);
+        if (!tail) await writeChunk(ctx, chunk, CLIENT_STALL_MS);
         else {
           if (ctx.res.destroyed) throw new RoostError('CLIENT_CLOSED', 'client went away');
           const out = tail.pass(chunk);
-          if (out.length) await writeChunk(ctx, out);
+          if (out.length) await writeChunk(ctx, out, CLIENT_STALL_MS);
         }
       }
     }
