@@ -69,10 +69,10 @@ export function storageChanged(tenant: string): void {
  * STORAGE_LIMIT. The check is made before an import; one import may end a
  * little over the limit, the next one is refused.
  */
-export async function checkStorage(app: App, tenant: Tenant): Promise<void> {
+export async function checkStorage(app: App, tenant: Tenant, fresh = false): Promise<void> {
   const limit = tenant.limits.storage_bytes;
   if (!limit) return;
-  const used = await storageUsed(app, tenant);
+  const used = await storageUsed(app, tenant, fresh);
   if (used >= limit) {
     throw new RoostError('STORAGE_LIMIT', `tenant "${tenant.slug}" stores ${used} bytes, at its storage limit of ${limit} bytes: nothing was stored. Reads keep working; delete or truncate data, or ask the operator to raise limits.storage_bytes`, {
       details: { limit: 'storage_bytes', value: limit, used },
