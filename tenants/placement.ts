@@ -82,10 +82,15 @@ export class CellManager {
     return out;
   }
 
-  async forget(tenant: string): Promise<void> {
+  /**
+   * Stops and drops a tenant's engine: its tenant was deleted (later calls on it say so), or its
+   * placement `replaced` (later calls are retryable: the next request gets the new engine).
+   */
+  async forget(tenant: string, why: 'deleted' | 'replaced' = 'deleted'): Promise<void> {
     const e = this.#engines.get(tenant);
     this.#engines.delete(tenant);
-    await e?.close();
+    if (e instanceof EmbeddedCell) await e.close(why === 'deleted' ? 'deleted' : 'shutdown');
+    else await e?.close();
   }
 
   async closeAll(): Promise<void> {

@@ -54,3 +54,33 @@ describe('the cell directory of a tenant whose delete was cut short', () => {
     expect(dbs.length, dbs.join(', ')).toBe(1);
   }, 120_000);
 });
+
+describe('a backup job whose tenant is deleted while it runs', () => {
+  it('fails saying the tenant was deleted (not "the server is shutting down")', async () => {
+    const srv = await startServer({ dev: false });
+    servers.push(srv);
+    let landed = 0;
+    for (let attempt = 0; attempt < 4 && landed === 0; attempt++) {
+      const slug = `doomed-${attempt}`;
+      const token = await tenant(srv, slug);
+      expect((await call(`${srv.url}/v0/datasources?name=d&schema=${encodeURIComponent('a String')}`, { method: 'POST', token })).status).toBe(200);
+      const body = Array.from({ length: 1_000_000 * (attempt + 1) }, (_, i) => `row${i}`).join('\n') + '\n';
+      expect((await call(`${srv.url}/v0/datasources?name=d&mode=append`, { method: 'POST', token, body })).status).toBe(200);
+      const b = await call(`${srv.url}/v0/tenants/${slug}/backups`, { method: 'POST', token: srv.operatorToken, ...json({}) });
+      expect(b.status, b.text).toBe(202);
+      await new Promise((r) => setTimeout(r, 30));
+      expect((await call(`${srv.url}/v0/tenants/${slug}`, { method: 'DELETE', token: srv.operatorToken })).status).toBe(200);
+      let job: Record<string, unknown> = {};
+      for (let i = 0; i < 300; i++) {
+        job = (await call(`${srv.url}${b.body.job_url}`, { token: srv.operatorToken })).body;
+        if (job.status === 'done' || job.status === 'error') break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      if (job.status === 'done') continue; // finished before the delete: try with more rows
+      landed++;
+      expect(job, JSON.stringify(job)).toMatchObject({ status: 'error', code: 'UNKNOWN_TENANT' });
+      expect(String(job.error)).toMatch(new RegExp(`tenant "${slug}" was deleted`));
+    }
+    expect(landed, 'no delete landed while a backup ran').toBe(1);
+  }, 180_000);
+});

@@ -239,7 +239,7 @@ export function registerTenantRoutes(app: App): void {
       return { ops: r.ops, result: r.tenant };
     });
     // A new placement takes effect on the next request: the old engine is let go. Data is not moved.
-    if (placement) await app.cells.forget(slug);
+    if (placement) await app.cells.forget(slug, 'replaced');
     auditOperator(app, slug, { event: 'tenant.updated', credential: credentialName(cred), requestId: ctx.id, details: { fields: Object.keys(body), limits: tenant.limits, placement: tenant.placement.type } });
     sendJson(ctx, 200, tenantView(tenant));
   });

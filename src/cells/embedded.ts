@@ -199,7 +199,7 @@ export class EmbeddedCell implements Engine {
   #idleTimer: NodeJS.Timeout | undefined;
   #healthTimer: NodeJS.Timeout | undefined;
   #inflight = 0;
-  #closed = false;
+  #closed: false | 'shutdown' | 'deleted' = false;
 
   constructor(opts: EmbeddedCellOptions) {
     this.#opts = opts;
@@ -210,6 +210,7 @@ export class EmbeddedCell implements Engine {
   get dir(): string { return this.#opts.dir; }
 
   async #get(): Promise<CellProcess> {
+    if (this.#closed === 'deleted') throw new RoostError('UNKNOWN_TENANT', `tenant "${this.#opts.tenant}" was deleted`);
     if (this.#closed) throw new RoostError('SHUTTING_DOWN', 'the server is shutting down', { retryable: true });
     if (this.#proc && !this.#proc.exited) return this.#proc;
     if (!this.#starting) {
@@ -507,8 +508,9 @@ export class EmbeddedCell implements Engine {
     this.#opts.log.info('cell stopped', { tenant: this.#opts.tenant });
   }
 
-  async close(): Promise<void> {
-    this.#closed = true;
+  /** Stops the cell for good: the server shuts down, or (`deleted`) its tenant was deleted. */
+  async close(reason: 'shutdown' | 'deleted' = 'shutdown'): Promise<void> {
+    this.#closed = reason;
     await this.stop();
   }
 }
