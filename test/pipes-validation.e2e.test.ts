@@ -149,6 +149,18 @@ describe('templates', () => {
     expect(ok.status, ok.text).toBe(200);
   });
 
+  it('a template with no parameter that fails to render is refused: it would fail on every call', async () => {
+    const r = await form('/v0/pipes', { name: 'tpl_div0', sql: '%\nSELECT {{ 1/0 }} AS x' });
+    expect(r.status, r.text).toBe(422);
+    expect(r.body).toMatchObject({ code: 'TEMPLATE_INVALID', node: 'tpl_div0_0' });
+    expect(r.body.error).toMatch(/division by zero .*the template has no parameter, so it fails on every call \(nothing was saved\)/);
+    expect((await call(`${srv.url}/v0/pipes/tpl_div0`, { token: admin })).status).toBe(404);
+    // With a parameter, the failure may be the default's only: saved, with the warning.
+    const withParam = await form('/v0/pipes', { name: 'tpl_div_param', sql: '%\nSELECT {{ 10 / Int32(d, 0) }} AS x' });
+    expect(withParam.status, withParam.text).toBe(200);
+    expect(withParam.body.warnings?.[0]?.reason).toBe('template_needs_values');
+  });
+
   it('a parameter without a default leaves the node (and nodes reading it) unchecked', async () => {
     const r = await json('/v0/pipes', { name: 'tpl_req', nodes: [
       { name: 'f', sql: '%\nSELECT idd FROM ev WHERE s = {{ String(x, required=True) }}' },

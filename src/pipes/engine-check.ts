@@ -30,7 +30,7 @@ import type { Tenant } from '../../tenants/registry.js';
 import { RoostError, EngineUnavailable, QueryFailed } from '../errors.js';
 import { compilePipe, SqlError, type NameMapEntry } from '../native/sql.js';
 import { workspaceNameMap } from '../datasources/name-map.js';
-import { isTemplate, renderTemplate } from './template/index.js';
+import { isTemplate, renderTemplate, templateParameters } from './template/index.js';
 import { renderShared } from './render-share.js';
 import { endpointNode, findPipe, pipesUsing, type Pipe, type PipeNode } from './pipe.js';
 import { publicNames, withPublicNames } from '../query/public-names.js';
@@ -120,6 +120,11 @@ function closure(pipe: Pipe, target: PipeNode): PipeNode[] {
   return pipe.nodes.filter((n) => need.has(n.name));
 }
 
+/** Does a template name no parameter (nothing a call could change)? */
+function noParameters(sql: string): boolean {
+  try { return templateParameters(sql).length === 0; } catch { return false; }
+}
+
 /**
  * `target` of `pipe` compiled as a call without parameters compiles it: templates rendered with
  * their defaults only, other pipes' endpoints inlined (`lookup` answers the pipe a name means,
@@ -135,6 +140,11 @@ function compileForCheck(state: State, pipe: Pipe, target: PipeNode, lookup: (na
       rendered.push({ name: n.name, sql: renderShared(pipe.tenant, () => renderTemplate(n.sql, {}, {})).sql });
     } catch (e) {
       if (e instanceof RoostError && e.code === 'RATE_LIMITED') throw e;
+      // A template with no parameter at all renders the same on every call: failing now, it
+      // fails on every call (`{{ 1/0 }}` was saved with a warning, then every call was a 422).
+      if (e instanceof RoostError && noParameters(n.sql)) {
+        throw new RoostError(e.code, `node "${n.name}": ${e.message}; the template has no parameter, so it fails on every call (nothing was saved)`, { details: { ...e.details, node: n.name } });
+      }
       const why = e instanceof Error ? e.message : String(e);
       return { reason: 'template_needs_values', skipped: `${n.name === target.name ? 'it ' : `it reads node "${n.name}", which `}cannot be rendered without parameter values (${why})` };
     }
