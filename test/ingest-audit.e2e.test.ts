@@ -103,6 +103,12 @@ describe('/v0/events without wait: what is acknowledged is what is stored', () =
     const big = `{"i":1,"pad":"${'x'.repeat(9 << 20)}"}\n`;
     const r = await post('/v0/events?name=evbig', big, ndjson);
     expect(r).toMatchObject({ status: 400, body: { code: 'ROW_TOO_LARGE', line: 1 } });
+    // No limit to raise: the answers say to split the row (a CSV append said "or raise the limit").
+    expect(r.body.error).not.toMatch(/raise/);
+    const csv = await post('/v0/datasources?name=evbig&mode=append', `1,${'x'.repeat(9 << 20)}\n`, { 'Content-Type': 'text/csv' });
+    expect(csv).toMatchObject({ status: 400, body: { code: 'ROW_TOO_LARGE' } });
+    expect(csv.body.error).toMatch(/a row may be at most 8 MiB: split it/);
+    expect(csv.body.error).not.toMatch(/raise/);
     expect((await post('/v0/events?name=evbig', '{"i":7}\n', ndjson)).status).toBe(202);
     expect(await eventually('SELECT groupArray(i) AS c FROM evbig', [7])).toEqual([7]);
   });

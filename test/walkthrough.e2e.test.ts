@@ -54,6 +54,10 @@ describe('README: events', () => {
     // What the README now shows first.
     expect((await post('/v0/datasources?name=clicks&format=ndjson', events)).body).toMatchObject({ rows: 2 });
     expect((await post('/v0/events?name=clicks&wait=true', events)).body).toEqual({ successful_rows: 2, quarantined_rows: 0 });
+    // Events sent to a quarantine table: told whose it is, not to create it (a name that is refused).
+    const toQuarantine = await post('/v0/events?name=clicks_quarantine&wait=true', events);
+    expect(toQuarantine.status).toBe(400);
+    expect(toQuarantine.body.error).toMatch(/"clicks_quarantine" is the quarantine of data source "clicks".*send events to "clicks"/);
   });
 
   it("an append to a data source that does not exist (Tinybird's append would create it) says to create it", async () => {

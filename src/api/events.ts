@@ -161,6 +161,11 @@ export function registerEventRoutes(app: App): EventBuffer {
       // Tinybird Classic creates a missing data source from the first events; Roost does not
       // (docs/decisions.md): the answer says how to create it.
       if ((e as RoostError).code !== 'UNKNOWN_DATASOURCE') throw e;
+      // A quarantine table is no data source to send to (and no name one can be created under).
+      const base = /^(.+)_quarantine$/.exec(name)?.[1];
+      if (base && app.state.get('datasources', tenant, workspace, base)) {
+        throw new RoostError('INVALID_PARAMETER', `"${name}" is the quarantine of data source "${base}": Roost alone writes the rows its appends reject there; send events to "${base}"`);
+      }
       throw new RoostError('UNKNOWN_DATASOURCE', `there is no data source "${name}" in this workspace; /v0/events appends to an existing one: create it first with POST /v0/datasources?name=${encodeURIComponent(name)}&format=ndjson (a schema= with json paths, or a sample NDJSON body to infer it from)`);
     }
     const tenantRec = getTenant(app.state, tenant);

@@ -667,7 +667,7 @@ export function csvToRoost(e: unknown): unknown {
   if (e.expected) details.expected = e.expected;
   if (e.found) details.found = e.found;
   switch (e.code) {
-    case 'ROW_TOO_LARGE': return new RoostError('ROW_TOO_LARGE', `${e.message}; split the row or raise the limit`, { details });
+    case 'ROW_TOO_LARGE': return new RoostError('ROW_TOO_LARGE', `${e.message}; a row may be at most 8 MiB: split it (long text in several rows, or keep large values outside)`, { details });
     case 'INVALID_UTF8': return new RoostError('INVALID_UTF8', `${e.message}; send UTF-8 text`, { details });
     case 'HEADER_MISMATCH': return new RoostError('HEADER_MISMATCH', e.message, { details });
     case 'SCHEMA_SYNTAX': return new RoostError('SCHEMA_SYNTAX', e.message, { details });
