@@ -549,18 +549,20 @@ export function authorize(app: App, ctx: Ctx, cred: Credential, action: Action):
 }
 
 /**
- * A query that reads no data source (`SELECT 1`): any read right in the workspace will do — a
- * token's `DATASOURCES:READ:<any>` or `PIPES:READ:<any>` too (it needed the bare
- * `DATASOURCES:READ`, a scope no token can be given, so only ADMIN passed, and the 403 named it).
+ * A query that reads no data source (`SELECT 1`): any data source read right in the workspace
+ * will do — a token's `DATASOURCES:READ:<any>` too (it needed the bare `DATASOURCES:READ`, a scope
+ * no token can be given, so only ADMIN passed, and the 403 named it). `PIPES:READ` alone is not
+ * enough: such tokens (JWTs handed to end users) call endpoints, not the Query API.
  */
 export function authorizeAnyRead(app: App, ctx: Ctx, cred: Credential, ref: WorkspaceRef): void {
   const action: Action = { op: 'workspace', tenant: ref.tenant, workspace: ref.workspace, scope: 'DATASOURCES:READ' };
-  if (decide(cred, action) === undefined) return;
-  const scopes = cred.kind === 'token' ? cred.token.scopes : cred.kind === 'jwt' ? cred.jwt.scopes.map((x) => `${x.type}:${x.resource}`) : undefined;
+  const why = decide(cred, action);
+  if (why === undefined) return;
   const own = cred.kind === 'token' ? cred.token.tenant === ref.tenant && cred.token.workspace === ref.workspace
     : cred.kind === 'jwt' ? cred.jwt.tenant === ref.tenant && cred.jwt.workspace === ref.workspace : false;
-  if (own && scopes?.some((x) => x.startsWith('DATASOURCES:READ:') || x.startsWith('PIPES:READ:'))) return;
-  deny(app, ctx, cred, action, decide(cred, action) === 'this token lacks the scope DATASOURCES:READ'
-    ? 'this token has no read scope: a query needs DATASOURCES:READ:<name> or PIPES:READ:<name> (of any data source or pipe), or ADMIN'
-    : decide(cred, action)!);
+  const scopes = cred.kind === 'token' ? cred.token.scopes : cred.kind === 'jwt' ? cred.jwt.scopes.map((x) => `${x.type}:${x.resource}`) : [];
+  if (own && scopes.some((x) => x.startsWith('DATASOURCES:READ:'))) return;
+  deny(app, ctx, cred, action, own
+    ? 'this token has no data source read scope: a query needs DATASOURCES:READ:<name> (of any data source) or ADMIN'
+    : why);
 }
