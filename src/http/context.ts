@@ -211,7 +211,7 @@ export function sendText(ctx: Ctx, status: number, text: string, type = 'text/pl
 }
 
 /** Writes a chunk honouring backpressure; rejects when the client has gone. */
-export function writeChunk(ctx: Ctx, chunk: Buffer | string, stallMs?: number): Promise<void> {
+export function writeChunk(ctx: Ctx, chunk: Buffer | string, stallMs?: number, stallApplies?: () => boolean): Promise<void> {
   if (ctx.res.destroyed) return Promise.reject(new RoostError('CLIENT_CLOSED', 'client went away'));
   // Ended by Roost (the deadline over HTTP/1.0): nothing more may be written.
   if (ctx.res.writableEnded) return Promise.reject(ctx.deadline ?? new RoostError('CLIENT_CLOSED', 'the response was already ended'));
@@ -223,14 +223,23 @@ export function writeChunk(ctx: Ctx, chunk: Buffer | string, stallMs?: number): 
     ctx.res.once('drain', onDrain);
     ctx.res.once('close', onClose);
     // A client that takes nothing for this long is let go (see CLIENT_STALL_MS in query/run.ts).
+    // Progress is what the socket hands the kernel: a slow client that keeps reading moves it
+    // (a drain comes only once a whole chunk, megabytes, is out: waiting for it dropped clients
+    // reading steadily at 1 MB/s).
     if (stallMs !== undefined) {
-      timer = setTimeout(() => {
+      const written = () => ctx.res.socket?.bytesWritten ?? 0;
+      let seen = written();
+      const check = () => {
+        const now = written();
+        // No progress, but nothing waits on this client yet (stallApplies): it may take its time.
+        if (now !== seen || (stallApplies && !stallApplies())) { seen = now; timer = setTimeout(check, stallMs); timer.unref(); return; }
         ctx.res.off('drain', onDrain);
         ctx.res.off('close', onClose);
         ctx.log.warn('client read nothing of its result for too long; dropped', { request_id: ctx.id, route: ctx.route, stall_ms: stallMs });
         ctx.res.destroy();
         reject(new RoostError('CLIENT_CLOSED', `the client read nothing of the result for ${stallMs} ms`));
-      }, stallMs);
+      };
+      timer = setTimeout(check, stallMs);
       timer.unref();
     }
   });

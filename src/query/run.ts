@@ -6,6 +6,8 @@
 import os from 'node:os';
 import type { Ctx } from '../http/context.js';
 import { writeChunk } from '../http/context.js';
+import path from 'node:path';
+import { pumpResult, spoolLimit, stallLimit } from './result-spool.js';
 import type { Engine, QueryStats } from '../cells/engine.js';
 import type { Tenant } from '../../tenants/registry.js';
 import type { Config } from '../config.js';
@@ -93,12 +95,14 @@ export function splitUserSettings(sql: string): { sql: string; settings: Record<
 export const DEFAULT_QUERY_THREADS = Math.max(1, Math.floor(os.availableParallelism() / 2));
 
 /**
- * A streamed result holds the tenant's engine (it runs one statement at a time) while the client
- * reads it: a client that stops reading held every other request of the tenant until the query's
- * time limit (30 s by default; several such clients queued, minutes). One that takes no byte for
- * this long is let go, its query cancelled. Results the cell has whole (up to 2 MiB) never hold it.
+ * A streamed result is taken from the engine as it comes and waits for a slow client in memory,
+ * then in a spool file of up to ROOST_RESULT_SPOOL_BYTES (1 GiB): the tenant's engine runs one
+ * statement at a time, and a client reading slowly held all its other requests until the query's
+ * time limit. Past the spool's size a client that takes nothing for ROOST_CLIENT_STALL_MS (10 s)
+ * is let go, its query cancelled.
  */
-const CLIENT_STALL_MS = Number(process.env.ROOST_CLIENT_STALL_MS || 10_000);
+const RESULT_SPOOL_BYTES = spoolLimit(process.env.ROOST_RESULT_SPOOL_BYTES);
+const CLIENT_STALL_MS = stallLimit(process.env.ROOST_CLIENT_STALL_MS);
 
 /** The read-only limits a tenant's queries run under. */
 export function querySettings(tenant: Tenant, config: Config, format: string): { settings: Record<string, string | number>; timeoutMs: number } {
@@ -172,15 +176,14 @@ async function runWithSlot(ctx: Ctx, o: RunOptions, type: string, settings: Reco
         }
       }
     } else {
-      for await (const chunk of stream) {
-        bytes += chunk.length;
-        if (!tail) await writeChunk(ctx, chunk, CLIENT_STALL_MS);
-        else {
-          if (ctx.res.destroyed) throw new RoostError('CLIENT_CLOSED', 'client went away');
-          const out = tail.pass(chunk);
-          if (out.length) await writeChunk(ctx, out, CLIENT_STALL_MS);
-        }
-      }
+      // Taken from the engine at its pace, given to the client at the client's (result-spool.ts).
+      const s = stream;
+      const counted = (async function* () { for await (const chunk of s) { bytes += chunk.length; yield chunk; } })();
+      await pumpResult(ctx, counted, {
+        dir: path.join(o.config.dataDir, 'tmp'), maxSpoolBytes: RESULT_SPOOL_BYTES, stallMs: CLIENT_STALL_MS,
+        ...(tail ? { transform: (c: Buffer) => tail.pass(c) } : {}),
+        cancel: () => s.cancel?.(),
+      });
     }
     // The last bytes go with end(): the same bytes on the wire as write() then end(), one call less.
     const rest = tail?.finish();

@@ -1,0 +1,142 @@
+/**
+ * A streamed result, taken from the engine as fast as it comes and handed to the client at the
+ * client's pace. The tenant's embedded engine runs one statement at a time, and a result it
+ * streams is produced only as it is taken: a client reading slowly (or not at all) held every
+ * other request of the tenant until the query's time limit. Here what the client has not taken
+ * yet waits in memory (up to MEMORY_BYTES), then in an unnamed file under `<data>/tmp` (deleted
+ * as it is opened: nothing is left by a crash), up to `maxSpoolBytes`; only past that does the
+ * engine wait for the client again, and a client that then takes nothing for `stallMs` is let go
+ * (its query cancelled). Order and bytes are the engine's.
+ */
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import crypto from 'node:crypto';
+import type { Ctx } from '../http/context.js';
+import { writeChunk } from '../http/context.js';
+
+/** Bytes of result held in memory before the rest goes to the spool file. */
+const MEMORY_BYTES = 8 << 20;
+
+export interface SpoolOptions {
+  /** Directory of the spool file (`<data>/tmp`). */
+  dir: string;
+  /** Largest spool file; past it the engine waits for the client. */
+  maxSpoolBytes: number;
+  /** Past the spool's size: a client taking nothing for this long is let go. */
+  stallMs: number;
+  /** Each chunk as the client gets it (a JSON result's trailer is rewritten). */
+  transform?: (chunk: Buffer) => Buffer;
+  /** Stops the engine's stream at once (the client left), not at its next chunk. */
+  cancel?: () => void;
+}
+
+/** Writes `source` to the client; resolves once all of it was handed to the socket. */
+export async function pumpResult(ctx: Ctx, source: AsyncIterable<Buffer>, o: SpoolOptions): Promise<void> {
+  const memory: Buffer[] = [];
+  let memoryBytes = 0;
+  let fd: fsp.FileHandle | undefined;
+  let fileWritten = 0;
+  let fileRead = 0;
+  let ended = false;
+  let failure: unknown;
+  let stopped = false;
+  let wakeConsumer: (() => void) | undefined;
+  let wakeProducer: (() => void) | undefined;
+  const signalConsumer = () => { const w = wakeConsumer; wakeConsumer = undefined; w?.(); };
+  const signalProducer = () => { const w = wakeProducer; wakeProducer = undefined; w?.(); };
+
+  const openSpool = async (): Promise<fsp.FileHandle> => {
+    fs.mkdirSync(o.dir, { recursive: true });
+    const file = path.join(o.dir, `result-spool-${process.pid}-${crypto.randomBytes(6).toString('hex')}`);
+    const f = await fsp.open(file, 'w+', 0o600);
+    await fsp.unlink(file);
+    return f;
+  };
+
+  const producer = (async () => {
+    const it = source[Symbol.asyncIterator]();
+    try {
+      for (;;) {
+        if (stopped) return;
+        const r = await it.next();
+        if (r.done) break;
+        const chunk = o.transform ? o.transform(r.value) : r.value;
+        if (!chunk.length) continue;
+        // Straight on while the client keeps up (the writer waits for data); held once it lags.
+        if (fd === undefined && (wakeConsumer !== undefined || memoryBytes + chunk.length <= MEMORY_BYTES)) {
+          memory.push(chunk);
+          memoryBytes += chunk.length;
+        } else {
+          // Past the spool's size the engine waits for the client to take some.
+          while (!stopped && fileWritten - fileRead + chunk.length > o.maxSpoolBytes && fileWritten > fileRead) {
+            await new Promise<void>((res) => { wakeProducer = res; });
+          }
+          if (stopped) return;
+          fd ??= await openSpool();
+          let off = 0;
+          while (off < chunk.length) off += (await fd.write(chunk, off, chunk.length - off, fileWritten + off)).bytesWritten;
+          fileWritten += chunk.length;
+        }
+        signalConsumer();
+      }
+    } catch (e) {
+      failure = e;
+    } finally {
+      ended = true;
+      signalConsumer();
+      // Stopped early (the client left or was let go): the engine's stream is let go, its query cancelled.
+      if (stopped) await it.return?.(undefined)?.catch(() => undefined);
+    }
+  })();
+
+  try {
+    for (;;) {
+      if (memory.length) {
+        const b = memory.shift()!;
+        memoryBytes -= b.length;
+        await writeChunk(ctx, b, o.stallMs, spoolFull);
+        continue;
+      }
+      if (fd !== undefined && fileRead < fileWritten) {
+        const n = Math.min(1 << 20, fileWritten - fileRead);
+        const b = Buffer.allocUnsafe(n);
+        let got = 0;
+        while (got < n) got += (await fd.read(b, got, n - got, fileRead + got)).bytesRead;
+        fileRead += n;
+        signalProducer();
+        await writeChunk(ctx, b, o.stallMs, spoolFull);
+        continue;
+      }
+      if (ended) break;
+      await new Promise<void>((res) => { wakeConsumer = res; });
+    }
+    if (failure) throw failure;
+  } catch (e) {
+    stopped = true;
+    o.cancel?.();
+    signalProducer();
+    throw e;
+  } finally {
+    await producer;
+    await fd?.close();
+  }
+
+  /** The engine is waiting on this client: the spool is at its size. */
+  function spoolFull(): boolean {
+    return wakeProducer !== undefined;
+  }
+}
+
+/** ROOST_RESULT_SPOOL_BYTES: the largest spool file per result (default 1 GiB, at least 1 MiB). */
+export function spoolLimit(raw: string | undefined): number {
+  const v = Number(raw);
+  return raw !== undefined && /^\d+$/.test(raw.trim()) && v >= 1 << 20 ? v : 1 << 30;
+}
+
+/** ROOST_CLIENT_STALL_MS: whole milliseconds, at least 100; anything else is the default (10 s). */
+export function stallLimit(raw: string | undefined): number {
+  const v = Number(raw);
+  return raw !== undefined && /^\d+$/.test(raw.trim()) && v >= 100 ? v : 10_000;
+}
+
