@@ -17,7 +17,7 @@ import { loadOperatorToken, type OperatorToken } from '../auth/operator.js';
 import { registerHealthRoutes } from './api/health.js';
 import { registerDevRoutes, seedDevelopment } from './api/dev.js';
 import { registerTenantAuditRoutes } from './api/tenant-audit.js';
-import { registerTenantRoutes } from './api/tenants.js';
+import { CELL_DELETING, registerTenantRoutes } from './api/tenants.js';
 import { authListening, registerAuthRoutes } from '../auth/routes.js';
 import { auditRefusal, deletedMeanwhile, type Credential } from '../auth/authorize.js';
 import { registerSqlRoutes } from './api/sql.js';
@@ -106,12 +106,27 @@ async function startLocked(config: Config, log: Logger, unlock: () => void): Pro
   if (swept) log.warn('removed quarantine spool files left by a crash', { files: swept });
 
   const cells = new CellManager({ dataDir: config.dataDir, idleMs: config.cellIdleMs, healthMs: config.cellHealthMs, log, metrics, secrets });
-  // Cells of tenants that no longer exist: a tenant's delete changes the state first and removes
-  // its cell's directory after, so a server killed between left the directory — its databases,
-  // its service data — for the next tenant created under that slug to start in.
+  // Cells of deleted tenants: a tenant's delete marks its cell's directory, changes the state and
+  // removes the directory last, so a server killed between left the directory — its databases,
+  // its service data — for the next tenant created under that slug to start in. A marked
+  // directory whose tenant is gone is removed; one whose tenant is still there (killed before
+  // the state change) is unmarked. An unmarked directory of no tenant (a state put back from an
+  // older copy?) is never removed here: it is moved aside when a tenant is created under its slug.
   const cellsRoot = path.join(config.dataDir, 'cells');
   for (const slug of fs.existsSync(cellsRoot) ? fs.readdirSync(cellsRoot) : []) {
-    if (state.get('tenants', slug)) continue;
+    if (slug.startsWith('.')) continue;
+    const marker = path.join(cellsRoot, slug, CELL_DELETING);
+    const marked = fs.existsSync(marker) ? fs.readFileSync(marker, 'utf8') : undefined;
+    const t = state.get<Tenant>('tenants', slug);
+    if (t) {
+      if (marked === t.createdAt) fs.rmSync(marker, { force: true });
+      else if (marked !== undefined) log.warn('a cell directory marked as another tenant\'s delete is kept: its tenant of that name exists', { tenant: slug });
+      continue;
+    }
+    if (marked === undefined) {
+      log.warn('a cell directory of no tenant is kept (not marked as deleted); it is moved aside if a tenant is created under its name', { tenant: slug, dir: path.join(cellsRoot, slug) });
+      continue;
+    }
     fs.rmSync(path.join(cellsRoot, slug), { recursive: true, force: true });
     log.warn('removed the cell directory of a tenant that no longer exists (a delete cut short)', { tenant: slug });
   }

@@ -20,7 +20,7 @@ async function tenant(srv: RunningServer, slug: string): Promise<string> {
 }
 
 describe('the cell directory of a tenant whose delete was cut short', () => {
-  it('is removed at the next start, and a tenant created under the slug starts empty', async () => {
+  it('is removed at the next start when marked as deleted, moved aside at the next create otherwise; a tenant created under the slug starts empty', async () => {
     const dataDir = tempDir('roost-delcut-');
     let srv = await startServer({ dataDir, dev: false });
     servers.push(srv);
@@ -28,30 +28,43 @@ describe('the cell directory of a tenant whose delete was cut short', () => {
     expect((await call(`${srv.url}/v0/datasources?name=secrets&schema=${encodeURIComponent('s String')}`, { method: 'POST', token })).status).toBe(200);
     expect((await call(`${srv.url}/v0/datasources?name=secrets&mode=append`, { method: 'POST', token, body: 'TOP_SECRET_ROW\n' })).body.rows).toBe(1);
     await srv.stop('SIGKILL');
-    // As a delete cut after its state change: the directory of a slug no tenant holds.
-    // (Copied once the killed server's cell has let go of its files: it ends with its server.)
-    for (let i = 0; ; i++) {
-      try {
-        fs.cpSync(path.join(dataDir, 'cells', 'acme'), path.join(dataDir, 'cells', 'globex'), { recursive: true });
-        break;
-      } catch (e) {
-        fs.rmSync(path.join(dataDir, 'cells', 'globex'), { recursive: true, force: true });
-        if (i > 50) throw e;
-        await new Promise((r) => setTimeout(r, 100));
+    // As a delete cut after its state change: the directory of a slug no tenant holds, marked as
+    // being deleted (globex); and one not marked (initech: a state put back from an older copy?).
+    const copy = async (to: string) => {
+      for (let i = 0; ; i++) {
+        try {
+          fs.cpSync(path.join(dataDir, 'cells', 'acme'), path.join(dataDir, 'cells', to), { recursive: true });
+          return;
+        } catch (e) {
+          // (Copied once the killed server's cell has let go of its files: it ends with its server.)
+          fs.rmSync(path.join(dataDir, 'cells', to), { recursive: true, force: true });
+          if (i > 50) throw e;
+          await new Promise((r) => setTimeout(r, 100));
+        }
       }
-    }
+    };
+    await copy('globex');
+    fs.writeFileSync(path.join(dataDir, 'cells', 'globex', '.deleting'), '2026-01-01T00:00:00.000Z');
+    await copy('initech');
     srv = await startServer({ dataDir, dev: false });
     servers.push(srv);
     expect(fs.existsSync(path.join(dataDir, 'cells', 'globex'))).toBe(false);
     expect(srv.logs.some((l) => l.msg === 'removed the cell directory of a tenant that no longer exists (a delete cut short)' && l.tenant === 'globex')).toBe(true);
+    // Not marked: kept (never removed on the state's word alone).
+    expect(fs.existsSync(path.join(dataDir, 'cells', 'initech'))).toBe(true);
     // The tenant that exists keeps its cell.
     expect((await call(`${srv.url}/v0/sql?q=${encodeURIComponent('SELECT count() AS n FROM secrets FORMAT JSON')}`, { token })).body.data).toEqual([{ n: 1 }]);
-    // A tenant created under the slug has nothing of the old one: no database, no rows.
-    const fresh = await tenant(srv, 'globex');
-    expect((await call(`${srv.url}/v0/datasources?name=secrets&schema=${encodeURIComponent('s String')}`, { method: 'POST', token: fresh })).status).toBe(200);
-    expect((await call(`${srv.url}/v0/sql?q=${encodeURIComponent('SELECT count() AS n FROM secrets FORMAT JSON')}`, { token: fresh })).body.data).toEqual([{ n: 0 }]);
-    const dbs = fs.readdirSync(path.join(dataDir, 'cells', 'globex', 'db', 'metadata')).filter((d) => d.startsWith('ws_') && !d.endsWith('.sql'));
-    expect(dbs.length, dbs.join(', ')).toBe(1);
+    // Tenants created under either slug have nothing of the old one: no database, no rows.
+    for (const slug of ['globex', 'initech']) {
+      const fresh = await tenant(srv, slug);
+      expect((await call(`${srv.url}/v0/datasources?name=secrets&schema=${encodeURIComponent('s String')}`, { method: 'POST', token: fresh })).status).toBe(200);
+      expect((await call(`${srv.url}/v0/sql?q=${encodeURIComponent('SELECT count() AS n FROM secrets FORMAT JSON')}`, { token: fresh })).body.data).toEqual([{ n: 0 }]);
+      const dbs = fs.readdirSync(path.join(dataDir, 'cells', slug, 'db', 'metadata')).filter((d) => d.startsWith('ws_') && !d.endsWith('.sql'));
+      expect(dbs.length, dbs.join(', ')).toBe(1);
+    }
+    // The unmarked one was moved aside, whole.
+    const aside = fs.readdirSync(path.join(dataDir, 'cells')).filter((d) => d.startsWith('.orphaned-initech-'));
+    expect(aside).toHaveLength(1);
   }, 120_000);
 });
 

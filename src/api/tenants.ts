@@ -190,6 +190,14 @@ export function registerTenantRoutes(app: App): void {
       checkDomainsFree(s, r.tenant.slug, domains);
       return { ops: r.ops, result: r.tenant };
     });
+    // A cell directory already under the slug (no tenant's: kept at start, see app.ts) is moved
+    // aside, never started in: the new tenant begins with nothing of another's.
+    const dir = app.cells.cellDir(tenant.slug);
+    if (tenant.placement.type === 'embedded' && fs.existsSync(dir)) {
+      const aside = path.join(path.dirname(dir), `.orphaned-${tenant.slug}-${Date.now()}`);
+      fs.renameSync(dir, aside);
+      app.log.warn('moved aside a cell directory of no tenant found under a new tenant\'s name', { tenant: tenant.slug, moved_to: aside });
+    }
     auditOperator(app, tenant.slug, { event: 'tenant.created', credential: credentialName(cred), requestId: ctx.id, details: { name: tenant.name, domains: tenant.domains, placement: tenant.placement.type, limits: tenant.limits } });
     sendJson(ctx, 201, tenantView(tenant));
   });
@@ -465,6 +473,9 @@ function backupView(app: App, m: BackupManifest, current: Tenant | undefined): R
  */
 export async function deleteTenant(app: App, tenant: Tenant): Promise<{ workspaces: number; state_entries: number; cell_dir_removed: boolean }> {
   const workspaces = app.state.list<Workspace>('workspaces', tenant.slug);
+  // The cell's directory is marked before the state change: a server killed after it removes
+  // the directory at its next start (app.ts), and only a marked one (see markCellDeleting).
+  markCellDeleting(app.cells.cellDir(tenant.slug), tenant.createdAt);
   const removed = await app.state.transact((s) => {
     const ops = deleteSliceOps(s, tenant.slug);
     return { ops, result: ops.length };
@@ -496,4 +507,15 @@ export async function deleteTenant(app: App, tenant: Tenant): Promise<{ workspac
 
 function workspaceView(w: Workspace): Record<string, unknown> {
   return { id: w.id, name: w.name, tenant: w.tenant, database: w.database, created_at: w.createdAt };
+}
+
+/** The file in a tenant's cell directory that says its tenant is being deleted. */
+export const CELL_DELETING = '.deleting';
+
+/** Marks a cell directory as its tenant's being deleted (with the tenant's creation time). */
+function markCellDeleting(dir: string, createdAt: string): void {
+  if (!fs.existsSync(dir)) return;
+  const f = path.join(dir, CELL_DELETING);
+  const fd = fs.openSync(f, 'w', 0o600);
+  try { fs.writeSync(fd, createdAt); fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
 }
