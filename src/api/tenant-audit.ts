@@ -12,7 +12,7 @@ import { authenticate, authorize } from '../../auth/authorize.js';
 import { getTenant, getWorkspace } from '../../tenants/registry.js';
 import { quoteString, versionAtLeast } from '../cells/engine.js';
 import { serviceDb } from '../service/service-log.js';
-import { chTime, isoTime as iso } from '../service/time.js';
+import { chTime } from '../service/time.js';
 
 /** The engine's `YYYY-MM-DD hh:mm:ss[.sss]` (UTC) as ISO 8601. */
 function isoOf(t: string): string {
@@ -36,9 +36,16 @@ export function registerTenantAuditRoutes(app: App): void {
     authorize(app, ctx, cred, { op: 'tenant', tenant: ctx.params.slug! });
     const tenant = getTenant(app.state, ctx.params.slug!);
     const q = ctx.query;
-    const known = new Set(['since', 'until', 'event', 'outcome', 'workspace', 'limit', 'token']);
-    for (const k of q.keys()) if (!known.has(k)) throw new RoostError('INVALID_PARAMETER', `unknown parameter "${k}"; known: since, until, event, outcome, workspace, limit`);
-    for (const k of ['since', 'until', 'workspace', 'limit']) if (q.getAll(k).length > 1) throw new RoostError('INVALID_PARAMETER', `${k} given more than once`);
+    const known = new Set(['since', 'until', 'event', 'outcome', 'workspace', 'limit', 'cursor', 'token']);
+    for (const k of q.keys()) if (!known.has(k)) throw new RoostError('INVALID_PARAMETER', `unknown parameter "${k}"; known: since, until, event, outcome, workspace, limit, cursor`);
+    for (const k of ['since', 'until', 'workspace', 'limit', 'cursor']) if (q.getAll(k).length > 1) throw new RoostError('INVALID_PARAMETER', `${k} given more than once`);
+    // The next page's start, as the previous answer's next_cursor said: `<time>~<n>`, the records
+    // at or before that time, past the first n of that very time (already answered).
+    const cursorRaw = q.get('cursor');
+    const cursor = cursorRaw === null ? undefined : /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,3})?Z)~(\d{1,9})$/.exec(cursorRaw);
+    if (cursorRaw !== null && !cursor) throw new RoostError('INVALID_PARAMETER', 'cursor must be a next_cursor this route answered (<time>~<count>)');
+    const cursorMs = cursor ? Date.parse(cursor[1]!) : undefined;
+    const skip = cursor ? Number(cursor[2]) : 0;
     const where = [`tenant = ${quoteString(tenant.slug)}`];
     const since = q.get('since');
     const until = q.get('until');
@@ -52,6 +59,7 @@ export function registerTenantAuditRoutes(app: App): void {
     const at = (t: number, up: boolean) => quoteString(ms ? chTime(t) : chTime((up ? Math.ceil(t / 1000) : Math.floor(t / 1000)) * 1000).slice(0, 19));
     if (sinceMs !== undefined) where.push(`timestamp >= ${at(sinceMs, false)}`);
     if (untilMs !== undefined) where.push(`timestamp < ${at(untilMs, true)}`);
+    if (cursorMs !== undefined) where.push(`timestamp <= ${at(cursorMs, false)}`);
     const events = q.getAll('event').flatMap((e) => e.split(',')).map((e) => e.trim()).filter(Boolean);
     for (const e of events) if (!/^[a-z_]+(?:\.[a-z_]+)*$/.test(e)) throw new RoostError('INVALID_PARAMETER', `event ${JSON.stringify(e.slice(0, 64))} is not an event name (like login.success, authz.denied)`);
     if (events.length) where.push(`event IN (${events.map(quoteString).join(', ')})`);
@@ -69,18 +77,18 @@ export function registerTenantAuditRoutes(app: App): void {
     // Records queued in this server and not yet written are read too.
     await app.service.flush();
     await app.service.ensure(tenant.slug);
-    const sql = `SELECT timestamp, workspace, workspace_id, event, outcome, reason, actor, credential, connection, resource, request_id, ip, details FROM ${serviceDb(tenant.slug)}.audit_log WHERE ${where.join(' AND ')} ORDER BY timestamp DESC LIMIT ${limit + 1}`;
+    // Newest first; records of one time in a fixed order of their contents, so a page may end
+    // inside a time and the next go on from there (on servers keeping whole seconds, a busy
+    // second holds many records).
+    const sql = `SELECT timestamp, workspace, workspace_id, event, outcome, reason, actor, credential, connection, resource, request_id, ip, details FROM ${serviceDb(tenant.slug)}.audit_log WHERE ${where.join(' AND ')} ORDER BY timestamp DESC, cityHash64(request_id, event, outcome, reason, actor, credential, connection, resource, ip, details, workspace_id) DESC LIMIT ${limit + 1}${skip ? ` OFFSET ${skip}` : ''}`;
     const text = (await engine.exec(sql, { format: 'JSONEachRow', signal: ctx.signal })).toString('utf8');
     const rows = text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, string>);
-    let page = rows.slice(0, limit);
-    let nextUntil: string | undefined;
+    const page = rows.slice(0, limit);
+    let nextCursor: string | undefined;
     if (rows.length > limit) {
-      // A page ends where the time changes: the records of its oldest millisecond go to the next
-      // page whole (until= is exclusive, so it is that millisecond + 1), none skipped, none twice.
-      // Only a page whose records all share one millisecond cannot: it says so.
-      const oldest = rows[limit]!.timestamp;
-      const kept = page.filter((r) => r.timestamp !== oldest);
-      if (kept.length) { page = kept; nextUntil = iso(Date.parse(isoOf(oldest)) + 1); } else nextUntil = isoOf(oldest);
+      const last = isoOf(page[page.length - 1]!.timestamp!);
+      const atLast = page.filter((r) => isoOf(r.timestamp!) === last).length;
+      nextCursor = `${last}~${cursor && cursor[1] === last ? skip + atLast : atLast}`;
     }
     const records = page.map((r) => {
       let details: unknown;
@@ -95,7 +103,7 @@ export function registerTenantAuditRoutes(app: App): void {
       };
     });
     const body: Record<string, unknown> = { tenant: tenant.slug, records, rows: records.length };
-    if (nextUntil) body.next_until = nextUntil;
+    if (nextCursor) body.next_cursor = nextCursor;
     sendJson(ctx, 200, body);
   });
 }
