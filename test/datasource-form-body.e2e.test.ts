@@ -48,6 +48,15 @@ describe('POST /v0/datasources with a form-typed body', () => {
     expect((await call(`${srv.url}/v0/datasources/huge`, { token })).status).toBe(404);
   });
 
+  it('an import-from-URL form is that form whatever the order of its fields: refused with its reason, no row stored', async () => {
+    for (const body of ['url=https%3A%2F%2Fexample.com%2Fa.csv', 'format=csv&url=https%3A%2F%2Fexample.com%2Fa.csv']) {
+      const r = await post('/v0/datasources?name=s1&mode=append', body);
+      expect(r.status, `${body}: ${r.text}`).toBe(400);
+      expect(r.body.error).toMatch(/importing from a URL is not supported/);
+    }
+    expect(await sql("SELECT count() AS n FROM s1 WHERE s LIKE '%url=%'")).toEqual([{ n: 0 }]);
+  });
+
   it('rows that do not read as a form are rows, as before', async () => {
     expect((await post('/v0/datasources?name=s2', 'a,b\n1,x\n')).status).toBe(200);
     expect(await sql('SELECT count() AS n FROM s2')).toEqual([{ n: 1 }]);

@@ -65,4 +65,15 @@ describe('multipart/form-data bodies on small-body routes', () => {
     expect(r.status, r.text).toBe(415);
     expect(r.body.error).toMatch(/is a file; this route takes fields only/);
   });
+
+  it('a field of any name is a field (a form from a page adds its own), and renames take multipart too', async () => {
+    const p = await post('/v0/pipes', form({ name: 'mp_odd', sql: 'SELECT 1 AS x', 'from-ui': '1' }));
+    expect(p.status, p.text).toBe(200);
+    const q = await post('/v0/sql', form({ q: 'SELECT 2 AS y FORMAT JSON', 'a*b': '1' }));
+    expect(q.status, q.text).toBe(200);
+    expect(q.body.data).toEqual([{ y: 2 }]);
+    const r = await call(`${srv.url}/v0/pipes/mp_odd`, { method: 'PUT', token, body: form({ name: 'mp_renamed' }) });
+    expect(r.status, r.text).toBe(200);
+    expect(r.body.name).toBe('mp_renamed');
+  });
 });

@@ -109,7 +109,9 @@ async function incoming(ctx: Ctx, limit: number): Promise<Incoming> {
     let s = await peekBody(bodyStream(ctx, limit), 64 * 1024);
     if (params.get('name') && (urlMode === 'append' || urlMode === 'replace')) {
       const head = s.head.toString('latin1');
-      const urlForm = s.complete && /^url=[^&\r\n]*(?:&[A-Za-z_][A-Za-z0-9_]*=[^&\r\n]*)*$/.test(head.trim());
+      const fields = head.trim().split('&');
+      const urlForm = s.complete && !/[\r\n]/.test(head.trim()) && fields.every((kv) => /^[A-Za-z_][A-Za-z0-9_]*=/.test(kv) && FORM_KEYS.has(kv.slice(0, kv.indexOf('='))))
+        && fields.some((kv) => kv.startsWith('url='));
       if (!urlForm) return { params, body: s.head.length ? s.body : undefined };
     }
     let text = s.head.toString('utf8');

@@ -153,8 +153,8 @@ async function sqlBody(ctx: Ctx): Promise<{ sql?: string; form: URLSearchParams 
   // one is ours (sql, name, description, type); fields of other names (from=, cli_version=, ...)
   // are ignored, as in the query string. SQL itself never starts with `<identifier>=`.
   const fields = text.trim().split('&');
-  if (type.startsWith('application/x-www-form-urlencoded') && fields.every((kv) => /^[A-Za-z_][A-Za-z0-9_]*=/.test(kv))
-    && fields.some((kv) => /^(?:sql|name|description|type)=/.test(kv))) {
+  if (ctx.multipartForm || (type.startsWith('application/x-www-form-urlencoded') && fields.every((kv) => /^[A-Za-z_][A-Za-z0-9_]*=/.test(kv))
+    && fields.some((kv) => /^(?:sql|name|description|type)=/.test(kv)))) {
     const merged = mergeForm(form, formOf(text));
     return { sql: merged.get('sql') ?? undefined, form: merged };
   }
@@ -203,7 +203,7 @@ function jsonText(name: string, v: unknown): string {
 
 function withBody(ctx: Ctx, params: Record<string, string | string[]>, q: string | undefined, body: string, output: Record<string, string>): CallInput {
   const type = String(ctx.req.headers['content-type'] ?? '');
-  if (!type.startsWith('application/json') && !type.startsWith('multipart/') && body.trim() && !looksLikeForm(body)) {
+  if (!type.startsWith('application/json') && !ctx.multipartForm && body.trim() && !looksLikeForm(body)) {
     // A body that is not a form is the SQL over the result (Tinybird's
     // `curl --data "select count() from _" .../v0/pipes/<pipe>.json`).
     q = body;

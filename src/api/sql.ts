@@ -30,7 +30,7 @@ async function sqlText(ctx: Ctx, call: SqlCallLog): Promise<string> {
     const type = String(ctx.req.headers['content-type'] ?? '');
     // curl --data "SELECT ..." (Tinybird's own example) sends raw SQL as a form: a body that
     // is not shaped like a form is the SQL.
-    if (type.startsWith('application/x-www-form-urlencoded') && looksLikeForm(body)) {
+    if (ctx.multipartForm || (type.startsWith('application/x-www-form-urlencoded') && looksLikeForm(body))) {
       call.form = formOf(body);
       q = call.form.get('q') ?? q;
     } else if (type.startsWith('application/json')) {

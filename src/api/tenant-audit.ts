@@ -75,7 +75,7 @@ export function registerTenantAuditRoutes(app: App): void {
     if (!(limit >= 1 && limit <= AUDIT_PAGE_MAX)) throw new RoostError('INVALID_PARAMETER', `limit must be a whole number from 1 to ${AUDIT_PAGE_MAX}; got ${JSON.stringify(limitRaw.slice(0, 32))}`);
 
     // Records queued in this server and not yet written are read too.
-    await app.service.flush();
+    await app.service.flushTenant(tenant.slug);
     await app.service.ensure(tenant.slug);
     // Newest first; records of one time in a fixed order of their contents, so a page may end
     // inside a time and the next go on from there (on servers keeping whole seconds, a busy

@@ -19,8 +19,9 @@ function clientParam(k: string): boolean {
 }
 
 export async function updateParams(ctx: Ctx): Promise<UpdateParams> {
-  const type = String(ctx.req.headers['content-type'] ?? '').toLowerCase();
   const raw = await readBody(ctx);
+  // After the read: a multipart body is answered as the urlencoded form it holds (readBody).
+  const type = String(ctx.req.headers['content-type'] ?? '').toLowerCase();
   let fields = new URLSearchParams();
   if (raw.length) {
     const text = textOf(raw);

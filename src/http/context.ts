@@ -32,6 +32,8 @@ export interface Ctx {
    * workspaceOf in auth/authorize.ts): a failure after it was deleted is answered as such.
    */
   workspace?: { tenant: string; tenantCreatedAt: string | undefined; name: string; id: string };
+  /** The body was multipart/form-data, read as the urlencoded form it holds (readBody): a form, whatever its field names. */
+  multipartForm?: boolean;
   /**
    * Set when the request deadline passed after the head was sent on an HTTP/1.0 connection:
    * the response is then ended with this error written into its body (see markIncomplete in
@@ -64,6 +66,7 @@ export async function readBody(ctx: Ctx, limit = ctx.maxBodyBytes): Promise<Buff
     fields.append(part.name, await partText(part, limit));
   }
   ctx.req.headers['content-type'] = 'application/x-www-form-urlencoded';
+  ctx.multipartForm = true;
   return Buffer.from(fields.toString());
 }
 
