@@ -117,9 +117,6 @@ export class QueryFailed extends RoostError {
   constructor(message: string, clickhouseCode: number | undefined, opts: RoostErrorOptions = {}) {
     const code: ErrorCode = clickhouseCode === 159 ? 'QUERY_TIMEOUT'
       : clickhouseCode === 241 || clickhouseCode === 396 || clickhouseCode === 158 ? 'LIMIT_EXCEEDED'
-      // The engine's SYNTAX_ERROR: the text sent is not SQL, a 400 as the analyzer's own syntax
-      // errors are (it was a 422, which API.md keeps for valid syntax the engine cannot run).
-      : clickhouseCode === 62 ? 'SQL_SYNTAX'
       : 'QUERY_FAILED';
     super(code, message, { ...opts, details: { ...opts.details, clickhouse_code: clickhouseCode } });
     this.clickhouseCode = clickhouseCode;

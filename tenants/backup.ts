@@ -97,7 +97,7 @@ async function waitOperation(app: App, engine: Engine, opId: string, done: strin
     if (row.status && /FAILED|CANCELLED/.test(row.status)) {
       const text = row.error ?? row.status;
       app.log.warn('engine backup operation failed', { operation: done === 'RESTORED' ? 'RESTORE' : 'BACKUP', error: text });
-      throw new RoostError('QUERY_FAILED', `the engine's ${done === 'RESTORED' ? 'RESTORE' : 'BACKUP'} failed: ${operationError(text, app.config.dataDir)}${done === 'RESTORED' && /No such file|filesystem error|CORRUPTED|CHECKSUM|Cannot read/i.test(text) ? ' (the backup is damaged or incomplete: take the archive again from where it was kept)' : ''}`);
+      throw new RoostError('QUERY_FAILED', `the engine's ${done === 'RESTORED' ? 'RESTORE' : 'BACKUP'} failed: ${operationError(text, app.config.dataDir)}${done === 'RESTORED' && /No such file or directory|unexpected size|Code: (?:32|33|40|228|246)\b|CORRUPTED|CHECKSUM_DOESNT_MATCH|CANNOT_READ_ALL_DATA|UNEXPECTED_END_OF_FILE/i.test(text) ? ' (the backup is damaged or incomplete: take the archive again from where it was kept)' : ''}`);
     }
     // A cell that died and restarted has forgotten the operation: its job waited for ever.
     if (!row.status && ++missing >= 5) throw new RoostError('CELL_UNAVAILABLE', `the engine's ${done === 'RESTORED' ? 'RESTORE' : 'BACKUP'} was lost (the tenant's cell restarted while it ran): nothing was kept; retry`, { retryable: true });
@@ -114,8 +114,10 @@ async function waitOperation(app: App, engine: Engine, opId: string, done: strin
  */
 export function operationError(text: string, dataDir: string): string {
   let t = text.replace(/[,.]?\s*Stack trace \(when copying[\s\S]*$/, '').replace(/\s*\(version [0-9.]+[^)]*\)\s*$/, '');
-  const root = dataDir.endsWith(path.sep) ? dataDir : dataDir + path.sep;
-  t = t.split(root).join('');
+  // As given and as the file system resolves it (a data directory behind a symbolic link).
+  let real = dataDir;
+  try { real = fs.realpathSync(dataDir); } catch { /* as given */ }
+  for (const d of new Set([dataDir, real])) t = t.split(d.endsWith(path.sep) ? d : d + path.sep).join('');
   return t.replace(/\bstd::__1::/g, 'std::').replace(/\s+/g, ' ').trim();
 }
 

@@ -76,8 +76,10 @@ export async function completeSamlLogin(app: App, ctx: Ctx, tenant: string, conn
   try { conn = getSamlConnection(app, tenant, connId); } catch { return refuse('connection', `tenant "${boundedName(tenant)}" has no SAML connection "${boundedName(connId)}"`); }
 
   // Too large answers 413 BODY_TOO_LARGE; the route audits it as check "size".
+  // The type as sent (readBody answers a multipart body as a urlencoded form, and says so after).
+  const sentType = String(ctx.req.headers['content-type'] ?? '');
   const body = await readBody(ctx, MAX_ACS_BODY_BYTES);
-  if (!String(ctx.req.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded')) refuse('binding', 'the ACS takes the HTTP-POST binding: an application/x-www-form-urlencoded form');
+  if (!sentType.startsWith('application/x-www-form-urlencoded')) refuse('binding', 'the ACS takes the HTTP-POST binding: an application/x-www-form-urlencoded form');
   const form = new URLSearchParams(body.toString('utf8'));
   const b64 = form.get('SAMLResponse');
   const relayState = form.get('RelayState');

@@ -151,7 +151,8 @@ async function unknownType(engine: Engine, e: unknown): Promise<RoostError | und
 const SCHEMA_REFUSALS = new Set([6, 27, 36, 42, 43, 44, 46, 47, 48, 50, 53, 62, 70, 116, 169, 179, 549]);
 
 /** The engine's virtual columns, which its messages list among a table's columns. */
-const VIRTUAL = /^'_(?:part|block|row_exists|database|distance|disk_name|sample_factor|partition_id|table)[a-z_]*'$/;
+const VIRTUAL = new Set(['_part', '_part_index', '_part_uuid', '_part_offset', '_part_data_version', '_part_starting_offset', '_part_granule_offset',
+  '_partition_id', '_partition_value', '_block_number', '_block_offset', '_row_exists', '_database', '_table', '_distance', '_disk_name', '_sample_factor']);
 
 /**
  * The engine's refusal of a data source's CREATE as the user's error (400): their DEFAULT
@@ -177,7 +178,7 @@ export function schemaRefusal(e: unknown, ws: Workspace): unknown {
     return new RoostError('SCHEMA_SYNTAX', `the DEFAULT expression of column ${tmp[1]}${expr} names something that is neither a column of the schema nor a function`, { details: { clickhouse_code: e.clickhouseCode, column: tmp[1] } });
   }
   // The columns an expression may name, without the engine's virtual ones (_part, _block_number, ...).
-  const shown = text.replace(/(available columns: )((?:'[^']*'\s*)+)/, (_m, head: string, list: string) => head + (list.match(/'[^']*'/g) ?? []).filter((c) => !VIRTUAL.test(c)).join(' ') + ' ');
+  const shown = text.replace(/(available columns: )((?:'[^']*'\s*)+)/, (_m, head: string, list: string) => head + (list.match(/'[^']*'/g) ?? []).filter((c) => !VIRTUAL.has(c.slice(1, -1))).join(' ') + ' ');
   return new RoostError('SCHEMA_SYNTAX', `the engine refused the schema (a DEFAULT expression or engine_sorting_key): ${shown}`, { details: { clickhouse_code: e.clickhouseCode } });
 }
 

@@ -368,7 +368,7 @@ async function importLocked(app: App, o: ImportOptions): Promise<ImportResult> {
       await afterStored(app, o, rows, spool.count, async () => {
         await createQuarantine(engine, o.ws, o.ds);
         await engine.insert(qTable, 'JSONEachRow', spool.read(), { settings: { date_time_input_format: 'best_effort', ...qDedup, ...oneBlock } });
-      });
+      }, () => quarantineLanded(engine, qTable, importId));
     } else if (spool.count > 0) {
       await createQuarantine(engine, o.ws, o.ds);
       const qStage = qualified(o.ws, `${o.ds.table}_quarantine${suffix}`);
@@ -420,7 +420,7 @@ async function importLocked(app: App, o: ImportOptions): Promise<ImportResult> {
       if (spool.count > 0) {
         await afterStored(app, o, rows, spool.count, async () => {
           await engine.exec(`ALTER TABLE ${qTable} ATTACH PARTITION tuple() FROM ${qualified(o.ws, `${o.ds.table}_quarantine${suffix}`)}`);
-        });
+        }, () => quarantineLanded(engine, qTable, importId));
       }
     }
   } finally {
@@ -428,6 +428,11 @@ async function importLocked(app: App, o: ImportOptions): Promise<ImportResult> {
     for (const t of staged) await engine.exec(`DROP TABLE IF EXISTS ${t}`).catch((e) => app.log.warn('stage table not dropped', { table: t, err: e }));
   }
   return { importId, rows, quarantined: spool.count, bytes, elapsedMs: performance.now() - t0, ...(outsideCondition !== undefined ? { outsideCondition } : {}) };
+}
+
+/** Are an import's quarantined rows in the quarantine table (its rows carry the import's id)? */
+async function quarantineLanded(engine: Engine, qTable: string, importId: string): Promise<boolean> {
+  return Number((await engine.exec(`SELECT count() FROM ${qTable} WHERE c__import_id = ${quoteString(importId)}`)).toString().trim()) > 0;
 }
 
 /** An append into a tenant with a storage limit checks the limit again every this many bytes of body. */
@@ -441,14 +446,18 @@ const AFTER_STORED_RETRY_MS = 15_000;
  * unavailability for up to AFTER_STORED_RETRY_MS. Failing still, the error says the rows are
  * stored and is not retryable: a client that sent them again would store them twice.
  */
-async function afterStored(app: App, o: ImportOptions, rows: number, rejected: number, step: () => Promise<void>): Promise<void> {
+async function afterStored(app: App, o: ImportOptions, rows: number, rejected: number, step: () => Promise<void>, landed?: () => Promise<boolean>): Promise<void> {
   const deadline = Date.now() + AFTER_STORED_RETRY_MS;
   for (let attempt = 1; ; attempt++) {
     try {
+      // A try whose answer was lost may have landed (a kill after its commit): not twice.
+      if (attempt > 1 && landed && await landed()) return;
       await step();
       if (attempt > 1) app.log.info('quarantine written after a retry', { tenant: o.ws.tenant, datasource: o.ds.name, attempt });
       return;
     } catch (e) {
+      // The tenant or workspace deleted meanwhile: said as such (the request's answer translates it).
+      if (e instanceof RoostError && (e.code === 'UNKNOWN_TENANT' || e.code === 'UNKNOWN_WORKSPACE')) throw e;
       const unavailable = e instanceof RoostError && (e.code === 'CELL_UNAVAILABLE' || e.code === 'ENGINE_UNAVAILABLE');
       if (!unavailable || Date.now() > deadline) {
         app.log.error('rows stored, their rejected lines not quarantined', { tenant: o.ws.tenant, datasource: o.ds.name, rows, rejected, err: e });

@@ -153,7 +153,7 @@ async function runWithSlot(ctx: Ctx, o: RunOptions, type: string, settings: Reco
     sent = [...Object.keys(merged), ...ENGINE_SETTINGS];
     stream = await o.engine.query(split.sql, { format: o.format, settings: merged, timeoutMs, signal: ctx.signal });
   } catch (caught) {
-    const e = unsupportedFormat(caught, o);
+    const e = userSyntax(unsupportedFormat(caught, o));
     withoutSettings(e, sent);
     withPublicNames(e, o.names);
     observe('error');
@@ -221,6 +221,18 @@ function markIncomplete(ctx: Ctx, e: unknown): void {
   const msg = (e instanceof Error ? e.message : String(e)).replace(/[\r\n]+/g, ' ');
   const code = ctx.deadline ? TIMEOUT_EXCEEDED : e instanceof QueryFailed && e.clickhouseCode !== undefined ? e.clickhouseCode : 0;
   res.end(`\nCode: ${code}. Roost: the result above is incomplete: ${msg.replace(/^Code: \d+\.\s*/, '')}\n`);
+}
+
+/**
+ * The engine's syntax error (code 62) in a query a user sent (here: /v0/sql and endpoint calls,
+ * their SQL and templates): the text is not SQL, a 400 as the analyzer's own syntax errors are
+ * (it was a 422, which API.md keeps for valid syntax the engine cannot run). Statements Roost
+ * builds itself keep QUERY_FAILED: their syntax is not the caller's to fix.
+ */
+function userSyntax(e: unknown): unknown {
+  if (!(e instanceof QueryFailed) || e.clickhouseCode !== 62) return e;
+  const out = new RoostError('SQL_SYNTAX', e.message, { cause: e, details: { ...e.details } });
+  return out;
 }
 
 /**
