@@ -81,6 +81,12 @@ for (const r of rows) {
   if (TABLE_LITERAL.test(r.name) || TABLE_LITERAL.test(target)) flags |= 4;
   kept.push([r.name, flags]);
 }
+// Names ClickHouse's parser turns into other functions before system.functions is asked, so
+// absent from it: `dateAdd(unit, n, d)` / `DATE_ADD(d, INTERVAL n unit)` and the rest become
+// plus/minus of an interval (Tinybird's starter kits use timestampAdd). Case-insensitive.
+for (const n of ['dateAdd', 'date_add', 'timestampAdd', 'timestamp_add', 'dateSub', 'date_sub', 'timestampSub', 'timestamp_sub']) {
+  if (!kept.some(([k]) => k.toLowerCase() === n.toLowerCase())) kept.push([n, 2]);
+}
 // The C++ side binary-searches this list with byte-wise comparison.
 kept.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
 const version = chdb.query('SELECT version()', 'TSV').trim();

@@ -71,6 +71,13 @@ describe('policy: refused with a code and the offset of the offending token', ()
   });
 });
 
+describe('functions the parser rewrites', () => {
+  it('dateAdd, DATE_ADD, timestampAdd, dateSub, date_sub, TIMESTAMP_SUB work as in ClickHouse (they were refused: not in system.functions)', async () => {
+    const got = await rows("SELECT timestampAdd(toDate('2024-01-10'), INTERVAL -7 DAY) AS a, DATE_ADD(DAY, 1, toDate('2024-01-10')) AS b, dateSub(day, 2, toDate('2024-01-10')) AS c, date_add(toDate('2024-01-10'), INTERVAL 3 DAY) AS d, TIMESTAMP_SUB(toDateTime('2024-01-10 00:00:00', 'UTC'), INTERVAL 1 HOUR) AS e, date_sub(toDate('2024-01-10'), INTERVAL 1 MONTH) AS f");
+    expect(got).toEqual([{ a: '2024-01-03', b: '2024-01-11', c: '2024-01-08', d: '2024-01-13', e: '2024-01-09 23:00:00', f: '2023-12-10' }]);
+  });
+});
+
 describe('names resolve inside every construct', () => {
   it('joins, CTEs, IN subqueries, unions, nested subqueries and aliases', async () => {
     expect(await rows('SELECT e.id, c.label FROM events AS e INNER JOIN countries c ON e.country = c.code ORDER BY e.id')).toEqual([
