@@ -185,6 +185,15 @@ describe('row filters are expressions, not SQL to splice', () => {
     expect(none.body.error).toMatch(/has no data source read scope: a query needs DATASOURCES:READ:<name> \(of any data source\) or ADMIN/);
   });
 
+  it('an engine error from a call does not show the compiled SQL of the pipes behind it', async () => {
+    const reader = await post('/v0/tokens?name=pipe_reader_q&scope=PIPES:READ:org_orders');
+    const r = await get(`/v0/pipes/org_orders.json?q=${encodeURIComponent('SELECT zzz FROM _')}`, reader.body.token);
+    expect(r.status, r.text).toBe(422);
+    expect(r.body.error).toMatch(/Unknown expression identifier `zzz`/);
+    // Not the node names, the data source, the filter or its literal ("in scope SELECT ...").
+    expect(r.body.error).not.toMatch(/in scope|FROM orders|raw|'acme'/);
+  });
+
   it('a good filter still works, and several filters on one data source all apply', async () => {
     const a = await post(`/v0/tokens?name=acme_rows&scope=${encodeURIComponent("DATASOURCES:READ:orders:org = 'acme'")}`);
     expect(a.status, a.text).toBe(200);

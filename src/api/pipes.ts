@@ -691,6 +691,8 @@ export function registerPipeRoutes(app: App): void {
       await runQueryToResponse(ctx, {
         engine: app.cells.engineFor(tenant), tenant, config: app.config, metrics: app.metrics, sql, format,
         names: publicNames(state, r.tenant, r.workspace),
+        // The endpoint's nodes and the pipes they read are inlined: not the caller's to see.
+        hideQuery: true,
         userSettings: compiled.maxThreads || input.output ? { ...input.output, ...(compiled.maxThreads ? { max_threads: compiled.maxThreads } : {}) } : undefined, tail,
       });
     } catch (e) {

@@ -231,6 +231,8 @@ export function registerSqlRoutes(app: App): void {
       sql: analysis.sql, format, names: publicNames(app.state, tenant, workspace), userSettings: output,
       // Completes the JSON trailer (rows_before_limit_at_least) the streaming path leaves out.
       tail: call.tail,
+      // Pipes read by name or with pipeline= are inlined: their nodes are not the caller's to see.
+      hideQuery: pipeTables.size > 0 || !!pipe,
     });
   };
   app.router.get('/v0/sql', handler);

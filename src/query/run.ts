@@ -50,6 +50,11 @@ export interface RunOptions {
   names: PublicNames;
   /** Called once the response is complete (or failed) with what was sent. */
   onDone?: (r: { status: number; bytes: number; error?: RoostError | Error }) => void;
+  /**
+   * The query inlines what the caller may not read (other pipes' nodes): engine errors lose the
+   * query they quote (`... in scope SELECT ...`), keeping the name they are about.
+   */
+  hideQuery?: boolean;
 }
 
 /** Sees every chunk of a 200 result before it is written, and adds what is left at the end. */
@@ -153,7 +158,7 @@ async function runWithSlot(ctx: Ctx, o: RunOptions, type: string, settings: Reco
     sent = [...Object.keys(merged), ...ENGINE_SETTINGS];
     stream = await o.engine.query(split.sql, { format: o.format, settings: merged, timeoutMs, signal: ctx.signal });
   } catch (caught) {
-    const e = userSyntax(unsupportedFormat(caught, o));
+    const e = userSyntax(unsupportedFormat(caught, o), o.hideQuery === true);
     withoutSettings(e, sent);
     withPublicNames(e, o.names);
     observe('error');
@@ -229,10 +234,21 @@ function markIncomplete(ctx: Ctx, e: unknown): void {
  * (it was a 422, which API.md keeps for valid syntax the engine cannot run). Statements Roost
  * builds itself keep QUERY_FAILED: their syntax is not the caller's to fix.
  */
-function userSyntax(e: unknown): unknown {
+function userSyntax(e: unknown, hideQuery: boolean): unknown {
+  if (hideQuery && e instanceof QueryFailed && e.clickhouseCode === 47) withoutScope(e);
   if (!(e instanceof QueryFailed) || e.clickhouseCode !== 62) return e;
   const out = new RoostError('SQL_SYNTAX', e.message, { cause: e, details: { ...e.details } });
   return out;
+}
+
+/**
+ * An unknown identifier's message without the query it quotes (`... in scope SELECT ...`): that
+ * is the query as compiled, with the nodes of the pipes it reads — which the caller may not read
+ * (a `PIPES:READ` token's typo in `q=` showed another pipe's SQL and literals). The name stays.
+ */
+function withoutScope(e: QueryFailed): void {
+  const m = e.message.replace(/ in scope [\s\S]*?(?=\. Maybe you meant|\s*\((?:UNKNOWN_IDENTIFIER)\)|$)/, '').replace(/ while processing query: '[\s\S]*?'(?=[,.]|$)/, '');
+  if (m !== e.message) Object.defineProperty(e, 'message', { value: m, configurable: true, writable: true });
 }
 
 /**
