@@ -71,6 +71,25 @@ describe('policy: refused with a code and the offset of the offending token', ()
   });
 });
 
+describe('templates in the Query API', () => {
+  it('a query starting with a % line is rendered with the request\'s parameters, typed and checked', async () => {
+    const t = '%\nSELECT {{Int32(n, 5)}} * 2 AS x, {{String(s, \'d\')}} AS s';
+    expect(await rows(t)).toEqual([{ x: 10, s: 'd' }]);
+    const withParams = await call(`${srv.url}/v0/sql?q=${encodeURIComponent(`${t} FORMAT JSON`)}&n=21&s=${encodeURIComponent("o'k")}`, { token });
+    expect(withParams.body.data, withParams.text).toEqual([{ x: 42, s: "o'k" }]);
+    const bad = await call(`${srv.url}/v0/sql?q=${encodeURIComponent(`${t} FORMAT JSON`)}&n=abc`, { token });
+    expect(bad.status).toBe(400);
+    expect(bad.body).toMatchObject({ code: 'TEMPLATE_PARAMETER', parameter: 'n' });
+    // The caller's token is no parameter of it.
+    const tok = await call(`${srv.url}/v0/sql?q=${encodeURIComponent("%\nSELECT {{String(token, 'none')}} AS t FORMAT JSON")}&token=${token}`);
+    expect(tok.body.data).toEqual([{ t: 'none' }]);
+    // % on the query's own line: said so (it was "a query starts with SELECT").
+    const sameLine = await q('% SELECT 1');
+    expect(sameLine.status).toBe(400);
+    expect(sameLine.body.error).toMatch(/a template starts with a line holding % alone/);
+  });
+});
+
 describe('functions the parser rewrites', () => {
   it('dateAdd, DATE_ADD, timestampAdd, dateSub, date_sub, TIMESTAMP_SUB work as in ClickHouse (they were refused: not in system.functions)', async () => {
     const got = await rows("SELECT timestampAdd(toDate('2024-01-10'), INTERVAL -7 DAY) AS a, DATE_ADD(DAY, 1, toDate('2024-01-10')) AS b, dateSub(day, 2, toDate('2024-01-10')) AS c, date_add(toDate('2024-01-10'), INTERVAL 3 DAY) AS d, TIMESTAMP_SUB(toDateTime('2024-01-10 00:00:00', 'UTC'), INTERVAL 1 HOUR) AS e, date_sub(toDate('2024-01-10'), INTERVAL 1 MONTH) AS f");

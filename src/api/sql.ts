@@ -18,6 +18,7 @@ import { logEndpointCall, tokenIdOf, userAgentOf } from '../pipes/endpoint-log.j
 import { callStatus, loggedUrl, reservedParam, tokenName } from './pipes.js';
 import { addPipeTables } from '../query/pipe-tables.js';
 import { isServiceName } from '../service/service-log.js';
+import { isTemplate, renderTemplate } from '../pipes/template/index.js';
 
 /** What one /v0/sql call leaves in pipe_stats_rt (`pipe_id`/`pipe_name` `query_api`, as in Tinybird). */
 interface SqlCallLog { q?: string; readsService: boolean; tail?: ResultTail; form?: URLSearchParams }
@@ -130,7 +131,10 @@ export function registerSqlRoutes(app: App): void {
     for (const [name, entry] of Object.entries(workspaceNameMap(app.state, tenant, workspace, filters))) {
       if (isServiceName(name) || may('DATASOURCES:READ', name)) map[name] = entry;
     }
-    let sql = q;
+    // A template (`%` on its first line, as in a pipe node) is rendered with the request's
+    // parameters first, as Tinybird's Query API does; what it renders is analyzed as any query.
+    if (!isTemplate(q) && /^\s*%/.test(q)) throw new RoostError('SQL_SYNTAX', 'a template starts with a line holding % alone; put the query on the lines after it (%\\nSELECT ...)');
+    let sql = isTemplate(q) ? renderTemplate(q, requestParams(ctx, call)).sql : q;
     /**
      * A name that resolved to nothing the credential may read. Without `DATASOURCES:READ` and
      * `PIPES:READ` on it, the audited 403 of a name it may not read, whether or not the name
