@@ -640,3 +640,11 @@ describe('lists and dicts holding typed values', () => {
     expect(render("SELECT {{ {'a': [1, 'x'], 'b': None, 'c': 1.5} }}")).toBe('SELECT \'{"a":[1,"x"],"b":null,"c":1.5}\'');
   });
 });
+
+describe('block nesting limit', () => {
+  it('takes blocks nested 100 deep, as documented, and refuses 101', () => {
+    const nested = (n: number) => `%\nSELECT 1${'{% if 1 %}'.repeat(n)} + 1${'{% end %}'.repeat(n)}`;
+    expect(renderTemplate(nested(100), {}).sql).toBe('SELECT 1 + 1');
+    expect(() => renderTemplate(nested(101), {})).toThrow(/blocks are nested more than 100 deep/);
+  });
+});

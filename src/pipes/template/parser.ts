@@ -444,7 +444,7 @@ export function parseTemplate(source: string, start = 0): TemplateNode[] {
   const stack: Frame[] = [root];
   for (const chunk of splitTemplate(source, start)) {
     const top = stack[stack.length - 1];
-    if (stack.length > MAX_BLOCK_DEPTH) {
+    if (stack.length - 1 > MAX_BLOCK_DEPTH) { // the root is no block
       throw new TemplateSyntaxError(`blocks are nested more than ${MAX_BLOCK_DEPTH} deep`, source, chunk.offset);
     }
     if (chunk.kind === 'text') top.body.push({ kind: 'text', text: chunk.text, offset: chunk.offset });
