@@ -15,6 +15,24 @@ export interface SqlTextRules {
 }
 
 /**
+ * Where the quoted string, name or identifier opened at `open` ends (the index of its closing
+ * quote), read as ClickHouse's lexer reads it: backslash escapes, the quote doubled inside;
+ * `text.length` or more when it is not closed.
+ */
+function quoteEnd(text: string, open: number): number {
+  const q = text[open];
+  let j = open + 1;
+  for (; j < text.length; j++) {
+    if (text[j] === '\\') { j++; continue; }
+    if (text[j] === q) {
+      if (text[j + 1] === q) { j++; continue; }
+      break;
+    }
+  }
+  return j;
+}
+
+/**
  * Why `text` is not one self-contained piece (a quote or comment left open, a bracket closed
  * that it did not open or left open, a `;`, a `#` or `$` outside quotes), or undefined.
  */
@@ -24,14 +42,7 @@ export function sqlTextEscapes(text: string, rules: SqlTextRules): string | unde
   for (let i = 0; i < text.length; i++) {
     const ch = text[i]!;
     if (ch === "'" || ch === '"' || ch === '`') {
-      let j = i + 1;
-      for (; j < text.length; j++) {
-        if (text[j] === '\\') { j++; continue; }
-        if (text[j] === ch) {
-          if (text[j + 1] === ch) { j++; continue; }
-          break;
-        }
-      }
+      const j = quoteEnd(text, i);
       if (j >= text.length) return `a ${ch} quote is not closed`;
       i = j;
     } else if ((ch === '-' || ch === '/') && text[i + 1] === ch) {
@@ -79,12 +90,7 @@ export function clauseAfterOperand(text: string): string | undefined {
   for (let i = 0; i < text.length; i++) {
     const ch = text[i]!;
     if (ch === "'" || ch === '"' || ch === '`') {
-      let j = i + 1;
-      for (; j < text.length; j++) {
-        if (text[j] === '\\') { j++; continue; }
-        if (text[j] === ch) { if (text[j + 1] === ch) { j++; continue; } break; }
-      }
-      i = j;
+      i = quoteEnd(text, i);
       operandEnded = true;
     } else if ((ch === '-' || ch === '/') && text[i + 1] === ch) {
       const nl = text.indexOf('\n', i);
