@@ -54,6 +54,12 @@ describe('a node the engine refuses is not saved', () => {
     const ok = await json('/v0/pipes', { name: 'two', nodes: [{ name: 'a', sql: 'SELECT id, s FROM ev' }, { name: 'b', sql: 'SELECT s FROM a', type: 'endpoint' }] });
     expect(ok.status, ok.text).toBe(200);
     expect(ok.body.nodes.map((n: any) => n.ignore_sql_errors)).toEqual([false, false]);
+    // A pipe's JSON as GET answers it (node_type), sent back: the endpoint is kept.
+    const got = (await call(`${srv.url}/v0/pipes/two`, { token: admin })).body;
+    const again = await json('/v0/pipes', { name: 'two_again', nodes: got.nodes.map((n: any) => ({ name: n.name, sql: n.sql, node_type: n.node_type })) });
+    expect(again.status, again.text).toBe(200);
+    expect(again.body.type).toBe('endpoint');
+    expect(again.body.nodes.map((n: any) => n.node_type)).toEqual(got.nodes.map((n: any) => n.node_type));
     // Two endpoint nodes: the last one was published silently.
     const twoEndpoints = await json('/v0/pipes', { name: 'two_eps', nodes: [{ name: 'a', sql: 'SELECT id FROM ev', type: 'endpoint' }, { name: 'b', sql: 'SELECT id FROM a', type: 'endpoint' }] });
     expect(twoEndpoints.status, twoEndpoints.text).toBe(400);

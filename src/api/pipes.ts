@@ -448,14 +448,15 @@ export function registerPipeRoutes(app: App): void {
       if (!Array.isArray(body.nodes) || body.nodes.length === 0) throw new RoostError('INVALID_PARAMETER', 'nodes must be a non-empty list of {name, sql, description?}');
       let endpointName: string | undefined;
       nodes = body.nodes.map((raw: unknown, i: number) => {
-        const n = raw as { name?: unknown; sql?: unknown; description?: unknown; type?: unknown; ignore_sql_errors?: unknown };
+        const n = raw as { name?: unknown; sql?: unknown; description?: unknown; type?: unknown; node_type?: unknown; ignore_sql_errors?: unknown };
         if (typeof n !== 'object' || n === null || typeof n.sql !== 'string') throw new RoostError('INVALID_PARAMETER', `nodes[${i}] needs sql (a string)`);
         // A name or description of another type was dropped in silence (the node became <pipe>_<i>).
         if (n.name !== undefined && n.name !== null && typeof n.name !== 'string') throw new RoostError('INVALID_PARAMETER', `nodes[${i}].name must be a string`);
         if (n.description !== undefined && n.description !== null && typeof n.description !== 'string') throw new RoostError('INVALID_PARAMETER', `nodes[${i}].description must be a string`);
         // A node of its own may say ignore_sql_errors too (Tinybird's node keys include it).
         const node = newNode(checkName('node', typeof n.name === 'string' ? n.name : `${name}_${i}`), n.sql, typeof n.description === 'string' ? n.description : null, ignoreSqlErrors(n.ignore_sql_errors));
-        if (isEndpointType(n.type, node.name)) {
+        // `node_type` as GET /v0/pipes/<pipe> answers it: a pipe's JSON sent back keeps its endpoint.
+        if (isEndpointType(n.type ?? n.node_type, node.name)) {
           // One endpoint per pipe: a second was taken silently, the first one's publication lost.
           if (endpointName !== undefined) throw new RoostError('INVALID_PARAMETER', `nodes "${endpointName}" and "${node.name}" are both of type endpoint; a pipe publishes one node (give the others no type)`);
           endpoint = node.id;
