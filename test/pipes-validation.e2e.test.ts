@@ -60,6 +60,10 @@ describe('a node the engine refuses is not saved', () => {
     expect(again.status, again.text).toBe(200);
     expect(again.body.type).toBe('endpoint');
     expect(again.body.nodes.map((n: any) => n.node_type)).toEqual(got.nodes.map((n: any) => n.node_type));
+    // A query-string description counts beside a JSON body (it was dropped; the name was not).
+    const described = await call(`${srv.url}/v0/pipes?description=${encodeURIComponent('from the url')}`, { method: 'POST', token: admin, body: JSON.stringify({ name: 'described', nodes: [{ name: 'n', sql: 'SELECT 1 AS x' }] }), headers: { 'Content-Type': 'application/json' } });
+    expect(described.status, described.text).toBe(200);
+    expect(described.body.description).toBe('from the url');
     // Two endpoint nodes: the last one was published silently.
     const twoEndpoints = await json('/v0/pipes', { name: 'two_eps', nodes: [{ name: 'a', sql: 'SELECT id FROM ev', type: 'endpoint' }, { name: 'b', sql: 'SELECT id FROM a', type: 'endpoint' }] });
     expect(twoEndpoints.status, twoEndpoints.text).toBe(400);

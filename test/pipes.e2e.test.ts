@@ -446,6 +446,11 @@ describe('service data sources', () => {
     expect(badRow).toMatchObject({ pipe_name: 'fn_2', status_code: 400, error: 1 });
     expect(String(badRow.error_message)).toContain('"p"');
     expect(errors).toEqual([{ request_id: badId, pipe_name: 'fn_2', status_code: 400, error: expect.stringContaining('"p"'), parameters: { p: 'nope' } }]);
+    // The SQL over the result (q=) is one of the call's parameters too (it was left out).
+    const withQ = await endpoint('by_country', { country: 'ES', q: 'SELECT count() AS n FROM _' });
+    const qId = withQ.headers.get('x-request-id');
+    await expect.poll(async () => (await sqlRows(`SELECT parameters FROM tinybird.pipe_stats_rt WHERE request_id = '${qId}'`)).map((r) => r.parameters), { timeout: 15000 })
+      .toEqual([{ country: 'ES', q: 'SELECT count() AS n FROM _' }]);
   });
 
   it('a pipe can read its own workspace\'s pipe_stats_rt', async () => {

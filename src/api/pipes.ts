@@ -239,6 +239,8 @@ function inputOf(params: Record<string, string | string[]>, q: string | undefine
   const logged: Record<string, string> = Object.create(null);
   for (const [k, v] of Object.entries(params)) logged[k] = Array.isArray(v) ? v.join(',') : v;
   for (const [k, v] of Object.entries(output)) logged[k] = v;
+  // The SQL over the result is a parameter of the call as sent (pipe_stats_rt.parameters had it not).
+  if (q?.trim()) logged.q = q;
   return { params, q: q?.trim() ? q : undefined, logged, output: outputSettings((k) => output[k]) };
 }
 
@@ -443,7 +445,8 @@ export function registerPipeRoutes(app: App): void {
       noLoneSurrogates(text, body);
       name = checkName('pipe', typeof body.name === 'string' ? body.name : ctx.query.get('name'));
       if (body.description !== undefined && body.description !== null && typeof body.description !== 'string') throw new RoostError('INVALID_PARAMETER', 'description must be a string');
-      description = typeof body.description === 'string' ? body.description : null;
+      // A query-string description counts when the body has none (the name did already).
+      description = typeof body.description === 'string' ? body.description : ctx.query.get('description');
       ignore ||= ignoreSqlErrors(body.ignore_sql_errors);
       if (!Array.isArray(body.nodes) || body.nodes.length === 0) throw new RoostError('INVALID_PARAMETER', 'nodes must be a non-empty list of {name, sql, description?}');
       let endpointName: string | undefined;
