@@ -322,6 +322,12 @@ describe('helpers', () => {
     expect(render("{{date_diff_in_seconds('bad', '2022-12-19 18:42:20', none_if_error=True)}}")).toBe('NULL');
     expect(caught(() => render("{{date_diff_in_seconds('bad', '2022-12-19 18:42:20')}}")).code).toBe('TEMPLATE_PARAMETER');
     expect(caught(() => render("{{day_diff('2022-02-30', '2022-03-01')}}")).code).toBe('TEMPLATE_PARAMETER');
+    // A date read from a request parameter that is missing or wrong: the error names the parameter.
+    const missing = caught(() => render('{{day_diff(date_from, date_to)}}', { date_from: '2024-01-01' }));
+    expect(missing.details.parameter).toBe('date_to');
+    expect(missing.message).toMatch(/^parameter "date_to": day_diff\(\)/);
+    const wrong = caught(() => render('{{date_diff_in_hours(a, b)}}', { a: 'soon', b: '2024-01-01 00:00:00' }));
+    expect(wrong.details.parameter).toBe('a');
   });
 
   it('error and custom_error', () => {

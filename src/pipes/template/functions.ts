@@ -362,10 +362,16 @@ function dateDiff(unitMs: number, defaultFormat = '%Y-%m-%d %H:%M:%S'): Template
       if (noneIfError) return null;
       // Placeholders are not dates: rendering without values only checks the SQL around.
       if (api.defaults) return evalOpt(api, a.default) ?? 0;
-      throw new TemplateParameterError(call.name, fmt, `${call.name}(): dates must match the format ${fmt}${typeof backup === 'string' ? ` or ${backup}` : ''}`);
+      const which = paramOf(x === null ? a.date_1 : a.date_2);
+      throw new TemplateParameterError(which ?? call.name, fmt, `${which ? `parameter "${which}": ` : ''}${call.name}(): dates must match the format ${fmt}${typeof backup === 'string' ? ` or ${backup}` : ''} (missing or not such a date)`);
     }
     return Math.floor(Math.abs(x - y) / unitMs);
   };
+}
+
+/** The request parameter an argument reads, when it is one by name (the error then names it). */
+function paramOf(e: Expr | undefined): string | undefined {
+  return e?.kind === 'name' ? e.name : undefined;
 }
 
 const dayDiff = (api: CallApi, call: CallExpr): unknown => {
@@ -383,7 +389,8 @@ const dayDiff = (api: CallApi, call: CallExpr): unknown => {
     const def = evalOpt(api, a.default);
     if (def !== undefined) return def;
     if (api.defaults) return 0;
-    throw new TemplateParameterError('day_diff', 'Date', 'day_diff(): expected dates YYYY-MM-DD or YYYY-MM-DD HH:MM:SS');
+    const which = paramOf(x === null ? a.date_1 : a.date_2);
+    throw new TemplateParameterError(which ?? 'day_diff', 'Date', `${which ? `parameter "${which}": ` : ''}day_diff(): expected dates YYYY-MM-DD or YYYY-MM-DD HH:MM:SS (missing or not a date)`);
   }
   const day = (t: number): number => Math.floor(t / 86_400_000);
   return Math.abs(day(x) - day(y));
