@@ -7,6 +7,7 @@
  * spool file (ROOST_RESULT_SPOOL_BYTES); past the spool's size a client that takes nothing for
  * ROOST_CLIENT_STALL_MS is let go and its query cancelled.
  */
+import fs from 'node:fs';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, startServer, type RunningServer } from './helpers/server.js';
@@ -91,4 +92,41 @@ describe('a client that stops reading its streamed result', () => {
     expect(body.endsWith('7999999\n')).toBe(true);
     expect(srv.logs.filter((l) => l.msg === 'client read nothing of its result for too long; dropped').length).toBe(before);
   }, 60_000);
+
+  it('the spool file on disk stays within ROOST_RESULT_SPOOL_BYTES while a steady reader takes a larger result', async () => {
+    const small = await startServer({ env: { ROOST_RESULT_SPOOL_BYTES: String(4 << 20) } });
+    try {
+      const tok = (await call(`${small.url}/tokens`)).body.workspace_admin_token;
+      const q = 'SELECT number FROM numbers(8000000) FORMAT CSV';
+      const sock = net.connect(Number(new URL(small.url).port), '127.0.0.1');
+      let got = 0;
+      const done = new Promise<void>((resolve, reject) => {
+        sock.on('data', (d) => { got += d.length; sock.pause(); setTimeout(() => sock.resume(), Math.ceil(d.length / 20_000)); });
+        sock.on('end', () => resolve());
+        sock.on('error', reject);
+      });
+      sock.write(`POST /v0/sql HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nAuthorization: Bearer ${tok}\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(q)}\r\n\r\n${q}`);
+      // The server's open spool files (unnamed: removed from <data>/tmp as they are opened).
+      let largest = 0;
+      let seen = 0;
+      const fdDir = `/proc/${small.proc.pid}/fd`;
+      const watch = setInterval(() => {
+        for (const fd of fs.readdirSync(fdDir)) {
+          let target = '';
+          try { target = fs.readlinkSync(`${fdDir}/${fd}`); } catch { continue; }
+          if (!target.includes('result-spool-')) continue;
+          seen++;
+          try { largest = Math.max(largest, fs.statSync(`${fdDir}/${fd}`).size); } catch { /* closed */ }
+        }
+      }, 20);
+      await done;
+      clearInterval(watch);
+      expect(got).toBeGreaterThan(62_000_000);
+      expect(seen).toBeGreaterThan(0);
+      // Its limit and one piece past it at most (a piece is written whole), not the result.
+      expect(largest).toBeLessThanOrEqual((4 << 20) + (1 << 20));
+    } finally {
+      await small.stop();
+    }
+  }, 90_000);
 });

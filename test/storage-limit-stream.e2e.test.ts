@@ -52,4 +52,20 @@ describe('storage_bytes while an append arrives', () => {
     const n = await call(`${srv.url}/v0/sql?q=${encodeURIComponent('SELECT count() AS n FROM d FORMAT JSON')}`, { token });
     expect(n.body.data[0].n).toBe(r.body.rows);
   }, 120_000);
+
+  it('appends admitted together, each too small for the recheck, are checked at their commit: the stored total stays near the limit', async () => {
+    const token = await limited('crowd', 2_000_000);
+    const bodies = Array.from({ length: 8 }, (_, i) => rows(1.5, 100 + i));
+    const answers = await Promise.all(bodies.map((body) => call(`${srv.url}/v0/datasources?name=d&mode=append`, { method: 'POST', token, body })));
+    const ok = answers.filter((a) => a.status === 200);
+    const refused = answers.filter((a) => a.status === 413);
+    expect(ok.length + refused.length, answers.map((a) => `${a.status} ${a.text.slice(0, 100)}`).join('\n')).toBe(8);
+    expect(refused.length).toBeGreaterThan(0);
+    for (const r of refused) expect(r.body).toMatchObject({ code: 'STORAGE_LIMIT' });
+    // What is stored is what the 200s said, and no more than the limit plus one append's share.
+    const n = await call(`${srv.url}/v0/sql?q=${encodeURIComponent('SELECT count() AS n FROM d FORMAT JSON')}`, { token });
+    expect(n.body.data[0].n).toBe(ok.reduce((t, a) => t + a.body.rows, 0));
+    const ds = await call(`${srv.url}/v0/datasources/d`, { token });
+    expect(ds.body.statistics.bytes).toBeLessThan(2_000_000 + 1_500_000);
+  }, 120_000);
 });

@@ -236,7 +236,10 @@ export function conditionFailure(e: unknown, cred: Credential, ws: Workspace, pa
   if (e.clickhouseCode === 62) {
     const m = /failed at position \d+ \(([^)]*)\)(?: \(line \d+, col \d+\))?: ([\s\S]*?)(?:\. Expected (?:one of: )?([\s\S]*?))?\.? \(SYNTAX_ERROR\)/.exec(e.message);
     const rest = m ? m[2]!.split('\n)')[0]!.trim() : '';
-    const where = rest ? `at "${rest.slice(0, 80)}"` : m?.[1] ? `at "${m[1]}"` : 'in it';
+    // Stopped at Roost's own text after the condition (its closing bracket, SETTINGS): the
+    // condition ended before it was complete.
+    const ended = !m || !rest || /^\)|^SETTINGS\b|^\)\)/.test(rest);
+    const where = ended ? 'at its end: the condition is not complete' : `at "${rest.slice(0, 80)}"`;
     const expected = m?.[3] ? `; expected one of: ${m[3].split(', ').filter((x) => !/SETTINGS|end of query/.test(x)).slice(0, 8).join(', ')}` : '';
     return new RoostError('SQL_SYNTAX', `${param} is not one SQL expression: the engine's parser stopped ${where}${expected}`, { details: { parameter: param, clickhouse_code: 62 } });
   }

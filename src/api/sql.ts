@@ -56,7 +56,8 @@ async function sqlText(ctx: Ctx, call: SqlCallLog): Promise<string> {
  */
 function requestParams(ctx: Ctx, call: SqlCallLog): Record<string, string | string[]> {
   const params: Record<string, string | string[]> = Object.create(null);
-  for (const src of [call.form, ctx.query]) {
+  // The query string first, the body's fields after: the body's win (as on every route).
+  for (const src of [ctx.query, call.form]) {
     if (!src) continue;
     for (const k of new Set(src.keys())) {
       if (reservedParam(k) || isOutputParam(k) || k === 'pipeline') continue;

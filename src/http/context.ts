@@ -2,7 +2,7 @@
  * Per-request context: id, parsed URL, params, a signal that fires when the
  * client goes away, body readers with limits, and response writers.
  */
-import { multipartBoundary, partText, readMultipart } from './multipart.js';
+import { multipartBoundary, readMultipart } from './multipart.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isUtf8 } from 'node:buffer';
 import zlib from 'node:zlib';
@@ -63,7 +63,10 @@ export async function readBody(ctx: Ctx, limit = ctx.maxBodyBytes): Promise<Buff
   const fields = new URLSearchParams();
   for await (const part of readMultipart((async function* () { yield body; })(), boundary)) {
     if (part.filename !== undefined) throw new RoostError('UNSUPPORTED_MEDIA_TYPE', `multipart part "${part.name}" is a file; this route takes fields only (files are data: POST them to /v0/datasources or /v0/events)`);
-    fields.append(part.name, await partText(part, limit));
+    // As an urlencoded field's: bytes that are not UTF-8 are a 400, not turned into U+FFFD.
+    const bytes: Buffer[] = [];
+    for await (const c of part.body) bytes.push(c);
+    fields.append(part.name, textOf(Buffer.concat(bytes), `multipart field ${JSON.stringify(part.name)}`));
   }
   ctx.req.headers['content-type'] = 'application/x-www-form-urlencoded';
   ctx.multipartForm = true;

@@ -411,6 +411,10 @@ async function importLocked(app: App, o: ImportOptions): Promise<ImportResult> {
           await engine.exec(`EXCHANGE TABLES ${target} AND ${incoming}`);
         }
       } else {
+        // At the commit, once more: appends admitted together (each under the recheck's step)
+        // all passed; their stages count now, this one's included, and the one that would take the
+        // tenant past its limit stores nothing.
+        if (!o.skipStorageLimit && getTenant(app.state, o.ws.tenant).limits.storage_bytes) await checkStorage(app, getTenant(app.state, o.ws.tenant), true);
         o.beforeCommit?.();
         await engine.exec(`ALTER TABLE ${target} ATTACH PARTITION tuple() FROM ${stage}`);
       }

@@ -18,6 +18,10 @@ import { writeChunk } from '../http/context.js';
 /** Bytes of result held in memory before the rest goes to the spool file. */
 const MEMORY_BYTES = 8 << 20;
 
+/** Bytes in every result's spool file together (this server), and their cap: past it, results wait for their clients. */
+let spooledTotal = 0;
+const SPOOL_TOTAL_BYTES = Number(process.env.ROOST_RESULT_SPOOL_TOTAL_BYTES) >= 1 << 20 ? Number(process.env.ROOST_RESULT_SPOOL_TOTAL_BYTES) : 8 * 1024 ** 3;
+
 export interface SpoolOptions {
   /** Directory of the spool file (`<data>/tmp`). */
   dir: string;
@@ -68,15 +72,24 @@ export async function pumpResult(ctx: Ctx, source: AsyncIterable<Buffer>, o: Spo
           memory.push(chunk);
           memoryBytes += chunk.length;
         } else {
-          // Past the spool's size the engine waits for the client to take some.
-          while (!stopped && fileWritten - fileRead + chunk.length > o.maxSpoolBytes && fileWritten > fileRead) {
+          // The file is at its size (per result, and all results' together): the engine waits until
+          // the client has read all of it, and the file starts over (its size is what is on disk:
+          // bytes read stay in it until then).
+          while (!stopped && fileWritten > 0 && (fileWritten + chunk.length > o.maxSpoolBytes || spooledTotal + chunk.length > SPOOL_TOTAL_BYTES) && fileRead < fileWritten) {
             await new Promise<void>((res) => { wakeProducer = res; });
           }
           if (stopped) return;
+          if (fd !== undefined && fileWritten > 0 && fileRead === fileWritten && (fileWritten + chunk.length > o.maxSpoolBytes || spooledTotal + chunk.length > SPOOL_TOTAL_BYTES)) {
+            await fd.truncate(0);
+            spooledTotal -= fileWritten;
+            fileWritten = 0;
+            fileRead = 0;
+          }
           fd ??= await openSpool();
           let off = 0;
           while (off < chunk.length) off += (await fd.write(chunk, off, chunk.length - off, fileWritten + off)).bytesWritten;
           fileWritten += chunk.length;
+          spooledTotal += chunk.length;
         }
         signalConsumer();
       }
@@ -119,6 +132,7 @@ export async function pumpResult(ctx: Ctx, source: AsyncIterable<Buffer>, o: Spo
     throw e;
   } finally {
     await producer;
+    spooledTotal -= fileWritten;
     await fd?.close();
   }
 
@@ -134,9 +148,14 @@ export function spoolLimit(raw: string | undefined): number {
   return raw !== undefined && /^\d+$/.test(raw.trim()) && v >= 1 << 20 ? v : 1 << 30;
 }
 
-/** ROOST_CLIENT_STALL_MS: whole milliseconds, at least 100; anything else is the default (10 s). */
+/**
+ * ROOST_CLIENT_STALL_MS: whole milliseconds, at least 100; anything else is the default (60 s).
+ * Progress is seen only as the kernel takes more of the socket's data, in steps of about a third
+ * of its send buffer (megabytes), so a reader of a few tens of KB/s can look stalled for seconds:
+ * the default leaves such readers a minute (the query's time limit ends a held engine sooner).
+ */
 export function stallLimit(raw: string | undefined): number {
   const v = Number(raw);
-  return raw !== undefined && /^\d+$/.test(raw.trim()) && v >= 100 ? v : 10_000;
+  return raw !== undefined && /^\d+$/.test(raw.trim()) && v >= 100 ? v : 60_000;
 }
 

@@ -103,7 +103,7 @@ export const DEFAULT_QUERY_THREADS = Math.max(1, Math.floor(os.availableParallel
  * A streamed result is taken from the engine as it comes and waits for a slow client in memory,
  * then in a spool file of up to ROOST_RESULT_SPOOL_BYTES (1 GiB): the tenant's engine runs one
  * statement at a time, and a client reading slowly held all its other requests until the query's
- * time limit. Past the spool's size a client that takes nothing for ROOST_CLIENT_STALL_MS (10 s)
+ * time limit. Past the spool's size a client that takes nothing for ROOST_CLIENT_STALL_MS (60 s)
  * is let go, its query cancelled.
  */
 const RESULT_SPOOL_BYTES = spoolLimit(process.env.ROOST_RESULT_SPOOL_BYTES);
