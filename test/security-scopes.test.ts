@@ -160,6 +160,19 @@ describe('row filters are expressions, not SQL to splice', () => {
     expect((await get(`/v0/sql?q=${encodeURIComponent('SELECT id FROM orders FORMAT JSON')}`, jwt)).status).toBe(401);
   });
 
+  it('a filter the engine does not take on its data source (not a condition, a column it lacks) is refused when minted', async () => {
+    for (const [i, [f, msg]] of ([['org', /Invalid type for filter in WHERE: String/], ['nosuch = 1', /Unknown expression or function identifier `nosuch`/], ['[1, 2]', /Invalid type for filter/]] as const).entries()) {
+      const r = await post(`/v0/tokens?name=engine_refused_${i}&scope=${encodeURIComponent(`DATASOURCES:READ:orders:${f}`)}`);
+      expect(r.status, `${f}: ${r.text}`).toBe(400);
+      expect(r.body.error).toMatch(/the row filter does not run on data source "orders"/);
+      expect(r.body.error).toMatch(msg);
+      // Not the view Roost builds around it.
+      expect(r.body.error).not.toMatch(/LIMIT 18446744073709551615|In query/);
+    }
+    // A data source that does not exist yet: minted (nothing to run it on), as before.
+    expect((await post(`/v0/tokens?name=future_ds&scope=${encodeURIComponent('DATASOURCES:READ:later:x = 1')}`)).status).toBe(200);
+  });
+
   it('a column named like a clause keyword still filters (a keyword where an operand is due is a name)', async () => {
     expect((await post(`/v0/datasources?name=kw&schema=${encodeURIComponent('id Int32, `order` Int32, `format` String, `limit` Int32')}`)).status).toBe(200);
     expect((await post('/v0/datasources?name=kw&mode=append', '1,1,csv,5\n2,2,json,6\n', { 'Content-Type': 'text/csv' })).body.rows).toBe(2);

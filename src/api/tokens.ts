@@ -17,7 +17,10 @@ import {
   checkTokenName, createTokenOps, deleteTokenOps, getToken, listTokens, refreshTokenOps, replaceTokenOps, WORKSPACE_ADMIN_TOKEN, type TokenRecord,
 } from '../../auth/tokens/service-tokens.js';
 import { parseJwtBody, signTinybirdJwt, workspaceById, workspaceJwtKey } from '../../auth/tokens/jwt-tokens.js';
-import { getWorkspace, sameWorkspace } from '../../tenants/registry.js';
+import { getTenant, getWorkspace, sameWorkspace } from '../../tenants/registry.js';
+import { QueryFailed } from '../errors.js';
+import { qualified, type DataSource } from '../datasources/registry.js';
+import { rowFilterView } from '../datasources/name-map.js';
 import { devTokenOps } from './dev.js';
 
 function tokenView(t: TokenRecord, secret?: string): Record<string, unknown> {
@@ -160,6 +163,7 @@ export function registerTokenRoutes(app: App): void {
     }
     const rawScopes = [...q.getAll('scope'), ...jsonScopes(json)];
     const scopes = [...new Set(rawScopes.map(parseScope))];
+    await filtersRun(app, ws.tenant, ws.workspace, scopes);
     // The name whose secret signs the workspace's JWTs (after a delete, the next token of that
     // name takes that role): only an ADMIN token, as the original, and sealed at once.
     const isWat = name === WORKSPACE_ADMIN_TOKEN;
@@ -199,7 +203,10 @@ export function registerTokenRoutes(app: App): void {
     const { q, json } = await formParams(ctx);
     const rawScopes = [...q.getAll('scope'), ...jsonScopes(json)];
     const next: TokenRecord = { ...t, updatedAt: new Date().toISOString() };
-    if (rawScopes.length) next.scopes = [...new Set(rawScopes.map(parseScope))];
+    if (rawScopes.length) {
+      next.scopes = [...new Set(rawScopes.map(parseScope))];
+      await filtersRun(app, ws.tenant, ws.workspace, next.scopes);
+    }
     const newName = q.get('name') ?? jsonString(json, 'name');
     if (newName && newName !== t.name) {
       if (t.name === WORKSPACE_ADMIN_TOKEN) throw new RoostError('INVALID_PARAMETER', 'the workspace admin token cannot be renamed');
@@ -247,4 +254,28 @@ export function registerTokenRoutes(app: App): void {
     audit(ctx, cred, ws, wsId, 'token.refreshed', t.name);
     sendJson(ctx, 200, tokenView(r.record, r.secret));
   });
+}
+
+/**
+ * Each row filter of `scopes` run once on its data source, as its view will run it (no row read):
+ * a filter that is valid SQL but not a condition the engine takes there (`org`, a String; a column
+ * it does not have) was minted and then failed every use of the token. The engine unreachable,
+ * the filter is minted as it was (the check is the client's help, not a guard: filters are
+ * checked again as text at every use).
+ */
+async function filtersRun(app: App, tenant: string, workspace: string, scopes: readonly string[]): Promise<void> {
+  for (const s of scopes) {
+    const m = /^DATASOURCES:READ:([^:]+):(.+)$/s.exec(s);
+    if (!m) continue;
+    const ds = app.state.get<DataSource>('datasources', tenant, workspace, m[1]!);
+    if (!ds) continue;
+    const ws = getWorkspace(app.state, tenant, workspace);
+    try {
+      await app.cells.engineFor(getTenant(app.state, tenant)).exec(`SELECT count() FROM (${rowFilterView(qualified(ws, ds.table), m[2]!)}) WHERE 0`);
+    } catch (e) {
+      if (!(e instanceof QueryFailed)) continue;
+      const why = e.message.replace(/ in scope [\s\S]*?(?=\. Maybe you meant|\s*\((?:UNKNOWN_IDENTIFIER)\)|$)/, '').replace(/\. In query [\s\S]*$/, '').split(`${ws.database}.`).join('');
+      throw new RoostError('INVALID_PARAMETER', `scope "${s}": the row filter does not run on data source "${ds.name}": ${why}`, { details: { clickhouse_code: e.clickhouseCode } });
+    }
+  }
 }
