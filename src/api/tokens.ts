@@ -21,6 +21,7 @@ import { getTenant, getWorkspace, sameWorkspace } from '../../tenants/registry.j
 import { QueryFailed } from '../errors.js';
 import { qualified, type DataSource } from '../datasources/registry.js';
 import { rowFilterView } from '../datasources/name-map.js';
+import { withoutQuotedQuery } from '../query/engine-message.js';
 import { devTokenOps } from './dev.js';
 
 function tokenView(t: TokenRecord, secret?: string): Record<string, unknown> {
@@ -274,7 +275,7 @@ async function filtersRun(app: App, tenant: string, workspace: string, scopes: r
       await app.cells.engineFor(getTenant(app.state, tenant)).exec(`SELECT count() FROM (${rowFilterView(qualified(ws, ds.table), m[2]!)}) WHERE 0`);
     } catch (e) {
       if (!(e instanceof QueryFailed)) continue;
-      const why = e.message.replace(/ in scope [\s\S]*?(?=\. Maybe you meant|\s*\((?:UNKNOWN_IDENTIFIER)\)|$)/, '').replace(/\. In query [\s\S]*$/, '').split(`${ws.database}.`).join('');
+      const why = withoutQuotedQuery(e.message).split(`${ws.database}.`).join('');
       throw new RoostError('INVALID_PARAMETER', `scope "${s}": the row filter does not run on data source "${ds.name}": ${why}`, { details: { clickhouse_code: e.clickhouseCode } });
     }
   }

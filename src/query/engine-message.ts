@@ -176,3 +176,14 @@ export function unnestEngineMessage(text: string): string {
 }
 const SUFFIX_TAIL = 1024;
 const NESTED_SUFFIX = /( \(([A-Z_]+)\)(?: \(version [^)]+\))?)(?:\.? \(\2\)(?: \(version [^)]+\))?)+\.?$/;
+
+/**
+ * An engine message without the query it quotes (`… in scope SELECT …`, `… while processing
+ * query: '…'`, `… In query SELECT …`): that is the query as compiled — other pipes' nodes, a row
+ * filter's view — which the reader may not see. What the message is about stays.
+ */
+export function withoutQuotedQuery(text: string): string {
+  return text.replace(/ in scope [\s\S]*?(?=\. Maybe you meant|\s*\((?:UNKNOWN_IDENTIFIER)\)|$)/, '')
+    .replace(/ while processing query: '[\s\S]*?'(?=[,.]|$)/, '')
+    .replace(/\. In query [\s\S]*$/, '');
+}

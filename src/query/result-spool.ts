@@ -20,7 +20,7 @@ const MEMORY_BYTES = 8 << 20;
 
 /** Bytes in every result's spool file together (this server), and their cap: past it, results wait for their clients. */
 let spooledTotal = 0;
-const SPOOL_TOTAL_BYTES = Number(process.env.ROOST_RESULT_SPOOL_TOTAL_BYTES) >= 1 << 20 ? Number(process.env.ROOST_RESULT_SPOOL_TOTAL_BYTES) : 8 * 1024 ** 3;
+const SPOOL_TOTAL_BYTES = wholeAtLeast(process.env.ROOST_RESULT_SPOOL_TOTAL_BYTES, 1 << 20, 8 * 1024 ** 3);
 
 export interface SpoolOptions {
   /** Directory of the spool file (`<data>/tmp`). */
@@ -75,11 +75,12 @@ export async function pumpResult(ctx: Ctx, source: AsyncIterable<Buffer>, o: Spo
           // The file is at its size (per result, and all results' together): the engine waits until
           // the client has read all of it, and the file starts over (its size is what is on disk:
           // bytes read stay in it until then).
-          while (!stopped && fileWritten > 0 && (fileWritten + chunk.length > o.maxSpoolBytes || spooledTotal + chunk.length > SPOOL_TOTAL_BYTES) && fileRead < fileWritten) {
+          const full = () => fileWritten > 0 && (fileWritten + chunk.length > o.maxSpoolBytes || spooledTotal + chunk.length > SPOOL_TOTAL_BYTES);
+          while (!stopped && full() && fileRead < fileWritten) {
             await new Promise<void>((res) => { wakeProducer = res; });
           }
           if (stopped) return;
-          if (fd !== undefined && fileWritten > 0 && fileRead === fileWritten && (fileWritten + chunk.length > o.maxSpoolBytes || spooledTotal + chunk.length > SPOOL_TOTAL_BYTES)) {
+          if (fd !== undefined && full() && fileRead === fileWritten) {
             await fd.truncate(0);
             spooledTotal -= fileWritten;
             fileWritten = 0;
@@ -142,10 +143,14 @@ export async function pumpResult(ctx: Ctx, source: AsyncIterable<Buffer>, o: Spo
   }
 }
 
+/** A setting's value: a whole number of at least `min`, else `def`. */
+function wholeAtLeast(raw: string | undefined, min: number, def: number): number {
+  return raw !== undefined && /^\d+$/.test(raw.trim()) && Number(raw) >= min ? Number(raw) : def;
+}
+
 /** ROOST_RESULT_SPOOL_BYTES: the largest spool file per result (default 1 GiB, at least 1 MiB). */
 export function spoolLimit(raw: string | undefined): number {
-  const v = Number(raw);
-  return raw !== undefined && /^\d+$/.test(raw.trim()) && v >= 1 << 20 ? v : 1 << 30;
+  return wholeAtLeast(raw, 1 << 20, 1 << 30);
 }
 
 /**
@@ -155,7 +160,6 @@ export function spoolLimit(raw: string | undefined): number {
  * the default leaves such readers a minute (the query's time limit ends a held engine sooner).
  */
 export function stallLimit(raw: string | undefined): number {
-  const v = Number(raw);
-  return raw !== undefined && /^\d+$/.test(raw.trim()) && v >= 100 ? v : 60_000;
+  return wholeAtLeast(raw, 100, 60_000);
 }
 

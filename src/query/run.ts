@@ -15,7 +15,7 @@ import type { Metrics } from '../log/metrics.js';
 import { QueryFailed, RoostError } from '../errors.js';
 import { acquireQuerySlot } from '../../tenants/limits.js';
 import { withPublicNames, type PublicNames } from './public-names.js';
-import { ENGINE_SETTINGS, withoutSettings } from './engine-message.js';
+import { ENGINE_SETTINGS, withoutQuotedQuery, withoutSettings } from './engine-message.js';
 
 export const OUTPUT_FORMATS: Record<string, string> = {
   JSON: 'application/json; charset=utf-8',
@@ -235,20 +235,14 @@ function markIncomplete(ctx: Ctx, e: unknown): void {
  * builds itself keep QUERY_FAILED: their syntax is not the caller's to fix.
  */
 function userSyntax(e: unknown, hideQuery: boolean): unknown {
-  if (hideQuery && e instanceof QueryFailed && e.clickhouseCode === 47) withoutScope(e);
+  // An unknown identifier's message quotes the query as compiled, with the nodes of the pipes it
+  // reads (a `PIPES:READ` token's typo in `q=` showed another pipe's SQL and literals).
+  if (hideQuery && e instanceof QueryFailed && e.clickhouseCode === 47) {
+    const m = withoutQuotedQuery(e.message);
+    if (m !== e.message) Object.defineProperty(e, 'message', { value: m, configurable: true, writable: true });
+  }
   if (!(e instanceof QueryFailed) || e.clickhouseCode !== 62) return e;
-  const out = new RoostError('SQL_SYNTAX', e.message, { cause: e, details: { ...e.details } });
-  return out;
-}
-
-/**
- * An unknown identifier's message without the query it quotes (`... in scope SELECT ...`): that
- * is the query as compiled, with the nodes of the pipes it reads — which the caller may not read
- * (a `PIPES:READ` token's typo in `q=` showed another pipe's SQL and literals). The name stays.
- */
-function withoutScope(e: QueryFailed): void {
-  const m = e.message.replace(/ in scope [\s\S]*?(?=\. Maybe you meant|\s*\((?:UNKNOWN_IDENTIFIER)\)|$)/, '').replace(/ while processing query: '[\s\S]*?'(?=[,.]|$)/, '');
-  if (m !== e.message) Object.defineProperty(e, 'message', { value: m, configurable: true, writable: true });
+  return new RoostError('SQL_SYNTAX', e.message, { cause: e, details: { ...e.details } });
 }
 
 /**
