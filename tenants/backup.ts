@@ -176,6 +176,9 @@ async function writeBackup(app: App, tenant: Tenant, id: string, dir: string, re
   // without its table). The backup's tables are compared with the state before and after it,
   // and it is taken again (up to 6 times) when neither matches.
   const readSlice = () => app.state.transact((s) => ({ ops: [], result: structuredClone(tenantSlice(s, tenant.slug)) }));
+  // The engine's tables before the slice is read: a table no data source names that was there
+  // before and is still there after the backup is a leftover, not a change during it.
+  let tablesBefore = await engineTables(engine, workspacesOf(await readSlice()));
   let slice = await readSlice();
   let workspaces = workspacesOf(slice);
   let dataBytes = 0;
@@ -183,11 +186,16 @@ async function writeBackup(app: App, tenant: Tenant, id: string, dir: string, re
     dataBytes = await backupDatabases(app, engine, id, dir, workspaces, report);
     if (tablesMatch(dir, slice, workspaces)) break;
     const after = await readSlice();
-    if (sameDatabases(workspaces, workspacesOf(after)) && tablesMatch(dir, after, workspaces, slice)) { slice = after; break; }
+    if (sameDatabases(workspaces, workspacesOf(after))) {
+      const tablesAfter = await engineTables(engine, workspaces);
+      const stale = new Set([...tablesBefore].filter((t) => tablesAfter.has(t)));
+      if (tablesMatch(dir, after, workspaces, { before: slice, stale })) { slice = after; break; }
+    }
     fs.rmSync(path.join(dir, 'data'), { recursive: true, force: true });
     if (attempt >= 6) throw new RoostError('CONFLICT', `data sources or workspaces of tenant "${tenant.slug}" kept being created or dropped during the backup: nothing was kept; retry when they settle`, { retryable: true, headers: { 'Retry-After': '5' } });
     app.log.info('backup taken again: data sources changed while it ran', { tenant: tenant.slug, backup: id, attempt });
     await new Promise((r) => setTimeout(r, 100 + Math.floor(Math.random() * 200)));
+    tablesBefore = await engineTables(engine, workspaces);
     slice = await readSlice();
     workspaces = workspacesOf(slice);
   }
@@ -249,6 +257,14 @@ async function backupDatabases(app: App, engine: Engine, id: string, dir: string
   return dataBytes;
 }
 
+/** The tables of the workspaces' databases, as `<database>\0<table>`. */
+async function engineTables(engine: Engine, workspaces: Array<{ database: string }>): Promise<Set<string>> {
+  if (!workspaces.length) return new Set();
+  const dbs = workspaces.map((w) => quoteString(w.database)).join(', ');
+  const out = (await engine.exec(`SELECT database, name FROM system.tables WHERE database IN (${dbs})`, { format: 'JSONCompactEachRow' })).toString('utf8');
+  return new Set(out.split('\n').filter(Boolean).map((l) => (JSON.parse(l) as [string, string]).join('\0')));
+}
+
 /** ClickHouse's file names escape every byte but [A-Za-z0-9_] as %XX. */
 function unescapeFileName(n: string): string {
   return Buffer.from(n.replace(/%([0-9A-Fa-f]{2})|([^%]+)/g, (m, hex: string | undefined) => (hex ? String.fromCharCode(parseInt(hex, 16)) : m)), 'latin1').toString('utf8');
@@ -259,15 +275,18 @@ function unescapeFileName(n: string): string {
  * slice's data sources name: each data source's table there, and nothing but data source
  * tables, their quarantines and import stage tables.
  */
-function tablesMatch(dir: string, slice: SliceEntry[], workspaces: Array<{ name: string; database: string }>, before?: SliceEntry[]): boolean {
+function tablesMatch(dir: string, slice: SliceEntry[], workspaces: Array<{ name: string; database: string }>, leftovers?: { before: SliceEntry[]; stale: Set<string> }): boolean {
   const tablesOf = (sl: SliceEntry[], ws: string) => new Set(Object.values(((sl.find((e) => e.path[0] === 'datasources')?.value ?? {}) as Record<string, Record<string, { table?: string }>>)[ws] ?? {})
     .map((d) => d.table).filter((t): t is string => typeof t === 'string'));
   for (const w of workspaces) {
     const expected = tablesOf(slice, w.name);
-    // Tables no data source named before the backup nor after it (left by a drop killed between
-    // its state change and its DROP TABLE; a create of the name drops them first) are no sign
-    // of a change during the backup: taken again, it failed the same way every time.
-    const named = before ? new Set([...expected, ...tablesOf(before, w.name)]) : undefined;
+    // Tables no data source named before the backup nor after it, which the engine had before
+    // the backup and still has after it (left by a drop killed between its state change and its
+    // DROP TABLE; a create of the name drops them first), are no sign of a change during the
+    // backup: taken again, it failed the same way every time. A data source created and dropped
+    // while the backup ran is named by neither state either, but its table came and went: that
+    // backup holds a table its state does not name, and is taken again.
+    const named = leftovers ? new Set([...expected, ...tablesOf(leftovers.before, w.name)]) : undefined;
     let files: string[] = [];
     try { files = fs.readdirSync(path.join(dir, 'data', 'metadata', w.database)); } catch { /* a database without tables */ }
     const found = new Set(files.filter((f) => f.endsWith('.sql')).map((f) => unescapeFileName(f.slice(0, -4))).filter((t) => !t.includes('__stage_')));
@@ -275,7 +294,7 @@ function tablesMatch(dir: string, slice: SliceEntry[], workspaces: Array<{ name:
     const base = (t: string) => (t.endsWith('_quarantine') ? t.slice(0, -'_quarantine'.length) : t);
     for (const t of found) {
       if (expected.has(t) || (t.endsWith('_quarantine') && expected.has(base(t)))) continue;
-      if (named && !named.has(t) && !named.has(base(t))) continue;
+      if (named && !named.has(t) && !named.has(base(t)) && leftovers!.stale.has(`${w.database}\0${t}`)) continue;
       return false;
     }
   }
