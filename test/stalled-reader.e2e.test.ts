@@ -93,6 +93,48 @@ describe('a client that stops reading its streamed result', () => {
     expect(srv.logs.filter((l) => l.msg === 'client read nothing of its result for too long; dropped').length).toBe(before);
   }, 60_000);
 
+  it('a large result the cell sends whole (one big block) waits for a stalled client in the spool file, not in the server\'s memory, and arrives whole', async () => {
+    // One block of 48 MB (48 rows of 1 MB): its Data and End frames come together, so the cell's answer is whole
+    // at once. It was written to the socket at once, held in the server's memory for as long as
+    // the client took to read it.
+    const q = "SELECT repeat('x', 1000000) AS s FROM numbers(48) FORMAT CSV";
+    const port = Number(new URL(srv.url).port);
+    const sock = net.connect(port, '127.0.0.1');
+    const parts: Buffer[] = [];
+    let got = 0;
+    let stall = true;
+    sock.on('data', (d) => { parts.push(d); got += d.length; if (stall && got > 100_000) sock.pause(); });
+    const ended = new Promise<void>((resolve, reject) => { sock.on('end', () => resolve()); sock.on('error', reject); });
+    sock.write(`POST /v0/sql HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nAuthorization: Bearer ${token}\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(q)}\r\n\r\n${q}`);
+    const fdDir = `/proc/${srv.proc.pid}/fd`;
+    let spooled = 0;
+    for (let i = 0; i < 200 && spooled < 30_000_000; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      for (const fd of fs.readdirSync(fdDir)) {
+        let target = '';
+        try { target = fs.readlinkSync(`${fdDir}/${fd}`); } catch { continue; }
+        if (!target.includes('result-spool-')) continue;
+        try { spooled = Math.max(spooled, fs.statSync(`${fdDir}/${fd}`).size); } catch { /* closed */ }
+      }
+    }
+    expect(spooled).toBeGreaterThan(30_000_000);
+    stall = false;
+    sock.resume();
+    await ended;
+    const text = Buffer.concat(parts).toString('latin1');
+    expect(text).toMatch(/^HTTP\/1\.1 200/);
+    let rest = text.slice(text.indexOf('\r\n\r\n') + 4);
+    let body = '';
+    for (;;) {
+      const eol = rest.indexOf('\r\n');
+      const size = parseInt(rest.slice(0, eol), 16);
+      if (!size) break;
+      body += rest.slice(eol + 2, eol + 2 + size);
+      rest = rest.slice(eol + 2 + size + 2);
+    }
+    expect(body).toBe(`"${'x'.repeat(1_000_000)}"\n`.repeat(48));
+  }, 60_000);
+
   it('the spool file on disk stays within ROOST_RESULT_SPOOL_BYTES while a steady reader takes a larger result', async () => {
     const small = await startServer({ env: { ROOST_RESULT_SPOOL_BYTES: String(4 << 20) } });
     try {

@@ -18,6 +18,9 @@ import { writeChunk } from '../http/context.js';
 /** Bytes of result held in memory before the rest goes to the spool file. */
 const MEMORY_BYTES = 8 << 20;
 
+/** Chunks larger than this are taken in pieces of this size. */
+const PIECE_BYTES = 1 << 20;
+
 /** Bytes in every result's spool file together (this server), and their cap: past it, results wait for their clients. */
 let spooledTotal = 0;
 const SPOOL_TOTAL_BYTES = wholeAtLeast(process.env.ROOST_RESULT_SPOOL_TOTAL_BYTES, 1 << 20, 8 * 1024 ** 3);
@@ -65,34 +68,40 @@ export async function pumpResult(ctx: Ctx, source: AsyncIterable<Buffer>, o: Spo
         if (stopped) return;
         const r = await it.next();
         if (r.done) break;
-        const chunk = o.transform ? o.transform(r.value) : r.value;
-        if (!chunk.length) continue;
-        // Straight on while the client keeps up (the writer waits for data); held once it lags.
-        if (fd === undefined && (wakeConsumer !== undefined || memoryBytes + chunk.length <= MEMORY_BYTES)) {
-          memory.push(chunk);
-          memoryBytes += chunk.length;
-        } else {
-          // The file is at its size (per result, and all results' together): the engine waits until
-          // the client has read all of it, and the file starts over (its size is what is on disk:
-          // bytes read stay in it until then).
-          const full = () => fileWritten > 0 && (fileWritten + chunk.length > o.maxSpoolBytes || spooledTotal + chunk.length > SPOOL_TOTAL_BYTES);
-          while (!stopped && full() && fileRead < fileWritten) {
-            await new Promise<void>((res) => { wakeProducer = res; });
+        const whole = o.transform ? o.transform(r.value) : r.value;
+        // A chunk larger than a piece (a big block, or a result the cell had whole) is taken a piece
+        // at a time, each a copy: handed whole to a socket the client does not read, it stayed in
+        // memory however large it was; the pieces past what the client takes go to the file, and
+        // the chunk is let go.
+        for (let at = 0; at < whole.length; at += PIECE_BYTES) {
+          const chunk = whole.length <= PIECE_BYTES ? whole : Buffer.from(whole.subarray(at, at + PIECE_BYTES));
+          // Straight on while the client keeps up (the writer waits for data); held once it lags.
+          if (fd === undefined && (wakeConsumer !== undefined || memoryBytes + chunk.length <= MEMORY_BYTES)) {
+            memory.push(chunk);
+            memoryBytes += chunk.length;
+          } else {
+            // The file is at its size (per result, and all results' together): the engine waits until
+            // the client has read all of it, and the file starts over (its size is what is on disk:
+            // bytes read stay in it until then).
+            const full = () => fileWritten > 0 && (fileWritten + chunk.length > o.maxSpoolBytes || spooledTotal + chunk.length > SPOOL_TOTAL_BYTES);
+            while (!stopped && full() && fileRead < fileWritten) {
+              await new Promise<void>((res) => { wakeProducer = res; });
+            }
+            if (stopped) return;
+            if (fd !== undefined && full() && fileRead === fileWritten) {
+              await fd.truncate(0);
+              spooledTotal -= fileWritten;
+              fileWritten = 0;
+              fileRead = 0;
+            }
+            fd ??= await openSpool();
+            let off = 0;
+            while (off < chunk.length) off += (await fd.write(chunk, off, chunk.length - off, fileWritten + off)).bytesWritten;
+            fileWritten += chunk.length;
+            spooledTotal += chunk.length;
           }
-          if (stopped) return;
-          if (fd !== undefined && full() && fileRead === fileWritten) {
-            await fd.truncate(0);
-            spooledTotal -= fileWritten;
-            fileWritten = 0;
-            fileRead = 0;
-          }
-          fd ??= await openSpool();
-          let off = 0;
-          while (off < chunk.length) off += (await fd.write(chunk, off, chunk.length - off, fileWritten + off)).bytesWritten;
-          fileWritten += chunk.length;
-          spooledTotal += chunk.length;
+          signalConsumer();
         }
-        signalConsumer();
       }
     } catch (e) {
       failure = e;

@@ -108,6 +108,8 @@ export const DEFAULT_QUERY_THREADS = Math.max(1, Math.floor(os.availableParallel
  */
 const RESULT_SPOOL_BYTES = spoolLimit(process.env.ROOST_RESULT_SPOOL_BYTES);
 const CLIENT_STALL_MS = stallLimit(process.env.ROOST_CLIENT_STALL_MS);
+/** A result the cell had whole is written to the socket at once up to this size; a larger one goes through the spool. */
+const WHOLE_WRITE_BYTES = 4 << 20;
 
 /** The read-only limits a tenant's queries run under. */
 export function querySettings(tenant: Tenant, config: Config, format: string): { settings: Record<string, string | number>; timeoutMs: number } {
@@ -168,8 +170,11 @@ async function runWithSlot(ctx: Ctx, o: RunOptions, type: string, settings: Reco
   ctx.res.writeHead(200, { 'Content-Type': type, 'Cache-Control': 'no-store' });
   const tail = o.tail?.useful ? o.tail : undefined;
   try {
+    // A result the cell had whole is written at once only when small: a large one (a few big
+    // blocks end within the cell's window) takes the spool's road, so a slow client of a 140 MB
+    // result does not hold 140 MB of the server's memory in the socket's buffer.
     const whole = stream.takeAll?.();
-    if (whole) {
+    if (whole && whole.reduce((n, c) => n + c.length, 0) <= WHOLE_WRITE_BYTES) {
       // Already in memory: written at once, without a trip through the stream's iterator.
       if (ctx.res.destroyed) throw new RoostError('CLIENT_CLOSED', 'client went away');
       for (const chunk of whole) {
@@ -183,7 +188,9 @@ async function runWithSlot(ctx: Ctx, o: RunOptions, type: string, settings: Reco
     } else {
       // Taken from the engine at its pace, given to the client at the client's (result-spool.ts).
       const s = stream;
-      const counted = (async function* () { for await (const chunk of s) { bytes += chunk.length; yield chunk; } })();
+      // The whole result's chunks are let go as they are taken (to the socket or the spool file).
+      const source: Iterable<Buffer> | AsyncIterable<Buffer> = whole ? (function* () { while (whole.length) yield whole.shift()!; })() : s;
+      const counted = (async function* () { for await (const chunk of source) { bytes += chunk.length; yield chunk; } })();
       await pumpResult(ctx, counted, {
         dir: path.join(o.config.dataDir, 'tmp'), maxSpoolBytes: RESULT_SPOOL_BYTES, stallMs: CLIENT_STALL_MS,
         ...(tail ? { transform: (c: Buffer) => tail.pass(c) } : {}),
