@@ -89,6 +89,17 @@ describe('pipes API', () => {
     expect(put.status, put.text).toBe(200);
     expect(put.body.description).toBe('most frequent');
     expect((await endpoint('edits')).body.data).toEqual([{ country: 'DE', n: 1 }]);
+    // A JSON object body is read as the node's fields (its text was stored as the SQL).
+    const asJson = await call(`${srv.url}/v0/pipes/edits/nodes/top`, { method: 'PUT', token: admin, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ sql: 'SELECT country, count() AS n FROM edits_0 GROUP BY country ORDER BY n DESC, country LIMIT 1', description: 'top one' }) });
+    expect(asJson.status, asJson.text).toBe(200);
+    expect(asJson.body).toMatchObject({ name: 'top', description: 'top one' });
+    expect((await endpoint('edits')).body.data).toEqual([{ country: 'ES', n: 2 }]);
+    expect(await call(`${srv.url}/v0/pipes/edits/nodes/top`, { method: 'PUT', token: admin, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ sql: 42 }) })).toMatchObject({ status: 400, body: { code: 'INVALID_PARAMETER', parameter: 'sql' } });
+    const jsonNode = await call(`${srv.url}/v0/pipes/edits/nodes`, { method: 'POST', token: admin, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ name: 'from_json', sql: 'SELECT 1 AS one' }) });
+    expect(jsonNode.status, jsonNode.text).toBe(200);
+    expect(jsonNode.body).toMatchObject({ name: 'from_json', sql: 'SELECT 1 AS one' });
+    expect((await del('/v0/pipes/edits/nodes/from_json')).status).toBe(204);
+    expect((await call(`${srv.url}/v0/pipes/edits/nodes/top`, { method: 'PUT', token: admin, body: 'SELECT country, count() AS n FROM edits_0 GROUP BY country ORDER BY n, country LIMIT 1' })).status).toBe(200);
     // A broken edit is refused and changes nothing.
     expect((await call(`${srv.url}/v0/pipes/edits/nodes/top`, { method: 'PUT', token: admin, body: 'SELECT * FROM nowhere' })).status).toBe(422);
     expect((await endpoint('edits')).body.data).toEqual([{ country: 'DE', n: 1 }]);

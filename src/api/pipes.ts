@@ -158,6 +158,21 @@ async function sqlBody(ctx: Ctx): Promise<{ sql?: string; form: URLSearchParams 
     const merged = mergeForm(form, formOf(text));
     return { sql: merged.get('sql') ?? undefined, form: merged };
   }
+  // A JSON object ({"sql": ..., "name": ..., "description": ...}), as the pipe routes take: its
+  // text was stored as the node's SQL. (SQL, and a template's `{%`, is never a JSON object.)
+  if (type.startsWith('application/json') && text.trimStart().startsWith('{')) {
+    let body: unknown;
+    try { body = JSON.parse(text); } catch { body = undefined; }
+    if (body && typeof body === 'object' && !Array.isArray(body)) {
+      const o = body as Record<string, unknown>;
+      for (const k of ['sql', 'name', 'description', 'type']) {
+        if (o[k] === undefined || o[k] === null) continue;
+        if (typeof o[k] !== 'string') throw new RoostError('INVALID_PARAMETER', `"${k}" must be a string in the JSON body`, { details: { parameter: k } });
+        form.set(k, o[k] as string);
+      }
+      return { sql: form.get('sql') ?? undefined, form };
+    }
+  }
   return { sql: text.trim() ? text : form.get('sql') ?? undefined, form };
 }
 
