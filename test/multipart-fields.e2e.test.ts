@@ -58,6 +58,26 @@ describe('multipart/form-data bodies on small-body routes', () => {
     expect(r.body.data).toEqual([{ n: 4 }]);
   });
 
+  it('a rows delete takes its condition from multipart fields (dry run, then the delete); a file part is a 415', async () => {
+    expect((await post(`/v0/datasources?name=md&schema=${encodeURIComponent('id Int32')}`, '')).status).toBe(200);
+    expect((await post('/v0/datasources?name=md&mode=append', '1\n2\n3\n', { 'Content-Type': 'text/csv' })).body.rows).toBe(3);
+    const dry = await post('/v0/datasources/md/delete', form({ delete_condition: 'id >= 2', dry_run: 'true' }));
+    expect(dry.status, dry.text).toBe(200);
+    expect(dry.body.rows_to_be_deleted).toBe(2);
+    const f = new FormData();
+    f.append('delete_condition', new Blob(['id = 1']), 'cond.txt');
+    const file = await post('/v0/datasources/md/delete', f);
+    expect(file.status, file.text).toBe(415);
+    const del = await post('/v0/datasources/md/delete', form({ delete_condition: 'id >= 2' }));
+    expect(del.status, del.text).toBeLessThan(300);
+    for (let i = 0; i < 100; i++) {
+      const n = (await post('/v0/sql', form({ q: 'SELECT count() AS n FROM md FORMAT JSON' }))).body.data[0].n;
+      if (n === 1) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect((await post('/v0/sql', form({ q: 'SELECT groupArray(id) AS ids FROM md FORMAT JSON' }))).body.data).toEqual([{ ids: [1] }]);
+  });
+
   it('a file part on a route that takes fields is a 415 that says where files go', async () => {
     const f = new FormData();
     f.append('q', new Blob(['SELECT 1']), 'q.sql');

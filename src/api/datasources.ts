@@ -833,14 +833,7 @@ async function sampleOf(body: AsyncIterable<Buffer>, lines: number): Promise<Pee
  * the answer said delete_condition was missing, and a dry_run sent that way was not seen.
  */
 async function deleteParams(ctx: Ctx): Promise<URLSearchParams> {
-  const raw = String(ctx.req.headers['content-type'] ?? '');
-  const type = raw.toLowerCase();
-  const boundary = multipartBoundary(raw);
-  if (boundary) {
-    const fields = new URLSearchParams();
-    for await (const part of readMultipart(bodyStream(ctx, ctx.maxBodyBytes), boundary)) fields.append(part.name, await partText(part, ctx.maxBodyBytes));
-    return mergeForm(new URLSearchParams(ctx.query), fields);
-  }
+  const type = String(ctx.req.headers['content-type'] ?? '').toLowerCase();
   if (/^application\/(.+\+)?json/.test(type)) {
     const body = await readJson<unknown>(ctx);
     if (!body || typeof body !== 'object' || Array.isArray(body)) throw new RoostError('BAD_REQUEST', 'send a JSON object, e.g. {"delete_condition": "country = \'ES\'", "dry_run": true}');

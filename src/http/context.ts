@@ -151,7 +151,8 @@ export function noLoneSurrogates(text: string, value: unknown, what = 'the JSON 
 /** Form fields from an urlencoded body merged over the query string (body wins). */
 export async function readForm(ctx: Ctx): Promise<URLSearchParams> {
   const type = String(ctx.req.headers['content-type'] ?? '');
-  if (!type.startsWith('application/x-www-form-urlencoded')) return new URLSearchParams(ctx.query);
+  // A multipart form's fields too: readBody answers them urlencoded.
+  if (!type.startsWith('application/x-www-form-urlencoded') && !multipartBoundary(type)) return new URLSearchParams(ctx.query);
   return mergeForm(ctx.query, formOf(textOf(await readBody(ctx))));
 }
 
