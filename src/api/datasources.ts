@@ -63,6 +63,13 @@ function refuseUnappliedEngineOptions(params: URLSearchParams): void {
   }
 }
 
+/** `name=…` with a name as parameters have. */
+const FORM_FIELD = /^[A-Za-z_][A-Za-z0-9_]*=/;
+/** `name=…` naming one of the import's own parameters (not `token`, which any request may carry). */
+function importField(kv: string): boolean {
+  return FORM_FIELD.test(kv) && !kv.startsWith('token=') && FORM_KEYS.has(kv.slice(0, kv.indexOf('=')));
+}
+
 /** Splits the request into parameters and the (streamed) data body. */
 async function incoming(ctx: Ctx, limit: number): Promise<Incoming> {
   const params = new URLSearchParams(ctx.query);
@@ -110,7 +117,7 @@ async function incoming(ctx: Ctx, limit: number): Promise<Incoming> {
     if (params.get('name') && (urlMode === 'append' || urlMode === 'replace')) {
       const head = s.head.toString('latin1');
       const fields = head.trim().split('&');
-      const urlForm = s.complete && !/[\r\n]/.test(head.trim()) && fields.every((kv) => /^[A-Za-z_][A-Za-z0-9_]*=/.test(kv) && FORM_KEYS.has(kv.slice(0, kv.indexOf('='))))
+      const urlForm = s.complete && !/[\r\n]/.test(head.trim()) && fields.every((kv) => kv.startsWith('token=') || importField(kv))
         && fields.some((kv) => kv.startsWith('url='));
       if (!urlForm) return { params, body: s.head.length ? s.body : undefined };
     }
@@ -118,7 +125,7 @@ async function incoming(ctx: Ctx, limit: number): Promise<Incoming> {
     // A form longer than the first look (a schema of thousands of columns, moved out of a URL
     // too long for it) is read whole, up to --max-body: it was taken for the data and became a
     // data source with one column named after the form.
-    if (!s.complete && /^[A-Za-z_][A-Za-z0-9_]*=/.test(text) && FORM_KEYS.has(text.slice(0, text.indexOf('='))) && !text.startsWith('token=') && !/[\r\n]/.test(text)) {
+    if (!s.complete && importField(text) && !/[\r\n]/.test(text)) {
       s = await peekBody(s.body, ctx.maxBodyBytes + 1);
       if (!s.complete || s.head.length > ctx.maxBodyBytes) {
         if (!/[\r\n]/.test(s.head.toString('latin1'))) throw new RoostError('BODY_TOO_LARGE', `the form body (the request's parameters) is over ${ctx.maxBodyBytes} bytes (--max-body); send the rows as the body, with the parameters in the URL or a multipart form`);
@@ -127,8 +134,7 @@ async function incoming(ctx: Ctx, limit: number): Promise<Incoming> {
     // Clients add fields of their own (from=, cli_version=, __tb__*): a form is fields named like
     // parameters, at least one of them ours; unknown ones are ignored as in the query string.
     const fields = text.split('&');
-    const looksLikeForm = s.complete && text.length > 0 && fields.every((kv) => /^[A-Za-z_][A-Za-z0-9_]*=/.test(kv))
-      && fields.some((kv) => kv !== '' && FORM_KEYS.has(kv.slice(0, kv.indexOf('='))) && !kv.startsWith('token='));
+    const looksLikeForm = s.complete && text.length > 0 && fields.every((kv) => FORM_FIELD.test(kv)) && fields.some(importField);
     if (looksLikeForm || s.head.length === 0) {
       for (const [k, v] of formOf(textOf(s.head))) params.set(k, v);
       return { params, body: undefined };
