@@ -69,15 +69,26 @@ export function storageChanged(tenant: string): void {
  * STORAGE_LIMIT. The check is made before an import; one import may end a
  * little over the limit, the next one is refused.
  */
-export async function checkStorage(app: App, tenant: Tenant, fresh = false): Promise<void> {
+export async function checkStorage(app: App, tenant: Tenant, fresh = false, leaving: Array<{ database: string; table: string }> = []): Promise<void> {
   const limit = tenant.limits.storage_bytes;
   if (!limit) return;
-  const used = await storageUsed(app, tenant, fresh);
+  let used = await storageUsed(app, tenant, fresh);
+  // A replace's old table leaves at its commit: what counts is the usage after it (a tenant at its
+  // limit may replace a large table with a smaller one; a replace larger than the room is refused).
+  if (used >= limit && leaving.length) used -= await tablesBytes(app, tenant, leaving);
   if (used >= limit) {
-    throw new RoostError('STORAGE_LIMIT', `tenant "${tenant.slug}" stores ${used} bytes, at its storage limit of ${limit} bytes: nothing was stored. Reads keep working; delete or truncate data, or ask the operator to raise limits.storage_bytes`, {
+    const what = leaving.length ? `would store ${used} bytes once the replace is done, at or over` : `stores ${used} bytes, at`;
+    throw new RoostError('STORAGE_LIMIT', `tenant "${tenant.slug}" ${what} its storage limit of ${limit} bytes: nothing was stored. Reads keep working; delete or truncate data, or ask the operator to raise limits.storage_bytes`, {
       details: { limit: 'storage_bytes', value: limit, used },
     });
   }
+}
+
+/** Bytes on disk of these tables (0 for a table that is not there). */
+async function tablesBytes(app: App, tenant: Tenant, tables: Array<{ database: string; table: string }>): Promise<number> {
+  const which = tables.map((t) => `(database = ${quoteString(t.database)} AND table = ${quoteString(t.table)})`).join(' OR ');
+  const out = await app.cells.engineFor(tenant).exec(`SELECT sum(bytes_on_disk) FROM system.parts WHERE active AND (${which})`);
+  return Number(out.toString('utf8').trim()) || 0;
 }
 
 interface Bucket { tokens: number; at: number; rate: number }

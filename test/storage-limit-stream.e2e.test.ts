@@ -68,4 +68,25 @@ describe('storage_bytes while an append arrives', () => {
     const ds = await call(`${srv.url}/v0/datasources/d`, { token });
     expect(ds.body.statistics.bytes).toBeLessThan(2_000_000 + 1_500_000);
   }, 120_000);
+
+  it('a replace far over the limit is refused part way and the old rows stay; a tenant at its limit may replace a large table with a smaller one', async () => {
+    const token = await limited('swap', 5_000_000);
+    const sql = async (q: string) => (await call(`${srv.url}/v0/sql?q=${encodeURIComponent(`${q} FORMAT JSON`)}`, { token })).body.data;
+    const first = await call(`${srv.url}/v0/datasources?name=d&mode=append`, { method: 'POST', token, body: rows(3, 7) });
+    expect(first.status, first.text.slice(0, 300)).toBe(200);
+    // A replace was checked only when admitted, and then not at all: 40 MB replaced 1.2 MB under a 5 MB limit.
+    const big = await call(`${srv.url}/v0/datasources?name=d&mode=replace`, { method: 'POST', token, body: rows(40, 9) });
+    expect(big.status, big.text.slice(0, 300)).toBe(413);
+    expect(big.body).toMatchObject({ code: 'STORAGE_LIMIT' });
+    expect(big.body.error).toMatch(/once the replace is done/);
+    expect(await sql('SELECT count() AS n FROM d')).toEqual([{ n: first.body.rows }]);
+    // The operator lowers the limit below what is stored (about 1.2 MB on disk): appends are refused.
+    expect((await call(`${srv.url}/v0/tenants/swap`, { method: 'PATCH', token: srv.operatorToken, ...json({ limits: { storage_bytes: 1_000_000 } }) })).status).toBe(200);
+    const more = await call(`${srv.url}/v0/datasources?name=d&mode=append`, { method: 'POST', token, body: rows(0.1, 8) });
+    expect(more.status, more.text.slice(0, 300)).toBe(413);
+    // Smaller than what it replaces, within the limit once done: taken (it was refused at admission).
+    const small = await call(`${srv.url}/v0/datasources?name=d&mode=replace`, { method: 'POST', token, body: rows(0.2, 10) });
+    expect(small.status, small.text.slice(0, 300)).toBe(200);
+    expect(await sql('SELECT count() AS n FROM d')).toEqual([{ n: small.body.rows }]);
+  }, 120_000);
 });

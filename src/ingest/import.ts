@@ -209,7 +209,7 @@ export async function importRows(app: App, o: ImportOptions): Promise<ImportResu
   try {
     return await admitImport(o.ws.tenant, async () => {
       try {
-        if (!o.skipStorageLimit) await checkStorage(app, getTenant(app.state, o.ws.tenant));
+        if (!o.skipStorageLimit) await checkStorage(app, getTenant(app.state, o.ws.tenant), false, leavingAt(o));
         return await withDataSourceLock(app, o.ws, o.ds, o.mode === 'replace', () => importLocked(app, o), o.creating);
       } finally {
         storageChanged(o.ws.tenant);
@@ -305,9 +305,9 @@ async function importLocked(app: App, o: ImportOptions): Promise<ImportResult> {
     // The storage limit, checked again as the body arrives (appends): checked only when an import
     // was admitted, one 40 MB upload ended at 38 MB over a 1 MB limit, and eight admitted together
     // at 77 MB. The engine's usage counts the stage tables being filled, this import's and the
-    // tenant's others, so the limit is passed by at most about a check's worth per import. (Not
-    // for a replace: its old rows leave when the new are in.)
-    const limitBytes = !o.skipStorageLimit && o.mode === 'append' ? getTenant(app.state, o.ws.tenant).limits.storage_bytes : undefined;
+    // tenant's others, so the limit is passed by at most about a check's worth per import. A
+    // replace counts as the usage after it (its old table leaves at the commit).
+    const limitBytes = !o.skipStorageLimit ? getTenant(app.state, o.ws.tenant).limits.storage_bytes : undefined;
     let checkedAt = 0;
     try {
       for (;;) {
@@ -317,7 +317,7 @@ async function importLocked(app: App, o: ImportOptions): Promise<ImportResult> {
         ahead.catch(() => {}); // seen when awaited; the insert may stop first
         if (limitBytes && bytes - checkedAt >= STORAGE_RECHECK_BYTES) {
           checkedAt = bytes;
-          await checkStorage(app, getTenant(app.state, o.ws.tenant), true);
+          await checkStorage(app, getTenant(app.state, o.ws.tenant), true, leavingAt(o));
         }
         const out = await handle(batch);
         if (out.length) yield out;
@@ -400,6 +400,12 @@ async function importLocked(app: App, o: ImportOptions): Promise<ImportResult> {
           outsideCondition = Number((await engine.exec(`SELECT count() FROM ${stage}${as} WHERE NOT ${inside}`)).toString().trim());
           rows -= outsideCondition;
         }
+        // At the commit, as an append's: the usage after the switch (the old table, and a partial
+        // replace's stage, leave) within the limit, else nothing changes.
+        if (!o.skipStorageLimit && getTenant(app.state, o.ws.tenant).limits.storage_bytes) {
+          const stageLeaves = o.replaceWhere !== undefined ? [{ database: o.ws.database, table: `${o.ds.table}${suffix}` }] : [];
+          await checkStorage(app, getTenant(app.state, o.ws.tenant), true, [...leavingAt(o), ...stageLeaves]);
+        }
         if (engine instanceof ClickHouseEngine && !(await engine.features()).exchangeTables) {
           // Servers before EXCHANGE TABLES: one RENAME statement moves both names at once.
           const old = qualified(o.ws, `${o.ds.table}__old${suffix}`);
@@ -441,6 +447,11 @@ async function quarantineLanded(engine: Engine, qTable: string, importId: string
 
 /** An append into a tenant with a storage limit checks the limit again every this many bytes of body. */
 const STORAGE_RECHECK_BYTES = 4 << 20;
+
+/** The table a replace takes the place of: its bytes leave at the commit. */
+function leavingAt(o: ImportOptions): Array<{ database: string; table: string }> {
+  return o.mode === 'replace' ? [{ database: o.ws.database, table: o.ds.table }] : [];
+}
 
 /** How long the quarantine of rows stored already is retried while the tenant's cell comes back. */
 const AFTER_STORED_RETRY_MS = 15_000;
