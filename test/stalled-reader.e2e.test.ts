@@ -12,6 +12,22 @@ import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, startServer, type RunningServer } from './helpers/server.js';
 
+/** The body of a 200 answer read off the socket: its chunks, decoded. */
+function chunkedBody(parts: Buffer[]): string {
+  const text = Buffer.concat(parts).toString('latin1');
+  expect(text).toMatch(/^HTTP\/1\.1 200/);
+  let rest = text.slice(text.indexOf('\r\n\r\n') + 4);
+  let body = '';
+  for (;;) {
+    const eol = rest.indexOf('\r\n');
+    const size = parseInt(rest.slice(0, eol), 16);
+    if (!size) break;
+    body += rest.slice(eol + 2, eol + 2 + size);
+    rest = rest.slice(eol + 2 + size + 2);
+  }
+  return body;
+}
+
 let srv: RunningServer;
 let token = '';
 beforeAll(async () => {
@@ -80,18 +96,7 @@ describe('a client that stops reading its streamed result', () => {
     // which waited for the reader, until all but what the sockets hold had been read).
     expect(gotWhenAnswered, `${gotWhenAnswered} of ${expected}`).toBeLessThan(expected / 2);
     void finishedAt;
-    const text = Buffer.concat(parts).toString('latin1');
-    expect(text).toMatch(/^HTTP\/1\.1 200/);
-    // The chunked body, decoded.
-    let rest = text.slice(text.indexOf('\r\n\r\n') + 4);
-    let body = '';
-    for (;;) {
-      const eol = rest.indexOf('\r\n');
-      const size = parseInt(rest.slice(0, eol), 16);
-      if (!size) break;
-      body += rest.slice(eol + 2, eol + 2 + size);
-      rest = rest.slice(eol + 2 + size + 2);
-    }
+    const body = chunkedBody(parts);
     expect(body.length).toBe(expected);
     expect(body.endsWith('7999999\n')).toBe(true);
     expect(srv.logs.filter((l) => l.msg === 'client read nothing of its result for too long; dropped').length).toBe(before);
@@ -125,17 +130,7 @@ describe('a client that stops reading its streamed result', () => {
     stall = false;
     sock.resume();
     await ended;
-    const text = Buffer.concat(parts).toString('latin1');
-    expect(text).toMatch(/^HTTP\/1\.1 200/);
-    let rest = text.slice(text.indexOf('\r\n\r\n') + 4);
-    let body = '';
-    for (;;) {
-      const eol = rest.indexOf('\r\n');
-      const size = parseInt(rest.slice(0, eol), 16);
-      if (!size) break;
-      body += rest.slice(eol + 2, eol + 2 + size);
-      rest = rest.slice(eol + 2 + size + 2);
-    }
+    const body = chunkedBody(parts);
     expect(body).toBe(`"${'x'.repeat(1_000_000)}"\n`.repeat(48));
   }, 60_000);
 
