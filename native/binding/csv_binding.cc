@@ -60,7 +60,8 @@ Napi::Value Sniff(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsBuffer()) throw Napi::TypeError::New(env, "csvSniff expects a Buffer");
   auto buf = info[0].As<Napi::Buffer<char>>();
-  Sniffed s = sniff(std::string_view(buf.Data(), buf.Length()));
+  size_t expected = info.Length() > 1 && info[1].IsNumber() ? static_cast<size_t>(info[1].As<Napi::Number>().Uint32Value()) : 0;
+  Sniffed s = sniff(std::string_view(buf.Data(), buf.Length()), expected);
   Napi::Object o = Napi::Object::New(env);
   o.Set("delimiter", charString(s.dialect.delimiter));
   o.Set("quote", charString(s.dialect.quote));

@@ -32,6 +32,24 @@ TEST_CASE("csv sniff: delimiter, quote, newline, header") {
   CHECK(s.newline == "\r");
 }
 
+TEST_CASE("csv sniff: an apostrophe that opens a value is no quote; the schema's column count picks the delimiter") {
+  // A value starting with an apostrophe made ' the quote: rows up to the next one became one value.
+  Sniffed s = sniff("1,'t Hooft\n2,'s-Hertogenbosch\n3,ok\n");
+  CHECK(s.dialect.quote == '"');
+  s = sniff("1,'abc'x\n2,'def'\n");  // closed, but not before a separator
+  CHECK(s.dialect.quote == '"');
+  s = sniff("'a, b',c\n'it''s',e\n");  // plainly quoted with '
+  CHECK(s.dialect.quote == '\'');
+  // A note holding ; made ; the delimiter of a two-column file (more fields, as consistent).
+  CHECK(sniff("alice,a;b;c\nbob,d;e;f\ncarol,g;h;i\n").dialect.delimiter == ';');
+  CHECK(sniff("alice,a;b;c\nbob,d;e;f\ncarol,g;h;i\n", 2).dialect.delimiter == ',');
+  CHECK(sniff("x,a\tb\tc\ny,d\te\tf\n", 2).dialect.delimiter == ',');
+  CHECK(sniff("1,a|b|c\n2,d|e|f\n", 2).dialect.delimiter == ',');
+  // A real ;-file of that many columns keeps ;, and a count no delimiter gives falls back.
+  CHECK(sniff("a;1,5\nb;2\nc;3\n", 2).dialect.delimiter == ';');
+  CHECK(sniff("a;b;c\n1;2;3\n", 5).dialect.delimiter == ';');
+}
+
 TEST_CASE("csv infer: integer widths, floats, dates, bools, nullables") {
   CHECK(types("a,b,c,d\n1,-32768,32768,9223372036854775807\n", true) ==
         std::vector<std::string>{"a Int16", "b Int16", "c Int32", "d Int64"});

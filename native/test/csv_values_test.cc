@@ -42,6 +42,11 @@ TEST_CASE("csv types: parse and print canonically") {
   CHECK(typeToString(T("Decimal128(4)")) == "Decimal(38, 4)");
   CHECK(typeToString(T("Enum8('a' = 1, 'b''c' = 2)")) == "Enum8('a' = 1, 'b\\'c' = 2)");
   CHECK(typeToString(T("Enum16('a', 'b')")) == "Enum16('a' = 1, 'b' = 2)");
+  // Labels read with ClickHouse's escapes (\t was read as `t`), printed back so they read the same.
+  CHECK(T("Enum8('a\\tb' = 1)").enumValues[0].first == "a\tb");
+  CHECK(T("Enum8('a\\x41\\\\\\'\\q' = 1)").enumValues[0].first == "aA\\'\\q");
+  CHECK(typeToString(T("Enum8('a\\tb' = 1, 'n\\nl' = 2)")) == "Enum8('a\\x09b' = 1, 'n\\x0al' = 2)");
+  CHECK(typeToString(T(typeToString(T("Enum8('a\\tb\\\\' = 1)")).c_str())) == typeToString(T("Enum8('a\\tb\\\\' = 1)")));
   CHECK(typeToString(T("Array(Array(Nullable(Int8)))")) == "Array(Array(Nullable(Int8)))");
   CHECK(typeToString(T("DateTime('UTC')")) == "DateTime('UTC')");
   Type t;
@@ -54,6 +59,7 @@ TEST_CASE("csv types: parse and print canonically") {
   CHECK_FALSE(parseTypeString("DateTime('Europe/Madrid')", t, e));
   CHECK(e.unsupported);
   CHECK_FALSE(parseTypeString("Enum8('a' = 300)", t, e));
+  CHECK_FALSE(parseTypeString("Enum8('a\\xZ' = 1)", t, e));
   CHECK_FALSE(parseTypeString("Decimal(5, 6)", t, e));
   CHECK_FALSE(parseTypeString("String x", t, e));
   CHECK(e.offset == 7);

@@ -774,7 +774,7 @@ export function registerDataSourceRoutes(app: App): void {
     const r = await inferCsvSchema(s.head, { dialect: dialectFrom(params), complete: s.complete }).catch((e) => { throw csvToRoost(e); });
     sendJson(ctx, 200, {
       analysis: { columns: r.columns.map((c) => ({ name: c.name, recommended_type: c.type, nullable: c.nullable })), schema: formatSchema(r.columns) },
-      dialect: { delimiter: r.dialect.delimiter, has_header: r.dialect.hasHeader, new_line: r.dialect.newline, escapechar: r.dialect.escape || null },
+      dialect: { delimiter: r.dialect.delimiter, has_header: r.dialect.hasHeader, new_line: r.dialect.newline, escapechar: r.dialect.escape || null, quotechar: r.dialect.quote },
       format, rows_sampled: r.rowsSampled,
     });
   });

@@ -241,7 +241,7 @@ async function importLocked(app: App, o: ImportOptions): Promise<ImportResult> {
   if (head.length === 0 && earlyRejects.length === 0) throw new RoostError('EMPTY_BODY', 'the body is empty: send the rows to import');
   // Sniffed only for what the caller did not say (NDJSON sources say everything).
   const known = o.dialect?.delimiter !== undefined && o.dialect.quote !== undefined && o.dialect.escape !== undefined && o.hasHeader !== undefined;
-  const sniffed = known ? undefined : sniffCsv(head);
+  const sniffed = known ? undefined : sniffCsv(head, o.ds.columns.length);
   const dialect: CsvDialect = { delimiter: o.dialect?.delimiter ?? sniffed!.delimiter, quote: o.dialect?.quote ?? sniffed!.quote, escape: o.dialect?.escape ?? sniffed!.escape };
   // A first row that spells the column names is the header, also when it spells them as
   // written before they were made identifiers (`user id` for user_id: the names a schema

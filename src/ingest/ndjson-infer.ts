@@ -4,7 +4,7 @@ import { ExactNumber, exactJson } from './json-exact.js';
 
 export interface NdjsonColumn { name: string; type: string; nullable: boolean; jsonPath: string; presentPct: number }
 
-type Kind = 'int' | 'uint' | 'uint64' | 'float' | 'bool' | 'date' | 'datetime' | 'datetime64' | 'string' | 'array' | 'null';
+type Kind = 'int' | 'uint' | 'uint64' | 'float' | 'bool' | 'date' | 'date32' | 'datetime' | 'datetime64' | 'string' | 'array' | 'null';
 
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
@@ -24,11 +24,19 @@ function kindOf(v: unknown): Kind {
   if (typeof v === 'number') return Number.isInteger(v) ? (v < 0 ? 'int' : 'uint') : 'float';
   if (Array.isArray(v)) return 'array';
   if (typeof v === 'string') {
-    if (/^\d{4}-\d{2}-\d{2}$/.test(v)) return 'date';
-    // Whole seconds are a DateTime, as the CSV inference says; fractions need DateTime64(3).
-    const dt = /^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})?$/.exec(v);
-    if (dt) return dt[1] ? 'datetime64' : 'datetime';
-    return 'string';
+    // A date the type holds: Date from 1970 to 2149-06-06, Date32 (and DateTime64) from 1900 to
+    // 2299 (a 1960 date was suggested as Date, and its row quarantined by the schema it suggested).
+    const d = /^(\d{4})-(\d{2})-(\d{2})(?:[ T]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})?)?$/.exec(v);
+    if (!d) return 'string';
+    const day = Date.UTC(Number(d[1]), Number(d[2]) - 1, Number(d[3]));
+    if (new Date(day).toISOString().slice(0, 10) !== v.slice(0, 10)) return 'string';
+    const year = Number(d[1]);
+    if (year < 1900 || year > 2299) return 'string';
+    if (v.length === 10) return day >= Date.UTC(1970, 0, 1) && day <= Date.UTC(2149, 5, 6) ? 'date' : 'date32';
+    // Whole seconds are a DateTime, as the CSV inference says, within its range (a day of margin
+    // for an offset); fractions, and times outside it, need DateTime64(3).
+    if (d[4] || day < Date.UTC(1970, 0, 2) || day > Date.UTC(2106, 1, 6)) return 'datetime64';
+    return 'datetime';
   }
   return 'string';
 }
@@ -42,15 +50,18 @@ function merge(a: Kind | undefined, b: Kind): Kind {
     if (a === 'uint64' || b === 'uint64') return a === 'int' || b === 'int' ? 'float' : 'uint64';
     return 'int';
   }
-  const times = new Set<Kind>(['date', 'datetime', 'datetime64']);
-  if (times.has(a) && times.has(b)) return a === 'datetime64' || b === 'datetime64' ? 'datetime64' : 'datetime';
+  const times = new Set<Kind>(['date', 'date32', 'datetime', 'datetime64']);
+  if (times.has(a) && times.has(b)) {
+    if ((a === 'date' || a === 'date32') && (b === 'date' || b === 'date32')) return 'date32';
+    return a === 'datetime64' || b === 'datetime64' || a === 'date32' || b === 'date32' ? 'datetime64' : 'datetime';
+  }
   return 'string';
 }
 
-const TYPE: Record<Kind, string> = { int: 'Int64', uint: 'Int64', uint64: 'UInt64', float: 'Float64', bool: 'Bool', date: 'Date', datetime: 'DateTime', datetime64: 'DateTime64(3)', string: 'String', array: 'Array(String)', null: 'String' };
+const TYPE: Record<Kind, string> = { int: 'Int64', uint: 'Int64', uint64: 'UInt64', float: 'Float64', bool: 'Bool', date: 'Date', date32: 'Date32', datetime: 'DateTime', datetime64: 'DateTime64(3)', string: 'String', array: 'Array(String)', null: 'String' };
 
 export function inferNdjson(sample: string, maxRows = 10_000): NdjsonColumn[] {
-  const stats = new Map<string, { kind?: Kind; seen: number; nulls: number; elem?: Kind; path: string }>();
+  const stats = new Map<string, { kind?: Kind; seen: number; nulls: number; elem?: Kind; elemNull?: boolean; path: string }>();
   let rows = 0;
   const walk = (obj: Record<string, unknown>, path: string, name: string) => {
     for (const [k, v] of Object.entries(obj)) {
@@ -63,7 +74,14 @@ export function inferNdjson(sample: string, maxRows = 10_000): NdjsonColumn[] {
       const kind = kindOf(v);
       if (kind === 'null') s.nulls++;
       s.kind = merge(s.kind, kind);
-      if (kind === 'array') for (const e of v as unknown[]) s.elem = merge(s.elem, kindOf(e) === 'array' ? 'string' : kindOf(e));
+      if (kind === 'array') {
+        for (const e of v as unknown[]) {
+          const k = kindOf(e);
+          // A null element needs a Nullable element type (`["x", null]` was suggested as Array(String)).
+          if (k === 'null') s.elemNull = true;
+          s.elem = merge(s.elem, k === 'array' ? 'string' : k);
+        }
+      }
       (s as { name?: string }).name ??= n.replace(/[^\p{L}\p{N}_]/gu, '_').replace(/^(\p{N})/u, '_$1');
     }
   };
@@ -86,7 +104,10 @@ export function inferNdjson(sample: string, maxRows = 10_000): NdjsonColumn[] {
     for (let k = 2; used.has(name); k++) name = `${base}_${k}`;
     used.add(name);
     let type = TYPE[s.kind ?? 'string'];
-    if (s.kind === 'array') type = `Array(${TYPE[s.elem ?? 'string'] === 'Bool' ? 'UInt8' : TYPE[s.elem ?? 'string']})`;
+    if (s.kind === 'array') {
+      const elem = TYPE[s.elem ?? 'string'] === 'Bool' ? 'UInt8' : TYPE[s.elem ?? 'string'];
+      type = `Array(${s.elemNull ? `Nullable(${elem})` : elem})`;
+    }
     const nullable = (s.nulls > 0 || s.seen < rows) && s.kind !== 'array';
     return { name, type: nullable ? `Nullable(${type})` : type, nullable, jsonPath: s.path, presentPct: rows ? s.seen / rows : 0 };
   });

@@ -348,7 +348,10 @@ export class NdjsonConverter {
   constructor(private readonly columns: DataSourceColumn[], private readonly maxLineBytes = 8 << 20) {
     this.paths = columnPaths(columns);
     this.plans = columns.map(planColumn);
-    this.hasDecimal = columns.some((c) => /Decimal/.test(c.type));
+    // Decimal columns, and Float32 ones: a number of more digits than a double keeps was rounded
+    // to a double, then to a Float32 — twice, and not always to the Float32 nearest the text
+    // (1.0000000596046447753906249 stored as 1.0000001, ClickHouse reads 1). Its text goes on.
+    this.hasDecimal = columns.some((c) => /Decimal|Float32/.test(c.type));
     // DateTime/DateTime64 columns: a number is seconds since the epoch, whose fraction (up to 9
     // digits after 10 before the point) a double may not hold: see below.
     this.timeCols = columns.flatMap((c, i) => (/^DateTime/.test(innerType(c.type)) ? [i] : []));

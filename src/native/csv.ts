@@ -128,12 +128,13 @@ function checkDialect<T extends CsvDialect>(d: T): T {
 }
 
 /**
- * Guesses the dialect of a CSV sample (its first rows; 64 KiB is plenty).
+ * Guesses the dialect of a CSV sample (its first rows; 64 KiB is plenty). With `expectedColumns`
+ * (a data source's column count) the delimiter is the one giving that many fields in most rows.
  *
  * @example sniffCsv(Buffer.from('a;b\n1;2\n')) // { delimiter: ';', quote: '"', escape: '', hasHeader: true, newline: '\n' }
  */
-export function sniffCsv(sample: Buffer): SniffedDialect {
-  const s = native().csvSniff(sample.subarray(0, 1 << 16));
+export function sniffCsv(sample: Buffer, expectedColumns?: number): SniffedDialect {
+  const s = native().csvSniff(sample.subarray(0, 1 << 16), expectedColumns);
   if (!DELIMITERS.has(s.delimiter)) s.delimiter = ',';
   return s as SniffedDialect;
 }

@@ -179,24 +179,65 @@ std::string sanitizeName(std::string_view raw, size_t index) {
   return s;
 }
 
-Sniffed sniff(std::string_view sample) {
+namespace {
+bool separates(char c) { return c == '\n' || c == '\r' || c == ',' || c == ';' || c == '\t' || c == '|'; }
+}  // namespace
+
+Sniffed sniff(std::string_view sample, size_t expectedColumns) {
   Sniffed out;
   if (sample.size() >= 3 && sample.substr(0, 3) == "\xEF\xBB\xBF") sample.remove_prefix(3);
-  // Quote: the one that opens more fields.
+  // Quote: `"` (RFC 4180, ClickHouse), unless the fields are plainly quoted with `'`: more of
+  // them open with it, and every one that does closes on its line before a separator. A value
+  // that only starts with an apostrophe ('t Hooft, 's-Hertogenbosch) made `'` the quote: the
+  // rows up to the next apostrophe became one value, and quotes were taken off values.
   size_t dq = 0, sq = 0;
+  bool sqClosed = true;
   for (size_t i = 0; i < sample.size(); ++i) {
     char prev = i ? sample[i - 1] : '\n';
-    bool atStart = prev == '\n' || prev == '\r' || prev == ',' || prev == ';' || prev == '\t' || prev == '|';
-    if (!atStart) continue;
-    if (sample[i] == '"') ++dq;
-    else if (sample[i] == '\'') ++sq;
+    if (!separates(prev) || (i && prev == '\r' && sample[i] == '\n')) continue;
+    if (sample[i] == '"') {
+      ++dq;
+    } else if (sample[i] == '\'' && sqClosed) {
+      ++sq;
+      size_t j = i + 1;
+      for (;; ++j) {
+        if (j >= sample.size()) break;  // the sample's cut: not evidence either way
+        char c = sample[j];
+        if (c == '\n' || c == '\r') { sqClosed = false; break; }
+        if (c != '\'') continue;
+        if (j + 1 < sample.size() && sample[j + 1] == '\'') { ++j; continue; }
+        if (j + 1 < sample.size() && !separates(sample[j + 1])) sqClosed = false;
+        break;
+      }
+      i = j < sample.size() ? j : sample.size();
+    }
   }
-  char quote = sq > dq * 2 && sq >= 2 ? '\'' : '"';
-  // Delimiter: the one giving the most consistent field count (> 1).
+  char quote = sqClosed && sq > dq * 2 && sq >= 2 ? '\'' : '"';
+  // Delimiter: with the data source's column count known, the one giving that many fields in the
+  // most rows (`,` first on a tie): a note holding `;` made `;` the delimiter of a two-column
+  // file, whose rows were then refused. Else (or when none gives it) the one giving the most
+  // consistent field count (> 1).
   static constexpr char kDelims[] = {',', ';', '\t', '|'};
   double best = -1;
   char bestDelim = ',';
+  if (expectedColumns > 0) {
+    size_t bestRows = 0;
+    for (char d : kDelims) {
+      Reader r(Dialect{d, quote, 0}, sample.size() + 16);
+      CountSink sink;
+      r.feed(sample.data(), sample.size(), sink);
+      if (sink.counts.empty()) r.finish(sink);
+      size_t rows = 0;
+      for (size_t c : sink.counts) rows += c == expectedColumns;
+      if (rows > bestRows) {
+        bestRows = rows;
+        bestDelim = d;
+      }
+    }
+    if (bestRows > 0) best = 0;  // decided
+  }
   for (char d : kDelims) {
+    if (best >= 0 && expectedColumns > 0) break;
     Reader r(Dialect{d, quote, 0}, sample.size() + 16);
     CountSink sink;
     r.feed(sample.data(), sample.size(), sink);

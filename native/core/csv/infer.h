@@ -15,8 +15,9 @@ struct Sniffed {
 };
 
 /// Guesses delimiter (, ; TAB |), quote (" or ') and whether the first row is a
-/// header, from the first rows of `sample`.
-Sniffed sniff(std::string_view sample);
+/// header, from the first rows of `sample`. With `expectedColumns` (the data source's
+/// column count), the delimiter is the one giving that many fields in the most rows.
+Sniffed sniff(std::string_view sample, size_t expectedColumns = 0);
 
 struct InferredColumn {
   std::string name;
