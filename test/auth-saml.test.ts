@@ -13,6 +13,7 @@ import crypto from 'node:crypto';
 import * as samlify from 'samlify';
 import { DOMParser, XMLSerializer } from '@xmldom/xmldom';
 import { call, startServer, tempDir, type RunningServer } from './helpers/server.js';
+import { xmlDepth } from '../auth/saml/xml.js';
 
 // The IdP side only: samlify wants a schema validator for its own parsing of Roost's AuthnRequests.
 samlify.setSchemaValidator({ validate: async () => 'accepted without schema (test IdP only)' });
@@ -548,6 +549,20 @@ describe('attacks, each refused with a precise audit record and no session', () 
     const signed = sign(responseXml(acmeFields(l)), acme());
     const attack = `<?xml version="1.0"?><!DOCTYPE r [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>${signed.replace('u-ana-7f3c', '&xxe;')}`;
     await expectRefused(await postAcs('acme', 'main', b64(attack), l.relayState), 'doctype');
+  });
+
+  it('elements nested thousands deep (60 KB, unsigned): refused before any walk of the tree, with what was wrong', async () => {
+    // The tree walks recursed per level: 5,000 levels held the server's one thread ~3 s per
+    // request, unauthenticated, and 19,000 overflowed the stack ("could not be completed").
+    for (const depth of [5_000, 18_000]) {
+      const l = await fresh();
+      const xml = `<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" Version="2.0" ID="_x" IssueInstant="2026-01-01T00:00:00Z"><samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status>${'<x>'.repeat(depth)}${'</x>'.repeat(depth)}</samlp:Response>`;
+      const r = await postAcs('acme', 'main', b64(xml), l.relayState);
+      const got = await expectRefused(r, 'xml_depth');
+      expect(got.reason).toMatch(/more than 100 levels deep/);
+    }
+    // What is legitimately nested (the signed responses above) is read as before.
+    expect(xmlDepth(sign(responseXml(acmeFields(await fresh())), acme()))).toBeLessThan(20);
   });
 
   it('oversized body (413)', async () => {

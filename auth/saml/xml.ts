@@ -32,9 +32,33 @@ export function hasDoctype(xml: string): boolean {
   return /<!DOCTYPE/i.test(xml) || /<!ENTITY/i.test(xml);
 }
 
+/** Deepest element nesting read: SAML responses and metadata nest a dozen or two levels. */
+export const MAX_XML_DEPTH = 100;
+
+/**
+ * The deepest element nesting of `xml`, counted on its text before any parsing (stops counting
+ * past `limit`): 60 KB of nested elements cost the tree walks seconds of the one thread every
+ * tenant's requests share, unauthenticated, and deeper ones overflowed the stack.
+ */
+export function xmlDepth(xml: string, limit = MAX_XML_DEPTH): number {
+  let depth = 0;
+  let deepest = 0;
+  for (let i = xml.indexOf('<'); i >= 0 && i < xml.length; i = xml.indexOf('<', i + 1)) {
+    const c = xml.charCodeAt(i + 1);
+    if (c === 0x2f /* / */) { depth--; continue; }
+    if (c === 0x3f /* ? */ || c === 0x21 /* ! */) continue;
+    const end = xml.indexOf('>', i);
+    if (end < 0) break;
+    if (xml.charCodeAt(end - 1) === 0x2f) continue; // <a/>
+    if (++depth > deepest && (deepest = depth) > limit) return deepest;
+  }
+  return deepest;
+}
+
 /** Parses a whole document; any parser error or warning refuses it. */
 export function parseXml(xml: string, what: string): Document {
   if (hasDoctype(xml)) throw new XmlRefused('doctype', `the ${what} declares a DOCTYPE (refused: DTDs and entities are never processed)`);
+  if (xmlDepth(xml) > MAX_XML_DEPTH) throw new XmlRefused('xml_depth', `the ${what} nests elements more than ${MAX_XML_DEPTH} levels deep (refused before reading it)`);
   const problems: string[] = [];
   const onProblem = (m: string) => { problems.push(String(m).split('\n')[0]!); };
   const doc = new DOMParser({ locator: {}, errorHandler: { warning: onProblem, error: onProblem, fatalError: onProblem } }).parseFromString(xml, 'text/xml') as unknown as Document;
@@ -58,11 +82,15 @@ export function children(parent: Node, ns?: string, local?: string): Element[] {
   return out;
 }
 
-/** Every node below `root` (document order), elements and others. */
+/** Every node below `root` (document order), elements and others; iterative (no stack per level). */
 export function* descendants(root: Node): Generator<Node> {
-  for (let n = root.firstChild; n; n = n.nextSibling) {
+  let n: Node | null = root.firstChild;
+  while (n) {
     yield n;
-    yield* descendants(n);
+    if (n.firstChild) { n = n.firstChild; continue; }
+    while (n && n !== root && !n.nextSibling) n = n.parentNode;
+    if (!n || n === root) return;
+    n = n.nextSibling;
   }
 }
 
