@@ -13,6 +13,8 @@ export const ERROR_STATUS = {
   UNSUPPORTED_FORMAT: 400,
   UNSUPPORTED_MODE: 400,
   SCHEMA_SYNTAX: 400,
+  /** The data source's schema needs what the tenant's (older) ClickHouse server lacks. */
+  SCHEMA_UNSUPPORTED: 400,
   HEADER_MISMATCH: 400,
   INVALID_UTF8: 400,
   ROW_TOO_LARGE: 400,

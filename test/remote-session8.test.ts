@@ -134,6 +134,21 @@ describe("this session's features, embedded vs remote (18.16) on one Roost serve
     expect(f2.body.error).toMatch(/DateTime64 is not available on this tenant's ClickHouse server \(version 18\./);
   });
 
+  it('a column with a DEFAULT: taken on the embedded engine, refused at create on 18.16 (its rows could never go in; buffered events were acknowledged and never stored)', async (t) => {
+    if (!ch) return t.skip();
+    const schema = encodeURIComponent("id UInt32, name String, k String DEFAULT concat(name, '_k')");
+    const [c1, c2] = await both((a) => a.post(`/v0/datasources?name=dflt&mode=create&schema=${schema}`, '', {}));
+    expect(c1.status, c1.text).toBe(200);
+    expect(c2.status, c2.text).toBe(400);
+    expect(c2.body).toMatchObject({ code: 'SCHEMA_UNSUPPORTED', column: 'k' });
+    expect(c2.body.error).toMatch(/column k has a DEFAULT: this tenant's ClickHouse server \(version 18\.[^)]*\) cannot take rows/);
+    const [b1, b2] = await both((a) => a.post(`/v0/datasources?name=dflt_body&mode=create&schema=${schema}`, '1,a,\n2,b,given\n', { 'Content-Type': 'text/csv' }));
+    expect(b1.body).toMatchObject({ rows: 2 });
+    expect(b2.status, b2.text).toBe(400);
+    expect((await api('rem').req('/v0/datasources/dflt_body')).status).toBe(404);
+    expect((await api('emb').sql('SELECT k FROM dflt_body ORDER BY id FORMAT JSON')).body.data).toEqual([{ k: 'a_k' }, { k: 'given' }]);
+  });
+
   it('/v0/sql: SELECT * FROM <pipe> and FORMAT TSVWithNames', async (t) => {
     if (!ch) return t.skip();
     const [p1, p2] = await both((a) => a.post('/v0/pipes', new URLSearchParams({ name: 'np', sql: '%\nSELECT id, s, t FROM nd WHERE id >= {{Int32(min_id, 0)}} ORDER BY id' }).toString(), form));

@@ -14,7 +14,7 @@ import { QueryFailed, RoostError } from '../errors.js';
 import { authenticate, authorize, credentialName, decide, stillAuthorized, workspaceOf, type Credential } from '../../auth/authorize.js';
 import { getTenant, getWorkspace, sameWorkspace, type Workspace } from '../../tenants/registry.js';
 import {
-  checkDataSourceName, createQuarantine, createTables, deleteDataSourceOps, deleteRowsWhere, getDataSource, listDataSources, newDataSource,
+  checkDataSourceName, checkDefaultsSupported, createQuarantine, createTables, deleteDataSourceOps, deleteRowsWhere, getDataSource, listDataSources, newDataSource,
   putDataSourceOps, qualified, type DataSource, type DataSourceColumn,
 } from '../datasources/registry.js';
 import { csvToRoost, importRows, withDataSourceLock, type ImportResult, type ImportSource } from '../ingest/import.js';
@@ -394,6 +394,7 @@ export function registerDataSourceRoutes(app: App): void {
       let result: ImportResult | undefined;
       try {
         if (state.get('datasources', ws.tenant, ws.name, name)) throw new RoostError('ALREADY_EXISTS', `data source "${name}" already exists; use mode=append or mode=replace`);
+        await checkDefaultsSupported(engine, ds.columns);
         // Tables of this name without a data source are left over from a create that could
         // not clean up (its cell died): they must not lend their rows or columns to this one.
         await engine.exec(`DROP TABLE IF EXISTS ${qualified(ws, ds.table)}`);

@@ -11,7 +11,7 @@ import { bodyStream, sendJson } from '../http/context.js';
 import { RoostError } from '../errors.js';
 import { authenticate, authorize, stillAuthorized, workspaceOf } from '../../auth/authorize.js';
 import { getTenant, getWorkspace, type Workspace } from '../../tenants/registry.js';
-import { getDataSource, type DataSource } from '../datasources/registry.js';
+import { checkDefaultsSupported, getDataSource, type DataSource } from '../datasources/registry.js';
 import { admitImport, importRows, quarantineNdjsonFile } from '../ingest/import.js';
 import { ndjsonSource } from '../ingest/ndjson.js';
 import { EventBuffer, isContentError, type SegmentOwner } from '../ingest/event-buffer.js';
@@ -169,6 +169,8 @@ export function registerEventRoutes(app: App): EventBuffer {
       throw new RoostError('UNKNOWN_DATASOURCE', `there is no data source "${name}" in this workspace; /v0/events appends to an existing one: create it first with POST /v0/datasources?name=${encodeURIComponent(name)}&format=ndjson (a schema= with json paths, or a sample NDJSON body to infer it from)`);
     }
     const tenantRec = getTenant(app.state, tenant);
+    // Refused before a 202: events of a data source the tenant's server cannot store are not taken.
+    await checkDefaultsSupported(app.cells.engineFor(tenantRec), ds.columns);
     const rate = admitEvents(tenantRec);
     try {
       await checkStorage(app, tenantRec);

@@ -106,6 +106,8 @@ export interface ServerFeatures {
   exchangeTables: boolean;
   /** DateTime64 (20.1+); else service and quarantine times are DateTime. */
   dateTime64: boolean;
+  /** The RowBinaryWithDefaults input format (23.3+): rows of data sources with a DEFAULT column go in it. */
+  rowBinaryWithDefaults: boolean;
   /** Map(K, V) (21.1+); else such columns hold JSON text. */
   mapType: boolean;
   /** The `mutations_sync` setting (20.1 here, to be sure; it arrived in 19.x); else deletes poll system.mutations. */
@@ -199,6 +201,7 @@ export class ClickHouseEngine implements Engine {
         version,
         exchangeTables: versionAtLeast(version, 20, 1),
         dateTime64: versionAtLeast(version, 20, 1),
+        rowBinaryWithDefaults: versionAtLeast(version, 23, 3),
         mapType: versionAtLeast(version, 21, 1),
         mutationsSync: versionAtLeast(version, 20, 1),
         renameColumn: versionAtLeast(version, 20, 4),

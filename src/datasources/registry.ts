@@ -133,6 +133,19 @@ export async function createTables(engine: Engine, ws: Workspace, ds: DataSource
 }
 
 /**
+ * Rows with a column's DEFAULT go to the engine in RowBinaryWithDefaults, which servers before
+ * 23.3 do not read: every append of such a data source failed there, and buffered events were
+ * acknowledged (202) and never stored. Refused (400) before anything is created or accepted.
+ */
+export async function checkDefaultsSupported(engine: Engine, columns: DataSourceColumn[]): Promise<void> {
+  const col = columns.find((c) => c.defaultExpr);
+  if (!col || !(engine instanceof ClickHouseEngine)) return;
+  const f = await engine.features();
+  if (f.rowBinaryWithDefaults) return;
+  throw new RoostError('SCHEMA_UNSUPPORTED', `column ${col.name} has a DEFAULT: this tenant's ClickHouse server (version ${f.version}) cannot take rows that leave a value to its DEFAULT (that needs 23.3 or later); leave the DEFAULT out, or move the tenant to a newer server`, { details: { column: col.name, server_version: f.version } });
+}
+
+/**
  * A type of the schema that the tenant's own (older) ClickHouse server does not have (IPv4 and
  * IPv6 before 19.x, Bool, Date32, ...): the schema's fault on that server, said as such.
  */

@@ -644,7 +644,9 @@ function safeReaddir(dir: string): string[] {
 
 export function isContentError(e: unknown): boolean {
   if (e instanceof QueryFailed) return e.clickhouseCode !== undefined && REFUSED_DATA_CODES.has(e.clickhouseCode);
-  return e instanceof RoostError && (e.code === 'INVALID_UTF8' || e.code === 'ROW_TOO_LARGE' || e.code === 'EMPTY_BODY');
+  // SCHEMA_UNSUPPORTED: a data source with a DEFAULT on a server before 23.3 (events buffered before
+  // such data sources were refused): they can never be stored there; quarantined, not retried for ever.
+  return e instanceof RoostError && (e.code === 'INVALID_UTF8' || e.code === 'ROW_TOO_LARGE' || e.code === 'EMPTY_BODY' || e.code === 'SCHEMA_UNSUPPORTED');
 }
 
 /** A line holds an event unless it is only JSON whitespace (space, tab, CR): see ndjson.ts isBlankLine. */

@@ -15,7 +15,7 @@ import type { App } from '../app.js';
 import type { Workspace } from '../../tenants/registry.js';
 import { getTenant } from '../../tenants/registry.js';
 import type { DataSource } from '../datasources/registry.js';
-import { createQuarantine, qualified } from '../datasources/registry.js';
+import { checkDefaultsSupported, createQuarantine, qualified } from '../datasources/registry.js';
 import { CsvValidator, CsvError, sniffCsv, type CsvDialect, type RejectedRow } from '../native/csv.js';
 import { QuarantineSpool, quarantineRecord, splitCsvRow, type QuarantineRow } from './quarantine.js';
 import { columnPaths, isBlankLine, valuesAt } from './ndjson.js';
@@ -210,6 +210,7 @@ export async function importRows(app: App, o: ImportOptions): Promise<ImportResu
     return await admitImport(o.ws.tenant, async () => {
       try {
         if (!o.skipStorageLimit) await checkStorage(app, getTenant(app.state, o.ws.tenant), false, leavingAt(o));
+        await checkDefaultsSupported(app.cells.engineFor(getTenant(app.state, o.ws.tenant)), o.ds.columns);
         return await withDataSourceLock(app, o.ws, o.ds, o.mode === 'replace', () => importLocked(app, o), o.creating);
       } finally {
         storageChanged(o.ws.tenant);
