@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { Config } from './config.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { createMetrics, type Metrics } from './log/metrics.js';
+import { DropLater } from '../tenants/drop-later.js';
 import { State } from './state/state.js';
 import { JournalStore } from './state/journal-store.js';
 import { Router } from './http/router.js';
@@ -49,6 +50,8 @@ export interface App {
   audit: Auditor;
   /** The durable buffer behind /v0/events. */
   events?: EventBuffer;
+  /** Drops of tables the tenant's engine could not take when asked, tried again (tenants/drop-later.ts). */
+  dropLater: DropLater;
   /** Pipes that read a data source (set by the pipes module). */
   /** Pipes reading a data source (in `s`, a transaction's view, when given). */
   dependents?: (ws: import('../tenants/registry.js').Workspace, datasource: string, s?: State) => string[];
@@ -105,7 +108,10 @@ async function startLocked(config: Config, log: Logger, unlock: () => void): Pro
   const swept = sweepQuarantineSpools(path.join(config.dataDir, 'tmp'));
   if (swept) log.warn('removed quarantine spool files left by a crash', { files: swept });
 
-  const cells = new CellManager({ dataDir: config.dataDir, idleMs: config.cellIdleMs, healthMs: config.cellHealthMs, log, metrics, secrets });
+  const cells = new CellManager({
+    dataDir: config.dataDir, idleMs: config.cellIdleMs, healthMs: config.cellHealthMs, log, metrics, secrets,
+    databasesOf: (slug) => state.list<Workspace>('workspaces', slug).map((w) => w.database),
+  });
   // Cells of deleted tenants: a tenant's delete marks its cell's directory, changes the state and
   // removes the directory last, so a server killed between left the directory — its databases,
   // its service data — for the next tenant created under that slug to start in. A marked
@@ -163,8 +169,9 @@ async function startLocked(config: Config, log: Logger, unlock: () => void): Pro
   service.workspaces = (tenant) => state.list<Workspace>('workspaces', tenant);
   const audit = createAuditor(service, log);
 
+  const dropLater = new DropLater((slug) => { const t = state.get<Tenant>('tenants', slug); return t ? cells.engineFor(t) : undefined; }, log, Number(process.env.ROOST_DROP_RETRY_MS) || undefined);
   const app: App = {
-    config, log, metrics, state, cells, secrets, operator, router, http, service, audit,
+    config, log, metrics, state, cells, secrets, operator, router, http, service, audit, dropLater,
     address: { host: config.host, port: config.port },
     stop: async () => {},
   };
@@ -198,6 +205,7 @@ async function startLocked(config: Config, log: Logger, unlock: () => void): Pro
       await app.events?.close().catch((e) => log.error('events buffer flush failed at shutdown; it is retried at the next start', { err: e }));
       await service.close().catch((e) => log.error('service log flush failed at shutdown', { err: e }));
       await state.close();
+      dropLater.close();
       await cells.closeAll();
       unlock();
       log.info('stopped', { reason });

@@ -22,6 +22,8 @@ export interface CellManagerOptions {
   log: Logger;
   metrics: Metrics;
   secrets: SecretBox;
+  /** The databases of a tenant's workspaces: a remote server's stage sweep looks at these only. */
+  databasesOf?: (tenant: string) => string[];
 }
 
 export class CellManager {
@@ -48,6 +50,17 @@ export class CellManager {
     const p = tenant.placement;
     if (p.type === 'clickhouse') {
       e = new ClickHouseEngine({ url: p.url, user: p.user, password: p.password_sealed ? this.#opts.secrets.open(p.password_sealed) : undefined, cluster: p.cluster });
+      // Stage tables of imports cut short (the server went away mid-upload, this process was
+      // killed), as an embedded cell sweeps at its start: on a remote server they stayed for ever,
+      // counted in storage_bytes. Only this tenant's databases (a server may hold others').
+      const dbs = this.#opts.databasesOf?.(tenant.slug) ?? [];
+      if (dbs.length) {
+        const remote = e;
+        void sweepStageTables(remote, STAGE_SWEEP_AGE_S, dbs).then(
+          (dropped) => { if (dropped.length) this.#opts.log.warn('dropped stage tables of unfinished imports', { tenant: tenant.slug, tables: dropped }); },
+          (err: unknown) => this.#opts.log.warn('stage tables not swept', { tenant: tenant.slug, err }),
+        );
+      }
     } else {
       const m = this.#opts.metrics;
       e = new EmbeddedCell({

@@ -744,9 +744,16 @@ export function registerDataSourceRoutes(app: App): void {
           return { ops: [...deleteDataSourceOps(ds), ...dropReferencesOps(s, ws.tenant, ws.name, 'datasource', ds.id, ds.name, Date.now())], result: undefined };
         });
         await app.events?.discard({ tenant: ws.tenant, workspace: ws.name, datasource: ds.name });
-        const engine = app.cells.engineFor(getTenant(state, ws.tenant));
-        await engine.exec(`DROP TABLE IF EXISTS ${qualified(ws, ds.table)}`);
-        await engine.exec(`DROP TABLE IF EXISTS ${qualified(ws, `${ds.table}_quarantine`)}`);
+        // The data source is gone (the state says so): an engine that cannot drop its tables now (a
+        // remote server down) has them dropped later — the answer was a 503 "retry" for a drop that
+        // had happened, its tables left on the server with their rows. A later try runs only while
+        // no data source has taken the tables' name (a create of it drops leftovers itself).
+        const hold = (): (() => void) | 'wait' | 'keep' => {
+          if (listDataSources(state, ws.tenant, ws.name).some((d) => d.table === ds.table)) return 'keep';
+          return claimName(ws, ds.name) ?? 'wait';
+        };
+        await app.dropLater.drop(ws.tenant, qualified(ws, ds.table), hold);
+        await app.dropLater.drop(ws.tenant, qualified(ws, `${ds.table}_quarantine`), hold);
       });
     } finally {
       release();

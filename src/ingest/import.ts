@@ -436,7 +436,9 @@ async function importLocked(app: App, o: ImportOptions): Promise<ImportResult> {
     }
   } finally {
     spool.dispose();
-    for (const t of staged) await engine.exec(`DROP TABLE IF EXISTS ${t}`).catch((e) => app.log.warn('stage table not dropped', { table: t, err: e }));
+    // A stage the engine could not drop now (a remote server down) is dropped later: it held the
+    // tenant's disk and storage_bytes until the day-old sweep (which remote servers never had).
+    for (const t of staged) await app.dropLater.drop(o.ws.tenant, t);
   }
   return { importId, rows, quarantined: spool.count, bytes, elapsedMs: performance.now() - t0, ...(outsideCondition !== undefined ? { outsideCondition } : {}) };
 }

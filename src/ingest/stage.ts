@@ -33,9 +33,9 @@ export async function stageTables(engine: Engine, opts: { databases?: string[]; 
  * mid-import). Only tables older than `olderThanSeconds` go: no import runs that long, so an
  * import in progress never loses its stage. Returns the tables dropped.
  */
-export async function sweepStageTables(engine: Engine, olderThanSeconds: number): Promise<string[]> {
+export async function sweepStageTables(engine: Engine, olderThanSeconds: number, databases?: string[]): Promise<string[]> {
   const dropped: string[] = [];
-  for (const t of await stageTables(engine, { olderThanSeconds })) {
+  for (const t of await stageTables(engine, { olderThanSeconds, ...(databases ? { databases } : {}) })) {
     await engine.exec(`DROP TABLE IF EXISTS ${quoteIdent(t.database)}.${quoteIdent(t.name)}`);
     dropped.push(`${t.database}.${t.name}`);
   }

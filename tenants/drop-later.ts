@@ -1,0 +1,80 @@
+/**
+ * Tables Roost meant to drop on a tenant's engine when the engine could not be reached (a remote
+ * server down, a cell restarting): the stage tables of an import cut short, the tables of a data
+ * source whose drop was already in the state. They held the tenant's disk (and `storage_bytes`)
+ * until a create of the same name or a day-old sweep. The drop is tried again every 30 s for an
+ * hour, in this process; a server restart leaves the rest to the stage sweep (stage tables) or to
+ * the next create of the name (a data source's tables).
+ */
+import type { Engine } from '../src/cells/engine.js';
+import type { Logger } from '../src/log/logger.js';
+
+const RETRY_MS = 30_000;
+const TRIES = 120;
+
+/**
+ * Asked before each later try: a release to call once the drop is done (what it holds keeps
+ * others from taking the name meanwhile), `'wait'` for another try later, or `'keep'` when the
+ * table is no longer to be dropped (a data source of the name created since took the name, and
+ * dropped the leftovers itself).
+ */
+export type DropHold = () => (() => void) | 'wait' | 'keep';
+
+interface Pending { tenant: string; statement: string; tries: number; hold?: DropHold }
+
+export class DropLater {
+  #pending = new Map<string, Pending>();
+  #timer: NodeJS.Timeout | undefined;
+
+  /** `engineOf` answers the tenant's engine now, or undefined when the tenant is gone. */
+  constructor(private readonly engineOf: (tenant: string) => Engine | undefined, private readonly log: Logger, private readonly retryMs = RETRY_MS) {}
+
+  /** Runs `DROP TABLE IF EXISTS <qualified>` now; when that fails, again later. Never throws. */
+  async drop(tenant: string, qualified: string, hold?: DropHold): Promise<boolean> {
+    const statement = `DROP TABLE IF EXISTS ${qualified}`;
+    try {
+      const e = this.engineOf(tenant);
+      if (e) await e.exec(statement);
+      return true;
+    } catch (err) {
+      this.log.warn('table not dropped; tried again later', { tenant, table: qualified, err });
+      this.#pending.set(`${tenant}\0${statement}`, { tenant, statement, tries: 0, hold });
+      this.#schedule();
+      return false;
+    }
+  }
+
+  /** Statements waiting for their engine (tests, metrics). */
+  get pending(): number { return this.#pending.size; }
+
+  close(): void { clearTimeout(this.#timer); this.#timer = undefined; }
+
+  #schedule(): void {
+    if (this.#timer) return;
+    this.#timer = setTimeout(() => { this.#timer = undefined; void this.#retry(); }, this.retryMs);
+    this.#timer.unref();
+  }
+
+  async #retry(): Promise<void> {
+    for (const [key, p] of [...this.#pending]) {
+      const e = this.engineOf(p.tenant);
+      if (!e) { this.#pending.delete(key); continue; }
+      const held = p.hold ? p.hold() : undefined;
+      if (held === 'keep') { this.#pending.delete(key); continue; }
+      if (held === 'wait') continue;
+      try {
+        await e.exec(p.statement);
+        this.#pending.delete(key);
+        this.log.info('table dropped on a later try', { tenant: p.tenant, statement: p.statement });
+      } catch (err) {
+        if (++p.tries >= TRIES) {
+          this.#pending.delete(key);
+          this.log.warn('table still not dropped; given up', { tenant: p.tenant, statement: p.statement, err });
+        }
+      } finally {
+        if (typeof held === 'function') held();
+      }
+    }
+    if (this.#pending.size) this.#schedule();
+  }
+}
