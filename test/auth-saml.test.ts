@@ -308,6 +308,24 @@ describe('login', () => {
     await expectRefused(r, 'no_access');
   });
 
+  it('a person removed at the IdP: their next login is refused, and the session an earlier login gave them ends with it', async () => {
+    const first = await startLogin('acme', 'main');
+    const ok = await postAcs('acme', 'main', b64(sign(responseXml(acmeFields(first, { nameId: 'u-leaver', attributes: { email: ['leaver@acme.test'], groups: ['data-eng'] } })), keys['acme-old']!)), first.relayState);
+    expect(ok.status, JSON.stringify(ok.body)).toBe(303);
+    expect((await call(`${srv.url}/auth/session`, { token: ok.session })).status).toBe(200);
+    // Another person's session through the same connection is not touched.
+    const other = await startLogin('acme', 'main');
+    const stays = await postAcs('acme', 'main', b64(sign(responseXml(acmeFields(other, { nameId: 'u-stayer', attributes: { email: ['stayer@acme.test'], groups: ['data-eng'] } })), keys['acme-old']!)), other.relayState);
+    expect(stays.status).toBe(303);
+    const second = await startLogin('acme', 'main');
+    const refused = await postAcs('acme', 'main', b64(sign(responseXml(acmeFields(second, { nameId: 'u-leaver', attributes: { email: ['leaver@elsewhere.test'], groups: ['marketing'] } })), keys['acme-old']!)), second.relayState);
+    await expectRefused(refused, 'no_access');
+    const after = await call(`${srv.url}/auth/session`, { token: ok.session });
+    expect(after.status, after.text).toBe(401);
+    expect(after.body.error).toMatch(/refused at a later login/);
+    expect((await call(`${srv.url}/auth/session`, { token: stays.session })).status).toBe(200);
+  });
+
   it('IdP-initiated: refused by default, accepted when enabled, then its replay is refused (also after a restart)', async () => {
     const unsolicited = () => b64(sign(responseXml(acmeFields(undefined, { nameId: 'u-root', attributes: { email: ['root@acme.test'], groups: ['acme-admins'] } })), keys['acme-old']!));
     const off = await postAcs('acme', 'main', unsolicited());

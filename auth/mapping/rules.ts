@@ -188,11 +188,14 @@ export function globMatches(glob: string, value: string): boolean {
   return true;
 }
 
-/** The IdP says it has not verified the address (`false`, `"false"` in any case, `0`, `"0"`, or a list holding one). */
+/** The IdP does not say the address is verified: it sent `email_verified` as anything but `true`, `"true"`, `1` or `"1"` (or a list holding such a value). */
 function unverified(v: unknown): boolean {
   // A SAML attribute with several values is a list: any "false" in it counts.
   if (Array.isArray(v)) return v.some(unverified);
-  return v === false || v === 0 || (typeof v === 'string' && /^\s*(?:false|0)\s*$/i.test(v));
+  // Absent: the IdP says nothing (SAML IdPs and many OIDC ones never send it). Present, only a plain
+  // yes counts: "no", null, "" or anything else the IdP sends is not one ("no" counted as verified).
+  if (v === undefined) return false;
+  return !(v === true || v === 1 || (typeof v === 'string' && /^\s*(?:true|1)\s*$/i.test(v)));
 }
 
 function matchesOne(m: Matcher, v: unknown, claims: Record<string, unknown>): boolean {

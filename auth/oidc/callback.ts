@@ -18,7 +18,7 @@ import { runtimeOf } from '../runtime.js';
 import { evaluateRules, getRules, noAccessMessage, noAccessReason, referencedClaims, rulesFor, type MappingRule } from '../mapping/rules.js';
 import { hasAnyGrant, type Grants } from '../roles.js';
 import type { Identity } from '../authorize.js';
-import { issueSession } from '../sessions/sessions.js';
+import { endSubjectSessions, issueSession } from '../sessions/sessions.js';
 import { PENDING_TTL_MS } from './pending.js';
 import crypto from 'node:crypto';
 import { LOGIN_COOKIE, loginKeyHash, readCookie } from '../sessions/cookies.js';
@@ -114,6 +114,9 @@ export async function completeLogin(app: App, ctx: Ctx, tenant: string, connId: 
   const grants = evaluateRules(rules, all, connId);
   if (!hasAnyGrant(grants)) {
     const who = identity.email ?? identity.subject;
+    // The IdP now says this person has no access here: the sessions an earlier login gave them end
+    // too (they went on for up to their lifetime, able to mint tokens, after the person was removed).
+    await endSubjectSessions(app, tenant, connId, identity);
     throw noAccess(new LoginFailed('NO_ACCESS', noAccessMessage(tenant, connId, who), where), rules, all, tenant, connId, who);
   }
   const keep = referencedClaims(rulesFor(rules, connId));

@@ -18,7 +18,7 @@ import { noAccess, type LoginResult } from '../oidc/callback.js';
 import { evaluateRules, getRules, noAccessMessage, referencedClaims, rulesFor } from '../mapping/rules.js';
 import { hasAnyGrant } from '../roles.js';
 import type { Identity } from '../authorize.js';
-import { issueSession } from '../sessions/sessions.js';
+import { endSubjectSessions, issueSession } from '../sessions/sessions.js';
 import { loginKeyHash } from '../sessions/cookies.js';
 import { samlLoginKey } from './login.js';
 import { acsUrl, getSamlConnection, NAMEID_FORMATS, spEntityId, type SamlConnectionRecord } from './connections.js';
@@ -156,6 +156,8 @@ export async function completeSamlLogin(app: App, ctx: Ctx, tenant: string, conn
   const grants = evaluateRules(rules, all, connId);
   if (!hasAnyGrant(grants)) {
     const who = identity.email ?? identity.subject;
+    // As for OIDC: the sessions of an earlier login of this person end with the refused one.
+    await endSubjectSessions(app, tenant, connId, identity);
     throw noAccess(new SamlLoginFailed('no_access', noAccessMessage(tenant, connId, who), where, { code: 'NO_ACCESS' }), rules, all, tenant, connId, who);
   }
   const keep = referencedClaims(rulesFor(rules, connId));

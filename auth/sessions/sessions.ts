@@ -169,7 +169,7 @@ function revocationOf(app: App, s: SessionClaims): string | undefined {
   const tenantCut = st.get<number>('revocations', 'tenants', s.tenant);
   if (tenantCut !== undefined && s.t <= tenantCut) return 'all sessions of the tenant were revoked';
   const subCut = st.get<number>('revocations', 'subjects', s.tenant, s.conn, subjectKey(s.idp_iss, s.idp_sub));
-  if (subCut !== undefined && s.t <= subCut) return 'logged out at the identity provider';
+  if (subCut !== undefined && s.t <= subCut) return 'logged out at the identity provider, or refused at a later login';
   if (s.idp_sid && st.get('revocations', 'idpSessions', s.tenant, s.conn, subjectKey(s.idp_iss, s.idp_sid))) return 'logged out at the identity provider';
   return undefined;
 }
@@ -191,6 +191,16 @@ export async function revokeTenantSessions(app: App, tenant: string): Promise<nu
   const now = Date.now();
   await app.state.write([{ op: 'put', path: ['revocations', 'tenants', tenant], value: now }]);
   return now;
+}
+
+/**
+ * A login the rules refused (the IdP's claims grant nothing now): every earlier session of that
+ * person through that connection ends (a removed person's session went on until it expired).
+ * Never fails the refusal itself: a state write that fails is logged.
+ */
+export async function endSubjectSessions(app: App, tenant: string, conn: string, identity: Identity): Promise<void> {
+  await app.state.write([{ op: 'put', path: ['revocations', 'subjects', tenant, conn, subjectKey(identity.issuer, identity.subject)], value: Date.now() }])
+    .catch((err: unknown) => app.log.error('sessions of a refused login not ended', { tenant, connection: conn, err }));
 }
 
 /** Back-channel logout: by IdP session id when given, else every session of the subject. */
