@@ -167,7 +167,7 @@ async function startLocked(config: Config, log: Logger, unlock: () => void): Pro
   // a deleted one's name does not inherit them.
   service.workspace = (tenant, name) => state.get<Workspace>('workspaces', tenant, name);
   service.workspaces = (tenant) => state.list<Workspace>('workspaces', tenant);
-  const audit = createAuditor(service, log);
+  const audit = createAuditor(service, log, undefined, (id) => http.clientIpOf(id));
 
   const dropLater = new DropLater((slug) => { const t = state.get<Tenant>('tenants', slug); return t ? cells.engineFor(t) : undefined; }, log, Number(process.env.ROOST_DROP_RETRY_MS) || undefined);
   const app: App = {

@@ -60,6 +60,10 @@ describe('GET /v0/tenants/<slug>/audit', () => {
     const denied = recs.find((x) => String(x.actor).startsWith('nora@'));
     expect(denied, JSON.stringify(recs.map((x) => [x.event, x.actor, x.outcome]))).toMatchObject({ outcome: expect.stringMatching(/denied|failure/), workspace: null, workspace_id: null });
     expect(recs.some((x) => x.event === 'mapping.updated' || /mapping/.test(String(x.resource)))).toBe(true);
+    // Changes name the client's address as logins do (they had none).
+    const changes = recs.filter((x) => x.event === 'mappings.updated' || x.event === 'connection.created');
+    expect(changes.length, JSON.stringify(recs.map((x) => x.event))).toBeGreaterThan(0);
+    for (const c of changes) expect(c.ip, JSON.stringify(c)).toBe('127.0.0.1');
     // Newest first, ISO times.
     const times = recs.map((x) => x.timestamp as string);
     expect(times.every((t) => /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,3})?Z$/.test(t))).toBe(true);

@@ -3,6 +3,7 @@
  * the request deadline, logs one JSON line per request, records metrics, and is
  * the only place that turns errors into HTTP statuses and `{error, code}` bodies.
  */
+import { clientIp } from './client-ip.js';
 import http from 'node:http';
 import crypto from 'node:crypto';
 import type { AddressInfo } from 'node:net';
@@ -56,6 +57,8 @@ export class HttpServer {
   explainFailure: ((ctx: Ctx, e: unknown) => unknown) | undefined;
   #opts: HttpServerOptions;
   #inflight = new Set<Ctx>();
+  /** The requests in flight by id (audit records of a request carry its client's address). */
+  #byId = new Map<string, Ctx>();
   #draining = false;
 
   constructor(opts: HttpServerOptions) {
@@ -76,6 +79,12 @@ export class HttpServer {
   }
 
   get inflight(): number { return this.#inflight.size; }
+
+  /** The client address of a request still in flight (its audit records are written while it runs). */
+  clientIpOf(requestId: string): string | undefined {
+    const ctx = this.#byId.get(requestId);
+    return ctx ? clientIp(ctx) : undefined;
+  }
 
   listen(port: number, host: string): Promise<AddressInfo> {
     return new Promise((resolve, reject) => {
@@ -109,6 +118,7 @@ export class HttpServer {
       proxies: this.#opts.trustedProxies,
     };
     this.#inflight.add(ctx);
+    this.#byId.set(id, ctx);
     const timer = setTimeout(() => {
       const late = new RoostError('REQUEST_TIMEOUT', `the request did not finish within ${this.#opts.requestTimeoutMs} ms`);
       if (!res.headersSent) this.#sendError(ctx, late);
@@ -182,6 +192,7 @@ export class HttpServer {
       if (!req.complete && !req.destroyed) req.resume();
       const finish = () => {
         this.#inflight.delete(ctx);
+        this.#byId.delete(id);
         // A client that went away before the answer was complete did not get it: counted as 499
         // (nginx's "client closed request"), not as the 200 that `statusCode` holds by default or
         // that the head of a result it stopped reading carried.

@@ -32,8 +32,12 @@ export interface AuditEntry {
 
 export type Auditor = (e: AuditEntry) => void;
 
-export function createAuditor(service: ServiceLog, log: Logger, onEvent?: (e: AuditEntry) => void): Auditor {
-  return (e) => {
+export function createAuditor(service: ServiceLog, log: Logger, onEvent?: (e: AuditEntry) => void, ipOf?: (requestId: string) => string | undefined): Auditor {
+  return (entry) => {
+    // A record of a request names its client's address (only logins did: a person's mapping,
+    // connection and token changes had none).
+    const ip = entry.ip ?? (entry.requestId ? ipOf?.(entry.requestId) : undefined);
+    const e = ip && !entry.ip ? { ...entry, ip } : entry;
     onEvent?.(e);
     log.info('audit', { ...e });
     if (!e.tenant) return;
