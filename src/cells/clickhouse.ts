@@ -71,7 +71,15 @@ export function translateClickHouseError(e: unknown): RoostError {
   if (code !== undefined && RETRYABLE_CODES.has(code)) {
     return new EngineUnavailable(`the tenant's ClickHouse server cannot serve this now (ClickHouse code ${code}, ${RETRYABLE_NAMES[code]}); ${TELL_OPERATOR}`, { cause: e });
   }
-  return new QueryFailed(msg, code, { cause: e });
+  // Servers before 20.x wrap their text (`Code: 47, e.displayText() = DB::Exception: …, e.what() =
+  // DB::Exception`): said as newer servers and the embedded engine say it.
+  return new QueryFailed(oldServerText(msg), code, { cause: e });
+}
+
+/** `Code: N, e.displayText() = DB::Exception: X, e.what() = DB::Exception` → `Code: N. DB::Exception: X`. */
+export function oldServerText(msg: string): string {
+  if (!msg.includes('e.displayText() = ')) return msg;
+  return msg.replace(/\bCode: (\d+), e\.displayText\(\) = /g, 'Code: $1. ').replace(/, e\.what\(\) = [A-Za-z_:]+\s*$/, '').trimEnd();
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -94,7 +102,7 @@ export function trailingError(tail: Buffer): { at: number; error: QueryFailed } 
     const rest = text.slice(m.index);
     if (!/(, e\.what\(\) = DB::Exception|\(version [^)\n]*\))\n?$/.test(rest)) continue;
     const message = Buffer.from(rest, 'latin1').toString('utf8').trim();
-    return { at: Buffer.byteLength(text.slice(0, m.index), 'latin1'), error: new QueryFailed(message, Number(m[1])) };
+    return { at: Buffer.byteLength(text.slice(0, m.index), 'latin1'), error: new QueryFailed(oldServerText(message), Number(m[1])) };
   }
   return undefined;
 }
