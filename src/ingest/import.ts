@@ -696,7 +696,8 @@ export function csvToRoost(e: unknown): unknown {
   switch (e.code) {
     case 'ROW_TOO_LARGE': return new RoostError('ROW_TOO_LARGE', `${e.message}; a row may be at most 8 MiB: split it (long text in several rows, or keep large values outside)`, { details });
     case 'INVALID_UTF8': return new RoostError('INVALID_UTF8', `${e.message}; send UTF-8 text`, { details });
-    case 'HEADER_MISMATCH': return new RoostError('HEADER_MISMATCH', e.message, { details });
+    // The first row was read as a header (it does not read as data): say how to send it as data.
+    case 'HEADER_MISMATCH': return new RoostError('HEADER_MISMATCH', `${e.message} (nothing was stored); name the columns as the schema does, or send header=false if the first row is data`, { details });
     case 'SCHEMA_SYNTAX': return new RoostError('SCHEMA_SYNTAX', e.message, { details });
     case 'UNSUPPORTED_TYPE': return new RoostError('SCHEMA_SYNTAX', e.message, { details });
     default: return new RoostError('BAD_REQUEST', e.message, { details });
