@@ -105,6 +105,16 @@ describe('credentials across tenants and workspaces', () => {
     // A workspace name of the other tenant is just unknown here.
     const foreign = await call(`${srv.url}/v0/sql?q=SELECT+v+FROM+ev`, { token, headers: { 'X-Roost-Workspace': 'w3' } });
     expect(foreign.status).toBe(403);
+    // Claiming the other tenant's IdP issuer + audience for its own access tokens: refused, and the
+    // attempt is in the audit log (it was not recorded at all).
+    const claim = await call(`${srv.url}/v0/tenants/ta/connections`, { method: 'POST', token, ...json({ id: 'squat', issuer: idps.tb!.issuer, client_id: 'roost', accept_idp_access_tokens: true, audience: `${AUD}/tb` }) });
+    expect(claim.status, claim.text).toBe(409);
+    let rec: Record<string, any> | undefined;
+    for (let i = 0; i < 40 && !rec; i++) {
+      rec = srv.logs.find((l) => l.msg === 'audit' && l.event === 'connection.created' && l.resource === 'connection:squat') as Record<string, any> | undefined;
+      if (!rec) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(rec).toMatchObject({ tenant: 'ta', outcome: 'denied', details: { issuer: idps.tb!.issuer, audience: `${AUD}/tb` } });
   });
 });
 

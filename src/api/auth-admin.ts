@@ -50,6 +50,22 @@ export function registerIdentityAdminRoutes(app: App): void {
   const audit = (ctx: Ctx, cred: Credential, tenant: string, event: string, resource: string, details?: Record<string, unknown>, denied?: string) =>
     auditAuth(app, { event, outcome: denied ? 'denied' : 'success', ...(denied ? { reason: denied } : {}), tenant, credential: credentialName(cred), actor: cred.kind === 'session' || cred.kind === 'idp' ? cred.identity.email ?? cred.identity.subject : undefined, resource, requestId: ctx.id, details });
   /**
+   * An issuer + audience another connection (of any tenant) accepts access tokens for is refused
+   * (409): audited as a denial of the change, with the issuer and audience (a tenant claiming
+   * another's first is a thing to see in the log; it was not audited at all).
+   */
+  const audienceFree = (s: typeof state, rec: StoredConnection, ctx: Ctx, cred: Credential, tenant: string, event: string): void => {
+    try {
+      checkAudienceFree(s, rec);
+    } catch (e) {
+      if (e instanceof RoostError && e.code === 'ALREADY_EXISTS' && rec.type === 'oidc') {
+        audit(ctx, cred, tenant, event, `connection:${rec.id}`, { issuer: rec.issuer, audience: rec.audience ?? null }, e.message);
+        markAudited(e);
+      }
+      throw e;
+    }
+  };
+  /**
    * A connection write whose issuer host the operator's IdP hosts refuse (400 IDP_HOST_NOT_ALLOWED)
    * is a denial: audited as the change it would have been, outcome `denied`, with the host (the
    * HTTP layer audits only 401/403 answers).
@@ -76,7 +92,7 @@ export function registerIdentityAdminRoutes(app: App): void {
     const warnings = await state.transact((s) => {
       sameTenant(s, tenant, createdAt);
       if (s.get('connections', tenant, rec.id)) throw new RoostError('ALREADY_EXISTS', `connection "${rec.id}" already exists`);
-      checkAudienceFree(s, rec);
+      audienceFree(s, rec, ctx, cred, tenant, 'connection.created');
       // The second connection of a tenant is when its rules for every connection start to be earned by another IdP.
       return { ops: [{ op: 'put', path: ['connections', tenant, rec.id], value: rec }], result: unscopedWarnings(getRules(s, tenant), [...connectionIds(s, tenant), rec.id].sort()) };
     });
@@ -99,7 +115,7 @@ export function registerIdentityAdminRoutes(app: App): void {
       if (!cur) throw new RoostError('NOT_FOUND', `tenant "${tenant}" has no connection "${ctx.params.id}"`);
       let next: StoredConnection;
       try { next = parse(tenant, body, cur); } catch (e) { throw auditHostRefusal(e, ctx, cred, tenant, 'connection.updated', cur.id, (body as { issuer?: unknown } | null)?.issuer ?? connectionIdp(cur)); }
-      checkAudienceFree(s, next);
+      audienceFree(s, next, ctx, cred, tenant, 'connection.updated');
       return { ops: [{ op: 'put', path: ['connections', tenant, next.id], value: next }], result: next };
     });
     audit(ctx, cred, tenant, 'connection.updated', `connection:${rec.id}`, { fields: Object.keys(body as object) });
