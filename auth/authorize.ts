@@ -141,6 +141,21 @@ export function auditRefusal(app: App, ctx: Ctx, cred: Credential | undefined, e
     connection: cred?.kind === 'session' || cred?.kind === 'idp' ? cred.identity.connection : undefined,
     resource: resource ?? ctx.route, ip: clientIp(ctx), details: { code: e.code },
   });
+  if (e.status === 403 && cred) auditForTarget(app, ctx, cred, ctx.params.slug, resource ?? ctx.route);
+}
+
+/**
+ * A denial on another tenant's routes is that tenant's to see too: it was in the actor's
+ * tenant's log only, and the tenant tried never knew. Without who tried (a tenant learns nothing
+ * of another's people or names; the operator reads the full record in the actor's tenant's log).
+ */
+function auditForTarget(app: App, ctx: Ctx, cred: Credential, target: string | undefined, resource: string): void {
+  const own = tenantOfCred(cred);
+  if (!target || !own || target === own || !app.state.get('tenants', target)) return;
+  auditAuth(app, {
+    event: 'authz.denied', outcome: 'denied', reason: 'a credential of another tenant was refused', requestId: ctx.id, tenant: target,
+    credential: 'another tenant', resource, ip: clientIp(ctx),
+  });
 }
 
 /**
@@ -486,6 +501,7 @@ function deny(app: App, ctx: Ctx, cred: Credential, action: Action, message: str
     resource: action.op === 'workspace' ? `${action.scope}${action.resource ? `:${action.resource}` : ''} @ ${action.tenant}/${action.workspace}` : action.op === 'tenant' ? `tenant ${action.tenant} (${ctx.route})` : ctx.route,
     ip: clientIp(ctx),
   });
+  if (action.op !== 'operator') auditForTarget(app, ctx, cred, action.tenant, action.op === 'tenant' ? `tenant ${action.tenant} (${ctx.route})` : ctx.route);
   const e = new RoostError('FORBIDDEN', message);
   AUDITED.add(e);
   throw e;

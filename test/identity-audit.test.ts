@@ -362,8 +362,14 @@ describe('CSRF on every cookie-authenticated change', () => {
       const r = await call(`${srv.url}${path}`, { method, token: s, headers: { 'X-Request-Id': id } });
       expect(r.status, path).toBe(403);
       const got = await waitAudit((a) => a.requestId === id);
-      expect(got, path).toHaveLength(1);
-      expect(got[0]!.credential).toBe('session:main:root');
+      // One record in the actor's tenant; one in the tenant tried, naming no one (its routes only).
+      const mine = got.filter((a) => a.tenant !== 'globex');
+      expect(mine, path).toHaveLength(1);
+      expect(mine[0]!.credential).toBe('session:main:root');
+      const theirs = got.filter((a) => a.tenant === 'globex');
+      expect(theirs, path).toHaveLength(path.startsWith('/v0/tenants/globex') ? 1 : 0);
+      for (const t of theirs) expect(t).toMatchObject({ credential: 'another tenant', outcome: 'denied' });
+      expect(JSON.stringify(theirs)).not.toMatch(/root|acme/);
     }
   });
 });
