@@ -572,15 +572,24 @@ describe('attacks, each refused with a precise audit record and no session', () 
   it('elements nested thousands deep (60 KB, unsigned): refused before any walk of the tree, with what was wrong', async () => {
     // The tree walks recursed per level: 5,000 levels held the server's one thread ~3 s per
     // request, unauthenticated, and 19,000 overflowed the stack ("could not be completed").
-    for (const depth of [5_000, 18_000]) {
+    // Also shapes a look at the text alone misreads (a review found them): an attribute value ending
+    // in "/>" (the element is open), closing tags inside CDATA.
+    const shapes: Record<string, (d: number) => string> = {
+      plain: (d) => `${'<x>'.repeat(d)}${'</x>'.repeat(d)}`,
+      quoted: (d) => `${'<x a="/>">'.repeat(d)}${'</x>'.repeat(d)}`,
+      cdata: (d) => `${'<x><![CDATA[</z>]]>'.repeat(d)}${'</x>'.repeat(d)}`,
+    };
+    for (const [shape, depth] of [['plain', 5_000], ['plain', 18_000], ['quoted', 5_000], ['cdata', 5_000]] as const) {
       const l = await fresh();
-      const xml = `<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" Version="2.0" ID="_x" IssueInstant="2026-01-01T00:00:00Z"><samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status>${'<x>'.repeat(depth)}${'</x>'.repeat(depth)}</samlp:Response>`;
+      const xml = `<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" Version="2.0" ID="_x" IssueInstant="2026-01-01T00:00:00Z"><samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status>${shapes[shape]!(depth)}</samlp:Response>`;
       const r = await postAcs('acme', 'main', b64(xml), l.relayState);
       const got = await expectRefused(r, 'xml_depth');
-      expect(got.reason).toMatch(/more than 100 levels deep/);
+      expect(got.reason, shape).toMatch(/more than 100 levels deep/);
     }
     // What is legitimately nested (the signed responses above) is read as before.
     expect(xmlDepth(sign(responseXml(acmeFields(await fresh())), acme()))).toBeLessThan(20);
+    expect(xmlDepth(shapes.quoted!(500), 1000)).toBe(500);
+    expect(xmlDepth(shapes.cdata!(500), 1000)).toBe(500);
   });
 
   it('oversized body (413)', async () => {

@@ -36,21 +36,49 @@ export function hasDoctype(xml: string): boolean {
 export const MAX_XML_DEPTH = 100;
 
 /**
- * The deepest element nesting of `xml`, counted on its text before any parsing (stops counting
- * past `limit`): 60 KB of nested elements cost the tree walks seconds of the one thread every
- * tenant's requests share, unauthenticated, and deeper ones overflowed the stack.
+ * The deepest element nesting of `xml`, read from its text before any parsing (a rough look that
+ * stops past `limit`): 60 KB of nested elements cost the parse and the tree walks seconds of the
+ * one thread every tenant's requests share, unauthenticated, and deeper ones overflowed the stack.
+ * One pass: comments, CDATA, processing instructions and declarations are skipped whole, and a
+ * tag's end is found outside its quoted attribute values (`<a x="/>">` is an open element). The
+ * parsed tree is measured again (`treeDepth`), so text this look misreads is still refused.
  */
 export function xmlDepth(xml: string, limit = MAX_XML_DEPTH): number {
   let depth = 0;
   let deepest = 0;
-  for (let i = xml.indexOf('<'); i >= 0 && i < xml.length; i = xml.indexOf('<', i + 1)) {
+  const n = xml.length;
+  let i = xml.indexOf('<');
+  while (i >= 0 && i < n) {
+    if (xml.startsWith('<!--', i)) { const e = xml.indexOf('-->', i + 4); if (e < 0) break; i = xml.indexOf('<', e + 3); continue; }
+    if (xml.startsWith('<![CDATA[', i)) { const e = xml.indexOf(']]>', i + 9); if (e < 0) break; i = xml.indexOf('<', e + 3); continue; }
     const c = xml.charCodeAt(i + 1);
-    if (c === 0x2f /* / */) { depth--; continue; }
-    if (c === 0x3f /* ? */ || c === 0x21 /* ! */) continue;
-    const end = xml.indexOf('>', i);
-    if (end < 0) break;
-    if (xml.charCodeAt(end - 1) === 0x2f) continue; // <a/>
-    if (++depth > deepest && (deepest = depth) > limit) return deepest;
+    if (c === 0x3f /* ? */ || c === 0x21 /* ! */) { const e = xml.indexOf('>', i + 2); if (e < 0) break; i = xml.indexOf('<', e + 1); continue; }
+    // The tag's end, outside quoted values.
+    let j = i + 1;
+    let quote = 0;
+    for (; j < n; j++) {
+      const ch = xml.charCodeAt(j);
+      if (quote) { if (ch === quote) quote = 0; } else if (ch === 0x22 || ch === 0x27) quote = ch; else if (ch === 0x3e /* > */) break;
+    }
+    if (j >= n) break;
+    if (c === 0x2f /* / */) depth--;
+    else if (xml.charCodeAt(j - 1) !== 0x2f && ++depth > deepest && (deepest = depth) > limit) return deepest;
+    i = xml.indexOf('<', j + 1);
+  }
+  return deepest;
+}
+
+/** The deepest element nesting of a parsed tree (iterative; stops past `limit`). */
+export function treeDepth(root: Node, limit = MAX_XML_DEPTH): number {
+  let deepest = 0;
+  let depth = 0;
+  let n: Node | null = root.firstChild;
+  while (n) {
+    if (n.nodeType === ELEMENT_NODE && depth + 1 > deepest && (deepest = depth + 1) > limit) return deepest;
+    if (n.firstChild) { depth++; n = n.firstChild; continue; }
+    while (n && n !== root && !n.nextSibling) { n = n.parentNode; depth--; }
+    if (!n || n === root) break;
+    n = n.nextSibling;
   }
   return deepest;
 }
@@ -66,6 +94,9 @@ export function parseXml(xml: string, what: string): Document {
   for (let n = doc.firstChild; n; n = n.nextSibling) {
     if (n.nodeType === DOCUMENT_TYPE_NODE) throw new XmlRefused('doctype', `the ${what} declares a DOCTYPE`);
   }
+  // Measured on the tree too (before any library walks it recursively: canonicalization for the
+  // signature check, textContent): text the look above misreads is refused here.
+  if (treeDepth(doc) > MAX_XML_DEPTH) throw new XmlRefused('xml_depth', `the ${what} nests elements more than ${MAX_XML_DEPTH} levels deep`);
   return doc;
 }
 
