@@ -126,4 +126,23 @@ describe('a data source dropped while its remote server is away', () => {
     const n = await call(`${srv!.url}/v0/sql?q=${encodeURIComponent('SELECT count() AS n FROM up FORMAT JSON')}`, { token });
     expect(n.body.data, n.text).toEqual([{ n: 0 }]);
   }, 60_000);
+
+  it('a later try after the workspace was renamed leaves a data source created under the new name alone (same database)', async (t) => {
+    if (!ch) return t.skip();
+    expect((await call(`${srv!.url}/v0/datasources?name=dr&mode=create&schema=${encodeURIComponent('id UInt32')}`, { method: 'POST', token })).status).toBe(200);
+    await relayDown();
+    try {
+      expect((await call(`${srv!.url}/v0/datasources/dr`, { method: 'DELETE', token })).status).toBe(200);
+      // Renamed while the drop waits: the workspace keeps its database.
+      const ren = await call(`${srv!.url}/v0/tenants/rem/workspaces/main`, { method: 'PATCH', token: srv!.operatorToken, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ name: 'prod' }) });
+      expect(ren.status, ren.text).toBe(200);
+    } finally {
+      await relayUp();
+    }
+    const again = await call(`${srv!.url}/v0/datasources?name=dr&mode=create&schema=${encodeURIComponent('id UInt32')}`, { method: 'POST', token, body: '7\n8\n', headers: { 'Content-Type': 'text/csv' } });
+    expect(again.status, again.text).toBe(200);
+    await new Promise((r) => setTimeout(r, 1500));
+    const n = await call(`${srv!.url}/v0/sql?q=${encodeURIComponent('SELECT count() AS n FROM dr FORMAT JSON')}`, { token });
+    expect(n.body.data, n.text).toEqual([{ n: 2 }]);
+  }, 60_000);
 });

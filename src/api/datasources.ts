@@ -748,9 +748,13 @@ export function registerDataSourceRoutes(app: App): void {
         // remote server down) has them dropped later — the answer was a 503 "retry" for a drop that
         // had happened, its tables left on the server with their rows. A later try runs only while
         // no data source has taken the tables' name (a create of it drops leftovers itself).
+        // The workspace as it is at that try (found by its id: a rename keeps its database, where a
+        // data source created since under the new name would have the same table).
         const hold = (): (() => void) | 'wait' | 'keep' => {
-          if (listDataSources(state, ws.tenant, ws.name).some((d) => d.table === ds.table)) return 'keep';
-          return claimName(ws, ds.name) ?? 'wait';
+          const now = state.list<Workspace>('workspaces', ws.tenant).find((w) => w.id === ws.id);
+          if (!now || now.database !== ws.database) return 'keep';
+          if (listDataSources(state, now.tenant, now.name).some((d) => d.table === ds.table)) return 'keep';
+          return claimName(now, ds.name) ?? 'wait';
         };
         await app.dropLater.drop(ws.tenant, qualified(ws, ds.table), hold);
         await app.dropLater.drop(ws.tenant, qualified(ws, `${ds.table}_quarantine`), hold);

@@ -170,7 +170,7 @@ export function registerEventRoutes(app: App): EventBuffer {
     }
     const tenantRec = getTenant(app.state, tenant);
     // Refused before a 202: events of a data source the tenant's server cannot store are not taken.
-    await checkDefaultsSupported(app.cells.engineFor(tenantRec), ds.columns);
+    await checkDefaultsSupported(app.cells.engineFor(tenantRec), ds.columns, { unknownPasses: true });
     const rate = admitEvents(tenantRec);
     try {
       await checkStorage(app, tenantRec);

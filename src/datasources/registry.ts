@@ -137,10 +137,16 @@ export async function createTables(engine: Engine, ws: Workspace, ds: DataSource
  * 23.3 do not read: every append of such a data source failed there, and buffered events were
  * acknowledged (202) and never stored. Refused (400) before anything is created or accepted.
  */
-export async function checkDefaultsSupported(engine: Engine, columns: DataSourceColumn[]): Promise<void> {
+export async function checkDefaultsSupported(engine: Engine, columns: DataSourceColumn[], opts: { unknownPasses?: boolean } = {}): Promise<void> {
   const col = columns.find((c) => c.defaultExpr);
   if (!col || !(engine instanceof ClickHouseEngine)) return;
-  const f = await engine.features();
+  // `unknownPasses`: the server's version unknown (it is away) is no refusal — /v0/events keeps
+  // events while the engine is away, and its flush refuses them (quarantined) if it must.
+  // (Not known within 2 s, a server that takes connections and does not answer, counts as unknown.)
+  const f = opts.unknownPasses
+    ? await Promise.race([engine.features().catch(() => undefined), new Promise<undefined>((r) => { setTimeout(r, 2_000); })])
+    : await engine.features();
+  if (!f) return;
   if (f.rowBinaryWithDefaults) return;
   throw new RoostError('SCHEMA_UNSUPPORTED', `column ${col.name} has a DEFAULT: this tenant's ClickHouse server (version ${f.version}) cannot take rows that leave a value to its DEFAULT (that needs 23.3 or later); leave the DEFAULT out, or move the tenant to a newer server`, { details: { column: col.name, server_version: f.version } });
 }
