@@ -84,6 +84,12 @@ describe('storage_bytes while an append arrives', () => {
     expect((await call(`${srv.url}/v0/tenants/swap`, { method: 'PATCH', token: srv.operatorToken, ...json({ limits: { storage_bytes: 1_000_000 } }) })).status).toBe(200);
     const more = await call(`${srv.url}/v0/datasources?name=d&mode=append`, { method: 'POST', token, body: rows(0.1, 8) });
     expect(more.status, more.text.slice(0, 300)).toBe(413);
+    // A partial replace is not let in on the old table's room: it copies the rows outside its
+    // condition first (doubling the table on disk) — refused at once, nothing copied.
+    const partial = await call(`${srv.url}/v0/datasources?name=d&mode=replace&replace_condition=${encodeURIComponent('seq < 10')}`, { method: 'POST', token, body: rows(0.01, 11) });
+    expect(partial.status, partial.text.slice(0, 300)).toBe(413);
+    expect(partial.body.error).toMatch(/stores \d+ bytes, at its storage limit/);
+    expect(await sql('SELECT count() AS n FROM d')).toEqual([{ n: first.body.rows }]);
     // Smaller than what it replaces, within the limit once done: taken (it was refused at admission).
     const small = await call(`${srv.url}/v0/datasources?name=d&mode=replace`, { method: 'POST', token, body: rows(0.2, 10) });
     expect(small.status, small.text.slice(0, 300)).toBe(200);

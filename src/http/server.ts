@@ -57,8 +57,12 @@ export class HttpServer {
   explainFailure: ((ctx: Ctx, e: unknown) => unknown) | undefined;
   #opts: HttpServerOptions;
   #inflight = new Set<Ctx>();
-  /** The requests in flight by id (audit records of a request carry its client's address). */
-  #byId = new Map<string, Ctx>();
+  /**
+   * The requests in flight by id (audit records of a request carry its client's address). The id
+   * may be the client's own X-Request-Id: one in flight twice names no address, so no record
+   * takes another request's.
+   */
+  #byId = new Map<string, Ctx | Set<Ctx>>();
   #draining = false;
 
   constructor(opts: HttpServerOptions) {
@@ -82,8 +86,10 @@ export class HttpServer {
 
   /** The client address of a request still in flight (its audit records are written while it runs). */
   clientIpOf(requestId: string): string | undefined {
-    const ctx = this.#byId.get(requestId);
-    return ctx ? clientIp(ctx) : undefined;
+    const entry = this.#byId.get(requestId);
+    // In flight more than once (a client's id used twice): no address rather than another's.
+    if (!entry || (entry instanceof Set && entry.size !== 1)) return undefined;
+    return clientIp(entry instanceof Set ? [...entry][0]! : entry);
   }
 
   listen(port: number, host: string): Promise<AddressInfo> {
@@ -118,7 +124,10 @@ export class HttpServer {
       proxies: this.#opts.trustedProxies,
     };
     this.#inflight.add(ctx);
-    this.#byId.set(id, ctx);
+    const same = this.#byId.get(id);
+    if (!same) this.#byId.set(id, ctx);
+    else if (same instanceof Set) same.add(ctx);
+    else this.#byId.set(id, new Set([same, ctx]));
     const timer = setTimeout(() => {
       const late = new RoostError('REQUEST_TIMEOUT', `the request did not finish within ${this.#opts.requestTimeoutMs} ms`);
       if (!res.headersSent) this.#sendError(ctx, late);
@@ -192,7 +201,9 @@ export class HttpServer {
       if (!req.complete && !req.destroyed) req.resume();
       const finish = () => {
         this.#inflight.delete(ctx);
-        this.#byId.delete(id);
+        const entry = this.#byId.get(id);
+        if (entry === ctx) this.#byId.delete(id);
+        else if (entry instanceof Set && entry.delete(ctx) && entry.size === 0) this.#byId.delete(id);
         // A client that went away before the answer was complete did not get it: counted as 499
         // (nginx's "client closed request"), not as the 200 that `statusCode` holds by default or
         // that the head of a result it stopped reading carried.

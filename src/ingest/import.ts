@@ -404,8 +404,8 @@ async function importLocked(app: App, o: ImportOptions): Promise<ImportResult> {
         // At the commit, as an append's: the usage after the switch (the old table, and a partial
         // replace's stage, leave) within the limit, else nothing changes.
         if (!o.skipStorageLimit && getTenant(app.state, o.ws.tenant).limits.storage_bytes) {
-          const stageLeaves = o.replaceWhere !== undefined ? [{ database: o.ws.database, table: `${o.ds.table}${suffix}` }] : [];
-          await checkStorage(app, getTenant(app.state, o.ws.tenant), true, [...leavingAt(o), ...stageLeaves]);
+          const leaving = [{ database: o.ws.database, table: o.ds.table }, ...(o.replaceWhere !== undefined ? [{ database: o.ws.database, table: `${o.ds.table}${suffix}` }] : [])];
+          await checkStorage(app, getTenant(app.state, o.ws.tenant), true, leaving);
         }
         if (engine instanceof ClickHouseEngine && !(await engine.features()).exchangeTables) {
           // Servers before EXCHANGE TABLES: one RENAME statement moves both names at once.
@@ -451,9 +451,14 @@ async function quarantineLanded(engine: Engine, qTable: string, importId: string
 /** An append into a tenant with a storage limit checks the limit again every this many bytes of body. */
 const STORAGE_RECHECK_BYTES = 4 << 20;
 
-/** The table a replace takes the place of: its bytes leave at the commit. */
+/**
+ * The table a full replace takes the place of: its bytes leave at the commit. Not for a partial
+ * replace (`replace_condition`) before its commit: it copies the rows outside the condition first,
+ * so a tenant over its limit would double its largest table on disk before being refused (found by
+ * review); its commit check counts what leaves then.
+ */
 function leavingAt(o: ImportOptions): Array<{ database: string; table: string }> {
-  return o.mode === 'replace' ? [{ database: o.ws.database, table: o.ds.table }] : [];
+  return o.mode === 'replace' && o.replaceWhere === undefined ? [{ database: o.ws.database, table: o.ds.table }] : [];
 }
 
 /** How long the quarantine of rows stored already is retried while the tenant's cell comes back. */
