@@ -97,7 +97,9 @@ class CellProcess {
       // Requests queued behind it never started, so they may be sent again.
       for (const t of this.cancelling.values()) clearTimeout(t);
       this.cancelling.clear();
-      const err = new EngineUnavailable('the tenant\'s engine cell stopped while serving this request; retry it', { details: this.recycling ? { recycled: true } : {} });
+      // Stopped because its tenant was deleted: the requests it was serving say so (a backup job of
+      // the tenant said "retry it", for a tenant no longer there).
+      const err = this.exitReason ?? new EngineUnavailable('the tenant\'s engine cell stopped while serving this request; retry it', { details: this.recycling ? { recycled: true } : {} });
       for (const p of this.pending.values()) p.onError(err);
       this.pending.clear();
       onExit(this, code, signal);
@@ -157,6 +159,8 @@ class CellProcess {
   readonly cancelling = new Map<number, NodeJS.Timeout>();
   /** Set when the server killed the cell to stop a query that would not stop. */
   recycling = false;
+  /** Why the process ends, when not a failure: the error its requests in flight get. */
+  exitReason: Error | undefined;
 
   /**
    * Cancels a request. chdb stops a query only between result chunks, and a query
@@ -511,6 +515,7 @@ export class EmbeddedCell implements Engine {
   /** Stops the cell for good: the server shuts down, or (`deleted`) its tenant was deleted. */
   async close(reason: 'shutdown' | 'deleted' = 'shutdown'): Promise<void> {
     this.#closed = reason;
+    if (reason === 'deleted' && this.#proc) this.#proc.exitReason = new RoostError('UNKNOWN_TENANT', `tenant "${this.#opts.tenant}" was deleted`);
     await this.stop();
   }
 }
