@@ -63,6 +63,12 @@ describe('/v0/sql calls are in tinybird.pipe_stats_rt (pipe_name query_api)', ()
     expect(got).toHaveLength(1);
     expect(JSON.stringify(got)).not.toContain(token);
     expect(await sqlRows("SELECT 1 FROM tinybird.pipe_stats_rt WHERE request_id = 'obs-sql-self'")).toEqual([]);
+    // A query of a data source that also names a service table (a dead subquery) is logged: the
+    // exemption hid any query's reads from the logs.
+    expect((await post(`/v0/datasources?name=obshid&schema=${enc('a Int32')}`)).status).toBe(200);
+    const hid = await call(`${srv.url}/v0/sql?q=${enc('SELECT count() AS n FROM obshid WHERE 0 = (SELECT count() FROM tinybird.pipe_stats_rt WHERE 0)')}`, { token, headers: { 'X-Request-Id': 'obs-sql-hid' } });
+    expect(hid.status, hid.text).toBe(200);
+    expect(await rowsEventually("SELECT status_code FROM tinybird.pipe_stats_rt WHERE request_id = 'obs-sql-hid'", 1)).toEqual([{ status_code: 200 }]);
   });
 });
 

@@ -223,7 +223,9 @@ export function registerSqlRoutes(app: App): void {
       authorize(app, ctx, cred, { op: 'workspace', tenant, workspace, scope: 'DATASOURCES:READ', resource: name });
     }
     const t = getTenant(app.state, tenant);
-    call.readsService = analysis.tables.some((t) => isServiceName(t.name));
+    // Only a query reading nothing but the service data sources goes unlogged: one naming a service
+    // table anywhere (a dead subquery, a LIMIT 0 join) hid its reads of data sources from the logs.
+    call.readsService = analysis.tables.length > 0 && analysis.tables.every((t) => isServiceName(t.name));
     if (viaPipes || names.some(isServiceName)) await app.service.ensure(tenant);
     const format = analysis.format ?? 'JSON';
     // Tinybird's output parameters (`output_format_json_quote_64bit_integers=1`, ...), from the
