@@ -70,6 +70,24 @@ describe('/v0/sql calls are in tinybird.pipe_stats_rt (pipe_name query_api)', ()
     expect(hid.status, hid.text).toBe(200);
     expect(await rowsEventually("SELECT status_code FROM tinybird.pipe_stats_rt WHERE request_id = 'obs-sql-hid'", 1)).toEqual([{ status_code: 200 }]);
   });
+
+  it('calls refused for the token\'s rate (429) are rows too, of /v0/sql and of endpoints', async () => {
+    const pipe = await call(`${srv.url}/v0/pipes`, { method: 'POST', token, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ name: 'obs_rl', nodes: [{ name: 'n', type: 'endpoint', sql: 'SELECT 1 AS one' }] }) });
+    expect(pipe.status, pipe.text).toBeLessThan(300);
+    const slow = (await post(`/v0/tokens?name=obs_slow&scope=${enc('PIPES:READ:obs_rl')}&scope=${enc('DATASOURCES:READ:obshid')}&rps=1`)).body.token as string;
+    const statuses: Record<string, number> = {};
+    for (let i = 0; i < 3; i++) {
+      const s = await call(`${srv.url}/v0/sql?q=${enc('SELECT count() FROM obshid FORMAT JSON')}`, { token: slow, headers: { 'X-Request-Id': `obs-rl-sql-${i}` } });
+      statuses[`obs-rl-sql-${i}`] = s.status;
+      const e = await call(`${srv.url}/v0/pipes/obs_rl.json`, { token: slow, headers: { 'X-Request-Id': `obs-rl-ep-${i}` } });
+      statuses[`obs-rl-ep-${i}`] = e.status;
+    }
+    const limited = Object.entries(statuses).filter(([, st]) => st === 429).map(([id]) => id);
+    expect(limited.length, JSON.stringify(statuses)).toBeGreaterThan(1);
+    const got = await rowsEventually(`SELECT request_id, status_code, pipe_name, token_name FROM tinybird.pipe_stats_rt WHERE request_id IN (${limited.map((id) => `'${id}'`).join(', ')}) ORDER BY request_id`, limited.length);
+    expect(got.map((r: any) => r.status_code)).toEqual(limited.map(() => 429));
+    for (const r of got) expect(r).toMatchObject({ token_name: 'obs_slow', pipe_name: String(r.request_id).startsWith('obs-rl-sql') ? 'query_api' : 'obs_rl' });
+  });
 });
 
 describe('NDJSON ingestion: datasources_ops_log and /metrics count what the client sent', () => {

@@ -715,6 +715,15 @@ export function registerPipeRoutes(app: App): void {
         userSettings: compiled.maxThreads || input.output ? { ...input.output, ...(compiled.maxThreads ? { max_threads: compiled.maxThreads } : {}) } : undefined, tail,
       });
     } catch (e) {
+      // Refused for the credential's rate (429): a call of the workspace all the same, logged as one
+      // (it was in no service data source: a workspace could not see it was throttled).
+      if (!where && e instanceof RoostError && e.code === 'RATE_LIMITED' && ctx.auth) {
+        try {
+          cred = ctx.auth as Credential;
+          const w = workspaceOf(app, ctx, cred);
+          where = { tenant: w.tenant, workspace: w.workspace, workspaceId: state.get<{ id: string }>('workspaces', w.tenant, w.workspace)?.id, tokenName: tokenName(cred) };
+        } catch { /* no workspace to log it in */ }
+      }
       // Any error text (engine, service tables) in the workspace's names, in the answer and in the logs.
       if (where) withPublicNames(e, publicNames(state, where.tenant, where.workspace));
       if (cred && where) auditRefusal(app, ctx, cred, e, `PIPES:READ:${name} @ ${where.tenant}/${where.workspace}`);

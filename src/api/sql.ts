@@ -84,7 +84,11 @@ export function registerSqlRoutes(app: App): void {
   const handler = async (ctx: Ctx) => {
     const startedAt = Date.now();
     const t0 = performance.now();
-    const cred = await authenticate(app, ctx);
+    const cred = await authenticate(app, ctx).catch((e: unknown) => {
+      // Refused for the credential's rate (429): still a call of the workspace, logged as one.
+      if (e instanceof RoostError && e.code === 'RATE_LIMITED' && ctx.auth) logRefused(ctx, ctx.auth as Credential, e, startedAt, t0);
+      throw e;
+    });
     const { tenant, workspace } = workspaceOf(app, ctx, cred);
     // The call's rows belong to this workspace, whatever holds its name when they are written.
     const workspaceId = getWorkspace(app.state, tenant, workspace).id;
@@ -116,6 +120,18 @@ export function registerSqlRoutes(app: App): void {
         });
       }
     }
+  };
+  /** A call refused before it was read (429), in pipe_stats_rt and endpoint_errors as any failed call. */
+  const logRefused = (ctx: Ctx, cred: Credential, e: RoostError, startedAt: number, t0: number) => {
+    let w: { tenant: string; workspace: string };
+    try { w = workspaceOf(app, ctx, cred); } catch { return; }
+    const parameters: Record<string, string> = {};
+    for (const k of new Set(ctx.query.keys())) if (k !== 'token') parameters[k] = ctx.query.getAll(k).join(',');
+    logEndpointCall(app.service, {
+      tenant: w.tenant, workspace: w.workspace, workspaceId: app.state.get<{ id: string }>('workspaces', w.tenant, w.workspace)?.id, tokenName: tokenName(cred), tokenId: tokenIdOf(cred),
+      userAgent: userAgentOf(ctx.req.headers), pipeId: 'query_api', pipeName: 'query_api', startedAt, durationMs: performance.now() - t0, status: e.status, error: e,
+      parameters, requestId: ctx.id, url: loggedUrl(ctx), method: ctx.req.method ?? 'GET', rows: 0, readRows: 0, readBytes: 0,
+    });
   };
   const answer = async (ctx: Ctx, authenticated: Credential, tenant: string, workspace: string, call: SqlCallLog) => {
     const q = await sqlText(ctx, call);
