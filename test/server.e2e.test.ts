@@ -294,3 +294,23 @@ describe('durability and shutdown', () => {
     }
   });
 });
+
+describe('the request deadline in the call logs', () => {
+  let srv: RunningServer;
+  beforeAll(async () => { srv = await startServer({ args: ['--request-timeout', '1500'] }); });
+  afterAll(async () => { await srv?.stop(); });
+
+  it('a query the deadline stops before its head is a 408 in pipe_stats_rt too (it said 499, "the client went away")', async () => {
+    const token = (await call(`${srv.url}/tokens`)).body.workspace_admin_token;
+    const heavy = 'SELECT sum(cityHash64(number)) AS s FROM numbers(20000000000) FORMAT JSON';
+    const r = await call(`${srv.url}/v0/sql?q=${encodeURIComponent(heavy)}`, { token, headers: { 'X-Request-Id': 'deadline-408' } });
+    expect(r.status, r.text).toBe(408);
+    let rows: Array<Record<string, unknown>> = [];
+    for (let i = 0; i < 100 && !rows.length; i++) {
+      const q = await call(`${srv.url}/v0/sql?q=${encodeURIComponent("SELECT status_code, error FROM tinybird.pipe_stats_rt WHERE request_id = 'deadline-408' FORMAT JSON")}`, { token });
+      rows = q.status === 200 ? q.body.data : [];
+      if (!rows.length) await new Promise((res) => setTimeout(res, 200));
+    }
+    expect(rows).toEqual([{ status_code: 408, error: 1 }]);
+  }, 60_000);
+});

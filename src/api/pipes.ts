@@ -294,6 +294,8 @@ export function loggedUrl(ctx: Ctx): string {
  * (it did not get the result); another failure after the head keeps the status sent.
  */
 export function callStatus(ctx: Ctx, e: unknown): number {
+  // The server's request timeout (not the client) ended it: what the client was answered, 408.
+  if (ctx.timedOut) return 408;
   if (e instanceof RoostError && e.code === 'CLIENT_CLOSED') return 499;
   return ctx.res.headersSent ? ctx.res.statusCode : e instanceof RoostError ? e.status : 500;
 }
@@ -727,7 +729,7 @@ export function registerPipeRoutes(app: App): void {
       // Any error text (engine, service tables) in the workspace's names, in the answer and in the logs.
       if (where) withPublicNames(e, publicNames(state, where.tenant, where.workspace));
       if (cred && where) auditRefusal(app, ctx, cred, e, `PIPES:READ:${name} @ ${where.tenant}/${where.workspace}`);
-      failure = e;
+      failure = ctx.timedOut ?? e;
       status = callStatus(ctx, e);
       throw e;
     } finally {

@@ -100,7 +100,7 @@ export function registerSqlRoutes(app: App): void {
     } catch (e) {
       // The analyzer's refusals (and any other 403 not decided by authorize()) are denials too.
       auditRefusal(app, ctx, cred, e, `sql @ ${tenant}/${workspace}`);
-      failure = e;
+      failure = ctx.timedOut ?? e;
       status = callStatus(ctx, e);
       // Any error text (engine, service tables) in the workspace's names.
       throw withPublicNames(e, publicNames(app.state, tenant, workspace));

@@ -40,6 +40,8 @@ export interface Ctx {
    * query/run.ts), since a close alone would read as a complete answer there.
    */
   deadline?: Error;
+  /** Set when the server's request timeout ended the request: its call logs say 408, not 499. */
+  timedOut?: Error;
 }
 
 /**

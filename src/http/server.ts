@@ -130,6 +130,7 @@ export class HttpServer {
     else this.#byId.set(id, new Set([same, ctx]));
     const timer = setTimeout(() => {
       const late = new RoostError('REQUEST_TIMEOUT', `the request did not finish within ${this.#opts.requestTimeoutMs} ms`);
+      ctx.timedOut = late;
       if (!res.headersSent) this.#sendError(ctx, late);
       else if (req.httpVersion === '1.0' && !res.writableEnded) {
         // No chunks on HTTP/1.0: a close would read as the end of a complete answer. The
