@@ -204,8 +204,8 @@ async function startLocked(config: Config, log: Logger, unlock: () => void): Pro
       if (!drained) log.warn('grace period over; closing the remaining requests');
       await app.events?.close().catch((e) => log.error('events buffer flush failed at shutdown; it is retried at the next start', { err: e }));
       await service.close().catch((e) => log.error('service log flush failed at shutdown', { err: e }));
+      await dropLater.close();
       await state.close();
-      dropLater.close();
       await cells.closeAll();
       unlock();
       log.info('stopped', { reason });

@@ -11,6 +11,8 @@ import type { Logger } from '../src/log/logger.js';
 
 const RETRY_MS = 30_000;
 const TRIES = 120;
+/** A later try waits this long for its engine (one server that does not answer holds no other tenant's drops for long). */
+const TRY_TIMEOUT_MS = 10_000;
 
 /**
  * Asked before each later try: a release to call once the drop is done (what it holds keeps
@@ -25,6 +27,8 @@ interface Pending { tenant: string; statement: string; tries: number; hold?: Dro
 export class DropLater {
   #pending = new Map<string, Pending>();
   #timer: NodeJS.Timeout | undefined;
+  #closed = false;
+  #running: Promise<void> | undefined;
 
   /** `engineOf` answers the tenant's engine now, or undefined when the tenant is gone. */
   constructor(private readonly engineOf: (tenant: string) => Engine | undefined, private readonly log: Logger, private readonly retryMs = RETRY_MS) {}
@@ -47,23 +51,30 @@ export class DropLater {
   /** Statements waiting for their engine (tests, metrics). */
   get pending(): number { return this.#pending.size; }
 
-  close(): void { clearTimeout(this.#timer); this.#timer = undefined; }
+  /** No more tries (the server stops); waits for one under way, so none starts a cell after the engines close. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    await this.#running;
+  }
 
   #schedule(): void {
-    if (this.#timer) return;
-    this.#timer = setTimeout(() => { this.#timer = undefined; void this.#retry(); }, this.retryMs);
+    if (this.#timer || this.#closed) return;
+    this.#timer = setTimeout(() => { this.#timer = undefined; this.#running = this.#retry().finally(() => { this.#running = undefined; }); }, this.retryMs);
     this.#timer.unref();
   }
 
   async #retry(): Promise<void> {
     for (const [key, p] of [...this.#pending]) {
+      if (this.#closed) return;
       const e = this.engineOf(p.tenant);
       if (!e) { this.#pending.delete(key); continue; }
       const held = p.hold ? p.hold() : undefined;
       if (held === 'keep') { this.#pending.delete(key); continue; }
       if (held === 'wait') continue;
       try {
-        await e.exec(p.statement);
+        await e.exec(p.statement, { timeoutMs: TRY_TIMEOUT_MS });
         this.#pending.delete(key);
         this.log.info('table dropped on a later try', { tenant: p.tenant, statement: p.statement });
       } catch (err) {

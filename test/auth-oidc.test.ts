@@ -146,7 +146,7 @@ describe('login', () => {
   it('an email_domain rule trusts an address only when email_verified is absent or plainly true ("no" and null counted as verified)', async () => {
     const grants = async (email_verified: unknown) => (await call(`${srv.url}/v0/tenants/globex/mappings/test`, { method: 'POST', token: op(), ...json({ claims: { email: 'x@globex.test', ...(email_verified === undefined ? {} : { email_verified }) } }) })).body;
     for (const v of [undefined, true, 'true', 'TRUE', 1, '1', [true]]) expect(await grants(v), JSON.stringify(v)).toMatchObject({ access: true, workspaces: { reports: 'admin' } });
-    for (const v of [false, 'false', 0, '0', 'no', null, '', 'yes?', [true, 'no']]) expect(await grants(v), JSON.stringify(v)).toMatchObject({ access: false });
+    for (const v of [false, 'false', 0, '0', 'no', null, '', 'yes?', [true, 'no'], []]) expect(await grants(v), JSON.stringify(v)).toMatchObject({ access: false });
   });
 });
 

@@ -90,7 +90,7 @@ describe('pipes API', () => {
     expect(put.body.description).toBe('most frequent');
     expect((await endpoint('edits')).body.data).toEqual([{ country: 'DE', n: 1 }]);
     // A JSON object body is read as the node's fields (its text was stored as the SQL).
-    const asJson = await call(`${srv.url}/v0/pipes/edits/nodes/top`, { method: 'PUT', token: admin, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ sql: 'SELECT country, count() AS n FROM edits_0 GROUP BY country ORDER BY n DESC, country LIMIT 1', description: 'top one' }) });
+    const asJson = await call(`${srv.url}/v0/pipes/edits/nodes/top`, { method: 'PUT', token: admin, headers: { 'Content-Type': 'Application/JSON; charset=utf-8' }, body: JSON.stringify({ sql: 'SELECT country, count() AS n FROM edits_0 GROUP BY country ORDER BY n DESC, country LIMIT 1', description: 'top one' }) });
     expect(asJson.status, asJson.text).toBe(200);
     expect(asJson.body).toMatchObject({ name: 'top', description: 'top one' });
     expect((await endpoint('edits')).body.data).toEqual([{ country: 'ES', n: 2 }]);

@@ -191,7 +191,7 @@ export function globMatches(glob: string, value: string): boolean {
 /** The IdP does not say the address is verified: it sent `email_verified` as anything but `true`, `"true"`, `1` or `"1"` (or a list holding such a value). */
 function unverified(v: unknown): boolean {
   // A SAML attribute with several values is a list: any "false" in it counts.
-  if (Array.isArray(v)) return v.some(unverified);
+  if (Array.isArray(v)) return v.length === 0 || v.some(unverified);
   // Absent: the IdP says nothing (SAML IdPs and many OIDC ones never send it). Present, only a plain
   // yes counts: "no", null, "" or anything else the IdP sends is not one ("no" counted as verified).
   if (v === undefined) return false;

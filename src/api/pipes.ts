@@ -160,7 +160,7 @@ async function sqlBody(ctx: Ctx): Promise<{ sql?: string; form: URLSearchParams 
   }
   // A JSON object ({"sql": ..., "name": ..., "description": ...}), as the pipe routes take: its
   // text was stored as the node's SQL. (SQL, and a template's `{%`, is never a JSON object.)
-  if (type.startsWith('application/json') && text.trimStart().startsWith('{')) {
+  if (type.toLowerCase().startsWith('application/json') && text.trimStart().startsWith('{')) {
     let body: unknown;
     try { body = JSON.parse(text); } catch { body = undefined; }
     if (body && typeof body === 'object' && !Array.isArray(body)) {
@@ -169,6 +169,10 @@ async function sqlBody(ctx: Ctx): Promise<{ sql?: string; form: URLSearchParams 
         if (o[k] === undefined || o[k] === null) continue;
         if (typeof o[k] !== 'string') throw new RoostError('INVALID_PARAMETER', `"${k}" must be a string in the JSON body`, { details: { parameter: k } });
         form.set(k, o[k] as string);
+      }
+      if (o.ignore_sql_errors !== undefined && o.ignore_sql_errors !== null) {
+        if (typeof o.ignore_sql_errors !== 'boolean' && typeof o.ignore_sql_errors !== 'string') throw new RoostError('INVALID_PARAMETER', '"ignore_sql_errors" must be true or false in the JSON body', { details: { parameter: 'ignore_sql_errors' } });
+        form.set('ignore_sql_errors', String(o.ignore_sql_errors));
       }
       return { sql: form.get('sql') ?? undefined, form };
     }
