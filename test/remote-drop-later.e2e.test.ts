@@ -38,6 +38,28 @@ async function relayDown(): Promise<void> {
 
 const tables = async (names: string[]) => Number((await ch!.query(`SELECT count() FROM system.tables WHERE name IN (${names.map((n) => `'${n}'`).join(', ')}) AND database LIKE 'ws_%'`)).trim());
 
+/** Creates data source `name` (id UInt32), then drops it while the server is away; `meanwhile` runs before the server is back. */
+async function dropWhileAway(name: string, meanwhile?: () => Promise<void>): Promise<void> {
+  expect((await call(`${srv!.url}/v0/datasources?name=${name}&mode=create&schema=${encodeURIComponent('id UInt32')}`, { method: 'POST', token })).status).toBe(200);
+  await relayDown();
+  try {
+    expect((await call(`${srv!.url}/v0/datasources/${name}`, { method: 'DELETE', token })).status).toBe(200);
+    await meanwhile?.();
+  } finally {
+    await relayUp();
+  }
+}
+
+/** Creates `name` again at once with `rows` (its create drops what is left of the old one); its row count after the pending drop had its chance. */
+async function recreatedCount(name: string, rows: string): Promise<unknown> {
+  const again = await call(`${srv!.url}/v0/datasources?name=${name}&mode=create&schema=${encodeURIComponent('id UInt32')}`, { method: 'POST', token, body: rows, headers: { 'Content-Type': 'text/csv' } });
+  expect(again.status, again.text).toBe(200);
+  await new Promise((r) => setTimeout(r, 1500));
+  const n = await call(`${srv!.url}/v0/sql?q=${encodeURIComponent(`SELECT count() AS n FROM ${name} FORMAT JSON`)}`, { token });
+  expect(n.status, n.text).toBe(200);
+  return n.body.data;
+}
+
 beforeAll(async () => {
   if (!requireClickHouse()) return;
   ch = await startClickHouse();
@@ -80,20 +102,9 @@ describe('a data source dropped while its remote server is away', () => {
 
   it('a later try does not drop the tables of a data source created since under the name', async (t) => {
     if (!ch) return t.skip();
-    expect((await call(`${srv!.url}/v0/datasources?name=dn&mode=create&schema=${encodeURIComponent('id UInt32')}`, { method: 'POST', token })).status).toBe(200);
-    await relayDown();
-    try {
-      expect((await call(`${srv!.url}/v0/datasources/dn`, { method: 'DELETE', token })).status).toBe(200);
-    } finally {
-      await relayUp();
-    }
-    // Created again at once (its create drops what is left of the old one), with rows: the
-    // pending drop must leave them alone.
-    const again = await call(`${srv!.url}/v0/datasources?name=dn&mode=create&schema=${encodeURIComponent('id UInt32')}`, { method: 'POST', token, body: '7\n' , headers: { 'Content-Type': 'text/csv' } });
-    expect(again.status, again.text).toBe(200);
-    await new Promise((r) => setTimeout(r, 1500));
-    const n = await call(`${srv!.url}/v0/sql?q=${encodeURIComponent('SELECT count() AS n FROM dn FORMAT JSON')}`, { token });
-    expect(n.body.data, n.text).toEqual([{ n: 1 }]);
+    await dropWhileAway('dn');
+    // Created again at once, with rows: the pending drop must leave them alone.
+    expect(await recreatedCount('dn', '7\n')).toEqual([{ n: 1 }]);
   }, 60_000);
 
   it('an upload cut by the server going away leaves no stage table once the server is back', async (t) => {
@@ -129,20 +140,11 @@ describe('a data source dropped while its remote server is away', () => {
 
   it('a later try after the workspace was renamed leaves a data source created under the new name alone (same database)', async (t) => {
     if (!ch) return t.skip();
-    expect((await call(`${srv!.url}/v0/datasources?name=dr&mode=create&schema=${encodeURIComponent('id UInt32')}`, { method: 'POST', token })).status).toBe(200);
-    await relayDown();
-    try {
-      expect((await call(`${srv!.url}/v0/datasources/dr`, { method: 'DELETE', token })).status).toBe(200);
-      // Renamed while the drop waits: the workspace keeps its database.
+    // Renamed while the drop waits: the workspace keeps its database.
+    await dropWhileAway('dr', async () => {
       const ren = await call(`${srv!.url}/v0/tenants/rem/workspaces/main`, { method: 'PATCH', token: srv!.operatorToken, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ name: 'prod' }) });
       expect(ren.status, ren.text).toBe(200);
-    } finally {
-      await relayUp();
-    }
-    const again = await call(`${srv!.url}/v0/datasources?name=dr&mode=create&schema=${encodeURIComponent('id UInt32')}`, { method: 'POST', token, body: '7\n8\n', headers: { 'Content-Type': 'text/csv' } });
-    expect(again.status, again.text).toBe(200);
-    await new Promise((r) => setTimeout(r, 1500));
-    const n = await call(`${srv!.url}/v0/sql?q=${encodeURIComponent('SELECT count() AS n FROM dr FORMAT JSON')}`, { token });
-    expect(n.body.data, n.text).toEqual([{ n: 2 }]);
+    });
+    expect(await recreatedCount('dr', '7\n8\n')).toEqual([{ n: 2 }]);
   }, 60_000);
 });

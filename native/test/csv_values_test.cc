@@ -45,6 +45,7 @@ TEST_CASE("csv types: parse and print canonically") {
   // Labels read with ClickHouse's escapes (\t was read as `t`), printed back so they read the same.
   CHECK(T("Enum8('a\\tb' = 1)").enumValues[0].first == "a\tb");
   CHECK(T("Enum8('a\\x41\\\\\\'\\q' = 1)").enumValues[0].first == "aA\\'\\q");
+  CHECK(T("Enum8('a\\Nb\\=' = 1)").enumValues[0].first == "ab=");  // as the engine reads them
   CHECK(typeToString(T("Enum8('a\\tb' = 1, 'n\\nl' = 2)")) == "Enum8('a\\x09b' = 1, 'n\\x0al' = 2)");
   CHECK(typeToString(T(typeToString(T("Enum8('a\\tb\\\\' = 1)")).c_str())) == typeToString(T("Enum8('a\\tb\\\\' = 1)")));
   CHECK(typeToString(T("Array(Array(Nullable(Int8)))")) == "Array(Array(Nullable(Int8)))");

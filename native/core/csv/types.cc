@@ -1,4 +1,5 @@
 #include "csv/types.h"
+#include "csv/values.h"
 
 #include <cctype>
 #include <cstdlib>
@@ -49,33 +50,7 @@ struct Cursor {
       if (c == '\\' && pos < s.size()) {
         // ClickHouse's escapes in string literals: an enum label `'a\tb'` holds a tab (the
         // backslash was dropped and the label became `atb`, which the engine's own type refuses).
-        char e = s[pos++];
-        switch (e) {
-          case 'b': out.push_back('\b'); break;
-          case 'f': out.push_back('\f'); break;
-          case 'r': out.push_back('\r'); break;
-          case 'n': out.push_back('\n'); break;
-          case 't': out.push_back('\t'); break;
-          case '0': out.push_back('\0'); break;
-          case 'a': out.push_back('\a'); break;
-          case 'v': out.push_back('\v'); break;
-          case 'e': out.push_back('\x1b'); break;
-          case 'x': {
-            auto hex = [](char h) -> int {
-              if (h >= '0' && h <= '9') return h - '0';
-              if (h >= 'a' && h <= 'f') return h - 'a' + 10;
-              if (h >= 'A' && h <= 'F') return h - 'A' + 10;
-              return -1;
-            };
-            if (pos + 1 >= s.size() || hex(s[pos]) < 0 || hex(s[pos + 1]) < 0) return false;
-            out.push_back(static_cast<char>(hex(s[pos]) * 16 + hex(s[pos + 1])));
-            pos += 2;
-            break;
-          }
-          case '\\': case '\'': case '"': case '`': case '/': out.push_back(e); break;
-          // Any other character keeps its backslash, as the engine reads it.
-          default: out.push_back('\\'); out.push_back(e); break;
-        }
+        if (!readEscape(s, pos, out)) return false;
       } else if (c == '\'') {
         if (pos < s.size() && s[pos] == '\'') {
           out.push_back('\'');

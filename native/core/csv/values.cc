@@ -449,34 +449,7 @@ bool splitArray(std::string_view v, std::vector<Element>& elems, std::string& st
       while (i < end) {
         char x = v[i++];
         if (x == '\\' && i < end) {
-          // ClickHouse's escapes (parseComplexEscapeSequence): control
-          // characters, \xHH, \N for nothing, a few characters that drop the
-          // backslash; any other backslash is kept with its character.
-          char y = v[i++];
-          switch (y) {
-            case 'a': storage.push_back('\a'); break;
-            case 'b': storage.push_back('\b'); break;
-            case 'e': storage.push_back('\x1B'); break;
-            case 'f': storage.push_back('\f'); break;
-            case 'n': storage.push_back('\n'); break;
-            case 'r': storage.push_back('\r'); break;
-            case 't': storage.push_back('\t'); break;
-            case 'v': storage.push_back('\v'); break;
-            case '0': storage.push_back('\0'); break;
-            case 'N': break;
-            case 'x': {
-              const int h = i + 1 < end ? kHex.v[static_cast<unsigned char>(v[i])] : -1;
-              const int l = i + 1 < end ? kHex.v[static_cast<unsigned char>(v[i + 1])] : -1;
-              if (h < 0 || l < 0) return false;
-              storage.push_back(static_cast<char>(h << 4 | l));
-              i += 2;
-              break;
-            }
-            case '\\': case '\'': case '"': case '`': case '/': case '=': storage.push_back(y); break;
-            default:
-              storage.push_back('\\');
-              storage.push_back(y);
-          }
+          if (!readEscape(v.substr(0, end), i, storage)) return false;
         } else if (x == c) {
           if (i < end && v[i] == c) {
             storage.push_back(c);
@@ -619,6 +592,39 @@ Reason encodeUnsigned(const Type&, std::string_view v, ByteBuf& out) {
 }
 
 }  // namespace
+
+bool readEscape(std::string_view v, size_t& i, std::string& out) {
+  // ClickHouse's escapes (parseComplexEscapeSequence): control characters, \xHH, \N for
+  // nothing, a few characters that drop the backslash; any other backslash is kept with its
+  // character.
+  const size_t end = v.size();
+  char y = v[i++];
+  switch (y) {
+    case 'a': out.push_back('\a'); break;
+    case 'b': out.push_back('\b'); break;
+    case 'e': out.push_back('\x1B'); break;
+    case 'f': out.push_back('\f'); break;
+    case 'n': out.push_back('\n'); break;
+    case 'r': out.push_back('\r'); break;
+    case 't': out.push_back('\t'); break;
+    case 'v': out.push_back('\v'); break;
+    case '0': out.push_back('\0'); break;
+    case 'N': break;
+    case 'x': {
+      const int h = i + 1 < end ? kHex.v[static_cast<unsigned char>(v[i])] : -1;
+      const int l = i + 1 < end ? kHex.v[static_cast<unsigned char>(v[i + 1])] : -1;
+      if (h < 0 || l < 0) return false;
+      out.push_back(static_cast<char>(h << 4 | l));
+      i += 2;
+      break;
+    }
+    case '\\': case '\'': case '"': case '`': case '/': case '=': out.push_back(y); break;
+    default:
+      out.push_back('\\');
+      out.push_back(y);
+  }
+  return true;
+}
 
 bool parseDate(std::string_view v, int32_t& days) {
   int64_t d;

@@ -181,6 +181,9 @@ ValueEncoder encoderFor(const Type& t);
 /// Sign and magnitude of an integer; `overflow` when the magnitude exceeds UInt64.
 bool parseInt(std::string_view v, bool& negative, uint64_t& magnitude, bool& overflow);
 bool parseDouble(std::string_view v, double& out);
+/// One escape of a ClickHouse string literal: `v[i]` is the character after the backslash; its
+/// value is appended to `out` and `i` moves past it. False on a bad `\xHH`.
+bool readEscape(std::string_view v, size_t& i, std::string& out);
 /// Dotted-quad IPv4 ("192.168.0.1": four decimal octets 0-255 of up to three digits;
 /// "01" is 1, as ClickHouse reads it): the address as a number (a << 24 | ...).
 bool parseIPv4(std::string_view v, uint32_t& out);
