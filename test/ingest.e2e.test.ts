@@ -143,10 +143,10 @@ describe('bad input gets a clear 4xx and changes nothing', () => {
     expect((await rows('SELECT count() AS c FROM hdr'))[0].c).toBe(0);
     // A first row of data the sniffer took for a header (text over numbers): header=false stores
     // it as the row it is, quarantined for its value.
-    expect((await post('/v0/datasources?name=hdr2&schema=name+String,age+Int32')).status).toBe(200);
-    const guessed = await post('/v0/datasources?name=hdr2&mode=append', 'bob,unknown\nalice,30\ncarol,41\n', {});
+    expect((await post('/v0/datasources?name=hdr_data&schema=name+String,age+Int32')).status).toBe(200);
+    const guessed = await post('/v0/datasources?name=hdr_data&mode=append', 'bob,unknown\nalice,30\ncarol,41\n', {});
     expect(guessed).toMatchObject({ status: 400, body: { code: 'HEADER_MISMATCH' } });
-    const asData = await post('/v0/datasources?name=hdr2&mode=append&header=false', 'bob,unknown\nalice,30\ncarol,41\n', {});
+    const asData = await post('/v0/datasources?name=hdr_data&mode=append&header=false', 'bob,unknown\nalice,30\ncarol,41\n', {});
     expect(asData.body, asData.text).toMatchObject({ rows: 2, quarantine_rows: 1 });
   });
 
