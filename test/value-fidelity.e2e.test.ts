@@ -53,6 +53,24 @@ describe('CSV dialect sniffing keeps values as sent', () => {
     expect(await rows('SELECT id, note FROM piped ORDER BY id')).toEqual([{ id: 1, note: 'a|b|c' }, { id: 2, note: 'd|e|f' }]);
   });
 
+  it('past the sample the quote was sniffed from, a value opening with an apostrophe does not join rows: quarantined, or read with dialect_quotechar', async () => {
+    await create('late', 'id Int32, name String');
+    // 6,000 plainly single-quoted rows (past the sniffer's 64 KiB), then one value starting with an apostrophe.
+    const body = Array.from({ length: 6000 }, (_, i) => `${i},'v${i}'`).join('\n') + "\n6001,'t Hooft\n6002,'a'\n6003,'b'\n";
+    const r = await post('/v0/datasources?name=late&mode=append', body);
+    expect(r.status, r.text).toBe(200);
+    // Every line stored or quarantined: the joined lines are one quarantined row, its raw text whole.
+    expect(r.body.rows + r.body.quarantine_rows, r.text).toBe(6002);
+    const q = await rows("SELECT c__raw AS raw, c__error AS err FROM late_quarantine");
+    expect(q).toEqual([{ raw: "6001,'t Hooft\n6002,'a'", err: [expect.stringMatching(/spans lines/)] }]);
+    expect(await rows("SELECT count() AS n FROM late WHERE position(name, '\n') > 0")).toEqual([{ n: 0 }]);
+    // Told the quote, the same file is read as it is meant.
+    await create('late2', 'id Int32, name String');
+    const told = await post(`/v0/datasources?name=late2&mode=append&dialect_quotechar=${encodeURIComponent('"')}`, "1,'t Hooft\n2,'a'\n");
+    expect(told.body, told.text).toMatchObject({ rows: 2, quarantine_rows: 0 });
+    expect(await rows('SELECT name FROM late2 ORDER BY id')).toEqual([{ name: "'t Hooft" }, { name: "'a'" }]);
+  });
+
   it('/v0/analyze says which quote character it found', async () => {
     const r = await post('/v0/analyze', "id,v\n1,'t Hooft\n2,x\n");
     expect(r.status, r.text).toBe(200);

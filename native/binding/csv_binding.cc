@@ -197,6 +197,7 @@ class CsvValidatorWrap final : public Napi::ObjectWrap<CsvValidatorWrap> {
     Napi::Value f = o.Get("format");
     if (f.IsString() && f.As<Napi::String>().Utf8Value() == "RowBinary") opts.encoding = Encoding::RowBinary;
     opts.nativeParts = true;  // a Native block's column buffers go to JS as they are, not copied into one
+    opts.quotesOnOneLine = o.Get("quotesOnOneLine").ToBoolean();
     validator_ = std::make_unique<Validator>(std::move(cols), opts);
   }
 

@@ -35,7 +35,7 @@ import type { State } from '../state/state.js';
 import { nothingToChange, updateParams } from './update-params.js';
 
 const MODES = ['create', 'append', 'replace'] as const;
-const FORM_KEYS = new Set(['name', 'mode', 'format', 'schema', 'engine_sorting_key', 'dialect_delimiter', 'dialect_new_line', 'dialect_escapechar', 'type_guessing', 'replace_condition', 'token', 'url', 'header', 'dialect_header', 'delete_condition', 'dry_run']);
+const FORM_KEYS = new Set(['name', 'mode', 'format', 'schema', 'engine_sorting_key', 'dialect_delimiter', 'dialect_new_line', 'dialect_escapechar', 'dialect_quotechar', 'type_guessing', 'replace_condition', 'token', 'url', 'header', 'dialect_header', 'delete_condition', 'dry_run']);
 type Mode = (typeof MODES)[number];
 const FORMATS = ['csv', 'ndjson'] as const;
 type Format = (typeof FORMATS)[number];
@@ -173,6 +173,11 @@ function dialectFrom(p: URLSearchParams): Partial<CsvDialect> {
   if (esc !== null) {
     if (esc.length > 1) throw new RoostError('INVALID_PARAMETER', 'dialect_escapechar must be one character');
     d.escape = esc;
+  }
+  const quote = p.get('dialect_quotechar');
+  if (quote !== null) {
+    if (quote.length !== 1 || quote === '\n' || quote === '\r') throw new RoostError('INVALID_PARAMETER', 'dialect_quotechar must be one character (" or \')');
+    d.quote = quote;
   }
   const nl = p.get('dialect_new_line');
   if (nl !== null && !['\\n', '\\r\\n', '\\r', '\n', '\r\n', '\r'].includes(nl)) {

@@ -257,7 +257,11 @@ async function importLocked(app: App, o: ImportOptions): Promise<ImportResult> {
   let validator: CsvValidator;
   try {
     // Native blocks are the embedded engine's fastest input; remote servers (possibly old) get RowBinary.
-    validator = new CsvValidator({ columns: o.ds.columns, dialect, hasHeader, maxRowBytes: o.maxRowBytes ?? 8 << 20, format: engine.kind === 'embedded' ? undefined : 'RowBinary' });
+    // A quote sniffed as ' (from the file's first 64 KiB) may be wrong further on: a value opening
+    // with an apostrophe there would join the rows up to the next one into one value, silently.
+    // Such a row is quarantined instead (a black-box test lost a row so past the sample).
+    const quotesOnOneLine = o.dialect?.quote === undefined && dialect.quote === "'";
+    validator = new CsvValidator({ columns: o.ds.columns, dialect, hasHeader, maxRowBytes: o.maxRowBytes ?? 8 << 20, format: engine.kind === 'embedded' ? undefined : 'RowBinary', quotesOnOneLine });
   } catch (e) {
     throw csvToRoost(e);
   }

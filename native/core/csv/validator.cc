@@ -1,5 +1,7 @@
 #include "csv/validator.h"
 
+#include <cstring>
+
 #include "csv/native_block.h"
 #include "csv/scan.h"
 
@@ -143,6 +145,7 @@ void Validator::validateRow(const Row& row) {
     return reject(row, col, Reason::InvalidUtf8);
   }
   if (row.unterminated) return reject(row, -1, Reason::UnterminatedQuote);
+  if (opts_.quotesOnOneLine && (std::memchr(raw, '\n', row.raw.size()) || std::memchr(raw, '\r', row.raw.size()))) return reject(row, -1, Reason::QuoteSpansLines);
   if (row.count != cols_.size()) return reject(row, -1, Reason::WrongColumnCount);
   if (native_) return encodeNative(row);
   const size_t mark = rows_.size();

@@ -32,6 +32,10 @@ struct ValidatorOptions {
   bool nativeParts = false;
   /// Column buffers smaller than this are copied into the pieces between the big ones.
   size_t nativePartMin = 8 << 10;
+  /// A row whose quoted value spans lines is rejected (QuoteSpansLines): set when the quote was
+  /// sniffed as `'` from the file's start, where a value opening with an apostrophe later on
+  /// would join rows into one value, silently.
+  bool quotesOnOneLine = false;
 };
 
 /// What one push/finish produced.

@@ -37,6 +37,7 @@ enum class Reason : uint8_t {
   UnterminatedQuote,
   NullNotNullable,
   NotIp,
+  QuoteSpansLines,
 };
 std::string_view reasonText(Reason r);
 
