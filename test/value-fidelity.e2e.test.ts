@@ -99,7 +99,7 @@ describe('NDJSON values and inference', () => {
   });
 
   it('the schema suggested for a file takes every row of it: dates before 1970, arrays holding null', async () => {
-    const body = '{"d":"2020-01-01","b":["x"],"t":"2020-01-01 10:00:00"}\n{"d":"1960-01-01","b":["y",null],"t":"1960-01-01 10:00:00"}\n';
+    const body = '{"d":"2020-01-01","b":["x"],"t":"2020-01-01 10:00:00","u":"2000-01-01 00:00:00"}\n{"d":"1960-01-01","b":["y",null],"t":"1960-01-01 10:00:00","u":"2299-12-31T23:59:59-05:00"}\n';
     const r = await call(`${srv.url}/v0/datasources?name=inf&mode=create&format=ndjson`, { method: 'POST', token, body, headers: { 'Content-Type': 'application/x-ndjson' } });
     expect(r.status, r.text).toBe(200);
     expect(r.body).toMatchObject({ rows: 2, quarantine_rows: 0 });

@@ -33,6 +33,8 @@ function kindOf(v: unknown): Kind {
     const year = Number(d[1]);
     if (year < 1900 || year > 2299) return 'string';
     if (v.length === 10) return day >= Date.UTC(1970, 0, 1) && day <= Date.UTC(2149, 5, 6) ? 'date' : 'date32';
+    // A time at the range's first or last day may fall outside it once its offset is applied.
+    if (day < Date.UTC(1900, 0, 2) || day > Date.UTC(2299, 11, 30)) return 'string';
     // Whole seconds are a DateTime, as the CSV inference says, within its range (a day of margin
     // for an offset); fractions, and times outside it, need DateTime64(3).
     if (d[4] || day < Date.UTC(1970, 0, 2) || day > Date.UTC(2106, 1, 6)) return 'datetime64';
