@@ -84,9 +84,11 @@ describe('/v0/sql calls are in tinybird.pipe_stats_rt (pipe_name query_api)', ()
     }
     const limited = Object.entries(statuses).filter(([, st]) => st === 429).map(([id]) => id);
     expect(limited.length, JSON.stringify(statuses)).toBeGreaterThan(1);
-    const got = await rowsEventually(`SELECT request_id, status_code, pipe_name, token_name FROM tinybird.pipe_stats_rt WHERE request_id IN (${limited.map((id) => `'${id}'`).join(', ')}) ORDER BY request_id`, limited.length);
+    const got = await rowsEventually(`SELECT request_id, status_code, pipe_name, token_name, parameters FROM tinybird.pipe_stats_rt WHERE request_id IN (${limited.map((id) => `'${id}'`).join(', ')}) ORDER BY request_id`, limited.length);
     expect(got.map((r: any) => r.status_code)).toEqual(limited.map(() => 429));
     for (const r of got) expect(r).toMatchObject({ token_name: 'obs_slow', pipe_name: String(r.request_id).startsWith('obs-rl-sql') ? 'query_api' : 'obs_rl' });
+    // The query string's q is what was sent (a body is not read for a refused call).
+    for (const r of got.filter((x: any) => String(x.request_id).startsWith('obs-rl-sql'))) expect(r.parameters).toEqual({ q: 'SELECT count() FROM obshid FORMAT JSON' });
   });
 });
 
