@@ -178,7 +178,8 @@ async function writeBackup(app: App, tenant: Tenant, id: string, dir: string, re
   const readSlice = () => app.state.transact((s) => ({ ops: [], result: structuredClone(tenantSlice(s, tenant.slug)) }));
   // The engine's tables before the slice is read: a table no data source names that was there
   // before and is still there after the backup is a leftover, not a change during it.
-  let tablesBefore = await engineTables(engine, workspacesOf(await readSlice()));
+  const tablesNow = () => engineTables(engine, app.state.list<Workspace>('workspaces', tenant.slug));
+  let tablesBefore = await tablesNow();
   let slice = await readSlice();
   let workspaces = workspacesOf(slice);
   let dataBytes = 0;
@@ -187,7 +188,7 @@ async function writeBackup(app: App, tenant: Tenant, id: string, dir: string, re
     if (tablesMatch(dir, slice, workspaces)) break;
     const after = await readSlice();
     if (sameDatabases(workspaces, workspacesOf(after))) {
-      const tablesAfter = await engineTables(engine, workspaces);
+      const tablesAfter = await tablesNow();
       const stale = new Set([...tablesBefore].filter((t) => tablesAfter.has(t)));
       if (tablesMatch(dir, after, workspaces, { before: slice, stale })) { slice = after; break; }
     }
@@ -195,7 +196,7 @@ async function writeBackup(app: App, tenant: Tenant, id: string, dir: string, re
     if (attempt >= 6) throw new RoostError('CONFLICT', `data sources or workspaces of tenant "${tenant.slug}" kept being created or dropped during the backup: nothing was kept; retry when they settle`, { retryable: true, headers: { 'Retry-After': '5' } });
     app.log.info('backup taken again: data sources changed while it ran', { tenant: tenant.slug, backup: id, attempt });
     await new Promise((r) => setTimeout(r, 100 + Math.floor(Math.random() * 200)));
-    tablesBefore = await engineTables(engine, workspaces);
+    tablesBefore = await tablesNow();
     slice = await readSlice();
     workspaces = workspacesOf(slice);
   }

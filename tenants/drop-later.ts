@@ -34,22 +34,17 @@ export class DropLater {
   constructor(private readonly engineOf: (tenant: string) => Engine | undefined, private readonly log: Logger, private readonly retryMs = RETRY_MS) {}
 
   /** Runs `DROP TABLE IF EXISTS <qualified>` now; when that fails, again later. Never throws. */
-  async drop(tenant: string, qualified: string, hold?: DropHold): Promise<boolean> {
+  async drop(tenant: string, qualified: string, hold?: DropHold): Promise<void> {
     const statement = `DROP TABLE IF EXISTS ${qualified}`;
     try {
       const e = this.engineOf(tenant);
       if (e) await e.exec(statement);
-      return true;
     } catch (err) {
       this.log.warn('table not dropped; tried again later', { tenant, table: qualified, err });
       this.#pending.set(`${tenant}\0${statement}`, { tenant, statement, tries: 0, hold });
       this.#schedule();
-      return false;
     }
   }
-
-  /** Statements waiting for their engine (tests, metrics). */
-  get pending(): number { return this.#pending.size; }
 
   /** No more tries (the server stops); waits for one under way, so none starts a cell after the engines close. */
   async close(): Promise<void> {

@@ -54,13 +54,7 @@ export class CellManager {
       // killed), as an embedded cell sweeps at its start: on a remote server they stayed for ever,
       // counted in storage_bytes. Only this tenant's databases (a server may hold others').
       const dbs = this.#opts.databasesOf?.(tenant.slug) ?? [];
-      if (dbs.length) {
-        const remote = e;
-        void sweepStageTables(remote, STAGE_SWEEP_AGE_S, dbs).then(
-          (dropped) => { if (dropped.length) this.#opts.log.warn('dropped stage tables of unfinished imports', { tenant: tenant.slug, tables: dropped }); },
-          (err: unknown) => this.#opts.log.warn('stage tables not swept', { tenant: tenant.slug, err }),
-        );
-      }
+      if (dbs.length) this.#sweepStages(tenant.slug, e, dbs);
     } else {
       const m = this.#opts.metrics;
       e = new EmbeddedCell({
@@ -74,11 +68,7 @@ export class CellManager {
           m.cellStarts.inc({ tenant: tenant.slug });
           m.cellsRunning.inc();
           // Stage tables of imports cut short by a crash (older than any import runs).
-          const cell = e!;
-          void sweepStageTables(cell, STAGE_SWEEP_AGE_S).then(
-            (dropped) => { if (dropped.length) this.#opts.log.warn('dropped stage tables of unfinished imports', { tenant: tenant.slug, tables: dropped }); },
-            (err: unknown) => this.#opts.log.warn('stage tables not swept', { tenant: tenant.slug, err }),
-          );
+          this.#sweepStages(tenant.slug, e!);
         },
         onCrash: () => m.cellCrashes.inc({ tenant: tenant.slug }),
         onStop: () => m.cellsRunning.dec(),
@@ -86,6 +76,14 @@ export class CellManager {
     }
     this.#engines.set(tenant.slug, e);
     return e;
+  }
+
+  /** Drops the engine's stage tables older than any import runs (in `databases` only, when given), in the background. */
+  #sweepStages(tenant: string, engine: Engine, databases?: string[]): void {
+    void sweepStageTables(engine, STAGE_SWEEP_AGE_S, databases).then(
+      (dropped) => { if (dropped.length) this.#opts.log.warn('dropped stage tables of unfinished imports', { tenant, tables: dropped }); },
+      (err: unknown) => this.#opts.log.warn('stage tables not swept', { tenant, err }),
+    );
   }
 
   /** Embedded cells that are running now (for readiness and tests). */

@@ -199,7 +199,8 @@ export async function revokeTenantSessions(app: App, tenant: string): Promise<nu
  * Never fails the refusal itself: a state write that fails is logged.
  */
 export async function endSubjectSessions(app: App, tenant: string, conn: string, identity: Identity): Promise<void> {
-  await app.state.write([{ op: 'put', path: ['revocations', 'subjects', tenant, conn, subjectKey(identity.issuer, identity.subject)], value: Date.now() }])
+  // The back-channel logout's cut of every session of the subject.
+  await revokeIdpSessions(app, tenant, conn, identity.issuer, { sub: identity.subject })
     .catch((err: unknown) => app.log.error('sessions of a refused login not ended', { tenant, connection: conn, err }));
 }
 

@@ -108,30 +108,29 @@ export function registerSqlRoutes(app: App): void {
       // Every Query API call is a row in pipe_stats_rt (a failed one also in endpoint_errors),
       // except those reading the service data sources themselves (as in Tinybird: a dashboard
       // polling pipe_stats_rt would otherwise fill it with its own polls).
-      if (!call.readsService) {
-        const got = call.tail?.result();
-        const parameters: Record<string, string> = {};
-        for (const k of new Set(ctx.query.keys())) if (k !== 'token') parameters[k] = ctx.query.getAll(k).join(',');
-        if (call.q !== undefined) parameters.q = call.q;
-        logEndpointCall(app.service, {
-          tenant, workspace, workspaceId, tokenName: tokenName(cred), tokenId: tokenIdOf(cred), userAgent: userAgentOf(ctx.req.headers), pipeId: 'query_api', pipeName: 'query_api', startedAt,
-          durationMs: performance.now() - t0, status, error: failure, parameters, requestId: ctx.id, url: loggedUrl(ctx),
-          method: ctx.req.method ?? 'GET', rows: got?.rows ?? 0, readRows: got?.readRows ?? 0, readBytes: got?.readBytes ?? 0,
-        });
-      }
+      if (!call.readsService) logCall(ctx, cred, { tenant, workspace, workspaceId }, { startedAt, t0, status, error: failure, q: call.q, got: call.tail?.result() });
     }
+  };
+  /**
+   * One Query API call's row in pipe_stats_rt (and endpoint_errors when it failed): the query
+   * string's parameters (not the token) and the query run, when it was read.
+   */
+  const logCall = (ctx: Ctx, cred: Credential, where: { tenant: string; workspace: string; workspaceId: string | undefined },
+    o: { startedAt: number; t0: number; status: number; error: unknown; q?: string; got?: { rows: number; readRows: number; readBytes: number } }) => {
+    const parameters: Record<string, string> = {};
+    for (const k of new Set(ctx.query.keys())) if (k !== 'token') parameters[k] = ctx.query.getAll(k).join(',');
+    if (o.q !== undefined) parameters.q = o.q;
+    logEndpointCall(app.service, {
+      tenant: where.tenant, workspace: where.workspace, workspaceId: where.workspaceId, tokenName: tokenName(cred), tokenId: tokenIdOf(cred), userAgent: userAgentOf(ctx.req.headers),
+      pipeId: 'query_api', pipeName: 'query_api', startedAt: o.startedAt, durationMs: performance.now() - o.t0, status: o.status, error: o.error, parameters, requestId: ctx.id,
+      url: loggedUrl(ctx), method: ctx.req.method ?? 'GET', rows: o.got?.rows ?? 0, readRows: o.got?.readRows ?? 0, readBytes: o.got?.readBytes ?? 0,
+    });
   };
   /** A call refused before it was read (429), in pipe_stats_rt and endpoint_errors as any failed call. */
   const logRefused = (ctx: Ctx, cred: Credential, e: RoostError, startedAt: number, t0: number) => {
     let w: { tenant: string; workspace: string };
     try { w = workspaceOf(app, ctx, cred); } catch { return; }
-    const parameters: Record<string, string> = {};
-    for (const k of new Set(ctx.query.keys())) if (k !== 'token') parameters[k] = ctx.query.getAll(k).join(',');
-    logEndpointCall(app.service, {
-      tenant: w.tenant, workspace: w.workspace, workspaceId: app.state.get<{ id: string }>('workspaces', w.tenant, w.workspace)?.id, tokenName: tokenName(cred), tokenId: tokenIdOf(cred),
-      userAgent: userAgentOf(ctx.req.headers), pipeId: 'query_api', pipeName: 'query_api', startedAt, durationMs: performance.now() - t0, status: e.status, error: e,
-      parameters, requestId: ctx.id, url: loggedUrl(ctx), method: ctx.req.method ?? 'GET', rows: 0, readRows: 0, readBytes: 0,
-    });
+    logCall(ctx, cred, { ...w, workspaceId: app.state.get<{ id: string }>('workspaces', w.tenant, w.workspace)?.id }, { startedAt, t0, status: e.status, error: e });
   };
   const answer = async (ctx: Ctx, authenticated: Credential, tenant: string, workspace: string, call: SqlCallLog) => {
     const q = await sqlText(ctx, call);

@@ -407,7 +407,7 @@ async function importLocked(app: App, o: ImportOptions): Promise<ImportResult> {
         }
         // At the commit, as an append's: the usage after the switch (the old table, and a partial
         // replace's stage, leave) within the limit, else nothing changes.
-        if (!o.skipStorageLimit && getTenant(app.state, o.ws.tenant).limits.storage_bytes) {
+        if (!o.skipStorageLimit) {
           const leaving = [{ database: o.ws.database, table: o.ds.table }, ...(o.replaceWhere !== undefined ? [{ database: o.ws.database, table: `${o.ds.table}${suffix}` }] : [])];
           await checkStorage(app, getTenant(app.state, o.ws.tenant), true, leaving);
         }
@@ -425,7 +425,7 @@ async function importLocked(app: App, o: ImportOptions): Promise<ImportResult> {
         // At the commit, once more: appends admitted together (each under the recheck's step)
         // all passed; their stages count now, this one's included, and the one that would take the
         // tenant past its limit stores nothing.
-        if (!o.skipStorageLimit && getTenant(app.state, o.ws.tenant).limits.storage_bytes) await checkStorage(app, getTenant(app.state, o.ws.tenant), true);
+        if (!o.skipStorageLimit) await checkStorage(app, getTenant(app.state, o.ws.tenant), true);
         o.beforeCommit?.();
         await engine.exec(`ALTER TABLE ${target} ATTACH PARTITION tuple() FROM ${stage}`);
       }

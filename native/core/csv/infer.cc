@@ -218,33 +218,32 @@ Sniffed sniff(std::string_view sample, size_t expectedColumns) {
   // file, whose rows were then refused. Else (or when none gives it) the one giving the most
   // consistent field count (> 1).
   static constexpr char kDelims[] = {',', ';', '\t', '|'};
-  double best = -1;
-  char bestDelim = ',';
-  if (expectedColumns > 0) {
-    size_t bestRows = 0;
-    for (char d : kDelims) {
-      Reader r(Dialect{d, quote, 0}, sample.size() + 16);
-      CountSink sink;
-      r.feed(sample.data(), sample.size(), sink);
-      if (sink.counts.empty()) r.finish(sink);
-      size_t rows = 0;
-      for (size_t c : sink.counts) rows += c == expectedColumns;
-      if (rows > bestRows) {
-        bestRows = rows;
-        bestDelim = d;
-      }
-    }
-    if (bestRows > 0) best = 0;  // decided
-  }
-  for (char d : kDelims) {
-    if (best >= 0 && expectedColumns > 0) break;
-    Reader r(Dialect{d, quote, 0}, sample.size() + 16);
+  // Each delimiter's field count of every row of the sample, read once.
+  std::vector<size_t> counts[4];
+  for (size_t k = 0; k < 4; ++k) {
+    Reader r(Dialect{kDelims[k], quote, 0}, sample.size() + 16);
     CountSink sink;
     r.feed(sample.data(), sample.size(), sink);
     if (sink.counts.empty()) r.finish(sink);
-    if (sink.counts.empty()) continue;
+    counts[k] = std::move(sink.counts);
+  }
+  char bestDelim = ',';
+  size_t bestRows = 0;
+  if (expectedColumns > 0) {
+    for (size_t k = 0; k < 4; ++k) {
+      size_t rows = 0;
+      for (size_t c : counts[k]) rows += c == expectedColumns;
+      if (rows > bestRows) {
+        bestRows = rows;
+        bestDelim = kDelims[k];
+      }
+    }
+  }
+  double best = -1;
+  for (size_t k = 0; k < 4 && bestRows == 0; ++k) {
+    if (counts[k].empty()) continue;
     std::map<size_t, size_t> freq;
-    for (size_t c : sink.counts) ++freq[c];
+    for (size_t c : counts[k]) ++freq[c];
     size_t mode = 0, modeN = 0;
     for (auto& [c, n] : freq)
       if (n > modeN || (n == modeN && c > mode)) {
@@ -252,11 +251,11 @@ Sniffed sniff(std::string_view sample, size_t expectedColumns) {
         modeN = n;
       }
     if (mode < 2) continue;
-    double score = static_cast<double>(modeN) / static_cast<double>(sink.counts.size()) * 1000.0 +
+    double score = static_cast<double>(modeN) / static_cast<double>(counts[k].size()) * 1000.0 +
                    std::min<size_t>(mode, 100);
     if (score > best) {
       best = score;
-      bestDelim = d;
+      bestDelim = kDelims[k];
     }
   }
   out.dialect = Dialect{bestDelim, quote, 0};
