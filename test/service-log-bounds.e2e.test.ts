@@ -63,7 +63,10 @@ describe('service-log values are bounded', () => {
     expect(errors).toHaveLength(1);
     expectCut(errors[0]!.q, body);
     expect(Number(errors[0]!.pb)).toBeLessThanOrEqual(BOUND);
-    expect(errors[0]!.params).toMatch(/…\[truncated, \d+ bytes\]$/);
+    // params stays JSON: the value inside it is cut, not the text.
+    const params = JSON.parse(errors[0]!.params) as { q: string };
+    expect(Object.keys(params)).toEqual(['q']);
+    expectCut(params.q, body);
   });
 
   it('a long endpoint parameter (and the URL carrying it) is stored cut to 8 KiB', async () => {
@@ -81,6 +84,27 @@ describe('service-log values are bounded', () => {
     expectCut(stats[0]!.p, p);
     expect(bytes(stats[0]!.url)).toBeLessThanOrEqual(BOUND);
     expect(stats[0]!.url).toMatch(/^\/v0\/pipes\/bounded_echo\.json\?p=p+…\[truncated, \d+ bytes\]$/);
+  });
+
+  it('endpoint_errors.params stays JSON when many long parameters are cut: values first, then entries', async () => {
+    const c = await call(`${srv.url}/v0/pipes`, {
+      method: 'POST', token, headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ name: 'bounded_fail', nodes: [{ name: 'e', sql: "%\nSELECT {{Int32(n)}} AS n", type: 'endpoint' }] }),
+    });
+    expect(c.status, c.text).toBe(200);
+    // 40 parameters of 3,000 characters with quotes and backslashes (JSON escapes them): 120 KB.
+    const form = new URLSearchParams({ n: 'not a number' });
+    for (let i = 0; i < 40; i++) form.set(`p${String(i).padStart(2, '0')}`, `"\\${'x'.repeat(3_000)}`);
+    const r = await call(`${srv.url}/v0/pipes/bounded_fail.json`, { method: 'POST', token, body: form.toString(), headers: { 'Content-Type': 'application/x-www-form-urlencoded', 'X-Request-Id': 'bound-many' } });
+    expect(r.status, r.text.slice(0, 200)).toBe(400);
+    const errors = await rowsEventually("SELECT params FROM tinybird.endpoint_errors WHERE request_id = 'bound-many'", 1);
+    expect(errors).toHaveLength(1);
+    expect(bytes(errors[0]!.params)).toBeLessThanOrEqual(BOUND);
+    const params = JSON.parse(errors[0]!.params) as Record<string, string>;
+    expect(params.n).toBe('not a number');
+    const cut = Object.entries(params).filter(([k]) => /^p\d\d$/.test(k));
+    expect(cut.length).toBeGreaterThan(0);
+    for (const [, v] of cut) expect(v).toMatch(/^"\\x+…\[truncated, 3002 bytes\]$/);
   });
 
   it('an unauthenticated ACS post to a 12,000-character connection name does not log 12,000 characters', async () => {

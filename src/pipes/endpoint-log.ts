@@ -3,7 +3,7 @@
  * in `tinybird.pipe_stats_rt` for every call, and one in
  * `tinybird.endpoint_errors` for every failed call.
  */
-import type { ServiceLog } from '../service/service-log.js';
+import { JsonText, type ServiceLog } from '../service/service-log.js';
 import { chTime } from '../service/time.js';
 import { RoostError } from '../errors.js';
 
@@ -69,7 +69,7 @@ export function logEndpointCall(service: ServiceLog, c: EndpointCall): void {
       start_datetime: start, workspace: c.workspace, workspace_id: c.workspaceId, pipe_id: c.pipeId, pipe_name: c.pipeName, parameters: c.parameters,
       error, status_code: c.status, request_id: c.requestId, token_name: c.tokenName,
       // Tinybird's names: the parameters as JSON text, the URL without the token.
-      params: JSON.stringify(c.parameters), url: c.url, resource_tags: [],
+      params: new JsonText(c.parameters), url: c.url, resource_tags: [],
     });
   }
 }

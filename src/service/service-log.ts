@@ -302,6 +302,32 @@ export function truncateUtf8(s: string, max: number): string {
   return buf.subarray(0, cut).toString('utf8') + marker;
 }
 
+/**
+ * A String column holding an object as JSON text (`endpoint_errors.params`): bounded by cutting
+ * the object's values and entries and serializing it again, so the stored text stays valid JSON
+ * (a cut text did not parse).
+ */
+export class JsonText {
+  constructor(readonly value: Record<string, unknown>) {}
+}
+
+/** `v` as JSON text of at most `max` UTF-8 bytes: its values cut shorter, then its entries fewer. */
+function jsonWithin(v: Record<string, unknown>, max: number): string {
+  let perValue = max;
+  let entries = Infinity;
+  for (let tries = 0; ; tries++) {
+    const text = JSON.stringify(boundValues({ v }, perValue, entries).row.v, wellFormed);
+    const over = Buffer.byteLength(text) - max;
+    if (over <= 0) return text;
+    // First by what is over (one long value: its quotes and key), then by halves.
+    if (tries === 0 && perValue - over - 32 > max / 2) perValue -= over + 32;
+    else if (perValue > 64) perValue >>= 1;
+    else if (entries === Infinity) entries = Object.keys(v).length >> 1;
+    else if (entries > 0) entries >>= 1;
+    else return '{}';
+  }
+}
+
 /** A row with its values cut to `perValue` bytes and its maps and arrays to `entries` entries; `bytes` the total kept. */
 function boundValues(row: Record<string, unknown>, perValue: number, entries: number): { row: Record<string, unknown>; bytes: number } {
   let bytes = 0;
@@ -312,6 +338,11 @@ function boundValues(row: Record<string, unknown>, perValue: number, entries: nu
   };
   const val = (v: unknown): unknown => {
     if (typeof v === 'string') return str(v);
+    if (v instanceof JsonText) {
+      const t = jsonWithin(v.value, perValue);
+      bytes += Buffer.byteLength(t);
+      return t;
+    }
     if (Array.isArray(v)) {
       const out = (v.length > entries ? v.slice(0, entries) : v).map(val);
       if (v.length > entries) out.push(str(`…[truncated, ${v.length - entries} more entries]`));
