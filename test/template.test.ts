@@ -167,6 +167,7 @@ describe('typed parameter functions', () => {
     ['Float32', '1.5', "toFloat32('1.5')"],
     ['Float64', '-2.5e-3', '-0.0025'],
     ['Float64', '.5', '0.5'],
+    ['Float64', '-0', '-0.0'],
     ['Boolean', 'true', '1'],
     ['Boolean', 'FALSE', '0'],
     ['Boolean', '1', '1'],
@@ -264,6 +265,8 @@ describe('typed parameter functions', () => {
     const tpl = "SELECT {{String(s)}}, {{Int8(i)}}, {{Date(d)}}, {{DateTime(t, example='2020-01-02 03:04:05')}}, {{Array(a, 'Int32')}}, {{column(c)}}{% if defined(z) %} WHERE 1{% end %}";
     expect(renderTemplate(T(tpl), {}, { defaults: true }).sql).toBe("SELECT '', 0, '2019-01-01', '2020-01-02 03:04:05', [0], `placeholder` WHERE 1");
     expect(renderTemplate(T('SELECT {{String(s, required=True)}}'), {}, { defaults: true }).sql).toBe("SELECT ''");
+    // Limited by `enum=` and without a default: the first allowed value (an Array's too).
+    expect(renderTemplate(T("SELECT {{String(s, enum=['a', 'b'])}}, {{Array(tags, 'String', enum=['x', 'y'])}}, {{Array(ids, 'Int32', enum=[3, 4])}}"), {}, { defaults: true }).sql).toBe("SELECT 'a', ['x'], [3]");
   });
 });
 
@@ -341,6 +344,12 @@ describe('helpers', () => {
     expect(c.status).toBe(403);
     expect(c.message).toBe('nope');
     expect(c.details).toEqual({ hint: 'ask' });
+    // Parameters as values (Tinybird's `{% set m = String(x) %}` then `{'error': m}`): their values.
+    const p = caught(() => render("{% set m = String(x) %}{{ custom_error({'error': m, 'code': Int32(c, 418), 'param': String(x), 'list': [Int64(n, 7)]}) }}", { x: 'bad', c: '404' }));
+    expect(p.status).toBe(404);
+    expect(p.message).toBe('bad');
+    expect(p.details).toEqual({ param: 'bad', list: [7] });
+    expect(caught(() => render("{{ custom_error({'error': String(x, 'dflt')}) }}")).message).toBe('dflt');
   });
 
   it('max_threads', () => {
@@ -590,6 +599,9 @@ describe('injection through every parameter type, run on the embedded engine', (
       ['Int128', '-170141183460469231731687303715884105728', '-170141183460469231731687303715884105728'],
       ['UInt256', '115792089237316195423570985008687907853269984665640564039457584007913129639935', '115792089237316195423570985008687907853269984665640564039457584007913129639935'],
       ['Float64', '-2.5e-3', -0.0025],
+      // -0 keeps its sign (Tinybird's Python float does).
+      ['Float64', '-0', '-0'],
+      ['Float32', '-0', '-0'],
       ['Boolean', 'true', 1],
       ['Date', '2024-02-29', '2024-02-29'],
       ['DateTime', '2024-01-15T10:30:00', '2024-01-15 10:30:00'],

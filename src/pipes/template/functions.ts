@@ -137,7 +137,10 @@ const arrayParam = (api: CallApi, call: CallExpr): unknown => {
   }
   const expected = `Array(${t})`;
   const r = api.resolve(a.name);
-  const { raw: given, found } = rawValue(api, r, a, expected, () => [placeholder(t)]);
+  const { raw: given, found } = rawValue(api, r, a, expected, () => {
+    const first = firstEnum(api, a);
+    return [first !== undefined ? first : placeholder(t)];
+  });
   if (!found) return new Missing(r.name, expected);
   let raw = plain(given);
   api.spend(weight(raw), call.offset);
@@ -409,13 +412,22 @@ const customError = (api: CallApi, call: CallExpr): unknown => {
   const a = bind(api, call, ['body', 'code']);
   const body = a.body ? plain(api.eval(a.body)) : null;
   if (!isDict(body)) api.fail('custom_error() takes a dict such as {"error": "...", "code": 400}', call.offset);
+  // Values may be parameters (`{'error': String(x)}`) or hold them: the answer carries their values.
+  const answer = (v: unknown): unknown => {
+    const p = plain(v);
+    if (typeof p === 'bigint') return p.toString();
+    if (Array.isArray(p)) return p.map(answer);
+    if (isDict(p)) return Object.fromEntries(Object.entries(p).map(([k, x]) => [k, answer(x)]));
+    return p;
+  };
   const details: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(body)) {
-    if (k !== 'error' && k !== 'code' && k !== 'documentation') details[k] = typeof v === 'bigint' ? v.toString() : v;
+    if (k !== 'error' && k !== 'code' && k !== 'documentation') details[k] = answer(v);
   }
-  const code = evalOpt(api, a.code) ?? body.code ?? 400;
+  const code = plain(evalOpt(api, a.code) ?? body.code) ?? 400;
   if (api.defaults) return new Fragment('', '');
-  throw new TemplateRaisedError(String(body.error ?? 'error'), Number(code), details);
+  const message = answer(body.error);
+  throw new TemplateRaisedError(message === undefined || message === null ? 'error' : typeof message === 'string' ? message : JSON.stringify(message), Number(code), details);
 };
 
 const maxThreads = (api: CallApi, call: CallExpr): unknown => {

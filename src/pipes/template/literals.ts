@@ -152,7 +152,8 @@ export function checkScalar(type: ScalarType, raw: unknown): Checked {
     const n = Number(s);
     if (!Number.isFinite(n)) throw new ValueProblem('out of range');
     if (type === 'Float32' && Math.abs(n) > FLOAT32_MAX) throw new ValueProblem('out of range for Float32');
-    const text = Object.is(n, -0) ? '0' : String(n);
+    // -0 keeps its sign (as Python's float does in Tinybird): 1/x is -inf for it.
+    const text = Object.is(n, -0) ? '-0' : String(n);
     // A bare decimal is a Float64 literal: 0.1 would not equal a Float32 column's 0.1, so a
     // Float32 says its type (as Tinybird writes it). A Float64 keeps a float form, so that
     // `1` is not read as UInt8.
