@@ -117,10 +117,40 @@ describe('pipes a template reads only in some branches', () => {
 });
 
 describe('templateNames', () => {
-  it('reads every branch and string literals in tags, not comments or qualified words', async () => {
+  it('reads names in a table\'s place in every branch and name literals in tags, not comments, strings, functions, aliases or qualified words', async () => {
     const { templateNames } = await import('../src/pipes/template/index.js');
-    expect(templateNames('%\nSELECT * FROM {% if defined(x) %}a{% elif defined(y) %}`b`{% else %}c{% end %}')).toEqual(['SELECT', 'FROM', 'a', 'b', 'c']);
-    expect(templateNames("%\n{# d #}{% set t = 'e f' %}SELECT t.g FROM {{ symbol(t) }} {% for v in ['h'] %}{% end %}")).toEqual(['e', 'f', 'SELECT', 't', 'FROM', 'h']);
+    const names = (sql: string) => templateNames(`%\n${sql}`);
+    expect(names('SELECT * FROM {% if defined(x) %}a{% elif defined(y) %}`b`{% else %}c{% end %}')).toEqual(['a', 'b', 'c']);
+    expect(names("{# d #}{% set t = 'e' %}{% set m = 'not a name' %}SELECT t.g FROM {{ symbol(t) }} {% for v in ['h'] %}{% end %}")).toEqual(['e', 'h']);
     expect(templateNames('SELECT * FROM a')).toEqual([]);
+    // Tables after FROM, JOIN, IN and commas of a FROM list, through aliases and FINAL.
+    expect(names('SELECT val FROM t1 AS a, t2 b, t3 FINAL JOIN t4 ON x ARRAY JOIN arr WHERE z IN t5 AND w IN (1, 2) AND q IN (SELECT 1 FROM t6)')).toEqual(['t1', 't2', 't3', 't4', 't5', 't6']);
+    // Not: a database's tables, SQL comments and strings, functions, aliases, keys and messages in tags.
+    expect(names("SELECT count() AS pageviews, {{Int32(a, 1)}} AS y FROM db.t7, numbers(10), `t8` -- FROM t9\n/* FROM t10 */ WHERE s = 'FROM t11 {{String(p)}}' {{ custom_error({'error': 'pageviews missing'}) }}")).toEqual(['t8']);
+    // A branch or a tag before a name: read as in the table's place when it may be.
+    expect(names("SELECT * FROM {% for x in [1] %}{% end %}t12, {{ symbol(String(t, 'tbl')) }}, `a{{x}}b`, t13")).toEqual(['t12', 'tbl', 't13']);
+  });
+});
+
+describe('words of a template that only look like pipe or node names', () => {
+  it('a table function, a column alias or a lowercase keyword named like a pipe is no dependency: saves, edits, unpublish and delete go through', async () => {
+    await createPipe('numbers', [{ name: 'n', sql: 'SELECT 1 AS z' }], null);
+    await createPipe('select', [{ name: 'n', sql: 'SELECT 1 AS z' }], null);
+    const t = await createPipe('tpl_numbers', [{ name: 'n', sql: '%\nselect number from numbers(10) where number > {{Int32(x, 5)}}' }]);
+    expect(t.nodes[0].dependencies).toEqual([]);
+    expect(await rows('/v0/pipes/tpl_numbers.ndjson?x=8')).toEqual([{ number: 9 }]);
+
+    // Two endpoints whose column aliases are each other's names: no cycle.
+    await createPipe('sessions', [{ name: 'n', sql: '%\nSELECT count() AS pageviews, {{Int32(a, 1)}} AS y FROM events' }]);
+    const pv = await createPipe('pageviews', [{ name: 'n', sql: '%\nSELECT uniq(id) AS sessions, {{Int32(a, 1)}} AS y FROM events' }]);
+    expect(pv.nodes[0].dependencies).toEqual(['events']);
+    const e = await put('/v0/pipes/sessions/nodes/n', '%\nSELECT count() AS pageviews, {{Int32(a, 2)}} AS y FROM events');
+    expect(e.status, e.text).toBe(200);
+    expect(await rows('/v0/pipes/sessions.ndjson')).toEqual([{ pageviews: 3, y: 2 }]);
+    // Unpublishing `pageviews` is not refused for a column alias in `sessions`.
+    expect((await del('/v0/pipes/pageviews/nodes/n/endpoint')).status).toBe(200);
+    expect((await del('/v0/pipes/sessions')).status).toBe(204);
+    expect((await del('/v0/pipes/pageviews')).status).toBe(204);
+    expect((await del('/v0/pipes/numbers')).status).toBe(204);
   });
 });
