@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { analyzeSql, compilePipe, createNameMap, SqlError, toRoostError, type SqlErrorCode } from '../src/native/sql.js';
+import { analyzeSql, compilePipe, createNameMap, roostCodeOf, SqlError, toRoostError, type SqlErrorCode } from '../src/native/sql.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
@@ -85,7 +85,26 @@ describe('analyzeSql: rewrite', () => {
   });
   it('function names are case-insensitive only where ClickHouse says so', () => {
     expect(() => analyzeSql('SELECT COUNT(), Sum(a), SUBSTRING(s, 1, 2), CAST(a AS String) FROM events', MAP)).not.toThrow();
-    expect(refused('SELECT TOSTRING(a) FROM events').code).toBe('FORBIDDEN_FUNCTION');
+    const e = refused('SELECT TOSTRING(a) FROM events');
+    expect(e.code).toBe('UNKNOWN_FUNCTION');
+    expect(e.message).toBe("unknown function 'TOSTRING'; did you mean 'toString'?");
+  });
+  it('a function ClickHouse does not have is unknown (with the nearest allowed name), one it has and refuses is not allowed', () => {
+    const cases: Array<[string, string]> = [
+      ['SELECT toStartOfDya(now())', "unknown function 'toStartOfDya'; did you mean 'toStartOfDay'?"],
+      ['SELECT COUNTIF(a > 1) FROM events', "unknown function 'COUNTIF'; did you mean 'countIf'?"],
+      ['SELECT SUMIF(a, a > 1) FROM events', "unknown function 'SUMIF'; did you mean 'sumIf'?"],
+      ['SELECT uniqexactmerge(s) FROM events', "unknown function 'uniqexactmerge'; did you mean 'uniqExactMerge'?"],
+      ['SELECT qwertyuiop(1)', "unknown function 'qwertyuiop'"],
+    ];
+    for (const [sql, message] of cases) {
+      const e = refused(sql);
+      expect(e.code, sql).toBe('UNKNOWN_FUNCTION');
+      expect(e.message, sql).toBe(message);
+      expect(roostCodeOf(e.code)).toBe('SQL_INVALID');
+    }
+    // Refused functions keep their answer, whatever the case they are written in.
+    for (const sql of ['SELECT hostname()', 'SELECT HOSTNAME()', 'SELECT _shardNum()', 'SELECT Sleep(1)']) expect(refused(sql).code, sql).toBe('FORBIDDEN_FUNCTION');
   });
 });
 
@@ -142,14 +161,14 @@ describe('analyzeSql: policy', () => {
     ['SELECT in(1, events)', 'FORBIDDEN_FUNCTION', 'in'],
     ['SELECT globalIn(1, events)', 'FORBIDDEN_FUNCTION', 'globalIn'],
     ['SELECT __getScalar(\'x\')', 'FORBIDDEN_FUNCTION', '__getScalar'],
-    ['SELECT no_such_function(1)', 'FORBIDDEN_FUNCTION', 'no_such_function'],
+    ['SELECT no_such_function(1)', 'UNKNOWN_FUNCTION', 'no_such_function'],
     ['SELECT `file`(\'x\')', 'FORBIDDEN_FUNCTION', '`file`'],
     ['SELECT * APPLY(file) FROM events', 'FORBIDDEN_FUNCTION', 'file'],
     ['SELECT * APPLY file FROM events', 'FORBIDDEN_FUNCTION', 'file'],
     ["SELECT * REPLACE (file('x') AS a) FROM events", 'FORBIDDEN_FUNCTION', 'file'],
     ["SELECT arrayMap(x -> file(x), ['a'])", 'FORBIDDEN_FUNCTION', 'file'],
     ["SELECT aiGenerate('hi')", 'FORBIDDEN_FUNCTION', 'aiGenerate'],
-    ['SELECT sumIfFile(a) FROM events', 'FORBIDDEN_FUNCTION', 'sumIfFile'],
+    ['SELECT sumIfFile(a) FROM events', 'UNKNOWN_FUNCTION', 'sumIfFile'],
     ['SELECT 1; SELECT 2', 'MULTIPLE_STATEMENTS', 'SELECT', 1],
     ['SELECT 1;;', 'MULTIPLE_STATEMENTS', ';', 1],
     ['INSERT INTO events VALUES (1)', 'NOT_A_SELECT', 'INSERT'],

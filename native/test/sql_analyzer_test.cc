@@ -122,7 +122,9 @@ TEST_CASE("policy refusals carry code and offset") {
       {"SELECT * FROM tinybird.nope", ErrorCode::UNKNOWN_TABLE, 14},
       {"SELECT * FROM file('x')", ErrorCode::FORBIDDEN_TABLE_FUNCTION, 14},
       {"SELECT * FROM events JOIN remote('h', db.t) ON 1", ErrorCode::FORBIDDEN_TABLE_FUNCTION, 26},
-      {"SELECT url('x')", ErrorCode::FORBIDDEN_FUNCTION, 7},
+      {"SELECT url('x')", ErrorCode::UNKNOWN_FUNCTION, 7},  // a table function only: no such function
+      {"SELECT toStartOfDya(now())", ErrorCode::UNKNOWN_FUNCTION, 7},
+      {"SELECT HOSTNAME()", ErrorCode::FORBIDDEN_FUNCTION, 7},
       {"SELECT displayName()", ErrorCode::FORBIDDEN_FUNCTION, 7},  // the server's name
       {"SELECT in(1, events)", ErrorCode::FORBIDDEN_FUNCTION, 7},
       {"SELECT * APPLY(sleep) FROM events", ErrorCode::FORBIDDEN_FUNCTION, 15},

@@ -466,8 +466,11 @@ bool Scanner::functionCall(size_t& i, size_t name_end) {
     syntax = true;
   }
   uint8_t flags = 0;
-  if (!syntax && !isSyntaxFunction(name) && !lookupFunction(name, flags))
-    return fail(ErrorCode::FORBIDDEN_FUNCTION, i, "function '" + name + "' is not allowed");
+  if (!syntax && !isSyntaxFunction(name) && !lookupFunction(name, flags)) {
+    if (isDeniedFunction(name)) return fail(ErrorCode::FORBIDDEN_FUNCTION, i, "function '" + name + "' is not allowed");
+    const std::string near = suggestFunction(name);
+    return fail(ErrorCode::UNKNOWN_FUNCTION, i, "unknown function '" + name + "'" + (near.empty() ? "" : "; did you mean '" + near + "'?"));
+  }
   if (syntax) kind = FK::Parens;
   if (!push(kind, name_end)) return false;
   Frame& f = frames_.back();

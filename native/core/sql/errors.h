@@ -15,7 +15,8 @@ namespace roost::sql {
   M(UNKNOWN_TABLE)            /* a table, dictionary or node not in the name map */ \
   M(FORBIDDEN_DATABASE)       /* system, information_schema, other databases */     \
   M(FORBIDDEN_TABLE_FUNCTION) /* file(), url(), remote(), ... */                    \
-  M(FORBIDDEN_FUNCTION)       /* a function not on the allowlist */                 \
+  M(FORBIDDEN_FUNCTION)       /* a function ClickHouse has that is not allowed */   \
+  M(UNKNOWN_FUNCTION)         /* a function ClickHouse does not have */             \
   M(FORBIDDEN_SETTING)        /* SETTINGS key not on the allowlist, or bad value */ \
   M(FORBIDDEN_CLAUSE)         /* INTO OUTFILE, query parameters */                  \
   M(UNSUPPORTED_FORMAT)       /* FORMAT name the server does not serve */           \

@@ -19,7 +19,19 @@ struct FunctionEntry {
 
 constexpr FunctionEntry kFunctions[] = {
 #define F(name, flags) {name, flags},
+#define D(name)
 #include "sql/functions_allowlist.inc"
+#undef D
+#undef F
+};
+
+// Functions ClickHouse has that tenant queries may not use (reaching outside the workspace or
+// the machine, revealing the server): refused as "not allowed"; other names are unknown.
+constexpr std::string_view kDenied[] = {
+#define F(name, flags)
+#define D(name) name,
+#include "sql/functions_allowlist.inc"
+#undef D
 #undef F
 };
 
@@ -78,6 +90,64 @@ bool lookupWithCombinators(std::string_view name, uint8_t& flags, int depth) noe
 bool lookupFunction(std::string_view name, uint8_t& flags) noexcept {
   flags = 0;
   return lookupWithCombinators(name, flags, 0);
+}
+
+bool isDeniedFunction(std::string_view name) noexcept {
+  if (!name.empty() && name[0] == '_') return true;  // internal functions
+  for (auto d : kDenied)
+    if (iequals(name, d)) return true;
+  return false;
+}
+
+namespace {
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = asciiLower(c);
+  return out;
+}
+
+/// Levenshtein distance of two short lower-case names, or `limit + 1` once past `limit`.
+size_t distance(std::string_view a, std::string_view b, size_t limit) {
+  if (a.size() > b.size() + limit || b.size() > a.size() + limit) return limit + 1;
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diag = row[0], best = row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+      best = std::min(best, row[j]);
+    }
+    if (best > limit) return limit + 1;
+  }
+  return row[b.size()];
+}
+
+}  // namespace
+
+std::string suggestFunction(std::string_view name) {
+  if (name.empty() || name.size() > 64) return "";
+  const std::string low = lower(name);
+  // Only the letter case is wrong (COUNTIF: countIf), combinators included.
+  for (const auto& f : kFunctions)
+    if (lower(f.name) == low) return std::string(f.name);
+  for (auto c : kCombinators) {
+    if (low.size() <= c.size() || low.compare(low.size() - c.size(), c.size(), lower(c)) != 0) continue;
+    const std::string base = suggestFunction(name.substr(0, name.size() - c.size()));
+    uint8_t flags = 0;
+    if (!base.empty() && lookupPlain(base, flags) && (flags & kAggregate)) return base + std::string(c);
+  }
+  // Else the nearest allowed name by a few edits (none when several are as near as the best).
+  const size_t limit = low.size() <= 4 ? 1 : low.size() <= 8 ? 2 : 3;
+  size_t best = limit + 1;
+  std::string_view found;
+  for (const auto& f : kFunctions) {
+    const size_t d = distance(low, lower(f.name), limit);
+    if (d < best) { best = d; found = f.name; }
+  }
+  return best <= limit ? std::string(found) : "";
 }
 
 bool isSyntaxFunction(std::string_view name) noexcept {

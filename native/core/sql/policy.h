@@ -2,6 +2,7 @@
 // generated from ClickHouse's own list), table functions, SETTINGS keys, FORMAT names.
 #pragma once
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace roost::sql {
@@ -15,6 +16,13 @@ enum FunctionFlags : uint8_t {
 // Looks a function name up, resolving case-insensitive names and aggregate
 // combinators (sumIf, uniqMergeState, countOrNull...). Returns false if refused.
 bool lookupFunction(std::string_view name, uint8_t& flags) noexcept;
+
+// A function ClickHouse has that tenant queries may not use (else, when not allowed, unknown).
+bool isDeniedFunction(std::string_view name) noexcept;
+
+// The allowed function a name not found probably meant: the same letters in another case
+// (COUNTIF: countIf), else the nearest name by a few edits; "" when none is near.
+std::string suggestFunction(std::string_view name);
 
 // Words ClickHouse's parser treats specially before '(' (EXTRACT(... FROM ...),
 // TRIM(BOTH ...), EXISTS(subquery), COLUMNS('re')): calls to them are not looked up.
