@@ -139,7 +139,7 @@ std::string suggestFunction(std::string_view name) {
     uint8_t flags = 0;
     if (!base.empty() && lookupPlain(base, flags) && (flags & kAggregate)) return base + std::string(c);
   }
-  // Else the nearest allowed name by a few edits (none when several are as near as the best).
+  // Else the nearest allowed name by a few edits (the first in name order among equals).
   const size_t limit = low.size() <= 4 ? 1 : low.size() <= 8 ? 2 : 3;
   size_t best = limit + 1;
   std::string_view found;
