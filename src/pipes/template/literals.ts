@@ -88,8 +88,8 @@ export class ValueProblem extends Error {}
 const INT_RE = /^[+-]?[0-9]+$/;
 const FLOAT_RE = /^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$/;
 const DATE_RE = /^([0-9]{4})-([0-9]{2})-([0-9]{2})$/;
-/** A date, or a date and time (`T` or a space between), with a fraction and a zone (`Z`, `+02:00`, `-0500`) optional: ISO 8601 as JavaScript's toISOString() writes it, too. */
-const DATETIME_RE = /^([0-9]{4})-([0-9]{2})-([0-9]{2})(?:[ T]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?(Z|[+-][0-9]{2}:?[0-9]{2})?)?$/;
+/** A date, or a date and time (`T`, `t` or a space between), with a fraction and a zone (`Z`, `z`, `+02:00`, `-0500`) optional: ISO 8601 and RFC 3339 (either letter case), as JavaScript's toISOString() writes it, too. */
+const DATETIME_RE = /^([0-9]{4})-([0-9]{2})-([0-9]{2})(?:[ Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?([Zz]|[+-][0-9]{2}:?[0-9]{2})?)?$/;
 const FLOAT32_MAX = 3.4028234663852886e38;
 
 function validDate(y: number, m: number, d: number): boolean {
@@ -173,7 +173,7 @@ export function checkScalar(type: ScalarType, raw: unknown): Checked {
   let [y, mo, d, h, mi, se] = [m[1]!, m[2]!, m[3]!, m[4] ?? '00', m[5] ?? '00', m[6] ?? '00'];
   if (+h > 23 || +mi > 59 || +se > 59) throw new ValueProblem(bad);
   const zone = m[8];
-  if (zone && zone !== 'Z') {
+  if (zone && zone !== 'Z' && zone !== 'z') {
     // Roost's times are UTC: a time with an offset is written as the UTC time it names.
     const z = /^([+-])([0-9]{2}):?([0-9]{2})$/.exec(zone)!;
     if (+z[2]! > 14 || +z[3]! > 59) throw new ValueProblem(`${bad} (a zone offset of at most ±14:00)`);
