@@ -340,6 +340,30 @@ const quietLog = { info() {}, warn() {}, error() {}, debug() {} } as never;
 async function* chunks(...b: string[]): AsyncGenerator<Buffer> { for (const x of b) yield Buffer.from(x); }
 
 describe('events buffer under a slow or absent engine (unit, real files)', () => {
+  it('a data source dropped and created again while events arrive: the new folder is not removed under them, the drop does not fail', async () => {
+    const root = tempDir('roost-evbuf-');
+    const stored: string[] = [];
+    const buf = new EventBuffer({ root, log: quietLog, intervalMs: 3_600_000, flush: async (o, files) => { for (const f of files) stored.push(fs.readFileSync(f, 'utf8').trim()); } });
+    const o = { tenant: 't', workspace: 'w', datasource: 'd' };
+    for (let round = 0; round < 20; round++) {
+      await buf.append(o, chunks(`{"old":${round}}\n`));
+      // The drop and an append for the name created again, in the same turn (the server's
+      // drop discards, a create follows, events arrive for it).
+      const dropping = buf.discard(o);
+      const during = buf.append(o, chunks(`{"during":${round}}\n`));
+      await expect(dropping).resolves.toBeUndefined();
+      await expect(during).resolves.toMatchObject({ lines: 1 });
+      // Later events of the new data source are buffered, not refused (ENOENT) until a restart.
+      await expect(buf.append(o, chunks(`{"after":${round}}\n`))).resolves.toMatchObject({ lines: 1 });
+      await buf.flush();
+      expect(stored.splice(0)).toEqual([`{"during":${round}}`, `{"after":${round}}`]);
+    }
+    // Nothing of the dropped folders is left in the tree (nor waits in the trash).
+    expect(fs.readdirSync(path.join(root, 't', 'w'))).toEqual(['d']);
+    expect(fs.existsSync(path.join(root, '.trash')) ? fs.readdirSync(path.join(root, '.trash')) : []).toEqual([]);
+    await buf.close();
+  });
+
   it('flush requests while one is running are coalesced: at most one waits behind it', async () => {
     let running = 0;
     let calls = 0;

@@ -146,7 +146,10 @@ export class EventBuffer {
   /** Finds segments left by an earlier process. */
   #recover(): void {
     if (!fs.existsSync(this.#root)) return;
+    // Folders of dropped data sources, workspaces and tenants a crash left before removing them.
+    fs.rmSync(path.join(this.#root, TRASH), { recursive: true, force: true });
     for (const tenant of fs.readdirSync(this.#root)) {
+      if (tenant.startsWith('.')) continue;
       for (const workspace of safeList(path.join(this.#root, tenant))) {
         // (A workspace id file being written at the crash: written again by the next append.)
         for (const f of fs.readdirSync(path.join(this.#root, tenant, workspace))) {
@@ -210,7 +213,16 @@ export class EventBuffer {
     }
     const name = `${String(t.seq++).padStart(12, '0')}-${this.#bootTag}.ndjson`;
     const tmp = path.join(t.dir, `.${name}.part`);
-    const fh = await fsp.open(tmp, 'w', 0o600);
+    let fh: fsp.FileHandle;
+    try {
+      fh = await fsp.open(tmp, 'w', 0o600);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      // The data source was dropped meanwhile (its folder taken away), or someone removed the folder.
+      if (this.#targets.get(this.#key(o)) !== t) throw droppedMeanwhile(o.datasource);
+      fs.mkdirSync(t.dir, { recursive: true, mode: 0o700 });
+      fh = await fsp.open(tmp, 'w', 0o600);
+    }
     let bytes = 0;
     let lines = 0;
     let last = 10;
@@ -279,9 +291,15 @@ export class EventBuffer {
       await fsp.rm(tmp, { force: true });
       throw e;
     }
-    await fsp.rename(tmp, path.join(t.dir, name));
-    const d = await fsp.open(t.dir, 'r');
-    try { await d.sync(); } finally { await d.close(); }
+    try {
+      await fsp.rename(tmp, path.join(t.dir, name));
+      const d = await fsp.open(t.dir, 'r');
+      try { await d.sync(); } finally { await d.close(); }
+    } catch (e) {
+      // Dropped between the last word and here: its folder, this segment with it, is gone.
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT' && this.#targets.get(this.#key(o)) !== t) throw droppedMeanwhile(o.datasource);
+      throw e;
+    }
     t.pendingBytes += bytes;
     t.pendingSegments++;
     if (t.pendingBytes >= this.#batchBytes || t.pendingSegments >= MAX_BATCH_SEGMENTS) void this.flush();
@@ -472,10 +490,36 @@ export class EventBuffer {
     return n;
   }
 
+  /**
+   * Takes a folder out of the buffer's tree at once (a rename into `.trash`, in the same step as
+   * its targets leave the map: an append arriving after makes a new folder, never writes into
+   * one being removed), then removes it. Removing it in place raced with appends: a data source
+   * dropped and created again under load had its new folder removed under a cached target (every
+   * later buffered event failed, ENOENT, until a restart), and the drop itself failed (ENOTEMPTY)
+   * after it was done.
+   */
+  async #removeFolder(dir: string): Promise<void> {
+    const trash = path.join(this.#root, TRASH);
+    const away = path.join(trash, `${Date.now()}-${crypto.randomBytes(6).toString('hex')}`);
+    try {
+      fs.mkdirSync(trash, { recursive: true, mode: 0o700 });
+      fs.renameSync(dir, away);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw e;
+    }
+    try {
+      await fsp.rm(away, { recursive: true, force: true });
+    } catch (e) {
+      // Out of the tree already: nothing reads it; the next start removes it.
+      this.#log.warn('events buffer: could not remove a discarded folder (removed at the next start)', { dir: away, err: e });
+    }
+  }
+
   /** Drops every buffered segment of a deleted tenant. */
   async discardTenant(tenant: string): Promise<void> {
     for (const [key, t] of this.#targets) if (t.owner.tenant === tenant) this.#targets.delete(key);
-    await fsp.rm(path.join(this.#root, tenant), { recursive: true, force: true });
+    await this.#removeFolder(path.join(this.#root, tenant));
   }
 
   /**
@@ -493,7 +537,7 @@ export class EventBuffer {
   discardWorkspace(tenant: string, workspace: string): Promise<void> {
     return this.betweenFlushes(async () => {
       for (const [key, t] of this.#targets) if (t.owner.tenant === tenant && t.owner.workspace === workspace) this.#targets.delete(key);
-      await fsp.rm(path.join(this.#root, tenant, workspace), { recursive: true, force: true });
+      await this.#removeFolder(path.join(this.#root, tenant, workspace));
     });
   }
 
@@ -563,7 +607,7 @@ export class EventBuffer {
     const t = this.#targets.get(this.#key(o));
     if (!t) return;
     this.#targets.delete(this.#key(o));
-    await fsp.rm(t.dir, { recursive: true, force: true });
+    await this.#removeFolder(t.dir);
   }
 
   async close(): Promise<void> {
@@ -679,6 +723,13 @@ function linesBeforeBadUtf8(b: Buffer, end: number): number {
     n++;
     lo = i + 1;
   }
+}
+
+/** Where folders of dropped data sources, workspaces and tenants go before they are removed. */
+const TRASH = '.trash';
+
+function droppedMeanwhile(datasource: string): RoostError {
+  return new RoostError('UNKNOWN_DATASOURCE', `data source "${datasource}" was dropped while these events arrived; nothing was stored`);
 }
 
 function notUtf8(line: number): RoostError {
