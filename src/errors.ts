@@ -67,6 +67,11 @@ export const ERROR_STATUS = {
   INTERNAL: 500,
   NOT_AVAILABLE: 501,
   IDP_UNAVAILABLE: 502,
+  /**
+   * The engine cell stopped after it had the whole insert and before it answered: the rows may be
+   * stored. Not 503: a client retrying by itself could store them twice.
+   */
+  INSERT_OUTCOME_UNKNOWN: 502,
   CELL_UNAVAILABLE: 503,
   ENGINE_UNAVAILABLE: 503,
   SHUTTING_DOWN: 503,

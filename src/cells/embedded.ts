@@ -58,6 +58,11 @@ interface Pending {
   onStarted?(): void;
 }
 
+/** A commit insert whose answer the stopped cell never sent. */
+function outcomeUnknown(cause: Error): RoostError {
+  return new RoostError('INSERT_OUTCOME_UNKNOWN', 'the tenant\'s engine cell stopped after it received these rows and before it confirmed them: they may have been stored. Check (for example by counting rows with a key of this request) before sending them again: a retry can store them twice', { cause });
+}
+
 /** One running cell process and its socket. */
 class CellProcess {
   readonly child: ChildProcess;
@@ -477,7 +482,13 @@ export class EmbeddedCell implements Engine {
       }
       if (failure) throw failure;
       proc.send(Frame.InsertEnd, id);
-      return await result;
+      try {
+        return await result;
+      } catch (e) {
+        // The cell had the whole body and may have committed it before it stopped.
+        if (opts.commits && e instanceof EngineUnavailable) throw outcomeUnknown(e);
+        throw e;
+      }
     } catch (e) {
       if (!failure) proc.send(Frame.Cancel, id);
       throw e;

@@ -61,6 +61,12 @@ export interface InsertOptions {
   splittable?: boolean;
   /** Called as bytes are accepted by the engine side. */
   onProgress?: (bytes: number) => void;
+  /**
+   * The insert stores into the data source itself (not a stage): an engine lost after it had the
+   * whole body, before answering, leaves its outcome unknown (INSERT_OUTCOME_UNKNOWN, not a 503
+   * whose retry could store the rows twice).
+   */
+  commits?: boolean;
 }
 
 export interface InsertSummary {

@@ -353,7 +353,7 @@ async function importLocked(app: App, o: ImportOptions): Promise<ImportResult> {
     const oneBlock: Record<string, number> = !o.staged ? ONE_BLOCK : {};
     const settings = { input_format_skip_unknown_fields: 0, ...dedup, ...oneBlock };
     if (o.group && !o.staged && o.mode === 'append' && !o.dedupToken) await insertGrouped(app.metrics, engine, into, validator.format, encoded(), settings, o.ws.tenant, o.signal, o.beforeCommit);
-    else await engine.insert(into, validator.format, encoded(), { signal: o.signal, settings, splittable: o.staged });
+    else await engine.insert(into, validator.format, encoded(), { signal: o.signal, settings, splittable: o.staged, commits: !o.staged });
     if (rows + spool.count === 0) throw new RoostError('EMPTY_BODY', 'the body holds no rows (only a header or blank lines)');
     if (o.mode === 'replace' && rows === 0) {
       // Every row failed: replacing would empty the data source (or the part the condition
@@ -427,7 +427,16 @@ async function importLocked(app: App, o: ImportOptions): Promise<ImportResult> {
         // tenant past its limit stores nothing.
         if (!o.skipStorageLimit) await checkStorage(app, getTenant(app.state, o.ws.tenant), true);
         o.beforeCommit?.();
-        await engine.exec(`ALTER TABLE ${target} ATTACH PARTITION tuple() FROM ${stage}`);
+        try {
+          await engine.exec(`ALTER TABLE ${target} ATTACH PARTITION tuple() FROM ${stage}`);
+        } catch (e) {
+          // The cell lost in this statement: the rows may be in (a replace sent again does the same
+          // thing again; an append does not). Not "retry it".
+          if (e instanceof RoostError && e.code === 'CELL_UNAVAILABLE') {
+            throw new RoostError('INSERT_OUTCOME_UNKNOWN', 'the tenant\'s engine stopped while it committed this append: its rows may have been stored. Check (for example by counting rows with a key of this upload) before sending them again: a retry can store them twice', { cause: e });
+          }
+          throw e;
+        }
       }
       // The rows are in (the step above is the commit): their rejected lines follow, retried while
       // the cell comes back (a kill between the two left the rows without them and said "retry",
@@ -527,6 +536,30 @@ class InsertGroup {
     });
   }
 
+  /**
+   * One INSERT of the batch's rows. On a cell it carries a token of its own (the data source's
+   * deduplication window, see createTables): a cell lost before it answered may have stored the
+   * rows or not, and the same INSERT, sent again with the same token to the cell that comes
+   * back, is stored once either way. The requests get a definite answer (200, no duplicates)
+   * instead of "retry it" for rows that were stored. A remote server keeps the unknown outcome.
+   */
+  async #insert(batch: GroupMember[]): Promise<void> {
+    const body = () => (function* () { for (const m of batch) yield* m.parts; })();
+    if (this.engine.kind !== 'embedded') return void await this.engine.insert(this.table, this.format, body(), { settings: this.settings, commits: true });
+    const settings = { ...this.settings, insert_deduplication_token: `group:${crypto.randomUUID()}` };
+    const deadline = Date.now() + GROUP_RETRY_MS;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.engine.insert(this.table, this.format, body(), { settings, commits: true });
+        return;
+      } catch (e) {
+        const lost = e instanceof RoostError && (e.code === 'INSERT_OUTCOME_UNKNOWN' || e.code === 'CELL_UNAVAILABLE');
+        if (!lost || Date.now() > deadline) throw e;
+        await new Promise((r) => setTimeout(r, Math.min(2_000, 100 * attempt)));
+      }
+    }
+  }
+
   private async run(): Promise<void> {
     this.running = true;
     try {
@@ -544,7 +577,7 @@ class InsertGroup {
         }
         if (batch.length === 0) continue;
         try {
-          await this.engine.insert(this.table, this.format, (function* () { for (const m of batch) yield* m.parts; })(), { settings: this.settings });
+          await this.#insert(batch);
           this.metrics.groupedInserts.inc({ tenant: this.tenant });
           this.metrics.groupedInsertRequests.inc({ tenant: this.tenant }, batch.length);
           for (const m of batch) m.resolve();
@@ -560,6 +593,8 @@ class InsertGroup {
 }
 
 const insertGroups = new WeakMap<Engine, Map<string, InsertGroup>>();
+/** How long a group's INSERT is sent again while the tenant's cell comes back (see InsertGroup). */
+const GROUP_RETRY_MS = 15_000;
 
 /**
  * Inserts an import's rows through the table's InsertGroup: the rows are encoded (validated)
@@ -584,7 +619,7 @@ async function insertGrouped(metrics: Metrics, engine: Engine, table: string, fo
         yield* held;
         for (let x = await it.next(); !x.done; x = await it.next()) yield x.value;
       };
-      await engine.insert(table, format, rest(), { signal, settings });
+      await engine.insert(table, format, rest(), { signal, settings, commits: true });
       return;
     }
   }
@@ -594,7 +629,7 @@ async function insertGrouped(metrics: Metrics, engine: Engine, table: string, fo
     // (remote) The last word, then the commit, with nothing awaited between. Not cancelled when
     // the client goes away from here on: a cut request could store part of it.
     check?.();
-    await engine.insert(table, format, held, { settings });
+    await engine.insert(table, format, held, { settings, commits: true });
     return;
   }
   let byKey = insertGroups.get(engine);
