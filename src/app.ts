@@ -161,7 +161,7 @@ async function startLocked(config: Config, log: Logger, unlock: () => void): Pro
   }, log, undefined, metrics, {
     seconds: { pipe_stats_rt: config.serviceLogRetentionS, endpoint_errors: config.serviceLogRetentionS, datasources_ops_log: config.serviceLogRetentionS, audit_log: config.auditRetentionS },
     everyMs: Number(process.env.ROOST_SERVICE_LOG_PRUNE_INTERVAL_MS || 6 * 3_600_000),
-  });
+  }, path.join(config.dataDir, 'service-journal'));
   metrics.serviceLog = service;
   // Service rows carry their workspace's id: a workspace renamed keeps them, one created under
   // a deleted one's name does not inherit them.

@@ -5,6 +5,8 @@
  * `tinybird.endpoint_errors` and `roost.audit_log` (each filtered to the
  * workspace). Rows are buffered and written in batches; `flush()` forces it.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import type { Engine } from '../cells/engine.js';
 import { QueryFailed, RoostError } from '../errors.js';
 import { quoteIdent, quoteString, unfinishedMutations, versionAtLeast } from '../cells/engine.js';
@@ -279,6 +281,12 @@ interface PendingUpgrade { tables: Set<string>; failures: number; nextAt: number
  * service database.
  */
 export const MAX_SERVICE_VALUE_BYTES = 8 * 1024;
+/**
+ * Tables whose rows are journaled on disk until they are in the engine (kill -9 safe): the
+ * operations log and the audit log. Endpoint call statistics are not (one row per call, the
+ * hot path): a kill -9 loses their last second.
+ */
+const JOURNALED = new Set(['datasources_ops_log', 'audit_log']);
 /** Largest total of a row's values (UTF-8 bytes of its strings, map keys included): longer values are cut shorter. */
 export const MAX_SERVICE_ROW_BYTES = 64 * 1024;
 /** The shortest a value is cut to when a row is over MAX_SERVICE_ROW_BYTES; beyond that, maps and arrays lose entries. */
@@ -462,14 +470,103 @@ export class ServiceLog {
   #inFlight = new Map<string, number>();
   /** `tenant\0table` whose dropping of rows was logged (again after a write of it succeeds). */
   #dropLogged = new Set<string>();
+  /** Where rows of JOURNALED tables wait on disk until they are in the engine (see #journal). */
+  #journalDir: string | undefined;
+  /** The open journal file of each `tenant\0table`. */
+  #journals = new Map<string, { fd: number; file: string }>();
+  /** Journal files of each `tenant\0table` whose rows are not in the engine yet (closed: rows taken by a write, or recovered). */
+  #sealed = new Map<string, string[]>();
+  #journalSeq = 0;
 
-  constructor(engineFor: (tenant: string) => Engine | undefined, log: Logger, intervalMs = 1000, metrics?: ServiceMetrics, retention?: ServiceRetention) {
+  constructor(engineFor: (tenant: string) => Engine | undefined, log: Logger, intervalMs = 1000, metrics?: ServiceMetrics, retention?: ServiceRetention, journalDir?: string) {
     this.#engineFor = engineFor;
     this.#log = log;
     this.#metrics = metrics;
     this.#retention = retention;
+    this.#journalDir = journalDir;
+    if (journalDir) this.#recoverJournals(journalDir);
     this.#timer = setInterval(() => { void this.flush(); }, intervalMs);
     this.#timer.unref();
+  }
+
+  /**
+   * Rows of the tables that record changes and auth decisions (JOURNALED) are also appended to
+   * a file per tenant and table before write() returns, so the request's answer comes after
+   * them: a kill -9 lost the rows of the last second before (the buffer is written once a
+   * second). A file is closed when a write takes its rows and removed once they are in the
+   * engine; a start puts the rows of the files it finds back in the buffer. A crash between an
+   * engine write and the removal of its files writes those rows twice.
+   */
+  #journal(tenant: string, table: string, line: string): void {
+    if (!this.#journalDir || !JOURNALED.has(table)) return;
+    const key = `${tenant}\0${table}`;
+    try {
+      let j = this.#journals.get(key);
+      if (!j) {
+        const dir = path.join(this.#journalDir, tenant);
+        fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+        const file = path.join(dir, `${table}.${Date.now()}-${process.pid}-${++this.#journalSeq}.ndjson`);
+        j = { fd: fs.openSync(file, 'a', 0o600), file };
+        this.#journals.set(key, j);
+      }
+      fs.writeSync(j.fd, line + '\n');
+    } catch (e) {
+      // The row stays in memory (written at the next flush); only its crash safety is lost.
+      this.#log.error('service log journal write failed', { tenant, table, err: e });
+    }
+  }
+
+  /** Closes the tenant's open journal files: their rows were taken by a write (kept until it succeeds). */
+  #sealJournals(tenant: string, tables: Iterable<string>): Map<string, string[]> {
+    const taken = new Map<string, string[]>();
+    for (const table of tables) {
+      const key = `${tenant}\0${table}`;
+      const j = this.#journals.get(key);
+      if (j) {
+        this.#journals.delete(key);
+        try { fs.closeSync(j.fd); } catch { /* closed */ }
+        this.#sealed.set(key, [...(this.#sealed.get(key) ?? []), j.file]);
+      }
+      const files = this.#sealed.get(key);
+      if (files?.length) taken.set(table, [...files]);
+    }
+    return taken;
+  }
+
+  /** The rows of `files` are in the engine: the files go. */
+  #journaled(tenant: string, table: string, files: string[] | undefined): void {
+    if (!files?.length) return;
+    const key = `${tenant}\0${table}`;
+    for (const f of files) fs.rmSync(f, { force: true });
+    const left = (this.#sealed.get(key) ?? []).filter((f) => !files.includes(f));
+    if (left.length) this.#sealed.set(key, left); else this.#sealed.delete(key);
+  }
+
+  /** Puts the rows of journal files an earlier process left back in the buffer. */
+  #recoverJournals(dir: string): void {
+    let tenants: string[];
+    try { tenants = fs.readdirSync(dir); } catch { return; }
+    for (const tenant of tenants) {
+      let files: string[];
+      try { files = fs.readdirSync(path.join(dir, tenant)).filter((f) => f.endsWith('.ndjson')).sort(); } catch { continue; }
+      for (const f of files) {
+        const table = f.slice(0, f.indexOf('.'));
+        const file = path.join(dir, tenant, f);
+        if (!JOURNALED.has(table)) { fs.rmSync(file, { force: true }); continue; }
+        const lines = fs.readFileSync(file, 'utf8').split('\n').filter((l) => {
+          if (!l) return false;
+          try { JSON.parse(l); return true; } catch { return false; }
+        });
+        let t = this.#buffers.get(tenant);
+        if (!t) this.#buffers.set(tenant, (t = new Map()));
+        let b = t.get(table);
+        if (!b) t.set(table, (b = { rows: [], bytes: 0 }));
+        for (const l of lines) { b.rows.push(l); b.bytes += Buffer.byteLength(l); }
+        const key = `${tenant}\0${table}`;
+        this.#sealed.set(key, [...(this.#sealed.get(key) ?? []), file]);
+        if (lines.length) this.#log.info('service log rows recovered from the journal', { tenant, table, rows: lines.length });
+      }
+    }
   }
 
   /**
@@ -585,6 +682,7 @@ export class ServiceLog {
     let b = t.get(table);
     if (!b) t.set(table, (b = { rows: [], bytes: 0 }));
     const line = JSON.stringify(row, wellFormed);
+    this.#journal(tenant, table, line);
     b.rows.push(line);
     b.bytes += Buffer.byteLength(line);
     if (b.bytes > MAX_KEPT_BYTES) this.#trim(tenant, table, b);
@@ -667,8 +765,13 @@ export class ServiceLog {
     const tables = this.#buffers.get(tenant);
     this.#buffers.delete(tenant);
     if (!tables) return;
+    const journaled = this.#sealJournals(tenant, tables.keys());
     const engine = this.#engineFor(tenant);
-    if (!engine) return;
+    if (!engine) {
+      // The tenant is gone: so are the rows (and their journal).
+      for (const [table, files] of journaled) this.#journaled(tenant, table, files);
+      return;
+    }
     let inFlight = 0;
     for (const b of tables.values()) inFlight += b.bytes;
     this.#inFlight.set(tenant, (this.#inFlight.get(tenant) ?? 0) + inFlight);
@@ -707,6 +810,7 @@ export class ServiceLog {
         }
         this.#inFlight.set(tenant, Math.max(0, (this.#inFlight.get(tenant) ?? 0) - b.bytes));
         inFlight -= b.bytes;
+        this.#journaled(tenant, table, journaled.get(table));
         b.rows = [];
         b.bytes = 0;
         this.#dropLogged.delete(`${tenant}\0${table}`);
@@ -791,6 +895,8 @@ export class ServiceLog {
     await this.#flushing.get(tenant)?.queued?.catch(() => undefined);
     await this.#flushing.get(tenant)?.running.catch(() => undefined);
     this.#buffers.delete(tenant);
+    for (const [table, files] of this.#sealJournals(tenant, Object.keys(SERVICE_TABLES))) this.#journaled(tenant, table, files);
+    if (this.#journalDir) fs.rmSync(path.join(this.#journalDir, tenant), { recursive: true, force: true });
     // An ensure in progress (the first, or a retry of a failed upgrade) would create the
     // database again after a DROP: it ends first (each of its statements has a time limit, so
     // the wait is bounded). Ensures after this find no engine: the tenant's state is gone before
@@ -817,5 +923,8 @@ export class ServiceLog {
   async close(): Promise<void> {
     clearInterval(this.#timer);
     await this.flush();
+    // Rows not written (an engine away) stay in their journal files for the next start.
+    for (const j of this.#journals.values()) { try { fs.closeSync(j.fd); } catch { /* closed */ } }
+    this.#journals.clear();
   }
 }
