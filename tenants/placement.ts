@@ -12,7 +12,11 @@ import type { Tenant } from './registry.js';
 import type { SecretBox } from '../auth/secrets.js';
 import { sweepStageTables } from '../src/ingest/stage.js';
 
-/** A stage table this old belongs to no import in progress. */
+/**
+ * On a remote server, a stage table this old belongs to no import in progress. An embedded
+ * cell's are all this process's (one server per data directory): any not of an import it runs
+ * now is a leftover, whatever its age.
+ */
 const STAGE_SWEEP_AGE_S = 24 * 3600;
 
 export interface CellManagerOptions {
@@ -67,7 +71,7 @@ export class CellManager {
         onStart: () => {
           m.cellStarts.inc({ tenant: tenant.slug });
           m.cellsRunning.inc();
-          // Stage tables of imports cut short by a crash (older than any import runs).
+          // Stage tables of imports cut short by a crash (of no import this process runs).
           this.#sweepStages(tenant.slug, e!);
         },
         onCrash: () => m.cellCrashes.inc({ tenant: tenant.slug }),
@@ -78,9 +82,9 @@ export class CellManager {
     return e;
   }
 
-  /** Drops the engine's stage tables older than any import runs (in `databases` only, when given), in the background. */
+  /** Drops the engine's stage tables of no import in progress (in `databases` only, when given), in the background. */
   #sweepStages(tenant: string, engine: Engine, databases?: string[]): void {
-    void sweepStageTables(engine, STAGE_SWEEP_AGE_S, databases).then(
+    void sweepStageTables(engine, engine.kind === 'embedded' ? 0 : STAGE_SWEEP_AGE_S, databases).then(
       (dropped) => { if (dropped.length) this.#opts.log.warn('dropped stage tables of unfinished imports', { tenant, tables: dropped }); },
       (err: unknown) => this.#opts.log.warn('stage tables not swept', { tenant, err }),
     );

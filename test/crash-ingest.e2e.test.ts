@@ -3,8 +3,17 @@
  * stored: /v0/datasources append and replace, /v0/events?wait=true. Real server, real
  * engine, real SIGKILL, restart on the same data directory.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { call, startServer, type RunningServer } from './helpers/server.js';
+
+/** Stage tables in the tenant's engine, read from its metadata folders (SQL cannot see them). */
+function stageTablesOnDisk(s: RunningServer): string[] {
+  const meta = path.join(s.dataDir, 'cells', 'local', 'db', 'metadata');
+  if (!fs.existsSync(meta)) return [];
+  return fs.readdirSync(meta).filter((d) => d.startsWith('ws_') && fs.statSync(path.join(meta, d)).isDirectory()).flatMap((d) => fs.readdirSync(path.join(meta, d)).filter((f) => f.includes('__stage_')));
+}
 
 const csvSchema = encodeURIComponent('id Int32, txt String');
 const ndSchema = encodeURIComponent('`id` UInt32 `json:$.id`');
@@ -82,12 +91,16 @@ describe('uploads answered 200 are there after kill -9', () => {
       await new Promise((r) => setTimeout(r, 3000));
       await kill9(s1);
       for (const u of ups) expect(await u).toBeInstanceOf(Error); // never acknowledged
+      // The killed imports left their stage tables (4 MiB pieces were in).
+      expect(stageTablesOnDisk(s1).length).toBeGreaterThan(0);
       s2 = await startServer({ dataDir: s1.dataDir });
       expect(await sqlRows(s2, tok, 'SELECT count() AS c FROM mid_a')).toEqual([{ c: 100 }]);
       expect(await sqlRows(s2, tok, 'SELECT count() AS c FROM mid_r')).toEqual([{ c: 100 }]);
       expect(await sqlRows(s2, tok, 'SELECT count() AS c FROM mid_w')).toEqual([{ c: 100 }]);
-      // No stage table shows as a data source (SQL cannot read system.tables). Stage tables of the
-      // killed imports do stay in the engine until the cell's sweep (tenants/placement.ts, after a day).
+      // No stage table shows as a data source (SQL cannot read system.tables). The stage tables of
+      // the killed imports go at the cell's start (of no import of this process), not a day later.
+      await expect.poll(() => stageTablesOnDisk(s2!), { timeout: 10_000 }).toEqual([]);
+      expect(s2.logs.some((l) => l.msg === 'dropped stage tables of unfinished imports')).toBe(true);
       const list = await call(`${s2.url}/v0/datasources`, { token: tok });
       expect(list.status).toBe(200);
       expect((list.body.datasources as Array<{ name: string }>).map((d) => d.name).sort()).toEqual(['mid_a', 'mid_r', 'mid_w']);

@@ -26,7 +26,7 @@ import { ClickHouseEngine } from '../cells/clickhouse.js';
 import { quoteIdent, quoteString, type Engine } from '../cells/engine.js';
 import type { Metrics } from '../log/metrics.js';
 import { checkStorage, storageChanged } from '../../tenants/limits.js';
-import { newStageSuffix } from './stage.js';
+import { newStageSuffix, stageDone } from './stage.js';
 
 export interface ImportSource {
   /** CSV bytes (for NDJSON: the converted rows). */
@@ -211,7 +211,15 @@ export async function importRows(app: App, o: ImportOptions): Promise<ImportResu
       try {
         if (!o.skipStorageLimit) await checkStorage(app, getTenant(app.state, o.ws.tenant), false, leavingAt(o));
         await checkDefaultsSupported(app.cells.engineFor(getTenant(app.state, o.ws.tenant)), o.ds.columns);
-        return await withDataSourceLock(app, o.ws, o.ds, o.mode === 'replace', () => importLocked(app, o), o.creating);
+        return await withDataSourceLock(app, o.ws, o.ds, o.mode === 'replace', async () => {
+          // This process's stage tables while it runs: never swept (see CellManager's sweep).
+          const suffix = newStageSuffix();
+          try {
+            return await importLocked(app, o, suffix);
+          } finally {
+            stageDone(suffix);
+          }
+        }, o.creating);
       } finally {
         storageChanged(o.ws.tenant);
       }
@@ -221,14 +229,13 @@ export async function importRows(app: App, o: ImportOptions): Promise<ImportResu
   }
 }
 
-async function importLocked(app: App, o: ImportOptions): Promise<ImportResult> {
+async function importLocked(app: App, o: ImportOptions, suffix: string): Promise<ImportResult> {
   const t0 = performance.now();
   const tenant = getTenant(app.state, o.ws.tenant);
   const engine = app.cells.engineFor(tenant);
   const importId = crypto.randomUUID();
   const target = qualified(o.ws, o.ds.table);
   const qTable = qualified(o.ws, `${o.ds.table}_quarantine`);
-  const suffix = newStageSuffix();
   const stage = qualified(o.ws, `${o.ds.table}${suffix}`);
   const into = o.staged ? stage : target;
 

@@ -8,7 +8,26 @@ import crypto from 'node:crypto';
 import type { Engine } from '../cells/engine.js';
 import { quoteIdent, quoteString } from '../cells/engine.js';
 
-export const newStageSuffix = (): string => `__stage_${crypto.randomBytes(6).toString('hex')}`;
+/** Suffixes of this process's imports in progress: their stage tables are never swept. */
+const live = new Set<string>();
+
+/** A new stage suffix, held as this process's own until `stageDone`. */
+export function newStageSuffix(): string {
+  const s = `__stage_${crypto.randomBytes(6).toString('hex')}`;
+  live.add(s);
+  return s;
+}
+
+/** The import of `suffix` ended (its stage tables dropped, or handed to the later drops). */
+export function stageDone(suffix: string): void {
+  live.delete(suffix);
+}
+
+/** Is `name` a stage table of an import this process runs now? */
+export function liveStage(name: string): boolean {
+  const m = /__stage_[0-9a-f]{12}$/.exec(name);
+  return m !== null && live.has(m[0]);
+}
 
 /** ClickHouse regular expression for a stage table's name. */
 export const STAGE_TABLE_RE = '__stage_[0-9a-f]{12}$';
@@ -30,12 +49,13 @@ export async function stageTables(engine: Engine, opts: { databases?: string[]; 
 
 /**
  * Drops stage tables left behind by imports that never finished (a server or cell killed
- * mid-import). Only tables older than `olderThanSeconds` go: no import runs that long, so an
- * import in progress never loses its stage. Returns the tables dropped.
+ * mid-import): those older than `olderThanSeconds` (no import runs that long), and none of this
+ * process's imports in progress (`liveStage`). Returns the tables dropped.
  */
 export async function sweepStageTables(engine: Engine, olderThanSeconds: number, databases?: string[]): Promise<string[]> {
   const dropped: string[] = [];
   for (const t of await stageTables(engine, { olderThanSeconds, ...(databases ? { databases } : {}) })) {
+    if (liveStage(t.name)) continue;
     await engine.exec(`DROP TABLE IF EXISTS ${quoteIdent(t.database)}.${quoteIdent(t.name)}`);
     dropped.push(`${t.database}.${t.name}`);
   }
