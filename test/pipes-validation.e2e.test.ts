@@ -107,6 +107,22 @@ describe('a node the engine refuses is not saved', () => {
   });
 });
 
+describe('pipe size', () => {
+  it('a pipe has at most 200 nodes: one more is a 400 before any check (the checks grow with the square of the count), whichever way it is added', async () => {
+    const nodes = (n: number) => Array.from({ length: n }, (_, i) => ({ name: `n${i}`, sql: i % 10 ? `SELECT x + 1 AS x FROM n${i - 1}` : `SELECT ${i} AS x` }));
+    const t0 = Date.now();
+    const big = await json('/v0/pipes', { name: 'too_many', nodes: nodes(10_000) });
+    expect(big.status, big.text.slice(0, 200)).toBe(400);
+    expect(big.body.error).toBe('a pipe has at most 200 nodes (this one would have 10000): split it into pipes that read each other');
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    const ok = await json('/v0/pipes', { name: 'many', nodes: nodes(200) });
+    expect(ok.status, ok.text.slice(0, 200)).toBe(200);
+    const more = await raw('POST', '/v0/pipes/many/nodes?name=n200', 'SELECT x FROM n199');
+    expect(more.status, more.text).toBe(400);
+    expect((await get('/v0/pipes/many')).body.nodes).toHaveLength(200);
+  }, 60_000);
+});
+
 describe('ignore_sql_errors=true saves without the check, and the node records it', () => {
   it('query string, form field, JSON (top level and per node)', async () => {
     const q = await raw('POST', '/v0/pipes?name=ig_q&ignore_sql_errors=true', 'SELECT idd FROM ev');
