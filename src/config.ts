@@ -2,6 +2,7 @@
  * Configuration: flags win over environment, environment over defaults.
  * Every value is validated once here; the rest of the server trusts `Config`.
  */
+import os from 'node:os';
 import path from 'node:path';
 import { parseTrustedProxies, type TrustedProxies } from './http/client-ip.js';
 import { isLoopbackHost } from '../auth/loopback.js';
@@ -26,6 +27,8 @@ export interface Config {
   requestTimeoutMs: number;
   /** Default maximum execution time of one query (ms). */
   queryTimeoutMs: number;
+  /** Default memory limit of one query (ClickHouse max_memory_usage) for tenants without their own; 0: none. */
+  queryMemoryBytes: number;
   /** A cell with no request for this long is stopped (ms). */
   cellIdleMs: number;
   /** Interval of cell health checks (ms). */
@@ -56,6 +59,13 @@ interface Option {
 }
 
 /** The table the README documents; `roost --help` prints it. */
+/**
+ * A query without a memory limit could take the machine: one `uniqExact` over billions of numbers
+ * grew its cell to 6 GB in 20 s, and the kernel's OOM killer picks any process (another tenant's
+ * cell, the server). A quarter of the machine's memory by default.
+ */
+const DEFAULT_QUERY_MEMORY_BYTES = Math.floor(os.totalmem() / 4);
+
 export const OPTIONS: Record<keyof Config, Option> = {
   host: { flag: '--host', env: 'ROOST_HOST', def: '127.0.0.1', help: 'address to listen on' },
   port: { flag: '--port', env: 'ROOST_PORT', def: '7181', help: 'TCP port (0 picks a free one)' },
@@ -70,6 +80,7 @@ export const OPTIONS: Record<keyof Config, Option> = {
   maxUploadBytes: { flag: '--max-upload', env: 'ROOST_MAX_UPLOAD', def: '10737418240', help: 'largest ingest body in bytes' },
   requestTimeoutMs: { flag: '--request-timeout', env: 'ROOST_REQUEST_TIMEOUT_MS', def: '300000', help: 'request deadline in ms' },
   queryTimeoutMs: { flag: '--query-timeout', env: 'ROOST_QUERY_TIMEOUT_MS', def: '30000', help: 'default query time limit in ms' },
+  queryMemoryBytes: { flag: '--query-memory', env: 'ROOST_QUERY_MEMORY_BYTES', def: String(DEFAULT_QUERY_MEMORY_BYTES), help: 'default memory limit of one query in bytes, for tenants without query_memory_bytes (default: a quarter of this machine\'s memory); 0: none' },
   cellIdleMs: { flag: '--cell-idle', env: 'ROOST_CELL_IDLE_MS', def: '600000', help: 'stop a cell after this many idle ms' },
   cellHealthMs: { flag: '--cell-health', env: 'ROOST_CELL_HEALTH_MS', def: '5000', help: 'cell health-check interval in ms' },
   shutdownGraceMs: { flag: '--shutdown-grace', env: 'ROOST_SHUTDOWN_GRACE_MS', def: '10000', help: 'drain time on SIGTERM in ms' },
@@ -87,6 +98,13 @@ export class ConfigError extends Error {
     super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
     this.name = 'ConfigError';
   }
+}
+
+/** `0` (no limit) or at least 16 MiB. */
+function memoryLimit(name: string, raw: string, problems: string[]): number {
+  const n = intIn(name, raw, 0, Number.MAX_SAFE_INTEGER, problems);
+  if (n !== 0 && n < 16 << 20) problems.push(`${name} must be 0 (no limit) or at least ${16 << 20} bytes, got ${n}`);
+  return n;
 }
 
 function intIn(name: string, raw: string, min: number, max: number, problems: string[]): number {
@@ -190,6 +208,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     maxUploadBytes: intIn(name('maxUploadBytes'), raw('maxUploadBytes')!, 1024, Number.MAX_SAFE_INTEGER, problems),
     requestTimeoutMs: intIn(name('requestTimeoutMs'), raw('requestTimeoutMs')!, 100, 86_400_000, problems),
     queryTimeoutMs: intIn(name('queryTimeoutMs'), raw('queryTimeoutMs')!, 10, 86_400_000, problems),
+    queryMemoryBytes: memoryLimit(name('queryMemoryBytes'), raw('queryMemoryBytes')!, problems),
     cellIdleMs: intIn(name('cellIdleMs'), raw('cellIdleMs')!, 100, 86_400_000, problems),
     cellHealthMs: intIn(name('cellHealthMs'), raw('cellHealthMs')!, 50, 3_600_000, problems),
     shutdownGraceMs: intIn(name('shutdownGraceMs'), raw('shutdownGraceMs')!, 0, 3_600_000, problems),

@@ -115,7 +115,9 @@ const WHOLE_WRITE_BYTES = 4 << 20;
 export function querySettings(tenant: Tenant, config: Config, format: string): { settings: Record<string, string | number>; timeoutMs: number } {
   const l = tenant.limits;
   const settings: Record<string, string | number> = {};
-  if (l.query_memory_bytes) settings.max_memory_usage = l.query_memory_bytes;
+  // The tenant's own limit, else the server's default (a quarter of the machine's memory).
+  const memory = l.query_memory_bytes ?? config.queryMemoryBytes;
+  if (memory) settings.max_memory_usage = memory;
   // A CPU share per query: one tenant's heavy query must leave cores to the others (and to this server).
   settings.max_threads = l.query_threads ?? DEFAULT_QUERY_THREADS;
   // 64-bit integers as JSON numbers, as Tinybird answers: the embedded engine's default
