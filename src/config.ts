@@ -29,6 +29,8 @@ export interface Config {
   queryTimeoutMs: number;
   /** Default memory limit of one query (ClickHouse max_memory_usage) for tenants without their own; 0: none. */
   queryMemoryBytes: number;
+  /** Open connections one client address may hold (trusted proxies: no limit). */
+  maxConnectionsPerClient: number;
   /** A cell with no request for this long is stopped (ms). */
   cellIdleMs: number;
   /** Interval of cell health checks (ms). */
@@ -81,6 +83,7 @@ export const OPTIONS: Record<keyof Config, Option> = {
   requestTimeoutMs: { flag: '--request-timeout', env: 'ROOST_REQUEST_TIMEOUT_MS', def: '300000', help: 'request deadline in ms' },
   queryTimeoutMs: { flag: '--query-timeout', env: 'ROOST_QUERY_TIMEOUT_MS', def: '30000', help: 'default query time limit in ms' },
   queryMemoryBytes: { flag: '--query-memory', env: 'ROOST_QUERY_MEMORY_BYTES', def: String(DEFAULT_QUERY_MEMORY_BYTES), help: 'default memory limit of one query in bytes, for tenants without query_memory_bytes (default: a quarter of this machine\'s memory); 0: none' },
+  maxConnectionsPerClient: { flag: '--max-connections-per-client', env: 'ROOST_MAX_CONNECTIONS_PER_CLIENT', def: '1024', help: 'open connections one client address (an IPv6 /64) may hold; beyond, 429 and closed; trusted proxies are not limited' },
   cellIdleMs: { flag: '--cell-idle', env: 'ROOST_CELL_IDLE_MS', def: '600000', help: 'stop a cell after this many idle ms' },
   cellHealthMs: { flag: '--cell-health', env: 'ROOST_CELL_HEALTH_MS', def: '5000', help: 'cell health-check interval in ms' },
   shutdownGraceMs: { flag: '--shutdown-grace', env: 'ROOST_SHUTDOWN_GRACE_MS', def: '10000', help: 'drain time on SIGTERM in ms' },
@@ -209,6 +212,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     requestTimeoutMs: intIn(name('requestTimeoutMs'), raw('requestTimeoutMs')!, 100, 86_400_000, problems),
     queryTimeoutMs: intIn(name('queryTimeoutMs'), raw('queryTimeoutMs')!, 10, 86_400_000, problems),
     queryMemoryBytes: memoryLimit(name('queryMemoryBytes'), raw('queryMemoryBytes')!, problems),
+    maxConnectionsPerClient: intIn(name('maxConnectionsPerClient'), raw('maxConnectionsPerClient')!, 1, 1_000_000, problems),
     cellIdleMs: intIn(name('cellIdleMs'), raw('cellIdleMs')!, 100, 86_400_000, problems),
     cellHealthMs: intIn(name('cellHealthMs'), raw('cellHealthMs')!, 50, 3_600_000, problems),
     shutdownGraceMs: intIn(name('shutdownGraceMs'), raw('shutdownGraceMs')!, 0, 3_600_000, problems),

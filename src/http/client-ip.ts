@@ -46,7 +46,7 @@ export function unmappedAddress(addr: string): string {
   return addr.slice(0, 7).toLowerCase() === '::ffff:' && net.isIPv4(addr.slice(7)) ? addr.slice(7) : addr;
 }
 
-function trusted(p: TrustedProxies, addr: string): boolean {
+export function trusted(p: TrustedProxies, addr: string): boolean {
   const family = net.isIP(addr);
   return family !== 0 && p.list.check(addr, family === 4 ? 'ipv4' : 'ipv6');
 }

@@ -4,7 +4,9 @@
  * the only place that turns errors into HTTP statuses and `{error, code}` bodies.
  */
 import { clientIp } from './client-ip.js';
+import fs from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import crypto from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -12,7 +14,7 @@ import { RoostError, isRoostError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../log/metrics.js';
 import type { Ctx } from './context.js';
-import type { TrustedProxies } from './client-ip.js';
+import { trusted, unmappedAddress, type TrustedProxies } from './client-ip.js';
 import { fieldNotUtf8, sendJson } from './context.js';
 import type { Router } from './router.js';
 
@@ -29,6 +31,39 @@ export interface HttpServerOptions {
   hostAllowed?: (host: string) => boolean;
   /** Proxies whose X-Forwarded-For names the client (see client-ip.ts). */
   trustedProxies?: TrustedProxies;
+  /** Open connections one client address may hold (trusted proxies: no limit); beyond, 429 and closed. */
+  maxConnectionsPerClient?: number;
+}
+
+/** Connections refused by the per-client cap (answered 429 at once, closed). */
+const REFUSED = new WeakSet<object>();
+
+/** Open connections one client address may hold by default (ROOST_MAX_CONNECTIONS_PER_CLIENT). */
+export const DEFAULT_CONNECTIONS_PER_CLIENT = 1024;
+
+/**
+ * The process's open-files limit (Linux `/proc/self/limits`), or undefined. Connections are
+ * capped below it: one client holding every descriptor (stalled requests) took every tenant down,
+ * and the server could not open its own files.
+ */
+function openFilesLimit(): number | undefined {
+  try {
+    const m = /^Max open files\s+(\d+)/m.exec(fs.readFileSync('/proc/self/limits', 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The key a connection counts under: the address (IPv6: its /64, what one client holds). */
+function connectionKey(addr: string): string {
+  const a = unmappedAddress(addr);
+  if (!net.isIPv6(a)) return a;
+  const [head, tail] = a.toLowerCase().split('::');
+  const hs = head ? head.split(':') : [];
+  const ts = tail ? tail.split(':') : [];
+  const groups = tail === undefined ? hs : [...hs, ...Array<string>(Math.max(0, 8 - hs.length - ts.length)).fill('0'), ...ts];
+  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':')}::/64`;
 }
 
 /**
@@ -64,14 +99,47 @@ export class HttpServer {
    */
   #byId = new Map<string, Ctx | Set<Ctx>>();
   #draining = false;
+  /** Open connections per client address (see the connection cap). */
+  #perClient = new Map<string, number>();
+  /** Client addresses whose refused connections were logged in the last minute. */
+  #capLogged = new Set<string>();
 
   constructor(opts: HttpServerOptions) {
     this.#opts = opts;
     this.server = http.createServer({ keepAliveTimeout: 5_000, requestTimeout: 0, headersTimeout: 30_000 }, (req, res) => {
+      if (REFUSED.has(req.socket)) { req.socket.destroy(); return; }
       void this.#dispatch(req, res);
     });
     // Requests node's parser refuses never reach #dispatch: they get the same JSON errors.
     this.server.on('clientError', (err: Error, socket: Duplex) => this.#parseError(err, socket));
+    // Connections: a cap per client address, and all of them below the open-files limit.
+    const files = openFilesLimit();
+    if (files !== undefined) this.server.maxConnections = Math.max(64, files - 1024);
+    const perClient = opts.maxConnectionsPerClient ?? DEFAULT_CONNECTIONS_PER_CLIENT;
+    this.server.prependListener('connection', (socket: net.Socket) => {
+      const addr = socket.remoteAddress;
+      if (!addr || (opts.trustedProxies && trusted(opts.trustedProxies, unmappedAddress(addr)))) return;
+      const key = connectionKey(addr);
+      const n = (this.#perClient.get(key) ?? 0) + 1;
+      this.#perClient.set(key, n);
+      socket.once('close', () => {
+        const left = (this.#perClient.get(key) ?? 1) - 1;
+        if (left > 0) this.#perClient.set(key, left); else this.#perClient.delete(key);
+      });
+      if (n > perClient) {
+        const body = JSON.stringify({ error: `this client address has ${perClient} connections open to the server, its limit: close some (or reuse them with keep-alive) and retry`, code: 'RATE_LIMITED' });
+        // Answered here, before any request is read; a request it still sends is not served.
+        REFUSED.add(socket);
+        socket.end(`HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json; charset=utf-8\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+        setTimeout(() => socket.destroy(), 1000).unref();
+        this.#count('unrouted', 'UNKNOWN', 429);
+        if (!this.#capLogged.has(key)) {
+          this.#capLogged.add(key);
+          this.#opts.log.warn('connections refused: a client address holds too many', { client: key, limit: perClient });
+          setTimeout(() => this.#capLogged.delete(key), 60_000).unref();
+        }
+      }
+    });
     this.server.on('checkExpectation', (req: http.IncomingMessage, res: http.ServerResponse) => {
       // The body was not sent (the client waits for 100 Continue): nothing to read, but
       // the client may send it anyway, so the connection is not reused.
