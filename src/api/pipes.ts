@@ -462,7 +462,7 @@ export function registerPipeRoutes(app: App): void {
       let body: { name?: unknown; description?: unknown; nodes?: unknown; ignore_sql_errors?: unknown };
       const text = textOf(await readBody(ctx));
       try { body = JSON.parse(text) as typeof body; } catch { throw new RoostError('INVALID_JSON', 'the body must be JSON {name, description?, nodes: [{name, sql, description?, type?}]}'); }
-      if (typeof body !== 'object' || body === null) throw new RoostError('INVALID_JSON', 'the body must be a JSON object');
+      if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new RoostError('INVALID_JSON', 'the body must be a JSON object {name, description?, nodes: [...]}');
       noLoneSurrogates(text, body);
       name = checkName('pipe', typeof body.name === 'string' ? body.name : ctx.query.get('name'));
       if (body.description !== undefined && body.description !== null && typeof body.description !== 'string') throw new RoostError('INVALID_PARAMETER', 'description must be a string');

@@ -198,6 +198,8 @@ export function schemaRefusal(e: unknown, ws: Workspace): unknown {
   }
   // The columns an expression may name, without the engine's virtual ones (_part, _block_number, ...).
   const shown = text.replace(/(available columns: )((?:'[^']*'\s*)+)/, (_m, head: string, list: string) => head + (list.match(/'[^']*'/g) ?? []).filter((c) => !VIRTUAL.has(c.slice(1, -1))).join(' ') + ' ');
+  // Code 62 with this text: the CREATE statement is over the engine's max_query_size (a schema of tens of thousands of columns).
+  if (/Max query size exceeded/i.test(text)) return new RoostError('SCHEMA_SYNTAX', 'the schema is too large for the engine (its CREATE statement is over 256 KiB): use fewer columns, or shorter names and types', { details: { clickhouse_code: e.clickhouseCode } });
   return new RoostError('SCHEMA_SYNTAX', `the engine refused the schema (a DEFAULT expression or engine_sorting_key): ${shown}`, { details: { clickhouse_code: e.clickhouseCode } });
 }
 

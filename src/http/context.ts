@@ -178,7 +178,10 @@ export function mergeForm(query: URLSearchParams, fields: URLSearchParams): URLS
  */
 export function textOf(body: Buffer, what = 'the request body'): string {
   if (!isUtf8(body)) throw new RoostError('INVALID_UTF8', `${what} is not UTF-8; send it as UTF-8 text`);
-  return body.toString('utf8');
+  // A UTF-8 byte-order mark (editors on Windows write one) is not part of the text: JSON.parse
+  // refused such a body with a message that did not say why.
+  const start = body.length >= 3 && body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf ? 3 : 0;
+  return body.toString('utf8', start);
 }
 
 /**

@@ -748,7 +748,12 @@ export function csvToRoost(e: unknown): unknown {
     case 'ROW_TOO_LARGE': return new RoostError('ROW_TOO_LARGE', `${e.message}; a row may be at most 8 MiB: split it (long text in several rows, or keep large values outside)`, { details });
     case 'INVALID_UTF8': return new RoostError('INVALID_UTF8', `${e.message}; send UTF-8 text`, { details });
     // The first row was read as a header (it does not read as data): say how to send it as data.
-    case 'HEADER_MISMATCH': return new RoostError('HEADER_MISMATCH', `${e.message} (nothing was stored); name the columns as the schema does, or send header=false if the first row is data`, { details });
+    case 'HEADER_MISMATCH': {
+      // A header of thousands of names made an error of hundreds of KB: its start says enough.
+      const message = e.message.length > 2000 ? `${e.message.slice(0, 2000)}… (${e.found?.length ?? 'many'} names found)` : e.message;
+      if (e.found && e.found.length > 100) details.found = [...e.found.slice(0, 100), `… ${e.found.length - 100} more`];
+      return new RoostError('HEADER_MISMATCH', `${message} (nothing was stored); name the columns as the schema does, or send header=false if the first row is data`, { details });
+    }
     case 'SCHEMA_SYNTAX': return new RoostError('SCHEMA_SYNTAX', e.message, { details });
     case 'UNSUPPORTED_TYPE': return new RoostError('SCHEMA_SYNTAX', e.message, { details });
     default: return new RoostError('BAD_REQUEST', e.message, { details });
