@@ -82,6 +82,11 @@ describe('analyzeSql: rewrite', () => {
     const sql = 'SELECT arrayMap(x -> x + 1, a), sumIf(b, c), uniqMergeState(s), countOrNull(), quantileIf(0.9)(b, c), ' +
       'row_number() OVER (PARTITION BY a ORDER BY b) FROM events';
     expect(() => analyzeSql(sql, MAP)).not.toThrow();
+    // An allowed function by its bare name in a lambda's place, and a column of a refused function's name elsewhere.
+    expect(() => analyzeSql('SELECT arrayMap(toString, [1, 2]), arraySort(`negate`, [3, 1]), length(user) FROM events', MAP)).not.toThrow();
+    // As a higher-order function's first argument a bare name is a function: a column must be qualified there.
+    expect(refused('SELECT arrayConcat(user, [1]) FROM events').message).toBe("function 'user' is not allowed (as the function arrayConcat applies); a column of that name: qualify it (t.user)");
+    expect(() => analyzeSql('SELECT arrayConcat(events.user, [1]) FROM events', MAP)).not.toThrow();
   });
   it('function names are case-insensitive only where ClickHouse says so', () => {
     expect(() => analyzeSql('SELECT COUNT(), Sum(a), SUBSTRING(s, 1, 2), CAST(a AS String) FROM events', MAP)).not.toThrow();
@@ -167,6 +172,13 @@ describe('analyzeSql: policy', () => {
     ['SELECT * APPLY file FROM events', 'FORBIDDEN_FUNCTION', 'file'],
     ["SELECT * REPLACE (file('x') AS a) FROM events", 'FORBIDDEN_FUNCTION', 'file'],
     ["SELECT arrayMap(x -> file(x), ['a'])", 'FORBIDDEN_FUNCTION', 'file'],
+    // A function by its bare name where a higher-order function takes a lambda.
+    ["SELECT arrayMap(file, ['/etc/hostname'])", 'FORBIDDEN_FUNCTION', 'file'],
+    ["SELECT arrayMap(`file`, ['x'])", 'FORBIDDEN_FUNCTION', '`file`'],
+    ['SELECT arrayFilter(getSetting, [\'max_threads\'])', 'FORBIDDEN_FUNCTION', 'getSetting'],
+    ['SELECT mapApply(getMacro, m) FROM events', 'FORBIDDEN_FUNCTION', 'getMacro'],
+    ['SELECT arrayFold(filesystemAvailable, [1], 0)', 'FORBIDDEN_FUNCTION', 'filesystemAvailable'],
+    ['SELECT arrayMap(hostName, [1])', 'FORBIDDEN_FUNCTION', 'hostName'],
     ["SELECT aiGenerate('hi')", 'FORBIDDEN_FUNCTION', 'aiGenerate'],
     ['SELECT sumIfFile(a) FROM events', 'UNKNOWN_FUNCTION', 'sumIfFile'],
     ['SELECT 1; SELECT 2', 'MULTIPLE_STATEMENTS', 'SELECT', 1],

@@ -125,6 +125,8 @@ TEST_CASE("policy refusals carry code and offset") {
       {"SELECT url('x')", ErrorCode::UNKNOWN_FUNCTION, 7},  // a table function only: no such function
       {"SELECT toStartOfDya(now())", ErrorCode::UNKNOWN_FUNCTION, 7},
       {"SELECT HOSTNAME()", ErrorCode::FORBIDDEN_FUNCTION, 7},
+      {"SELECT arrayMap(file, ['/etc/hostname'])", ErrorCode::FORBIDDEN_FUNCTION, 16},  // a function by its bare name
+      {"SELECT mapApply(getSetting, m) FROM events", ErrorCode::FORBIDDEN_FUNCTION, 16},
       {"SELECT displayName()", ErrorCode::FORBIDDEN_FUNCTION, 7},  // the server's name
       {"SELECT in(1, events)", ErrorCode::FORBIDDEN_FUNCTION, 7},
       {"SELECT * APPLY(sleep) FROM events", ErrorCode::FORBIDDEN_FUNCTION, 15},

@@ -480,6 +480,16 @@ bool Scanner::functionCall(size_t& i, size_t name_end) {
   f.is_matcher = f.is_matcher || iequals(name, "columns");
   if (kw(name_end + 1, "select") || kw(name_end + 1, "with") || (syntax && kw(name_end + 1, "from"))) f.kind = FK::Query;
   i = name_end + 1;
+  // A higher-order function takes a function by its bare name where a lambda goes
+  // (arrayMap(toString, a)): the name is a call, checked as one (arrayMap(file, ['/etc/x']) read
+  // files). Only the lambda's place, the first argument, so a column of such a name elsewhere stays a column.
+  if ((istartsWith(name, "array") || istartsWith(name, "map")) && (type(i) == TT::BareWord || type(i) == TT::QuotedIdentifier) &&
+      (type(i + 1) == TT::Comma || type(i + 1) == TT::ClosingRoundBracket)) {
+    std::string ref;
+    if (!identText(i, ref)) return false;
+    if (isDeniedFunction(ref))
+      return fail(ErrorCode::FORBIDDEN_FUNCTION, i, "function '" + ref + "' is not allowed (as the function " + name + " applies); a column of that name: qualify it (t." + ref + ")");
+  }
   if (flags & kTableLiteral) {
     // dictGet('dict', ...), joinGet('table', ...): the literal must name a map entry.
     if (type(i) != TT::StringLiteral || *tok(i).begin != '\'' || (type(i + 1) != TT::Comma && type(i + 1) != TT::ClosingRoundBracket))

@@ -15,4 +15,8 @@ inline bool iequals(std::string_view a, std::string_view b) noexcept {
   return true;
 }
 
+inline bool istartsWith(std::string_view s, std::string_view prefix) noexcept {
+  return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
+}
+
 }  // namespace roost::sql
