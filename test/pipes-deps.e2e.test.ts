@@ -129,6 +129,16 @@ describe('templateNames', () => {
     expect(names("SELECT count() AS pageviews, {{Int32(a, 1)}} AS y FROM db.t7, numbers(10), `t8` -- FROM t9\n/* FROM t10 */ WHERE s = 'FROM t11 {{String(p)}}' {{ custom_error({'error': 'pageviews missing'}) }}")).toEqual(['t8']);
     // A branch or a tag before a name: read as in the table's place when it may be.
     expect(names("SELECT * FROM {% for x in [1] %}{% end %}t12, {{ symbol(String(t, 'tbl')) }}, `a{{x}}b`, t13")).toEqual(['t12', 'tbl', 't13']);
+    // `#` comments and heredocs are not strings; a FROM list goes on after a subquery, a table
+    // function and SAMPLE; TRIM's and position's FROM and IN name no table.
+    expect(names("SELECT 1 {% if defined(x) %}{% else %}# don't\nSELECT * FROM (SELECT 1) s, b1, numbers(3) n, b2 SAMPLE 0.1, b3{% end %}")).toEqual(['b1', 'b2', 'b3']);
+    expect(names("SELECT $$it's$$ AS h, TRIM(BOTH ' ' FROM s), position(s IN s2), extract(day FROM d) FROM b4")).toEqual(['b4']);
+    // Values in tags outside a table's place (defaults, enums, descriptions, conditions) are no names.
+    expect(names("SELECT {{String(c, 'red')}}, {{String(x, 'a', description='tt')}}, {{Array(y, 'String', default='a,tt', enum=['a', 'tt'])}} {% if String(x, 'a') == 'tt2' %}1{% end %} FROM ev")).toEqual(['ev']);
+    // Linear: a 1 MiB template of unbalanced table functions in a branch (it was quadratic: minutes).
+    const t0 = Date.now();
+    names(`SELECT 1 {% if defined(x) %}{% else %}${' FROM a('.repeat(130_000)}{% end %}`);
+    expect(Date.now() - t0).toBeLessThan(5_000);
   });
 });
 
@@ -142,11 +152,13 @@ describe('words of a template that only look like pipe or node names', () => {
 
     // Two endpoints whose column aliases are each other's names: no cycle.
     await createPipe('sessions', [{ name: 'n', sql: '%\nSELECT count() AS pageviews, {{Int32(a, 1)}} AS y FROM events' }]);
-    const pv = await createPipe('pageviews', [{ name: 'n', sql: '%\nSELECT uniq(id) AS sessions, {{Int32(a, 1)}} AS y FROM events' }]);
+    const pv = await createPipe('pageviews', [{ name: 'n', sql: "%\nSELECT uniq(id) AS sessions, {{Int32(a, 1)}} AS y, {{String(s, 'sessions')}} AS d FROM events" }]);
     expect(pv.nodes[0].dependencies).toEqual(['events']);
     const e = await put('/v0/pipes/sessions/nodes/n', '%\nSELECT count() AS pageviews, {{Int32(a, 2)}} AS y FROM events');
     expect(e.status, e.text).toBe(200);
     expect(await rows('/v0/pipes/sessions.ndjson')).toEqual([{ pageviews: 3, y: 2 }]);
+    // A default value equal to a pipe's name is no dependency either.
+    expect(await depsOf('pageviews')).toEqual({ n: ['events'] });
     // Unpublishing `pageviews` is not refused for a column alias in `sessions`.
     expect((await del('/v0/pipes/pageviews/nodes/n/endpoint')).status).toBe(200);
     expect((await del('/v0/pipes/sessions')).status).toBe(204);

@@ -370,7 +370,7 @@ export function registerPipeRoutes(app: App): void {
         const cur = findPipe(state, r.tenant, r.workspace, name);
         const next = change(cur);
         if (next !== null) {
-          const checked = checkPipe(state, next);
+          const checked = checkPipe(state, next, cur);
           plan = planEngineCheck(state, cur, checked, false, checkView(state, r));
           await runEngineCheck(engineAccess(r), plan, name);
         }
@@ -387,7 +387,7 @@ export function registerPipeRoutes(app: App): void {
           if (users.length) throw new RoostError('CONFLICT', `pipe "${name}" is read by pipes ${users.join(', ')}; change or delete them first`, { details: { dependents: users } });
           return { ops: [...deletePipeOps(cur), ...dropReferencesOps(s, r.tenant, r.workspace, 'pipe', cur.id, cur.name, Date.now())], result: null };
         }
-        const checked = checkPipe(s, { ...ownedAfter(r, next), ...publishedBy(r), updatedAt: new Date().toISOString() });
+        const checked = checkPipe(s, { ...ownedAfter(r, next), ...publishedBy(r), updatedAt: new Date().toISOString() }, cur);
         refusePublishingUnreadable(r, checked);
         if (!checked.endpoint && users.length && !engine?.ignore) {
           throw new RoostError('CONFLICT', `pipe "${name}" is read by pipes ${users.join(', ')} through its endpoint; keep a node published${engine ? ', or pass ignore_sql_errors=true to leave them without it' : ''}`, { details: { dependents: users } });

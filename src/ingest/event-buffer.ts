@@ -218,8 +218,9 @@ export class EventBuffer {
       fh = await fsp.open(tmp, 'w', 0o600);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-      // The data source was dropped meanwhile (its folder taken away), or someone removed the folder.
-      if (this.#targets.get(this.#key(o)) !== t) throw droppedMeanwhile(o.datasource);
+      // Its folder was taken away (a drop, a workspace rename or delete): the caller says which,
+      // from the state (events.ts). Else someone removed the folder: made again.
+      if (this.#targets.get(this.#key(o)) !== t) throw e;
       fs.mkdirSync(t.dir, { recursive: true, mode: 0o700 });
       fh = await fsp.open(tmp, 'w', 0o600);
     }
@@ -291,15 +292,11 @@ export class EventBuffer {
       await fsp.rm(tmp, { force: true });
       throw e;
     }
-    try {
-      await fsp.rename(tmp, path.join(t.dir, name));
-      const d = await fsp.open(t.dir, 'r');
-      try { await d.sync(); } finally { await d.close(); }
-    } catch (e) {
-      // Dropped between the last word and here: its folder, this segment with it, is gone.
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT' && this.#targets.get(this.#key(o)) !== t) throw droppedMeanwhile(o.datasource);
-      throw e;
-    }
+    // (ENOENT: the folder went between the last word and here, with this segment; the caller
+    // says why, from the state.)
+    await fsp.rename(tmp, path.join(t.dir, name));
+    const d = await fsp.open(t.dir, 'r');
+    try { await d.sync(); } finally { await d.close(); }
     t.pendingBytes += bytes;
     t.pendingSegments++;
     if (t.pendingBytes >= this.#batchBytes || t.pendingSegments >= MAX_BATCH_SEGMENTS) void this.flush();
@@ -727,10 +724,6 @@ function linesBeforeBadUtf8(b: Buffer, end: number): number {
 
 /** Where folders of dropped data sources, workspaces and tenants go before they are removed. */
 const TRASH = '.trash';
-
-function droppedMeanwhile(datasource: string): RoostError {
-  return new RoostError('UNKNOWN_DATASOURCE', `data source "${datasource}" was dropped while these events arrived; nothing was stored`);
-}
 
 function notUtf8(line: number): RoostError {
   return new RoostError('INVALID_UTF8', `line ${line} is not valid UTF-8; send the events as UTF-8 text (nothing was stored)`, { details: { line } });

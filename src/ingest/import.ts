@@ -555,13 +555,16 @@ class InsertGroup {
     if (this.engine.kind !== 'embedded') return void await this.engine.insert(this.table, this.format, body(), { settings: this.settings, commits: true });
     const settings = { ...this.settings, insert_deduplication_token: `group:${crypto.randomUUID()}` };
     const deadline = Date.now() + GROUP_RETRY_MS;
+    // An attempt that may have stored the rows: a later failure must not say "nothing stored".
+    let unknown: RoostError | undefined;
     for (let attempt = 1; ; attempt++) {
       try {
         await this.engine.insert(this.table, this.format, body(), { settings, commits: true });
         return;
       } catch (e) {
+        if (e instanceof RoostError && e.code === 'INSERT_OUTCOME_UNKNOWN') unknown = e;
         const lost = e instanceof RoostError && (e.code === 'INSERT_OUTCOME_UNKNOWN' || e.code === 'CELL_UNAVAILABLE');
-        if (!lost || Date.now() > deadline) throw e;
+        if (!lost || Date.now() > deadline) throw unknown ?? e;
         await new Promise((r) => setTimeout(r, Math.min(2_000, 100 * attempt)));
       }
     }

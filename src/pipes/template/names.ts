@@ -1,13 +1,16 @@
 /**
  * The names a template could read as tables, from the template alone: the words of its SQL text
- * in a table's place (after `FROM`, `JOIN` or `IN`, and after a comma in a `FROM` list) in every
- * `{% if %}` / `{% else %}` / `{% for %}` body, whichever a call takes, and the string literals
- * inside `{{ }}` and `{% %}` that are names or comma-separated lists of names
- * (`{{ symbol('b') }}`, `{% set t = 'b' %}`, `columns('a,b')`). Not read: `{# #}` comments, SQL
- * comments and string literals, words right after a `.` (`t.b`), function and table-function
- * names (`numbers(10)`), aliases and columns (`count() AS pageviews`), message texts inside tags
- * (`custom_error({'error': 'pageviews missing'})`). Over-inclusive where a branch or a tag hides
- * what comes before a word: callers keep the words that name something (a node, a pipe).
+ * in a table's place (after `FROM`, `JOIN` or `IN`; after a comma of a `FROM` list, through
+ * aliases, `FINAL`, `SAMPLE`, subqueries and table functions) in every `{% if %}` / `{% else %}` /
+ * `{% for %}` body, whichever a call takes, and the string literals that are names or
+ * comma-separated lists of names in tags written in a table's place (`FROM {{ symbol('b') }}`)
+ * and in `{% set %}` and `{% for %}` (their values may be written there later). Not read: `{# #}`,
+ * SQL comments (`--`, `#`, block comments), strings and heredocs, words right after a `.` (`t.b`,
+ * `db.t`), function and table-function names (`numbers(10)`), aliases and columns
+ * (`count() AS pageviews`), FROM and IN inside TRIM/EXTRACT/SUBSTRING/position, and tag values
+ * elsewhere (a default, an enum, a description, a condition, a message). Over-inclusive where a
+ * branch or a tag hides what comes before a word; linear in the text. Callers keep the words that
+ * name something (a node, a pipe).
  */
 import type { Expr, TemplateNode } from './parser.js';
 
@@ -64,35 +67,44 @@ function fromExpr(e: Expr, out: Set<string>): void {
 }
 
 /**
- * Where the SQL text scan stands: inside a string, quoted name or block comment that a tag
- * interrupted (`'{{x}}'`), and whether the next word is in a table's place.
+ * Where the SQL text scan stands: inside a string, quoted name, heredoc or block comment that a
+ * tag interrupted (`'{{x}}'`), the brackets open, and whether the next word is in a table's place.
  */
 interface Scan {
-  /** The closing quote (`'`, `"`, `` ` ``) or `*\/` awaited, if any. */
+  /** What closes the quoted text or comment we are in (`'`, `"`, `` ` ``, `*\/`, `$tag$`), if any. */
   open: string | undefined;
   /** Text of a quoted name interrupted by a tag (`` `a{{x}}` ``): not a whole name. */
   broken: boolean;
   /** `table`: the next name is read as a table; `list`: a table was just named (a comma continues the list); `none`. */
   place: 'table' | 'list' | 'none';
-  /** The word before, upper-cased (`ARRAY` before `JOIN`). */
+  /** The word before, upper-cased (`ARRAY` before `JOIN`); `\u0000table` right after a table. */
   last: string;
   /** A word waiting to know whether `(` follows it (a function, not a table). */
   pending: string | undefined;
+  /** Open brackets: what each holds (`syntax`: TRIM(... FROM ...), whose FROM and IN name no table) and the place after it. */
+  brackets: Array<{ syntax: boolean; after: 'list' | 'none' }>;
 }
 
 const TABLE_BEFORE = new Set(['FROM', 'JOIN', 'IN']);
 /** Words that may stand between a table and a comma continuing a `FROM` list. */
-const AFTER_TABLE = new Set(['AS', 'FINAL']);
+const AFTER_TABLE = new Set(['AS', 'FINAL', 'SAMPLE', 'OFFSET']);
 /** Words that end a `FROM` list's item (any other bare word right after a table is its alias). */
 const CLAUSE = new Set([
   'WHERE', 'PREWHERE', 'GROUP', 'ORDER', 'LIMIT', 'HAVING', 'JOIN', 'LEFT', 'RIGHT', 'INNER', 'OUTER', 'FULL', 'CROSS',
   'ANY', 'ALL', 'ASOF', 'SEMI', 'ANTI', 'GLOBAL', 'ARRAY', 'ON', 'USING', 'SAMPLE', 'UNION', 'SETTINGS', 'FORMAT',
   'WINDOW', 'QUALIFY', 'INTERSECT', 'EXCEPT', 'OFFSET', 'INTO', 'WITH', 'PASTE', 'SELECT', 'AND', 'OR', 'NOT', 'IN',
 ]);
+/** Functions whose brackets hold FROM or IN of their own syntax (TRIM(BOTH ' ' FROM s), position(a IN b)). */
+const SYNTAX_CALLS = new Set(['TRIM', 'LTRIM', 'RTRIM', 'EXTRACT', 'SUBSTRING', 'POSITION', 'OVERLAY']);
 
 function flush(s: Scan, out: Set<string>, call: boolean): void {
   if (s.pending !== undefined && !call) out.add(s.pending);
   s.pending = undefined;
+}
+
+/** Inside TRIM(... FROM ...) and the like: FROM and IN there name no table. */
+function inSyntaxCall(s: Scan): boolean {
+  return s.brackets.length > 0 && s.brackets[s.brackets.length - 1]!.syntax;
 }
 
 /** A name read: a candidate when in a table's place (and not a function, known at the next token). */
@@ -102,10 +114,10 @@ function name(s: Scan, word: string, quoted: boolean, out: Set<string>): void {
   if (s.place === 'table') {
     s.pending = word;
     s.place = 'list';
-  } else if (!quoted && TABLE_BEFORE.has(upper) && !(upper === 'JOIN' && s.last === 'ARRAY')) {
+  } else if (!quoted && TABLE_BEFORE.has(upper) && !(upper === 'JOIN' && s.last === 'ARRAY') && !inSyntaxCall(s)) {
     s.place = 'table';
   } else if (s.place === 'list') {
-    // After a table: `AS` and `FINAL` keep its list going, so does one alias (`t AS a`, `t a`).
+    // After a table: `AS`, `FINAL`, `SAMPLE` and `OFFSET` keep its list going, so does one alias (`t AS a`, `t a`).
     const alias = (quoted || (!CLAUSE.has(upper) && !AFTER_TABLE.has(upper))) && (s.last === 'AS' || s.last === '\u0000table');
     if (!AFTER_TABLE.has(upper) && !alias) s.place = 'none';
     if (alias) { s.last = ''; return; }
@@ -113,13 +125,19 @@ function name(s: Scan, word: string, quoted: boolean, out: Set<string>): void {
   s.last = s.place === 'list' && s.pending !== undefined ? '\u0000table' : quoted ? '' : upper;
 }
 
-/** Scans one piece of SQL text, continuing the state the text before it left. */
+/** The closing text of a heredoc opened at `i` (`$$`, `$tag$`), or undefined when `$` opens none here. */
+function heredocTag(text: string, i: number): string | undefined {
+  const m = /^\$[A-Za-z0-9_]*\$/.exec(text.slice(i, i + 66));
+  return m ? m[0] : undefined;
+}
+
+/** Scans one piece of SQL text, continuing the state the text before it left. Linear in the text. */
 function scanText(text: string, s: Scan, out: Set<string>): void {
   let i = 0;
   const n = text.length;
   while (i < n) {
     if (s.open !== undefined) {
-      const end = s.open === '*/' ? text.indexOf('*/', i) : closeQuote(text, i, s.open);
+      const end = s.open === "'" || s.open === '"' || s.open === '`' ? closeQuote(text, i, s.open) : text.indexOf(s.open, i);
       if (s.open === '`' || s.open === '"') {
         const body = text.slice(i, end < 0 ? n : end);
         if (end >= 0 && !s.broken) name(s, body, true, out);
@@ -134,22 +152,23 @@ function scanText(text: string, s: Scan, out: Set<string>): void {
     }
     const c = text[i]!;
     if (c === ' ' || c === '\t' || c === '\n' || c === '\r') { i++; continue; }
-    if (c === '-' && text[i + 1] === '-') {
+    if ((c === '-' && text[i + 1] === '-') || (c === '#' && (text[i + 1] === ' ' || text[i + 1] === '!'))) {
       const eol = text.indexOf('\n', i);
       if (eol < 0) return;
       i = eol + 1;
       continue;
     }
     if (c === '/' && text[i + 1] === '*') { s.open = '*/'; i += 2; continue; }
-    if (c === "'" || c === '"' || c === '`') {
+    const tag = c === '$' ? heredocTag(text, i) : undefined;
+    if (c === "'" || c === '"' || c === '`' || tag) {
       flush(s, out, false);
-      if (c === "'") { s.place = 'none'; s.last = ''; }
-      s.open = c;
+      if (c === "'" || tag) { s.place = s.place === 'list' ? 'list' : 'none'; s.last = ''; }
+      s.open = tag ?? c;
       s.broken = false;
-      i++;
+      i += tag ? tag.length : 1;
       continue;
     }
-    const w = /^[A-Za-z_][A-Za-z0-9_]*/.exec(text.slice(i, i + 256));
+    const w = /^[A-Za-z_][A-Za-z0-9_$]*/.exec(text.slice(i, i + 256));
     if (w) {
       // Right after a `.`: a column or a table of a database, not a name of the workspace.
       const qualified = i > 0 && text[i - 1] === '.';
@@ -158,41 +177,35 @@ function scanText(text: string, s: Scan, out: Set<string>): void {
       continue;
     }
     if (/[0-9]/.test(c)) {
+      // A number right after a table (SAMPLE 0.1, OFFSET 5) keeps its FROM list going.
       flush(s, out, false);
-      s.place = 'none';
+      if (s.place !== 'list') s.place = 'none';
       s.last = '';
       while (i < n && /[0-9A-Za-z_.]/.test(text[i]!)) i++;
       continue;
     }
-    // Punctuation: `(` after a word makes it a function, `.` a database's name; a comma
-    // continues a FROM list.
+    // Punctuation: `(` after a word makes it a function, `.` a database's name; a comma continues
+    // a FROM list; brackets in a table's place (a subquery, a table function) leave one named.
     if (c === '.') { s.pending = undefined; i++; continue; }
-    if (c === '(' && s.pending !== undefined && s.place === 'list') {
-      // A table function (`numbers(10)`): its arguments are skipped, the FROM list goes on.
-      const close = matchingParen(text, i);
-      if (close >= 0) { s.pending = undefined; s.last = '\u0000table'; i = close + 1; continue; }
-    }
+    const calledAsTable = c === '(' && s.pending !== undefined && s.place === 'list';
+    // The word before a `(`: the function it calls (a pending table name, or the last word).
+    const fn = c === '(' ? (s.pending !== undefined ? s.pending.toUpperCase() : s.last) : undefined;
     flush(s, out, c === '(');
-    if (c === ',' && s.place === 'list') s.place = 'table';
-    else if (c !== '.') s.place = 'none';
+    if (c === '(') {
+      // A subquery or table function in FROM/JOIN leaves a table named; IN's (a list, a subquery) does not.
+      s.brackets.push({ syntax: fn !== undefined && SYNTAX_CALLS.has(fn), after: calledAsTable || (s.place === 'table' && s.last !== 'IN') ? 'list' : 'none' });
+      if (s.brackets.length > 10_000) s.brackets.shift();  // not a depth anyone writes: a bound for the scan
+      s.place = 'none';
+    } else if (c === ')') {
+      s.place = s.brackets.pop()?.after ?? 'none';
+      s.last = s.place === 'list' ? '\u0000table' : ')';
+      i++;
+      continue;
+    } else if (c === ',' && s.place === 'list') s.place = 'table';
+    else if (!(s.place === 'list' && c === '/')) s.place = 'none';
     s.last = c;
     i++;
   }
-}
-
-/** Index of the `)` closing the `(` at `open` in the same text (quotes skipped), or -1. */
-function matchingParen(text: string, open: number): number {
-  let depth = 0;
-  for (let i = open; i < text.length; i++) {
-    const c = text[i];
-    if (c === "'" || c === '"' || c === '`') {
-      const end = closeQuote(text, i + 1, c);
-      if (end < 0) return -1;
-      i = end;
-    } else if (c === '(') depth++;
-    else if (c === ')' && --depth === 0) return i;
-  }
-  return -1;
 }
 
 /** Index of the quote closing a quoted text that started before `from` (`''` and `\'` escape), or -1. */
@@ -209,7 +222,7 @@ function closeQuote(text: string, from: number, q: string): number {
 }
 
 function copy(s: Scan): Scan {
-  return { ...s };
+  return { ...s, brackets: [...s.brackets] };
 }
 
 /** After branches: the name in a table's place if any branch (or no branch) leaves it there. */
@@ -220,6 +233,9 @@ function merge(s: Scan, ends: Scan[]): void {
   s.broken = ends.some((e) => e.broken);
   s.last = ends.length === 1 ? ends[0]!.last : '';
   s.pending = undefined;
+  // Brackets opened or closed in a branch: the deepest account (a name in a syntax call's FROM is
+  // then read as a table: the safe side).
+  s.brackets = ends.reduce((a, e) => (e.brackets.length > a.length ? e.brackets : a), s.brackets);
 }
 
 function walk(nodes: TemplateNode[], s: Scan, out: Set<string>): void {
@@ -229,19 +245,20 @@ function walk(nodes: TemplateNode[], s: Scan, out: Set<string>): void {
         scanText(n.text, s, out);
         break;
       case 'output': {
-        // A tag's output is a value or a name (`symbol()`): the words after it are read as
-        // after a table when one was expected here.
+        // A tag's output is a value or a name (`symbol()`): in a table's place its string
+        // literals are the names it may write (not elsewhere: a default, an enum, a description
+        // there is a value). The words after it are read as after a table when one was expected.
         flush(s, out, false);
-        fromExpr(n.expr, out);
+        if (s.place === 'table' && s.open === undefined) fromExpr(n.expr, out);
         if (s.open === '`' || s.open === '"') s.broken = true;
-        else if (s.open === undefined) { s.place = s.place === 'table' ? 'list' : 'none'; s.last = ''; }
+        else if (s.open === undefined) { s.place = s.place === 'table' ? 'list' : 'none'; s.last = s.place === 'list' ? '\u0000table' : ''; }
         break;
       }
       case 'if': {
         flush(s, out, false);
+        // (Conditions write nothing into the SQL.)
         const ends: Scan[] = [];
         for (const b of n.branches) {
-          fromExpr(b.cond, out);
           const t = copy(s);
           walk(b.body, t, out);
           flush(t, out, false);
@@ -265,6 +282,7 @@ function walk(nodes: TemplateNode[], s: Scan, out: Set<string>): void {
         break;
       }
       case 'set':
+        // A value set may be written in a table's place later (`{{ symbol(t) }}`).
         fromExpr(n.expr, out);
         break;
       case 'loopctl':
@@ -275,7 +293,7 @@ function walk(nodes: TemplateNode[], s: Scan, out: Set<string>): void {
 
 /** The candidate names of parsed template nodes, first appearance first. */
 export function collectNames(nodes: TemplateNode[], out = new Set<string>()): Set<string> {
-  const s: Scan = { open: undefined, broken: false, place: 'none', last: '', pending: undefined };
+  const s: Scan = { open: undefined, broken: false, place: 'none', last: '', pending: undefined, brackets: [] };
   walk(nodes, s, out);
   flush(s, out, false);
   return out;

@@ -93,12 +93,13 @@ export function templateParameters(sql: string): TemplateParameter[] {
 }
 
 /**
- * Every identifier a template could write into its SQL whatever the call's values: the words
- * of its SQL text in every branch, and of the string literals inside its tags. Used to record
- * which nodes and pipes a template node may read (see docs/templates.md). Non-templates: none.
+ * The names a template could read as tables whatever the call's values: the words in a table's
+ * place of its SQL text in every branch, and the name literals of its tags there and in `set` and
+ * `for` (see names.ts). Used to record which nodes and pipes a template node may read (see
+ * docs/templates.md). Non-templates: none.
  *
  * @example
- * templateNames('%\nSELECT * FROM {% if defined(x) %}a{% else %}b{% end %}') // ['SELECT', 'FROM', 'a', 'b']
+ * templateNames('%\nSELECT * FROM {% if defined(x) %}a{% else %}b{% end %}') // ['a', 'b']
  */
 export function templateNames(sql: string): string[] {
   if (!isTemplate(sql)) return [];
