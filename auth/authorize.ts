@@ -130,6 +130,9 @@ export function markAudited(e: unknown): void {
  */
 export function auditRefusal(app: App, ctx: Ctx, cred: Credential | undefined, e: unknown, resource?: string): void {
   if (!(e instanceof RoostError) || (e.status !== 401 && e.status !== 403) || AUDITED.has(e)) return;
+  // A template's own error() or custom_error() may choose 401 or 403: no auth decision, and any
+  // caller could fill the audit log with records of its own text.
+  if (e.code === 'TEMPLATE_ERROR') return;
   AUDITED.add(e);
   auditAuth(app, {
     event: e.code === 'SQL_FORBIDDEN' ? 'sql.denied' : e.status === 401 ? 'auth.credential' : 'authz.denied',

@@ -66,7 +66,14 @@ interface Option {
  * grew its cell to 6 GB in 20 s, and the kernel's OOM killer picks any process (another tenant's
  * cell, the server). A quarter of the machine's memory by default.
  */
-const DEFAULT_QUERY_MEMORY_BYTES = Math.floor(os.totalmem() / 4);
+const DEFAULT_QUERY_MEMORY_BYTES = Math.floor(machineMemory() / 4);
+
+/** The memory this process may use: the machine's, or its container's (cgroup) limit when lower. */
+function machineMemory(): number {
+  const total = os.totalmem();
+  const limit = (process as { constrainedMemory?: () => number | undefined }).constrainedMemory?.();
+  return limit && limit > 0 && limit < total ? limit : total;
+}
 
 export const OPTIONS: Record<keyof Config, Option> = {
   host: { flag: '--host', env: 'ROOST_HOST', def: '127.0.0.1', help: 'address to listen on' },

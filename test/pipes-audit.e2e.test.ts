@@ -318,6 +318,14 @@ describe('parameter errors over HTTP', () => {
     expect(b.status, b.text).toBe(403);
     expect(b.body).toMatchObject({ code: 'TEMPLATE_ERROR', error: 'no x' });
     expect((await get('/v0/pipes/perr_err.json?k=y')).body.data).toEqual([{ one: 1 }]);
+    // A template's own 401/403 is no auth decision: not audited (any caller could fill the audit
+    // log with records of its own text). A real refusal is, as the control shows.
+    const own = await call(`${srv.url}/v0/pipes/perr_err.json?k=x`, { token: admin, headers: { 'X-Request-Id': 'tpl-403' } });
+    expect(own.status).toBe(403);
+    const real = await call(`${srv.url}/v0/pipes/perr_err.json`, { token: 'p.not-a-token', headers: { 'X-Request-Id': 'real-401' } });
+    expect(real.status).toBe(401);
+    await expect.poll(() => srv.logs.some((l) => l.msg === 'audit' && l.requestId === 'real-401'), { timeout: 10_000 }).toBe(true);
+    expect(srv.logs.filter((l) => l.msg === 'audit' && l.requestId === 'tpl-403')).toEqual([]);
   });
 });
 

@@ -13,7 +13,10 @@ const tenant = (limits: Tenant['limits']): Tenant => ({ slug: 't', name: 't', do
 
 describe('default query memory limit', () => {
   it('is a quarter of the machine\'s memory, can be set or turned off, and is checked', () => {
-    expect(loadConfig([], {}).queryMemoryBytes).toBe(Math.floor(os.totalmem() / 4));
+    // The machine's memory, or its container's limit when lower.
+    const limit = (process as { constrainedMemory?: () => number | undefined }).constrainedMemory?.();
+    const memory = limit && limit > 0 && limit < os.totalmem() ? limit : os.totalmem();
+    expect(loadConfig([], {}).queryMemoryBytes).toBe(Math.floor(memory / 4));
     expect(loadConfig(['--query-memory', '0'], {}).queryMemoryBytes).toBe(0);
     expect(loadConfig([], { ROOST_QUERY_MEMORY_BYTES: '1073741824' }).queryMemoryBytes).toBe(1073741824);
     expect(() => loadConfig(['--query-memory', '1000'], {})).toThrow(/query-memory.*at least 16777216/);

@@ -538,7 +538,8 @@ export class ServiceLog {
     if (!files?.length) return;
     const key = `${tenant}\0${table}`;
     for (const f of files) fs.rmSync(f, { force: true });
-    const left = (this.#sealed.get(key) ?? []).filter((f) => !files.includes(f));
+    const gone = new Set(files);
+    const left = (this.#sealed.get(key) ?? []).filter((f) => !gone.has(f));
     if (left.length) this.#sealed.set(key, left); else this.#sealed.delete(key);
   }
 
@@ -553,7 +554,13 @@ export class ServiceLog {
         const table = f.slice(0, f.indexOf('.'));
         const file = path.join(dir, tenant, f);
         if (!JOURNALED.has(table)) { fs.rmSync(file, { force: true }); continue; }
-        const lines = fs.readFileSync(file, 'utf8').split('\n').filter((l) => {
+        let text: string;
+        try { text = fs.readFileSync(file, 'utf8'); } catch (e) {
+          // Not readable: left where it is (and said), the start goes on.
+          this.#log.error('service log journal file not readable; its rows are not written', { file, err: e });
+          continue;
+        }
+        const lines = text.split('\n').filter((l) => {
           if (!l) return false;
           try { JSON.parse(l); return true; } catch { return false; }
         });
@@ -562,6 +569,7 @@ export class ServiceLog {
         let b = t.get(table);
         if (!b) t.set(table, (b = { rows: [], bytes: 0 }));
         for (const l of lines) { b.rows.push(l); b.bytes += Buffer.byteLength(l); }
+        this.#trim(tenant, table, b);
         const key = `${tenant}\0${table}`;
         this.#sealed.set(key, [...(this.#sealed.get(key) ?? []), file]);
         if (lines.length) this.#log.info('service log rows recovered from the journal', { tenant, table, rows: lines.length });
