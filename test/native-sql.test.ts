@@ -179,6 +179,12 @@ describe('analyzeSql: policy', () => {
     ['SELECT mapApply(getMacro, m) FROM events', 'FORBIDDEN_FUNCTION', 'getMacro'],
     ['SELECT arrayFold(filesystemAvailable, [1], 0)', 'FORBIDDEN_FUNCTION', 'filesystemAvailable'],
     ['SELECT arrayMap(hostName, [1])', 'FORBIDDEN_FUNCTION', 'hostName'],
+    // In brackets or under an alias it is the same function.
+    ["SELECT arrayMap((file), ['x'])", 'FORBIDDEN_FUNCTION', 'file'],
+    ["SELECT arrayMap(((getSetting)), ['max_threads'])", 'FORBIDDEN_FUNCTION', 'getSetting'],
+    ["SELECT arrayMap(`file` AS f, ['x'])", 'FORBIDDEN_FUNCTION', '`file`'],
+    ["SELECT arrayMap(((file AS f) AS g), ['x'])", 'FORBIDDEN_FUNCTION', 'file'],
+    ['SELECT mapApply((getMacro), m) FROM events', 'FORBIDDEN_FUNCTION', 'getMacro'],
     ["SELECT aiGenerate('hi')", 'FORBIDDEN_FUNCTION', 'aiGenerate'],
     ['SELECT sumIfFile(a) FROM events', 'UNKNOWN_FUNCTION', 'sumIfFile'],
     ['SELECT 1; SELECT 2', 'MULTIPLE_STATEMENTS', 'SELECT', 1],

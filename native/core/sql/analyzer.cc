@@ -483,12 +483,25 @@ bool Scanner::functionCall(size_t& i, size_t name_end) {
   // A higher-order function takes a function by its bare name where a lambda goes
   // (arrayMap(toString, a)): the name is a call, checked as one (arrayMap(file, ['/etc/x']) read
   // files). Only the lambda's place, the first argument, so a column of such a name elsewhere stays a column.
-  if ((istartsWith(name, "array") || istartsWith(name, "map")) && (type(i) == TT::BareWord || type(i) == TT::QuotedIdentifier) &&
-      (type(i + 1) == TT::Comma || type(i + 1) == TT::ClosingRoundBracket)) {
-    std::string ref;
-    if (!identText(i, ref)) return false;
-    if (isDeniedFunction(ref))
-      return fail(ErrorCode::FORBIDDEN_FUNCTION, i, "function '" + ref + "' is not allowed (as the function " + name + " applies); a column of that name: qualify it (t." + ref + ")");
+  // Brackets and aliases around the name do not change it: (file), file AS f, ((file AS f) AS g).
+  if (istartsWith(name, "array") || istartsWith(name, "map")) {
+    size_t j = i;
+    size_t open = 0;
+    while (type(j) == TT::OpeningRoundBracket) { ++open; ++j; }
+    if (type(j) == TT::BareWord || type(j) == TT::QuotedIdentifier) {
+      size_t k = j;
+      for (;;) {
+        if (kw(k + 1, "as") && (type(k + 2) == TT::BareWord || type(k + 2) == TT::QuotedIdentifier)) k += 2;
+        else if (open > 0 && type(k + 1) == TT::ClosingRoundBracket) { --open; ++k; }
+        else break;
+      }
+      if (open == 0 && (type(k + 1) == TT::Comma || type(k + 1) == TT::ClosingRoundBracket)) {
+        std::string ref;
+        if (!identText(j, ref)) return false;
+        if (isDeniedFunction(ref))
+          return fail(ErrorCode::FORBIDDEN_FUNCTION, j, "function '" + ref + "' is not allowed (as the function " + name + " applies); a column of that name: qualify it (t." + ref + ")");
+      }
+    }
   }
   if (flags & kTableLiteral) {
     // dictGet('dict', ...), joinGet('table', ...): the literal must name a map entry.

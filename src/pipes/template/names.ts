@@ -81,9 +81,18 @@ interface Scan {
   last: string;
   /** A word waiting to know whether `(` follows it (a function, not a table). */
   pending: string | undefined;
-  /** Open brackets: what each holds (`syntax`: TRIM(... FROM ...), whose FROM and IN name no table) and the place after it. */
-  brackets: Array<{ syntax: boolean; after: 'list' | 'none' }>;
+  /**
+   * Open brackets, innermost first: what each holds (`syntax`: TRIM(... FROM ...), whose FROM and
+   * IN name no table) and the place after it. A list sharing its tail, so that a branch's copy of
+   * the scan is a pointer (copies of a deep stack per `{% elif %}` took gigabytes).
+   */
+  brackets: Bracket | undefined;
 }
+
+interface Bracket { syntax: boolean; after: 'list' | 'none'; parent: Bracket | undefined; depth: number }
+
+/** Deeper than any query the engine parses: brackets past it are not tracked. */
+const MAX_BRACKETS = 1000;
 
 const TABLE_BEFORE = new Set(['FROM', 'JOIN', 'IN']);
 /** Words that may stand between a table and a comma continuing a `FROM` list. */
@@ -104,13 +113,15 @@ function flush(s: Scan, out: Set<string>, call: boolean): void {
 
 /** Inside TRIM(... FROM ...) and the like: FROM and IN there name no table. */
 function inSyntaxCall(s: Scan): boolean {
-  return s.brackets.length > 0 && s.brackets[s.brackets.length - 1]!.syntax;
+  return s.brackets?.syntax === true;
 }
 
 /** A name read: a candidate when in a table's place (and not a function, known at the next token). */
 function name(s: Scan, word: string, quoted: boolean, out: Set<string>): void {
   flush(s, out, false);
   const upper = word.toUpperCase();
+  // `IN (SELECT ...)`, `IN (WITH ...)`: a subquery, not a table named SELECT.
+  if (s.place === 'table' && !quoted && (upper === 'SELECT' || upper === 'WITH')) s.place = 'none';
   if (s.place === 'table') {
     s.pending = word;
     s.place = 'list';
@@ -153,9 +164,9 @@ function scanText(text: string, s: Scan, out: Set<string>): void {
     const c = text[i]!;
     if (c === ' ' || c === '\t' || c === '\n' || c === '\r') { i++; continue; }
     if ((c === '-' && text[i + 1] === '-') || (c === '#' && (text[i + 1] === ' ' || text[i + 1] === '!'))) {
-      const eol = text.indexOf('\n', i);
-      if (eol < 0) return;
-      i = eol + 1;
+      // A line comment: to the end of the line, also past a tag written in it.
+      s.open = '\n';
+      i += 2;
       continue;
     }
     if (c === '/' && text[i + 1] === '*') { s.open = '*/'; i += 2; continue; }
@@ -192,12 +203,15 @@ function scanText(text: string, s: Scan, out: Set<string>): void {
     const fn = c === '(' ? (s.pending !== undefined ? s.pending.toUpperCase() : s.last) : undefined;
     flush(s, out, c === '(');
     if (c === '(') {
-      // A subquery or table function in FROM/JOIN leaves a table named; IN's (a list, a subquery) does not.
-      s.brackets.push({ syntax: fn !== undefined && SYNTAX_CALLS.has(fn), after: calledAsTable || (s.place === 'table' && s.last !== 'IN') ? 'list' : 'none' });
-      if (s.brackets.length > 10_000) s.brackets.shift();  // not a depth anyone writes: a bound for the scan
-      s.place = 'none';
+      // A subquery or table function in FROM/JOIN leaves a table named; IN's (a list, a subquery)
+      // does not, but a name alone in it is a table (`x IN (t)`, as the analyzer reads it).
+      const inList = s.place === 'table' && s.last === 'IN';
+      const depth = (s.brackets?.depth ?? 0) + 1;
+      if (depth <= MAX_BRACKETS) s.brackets = { syntax: fn !== undefined && SYNTAX_CALLS.has(fn), after: calledAsTable || (s.place === 'table' && !inList) ? 'list' : 'none', parent: s.brackets, depth };
+      s.place = inList ? 'table' : 'none';
     } else if (c === ')') {
-      s.place = s.brackets.pop()?.after ?? 'none';
+      s.place = s.brackets?.after ?? 'none';
+      s.brackets = s.brackets?.parent;
       s.last = s.place === 'list' ? '\u0000table' : ')';
       i++;
       continue;
@@ -222,7 +236,7 @@ function closeQuote(text: string, from: number, q: string): number {
 }
 
 function copy(s: Scan): Scan {
-  return { ...s, brackets: [...s.brackets] };
+  return { ...s };
 }
 
 /** After branches: the name in a table's place if any branch (or no branch) leaves it there. */
@@ -235,7 +249,7 @@ function merge(s: Scan, ends: Scan[]): void {
   s.pending = undefined;
   // Brackets opened or closed in a branch: the deepest account (a name in a syntax call's FROM is
   // then read as a table: the safe side).
-  s.brackets = ends.reduce((a, e) => (e.brackets.length > a.length ? e.brackets : a), s.brackets);
+  s.brackets = ends.reduce((a, e) => ((e.brackets?.depth ?? 0) > (a?.depth ?? 0) ? e.brackets : a), s.brackets);
 }
 
 function walk(nodes: TemplateNode[], s: Scan, out: Set<string>): void {
@@ -293,7 +307,7 @@ function walk(nodes: TemplateNode[], s: Scan, out: Set<string>): void {
 
 /** The candidate names of parsed template nodes, first appearance first. */
 export function collectNames(nodes: TemplateNode[], out = new Set<string>()): Set<string> {
-  const s: Scan = { open: undefined, broken: false, place: 'none', last: '', pending: undefined, brackets: [] };
+  const s: Scan = { open: undefined, broken: false, place: 'none', last: '', pending: undefined, brackets: undefined };
   walk(nodes, s, out);
   flush(s, out, false);
   return out;
