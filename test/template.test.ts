@@ -358,6 +358,11 @@ describe('helpers', () => {
     expect(r).toEqual({ sql: 'SELECT 1', maxThreads: 4, usedParams: [] });
   });
 
+  it('a Float -0 keeps its sign as a default and in text', () => {
+    expect(render('SELECT {{Float64(z, -0.0)}}, {{Float32(w, -0.0)}}')).toBe("SELECT -0.0, toFloat32('-0')");
+    expect(render("SELECT '{{Float64(z)}}'", { z: '-0' })).toBe("SELECT '-0'");
+  });
+
   it('sql_unescape and len', () => {
     expect(render("{{sql_unescape(String(x), '%')}}", { x: 'a\\%b\\_c' })).toBe("'a%b\\\\_c'");
     expect(render('{{len(split_to_array(x))}} {{len("héllo")}}', { x: 'a,b,c' })).toBe('3 5');

@@ -65,6 +65,7 @@ const TYPED_ARGS = ['name', 'default', 'description', 'required', 'example', 'fo
 function paramText(type: string, raw: unknown, value: unknown): string {
   if (type === 'JSON') return typeof raw === 'string' ? raw : JSON.stringify(raw);
   if (typeof value === 'boolean') return value ? '1' : '0';
+  if (typeof value === 'number' && Object.is(value, -0)) return '-0';
   return String(value);
 }
 

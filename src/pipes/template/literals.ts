@@ -100,6 +100,7 @@ function validDate(y: number, m: number, d: number): boolean {
 
 function scalarText(raw: unknown): string {
   if (typeof raw === 'string') return raw;
+  if (typeof raw === 'number' && Object.is(raw, -0)) return '-0';  // (a default -0.0: String() drops the sign)
   if (typeof raw === 'number' || typeof raw === 'bigint') return String(raw);
   if (typeof raw === 'boolean') return raw ? '1' : '0';
   throw new ValueProblem('expected a single value');
