@@ -185,6 +185,11 @@ describe('analyzeSql: policy', () => {
     ["SELECT arrayMap(`file` AS f, ['x'])", 'FORBIDDEN_FUNCTION', '`file`'],
     ["SELECT arrayMap(((file AS f) AS g), ['x'])", 'FORBIDDEN_FUNCTION', 'file'],
     ['SELECT mapApply((getMacro), m) FROM events', 'FORBIDDEN_FUNCTION', 'getMacro'],
+    // ALL and unary plus in front of it, and empty parameters before the arguments.
+    ["SELECT arrayMap(ALL file, ['x'])", 'FORBIDDEN_FUNCTION', 'file'],
+    ["SELECT arrayMap(+ + file, ['x'])", 'FORBIDDEN_FUNCTION', 'file'],
+    ["SELECT arrayMap((+file AS f), ['x'])", 'FORBIDDEN_FUNCTION', 'file'],
+    ["SELECT arrayMap()(file, ['x'])", 'FORBIDDEN_FUNCTION', ')'],
     ["SELECT aiGenerate('hi')", 'FORBIDDEN_FUNCTION', 'aiGenerate'],
     ['SELECT sumIfFile(a) FROM events', 'UNKNOWN_FUNCTION', 'sumIfFile'],
     ['SELECT 1; SELECT 2', 'MULTIPLE_STATEMENTS', 'SELECT', 1],

@@ -138,6 +138,14 @@ describe('templateNames', () => {
     // A line comment goes on past a tag in it; a name alone in IN's brackets is a table.
     expect(names("SELECT 1 -- AND d = {{Date(d, '2020-01-01')}} don't\nFROM {% if defined(q) %}events{% else %}secret{% end %}")).toEqual(['events', 'secret']);
     expect(names('SELECT * FROM events WHERE {% if defined(q) %}1{% else %}id IN (secret2){% end %} AND y IN (SELECT 1 FROM s3) AND z IN (1, 2)')).toEqual(['events', 'secret2', 's3']);
+    // A comment in one branch does not hide what follows the branch; IN (FROM t SELECT ...) reads
+    // t; brackets that branches leave uneven, or past the tracked depth, read as a FROM's; tag
+    // values in IN's brackets are values.
+    expect(names('SELECT * FROM a {% if defined(x) %}-- filtered{% end %} JOIN s1 USING id')).toEqual(['a', 's1']);
+    expect(names('SELECT 1 WHERE x IN (FROM s2 SELECT id)')).toEqual(['s2']);
+    expect(names('SELECT * FROM (SELECT 1 {% if defined(x) %}({% end %}) AS x, s3')).toEqual(['s3']);
+    expect(names(`SELECT * FROM {% if defined(x) %}${'('.repeat(1000)}{% end %}(SELECT 1) AS x, s4`)).toEqual(['s4']);
+    expect(names("SELECT * FROM t WHERE s IN ({{Array(st, 'String', default='active,pending')}})")).toEqual(['t']);
     // Linear in time and memory: a 1 MiB template of unbalanced table functions in a branch (it was
     // quadratic: minutes), deep brackets copied into 60,000 branches (gigabytes, then out of memory).
     const t0 = Date.now();

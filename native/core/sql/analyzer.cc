@@ -481,26 +481,31 @@ bool Scanner::functionCall(size_t& i, size_t name_end) {
   if (kw(name_end + 1, "select") || kw(name_end + 1, "with") || (syntax && kw(name_end + 1, "from"))) f.kind = FK::Query;
   i = name_end + 1;
   // A higher-order function takes a function by its bare name where a lambda goes
-  // (arrayMap(toString, a)): the name is a call, checked as one (arrayMap(file, ['/etc/x']) read
-  // files). Only the lambda's place, the first argument, so a column of such a name elsewhere stays a column.
-  // Brackets and aliases around the name do not change it: (file), file AS f, ((file AS f) AS g).
+  // (arrayMap(toString, a)), and ClickHouse looks through brackets, aliases, ALL and unary plus
+  // around it ((file), file AS f, ALL file, +file): arrayMap(file, ['/etc/x']) read files. So a
+  // first argument that is no lambda may hold no name of a refused function at all (a column of
+  // such a name there must be qualified); empty parameters (arrayMap()(file, ...)) are refused.
   if (istartsWith(name, "array") || istartsWith(name, "map")) {
-    size_t j = i;
-    size_t open = 0;
-    while (type(j) == TT::OpeningRoundBracket) { ++open; ++j; }
-    if (type(j) == TT::BareWord || type(j) == TT::QuotedIdentifier) {
-      size_t k = j;
-      for (;;) {
-        if (kw(k + 1, "as") && (type(k + 2) == TT::BareWord || type(k + 2) == TT::QuotedIdentifier)) k += 2;
-        else if (open > 0 && type(k + 1) == TT::ClosingRoundBracket) { --open; ++k; }
-        else break;
-      }
-      if (open == 0 && (type(k + 1) == TT::Comma || type(k + 1) == TT::ClosingRoundBracket)) {
-        std::string ref;
-        if (!identText(j, ref)) return false;
-        if (isDeniedFunction(ref))
-          return fail(ErrorCode::FORBIDDEN_FUNCTION, j, "function '" + ref + "' is not allowed (as the function " + name + " applies); a column of that name: qualify it (t." + ref + ")");
-      }
+    if (type(i) == TT::ClosingRoundBracket && type(i + 1) == TT::OpeningRoundBracket)
+      return fail(ErrorCode::FORBIDDEN_FUNCTION, i, "'" + name + "()(...)' is not allowed: call " + name + "(...) without the empty parameters");
+    size_t depth = 0;
+    bool lambda = false;
+    size_t end = i;
+    for (; end < toks_.size(); ++end) {
+      TT t = type(end);
+      if (t == TT::OpeningRoundBracket || t == TT::OpeningSquareBracket) ++depth;
+      else if (t == TT::ClosingRoundBracket || t == TT::ClosingSquareBracket) { if (depth == 0) break; --depth; }
+      else if (t == TT::Comma && depth == 0) break;
+      else if (t == TT::Arrow) lambda = true;
+      else if (t == TT::EndOfStream) break;
+    }
+    for (size_t k = i; !lambda && k < end; ++k) {
+      if (type(k) != TT::BareWord && type(k) != TT::QuotedIdentifier) continue;
+      if (type(k + 1) == TT::OpeningRoundBracket || type(k + 1) == TT::Dot || (k > 0 && type(k - 1) == TT::Dot)) continue;
+      std::string ref;
+      if (!identText(k, ref)) return false;
+      if (isDeniedFunction(ref))
+        return fail(ErrorCode::FORBIDDEN_FUNCTION, k, "function '" + ref + "' is not allowed (as the function " + name + " applies); a column of that name: qualify it (t." + ref + ")");
     }
   }
   if (flags & kTableLiteral) {

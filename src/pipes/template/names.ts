@@ -87,6 +87,12 @@ interface Scan {
    * the scan is a pointer (copies of a deep stack per `{% elif %}` took gigabytes).
    */
   brackets: Bracket | undefined;
+  /** Brackets opened past MAX_BRACKETS (closed first, before the tracked ones). */
+  overflow: number;
+  /** Branches left the brackets at different depths: a `)` may close a FROM's, so it leaves a table named. */
+  loose: boolean;
+  /** The table's place was opened by IN (a value list or a table): tag values there are values. */
+  viaIn: boolean;
 }
 
 interface Bracket { syntax: boolean; after: 'list' | 'none'; parent: Bracket | undefined; depth: number }
@@ -120,13 +126,14 @@ function inSyntaxCall(s: Scan): boolean {
 function name(s: Scan, word: string, quoted: boolean, out: Set<string>): void {
   flush(s, out, false);
   const upper = word.toUpperCase();
-  // `IN (SELECT ...)`, `IN (WITH ...)`: a subquery, not a table named SELECT.
-  if (s.place === 'table' && !quoted && (upper === 'SELECT' || upper === 'WITH')) s.place = 'none';
+  // `IN (SELECT ...)`, `IN (WITH ...)`, `IN (FROM t SELECT ...)`: a subquery, not a table named SELECT.
+  if (s.place === 'table' && !quoted && (upper === 'SELECT' || upper === 'WITH' || upper === 'FROM')) s.place = 'none';
   if (s.place === 'table') {
     s.pending = word;
     s.place = 'list';
   } else if (!quoted && TABLE_BEFORE.has(upper) && !(upper === 'JOIN' && s.last === 'ARRAY') && !inSyntaxCall(s)) {
     s.place = 'table';
+    s.viaIn = upper === 'IN';
   } else if (s.place === 'list') {
     // After a table: `AS`, `FINAL`, `SAMPLE` and `OFFSET` keep its list going, so does one alias (`t AS a`, `t a`).
     const alias = (quoted || (!CLAUSE.has(upper) && !AFTER_TABLE.has(upper))) && (s.last === 'AS' || s.last === '\u0000table');
@@ -207,11 +214,22 @@ function scanText(text: string, s: Scan, out: Set<string>): void {
       // does not, but a name alone in it is a table (`x IN (t)`, as the analyzer reads it).
       const inList = s.place === 'table' && s.last === 'IN';
       const depth = (s.brackets?.depth ?? 0) + 1;
-      if (depth <= MAX_BRACKETS) s.brackets = { syntax: fn !== undefined && SYNTAX_CALLS.has(fn), after: calledAsTable || (s.place === 'table' && !inList) ? 'list' : 'none', parent: s.brackets, depth };
+      if (depth <= MAX_BRACKETS && s.overflow === 0) s.brackets = { syntax: fn !== undefined && SYNTAX_CALLS.has(fn), after: calledAsTable || (s.place === 'table' && !inList) ? 'list' : 'none', parent: s.brackets, depth };
+      else s.overflow++;
       s.place = inList ? 'table' : 'none';
+      if (inList) s.viaIn = true;
     } else if (c === ')') {
-      s.place = s.brackets?.after ?? 'none';
-      s.brackets = s.brackets?.parent;
+      if (s.overflow > 0) {
+        // Not tracked past the bound: read as one that leaves a table named (more names, not fewer).
+        s.overflow--;
+        s.place = 'list';
+        s.last = '\u0000table';
+        i++;
+        continue;
+      } else {
+        s.place = s.loose ? 'list' : s.brackets?.after ?? 'none';
+        s.brackets = s.brackets?.parent;
+      }
       s.last = s.place === 'list' ? '\u0000table' : ')';
       i++;
       continue;
@@ -243,13 +261,18 @@ function copy(s: Scan): Scan {
 function merge(s: Scan, ends: Scan[]): void {
   const places = ends.map((e) => e.place);
   s.place = places.includes('table') ? 'table' : places.includes('list') ? 'list' : 'none';
-  s.open = ends.find((e) => e.open !== undefined)?.open;
+  // Inside a quote or comment only when every branch ends there (else read as SQL: more names, not fewer).
+  s.open = ends.every((e) => e.open === ends[0]!.open) ? ends[0]!.open : undefined;
   s.broken = ends.some((e) => e.broken);
   s.last = ends.length === 1 ? ends[0]!.last : '';
   s.pending = undefined;
   // Brackets opened or closed in a branch: the deepest account (a name in a syntax call's FROM is
   // then read as a table: the safe side).
   s.brackets = ends.reduce((a, e) => ((e.brackets?.depth ?? 0) > (a?.depth ?? 0) ? e.brackets : a), s.brackets);
+  s.overflow = Math.max(...ends.map((e) => e.overflow));
+  s.viaIn = ends.some((e) => e.viaIn);
+  if (ends.some((e) => e.brackets !== ends[0]!.brackets || e.overflow !== ends[0]!.overflow)) s.loose = true;
+  else s.loose = ends.some((e) => e.loose);
 }
 
 function walk(nodes: TemplateNode[], s: Scan, out: Set<string>): void {
@@ -263,7 +286,7 @@ function walk(nodes: TemplateNode[], s: Scan, out: Set<string>): void {
         // literals are the names it may write (not elsewhere: a default, an enum, a description
         // there is a value). The words after it are read as after a table when one was expected.
         flush(s, out, false);
-        if (s.place === 'table' && s.open === undefined) fromExpr(n.expr, out);
+        if (s.place === 'table' && !s.viaIn && s.open === undefined) fromExpr(n.expr, out);
         if (s.open === '`' || s.open === '"') s.broken = true;
         else if (s.open === undefined) { s.place = s.place === 'table' ? 'list' : 'none'; s.last = s.place === 'list' ? '\u0000table' : ''; }
         break;
@@ -307,7 +330,7 @@ function walk(nodes: TemplateNode[], s: Scan, out: Set<string>): void {
 
 /** The candidate names of parsed template nodes, first appearance first. */
 export function collectNames(nodes: TemplateNode[], out = new Set<string>()): Set<string> {
-  const s: Scan = { open: undefined, broken: false, place: 'none', last: '', pending: undefined, brackets: undefined };
+  const s: Scan = { open: undefined, broken: false, place: 'none', last: '', pending: undefined, brackets: undefined, overflow: 0, loose: false, viaIn: false };
   walk(nodes, s, out);
   flush(s, out, false);
   return out;
