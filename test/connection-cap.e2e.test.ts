@@ -55,6 +55,15 @@ describe('connections per client address', () => {
     }
   });
 
+  it('all connections stay below the open-files limit, one address at most half of them', async () => {
+    const { connectionLimits } = await import('../src/http/server.js');
+    expect(connectionLimits(20_000, 1024)).toEqual({ total: 18_976, perClient: 1024 });
+    // A limit of 1024 (many systems' default): three quarters, half of those for one address.
+    expect(connectionLimits(1024, 1024)).toEqual({ total: 768, perClient: 384 });
+    expect(connectionLimits(1024, 20)).toEqual({ total: 768, perClient: 20 });
+    expect(connectionLimits(undefined, 1024)).toEqual({ perClient: 1024 });
+  });
+
   it('the setting is checked at start', async () => {
     const { loadConfig } = await import('../src/config.js');
     expect(loadConfig([], {}).maxConnectionsPerClient).toBe(1024);

@@ -55,6 +55,17 @@ function openFilesLimit(): number | undefined {
   }
 }
 
+/**
+ * All connections and those of one client address, from the open-files limit (undefined: not
+ * known) and the configured per-client cap: 1024 descriptors are kept for the server's own files
+ * and cells (under a limit of 4096, a quarter), and one address holds at most half of the rest.
+ */
+export function connectionLimits(files: number | undefined, perClient: number): { total?: number; perClient: number } {
+  if (files === undefined) return { perClient };
+  const total = files >= 4096 ? files - 1024 : Math.max(64, Math.floor(files * 0.75));
+  return { total, perClient: Math.min(perClient, Math.max(1, Math.floor(total / 2))) };
+}
+
 /** The key a connection counts under: the address (IPv6: its /64, what one client holds). */
 function connectionKey(addr: string): string {
   const a = unmappedAddress(addr);
@@ -113,9 +124,9 @@ export class HttpServer {
     // Requests node's parser refuses never reach #dispatch: they get the same JSON errors.
     this.server.on('clientError', (err: Error, socket: Duplex) => this.#parseError(err, socket));
     // Connections: a cap per client address, and all of them below the open-files limit.
-    const files = openFilesLimit();
-    if (files !== undefined) this.server.maxConnections = Math.max(64, files - 1024);
-    const perClient = opts.maxConnectionsPerClient ?? DEFAULT_CONNECTIONS_PER_CLIENT;
+    const limits = connectionLimits(openFilesLimit(), opts.maxConnectionsPerClient ?? DEFAULT_CONNECTIONS_PER_CLIENT);
+    if (limits.total !== undefined) this.server.maxConnections = limits.total;
+    const perClient = limits.perClient;
     this.server.prependListener('connection', (socket: net.Socket) => {
       const addr = socket.remoteAddress;
       if (!addr || (opts.trustedProxies && trusted(opts.trustedProxies, unmappedAddress(addr)))) return;
