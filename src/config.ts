@@ -60,7 +60,6 @@ interface Option {
   bool?: boolean;
 }
 
-/** The table the README documents; `roost --help` prints it. */
 /**
  * A query without a memory limit could take the machine: one `uniqExact` over billions of numbers
  * grew its cell to 6 GB in 20 s, and the kernel's OOM killer picks any process (another tenant's
@@ -75,6 +74,7 @@ function machineMemory(): number {
   return limit && limit > 0 && limit < total ? limit : total;
 }
 
+/** The table the README documents; `roost --help` prints it. */
 export const OPTIONS: Record<keyof Config, Option> = {
   host: { flag: '--host', env: 'ROOST_HOST', def: '127.0.0.1', help: 'address to listen on' },
   port: { flag: '--port', env: 'ROOST_PORT', def: '7181', help: 'TCP port (0 picks a free one)' },

@@ -118,6 +118,16 @@ export class EngineUnavailable extends RoostError {
   }
 }
 
+/**
+ * The engine was lost after it had an insert's rows (or its commit statement) and before it
+ * confirmed them: they may be stored. Not retryable: a retry can store them twice.
+ */
+export class InsertOutcomeUnknown extends RoostError {
+  constructor(cause: unknown) {
+    super('INSERT_OUTCOME_UNKNOWN', 'the tenant\'s engine stopped after it had this request\'s rows and before it confirmed them: they may have been stored. Check (for example by counting rows with a key of this request) before sending them again: a retry can store them twice', { cause });
+  }
+}
+
 /** ClickHouse refused or failed a query; `clickhouseCode` is its numeric code. */
 export class QueryFailed extends RoostError {
   readonly clickhouseCode: number | undefined;

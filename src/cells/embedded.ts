@@ -10,7 +10,7 @@ import net from 'node:net';
 import path from 'node:path';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { EngineUnavailable, QueryFailed, RoostError } from '../errors.js';
+import { EngineUnavailable, InsertOutcomeUnknown, QueryFailed, RoostError } from '../errors.js';
 import type { Engine, InsertBody, InsertOptions, InsertSummary, QueryOptions, QueryStats, QueryStream } from './engine.js';
 import { Frame, FrameReader, INSERT_WINDOW, MAX_INSERT_FRAME, WINDOW, encodeFrame, encodeU32, writeFrame } from './protocol.js';
 import type { Logger } from '../log/logger.js';
@@ -56,11 +56,6 @@ interface Pending {
   onInsertCredit?(n: number): void;
   /** The query runs in the engine now (Frame.Started). */
   onStarted?(): void;
-}
-
-/** A commit insert whose answer the stopped cell never sent. */
-function outcomeUnknown(cause: Error): RoostError {
-  return new RoostError('INSERT_OUTCOME_UNKNOWN', 'the tenant\'s engine cell stopped after it received these rows and before it confirmed them: they may have been stored. Check (for example by counting rows with a key of this request) before sending them again: a retry can store them twice', { cause });
 }
 
 /** One running cell process and its socket. */
@@ -486,7 +481,7 @@ export class EmbeddedCell implements Engine {
         return await result;
       } catch (e) {
         // The cell had the whole body and may have committed it before it stopped.
-        if (opts.commits && e instanceof EngineUnavailable) throw outcomeUnknown(e);
+        if (opts.commits && e instanceof EngineUnavailable) throw new InsertOutcomeUnknown(e);
         throw e;
       }
     } catch (e) {

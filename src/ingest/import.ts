@@ -20,7 +20,7 @@ import { CsvValidator, CsvError, sniffCsv, type CsvDialect, type RejectedRow } f
 import { QuarantineSpool, quarantineRecord, splitCsvRow, type QuarantineRow } from './quarantine.js';
 import { columnPaths, isBlankLine, valuesAt } from './ndjson.js';
 import { chTime } from '../service/time.js';
-import { RoostError } from '../errors.js';
+import { InsertOutcomeUnknown, RoostError } from '../errors.js';
 import { peekBody } from './peek.js';
 import { ClickHouseEngine } from '../cells/clickhouse.js';
 import { quoteIdent, quoteString, type Engine } from '../cells/engine.js';
@@ -439,9 +439,7 @@ async function importLocked(app: App, o: ImportOptions, suffix: string): Promise
         } catch (e) {
           // The cell lost in this statement: the rows may be in (a replace sent again does the same
           // thing again; an append does not). Not "retry it".
-          if (e instanceof RoostError && e.code === 'CELL_UNAVAILABLE') {
-            throw new RoostError('INSERT_OUTCOME_UNKNOWN', 'the tenant\'s engine stopped while it committed this append: its rows may have been stored. Check (for example by counting rows with a key of this upload) before sending them again: a retry can store them twice', { cause: e });
-          }
+          if (e instanceof RoostError && e.code === 'CELL_UNAVAILABLE') throw new InsertOutcomeUnknown(e);
           throw e;
         }
       }

@@ -543,6 +543,20 @@ export class ServiceLog {
     if (left.length) this.#sealed.set(key, left); else this.#sealed.delete(key);
   }
 
+  /** The rows waiting for a tenant's table (made empty when there are none). */
+  #buffer(tenant: string, table: string): Buffered {
+    let t = this.#buffers.get(tenant);
+    if (!t) this.#buffers.set(tenant, (t = new Map()));
+    let b = t.get(table);
+    if (!b) t.set(table, (b = { rows: [], bytes: 0 }));
+    return b;
+  }
+
+  /** Removes the journal files of a tenant's tables (their rows are gone with the tenant). */
+  #dropJournals(tenant: string, tables: Iterable<string>): void {
+    for (const [table, files] of this.#sealJournals(tenant, tables)) this.#journaled(tenant, table, files);
+  }
+
   /** Puts the rows of journal files an earlier process left back in the buffer. */
   #recoverJournals(dir: string): void {
     let tenants: string[];
@@ -564,10 +578,7 @@ export class ServiceLog {
           if (!l) return false;
           try { JSON.parse(l); return true; } catch { return false; }
         });
-        let t = this.#buffers.get(tenant);
-        if (!t) this.#buffers.set(tenant, (t = new Map()));
-        let b = t.get(table);
-        if (!b) t.set(table, (b = { rows: [], bytes: 0 }));
+        const b = this.#buffer(tenant, table);
         for (const l of lines) { b.rows.push(l); b.bytes += Buffer.byteLength(l); }
         this.#trim(tenant, table, b);
         const key = `${tenant}\0${table}`;
@@ -685,10 +696,7 @@ export class ServiceLog {
       row.workspace_id = this.workspace?.(tenant, row.workspace)?.id ?? UNKNOWN_WORKSPACE;
     }
     row = boundServiceRow(row);
-    let t = this.#buffers.get(tenant);
-    if (!t) this.#buffers.set(tenant, (t = new Map()));
-    let b = t.get(table);
-    if (!b) t.set(table, (b = { rows: [], bytes: 0 }));
+    const b = this.#buffer(tenant, table);
     const line = JSON.stringify(row, wellFormed);
     this.#journal(tenant, table, line);
     b.rows.push(line);
@@ -773,13 +781,13 @@ export class ServiceLog {
     const tables = this.#buffers.get(tenant);
     this.#buffers.delete(tenant);
     if (!tables) return;
-    const journaled = this.#sealJournals(tenant, tables.keys());
     const engine = this.#engineFor(tenant);
     if (!engine) {
       // The tenant is gone: so are the rows (and their journal).
-      for (const [table, files] of journaled) this.#journaled(tenant, table, files);
+      this.#dropJournals(tenant, tables.keys());
       return;
     }
+    const journaled = this.#sealJournals(tenant, tables.keys());
     let inFlight = 0;
     for (const b of tables.values()) inFlight += b.bytes;
     this.#inFlight.set(tenant, (this.#inFlight.get(tenant) ?? 0) + inFlight);
@@ -903,7 +911,7 @@ export class ServiceLog {
     await this.#flushing.get(tenant)?.queued?.catch(() => undefined);
     await this.#flushing.get(tenant)?.running.catch(() => undefined);
     this.#buffers.delete(tenant);
-    for (const [table, files] of this.#sealJournals(tenant, Object.keys(SERVICE_TABLES))) this.#journaled(tenant, table, files);
+    this.#dropJournals(tenant, Object.keys(SERVICE_TABLES));
     if (this.#journalDir) fs.rmSync(path.join(this.#journalDir, tenant), { recursive: true, force: true });
     // An ensure in progress (the first, or a retry of a failed upgrade) would create the
     // database again after a DROP: it ends first (each of its statements has a time limit, so

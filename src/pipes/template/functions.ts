@@ -4,7 +4,7 @@
  */
 import { TemplateParameterError, TemplateRaisedError } from './errors.js';
 import {
-  checkScalar, identifierProblem, isScalarType, literalOf, placeholder, quoteIdentifier, quoteString,
+  checkScalar, identifierProblem, isScalarType, literalOf, numberText, placeholder, quoteIdentifier, quoteString,
   ValueProblem, type ScalarType,
 } from './literals.js';
 import type { Expr } from './parser.js';
@@ -65,8 +65,7 @@ const TYPED_ARGS = ['name', 'default', 'description', 'required', 'example', 'fo
 function paramText(type: string, raw: unknown, value: unknown): string {
   if (type === 'JSON') return typeof raw === 'string' ? raw : JSON.stringify(raw);
   if (typeof value === 'boolean') return value ? '1' : '0';
-  if (typeof value === 'number' && Object.is(value, -0)) return '-0';
-  return String(value);
+  return typeof value === 'number' ? numberText(value) : String(value);
 }
 
 /**

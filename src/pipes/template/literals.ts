@@ -98,10 +98,14 @@ function validDate(y: number, m: number, d: number): boolean {
   return d <= days && y >= 1900 && y <= 2299;
 }
 
+/** A number as text, -0 with its sign (String() drops it; Tinybird's Python float keeps it: 1/x is -inf). */
+export function numberText(n: number | bigint): string {
+  return typeof n === 'number' && Object.is(n, -0) ? '-0' : String(n);
+}
+
 function scalarText(raw: unknown): string {
   if (typeof raw === 'string') return raw;
-  if (typeof raw === 'number' && Object.is(raw, -0)) return '-0';  // (a default -0.0: String() drops the sign)
-  if (typeof raw === 'number' || typeof raw === 'bigint') return String(raw);
+  if (typeof raw === 'number' || typeof raw === 'bigint') return numberText(raw);
   if (typeof raw === 'boolean') return raw ? '1' : '0';
   throw new ValueProblem('expected a single value');
 }
@@ -153,8 +157,7 @@ export function checkScalar(type: ScalarType, raw: unknown): Checked {
     const n = Number(s);
     if (!Number.isFinite(n)) throw new ValueProblem('out of range');
     if (type === 'Float32' && Math.abs(n) > FLOAT32_MAX) throw new ValueProblem('out of range for Float32');
-    // -0 keeps its sign (as Python's float does in Tinybird): 1/x is -inf for it.
-    const text = Object.is(n, -0) ? '-0' : String(n);
+    const text = numberText(n);
     // A bare decimal is a Float64 literal: 0.1 would not equal a Float32 column's 0.1, so a
     // Float32 says its type (as Tinybird writes it). A Float64 keeps a float form, so that
     // `1` is not read as UInt8.
