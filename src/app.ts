@@ -138,7 +138,7 @@ async function startLocked(config: Config, log: Logger, unlock: () => void): Pro
   }
   const router = new Router();
   const http = new HttpServer({
-    router, log, metrics, requestTimeoutMs: config.requestTimeoutMs, maxBodyBytes: config.maxBodyBytes,
+    router, log, metrics, requestTimeoutMs: config.requestTimeoutMs, bodyIdleMs: config.bodyIdleMs, maxBodyBytes: config.maxBodyBytes,
     ...(config.dev ? { hostAllowed: loopbackHost } : {}),
     trustedProxies: config.trustedProxies,
     maxConnectionsPerClient: config.maxConnectionsPerClient,

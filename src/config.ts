@@ -25,6 +25,8 @@ export interface Config {
   maxUploadBytes: number;
   /** A request that has not finished after this long is answered 408 (ms). */
   requestTimeoutMs: number;
+  /** A request body from which no byte arrives for this long is answered 408 (ms); 0: no limit but requestTimeoutMs. */
+  bodyIdleMs: number;
   /** Default maximum execution time of one query (ms). */
   queryTimeoutMs: number;
   /** Default memory limit of one query (ClickHouse max_memory_usage) for tenants without their own; 0: none. */
@@ -88,6 +90,7 @@ export const OPTIONS: Record<keyof Config, Option> = {
   maxBodyBytes: { flag: '--max-body', env: 'ROOST_MAX_BODY', def: '1048576', help: 'largest JSON/form request body in bytes' },
   maxUploadBytes: { flag: '--max-upload', env: 'ROOST_MAX_UPLOAD', def: '10737418240', help: 'largest ingest body in bytes' },
   requestTimeoutMs: { flag: '--request-timeout', env: 'ROOST_REQUEST_TIMEOUT_MS', def: '300000', help: 'request deadline in ms' },
+  bodyIdleMs: { flag: '--body-idle-timeout', env: 'ROOST_BODY_IDLE_MS', def: '60000', help: 'a request body from which no byte arrives for this many ms is answered 408 and its connection closed; 0: only --request-timeout' },
   queryTimeoutMs: { flag: '--query-timeout', env: 'ROOST_QUERY_TIMEOUT_MS', def: '30000', help: 'default query time limit in ms' },
   queryMemoryBytes: { flag: '--query-memory', env: 'ROOST_QUERY_MEMORY_BYTES', def: String(DEFAULT_QUERY_MEMORY_BYTES), help: 'default memory limit of one query in bytes, for tenants without query_memory_bytes (default: a quarter of this machine\'s memory); 0: none' },
   maxConnectionsPerClient: { flag: '--max-connections-per-client', env: 'ROOST_MAX_CONNECTIONS_PER_CLIENT', def: '1024', help: 'open connections one client address (an IPv6 /64) may hold; beyond, 429 and closed; trusted proxies are not limited' },
@@ -217,6 +220,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     maxBodyBytes: intIn(name('maxBodyBytes'), raw('maxBodyBytes')!, 1024, 1 << 30, problems),
     maxUploadBytes: intIn(name('maxUploadBytes'), raw('maxUploadBytes')!, 1024, Number.MAX_SAFE_INTEGER, problems),
     requestTimeoutMs: intIn(name('requestTimeoutMs'), raw('requestTimeoutMs')!, 100, 86_400_000, problems),
+    bodyIdleMs: intIn(name('bodyIdleMs'), raw('bodyIdleMs')!, 0, 86_400_000, problems),
     queryTimeoutMs: intIn(name('queryTimeoutMs'), raw('queryTimeoutMs')!, 10, 86_400_000, problems),
     queryMemoryBytes: memoryLimit(name('queryMemoryBytes'), raw('queryMemoryBytes')!, problems),
     maxConnectionsPerClient: intIn(name('maxConnectionsPerClient'), raw('maxConnectionsPerClient')!, 1, 1_000_000, problems),

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import { call, childProcesses, startServer, tempDir, type RunningServer } from './helpers/server.js';
 import { freePort } from './helpers/clickhouse-server.js';
 
@@ -190,6 +191,63 @@ describe('server basics (dev mode)', () => {
     const inDir = (t: string) => JSON.stringify(spawnSync('ls', ['-R', path.join(srv.dataDir, 'cells', t, 'db')]).stdout.toString()).includes(dbName);
     expect(inDir('acme')).toBe(true);
     expect(inDir('local')).toBe(false);
+  });
+});
+
+describe('a request body that stalls', () => {
+  let srv: RunningServer;
+  let token: string;
+  beforeAll(async () => {
+    srv = await startServer({ args: ['--body-idle-timeout', '600', '--request-timeout', '60000'] });
+    token = (await call(`${srv.url}/tokens`)).body.workspace_admin_token;
+  });
+  afterAll(async () => { await srv?.stop(); });
+
+  /** Sends `pieces` with `gapMs` between them (and ends the body unless `stall`); the answer. */
+  const send = (path: string, headers: Record<string, string>, pieces: Buffer[], gapMs: number, stall = false) =>
+    new Promise<{ status: number; connection: string | undefined; body: any; ms: number }>((resolve, reject) => {
+      const t0 = Date.now();
+      const req = http.request(`${srv.url}${path}`, { method: 'POST', headers: { Authorization: `Bearer ${token}`, ...headers } }, (res) => {
+        let text = '';
+        res.on('data', (d) => (text += d));
+        res.on('end', () => resolve({ status: res.statusCode!, connection: res.headers.connection, body: JSON.parse(text), ms: Date.now() - t0 }));
+      });
+      req.on('error', reject);
+      let i = 0;
+      const step = () => {
+        if (i < pieces.length) { req.write(pieces[i++]); setTimeout(step, gapMs); } else if (!stall) req.end();
+      };
+      step();
+    });
+
+  it('is answered 408 once no byte came for --body-idle-timeout, long before the request deadline, and the import stores nothing', async () => {
+    expect((await call(`${srv.url}/v0/datasources?name=stalled&mode=create&schema=${encodeURIComponent('a Int32, b String')}`, { method: 'POST', token })).status).toBe(200);
+    const r = await send('/v0/datasources?name=stalled&mode=append&format=csv', { 'Content-Type': 'text/csv', 'Transfer-Encoding': 'chunked' }, [Buffer.from('1,x\n2,y\n')], 0, true);
+    expect(r.status).toBe(408);
+    expect(r.body).toMatchObject({ code: 'REQUEST_TIMEOUT' });
+    expect(r.body.error).toMatch(/no byte of the request body arrived for 600 ms/);
+    expect(r.connection).toBe('close');
+    const rows = await call(`${srv.url}/v0/sql?q=${encodeURIComponent('SELECT count() AS n FROM stalled FORMAT JSON')}`, { token });
+    expect(rows.body.data).toEqual([{ n: 0 }]);
+  });
+
+  it('a gzip body and a JSON body that stall get the same 408', async () => {
+    const gz = zlib.gzipSync(Buffer.from('1,x\n'.repeat(50_000)));
+    const r = await send('/v0/datasources?name=stalled&mode=append&format=csv', { 'Content-Type': 'text/csv', 'Content-Encoding': 'gzip', 'Transfer-Encoding': 'chunked' }, [gz.subarray(0, gz.length >> 1)], 0, true);
+    expect(r.status).toBe(408);
+    expect(r.body.error).toMatch(/no byte of the request body arrived/);
+    const j = await send('/v0/pipes', { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' }, [Buffer.from('{"name":')], 0, true);
+    expect(j.status).toBe(408);
+    expect(j.body.code).toBe('REQUEST_TIMEOUT');
+  });
+
+  it('a body that keeps coming, slower than the idle limit in total, is read whole', async () => {
+    const pieces = Array.from({ length: 8 }, (_, i) => Buffer.from(`${i},v${i}\n`));
+    const r = await send('/v0/datasources?name=stalled&mode=append&format=csv', { 'Content-Type': 'text/csv', 'Transfer-Encoding': 'chunked' }, pieces, 200);
+    expect(r.status).toBe(200);
+    expect(r.ms).toBeGreaterThan(1200); // took longer than twice the idle limit, in pieces
+    const rows = await call(`${srv.url}/v0/sql?q=${encodeURIComponent('SELECT count() AS n FROM stalled FORMAT JSON')}`, { token });
+    expect(rows.body.data).toEqual([{ n: 8 }]);
   });
 });
 

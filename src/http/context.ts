@@ -23,6 +23,8 @@ export interface Ctx {
   readonly signal: AbortSignal;
   readonly startedAt: number;
   readonly maxBodyBytes: number;
+  /** A body from which no byte arrives for this long (ms) is answered 408 (bodyStream); 0: no idle limit. */
+  readonly bodyIdleMs?: number;
   /** Proxies whose X-Forwarded-For is believed (`--trusted-proxies`); see clientIp in client-ip.ts. */
   readonly proxies?: TrustedProxies;
   /** Set by the auth layer. */
@@ -87,14 +89,28 @@ export async function* bodyStream(ctx: Ctx, limit: number): AsyncGenerator<Buffe
   if (enc === 'gzip') source = ctx.req.pipe(zlib.createGunzip());
   else if (enc && enc !== 'identity') throw new RoostError('UNSUPPORTED_MEDIA_TYPE', `Content-Encoding "${enc}" is not supported; send gzip or no encoding`);
   let size = 0;
+  const idleMs = ctx.bodyIdleMs ?? 0;
+  const it = source[Symbol.asyncIterator]();
+  let done = false;
   try {
-    for await (const chunk of source) {
+    for (;;) {
+      // Only the wait for the client's next bytes is timed, not the consumer's work between
+      // chunks (an ingest waiting on its engine pulls no chunk, and TCP holds the sender).
+      const next = idleMs > 0 && !ctx.req.complete ? await idle(it.next(), idleMs) : await it.next();
+      if (next.done) { done = true; break; }
+      const chunk = next.value;
       size += chunk.length;
       if (size > limit) throw tooLarge(limit, enc === 'gzip');
       yield chunk;
     }
   } catch (e) {
-    if (e instanceof RoostError) throw e;
+    if (e instanceof RoostError) {
+      // A stalled body: its read is still pending, and a return() would wait behind it. The
+      // gunzip stream is ended here; the request's socket is closed after the 408 is sent
+      // (Connection: close, the body being incomplete).
+      if (e.code === 'REQUEST_TIMEOUT' && source !== ctx.req) (source as zlib.Gunzip).destroy();
+      throw e;
+    }
     if ((e as { code?: string }).code === 'Z_DATA_ERROR' || (e as { errno?: number }).errno === -3) {
       throw new RoostError('BAD_REQUEST', 'the gzip body is corrupt; send a valid gzip stream or drop Content-Encoding');
     }
@@ -104,6 +120,29 @@ export async function* bodyStream(ctx: Ctx, limit: number): AsyncGenerator<Buffe
       throw new RoostError('BAD_REQUEST', 'the gzip body ends before its gzip stream does (truncated); send the whole file', { cause: e });
     }
     throw new RoostError('CLIENT_CLOSED', 'the request body could not be read to its end', { cause: e });
+  } finally {
+    // As a for-await loop would: a body left early (an error, a consumer that stopped) is
+    // released. Not awaited: behind a pending read (a stalled body) it would wait for it.
+    if (!done) it.return?.().catch(() => {});
+  }
+}
+
+/**
+ * `next`, or a 408 once no byte of the body arrived for `ms`: a client that stalled in the
+ * middle of its body held its connection (and its upload) until the request deadline
+ * (`--request-timeout`, five minutes by default).
+ */
+async function idle<T>(next: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      reject(new RoostError('REQUEST_TIMEOUT', `no byte of the request body arrived for ${ms} ms; send the body without pauses (the server's --body-idle-timeout)`));
+    }, ms);
+  });
+  try {
+    return await Promise.race([next, late]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

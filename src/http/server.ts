@@ -23,6 +23,8 @@ export interface HttpServerOptions {
   log: Logger;
   metrics: Metrics;
   requestTimeoutMs: number;
+  /** A body from which no byte arrives for this long is answered 408 (bodyStream in context.ts); 0 or unset: no idle limit. */
+  bodyIdleMs?: number;
   maxBodyBytes: number;
   /**
    * When set, a request whose Host header it refuses is answered 403 HOST_NOT_ALLOWED before
@@ -199,7 +201,7 @@ export class HttpServer {
     const url = target instanceof URL ? target : new URL('http://localhost/');
     const ctx: Ctx = {
       id, req, res, url, query: url.searchParams, params: {}, route: 'unmatched',
-      log: this.#opts.log, signal: ac.signal, startedAt: performance.now(), maxBodyBytes: this.#opts.maxBodyBytes,
+      log: this.#opts.log, signal: ac.signal, startedAt: performance.now(), maxBodyBytes: this.#opts.maxBodyBytes, bodyIdleMs: this.#opts.bodyIdleMs ?? 0,
       proxies: this.#opts.trustedProxies,
     };
     this.#inflight.add(ctx);
