@@ -5,7 +5,9 @@
  * (ROOST_SERVICE_WRITE_TIMEOUT_MS, also the server version asked first), and the server keeps
  * answering other tenants. Real server, real HTTP, a real TCP listener that never answers.
  */
+import fs from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, startServer, type RunningServer } from './helpers/server.js';
 import { metricSum } from './helpers/metrics.js';
@@ -68,4 +70,31 @@ describe('a tenant on a remote server that never answers', () => {
     // limit, not the client's 300 s.
     await expect.poll(() => srv.logs.some((l) => l.msg === 'service log write failed; rows kept for the next flush' && l.tenant === 'hang'), { timeout: 15_000 }).toBe(true);
   }, 120_000);
+
+  it('its journaled rows (audit) stay within the bound on disk too: the oldest dropped from memory leave the journal', async () => {
+    const narrow = await call(`${srv.url}/v0/tokens?name=narrow&scope=${encodeURIComponent('DATASOURCES:READ:nothing')}`, { method: 'POST', token: hangToken });
+    expect(narrow.status, narrow.text).toBe(200);
+    const journal = path.join(srv.dataDir, 'service-journal', 'hang');
+    const onDisk = () => fs.existsSync(journal)
+      ? fs.readdirSync(journal).filter((f) => f.startsWith('audit_log.')).reduce((a, f) => a + fs.statSync(path.join(journal, f)).size, 0)
+      : 0;
+    // Each refusal is audited in the tenant's audit_log, which is journaled: 3,000 of them, far
+    // over the bound, while every write of the tenant hangs and gives up.
+    let peak = 0;
+    for (let round = 0; round < 150; round++) {
+      const answers = await Promise.all(Array.from({ length: 20 }, () =>
+        call(`${srv.url}/v0/datasources?name=refused&schema=${encodeURIComponent('a Int32')}`, { method: 'POST', token: narrow.body.token, signal: AbortSignal.timeout(10_000) })));
+      for (const a of answers) expect(a.status, a.text.slice(0, 200)).toBe(403);
+      peak = Math.max(peak, onDisk());
+    }
+    expect(await metric('roost_service_log_dropped_rows_total', { tenant: 'hang', table: 'audit_log' })).toBeGreaterThan(0);
+    // After the next failed write, the journal holds what memory keeps (the bound, a write's
+    // worth in flight, the rows since): not the 3,000 rows.
+    await expect.poll(() => srv.logs.filter((l) => l.msg === 'service log write failed; rows kept for the next flush' && l.tenant === 'hang').length, { timeout: 15_000 }).toBeGreaterThan(1);
+    await new Promise((r) => setTimeout(r, 3000));
+    const after = onDisk();
+    expect(after).toBeGreaterThan(0);
+    expect(after).toBeLessThanOrEqual(3 * CAP);
+    expect(peak).toBeGreaterThan(0);
+  }, 180_000);
 });

@@ -552,6 +552,27 @@ export class ServiceLog {
     return b;
   }
 
+  /**
+   * Replaces the journal files of a tenant's table by one holding `rows`, the rows still kept
+   * (after #trim dropped the oldest): called where no write of the tenant is in flight (the end
+   * of a failed one), so every kept row is in `rows` and no other write owns a file. The new
+   * file is whole before the old ones go (a crash between: rows twice, never none).
+   */
+  #compactJournal(tenant: string, table: string, rows: string[]): void {
+    if (!this.#journalDir || !JOURNALED.has(table)) return;
+    const old = this.#sealJournals(tenant, [table]).get(table) ?? [];
+    try {
+      const file = path.join(this.#journalDir, tenant, `${table}.${Date.now()}-${process.pid}-${++this.#journalSeq}.ndjson`);
+      fs.writeFileSync(file, rows.length ? rows.join('\n') + '\n' : '', { mode: 0o600 });
+      this.#journaled(tenant, table, old);
+      const key = `${tenant}\0${table}`;
+      this.#sealed.set(key, [...(this.#sealed.get(key) ?? []), file]);
+    } catch (e) {
+      // The old files stay (more on disk, nothing lost).
+      this.#log.error('service log journal could not be compacted', { tenant, table, err: e });
+    }
+  }
+
   /** Removes the journal files of a tenant's tables (their rows are gone with the tenant). */
   #dropJournals(tenant: string, tables: Iterable<string>): void {
     for (const [table, files] of this.#sealJournals(tenant, tables)) this.#journaled(tenant, table, files);
@@ -841,8 +862,12 @@ export class ServiceLog {
         if (!b.rows.length) continue;
         const cur = now.get(table);
         const merged = cur ? { rows: [...b.rows, ...cur.rows], bytes: b.bytes + cur.bytes } : b;
-        dropped += this.#trim(tenant, table, merged);
+        const trimmed = this.#trim(tenant, table, merged);
+        dropped += trimmed;
         now.set(table, merged);
+        // The rows dropped from memory leave the disk too: the journal kept every row of an
+        // outage (hours of audit rows) while memory kept the bound's worth.
+        if (trimmed) this.#compactJournal(tenant, table, merged.rows);
       }
       if (now.size) this.#buffers.set(tenant, now);
       this.#log.error('service log write failed; rows kept for the next flush', { tenant, err: e, ...(dropped ? { dropped_rows: dropped } : {}) });
