@@ -90,6 +90,22 @@ describe('enum labels keep their escapes', () => {
   });
 });
 
+describe('enum labels that look like numbers', () => {
+  it("' 1' is neither label '1' nor the value 1 of label '2' (CSV, NDJSON, arrays): quarantined, the rest stored as written", async () => {
+    await create('ennum', "id UInt32, v Enum8('1' = 2, '2' = 1)");
+    const up = await post('/v0/datasources?name=ennum&mode=append', '1,1\n2, 1\n3,1 \n4," 1"\n5,2\n6, 2\n');
+    expect(up.body).toMatchObject({ rows: 2, quarantine_rows: 4 });
+    expect(await rows('SELECT id, v, CAST(v AS Int8) AS n FROM ennum ORDER BY id')).toEqual([{ id: 1, v: '1', n: 2 }, { id: 5, v: '2', n: 1 }]);
+    const ev = await post('/v0/events?name=ennum&wait=true', '{"id":7,"v":" 1"}\n{"id":8,"v":"1"}\n', 'application/x-ndjson');
+    expect(ev.body).toMatchObject({ successful_rows: 1, quarantined_rows: 1 });
+    expect(await rows('SELECT id, v FROM ennum WHERE id > 6')).toEqual([{ id: 8, v: '1' }]);
+    await create('ennuma', "id UInt32, v Array(Enum8('1' = 2, '2' = 1))");
+    const arr = await post('/v0/datasources?name=ennuma&mode=append', `1,"['1']"\n2,"[' 1']"\n`);
+    expect(arr.body).toMatchObject({ rows: 1, quarantine_rows: 1 });
+    expect(await rows('SELECT id, v FROM ennuma')).toEqual([{ id: 1, v: ['1'] }]);
+  });
+});
+
 describe('NDJSON values and inference', () => {
   it('a Float32 of many digits is the Float32 nearest its text (not rounded through a double first)', async () => {
     await create('f32', 'id UInt32 `json:$.id`, v Float32 `json:$.v`');

@@ -352,6 +352,13 @@ TEST_CASE("csv values: bool, UUID, enum, strings") {
   CHECK(enc("Enum8('a' = 1, 'b' = -2)", "1") == "01");
   CHECK(enc("Enum8('a' = 1, 'b' = -2)", "c") == "unknown enum value");
   CHECK(enc("Enum16('a' = 1000)", "a") == "e803");
+  // A number-like label with spaces around it is neither the label nor another label's number.
+  CHECK(enc("Enum8('1' = 2, '2' = 1)", "1") == "02");
+  CHECK(enc("Enum8('1' = 2, '2' = 1)", " 1") == "unknown enum value");
+  CHECK(enc("Enum8('1' = 2, '2' = 1)", "2 ") == "unknown enum value");
+  CHECK(enc("Enum16('10' = 1, '1' = 10)", " 10") == "unknown enum value");
+  CHECK(enc("Enum8('1' = 2, '2' = 1)", " 3") == "unknown enum value");
+  CHECK(enc("Enum8('a' = 1, 'b' = -2)", " 1 ") == "01");  // a number, as ClickHouse reads it
   CHECK(enc("String", "héllo") == "0668c3a96c6c6f");
   CHECK(enc("LowCardinality(String)", "ab") == "026162");
   CHECK(enc("FixedString(3)", "ab") == "616200");

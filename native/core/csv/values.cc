@@ -802,7 +802,12 @@ Reason encEnum(const Type& t, std::string_view v, ByteBuf& out) {
     bool neg, over;
     uint64_t m;
     std::string_view s = trimSpaces(v);
-    if (parseInt(s, neg, m, over) && !over && m <= 32768) {
+    // A label with spaces around it is no label (labels are taken as written, ` a` is
+    // refused), nor a number: Enum8('1' = 2, '2' = 1) stored ` 1` as '2', silently.
+    bool label = false;
+    if (s.size() != v.size())
+      for (const auto& ev : t.enumValues) label = label || ev.first == s;
+    if (!label && parseInt(s, neg, m, over) && !over && m <= 32768) {
       int n = neg ? -static_cast<int>(m) : static_cast<int>(m);
       for (const auto& ev : t.enumValues)
         if (ev.second == n) {
