@@ -205,6 +205,18 @@ describe('row filters are expressions, not SQL to splice', () => {
     expect(r.body.error).toMatch(/Unknown expression identifier `zzz`/);
     // Not the node names, the data source, the filter or its literal ("in scope SELECT ...").
     expect(r.body.error).not.toMatch(/in scope|FROM orders|raw|'acme'/);
+    // Every engine error, not only unknown names: wrong types, GROUP BY, a missing alias; also
+    // through /v0/sql over the pipe. What each is about stays.
+    for (const [path, about] of [
+      [`/v0/pipes/org_orders.json?q=${encodeURIComponent("SELECT org + 'a' FROM _")}`, /Illegal types? .*of arguments? of function plus/],
+      [`/v0/pipes/org_orders.json?q=${encodeURIComponent('SELECT * FROM _, numbers(2)')}`, /no alias for subquery or table function numbers\(2\)/],
+      [`/v0/pipes/org_orders.json?q=${encodeURIComponent('SELECT n FROM _ GROUP BY org')}`, /not under aggregate function/],
+    ] as const) {
+      const e = await get(path, reader.body.token);
+      expect(e.status, e.text).toBeGreaterThanOrEqual(400);
+      expect(e.body.error).toMatch(about);
+      expect(e.body.error, path).not.toMatch(/in scope|in query|FROM orders|raw|'acme'/i);
+    }
   });
 
   it('a good filter still works, and several filters on one data source all apply', async () => {

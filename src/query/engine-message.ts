@@ -178,12 +178,25 @@ const SUFFIX_TAIL = 1024;
 const NESTED_SUFFIX = /( \(([A-Z_]+)\)(?: \(version [^)]+\))?)(?:\.? \(\2\)(?: \(version [^)]+\))?)+\.?$/;
 
 /**
- * An engine message without the query it quotes (`… in scope SELECT …`, `… while processing
- * query: '…'`, `… In query SELECT …`): that is the query as compiled — other pipes' nodes, a row
- * filter's view — which the reader may not see. What the message is about stays.
+ * An engine message without the query it quotes (`… in scope SELECT …`, `…: In scope SELECT …`,
+ * `… In query SELECT …`, `… while processing query: '…'`): that is the query as compiled — other
+ * pipes' nodes, a row filter's view — which the reader may not see. What the message is about
+ * stays, and so do its code suffix and a "Maybe you meant" hint. Linear in the message's length
+ * (the messages quote whole queries).
  */
 export function withoutQuotedQuery(text: string): string {
-  return text.replace(/ in scope [\s\S]*?(?=\. Maybe you meant|\s*\((?:UNKNOWN_IDENTIFIER)\)|$)/, '')
-    .replace(/ while processing query: '[\s\S]*?'(?=[,.]|$)/, '')
-    .replace(/\. In query [\s\S]*$/, '');
+  let t = text.replace(/ while processing query: '[\s\S]*?'(?=[,.]|$)/, '');
+  const m = /[:.]?\s+in (?:scope|query)\s/i.exec(t);
+  if (!m) return t;
+  const rest = t.slice(m.index);
+  // Where the quote ends: a "Maybe you meant" after it, else the code suffix at the end (with
+  // the setting hint some messages put before it).
+  let end = rest.indexOf('. Maybe you meant');
+  if (end < 0) {
+    const tailFrom = Math.max(0, rest.length - SUFFIX_TAIL);
+    const tail = /(?: \(set [^)]*\))?\.? \([A-Z_]+\)(?: \(version [^)]+\))?\.?$/.exec(rest.slice(tailFrom));
+    end = tail ? tailFrom + tail.index : rest.length;
+  }
+  t = t.slice(0, m.index) + rest.slice(end);
+  return t;
 }

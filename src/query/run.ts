@@ -244,9 +244,10 @@ function markIncomplete(ctx: Ctx, e: unknown): void {
  * builds itself keep QUERY_FAILED: their syntax is not the caller's to fix.
  */
 function userSyntax(e: unknown, hideQuery: boolean): unknown {
-  // An unknown identifier's message quotes the query as compiled, with the nodes of the pipes it
-  // reads (a `PIPES:READ` token's typo in `q=` showed another pipe's SQL and literals).
-  if (hideQuery && e instanceof QueryFailed && e.clickhouseCode === 47) {
+  // The engine's messages quote the query as compiled, with the nodes of the pipes it reads (a
+  // `PIPES:READ` token's typo in `q=` showed another pipe's SQL and literals): unknown
+  // identifiers, wrong argument types, GROUP BY mistakes, missing aliases, ...
+  if (hideQuery && e instanceof QueryFailed) {
     const m = withoutQuotedQuery(e.message);
     if (m !== e.message) Object.defineProperty(e, 'message', { value: m, configurable: true, writable: true });
   }
