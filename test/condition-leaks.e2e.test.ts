@@ -89,3 +89,30 @@ describe('DATASOURCES:APPEND without READ', () => {
     expect(a.status, a.text).toBe(200);
   });
 });
+
+describe('a condition may read no file of the server', () => {
+  // A WITH RECURSIVE element's own name was left bare in its body; ClickHouse reads a bare name
+  // there as a table of the session's current database, which in chdb reads files by path, and
+  // a partial replace runs its condition inside INSERT ... SELECT (no readonly): the operator
+  // token came back in a "Cannot parse string" error.
+  it('WITH RECURSIVE in replace_condition, delete_condition and /v0/sql: refused, the file never quoted, nothing changed', async () => {
+    const file = `${srv.dataDir}/operator-token`;
+    const token = srv.operatorToken;
+    const q = (f: string) => `(WITH RECURSIVE \`${f}\` AS (SELECT * FROM \`${f}\`) SELECT toString(toUInt8(assumeNotNull(any(c1)))) FROM \`${f}\`)`;
+    const before = await rows('SELECT id, k FROM vault ORDER BY id');
+    const nested = (f: string) => `(WITH RECURSIVE r AS (WITH \`${f}\` AS (SELECT * FROM \`${f}\`) SELECT * FROM \`${f}\`) SELECT toString(toUInt8(assumeNotNull(any(c1)))) FROM r)`;
+    for (const cond of [`k = ${q(file)}`, `k = ${nested(file)}`]) {
+      const rep = await call(`${srv.url}/v0/datasources?name=vault&mode=replace&format=ndjson&replace_condition=${enc(cond)}`, { method: 'POST', token: admin, body: '{"id":2,"k":"x"}\n' });
+      expect(rep.status, rep.text).toBeGreaterThanOrEqual(400);
+      expect(rep.status, rep.text).toBeLessThan(500);
+      expect(rep.text).not.toContain(token);
+      const d = await del(admin, { delete_condition: cond, dry_run: 'true' });
+      expect(d.status, d.text).toBeGreaterThanOrEqual(400);
+      expect(d.text).not.toContain(token);
+      const s = await call(`${srv.url}/v0/sql?q=${enc(`SELECT ${cond.slice(4)} AS x FORMAT JSON`)}`, { token: admin });
+      expect(s.status, s.text).toBeGreaterThanOrEqual(400);
+      expect(s.text).not.toContain(token);
+    }
+    expect(await rows('SELECT id, k FROM vault ORDER BY id')).toEqual(before);
+  });
+});

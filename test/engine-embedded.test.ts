@@ -39,6 +39,22 @@ describe('embedded cell lifecycle', () => {
     expect(fs.existsSync(path.join(c.dir, 'db'))).toBe(true);
   });
 
+  it('an unqualified table name reaches no file: the session\'s current database is empty, also after a restart', async () => {
+    const c = cell();
+    const secret = path.join(c.dir, '..', `secret-${process.pid}.txt`);
+    fs.writeFileSync(secret, 'do-not-read\n');
+    try {
+      // chdb's `default` database reads files by path; no readonly here (as an import's INSERT ... SELECT).
+      await expect(c.exec(`SELECT * FROM \`${secret}\``)).rejects.toThrow(/UNKNOWN_TABLE|Unknown table/);
+      expect((await c.exec('SELECT currentDatabase()')).toString()).toBe('_roost_no_tables\n');
+      process.kill(c.pid!, 'SIGKILL');
+      await expect.poll(async () => { try { return (await c.exec('SELECT currentDatabase()')).toString(); } catch { return ''; } }, { timeout: 30_000 }).toBe('_roost_no_tables\n');
+      await expect(c.exec(`SELECT * FROM \`${secret}\``)).rejects.toThrow(/UNKNOWN_TABLE|Unknown table/);
+    } finally {
+      fs.rmSync(secret, { force: true });
+    }
+  });
+
   it('a cell killed mid-query fails the query as retryable and the next query works', async () => {
     const c = cell();
     await c.exec('SELECT 1');

@@ -98,6 +98,25 @@ TEST_CASE("CTEs are scoped and are not tables") {
         "WITH events AS (SELECT * FROM `ws`.`events` AS events) SELECT * FROM events");
   CHECK(ok("WITH RECURSIVE r AS (SELECT 1 AS n UNION ALL SELECT n + 1 FROM r WHERE n < 3) SELECT * FROM r") ==
         "WITH RECURSIVE r AS (SELECT 1 AS n UNION ALL SELECT n + 1 FROM r WHERE n < 3) SELECT * FROM r");
+  // ClickHouse recurses only in the UNION ALL members after the first (subqueries included);
+  // elsewhere the name is a table of the session's current database, where chdb's default
+  // database reads files: qualified or refused here, never passed on bare.
+  CHECK(ok("WITH RECURSIVE r AS ((SELECT 1 AS n) UNION ALL (SELECT n + 1 FROM (SELECT * FROM r) WHERE n < 3)) SELECT * FROM r") ==
+        "WITH RECURSIVE r AS ((SELECT 1 AS n) UNION ALL (SELECT n + 1 FROM (SELECT * FROM r) WHERE n < 3)) SELECT * FROM r");
+  CHECK(ok("WITH RECURSIVE r AS (SELECT 1 AS n UNION ALL SELECT n + 1 FROM r WHERE n < 3 UNION ALL SELECT n FROM r WHERE n = 9) SELECT * FROM r") ==
+        "WITH RECURSIVE r AS (SELECT 1 AS n UNION ALL SELECT n + 1 FROM r WHERE n < 3 UNION ALL SELECT n FROM r WHERE n = 9) SELECT * FROM r");
+  CHECK(refused("WITH RECURSIVE `/etc/passwd` AS (SELECT * FROM `/etc/passwd`) SELECT * FROM `/etc/passwd`").code == ErrorCode::UNKNOWN_TABLE);
+  CHECK(refused("WITH RECURSIVE r AS (SELECT * FROM r UNION ALL SELECT 1) SELECT * FROM r").code == ErrorCode::UNKNOWN_TABLE);
+  CHECK(refused("WITH RECURSIVE r AS (WITH f AS (SELECT * FROM f) SELECT * FROM f) SELECT * FROM r").code == ErrorCode::UNKNOWN_TABLE);
+  CHECK(refused("WITH RECURSIVE r AS (SELECT 1 AS n UNION ALL (WITH f AS (SELECT * FROM f) SELECT n FROM r)) SELECT * FROM r").code == ErrorCode::UNKNOWN_TABLE);
+  CHECK(refused("WITH RECURSIVE r AS (SELECT * FROM (SELECT 1 UNION ALL SELECT * FROM r)) SELECT * FROM r").code == ErrorCode::UNKNOWN_TABLE);
+  CHECK(ok("WITH RECURSIVE events AS (SELECT * FROM events) SELECT * FROM events") ==
+        "WITH RECURSIVE events AS (SELECT * FROM `ws`.`events` AS events) SELECT * FROM events");
+  // A CTE after a recursive one, and a recursive one inside another CTE's body, are in scope after their bodies.
+  CHECK(ok("WITH RECURSIVE a AS (SELECT 5 AS n), r AS (SELECT n FROM a UNION ALL SELECT n + 1 FROM r WHERE n < 7) SELECT * FROM r, a") ==
+        "WITH RECURSIVE a AS (SELECT 5 AS n), r AS (SELECT n FROM a UNION ALL SELECT n + 1 FROM r WHERE n < 7) SELECT * FROM r, a");
+  CHECK(ok("WITH o AS (WITH RECURSIVE r AS (SELECT 1 AS n UNION ALL SELECT n + 1 FROM r WHERE n < 3) SELECT * FROM r) SELECT * FROM o") ==
+        "WITH o AS (WITH RECURSIVE r AS (SELECT 1 AS n UNION ALL SELECT n + 1 FROM r WHERE n < 3) SELECT * FROM r) SELECT * FROM o");
   // Only the first SELECT's WITH reaches the other SELECTs of a UNION/EXCEPT/INTERSECT: a later
   // SELECT's WITH is its own, and ClickHouse reads the name after it as a table of the session's
   // current database (unqualified, never rewritten): that must be refused, not passed on.

@@ -194,6 +194,7 @@ async function fence(): Promise<void> {
   await drainPending();
   session = new Session(path.join(dataDir!, 'db'), sessionOpts);
   await session.queryAsync(SESSION_SETTINGS);
+  await useNoDatabase(session);
 }
 
 /**
@@ -215,6 +216,18 @@ const SMALL_RESULT_BYTES = 2 * 1024 * 1024;
  * back on in their own SETTINGS clause.
  */
 const SESSION_SETTINGS = `SET max_result_bytes = ${SMALL_RESULT_BYTES}, output_format_parallel_formatting = 0`;
+/**
+ * The session's current database: an empty one. chdb's `default` is an overlay that includes a
+ * Filesystem database, where any unqualified table name is a path the cell's process can read
+ * (`/etc/passwd`, the server's operator token). The analyzer qualifies or refuses every table
+ * name; this is the second wall, for a name it ever lets through bare (a WITH RECURSIVE body's
+ * own name did, and an import's INSERT ... SELECT runs without readonly).
+ */
+const NO_DATABASE = '_roost_no_tables';
+async function useNoDatabase(s: Session): Promise<void> {
+  await s.queryAsync(`CREATE DATABASE IF NOT EXISTS ${NO_DATABASE} ENGINE = Memory`);
+  await s.queryAsync(`USE ${NO_DATABASE}`);
+}
 const streamOnly = new Set<string>();
 const TOO_MANY_ROWS_OR_BYTES = 396;
 
@@ -707,6 +720,7 @@ session.queryAsync('SELECT version()', { format: 'TSV' }).then(async (r) => {
   // Every result is capped for the buffered path; statements that may return more
   // (streams) lift the cap in their own SETTINGS clause.
   await session.queryAsync(SESSION_SETTINGS);
+  await useNoDatabase(session);
   send(Frame.Pong, 0, JSON.stringify({ version: engineVersion, ready: true }));
 }, (e) => {
   process.stderr.write(`cell: engine failed to start: ${String(e)}\n`);

@@ -407,9 +407,12 @@ async function importLocked(app: App, o: ImportOptions, suffix: string): Promise
           // as `<data source>.column` (the rows delete takes that), which the stage's own name
           // would not resolve (a 422 quoting a query over "the data source" that was the stage).
           const as = ` AS ${quoteIdent(o.ds.table)}`;
+          // Counted first, read-only: the condition is the caller's, and the INSERTs below run
+          // without readonly (a condition reading anything but the data source, were the analyzer
+          // ever to let one through, fails here before any write).
+          outsideCondition = Number((await engine.exec(`SELECT count() FROM ${stage}${as} WHERE NOT ${inside}`, { settings: { readonly: 1 } })).toString().trim());
           await engine.exec(`INSERT INTO ${incoming} SELECT * FROM ${target}${as} WHERE NOT ${inside}${noDedup}`);
           await engine.exec(`INSERT INTO ${incoming} SELECT * FROM ${stage}${as} WHERE ${inside}${noDedup}`);
-          outsideCondition = Number((await engine.exec(`SELECT count() FROM ${stage}${as} WHERE NOT ${inside}`)).toString().trim());
           rows -= outsideCondition;
         }
         // At the commit, as an append's: the usage after the switch (the old table, and a partial

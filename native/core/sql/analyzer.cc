@@ -125,6 +125,9 @@ struct Frame {
   uint32_t cte_mark = 0;     // scope size when the frame opened
   uint32_t union_mark = UINT32_MAX;  // scope size at the first UNION/EXCEPT/INTERSECT of this query
   std::string cte_name;      // OnClose::RegisterCte
+  // The body of a WITH RECURSIVE element: its own name, in scope in the members of its UNION ALL
+  // after the first (where ClickHouse recurses) and nowhere else in it.
+  std::string self_cte;
 };
 
 struct ScopeName {
@@ -312,7 +315,7 @@ bool Scanner::pop(size_t i) {
   if (f.on_close == OnClose::FromAfter) {
     parent.clause = CL::FromAfter;
     parent.alias_ok = true;
-  } else if (f.on_close == OnClose::RegisterCte && !f.recursive) {
+  } else if (f.on_close == OnClose::RegisterCte) {
     scope_.push_back({std::move(f.cte_name), false});
   }
   return true;
@@ -655,6 +658,8 @@ bool Scanner::onClause(Kw k, size_t& i) {
       // a table of the session's current database to ClickHouse, so it leaves the scope here.
       if (f.union_mark == UINT32_MAX) f.union_mark = static_cast<uint32_t>(scope_.size());
       else scope_.resize(f.union_mark);
+      // A recursive CTE's body: from its second member on, its name is the CTE itself.
+      if (!f.self_cte.empty()) scope_.push_back({f.self_cte, false});
       f.clause = CL::Start;
       break;
     case Kw::Into:
@@ -768,13 +773,18 @@ bool Scanner::onWord(size_t& i) {
           std::string name;
           if (!identText(i, name)) return false;
           f.with_elem = false;
-          if (f.recursive) scope_.push_back({name, false});
+          // WITH RECURSIVE: ClickHouse recurses only in the members of the body's UNION ALL after
+          // the first (and the subqueries inside them). Anywhere else — a body without UNION, its
+          // first member, a nested WITH — the name is a table of the session's current database,
+          // which the analyzer must qualify or refuse: it was in scope in the whole body (and in
+          // nested WITHs), and `WITH RECURSIVE `/path` AS (SELECT * FROM `/path`) …` read files.
+          const bool recursive = f.recursive;
           if (!push(FK::Parens, i + 2)) return false;
           Frame& body = frames_.back();
           body.kind = type(i + 3) == TT::OpeningRoundBracket ? FK::Parens : FK::Query;
           body.must_query = true;
           body.on_close = OnClose::RegisterCte;
-          body.recursive = frames_[frames_.size() - 2].recursive;
+          if (recursive) body.self_cte = name;
           body.cte_name = std::move(name);
           i += 3;
           return true;
