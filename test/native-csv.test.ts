@@ -95,7 +95,7 @@ describe('inferCsvSchema', () => {
     const r = await inferCsvSchema(Buffer.from(csv), { complete: true });
     expect(r.dialect.hasHeader).toBe(true);
     expect(r.columns.map((c) => `${c.name} ${c.type}`)).toEqual([
-      'Id Int32',
+      'Id Int64',
       'Full_Name String',
       'score Float64',
       'day Date',
@@ -108,11 +108,11 @@ describe('inferCsvSchema', () => {
       'c_1st String',
     ]);
   });
-  it('names columns column_00.. without a header and widens by range', async () => {
+  it('names columns column_00.. without a header; integers are Int64 whatever the sample\'s range', async () => {
     const r = await inferCsvSchema(Buffer.from('1,100000,5000000000,2024-01-01 00:00:00.123456\n2,3,4,\n'), { complete: true });
     expect(r.dialect.hasHeader).toBe(false);
     expect(r.columns.map((c) => `${c.name} ${c.type}`)).toEqual([
-      'column_00 Int16', 'column_01 Int32', 'column_02 Int64', 'column_03 Nullable(DateTime64(6))',
+      'column_00 Int64', 'column_01 Int64', 'column_02 Int64', 'column_03 Nullable(DateTime64(6))',
     ]);
   });
   it('rejects invalid UTF-8 in the sample', async () => {

@@ -106,6 +106,17 @@ describe('enum labels that look like numbers', () => {
   });
 });
 
+describe('CSV inference takes the file, not only its sample', () => {
+  it('a growing id past the sample\'s range is stored, not quarantined (integers are Int64)', async () => {
+    const lines = ['id,score'];
+    for (let i = 0; i < 40_000; i++) lines.push(`${i},${i % 7}`);
+    const r = await post('/v0/datasources?name=growing&mode=create&format=csv', lines.join('\n') + '\n');
+    expect(r.status, r.text).toBe(200);
+    expect(r.body).toMatchObject({ rows: 40_000, quarantine_rows: 0 });
+    expect(await rows('SELECT max(id) AS m, toTypeName(id) AS t FROM growing')).toEqual([{ m: 39_999, t: 'Int64' }]);
+  });
+});
+
 describe('NDJSON values and inference', () => {
   it('a Float32 of many digits is the Float32 nearest its text (not rounded through a double first)', async () => {
     await create('f32', 'id UInt32 `json:$.id`, v Float32 `json:$.v`');

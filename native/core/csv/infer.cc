@@ -97,10 +97,11 @@ struct ColumnStats {
       if (intTooBig) t = "String";
       else if (!sawNegative && maxPos > static_cast<uint64_t>(INT64_MAX)) t = "UInt64";
       else if (sawNegative && maxPos > static_cast<uint64_t>(INT64_MAX)) t = "String";
-      else {
-        uint64_t m = std::max(maxPos, maxNeg > 0 ? maxNeg - 1 : 0);
-        t = m <= 32767 ? "Int16" : m <= 2147483647ull ? "Int32" : "Int64";
-      }
+      // Int64 whatever the sample's range (as ClickHouse's own schema inference and the NDJSON
+      // inference): the sample is the file's first rows, not the file. A growing id that stayed
+      // under 32,768 in the sample made an Int16 that quarantined the other 967,232 rows of a
+      // million-row file. The range still decides UInt64 and String.
+      else t = "Int64";
     } else if (possible & kFloat) t = "Float64";
     else if (possible & kDate) {
       // Date: 1970-01-01..2149-06-06; Date32: 1900-01-01..2299-12-31.
