@@ -9,6 +9,7 @@
  * - NDJSON inference suggested Date for a 1960 date and Array(String) for an array holding null,
  *   and the suggested schema quarantined rows of the file it came from.
  */
+import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, startServer, type RunningServer } from './helpers/server.js';
 
@@ -114,6 +115,44 @@ describe('CSV inference takes the file, not only its sample', () => {
     expect(r.status, r.text).toBe(200);
     expect(r.body).toMatchObject({ rows: 40_000, quarantine_rows: 0 });
     expect(await rows('SELECT max(id) AS m, toTypeName(id) AS t FROM growing')).toEqual([{ m: 39_999, t: 'Int64' }]);
+  });
+});
+
+describe('the quarantine table\'s own column names', () => {
+  it('a schema or a header naming insertion_date or c__raw is a 400 saying so, and nothing is created', async () => {
+    const a = await call(`${srv.url}/v0/datasources?name=clash1&mode=create&schema=${encodeURIComponent('id Int32, insertion_date DateTime')}`, { method: 'POST', token });
+    expect(a.status, a.text).toBe(400);
+    expect(a.body).toMatchObject({ code: 'SCHEMA_SYNTAX' });
+    expect(a.body.error).toMatch(/column name "insertion_date" is reserved: clash1_quarantine/);
+    const b = await post('/v0/datasources?name=clash2&mode=create&format=csv', 'id,c__raw\n1,x\n');
+    expect(b.status, b.text).toBe(400);
+    expect(b.body.error).toMatch(/"c__raw" is reserved/);
+    for (const n of ['clash1', 'clash2']) expect((await call(`${srv.url}/v0/datasources/${n}`, { token })).status).toBe(404);
+  });
+});
+
+describe('a UTF-16 file', () => {
+  it('is refused with a 400 that says to convert it, with or without its byte-order mark, CSV or NDJSON, gzipped or not; nothing stored', async () => {
+    await create('u16', 'name String, city String');
+    const text = 'alice,paris\nbob,rome\n';
+    const le = Buffer.from(text, 'utf16le');
+    const send = (body: Buffer, path = '/v0/datasources?name=u16&mode=append', type = 'text/csv') =>
+      call(`${srv.url}${path}`, { method: 'POST', token, body, headers: { 'Content-Type': type } });
+    for (const body of [le, Buffer.concat([Buffer.from([0xff, 0xfe]), le]), zlib.gzipSync(le)]) {
+      const r = await send(body);
+      expect(r.status, r.text).toBe(400);
+      expect(r.body.code).toBe('INVALID_UTF8');
+      expect(r.body.error).toMatch(/UTF-16 .*convert the file/);
+      expect(r.text).not.toContain('\\u0000');
+    }
+    const ev = await send(Buffer.from('{"name":"carol","city":"oslo"}\n', 'utf16le'), '/v0/events?name=u16', 'application/x-ndjson');
+    expect(ev.status, ev.text).toBe(400);
+    const inferred = await send(le, '/v0/datasources?name=u16b&mode=create&format=csv');
+    expect(inferred.status, inferred.text).toBe(400);
+    expect(await rows('SELECT count() AS n FROM u16')).toEqual([{ n: 0 }]);
+    // Plain UTF-8 with a BOM is still read.
+    const ok = await send(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(text)]));
+    expect(ok.body).toMatchObject({ rows: 2, quarantine_rows: 0 });
   });
 });
 

@@ -79,7 +79,16 @@ export function tableFor(state: State, tenant: string, workspace: string, name: 
   }
 }
 
+/** The quarantine table's own columns: a data source column may not take these names. */
+const QUARANTINE_OWN = new Set(['c__import_id', 'c__error_column', 'c__error', 'c__line', 'c__raw', 'insertion_date']);
+
 export function newDataSource(ws: Workspace, name: string, columns: DataSourceColumn[], sortingKey?: string, state?: State): DataSource {
+  // Said before any table is made (it was the engine's "column with this name already exists",
+  // a 422 QUERY_FAILED, from the quarantine table's CREATE).
+  const clash = columns.find((c) => QUARANTINE_OWN.has(c.name));
+  if (clash) {
+    throw new RoostError('SCHEMA_SYNTAX', `column name "${clash.name}" is reserved: ${name}_quarantine, where rows that fail validation go, has a column of that name (${[...QUARANTINE_OWN].join(', ')} are taken); rename the column in the schema or the file's header`, { details: { column: clash.name } });
+  }
   const id = `t_${crypto.randomBytes(8).toString('hex')}`;
   return {
     id,

@@ -51,8 +51,8 @@ export async function peekBody(src: AsyncIterable<Buffer>, min: number): Promise
  */
 export async function gunzipIfCompressed(src: AsyncIterable<Buffer>, limit: number): Promise<AsyncIterable<Buffer>> {
   const s = await peekBody(src, 2);
-  if (!(s.head.length >= 2 && s.head[0] === 0x1f && s.head[1] === 0x8b)) return s.body;
-  return (async function* () {
+  if (!(s.head.length >= 2 && s.head[0] === 0x1f && s.head[1] === 0x8b)) return notUtf16(s.body);
+  return notUtf16((async function* () {
     const gz = zlib.createGunzip();
     stream.pipeline(stream.Readable.from(s.body), gz, () => { /* errors surface through gz */ });
     let size = 0;
@@ -71,5 +71,24 @@ export async function gunzipIfCompressed(src: AsyncIterable<Buffer>, limit: numb
     } finally {
       gz.destroy();
     }
-  })();
+  })());
+}
+
+/**
+ * The body, refused (400 INVALID_UTF8) when its first bytes are UTF-16 or UTF-32 text: a
+ * byte-order mark, or a NUL in every other byte. ASCII in UTF-16 is valid UTF-8 with NULs
+ * between the letters: a spreadsheet's "Unicode text" export was stored as `a\0l\0i\0c\0e\0`
+ * (with its mark, a header mismatch whose message was full of NULs). Text files hold no such
+ * share of NUL bytes, so no UTF-8 body is refused by this.
+ */
+async function notUtf16(src: AsyncIterable<Buffer>): Promise<AsyncIterable<Buffer>> {
+  const s = await peekBody(src, 4096);
+  const h = s.head.subarray(0, 4096);
+  const bom = h.length >= 2 && ((h[0] === 0xff && h[1] === 0xfe) || (h[0] === 0xfe && h[1] === 0xff));
+  let nul = 0;
+  for (const b of h) if (b === 0) nul++;
+  if (bom || (h.length >= 8 && nul * 4 >= h.length)) {
+    throw new RoostError('INVALID_UTF8', `the body is UTF-16 or UTF-32 text (${bom ? 'it starts with a UTF-16 byte-order mark' : `${nul} of its first ${h.length} bytes are 0`}); Roost reads UTF-8: convert the file (iconv -f UTF-16 -t UTF-8, or save it as "CSV UTF-8") and send it again`);
+  }
+  return s.body;
 }
