@@ -131,6 +131,20 @@ describe('the quarantine table\'s own column names', () => {
   });
 });
 
+describe('a pandas file (an unnamed index column)', () => {
+  it('its header is a header, not a row: inferred names and types, every data row stored; appended to a schema, skipped', async () => {
+    const csv = ',user_id,score\n0,123,4.5\n1,124,3.5\n';
+    const r = await post('/v0/datasources?name=pandas&mode=create&format=csv', csv);
+    expect(r.status, r.text).toBe(200);
+    expect(r.body).toMatchObject({ rows: 2, quarantine_rows: 0 });
+    expect(r.body.datasource.schema.columns.map((c: { name: string; type: string }) => `${c.name} ${c.type}`)).toEqual(['column_00 Int64', 'user_id Int64', 'score Float64']);
+    await create('pandas2', 'idx Int32, user_id Int32, score Float64');
+    const a = await post('/v0/datasources?name=pandas2&mode=append', csv);
+    expect(a.body, a.text).toMatchObject({ rows: 2, quarantine_rows: 0 });
+    expect(await rows('SELECT idx, user_id, score FROM pandas2 ORDER BY idx')).toEqual([{ idx: 0, user_id: 123, score: 4.5 }, { idx: 1, user_id: 124, score: 3.5 }]);
+  });
+});
+
 describe('a UTF-16 file', () => {
   it('is refused with a 400 that says to convert it, with or without its byte-order mark, CSV or NDJSON, gzipped or not; nothing stored', async () => {
     await create('u16', 'name String, city String');

@@ -32,6 +32,22 @@ TEST_CASE("csv sniff: delimiter, quote, newline, header") {
   CHECK(s.newline == "\r");
 }
 
+TEST_CASE("csv sniff: a header with an empty or repeated name, over typed columns") {
+  // pandas' to_csv(): an unnamed index column.
+  Sniffed s = sniff(",user_id,score\n0,123,4.5\n1,124,3.5\n");
+  CHECK(s.hasHeader);
+  CHECK(types(",user_id,score\n0,123,4.5\n1,124,3.5\n", s.hasHeader) ==
+        std::vector<std::string>{"column_00 Int64", "user_id Int64", "score Float64"});
+  s = sniff("a,a,b\n1,2,x\n3,4,y\n");
+  CHECK(s.hasHeader);
+  CHECK(types("a,a,b\n1,2,x\n3,4,y\n", s.hasHeader) == std::vector<std::string>{"a Int64", "a_2 Int64", "b String"});
+  // Over text columns only, an empty or repeated first-row cell is data, as before.
+  CHECK_FALSE(sniff(",x,y\na,b,c\nd,e,f\n").hasHeader);
+  CHECK_FALSE(sniff("x,x,y\na,b,c\nd,e,f\n").hasHeader);
+  // A row of data with an empty cell over numbers is data.
+  CHECK_FALSE(sniff(",1,2\n3,4,5\n6,7,8\n").hasHeader);
+}
+
 TEST_CASE("csv sniff: an apostrophe that opens a value is no quote; the schema's column count picks the delimiter") {
   // A value starting with an apostrophe made ' the quote: rows up to the next one became one value.
   Sniffed s = sniff("1,'t Hooft\n2,'s-Hertogenbosch\n3,ok\n");

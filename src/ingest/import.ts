@@ -257,9 +257,10 @@ async function importLocked(app: App, o: ImportOptions, suffix: string): Promise
   const first = o.hasHeader === false ? undefined : firstRecord(head, dialect, peeked.complete);
   const spelled = first ? headerSpells(first.fields, o.ds.columns) : false;
   const hasHeader = o.hasHeader ?? (spelled !== false || (sniffed!.hasHeader && !(await firstRowIsData(head, o.ds, dialect))));
-  if (hasHeader && spelled === 'as written' && first) {
+  if (hasHeader && (spelled === 'as written' || Array.isArray(spelled)) && first) {
     // The names in the file's order (the validator takes columns by name).
-    head = Buffer.concat([Buffer.from(inferredColumnNames(first.fields).map((n) => csvField(n, dialect)).join(dialect.delimiter)), head.subarray(first.end)]);
+    const names = Array.isArray(spelled) ? spelled : inferredColumnNames(first.fields);
+    head = Buffer.concat([Buffer.from(names.map((n) => csvField(n, dialect)).join(dialect.delimiter)), head.subarray(first.end)]);
   }
   let validator: CsvValidator;
   try {
@@ -704,12 +705,20 @@ function firstRecord(head: Buffer, dialect: CsvDialect, complete: boolean): { fi
  * Whether header names spell the columns: 'exactly', 'as written' (each name is what schema
  * inference makes of the header cell: see inferredColumnNames), or not at all (false).
  */
-export function headerSpells(names: string[], columns: ReadonlyArray<{ name: string }>): 'exactly' | 'as written' | false {
+export function headerSpells(names: string[], columns: ReadonlyArray<{ name: string }>): 'exactly' | 'as written' | string[] | false {
   if (names.length !== columns.length) return false;
   // In any order: the columns are then taken by name (as Tinybird's appends do with a header).
   const all = (ns: string[]) => new Set(ns).size === ns.length && columns.every((c) => ns.includes(c.name));
   if (all(names)) return 'exactly';
-  return all(inferredColumnNames(names)) ? 'as written' : false;
+  if (all(inferredColumnNames(names))) return 'as written';
+  // Unnamed cells (pandas writes its index column so: `,user_id,score`) stand for the schema's
+  // column at their place, when every named cell is a column of the schema: the names to read.
+  const blank = (n: string) => n.trim() === '';
+  if (names.some(blank) && names.some((n) => !blank(n))) {
+    const filled = names.map((n, i) => (blank(n) ? columns[i]!.name : n));
+    if (all(filled)) return filled;
+  }
+  return false;
 }
 
 /**

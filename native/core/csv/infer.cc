@@ -288,7 +288,17 @@ Sniffed sniff(std::string_view sample, size_t expectedColumns) {
     int32_t days;
     if (parseDouble(v, x) || parseDate(v, days)) anyNumericLooking = true;
   }
-  if (!allNonEmpty || anyNumericLooking || !distinct) return out;
+  if (anyNumericLooking) return out;
+  if (!allNonEmpty || !distinct) {
+    // An empty or repeated name (pandas writes an unnamed index column: `,user_id,score`) is
+    // a header still when a name stands over a column of numbers, dates or booleans, which no
+    // data row of that column would (the row was stored as data, every typed column a String).
+    bool nameOverTyped = false;
+    for (size_t i = 0; i < c.stats.size() && i < first.size(); ++i)
+      if (!c.stats[i].isString() && !trimSpaces(first[i]).empty()) nameOverTyped = true;
+    if (c.count > 1 && nameOverTyped) out.hasHeader = true;
+    return out;
+  }
   if (c.count == 1) {
     out.hasHeader = true;  // a single row of names
     return out;
