@@ -492,8 +492,17 @@ Result validate(const char* schema, const std::string& csv, bool header = false,
       std::string reason = s.substr(p + 13, len);
       p += 13 + len;
       std::memcpy(&raw, s.data() + p, 4);
-      r.rejected.push_back(std::to_string(line) + ":" + std::to_string(col) + ":" + reason + ":" + s.substr(p + 4, raw));
+      std::string rec = std::to_string(line) + ":" + std::to_string(col) + ":" + reason + ":" + s.substr(p + 4, raw);
       p += 4 + raw;
+      uint8_t more = static_cast<uint8_t>(s[p++]);
+      for (uint8_t k = 0; k < more; ++k) {
+        int32_t c2;
+        std::memcpy(&c2, s.data() + p, 4);
+        uint8_t l2 = static_cast<uint8_t>(s[p + 4]);
+        rec += "|" + std::to_string(c2) + ":" + s.substr(p + 5, l2);
+        p += 5 + l2;
+      }
+      r.rejected.push_back(rec);
     }
   };
   size_t c = std::min(cut, csv.size());

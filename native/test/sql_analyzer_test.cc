@@ -129,6 +129,33 @@ TEST_CASE("CTEs are scoped and are not tables") {
   CHECK(ok("WITH c AS (SELECT 1) SELECT * FROM c UNION ALL WITH d AS (SELECT 2) SELECT * FROM d EXCEPT SELECT * FROM c") ==
         "WITH c AS (SELECT 1) SELECT * FROM c UNION ALL WITH d AS (SELECT 2) SELECT * FROM d EXCEPT SELECT * FROM c");
   CHECK(refused("WITH c AS (SELECT 1) SELECT * FROM c UNION ALL WITH d AS (SELECT 2) SELECT * FROM d EXCEPT SELECT * FROM d").code == ErrorCode::UNKNOWN_TABLE);
+  // A recursive body's members may only be joined by UNION ALL: any other set operation makes
+  // ClickHouse read the body as no recursion, and its name as a table of the current database.
+  CHECK(refused("WITH RECURSIVE q AS (SELECT 1 AS n UNION ALL SELECT n FROM q EXCEPT SELECT 99) SELECT * FROM q").code == ErrorCode::SYNTAX_ERROR);
+  CHECK(refused("WITH RECURSIVE q AS (SELECT 1 AS n UNION DISTINCT SELECT n FROM q UNION ALL SELECT n + 1 FROM q WHERE n < 3) SELECT * FROM q").code == ErrorCode::SYNTAX_ERROR);
+  CHECK(refused("WITH RECURSIVE q AS (SELECT 1 AS n INTERSECT SELECT n FROM q) SELECT * FROM q").code == ErrorCode::SYNTAX_ERROR);
+  CHECK(refused("WITH RECURSIVE q AS (SELECT 1 AS n UNION ALL SELECT n + 1 FROM q WHERE n < 3 UNION ALL SELECT 5 EXCEPT SELECT 5) SELECT * FROM q").code == ErrorCode::SYNTAX_ERROR);
+  CHECK(ok("WITH RECURSIVE q AS (SELECT 1 AS n UNION ALL (SELECT n + 1 FROM q WHERE n < 3 EXCEPT SELECT 9)) SELECT * FROM q") ==
+        "WITH RECURSIVE q AS (SELECT 1 AS n UNION ALL (SELECT n + 1 FROM q WHERE n < 3 EXCEPT SELECT 9)) SELECT * FROM q");
+  // Outside a recursive body other set operations are as before.
+  CHECK(ok("WITH RECURSIVE q AS (SELECT 1 AS n UNION ALL SELECT n + 1 FROM q WHERE n < 3) SELECT * FROM q EXCEPT SELECT 2") ==
+        "WITH RECURSIVE q AS (SELECT 1 AS n UNION ALL SELECT n + 1 FROM q WHERE n < 3) SELECT * FROM q EXCEPT SELECT 2");
+}
+
+TEST_CASE("a WITH alias after IN is its own SELECT's only") {
+  // Older servers read it as a table of the connection's current database elsewhere: nested
+  // subqueries, later members of a UNION.
+  CHECK(ok("WITH (1, 2) AS c SELECT 1 IN c, (2 IN c)") == "WITH (1, 2) AS c SELECT 1 IN c, (2 IN c)");
+  CHECK(refused("WITH 'a' AS x SELECT (SELECT 'b' IN x) AS hit").code == ErrorCode::UNKNOWN_TABLE);
+  CHECK(refused("WITH 0 AS pins SELECT n FROM (SELECT 1 AS n WHERE n IN pins)").code == ErrorCode::UNKNOWN_TABLE);
+  CHECK(refused("WITH 'a' AS x SELECT 0 AS r UNION ALL SELECT 'b' IN x AS r").code == ErrorCode::UNKNOWN_TABLE);
+  CHECK(ok("WITH 'a' AS x SELECT 0 AS r UNION ALL WITH 'b' AS y SELECT 'b' IN y AS r") ==
+        "WITH 'a' AS x SELECT 0 AS r UNION ALL WITH 'b' AS y SELECT 'b' IN y AS r");
+  // A nested SELECT's own alias is fine; an outer CTE (not a scalar) is still a table there.
+  CHECK(ok("SELECT (WITH (1, 2) AS c SELECT 1 IN c)") == "SELECT (WITH (1, 2) AS c SELECT 1 IN c)");
+  CHECK(ok("WITH c AS (SELECT 1) SELECT (SELECT 1 IN c)") == "WITH c AS (SELECT 1) SELECT (SELECT 1 IN c)");
+  // The message says what to do.
+  CHECK(refused("WITH 'a' AS x SELECT (SELECT 'b' IN x)").message.find("define it in the WITH of this SELECT") != std::string::npos);
 }
 
 TEST_CASE("policy refusals carry code and offset") {

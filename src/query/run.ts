@@ -127,6 +127,12 @@ export function querySettings(tenant: Tenant, config: Config, format: string): {
   // character) was written raw, and the line was no JSON a client could parse; replaced with
   // U+FFFD as in JSON (the embedded engine has the setting; servers before 20.x do not).
   if (tenant.placement.type === 'embedded' && format === 'JSONEachRow') settings.output_format_json_validate_utf8 = 1;
+  // A tenant's own server with the old query analyzer (20.x to 24.2, or 24.3+ with it turned
+  // off) carries an outer WITH alias into every subquery, where it wins over a column: a row
+  // filter's view `WHERE (org = 'acme')` under `WITH 'acme' AS org` read every row. Not on the
+  // embedded engine (its analyzer resolves the column); a server that does not know the setting
+  // does not carry the aliases (it is a hint there, dropped: see SETTING_HINTS).
+  if (tenant.placement.type !== 'embedded') settings.enable_global_with_statement = 0;
   settings.readonly = 1;
   return { settings, timeoutMs: l.query_timeout_ms ?? config.queryTimeoutMs };
 }

@@ -60,7 +60,39 @@ void Validator::reject(const Row& row, int column, Reason reason) {
   r.append(text);
   appendLE(r, &rawLen, 4);
   r.append(row.raw);
+  // The row's other failing columns (a file with two bad columns took two rounds of fixes).
+  const size_t countAt = r.size();
+  uint8_t more = 0;
+  r.push_back('\0');
+  if (column >= 0 && reason != Reason::InvalidUtf8) {
+    for (size_t j = static_cast<size_t>(column) + 1; j < row.count && j < plans_.size() && more < 255; ++j) {
+      Reason why = checkOnly(j, row.fields[j]);
+      if (why == Reason::Ok) continue;
+      int32_t c = static_cast<int32_t>(j);
+      std::string_view t = reasonText(why);
+      uint8_t l = static_cast<uint8_t>(t.size());
+      appendLE(r, &c, 4);
+      appendLE(r, &l, 1);
+      r.append(t);
+      ++more;
+    }
+  }
+  r[countAt] = static_cast<char>(more);
   ++out_->rejectedCount;
+}
+
+Reason Validator::checkOnly(size_t i, const Field& f) {
+  const Plan& p = plans_[i];
+  std::string_view v = f.view();
+  if (v.empty() && (!f.quoted || !p.quotedEmptyIsValue)) {
+    if (p.hasDefault || p.nullable) return Reason::Ok;
+    if (!p.emptyIsValue) return Reason::EmptyNotNullable;
+    if (p.value->kind == Kind::Array) return Reason::Ok;
+  }
+  if ((p.nullable || p.hasDefault) && !f.quoted && v.size() == 2 && v[0] == '\\' && v[1] == 'N') return Reason::Ok;
+  if (p.value->kind == Kind::String) return Reason::Ok;
+  checkBuf_.truncate(0);
+  return p.encode(*p.value, v, checkBuf_);
 }
 
 bool Validator::knownUtf8(const char* p, size_t n) {

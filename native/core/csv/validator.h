@@ -44,7 +44,9 @@ struct ValidatorOptions {
 ///        default" flag before every column).
 ///  rejected: repeated records, little-endian:
 ///        u64 line | i32 column (-1: the whole row) | u8 reason length | reason |
-///        u32 raw length | raw row text
+///        u32 raw length | raw row text |
+///        u8 n | n × (i32 column | u8 reason length | reason): the row's other failing
+///        columns after the first (at most 255)
 
 struct Batch {
   OwnedBytes rows;
@@ -93,6 +95,10 @@ class Validator final : private RowSink {
   std::vector<uint32_t> order_;
   std::vector<Field> ordered_;
   void reject(const Row& row, int column, Reason reason);
+  /// Whether field i of a row would be taken, without writing it anywhere (the columns after a
+  /// rejected row's first failing one: the quarantine names every failing column).
+  Reason checkOnly(size_t i, const Field& f);
+  ByteBuf checkBuf_;
   bool readerFailed();
   void takeRows(Batch& out);
   void encodeNative(const Row& row);

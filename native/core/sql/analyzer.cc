@@ -176,6 +176,9 @@ class Scanner {
   size_t chainEnd(size_t i) const noexcept;
   bool prevIsOperandEnd(size_t i) const noexcept;
   bool inScope(std::string_view name, bool allow_scalar) const noexcept;
+  /// The innermost scope entry of `name` is a scalar WITH alias defined outside the SELECT at
+  /// the top of frames_ (an enclosing query, or before this UNION member).
+  bool outerScalar(std::string_view name) const noexcept;
 
   bool push(FK kind, size_t i);
   bool pop(size_t i);
@@ -287,6 +290,21 @@ bool Scanner::inScope(std::string_view name, bool allow_scalar) const noexcept {
   return false;
 }
 
+bool Scanner::outerScalar(std::string_view name) const noexcept {
+  // The innermost name of that spelling decides.
+  size_t at = scope_.size();
+  while (at > 0 && scope_[at - 1].name != name) --at;
+  if (at == 0 || !scope_[at - 1].scalar) return false;
+  // The SELECT the reference is in: the innermost query frame.
+  for (size_t k = frames_.size(); k > 0; --k) {
+    const Frame& q = frames_[k - 1];
+    if (q.kind != FK::Query) continue;
+    const uint32_t own = q.union_mark == UINT32_MAX ? q.cte_mark : q.union_mark;
+    return at - 1 < own;
+  }
+  return false;
+}
+
 bool Scanner::push(FK kind, size_t i) {
   if (frames_.size() >= opt_.max_depth) return fail(ErrorCode::NESTING_TOO_DEEP, i, "brackets nested too deep");
   Frame f;
@@ -333,6 +351,13 @@ bool Scanner::resolveTable(size_t b, size_t e, RefKind kind, bool has_alias) {
     if (!identText(b + 2, second)) return false;
     key = first + "." + second;
   } else {
+    // `x IN name` with a WITH alias of an outer SELECT (or of the first SELECT of a UNION, seen
+    // from a later one): ClickHouse before 20.x, and later ones without the global WITH, read
+    // the name as a table of the connection's current database — a tenant's own server's
+    // `default` database was read so. The alias is visible after IN only in its own SELECT.
+    if (kind == RefKind::In && outerScalar(first))
+      return fail(ErrorCode::UNKNOWN_TABLE, b, "'" + first + "' after IN is a WITH alias of an enclosing query (or of the first SELECT of a UNION): "
+                  "define it in the WITH of this SELECT, or write its value after IN");
     if (inScope(first, kind == RefKind::In)) return true;  // a CTE (or, after IN, a WITH alias)
     key = first;
   }
@@ -656,9 +681,14 @@ bool Scanner::onClause(Kw k, size_t& i) {
       // ClickHouse applies the first SELECT's WITH to every SELECT of the union: those CTEs and
       // aliases stay visible. A later SELECT's own WITH is its own: after it, a name it defined is
       // a table of the session's current database to ClickHouse, so it leaves the scope here.
+      // A recursive CTE's body: from its second member on, its name is the CTE itself — when
+      // the body is a UNION ALL. Any other set operation there (a later EXCEPT, a first member
+      // `A UNION DISTINCT B`) makes ClickHouse read the body as no recursion at all, and the
+      // name as a table of the session's current database: refused.
+      if (!f.self_cte.empty() && !(iequals(tok(i).text(), "union") && kw(i + 1, "all")))
+        return fail(ErrorCode::SYNTAX_ERROR, i, "the members of a WITH RECURSIVE body may only be joined by UNION ALL; put other set operations in brackets inside a member");
       if (f.union_mark == UINT32_MAX) f.union_mark = static_cast<uint32_t>(scope_.size());
       else scope_.resize(f.union_mark);
-      // A recursive CTE's body: from its second member on, its name is the CTE itself.
       if (!f.self_cte.empty()) scope_.push_back({f.self_cte, false});
       f.clause = CL::Start;
       break;
