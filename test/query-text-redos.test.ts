@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { splitUserSettings } from '../src/query/run.js';
-import { onlySettings, syntaxTail, withoutSettingsClause } from '../src/query/engine-message.js';
+import { onlySettings, syntaxTail, withoutQuotedQuery, withoutSettingsClause } from '../src/query/engine-message.js';
 
 // The old regexes, as they were, for the differential checks.
 const OLD_TRAILING = /\s+SETTINGS\s+((?:[A-Za-z_][A-Za-z0-9_]*\s*=\s*(?:'(?:[^'\\]|\\.)*'|-?[0-9.]+|true|false)\s*,\s*)*[A-Za-z_][A-Za-z0-9_]*\s*=\s*(?:'(?:[^'\\]|\\.)*'|-?[0-9.]+|true|false))\s*$/i;
@@ -209,5 +209,38 @@ describe('a syntax error quoting only the appended settings', () => {
     // The unfinished query still reads as one.
     expect(withoutSettingsClause(`Code: 62. DB::Exception: Syntax error: failed at position 8 (SETTINGS):${clause}. Expected one of: x`, keys))
       .toBe('Code: 62. DB::Exception: Syntax error: the query ends before it is complete; finish the expression or clause it ends with.');
+  });
+});
+
+describe('withoutQuotedQuery (engine errors of queries over pipes)', () => {
+  it('cuts the quoted compiled query in every known shape, keeping what the error is about, the hint and the code', () => {
+    const secret = "(SELECT org FROM ws_default_0123abcd.t_1 WHERE org != 'acme')";
+    const cases: Array<[string, string]> = [
+      [`Code: 43. DB::Exception: Illegal types String and String of arguments of function plus: In scope SELECT org + 'a' FROM ${secret} AS _. (ILLEGAL_TYPE_OF_ARGUMENT)`,
+        'Code: 43. DB::Exception: Illegal types String and String of arguments of function plus. (ILLEGAL_TYPE_OF_ARGUMENT)'],
+      [`Code: 47. DB::Exception: Unknown expression identifier \`zz\` in scope SELECT zz FROM ${secret} AS _. Maybe you meant: ['org']. (UNKNOWN_IDENTIFIER)`,
+        "Code: 47. DB::Exception: Unknown expression identifier `zz`. Maybe you meant: ['org']. (UNKNOWN_IDENTIFIER)"],
+      // A literal that looks like the hint does not end the quote early.
+      [`Code: 43. DB::Exception: Illegal types: In scope SELECT '. Maybe you meant', org + 'a' FROM ${secret} AS _. (ILLEGAL_TYPE_OF_ARGUMENT)`,
+        'Code: 43. DB::Exception: Illegal types. (ILLEGAL_TYPE_OF_ARGUMENT)'],
+      [`Code: 215. DB::Exception: Column 'n' is not under aggregate function. In query SELECT n FROM ${secret} AS _ GROUP BY org. (NOT_AN_AGGREGATE)`,
+        "Code: 215. DB::Exception: Column 'n' is not under aggregate function. (NOT_AN_AGGREGATE)"],
+      [`Code: 62. DB::Exception: Syntax error: failed at position 12 (FROM) (line 1, col 12): FROM ${secret} AS _. Expected one of: expression. (SYNTAX_ERROR)`,
+        'Code: 62. DB::Exception: Syntax error: failed at position 12 (FROM) (line 1, col 12). Expected one of: expression. (SYNTAX_ERROR)'],
+    ];
+    for (const [message, cut] of cases) {
+      expect(withoutQuotedQuery(message)).toBe(cut);
+      expect(withoutQuotedQuery(message)).not.toContain('acme');
+    }
+  });
+
+  it('is read in linear time', () => {
+    const t0 = performance.now();
+    // A name of 250,000 spaces quoted in the message: the first version of the cut read the run once per space.
+    const spaces = ' '.repeat(250_000);
+    const m = `Code: 47. DB::Exception: Unknown expression identifier \`a${spaces}b\` in scope SELECT \`a${spaces}b\` FROM (SELECT 1) AS _. (UNKNOWN_IDENTIFIER)`;
+    expect(withoutQuotedQuery(m)).toBe(`Code: 47. DB::Exception: Unknown expression identifier \`a${spaces}b\`. (UNKNOWN_IDENTIFIER)`);
+    expect(withoutQuotedQuery(`x:${spaces}y${spaces}(line 1, col 2): ${spaces}`)).toContain('(line 1, col 2)');
+    expect(performance.now() - t0).toBeLessThan(5_000);
   });
 });

@@ -211,6 +211,10 @@ describe('row filters are expressions, not SQL to splice', () => {
       [`/v0/pipes/org_orders.json?q=${encodeURIComponent("SELECT org + 'a' FROM _")}`, /Illegal types? .*of arguments? of function plus/],
       [`/v0/pipes/org_orders.json?q=${encodeURIComponent('SELECT * FROM _, numbers(2)')}`, /no alias for subquery or table function numbers\(2\)/],
       [`/v0/pipes/org_orders.json?q=${encodeURIComponent('SELECT n FROM _ GROUP BY org')}`, /not under aggregate function/],
+      // A literal shaped like the engine's hint, and shapes without an "in scope" marker.
+      [`/v0/pipes/org_orders.json?q=${encodeURIComponent("SELECT '. Maybe you meant', org + 'a' FROM _")}`, /Illegal types? /],
+      [`/v0/pipes/org_orders.json?q=${encodeURIComponent('SELECT org FROM _ FINAL')}`, /./],
+      [`/v0/pipes/org_orders.json?q=${encodeURIComponent('SELECT org FROM _ ARRAY JOIN org')}`, /./],
     ] as const) {
       const e = await get(path, reader.body.token);
       expect(e.status, e.text).toBeGreaterThanOrEqual(400);

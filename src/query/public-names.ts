@@ -29,6 +29,13 @@ const IDENT = '[A-Za-z0-9_]+';
 /** A database-qualified table, each part bare, in backquotes or in double quotes. */
 const QUALIFIED = new RegExp(`(?<![A-Za-z0-9_])([\`"]?)(${WS_DB}|${SVC_DB})\\1\\.([\`"]?)(${IDENT})\\3`, 'g');
 /** A bare internal database name left over. */
+/** Whether a text names an internal database: only a query as compiled does (errors of hidden queries). */
+export function namesInternalDatabase(text: string): boolean {
+  BARE_DB.lastIndex = 0;
+  const hit = BARE_DB.test(text);
+  BARE_DB.lastIndex = 0;
+  return hit;
+}
 const BARE_DB = new RegExp(`(?<![A-Za-z0-9_])(${WS_DB}|${SVC_DB})(?![A-Za-z0-9_])`, 'g');
 /** A stage table named without its database. */
 const BARE_STAGE = /(?<![A-Za-z0-9_])([A-Za-z0-9_]+?(?:__merge|__old)?__stage_[0-9a-f]{12})(?![A-Za-z0-9_])/g;

@@ -14,7 +14,7 @@ import type { Config } from '../config.js';
 import type { Metrics } from '../log/metrics.js';
 import { QueryFailed, RoostError } from '../errors.js';
 import { acquireQuerySlot } from '../../tenants/limits.js';
-import { withPublicNames, type PublicNames } from './public-names.js';
+import { namesInternalDatabase, withPublicNames, type PublicNames } from './public-names.js';
 import { ENGINE_SETTINGS, withoutQuotedQuery, withoutSettings } from './engine-message.js';
 
 export const OUTPUT_FORMATS: Record<string, string> = {
@@ -254,7 +254,13 @@ function userSyntax(e: unknown, hideQuery: boolean): unknown {
   // `PIPES:READ` token's typo in `q=` showed another pipe's SQL and literals): unknown
   // identifiers, wrong argument types, GROUP BY mistakes, missing aliases, ...
   if (hideQuery && e instanceof QueryFailed) {
-    const m = withoutQuotedQuery(e.message);
+    let m = withoutQuotedQuery(e.message);
+    // A shape not known above (FINAL on a subquery, ARRAY JOIN type errors, ...): what still
+    // names an internal database quotes the compiled query. Only the code is said then.
+    if (namesInternalDatabase(m)) {
+      const name = /\(([A-Z_]+)\)(?: \(version [^)]+\))?\.?$/.exec(m.slice(-200))?.[1];
+      m = `Code: ${e.clickhouseCode ?? 0}. DB::Exception: the engine refused the query${name ? ` (${name})` : ''}; its message quoted the query as compiled, with pipes this request may not read, and is not shown: check the query against the pipe's columns and types`;
+    }
     if (m !== e.message) Object.defineProperty(e, 'message', { value: m, configurable: true, writable: true });
   }
   if (!(e instanceof QueryFailed) || e.clickhouseCode !== 62) return e;
