@@ -145,6 +145,23 @@ describe('a pandas file (an unnamed index column)', () => {
   });
 });
 
+describe('the quarantine names every failing column of a row', () => {
+  it('CSV and NDJSON: each failing column with its reason, in the schema\'s order; good rows stored', async () => {
+    await create('multi', 'a Int32, b Date, c UUID, d String');
+    const up = await post('/v0/datasources?name=multi&mode=append', '1,2024-01-02,61f0c404-5cb3-11e7-907b-a6006ad3dba0,ok\nx,y,z,w\n2,nope,61f0c404-5cb3-11e7-907b-a6006ad3dba0,v\n');
+    expect(up.body).toMatchObject({ rows: 1, quarantine_rows: 2 });
+    const q = await rows('SELECT c__error_column AS cols, c__error AS why, c__line AS line FROM multi_quarantine ORDER BY c__line');
+    expect(q).toEqual([
+      { cols: ['a', 'b', 'c'], why: ['not an integer', expect.stringMatching(/date/), expect.stringMatching(/UUID/)], line: 2 },
+      { cols: ['b'], why: [expect.stringMatching(/date/)], line: 3 },
+    ]);
+    const ev = await post('/v0/events?name=multi&wait=true', '{"a":"x","b":"y","c":"61f0c404-5cb3-11e7-907b-a6006ad3dba0","d":"n"}\n', 'application/x-ndjson');
+    expect(ev.body).toMatchObject({ successful_rows: 0, quarantined_rows: 1 });
+    const e = await rows("SELECT c__error_column AS cols FROM multi_quarantine WHERE d = 'n'");
+    expect(e).toEqual([{ cols: ['a', 'b'] }]);
+  });
+});
+
 describe('a UTF-16 file', () => {
   it('is refused with a 400 that says to convert it, with or without its byte-order mark, CSV or NDJSON, gzipped or not; nothing stored', async () => {
     await create('u16', 'name String, city String');

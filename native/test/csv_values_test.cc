@@ -358,6 +358,9 @@ TEST_CASE("csv values: bool, UUID, enum, strings") {
   CHECK(enc("Enum8('1' = 2, '2' = 1)", "2 ") == "unknown enum value");
   CHECK(enc("Enum16('10' = 1, '1' = 10)", " 10") == "unknown enum value");
   CHECK(enc("Enum8('1' = 2, '2' = 1)", " 3") == "unknown enum value");
+  // Label and number agree: taken (as before, and as ClickHouse).
+  CHECK(enc("Enum16('200' = 200, '404' = 404)", " 404") == "9401");
+  CHECK(enc("Enum8('1' = 1, '2' = 2)", " 1") == "01");
   CHECK(enc("Enum8('a' = 1, 'b' = -2)", " 1 ") == "01");  // a number, as ClickHouse reads it
   CHECK(enc("String", "héllo") == "0668c3a96c6c6f");
   CHECK(enc("LowCardinality(String)", "ab") == "026162");

@@ -423,7 +423,7 @@ export class NdjsonConverter {
     return rejected.map((r) => {
       const hit = byLine.get(r.line);
       if (hit && hit.raw === undefined) hit.raw = hit.buf!.toString('utf8', hit.start, hit.end);
-      return { line: hit?.line ?? r.line, column: r.column, reason: r.reason, raw: hit?.raw ?? r.raw, values: valuesAt(hit?.raw ?? '', this.paths) };
+      return { line: hit?.line ?? r.line, column: r.column, reason: r.reason, raw: hit?.raw ?? r.raw, values: valuesAt(hit?.raw ?? '', this.paths), ...(r.more ? { more: r.more } : {}) };
     });
   }
 

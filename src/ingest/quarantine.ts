@@ -17,6 +17,8 @@ export interface QuarantineRow {
   raw: string;
   /** Original values by column when they could be split out. */
   values?: Array<string | null>;
+  /** The row's other failing columns, each with its reason. */
+  more?: Array<{ column: string | null; reason: string }>;
 }
 
 /** Splits one CSV row (raw text) into fields; a lenient reader for quarantine only. */
@@ -59,8 +61,9 @@ export function sweepQuarantineSpools(tmpDir: string): number {
 export function quarantineRecord(r: QuarantineRow, columns: DataSourceColumn[], importId: string, now: string): string {
   const rec: Record<string, unknown> = {
     c__import_id: importId,
-    c__error_column: r.column ? [r.column] : [],
-    c__error: [r.reason],
+    // Every failing column, each with its reason at the same place (Tinybird's arrays).
+    c__error_column: r.column ? [r.column, ...(r.more ?? []).map((m) => m.column ?? '')] : [],
+    c__error: [r.reason, ...(r.column ? (r.more ?? []).map((m) => m.reason) : [])],
     c__line: r.line,
     c__raw: r.raw,
     insertion_date: now,

@@ -89,6 +89,8 @@ export interface RejectedRow {
   reason: string;
   /** The row as written (without its line end). */
   raw: string;
+  /** The row's other failing columns after `column`, each with its reason (the quarantine names them all). */
+  more?: Array<{ column: string | null; reason: string }>;
 }
 
 /** ClickHouse input format of `Batch.rows`. */
@@ -316,7 +318,16 @@ export class CsvValidator {
       const rawLen = buf.readUInt32LE(o);
       const raw = buf.toString('utf8', o + 4, o + 4 + rawLen);
       o += 4 + rawLen;
-      rejected.push({ line, column: col < 0 ? null : (this.columns[col]?.name ?? null), reason, raw });
+      const n = buf.readUInt8(o);
+      o += 1;
+      let more: RejectedRow['more'];
+      for (let k = 0; k < n; k++) {
+        const c = buf.readInt32LE(o);
+        const l = buf.readUInt8(o + 4);
+        (more ??= []).push({ column: this.columns[c]?.name ?? null, reason: buf.toString('latin1', o + 5, o + 5 + l) });
+        o += 5 + l;
+      }
+      rejected.push({ line, column: col < 0 ? null : (this.columns[col]?.name ?? null), reason, raw, ...(more ? { more } : {}) });
     }
     const parts = b.parts;
     let whole: Buffer | undefined;

@@ -802,12 +802,7 @@ Reason encEnum(const Type& t, std::string_view v, ByteBuf& out) {
     bool neg, over;
     uint64_t m;
     std::string_view s = trimSpaces(v);
-    // A label with spaces around it is no label (labels are taken as written, ` a` is
-    // refused), nor a number: Enum8('1' = 2, '2' = 1) stored ` 1` as '2', silently.
-    bool label = false;
-    if (s.size() != v.size())
-      for (const auto& ev : t.enumValues) label = label || ev.first == s;
-    if (!label && parseInt(s, neg, m, over) && !over && m <= 32768) {
+    if (parseInt(s, neg, m, over) && !over && m <= 32768) {
       int n = neg ? -static_cast<int>(m) : static_cast<int>(m);
       for (const auto& ev : t.enumValues)
         if (ev.second == n) {
@@ -815,6 +810,13 @@ Reason encEnum(const Type& t, std::string_view v, ByteBuf& out) {
           found = true;
           break;
         }
+      // A padded number that is also a label's text (labels are taken as written: ` a` is no
+      // label) counts only when that label is the same value: Enum8('1' = 2, '2' = 1) stored
+      // ` 1` as '2' silently, where ClickHouse reads label '1'. `Enum16('404' = 404)` and ` 404`
+      // agree either way.
+      if (found && s.size() != v.size())
+        for (const auto& ev : t.enumValues)
+          if (ev.first == s && ev.second != n) found = false;
     }
   }
   if (!found) return Reason::UnknownEnumValue;
