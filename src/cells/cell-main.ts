@@ -192,9 +192,16 @@ async function fence(): Promise<void> {
   session.close();
   const { drainPending } = await import('chdb');
   await drainPending();
-  session = new Session(path.join(dataDir!, 'db'), sessionOpts);
-  await session.queryAsync(SESSION_SETTINGS);
-  await useNoDatabase(session);
+  try {
+    session = new Session(path.join(dataDir!, 'db'), sessionOpts);
+    await session.queryAsync(SESSION_SETTINGS);
+    await useNoDatabase(session);
+  } catch (e) {
+    // A session without its settings (the result cap, the empty current database) must take no
+    // query: the cell ends, and the server starts it again.
+    process.stderr.write(`cell: the engine session could not be set up again: ${String(e)}\n`);
+    shutdown(1);
+  }
 }
 
 /**
