@@ -310,10 +310,10 @@ describe('parameter errors over HTTP', () => {
     expect((await get('/v0/pipes/perr_sqland.json?cs=ES')).body.data).toEqual([{ id: 3 }]);
   });
   it('error() and custom_error() answer their 4xx status and fields', async () => {
-    expect((await create({ name: 'perr_err', nodes: [{ name: 'a', sql: "%\n{% if not defined(k) %}{{ custom_error({'error': 'k is needed', 'code': 422, 'hint': 'pass k'}) }}{% end %}{% if k == 'x' %}{{ error('no x', 403) }}{% end %}SELECT 1 AS one", type: 'endpoint' }] })).status).toBe(200);
+    expect((await create({ name: 'perr_err', nodes: [{ name: 'a', sql: "%\n{% if not defined(k) %}{{ custom_error({'error': 'k is needed', 'code': 422, 'hint': 'pass k', 'documentation': 'https://example.com/k'}) }}{% end %}{% if k == 'x' %}{{ error('no x', 403) }}{% end %}SELECT 1 AS one", type: 'endpoint' }] })).status).toBe(200);
     const a = await get('/v0/pipes/perr_err.json');
     expect(a.status, a.text).toBe(422);
-    expect(a.body).toMatchObject({ code: 'TEMPLATE_ERROR', error: 'k is needed', hint: 'pass k' });
+    expect(a.body).toMatchObject({ code: 'TEMPLATE_ERROR', error: 'k is needed', hint: 'pass k', documentation: 'https://example.com/k' });
     const b = await get('/v0/pipes/perr_err.json?k=x');
     expect(b.status, b.text).toBe(403);
     expect(b.body).toMatchObject({ code: 'TEMPLATE_ERROR', error: 'no x' });

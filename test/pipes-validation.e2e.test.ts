@@ -168,6 +168,23 @@ describe('ignore_sql_errors=true saves without the check, and the node records i
 });
 
 describe('templates', () => {
+  it('template syntax without the % line is a 400 saying to add it (create, add and edit a node)', async () => {
+    for (const sql of ['SELECT {{Int32(x, 1)}} AS a', "SELECT * FROM ev WHERE s = {{String(s, 'a')}}", '% SELECT 1 AS a', 'SELECT 1 AS a {% if defined(x) %} WHERE 1 {% end %}']) {
+      const r = await json('/v0/pipes', { name: 'nopct', nodes: [{ name: 'n', sql }] });
+      expect(r.status, r.text).toBe(400);
+      expect(r.body).toMatchObject({ code: 'SQL_SYNTAX', node: 'n' });
+      expect(r.body.error).toMatch(/uses template syntax .* a template's first line is % alone/);
+    }
+    expect((await get('/v0/pipes/nopct')).status).toBe(404);
+    expect((await json('/v0/pipes', { name: 'pct', nodes: [{ name: 'a', sql: 'SELECT 1 AS a' }] })).status).toBe(200);
+    const added = await raw('POST', '/v0/pipes/pct/nodes?name=t1', 'SELECT {{Int32(x, 1)}} AS a');
+    expect(added.status, added.text).toBe(400);
+    expect(added.body.error).toMatch(/% alone/);
+    const edited = await raw('PUT', '/v0/pipes/pct/nodes/a', 'SELECT {{Int32(x, 1)}} AS a');
+    expect(edited.status, edited.text).toBe(400);
+    expect(edited.body.error).toMatch(/% alone/);
+  });
+
   it('are checked as rendered with their parameters\' defaults', async () => {
     const r = await form('/v0/pipes', { name: 'tpl_bad', sql: "%\nSELECT idd FROM ev WHERE s = {{ String(x, 'a') }}" });
     expectNodeError(r, 'tpl_bad_0', 'idd');

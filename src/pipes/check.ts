@@ -19,6 +19,11 @@ export function atNode(e: unknown, node: PipeNode | { name: string; sql: string 
   if (e instanceof SqlError) {
     const r = toRoostError(e);
     if (isTemplate(node.sql)) r.details.offset_in = 'rendered_sql';
+    else if (/\{\{|\{%/.test(node.sql) || /^\s*%/.test(node.sql)) {
+      // Template syntax without the `%` line (Tinybird's most common slip): the analyzer's
+      // "unknown function 'Int32'" or "a query starts with SELECT" said nothing of it.
+      return new RoostError('SQL_SYNTAX', `node "${node.name}" uses template syntax ({{ ... }} or {% ... %}) but is not a template: a template's first line is % alone, the SQL on the lines after it (%\nSELECT ...)`, { details: { ...r.details, node: node.name, analyzer_message: r.message } });
+    }
     return r;
   }
   if (e instanceof RoostError && e.details.node === undefined) e.details.node = node.name;

@@ -422,7 +422,8 @@ const customError = (api: CallApi, call: CallExpr): unknown => {
   };
   const details: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(body)) {
-    if (k !== 'error' && k !== 'code' && k !== 'documentation') details[k] = answer(v);
+    // (`documentation`, Tinybird's link to the endpoint's docs, is answered as the other keys.)
+    if (k !== 'error' && k !== 'code') details[k] = answer(v);
   }
   const code = plain(evalOpt(api, a.code) ?? body.code) ?? 400;
   if (api.defaults) return new Fragment('', '');
