@@ -219,6 +219,26 @@ describe('every column type, as the engine writes it', () => {
   });
 });
 
+describe('.prometheus (Tinybird\'s Prometheus endpoint format)', () => {
+  it('is the engine\'s Prometheus text format, with its content type; the call log counts samples, not # lines', async () => {
+    const sql = "SELECT 'http_requests_total' AS name, toFloat64(number + 1) AS value, 'Requests served' AS help, 'counter' AS type, map('code', toString(200 + number)) AS labels FROM numbers(3)";
+    await createPipe('prom', sql);
+    const r = await call(`${srv.url}/v0/pipes/prom.prometheus`, { token, headers: { 'X-Request-Id': 'prom-call' } });
+    expect(r.status, r.text).toBe(200);
+    expect(r.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8');
+    expect(r.text).toBe((await engine(sql, 'Prometheus')).toString('utf8'));
+    expect(r.text).toContain('# TYPE http_requests_total counter');
+    expect(r.text).toContain('http_requests_total{code="201"} 2');
+    // A result without the columns the format needs: the engine's 4xx saying so, not a 5xx.
+    await createPipe('notprom', 'SELECT 1 AS x');
+    const bad = await call(`${srv.url}/v0/pipes/notprom.prometheus`, { token });
+    expect(bad.status, bad.text).toBeGreaterThanOrEqual(400);
+    expect(bad.status, bad.text).toBeLessThan(500);
+    const logged = async () => (await call(`${srv.url}/v0/sql?q=${enc("SELECT result_rows FROM tinybird.pipe_stats_rt WHERE request_id = 'prom-call' FORMAT JSON")}`, { token })).body.data;
+    await expect.poll(logged, { timeout: 10_000 }).toEqual([{ result_rows: 3 }]);
+  });
+});
+
 describe('large results stream whole', () => {
   const BIG = "SELECT number, toString(number) AS s, if(number % 7 = 0, NULL, number) AS nn, [number, 1] AS a, 'x\"y\\nz' AS q FROM numbers(300000)";
 

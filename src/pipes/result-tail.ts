@@ -24,6 +24,8 @@ export class ResultTail {
   #quoted = false;
   /** The last byte seen was a row-ending newline (or nothing was seen yet). */
   #atLineStart = true;
+  /** Prometheus: the line being read is a sample (not a `#` comment, not empty). */
+  #sampleLine = false;
   /** Line number (from 0) of the last empty line: before a WITH TOTALS row in CSV and TSV. */
   #lastBlank = -1;
   /** The query asks for totals (WITH TOTALS): a TSV line that is empty may be their separator. */
@@ -62,6 +64,18 @@ export class ResultTail {
       this.#tailChunks.push(chunk);
       this.#tailBytes += chunk.length;
       while (this.#tailChunks.length > 1 && this.#tailBytes - this.#tailChunks[0]!.length >= PARQUET_FOOTER_MAX) this.#tailBytes -= this.#tailChunks.shift()!.length;
+      return chunk;
+    }
+    if (this.#format === 'Prometheus') {
+      // One sample per line; `# HELP` / `# TYPE` lines and empty lines are not rows.
+      for (let i = 0; i < chunk.length;) {
+        if (this.#atLineStart) { this.#sampleLine = chunk[i] !== 35 && chunk[i] !== 10; this.#atLineStart = false; }
+        const nl = chunk.indexOf(10, i);
+        if (nl < 0) break;
+        if (this.#sampleLine) this.#rows++;
+        this.#atLineStart = true;
+        i = nl + 1;
+      }
       return chunk;
     }
     if (this.#format === 'JSONEachRow' || this.#format.startsWith('TSV')) {

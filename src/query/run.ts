@@ -25,11 +25,14 @@ export const OUTPUT_FORMATS: Record<string, string> = {
   TSVWithNames: 'text/tab-separated-values; charset=utf-8',
   JSONEachRow: 'application/x-ndjson; charset=utf-8',
   Parquet: 'application/vnd.apache.parquet',
+  // Prometheus' text exposition format (columns name, value; help, type, labels, timestamp optional).
+  Prometheus: 'text/plain; version=0.0.4; charset=utf-8',
 };
 
 /** Maps endpoint extensions (`.json`, `.csv`, ...) to ClickHouse formats. */
 export const EXTENSION_FORMATS: Record<string, string> = {
   json: 'JSON', csv: 'CSVWithNames', csvwithnames: 'CSVWithNames', ndjson: 'JSONEachRow', parquet: 'Parquet', tsv: 'TSVWithNames',
+  prometheus: 'Prometheus',
 };
 
 export interface RunOptions {
