@@ -58,6 +58,22 @@ describe('type_guessing=false (API.md: POST /v0/datasources)', () => {
     expect(cols.map((c: { type: string }) => c.type)).toEqual(['String', 'String', 'String']);
   });
 
+  it('/v0/analyze takes it too; a value that is neither true nor false (type_guessing, header) is a 400 naming it', async () => {
+    const a = await post('/v0/analyze?type_guessing=false', 'id,amount\n1,2.5\n', { 'Content-Type': 'text/csv' });
+    expect(a.status, a.text).toBe(200);
+    expect(a.body.analysis.columns.map((c: { recommended_type: string }) => c.recommended_type)).toEqual(['String', 'String']);
+    const n = await post('/v0/analyze?format=ndjson&type_guessing=false', '{"n":1}\n', { 'Content-Type': 'application/x-ndjson' });
+    expect(n.body.analysis.columns.map((c: { recommended_type: string }) => c.recommended_type)).toEqual(['String']);
+    const g = await post('/v0/analyze', 'id,amount\n1,2.5\n', { 'Content-Type': 'text/csv' });
+    expect(g.body.analysis.columns.map((c: { recommended_type: string }) => c.recommended_type)).toEqual(['Int64', 'Float64']);
+    for (const q of ['type_guessing=maybe', 'header=maybe', 'dialect_header=2']) {
+      const r = await post(`/v0/datasources?name=tg_on2&mode=create&${q}`, 'id,amount\n1,2.5\n', { 'Content-Type': 'text/csv' });
+      expect(r.status, r.text).toBe(400);
+      expect(r.body.error).toMatch(/is neither true nor false/);
+    }
+    expect((await get('/v0/datasources/tg_on2')).status).toBe(404);
+  });
+
   it('type_guessing=true (the default) still infers types', async () => {
     const r = await post('/v0/datasources?name=tg_on&type_guessing=true', 'id,amount\n1,2.5\n', { 'Content-Type': 'text/csv' });
     expect(r.status, r.text).toBe(200);

@@ -374,7 +374,7 @@ export function registerDataSourceRoutes(app: App): void {
         if (s.head.length === 0) throw new RoostError('EMPTY_BODY', 'the body is empty: send rows to infer a schema from, or a schema= parameter');
         refuseJsonArray(s.head);
         // type_guessing=false (Tinybird's): every inferred column is a String (Nullable where values are missing).
-        const guess = !/^(0|false|no)$/i.test(params.get('type_guessing') ?? '');
+        const guess = typeGuessing(params);
         const asString = (nullable: boolean) => (nullable ? 'Nullable(String)' : 'String');
         if (format === 'ndjson') {
           const cols = inferNdjson(s.head.toString('utf8'));
@@ -782,13 +782,17 @@ export function registerDataSourceRoutes(app: App): void {
     if (!s.head.length) throw new RoostError('EMPTY_BODY', 'send a CSV or NDJSON sample in the body');
     refuseJsonArray(s.head);
     const format = oneOf<Format>('format', params.get('format'), FORMATS, fieldFormat ?? (/^\s*\{/.test(s.head.subarray(0, 64).toString('utf8')) ? 'ndjson' : 'csv'));
+    // type_guessing=false, as a create takes it: every column a String (Nullable where values are missing).
+    const guess = typeGuessing(params);
     if (format === 'ndjson') {
-      const cols = inferNdjson(s.head.toString('utf8'));
+      const inferred = inferNdjson(s.head.toString('utf8'));
+      const cols = guess ? inferred : inferred.map((c) => ({ ...c, type: c.nullable ? 'Nullable(String)' : 'String' }));
       // Not a 200 with no columns: the client would create a data source of nothing.
       if (!cols.length) throw new RoostError('BAD_REQUEST', 'no JSON objects found in the sample to infer a schema from (one JSON object a line)');
       return sendJson(ctx, 200, { analysis: { columns: cols.map((c) => ({ name: c.name, path: c.jsonPath, recommended_type: c.type, present_pct: c.presentPct })), schema: ndjsonSchemaText(cols) }, format });
     }
     const r = await inferCsvSchema(s.head, { dialect: dialectFrom(params), complete: s.complete }).catch((e) => { throw csvToRoost(e); });
+    if (!guess) r.columns = r.columns.map((c) => ({ ...c, type: c.nullable ? 'Nullable(String)' : 'String' }));
     sendJson(ctx, 200, {
       analysis: { columns: r.columns.map((c) => ({ name: c.name, recommended_type: c.type, nullable: c.nullable })), schema: formatSchema(r.columns) },
       dialect: { delimiter: r.dialect.delimiter, has_header: r.dialect.hasHeader, new_line: r.dialect.newline, escapechar: r.dialect.escape || null, quotechar: r.dialect.quote },
@@ -817,6 +821,20 @@ function refuseJsonArray(head: Buffer): void {
   if (/^\uFEFF?\s*\[\s*(\{|$)/.test(head.subarray(0, 4096).toString('utf8'))) {
     throw new RoostError('UNSUPPORTED_FORMAT', 'the body is a JSON array; send NDJSON (one JSON object a line, no enclosing [ ]) or CSV');
   }
+}
+
+/** type_guessing (Tinybird's; true unless false): a value that is neither is a 400, not a guess. */
+function typeGuessing(params: URLSearchParams): boolean {
+  return booleanParam(params, 'type_guessing') ?? true;
+}
+
+/** A true/false parameter (1/0, yes/no too); undefined when absent; a 400 naming it otherwise. */
+function booleanParam(params: URLSearchParams, name: string): boolean | undefined {
+  const v = params.get(name);
+  if (v === null || v === '') return undefined;
+  if (/^(1|true|yes)$/i.test(v)) return true;
+  if (/^(0|false|no)$/i.test(v)) return false;
+  throw new RoostError('INVALID_PARAMETER', `${name}=${JSON.stringify(v.slice(0, 40))} is neither true nor false; send ${name}=true or ${name}=false`);
 }
 
 /** The largest row an import takes (the validator's default maxRowBytes). */
@@ -927,8 +945,7 @@ export async function runImport(app: App, ctx: Ctx, ws: Workspace, ds: DataSourc
     csvDialect = { delimiter: ',', quote: '"', escape: '' };
   } else {
     source = { chunks: body };
-    const h = params.get('dialect_header') ?? params.get('header');
-    hasHeader = h === null ? undefined : /^(1|true|yes)$/i.test(h);
+    hasHeader = booleanParam(params, params.get('dialect_header') !== null ? 'dialect_header' : 'header');
   }
   const t0 = performance.now();
   const r = await importRows(app, { ws, ds, mode, source, dialect: csvDialect, hasHeader, requestId: ctx.id, signal: ctx.signal, staged, replaceWhere, creating, beforeCommit });

@@ -196,7 +196,7 @@ bool parseInner(Cursor& c, Type& out, TypeError& err, int depth) {
       "Int128", "Int256", "UInt128", "UInt256", "Decimal256", "Map", "Tuple", "JSON", "Object", "Variant",
       "Dynamic", "Point", "Ring", "Polygon", "MultiPolygon", "Nested", "BFloat16", "Time", "Time64"};
   for (auto u : kKnownUnsupported)
-    if (u == name) return fail(err, at, "type " + std::string(name) + " is not supported for CSV ingest", true);
+    if (u == name) return fail(err, at, "type " + std::string(name) + " is not supported for ingest (CSV or NDJSON)", true);
   return fail(err, at, "unknown type " + std::string(name));
 }
 
