@@ -162,6 +162,23 @@ describe('the quarantine names every failing column of a row', () => {
   });
 });
 
+describe('a header that names some of the columns', () => {
+  it('the others take their DEFAULT or NULL, in any order; a left-out column with neither is a 400 naming the header', async () => {
+    await create('subset', "id Int32, name String, country String DEFAULT 'xx', score Nullable(Float64)");
+    const up = await post('/v0/datasources?name=subset&mode=append', 'name,id\nann,1\nbob,2\nbad,x\n');
+    expect(up.body, up.text).toMatchObject({ rows: 2, quarantine_rows: 1 });
+    expect(await rows('SELECT id, name, country, score FROM subset ORDER BY id')).toEqual([
+      { id: 1, name: 'ann', country: 'xx', score: null }, { id: 2, name: 'bob', country: 'xx', score: null },
+    ]);
+    const q = await rows('SELECT id, name, country, c__error_column AS cols FROM subset_quarantine');
+    expect(q).toEqual([{ id: 'x', name: 'bad', country: null, cols: ['id'] }]);
+    const missing = await post('/v0/datasources?name=subset&mode=append', 'id,country\n3,es\n');
+    expect(missing.status, missing.text).toBe(400);
+    expect(missing.body.code).toBe('HEADER_MISMATCH');
+    expect(await rows('SELECT count() AS n FROM subset')).toEqual([{ n: 2 }]);
+  });
+});
+
 describe('a UTF-16 file', () => {
   it('is refused with a 400 that says to convert it, with or without its byte-order mark, CSV or NDJSON, gzipped or not; nothing stored', async () => {
     await create('u16', 'name String, city String');

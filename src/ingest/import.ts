@@ -290,7 +290,9 @@ async function importLocked(app: App, o: ImportOptions, suffix: string): Promise
     if (bad) throw new RoostError('INVALID_UTF8', `line ${bad.line} is not valid UTF-8; send the file as UTF-8 (nothing was stored)`, { details: { line: bad.line } });
     if (o.source.mapRejected) return o.source.mapRejected(rejected, processed);
     // A header in another order than the schema's: each column's value is taken by name.
-    const byName = (v: string[]) => (order && v.length === order.length ? order.map((i) => v[i]!) : v);
+    // (A column the header left out, ABSENT, has no value.)
+    const named = order ? order.filter((i) => i !== ABSENT).length : 0;
+    const byName = (v: string[]): Array<string | null> => (order && v.length === named ? order.map((i) => (i === ABSENT ? null : v[i]!)) : v);
     return rejected.map((r) => ({ ...r, values: byName(splitCsvRow(r.raw, dialect.delimiter, dialect.quote)) }));
   };
 
@@ -705,7 +707,18 @@ function firstRecord(head: Buffer, dialect: CsvDialect, complete: boolean): { fi
  * Whether header names spell the columns: 'exactly', 'as written' (each name is what schema
  * inference makes of the header cell: see inferredColumnNames), or not at all (false).
  */
-export function headerSpells(names: string[], columns: ReadonlyArray<{ name: string }>): 'exactly' | 'as written' | string[] | false {
+/** The validator's columnOrder mark of a column the header left out (kAbsent in validator.h). */
+const ABSENT = 4294967295;
+
+export function headerSpells(names: string[], columns: ReadonlyArray<{ name: string; nullable?: boolean; defaultExpr?: string | null }>): 'exactly' | 'as written' | string[] | false {
+  if (names.length < columns.length && names.length > 0) {
+    // Some of the columns, by name: the others take their DEFAULT (or NULL), as a file that
+    // leaves out a column with a default (the header must name which ones it has).
+    const named = new Set(names);
+    const ok = named.size === names.length && names.every((n) => columns.some((c) => c.name === n))
+      && columns.every((c) => named.has(c.name) || c.nullable || (c.defaultExpr ?? null) !== null);
+    return ok ? 'exactly' : false;
+  }
   if (names.length !== columns.length) return false;
   // In any order: the columns are then taken by name (as Tinybird's appends do with a header).
   const all = (ns: string[]) => new Set(ns).size === ns.length && columns.every((c) => ns.includes(c.name));

@@ -131,29 +131,38 @@ void Validator::onRow(const Row& row) {
     }
     return;
   }
-  if (!order_.empty() && row.count == order_.size()) {
-    // The header named the columns in another order: each row's fields are taken by name.
-    for (size_t j = 0; j < order_.size(); ++j) ordered_[j] = row.fields[order_[j]];
+  if (!order_.empty() && row.count == named_) {
+    // The header named the columns in another order, or some of them: each row's fields are
+    // taken by name; a column the header left out is an empty cell (its DEFAULT, or NULL).
+    static const char kNothing = 0;
+    for (size_t j = 0; j < order_.size(); ++j)
+      ordered_[j] = order_[j] == kAbsent ? Field{&kNothing, 0, false} : row.fields[order_[j]];
     Row r = row;
     r.fields = ordered_.data();
+    r.count = order_.size();
     return validateRow(r);
   }
   validateRow(row);
 }
 
 bool Validator::columnsByName(const std::vector<std::string>& found) {
-  if (found.size() != cols_.size()) return false;
-  std::vector<uint32_t> order(cols_.size(), UINT32_MAX);
+  if (found.size() > cols_.size() || found.empty()) return false;
+  std::vector<uint32_t> order(cols_.size(), kAbsent);
+  size_t named = 0;
   for (size_t j = 0; j < cols_.size(); ++j) {
     for (size_t i = 0; i < found.size(); ++i) {
       if (found[i] != cols_[j].name) continue;
-      if (order[j] != UINT32_MAX) return false;  // named twice
+      if (order[j] != kAbsent) return false;  // named twice
       order[j] = static_cast<uint32_t>(i);
+      ++named;
     }
-    if (order[j] == UINT32_MAX) return false;  // not named
+    // Left out: only a column that has a value without one (its DEFAULT, or NULL).
+    if (order[j] == kAbsent && !plans_[j].hasDefault && !plans_[j].nullable) return false;
   }
+  if (named != found.size()) return false;  // a name that is no column
   order_ = std::move(order);
   ordered_.resize(order_.size());
+  named_ = found.size();
   return true;
 }
 

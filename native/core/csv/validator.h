@@ -83,8 +83,8 @@ class Validator final : private RowSink {
   /// HEADER_MISMATCH: the header cells as found.
   const std::vector<std::string>& headerFound() const { return headerFound_; }
   /// When the header named the schema's columns in another order: for each schema column, the
-  /// index of its field in the file's rows (rejected rows' raw text is in the file's order).
-  /// Empty when the file's order is the schema's.
+  /// index of its field in the file's rows (rejected rows' raw text is in the file's order), or
+  /// kAbsent (UINT32_MAX) for a column the header left out. Empty when the file's order is the schema's.
   const std::vector<uint32_t>& columnOrder() const { return order_; }
 
  private:
@@ -93,6 +93,10 @@ class Validator final : private RowSink {
   /// A header naming every schema column once, in another order: sets order_.
   bool columnsByName(const std::vector<std::string>& found);
   std::vector<uint32_t> order_;
+  /// order_'s mark of a column the header left out (it takes its DEFAULT, or NULL).
+  static constexpr uint32_t kAbsent = UINT32_MAX;
+  /// How many fields the header named (rows of another count are refused as before).
+  size_t named_ = 0;
   std::vector<Field> ordered_;
   void reject(const Row& row, int column, Reason reason);
   /// Whether field i of a row would be taken, without writing it anywhere (the columns after a
