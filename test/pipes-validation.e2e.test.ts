@@ -185,6 +185,16 @@ describe('templates', () => {
     expect(edited.body.error).toMatch(/% alone/);
   });
 
+  it('FROM {{symbol(t)}} without a default saves (the table is the call\'s), and calls read the table named', async () => {
+    const r = await json('/v0/pipes', { name: 'sym', nodes: [{ name: 'n', sql: '%\nSELECT count() AS c FROM {{symbol(t)}}', type: 'endpoint' }] });
+    expect(r.status, r.text).toBe(200);
+    expect((await get('/v0/pipes/sym.json?t=ev')).body.data).toEqual([{ c: expect.any(Number) }]);
+    const missing = await get('/v0/pipes/sym.json?t=nosuch');
+    expect(missing.status, missing.text).toBeGreaterThanOrEqual(400);
+    expect(missing.status).toBeLessThan(500);
+    expect((await get('/v0/pipes/sym.json?t=placeholder')).status).toBeGreaterThanOrEqual(400);
+  });
+
   it('are checked as rendered with their parameters\' defaults', async () => {
     const r = await form('/v0/pipes', { name: 'tpl_bad', sql: "%\nSELECT idd FROM ev WHERE s = {{ String(x, 'a') }}" });
     expectNodeError(r, 'tpl_bad_0', 'idd');

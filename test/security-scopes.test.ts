@@ -223,6 +223,18 @@ describe('row filters are expressions, not SQL to splice', () => {
     }
   });
 
+  it('a filtered token\'s engine errors (/v0/sql, a pipe\'s save check) do not show its filter', async () => {
+    const t = (await post(`/v0/tokens?name=acme_hidden&scope=${encodeURIComponent("DATASOURCES:READ:orders:org != 'zzSECRETzz'")}&scope=PIPES:CREATE`)).body.token as string;
+    for (const q of ['SELECT * FROM orders FINAL', 'SELECT * FROM orders SAMPLE 0.5', 'SELECT * FROM orders ARRAY JOIN org']) {
+      const r = await get(`/v0/sql?q=${encodeURIComponent(q)}`, t);
+      expect(r.status, r.text).toBeGreaterThanOrEqual(400);
+      expect(r.text, q).not.toContain('zzSECRETzz');
+    }
+    const saved = await post('/v0/pipes', JSON.stringify({ name: 'hidden_check', nodes: [{ name: 'n', sql: 'SELECT * FROM orders FINAL' }] }), { 'Content-Type': 'application/json' }, t);
+    expect(saved.status, saved.text).toBeGreaterThanOrEqual(400);
+    expect(saved.text).not.toContain('zzSECRETzz');
+  });
+
   it('a good filter still works, and several filters on one data source all apply', async () => {
     const a = await post(`/v0/tokens?name=acme_rows&scope=${encodeURIComponent("DATASOURCES:READ:orders:org = 'acme'")}`);
     expect(a.status, a.text).toBe(200);

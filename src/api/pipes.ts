@@ -440,8 +440,12 @@ export function registerPipeRoutes(app: App): void {
   const engineAccess = (r: WsRef) => {
     const tenant = getTenant(state, r.tenant);
     const { settings, timeoutMs } = querySettings(tenant, app.config, 'TSV');
+    // A saver with row filters: the check reads through their views, which the engine's errors
+    // quote (FINAL, ARRAY JOIN, ...): not the saver's to see.
+    let filtered = false;
+    try { filtered = Object.keys(rowFiltersOf(state, r.tenant, r.workspace, r.cred)).length > 0; } catch { filtered = true; }
     return {
-      state, tenant, workspace: r.workspace, settings, timeoutMs,
+      state, tenant, workspace: r.workspace, settings, timeoutMs, hideQuery: filtered,
       engine: () => app.cells.engineFor(tenant),
       ensureService: () => app.service.ensure(r.tenant),
       acquire: () => acquireQuerySlot(tenant),

@@ -253,8 +253,10 @@ export function registerSqlRoutes(app: App): void {
       sql: analysis.sql, format, names: publicNames(app.state, tenant, workspace), userSettings: output,
       // Completes the JSON trailer (rows_before_limit_at_least) the streaming path leaves out.
       tail: call.tail,
-      // Pipes read by name or with pipeline= are inlined: their nodes are not the caller's to see.
-      hideQuery: pipeTables.size > 0 || !!pipe,
+      // Pipes read by name or with pipeline= are inlined: their nodes are not the caller's to see;
+      // nor are the row filters of the caller's own token (the engine's FINAL, SAMPLE or ARRAY
+      // JOIN errors quoted the filter's view, condition and all).
+      hideQuery: pipeTables.size > 0 || !!pipe || Object.keys(filters).length > 0,
     });
   };
   app.router.get('/v0/sql', handler);

@@ -38,7 +38,7 @@ const RETRYABLE_CODES = new Set(Object.keys(RETRYABLE_NAMES).map(Number));
  * know one (18.16: join_algorithm, optimize_read_in_order, optimize_aggregation_in_order)
  * computes the same result without it.
  */
-const SETTING_HINTS = new Set(['max_threads', 'join_algorithm', 'optimize_read_in_order', 'optimize_aggregation_in_order', 'enable_global_with_statement']);
+const SETTING_HINTS = new Set(['max_threads', 'join_algorithm', 'optimize_read_in_order', 'optimize_aggregation_in_order']);
 
 /** The one seam where @clickhouse/client errors become Roost errors. */
 export function translateClickHouseError(e: unknown): RoostError {

@@ -40,6 +40,9 @@ function checkNameMap(state: State, pipe: Pipe): Record<string, NameMapEntry> {
     if (p.name === pipe.name || !p.endpoint || map[p.name] !== undefined) continue;
     map[p.name] = { kind: 'query', sql: 'SELECT 1' };
   }
+  // `FROM {{symbol(t)}}` without a default renders `placeholder` when saved: a table only a
+  // call names, not "unknown table 'placeholder'" (a name the user never wrote).
+  if (map.placeholder === undefined) map.placeholder = { kind: 'query', sql: 'SELECT 1' };
   return map;
 }
 

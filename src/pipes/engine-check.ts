@@ -35,6 +35,7 @@ import { renderShared } from './render-share.js';
 import { endpointNode, findPipe, pipesUsing, type Pipe, type PipeNode } from './pipe.js';
 import { publicNames, withPublicNames } from '../query/public-names.js';
 import { ENGINE_SETTINGS, withoutSettingsClause } from '../query/engine-message.js';
+import { hideQuotedQuery } from '../query/run.js';
 
 /** Longest time the engine may take to analyse one node (seconds; whole seconds for 18.x). */
 export const CHECK_TIME_LIMIT_S = 5;
@@ -293,6 +294,8 @@ export interface EngineAccess {
   timeoutMs: number;
   /** Holds one of the tenant's concurrent query slots for the check (tenants/limits.ts). */
   acquire: () => () => void;
+  /** The checked SQL holds what the saver may not see (its row filters' views): errors lose the query they quote. */
+  hideQuery?: boolean;
 }
 
 interface Failure { pipe: string; node: string; error: string; clickhouse_code?: number; clickhouse_error?: string }
@@ -343,6 +346,7 @@ export async function runEngineCheck(access: EngineAccess, plan: EngineCheckPlan
       }
       if (e instanceof RoostError && (e.code === 'RATE_LIMITED' || e.code === 'CLIENT_CLOSED')) throw e;
       if (!(e instanceof RoostError)) throw e;
+      if (access.hideQuery) hideQuotedQuery(e);
       withPublicNames(e, names);
       const code = e instanceof QueryFailed ? e.clickhouseCode : typeof e.details.clickhouse_code === 'number' ? e.details.clickhouse_code : undefined;
       if (e.code === 'QUERY_TIMEOUT' || code === 159) {

@@ -186,9 +186,10 @@ const NESTED_SUFFIX = /( \(([A-Z_]+)\)(?: \(version [^)]+\))?)(?:\.? \(\2\)(?: \
  * length (the messages quote whole queries: 250,000 spaces were seconds of the event loop).
  */
 export function withoutQuotedQuery(text: string): string {
-  let t = text.replace(/ while processing query: '[\s\S]*?'(?=[,.]|$)/, '');
-  // A syntax error quotes the compiled query from the position it failed at.
-  t = t.replace(/(\(line \d+, col \d+\)): [\s\S]*?(?=\. Expected |$)/, '$1');
+  let t = withoutProcessingQuery(text);
+  // A syntax error quotes the compiled query from the position it failed at (with a line and
+  // column only for queries of several lines).
+  t = t.replace(/(failed at position \d+ \((?:'(?:[^'\\]|\\.)*'|[^)]*)\)(?: \(line \d+, col \d+\))?): [\s\S]*?(?=\. Expected |\.? \([A-Z_]+\)(?: \(version [^)]+\))?\.?$|$)/, '$1');
   const m = /\bin (?:scope|query)\s/i.exec(t);
   if (!m) return t;
   // Back over the whitespace before the marker and one ':' or '.' (by hand: a pattern starting
@@ -196,10 +197,22 @@ export function withoutQuotedQuery(text: string): string {
   let start = m.index;
   while (start > 0 && /\s/.test(t[start - 1]!)) start--;
   if (start > 0 && (t[start - 1] === ':' || t[start - 1] === '.')) start--;
-  // Where the quote ends: the message's last characters, in the engine's shape — a hint with its
-  // list, a setting hint, the code name, a version. Anything else up to there is the query.
+  // Where the quote ends: the message's last characters, in the engine's shape — a hint listing
+  // quoted names, a setting hint, the code name, a version. Anything else up to there is the query.
   const rest = t.slice(start);
   const tailFrom = Math.max(0, rest.length - SUFFIX_TAIL);
-  const tail = /(?:\. Maybe you meant: \[[^\]]*\])?(?: \(set [^)]*\))?\.? \([A-Z_]+\)(?: \(version [^)]+\))?\.?$/.exec(rest.slice(tailFrom));
+  const tail = /(?:\. Maybe you meant: \[(?:'(?:[^'\\]|\\.)*'(?:, )?)*\])?(?: \(set [^)]*\))?\.? \([A-Z_]+\)(?: \(version [^)]+\))?\.?$/.exec(rest.slice(tailFrom));
   return t.slice(0, start) + (tail ? rest.slice(tailFrom + tail.index) : '');
+}
+
+/** Without ` while processing query: '…'` (to its closing quote before `,` `.` or the end), in one pass. */
+function withoutProcessingQuery(text: string): string {
+  const marker = " while processing query: '";
+  const at = text.indexOf(marker);
+  if (at < 0) return text;
+  for (let q = text.indexOf("'", at + marker.length); q >= 0; q = text.indexOf("'", q + 1)) {
+    const next = text[q + 1];
+    if (next === undefined || next === ',' || next === '.') return text.slice(0, at) + text.slice(q + 1);
+  }
+  return text;
 }

@@ -130,12 +130,6 @@ export function querySettings(tenant: Tenant, config: Config, format: string): {
   // character) was written raw, and the line was no JSON a client could parse; replaced with
   // U+FFFD as in JSON (the embedded engine has the setting; servers before 20.x do not).
   if (tenant.placement.type === 'embedded' && format === 'JSONEachRow') settings.output_format_json_validate_utf8 = 1;
-  // A tenant's own server with the old query analyzer (20.x to 24.2, or 24.3+ with it turned
-  // off) carries an outer WITH alias into every subquery, where it wins over a column: a row
-  // filter's view `WHERE (org = 'acme')` under `WITH 'acme' AS org` read every row. Not on the
-  // embedded engine (its analyzer resolves the column); a server that does not know the setting
-  // does not carry the aliases (it is a hint there, dropped: see SETTING_HINTS).
-  if (tenant.placement.type !== 'embedded') settings.enable_global_with_statement = 0;
   settings.readonly = 1;
   return { settings, timeoutMs: l.query_timeout_ms ?? config.queryTimeoutMs };
 }
@@ -256,18 +250,25 @@ function userSyntax(e: unknown, hideQuery: boolean): unknown {
   // The engine's messages quote the query as compiled, with the nodes of the pipes it reads (a
   // `PIPES:READ` token's typo in `q=` showed another pipe's SQL and literals): unknown
   // identifiers, wrong argument types, GROUP BY mistakes, missing aliases, ...
-  if (hideQuery && e instanceof QueryFailed) {
-    let m = withoutQuotedQuery(e.message);
-    // A shape not known above (FINAL on a subquery, ARRAY JOIN type errors, ...): what still
-    // names an internal database quotes the compiled query. Only the code is said then.
-    if (namesInternalDatabase(m)) {
-      const name = /\(([A-Z_]+)\)(?: \(version [^)]+\))?\.?$/.exec(m.slice(-200))?.[1];
-      m = `Code: ${e.clickhouseCode ?? 0}. DB::Exception: the engine refused the query${name ? ` (${name})` : ''}; its message quoted the query as compiled, with pipes this request may not read, and is not shown: check the query against the pipe's columns and types`;
-    }
-    if (m !== e.message) Object.defineProperty(e, 'message', { value: m, configurable: true, writable: true });
-  }
+  if (hideQuery && e instanceof QueryFailed) hideQuotedQuery(e);
   if (!(e instanceof QueryFailed) || e.clickhouseCode !== 62) return e;
   return new RoostError('SQL_SYNTAX', e.message, { cause: e, details: { ...e.details } });
+}
+
+/**
+ * An engine error without the query it quotes (withoutQuotedQuery), for queries that inline what
+ * the reader may not see (other pipes' nodes, row filters' views). A shape not known there (FINAL
+ * on a subquery, ARRAY JOIN type errors, ...) still names an internal database, which only a
+ * compiled query does: then only the code is said. Before withPublicNames.
+ */
+export function hideQuotedQuery(e: RoostError): void {
+  let m = withoutQuotedQuery(e.message);
+  if (namesInternalDatabase(m)) {
+    const code = e instanceof QueryFailed ? e.clickhouseCode : undefined;
+    const name = /\(([A-Z_]+)\)(?: \(version [^)]+\))?\.?$/.exec(m.slice(-200))?.[1];
+    m = `Code: ${code ?? 0}. DB::Exception: the engine refused the query${name ? ` (${name})` : ''}; its message quoted the query as compiled, with what this request may not read (other pipes' nodes, row filters), and is not shown: check the query against the columns and types it reads`;
+  }
+  if (m !== e.message) Object.defineProperty(e, 'message', { value: m, configurable: true, writable: true });
 }
 
 /**
