@@ -132,8 +132,12 @@ TEST_CASE("CTEs are scoped and are not tables") {
   // A recursive body's members may only be joined by UNION ALL: any other set operation makes
   // ClickHouse read the body as no recursion, and its name as a table of the current database.
   CHECK(refused("WITH RECURSIVE q AS (SELECT 1 AS n UNION ALL SELECT n FROM q EXCEPT SELECT 99) SELECT * FROM q").code == ErrorCode::SYNTAX_ERROR);
-  CHECK(refused("WITH RECURSIVE q AS (SELECT 1 AS n UNION DISTINCT SELECT n FROM q UNION ALL SELECT n + 1 FROM q WHERE n < 3) SELECT * FROM q").code == ErrorCode::SYNTAX_ERROR);
-  CHECK(refused("WITH RECURSIVE q AS (SELECT 1 AS n INTERSECT SELECT n FROM q) SELECT * FROM q").code == ErrorCode::SYNTAX_ERROR);
+  // A first set operation other than UNION ALL: no recursion; the name is a table there (refused when none).
+  CHECK(refused("WITH RECURSIVE q AS (SELECT 1 AS n UNION DISTINCT SELECT n FROM q UNION ALL SELECT n + 1 FROM q WHERE n < 3) SELECT * FROM q").code == ErrorCode::UNKNOWN_TABLE);
+  CHECK(refused("WITH RECURSIVE q AS (SELECT 1 AS n INTERSECT SELECT n FROM q) SELECT * FROM q").code == ErrorCode::UNKNOWN_TABLE);
+  CHECK(ok("WITH RECURSIVE q AS (SELECT 1 AS n UNION ALL SELECT n + 1 FROM q WHERE n < 3), r AS (SELECT 5 EXCEPT SELECT 6) SELECT * FROM r") ==
+        "WITH RECURSIVE q AS (SELECT 1 AS n UNION ALL SELECT n + 1 FROM q WHERE n < 3), r AS (SELECT 5 EXCEPT SELECT 6) SELECT * FROM r");
+  CHECK(ok("WITH RECURSIVE r AS (SELECT 1 UNION DISTINCT SELECT 2) SELECT * FROM r") == "WITH RECURSIVE r AS (SELECT 1 UNION DISTINCT SELECT 2) SELECT * FROM r");
   CHECK(refused("WITH RECURSIVE q AS (SELECT 1 AS n UNION ALL SELECT n + 1 FROM q WHERE n < 3 UNION ALL SELECT 5 EXCEPT SELECT 5) SELECT * FROM q").code == ErrorCode::SYNTAX_ERROR);
   CHECK(ok("WITH RECURSIVE q AS (SELECT 1 AS n UNION ALL (SELECT n + 1 FROM q WHERE n < 3 EXCEPT SELECT 9)) SELECT * FROM q") ==
         "WITH RECURSIVE q AS (SELECT 1 AS n UNION ALL (SELECT n + 1 FROM q WHERE n < 3 EXCEPT SELECT 9)) SELECT * FROM q");

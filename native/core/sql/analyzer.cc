@@ -685,8 +685,14 @@ bool Scanner::onClause(Kw k, size_t& i) {
       // the body is a UNION ALL. Any other set operation there (a later EXCEPT, a first member
       // `A UNION DISTINCT B`) makes ClickHouse read the body as no recursion at all, and the
       // name as a table of the session's current database: refused.
-      if (!f.self_cte.empty() && !(iequals(tok(i).text(), "union") && kw(i + 1, "all")))
-        return fail(ErrorCode::SYNTAX_ERROR, i, "the members of a WITH RECURSIVE body may only be joined by UNION ALL; put other set operations in brackets inside a member");
+      if (!f.self_cte.empty() && !(iequals(tok(i).text(), "union") && kw(i + 1, "all"))) {
+        // The body's first set operation is another one: no recursion, its name is nowhere in
+        // scope in it (an element of a WITH RECURSIVE list need not recurse). After a UNION ALL
+        // the name was in scope already: refused.
+        if (f.union_mark != UINT32_MAX)
+          return fail(ErrorCode::SYNTAX_ERROR, i, "the members of a WITH RECURSIVE body may only be joined by UNION ALL; put other set operations in brackets inside a member");
+        f.self_cte.clear();
+      }
       if (f.union_mark == UINT32_MAX) f.union_mark = static_cast<uint32_t>(scope_.size());
       else scope_.resize(f.union_mark);
       if (!f.self_cte.empty()) scope_.push_back({f.self_cte, false});
