@@ -104,6 +104,13 @@ describe('enum labels that look like numbers', () => {
     const arr = await post('/v0/datasources?name=ennuma&mode=append', `1,"['1']"\n2,"[' 1']"\n`);
     expect(arr.body).toMatchObject({ rows: 1, quarantine_rows: 1 });
     expect(await rows('SELECT id, v FROM ennuma')).toEqual([{ id: 1, v: ['1'] }]);
+    // A JSON number is the value, as ClickHouse reads JSON: 2 is label '1', 1 is label '2'; 3 has no label.
+    const num = await post('/v0/events?name=ennum&wait=true', '{"id":20,"v":2}\n{"id":21,"v":1}\n{"id":22,"v":3}\n', 'application/x-ndjson');
+    expect(num.body).toMatchObject({ successful_rows: 2, quarantined_rows: 1 });
+    expect(await rows('SELECT id, v FROM ennum WHERE id >= 20 ORDER BY id')).toEqual([{ id: 20, v: '1' }, { id: 21, v: '2' }]);
+    const arrn = await post('/v0/events?name=ennuma&wait=true', '{"id":30,"v":[2,1]}\n', 'application/x-ndjson');
+    expect(arrn.body).toMatchObject({ successful_rows: 1 });
+    expect(await rows('SELECT v FROM ennuma WHERE id = 30')).toEqual([{ v: ['1', '2'] }]);
   });
 });
 
@@ -176,6 +183,41 @@ describe('a header that names some of the columns', () => {
     expect(missing.status, missing.text).toBe(400);
     expect(missing.body.code).toBe('HEADER_MISMATCH');
     expect(await rows('SELECT count() AS n FROM subset')).toEqual([{ n: 2 }]);
+  });
+});
+
+describe('headers that only look alike, and first rows that only look like headers', () => {
+  it('names that read alike are not swapped by another order; an all-empty first row, placeholders and a repeated cell are data', async () => {
+    const made = await post('/v0/datasources?name=alike&mode=create&format=csv', 'region,Revenue %,Revenue #\nnorth,25,100\n');
+    expect(made.body.datasource.schema.columns.map((c: { name: string }) => c.name)).toEqual(['region', 'Revenue', 'Revenue_2']);
+    const swapped = await post('/v0/datasources?name=alike&mode=append', 'Revenue #,region,Revenue %\n200,south,50\n');
+    expect(swapped.status, swapped.text).toBe(400);
+    expect(swapped.body.code).toBe('HEADER_MISMATCH');
+    const same = await post('/v0/datasources?name=alike&mode=append', 'region,Revenue %,Revenue #\nsouth,50,200\n');
+    expect(same.body).toMatchObject({ rows: 1, quarantine_rows: 0 });
+    expect(await rows('SELECT region, Revenue, Revenue_2 FROM alike ORDER BY region')).toEqual([{ region: 'north', Revenue: 25, Revenue_2: 100 }, { region: 'south', Revenue: 50, Revenue_2: 200 }]);
+    const blank = await post('/v0/datasources?name=blankrow&mode=create&format=csv', ',,\n1,x,2020-01-01\n3,y,2020-01-02\n');
+    expect(blank.body).toMatchObject({ rows: 3, quarantine_rows: 0 });
+    const again = await post('/v0/datasources?name=blankrow&mode=append', ',,\n5,z,2020-01-05\n');
+    expect(again.body).toMatchObject({ rows: 2, quarantine_rows: 0 });
+    for (const [name, csv] of [['ph1', 'alice,null,null\nbob,3,2020-01-02\ncarol,4,2020-01-03\n'], ['ph2', 'alice,,TBD\nbob,3,2020-01-02\ncarol,4,2020-01-03\n']] as const) {
+      const r = await post(`/v0/datasources?name=${name}&mode=create&format=csv`, csv);
+      expect(r.status, r.text).toBe(200);
+      expect(r.body.rows + r.body.quarantine_rows, name).toBe(3);
+    }
+    // header= decides for the inference too.
+    const nohdr = await post('/v0/datasources?name=nohdr&mode=create&format=csv&header=false', 'alice,paris\nbob,rome\n');
+    expect(nohdr.body).toMatchObject({ rows: 2, quarantine_rows: 0 });
+    expect(nohdr.body.datasource.schema.columns.map((c: { name: string }) => c.name)).toEqual(['column_00', 'column_01']);
+    const hdr = await post('/v0/datasources?name=yeshdr&mode=create&format=csv&header=true', '2019,2020\n1,2\n');
+    expect(hdr.body, hdr.text).toMatchObject({ rows: 1, quarantine_rows: 0 });
+    expect(hdr.body.datasource.schema.columns.map((c: { name: string }) => c.name)).toEqual(['c_2019', 'c_2020']);
+    const an = await post('/v0/analyze?header=false', 'alice,paris\nbob,rome\n');
+    expect(an.body.dialect.has_header).toBe(false);
+    // A pandas header alone is a header, not a row.
+    const only = await post('/v0/datasources?name=pandasonly&mode=create&format=csv', ',user_id,score\n');
+    expect(only.status, only.text).toBe(400);
+    expect(only.body.code).toBe('EMPTY_BODY');
   });
 });
 

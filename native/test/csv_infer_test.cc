@@ -38,14 +38,26 @@ TEST_CASE("csv sniff: a header with an empty or repeated name, over typed column
   CHECK(s.hasHeader);
   CHECK(types(",user_id,score\n0,123,4.5\n1,124,3.5\n", s.hasHeader) ==
         std::vector<std::string>{"column_00 Int64", "user_id Int64", "score Float64"});
-  s = sniff("a,a,b\n1,2,x\n3,4,y\n");
-  CHECK(s.hasHeader);
-  CHECK(types("a,a,b\n1,2,x\n3,4,y\n", s.hasHeader) == std::vector<std::string>{"a Int64", "a_2 Int64", "b String"});
-  // Over text columns only, an empty or repeated first-row cell is data, as before.
+  // The unnamed index over text columns: the index (integers) is the evidence.
+  CHECK(sniff(",name,city\n0,alice,paris\n1,bob,rome\n").hasHeader);
+  // A header alone.
+  CHECK(sniff(",user_id,score\n").hasHeader);
+  // Repeated names, an empty cell elsewhere than first, placeholders: data.
+  CHECK_FALSE(sniff("a,a,b\n1,2,x\n3,4,y\n").hasHeader);
+  CHECK_FALSE(sniff("alice,,TBD\nbob,3,2020-01-02\ncarol,4,2020-01-03\n").hasHeader);
+  CHECK_FALSE(sniff("alice,null,null\nbob,3,2020-01-02\ncarol,4,2020-01-03\n").hasHeader);
+  CHECK_FALSE(sniff(",n/a,-\n1,3,2020-01-02\n2,4,2020-01-03\n").hasHeader);
+  CHECK_FALSE(sniff(",,\n1,x,2020-01-01\n3,y,2020-01-02\n").hasHeader);
+  // Over text columns only (no integer index), an empty first cell is data, as before.
   CHECK_FALSE(sniff(",x,y\na,b,c\nd,e,f\n").hasHeader);
   CHECK_FALSE(sniff("x,x,y\na,b,c\nd,e,f\n").hasHeader);
   // A row of data with an empty cell over numbers is data.
   CHECK_FALSE(sniff(",1,2\n3,4,5\n6,7,8\n").hasHeader);
+  // Booleans and times in the first row are values, not names.
+  CHECK_FALSE(sniff("x,2024-01-02 10:00:00,click\ny,2024-01-03 11:00:00,view\n").hasHeader);
+  CHECK_FALSE(sniff("alice,true,x\nbob,false,y\n").hasHeader);
+  // An unquoted \N is NULL: the column keeps its type, Nullable.
+  CHECK(types("a,b\n1,\\N\n2,3.5\n", true) == std::vector<std::string>{"a Int64", "b Nullable(Float64)"});
 }
 
 TEST_CASE("csv sniff: an apostrophe that opens a value is no quote; the schema's column count picks the delimiter") {

@@ -381,7 +381,8 @@ export function registerDataSourceRoutes(app: App): void {
           if (!cols.length) throw new RoostError('BAD_REQUEST', 'no JSON objects found in the body to infer a schema from');
           columns = schemaColumns(ndjsonSchemaText(guess ? cols : cols.map((c) => ({ ...c, type: asString(c.nullable) }))));
         } else {
-          const inferred = await inferCsvSchema(s.head, { dialect, complete: s.complete }).catch((e) => { throw csvToRoost(e); });
+          // header= decides for the inference too (the names, and whether the first row is data).
+          const inferred = await inferCsvSchema(s.head, { dialect, hasHeader: headerParam(params), complete: s.complete }).catch((e) => { throw csvToRoost(e); });
           if (!inferred.columns.length) throw new RoostError('BAD_REQUEST', 'no columns found in the body to infer a schema from');
           columns = inferred.columns.map((c) => ({ name: c.name, type: guess ? c.type : asString(c.nullable), nullable: c.nullable, jsonPath: null, defaultExpr: null }));
         }
@@ -791,7 +792,7 @@ export function registerDataSourceRoutes(app: App): void {
       if (!cols.length) throw new RoostError('BAD_REQUEST', 'no JSON objects found in the sample to infer a schema from (one JSON object a line)');
       return sendJson(ctx, 200, { analysis: { columns: cols.map((c) => ({ name: c.name, path: c.jsonPath, recommended_type: c.type, present_pct: c.presentPct })), schema: ndjsonSchemaText(cols) }, format });
     }
-    const r = await inferCsvSchema(s.head, { dialect: dialectFrom(params), complete: s.complete }).catch((e) => { throw csvToRoost(e); });
+    const r = await inferCsvSchema(s.head, { dialect: dialectFrom(params), hasHeader: headerParam(params), complete: s.complete }).catch((e) => { throw csvToRoost(e); });
     if (!guess) r.columns = r.columns.map((c) => ({ ...c, type: c.nullable ? 'Nullable(String)' : 'String' }));
     sendJson(ctx, 200, {
       analysis: { columns: r.columns.map((c) => ({ name: c.name, recommended_type: c.type, nullable: c.nullable })), schema: formatSchema(r.columns) },
@@ -826,6 +827,11 @@ function refuseJsonArray(head: Buffer): void {
 /** type_guessing (Tinybird's; true unless false): a value that is neither is a 400, not a guess. */
 function typeGuessing(params: URLSearchParams): boolean {
   return booleanParam(params, 'type_guessing') ?? true;
+}
+
+/** header= / dialect_header= (whether the CSV's first row is its header); undefined: detected. */
+function headerParam(params: URLSearchParams): boolean | undefined {
+  return booleanParam(params, params.get('dialect_header') !== null ? 'dialect_header' : 'header');
 }
 
 /** A true/false parameter (1/0, yes/no too); undefined when absent; a 400 naming it otherwise. */
@@ -945,7 +951,7 @@ export async function runImport(app: App, ctx: Ctx, ws: Workspace, ds: DataSourc
     csvDialect = { delimiter: ',', quote: '"', escape: '' };
   } else {
     source = { chunks: body };
-    hasHeader = booleanParam(params, params.get('dialect_header') !== null ? 'dialect_header' : 'header');
+    hasHeader = headerParam(params);
   }
   const t0 = performance.now();
   const r = await importRows(app, { ws, ds, mode, source, dialect: csvDialect, hasHeader, requestId: ctx.id, signal: ctx.signal, staged, replaceWhere, creating, beforeCommit });

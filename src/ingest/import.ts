@@ -720,10 +720,20 @@ export function headerSpells(names: string[], columns: ReadonlyArray<{ name: str
     return ok ? 'exactly' : false;
   }
   if (names.length !== columns.length) return false;
+  // A row with no name in it (`,,`) is no header, whatever names an inference gave the columns.
+  if (names.every((n) => n.trim() === '')) return false;
   // In any order: the columns are then taken by name (as Tinybird's appends do with a header).
   const all = (ns: string[]) => new Set(ns).size === ns.length && columns.every((c) => ns.includes(c.name));
   if (all(names)) return 'exactly';
-  if (all(inferredColumnNames(names))) return 'as written';
+  const written = inferredColumnNames(names);
+  if (all(written)) {
+    // Cells that read as the same name (`Revenue %`, `Revenue #`: Revenue, Revenue_2) are told
+    // apart only by their order: in another order than the schema's they would swap columns.
+    const bases = inferredColumnNames(names, false);
+    const repeated = new Set(bases).size !== bases.length;
+    if (!repeated || written.every((n, i) => n === columns[i]!.name)) return 'as written';
+    return false;
+  }
   // Unnamed cells (pandas writes its index column so: `,user_id,score`) stand for the schema's
   // column at their place, when every named cell is a column of the schema: the names to read.
   const blank = (n: string) => n.trim() === '';
@@ -740,7 +750,7 @@ export function headerSpells(names: string[], columns: ReadonlyArray<{ name: str
  * other characters than ASCII letters, digits and _ become one _, no trailing _, a leading
  * digit gets c_, an empty name is column_NN, a repeated name gets _2, _3, ...
  */
-export function inferredColumnNames(cells: string[]): string[] {
+export function inferredColumnNames(cells: string[], dedupe = true): string[] {
   const used = new Set<string>();
   return cells.map((raw, index) => {
     let s = '';
@@ -752,6 +762,7 @@ export function inferredColumnNames(cells: string[]): string[] {
     while (s.length > 1 && s.endsWith('_')) s = s.slice(0, -1);
     if (s === '' || s === '_') s = `column_${String(index).padStart(2, '0')}`;
     else if (/^[0-9]/.test(s)) s = `c_${s}`;
+    if (!dedupe) return s;
     let name = s;
     for (let k = 2; used.has(name); k++) name = `${s}_${k}`;
     used.add(name);

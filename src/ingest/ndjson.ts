@@ -111,6 +111,58 @@ function zeroOf(type: string): string {
 }
 
 /**
+ * An Enum type's labels by value (the type as the schema parser writes it: labels quoted, `\'`,
+ * `\\` and `\xHH` escapes), else null. A JSON number in an enum column is the value, as
+ * ClickHouse reads JSON: `2` in `Enum8('1' = 2, '2' = 1)` is label '1' — written as the label,
+ * since the CSV the conversion writes reads a cell as a label first (it stored label '2').
+ */
+interface EnumLabels {
+  /** Label by value (the value's decimal text). */
+  byValue: Map<string, string>;
+  /** Values whose decimal text is the label of another value. */
+  swapped: Set<string>;
+}
+const enumMaps = new Map<string, EnumLabels | null>();
+function enumLabels(type: string | null): EnumLabels | null {
+  if (type === null) return null;
+  let m = enumMaps.get(type);
+  if (m !== undefined) return m;
+  const inner = innerType(type);
+  m = null;
+  if (/^Enum(?:8|16)\(/.test(inner)) {
+    const byValue = new Map<string, string>();
+    for (const e of inner.matchAll(/'((?:[^'\\]|\\.)*)'\s*=\s*(-?\d+)/g)) {
+      const bytes: number[] = [];
+      const text = e[1]!;
+      for (let i = 0; i < text.length; i++) {
+        if (text[i] === '\\' && text[i + 1] === 'x' && /^[0-9a-fA-F]{2}$/.test(text.slice(i + 2, i + 4))) { bytes.push(parseInt(text.slice(i + 2, i + 4), 16)); i += 3; continue; }
+        if (text[i] === '\\' && i + 1 < text.length) { i++; }
+        bytes.push(...Buffer.from(text[i]!, 'utf8'));
+      }
+      byValue.set(String(Number(e[2])), Buffer.from(bytes).toString('utf8'));
+    }
+    const swapped = new Set<string>();
+    for (const [value, label] of byValue) if (byValue.has(label) && label !== value) swapped.add(label);
+    m = { byValue, swapped };
+  }
+  if (enumMaps.size < 10_000) enumMaps.set(type, m);
+  return m;
+}
+
+/**
+ * A JSON number in an enum column or element, as the cell the validator reads as that value: the
+ * number itself unless it is the text of a label of another value (then the label); a value with
+ * no label stays no label.
+ */
+function enumNumber(v: number | ExactNumber, labels: EnumLabels): string {
+  const text = String(v);
+  const label = labels.byValue.get(text);
+  // (A NUL before the number: no label, nor a number the validator would take for one.)
+  if (label === undefined) return `\u0000${text}`;
+  return labels.swapped.has(text) ? label : text;
+}
+
+/**
  * A JSON number as text for a column (or array element) of type `type`. `String(-0)` is "0",
  * which would drop the sign of a Float's -0. A Decimal gets plain digits: JS prints numbers
  * below 1e-6 or from 1e21 with an exponent (0.00000009 → 9e-8), which is not decimal text.
@@ -138,7 +190,10 @@ function elementType(t: string): string | null {
 function arrayElement(v: unknown, type: string | null): string {
   if (v === null || v === undefined) return 'NULL';
   if (typeof v === 'string') return chString(v);
-  if (typeof v === 'number' || v instanceof ExactNumber) return numberText(v, type);
+  if (typeof v === 'number' || v instanceof ExactNumber) {
+    const labels = enumLabels(type);
+    return labels ? chString(enumNumber(v, labels)) : numberText(v, type);
+  }
   if (typeof v === 'boolean') return String(v);
   if (Array.isArray(v) && !(type && isText(type))) {
     const inner = type && elementType(type);
@@ -209,6 +264,8 @@ interface ColumnPlan {
   /** An array is an array literal (not its JSON text, as in a text column). */
   arrayLiteral: boolean;
   element: string | null;
+  /** An Enum column: its labels by value (a JSON number is the value). */
+  enumLabels: EnumLabels | null;
 }
 
 function planColumn(col: DataSourceColumn): ColumnPlan {
@@ -222,6 +279,7 @@ function planColumn(col: DataSourceColumn): ColumnPlan {
     intLike: /^U?Int/.test(f.inner),
     arrayLiteral: !f.text,
     element: f.element,
+    enumLabels: enumLabels(col.type),
   };
 }
 
@@ -230,6 +288,7 @@ function field(v: unknown, p: ColumnPlan): string {
   if (v === null) return p.nul;
   if (typeof v === 'string') return csvQuote(v);
   if (typeof v === 'number' || v instanceof ExactNumber) {
+    if (p.enumLabels) return csvQuote(enumNumber(v, p.enumLabels));
     return p.time ? epochSeconds(String(v)) : numberAs(v, p.decimal);
   }
   if (typeof v === 'boolean') return p.intLike ? (v ? '1' : '0') : String(v);
@@ -356,7 +415,8 @@ export class NdjsonConverter {
     // digits after 10 before the point) a double may not hold: see below.
     this.timeCols = columns.flatMap((c, i) => (/^DateTime/.test(innerType(c.type)) ? [i] : []));
     this.textCols = columns.flatMap((c, i) => (/^(?:Array\()*(?:(?:Nullable|LowCardinality)\()*(?:String|FixedString\(\d+\))\)*$/.test(innerType(c.type)) ? [i] : []));
-    const plain = this.paths.every((p) => p.every((step) => typeof step === 'string' && !(step in Object.prototype)));
+    // (Enum columns, or arrays of enums, take the JavaScript conversion: a number there is a label to look up.)
+    const plain = this.paths.every((p) => p.every((step) => typeof step === 'string' && !(step in Object.prototype))) && !columns.some((c) => /Enum(?:8|16)\(/.test(c.type));
     if (plain && process.env.ROOST_NDJSON_FAST !== '0') {
       this.fast = new (native().NdjsonFast)(columns.map((c, i) => {
         const f = factsOf(c.type);

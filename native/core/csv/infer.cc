@@ -38,8 +38,9 @@ struct ColumnStats {
 
   void add(std::string_view raw, bool quoted) {
     std::string_view v = trimSpaces(raw);
-    (void)quoted;
-    if (v.empty()) {
+    // An unquoted \N is CSV's NULL (MySQL's and ClickHouse's exports): a missing value, as the
+    // validator reads it in a Nullable column, not text that makes the column a String.
+    if (v.empty() || (!quoted && v == "\\N")) {
       sawEmpty = true;
       return;
     }
@@ -116,6 +117,7 @@ struct ColumnStats {
     return sawEmpty ? "Nullable(" + t + ")" : t;
   }
   bool isString() const { return !sawValue || possible == 0 || ((possible & kInt) && intTooBig); }
+  bool isInteger() const { return sawValue && (possible & kInt) && !intTooBig; }
 };
 
 struct Collector final : RowSink {
@@ -182,6 +184,20 @@ std::string sanitizeName(std::string_view raw, size_t index) {
 
 namespace {
 bool separates(char c) { return c == '\n' || c == '\r' || c == ',' || c == ';' || c == '\t' || c == '|'; }
+
+bool sameLetters(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
+  return true;
+}
+
+/** Text that stands for a missing value in exported files: never a column's name. */
+bool nullLike(std::string_view v) {
+  for (const char* w : {"null", "nan", "n/a", "na", "none", "nil", "-", "?", "unknown", "tbd", "undefined"})
+    if (sameLetters(v, w)) return true;
+  return false;
+}
 }  // namespace
 
 Sniffed sniff(std::string_view sample, size_t expectedColumns) {
@@ -278,25 +294,42 @@ Sniffed sniff(std::string_view sample, size_t expectedColumns) {
   if (c.count <= 1) r.finish(c);
   if (c.rows.empty()) return out;
   const auto& first = c.rows[0];
-  bool allNonEmpty = true, anyNumericLooking = false, distinct = true;
+  bool allNonEmpty = true, anyValueLooking = false, distinct = true;
   std::set<std::string> seen;
   for (const auto& f : first) {
     std::string_view v = trimSpaces(f);
     if (v.empty()) allNonEmpty = false;
     if (!seen.insert(std::string(v)).second) distinct = false;
+    // A value, not a name: a number, a date or a time, a boolean.
     double x;
     int32_t days;
-    if (parseDouble(v, x) || parseDate(v, days)) anyNumericLooking = true;
+    DateTimeParts dt;
+    if (parseDouble(v, x) || parseDate(v, days) || (parseDateTime(v, dt) && dt.hasTime) || sameLetters(v, "true") || sameLetters(v, "false"))
+      anyValueLooking = true;
   }
-  if (anyNumericLooking) return out;
+  if (anyValueLooking) return out;
   if (!allNonEmpty || !distinct) {
-    // An empty or repeated name (pandas writes an unnamed index column: `,user_id,score`) is
-    // a header still when a name stands over a column of numbers, dates or booleans, which no
-    // data row of that column would (the row was stored as data, every typed column a String).
-    bool nameOverTyped = false;
-    for (size_t i = 0; i < c.stats.size() && i < first.size(); ++i)
-      if (!c.stats[i].isString() && !trimSpaces(first[i]).empty()) nameOverTyped = true;
-    if (c.count > 1 && nameOverTyped) out.hasHeader = true;
+    // pandas' to_csv() writes its index column unnamed: `,user_id,score`. Only that shape is
+    // a header with an empty cell — the first cell alone empty, the others distinct names, not
+    // placeholders (`null`, `n/a`, `-`) — and only with evidence below: the unnamed column is
+    // integers (the index) or a name stands over numbers, dates or booleans. Any other empty or
+    // repeated first-row cell leaves the row data (`alice,,TBD`, `alice,null,null`).
+    if (first.size() < 2 || !trimSpaces(first[0]).empty()) return out;
+    std::set<std::string> names;
+    for (size_t i = 1; i < first.size(); ++i) {
+      std::string_view v = trimSpaces(first[i]);
+      if (v.empty() || v.size() > 64 || !(std::isalpha(static_cast<unsigned char>(v[0])) || v[0] == '_') || nullLike(v) ||
+          !names.insert(std::string(v)).second)
+        return out;
+    }
+    if (c.count == 1) {
+      out.hasHeader = true;  // a header alone
+      return out;
+    }
+    bool evidence = !c.stats.empty() && c.stats[0].isInteger();
+    for (size_t i = 1; i < c.stats.size() && i < first.size(); ++i)
+      if (!c.stats[i].isString()) evidence = true;
+    out.hasHeader = evidence;
     return out;
   }
   if (c.count == 1) {
