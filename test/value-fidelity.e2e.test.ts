@@ -240,6 +240,14 @@ describe('a UTF-16 file', () => {
     const inferred = await send(le, '/v0/datasources?name=u16b&mode=create&format=csv');
     expect(inferred.status, inferred.text).toBe(400);
     expect(await rows('SELECT count() AS n FROM u16')).toEqual([{ n: 0 }]);
+    // Cyrillic in UTF-16 without its mark (valid UTF-8, bytes 0x04 between the letters) too.
+    const ru = await send(Buffer.from('Пушкин,Москва\n'.repeat(20), 'utf16le'));
+    expect(ru.status, ru.text).toBe(400);
+    expect(ru.body.error).toMatch(/UTF-16/);
+    // A UTF-8 file whose values are padded with NULs (a FixedString export) is read, not refused.
+    const padded = await send(Buffer.from(('ann,"ab' + '\0'.repeat(30) + '"\n').repeat(10)));
+    expect(padded.status, padded.text).toBe(200);
+    expect(padded.body).toMatchObject({ rows: 10 });
     // Plain UTF-8 with a BOM is still read.
     const ok = await send(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(text)]));
     expect(ok.body).toMatchObject({ rows: 2, quarantine_rows: 0 });

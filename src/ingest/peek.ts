@@ -76,19 +76,44 @@ export async function gunzipIfCompressed(src: AsyncIterable<Buffer>, limit: numb
 
 /**
  * The body, refused (400 INVALID_UTF8) when its first bytes are UTF-16 or UTF-32 text: a
- * byte-order mark, or a NUL in every other byte. ASCII in UTF-16 is valid UTF-8 with NULs
- * between the letters: a spreadsheet's "Unicode text" export was stored as `a\0l\0i\0c\0e\0`
- * (with its mark, a header mismatch whose message was full of NULs). Text files hold no such
- * share of NUL bytes, so no UTF-8 body is refused by this.
+ * byte-order mark, or the shape of such text — in UTF-16, the high byte of each character on one
+ * parity is below 0x20 for the Latin, Greek, Cyrillic, Hebrew and Arabic blocks (0x00 for ASCII,
+ * 0x04 for Cyrillic) while the other parity holds the letters; in UTF-32, two of every four bytes
+ * are 0. Such text without its mark is valid UTF-8 (`a\0l\0i\0c\0e\0`) and was stored as garbage.
+ * UTF-8 text has bytes below 0x20 only as line ends and tabs, and NUL padding (a FixedString
+ * export) falls on both parities, so neither is refused.
  */
 async function notUtf16(src: AsyncIterable<Buffer>): Promise<AsyncIterable<Buffer>> {
   const s = await peekBody(src, 4096);
-  const h = s.head.subarray(0, 4096);
-  const bom = h.length >= 2 && ((h[0] === 0xff && h[1] === 0xfe) || (h[0] === 0xfe && h[1] === 0xff));
-  let nul = 0;
-  for (const b of h) if (b === 0) nul++;
-  if (bom || (h.length >= 8 && nul * 4 >= h.length)) {
-    throw new RoostError('INVALID_UTF8', `the body is UTF-16 or UTF-32 text (${bom ? 'it starts with a UTF-16 byte-order mark' : `${nul} of its first ${h.length} bytes are 0`}); Roost reads UTF-8: convert the file (iconv -f UTF-16 -t UTF-8, or save it as "CSV UTF-8") and send it again`);
+  const why = wideText(s.head.subarray(0, 4096));
+  if (why) {
+    // (The rest of the body is not read: the gunzip behind it, if any, is let go.)
+    const it = s.rest[Symbol.asyncIterator]();
+    void it.return?.().catch(() => {});
+    throw new RoostError('INVALID_UTF8', `the body is ${why}; Roost reads UTF-8: convert the file (iconv -f UTF-16 -t UTF-8, or save it as "CSV UTF-8") and send it again`);
   }
   return s.body;
+}
+
+/** What wide encoding `h` (a body's first bytes) is in, said for a person; undefined for UTF-8 text. */
+export function wideText(h: Buffer): string | undefined {
+  if (h.length >= 4 && h[0] === 0xff && h[1] === 0xfe && h[2] === 0 && h[3] === 0) return 'UTF-32 text (it starts with a UTF-32 byte-order mark)';
+  if (h.length >= 4 && h[0] === 0 && h[1] === 0 && h[2] === 0xfe && h[3] === 0xff) return 'UTF-32 text (it starts with a UTF-32 byte-order mark)';
+  if (h.length >= 2 && ((h[0] === 0xff && h[1] === 0xfe) || (h[0] === 0xfe && h[1] === 0xff))) return 'UTF-16 text (it starts with a UTF-16 byte-order mark)';
+  const n = h.length - (h.length % 4);
+  if (n < 16) return undefined;
+  // Control bytes (below 0x20, not a tab or a line end) at each position mod 4.
+  const low = [0, 0, 0, 0];
+  for (let i = 0; i < n; i++) {
+    const b = h[i]!;
+    if (b < 0x20 && b !== 9 && b !== 10 && b !== 13) low[i & 3]!++;
+  }
+  const quarter = n / 4;
+  const share = (k: number) => low[k]! / quarter;
+  if ((share(2) >= 0.9 && share(3) >= 0.9 && share(1) >= 0.9) || (share(0) >= 0.9 && share(1) >= 0.9 && share(2) >= 0.9)) return 'UTF-32 text (three of every four bytes are control bytes)';
+  const odd = (low[1]! + low[3]!) / (2 * quarter);
+  const even = (low[0]! + low[2]!) / (2 * quarter);
+  const one = Math.max(odd, even), other = Math.min(odd, even);
+  if (one >= 0.6 && other <= 0.35 && one >= 2 * other) return 'UTF-16 text (every other byte is a control byte, as in UTF-16 without its byte-order mark)';
+  return undefined;
 }
