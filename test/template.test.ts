@@ -233,6 +233,9 @@ describe('typed parameter functions', () => {
     expect(render('{% if Int32(n) >= 10 and Boolean(f, False) %}yes{% else %}no{% end %}', { n: '12', f: 'true' })).toBe('yes');
     expect(render('SELECT {{ Int32(n) * 2 }}, {{ String(s) + "!" }}', { n: '21', s: "a'" })).toBe("SELECT 42, 'a\\'!'");
     expect(render("{% set j = JSON(q) %}SELECT {{ j['k'][0] }}", { q: '{"k": ["v\'"]}' })).toBe("SELECT 'v\\''");
+    // Integers past 2^53 stay exact, in lists and nested objects.
+    expect(render("{% set j = JSON(q) %}SELECT {{ j['ids'] }}, {{ j['a']['b'] }}", { q: '{"ids": [9007199254740993, 1], "a": {"b": 18446744073709551615}}' }))
+      .toBe('SELECT [9007199254740993, 1], 18446744073709551615');
   });
 
   it('Array from repeated or comma-separated values, with defaults', () => {

@@ -6,6 +6,7 @@
  */
 
 import { Fragment, Missing, Param } from './values.js';
+import { ExactNumber, exactJson, stringifyExact } from '../../ingest/json-exact.js';
 
 /** One code point as `\xHH` bytes of its UTF-8 encoding. */
 function hexEscape(ch: string): string {
@@ -120,14 +121,17 @@ export function checkScalar(type: ScalarType, raw: unknown): Checked {
     return { value: s, sql: quoteString(s) };
   }
   if (type === 'JSON') {
-    const text = typeof raw === 'string' ? raw : JSON.stringify(raw);
+    const text = typeof raw === 'string' ? raw : stringifyExact(raw);
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
     } catch {
       throw new ValueProblem('not valid JSON');
     }
-    return { value: parsed, sql: quoteString(text) };
+    // Integers past 2^53 stay exact (as Python's json.loads keeps them): a 64-bit id in a JSON
+    // filter was rounded (9007199254740993 → ...992) and filtered on another value, silently.
+    const exact = exactJson(text, parsed);
+    return { value: exact === parsed ? parsed : exactIntegers(exact), sql: quoteString(text) };
   }
   if (type === 'Boolean') {
     if (typeof raw === 'boolean') return { value: raw, sql: raw ? '1' : '0' };
@@ -260,4 +264,12 @@ function jsonOf(v: unknown, depth: number, missing: MissingValue | undefined): s
     return '{' + Object.keys(o).map((k) => `${JSON.stringify(k)}:${jsonOf(o[k], depth + 1, missing)}`).join(',') + '}';
   }
   throw new ValueProblem('value cannot be written as SQL');
+}
+
+/** ExactNumber integers (past a double's exact range) as bigints, the template's integers; other values as they are. */
+function exactIntegers(v: unknown): unknown {
+  if (v instanceof ExactNumber) return /^-?\d+$/.test(v.text) ? BigInt(v.text) : Number(v.text);
+  if (Array.isArray(v)) return v.map(exactIntegers);
+  if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, exactIntegers(x)]));
+  return v;
 }
