@@ -70,6 +70,16 @@ describe('a node the engine refuses is not saved', () => {
     expect(twoEndpoints.body.error).toMatch(/nodes "a" and "b" are both of type endpoint/);
   });
 
+  it('a syntax error the engine finds names no position of the check\'s own wrapping', async () => {
+    const r = await form('/v0/pipes?name=pos1', { sql: 'SELECT id FROM ev WHERE id =' });
+    expect(r.status, r.text).toBe(400);
+    expect(r.body.error).toMatch(/the query ends before it is complete/);
+    const t = await form('/v0/pipes?name=pos2', { sql: "SELECT 1 AS a\n'x'" });
+    expect(t.status, t.text).toBe(400);
+    expect(t.body.error).not.toMatch(/position \d+|line \d+, col/);
+    expect(t.body.error).toMatch(/failed at \('x'\)|failed at/);
+  });
+
   it('valid SQL in any spelling the analyzer takes saves (comment, trailing semicolon, own SETTINGS)', async () => {
     for (const [i, sql] of ['SELECT id FROM ev -- the ids', 'SELECT id FROM ev;', 'SELECT id FROM ev SETTINGS max_threads = 1', 'WITH 2 AS k SELECT id * k AS x FROM ev'].entries()) {
       const r = await form('/v0/pipes', { name: `spelled_${i}`, sql });

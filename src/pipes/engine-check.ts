@@ -300,9 +300,22 @@ export interface EngineAccess {
 
 interface Failure { pipe: string; node: string; error: string; clickhouse_code?: number; clickhouse_error?: string }
 
+/** How the save check wraps a node's SQL (the engine describes the columns it would answer). */
+const WRAP_HEAD = 'DESCRIBE TABLE (\n';
+
 /** The engine's reason, without its `Code: N. DB::Exception:` wrapping, version and Roost's SETTINGS clause. */
-export function engineReason(message: string, settingKeys: string[]): { reason: string; name?: string } {
+export function engineReason(message: string, settingKeys: string[], sqlLength?: number): { reason: string; name?: string } {
   let m = withoutSettingsClause(message, settingKeys).trim();
+  // A syntax error's position is in the check's wrapping (`DESCRIBE TABLE (\n…\n)`) of the node
+  // as compiled, not in the node as written: the position and line are left out, the text at
+  // the failure kept; failing at the wrapping's own `)` is the node ending too early.
+  const at = /failed at position (\d+) (\((?:'(?:[^'\\]|\\.)*'|[^)]*)\))(?: \(line \d+, col \d+\))?/.exec(m);
+  if (at) {
+    if (sqlLength !== undefined && Number(at[1]) >= WRAP_HEAD.length + sqlLength + 2) {
+      return { reason: 'Syntax error: the query ends before it is complete; finish the expression or clause it ends with', name: 'SYNTAX_ERROR' };
+    }
+    m = m.slice(0, at.index) + `failed at ${at[2]}` + m.slice(at.index + at[0].length);
+  }
   m = m.replace(/^Query failed:\s*/, '');
   m = m.replace(/^Code:\s*\d+[.,]\s*(?:e\.displayText\(\)\s*=\s*)?(?:DB::Exception:\s*)?/, '');
   m = m.replace(/,\s*e\.what\(\)\s*=\s*DB::Exception\s*$/, '');
@@ -335,7 +348,7 @@ export async function runEngineCheck(access: EngineAccess, plan: EngineCheckPlan
     if (i.sql === undefined) return undefined;
     const release = access.acquire();
     try {
-      await access.engine().exec(`DESCRIBE TABLE (\n${stripTrailingSettings(i.sql)}\n)`, { format: 'TSV', settings, timeoutMs: limitS * 1000 + 2000 });
+      await access.engine().exec(`${WRAP_HEAD}${stripTrailingSettings(i.sql)}\n)`, { format: 'TSV', settings, timeoutMs: limitS * 1000 + 2000 });
       return undefined;
     } catch (e) {
       if (isUnavailable(e)) {
@@ -352,7 +365,7 @@ export async function runEngineCheck(access: EngineAccess, plan: EngineCheckPlan
       if (e.code === 'QUERY_TIMEOUT' || code === 159) {
         return { pipe: i.pipe, node: i.node, error: `the engine did not finish analysing it within ${limitS} s (a scalar subquery is computed during analysis)`, clickhouse_code: 159, clickhouse_error: 'TIMEOUT_EXCEEDED' };
       }
-      const { reason, name } = engineReason(e.message, keys);
+      const { reason, name } = engineReason(e.message, keys, Buffer.byteLength(stripTrailingSettings(i.sql)));
       return { pipe: i.pipe, node: i.node, error: reason, clickhouse_code: code, clickhouse_error: name };
     } finally {
       release();
