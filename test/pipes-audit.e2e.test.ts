@@ -318,6 +318,11 @@ describe('parameter errors over HTTP', () => {
     expect(b.status, b.text).toBe(403);
     expect(b.body).toMatchObject({ code: 'TEMPLATE_ERROR', error: 'no x' });
     expect((await get('/v0/pipes/perr_err.json?k=y')).body.data).toEqual([{ one: 1 }]);
+    // A malformed JSON body says it is not JSON, and where.
+    const bad = await call(`${srv.url}/v0/pipes/perr_err.json`, { method: 'POST', token: admin, headers: json, body: '{"k":1,}' });
+    expect(bad.status, bad.text).toBe(400);
+    expect(bad.body).toMatchObject({ code: 'INVALID_JSON' });
+    expect(bad.body.error).toMatch(/not valid JSON \(.*position/);
     // A template's own 401/403 is no auth decision: not audited (any caller could fill the audit
     // log with records of its own text). A real refusal is, as the control shows.
     const own = await call(`${srv.url}/v0/pipes/perr_err.json?k=x`, { token: admin, headers: { 'X-Request-Id': 'tpl-403' } });

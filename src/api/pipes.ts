@@ -229,7 +229,10 @@ function withBody(ctx: Ctx, params: Record<string, string | string[]>, q: string
   } else if (type.startsWith('application/json')) {
     let obj: unknown;
     // Numbers as sent: an integer past 2^53 (a UInt64 id) read as a double became another id.
-    try { obj = body.trim() ? exactJson(body, JSON.parse(body)) : {}; } catch { throw new RoostError('INVALID_JSON', 'the JSON body must be an object of parameters, e.g. {"limit": 10}'); }
+    try { obj = body.trim() ? exactJson(body, JSON.parse(body)) : {}; } catch (e) {
+      // What the parser says (where the text stops being JSON), not only what the body should be.
+      throw new RoostError('INVALID_JSON', `the body is not valid JSON (${String((e as Error).message).slice(0, 200)}); send an object of parameters, e.g. {"limit": 10}`);
+    }
     if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new RoostError('INVALID_JSON', 'the JSON body must be an object of parameters, e.g. {"limit": 10}');
     noLoneSurrogates(body, obj);
     // The body's parameters win over the query string's of the same name (docs/api.md).
