@@ -42,7 +42,7 @@ export type TemplateFunction = (api: CallApi, call: CallExpr) => unknown;
 /** Matches a call's arguments to parameter names, Python style. */
 function bind(api: CallApi, call: CallExpr, names: string[]): Record<string, Expr | undefined> {
   const out: Record<string, Expr | undefined> = Object.create(null);
-  if (call.args.length > names.length) api.fail(`${call.name}() takes at most ${names.length} arguments`, call.offset);
+  if (call.args.length > names.length) api.fail(`${call.name}() takes at most ${names.length} argument${names.length === 1 ? "" : "s"}`, call.offset);
   call.args.forEach((a, i) => (out[names[i]] = a));
   for (const [k, v] of call.kwargs) {
     if (!names.includes(k)) api.fail(`${call.name}() has no argument \`${k}\``, v.offset);
@@ -57,7 +57,8 @@ function evalOpt(api: CallApi, e: Expr | undefined): unknown {
 }
 
 function paramError(name: string, expected: string, problem: string): TemplateParameterError {
-  return new TemplateParameterError(name, expected, `parameter "${name}": ${problem} (expected ${expected})`);
+  // (`parameter "x" is required`, as everywhere else; a problem with its value after a colon.)
+  return new TemplateParameterError(name, expected, `parameter "${name}"${problem === 'is required' ? ' ' : ': '}${problem} (expected ${expected})`);
 }
 
 const TYPED_ARGS = ['name', 'default', 'description', 'required', 'example', 'format', 'defined', 'enum'];
