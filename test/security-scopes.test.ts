@@ -223,6 +223,29 @@ describe('row filters are expressions, not SQL to splice', () => {
     }
   });
 
+  it('a hidden pipe that reads no data source stays hidden (FINAL, ARRAY JOIN); the save check of a pipe reading one the saver may not read asks nothing', async () => {
+    const json = { 'Content-Type': 'application/json' };
+    expect((await post('/v0/pipes', JSON.stringify({ name: 'prices', nodes: [{ name: 'p', sql: "SELECT arrayJoin([('gold', 0.42), ('std', 0.97)]) AS q, q.1 AS plan, q.2 AS margin", type: 'endpoint' }] }), json)).status).toBe(200);
+    expect((await post('/v0/pipes', JSON.stringify({ name: 'plans', nodes: [{ name: 'p', sql: 'SELECT plan FROM prices', type: 'endpoint' }] }), json)).status).toBe(200);
+    const reader = (await post('/v0/tokens?name=plans_only&scope=PIPES:READ:plans')).body.token as string;
+    for (const q of ['SELECT * FROM _ FINAL', 'SELECT * FROM _ SAMPLE 0.5', 'SELECT * FROM _ AS x ARRAY JOIN x.plan']) {
+      const r = await get(`/v0/pipes/plans.json?q=${encodeURIComponent(q)}`, reader);
+      expect(r.status, r.text).toBeGreaterThanOrEqual(400);
+      expect(r.text, q).not.toMatch(/0\.42|margin|arrayJoin/);
+    }
+    const creator = (await post('/v0/tokens?name=creator_only&scope=PIPES:CREATE')).body.token as string;
+    const probe = await post('/v0/pipes', JSON.stringify({ name: 'probe', nodes: [{ name: 'n', sql: 'SELECT nope FROM prices' }] }), json, creator);
+    expect(probe.text).not.toMatch(/0\.42|margin|arrayJoin/);
+  });
+
+  it('a filtered token\'s unfinished query says it ends too early, with no position in the compiled query', async () => {
+    const t = (await post(`/v0/tokens?name=acme_unfinished&scope=${encodeURIComponent("DATASOURCES:READ:orders:org != 'zzSECRETzz'")}`)).body.token as string;
+    const r = await get(`/v0/sql?q=${encodeURIComponent('SELECT * FROM orders WHERE')}`, t);
+    expect(r.status, r.text).toBe(400);
+    expect(r.body.error).toMatch(/ends before it is complete/);
+    expect(r.body.error).not.toMatch(/position \d+|max_execution_time/);
+  });
+
   it('a filtered token\'s engine errors (/v0/sql, a pipe\'s save check) do not show its filter', async () => {
     const t = (await post(`/v0/tokens?name=acme_hidden&scope=${encodeURIComponent("DATASOURCES:READ:orders:org != 'zzSECRETzz'")}&scope=PIPES:CREATE`)).body.token as string;
     for (const q of ['SELECT * FROM orders FINAL', 'SELECT * FROM orders SAMPLE 0.5', 'SELECT * FROM orders ARRAY JOIN org']) {

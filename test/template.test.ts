@@ -236,6 +236,8 @@ describe('typed parameter functions', () => {
     // Integers past 2^53 stay exact, in lists and nested objects.
     expect(render("{% set j = JSON(q) %}SELECT {{ j['ids'] }}, {{ j['a']['b'] }}", { q: '{"ids": [9007199254740993, 1], "a": {"b": 18446744073709551615}}' }))
       .toBe('SELECT [9007199254740993, 1], 18446744073709551615');
+    // A value from JSON() given to JSON() again is written back exactly (a bigint was a TypeError, a 500).
+    expect(render("{% set j = JSON(q) %}SELECT {{ JSON(j['ids']) }}", { q: '{"ids": [9007199254740993]}' })).toBe("SELECT '[9007199254740993]'");
   });
 
   it('Array from repeated or comma-separated values, with defaults', () => {

@@ -53,6 +53,18 @@ TEST_CASE("csv sniff: a header with an empty or repeated name, over typed column
   CHECK_FALSE(sniff("x,x,y\na,b,c\nd,e,f\n").hasHeader);
   // A row of data with an empty cell over numbers is data.
   CHECK_FALSE(sniff(",1,2\n3,4,5\n6,7,8\n").hasHeader);
+  // An unnamed first column with gaps is no index: the first row is data.
+  CHECK_FALSE(sniff(",Alice,Smith\n,Bob,Jones\n1043,Carol,White\n").hasHeader);
+  CHECK_FALSE(sniff(",alice,30\n,bob,40\n").hasHeader);
+  // Integers that are no index (a parent id) are no evidence either.
+  CHECK_FALSE(sniff(",Electronics,root\n1,Phones,child\n1,Laptops,child\n").hasHeader);
+  CHECK(sniff(",user_id,score\n5,123,4.5\n6,124,3.5\n").hasHeader);
+  // \N and placeholders in the first row are values.
+  CHECK_FALSE(sniff("alice,\\N,paris\nbob,3,rome\ncarol,\\N,berlin\n").hasHeader);
+  CHECK_FALSE(sniff("alice,null,paris\nbob,3,rome\ncarol,4,berlin\n").hasHeader);
+  // Excel's trailing delimiter: an empty last cell over an empty column leaves the header a header.
+  CHECK(sniff("a,b,\n1,2,\n3,4,\n").hasHeader);
+  CHECK(types("a,b,\n1,2,\n3,4,\n", true) == std::vector<std::string>{"a Int64", "b Int64", "column_02 Nullable(String)"});
   // Booleans and times in the first row are values, not names.
   CHECK_FALSE(sniff("x,2024-01-02 10:00:00,click\ny,2024-01-03 11:00:00,view\n").hasHeader);
   CHECK_FALSE(sniff("alice,true,x\nbob,false,y\n").hasHeader);

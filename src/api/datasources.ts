@@ -17,7 +17,7 @@ import {
   checkDataSourceName, checkDefaultsSupported, createQuarantine, createTables, deleteDataSourceOps, deleteRowsWhere, getDataSource, listDataSources, newDataSource,
   putDataSourceOps, qualified, type DataSource, type DataSourceColumn,
 } from '../datasources/registry.js';
-import { csvToRoost, importRows, withDataSourceLock, type ImportResult, type ImportSource } from '../ingest/import.js';
+import { csvToRoost, firstRecord, importRows, withDataSourceLock, type ImportResult, type ImportSource } from '../ingest/import.js';
 import { ndjsonSource } from '../ingest/ndjson.js';
 import { gunzipIfCompressed, peekBody, type Peeked } from '../ingest/peek.js';
 import { inferNdjson, ndjsonSchemaText } from '../ingest/ndjson-infer.js';
@@ -150,7 +150,7 @@ async function incoming(ctx: Ctx, limit: number): Promise<Incoming> {
 /** incoming(), with a gzip file sent as it is (no Content-Encoding) uncompressed. */
 async function incomingData(ctx: Ctx, limit: number): Promise<Incoming> {
   const r = await incoming(ctx, limit);
-  return r.body ? { ...r, body: await gunzipIfCompressed(r.body, limit) } : r;
+  return r.body ? { ...r, body: await gunzipIfCompressed(r.body, limit, dialectFrom(r.params).delimiter) } : r;
 }
 
 function oneOf<T extends string>(name: string, v: string | null, allowed: readonly T[], def: T): T {
@@ -363,7 +363,8 @@ export function registerDataSourceRoutes(app: App): void {
       if (findPipe(state, ws.tenant, ws.name, name)) throw new RoostError('CONFLICT', `a pipe is named "${name}"; pipes and data sources share names`);
       refuseCaseTwin(state, ws, name);
       let columns: DataSourceColumn[];
-      let data = rawBody ? await gunzipIfCompressed(rawBody, app.config.maxUploadBytes) : undefined;
+      let headerAs: string[] | undefined;
+      let data = rawBody ? await gunzipIfCompressed(rawBody, app.config.maxUploadBytes, dialectFrom(params).delimiter) : undefined;
       const schemaText = params.get('schema');
       if (schemaText) {
         columns = schemaColumns(schemaText);
@@ -385,6 +386,18 @@ export function registerDataSourceRoutes(app: App): void {
           const inferred = await inferCsvSchema(s.head, { dialect, hasHeader: headerParam(params), complete: s.complete }).catch((e) => { throw csvToRoost(e); });
           if (!inferred.columns.length) throw new RoostError('BAD_REQUEST', 'no columns found in the body to infer a schema from');
           columns = inferred.columns.map((c) => ({ name: c.name, type: guess ? c.type : asString(c.nullable), nullable: c.nullable, jsonPath: null, defaultExpr: null }));
+          if (inferred.dialect.hasHeader) {
+            const d = { delimiter: inferred.dialect.delimiter, quote: inferred.dialect.quote, escape: inferred.dialect.escape };
+            const head = firstRecord(s.head, d, s.complete);
+            const next = head ? firstRecord(s.head.subarray(head.end).subarray(s.head[head.end] === 13 && s.head[head.end + 1] === 10 ? 2 : 1), d, s.complete) : undefined;
+            // A title line above the header (`Sales report 2024`): fewer fields than the rows
+            // after it. Said as such (the create refused its own inferred schema, "header mismatch").
+            if (head && next && next.fields.length > head.fields.length && next.fields.length === columns.length) {
+              throw new RoostError('HEADER_MISMATCH', `line 1 has ${head.fields.length} field${head.fields.length === 1 ? '' : 's'} and the lines after it ${next.fields.length}: is it a title above the header? Remove it from the file (or send a schema= and header=false)`, { details: { line: 1 } });
+            }
+            // The header as written, where it differs from the names (read by later appends).
+            if (head && head.fields.length === columns.length && head.fields.some((f, i) => f.trim() !== columns[i]!.name)) headerAs = head.fields.map((f) => f.trim());
+          }
         }
       }
       if (columns.length === 0) throw new RoostError('SCHEMA_SYNTAX', 'the schema has no columns');
@@ -392,6 +405,7 @@ export function registerDataSourceRoutes(app: App): void {
       const sortingKey = params.get('engine_sorting_key')?.trim() || undefined;
       if (sortingKey !== undefined) checkTableExpression(sortingKey, 'engine_sorting_key');
       const ds = newDataSource(ws, name, columns, sortingKey, state);
+      if (headerAs) ds.headerAs = headerAs;
       // The tables are named after the data source: while this request builds them no other
       // request may create (or drop) that name, or the one that loses would drop the tables of
       // the one that won (or both would write into the same table).
@@ -468,7 +482,7 @@ export function registerDataSourceRoutes(app: App): void {
         authorize(app, ctx, cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:READ', resource: ds.name });
         replaceWhere = conditionWhere(ws, ds, replaceCondition, 'replace_condition');
       }
-      const body = await gunzipIfCompressed(rawBody, app.config.maxUploadBytes);
+      const body = await gunzipIfCompressed(rawBody, app.config.maxUploadBytes, dialectFrom(params).delimiter);
       if (mode === 'replace') await flushEvents(ws, ds);
       // Asked again when the stage is swapped in or attached: a credential revoked (or that lost
       // DATASOURCES:APPEND on it) while the rows arrived stores nothing.
@@ -871,7 +885,7 @@ async function sampleOf(body: AsyncIterable<Buffer>, lines: number): Promise<Pee
   }
   const head = Buffer.concat(parts, n);
   const rest = (async function* () { if (!complete) for (let r = await it.next(); !r.done; r = await it.next()) yield r.value; })();
-  return { head, rest, complete, body: (async function* () { if (head.length) yield head; yield* rest; })() };
+  return { head, rest, complete, body: (async function* () { if (head.length) yield head; yield* rest; })(), release: () => { void it.return?.().catch(() => {}); } };
 }
 
 /**

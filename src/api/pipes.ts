@@ -435,20 +435,23 @@ export function registerPipeRoutes(app: App): void {
    */
   const checkView = (s: State, r: WsRef): CheckView => {
     let rowFilters: Record<string, string> | undefined;
-    try { rowFilters = rowFiltersOf(s, r.tenant, r.workspace, r.cred); } catch { return { mayRead: () => false }; }
-    return { rowFilters, mayRead: (name) => decide(r.cred, { op: 'workspace', tenant: r.tenant, workspace: r.workspace, scope: 'DATASOURCES:READ', resource: name }) === undefined };
+    try { rowFilters = rowFiltersOf(s, r.tenant, r.workspace, r.cred); } catch { return { mayRead: () => false, mayReadPipe: () => false }; }
+    return {
+      rowFilters,
+      mayRead: (name) => decide(r.cred, { op: 'workspace', tenant: r.tenant, workspace: r.workspace, scope: 'DATASOURCES:READ', resource: name }) === undefined,
+      mayReadPipe: (name) => decide(r.cred, { op: 'workspace', tenant: r.tenant, workspace: r.workspace, scope: 'PIPES:READ', resource: name }) === undefined,
+    };
   };
 
   /** The tenant's engine, under the read-only settings calls run with, for the save-time check. */
   const engineAccess = (r: WsRef) => {
     const tenant = getTenant(state, r.tenant);
     const { settings, timeoutMs } = querySettings(tenant, app.config, 'TSV');
-    // A saver with row filters: the check reads through their views, which the engine's errors
-    // quote (FINAL, ARRAY JOIN, ...): not the saver's to see.
-    let filtered = false;
-    try { filtered = Object.keys(rowFiltersOf(state, r.tenant, r.workspace, r.cred)).length > 0; } catch { filtered = true; }
+    // The check's errors lose the query they quote, whoever saves: it is the nodes as compiled,
+    // with the pipes they read inlined and the saver's row filters' views (FINAL, ARRAY JOIN and
+    // "in scope" errors showed them); what each error is about stays.
     return {
-      state, tenant, workspace: r.workspace, settings, timeoutMs, hideQuery: filtered,
+      state, tenant, workspace: r.workspace, settings, timeoutMs, hideQuery: true,
       engine: () => app.cells.engineFor(tenant),
       ensureService: () => app.service.ensure(r.tenant),
       acquire: () => acquireQuerySlot(tenant),

@@ -40,6 +40,12 @@ export interface DataSource {
   /** Set with PUT /v0/datasources/<name>; absent until then. */
   description?: string;
   updatedAt?: string;
+  /**
+   * The header cells, as written, of the file a CSV create inferred the columns from, where they
+   * differ from the names (`Revenue %`, `Revenue #` → Revenue, Revenue_2): a later file's header
+   * is matched against them, so cells that read as the same name are told apart by their text.
+   */
+  headerAs?: string[];
 }
 
 export const DATASOURCE_NAME = /^(?!__proto__$)[A-Za-z_][A-Za-z0-9_]{0,127}$/;  // (not __proto__: JavaScript's own)

@@ -255,7 +255,7 @@ async function importLocked(app: App, o: ImportOptions, suffix: string): Promise
   // written before they were made identifiers (`user id` for user_id: the names a schema
   // inferred from this file has); it is then given to the validator as the names themselves.
   const first = o.hasHeader === false ? undefined : firstRecord(head, dialect, peeked.complete);
-  const spelled = first ? headerSpells(first.fields, o.ds.columns) : false;
+  const spelled = first ? headerSpells(first.fields, o.ds.columns, o.ds.headerAs) : false;
   const hasHeader = o.hasHeader ?? (spelled !== false || (sniffed!.hasHeader && !(await firstRowIsData(head, o.ds, dialect))));
   if (hasHeader && (spelled === 'as written' || Array.isArray(spelled)) && first) {
     // The names in the file's order (the validator takes columns by name).
@@ -292,7 +292,8 @@ async function importLocked(app: App, o: ImportOptions, suffix: string): Promise
     // A header in another order than the schema's: each column's value is taken by name.
     // (A column the header left out, ABSENT, has no value.)
     const named = order ? order.filter((i) => i !== ABSENT).length : 0;
-    const byName = (v: string[]): Array<string | null> => (order && v.length === named ? order.map((i) => (i === ABSENT ? null : v[i]!)) : v);
+    // (A row of another field count: its values by the header's places as far as they go.)
+    const byName = (v: string[]): Array<string | null> => (order && (v.length === named || named !== order.length) ? order.map((i) => (i === ABSENT ? null : v[i] ?? null)) : v);
     return rejected.map((r) => ({ ...r, values: byName(splitCsvRow(r.raw, dialect.delimiter, dialect.quote)) }));
   };
 
@@ -684,7 +685,7 @@ async function firstRowIsData(head: Buffer, ds: DataSource, dialect: CsvDialect)
  * The first record of a CSV head: its fields and the byte offset of its line end (quotes
  * may hold line ends). Undefined when the head does not hold a whole record.
  */
-function firstRecord(head: Buffer, dialect: CsvDialect, complete: boolean): { fields: string[]; end: number } | undefined {
+export function firstRecord(head: Buffer, dialect: CsvDialect, complete: boolean): { fields: string[]; end: number } | undefined {
   let text = head.subarray(0, 64 * 1024).toString('utf8');
   let bom = 0;
   if (text.charCodeAt(0) === 0xfeff) { text = text.slice(1); bom = 3; }
@@ -710,7 +711,13 @@ function firstRecord(head: Buffer, dialect: CsvDialect, complete: boolean): { fi
 /** The validator's columnOrder mark of a column the header left out (kAbsent in validator.h). */
 const ABSENT = 4294967295;
 
-export function headerSpells(names: string[], columns: ReadonlyArray<{ name: string; nullable?: boolean; defaultExpr?: string | null }>): 'exactly' | 'as written' | string[] | false {
+export function headerSpells(names: string[], columns: ReadonlyArray<{ name: string; nullable?: boolean; defaultExpr?: string | null }>, headerAs?: readonly string[]): 'exactly' | 'as written' | string[] | false {
+  if (headerAs && headerAs.length === columns.length && names.length === columns.length) {
+    // The header the columns were inferred from, in any order: each cell's column by its text.
+    const byText = new Map(headerAs.map((h, i) => [h.trim(), columns[i]!.name] as const));
+    const mapped = names.map((n) => byText.get(n.trim()));
+    if (byText.size === headerAs.length && mapped.every((m) => m !== undefined) && new Set(mapped).size === mapped.length) return mapped as string[];
+  }
   if (names.length < columns.length && names.length > 0) {
     // Some of the columns, by name: the others take their DEFAULT (or NULL), as a file that
     // leaves out a column with a default (the header must name which ones it has).
@@ -729,9 +736,9 @@ export function headerSpells(names: string[], columns: ReadonlyArray<{ name: str
   if (all(written)) {
     // Cells that read as the same name (`Revenue %`, `Revenue #`: Revenue, Revenue_2) are told
     // apart only by their order: in another order than the schema's they would swap columns.
+    // Without the create's header text (headerAs) they cannot be told apart at all: refused.
     const bases = inferredColumnNames(names, false);
-    const repeated = new Set(bases).size !== bases.length;
-    if (!repeated || written.every((n, i) => n === columns[i]!.name)) return 'as written';
+    if (new Set(bases).size === bases.length) return 'as written';
     return false;
   }
   // Unnamed cells (pandas writes its index column so: `,user_id,score`) stand for the schema's

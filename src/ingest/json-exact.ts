@@ -139,6 +139,7 @@ export function exactJson(text: string, parsed: unknown, everyNumber = false): u
 /** JSON.stringify that writes ExactNumbers as the numbers they are. */
 export function stringifyExact(v: unknown): string {
   if (v instanceof ExactNumber) return v.text;
+  if (typeof v === 'bigint') return v.toString();
   if (Array.isArray(v)) return '[' + v.map((e) => (e === undefined ? 'null' : stringifyExact(e))).join(',') + ']';
   if (v !== null && typeof v === 'object') {
     const parts: string[] = [];

@@ -13,6 +13,8 @@ export interface Peeked {
   complete: boolean;
   /** `head` followed by `rest`: the body as it was. */
   body: AsyncIterable<Buffer>;
+  /** Lets the source go unread (its generators' cleanup runs): for a body refused after its head. */
+  release(): void;
 }
 
 export async function peekBody(src: AsyncIterable<Buffer>, min: number): Promise<Peeked> {
@@ -39,7 +41,7 @@ export async function peekBody(src: AsyncIterable<Buffer>, min: number): Promise
     if (head.length) yield head;
     yield* rest;
   })();
-  return { head, rest, complete, body };
+  return { head, rest, complete, body, release: () => { void it.return?.().catch(() => {}); } };
 }
 
 /**
@@ -49,9 +51,9 @@ export async function peekBody(src: AsyncIterable<Buffer>, min: number): Promise
  * compressed file was read as text: a header mismatch on binary noise, or worse a 200
  * with the binary in the quarantine. `limit` bounds the uncompressed size (413 beyond).
  */
-export async function gunzipIfCompressed(src: AsyncIterable<Buffer>, limit: number): Promise<AsyncIterable<Buffer>> {
+export async function gunzipIfCompressed(src: AsyncIterable<Buffer>, limit: number, delimiter?: string): Promise<AsyncIterable<Buffer>> {
   const s = await peekBody(src, 2);
-  if (!(s.head.length >= 2 && s.head[0] === 0x1f && s.head[1] === 0x8b)) return notUtf16(s.body);
+  if (!(s.head.length >= 2 && s.head[0] === 0x1f && s.head[1] === 0x8b)) return notUtf16(s.body, delimiter);
   return notUtf16((async function* () {
     const gz = zlib.createGunzip();
     stream.pipeline(stream.Readable.from(s.body), gz, () => { /* errors surface through gz */ });
@@ -71,7 +73,7 @@ export async function gunzipIfCompressed(src: AsyncIterable<Buffer>, limit: numb
     } finally {
       gz.destroy();
     }
-  })());
+  })(), delimiter);
 }
 
 /**
@@ -83,20 +85,20 @@ export async function gunzipIfCompressed(src: AsyncIterable<Buffer>, limit: numb
  * UTF-8 text has bytes below 0x20 only as line ends and tabs, and NUL padding (a FixedString
  * export) falls on both parities, so neither is refused.
  */
-async function notUtf16(src: AsyncIterable<Buffer>): Promise<AsyncIterable<Buffer>> {
+async function notUtf16(src: AsyncIterable<Buffer>, delimiter?: string): Promise<AsyncIterable<Buffer>> {
   const s = await peekBody(src, 4096);
-  const why = wideText(s.head.subarray(0, 4096));
+  const why = wideText(s.head.subarray(0, 4096), delimiter?.length === 1 ? delimiter.charCodeAt(0) : undefined);
   if (why) {
     // (The rest of the body is not read: the gunzip behind it, if any, is let go.)
-    const it = s.rest[Symbol.asyncIterator]();
-    void it.return?.().catch(() => {});
-    throw new RoostError('INVALID_UTF8', `the body is ${why}; Roost reads UTF-8: convert the file (iconv -f UTF-16 -t UTF-8, or save it as "CSV UTF-8") and send it again`);
+    s.release();
+    const from = why.startsWith('UTF-32') ? 'UTF-32' : 'UTF-16';
+    throw new RoostError('INVALID_UTF8', `the body is ${why}; Roost reads UTF-8: convert the file (iconv -f ${from} -t UTF-8, or save it as "CSV UTF-8") and send it again`);
   }
   return s.body;
 }
 
 /** What wide encoding `h` (a body's first bytes) is in, said for a person; undefined for UTF-8 text. */
-export function wideText(h: Buffer): string | undefined {
+export function wideText(h: Buffer, delimiter?: number): string | undefined {
   if (h.length >= 4 && h[0] === 0xff && h[1] === 0xfe && h[2] === 0 && h[3] === 0) return 'UTF-32 text (it starts with a UTF-32 byte-order mark)';
   if (h.length >= 4 && h[0] === 0 && h[1] === 0 && h[2] === 0xfe && h[3] === 0xff) return 'UTF-32 text (it starts with a UTF-32 byte-order mark)';
   if (h.length >= 2 && ((h[0] === 0xff && h[1] === 0xfe) || (h[0] === 0xfe && h[1] === 0xff))) return 'UTF-16 text (it starts with a UTF-16 byte-order mark)';
@@ -106,7 +108,8 @@ export function wideText(h: Buffer): string | undefined {
   const low = [0, 0, 0, 0];
   for (let i = 0; i < n; i++) {
     const b = h[i]!;
-    if (b < 0x20 && b !== 9 && b !== 10 && b !== 13) low[i & 3]!++;
+    // (A control byte the request names as its delimiter, Hive's \x01, is the file's own.)
+    if (b < 0x20 && b !== 9 && b !== 10 && b !== 13 && b !== delimiter) low[i & 3]!++;
   }
   const quarter = n / 4;
   const share = (k: number) => low[k]! / quarter;

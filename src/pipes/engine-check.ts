@@ -98,6 +98,8 @@ function throughPipe(pipe: string, reason: SkipReason): string {
 export interface CheckView {
   rowFilters?: Record<string, string>;
   mayRead?: (name: string) => boolean;
+  /** Whether the saver may read another pipe (PIPES:READ): a node reading one it may not is not checked (its SQL, inlined, is in the engine's errors). */
+  mayReadPipe?: (name: string) => boolean;
 }
 
 const MAX_DEPTH = 16;
@@ -157,6 +159,7 @@ function compileForCheck(state: State, pipe: Pipe, target: PipeNode, lookup: (na
       if (own.has(d) || extra[d] !== undefined || isDataName(state, pipe, d)) continue;
       const p = d === pipe.name ? undefined : lookup(d);
       if (!p) continue;
+      if (view.mayReadPipe && !view.mayReadPipe(p.name)) return { reason: 'reads_unreadable', skipped: `it reads pipe "${p.name}", which the credential saving it may not read (the engine quotes its SQL and values in its errors, so it is not asked)` };
       if (visiting.includes(p.name) || visiting.length >= MAX_DEPTH) return { reason: 'pipes_nest_too_deep', skipped: `pipes nest too deep or in a cycle at "${p.name}"` };
       const ep = endpointNode(p);
       if (!ep) return { failed: `pipe "${p.name}" has no endpoint to read` };
@@ -309,7 +312,7 @@ export function engineReason(message: string, settingKeys: string[], sqlLength?:
   // A syntax error's position is in the check's wrapping (`DESCRIBE TABLE (\n…\n)`) of the node
   // as compiled, not in the node as written: the position and line are left out, the text at
   // the failure kept; failing at the wrapping's own `)` is the node ending too early.
-  const at = /failed at position (\d+) (\((?:'(?:[^'\\]|\\.)*'|[^)]*)\))(?: \(line \d+, col \d+\))?/.exec(m);
+  const at = /failed at position (\d+) (\((?:\)|'(?:[^'\\]|\\.)*'|[^)]*)\))(?: \(line \d+, col \d+\))?/.exec(m);
   if (at) {
     if (sqlLength !== undefined && Number(at[1]) >= WRAP_HEAD.length + sqlLength + 2) {
       return { reason: 'Syntax error: the query ends before it is complete; finish the expression or clause it ends with', name: 'SYNTAX_ERROR' };

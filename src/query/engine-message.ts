@@ -189,7 +189,7 @@ export function withoutQuotedQuery(text: string): string {
   let t = withoutProcessingQuery(text);
   // A syntax error quotes the compiled query from the position it failed at (with a line and
   // column only for queries of several lines).
-  t = t.replace(/(failed at position \d+ \((?:'(?:[^'\\]|\\.)*'|[^)]*)\)(?: \(line \d+, col \d+\))?): [\s\S]*?(?=\. Expected |\.? \([A-Z_]+\)(?: \(version [^)]+\))?\.?$|$)/, '$1');
+  t = t.replace(/(failed at position \d+ \((?:\)|'(?:[^'\\]|\\.)*'|[^)]*)\)(?: \(line \d+, col \d+\))?): [\s\S]*?(?=\. Expected |\.? \([A-Z_]+\)(?: \(version [^)]+\))?\.?$|$)/, '$1');
   const m = /\bin (?:scope|query)\s/i.exec(t);
   if (!m) return t;
   // Back over the whitespace before the marker and one ':' or '.' (by hand: a pattern starting
@@ -210,7 +210,14 @@ function withoutProcessingQuery(text: string): string {
   const marker = " while processing query: '";
   const at = text.indexOf(marker);
   if (at < 0) return text;
-  for (let q = text.indexOf("'", at + marker.length); q >= 0; q = text.indexOf("'", q + 1)) {
+  // The quote ends at the last `'` before the message's own tail (`, required columns: …`, the
+  // code, the end), not at the first `',` — the query's own literals hold those (`IN ('a', 'b')`).
+  const tail = text.indexOf("', required columns", at + marker.length);
+  if (tail >= 0) {
+    const last = text.lastIndexOf("', required columns");
+    return text.slice(0, at) + text.slice(last + 1);
+  }
+  for (let q = text.lastIndexOf("'"); q > at + marker.length - 1; q = text.lastIndexOf("'", q - 1)) {
     const next = text[q + 1];
     if (next === undefined || next === ',' || next === '.') return text.slice(0, at) + text.slice(q + 1);
   }

@@ -165,8 +165,11 @@ async function runWithSlot(ctx: Ctx, o: RunOptions, type: string, settings: Reco
     sent = [...Object.keys(merged), ...ENGINE_SETTINGS];
     stream = await o.engine.query(split.sql, { format: o.format, settings: merged, timeoutMs, signal: ctx.signal });
   } catch (caught) {
-    const e = userSyntax(unsupportedFormat(caught, o), o.hideQuery === true);
-    withoutSettings(e, sent);
+    // Roost's own SETTINGS clause out first: an unfinished query fails at it, which reads as
+    // "the query ends before it is complete" only while the clause is in the message.
+    const failed = unsupportedFormat(caught, o);
+    withoutSettings(failed, sent);
+    const e = userSyntax(failed, o.hideQuery === true);
     withPublicNames(e, o.names);
     observe('error');
     o.onDone?.({ status: e instanceof RoostError ? e.status : 500, bytes: 0, error: e as Error });
@@ -263,7 +266,9 @@ function userSyntax(e: unknown, hideQuery: boolean): unknown {
  */
 export function hideQuotedQuery(e: RoostError): void {
   let m = withoutQuotedQuery(e.message);
-  if (namesInternalDatabase(m)) {
+  // (A `SELECT` left in the message is the query too: a hidden pipe over numbers() or literals
+  // names no database — `… are not supported for subquery SELECT …`, `ARRAY JOIN (SELECT …)`.)
+  if (namesInternalDatabase(m) || /\bSELECT\b/.test(m)) {
     const code = e instanceof QueryFailed ? e.clickhouseCode : undefined;
     const name = /\(([A-Z_]+)\)(?: \(version [^)]+\))?\.?$/.exec(m.slice(-200))?.[1];
     m = `Code: ${code ?? 0}. DB::Exception: the engine refused the query${name ? ` (${name})` : ''}; its message quoted the query as compiled, with what this request may not read (other pipes' nodes, row filters), and is not shown: check the query against the columns and types it reads`;

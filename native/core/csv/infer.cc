@@ -118,6 +118,20 @@ struct ColumnStats {
   }
   bool isString() const { return !sawValue || possible == 0 || ((possible & kInt) && intTooBig); }
   bool isInteger() const { return sawValue && (possible & kInt) && !intTooBig; }
+  // Integers each one more than the one before (an index: 0, 1, 2, ...), as far as seen.
+  bool consecutive = true;
+  bool haveLast = false;
+  int64_t last = 0;
+  void step(std::string_view raw) {
+    std::string_view v = trimSpaces(raw);
+    bool neg, over;
+    uint64_t m;
+    if (!parseInt(v, neg, m, over) || over || m > static_cast<uint64_t>(INT64_MAX)) { consecutive = false; return; }
+    const int64_t n = neg ? -static_cast<int64_t>(m) : static_cast<int64_t>(m);
+    if (haveLast && n != last + 1) consecutive = false;
+    haveLast = true;
+    last = n;
+  }
 };
 
 struct Collector final : RowSink {
@@ -142,6 +156,7 @@ struct Collector final : RowSink {
     } else {
       if (stats.size() < row.count) stats.resize(row.count);
       for (size_t i = 0; i < row.count; ++i) stats[i].add(row.fields[i].view(), row.fields[i].quoted);
+      if (row.count > 0) stats[0].step(row.fields[0].view());
     }
     ++count;
   }
@@ -293,7 +308,12 @@ Sniffed sniff(std::string_view sample, size_t expectedColumns) {
   r.feed(sample.data(), sample.size(), c);
   if (c.count <= 1) r.finish(c);
   if (c.rows.empty()) return out;
-  const auto& first = c.rows[0];
+  // Trailing empty cells over columns empty all the way down (Excel's trailing delimiter,
+  // `a,b,`) say nothing either way: the rest of the row decides.
+  std::vector<std::string> first = c.rows[0];
+  while (first.size() > 1 && trimSpaces(first.back()).empty() &&
+         (first.size() - 1 >= c.stats.size() || !c.stats[first.size() - 1].sawValue))
+    first.pop_back();
   bool allNonEmpty = true, anyValueLooking = false, distinct = true;
   std::set<std::string> seen;
   for (const auto& f : first) {
@@ -304,15 +324,15 @@ Sniffed sniff(std::string_view sample, size_t expectedColumns) {
     double x;
     int32_t days;
     DateTimeParts dt;
-    if (parseDouble(v, x) || parseDate(v, days) || (parseDateTime(v, dt) && dt.hasTime) || sameLetters(v, "true") || sameLetters(v, "false"))
+    if (parseDouble(v, x) || parseDate(v, days) || (parseDateTime(v, dt) && dt.hasTime) || sameLetters(v, "true") || sameLetters(v, "false") ||
+        v == "\\N" || nullLike(v))
       anyValueLooking = true;
   }
   if (anyValueLooking) return out;
   if (!allNonEmpty || !distinct) {
     // pandas' to_csv() writes its index column unnamed: `,user_id,score`. Only that shape is
     // a header with an empty cell — the first cell alone empty, the others distinct names, not
-    // placeholders (`null`, `n/a`, `-`) — and only with evidence below: the unnamed column is
-    // integers (the index) or a name stands over numbers, dates or booleans. Any other empty or
+    // placeholders (`null`, `n/a`, `-`) — and only with the index below it. Any other empty or
     // repeated first-row cell leaves the row data (`alice,,TBD`, `alice,null,null`).
     if (first.size() < 2 || !trimSpaces(first[0]).empty()) return out;
     std::set<std::string> names;
@@ -326,10 +346,10 @@ Sniffed sniff(std::string_view sample, size_t expectedColumns) {
       out.hasHeader = true;  // a header alone
       return out;
     }
-    bool evidence = !c.stats.empty() && c.stats[0].isInteger();
-    for (size_t i = 1; i < c.stats.size() && i < first.size(); ++i)
-      if (!c.stats[i].isString()) evidence = true;
-    out.hasHeader = evidence;
+    // The evidence is the index itself: integers in every row below (never an empty cell).
+    // A name over numbers is not enough (`,alice,30` over `,bob,40` is data with an empty first
+    // column), nor a first column with gaps (`,Alice,Smith` over `1043,Carol,White`).
+    out.hasHeader = !c.stats.empty() && c.stats[0].isInteger() && !c.stats[0].sawEmpty && c.stats[0].consecutive;
     return out;
   }
   if (c.count == 1) {

@@ -142,7 +142,9 @@ void Validator::onRow(const Row& row) {
     r.count = order_.size();
     return validateRow(r);
   }
-  validateRow(row);
+  // Under a header, a row of another field count than the header's is refused: one of the
+  // schema's count under a header naming fewer columns was stored by position (columns swapped).
+  validateRow(row, !order_.empty() && row.count != named_);
 }
 
 bool Validator::columnsByName(const std::vector<std::string>& found) {
@@ -166,7 +168,7 @@ bool Validator::columnsByName(const std::vector<std::string>& found) {
   return true;
 }
 
-void Validator::validateRow(const Row& row) {
+void Validator::validateRow(const Row& row, bool wrongCount) {
   // Text that is not UTF-8 first: it fails the whole request (the body is in the
   // wrong encoding), whatever else is wrong with the row.
   const char* raw = row.raw.data();
@@ -187,7 +189,7 @@ void Validator::validateRow(const Row& row) {
   }
   if (row.unterminated) return reject(row, -1, Reason::UnterminatedQuote);
   if (opts_.quotesOnOneLine && (std::memchr(raw, '\n', row.raw.size()) || std::memchr(raw, '\r', row.raw.size()))) return reject(row, -1, Reason::QuoteSpansLines);
-  if (row.count != cols_.size()) return reject(row, -1, Reason::WrongColumnCount);
+  if (wrongCount || row.count != cols_.size()) return reject(row, -1, Reason::WrongColumnCount);
   if (native_) return encodeNative(row);
   const size_t mark = rows_.size();
   for (size_t i = 0; i < row.count; ++i) {

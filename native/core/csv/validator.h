@@ -89,7 +89,8 @@ class Validator final : private RowSink {
 
  private:
   void onRow(const Row& row) override;
-  void validateRow(const Row& row);
+  /// `wrongCount`: the row's field count is not the header's (a header naming some of the columns).
+  void validateRow(const Row& row, bool wrongCount = false);
   /// A header naming every schema column once, in another order: sets order_.
   bool columnsByName(const std::vector<std::string>& found);
   std::vector<uint32_t> order_;

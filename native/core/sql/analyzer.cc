@@ -128,6 +128,7 @@ struct Frame {
   // The body of a WITH RECURSIVE element: its own name, in scope in the members of its UNION ALL
   // after the first (where ClickHouse recurses) and nowhere else in it.
   std::string self_cte;
+  bool self_cleared = false;  // a recursive body whose first set operation was not UNION ALL
 };
 
 struct ScopeName {
@@ -685,13 +686,20 @@ bool Scanner::onClause(Kw k, size_t& i) {
       // the body is a UNION ALL. Any other set operation there (a later EXCEPT, a first member
       // `A UNION DISTINCT B`) makes ClickHouse read the body as no recursion at all, and the
       // name as a table of the session's current database: refused.
-      if (!f.self_cte.empty() && !(iequals(tok(i).text(), "union") && kw(i + 1, "all"))) {
-        // The body's first set operation is another one: no recursion, its name is nowhere in
-        // scope in it (an element of a WITH RECURSIVE list need not recurse). After a UNION ALL
-        // the name was in scope already: refused.
-        if (f.union_mark != UINT32_MAX)
-          return fail(ErrorCode::SYNTAX_ERROR, i, "the members of a WITH RECURSIVE body may only be joined by UNION ALL; put other set operations in brackets inside a member");
-        f.self_cte.clear();
+      {
+        const bool unionAll = iequals(tok(i).text(), "union") && kw(i + 1, "all");
+        if (!f.self_cte.empty() && !unionAll) {
+          // The body's first set operation is another one: no recursion so far, its name in
+          // scope nowhere in it (an element of a WITH RECURSIVE list need not recurse). After a
+          // UNION ALL the name was in scope already: refused.
+          if (f.union_mark != UINT32_MAX)
+            return fail(ErrorCode::SYNTAX_ERROR, i, "the members of a WITH RECURSIVE body may only be joined by UNION ALL; put other set operations in brackets inside a member");
+          f.self_cte.clear();
+          f.self_cleared = true;
+        } else if (f.self_cleared && unionAll) {
+          // `A EXCEPT B UNION ALL C`: ClickHouse recurses in C, where the name was left a table.
+          return fail(ErrorCode::SYNTAX_ERROR, i, "the members of a WITH RECURSIVE body may only be joined by UNION ALL; put the first member's set operation in brackets");
+        }
       }
       if (f.union_mark == UINT32_MAX) f.union_mark = static_cast<uint32_t>(scope_.size());
       else scope_.resize(f.union_mark);

@@ -2,6 +2,7 @@
  * The allowlist of functions a template may call: Tinybird's typed parameter
  * functions and helpers. Nothing outside this table is callable.
  */
+import { stringifyExact } from '../../ingest/json-exact.js';
 import { TemplateParameterError, TemplateRaisedError } from './errors.js';
 import {
   checkScalar, identifierProblem, isScalarType, literalOf, numberText, placeholder, quoteIdentifier, quoteString,
@@ -64,7 +65,7 @@ function paramError(name: string, expected: string, problem: string): TemplatePa
 const TYPED_ARGS = ['name', 'default', 'description', 'required', 'example', 'format', 'defined', 'enum'];
 
 function paramText(type: string, raw: unknown, value: unknown): string {
-  if (type === 'JSON') return typeof raw === 'string' ? raw : JSON.stringify(raw);
+  if (type === 'JSON') return typeof raw === 'string' ? raw : stringifyExact(raw);
   if (typeof value === 'boolean') return value ? '1' : '0';
   return typeof value === 'number' ? numberText(value) : String(value);
 }
