@@ -226,6 +226,13 @@ describe('headers that only look alike, and first rows that only look like heade
     expect(hdr.body.datasource.schema.columns.map((c: { name: string }) => c.name)).toEqual(['c_2019', 'c_2020']);
     const an = await post('/v0/analyze?header=false', 'alice,paris\nbob,rome\n');
     expect(an.body.dialect.has_header).toBe(false);
+    // A title line above the header says so; Excel's trailing delimiter keeps the header a header.
+    const title = await post('/v0/datasources?name=titled&mode=create&format=csv', 'Sales report 2024\nregion,amount\nnorth,10\nsouth,20\n');
+    expect(title.status, title.text).toBe(400);
+    expect(title.body.error).toMatch(/line 1 has 1 field and the lines after it 2: is it a title above the header/);
+    const trail = await post('/v0/datasources?name=trailing&mode=create&format=csv', 'a,b,\n1,2,\n3,4,\n');
+    expect(trail.body, trail.text).toMatchObject({ rows: 2, quarantine_rows: 0 });
+    expect(trail.body.datasource.schema.columns.map((c: { name: string }) => c.name)).toEqual(['a', 'b', 'column_02']);
     // A pandas header alone is a header, not a row.
     const only = await post('/v0/datasources?name=pandasonly&mode=create&format=csv', ',user_id,score\n');
     expect(only.status, only.text).toBe(400);
