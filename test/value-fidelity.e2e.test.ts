@@ -226,6 +226,17 @@ describe('headers that only look alike, and first rows that only look like heade
     expect(hdr.body.datasource.schema.columns.map((c: { name: string }) => c.name)).toEqual(['c_2019', 'c_2020']);
     const an = await post('/v0/analyze?header=false', 'alice,paris\nbob,rome\n');
     expect(an.body.dialect.has_header).toBe(false);
+    // Repeated header text (a join's export) is taken in order; data rows with a trailing
+    // delimiter only, and a blank line before the header, are read as before.
+    const dup = await post('/v0/datasources?name=dupnames&mode=create&format=csv&header=true', 'id,name,name\n1,x,y\n');
+    expect(dup.body, dup.text).toMatchObject({ rows: 1, quarantine_rows: 0 });
+    const dup2 = await post('/v0/datasources?name=dupnames&mode=append', 'id,name,name\n2,u,v\n');
+    expect(dup2.body, dup2.text).toMatchObject({ rows: 1, quarantine_rows: 0 });
+    expect(await rows('SELECT id, name, name_2 FROM dupnames ORDER BY id')).toEqual([{ id: 1, name: 'x', name_2: 'y' }, { id: 2, name: 'u', name_2: 'v' }]);
+    const trailRows = await post('/v0/datasources?name=trailrows&mode=create&format=csv', 'a,b\n1,2,\n3,4,\n');
+    expect(trailRows.body, trailRows.text).toMatchObject({ rows: 2, quarantine_rows: 0 });
+    const blankFirst = await post('/v0/datasources?name=blankfirst&mode=create&format=csv', '\na,b\n1,2\n');
+    expect(blankFirst.body, blankFirst.text).toMatchObject({ rows: 1, quarantine_rows: 0 });
     // A title line above the header says so; Excel's trailing delimiter keeps the header a header.
     const title = await post('/v0/datasources?name=titled&mode=create&format=csv', 'Sales report 2024\nregion,amount\nnorth,10\nsouth,20\n');
     expect(title.status, title.text).toBe(400);

@@ -56,9 +56,13 @@ TEST_CASE("csv sniff: a header with an empty or repeated name, over typed column
   // An unnamed first column with gaps is no index: the first row is data.
   CHECK_FALSE(sniff(",Alice,Smith\n,Bob,Jones\n1043,Carol,White\n").hasHeader);
   CHECK_FALSE(sniff(",alice,30\n,bob,40\n").hasHeader);
-  // Integers that are no index (a parent id) are no evidence either.
+  // Integers that are no index (a repeated parent id) are no evidence either; a filtered or sorted frame's index is.
   CHECK_FALSE(sniff(",Electronics,root\n1,Phones,child\n1,Laptops,child\n").hasHeader);
   CHECK(sniff(",user_id,score\n5,123,4.5\n6,124,3.5\n").hasHeader);
+  CHECK(sniff(",user_id,score\n1,123,4.5\n3,124,3.5\n0,125,2.5\n").hasHeader);
+  // A header cell that reads like a placeholder, beside names over numbers: a header.
+  CHECK(sniff("month,NA,EMEA,APAC\n2024-01,100,200,300\n2024-02,110,210,310\n").hasHeader);
+  CHECK(sniff("answer,Yes,No,Unknown\nq1,10,20,5\nq2,11,21,6\n").hasHeader);
   // \N and placeholders in the first row are values.
   CHECK_FALSE(sniff("alice,\\N,paris\nbob,3,rome\ncarol,\\N,berlin\n").hasHeader);
   CHECK_FALSE(sniff("alice,null,paris\nbob,3,rome\ncarol,4,berlin\n").hasHeader);

@@ -388,11 +388,16 @@ export function registerDataSourceRoutes(app: App): void {
           columns = inferred.columns.map((c) => ({ name: c.name, type: guess ? c.type : asString(c.nullable), nullable: c.nullable, jsonPath: null, defaultExpr: null }));
           if (inferred.dialect.hasHeader) {
             const d = { delimiter: inferred.dialect.delimiter, quote: inferred.dialect.quote, escape: inferred.dialect.escape };
-            const head = firstRecord(s.head, d, s.complete);
-            const next = head ? firstRecord(s.head.subarray(head.end).subarray(s.head[head.end] === 13 && s.head[head.end + 1] === 10 ? 2 : 1), d, s.complete) : undefined;
+            // (Blank lines before the header are skipped, as the reader skips them.)
+            let from = 0;
+            while (from < s.head.length && (s.head[from] === 10 || s.head[from] === 13)) from++;
+            const body = s.head.subarray(from);
+            const head = firstRecord(body, d, s.complete);
+            const next = head ? firstRecord(body.subarray(head.end).subarray(body[head.end] === 13 && body[head.end + 1] === 10 ? 2 : 1), d, s.complete) : undefined;
             // A title line above the header (`Sales report 2024`): fewer fields than the rows
-            // after it. Said as such (the create refused its own inferred schema, "header mismatch").
-            if (head && next && next.fields.length > head.fields.length && next.fields.length === columns.length) {
+            // after it, which have values past it (a data row's trailing delimiter is not that).
+            // Said as such (the create refused its own inferred schema, "header mismatch").
+            if (head && next && next.fields.length > head.fields.length && next.fields.length === columns.length && next.fields.slice(head.fields.length).some((f) => f.trim() !== '')) {
               throw new RoostError('HEADER_MISMATCH', `line 1 has ${head.fields.length} field${head.fields.length === 1 ? '' : 's'} and the lines after it ${next.fields.length}: is it a title above the header? Remove it from the file (or send a schema= and header=false)`, { details: { line: 1 } });
             }
             // The header as written, where it differs from the names (read by later appends).

@@ -447,11 +447,13 @@ export function registerPipeRoutes(app: App): void {
   const engineAccess = (r: WsRef) => {
     const tenant = getTenant(state, r.tenant);
     const { settings, timeoutMs } = querySettings(tenant, app.config, 'TSV');
-    // The check's errors lose the query they quote, whoever saves: it is the nodes as compiled,
-    // with the pipes they read inlined and the saver's row filters' views (FINAL, ARRAY JOIN and
-    // "in scope" errors showed them); what each error is about stays.
+    // A saver with row filters: the check reads through their views, which the engine's errors
+    // quote (FINAL, ARRAY JOIN, ...): not the saver's to see. (Nodes that inline other pipes lose
+    // the quoted query too: EngineCheckItem.inlines.)
+    let filtered = false;
+    try { filtered = Object.keys(rowFiltersOf(state, r.tenant, r.workspace, r.cred)).length > 0; } catch { filtered = true; }
     return {
-      state, tenant, workspace: r.workspace, settings, timeoutMs, hideQuery: true,
+      state, tenant, workspace: r.workspace, settings, timeoutMs, hideQuery: filtered,
       engine: () => app.cells.engineFor(tenant),
       ensureService: () => app.service.ensure(r.tenant),
       acquire: () => acquireQuerySlot(tenant),

@@ -713,7 +713,9 @@ const ABSENT = 4294967295;
 
 export function headerSpells(names: string[], columns: ReadonlyArray<{ name: string; nullable?: boolean; defaultExpr?: string | null }>, headerAs?: readonly string[]): 'exactly' | 'as written' | string[] | false {
   if (headerAs && headerAs.length === columns.length && names.length === columns.length) {
-    // The header the columns were inferred from, in any order: each cell's column by its text.
+    // The header the columns were inferred from: as it was (cells of the same text told apart by
+    // their place), or in another order, each cell's column by its text.
+    if (names.every((n, i) => n.trim() === headerAs[i])) return columns.map((c) => c.name);
     const byText = new Map(headerAs.map((h, i) => [h.trim(), columns[i]!.name] as const));
     const mapped = names.map((n) => byText.get(n.trim()));
     if (byText.size === headerAs.length && mapped.every((m) => m !== undefined) && new Set(mapped).size === mapped.length) return mapped as string[];
@@ -736,9 +738,18 @@ export function headerSpells(names: string[], columns: ReadonlyArray<{ name: str
   if (all(written)) {
     // Cells that read as the same name (`Revenue %`, `Revenue #`: Revenue, Revenue_2) are told
     // apart only by their order: in another order than the schema's they would swap columns.
-    // Without the create's header text (headerAs) they cannot be told apart at all: refused.
+    // Cells of different text that read alike (`Revenue %`, `Revenue #`) cannot be told apart
+    // without the create's header text (headerAs): refused. Cells of the same text (`name,name`,
+    // a join's export) are told apart by their place, taken in the schema's order.
     const bases = inferredColumnNames(names, false);
-    if (new Set(bases).size === bases.length) return 'as written';
+    const textOf = new Map<string, string>();
+    let alike = false;
+    bases.forEach((b, i) => {
+      const t = names[i]!.trim();
+      if (textOf.has(b) && textOf.get(b) !== t) alike = true;
+      textOf.set(b, t);
+    });
+    if (!alike) return 'as written';
     return false;
   }
   // Unnamed cells (pandas writes its index column so: `,user_id,score`) stand for the schema's

@@ -86,7 +86,9 @@ export async function gunzipIfCompressed(src: AsyncIterable<Buffer>, limit: numb
  * export) falls on both parities, so neither is refused.
  */
 async function notUtf16(src: AsyncIterable<Buffer>, delimiter?: string): Promise<AsyncIterable<Buffer>> {
-  const s = await peekBody(src, 4096);
+  // What the first chunk holds: waiting for more held a streamed body's first rows back (an
+  // upload written in small pieces reached its import, and its data source, only at its end).
+  const s = await peekBody(src, 1);
   const why = wideText(s.head.subarray(0, 4096), delimiter?.length === 1 ? delimiter.charCodeAt(0) : undefined);
   if (why) {
     // (The rest of the body is not read: the gunzip behind it, if any, is let go.)

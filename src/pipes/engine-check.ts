@@ -51,6 +51,8 @@ export interface EngineCheckItem {
   reason?: SkipReason;
   /** Found before the engine: the analyzer refused the rendered SQL, or a pipe it reads has no endpoint. */
   failed?: string;
+  /** The SQL inlines other pipes' nodes: the engine's errors lose the query they quote. */
+  inlines?: boolean;
   /**
    * A node of another pipe: how it compiled before the change. A failure it already had then is
    * not this change's doing, and does not refuse it.
@@ -72,7 +74,7 @@ export interface EngineCheckPlan {
  */
 export type SkipReason = 'template_needs_values' | 'reads_unreadable' | 'pipes_nest_too_deep';
 
-export type Compiled = { sql: string; reads?: string[] } | { skipped: string; reason: SkipReason } | { failed: string };
+export type Compiled = { sql: string; reads?: string[]; inlines?: boolean } | { skipped: string; reason: SkipReason } | { failed: string };
 
 /**
  * Why a node of the saved pipe is not checked, as the saver is told. A skip found in another pipe
@@ -180,7 +182,7 @@ function compileForCheck(state: State, pipe: Pipe, target: PipeNode, lookup: (na
     // Only names of this pipe's own SQL: a name read through another pipe's endpoint is refused
     // (and told without its name) where that pipe is compiled, above.
     if (refused.length) return { reason: 'reads_unreadable', skipped: `it reads ${refused.map((r) => `"${r}"`).join(', ')}, which the credential saving it may not read (the engine quotes values in its errors, so it is not asked)` };
-    return { sql: compiled.sql, reads: [...reads].sort() };
+    return { sql: compiled.sql, reads: [...reads].sort(), ...(Object.keys(extra).length ? { inlines: true } : {}) };
   } catch (e) {
     if (e instanceof SqlError) return { failed: `${e.node && e.node !== target.name ? `node "${e.node}": ` : ''}${e.message}` };
     throw e;
@@ -362,7 +364,7 @@ export async function runEngineCheck(access: EngineAccess, plan: EngineCheckPlan
       }
       if (e instanceof RoostError && (e.code === 'RATE_LIMITED' || e.code === 'CLIENT_CLOSED')) throw e;
       if (!(e instanceof RoostError)) throw e;
-      if (access.hideQuery) hideQuotedQuery(e);
+      if (access.hideQuery || i.inlines) hideQuotedQuery(e);
       withPublicNames(e, names);
       const code = e instanceof QueryFailed ? e.clickhouseCode : typeof e.details.clickhouse_code === 'number' ? e.details.clickhouse_code : undefined;
       if (e.code === 'QUERY_TIMEOUT' || code === 159) {

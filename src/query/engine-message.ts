@@ -210,16 +210,17 @@ function withoutProcessingQuery(text: string): string {
   const marker = " while processing query: '";
   const at = text.indexOf(marker);
   if (at < 0) return text;
-  // The quote ends at the last `'` before the message's own tail (`, required columns: …`, the
-  // code, the end), not at the first `',` — the query's own literals hold those (`IN ('a', 'b')`).
-  const tail = text.indexOf("', required columns", at + marker.length);
-  if (tail >= 0) {
+  // The quote ends at the last `'` before the message's own tail, not at the first `',` — the
+  // query's own literals hold those (`IN ('a', 'b')`). A "Missing columns" message has its tail
+  // (`, required columns: …`, the last one: the query may spell it too); any other ends at the
+  // last quote before `,`, `.`, ` (` or the end.
+  if (/^[^']*Missing columns/.test(text)) {
     const last = text.lastIndexOf("', required columns");
-    return text.slice(0, at) + text.slice(last + 1);
+    if (last > at) return text.slice(0, at) + text.slice(last + 1);
   }
   for (let q = text.lastIndexOf("'"); q > at + marker.length - 1; q = text.lastIndexOf("'", q - 1)) {
     const next = text[q + 1];
-    if (next === undefined || next === ',' || next === '.') return text.slice(0, at) + text.slice(q + 1);
+    if (next === undefined || next === ',' || next === '.' || (next === ' ' && text[q + 2] === '(')) return text.slice(0, at) + text.slice(q + 1);
   }
   return text;
 }

@@ -118,19 +118,17 @@ struct ColumnStats {
   }
   bool isString() const { return !sawValue || possible == 0 || ((possible & kInt) && intTooBig); }
   bool isInteger() const { return sawValue && (possible & kInt) && !intTooBig; }
-  // Integers each one more than the one before (an index: 0, 1, 2, ...), as far as seen.
-  bool consecutive = true;
-  bool haveLast = false;
-  int64_t last = 0;
+  // Integers none of which repeats (an index: a filtered or sorted frame's has gaps, never twins).
+  bool unique = true;
+  std::set<int64_t> seenInts;
   void step(std::string_view raw) {
+    if (!unique) return;
     std::string_view v = trimSpaces(raw);
     bool neg, over;
     uint64_t m;
-    if (!parseInt(v, neg, m, over) || over || m > static_cast<uint64_t>(INT64_MAX)) { consecutive = false; return; }
+    if (!parseInt(v, neg, m, over) || over || m > static_cast<uint64_t>(INT64_MAX)) { unique = false; return; }
     const int64_t n = neg ? -static_cast<int64_t>(m) : static_cast<int64_t>(m);
-    if (haveLast && n != last + 1) consecutive = false;
-    haveLast = true;
-    last = n;
+    if (!seenInts.insert(n).second) unique = false;
   }
 };
 
@@ -325,10 +323,22 @@ Sniffed sniff(std::string_view sample, size_t expectedColumns) {
     int32_t days;
     DateTimeParts dt;
     if (parseDouble(v, x) || parseDate(v, days) || (parseDateTime(v, dt) && dt.hasTime) || sameLetters(v, "true") || sameLetters(v, "false") ||
-        v == "\\N" || nullLike(v))
+        v == "\\N")
       anyValueLooking = true;
   }
   if (anyValueLooking) return out;
+  // A placeholder (`null`, `NA`, `-`) in the first row is a value — unless another cell of it is
+  // a name standing over numbers, dates or booleans (`month,NA,EMEA` over `2024-01,100,200`:
+  // North America's column), which no data row's cell would be.
+  {
+    bool placeholder = false, nameOverTyped = false;
+    for (size_t i = 0; i < first.size(); ++i) {
+      std::string_view v = trimSpaces(first[i]);
+      if (nullLike(v)) placeholder = true;
+      else if (!v.empty() && i < c.stats.size() && !c.stats[i].isString()) nameOverTyped = true;
+    }
+    if (placeholder && !nameOverTyped) return out;
+  }
   if (!allNonEmpty || !distinct) {
     // pandas' to_csv() writes its index column unnamed: `,user_id,score`. Only that shape is
     // a header with an empty cell — the first cell alone empty, the others distinct names, not
@@ -349,7 +359,7 @@ Sniffed sniff(std::string_view sample, size_t expectedColumns) {
     // The evidence is the index itself: integers in every row below (never an empty cell).
     // A name over numbers is not enough (`,alice,30` over `,bob,40` is data with an empty first
     // column), nor a first column with gaps (`,Alice,Smith` over `1043,Carol,White`).
-    out.hasHeader = !c.stats.empty() && c.stats[0].isInteger() && !c.stats[0].sawEmpty && c.stats[0].consecutive;
+    out.hasHeader = !c.stats.empty() && c.stats[0].isInteger() && !c.stats[0].sawEmpty && c.stats[0].unique;
     return out;
   }
   if (c.count == 1) {

@@ -131,7 +131,11 @@ void Validator::onRow(const Row& row) {
     }
     return;
   }
-  if (!order_.empty() && row.count == named_) {
+  // (A row longer than the header only by empty trailing fields — a trailing delimiter, as
+  // Excel and ERP exports write it — is the header's count.)
+  bool trailingOnly = !order_.empty() && row.count > named_;
+  for (size_t j = named_; trailingOnly && j < row.count; ++j) trailingOnly = row.fields[j].size == 0 && !row.fields[j].quoted;
+  if (!order_.empty() && (row.count == named_ || trailingOnly)) {
     // The header named the columns in another order, or some of them: each row's fields are
     // taken by name; a column the header left out is an empty cell (its DEFAULT, or NULL).
     static const char kNothing = 0;
@@ -144,7 +148,7 @@ void Validator::onRow(const Row& row) {
   }
   // Under a header, a row of another field count than the header's is refused: one of the
   // schema's count under a header naming fewer columns was stored by position (columns swapped).
-  validateRow(row, !order_.empty() && row.count != named_);
+  validateRow(row, !order_.empty());
 }
 
 bool Validator::columnsByName(const std::vector<std::string>& found) {
