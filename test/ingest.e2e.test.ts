@@ -141,12 +141,15 @@ describe('bad input gets a clear 4xx and changes nothing', () => {
     expect(r.body.error).toMatch(/expected \[a, b\]/);
     expect(r.body.error).toMatch(/send header=false if the first row is data/);
     expect((await rows('SELECT count() AS c FROM hdr'))[0].c).toBe(0);
-    // A first row of data the sniffer took for a header (text over numbers): header=false stores
-    // it as the row it is, quarantined for its value.
+    // A first row of data with a placeholder over numbers (`unknown`) is data, quarantined for its
+    // value; header=false says so too. A first row of text over numbers that is no placeholder is
+    // taken for a header: header=false stores it as the row it is.
     expect((await post('/v0/datasources?name=hdr_data&schema=name+String,age+Int32')).status).toBe(200);
-    const guessed = await post('/v0/datasources?name=hdr_data&mode=append', 'bob,unknown\nalice,30\ncarol,41\n', {});
+    const placeholder = await post('/v0/datasources?name=hdr_data&mode=append', 'bob,unknown\nalice,30\ncarol,41\n', {});
+    expect(placeholder.body, placeholder.text).toMatchObject({ rows: 2, quarantine_rows: 1 });
+    const guessed = await post('/v0/datasources?name=hdr_data&mode=append', 'bob,eleven\nalice,30\ncarol,41\n', {});
     expect(guessed).toMatchObject({ status: 400, body: { code: 'HEADER_MISMATCH' } });
-    const asData = await post('/v0/datasources?name=hdr_data&mode=append&header=false', 'bob,unknown\nalice,30\ncarol,41\n', {});
+    const asData = await post('/v0/datasources?name=hdr_data&mode=append&header=false', 'bob,eleven\nalice,30\ncarol,41\n', {});
     expect(asData.body, asData.text).toMatchObject({ rows: 2, quarantine_rows: 1 });
   });
 

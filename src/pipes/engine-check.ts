@@ -161,7 +161,8 @@ function compileForCheck(state: State, pipe: Pipe, target: PipeNode, lookup: (na
       if (own.has(d) || extra[d] !== undefined || isDataName(state, pipe, d)) continue;
       const p = d === pipe.name ? undefined : lookup(d);
       if (!p) continue;
-      if (view.mayReadPipe && !view.mayReadPipe(p.name)) return { reason: 'reads_unreadable', skipped: `it reads pipe "${p.name}", which the credential saving it may not read (the engine quotes its SQL and values in its errors, so it is not asked)` };
+      // A pipe the saver may not read (PIPES:READ): its nodes, inlined, and their values would be in the errors.
+      if (view.mayReadPipe && !view.mayReadPipe(p.name)) return { reason: 'reads_unreadable', skipped: throughPipe(p.name, 'reads_unreadable') };
       if (visiting.includes(p.name) || visiting.length >= MAX_DEPTH) return { reason: 'pipes_nest_too_deep', skipped: `pipes nest too deep or in a cycle at "${p.name}"` };
       const ep = endpointNode(p);
       if (!ep) return { failed: `pipe "${p.name}" has no endpoint to read` };
