@@ -376,7 +376,6 @@ export function registerDataSourceRoutes(app: App): void {
         refuseJsonArray(s.head);
         // type_guessing=false (Tinybird's): every inferred column is a String (Nullable where values are missing).
         const guess = typeGuessing(params);
-        const asString = (nullable: boolean) => (nullable ? 'Nullable(String)' : 'String');
         if (format === 'ndjson') {
           const cols = inferNdjson(s.head.toString('utf8'));
           if (!cols.length) throw new RoostError('BAD_REQUEST', 'no JSON objects found in the body to infer a schema from');
@@ -806,13 +805,13 @@ export function registerDataSourceRoutes(app: App): void {
     const guess = typeGuessing(params);
     if (format === 'ndjson') {
       const inferred = inferNdjson(s.head.toString('utf8'));
-      const cols = guess ? inferred : inferred.map((c) => ({ ...c, type: c.nullable ? 'Nullable(String)' : 'String' }));
+      const cols = guess ? inferred : inferred.map((c) => ({ ...c, type: asString(c.nullable) }));
       // Not a 200 with no columns: the client would create a data source of nothing.
       if (!cols.length) throw new RoostError('BAD_REQUEST', 'no JSON objects found in the sample to infer a schema from (one JSON object a line)');
       return sendJson(ctx, 200, { analysis: { columns: cols.map((c) => ({ name: c.name, path: c.jsonPath, recommended_type: c.type, present_pct: c.presentPct })), schema: ndjsonSchemaText(cols) }, format });
     }
     const r = await inferCsvSchema(s.head, { dialect: dialectFrom(params), hasHeader: headerParam(params), complete: s.complete }).catch((e) => { throw csvToRoost(e); });
-    if (!guess) r.columns = r.columns.map((c) => ({ ...c, type: c.nullable ? 'Nullable(String)' : 'String' }));
+    if (!guess) r.columns = r.columns.map((c) => ({ ...c, type: asString(c.nullable) }));
     sendJson(ctx, 200, {
       analysis: { columns: r.columns.map((c) => ({ name: c.name, recommended_type: c.type, nullable: c.nullable })), schema: formatSchema(r.columns) },
       dialect: { delimiter: r.dialect.delimiter, has_header: r.dialect.hasHeader, new_line: r.dialect.newline, escapechar: r.dialect.escape || null, quotechar: r.dialect.quote },
@@ -841,6 +840,11 @@ function refuseJsonArray(head: Buffer): void {
   if (/^\uFEFF?\s*\[\s*(\{|$)/.test(head.subarray(0, 4096).toString('utf8'))) {
     throw new RoostError('UNSUPPORTED_FORMAT', 'the body is a JSON array; send NDJSON (one JSON object a line, no enclosing [ ]) or CSV');
   }
+}
+
+/** The type of an inferred column under type_guessing=false: a String (Nullable where values are missing). */
+function asString(nullable: boolean): string {
+  return nullable ? 'Nullable(String)' : 'String';
 }
 
 /** type_guessing (Tinybird's; true unless false): a value that is neither is a 400, not a guess. */

@@ -374,8 +374,9 @@ export function registerPipeRoutes(app: App): void {
         const next = change(cur);
         if (next !== null) {
           const checked = checkPipe(state, next, cur);
-          plan = planEngineCheck(state, cur, checked, false, checkView(state, r));
-          await runEngineCheck(engineAccess(r), plan, name);
+          const view = checkView(state, r);
+          plan = planEngineCheck(state, cur, checked, false, view);
+          await runEngineCheck(engineAccess(r, view), plan, name);
         }
       }
       const out = await state.transact<Pipe | null | 'retry'>((s) => {
@@ -444,14 +445,13 @@ export function registerPipeRoutes(app: App): void {
   };
 
   /** The tenant's engine, under the read-only settings calls run with, for the save-time check. */
-  const engineAccess = (r: WsRef) => {
+  const engineAccess = (r: WsRef, view: CheckView) => {
     const tenant = getTenant(state, r.tenant);
     const { settings, timeoutMs } = querySettings(tenant, app.config, 'TSV');
-    // A saver with row filters: the check reads through their views, which the engine's errors
-    // quote (FINAL, ARRAY JOIN, ...): not the saver's to see. (Nodes that inline other pipes lose
-    // the quoted query too: EngineCheckItem.inlines.)
-    let filtered = false;
-    try { filtered = Object.keys(rowFiltersOf(state, r.tenant, r.workspace, r.cred)).length > 0; } catch { filtered = true; }
+    // A saver with row filters (or whose filters could not be read): the check reads through
+    // their views, which the engine's errors quote (FINAL, ARRAY JOIN, ...): not the saver's to
+    // see. (Nodes that inline other pipes lose the quoted query too: EngineCheckItem.inlines.)
+    const filtered = view.rowFilters === undefined || Object.keys(view.rowFilters).length > 0;
     return {
       state, tenant, workspace: r.workspace, settings, timeoutMs, hideQuery: filtered,
       engine: () => app.cells.engineFor(tenant),

@@ -704,13 +704,15 @@ export function firstRecord(head: Buffer, dialect: CsvDialect, complete: boolean
   return { fields: splitCsvRow(line, dialect.delimiter, dialect.quote), end: bom + Buffer.byteLength(line) };
 }
 
-/**
- * Whether header names spell the columns: 'exactly', 'as written' (each name is what schema
- * inference makes of the header cell: see inferredColumnNames), or not at all (false).
- */
 /** The validator's columnOrder mark of a column the header left out (kAbsent in validator.h). */
 const ABSENT = 4294967295;
 
+/**
+ * Whether header names spell the columns: 'exactly', 'as written' (each name is what schema
+ * inference makes of the header cell: see inferredColumnNames), the column names to read in the
+ * file's order (matched by the create's header text, or standing for unnamed cells), or not at
+ * all (false).
+ */
 export function headerSpells(names: string[], columns: ReadonlyArray<{ name: string; nullable?: boolean; defaultExpr?: string | null }>, headerAs?: readonly string[]): 'exactly' | 'as written' | string[] | false {
   if (headerAs && headerAs.length === columns.length && names.length === columns.length) {
     // The header the columns were inferred from: as it was (cells of the same text told apart by
@@ -736,8 +738,6 @@ export function headerSpells(names: string[], columns: ReadonlyArray<{ name: str
   if (all(names)) return 'exactly';
   const written = inferredColumnNames(names);
   if (all(written)) {
-    // Cells that read as the same name (`Revenue %`, `Revenue #`: Revenue, Revenue_2) are told
-    // apart only by their order: in another order than the schema's they would swap columns.
     // Cells of different text that read alike (`Revenue %`, `Revenue #`) cannot be told apart
     // without the create's header text (headerAs): refused. Cells of the same text (`name,name`,
     // a join's export) are told apart by their place, taken in the schema's order.
@@ -749,8 +749,7 @@ export function headerSpells(names: string[], columns: ReadonlyArray<{ name: str
       if (textOf.has(b) && textOf.get(b) !== t) alike = true;
       textOf.set(b, t);
     });
-    if (!alike) return 'as written';
-    return false;
+    return alike ? false : 'as written';
   }
   // Unnamed cells (pandas writes its index column so: `,user_id,score`) stand for the schema's
   // column at their place, when every named cell is a column of the schema: the names to read.

@@ -80,8 +80,8 @@ export async function gunzipIfCompressed(src: AsyncIterable<Buffer>, limit: numb
  * The body, refused (400 INVALID_UTF8) when its first bytes are UTF-16 or UTF-32 text: a
  * byte-order mark, or the shape of such text — in UTF-16, the high byte of each character on one
  * parity is below 0x20 for the Latin, Greek, Cyrillic, Hebrew and Arabic blocks (0x00 for ASCII,
- * 0x04 for Cyrillic) while the other parity holds the letters; in UTF-32, two of every four bytes
- * are 0. Such text without its mark is valid UTF-8 (`a\0l\0i\0c\0e\0`) and was stored as garbage.
+ * 0x04 for Cyrillic) while the other parity holds the letters; in UTF-32, three of every four
+ * bytes are control bytes. Such text without its mark is valid UTF-8 (`a\0l\0i\0c\0e\0`) and was stored as garbage.
  * UTF-8 text has bytes below 0x20 only as line ends and tabs, and NUL padding (a FixedString
  * export) falls on both parities, so neither is refused.
  */

@@ -34,7 +34,7 @@ import { isTemplate, renderTemplate, templateParameters } from './template/index
 import { renderShared } from './render-share.js';
 import { endpointNode, findPipe, pipesUsing, type Pipe, type PipeNode } from './pipe.js';
 import { publicNames, withPublicNames } from '../query/public-names.js';
-import { ENGINE_SETTINGS, withoutSettingsClause } from '../query/engine-message.js';
+import { ENGINE_SETTINGS, SYNTAX_POSITION, withoutSettingsClause } from '../query/engine-message.js';
 import { hideQuotedQuery } from '../query/run.js';
 
 /** Longest time the engine may take to analyse one node (seconds; whole seconds for 18.x). */
@@ -315,7 +315,7 @@ export function engineReason(message: string, settingKeys: string[], sqlLength?:
   // A syntax error's position is in the check's wrapping (`DESCRIBE TABLE (\n…\n)`) of the node
   // as compiled, not in the node as written: the position and line are left out, the text at
   // the failure kept; failing at the wrapping's own `)` is the node ending too early.
-  const at = /failed at position (\d+) (\((?:\)|'(?:[^'\\]|\\.)*'|[^)]*)\))(?: \(line \d+, col \d+\))?/.exec(m);
+  const at = SYNTAX_POSITION.exec(m);
   if (at) {
     if (sqlLength !== undefined && Number(at[1]) >= WRAP_HEAD.length + sqlLength + 2) {
       return { reason: 'Syntax error: the query ends before it is complete; finish the expression or clause it ends with', name: 'SYNTAX_ERROR' };
@@ -352,9 +352,10 @@ export async function runEngineCheck(access: EngineAccess, plan: EngineCheckPlan
   const ask = async (i: EngineCheckItem): Promise<Failure | undefined> => {
     if (i.failed !== undefined) return { pipe: i.pipe, node: i.node, error: i.failed };
     if (i.sql === undefined) return undefined;
+    const sql = stripTrailingSettings(i.sql);
     const release = access.acquire();
     try {
-      await access.engine().exec(`${WRAP_HEAD}${stripTrailingSettings(i.sql)}\n)`, { format: 'TSV', settings, timeoutMs: limitS * 1000 + 2000 });
+      await access.engine().exec(`${WRAP_HEAD}${sql}\n)`, { format: 'TSV', settings, timeoutMs: limitS * 1000 + 2000 });
       return undefined;
     } catch (e) {
       if (isUnavailable(e)) {
@@ -371,7 +372,7 @@ export async function runEngineCheck(access: EngineAccess, plan: EngineCheckPlan
       if (e.code === 'QUERY_TIMEOUT' || code === 159) {
         return { pipe: i.pipe, node: i.node, error: `the engine did not finish analysing it within ${limitS} s (a scalar subquery is computed during analysis)`, clickhouse_code: 159, clickhouse_error: 'TIMEOUT_EXCEEDED' };
       }
-      const { reason, name } = engineReason(e.message, keys, Buffer.byteLength(stripTrailingSettings(i.sql)));
+      const { reason, name } = engineReason(e.message, keys, Buffer.byteLength(sql));
       return { pipe: i.pipe, node: i.node, error: reason, clickhouse_code: code, clickhouse_error: name };
     } finally {
       release();

@@ -178,6 +178,13 @@ const SUFFIX_TAIL = 1024;
 const NESTED_SUFFIX = /( \(([A-Z_]+)\)(?: \(version [^)]+\))?)(?:\.? \(\2\)(?: \(version [^)]+\))?)+\.?$/;
 
 /**
+ * Where a syntax error failed: `failed at position N (token)` and, for queries of several lines,
+ * ` (line L, col C)`. The token may be `)` itself (`())`) or a quoted literal holding brackets.
+ * Groups: 1 the position, 2 the token in its brackets.
+ */
+export const SYNTAX_POSITION = /failed at position (\d+) (\((?:\)|'(?:[^'\\]|\\.)*'|[^)]*)\))(?: \(line \d+, col \d+\))?/;
+
+/**
  * An engine message without the query it quotes (`… in scope SELECT …`, `…: In scope SELECT …`,
  * `… In query SELECT …`, `… while processing query: '…'`, a syntax error's text after its
  * position): that is the query as compiled — other pipes' nodes, a row filter's view — which
@@ -189,7 +196,7 @@ export function withoutQuotedQuery(text: string): string {
   let t = withoutProcessingQuery(text);
   // A syntax error quotes the compiled query from the position it failed at (with a line and
   // column only for queries of several lines).
-  t = t.replace(/(failed at position \d+ \((?:\)|'(?:[^'\\]|\\.)*'|[^)]*)\)(?: \(line \d+, col \d+\))?): [\s\S]*?(?=\. Expected |\.? \([A-Z_]+\)(?: \(version [^)]+\))?\.?$|$)/, '$1');
+  t = t.replace(new RegExp(`(${SYNTAX_POSITION.source}): [\\s\\S]*?(?=\\. Expected |\\.? \\([A-Z_]+\\)(?: \\(version [^)]+\\))?\\.?$|$)`), '$1');
   const m = /\bin (?:scope|query)\s/i.exec(t);
   if (!m) return t;
   // Back over the whitespace before the marker and one ':' or '.' (by hand: a pattern starting

@@ -43,7 +43,7 @@ export type TemplateFunction = (api: CallApi, call: CallExpr) => unknown;
 /** Matches a call's arguments to parameter names, Python style. */
 function bind(api: CallApi, call: CallExpr, names: string[]): Record<string, Expr | undefined> {
   const out: Record<string, Expr | undefined> = Object.create(null);
-  if (call.args.length > names.length) api.fail(`${call.name}() takes at most ${names.length} argument${names.length === 1 ? "" : "s"}`, call.offset);
+  if (call.args.length > names.length) api.fail(`${call.name}() takes at most ${names.length} argument${names.length === 1 ? '' : 's'}`, call.offset);
   call.args.forEach((a, i) => (out[names[i]] = a));
   for (const [k, v] of call.kwargs) {
     if (!names.includes(k)) api.fail(`${call.name}() has no argument \`${k}\``, v.offset);
