@@ -96,6 +96,16 @@ describe('remote tenant (ClickHouse 18.16)', () => {
     }
   });
 
+  it('a row-filtered token reads its rows there too: the view names the filter\'s columns qualified', async (t) => {
+    if (!ch) return t.skip();
+    expect((await post('/v0/datasources?name=s&mode=append', '10,acme,1\n11,globex,2\n')).status).toBe(200);
+    const minted = await post(`/v0/tokens?name=acme_rows&scope=${encodeURIComponent("DATASOURCES:READ:s:city = 'acme' AND s.amount >= 0")}`, undefined, {});
+    expect(minted.status, minted.text).toBe(200);
+    const r = await call(`${srv!.url}/v0/sql?q=${encodeURIComponent('SELECT id, city FROM s WHERE id >= 10 ORDER BY id FORMAT CSV')}`, { token: minted.body.token });
+    expect(r.status, r.text).toBe(200);
+    expect(r.text).toBe('10,"acme"\n');
+  });
+
   it('Parquet, which this server does not know, is a clear 400', async (t) => {
     if (!ch) return t.skip();
     const r = await sql('SELECT id FROM s FORMAT Parquet');

@@ -126,7 +126,28 @@ Napi::Value CompilePipe(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// (expr: string, columns: string[], qualifier: string) => string | {code, offset, message}
+Napi::Value QualifyColumns(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  if (info.Length() < 3 || !info[0].IsString() || !info[1].IsArray() || !info[2].IsString())
+    throw Napi::TypeError::New(env, "sqlQualifyColumns(expr, columns, qualifier)");
+  auto cols = info[1].As<Napi::Array>();
+  std::vector<std::string> columns;
+  columns.reserve(cols.Length());
+  for (uint32_t i = 0; i < cols.Length(); ++i) {
+    Napi::Value c = cols[i];
+    if (!c.IsString()) throw Napi::TypeError::New(env, "column names must be strings");
+    columns.push_back(c.As<Napi::String>().Utf8Value());
+  }
+  std::string out;
+  Error err;
+  if (!roost::sql::qualifyColumns(info[0].As<Napi::String>().Utf8Value(), columns, info[2].As<Napi::String>().Utf8Value(), out, err))
+    return errorObject(env, err);
+  return Napi::String::New(env, out);
+}
+
 void Register(Napi::Env env, Napi::Object exports) {
+  exports.Set("sqlQualifyColumns", Napi::Function::New(env, QualifyColumns));
   exports.Set("sqlCreateNameMap", Napi::Function::New(env, CreateNameMap));
   exports.Set("sqlAnalyze", Napi::Function::New(env, Analyze));
   exports.Set("sqlCompilePipe", Napi::Function::New(env, CompilePipe));

@@ -272,7 +272,7 @@ async function filtersRun(app: App, tenant: string, workspace: string, scopes: r
     if (!ds) continue;
     const ws = getWorkspace(app.state, tenant, workspace);
     try {
-      await app.cells.engineFor(getTenant(app.state, tenant)).exec(`SELECT count() FROM (${rowFilterView(qualified(ws, ds.table), m[2]!)}) WHERE 0`);
+      await app.cells.engineFor(getTenant(app.state, tenant)).exec(`SELECT count() FROM (${rowFilterView(qualified(ws, ds.table), m[2]!, ds.columns.map((c) => c.name))}) WHERE 0`);
     } catch (e) {
       if (!(e instanceof QueryFailed)) continue;
       const why = withoutQuotedQuery(e.message).split(`${ws.database}.`).join('');

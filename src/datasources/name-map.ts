@@ -4,7 +4,7 @@
  * row filter (`DATASOURCES:READ:<ds>:<filter>`) narrow a data source to a view.
  */
 import type { State } from '../state/state.js';
-import type { NameMapEntry } from '../native/sql.js';
+import { qualifyColumns, type NameMapEntry } from '../native/sql.js';
 import { listDataSources, qualified } from './registry.js';
 import { getWorkspace } from '../../tenants/registry.js';
 import { serviceViews } from '../service/service-log.js';
@@ -17,9 +17,14 @@ import { readFilter, type Credential } from '../../auth/authorize.js';
  * told what those rows held (`... JOIN ... ON toUInt8(if(e.org IN ('acme'), '1', e.org)) = ...`
  * answered "Cannot parse string 'globex'", one hidden value per query). Filters and expressions
  * are not moved across a LIMIT; the filter itself still uses the table's index.
+ *
+ * The filter's columns are written qualified by the table (`` `ws`.`t`.org = 'acme' ``): a tenant's
+ * own server running ClickHouse's old query analyzer (20.x to 24.2, or later with it turned off)
+ * replaced a bare `org` in the view by an enclosing query's `WITH 'acme' AS org`, and the filter
+ * held for every row. A qualified name is never replaced (shown with chdb's old analyzer).
  */
-export function rowFilterView(table: string, filter: string): string {
-  return `SELECT * FROM ${table} WHERE (${filter}) LIMIT 18446744073709551615`;
+export function rowFilterView(table: string, filter: string, columns: readonly string[]): string {
+  return `SELECT * FROM ${table} WHERE (${qualifyColumns(filter, columns, table)}) LIMIT 18446744073709551615`;
 }
 
 export function workspaceNameMap(state: State, tenant: string, workspace: string, rowFilters: Record<string, string> = {}): Record<string, NameMapEntry> {
@@ -27,7 +32,7 @@ export function workspaceNameMap(state: State, tenant: string, workspace: string
   const map: Record<string, NameMapEntry> = {};
   for (const ds of listDataSources(state, tenant, workspace)) {
     const filter = rowFilters[ds.name];
-    map[ds.name] = filter ? { kind: 'query', sql: rowFilterView(qualified(ws, ds.table), filter) } : qualified(ws, ds.table);
+    map[ds.name] = filter ? { kind: 'query', sql: rowFilterView(qualified(ws, ds.table), filter, ds.columns.map((c) => c.name)) } : qualified(ws, ds.table);
     map[`${ds.name}_quarantine`] = qualified(ws, `${ds.table}_quarantine`);
   }
   for (const [name, sql] of Object.entries(serviceViews(tenant, ws.id))) {

@@ -246,6 +246,19 @@ export function analyzeSql(sql: string, nameMap: SqlNameMap | NameMapInput, opti
 }
 
 /**
+ * `expr` (a row filter) with its references to `columns` qualified by `qualifier` (SQL, e.g.
+ * `` `ws`.`events` ``): `org = 'a'` becomes `` `ws`.`events`.org = 'a' ``. A server with
+ * ClickHouse's old query analyzer replaces a bare column of a subquery by an enclosing query's
+ * WITH alias of that name; never a qualified one (native/core/sql/analyzer.h, qualifyColumns).
+ * @throws SqlError when the expression does not lex.
+ */
+export function qualifyColumns(expr: string, columns: readonly string[], qualifier: string): string {
+  const r = native().sqlQualifyColumns(expr, columns, qualifier) as string | NativeError;
+  if (typeof r !== 'string') throw new SqlError(r.code, r.message, r.offset);
+  return r;
+}
+
+/**
  * Compiles one node of a pipe into a single query. Node names shadow name map entries
  * of the same name. FORMAT is not allowed in nodes (the endpoint's extension decides).
  * @throws SqlError; `node` names the node whose SQL is at fault (for PIPE_CYCLE, the node

@@ -99,14 +99,17 @@ export type ServiceTable = keyof typeof SERVICE_TABLES;
  */
 export function serviceViews(tenant: string, workspaceId: string): Record<string, string> {
   const out: Record<string, string> = {};
+  // The workspace condition names its column qualified: a tenant's own server with ClickHouse's
+  // old query analyzer replaced a bare `workspace_id` by an enclosing query's `WITH '<id>' AS
+  // workspace_id` (every workspace's rows of the tenant; qualifyColumns in src/native/sql.ts).
   for (const [table, def] of Object.entries(SERVICE_TABLES)) {
     // Nested columns as their arrays (`Options.Names`, `Options.Values`), as Tinybird's users read them.
     const cols = storedColumns(def.columns).map(([c]) => c).filter((c) => c !== 'workspace' && c !== 'workspace_id' && c !== 'tenant');
-    out[def.publicName] = `(SELECT ${cols.map((c) => '`' + c + '`').join(', ')} FROM ${serviceDb(tenant)}.${table} WHERE workspace_id = ${quoteString(workspaceId)})`;
+    out[def.publicName] = `(SELECT ${cols.map((c) => '`' + c + '`').join(', ')} FROM ${serviceDb(tenant)}.${table} WHERE ${serviceDb(tenant)}.${table}.workspace_id = ${quoteString(workspaceId)})`;
   }
   // Tinybird's daily aggregate of pipe_stats_rt, with its columns (the states merge with
   // avgMerge and quantilesTimingMerge(0.9, 0.95, 0.99), milliseconds), computed when read.
-  out['tinybird.pipe_stats'] = `(SELECT toDate(start_datetime) AS date, pipe_id, pipe_name, count() AS view_count, countIf(error = 1) AS error_count, avgState(duration) AS avg_duration_state, quantilesTimingState(0.9, 0.95, 0.99)(duration * 1000) AS quantile_timing_state, sum(read_bytes) AS read_bytes_sum, sum(read_rows) AS read_rows_sum, emptyArrayString() AS resource_tags FROM ${serviceDb(tenant)}.pipe_stats_rt WHERE workspace_id = ${quoteString(workspaceId)} GROUP BY date, pipe_id, pipe_name)`;
+  out['tinybird.pipe_stats'] = `(SELECT toDate(start_datetime) AS date, pipe_id, pipe_name, count() AS view_count, countIf(error = 1) AS error_count, avgState(duration) AS avg_duration_state, quantilesTimingState(0.9, 0.95, 0.99)(duration * 1000) AS quantile_timing_state, sum(read_bytes) AS read_bytes_sum, sum(read_rows) AS read_rows_sum, emptyArrayString() AS resource_tags FROM ${serviceDb(tenant)}.pipe_stats_rt WHERE ${serviceDb(tenant)}.pipe_stats_rt.workspace_id = ${quoteString(workspaceId)} GROUP BY date, pipe_id, pipe_name)`;
   return out;
 }
 

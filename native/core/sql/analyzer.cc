@@ -1202,4 +1202,94 @@ bool analyze(std::string_view query, const NameMap& names, const Options& option
   return s.run();
 }
 
+namespace {
+// Bare words that are never a column reference in an expression (they read as keywords there).
+// (CASE … END's END follows an operand: left bare by that rule.)
+constexpr std::string_view kExpressionWords[] = {"null", "true", "false", "inf", "nan", "infinity"};
+}  // namespace
+
+bool qualifyColumns(std::string_view expr, const std::vector<std::string>& columns, std::string_view qualifier, std::string& out, Error& err) {
+  using TT = TokenType;
+  std::vector<Token> toks;
+  Lexer lexer(expr.data(), expr.data() + expr.size());
+  for (;;) {
+    Token t = lexer.next();
+    if (!t.isSignificant()) continue;
+    if (t.isError()) {
+      err.code = ErrorCode::SYNTAX_ERROR;
+      err.offset = static_cast<uint32_t>(t.begin - expr.data());
+      err.message = lexErrorMessage(t, expr.data() + expr.size());
+      return false;
+    }
+    toks.push_back(t);
+    if (t.isEnd()) break;
+  }
+  const auto type = [&](size_t i) { return i < toks.size() ? toks[i].type : TT::EndOfStream; };
+  const auto ident = [&](size_t i) { return i < toks.size() && toks[i].isIdentifier(); };
+  const auto name = [&](size_t i, std::string& n) {
+    if (toks[i].type == TT::BareWord) { n.assign(toks[i].begin, toks[i].end); return true; }
+    return decodeQuoted(toks[i].text(), n);
+  };
+  const std::unordered_set<std::string_view> cols(columns.begin(), columns.end());
+  // Lambda parameters: `x -> …` and `(x, y) -> …`. Their names stay bare everywhere (a column of
+  // the same name used outside the lambda too: rare, and qualifying it inside would change it).
+  std::unordered_set<std::string> params;
+  std::string n;
+  for (size_t k = 1; k < toks.size(); ++k) {
+    if (toks[k].type != TT::Arrow) continue;
+    if (ident(k - 1)) {
+      if (name(k - 1, n)) params.insert(n);
+    } else if (type(k - 1) == TT::ClosingRoundBracket) {
+      size_t depth = 0;
+      for (size_t j = k - 1; j > 0; --j) {
+        if (toks[j].type == TT::ClosingRoundBracket) ++depth;
+        else if (toks[j].type == TT::OpeningRoundBracket && --depth == 0) break;
+        else if (depth == 1 && ident(j) && name(j, n)) params.insert(n);
+      }
+    }
+  }
+  out.clear();
+  out.reserve(expr.size() + 64);
+  size_t copied = 0;
+  std::string chain;
+  for (size_t i = 0; i < toks.size(); ++i) {
+    if (!ident(i)) continue;
+    const TT prev = i > 0 ? toks[i - 1].type : TT::Whitespace;
+    if (prev == TT::Dot || prev == TT::DoubleColon) continue;  // inside a chain; a type after ::
+    const TT next = type(i + 1);
+    if (next == TT::OpeningRoundBracket || next == TT::Arrow || next == TT::StringLiteral || next == TT::Number) continue;
+    const bool bare = toks[i].type == TT::BareWord;
+    if (bare && (inSet(toks[i].text(), kOperatorWords) || inSet(toks[i].text(), kExpressionWords))) continue;
+    if (i > 0) {
+      const Token& p = toks[i - 1];
+      if (p.type == TT::BareWord && iequals(p.text(), "as")) continue;
+      // A word right after an operand is not one (INTERVAL 1 day, an alias without AS).
+      const bool operandEnd = p.type == TT::Number || p.type == TT::StringLiteral || p.type == TT::QuotedIdentifier ||
+                              p.type == TT::HereDoc || p.type == TT::ClosingRoundBracket || p.type == TT::ClosingSquareBracket ||
+                              (p.type == TT::BareWord && !inSet(p.text(), kOperatorWords));
+      if (bare && operandEnd) continue;
+      if (p.type == TT::OpeningRoundBracket && i > 1 && toks[i - 2].type == TT::BareWord && iequals(toks[i - 2].text(), "extract")) continue;
+    }
+    if (!name(i, n)) continue;  // (a name the analyzer refuses anyway)
+    if (params.count(n)) continue;
+    bool qualify = cols.count(n) != 0;
+    chain = n;
+    for (size_t j = i + 1; !qualify && type(j) == TT::Dot && ident(j + 1); j += 2) {
+      std::string part;
+      if (!name(j + 1, part)) break;
+      chain += '.';
+      chain += part;
+      qualify = cols.count(chain) != 0;
+    }
+    if (!qualify) continue;
+    const size_t at = static_cast<size_t>(toks[i].begin - expr.data());
+    out.append(expr.substr(copied, at - copied));
+    out.append(qualifier);
+    out += '.';
+    copied = at;
+  }
+  out.append(expr.substr(copied));
+  return true;
+}
+
 }  // namespace roost::sql

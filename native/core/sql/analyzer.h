@@ -86,6 +86,17 @@ bool analyze(std::string_view query, const NameMap& names, const Options& option
 // name ambiguous between this analyzer and the engine, so it is refused.
 bool decodeQuoted(std::string_view token, std::string& out);
 
+// `expr` (a row filter: one expression over a table's columns) with every reference to one of
+// `columns` written qualified, `<qualifier>.<name>` (or `<qualifier>.<a.b>` for a chain starting
+// at a column). A server running ClickHouse's old query analyzer carries an enclosing query's
+// `WITH 'acme' AS org` into the subquery the filter stands in and replaces a bare `org` there (a
+// dotted alias `n.x` replaces a bare chain `n.x` too): the filter then held for every row. A
+// qualified name is never replaced. Left bare: function names, lambda parameters (every use of
+// their names), names after AS or ::, keywords, a word right after an operand (INTERVAL 1 day)
+// or before a literal (DATE '2024-01-01'), the unit in EXTRACT(day FROM …). False when the
+// expression does not lex (err says why).
+bool qualifyColumns(std::string_view expr, const std::vector<std::string>& columns, std::string_view qualifier, std::string& out, Error& err);
+
 // `sql` without max_threads in the SETTINGS clause that ends it (the clause goes when nothing else
 // is left in it); any other SQL as given. Query entries of a NameMap are kept so: ClickHouse applies
 // a subquery's SETTINGS as written, and Roost caps max_threads only in the outer query's.

@@ -1,0 +1,103 @@
+/**
+ * Row filters and the service views' workspace condition against ClickHouse's old query analyzer
+ * (a tenant's own server of 20.x to 24.2, or a later one with it turned off). That analyzer carries
+ * an enclosing query's `WITH 'acme' AS org` into the subquery a filter stands in and replaces a
+ * bare `org` there: `WHERE (org = 'acme')` held for every row. The views Roost builds name the
+ * columns qualified; here they run on chdb with `allow_experimental_analyzer = 0`, the old
+ * analyzer, after the user's query went through the analyzer as on a real call.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Session } from 'chdb';
+import { analyzeSql, qualifyColumns } from '../src/native/sql.js';
+import { rowFilterView } from '../src/datasources/name-map.js';
+import { SERVICE_TABLES, serviceDb, serviceViews } from '../src/service/service-log.js';
+
+let dir: string;
+let s: Session;
+const OLD = ' SETTINGS allow_experimental_analyzer = 0';
+const TABLE = '`ws_1`.`orders`';
+const COLUMNS = ['id', 'org', 'n.x', 't', 'date'];
+
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'roost-old-analyzer-'));
+  s = new Session(dir);
+  s.query('CREATE DATABASE ws_1');
+  s.query('CREATE TABLE ws_1.orders (id Int32, org String, n Nested(x String), t Tuple(a String), `date` Date) ENGINE = MergeTree ORDER BY id');
+  s.query("INSERT INTO ws_1.orders VALUES (1, 'acme', ['a'], ('a'), '2024-01-01'), (2, 'globex', ['b'], ('b'), '2024-01-02'), (3, 'initech', [], ('c'), '2024-01-03')");
+});
+afterAll(() => {
+  s?.close();
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** The ids `query` returns when `orders` is the data source as the filtered token sees it. */
+function idsThrough(filter: string, query: string, settings = OLD): string {
+  const a = analyzeSql(query, { orders: { kind: 'query', sql: rowFilterView(TABLE, filter, COLUMNS) } });
+  return s.query(`${a.sql}${settings}`, 'CSV').trim().split('\n').join(',');
+}
+
+describe('row filters under the old query analyzer', () => {
+  it('the hole itself: a bare filter column is replaced by an enclosing WITH alias there (why the view qualifies)', () => {
+    const bare = `WITH 'acme' AS org SELECT id FROM (SELECT * FROM ${TABLE} WHERE (org = 'acme')) ORDER BY id`;
+    expect(s.query(`${bare}${OLD}`, 'CSV').trim()).toBe('1\n2\n3');
+  });
+
+  const cases: Array<[string, string, string]> = [
+    ["org = 'acme'", "WITH 'acme' AS org SELECT id FROM orders ORDER BY id", '1'],
+    ["org = 'acme'", "WITH 'acme' AS org SELECT id FROM (SELECT * FROM orders) ORDER BY id", '1'],
+    ["org = 'acme'", "SELECT 0 AS id WHERE 0 UNION ALL SELECT id FROM (WITH 'acme' AS org SELECT id FROM orders) ORDER BY id", '1'],
+    ["org IN ('acme')", "WITH (SELECT 'acme') AS org SELECT id FROM orders ORDER BY id", '1'],
+    ["has(n.x, 'a')", "WITH ['a'] AS `n.x` SELECT id FROM orders ORDER BY id", '1'],
+    ["t.a = 'a'", "WITH 'a' AS `t.a` SELECT id FROM orders ORDER BY id", '1'],
+    ["`org` = 'acme'", "WITH 'acme' AS org SELECT id FROM orders ORDER BY id", '1'],
+    ['"org" = \'acme\'', "WITH 'acme' AS org SELECT id FROM orders ORDER BY id", '1'],
+    ["date = '2024-01-01'", "WITH toDate('2024-01-01') AS date SELECT id FROM orders ORDER BY id", '1'],
+    ["arrayExists(x -> x = org, ['acme'])", "WITH 'acme' AS org SELECT id FROM orders ORDER BY id", '1'],
+    ["org = 'acme' AND date >= toDate('2024-01-02') - INTERVAL 1 day", "WITH 'acme' AS org SELECT id FROM orders ORDER BY id", '1'],
+    ["CASE org WHEN 'acme' THEN 1 ELSE 0 END = 1", "WITH 'acme' AS org SELECT id FROM orders ORDER BY id", '1'],
+  ];
+  it.each(cases)('filter %s, query %s', (filter, query, want) => {
+    expect(idsThrough(filter, query)).toBe(want);
+    expect(idsThrough(filter, query, '')).toBe(want);  // the new analyzer (chdb's default) agrees
+  });
+});
+
+describe('qualifyColumns', () => {
+  const q = (expr: string) => qualifyColumns(expr, COLUMNS, 'T');
+  it('qualifies column references and chains that start at a column', () => {
+    expect(q("org = 'acme'")).toBe("T.org = 'acme'");
+    expect(q("has(n.x, 'a') AND t.1 = 'a' AND `org` != \"id\"")).toBe("has(T.n.x, 'a') AND T.t.1 = 'a' AND T.`org` != T.\"id\"");
+    expect(q("org IN (id, 'x') OR NOT (id BETWEEN 1 AND 2)")).toBe("T.org IN (T.id, 'x') OR NOT (T.id BETWEEN 1 AND 2)");
+    expect(q('id/**/>/* x */1')).toBe('T.id/**/>/* x */1');
+  });
+  it('leaves functions, lambda parameters, types, aliases, keywords and units bare', () => {
+    expect(q('date(id) = today()')).toBe('date(T.id) = today()');
+    expect(q('arrayExists((id, org) -> id = 1, [1], [2])')).toBe('arrayExists((id, org) -> id = 1, [1], [2])');
+    expect(q('CAST(id AS date) = id::date')).toBe('CAST(T.id AS date) = T.id::date');
+    expect(q('id = 1 AND date > now() - INTERVAL 1 date')).toBe('T.id = 1 AND T.date > now() - INTERVAL 1 date');
+    expect(q("date = DATE '2024-01-01' AND extract(date FROM date) = 1")).toBe("T.date = DATE '2024-01-01' AND extract(date FROM T.date) = 1");
+    expect(q('other = 1 AND x.org = 2')).toBe('other = 1 AND x.org = 2');
+    expect(q("id IS NOT NULL AND org != ''")).toBe("T.id IS NOT NULL AND T.org != ''");
+  });
+  it('refuses what does not lex', () => {
+    expect(() => q("org = 'acme")).toThrow(/not closed/);
+  });
+});
+
+describe('service views under the old query analyzer', () => {
+  it('an enclosing WITH alias named workspace_id does not open other workspaces\' rows', () => {
+    const db = serviceDb('t1');
+    s.query(`CREATE DATABASE ${db}`);
+    const def = SERVICE_TABLES.pipe_stats_rt!;
+    s.query(`CREATE TABLE ${db}.pipe_stats_rt (${def.columns}) ENGINE = MergeTree ORDER BY ${def.order}`);
+    s.query(`INSERT INTO ${db}.pipe_stats_rt (workspace_id, pipe_name) VALUES ('w-mine', 'mine'), ('w-other', 'theirs')`);
+    const views = serviceViews('t1', 'w-mine');
+    for (const name of ['tinybird.pipe_stats_rt', 'tinybird.pipe_stats']) {
+      const a = analyzeSql(`WITH 'w-mine' AS workspace_id SELECT pipe_name FROM ${name} ORDER BY pipe_name`, { [name]: { kind: 'query', sql: views[name]!.replace(/^\(|\)$/g, '') } });
+      expect(s.query(`${a.sql}${OLD}`, 'CSV').trim(), name).toBe('"mine"');
+    }
+  });
+});
