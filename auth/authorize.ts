@@ -467,6 +467,14 @@ export function fixedParams(cred: Credential, pipe: string): Record<string, stri
   return out;
 }
 
+/**
+ * Whether any of the credential's scopes fixes pipe parameters (a JWT's `fixed_params`): its
+ * queries are analyzed with `guardAliases` (a WITH alias may not reach into the pipes they read).
+ */
+export function hasFixedParams(cred: Credential): boolean {
+  return cred.kind === 'jwt' && cred.jwt.scopes.some((s) => s.type === 'PIPES:READ' && s.fixed_params !== undefined && Object.keys(s.fixed_params).length > 0);
+}
+
 /** The row filter a credential imposes on a data source (`DATASOURCES:READ:<ds>:<filter>`), if any. */
 export function readFilter(cred: Credential, datasource: string): string | undefined {
   // Every filter that names this data source, or `*`, applies (all of them: a filter must

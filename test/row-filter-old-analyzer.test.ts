@@ -65,6 +65,23 @@ describe('row filters under the old query analyzer', () => {
   });
 });
 
+describe('WITH aliases and inlined pipes (a JWT\'s fixed parameters) under the old query analyzer', () => {
+  const pipe = "SELECT * FROM `ws_1`.`orders` WHERE org = 'acme'";
+  const query = "WITH 'acme' AS org SELECT id FROM org_orders ORDER BY id";
+  it('the hole: the alias replaces the pipe\'s column, and its condition holds for every row', () => {
+    const a = analyzeSql(query, { org_orders: { kind: 'query', sql: pipe } });
+    expect(s.query(`${a.sql}${OLD}`, 'CSV').trim()).toBe('1\n2\n3');
+  });
+  it('guardAliases refuses it: a plain alias, a dotted one against a chain, in a nested query', () => {
+    const map = { org_orders: { kind: 'query' as const, sql: pipe }, nested: { kind: 'query' as const, sql: "SELECT * FROM `ws_1`.`orders` WHERE has(n.x, 'a')" } };
+    for (const q of [query, 'WITH [1] AS `n.x` SELECT id FROM nested', "SELECT 1 FROM (WITH 'acme' AS org SELECT * FROM (SELECT id FROM org_orders))"]) {
+      expect(() => analyzeSql(q, map, { guardAliases: true }), q).toThrow(/is a WITH alias of this query and a name inside/);
+    }
+    expect(analyzeSql('WITH 1 AS k SELECT id, k FROM org_orders', map, { guardAliases: true }).sql).toContain('org_orders');
+    expect(analyzeSql("WITH 'acme' AS org SELECT 1 FROM (SELECT 1) WHERE 1 IN (SELECT id FROM org_orders WHERE 0)", map, { guardAliases: false }).sql).toContain('acme');
+  });
+});
+
 describe('qualifyColumns', () => {
   const q = (expr: string) => qualifyColumns(expr, COLUMNS, 'T');
   it('qualifies column references and chains that start at a column', () => {

@@ -78,6 +78,30 @@ describe('JWT fixed_params through /v0/sql?pipeline=', () => {
     expect(await waitAudit((a) => a.event === 'authz.denied' && a.credential === 'jwt:acme_only_raw')).toHaveLength(1);
   });
 
+  it('a WITH alias named like a name inside the pipe is refused for such a token (the old analyzer replaces it there)', async () => {
+    const jwt = await jwtFor({ name: 'acme_alias', scopes: [{ type: 'PIPES:READ', resource: 'org_orders', fixed_params: { org: 'acme' } }] });
+    for (const q of [
+      "WITH 'acme' AS org SELECT org, n FROM org_orders FORMAT JSON",
+      "WITH 'acme' AS org SELECT * FROM (SELECT org, n FROM org_orders) FORMAT JSON",
+      "SELECT org, n FROM org_orders WHERE n IN (WITH 'acme' AS org SELECT n FROM by_org) FORMAT JSON",
+    ]) {
+      const r = await get(`/v0/sql?pipeline=${q.includes('by_org') ? 'org_orders' : ''}&q=${encodeURIComponent(q)}`, jwt);
+      expect(r.status, `${q}: ${r.text}`).toBe(403);
+      expect(r.body).toMatchObject({ code: 'SQL_FORBIDDEN' });
+      expect(r.body.error).toMatch(/'org' is a WITH alias of this query and a name inside '(org_orders|by_org)'.*rename the alias/);
+    }
+    const overResult = await get(`/v0/pipes/org_orders.json?q=${encodeURIComponent("WITH 'acme' AS org SELECT * FROM _")}`, jwt);
+    expect(overResult.status, overResult.text).toBe(403);
+    expect(overResult.body.error).toMatch(/'org' is a WITH alias/);
+    // An alias of another name is as before; so is the same query for a token without fixed parameters.
+    const other = await get(`/v0/sql?q=${encodeURIComponent('WITH 7 AS k SELECT org, n, k FROM org_orders FORMAT JSON')}`, jwt);
+    expect(other.status, other.text).toBe(200);
+    expect(other.body.data).toEqual([{ org: 'acme', n: 2, k: 7 }]);
+    const plain = await jwtFor({ name: 'no_fixed', scopes: [{ type: 'PIPES:READ', resource: 'org_orders' }] });
+    const open = await get(`/v0/sql?q=${encodeURIComponent("WITH 'x' AS org SELECT n FROM org_orders FORMAT JSON")}`, plain);
+    expect(open.status, open.text).toBe(200);
+  });
+
   it('a pipe token without fixed parameters still reads the pipe\'s nodes, as documented', async () => {
     const t = (await post('/v0/tokens?name=org_reader&scope=PIPES:READ:org_orders')).body.token;
     const r = await get(`/v0/sql?pipeline=org_orders&q=${encodeURIComponent('SELECT count() AS c FROM raw FORMAT JSON')}`, t);

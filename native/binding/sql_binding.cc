@@ -33,6 +33,7 @@ roost::sql::Options optionsArg(const Napi::CallbackInfo& info, size_t i) {
     double v = info[i].As<Napi::Number>().DoubleValue();
     if (v > 0) o.max_query_size = static_cast<size_t>(v);
   }
+  if (info.Length() > i + 1 && info[i + 1].IsBoolean()) o.guard_aliases = info[i + 1].As<Napi::Boolean>().Value();
   return o;
 }
 
@@ -63,7 +64,7 @@ Napi::Value CreateNameMap(const Napi::CallbackInfo& info) {
   return Napi::External<NameMap>::New(env, map.release(), [](Napi::Env, NameMap* m) { delete m; });
 }
 
-// (sql: string, map: External, maxQuerySize?: number) =>
+// (sql: string, map: External, maxQuerySize?: number, guardAliases?: boolean) =>
 //   {sql, format, formatOffset, refs: Uint32Array [offset, length, entry, kind]*} | {code, offset, message}
 Napi::Value Analyze(const Napi::CallbackInfo& info) {
   auto env = info.Env();

@@ -9,7 +9,7 @@ import type { Ctx } from '../http/context.js';
 import { formOf, mergeForm, noLoneSurrogates, readBody, sendJson, sendText, textOf } from '../http/context.js';
 import { RoostError } from '../errors.js';
 import {
-  auditRefusal, authenticate, authorize, credentialName, decide, fixedParams, isNamedOnly, namedOnlyResources, scopeAllows, workspaceOf, roleOf, type Credential,
+  auditRefusal, authenticate, authorize, credentialName, decide, fixedParams, hasFixedParams, isNamedOnly, namedOnlyResources, scopeAllows, workspaceOf, roleOf, type Credential,
 } from '../../auth/authorize.js';
 import { roleAllows } from '../../auth/roles.js';
 import { getTenant, getWorkspace, sameWorkspace } from '../../tenants/registry.js';
@@ -270,11 +270,11 @@ function inputOf(params: Record<string, string | string[]>, q: string | undefine
  * `q=` over an endpoint's result (`_`). The extension picks the format, so a FORMAT clause in `q`
  * is ignored whatever it names (the analyzer knows a few names, spelled as ClickHouse spells them).
  */
-function overResult(q: string, sql: string): string {
+function overResult(q: string, sql: string, guardAliases: boolean): string {
   let text = q;
   for (let i = 0; ; i++) {
     try {
-      return analyzeSql(text, { _: { kind: 'query', sql } }).sql;
+      return analyzeSql(text, { _: { kind: 'query', sql } }, { guardAliases }).sql;
     } catch (e) {
       const respelled = i === 0 && e instanceof SqlError && e.code === 'UNSUPPORTED_FORMAT' ? respellFormat(text, e.offset, 'JSON') : undefined;
       if (respelled === undefined) {
@@ -720,7 +720,7 @@ export function registerPipeRoutes(app: App): void {
       const compiled = compileEndpoint(state, pipe, { params: input.params, fixedParams: fixedParams(r.cred, pipe.name), fixedFor: (name) => fixedParams(r.cred, name), rowFilters });
       let sql = compiled.sql;
       if (input.q) {
-        sql = overResult(input.q, sql);
+        sql = overResult(input.q, sql, hasFixedParams(r.cred));
       }
       tail.query(sql);
       if (compiled.reads.some(isServiceName)) await app.service.ensure(r.tenant);

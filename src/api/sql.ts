@@ -4,7 +4,7 @@ import type { App } from '../app.js';
 import type { Ctx } from '../http/context.js';
 import { formOf, noLoneSurrogates, readBody, textOf } from '../http/context.js';
 import { RoostError } from '../errors.js';
-import { auditRefusal, authenticate, authorize, authorizeAnyRead, currentCredential, decide, denySqlName, fixedParams, workspaceOf, type Credential } from '../../auth/authorize.js';
+import { auditRefusal, authenticate, authorize, authorizeAnyRead, currentCredential, decide, denySqlName, fixedParams, hasFixedParams, workspaceOf, type Credential } from '../../auth/authorize.js';
 import { analyzeSql, SqlError, toRoostError } from '../native/sql.js';
 import { rowFiltersOf, workspaceNameMap } from '../datasources/name-map.js';
 import { getTenant, getWorkspace } from '../../tenants/registry.js';
@@ -173,9 +173,11 @@ export function registerSqlRoutes(app: App): void {
       }
       throw toRoostError(e);
     };
+    // A JWT with fixed parameters: a WITH alias may not reach into the pipes the query reads.
+    const guardAliases = hasFixedParams(cred);
     const analyze = (m: Record<string, NameMapEntry>) => {
       try {
-        return analyzeSql(sql, m);
+        return analyzeSql(sql, m, { guardAliases });
       } catch (e) {
         // ClickHouse reads format names in any case (`FORMAT csv`): spelled as the analyzer knows them.
         const respelled = e instanceof SqlError && e.code === 'UNSUPPORTED_FORMAT' ? respellFormat(sql, e.offset) : undefined;

@@ -127,6 +127,12 @@ export interface SqlNameMap {
 export interface SqlOptions {
   /** Maximum query size in bytes (default 256 KiB). */
   maxQuerySize?: number;
+  /**
+   * Refuse a WITH alias (`WITH 'acme' AS org`) in scope where an inlined pipe or node uses that
+   * name: ClickHouse's old query analyzer (a tenant's own server) replaces it inside, and a pipe's
+   * condition on a JWT's fixed parameter held for every row. For credentials with fixed parameters.
+   */
+  guardAliases?: boolean;
 }
 
 export interface TableReference {
@@ -222,7 +228,7 @@ function isSqlNameMap(v: unknown): v is SqlNameMap {
 export function analyzeSql(sql: string, nameMap: SqlNameMap | NameMapInput, options: SqlOptions = {}): SqlAnalysis {
   if (typeof sql !== 'string') throw new TypeError('sql must be a string');
   const map = nameMapOf(nameMap);
-  const r = native().sqlAnalyze(sql, map.handle, options.maxQuerySize ?? 0) as
+  const r = native().sqlAnalyze(sql, map.handle, options.maxQuerySize ?? 0, options.guardAliases ?? false) as
     | NativeError
     | { sql: string; refs: Uint32Array; format?: string; formatOffset?: number };
   if (isNativeError(r)) throw new SqlError(r.code, r.message, r.offset);

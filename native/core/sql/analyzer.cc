@@ -180,6 +180,9 @@ class Scanner {
   /// The innermost scope entry of `name` is a scalar WITH alias defined outside the SELECT at
   /// the top of frames_ (an enclosing query, or before this UNION member).
   bool outerScalar(std::string_view name) const noexcept;
+  /// With Options::guard_aliases: fails when a scalar WITH alias in scope is a name (or a dotted
+  /// chain) the inlined query `e` uses.
+  bool aliasesStayOut(const NameEntry& e, size_t i);
 
   bool push(FK kind, size_t i);
   bool pop(size_t i);
@@ -306,6 +309,41 @@ bool Scanner::outerScalar(std::string_view name) const noexcept {
   return false;
 }
 
+bool Scanner::aliasesStayOut(const NameEntry& e, size_t i) {
+  if (!opt_.guard_aliases || e.kind != EntryKind::Query) return true;
+  if (std::none_of(scope_.begin(), scope_.end(), [](const ScopeName& s) { return s.scalar; })) return true;
+  Lexer lexer(e.sql.data(), e.sql.data() + e.sql.size());
+  std::string chain, part;
+  bool inChain = false;
+  TokenType prev = TokenType::Whitespace;
+  for (;;) {
+    Token t = lexer.next();
+    if (t.isEnd() || t.isError()) break;
+    if (!t.isSignificant()) continue;
+    if (t.isIdentifier()) {
+      if (t.type == TokenType::BareWord) part.assign(t.begin, t.end);
+      else if (!decodeQuoted(t.text(), part)) part.clear();
+      if (inChain && prev == TokenType::Dot) {
+        chain += '.';
+        chain += part;
+      } else {
+        chain = part;
+      }
+      inChain = true;
+      for (const auto& s : scope_)
+        if (s.scalar && s.name == chain)
+          return fail(ErrorCode::FORBIDDEN_CLAUSE, i,
+                      "'" + s.name + "' is a WITH alias of this query and a name inside '" + e.name +
+                          "', which it reads: a ClickHouse server with the old query analyzer replaces that name there, and "
+                          "this credential's fixed parameters would not hold; rename the alias");
+    } else if (t.type != TokenType::Dot) {
+      inChain = false;
+    }
+    prev = t.type;
+  }
+  return true;
+}
+
 bool Scanner::push(FK kind, size_t i) {
   if (frames_.size() >= opt_.max_depth) return fail(ErrorCode::NESTING_TOO_DEEP, i, "brackets nested too deep");
   Frame f;
@@ -368,6 +406,7 @@ bool Scanner::resolveTable(size_t b, size_t e, RefKind kind, bool has_alias) {
       return fail(ErrorCode::FORBIDDEN_DATABASE, b, "database '" + first + "' may not be read");
     return fail(ErrorCode::UNKNOWN_TABLE, b, "unknown table '" + key + "'");
   }
+  if (!aliasesStayOut(*entry, b)) return false;
   uint32_t begin = off(b);
   uint32_t end = static_cast<uint32_t>(tok(e - 1).end - q_.data());
   const bool alias = kind == RefKind::From && !has_alias;
