@@ -198,17 +198,10 @@ std::string sanitizeName(std::string_view raw, size_t index) {
 namespace {
 bool separates(char c) { return c == '\n' || c == '\r' || c == ',' || c == ';' || c == '\t' || c == '|'; }
 
-bool sameLetters(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
-  return true;
-}
-
 /** Text that stands for a missing value in exported files: never a column's name. */
 bool nullLike(std::string_view v) {
   for (const char* w : {"null", "nan", "n/a", "na", "none", "nil", "-", "?", "unknown", "tbd", "undefined"})
-    if (sameLetters(v, w)) return true;
+    if (equalsLower(v, w)) return true;
   return false;
 }
 }  // namespace
@@ -322,7 +315,7 @@ Sniffed sniff(std::string_view sample, size_t expectedColumns) {
     double x;
     int32_t days;
     DateTimeParts dt;
-    if (parseDouble(v, x) || parseDate(v, days) || (parseDateTime(v, dt) && dt.hasTime) || sameLetters(v, "true") || sameLetters(v, "false") ||
+    if (parseDouble(v, x) || parseDate(v, days) || (parseDateTime(v, dt) && dt.hasTime) || equalsLower(v, "true") || equalsLower(v, "false") ||
         v == "\\N")
       anyValueLooking = true;
   }

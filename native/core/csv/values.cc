@@ -405,15 +405,6 @@ Reason encodeUuid(std::string_view v, ByteBuf& out) {
   return Reason::Ok;
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (x != b[i]) return false;
-  }
-  return true;
-}
 
 /// One element of a ClickHouse text-form array: a quoted string (unescaped), a
 /// nested array (with brackets), or a bare token.
@@ -499,7 +490,7 @@ bool splitArray(std::string_view v, std::vector<Element>& elems, std::string& st
     std::string_view t = p.inStorage ? std::string_view(storage).substr(p.a, p.b - p.a) : v.substr(p.a, p.b - p.a);
     // NULL in any case, as ClickHouse reads it, and a bare \N (NULL in every text form of
     // ClickHouse; a string element holding the text \N is written quoted).
-    elems.push_back({t, p.quoted, !p.quoted && (iequals(t, "null") || t == "\\N")});
+    elems.push_back({t, p.quoted, !p.quoted && (equalsLower(t, "null") || t == "\\N")});
   }
   return true;
 }
@@ -717,8 +708,8 @@ Reason encDecimal(const Type& t, std::string_view v, ByteBuf& out) { return enco
 Reason encBool(const Type&, std::string_view v, ByteBuf& out) {
   std::string_view s = trimSpaces(v);
   uint8_t b;
-  if (s == "1" || iequals(s, "true")) b = 1;
-  else if (s == "0" || iequals(s, "false")) b = 0;
+  if (s == "1" || equalsLower(s, "true")) b = 1;
+  else if (s == "0" || equalsLower(s, "false")) b = 0;
   else return Reason::NotBool;
   out.putByte(b);
   return Reason::Ok;

@@ -204,6 +204,16 @@ struct DateTimeParts {
   bool hasTime = false;
 };
 bool parseDateTime(std::string_view v, DateTimeParts& out);
+/// `text` in any ASCII case is `lower` (written in lower case: "true", "null").
+inline bool equalsLower(std::string_view text, std::string_view lower) {
+  if (text.size() != lower.size()) return false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char x = text[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+    if (x != lower[i]) return false;
+  }
+  return true;
+}
 inline std::string_view trimSpaces(std::string_view v) {
   // Space (0x20) and tab (0x09) are both <= 0x20: one compare per end in the common case.
   if (v.empty() || (static_cast<unsigned char>(v.front()) > 0x20 && static_cast<unsigned char>(v.back()) > 0x20)) return v;
