@@ -687,7 +687,11 @@ export function isContentError(e: unknown): boolean {
   if (e instanceof QueryFailed) return e.clickhouseCode !== undefined && REFUSED_DATA_CODES.has(e.clickhouseCode);
   // SCHEMA_UNSUPPORTED: a data source with a DEFAULT on a server before 23.3 (events buffered before
   // such data sources were refused): they can never be stored there; quarantined, not retried for ever.
-  return e instanceof RoostError && (e.code === 'INVALID_UTF8' || e.code === 'ROW_TOO_LARGE' || e.code === 'EMPTY_BODY' || e.code === 'SCHEMA_UNSUPPORTED');
+  if (e instanceof RoostError) return e.code === 'INVALID_UTF8' || e.code === 'ROW_TOO_LARGE' || e.code === 'EMPTY_BODY' || e.code === 'SCHEMA_UNSUPPORTED';
+  // A fault of the conversion itself (a TypeError: a bug met by what the segment holds) fails the
+  // same way at every retry: it held back every later segment of the data source for ever (a JSON
+  // path reaching `$.constructor`). The segment goes its own way (quarantined, else set aside).
+  return e instanceof TypeError || e instanceof RangeError;
 }
 
 /** A line holds an event unless it is only JSON whitespace (space, tab, CR): see ndjson.ts isBlankLine. */

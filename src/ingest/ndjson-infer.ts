@@ -49,7 +49,10 @@ function merge(a: Kind | undefined, b: Kind): Kind {
   const num = new Set<Kind>(['int', 'uint', 'uint64', 'float']);
   if (num.has(a) && num.has(b)) {
     if (a === 'float' || b === 'float') return 'float';
-    if (a === 'uint64' || b === 'uint64') return a === 'int' || b === 'int' ? 'float' : 'uint64';
+    // Negatives beside integers past Int64's maximum: no integer type ingest takes holds both
+    // (Float64 rounded 18446744073709551615 to 18446744073709552000, silently; ClickHouse refuses
+    // to infer the mix). String, as other kinds that do not mix: each number's text as sent.
+    if (a === 'uint64' || b === 'uint64') return a === 'int' || b === 'int' ? 'string' : 'uint64';
     return 'int';
   }
   const times = new Set<Kind>(['date', 'date32', 'datetime', 'datetime64']);
@@ -92,7 +95,9 @@ export function inferNdjson(sample: string, maxRows = 10_000): NdjsonColumn[] {
     const t = line.trim();
     if (!t) continue;
     try {
-      const o = exactJson(t, JSON.parse(t)) as Record<string, unknown> | null;
+      // Every number's text (`everyNumber`): `10.0` and `1e2` are Float64 as ClickHouse infers
+      // them (the double 10 said Int64, and a later 10.5 was quarantined by the schema).
+      const o = exactJson(t, JSON.parse(t), true) as Record<string, unknown> | null;
       if (o && typeof o === 'object' && !Array.isArray(o) && !(o instanceof ExactNumber)) { rows++; walk(o, '$', ''); }
     } catch { /* a partial last line of a sample */ }
   }
@@ -107,7 +112,7 @@ export function inferNdjson(sample: string, maxRows = 10_000): NdjsonColumn[] {
     used.add(name);
     let type = TYPE[s.kind ?? 'string'];
     if (s.kind === 'array') {
-      const elem = TYPE[s.elem ?? 'string'] === 'Bool' ? 'UInt8' : TYPE[s.elem ?? 'string'];
+      const elem = TYPE[s.elem ?? 'string'];
       type = `Array(${s.elemNull ? `Nullable(${elem})` : elem})`;
     }
     const nullable = (s.nulls > 0 || s.seen < rows) && s.kind !== 'array';

@@ -1,6 +1,6 @@
 /**
  * NDJSON → rows: each line is one event; every column takes the value at its
- * JSON path (`json:$.a.b`, default `$.<column>`). Values are written as CSV
+ * JSON path (`json:$.a.b`, default the key of the column's name). Values are written as CSV
  * fields so the native validator checks and encodes them exactly as it does
  * for CSV uploads. Invalid JSON lines go straight to quarantine.
  */
@@ -39,18 +39,38 @@ export function parseJsonPath(p: string): PathStep[] {
   return steps;
 }
 
+/**
+ * The value at `steps`, as ClickHouse's JSON path reads it: a key step reads an object's own key
+ * (never an inherited member: `$.constructor` of a line without that key was a function, the
+ * request a 500, and `$.tags.length` an array's length), an index step an array's element (not
+ * an object's key "1").
+ */
 function at(obj: unknown, steps: PathStep[]): unknown {
   let v = obj;
   for (const s of steps) {
     if (v === null || typeof v !== 'object' || v instanceof ExactNumber) return undefined;
-    v = (v as Record<string | number, unknown>)[s];
+    if (Array.isArray(v)) {
+      if (typeof s !== 'number') return undefined;
+      v = v[s];
+    } else {
+      if (typeof s !== 'string' || !Object.hasOwn(v, s)) return undefined;
+      v = (v as Record<string, unknown>)[s];
+    }
   }
   return v;
 }
 
-/** Each column's JSON path (its own, else `$.<name>`). */
+/**
+ * Each column's JSON path: its own, else the top-level key of its name, as written (ClickHouse's
+ * JSONEachRow: a column `a.b` takes the key "a.b", a column `my col` the key "my col"; read as
+ * the path `$.a.b` it took a nested value, and `$.my col` failed every append).
+ */
 export function columnPaths(columns: DataSourceColumn[]): PathStep[][] {
-  return columns.map((c) => parseJsonPath(c.jsonPath ?? `$.${c.name}`));
+  return columns.map(columnPath);
+}
+
+function columnPath(c: DataSourceColumn): PathStep[] {
+  return c.jsonPath != null ? parseJsonPath(c.jsonPath) : [c.name];
 }
 
 /**
@@ -641,7 +661,7 @@ export class NdjsonConverter {
  */
 export function ndjsonSource(body: AsyncIterable<Buffer>, columns: DataSourceColumn[], maxLineBytes = 8 << 20): ImportSource & { counts: { lines: number } } {
   // A bad JSON path is said now, before anything is read (the converter takes them again).
-  for (const c of columns) parseJsonPath(c.jsonPath ?? `$.${c.name}`);
+  for (const c of columns) columnPath(c);
   const counts = { lines: 0 };
   let early: QuarantineRow[] = [];
   let inline: NdjsonConverter | undefined;
