@@ -107,6 +107,25 @@ describe('service-log values are bounded', () => {
     for (const [, v] of cut) expect(v).toMatch(/^"\\x+…\[truncated, 3002 bytes\]$/);
   });
 
+  it('a failed call with 60,000 parameters is logged with the first of them and how many more, as JSON', async () => {
+    // (Joined, not URLSearchParams.set 60,000 times: that takes the test's own thread for seconds.)
+    const form = `n=not+a+number&${Array.from({ length: 60_000 }, (_, i) => `q${i}=x`).join('&')}`;
+    const r = await call(`${srv.url}/v0/pipes/bounded_fail.json`, { method: 'POST', token, body: form, headers: { 'Content-Type': 'application/x-www-form-urlencoded', 'X-Request-Id': 'bound-wide' } });
+    expect(r.status, r.text.slice(0, 200)).toBe(400);
+    // The server answered other requests meanwhile and after (its thread was held for seconds).
+    expect((await call(`${srv.url}/v0/health`)).status).toBe(200);
+    const errors = await rowsEventually("SELECT params FROM tinybird.endpoint_errors WHERE request_id = 'bound-wide'", 1);
+    expect(errors).toHaveLength(1);
+    expect(bytes(errors[0]!.params)).toBeLessThanOrEqual(BOUND);
+    const params = JSON.parse(errors[0]!.params) as Record<string, string>;
+    expect(params.n).toBe('not a number');
+    const kept = Object.keys(params).filter((k) => /^q\d+$/.test(k)).length;
+    expect(kept).toBeGreaterThan(100);
+    expect(params['…[truncated]']).toBe(`${60_001 - (kept + 1)} more entries`);
+    const stats = await rowsEventually("SELECT length(mapKeys(parameters)) AS n FROM tinybird.pipe_stats_rt WHERE request_id = 'bound-wide'", 1);
+    expect(stats[0]!.n).toBeLessThanOrEqual(2049);
+  });
+
   it('an unauthenticated ACS post to a 12,000-character connection name does not log 12,000 characters', async () => {
     // Its audit record has no workspace (no workspace's SQL sees it): the tenant's service
     // database is read from its cell once the server has stopped (which writes what waits).

@@ -322,10 +322,17 @@ export class JsonText {
   constructor(readonly value: Record<string, unknown>) {}
 }
 
+/**
+ * Entries a map, array or JSON object keeps in a service row at most, before any other cut: a row
+ * holds 64 KiB, so a call with 60,000 parameters kept a few thousand anyway — and the cuts below,
+ * each a pass over every entry, took seconds of the server's thread (every tenant waited).
+ */
+export const MAX_SERVICE_ENTRIES = 2048;
+
 /** `v` as JSON text of at most `max` UTF-8 bytes: its values cut shorter, then its entries fewer. */
 function jsonWithin(v: Record<string, unknown>, max: number): string {
   let perValue = max;
-  let entries = Infinity;
+  let entries = MAX_SERVICE_ENTRIES;
   for (let tries = 0; ; tries++) {
     const text = JSON.stringify(boundValues({ v }, perValue, entries).row.v, wellFormed);
     const over = Buffer.byteLength(text) - max;
@@ -333,11 +340,14 @@ function jsonWithin(v: Record<string, unknown>, max: number): string {
     // First by what is over (one long value: its quotes and key), then by halves.
     if (tries === 0 && perValue - over - 32 > max / 2) perValue -= over + 32;
     else if (perValue > 64) perValue >>= 1;
-    else if (entries === Infinity) entries = Object.keys(v).length >> 1;
+    else if (entries === MAX_SERVICE_ENTRIES) entries = Math.min(entries, Object.keys(v).length) >> 1;
     else if (entries > 0) entries >>= 1;
     else return '{}';
   }
 }
+
+/** The keys of an object being bounded, listed once for all the passes over it. */
+const keysOf = new WeakMap<object, string[]>();
 
 /** A row with its values cut to `perValue` bytes and its maps and arrays to `entries` entries; `bytes` the total kept. */
 function boundValues(row: Record<string, unknown>, perValue: number, entries: number): { row: Record<string, unknown>; bytes: number } {
@@ -360,10 +370,13 @@ function boundValues(row: Record<string, unknown>, perValue: number, entries: nu
       return out;
     }
     if (v !== null && typeof v === 'object') {
-      const all = Object.entries(v as Record<string, unknown>);
+      const o = v as Record<string, unknown>;
+      let keys = keysOf.get(o);
+      if (!keys) keysOf.set(o, (keys = Object.keys(o)));
       const out: Record<string, unknown> = {};
-      for (const [k, x] of all.length > entries ? all.slice(0, entries) : all) out[str(k)] = val(x);
-      if (all.length > entries) out[str('…[truncated]')] = str(`${all.length - entries} more entries`);
+      const n = Math.min(keys.length, entries);
+      for (let i = 0; i < n; i++) out[str(keys[i]!)] = val(o[keys[i]!]);
+      if (keys.length > entries) out[str('…[truncated]')] = str(`${keys.length - entries} more entries`);
       return out;
     }
     return v;
@@ -380,12 +393,13 @@ function boundValues(row: Record<string, unknown>, perValue: number, entries: nu
  */
 export function boundServiceRow(row: Record<string, unknown>): Record<string, unknown> {
   let perValue = MAX_SERVICE_VALUE_BYTES;
-  let entries = Infinity;
+  let entries = MAX_SERVICE_ENTRIES;
   let r = boundValues(row, perValue, entries);
   while (r.bytes > MAX_SERVICE_ROW_BYTES && perValue > MIN_SERVICE_VALUE_BYTES) r = boundValues(row, (perValue >>= 1), entries);
   if (r.bytes > MAX_SERVICE_ROW_BYTES) {
-    const most = Math.max(0, ...Object.values(row).map((v) => (Array.isArray(v) ? v.length : v !== null && typeof v === 'object' ? Object.keys(v).length : 0)));
-    entries = most;
+    let most = 0;
+    for (const v of Object.values(row)) most = Math.max(most, Array.isArray(v) ? v.length : v instanceof JsonText ? Object.keys(v.value).length : v !== null && typeof v === 'object' ? Object.keys(v).length : 0);
+    entries = Math.min(most, MAX_SERVICE_ENTRIES);
     while (r.bytes > MAX_SERVICE_ROW_BYTES && entries > 0) r = boundValues(row, perValue, (entries >>= 1));
   }
   return r.row;
