@@ -40,6 +40,11 @@ describe('analyzeSql: rewrite', () => {
     expect(r.sql).toBe('SELECT events.id FROM `ws_default`.`events` AS events');
     expect(r.tables).toEqual([{ name: 'events', kind: 'table', offset: 22, length: 6, via: 'from' }]);
   });
+  it('a UNION member with a WITH of its own: an earlier member\'s CTE name is the data source; without its own WITH, the CTE', () => {
+    expect(analyzeSql('WITH events AS (SELECT 1 AS id) SELECT id FROM events UNION ALL WITH 1 AS k SELECT id FROM events', MAP).sql)
+      .toBe('WITH events AS (SELECT 1 AS id) SELECT id FROM events UNION ALL WITH 1 AS k SELECT id FROM `ws_default`.`events` AS events');
+    expect(analyzeSql('WITH c AS (SELECT 1 AS id) SELECT id FROM c UNION ALL SELECT id FROM c', MAP).sql).toBe('WITH c AS (SELECT 1 AS id) SELECT id FROM c UNION ALL SELECT id FROM c');
+  });
   it('keeps user aliases, with or without AS', () => {
     expect(analyzeSql('SELECT e.a FROM events e', MAP).sql).toBe('SELECT e.a FROM `ws_default`.`events` e');
     expect(analyzeSql('SELECT e.a FROM events AS e', MAP).sql).toBe('SELECT e.a FROM `ws_default`.`events` AS e');
@@ -133,6 +138,10 @@ describe('analyzeSql: policy', () => {
     ['SELECT * FROM other_db.events', 'FORBIDDEN_DATABASE', 'other_db'],
     ['SELECT * FROM tinybird.secret', 'UNKNOWN_TABLE', 'tinybird'],
     ['SELECT * FROM nope', 'UNKNOWN_TABLE', 'nope'],
+    // A later UNION member with a WITH of its own does not see the first member's CTEs (ClickHouse
+    // read the name as a table of the session's current database: `default.secret`).
+    ["WITH secret AS (SELECT 'cte' AS v) SELECT 'x' AS v WHERE 0 UNION ALL WITH 1 AS k SELECT v FROM secret", 'UNKNOWN_TABLE', 'secret', 1],
+    ["WITH secret AS (SELECT 1 AS v) SELECT v FROM secret UNION ALL WITH 1 AS k SELECT v FROM (SELECT * FROM secret)", 'UNKNOWN_TABLE', 'secret', 2],
     ['SELECT * FROM EVENTS', 'UNKNOWN_TABLE', 'EVENTS'],
     ['SELECT * FROM events WHERE a IN nope', 'UNKNOWN_TABLE', 'nope'],
     ['SELECT * FROM events WHERE a IN (nope)', 'UNKNOWN_TABLE', 'nope'],

@@ -80,6 +80,11 @@ describe('/v0/sql engine errors', () => {
     expectNoInternalNames(r.text);
     expect(r.body.error).toContain('tinybird.pipe_stats_rt');
     expect(r.body.error).not.toContain("workspace = 'default'");
+    // The view (its workspace condition names its column qualified) is not shown either.
+    expect(r.body.error).not.toMatch(/workspace_id|WHERE|SELECT start_datetime/);
+    const agg = await q('SELECT nope FROM tinybird.pipe_stats');
+    expect(agg.status).toBe(422);
+    expect(agg.body.error).not.toMatch(/workspace_id|WHERE|GROUP BY/);
   });
 
   it("a row-filtered token's error shows neither the database nor the filter", async () => {

@@ -40,7 +40,7 @@ const BARE_DB = new RegExp(`(?<![A-Za-z0-9_])(${WS_DB}|${SVC_DB})(?![A-Za-z0-9_]
 /** A stage table named without its database. */
 const BARE_STAGE = /(?<![A-Za-z0-9_])([A-Za-z0-9_]+?(?:__merge|__old)?__stage_[0-9a-f]{12})(?![A-Za-z0-9_])/g;
 /** A service view as name-map.ts inlines it: `(SELECT <columns> FROM roost_svc_<t>.<table> WHERE workspace_id = '<ws id>')`. */
-const SERVICE_VIEW = new RegExp(`\\(\\s*SELECT\\s(?:[^()]|\\([^()]*\\))*?\\sFROM\\s+([\`"]?)${SVC_DB}\\1\\.([\`"]?)(${IDENT})\\2\\s+WHERE\\s+workspace(?:_id)?\\s*=\\s*'(?:[^'\\\\]|\\\\.)*'(\\s+GROUP\\s+BY\\s[^()]*?)?\\s*\\)`, 'g');
+const SERVICE_VIEW = new RegExp(`\\(\\s*SELECT\\s(?:[^()]|\\([^()]*\\))*?\\sFROM\\s+([\`"]?)${SVC_DB}\\1\\.([\`"]?)(${IDENT})\\2\\s+WHERE\\s+(?:\\1${SVC_DB}\\1\\.\\2\\3\\2\\.)?workspace(?:_id)?\\s*=\\s*'(?:[^'\\\\]|\\\\.)*'(\\s+GROUP\\s+BY\\s[^()]*?)?\\s*\\)`, 'g');
 /** The start of a row-filter view as name-map.ts inlines it: `(SELECT * FROM <db>.<table> WHERE (<filter>))`. */
 const FILTER_VIEW = new RegExp(`\\(\\s*SELECT\\s+\\*\\s+FROM\\s+([\`"]?)(${WS_DB})\\1\\.([\`"]?)(${IDENT})\\3\\s+WHERE\\s+\\(`, 'g');
 

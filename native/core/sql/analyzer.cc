@@ -129,6 +129,10 @@ struct Frame {
   // after the first (where ClickHouse recurses) and nowhere else in it.
   std::string self_cte;
   bool self_cleared = false;  // a recursive body whose first set operation was not UNION ALL
+  // A later member of a UNION (or EXCEPT, INTERSECT) with a WITH of its own: ClickHouse does not
+  // give it the first member's WITH, so those names (scope_[cte_mark, union_mark)) are out of its
+  // scope; read there, such a name was a table of the session's current database.
+  bool own_with = false;
 };
 
 struct ScopeName {
@@ -180,9 +184,6 @@ class Scanner {
   /// The innermost scope entry of `name` is a scalar WITH alias defined outside the SELECT at
   /// the top of frames_ (an enclosing query, or before this UNION member).
   bool outerScalar(std::string_view name) const noexcept;
-  /// With Options::guard_aliases: fails when a scalar WITH alias in scope is a name (or a dotted
-  /// chain) the inlined query `e` uses.
-  bool aliasesStayOut(const NameEntry& e, size_t i);
 
   bool push(FK kind, size_t i);
   bool pop(size_t i);
@@ -214,6 +215,9 @@ class Scanner {
   size_t semicolon_ = SIZE_MAX;
   uint32_t format_begin_ = 0, format_end_ = 0;
   size_t grown_ = 0;                // bytes the edits add to the query, at most (see grow)
+  size_t with_alias_ = SIZE_MAX;    // the first `AS name` of a WITH clause (Options::guard_aliases)
+  /// scope_[k] is out of scope here: a first UNION member's name, seen from a member with its own WITH.
+  bool hidden(size_t k) const noexcept;
 };
 
 // Every rewrite of a reference is counted before its text is built: the rewritten SQL (the
@@ -288,16 +292,22 @@ bool Scanner::prevIsOperandEnd(size_t i) const noexcept {
   }
 }
 
+bool Scanner::hidden(size_t k) const noexcept {
+  for (const Frame& f : frames_)
+    if (f.kind == FK::Query && f.own_with && f.union_mark != UINT32_MAX && k >= f.cte_mark && k < f.union_mark) return true;
+  return false;
+}
+
 bool Scanner::inScope(std::string_view name, bool allow_scalar) const noexcept {
-  for (const auto& s : scope_)
-    if (s.name == name && (allow_scalar || !s.scalar)) return true;
+  for (size_t k = 0; k < scope_.size(); ++k)
+    if (scope_[k].name == name && (allow_scalar || !scope_[k].scalar) && !hidden(k)) return true;
   return false;
 }
 
 bool Scanner::outerScalar(std::string_view name) const noexcept {
   // The innermost name of that spelling decides.
   size_t at = scope_.size();
-  while (at > 0 && scope_[at - 1].name != name) --at;
+  while (at > 0 && (scope_[at - 1].name != name || hidden(at - 1))) --at;
   if (at == 0 || !scope_[at - 1].scalar) return false;
   // The SELECT the reference is in: the innermost query frame.
   for (size_t k = frames_.size(); k > 0; --k) {
@@ -307,41 +317,6 @@ bool Scanner::outerScalar(std::string_view name) const noexcept {
     return at - 1 < own;
   }
   return false;
-}
-
-bool Scanner::aliasesStayOut(const NameEntry& e, size_t i) {
-  if (!opt_.guard_aliases || e.kind != EntryKind::Query) return true;
-  if (std::none_of(scope_.begin(), scope_.end(), [](const ScopeName& s) { return s.scalar; })) return true;
-  Lexer lexer(e.sql.data(), e.sql.data() + e.sql.size());
-  std::string chain, part;
-  bool inChain = false;
-  TokenType prev = TokenType::Whitespace;
-  for (;;) {
-    Token t = lexer.next();
-    if (t.isEnd() || t.isError()) break;
-    if (!t.isSignificant()) continue;
-    if (t.isIdentifier()) {
-      if (t.type == TokenType::BareWord) part.assign(t.begin, t.end);
-      else if (!decodeQuoted(t.text(), part)) part.clear();
-      if (inChain && prev == TokenType::Dot) {
-        chain += '.';
-        chain += part;
-      } else {
-        chain = part;
-      }
-      inChain = true;
-      for (const auto& s : scope_)
-        if (s.scalar && s.name == chain)
-          return fail(ErrorCode::FORBIDDEN_CLAUSE, i,
-                      "'" + s.name + "' is a WITH alias of this query and a name inside '" + e.name +
-                          "', which it reads: a ClickHouse server with the old query analyzer replaces that name there, and "
-                          "this credential's fixed parameters would not hold; rename the alias");
-    } else if (t.type != TokenType::Dot) {
-      inChain = false;
-    }
-    prev = t.type;
-  }
-  return true;
 }
 
 bool Scanner::push(FK kind, size_t i) {
@@ -406,7 +381,6 @@ bool Scanner::resolveTable(size_t b, size_t e, RefKind kind, bool has_alias) {
       return fail(ErrorCode::FORBIDDEN_DATABASE, b, "database '" + first + "' may not be read");
     return fail(ErrorCode::UNKNOWN_TABLE, b, "unknown table '" + key + "'");
   }
-  if (!aliasesStayOut(*entry, b)) return false;
   uint32_t begin = off(b);
   uint32_t end = static_cast<uint32_t>(tok(e - 1).end - q_.data());
   const bool alias = kind == RefKind::From && !has_alias;
@@ -744,6 +718,7 @@ bool Scanner::onClause(Kw k, size_t& i) {
       else scope_.resize(f.union_mark);
       if (!f.self_cte.empty()) scope_.push_back({f.self_cte, false});
       f.clause = CL::Start;
+      f.own_with = false;
       break;
     case Kw::Into:
       return fail(ErrorCode::FORBIDDEN_CLAUSE, i, "INTO OUTFILE is not allowed");
@@ -751,6 +726,7 @@ bool Scanner::onClause(Kw k, size_t& i) {
       if (f.clause == CL::Start) {
         f.clause = CL::With;
         f.with_elem = true;
+        if (f.union_mark != UINT32_MAX) f.own_with = true;
         if (kw(i + 1, "recursive")) { f.recursive = true; ++i; }
       } else if (kw(i + 1, "fill")) {
         f.fill = true;
@@ -765,6 +741,13 @@ bool Scanner::onClause(Kw k, size_t& i) {
 
 bool Scanner::onWord(size_t& i) {
   Frame& f = frames_.back();
+  if (opt_.guard_aliases && with_alias_ == SIZE_MAX && kw(i, "as") && ident(i + 1)) {
+    for (size_t k = frames_.size(); k > 0; --k) {
+      if (frames_[k - 1].kind != FK::Query) continue;
+      if (frames_[k - 1].clause == CL::With) with_alias_ = i;
+      break;
+    }
+  }
   if (i == skip_chain_) { i = chainEnd(i); return true; }
   bool after_dot = i > 0 && type(i - 1) == TT::Dot;
   if (after_dot) { ++i; return true; }
@@ -1033,6 +1016,18 @@ bool Scanner::run() {
   }
   if (frames_.size() != 1) return fail(ErrorCode::SYNTAX_ERROR, frames_.back().open, "unclosed bracket");
   if (incomplete(frames_.back().clause)) return fail(ErrorCode::SYNTAX_ERROR, i, "incomplete query");
+  // Options::guard_aliases: ClickHouse's old query analyzer carries every alias a WITH clause
+  // defines (`WITH 'acme' AS org`, or nested: `WITH tuple('acme' AS org) AS z`) into the
+  // subqueries of its query and replaces that name there — inside an inlined pipe too, where a
+  // condition on a fixed parameter then held for every row. So no WITH alias where a pipe or node
+  // is read (whatever its name: naming the clash would tell the pipe's hidden names one query at a time).
+  if (with_alias_ != SIZE_MAX) {
+    for (const TableRef& r : out_.refs)
+      if (names_.at(r.entry).kind == EntryKind::Query)
+        return fail(ErrorCode::FORBIDDEN_CLAUSE, with_alias_,
+                    "a query reading a pipe may not define aliases in WITH with this credential (it has fixed parameters): a ClickHouse server "
+                    "with the old query analyzer carries them into the pipe; write the value where it is used, or name it in the SELECT list");
+  }
   out_.sql = render();
   return true;
 }
@@ -1242,9 +1237,27 @@ bool analyze(std::string_view query, const NameMap& names, const Options& option
 }
 
 namespace {
-// Bare words that are never a column reference in an expression (they read as keywords there).
-// (CASE … END's END follows an operand: left bare by that rule.)
+// Bare words that read as keywords in an expression (besides kOperatorWords).
 constexpr std::string_view kExpressionWords[] = {"null", "true", "false", "inf", "nan", "infinity"};
+// Words after which an operand follows, in a filter: kOperatorWords and these infix or special
+// syntax words (`100 DIV id`: id is an operand, not a word after one).
+constexpr std::string_view kFilterOperatorWords[] = {"div", "mod", "regexp", "escape", "for", "both", "leading", "trailing", "collate"};
+// Functions whose first argument, a bare interval unit, is a keyword to ClickHouse's parser.
+constexpr std::string_view kUnitFunctions[] = {"dateadd", "date_add", "timestampadd", "timestamp_add", "datesub", "date_sub", "timestampsub",
+                                               "timestamp_sub", "datediff", "date_diff", "timestampdiff", "timestamp_diff"};
+// Interval units as ClickHouse's parser reads them (ParserIntervalKind), in lower case.
+constexpr std::string_view kIntervalUnits[] = {
+    "nanosecond", "nanoseconds", "sql_tsi_nanosecond", "ns", "microsecond", "microseconds", "sql_tsi_microsecond", "mcs",
+    "millisecond", "milliseconds", "sql_tsi_millisecond", "ms", "second", "seconds", "sql_tsi_second", "ss", "s",
+    "minute", "minutes", "sql_tsi_minute", "mi", "n", "hour", "hours", "sql_tsi_hour", "hh", "h",
+    "day", "days", "sql_tsi_day", "dd", "d", "week", "weeks", "sql_tsi_week", "wk", "ww",
+    "month", "months", "sql_tsi_month", "mm", "m", "quarter", "quarters", "sql_tsi_quarter", "qq", "q",
+    "year", "years", "sql_tsi_year", "yyyy", "yy"};
+// Keywords that are never qualified, even when a column has their name (their keyword use can be
+// followed by anything: NOT IN, GLOBAL IN, ANY (…)).
+constexpr std::string_view kNeverColumnWords[] = {"not", "and", "or", "is", "in", "global", "like", "ilike", "between", "as", "null", "true", "false"};
+
+bool isOperatorWord(std::string_view w) { return inSet(w, kOperatorWords) || inSet(w, kFilterOperatorWords); }
 }  // namespace
 
 bool qualifyColumns(std::string_view expr, const std::vector<std::string>& columns, std::string_view qualifier, std::string& out, Error& err) {
@@ -1265,28 +1278,45 @@ bool qualifyColumns(std::string_view expr, const std::vector<std::string>& colum
   }
   const auto type = [&](size_t i) { return i < toks.size() ? toks[i].type : TT::EndOfStream; };
   const auto ident = [&](size_t i) { return i < toks.size() && toks[i].isIdentifier(); };
+  const auto bareIs = [&](size_t i, std::string_view w) { return i < toks.size() && toks[i].type == TT::BareWord && iequals(toks[i].text(), w); };
   const auto name = [&](size_t i, std::string& n) {
     if (toks[i].type == TT::BareWord) { n.assign(toks[i].begin, toks[i].end); return true; }
     return decodeQuoted(toks[i].text(), n);
   };
   const std::unordered_set<std::string_view> cols(columns.begin(), columns.end());
-  // Lambda parameters: `x -> …` and `(x, y) -> …`. Their names stay bare everywhere (a column of
-  // the same name used outside the lambda too: rare, and qualifying it inside would change it).
-  std::unordered_set<std::string> params;
+  // Lambdas: `x -> …` and `(x, y) -> …`. Their parameters shadow columns from the parameter list
+  // to the end of the lambda (the `,` or closing bracket at the arrow's depth), nowhere else.
+  struct Lambda { size_t begin, end; std::vector<std::string> params; };
+  std::vector<Lambda> lambdas;
   std::string n;
   for (size_t k = 1; k < toks.size(); ++k) {
     if (toks[k].type != TT::Arrow) continue;
+    Lambda l{k - 1, toks.size(), {}};
     if (ident(k - 1)) {
-      if (name(k - 1, n)) params.insert(n);
+      if (name(k - 1, n)) l.params.push_back(n);
     } else if (type(k - 1) == TT::ClosingRoundBracket) {
       size_t depth = 0;
       for (size_t j = k - 1; j > 0; --j) {
         if (toks[j].type == TT::ClosingRoundBracket) ++depth;
-        else if (toks[j].type == TT::OpeningRoundBracket && --depth == 0) break;
-        else if (depth == 1 && ident(j) && name(j, n)) params.insert(n);
+        else if (toks[j].type == TT::OpeningRoundBracket && --depth == 0) { l.begin = j; break; }
+        else if (depth == 1 && ident(j) && name(j, n)) l.params.push_back(n);
       }
     }
+    int depth = 0;
+    for (size_t j = k + 1; j < toks.size(); ++j) {
+      const TT t = toks[j].type;
+      if (t == TT::OpeningRoundBracket || t == TT::OpeningSquareBracket || t == TT::OpeningCurlyBrace) ++depth;
+      else if (t == TT::ClosingRoundBracket || t == TT::ClosingSquareBracket || t == TT::ClosingCurlyBrace) {
+        if (depth-- == 0) { l.end = j; break; }
+      } else if (t == TT::Comma && depth == 0) { l.end = j; break; }
+    }
+    lambdas.push_back(std::move(l));
   }
+  const auto shadowed = [&](size_t i, const std::string& nm) {
+    for (const auto& l : lambdas)
+      if (i >= l.begin && i < l.end && std::find(l.params.begin(), l.params.end(), nm) != l.params.end()) return true;
+    return false;
+  };
   out.clear();
   out.reserve(expr.size() + 64);
   size_t copied = 0;
@@ -1298,19 +1328,36 @@ bool qualifyColumns(std::string_view expr, const std::vector<std::string>& colum
     const TT next = type(i + 1);
     if (next == TT::OpeningRoundBracket || next == TT::Arrow || next == TT::StringLiteral || next == TT::Number) continue;
     const bool bare = toks[i].type == TT::BareWord;
-    if (bare && (inSet(toks[i].text(), kOperatorWords) || inSet(toks[i].text(), kExpressionWords))) continue;
+    if (!name(i, n)) continue;  // (a name the analyzer refuses anyway)
+    if (bare && inSet(toks[i].text(), kNeverColumnWords)) continue;
+    if (bare && (inSet(toks[i].text(), kOperatorWords) || inSet(toks[i].text(), kExpressionWords))) {
+      // A column named like a keyword (`limit`, `offset`, `case`): a reference when what follows
+      // can only follow an operand (a comparison, a closing bracket, a comma, the end).
+      const bool operandNext = next == TT::Equals || next == TT::NotEquals || next == TT::Less || next == TT::Greater ||
+                               next == TT::LessOrEquals || next == TT::GreaterOrEquals || next == TT::Spaceship ||
+                               next == TT::Concatenation || next == TT::Slash || next == TT::Percent || next == TT::ClosingRoundBracket ||
+                               next == TT::ClosingSquareBracket || next == TT::Comma || next == TT::EndOfStream || next == TT::Dot ||
+                               next == TT::QuestionMark || next == TT::DoubleColon ||
+                               bareIs(i + 1, "and") || bareIs(i + 1, "or") || bareIs(i + 1, "is") || bareIs(i + 1, "in") ||
+                               bareIs(i + 1, "like") || bareIs(i + 1, "ilike") || bareIs(i + 1, "between") || bareIs(i + 1, "not");
+      if (!operandNext) continue;
+    }
     if (i > 0) {
       const Token& p = toks[i - 1];
       if (p.type == TT::BareWord && iequals(p.text(), "as")) continue;
       // A word right after an operand is not one (INTERVAL 1 day, an alias without AS).
       const bool operandEnd = p.type == TT::Number || p.type == TT::StringLiteral || p.type == TT::QuotedIdentifier ||
                               p.type == TT::HereDoc || p.type == TT::ClosingRoundBracket || p.type == TT::ClosingSquareBracket ||
-                              (p.type == TT::BareWord && !inSet(p.text(), kOperatorWords));
+                              (p.type == TT::BareWord && !isOperatorWord(p.text()));
       if (bare && operandEnd) continue;
-      if (p.type == TT::OpeningRoundBracket && i > 1 && toks[i - 2].type == TT::BareWord && iequals(toks[i - 2].text(), "extract")) continue;
+      // EXTRACT(day FROM ts): the unit (extract(s, 're') is the regular expression function).
+      if (bare && p.type == TT::OpeningRoundBracket && i > 1 && bareIs(i - 2, "extract") && bareIs(i + 1, "from")) continue;
+      // date_diff(day, a, b), timestampadd(hour, 1, t): the unit.
+      if (bare && p.type == TT::OpeningRoundBracket && i > 1 && toks[i - 2].type == TT::BareWord && inSet(toks[i - 2].text(), kUnitFunctions) &&
+          next == TT::Comma && inSet(toks[i].text(), kIntervalUnits))
+        continue;
     }
-    if (!name(i, n)) continue;  // (a name the analyzer refuses anyway)
-    if (params.count(n)) continue;
+    if (shadowed(i, n)) continue;
     bool qualify = cols.count(n) != 0;
     chain = n;
     for (size_t j = i + 1; !qualify && type(j) == TT::Dot && ident(j + 1); j += 2) {

@@ -69,10 +69,10 @@ struct Options {
   size_t max_query_size = 256 * 1024;
   uint32_t max_depth = 128;
   bool allow_format = true;  // pipe nodes may not carry FORMAT
-  // Refuse a scalar WITH alias in scope where a query entry (a pipe, a node) is inlined when the
-  // entry's SQL uses that name (or a dotted alias names one of its chains): ClickHouse's old
-  // query analyzer replaces the name there, and a pipe's condition on a fixed parameter
-  // (`org = 'acme'`) then held for every row. For credentials whose boundary is such a condition.
+  // Refuse any alias a WITH clause defines (`WITH 'acme' AS org`, `WITH tuple('acme' AS org) AS z`)
+  // in a query that reads a query entry (a pipe, a node): ClickHouse's old query analyzer replaces
+  // that name inside it, and a pipe's condition on a fixed parameter (`org = 'acme'`) then held for
+  // every row. For credentials whose boundary is such a condition.
   bool guard_aliases = false;
 };
 
