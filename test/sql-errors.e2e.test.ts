@@ -196,3 +196,26 @@ describe('a query that ends unfinished', () => {
     expect(mid.body.error).not.toMatch(/the query ends before|readonly|max_execution_time/);
   });
 });
+
+describe('a failing function\'s expression dump', () => {
+  it('is not shown to a caller of a pipe that reads another pipe it may not read (its literals are that pipe\'s)', async () => {
+    for (const [name, sql] of [
+      ['inner_secret', "SELECT id, cityHash64(concat('INNER_SECRET_XYZ', country)) AS h FROM events WHERE country != 'hidden_value'"],
+      ['outer_open', 'SELECT id, h FROM inner_secret'],
+    ]) {
+      const r = await post('/v0/pipes', JSON.stringify({ name, nodes: [{ name: `${name}_n`, sql, type: 'endpoint' }] }), { 'Content-Type': 'application/json' });
+      expect(r.status, r.text).toBe(200);
+    }
+    const t = (await post('/v0/tokens?name=outer_only&scope=PIPES:READ:outer_open')).body.token as string;
+    expect((await get('/v0/pipes/inner_secret.json', t)).status).toBe(403);
+    for (const r of [
+      await get(`/v0/pipes/outer_open.json?q=${encodeURIComponent('SELECT * FROM _ WHERE intDiv(h, id - id) = 1')}`, t),
+      await q('SELECT * FROM outer_open WHERE intDiv(h, id - id) = 1', t),
+      await q("SELECT * FROM outer_open WHERE throwIf(h > 0, 'stop') = 0", t),
+    ]) {
+      expect(r.status, r.text).toBe(422);
+      expect(r.text).not.toMatch(/hidden_value|INNER_SECRET|__table|FUNCTION /);
+      expect(r.body.error).toMatch(/\((ILLEGAL_DIVISION|FUNCTION_THROW_IF_VALUE_IS_NON_ZERO)\)/);
+    }
+  });
+});

@@ -193,7 +193,7 @@ export const SYNTAX_POSITION = /failed at position (\d+) (\((?:\)|'(?:[^'\\]|\\.
  * length (the messages quote whole queries: 250,000 spaces were seconds of the event loop).
  */
 export function withoutQuotedQuery(text: string): string {
-  let t = withoutProcessingQuery(text);
+  let t = withoutExecutingDump(withoutProcessingQuery(text));
   // A syntax error quotes the compiled query from the position it failed at (with a line and
   // column only for queries of several lines).
   t = t.replace(new RegExp(`(${SYNTAX_POSITION.source}): [\\s\\S]*?(?=\\. Expected |\\.? \\([A-Z_]+\\)(?: \\(version [^)]+\\))?\\.?$|$)`), '$1');
@@ -210,6 +210,27 @@ export function withoutQuotedQuery(text: string): string {
   const tailFrom = Math.max(0, rest.length - SUFFIX_TAIL);
   const tail = /(?:\. Maybe you meant: \[(?:'(?:[^'\\]|\\.)*'(?:, )?)*\])?(?: \(set [^)]*\))?\.? \([A-Z_]+\)(?: \(version [^)]+\))?\.?$/.exec(rest.slice(tailFrom));
   return t.slice(0, start) + (tail ? rest.slice(tailFrom + tail.index) : '');
+}
+
+/**
+ * Without the expression dump of a function that failed while running, `: while executing
+ * 'FUNCTION and(notEquals(__table2.name, 'hidden_value'_String) :: 4, …) -> … UInt8 : 3'`: the
+ * compiled query's expressions with their literals — another pipe's conditions and constants.
+ * The dump ends with ` : <n>'` before `:`, `.` or the end; its literals read `'…'_Type`.
+ */
+function withoutExecutingDump(text: string): string {
+  const marker = ": while executing '";
+  const at = text.indexOf(marker);
+  if (at < 0) return text;
+  const end = / : \d+'(?=[.:]|$)/g;
+  end.lastIndex = at + marker.length;
+  const m = end.exec(text);
+  // Not in the known shape: everything to the message's code tail goes.
+  if (!m) {
+    const tail = /\.? \([A-Z_]+\)(?: \(version [^)]+\))?\.?$/.exec(text);
+    return text.slice(0, at) + (tail && tail.index > at ? text.slice(tail.index) : '');
+  }
+  return text.slice(0, at) + text.slice(m.index + m[0].length);
 }
 
 /** Without ` while processing query: '…'` (to its closing quote before `,` `.` or the end), in one pass. */
