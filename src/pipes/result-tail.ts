@@ -10,7 +10,22 @@ import type { QueryStats } from '../cells/engine.js';
 const HOLD = 512;
 /** Nothing to write (zero-length, so never written into). */
 const EMPTY = Buffer.alloc(0);
-const TRAILER = /"rows":\s*(\d+),(\s*)(?:("rows_before_limit_at_least")|"statistics":\s*\{\s*"elapsed":\s*[0-9.eE+-]+,\s*"rows_read":\s*(\d+),\s*"bytes_read":\s*(\d+))/;
+/**
+ * The JSON format's trailer: its keys stand on lines of their own after one tab (the data's keys
+ * after three, a map's on the line of its value). Without the line and tab, a result column named
+ * `rows` with a `statistics` map beside it was read as the trailer — its row gained a key and the
+ * call log took the caller's numbers. The last match in the held bytes is the trailer.
+ */
+const TRAILER = /\n\t"rows":\s*(\d+),(\s*)(?:("rows_before_limit_at_least")|"statistics":\s*\{\s*"elapsed":\s*[0-9.eE+-]+,\s*"rows_read":\s*(\d+),\s*"bytes_read":\s*(\d+))/g;
+const TRAILER_STATS = /\n\t"statistics":\s*\{\s*"elapsed":\s*[0-9.eE+-]+,\s*"rows_read":\s*(\d+),\s*"bytes_read":\s*(\d+)/g;
+
+/** The last match of a global pattern in `text`, or null. */
+function lastMatch(re: RegExp, text: string): RegExpExecArray | null {
+  re.lastIndex = 0;
+  let last: RegExpExecArray | null = null;
+  for (let m; (m = re.exec(text)); ) last = m;
+  return last;
+}
 
 export class ResultTail {
   #format: string;
@@ -121,8 +136,7 @@ export class ResultTail {
     // multi-byte UTF-8 character) come back unchanged; the trailer is ASCII.
     let text = this.#held.toString('latin1');
     this.#held = EMPTY;
-    // Values in `data` are JSON strings with escaped quotes, so this shape only matches the trailer.
-    const m = TRAILER.exec(text);
+    const m = lastMatch(TRAILER, text);
     if (!m) return Buffer.from(text, 'latin1');
     this.#rows = Number(m[1]);
     if (!m[3]) {
@@ -132,7 +146,7 @@ export class ResultTail {
       const at = m.index + m[0].indexOf('"statistics"');
       text = `${text.slice(0, at)}"rows_before_limit_at_least": ${m[1]},${m[2]}${text.slice(at)}`;
     } else {
-      const s = /"rows_read":\s*(\d+),\s*"bytes_read":\s*(\d+)/.exec(text);
+      const s = lastMatch(TRAILER_STATS, text.slice(m.index));
       if (s) { this.#readRows = Number(s[1]); this.#readBytes = Number(s[2]); }
     }
     return Buffer.from(text, 'latin1');
