@@ -64,6 +64,28 @@ describe('StreamAssembler', () => {
     });
   }
 
+  for (const format of ['CSVWithNames', 'TSVWithNames', 'CSV', 'TSV']) {
+    it(`${format} WITH TOTALS over several blocks: the header once, every row, the totals`, async () => {
+      const sql = 'SELECT number AS s, count() AS c FROM numbers(150000) GROUP BY s WITH TOTALS ORDER BY s';
+      const got = await assembled(sql, format);
+      expect(got.chunks).toBeGreaterThan(2);
+      expect(got.bytes.equals(await buffered(sql, format))).toBe(true);
+      expect(got.bytes.toString().endsWith(format.startsWith('CSV') ? '\n0,150000\n' : '\n0\t150000\n')).toBe(true);
+    });
+  }
+
+  it('Prometheus over several blocks: one HELP and TYPE per metric, every sample', async () => {
+    const sql = "SELECT if(number < 140000, 'http_requests', 'errors') AS name, toFloat64(number) AS value, 'help text' AS help, 'counter' AS type, map('k', toString(number)) AS labels FROM numbers(150000)";
+    const got = await assembled(sql, 'Prometheus');
+    expect(got.chunks).toBeGreaterThan(2);
+    const text = got.bytes.toString();
+    expect(text.match(/^# HELP /gm)).toHaveLength(2);
+    expect(text.match(/^# TYPE /gm)).toHaveLength(2);
+    expect(text.match(/^(http_requests|errors)\{/gm)).toHaveLength(150000);
+    // As the engine writes it in one piece, but for blank lines between blocks (ignored by the format).
+    expect(text.replace(/\n\n+/g, '\n')).toBe((await buffered(sql, 'Prometheus')).toString().replace(/\n\n+/g, '\n'));
+  });
+
   it('a LIMIT over several blocks: the rows of all of them (the server adds rows_before_limit_at_least)', async () => {
     const sql = 'SELECT number FROM numbers(300000) WHERE number % 3 = 0 LIMIT 70000';
     const r = await assembled(sql, 'JSON');

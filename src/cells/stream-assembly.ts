@@ -8,7 +8,10 @@
  * (JSON: the first block's head, every block's rows, the last block's tail with
  * the whole result's `rows` and `elapsed`; *WithNames: the header once), and
  * formats that cannot be spliced (Parquet) are written to a file by the engine
- * and sent from there (`WHOLE_FILE_FORMATS`, see cell-main.ts).
+ * and sent from there (`WHOLE_FILE_FORMATS`, see cell-main.ts). A Prometheus result repeats the
+ * `# HELP`/`# TYPE` lines of the metric a chunk starts in (a scraper refuses a second HELP line
+ * for a metric): a chunk's lines equal to the previous chunk's last ones go. WITH TOTALS: the
+ * totals arrive as a chunk of their own, `\n<totals row>\n` then a header — kept without it.
  */
 
 /** JSON formats with chdb's pretty layout: `"data": [` rows `],` then `"rows": N`. */
@@ -54,8 +57,11 @@ export class StreamAssembler {
 
   /** True when chunks need reassembly for this format (false: send them as they are). */
   static needed(format: string): boolean {
-    return JSON_FORMATS.has(format) || format in HEADER_LINES;
+    return JSON_FORMATS.has(format) || format in HEADER_LINES || format === 'Prometheus';
   }
+
+  /** The `# HELP`/`# TYPE` lines of the last metric the previous Prometheus chunk wrote. */
+  #promHead: Buffer | undefined;
 
   /**
    * What to send for one chunk of the stream. `first`/`last`: its place (a result of
@@ -65,6 +71,7 @@ export class StreamAssembler {
   piece(chunk: Buffer, first: boolean, last: boolean, rows: number, elapsedMs: number): Buffer {
     if (first && last) return chunk;
     if (JSON_FORMATS.has(this.#format)) return this.#json(chunk, first, last, rows, elapsedMs);
+    if (this.#format === 'Prometheus') return this.#prometheus(chunk, first);
     const lines = HEADER_LINES[this.#format];
     if (lines === undefined) return chunk;
     if (first) {
@@ -74,8 +81,30 @@ export class StreamAssembler {
       return chunk;
     }
     const h = this.#header!;
+    // WITH TOTALS: an empty line and the totals row (then the header again, which goes).
+    if (chunk[0] === 0x0a) return chunk.length >= h.length && chunk.subarray(chunk.length - h.length).equals(h) ? chunk.subarray(0, chunk.length - h.length) : chunk;
     if (chunk.length < h.length || !chunk.subarray(0, h.length).equals(h)) throw new StreamLayoutError(`${this.#format} stream: a chunk does not start with the header`);
     return chunk.subarray(h.length);
+  }
+
+  #prometheus(chunk: Buffer, first: boolean): Buffer {
+    let out = chunk;
+    const prev = this.#promHead;
+    if (!first && prev && chunk.length >= prev.length && chunk.subarray(0, prev.length).equals(prev)) out = chunk.subarray(prev.length);
+    // The last block of `#` lines in this chunk: the head of the metric the next chunk may go on with.
+    let end = -1;
+    let start = -1;
+    for (let i = 0; i < chunk.length;) {
+      const nl = chunk.indexOf(0x0a, i);
+      const lineEnd = nl < 0 ? chunk.length : nl + 1;
+      if (chunk[i] === 0x23) {
+        if (end !== i) start = i;
+        end = lineEnd;
+      }
+      i = lineEnd;
+    }
+    if (start >= 0) this.#promHead = Buffer.from(chunk.subarray(start, end));
+    return out;
   }
 
   #json(chunk: Buffer, first: boolean, last: boolean, rows: number, elapsedMs: number): Buffer {
