@@ -88,3 +88,29 @@ describe('NDJSON inference as ClickHouse infers', () => {
     expect(await rows('SELECT flags, nb FROM inf10')).toEqual([{ flags: [true, false], nb: [true, null] }]);
   });
 });
+
+describe('schema types and encodings', () => {
+  it('DateTime64 without a precision is DateTime64(3), as ClickHouse reads it', async () => {
+    await create('dt64', '`t` DateTime64 `json:$.t`');
+    expect((await post('/v0/events?name=dt64&wait=true', '{"t":"2024-01-02 03:04:05.678"}\n')).body).toEqual({ successful_rows: 1, quarantined_rows: 0 });
+    const d = await call(`${srv.url}/v0/datasources/dt64`, { token });
+    expect(d.body.schema.columns[0].type).toBe('DateTime64(3)');
+    expect(await rows('SELECT toString(t) AS t FROM dt64')).toEqual([{ t: '2024-01-02 03:04:05.678' }]);
+  });
+
+  it('LowCardinality of a number is a 400 saying what to write, not the engine\'s 422', async () => {
+    const r = await post(`/v0/datasources?name=lcn&format=ndjson&mode=create&schema=${enc('`x` LowCardinality(UInt32) `json:$.x`')}`);
+    expect(r.status, r.text).toBe(400);
+    expect(r.body).toMatchObject({ code: 'SCHEMA_SYNTAX' });
+    expect(r.body.error).toMatch(/LowCardinality\(UInt32\) is refused by the engine: LowCardinality is for strings/);
+    expect((await call(`${srv.url}/v0/datasources/lcn`, { token })).status).toBe(404);
+  });
+
+  it('Content-Encoding: x-gzip is gzip', async () => {
+    const { gzipSync } = await import('node:zlib');
+    await create('xg', '`id` UInt32 `json:$.id`');
+    const r = await call(`${srv.url}/v0/events?name=xg&wait=true`, { method: 'POST', token, body: gzipSync('{"id":1}\n{"id":2}\n'), headers: { 'Content-Encoding': 'x-gzip' } });
+    expect(r.status, r.text).toBe(200);
+    expect(r.body).toEqual({ successful_rows: 2, quarantined_rows: 0 });
+  });
+});

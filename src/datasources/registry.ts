@@ -182,7 +182,7 @@ async function unknownType(engine: Engine, e: unknown): Promise<RoostError | und
  * ClickHouse codes of a CREATE refused for what the schema says: a DEFAULT expression or a
  * sorting key that does not parse, names nothing, or does not fit its column's type.
  */
-const SCHEMA_REFUSALS = new Set([6, 27, 36, 42, 43, 44, 46, 47, 48, 50, 53, 62, 70, 116, 169, 179, 549]);
+const SCHEMA_REFUSALS = new Set([6, 27, 36, 42, 43, 44, 46, 47, 48, 50, 53, 62, 70, 116, 169, 179, 455, 549]);
 
 /** The engine's virtual columns, which its messages list among a table's columns. */
 const VIRTUAL = new Set(['_part', '_part_index', '_part_uuid', '_part_offset', '_part_data_version', '_part_starting_offset', '_part_granule_offset',
@@ -213,6 +213,11 @@ export function schemaRefusal(e: unknown, ws: Workspace): unknown {
   }
   // The columns an expression may name, without the engine's virtual ones (_part, _block_number, ...).
   const shown = text.replace(/(available columns: )((?:'[^']*'\s*)+)/, (_m, head: string, list: string) => head + (list.match(/'[^']*'/g) ?? []).filter((c) => !VIRTUAL.has(c.slice(1, -1))).join(' ') + ' ');
+  // LowCardinality of a number or a date (SUSPICIOUS_TYPE_FOR_LOW_CARDINALITY): a type, not an expression.
+  if (e.clickhouseCode === 455) {
+    const type = /Creating columns of type (\S+)/.exec(text)?.[1];
+    return new RoostError('SCHEMA_SYNTAX', `${type ?? 'a LowCardinality type'} is refused by the engine: LowCardinality is for strings (LowCardinality(String), LowCardinality(Nullable(String))); write the column's type without it`, { details: { clickhouse_code: 455, ...(type ? { type } : {}) } });
+  }
   // Code 62 with this text: the CREATE statement is over the engine's max_query_size (a schema of tens of thousands of columns).
   if (/Max query size exceeded/i.test(text)) return new RoostError('SCHEMA_SYNTAX', 'the schema is too large for the engine (its CREATE statement is over 256 KiB): use fewer columns, or shorter names and types', { details: { clickhouse_code: e.clickhouseCode } });
   return new RoostError('SCHEMA_SYNTAX', `the engine refused the schema (a DEFAULT expression or engine_sorting_key): ${shown}`, { details: { clickhouse_code: e.clickhouseCode } });

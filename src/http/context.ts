@@ -84,7 +84,8 @@ export async function readBody(ctx: Ctx, limit = ctx.maxBodyBytes): Promise<Buff
 export async function* bodyStream(ctx: Ctx, limit: number): AsyncGenerator<Buffer> {
   const declared = Number(ctx.req.headers['content-length'] ?? NaN);
   if (Number.isFinite(declared) && declared > limit) throw tooLarge(limit);
-  const enc = String(ctx.req.headers['content-encoding'] ?? '').toLowerCase();
+  // x-gzip is gzip (RFC 9110, 8.4.1.3).
+  const enc = String(ctx.req.headers['content-encoding'] ?? '').toLowerCase().trim().replace(/^x-gzip$/, 'gzip');
   let source: AsyncIterable<Buffer> = ctx.req;
   if (enc === 'gzip') source = ctx.req.pipe(zlib.createGunzip());
   else if (enc && enc !== 'identity') throw new RoostError('UNSUPPORTED_MEDIA_TYPE', `Content-Encoding "${enc}" is not supported; send gzip or no encoding`);

@@ -154,7 +154,8 @@ bool parseInner(Cursor& c, Type& out, TypeError& err, int depth) {
   if (name == "DateTime" || name == "DateTime64") {
     out = Type(name == "DateTime" ? Kind::DateTime : Kind::DateTime64);
     bool hasArgs = c.eat('(');
-    if (out.kind == Kind::DateTime64 && !hasArgs) return fail(err, c.pos, "DateTime64 needs a precision");
+    // DateTime64 alone is DateTime64(3), as ClickHouse reads it.
+    if (out.kind == Kind::DateTime64 && !hasArgs) out.precision = 3;
     if (!hasArgs) return true;
     if (out.kind == Kind::DateTime64) {
       long long p = 0;
