@@ -264,7 +264,7 @@ describe('NDJSON', () => {
     expect(r.body.rows).toBe(2);
     expect(r.body.quarantine_rows).toBe(1); // beyond UInt64: refused, not rounded
     expect(await rows('SELECT toString(u) AS u, toString(i) AS i, toString(d) AS d, s, arrayMap(x -> toString(x), a) AS a FROM bigjson ORDER BY i')).toEqual([
-      { u: '9007199254740993', i: '-9223372036854775808', d: '12345678901234567.8901234567', s: '{"n":12345678901234567890}', a: ['18446744073709551615', '1'] },
+      { u: '9007199254740993', i: '-9223372036854775808', d: '12345678901234567.8901234567', s: '{"n": 12345678901234567890}', a: ['18446744073709551615', '1'] },
       { u: '18446744073709551615', i: '9223372036854775807', d: '0.123456789', s: '1.5', a: [] },
     ]);
     const q = await rows('SELECT c__error_column, u FROM bigjson_quarantine');
@@ -280,8 +280,9 @@ describe('NDJSON', () => {
       '{"u": 1, "arr": [-9007199254740993], "meta": {"x": 1}}\n{"u": 12345678901234567, "arr": [], "meta": {"y": [9007199254740993]}}\n', { 'Content-Type': 'application/x-ndjson' });
     expect(b.status, b.text).toBe(200);
     expect(await rows('SELECT toString(u) AS u, arrayMap(x -> toString(x), arr) AS arr, meta FROM bigints ORDER BY u')).toEqual([
-      { u: '1', arr: ['-9007199254740993'], meta: '{"x":1}' },
-      { u: '12345678901234567', arr: [], meta: '{"y":[9007199254740993]}' },
+      // (An object in a text column is its JSON text as sent, as ClickHouse stores it.)
+      { u: '1', arr: ['-9007199254740993'], meta: '{"x": 1}' },
+      { u: '12345678901234567', arr: [], meta: '{"y": [9007199254740993]}' },
     ]);
     const a = await post('/v0/analyze', '{"big": 18446744073709551615, "small": 9007199254740993}\n', { 'Content-Type': 'application/x-ndjson' });
     expect(a.status, a.text).toBe(200);

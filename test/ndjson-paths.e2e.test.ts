@@ -68,6 +68,32 @@ describe('JSON paths read own keys and array elements only', () => {
   });
 });
 
+describe('objects and arrays in a text column', () => {
+  it('are stored as their JSON text as sent, as ClickHouse stores them (key order, repeated keys, spaces, escapes)', async () => {
+    await create('ob', '`id` UInt32 `json:$.id`, `x` String `json:$.x`, `y` Nullable(String) `json:$.o.y`');
+    const lines = [
+      '{"id":1,"x":{"b":1,"10":2,"a":3}}',
+      '{"id":2,"x":{"d":1,"d":2}}',
+      '{"id":3,"x":{"x": 1}, "o": {"y": [ {"k" : null} ], "y": {"last": true}}}',
+      '{"id":4,"x":[ 1 , 2 ]}',
+      '{"id":5,"x":{"e":"\\u00e9","s":"a\\/b"}}',
+    ];
+    for (const route of ['/v0/events?name=ob&wait=true', '/v0/datasources?name=ob&mode=append&format=ndjson']) {
+      const r = await post(route, lines.join('\n') + '\n');
+      expect(r.status, r.text).toBe(200);
+    }
+    const got = await rows('SELECT id, x, y FROM ob ORDER BY id');
+    const want = [
+      { id: 1, x: '{"b":1,"10":2,"a":3}', y: null },
+      { id: 2, x: '{"d":1,"d":2}', y: null },
+      { id: 3, x: '{"x": 1}', y: '{"last": true}' },
+      { id: 4, x: '[ 1 , 2 ]', y: null },
+      { id: 5, x: '{"e":"\\u00e9","s":"a\\/b"}', y: null },
+    ];
+    expect(got).toEqual(want.flatMap((w) => [w, w]));
+  });
+});
+
 describe('NDJSON inference as ClickHouse infers', () => {
   const typesOf = async (name: string, body: string) => {
     const r = await post(`/v0/datasources?name=${name}&format=ndjson&mode=create`, body);

@@ -148,3 +148,96 @@ export function stringifyExact(v: unknown): string {
   }
   return JSON.stringify(v);
 }
+
+/** An object or array stored in a text column: its JSON text as sent (ClickHouse keeps it so). */
+export class RawJson {
+  constructor(readonly text: string) {}
+}
+
+/**
+ * The source text of the value at `steps` in `text` (valid JSON: callers parsed it first), or
+ * undefined when there is none. A key step reads an object's key (a repeated key: its last
+ * value, as JSON.parse takes it), an index step an array's element.
+ */
+export function rawJsonAt(text: string, steps: readonly (string | number)[]): string | undefined {
+  let i = 0;
+  const n = text.length;
+  const ws = (): void => {
+    while (i < n) {
+      const c = text.charCodeAt(i);
+      if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d) i++;
+      else break;
+    }
+  };
+  const skipString = (): void => {
+    for (i++; i < n; i++) {
+      const c = text.charCodeAt(i);
+      if (c === 0x5c) i++;
+      else if (c === 0x22) { i++; return; }
+    }
+  };
+  const skipValue = (): void => {
+    ws();
+    const c = text[i];
+    if (c === '"') return skipString();
+    if (c === '{' || c === '[') {
+      let depth = 0;
+      while (i < n) {
+        const d = text[i];
+        if (d === '"') { skipString(); continue; }
+        if (d === '{' || d === '[') depth++;
+        else if ((d === '}' || d === ']') && --depth === 0) { i++; return; }
+        i++;
+      }
+      return;
+    }
+    while (i < n && !/[,\]}\s]/.test(text[i]!)) i++;
+  };
+  let start = 0;
+  let end = n;
+  for (const s of steps) {
+    i = start;
+    ws();
+    let found: [number, number] | undefined;
+    if (typeof s === 'string') {
+      if (text[i] !== '{') return undefined;
+      i++;
+      ws();
+      if (text[i] === '}') return undefined;
+      for (;;) {
+        ws();
+        const ks = i;
+        skipString();
+        const key = JSON.parse(text.slice(ks, i)) as string;
+        ws();
+        i++; // ':'
+        ws();
+        const vs = i;
+        skipValue();
+        if (key === s) found = [vs, i];
+        ws();
+        if (text[i] !== ',') break;
+        i++;
+      }
+    } else {
+      if (text[i] !== '[') return undefined;
+      i++;
+      ws();
+      if (text[i] === ']') return undefined;
+      for (let k = 0; ; k++) {
+        ws();
+        const vs = i;
+        skipValue();
+        if (k === s) { found = [vs, i]; break; }
+        ws();
+        if (text[i] !== ',') break;
+        i++;
+      }
+    }
+    if (!found) return undefined;
+    [start, end] = found;
+  }
+  i = start;
+  ws();
+  return text.slice(i, end);
+}

@@ -9,7 +9,7 @@ import type { RejectedRow } from '../native/csv.js';
 import type { QuarantineRow } from './quarantine.js';
 import type { ImportSource } from './import.js';
 import { RoostError } from '../errors.js';
-import { ExactNumber, exactJson, holdsNumber, holdsUnsafeInteger, mayBeInexact, stringifyExact } from './json-exact.js';
+import { ExactNumber, RawJson, exactJson, holdsNumber, holdsUnsafeInteger, mayBeInexact, rawJsonAt, stringifyExact } from './json-exact.js';
 import { native } from '../native/addon.js';
 import { AHEAD, INLINE_MAX_BYTES, ndjsonWorkerCount, openRemoteConverter, type RemoteConverter, type RemoteResult } from './ndjson-pool.js';
 
@@ -307,6 +307,7 @@ function field(v: unknown, p: ColumnPlan): string {
   if (v === undefined) return p.missing;
   if (v === null) return p.nul;
   if (typeof v === 'string') return csvQuote(v);
+  if (v instanceof RawJson) return csvQuote(v.text);
   if (typeof v === 'number' || v instanceof ExactNumber) {
     if (p.enumLabels) return csvQuote(enumNumber(v, p.enumLabels));
     return p.time ? epochSeconds(String(v)) : numberAs(v, p.decimal);
@@ -632,6 +633,16 @@ export class NdjsonConverter {
     if (textCols.length && textCols.some((i) => holdsNumber(values[i]))) {
       const exact = exactJson(raw, obj, true);
       for (const i of textCols) values[i] = at(exact, paths[i]!);
+    }
+    // An object or array in a text column is stored as its JSON text as sent, as ClickHouse
+    // stores it (written again it lost duplicate keys, spaces and escapes, and moved keys that
+    // read as numbers first).
+    for (const i of textCols) {
+      const v = values[i];
+      if (v !== null && typeof v === 'object' && !(v instanceof ExactNumber) && !plans[i]!.arrayLiteral) {
+        const text = rawJsonAt(raw, paths[i]!);
+        if (text !== undefined) values[i] = new RawJson(text);
+      }
     }
     // A lone surrogate (\ud800 without its pair) is valid JSON but no UTF-8 text holds it:
     // stored, it would become U+FFFD, another value than the one sent. Only an escape can
