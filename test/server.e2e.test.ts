@@ -164,6 +164,21 @@ describe('server basics (dev mode)', () => {
     expect(text).toMatch(/^HTTP\/1\.1 200 /);
     expect(text).toMatch(/\r\n\r\n0,"a{40}",\d+\n1,"a{40}",/);
     expect(text).toMatch(/\nCode: 159\. Roost: the result above is incomplete: the request did not finish within 1500 ms\n$/);
+    // A client reading slowly over HTTP/1.0 gets the marker too, after what was queued before it
+    // (the connection was cut a second after the deadline, mid-row, and read as complete).
+    for (let i = 0; i < 30; i++) {
+      if ((await call(`${srv.url}/v0/sql?q=${encodeURIComponent('SELECT 1')}`, { token })).status === 200) break;
+    }
+    const slowly = await new Promise<Buffer>((resolve, reject) => {
+      const u = new URL(srv.url);
+      const sock = net.connect(Number(u.port), u.hostname, () => sock.write(`GET ${q} HTTP/1.0\r\nHost: ${u.host}\r\nAuthorization: Bearer ${token}\r\n\r\n`));
+      sock.setNoDelay(true);
+      const parts: Buffer[] = [];
+      sock.on('data', (b: Buffer) => { parts.push(b); sock.pause(); setTimeout(() => sock.resume(), 40); });
+      sock.on('error', reject);
+      sock.on('close', () => resolve(Buffer.concat(parts)));
+    });
+    expect(slowly.toString('latin1')).toMatch(/\nCode: 159\. Roost: the result above is incomplete: the request did not finish within 1500 ms\n$/);
   });
 
   it('serves Prometheus metrics with request counts by route and status', async () => {

@@ -7,7 +7,7 @@ import { countingBytes } from '../log/metrics.js';
 import crypto from 'node:crypto';
 import type { App } from '../app.js';
 import type { Ctx } from '../http/context.js';
-import { bodyStream, formOf, mergeForm, readForm, readJson, sendJson, sendText, textOf } from '../http/context.js';
+import { beginCommit, bodyStream, formOf, mergeForm, readForm, readJson, sendJson, sendText, textOf } from '../http/context.js';
 import { datasourceDatafile } from '../datasources/datafile.js';
 import { multipartBoundary, readMultipart, partText } from '../http/multipart.js';
 import { QueryFailed, RoostError } from '../errors.js';
@@ -600,7 +600,7 @@ export function registerDataSourceRoutes(app: App): void {
           throw new RoostError('ENGINE_UNAVAILABLE', `data source "${ds.name}" has buffered events that could not be written yet; nothing was renamed: retry in a few seconds`, { retryable: true, headers: { 'Retry-After': '5' } });
         }
         // After the imports in flight under the old name; those that wait behind this answer 404.
-        next = await withDataSourceLock(app, ws, ds, true, commit);
+        next = await withDataSourceLock(app, ws, ds, true, () => { beginCommit(ctx); return commit(); });
       } catch (e) {
         opsLog(ws, ds, 'rename', ctx, { elapsedMs: performance.now() - t0, error: publicMessage(ws, e), options });
         throw e;
@@ -634,7 +634,7 @@ export function registerDataSourceRoutes(app: App): void {
     try {
       // Not in the middle of an import: a partial replace copies the rows it keeps from the
       // table and swaps the copy in, which would bring truncated rows back.
-      await withDataSourceLock(app, ws, ds, true, () => engine.exec(`TRUNCATE TABLE IF EXISTS ${qualified(ws, table)}`));
+      await withDataSourceLock(app, ws, ds, true, () => { beginCommit(ctx); return engine.exec(`TRUNCATE TABLE IF EXISTS ${qualified(ws, table)}`); });
     } catch (e) {
       opsLog(ws, { id: ds.id, name: requested }, 'truncate', ctx, { elapsedMs: performance.now() - t0, error: publicMessage(ws, e) });
       throw e;
@@ -716,7 +716,10 @@ export function registerDataSourceRoutes(app: App): void {
       // Not in the middle of an import (a partial replace would swap deleted rows back in).
       await withDataSourceLock(app, ws, ds, !dry, async () => {
         count = Number((await engine.exec(`SELECT count() FROM ${qualified(ws, ds.table)} WHERE ${where}`, { settings: { readonly: 1 } })).toString().trim());
-        if (!dry && count > 0) await deleteRowsWhere(engine, ws, ds.table, where);
+        if (!dry && count > 0) {
+          beginCommit(ctx);
+          await deleteRowsWhere(engine, ws, ds.table, where);
+        }
       });
     } catch (caught) {
       const e = conditionFailure(caught, cred, ws, 'delete_condition', ds.name, ds.columns.map((c) => c.name));
@@ -756,6 +759,7 @@ export function registerDataSourceRoutes(app: App): void {
       // lock also checks the name is still this data source: another drop (and a create) may
       // have come between reading it and claiming the name.
       await withDataSourceLock(app, ws, ds, true, async () => {
+        beginCommit(ctx);
         // Checked again in the same transaction as the delete: a pipe saved since the check
         // above (pipe saves check their data sources in their own transaction) is seen here.
         await state.transact((s) => {
@@ -977,7 +981,7 @@ export async function runImport(app: App, ctx: Ctx, ws: Workspace, ds: DataSourc
     hasHeader = headerParam(params);
   }
   const t0 = performance.now();
-  const r = await importRows(app, { ws, ds, mode, source, dialect: csvDialect, hasHeader, requestId: ctx.id, signal: ctx.signal, staged, replaceWhere, creating, beforeCommit });
+  const r = await importRows(app, { ws, ds, mode, source, dialect: csvDialect, hasHeader, requestId: ctx.id, signal: ctx.signal, staged, replaceWhere, creating, beforeCommit: () => { beforeCommit?.(); beginCommit(ctx); } });
   app.metrics.nativeParseSeconds.observe((performance.now() - t0) / 1000);
   app.metrics.ingestRows.inc({ tenant: ws.tenant, format }, r.rows);
   if (format === 'ndjson') r.bytes = read.bytes;

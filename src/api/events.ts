@@ -7,7 +7,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { App } from '../app.js';
-import { bodyStream, sendJson } from '../http/context.js';
+import { beginCommit, bodyStream, sendJson } from '../http/context.js';
 import { RoostError } from '../errors.js';
 import { authenticate, authorize, stillAuthorized, workspaceOf } from '../../auth/authorize.js';
 import { getTenant, getWorkspace, type Workspace } from '../../tenants/registry.js';
@@ -192,7 +192,7 @@ export function registerEventRoutes(app: App): EventBuffer {
       try {
         r = await importRows(app, {
           ws, ds, mode: 'append', source: ndjsonSource(countingBytes(await gunzipIfCompressed(bodyStream(ctx, limit), limit), read), ds.columns), dialect: { delimiter: ',', quote: '"', escape: '' },
-          hasHeader: false, requestId: ctx.id, signal: ctx.signal, staged: false, group: true, beforeCommit: stillMay,
+          hasHeader: false, requestId: ctx.id, signal: ctx.signal, staged: false, group: true, beforeCommit: () => { stillMay(); beginCommit(ctx); },
         });
       } catch (e) {
         // A refused append is an operation too (as for /v0/datasources): the log says why.

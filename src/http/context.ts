@@ -44,6 +44,26 @@ export interface Ctx {
   deadline?: Error;
   /** Set when the server's request timeout ended the request: its call logs say 408, not 499. */
   timedOut?: Error;
+  /**
+   * Set by beginCommit: the request has started the step that changes data (a stage attached or
+   * swapped in, a truncate, a drop, a rows delete). The deadline no longer answers 408 for it:
+   * the handler answers what happened.
+   */
+  committing?: boolean;
+}
+
+/**
+ * Called right before a request changes data that a 408 would say it left alone: throws the
+ * request's 408 (or its client's going away) when it came first — nothing is changed — and
+ * otherwise keeps the deadline from answering until the handler does (a 408 sent while the commit
+ * ran, or before an operation waiting for its data source's lock ran, was followed by the change:
+ * an append retried after its 408 stored its rows twice; a truncate answered 408 emptied the
+ * table seconds later).
+ */
+export function beginCommit(ctx: Ctx): void {
+  if (ctx.timedOut) throw ctx.timedOut;
+  if (ctx.signal.aborted) throw new RoostError('CLIENT_CLOSED', 'the client went away before the change was made; nothing was changed');
+  ctx.committing = true;
 }
 
 /**

@@ -210,16 +210,29 @@ export class HttpServer {
     else if (same instanceof Set) same.add(ctx);
     else this.#byId.set(id, new Set([same, ctx]));
     const timer = setTimeout(() => {
+      // Past the point of changing data (beginCommit): the handler answers what happened.
+      if (ctx.committing) return;
       const late = new RoostError('REQUEST_TIMEOUT', `the request did not finish within ${this.#opts.requestTimeoutMs} ms`);
       ctx.timedOut = late;
       if (!res.headersSent) this.#sendError(ctx, late);
       else if (req.httpVersion === '1.0' && !res.writableEnded) {
         // No chunks on HTTP/1.0: a close would read as the end of a complete answer. The
         // handler, woken by the abort, ends the body with this error written into it
-        // (markIncomplete); one that does not within a second (a client not reading) is cut.
+        // (markIncomplete). The marker leaves after what is queued before it: the connection is
+        // cut only once the client takes nothing for a second (a client reading slowly got the
+        // body cut mid-row without the marker, which read as a complete answer), or after 30 s.
         cutHere = true;
         ctx.deadline = late;
-        setTimeout(() => { if (!res.writableFinished) res.destroy(); }, 1000).unref();
+        let sent = res.socket?.bytesWritten ?? 0;
+        let waited = 0;
+        const check = setInterval(() => {
+          waited += 1000;
+          const now = res.socket?.bytesWritten ?? 0;
+          if (res.writableFinished || res.destroyed) clearInterval(check);
+          else if (now === sent || waited >= 30_000) { clearInterval(check); res.destroy(); }
+          sent = now;
+        }, 1000);
+        check.unref();
       } else {
         cutHere = true;
         res.destroy();

@@ -8,6 +8,7 @@
  * engine wait for the client again, and a client that then takes nothing for `stallMs` is let go
  * (its query cancelled). Order and bytes are the engine's.
  */
+import { RoostError } from '../errors.js';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
@@ -118,6 +119,10 @@ export async function pumpResult(ctx: Ctx, source: AsyncIterable<Buffer>, o: Spo
 
   try {
     for (;;) {
+      // Ended by the request's deadline (or the client's going): what is spooled is not sent, so
+      // that an HTTP/1.0 client gets the marker saying the result is incomplete right after what
+      // its connection holds (it came after the whole spool, at a slow reader's pace, or never).
+      if (ctx.signal.aborted) throw failure ?? ctx.deadline ?? new RoostError('CLIENT_CLOSED', 'the client went away; query cancelled');
       if (memory.length) {
         const b = memory.shift()!;
         memoryBytes -= b.length;

@@ -1,0 +1,52 @@
+/**
+ * A request answered 408 changes nothing, later either (a black-box round): the deadline's 408
+ * was sent while an append's stage waited to be attached, or while a truncate waited for its data
+ * source's lock, and the change was made afterwards (an append retried after its 408 stored its
+ * rows twice; a truncate answered 408 emptied the table seconds later). Here the tenant's cell is
+ * held (SIGSTOP) while both requests pass their 1.5 s deadline, then let go.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call, childProcesses, startServer, type RunningServer } from './helpers/server.js';
+
+let srv: RunningServer;
+let token: string;
+const enc = encodeURIComponent;
+const post = (p: string, body?: string) => call(`${srv.url}${p}`, { method: 'POST', token, body, headers: { 'Content-Type': 'text/csv' } });
+const count = async () => {
+  const r = await call(`${srv.url}/v0/sql?q=${enc('SELECT count() FROM dl FORMAT TSV')}`, { token });
+  expect(r.status, r.text).toBe(200);
+  return Number(r.text.trim());
+};
+
+beforeAll(async () => {
+  srv = await startServer({ env: { ROOST_REQUEST_TIMEOUT_MS: '1500' } });
+  token = (await call(`${srv.url}/tokens`)).body.workspace_admin_token;
+  expect((await post(`/v0/datasources?name=dl&schema=${enc('id Int32')}`)).status).toBe(200);
+  expect((await post('/v0/datasources?name=dl&mode=append', '1\n2\n3\n')).status).toBe(200);
+}, 120_000);
+afterAll(async () => { await srv?.stop(); });
+
+describe('the request deadline', () => {
+  it('an append and a truncate answered 408 while the engine was held change nothing once it is back', async () => {
+    expect(await count()).toBe(3);
+    const cells = childProcesses(srv.proc.pid!, 'cell-main');
+    expect(cells.length).toBeGreaterThan(0);
+    for (const pid of cells) process.kill(pid, 'SIGSTOP');
+    let append, truncate;
+    try {
+      const a = post('/v0/datasources?name=dl&mode=append', '4\n5\n');
+      await new Promise((r) => setTimeout(r, 200));
+      const t = post('/v0/datasources/dl/truncate');
+      [append, truncate] = await Promise.all([a, t]);
+    } finally {
+      for (const pid of cells) process.kill(pid, 'SIGCONT');
+    }
+    expect(append.status, append.text).toBe(408);
+    expect(truncate.status, truncate.text).toBe(408);
+    // What they waited for runs now; neither may change the table.
+    await new Promise((r) => setTimeout(r, 2_000));
+    expect(await count()).toBe(3);
+    const log = await call(`${srv.url}/v0/sql?q=${enc("SELECT event_type, result FROM tinybird.datasources_ops_log WHERE datasource_name = 'dl' AND event_type IN ('append', 'truncate') ORDER BY timestamp FORMAT JSON")}`, { token });
+    expect(log.body.data.slice(1)).toEqual([{ event_type: 'append', result: 'error' }, { event_type: 'truncate', result: 'error' }]);
+  });
+});
