@@ -715,7 +715,10 @@ export function registerDataSourceRoutes(app: App): void {
       await flushEvents(ws, ds);
       // Not in the middle of an import (a partial replace would swap deleted rows back in).
       await withDataSourceLock(app, ws, ds, !dry, async () => {
-        count = Number((await engine.exec(`SELECT count() FROM ${qualified(ws, ds.table)} WHERE ${where}`, { settings: { readonly: 1 } })).toString().trim());
+        // countIf, not WHERE: the condition is evaluated on every row, as the mutation does (a WHERE
+        // read only the granules the index left, and a condition failing on another row failed
+        // the mutation after this count had passed).
+        count = Number((await engine.exec(`SELECT countIf(${where}) FROM ${qualified(ws, ds.table)}`, { settings: { readonly: 1 } })).toString().trim());
         if (!dry && count > 0) {
           beginCommit(ctx);
           await deleteRowsWhere(engine, ws, ds.table, where);

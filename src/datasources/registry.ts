@@ -8,7 +8,7 @@ import type { State } from '../state/state.js';
 import type { Op } from '../state/store.js';
 import { QueryFailed, RoostError } from '../errors.js';
 import type { Engine } from '../cells/engine.js';
-import { quoteIdent, unfinishedMutations } from '../cells/engine.js';
+import { quoteIdent, quoteString, unfinishedMutations } from '../cells/engine.js';
 import { refuseIdShaped } from '../pipes/pipe.js';
 import { compatColumns } from '../cells/compat.js';
 import { ClickHouseEngine } from '../cells/clickhouse.js';
@@ -231,6 +231,21 @@ export async function createQuarantine(engine: Engine, ws: Workspace, ds: DataSo
 }
 
 /**
+ * A rows delete the engine failed part of the way (its condition threw on rows the count before it
+ * did not read): the mutation is killed — left queued, it failed every later delete of the data
+ * source, survived restarts, and ran those deletes once it was let go — and the error says what
+ * happened, without the engine's stack trace.
+ */
+async function failedMutation(engine: Engine, ws: Workspace, table: string, e: unknown): Promise<unknown> {
+  if (!(e instanceof QueryFailed)) return e;
+  try {
+    await engine.exec(`KILL MUTATION WHERE database = ${quoteString(ws.database)} AND table = ${quoteString(table)} AND is_done = 0`);
+  } catch { /* the engine away: the next delete's own failure says so */ }
+  const reason = e.message.replace(/\s*Stack trace[\s\S]*$/i, '').replace(/\n\d+\.\s[\s\S]*$/, '').trim();
+  return new RoostError('QUERY_FAILED', `the rows delete failed in the engine and was stopped (rows of parts it had finished may be deleted; the others are not): ${reason}; write the condition so that it holds for every row (e.g. toInt32OrZero instead of toInt32)`, { details: { clickhouse_code: e.clickhouseCode } });
+}
+
+/**
  * Deletes the rows of a data source's table that match `where` and waits until they are gone.
  * Servers before `mutations_sync` (an unknown setting there, refused) get the mutation without
  * it, then system.mutations is polled until the table has none left to do.
@@ -238,12 +253,20 @@ export async function createQuarantine(engine: Engine, ws: Workspace, ds: DataSo
 export async function deleteRowsWhere(engine: Engine, ws: Workspace, table: string, where: string, waitMs = 300_000): Promise<void> {
   const sync = !(engine instanceof ClickHouseEngine) || (await engine.features()).mutationsSync;
   if (sync) {
-    await engine.exec(`ALTER TABLE ${qualified(ws, table)} DELETE WHERE ${where}`, { settings: { mutations_sync: 2 } });
+    try {
+      await engine.exec(`ALTER TABLE ${qualified(ws, table)} DELETE WHERE ${where}`, { settings: { mutations_sync: 2 } });
+    } catch (e) {
+      throw await failedMutation(engine, ws, table, e);
+    }
     return;
   }
   await engine.exec(`ALTER TABLE ${qualified(ws, table)} DELETE WHERE ${where}`);
   const deadline = Date.now() + waitMs;
   for (let delay = 20; ; delay = Math.min(delay * 2, 500)) {
+    // (Servers before 19.x have no latest_fail_reason: their failed mutation waits out waitMs.)
+    const failed = await engine.exec(`SELECT any(latest_fail_reason) FROM system.mutations WHERE database = ${quoteString(ws.database)} AND table = ${quoteString(table)} AND is_done = 0 AND latest_fail_reason != ''`)
+      .then((b) => b.toString().trim(), () => '');
+    if (failed) throw await failedMutation(engine, ws, table, new QueryFailed(failed, Number(/^Code: (\d+)/.exec(failed)?.[1] ?? 0) || undefined));
     if ((await unfinishedMutations(engine, ws.database, table)) === 0) return;
     if (Date.now() > deadline) throw new RoostError('QUERY_TIMEOUT', `the rows delete did not finish on the ClickHouse server within ${Math.round(waitMs / 1000)} s; it goes on there (see system.mutations)`);
     await new Promise((r) => setTimeout(r, delay));
