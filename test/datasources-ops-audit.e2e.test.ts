@@ -146,6 +146,21 @@ describe('tinybird.datasources_ops_log', () => {
     ]);
   });
 
+  it('a drop or rename refused at once (a pipe reads it, the name is taken) is logged as an error', async () => {
+    await fresh('oplog_ref');
+    await fresh('oplog_taken');
+    const pipe = await call(`${srv.url}/v0/pipes`, { method: 'POST', token, body: JSON.stringify({ name: 'oplog_reader', nodes: [{ name: 'n', sql: 'SELECT * FROM oplog_ref' }] }), headers: { 'Content-Type': 'application/json' } });
+    expect(pipe.status, pipe.text).toBe(200);
+    const refused = [
+      await call(`${srv.url}/v0/datasources/oplog_ref`, { method: 'DELETE', token }),
+      await call(`${srv.url}/v0/datasources/oplog_ref?name=oplog_ref2`, { method: 'PUT', token }),
+    ];
+    for (const r of refused) expect(r.status, r.text).toBe(409);
+    const ops = (await log('oplog_ref', 4)).filter((o) => o.event_type === 'delete' || o.event_type === 'rename');
+    expect(ops.map((o) => `${o.event_type} ${o.result}`)).toEqual(['delete error', 'rename error']);
+    expect(ops.map((o) => o.error)).toEqual(refused.map((r) => r.body.error));
+  });
+
   it('a rows delete is logged with the job id it answered', async () => {
     await fresh('oplog_del');
     const r = await form('/v0/datasources/oplog_del/delete', { delete_condition: "c = 'ES'" });

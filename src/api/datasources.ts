@@ -568,7 +568,13 @@ export function registerDataSourceRoutes(app: App): void {
       }
       return cur;
     };
-    check(state);
+    try {
+      check(state);
+    } catch (e) {
+      // A rename refused at once is in the operations log as one refused later is (failed or not).
+      if (renaming) opsLog(ws, ds, 'rename', ctx, { elapsedMs: performance.now() - t0, error: publicMessage(ws, e), options: { old_name: ds.name, new_name: to } });
+      throw e;
+    }
     const commit = () => state.transact((s) => {
       const cur = check(s);
       const at = Date.now();
@@ -750,12 +756,15 @@ export function registerDataSourceRoutes(app: App): void {
     const refuseIfRead = (users: string[]) => {
       if (users.length) throw new RoostError('CONFLICT', `data source "${ds.name}" (or its quarantine) is used by pipes: ${users.join(', ')}; remove them first`, { details: { dependents: users } });
     };
-    refuseIfRead(readers());
-    // A create of the same name may start once the state forgets this one: it waits until
-    // these tables are gone rather than have its new tables dropped here.
-    const release = claimName(ws, ds.name);
-    if (!release) throw new RoostError('CONFLICT', `data source "${ds.name}" is being created or dropped by another request; retry`, { retryable: true });
+    // Refused or failed, the drop is in the operations log too (docs/api.md: every operation, once
+    // the data source is known).
+    let release: (() => void) | undefined;
     try {
+      refuseIfRead(readers());
+      // A create of the same name may start once the state forgets this one: it waits until
+      // these tables are gone rather than have its new tables dropped here.
+      release = claimName(ws, ds.name);
+      if (!release) throw new RoostError('CONFLICT', `data source "${ds.name}" is being created or dropped by another request; retry`, { retryable: true });
       // After the imports in flight (each checks, once it has the lock, that its data source is
       // still there): one that swapped its stage in after the tables were dropped would give a
       // data source created meanwhile under this name the old schema, or fail with a 422. The
@@ -790,8 +799,11 @@ export function registerDataSourceRoutes(app: App): void {
         await app.dropLater.drop(ws.tenant, qualified(ws, ds.table), hold);
         await app.dropLater.drop(ws.tenant, qualified(ws, `${ds.table}_quarantine`), hold);
       });
+    } catch (e) {
+      opsLog(ws, ds, 'delete', ctx, { elapsedMs: performance.now() - t0, error: publicMessage(ws, e) });
+      throw e;
     } finally {
-      release();
+      release?.();
     }
     opsLog(ws, ds, 'delete', ctx, { elapsedMs: performance.now() - t0 });
     app.audit({ event: 'datasource.drop', outcome: 'success', tenant: ws.tenant, workspace: ws.name, workspaceId: ws.id, resource: ds.name, requestId: ctx.id, credential: credentialName(cred) });
