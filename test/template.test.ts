@@ -165,6 +165,7 @@ describe('typed parameter functions', () => {
     ['Int', '42', '42'],
     ['Integer', '-42', '-42'],
     ['Float32', '1.5', "toFloat32('1.5')"],
+    ['Float32', '3.4028235e38', "toFloat32('3.4028235e+38')"],
     ['Float64', '-2.5e-3', '-0.0025'],
     ['Float64', '.5', '0.5'],
     ['Float64', '-0', '-0.0'],
@@ -196,7 +197,7 @@ describe('typed parameter functions', () => {
     ['Int16', '32768'], ['Int32', '2147483648'], ['Int64', '9223372036854775808'], ['Int128', '170141183460469231731687303715884105728'],
     ['Int256', '1' + '0'.repeat(77)], ['UInt8', '-1'], ['UInt8', '256'], ['UInt16', '65536'], ['UInt32', '4294967296'],
     ['UInt64', '18446744073709551616'], ['UInt128', '-1'], ['UInt256', 'abc'], ['Int', '9223372036854775808'], ['Integer', '1.5'],
-    ['Float32', '1e39'], ['Float64', '1e309'], ['Float64', 'NaN'], ['Float64', 'inf'], ['Float64', '1.2.3'], ['Float64', '1 OR 1=1'],
+    ['Float32', '1e39'], ['Float32', '3.4028236e38'], ['Float64', '1e309'], ['Float64', 'NaN'], ['Float64', 'inf'], ['Float64', '1.2.3'], ['Float64', '1 OR 1=1'],
     ['Boolean', 'yes'], ['Boolean', "1'"], ['Date', '2023-02-29'], ['Date', '2024-13-01'], ['Date', '2024-1-1'], ['Date', "2024-01-01' OR 1=1"],
     ['DateTime', '2024-01-01 25:00:00'], ['DateTime', '2024-01-01 10:00:00+15:00'], ['DateTime', '2024-01-01 10:00:00 Z'], ['DateTime', '2024-01-01Z'], ['DateTime', 'now()'], ['DateTime64', '2024-01-01 10:00:00.1234567890'],
     ['JSON', '{bad'], ['JSON', "{'a': 1}"],
@@ -208,6 +209,12 @@ describe('typed parameter functions', () => {
     expect(e.details).toMatchObject({ parameter: 'p', expected: type });
     expect(e.message).toContain('"p"');
     expect(e.message).toContain(type);
+  });
+
+  it('a date or time outside 1900..2299 says so, not that it is malformed', () => {
+    for (const [type, v] of [['Date', '1899-12-31'], ['Date', '2300-01-01'], ['DateTime', '1899-12-31 23:59:59'], ['DateTime64', '2300-01-01 00:00:00.5']]) {
+      expect(caught(() => render(`SELECT {{${type}(p)}}`, { p: v! })).message, v).toMatch(/out of range: from 1900-01-01 to 2299-12-31/);
+    }
   });
 
   it('defaults, required, missing and empty values', () => {

@@ -93,6 +93,9 @@ const DATE_RE = /^([0-9]{4})-([0-9]{2})-([0-9]{2})$/;
 const DATETIME_RE = /^([0-9]{4})-([0-9]{2})-([0-9]{2})(?:[ Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?([Zz]|[+-][0-9]{2}:?[0-9]{2})?)?$/;
 const FLOAT32_MAX = 3.4028234663852886e38;
 
+/** The years a date or time parameter may name (ClickHouse's Date32 and DateTime64 range). */
+const RANGE = 'out of range: from 1900-01-01 to 2299-12-31';
+
 function validDate(y: number, m: number, d: number): boolean {
   if (m < 1 || m > 12 || d < 1) return false;
   const days = new Date(Date.UTC(y, m, 0)).getUTCDate();
@@ -160,7 +163,8 @@ export function checkScalar(type: ScalarType, raw: unknown): Checked {
     if (!FLOAT_RE.test(s)) throw new ValueProblem('not a number');
     const n = Number(s);
     if (!Number.isFinite(n)) throw new ValueProblem('out of range');
-    if (type === 'Float32' && Math.abs(n) > FLOAT32_MAX) throw new ValueProblem('out of range for Float32');
+    // Out of range when it rounds to infinity as a Float32 (3.4028235e38, how ClickHouse prints the largest, is in).
+    if (type === 'Float32' && !Number.isFinite(Math.fround(n))) throw new ValueProblem(`out of range for Float32 (largest ${FLOAT32_MAX})`);
     const text = numberText(n);
     // A bare decimal is a Float64 literal: 0.1 would not equal a Float32 column's 0.1, so a
     // Float32 says its type (as Tinybird writes it). A Float64 keeps a float form, so that
@@ -170,6 +174,7 @@ export function checkScalar(type: ScalarType, raw: unknown): Checked {
   if (type === 'Date') {
     const s = scalarText(raw);
     const m = DATE_RE.exec(s);
+    if (m && (+m[1] < 1900 || +m[1] > 2299)) throw new ValueProblem(RANGE);
     if (!m || !validDate(+m[1], +m[2], +m[3])) throw new ValueProblem('expected a date YYYY-MM-DD');
     return { value: s, sql: quoteString(s) };
   }
@@ -177,6 +182,7 @@ export function checkScalar(type: ScalarType, raw: unknown): Checked {
   const s = scalarText(raw);
   const m = DATETIME_RE.exec(s);
   const bad = `expected ${type === 'DateTime' ? 'YYYY-MM-DD HH:MM:SS' : 'YYYY-MM-DD HH:MM:SS[.fraction]'}`;
+  if (m && (+m[1] < 1900 || +m[1] > 2299)) throw new ValueProblem(RANGE);
   if (!m || !validDate(+m[1], +m[2], +m[3])) throw new ValueProblem(bad);
   let [y, mo, d, h, mi, se] = [m[1]!, m[2]!, m[3]!, m[4] ?? '00', m[5] ?? '00', m[6] ?? '00'];
   if (+h > 23 || +mi > 59 || +se > 59) throw new ValueProblem(bad);
