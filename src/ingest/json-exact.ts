@@ -7,6 +7,16 @@
  * everything else is what `JSON.parse` gives. Which lines: see `ndjson.ts`.
  */
 
+/** The index of the first character at or after `i` that is not JSON whitespace. */
+function afterWhitespace(text: string, i: number): number {
+  while (i < text.length) {
+    const c = text.charCodeAt(i);
+    if (c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) break;
+    i++;
+  }
+  return i;
+}
+
 /** A JSON number whose value a double cannot hold exactly: its text as sent. */
 export class ExactNumber {
   constructor(readonly text: string) {}
@@ -74,13 +84,7 @@ export function exactJson(text: string, parsed: unknown, everyNumber = false): u
   if (!everyNumber && !MAYBE_INEXACT.test(text)) return parsed;
   let i = 0;
   const n = text.length;
-  const ws = (): void => {
-    while (i < n) {
-      const c = text.charCodeAt(i);
-      if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d) i++;
-      else break;
-    }
-  };
+  const ws = (): void => { i = afterWhitespace(text, i); };
   const str = (): string => {
     const start = i++;
     while (text.charCodeAt(i) !== 0x22) i += text.charCodeAt(i) === 0x5c ? 2 : 1;
@@ -162,13 +166,7 @@ export class RawJson {
 export function rawJsonAt(text: string, steps: readonly (string | number)[]): string | undefined {
   let i = 0;
   const n = text.length;
-  const ws = (): void => {
-    while (i < n) {
-      const c = text.charCodeAt(i);
-      if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d) i++;
-      else break;
-    }
-  };
+  const ws = (): void => { i = afterWhitespace(text, i); };
   const skipString = (): void => {
     for (i++; i < n; i++) {
       const c = text.charCodeAt(i);
