@@ -83,7 +83,6 @@ function fitsDouble(text: string): boolean {
 export function exactJson(text: string, parsed: unknown, everyNumber = false): unknown {
   if (!everyNumber && !MAYBE_INEXACT.test(text)) return parsed;
   let i = 0;
-  const n = text.length;
   const ws = (): void => { i = afterWhitespace(text, i); };
   const str = (): string => {
     const start = i++;
