@@ -44,6 +44,11 @@ describe('analyzeSql: rewrite', () => {
     expect(analyzeSql('WITH events AS (SELECT 1 AS id) SELECT id FROM events UNION ALL WITH 1 AS k SELECT id FROM events', MAP).sql)
       .toBe('WITH events AS (SELECT 1 AS id) SELECT id FROM events UNION ALL WITH 1 AS k SELECT id FROM `ws_default`.`events` AS events');
     expect(analyzeSql('WITH c AS (SELECT 1 AS id) SELECT id FROM c UNION ALL SELECT id FROM c', MAP).sql).toBe('WITH c AS (SELECT 1 AS id) SELECT id FROM c UNION ALL SELECT id FROM c');
+    // Scalar aliases of the first member stay in scope there (ClickHouse merges them in): after IN
+    // such an alias is refused as in any later member (18.16 read it as a table), not looked up as a data source.
+    expect(() => analyzeSql('WITH [1] AS v SELECT 1 WHERE 1 IN v UNION ALL WITH 2 AS k SELECT 2 WHERE 1 IN v', { ...MAP, v: '`ws_default`.`v`' })).toThrow(/'v' after IN is a WITH alias/);
+    // A query inside the first member with its own WITH still sees the CTEs.
+    expect(analyzeSql('WITH c AS (SELECT 1 AS id) SELECT id FROM (WITH 2 AS k SELECT id FROM c) UNION ALL SELECT 3', MAP).sql).toBe('WITH c AS (SELECT 1 AS id) SELECT id FROM (WITH 2 AS k SELECT id FROM c) UNION ALL SELECT 3');
   });
   it('keeps user aliases, with or without AS', () => {
     expect(analyzeSql('SELECT e.a FROM events e', MAP).sql).toBe('SELECT e.a FROM `ws_default`.`events` e');
@@ -142,6 +147,11 @@ describe('analyzeSql: policy', () => {
     // read the name as a table of the session's current database: `default.secret`).
     ["WITH secret AS (SELECT 'cte' AS v) SELECT 'x' AS v WHERE 0 UNION ALL WITH 1 AS k SELECT v FROM secret", 'UNKNOWN_TABLE', 'secret', 1],
     ["WITH secret AS (SELECT 1 AS v) SELECT v FROM secret UNION ALL WITH 1 AS k SELECT v FROM (SELECT * FROM secret)", 'UNKNOWN_TABLE', 'secret', 2],
+    // Bracketed members, and queries inside a later member, with a WITH of their own, too.
+    ['WITH cte AS (SELECT 1 AS x) SELECT x FROM cte UNION ALL (WITH 2 AS k SELECT x FROM cte)', 'UNKNOWN_TABLE', 'cte', 2],
+    ['WITH cte AS (SELECT 1 AS x) SELECT x FROM cte UNION ALL ((WITH 2 AS k SELECT x FROM cte))', 'UNKNOWN_TABLE', 'cte', 2],
+    ['WITH cte AS (SELECT 1 AS x) SELECT x FROM cte EXCEPT (WITH 2 AS k SELECT x FROM cte)', 'UNKNOWN_TABLE', 'cte', 2],
+    ['WITH cte AS (SELECT 1 AS x) SELECT x FROM cte UNION ALL (SELECT 5 UNION ALL WITH 2 AS k SELECT x FROM cte)', 'UNKNOWN_TABLE', 'cte', 2],
     ['SELECT * FROM EVENTS', 'UNKNOWN_TABLE', 'EVENTS'],
     ['SELECT * FROM events WHERE a IN nope', 'UNKNOWN_TABLE', 'nope'],
     ['SELECT * FROM events WHERE a IN (nope)', 'UNKNOWN_TABLE', 'nope'],

@@ -261,3 +261,12 @@ describe('withoutQuotedQuery (engine errors of queries over pipes)', () => {
     expect(performance.now() - t0).toBeLessThan(5_000);
   });
 });
+
+describe('a failed function\'s expression dump', () => {
+  it('goes whole to the code tail, also when a backquoted name in it fakes its end', () => {
+    expect(withoutQuotedQuery("Code: 153. DB::Exception: Division by zero: while executing 'FUNCTION and(notEquals(__table2.name, 'hidden_value'_String) :: 4, equals(intDiv(__table1.h, 0), 1_UInt8) :: 2) -> and(…) UInt8 : 3'. (ILLEGAL_DIVISION)"))
+      .toBe('Code: 153. DB::Exception: Division by zero. (ILLEGAL_DIVISION)');
+    expect(withoutQuotedQuery("Code: 6. DB::Exception: Cannot parse string 'SECRETa' as Int32: while executing 'FUNCTION equals(toInt32(`z : 1'.`) :: 1, 1) -> and(notEquals(org, 'hidden_value'), equals(toInt32(concat('SECRET_LIT', org)), 1) UInt8 : 3': While executing MergeTreeSelect(pool: ReadPoolInOrder). (CANNOT_PARSE_TEXT)"))
+      .toBe("Code: 6. DB::Exception: Cannot parse string 'SECRETa' as Int32. (CANNOT_PARSE_TEXT)");
+  });
+});

@@ -109,7 +109,16 @@ describe('qualifyColumns', () => {
     expect(q("id IS NOT NULL AND org != ''")).toBe("T.id IS NOT NULL AND T.org != ''");
     expect(q('date_diff(day, date, today()) < 7 AND dateDiff(d, date, today()) > 1')).toBe('date_diff(day, T.date, today()) < 7 AND dateDiff(d, T.date, today()) > 1');
   });
-  it('columns named like keywords, EXTRACT the regular expression function, DIV and MOD, lambdas in their own extent', () => {
+  it('columns named like keywords where they stand as operands; literals stay literals', () => {
+    const k = (expr: string) => qualifyColumns(expr, ['global', 'like', 'in', 'and', 'between', 'limit', 'from', 'interval', 'not', 'inf', 'org', 'x'], 'T');
+    expect(k("global = 'acme'")).toBe("T.global = 'acme'");
+    expect(k('like = 1 AND in = 2 OR and = 3')).toBe('T.like = 1 AND T.in = 2 OR T.and = 3');
+    expect(k('between > 1 AND limit + 0 = 1 AND from - 1 = 0 AND limit * 2 = 2')).toBe('T.between > 1 AND T.limit + 0 = 1 AND T.from - 1 = 0 AND T.limit * 2 = 2');
+    expect(k("x NOT IN (1) AND x LIKE 'a' AND x BETWEEN 1 AND 2 AND NOT -x < 0")).toBe("T.x NOT IN (1) AND T.x LIKE 'a' AND T.x BETWEEN 1 AND 2 AND NOT -T.x < 0");
+    expect(k('x > now() - INTERVAL -1 day')).toBe('T.x > now() - INTERVAL -1 day');
+    expect(k("overlay('xxxx' PLACING org FROM 1) = 'acme' AND inf > 1e300")).toBe("overlay('xxxx' PLACING T.org FROM 1) = 'acme' AND inf > 1e300");
+  });
+  it('EXTRACT the regular expression function, DIV and MOD, lambdas in their own extent', () => {
     const k = (expr: string) => qualifyColumns(expr, ['limit', 'offset', 'case', 'org', 'id', 'arr'], 'T');
     expect(k('limit = 1 AND (offset) > 2 AND case != 0')).toBe('T.limit = 1 AND (T.offset) > 2 AND T.case != 0');
     expect(k("CASE org WHEN 'a' THEN 1 ELSE 0 END = 1")).toBe("CASE T.org WHEN 'a' THEN 1 ELSE 0 END = 1");

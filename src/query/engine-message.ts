@@ -216,21 +216,14 @@ export function withoutQuotedQuery(text: string): string {
  * Without the expression dump of a function that failed while running, `: while executing
  * 'FUNCTION and(notEquals(__table2.name, 'hidden_value'_String) :: 4, …) -> … UInt8 : 3'`: the
  * compiled query's expressions with their literals — another pipe's conditions and constants.
- * The dump ends with ` : <n>'` before `:`, `.` or the end; its literals read `'…'_Type`.
+ * Everything from the marker to the message's code tail goes (its end cannot be found from the
+ * inside: a backquoted name in it is printed as written, `z : 1'.` faked one).
  */
 function withoutExecutingDump(text: string): string {
-  const marker = ": while executing '";
-  const at = text.indexOf(marker);
+  const at = text.indexOf(": while executing '");
   if (at < 0) return text;
-  const end = / : \d+'(?=[.:]|$)/g;
-  end.lastIndex = at + marker.length;
-  const m = end.exec(text);
-  // Not in the known shape: everything to the message's code tail goes.
-  if (!m) {
-    const tail = /\.? \([A-Z_]+\)(?: \(version [^)]+\))?\.?$/.exec(text);
-    return text.slice(0, at) + (tail && tail.index > at ? text.slice(tail.index) : '');
-  }
-  return text.slice(0, at) + text.slice(m.index + m[0].length);
+  const tail = /\.? \([A-Z_]+\)(?: \(version [^)]+\))?\.?$/.exec(text);
+  return text.slice(0, at) + (tail && tail.index > at ? text.slice(tail.index) : '');
 }
 
 /** Without ` while processing query: '…'` (to its closing quote before `,` `.` or the end), in one pass. */

@@ -269,7 +269,7 @@ export function hideQuotedQuery(e: RoostError): void {
   // (A `SELECT` left in the message is the query too: a hidden pipe over numbers() or literals
   // names no database — `… are not supported for subquery SELECT …`, `ARRAY JOIN (SELECT …)`.)
   // (Nor a compiled expression: the analyzer's `__table2.name`, a `FUNCTION f(…)` dump.)
-  if (namesInternalDatabase(m) || /\bSELECT\b|\b__table\d|\bFUNCTION \w+\(/.test(m.replace(/\. Expected one of: [\s\S]*$/, ''))) {
+  if (namesInternalDatabase(m) || /\bSELECT\b|\b__table\d|\bFUNCTION \w+\(|\) -> | :: \d/.test(m.replace(/\. Expected one of: [\s\S]*$/, ''))) {
     const code = e instanceof QueryFailed ? e.clickhouseCode : undefined;
     const name = /\(([A-Z_]+)\)(?: \(version [^)]+\))?\.?$/.exec(m.slice(-200))?.[1];
     m = `Code: ${code ?? 0}. DB::Exception: the engine refused the query${name ? ` (${name})` : ''}; its message quoted the query as compiled, with what this request may not read (other pipes' nodes, row filters), and is not shown: check the query against the columns and types it reads`;

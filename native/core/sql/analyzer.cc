@@ -129,9 +129,9 @@ struct Frame {
   // after the first (where ClickHouse recurses) and nowhere else in it.
   std::string self_cte;
   bool self_cleared = false;  // a recursive body whose first set operation was not UNION ALL
-  // A later member of a UNION (or EXCEPT, INTERSECT) with a WITH of its own: ClickHouse does not
-  // give it the first member's WITH, so those names (scope_[cte_mark, union_mark)) are out of its
-  // scope; read there, such a name was a table of the session's current database.
+  // This query (its current UNION member) has a WITH of its own. In a later member of a UNION (or
+  // EXCEPT, INTERSECT), or in a query within one, ClickHouse does not give it the first member's
+  // CTEs (see hidden()); read there, such a name was a table of the session's current database.
   bool own_with = false;
 };
 
@@ -293,8 +293,15 @@ bool Scanner::prevIsOperandEnd(size_t i) const noexcept {
 }
 
 bool Scanner::hidden(size_t k) const noexcept {
-  for (const Frame& f : frames_)
-    if (f.kind == FK::Query && f.own_with && f.union_mark != UINT32_MAX && k >= f.cte_mark && k < f.union_mark) return true;
+  // ClickHouse merges the first member's scalar aliases into a member with a WITH of its own; its
+  // CTEs it does not give it (nor a bracketed member, nor a query inside one, with its own WITH).
+  if (scope_[k].scalar) return false;
+  for (size_t u = 0; u < frames_.size(); ++u) {
+    const Frame& U = frames_[u];
+    if (U.kind != FK::Query || U.union_mark == UINT32_MAX || k < U.cte_mark || k >= U.union_mark) continue;
+    for (size_t f = u; f < frames_.size(); ++f)
+      if (frames_[f].kind == FK::Query && frames_[f].own_with) return true;
+  }
   return false;
 }
 
@@ -726,7 +733,7 @@ bool Scanner::onClause(Kw k, size_t& i) {
       if (f.clause == CL::Start) {
         f.clause = CL::With;
         f.with_elem = true;
-        if (f.union_mark != UINT32_MAX) f.own_with = true;
+        f.own_with = true;
         if (kw(i + 1, "recursive")) { f.recursive = true; ++i; }
       } else if (kw(i + 1, "fill")) {
         f.fill = true;
@@ -1237,11 +1244,9 @@ bool analyze(std::string_view query, const NameMap& names, const Options& option
 }
 
 namespace {
-// Bare words that read as keywords in an expression (besides kOperatorWords).
-constexpr std::string_view kExpressionWords[] = {"null", "true", "false", "inf", "nan", "infinity"};
 // Words after which an operand follows, in a filter: kOperatorWords and these infix or special
 // syntax words (`100 DIV id`: id is an operand, not a word after one).
-constexpr std::string_view kFilterOperatorWords[] = {"div", "mod", "regexp", "escape", "for", "both", "leading", "trailing", "collate"};
+constexpr std::string_view kFilterOperatorWords[] = {"div", "mod", "regexp", "escape", "for", "both", "leading", "trailing", "collate", "placing"};
 // Functions whose first argument, a bare interval unit, is a keyword to ClickHouse's parser.
 constexpr std::string_view kUnitFunctions[] = {"dateadd", "date_add", "timestampadd", "timestamp_add", "datesub", "date_sub", "timestampsub",
                                                "timestamp_sub", "datediff", "date_diff", "timestampdiff", "timestamp_diff"};
@@ -1253,9 +1258,12 @@ constexpr std::string_view kIntervalUnits[] = {
     "day", "days", "sql_tsi_day", "dd", "d", "week", "weeks", "sql_tsi_week", "wk", "ww",
     "month", "months", "sql_tsi_month", "mm", "m", "quarter", "quarters", "sql_tsi_quarter", "qq", "q",
     "year", "years", "sql_tsi_year", "yyyy", "yy"};
-// Keywords that are never qualified, even when a column has their name (their keyword use can be
-// followed by anything: NOT IN, GLOBAL IN, ANY (…)).
-constexpr std::string_view kNeverColumnWords[] = {"not", "and", "or", "is", "in", "global", "like", "ilike", "between", "as", "null", "true", "false"};
+// Literals, whatever columns there are: ClickHouse reads a bare `inf` as infinity even beside a
+// column named inf (qualified, the filter would read the column: another meaning).
+constexpr std::string_view kLiteralWords[] = {"null", "true", "false", "inf", "nan", "infinity"};
+// Keywords whose keyword use takes an operand right after them (`INTERVAL -1 day`, `NOT -x`): a
+// following `-` or `+` does not make such a word a column.
+constexpr std::string_view kPrefixWords[] = {"interval", "not", "case", "when", "then", "else", "between", "and", "or", "in", "like", "ilike", "is", "all", "any", "distinct"};
 
 bool isOperatorWord(std::string_view w) { return inSet(w, kOperatorWords) || inSet(w, kFilterOperatorWords); }
 }  // namespace
@@ -1329,17 +1337,21 @@ bool qualifyColumns(std::string_view expr, const std::vector<std::string>& colum
     if (next == TT::OpeningRoundBracket || next == TT::Arrow || next == TT::StringLiteral || next == TT::Number) continue;
     const bool bare = toks[i].type == TT::BareWord;
     if (!name(i, n)) continue;  // (a name the analyzer refuses anyway)
-    if (bare && inSet(toks[i].text(), kNeverColumnWords)) continue;
-    if (bare && (inSet(toks[i].text(), kOperatorWords) || inSet(toks[i].text(), kExpressionWords))) {
-      // A column named like a keyword (`limit`, `offset`, `case`): a reference when what follows
-      // can only follow an operand (a comparison, a closing bracket, a comma, the end).
-      const bool operandNext = next == TT::Equals || next == TT::NotEquals || next == TT::Less || next == TT::Greater ||
+    if (bare && inSet(toks[i].text(), kLiteralWords)) continue;
+    if (bare && (inSet(toks[i].text(), kOperatorWords) || inSet(toks[i].text(), kFilterOperatorWords))) {
+      // A column named like a keyword (`limit`, `global`, `like`): a reference where an operand
+      // stands (the rule below: not right after one) and what follows can only follow an operand
+      // (an operator, a closing bracket, a comma, the end).
+      const bool sign = (next == TT::Minus || next == TT::Plus) && !inSet(toks[i].text(), kPrefixWords);
+      const bool operandNext = sign || next == TT::Equals || next == TT::NotEquals || next == TT::Less || next == TT::Greater ||
                                next == TT::LessOrEquals || next == TT::GreaterOrEquals || next == TT::Spaceship ||
-                               next == TT::Concatenation || next == TT::Slash || next == TT::Percent || next == TT::ClosingRoundBracket ||
+                               next == TT::Concatenation || next == TT::Slash || next == TT::Percent || next == TT::Asterisk ||
+                               next == TT::OpeningSquareBracket || next == TT::ClosingRoundBracket ||
                                next == TT::ClosingSquareBracket || next == TT::Comma || next == TT::EndOfStream || next == TT::Dot ||
                                next == TT::QuestionMark || next == TT::DoubleColon ||
                                bareIs(i + 1, "and") || bareIs(i + 1, "or") || bareIs(i + 1, "is") || bareIs(i + 1, "in") ||
-                               bareIs(i + 1, "like") || bareIs(i + 1, "ilike") || bareIs(i + 1, "between") || bareIs(i + 1, "not");
+                               bareIs(i + 1, "like") || bareIs(i + 1, "ilike") || bareIs(i + 1, "between") || bareIs(i + 1, "not") ||
+                               bareIs(i + 1, "div") || bareIs(i + 1, "mod") || bareIs(i + 1, "regexp") || bareIs(i + 1, "global");
       if (!operandNext) continue;
     }
     if (i > 0) {
