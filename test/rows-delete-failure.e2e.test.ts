@@ -44,4 +44,19 @@ describe('a rows delete whose condition fails on some rows', () => {
     expect((await del('toInt32OrZero(s) = 5')).body).toMatchObject({ rows_affected: 1 });
     expect(await ids()).toEqual({ n: 20_008, five: 0, seven: 0 });
   });
+
+  it('a condition of any number type deletes (and counts) as WHERE reads it: non-zero is true, NULL is not', async () => {
+    expect((await post(`/v0/datasources?name=nc&schema=${enc('a Int32, n Nullable(Int32), f Float64')}`)).status).toBe(200);
+    expect((await post('/v0/datasources?name=nc&mode=append', '1,1,0.5\n2,\\N,0\n3,0,1.5\n4,2,0\n')).status).toBe(200);
+    const d = (cond: string, dry: boolean) => post('/v0/datasources/nc/delete', new URLSearchParams({ delete_condition: cond, dry_run: String(dry) }).toString(), 'application/x-www-form-urlencoded');
+    for (const [cond, n] of [['a % 2', 2], ['n', 2], ['f', 2], ['bitAnd(a, 2)', 2]] as const) {
+      const r = await d(cond, true);
+      expect(r.status, `${cond}: ${r.text}`).toBe(200);
+      expect(r.body.rows_affected, cond).toBe(n);
+    }
+    const r = await d('a % 2', false);
+    expect(r.body).toMatchObject({ rows_affected: 2 });
+    const left = await call(`${srv.url}/v0/sql?q=${enc('SELECT groupArray(a) AS a FROM (SELECT a FROM nc ORDER BY a) FORMAT JSON')}`, { token });
+    expect(left.body.data[0].a).toEqual([2, 4]);
+  });
 });

@@ -428,8 +428,8 @@ describe('SQL context: values stay values wherever the author put them', () => {
     expect(render('SELECT 1 /{{column(x)}}', { x: 'c' })).toBe('SELECT 1 /`c`');
     // Two values side by side are not one number (`12`); glued template text stays the author's.
     expect(render('SELECT {{Int32(n, 1)}}{{Int32(m, 2)}} AS d', {})).toBe('SELECT 1 2 AS d');
-    expect(render('SELECT {{Int32(n, 1)}}0 AS d', {})).toBe('SELECT 1 0 AS d');
     expect(render('SELECT x{{Int32(n, 1)}} AS d', {})).toBe('SELECT x1 AS d');
+    expect(render('SELECT v_{{Int32(n, 2)}}_b, {{Int32(n, 2)}}_{{Int32(n, 2)}} AS d', {})).toBe('SELECT v_2_b, 2_2 AS d');
   });
 });
 

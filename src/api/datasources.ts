@@ -723,8 +723,9 @@ export function registerDataSourceRoutes(app: App): void {
       await withDataSourceLock(app, ws, ds, !dry, async () => {
         // countIf, not WHERE: the condition is evaluated on every row, as the mutation does (a WHERE
         // read only the granules the index left, and a condition failing on another row failed
-        // the mutation after this count had passed).
-        count = Number((await engine.exec(`SELECT countIf(${where}) FROM ${qualified(ws, ds.table)}`, { settings: { readonly: 1 } })).toString().trim());
+        // the mutation after this count had passed). `!= 0`: a WHERE takes any number (`a % 2`),
+        // countIf only UInt8; NULL stays not counted.
+        count = Number((await engine.exec(`SELECT countIf((${where}) != 0) FROM ${qualified(ws, ds.table)}`, { settings: { readonly: 1 } })).toString().trim());
         if (!dry && count > 0) {
           beginCommit(ctx);
           await deleteRowsWhere(engine, ws, ds.table, where);

@@ -242,7 +242,7 @@ async function failedMutation(engine: Engine, ws: Workspace, table: string, e: u
     await engine.exec(`KILL MUTATION WHERE database = ${quoteString(ws.database)} AND table = ${quoteString(table)} AND is_done = 0`);
   } catch { /* the engine away: the next delete's own failure says so */ }
   const reason = e.message.replace(/\s*Stack trace[\s\S]*$/i, '').replace(/\n\d+\.\s[\s\S]*$/, '').trim();
-  return new RoostError('QUERY_FAILED', `the rows delete failed in the engine and was stopped (rows of parts it had finished may be deleted; the others are not): ${reason}; write the condition so that it holds for every row (e.g. toInt32OrZero instead of toInt32)`, { details: { clickhouse_code: e.clickhouseCode } });
+  return new RoostError('QUERY_FAILED', `the rows delete failed in the engine: ${reason} (had it started deleting, it was stopped: rows of the parts it had finished may be gone, the others are not); write the condition so that it holds for every row`, { details: { clickhouse_code: e.clickhouseCode } });
 }
 
 /**

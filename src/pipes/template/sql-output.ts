@@ -11,9 +11,10 @@
 import { escapeQuoted } from './literals.js';
 
 /**
- * A value's last character and the next piece's first are both of a word or number: written
- * together they are one token (`{{Int32(a)}}{{Int32(b)}}` gave `12`, one number). Only after a
- * value: template text glued to a value (`events_{{...}}`) is the author's.
+ * A value's last character and the next value's first are both of a word or number: written
+ * together they are one token (`{{Int32(a)}}{{Int32(b)}}` gave `12`, one number). Only between
+ * two values: template text glued to a value (`v_{{Int32(x)}}_b`, `events_{{...}}`) builds a
+ * name, the author's.
  */
 function wordChars(last: string, first: string | undefined): boolean {
   return first !== undefined && /[A-Za-z0-9_]/.test(last) && /[A-Za-z0-9_]/.test(first);
@@ -125,7 +126,7 @@ export class SqlOutput {
     if (!piece) return;
     // Text right after a value: keep the value's closing quote or last
     // character from fusing with the text's first character.
-    if (this.#afterValue && this.#state.kind !== 'quoted' && (this.#fuses(this.#last, piece[0]) || wordChars(this.#last, piece[0]))) piece = ' ' + piece;
+    if (this.#afterValue && this.#state.kind !== 'quoted' && this.#fuses(this.#last, piece[0])) piece = ' ' + piece;
     this.#afterValue = false;
     this.#length += piece.length;
     if (this.#length > MAX_OUTPUT) throw new RangeError('rendered SQL is too large');
