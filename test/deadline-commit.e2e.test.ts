@@ -49,4 +49,43 @@ describe('the request deadline', () => {
     const log = await call(`${srv.url}/v0/sql?q=${enc("SELECT event_type, result FROM tinybird.datasources_ops_log WHERE datasource_name = 'dl' AND event_type IN ('append', 'truncate') ORDER BY timestamp FORMAT JSON")}`, { token });
     expect(log.body.data.slice(1)).toEqual([{ event_type: 'append', result: 'error' }, { event_type: 'truncate', result: 'error' }]);
   });
+
+  it('events with wait=true only queued for their group when the deadline passes get 408 and are not stored; those answered 200 are', async () => {
+    expect((await call(`${srv.url}/v0/datasources?name=ev&schema=${enc('`id` Int32 `json:$.id`')}`, { method: 'POST', token })).status).toBe(200);
+    const cells = childProcesses(srv.proc.pid!, 'cell-main');
+    for (const pid of cells) process.kill(pid, 'SIGSTOP');
+    let answers;
+    try {
+      const sends = [1, 2, 3].map((id) => call(`${srv.url}/v0/events?name=ev&wait=true`, { method: 'POST', token, body: `{"id":${id}}\n` }));
+      await new Promise((r) => setTimeout(r, 2_500));
+      for (const pid of cells) process.kill(pid, 'SIGCONT');
+      answers = await Promise.all(sends);
+    } finally {
+      for (const pid of cells) process.kill(pid, 'SIGCONT');
+    }
+    expect(answers.map((a) => a.status).filter((s) => s === 408).length).toBeGreaterThanOrEqual(1);
+    for (const a of answers) expect([200, 408]).toContain(a.status);
+    await new Promise((r) => setTimeout(r, 1_000));
+    const stored = await call(`${srv.url}/v0/sql?q=${enc('SELECT groupArray(id) AS ids FROM (SELECT id FROM ev ORDER BY id) FORMAT JSON')}`, { token });
+    const ok = answers.flatMap((a, i) => (a.status === 200 ? [i + 1] : []));
+    expect(stored.body.data[0].ids).toEqual(ok);
+  });
+
+  it('a workspace delete answers what happened, not a 408 followed by the delete', async () => {
+    expect((await call(`${srv.url}/v0/tenants/local/workspaces`, { method: 'POST', token: srv.operatorToken, body: JSON.stringify({ name: 'w2' }) })).status).toBeLessThan(300);
+    const cells = childProcesses(srv.proc.pid!, 'cell-main');
+    for (const pid of cells) process.kill(pid, 'SIGSTOP');
+    let r;
+    try {
+      const d = call(`${srv.url}/v0/tenants/local/workspaces/w2`, { method: 'DELETE', token: srv.operatorToken });
+      await new Promise((res) => setTimeout(res, 2_500));
+      for (const pid of cells) process.kill(pid, 'SIGCONT');
+      r = await d;
+    } finally {
+      for (const pid of cells) process.kill(pid, 'SIGCONT');
+    }
+    const names = (await call(`${srv.url}/v0/tenants/local/workspaces`, { token: srv.operatorToken })).body.workspaces.map((w: { name: string }) => w.name);
+    expect(r.status === 200 ? !names.includes('w2') : names.includes('w2'), `${r.status} ${JSON.stringify(names)}`).toBe(true);
+    expect(r.status, r.text).toBe(200);
+  });
 });

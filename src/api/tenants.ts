@@ -1,7 +1,7 @@
 /** Operator administration of tenants and their workspaces (API section 3). */
 import type { App } from '../app.js';
 import type { Ctx } from '../http/context.js';
-import { noLoneSurrogates, readJson, sendJson } from '../http/context.js';
+import { beginCommit, noLoneSurrogates, readJson, sendJson } from '../http/context.js';
 import { RoostError } from '../errors.js';
 import { authenticate, authorize } from '../../auth/authorize.js';
 import { plainHttpHost } from '../../auth/loopback.js';
@@ -255,6 +255,8 @@ export function registerTenantRoutes(app: App): void {
   router.delete('/v0/tenants/:slug', async (ctx) => {
     const cred = await operatorOnly(app, ctx);
     const tenant = getTenant(state, ctx.params.slug!);
+    // From here the tenant is being deleted: the answer says what happened, not a 408 (see beginCommit).
+    beginCommit(ctx);
     const summary = await deleteTenant(app, tenant);
     forgetRenderShare(tenant.slug);
     auditOperator(app, tenant.slug, { event: 'tenant.deleted', credential: credentialName(cred), requestId: ctx.id, details: summary });
@@ -327,6 +329,8 @@ export function registerTenantRoutes(app: App): void {
     const { cred, tenant } = await tenantAdmin(app, ctx);
     const ws = getWorkspace(state, tenant.slug, ctx.params.name!);
     // State first: from here on no token or session reaches the workspace; then its database goes.
+    // (Answered as it happened, not with a 408 sent while the database is dropped: see beginCommit.)
+    beginCommit(ctx);
     const { workspace } = await state.transact((s) => {
       const r = deleteWorkspaceOps(s, tenant.slug, ws.name);
       return { ops: r.ops, result: r };

@@ -299,6 +299,7 @@ async function importLocked(app: App, o: ImportOptions, suffix: string): Promise
 
   // Each batch is one piece of the insert (a splittable insert is cut only between batches),
   // in parts: a Native block's column buffers go to the engine as the validator wrote them.
+  const grouped = !!o.group && !o.staged && o.mode === 'append' && !o.dedupToken;
   async function* encoded(): AsyncGenerator<Buffer[]> {
     const handle = async (b: Awaited<ReturnType<CsvValidator['push']>>) => {
       rows += b.rowCount;
@@ -345,7 +346,9 @@ async function importLocked(app: App, o: ImportOptions, suffix: string): Promise
     }
     const out = await handle(await validator.finish().catch((e) => { throw csvToRoost(e); }));
     // An insert straight into the data source commits when its input ends: the last word first.
-    if (!o.staged) o.beforeCommit?.();
+    // (A grouped insert says it where its group commits, or where it ends its own streamed insert:
+    // said here, a request only queued for its group was past its deadline's reach.)
+    if (!o.staged && !grouped) o.beforeCommit?.();
     if (out.length) yield out;
   }
 
@@ -363,7 +366,7 @@ async function importLocked(app: App, o: ImportOptions, suffix: string): Promise
     // Remote servers too (the settings are old); they cannot skip a retried flush, though (no tokens).
     const oneBlock: Record<string, number> = !o.staged ? ONE_BLOCK : {};
     const settings = { input_format_skip_unknown_fields: 0, ...dedup, ...oneBlock };
-    if (o.group && !o.staged && o.mode === 'append' && !o.dedupToken) await insertGrouped(app.metrics, engine, into, validator.format, encoded(), settings, o.ws.tenant, o.signal, o.beforeCommit);
+    if (grouped) await insertGrouped(app.metrics, engine, into, validator.format, encoded(), settings, o.ws.tenant, o.signal, o.beforeCommit);
     else await engine.insert(into, validator.format, encoded(), { signal: o.signal, settings, splittable: o.staged, commits: !o.staged });
     if (rows + spool.count === 0) throw new RoostError('EMPTY_BODY', 'the body holds no rows (only a header or blank lines)');
     if (o.mode === 'replace' && rows === 0) {
@@ -633,6 +636,7 @@ async function insertGrouped(metrics: Metrics, engine: Engine, table: string, fo
       const rest = async function* () {
         yield* held;
         for (let x = await it.next(); !x.done; x = await it.next()) yield x.value;
+        check?.();  // the insert commits when its input ends: the last word first
       };
       await engine.insert(table, format, rest(), { signal, settings, commits: true });
       return;

@@ -236,5 +236,8 @@ export function rawJsonAt(text: string, steps: readonly (string | number)[]): st
   }
   i = start;
   ws();
-  return text.slice(i, end);
+  // (The whole line, `json:$`: without the spaces after it.)
+  let e = end;
+  while (e > i && /[ \t\r\n]/.test(text[e - 1]!)) e--;
+  return text.slice(i, e);
 }

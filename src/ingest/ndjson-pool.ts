@@ -99,7 +99,7 @@ function startSlot(): Slot {
   const worker = new Worker(workerEntry());
   const slot: Slot = { worker, streams: 0, calls: new Map() };
   worker.unref();
-  worker.on('message', (m: { seq: number; ok: boolean; error?: { code?: string; message: string; details?: Record<string, unknown> } }) => {
+  worker.on('message', (m: { seq: number; ok: boolean; error?: { code?: string; message: string; details?: Record<string, unknown>; name?: string } }) => {
     const c = slot.calls.get(m.seq);
     if (!c) return;
     slot.calls.delete(m.seq);
@@ -107,7 +107,8 @@ function startSlot(): Slot {
     if (m.ok) c.resolve(m);
     else {
       const e = m.error!;
-      c.reject(e.code && e.code !== 'INTERNAL' && e.code in ERROR_STATUS ? new RoostError(e.code as ErrorCode, e.message, e.details ? { details: e.details } : {}) : new Error(e.message));
+      c.reject(e.code && e.code !== 'INTERNAL' && e.code in ERROR_STATUS ? new RoostError(e.code as ErrorCode, e.message, e.details ? { details: e.details } : {})
+        : e.name === 'TypeError' ? new TypeError(e.message) : e.name === 'RangeError' ? new RangeError(e.message) : new Error(e.message));
     }
   });
   worker.on('error', (e) => fail(slot, e));

@@ -60,6 +60,7 @@ port.on('message', (m: Message) => {
     }
   } catch (e) {
     const err = e as Error & { code?: string; details?: Record<string, unknown> };
-    if (m.seq !== undefined) port.postMessage({ seq: m.seq, ok: false, error: { code: err.code, message: err.message, details: err.details } });
+    // (Its class too: a TypeError or RangeError of the conversion is what the body holds; event-buffer.ts isContentError.)
+    if (m.seq !== undefined) port.postMessage({ seq: m.seq, ok: false, error: { code: err.code, message: err.message, details: err.details, name: err.name } });
   }
 });
