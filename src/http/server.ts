@@ -219,18 +219,21 @@ export class HttpServer {
         // No chunks on HTTP/1.0: a close would read as the end of a complete answer. The
         // handler, woken by the abort, ends the body with this error written into it
         // (markIncomplete). The marker leaves after what is queued before it: the connection is
-        // cut only once the client takes nothing for a second (a client reading slowly got the
-        // body cut mid-row without the marker, which read as a complete answer), or after 30 s.
+        // cut only once the client has taken nothing of it for 5 s (a client reading slowly got
+        // the body cut a second after the deadline, mid-row, without the marker, which read as a
+        // complete answer), or after 30 s. Progress: the bytes still queued in the process go down.
         cutHere = true;
         ctx.deadline = late;
-        let sent = res.socket?.bytesWritten ?? 0;
+        let queued = Infinity;
+        let still = 0;
         let waited = 0;
         const check = setInterval(() => {
           waited += 1000;
-          const now = res.socket?.bytesWritten ?? 0;
-          if (res.writableFinished || res.destroyed) clearInterval(check);
-          else if (now === sent || waited >= 30_000) { clearInterval(check); res.destroy(); }
-          sent = now;
+          if (res.writableFinished || res.destroyed) { clearInterval(check); return; }
+          const now = res.socket?.writableLength ?? 0;
+          still = now < queued ? 0 : still + 1000;
+          queued = now;
+          if (still >= 5_000 || waited >= 30_000) { clearInterval(check); res.destroy(); }
         }, 1000);
         check.unref();
       } else {
