@@ -88,4 +88,24 @@ describe('the request deadline', () => {
     expect(r.status === 200 ? !names.includes('w2') : names.includes('w2'), `${r.status} ${JSON.stringify(names)}`).toBe(true);
     expect(r.status, r.text).toBe(200);
   });
+
+  it('events with wait=true holding only refused lines answer what happened to their quarantine rows', async () => {
+    expect((await call(`${srv.url}/v0/datasources?name=evq&schema=${enc('`id` UInt32 `json:$.id`')}`, { method: 'POST', token })).status).toBe(200);
+    const cells = childProcesses(srv.proc.pid!, 'cell-main');
+    for (const pid of cells) process.kill(pid, 'SIGSTOP');
+    let r;
+    try {
+      const send = call(`${srv.url}/v0/events?name=evq&wait=true`, { method: 'POST', token, body: '{"id":"QMARK1"}\n' });
+      await new Promise((res) => setTimeout(res, 2_500));
+      for (const pid of cells) process.kill(pid, 'SIGCONT');
+      r = await send;
+    } finally {
+      for (const pid of cells) process.kill(pid, 'SIGCONT');
+    }
+    await new Promise((res) => setTimeout(res, 1_000));
+    const q = await call(`${srv.url}/v0/sql?q=${enc("SELECT count() AS n FROM evq_quarantine WHERE id = 'QMARK1' FORMAT JSON")}`, { token });
+    const stored = q.status === 200 ? Number(q.body.data[0].n) : 0;
+    expect([200, 408]).toContain(r.status);
+    expect(stored, `${r.status} ${r.text}`).toBe(r.status === 200 ? 1 : 0);
+  });
 });

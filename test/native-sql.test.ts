@@ -47,6 +47,9 @@ describe('analyzeSql: rewrite', () => {
     // Scalar aliases of the first member stay in scope there (ClickHouse merges them in): after IN
     // such an alias is refused as in any later member (18.16 read it as a table), not looked up as a data source.
     expect(() => analyzeSql('WITH [1] AS v SELECT 1 WHERE 1 IN v UNION ALL WITH 2 AS k SELECT 2 WHERE 1 IN v', { ...MAP, v: '`ws_default`.`v`' })).toThrow(/'v' after IN is a WITH alias/);
+    // A subquery inside a later member sees the member's names, with a WITH of its own or not.
+    expect(analyzeSql("WITH c AS (SELECT 'cte' AS x) SELECT 'a' AS x UNION ALL SELECT x FROM (WITH 1 AS k SELECT x FROM c)", MAP).sql)
+      .toBe("WITH c AS (SELECT 'cte' AS x) SELECT 'a' AS x UNION ALL SELECT x FROM (WITH 1 AS k SELECT x FROM c)");
     // A query inside the first member with its own WITH still sees the CTEs.
     expect(analyzeSql('WITH c AS (SELECT 1 AS id) SELECT id FROM (WITH 2 AS k SELECT id FROM c) UNION ALL SELECT 3', MAP).sql).toBe('WITH c AS (SELECT 1 AS id) SELECT id FROM (WITH 2 AS k SELECT id FROM c) UNION ALL SELECT 3');
   });
@@ -152,6 +155,9 @@ describe('analyzeSql: policy', () => {
     ['WITH cte AS (SELECT 1 AS x) SELECT x FROM cte UNION ALL ((WITH 2 AS k SELECT x FROM cte))', 'UNKNOWN_TABLE', 'cte', 2],
     ['WITH cte AS (SELECT 1 AS x) SELECT x FROM cte EXCEPT (WITH 2 AS k SELECT x FROM cte)', 'UNKNOWN_TABLE', 'cte', 2],
     ['WITH cte AS (SELECT 1 AS x) SELECT x FROM cte UNION ALL (SELECT 5 UNION ALL WITH 2 AS k SELECT x FROM cte)', 'UNKNOWN_TABLE', 'cte', 2],
+    // An enclosing UNION's first member's WITH is given to the inner members: they lose the bracket's own CTEs.
+    ["WITH 1 AS k SELECT 'a' AS x UNION ALL (WITH d AS (SELECT 'd' AS x) SELECT x FROM d UNION ALL SELECT x FROM d)", 'UNKNOWN_TABLE', 'd)'],
+    ["WITH 1 AS k SELECT 'a' AS x UNION ALL (WITH d AS (SELECT 'd' AS x) SELECT x FROM d UNION DISTINCT SELECT x FROM (SELECT x FROM d))", 'UNKNOWN_TABLE', 'd))'],
     ['SELECT * FROM EVENTS', 'UNKNOWN_TABLE', 'EVENTS'],
     ['SELECT * FROM events WHERE a IN nope', 'UNKNOWN_TABLE', 'nope'],
     ['SELECT * FROM events WHERE a IN (nope)', 'UNKNOWN_TABLE', 'nope'],

@@ -117,6 +117,12 @@ describe('qualifyColumns', () => {
     expect(k("x NOT IN (1) AND x LIKE 'a' AND x BETWEEN 1 AND 2 AND NOT -x < 0")).toBe("T.x NOT IN (1) AND T.x LIKE 'a' AND T.x BETWEEN 1 AND 2 AND NOT -T.x < 0");
     expect(k('x > now() - INTERVAL -1 day')).toBe('T.x > now() - INTERVAL -1 day');
     expect(k("overlay('xxxx' PLACING org FROM 1) = 'acme' AND inf > 1e300")).toBe("overlay('xxxx' PLACING T.org FROM 1) = 'acme' AND inf > 1e300");
+    expect(k("CASE limit WHEN 'acme' THEN 1 ELSE 0 END = 1 AND CAST(from AS String) = 'a'")).toBe("CASE T.limit WHEN 'acme' THEN 1 ELSE 0 END = 1 AND CAST(T.from AS String) = 'a'");
+    expect(k("substring(from from 1 for 4) = 'acme' AND CASE WHEN 1 THEN from ELSE 'z' END = 'acme'")).toBe("substring(T.from from 1 for 4) = 'acme' AND CASE WHEN 1 THEN T.from ELSE 'z' END = 'acme'");
+    expect(k('in - 1 = 0 AND and + 0 = 1 AND (not) = 1 AND NOT not')).toBe('T.in - 1 = 0 AND T.and + 0 = 1 AND (T.not) = 1 AND NOT T.not');
+  });
+  it('leaves a subquery in the filter its own names', () => {
+    expect(qualifyColumns("org IN (SELECT org FROM (SELECT 'ES' AS org)) AND x = 1", ['org', 'x'], 'T')).toBe("T.org IN (SELECT org FROM (SELECT 'ES' AS org)) AND T.x = 1");
   });
   it('EXTRACT the regular expression function, DIV and MOD, lambdas in their own extent', () => {
     const k = (expr: string) => qualifyColumns(expr, ['limit', 'offset', 'case', 'org', 'id', 'arr'], 'T');

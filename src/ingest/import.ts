@@ -642,7 +642,9 @@ async function insertGrouped(metrics: Metrics, engine: Engine, table: string, fo
       return;
     }
   }
-  if (held.length === 0) return; // no valid row: nothing to insert (the quarantine has them)
+  // No valid row: nothing to insert; the quarantine has them, and its insert is this request's
+  // change (the last word, and the deadline's end, first).
+  if (held.length === 0) { check?.(); return; }
   if (signal?.aborted) throw new RoostError('CLIENT_CLOSED', 'insert cancelled');
   if (bytes > GROUP_MEMBER_MAX_BYTES) {
     // (remote) The last word, then the commit, with nothing awaited between. Not cancelled when

@@ -133,6 +133,8 @@ struct Frame {
   // EXCEPT, INTERSECT), or in a query within one, ClickHouse does not give it the first member's
   // CTEs (see hidden()); read there, such a name was a table of the session's current database.
   bool own_with = false;
+  bool first_with = false;   // the first member of this UNION had a WITH (ClickHouse gives it to every later member)
+  bool member = false;       // a bracket standing as a member of a set operation (see run())
 };
 
 struct ScopeName {
@@ -293,14 +295,20 @@ bool Scanner::prevIsOperandEnd(size_t i) const noexcept {
 }
 
 bool Scanner::hidden(size_t k) const noexcept {
-  // ClickHouse merges the first member's scalar aliases into a member with a WITH of its own; its
-  // CTEs it does not give it (nor a bracketed member, nor a query inside one, with its own WITH).
+  // ClickHouse gives a UNION's first member's WITH to each later member without a WITH of its own;
+  // a later member with one (its own, a bracketed member's, or one an enclosing UNION's first
+  // member gave it) does not see the first member's CTEs (its scalar aliases it merges in). Such
+  // a name read there was a table of the session's current database.
   if (scope_[k].scalar) return false;
   for (size_t u = 0; u < frames_.size(); ++u) {
     const Frame& U = frames_[u];
     if (U.kind != FK::Query || U.union_mark == UINT32_MAX || k < U.cte_mark || k >= U.union_mark) continue;
-    for (size_t f = u; f < frames_.size(); ++f)
+    // The member being read: U's current one, and the brackets standing as members within it (a
+    // subquery in it sees the member's names as any subquery does).
+    for (size_t f = u; f < frames_.size() && (f == u || frames_[f].member); ++f)
       if (frames_[f].kind == FK::Query && frames_[f].own_with) return true;
+    for (size_t g = 0; g < u; ++g)
+      if (frames_[g].kind == FK::Query && frames_[g].union_mark != UINT32_MAX && frames_[g].first_with) return true;
   }
   return false;
 }
@@ -721,8 +729,12 @@ bool Scanner::onClause(Kw k, size_t& i) {
           return fail(ErrorCode::SYNTAX_ERROR, i, "the members of a WITH RECURSIVE body may only be joined by UNION ALL; put the first member's set operation in brackets");
         }
       }
-      if (f.union_mark == UINT32_MAX) f.union_mark = static_cast<uint32_t>(scope_.size());
-      else scope_.resize(f.union_mark);
+      if (f.union_mark == UINT32_MAX) {
+        f.union_mark = static_cast<uint32_t>(scope_.size());
+        f.first_with = f.own_with;
+      } else {
+        scope_.resize(f.union_mark);
+      }
       if (!f.self_cte.empty()) scope_.push_back({f.self_cte, false});
       f.clause = CL::Start;
       f.own_with = false;
@@ -959,10 +971,13 @@ bool Scanner::run() {
         bool modifier = pending_modifier_;
         pending_modifier_ = false;
         bool inner_must = f.must_query && f.kind == FK::Parens && i == f.open + 1;
+        // A bracketed member of a set operation: `(…) UNION ALL (…)`, `((…))` (not a subquery in FROM or IN).
+        const bool member = (f.kind == FK::Query && f.clause == CL::Start) || (f.member && f.kind == FK::Parens && i == f.open + 1);
         if (!push(FK::Parens, i)) return false;
         Frame& p = frames_.back();
         p.is_matcher = modifier;
         p.must_query = inner_must;
+        p.member = member;
         if (kw(i + 1, "select") || kw(i + 1, "with") || kw(i + 1, "from")) p.kind = FK::Query;
         else if (inner_must && type(i + 1) != TT::OpeningRoundBracket) return fail(ErrorCode::SYNTAX_ERROR, i + 1, "expected a subquery");
         ++i;
@@ -1261,9 +1276,12 @@ constexpr std::string_view kIntervalUnits[] = {
 // Literals, whatever columns there are: ClickHouse reads a bare `inf` as infinity even beside a
 // column named inf (qualified, the filter would read the column: another meaning).
 constexpr std::string_view kLiteralWords[] = {"null", "true", "false", "inf", "nan", "infinity"};
-// Keywords whose keyword use takes an operand right after them (`INTERVAL -1 day`, `NOT -x`): a
-// following `-` or `+` does not make such a word a column.
-constexpr std::string_view kPrefixWords[] = {"interval", "not", "case", "when", "then", "else", "between", "and", "or", "in", "like", "ilike", "is", "all", "any", "distinct"};
+// Keywords that may start an operand (`NOT x`, `CASE …`, `INTERVAL 1 day`, `(SELECT …)`,
+// `TRIM(BOTH …)`): where an operand stands, such a word is a column only when what follows can
+// only follow an operand. Any other keyword (`limit`, `from`, `in`, `and`) standing where an
+// operand stands can only be a column.
+constexpr std::string_view kPrefixWords[] = {"not", "case", "when", "then", "else", "interval", "all", "any", "distinct",
+                                             "select", "with", "array", "both", "leading", "trailing", "exists"};
 
 bool isOperatorWord(std::string_view w) { return inSet(w, kOperatorWords) || inSet(w, kFilterOperatorWords); }
 }  // namespace
@@ -1320,6 +1338,24 @@ bool qualifyColumns(std::string_view expr, const std::vector<std::string>& colum
     }
     lambdas.push_back(std::move(l));
   }
+  // Subqueries in the filter (`x IN (SELECT …)`): their tokens, from `(SELECT` or `(WITH` to the
+  // bracket that closes it.
+  std::vector<std::pair<size_t, size_t>> subqueries;
+  for (size_t k = 0; k + 1 < toks.size(); ++k) {
+    if (toks[k].type != TT::OpeningRoundBracket || !(bareIs(k + 1, "select") || bareIs(k + 1, "with"))) continue;
+    size_t depth = 0, j = k;
+    for (; j < toks.size(); ++j) {
+      if (toks[j].type == TT::OpeningRoundBracket) ++depth;
+      else if (toks[j].type == TT::ClosingRoundBracket && --depth == 0) break;
+    }
+    subqueries.emplace_back(k, j);
+    k = j;
+  }
+  const auto inSubquery = [&](size_t i) {
+    for (const auto& r : subqueries)
+      if (i > r.first && i < r.second) return true;
+    return false;
+  };
   const auto shadowed = [&](size_t i, const std::string& nm) {
     for (const auto& l : lambdas)
       if (i >= l.begin && i < l.end && std::find(l.params.begin(), l.params.end(), nm) != l.params.end()) return true;
@@ -1328,6 +1364,7 @@ bool qualifyColumns(std::string_view expr, const std::vector<std::string>& colum
   out.clear();
   out.reserve(expr.size() + 64);
   size_t copied = 0;
+  size_t lastQualified = SIZE_MAX;
   std::string chain;
   for (size_t i = 0; i < toks.size(); ++i) {
     if (!ident(i)) continue;
@@ -1338,29 +1375,31 @@ bool qualifyColumns(std::string_view expr, const std::vector<std::string>& colum
     const bool bare = toks[i].type == TT::BareWord;
     if (!name(i, n)) continue;  // (a name the analyzer refuses anyway)
     if (bare && inSet(toks[i].text(), kLiteralWords)) continue;
-    if (bare && (inSet(toks[i].text(), kOperatorWords) || inSet(toks[i].text(), kFilterOperatorWords))) {
-      // A column named like a keyword (`limit`, `global`, `like`): a reference where an operand
+    if (bare && inSet(toks[i].text(), kPrefixWords)) {
+      // A column named like a keyword that may start an operand: a reference where an operand
       // stands (the rule below: not right after one) and what follows can only follow an operand
-      // (an operator, a closing bracket, a comma, the end).
-      const bool sign = (next == TT::Minus || next == TT::Plus) && !inSet(toks[i].text(), kPrefixWords);
-      const bool operandNext = sign || next == TT::Equals || next == TT::NotEquals || next == TT::Less || next == TT::Greater ||
+      // (a comparison or other binary operator, a closing bracket, a comma, the end).
+      const bool operandNext = next == TT::Equals || next == TT::NotEquals || next == TT::Less || next == TT::Greater ||
                                next == TT::LessOrEquals || next == TT::GreaterOrEquals || next == TT::Spaceship ||
                                next == TT::Concatenation || next == TT::Slash || next == TT::Percent || next == TT::Asterisk ||
                                next == TT::OpeningSquareBracket || next == TT::ClosingRoundBracket ||
                                next == TT::ClosingSquareBracket || next == TT::Comma || next == TT::EndOfStream || next == TT::Dot ||
                                next == TT::QuestionMark || next == TT::DoubleColon ||
                                bareIs(i + 1, "and") || bareIs(i + 1, "or") || bareIs(i + 1, "is") || bareIs(i + 1, "in") ||
-                               bareIs(i + 1, "like") || bareIs(i + 1, "ilike") || bareIs(i + 1, "between") || bareIs(i + 1, "not") ||
+                               bareIs(i + 1, "like") || bareIs(i + 1, "ilike") || bareIs(i + 1, "between") ||
                                bareIs(i + 1, "div") || bareIs(i + 1, "mod") || bareIs(i + 1, "regexp") || bareIs(i + 1, "global");
       if (!operandNext) continue;
     }
+    if (inSubquery(i)) continue;  // a subquery's names are its own (qualified, they read as correlated)
     if (i > 0) {
       const Token& p = toks[i - 1];
       if (p.type == TT::BareWord && iequals(p.text(), "as")) continue;
       // A word right after an operand is not one (INTERVAL 1 day, an alias without AS).
+      // (A column named like a keyword, qualified just before, is an operand too: `from` in
+      // `substring(from from 1)`.)
       const bool operandEnd = p.type == TT::Number || p.type == TT::StringLiteral || p.type == TT::QuotedIdentifier ||
                               p.type == TT::HereDoc || p.type == TT::ClosingRoundBracket || p.type == TT::ClosingSquareBracket ||
-                              (p.type == TT::BareWord && !isOperatorWord(p.text()));
+                              (p.type == TT::BareWord && (!isOperatorWord(p.text()) || lastQualified == i - 1));
       if (bare && operandEnd) continue;
       // EXTRACT(day FROM ts): the unit (extract(s, 're') is the regular expression function).
       if (bare && p.type == TT::OpeningRoundBracket && i > 1 && bareIs(i - 2, "extract") && bareIs(i + 1, "from")) continue;
@@ -1380,6 +1419,7 @@ bool qualifyColumns(std::string_view expr, const std::vector<std::string>& colum
       qualify = cols.count(chain) != 0;
     }
     if (!qualify) continue;
+    lastQualified = i;
     const size_t at = static_cast<size_t>(toks[i].begin - expr.data());
     out.append(expr.substr(copied, at - copied));
     out.append(qualifier);
