@@ -157,6 +157,9 @@ describe('analyzeSql: policy', () => {
     ['WITH cte AS (SELECT 1 AS x) SELECT x FROM cte UNION ALL (SELECT 5 UNION ALL WITH 2 AS k SELECT x FROM cte)', 'UNKNOWN_TABLE', 'cte', 2],
     // An enclosing UNION's first member's WITH is given to the inner members: they lose the bracket's own CTEs.
     ["WITH 1 AS k SELECT 'a' AS x UNION ALL (WITH d AS (SELECT 'd' AS x) SELECT x FROM d UNION ALL SELECT x FROM d)", 'UNKNOWN_TABLE', 'd)'],
+    // The first member's WITH inside its brackets counts too.
+    ["(WITH e AS (SELECT 1) SELECT 'x') UNION ALL (WITH d AS (SELECT 1 AS v) SELECT 'z' UNION ALL SELECT v FROM d)", 'UNKNOWN_TABLE', 'd)'],
+    ["((WITH 1 AS e SELECT 'x')) UNION ALL (WITH d AS (SELECT 1 AS v) SELECT 'z' UNION ALL SELECT v FROM d)", 'UNKNOWN_TABLE', 'd)'],
     ["WITH 1 AS k SELECT 'a' AS x UNION ALL (WITH d AS (SELECT 'd' AS x) SELECT x FROM d UNION DISTINCT SELECT x FROM (SELECT x FROM d))", 'UNKNOWN_TABLE', 'd))'],
     ['SELECT * FROM EVENTS', 'UNKNOWN_TABLE', 'EVENTS'],
     ['SELECT * FROM events WHERE a IN nope', 'UNKNOWN_TABLE', 'nope'],

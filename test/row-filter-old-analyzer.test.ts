@@ -121,6 +121,15 @@ describe('qualifyColumns', () => {
     expect(k("substring(from from 1 for 4) = 'acme' AND CASE WHEN 1 THEN from ELSE 'z' END = 'acme'")).toBe("substring(T.from from 1 for 4) = 'acme' AND CASE WHEN 1 THEN T.from ELSE 'z' END = 'acme'");
     expect(k('in - 1 = 0 AND and + 0 = 1 AND (not) = 1 AND NOT not')).toBe('T.in - 1 = 0 AND T.and + 0 = 1 AND (T.not) = 1 AND NOT T.not');
   });
+  it('the fourth review: NOT after a keyword-named column, (select) as a column, signs, lowercase not in', () => {
+    const k = (expr: string) => qualifyColumns(expr, ['distinct', 'case', 'all', 'select', 'with', 'in', 'between', 'like', 'id', 'x'], 'T');
+    expect(k('distinct NOT IN (0,1,2) AND case NOT BETWEEN 0 AND 2')).toBe('T.distinct NOT IN (0,1,2) AND T.case NOT BETWEEN 0 AND 2');
+    expect(k('(select) = 3 AND (with) > 2 AND (select = 3)')).toBe('(T.select) = 3 AND (T.with) > 2 AND (T.select = 3)');
+    expect(k('case + 1 = 4 AND all - 1 = 2')).toBe('T.case + 1 = 4 AND T.all - 1 = 2');
+    expect(k("id not in [1,2] AND id global not in [1] AND id not between -1 and 1 AND toString(id) not like '1'"))
+      .toBe("T.id not in [1,2] AND T.id global not in [1] AND T.id not between -1 and 1 AND toString(T.id) not like '1'");
+    expect(k('CASE x WHEN -1 THEN 1 ELSE 0 END = 1')).toBe('CASE T.x WHEN -1 THEN 1 ELSE 0 END = 1');
+  });
   it('leaves a subquery in the filter its own names', () => {
     expect(qualifyColumns("org IN (SELECT org FROM (SELECT 'ES' AS org)) AND x = 1", ['org', 'x'], 'T')).toBe("T.org IN (SELECT org FROM (SELECT 'ES' AS org)) AND T.x = 1");
   });

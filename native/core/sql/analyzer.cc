@@ -135,6 +135,7 @@ struct Frame {
   bool own_with = false;
   bool first_with = false;   // the first member of this UNION had a WITH (ClickHouse gives it to every later member)
   bool member = false;       // a bracket standing as a member of a set operation (see run())
+  bool member_with = false;  // a bracketed member inside this one had a WITH: `(WITH e … SELECT 1) UNION ALL …`
 };
 
 struct ScopeName {
@@ -357,6 +358,8 @@ bool Scanner::pop(size_t i) {
   scope_.resize(f.cte_mark);
   if (f.is_matcher) matcher_end_ = i;
   Frame& parent = frames_.back();
+  // A bracketed member with a WITH: to ClickHouse, the WITH of the member it stands as.
+  if (f.member && (f.own_with || f.member_with)) parent.member_with = true;
   if (parent.must_query && parent.kind == FK::Parens && f.kind == FK::Query) parent.kind = FK::Query;  // FROM ((SELECT 1))
   if (parent.kind == FK::Query && parent.clause == CL::Start) parent.clause = CL::Select;  // (SELECT 1) UNION ALL (SELECT 2)
   if (f.on_close == OnClose::FromAfter) {
@@ -731,7 +734,7 @@ bool Scanner::onClause(Kw k, size_t& i) {
       }
       if (f.union_mark == UINT32_MAX) {
         f.union_mark = static_cast<uint32_t>(scope_.size());
-        f.first_with = f.own_with;
+        f.first_with = f.own_with || f.member_with;
       } else {
         scope_.resize(f.union_mark);
       }
@@ -1282,6 +1285,8 @@ constexpr std::string_view kLiteralWords[] = {"null", "true", "false", "inf", "n
 // operand stands can only be a column.
 constexpr std::string_view kPrefixWords[] = {"not", "case", "when", "then", "else", "interval", "all", "any", "distinct",
                                              "select", "with", "array", "both", "leading", "trailing", "exists"};
+// Of those, the ones whose keyword use is often followed by a signed operand (`WHEN -1`, `NOT -x`).
+constexpr std::string_view kSignedWords[] = {"not", "when", "then", "else", "interval"};
 
 bool isOperatorWord(std::string_view w) { return inSet(w, kOperatorWords) || inSet(w, kFilterOperatorWords); }
 }  // namespace
@@ -1342,7 +1347,10 @@ bool qualifyColumns(std::string_view expr, const std::vector<std::string>& colum
   // bracket that closes it.
   std::vector<std::pair<size_t, size_t>> subqueries;
   for (size_t k = 0; k + 1 < toks.size(); ++k) {
+    // (`(select) = 3` with a column named select is that column: a word the table has as a column
+    // never starts a subquery here.)
     if (toks[k].type != TT::OpeningRoundBracket || !(bareIs(k + 1, "select") || bareIs(k + 1, "with"))) continue;
+    if (cols.count(toks[k + 1].text())) continue;
     size_t depth = 0, j = k;
     for (; j < toks.size(); ++j) {
       if (toks[j].type == TT::OpeningRoundBracket) ++depth;
@@ -1387,9 +1395,16 @@ bool qualifyColumns(std::string_view expr, const std::vector<std::string>& colum
                                next == TT::QuestionMark || next == TT::DoubleColon ||
                                bareIs(i + 1, "and") || bareIs(i + 1, "or") || bareIs(i + 1, "is") || bareIs(i + 1, "in") ||
                                bareIs(i + 1, "like") || bareIs(i + 1, "ilike") || bareIs(i + 1, "between") ||
-                               bareIs(i + 1, "div") || bareIs(i + 1, "mod") || bareIs(i + 1, "regexp") || bareIs(i + 1, "global");
+                               bareIs(i + 1, "div") || bareIs(i + 1, "mod") || bareIs(i + 1, "regexp") || bareIs(i + 1, "global") ||
+                               (bareIs(i + 1, "not") && !bareIs(i, "not")) ||
+                               // `case + 1`, `all - 1`: a column (`WHEN -1`, `NOT -x`, `INTERVAL -1 day` are keywords).
+                               ((next == TT::Minus || next == TT::Plus) && !inSet(toks[i].text(), kSignedWords));
       if (!operandNext) continue;
     }
+    // `x NOT IN`, `x GLOBAL IN`, `x NOT LIKE`: the keyword, whatever columns there are.
+    if (bare && i >= 2 && (bareIs(i - 1, "not") || bareIs(i - 1, "global")) && lastQualified != i - 1 &&
+        (bareIs(i, "in") || bareIs(i, "like") || bareIs(i, "ilike") || bareIs(i, "between") || bareIs(i, "regexp")))
+      continue;
     if (inSubquery(i)) continue;  // a subquery's names are its own (qualified, they read as correlated)
     if (i > 0) {
       const Token& p = toks[i - 1];
