@@ -182,6 +182,9 @@ const NESTED_SUFFIX = /( \(([A-Z_]+)\)(?: \(version [^)]+\))?)(?:\.? \(\2\)(?: \
  * ` (line L, col C)`. The token may be `)` itself (`())`) or a quoted literal holding brackets.
  * Groups: 1 the position, 2 the token in its brackets.
  */
+/** The end of an engine message: its code name and, from some servers, their version (`. (ILLEGAL_DIVISION) (version 24.3.1)`). */
+const CODE_TAIL = /\.? \([A-Z_]+\)(?: \(version [^)]+\))?\.?$/;
+
 export const SYNTAX_POSITION = /failed at position (\d+) (\((?:\)|'(?:[^'\\]|\\.)*'|[^)]*)\))(?: \(line \d+, col \d+\))?/;
 
 /**
@@ -196,7 +199,7 @@ export function withoutQuotedQuery(text: string): string {
   let t = withoutExecutingDump(withoutProcessingQuery(text));
   // A syntax error quotes the compiled query from the position it failed at (with a line and
   // column only for queries of several lines).
-  t = t.replace(new RegExp(`(${SYNTAX_POSITION.source}): [\\s\\S]*?(?=\\. Expected |\\.? \\([A-Z_]+\\)(?: \\(version [^)]+\\))?\\.?$|$)`), '$1');
+  t = t.replace(new RegExp(`(${SYNTAX_POSITION.source}): [\\s\\S]*?(?=\\. Expected |${CODE_TAIL.source}|$)`), '$1');
   const m = /\bin (?:scope|query)\s/i.exec(t);
   if (!m) return t;
   // Back over the whitespace before the marker and one ':' or '.' (by hand: a pattern starting
@@ -222,7 +225,7 @@ export function withoutQuotedQuery(text: string): string {
 function withoutExecutingDump(text: string): string {
   const at = text.indexOf(": while executing '");
   if (at < 0) return text;
-  const tail = /\.? \([A-Z_]+\)(?: \(version [^)]+\))?\.?$/.exec(text);
+  const tail = CODE_TAIL.exec(text);
   return text.slice(0, at) + (tail && tail.index > at ? text.slice(tail.index) : '');
 }
 

@@ -1285,7 +1285,11 @@ constexpr std::string_view kLiteralWords[] = {"null", "true", "false", "inf", "n
 // operand stands can only be a column.
 constexpr std::string_view kPrefixWords[] = {"not", "case", "when", "then", "else", "interval", "all", "any", "distinct",
                                              "select", "with", "array", "both", "leading", "trailing", "exists"};
-// Of those, the ones whose keyword use is often followed by a signed operand (`WHEN -1`, `NOT -x`).
+// Infix keywords: one after a word means that word ended an operand.
+constexpr std::string_view kInfixWords[] = {"and", "or", "is", "in", "like", "ilike", "between", "div", "mod", "regexp", "global"};
+// Infix keywords NOT (or GLOBAL) may stand before: `x NOT IN`, `x GLOBAL IN`, `x NOT LIKE`.
+constexpr std::string_view kNegatableWords[] = {"in", "like", "ilike", "between", "regexp"};
+// Of the prefix words, the ones whose keyword use is often followed by a signed operand (`WHEN -1`, `NOT -x`).
 constexpr std::string_view kSignedWords[] = {"not", "when", "then", "else", "interval"};
 
 bool isOperatorWord(std::string_view w) { return inSet(w, kOperatorWords) || inSet(w, kFilterOperatorWords); }
@@ -1393,9 +1397,7 @@ bool qualifyColumns(std::string_view expr, const std::vector<std::string>& colum
                                next == TT::OpeningSquareBracket || next == TT::ClosingRoundBracket ||
                                next == TT::ClosingSquareBracket || next == TT::Comma || next == TT::EndOfStream || next == TT::Dot ||
                                next == TT::QuestionMark || next == TT::DoubleColon ||
-                               bareIs(i + 1, "and") || bareIs(i + 1, "or") || bareIs(i + 1, "is") || bareIs(i + 1, "in") ||
-                               bareIs(i + 1, "like") || bareIs(i + 1, "ilike") || bareIs(i + 1, "between") ||
-                               bareIs(i + 1, "div") || bareIs(i + 1, "mod") || bareIs(i + 1, "regexp") || bareIs(i + 1, "global") ||
+                               (i + 1 < toks.size() && toks[i + 1].type == TT::BareWord && inSet(toks[i + 1].text(), kInfixWords)) ||
                                (bareIs(i + 1, "not") && !bareIs(i, "not")) ||
                                // `case + 1`, `all - 1`: a column (`WHEN -1`, `NOT -x`, `INTERVAL -1 day` are keywords).
                                ((next == TT::Minus || next == TT::Plus) && !inSet(toks[i].text(), kSignedWords));
@@ -1403,7 +1405,7 @@ bool qualifyColumns(std::string_view expr, const std::vector<std::string>& colum
     }
     // `x NOT IN`, `x GLOBAL IN`, `x NOT LIKE`: the keyword, whatever columns there are.
     if (bare && i >= 2 && (bareIs(i - 1, "not") || bareIs(i - 1, "global")) && lastQualified != i - 1 &&
-        (bareIs(i, "in") || bareIs(i, "like") || bareIs(i, "ilike") || bareIs(i, "between") || bareIs(i, "regexp")))
+        inSet(toks[i].text(), kNegatableWords))
       continue;
     if (inSubquery(i)) continue;  // a subquery's names are its own (qualified, they read as correlated)
     if (i > 0) {
