@@ -382,6 +382,12 @@ TEST_CASE("csv values: arrays in ClickHouse text form") {
   CHECK(enc("Array(Nullable(String))", R"([\N,'\\N'])") == "02" "01" "0002" "5c4e");
   CHECK(enc("Array(Nullable(Int32))", R"([1, \N])") == "02" "0001000000" "01");
   CHECK(enc("Array(String)", R"([\N])") == "NULL in a non-Nullable column");
+  // An empty element: under Nullable elements the type's own reason (NULL is the missing value
+  // there, and making the column Nullable would not help); otherwise the empty-value reason.
+  CHECK(enc("Array(Nullable(Int32))", R"([""])") == "not an integer");
+  CHECK(enc("Array(Nullable(Date))", "['2020-01-02','']") == "not a date");
+  CHECK(enc("Array(Int32)", R"([""])") == "empty value in a non-Nullable column");
+  CHECK(enc("Array(Nullable(String))", R"([""])") == "01" "00" "00");
 }
 
 TEST_CASE("csv values: IPv4 and IPv6") {

@@ -513,7 +513,10 @@ Reason encodeArray(const Type& t, std::string_view v, ByteBuf& out) {
       continue;
     }
     if (nullable) out.putByte(0);
-    Reason r = el.text.empty() && !stringy ? Reason::EmptyNotNullable : enc(vt, el.text, out);
+    // An empty element of a non-string type is no value of it: "empty value in a non-Nullable
+    // column" when the elements are not Nullable; under Nullable (where only NULL is missing)
+    // the type's own reason ("not an integer"), not a hint to make the column Nullable.
+    Reason r = el.text.empty() && !stringy && !nullable ? Reason::EmptyNotNullable : enc(vt, el.text, out);
     if (r != Reason::Ok) return r;
   }
   return Reason::Ok;
