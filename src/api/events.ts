@@ -12,7 +12,9 @@ import { RoostError } from '../errors.js';
 import { authenticate, authorize, stillAuthorized, workspaceOf } from '../../auth/authorize.js';
 import { getTenant, getWorkspace, type Workspace } from '../../tenants/registry.js';
 import { checkDefaultsSupported, getDataSource, type DataSource } from '../datasources/registry.js';
-import { admitImport, importRows, quarantineNdjsonFile } from '../ingest/import.js';
+import { admitImport, importRows, quarantineNdjsonFile, type ImportSource } from '../ingest/import.js';
+import type { QuarantineRow } from '../ingest/quarantine.js';
+import type { RejectedRow } from '../native/csv.js';
 import { ndjsonSource } from '../ingest/ndjson.js';
 import { EventBuffer, isContentError, type SegmentOwner } from '../ingest/event-buffer.js';
 import { gunzipIfCompressed } from '../ingest/peek.js';
@@ -36,8 +38,45 @@ function flushToken(dsId: string, files: string[]): string {
   return names.length <= 200 * 1024 ? `events:${dsId}:${names}` : `events:${dsId}:sha256:${crypto.createHash('sha256').update(names).digest('hex')}`;
 }
 
-async function* concatFiles(files: string[]): AsyncGenerator<Buffer> {
-  for (const f of files) for await (const c of fs.createReadStream(f, { highWaterMark: 1 << 20 })) yield c as Buffer;
+/**
+ * The segments of one flush read as one body, and the line of that body as the line of its own
+ * request: a quarantined event's `c__line` counted the lines of the whole flush (segments of
+ * many requests), which named no line the client sent. Each segment is one request's body and
+ * ends with a line end (EventBuffer.append adds one).
+ */
+function concatSegments(files: string[]) {
+  const starts: number[] = [];  // the body's line number of each segment's first line
+  let lines = 0;
+  async function* body(): AsyncGenerator<Buffer> {
+    for (const f of files) {
+      starts.push(lines + 1);
+      for await (const c of fs.createReadStream(f, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+        for (let i = c.indexOf(10); i >= 0; i = c.indexOf(10, i + 1)) lines++;
+        yield c;
+      }
+    }
+  }
+  const requestLine = (line: number): number => {
+    let lo = 0, hi = starts.length - 1;
+    if (hi < 0 || line < starts[0]!) return line;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (starts[mid]! <= line) lo = mid; else hi = mid - 1;
+    }
+    return line - starts[lo]! + 1;
+  };
+  return { body: body(), requestLine };
+}
+
+/** `source` with its quarantined rows' lines counted in their own request (see concatSegments). */
+function withRequestLines<T extends ImportSource>(source: T, requestLine: (line: number) => number): T {
+  const local = (rows: QuarantineRow[]) => { for (const r of rows) r.line = requestLine(r.line); return rows; };
+  const { takeEarlyRejects, mapRejected } = source;
+  return {
+    ...source,
+    ...(takeEarlyRejects ? { takeEarlyRejects: () => local(takeEarlyRejects()) } : {}),
+    ...(mapRejected ? { mapRejected: async (rejected: RejectedRow[], processed: number) => local(await mapRejected(rejected, processed)) } : {}),
+  };
 }
 
 export function registerEventRoutes(app: App): EventBuffer {
@@ -113,9 +152,10 @@ export function registerEventRoutes(app: App): EventBuffer {
       }
       const t0 = performance.now();
       const read = { bytes: 0 };
+      const segments = concatSegments(files);
       let r;
       try {
-        r = await importRows(app, { ws, ds, mode: 'append', source: ndjsonSource(countingBytes(concatFiles(files), read), ds.columns), dialect: { delimiter: ',', quote: '"', escape: '' }, hasHeader: false, requestId: 'events-buffer', staged: false, skipStorageLimit: true, bufferFlush: true,
+        r = await importRows(app, { ws, ds, mode: 'append', source: withRequestLines(ndjsonSource(countingBytes(segments.body, read), ds.columns), segments.requestLine), dialect: { delimiter: ',', quote: '"', escape: '' }, hasHeader: false, requestId: 'events-buffer', staged: false, skipStorageLimit: true, bufferFlush: true,
           dedupToken: flushToken(ds.id, files) });
       } catch (e) {
         // Dropped while this flush waited for it (the drop discards its segments). Renamed
