@@ -4,6 +4,8 @@
 // (RowBinary vs Native vs TSV vs CSV) for the same rows.
 //
 //   npm run build:ts && node bench/csv-parse.mjs [--runs 5] [--mb 50] [--skip-formats]
+//   taskset -c 1 node bench/csv-parse.mjs ...   (every side on one core: the per-core figure
+//                                               without the VM's cross-core wake-ups, see below)
 //
 // Each side runs alternately, `runs` times; medians are reported. The JS parsers
 // use their fastest string-array modes (they do no type validation at all).
@@ -14,6 +16,11 @@
 // outside its timing: otherwise the collection of one side's garbage (the JS
 // parsers leave hundreds of MB of strings, the native sides tens of MB of
 // batches) lands on the CPU time of whichever side runs next.
+// Pinned to one core (taskset), every side's CPU time is steadier: on this 2-vCPU VM a thread
+// that hands work to another and waits (the addon's pushes go to a libuv worker; chdb's query
+// runs on its own threads) finds the other vCPU's caches cold after each idle spell — the same
+// native work measured 96-213 CPU ms a run unpinned, minutes apart, 91-94 pinned (after a warm-up; a
+// stand-alone C++ harness without thread hops: 88). bench/RESULTS.md gives both figures.
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { execSync } from 'node:child_process';
 import os from 'node:os';
@@ -145,7 +152,7 @@ const mbps = (name) => size / 1e6 / (median(times[name]) / 1000);
 const mbPerCpuS = (name) => size / 1e6 / (median(cpu[name]) / 1000);
 const nativeMBps = mbps(sides[0][0]);
 const nativeMBcpu = mbPerCpuS(sides[0][0]);
-console.log(`input: ${file} (${(size / 1e6).toFixed(1)} MB, ${counts[sides[0][0]]} rows, 20 columns), ${RUNS} alternating runs, ${os.cpus().length} cores`);
+console.log(`input: ${file} (${(size / 1e6).toFixed(1)} MB, ${counts[sides[0][0]]} rows, 20 columns), ${RUNS} alternating runs, ${os.cpus().length} cores${os.availableParallelism() < os.cpus().length ? ` (this process pinned to ${os.availableParallelism()})` : ''}`);
 console.log('wall: median elapsed time; CPU: median process CPU time (user + system, all threads) during the run');
 console.log('| parser | median ms | MB/s | roost native ÷ this (wall) | median CPU ms | MB/CPU-s | roost native ÷ this (per core) |');
 console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
