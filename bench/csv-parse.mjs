@@ -16,11 +16,12 @@
 // outside its timing: otherwise the collection of one side's garbage (the JS
 // parsers leave hundreds of MB of strings, the native sides tens of MB of
 // batches) lands on the CPU time of whichever side runs next.
-// Pinned to one core (taskset), every side's CPU time is steadier: on this 2-vCPU VM a thread
-// that hands work to another and waits (the addon's pushes go to a libuv worker; chdb's query
-// runs on its own threads) finds the other vCPU's caches cold after each idle spell — the same
-// native work measured 96-213 CPU ms a run unpinned, minutes apart, 91-94 pinned (after a warm-up; a
-// stand-alone C++ harness without thread hops: 88). bench/RESULTS.md gives both figures.
+// Pinned to one core (taskset), every side's CPU time is steadier. On this 2-vCPU VM a thread
+// that idles between pieces of work runs slower after each idle spell (the C++ harness,
+// native/bench/csv_harness.cc, sleeping 20 ms between its 2 MiB pushes took 110-178 CPU ms for
+// what takes 88 without), and unpinned the addon's pushes hop to a libuv worker while the main
+// thread waits: the same native work measured 96-213 CPU ms a run unpinned, minutes apart, and
+// 91-94 pinned (after a warm-up run). bench/RESULTS.md gives both figures.
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { execSync } from 'node:child_process';
 import os from 'node:os';
