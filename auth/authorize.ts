@@ -26,6 +26,7 @@ import { auditAuth, runtimeOf } from './runtime.js';
 import { SESSION_COOKIE, readCookie, csrfMatches } from './sessions/cookies.js';
 import { sessionStanding, verifySession, type SessionClaims } from './sessions/sessions.js';
 import { verifyIdpAccessToken } from './oidc/idp-tokens.js';
+import { limitLoginFailure } from './login-limits.js';
 import { sameIssuer, type StoredConnection } from './oidc/connections.js';
 import { evaluateRules, getRules } from './mapping/rules.js';
 
@@ -226,7 +227,16 @@ async function fromBearer(app: App, ctx: Ctx, secret: string): Promise<Credentia
   }
   const r = await verifyIdpAccessToken(app, secret, claims);
   if ('error' in r) {
-    auditAuth(app, { event: 'auth.idp_token', outcome: 'failure', reason: r.error.message, requestId: ctx.id, resource: ctx.route, tenant: r.tenant, connection: r.connection, ip: clientIp(ctx) });
+    // Anyone can send a token naming a tenant's issuer, and each failure is a record in that
+    // tenant's audit log: failures take from the client address's failed-login budget, past
+    // which the answer is a 429 without a record of its own (as failed logins are).
+    const limited = limitLoginFailure(app, ctx, r.tenant ?? r.ambiguous?.[0]?.tenant, r.connection);
+    if (limited) throw limited;
+    // A token several tenants' connections accept is refused in each of their logs: a tenant
+    // whose users were refused so sees why.
+    for (const at of r.ambiguous ?? [{ tenant: r.tenant, connection: r.connection }]) {
+      auditAuth(app, { event: 'auth.idp_token', outcome: 'failure', reason: r.error.message, requestId: ctx.id, resource: ctx.route, tenant: at.tenant, connection: at.connection, ip: clientIp(ctx) });
+    }
     AUDITED.add(r.error);
     throw r.error;
   }

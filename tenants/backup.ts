@@ -607,7 +607,7 @@ export async function restoreTenant(app: App, slug: string, id: string, opts: { 
           if (e.path[0] === 'tenants') checkDomainsFree(s, slug, (e.value as Tenant).domains);
           if (e.path[0] === 'connections') {
             const conns = (e.path.length === 2 ? Object.values(e.value as Record<string, StoredConnection>) : [e.value]) as StoredConnection[];
-            for (const c of conns) checkAudienceFree(s, { ...c, tenant: slug }, true);
+            for (const c of conns) checkAudienceFree(s, { ...c, tenant: slug }, { otherTenants: true, operator: !opts.keepTenantRecord });
           }
         }
         return { ops: [...(now ? deleteSliceOps(s, slug) : []), ...restoreSliceOps(put)], result: before };

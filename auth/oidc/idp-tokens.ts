@@ -16,7 +16,8 @@ import type { Credential } from '../authorize.js';
 
 export type IdpTokenCheck =
   | { credential: Extract<Credential, { kind: 'idp' }> }
-  | { error: RoostError; tenant?: string; connection?: string };
+  /** `ambiguous`: the connections (of several tenants, the operator's setup) that all fit the token. */
+  | { error: RoostError; tenant?: string; connection?: string; ambiguous?: Array<{ tenant: string; connection: string }> };
 
 let index: { seq: number; conns: ConnectionRecord[] } | undefined;
 
@@ -35,9 +36,18 @@ export async function verifyIdpAccessToken(app: App, jwt: string, claims: jose.J
   if (byIssuer.length === 0) return unknown();
   const aud = Array.isArray(claims.aud) ? claims.aud : claims.aud !== undefined ? [claims.aud] : [];
   const fits = byIssuer.filter((c) => aud.includes(c.audience!));
-  const first = byIssuer[0]!;
-  if (fits.length === 0) return { error: new RoostError('UNAUTHENTICATED', 'the IdP access token is not issued for Roost (wrong audience)'), tenant: first.tenant, connection: first.id };
-  if (fits.length > 1) return { error: new RoostError('UNAUTHENTICATED', 'several connections accept this issuer and audience; give each tenant its own audience') };
+  if (fits.length === 0) {
+    // The failure is the tenant's only when the issuer is only its own: it was recorded in the
+    // first tenant found, another tenant's log when two tenants take tokens of one IdP.
+    const one = byIssuer.every((c) => c.tenant === byIssuer[0]!.tenant) ? byIssuer[0]! : undefined;
+    return { error: new RoostError('UNAUTHENTICATED', 'the IdP access token is not issued for Roost (wrong audience)'), ...(one ? { tenant: one.tenant, connection: one.id } : {}) };
+  }
+  if (fits.length > 1) {
+    return {
+      error: new RoostError('UNAUTHENTICATED', 'several connections accept this issuer and audience; give each tenant its own audience'),
+      ambiguous: fits.map((c) => ({ tenant: c.tenant, connection: c.id })),
+    };
+  }
   const conn = fits[0]!;
   const where = { tenant: conn.tenant, connection: conn.id };
   const rt = runtimeOf(app);

@@ -11,7 +11,7 @@ import { authenticate, authorize, credentialName, markAudited, type Credential }
 import { auditAuth } from '../../auth/runtime.js';
 import { getTenant, sameTenant } from '../../tenants/registry.js';
 import { checkAudienceFree } from '../../tenants/claims.js';
-import { connectionIdp, connectionView, listConnections, parseConnection, type ConnectionRecord, type StoredConnection } from '../../auth/oidc/connections.js';
+import { connectionIdp, connectionView, sameIssuer, listConnections, parseConnection, type ConnectionRecord, type StoredConnection } from '../../auth/oidc/connections.js';
 import { isSamlConnection, parseSamlConnection, samlConnectionView } from '../../auth/saml/index.js';
 import { checkRuleConnections, evaluateRules, getRules, grantsView, matchedRules, rulesElsewhere, rulesNaming, unscopedRules, unscopedWarnings, validateRules, type MappingDoc, type MappingRule } from '../../auth/mapping/rules.js';
 import { revokeTenantSessions } from '../../auth/sessions/sessions.js';
@@ -54,11 +54,14 @@ export function registerIdentityAdminRoutes(app: App): void {
    * (409): audited as a denial of the change, with the issuer and audience (a tenant claiming
    * another's first is a thing to see in the log; it was not audited at all).
    */
-  const audienceFree = (s: typeof state, rec: StoredConnection, ctx: Ctx, cred: Credential, tenant: string, event: string): void => {
+  const audienceFree = (s: typeof state, rec: StoredConnection, ctx: Ctx, cred: Credential, tenant: string, event: string, was?: StoredConnection): void => {
+    // A connection that took tokens of this issuer already keeps doing so through a tenant
+    // admin's edits (the operator set up the sharing; an edit of its scopes is no new claim).
+    const kept = was?.type === 'oidc' && was.accept_idp_access_tokens === true && rec.type === 'oidc' && sameIssuer(was.issuer, rec.issuer);
     try {
-      checkAudienceFree(s, rec);
+      checkAudienceFree(s, rec, { operator: cred.kind === 'operator' || kept });
     } catch (e) {
-      if (e instanceof RoostError && e.code === 'ALREADY_EXISTS' && rec.type === 'oidc') {
+      if (e instanceof RoostError && (e.code === 'ALREADY_EXISTS' || e.code === 'CONFLICT') && rec.type === 'oidc') {
         audit(ctx, cred, tenant, event, `connection:${rec.id}`, { issuer: rec.issuer, audience: rec.audience ?? null }, e.message);
         markAudited(e);
       }
@@ -115,7 +118,7 @@ export function registerIdentityAdminRoutes(app: App): void {
       if (!cur) throw new RoostError('NOT_FOUND', `tenant "${tenant}" has no connection "${ctx.params.id}"`);
       let next: StoredConnection;
       try { next = parse(tenant, body, cur); } catch (e) { throw auditHostRefusal(e, ctx, cred, tenant, 'connection.updated', cur.id, (body as { issuer?: unknown } | null)?.issuer ?? connectionIdp(cur)); }
-      audienceFree(s, next, ctx, cred, tenant, 'connection.updated');
+      audienceFree(s, next, ctx, cred, tenant, 'connection.updated', cur);
       return { ops: [{ op: 'put', path: ['connections', tenant, next.id], value: next }], result: next };
     });
     audit(ctx, cred, tenant, 'connection.updated', `connection:${rec.id}`, { fields: Object.keys(body as object) });
