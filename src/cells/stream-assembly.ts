@@ -31,8 +31,9 @@ const DATA_OPEN = Buffer.from('\n\t"data":\n\t[\n');
 const DATA_CLOSE = Buffer.from('\n\t],\n\n\t"rows": ');
 const ROWS_AND_ELAPSED = /^\n\t\],\n\n\t"rows": \d+,\n\n(?:\t"rows_before_limit_at_least": (\d+),\n\n)?\t"statistics":\n\t\{\n\t\t"elapsed": [0-9.eE+-]+,/;
 const ROW_SEP = Buffer.from(',\n');
-/** How chdb's streamed JSON totals chunk starts: the data array's close, then the totals. */
+/** How chdb's streamed JSON totals chunk starts: the data array's close, then the totals (or the extremes). */
 const TOTALS_OPEN = Buffer.from('\n\t],\n\n\t"totals":');
+const EXTREMES_OPEN = Buffer.from('\n\t],\n\n\t"extremes":');
 const DATA_END = '\n\t],';
 /** The start of the broken document after the totals (a raw newline is never inside a JSON string). */
 const DOC_OPEN = Buffer.from('{\n\t"meta":\n');
@@ -40,6 +41,8 @@ const DOC_OPEN = Buffer.from('{\n\t"meta":\n');
 export class StreamLayoutError extends Error {
   code = 'STREAM_LAYOUT';
 }
+
+const startsWith = (b: Buffer, head: Buffer): boolean => b.length >= head.length && b.subarray(0, head.length).equals(head);
 
 /** Bytes that end the header of a CSV/TSV chunk: `lines` line ends outside quotes (CSV quotes with "). */
 function headerEnd(b: Buffer, lines: number, csv: boolean): number {
@@ -115,7 +118,7 @@ export class StreamAssembler {
   }
 
   #json(chunk: Buffer, first: boolean, last: boolean, rows: number, elapsedMs: number): Buffer {
-    if (!first && chunk.subarray(0, TOTALS_OPEN.length).equals(TOTALS_OPEN)) return this.#jsonTotals(chunk, last, rows, elapsedMs);
+    if (!first && (startsWith(chunk, TOTALS_OPEN) || startsWith(chunk, EXTREMES_OPEN))) return this.#jsonTotals(chunk, last, rows, elapsedMs);
     const open = chunk.indexOf(DATA_OPEN);
     const close = chunk.lastIndexOf(DATA_CLOSE);
     const bodyStart = open + DATA_OPEN.length;
@@ -135,12 +138,12 @@ export class StreamAssembler {
 
   /**
    * The WITH TOTALS chunk: `\n\t],\n\n\t"totals": …` (the totals as the buffered output has
-   * them), then a document whose data array never closes, `"data":\n\t[\n,\n\n\t"rows": 0, …`,
+   * them; with `extremes = 1` the extremes after them, or alone), then a document whose data array never closes, `"data":\n\t[\n,\n\n\t"rows": 0, …`,
    * whose trailer (with rows_before_limit_at_least) ends the result.
    */
   #jsonTotals(chunk: Buffer, last: boolean, rows: number, elapsedMs: number): Buffer {
     if (!last) throw new StreamLayoutError(`${this.#format} stream: a chunk after the totals`);
-    const doc = chunk.indexOf(DOC_OPEN, TOTALS_OPEN.length);
+    const doc = chunk.indexOf(DOC_OPEN, DATA_END.length);
     const open = doc < 0 ? -1 : chunk.indexOf(DATA_OPEN, doc);
     if (open < 0) throw new StreamLayoutError(`${this.#format} stream: unexpected totals chunk`);
     const totals = chunk.toString('latin1', DATA_END.length, doc);
