@@ -78,6 +78,13 @@ describe('a query string that is not UTF-8', () => {
     }
     // An endpoint call without a credential: the 401 (there is no workspace to log it in).
     expect((await call(`${srv.url}/v0/pipes/logged.json?x=%FF`)).status).toBe(401);
+    // Unless it is in what names the caller: a token or workspace that is not UTF-8 is said as such
+    // (decoded, it was another credential: a 401 that did not say what to fix).
+    for (const path of ['/v0/pipes/logged.json?token=%FF', `/v0/sql?q=${enc('SELECT 1')}&token=a%FFb`, '/v0/pipes/logged.json?workspace=%FF']) {
+      const r = await call(`${srv.url}${path}`);
+      expect(r.status, `${path} ${r.text}`).toBe(400);
+      expect(r.body.code).toBe('INVALID_UTF8');
+    }
   });
 });
 
