@@ -30,6 +30,7 @@ const routes: Array<[string, (n: string) => { method: string; path: string; body
   ['GET datafile', (n) => ({ method: 'GET', path: `/v0/datasources/${n}.datasource` })],
   ['PUT', (n) => ({ method: 'PUT', path: `/v0/datasources/${n}?description=x` })],
   ['truncate', (n) => ({ method: 'POST', path: `/v0/datasources/${n}/truncate` })],
+  ['GET quarantine', (n) => ({ method: 'GET', path: `/v0/datasources/${n}_quarantine` })],
   ['truncate quarantine', (n) => ({ method: 'POST', path: `/v0/datasources/${n}_quarantine/truncate` })],
   ['rows delete', (n) => ({ method: 'POST', path: `/v0/datasources/${n}/delete`, body: 'delete_condition=a%3D1', headers: { 'Content-Type': 'application/x-www-form-urlencoded' } })],
   ['DELETE', (n) => ({ method: 'DELETE', path: `/v0/datasources/${n}` })],

@@ -74,6 +74,32 @@ describe('StreamAssembler', () => {
     });
   }
 
+  for (const format of ['JSON', 'JSONCompact', 'JSONStrings', 'JSONCompactStrings']) {
+    it(`${format} WITH TOTALS over several blocks: one document, the totals as the buffered output has them`, async () => {
+      // With a LIMIT too: rows_before_limit_at_least comes from the totals chunk's trailer.
+      for (const sql of [
+        'SELECT number AS s, count() AS c FROM numbers(150000) GROUP BY s WITH TOTALS ORDER BY s',
+        'SELECT number % 140000 AS s, count() AS c FROM numbers(150000) GROUP BY s WITH TOTALS ORDER BY s LIMIT 139000',
+        // The extremes come in the same chunk, after the totals.
+        'SELECT number AS s, count() AS c FROM numbers(150000) GROUP BY s WITH TOTALS ORDER BY s SETTINGS extremes = 1',
+      ]) {
+        const got = await assembled(sql, format);
+        expect(got.chunks).toBeGreaterThan(2);
+        expect(sameElapsed(got.bytes)).toBe(sameElapsed(await buffered(sql, format)));
+        const j = JSON.parse(got.bytes.toString('utf8'));
+        expect(j.totals).toEqual(format.startsWith('JSONCompact') ? (format.endsWith('Strings') ? ['0', '150000'] : [0, 150000]) : (format.endsWith('Strings') ? { s: '0', c: '150000' } : { s: 0, c: 150000 }));
+      }
+    });
+  }
+
+  it('JSON with extremes and no totals over several blocks: the extremes as the buffered output has them', async () => {
+    const sql = 'SELECT number AS s FROM numbers(150000) SETTINGS extremes = 1';
+    const got = await assembled(sql, 'JSON');
+    expect(got.chunks).toBeGreaterThan(2);
+    expect(sameElapsed(got.bytes)).toBe(sameElapsed(await buffered(sql, 'JSON')));
+    expect(JSON.parse(got.bytes.toString('utf8')).extremes).toEqual({ min: { s: 0 }, max: { s: 149999 } });
+  });
+
   it('Prometheus over several blocks: one HELP and TYPE per metric, every sample', async () => {
     const sql = "SELECT if(number < 140000, 'http_requests', 'errors') AS name, toFloat64(number) AS value, 'help text' AS help, 'counter' AS type, map('k', toString(number)) AS labels FROM numbers(150000)";
     const got = await assembled(sql, 'Prometheus');

@@ -11,7 +11,7 @@ import { beginCommit, bodyStream, formOf, mergeForm, readForm, readJson, sendJso
 import { datasourceDatafile } from '../datasources/datafile.js';
 import { multipartBoundary, readMultipart, partText } from '../http/multipart.js';
 import { QueryFailed, RoostError } from '../errors.js';
-import { authenticate, authorize, credentialName, decide, stillAuthorized, workspaceOf, type Credential } from '../../auth/authorize.js';
+import { authenticate, authorize, credentialName, decide, readFilter, stillAuthorized, workspaceOf, type Credential } from '../../auth/authorize.js';
 import { getTenant, getWorkspace, sameWorkspace, type Workspace } from '../../tenants/registry.js';
 import {
   checkDataSourceName, checkDefaultsSupported, createQuarantine, createTables, deleteDataSourceOps, deleteRowsWhere, getDataSource, listDataSources, newDataSource,
@@ -300,6 +300,42 @@ async function tableStats(app: App, ws: Workspace, ds: DataSource): Promise<{ ro
   return r;
 }
 
+/**
+ * `GET /v0/datasources/<ds>_quarantine`: the quarantine as a data source — its columns as the
+ * engine has them (the data source's own, as Nullable(String), then c__import_id, c__error_column,
+ * c__error, c__line, c__raw, insertion_date), its row count and size — and the data source it
+ * belongs to. Its id is the data source's (the quarantine has none of its own).
+ */
+async function quarantineView(app: App, ws: Workspace, ds: DataSource, withStats: boolean): Promise<Record<string, unknown>> {
+  const engine = app.cells.engineFor(getTenant(app.state, ws.tenant));
+  const table = `${ds.table}_quarantine`;
+  const out = (await engine.exec(
+    `SELECT name, type FROM system.columns WHERE database = ${quoteString(ws.database)} AND table = ${quoteString(table)} ORDER BY position`,
+    { format: 'JSONEachRow' },
+  )).toString('utf8');
+  const columns = out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { name: string; type: string })
+    .map((c) => ({ name: c.name, type: c.type, nullable: c.type.startsWith('Nullable('), jsonPath: null, defaultExpr: null }));
+  // Row count and size from system.parts, as for the data source itself.
+  const stats = withStats
+    ? (await engine.exec(`SELECT sum(rows), sum(bytes_on_disk) FROM system.parts WHERE active AND database = ${quoteString(ws.database)} AND table = ${quoteString(table)}`, { format: 'TSV' })).toString('utf8').trim().split('\t').map((v) => Number(v) || 0)
+    : undefined;
+  return {
+    id: ds.id,
+    name: `${ds.name}_quarantine`,
+    type: ds.columns.some((c) => c.jsonPath) ? 'ndjson' : 'csv', // the data source's: what its rejected rows came as
+    description: '',
+    created_at: ds.createdAt,
+    updated_at: ds.updatedAt ?? ds.createdAt,
+    engine: { engine: 'MergeTree', sorting_key: 'insertion_date' },
+    schema: {
+      sql_schema: formatSchema(columns),
+      columns: columns.map((c) => ({ name: c.name, type: c.type, nullable: c.nullable, jsonpath: null, default_value: null })),
+    },
+    datasource: { id: ds.id, name: ds.name },
+    ...(stats ? { statistics: { row_count: stats[0], bytes: stats[1] } } : {}),
+  };
+}
+
 export function registerDataSourceRoutes(app: App): void {
   const { router, state } = app;
 
@@ -519,6 +555,15 @@ export function registerDataSourceRoutes(app: App): void {
     // The scope before the lookup (here and on every route of one data source): without it the
     // answer is the same 403 whether or not the name exists; with it, a missing one is a 404.
     authorize(app, ctx, cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:READ', resource: name });
+    // `<ds>_quarantine` (the suffix is reserved: no data source has it) is <ds>'s quarantine, read
+    // with its own scope as /v0/sql reads it; truncated by that name too.
+    if (name.endsWith('_quarantine') && !state.get('datasources', ws.tenant, ws.name, name)) {
+      const base = state.get<DataSource>('datasources', ws.tenant, ws.name, name.slice(0, -'_quarantine'.length));
+      if (!base) throw new RoostError('UNKNOWN_DATASOURCE', `there is no data source "${name}" in this workspace (nor one whose quarantine it would be)`);
+      if (datafile) throw new RoostError('INVALID_PARAMETER', `"${name}" is a quarantine: it has no datafile of its own (it is made with its data source; ask for ${base.name}.datasource)`);
+      const filtered = readFilter(cred, name) !== undefined;
+      return sendJson(ctx, 200, await quarantineView(app, ws, base, !filtered));
+    }
     const ds = getDataSource(state, ws.tenant, ws.name, name);
     if (datafile) return sendText(ctx, 200, datasourceDatafile(ds));
     // The table's row count and size are the whole table's: not for a credential that sees it

@@ -187,6 +187,15 @@ interface CallInput { params: RequestParams; q?: string; logged: Record<string, 
  * Without a body to read the answer is there at once (no promise).
  */
 function callInput(ctx: Ctx): CallInput | Promise<CallInput> {
+  // A query string that is not UTF-8 (the server left it to this route: the call is logged).
+  if (ctx.queryError) throw ctx.queryError;
+  const { params, q, output } = queryInput(ctx);
+  if (ctx.req.method === 'POST') return readBody(ctx).then((b) => withBody(ctx, params, q, textOf(b), output));
+  return inputOf(params, q, output);
+}
+
+/** The query string's part of the call's parameters. */
+function queryInput(ctx: Ctx): { params: Record<string, string | string[]>; q: string | undefined; output: Record<string, string> } {
   // Without a prototype: a parameter named `toString` or `constructor` is a parameter, not the
   // function every object inherits (it read as one and was refused), and `__proto__` sets nothing.
   const params: Record<string, string | string[]> = Object.create(null);
@@ -198,8 +207,7 @@ function callInput(ctx: Ctx): CallInput | Promise<CallInput> {
       else addParam(params, k, v);
     }
   }
-  if (ctx.req.method === 'POST') return readBody(ctx).then((b) => withBody(ctx, params, q, textOf(b), output));
-  return inputOf(params, q, output);
+  return { params, q, output };
 }
 
 function addParam(params: Record<string, string | string[]>, k: string, v: string): void {
@@ -552,6 +560,7 @@ export function registerPipeRoutes(app: App): void {
     let name = dot > 0 ? raw.slice(0, dot) : raw;
     const ext = dot > 0 ? raw.slice(dot + 1).toLowerCase() : undefined;
     if (ext && ext !== 'pipe') return callEndpoint(ctx, name, ext);
+    if (ctx.queryError) throw ctx.queryError;
     if (ctx.req.method === 'POST') throw new RoostError('METHOD_NOT_ALLOWED', `call the endpoint as POST /v0/pipes/${name}.json (or .csv, .ndjson, .parquet)`, { headers: { Allow: 'GET, PUT, DELETE' } });
     const r = await wsOf(ctx);
     name = pipeNameOf(state, r, name);
@@ -560,8 +569,9 @@ export function registerPipeRoutes(app: App): void {
     if (ext === 'pipe' || ctx.query.get('format') === 'pipe') return sendText(ctx, 200, pipeDatafile(pipe));
     sendJson(ctx, 200, pipeView(pipe));
   };
-  router.get('/v0/pipes/:pipe', pipeRoute);
-  router.post('/v0/pipes/:pipe', pipeRoute);
+  // Endpoint calls log a query string that is not UTF-8 as a failed call (callInput throws it).
+  router.get('/v0/pipes/:pipe', pipeRoute, { takesQueryErrors: true });
+  router.post('/v0/pipes/:pipe', pipeRoute, { takesQueryErrors: true });
 
   router.delete('/v0/pipes/:pipe', async (ctx) => {
     const r = await wsOf(ctx);
@@ -713,6 +723,9 @@ export function registerPipeRoutes(app: App): void {
       name = pipeNameOf(state, r, name);
       authorize(app, ctx, r.cred, { op: 'workspace', tenant: r.tenant, workspace: r.workspace, scope: 'PIPES:READ', resource: name });
       if (!format) throw new RoostError('UNSUPPORTED_FORMAT', `.${ext} is not an endpoint format; use ${Object.keys(EXTENSION_FORMATS).map((e) => `.${e}`).join(', ')}`);
+      // A query string that is not UTF-8 is said before the lookup, as on every route (logged
+      // under the pipe's id when there is one).
+      if (ctx.queryError) { pipe = findPipe(state, r.tenant, r.workspace, name); throw ctx.queryError; }
       pipe = getPipe(state, r.tenant, r.workspace, name);
       const got = callInput(ctx);
       input = got instanceof Promise ? await got : got;
@@ -740,6 +753,12 @@ export function registerPipeRoutes(app: App): void {
           cred = ctx.auth as Credential;
           const w = workspaceOf(app, ctx, cred);
           where = { tenant: w.tenant, workspace: w.workspace, workspaceId: state.get<{ id: string }>('workspaces', w.tenant, w.workspace)?.id, tokenName: tokenName(cred) };
+          // Logged as other failed calls are: under the pipe's name and id (when the credential
+          // may read it, as a call past authorize() is), with the query string's parameters (a
+          // body is not read for a refused call), as /v0/sql's 429 rows.
+          name = pipeNameOf(state, { cred, tenant: w.tenant, workspace: w.workspace, workspaceId: where.workspaceId ?? '' }, name);
+          if (decide(cred, { op: 'workspace', tenant: w.tenant, workspace: w.workspace, scope: 'PIPES:READ', resource: name }) === undefined) pipe = findPipe(state, w.tenant, w.workspace, name);
+          if (!ctx.queryError) { const qi = queryInput(ctx); input = inputOf(qi.params, qi.q, qi.output); }
         } catch { /* no workspace to log it in */ }
       }
       // Any error text (engine, service tables) in the workspace's names, in the answer and in the logs.

@@ -118,7 +118,8 @@ export function registerSqlRoutes(app: App): void {
   const logCall = (ctx: Ctx, cred: Credential, where: { tenant: string; workspace: string; workspaceId: string | undefined },
     o: { startedAt: number; t0: number; status: number; error: unknown; q?: string; got?: { rows: number; readRows: number; readBytes: number } }) => {
     const parameters: Record<string, string> = {};
-    for (const k of new Set(ctx.query.keys())) if (k !== 'token') parameters[k] = ctx.query.getAll(k).join(',');
+    // A query string that is not UTF-8 is in the row's url as sent, not decoded into parameters.
+    if (!ctx.queryError) for (const k of new Set(ctx.query.keys())) if (k !== 'token') parameters[k] = ctx.query.getAll(k).join(',');
     if (o.q !== undefined) parameters.q = o.q;
     logEndpointCall(app.service, {
       tenant: where.tenant, workspace: where.workspace, workspaceId: where.workspaceId, tokenName: tokenName(cred), tokenId: tokenIdOf(cred), userAgent: userAgentOf(ctx.req.headers),
@@ -133,6 +134,8 @@ export function registerSqlRoutes(app: App): void {
     logCall(ctx, cred, { ...w, workspaceId: app.state.get<{ id: string }>('workspaces', w.tenant, w.workspace)?.id }, { startedAt, t0, status: e.status, error: e });
   };
   const answer = async (ctx: Ctx, authenticated: Credential, tenant: string, workspace: string, call: SqlCallLog) => {
+    // A query string that is not UTF-8: left to this route by the server, so that the call is logged.
+    if (ctx.queryError) throw ctx.queryError;
     const q = await sqlText(ctx, call);
     call.q = q;
     // Decided with the scopes the token has now, not those it had before its body arrived.
@@ -261,6 +264,6 @@ export function registerSqlRoutes(app: App): void {
       hideQuery: pipeTables.size > 0 || !!pipe || Object.keys(filters).length > 0,
     });
   };
-  app.router.get('/v0/sql', handler);
-  app.router.post('/v0/sql', handler);
+  app.router.get('/v0/sql', handler, { takesQueryErrors: true });
+  app.router.post('/v0/sql', handler, { takesQueryErrors: true });
 }

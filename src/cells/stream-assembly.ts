@@ -11,7 +11,9 @@
  * and sent from there (`WHOLE_FILE_FORMATS`, see cell-main.ts). A Prometheus result repeats the
  * `# HELP`/`# TYPE` lines of the metric a chunk starts in (a scraper refuses a second HELP line
  * for a metric): a chunk's lines equal to the previous chunk's last ones go. WITH TOTALS: the
- * totals arrive as a chunk of their own, `\n<totals row>\n` then a header — kept without it.
+ * totals arrive as a chunk of their own, `\n<totals row>\n` then a header — kept without it. In
+ * JSON the totals chunk is the last one: `\n\t],\n\n\t"totals": …` then a broken document (its
+ * `"data": [` never closed) with the trailer; the totals go between the rows and the trailer.
  */
 
 /** JSON formats with chdb's pretty layout: `"data": [` rows `],` then `"rows": N`. */
@@ -29,10 +31,18 @@ const DATA_OPEN = Buffer.from('\n\t"data":\n\t[\n');
 const DATA_CLOSE = Buffer.from('\n\t],\n\n\t"rows": ');
 const ROWS_AND_ELAPSED = /^\n\t\],\n\n\t"rows": \d+,\n\n(?:\t"rows_before_limit_at_least": (\d+),\n\n)?\t"statistics":\n\t\{\n\t\t"elapsed": [0-9.eE+-]+,/;
 const ROW_SEP = Buffer.from(',\n');
+/** How chdb's streamed JSON totals chunk starts: the data array's close, then the totals (or the extremes). */
+const TOTALS_OPEN = Buffer.from('\n\t],\n\n\t"totals":');
+const EXTREMES_OPEN = Buffer.from('\n\t],\n\n\t"extremes":');
+const DATA_END = '\n\t],';
+/** The start of the broken document after the totals (a raw newline is never inside a JSON string). */
+const DOC_OPEN = Buffer.from('{\n\t"meta":\n');
 
 export class StreamLayoutError extends Error {
   code = 'STREAM_LAYOUT';
 }
+
+const startsWith = (b: Buffer, head: Buffer): boolean => b.length >= head.length && b.subarray(0, head.length).equals(head);
 
 /** Bytes that end the header of a CSV/TSV chunk: `lines` line ends outside quotes (CSV quotes with "). */
 function headerEnd(b: Buffer, lines: number, csv: boolean): number {
@@ -108,6 +118,7 @@ export class StreamAssembler {
   }
 
   #json(chunk: Buffer, first: boolean, last: boolean, rows: number, elapsedMs: number): Buffer {
+    if (!first && (startsWith(chunk, TOTALS_OPEN) || startsWith(chunk, EXTREMES_OPEN))) return this.#jsonTotals(chunk, last, rows, elapsedMs);
     const open = chunk.indexOf(DATA_OPEN);
     const close = chunk.lastIndexOf(DATA_CLOSE);
     const bodyStart = open + DATA_OPEN.length;
@@ -121,15 +132,33 @@ export class StreamAssembler {
       out.push(body);
       this.#wroteRows = true;
     }
-    if (last) {
-      const tail = chunk.toString('latin1', close); // ASCII; latin1 keeps the bytes as they are
-      const m = ROWS_AND_ELAPSED.exec(tail);
-      if (!m) throw new StreamLayoutError(`${this.#format} stream: unexpected trailer`);
-      // rows_before_limit_at_least (printed with a LIMIT) stays a lower bound: never below the rows sent.
-      const rbl = m[1] === undefined ? '' : `\t"rows_before_limit_at_least": ${Math.max(Number(m[1]), rows)},\n\n`;
-      const elapsed = (elapsedMs / 1000).toFixed(9);
-      out.push(Buffer.from(`\n\t],\n\n\t"rows": ${rows},\n\n${rbl}\t"statistics":\n\t{\n\t\t"elapsed": ${elapsed},${tail.slice(m[0].length)}`, 'latin1'));
-    }
+    if (last) out.push(this.#tail(chunk.toString('latin1', close), '', rows, elapsedMs)); // ASCII; latin1 keeps the bytes as they are
     return out.length === 1 ? out[0]! : Buffer.concat(out);
+  }
+
+  /**
+   * The WITH TOTALS chunk: `\n\t],\n\n\t"totals": …` (the totals as the buffered output has
+   * them; with `extremes = 1` the extremes after them, or alone), then a document whose data array never closes, `"data":\n\t[\n,\n\n\t"rows": 0, …`,
+   * whose trailer (with rows_before_limit_at_least) ends the result.
+   */
+  #jsonTotals(chunk: Buffer, last: boolean, rows: number, elapsedMs: number): Buffer {
+    if (!last) throw new StreamLayoutError(`${this.#format} stream: a chunk after the totals`);
+    const doc = chunk.indexOf(DOC_OPEN, DATA_END.length);
+    const open = doc < 0 ? -1 : chunk.indexOf(DATA_OPEN, doc);
+    if (open < 0) throw new StreamLayoutError(`${this.#format} stream: unexpected totals chunk`);
+    const totals = chunk.toString('latin1', DATA_END.length, doc);
+    // The broken document's trailer, with the data array's close it lacks.
+    return this.#tail(`\n\t]${chunk.toString('latin1', open + DATA_OPEN.length)}`, totals, rows, elapsedMs);
+  }
+
+  /** The last chunk's trailer (`\n\t],\n\n\t"rows": …`) with the whole result's rows and elapsed, the totals (if any) before the rows. */
+  #tail(tail: string, totals: string, rows: number, elapsedMs: number): Buffer {
+    const m = ROWS_AND_ELAPSED.exec(tail);
+    if (!m) throw new StreamLayoutError(`${this.#format} stream: unexpected trailer`);
+    // rows_before_limit_at_least (printed with a LIMIT) stays a lower bound: never below the rows sent.
+    const rbl = m[1] === undefined ? '' : `\t"rows_before_limit_at_least": ${Math.max(Number(m[1]), rows)},\n\n`;
+    const elapsed = (elapsedMs / 1000).toFixed(9);
+    const totalsPart = totals ? `${totals},` : '';
+    return Buffer.from(`${DATA_END}${totalsPart}\n\n\t"rows": ${rows},\n\n${rbl}\t"statistics":\n\t{\n\t\t"elapsed": ${elapsed},${tail.slice(m[0].length)}`, 'latin1');
   }
 }

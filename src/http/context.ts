@@ -30,6 +30,11 @@ export interface Ctx {
   /** Set by the auth layer. */
   auth?: unknown;
   /**
+   * The query string is not UTF-8 (400 INVALID_UTF8): set for routes that take it themselves
+   * (RouteOptions.takesQueryErrors) and throw it where they read their parameters.
+   */
+  queryError?: Error;
+  /**
    * The workspace the request acts on, as it was when the credential was checked (set by
    * workspaceOf in auth/authorize.ts): a failure after it was deleted is answered as such.
    */

@@ -15,29 +15,40 @@ interface Route {
   /** Per segment: the parameter's name, or undefined where the pattern has a literal. */
   names: (string | undefined)[];
   handler: Handler;
+  opts: RouteOptions;
+}
+
+export interface RouteOptions {
+  /**
+   * The handler is given a query string that is not UTF-8 (as `ctx.queryError`, the 400 to throw
+   * where it reads its parameters) instead of the server answering it before routing: routes that
+   * log every call (endpoints, /v0/sql) log that refusal too.
+   */
+  takesQueryErrors?: boolean;
 }
 
 export interface Match {
   route: string;
   handler: Handler;
   params: Record<string, string>;
+  opts: RouteOptions;
 }
 
 export class Router {
   /** Routes by segment count (only those can match a path), each list in the order added. */
   #bySize = new Map<number, Route[]>();
 
-  add(method: string, pattern: string, handler: Handler): this {
+  add(method: string, pattern: string, handler: Handler, opts: RouteOptions = {}): this {
     const segments = split(pattern);
     const literals = segments.map((s) => (s.startsWith(':') ? undefined : s));
     const names = segments.map((s) => (s.startsWith(':') ? s.slice(1) : undefined));
     let list = this.#bySize.get(segments.length);
     if (!list) this.#bySize.set(segments.length, (list = []));
-    list.push({ method, pattern, literals, names, handler });
+    list.push({ method, pattern, literals, names, handler, opts });
     return this;
   }
-  get(p: string, h: Handler) { return this.add('GET', p, h); }
-  post(p: string, h: Handler) { return this.add('POST', p, h); }
+  get(p: string, h: Handler, o?: RouteOptions) { return this.add('GET', p, h, o); }
+  post(p: string, h: Handler, o?: RouteOptions) { return this.add('POST', p, h, o); }
   put(p: string, h: Handler) { return this.add('PUT', p, h); }
   patch(p: string, h: Handler) { return this.add('PATCH', p, h); }
   delete(p: string, h: Handler) { return this.add('DELETE', p, h); }
@@ -51,7 +62,7 @@ export class Router {
     for (const r of routes) {
       const params = matchSegments(r, segs);
       if (!params) continue;
-      if (r.method === method || (method === 'HEAD' && r.method === 'GET')) return { route: r.pattern, handler: r.handler, params };
+      if (r.method === method || (method === 'HEAD' && r.method === 'GET')) return { route: r.pattern, handler: r.handler, params, opts: r.opts };
       (allowed ??= []).push(r.method);
     }
     return allowed ? { allowed } : undefined;

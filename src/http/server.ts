@@ -256,7 +256,25 @@ export class HttpServer {
       const type = req.headers['content-type'];
       if (type) req.headers['content-type'] = type.replace(/^[^;]*/, (t) => t.trim().toLowerCase());
       const notUtf8 = fieldNotUtf8(url.search);
-      if (notUtf8 !== undefined) throw new RoostError('INVALID_UTF8', `query parameter ${JSON.stringify(notUtf8)} is not UTF-8 once percent-decoded; percent-encode the text's UTF-8 bytes (é is %C3%A9)`);
+      const queryError = notUtf8 === undefined ? undefined : new RoostError('INVALID_UTF8', `query parameter ${JSON.stringify(notUtf8)} is not UTF-8 once percent-decoded; percent-encode the text's UTF-8 bytes (é is %C3%A9)`);
+      // Routes that log their calls take it themselves (RouteOptions.takesQueryErrors); for the
+      // others it is the answer, before anything else about the route. So it is too when it is in
+      // what names the caller (`token`, `workspace`): decoded, that read as another credential or
+      // workspace (a 401 or an audited 403 instead of saying what to fix).
+      if (queryError) {
+        const namesCaller = fieldNotUtf8(url.search.slice(1).split('&').filter((p) => {
+          const k = [...new URLSearchParams(p).keys()][0];
+          return k === 'token' || k === 'workspace';
+        }).join('&')) !== undefined;
+        if (namesCaller) throw queryError;
+        let takes = false;
+        try {
+          const m = this.#opts.router.match(req.method ?? 'GET', url.pathname);
+          takes = m !== undefined && 'handler' in m && m.opts.takesQueryErrors === true;
+        } catch { /* a bad path too: the query string's 400 */ }
+        if (!takes) throw queryError;
+        ctx.queryError = queryError;
+      }
       // The API is called from web pages too (Tinybird's JWTs with fixed parameters are made for
       // that): any origin may read /v0/ answers. Safe without credentials mode: a cookie is never
       // sent with `*`, and a token is the caller's own.
