@@ -148,6 +148,23 @@ describe('login', () => {
     for (const v of [undefined, true, 'true', 'TRUE', 1, '1', [true]]) expect(await grants(v), JSON.stringify(v)).toMatchObject({ access: true, workspaces: { reports: 'admin' } });
     for (const v of [false, 'false', 0, '0', 'no', null, '', 'yes?', [true, 'no'], []]) expect(await grants(v), JSON.stringify(v)).toMatchObject({ access: false });
   });
+
+  it('every rule on the email claim (equals, in, glob) trusts an address as email_domain does (equals granted tenant:admin to an unverified address)', async () => {
+    const rules = [
+      { claim: 'email', match: { equals: 'ceo@globex.test' }, grant: { role: 'tenant:admin' } },
+      { claim: 'email', match: { in: ['ceo@globex.test'] }, grant: { role: 'admin', workspace: 'a' } },
+      { claim: 'email', match: { glob: '*@globex.test' }, grant: { role: 'viewer', workspace: 'b' } },
+      // Another claim is the IdP's to vouch for, as before.
+      { claim: 'groups', match: { equals: 'g' }, grant: { role: 'viewer', workspace: 'c' } },
+    ];
+    const test = async (email_verified: unknown) => (await call(`${srv.url}/v0/tenants/globex/mappings/test`, { method: 'POST', token: op(), ...json({ rules, claims: { email: 'ceo@globex.test', groups: ['g'], ...(email_verified === undefined ? {} : { email_verified }) } }) })).body;
+    for (const v of [undefined, true, '1']) expect(await test(v), JSON.stringify(v)).toMatchObject({ tenant_admin: true, workspaces: { a: 'admin', b: 'viewer', c: 'viewer' } });
+    for (const v of [false, 'false', 'no', null]) {
+      const g = await test(v);
+      expect(g.tenant_admin, JSON.stringify(v)).toBe(false);
+      expect(g.workspaces, JSON.stringify(v)).toEqual({ c: 'viewer' });
+    }
+  });
 });
 
 describe('attacks, each refused with an audit record', () => {

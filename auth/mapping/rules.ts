@@ -213,6 +213,10 @@ function matchesOne(m: Matcher, v: unknown, claims: Record<string, unknown>): bo
 }
 
 export function ruleMatches(rule: MappingRule, claims: Record<string, unknown>): boolean {
+  // The `email` claim is the person's address only when the IdP does not say it is unverified,
+  // whatever the matcher: `{"equals": "ceo@acme.com"}` granted tenant:admin to an account that
+  // had typed that address in at the IdP without proving it (only email_domain asked).
+  if (rule.claim === 'email' && unverified(claims.email_verified)) return false;
   const v = claimAt(claims, rule.claim);
   return Array.isArray(v) ? v.some((x) => matchesOne(rule.match, x, claims)) : matchesOne(rule.match, v, claims);
 }
