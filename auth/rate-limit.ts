@@ -35,10 +35,19 @@ export class RateLimiter {
     const now = this.#now();
     const cap = Math.max(1, burst);
     let b = this.#buckets.get(key);
-    if (!b || b.rps !== rps || b.cap !== cap) {
+    if (!b) {
       b = { tokens: cap, at: now, rps, cap };
       this.#buckets.set(key, b);
       if (this.#buckets.size > 100_000) this.#sweep(now);
+    } else if (b.rps !== rps || b.cap !== cap) {
+      // Another limit for the same key (two JWTs of one name with other `limits.rps`, a token
+      // whose rps was changed): what is left carries over, refilled at the old rate until now and
+      // capped at the new burst. A fresh full bucket at each change let alternating two such JWTs
+      // pass every request.
+      b.tokens = Math.min(cap, b.tokens + ((now - b.at) / 1000) * b.rps);
+      b.at = now;
+      b.rps = rps;
+      b.cap = cap;
     }
     b.tokens = Math.min(cap, b.tokens + ((now - b.at) / 1000) * rps);
     b.at = now;

@@ -30,6 +30,21 @@ describe('RateLimiter', () => {
     expect(r.take('half', 0.5).retryAfter).toBeGreaterThan(0);
   });
 
+  it('another limit for the same key carries what is left over (alternating two JWTs of one name with rps 1 and 2 passed every request)', () => {
+    let t = 0;
+    const r = new RateLimiter(() => t);
+    const passed = Array.from({ length: 40 }, (_, i) => r.take('j:ws:same', i % 2 ? 2 : 1).retryAfter === 0).filter(Boolean).length;
+    expect(passed).toBeLessThanOrEqual(2);
+    // Refilled at the rate in force: one second later, one or two more, not a fresh bucket each.
+    t += 1000;
+    const later = Array.from({ length: 40 }, (_, i) => r.take('j:ws:same', i % 2 ? 2 : 1).retryAfter === 0).filter(Boolean).length;
+    expect(later).toBeGreaterThanOrEqual(1);
+    expect(later).toBeLessThanOrEqual(2);
+    // A raised limit takes effect (a token whose rps went from 1 to 5: the bucket grows as it refills).
+    t += 1000;
+    expect(r.take('j:ws:same', 5).retryAfter).toBe(0);
+  });
+
   it('a burst larger than the rate: that many at once, then refilled at the rate', () => {
     let t = 0;
     const r = new RateLimiter(() => t);
