@@ -201,3 +201,48 @@ describe('rules limited to connections', () => {
     expect((await putRules([{ ...ADMINS, connections: ['partner'] }])).body).toMatchObject({ code: 'INVALID_PARAMETER', connection: 'partner' });
   });
 });
+
+describe('connection and mapping bodies say what they do not take (a black-box round)', () => {
+  it('an unknown or misspelt field of a connection is a 400 and changes nothing; a GET answer sent back is taken', async () => {
+    const bad = await call(u('/v0/tenants/acme/connections'), { method: 'POST', token: op(), ...json({ id: 'typo', issuer: okta.issuer, client_id: 'roost', accept_idp_access_token: true, audience: `${AUD}/typo` }) });
+    expect(bad).toMatchObject({ status: 400, body: { code: 'INVALID_PARAMETER' } });
+    expect(bad.body.error).toMatch(/unknown field accept_idp_access_token/);
+    expect((await call(u('/v0/tenants/acme/connections/typo'), { token: op() })).status).toBe(404);
+    const patch = await call(u('/v0/tenants/acme/connections/okta'), { method: 'PATCH', token: op(), ...json({ audiance: 'x' }) });
+    expect(patch).toMatchObject({ status: 400, body: { code: 'INVALID_PARAMETER' } });
+    const view = (await call(u('/v0/tenants/acme/connections/okta'), { token: op() })).body;
+    expect(view.audience).toBe(AUD);
+    const back = await call(u('/v0/tenants/acme/connections/okta'), { method: 'PATCH', token: op(), ...json(view) });
+    expect(back.status, back.text).toBe(200);
+    const samlBad = await call(u('/v0/tenants/acme/connections'), { method: 'POST', token: op(), ...json({ id: 'samltypo', type: 'saml', entity_id: 'https://idp.y.test/saml', sso_url: 'https://idp.y.test/sso', certificates: [partner.cert], allow_idp_initated: true }) });
+    expect(samlBad).toMatchObject({ status: 400, body: { code: 'INVALID_PARAMETER' } });
+    expect(samlBad.body.error).toMatch(/allow_idp_initated/);
+    expect((await call(u('/v0/tenants/acme/connections/samltypo'), { token: op() })).status).toBe(404);
+  });
+
+  it('an IdP URL holding a user or password is a 400 (it was stored, audited and shown to anyone in login errors and redirects)', async () => {
+    const o = await call(u('/v0/tenants/acme/connections'), { method: 'POST', token: op(), ...json({ id: 'cred', issuer: 'https://svc:hunter2@idp.example', client_id: 'roost' }) });
+    expect(o).toMatchObject({ status: 400, body: { code: 'INVALID_PARAMETER' } });
+    expect(o.body.error).toMatch(/user or password/);
+    expect(o.text).not.toMatch(/hunter2/);
+    const s = await call(u('/v0/tenants/acme/connections'), { method: 'POST', token: op(), ...json({ id: 'scred', type: 'saml', entity_id: 'https://idp.x.test/saml', sso_url: 'https://u:secretpw@idp.x.test/sso', certificates: [partner.cert] }) });
+    expect(s).toMatchObject({ status: 400, body: { code: 'INVALID_PARAMETER' } });
+    expect(s.text).not.toMatch(/secretpw/);
+    for (const id of ['cred', 'scred']) expect((await call(u(`/v0/tenants/acme/connections/${id}`), { token: op() })).status).toBe(404);
+  });
+
+  it('mapping rules: an unknown top-level field and an infinite number are 400s; a GET answer sent back is taken', async () => {
+    const before = (await call(u('/v0/tenants/acme/mappings'), { token: op() })).body;
+    const extra = await call(u('/v0/tenants/acme/mappings'), { method: 'PUT', token: op(), ...json({ rules: [], extra: 1 }) });
+    expect(extra).toMatchObject({ status: 400, body: { code: 'INVALID_PARAMETER' } });
+    expect(extra.body.error).toMatch(/extra/);
+    // 1e999 is Infinity to JSON.parse: it was stored as null, and the rules read back could not be sent again.
+    const inf = await call(u('/v0/tenants/acme/mappings'), { method: 'PUT', token: op(), headers: { 'Content-Type': 'application/json' }, body: '{"rules":[{"claim":"level","match":{"equals":1e999},"grant":{"role":"viewer","workspace":"main"}}]}' });
+    expect(inf).toMatchObject({ status: 400, body: { code: 'INVALID_PARAMETER' } });
+    const now = (await call(u('/v0/tenants/acme/mappings'), { token: op() })).body;
+    expect(now.rules).toEqual(before.rules);
+    const back = await call(u('/v0/tenants/acme/mappings'), { method: 'PUT', token: op(), ...json(now) });
+    expect(back.status, back.text).toBe(200);
+    expect(back.body.rules).toEqual(before.rules);
+  });
+});

@@ -8,6 +8,7 @@
  */
 import type { State } from '../../src/state/state.js';
 import { RoostError } from '../../src/errors.js';
+import { onlyFields } from '../../src/http/fields.js';
 import { higher, noGrants, ROLES, type Grants, type Role } from '../roles.js';
 
 type Scalar = string | number | boolean;
@@ -33,13 +34,15 @@ const MAX_GLOB = 256;
 const MAX_GLOB_VALUE = 1024;
 
 function isScalar(v: unknown): v is Scalar {
-  return typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean';
+  // (Not an infinite number: JSON's 1e999 read as Infinity was stored as null.)
+  return typeof v === 'string' || (typeof v === 'number' && Number.isFinite(v)) || typeof v === 'boolean';
 }
 
 /** Validates a `{rules: [...]}` body; errors name the rule index and field. */
 export function validateRules(raw: unknown): MappingRule[] {
   const body = raw as { rules?: unknown };
   if (!body || typeof body !== 'object' || !Array.isArray(body.rules)) throw new RoostError('INVALID_PARAMETER', 'send {"rules": [{claim, match, grant}, ...]}');
+  onlyFields(body as Record<string, unknown>, ['rules'], 'the mapping rules', ['updated_at', 'warnings']);
   if (body.rules.length > MAX_RULES) throw new RoostError('INVALID_PARAMETER', `at most ${MAX_RULES} rules`);
   return body.rules.map((r: unknown, i: number) => {
     const bad = (what: string) => new RoostError('INVALID_PARAMETER', `rules[${i}]: ${what}`, { details: { rule: i } });

@@ -6,6 +6,7 @@
  */
 import type { App } from '../../src/app.js';
 import { RoostError } from '../../src/errors.js';
+import { onlyFields } from '../../src/http/fields.js';
 import { runtimeOf } from '../runtime.js';
 import { hostLabel } from './idp-hosts.js';
 import { isLoopbackHost } from '../loopback.js';
@@ -52,6 +53,11 @@ export function callbackUrl(app: App, tenant: string, id: string): string {
   return `${runtimeOf(app).issuer}/auth/oidc/${encodeURIComponent(tenant)}/${encodeURIComponent(id)}/callback`;
 }
 
+/** What an OIDC connection's body may set. */
+const OIDC_FIELDS = ['id', 'type', 'issuer', 'client_id', 'client_secret', 'private_key_jwk', 'scopes', 'accept_idp_access_tokens', 'audience'];
+/** What connectionView shows besides. */
+const OIDC_VIEW_FIELDS = ['client_secret_set', 'private_key_jwk_set', 'callback_url', 'backchannel_logout_url', 'login_url', 'created_at', 'updated_at'];
+
 export function connectionView(app: App, c: ConnectionRecord): Record<string, unknown> {
   const base = `${runtimeOf(app).issuer}/auth/oidc/${encodeURIComponent(c.tenant)}/${encodeURIComponent(c.id)}`;
   return {
@@ -75,6 +81,8 @@ export function parseConnection(app: App, tenant: string, raw: unknown, existing
   if (!b || typeof b !== 'object' || Array.isArray(b)) throw new RoostError('INVALID_PARAMETER', 'send a JSON object');
   const type = b.type ?? existing?.type ?? 'oidc';
   if (type !== 'oidc') throw new RoostError('INVALID_PARAMETER', 'type must be "oidc" or "saml"');
+  // A misspelt `accept_idp_access_token` or `audiance` left IdP tokens off without a word.
+  onlyFields(b, OIDC_FIELDS, 'an OIDC connection', OIDC_VIEW_FIELDS);
   const id = existing?.id ?? b.id;
   if (typeof id !== 'string' || !ID.test(id)) throw new RoostError('INVALID_PARAMETER', 'id must be 1-40 characters of a-z, 0-9 and -');
   if (existing && b.id !== undefined && b.id !== existing.id) throw new RoostError('INVALID_PARAMETER', 'a connection\'s id cannot change');
@@ -84,6 +92,9 @@ export function parseConnection(app: App, tenant: string, raw: unknown, existing
   try { u = new URL(issuer); } catch { throw new RoostError('INVALID_PARAMETER', 'issuer must be a URL'); }
   if (u.protocol !== 'https:' && !(u.protocol === 'http:' && isLoopbackHost(u.hostname))) throw new RoostError('INVALID_PARAMETER', 'issuer must be an https URL (plain http only on loopback)');
   if (u.search || u.hash) throw new RoostError('INVALID_PARAMETER', 'issuer must not have a query or fragment');
+  // A user or password in the URL would be stored, audited and shown as part of the issuer (to
+  // anyone, in the login chooser's errors): an IdP is never reached with credentials in its URL.
+  if (u.username || u.password) throw new RoostError('INVALID_PARAMETER', 'issuer must not hold a user or password (https://host/path only); the client_secret or private_key_jwk authenticates Roost to the IdP');
   // Checked at every write (a patch of another field too): what is stored is what the server may use.
   const refused = runtimeOf(app).oidc.refusal(u);
   if (refused) throw new RoostError('IDP_HOST_NOT_ALLOWED', `issuer ${issuer}: ${refused}; ask the server's operator to allow ${hostLabel(u)}`, { details: { host: hostLabel(u) } });

@@ -8,6 +8,7 @@
 import crypto from 'node:crypto';
 import type { App } from '../../src/app.js';
 import { RoostError } from '../../src/errors.js';
+import { onlyFields } from '../../src/http/fields.js';
 import { runtimeOf } from '../runtime.js';
 import { parseIdpMetadata } from './metadata.js';
 import { XmlRefused } from './xml.js';
@@ -108,6 +109,8 @@ function checkUrl(raw: unknown, field: string): string {
   try { u = new URL(raw); } catch { throw new RoostError('INVALID_PARAMETER', `${field} must be a URL`); }
   if (u.protocol !== 'https:' && !(u.protocol === 'http:' && isLoopbackHost(u.hostname))) throw new RoostError('INVALID_PARAMETER', `${field} must be an https URL (plain http only on loopback)`);
   if (u.hash) throw new RoostError('INVALID_PARAMETER', `${field} must not have a fragment`);
+  // It is stored, audited, shown, and sent to every browser in the login redirect's Location.
+  if (u.username || u.password) throw new RoostError('INVALID_PARAMETER', `${field} must not hold a user or password (a browser is sent to it, credentials and all)`);
   return u.href;
 }
 
@@ -116,6 +119,8 @@ export function parseSamlConnection(app: App, tenant: string, raw: unknown, exis
   const b = raw as Record<string, unknown>;
   if (!b || typeof b !== 'object' || Array.isArray(b)) throw new RoostError('INVALID_PARAMETER', 'send a JSON object');
   if (b.type !== undefined && b.type !== 'saml') throw new RoostError('INVALID_PARAMETER', 'a connection\'s type cannot change; delete it and create another');
+  onlyFields(b, ['id', 'type', 'metadata_xml', 'entity_id', 'sso_url', 'certificates', 'allow_idp_initiated', 'name_id_format'], 'a SAML connection',
+    ['sp_entity_id', 'acs_url', 'metadata_url', 'login_url', 'created_at', 'updated_at']);
   const id = existing?.id ?? b.id;
   if (typeof id !== 'string' || !ID.test(id)) throw new RoostError('INVALID_PARAMETER', 'id must be 1-40 characters of a-z, 0-9 and -');
   if (existing && b.id !== undefined && b.id !== existing.id) throw new RoostError('INVALID_PARAMETER', 'a connection\'s id cannot change');

@@ -3,6 +3,7 @@ import type { App } from '../app.js';
 import type { Ctx } from '../http/context.js';
 import { beginCommit, noLoneSurrogates, readJson, sendJson } from '../http/context.js';
 import { RoostError } from '../errors.js';
+import { onlyFields } from '../http/fields.js';
 import { authenticate, authorize } from '../../auth/authorize.js';
 import { plainHttpHost } from '../../auth/loopback.js';
 import fs from 'node:fs';
@@ -71,12 +72,6 @@ function parseName(raw: unknown): string | undefined {
   // eslint-disable-next-line no-control-regex
   if (typeof raw !== 'string' || !raw.trim() || raw.length > 200 || /[\u0000-\u001f\u007f]/.test(raw)) throw new RoostError('INVALID_PARAMETER', 'name must be a non-empty string of at most 200 characters, without control characters');
   return raw;
-}
-
-/** Refuses fields a route does not know: a misspelt `limits` must not create a tenant without limits. */
-function onlyFields(body: Record<string, unknown>, known: readonly string[], what: string): void {
-  const unknown = Object.keys(body).filter((k) => !known.includes(k));
-  if (unknown.length) throw new RoostError('INVALID_PARAMETER', `unknown field${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} in ${what}; known: ${known.join(', ')}`);
 }
 
 /** An optional JSON object body: empty means `{}`. */
