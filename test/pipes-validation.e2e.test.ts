@@ -411,6 +411,37 @@ describe('pipes reading this pipe\'s endpoint', () => {
   });
 });
 
+describe('readers the saver may not read (a black-box round)', () => {
+  const tokenWith = async (name: string, scopes: string[]) => {
+    const r = await call(`${srv.url}/v0/tokens?name=${name}&${scopes.map((s) => `scope=${encodeURIComponent(s)}`).join('&')}`, { method: 'POST', token: admin });
+    expect(r.status, r.text).toBe(200);
+    return r.body.token as string;
+  };
+  it('a change that breaks them is a 409 that shows neither their SQL nor the engine\'s text about it', async () => {
+    expect((await json('/v0/pipes', { name: 'rs_src', nodes: [{ name: 'rs_src_0', sql: 'SELECT id AS c FROM ev', type: 'endpoint' }] })).status).toBe(200);
+    const reader = await json('/v0/pipes', { name: 'rs_reader', nodes: [{ name: 'rs_reader_0', sql: "SELECT c, 'SECRET_acme_org_42' AS secret_alias FROM rs_src WHERE c != 987654", type: 'endpoint' }] });
+    expect(reader.status, reader.text).toBe(200);
+    // May change and read rs_src, may not read rs_reader: the 409 quoted rs_reader's SQL, literals and all.
+    const editor = await tokenWith('rs_editor', ['PIPES:CREATE', 'PIPES:DROP:rs_src', 'PIPES:READ:rs_src', 'DATASOURCES:READ:ev']);
+    expect((await call(`${srv.url}/v0/pipes/rs_reader`, { token: editor })).status).toBe(403);
+    const a = await call(`${srv.url}/v0/pipes/rs_src/nodes/rs_src_0`, { method: 'PUT', token: editor, body: 'SELECT id AS other FROM ev' });
+    expect(a.status, a.text).toBe(409);
+    expect(a.body.dependents).toEqual(['rs_reader']);
+    expect(a.text).not.toMatch(/SECRET|987654|secret_alias|SELECT/);
+    // May change rs_src but read neither it nor its reader: the change was saved (200) and the reader broke without a word.
+    const blind = await tokenWith('rs_blind', ['PIPES:CREATE', 'PIPES:DROP:rs_src']);
+    const b = await call(`${srv.url}/v0/pipes/rs_src/nodes/rs_src_0`, { method: 'PUT', token: blind, body: 'SELECT id AS other FROM ev' });
+    expect(b.status, b.text).toBe(409);
+    expect(b.body.dependents).toEqual(['rs_reader']);
+    expect(b.body.errors[0].error).toMatch(/not shown/);
+    expect(b.text).not.toMatch(/SECRET|987654|secret_alias|SELECT|UNKNOWN_IDENTIFIER/);
+    expect((await get('/v0/pipes/rs_src')).body.nodes[0].sql).toBe('SELECT id AS c FROM ev');
+    expect((await get('/v0/pipes/rs_reader.json')).status).toBe(200);
+    // A change the reader survives is saved; ignore_sql_errors=true saves the other anyway.
+    expect((await call(`${srv.url}/v0/pipes/rs_src/nodes/rs_src_0`, { method: 'PUT', token: blind, body: 'SELECT id AS c, 1 AS one FROM ev' })).status).toBe(200);
+  });
+});
+
 describe('tenant on a remote ClickHouse 18.16', () => {
   let ch: RunningClickHouse | undefined;
   let token = '';

@@ -54,6 +54,11 @@ export interface EngineCheckItem {
   /** The SQL inlines other pipes' nodes: the engine's errors lose the query they quote. */
   inlines?: boolean;
   /**
+   * A reader (another pipe's node) that reads what the saver may not read: checked all the same
+   * (a change breaking it was saved without a word), its failure told without the engine's text.
+   */
+  opaque?: boolean;
+  /**
    * A node of another pipe: how it compiled before the change. A failure it already had then is
    * not this change's doing, and does not refuse it.
    */
@@ -192,7 +197,9 @@ function compileForCheck(state: State, pipe: Pipe, target: PipeNode, lookup: (na
 
 function item(state: State, pipe: Pipe, n: PipeNode, lookup: (name: string) => Pipe | undefined, view: CheckView): EngineCheckItem {
   const c = compileForCheck(state, pipe, n, lookup, view);
-  return { pipe: pipe.name, node: n.name, ...('sql' in c ? { sql: c.sql } : c) };
+  // (`inlines` kept: the engine's errors on SQL that inlines other pipes quote their SQL — a
+  // reader pipe the saver may not read was shown whole, literals and all, in the 409.)
+  return { pipe: pipe.name, node: n.name, ...('sql' in c ? { sql: c.sql, ...(c.inlines ? { inlines: true } : {}) } : c) };
 }
 
 /** Nodes of `pipe` reading any of `names`, directly or through other nodes of it. */
@@ -234,10 +241,12 @@ export function planEngineCheck(state: State, before: Pipe | undefined, after: P
   }
   if (changed.length && changed.every((n) => n.ignoreSqlErrors)) return plan;
   if (!before) return plan;
-  // Other pipes read the endpoint: checked again when what it compiles to changes.
+  // Other pipes read the endpoint: checked again when what it compiles to changes (compiled as
+  // ADMIN would: under a saver who may not read what it reads, before and after compiled to the
+  // same "skipped" and a breaking change was taken for none).
   const compiledEndpoint = (p: Pipe, look: (name: string) => Pipe | undefined): string => {
     const ep = endpointNode(p);
-    return ep ? JSON.stringify(compileForCheck(state, p, ep, look, view)) : 'none';
+    return ep ? JSON.stringify(compileForCheck(state, p, ep, look, {})) : 'none';
   };
   const beforeLookup = (name: string) => findPipe(state, after.tenant, after.workspace, name);
   if (compiledEndpoint(before, beforeLookup) === compiledEndpoint(after, lookup)) return plan;
@@ -254,7 +263,14 @@ export function planEngineCheck(state: State, before: Pipe | undefined, after: P
         // A pipe reading this one and a reader of it (both paths lead to it) is planned once.
         if (!hit.has(n.name) || n.ignoreSqlErrors || planned.has(`${reader.name}\u0000${n.name}`)) continue;
         planned.add(`${reader.name}\u0000${n.name}`);
-        plan.dependents.push({ ...item(state, reader, n, lookup, view), before: compileForCheck(state, reader, n, beforeLookup, view) });
+        const it = item(state, reader, n, lookup, view);
+        if (it.reason === 'reads_unreadable') {
+          // Not the saver's to read, but the saver's change to break: asked as ADMIN would ask,
+          // and a failure told without what the engine says (it quotes the reader's SQL and values).
+          plan.dependents.push({ ...item(state, reader, n, lookup, {}), opaque: true, before: compileForCheck(state, reader, n, beforeLookup, {}) });
+          continue;
+        }
+        plan.dependents.push({ ...it, before: compileForCheck(state, reader, n, beforeLookup, view) });
       }
       const ep = endpointNode(reader);
       if (ep && hit.has(ep.name) && !seen.has(reader.name)) { seen.add(reader.name); queue.push({ name: reader.name }); }
@@ -393,7 +409,7 @@ export async function runEngineCheck(access: EngineAccess, plan: EngineCheckPlan
     // Already failing before the change (a reader left broken by an earlier forced save): not this change's.
     if (i.before && 'failed' in i.before) continue;
     if (i.before && 'sql' in i.before && await ask({ pipe: i.pipe, node: i.node, sql: i.before.sql })) continue;
-    failures.push(f);
+    failures.push(i.opaque ? { pipe: i.pipe, node: i.node, error: 'it would fail (what the engine says is not shown: the pipe reads what this credential may not read)' } : f);
   }
   if (failures.length) {
     const pipes = [...new Set(failures.map((f) => f.pipe))];

@@ -265,7 +265,8 @@ function userSyntax(e: unknown, hideQuery: boolean): unknown {
  * compiled query does: then only the code is said. Before withPublicNames.
  */
 export function hideQuotedQuery(e: RoostError): void {
-  let m = withoutQuotedQuery(e.message);
+  // (The engine's "Maybe you meant: ['s']" names columns of the hidden query: another pipe's.)
+  let m = withoutQuotedQuery(e.message).replace(/ Maybe you meant: \[[^\]\n]*\]\.?/g, '');
   // (A `SELECT` left in the message is the query too: a hidden pipe over numbers() or literals
   // names no database — `… are not supported for subquery SELECT …`, `ARRAY JOIN (SELECT …)`.)
   // (Nor a compiled expression: the analyzer's `__table2.name`, a `FUNCTION f(…)` dump.)
