@@ -297,6 +297,13 @@ describe('compilePipe', () => {
     const e = (() => { try { compilePipe([{ name: 'a', sql: 'SELECT * FROM b' }, { name: 'b', sql: 'SELECT * FROM events JOIN a ON 1' }], MAP, 'a'); } catch (err) { return err as SqlError; } })();
     expect(e).toMatchObject({ code: 'PIPE_CYCLE', node: 'b', offset: 26 });
   });
+  it('reports a cycle among nodes the target does not read (it was left to the engine, or saved)', () => {
+    const e = (() => { try { compilePipe([{ name: 'a', sql: 'SELECT * FROM b' }, { name: 'b', sql: 'SELECT * FROM a' }, { name: 'c', sql: 'SELECT 1 AS x' }], MAP); } catch (err) { return err as SqlError; } })();
+    expect(e).toMatchObject({ code: 'PIPE_CYCLE', node: 'b', offset: 14 });
+    expect(e!.message).toContain('a -> b -> a');
+    // Nodes outside the target's closure without a cycle are fine, and not compiled in.
+    expect(compilePipe([{ name: 'a', sql: 'SELECT * FROM events' }, { name: 'b', sql: 'SELECT * FROM a' }, { name: 'c', sql: 'SELECT 1 AS x' }], MAP).order).toEqual(['c']);
+  });
   it('reports a self reference as a cycle', () => {
     expect(() => compilePipe([{ name: 'a', sql: 'SELECT * FROM a' }], MAP)).toThrow(expect.objectContaining({ code: 'PIPE_CYCLE', node: 'a' }));
   });

@@ -143,6 +143,16 @@ describe('cycles and unknown references', () => {
     expect(['a', 'b']).toContain(r.body.node);
   });
 
+  it('reports a cycle among nodes the last node does not read, ignore_sql_errors or not (it was saved, and could be published)', async () => {
+    const body = JSON.stringify({ name: 'cyc_side', nodes: [{ name: 'a', sql: 'SELECT * FROM b' }, { name: 'b', sql: 'SELECT * FROM a' }, { name: 'c', sql: 'SELECT 1 AS x', type: 'endpoint' }] });
+    for (const q of ['', '?ignore_sql_errors=true']) {
+      const r = await post(`/v0/pipes${q}`, body, { 'Content-Type': 'application/json' });
+      expect(r.status, r.text).toBe(422);
+      expect(r.body).toMatchObject({ code: 'SQL_INVALID', sql_code: 'PIPE_CYCLE', offset: 14 });
+      expect((await call(`${srv.url}/v0/pipes/cyc_side`, { token: admin })).status).toBe(404);
+    }
+  });
+
   it('reports an unknown table with the node and offset', async () => {
     const r = await post('/v0/pipes', JSON.stringify({ name: 'unk', nodes: [{ name: 'a', sql: 'SELECT * FROM events' }, { name: 'b', sql: 'SELECT id FROM a JOIN missing_table USING id' }] }), { 'Content-Type': 'application/json' });
     expect(r).toMatchObject({ status: 422, body: { code: 'SQL_INVALID', sql_code: 'UNKNOWN_TABLE', node: 'b', offset: 22 } });

@@ -76,36 +76,45 @@ bool compilePipe(const std::vector<PipeNode>& nodes, const NameMap& names, std::
     }
   }
 
-  // Depth-first order from the target; a grey node seen again is a cycle.
+  // Depth-first order from the target; a grey node seen again is a cycle. Then from every node
+  // the target does not reach, for cycles only: a cycle among nodes the last node does not read
+  // was saved (the engine, or nothing with ignore_sql_errors, was left to find it), and published
+  // later as the endpoint.
   std::vector<uint8_t> color(nodes.size(), 0);
   struct Step { uint32_t node; size_t next; };
-  std::vector<Step> stack{{static_cast<uint32_t>(target_idx), 0}};
-  color[target_idx] = 1;
-  while (!stack.empty()) {
-    Step& s = stack.back();
-    if (s.next < edges[s.node].size()) {
-      auto [dep, offset] = edges[s.node][s.next++];
-      if (color[dep] == 1) {
-        std::string path = nodes[dep].name;
-        bool on = false;
-        for (const auto& st : stack) {
-          if (st.node == dep) on = true;
-          if (on && st.node != dep) path += " -> " + nodes[st.node].name;
+  auto walk = [&](uint32_t start, bool record) -> bool {
+    std::vector<Step> stack{{start, 0}};
+    color[start] = 1;
+    while (!stack.empty()) {
+      Step& s = stack.back();
+      if (s.next < edges[s.node].size()) {
+        auto [dep, offset] = edges[s.node][s.next++];
+        if (color[dep] == 1) {
+          std::string path = nodes[dep].name;
+          bool on = false;
+          for (const auto& st : stack) {
+            if (st.node == dep) on = true;
+            if (on && st.node != dep) path += " -> " + nodes[st.node].name;
+          }
+          path += " -> " + nodes[dep].name;
+          err = {ErrorCode::PIPE_CYCLE, offset, "nodes depend on each other: " + path, nodes[s.node].name};
+          return false;
         }
-        path += " -> " + nodes[dep].name;
-        err = {ErrorCode::PIPE_CYCLE, offset, "nodes depend on each other: " + path, nodes[s.node].name};
-        return false;
+        if (color[dep] == 0) {
+          color[dep] = 1;
+          stack.push_back({dep, 0});
+        }
+      } else {
+        color[s.node] = 2;
+        if (record) out.order.push_back(s.node);
+        stack.pop_back();
       }
-      if (color[dep] == 0) {
-        color[dep] = 1;
-        stack.push_back({dep, 0});
-      }
-    } else {
-      color[s.node] = 2;
-      out.order.push_back(s.node);
-      stack.pop_back();
     }
-  }
+    return true;
+  };
+  if (!walk(static_cast<uint32_t>(target_idx), true)) return false;
+  for (size_t i = 0; i < nodes.size(); ++i)
+    if (color[i] == 0 && !walk(static_cast<uint32_t>(i), false)) return false;
 
   // Pass 2: compile in dependency order; each node sees the compiled SQL of the others.
   // The target comes last (the order is depth-first post-order from it).
