@@ -135,6 +135,21 @@ describe('pipes API', () => {
   });
 });
 
+describe('nodes appended without a name', () => {
+  it('are named <pipe>_<n>, the first free one: after a delete the next one is no 409 for a name the client never chose', async () => {
+    await createPipe('an_p', [{ name: 'an_p_0', sql: 'SELECT id FROM events' }]);
+    const add = () => call(`${srv.url}/v0/pipes/an_p/nodes`, { method: 'POST', token: admin, body: 'SELECT id FROM events' });
+    const first = await add();
+    expect(first.status, first.text).toBe(200);
+    expect(first.body.name).toBe('an_p_1');
+    expect((await call(`${srv.url}/v0/pipes/an_p/nodes/an_p_0`, { method: 'DELETE', token: admin })).status).toBe(204);
+    const second = await add();
+    expect(second.status, second.text).toBe(200);
+    expect(second.body.name).toBe('an_p_2');
+    expect((await call(`${srv.url}/v0/pipes/an_p`, { token: admin })).body.nodes.map((n: any) => n.name)).toEqual(['an_p_1', 'an_p_2']);
+  });
+});
+
 describe('cycles and unknown references', () => {
   it('reports a node cycle with the node and offset', async () => {
     const r = await post('/v0/pipes', JSON.stringify({ name: 'cyc', nodes: [{ name: 'a', sql: 'SELECT * FROM b' }, { name: 'b', sql: 'SELECT * FROM a' }] }), { 'Content-Type': 'application/json' });

@@ -107,6 +107,18 @@ function refuseShadowing(pipe: Pipe, name: string, except?: string): void {
   }
 }
 
+/**
+ * The name of a node appended without one: `<pipe>_<n>` from the node count up, the first no
+ * node has and none reads (Tinybird's clients append unnamed nodes). It was `<pipe>_<count>`: after
+ * a node was deleted, the next unnamed append was a 409 for a name the client never chose.
+ */
+function autoNodeName(pipe: Pipe): string {
+  for (let k = pipe.nodes.length; ; k++) {
+    const name = `${pipe.name}_${k}`;
+    if (!pipe.nodes.some((n) => n.name === name || n.dependencies.includes(name))) return name;
+  }
+}
+
 function newNode(name: string, sql: string, description: string | null, ignoreSqlErrors = false): PipeNode {
   const now = new Date().toISOString();
   return { id: newId('n'), name, sql, description, params: [], dependencies: [], ...(ignoreSqlErrors ? { ignoreSqlErrors } : {}), createdAt: now, updatedAt: now };
@@ -408,7 +420,7 @@ export function registerPipeRoutes(app: App): void {
         return { ops: putPipeOps(checked), result: checked };
       });
       if (out !== 'retry') return { pipe: out, warnings: plan ? uncheckedNodes(plan) : [] };
-      if (attempt >= 2) throw new RoostError('CONFLICT', `pipe "${name}" or what it reads kept changing while its SQL was checked; retry`, { retryable: true });
+      if (attempt >= 2) throw new RoostError('CONFLICT', `pipe "${name}" or what it reads kept changing while its SQL was checked; retry`, { retryable: true, headers: { 'Retry-After': '1' } });
     }
   };
 
@@ -639,7 +651,7 @@ export function registerPipeRoutes(app: App): void {
     const ignore = ignoreSqlErrors(form.get('ignore_sql_errors'));
     let added!: PipeNode;
     const { pipe, warnings } = await saveExisting(ctx, r, (cur) => {
-      const name = checkName('node', form.get('name') ?? `${cur.name}_${cur.nodes.length}`);
+      const name = checkName('node', form.get('name') ?? autoNodeName(cur));
       if (cur.nodes.some((n) => n.name === name)) throw new RoostError('CONFLICT', `pipe "${cur.name}" already has a node named "${name}"`, { details: { node: name } });
       refuseShadowing(cur, name);
       added = newNode(name, sql, form.get('description'), ignore);
