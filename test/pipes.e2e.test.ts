@@ -148,6 +148,22 @@ describe('nodes appended without a name', () => {
     expect(second.body.name).toBe('an_p_2');
     expect((await call(`${srv.url}/v0/pipes/an_p`, { token: admin })).body.nodes.map((n: any) => n.name)).toEqual(['an_p_1', 'an_p_2']);
   });
+
+  it('take type= as on create: endpoint publishes, materialized and copy are refused, anything else is a 400 (it was ignored)', async () => {
+    await createPipe('ty_p', [{ name: 'ty_0', sql: 'SELECT id FROM events' }], null);
+    const add = (q: string) => call(`${srv.url}/v0/pipes/ty_p/nodes?${q}`, { method: 'POST', token: admin, body: 'SELECT id FROM events' });
+    for (const [q, status] of [['name=mv&type=materialized&datasource=events', 501], ['name=cp&type=copy', 501], ['name=bg&type=bogus', 400]] as const) {
+      const r = await add(q);
+      expect(r.status, `${q}: ${r.text}`).toBe(status);
+    }
+    expect((await call(`${srv.url}/v0/pipes/ty_p`, { token: admin })).body.nodes.map((n: any) => n.name)).toEqual(['ty_0']);
+    const ep = await add('name=ep&type=endpoint');
+    expect(ep.status, ep.text).toBe(200);
+    expect(ep.body.node_type).toBe('endpoint');
+    const got = (await call(`${srv.url}/v0/pipes/ty_p`, { token: admin })).body;
+    expect(got.endpoint).toBe(got.nodes.find((n: any) => n.name === 'ep').id);
+    expect((await endpoint('ty_p')).status).toBe(200);
+  });
 });
 
 describe('cycles and unknown references', () => {

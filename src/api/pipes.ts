@@ -649,13 +649,16 @@ export function registerPipeRoutes(app: App): void {
     const { sql, form } = await sqlBody(ctx);
     if (!sql) throw new RoostError('INVALID_PARAMETER', 'send the node\'s SQL as the request body');
     const ignore = ignoreSqlErrors(form.get('ignore_sql_errors'));
+    // `type` as on create: `endpoint` publishes the node, materialized and copy are refused (it was
+    // ignored: a "materialized" node was saved as a standard one that never runs).
+    const publish = isEndpointType(form.get('type'), form.get('name') ?? 'the new node');
     let added!: PipeNode;
     const { pipe, warnings } = await saveExisting(ctx, r, (cur) => {
       const name = checkName('node', form.get('name') ?? autoNodeName(cur));
       if (cur.nodes.some((n) => n.name === name)) throw new RoostError('CONFLICT', `pipe "${cur.name}" already has a node named "${name}"`, { details: { node: name } });
       refuseShadowing(cur, name);
       added = newNode(name, sql, form.get('description'), ignore);
-      return { ...cur, nodes: [...cur.nodes, added] };
+      return { ...cur, nodes: [...cur.nodes, added], ...(publish ? { endpoint: added.id } : {}) };
     }, { ignore });
     sendJson(ctx, 200, withWarnings(nodeView(pipe!, pipe!.nodes.find((n) => n.id === added.id)!), warnings));
   });
