@@ -149,6 +149,18 @@ describe('nodes appended without a name', () => {
     expect((await call(`${srv.url}/v0/pipes/an_p`, { token: admin })).body.nodes.map((n: any) => n.name)).toEqual(['an_p_1', 'an_p_2']);
   });
 
+  it('may not be named like a node id (publishing by the other node\'s id published the node so named)', async () => {
+    await createPipe('nid_p', [{ name: 'a', sql: 'SELECT id FROM events' }, { name: 'b', sql: 'SELECT id FROM events' }], 'a');
+    const got = (await call(`${srv.url}/v0/pipes/nid_p`, { token: admin })).body;
+    const bId = got.nodes.find((n: any) => n.name === 'b').id;
+    const rename = await call(`${srv.url}/v0/pipes/nid_p/nodes/a?name=${bId}`, { method: 'PUT', token: admin, body: 'SELECT id FROM events' });
+    expect(rename).toMatchObject({ status: 400, body: { code: 'INVALID_PARAMETER' } });
+    const add = await call(`${srv.url}/v0/pipes/nid_p/nodes?name=n_0123456789abcdef`, { method: 'POST', token: admin, body: 'SELECT id FROM events' });
+    expect(add).toMatchObject({ status: 400, body: { code: 'INVALID_PARAMETER' } });
+    expect((await call(`${srv.url}/v0/pipes/nid_p/nodes/${bId}/endpoint`, { method: 'POST', token: admin })).status).toBe(200);
+    expect((await call(`${srv.url}/v0/pipes/nid_p`, { token: admin })).body.endpoint).toBe(bId);
+  });
+
   it('take type= as on create: endpoint publishes, materialized and copy are refused, anything else is a 400 (it was ignored)', async () => {
     await createPipe('ty_p', [{ name: 'ty_0', sql: 'SELECT id FROM events' }], null);
     const add = (q: string) => call(`${srv.url}/v0/pipes/ty_p/nodes?${q}`, { method: 'POST', token: admin, body: 'SELECT id FROM events' });

@@ -62,6 +62,9 @@ export function checkName(kind: 'pipe' | 'node', name: string | null | undefined
   if (!name) throw new RoostError('INVALID_PARAMETER', `name is required: the ${kind} name (letters, digits and _, starting with a letter or _)`);
   if (!PIPE_NAME.test(name)) throw new RoostError('INVALID_PARAMETER', `"${name}" is not a valid ${kind} name: use letters, digits and _ (at most 128), starting with a letter or _`);
   if (kind === 'pipe') refuseIdShaped(name);
+  // A node named like another node's id took its place in the node routes (which take a name or
+  // an id): publishing by id published the other node.
+  if (kind === 'node' && NODE_ID_SHAPED.test(name)) throw new RoostError('INVALID_PARAMETER', `"${name}" is shaped like a node id (n_ and 16 hex digits), which the node routes take in place of names; choose another name`);
   return name;
 }
 
@@ -81,7 +84,8 @@ export function listPipes(state: State, tenant: string, workspace: string): Pipe
 
 /** A node by name or id. */
 export function getNode(pipe: Pipe, nameOrId: string): PipeNode {
-  const n = pipe.nodes.find((x) => x.name === nameOrId || x.id === nameOrId);
+  // An id first (nodes saved before id-shaped names were refused may still carry one).
+  const n = pipe.nodes.find((x) => x.id === nameOrId) ?? pipe.nodes.find((x) => x.name === nameOrId);
   if (!n) throw new RoostError('NOT_FOUND', `pipe "${pipe.name}" has no node "${nameOrId}"`);
   return n;
 }
@@ -93,6 +97,9 @@ export function endpointNode(pipe: Pipe): PipeNode | undefined {
 export function newId(prefix: 't' | 'n'): string {
   return `${prefix}_${crypto.randomBytes(8).toString('hex')}`;
 }
+
+/** What a node's id looks like (newId('n')). */
+export const NODE_ID_SHAPED = /^n_[0-9a-f]{16}$/;
 
 /** What a pipe's or data source's id looks like (newId('t')): paths take one in place of a name. */
 export const ID_SHAPED = /^t_[0-9a-f]{16}$/;
