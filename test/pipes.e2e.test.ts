@@ -366,6 +366,22 @@ describe('every template function through an endpoint', () => {
   }
 });
 
+describe('a JSON body\'s array parameter is a list as sent', () => {
+  it('one element holding a comma is one value (it was split as ?x=a,b is), in Array() and split_to_array()', async () => {
+    await createPipe('jl_arr', [{ name: 'n', sql: "%\nSELECT {{Array(x, 'String')}} AS a, {{split_to_array(y)}} AS b" }]);
+    const post = (body: unknown) => call(`${srv.url}/v0/pipes/jl_arr.json`, { method: 'POST', token: admin, body: JSON.stringify(body), headers: { 'Content-Type': 'application/json' } });
+    for (const [x, y] of [[['a,b'], ['c,d']], [['a,b', 'c'], ['c,d', 'e']]] as const) {
+      const r = await post({ x, y });
+      expect(r.status, r.text).toBe(200);
+      expect(r.body.data[0]).toEqual({ a: x, b: y });
+    }
+    // A plain string is comma-separated, as in a query string.
+    const plainStr = await post({ x: 'a,b', y: 'c,d' });
+    expect(plainStr.body.data[0]).toEqual({ a: ['a', 'b'], b: ['c', 'd'] });
+    expect((await endpoint('jl_arr', { x: 'a,b', y: 'c,d' })).body.data[0]).toEqual({ a: ['a', 'b'], b: ['c', 'd'] });
+  });
+});
+
 describe('injection through every parameter type', () => {
   const payloads = [
     `' UNION ALL SELECT s FROM secret --`,

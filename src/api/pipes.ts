@@ -25,6 +25,7 @@ import {
 import { querySettings } from '../query/run.js';
 import { acquireQuerySlot } from '../../tenants/limits.js';
 import type { RequestParams } from '../pipes/template/index.js';
+import { JsonList } from '../pipes/template/values.js';
 import { nameHolder, quarantineClash, refuseTakenName, renameReferencesOps, dropReferencesOps } from '../state/resource-names.js';
 import { nothingToChange, updateParams } from './update-params.js';
 import { tokenIdOf, userAgentOf } from '../pipes/endpoint-log.js';
@@ -261,7 +262,14 @@ function withBody(ctx: Ctx, params: Record<string, string | string[]>, q: string
       if (k === 'q' && typeof v === 'string') { q = v; continue; }
       if (v === null || v === undefined) continue;
       if (isOutputParam(k)) { output[k] = String(v); continue; }
-      for (const item of Array.isArray(v) ? v : [v]) addParam(params, k, typeof item === 'object' && !(item instanceof ExactNumber) ? jsonText(k, item) : String(item));
+      const text = (item: unknown) => (typeof item === 'object' && !(item instanceof ExactNumber) ? jsonText(k, item) : String(item));
+      if (Array.isArray(v)) {
+        // A list as sent: `["a,b"]` is one value (it was split on its comma as `?x=a,b` is).
+        if (reservedParam(k)) continue;
+        const list = new JsonList();
+        for (const item of v) list.push(text(item));
+        params[k] = list;
+      } else addParam(params, k, text(v));
     }
   } else if (body.length) {
     const form = formOf(body);

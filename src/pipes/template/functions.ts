@@ -9,7 +9,7 @@ import {
   ValueProblem, type ScalarType,
 } from './literals.js';
 import type { Expr } from './parser.js';
-import { Fragment, fromJson, isDict, Missing, Param, plain, truthy, typeName, weight } from './values.js';
+import { Fragment, fromJson, isDict, JsonList, Missing, Param, plain, truthy, typeName, weight } from './values.js';
 
 export type CallExpr = Extract<Expr, { kind: 'call' }>;
 
@@ -149,7 +149,7 @@ const arrayParam = (api: CallApi, call: CallExpr): unknown => {
   let items: unknown[];
   if (Array.isArray(raw)) {
     // One request value is comma-separated; repeated values are taken as they are.
-    items = r.external && r.present && raw.length === 1 && typeof raw[0] === 'string' ? raw[0].split(',') : raw.map(plain);
+    items = r.external && r.present && raw.length === 1 && typeof raw[0] === 'string' && !(raw instanceof JsonList) ? raw[0].split(',') : [...raw].map(plain);
   } else if (typeof raw === 'string') {
     items = raw === '' ? [] : raw.split(',');
   } else {
@@ -293,7 +293,7 @@ const splitToArray = (api: CallApi, call: CallExpr): unknown => {
   if (v === null || v === '' || (Array.isArray(v) && v.length === 0)) v = evalOpt(api, a.default) ?? '';
   api.spend(weight(v), call.offset);
   if (Array.isArray(v)) {
-    const flat = r.external && v.length === 1 && typeof v[0] === 'string' ? v[0].split(sep) : v.map((x) => String(plain(x)));
+    const flat = r.external && v.length === 1 && typeof v[0] === 'string' && !(v instanceof JsonList) ? v[0].split(sep) : [...v].map((x) => String(plain(x)));
     return flat.map((s) => s.trim()).filter((s) => s !== '');
   }
   return String(v).split(sep).map((s) => s.trim()).filter((s) => s !== '');

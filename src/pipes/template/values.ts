@@ -36,6 +36,12 @@ export class Missing {
 }
 
 /** A template's native view of any value: parameters become their value, fragments their text. */
+/**
+ * A parameter's values sent as a JSON array: a list as it is, whatever its length. (One request
+ * value is comma-separated, `?x=a,b`; a JSON body's `["a,b"]` is one element, not two.)
+ */
+export class JsonList extends Array<string> {}
+
 export function plain(v: unknown): unknown {
   if (v instanceof Param) return v.value;
   if (v instanceof Fragment) return v.text;
