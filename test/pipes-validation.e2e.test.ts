@@ -411,6 +411,32 @@ describe('pipes reading this pipe\'s endpoint', () => {
   });
 });
 
+describe('ignore_sql_errors and JSON bodies on the node routes (a black-box round)', () => {
+  it('publish and unpublish take ignore_sql_errors from a form or JSON body too', async () => {
+    expect((await json('/v0/pipes', { name: 'ib_src', nodes: [{ name: 'ib_0', sql: 'SELECT id, s FROM ev', type: 'endpoint' }] })).status).toBe(200);
+    expect((await json('/v0/pipes', { name: 'ib_reader', nodes: [{ name: 'ibr_0', sql: 'SELECT s FROM ib_src', type: 'endpoint' }] })).status).toBe(200);
+    const unpublish = (body: string, type: string) => call(`${srv.url}/v0/pipes/ib_src/nodes/ib_0/endpoint`, { method: 'DELETE', token: admin, body, headers: { 'Content-Type': type } });
+    expect((await unpublish('', 'text/plain')).status).toBe(409);
+    const viaJson = await unpublish('{"ignore_sql_errors": true}', 'application/json');
+    expect(viaJson.status, viaJson.text).toBe(200);
+    expect(viaJson.body.endpoint).toBeNull();
+    const pub = await call(`${srv.url}/v0/pipes/ib_src/nodes/ib_0/endpoint`, { method: 'POST', token: admin, body: 'ignore_sql_errors=true', headers: { 'Content-Type': 'application/x-www-form-urlencoded' } });
+    expect(pub.status, pub.text).toBe(200);
+    expect(pub.body.nodes[0].ignore_sql_errors).toBe(true);
+    const viaForm = await unpublish('ignore_sql_errors=true', 'application/x-www-form-urlencoded');
+    expect(viaForm.status, viaForm.text).toBe(200);
+  });
+
+  it('a JSON body that is not JSON is a 400 INVALID_JSON, not SQL the analyzer refuses', async () => {
+    expect((await json('/v0/pipes', { name: 'ij', nodes: [{ name: 'ij_0', sql: 'SELECT 1 AS x' }] })).status).toBe(200);
+    for (const [method, path] of [['PUT', '/v0/pipes/ij/nodes/ij_0'], ['POST', '/v0/pipes/ij/nodes']] as const) {
+      const r = await call(`${srv.url}${path}`, { method, token: admin, body: '{"sql": "SELECT 11 AS x",}', headers: { 'Content-Type': 'application/json' } });
+      expect(r, path).toMatchObject({ status: 400, body: { code: 'INVALID_JSON' } });
+    }
+    expect((await get('/v0/pipes/ij')).body.nodes.map((n: any) => n.sql)).toEqual(['SELECT 1 AS x']);
+  });
+});
+
 describe('readers the saver may not read (a black-box round)', () => {
   const tokenWith = async (name: string, scopes: string[]) => {
     const r = await call(`${srv.url}/v0/tokens?name=${name}&${scopes.map((s) => `scope=${encodeURIComponent(s)}`).join('&')}`, { method: 'POST', token: admin });

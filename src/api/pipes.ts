@@ -167,7 +167,7 @@ async function sqlBody(ctx: Ctx): Promise<{ sql?: string; form: URLSearchParams 
   // are ignored, as in the query string. SQL itself never starts with `<identifier>=`.
   const fields = text.trim().split('&');
   if (ctx.multipartForm || (type.startsWith('application/x-www-form-urlencoded') && fields.every((kv) => /^[A-Za-z_][A-Za-z0-9_]*=/.test(kv))
-    && fields.some((kv) => /^(?:sql|name|description|type)=/.test(kv)))) {
+    && fields.some((kv) => /^(?:sql|name|description|type|ignore_sql_errors)=/.test(kv)))) {
     const merged = mergeForm(form, formOf(text));
     return { sql: merged.get('sql') ?? undefined, form: merged };
   }
@@ -175,7 +175,8 @@ async function sqlBody(ctx: Ctx): Promise<{ sql?: string; form: URLSearchParams 
   // text was stored as the node's SQL. (SQL, and a template's `{%`, is never a JSON object.)
   if (type.toLowerCase().startsWith('application/json') && text.trimStart().startsWith('{')) {
     let body: unknown;
-    try { body = JSON.parse(text); } catch { body = undefined; }
+    // Not JSON after all: said so (it was taken for the node's SQL, and refused as SQL).
+    try { body = JSON.parse(text); } catch (e) { throw new RoostError('INVALID_JSON', `the body is not valid JSON (${String((e as Error).message).slice(0, 200)}); send {"sql": "...", "name": "..."}, or the SQL itself as text/plain`); }
     if (body && typeof body === 'object' && !Array.isArray(body)) {
       const o = body as Record<string, unknown>;
       for (const k of ['sql', 'name', 'description', 'type']) {
@@ -712,7 +713,10 @@ export function registerPipeRoutes(app: App): void {
   const publish = (on: boolean) => async (ctx: Ctx) => {
     const r = await wsOf(ctx);
     mayEditPipe(ctx, r);
-    const ignore = ignoreSqlErrors(ctx.query.get('ignore_sql_errors'));
+    // In the query string, a form or a JSON body, as docs/api.md says (a body's was ignored, and
+    // the 409 kept telling to pass it).
+    const { form } = await sqlBody(ctx);
+    const ignore = ignoreSqlErrors(form.get('ignore_sql_errors'));
     const { pipe, warnings } = await saveExisting(ctx, r, (cur) => {
       const node = getNode(cur, ctx.params.node!);
       if (!on && cur.endpoint !== node.id) throw new RoostError('NOT_FOUND', `node "${node.name}" is not the endpoint of pipe "${cur.name}"`);
