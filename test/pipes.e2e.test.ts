@@ -294,6 +294,10 @@ describe('endpoint formats and q=', () => {
     const withParams = await endpoint('by_country', { q: 'SELECT country FROM _', country: 'ES' }, 'ndjson');
     expect(withParams.text.trim()).toBe('{"country":"ES"}');
     expect(await endpoint('by_country', { q: 'SELECT * FROM secret' })).toMatchObject({ status: 422, body: { sql_code: 'UNKNOWN_TABLE' } });
+    // The pipe's own name is the result too, as Tinybird's older CLI sends it (`tb pipe data`).
+    const byName = await endpoint('by_country', { q: 'SELECT sum(n) AS n FROM by_country LIMIT 50' });
+    expect(byName.status, byName.text).toBe(200);
+    expect(byName.body.data).toEqual(r.body.data);
     expect(await endpoint('by_country', { q: 'SELECT * FROM _ UNION ALL SELECT s, 0, 0 FROM secret' })).toMatchObject({ status: 422 });
     expect(await endpoint('by_country', { q: 'DROP TABLE _' })).toMatchObject({ status: 403 });
   });

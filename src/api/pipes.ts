@@ -296,19 +296,20 @@ function inputOf(params: Record<string, string | string[]>, q: string | undefine
 }
 
 /**
- * `q=` over an endpoint's result (`_`). The extension picks the format, so a FORMAT clause in `q`
+ * `q=` over an endpoint's result (`_`, or the pipe's own name: Tinybird's older CLI sends
+ * `q=SELECT * FROM <pipe> LIMIT 50`). The extension picks the format, so a FORMAT clause in `q`
  * is ignored whatever it names (the analyzer knows a few names, spelled as ClickHouse spells them).
  */
-function overResult(q: string, sql: string, guardAliases: boolean): string {
+function overResult(q: string, sql: string, guardAliases: boolean, pipeName: string): string {
   let text = q;
   for (let i = 0; ; i++) {
     try {
-      return analyzeSql(text, { _: { kind: 'query', sql } }, { guardAliases }).sql;
+      return analyzeSql(text, { _: { kind: 'query', sql }, [pipeName]: { kind: 'query', sql } }, { guardAliases }).sql;
     } catch (e) {
       const respelled = i === 0 && e instanceof SqlError && e.code === 'UNSUPPORTED_FORMAT' ? respellFormat(text, e.offset, 'JSON') : undefined;
       if (respelled === undefined) {
         // `q=SELECT ... FROM events` reads only the result: say so rather than "unknown table".
-        if (e instanceof SqlError && e.code === 'UNKNOWN_TABLE') throw toRoostError(new SqlError(e.code, `${e.message}: q= runs over this endpoint's result only, as table _ (SELECT ... FROM _); other tables are read with /v0/sql`, e.offset));
+        if (e instanceof SqlError && e.code === 'UNKNOWN_TABLE') throw toRoostError(new SqlError(e.code, `${e.message}: q= runs over this endpoint's result only, as table _ (SELECT ... FROM _, or the pipe's own name); other tables are read with /v0/sql`, e.offset));
         if (e instanceof SqlError) throw toRoostError(e);
         throw e;
       }
@@ -760,7 +761,7 @@ export function registerPipeRoutes(app: App): void {
       const compiled = compileEndpoint(state, pipe, { params: input.params, fixedParams: fixedParams(r.cred, pipe.name), fixedFor: (name) => fixedParams(r.cred, name), rowFilters });
       let sql = compiled.sql;
       if (input.q) {
-        sql = overResult(input.q, sql, hasFixedParams(r.cred));
+        sql = overResult(input.q, sql, hasFixedParams(r.cred), pipe.name);
       }
       tail.query(sql);
       if (compiled.reads.some(isServiceName)) await app.service.ensure(r.tenant);
