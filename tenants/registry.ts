@@ -137,10 +137,10 @@ interface OwnedRecord { tenant?: string; workspace?: string; name?: string }
  * data sources, pipes and the former names of pipes and data sources move to the new name; the
  * database stays, so no data moves.
  */
-export function renameWorkspaceOps(state: State, tenant: string, from: string, to: string): { ops: Op[]; workspace: Workspace } {
+export function renameWorkspaceOps(state: State, tenant: string, from: string, to: string): { ops: Op[]; workspace: Workspace; rulesMoved: number } {
   const ws = getWorkspace(state, tenant, from);
   if (!WORKSPACE_NAME.test(to)) throw new RoostError('INVALID_PARAMETER', 'workspace name must start with a letter and hold at most 64 letters, digits and _');
-  if (from === to) return { ops: [], workspace: ws };
+  if (from === to) return { ops: [], workspace: ws, rulesMoved: 0 };
   checkWorkspaceNameFree(state, tenant, to, from);
   const workspace: Workspace = { ...ws, name: to };
   const ops: Op[] = [
@@ -155,7 +155,16 @@ export function renameWorkspaceOps(state: State, tenant: string, from: string, t
       if (kind === 'tokens' && rec.hash) ops.push({ op: 'put', path: ['tokenHashes', rec.hash], value: { tenant, workspace: to, name } });
     }
   }
-  return { ops, workspace };
+  // Mapping rules granting a role in it follow it, as token scopes follow renamed data sources:
+  // left naming the old name, they granted nothing here and everything to a workspace created
+  // later under that name.
+  const mappings = state.get<{ rules?: Array<{ grant?: { workspace?: string } }> }>('mappings', tenant);
+  const rulesMoved = mappings?.rules?.filter((r) => r.grant?.workspace === from).length ?? 0;
+  if (rulesMoved) {
+    const rules = mappings!.rules!.map((r) => (r.grant?.workspace === from ? { ...r, grant: { ...r.grant, workspace: to } } : r));
+    ops.push({ op: 'put', path: ['mappings', tenant], value: { ...mappings, rules, updatedAt: new Date().toISOString() } });
+  }
+  return { ops, workspace, rulesMoved };
 }
 
 /** The ops that remove a workspace's state: its record, tokens (and hashes), data sources, pipes and their former names. */

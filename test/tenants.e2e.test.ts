@@ -317,3 +317,22 @@ describe('limits', () => {
     expect(second.headers.get('x-ratelimit-remaining')).toBe('0');
   });
 });
+
+describe('a workspace rename', () => {
+  it('takes the mapping rules that grant a role in it along (they granted everything to a workspace later created under the old name)', async () => {
+    expect((await call(`${srv.url}/v0/tenants`, { method: 'POST', token: op, ...json({ slug: 'wsren' }) })).status).toBe(201);
+    expect((await call(`${srv.url}/v0/tenants/wsren/workspaces`, { method: 'POST', token: op, ...json({ name: 'old' }) })).status).toBe(201);
+    const rules = [
+      { claim: 'groups', match: { equals: 'analysts' }, grant: { role: 'viewer', workspace: 'old' } },
+      { claim: 'groups', match: { equals: 'all' }, grant: { role: 'viewer', workspace: '*' } },
+    ];
+    expect((await call(`${srv.url}/v0/tenants/wsren/mappings`, { method: 'PUT', token: op, ...json({ rules }) })).status).toBe(200);
+    const r = await call(`${srv.url}/v0/tenants/wsren/workspaces/old`, { method: 'PATCH', token: op, ...json({ name: 'renamed' }) });
+    expect(r.status, r.text).toBe(200);
+    const after = (await call(`${srv.url}/v0/tenants/wsren/mappings`, { token: op })).body.rules;
+    expect(after.map((x: any) => x.grant.workspace)).toEqual(['renamed', '*']);
+    expect((await call(`${srv.url}/v0/tenants/wsren/workspaces`, { method: 'POST', token: op, ...json({ name: 'old' }) })).status).toBe(201);
+    const grants = (await call(`${srv.url}/v0/tenants/wsren/mappings/test`, { method: 'POST', token: op, ...json({ claims: { groups: ['analysts'] } }) })).body;
+    expect(grants.workspaces).toEqual({ renamed: 'viewer' });
+  });
+});

@@ -310,13 +310,13 @@ export function registerTenantRoutes(app: App): void {
     if (unknown.length) throw new RoostError('INVALID_PARAMETER', `cannot change ${unknown.join(', ')}; changeable: name`);
     if (typeof body.name !== 'string') throw new RoostError('INVALID_PARAMETER', 'name is required: the new workspace name');
     const from = ctx.params.name!;
-    const ws = await state.transact((s) => {
+    const { ws, rulesMoved } = await state.transact((s) => {
       const r = renameWorkspaceOps(s, tenant.slug, from, body.name as string);
-      return { ops: r.ops, result: r.workspace };
+      return { ops: r.ops, result: { ws: r.workspace, rulesMoved: r.rulesMoved } };
     });
     // Events acknowledged but not flushed yet sit under the workspace's name: they follow it.
     if (ws.name !== from) await app.events?.renameWorkspace(tenant.slug, from, ws.name);
-    auditTenantChange(app, ctx, cred, tenant.slug, 'workspace.renamed', `workspace:${ws.name}`, { from, to: ws.name, database: ws.database });
+    auditTenantChange(app, ctx, cred, tenant.slug, 'workspace.renamed', `workspace:${ws.name}`, { from, to: ws.name, database: ws.database, ...(rulesMoved ? { mapping_rules_moved: rulesMoved } : {}) });
     sendJson(ctx, 200, workspaceView(ws));
   });
 
