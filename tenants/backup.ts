@@ -31,7 +31,7 @@ import { checkAudienceFree, checkDomainsFree } from './claims.js';
 import type { StoredConnection } from '../auth/oidc/connections.js';
 import { stageTables } from '../src/ingest/stage.js';
 import { quiesceImports } from '../src/ingest/import.js';
-import { deleteSliceOps, restoreSliceOps, tenantSlice, TENANT_KEYED_REVOCATIONS, type SliceEntry } from './state-slice.js';
+import { deleteSliceOps, restoreSliceOps, tenantSlice, NOT_TENANT_KEYED, TENANT_KEYED_REVOCATIONS, type SliceEntry } from './state-slice.js';
 import type { JobProgress } from './jobs.js';
 
 export const BACKUP_FORMAT = 'roost-backup/1';
@@ -425,7 +425,7 @@ export function checkSlice(entries: SliceEntry[], tenant: string): void {
   for (const e of entries) {
     const p = e.path;
     const ok = Array.isArray(p) && p.every((x) => typeof x === 'string') && (
-      (p.length === 2 && p[0] !== 'revocations' && (p[1] === tenant || (HASH_KEYED_ROOTS.has(p[0]!) && typeof e.value === 'object' && e.value !== null && (e.value as { tenant?: unknown }).tenant === tenant)))
+      (p.length === 2 && p[0] !== 'revocations' && ((p[1] === tenant && !NOT_TENANT_KEYED.has(p[0]!)) || (HASH_KEYED_ROOTS.has(p[0]!) && typeof e.value === 'object' && e.value !== null && (e.value as { tenant?: unknown }).tenant === tenant)))
       || (p.length === 3 && p[0] === 'revocations' && TENANT_KEYED_REVOCATIONS.has(p[1]!) && p[2] === tenant));
     if (!ok) throw new RoostError('BAD_REQUEST', `the backup's state holds an entry outside tenant "${tenant}" (${JSON.stringify(p)}); refusing it`);
   }

@@ -11,7 +11,8 @@
  *   not `revocations/sessions`, keyed by session id). Under `revocations` the second level is a
  *   kind, never a tenant: a tenant called `sessions`, `tenants` or `subjects` took the whole
  *   kind with it when deleted (every tenant's logouts undone) and could carry it in a backup;
- * - `<root>/<key>` whose value says `tenant: <slug>` (tokenHashes, logins in progress).
+ * - `<root>/<key>` whose value says `tenant: <slug>` (tokenHashes, logins in progress); under
+ *   the roots keyed by something else (NOT_TENANT_KEYED) only such entries.
  * Workspace names are never matched as slugs: only the second level (and the
  * third under `revocations`) is compared with the slug.
  */
@@ -22,6 +23,13 @@ export interface SliceEntry { path: string[]; value: unknown }
 
 /** The kinds of `revocations/<kind>/...` whose next level is a tenant slug (auth/sessions). */
 export const TENANT_KEYED_REVOCATIONS: ReadonlySet<string> = new Set(['tenants', 'subjects', 'idpSessions']);
+
+/**
+ * Top-level keys whose next level is not a tenant (an id, a hash, a fixed name): only an entry
+ * saying `tenant: <slug>` is a tenant's there. A tenant called `tokens` took `dev/tokens` (the
+ * development tokens) with it when deleted, and carried them in its backups.
+ */
+export const NOT_TENANT_KEYED: ReadonlySet<string> = new Set(['dev', 'sessionKeys', 'tokenHashes', 'oidcPending', 'samlPending', 'samlReplay']);
 
 /** Entries of `state` that belong to tenant `slug`, as full paths with their values. */
 export function tenantSlice(state: State, slug: string): SliceEntry[] {
@@ -34,7 +42,7 @@ export function tenantSlice(state: State, slug: string): SliceEntry[] {
         if (TENANT_KEYED_REVOCATIONS.has(key) && isMap(value) && Object.hasOwn(value, slug)) out.push({ path: [root, key, slug], value: value[slug] });
         continue;
       }
-      if (key === slug) out.push({ path: [root, key], value });
+      if (key === slug && !NOT_TENANT_KEYED.has(root)) out.push({ path: [root, key], value });
       else if (isMap(value) && value.tenant === slug) out.push({ path: [root, key], value });
     }
   }

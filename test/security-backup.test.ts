@@ -23,6 +23,42 @@ describe('a tenant\'s slice of the state', () => {
   });
 });
 
+describe('a tenant named like a key of a root that is not keyed by tenant', () => {
+  it('takes none of it: a tenant called tokens took the development tokens (dev/tokens) with it', async () => {
+    const { tenantSlice } = await import('../tenants/state-slice.js');
+    const doc: Record<string, unknown> = {
+      dev: { tokens: { admin: 'sealed' } },
+      sessionKeys: { tokens: { kid: 'tokens' } },
+      tenants: { tokens: { slug: 'tokens' } },
+      tokenHashes: { h1: { tenant: 'tokens', workspace: 'w', name: 'a' } },
+    };
+    const state = { get: (...path: string[]) => path.reduce<unknown>((v, k) => (v as Record<string, unknown> | undefined)?.[k], doc) };
+    expect(tenantSlice(state as never, 'tokens').map((e) => e.path.join('/')).sort()).toEqual(['tenants/tokens', 'tokenHashes/h1']);
+    // Nor may a backup of it put such an entry back.
+    expect(() => checkSlice([{ path: ['dev', 'tokens'], value: { admin: 'sealed' } }], 'tokens')).toThrow(/outside tenant/);
+    expect(() => checkSlice([{ path: ['sessionKeys', 'tokens'], value: {} }], 'tokens')).toThrow(/outside tenant/);
+  });
+
+  it('a dev server keeps GET /tokens when a tenant called tokens is deleted', async () => {
+    const { startServer, call } = await import('./helpers/server.js');
+    const srv = await startServer();
+    try {
+      const op = srv.operatorToken;
+      const before = await call(`${srv.url}/tokens`);
+      expect(before.status).toBe(200);
+      const json = (body: unknown) => ({ headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+      expect((await call(`${srv.url}/v0/tenants`, { method: 'POST', token: op, ...json({ slug: 'tokens' }) })).status).toBe(201);
+      const del = await call(`${srv.url}/v0/tenants/tokens?confirm=tokens`, { method: 'DELETE', token: op });
+      expect(del.status, del.text).toBeLessThan(300);
+      const after = await call(`${srv.url}/tokens`);
+      expect(after.status, after.text).toBe(200);
+      expect(after.body.workspace_admin_token).toBe(before.body.workspace_admin_token);
+    } finally {
+      await srv.stop();
+    }
+  }, 120_000);
+});
+
 describe('restore: the saved state slice', () => {
   it('accepts the tenant\'s own entries and its hash-keyed entries', () => {
     expect(() => checkSlice([
