@@ -161,6 +161,26 @@ describe('nodes appended without a name', () => {
     expect((await call(`${srv.url}/v0/pipes/nid_p`, { token: admin })).body.endpoint).toBe(bId);
   });
 
+  it('node routes take the pipe\'s id; a PUT that changes nothing is a 400 naming what it ignored; descriptions have one limit', async () => {
+    const created = await createPipe('pid_p', [{ name: 'a', sql: 'SELECT id FROM events' }], null);
+    const add = await call(`${srv.url}/v0/pipes/${created.id}/nodes?name=b`, { method: 'POST', token: admin, body: 'SELECT id FROM events' });
+    expect(add.status, add.text).toBe(200);
+    expect((await call(`${srv.url}/v0/pipes/${created.id}/nodes/b/endpoint`, { method: 'POST', token: admin })).status).toBe(200);
+    const before = (await call(`${srv.url}/v0/pipes/pid_p`, { token: admin })).body;
+    const typo = await call(`${srv.url}/v0/pipes/pid_p/nodes/a?descripton=x`, { method: 'PUT', token: admin });
+    expect(typo).toMatchObject({ status: 400, body: { code: 'INVALID_PARAMETER' } });
+    expect(typo.body.error).toMatch(/descripton/);
+    expect((await call(`${srv.url}/v0/pipes/pid_p`, { token: admin })).body.updated_at).toBe(before.updated_at);
+    expect((await call(`${srv.url}/v0/pipes/pid_p/nodes/a?description=ok`, { method: 'PUT', token: admin })).status).toBe(200);
+    const long = 'd'.repeat(10_001);
+    const jsonCreate = await post('/v0/pipes', JSON.stringify({ name: 'pid_long', description: long, nodes: [{ name: 'n', sql: 'SELECT 1 AS x' }] }), { 'Content-Type': 'application/json' });
+    expect(jsonCreate).toMatchObject({ status: 400, body: { code: 'INVALID_PARAMETER' } });
+    const nodeLong = await post('/v0/pipes', JSON.stringify({ name: 'pid_long', nodes: [{ name: 'n', sql: 'SELECT 1 AS x', description: long }] }), { 'Content-Type': 'application/json' });
+    expect(nodeLong).toMatchObject({ status: 400, body: { code: 'INVALID_PARAMETER' } });
+    expect((await call(`${srv.url}/v0/pipes/pid_p/nodes/a`, { method: 'PUT', token: admin, body: new URLSearchParams({ description: long }).toString(), headers: { 'Content-Type': 'application/x-www-form-urlencoded' } })).status).toBe(400);
+    expect((await call(`${srv.url}/v0/pipes/pid_long`, { token: admin })).status).toBe(404);
+  });
+
   it('take type= as on create: endpoint publishes, materialized and copy are refused, anything else is a 400 (it was ignored)', async () => {
     await createPipe('ty_p', [{ name: 'ty_0', sql: 'SELECT id FROM events' }], null);
     const add = (q: string) => call(`${srv.url}/v0/pipes/ty_p/nodes?${q}`, { method: 'POST', token: admin, body: 'SELECT id FROM events' });

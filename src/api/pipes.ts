@@ -27,7 +27,7 @@ import { acquireQuerySlot } from '../../tenants/limits.js';
 import type { RequestParams } from '../pipes/template/index.js';
 import { JsonList } from '../pipes/template/values.js';
 import { nameHolder, quarantineClash, refuseTakenName, renameReferencesOps, dropReferencesOps } from '../state/resource-names.js';
-import { nothingToChange, updateParams } from './update-params.js';
+import { checkDescription, nothingToChange, updateParams } from './update-params.js';
 import { tokenIdOf, userAgentOf } from '../pipes/endpoint-log.js';
 import type { CheckView } from '../pipes/engine-check.js';
 import type { State } from '../state/state.js';
@@ -121,6 +121,7 @@ function autoNodeName(pipe: Pipe): string {
 }
 
 function newNode(name: string, sql: string, description: string | null, ignoreSqlErrors = false): PipeNode {
+  checkDescription(description, `node "${name}"'s description`);
   const now = new Date().toISOString();
   return { id: newId('n'), name, sql, description, params: [], dependencies: [], ...(ignoreSqlErrors ? { ignoreSqlErrors } : {}), createdAt: now, updatedAt: now };
 }
@@ -368,6 +369,9 @@ export function registerPipeRoutes(app: App): void {
     : authorize(app, ctx, r.cred, { op: 'workspace', tenant: r.tenant, workspace: r.workspace, scope: 'PIPES:DROP', resource: name }));
   /** The node routes' first check, on the name in the path before the body is read or the pipe looked up. */
   const mayEditPipe = (ctx: Ctx, r: WsRef) => {
+    // The node routes take the pipe's id as the others do (Tinybird's CLI sends
+    // `pipe_name_or_uid`): a 404 for an id the other routes took.
+    ctx.params.pipe = pipeNameOf(state, r, ctx.params.pipe!);
     mayEdit(ctx, r);
     mayChange(ctx, r, ctx.params.pipe!);
   };
@@ -539,6 +543,7 @@ export function registerPipeRoutes(app: App): void {
       nodes = [newNode(`${name}_0`, sql, null)];
       if (isEndpointType(form.get('type'), nodes[0]!.name)) endpoint = nodes[0]!.id;
     }
+    checkDescription(description, `pipe "${name}"'s description`);
     // Checked in the state change itself (save runs `change` inside its transaction, where the
     // state is the one written): a data source created or renamed to this name meanwhile is seen.
     const namesFree = () => {
@@ -678,6 +683,12 @@ export function registerPipeRoutes(app: App): void {
     mayEditPipe(ctx, r);
     const { sql, form } = await sqlBody(ctx);
     const ignore = ignoreSqlErrors(form.get('ignore_sql_errors'));
+    // Nothing to change (a misspelt `descripton=`): said, as PUT /v0/pipes/<pipe> says it, rather
+    // than a 200 that changed only updated_at.
+    if (sql === undefined && !form.get('name') && !form.has('description') && !ignore) {
+      const ignored = [...new Set(form.keys())].filter((k) => !reservedParam(k) && !['sql', 'name', 'description', 'ignore_sql_errors', 'type'].includes(k));
+      throw new RoostError('INVALID_PARAMETER', `nothing to change: give the node's SQL (the body, or sql=), name and/or description${ignored.length ? `; not parameters of this route: ${ignored.join(', ')}` : ''}`, { details: { accepted: ['sql', 'name', 'description', 'ignore_sql_errors'], ignored } });
+    }
     let id!: string;
     const { pipe, warnings } = await saveExisting(ctx, r, (cur) => {
       const node = getNode(cur, ctx.params.node!);
@@ -690,6 +701,7 @@ export function registerPipeRoutes(app: App): void {
       const readers = name === node.name ? [] : cur.nodes.filter((n) => n.id !== node.id && n.dependencies.includes(node.name)).map((n) => n.name);
       if (readers.length) throw new RoostError('CONFLICT', `node "${node.name}" is read by nodes ${readers.join(', ')}; change them first`, { details: { dependents: readers } });
       if (name !== node.name) refuseShadowing(cur, name, node.id);
+      if (form.has('description')) checkDescription(form.get('description'), `node "${name}"'s description`);
       let changed: PipeNode = { ...node, name, sql: sql ?? node.sql, description: form.has('description') ? form.get('description') : node.description, updatedAt: new Date().toISOString() };
       // A change of SQL or name is checked again: the node records whether it was.
       if (changed.sql !== node.sql || name !== node.name || ignore) changed = withIgnore(changed, ignore);

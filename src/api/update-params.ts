@@ -13,6 +13,13 @@ export interface UpdateParams { name?: string; description?: string; ignored: st
 /** A description longer than this is refused (it is shown in every list of the workspace). */
 const MAX_DESCRIPTION = 10_000;
 
+/** A description over the limit (`where`: whose) is a 400: the same limit on create and on update (create took 20,000). */
+export function checkDescription(description: string | null | undefined, where = 'description'): void {
+  if (typeof description === 'string' && description.length > MAX_DESCRIPTION) {
+    throw new RoostError('INVALID_PARAMETER', `${where} is ${description.length} characters long; at most ${MAX_DESCRIPTION}`);
+  }
+}
+
 /** Parameters clients send to every route; never reported as ignored. */
 function clientParam(k: string): boolean {
   return k === 'token' || k === 'from' || k === 'cli_version' || k === 'workspace' || k.startsWith('__tb__');
