@@ -23,7 +23,7 @@ import { roleAllows, roleOn, type Grants, type Role } from './roles.js';
 import { rowFilterProblem } from './tokens/scopes.js';
 import { rateHeaders, rateLimited } from './rate-limit.js';
 import { auditAuth, runtimeOf } from './runtime.js';
-import { SESSION_COOKIE, readCookie, csrfMatches } from './sessions/cookies.js';
+import { SESSION_COOKIE, cookieName, readCookie, csrfMatches } from './sessions/cookies.js';
 import { sessionStanding, verifySession, type SessionClaims } from './sessions/sessions.js';
 import { verifyIdpAccessToken } from './oidc/idp-tokens.js';
 import { limitLoginFailure } from './login-limits.js';
@@ -176,7 +176,7 @@ export async function authenticate(app: App, ctx: Ctx, opts: { csrfField?: strin
   if (secret) {
     cred = await fromBearer(app, ctx, secret);
   } else {
-    const cookie = readCookie(ctx, SESSION_COOKIE);
+    const cookie = readCookie(ctx, cookieName(SESSION_COOKIE, !runtimeOf(app).insecureCookies));
     if (!cookie) authFailure(app, ctx, new RoostError('UNAUTHENTICATED', 'no credential: send "Authorization: Bearer <token>", ?token=<token>, or log in at /auth/login'));
     cred = await fromSession(app, ctx, cookie, 'cookie');
     const method = ctx.req.method ?? 'GET';

@@ -21,7 +21,7 @@ import type { Identity } from '../authorize.js';
 import { endSubjectSessions, issueSession } from '../sessions/sessions.js';
 import { PENDING_TTL_MS } from './pending.js';
 import crypto from 'node:crypto';
-import { LOGIN_COOKIE, loginKeyHash, readCookie } from '../sessions/cookies.js';
+import { LOGIN_COOKIE, cookieName, loginKeyHash, readCookie } from '../sessions/cookies.js';
 
 
 export interface LoginResult { jwt: string; returnTo: string; identity: Identity; grants: Grants; tenant: string; connection: string; sessionExp: number }
@@ -60,7 +60,7 @@ export async function completeLogin(app: App, ctx: Ctx, tenant: string, connId: 
   if (!pending) fail('unknown, expired or already used state (start the login again)');
   if (pending!.tenant !== tenant || pending!.connection !== connId) fail('the state was issued for another connection (mix-up)');
   if (pending!.browser !== undefined) {
-    const got = Buffer.from(loginKeyHash(readCookie(ctx, LOGIN_COOKIE) ?? ''));
+    const got = Buffer.from(loginKeyHash(readCookie(ctx, cookieName(LOGIN_COOKIE, !rt.insecureCookies)) ?? ''));
     const want = Buffer.from(pending!.browser);
     if (got.length !== want.length || !crypto.timingSafeEqual(got, want)) fail('this login was started in another browser (or this browser blocked its cookie): start the login again here');
   }

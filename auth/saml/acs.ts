@@ -96,7 +96,7 @@ export async function completeSamlLogin(app: App, ctx: Ctx, tenant: string, conn
     if (pending.tenant !== tenant || pending.connection !== connId) refuse('in_response_to', `the RelayState belongs to a login at ${pending.tenant}/${pending.connection}, not at this connection (a response for another connection's request)`);
     // Only the browser that started the login may finish it: someone else's response (their
     // own login's, posted into this browser) would log this browser in as them (login CSRF).
-    if (!sameBrowser(pending.browser, samlLoginKey(ctx))) refuse('browser', 'this login was started in another browser (or this browser did not send its login cookie back): start the login again here');
+    if (!sameBrowser(pending.browser, samlLoginKey(app, ctx))) refuse('browser', 'this login was started in another browser (or this browser did not send its login cookie back): start the login again here');
     expected = { id: pending.requestId, createdAt: pending.createdAt };
     returnTo = pending.returnTo;
   } else if (!conn.allow_idp_initiated) {

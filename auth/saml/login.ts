@@ -19,7 +19,8 @@
 import crypto from 'node:crypto';
 import type { App } from '../../src/app.js';
 import type { Ctx } from '../../src/http/context.js';
-import { loginKeyHash, readCookie } from '../sessions/cookies.js';
+import { cookieName, loginKeyHash, readCookie } from '../sessions/cookies.js';
+import { runtimeOf } from '../runtime.js';
 import { acsUrl, getSamlConnection, loginStartUrl, spEntityId } from './connections.js';
 import { samlFor } from './library.js';
 import { SAML_PENDING_TTL_MS } from './pending.js';
@@ -38,13 +39,15 @@ export async function samlAuthorizationUrl(app: App, tenant: string, connId: str
 }
 
 /** The browser's SAML login key (from its cookie), if it sent a well-formed one. */
-export function samlLoginKey(ctx: Ctx): string | undefined {
-  const k = readCookie(ctx, SAML_LOGIN_COOKIE);
+export function samlLoginKey(app: App, ctx: Ctx): string | undefined {
+  const k = readCookie(ctx, cookieName(SAML_LOGIN_COOKIE, !runtimeOf(app).insecureCookies));
   return k && KEY.test(k) ? k : undefined;
 }
 
-export function samlLoginCookie(key: string): string {
-  return `${SAML_LOGIN_COOKIE}=${key}; Path=/auth/saml; Max-Age=${Math.floor(SAML_PENDING_TTL_MS / 1000)}; HttpOnly; Secure; SameSite=None`;
+/** Always Secure (SameSite=None needs it); `__Host-` and Path=/ when Roost is served over HTTPS (sessions/cookies.ts, cookieName). */
+export function samlLoginCookie(app: App, key: string): string {
+  const secure = !runtimeOf(app).insecureCookies;
+  return `${cookieName(SAML_LOGIN_COOKIE, secure)}=${key}; Path=${secure ? '/' : '/auth/saml'}; Max-Age=${Math.floor(SAML_PENDING_TTL_MS / 1000)}; HttpOnly; Secure; SameSite=None`;
 }
 
 /**
@@ -54,12 +57,12 @@ export function samlLoginCookie(key: string): string {
  */
 export async function startSamlLogin(app: App, ctx: Ctx, tenant: string, connId: string, returnTo: string): Promise<{ url: URL; cookie: string }> {
   const conn = getSamlConnection(app, tenant, connId);
-  const key = samlLoginKey(ctx) ?? crypto.randomBytes(32).toString('base64url');
+  const key = samlLoginKey(app, ctx) ?? crypto.randomBytes(32).toString('base64url');
   // An xs:ID must not start with a digit.
   const requestId = `_${crypto.randomBytes(20).toString('hex')}`;
   const relayState = crypto.randomBytes(32).toString('base64url');
   const now = Date.now();
   await samlRuntime(app).store.putLogin(relayState, { tenant, connection: conn.id, requestId, returnTo, createdAt: now, expiresAt: now + SAML_PENDING_TTL_MS, browser: loginKeyHash(key), client: clientTag(ctx) });
   const saml = samlFor({ conn, spEntityId: spEntityId(app, tenant, conn.id), acsUrl: acsUrl(app, tenant, conn.id), requestId });
-  return { url: new URL(await saml.getAuthorizeUrlAsync(relayState, undefined, {})), cookie: samlLoginCookie(key) };
+  return { url: new URL(await saml.getAuthorizeUrlAsync(relayState, undefined, {})), cookie: samlLoginCookie(app, key) };
 }

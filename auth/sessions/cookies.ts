@@ -18,9 +18,20 @@ export const CSRF_HEADER = 'x-csrf-token';
  */
 export const LOGIN_COOKIE = 'roost_login';
 
+/**
+ * A cookie's name as set and read: `__Host-<name>` when it is `Secure` (Roost served over HTTPS).
+ * Browsers take such a cookie only with `Secure`, `Path=/` and no `Domain`, so a sibling subdomain
+ * (`evil.example.com` beside `roost.example.com`) can neither set nor shadow it: a planted
+ * `roost_session` or `roost_login` swapped a person's session or fixed their login key (the
+ * first cookie of a name was read). Plain HTTP on loopback keeps the bare names.
+ */
+export function cookieName(base: string, secure: boolean): string {
+  return secure ? `__Host-${base}` : base;
+}
+
 /** The browser's login key, a fresh one when it has none (or a malformed one). */
-export function loginKey(ctx: Ctx): { key: string; fresh: boolean } {
-  const k = readCookie(ctx, LOGIN_COOKIE);
+export function loginKey(ctx: Ctx, secure: boolean): { key: string; fresh: boolean } {
+  const k = readCookie(ctx, cookieName(LOGIN_COOKIE, secure));
   if (k && /^[A-Za-z0-9_-]{43}$/.test(k)) return { key: k, fresh: false };
   return { key: crypto.randomBytes(32).toString('base64url'), fresh: true };
 }
@@ -48,7 +59,9 @@ export function readCookie(ctx: Ctx, name: string): string | undefined {
 }
 
 function cookie(name: string, value: string, opts: { maxAge: number; httpOnly: boolean; secure: boolean; path?: string }): string {
-  return [`${name}=${encodeURIComponent(value)}`, `Path=${opts.path ?? '/'}`, `Max-Age=${opts.maxAge}`, 'SameSite=Lax', opts.httpOnly ? 'HttpOnly' : '', opts.secure ? 'Secure' : ''].filter(Boolean).join('; ');
+  // (`__Host-` needs Path=/: the login cookie's /auth is given up for it.)
+  const path = opts.secure ? '/' : opts.path ?? '/';
+  return [`${cookieName(name, opts.secure)}=${encodeURIComponent(value)}`, `Path=${path}`, `Max-Age=${opts.maxAge}`, 'SameSite=Lax', opts.httpOnly ? 'HttpOnly' : '', opts.secure ? 'Secure' : ''].filter(Boolean).join('; ');
 }
 
 export function sessionCookies(jwt: string, csrf: string, maxAge: number, secure: boolean): string[] {

@@ -100,7 +100,7 @@ export function registerIdentityRoutes(app: App): void {
       url = await samlAuthorizationUrl(app, tenant, connection.id, returnTo);
     } else {
       limitLoginStart(app, ctx, tenant, connection.id);
-      const browser = loginKey(ctx);
+      const browser = loginKey(ctx, !runtimeOf(app).insecureCookies);
       url = await authorizationUrl(app, tenant, connection.id, returnTo, ctx.query.get('email') ?? undefined, loginKeyHash(browser.key), clientTag(ctx));
       // Set again when the browser has one: its Max-Age must cover this login's 10 minutes, not
       // end 10 minutes after an earlier login (which failed a login started near its end).
