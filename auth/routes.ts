@@ -39,7 +39,7 @@ function logIdpHosts(app: App): void {
   const hosts = app.config.idpHosts;
   if (!hosts) {
     if (!app.config.dev) {
-      app.log.warn('IdP hosts are not limited: a tenant admin may name any https host as an OIDC issuer, and this server then fetches its discovery document, keys, tokens and UserInfo from inside your network', { fix: 'set --idp-hosts / ROOST_IDP_HOSTS to the hosts of the IdPs your tenants use (or * to allow any on purpose)' });
+      app.log.warn('IdP hosts are not limited: a tenant admin may name any https host (and plain http on this machine\'s loopback, any port) as an OIDC issuer, and this server then fetches its discovery document, keys, tokens and UserInfo from inside your network', { fix: 'set --idp-hosts / ROOST_IDP_HOSTS to the hosts of the IdPs your tenants use (or * to allow any on purpose)' });
     }
     return;
   }
