@@ -56,6 +56,8 @@ describe('__Host- cookies over HTTPS', () => {
     expect((await who(`__Host-roost_session=${session}`)).status).toBe(200);
     // The same token under the bare name (what a sibling subdomain can set) is no session here.
     expect((await who(`roost_session=${session}`)).status).toBe(401);
+    // Nor under a name that only looks like it once trimmed (U+00A0 is no space to a cookie name).
+    expect((await who(`\u00A0__Host-roost_session=${session}`)).status).toBe(401);
     // A callback whose browser sent its login key only under the bare name is refused (login fixation).
     const b2 = new Browser();
     const start2 = await b2.fetch(`${srv.url}/auth/login?tenant=acme&connection=okta`);

@@ -89,6 +89,13 @@ describe('a tenant admin cannot make another tenant\'s IdP tokens ambiguous', ()
     expect(seen).toEqual(['ta/idp', 'tb/acct']);
     expect((await call(u('/v0/tenants/tb/connections/acct'), { method: 'DELETE', token: op })).status).toBe(204);
     expect((await call(u('/v0/tenants/ta/workspaces'), { token: taToken })).status).toBe(200);
+    // A share the operator set up with an audience of its own: its tenant admin may not move it
+    // onto an audience ta's tokens carry (PATCH was the create attack again).
+    expect((await call(u('/v0/tenants/tb/connections'), { method: 'POST', token: op, ...json({ id: 'own', issuer: idps.ta!.issuer, client_id: 'z', accept_idp_access_tokens: true, audience: `${AUD}/tb-own` }) })).status).toBe(201);
+    const moved = await call(u('/v0/tenants/tb/connections/own'), { method: 'PATCH', token: tbAdmin, ...json({ audience: 'account' }) });
+    expect(moved).toMatchObject({ status: 409, body: { code: 'CONFLICT' } });
+    expect((await call(u('/v0/tenants/ta/workspaces'), { token: taToken })).status).toBe(200);
+    expect((await call(u('/v0/tenants/tb/connections/own'), { method: 'DELETE', token: op })).status).toBe(204);
   });
 });
 

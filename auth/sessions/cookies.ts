@@ -50,8 +50,10 @@ export function readCookie(ctx: Ctx, name: string): string | undefined {
   for (const part of raw.split(';')) {
     const eq = part.indexOf('=');
     if (eq < 0) continue;
-    if (part.slice(0, eq).trim() === name) {
-      const v = part.slice(eq + 1).trim();
+    // Only spaces and tabs around a name (RFC 6265): trim() also took U+00A0, so `\xA0__Host-x`,
+    // which is no __Host- cookie to a browser (anyone may set it), read as `__Host-x`.
+    if (part.slice(0, eq).replace(/^[ \t]+|[ \t]+$/g, '') === name) {
+      const v = part.slice(eq + 1).replace(/^[ \t]+|[ \t]+$/g, '');
       try { return decodeURIComponent(v) || undefined; } catch { return undefined; }
     }
   }

@@ -57,7 +57,9 @@ export function registerIdentityAdminRoutes(app: App): void {
   const audienceFree = (s: typeof state, rec: StoredConnection, ctx: Ctx, cred: Credential, tenant: string, event: string, was?: StoredConnection): void => {
     // A connection that took tokens of this issuer already keeps doing so through a tenant
     // admin's edits (the operator set up the sharing; an edit of its scopes is no new claim).
-    const kept = was?.type === 'oidc' && was.accept_idp_access_tokens === true && rec.type === 'oidc' && sameIssuer(was.issuer, rec.issuer);
+    // (The same audience too: a new audience on a shared issuer is a new claim on other tenants'
+    // tokens — PATCH {"audience": "account"} was the create attack again.)
+    const kept = was?.type === 'oidc' && was.accept_idp_access_tokens === true && rec.type === 'oidc' && sameIssuer(was.issuer, rec.issuer) && was.audience === rec.audience;
     try {
       checkAudienceFree(s, rec, { operator: cred.kind === 'operator' || kept });
     } catch (e) {
