@@ -128,6 +128,22 @@ export class InsertOutcomeUnknown extends RoostError {
   }
 }
 
+/**
+ * Whether a statement that failed so may have run all the same: the engine went while it ran, or
+ * its answer never came in time (the client's own timeout) — not a refusal by the server, nor a
+ * connection that never opened. For a statement that commits (an insert into the table, an
+ * ATTACH, a RENAME or EXCHANGE of a replace) that is an unknown outcome, not "retry later": the
+ * remote path answered 503 retryable (or 408) for rows it had stored, and a retry stored them twice.
+ */
+export function mayHaveRun(e: unknown): boolean {
+  if (!(e instanceof RoostError)) return false;
+  // (A QueryFailed QUERY_TIMEOUT is the server's own answer: it stopped the statement.)
+  if (e.code === 'QUERY_TIMEOUT') return !(e instanceof QueryFailed);
+  if (e.code !== 'CELL_UNAVAILABLE' || !e.retryable) return false;
+  const cause = (e.cause as { code?: unknown } | undefined)?.code;
+  return !(typeof cause === 'string' && /^(ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN)$/.test(cause));
+}
+
 /** ClickHouse refused or failed a query; `clickhouseCode` is its numeric code. */
 export class QueryFailed extends RoostError {
   readonly clickhouseCode: number | undefined;

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { createClient, ClickHouseLogLevel, type ClickHouseClient } from '@clickhouse/client';
-import { EngineUnavailable, QueryFailed, RoostError } from '../errors.js';
+import { EngineUnavailable, InsertOutcomeUnknown, mayHaveRun, QueryFailed, RoostError } from '../errors.js';
 import type { Engine, InsertBody, InsertOptions, InsertSummary, QueryOptions, QueryStats, QueryStream } from './engine.js';
 import { quoteIdent, versionAtLeast } from './engine.js';
 
@@ -355,6 +355,7 @@ export class ClickHouseEngine implements Engine {
     if (this.#invalid) throw this.#invalid;
     const t0 = performance.now();
     let bytes = 0;
+    let allSent = false;
     const counted = Readable.from((async function* () {
       for await (const piece of body) {
         for (const b of Array.isArray(piece) ? piece : [piece as Buffer | Uint8Array]) {
@@ -363,6 +364,7 @@ export class ClickHouseEngine implements Engine {
           yield b;
         }
       }
+      allSent = true;
     })(), { objectMode: false });
     try {
       await this.#client.exec({
@@ -372,7 +374,12 @@ export class ClickHouseEngine implements Engine {
         clickhouse_settings: { ...(await this.features()).settings, ...opts.settings } as never,
       }).then((r) => { r.stream.resume(); return new Promise((res, rej) => { r.stream.on('end', res); r.stream.on('error', rej); }); });
     } catch (e) {
-      throw translateClickHouseError(e);
+      const t = translateClickHouseError(e);
+      // An insert that commits (no stage behind it), sent whole and then no answer: the server
+      // may have stored it (as the embedded engine says when its cell goes after it had the rows).
+      // Cut before its end, the server stores nothing of a body under one block (max_insert_block_size).
+      if (opts.commits && allSent && mayHaveRun(t)) throw new InsertOutcomeUnknown(t);
+      throw t;
     }
     return { bytes, elapsedMs: performance.now() - t0 };
   }

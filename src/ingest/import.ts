@@ -20,7 +20,7 @@ import { CsvValidator, CsvError, sniffCsv, type CsvDialect, type RejectedRow } f
 import { QuarantineSpool, quarantineRecord, splitCsvRow, type QuarantineRow } from './quarantine.js';
 import { columnPaths, isBlankLine, valuesAt } from './ndjson.js';
 import { chTime } from '../service/time.js';
-import { InsertOutcomeUnknown, RoostError } from '../errors.js';
+import { InsertOutcomeUnknown, mayHaveRun, RoostError } from '../errors.js';
 import { peekBody } from './peek.js';
 import { ClickHouseEngine } from '../cells/clickhouse.js';
 import { quoteIdent, quoteString, type Engine } from '../cells/engine.js';
@@ -432,11 +432,23 @@ async function importLocked(app: App, o: ImportOptions, suffix: string): Promise
           // Servers before EXCHANGE TABLES: one RENAME statement moves both names at once.
           const old = qualified(o.ws, `${o.ds.table}__old${suffix}`);
           o.beforeCommit?.();
-          await engine.exec(`RENAME TABLE ${target} TO ${old}, ${incoming} TO ${target}`);
+          // Dropped afterwards whether or not the answer comes (a lost answer left the old data
+          // behind for good, counted in storage_bytes); it exists only if the rename ran.
           staged.push(old);
+          try {
+            await engine.exec(`RENAME TABLE ${target} TO ${old}, ${incoming} TO ${target}`);
+          } catch (e) {
+            if (mayHaveRun(e)) throw new InsertOutcomeUnknown(e);
+            throw e;
+          }
         } else {
           o.beforeCommit?.();
-          await engine.exec(`EXCHANGE TABLES ${target} AND ${incoming}`);
+          try {
+            await engine.exec(`EXCHANGE TABLES ${target} AND ${incoming}`);
+          } catch (e) {
+            if (mayHaveRun(e)) throw new InsertOutcomeUnknown(e);
+            throw e;
+          }
         }
       } else {
         // At the commit, once more: appends admitted together (each under the recheck's step)
@@ -447,9 +459,9 @@ async function importLocked(app: App, o: ImportOptions, suffix: string): Promise
         try {
           await engine.exec(`ALTER TABLE ${target} ATTACH PARTITION tuple() FROM ${stage}`);
         } catch (e) {
-          // The cell lost in this statement: the rows may be in (a replace sent again does the same
-          // thing again; an append does not). Not "retry it".
-          if (e instanceof RoostError && e.code === 'CELL_UNAVAILABLE') throw new InsertOutcomeUnknown(e);
+          // The cell lost in this statement, or its answer never came: the rows may be in (a
+          // replace sent again does the same thing again; an append does not). Not "retry it".
+          if (mayHaveRun(e)) throw new InsertOutcomeUnknown(e);
           throw e;
         }
       }
