@@ -370,6 +370,20 @@ describe('helpers', () => {
     expect(r).toEqual({ sql: 'SELECT 1', maxThreads: 4, usedParams: [] });
   });
 
+  it('max_threads of a request parameter out of 1..1024 names the parameter (400 TEMPLATE_PARAMETER)', () => {
+    for (const [tpl, v] of [['{{max_threads(Int32(t, 2))}}SELECT 1', '0'], ['{{max_threads(Int16(t))}}SELECT 1', '5000']] as const) {
+      const e = caught(() => render(tpl, { t: v }));
+      expect(e.code).toBe('TEMPLATE_PARAMETER');
+      expect(e.status).toBe(400);
+      expect(e.details).toMatchObject({ parameter: 't' });
+      expect(e.message).toContain('"t"');
+      expect(e.message).toContain('1 to 1024');
+    }
+    // A literal is the node's own mistake, said at its position as before.
+    expect(caught(() => render('{{max_threads(0)}}SELECT 1')).code).toBe('TEMPLATE_INVALID');
+    expect(renderTemplate(T('{{max_threads(Int32(t, 2))}}SELECT 1'), { t: '8' }).maxThreads).toBe(8);
+  });
+
   it('a Float -0 keeps its sign as a default and in text', () => {
     expect(render('SELECT {{Float64(z, -0.0)}}, {{Float32(w, -0.0)}}')).toBe("SELECT -0.0, toFloat32('-0')");
     expect(render("SELECT '{{Float64(z)}}'", { z: '-0' })).toBe("SELECT '-0'");

@@ -439,6 +439,11 @@ const maxThreads = (api: CallApi, call: CallExpr): unknown => {
   if (!Number.isInteger(n) || n < 1 || n > 1024) {
     // Saving a node: a parameter's neutral value (0) is no thread count; real calls are checked.
     if (api.defaults) return new Fragment('', '');
+    // A request parameter's value (`max_threads(Int32(t, 2))` with t=0): the 400 names it, as
+    // for any value out of its range (it named only max_threads(), at a position in the node).
+    const v = a.value;
+    const param = v?.kind === 'call' && TYPED_FUNCTIONS.has(v.name) && v.args[0]?.kind === 'name' ? v.args[0].name : undefined;
+    if (param !== undefined) throw paramError(param, 'Int32 from 1 to 1024 (max_threads)', `value ${JSON.stringify(String(plain(evalOpt(api, a.value))))} is out of range`);
     api.fail('max_threads() takes an integer from 1 to 1024', call.offset);
   }
   api.setMaxThreads(n);
