@@ -670,6 +670,15 @@ describe('a commit whose answer is lost (a black-box round of the twenty-first s
       expect(rn.status, rn.text).toBe(200);
       expect(rn.body.name).toBe('rp2');
       await px.accept();
+      // A data source view under the tenant's time limit when the server does not answer (it
+      // waited for the client library's 300 s).
+      expect((await call(`${srv!.url}/v0/tenants/lx`, { method: 'PATCH', token: srv!.operatorToken, body: JSON.stringify({ limits: { query_timeout_ms: 1500 } }) })).status).toBe(200);
+      px.state.mode = 'hold'; px.drop();
+      const t0 = Date.now();
+      const held = await a.req('/v0/datasources/rp2', { signal: AbortSignal.timeout(20_000) });
+      expect(held.status, held.text).toBe(408);
+      expect(Date.now() - t0).toBeLessThan(10_000);
+      px.state.mode = 'pass'; px.drop();
       // The quarantine view on 18.16 (its system.columns has no position).
       const q = await a.req('/v0/datasources/rp2_quarantine');
       expect(q.status, q.text).toBe(200);
