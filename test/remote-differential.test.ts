@@ -643,15 +643,18 @@ describe('a commit whose answer is lost (a black-box round of the twenty-first s
       const count = async (table: string) => (await a.sql(`SELECT count() FROM ${table} FORMAT TSV`)).text.trim();
       // events wait=true: the INSERT ran, its answer is lost.
       px.state.dropAnswer = { pattern: 'INSERT INTO', times: 1 };
-      const ev = await a.post('/v0/events?name=ev&wait=true', '{"id":7}\n', {});
+      const ev = await a.post('/v0/events?name=ev&wait=true', '{"id":7}\n{"id":"not a number"}\n', {});
       expect(ev.status, ev.text).toBe(502);
       expect(ev.body).toMatchObject({ code: 'INSERT_OUTCOME_UNKNOWN' });
       expect(await count('ev')).toBe('1');
+      // Its rejected line is quarantined all the same (it was lost with the 502).
+      expect(await count('ev_quarantine')).toBe('1');
       // A CSV append: its ATTACH ran, its answer is lost.
       px.state.dropAnswer = { pattern: 'ATTACH PARTITION', times: 1 };
-      const ap = await a.post('/v0/datasources?name=rp&mode=append', '3,c\n');
+      const ap = await a.post('/v0/datasources?name=rp&mode=append', '3,c\nbad,d\n');
       expect(ap.status, ap.text).toBe(502);
       expect(await count('rp')).toBe('3');
+      expect(await count('rp_quarantine')).toBe('1');
       // A replace: its RENAME ran, its answer is lost; the old data's table does not stay behind.
       px.state.dropAnswer = { pattern: 'RENAME TABLE', times: 1 };
       const rp = await a.post('/v0/datasources?name=rp&mode=replace', '9,z\n');

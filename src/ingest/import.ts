@@ -366,9 +366,19 @@ async function importLocked(app: App, o: ImportOptions, suffix: string): Promise
     // Remote servers too (the settings are old); they cannot skip a retried flush, though (no tokens).
     const oneBlock: Record<string, number> = !o.staged ? ONE_BLOCK : {};
     const settings = { input_format_skip_unknown_fields: 0, ...dedup, ...oneBlock };
-    if (grouped) await insertGrouped(app.metrics, engine, into, validator.format, encoded(), settings, o.ws.tenant, o.signal, o.beforeCommit);
-    else await engine.insert(into, validator.format, encoded(), { signal: o.signal, settings, splittable: o.staged, commits: !o.staged });
-    if (rows + spool.count === 0) throw new RoostError('EMPTY_BODY', 'the body holds no rows (only a header or blank lines)');
+    // A commit whose outcome cannot be known (the engine went, or its answer never came) still
+    // takes the request's rejected rows into the quarantine before it is answered: they are
+    // rejected whatever happened to the others (they were lost with the 502: "each row stored or
+    // quarantined"). The 502 is thrown once they are in.
+    let unknown: InsertOutcomeUnknown | undefined;
+    try {
+      if (grouped) await insertGrouped(app.metrics, engine, into, validator.format, encoded(), settings, o.ws.tenant, o.signal, o.beforeCommit);
+      else await engine.insert(into, validator.format, encoded(), { signal: o.signal, settings, splittable: o.staged, commits: !o.staged });
+    } catch (e) {
+      if (!(e instanceof InsertOutcomeUnknown)) throw e;
+      unknown = e;
+    }
+    if (rows + spool.count === 0) throw unknown ?? new RoostError('EMPTY_BODY', 'the body holds no rows (only a header or blank lines)');
     if (o.mode === 'replace' && rows === 0) {
       // Every row failed: replacing would empty the data source (or the part the condition
       // names) for a file that is most likely the wrong one. Nothing is replaced or quarantined.
@@ -384,10 +394,14 @@ async function importLocked(app: App, o: ImportOptions, suffix: string): Promise
       // tenant's cell comes back, under a token so that one that landed is not landed twice.
       // A retried events-buffer flush must not quarantine its rows twice either: its own token.
       const qDedup: Record<string, string> = embedded ? { insert_deduplication_token: `${o.dedupToken ?? importId}:quarantine` } : {};
-      await afterStored(app, o, rows, spool.count, async () => {
-        await createQuarantine(engine, o.ws, o.ds);
-        await engine.insert(qTable, 'JSONEachRow', spool.read(), { settings: { date_time_input_format: 'best_effort', ...qDedup, ...oneBlock } });
-      }, () => quarantineLanded(engine, qTable, importId));
+      try {
+        await afterStored(app, o, rows, spool.count, async () => {
+          await createQuarantine(engine, o.ws, o.ds);
+          await engine.insert(qTable, 'JSONEachRow', spool.read(), { settings: { date_time_input_format: 'best_effort', ...qDedup, ...oneBlock } });
+        }, () => quarantineLanded(engine, qTable, importId));
+      } catch (e) {
+        throw unknown ?? e;
+      }
     } else if (spool.count > 0) {
       await createQuarantine(engine, o.ws, o.ds);
       const qStage = qualified(o.ws, `${o.ds.table}_quarantine${suffix}`);
@@ -438,16 +452,16 @@ async function importLocked(app: App, o: ImportOptions, suffix: string): Promise
           try {
             await engine.exec(`RENAME TABLE ${target} TO ${old}, ${incoming} TO ${target}`);
           } catch (e) {
-            if (mayHaveRun(e)) throw new InsertOutcomeUnknown(e);
-            throw e;
+            if (!mayHaveRun(e)) throw e;
+            unknown = new InsertOutcomeUnknown(e);
           }
         } else {
           o.beforeCommit?.();
           try {
             await engine.exec(`EXCHANGE TABLES ${target} AND ${incoming}`);
           } catch (e) {
-            if (mayHaveRun(e)) throw new InsertOutcomeUnknown(e);
-            throw e;
+            if (!mayHaveRun(e)) throw e;
+            unknown = new InsertOutcomeUnknown(e);
           }
         }
       } else {
@@ -461,19 +475,24 @@ async function importLocked(app: App, o: ImportOptions, suffix: string): Promise
         } catch (e) {
           // The cell lost in this statement, or its answer never came: the rows may be in (a
           // replace sent again does the same thing again; an append does not). Not "retry it".
-          if (mayHaveRun(e)) throw new InsertOutcomeUnknown(e);
-          throw e;
+          if (!mayHaveRun(e)) throw e;
+          unknown = new InsertOutcomeUnknown(e);
         }
       }
       // The rows are in (the step above is the commit): their rejected lines follow, retried while
       // the cell comes back (a kill between the two left the rows without them and said "retry",
       // which would store the rows twice). The stage tables outlive a cell restart.
       if (spool.count > 0) {
-        await afterStored(app, o, rows, spool.count, async () => {
-          await engine.exec(`ALTER TABLE ${qTable} ATTACH PARTITION tuple() FROM ${qualified(o.ws, `${o.ds.table}_quarantine${suffix}`)}`);
-        }, () => quarantineLanded(engine, qTable, importId));
+        try {
+          await afterStored(app, o, rows, spool.count, async () => {
+            await engine.exec(`ALTER TABLE ${qTable} ATTACH PARTITION tuple() FROM ${qualified(o.ws, `${o.ds.table}_quarantine${suffix}`)}`);
+          }, () => quarantineLanded(engine, qTable, importId));
+        } catch (e) {
+          throw unknown ?? e;
+        }
       }
     }
+    if (unknown) throw unknown;
   } finally {
     spool.dispose();
     // A stage the engine could not drop now (a remote server down) is dropped later: it held the
