@@ -240,8 +240,10 @@ describe('saving templates whose neutral values cannot compute', () => {
     expect(zero.body.code).toBe('TEMPLATE_INVALID');
     const noKey = await get(`/v0/pipes/neutral.json?t=2&s=x&w=abc&j=${encodeURIComponent('{"z":1}')}&a=7&b=1`);
     expect(noKey.status, noKey.text).toBe(422);
+    // A thread count out of 1..1024 from a request parameter: a 400 naming the parameter (it was a 422 naming max_threads()).
     const threads = await get(`/v0/pipes/neutral.json?t=0&s=x&w=abc&j=${encodeURIComponent('{"k":"v"}')}&a=7&b=1`);
-    expect(threads.status, threads.text).toBe(422);
+    expect(threads.status, threads.text).toBe(400);
+    expect(threads.body).toMatchObject({ code: 'TEMPLATE_PARAMETER', parameter: 't' });
     const empty = await get(`/v0/pipes/neutral.json?t=1&s=${encodeURIComponent(' , ')}&w=abc&j=${encodeURIComponent('{"k":"v"}')}&a=7&b=1`);
     expect(empty.status, empty.text).toBe(422);
     expect(empty.body.error).toContain('out of range');
