@@ -141,7 +141,14 @@ export async function backupTenant(app: App, tenant: Tenant, id: string, report:
     return await writeBackup(app, tenant, id, dir, report);
   } catch (e) {
     // A failed backup leaves nothing: a half-written directory is not a backup, and it kept its disk space.
-    fs.rmSync(dir, { recursive: true, force: true });
+    // (The engine may still be writing into it — a tenant deleted mid-backup: ENOTEMPTY. Retried,
+    // and a removal that fails all the same is logged and swept later, never the job's error: it
+    // hid why the backup failed.)
+    try {
+      fs.rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+    } catch (rm) {
+      app.log.warn('a failed backup\'s directory could not be removed yet (swept at the next backup)', { tenant: tenant.slug, backup: id, err: rm });
+    }
     const code = (e as { code?: unknown }).code;
     if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'EFBIG' || /No space left|Disk quota exceeded|File too large|Cannot write|CANNOT_WRITE/i.test((e as Error).message ?? '')) {
       throw new RoostError('INSUFFICIENT_STORAGE', `the backup could not be written to the server's disk (full, or a file size limit): nothing was kept; free space and retry (${(e as Error).message})`, { retryable: true });
@@ -192,7 +199,7 @@ async function writeBackup(app: App, tenant: Tenant, id: string, dir: string, re
       const stale = new Set([...tablesBefore].filter((t) => tablesAfter.has(t)));
       if (tablesMatch(dir, after, workspaces, { before: slice, stale })) { slice = after; break; }
     }
-    fs.rmSync(path.join(dir, 'data'), { recursive: true, force: true });
+    fs.rmSync(path.join(dir, 'data'), { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
     if (attempt >= 6) throw new RoostError('CONFLICT', `data sources or workspaces of tenant "${tenant.slug}" kept being created or dropped during the backup: nothing was kept; retry when they settle`, { retryable: true, headers: { 'Retry-After': '5' } });
     app.log.info('backup taken again: data sources changed while it ran', { tenant: tenant.slug, backup: id, attempt });
     await new Promise((r) => setTimeout(r, 100 + Math.floor(Math.random() * 200)));
