@@ -467,21 +467,19 @@ async function proxy(target: string) {
     socks.add(c); socks.add(u);
     let sent = 0;
     let dropping = false;
+    // Whether this piece of a request names `m.pattern` (one of `m.times` left): the statement is
+    // in the URL (inserts, percent-encoded) or the body (others), on a new or a kept-alive connection.
+    const names = (b: Buffer, m: { pattern: string; times: number }): boolean => {
+      if (m.times <= 0 || !m.pattern) return false;
+      const text = b.toString('latin1');
+      const decoded = text.replace(/\+/g, ' ').replace(/%([0-9A-Fa-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16)));
+      if (!text.includes(m.pattern) && !decoded.includes(m.pattern)) return false;
+      m.times--;
+      return true;
+    };
     c.on('data', (b) => {
-      if (state.dropAnswer.times > 0 && state.dropAnswer.pattern) {
-        const text = b.toString('latin1');
-        const decoded = text.replace(/\+/g, ' ').replace(/%([0-9A-Fa-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16)));
-        if (text.includes(state.dropAnswer.pattern) || decoded.includes(state.dropAnswer.pattern)) { state.dropAnswer.times--; dropping = true; }
-      }
-      if (state.refuse.times > 0 && state.refuse.pattern) {
-        // The statement is in the URL (inserts, percent-encoded) or the body (others), on a new or a kept-alive connection.
-        const text = b.toString('latin1');
-        const decoded = text.replace(/\+/g, ' ').replace(/%([0-9A-Fa-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16)));
-        if (text.includes(state.refuse.pattern) || decoded.includes(state.refuse.pattern)) {
-          state.refuse.times--;
-          c.destroy(); u.destroy(); return;
-        }
-      }
+      if (names(b, state.dropAnswer)) dropping = true;
+      if (names(b, state.refuse)) { c.destroy(); u.destroy(); return; }
       sent += b.length;
       if (state.mode === 'cut' && sent > state.cutAfter) { c.destroy(); u.destroy(); return; }
       u.write(b);
