@@ -25,6 +25,7 @@ import { formatSchema, inferCsvSchema, parseSchema, type CsvDialect } from '../n
 import { parseJsonPath } from '../ingest/ndjson.js';
 import { analyzeSql, SqlError, toRoostError, type NameMapEntry } from '../native/sql.js';
 import { rowFiltersOf, workspaceNameMap } from '../datasources/name-map.js';
+import { queryTimeoutMs } from '../query/run.js';
 import { sqlTextEscapes } from '../query/sql-text.js';
 import { quoteString } from '../cells/engine.js';
 import { jobsOf, ownerKey } from '../../tenants/jobs.js';
@@ -287,18 +288,14 @@ export function dataSourceView(ds: DataSource, stats?: { rows: number; bytes: nu
   };
 }
 
-/** The tenant's query time limit (its own, else the server's), for the statistics of a data source view. */
-function statsTimeout(app: App, ws: Workspace): number {
-  return getTenant(app.state, ws.tenant).limits.query_timeout_ms ?? app.config.queryTimeoutMs;
-}
-
 async function tableStats(app: App, ws: Workspace, ds: DataSource): Promise<{ rows: number; bytes: number; quarantine: number }> {
-  const engine = app.cells.engineFor(getTenant(app.state, ws.tenant));
+  const tenant = getTenant(app.state, ws.tenant);
+  const engine = app.cells.engineFor(tenant);
   // Under the query time limit: a remote server that does not answer held a GET for the client
   // library's 300 s.
   const out = (await engine.exec(
     `SELECT table, sum(rows), sum(bytes_on_disk) FROM system.parts WHERE active AND database = ${quoteString(ws.database)} AND table IN (${quoteString(ds.table)}, ${quoteString(`${ds.table}_quarantine`)}) GROUP BY table`,
-    { timeoutMs: statsTimeout(app, ws) },
+    { timeoutMs: queryTimeoutMs(tenant, app.config) },
   )).toString('utf8');
   const r = { rows: 0, bytes: 0, quarantine: 0 };
   for (const line of out.split('\n').filter(Boolean)) {
@@ -315,15 +312,17 @@ async function tableStats(app: App, ws: Workspace, ds: DataSource): Promise<{ ro
  * belongs to. Its id is the data source's (the quarantine has none of its own).
  */
 async function quarantineView(app: App, ws: Workspace, ds: DataSource, withStats: boolean): Promise<Record<string, unknown>> {
-  const engine = app.cells.engineFor(getTenant(app.state, ws.tenant));
+  const tenant = getTenant(app.state, ws.tenant);
+  const engine = app.cells.engineFor(tenant);
+  const timeoutMs = queryTimeoutMs(tenant, app.config);
   const table = `${ds.table}_quarantine`;
   // DESCRIBE, in the table's column order on every server (18.16's system.columns has no position).
-  const out = (await engine.exec(`DESCRIBE TABLE ${qualified(ws, table)}`, { format: 'JSONEachRow', timeoutMs: statsTimeout(app, ws) })).toString('utf8');
+  const out = (await engine.exec(`DESCRIBE TABLE ${qualified(ws, table)}`, { format: 'JSONEachRow', timeoutMs })).toString('utf8');
   const columns = out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { name: string; type: string })
     .map((c) => ({ name: c.name, type: c.type, nullable: c.type.startsWith('Nullable('), jsonPath: null, defaultExpr: null }));
   // Row count and size from system.parts, as for the data source itself.
   const stats = withStats
-    ? (await engine.exec(`SELECT sum(rows), sum(bytes_on_disk) FROM system.parts WHERE active AND database = ${quoteString(ws.database)} AND table = ${quoteString(table)}`, { format: 'TSV', timeoutMs: statsTimeout(app, ws) })).toString('utf8').trim().split('\t').map((v) => Number(v) || 0)
+    ? (await engine.exec(`SELECT sum(rows), sum(bytes_on_disk) FROM system.parts WHERE active AND database = ${quoteString(ws.database)} AND table = ${quoteString(table)}`, { format: 'TSV', timeoutMs })).toString('utf8').trim().split('\t').map((v) => Number(v) || 0)
     : undefined;
   return {
     id: ds.id,

@@ -158,17 +158,20 @@ export function tokenName(cred: Credential): string {
   return cred.kind === 'token' ? cred.token.name : cred.kind === 'jwt' ? cred.jwt.name : credentialName(cred);
 }
 
+/** The node routes' own parameters (besides clients' own, reservedParam). */
+const NODE_FIELDS = ['sql', 'name', 'description', 'type', 'ignore_sql_errors'];
+
 /** The request body as text when it is SQL; form fields when it reads as a form of known keys. */
 async function sqlBody(ctx: Ctx): Promise<{ sql?: string; form: URLSearchParams }> {
   const form = new URLSearchParams(ctx.query);
   const text = textOf(await readBody(ctx));
   const type = String(ctx.req.headers['content-type'] ?? '');
   // curl -d sends SQL as a form too: it is a form when every field is named like a parameter and
-  // one is ours (sql, name, description, type); fields of other names (from=, cli_version=, ...)
+  // one is ours (NODE_FIELDS); fields of other names (from=, cli_version=, ...)
   // are ignored, as in the query string. SQL itself never starts with `<identifier>=`.
   const fields = text.trim().split('&');
   if (ctx.multipartForm || (type.startsWith('application/x-www-form-urlencoded') && fields.every((kv) => /^[A-Za-z_][A-Za-z0-9_]*=/.test(kv))
-    && fields.some((kv) => /^(?:sql|name|description|type|ignore_sql_errors)=/.test(kv)))) {
+    && fields.some((kv) => NODE_FIELDS.includes(kv.slice(0, kv.indexOf('=')))))) {
     const merged = mergeForm(form, formOf(text));
     return { sql: merged.get('sql') ?? undefined, form: merged };
   }
@@ -686,7 +689,7 @@ export function registerPipeRoutes(app: App): void {
     // Nothing to change (a misspelt `descripton=`): said, as PUT /v0/pipes/<pipe> says it, rather
     // than a 200 that changed only updated_at.
     if (sql === undefined && !form.get('name') && !form.has('description') && !ignore) {
-      const ignored = [...new Set(form.keys())].filter((k) => !reservedParam(k) && !['sql', 'name', 'description', 'ignore_sql_errors', 'type'].includes(k));
+      const ignored = [...new Set(form.keys())].filter((k) => !reservedParam(k) && !NODE_FIELDS.includes(k));
       throw new RoostError('INVALID_PARAMETER', `nothing to change: give the node's SQL (the body, or sql=), name and/or description${ignored.length ? `; not parameters of this route: ${ignored.join(', ')}` : ''}`, { details: { accepted: ['sql', 'name', 'description', 'ignore_sql_errors'], ignored } });
     }
     let id!: string;

@@ -64,9 +64,7 @@ export async function updateParams(ctx: Ctx): Promise<UpdateParams> {
       out.ignored.push(k);
     }
   }
-  if (out.description !== undefined && out.description.length > MAX_DESCRIPTION) {
-    throw new RoostError('INVALID_PARAMETER', `description is ${out.description.length} characters long; at most ${MAX_DESCRIPTION}`);
-  }
+  checkDescription(out.description);
   return out;
 }
 

@@ -371,6 +371,19 @@ async function importLocked(app: App, o: ImportOptions, suffix: string): Promise
     // rejected whatever happened to the others (they were lost with the 502: "each row stored or
     // quarantined"). The 502 is thrown once they are in.
     let unknown: InsertOutcomeUnknown | undefined;
+    /**
+     * Runs a staged import's commit statement (ATTACH, RENAME, EXCHANGE): lost in flight (the
+     * engine went, or its answer never came), the rows may be in — `unknown`, not "retry it" (a
+     * replace sent again does the same thing again; an append does not).
+     */
+    const commit = async (statement: string): Promise<void> => {
+      try {
+        await engine.exec(statement);
+      } catch (e) {
+        if (!mayHaveRun(e)) throw e;
+        unknown = new InsertOutcomeUnknown(e);
+      }
+    };
     try {
       if (grouped) await insertGrouped(app.metrics, engine, into, validator.format, encoded(), settings, o.ws.tenant, o.signal, o.beforeCommit);
       else await engine.insert(into, validator.format, encoded(), { signal: o.signal, settings, splittable: o.staged, commits: !o.staged });
@@ -449,20 +462,10 @@ async function importLocked(app: App, o: ImportOptions, suffix: string): Promise
           // Dropped afterwards whether or not the answer comes (a lost answer left the old data
           // behind for good, counted in storage_bytes); it exists only if the rename ran.
           staged.push(old);
-          try {
-            await engine.exec(`RENAME TABLE ${target} TO ${old}, ${incoming} TO ${target}`);
-          } catch (e) {
-            if (!mayHaveRun(e)) throw e;
-            unknown = new InsertOutcomeUnknown(e);
-          }
+          await commit(`RENAME TABLE ${target} TO ${old}, ${incoming} TO ${target}`);
         } else {
           o.beforeCommit?.();
-          try {
-            await engine.exec(`EXCHANGE TABLES ${target} AND ${incoming}`);
-          } catch (e) {
-            if (!mayHaveRun(e)) throw e;
-            unknown = new InsertOutcomeUnknown(e);
-          }
+          await commit(`EXCHANGE TABLES ${target} AND ${incoming}`);
         }
       } else {
         // At the commit, once more: appends admitted together (each under the recheck's step)
@@ -470,14 +473,7 @@ async function importLocked(app: App, o: ImportOptions, suffix: string): Promise
         // tenant past its limit stores nothing.
         if (!o.skipStorageLimit) await checkStorage(app, getTenant(app.state, o.ws.tenant), true);
         o.beforeCommit?.();
-        try {
-          await engine.exec(`ALTER TABLE ${target} ATTACH PARTITION tuple() FROM ${stage}`);
-        } catch (e) {
-          // The cell lost in this statement, or its answer never came: the rows may be in (a
-          // replace sent again does the same thing again; an append does not). Not "retry it".
-          if (!mayHaveRun(e)) throw e;
-          unknown = new InsertOutcomeUnknown(e);
-        }
+        await commit(`ALTER TABLE ${target} ATTACH PARTITION tuple() FROM ${stage}`);
       }
       // The rows are in (the step above is the commit): their rejected lines follow, retried while
       // the cell comes back (a kill between the two left the rows without them and said "retry",

@@ -47,8 +47,8 @@ export interface EngineCheckItem {
   sql?: string;
   /** Why the node is not checked, in words the saver may see (only what the saved pipe's SQL names). */
   skipped?: string;
-  /** Which kind of reason `skipped` is. */
-  reason?: SkipReason;
+  /** Which kind of reason `skipped` is (`reader_unchecked`: see planEngineCheck). */
+  reason?: SkipReason | 'reader_unchecked';
   /** Found before the engine: the analyzer refused the rendered SQL, or a pipe it reads has no endpoint. */
   failed?: string;
   /** The SQL inlines other pipes' nodes: the engine's errors lose the query they quote. */
@@ -279,8 +279,8 @@ export function planEngineCheck(state: State, before: Pipe | undefined, after: P
           // — only when the saved pipe's own endpoint reads nothing the saver may not read. Else
           // the ADMIN compile runs the saver's SQL with rights the saver has not (a scalar
           // subquery over a secret decided 409 or 200: one bit at a time), so the reader is not
-          // checked, and the answer says so (`unchecked_readers`).
-          if (!savedReadable()) { plan.dependents.push({ pipe: reader.name, node: n.name, skipped: 'not checked', reason: 'reads_unreadable' }); continue; }
+          // checked, and the answer says so (`reader_unchecked`).
+          if (!savedReadable()) { plan.dependents.push({ pipe: reader.name, node: n.name, skipped: 'not checked', reason: 'reader_unchecked' }); continue; }
           plan.dependents.push({ ...item(state, reader, n, lookup, {}), opaque: true, before: compileForCheck(state, reader, n, beforeLookup, {}) });
           continue;
         }
@@ -312,7 +312,7 @@ export function uncheckedNodes(plan: EngineCheckPlan): UncheckedNode[] {
   }));
   // Readers left unchecked because the saved pipe reads what the saver may not (planEngineCheck):
   // named (as a 409 names them), without why they would fail.
-  const readers = plan.dependents.filter((i) => i.skipped === 'not checked').map((i) => ({
+  const readers = plan.dependents.filter((i) => i.reason === 'reader_unchecked').map((i) => ({
     pipe: i.pipe, node: i.node, reason: 'reader_unchecked' as const,
     message: `pipe "${i.pipe}" (node "${i.node}") reads this pipe's endpoint and was not checked against this change (this pipe reads what the credential saving it may not read): call it to see whether it still works`,
   }));

@@ -115,6 +115,11 @@ const CLIENT_STALL_MS = stallLimit(process.env.ROOST_CLIENT_STALL_MS);
 const WHOLE_WRITE_BYTES = 4 << 20;
 
 /** The read-only limits a tenant's queries run under. */
+/** A query's time limit for the tenant: its own, else the server's. */
+export function queryTimeoutMs(tenant: Tenant, config: Config): number {
+  return tenant.limits.query_timeout_ms ?? config.queryTimeoutMs;
+}
+
 export function querySettings(tenant: Tenant, config: Config, format: string): { settings: Record<string, string | number>; timeoutMs: number } {
   const l = tenant.limits;
   const settings: Record<string, string | number> = {};
@@ -131,7 +136,7 @@ export function querySettings(tenant: Tenant, config: Config, format: string): {
   // U+FFFD as in JSON (the embedded engine has the setting; servers before 20.x do not).
   if (tenant.placement.type === 'embedded' && format === 'JSONEachRow') settings.output_format_json_validate_utf8 = 1;
   settings.readonly = 1;
-  return { settings, timeoutMs: l.query_timeout_ms ?? config.queryTimeoutMs };
+  return { settings, timeoutMs: queryTimeoutMs(tenant, config) };
 }
 
 export async function runQueryToResponse(ctx: Ctx, o: RunOptions): Promise<void> {
