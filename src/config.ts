@@ -242,6 +242,10 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
   if (publicUrl && !/^https?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/.test(publicUrl)) problems.push(`ROOST_PUBLIC_URL must be an http(s) URL without query or fragment (the server's public base URL), got "${publicUrl}"`);
   const cancelGrace = env.ROOST_CELL_CANCEL_GRACE_MS;
   if (cancelGrace) intIn('ROOST_CELL_CANCEL_GRACE_MS', cancelGrace, 0, 3_600_000, problems);
+  const abandoned = env.ROOST_ABANDONED_RESTARTS;
+  if (abandoned) intIn('ROOST_ABANDONED_RESTARTS', abandoned, 0, 1_000_000, problems);
+  const abandonedWindow = env.ROOST_ABANDONED_RESTARTS_WINDOW_S;
+  if (abandonedWindow) intIn('ROOST_ABANDONED_RESTARTS_WINDOW_S', abandonedWindow, 1, 7 * 86_400, problems);
   const fileResult = env.ROOST_MAX_FILE_RESULT_BYTES;
   if (fileResult) intIn('ROOST_MAX_FILE_RESULT_BYTES', fileResult, 1 << 20, Number.MAX_SAFE_INTEGER, problems);
   const svcPending = env.ROOST_SERVICE_LOG_MAX_PENDING_BYTES;
@@ -263,6 +267,8 @@ export function helpText(): string {
   const envOnly = [
     ['ROOST_PUBLIC_URL', "the server's public base URL behind a proxy (OIDC redirect URIs, SAML ACS and entity ids) (default the bound address)"],
     ['ROOST_CELL_CANCEL_GRACE_MS', 'how long a cancelled query may take to stop before its cell is restarted, in ms (default 1000)'],
+    ['ROOST_ABANDONED_RESTARTS', "restarts of a tenant's cell that one credential's queries may cause by being left while still running (each within ROOST_CELL_CANCEL_GRACE_MS) before its queries are refused with 429; 0: no limit (default 3)"],
+    ['ROOST_ABANDONED_RESTARTS_WINDOW_S', 'the window of ROOST_ABANDONED_RESTARTS, in seconds (default 600)'],
     ['ROOST_MAX_FILE_RESULT_BYTES', 'cap on the uncompressed bytes of a Parquet/Arrow/ORC/Avro result, which an embedded cell builds whole on disk before sending it (default 1073741824)'],
     ['ROOST_SERVICE_LOG_MAX_PENDING_BYTES', "bytes of service rows (tinybird.*, roost.*) that wait per tenant and table for the tenant's engine; past it the oldest are dropped (default 33554432)"],
     ['ROOST_SERVICE_LOG_PRUNE_INTERVAL_MS', "least time between two deletions of a tenant's service rows past their retention, in ms (default 21600000: six hours)"],

@@ -16,6 +16,7 @@ import { getTenant, getWorkspace, sameWorkspace } from '../../tenants/registry.j
 import { rowFiltersOf } from '../datasources/name-map.js';
 import { analyzeSql, SqlError, toRoostError } from '../native/sql.js';
 import { EXTENSION_FORMATS, runQueryToResponse } from '../query/run.js';
+import { abandonGuard } from '../../auth/abandoned-queries.js';
 import { publicNames, withPublicNames } from '../query/public-names.js';
 import { isOutputParam, looksLikeForm, outputSettings, respellFormat } from '../query/request-options.js';
 import {
@@ -787,6 +788,7 @@ export function registerPipeRoutes(app: App): void {
         // The endpoint's nodes and the pipes they read are inlined: not the caller's to see.
         hideQuery: true,
         userSettings: compiled.maxThreads || input.output ? { ...input.output, ...(compiled.maxThreads ? { max_threads: compiled.maxThreads } : {}) } : undefined, tail,
+        abandon: abandonGuard(app, ctx, r.tenant),
       });
     } catch (e) {
       // Refused for the credential's rate (429): a call of the workspace all the same, logged as one

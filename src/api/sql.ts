@@ -9,6 +9,7 @@ import { analyzeSql, SqlError, toRoostError } from '../native/sql.js';
 import { rowFiltersOf, workspaceNameMap } from '../datasources/name-map.js';
 import { getTenant, getWorkspace } from '../../tenants/registry.js';
 import { runQueryToResponse } from '../query/run.js';
+import { abandonGuard } from '../../auth/abandoned-queries.js';
 import { publicNames, withPublicNames } from '../query/public-names.js';
 import { ResultTail } from '../pipes/result-tail.js';
 import { isOutputParam, looksLikeForm, outputSettings, respellFormat } from '../query/request-options.js';
@@ -262,6 +263,7 @@ export function registerSqlRoutes(app: App): void {
       // nor are the row filters of the caller's own token (the engine's FINAL, SAMPLE or ARRAY
       // JOIN errors quoted the filter's view, condition and all).
       hideQuery: pipeTables.size > 0 || !!pipe || Object.keys(filters).length > 0,
+      abandon: abandonGuard(app, ctx, tenant),
     });
   };
   app.router.get('/v0/sql', handler, { takesQueryErrors: true });

@@ -168,13 +168,15 @@ class CellProcess {
    * not reported the request's end within `graceMs`, the cell is killed and the
    * requests queued behind it are sent to a fresh cell.
    */
-  cancel(id: number, graceMs: number): void {
+  /** `onKill`: called when the query did not stop in time and the cell is killed for it. */
+  cancel(id: number, graceMs: number, onKill?: () => void): void {
     if (!this.send(Frame.Cancel, id)) return;
     if (this.cancelling.has(id)) return;
     const t = setTimeout(() => {
       this.cancelling.delete(id);
       if (this.exited) return;
       this.recycling = true;
+      try { onKill?.(); } catch { /* the kill goes on */ }
       this.child.kill('SIGKILL');
     }, graceMs);
     t.unref();
@@ -308,7 +310,8 @@ export class EmbeddedCell implements Engine {
 
     const cancel = (reason: Error) => {
       if (ended || failure) return;
-      proc.cancel(id, CANCEL_GRACE_MS);
+      // A client that left is charged with the restart its query may cost; a time limit is not.
+      proc.cancel(id, CANCEL_GRACE_MS, reason instanceof RoostError && reason.code === 'CLIENT_CLOSED' ? opts.onAbandonRestart : undefined);
       failure = reason;
       proc.pending.delete(id);
       rejectDone(reason);

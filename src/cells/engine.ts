@@ -16,6 +16,11 @@ export interface QueryOptions {
   timeoutMs?: number;
   /** Cancels the query (e.g. when the HTTP client goes away). */
   signal?: AbortSignal;
+  /**
+   * Called when the query, cancelled because its client went away (not by its time limit), did
+   * not stop within the grace period and its cell was restarted to stop it (embedded cells).
+   */
+  onAbandonRestart?: () => void;
 }
 
 export interface QueryStats {

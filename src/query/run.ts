@@ -58,6 +58,11 @@ export interface RunOptions {
    * query they quote (`... in scope SELECT ...`), keeping the name they are about.
    */
   hideQuery?: boolean;
+  /**
+   * The credential's budget of abandoned queries (auth/abandoned-queries.ts): checked before the
+   * query runs, charged when its client left it running and its cell was restarted to stop it.
+   */
+  abandon?: { check(): void; restarted(): void };
 }
 
 /** Sees every chunk of a 200 result before it is written, and adds what is left at the end. */
@@ -143,6 +148,7 @@ export async function runQueryToResponse(ctx: Ctx, o: RunOptions): Promise<void>
   const type = OUTPUT_FORMATS[o.format];
   if (!type) throw new RoostError('UNSUPPORTED_FORMAT', `format ${o.format} is not supported; use one of ${Object.keys(OUTPUT_FORMATS).join(', ')}`);
   const { settings, timeoutMs } = querySettings(o.tenant, o.config, o.format);
+  o.abandon?.check();
   const release = acquireQuerySlot(o.tenant);
   try {
     await runWithSlot(ctx, o, type, settings, timeoutMs);
@@ -168,7 +174,7 @@ async function runWithSlot(ctx: Ctx, o: RunOptions, type: string, settings: Reco
     // Quoting 64-bit integers is only a default (Tinybird's); a query or request asking for it keeps its choice.
     if (asked.output_format_json_quote_64bit_integers !== undefined) merged.output_format_json_quote_64bit_integers = asked.output_format_json_quote_64bit_integers;
     sent = [...Object.keys(merged), ...ENGINE_SETTINGS];
-    stream = await o.engine.query(split.sql, { format: o.format, settings: merged, timeoutMs, signal: ctx.signal });
+    stream = await o.engine.query(split.sql, { format: o.format, settings: merged, timeoutMs, signal: ctx.signal, onAbandonRestart: o.abandon?.restarted });
   } catch (caught) {
     // Roost's own SETTINGS clause out first: an unfinished query fails at it, which reads as
     // "the query ends before it is complete" only while the clause is in the message.

@@ -1,0 +1,125 @@
+/**
+ * A credential whose queries are left by their client while still computing (each stopped by
+ * restarting the tenant's cell) is refused with 429 past its budget; other credentials of the
+ * tenant go on. Real server, real embedded engine, a real client that goes away.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import http from 'node:http';
+import { AbandonBudget } from '../auth/abandoned-queries.js';
+import { call, startServer, type RunningServer } from './helpers/server.js';
+import { serverAudit } from './helpers/audit.js';
+
+describe('AbandonBudget', () => {
+  it('refuses a key past its restarts until the oldest leaves the window, other keys untouched', () => {
+    let now = 1_000_000;
+    const b = new AbandonBudget(2, 60_000, () => now);
+    expect(b.blockedFor('a')).toBe(0);
+    expect(b.record('a')).toBe(1);
+    now += 10_000;
+    expect(b.blockedFor('a')).toBe(0);
+    expect(b.record('a')).toBe(2);
+    // Two within the minute: blocked until the first is a minute old (50 s from now).
+    expect(b.blockedFor('a')).toBe(50);
+    expect(b.blockedFor('b')).toBe(0);
+    now += 49_500;
+    expect(b.blockedFor('a')).toBe(1);
+    now += 501;
+    expect(b.blockedFor('a')).toBe(0);
+    expect(b.record('a')).toBe(2);
+    expect(b.blockedFor('a')).toBe(10);
+  });
+
+  it('a limit of 0 never refuses', () => {
+    const b = new AbandonBudget(0, 60_000);
+    for (let i = 0; i < 5; i++) b.record('a');
+    expect(b.blockedFor('a')).toBe(0);
+  });
+});
+
+describe('abandoned queries over HTTP', () => {
+  let srv: RunningServer;
+  let admin: string;
+  let other: string;
+  const { waitAudit } = serverAudit(() => srv);
+  const heavy = encodeURIComponent('SELECT count() FROM numbers(100000000000) WHERE NOT ignore(sipHash64(number))');
+
+  beforeAll(async () => {
+    // A long time limit (the heavy query is stopped only by the restart) and one restart allowed
+    // per hour for each credential.
+    srv = await startServer({ args: ['--query-timeout', '20000'], env: { ROOST_ABANDONED_RESTARTS: '1', ROOST_ABANDONED_RESTARTS_WINDOW_S: '3600' } });
+    admin = (await call(`${srv.url}/tokens`)).body.workspace_admin_token;
+    expect((await call(`${srv.url}/v0/datasources?name=t&schema=${encodeURIComponent('x Int32')}`, { method: 'POST', token: admin })).status).toBeLessThan(300);
+    const created = await call(`${srv.url}/v0/tokens?name=reader&scope=DATASOURCES:READ:t`, { method: 'POST', token: admin });
+    expect(created.status, created.text).toBeLessThan(300);
+    other = created.body.token;
+    const pipe = await call(`${srv.url}/v0/pipes`, {
+      method: 'POST', token: admin, headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ name: 'one', nodes: [{ name: 'n', sql: 'SELECT 1 AS x', type: 'endpoint' }] }),
+    });
+    expect(pipe.status, pipe.text).toBeLessThan(300);
+  }, 120_000);
+
+  afterAll(async () => { await srv?.stop(); });
+
+  /** Starts the heavy query as `token` and leaves it 300 ms later. */
+  const abandon = (token: string) => new Promise<void>((resolve) => {
+    const req = http.get(`${srv.url}/v0/sql?q=${heavy}`, { headers: { Authorization: `Bearer ${token}` } });
+    req.on('error', () => resolve());
+    setTimeout(() => { req.destroy(); resolve(); }, 300);
+  });
+  const restarts = () => srv.logs.filter((l) => l.msg === 'cell restarted: a cancelled query did not stop in time').length;
+  const waitRestarts = async (n: number) => {
+    for (let i = 0; i < 200 && restarts() < n; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(restarts()).toBe(n);
+  };
+
+  it('the restart a left query costs is charged to its credential: past the budget its queries get 429, others run', async () => {
+    await abandon(admin);
+    await waitRestarts(1);
+    const charged = await waitAudit((a) => a.event === 'query.abandoned');
+    expect(charged).toMatchObject({ outcome: 'failure', tenant: 'local', resource: '/v0/sql' });
+    expect(String(charged.credential)).toContain('admin');
+
+    // The credential is refused now, on /v0/sql and on endpoints alike, with a reason and a time.
+    const refused = await call(`${srv.url}/v0/sql?q=${encodeURIComponent('SELECT 1 AS x FORMAT CSV')}`, { token: admin });
+    expect(refused.status).toBe(429);
+    expect(refused.body.code).toBe('RATE_LIMITED');
+    expect(refused.body.error).toMatch(/left by their client while still running/);
+    const wait = Number(refused.headers.get('retry-after'));
+    expect(wait).toBeGreaterThan(3500);
+    expect(wait).toBeLessThanOrEqual(3600);
+    const denial = await waitAudit((a) => a.event === 'query.abandoned_limit' && a.requestId === refused.headers.get('x-request-id'));
+    expect(denial).toMatchObject({ outcome: 'denied', tenant: 'local' });
+    const endpoint = await call(`${srv.url}/v0/pipes/one.json`, { token: admin });
+    expect(endpoint.status).toBe(429);
+    expect(endpoint.body.code).toBe('RATE_LIMITED');
+
+    // Another credential of the same tenant is not touched, and its own left query is its own charge.
+    const ok = await call(`${srv.url}/v0/sql?q=${encodeURIComponent('SELECT count() AS n FROM t FORMAT CSV')}`, { token: other });
+    expect(ok.status, ok.text).toBe(200);
+    expect(ok.text).toBe('0\n');
+    await abandon(other);
+    await waitRestarts(2);
+    expect((await call(`${srv.url}/v0/sql?q=${encodeURIComponent('SELECT count() AS n FROM t FORMAT CSV')}`, { token: other })).status).toBe(429);
+  }, 60_000);
+
+  it("a query cut by the server's own deadline is not charged to its credential", async () => {
+    // The request deadline (1 s) passes long before the query's time limit (20 s): the server ends
+    // the request and the cell is restarted to stop the query, as when a client leaves.
+    const short = await startServer({ args: ['--query-timeout', '20000', '--request-timeout', '1000'], env: { ROOST_ABANDONED_RESTARTS: '1' } });
+    try {
+      const tok = (await call(`${short.url}/tokens`)).body.workspace_admin_token;
+      for (let i = 1; i <= 2; i++) {
+        const r = await call(`${short.url}/v0/sql?q=${heavy}`, { token: tok });
+        expect(r.status).toBe(408);
+        for (let k = 0; k < 200 && short.logs.filter((l) => l.msg === 'cell restarted: a cancelled query did not stop in time').length < i; k++) await new Promise((res) => setTimeout(res, 50));
+        expect(short.logs.filter((l) => l.msg === 'cell restarted: a cancelled query did not stop in time')).toHaveLength(i);
+      }
+      const r = await call(`${short.url}/v0/sql?q=${encodeURIComponent('SELECT 1 AS x FORMAT CSV')}`, { token: tok });
+      expect(r.status, r.text).toBe(200);
+      expect(short.logs.some((l) => l.msg === 'audit' && l.event === 'query.abandoned')).toBe(false);
+    } finally {
+      await short.stop();
+    }
+  }, 60_000);
+});
