@@ -17,6 +17,9 @@ struct Field {
   const char* data;
   uint32_t size;
   bool quoted;  // written as "..." (an empty quoted field is an empty string, not NULL)
+  /// Its text had "" pairs: `data` points into the reader's unescape buffer (valid only during
+  /// onRow, also in rows marked inPiece).
+  bool unescaped = false;
   std::string_view view() const { return {data, size}; }
 };
 
@@ -29,6 +32,10 @@ struct Row {
   /// What the reader saw of raw's bytes: all ASCII, some ≥ 0x80 (UTF-8 still
   /// to check), or not looked at.
   enum class Text : uint8_t { Unknown, Ascii, NonAscii } text = Text::Unknown;
+  /// Every field's data points into the chunk being fed (valid until feed() returns, not only
+  /// during onRow), except those marked `unescaped`; `unescaped`: some field is.
+  bool inPiece = false;
+  bool unescaped = false;
 };
 
 class RowSink {

@@ -1,7 +1,11 @@
 #include "csv/validator.h"
 
 #include <cstring>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
+#include "csv/cells.h"
 #include "csv/native_block.h"
 #include "csv/scan.h"
 
@@ -18,6 +22,18 @@ std::string joinNames(const std::vector<std::string>& names) {
     s += names[i];
   }
   return s + "]";
+}
+
+// A row's fields into the batch: 16 bytes each, a few dozen of them; memcpy's call (rep movsb for
+// this size) cost more than the copy.
+inline void copyFields(Field* d, const Field* s, size_t n) {
+  static_assert(sizeof(Field) == 16, "one 16-byte move per field");
+#if defined(__SSE2__)
+  for (size_t k = 0; k < n; ++k)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(d + k), _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + k)));
+#else
+  std::memcpy(d, s, n * sizeof(Field));
+#endif
 }
 
 }  // namespace
@@ -45,9 +61,17 @@ Validator::Validator(std::vector<Column> columns, ValidatorOptions opts)
   if (!withDefaults_ && opts_.encoding == Encoding::Native) native_ = std::make_unique<NativeEncoder>(cols_);
   if (native_)
     for (size_t i = 0; i < plans_.size(); ++i) plans_[i].column = &native_->column(i);
+  batchable_ = native_ != nullptr && opts_.columnBatches && !plans_.empty();
+  for (const Plan& p : plans_)
+    if (p.kind == Kind::Array) batchable_ = false;
+  if (batchable_) {
+    batchFields_.resize(kBatchRows * plans_.size());
+    batchRows_.resize(kBatchRows);
+  }
 }
 
 void Validator::reject(const Row& row, int column, Reason reason) {
+  flushBatch();  // rows before this one first (a no-op inside a flush)
   std::string& r = out_->rejected;
   uint64_t line = row.line;
   int32_t col = column;
@@ -194,7 +218,27 @@ void Validator::validateRow(const Row& row, bool wrongCount) {
   if (row.unterminated) return reject(row, -1, Reason::UnterminatedQuote);
   if (opts_.quotesOnOneLine && (std::memchr(raw, '\n', row.raw.size()) || std::memchr(raw, '\r', row.raw.size()))) return reject(row, -1, Reason::QuoteSpansLines);
   if (wrongCount || row.count != cols_.size()) return reject(row, -1, Reason::WrongColumnCount);
-  if (native_) return encodeNative(row);
+  if (native_) {
+    if (!batchable_ || !row.inPiece) {
+      flushBatch();
+      return encodeNative(row);
+    }
+    const size_t n = plans_.size();
+    Field* fs = &batchFields_[batchCount_ * n];
+    copyFields(fs, row.fields, n);
+    if (row.unescaped) {
+      for (size_t k = 0; k < n; ++k) {
+        if (!fs[k].unescaped) continue;
+        const size_t off = batchText_.size();
+        batchText_.append(fs[k].data, fs[k].size);
+        fs[k].data = reinterpret_cast<const char*>(static_cast<uintptr_t>(off));
+        batchUnesc_.push_back(static_cast<uint32_t>(fs - batchFields_.data() + k));
+      }
+    }
+    batchRows_[batchCount_] = row;
+    if (++batchCount_ == kBatchRows) flushBatch();
+    return;
+  }
   const size_t mark = rows_.size();
   for (size_t i = 0; i < row.count; ++i) {
     const Field& f = row.fields[i];
@@ -322,6 +366,39 @@ void Validator::encodeNative(const Row& row) {
   ++out_->rowCount;
 }
 
+void Validator::flushBatch() {
+  const size_t rows = batchCount_;
+  if (rows == 0) return;
+  batchCount_ = 0;
+  const size_t n = plans_.size();
+  for (uint32_t k : batchUnesc_) batchFields_[k].data = batchText_.data() + reinterpret_cast<uintptr_t>(batchFields_[k].data);
+  batchUnesc_.clear();
+  native_->beginRow();  // marks the variable-size buffers; fixed ones roll back by row count
+  bool ok = true;
+  for (size_t i = 0; ok && i < n; ++i) {
+    const Plan& p = plans_[i];
+    NativeColumn& col = *p.column;
+    NativeColumn& values = p.nullable ? *col.nested : col;
+    const ColumnCells cells{p.value, &batchFields_[i], n, rows, p.nullable, p.emptyIsValue, p.quotedEmptyIsValue,
+                            p.kind == Kind::String ? 0 : values.fixed};
+    ok = encodeCells(cells, values.data, p.nullable ? &col.nulls : nullptr);
+  }
+  if (ok) {
+    out_->rowCount += rows;
+    batchedRows_ += rows;
+  } else {
+    // A cell failed: the batch again, row by row, with the rejections in their places.
+    native_->rollbackRow(out_->rowCount);
+    for (size_t r = 0; r < rows; ++r) {
+      Row row = batchRows_[r];
+      row.fields = &batchFields_[r * n];
+      encodeNative(row);
+    }
+  }
+  // Only now: clear() writes a terminator over the text's first byte.
+  batchText_.clear();
+}
+
 bool Validator::readerFailed() {
   if (error_ != ValidatorError::None) return true;
   if (reader_.error() == ReaderError::RowTooLarge) {
@@ -360,6 +437,7 @@ bool Validator::push(const std::string_view* pieces, size_t count, Batch& out) {
     utf8Begin_ = utf8End_ = data;
     utf8Stop_ = data + n;
     ok = reader_.feed(data, n, *this);
+    flushBatch();  // its rows' fields point into this piece
     utf8Begin_ = utf8End_ = utf8Stop_ = nullptr;
     fed_ += n;
   }
@@ -377,6 +455,7 @@ bool Validator::finish(Batch& out) {
   out.rejected.clear();
   out_ = &out;
   bool ok = reader_.finish(*this);
+  flushBatch();
   takeRows(out);
   out.bytesConsumed = fed_;
   out_ = nullptr;

@@ -36,6 +36,9 @@ struct ValidatorOptions {
   /// sniffed as `'` from the file's start, where a value opening with an apostrophe later on
   /// would join rows into one value, silently.
   bool quotesOnOneLine = false;
+  /// Native: rows the reader's block path took are encoded a column at a time, in batches
+  /// (Validator::flushBatch). Off: row by row (the same bytes; the reference tests compare with).
+  bool columnBatches = true;
 };
 
 /// What one push/finish produced.
@@ -77,6 +80,8 @@ class Validator final : private RowSink {
     return withDefaults_ ? "RowBinaryWithDefaults" : opts_.encoding == Encoding::Native ? "Native" : "RowBinary";
   }
   const std::vector<Column>& columns() const { return cols_; }
+  /// Rows encoded by column batches so far (not rolled back and redone row by row); for tests.
+  uint64_t batchedRows() const { return batchedRows_; }
   ValidatorError error() const { return error_; }
   const std::string& errorMessage() const { return errorMessage_; }
   uint64_t errorLine() const { return errorLine_; }
@@ -107,6 +112,22 @@ class Validator final : private RowSink {
   bool readerFailed();
   void takeRows(Batch& out);
   void encodeNative(const Row& row);
+  // Native rows the reader's block path took (their fields point into the piece being pushed)
+  // wait here and are encoded a column at a time, kBatchRows at once (encodeCells); a batch with
+  // a cell that fails is rolled back and encoded row by row by encodeNative, which rejects
+  // exactly as before. Flushed before anything else reaches the block or the rejected rows
+  // (another row, a rejection, the end of each piece), so the order of both is the rows' order.
+  static constexpr size_t kBatchRows = 64;
+  bool batchable_ = false;
+  std::vector<Field> batchFields_;
+  std::vector<Row> batchRows_;
+  size_t batchCount_ = 0;
+  uint64_t batchedRows_ = 0;
+  // Unescaped fields ("" pairs) of the batch's rows, copied: their text, and which fields hold
+  // an offset into it until the flush.
+  std::string batchText_;
+  std::vector<uint32_t> batchUnesc_;
+  void flushBatch();
 
   struct Plan {
     const Type* value;   // the written type (LowCardinality and Nullable removed)

@@ -948,3 +948,69 @@ ValueEncoder encoderFor(const Type& t) {
 Reason encodeValue(const Type& t, std::string_view v, ByteBuf& out) { return encoderFor(t)(t, v, out); }
 
 }  // namespace roost::csv
+
+// --- Column-at-a-time (cells.h) ---------------------------------------------------------------
+
+#include "csv/cells.h"
+
+namespace roost::csv {
+namespace {
+
+template <class Enc>
+[[gnu::always_inline]] inline bool cellsLoop(const ColumnCells& c, ByteBuf& data, ByteBuf* nulls, Enc enc) {
+  const Type& t = *c.type;
+  const Field* f = c.first;
+  for (size_t r = 0; r < c.rows; ++r, f += c.stride) {
+    const std::string_view v(f->data, f->size);
+    const bool isNull = c.nullable && ((v.empty() && (!f->quoted || !c.quotedEmptyIsValue)) ||
+                                       (!f->quoted && v.size() == 2 && v[0] == '\\' && v[1] == 'N'));
+    if (isNull) {
+      nulls->putByte(1);
+      if (c.nullWidth) std::memset(data.grow(c.nullWidth), 0, c.nullWidth);
+      else data.putByte(0);
+      continue;
+    }
+    if (c.nullable) nulls->putByte(0);
+    else if (v.empty() && !c.emptyIsValue) return false;  // (quoted or not: not a value of this type)
+    if (enc(t, v, data) != Reason::Ok) return false;
+  }
+  return true;
+}
+
+#define ROOST_CELLS(fn) cellsLoop(c, data, nulls, [](const Type& t, std::string_view v, ByteBuf& o) { return fn(t, v, o); })
+
+}  // namespace
+
+bool encodeCells(const ColumnCells& c, ByteBuf& data, ByteBuf* nulls) {
+  switch (c.type->kind) {
+    case Kind::String:
+      return cellsLoop(c, data, nulls, [](const Type&, std::string_view v, ByteBuf& o) {
+        o.putVarString(v.data(), v.size());
+        return Reason::Ok;
+      });
+    case Kind::Int8: return ROOST_CELLS(encodeSigned<int8_t>);
+    case Kind::Int16: return ROOST_CELLS(encodeSigned<int16_t>);
+    case Kind::Int32: return ROOST_CELLS(encodeSigned<int32_t>);
+    case Kind::Int64: return ROOST_CELLS(encodeSigned<int64_t>);
+    case Kind::UInt8: return ROOST_CELLS(encodeUnsigned<uint8_t>);
+    case Kind::UInt16: return ROOST_CELLS(encodeUnsigned<uint16_t>);
+    case Kind::UInt32: return ROOST_CELLS(encodeUnsigned<uint32_t>);
+    case Kind::UInt64: return ROOST_CELLS(encodeUnsigned<uint64_t>);
+    case Kind::Float32: return ROOST_CELLS(encFloat32);
+    case Kind::Float64: return ROOST_CELLS(encFloat64);
+    case Kind::Decimal: return ROOST_CELLS(encDecimal);
+    case Kind::Bool: return ROOST_CELLS(encBool);
+    case Kind::UUID: return ROOST_CELLS(encUuid);
+    case Kind::Date: return ROOST_CELLS(encDate);
+    case Kind::DateTime: return ROOST_CELLS(encDateTime);
+    case Kind::DateTime64: return ROOST_CELLS(encDateTime64);
+    default: {
+      const ValueEncoder e = encoderFor(*c.type);
+      return cellsLoop(c, data, nulls, e);
+    }
+  }
+}
+
+#undef ROOST_CELLS
+
+}  // namespace roost::csv
