@@ -174,6 +174,18 @@ describe('publicNames (the rewrite itself)', () => {
       .toBe('in scope SELECT nope FROM clicks AS clicks SETTINGS x = 1');
   });
 
+  it("a restored workspace's database (its _r<6 hex> suffix) is named like any other", () => {
+    const restored = {
+      get: (kind: string, ...path: string[]) => (kind === 'workspaces' && path[1] === 'default'
+        ? { id: '0123abcd-0000', tenant: 'acme', name: 'default', database: 'ws_default_0123abcd_r4f0957', createdAt: '' } : undefined),
+      list: (kind: string) => (kind === 'datasources' ? [{ name: 'clicks', table: 't_clicks' }] : []),
+    } as unknown as State;
+    const r = publicNames(restored, 'acme', 'default').message;
+    expect(r('Unknown identifier in scope SELECT nope FROM ws_default_0123abcd_r4f0957.t_clicks AS clicks')).toBe('Unknown identifier in scope SELECT nope FROM clicks AS clicks');
+    expect(r("Database ws_default_0123abcd_r4f0957 doesn't exist")).toBe("Database default doesn't exist");
+    expect(r('FROM ws_other_89abcdef_r0a0b0c.events')).toBe('FROM events');
+  });
+
   it('text without internal names is unchanged', () => {
     expect(m('Code: 47. Unknown identifier `nope` in scope SELECT nope FROM events')).toBe('Code: 47. Unknown identifier `nope` in scope SELECT nope FROM events');
   });

@@ -570,7 +570,9 @@ export function registerDataSourceRoutes(app: App): void {
       return sendJson(ctx, 200, await quarantineView(app, ws, base, !filtered));
     }
     const ds = getDataSource(state, ws.tenant, ws.name, name);
-    if (datafile) return sendText(ctx, 200, datasourceDatafile(ds));
+    // Exactly `text/plain`: the tb CLI reads a body as text only then (with a charset it parsed the
+    // datafile as JSON and failed). The text is UTF-8 all the same.
+    if (datafile) return sendText(ctx, 200, datasourceDatafile(ds), 'text/plain');
     // The table's row count and size are the whole table's: not for a credential that sees it
     // through a row filter (they counted the rows it may not see).
     const filtered = rowFiltersOf(state, ws.tenant, ws.name, cred)[ds.name] !== undefined;
@@ -806,11 +808,28 @@ export function registerDataSourceRoutes(app: App): void {
     const { cred, ws } = await wsOf(ctx);
     authorize(app, ctx, cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:DROP', resource: ctx.params.name! });
     const ds = getDataSource(state, ws.tenant, ws.name, ctx.params.name!);
+    // Tinybird's flags, read strictly: `dry_run=true` (what the tb CLI sends before asking the
+    // user) dropped the data source for real while the flag was not read.
+    const flag = (name: string): boolean => {
+      const v = (ctx.query.get(name) ?? '').trim();
+      if (/^(1|true|yes|on)$/i.test(v)) return true;
+      if (/^(|0|false|no|off)$/i.test(v)) return false;
+      throw new RoostError('INVALID_PARAMETER', `${name} must be true or false; got "${v.slice(0, 40)}" (nothing was dropped)`);
+    };
+    const dryRun = flag('dry_run');
+    const force = flag('force');
     // Refused at once when pipes read it, and checked again where it is deleted (below).
     // Pipes that read its quarantine (`<name>_quarantine`, dropped with it) count too: they passed.
     const readers = (s?: State) => [...new Set([...(app.dependents?.(ws, ds.name, s) ?? []), ...(app.dependents?.(ws, `${ds.name}_quarantine`, s) ?? [])])];
+    if (dryRun) {
+      // Nothing is dropped: what a drop would meet (pipes that read it are a 409 then, with force or not).
+      sendJson(ctx, 200, { id: ds.id, name: ds.name, deleted: false, dry_run: true, dependent_pipes: readers(), dependent_views: [] });
+      return;
+    }
     const refuseIfRead = (users: string[]) => {
-      if (users.length) throw new RoostError('CONFLICT', `data source "${ds.name}" (or its quarantine) is used by pipes: ${users.join(', ')}; remove them first`, { details: { dependents: users } });
+      if (users.length) {
+        throw new RoostError('CONFLICT', `data source "${ds.name}" (or its quarantine) is used by pipes: ${users.join(', ')}; remove them first${force ? ' (force=true does not drop a data source pipes read: they would fail on every call)' : ''}`, { details: { dependents: users } });
+      }
     };
     // Refused or failed, the drop is in the operations log too (docs/api.md: every operation, once
     // the data source is known).
@@ -888,7 +907,9 @@ export function registerDataSourceRoutes(app: App): void {
     const r = await inferCsvSchema(s.head, { dialect: dialectFrom(params), hasHeader: headerParam(params), complete: s.complete }).catch((e) => { throw csvToRoost(e); });
     if (!guess) r.columns = r.columns.map((c) => ({ ...c, type: asString(c.nullable) }));
     sendJson(ctx, 200, {
-      analysis: { columns: r.columns.map((c) => ({ name: c.name, recommended_type: c.type, nullable: c.nullable })), schema: formatSchema(r.columns) },
+      // present_pct as for NDJSON (the tb CLI reads it for every column): a CSV row has every
+      // column, so 1 (empty cells make a column nullable, not absent).
+      analysis: { columns: r.columns.map((c) => ({ name: c.name, recommended_type: c.type, nullable: c.nullable, present_pct: 1 })), schema: formatSchema(r.columns) },
       dialect: { delimiter: r.dialect.delimiter, has_header: r.dialect.hasHeader, new_line: r.dialect.newline, escapechar: r.dialect.escape || null, quotechar: r.dialect.quote },
       format, rows_sampled: r.rowsSampled,
     });

@@ -597,7 +597,8 @@ export function registerPipeRoutes(app: App): void {
     name = pipeNameOf(state, r, name);
     authorize(app, ctx, r.cred, { op: 'workspace', tenant: r.tenant, workspace: r.workspace, scope: 'PIPES:READ', resource: name });
     const pipe = getPipe(state, r.tenant, r.workspace, name);
-    if (ext === 'pipe' || ctx.query.get('format') === 'pipe') return sendText(ctx, 200, pipeDatafile(pipe));
+    // Exactly `text/plain`, as for `.datasource` (the tb CLI's test for text).
+    if (ext === 'pipe' || ctx.query.get('format') === 'pipe') return sendText(ctx, 200, pipeDatafile(pipe), 'text/plain');
     sendJson(ctx, 200, pipeView(pipe));
   };
   // Endpoint calls log a query string that is not UTF-8 as a failed call (callInput throws it).

@@ -22,8 +22,12 @@ export interface PublicNames {
 
 /** Suffixes an import gives the tables it stages (src/ingest/stage.ts, src/ingest/import.ts). */
 const STAGE_SUFFIX = /(?:__merge|__old)?__stage_[0-9a-f]{12}$/;
-/** Workspace databases (tenants/registry.ts): `ws_<lowercased name>_<first 8 hex of the id>`. */
-const WS_DB = 'ws_[a-z0-9_]*?_[0-9a-f]{8}';
+/**
+ * Workspace databases (tenants/registry.ts): `ws_<lowercased name>_<first 8 hex of the id>`, and
+ * `_r<6 hex>` after that once restored (tenants/backup.ts): without it a restored workspace's
+ * engine errors showed its database's name.
+ */
+const WS_DB = 'ws_[a-z0-9_]*?_[0-9a-f]{8}(?:_r[0-9a-f]{6})?';
 const SVC_DB = 'roost_svc_[A-Za-z0-9_]+';
 const IDENT = '[A-Za-z0-9_]+';
 /** A database-qualified table, each part bare, in backquotes or in double quotes. */

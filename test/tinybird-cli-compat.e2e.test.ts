@@ -1,0 +1,77 @@
+/**
+ * Calls Tinybird's `tb` CLI makes, and what it reads of their answers: a data source drop's
+ * dry run (sent before the CLI asks the user), datafiles as exactly `text/plain`, and
+ * `present_pct` on every analysed column. Real server, real engine.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call, startServer, type RunningServer } from './helpers/server.js';
+
+let srv: RunningServer;
+let admin: string;
+const api = (p: string, init: RequestInit = {}) => call(`${srv.url}${p}`, { ...init, token: admin });
+
+beforeAll(async () => {
+  srv = await startServer();
+  admin = (await call(`${srv.url}/tokens`)).body.workspace_admin_token;
+  for (const name of ['kept', 'lonely']) {
+    const r = await api(`/v0/datasources?name=${name}&schema=${encodeURIComponent('id Int32, note String')}`, { method: 'POST' });
+    expect(r.status, r.text).toBe(200);
+  }
+  const ins = await api('/v0/datasources?name=kept&mode=append', { method: 'POST', body: '1,a\n2,b\n', headers: { 'Content-Type': 'text/csv' } });
+  expect(ins.status, ins.text).toBe(200);
+  const pipe = await api('/v0/pipes', {
+    method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ name: 'reads_kept', nodes: [{ name: 'n', sql: 'SELECT count() AS c FROM kept', type: 'endpoint' }] }),
+  });
+  expect(pipe.status, pipe.text).toBe(200);
+}, 120_000);
+
+afterAll(async () => { await srv?.stop(); });
+
+describe('DELETE /v0/datasources/<name>', () => {
+  it('dry_run=true drops nothing and names the pipes that read it', async () => {
+    const dry = await api('/v0/datasources/kept?force=false&dry_run=true', { method: 'DELETE' });
+    expect(dry.status, dry.text).toBe(200);
+    expect(dry.body).toMatchObject({ name: 'kept', deleted: false, dry_run: true, dependent_pipes: ['reads_kept'], dependent_views: [] });
+    const still = await api('/v0/sql?q=' + encodeURIComponent('SELECT count() AS c FROM kept FORMAT CSV'));
+    expect(still.text).toBe('2\n');
+    const lonely = await api('/v0/datasources/lonely?dry_run=true', { method: 'DELETE' });
+    expect(lonely.body).toMatchObject({ deleted: false, dependent_pipes: [] });
+    expect((await api('/v0/datasources/lonely')).status).toBe(200);
+  });
+
+  it('force=true still refuses a data source pipes read, and says so; a flag that is no yes or no is a 400', async () => {
+    const forced = await api('/v0/datasources/kept?force=true', { method: 'DELETE' });
+    expect(forced.status).toBe(409);
+    expect(forced.body.code).toBe('CONFLICT');
+    expect(forced.body.error).toMatch(/force=true does not drop a data source pipes read/);
+    const bad = await api('/v0/datasources/lonely?dry_run=maybe', { method: 'DELETE' });
+    expect(bad.status).toBe(400);
+    expect(bad.body.code).toBe('INVALID_PARAMETER');
+    expect((await api('/v0/datasources/lonely')).status).toBe(200);
+    const gone = await api('/v0/datasources/lonely?dry_run=false', { method: 'DELETE' });
+    expect(gone.status, gone.text).toBe(200);
+    expect(gone.body).toMatchObject({ name: 'lonely', deleted: true });
+    expect((await api('/v0/datasources/lonely')).status).toBe(404);
+  });
+});
+
+describe('datafiles and analysis as the CLI reads them', () => {
+  it('.datasource and .pipe answer exactly text/plain', async () => {
+    const ds = await api('/v0/datasources/kept.datasource');
+    expect(ds.status).toBe(200);
+    expect(ds.headers.get('content-type')).toBe('text/plain');
+    expect(ds.text).toContain('SCHEMA >');
+    const pipe = await api('/v0/pipes/reads_kept.pipe');
+    expect(pipe.status).toBe(200);
+    expect(pipe.headers.get('content-type')).toBe('text/plain');
+    expect(pipe.text).toContain('SELECT count() AS c FROM kept');
+  });
+
+  it('a CSV analysis gives present_pct for every column', async () => {
+    const r = await api('/v0/analyze', { method: 'POST', body: 'id,name\n1,a\n2,\n', headers: { 'Content-Type': 'text/csv' } });
+    expect(r.status, r.text).toBe(200);
+    expect(r.body.analysis.columns).toHaveLength(2);
+    for (const c of r.body.analysis.columns) expect(c.present_pct).toBe(1);
+  });
+});
