@@ -262,7 +262,9 @@ function limitRate(app: App, ctx: Ctx, cred: Credential): void {
   if (!key || !rps) return;
   const d = runtimeOf(app).limiter.take(key, rps);
   if (d.retryAfter) {
-    auditAuth(app, { event: 'auth.rate_limited', outcome: 'denied', reason: `over ${rps} requests per second`, requestId: ctx.id, resource: ctx.route, tenant: tenantOfCred(cred), credential: credentialName(cred), ip: clientIp(ctx) });
+    // In the credential's workspace (its audit log, roost.audit_log): it was filed as the tenant's only.
+    const workspaceId = credWorkspaceId(app, cred);
+    auditAuth(app, { event: 'auth.rate_limited', outcome: 'denied', reason: `over ${rps} requests per second`, requestId: ctx.id, resource: ctx.route, tenant: tenantOfCred(cred), workspace: workspaceId && app.state.list<{ id: string; name: string }>('workspaces', tenantOfCred(cred)!).find((w) => w.id === workspaceId)?.name, workspaceId, credential: credentialName(cred), ip: clientIp(ctx) });
     throw rateLimited(d);
   }
   for (const [k, v] of Object.entries(rateHeaders(d))) ctx.res.setHeader(k, v);

@@ -65,6 +65,26 @@ afterAll(async () => {
   for (const i of Object.values(idps)) await i.close();
 });
 
+describe('a login that cannot start', () => {
+  it('(the IdP unreachable) answers 502 and is an audited login failure', async () => {
+    // A provider that answered once (the connection is created against it), then is gone.
+    const gone = await startDevProvider(idpOptions('deadidp', { x: [] }));
+    expect((await call(`${srv.url}/v0/tenants`, { method: 'POST', token: op(), ...json({ slug: 'deadidp' }) })).status).toBe(201);
+    const c = await call(`${srv.url}/v0/tenants/deadidp/connections`, {
+      method: 'POST', token: op(),
+      ...json({ id: 'main', type: 'oidc', issuer: gone.issuer, client_id: 'roost-deadidp', client_secret: 'secret-deadidp-0123456789', scopes: ['openid', 'email'] }),
+    });
+    expect(c.status, c.text).toBe(201);
+    await gone.close();
+    const r = await call(`${srv.url}/auth/login?tenant=deadidp`, { redirect: 'manual' });
+    expect(r.status, r.text).toBe(502);
+    expect(r.body.code).toBe('IDP_UNAVAILABLE');
+    const [a] = await waitAudit((x) => x.event === 'login' && x.requestId === r.headers.get('x-request-id'));
+    expect(a).toMatchObject({ outcome: 'failure', tenant: 'deadidp', connection: 'main', details: { code: 'IDP_UNAVAILABLE' } });
+    expect(String(a!.reason)).toMatch(/the login could not start/);
+  });
+});
+
 describe('login', () => {
   it('full login with return_to; the session reports identity, roles and workspaces', async () => {
     const b = new Browser();

@@ -90,6 +90,10 @@ describe('rate limits', () => {
     expect(c).toMatchObject({ status: 429, body: { code: 'RATE_LIMITED' } });
     expect(Number(c.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     expect(c.headers.get('x-ratelimit-remaining')).toBe('0');
+    // The denial is the token's workspace's record (it was filed as the tenant's only).
+    const [denied] = await waitAudit((x) => x.event === 'auth.rate_limited' && x.requestId === c.headers.get('x-request-id'));
+    expect(denied).toMatchObject({ outcome: 'denied', tenant: 'local', workspace: 'default', credential: 'token:slow' });
+    expect(typeof denied!.workspaceId).toBe('string');
     await new Promise((r) => setTimeout(r, 1100));
     expect((await call(`${srv.url}/auth/session`, { token: t })).status).toBe(200);
   });

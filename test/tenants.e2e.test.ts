@@ -315,6 +315,14 @@ describe('limits', () => {
     expect(second).toMatchObject({ status: 429, body: { code: 'RATE_LIMITED', limit: 'events_per_second' } });
     expect(Number(second.headers.get('retry-after'))).toBeGreaterThanOrEqual(2);
     expect(second.headers.get('x-ratelimit-remaining')).toBe('0');
+    // The refusal is an append that failed in the operations log (it was in no service table).
+    let logged = 0;
+    for (let i = 0; i < 50 && logged < 1; i++) {
+      const l = await sql(`SELECT count() AS n FROM tinybird.datasources_ops_log WHERE datasource_name = 'ev' AND event_type = 'append' AND result = 'error' AND request_id = '${second.headers.get('x-request-id')}' AND position(error, 'events per second') > 0`);
+      logged = Number(l.body.data[0].n);
+      if (logged < 1) await new Promise((res) => setTimeout(res, 200));
+    }
+    expect(logged).toBe(1);
   });
 });
 

@@ -101,7 +101,14 @@ export function registerIdentityRoutes(app: App): void {
     } else {
       limitLoginStart(app, ctx, tenant, connection.id);
       const browser = loginKey(ctx, !runtimeOf(app).insecureCookies);
-      url = await authorizationUrl(app, tenant, connection.id, returnTo, ctx.query.get('email') ?? undefined, loginKeyHash(browser.key), clientTag(ctx));
+      try {
+        url = await authorizationUrl(app, tenant, connection.id, returnTo, ctx.query.get('email') ?? undefined, loginKeyHash(browser.key), clientTag(ctx));
+      } catch (e) {
+        // A login that cannot start (the IdP's discovery unreachable or invalid) is a failed login
+        // too: it was in no audit record. Bounded by the login-start rate above.
+        auditLoginFailure(app, ctx, `the login could not start: ${(e as Error).message}`, tenant, connection.id, { code: (e as RoostError).code });
+        throw e;
+      }
       // Set again when the browser has one: its Max-Age must cover this login's 10 minutes, not
       // end 10 minutes after an earlier login (which failed a login started near its end).
       headers['Set-Cookie'] = loginCookie(browser.key, Math.floor(PENDING_TTL_MS / 1000), !runtimeOf(app).insecureCookies);

@@ -209,14 +209,16 @@ export function registerEventRoutes(app: App): EventBuffer {
       throw new RoostError('UNKNOWN_DATASOURCE', `there is no data source "${name}" in this workspace; /v0/events appends to an existing one: create it first with POST /v0/datasources?name=${encodeURIComponent(name)}&format=ndjson (a schema= with json paths, or a sample NDJSON body to infer it from)`);
     }
     const tenantRec = getTenant(app.state, tenant);
-    // Refused before a 202: events of a data source the tenant's server cannot store are not taken.
-    await checkDefaultsSupported(app.cells.engineFor(tenantRec), ds.columns, { unknownPasses: true });
-    const rate = admitEvents(tenantRec);
+    let rate: ReturnType<typeof admitEvents>;
     try {
+      // Refused before a 202: events of a data source the tenant's server cannot store are not taken.
+      await checkDefaultsSupported(app.cells.engineFor(tenantRec), ds.columns, { unknownPasses: true });
+      rate = admitEvents(tenantRec);
       await checkStorage(app, tenantRec);
     } catch (e) {
-      // Refused for the tenant's storage limit: an append that failed, in the operations log as
-      // /v0/datasources appends refused for it are.
+      // Refused for the tenant's limits (events_per_second, storage) or its server: an append that
+      // failed, in the operations log as /v0/datasources appends refused for them are (the rate's
+      // 429 was in no service table at all).
       logAppend(ws, ds, { result: 'error', error: publicErrorText(app.state, tenant, workspace, e), request_id: ctx.id });
       throw e;
     }
