@@ -254,6 +254,20 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
   if (svcPrune) intIn('ROOST_SERVICE_LOG_PRUNE_INTERVAL_MS', svcPrune, 100, 30 * 86_400_000, problems);
   const svcTimeout = env.ROOST_SERVICE_WRITE_TIMEOUT_MS;
   if (svcTimeout) intIn('ROOST_SERVICE_WRITE_TIMEOUT_MS', svcTimeout, 100, 3_600_000, problems);
+  // Read where they are used, each falling back to its default on a value it cannot use: a typo
+  // (ROOST_CLIENT_STALL_MS=xyz) started the server on the default without a word.
+  for (const [key, min, max] of [
+    ['ROOST_RESULT_SPOOL_BYTES', 1 << 20, Number.MAX_SAFE_INTEGER],
+    ['ROOST_RESULT_SPOOL_TOTAL_BYTES', 1 << 20, Number.MAX_SAFE_INTEGER],
+    ['ROOST_CLIENT_STALL_MS', 100, 86_400_000],
+    ['ROOST_NDJSON_WORKERS', 0, 64],
+    ['ROOST_DROP_RETRY_MS', 100, 86_400_000],
+  ] as const) {
+    const v = env[key];
+    if (v) intIn(key, v, min, max, problems);
+  }
+  const ndjsonFast = env.ROOST_NDJSON_FAST;
+  if (ndjsonFast && ndjsonFast !== '0' && ndjsonFast !== '1') problems.push(`ROOST_NDJSON_FAST must be 0 or 1 (0 converts NDJSON bodies as text, the reference the fast byte path is tested against), got "${ndjsonFast}"`);
   // Read by the native addon (native/core/csv/reader.cc), which ignores other values.
   const csvSimd = env.ROOST_CSV_SIMD;
   if (csvSimd && !['sse2', 'avx2', 'avx512'].includes(csvSimd)) problems.push(`ROOST_CSV_SIMD must be sse2, avx2 or avx512 (a cap on the CSV splitter's vector instructions), got "${csvSimd}"`);
@@ -274,6 +288,12 @@ export function helpText(): string {
     ['ROOST_SERVICE_LOG_PRUNE_INTERVAL_MS', "least time between two deletions of a tenant's service rows past their retention, in ms (default 21600000: six hours)"],
     ['ROOST_SERVICE_WRITE_TIMEOUT_MS', 'time limit of each statement the service log runs (its writes, the service tables check), in ms (default 30000)'],
     ['ROOST_CSV_SIMD', "cap on the CSV splitter's vector instructions: sse2, avx2 or avx512 (default the CPU's best)"],
+    ['ROOST_RESULT_SPOOL_BYTES', "largest spool file of one query result the client reads slower than the engine writes, in bytes (default 1073741824, at least 1048576)"],
+    ['ROOST_RESULT_SPOOL_TOTAL_BYTES', 'cap on the bytes of all result spool files at once (default 8589934592, at least 1048576)'],
+    ['ROOST_CLIENT_STALL_MS', 'a client that takes nothing of a result past its spool for this long is cut off, in ms (default 60000)'],
+    ['ROOST_NDJSON_WORKERS', 'worker threads converting NDJSON bodies; 0 converts them on the main thread (default the cores, 2 to 4)'],
+    ['ROOST_NDJSON_FAST', "1: NDJSON bodies converted as bytes (the fast path); 0: as text (default 1)"],
+    ['ROOST_DROP_RETRY_MS', "how often a drop of tables the tenant's engine could not drop then is tried again, in ms (default 30000)"],
   ].map(([env, help]) => `  ${'(environment only)'.padEnd(24)} ${env!.padEnd(26)} ${help}`);
   return [...rows, ...envOnly].join('\n');
 }

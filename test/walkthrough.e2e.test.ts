@@ -181,7 +181,21 @@ describe('configuration and CLI as documented', () => {
     const fileResult = await roost(['serve', '--port', '0', '--data', data], { ROOST_MAX_FILE_RESULT_BYTES: '1000' });
     expect(fileResult.code).toBe(2);
     expect(fileResult.stderr).toContain('ROOST_MAX_FILE_RESULT_BYTES must be between 1048576 and');
+    // Each environment-only setting is checked at start (these fell back to their default silently).
+    for (const [key, value, said] of [
+      ['ROOST_CLIENT_STALL_MS', 'xyz', 'ROOST_CLIENT_STALL_MS must be a whole number'],
+      ['ROOST_RESULT_SPOOL_BYTES', 'abc', 'ROOST_RESULT_SPOOL_BYTES must be a whole number'],
+      ['ROOST_NDJSON_WORKERS', 'lots', 'ROOST_NDJSON_WORKERS must be a whole number'],
+      ['ROOST_DROP_RETRY_MS', '-5', 'ROOST_DROP_RETRY_MS must be'],
+      ['ROOST_NDJSON_FAST', 'yes', 'ROOST_NDJSON_FAST must be 0 or 1'],
+      ['ROOST_ABANDONED_RESTARTS', 'many', 'ROOST_ABANDONED_RESTARTS must be a whole number'],
+    ] as const) {
+      const r = await roost(['serve', '--port', '0', '--data', data], { [key]: value });
+      expect(r.code, key).toBe(2);
+      expect(r.stderr, key).toContain(said);
+    }
     const help = await roost(['--help']);
+    for (const key of ['ROOST_CLIENT_STALL_MS', 'ROOST_RESULT_SPOOL_BYTES', 'ROOST_RESULT_SPOOL_TOTAL_BYTES', 'ROOST_NDJSON_WORKERS', 'ROOST_NDJSON_FAST', 'ROOST_DROP_RETRY_MS', 'ROOST_ABANDONED_RESTARTS', 'ROOST_ABANDONED_RESTARTS_WINDOW_S']) expect(help.stdout).toContain(key);
     expect(help.stdout).toContain('ROOST_MAX_FILE_RESULT_BYTES');
     expect(help.stdout).toContain('ROOST_PUBLIC_URL');
     expect(help.stdout).toContain('ROOST_CELL_CANCEL_GRACE_MS');
