@@ -85,11 +85,16 @@ describe('/metrics', () => {
     }
     for (const [name, n] of help) expect(n, `HELP ${name}`).toBe(1);
     expect(type.get('roost_http_requests_total')).toBe('counter');
+    // The process's own metrics under roost_, once (not roost_process_process_...).
+    expect(type.get('roost_process_cpu_seconds_total')).toBe('counter');
+    expect(type.get('roost_process_resident_memory_bytes')).toBe('gauge');
+    expect(type.get('roost_nodejs_heap_size_used_bytes')).toBe('gauge');
+    expect([...type.keys()].filter((n) => n.includes('process_process') || n.includes('process_nodejs'))).toEqual([]);
   });
 
   it('spells a NaN sample NaN, as the text format does (prom-client writes Nan)', async () => {
     // The event loop lag gauges are NaN when no delay was sampled since the last scrape: CI
-    // met `roost_process_nodejs_eventloop_lag_mean_seconds Nan` in the test above.
+    // met `roost_nodejs_eventloop_lag_mean_seconds Nan` in the test above.
     const metrics = createMetrics();
     new client.Gauge({ name: 'roost_test_nan', help: 'a NaN gauge', registers: [metrics.registry] }).set(NaN);
     const text = await exposition(metrics.registry);

@@ -4,7 +4,9 @@ import { ndjsonWorkerBodies } from '../ingest/ndjson-pool.js';
 
 export function createMetrics() {
   const registry = new client.Registry();
-  client.collectDefaultMetrics({ register: registry, prefix: 'roost_process_' });
+  // The default metrics' names start with process_ or nodejs_ already: `roost_` before them
+  // (`roost_process_` made roost_process_process_cpu_seconds_total).
+  client.collectDefaultMetrics({ register: registry, prefix: 'roost_' });
   const m = {
     registry,
     httpRequests: new client.Counter({ name: 'roost_http_requests_total', help: 'HTTP requests by route and status', labelNames: ['method', 'route', 'status'], registers: [registry] }),
