@@ -1,8 +1,10 @@
 /**
  * Audit records: every auth decision that matters (logins, denials, token and
  * admin changes) goes to the tenant's `roost.audit_log` and to the JSON log.
- * Events with no tenant (e.g. an unknown credential, operator actions) go to the
- * operator's log only: `<data>/audit/operator.log` via the JSON logger.
+ * Events with no tenant (e.g. an unknown credential) are in the JSON log only (stdout, `msg:
+ * "audit"`): no tenant's cell is theirs. `<data>/audit/operator.log` holds the operator's own
+ * actions (tenants/operator-audit.ts), fsynced; refusals of unknown credentials are not written
+ * there (a flood of bad tokens would be a flood of fsyncs).
  */
 import { chTime } from './time.js';
 import type { ServiceLog } from './service-log.js';
