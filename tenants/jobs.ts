@@ -92,6 +92,11 @@ export class JobRegistry {
   get(id: string): Job | undefined {
     return this.#jobs.get(id);
   }
+
+  /** Every job kept, newest first. */
+  list(): Job[] {
+    return [...this.#jobs.values()].reverse();
+  }
 }
 
 /** A key naming exactly one credential (token names repeat across workspaces; ids do not). */
@@ -117,6 +122,7 @@ export function jobView(j: Job): Record<string, unknown> {
   return {
     id: j.id, job_id: j.id, kind: j.kind, status: j.status, tenant: j.tenant, progress: j.progress,
     created_at: j.createdAt, started_at: j.startedAt ?? null, finished_at: j.finishedAt ?? null,
+    updated_at: j.finishedAt ?? j.startedAt ?? j.createdAt, job_url: `/v0/jobs/${j.id}`,
     ...(j.result ? { result: j.result } : {}), ...(j.error ? { error: j.error.error, code: j.error.code } : {}),
   };
 }

@@ -75,3 +75,29 @@ describe('datafiles and analysis as the CLI reads them', () => {
     for (const c of r.body.analysis.columns) expect(c.present_pct).toBe(1);
   });
 });
+
+describe('jobs as tb job ls and tb job cancel call them', () => {
+  it("GET /v0/jobs lists the credential's own jobs; others see none of them; cancel answers 409, not 404", async () => {
+    await api('/v0/datasources?name=jobbed&schema=' + encodeURIComponent('id Int32'), { method: 'POST' });
+    await api('/v0/datasources?name=jobbed&mode=append', { method: 'POST', body: '1\n2\n3\n', headers: { 'Content-Type': 'text/csv' } });
+    const del = await api('/v0/datasources/jobbed/delete', { method: 'POST', body: new URLSearchParams({ delete_condition: 'id = 2' }) });
+    expect(del.status, del.text).toBe(200);
+    const id = del.body.job_id as string;
+    const list = await api('/v0/jobs');
+    expect(list.status, list.text).toBe(200);
+    const mine = (list.body.jobs as Array<Record<string, unknown>>).find((j) => j.id === id);
+    expect(mine).toMatchObject({ id, job_id: id, kind: 'delete_data', status: 'done', job_url: `/v0/jobs/${id}` });
+    expect(typeof mine!.updated_at).toBe('string');
+    // Another credential of the workspace did not start it and administers no tenant.
+    const other = (await api('/v0/tokens?name=lister&scope=DATASOURCES:READ:jobbed', { method: 'POST' })).body.token as string;
+    const theirs = await call(`${srv.url}/v0/jobs`, { token: other });
+    expect(theirs.status).toBe(200);
+    expect((theirs.body.jobs as Array<{ id: string }>).map((j) => j.id)).not.toContain(id);
+    const cancel = await api(`/v0/jobs/${id}/cancel`, { method: 'POST' });
+    expect(cancel.status).toBe(409);
+    expect(cancel.body.code).toBe('CONFLICT');
+    expect(cancel.body.error).toMatch(/is done: only a job still waiting can be cancelled/);
+    expect((await call(`${srv.url}/v0/jobs/${id}/cancel`, { method: 'POST', token: other })).status).toBe(404);
+    expect((await api('/v0/jobs/nope/cancel', { method: 'POST' })).status).toBe(404);
+  });
+});
