@@ -132,6 +132,15 @@ describe('Tinybird JWT tokens', () => {
     expect((await waitAudit((a) => a.event === 'auth.credential' && String(a.reason).includes('expired'))).length).toBeGreaterThanOrEqual(1);
   });
 
+  it('a JSON body sent as a form (curl -d, as Tinybird\'s examples do) is read as JSON', async () => {
+    const r = await call(`${srv.url}/v0/tokens?name=formjson&expiration_time=${future()}`, {
+      method: 'POST', token: admin, headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: JSON.stringify({ scopes: [{ type: 'PIPES:READ', resource: 'top' }] }),
+    });
+    expect(r.status, r.text).toBe(200);
+    expect((await call(`${srv.url}/auth/session`, { token: r.body.token })).status).toBe(200);
+  });
+
   it('refreshing the workspace admin token invalidates its JWTs', async () => {
     const mk = await call(`${srv.url}/v0/tokens?name=short&expiration_time=${future()}`, { method: 'POST', token: admin, body: JSON.stringify({ scopes: [{ type: 'PIPES:READ', resource: 'top' }] }) });
     expect((await call(`${srv.url}/auth/session`, { token: mk.body.token })).status).toBe(200);

@@ -101,3 +101,15 @@ describe('jobs as tb job ls and tb job cancel call them', () => {
     expect((await api('/v0/jobs/nope/cancel', { method: 'POST' })).status).toBe(404);
   });
 });
+
+describe('a data source created with a description (tb push sends the datafile\'s DESCRIPTION)', () => {
+  it('keeps it, from the URL and from a form body', async () => {
+    const a = await api(`/v0/datasources?name=described&schema=${encodeURIComponent('id Int32')}&description=${encodeURIComponent('Orders, one row each')}`, { method: 'POST' });
+    expect(a.status, a.text).toBe(200);
+    expect((await api('/v0/datasources/described')).body.description).toBe('Orders, one row each');
+    const b = await api('/v0/datasources', { method: 'POST', body: new URLSearchParams({ name: 'described_form', schema: 'id Int32', description: 'From a form' }) });
+    expect(b.status, b.text).toBe(200);
+    expect((await api('/v0/datasources/described_form')).body.description).toBe('From a form');
+    expect((await api('/v0/datasources/described_form.datasource')).text).toContain('DESCRIPTION >');
+  });
+});

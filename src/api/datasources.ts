@@ -33,10 +33,10 @@ import { publicErrorText } from '../query/public-names.js';
 import { findPipe } from '../pipes/pipe.js';
 import { nameHolder, quarantineClash, refuseTakenName, renameReferencesOps, dropReferencesOps } from '../state/resource-names.js';
 import type { State } from '../state/state.js';
-import { nothingToChange, updateParams } from './update-params.js';
+import { checkDescription, nothingToChange, updateParams } from './update-params.js';
 
 const MODES = ['create', 'append', 'replace'] as const;
-const FORM_KEYS = new Set(['name', 'mode', 'format', 'schema', 'engine_sorting_key', 'dialect_delimiter', 'dialect_new_line', 'dialect_escapechar', 'dialect_quotechar', 'type_guessing', 'replace_condition', 'token', 'url', 'header', 'dialect_header', 'delete_condition', 'dry_run']);
+const FORM_KEYS = new Set(['name', 'mode', 'format', 'schema', 'engine_sorting_key', 'dialect_delimiter', 'dialect_new_line', 'dialect_escapechar', 'dialect_quotechar', 'type_guessing', 'replace_condition', 'token', 'url', 'header', 'dialect_header', 'delete_condition', 'dry_run', 'description']);
 type Mode = (typeof MODES)[number];
 const FORMATS = ['csv', 'ndjson'] as const;
 type Format = (typeof FORMATS)[number];
@@ -451,6 +451,13 @@ export function registerDataSourceRoutes(app: App): void {
       if (sortingKey !== undefined) checkTableExpression(sortingKey, 'engine_sorting_key');
       const ds = newDataSource(ws, name, columns, sortingKey, state);
       if (headerAs) ds.headerAs = headerAs;
+      // Tinybird's create takes the description too (tb push sends a datafile's DESCRIPTION): it
+      // was dropped without a word, to be set only by a later PUT.
+      const description = params.get('description');
+      if (description !== null && description !== '') {
+        checkDescription(description, `data source "${name}"'s description`);
+        ds.description = description;
+      }
       // The tables are named after the data source: while this request builds them no other
       // request may create (or drop) that name, or the one that loses would drop the tables of
       // the one that won (or both would write into the same table).

@@ -68,7 +68,9 @@ async function formParams(ctx: Ctx): Promise<{ q: URLSearchParams; json: Record<
     // After the read: a multipart body is read as the urlencoded form it holds (readBody).
     const type = String(ctx.req.headers['content-type'] ?? '');
     if (body.trim()) {
-      if (type.startsWith('application/x-www-form-urlencoded')) {
+      // A JSON object sent as a form (`curl -d '{"scopes": [...]}'`, as Tinybird's JWT examples
+      // do: curl labels it form-urlencoded) is the JSON it is; no form field starts with `{`.
+      if (type.startsWith('application/x-www-form-urlencoded') && !/^\s*\{/.test(body)) {
         // The body's fields win over the query string's (as on every route), except scopes,
         // which add up: `?name=a` with a body `name=b` created token a.
         const form = formOf(body);
