@@ -9,6 +9,7 @@
  * `RATE_LIMITED`, with Retry-After) until the oldest of them leaves the window. Other credentials
  * of the tenant are not touched. Kept in this process's memory, as the rate limits are.
  */
+import crypto from 'node:crypto';
 import type { App } from '../src/app.js';
 import type { Ctx } from '../src/http/context.js';
 import { clientIp } from '../src/http/client-ip.js';
@@ -81,7 +82,9 @@ function budgetKey(cred: Credential, tenant: string): string {
   switch (cred.kind) {
     case 'operator': return `${tenant}\0operator`;
     case 'token': return `${tenant}\0t:${cred.token.id}`;
-    case 'jwt': return `${tenant}\0j:${cred.jwt.workspaceId}:${cred.jwt.name}`;
+    // The JWT itself (its scopes with their fixed_params, and its expiry), not its name: JWTs are
+    // minted one per end user under one name, and one user's abandoned calls got them all refused.
+    case 'jwt': return `${tenant}\0j:${cred.jwt.workspaceId}:${cred.jwt.name}:${cred.jwt.exp}:${crypto.createHash('sha256').update(JSON.stringify(cred.jwt.signed?.scopes ?? cred.jwt.scopes)).digest('base64url').slice(0, 22)}`;
     default: return `${tenant}\0${cred.kind}:${cred.identity.connection}:${cred.identity.subject}`;
   }
 }

@@ -25,6 +25,12 @@ export interface Job {
   tenant: string;
   /** `ownerKey` of the credential that started it. */
   startedBy: string;
+  /**
+   * When the tenant it is of was created (unset: none was, as for a restore of a deleted one): its
+   * admins see it only while that tenant is the one under the slug (a tenant deleted and created
+   * again under its slug got the old one's jobs listed, backup paths and delete conditions included).
+   */
+  tenantCreatedAt?: string;
   status: JobStatus;
   progress: JobProgress;
   createdAt: string;
@@ -42,7 +48,7 @@ export class JobRegistry {
   #perTenant = new Map<string, number>();
 
   /** Creates a job and runs `work` in the background; `work` reports progress through `update`. */
-  start(input: { kind: string; tenant: string; startedBy: string }, work: (update: (p: JobProgress) => void) => Promise<Record<string, unknown>>, log: App['log']): Job {
+  start(input: { kind: string; tenant: string; startedBy: string; tenantCreatedAt?: string }, work: (update: (p: JobProgress) => void) => Promise<Record<string, unknown>>, log: App['log']): Job {
     const job: Job = { id: crypto.randomUUID(), ...input, status: 'waiting', progress: { phase: 'waiting' }, createdAt: new Date().toISOString() };
     this.#keep(job);
     setImmediate(() => {
@@ -66,7 +72,7 @@ export class JobRegistry {
    * Records work already done before its request was answered as a finished job, for
    * clients that poll a job (Tinybird answers a rows delete with one).
    */
-  done(input: { kind: string; tenant: string; startedBy: string }, result: Record<string, unknown>): Job {
+  done(input: { kind: string; tenant: string; startedBy: string; tenantCreatedAt?: string }, result: Record<string, unknown>): Job {
     const now = new Date().toISOString();
     const job: Job = { id: crypto.randomUUID(), ...input, status: 'done', progress: { phase: 'done', percent: 100 }, createdAt: now, startedAt: now, finishedAt: now, result };
     this.#keep(job);

@@ -85,6 +85,47 @@ describe('a login that cannot start', () => {
   });
 });
 
+describe('jobs of a tenant deleted and created again under its slug', () => {
+  it("are the old tenant's: its admins saw them, the new tenant's admins do not (the operator does)", async () => {
+    const idp = await startDevProvider(idpOptions('jobt', { boss: ['bosses'] }));
+    try {
+      const setUp = async () => {
+        expect((await call(`${srv.url}/v0/tenants`, { method: 'POST', token: op(), ...json({ slug: 'jobt' }) })).status).toBe(201);
+        const ws = await call(`${srv.url}/v0/tenants/jobt/workspaces`, { method: 'POST', token: op(), ...json({ name: 'w' }) });
+        expect(ws.status, ws.text).toBe(201);
+        const c = await call(`${srv.url}/v0/tenants/jobt/connections`, {
+          method: 'POST', token: op(),
+          ...json({ id: 'main', type: 'oidc', issuer: idp.issuer, client_id: 'roost-jobt', client_secret: 'secret-jobt-0123456789', scopes: ['openid', 'email', 'profile', 'groups'] }),
+        });
+        expect(c.status, c.text).toBe(201);
+        expect((await call(`${srv.url}/v0/tenants/jobt/mappings`, { method: 'PUT', token: op(), ...json({ rules: [{ claim: 'groups', match: { equals: 'bosses' }, grant: { role: 'tenant:admin' } }] }) })).status).toBe(200);
+        return ws.body.token as string;
+      };
+      const adminSession = async () => {
+        const b = new Browser();
+        await b.login(srv.url, 'tenant=jobt', 'boss');
+        return b.cookie(srv.url, 'roost_session')!;
+      };
+      const token = await setUp();
+      expect((await call(`${srv.url}/v0/datasources?name=d&schema=${encodeURIComponent('id Int32')}`, { method: 'POST', token })).status).toBe(200);
+      const del = await call(`${srv.url}/v0/datasources/d/delete`, { method: 'POST', token, body: new URLSearchParams({ delete_condition: 'id = 7' }) });
+      expect(del.status, del.text).toBe(200);
+      const id = del.body.job_id as string;
+      const boss = await adminSession();
+      expect(((await call(`${srv.url}/v0/jobs`, { token: boss })).body.jobs as Array<{ id: string }>).map((j) => j.id)).toContain(id);
+      expect((await call(`${srv.url}/v0/jobs/${id}`, { token: boss })).status).toBe(200);
+      expect((await call(`${srv.url}/v0/tenants/jobt`, { method: 'DELETE', token: op() })).status).toBe(200);
+      await setUp();
+      const newBoss = await adminSession();
+      expect(((await call(`${srv.url}/v0/jobs`, { token: newBoss })).body.jobs as Array<{ id: string }>).map((j) => j.id)).not.toContain(id);
+      expect((await call(`${srv.url}/v0/jobs/${id}`, { token: newBoss })).status).toBe(404);
+      expect((await call(`${srv.url}/v0/jobs/${id}`, { token: op() })).status).toBe(200);
+    } finally {
+      await idp.close();
+    }
+  }, 60_000);
+});
+
 describe('login', () => {
   it('full login with return_to; the session reports identity, roles and workspaces', async () => {
     const b = new Browser();

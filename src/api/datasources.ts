@@ -801,7 +801,7 @@ export function registerDataSourceRoutes(app: App): void {
       throw e;
     }
     // Done before answering; also recorded as a finished job for clients that poll one (Tinybird's do).
-    const job = jobsOf(app).done({ kind: 'delete_data', tenant: ws.tenant, startedBy: ownerKey(cred) }, { datasource: ds.name, delete_condition: cond, rows_affected: count, dry_run: dry });
+    const job = jobsOf(app).done({ kind: 'delete_data', tenant: ws.tenant, startedBy: ownerKey(cred), tenantCreatedAt: state.get<{ createdAt: string }>('tenants', ws.tenant)?.createdAt }, { datasource: ds.name, delete_condition: cond, rows_affected: count, dry_run: dry });
     opsLog(ws, ds, 'delete_data', ctx, { elapsedMs: performance.now() - t0, rows: dry ? 0 : count, jobId: job.id, options: { delete_condition: cond ?? '', dry_run: String(dry) } });
     // delete_id and (dry runs) rows_to_be_deleted are Tinybird's names, which its SDK reads.
     sendJson(ctx, 200, {
@@ -823,8 +823,16 @@ export function registerDataSourceRoutes(app: App): void {
       if (/^(|0|false|no|off)$/i.test(v)) return false;
       throw new RoostError('INVALID_PARAMETER', `${name} must be true or false; got "${v.slice(0, 40)}" (nothing was dropped)`);
     };
-    const dryRun = flag('dry_run');
-    const force = flag('force');
+    let dryRun: boolean;
+    let force: boolean;
+    try {
+      dryRun = flag('dry_run');
+      force = flag('force');
+    } catch (e) {
+      // Refused once the data source is known: an operation too (docs/api.md).
+      opsLog(ws, ds, 'delete', ctx, { elapsedMs: performance.now() - t0, error: publicMessage(ws, e) });
+      throw e;
+    }
     // Refused at once when pipes read it, and checked again where it is deleted (below).
     // Pipes that read its quarantine (`<name>_quarantine`, dropped with it) count too: they passed.
     const readers = (s?: State) => [...new Set([...(app.dependents?.(ws, ds.name, s) ?? []), ...(app.dependents?.(ws, `${ds.name}_quarantine`, s) ?? [])])];

@@ -79,6 +79,17 @@ function withRequestLines<T extends ImportSource>(source: T, requestLine: (line:
   };
 }
 
+/** Data sources whose last rate refusal was logged, and when (ms). */
+const rateRefusals = new Map<string, number>();
+/** Whether this rate refusal is the one of its second to log (at most one a second per data source). */
+function rateRefusalLogged(key: string): boolean {
+  const now = Date.now();
+  if (now - (rateRefusals.get(key) ?? 0) < 1000) return false;
+  rateRefusals.set(key, now);
+  if (rateRefusals.size > 10_000) for (const [k, at] of rateRefusals) if (now - at >= 1000) rateRefusals.delete(k);
+  return true;
+}
+
 export function registerEventRoutes(app: App): EventBuffer {
   /**
    * The workspace and data source of buffered segments. By id where the buffer knows it: a
@@ -218,8 +229,11 @@ export function registerEventRoutes(app: App): EventBuffer {
     } catch (e) {
       // Refused for the tenant's limits (events_per_second, storage) or its server: an append that
       // failed, in the operations log as /v0/datasources appends refused for them are (the rate's
-      // 429 was in no service table at all).
-      logAppend(ws, ds, { result: 'error', error: publicErrorText(app.state, tenant, workspace, e), request_id: ctx.id });
+      // 429 was in no service table at all). Rate refusals at most once a second per data source:
+      // a client hammering past the limit would fill the service log's pending rows with them.
+      if (!(e instanceof RoostError && e.code === 'RATE_LIMITED') || rateRefusalLogged(`${tenant}\0${ds.id}`)) {
+        logAppend(ws, ds, { result: 'error', error: publicErrorText(app.state, tenant, workspace, e), request_id: ctx.id });
+      }
       throw e;
     }
     const limit = Math.min(MAX_EVENTS_BODY, app.config.maxUploadBytes);

@@ -3,8 +3,8 @@ import type { App } from '../app.js';
 import { sendJson } from '../http/context.js';
 import { RoostError } from '../errors.js';
 import type { Ctx } from '../http/context.js';
-import { authenticate, authorize, decide } from '../../auth/authorize.js';
-import { jobsOf, jobView, ownerKey } from '../../tenants/jobs.js';
+import { authenticate, authorize, decide, type Credential } from '../../auth/authorize.js';
+import { jobsOf, jobView, ownerKey, type Job } from '../../tenants/jobs.js';
 
 export function registerJobRoutes(app: App): void {
   /** The job, when the credential may see it: who started it, the operator, or an admin of its tenant. */
@@ -22,9 +22,13 @@ export function registerJobRoutes(app: App): void {
         if (e instanceof RoostError && e.status === 403) throw none();
         throw e;
       }
+      if (!ofTenantNow(cred, job)) throw none();
     }
     return job;
   };
+  /** The operator sees every job; a tenant's admin only those of the tenant under the slug now. */
+  const ofTenantNow = (cred: Credential, job: Job) => cred.kind === 'operator'
+    || (job.tenantCreatedAt !== undefined && app.state.get<{ createdAt: string }>('tenants', job.tenant)?.createdAt === job.tenantCreatedAt);
 
   app.router.get('/v0/jobs/:id', async (ctx) => {
     sendJson(ctx, 200, jobView(await visible(ctx)));
@@ -44,7 +48,7 @@ export function registerJobRoutes(app: App): void {
       }
       return may;
     };
-    const jobs = jobsOf(app).list().filter((j) => j.startedBy === mine || administers(j.tenant)).slice(0, 100);
+    const jobs = jobsOf(app).list().filter((j) => j.startedBy === mine || (administers(j.tenant) && ofTenantNow(cred, j))).slice(0, 100);
     sendJson(ctx, 200, { jobs: jobs.map(jobView) });
   });
 

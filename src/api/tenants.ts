@@ -352,7 +352,7 @@ export function registerTenantRoutes(app: App): void {
     const id = newBackupId();
     const who = credentialName(cred);
     const release = claimTenant(tenant.slug, 'backup');
-    const job = jobsOf(app).start({ kind: 'backup', tenant: tenant.slug, startedBy: ownerKey(cred) }, async (update) => {
+    const job = jobsOf(app).start({ kind: 'backup', tenant: tenant.slug, startedBy: ownerKey(cred), tenantCreatedAt: tenant.createdAt }, async (update) => {
       try {
         const m = await backupTenant(app, tenant, id, update);
         let archive: string | undefined;
@@ -440,7 +440,7 @@ export function registerTenantRoutes(app: App): void {
     if (state.get('tenants', slug) && !body.replace) throw new RoostError('ALREADY_EXISTS', `tenant "${slug}" exists: send {"replace": true} to replace its data and state with the backup's`);
     const who = credentialName(cred);
     const release = claimTenant(slug, 'restore');
-    const job = jobsOf(app).start({ kind: 'restore', tenant: slug, startedBy: ownerKey(cred) }, async (update) => {
+    const job = jobsOf(app).start({ kind: 'restore', tenant: slug, startedBy: ownerKey(cred), tenantCreatedAt: state.get<{ createdAt: string }>('tenants', slug)?.createdAt }, async (update) => {
       try {
         const r = await restoreTenant(app, slug, id, { replace: body.replace === true, keepTenantRecord: cred.kind !== 'operator', ...(cred.kind !== 'operator' ? { owner: tenant!.createdAt } : {}) }, update);
         auditOperator(app, slug, { event: 'tenant.restored', credential: who, requestId: ctx.id, details: { backup: id, ...r } });

@@ -692,6 +692,15 @@ sock.on('data', (chunk: Buffer) => reader.push(chunk, (type, id, payload) => {
         // (see `held`): answer now, so the parent does not take it for a query that will
         // not stop; its result is dropped.
         if ((inEngine.has(id) && inEngine.keys().next().value !== id) || held.has(id)) finishJob(id, st, cancelledError());
+        // Still waiting in the queue (the engine busy with others): answered now too, as pump
+        // would when it got to it; waiting for that, the parent took it for a query that would
+        // not stop and restarted the cell.
+        const waiting = queue.findIndex((j) => j.id === id);
+        if (waiting >= 0) {
+          queue.splice(waiting, 1);
+          if (st.insert) { fs.closeSync(st.insert.fd); fs.rmSync(st.insert.file, { force: true }); }
+          finishJob(id, st, { message: 'cancelled before start', code: 'CANCELLED' });
+        }
         st.wake?.(); st.wake = undefined;
         if (st.insert) { st.insert.wake?.(); st.insert.wake = undefined; }
       }

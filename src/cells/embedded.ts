@@ -174,7 +174,9 @@ class CellProcess {
     if (this.cancelling.has(id)) return;
     const t = setTimeout(() => {
       this.cancelling.delete(id);
-      if (this.exited) return;
+      // Killed already by another cancelled query's timer (due at the same moment, before the
+      // exit event): one restart, charged once.
+      if (this.exited || this.recycling) return;
       this.recycling = true;
       try { onKill?.(); } catch { /* the kill goes on */ }
       this.child.kill('SIGKILL');
@@ -308,10 +310,16 @@ export class EmbeddedCell implements Engine {
     let finished = false;
     const finish = () => { if (!finished) { finished = true; this.#finish(); cleanup(); } };
 
+    // The cell told this query started in the engine (Frame.Started): it is the one running.
+    let running = false;
     const cancel = (reason: Error) => {
       if (ended || failure) return;
-      // A client that left is charged with the restart its query may cost; a time limit is not.
-      proc.cancel(id, CANCEL_GRACE_MS, reason instanceof RoostError && reason.code === 'CLIENT_CLOSED' ? opts.onAbandonRestart : undefined);
+      // A client that left is charged with the restart its query may cost, only when it is the
+      // query the engine runs (a query waiting behind another's was charged for the running
+      // one's restart: any credential keeping the engine busy got the others refused); a time
+      // limit is not charged.
+      const charge = reason instanceof RoostError && reason.code === 'CLIENT_CLOSED' && opts.onAbandonRestart;
+      proc.cancel(id, CANCEL_GRACE_MS, charge ? () => { if (running) charge(); } : undefined);
       failure = reason;
       proc.pending.delete(id);
       rejectDone(reason);
@@ -326,6 +334,7 @@ export class EmbeddedCell implements Engine {
     // running. A cell that never starts it is the health check's and the request timeout's.
     let timer: NodeJS.Timeout | undefined;
     const started = () => {
+      running = true;
       if (!opts.timeoutMs || ended || failure) return;
       clearTimeout(timer);
       timer = setTimeout(() => {
