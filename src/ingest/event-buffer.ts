@@ -82,6 +82,21 @@ export class EventBuffer {
   /** Per data source: failed flushes in a row and when to try again (monotonic clock: a wall-clock step back must not stall it). */
   #failures = new Map<string, { count: number; until: number }>();
   #bootTag = crypto.randomBytes(4).toString('hex');
+  /** The next segment number of a folder made from now on (see #target): numbers never repeat in a process. */
+  #seqFloor = 1;
+
+  /**
+   * A segment number for `t`: above its folder's, and above every number this process gave.
+   * Segment names make the flush's deduplication token, per data source id: a data source renamed
+   * (its folder new) or renamed back (its old target, still held) repeated names already flushed,
+   * and the engine dropped those inserts as repeats (events answered 202, then lost).
+   */
+  #nextSeq(t: Target): number {
+    const seq = Math.max(t.seq, this.#seqFloor);
+    t.seq = seq + 1;
+    this.#seqFloor = seq + 1;
+    return seq;
+  }
   /** A flush of every data source queued behind the running one: later requests for one share it. */
   #queuedAll: Promise<void> | undefined;
   #maxPendingBytes: number;
@@ -137,7 +152,8 @@ export class EventBuffer {
         const ids = JSON.parse(fs.readFileSync(path.join(dir, DS_OWNER), 'utf8')) as { datasource_id?: unknown };
         if (typeof ids.datasource_id === 'string') owner.datasourceId = ids.datasource_id;
       } catch { /* none yet (or written by a version without it) */ }
-      t = { dir, owner, pendingBytes: 0, pendingSegments: 0, rejectedBytes: 0, seq: last + 1, writing: Promise.resolve() };
+      // (Past every number this process gave: see #nextSeq.)
+      t = { dir, owner, pendingBytes: 0, pendingSegments: 0, rejectedBytes: 0, seq: Math.max(last + 1, this.#seqFloor), writing: Promise.resolve() };
       this.#targets.set(key, t);
     }
     return t;
@@ -211,7 +227,7 @@ export class EventBuffer {
         });
       }
     }
-    const name = `${String(t.seq++).padStart(12, '0')}-${this.#bootTag}.ndjson`;
+    const name = `${String(this.#nextSeq(t)).padStart(12, '0')}-${this.#bootTag}.ndjson`;
     const tmp = path.join(t.dir, `.${name}.part`);
     let fh: fsp.FileHandle;
     try {
@@ -588,7 +604,7 @@ export class EventBuffer {
         const into = this.#target(owner);
         for (const n of (await fsp.readdir(t.dir)).filter((f) => SEGMENT.test(f)).sort()) {
           const size = (await fsp.stat(path.join(t.dir, n))).size;
-          await fsp.rename(path.join(t.dir, n), path.join(into.dir, `${String(into.seq++).padStart(12, '0')}-${this.#bootTag}.ndjson`));
+          await fsp.rename(path.join(t.dir, n), path.join(into.dir, `${String(this.#nextSeq(into)).padStart(12, '0')}-${this.#bootTag}.ndjson`));
           into.pendingBytes += size;
           into.pendingSegments++;
         }
