@@ -72,6 +72,11 @@ export const ERROR_STATUS = {
    * stored. Not 503: a client retrying by itself could store them twice.
    */
   INSERT_OUTCOME_UNKNOWN: 502,
+  /**
+   * The engine cell stopped while a rows delete ran in it: the delete was persisted by the engine
+   * and goes on when it is back (rows may be gone already). Not 503 "retry": it was not undone.
+   */
+  DELETE_OUTCOME_UNKNOWN: 502,
   CELL_UNAVAILABLE: 503,
   ENGINE_UNAVAILABLE: 503,
   SHUTTING_DOWN: 503,

@@ -6,7 +6,7 @@
 import crypto from 'node:crypto';
 import type { State } from '../state/state.js';
 import type { Op } from '../state/store.js';
-import { QueryFailed, RoostError } from '../errors.js';
+import { mayHaveRun, QueryFailed, RoostError } from '../errors.js';
 import type { Engine } from '../cells/engine.js';
 import { quoteIdent, quoteString, unfinishedMutations } from '../cells/engine.js';
 import { refuseIdShaped } from '../pipes/pipe.js';
@@ -256,6 +256,12 @@ export async function deleteRowsWhere(engine: Engine, ws: Workspace, table: stri
     try {
       await engine.exec(`ALTER TABLE ${qualified(ws, table)} DELETE WHERE ${where}`, { settings: { mutations_sync: 2 } });
     } catch (e) {
+      // The engine stopped (or the answer was lost) with the statement in it: the engine keeps a
+      // mutation it accepted and finishes it when it is back. Answered as "retry, nothing was
+      // done" (503), the delete was applied all the same a moment later.
+      if (mayHaveRun(e)) {
+        throw new RoostError('DELETE_OUTCOME_UNKNOWN', "the tenant's engine stopped while this rows delete ran in it: the delete may have been applied, or may be applied when the engine is back (it keeps a delete it accepted), so rows matching the condition may be gone now or shortly. Check with a count before deciding; sending it again deletes nothing more", { cause: e });
+      }
       throw await failedMutation(engine, ws, table, e);
     }
     return;

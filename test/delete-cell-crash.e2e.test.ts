@@ -1,0 +1,57 @@
+/**
+ * A rows delete whose tenant cell dies (kill -9) while the delete runs: the engine keeps the
+ * mutation it accepted and finishes it when the cell is back, so the answer must not be a 503
+ * "retry, nothing was done". Real server, real engine, a real SIGKILL.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call, childProcesses, startServer, type RunningServer } from './helpers/server.js';
+
+let srv: RunningServer;
+let token: string;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const count = async (where = '1') => {
+  for (let i = 0; ; i++) {
+    const r = await call(`${srv.url}/v0/sql?q=${encodeURIComponent(`SELECT count() FROM big WHERE ${where} FORMAT CSV`)}`, { token });
+    if (r.status === 200) return Number(r.text.trim());
+    if (i > 100) throw new Error(`${r.status} ${r.text}`);
+    await sleep(200);
+  }
+};
+
+beforeAll(async () => {
+  srv = await startServer();
+  token = (await call(`${srv.url}/tokens`)).body.workspace_admin_token;
+  expect((await call(`${srv.url}/v0/datasources?name=big&schema=${encodeURIComponent('id UInt64, s String')}`, { method: 'POST', token })).status).toBe(200);
+  // Enough rows that the delete takes a while (parts are rewritten one after another).
+  const lines: string[] = [];
+  for (let i = 0; i < 4_000_000; i++) lines.push(`${i},row number ${i}`);
+  const up = await call(`${srv.url}/v0/datasources?name=big&mode=append`, { method: 'POST', token, body: lines.join('\n') + '\n', headers: { 'Content-Type': 'text/csv' } });
+  expect(up.status, up.text).toBe(200);
+}, 180_000);
+afterAll(async () => { await srv?.stop(); });
+
+describe('a rows delete cut by the death of its cell', () => {
+  it('answers that the delete may have been applied (502, not retryable), and what it deleted is consistent with that', async () => {
+    expect(await count()).toBe(4_000_000);
+    const del = call(`${srv.url}/v0/datasources/big/delete`, { method: 'POST', token, body: new URLSearchParams({ delete_condition: 'id % 3 = 0' }) });
+    await sleep(150);
+    const [cell] = childProcesses(srv.proc.pid!, 'cell-main');
+    expect(cell, 'the tenant cell process').toBeDefined();
+    process.kill(cell!, 'SIGKILL');
+    const r = await del;
+    if (r.status === 200) {
+      // The delete finished before the kill: nothing to check beyond its answer.
+      expect(await count('id % 3 = 0')).toBe(0);
+      return;
+    }
+    expect(r.status, r.text).toBe(502);
+    expect(r.body.code).toBe('DELETE_OUTCOME_UNKNOWN');
+    expect(r.body.error).toMatch(/may have been applied/);
+    expect(r.headers.get('retry-after')).toBeNull();
+    // The engine finishes the delete it accepted once the cell is back: a 503 "retry" said the opposite.
+    let left = -1;
+    for (let i = 0; i < 100 && left !== 0; i++) { left = await count('id % 3 = 0'); if (left) await sleep(300); }
+    expect(left).toBe(0);
+    expect(await count()).toBe(4_000_000 - 1_333_334);
+  }, 120_000);
+});
