@@ -176,7 +176,16 @@ async function writeBackup(app: App, tenant: Tenant, id: string, dir: string, re
   report({ phase: 'state' });
   // Events acknowledged (202) before the backup started go in it: they were only in the
   // buffer, so a backup right after them held none, and its restore lost them.
+  const mark = app.events?.mark() ?? 0;
   await app.events?.flush();
+  // A flush of everything skips a data source waiting to retry a failed flush (a cell restarted
+  // a moment ago): each is tried once more, and a backup without them is no backup — it said done
+  // and its restore lost those events.
+  for (const o of app.events?.pendingBefore(tenant.slug, mark) ?? []) await app.events!.flush(o);
+  const left = app.events?.pendingBefore(tenant.slug, mark) ?? [];
+  if (left.length) {
+    throw new RoostError('ENGINE_UNAVAILABLE', `events acknowledged before the backup could not be written into the engine yet (data sources ${left.map((o) => `${o.workspace}.${o.datasource}`).join(', ')}); no backup was made: retry once they are (see the server log)`, { retryable: true });
+  }
   // The state slice (read inside the writer chain, one consistent version) and the engine's
   // BACKUP are two moments: a data source created or dropped between them gave a backup whose
   // tables were not its state's (a restored table no data source names, or a data source

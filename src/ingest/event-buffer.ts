@@ -475,6 +475,32 @@ export class EventBuffer {
   }
 
   /** The data sources of a tenant that still have segments not in the engine. */
+  /** A mark of the events acknowledged until now, for pendingBefore. */
+  mark(): number {
+    return this.#seqFloor;
+  }
+
+  /**
+   * The data sources of `tenant` holding events acknowledged before `mark` (this process's
+   * segments numbered below it, and every segment an earlier process left) that are not in the
+   * engine yet. Events acknowledged since are not counted.
+   */
+  pendingBefore(tenant: string, mark: number): SegmentOwner[] {
+    const out: SegmentOwner[] = [];
+    for (const t of this.#targets.values()) {
+      if (t.owner.tenant !== tenant || (t.pendingSegments === 0 && t.pendingBytes === 0)) continue;
+      let names: string[];
+      try { names = fs.readdirSync(t.dir); } catch { continue; }
+      const before = names.some((n) => {
+        const m = SEGMENT.exec(n);
+        if (!m) return false;
+        return !n.includes(`-${this.#bootTag}.`) || Number(m[1]) < mark;
+      });
+      if (before) out.push(t.owner);
+    }
+    return out;
+  }
+
   pendingOwnersOf(tenant: string): SegmentOwner[] {
     return [...this.#targets.values()].filter((t) => t.owner.tenant === tenant && (t.pendingSegments > 0 || t.pendingBytes > 0)).map((t) => t.owner);
   }
