@@ -67,3 +67,26 @@ describe('a backup while events wait to retry their flush', () => {
     expect(await count()).toBe(n);
   }, 120_000);
 });
+
+describe('a tenant created under the slug of one being restored', () => {
+  it('is refused while the restore runs (it moved the restore\'s cell directory away, and the restore said done over data that was gone)', async () => {
+    const op = srv.operatorToken;
+    expect((await call(`${srv.url}/v0/tenants`, { method: 'POST', token: op, ...json({ slug: 'rr' }) })).status).toBe(201);
+    const ws = await call(`${srv.url}/v0/tenants/rr/workspaces`, { method: 'POST', token: op, ...json({ name: 'w' }) });
+    const t = ws.body.token as string;
+    expect((await call(`${srv.url}/v0/datasources?name=d&schema=${encodeURIComponent('id UInt32, s String')}`, { method: 'POST', token: t })).status).toBe(200);
+    const body = Array.from({ length: 200_000 }, (_, i) => `${i},row ${i}`).join('\n') + '\n';
+    expect((await call(`${srv.url}/v0/datasources?name=d&mode=append`, { method: 'POST', token: t, body, headers: { 'Content-Type': 'text/csv' } })).status).toBe(200);
+    const b = await call(`${srv.url}/v0/tenants/rr/backups`, { method: 'POST', token: op, ...json({}) });
+    const backupId = (await job(b.body.id)).result.backup_id as string;
+    expect((await call(`${srv.url}/v0/tenants/rr`, { method: 'DELETE', token: op })).status).toBe(200);
+    const restore = await call(`${srv.url}/v0/tenants/rr/backups/${backupId}/restore`, { method: 'POST', token: op, ...json({ replace: true }) });
+    expect(restore.status, restore.text).toBe(202);
+    const create = await call(`${srv.url}/v0/tenants`, { method: 'POST', token: op, ...json({ slug: 'rr', name: 'Intruder' }) });
+    expect(create.status, create.text).toBe(409);
+    expect(['CONFLICT', 'ALREADY_EXISTS']).toContain(create.body.code);
+    expect((await job(restore.body.id)).status).toBe('done');
+    const n = await call(`${srv.url}/v0/sql?q=${encodeURIComponent('SELECT count() FROM d FORMAT CSV')}`, { token: t });
+    expect(n.text, n.text).toBe('200000\n');
+  }, 120_000);
+});

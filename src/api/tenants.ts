@@ -180,18 +180,28 @@ export function registerTenantRoutes(app: App): void {
     const domains = parseDomains(body.domains);
     const placement = parsePlacement(app, body.placement);
     const limits = parseLimits(body.limits);
-    const tenant = await state.transact((s) => {
-      const r = createTenantOps(s, { slug: body.slug as string, name, domains, placement, limits });
-      checkDomainsFree(s, r.tenant.slug, domains);
-      return { ops: r.ops, result: r.tenant };
-    });
-    // A cell directory already under the slug (no tenant's: kept at start, see app.ts) is moved
-    // aside, never started in: the new tenant begins with nothing of another's.
-    const dir = app.cells.cellDir(tenant.slug);
-    if (tenant.placement.type === 'embedded' && fs.existsSync(dir)) {
-      const aside = path.join(path.dirname(dir), `.orphaned-${tenant.slug}-${Date.now()}`);
-      fs.renameSync(dir, aside);
-      app.log.warn('moved aside a cell directory of no tenant found under a new tenant\'s name', { tenant: tenant.slug, moved_to: aside });
+    // Not while a restore of the slug runs (a restore of a tenant that does not exist creates it):
+    // the create moved the restore's cell directory aside under its running cell, and the restore
+    // then said done over data that was gone (or failed blaming the backup). Held until the
+    // directory is settled, so a restore cannot start in between either.
+    const release = claimTenant(body.slug, 'tenant creation');
+    let tenant: Tenant;
+    try {
+      tenant = await state.transact((s) => {
+        const r = createTenantOps(s, { slug: body.slug as string, name, domains, placement, limits });
+        checkDomainsFree(s, r.tenant.slug, domains);
+        return { ops: r.ops, result: r.tenant };
+      });
+      // A cell directory already under the slug (no tenant's: kept at start, see app.ts) is moved
+      // aside, never started in: the new tenant begins with nothing of another's.
+      const dir = app.cells.cellDir(tenant.slug);
+      if (tenant.placement.type === 'embedded' && fs.existsSync(dir)) {
+        const aside = path.join(path.dirname(dir), `.orphaned-${tenant.slug}-${Date.now()}`);
+        fs.renameSync(dir, aside);
+        app.log.warn('moved aside a cell directory of no tenant found under a new tenant\'s name', { tenant: tenant.slug, moved_to: aside });
+      }
+    } finally {
+      release();
     }
     auditOperator(app, tenant.slug, { event: 'tenant.created', credential: credentialName(cred), requestId: ctx.id, details: { name: tenant.name, domains: tenant.domains, placement: tenant.placement.type, limits: tenant.limits } });
     sendJson(ctx, 201, tenantView(tenant));
