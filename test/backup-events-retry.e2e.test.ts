@@ -90,3 +90,26 @@ describe('a tenant created under the slug of one being restored', () => {
     expect(n.text, n.text).toBe('200000\n');
   }, 120_000);
 });
+
+describe('backup and restore audit records', () => {
+  const audits = (event: string) => srv.logs.filter((l) => l.msg === 'audit' && l.event === event);
+  it('a failed restore and an archive download are audited (only successful ones were)', async () => {
+    const op = srv.operatorToken;
+    expect((await call(`${srv.url}/v0/tenants`, { method: 'POST', token: op, ...json({ slug: 'rd', domains: ['rd.test'] }) })).status).toBe(201);
+    expect((await call(`${srv.url}/v0/tenants/rd/workspaces`, { method: 'POST', token: op, ...json({ name: 'w' }) })).status).toBe(201);
+    const b = await call(`${srv.url}/v0/tenants/rd/backups`, { method: 'POST', token: op, ...json({}) });
+    const backupId = (await job(b.body.id)).result.backup_id as string;
+    const tar = await call(`${srv.url}/v0/tenants/rd/backups/${backupId}/archive`, { token: op });
+    expect(tar.status).toBe(200);
+    const dl = audits('tenant.backup_downloaded').find((a) => a.requestId === tar.headers.get('x-request-id'));
+    expect(dl).toMatchObject({ outcome: 'success', credential: 'operator', details: { backup: backupId } });
+    // Restored after its domain went to another tenant: the job fails, and says so in the audit trail.
+    expect((await call(`${srv.url}/v0/tenants/rd`, { method: 'DELETE', token: op })).status).toBe(200);
+    expect((await call(`${srv.url}/v0/tenants`, { method: 'POST', token: op, ...json({ slug: 'rd2', domains: ['rd.test'] }) })).status).toBe(201);
+    const r = await call(`${srv.url}/v0/tenants/rd/backups/${backupId}/restore`, { method: 'POST', token: op, ...json({}) });
+    expect(r.status, r.text).toBe(202);
+    expect((await job(r.body.id)).status).toBe('error');
+    for (let i = 0; i < 50 && !audits('tenant.restored').some((a) => a.outcome === 'failure'); i++) await sleep(50);
+    expect(audits('tenant.restored').find((a) => a.outcome === 'failure')).toMatchObject({ credential: 'operator', details: { backup: backupId } });
+  }, 120_000);
+});

@@ -381,6 +381,12 @@ export function registerTenantRoutes(app: App): void {
         }
         auditOperator(app, tenant.slug, { event: 'tenant.backup', credential: who, requestId: ctx.id, details: { backup: id, workspaces: m.workspaces.length, data_bytes: m.data_bytes } });
         return { backup_id: id, tenant: tenant.slug, workspaces: m.workspaces.map((w) => w.name), data_bytes: m.data_bytes, directory: backupDir(app, tenant.slug, id), ...(archive ? { archive } : {}) };
+      } catch (e) {
+        // A failed backup is an operator action too: it was only a "job failed" log line.
+        if (!(e instanceof RoostError && e.details?.backup_id === id)) {
+          auditOperator(app, tenant.slug, { event: 'tenant.backup', outcome: 'failure', reason: (e as Error).message, credential: who, requestId: ctx.id, details: { backup: id, code: (e as { code?: unknown }).code ?? 'INTERNAL' } });
+        }
+        throw e;
       } finally {
         release();
       }
@@ -409,6 +415,9 @@ export function registerTenantRoutes(app: App): void {
     const { slug, mine } = await backupReader(app, ctx);
     const id = checkBackupId(ctx.params.id!);
     if (!mine(readManifest(backupDir(app, slug, id)))) throw noBackup(id);
+    // The whole of a tenant's data leaving the server: who took it is recorded (it was a request
+    // log line without identity).
+    auditOperator(app, slug, { event: 'tenant.backup_downloaded', credential: credentialName(ctx.auth as Credential), requestId: ctx.id, details: { backup: id } });
     const { stream, done } = tarStream(app.cells.backupsDir(slug), id);
     ctx.res.writeHead(200, { 'Content-Type': 'application/x-tar', 'Content-Disposition': `attachment; filename="roost-${slug}-${id}.tar"` });
     for await (const chunk of stream) await writeChunk(ctx, chunk as Buffer);
@@ -455,6 +464,9 @@ export function registerTenantRoutes(app: App): void {
         const r = await restoreTenant(app, slug, id, { replace: body.replace === true, keepTenantRecord: cred.kind !== 'operator', ...(cred.kind !== 'operator' ? { owner: tenant!.createdAt } : {}) }, update);
         auditOperator(app, slug, { event: 'tenant.restored', credential: who, requestId: ctx.id, details: { backup: id, ...r } });
         return { backup_id: id, ...r };
+      } catch (e) {
+        auditOperator(app, slug, { event: 'tenant.restored', outcome: 'failure', reason: (e as Error).message, credential: who, requestId: ctx.id, details: { backup: id, code: (e as { code?: unknown }).code ?? 'INTERNAL' } });
+        throw e;
       } finally {
         release();
       }
