@@ -51,3 +51,17 @@ describe('a data source renamed between buffered events', () => {
     expect(await rows('ren', 10)).toBe('"after",4\n"back",3\n"before",3\n');
   }, 60_000);
 });
+
+describe('wait=', () => {
+  it('is a yes or a no: anything else is a 400 that stores nothing (wait=maybe was a 202)', async () => {
+    const schema = encodeURIComponent('id Int64 `json:$.id`');
+    expect((await call(`${srv.url}/v0/datasources?name=waits&schema=${schema}`, { method: 'POST', token })).status).toBe(200);
+    const bad = await call(`${srv.url}/v0/events?name=waits&wait=maybe`, { method: 'POST', token, body: '{"id":1}\n' });
+    expect(bad.status, bad.text).toBe(400);
+    expect(bad.body.code).toBe('INVALID_PARAMETER');
+    expect((await call(`${srv.url}/v0/events?name=waits&wait=false`, { method: 'POST', token, body: '{"id":2}\n' })).status).toBe(202);
+    expect((await call(`${srv.url}/v0/events?name=waits&wait=true`, { method: 'POST', token, body: '{"id":3}\n' })).status).toBe(200);
+    await sleep(1500);
+    expect(await sql('SELECT groupArray(id) FROM (SELECT id FROM waits ORDER BY id) FORMAT CSV')).toBe('"[2,3]"\n');
+  }, 30_000);
+});

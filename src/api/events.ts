@@ -237,7 +237,14 @@ export function registerEventRoutes(app: App): EventBuffer {
       throw e;
     }
     const limit = Math.min(MAX_EVENTS_BODY, app.config.maxUploadBytes);
-    const wait = /^(1|true)$/i.test(ctx.query.get('wait') ?? '');
+    // Anything but a clear yes or no is refused: `wait=maybe` was taken as no (202, buffered).
+    const waitText = (ctx.query.get('wait') ?? '').trim();
+    if (!/^(|1|true|0|false)$/i.test(waitText)) {
+      const e = new RoostError('INVALID_PARAMETER', `wait must be true or false; got "${waitText.slice(0, 40)}" (nothing was stored)`);
+      logAppend(ws, ds, { result: 'error', error: e.message, request_id: ctx.id });
+      throw e;
+    }
+    const wait = /^(1|true)$/i.test(waitText);
     // Asked again at the commit point (the insert, or the segment accepted into the buffer): a
     // credential revoked, or that lost DATASOURCES:APPEND on it, while the body arrived stores nothing.
     const stillMay = () => stillAuthorized(app, ctx, cred, { tenant, workspaceId: ws.id, workspace, scope: 'DATASOURCES:APPEND', resource: ds.name, datasourceId: ds.id });
