@@ -59,6 +59,10 @@ export async function main(argv: string[]): Promise<number> {
       process.once('SIGTERM', () => onSignal('SIGTERM'));
       process.once('SIGINT', () => onSignal('SIGINT'));
     });
+    // Stopped (state closed, engines closed, the directory's lock released): work still under way
+    // past the grace (a request already answered 408 that goes on) no longer keeps the process
+    // alive beyond a moment for the logs to drain.
+    setTimeout(() => process.exit(process.exitCode ?? 0), 2000).unref();
     return 0;
   }
   const admin = await runAdminCommand(argv);

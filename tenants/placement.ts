@@ -11,6 +11,7 @@ import type { Metrics } from '../src/log/metrics.js';
 import type { Tenant } from './registry.js';
 import type { SecretBox } from '../auth/secrets.js';
 import { sweepStageTables } from '../src/ingest/stage.js';
+import { RoostError } from '../src/errors.js';
 
 /**
  * On a remote server, a stage table this old belongs to no import in progress. An embedded
@@ -33,6 +34,8 @@ export interface CellManagerOptions {
 export class CellManager {
   #opts: CellManagerOptions;
   #engines = new Map<string, Engine>();
+  /** closeAll ran: the server is stopping, no engine starts any more. */
+  #closed = false;
 
   constructor(opts: CellManagerOptions) {
     this.#opts = opts;
@@ -49,6 +52,10 @@ export class CellManager {
 
   /** The tenant's engine, created (not yet started: cells start on first use). */
   engineFor(tenant: Tenant): Engine {
+    // After the shutdown closed every engine, a late caller (a request answered 408 still
+    // running, a flush timer) started a new cell, which outlived the server's "stopped" and held
+    // the data directory's engine against the next server.
+    if (this.#closed) throw new RoostError('SHUTTING_DOWN', 'the server is shutting down; retry on another instance or shortly', { retryable: true, headers: { 'Retry-After': '1' } });
     let e = this.#engines.get(tenant.slug);
     if (e) return e;
     const p = tenant.placement;
@@ -109,6 +116,7 @@ export class CellManager {
   }
 
   async closeAll(): Promise<void> {
+    this.#closed = true;
     await Promise.all([...this.#engines.values()].map((e) => e.close().catch(() => {})));
     this.#engines.clear();
   }
