@@ -114,3 +114,35 @@ describe('group commit of /v0/events wait=true', () => {
     expect([...ids.values()].filter((c) => c > 1).length).toBe(0);
   });
 });
+
+describe('a request whose values the engine refuses, grouped with others', () => {
+  it('fails alone: the requests grouped with it are stored and answered 200 (they got its 422)', async () => {
+    const schema = enc('`id` Int64 `json:$.id`, `tag` String `json:$.tag`, `x` UInt8 `json:$.x` DEFAULT throwIf(id = 13)');
+    const made = await call(`${srv.url}/v0/datasources?name=poison&format=ndjson&schema=${schema}`, { method: 'POST', token });
+    expect(made.status, made.text).toBe(200);
+    const results: Array<{ tag: string; bad: boolean; status: number }> = [];
+    await Promise.all(Array.from({ length: 6 }, async (_, k) => {
+      for (let j = 0; j < 25; j++) {
+        const tag = `g${k}_${j}`;
+        const bad = k === 0 && j % 4 === 0;
+        let body = '';
+        for (let i = 0; i < 20; i++) body += JSON.stringify({ id: 1000 + i, tag, x: 1 }) + '\n';
+        if (bad) body += JSON.stringify({ id: 13, tag }) + '\n';
+        const r = await send('poison', body);
+        results.push({ tag, bad, status: r.status });
+      }
+    }));
+    const stored = new Map((await sql('SELECT tag, count() AS c FROM poison GROUP BY tag FORMAT TSV')).split('\n').filter(Boolean).map((l) => { const [t, c] = l.split('\t'); return [t!, Number(c)] as const; }));
+    for (const r of results) {
+      if (r.bad) {
+        expect(r.status, r.tag).toBe(422);
+        expect(stored.has(r.tag), r.tag).toBe(false);
+      } else {
+        expect(r.status, r.tag).toBe(200);
+        expect(stored.get(r.tag), r.tag).toBe(20);
+      }
+    }
+    // The requests really went in groups (else this proves nothing about them).
+    expect(await metric('roost_grouped_inserts_total')).toBeGreaterThan(0);
+  }, 120_000);
+});

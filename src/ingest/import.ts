@@ -20,7 +20,7 @@ import { CsvValidator, CsvError, sniffCsv, type CsvDialect, type RejectedRow } f
 import { QuarantineSpool, quarantineRecord, splitCsvRow, type QuarantineRow } from './quarantine.js';
 import { columnPaths, isBlankLine, valuesAt } from './ndjson.js';
 import { chTime } from '../service/time.js';
-import { InsertOutcomeUnknown, mayHaveRun, RoostError } from '../errors.js';
+import { InsertOutcomeUnknown, mayHaveRun, QueryFailed, RoostError } from '../errors.js';
 import { peekBody } from './peek.js';
 import { ClickHouseEngine } from '../cells/clickhouse.js';
 import { quoteIdent, quoteString, type Engine } from '../cells/engine.js';
@@ -551,6 +551,12 @@ export const GROUP_MEMBER_MAX_BYTES = 4 << 20;
 /** Most bytes and requests in one grouped INSERT. */
 const GROUP_MAX_BYTES = 64 << 20;
 const GROUP_MAX_MEMBERS = 1000;
+/**
+ * A group up to this many bytes is one block in the engine, whatever its rows (under
+ * min_insert_block_size_rows, 1,048,449, since a row is at least a byte; and far under its bytes
+ * threshold): refused, nothing of it was stored, so its requests may go in one by one.
+ */
+const GROUP_SPLIT_MAX_BYTES = 1_000_000;
 
 interface GroupMember { parts: Buffer[][]; bytes: number; signal?: AbortSignal; check?: () => void; resolve: () => void; reject: (e: unknown) => void }
 
@@ -627,7 +633,23 @@ class InsertGroup {
           this.metrics.groupedInsertRequests.inc({ tenant: this.tenant }, batch.length);
           for (const m of batch) m.resolve();
         } catch (e) {
-          for (const m of batch) m.reject(e);
+          // The engine refused the INSERT for what one request holds (a DEFAULT expression that
+          // throws on its values: validation cannot know): every other request in it was failed
+          // with a 422 about rows it never sent. A group below the engine's squashing thresholds
+          // is one block, so nothing of it was stored: each request goes in alone, and only the
+          // one at fault fails. (Larger groups may span blocks, some stored: they fail together.)
+          if (e instanceof QueryFailed && batch.length > 1 && bytes <= GROUP_SPLIT_MAX_BYTES) {
+            for (const m of batch) {
+              try {
+                await this.#insert([m]);
+                m.resolve();
+              } catch (alone) {
+                m.reject(alone);
+              }
+            }
+          } else {
+            for (const m of batch) m.reject(e);
+          }
         }
       }
     } finally {
