@@ -18,7 +18,7 @@ import { loadOperatorToken, type OperatorToken } from '../auth/operator.js';
 import { registerHealthRoutes } from './api/health.js';
 import { registerDevRoutes, seedDevelopment } from './api/dev.js';
 import { registerTenantAuditRoutes } from './api/tenant-audit.js';
-import { CELL_DELETING, registerTenantRoutes } from './api/tenants.js';
+import { CELL_DELETING, CELL_TRASH, registerTenantRoutes } from './api/tenants.js';
 import { authListening, registerAuthRoutes } from '../auth/routes.js';
 import { auditRefusal, deletedMeanwhile, type Credential } from '../auth/authorize.js';
 import { registerSqlRoutes } from './api/sql.js';
@@ -120,6 +120,12 @@ async function startLocked(config: Config, log: Logger, unlock: () => void): Pro
   // older copy?) is never removed here: it is moved aside when a tenant is created under its slug.
   const cellsRoot = path.join(config.dataDir, 'cells');
   for (const slug of fs.existsSync(cellsRoot) ? fs.readdirSync(cellsRoot) : []) {
+    if (slug.startsWith(CELL_TRASH)) {
+      // A deleted tenant's directory, moved aside to be removed when the server was killed.
+      fs.rmSync(path.join(cellsRoot, slug), { recursive: true, force: true });
+      log.warn('removed what a tenant delete cut short left of its cell directory', { dir: slug });
+      continue;
+    }
     if (slug.startsWith('.')) continue;
     const marker = path.join(cellsRoot, slug, CELL_DELETING);
     const marked = fs.existsSync(marker) ? fs.readFileSync(marker, 'utf8') : undefined;

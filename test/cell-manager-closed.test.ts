@@ -31,3 +31,21 @@ describe('CellManager after closeAll', () => {
     }
   });
 });
+
+describe('a deleted tenant\'s cell directory left by a killed delete', () => {
+  it('is removed at the next start (moved aside first by the delete, so no part of it stays unmarked)', async () => {
+    const { startServer } = await import('./helpers/server.js');
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'roost-cell-trash-'));
+    const trash = path.join(dataDir, 'cells', '.deleted-gone-1700000000000');
+    fs.mkdirSync(path.join(trash, 'db', 'store'), { recursive: true });
+    fs.writeFileSync(path.join(trash, 'db', 'store', 'part.bin'), Buffer.alloc(4096, 1));
+    const srv = await startServer({ dataDir });
+    try {
+      expect(fs.existsSync(trash)).toBe(false);
+      expect(srv.logs.some((l) => l.msg === 'removed what a tenant delete cut short left of its cell directory')).toBe(true);
+    } finally {
+      await srv.stop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});

@@ -224,6 +224,10 @@ describe('operator: deleting a tenant', () => {
     expect(audit).toMatchObject({ credential: 'operator', resource: 'tenant:beta' });
     const file = fs.readFileSync(path.join(srv.dataDir, 'audit', 'operator.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(file.some((e) => e.event === 'tenant.deleted' && e.subject_tenant === 'beta')).toBe(true);
+    // Its start is recorded before it runs (a server killed during it left no record of who removed it).
+    const started = file.findIndex((e) => e.event === 'tenant.delete_started' && e.subject_tenant === 'beta');
+    expect(started).toBeGreaterThanOrEqual(0);
+    expect(started).toBeLessThan(file.findIndex((e) => e.event === 'tenant.deleted' && e.subject_tenant === 'beta'));
     expect(file.some((e) => e.event === 'tenant.created' && e.subject_tenant === 'beta')).toBe(true);
     // The slug can be used again, from scratch.
     expect((await call(`${srv.url}/v0/tenants`, { method: 'POST', token: op, ...json({ slug: 'beta' }) })).status).toBe(201);

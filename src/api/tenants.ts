@@ -262,6 +262,9 @@ export function registerTenantRoutes(app: App): void {
     const tenant = getTenant(state, ctx.params.slug!);
     // From here the tenant is being deleted: the answer says what happened, not a 408 (see beginCommit).
     beginCommit(ctx);
+    // Recorded before it starts too: a server killed during the delete left the tenant gone and
+    // no record of who removed it (the record below is written once it is done).
+    auditOperator(app, tenant.slug, { event: 'tenant.delete_started', credential: credentialName(cred), requestId: ctx.id });
     const summary = await deleteTenant(app, tenant);
     forgetRenderShare(tenant.slug);
     auditOperator(app, tenant.slug, { event: 'tenant.deleted', credential: credentialName(cred), requestId: ctx.id, details: summary });
@@ -517,10 +520,19 @@ export async function deleteTenant(app: App, tenant: Tenant): Promise<{ workspac
   const dir = app.cells.cellDir(tenant.slug);
   let cellDirRemoved = false;
   if (tenant.placement.type === 'embedded' || fs.existsSync(dir)) {
-    fs.rmSync(dir, { recursive: true, force: true });
+    // Moved out of the way at once (one rename), then removed: removed in place, a server killed
+    // mid-way could take the marker first and leave the rest (tens of MB of the tenant's parts)
+    // unmarked, which no start removes. A start removes what is left under the trash name.
+    const removeDir = () => {
+      if (!fs.existsSync(dir)) return;
+      const trash = path.join(path.dirname(dir), `${CELL_TRASH}${tenant.slug}-${Date.now()}`);
+      try { fs.renameSync(dir, trash); } catch { fs.rmSync(dir, { recursive: true, force: true }); return; }
+      fs.rmSync(trash, { recursive: true, force: true });
+    };
+    removeDir();
     // A request that held the tenant before the state change may have started the cell again.
     await app.cells.forget(tenant.slug);
-    fs.rmSync(dir, { recursive: true, force: true });
+    removeDir();
     cellDirRemoved = !fs.existsSync(dir);
   }
   return { workspaces: workspaces.length, state_entries: removed, cell_dir_removed: cellDirRemoved };
@@ -532,6 +544,8 @@ function workspaceView(w: Workspace): Record<string, unknown> {
 
 /** The file in a tenant's cell directory that says its tenant is being deleted. */
 export const CELL_DELETING = '.deleting';
+/** The prefix of a deleted tenant's cell directory moved aside to be removed (removed at start). */
+export const CELL_TRASH = '.deleted-';
 
 /** Marks a cell directory as its tenant's being deleted (with the tenant's creation time). */
 function markCellDeleting(dir: string, createdAt: string): void {
