@@ -114,3 +114,17 @@ describe('backup and restore audit records', () => {
     expect(audits('tenant.restored').find((a) => a.outcome === 'failure')).toMatchObject({ credential: 'operator', details: { backup: backupId } });
   }, 120_000);
 });
+
+describe('backup and restore request bodies', () => {
+  it('refuse fields they do not know (they were ignored: {"Replace": true} did not replace)', async () => {
+    const op = srv.operatorToken;
+    const b = await call(`${srv.url}/v0/tenants/local/backups`, { method: 'POST', token: op, ...json({ Archive: true }) });
+    expect(b.status, b.text).toBe(400);
+    expect(b.body.error).toMatch(/unknown field Archive/);
+    const ok = await call(`${srv.url}/v0/tenants/local/backups`, { method: 'POST', token: op, ...json({}) });
+    const backupId = (await job(ok.body.id)).result.backup_id as string;
+    const r = await call(`${srv.url}/v0/tenants/local/backups/${backupId}/restore`, { method: 'POST', token: op, ...json({ Replace: true }) });
+    expect(r.status, r.text).toBe(400);
+    expect(r.body.error).toMatch(/unknown field Replace/);
+  }, 120_000);
+});

@@ -360,6 +360,8 @@ export function registerTenantRoutes(app: App): void {
   router.post('/v0/tenants/:slug/backups', async (ctx) => {
     const { cred, tenant } = await tenantAdmin(app, ctx);
     const body = await optionalJson(ctx);
+    // As on the tenant routes: a field it does not know (`{"Archive": true}`) is a 400, not ignored.
+    onlyFields(body, ['archive'], 'a backup request');
     if (body.archive !== undefined && typeof body.archive !== 'boolean') throw new RoostError('INVALID_PARAMETER', 'archive must be true or false');
     if (tenant.placement.type !== 'embedded') throw new RoostError('NOT_AVAILABLE', `tenant "${tenant.slug}" is placed on its own ClickHouse server: back it up with that server's tools`);
     const id = newBackupId();
@@ -454,6 +456,8 @@ export function registerTenantRoutes(app: App): void {
     const { cred, slug, tenant, mine } = await backupReader(app, ctx);
     const id = checkBackupId(ctx.params.id!);
     const body = await optionalJson(ctx);
+    // (`{"Replace": true}` was ignored: the restore then refused an existing tenant, or ran as a restore without replace.)
+    onlyFields(body, ['replace'], 'a restore request');
     if (body.replace !== undefined && typeof body.replace !== 'boolean') throw new RoostError('INVALID_PARAMETER', 'replace must be true or false');
     const m = readManifest(backupDir(app, slug, id));
     if (!mine(m)) throw noBackup(id);
