@@ -33,6 +33,11 @@ export class AbandonBudget {
     this.#now = now;
   }
 
+  /** Whether any restart is on record (else nobody is refused: checked before a key is made). */
+  get empty(): boolean {
+    return this.#restarts.size === 0;
+  }
+
   /** Seconds until `key` may run queries again; 0 when it may now. */
   blockedFor(key: string): number {
     if (!this.limit) return 0;
@@ -56,6 +61,7 @@ export class AbandonBudget {
     if (!list) return [];
     const since = this.#now() - this.windowMs;
     while (list.length && list[0]! <= since) list.shift();
+    if (list.length === 0) this.#restarts.delete(key);
     return list;
   }
 }
@@ -101,15 +107,17 @@ export function abandonGuard(app: App, ctx: Ctx, tenant: string): AbandonGuard |
   const cred = ctx.auth as Credential | undefined;
   const budget = abandonBudgetOf(app);
   if (!cred || !budget.limit) return undefined;
-  const key = budgetKey(cred, tenant);
-  const who = credentialName(cred);
+  // (Made when needed: every endpoint call makes a guard, nearly none uses it.)
+  const key = () => budgetKey(cred, tenant);
+  const who = () => credentialName(cred);
   const windowS = Math.round(budget.windowMs / 1000);
   return {
     check() {
-      const wait = budget.blockedFor(key);
+      if (budget.empty) return;
+      const wait = budget.blockedFor(key());
       if (!wait) return;
       const reason = `${budget.limit} queries of this credential were left by their client while still running within ${windowS} s, each stopped by restarting the tenant's engine`;
-      auditAuth(app, { event: 'query.abandoned_limit', outcome: 'denied', reason, requestId: ctx.id, resource: ctx.route, tenant, workspace: ctx.workspace?.name, workspaceId: ctx.workspace?.id, credential: who, ip: clientIp(ctx) });
+      auditAuth(app, { event: 'query.abandoned_limit', outcome: 'denied', reason, requestId: ctx.id, resource: ctx.route, tenant, workspace: ctx.workspace?.name, workspaceId: ctx.workspace?.id, credential: who(), ip: clientIp(ctx) });
       throw new RoostError('RATE_LIMITED', `${reason}; its queries are refused for ${wait} s. Keep the connection open until a heavy query answers (or give it a lower time limit) instead of leaving it`, {
         retryable: true, headers: { 'Retry-After': String(wait) },
       });
@@ -117,11 +125,11 @@ export function abandonGuard(app: App, ctx: Ctx, tenant: string): AbandonGuard |
     restarted() {
       // The server's own deadline cut the request: not the client's doing.
       if (ctx.timedOut) return;
-      const n = budget.record(key);
+      const n = budget.record(key());
       auditAuth(app, {
         event: 'query.abandoned', outcome: 'failure',
         reason: `the client left a query still running; the tenant's engine was restarted to stop it (${n} of ${budget.limit} within ${windowS} s)`,
-        requestId: ctx.id, resource: ctx.route, tenant, workspace: ctx.workspace?.name, workspaceId: ctx.workspace?.id, credential: who, ip: clientIp(ctx),
+        requestId: ctx.id, resource: ctx.route, tenant, workspace: ctx.workspace?.name, workspaceId: ctx.workspace?.id, credential: who(), ip: clientIp(ctx),
       });
     },
   };
