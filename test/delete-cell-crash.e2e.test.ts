@@ -44,6 +44,15 @@ describe('a rows delete cut by the death of its cell', () => {
       expect(await count('id % 3 = 0')).toBe(0);
       return;
     }
+    if (r.status === 503) {
+      // The kill came before the delete reached the engine (its count of the rows first, on a
+      // loaded machine): "retry" must then mean nothing was deleted, also once the cell is back.
+      expect(r.body.code).toBe('CELL_UNAVAILABLE');
+      await count();
+      await sleep(3000);
+      expect(await count('id % 3 = 0')).toBe(1_333_334);
+      return;
+    }
     expect(r.status, r.text).toBe(502);
     expect(r.body.code).toBe('DELETE_OUTCOME_UNKNOWN');
     expect(r.body.error).toMatch(/may have been applied/);
