@@ -339,7 +339,15 @@ export function readManifest(dir: string, opts: { placed?: boolean } = {}): Back
   } catch {
     throw noBackup(path.basename(dir));
   }
-  if (typeof m !== 'object' || m === null || m.format !== BACKUP_FORMAT) throw new RoostError('BAD_REQUEST', `not a ${BACKUP_FORMAT} backup`);
+  if (typeof m !== 'object' || m === null || m.format !== BACKUP_FORMAT) {
+    // A later format says so and what to do (it read "not a roost-backup/1 backup", no more).
+    const format = typeof m === 'object' && m !== null && typeof (m as { format?: unknown }).format === 'string' ? (m as { format: string }).format : undefined;
+    const later = format !== undefined && /^roost-backup\/(\d+)$/.exec(format);
+    if (later && Number(later[1]) > Number(BACKUP_FORMAT.split('/')[1])) {
+      throw new RoostError('BAD_REQUEST', `this backup is in format ${format}, written by a later version of Roost; this server reads ${BACKUP_FORMAT}: restore it on a server of that version or later`);
+    }
+    throw new RoostError('BAD_REQUEST', `not a ${BACKUP_FORMAT} backup${format !== undefined ? ` (its manifest.json says format ${JSON.stringify(format.slice(0, 60))})` : ''}`);
+  }
   const bad = manifestProblem(m);
   if (bad) throw new RoostError('BAD_REQUEST', `the backup's manifest.json is damaged: ${bad}`);
   // In place (`<backups>/<tenant>/<id>`), a backup belongs to the tenant its folder names: a

@@ -128,3 +128,19 @@ describe('backup and restore request bodies', () => {
     expect(r.body.error).toMatch(/unknown field Replace/);
   }, 120_000);
 });
+
+describe('a backup in a later format', () => {
+  it('is refused saying it was written by a later Roost and what to do (it said only "not a roost-backup/1 backup")', async () => {
+    const fs = await import('node:fs');
+    const path = await import('node:path');
+    const op = srv.operatorToken;
+    const b = await call(`${srv.url}/v0/tenants/local/backups`, { method: 'POST', token: op, ...json({}) });
+    const backupId = (await job(b.body.id)).result.backup_id as string;
+    const file = path.join(srv.dataDir, 'backups', 'local', backupId, 'manifest.json');
+    const m = JSON.parse(fs.readFileSync(file, 'utf8'));
+    fs.writeFileSync(file, JSON.stringify({ ...m, format: 'roost-backup/2' }));
+    const r = await call(`${srv.url}/v0/tenants/local/backups/${backupId}/restore`, { method: 'POST', token: op, ...json({ replace: true }) });
+    expect(r.status, r.text).toBe(400);
+    expect(r.body.error).toMatch(/format roost-backup\/2, written by a later version of Roost; this server reads roost-backup\/1/);
+  }, 120_000);
+});
