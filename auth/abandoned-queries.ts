@@ -14,7 +14,7 @@ import type { App } from '../src/app.js';
 import type { Ctx } from '../src/http/context.js';
 import { clientIp } from '../src/http/client-ip.js';
 import { RoostError } from '../src/errors.js';
-import { credentialName, type Credential } from './authorize.js';
+import { credentialName, ownerKey, type Credential } from './authorize.js';
 import { auditAuth } from './runtime.js';
 
 export const DEFAULT_ABANDONED_RESTARTS = 3;
@@ -83,16 +83,13 @@ export function abandonBudgetOf(app: App): AbandonBudget {
   return b;
 }
 
-/** The credential a restart is charged to, within its tenant. */
+/** The credential a restart is charged to, within its tenant (the operator: once per tenant). */
 function budgetKey(cred: Credential, tenant: string): string {
-  switch (cred.kind) {
-    case 'operator': return `${tenant}\0operator`;
-    case 'token': return `${tenant}\0t:${cred.token.id}`;
-    // The JWT itself (its scopes with their fixed_params, and its expiry), not its name: JWTs are
-    // minted one per end user under one name, and one user's abandoned calls got them all refused.
-    case 'jwt': return `${tenant}\0j:${cred.jwt.workspaceId}:${cred.jwt.name}:${cred.jwt.exp}:${crypto.createHash('sha256').update(JSON.stringify(cred.jwt.signed?.scopes ?? cred.jwt.scopes)).digest('base64url').slice(0, 22)}`;
-    default: return `${tenant}\0${cred.kind}:${cred.identity.connection}:${cred.identity.subject}`;
-  }
+  const who = `${tenant}\0${ownerKey(cred)}`;
+  // A JWT is the JWT itself (its scopes with their fixed_params, and its expiry), not its name:
+  // JWTs are minted one per end user under one name, and one user's abandoned calls got them all refused.
+  if (cred.kind !== 'jwt') return who;
+  return `${who}:${cred.jwt.exp}:${crypto.createHash('sha256').update(JSON.stringify(cred.jwt.signed?.scopes ?? cred.jwt.scopes)).digest('base64url').slice(0, 22)}`;
 }
 
 export interface AbandonGuard {

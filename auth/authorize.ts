@@ -84,6 +84,16 @@ export function credentialName(cred: Credential): string {
   }
 }
 
+/** A key naming exactly one credential (token names repeat across workspaces; ids do not). */
+export function ownerKey(cred: Credential): string {
+  switch (cred.kind) {
+    case 'operator': return 'operator';
+    case 'token': return `token:${cred.token.id}`;
+    case 'jwt': return `jwt:${cred.jwt.workspaceId}:${cred.jwt.name}`;
+    default: return `${cred.kind}:${cred.tenant}:${cred.identity.connection}:${cred.identity.issuer}:${cred.identity.subject}`;
+  }
+}
+
 function tenantOfCred(cred: Credential): string | undefined {
   switch (cred.kind) {
     case 'operator': return undefined;

@@ -6,7 +6,6 @@
  */
 import crypto from 'node:crypto';
 import type { App } from '../src/app.js';
-import type { Credential } from '../auth/authorize.js';
 
 export type JobStatus = 'waiting' | 'working' | 'done' | 'error' | 'cancelled';
 
@@ -105,15 +104,8 @@ export class JobRegistry {
   }
 }
 
-/** A key naming exactly one credential (token names repeat across workspaces; ids do not). */
-export function ownerKey(cred: Credential): string {
-  switch (cred.kind) {
-    case 'operator': return 'operator';
-    case 'token': return `token:${cred.token.id}`;
-    case 'jwt': return `jwt:${cred.jwt.workspaceId}:${cred.jwt.name}`;
-    default: return `${cred.kind}:${cred.tenant}:${cred.identity.connection}:${cred.identity.issuer}:${cred.identity.subject}`;
-  }
-}
+// (A key naming exactly one credential: auth/authorize.ts, beside credentialName.)
+export { ownerKey } from '../auth/authorize.js';
 
 const registries = new WeakMap<App, JobRegistry>();
 

@@ -64,6 +64,17 @@ function refuseUnappliedEngineOptions(params: URLSearchParams): void {
   }
 }
 
+/**
+ * A flag parameter read strictly: a clear yes or no (absent or empty is no); anything else is a
+ * 400 saying `nothing` happened (`dry_run=maybe` must not run a delete or drop for real).
+ */
+function yesOrNo(name: string, raw: string | null, nothing: string): boolean {
+  const v = (raw ?? '').trim();
+  if (/^(1|true|yes|on)$/i.test(v)) return true;
+  if (/^(|0|false|no|off)$/i.test(v)) return false;
+  throw new RoostError('INVALID_PARAMETER', `${name} must be true or false; got "${v.slice(0, 40)}" (${nothing})`);
+}
+
 /** `name=…` with a name as parameters have. */
 const FORM_FIELD = /^[A-Za-z_][A-Za-z0-9_]*=/;
 /** `name=…` naming one of the import's own parameters (not `token`, which any request may carry). */
@@ -771,9 +782,7 @@ export function registerDataSourceRoutes(app: App): void {
       const form = await deleteParams(ctx);
       cond = form.get('delete_condition');
       // Anything but a clear yes or no is refused: dry_run=yes (or on) ran the delete for real.
-      const dryText = (form.get('dry_run') ?? '').trim();
-      if (/^(1|true|yes|on)$/i.test(dryText)) dry = true;
-      else if (!/^(|0|false|no|off)$/i.test(dryText)) throw new RoostError('INVALID_PARAMETER', `dry_run must be true or false; got "${dryText.slice(0, 40)}" (nothing was deleted)`);
+      dry = yesOrNo('dry_run', form.get('dry_run'), 'nothing was deleted');
       if (!cond || !cond.trim()) throw new RoostError('INVALID_PARAMETER', 'delete_condition is required: a SQL condition over the data source columns, e.g. "country = \'ES\'"');
       // A condition reads the data source: a dry run's count (bisecting with startsWith() spelled
       // out hidden values), and whether the delete fails or not (throwIf(k > 'm') = 1 failing or
@@ -817,17 +826,11 @@ export function registerDataSourceRoutes(app: App): void {
     const ds = getDataSource(state, ws.tenant, ws.name, ctx.params.name!);
     // Tinybird's flags, read strictly: `dry_run=true` (what the tb CLI sends before asking the
     // user) dropped the data source for real while the flag was not read.
-    const flag = (name: string): boolean => {
-      const v = (ctx.query.get(name) ?? '').trim();
-      if (/^(1|true|yes|on)$/i.test(v)) return true;
-      if (/^(|0|false|no|off)$/i.test(v)) return false;
-      throw new RoostError('INVALID_PARAMETER', `${name} must be true or false; got "${v.slice(0, 40)}" (nothing was dropped)`);
-    };
     let dryRun: boolean;
     let force: boolean;
     try {
-      dryRun = flag('dry_run');
-      force = flag('force');
+      dryRun = yesOrNo('dry_run', ctx.query.get('dry_run'), 'nothing was dropped');
+      force = yesOrNo('force', ctx.query.get('force'), 'nothing was dropped');
     } catch (e) {
       // Refused once the data source is known: an operation too (docs/api.md).
       opsLog(ws, ds, 'delete', ctx, { elapsedMs: performance.now() - t0, error: publicMessage(ws, e) });

@@ -10,6 +10,7 @@ import type { App } from '../app.js';
 import { beginCommit, bodyStream, sendJson } from '../http/context.js';
 import { RoostError } from '../errors.js';
 import { authenticate, authorize, stillAuthorized, workspaceOf } from '../../auth/authorize.js';
+import { runtimeOf } from '../../auth/runtime.js';
 import { getTenant, getWorkspace, type Workspace } from '../../tenants/registry.js';
 import { checkDefaultsSupported, getDataSource, type DataSource } from '../datasources/registry.js';
 import { admitImport, importRows, quarantineNdjsonFile, type ImportSource } from '../ingest/import.js';
@@ -77,17 +78,6 @@ function withRequestLines<T extends ImportSource>(source: T, requestLine: (line:
     ...(takeEarlyRejects ? { takeEarlyRejects: () => local(takeEarlyRejects()) } : {}),
     ...(mapRejected ? { mapRejected: async (rejected: RejectedRow[], processed: number) => local(await mapRejected(rejected, processed)) } : {}),
   };
-}
-
-/** Data sources whose last rate refusal was logged, and when (ms). */
-const rateRefusals = new Map<string, number>();
-/** Whether this rate refusal is the one of its second to log (at most one a second per data source). */
-function rateRefusalLogged(key: string): boolean {
-  const now = Date.now();
-  if (now - (rateRefusals.get(key) ?? 0) < 1000) return false;
-  rateRefusals.set(key, now);
-  if (rateRefusals.size > 10_000) for (const [k, at] of rateRefusals) if (now - at >= 1000) rateRefusals.delete(k);
-  return true;
 }
 
 export function registerEventRoutes(app: App): EventBuffer {
@@ -231,7 +221,7 @@ export function registerEventRoutes(app: App): EventBuffer {
       // failed, in the operations log as /v0/datasources appends refused for them are (the rate's
       // 429 was in no service table at all). Rate refusals at most once a second per data source:
       // a client hammering past the limit would fill the service log's pending rows with them.
-      if (!(e instanceof RoostError && e.code === 'RATE_LIMITED') || rateRefusalLogged(`${tenant}\0${ds.id}`)) {
+      if (!(e instanceof RoostError && e.code === 'RATE_LIMITED') || !runtimeOf(app).limiter.take(`events-refusal-record:${tenant}:${ds.id}`, 1, 1).retryAfter) {
         logAppend(ws, ds, { result: 'error', error: publicErrorText(app.state, tenant, workspace, e), request_id: ctx.id });
       }
       throw e;

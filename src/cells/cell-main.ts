@@ -354,6 +354,12 @@ function settle(h: Held): void {
 }
 
 /** Ends a job with an error (once: a cancelled job waiting in the engine may have been answered already). */
+/** A job taken out of the queue before it started (cancelled): its insert spool removed, answered as cancelled. */
+function dropUnstarted(id: number, st: Active | undefined): void {
+  if (st?.insert) { fs.closeSync(st.insert.fd); fs.rmSync(st.insert.file, { force: true }); }
+  finishJob(id, st, { message: 'cancelled before start', code: 'CANCELLED' });
+}
+
 function finishJob(id: number, st: Active | undefined, e: unknown): void {
   active.delete(id);
   if (st?.answered) return;
@@ -606,8 +612,7 @@ function pump(): void {
     const st = active.get(job.id);
     if (!st || st.cancelled) {
       queue.shift();
-      if (st?.insert) { fs.closeSync(st.insert.fd); fs.rmSync(st.insert.file, { force: true }); }
-      finishJob(job.id, st, { message: 'cancelled before start', code: 'CANCELLED' });
+      dropUnstarted(job.id, st);
       continue;
     }
     if (job.type === Frame.InsertBegin) {
@@ -698,8 +703,7 @@ sock.on('data', (chunk: Buffer) => reader.push(chunk, (type, id, payload) => {
         const waiting = queue.findIndex((j) => j.id === id);
         if (waiting >= 0) {
           queue.splice(waiting, 1);
-          if (st.insert) { fs.closeSync(st.insert.fd); fs.rmSync(st.insert.file, { force: true }); }
-          finishJob(id, st, { message: 'cancelled before start', code: 'CANCELLED' });
+          dropUnstarted(id, st);
         }
         st.wake?.(); st.wake = undefined;
         if (st.insert) { st.insert.wake?.(); st.insert.wake = undefined; }

@@ -474,7 +474,6 @@ export class EventBuffer {
     return t ? { segments: t.pendingSegments, datasourceId: t.owner.datasourceId } : { segments: 0 };
   }
 
-  /** The data sources of a tenant that still have segments not in the engine. */
   /** A mark of the events acknowledged until now, for pendingBefore. */
   mark(): number {
     return this.#seqFloor;
@@ -501,6 +500,7 @@ export class EventBuffer {
     return out;
   }
 
+  /** The data sources of a tenant that still have segments not in the engine. */
   pendingOwnersOf(tenant: string): SegmentOwner[] {
     return [...this.#targets.values()].filter((t) => t.owner.tenant === tenant && (t.pendingSegments > 0 || t.pendingBytes > 0)).map((t) => t.owner);
   }

@@ -18,7 +18,7 @@ struct ColumnCells {
   bool nullable;
   bool emptyIsValue;        // String/FixedString: an empty cell is a value
   bool quotedEmptyIsValue;
-  size_t nullWidth;     // bytes of the zero value written under a NULL; 0 for String (an empty one)
+  size_t nullWidth;     // bytes of the zero value written under a NULL (NativeColumn::fixed); 0 for String (an empty one)
 };
 
 /// Encodes every cell by the validator's rules (empty cells, \N, the type's encoder) as Native:

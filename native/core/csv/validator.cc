@@ -379,8 +379,7 @@ void Validator::flushBatch() {
     const Plan& p = plans_[i];
     NativeColumn& col = *p.column;
     NativeColumn& values = p.nullable ? *col.nested : col;
-    const ColumnCells cells{p.value, &batchFields_[i], n, rows, p.nullable, p.emptyIsValue, p.quotedEmptyIsValue,
-                            p.kind == Kind::String ? 0 : values.fixed};
+    const ColumnCells cells{p.value, &batchFields_[i], n, rows, p.nullable, p.emptyIsValue, p.quotedEmptyIsValue, values.fixed};
     ok = encodeCells(cells, values.data, p.nullable ? &col.nulls : nullptr);
   }
   if (ok) {

@@ -1,5 +1,7 @@
 #include "csv/values.h"
 
+#include "csv/cells.h"
+
 #include <charconv>
 #include <limits>
 #include <vector>
@@ -950,8 +952,6 @@ Reason encodeValue(const Type& t, std::string_view v, ByteBuf& out) { return enc
 }  // namespace roost::csv
 
 // --- Column-at-a-time (cells.h) ---------------------------------------------------------------
-
-#include "csv/cells.h"
 
 namespace roost::csv {
 namespace {
