@@ -141,12 +141,12 @@ describe('pipe endpoint engine errors', () => {
 describe('publicNames (the rewrite itself)', () => {
   // A state with one workspace "default" (database ws_default_0123abcd) holding data source
   // "clicks" stored as table "t_clicks", and another workspace's database ws_other_89abcdef.
-  const state = {
+  const stateWith = (database: string) => ({
     get: (kind: string, ...path: string[]) => (kind === 'workspaces' && path[1] === 'default'
-      ? { id: '0123abcd-0000', tenant: 'acme', name: 'default', database: 'ws_default_0123abcd', createdAt: '' } : undefined),
+      ? { id: '0123abcd-0000', tenant: 'acme', name: 'default', database, createdAt: '' } : undefined),
     list: (kind: string) => (kind === 'datasources' ? [{ name: 'clicks', table: 't_clicks' }] : []),
-  } as unknown as State;
-  const m = publicNames(state, 'acme', 'default').message;
+  } as unknown as State);
+  const m = publicNames(stateWith('ws_default_0123abcd'), 'acme', 'default').message;
 
   it('qualified names, quoted or not, become data source names', () => {
     expect(m('Unknown identifier in scope SELECT x FROM ws_default_0123abcd.t_clicks AS clicks')).toBe('Unknown identifier in scope SELECT x FROM clicks AS clicks');
@@ -175,12 +175,7 @@ describe('publicNames (the rewrite itself)', () => {
   });
 
   it("a restored workspace's database (its _r<6 hex> suffix) is named like any other", () => {
-    const restored = {
-      get: (kind: string, ...path: string[]) => (kind === 'workspaces' && path[1] === 'default'
-        ? { id: '0123abcd-0000', tenant: 'acme', name: 'default', database: 'ws_default_0123abcd_r4f0957', createdAt: '' } : undefined),
-      list: (kind: string) => (kind === 'datasources' ? [{ name: 'clicks', table: 't_clicks' }] : []),
-    } as unknown as State;
-    const r = publicNames(restored, 'acme', 'default').message;
+    const r = publicNames(stateWith('ws_default_0123abcd_r4f0957'), 'acme', 'default').message;
     expect(r('Unknown identifier in scope SELECT nope FROM ws_default_0123abcd_r4f0957.t_clicks AS clicks')).toBe('Unknown identifier in scope SELECT nope FROM clicks AS clicks');
     expect(r("Database ws_default_0123abcd_r4f0957 doesn't exist")).toBe("Database default doesn't exist");
     expect(r('FROM ws_other_89abcdef_r0a0b0c.events')).toBe('FROM events');
