@@ -25,6 +25,7 @@ import crypto from 'node:crypto';
 import { Session, version as chdbVersion, type ChdbResult } from 'chdb';
 import { Frame, FrameReader, WINDOW, encodeFrame, encodeU32, writeFrame } from './protocol.js';
 import { settingsClause } from './engine.js';
+import { repairDeduplicationLogs } from './dedup-repair.js';
 import { DEFAULT_MAX_FILE_RESULT_BYTES, StreamAssembler, WHOLE_FILE_FORMATS } from './stream-assembly.js';
 
 const dataDir = process.argv[2];
@@ -64,7 +65,19 @@ async function openEngine(): Promise<Session> {
   const dbDir = path.join(dataDir, 'db');
   const deadline = Date.now() + ENGINE_LOCK_WAIT_MS;
   let told = false;
+  let repaired = false;
   for (;;) {
+    // Once no other process holds the directory, and before the engine loads it: see dedup-repair.ts.
+    if (!repaired && engineHolder(dbDir) === undefined) {
+      repaired = true;
+      try {
+        const r = repairDeduplicationLogs(dbDir);
+        for (const f of r.forgotten) process.stderr.write(`cell: forgot the deduplication record of part ${f.part} of table ${f.table}: the part is not on disk (a kill between the engine's record and its commit), so a retry of its insert is stored, not dropped as a duplicate\n`);
+        for (const k of r.skipped) process.stderr.write(`cell: left the deduplication log of table ${k.table} as it is: ${k.reason}\n`);
+      } catch (e) {
+        process.stderr.write(`cell: could not check the deduplication logs: ${String(e)}\n`);
+      }
+    }
     try {
       return new Session(dbDir, sessionOpts);
     } catch (e) {
