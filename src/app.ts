@@ -22,7 +22,7 @@ import { CELL_DELETING, CELL_TRASH, registerTenantRoutes } from './api/tenants.j
 import { authListening, registerAuthRoutes } from '../auth/routes.js';
 import { auditRefusal, deletedMeanwhile, type Credential } from '../auth/authorize.js';
 import { registerSqlRoutes } from './api/sql.js';
-import { registerDataSourceRoutes } from './api/datasources.js';
+import { registerDataSourceRoutes, resumeTableDrops } from './api/datasources.js';
 import { registerEventRoutes } from './api/events.js';
 import { registerPipeRoutes } from './api/pipes.js';
 import { registerJobRoutes } from './api/jobs.js';
@@ -191,6 +191,7 @@ async function startLocked(config: Config, log: Logger, unlock: () => void): Pro
   await registerAuthRoutes(app);
   registerSqlRoutes(app);
   registerDataSourceRoutes(app);
+  resumeTableDrops(app);
   registerPipeRoutes(app);
   registerJobRoutes(app);
   app.events = registerEventRoutes(app);

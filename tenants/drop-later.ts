@@ -3,8 +3,10 @@
  * server down, a cell restarting): the stage tables of an import cut short, the tables of a data
  * source whose drop was already in the state. They held the tenant's disk (and `storage_bytes`)
  * until a create of the same name or a day-old sweep. The drop is tried again every 30 s for an
- * hour, in this process; a server restart leaves the rest to the stage sweep (stage tables) or to
- * the next create of the name (a data source's tables).
+ * hour, in this process. A data source's tables are also recorded in the state with its drop
+ * (`tablesToDrop`, see api/datasources.ts) and handed back here at the next start (`resume`): a
+ * kill -9 between the state change and the drop, or a restart while the engine was away, left them
+ * until a create of the same name. Stage tables are the stage sweep's.
  */
 import type { Engine } from '../src/cells/engine.js';
 import type { Logger } from '../src/log/logger.js';
@@ -22,7 +24,7 @@ const TRY_TIMEOUT_MS = 10_000;
  */
 export type DropHold = () => (() => void) | 'wait' | 'keep';
 
-interface Pending { tenant: string; statement: string; tries: number; hold?: DropHold }
+interface Pending { tenant: string; statement: string; tries: number; hold?: DropHold; done?: () => void }
 
 export class DropLater {
   #pending = new Map<string, Pending>();
@@ -33,17 +35,29 @@ export class DropLater {
   /** `engineOf` answers the tenant's engine now, or undefined when the tenant is gone. */
   constructor(private readonly engineOf: (tenant: string) => Engine | undefined, private readonly log: Logger, private readonly retryMs = RETRY_MS) {}
 
-  /** Runs `DROP TABLE IF EXISTS <qualified>` now; when that fails, again later. Never throws. */
-  async drop(tenant: string, qualified: string, hold?: DropHold): Promise<void> {
+  /**
+   * Runs `DROP TABLE IF EXISTS <qualified>` now; when that fails, again later. Never throws.
+   * `done` is called once the table is dropped, or no longer to be (its hold said 'keep', its
+   * tenant is gone); not when the tries run out (the record in the state stays for the next start).
+   */
+  async drop(tenant: string, qualified: string, hold?: DropHold, done?: () => void): Promise<void> {
     const statement = `DROP TABLE IF EXISTS ${qualified}`;
     try {
       const e = this.engineOf(tenant);
       if (e) await e.exec(statement);
+      done?.();
     } catch (err) {
       this.log.warn('table not dropped; tried again later', { tenant, table: qualified, err });
-      this.#pending.set(`${tenant}\0${statement}`, { tenant, statement, tries: 0, hold });
+      this.#pending.set(`${tenant}\0${statement}`, { tenant, statement, tries: 0, hold, done });
       this.#schedule();
     }
+  }
+
+  /** A drop recorded before a restart: tried at the next round (under its hold), not now. */
+  resume(tenant: string, qualified: string, hold: DropHold, done: () => void): void {
+    const statement = `DROP TABLE IF EXISTS ${qualified}`;
+    this.#pending.set(`${tenant}\0${statement}`, { tenant, statement, tries: 0, hold, done });
+    this.#schedule();
   }
 
   /** No more tries (the server stops); waits for one under way, so none starts a cell after the engines close. */
@@ -64,13 +78,14 @@ export class DropLater {
     for (const [key, p] of [...this.#pending]) {
       if (this.#closed) return;
       const e = this.engineOf(p.tenant);
-      if (!e) { this.#pending.delete(key); continue; }
+      if (!e) { this.#pending.delete(key); p.done?.(); continue; }
       const held = p.hold ? p.hold() : undefined;
-      if (held === 'keep') { this.#pending.delete(key); continue; }
+      if (held === 'keep') { this.#pending.delete(key); p.done?.(); continue; }
       if (held === 'wait') continue;
       try {
         await e.exec(p.statement, { timeoutMs: TRY_TIMEOUT_MS });
         this.#pending.delete(key);
+        p.done?.();
         this.log.info('table dropped on a later try', { tenant: p.tenant, statement: p.statement });
       } catch (err) {
         if (++p.tries >= TRIES) {

@@ -27,12 +27,14 @@ import { analyzeSql, SqlError, toRoostError, type NameMapEntry } from '../native
 import { rowFiltersOf, workspaceNameMap } from '../datasources/name-map.js';
 import { queryTimeoutMs } from '../query/run.js';
 import { sqlTextEscapes } from '../query/sql-text.js';
-import { quoteString } from '../cells/engine.js';
+import { quoteIdent, quoteString } from '../cells/engine.js';
 import { jobsOf, ownerKey } from '../../tenants/jobs.js';
 import { publicErrorText } from '../query/public-names.js';
 import { findPipe } from '../pipes/pipe.js';
 import { nameHolder, quarantineClash, refuseTakenName, renameReferencesOps, dropReferencesOps } from '../state/resource-names.js';
 import type { State } from '../state/state.js';
+import type { Op } from '../state/store.js';
+import type { DropHold } from '../../tenants/drop-later.js';
 import { checkDescription, nothingToChange, updateParams } from './update-params.js';
 
 const MODES = ['create', 'append', 'replace'] as const;
@@ -874,7 +876,7 @@ export function registerDataSourceRoutes(app: App): void {
           sameWorkspace(s, ws.tenant, ws.name, ws.id);
           if (s.get<DataSource>('datasources', ws.tenant, ws.name, ds.name)?.id !== ds.id) throw new RoostError('UNKNOWN_DATASOURCE', `data source "${ds.name}" was dropped or renamed meanwhile (nothing was dropped)`);
           refuseIfRead(readers(s));
-          return { ops: [...deleteDataSourceOps(ds), ...dropReferencesOps(s, ws.tenant, ws.name, 'datasource', ds.id, ds.name, Date.now())], result: undefined };
+          return { ops: [...deleteDataSourceOps(ds), ...dropReferencesOps(s, ws.tenant, ws.name, 'datasource', ds.id, ds.name, Date.now()), ...tablesToDropOps(ws, ds)], result: undefined };
         });
         await app.events?.discard({ tenant: ws.tenant, workspace: ws.name, datasource: ds.name });
         // The data source is gone (the state says so): an engine that cannot drop its tables now (a
@@ -882,15 +884,9 @@ export function registerDataSourceRoutes(app: App): void {
         // had happened, its tables left on the server with their rows. A later try runs only while
         // no data source has taken the tables' name (a create of it drops leftovers itself).
         // The workspace as it is at that try (found by its id: a rename keeps its database, where a
-        // data source created since under the new name would have the same table).
-        const hold = (): (() => void) | 'wait' | 'keep' => {
-          const now = state.list<Workspace>('workspaces', ws.tenant).find((w) => w.id === ws.id);
-          if (!now || now.database !== ws.database) return 'keep';
-          if (listDataSources(state, now.tenant, now.name).some((d) => d.table === ds.table)) return 'keep';
-          return claimName(now, ds.name) ?? 'wait';
-        };
-        await app.dropLater.drop(ws.tenant, qualified(ws, ds.table), hold);
-        await app.dropLater.drop(ws.tenant, qualified(ws, `${ds.table}_quarantine`), hold);
+        // data source created since under the new name would have the same table). Recorded in
+        // the state with the delete, the drop is resumed at the next start when a kill cuts it.
+        for (const [key, t] of tablesToDrop(ws, ds)) await app.dropLater.drop(ws.tenant, qualified(ws, t.table), tablesHold(state, ws.tenant, t), droppedDone(app, ws.tenant, key));
       });
     } catch (e) {
       opsLog(ws, ds, 'delete', ctx, { elapsedMs: performance.now() - t0, error: publicMessage(ws, e) });
@@ -1051,6 +1047,46 @@ function refuseCaseTwin(s: State, ws: Workspace, name: string): void {
 const claimedNames = new Set<string>();
 
 /** Claims a data source name for a create or a drop; undefined when another request holds it. */
+/**
+ * A table of a dropped data source, recorded in the state in the same change as the drop
+ * (`tablesToDrop/<tenant>/<data source id>:<table>`) and removed once the table is gone: a kill -9
+ * between the two left the tables (their rows in `storage_bytes`) until a create of the name.
+ */
+interface TableToDrop { workspaceId: string; database: string; table: string; dataSource: string; dataSourceTable: string; at: number }
+const TABLES_TO_DROP = 'tablesToDrop';
+
+function tablesToDrop(ws: Workspace, ds: DataSource): Array<[string, TableToDrop]> {
+  return [ds.table, `${ds.table}_quarantine`].map((table) => [`${ds.id}:${table}`, { workspaceId: ws.id, database: ws.database, table, dataSource: ds.name, dataSourceTable: ds.table, at: Date.now() }]);
+}
+function tablesToDropOps(ws: Workspace, ds: DataSource): Op[] {
+  return tablesToDrop(ws, ds).map(([key, value]) => ({ op: 'put', path: [TABLES_TO_DROP, ws.tenant, key], value }));
+}
+/**
+ * Whether a later try may drop the table now: not once its workspace is gone or has another
+ * database, nor once a data source has the table (a create of the name drops leftovers itself);
+ * and only while no create or drop of the name runs (its claim, released by the caller after).
+ */
+function tablesHold(state: State, tenant: string, t: TableToDrop): DropHold {
+  return () => {
+    const now = state.list<Workspace>('workspaces', tenant).find((w) => w.id === t.workspaceId);
+    if (!now || now.database !== t.database) return 'keep';
+    if (listDataSources(state, now.tenant, now.name).some((d) => d.table === t.dataSourceTable)) return 'keep';
+    return claimName(now, t.dataSource) ?? 'wait';
+  };
+}
+function droppedDone(app: App, tenant: string, key: string): () => void {
+  return () => { app.state.write([{ op: 'del', path: [TABLES_TO_DROP, tenant, key] }]).catch((err) => app.log.warn('a dropped table stays recorded; dropped again at the next start', { tenant, key, err })); };
+}
+
+/** At start: the drops of data sources' tables a stop or a kill cut short are tried again. */
+export function resumeTableDrops(app: App): void {
+  for (const tenant of Object.keys(app.state.get<Record<string, unknown>>(TABLES_TO_DROP) ?? {})) {
+    for (const [key, t] of Object.entries(app.state.get<Record<string, TableToDrop>>(TABLES_TO_DROP, tenant) ?? {})) {
+      app.dropLater.resume(tenant, `${quoteIdent(t.database)}.${quoteIdent(t.table)}`, tablesHold(app.state, tenant, t), droppedDone(app, tenant, key));
+    }
+  }
+}
+
 function claimName(ws: Workspace, name: string): (() => void) | undefined {
   const key = `${ws.tenant}/${ws.name}/${name}`;
   if (claimedNames.has(key)) return undefined;
