@@ -484,6 +484,9 @@ export function registerDataSourceRoutes(app: App): void {
         // not clean up (its cell died): they must not lend their rows or columns to this one.
         await engine.exec(`DROP TABLE IF EXISTS ${qualified(ws, ds.table)}`);
         await engine.exec(`DROP TABLE IF EXISTS ${qualified(ws, `${ds.table}_quarantine`)}`);
+        // Recorded before they exist: a kill before the data source is in the state leaves no
+        // tables that nothing names (the next start drops them, see resumeTableDrops).
+        await state.write(tablesToDropOps(ws, ds));
         await createTables(engine, ws, ds);
         await createQuarantine(engine, ws, ds);
         if (data) result = await runImport(app, ctx, ws, ds, format, data, 'append', dialect, params, false, undefined, true);
@@ -497,14 +500,16 @@ export function registerDataSourceRoutes(app: App): void {
           if (s.get('datasources', ws.tenant, ws.name, name)) throw new RoostError('ALREADY_EXISTS', `data source "${name}" was created meanwhile`);
           if (s.get('pipes', ws.tenant, ws.name, name)) throw new RoostError('CONFLICT', `a pipe named "${name}" was created meanwhile; pipes and data sources share names`);
           refuseCaseTwin(s, ws, name);
-          return { ops: putDataSourceOps(ds), result: undefined };
+          return { ops: [...putDataSourceOps(ds), ...tablesKeptOps(ws, ds)], result: undefined };
         });
       } catch (e) {
         // Nothing stays behind from a failed create (unless the tables are another's: a data
         // source created meanwhile under this name, or renamed to it, has tables of its own).
+        // An engine that cannot drop them now has them dropped later, here or at the next start.
         if (!listDataSources(state, ws.tenant, ws.name).some((d) => d.table === ds.table)) {
-          await engine.exec(`DROP TABLE IF EXISTS ${qualified(ws, ds.table)}`).catch(() => {});
-          await engine.exec(`DROP TABLE IF EXISTS ${qualified(ws, `${ds.table}_quarantine`)}`).catch(() => {});
+          for (const [key, t] of tablesToDrop(ws, ds)) await app.dropLater.drop(ws.tenant, qualified(ws, t.table), tablesHold(state, ws.tenant, t), droppedDone(app, ws.tenant, key));
+        } else {
+          await state.write(tablesKeptOps(ws, ds)).catch(() => {});
         }
         opsLog(ws, ds, 'create', ctx, { elapsedMs: performance.now() - t0, error: publicMessage(ws, e), options: { mode, format } });
         throw e;
@@ -1048,9 +1053,12 @@ const claimedNames = new Set<string>();
 
 /** Claims a data source name for a create or a drop; undefined when another request holds it. */
 /**
- * A table of a dropped data source, recorded in the state in the same change as the drop
- * (`tablesToDrop/<tenant>/<data source id>:<table>`) and removed once the table is gone: a kill -9
- * between the two left the tables (their rows in `storage_bytes`) until a create of the name.
+ * A table of a data source being dropped — recorded in the state in the same change as the drop —
+ * or being created — recorded before its CREATE TABLE, removed in the change that puts the data
+ * source in the state (`tablesToDrop/<tenant>/<data source id>:<table>`). The record goes once
+ * the table is dropped. A kill -9 between the state change and the DROP, or between the CREATE
+ * and the state change, left tables that nothing named (their rows in `storage_bytes`) until a
+ * create of the name; the next start drops them now, unless a data source has them by then.
  */
 interface TableToDrop { workspaceId: string; database: string; table: string; dataSource: string; dataSourceTable: string; at: number }
 const TABLES_TO_DROP = 'tablesToDrop';
@@ -1066,6 +1074,10 @@ function tablesToDropOps(ws: Workspace, ds: DataSource): Op[] {
  * database, nor once a data source has the table (a create of the name drops leftovers itself);
  * and only while no create or drop of the name runs (its claim, released by the caller after).
  */
+/** The records of a data source's tables, removed as the tables are its (its create made it into the state). */
+function tablesKeptOps(ws: Workspace, ds: DataSource): Op[] {
+  return tablesToDrop(ws, ds).map(([key]) => ({ op: 'del', path: [TABLES_TO_DROP, ws.tenant, key] }));
+}
 function tablesHold(state: State, tenant: string, t: TableToDrop): DropHold {
   return () => {
     const now = state.list<Workspace>('workspaces', tenant).find((w) => w.id === t.workspaceId);
