@@ -219,7 +219,7 @@ async function writeBackup(app: App, tenant: Tenant, id: string, dir: string, re
   // The backup is of the tenant the request was authorized for: one deleted (and maybe created
   // again under the slug) since holds another tenant's state, which must not be filed as its.
   const saved = slice.find((e) => e.path[0] === 'tenants' && e.path[1] === tenant.slug)?.value as Tenant | undefined;
-  if (saved?.createdAt !== tenant.createdAt) throw new RoostError('CONFLICT', `tenant "${tenant.slug}" was deleted during the backup: nothing was kept`);
+  if (saved?.createdAt !== tenant.createdAt) throw new RoostError('UNKNOWN_TENANT', `tenant "${tenant.slug}" was deleted during the backup: nothing was kept`);
   writeSynced(path.join(dir, 'state.json'), JSON.stringify({ entries: slice }, null, 1));
   const manifest: BackupManifest = {
     format: BACKUP_FORMAT, id, tenant: tenant.slug, created_at: new Date().toISOString(), workspaces, data_bytes: dataBytes,
