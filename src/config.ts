@@ -262,6 +262,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     ['ROOST_CLIENT_STALL_MS', 100, 86_400_000],
     ['ROOST_NDJSON_WORKERS', 0, 64],
     ['ROOST_DROP_RETRY_MS', 100, 86_400_000],
+    ['ROOST_ENGINE_MIN_FREE_MB', 0, Number.MAX_SAFE_INTEGER],
   ] as const) {
     const v = env[key];
     if (v) intIn(key, v, min, max, problems);
@@ -294,6 +295,7 @@ export function helpText(): string {
     ['ROOST_NDJSON_WORKERS', 'worker threads converting NDJSON bodies; 0 converts them on the main thread (default the cores, 2 to 4)'],
     ['ROOST_NDJSON_FAST', "1: NDJSON bodies converted as bytes (the fast path); 0: as text (default 1)"],
     ['ROOST_DROP_RETRY_MS', "how often a drop of tables the tenant's engine could not drop then is tried again, in ms (default 30000)"],
+    ['ROOST_ENGINE_MIN_FREE_MB', "an embedded cell refuses statements that write the engine's definitions (creates, renames, ALTERs) with 507 while its disk has less free than this, in MiB (default 16)"],
   ].map(([env, help]) => `  ${'(environment only)'.padEnd(24)} ${env!.padEnd(26)} ${help}`);
   return [...rows, ...envOnly].join('\n');
 }

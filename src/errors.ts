@@ -149,14 +149,29 @@ export function mayHaveRun(e: unknown): boolean {
   return !(typeof cause === 'string' && /^(ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN)$/.test(cause));
 }
 
-/** ClickHouse refused or failed a query; `clickhouseCode` is its numeric code. */
+/**
+ * The engine could not write to its disk: ClickHouse's NOT_ENOUGH_SPACE (243), or a write that
+ * failed with ENOSPC/EDQUOT in whatever statement (CREATE, an insert's spool, a merge's part).
+ */
+export function engineDiskFull(message: string, clickhouseCode: number | undefined): boolean {
+  return clickhouseCode === 243 || /No space left on device|\bENOSPC\b|\bEDQUOT\b|Disk quota exceeded/i.test(message);
+}
+
+/**
+ * ClickHouse refused or failed a query; `clickhouseCode` is its numeric code. A full disk is
+ * `INSUFFICIENT_STORAGE` (507, retryable), said without the engine's text (it names the server's
+ * paths): it was a 422 QUERY_FAILED, "not retryable", and counted with the clients' mistakes.
+ */
 export class QueryFailed extends RoostError {
   readonly clickhouseCode: number | undefined;
   constructor(message: string, clickhouseCode: number | undefined, opts: RoostErrorOptions = {}) {
-    const code: ErrorCode = clickhouseCode === 159 ? 'QUERY_TIMEOUT'
+    const full = engineDiskFull(message, clickhouseCode);
+    const code: ErrorCode = full ? 'INSUFFICIENT_STORAGE'
+      : clickhouseCode === 159 ? 'QUERY_TIMEOUT'
       : clickhouseCode === 241 || clickhouseCode === 396 || clickhouseCode === 158 ? 'LIMIT_EXCEEDED'
       : 'QUERY_FAILED';
-    super(code, message, { ...opts, details: { ...opts.details, clickhouse_code: clickhouseCode } });
+    super(code, full ? "the tenant's engine could not write to its disk (full, or over a quota), and this request failed there; retry once the operator has freed space" : message,
+      { ...opts, ...(full ? { retryable: true, headers: { ...opts.headers, 'Retry-After': '30' } } : {}), details: { ...opts.details, clickhouse_code: clickhouseCode } });
     this.clickhouseCode = clickhouseCode;
   }
 }

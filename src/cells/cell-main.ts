@@ -26,6 +26,7 @@ import { Session, version as chdbVersion, type ChdbResult } from 'chdb';
 import { Frame, FrameReader, WINDOW, encodeFrame, encodeU32, writeFrame } from './protocol.js';
 import { settingsClause } from './engine.js';
 import { repairDeduplicationLogs } from './dedup-repair.js';
+import { repairEmptyMetadata } from './metadata-repair.js';
 import { DEFAULT_MAX_FILE_RESULT_BYTES, StreamAssembler, WHOLE_FILE_FORMATS } from './stream-assembly.js';
 
 const dataDir = process.argv[2];
@@ -70,6 +71,13 @@ async function openEngine(): Promise<Session> {
     // Once no other process holds the directory, and before the engine loads it: see dedup-repair.ts.
     if (!repaired && engineHolder(dbDir) === undefined) {
       repaired = true;
+      try {
+        const m = repairEmptyMetadata(dbDir, '_roost_no_tables');
+        for (const d of m.databases) process.stderr.write(`cell: the definition of database ${d.database} was empty (written on a full disk); written again as an Atomic database with ${d.linked ? 'the UUID of its directory' : 'a new UUID (nothing was made in it)'}\n`);
+        for (const t of m.tables) process.stderr.write(`cell: the definition of table ${t.database}.${t.table} was empty (written on a full disk); moved aside as ${t.movedTo}: the table is gone, drop its data source and create it again\n`);
+      } catch (e) {
+        process.stderr.write(`cell: could not check the engine's definitions: ${String(e)}\n`);
+      }
       try {
         const r = repairDeduplicationLogs(dbDir);
         for (const f of r.forgotten) process.stderr.write(`cell: forgot the deduplication record of part ${f.part} of table ${f.table}: the part is not on disk (a kill between the engine's record and its commit), so a retry of its insert is stored, not dropped as a duplicate\n`);
@@ -243,7 +251,7 @@ const SESSION_SETTINGS = `SET max_result_bytes = ${SMALL_RESULT_BYTES}, output_f
  * name; this is the second wall, for a name it ever lets through bare (a WITH RECURSIVE body's
  * own name did, and an import's INSERT ... SELECT runs without readonly).
  */
-const NO_DATABASE = '_roost_no_tables';
+const NO_DATABASE = '_roost_no_tables';  // (also named in openEngine's repair)
 async function useNoDatabase(s: Session): Promise<void> {
   await s.queryAsync(`CREATE DATABASE IF NOT EXISTS ${NO_DATABASE} ENGINE = Memory`);
   await s.queryAsync(`USE ${NO_DATABASE}`);
@@ -487,8 +495,31 @@ async function runToFile(job: Job, st: Active, sql: string, format: string, sett
   send(Frame.End, job.id, JSON.stringify({ elapsedMs: performance.now() - t0, bytes, chunks }));
 }
 
+/**
+ * Statements that write the engine's metadata files (a database's or table's definition, a
+ * mutation, a rename): on a full disk ClickHouse answered some of them with success and left the
+ * file empty, and the next start of the cell failed on it for good ("Empty query while loading
+ * database"). They are refused while the disk has less than this free (see metadata-repair.ts
+ * for what a race past the check can still leave).
+ */
+const DDL = /^\s*(CREATE|ATTACH|ALTER|RENAME|EXCHANGE)\b/i;
+const DDL_MIN_FREE_BYTES = (Number(process.env.ROOST_ENGINE_MIN_FREE_MB) >= 0 && process.env.ROOST_ENGINE_MIN_FREE_MB ? Number(process.env.ROOST_ENGINE_MIN_FREE_MB) : 16) * 1024 * 1024;
+
+function refuseDdlOnFullDisk(sql: string): void {
+  if (!DDL.test(sql)) return;
+  let free: number;
+  try {
+    const st = fs.statfsSync(path.join(dataDir, 'db'));
+    free = st.bavail * st.bsize;
+  } catch { return; }
+  if (free < DDL_MIN_FREE_BYTES) {
+    throw Object.assign(new Error(`ENOSPC: ${Math.floor(free / 1024)} KiB free on the engine's disk, under the ${Math.round(DDL_MIN_FREE_BYTES / 1048576)} MiB its definitions need (ROOST_ENGINE_MIN_FREE_MB)`), { code: 'ENOSPC' });
+  }
+}
+
 async function runExec(job: Job): Promise<void> {
   const { sql, format, settings } = job.body as { sql: string; format?: string; settings?: Record<string, string | number> };
+  refuseDdlOnFullDisk(sql);
   const t0 = performance.now();
   const r = await session.queryAsync(sql + settingsClause(settings), { format: format ?? 'TSV' });
   const out = r.bytes();
@@ -674,7 +705,25 @@ sock.on('data', (chunk: Buffer) => reader.push(chunk, (type, id, payload) => {
       const st: Active = { cancelled: false, abort: new AbortController(), credit: WINDOW, wake: undefined };
       if (type === Frame.InsertBegin) {
         const file = path.join(dataDir, 'spool', `insert-${process.pid}-${id}`);
-        st.insert = { fd: fs.openSync(file, 'w', 0o600), file, pending: [], ended: false, bytes: 0, wake: undefined };
+        let fd: number;
+        try {
+          try {
+            fd = fs.openSync(file, 'w', 0o600);
+          } catch (e) {
+            // The spool directory removed under the cell: made again.
+            if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+            fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+            fd = fs.openSync(file, 'w', 0o600);
+          }
+        } catch (e) {
+          // A disk full, read-only or out of file descriptors: this insert fails (its later frames
+          // are dropped, the id being unknown), the cell goes on (it ended here, and every request
+          // of the tenant failed with it, inserts as "may have been stored").
+          const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
+          sendError(id, { message: `${code}: the insert's spool file could not be made`, code });
+          break;
+        }
+        st.insert = { fd, file, pending: [], ended: false, bytes: 0, wake: undefined };
       }
       active.set(id, st);
       queue.push({ id, type, body });

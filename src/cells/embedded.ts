@@ -17,6 +17,12 @@ import type { Logger } from '../log/logger.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
+
+/**
+ * Errors of the cell's own file work (an insert's spool) that are the server's disk refusing it,
+ * not the engine's answer: a 503 to retry, said as such (a full disk is a 507, see QueryFailed).
+ */
+const CELL_FILE_REFUSALS: ReadonlySet<string> = new Set(['EROFS', 'EACCES', 'EPERM', 'EMFILE', 'ENFILE', 'EIO', 'ENOTDIR']);
 /** How long a cancelled query may take to stop before its cell is restarted. */
 const CANCEL_GRACE_MS = Number(process.env.ROOST_CELL_CANCEL_GRACE_MS || 1_000);
 /**
@@ -128,7 +134,9 @@ class CellProcess {
         const e = JSON.parse(payload.toString('utf8')) as { message: string; code?: string; clickhouseCode?: number };
         p.onError(e.code === 'CANCELLED' || e.code === 'CHDB_ABORT'
           ? new RoostError('CLIENT_CLOSED', 'query cancelled')
-          : new QueryFailed(unnestEngineMessage(e.message), e.clickhouseCode));
+          : e.code && CELL_FILE_REFUSALS.has(e.code)
+            ? new RoostError('ENGINE_UNAVAILABLE', `the tenant's engine could not write its own files on the server (${e.code}: read-only, not permitted, or out of file descriptors), so this request did not reach the engine: nothing of it was stored or changed. Retry later; the operator must look at the server's data directory`, { retryable: true, headers: { 'Retry-After': '10' } })
+            : new QueryFailed(unnestEngineMessage(e.message), e.clickhouseCode));
         break;
       }
       case Frame.InsertCredit: p.onInsertCredit?.(payload.readUInt32LE(0)); break;

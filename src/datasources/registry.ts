@@ -241,6 +241,7 @@ async function failedMutation(engine: Engine, ws: Workspace, table: string, e: u
   try {
     await engine.exec(`KILL MUTATION WHERE database = ${quoteString(ws.database)} AND table = ${quoteString(table)} AND is_done = 0`);
   } catch { /* the engine away: the next delete's own failure says so */ }
+  if (e.code === 'INSUFFICIENT_STORAGE') return new RoostError('INSUFFICIENT_STORAGE', "the rows delete failed: the tenant's engine could not write to its disk (full, or over a quota). Had it started deleting, it was stopped: rows of the parts it had finished may be gone, the others are not; retry once the operator has freed space", { retryable: true, headers: { 'Retry-After': '30' }, details: e.details });
   const reason = e.message.replace(/\s*Stack trace[\s\S]*$/i, '').replace(/\n\d+\.\s[\s\S]*$/, '').trim();
   return new RoostError('QUERY_FAILED', `the rows delete failed in the engine: ${reason} (had it started deleting, it was stopped: rows of the parts it had finished may be gone, the others are not); write the condition so that it holds for every row`, { details: { clickhouse_code: e.clickhouseCode } });
 }

@@ -367,6 +367,14 @@ export class HttpServer {
       sendJson(ctx, 507, { error: `the server could not write to its disk (${errno}: full, or a file size limit): the request was not completed; free space and retry`, code: 'INSUFFICIENT_STORAGE', retryable: true, request_id: ctx.id });
       return;
     }
+    const refused = diskRefused(e);
+    if (refused) {
+      // A data directory made read-only, or its permissions changed: not a bug to report (500),
+      // a state of the server's disk to fix; the request did not complete.
+      ctx.log.error('disk refused a write', { request_id: ctx.id, route: ctx.route, err: e });
+      sendJson(ctx, 503, { error: `the server could not write to its disk (${refused}: read-only or not permitted): the request was not completed; retry later, and tell the operator (request id ${ctx.id})`, code: 'ENGINE_UNAVAILABLE', retryable: true, request_id: ctx.id }, { 'Retry-After': '10' });
+      return;
+    }
     ctx.log.error('unhandled error', { request_id: ctx.id, route: ctx.route, err: e });
     sendJson(ctx, 500, { error: `internal error; report request id ${ctx.id}`, code: 'INTERNAL', request_id: ctx.id });
   }
@@ -453,6 +461,16 @@ function diskFull(e: unknown): string | undefined {
   for (let x = e, depth = 0; x && typeof x === 'object' && depth < 5; x = (x as { cause?: unknown }).cause, depth++) {
     const code = (x as { code?: unknown }).code;
     if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'EFBIG') return code;
+  }
+  return undefined;
+}
+
+/** The errno of a file operation the disk refused for another reason than space (read-only, permissions). */
+function diskRefused(e: unknown): string | undefined {
+  for (let x = e, depth = 0; x && typeof x === 'object' && depth < 5; x = (x as { cause?: unknown }).cause, depth++) {
+    const code = (x as { code?: unknown }).code;
+    const syscall = (x as { syscall?: unknown }).syscall;
+    if ((code === 'EROFS' || code === 'EACCES' || code === 'EPERM') && typeof syscall === 'string') return code;
   }
   return undefined;
 }

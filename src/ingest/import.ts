@@ -638,7 +638,7 @@ class InsertGroup {
           // with a 422 about rows it never sent. A group below the engine's squashing thresholds
           // is one block, so nothing of it was stored: each request goes in alone, and only the
           // one at fault fails. (Larger groups may span blocks, some stored: they fail together.)
-          if (e instanceof QueryFailed && batch.length > 1 && bytes <= GROUP_SPLIT_MAX_BYTES) {
+          if (e instanceof QueryFailed && e.code !== 'INSUFFICIENT_STORAGE' && batch.length > 1 && bytes <= GROUP_SPLIT_MAX_BYTES) {
             for (const m of batch) {
               try {
                 await this.#insert([m]);

@@ -429,7 +429,8 @@ export async function insertIsolating(insert: (rows: number[]) => Promise<unknow
     await insert(rows);
     return { left: [], dropped: [] };
   } catch (e) {
-    const refused = (x: unknown): boolean => x instanceof QueryFailed && x.clickhouseCode !== undefined && !NOT_ABOUT_THE_ROWS.has(x.clickhouseCode);
+    // (A full disk is not about the rows either: a half small enough to fit would "isolate" a row.)
+    const refused = (x: unknown): boolean => x instanceof QueryFailed && x.clickhouseCode !== undefined && !NOT_ABOUT_THE_ROWS.has(x.clickhouseCode) && x.code !== 'INSUFFICIENT_STORAGE';
     let part = rows;
     let err: unknown = e;
     while (part.length > 1 && refused(err)) {

@@ -1,0 +1,202 @@
+/**
+ * The server's disk in trouble (a black-box round of the twenty-third session): full, read-only,
+ * or a directory gone. What was answered must say what happened (507 for a full disk, 503 for a
+ * disk that refuses writes, never 422 "your request is wrong" nor 500), and a tenant's cell must
+ * start again once the trouble is over. Real engine (chdb), real server over HTTP; a directory
+ * made immutable (chattr +i) stands for one that refuses writes.
+ */
+import { describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Session } from 'chdb';
+import { repairEmptyMetadata } from '../src/cells/metadata-repair.js';
+import { QueryFailed } from '../src/errors.js';
+import { call, childProcesses, startServer, type RunningServer } from './helpers/server.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function engine(dir: string, ...statements: string[]): string {
+  const s = new Session(dir);
+  try {
+    let out = '';
+    for (const q of statements) out = s.query(q, 'TSV').toString();
+    return out.trim();
+  } finally {
+    s.cleanup();
+  }
+}
+
+describe('definition files a full disk left empty', () => {
+  it('stop the engine from starting; the cell writes databases again and moves tables aside, and the engine starts with the data kept', () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'roost-meta-'));
+    try {
+      const dir = path.join(root, 'db');
+      engine(dir, 'CREATE DATABASE d', 'CREATE TABLE d.t (x UInt32) ENGINE = MergeTree ORDER BY x', 'INSERT INTO d.t VALUES (1), (2), (3)',
+        'CREATE DATABASE e', 'CREATE DATABASE scratch ENGINE = Memory');
+      // What CREATE DATABASE / CREATE TABLE left on a full disk: the definition, empty.
+      fs.truncateSync(path.join(dir, 'metadata', 'd.sql'), 0);
+      fs.truncateSync(path.join(dir, 'metadata', 'e.sql'), 0);
+      fs.truncateSync(path.join(dir, 'metadata', 'scratch.sql'), 0);
+      fs.writeFileSync(path.join(dir, 'metadata', 'd', 'u.sql'), '');
+      fs.writeFileSync(path.join(dir, 'metadata', 'never.sql'), '\n');
+      const copy = path.join(root, 'copy');
+      fs.cpSync(dir, copy, { recursive: true, verbatimSymlinks: true });
+      // (chdb says why only on stderr: "Empty query: while loading database".)
+      expect(() => engine(copy, 'SELECT 1')).toThrow(/Failed to create connection/);
+
+      const r = repairEmptyMetadata(dir, 'scratch');
+      expect(r.databases.map((d) => [d.database, d.linked]).sort()).toEqual([['d', true], ['e', false], ['never', false]]);  // (a database gets its directory link with its first table)
+      expect(r.removed).toEqual(['scratch']);
+      expect(r.tables.map((t) => [t.database, t.table])).toEqual([['d', 'u']]);
+      expect(fs.readdirSync(path.join(dir, 'metadata', 'd')).some((f) => /^u\.empty-\d+\.sql\.bak$/.test(f))).toBe(true);
+      expect(engine(dir,
+        'CREATE TABLE never.t (x UInt8) ENGINE = MergeTree ORDER BY x', 'INSERT INTO never.t VALUES (9)',
+        "SELECT (SELECT groupArray(x) FROM (SELECT x FROM d.t ORDER BY x)), (SELECT count() FROM never.t), (SELECT count() FROM system.tables WHERE database = 'd' AND name = 'u'), (SELECT count() FROM system.databases WHERE name = 'e')")).toBe('[1,2,3]\t1\t0\t1');
+      // Nothing left to repair; a second start is clean.
+      expect(repairEmptyMetadata(dir, 'scratch')).toEqual({ databases: [], removed: [], tables: [] });
+      expect(engine(dir, 'SELECT count() FROM d.t')).toBe('3');
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it("a tenant whose workspace database's definition is empty starts, with its rows, and says what it mended", async () => {
+    let srv = await startServer();
+    const dataDir = srv.dataDir;
+    try {
+      const token = (await call(`${srv.url}/tokens`)).body.workspace_admin_token as string;
+      expect((await call(`${srv.url}/v0/datasources?name=kept&schema=${encodeURIComponent('x UInt32')}`, { method: 'POST', token })).status).toBe(200);
+      expect((await call(`${srv.url}/v0/datasources?name=kept&mode=append`, { method: 'POST', token, body: '1\n2\n', headers: { 'Content-Type': 'text/csv' } })).status).toBe(200);
+      await srv.stop();
+      const meta = path.join(dataDir, 'cells', 'local', 'db', 'metadata');
+      const ws = fs.readdirSync(meta).filter((f) => f.startsWith('ws_') && f.endsWith('.sql'));
+      expect(ws).toHaveLength(1);
+      fs.truncateSync(path.join(meta, ws[0]!), 0);
+      srv = await startServer({ dataDir });
+      const r = await call(`${srv.url}/v0/sql?q=${encodeURIComponent('SELECT sum(x) FROM kept FORMAT TSV')}`, { token });
+      expect(r.status, r.text).toBe(200);
+      expect(r.text.trim()).toBe('3');
+      expect(srv.stderr()).toMatch(new RegExp(`cell: the definition of database ${ws[0]!.slice(0, -4)} was empty \\(written on a full disk\\); written again as an Atomic database with the UUID of its directory`));
+    } finally {
+      await srv.stop();
+    }
+  }, 60_000);
+});
+
+describe('a disk with too little room for definitions', () => {
+  it('refuses a create (and an upload, which stages its rows in a table of its own) with 507, retryable, and makes nothing; reads and inserted events go on', async () => {
+    let srv = await startServer();
+    const dataDir = srv.dataDir;
+    try {
+      const token = (await call(`${srv.url}/tokens`)).body.workspace_admin_token as string;
+      expect((await call(`${srv.url}/v0/datasources?name=before&schema=${encodeURIComponent('x UInt32')}`, { method: 'POST', token })).status).toBe(200);
+      await srv.stop();
+      // Every disk is "nearly full" under a minimum of a petabyte.
+      srv = await startServer({ dataDir, env: { ROOST_ENGINE_MIN_FREE_MB: String(1024 ** 3) } });
+      const c = await call(`${srv.url}/v0/datasources?name=after&schema=${encodeURIComponent('x UInt32')}`, { method: 'POST', token });
+      expect(c.status, c.text).toBe(507);
+      expect(c.body).toMatchObject({ code: 'INSUFFICIENT_STORAGE', retryable: true });
+      expect(c.body.error).toMatch(/could not write to its disk/);
+      expect(c.text).not.toContain(dataDir);
+      expect((await call(`${srv.url}/v0/datasources/after`, { token })).status).toBe(404);
+      const a = await call(`${srv.url}/v0/datasources?name=before&mode=append`, { method: 'POST', token, body: '5\n', headers: { 'Content-Type': 'text/csv' } });
+      expect(a.status, a.text).toBe(507);
+      expect(a.body).toMatchObject({ code: 'INSUFFICIENT_STORAGE', retryable: true });
+      const ev = await call(`${srv.url}/v0/events?name=before&wait=true`, { method: 'POST', token, body: '{"x":7}\n' });
+      expect(ev.status, ev.text).toBe(200);
+      expect((await call(`${srv.url}/v0/sql?q=${encodeURIComponent('SELECT sum(x) FROM before FORMAT TSV')}`, { token })).text.trim()).toBe('7');
+    } finally {
+      await srv.stop();
+    }
+  }, 60_000);
+
+  it('engine answers of a full disk are 507 INSUFFICIENT_STORAGE without the engine\'s paths', () => {
+    for (const [msg, code] of [
+      ['Code: 243. DB::Exception: Cannot reserve 1.00 MiB, not enough space. (NOT_ENOUGH_SPACE)', 243],
+      ['Code: 1001. DB::Exception: std::__1::__fs::filesystem::filesystem_error: filesystem error: in create_directories: No space left on device ["/srv/roost/cells/acme/db/store/dc3"]', 1001],
+      ['ENOSPC: no space left on device, write', undefined],
+    ] as const) {
+      const e = new QueryFailed(msg, code);
+      expect(e).toMatchObject({ code: 'INSUFFICIENT_STORAGE', status: 507, retryable: true });
+      expect(e.message).not.toMatch(/\/srv|store/);
+    }
+    expect(new QueryFailed('Code: 62. DB::Exception: Syntax error', 62).code).toBe('QUERY_FAILED');
+  });
+});
+
+/** Whether this machine lets us make a directory immutable (root, a filesystem with the attribute). */
+function immutableWorks(): boolean {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'roost-chattr-'));
+  try {
+    execFileSync('chattr', ['+i', d], { stdio: 'ignore' });
+    try { fs.writeFileSync(path.join(d, 'x'), 'x'); return false; } catch { return true; } finally { execFileSync('chattr', ['-i', d], { stdio: 'ignore' }); }
+  } catch {
+    return false;
+  } finally {
+    fs.rmSync(d, { recursive: true, force: true });
+  }
+}
+
+describe('directories that refuse writes, or are gone', () => {
+  it('an insert whose spool cannot be made is a 503 and the cell lives on; a spool directory removed is made again; buffered events refused by the disk are a 503, not a 500', async (t) => {
+    if (!immutableWorks()) {
+      const why = 'chattr +i is not available here (needs root and a filesystem with the immutable attribute)';
+      if (process.env.CI === 'true') throw new Error(why);
+      console.warn(`SKIPPED: ${why}`);
+      return t.skip();
+    }
+    const srv: RunningServer = await startServer();
+    const locked: string[] = [];
+    try {
+      const token = (await call(`${srv.url}/tokens`)).body.workspace_admin_token as string;
+      expect((await call(`${srv.url}/v0/datasources?name=s&schema=${encodeURIComponent('x UInt32')}`, { method: 'POST', token })).status).toBe(200);
+      const [cell] = childProcesses(srv.proc.pid!, 'cell-main');
+      expect(cell).toBeDefined();
+      const spool = path.join(srv.dataDir, 'cells', 'local', 'spool');
+
+      // Removed under the running cell: made again, the append stored.
+      fs.rmSync(spool, { recursive: true, force: true });
+      const a1 = await call(`${srv.url}/v0/datasources?name=s&mode=append`, { method: 'POST', token, body: '1\n', headers: { 'Content-Type': 'text/csv' } });
+      expect(a1.status, a1.text).toBe(200);
+
+      // Refusing writes: the append is a 503 that says nothing was stored, the cell is the same.
+      execFileSync('chattr', ['+i', spool]);
+      locked.push(spool);
+      const a2 = await call(`${srv.url}/v0/datasources?name=s&mode=append`, { method: 'POST', token, body: '2\n', headers: { 'Content-Type': 'text/csv' } });
+      expect(a2.status, a2.text).toBe(503);
+      expect(a2.body).toMatchObject({ code: 'ENGINE_UNAVAILABLE', retryable: true });
+      expect(a2.body.error).toMatch(/nothing of it was stored/);
+      const w = await call(`${srv.url}/v0/events?name=s&wait=true`, { method: 'POST', token, body: '{"x":3}\n' });
+      expect(w.status, w.text).toBe(503);
+      expect(childProcesses(srv.proc.pid!, 'cell-main')).toEqual([cell]);
+      expect((await call(`${srv.url}/v0/sql?q=${encodeURIComponent('SELECT sum(x) FROM s FORMAT TSV')}`, { token })).text.trim()).toBe('1');
+      execFileSync('chattr', ['-i', spool]);
+      locked.pop();
+      const a3 = await call(`${srv.url}/v0/datasources?name=s&mode=append`, { method: 'POST', token, body: '4\n', headers: { 'Content-Type': 'text/csv' } });
+      expect(a3.status, a3.text).toBe(200);
+
+      // The events buffer's folder refusing writes: 503 ENGINE_UNAVAILABLE (it was a 500 "report it").
+      const events = path.join(srv.dataDir, 'events');
+      fs.mkdirSync(events, { recursive: true });
+      execFileSync('chattr', ['+i', events]);
+      locked.push(events);
+      const b = await call(`${srv.url}/v0/events?name=s`, { method: 'POST', token, body: '{"x":5}\n' });
+      expect(b.status, b.text).toBe(503);
+      expect(b.body).toMatchObject({ code: 'ENGINE_UNAVAILABLE', retryable: true });
+      expect(b.body.error).toMatch(/could not write to its disk \(EPERM: read-only or not permitted\)/);
+      execFileSync('chattr', ['-i', events]);
+      locked.pop();
+      expect((await call(`${srv.url}/v0/events?name=s`, { method: 'POST', token, body: '{"x":5}\n' })).status).toBe(202);
+      for (let i = 0; i < 50; i++) {
+        if ((await call(`${srv.url}/v0/sql?q=${encodeURIComponent('SELECT sum(x) FROM s FORMAT TSV')}`, { token })).text.trim() === '10') break;
+        await sleep(200);
+      }
+      expect((await call(`${srv.url}/v0/sql?q=${encodeURIComponent('SELECT sum(x) FROM s FORMAT TSV')}`, { token })).text.trim()).toBe('10');
+    } finally {
+      for (const d of locked) execFileSync('chattr', ['-i', d]);
+      await srv.stop();
+    }
+  }, 60_000);
+});
