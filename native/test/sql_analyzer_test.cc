@@ -204,6 +204,33 @@ TEST_CASE("policy refusals carry code and offset") {
   }
 }
 
+TEST_CASE("every setting of a SETTINGS clause is checked, whatever its place in the clause") {
+  // A quoted name after a comma passed as a plain identifier: a subquery's max_threads escaped
+  // the tenant's thread cap, and forbidden settings reached the engine.
+  struct Case { std::string q; ErrorCode code; uint32_t offset; };
+  const Case cases[] = {
+      {"SELECT 1 SETTINGS join_use_nulls = 0, `readonly` = 0", ErrorCode::SYNTAX_ERROR, 38},
+      {"SELECT 1 SETTINGS join_use_nulls = 0, \"readonly\" = 0", ErrorCode::SYNTAX_ERROR, 38},
+      {"SELECT 1 SETTINGS `join_use_nulls` = 0", ErrorCode::SYNTAX_ERROR, 18},
+      {"SELECT 1 SETTINGS join_use_nulls = 0, readonly = 0", ErrorCode::FORBIDDEN_SETTING, 38},
+      {"SELECT * FROM (SELECT 1 SETTINGS join_use_nulls = 0, `max_threads` = 8)", ErrorCode::SYNTAX_ERROR, 53},
+      {"SELECT * FROM (SELECT 1 SETTINGS join_use_nulls = 0, max_threads = 8)", ErrorCode::FORBIDDEN_SETTING, 53},
+      {"SELECT * FROM (SELECT 1 SETTINGS join_use_nulls = 0, join_use_nulls = 1, max_threads = 8)", ErrorCode::FORBIDDEN_SETTING, 73},
+      {"SELECT 1 SETTINGS max_threads = 1e3", ErrorCode::FORBIDDEN_SETTING, 32},
+      {"SELECT 1 SETTINGS max_threads = 0x10", ErrorCode::FORBIDDEN_SETTING, 32},
+  };
+  for (const auto& c : cases) {
+    Error e = refused(c.q);
+    INFO(c.q, " -> ", errorCodeName(e.code), " @", e.offset, " ", e.message);
+    CHECK(e.code == c.code);
+    CHECK(e.offset == c.offset);
+  }
+  CHECK(ok("SELECT 1 SETTINGS join_use_nulls = 1, max_threads = 2, join_algorithm = 'hash'") ==
+        "SELECT 1 SETTINGS join_use_nulls = 1, max_threads = 2, join_algorithm = 'hash'");
+  CHECK(ok("SELECT * FROM (SELECT 1 SETTINGS join_use_nulls = 1, join_use_nulls = 0) SETTINGS max_threads = 1") ==
+        "SELECT * FROM (SELECT 1 SETTINGS join_use_nulls = 1, join_use_nulls = 0) SETTINGS max_threads = 1");
+}
+
 TEST_CASE("lexer errors say what is wrong in words, showing the character as written") {
   struct Case { std::string q; const char* message; uint32_t offset; };
   const Case cases[] = {

@@ -637,28 +637,41 @@ bool Scanner::endsQuery(size_t k) const {
 }
 
 bool Scanner::setting(size_t& i) {
-  std::string name;
-  if (!ident(i) || !identText(i, name)) return fail(ErrorCode::SYNTAX_ERROR, i, "expected a setting name");
-  if (!isAllowedSetting(name)) return fail(ErrorCode::FORBIDDEN_SETTING, i, "setting '" + name + "' may not be changed");
-  if (type(i + 1) != TT::Equals) return fail(ErrorCode::SYNTAX_ERROR, i + 1, "expected '='");
-  size_t v = i + 2;
-  if (type(v) == TT::Minus && type(v + 1) == TT::Number) ++v;
-  bool literal = type(v) == TT::Number || (type(v) == TT::StringLiteral && *tok(v).begin == '\'') ||
-                 kw(v, "true") || kw(v, "false");
-  if (!literal) return fail(ErrorCode::FORBIDDEN_SETTING, v, "setting values must be literals");
-  if (name == "max_threads" && !endsQuery(v + 1)) {
-    // Roost caps the query's own (final) SETTINGS at the tenant's share of the CPU; a SETTINGS
-    // clause of a subquery, or of one SELECT of a UNION, is applied by ClickHouse as written.
-    return fail(ErrorCode::FORBIDDEN_SETTING, i,
-                "max_threads may only be set in the SETTINGS clause at the end of the query, not in a subquery or before "
-                "UNION");
+  // Every "name = literal" of the clause, here: the main loop saw only bare words as settings, so
+  // a quoted name after a comma (consumed here) passed as a plain identifier, unchecked
+  // (`SETTINGS join_use_nulls = 0, `max_threads` = 8` in a subquery escaped the tenant's thread
+  // cap). Names are bare and values plain literals, so that Roost's split of the final clause
+  // (query/run.ts, splitUserSettings) reads every clause this accepts.
+  for (;;) {
+    std::string name;
+    if (ident(i) && !word(i))
+      return fail(ErrorCode::SYNTAX_ERROR, i, "write a setting's name without quotes");
+    if (!word(i) || !identText(i, name)) return fail(ErrorCode::SYNTAX_ERROR, i, "expected a setting name");
+    if (!isAllowedSetting(name)) return fail(ErrorCode::FORBIDDEN_SETTING, i, "setting '" + name + "' may not be changed");
+    if (type(i + 1) != TT::Equals) return fail(ErrorCode::SYNTAX_ERROR, i + 1, "expected '='");
+    size_t v = i + 2;
+    if (type(v) == TT::Minus && type(v + 1) == TT::Number) ++v;
+    bool plainNumber = false;
+    if (type(v) == TT::Number) {
+      std::string_view t = tok(v).text();
+      plainNumber = !t.empty() && t.find_first_not_of("0123456789.") == std::string_view::npos;
+    }
+    bool literal = plainNumber || (type(v) == TT::StringLiteral && *tok(v).begin == '\'') || kw(v, "true") || kw(v, "false");
+    if (!literal) return fail(ErrorCode::FORBIDDEN_SETTING, v, "setting values must be literals (a number in digits, a 'string', true or false)");
+    if (name == "max_threads" && !endsQuery(v + 1)) {
+      // Roost caps the query's own (final) SETTINGS at the tenant's share of the CPU; a SETTINGS
+      // clause of a subquery, or of one SELECT of a UNION, is applied by ClickHouse as written.
+      return fail(ErrorCode::FORBIDDEN_SETTING, i,
+                  "max_threads may only be set in the SETTINGS clause at the end of the query, not in a subquery or before "
+                  "UNION");
+    }
+    i = v + 1;
+    if (type(i) != TT::Comma && type(i) != TT::ClosingRoundBracket && type(i) != TT::Semicolon && type(i) != TT::EndOfStream &&
+        !kw(i, "format"))
+      return fail(ErrorCode::SYNTAX_ERROR, i, "unexpected token after a setting");
+    if (type(i) != TT::Comma) return true;
+    ++i;
   }
-  i = v + 1;
-  if (type(i) != TT::Comma && type(i) != TT::ClosingRoundBracket && type(i) != TT::Semicolon && type(i) != TT::EndOfStream &&
-      !kw(i, "format"))
-    return fail(ErrorCode::SYNTAX_ERROR, i, "unexpected token after a setting");
-  if (type(i) == TT::Comma) ++i;
-  return true;
 }
 
 bool Scanner::format(size_t& i) {
