@@ -152,6 +152,9 @@ describe('events acknowledged with 202 whose flush a kill cut between record and
       expect(parts).toEqual(['all_1_1_0']);
       fs.renameSync(path.join(table, 'all_1_1_0'), path.join(table, 'tmp_insert_all_1_1_0'));
       fs.writeFileSync(path.join(segments, kept[0]!), copy);
+      // The engine's status file a killed cell leaves, naming its PID, now another live process's
+      // (PIDs are reused): it holds nothing, and must not stop the repair.
+      fs.writeFileSync(path.join(cellDb, 'status'), `PID: ${process.pid}\nStarted at: 2026-11-30 00:00:00\n`);
 
       // Sent again with the same token: stored, once.
       srv = await startServer({ dataDir });

@@ -48,12 +48,41 @@ const sessionOpts = backupsDir ? { connectionArgs: [`--backups.allowed_path=${ba
  */
 const ENGINE_LOCK_WAIT_MS = 30_000;
 
-/** A live process other than this one named by the engine directory's status file. */
+/**
+ * A live process other than this one named by the engine directory's status file, that is a cell
+ * of this directory. A PID is reused (a reboot, a container restart, wrapped PIDs: minutes on a
+ * busy host), and a zombie answers signal 0: taken for the holder, such a process made the cell
+ * skip the repairs below, and the engine dropped a retried flush of acknowledged events (a
+ * review of this session). Where /proc can be read the process must have the status file open
+ * (the engine's lock is on it); elsewhere a live PID is taken for the holder, as before.
+ */
 function engineHolder(dbDir: string): number | undefined {
   let text: string;
   try { text = fs.readFileSync(path.join(dbDir, 'status'), 'utf8'); } catch { return undefined; }
   const pid = Number(/^PID: (\d+)/m.exec(text)?.[1]);
   if (!pid || pid === process.pid) return undefined;
+  if (fs.existsSync('/proc/self/fd')) {
+    // The engine holds its directory by a lock on the status file, open for as long: a process
+    // without it open holds nothing (a zombie has no open files).
+    let fds: string[];
+    try {
+      fds = fs.readdirSync(`/proc/${pid}/fd`);
+    } catch (e) {
+      // Not ours to read (another user's process): taken for the holder, as before; gone: none.
+      const code = (e as NodeJS.ErrnoException).code;
+      return code === 'EACCES' || code === 'EPERM' ? pid : undefined;
+    }
+    const status = path.join(dbDir, 'status');
+    let real = status;
+    try { real = fs.realpathSync(status); } catch { /* as named */ }
+    for (const fd of fds) {
+      try {
+        const to = fs.readlinkSync(`/proc/${pid}/fd/${fd}`);
+        if (to === real || to === status) return pid;
+      } catch { /* closed meanwhile */ }
+    }
+    return undefined;
+  }
   try {
     process.kill(pid, 0);
     return pid;
