@@ -91,7 +91,11 @@ export class CellManager {
 
   /** Drops the engine's stage tables of no import in progress (in `databases` only, when given), in the background. */
   #sweepStages(tenant: string, engine: Engine, databases?: string[]): void {
-    void sweepStageTables(engine, engine.kind === 'embedded' ? 0 : STAGE_SWEEP_AGE_S, databases).then(
+    const report = (what: 'finished' | 'not finished', table: string, err?: unknown) => {
+      if (what === 'finished') this.#opts.log.warn('an import cut in its commit was finished (its rows were partly in)', { tenant, stage: table });
+      else this.#opts.log.warn('an import cut in its commit could not be finished now; its stage is kept for the next start', { tenant, stage: table, err });
+    };
+    void sweepStageTables(engine, engine.kind === 'embedded' ? 0 : STAGE_SWEEP_AGE_S, databases, report).then(
       (dropped) => { if (dropped.length) this.#opts.log.warn('dropped stage tables of unfinished imports', { tenant, tables: dropped }); },
       (err: unknown) => this.#opts.log.warn('stage tables not swept', { tenant, err }),
     );

@@ -832,6 +832,18 @@ session.queryAsync('SELECT version()', { format: 'TSV' }).then(async (r) => {
   // (streams) lift the cap in their own SETTINGS clause.
   await session.queryAsync(SESSION_SETTINGS);
   await useNoDatabase(session);
+  // Stage tables a kill left (an import's, maybe cut in its commit): their parts keep their files
+  // until the import's repair has looked at them (src/ingest/attach-repair.ts), as an append's
+  // stage had them while it ran (its merges stopped, which a restart forgets).
+  try {
+    const stages = (await session.queryAsync("SELECT database, name FROM system.tables WHERE match(name, '__stage_[0-9a-f]{12}$') AND database NOT IN ('system', 'information_schema', 'INFORMATION_SCHEMA')", { format: 'TSV' })).text();
+    for (const line of stages.split('\n').filter(Boolean)) {
+      const [db, name] = line.split('\t');
+      await session.queryAsync(`SYSTEM STOP MERGES \`${db!.replace(/\\/g, '\\\\').replace(/`/g, '\\`')}\`.\`${name!.replace(/\\/g, '\\\\').replace(/`/g, '\\`')}\``);
+    }
+  } catch (e) {
+    process.stderr.write(`cell: could not stop the merges of stage tables: ${String(e)}\n`);
+  }
   send(Frame.Pong, 0, JSON.stringify({ version: engineVersion, ready: true }));
 }, (e) => {
   process.stderr.write(`cell: engine failed to start: ${String(e)}\n`);

@@ -27,6 +27,7 @@ import { quoteIdent, quoteString, type Engine } from '../cells/engine.js';
 import type { Metrics } from '../log/metrics.js';
 import { checkStorage, storageChanged } from '../../tenants/limits.js';
 import { newStageSuffix, stageDone } from './stage.js';
+import { finishAttach } from './attach-repair.js';
 
 export interface ImportSource {
   /** CSV bytes (for NDJSON: the converted rows). */
@@ -357,6 +358,10 @@ async function importLocked(app: App, o: ImportOptions, suffix: string): Promise
     if (o.staged) {
       await engine.exec(`CREATE TABLE ${stage} AS ${target}`);
       staged.push(stage);
+      // An append's stage is attached part by part as it is (merged in the data source later):
+      // merging it here is work thrown away, and gives its parts new files (see attach-repair.ts).
+      // Not a replace's: that stage becomes the data source's table, and a stop would follow it.
+      if (engine.kind === 'embedded' && o.mode !== 'replace') await engine.exec(`SYSTEM STOP MERGES ${stage}`);
     }
     const embedded = engine.kind === 'embedded';
     const dedup: Record<string, string> = o.dedupToken && embedded ? { insert_deduplication_token: o.dedupToken } : {};
@@ -473,7 +478,15 @@ async function importLocked(app: App, o: ImportOptions, suffix: string): Promise
         // tenant past its limit stores nothing.
         if (!o.skipStorageLimit) await checkStorage(app, getTenant(app.state, o.ws.tenant), true);
         o.beforeCommit?.();
-        await commit(`ALTER TABLE ${target} ATTACH PARTITION tuple() FROM ${stage}`);
+        const attach = `ALTER TABLE ${target} ATTACH PARTITION tuple() FROM ${stage}`;
+        await commit(attach);
+        // Cut in flight on a cell: finished (or made) once the cell is back, so the answer is a
+        // definite 200 rather than a 502 over part of the rows (see attach-repair.ts). Not settled
+        // in time, the stage is left for the sweep at the cell's next start, which finishes it.
+        if (unknown && embedded) {
+          if (await settleAttach(app, engine, o.ws.database, o.ds.table, `${o.ds.table}${suffix}`, attach)) unknown = undefined;
+          else staged.splice(staged.indexOf(stage), 1);
+        }
       }
       // The rows are in (the step above is the commit): their rejected lines follow, retried while
       // the cell comes back (a kill between the two left the rows without them and said "retry",
@@ -482,7 +495,11 @@ async function importLocked(app: App, o: ImportOptions, suffix: string): Promise
         try {
           await afterStored(app, o, rows, spool.count, async () => {
             await engine.exec(`ALTER TABLE ${qTable} ATTACH PARTITION tuple() FROM ${qualified(o.ws, `${o.ds.table}_quarantine${suffix}`)}`);
-          }, () => quarantineLanded(engine, qTable, importId));
+          }, embedded
+            // A cut attach: any of its rows in is not "landed" (a 200 counted rows that were not
+            // all there): finished first.
+            ? async () => (await finishAttach(engine, o.ws.database, `${o.ds.table}_quarantine`, `${o.ds.table}_quarantine${suffix}`)) !== 'none'
+            : () => quarantineLanded(engine, qTable, importId));
         } catch (e) {
           throw unknown ?? e;
         }
@@ -496,6 +513,29 @@ async function importLocked(app: App, o: ImportOptions, suffix: string): Promise
     for (const t of staged) await app.dropLater.drop(o.ws.tenant, t);
   }
   return { importId, rows, quarantined: spool.count, bytes, elapsedMs: performance.now() - t0, ...(outsideCondition !== undefined ? { outsideCondition } : {}) };
+}
+
+/**
+ * Settles an append's commit cut in flight on a cell (its outcome unknown): once the cell answers,
+ * the attach is finished where it was cut, or made when it had not started. True when the rows
+ * are all in; false when the cell did not come back in time or the repair failed (logged).
+ */
+async function settleAttach(app: App, engine: Engine, database: string, table: string, stage: string, attach: string): Promise<boolean> {
+  const deadline = Date.now() + AFTER_STORED_RETRY_MS;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      if ((await finishAttach(engine, database, table, stage)) === 'none') await engine.exec(attach);
+      app.log.info('an append cut in its commit was finished', { database, table, attempt });
+      return true;
+    } catch (e) {
+      const unavailable = e instanceof RoostError && (e.code === 'CELL_UNAVAILABLE' || e.code === 'ENGINE_UNAVAILABLE');
+      if (!unavailable || Date.now() > deadline) {
+        app.log.warn('an append cut in its commit could not be finished now; the next start of the cell finishes it', { database, table, stage, err: e });
+        return false;
+      }
+      await new Promise((r) => setTimeout(r, Math.min(1_000, 100 * attempt)));
+    }
+  }
 }
 
 /** Are an import's quarantined rows in the quarantine table (its rows carry the import's id)? */

@@ -7,6 +7,7 @@
 import crypto from 'node:crypto';
 import type { Engine } from '../cells/engine.js';
 import { quoteIdent, quoteString } from '../cells/engine.js';
+import { finishAttach } from './attach-repair.js';
 
 /** Suffixes of this process's imports in progress: their stage tables are never swept. */
 const live = new Set<string>();
@@ -52,12 +53,43 @@ export async function stageTables(engine: Engine, opts: { databases?: string[]; 
  * mid-import): those older than `olderThanSeconds` (no import runs that long), and none of this
  * process's imports in progress (`liveStage`). Returns the tables dropped.
  */
-export async function sweepStageTables(engine: Engine, olderThanSeconds: number, databases?: string[]): Promise<string[]> {
+export async function sweepStageTables(engine: Engine, olderThanSeconds: number, databases?: string[], report?: (what: 'finished' | 'not finished', table: string, err?: unknown) => void): Promise<string[]> {
   const dropped: string[] = [];
-  for (const t of await stageTables(engine, { olderThanSeconds, ...(databases ? { databases } : {}) })) {
-    if (liveStage(t.name)) continue;
+  const stages = (await stageTables(engine, { olderThanSeconds, ...(databases ? { databases } : {}) })).filter((t) => !liveStage(t.name));
+  // An append's commit cut by a kill (server or cell) is finished before its stage goes (see
+  // attach-repair.ts): data stages first, so that the quarantine stage of an import whose rows
+  // went in follows them (its rejected rows were to be stored with them).
+  const committed = new Set<string>();
+  const quarantine = (name: string) => name.slice(0, -STAGE_SUFFIX_LENGTH).endsWith('_quarantine');
+  for (const t of [...stages.filter((x) => !quarantine(x.name)), ...stages.filter((x) => quarantine(x.name))]) {
+    if (engine.kind === 'embedded') {
+      const suffix = t.name.slice(-STAGE_SUFFIX_LENGTH);
+      const table = t.name.slice(0, -STAGE_SUFFIX_LENGTH);
+      try {
+        if (await tableExists(engine, t.database, table)) {
+          let state = await finishAttach(engine, t.database, table, t.name);
+          if (state === 'none' && quarantine(t.name) && committed.has(`${t.database}\0${suffix}`)) {
+            await engine.exec(`ALTER TABLE ${quoteIdent(t.database)}.${quoteIdent(table)} ATTACH PARTITION tuple() FROM ${quoteIdent(t.database)}.${quoteIdent(t.name)}`);
+            state = 'finished';
+          }
+          if (state !== 'none' && !quarantine(t.name)) committed.add(`${t.database}\0${suffix}`);
+          if (state === 'finished') report?.('finished', `${t.database}.${t.name}`);
+        }
+      } catch (e) {
+        // Left for the next start rather than dropped half-attached.
+        report?.('not finished', `${t.database}.${t.name}`, e);
+        continue;
+      }
+    }
     await engine.exec(`DROP TABLE IF EXISTS ${quoteIdent(t.database)}.${quoteIdent(t.name)}`);
     dropped.push(`${t.database}.${t.name}`);
   }
   return dropped;
+}
+
+/** `__stage_` and 12 hex digits. */
+const STAGE_SUFFIX_LENGTH = 20;
+
+async function tableExists(engine: Engine, database: string, table: string): Promise<boolean> {
+  return (await engine.exec(`SELECT count() FROM system.tables WHERE database = ${quoteString(database)} AND name = ${quoteString(table)} FORMAT TSV`)).toString().trim() !== '0';
 }
