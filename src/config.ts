@@ -259,6 +259,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
   for (const [key, min, max] of [
     ['ROOST_RESULT_SPOOL_BYTES', 1 << 20, Number.MAX_SAFE_INTEGER],
     ['ROOST_RESULT_SPOOL_TOTAL_BYTES', 1 << 20, Number.MAX_SAFE_INTEGER],
+    ['ROOST_RESULT_MEMORY_TOTAL_BYTES', 1 << 20, Number.MAX_SAFE_INTEGER],
     ['ROOST_CLIENT_STALL_MS', 100, 86_400_000],
     ['ROOST_NDJSON_WORKERS', 0, 64],
     ['ROOST_DROP_RETRY_MS', 100, 86_400_000],
@@ -291,6 +292,7 @@ export function helpText(): string {
     ['ROOST_CSV_SIMD', "cap on the CSV splitter's vector instructions: sse2, avx2 or avx512 (default the CPU's best)"],
     ['ROOST_RESULT_SPOOL_BYTES', "largest spool file of one query result the client reads slower than the engine writes, in bytes (default 1073741824, at least 1048576)"],
     ['ROOST_RESULT_SPOOL_TOTAL_BYTES', 'cap on the bytes of all result spool files at once (default 8589934592, at least 1048576)'],
+    ['ROOST_RESULT_MEMORY_TOTAL_BYTES', 'cap on the bytes of all results held in memory for clients that have not read them yet; past it they go to spool files (default 268435456, at least 1048576)'],
     ['ROOST_CLIENT_STALL_MS', 'a client that takes nothing of a result past its spool for this long is cut off, in ms (default 60000)'],
     ['ROOST_NDJSON_WORKERS', 'worker threads converting NDJSON bodies; 0 converts them on the main thread (default the cores, 2 to 4)'],
     ['ROOST_NDJSON_FAST', "1: NDJSON bodies converted as bytes (the fast path); 0: as text (default 1)"],

@@ -1,6 +1,7 @@
 /** Prometheus metrics (`GET /metrics`), one registry per server. */
 import client from 'prom-client';
 import { ndjsonWorkerBodies } from '../ingest/ndjson-pool.js';
+import { resultMemoryBytes } from '../query/result-spool.js';
 
 export function createMetrics() {
   const registry = new client.Registry();
@@ -55,6 +56,10 @@ export function createMetrics() {
       this.reset();
       for (const [tenant, n] of m.serviceLog?.pendingBytes() ?? []) this.set({ tenant }, n);
     },
+  });
+  new client.Gauge({
+    name: 'roost_result_memory_bytes', help: 'Bytes of query results held in memory for clients that have not read them yet (all results; capped by ROOST_RESULT_MEMORY_TOTAL_BYTES, past which they go to spool files)', registers: [registry],
+    collect() { this.set(resultMemoryBytes()); },
   });
   new client.Counter({
     name: 'roost_ndjson_worker_bodies_total', help: 'NDJSON bodies (events requests, NDJSON imports, buffered-events flushes) converted in worker threads rather than on the server thread (small bodies are not)', registers: [registry],

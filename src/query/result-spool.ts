@@ -18,6 +18,18 @@ import { writeChunk } from '../http/context.js';
 
 /** Bytes of result held in memory before the rest goes to the spool file. */
 const MEMORY_BYTES = 8 << 20;
+/**
+ * Bytes of all results held in memory at once (this server); past it a result's next bytes go to
+ * its spool file. 8 MiB each without a cap let one tenant's clients that read nothing pin the
+ * server's memory (100 of them held 826 MiB, found by the isolation round).
+ */
+const MEMORY_TOTAL_BYTES = wholeAtLeast(process.env.ROOST_RESULT_MEMORY_TOTAL_BYTES, 1 << 20, 256 << 20);
+let memoryTotal = 0;
+
+/** Bytes of results held in memory now (all results of this server): `roost_result_memory_bytes`. */
+export function resultMemoryBytes(): number {
+  return memoryTotal;
+}
 
 /** Chunks larger than this are taken in pieces of this size. */
 const PIECE_BYTES = 1 << 20;
@@ -77,9 +89,10 @@ export async function pumpResult(ctx: Ctx, source: AsyncIterable<Buffer>, o: Spo
         for (let at = 0; at < whole.length; at += PIECE_BYTES) {
           const chunk = whole.length <= PIECE_BYTES ? whole : Buffer.from(whole.subarray(at, at + PIECE_BYTES));
           // Straight on while the client keeps up (the writer waits for data); held once it lags.
-          if (fd === undefined && (wakeConsumer !== undefined || memoryBytes + chunk.length <= MEMORY_BYTES)) {
+          if (fd === undefined && (wakeConsumer !== undefined || (memoryBytes + chunk.length <= MEMORY_BYTES && memoryTotal + chunk.length <= MEMORY_TOTAL_BYTES))) {
             memory.push(chunk);
             memoryBytes += chunk.length;
+            memoryTotal += chunk.length;
           } else {
             // The file is at its size (per result, and all results' together): the engine waits until
             // the client has read all of it, and the file starts over (its size is what is on disk:
@@ -126,6 +139,7 @@ export async function pumpResult(ctx: Ctx, source: AsyncIterable<Buffer>, o: Spo
       if (memory.length) {
         const b = memory.shift()!;
         memoryBytes -= b.length;
+        memoryTotal -= b.length;
         await writeChunk(ctx, b, o.stallMs, spoolFull);
         continue;
       }
@@ -151,6 +165,8 @@ export async function pumpResult(ctx: Ctx, source: AsyncIterable<Buffer>, o: Spo
   } finally {
     await producer;
     spooledTotal -= fileWritten;
+    memoryTotal -= memoryBytes;
+    memory.length = 0;
     await fd?.close();
   }
 
