@@ -127,6 +127,27 @@ describe('GET /v0/tenants/<slug>/audit', () => {
     expect((await call(`${srv.url}/v0/tenants/acme/audit`)).status).toBe(401);
   });
 
+  it("another tenant's credential cannot fill the tenant's log: at most one record a second (bursts of 10) per credential", async () => {
+    const before = async () => ((await audit('?event=authz.denied&limit=1000')).body.records as Array<Record<string, any>>).filter((x) => x.credential === 'another tenant').length;
+    const n0 = await before();
+    const t0 = Date.now();
+    const ids: string[] = [];
+    for (let i = 0; i < 60; i++) {
+      const r = await call(`${srv.url}/v0/tenants/acme/workspaces`, { token: globexAdmin, headers: { 'X-Request-Id': `spam-${i}` } });
+      expect(r.status).toBe(403);
+      ids.push(`spam-${i}`);
+    }
+    const seconds = (Date.now() - t0) / 1000;
+    await new Promise((r) => setTimeout(r, 1500));
+    const written = (await before()) - n0;
+    expect(written).toBeGreaterThan(0);
+    expect(written).toBeLessThanOrEqual(10 + Math.ceil(seconds) + 1);
+    // Every one is in the actor's own tenant's log (the operator's view of the server's records).
+    const own = await call(`${srv.url}/v0/tenants/globex/audit?event=authz.denied&limit=1000`, { token: op() });
+    const mine = (own.body.records as Array<Record<string, any>>).filter((x) => ids.includes(x.request_id));
+    expect(mine).toHaveLength(60);
+  });
+
   it('answers bad parameters with a 400 that says what to send', async () => {
     for (const [q, msg] of [
       ['?since=yesterday', /since must be an ISO 8601 date/],
