@@ -24,6 +24,15 @@ const TRY_TIMEOUT_MS = 10_000;
  */
 export type DropHold = () => (() => void) | 'wait' | 'keep';
 
+/**
+ * On a cell, the table's files go with the statement (SYNC): the engine otherwise keeps a dropped
+ * table's data for minutes, and the disk a failed upload filled stayed full (a retry of a smaller
+ * upload failed again; found by the disk round). Remote servers (older ones lack SYNC) as they are.
+ */
+function now(e: Engine, statement: string): string {
+  return e.kind === 'embedded' ? `${statement} SYNC` : statement;
+}
+
 interface Pending { tenant: string; statement: string; tries: number; hold?: DropHold; done?: () => void }
 
 export class DropLater {
@@ -44,7 +53,7 @@ export class DropLater {
     const statement = `DROP TABLE IF EXISTS ${qualified}`;
     try {
       const e = this.engineOf(tenant);
-      if (e) await e.exec(statement);
+      if (e) await e.exec(now(e, statement));
       done?.();
     } catch (err) {
       this.log.warn('table not dropped; tried again later', { tenant, table: qualified, err });
@@ -83,7 +92,7 @@ export class DropLater {
       if (held === 'keep') { this.#pending.delete(key); p.done?.(); continue; }
       if (held === 'wait') continue;
       try {
-        await e.exec(p.statement, { timeoutMs: TRY_TIMEOUT_MS });
+        await e.exec(now(e, p.statement), { timeoutMs: TRY_TIMEOUT_MS });
         this.#pending.delete(key);
         p.done?.();
         this.log.info('table dropped on a later try', { tenant: p.tenant, statement: p.statement });

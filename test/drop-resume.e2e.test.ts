@@ -115,3 +115,20 @@ describe('a data source create cut by kill -9 before its state change', () => {
     }
   }, 120_000);
 });
+
+describe("a finished upload's stage table", () => {
+  it('leaves nothing on disk: dropped with its files (the engine kept them minutes, a full disk stayed full)', async () => {
+    const srv = await startServer();
+    try {
+      const token = (await call(`${srv.url}/tokens`)).body.workspace_admin_token as string;
+      await create(srv, token, 'up', '1\n2\n3\n');
+      const r = await call(`${srv.url}/v0/datasources?name=up&mode=replace`, { method: 'POST', token, body: '4\n', headers: { 'Content-Type': 'text/csv' } });
+      expect(r.status, r.text).toBe(200);
+      const dropped = path.join(srv.dataDir, 'cells', 'local', 'db', 'metadata_dropped');
+      expect(fs.existsSync(dropped) ? fs.readdirSync(dropped) : []).toEqual([]);
+      expect(tablesOnDisk(srv.dataDir).filter((t) => t.includes('__stage_'))).toEqual([]);
+    } finally {
+      await srv.stop();
+    }
+  }, 60_000);
+});

@@ -81,7 +81,7 @@ export async function sweepStageTables(engine: Engine, olderThanSeconds: number,
         continue;
       }
     }
-    await engine.exec(`DROP TABLE IF EXISTS ${quoteIdent(t.database)}.${quoteIdent(t.name)}`);
+    await engine.exec(`DROP TABLE IF EXISTS ${quoteIdent(t.database)}.${quoteIdent(t.name)}${engine.kind === 'embedded' ? ' SYNC' : ''}`);
     dropped.push(`${t.database}.${t.name}`);
   }
   return dropped;
