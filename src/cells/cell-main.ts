@@ -129,7 +129,14 @@ async function openEngine(): Promise<Session> {
   }
 }
 
-let session = await openEngine();
+let session: Session;
+try {
+  session = await openEngine();
+} catch (e) {
+  // One line for the server's log (it reads the engine's own "Code: …" line above this one).
+  process.stderr.write(`cell: the engine could not open ${path.join(dataDir, 'db')}: ${(e as Error).message}\n`);
+  process.exit(1);
+}
 // Only once the engine is ours: the spool's files are the engine holder's.
 fs.mkdirSync(path.join(dataDir, 'spool'), { recursive: true, mode: 0o700 });
 for (const f of fs.readdirSync(path.join(dataDir, 'spool'))) fs.rmSync(path.join(dataDir, 'spool', f), { force: true });

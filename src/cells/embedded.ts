@@ -74,13 +74,19 @@ class CellProcess {
   #nextId = 1;
   #pongWaiters: Array<(v: string) => void> = [];
   exited = false;
+  /** It answered its first ping (onStart ran for it): only then does its stop count in cells_running. */
+  started = false;
   version = '';
+  /** Its health checks (each process its own: a replaced one's outlived it and logged failures). */
+  healthTimer: NodeJS.Timeout | undefined;
+  /** The end of what it wrote to stderr (passed on to the server's stderr as it comes): why a start failed. */
+  stderrTail = '';
 
   constructor(dir: string, backupsDir: string | undefined, onExit: (proc: CellProcess, code: number | null, signal: NodeJS.Signals | null) => void) {
     // Engine calls wait inside chdb on libuv's pool (queries queued behind one another,
     // INSERT statements) beside the spool's file writes: more than the default 4 threads.
     this.child = spawn(process.execPath, [cellEntry(), dir, ...(backupsDir ? [backupsDir] : [])], {
-      stdio: ['ignore', 'inherit', 'inherit', 'pipe'], env: {
+      stdio: ['ignore', 'inherit', 'pipe', 'pipe'], env: {
         ...process.env,
         UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '8',
         // The engine's time zone is UTC whatever the host's (as Tinybird's): the validator reads
@@ -89,6 +95,10 @@ class CellProcess {
       },
     });
     this.sock = this.child.stdio[3] as net.Socket;
+    this.child.stderr!.on('data', (b: Buffer) => {
+      process.stderr.write(b);
+      this.stderrTail = (this.stderrTail + b.toString('utf8')).slice(-2048);
+    });
     let resolveReady!: (v: string) => void;
     let rejectReady!: (e: Error) => void;
     this.ready = new Promise((res, rej) => { resolveReady = res; rejectReady = rej; });
@@ -207,15 +217,24 @@ class CellProcess {
   }
 }
 
+/** Why a cell did not start, from the end of its stderr: the engine's own error and the cell's line. */
+function startFailure(tail: string): string {
+  const lines = tail.split('\n').map((l) => l.trim()).filter(Boolean);
+  const said = lines.filter((l) => /^Code: \d+\./.test(l) || l.startsWith('cell: '));
+  return (said.length ? said : lines).slice(-4).join('\n');
+}
+
 export class EmbeddedCell implements Engine {
   readonly kind = 'embedded' as const;
   #opts: EmbeddedCellOptions;
   #proc: CellProcess | undefined;
   #starting: Promise<CellProcess> | undefined;
   #idleTimer: NodeJS.Timeout | undefined;
-  #healthTimer: NodeJS.Timeout | undefined;
   #inflight = 0;
   #closed: false | 'shutdown' | 'deleted' = false;
+  /** Starts that failed in a row, and when the next may be tried (a cell that cannot start was started again for every request, a dozen times in 10 s). */
+  #startFailures = 0;
+  #nextStartAt = 0;
 
   constructor(opts: EmbeddedCellOptions) {
     this.#opts = opts;
@@ -229,6 +248,10 @@ export class EmbeddedCell implements Engine {
     if (this.#closed === 'deleted') throw new RoostError('UNKNOWN_TENANT', `tenant "${this.#opts.tenant}" was deleted`);
     if (this.#closed) throw new RoostError('SHUTTING_DOWN', 'the server is shutting down', { retryable: true });
     if (this.#proc && !this.#proc.exited) return this.#proc;
+    if (!this.#starting && Date.now() < this.#nextStartAt) {
+      const wait = Math.max(1, Math.ceil((this.#nextStartAt - Date.now()) / 1000));
+      throw new EngineUnavailable(`the tenant's engine failed to start ${this.#startFailures} time${this.#startFailures === 1 ? '' : 's'} in a row; it is tried again in ${wait} s (the server's log says why)`, { headers: { 'Retry-After': String(wait) } });
+    }
     if (!this.#starting) {
       this.#starting = this.#start().finally(() => { this.#starting = undefined; });
     }
@@ -243,13 +266,26 @@ export class EmbeddedCell implements Engine {
     const t = setTimeout(() => proc.child.kill('SIGKILL'), 60_000);
     try {
       await proc.ready;
+    } catch (e) {
+      // A cell that ended by itself (its engine refused to start) is tried again after 1, 2, 4 …
+      // 30 s, not at every request; the reason (the engine's own words, on the cell's stderr)
+      // goes to the log. One killed while starting is not a cell that cannot start.
+      if (proc.child.signalCode !== null) throw e;
+      this.#startFailures++;
+      const backoff = Math.min(30_000, 1000 * 2 ** (this.#startFailures - 1));
+      this.#nextStartAt = Date.now() + backoff;
+      this.#opts.log.error('cell failed to start', { tenant: this.#opts.tenant, pid: proc.child.pid, failures: this.#startFailures, next_try_ms: backoff, reason: startFailure(proc.stderrTail) });
+      throw e;
     } finally {
       clearTimeout(t);
     }
+    this.#startFailures = 0;
+    this.#nextStartAt = 0;
     this.#opts.log.info('cell started', { tenant: this.#opts.tenant, pid: proc.child.pid, engine_version: proc.version });
+    proc.started = true;
     this.#opts.onStart?.();
-    this.#healthTimer = setInterval(() => this.#healthCheck(proc), this.#opts.healthMs);
-    this.#healthTimer.unref();
+    proc.healthTimer = setInterval(() => this.#healthCheck(proc), this.#opts.healthMs);
+    proc.healthTimer.unref();
     this.#touch();
     return proc;
   }
@@ -257,6 +293,7 @@ export class EmbeddedCell implements Engine {
   #healthCheck(proc: CellProcess): void {
     if (proc.exited) return;
     proc.ping(Math.max(this.#opts.healthMs * 2, 10_000)).catch((e) => {
+      if (proc.exited) return;  // ended meanwhile (and maybe replaced): nothing to restart
       this.#opts.log.error('cell failed its health check; restarting it', { tenant: this.#opts.tenant, err: e });
       proc.child.kill('SIGKILL');
     });
@@ -264,7 +301,7 @@ export class EmbeddedCell implements Engine {
 
   #onExit(proc: CellProcess, code: number | null, signal: NodeJS.Signals | null): void {
     if (this.#proc === proc) this.#proc = undefined;
-    clearInterval(this.#healthTimer);
+    clearInterval(proc.healthTimer);
     const expected = (proc as { stopping?: boolean }).stopping === true;
     if (proc.recycling) {
       this.#opts.log.warn('cell restarted: a cancelled query did not stop in time', { tenant: this.#opts.tenant, pid: proc.child.pid });
@@ -272,7 +309,7 @@ export class EmbeddedCell implements Engine {
       this.#opts.log.warn('cell process died', { tenant: this.#opts.tenant, pid: proc.child.pid, code, signal });
       this.#opts.onCrash?.();
     }
-    this.#opts.onStop?.();
+    if (proc.started) this.#opts.onStop?.();
   }
 
   #touch(): void {
@@ -526,8 +563,8 @@ export class EmbeddedCell implements Engine {
   /** Stops the process (idle or shutdown); the next request starts it again. */
   async stop(): Promise<void> {
     clearTimeout(this.#idleTimer);
-    clearInterval(this.#healthTimer);
     const proc = this.#proc;
+    clearInterval(proc?.healthTimer);
     if (!proc || proc.exited) return;
     (proc as { stopping?: boolean }).stopping = true;
     const exited = new Promise<void>((r) => proc.child.once('exit', () => r()));
