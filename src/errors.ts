@@ -80,6 +80,8 @@ export const ERROR_STATUS = {
   CELL_UNAVAILABLE: 503,
   ENGINE_UNAVAILABLE: 503,
   SHUTTING_DOWN: 503,
+  /** The state journal could not be restored after a failed write: changes wait for a restart. */
+  STATE_UNAVAILABLE: 503,
   /** The server's disk (or a file size limit) refused a write: the request was not completed. */
   INSUFFICIENT_STORAGE: 507,
 } as const;

@@ -200,3 +200,49 @@ describe('directories that refuse writes, or are gone', () => {
     }
   }, 60_000);
 });
+
+describe('a workspace create whose state write the disk refuses', () => {
+  it('answers that the disk refused it and leaves no database behind', async (t) => {
+    if (!immutableWorks()) {
+      const why = 'chattr +i is not available here (needs root and a filesystem with the immutable attribute)';
+      if (process.env.CI === 'true') throw new Error(why);
+      console.warn(`SKIPPED: ${why}`);
+      return t.skip();
+    }
+    let srv = await startServer({ dev: false });
+    const journal = path.join(srv.dataDir, 'state', 'journal.log');
+    let locked = false;
+    try {
+      const op = srv.operatorToken;
+      const json = (b: unknown) => ({ headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(b) });
+      expect((await call(`${srv.url}/v0/tenants`, { method: 'POST', token: op, ...json({ slug: 'acme' }) })).status).toBe(201);
+      expect((await call(`${srv.url}/v0/tenants/acme/workspaces`, { method: 'POST', token: op, ...json({ name: 'first' }) })).status).toBe(201);
+      execFileSync('chattr', ['+i', journal]);
+      locked = true;
+      const w = await call(`${srv.url}/v0/tenants/acme/workspaces`, { method: 'POST', token: op, ...json({ name: 'second' }) });
+      expect(w.status, w.text).toBe(503);
+      expect(w.body).toMatchObject({ code: 'ENGINE_UNAVAILABLE', retryable: true });
+      execFileSync('chattr', ['-i', journal]);
+      locked = false;
+      const meta = path.join(srv.dataDir, 'cells', 'acme', 'db', 'metadata');
+      const dbs = fs.readdirSync(meta).filter((f) => f.startsWith('ws_') && f.endsWith('.sql'));
+      expect(dbs.some((f) => f.startsWith('ws_first_'))).toBe(true);
+      expect(dbs.filter((f) => f.startsWith('ws_second_'))).toEqual([]);
+      // The journal could not be cut back to its last record (immutable, as a read-only disk):
+      // changes wait for a restart, and say so (it was a 500 "report it"); reads go on.
+      const again = await call(`${srv.url}/v0/tenants/acme/workspaces`, { method: 'POST', token: op, ...json({ name: 'second' }) });
+      expect(again.status, again.text).toBe(503);
+      expect(again.body).toMatchObject({ code: 'STATE_UNAVAILABLE' });
+      expect(again.body.error).toMatch(/no change is accepted until the server is restarted/);
+      expect(again.text).not.toContain(srv.dataDir);
+      expect((await call(`${srv.url}/v0/tenants/acme`, { token: op })).status).toBe(200);
+      await srv.stop();
+      srv = await startServer({ dataDir: srv.dataDir, dev: false });
+      expect((await call(`${srv.url}/v0/tenants/acme/workspaces`, { method: 'POST', token: op, ...json({ name: 'second' }) })).status).toBe(201);
+      expect((await call(`${srv.url}/v0/tenants/acme/workspaces`, { token: op })).body.workspaces?.map((x: { name: string }) => x.name).sort() ?? []).toEqual(expect.arrayContaining(['first', 'second']));
+    } finally {
+      if (locked) execFileSync('chattr', ['-i', journal]);
+      await srv.stop();
+    }
+  }, 60_000);
+});

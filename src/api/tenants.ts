@@ -294,7 +294,11 @@ export function registerTenantRoutes(app: App): void {
         // Refused by the state (a workspace of that name created meanwhile): the database made for
         // it is nobody's, and stayed until a backup's sweep. Not when the tenant is gone (its cell
         // is being removed; using its engine would start it again).
-        if (e instanceof RoostError && state.get<Tenant>('tenants', tenant.slug)?.createdAt === tenant.createdAt) {
+        // Any failure that left the state without it (a refusal, or a state write the disk refused:
+        // a 507 left the database, and on a full disk its empty definition kept the cell from
+        // starting again, found by the disk round).
+        const named = state.list<{ id: string }>('workspaces', tenant.slug).some((w) => w.id === workspace.id);
+        if (!named && state.get<Tenant>('tenants', tenant.slug)?.createdAt === tenant.createdAt) {
           await dropWorkspaceDatabase(app.cells.engineFor(tenant), workspace.database).catch((err) => app.log.warn('database of a refused workspace create not dropped', { tenant: tenant.slug, database: workspace.database, err }));
         }
         throw e;

@@ -11,6 +11,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import type { Doc, LoadedState, Op, StateStore } from './store.js';
 import { applyOps } from './store.js';
+import { RoostError } from '../errors.js';
 
 const HEADER = 8;
 /** Compact when the journal grows past this many bytes. */
@@ -139,10 +140,12 @@ export class JournalStore implements StateStore {
             await this.#fh.truncate(this.#size);
             await this.#fh.datasync();
           } catch (e2) {
-            this.#broken = new Error(`the state journal ${this.journalPath} could not be restored after a failed write (${(e2 as Error).message}): no further changes are accepted until the server is restarted`);
+            // Said to clients as what it is (it was a 500 "report it"); the path and errno go to the log.
+            this.#broken = new RoostError('STATE_UNAVAILABLE', "the server's state could not be restored after a write its disk refused: no change is accepted until the server is restarted (reads go on); tell the operator", { cause: e2 });
+            process.stderr.write(`roost: the state journal ${this.journalPath} could not be restored after a failed write (${(e2 as Error).message}); changes are refused until the server is restarted\n`);
           }
         }
-        const err = new Error(`cannot write the state journal ${this.journalPath}: ${(e as Error).message}`, { cause: e });
+        const err = e instanceof RoostError ? e : new Error(`cannot write the state journal ${this.journalPath}: ${(e as Error).message}`, { cause: e });
         for (const p of batch) p.reject(err);
       }
     }
