@@ -52,6 +52,13 @@ export async function main(argv: string[]): Promise<number> {
       app = await startApp(config);
     } catch (e) {
       if (e instanceof DataDirInUse) { process.stderr.write(`roost: ${e.message}\n`); return 1; }
+      // The data directory not writable or not there (permissions, a read-only disk): one line
+      // naming the path and what to do, not a stack trace.
+      const code = (e as NodeJS.ErrnoException).code ?? ((e as { cause?: NodeJS.ErrnoException }).cause)?.code;
+      if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS' || code === 'ENOENT' || code === 'ENOTDIR' || code === 'ENOSPC') {
+        process.stderr.write(`roost: cannot use the data directory ${config.dataDir} (${code}): ${(e as Error).message}; give the server's user write access to it (or choose another with --data)\n`);
+        return 1;
+      }
       throw e;
     }
     await new Promise<void>((resolve) => {

@@ -6,7 +6,7 @@
  * made immutable (chattr +i) stands for one that refuses writes.
  */
 import { describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -243,6 +243,30 @@ describe('a workspace create whose state write the disk refuses', () => {
     } finally {
       if (locked) execFileSync('chattr', ['-i', journal]);
       await srv.stop();
+    }
+  }, 60_000);
+});
+
+describe('a data directory the server cannot write', () => {
+  it('stops the server at start with one line naming it and what to do (exit 1, no stack trace)', async (t) => {
+    if (!immutableWorks()) {
+      const why = 'chattr +i is not available here (needs root and a filesystem with the immutable attribute)';
+      if (process.env.CI === 'true') throw new Error(why);
+      console.warn(`SKIPPED: ${why}`);
+      return t.skip();
+    }
+    const parent = fs.mkdtempSync(path.join(os.tmpdir(), 'roost-ro-'));
+    execFileSync('chattr', ['+i', parent]);
+    try {
+      const bin = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', 'bin', 'roost.js');
+      const r = spawnSync(process.execPath, [bin, 'serve', '--dev', '--port', '0', '--data', path.join(parent, 'data')], { encoding: 'utf8', timeout: 30_000 });
+      expect(r.status).toBe(1);
+      const lines = r.stderr.trim().split('\n');
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(new RegExp(`^roost: cannot use the data directory ${path.join(parent, 'data').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(EPERM\\): .*give the server's user write access to it`));
+    } finally {
+      execFileSync('chattr', ['-i', parent]);
+      fs.rmSync(parent, { recursive: true, force: true });
     }
   }, 60_000);
 });
