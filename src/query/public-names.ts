@@ -137,5 +137,11 @@ export function withPublicNames<E>(e: E, names: PublicNames): E {
 export function publicErrorText(state: State, tenant: string, workspace: string, e: unknown): string {
   const names = publicNames(state, tenant, workspace);
   if (e instanceof RoostError) return withPublicNames(e, names).message;
-  return names.message(e instanceof Error ? e.message : String(e));
+  // The server's own failures (a write its disk refused, a bug) named its files: the journal's,
+  // the events buffer's, the engine's store (found by the disk round in the operations log).
+  for (let x: unknown = e, depth = 0; x && typeof x === 'object' && depth < 5; x = (x as { cause?: unknown }).cause, depth++) {
+    const code = (x as { code?: unknown }).code;
+    if (typeof code === 'string' && /^E[A-Z]+$/.test(code) && typeof (x as { syscall?: unknown }).syscall === 'string') return `the server could not use its disk (${code})`;
+  }
+  return names.message((e instanceof Error ? e.message : String(e)).replace(/(?:\/[\w.@+-]+){2,}\/?/g, '(a server path)'));
 }
