@@ -11,7 +11,7 @@ import { DropLater } from '../tenants/drop-later.js';
 import { State } from './state/state.js';
 import { JournalStore } from './state/journal-store.js';
 import { Router } from './http/router.js';
-import { HttpServer, loopbackHost } from './http/server.js';
+import { HttpServer, loopbackHost, openFilesLimit } from './http/server.js';
 import { CellManager } from '../tenants/placement.js';
 import { SecretBox } from '../auth/secrets.js';
 import { loadOperatorToken, type OperatorToken } from '../auth/operator.js';
@@ -227,6 +227,12 @@ async function startLocked(config: Config, log: Logger, unlock: () => void): Pro
     operator_token: operator.file ?? 'from ROOST_OPERATOR_TOKEN',
     csv_simd: native().csvSimd() as string,
   });
+  // Each tenant's cell keeps files open per table (and per part while it loads): under a low limit
+  // a cell with ~90 tables could not start again after it ran out (found by the disk round).
+  const files = openFilesLimit();
+  if (files !== undefined && files < 4096) {
+    log.warn('the open-files limit is low', { limit: files, note: 'raise it to 65536 or more (ulimit -n, systemd LimitNOFILE=): each tenant cell keeps files of every table open, and one that runs out cannot start again until it is raised' });
+  }
   if (operator.created) {
     log.info('operator token created', { file: operator.file, note: 'keep it secret: it administers every tenant' });
   }

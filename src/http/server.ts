@@ -48,7 +48,7 @@ export const DEFAULT_CONNECTIONS_PER_CLIENT = 1024;
  * capped below it: one client holding every descriptor (stalled requests) took every tenant down,
  * and the server could not open its own files.
  */
-function openFilesLimit(): number | undefined {
+export function openFilesLimit(): number | undefined {
   try {
     const m = /^Max open files\s+(\d+)/m.exec(fs.readFileSync('/proc/self/limits', 'utf8'));
     return m ? Number(m[1]) : undefined;
