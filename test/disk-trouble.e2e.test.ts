@@ -270,3 +270,43 @@ describe('a data directory the server cannot write', () => {
     }
   }, 60_000);
 });
+
+describe('a result spool the disk refuses', () => {
+  it('makes the engine wait for the slow client, whose result comes whole (it was cut, and logged as a 200)', async (t) => {
+    if (!immutableWorks()) {
+      const why = 'chattr +i is not available here (needs root and a filesystem with the immutable attribute)';
+      if (process.env.CI === 'true') throw new Error(why);
+      console.warn(`SKIPPED: ${why}`);
+      return t.skip();
+    }
+    const srv = await startServer();
+    const tmp = path.join(srv.dataDir, 'tmp');
+    fs.mkdirSync(tmp, { recursive: true });
+    execFileSync('chattr', ['+i', tmp]);
+    try {
+      const token = (await call(`${srv.url}/tokens`)).body.workspace_admin_token as string;
+      const rows = 2_000_000;  // ~26 MB of CSV: past the 8 MiB a result may wait in memory
+      const q = `SELECT number, toString(number * 3) AS s FROM numbers(${rows}) FORMAT CSV`;
+      const sock = (await import('node:net')).connect(Number(new URL(srv.url).port), '127.0.0.1');
+      const parts: Buffer[] = [];
+      let got = 0;
+      let reading = false;
+      const done = new Promise<void>((resolve) => sock.on('end', () => resolve()));
+      sock.on('data', (d) => { parts.push(d); got += d.length; if (!reading && got > 64 * 1024) sock.pause(); });
+      sock.on('error', () => {});
+      sock.write(`POST /v0/sql HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: ${Buffer.byteLength(q)}\r\n\r\n${q}`);
+      await sleep(3000);
+      reading = true;
+      sock.resume();
+      await done;
+      const text = Buffer.concat(parts).toString('latin1');
+      expect(text).toMatch(/^HTTP\/1\.1 200/);
+      expect(text).toContain(`\n${rows - 1},"${(rows - 1) * 3}"\n`);
+      expect(text.endsWith('0\r\n\r\n')).toBe(true);
+      expect(srv.logs.some((l) => l.msg === 'response failed after headers were sent')).toBe(false);
+    } finally {
+      execFileSync('chattr', ['-i', tmp]);
+      await srv.stop();
+    }
+  }, 60_000);
+});

@@ -31,6 +31,9 @@ export function resultMemoryBytes(): number {
   return memoryTotal;
 }
 
+/** A spool file the disk refuses (full, read-only, not permitted): the engine waits for the client instead. */
+const SPOOL_REFUSALS: ReadonlySet<string> = new Set(['ENOSPC', 'EDQUOT', 'EFBIG', 'EROFS', 'EACCES', 'EPERM', 'EIO']);
+
 /** Chunks larger than this are taken in pieces of this size. */
 const PIECE_BYTES = 1 << 20;
 
@@ -108,11 +111,33 @@ export async function pumpResult(ctx: Ctx, source: AsyncIterable<Buffer>, o: Spo
               fileWritten = 0;
               fileRead = 0;
             }
-            fd ??= await openSpool();
-            let off = 0;
-            while (off < chunk.length) off += (await fd.write(chunk, off, chunk.length - off, fileWritten + off)).bytesWritten;
-            fileWritten += chunk.length;
-            spooledTotal += chunk.length;
+            try {
+              fd ??= await openSpool();
+              let off = 0;
+              while (off < chunk.length) off += (await fd.write(chunk, off, chunk.length - off, fileWritten + off)).bytesWritten;
+              fileWritten += chunk.length;
+              spooledTotal += chunk.length;
+            } catch (e) {
+              if (!SPOOL_REFUSALS.has(String((e as NodeJS.ErrnoException).code))) throw e;
+              // The disk refused the spool (full, read-only): the engine waits for this client
+              // instead, as past the spool's size — the result was cut, and logged as a 200. What
+              // the file holds goes first; then each chunk waits in memory until it is taken.
+              while (!stopped && fd !== undefined && fileRead < fileWritten) await new Promise<void>((res) => { wakeProducer = res; });
+              if (stopped) return;
+              if (fd !== undefined) {
+                await fd.close().catch(() => {});
+                spooledTotal -= fileWritten;
+                fd = undefined;
+                fileWritten = 0;
+                fileRead = 0;
+              }
+              memory.push(chunk);
+              memoryBytes += chunk.length;
+              memoryTotal += chunk.length;
+              signalConsumer();
+              while (!stopped && memory.length > 0) await new Promise<void>((res) => { wakeProducer = res; });
+              if (stopped) return;
+            }
           }
           signalConsumer();
           // Between the pieces of a large chunk the writer gets its turn: a fast reader takes them
@@ -140,6 +165,7 @@ export async function pumpResult(ctx: Ctx, source: AsyncIterable<Buffer>, o: Spo
         const b = memory.shift()!;
         memoryBytes -= b.length;
         memoryTotal -= b.length;
+        signalProducer();
         await writeChunk(ctx, b, o.stallMs, spoolFull);
         continue;
       }
