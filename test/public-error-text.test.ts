@@ -31,3 +31,20 @@ describe("a server failure's text for a tenant", () => {
     }
   });
 });
+
+describe('a durable file write that fails', () => {
+  it('leaves no temporary file behind (a full disk kept a half-written snapshot)', async () => {
+    const { writeFileDurable } = await import('../src/state/journal-store.js');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'roost-wfd-'));
+    try {
+      const file = path.join(dir, 'snapshot.json');
+      // A content the write refuses stands for a disk that refuses it.
+      await expect(writeFileDurable(file, 12345 as unknown as string)).rejects.toThrow();
+      expect(fs.readdirSync(dir)).toEqual([]);
+      await writeFileDurable(file, 'ok');
+      expect(fs.readdirSync(dir)).toEqual(['snapshot.json']);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -185,10 +185,16 @@ export async function writeFileDurable(file: string, content: string | Buffer, m
   const tmp = `${file}.tmp-${process.pid}`;
   const fh = await fs.open(tmp, 'w', mode);
   try {
-    await fh.writeFile(content);
-    await fh.sync();
-  } finally {
-    await fh.close();
+    try {
+      await fh.writeFile(content);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  } catch (e) {
+    // (A full disk left the half-written file behind, holding what space it had.)
+    await fs.rm(tmp, { force: true }).catch(() => {});
+    throw e;
   }
   await fs.rename(tmp, file);
   await syncDir(path.dirname(file));
