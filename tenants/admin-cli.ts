@@ -325,7 +325,15 @@ async function backupCmd(p: Parsed): Promise<number> {
       });
       // A download the server cut short after its 200 (its tar failed) does not end with tar's end-of-archive blocks.
       if (!endsLikeTar(file)) throw new Error('the archive arrived cut short');
-      if (!asTar) await runTar(['-x', '-f', file, '-C', out]);
+      if (!asTar) {
+        await runTar(['-x', '-f', file, '-C', out]).catch((e: Error) => {
+          // Unpacked in part (a full disk): not left behind looking like a backup, and tar's
+          // complaint about every file after the first shortened to its first lines.
+          fs.rmSync(path.join(out, started.backup_id), { recursive: true, force: true });
+          const lines = e.message.split('\n');
+          throw new Error(lines.length > 3 ? `${lines.slice(0, 3).join('\n')}\n(and ${lines.length - 3} more lines)` : e.message);
+        });
+      }
     } catch (e) {
       // A download cut short is not left behind looking like a backup.
       fs.rmSync(file, { force: true });
