@@ -11,24 +11,14 @@ import { describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Session } from 'chdb';
 import { repairDeduplicationLogs } from '../src/cells/dedup-repair.js';
 import { call, startServer, type RunningServer } from './helpers/server.js';
+import { engineRun } from './helpers/disk.js';
 import { checkExactlyOnce, drained, eventsBody, segmentDir, storedIds } from './helpers/events.js';
 
 const TABLE = 'CREATE TABLE IF NOT EXISTS d.t (id UInt64) ENGINE = MergeTree ORDER BY id SETTINGS non_replicated_deduplication_window = 1000';
 
-/** Runs `statements` in an engine session on `dir`, returns the last one's TSV answer, closes it. */
-function engine(dir: string, ...statements: string[]): string {
-  const s = new Session(dir);
-  try {
-    let out = '';
-    for (const q of statements) out = s.query(q, 'TSV').toString();
-    return out.trim();
-  } finally {
-    s.cleanup();
-  }
-}
+const engine = engineRun;
 const insert = (token: string, from: number) =>
   `INSERT INTO d.t SETTINGS insert_deduplication_token = '${token}' VALUES (${from}), (${from + 1})`;
 

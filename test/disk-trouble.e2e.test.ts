@@ -10,30 +10,19 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Session } from 'chdb';
 import { repairEmptyMetadata } from '../src/cells/metadata-repair.js';
 import { QueryFailed } from '../src/errors.js';
 import { call, childProcesses, startServer, type RunningServer } from './helpers/server.js';
+import { engineRun, needImmutable, pausedSqlClient } from './helpers/disk.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function engine(dir: string, ...statements: string[]): string {
-  const s = new Session(dir);
-  try {
-    let out = '';
-    for (const q of statements) out = s.query(q, 'TSV').toString();
-    return out.trim();
-  } finally {
-    s.cleanup();
-  }
-}
 
 describe('definition files a full disk left empty', () => {
   it('stop the engine from starting; the cell writes databases again and moves tables aside, and the engine starts with the data kept', () => {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'roost-meta-'));
     try {
       const dir = path.join(root, 'db');
-      engine(dir, 'CREATE DATABASE d', 'CREATE TABLE d.t (x UInt32) ENGINE = MergeTree ORDER BY x', 'INSERT INTO d.t VALUES (1), (2), (3)',
+      engineRun(dir, 'CREATE DATABASE d', 'CREATE TABLE d.t (x UInt32) ENGINE = MergeTree ORDER BY x', 'INSERT INTO d.t VALUES (1), (2), (3)',
         'CREATE DATABASE e', 'CREATE DATABASE scratch ENGINE = Memory');
       // What CREATE DATABASE / CREATE TABLE left on a full disk: the definition, empty.
       fs.truncateSync(path.join(dir, 'metadata', 'd.sql'), 0);
@@ -44,19 +33,19 @@ describe('definition files a full disk left empty', () => {
       const copy = path.join(root, 'copy');
       fs.cpSync(dir, copy, { recursive: true, verbatimSymlinks: true });
       // (chdb says why only on stderr: "Empty query: while loading database".)
-      expect(() => engine(copy, 'SELECT 1')).toThrow(/Failed to create connection/);
+      expect(() => engineRun(copy, 'SELECT 1')).toThrow(/Failed to create connection/);
 
       const r = repairEmptyMetadata(dir, 'scratch');
       expect(r.databases.map((d) => [d.database, d.linked]).sort()).toEqual([['d', true], ['e', false], ['never', false]]);  // (a database gets its directory link with its first table)
       expect(r.removed).toEqual(['scratch']);
       expect(r.tables.map((t) => [t.database, t.table])).toEqual([['d', 'u']]);
       expect(fs.readdirSync(path.join(dir, 'metadata', 'd')).some((f) => /^u\.empty-\d+\.sql\.bak$/.test(f))).toBe(true);
-      expect(engine(dir,
+      expect(engineRun(dir,
         'CREATE TABLE never.t (x UInt8) ENGINE = MergeTree ORDER BY x', 'INSERT INTO never.t VALUES (9)',
         "SELECT (SELECT groupArray(x) FROM (SELECT x FROM d.t ORDER BY x)), (SELECT count() FROM never.t), (SELECT count() FROM system.tables WHERE database = 'd' AND name = 'u'), (SELECT count() FROM system.databases WHERE name = 'e')")).toBe('[1,2,3]\t1\t0\t1');
       // Nothing left to repair; a second start is clean.
       expect(repairEmptyMetadata(dir, 'scratch')).toEqual({ databases: [], removed: [], tables: [] });
-      expect(engine(dir, 'SELECT count() FROM d.t')).toBe('3');
+      expect(engineRun(dir, 'SELECT count() FROM d.t')).toBe('3');
     } finally {
       fs.rmSync(root, { recursive: true, force: true });
     }
@@ -126,27 +115,9 @@ describe('a disk with too little room for definitions', () => {
   });
 });
 
-/** Whether this machine lets us make a directory immutable (root, a filesystem with the attribute). */
-function immutableWorks(): boolean {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'roost-chattr-'));
-  try {
-    execFileSync('chattr', ['+i', d], { stdio: 'ignore' });
-    try { fs.writeFileSync(path.join(d, 'x'), 'x'); return false; } catch { return true; } finally { execFileSync('chattr', ['-i', d], { stdio: 'ignore' }); }
-  } catch {
-    return false;
-  } finally {
-    fs.rmSync(d, { recursive: true, force: true });
-  }
-}
-
 describe('directories that refuse writes, or are gone', () => {
   it('an insert whose spool cannot be made is a 503 and the cell lives on; a spool directory removed is made again; buffered events refused by the disk are a 503, not a 500', async (t) => {
-    if (!immutableWorks()) {
-      const why = 'chattr +i is not available here (needs root and a filesystem with the immutable attribute)';
-      if (process.env.CI === 'true') throw new Error(why);
-      console.warn(`SKIPPED: ${why}`);
-      return t.skip();
-    }
+    if (!needImmutable(t)) return;
     const srv: RunningServer = await startServer();
     const locked: string[] = [];
     try {
@@ -203,12 +174,7 @@ describe('directories that refuse writes, or are gone', () => {
 
 describe('a workspace create whose state write the disk refuses', () => {
   it('answers that the disk refused it and leaves no database behind', async (t) => {
-    if (!immutableWorks()) {
-      const why = 'chattr +i is not available here (needs root and a filesystem with the immutable attribute)';
-      if (process.env.CI === 'true') throw new Error(why);
-      console.warn(`SKIPPED: ${why}`);
-      return t.skip();
-    }
+    if (!needImmutable(t)) return;
     let srv = await startServer({ dev: false });
     const journal = path.join(srv.dataDir, 'state', 'journal.log');
     let locked = false;
@@ -249,12 +215,7 @@ describe('a workspace create whose state write the disk refuses', () => {
 
 describe('a data directory the server cannot write', () => {
   it('stops the server at start with one line naming it and what to do (exit 1, no stack trace)', async (t) => {
-    if (!immutableWorks()) {
-      const why = 'chattr +i is not available here (needs root and a filesystem with the immutable attribute)';
-      if (process.env.CI === 'true') throw new Error(why);
-      console.warn(`SKIPPED: ${why}`);
-      return t.skip();
-    }
+    if (!needImmutable(t)) return;
     const parent = fs.mkdtempSync(path.join(os.tmpdir(), 'roost-ro-'));
     execFileSync('chattr', ['+i', parent]);
     try {
@@ -273,12 +234,7 @@ describe('a data directory the server cannot write', () => {
 
 describe('a result spool the disk refuses', () => {
   it('makes the engine wait for the slow client, whose result comes whole (it was cut, and logged as a 200)', async (t) => {
-    if (!immutableWorks()) {
-      const why = 'chattr +i is not available here (needs root and a filesystem with the immutable attribute)';
-      if (process.env.CI === 'true') throw new Error(why);
-      console.warn(`SKIPPED: ${why}`);
-      return t.skip();
-    }
+    if (!needImmutable(t)) return;
     const srv = await startServer();
     const tmp = path.join(srv.dataDir, 'tmp');
     fs.mkdirSync(tmp, { recursive: true });
@@ -287,19 +243,11 @@ describe('a result spool the disk refuses', () => {
       const token = (await call(`${srv.url}/tokens`)).body.workspace_admin_token as string;
       const rows = 2_000_000;  // ~26 MB of CSV: past the 8 MiB a result may wait in memory
       const q = `SELECT number, toString(number * 3) AS s FROM numbers(${rows}) FORMAT CSV`;
-      const sock = (await import('node:net')).connect(Number(new URL(srv.url).port), '127.0.0.1');
-      const parts: Buffer[] = [];
-      let got = 0;
-      let reading = false;
-      const done = new Promise<void>((resolve) => sock.on('end', () => resolve()));
-      sock.on('data', (d) => { parts.push(d); got += d.length; if (!reading && got > 64 * 1024) sock.pause(); });
-      sock.on('error', () => {});
-      sock.write(`POST /v0/sql HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: ${Buffer.byteLength(q)}\r\n\r\n${q}`);
+      const client = pausedSqlClient(srv.url, token, q);
       await sleep(3000);
-      reading = true;
-      sock.resume();
-      await done;
-      const text = Buffer.concat(parts).toString('latin1');
+      client.read();
+      await client.done;
+      const text = Buffer.concat(client.parts).toString('latin1');
       expect(text).toMatch(/^HTTP\/1\.1 200/);
       expect(text).toContain(`\n${rows - 1},"${(rows - 1) * 3}"\n`);
       expect(text.endsWith('0\r\n\r\n')).toBe(true);

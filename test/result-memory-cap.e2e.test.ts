@@ -4,9 +4,9 @@
  * cap 100 such clients of one tenant pinned 826 MiB of the server (the isolation round of the
  * twenty-third session). Real server over raw sockets that stop reading after the first bytes.
  */
-import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, startServer, type RunningServer } from './helpers/server.js';
+import { pausedSqlClient } from './helpers/disk.js';
 
 let srv: RunningServer;
 let token = '';
@@ -25,18 +25,7 @@ describe('results held for clients that read nothing', () => {
   it('stay under the memory cap all together (the rest spooled), and each is whole once read', async () => {
     const rows = 1_500_000;  // ~20 MB of CSV each
     const q = `SELECT number, toString(number * 7) AS s FROM numbers(${rows}) FORMAT CSV`;
-    const port = Number(new URL(srv.url).port);
-    const clients = Array.from({ length: 8 }, () => {
-      const sock = net.connect(port, '127.0.0.1');
-      const parts: Buffer[] = [];
-      let got = 0;
-      let reading = false;
-      const done = new Promise<void>((resolve) => sock.on('end', () => resolve()));
-      sock.on('data', (d) => { parts.push(d); got += d.length; if (!reading && got > 64 * 1024) sock.pause(); });
-      sock.on('error', () => {});
-      sock.write(`POST /v0/sql HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: ${Buffer.byteLength(q)}\r\n\r\n${q}`);
-      return { sock, parts, done, got: () => got, read: () => { reading = true; sock.resume(); } };
-    });
+    const clients = Array.from({ length: 8 }, () => pausedSqlClient(srv.url, token, q));
     // Every query has run to its end in the engine (the tenant runs them one at a time): all 8
     // results are held by the server now, 20 MB each, for clients paused after 64 KiB.
     let peak = 0;
