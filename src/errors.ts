@@ -152,28 +152,55 @@ export function mayHaveRun(e: unknown): boolean {
 }
 
 /**
- * The engine could not write to its disk: ClickHouse's NOT_ENOUGH_SPACE (243), or a write that
- * failed with ENOSPC/EDQUOT in whatever statement (CREATE, an insert's spool, a merge's part).
+ * ClickHouse's codes of errors of its own file work (open, write, create directories, unlink,
+ * std::filesystem): only under these is an errno in its text the engine's own trouble. Any other
+ * error's text may quote the query or its data (`throwIf(1, 'No space left on device')`, an
+ * endpoint parameter `ENOSPC` that fails to parse) and said nothing about the disk.
  */
+const ENGINE_FILE_CODES: ReadonlySet<number> = new Set([
+  74, 75, 76, 77, // CANNOT_READ_FROM / WRITE_TO_FILE_DESCRIPTOR, CANNOT_OPEN_FILE, CANNOT_CLOSE_FILE
+  95, 96, // CANNOT_SEEK_THROUGH_FILE, CANNOT_TRUNCATE_FILE
+  298, 458, 573, // seen with errno 24 and 30 in the disk round (a pipe, CANNOT_UNLINK, a file create)
+  1000, 1001, // POCO_EXCEPTION, STD_EXCEPTION (std::filesystem errors: create_directories, rename)
+]);
+
+/** The engine could not write to its disk: NOT_ENOUGH_SPACE (243), or its own file work failing with ENOSPC/EDQUOT. */
 export function engineDiskFull(message: string, clickhouseCode: number | undefined): boolean {
-  return clickhouseCode === 243 || /No space left on device|\bENOSPC\b|\bEDQUOT\b|Disk quota exceeded/i.test(message);
+  if (clickhouseCode === 243) return true;
+  return clickhouseCode !== undefined && ENGINE_FILE_CODES.has(clickhouseCode) && /No space left on device|errno: (28|122)\b|Disk quota exceeded/i.test(message);
+}
+
+/** The engine's own file work refused by the host for another reason than space: read-only (30), permissions (13, 1), out of descriptors (24, 23), I/O (5). */
+export function engineFileRefused(message: string, clickhouseCode: number | undefined): string | undefined {
+  if (clickhouseCode === undefined || !ENGINE_FILE_CODES.has(clickhouseCode)) return undefined;
+  const m = /errno: (30|13|1|24|23|5)\b|(Read-only file system|Permission denied|Operation not permitted|Too many open files|Input\/output error)/i.exec(message);
+  if (!m) return undefined;
+  const byErrno: Record<string, string> = { 30: 'EROFS', 13: 'EACCES', 1: 'EPERM', 24: 'EMFILE', 23: 'ENFILE', 5: 'EIO' };
+  const byText: Record<string, string> = { 'read-only file system': 'EROFS', 'permission denied': 'EACCES', 'operation not permitted': 'EPERM', 'too many open files': 'EMFILE', 'input/output error': 'EIO' };
+  return m[1] ? byErrno[m[1]]! : byText[m[2]!.toLowerCase()]!;
 }
 
 /**
  * ClickHouse refused or failed a query; `clickhouseCode` is its numeric code. A full disk is
- * `INSUFFICIENT_STORAGE` (507, retryable), said without the engine's text (it names the server's
- * paths): it was a 422 QUERY_FAILED, "not retryable", and counted with the clients' mistakes.
+ * `INSUFFICIENT_STORAGE` (507, retryable), a host that refuses the engine's files (read-only,
+ * permissions, descriptors) `ENGINE_UNAVAILABLE` (503, retryable), each said without the engine's
+ * text (it names the server's paths): they were 422 QUERY_FAILED, "not retryable", and counted
+ * with the clients' mistakes.
  */
 export class QueryFailed extends RoostError {
   readonly clickhouseCode: number | undefined;
   constructor(message: string, clickhouseCode: number | undefined, opts: RoostErrorOptions = {}) {
     const full = engineDiskFull(message, clickhouseCode);
+    const refused = full ? undefined : engineFileRefused(message, clickhouseCode);
     const code: ErrorCode = full ? 'INSUFFICIENT_STORAGE'
+      : refused ? 'ENGINE_UNAVAILABLE'
       : clickhouseCode === 159 ? 'QUERY_TIMEOUT'
       : clickhouseCode === 241 || clickhouseCode === 396 || clickhouseCode === 158 ? 'LIMIT_EXCEEDED'
       : 'QUERY_FAILED';
-    super(code, full ? "the tenant's engine could not write to its disk (full, or over a quota), and this request failed there; retry once the operator has freed space" : message,
-      { ...opts, ...(full ? { retryable: true, headers: { ...opts.headers, 'Retry-After': '30' } } : {}), details: { ...opts.details, clickhouse_code: clickhouseCode } });
+    const text = full ? "the tenant's engine could not write to its disk (full, or over a quota), and this request failed there; retry once the operator has freed space"
+      : refused ? `the tenant's engine could not use its files on the server (${refused}: read-only, not permitted, or out of file descriptors), and this request failed there; retry later, and tell the operator`
+      : message;
+    super(code, text, { ...opts, ...(full || refused ? { retryable: true, headers: { ...opts.headers, 'Retry-After': full ? '30' : '10' } } : {}), details: { ...opts.details, clickhouse_code: clickhouseCode } });
     this.clickhouseCode = clickhouseCode;
   }
 }

@@ -87,15 +87,25 @@ describe('a disk with too little room for definitions', () => {
       const c = await call(`${srv.url}/v0/datasources?name=after&schema=${encodeURIComponent('x UInt32')}`, { method: 'POST', token });
       expect(c.status, c.text).toBe(507);
       expect(c.body).toMatchObject({ code: 'INSUFFICIENT_STORAGE', retryable: true });
-      expect(c.body.error).toMatch(/could not write to its disk/);
+      expect(c.body.error).toMatch(/less free disk than its definitions need \(ROOST_ENGINE_MIN_FREE_MB\)/);
       expect(c.text).not.toContain(dataDir);
       expect((await call(`${srv.url}/v0/datasources/after`, { token })).status).toBe(404);
       const a = await call(`${srv.url}/v0/datasources?name=before&mode=append`, { method: 'POST', token, body: '5\n', headers: { 'Content-Type': 'text/csv' } });
       expect(a.status, a.text).toBe(507);
       expect(a.body).toMatchObject({ code: 'INSUFFICIENT_STORAGE', retryable: true });
-      const ev = await call(`${srv.url}/v0/events?name=before&wait=true`, { method: 'POST', token, body: '{"x":7}\n' });
+      expect(a.body.error).toMatch(/refused before it reached the engine, and nothing of it was done/);
+      // Events go in, their rejected rows to the quarantine (its table is there: the check at
+      // every use writes nothing), and the service data sources are read (their check the same).
+      const ev = await call(`${srv.url}/v0/events?name=before&wait=true`, { method: 'POST', token, body: '{"x":7}\n{"x":"seven"}\n' });
       expect(ev.status, ev.text).toBe(200);
+      expect(ev.body).toMatchObject({ successful_rows: 1, quarantined_rows: 1 });
       expect((await call(`${srv.url}/v0/sql?q=${encodeURIComponent('SELECT sum(x) FROM before FORMAT TSV')}`, { token })).text.trim()).toBe('7');
+      expect((await call(`${srv.url}/v0/sql?q=${encodeURIComponent('SELECT count() FROM before_quarantine FORMAT TSV')}`, { token })).text.trim()).toBe('1');
+      const ops = await call(`${srv.url}/v0/sql?q=${encodeURIComponent('SELECT count() > 0 FROM tinybird.datasources_ops_log FORMAT TSV')}`, { token });
+      expect(ops.status, ops.text).toBe(200);
+      // A query whose own text speaks of a full disk is the query's failure (it was a 507).
+      const fake = await call(`${srv.url}/v0/sql?q=${encodeURIComponent("SELECT throwIf(1, 'No space left on device') FORMAT TSV")}`, { token });
+      expect(fake.status, fake.text).toBe(422);
     } finally {
       await srv.stop();
     }
@@ -105,12 +115,26 @@ describe('a disk with too little room for definitions', () => {
     for (const [msg, code] of [
       ['Code: 243. DB::Exception: Cannot reserve 1.00 MiB, not enough space. (NOT_ENOUGH_SPACE)', 243],
       ['Code: 1001. DB::Exception: std::__1::__fs::filesystem::filesystem_error: filesystem error: in create_directories: No space left on device ["/srv/roost/cells/acme/db/store/dc3"]', 1001],
-      ['ENOSPC: no space left on device, write', undefined],
+      ['Code: 75. DB::Exception: Cannot write to file /srv/roost/cells/acme/db/store/x/data.bin, errno: 28, strerror: No space left on device', 75],
     ] as const) {
       const e = new QueryFailed(msg, code);
       expect(e).toMatchObject({ code: 'INSUFFICIENT_STORAGE', status: 507, retryable: true });
       expect(e.message).not.toMatch(/\/srv|store/);
     }
+    for (const [msg, code] of [
+      ['Code: 1001. DB::Exception: std::__1::__fs::filesystem::filesystem_error: filesystem error: in create_directories: Read-only file system ["/srv/roost/cells/acme/db/store/cbe"]', 1001],
+      ['Code: 458. DB::Exception: Cannot unlink file /srv/roost/cells/acme/db/metadata/ws_w3.sql.tmp, errno: 30, strerror: Read-only file system', 458],
+      ['Code: 76. DB::Exception: Cannot open file /srv/x, errno: 24, strerror: Too many open files', 76],
+    ] as const) {
+      const e = new QueryFailed(msg, code);
+      expect(e).toMatchObject({ code: 'ENGINE_UNAVAILABLE', status: 503, retryable: true });
+      expect(e.message).not.toMatch(/\/srv|store/);
+    }
+    // Text the query or its data put there says nothing about the disk (an endpoint's caller
+    // could make any call a "disk full").
+    expect(new QueryFailed("Code: 395. DB::Exception: No space left on device: while executing 'FUNCTION throwIf(1, 'No space left on device')'", 395).code).toBe('QUERY_FAILED');
+    expect(new QueryFailed("Code: 6. DB::Exception: Cannot parse string 'ENOSPC' as Int32", 6).code).toBe('QUERY_FAILED');
+    expect(new QueryFailed("Code: 72. DB::Exception: errno: 28 is not a number", 72).code).toBe('QUERY_FAILED');
     expect(new QueryFailed('Code: 62. DB::Exception: Syntax error', 62).code).toBe('QUERY_FAILED');
   });
 });

@@ -533,29 +533,50 @@ async function runToFile(job: Job, st: Active, sql: string, format: string, sett
 
 /**
  * Statements that write the engine's metadata files (a database's or table's definition, a
- * mutation, a rename): on a full disk ClickHouse answered some of them with success and left the
- * file empty, and the next start of the cell failed on it for good ("Empty query while loading
+ * mutation): on a full disk ClickHouse answered some of them with success and left the file
+ * empty, and the next start of the cell failed on it for good ("Empty query while loading
  * database"). They are refused while the disk has less than this free (see metadata-repair.ts
- * for what a race past the check can still leave).
+ * for what a race past the check can still leave). Not refused: moves of parts (an upload's
+ * commit: refused after its rows took the space, the upload could never succeed), renames and
+ * exchanges (files renamed, nothing written), and a `CREATE … IF NOT EXISTS` of something there
+ * (the service tables' and the quarantine's check at every use).
  */
-const DDL = /^\s*(CREATE|ATTACH|ALTER|RENAME|EXCHANGE)\b/i;
+const DDL = /^\s*(CREATE|ATTACH|ALTER)\b/i;
+/** ALTERs that move parts between tables or drop them: no definition is written (an upload's commit). */
+const PARTS_ONLY = /^\s*ALTER\s+TABLE\s[\s\S]*?\s(ATTACH|DROP|DETACH|REPLACE|MOVE)\s+(PARTITION|PART)\b/i;
+const IDENT = '(`(?:[^`\\\\]|\\\\.)+`|[A-Za-z_][A-Za-z0-9_]*)';
+const IF_NOT_EXISTS = new RegExp(`^\\s*CREATE\\s+(TABLE|DATABASE)\\s+IF\\s+NOT\\s+EXISTS\\s+${IDENT}(?:\\s*\\.\\s*${IDENT})?`, 'i');
 const DDL_MIN_FREE_BYTES = (Number(process.env.ROOST_ENGINE_MIN_FREE_MB) >= 0 && process.env.ROOST_ENGINE_MIN_FREE_MB ? Number(process.env.ROOST_ENGINE_MIN_FREE_MB) : 16) * 1024 * 1024;
 
-function refuseDdlOnFullDisk(sql: string): void {
-  if (!DDL.test(sql)) return;
+const unquote = (id: string): string => (id.startsWith('`') ? id.slice(1, -1).replace(/\\(.)/g, '$1') : id);
+
+/** Whether a `CREATE … IF NOT EXISTS` names something that exists (it then writes nothing). */
+async function alreadyThere(sql: string): Promise<boolean> {
+  const m = IF_NOT_EXISTS.exec(sql);
+  if (!m) return false;
+  const lit = (x: string) => `'${x.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+  const [db, table] = m[3] !== undefined ? [unquote(m[2]!), unquote(m[3])] : [unquote(m[2]!), undefined];
+  const q = m[1]!.toUpperCase() === 'DATABASE'
+    ? `SELECT count() FROM system.databases WHERE name = ${lit(db)}`
+    : table !== undefined ? `SELECT count() FROM system.tables WHERE database = ${lit(db)} AND name = ${lit(table)}` : undefined;
+  if (!q) return false;
+  return (await session.queryAsync(q, { format: 'TSV' })).text().trim() !== '0';
+}
+
+async function refuseDdlOnFullDisk(sql: string): Promise<void> {
+  if (!DDL.test(sql) || PARTS_ONLY.test(sql)) return;
   let free: number;
   try {
     const st = fs.statfsSync(path.join(dataDir, 'db'));
     free = st.bavail * st.bsize;
   } catch { return; }
-  if (free < DDL_MIN_FREE_BYTES) {
-    throw Object.assign(new Error(`ENOSPC: ${Math.floor(free / 1024)} KiB free on the engine's disk, under the ${Math.round(DDL_MIN_FREE_BYTES / 1048576)} MiB its definitions need (ROOST_ENGINE_MIN_FREE_MB)`), { code: 'ENOSPC' });
-  }
+  if (free >= DDL_MIN_FREE_BYTES || await alreadyThere(sql)) return;
+  throw Object.assign(new Error(`${Math.floor(free / 1024)} KiB free on the engine's disk, under the ${Math.round(DDL_MIN_FREE_BYTES / 1048576)} MiB its definitions need (ROOST_ENGINE_MIN_FREE_MB)`), { code: 'ENGINE_DISK_FLOOR' });
 }
 
 async function runExec(job: Job): Promise<void> {
   const { sql, format, settings } = job.body as { sql: string; format?: string; settings?: Record<string, string | number> };
-  refuseDdlOnFullDisk(sql);
+  await refuseDdlOnFullDisk(sql);
   const t0 = performance.now();
   const r = await session.queryAsync(sql + settingsClause(settings), { format: format ?? 'TSV' });
   const out = r.bytes();

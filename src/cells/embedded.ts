@@ -144,6 +144,10 @@ class CellProcess {
         const e = JSON.parse(payload.toString('utf8')) as { message: string; code?: string; clickhouseCode?: number };
         p.onError(e.code === 'CANCELLED' || e.code === 'CHDB_ABORT'
           ? new RoostError('CLIENT_CLOSED', 'query cancelled')
+          : e.code === 'ENGINE_DISK_FLOOR'
+            ? new RoostError('INSUFFICIENT_STORAGE', `the tenant's engine has less free disk than its definitions need (ROOST_ENGINE_MIN_FREE_MB): this request was refused before it reached the engine, and nothing of it was done; retry once the operator has freed space`, { retryable: true, headers: { 'Retry-After': '30' } })
+          : e.code === 'ENOSPC' || e.code === 'EDQUOT' || e.code === 'EFBIG'
+            ? new RoostError('INSUFFICIENT_STORAGE', `the tenant's engine could not write its own files on the server (${e.code}: the disk is full): nothing of this request reached the engine; retry once the operator has freed space`, { retryable: true, headers: { 'Retry-After': '30' } })
           : e.code && CELL_FILE_REFUSALS.has(e.code)
             ? new RoostError('ENGINE_UNAVAILABLE', `the tenant's engine could not write its own files on the server (${e.code}: read-only, not permitted, or out of file descriptors), so this request did not reach the engine: nothing of it was stored or changed. Retry later; the operator must look at the server's data directory`, { retryable: true, headers: { 'Retry-After': '10' } })
             : new QueryFailed(unnestEngineMessage(e.message), e.clickhouseCode));
