@@ -54,7 +54,10 @@ export async function main(argv: string[]): Promise<number> {
       if (e instanceof DataDirInUse) { process.stderr.write(`roost: ${e.message}\n`); return 1; }
       // The data directory not writable or not there (permissions, a read-only disk): one line
       // naming the path and what to do, not a stack trace.
-      const code = (e as NodeJS.ErrnoException).code ?? ((e as { cause?: NodeJS.ErrnoException }).cause)?.code;
+      let code = (e as NodeJS.ErrnoException).code ?? ((e as { cause?: NodeJS.ErrnoException }).cause)?.code;
+      // (The data directory's lock, taken by the native addon, says it in words only.)
+      const words = /Permission denied|Read-only file system|Operation not permitted/.exec((e as Error).message ?? '');
+      if (!code && words) code = { 'Permission denied': 'EACCES', 'Read-only file system': 'EROFS', 'Operation not permitted': 'EPERM' }[words[0]];
       if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS' || code === 'ENOENT' || code === 'ENOTDIR' || code === 'ENOSPC') {
         process.stderr.write(`roost: cannot use the data directory ${config.dataDir} (${code}): ${(e as Error).message}; give the server's user write access to it (or choose another with --data)\n`);
         return 1;

@@ -249,6 +249,18 @@ describe('a data directory the server cannot write', () => {
       const lines = r.stderr.trim().split('\n');
       expect(lines).toHaveLength(1);
       expect(lines[0]).toMatch(new RegExp(`^roost: cannot use the data directory ${path.join(parent, 'data').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(EPERM\\): .*give the server's user write access to it`));
+      // A data directory that exists and refuses its lock file (the lock is the native addon's, whose error has no code).
+      const existing = fs.mkdtempSync(path.join(os.tmpdir(), 'roost-ro-data-'));
+      execFileSync('chattr', ['+i', existing]);
+      try {
+        const r2 = spawnSync(process.execPath, [bin, 'serve', '--dev', '--port', '0', '--data', existing], { encoding: 'utf8', timeout: 30_000 });
+        expect(r2.status).toBe(1);
+        expect(r2.stderr.trim().split('\n')).toHaveLength(1);
+        expect(r2.stderr).toMatch(/^roost: cannot use the data directory .* \((EPERM|EACCES)\): .*give the server's user write access to it/);
+      } finally {
+        execFileSync('chattr', ['-i', existing]);
+        fs.rmSync(existing, { recursive: true, force: true });
+      }
     } finally {
       execFileSync('chattr', ['-i', parent]);
       fs.rmSync(parent, { recursive: true, force: true });

@@ -103,7 +103,7 @@ async function openEngine(): Promise<Session> {
       try {
         const m = repairEmptyMetadata(dbDir, '_roost_no_tables');
         for (const d of m.databases) process.stderr.write(`cell: the definition of database ${d.database} was empty (written on a full disk); written again as an Atomic database with ${d.linked ? 'the UUID of its directory' : 'a new UUID (nothing was made in it)'}\n`);
-        for (const t of m.tables) process.stderr.write(`cell: the definition of table ${t.database}.${t.table} was empty (written on a full disk); moved aside as ${t.movedTo}: the table is gone, drop its data source and create it again\n`);
+        for (const t of m.tables) process.stderr.write(`cell: the definition of table ${t.database}.${t.table} was empty (written on a full disk); moved aside as ${t.movedTo}: the table is gone for the engine${t.data ? `; its rows stay in ${t.data} (attach it again with the data source's definition: ATTACH TABLE … UUID '${path.basename(t.data)}' …)` : ''}\n`);
       } catch (e) {
         process.stderr.write(`cell: could not check the engine's definitions: ${String(e)}\n`);
       }

@@ -14,8 +14,12 @@
  *   it has none (nothing was made in it). The cell's own scratch database is made again at start:
  *   its empty definition is removed.
  * - moves an empty table definition aside as `<table>.empty-<ms>.sql.bak` (the engine skips
- *   `.sql.bak` files): the table is gone (its statement wrote nothing; no insert can have reached
- *   it), and its data source says so when used; dropping and creating it again mends it.
+ *   `.sql.bak` files): the table is gone for the engine, and its data source says so when used.
+ *   Rows inserted into it before the restart (the running engine kept the table in memory) stay
+ *   in its directory under `store/`, named in the cell's message, which the engine leaves for 30
+ *   days: an operator can attach it again with the data source's definition (`ATTACH TABLE … UUID
+ *   …`). The free-space floor (`ROOST_ENGINE_MIN_FREE_MB`, 0 turns it off) is what keeps such a
+ *   definition from being written at all.
  *
  * Each repair is said on stderr by the caller. A definition that is not empty is never touched.
  */
@@ -28,8 +32,8 @@ export interface MetadataRepair {
   databases: Array<{ database: string; uuid: string; linked: boolean }>;
   /** Empty definitions removed (the cell's scratch database, made again at start). */
   removed: string[];
-  /** Empty table definitions moved aside. */
-  tables: Array<{ database: string; table: string; movedTo: string }>;
+  /** Empty table definitions moved aside; `data`: where its parts stay (from the database's link to the table's directory), if known. */
+  tables: Array<{ database: string; table: string; movedTo: string; data?: string }>;
 }
 
 const UUID = /([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\/?$/;
@@ -94,7 +98,9 @@ export function repairEmptyMetadata(dbDir: string, scratchDatabase: string): Met
       if (!t.endsWith('.sql') || !empty(path.join(dir, t))) continue;
       const movedTo = `${t.slice(0, -4)}.empty-${Date.now()}.sql.bak`;
       fs.renameSync(path.join(dir, t), path.join(dir, movedTo));
-      out.tables.push({ database: d.name, table: t.slice(0, -4), movedTo });
+      let data: string | undefined;
+      try { data = fs.realpathSync(path.join(dbDir, 'data', d.name, t.slice(0, -4))); } catch { data = undefined; }
+      out.tables.push({ database: d.name, table: t.slice(0, -4), movedTo, ...(data ? { data } : {}) });
     }
   }
   return out;

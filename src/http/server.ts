@@ -471,6 +471,8 @@ function diskRefused(e: unknown): string | undefined {
     const code = (x as { code?: unknown }).code;
     const syscall = (x as { syscall?: unknown }).syscall;
     if ((code === 'EROFS' || code === 'EACCES' || code === 'EPERM') && typeof syscall === 'string') return code;
+    // Node 20's recursive mkdir says ENOENT where the disk is read-only.
+    if (code === 'ENOENT' && syscall === 'mkdir') return 'EROFS or ENOENT';
   }
   return undefined;
 }

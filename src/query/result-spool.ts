@@ -32,7 +32,8 @@ export function resultMemoryBytes(): number {
 }
 
 /** A spool file the disk refuses (full, read-only, not permitted): the engine waits for the client instead. */
-const SPOOL_REFUSALS: ReadonlySet<string> = new Set(['ENOSPC', 'EDQUOT', 'EFBIG', 'EROFS', 'EACCES', 'EPERM', 'EIO']);
+// (ENOENT: Node 20's recursive mkdir says so on a read-only disk; or the directory went.)
+const SPOOL_REFUSALS: ReadonlySet<string> = new Set(['ENOSPC', 'EDQUOT', 'EFBIG', 'EROFS', 'EACCES', 'EPERM', 'EIO', 'ENOENT']);
 
 /** Chunks larger than this are taken in pieces of this size. */
 const PIECE_BYTES = 1 << 20;
