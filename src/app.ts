@@ -9,6 +9,9 @@ import { createLogger, type Logger } from './log/logger.js';
 import { createMetrics, type Metrics } from './log/metrics.js';
 import { DropLater } from '../tenants/drop-later.js';
 import { State } from './state/state.js';
+import type { Engine } from './cells/engine.js';
+import { readReattach, writeReattach, type Reattach } from './cells/metadata-repair.js';
+import { listDataSources, reattachTable } from './datasources/registry.js';
 import { JournalStore } from './state/journal-store.js';
 import { Router } from './http/router.js';
 import { HttpServer, loopbackHost, openFilesLimit } from './http/server.js';
@@ -111,6 +114,7 @@ async function startLocked(config: Config, log: Logger, unlock: () => void): Pro
   const cells = new CellManager({
     dataDir: config.dataDir, idleMs: config.cellIdleMs, healthMs: config.cellHealthMs, log, metrics, secrets,
     databasesOf: (slug) => state.list<Workspace>('workspaces', slug).map((w) => w.database),
+    onCellStart: (slug, engine, cellDir) => { void reattachTables(state, log, slug, engine, cellDir); },
   });
   // Cells of deleted tenants: a tenant's delete marks its cell's directory, changes the state and
   // removes the directory last, so a server killed between left the directory — its databases,
@@ -237,4 +241,31 @@ async function startLocked(config: Config, log: Logger, unlock: () => void): Pro
     log.info('operator token created', { file: operator.file, note: 'keep it secret: it administers every tenant' });
   }
   return app;
+}
+
+/**
+ * Tables a cell found with an empty definition at its start (written so on a full disk) and moved
+ * aside: attached again with their data source's definition, their parts still in their directory
+ * (cells/metadata-repair.ts). One no data source names any more is let go (said in the log).
+ */
+async function reattachTables(state: State, log: Logger, slug: string, engine: Engine, cellDir: string): Promise<void> {
+  const list = readReattach(cellDir);
+  if (!list.length) return;
+  const left: Reattach[] = [];
+  for (const r of list) {
+    const ws = state.list<Workspace>('workspaces', slug).find((w) => w.database === r.database);
+    const ds = ws && listDataSources(state, slug, ws.name).find((d) => d.table === r.table || `${d.table}_quarantine` === r.table);
+    if (!ws || !ds) {
+      log.warn('a table moved aside at its cell\'s start belongs to no data source; not attached again', { tenant: slug, database: r.database, table: r.table, uuid: r.uuid });
+      continue;
+    }
+    try {
+      await reattachTable(engine, ws, ds, r.table, r.uuid);
+      log.warn('a table whose definition was empty was attached again with its rows', { tenant: slug, workspace: ws.name, datasource: ds.name, table: r.table });
+    } catch (err) {
+      log.error('a table whose definition was empty could not be attached again; tried at the cell\'s next start', { tenant: slug, table: r.table, err });
+      left.push(r);
+    }
+  }
+  try { writeReattach(cellDir, left); } catch (err) { log.error('the list of tables to attach again could not be written', { tenant: slug, err }); }
 }

@@ -29,6 +29,8 @@ export interface CellManagerOptions {
   secrets: SecretBox;
   /** The databases of a tenant's workspaces: a remote server's stage sweep looks at these only. */
   databasesOf?: (tenant: string) => string[];
+  /** Called once an embedded cell has started (its directory given): tables to attach again. */
+  onCellStart?: (tenant: string, engine: Engine, cellDir: string) => void;
 }
 
 export class CellManager {
@@ -80,6 +82,7 @@ export class CellManager {
           m.cellsRunning.inc();
           // Stage tables of imports cut short by a crash (of no import this process runs).
           this.#sweepStages(tenant.slug, e!);
+          this.#opts.onCellStart?.(tenant.slug, e!, this.cellDir(tenant.slug));
         },
         onCrash: () => m.cellCrashes.inc({ tenant: tenant.slug }),
         onStop: () => m.cellsRunning.dec(),

@@ -74,6 +74,41 @@ describe('definition files a full disk left empty', () => {
   }, 60_000);
 });
 
+describe('a data source table whose definition a full disk left empty', () => {
+  it('is attached again at the cell\'s start with its data source\'s definition, its rows and quarantine back', async () => {
+    let srv = await startServer();
+    const dataDir = srv.dataDir;
+    try {
+      const token = (await call(`${srv.url}/tokens`)).body.workspace_admin_token as string;
+      expect((await call(`${srv.url}/v0/datasources?name=back&schema=${encodeURIComponent('x UInt32, s String')}`, { method: 'POST', token })).status).toBe(200);
+      const a = await call(`${srv.url}/v0/datasources?name=back&mode=append`, { method: 'POST', token, body: '1,a\n2,b\nnope,c\n', headers: { 'Content-Type': 'text/csv' } });
+      expect(a.body).toMatchObject({ successful_rows: 2, quarantined_rows: 1 });
+      await srv.stop();
+      const meta = path.join(dataDir, 'cells', 'local', 'db', 'metadata');
+      const ws = fs.readdirSync(meta).find((f) => f.startsWith('ws_') && !f.endsWith('.sql'))!;
+      for (const t of ['back', 'back_quarantine']) fs.truncateSync(path.join(meta, ws, `${t}.sql`), 0);
+      srv = await startServer({ dataDir });
+      const q = async (sql: string) => {
+        for (let i = 0; i < 50; i++) {
+          const r = await call(`${srv.url}/v0/sql?q=${encodeURIComponent(`${sql} FORMAT TSV`)}`, { token });
+          if (r.status === 200) return r.text.trim();
+          await sleep(200);
+        }
+        throw new Error(`${sql}: never answered 200`);
+      };
+      expect(await q('SELECT sum(x) FROM back')).toBe('3');
+      expect(await q('SELECT count() FROM back_quarantine')).toBe('1');
+      expect(srv.logs.filter((l) => l.msg === 'a table whose definition was empty was attached again with its rows').map((l) => l.table).sort()).toEqual(['back', 'back_quarantine']);
+      expect(fs.existsSync(path.join(dataDir, 'cells', 'local', 'reattach.json'))).toBe(false);
+      // And it takes rows as before.
+      expect((await call(`${srv.url}/v0/datasources?name=back&mode=append`, { method: 'POST', token, body: '4,d\n', headers: { 'Content-Type': 'text/csv' } })).status).toBe(200);
+      expect(await q('SELECT sum(x) FROM back')).toBe('7');
+    } finally {
+      await srv.stop();
+    }
+  }, 60_000);
+});
+
 describe('a disk with too little room for definitions', () => {
   it('refuses a create (and an upload, which stages its rows in a table of its own) with 507, retryable, and makes nothing; reads and inserted events go on', async () => {
     let srv = await startServer();

@@ -17,8 +17,9 @@
  *   `.sql.bak` files): the table is gone for the engine, and its data source says so when used.
  *   Rows inserted into it before the restart (the running engine kept the table in memory) stay
  *   in its directory under `store/`, named in the cell's message, which the engine leaves for 30
- *   days: an operator can attach it again with the data source's definition (`ATTACH TABLE … UUID
- *   …`). The free-space floor (`ROOST_ENGINE_MIN_FREE_MB`, 0 turns it off) is what keeps such a
+ *   days. The cell lists it in `<cell>/reattach.json`, and the server, once the cell is up,
+ *   attaches it again with its data source's definition (`ATTACH TABLE … UUID …`, see
+ *   registry.ts reattachTable): its rows are back. The free-space floor (`ROOST_ENGINE_MIN_FREE_MB`, 0 turns it off) is what keeps such a
  *   definition from being written at all.
  *
  * Each repair is said on stderr by the caller. A definition that is not empty is never touched.
@@ -101,7 +102,43 @@ export function repairEmptyMetadata(dbDir: string, scratchDatabase: string): Met
       let data: string | undefined;
       try { data = fs.realpathSync(path.join(dbDir, 'data', d.name, t.slice(0, -4))); } catch { data = undefined; }
       out.tables.push({ database: d.name, table: t.slice(0, -4), movedTo, ...(data ? { data } : {}) });
+      const uuid = data ? UUID.exec(data)?.[1] : undefined;
+      if (uuid) addReattach(path.dirname(dbDir), { database: d.name, table: t.slice(0, -4), uuid });
     }
   }
   return out;
+}
+
+/** A table to attach again from its data source's definition: what the server does at the cell's start (`<cell>/reattach.json`). */
+export interface Reattach { database: string; table: string; uuid: string }
+
+export const REATTACH_FILE = 'reattach.json';
+
+export function readReattach(cellDir: string): Reattach[] {
+  try {
+    const v = JSON.parse(fs.readFileSync(path.join(cellDir, REATTACH_FILE), 'utf8')) as unknown;
+    return Array.isArray(v) ? v.filter((x): x is Reattach => !!x && typeof x.database === 'string' && typeof x.table === 'string' && typeof x.uuid === 'string') : [];
+  } catch {
+    return [];
+  }
+}
+
+/** Writes the list (durably: a temporary file, synced, renamed); an empty list removes the file. */
+export function writeReattach(cellDir: string, list: Reattach[]): void {
+  const file = path.join(cellDir, REATTACH_FILE);
+  if (!list.length) { fs.rmSync(file, { force: true }); return; }
+  const tmp = `${file}.tmp`;
+  const fd = fs.openSync(tmp, 'w', 0o600);
+  try {
+    fs.writeSync(fd, JSON.stringify(list));
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, file);
+}
+
+function addReattach(cellDir: string, r: Reattach): void {
+  const list = readReattach(cellDir).filter((x) => !(x.database === r.database && x.table === r.table));
+  writeReattach(cellDir, [...list, r]);
 }

@@ -136,12 +136,35 @@ export function columnsDDL(columns: DataSourceColumn[]): string {
 
 export const QUARANTINE_COLUMNS = '`c__import_id` String, `c__error_column` Array(String), `c__error` Array(String), `c__line` UInt64, `c__raw` String, `insertion_date` DateTime64(3, \'UTC\')';
 
-export async function createTables(engine: Engine, ws: Workspace, ds: DataSource, table = ds.table): Promise<void> {
+/** A data source table's definition after its name: columns, engine, sorting key, settings. */
+function tableDefinition(engine: Engine, ds: DataSource): string {
   // The deduplication window lets a retried buffer flush (after a crash between the
   // insert and the removal of its segments) be recognised and skipped by the engine.
   const settings = engine.kind === 'embedded' ? ' SETTINGS non_replicated_deduplication_window = 1000' : '';
+  return `(${columnsDDL(ds.columns)}) ENGINE = MergeTree ORDER BY (${ds.sortingKey}\n)${settings}`;
+}
+
+/** A quarantine table's definition after its name. */
+async function quarantineDefinition(engine: Engine, ds: DataSource): Promise<string> {
+  const original = ds.columns.map((c) => `${quoteIdent(c.name)} Nullable(String)`).join(', ');
+  // The window lets a retried events-buffer flush (same token) skip rows it quarantined already.
+  const settings = engine.kind === 'embedded' ? ' SETTINGS non_replicated_deduplication_window = 1000' : '';
+  return `(${original}, ${await compatColumns(engine, QUARANTINE_COLUMNS)}) ENGINE = MergeTree ORDER BY insertion_date${settings}`;
+}
+
+/**
+ * Attaches again, with its data source's definition, a table of a cell whose definition file was
+ * moved aside at the cell's start (written empty on a full disk, see cells/metadata-repair.ts):
+ * its parts, still in its directory (`uuid`), are the table's again.
+ */
+export async function reattachTable(engine: Engine, ws: Workspace, ds: DataSource, table: string, uuid: string): Promise<void> {
+  const definition = table === ds.table ? tableDefinition(engine, ds) : await quarantineDefinition(engine, ds);
+  await engine.exec(`ATTACH TABLE ${qualified(ws, table)} UUID ${quoteString(uuid)} ${definition}`);
+}
+
+export async function createTables(engine: Engine, ws: Workspace, ds: DataSource, table = ds.table): Promise<void> {
   try {
-    await engine.exec(`CREATE TABLE IF NOT EXISTS ${qualified(ws, table)} (${columnsDDL(ds.columns)}) ENGINE = MergeTree ORDER BY (${ds.sortingKey}\n)${settings}`);
+    await engine.exec(`CREATE TABLE IF NOT EXISTS ${qualified(ws, table)} ${tableDefinition(engine, ds)}`);
   } catch (e) {
     throw await unknownType(engine, e) ?? schemaRefusal(e, ws);
   }
@@ -224,10 +247,7 @@ export function schemaRefusal(e: unknown, ws: Workspace): unknown {
 }
 
 export async function createQuarantine(engine: Engine, ws: Workspace, ds: DataSource, table = `${ds.table}_quarantine`): Promise<void> {
-  const original = ds.columns.map((c) => `${quoteIdent(c.name)} Nullable(String)`).join(', ');
-  // The window lets a retried events-buffer flush (same token) skip rows it quarantined already.
-  const settings = engine.kind === 'embedded' ? ' SETTINGS non_replicated_deduplication_window = 1000' : '';
-  await engine.exec(`CREATE TABLE IF NOT EXISTS ${qualified(ws, table)} (${original}, ${await compatColumns(engine, QUARANTINE_COLUMNS)}) ENGINE = MergeTree ORDER BY insertion_date${settings}`);
+  await engine.exec(`CREATE TABLE IF NOT EXISTS ${qualified(ws, table)} ${await quarantineDefinition(engine, ds)}`);
 }
 
 /**
