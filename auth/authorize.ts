@@ -166,12 +166,13 @@ export function auditRefusal(app: App, ctx: Ctx, cred: Credential | undefined, e
 function auditForTarget(app: App, ctx: Ctx, cred: Credential, target: string | undefined, resource: string): void {
   const own = tenantOfCred(cred);
   if (!target || !own || target === own || !app.state.get('tenants', target)) return;
-  // At most one a second (bursts of 10) per credential and tenant tried: any token of one tenant
+  // At most one a second (bursts of 10) per tenant of the actor and tenant tried: any token of one tenant
   // could otherwise fill another's audit log (kept 400 days) and keep its cell busy — 500 records
   // in 6 s in the isolation round. The actor's own tenant's log keeps every one.
-  if (runtimeOf(app).limiter.take(`cross-tenant-audit:${target}:${own}:${ownerKey(cred)}`, 1, 10).retryAfter) return;
+  // (Per tenant of the actor, not per credential: JWTs name themselves, and a new name each was a new budget.)
+  if (runtimeOf(app).limiter.take(`cross-tenant-audit:${target}:${own}`, 1, 10).retryAfter) return;
   auditAuth(app, {
-    event: 'authz.denied', outcome: 'denied', reason: 'a credential of another tenant was refused (at most one a second per credential is recorded here; the full record is in its own tenant\'s log)', requestId: ctx.id, tenant: target,
+    event: 'authz.denied', outcome: 'denied', reason: 'a credential of another tenant was refused (at most one a second per tenant is recorded here; the full record is in its own tenant\'s log)', requestId: ctx.id, tenant: target,
     credential: 'another tenant', resource, ip: clientIp(ctx),
   });
 }

@@ -163,3 +163,37 @@ describe('an append whose commit a real kill cuts', () => {
     }
   }, 240_000);
 });
+
+describe("an append's stages", () => {
+  it('have their merges off in their definitions (a stop of merges is forgotten by a restarted cell, which then merged a stage before the repair looked)', async () => {
+    const srv: RunningServer = await startServer();
+    try {
+      const token = (await call(`${srv.url}/tokens`)).body.workspace_admin_token as string;
+      expect((await call(`${srv.url}/v0/datasources?name=st&schema=${encodeURIComponent('id UInt32')}`, { method: 'POST', token })).status).toBe(200);
+      const http = await import('node:http');
+      const req = http.request(`${srv.url}/v0/datasources?name=st&mode=append`, { method: 'POST', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'text/csv' } });
+      const answer = new Promise<number>((resolve) => req.on('response', (r) => { r.resume(); resolve(r.statusCode ?? 0); }));
+      req.on('error', () => {});
+      // Past the 64 KiB the import reads before it starts (its stages are made then).
+      let head = '';
+      for (let i = 0; i < 40_000; i++) head += `${i}\n`;
+      head += 'not a number\n';
+      req.write(head);
+      const meta = path.join(srv.dataDir, 'cells', 'local', 'db', 'metadata');
+      const ws = fs.readdirSync(meta).find((f) => f.startsWith('ws_') && !f.endsWith('.sql'))!;
+      let stages: string[] = [];
+      for (let i = 0; i < 100 && stages.length < 1; i++) {
+        stages = fs.readdirSync(path.join(meta, ws)).filter((f) => /^st__stage_[0-9a-f]{12}\.sql$/.test(f));
+        if (!stages.length) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(stages).toHaveLength(1);
+      expect(fs.readFileSync(path.join(meta, ws, stages[0]!), 'utf8')).toMatch(/max_bytes_to_merge_at_max_space_in_pool = 1, max_bytes_to_merge_at_min_space_in_pool = 1/);
+      req.end('2\n');
+      expect(await answer).toBe(200);
+      // The data source's own table merges as before (its definition untouched).
+      expect(fs.readFileSync(path.join(meta, ws, 'st.sql'), 'utf8')).not.toMatch(/max_bytes_to_merge/);
+    } finally {
+      await srv.stop();
+    }
+  }, 60_000);
+});

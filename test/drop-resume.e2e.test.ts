@@ -66,7 +66,7 @@ describe('a data source drop cut by kill -9 after its state change', () => {
       // The next start resumes the drops (a try every 2 s here); "back" is created again first.
       srv = await startServer({ dataDir, env: { ROOST_DROP_RETRY_MS: '2000' } });
       await create(srv, token, 'back', '7\n8\n');
-      for (let i = 0; i < 100 && tablesOnDisk(dataDir).includes('gone'); i++) await sleep(200);
+      for (let i = 0; i < 100 && tablesOnDisk(dataDir).some((t) => t === 'gone' || t === 'gone_quarantine'); i++) await sleep(200);
       expect(tablesOnDisk(dataDir)).not.toContain('gone');
       expect(tablesOnDisk(dataDir)).not.toContain('gone_quarantine');
       await sleep(4500);
@@ -131,4 +131,48 @@ describe("a finished upload's stage table", () => {
       await srv.stop();
     }
   }, 60_000);
+});
+
+describe('a resumed drop of a renamed data source', () => {
+  it('waits for a create in flight of the name its tables are called by (it dropped them from under the create)', async () => {
+    let srv = await startServer();
+    const dataDir = srv.dataDir;
+    try {
+      const token = (await call(`${srv.url}/tokens`)).body.workspace_admin_token as string;
+      await create(srv, token, 'a', '1\n');
+      const rn = await call(`${srv.url}/v0/datasources/a`, { method: 'PUT', token, body: 'name=b', headers: { 'Content-Type': 'application/x-www-form-urlencoded' } });
+      expect(rn.status, rn.text).toBe(200);
+      const [cell] = childProcesses(srv.proc.pid!, 'cell-main');
+      process.kill(cell!, 'SIGSTOP');
+      const drop = call(`${srv.url}/v0/datasources/b`, { method: 'DELETE', token }).catch(() => undefined);
+      for (let i = 0; i < 100; i++) {
+        const l = await call(`${srv.url}/v0/datasources?attrs=name`, { token, signal: AbortSignal.timeout(2000) }).catch(() => undefined);
+        if (l?.status === 200 && !(l.body.datasources as Array<{ name: string }>).some((d) => d.name === 'b')) break;
+        await sleep(100);
+      }
+      await srv.stop('SIGKILL');
+      process.kill(cell!, 'SIGKILL');
+      await drop;
+      // The next start resumes the drop of tables `a`, `a_quarantine` (its first try 4 s after
+      // the start here) while a create of "a" has made tables of that name, its body still arriving.
+      srv = await startServer({ dataDir, env: { ROOST_DROP_RETRY_MS: '4000' } });
+      const http = await import('node:http');
+      const streamedCreate = () => new Promise<{ status: number; text: string }>((resolve) => {
+        const req = http.request(`${srv.url}/v0/datasources?name=a&schema=${encodeURIComponent('id UInt32')}`, { method: 'POST', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'text/csv' } });
+        req.on('response', (r) => { let t = ''; r.on('data', (d) => { t += d; }); r.on('end', () => resolve({ status: r.statusCode ?? 0, text: t })); });
+        req.on('error', () => resolve({ status: 0, text: 'cut' }));
+        let head = '';
+        for (let i = 0; i < 20_000; i++) head += `${i}\n`;
+        req.write(head);
+        setTimeout(() => req.end('20000\n'), 8000);
+      });
+      // (A create that meets the drop holding the name is a 409 to retry, as any two requests on one name.)
+      let r = await streamedCreate();
+      for (let i = 0; i < 10 && r.status === 409 && /retry/.test(r.text); i++) { await sleep(500); r = await streamedCreate(); }
+      expect(r.status, r.text).toBe(200);
+      expect((await call(`${srv.url}/v0/sql?q=${encodeURIComponent('SELECT count() FROM a FORMAT TSV')}`, { token })).text.trim()).toBe('20001');
+    } finally {
+      await srv.stop();
+    }
+  }, 90_000);
 });

@@ -1083,7 +1083,17 @@ function tablesHold(state: State, tenant: string, t: TableToDrop): DropHold {
     const now = state.list<Workspace>('workspaces', tenant).find((w) => w.id === t.workspaceId);
     if (!now || now.database !== t.database) return 'keep';
     if (listDataSources(state, now.tenant, now.name).some((d) => d.table === t.dataSourceTable)) return 'keep';
-    return claimName(now, t.dataSource) ?? 'wait';
+    // The name the table is called by too (a data source renamed keeps its table's name): a
+    // create of that name, in flight and not yet in the state, makes tables of that name (a
+    // review saw a resumed drop take them from under it).
+    const names = [...new Set([t.dataSource, t.dataSourceTable])];
+    const held: Array<() => void> = [];
+    for (const n of names) {
+      const r = claimName(now, n);
+      if (!r) { for (const h of held) h(); return 'wait'; }
+      held.push(r);
+    }
+    return () => { for (const h of held) h(); };
   };
 }
 function droppedDone(app: App, tenant: string, key: string): () => void {

@@ -66,9 +66,12 @@ function engineHolder(dbDir: string): number | undefined {
     // without it open holds nothing (a zombie has no open files).
     let fds: string[];
     try {
+      // Another user's process is no cell of ours (they run as the server's user): a PID reused
+      // by one made a cell skip its repairs where the server does not run as root (review).
+      if (typeof process.getuid === 'function' && process.getuid() !== 0 && fs.statSync(`/proc/${pid}`).uid !== process.getuid()) return undefined;
       fds = fs.readdirSync(`/proc/${pid}/fd`);
     } catch (e) {
-      // Not ours to read (another user's process): taken for the holder, as before; gone: none.
+      // Not ours to read: taken for the holder, as before; gone: none.
       const code = (e as NodeJS.ErrnoException).code;
       return code === 'EACCES' || code === 'EPERM' ? pid : undefined;
     }
@@ -860,18 +863,6 @@ session.queryAsync('SELECT version()', { format: 'TSV' }).then(async (r) => {
   // (streams) lift the cap in their own SETTINGS clause.
   await session.queryAsync(SESSION_SETTINGS);
   await useNoDatabase(session);
-  // Stage tables a kill left (an import's, maybe cut in its commit): their parts keep their files
-  // until the import's repair has looked at them (src/ingest/attach-repair.ts), as an append's
-  // stage had them while it ran (its merges stopped, which a restart forgets).
-  try {
-    const stages = (await session.queryAsync("SELECT database, name FROM system.tables WHERE match(name, '__stage_[0-9a-f]{12}$') AND database NOT IN ('system', 'information_schema', 'INFORMATION_SCHEMA')", { format: 'TSV' })).text();
-    for (const line of stages.split('\n').filter(Boolean)) {
-      const [db, name] = line.split('\t');
-      await session.queryAsync(`SYSTEM STOP MERGES \`${db!.replace(/\\/g, '\\\\').replace(/`/g, '\\`')}\`.\`${name!.replace(/\\/g, '\\\\').replace(/`/g, '\\`')}\``);
-    }
-  } catch (e) {
-    process.stderr.write(`cell: could not stop the merges of stage tables: ${String(e)}\n`);
-  }
   send(Frame.Pong, 0, JSON.stringify({ version: engineVersion, ready: true }));
 }, (e) => {
   process.stderr.write(`cell: engine failed to start: ${String(e)}\n`);

@@ -359,9 +359,12 @@ async function importLocked(app: App, o: ImportOptions, suffix: string): Promise
       await engine.exec(`CREATE TABLE ${stage} AS ${target}`);
       staged.push(stage);
       // An append's stage is attached part by part as it is (merged in the data source later):
-      // merging it here is work thrown away, and gives its parts new files (see attach-repair.ts).
-      // Not a replace's: that stage becomes the data source's table, and a stop would follow it.
-      if (engine.kind === 'embedded' && o.mode !== 'replace') await engine.exec(`SYSTEM STOP MERGES ${stage}`);
+      // merging it is work thrown away, and gives its parts new files, which the repair of a cut
+      // commit tells apart by (attach-repair.ts). Its merges are off in its definition, so that a
+      // restarted cell does not merge it before the repair looks (a stop is forgotten by a
+      // restart: a review saw a cut append stored 1.17 times). Not a replace's: that stage
+      // becomes the data source's table.
+      if (engine.kind === 'embedded' && o.mode !== 'replace') await engine.exec(`ALTER TABLE ${stage} MODIFY SETTING ${NO_MERGES}`);
     }
     const embedded = engine.kind === 'embedded';
     const dedup: Record<string, string> = o.dedupToken && embedded ? { insert_deduplication_token: o.dedupToken } : {};
@@ -425,6 +428,8 @@ async function importLocked(app: App, o: ImportOptions, suffix: string): Promise
       const qStage = qualified(o.ws, `${o.ds.table}_quarantine${suffix}`);
       await engine.exec(`CREATE TABLE ${qStage} AS ${qTable}`);
       staged.push(qStage);
+      // Attached part by part too, whatever the mode: its merges off as an append stage's.
+      if (engine.kind === 'embedded') await engine.exec(`ALTER TABLE ${qStage} MODIFY SETTING ${NO_MERGES}`);
       await engine.insert(qStage, 'JSONEachRow', spool.read(), { settings: { date_time_input_format: 'best_effort' } });
     }
     if (o.staged) {
@@ -537,6 +542,9 @@ async function settleAttach(app: App, engine: Engine, database: string, table: s
     }
   }
 }
+
+/** MergeTree settings under which no merge is ever chosen (no range of parts is 1 byte or less). */
+const NO_MERGES = 'max_bytes_to_merge_at_max_space_in_pool = 1, max_bytes_to_merge_at_min_space_in_pool = 1';
 
 /** Are an import's quarantined rows in the quarantine table (its rows carry the import's id)? */
 async function quarantineLanded(engine: Engine, qTable: string, importId: string): Promise<boolean> {

@@ -60,32 +60,47 @@ export async function sweepStageTables(engine: Engine, olderThanSeconds: number,
   // attach-repair.ts): data stages first, so that the quarantine stage of an import whose rows
   // went in follows them (its rejected rows were to be stored with them).
   const committed = new Set<string>();
+  const failed = new Set<string>();
   const quarantine = (name: string) => name.slice(0, -STAGE_SUFFIX_LENGTH).endsWith('_quarantine');
   for (const t of [...stages.filter((x) => !quarantine(x.name)), ...stages.filter((x) => quarantine(x.name))]) {
-    if (engine.kind === 'embedded') {
-      const suffix = t.name.slice(-STAGE_SUFFIX_LENGTH);
-      const table = t.name.slice(0, -STAGE_SUFFIX_LENGTH);
-      try {
-        if (await tableExists(engine, t.database, table)) {
-          let state = await finishAttach(engine, t.database, table, t.name);
-          if (state === 'none' && quarantine(t.name) && committed.has(`${t.database}\0${suffix}`)) {
-            await engine.exec(`ALTER TABLE ${quoteIdent(t.database)}.${quoteIdent(table)} ATTACH PARTITION tuple() FROM ${quoteIdent(t.database)}.${quoteIdent(t.name)}`);
-            state = 'finished';
+    const key = `${t.database}.${t.name}`;
+    // Another sweep (a cell started again meanwhile) at the same stage: its own to finish.
+    if (sweeping.has(key)) continue;
+    sweeping.add(key);
+    try {
+      if (engine.kind === 'embedded') {
+        const suffix = t.name.slice(-STAGE_SUFFIX_LENGTH);
+        // The data stage of this import could not be finished: its quarantine stage waits with it.
+        if (quarantine(t.name) && failed.has(`${t.database}\0${suffix}`)) continue;
+        const table = t.name.slice(0, -STAGE_SUFFIX_LENGTH);
+        try {
+          if (await tableExists(engine, t.database, table)) {
+            let state = await finishAttach(engine, t.database, table, t.name);
+            if (state === 'none' && quarantine(t.name) && committed.has(`${t.database}\0${suffix}`)) {
+              await engine.exec(`ALTER TABLE ${quoteIdent(t.database)}.${quoteIdent(table)} ATTACH PARTITION tuple() FROM ${quoteIdent(t.database)}.${quoteIdent(t.name)}`);
+              state = 'finished';
+            }
+            if (state !== 'none' && !quarantine(t.name)) committed.add(`${t.database}\0${suffix}`);
+            if (state === 'finished') report?.('finished', key);
           }
-          if (state !== 'none' && !quarantine(t.name)) committed.add(`${t.database}\0${suffix}`);
-          if (state === 'finished') report?.('finished', `${t.database}.${t.name}`);
+        } catch (e) {
+          // Left for the next start rather than dropped half-attached.
+          if (!quarantine(t.name)) failed.add(`${t.database}\0${suffix}`);
+          report?.('not finished', key, e);
+          continue;
         }
-      } catch (e) {
-        // Left for the next start rather than dropped half-attached.
-        report?.('not finished', `${t.database}.${t.name}`, e);
-        continue;
       }
+      await engine.exec(`DROP TABLE IF EXISTS ${quoteIdent(t.database)}.${quoteIdent(t.name)}${engine.kind === 'embedded' ? ' SYNC' : ''}`);
+      dropped.push(key);
+    } finally {
+      sweeping.delete(key);
     }
-    await engine.exec(`DROP TABLE IF EXISTS ${quoteIdent(t.database)}.${quoteIdent(t.name)}${engine.kind === 'embedded' ? ' SYNC' : ''}`);
-    dropped.push(`${t.database}.${t.name}`);
   }
   return dropped;
 }
+
+/** Stages a sweep of this process is at now. */
+const sweeping = new Set<string>();
 
 /** `__stage_` and 12 hex digits. */
 const STAGE_SUFFIX_LENGTH = 20;
