@@ -205,6 +205,16 @@ export class QueryFailed extends RoostError {
   }
 }
 
+/** The string `code`s (with the `syscall` where there is one) of `e` and its causes, five deep at most: a system error's errno, wherever it was wrapped. */
+export function errorCodes(e: unknown): Array<{ code: string; syscall?: string }> {
+  const out: Array<{ code: string; syscall?: string }> = [];
+  for (let x = e, depth = 0; x && typeof x === 'object' && depth < 5; x = (x as { cause?: unknown }).cause, depth++) {
+    const { code, syscall } = x as { code?: unknown; syscall?: unknown };
+    if (typeof code === 'string') out.push(typeof syscall === 'string' ? { code, syscall } : { code });
+  }
+  return out;
+}
+
 export function isRoostError(e: unknown): e is RoostError {
   return e instanceof RoostError;
 }

@@ -8,7 +8,7 @@
  * kill -9 between the state change and the drop, or a restart while the engine was away, left them
  * until a create of the same name. Stage tables are the stage sweep's.
  */
-import type { Engine } from '../src/cells/engine.js';
+import { dropTableSql, type Engine } from '../src/cells/engine.js';
 import type { Logger } from '../src/log/logger.js';
 
 const RETRY_MS = 30_000;
@@ -24,16 +24,7 @@ const TRY_TIMEOUT_MS = 10_000;
  */
 export type DropHold = () => (() => void) | 'wait' | 'keep';
 
-/**
- * On a cell, the table's files go with the statement (SYNC): the engine otherwise keeps a dropped
- * table's data for minutes, and the disk a failed upload filled stayed full (a retry of a smaller
- * upload failed again; found by the disk round). Remote servers (older ones lack SYNC) as they are.
- */
-function now(e: Engine, statement: string): string {
-  return e.kind === 'embedded' ? `${statement} SYNC` : statement;
-}
-
-interface Pending { tenant: string; statement: string; tries: number; hold?: DropHold; done?: () => void }
+interface Pending { tenant: string; qualified: string; tries: number; hold?: DropHold; done?: () => void }
 
 export class DropLater {
   #pending = new Map<string, Pending>();
@@ -50,22 +41,19 @@ export class DropLater {
    * tenant is gone); not when the tries run out (the record in the state stays for the next start).
    */
   async drop(tenant: string, qualified: string, hold?: DropHold, done?: () => void): Promise<void> {
-    const statement = `DROP TABLE IF EXISTS ${qualified}`;
     try {
       const e = this.engineOf(tenant);
-      if (e) await e.exec(now(e, statement));
+      if (e) await e.exec(dropTableSql(e, qualified));
       done?.();
     } catch (err) {
       this.log.warn('table not dropped; tried again later', { tenant, table: qualified, err });
-      this.#pending.set(`${tenant}\0${statement}`, { tenant, statement, tries: 0, hold, done });
-      this.#schedule();
+      this.resume(tenant, qualified, hold, done);
     }
   }
 
-  /** A drop recorded before a restart: tried at the next round (under its hold), not now. */
-  resume(tenant: string, qualified: string, hold: DropHold, done: () => void): void {
-    const statement = `DROP TABLE IF EXISTS ${qualified}`;
-    this.#pending.set(`${tenant}\0${statement}`, { tenant, statement, tries: 0, hold, done });
+  /** A drop to try at the next round (under its hold), not now: one that failed, or was recorded before a restart. */
+  resume(tenant: string, qualified: string, hold?: DropHold, done?: () => void): void {
+    this.#pending.set(`${tenant}\0${qualified}`, { tenant, qualified, tries: 0, hold, done });
     this.#schedule();
   }
 
@@ -92,14 +80,14 @@ export class DropLater {
       if (held === 'keep') { this.#pending.delete(key); p.done?.(); continue; }
       if (held === 'wait') continue;
       try {
-        await e.exec(now(e, p.statement), { timeoutMs: TRY_TIMEOUT_MS });
+        await e.exec(dropTableSql(e, p.qualified), { timeoutMs: TRY_TIMEOUT_MS });
         this.#pending.delete(key);
         p.done?.();
-        this.log.info('table dropped on a later try', { tenant: p.tenant, statement: p.statement });
+        this.log.info('table dropped on a later try', { tenant: p.tenant, statement: `DROP TABLE IF EXISTS ${p.qualified}` });
       } catch (err) {
         if (++p.tries >= TRIES) {
           this.#pending.delete(key);
-          this.log.warn('table still not dropped; given up', { tenant: p.tenant, statement: p.statement, err });
+          this.log.warn('table still not dropped; given up', { tenant: p.tenant, statement: `DROP TABLE IF EXISTS ${p.qualified}`, err });
         }
       } finally {
         if (typeof held === 'function') held();

@@ -1051,7 +1051,6 @@ function refuseCaseTwin(s: State, ws: Workspace, name: string): void {
 /** Data source names being created or dropped (tenant/workspace/name) in this process. */
 const claimedNames = new Set<string>();
 
-/** Claims a data source name for a create or a drop; undefined when another request holds it. */
 /**
  * A table of a data source being dropped — recorded in the state in the same change as the drop —
  * or being created — recorded before its CREATE TABLE, removed in the change that puts the data
@@ -1069,15 +1068,15 @@ function tablesToDrop(ws: Workspace, ds: DataSource): Array<[string, TableToDrop
 function tablesToDropOps(ws: Workspace, ds: DataSource): Op[] {
   return tablesToDrop(ws, ds).map(([key, value]) => ({ op: 'put', path: [TABLES_TO_DROP, ws.tenant, key], value }));
 }
+/** The records of a data source's tables, removed as the tables are its (its create made it into the state). */
+function tablesKeptOps(ws: Workspace, ds: DataSource): Op[] {
+  return tablesToDrop(ws, ds).map(([key]) => ({ op: 'del', path: [TABLES_TO_DROP, ws.tenant, key] }));
+}
 /**
  * Whether a later try may drop the table now: not once its workspace is gone or has another
  * database, nor once a data source has the table (a create of the name drops leftovers itself);
  * and only while no create or drop of the name runs (its claim, released by the caller after).
  */
-/** The records of a data source's tables, removed as the tables are its (its create made it into the state). */
-function tablesKeptOps(ws: Workspace, ds: DataSource): Op[] {
-  return tablesToDrop(ws, ds).map(([key]) => ({ op: 'del', path: [TABLES_TO_DROP, ws.tenant, key] }));
-}
 function tablesHold(state: State, tenant: string, t: TableToDrop): DropHold {
   return () => {
     const now = state.list<Workspace>('workspaces', tenant).find((w) => w.id === t.workspaceId);
@@ -1109,6 +1108,7 @@ export function resumeTableDrops(app: App): void {
   }
 }
 
+/** Claims a data source name for a create or a drop; undefined when another request holds it. */
 function claimName(ws: Workspace, name: string): (() => void) | undefined {
   const key = `${ws.tenant}/${ws.name}/${name}`;
   if (claimedNames.has(key)) return undefined;

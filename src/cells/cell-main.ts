@@ -24,7 +24,7 @@ import path from 'node:path';
 import crypto from 'node:crypto';
 import { Session, version as chdbVersion, type ChdbResult } from 'chdb';
 import { Frame, FrameReader, WINDOW, encodeFrame, encodeU32, writeFrame } from './protocol.js';
-import { settingsClause } from './engine.js';
+import { quoteString, settingsClause } from './engine.js';
 import { repairDeduplicationLogs } from './dedup-repair.js';
 import { repairEmptyMetadata } from './metadata-repair.js';
 import { DEFAULT_MAX_FILE_RESULT_BYTES, StreamAssembler, WHOLE_FILE_FORMATS } from './stream-assembly.js';
@@ -39,6 +39,14 @@ if (!dataDir) {
 const backupsDir = process.argv[3];
 const sessionOpts = backupsDir ? { connectionArgs: [`--backups.allowed_path=${backupsDir}`] } : undefined;
 
+/**
+ * The session's current database: an empty one. chdb's `default` is an overlay that includes a
+ * Filesystem database, where any unqualified table name is a path the cell's process can read
+ * (`/etc/passwd`, the server's operator token). The analyzer qualifies or refuses every table
+ * name; this is the second wall, for a name it ever lets through bare (a WITH RECURSIVE body's
+ * own name did, and an import's INSERT ... SELECT runs without readonly).
+ */
+const NO_DATABASE = '_roost_no_tables';
 /**
  * How long a starting cell waits for another live process that still holds the engine's
  * directory (ClickHouse locks `<db>/status`, which names the holder's PID): the cell of a
@@ -104,7 +112,7 @@ async function openEngine(): Promise<Session> {
     if (!repaired && engineHolder(dbDir) === undefined) {
       repaired = true;
       try {
-        const m = repairEmptyMetadata(dbDir, '_roost_no_tables');
+        const m = repairEmptyMetadata(dbDir, NO_DATABASE);
         for (const d of m.databases) process.stderr.write(`cell: the definition of database ${d.database} was empty (written on a full disk); written again as an Atomic database with ${d.linked ? 'the UUID of its directory' : 'a new UUID (nothing was made in it)'}\n`);
         for (const t of m.tables) process.stderr.write(`cell: the definition of table ${t.database}.${t.table} was empty (written on a full disk); moved aside as ${t.movedTo}: the table is gone for the engine${t.data ? `; its rows stay in ${t.data} (attach it again with the data source's definition: ATTACH TABLE … UUID '${path.basename(t.data)}' …)` : ''}\n`);
       } catch (e) {
@@ -283,14 +291,6 @@ const SMALL_RESULT_BYTES = 2 * 1024 * 1024;
  * back on in their own SETTINGS clause.
  */
 const SESSION_SETTINGS = `SET max_result_bytes = ${SMALL_RESULT_BYTES}, output_format_parallel_formatting = 0`;
-/**
- * The session's current database: an empty one. chdb's `default` is an overlay that includes a
- * Filesystem database, where any unqualified table name is a path the cell's process can read
- * (`/etc/passwd`, the server's operator token). The analyzer qualifies or refuses every table
- * name; this is the second wall, for a name it ever lets through bare (a WITH RECURSIVE body's
- * own name did, and an import's INSERT ... SELECT runs without readonly).
- */
-const NO_DATABASE = '_roost_no_tables';  // (also named in openEngine's repair)
 async function useNoDatabase(s: Session): Promise<void> {
   await s.queryAsync(`CREATE DATABASE IF NOT EXISTS ${NO_DATABASE} ENGINE = Memory`);
   await s.queryAsync(`USE ${NO_DATABASE}`);
@@ -557,11 +557,10 @@ const unquote = (id: string): string => (id.startsWith('`') ? id.slice(1, -1).re
 async function alreadyThere(sql: string): Promise<boolean> {
   const m = IF_NOT_EXISTS.exec(sql);
   if (!m) return false;
-  const lit = (x: string) => `'${x.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
   const [db, table] = m[3] !== undefined ? [unquote(m[2]!), unquote(m[3])] : [unquote(m[2]!), undefined];
   const q = m[1]!.toUpperCase() === 'DATABASE'
-    ? `SELECT count() FROM system.databases WHERE name = ${lit(db)}`
-    : table !== undefined ? `SELECT count() FROM system.tables WHERE database = ${lit(db)} AND name = ${lit(table)}` : undefined;
+    ? `SELECT count() FROM system.databases WHERE name = ${quoteString(db)}`
+    : table !== undefined ? `SELECT count() FROM system.tables WHERE database = ${quoteString(db)} AND name = ${quoteString(table)}` : undefined;
   if (!q) return false;
   return (await session.queryAsync(q, { format: 'TSV' })).text().trim() !== '0';
 }

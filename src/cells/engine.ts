@@ -122,6 +122,16 @@ export function quoteIdent(name: string): string {
   return '`' + name.replace(/\\/g, '\\\\').replace(/`/g, '\\`') + '`';
 }
 
+/**
+ * `DROP TABLE IF EXISTS <qualified>`; on a cell with `SYNC`, so that the table's files go with
+ * the statement: the engine otherwise kept a dropped table's data for minutes, and the disk a
+ * failed upload filled stayed full (a smaller retry failed again). Remote servers as they are
+ * (older ones lack SYNC).
+ */
+export function dropTableSql(engine: Pick<Engine, 'kind'>, qualified: string): string {
+  return `DROP TABLE IF EXISTS ${qualified}${engine.kind === 'embedded' ? ' SYNC' : ''}`;
+}
+
 /** A ClickHouse string literal. */
 export function quoteString(s: string): string {
   return "'" + s.replace(/\\/g, '\\\\').replace(/'/g, "\\'") + "'";

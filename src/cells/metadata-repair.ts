@@ -51,10 +51,10 @@ function empty(file: string): boolean {
   }
 }
 
-/** Writes `text` to `file` durably: a temporary file (`.sql.tmp`, removed by the engine at load if a kill leaves it), synced, renamed. */
-function writeDurable(file: string, text: string): void {
+/** Writes `text` to `file` durably: a temporary file (`<file>.tmp`; a definition's `.sql.tmp` the engine removes at load if a kill leaves it), synced, renamed. */
+function writeDurable(file: string, text: string, mode = 0o644): void {
   const tmp = `${file}.tmp`;
-  const fd = fs.openSync(tmp, 'w', 0o644);
+  const fd = fs.openSync(tmp, 'w', mode);
   try {
     fs.writeSync(fd, text);
     fs.fsyncSync(fd);
@@ -127,15 +127,7 @@ export function readReattach(cellDir: string): Reattach[] {
 export function writeReattach(cellDir: string, list: Reattach[]): void {
   const file = path.join(cellDir, REATTACH_FILE);
   if (!list.length) { fs.rmSync(file, { force: true }); return; }
-  const tmp = `${file}.tmp`;
-  const fd = fs.openSync(tmp, 'w', 0o600);
-  try {
-    fs.writeSync(fd, JSON.stringify(list));
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, file);
+  writeDurable(file, JSON.stringify(list), 0o600);
 }
 
 function addReattach(cellDir: string, r: Reattach): void {

@@ -136,20 +136,24 @@ export function columnsDDL(columns: DataSourceColumn[]): string {
 
 export const QUARANTINE_COLUMNS = '`c__import_id` String, `c__error_column` Array(String), `c__error` Array(String), `c__line` UInt64, `c__raw` String, `insertion_date` DateTime64(3, \'UTC\')';
 
+/**
+ * The settings of a data source's tables on a cell: the deduplication window lets a retried insert
+ * (a buffer flush after a crash between the insert and the removal of its segments, a group
+ * commit, its quarantine rows) be recognised and skipped by the engine.
+ */
+function dedupWindow(engine: Engine): string {
+  return engine.kind === 'embedded' ? ' SETTINGS non_replicated_deduplication_window = 1000' : '';
+}
+
 /** A data source table's definition after its name: columns, engine, sorting key, settings. */
 function tableDefinition(engine: Engine, ds: DataSource): string {
-  // The deduplication window lets a retried buffer flush (after a crash between the
-  // insert and the removal of its segments) be recognised and skipped by the engine.
-  const settings = engine.kind === 'embedded' ? ' SETTINGS non_replicated_deduplication_window = 1000' : '';
-  return `(${columnsDDL(ds.columns)}) ENGINE = MergeTree ORDER BY (${ds.sortingKey}\n)${settings}`;
+  return `(${columnsDDL(ds.columns)}) ENGINE = MergeTree ORDER BY (${ds.sortingKey}\n)${dedupWindow(engine)}`;
 }
 
 /** A quarantine table's definition after its name. */
 async function quarantineDefinition(engine: Engine, ds: DataSource): Promise<string> {
   const original = ds.columns.map((c) => `${quoteIdent(c.name)} Nullable(String)`).join(', ');
-  // The window lets a retried events-buffer flush (same token) skip rows it quarantined already.
-  const settings = engine.kind === 'embedded' ? ' SETTINGS non_replicated_deduplication_window = 1000' : '';
-  return `(${original}, ${await compatColumns(engine, QUARANTINE_COLUMNS)}) ENGINE = MergeTree ORDER BY insertion_date${settings}`;
+  return `(${original}, ${await compatColumns(engine, QUARANTINE_COLUMNS)}) ENGINE = MergeTree ORDER BY insertion_date${dedupWindow(engine)}`;
 }
 
 /**

@@ -10,7 +10,7 @@ import net from 'node:net';
 import crypto from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { RoostError, isRoostError } from '../errors.js';
+import { RoostError, errorCodes, isRoostError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../log/metrics.js';
 import type { Ctx } from './context.js';
@@ -458,19 +458,13 @@ function hasBody(req: http.IncomingMessage): boolean {
 
 /** The errno of a write refused for space (the error or one of its causes), if it is one. */
 function diskFull(e: unknown): string | undefined {
-  for (let x = e, depth = 0; x && typeof x === 'object' && depth < 5; x = (x as { cause?: unknown }).cause, depth++) {
-    const code = (x as { code?: unknown }).code;
-    if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'EFBIG') return code;
-  }
-  return undefined;
+  return errorCodes(e).find((c) => c.code === 'ENOSPC' || c.code === 'EDQUOT' || c.code === 'EFBIG')?.code;
 }
 
 /** The errno of a file operation the disk refused for another reason than space (read-only, permissions). */
 function diskRefused(e: unknown): string | undefined {
-  for (let x = e, depth = 0; x && typeof x === 'object' && depth < 5; x = (x as { cause?: unknown }).cause, depth++) {
-    const code = (x as { code?: unknown }).code;
-    const syscall = (x as { syscall?: unknown }).syscall;
-    if ((code === 'EROFS' || code === 'EACCES' || code === 'EPERM') && typeof syscall === 'string') return code;
+  for (const { code, syscall } of errorCodes(e)) {
+    if ((code === 'EROFS' || code === 'EACCES' || code === 'EPERM') && syscall !== undefined) return code;
     // Node 20's recursive mkdir says ENOENT where the disk is read-only.
     if (code === 'ENOENT' && syscall === 'mkdir') return 'EROFS or ENOENT';
   }

@@ -20,6 +20,11 @@ import { quoteIdent, quoteString } from '../cells/engine.js';
 
 export type AttachState = 'none' | 'all' | 'finished';
 
+/** An import's commit: every part of `stage` linked into `table` (one statement, not one step). */
+export function attachSql(database: string, table: string, stage: string): string {
+  return `ALTER TABLE ${quoteIdent(database)}.${quoteIdent(table)} ATTACH PARTITION tuple() FROM ${quoteIdent(database)}.${quoteIdent(stage)}`;
+}
+
 async function partsOf(engine: Engine, database: string, table: string, activeOnly: boolean): Promise<Array<{ name: string; path: string }>> {
   const out = (await engine.exec(`SELECT name, path FROM system.parts WHERE database = ${quoteString(database)} AND table = ${quoteString(table)}${activeOnly ? ' AND active' : ''} FORMAT TSV`)).toString('utf8');
   return out.split('\n').filter(Boolean).map((l) => { const [name, p] = l.split('\t'); return { name: name!, path: p! }; });
@@ -58,6 +63,6 @@ export async function finishAttach(engine: Engine, database: string, table: stri
   if (attached.length === 0) return 'none';
   if (rest.length === 0) return 'all';
   for (const p of attached) await engine.exec(`ALTER TABLE ${q(stage)} DROP PART ${quoteString(p)}`);
-  await engine.exec(`ALTER TABLE ${q(table)} ATTACH PARTITION tuple() FROM ${q(stage)}`);
+  await engine.exec(attachSql(database, table, stage));
   return 'finished';
 }

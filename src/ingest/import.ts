@@ -27,7 +27,7 @@ import { quoteIdent, quoteString, type Engine } from '../cells/engine.js';
 import type { Metrics } from '../log/metrics.js';
 import { checkStorage, storageChanged } from '../../tenants/limits.js';
 import { newStageSuffix, stageDone } from './stage.js';
-import { finishAttach } from './attach-repair.js';
+import { attachSql, finishAttach } from './attach-repair.js';
 
 export interface ImportSource {
   /** CSV bytes (for NDJSON: the converted rows). */
@@ -483,7 +483,7 @@ async function importLocked(app: App, o: ImportOptions, suffix: string): Promise
         // tenant past its limit stores nothing.
         if (!o.skipStorageLimit) await checkStorage(app, getTenant(app.state, o.ws.tenant), true);
         o.beforeCommit?.();
-        const attach = `ALTER TABLE ${target} ATTACH PARTITION tuple() FROM ${stage}`;
+        const attach = attachSql(o.ws.database, o.ds.table, `${o.ds.table}${suffix}`);
         await commit(attach);
         // Cut in flight on a cell: finished (or made) once the cell is back, so the answer is a
         // definite 200 rather than a 502 over part of the rows (see attach-repair.ts). Not settled
@@ -499,7 +499,7 @@ async function importLocked(app: App, o: ImportOptions, suffix: string): Promise
       if (spool.count > 0) {
         try {
           await afterStored(app, o, rows, spool.count, async () => {
-            await engine.exec(`ALTER TABLE ${qTable} ATTACH PARTITION tuple() FROM ${qualified(o.ws, `${o.ds.table}_quarantine${suffix}`)}`);
+            await engine.exec(attachSql(o.ws.database, `${o.ds.table}_quarantine`, `${o.ds.table}_quarantine${suffix}`));
           }, embedded
             // A cut attach: any of its rows in is not "landed" (a 200 counted rows that were not
             // all there): finished first.

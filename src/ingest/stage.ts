@@ -6,8 +6,8 @@
  */
 import crypto from 'node:crypto';
 import type { Engine } from '../cells/engine.js';
-import { quoteIdent, quoteString } from '../cells/engine.js';
-import { finishAttach } from './attach-repair.js';
+import { dropTableSql, quoteIdent, quoteString } from '../cells/engine.js';
+import { attachSql, finishAttach } from './attach-repair.js';
 
 /** Suffixes of this process's imports in progress: their stage tables are never swept. */
 const live = new Set<string>();
@@ -77,7 +77,7 @@ export async function sweepStageTables(engine: Engine, olderThanSeconds: number,
           if (await tableExists(engine, t.database, table)) {
             let state = await finishAttach(engine, t.database, table, t.name);
             if (state === 'none' && quarantine(t.name) && committed.has(`${t.database}\0${suffix}`)) {
-              await engine.exec(`ALTER TABLE ${quoteIdent(t.database)}.${quoteIdent(table)} ATTACH PARTITION tuple() FROM ${quoteIdent(t.database)}.${quoteIdent(t.name)}`);
+              await engine.exec(attachSql(t.database, table, t.name));
               state = 'finished';
             }
             if (state !== 'none' && !quarantine(t.name)) committed.add(`${t.database}\0${suffix}`);
@@ -90,7 +90,7 @@ export async function sweepStageTables(engine: Engine, olderThanSeconds: number,
           continue;
         }
       }
-      await engine.exec(`DROP TABLE IF EXISTS ${quoteIdent(t.database)}.${quoteIdent(t.name)}${engine.kind === 'embedded' ? ' SYNC' : ''}`);
+      await engine.exec(dropTableSql(engine, `${quoteIdent(t.database)}.${quoteIdent(t.name)}`));
       dropped.push(key);
     } finally {
       sweeping.delete(key);

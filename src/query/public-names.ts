@@ -10,7 +10,7 @@
  * for its database. Any other workspace database is never named.
  */
 import type { State } from '../state/state.js';
-import { RoostError } from '../errors.js';
+import { RoostError, errorCodes } from '../errors.js';
 import { listDataSources } from '../datasources/registry.js';
 import { getWorkspace, type Workspace } from '../../tenants/registry.js';
 import { SERVICE_TABLES } from '../service/service-log.js';
@@ -139,9 +139,7 @@ export function publicErrorText(state: State, tenant: string, workspace: string,
   if (e instanceof RoostError) return withPublicNames(e, names).message;
   // The server's own failures (a write its disk refused, a bug) named its files: the journal's,
   // the events buffer's, the engine's store (found by the disk round in the operations log).
-  for (let x: unknown = e, depth = 0; x && typeof x === 'object' && depth < 5; x = (x as { cause?: unknown }).cause, depth++) {
-    const code = (x as { code?: unknown }).code;
-    if (typeof code === 'string' && /^E[A-Z]+$/.test(code) && typeof (x as { syscall?: unknown }).syscall === 'string') return `the server could not use its disk (${code})`;
-  }
+  const sys = errorCodes(e).find((c) => /^E[A-Z]+$/.test(c.code) && c.syscall !== undefined);
+  if (sys) return `the server could not use its disk (${sys.code})`;
   return names.message((e instanceof Error ? e.message : String(e)).replace(/(?:\/[\w.@+-]+){2,}\/?/g, '(a server path)'));
 }
