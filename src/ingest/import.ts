@@ -26,7 +26,7 @@ import { ClickHouseEngine } from '../cells/clickhouse.js';
 import { quoteIdent, quoteString, type Engine } from '../cells/engine.js';
 import type { Metrics } from '../log/metrics.js';
 import { checkStorage, storageChanged } from '../../tenants/limits.js';
-import { newStageSuffix, stageDone } from './stage.js';
+import { clearReplaceMark, newStageSuffix, replaceMark, stageDone } from './stage.js';
 import { attachSql, finishAttach } from './attach-repair.js';
 
 export interface ImportSource {
@@ -354,6 +354,7 @@ async function importLocked(app: App, o: ImportOptions, suffix: string): Promise
   }
 
   const staged: string[] = [];
+  let marked = false;  // a replace's switch carried its mark (cleared at the end)
   try {
     if (o.staged) {
       await engine.exec(`CREATE TABLE ${stage} AS ${target}`);
@@ -474,8 +475,12 @@ async function importLocked(app: App, o: ImportOptions, suffix: string): Promise
           staged.push(old);
           await commit(`RENAME TABLE ${target} TO ${old}, ${incoming} TO ${target}`);
         } else {
+          // Marked, so that a kill after the switch and before the quarantine's attach is
+          // finished by the stage sweep (the mark moves with the table; see stage.ts).
+          if (embedded) await engine.exec(`ALTER TABLE ${incoming} MODIFY COMMENT ${quoteString(replaceMark(suffix))}`);
           o.beforeCommit?.();
           await commit(`EXCHANGE TABLES ${target} AND ${incoming}`);
+          marked = embedded;
         }
       } else {
         // At the commit, once more: appends admitted together (each under the recheck's step)
@@ -510,6 +515,8 @@ async function importLocked(app: App, o: ImportOptions, suffix: string): Promise
         }
       }
     }
+    // The quarantine is in (or there was none): the switch's mark has done its work.
+    if (marked) await clearReplaceMark(engine, o.ws.database, o.ds.table);
     if (unknown) throw unknown;
   } finally {
     spool.dispose();

@@ -30,6 +30,21 @@ export function liveStage(name: string): boolean {
   return m !== null && live.has(m[0]);
 }
 
+/**
+ * The comment a full or partial replace puts on its incoming table just before the switch
+ * (EXCHANGE TABLES): the comment moves with the table, so the data source's table carrying it
+ * tells the sweep that the switch ran before a kill, and the replace's quarantine stage is to be
+ * attached (its rows were rejected by a replace that happened). Cleared once the quarantine is in.
+ */
+export function replaceMark(suffix: string): string {
+  return `roost replace ${suffix}`;
+}
+
+/** Clears the data source's table's replace mark; a failure (a disk under the floor) is left: a mark names a stage no longer there. */
+export async function clearReplaceMark(engine: Engine, database: string, table: string): Promise<void> {
+  await engine.exec(`ALTER TABLE ${quoteIdent(database)}.${quoteIdent(table)} MODIFY COMMENT ''`).catch(() => {});
+}
+
 /** ClickHouse regular expression for a stage table's name. */
 export const STAGE_TABLE_RE = '__stage_[0-9a-f]{12}$';
 
@@ -61,6 +76,8 @@ export async function sweepStageTables(engine: Engine, olderThanSeconds: number,
   // went in follows them (its rejected rows were to be stored with them).
   const committed = new Set<string>();
   const failed = new Set<string>();
+  // Data source tables a replace's switch reached (their mark cleared once the sweep is done).
+  const replaced: Array<{ database: string; table: string }> = [];
   const quarantine = (name: string) => name.slice(0, -STAGE_SUFFIX_LENGTH).endsWith('_quarantine');
   for (const t of [...stages.filter((x) => !quarantine(x.name)), ...stages.filter((x) => quarantine(x.name))]) {
     const key = `${t.database}.${t.name}`;
@@ -81,6 +98,11 @@ export async function sweepStageTables(engine: Engine, olderThanSeconds: number,
               state = 'finished';
             }
             if (state !== 'none' && !quarantine(t.name)) committed.add(`${t.database}\0${suffix}`);
+            // A replace's stage (its rows were never attached): did its switch run before the kill?
+            if (state === 'none' && !quarantine(t.name) && (await tableComment(engine, t.database, table)) === replaceMark(suffix)) {
+              committed.add(`${t.database}\0${suffix}`);
+              replaced.push({ database: t.database, table });
+            }
             if (state === 'finished') report?.('finished', key);
           }
         } catch (e) {
@@ -96,6 +118,7 @@ export async function sweepStageTables(engine: Engine, olderThanSeconds: number,
       sweeping.delete(key);
     }
   }
+  for (const r of replaced) await clearReplaceMark(engine, r.database, r.table);
   return dropped;
 }
 
@@ -104,6 +127,10 @@ const sweeping = new Set<string>();
 
 /** `__stage_` and 12 hex digits. */
 const STAGE_SUFFIX_LENGTH = 20;
+
+async function tableComment(engine: Engine, database: string, table: string): Promise<string> {
+  return (await engine.exec(`SELECT comment FROM system.tables WHERE database = ${quoteString(database)} AND name = ${quoteString(table)} FORMAT TSVRaw`)).toString().replace(/\n$/, '');
+}
 
 async function tableExists(engine: Engine, database: string, table: string): Promise<boolean> {
   return (await engine.exec(`SELECT count() FROM system.tables WHERE database = ${quoteString(database)} AND name = ${quoteString(table)} FORMAT TSV`)).toString().trim() !== '0';
