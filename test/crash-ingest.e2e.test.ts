@@ -100,7 +100,8 @@ describe('uploads answered 200 are there after kill -9', () => {
       // No stage table shows as a data source (SQL cannot read system.tables). The stage tables of
       // the killed imports go at the cell's start (of no import of this process), not a day later.
       await expect.poll(() => stageTablesOnDisk(s2!), { timeout: 10_000 }).toEqual([]);
-      expect(s2.logs.some((l) => l.msg === 'dropped stage tables of unfinished imports')).toBe(true);
+      // (Logged once the sweep's last drop has returned: a moment after its files are gone.)
+      await expect.poll(() => s2!.logs.some((l) => l.msg === 'dropped stage tables of unfinished imports'), { timeout: 10_000 }).toBe(true);
       const list = await call(`${s2.url}/v0/datasources`, { token: tok });
       expect(list.status).toBe(200);
       expect((list.body.datasources as Array<{ name: string }>).map((d) => d.name).sort()).toEqual(['mid_a', 'mid_r', 'mid_w']);

@@ -1,6 +1,6 @@
 /**
  * A data source's JSON paths are checked when it is created, by the reader ingestion uses: a path
- * that reader refuses (`$.items[:].name`, `$.a[*]`, `$..a`, `$.a[-1]`) is a 400 naming the column,
+ * that reader refuses (`$.a[*]`, `$..a`, `$.a[-1]`, `[:]` into a column that is no Array) is a 400 naming the column,
  * not a data source whose every append fails and whose buffered events (answered 202) are never
  * stored (found by a black-box test). Keys in any script read with a dot (`$.ñ`); inferred paths
  * of keys with quotes or backslashes read back the same key. Real server, engine, HTTP.
@@ -29,6 +29,42 @@ describe('JSON paths', () => {
       expect(r.body.error).toContain('column n');
     }
     expect((await call(`${srv.url}/v0/datasources/jp`, { token })).status).toBe(404);
+  });
+
+  it("with [:] take a field of every element of an array (Tinybird's syntax) into an Array column; a scalar column is refused", async () => {
+    const schema = 'id Int32 `json:$.id`, names Array(String) `json:$.items[:].name`, qty Array(Nullable(Int32)) `json:$.items[:].qty`, '
+      + 'tags Array(Array(String)) `json:$.items[:].tags`, firsts Array(String) `json:$.groups[:][0]`, each Array(Array(Int32)) `json:$.m[:].r[:].v`';
+    const made = await create('arr', schema);
+    expect(made.status, made.text).toBe(200);
+    expect(made.body.datasource.schema.columns[1]).toMatchObject({ name: 'names', jsonpath: '$.items[:].name' });
+    const lines = [
+      { id: 1, items: [{ name: 'a', qty: 2, tags: ['x', 'y'] }, { name: 'b', qty: 3, tags: [] }], groups: [['g1', 'h'], ['g2']], m: [{ r: [{ v: 1 }, { v: 2 }] }, { r: [] }] },
+      { id: 2, items: [{ name: 'c', tags: [] }, { name: 'd', qty: 5, tags: ['z'] }] },  // an element without qty: NULL in Array(Nullable(Int32))
+      { id: 3 },  // no items: every path missing, the empty array
+      { id: 4, items: [{ name: 'e', qty: 1 }] },  // an element without tags: NULL where Array(String) takes none, quarantined
+    ].map((l) => JSON.stringify(l)).join('\n') + '\n';
+    const w = await call(`${srv.url}/v0/events?name=arr&wait=true`, { method: 'POST', token, body: lines });
+    expect(w.status, w.text).toBe(200);
+    expect(w.body).toEqual({ successful_rows: 3, quarantined_rows: 1 });
+    expect(await sql('SELECT id, names, qty, tags, firsts, each FROM arr ORDER BY id')).toEqual([
+      { id: 1, names: ['a', 'b'], qty: [2, 3], tags: [['x', 'y'], []], firsts: ['g1', 'g2'], each: [[1, 2], []] },
+      { id: 2, names: ['c', 'd'], qty: [null, 5], tags: [[], ['z']], firsts: [], each: [] },
+      { id: 3, names: [], qty: [], tags: [], firsts: [], each: [] },
+    ]);
+    const q = await sql('SELECT c__line, c__error_column FROM arr_quarantine');
+    expect(q).toEqual([{ c__line: 4, c__error_column: ['tags'] }]);
+    // The same through an NDJSON upload (the conversion is shared).
+    const up = await call(`${srv.url}/v0/datasources?name=arr&mode=append&format=ndjson`, { method: 'POST', token, body: '{"id":9,"items":[{"name":"u","tags":[]}]}\n' });
+    expect(up.status, up.text).toBe(200);
+    expect(await sql('SELECT names, qty FROM arr WHERE id = 9')).toEqual([{ names: ['u'], qty: [null] }]);
+
+    // More [:] than the column has arrays: refused at create, saying what type it needs.
+    for (const [type, path] of [['String', '$.items[:].name'], ['Array(Int32)', '$.m[:].r[:].v']]) {
+      const r = await create('arr_bad', `n ${type} \`json:${path}\``);
+      expect(r.status, r.text).toBe(400);
+      expect(r.body).toMatchObject({ code: 'SCHEMA_SYNTAX' });
+      expect(r.body.error).toMatch(/column n: .*\[:\].*must be .*Array/);
+    }
   });
 
   it('name keys of any script with a dot; events are stored with and without wait', async () => {

@@ -22,7 +22,7 @@ import { ndjsonSource } from '../ingest/ndjson.js';
 import { gunzipIfCompressed, peekBody, type Peeked } from '../ingest/peek.js';
 import { inferNdjson, ndjsonSchemaText } from '../ingest/ndjson-infer.js';
 import { formatSchema, inferCsvSchema, parseSchema, type CsvDialect } from '../native/csv.js';
-import { parseJsonPath } from '../ingest/ndjson.js';
+import { checkJsonPath } from '../ingest/ndjson.js';
 import { analyzeSql, SqlError, toRoostError, type NameMapEntry } from '../native/sql.js';
 import { rowFiltersOf, workspaceNameMap } from '../datasources/name-map.js';
 import { queryTimeoutMs } from '../query/run.js';
@@ -213,7 +213,7 @@ function schemaColumns(text: string): DataSourceColumn[] {
   for (const c of columns) {
     if (!c.jsonPath) continue;
     try {
-      parseJsonPath(c.jsonPath);
+      checkJsonPath(c.jsonPath, c.type);
     } catch (e) {
       throw new RoostError('SCHEMA_SYNTAX', `column ${c.name}: ${(e as Error).message}`, { details: { column: c.name } });
     }

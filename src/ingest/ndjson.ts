@@ -13,9 +13,14 @@ import { ExactNumber, RawJson, exactJson, holdsNumber, holdsUnsafeInteger, mayBe
 import { native } from '../native/addon.js';
 import { AHEAD, INLINE_MAX_BYTES, ndjsonWorkerCount, openRemoteConverter, type RemoteConverter, type RemoteResult } from './ndjson-pool.js';
 
-type PathStep = string | number;
+/** `[:]`: every element of an array (Tinybird's syntax for an array of objects' fields). */
+const EACH: unique symbol = Symbol('[:]');
+type PathStep = string | number | typeof EACH;
 
-/** Parses `$.a.b[0]['c d']` into steps. */
+/**
+ * Parses `$.a.b[0]['c d']` into steps; `$.items[:].id` takes `id` of every element of `items`
+ * (an array, for an Array column: see checkJsonPath).
+ */
 export function parseJsonPath(p: string): PathStep[] {
   if (!p.startsWith('$')) throw new RoostError('SCHEMA_SYNTAX', `JSON path "${p}" must start with $`);
   const steps: PathStep[] = [];
@@ -27,9 +32,12 @@ export function parseJsonPath(p: string): PathStep[] {
       if (!m) throw new RoostError('SCHEMA_SYNTAX', `JSON path "${p}": expected a name after "." at ${i} (a key with other characters goes in brackets: $['a b'])`);
       steps.push(m[0]);
       i += 1 + m[0].length;
+    } else if (p.startsWith('[:]', i)) {
+      steps.push(EACH);
+      i += 3;
     } else if (p[i] === '[') {
       const m = /^\[(?:(\d+)|'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)")\]/.exec(p.slice(i));
-      if (!m) throw new RoostError('SCHEMA_SYNTAX', `JSON path "${p}": bad [...] at ${i}: Roost reads [<index>] and ['<key>'] (not [:], [*], negative indexes or ..)`);
+      if (!m) throw new RoostError('SCHEMA_SYNTAX', `JSON path "${p}": bad [...] at ${i}: Roost reads [<index>], ['<key>'] and [:] (every element; not [*], negative indexes or ..)`);
       steps.push(m[1] !== undefined ? Number(m[1]) : (m[2] ?? m[3])!.replace(/\\(.)/g, '$1'));
       i += m[0].length;
     } else {
@@ -40,15 +48,34 @@ export function parseJsonPath(p: string): PathStep[] {
 }
 
 /**
+ * Checks a column's JSON path for its type: each `[:]` makes an array, so a path with n of them
+ * needs a column of at least n nested Array types (a `[:]` into a scalar column could store
+ * nothing but a quarantine).
+ */
+export function checkJsonPath(p: string, type: string): PathStep[] {
+  const steps = parseJsonPath(p);
+  const each = steps.filter((s) => s === EACH).length;
+  let depth = 0;
+  for (let el: string | null = type; (el = elementType(el)) !== null; ) depth++;
+  if (each > depth) {
+    throw new RoostError('SCHEMA_SYNTAX', `JSON path "${p}" takes every element of ${each === 1 ? 'an array' : `${each} nested arrays`} ([:]): the column's type must be ${each === 1 ? 'an Array' : `${each} nested Arrays`} (e.g. Array(String)), not ${type}`);
+  }
+  return steps;
+}
+
+/**
  * The value at `steps`, as ClickHouse's JSON path reads it: a key step reads an object's own key
  * (never an inherited member: `$.constructor` of a line without that key was a function, the
  * request a 500, and `$.tags.length` an array's length), an index step an array's element (not
  * an object's key "1").
  */
-function at(obj: unknown, steps: PathStep[]): unknown {
+function at(obj: unknown, steps: PathStep[], from = 0): unknown {
   let v = obj;
-  for (const s of steps) {
+  for (let k = from; k < steps.length; k++) {
+    const s = steps[k]!;
     if (v === null || typeof v !== 'object' || v instanceof ExactNumber) return undefined;
+    // Every element: the rest of the path in each (an element without it is null).
+    if (s === EACH) return Array.isArray(v) ? v.map((e) => at(e, steps, k + 1) ?? null) : undefined;
     if (Array.isArray(v)) {
       if (typeof s !== 'number') return undefined;
       v = v[s];
@@ -70,7 +97,7 @@ export function columnPaths(columns: DataSourceColumn[]): PathStep[][] {
 }
 
 function columnPath(c: DataSourceColumn): PathStep[] {
-  return c.jsonPath != null ? parseJsonPath(c.jsonPath) : [c.name];
+  return c.jsonPath != null ? checkJsonPath(c.jsonPath, c.type) : [c.name];
 }
 
 /**
@@ -640,7 +667,7 @@ export class NdjsonConverter {
     for (const i of textCols) {
       const v = values[i];
       if (v !== null && typeof v === 'object' && !(v instanceof ExactNumber) && !plans[i]!.arrayLiteral) {
-        const text = rawJsonAt(raw, paths[i]!);
+        const text = rawJsonAt(raw, paths[i] as Array<string | number>);  // (no [:] in a text column: checkJsonPath)
         if (text !== undefined) values[i] = new RawJson(text);
       }
     }
