@@ -204,7 +204,20 @@ async function startLocked(config: Config, log: Logger, unlock: () => void): Pro
     await seedDevelopment(app);
   }
 
-  const addr = await http.listen(config.port, config.host);
+  let addr: { port: number };
+  try {
+    addr = await http.listen(config.port, config.host);
+  } catch (e) {
+    // Nothing listens (the port taken): what started is stopped before startApp lets the data
+    // directory's lock go — a tenant's cell went on holding its engine, the process never ended,
+    // and a second server given the directory got its lock and not its cell (black-box round).
+    await app.events?.close().catch(() => {});
+    await service.close().catch(() => {});
+    await dropLater.close();
+    await state.close();
+    await cells.closeAll();
+    throw e;
+  }
   app.address = { host: config.host, port: addr.port };
   await authListening(app);
 

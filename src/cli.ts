@@ -52,6 +52,14 @@ export async function main(argv: string[]): Promise<number> {
       app = await startApp(config);
     } catch (e) {
       if (e instanceof DataDirInUse) { process.stderr.write(`roost: ${e.message}\n`); return 1; }
+      const listenCode = (e as NodeJS.ErrnoException).code;
+      if ((e as NodeJS.ErrnoException).syscall === 'listen' && listenCode) {
+        const why = listenCode === 'EADDRINUSE' ? 'is in use by another program' : listenCode === 'EACCES' ? 'needs privileges this user lacks (ports below 1024)' : listenCode === 'EADDRNOTAVAIL' ? 'names an address this machine does not have' : 'cannot be listened on';
+        process.stderr.write(`roost: ${config.host} port ${config.port} ${why} (${listenCode}); stop what listens there, or choose another with --port / ROOST_PORT (--host / ROOST_HOST)\n`);
+        // (Everything the start began is stopped; a handle left over must not keep a failed start alive.)
+        setTimeout(() => process.exit(1), 2000).unref();
+        return 1;
+      }
       // The data directory not writable or not there (permissions, a read-only disk): one line
       // naming the path and what to do, not a stack trace.
       let code = (e as NodeJS.ErrnoException).code ?? ((e as { cause?: NodeJS.ErrnoException }).cause)?.code;

@@ -49,4 +49,35 @@ describe('the data directory lock', () => {
     }
     expect(seen).toMatchObject({ n: 2, u: 2 });
   }, 120_000);
+
+  it('a server whose port is taken exits 1 with one line, its cell stopped; the directory then serves another', async () => {
+    const dataDir = tempDir('roost-port-');
+    const first = await startServer({ dataDir });  // its tenant's cell started (the dev seed)
+    const port = first.port;
+    await first.stop();
+    const net = await import('node:net');
+    const blocker = net.createServer();
+    await new Promise<void>((r) => blocker.listen(port, '127.0.0.1', () => r()));
+    try {
+      const t0 = Date.now();
+      const failed = await startServer({ dataDir, args: ['--port', String(port)] }).then(
+        (s) => { servers.push(s); return undefined; },
+        (e: Error) => e.message,
+      );
+      expect(failed, 'a server started on a taken port').toBeDefined();
+      expect(failed).toMatch(/exited with 1 before listening/);
+      expect(failed).toMatch(new RegExp(`roost: 127\\.0\\.0\\.1 port ${port} is in use by another program \\(EADDRINUSE\\)`));
+      expect(failed).not.toMatch(/\n\s+at /);  // no stack trace
+      expect(Date.now() - t0).toBeLessThan(30_000);
+    } finally {
+      blocker.close();
+    }
+    // Its cell went with it: the next server on the directory has the lock and the engine.
+    const next = await startServer({ dataDir });
+    servers.push(next);
+    const tok = (await call(`${next.url}/tokens`)).body.workspace_admin_token;
+    const r = await call(`${next.url}/v0/sql?q=${encodeURIComponent('SELECT 1 AS one FORMAT JSON')}`, { token: tok });
+    expect(r.status, r.text).toBe(200);
+    expect(r.body.data).toEqual([{ one: 1 }]);
+  }, 120_000);
 });
