@@ -110,11 +110,26 @@ describe('JWT fixed_params through /v0/sql?pipeline=', () => {
     expect(open.status, open.text).toBe(200);
   });
 
-  it('a pipe token without fixed parameters still reads the pipe\'s nodes, as documented', async () => {
+  it("a pipe token reads the pipe's endpoint node through pipeline=, and another node only with a read of what it reads (403, audited)", async () => {
     const t = (await post('/v0/tokens?name=org_reader&scope=PIPES:READ:org_orders')).body.token;
-    const r = await get(`/v0/sql?pipeline=org_orders&q=${encodeURIComponent('SELECT count() AS c FROM raw FORMAT JSON')}`, t);
-    expect(r.status, r.text).toBe(200);
-    expect(r.body.data).toEqual([{ c: 3 }]);
+    // The endpoint node: the pipe's result, as its endpoint answers it.
+    const ok = await get(`/v0/sql?pipeline=org_orders&q=${encodeURIComponent('SELECT org, n FROM by_org FORMAT JSON')}`, t);
+    expect(ok.status, ok.text).toBe(200);
+    expect(ok.body.data).toEqual([{ org: 'acme', n: 2 }]);
+    // The node before the endpoint's filter and aggregation holds every row of the data source.
+    const r = await get(`/v0/sql?pipeline=org_orders&q=${encodeURIComponent('SELECT org FROM raw ORDER BY id FORMAT JSON')}`, t);
+    expect(r.status, r.text).toBe(403);
+    expect(r.text).not.toContain('globex');
+    expect(r.body.error).toContain('DATASOURCES:READ:orders');
+    expect(await waitAudit((a) => a.event === 'authz.denied' && a.credential === 'token:org_reader')).not.toHaveLength(0);
+    // Through the endpoint node that reads it, still the endpoint's result.
+    const via = await get(`/v0/sql?pipeline=org_orders&q=${encodeURIComponent('SELECT count() AS c FROM by_org FORMAT JSON')}`, t);
+    expect(via.status, via.text).toBe(200);
+    // With a read of the data source too, the node is open.
+    const both = (await post('/v0/tokens?name=org_reader_ds&scope=PIPES:READ:org_orders&scope=DATASOURCES:READ:orders')).body.token;
+    const open = await get(`/v0/sql?pipeline=org_orders&q=${encodeURIComponent('SELECT count() AS c FROM raw FORMAT JSON')}`, both);
+    expect(open.status, open.text).toBe(200);
+    expect(open.body.data).toEqual([{ c: 3 }]);
   });
 });
 

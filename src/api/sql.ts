@@ -13,7 +13,7 @@ import { abandonGuard } from '../../auth/abandoned-queries.js';
 import { publicNames, withPublicNames } from '../query/public-names.js';
 import { ResultTail } from '../pipes/result-tail.js';
 import { isOutputParam, looksLikeForm, outputSettings, respellFormat } from '../query/request-options.js';
-import { compileEndpoint, getPipe, type Pipe } from '../pipes/index.js';
+import { compileEndpoint, findPipe, getPipe, type Pipe } from '../pipes/index.js';
 import type { NameMapEntry } from '../native/sql.js';
 import { logEndpointCall, tokenIdOf, userAgentOf } from '../pipes/endpoint-log.js';
 import { callStatus, loggedUrl, reservedParam, tokenName } from './pipes.js';
@@ -228,6 +228,15 @@ export function registerSqlRoutes(app: App): void {
       for (const n of pipe.nodes) {
         if (!used.has(n.name)) continue;
         const c = compileEndpoint(app.state, { ...pipe, id: `${pipe.id}:${n.id}`, endpoint: n.id }, { params, fixedParams: fixed, fixedFor: (name) => fixedParams(cred, name), rowFilters: filters });
+        // `PIPES:READ` on the pipe is its endpoint's result. Another node (the rows before the
+        // endpoint's filter or aggregation) is read only with a read of what it reads: a pipe's
+        // token read a secret table's rows through `SELECT * FROM raw` (black-box round).
+        if (n.id !== pipe.endpoint) {
+          for (const r of c.reads) {
+            if (may('DATASOURCES:READ', r) || (findPipe(app.state, tenant, workspace, r) && may('PIPES:READ', r))) continue;
+            authorize(app, ctx, cred, { op: 'workspace', tenant, workspace, scope: 'DATASOURCES:READ', resource: r });
+          }
+        }
         if (c.reads.some(isServiceName)) viaPipes = true;
         map[n.name] = { kind: 'query', sql: c.sql };
       }
