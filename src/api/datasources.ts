@@ -21,7 +21,7 @@ import { csvToRoost, firstRecord, importRows, withDataSourceLock, type ImportRes
 import { ndjsonSource } from '../ingest/ndjson.js';
 import { gunzipIfCompressed, peekBody, type Peeked } from '../ingest/peek.js';
 import { inferNdjson, ndjsonSchemaText } from '../ingest/ndjson-infer.js';
-import { formatSchema, inferCsvSchema, parseSchema, type CsvDialect } from '../native/csv.js';
+import { dialectProblem, formatSchema, inferCsvSchema, parseSchema, type CsvDialect } from '../native/csv.js';
 import { checkJsonPath } from '../ingest/ndjson.js';
 import { analyzeSql, SqlError, toRoostError, type NameMapEntry } from '../native/sql.js';
 import { rowFiltersOf, workspaceNameMap } from '../datasources/name-map.js';
@@ -178,21 +178,13 @@ function oneOf<T extends string>(name: string, v: string | null, allowed: readon
 function dialectFrom(p: URLSearchParams): Partial<CsvDialect> {
   const d: Partial<CsvDialect> = {};
   const delim = p.get('dialect_delimiter');
-  if (delim !== null) {
-    const v = delim === '\\t' ? '\t' : delim;
-    if (v.length !== 1) throw new RoostError('INVALID_PARAMETER', 'dialect_delimiter must be one character (\\t for tab)');
-    d.delimiter = v;
-  }
+  if (delim !== null) d.delimiter = delim === '\\t' ? '\t' : delim;
   const esc = p.get('dialect_escapechar');
-  if (esc !== null) {
-    if (esc.length > 1) throw new RoostError('INVALID_PARAMETER', 'dialect_escapechar must be one character');
-    d.escape = esc;
-  }
+  if (esc !== null) d.escape = esc;
   const quote = p.get('dialect_quotechar');
-  if (quote !== null) {
-    if (quote.length !== 1 || quote === '\n' || quote === '\r') throw new RoostError('INVALID_PARAMETER', 'dialect_quotechar must be one character (" or \')');
-    d.quote = quote;
-  }
+  if (quote !== null) d.quote = quote;
+  const problem = dialectProblem(d);
+  if (problem) throw new RoostError('INVALID_PARAMETER', problem);
   const nl = p.get('dialect_new_line');
   if (nl !== null && !['\\n', '\\r\\n', '\\r', '\n', '\r\n', '\r'].includes(nl)) {
     throw new RoostError('INVALID_PARAMETER', 'dialect_new_line must be \\n, \\r\\n or \\r (line ends are also detected by themselves)');

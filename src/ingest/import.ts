@@ -16,7 +16,7 @@ import type { Workspace } from '../../tenants/registry.js';
 import { getTenant } from '../../tenants/registry.js';
 import type { DataSource } from '../datasources/registry.js';
 import { checkDefaultsSupported, createQuarantine, qualified } from '../datasources/registry.js';
-import { CsvValidator, CsvError, sniffCsv, type CsvDialect, type RejectedRow } from '../native/csv.js';
+import { CsvValidator, CsvError, dialectProblem, sniffCsv, type CsvDialect, type RejectedRow } from '../native/csv.js';
 import { QuarantineSpool, quarantineRecord, splitCsvRow, type QuarantineRow } from './quarantine.js';
 import { columnPaths, isBlankLine, valuesAt } from './ndjson.js';
 import { chTime } from '../service/time.js';
@@ -252,6 +252,10 @@ async function importLocked(app: App, o: ImportOptions, suffix: string): Promise
   const known = o.dialect?.delimiter !== undefined && o.dialect.quote !== undefined && o.dialect.escape !== undefined && o.hasHeader !== undefined;
   const sniffed = known ? undefined : sniffCsv(head, o.ds.columns.length);
   const dialect: CsvDialect = { delimiter: o.dialect?.delimiter ?? sniffed!.delimiter, quote: o.dialect?.quote ?? sniffed!.quote, escape: o.dialect?.escape ?? sniffed!.escape };
+  // The caller's characters with the sniffed ones (a delimiter given as the quote that was
+  // detected): a 400 saying which, before anything reads the body with them (it was a 500).
+  const problem = dialectProblem(dialect);
+  if (problem) throw new RoostError('INVALID_PARAMETER', problem);
   // A first row that spells the column names is the header, also when it spells them as
   // written before they were made identifiers (`user id` for user_id: the names a schema
   // inferred from this file has); it is then given to the validator as the names themselves.

@@ -119,14 +119,31 @@ const DEFAULT_DIALECT: CsvDialect = { delimiter: ',', quote: '"', escape: '' };
 const DELIMITERS = new Set([',', ';', '\t', '|']);
 
 function checkDialect<T extends CsvDialect>(d: T): T {
+  const problem = dialectProblem(d);
+  if (problem) throw new CsvError('INVALID_ARGUMENT', problem);
+  return d;
+}
+
+/**
+ * What is wrong with a dialect, in words naming the upload's parameters, else undefined. The
+ * parser reads bytes: a character outside ASCII (`¦`, `é`: two UTF-8 bytes) was cut to its first
+ * byte, which split fields inside other characters and stored text that is not UTF-8.
+ */
+export function dialectProblem(d: Partial<CsvDialect>): string | undefined {
+  const show = (v: string) => (v === '\t' ? '\\t' : v === '\n' ? '\\n' : v === '\r' ? '\\r' : v);
+  const names = { delimiter: 'dialect_delimiter', quote: 'dialect_quotechar', escape: 'dialect_escapechar' } as const;
   for (const k of ['delimiter', 'quote', 'escape'] as const) {
     const v = d[k];
-    if (typeof v !== 'string' || v.length > 1 || (k !== 'escape' && v.length !== 1) || v === '\n' || v === '\r') {
-      throw new CsvError('INVALID_ARGUMENT', `dialect.${k} must be one character`);
+    if (v === undefined || (k === 'escape' && v === '')) continue;
+    if (typeof v !== 'string' || v.length !== 1 || v.charCodeAt(0) > 0x7f) {
+      return `${names[k]} must be one ASCII character${k === 'delimiter' ? ' (\\t for tab)' : ''}; got "${typeof v === 'string' ? v : String(v)}"${typeof v === 'string' && [...v].length === 1 ? ' (outside ASCII: the parser reads bytes; convert the file to use an ASCII character)' : ''}`;
     }
+    if (v === '\n' || v === '\r') return `${names[k]} cannot be a line end (rows end at line ends; got "${show(v)}")`;
+    if (k === 'escape' && /[A-Za-z0-9\s]/.test(v)) return `dialect_escapechar must be a punctuation character such as \\ (it escapes the quote and itself inside quoted values); got "${show(v)}"`;
   }
-  if (d.delimiter === d.quote) throw new CsvError('INVALID_ARGUMENT', 'dialect delimiter and quote must differ');
-  return d;
+  if (d.delimiter !== undefined && d.delimiter === d.quote) return `the delimiter and the quote character are both '${show(d.delimiter)}': give dialect_delimiter and dialect_quotechar different characters (one of them may have been detected from the file)`;
+  if (d.escape && d.escape === d.delimiter) return `dialect_escapechar '${show(d.escape)}' is also the delimiter: choose another escape character`;
+  return undefined;
 }
 
 /**
