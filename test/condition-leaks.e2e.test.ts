@@ -116,3 +116,25 @@ describe('a condition may read no file of the server', () => {
     expect(await rows('SELECT id, k FROM vault ORDER BY id')).toEqual(before);
   });
 });
+
+describe('arrayJoin in a condition', () => {
+  it('is refused (400) in replace_condition and delete_condition, quoted or not; nothing changes', async () => {
+    const made = await post(`/v0/datasources?name=aj&schema=${enc('id UInt32')}`, '1\n2\n3\n');
+    expect(made.status, made.text).toBe(200);
+    for (const cond of ['arrayJoin([id, id + 10]) > 5', '`arrayJoin` ([id]) = 1', 'id IN (1) AND arrayJoin /* c */ ([id]) > 0']) {
+      const rep = await call(`${srv.url}/v0/datasources?name=aj&mode=replace&replace_condition=${enc(cond)}`, { method: 'POST', token: admin, body: '9\n' });
+      expect(rep.status, `${cond}: ${rep.text}`).toBe(400);
+      expect(rep.body.error).toMatch(/replace_condition may not call arrayJoin/);
+      const d = await call(`${srv.url}/v0/datasources/aj/delete`, { method: 'POST', token: admin, body: new URLSearchParams({ delete_condition: cond, dry_run: 'true' }) });
+      expect(d.status, `${cond}: ${d.text}`).toBe(400);
+      expect(d.body.error).toMatch(/delete_condition may not call arrayJoin/);
+    }
+    expect((await rows('SELECT id FROM aj ORDER BY id')).map((r) => r.id)).toEqual([1, 2, 3]);
+    // The word in a string, or a column of that name, is no call.
+    const ok = await call(`${srv.url}/v0/datasources/aj/delete`, { method: 'POST', token: admin, body: new URLSearchParams({ delete_condition: "toString(id) = 'arrayJoin(x)'", dry_run: 'true' }) });
+    expect(ok.status, ok.text).toBe(200);
+    const rep = await call(`${srv.url}/v0/datasources?name=aj&mode=replace&replace_condition=${enc('has([2, 9], id)')}`, { method: 'POST', token: admin, body: '9\n' });
+    expect(rep.status, rep.text).toBe(200);
+    expect((await rows('SELECT id FROM aj ORDER BY id')).map((r) => r.id)).toEqual([1, 3, 9]);
+  });
+});

@@ -26,7 +26,7 @@ import { checkJsonPath } from '../ingest/ndjson.js';
 import { analyzeSql, SqlError, toRoostError, type NameMapEntry } from '../native/sql.js';
 import { rowFiltersOf, workspaceNameMap } from '../datasources/name-map.js';
 import { queryTimeoutMs } from '../query/run.js';
-import { sqlTextEscapes } from '../query/sql-text.js';
+import { callsFunction, sqlTextEscapes } from '../query/sql-text.js';
 import { quoteIdent, quoteString } from '../cells/engine.js';
 import { jobsOf, ownerKey } from '../../tenants/jobs.js';
 import { publicErrorText } from '../query/public-names.js';
@@ -759,6 +759,9 @@ export function registerDataSourceRoutes(app: App): void {
     // ALTER ... DELETE or the partial replace's INSERT ... SELECT.
     const unbalanced = conditionEscapes(cond);
     if (unbalanced) throw new RoostError('INVALID_PARAMETER', `${param} must be one SQL condition over the data source's columns: ${unbalanced}; e.g. "country = 'ES'"`);
+    // arrayJoin in a WHERE makes several rows of one: a partial replace stored its rows twice
+    // and kept rows the condition matched, and a delete's dry run counted rows that are not there.
+    if (callsFunction(cond, 'arrayJoin')) throw new RoostError('INVALID_PARAMETER', `${param} may not call arrayJoin (it makes several rows of one); test an array's elements with has(), hasAny() or arrayExists() instead`);
     // The condition as rewritten is what follows the rewritten head of the probe, which a
     // trivial condition shows (looking for ' WHERE ' found the alias of a data source called
     // WHERE, and ran 'WHERE WHERE(a = 1)').

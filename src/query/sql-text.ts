@@ -119,3 +119,49 @@ export function clauseAfterOperand(text: string): string | undefined {
   }
   return undefined;
 }
+
+/**
+ * Whether `text` calls the function `name` (compared without case), outside string literals and
+ * comments: a bare or quoted (`` `name` ``, `"name"`) identifier followed, past spaces and
+ * comments, by `(`. `text` must have passed sqlTextEscapes.
+ */
+export function callsFunction(text: string, name: string): boolean {
+  const want = name.toLowerCase();
+  /** Past spaces and comments from `i`. */
+  const skip = (i: number): number => {
+    for (;;) {
+      while (i < text.length && /\s/.test(text[i]!)) i++;
+      if ((text[i] === '-' || text[i] === '/') && text[i + 1] === text[i]) { const nl = text.indexOf('\n', i); i = nl < 0 ? text.length : nl; continue; }
+      if (text[i] === '/' && text[i + 1] === '*') { const close = text.indexOf('*/', i + 2); i = close < 0 ? text.length : close + 2; continue; }
+      return i;
+    }
+  };
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i]!;
+    let word: string | undefined;
+    let end = i;
+    if (ch === "'") { i = quoteEnd(text, i); continue; }
+    if (ch === '`' || ch === '"') {
+      end = quoteEnd(text, i);
+      word = text.slice(i + 1, end);
+      end += 1;
+    } else if ((ch === '-' || ch === '/') && text[i + 1] === ch) {
+      const nl = text.indexOf('\n', i);
+      if (nl < 0) break;
+      i = nl;
+      continue;
+    } else if (ch === '/' && text[i + 1] === '*') {
+      const close = text.indexOf('*/', i + 2);
+      if (close < 0) break;
+      i = close + 1;
+      continue;
+    } else if (/[A-Za-z_]/.test(ch) && (i === 0 || !/[A-Za-z0-9_$]/.test(text[i - 1]!))) {
+      while (end < text.length && /[A-Za-z0-9_$]/.test(text[end]!)) end++;
+      word = text.slice(i, end);
+    }
+    if (word === undefined) continue;
+    if (word.toLowerCase() === want && text[skip(end)] === '(') return true;
+    i = end - 1;
+  }
+  return false;
+}
