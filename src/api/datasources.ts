@@ -18,11 +18,10 @@ import {
   putDataSourceOps, qualified, type DataSource, type DataSourceColumn,
 } from '../datasources/registry.js';
 import { csvToRoost, firstRecord, importRows, withDataSourceLock, type ImportResult, type ImportSource } from '../ingest/import.js';
-import { ndjsonSource } from '../ingest/ndjson.js';
+import { checkJsonPath, ndjsonShaped, ndjsonSource } from '../ingest/ndjson.js';
 import { gunzipIfCompressed, peekBody, type Peeked } from '../ingest/peek.js';
 import { inferNdjson, ndjsonSchemaText } from '../ingest/ndjson-infer.js';
 import { dialectProblem, formatSchema, inferCsvSchema, parseSchema, type CsvDialect } from '../native/csv.js';
-import { checkJsonPath } from '../ingest/ndjson.js';
 import { analyzeSql, SqlError, toRoostError, type NameMapEntry } from '../native/sql.js';
 import { rowFiltersOf, workspaceNameMap } from '../datasources/name-map.js';
 import { queryTimeoutMs } from '../query/run.js';
@@ -1136,7 +1135,7 @@ export async function runImport(app: App, ctx: Ctx, ws: Workspace, ds: DataSourc
   // Bytes as the client sent them (after gunzip): for NDJSON the import counts its converted rows.
   const read = { bytes: 0 };
   if (format === 'ndjson') {
-    source = ndjsonSource(countingBytes(body, read), ds.columns);
+    source = ndjsonSource(countingBytes(ndjsonShaped(body), read), ds.columns);
     hasHeader = false;
     csvDialect = { delimiter: ',', quote: '"', escape: '' };
   } else {

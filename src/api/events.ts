@@ -16,7 +16,7 @@ import { checkDefaultsSupported, getDataSource, type DataSource } from '../datas
 import { admitImport, importRows, quarantineNdjsonFile, type ImportSource } from '../ingest/import.js';
 import type { QuarantineRow } from '../ingest/quarantine.js';
 import type { RejectedRow } from '../native/csv.js';
-import { ndjsonSource } from '../ingest/ndjson.js';
+import { ndjsonShaped, ndjsonSource } from '../ingest/ndjson.js';
 import { EventBuffer, isContentError, type SegmentOwner } from '../ingest/event-buffer.js';
 import { gunzipIfCompressed } from '../ingest/peek.js';
 import { chTime } from '../service/time.js';
@@ -235,6 +235,13 @@ export function registerEventRoutes(app: App): EventBuffer {
       throw e;
     }
     const wait = /^(1|true)$/i.test(waitText);
+    // A form upload (curl -F) is not NDJSON: its boundary and part headers were quarantined as
+    // invalid JSON lines, after a 202.
+    if (/^multipart\//i.test(ctx.req.headers['content-type'] ?? '')) {
+      const e = new RoostError('UNSUPPORTED_FORMAT', 'send the NDJSON lines as the body itself (curl --data-binary @events.ndjson), not as a multipart/form-data upload; nothing was stored');
+      logAppend(ws, ds, { result: 'error', error: e.message, request_id: ctx.id });
+      throw e;
+    }
     // Asked again at the commit point (the insert, or the segment accepted into the buffer): a
     // credential revoked, or that lost DATASOURCES:APPEND on it, while the body arrived stores nothing.
     const stillMay = () => stillAuthorized(app, ctx, cred, { tenant, workspaceId: ws.id, workspace, scope: 'DATASOURCES:APPEND', resource: ds.name, datasourceId: ds.id });
@@ -244,7 +251,7 @@ export function registerEventRoutes(app: App): EventBuffer {
       let r;
       try {
         r = await importRows(app, {
-          ws, ds, mode: 'append', source: ndjsonSource(countingBytes(await gunzipIfCompressed(bodyStream(ctx, limit), limit), read), ds.columns), dialect: { delimiter: ',', quote: '"', escape: '' },
+          ws, ds, mode: 'append', source: ndjsonSource(countingBytes(ndjsonShaped(await gunzipIfCompressed(bodyStream(ctx, limit), limit)), read), ds.columns), dialect: { delimiter: ',', quote: '"', escape: '' },
           hasHeader: false, requestId: ctx.id, signal: ctx.signal, staged: false, group: true, beforeCommit: () => { stillMay(); beginCommit(ctx); },
         });
       } catch (e) {
@@ -264,7 +271,7 @@ export function registerEventRoutes(app: App): EventBuffer {
     const t0 = performance.now();
     let r;
     try {
-      const body = await gunzipIfCompressed(bodyStream(ctx, limit), limit);
+      const body = ndjsonShaped(await gunzipIfCompressed(bodyStream(ctx, limit), limit));
       // Segments are kept under the workspace's name as it is now: a rename since this request
       // began has moved (or will move) the buffer to the new name. Nothing awaits in between.
       const current = app.state.list<Workspace>('workspaces', tenant).find((w) => w.id === ws.id);

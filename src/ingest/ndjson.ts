@@ -762,3 +762,49 @@ export function ndjsonSource(body: AsyncIterable<Buffer>, columns: DataSourceCol
     done: () => remote?.close(),
   };
 }
+
+/**
+ * The body as it comes, once its start shows it is NDJSON: a JSON array (`[{...}, ...]`, a common
+ * export) or a pretty-printed object (a first line holding `{` alone, or `{"key": {`) is a 400
+ * before anything is taken. Either was answered as a success (202 "1 row", or 200) and then
+ * every line of it quarantined as invalid JSON. Only the first line is looked at: a later line
+ * that is not an object is quarantined as before.
+ */
+export async function* ndjsonShaped(body: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  const head: Buffer[] = [];
+  let size = 0;
+  let decided = false;
+  for await (const chunk of body) {
+    if (decided) { yield chunk; continue; }
+    head.push(chunk);
+    size += chunk.length;
+    const first = firstLine(Buffer.concat(head).subarray(0, 64 * 1024));
+    if (first === undefined && size < 64 * 1024) continue;  // (the first line not whole yet)
+    decided = true;
+    // (A first line past 64 KiB: its start tells an array.)
+    refuseShape(first ?? Buffer.concat(head).subarray(0, 64 * 1024).toString('utf8').replace(/^\uFEFF/, '').trim());
+    yield* head;
+  }
+  if (!decided) {
+    const text = Buffer.concat(head).toString('utf8').replace(/^\uFEFF/, '').trim();
+    refuseShape(text.split(/[\r\n]/)[0]!.trim(), text.length);
+    yield* head;
+  }
+}
+
+/** The first line of `head` holding anything but spaces, trimmed; undefined until it has ended. */
+function firstLine(head: Buffer): string | undefined {
+  const text = head.toString('utf8').replace(/^\uFEFF/, '');
+  const start = text.search(/\S/);
+  if (start < 0) return undefined;
+  const end = text.slice(start).search(/[\r\n]/);
+  return end < 0 ? undefined : text.slice(start, start + end).trim();
+}
+
+/** A 400 for a first line that shows a JSON array or a pretty-printed object (`length`: the whole body's, when it is all there). */
+function refuseShape(first: string, length = Infinity): void {
+  if (first.startsWith('[')) throw new RoostError('UNSUPPORTED_FORMAT', "the body is a JSON array: send NDJSON, one JSON object a line with no enclosing [ ] (jq -c '.[]' converts an array); nothing was stored");
+  if ((first === '{' && length > 1) || /^\{\s*"(?:[^"\\]|\\.)*"\s*:\s*[[{]?$/.test(first)) {
+    throw new RoostError('UNSUPPORTED_FORMAT', 'the body is pretty-printed JSON (an object over several lines): send NDJSON, one whole JSON object a line (jq -c . compacts it); nothing was stored');
+  }
+}
