@@ -90,6 +90,30 @@ describe('templates in the Query API', () => {
   });
 });
 
+describe('a JSON body of parameters', () => {
+  it('takes lists as lists (a pipe read with them, and a % query), the body over the query string, and -0 with its sign', async () => {
+    const pipe = await call(`${srv.url}/v0/pipes`, { method: 'POST', token, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ name: 'by_codes', nodes: [{ name: 'e', sql: "%\nSELECT code FROM countries WHERE code IN {{Array(c, 'String', 'ES')}} ORDER BY code", type: 'endpoint' }] }) });
+    expect(pipe.status, pipe.text).toBe(200);
+    const json = (path: string, body: unknown) => call(`${srv.url}${path}`, { method: 'POST', token, headers: { 'Content-Type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+    // A list (it was dropped: the pipe ran with its default, ES).
+    const list = await json('/v0/sql', { q: 'SELECT * FROM by_codes FORMAT JSON', c: ['FR', "O'X", 'a,b'] });
+    expect(list.status, list.text).toBe(200);
+    expect(list.body.data).toEqual([{ code: 'FR' }]);
+    // The body's value over the query string's of the same name.
+    const both = await json('/v0/sql?c=ES', { q: 'SELECT * FROM by_codes FORMAT JSON', c: ['FR'] });
+    expect(both.body.data).toEqual([{ code: 'FR' }]);
+    // A template query with a list, a number, and -0 as sent.
+    // (As text: JSON.stringify writes -0 as 0.)
+    const t = await json('/v0/sql', `{"q": ${JSON.stringify("%\nSELECT {{Array(xs, 'Int32')}} AS xs, toString({{Float64(f)}}) AS f, {{Int32(n)}} AS n FORMAT JSON")}, "xs": [1, 2, 3], "f": -0.0, "n": 7}`);
+    expect(t.status, t.text).toBe(200);
+    expect(t.body.data).toEqual([{ xs: [1, 2, 3], f: '-0', n: 7 }]);
+    // An endpoint's JSON body the same.
+    expect((await json('/v0/pipes', { name: 'negz', nodes: [{ name: 'e', sql: '%\nSELECT toString({{Float64(f, 1)}}) AS f', type: 'endpoint' }] })).status).toBe(200);
+    const e = await json('/v0/pipes/negz.json', '{"f": -0.0}');
+    expect(e.body.data, e.text).toEqual([{ f: '-0' }]);
+  });
+});
+
 describe('functions the parser rewrites', () => {
   it('dateAdd, DATE_ADD, timestampAdd, dateSub, date_sub, TIMESTAMP_SUB work as in ClickHouse (they were refused: not in system.functions)', async () => {
     const got = await rows("SELECT timestampAdd(toDate('2024-01-10'), INTERVAL -7 DAY) AS a, DATE_ADD(DAY, 1, toDate('2024-01-10')) AS b, dateSub(day, 2, toDate('2024-01-10')) AS c, date_add(toDate('2024-01-10'), INTERVAL 3 DAY) AS d, TIMESTAMP_SUB(toDateTime('2024-01-10 00:00:00', 'UTC'), INTERVAL 1 HOUR) AS e, date_sub(toDate('2024-01-10'), INTERVAL 1 MONTH) AS f");

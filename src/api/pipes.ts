@@ -237,6 +237,15 @@ function addParam(params: Record<string, string | string[]>, k: string, v: strin
   else params[k] = cur === undefined ? v : [cur, v];
 }
 
+/**
+ * A JSON body's parameter value (or a list's item) as the text a query-string value would be: an
+ * object or array as its JSON text, a number as written (`-0` keeps its sign: String(-0) is "0").
+ */
+export function jsonParamText(name: string, v: unknown): string {
+  if (typeof v === 'object' && v !== null && !(v instanceof ExactNumber)) return jsonText(name, v);
+  return Object.is(v, -0) ? '-0' : String(v);
+}
+
 /** A JSON body's object or array parameter as JSON text; nesting too deep for JSON.stringify is a 400, not a 500. */
 function jsonText(name: string, v: unknown): string {
   try {
@@ -268,7 +277,7 @@ function withBody(ctx: Ctx, params: Record<string, string | string[]>, q: string
       if (k === 'q' && typeof v === 'string') { q = v; continue; }
       if (v === null || v === undefined) continue;
       if (isOutputParam(k)) { output[k] = String(v); continue; }
-      const text = (item: unknown) => (typeof item === 'object' && !(item instanceof ExactNumber) ? jsonText(k, item) : String(item));
+      const text = (item: unknown) => jsonParamText(k, item);
       if (Array.isArray(v)) {
         // A list as sent: `["a,b"]` is one value (it was split on its comma as `?x=a,b` is).
         if (reservedParam(k)) continue;

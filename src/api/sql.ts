@@ -1,5 +1,5 @@
 /** `GET/POST /v0/sql`: read-only SQL over the workspace's data sources. */
-import { ExactNumber, exactJson } from '../ingest/json-exact.js';
+import { exactJson } from '../ingest/json-exact.js';
 import type { App } from '../app.js';
 import type { Ctx } from '../http/context.js';
 import { formOf, noLoneSurrogates, readBody, textOf } from '../http/context.js';
@@ -16,13 +16,14 @@ import { isOutputParam, looksLikeForm, outputSettings, respellFormat } from '../
 import { compileEndpoint, findPipe, getPipe, type Pipe } from '../pipes/index.js';
 import type { NameMapEntry } from '../native/sql.js';
 import { logEndpointCall, tokenIdOf, userAgentOf } from '../pipes/endpoint-log.js';
-import { callStatus, loggedUrl, reservedParam, tokenName } from './pipes.js';
+import { callStatus, jsonParamText, loggedUrl, reservedParam, tokenName } from './pipes.js';
+import { JsonList } from '../pipes/template/values.js';
 import { addPipeTables } from '../query/pipe-tables.js';
 import { isServiceName } from '../service/service-log.js';
 import { isTemplate, renderTemplate } from '../pipes/template/index.js';
 
 /** What one /v0/sql call leaves in pipe_stats_rt (`pipe_id`/`pipe_name` `query_api`, as in Tinybird). */
-interface SqlCallLog { q?: string; readsService: boolean; tail?: ResultTail; form?: URLSearchParams }
+interface SqlCallLog { q?: string; readsService: boolean; tail?: ResultTail; form?: URLSearchParams; lists?: Map<string, JsonList> }
 
 /** The query text from `q=` (query string or form body) or a raw body. */
 async function sqlText(ctx: Ctx, call: SqlCallLog): Promise<string> {
@@ -41,9 +42,16 @@ async function sqlText(ctx: Ctx, call: SqlCallLog): Promise<string> {
       if (typeof obj !== 'object' || obj === null) throw new RoostError('INVALID_JSON', 'the JSON body must be {"q": "<sql>"}');
       noLoneSurrogates(body, obj);
       q = typeof obj.q === 'string' ? obj.q : q;
-      // Its other scalar fields are parameters as in a form (output_format_json_quote_64bit_integers, ...).
+      // Its other fields are parameters as in a form (output_format_json_quote_64bit_integers, ...);
+      // a list is one as sent, as on an endpoint's JSON body (it was dropped: the pipe ran with
+      // its default, and a query-string value of the name won over the body's).
       call.form = new URLSearchParams();
-      for (const [k, v] of Object.entries(obj)) if (k !== 'q' && (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' || v instanceof ExactNumber)) call.form.set(k, String(v));
+      call.lists = new Map();
+      for (const [k, v] of Object.entries(obj)) {
+        if (k === 'q' || v === null || v === undefined) continue;
+        if (Array.isArray(v)) call.lists.set(k, JsonList.from(v, (item) => jsonParamText(k, item)) as JsonList);
+        else call.form.set(k, jsonParamText(k, v));
+      }
     } else if (body.trim()) q = body;
   }
   if (!q || !q.trim()) throw new RoostError('INVALID_PARAMETER', 'no query: pass q=<sql> in the query string or form body, or the SQL as the request body');
@@ -65,6 +73,9 @@ function requestParams(ctx: Ctx, call: SqlCallLog): Record<string, string | stri
       const all = src.getAll(k);
       params[k] = all.length > 1 ? all : all[0]!;
     }
+  }
+  for (const [k, list] of call.lists ?? []) {
+    if (!reservedParam(k) && !isOutputParam(k) && k !== 'pipeline') params[k] = list;
   }
   return params;
 }
