@@ -157,6 +157,33 @@ describe('PUT /v0/pipes/<pipe>', () => {
     expect(form.body).toMatchObject({ name: 'p_one', description: 'from a form' });
   });
 
+  it("a node's misspelt form field or a vague ignore_sql_errors is a 400 naming it, nothing changed", async () => {
+    await mkPipe('p_node', 'SELECT 1 AS x');
+    const node = (await get('/v0/pipes/p_node')).body.nodes[0].name as string;
+    const form = { 'Content-Type': 'application/x-www-form-urlencoded' };
+    // (It was stored as the SQL and refused as `unknown statement "sqll"`.)
+    const misspelt = await put(`/v0/pipes/p_node/nodes/${node}`, admin, 'sqll=SELECT 3', form);
+    expect(misspelt.status, misspelt.text).toBe(400);
+    expect(misspelt.body).toMatchObject({ code: 'INVALID_PARAMETER', ignored: ['sqll'] });
+    expect(misspelt.body.error).toMatch(/not parameters of this route: sqll/);
+    for (const [body, headers, q] of [
+      ['sql=SELECT 4', form, '?ignore_sql_errors=maybe'],
+      ['sql=SELECT 4&ignore_sql_errors=sometimes', form, ''],
+      [JSON.stringify({ sql: 'SELECT 4', ignore_sql_errors: 'perhaps' }), { 'Content-Type': 'application/json' }, ''],
+    ] as const) {
+      const r = await put(`/v0/pipes/p_node/nodes/${node}${q}`, admin, body, headers);
+      expect(r.status, r.text).toBe(400);
+      expect(r.body).toMatchObject({ code: 'INVALID_PARAMETER', parameter: 'ignore_sql_errors' });
+    }
+    const vague = await call(`${srv.url}/v0/pipes?name=p_vague&sql=${encodeURIComponent('SELECT 1')}&ignore_sql_errors=maybe`, { method: 'POST', token: admin });
+    expect(vague.status, vague.text).toBe(400);
+    expect((await get('/v0/pipes/p_node')).body.nodes[0].sql).toBe('SELECT 1 AS x');
+    // Spelled as yes/no: taken ("yes" saved a node checked against the engine before).
+    const yes = await put(`/v0/pipes/p_node/nodes/${node}`, admin, JSON.stringify({ sql: 'SELECT 5 AS x', ignore_sql_errors: 'yes' }), { 'Content-Type': 'application/json' });
+    expect(yes.status, yes.text).toBe(200);
+    expect(yes.body.ignore_sql_errors).toBe(true);
+  });
+
   it('needs the permission a delete needs; every denial is audited', async () => {
     await mkPipe('guarded', 'SELECT 1 AS x');
     const readOnly = await mkToken('guarded_reader', ['PIPES:READ:guarded', 'PIPES:CREATE']);

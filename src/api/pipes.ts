@@ -132,8 +132,13 @@ function newNode(name: string, sql: string, description: string | null, ignoreSq
  * engine about the SQL (src/pipes/engine-check.ts). Unset or false: checked.
  */
 function ignoreSqlErrors(raw: unknown): boolean {
+  if (raw === undefined || raw === null || raw === false) return false;
   if (raw === true) return true;
-  return typeof raw === 'string' && /^(1|true)$/i.test(raw.trim());
+  const text = typeof raw === 'string' ? raw.trim() : undefined;
+  if (text === '' || (text !== undefined && /^(0|false|no|off)$/i.test(text))) return false;
+  if (text !== undefined && /^(1|true|yes|on)$/i.test(text)) return true;
+  // Anything else was taken as false (a node's "yes" was checked against the engine, "maybe" silently).
+  throw new RoostError('INVALID_PARAMETER', `ignore_sql_errors must be true or false; got ${JSON.stringify(typeof raw === 'string' ? raw.slice(0, 40) : raw)}`, { details: { parameter: 'ignore_sql_errors' } });
 }
 
 /** A node as saved by this request: `ignore_sql_errors` recorded (true) or cleared. */
@@ -195,6 +200,15 @@ async function sqlBody(ctx: Ctx): Promise<{ sql?: string; form: URLSearchParams 
       }
       return { sql: form.get('sql') ?? undefined, form };
     }
+  }
+  // A form of none of this route's fields (`sqll=SELECT 3`): no SQL starts with `<name>=`, so it
+  // was a misspelt field, said so (it was stored as the SQL and refused as "unknown statement").
+  // (A form of clients' own fields alone, `from=ui`: a form, with nothing of this route's.)
+  if (type.startsWith('application/x-www-form-urlencoded') && text.trim() && fields.every((kv) => /^[A-Za-z_][A-Za-z0-9_]*=/.test(kv))) {
+    const ignored = [...new Set(fields.map((kv) => kv.slice(0, kv.indexOf('='))))].filter((k) => !reservedParam(k));
+    if (ignored.length) throw new RoostError('INVALID_PARAMETER', `the form holds none of this route's fields (${NODE_FIELDS.join(', ')}); not parameters of this route: ${ignored.join(', ')}`, { details: { accepted: NODE_FIELDS, ignored } });
+    const merged = mergeForm(form, formOf(text));
+    return { sql: merged.get('sql') ?? undefined, form: merged };
   }
   return { sql: text.trim() ? text : form.get('sql') ?? undefined, form };
 }
