@@ -38,6 +38,11 @@ describe('constructs', () => {
     expect(render("SELECT {{ 'b' in ['a', 'b'] }}, {{ 'x' not in 'abc' }}, {{ 'k' in {'k': 1} }}, {{ None is None }}")).toBe('SELECT 1, 1, 1, 1');
     expect(render("SELECT {{ {'a': [10, 20]}['a'][-1] }}, {{ 'abc'[1] }}")).toBe("SELECT 20, 'b'");
     expect(render('SELECT {{ 12345678901234567890 + 1 }}')).toBe('SELECT 12345678901234567891');
+    // Python's string escapes: \x, \u, \U (past the BMP), octal, a backslash-newline continuing the string; unknown ones kept.
+    expect(render("SELECT {{ '\\x41\\u00e9\\U0001F600\\101\\0\\q' }}")).toBe("SELECT 'Aé😀A\\0\\\\q'");
+    expect(render("SELECT {{ 'ab\\\ncd' }}")).toBe("SELECT 'abcd'");
+    expect(() => render("SELECT {{ '\\U00110000' }}")).toThrow(/bad \\U escape/);
+    expect(() => render("SELECT {{ '\\N{DASH}' }}")).toThrow(/\\N\{name\} escapes are not supported/);
   });
 
   it('if / elif / else / end', () => {
@@ -186,6 +191,7 @@ describe('typed parameter functions', () => {
     ['DateTime', '2024-01-05T10:00:00+02:00', "'2024-01-05 08:00:00'"],
     ['DateTime', '2024-01-05T00:30:00-0100', "'2024-01-05 01:30:00'"],
     ['DateTime64', '2024-01-01T01:00:00.25+02:00', "'2023-12-31 23:00:00.25'"],
+    ['DateTime', '1900-01-01T01:30:00+01:00', "'1900-01-01 00:30:00'"],
     ['JSON', '{"a": [1, "x\'"]}', "'{\"a\": [1, \"x\\'\"]}'"],
   ];
   it.each(valid)('%s(%j) → %s', (type, value, sql) => {
@@ -212,7 +218,9 @@ describe('typed parameter functions', () => {
   });
 
   it('a date or time outside 1900..2299 says so, not that it is malformed', () => {
-    for (const [type, v] of [['Date', '1899-12-31'], ['Date', '2300-01-01'], ['DateTime', '1899-12-31 23:59:59'], ['DateTime64', '2300-01-01 00:00:00.5']]) {
+    // (Also where a zone offset moves the UTC time written past either end.)
+    for (const [type, v] of [['Date', '1899-12-31'], ['Date', '2300-01-01'], ['DateTime', '1899-12-31 23:59:59'], ['DateTime64', '2300-01-01 00:00:00.5'],
+      ['DateTime', '1900-01-01T00:30:00+01:00'], ['DateTime64', '2299-12-31T23:30:00.5-01:00']]) {
       expect(caught(() => render(`SELECT {{${type}(p)}}`, { p: v! })).message, v).toMatch(/out of range: from 1900-01-01 to 2299-12-31/);
     }
   });

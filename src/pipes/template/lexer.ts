@@ -103,7 +103,7 @@ export interface Token {
 
 const OPERATORS = ['//', '==', '!=', '<=', '>=', '**', '(', ')', '[', ']', '{', '}', ',', ':', '.', '+', '-', '*', '/', '%', '<', '>', '='];
 
-const SIMPLE_ESCAPES: Record<string, string> = { n: '\n', t: '\t', r: '\r', '0': '\0', '\\': '\\', "'": "'", '"': '"', b: '\b', f: '\f', v: '\v', a: '\x07' };
+const SIMPLE_ESCAPES: Record<string, string> = { n: '\n', t: '\t', r: '\r', '\\': '\\', "'": "'", '"': '"', b: '\b', f: '\f', v: '\v', a: '\x07' };
 
 /** Decodes a Python-style quoted string starting at `body[i]`; answers the value and the index after it. */
 function readString(body: string, i: number, source: string, base: number): [string, number] {
@@ -119,14 +119,24 @@ function readString(body: string, i: number, source: string, base: number): [str
       if (e in SIMPLE_ESCAPES) {
         out += SIMPLE_ESCAPES[e];
         j += 2;
-      } else if (e === 'x' || e === 'u') {
-        const len = e === 'x' ? 2 : 4;
+      } else if (e === 'x' || e === 'u' || e === 'U') {
+        const len = e === 'x' ? 2 : e === 'u' ? 4 : 8;
         const hex = body.slice(j + 2, j + 2 + len);
-        if (!new RegExp(`^[0-9a-fA-F]{${len}}$`).test(hex)) {
+        if (!new RegExp(`^[0-9a-fA-F]{${len}}$`).test(hex) || parseInt(hex, 16) > 0x10ffff) {
           throw new TemplateSyntaxError(`bad \\${e} escape in string`, source, base + j);
         }
-        out += String.fromCharCode(parseInt(hex, 16));
+        out += e === 'U' ? String.fromCodePoint(parseInt(hex, 16)) : String.fromCharCode(parseInt(hex, 16));
         j += 2 + len;
+      } else if (e >= '0' && e <= '7') {
+        // Octal, one to three digits (Python's \0, \101).
+        const oct = /^[0-7]{1,3}/.exec(body.slice(j + 1))![0];
+        out += String.fromCharCode(parseInt(oct, 8));
+        j += 1 + oct.length;
+      } else if (e === '\n') {
+        // A backslash at a line's end continues the string on the next line (nothing of it kept).
+        j += 2;
+      } else if (e === 'N' && body[j + 2] === '{') {
+        throw new TemplateSyntaxError('\\N{name} escapes are not supported: write the character, or \\u / \\U with its code point', source, base + j);
       } else {
         // Python keeps unknown escapes as written.
         out += c + e;

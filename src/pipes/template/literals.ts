@@ -195,6 +195,8 @@ export function checkScalar(type: ScalarType, raw: unknown): Checked {
     const t = new Date(Date.UTC(+y, +mo - 1, +d, +h, +mi, +se) - offsetMin * 60_000);
     const two = (n: number) => String(n).padStart(2, '0');
     [y, mo, d, h, mi, se] = [String(t.getUTCFullYear()).padStart(4, '0'), two(t.getUTCMonth() + 1), two(t.getUTCDate()), two(t.getUTCHours()), two(t.getUTCMinutes()), two(t.getUTCSeconds())];
+    // The range holds for the UTC time written (1900-01-01T00:30+01:00 is 1899-12-31 23:30).
+    if (+y < 1900 || +y > 2299) throw new ValueProblem(`${RANGE} (in UTC, after the zone offset)`);
   }
   // A DateTime holds whole seconds: a fraction sent (toISOString()'s milliseconds) is dropped.
   const fraction = type === 'DateTime64' && m[7] !== undefined ? '.' + m[7] : '';
