@@ -72,6 +72,15 @@ describe('CSV dialect sniffing keeps values as sent', () => {
     expect(await rows('SELECT name FROM late2 ORDER BY id')).toEqual([{ name: "'t Hooft" }, { name: "'a'" }]);
   });
 
+  it("a '-quoted file with a value spanning lines in the sample stays '-quoted: that row quarantined, the others without their quotes", async () => {
+    await create('apos_multi', 'id Int32, name String');
+    const r = await post('/v0/datasources?name=apos_multi&mode=append', "1,'multi\nline'\n2,'x'\n3,'y'\n");
+    expect(r.status, r.text).toBe(200);
+    expect(r.body).toMatchObject({ rows: 2, quarantine_rows: 1 });
+    expect(await rows('SELECT id, name FROM apos_multi ORDER BY id')).toEqual([{ id: 2, name: 'x' }, { id: 3, name: 'y' }]);
+    expect(await rows('SELECT c__raw AS raw FROM apos_multi_quarantine')).toEqual([{ raw: "1,'multi\nline'" }]);
+  });
+
   it('/v0/analyze says which quote character it found', async () => {
     const r = await post('/v0/analyze', "id,v\n1,'t Hooft\n2,x\n");
     expect(r.status, r.text).toBe(200);

@@ -84,6 +84,10 @@ TEST_CASE("csv sniff: an apostrophe that opens a value is no quote; the schema's
   CHECK(s.dialect.quote == '"');
   s = sniff("'a, b',c\n'it''s',e\n");  // plainly quoted with '
   CHECK(s.dialect.quote == '\'');
+  // Plainly quoted with ', one value spanning lines: still ' (the value kept its apostrophes
+  // everywhere else); a value spanning lines among few that close on theirs is no evidence.
+  CHECK(sniff("1,'multi\nline'\n2,'x'\n3,'y'\n").dialect.quote == '\'');
+  CHECK(sniff("1,'t Hooft\n2,'x'\n").dialect.quote == '"');
   // A note holding ; made ; the delimiter of a two-column file (more fields, as consistent).
   CHECK(sniff("alice,a;b;c\nbob,d;e;f\ncarol,g;h;i\n").dialect.delimiter == ';');
   CHECK(sniff("alice,a;b;c\nbob,d;e;f\ncarol,g;h;i\n", 2).dialect.delimiter == ',');

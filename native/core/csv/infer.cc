@@ -210,10 +210,14 @@ Sniffed sniff(std::string_view sample, size_t expectedColumns) {
   Sniffed out;
   if (sample.size() >= 3 && sample.substr(0, 3) == "\xEF\xBB\xBF") sample.remove_prefix(3);
   // Quote: `"` (RFC 4180, ClickHouse), unless the fields are plainly quoted with `'`: more of
-  // them open with it, and every one that does closes on its line before a separator. A value
-  // that only starts with an apostrophe ('t Hooft, 's-Hertogenbosch) made `'` the quote: the
-  // rows up to the next apostrophe became one value, and quotes were taken off values.
-  size_t dq = 0, sq = 0;
+  // them open with it, and every one that does closes before a separator (a value that only
+  // starts with an apostrophe, 't Hooft or 's-Hertogenbosch, has no such close: it made `'` the
+  // quote, the rows up to the next apostrophe became one value, and quotes were taken off
+  // values). A `'`-quoted value may span lines (its close is found on a later line, before a
+  // separator) when at least as many close on their own line: one such value made `"` the quote
+  // and every value of the file kept its apostrophes; its row is quarantined instead
+  // (quotesOnOneLine).
+  size_t dq = 0, sq = 0, sqSpans = 0;
   bool sqClosed = true;
   for (size_t i = 0; i < sample.size(); ++i) {
     char prev = i ? sample[i - 1] : '\n';
@@ -222,20 +226,22 @@ Sniffed sniff(std::string_view sample, size_t expectedColumns) {
       ++dq;
     } else if (sample[i] == '\'' && sqClosed) {
       ++sq;
+      bool spans = false;
       size_t j = i + 1;
       for (;; ++j) {
         if (j >= sample.size()) break;  // the sample's cut: not evidence either way
         char c = sample[j];
-        if (c == '\n' || c == '\r') { sqClosed = false; break; }
+        if (c == '\n' || c == '\r') spans = true;
         if (c != '\'') continue;
         if (j + 1 < sample.size() && sample[j + 1] == '\'') { ++j; continue; }
         if (j + 1 < sample.size() && !separates(sample[j + 1])) sqClosed = false;
+        else if (spans) ++sqSpans;
         break;
       }
       i = j < sample.size() ? j : sample.size();
     }
   }
-  char quote = sqClosed && sq > dq * 2 && sq >= 2 ? '\'' : '"';
+  char quote = sqClosed && sq >= 2 * sqSpans && sq - sqSpans >= 2 && sq > dq * 2 ? '\'' : '"';
   // Delimiter: with the data source's column count known, the one giving that many fields in the
   // most rows (`,` first on a tie): a note holding `;` made `;` the delimiter of a two-column
   // file, whose rows were then refused. Else (or when none gives it) the one giving the most
