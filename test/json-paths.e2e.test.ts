@@ -76,6 +76,26 @@ describe('JSON paths', () => {
     expect(await sql('SELECT a, b FROM intl ORDER BY a')).toEqual([{ a: 'x', b: 'y' }, { a: 'z', b: '' }]);
   });
 
+  it("inferred where a key is an object in some lines and a value in others: one String column, every line of the sample stored", async () => {
+    const body = '{"k":0.5,"id":1}\n{"k":{"x":1},"id":2}\n{"k":[1,2],"id":3}\n';
+    const r = await call(`${srv.url}/v0/datasources?name=mixed&format=ndjson`, { method: 'POST', token, body });
+    expect(r.status, r.text).toBe(200);
+    expect(r.body.datasource.schema.columns.map((c: { name: string; type: string }) => `${c.name} ${c.type}`)).toEqual(['k String', 'id Int64']);
+    expect(r.body).toMatchObject({ successful_rows: 3, quarantined_rows: 0 });
+    expect(await sql('SELECT k FROM mixed ORDER BY id')).toEqual([{ k: '0.5' }, { k: '{"x":1}' }, { k: '[1,2]' }]);
+  });
+
+  it("inferred from keys named as the quarantine's own columns: suggested under another name, which a create takes", async () => {
+    const body = '{"insertion_date":"2024-01-01","c__error":"e","v":1}\n';
+    const a = await call(`${srv.url}/v0/analyze?format=ndjson`, { method: 'POST', token, body });
+    expect(a.status, a.text).toBe(200);
+    const names = a.body.analysis.columns.map((c: { name: string }) => c.name);
+    expect(names).toEqual(['insertion_date_2', 'c__error_2', 'v']);
+    const made = await call(`${srv.url}/v0/datasources?name=reserved_keys&format=ndjson`, { method: 'POST', token, body });
+    expect(made.status, made.text).toBe(200);
+    expect(await sql('SELECT insertion_date_2, c__error_2, v FROM reserved_keys')).toEqual([{ insertion_date_2: '2024-01-01', c__error_2: 'e', v: 1 }]);
+  });
+
   it('inferred from keys with quotes and backslashes read those keys back', async () => {
     const body = '{"it\'s":"q","back\\\\slash":"b","ok":1}\n';
     const r = await call(`${srv.url}/v0/datasources?name=odd&format=ndjson`, { method: 'POST', token, body });

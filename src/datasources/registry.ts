@@ -86,7 +86,7 @@ export function tableFor(state: State, tenant: string, workspace: string, name: 
 }
 
 /** The quarantine table's own columns: a data source column may not take these names. */
-const QUARANTINE_OWN = new Set(['c__import_id', 'c__error_column', 'c__error', 'c__line', 'c__raw', 'insertion_date']);
+export const QUARANTINE_OWN: ReadonlySet<string> = new Set(['c__import_id', 'c__error_column', 'c__error', 'c__line', 'c__raw', 'insertion_date']);
 
 export function newDataSource(ws: Workspace, name: string, columns: DataSourceColumn[], sortingKey?: string, state?: State): DataSource {
   // Said before any table is made (it was the engine's "column with this name already exists",

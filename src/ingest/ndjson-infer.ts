@@ -1,6 +1,7 @@
 /** Schema suggestion for NDJSON samples: one column per leaf path of the objects seen. */
 import { quoteIdent } from '../cells/engine.js';
 import { ExactNumber, exactJson } from './json-exact.js';
+import { QUARANTINE_OWN } from '../datasources/registry.js';
 
 export interface NdjsonColumn { name: string; type: string; nullable: boolean; jsonPath: string; presentPct: number }
 
@@ -67,12 +68,18 @@ const TYPE: Record<Kind, string> = { int: 'Int64', uint: 'Int64', uint64: 'UInt6
 
 export function inferNdjson(sample: string, maxRows = 10_000): NdjsonColumn[] {
   const stats = new Map<string, { kind?: Kind; seen: number; nulls: number; elem?: Kind; elemNull?: boolean; path: string }>();
+  // Paths holding an object in some line, and in how many lines.
+  const objects = new Map<string, number>();
   let rows = 0;
   const walk = (obj: Record<string, unknown>, path: string, name: string) => {
     for (const [k, v] of Object.entries(obj)) {
       const p = /^[\p{L}_][\p{L}\p{N}_]*$/u.test(k) ? `${path}.${k}` : `${path}['${k.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}']`;
       const n = name ? `${name}_${k}` : k;
-      if (v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof ExactNumber)) { walk(v as Record<string, unknown>, p, n); continue; }
+      if (v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof ExactNumber)) {
+        objects.set(p, (objects.get(p) ?? 0) + 1);
+        walk(v as Record<string, unknown>, p, n);
+        continue;
+      }
       let s = stats.get(p);
       if (!s) stats.set(p, (s = { seen: 0, nulls: 0, path: p }));
       s.seen++;
@@ -101,9 +108,23 @@ export function inferNdjson(sample: string, maxRows = 10_000): NdjsonColumn[] {
       if (o && typeof o === 'object' && !Array.isArray(o) && !(o instanceof ExactNumber)) { rows++; walk(o, '$', ''); }
     } catch { /* a partial last line of a sample */ }
   }
+  // A path that is an object in some lines and a value (a number, a string, an array) in others:
+  // one String column holding each line's value as text, objects as their JSON text. Its keys'
+  // columns as well suggested a schema that quarantined lines of the very sample (the value at
+  // `$.k.x` of a line where `k` is 0.5 is missing, and `$.k` an object in a Float64 column).
+  for (const [p, times] of objects) {
+    const s = stats.get(p);
+    if (!s) continue;
+    s.kind = 'string';
+    s.seen += times;
+    delete s.elem;
+    for (const q of [...stats.keys()]) if (q.startsWith(`${p}.`) || q.startsWith(`${p}[`)) stats.delete(q);
+  }
   // Names are unique: keys differing only in characters a name cannot hold (`a.b` and `a_b`, or
-  // `ñ` and `é` before letters were kept) became one name twice, and the schema was refused.
-  const used = new Set<string>();
+  // `ñ` and `é` before letters were kept) became one name twice, and the schema was refused. The
+  // quarantine's own columns (`insertion_date`, `c__error`, ...) are taken too: a create refuses
+  // them, so a key of that name is suggested as `insertion_date_2`.
+  const used = new Set<string>(QUARANTINE_OWN);
   return [...stats.values()].map((s, index) => {
     let base = (s as { name?: string }).name!;
     if (/^_*$/.test(base)) base = `column_${String(index).padStart(2, '0')}`;
