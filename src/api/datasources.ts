@@ -388,7 +388,22 @@ export function registerDataSourceRoutes(app: App): void {
     const { cred, ws } = await wsOf(ctx);
     // The body is gunzipped once the data source is known: an append or replace that fails
     // there (a corrupt gzip body) is logged in datasources_ops_log like any other failure.
-    const { params, body: rawBody, fieldFormat } = await incoming(ctx, app.config.maxUploadBytes);
+    let got: Incoming;
+    try {
+      got = await incoming(ctx, app.config.maxUploadBytes);
+    } catch (e) {
+      // Refused while the body was first looked at (a Content-Length over --max-upload, with a
+      // form's media type): an append or replace of a data source the URL names, which the
+      // credential may write, is logged as the same request sent chunked is (it left no row).
+      const q = ctx.query;
+      const m = q.get('mode');
+      const known = (m === 'append' || m === 'replace') && q.get('name') ? state.get<DataSource>('datasources', ws.tenant, ws.name, q.get('name')!) : undefined;
+      if (known && decide(cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:APPEND', resource: known.name }) === undefined) {
+        opsLog(ws, known, m!, ctx, { elapsedMs: performance.now() - t0, error: publicMessage(ws, e), options: { mode: m!, format: q.get('format') ?? 'csv' } });
+      }
+      throw e;
+    }
+    const { params, body: rawBody, fieldFormat } = got;
     if (params.get('url')) throw new RoostError('BAD_REQUEST', 'importing from a URL is not supported: this server does not reach outside networks; upload the file in the body');
     const mode = oneOf<Mode>('mode', params.get('mode'), MODES, 'create');
     // Without format=, a JSON media type (application/x-ndjson, application/json, jsonl...) is
@@ -402,7 +417,13 @@ export function registerDataSourceRoutes(app: App): void {
     if (mode === 'create') {
       authorize(app, ctx, cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:CREATE' });
       refuseUnappliedEngineOptions(params);
-      if (state.get('datasources', ws.tenant, ws.name, name)) throw new RoostError('ALREADY_EXISTS', `data source "${name}" already exists; use mode=append or mode=replace`);
+      const existing = state.get<DataSource>('datasources', ws.tenant, ws.name, name);
+      if (existing) {
+        // A create refused for the name taken is an operation on that data source (the log had no row of it).
+        const e = new RoostError('ALREADY_EXISTS', `data source "${name}" already exists; use mode=append or mode=replace`);
+        opsLog(ws, existing, 'create', ctx, { elapsedMs: performance.now() - t0, error: e.message, options: { mode, format } });
+        throw e;
+      }
       // Pipes and data sources share names (a pipe's SQL reads either by it): a data source named
       // like a pipe would silently take its place for the pipes that read it.
       if (findPipe(state, ws.tenant, ws.name, name)) throw new RoostError('CONFLICT', `a pipe is named "${name}"; pipes and data sources share names`);
@@ -469,7 +490,13 @@ export function registerDataSourceRoutes(app: App): void {
       if (!release) throw new RoostError('ALREADY_EXISTS', `data source "${name}" is being created or dropped by another request; retry`, { retryable: true });
       let result: ImportResult | undefined;
       try {
-        if (state.get('datasources', ws.tenant, ws.name, name)) throw new RoostError('ALREADY_EXISTS', `data source "${name}" already exists; use mode=append or mode=replace`);
+        const existing = state.get<DataSource>('datasources', ws.tenant, ws.name, name);
+      if (existing) {
+        // A create refused for the name taken is an operation on that data source (the log had no row of it).
+        const e = new RoostError('ALREADY_EXISTS', `data source "${name}" already exists; use mode=append or mode=replace`);
+        opsLog(ws, existing, 'create', ctx, { elapsedMs: performance.now() - t0, error: e.message, options: { mode, format } });
+        throw e;
+      }
         await checkDefaultsSupported(engine, ds.columns);
         // Tables of this name without a data source are left over from a create that could
         // not clean up (its cell died): they must not lend their rows or columns to this one.
