@@ -61,3 +61,21 @@ describe('CSV dialect parameters', () => {
     expect(await rows('SELECT id, s FROM dp ORDER BY id')).toEqual([{ id: 1, s: 'a,b' }, { id: 2, s: 'say "hi"' }, { id: 3, s: 't' }]);
   });
 });
+
+describe('a parameter given twice with different values', () => {
+  it('is a 400 naming it (mode=append&mode=replace appended; the other order replaced), nothing changed', async () => {
+    const before = await rows('SELECT count() AS c FROM dp');
+    for (const q of ['mode=append&mode=replace', 'mode=replace&mode=append', 'mode=append&format=csv&format=ndjson']) {
+      const r = await post(`/v0/datasources?name=dp&${q}`, '9,z\n');
+      expect(r.status, `${q}: ${r.text}`).toBe(400);
+      expect(r.body).toMatchObject({ code: 'INVALID_PARAMETER' });
+      expect(r.body.error).toMatch(/given 2 times with different values/);
+    }
+    const del = await call(`${srv.url}/v0/datasources/dp/delete`, { method: 'POST', token, body: new URLSearchParams([['delete_condition', 'id = 1'], ['delete_condition', 'id = 2']]) });
+    expect(del.status, del.text).toBe(400);
+    expect(del.body.parameter).toBe('delete_condition');
+    expect(await rows('SELECT count() AS c FROM dp')).toEqual(before);
+    // The same value twice is that value.
+    expect((await post('/v0/datasources?name=dp&mode=append&mode=append', '9,z\n')).status).toBe(200);
+  });
+});

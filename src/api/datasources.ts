@@ -7,7 +7,7 @@ import { countingBytes } from '../log/metrics.js';
 import crypto from 'node:crypto';
 import type { App } from '../app.js';
 import type { Ctx } from '../http/context.js';
-import { beginCommit, bodyStream, formOf, mergeForm, readForm, readJson, sendJson, sendText, textOf } from '../http/context.js';
+import { beginCommit, bodyStream, formOf, mergeForm, readBody, readJson, sendJson, sendText, textOf } from '../http/context.js';
 import { datasourceDatafile } from '../datasources/datafile.js';
 import { multipartBoundary, readMultipart, partText } from '../http/multipart.js';
 import { QueryFailed, RoostError } from '../errors.js';
@@ -404,6 +404,8 @@ export function registerDataSourceRoutes(app: App): void {
       throw e;
     }
     const { params, body: rawBody, fieldFormat } = got;
+    // One value each (`mode=append&mode=replace` appended, the other way round replaced).
+    for (const k of ['mode', 'format', 'name', 'replace_condition', 'schema']) oneValue(params, k);
     if (params.get('url')) throw new RoostError('BAD_REQUEST', 'importing from a URL is not supported: this server does not reach outside networks; upload the file in the body');
     const mode = oneOf<Mode>('mode', params.get('mode'), MODES, 'create');
     // Without format=, a JSON media type (application/x-ndjson, application/json, jsonl...) is
@@ -808,7 +810,8 @@ export function registerDataSourceRoutes(app: App): void {
     // A refused or failed delete is an operation too: the log says why.
     try {
       const form = await deleteParams(ctx);
-      cond = form.get('delete_condition');
+      cond = oneValue(form, 'delete_condition');
+      oneValue(form, 'dry_run');
       // Anything but a clear yes or no is refused: dry_run=yes (or on) ran the delete for real.
       dry = yesOrNo('dry_run', form.get('dry_run'), 'nothing was deleted');
       if (!cond || !cond.trim()) throw new RoostError('INVALID_PARAMETER', 'delete_condition is required: a SQL condition over the data source columns, e.g. "country = \'ES\'"');
@@ -983,6 +986,13 @@ function asString(nullable: boolean): string {
   return nullable ? 'Nullable(String)' : 'String';
 }
 
+/** A parameter given at most once (or repeated with the same value): two values are a 400 naming it, not the first or last taken. */
+function oneValue(params: URLSearchParams, name: string): string | null {
+  const all = params.getAll(name);
+  if (new Set(all).size > 1) throw new RoostError('INVALID_PARAMETER', `${name} is given ${all.length} times with different values; give it once`, { details: { parameter: name } });
+  return all.length ? all[0]! : null;
+}
+
 /** type_guessing (Tinybird's; true unless false): a value that is neither is a 400, not a guess. */
 function typeGuessing(params: URLSearchParams): boolean {
   return booleanParam(params, 'type_guessing') ?? true;
@@ -1052,7 +1062,13 @@ async function deleteParams(ctx: Ctx): Promise<URLSearchParams> {
     }
     return mergeForm(new URLSearchParams(ctx.query), fields);
   }
-  return readForm(ctx);
+  // Each of the query string and the form one value a name (a form's second delete_condition
+  // was the one run, silently); the form's over the query's.
+  for (const k of ['delete_condition', 'dry_run']) oneValue(ctx.query, k);
+  if (!type.startsWith('application/x-www-form-urlencoded') && !multipartBoundary(type)) return new URLSearchParams(ctx.query);
+  const fields = formOf(textOf(await readBody(ctx)));
+  for (const k of ['delete_condition', 'dry_run']) oneValue(fields, k);
+  return mergeForm(ctx.query, fields);
 }
 
 /**
