@@ -85,3 +85,15 @@ describe('a JSON body that is not NDJSON', () => {
     expect(await count('sh_quarantine')).toBe(4);
   });
 });
+
+describe('messages that say what to do', () => {
+  it('events to a tinybird.* log, and /v0/analyze?url=, say why not (not "create it", not "empty body")', async () => {
+    const svc = await post('/v0/events?name=tinybird.datasources_ops_log', '{"a":1}\n');
+    expect(svc.status, svc.text).toBe(404);
+    expect(svc.body.error).toMatch(/the tinybird\.\* data sources are logs Roost writes/);
+    expect(svc.body.error).not.toMatch(/create it/);
+    const url = await call(`${srv.url}/v0/analyze?url=${encodeURIComponent('https://example.com/x.csv')}`, { method: 'POST', token });
+    expect(url.status, url.text).toBe(400);
+    expect(url.body.error).toMatch(/at a URL is not supported/);
+  });
+});

@@ -932,6 +932,7 @@ export function registerDataSourceRoutes(app: App): void {
     const { ws } = await wsOf(ctx);
     void ws;
     const { params, body, fieldFormat } = await incomingData(ctx, app.config.maxUploadBytes);
+    if (params.get('url')) throw new RoostError('BAD_REQUEST', 'analyzing a file at a URL is not supported: this server does not reach outside networks; send a sample in the body');
     if (!body) throw new RoostError('EMPTY_BODY', 'send a CSV or NDJSON sample in the body');
     const s = await sampleOf(body, 2);
     for await (const _ of s.body) { /* the rest is not needed */ }

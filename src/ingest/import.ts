@@ -913,7 +913,7 @@ export function csvToRoost(e: unknown): unknown {
   if (e.expected) details.expected = e.expected;
   if (e.found) details.found = e.found;
   switch (e.code) {
-    case 'ROW_TOO_LARGE': return new RoostError('ROW_TOO_LARGE', `${e.message}; a row may be at most 8 MiB: split it (long text in several rows, or keep large values outside)`, { details });
+    case 'ROW_TOO_LARGE': return new RoostError('ROW_TOO_LARGE', `${e.message}; a row may be at most 8 MiB: split it (long text in several rows, or keep large values outside); or, if no row is that long, a quote opened in it is never closed (check the quoting, or set dialect_quotechar)`, { details });
     case 'INVALID_UTF8': return new RoostError('INVALID_UTF8', `${e.message}; send UTF-8 text`, { details });
     // The first row was read as a header (it does not read as data): say how to send it as data.
     case 'HEADER_MISMATCH': {
