@@ -54,13 +54,13 @@ describe('a JSON body that is not NDJSON', () => {
         ['pretty-printed', pretty, /pretty-printed JSON/],
         ['pretty-printed, nested', '{"id": {\n "x": 1 }\n}\n', /pretty-printed JSON/],
       ] as const) {
-        const r = body === bigArray ? await postEarly(path, body) : await post(path, body);
+        const r = body === bigArray ? await postEarly(path, body) : await post(path, body).catch((e: Error) => { throw new Error(`${path} ${what}: ${e.message} (${String((e as { cause?: unknown }).cause)})`); });
         expect(r.status, `${path} ${what}: ${r.text}`).toBe(400);
         expect(r.body.code).toBe('UNSUPPORTED_FORMAT');
         expect(r.body.error).toMatch(message);
       }
       // gzip-compressed the same.
-      const gz = await post(path, zlib.gzipSync(array), { 'Content-Encoding': 'gzip' });
+      const gz = await post(path, zlib.gzipSync(array), { 'Content-Encoding': 'gzip' }).catch((e: Error) => { throw new Error(`${path} gzip: ${e.message} (${String((e as { cause?: unknown }).cause)})`); });
       expect(gz.status, gz.text).toBe(400);
     }
     const form = new FormData();

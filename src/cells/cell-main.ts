@@ -107,6 +107,7 @@ async function openEngine(): Promise<Session> {
   const deadline = Date.now() + ENGINE_LOCK_WAIT_MS;
   let told = false;
   let repaired = false;
+  let lockRetries = 0;
   for (;;) {
     // Once no other process holds the directory, and before the engine loads it: see dedup-repair.ts.
     if (!repaired && engineHolder(dbDir) === undefined) {
@@ -130,6 +131,13 @@ async function openEngine(): Promise<Session> {
       return new Session(dbDir, sessionOpts);
     } catch (e) {
       const holder = engineHolder(dbDir);
+      // Refused for the lock by a holder that has just let go (its status file closed between the
+      // refusal and the look): tried again a few times, not given up (CI saw a start fail so).
+      const lockRefused = /Cannot lock file|Another server instance/i.test(String((e as Error)?.message ?? e));
+      if (holder === undefined && lockRefused && lockRetries++ < 20 && Date.now() <= deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+        continue;
+      }
       if (holder === undefined || Date.now() > deadline) throw e;
       if (!told) {
         process.stderr.write(`cell: the engine directory ${dbDir} is still held by process ${holder}; waiting up to ${ENGINE_LOCK_WAIT_MS / 1000} s for it to exit\n`);

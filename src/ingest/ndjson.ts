@@ -774,23 +774,40 @@ export async function* ndjsonShaped(body: AsyncIterable<Buffer>): AsyncGenerator
   const head: Buffer[] = [];
   let size = 0;
   let decided = false;
+  let refused: unknown;
   for await (const chunk of body) {
+    if (refused !== undefined) {
+      // The rest of a small body is read before the 400: answered before its end, a client still
+      // sending (fetch) saw the connection closed under it ("fetch failed") instead of the answer.
+      size += chunk.length;
+      if (size > REFUSED_DRAIN_BYTES) throw refused;
+      continue;
+    }
     if (decided) { yield chunk; continue; }
     head.push(chunk);
     size += chunk.length;
     const first = firstLine(Buffer.concat(head).subarray(0, 64 * 1024));
     if (first === undefined && size < 64 * 1024) continue;  // (the first line not whole yet)
     decided = true;
-    // (A first line past 64 KiB: its start tells an array.)
-    refuseShape(first ?? Buffer.concat(head).subarray(0, 64 * 1024).toString('utf8').replace(/^\uFEFF/, '').trim());
+    try {
+      // (A first line past 64 KiB: its start tells an array.)
+      refuseShape(first ?? Buffer.concat(head).subarray(0, 64 * 1024).toString('utf8').replace(/^\uFEFF/, '').trim());
+    } catch (e) {
+      refused = e;
+      continue;
+    }
     yield* head;
   }
+  if (refused !== undefined) throw refused;
   if (!decided) {
     const text = Buffer.concat(head).toString('utf8').replace(/^\uFEFF/, '').trim();
     refuseShape(text.split(/[\r\n]/)[0]!.trim(), text.length);
     yield* head;
   }
 }
+
+/** How much of a refused body is read before its 400 (a larger one is answered at once, its connection closed). */
+const REFUSED_DRAIN_BYTES = 1 << 20;
 
 /** The first line of `head` holding anything but spaces, trimmed; undefined until it has ended. */
 function firstLine(head: Buffer): string | undefined {
