@@ -67,6 +67,24 @@ describe('JSON paths', () => {
     }
   });
 
+  it('a one-column data source stores a line whose value is missing or null (it converted to a blank line, which was skipped: neither stored nor quarantined)', async () => {
+    expect((await create('one_col', 's Nullable(String) `json:$.s`')).status).toBe(200);
+    const w = await call(`${srv.url}/v0/events?name=one_col&wait=true`, { method: 'POST', token, body: '{"s":"a"}\n{}\n\n{"t":1}\n{"s":null}\n' });
+    expect(w.status, w.text).toBe(200);
+    expect(w.body).toEqual({ successful_rows: 4, quarantined_rows: 0 });  // (the blank line is no event)
+    const b = await call(`${srv.url}/v0/events?name=one_col`, { method: 'POST', token, body: '{"s":"b"}\n{}\n' });
+    expect(b.body).toEqual({ successful_rows: 2, quarantined_rows: 0 });
+    await drained(srv, 'one_col', 20_000);
+    expect(await sql("SELECT countIf(s IS NULL) AS nulls, groupArray(s) AS values FROM one_col")).toEqual([{ nulls: 4, values: ['a', 'b'] }]);
+    // A DEFAULT array column alone, read with [:]: missing takes the DEFAULT, a value that is no array is quarantined.
+    expect((await create('one_arr', "x Array(String) DEFAULT ['z'] `json:$.a[:].b`")).status).toBe(200);
+    const a = await call(`${srv.url}/v0/datasources?name=one_arr&mode=append&format=ndjson`, { method: 'POST', token, body: '{"a":[{"b":"q"}]}\n{}\n{"a":[]}\n{"a":{"b":"obj"}}\n{"a":"s"}\n' });
+    expect(a.status, a.text).toBe(200);
+    expect(a.body).toMatchObject({ successful_rows: 3, quarantined_rows: 2 });
+    expect(await sql('SELECT x FROM one_arr ORDER BY length(x) DESC, x')).toEqual([{ x: ['q'] }, { x: ['z'] }, { x: [] }]);
+    expect(await sql('SELECT c__error FROM one_arr_quarantine')).toEqual([{ c__error: ['not an array'] }, { c__error: ['not an array'] }]);
+  });
+
   it('name keys of any script with a dot; events are stored with and without wait', async () => {
     expect((await create('intl', 'a String `json:$.ñ`, b String `json:$.日本`')).status).toBe(200);
     const w = await call(`${srv.url}/v0/events?name=intl&wait=true`, { method: 'POST', token, body: '{"ñ":"x","日本":"y"}\n' });

@@ -198,6 +198,7 @@ class CsvValidatorWrap final : public Napi::ObjectWrap<CsvValidatorWrap> {
     if (f.IsString() && f.As<Napi::String>().Utf8Value() == "RowBinary") opts.encoding = Encoding::RowBinary;
     opts.nativeParts = true;  // a Native block's column buffers go to JS as they are, not copied into one
     opts.quotesOnOneLine = o.Get("quotesOnOneLine").ToBoolean();
+    opts.blankLinesAreRows = o.Get("blankLinesAreRows").ToBoolean();
     validator_ = std::make_unique<Validator>(std::move(cols), opts);
   }
 

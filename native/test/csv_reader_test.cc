@@ -136,3 +136,23 @@ TEST_CASE("csv scan: UTF-8 validation") {
   CHECK(bad("\xF4\x90\x80\x80") == 0);   // above U+10FFFF
   CHECK(bad("0123456789abcdef\xFF") == 16);
 }
+
+TEST_CASE("csv reader: blank lines as rows (NDJSON converted to CSV, one column)") {
+  // Skipped by default; with setBlankLinesAreRows each is a row of one empty field, at every
+  // chunk cut and line end (LF, CRLF, lone CR), past the block path's 64-byte blocks too.
+  std::string in = "a\n\nb\r\n\r\n\rc\n";
+  for (int i = 0; i < 20; ++i) in += i % 3 ? "xxxxxxxxxx\n" : "\n";
+  for (size_t cut = 0; cut <= in.size(); ++cut) {
+    roost::csv::Reader r(Dialect{}, 1 << 20);
+    r.setBlankLinesAreRows(true);
+    csvtest::Collect c;
+    std::string a = in.substr(0, cut), b = in.substr(cut);
+    REQUIRE(r.feed(a.data(), a.size(), c));
+    REQUIRE(r.feed(b.data(), b.size(), c));
+    REQUIRE(r.finish(c));
+    V want{{"a"}, {""}, {"b"}, {""}, {""}, {"c"}};
+    for (int i = 0; i < 20; ++i) want.push_back({i % 3 ? "xxxxxxxxxx" : ""});
+    CHECK(fieldsOf(c.rows) == want);
+  }
+  CHECK(fieldsOf(parse("a\n\nb\n")) == V{{"a"}, {"b"}});
+}

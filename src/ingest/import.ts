@@ -41,6 +41,12 @@ export interface ImportSource {
   takeEarlyRejects?: () => QuarantineRow[];
   /** Called once the import is over, whatever its outcome (NDJSON: the worker lets go of the body's state). */
   done?: () => void;
+  /**
+   * Every line of `chunks` is a row, an empty one included (NDJSON: a one-column row whose value
+   * is empty — a missing path in a Nullable or DEFAULT column — was a blank line, which CSV skips:
+   * the event was neither stored nor quarantined).
+   */
+  rowPerLine?: boolean;
 }
 
 export interface ImportOptions {
@@ -274,7 +280,7 @@ async function importLocked(app: App, o: ImportOptions, suffix: string): Promise
     // with an apostrophe there would join the rows up to the next one into one value, silently.
     // Such a row is quarantined instead (a black-box test lost a row so past the sample).
     const quotesOnOneLine = o.dialect?.quote === undefined && dialect.quote === "'";
-    validator = new CsvValidator({ columns: o.ds.columns, dialect, hasHeader, maxRowBytes: o.maxRowBytes ?? 8 << 20, format: engine.kind === 'embedded' ? undefined : 'RowBinary', quotesOnOneLine });
+    validator = new CsvValidator({ columns: o.ds.columns, dialect, hasHeader, maxRowBytes: o.maxRowBytes ?? 8 << 20, format: engine.kind === 'embedded' ? undefined : 'RowBinary', quotesOnOneLine, blankLinesAreRows: o.source.rowPerLine === true });
   } catch (e) {
     throw csvToRoost(e);
   }

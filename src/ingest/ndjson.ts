@@ -73,9 +73,12 @@ function at(obj: unknown, steps: PathStep[], from = 0): unknown {
   let v = obj;
   for (let k = from; k < steps.length; k++) {
     const s = steps[k]!;
+    // Every element: the rest of the path in each (an element without it is null). A value there
+    // that is no array is given as it is, so that the Array column refuses it and the line is
+    // quarantined, as a plain path's non-array is (it was taken for a missing path: the column's
+    // default stored, the value lost); null is null.
+    if (s === EACH) return Array.isArray(v) ? v.map((e) => at(e, steps, k + 1) ?? null) : v;
     if (v === null || typeof v !== 'object' || v instanceof ExactNumber) return undefined;
-    // Every element: the rest of the path in each (an element without it is null).
-    if (s === EACH) return Array.isArray(v) ? v.map((e) => at(e, steps, k + 1) ?? null) : undefined;
     if (Array.isArray(v)) {
       if (typeof s !== 'number') return undefined;
       v = v[s];
@@ -753,6 +756,7 @@ export function ndjsonSource(body: AsyncIterable<Buffer>, columns: DataSourceCol
 
   return {
     counts,
+    rowPerLine: true,
     chunks: chunks(),
     takeEarlyRejects: () => { const e = early; early = []; return e; },
     mapRejected: (rejected: RejectedRow[], processed: number) => {

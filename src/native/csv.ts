@@ -260,6 +260,8 @@ export interface CsvValidatorOptions {
   format?: 'Native' | 'RowBinary';
   /** A row whose quoted value spans lines is rejected (a quote sniffed as `'`). */
   quotesOnOneLine?: boolean;
+  /** Every line is a row, an empty one a row of one empty field (NDJSON converted to CSV: a one-column row may be empty). */
+  blankLinesAreRows?: boolean;
 }
 
 /**
@@ -278,14 +280,14 @@ export class CsvValidator {
   #tail: Promise<unknown> = Promise.resolve();
   #finished = false;
 
-  constructor({ columns, dialect = {}, hasHeader = false, maxRowBytes = 8 << 20, format = 'Native', quotesOnOneLine = false }: CsvValidatorOptions) {
+  constructor({ columns, dialect = {}, hasHeader = false, maxRowBytes = 8 << 20, format = 'Native', quotesOnOneLine = false, blankLinesAreRows = false }: CsvValidatorOptions) {
     this.columns = typeof columns === 'string' ? parseSchema(columns) : [...columns];
     if (this.columns.length === 0) throw new CsvError('INVALID_ARGUMENT', 'a schema needs at least one column');
     if (!Number.isInteger(maxRowBytes) || maxRowBytes < 1) throw new CsvError('INVALID_ARGUMENT', 'maxRowBytes must be a positive integer');
     if (format !== 'Native' && format !== 'RowBinary') throw new CsvError('INVALID_ARGUMENT', 'format must be Native or RowBinary');
     const d = checkDialect({ ...DEFAULT_DIALECT, ...dialect });
     try {
-      this.#native = new (native().CsvValidator)(formatSchema(this.columns), { ...d, hasHeader, maxRowBytes, format, quotesOnOneLine });
+      this.#native = new (native().CsvValidator)(formatSchema(this.columns), { ...d, hasHeader, maxRowBytes, format, quotesOnOneLine, blankLinesAreRows });
     } catch (e) {
       throw translate(e);
     }

@@ -124,7 +124,7 @@ const char* Reader::parseRow(const char* p, const char* end, bool eof) {
   rowBlank_ = false;
   const char delim = d_.delimiter, quote = d_.quote, esc = d_.escape;
 
-  if (*p == '\n' || *p == '\r') {  // an empty line: skipped, but counted
+  if (!blankRows_ && (*p == '\n' || *p == '\r')) {  // an empty line: skipped, but counted
     rowBlank_ = true;
     return endRow(p, end, eof);
   }

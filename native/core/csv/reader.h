@@ -70,6 +70,9 @@ const char* simdName(SimdLevel level);
 class Reader {
  public:
   Reader(Dialect dialect, size_t maxRowBytes);
+  /// An empty line is a row of one empty field instead of being skipped: for input that has a
+  /// row on every line (NDJSON converted to CSV, where a one-column row may be empty).
+  void setBlankLinesAreRows(bool on) { blankRows_ = on; }
 
   /// Parses `n` bytes; calls sink.onRow for every complete row. Returns false on
   /// a fatal error (see error(), errorLine()); the reader is then unusable.
@@ -138,6 +141,7 @@ class Reader {
   const char* rowRawEnd_ = nullptr;
   bool rowUnterminated_ = false;
   bool rowBlank_ = false;
+  bool blankRows_ = false;
   // fastRows: its field scratch, and how many rows to leave to parseRow after
   // it made no progress several times in a row (input full of "" escapes or
   // quoted newlines would otherwise be scanned twice).

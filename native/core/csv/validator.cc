@@ -49,6 +49,7 @@ std::string headerMismatch(const std::vector<std::string>& found, const std::vec
 
 Validator::Validator(std::vector<Column> columns, ValidatorOptions opts)
     : cols_(std::move(columns)), opts_(opts), reader_(opts.dialect, opts.maxRowBytes), headerPending_(opts.hasHeader) {
+  reader_.setBlankLinesAreRows(opts.blankLinesAreRows);
   for (const Column& c : cols_) {
     const Type& v = c.type.valueType();
     bool nullable = v.kind == Kind::Nullable;

@@ -39,6 +39,8 @@ struct ValidatorOptions {
   /// Native: rows the reader's block path took are encoded a column at a time, in batches
   /// (Validator::flushBatch). Off: row by row (the same bytes; the reference tests compare with).
   bool columnBatches = true;
+  /// Every line is a row (an empty one: one empty field), as Reader::setBlankLinesAreRows.
+  bool blankLinesAreRows = false;
 };
 
 /// What one push/finish produced.
