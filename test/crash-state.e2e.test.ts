@@ -87,7 +87,7 @@ describe('control-plane state after kill -9', () => {
         const journal = path.join(s1.dataDir, 'state', 'journal.log');
         fs.appendFileSync(journal, tear(rec));
         s2 = await startServer({ dataDir: s1.dataDir });
-        expect(s2.logs.some((l) => l.msg === 'state recovered' && /dropped \d+ bytes/.test(String(l.note)))).toBe(true);
+        expect(s2.logs.some((l) => l.msg === 'state recovered' && /cut \d+ bytes of a torn journal tail/.test(String(l.note)))).toBe(true);
         await checkObjects(s2, admin, 'b', pipeToken);
         // Writes after the recovery land after the last whole record and survive the next crash.
         const more = await createObjects(s2, admin, 'c');

@@ -80,4 +80,27 @@ describe('the data directory lock', () => {
     expect(r.status, r.text).toBe(200);
     expect(r.body.data).toEqual([{ one: 1 }]);
   }, 120_000);
+
+  it('a state journal damaged in its middle stops the start with one line (it was cut there: a deleted tenant and its token came back)', async () => {
+    const dataDir = tempDir('roost-journal-');
+    const first = await startServer({ dataDir, dev: false });
+    for (let i = 0; i < 8; i++) {
+      expect((await call(`${first.url}/v0/tenants`, { method: 'POST', token: first.operatorToken, ...json({ slug: `pad${i}` }) })).status).toBe(201);
+    }
+    expect((await call(`${first.url}/v0/tenants/pad2`, { method: 'DELETE', token: first.operatorToken })).status).toBe(200);
+    await first.stop();
+    const fs = await import('node:fs');
+    const path = await import('node:path');
+    const file = path.join(dataDir, 'state', 'journal.log');
+    const buf = fs.readFileSync(file);
+    const at = buf.indexOf(Buffer.from('pad4'));
+    buf[at + 1] ^= 0x01;
+    fs.writeFileSync(file, buf);
+    const failed = await startServer({ dataDir, dev: false }).then((s) => { servers.push(s); return undefined; }, (e: Error) => e.message);
+    expect(failed, 'a server started on a damaged journal').toBeDefined();
+    expect(failed).toMatch(/exited with 1 before listening/);
+    expect(failed).toMatch(/roost: the state journal .* is damaged at byte \d+/);
+    expect(failed).not.toMatch(/\n\s+at /);
+    expect(fs.readFileSync(file)).toEqual(buf);
+  }, 120_000);
 });

@@ -62,7 +62,9 @@ describe('journal state store', () => {
     fs.truncateSync(file, full - 7);
     const { s: again, recovered } = await open(dir);
     expect(Object.keys(again.get<Record<string, number>>('n')!)).toEqual(['0', '1', '2', '3']);
-    expect(recovered.join()).toMatch(/dropped \d+ bytes/);
+    expect(recovered.join()).toMatch(/cut \d+ bytes of a torn journal tail/);
+    // The cut bytes are kept beside the journal.
+    expect(fs.readdirSync(dir).filter((f) => f.startsWith('journal.log.torn-'))).toHaveLength(1);
     // The torn tail was cut off: new writes land after the last whole record.
     await again.write([{ op: 'put', path: ['n', 'x'], value: 'x' }]);
     await again.close();
@@ -99,6 +101,29 @@ describe('journal state store', () => {
     const { s: again } = await open(dir);
     expect(again.get('k')).toBe('good');
     await again.close();
+  });
+
+  it('damage with whole records after it is not cut: the store does not open, and the journal is left as it was', async () => {
+    const dir = tempDir();
+    const { s } = await open(dir);
+    for (let i = 0; i < 20; i++) await s.write([{ op: 'put', path: ['n', String(i)], value: `value-${i}` }]);
+    await s.write([{ op: 'del', path: ['n', '3'] }]);
+    await s.close();
+    const file = path.join(dir, 'journal.log');
+    const buf = fs.readFileSync(file);
+    // One byte flipped in the middle record (a disk's damage, not a crash's torn tail).
+    const i = buf.indexOf(Buffer.from('value-10'));
+    buf[i + 2] ^= 0x20;
+    fs.writeFileSync(file, buf);
+    await expect(open(dir)).rejects.toThrow(/journal .* is damaged at byte \d+, with \d+ bytes of records after it.*restore the state directory from a backup/);
+    expect(fs.readFileSync(file)).toEqual(buf);  // not truncated
+    // A damaged length field too (the record then seems to run past the end).
+    const buf2 = Buffer.from(buf);
+    buf2[i + 2] ^= 0x20;  // (mended)
+    const j = buf2.indexOf(Buffer.from('{"seq":5,'));
+    buf2.writeUInt32LE(1 << 30, j - 8);
+    fs.writeFileSync(file, buf2);
+    await expect(open(dir)).rejects.toThrow(/is damaged at byte/);
   });
 
   it('concurrent writers are serialised and all acknowledged', async () => {

@@ -2,8 +2,8 @@
  * The local state store: `<data>/state/snapshot.json` plus an append-only
  * `journal.log`. Each journal record is `[u32 length][u32 crc32][JSON]`; a
  * write is acknowledged only after fsync. Concurrent appends share one fsync
- * (group commit). At load, a torn or corrupt tail (a crash mid-write) is cut off
- * at the last whole record and never half-applied.
+ * (group commit). At load, a torn tail (a crash mid-write) is cut off at the last
+ * whole record and never half-applied; damage with whole records after it is refused.
  */
 import fs from 'node:fs/promises';
 import { constants as fsc } from 'node:fs';
@@ -14,6 +14,21 @@ import { applyOps } from './store.js';
 import { RoostError } from '../errors.js';
 
 const HEADER = 8;
+
+/** The state on disk cannot be read as it is: the server does not start (one line, no repair that would lose changes). */
+export class StateUnreadable extends Error {}
+
+/** The offset of the first whole, checksummed record of `data` at or after `from` (undefined: none). */
+function nextRecord(data: Buffer, from: number): number | undefined {
+  for (let q = from; q + HEADER <= data.length; q++) {
+    const len = data.readUInt32LE(q);
+    if (len < 2 || q + HEADER + len > data.length || data[q + HEADER] !== 0x7b) continue;  // a record is a JSON object
+    const body = data.subarray(q + HEADER, q + HEADER + len);
+    if (zlib.crc32(body) !== data.readUInt32LE(q + 4)) continue;
+    try { JSON.parse(body.toString('utf8')); return q; } catch { /* not a record */ }
+  }
+  return undefined;
+}
 /** Compact when the journal grows past this many bytes. */
 const COMPACT_BYTES = 4 * 1024 * 1024;
 
@@ -55,7 +70,7 @@ export class JournalStore implements StateStore {
       doc = snap.doc;
       seq = snap.seq;
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`state snapshot ${this.snapshotPath} is unreadable: ${(e as Error).message}`);
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new StateUnreadable(`the state snapshot ${this.snapshotPath} is unreadable (${(e as Error).message}); restore the state directory from a backup`);
     }
     let data: Buffer;
     try {
@@ -85,7 +100,17 @@ export class JournalStore implements StateStore {
       pos += HEADER + len;
     }
     if (pos < data.length) {
-      recovered.push(`dropped ${data.length - pos} bytes of a torn or corrupt journal tail at offset ${pos}`);
+      // A crash can tear the last record only (each is written and synced before the next): a
+      // record that does not read with whole records after it is damage, and cutting there
+      // dropped every later change (a deleted tenant's token answered again). Not started then.
+      const next = nextRecord(data, pos + 1);
+      if (next !== undefined) {
+        throw new StateUnreadable(`the state journal ${this.journalPath} is damaged at byte ${pos}, with ${data.length - pos} bytes of records after it (the next whole one at byte ${next}): it is left as it is, not cut there, which would lose every change after the damage; restore the state directory from a backup (or, to start from the changes before the damage only, keep a copy of the journal and truncate it to ${pos} bytes)`);
+      }
+      // The torn tail is kept beside the journal, for a look.
+      const kept = path.join(this.#dir, `journal.log.torn-${Date.now()}`);
+      await fs.writeFile(kept, data.subarray(pos), { mode: 0o600 });
+      recovered.push(`cut ${data.length - pos} bytes of a torn journal tail at offset ${pos} (a record a crash left unfinished; kept as ${path.basename(kept)})`);
       await fs.truncate(this.journalPath, pos);
     }
     this.#fh = await fs.open(this.journalPath, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_APPEND, 0o600);
