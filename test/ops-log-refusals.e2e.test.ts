@@ -59,3 +59,28 @@ describe('refusals in the operations log', () => {
     expect(logged[0]!.error).toMatch(/already exists/);
   });
 });
+
+describe('dry_run on a DELETE that has none', () => {
+  it('is a 400 and deletes nothing (a tenant, workspace, pipe and token were deleted by requests asking for a dry run)', async () => {
+    const op = srv.operatorToken;
+    const json = (body: unknown) => ({ headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+    expect((await call(`${srv.url}/v0/tenants`, { method: 'POST', token: op, ...json({ slug: 'dry' }) })).status).toBe(201);
+    expect((await call(`${srv.url}/v0/tenants/dry/workspaces`, { method: 'POST', token: op, ...json({ name: 'w2' }) })).status).toBe(201);
+    expect((await call(`${srv.url}/v0/pipes`, { method: 'POST', token, ...json({ name: 'dp_pipe', nodes: [{ name: 'n', sql: 'SELECT 1' }] }) })).status).toBe(200);
+    const made = await call(`${srv.url}/v0/tokens?name=dry_tok&scope=DATASOURCES:READ:lim`, { method: 'POST', token });
+    expect(made.status, made.text).toBe(200);
+    for (const [p, t] of [['/v0/tenants/dry?dry_run=true', op], ['/v0/tenants/dry/workspaces/w2?dry_run=true', op], ['/v0/pipes/dp_pipe?dry_run=true', token], ['/v0/tokens/dry_tok?dry_run=true', token], ['/v0/pipes/dp_pipe/nodes/n?dry_run=false', token]] as const) {
+      const r = await call(`${srv.url}${p}`, { method: 'DELETE', token: t });
+      expect(r.status, `${p}: ${r.text}`).toBe(400);
+      expect(r.body.error).toMatch(/dry_run is not taken by DELETE .*nothing was deleted/);
+    }
+    expect((await call(`${srv.url}/v0/tenants/dry`, { token: op })).status).toBe(200);
+    expect((await call(`${srv.url}/v0/tenants/dry/workspaces`, { token: op })).body.workspaces.map((w: { name: string }) => w.name)).toContain('w2');
+    expect((await call(`${srv.url}/v0/pipes/dp_pipe`, { token })).status).toBe(200);
+    expect((await call(`${srv.url}/v0/sql?q=${enc('SELECT 1 FORMAT JSON')}`, { token: made.body.token })).status).not.toBe(401);
+    // A data source's DELETE takes it, as Tinybird's does.
+    const ds = await call(`${srv.url}/v0/datasources/lim?dry_run=true`, { method: 'DELETE', token });
+    expect(ds.status, ds.text).toBe(200);
+    expect(ds.body).toMatchObject({ deleted: false, dry_run: true });
+  });
+});

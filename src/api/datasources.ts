@@ -926,7 +926,7 @@ export function registerDataSourceRoutes(app: App): void {
     opsLog(ws, ds, 'delete', ctx, { elapsedMs: performance.now() - t0 });
     app.audit({ event: 'datasource.drop', outcome: 'success', tenant: ws.tenant, workspace: ws.name, workspaceId: ws.id, resource: ds.name, requestId: ctx.id, credential: credentialName(cred) });
     sendJson(ctx, 200, { id: ds.id, name: ds.name, deleted: true });
-  });
+  }, { takesDryRun: true });
 
   router.post('/v0/analyze', async (ctx) => {
     const { ws } = await wsOf(ctx);

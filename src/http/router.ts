@@ -25,6 +25,8 @@ export interface RouteOptions {
    * log every call (endpoints, /v0/sql) log that refusal too.
    */
   takesQueryErrors?: boolean;
+  /** A DELETE that honours `dry_run` (others refuse it: a tenant, workspace, pipe or token was deleted by a request asking for a dry run). */
+  takesDryRun?: boolean;
 }
 
 export interface Match {
@@ -51,7 +53,13 @@ export class Router {
   post(p: string, h: Handler, o?: RouteOptions) { return this.add('POST', p, h, o); }
   put(p: string, h: Handler) { return this.add('PUT', p, h); }
   patch(p: string, h: Handler) { return this.add('PATCH', p, h); }
-  delete(p: string, h: Handler) { return this.add('DELETE', p, h); }
+  delete(p: string, h: Handler, o: RouteOptions = {}) {
+    const handler: Handler = o.takesDryRun ? h : (ctx) => {
+      if (ctx.query.has('dry_run')) throw new RoostError('INVALID_PARAMETER', `dry_run is not taken by DELETE ${p}: nothing was deleted (send the request without it to delete)`, { details: { parameter: 'dry_run' } });
+      return h(ctx);
+    };
+    return this.add('DELETE', p, handler, o);
+  }
 
   /** Finds the route; `allowed` lists methods when only the method is wrong. */
   match(method: string, pathname: string): Match | { allowed: string[] } | undefined {
