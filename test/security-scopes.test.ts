@@ -133,6 +133,19 @@ describe('JWT fixed_params through /v0/sql?pipeline=', () => {
   });
 });
 
+describe('arrayJoin in a row filter', () => {
+  it('is refused when a token is made and when a JWT is used (its reader got rows twice over)', async () => {
+    const r = await post(`/v0/tokens?name=aj_filter&scope=${encodeURIComponent("DATASOURCES:READ:orders:arrayJoin([org, org]) != ''")}`);
+    expect(r.status, r.text).toBe(400);
+    expect(r.body.error).toMatch(/may not call arrayJoin/);
+    const jwt = await jwtFor({ name: 'aj_jwt', scopes: [{ type: 'DATASOURCES:READ', resource: 'orders', filter: "arrayJoin([org, org]) != ''" }] });
+    const q = await get(`/v0/sql?q=${encodeURIComponent('SELECT count() AS c FROM orders FORMAT JSON')}`, jwt);
+    expect(q.status, q.text).toBeGreaterThanOrEqual(400);
+    expect(q.status).toBeLessThan(500);
+    expect(q.text).not.toMatch(/"c":\s*6/);
+  });
+});
+
 describe('row filters are expressions, not SQL to splice', () => {
   const VAULT = 'VAULT_SECRET_41c9';
   let vaultDb = '';

@@ -4,7 +4,7 @@
  */
 import { RoostError } from '../../src/errors.js';
 import { analyzeSql } from '../../src/native/sql.js';
-import { clauseAfterOperand, sqlTextEscapes } from '../../src/query/sql-text.js';
+import { callsFunction, clauseAfterOperand, sqlTextEscapes } from '../../src/query/sql-text.js';
 
 /** Scope types without a resource. */
 const BARE = new Set(['ADMIN', 'TOKENS', 'DATASOURCES:CREATE', 'PIPES:CREATE']);
@@ -71,6 +71,8 @@ export function rowFilterProblem(datasource: string, filter: string): string | u
   // failed at every use of the token, as a syntax error quoting the view Roost builds.
   const clause = clauseAfterOperand(filter);
   if (clause) return `a row filter is one expression over the data source's columns; "${clause}" after it begins a query clause (remove it)`;
+  // arrayJoin makes several rows of one: the token's reader got rows twice over (review).
+  if (callsFunction(filter, 'arrayJoin')) return 'a row filter may not call arrayJoin (it makes several rows of one); test an array\'s elements with has(), hasAny() or arrayExists() instead';
   const probe = `SELECT * FROM (SELECT * FROM \`${datasource.replace(/[`\\]/g, '')}\` WHERE (${filter})) AS _roost_row_filter WHERE 0`;
   let tables: number;
   let format: string | undefined;
