@@ -103,4 +103,24 @@ describe('the data directory lock', () => {
     expect(failed).not.toMatch(/\n\s+at /);
     expect(fs.readFileSync(file)).toEqual(buf);
   }, 120_000);
+
+  it("a data directory whose path holds an apostrophe takes uploads and file-format results (the engine's file statements quoted it raw: a 422 quoting the path)", async () => {
+    const fs = await import('node:fs');
+    const path = await import('node:path');
+    const dataDir = path.join(tempDir('roost-quote-'), "o'brien dir");
+    fs.mkdirSync(dataDir);
+    const srv = await startServer({ dataDir });
+    servers.push(srv);
+    const tok = (await call(`${srv.url}/tokens`)).body.workspace_admin_token;
+    expect((await call(`${srv.url}/v0/datasources?name=q&schema=${encodeURIComponent('id Int32, s String')}`, { method: 'POST', token: tok })).status).toBe(200);
+    const up = await call(`${srv.url}/v0/datasources?name=q&mode=append`, { method: 'POST', token: tok, body: '1,a\n2,b\n', headers: { 'Content-Type': 'text/csv' } });
+    expect(up.status, up.text).toBe(200);
+    expect(up.text).not.toContain('brien');
+    const ev = await call(`${srv.url}/v0/events?name=q&wait=true`, { method: 'POST', token: tok, body: '{"id":3,"s":"c"}\n' });
+    expect(ev.status, ev.text).toBe(200);
+    const pq = await call(`${srv.url}/v0/sql?q=${encodeURIComponent('SELECT * FROM q ORDER BY id FORMAT Parquet')}`, { token: tok });
+    expect(pq.status, pq.text.slice(0, 300)).toBe(200);
+    const r = await call(`${srv.url}/v0/sql?q=${encodeURIComponent('SELECT count() AS c FROM q FORMAT JSON')}`, { token: tok });
+    expect(r.body.data).toEqual([{ c: 3 }]);
+  }, 120_000);
 });

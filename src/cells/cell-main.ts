@@ -510,7 +510,7 @@ async function runToFile(job: Job, st: Active, sql: string, format: string, sett
   let chunks = 0;
   try {
     try {
-      await session.queryAsync(`${sql} INTO OUTFILE '${file}' FORMAT ${format}${settingsClause({ ...settings, max_result_bytes: FILE_RESULT_BYTES })}`, { format: 'TSV' });
+      await session.queryAsync(`${sql} INTO OUTFILE ${quoteString(file)} FORMAT ${format}${settingsClause({ ...settings, max_result_bytes: FILE_RESULT_BYTES })}`, { format: 'TSV' });
     } catch (e) {
       if (clickhouseCode(e) !== TOO_MANY_ROWS_OR_BYTES) throw e;
       throw Object.assign(new Error(
@@ -636,7 +636,7 @@ async function runInsert(job: Job, st: Active): Promise<void> {
     // own, never used again (insert_deduplicate = 0 is not honoured by INSERT ... FROM INFILE).
     const token = settings?.insert_deduplication_token ?? oneTimeToken;
     const s = { ...settings, insert_deduplication_token: n > 0 ? `${token}:${n}` : token };
-    return insertCall(`INSERT INTO ${table} FROM INFILE '${file}'${settingsClause(s)} FORMAT ${format}`)
+    return insertCall(`INSERT INTO ${table} FROM INFILE ${quoteString(file)}${settingsClause(s)} FORMAT ${format}`)
       .then(() => { fs.rmSync(file, { force: true }); });
   };
   try {
