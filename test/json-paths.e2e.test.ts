@@ -103,6 +103,13 @@ describe('JSON paths', () => {
     expect(await sql('SELECT k FROM mixed ORDER BY id')).toEqual([{ k: '0.5' }, { k: '{"x":1}' }, { k: '[1,2]' }]);
   });
 
+  it('inferred where a key is an object or null: its keys typed, Nullable, and no column of its own', async () => {
+    const body = '{"k":{"x":1,"y":"a"}}\n{"k":null}\n{"k":{"x":2,"y":"b"}}\n';
+    const a = await call(`${srv.url}/v0/analyze?format=ndjson`, { method: 'POST', token, body });
+    expect(a.status, a.text).toBe(200);
+    expect(a.body.analysis.schema).toBe('`k_x` Nullable(Int64) `json:$.k.x`, `k_y` Nullable(String) `json:$.k.y`');
+  });
+
   it("inferred from keys named as the quarantine's own columns: suggested under another name, which a create takes", async () => {
     const body = '{"insertion_date":"2024-01-01","c__error":"e","v":1}\n';
     const a = await call(`${srv.url}/v0/analyze?format=ndjson`, { method: 'POST', token, body });

@@ -115,6 +115,8 @@ export function inferNdjson(sample: string, maxRows = 10_000): NdjsonColumn[] {
   for (const [p, times] of objects) {
     const s = stats.get(p);
     if (!s) continue;
+    // An object or null: its keys' columns (Nullable, as the lines without the object lack them), no column of its own.
+    if (s.kind === undefined || s.kind === 'null') { stats.delete(p); continue; }
     s.kind = 'string';
     s.seen += times;
     delete s.elem;
