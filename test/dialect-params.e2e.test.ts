@@ -79,3 +79,30 @@ describe('a parameter given twice with different values', () => {
     expect((await post('/v0/datasources?name=dp&mode=append&mode=append', '9,z\n')).status).toBe(200);
   });
 });
+
+describe('the URL and the form disagreeing', () => {
+  it('on mode (multipart or urlencoded) or on dry_run of a rows delete is a 400, nothing changed', async () => {
+    const before = await rows('SELECT count() AS c FROM dp');
+    const form = new FormData();
+    form.append('mode', 'replace');
+    form.append('csv', new Blob(['7,q\n']), 'f.csv');
+    const mp = await call(`${srv.url}/v0/datasources?name=dp&mode=append`, { method: 'POST', token, body: form });
+    expect(mp.status, mp.text).toBe(400);
+    expect(mp.body.parameter).toBe('mode');
+    const twice = new FormData();
+    twice.append('mode', 'replace');
+    twice.append('mode', 'append');
+    twice.append('csv', new Blob(['7,q\n']), 'f.csv');
+    const tw = await call(`${srv.url}/v0/datasources?name=dp`, { method: 'POST', token, body: twice });
+    expect(tw.status, tw.text).toBe(400);
+    // (?dry_run=true with a form's dry_run=false deleted for real.)
+    const del = await call(`${srv.url}/v0/datasources/dp/delete?dry_run=true&delete_condition=${encodeURIComponent('id = 1')}`, { method: 'POST', token, body: new URLSearchParams({ delete_condition: 'id > 0', dry_run: 'false' }) });
+    expect(del.status, del.text).toBe(400);
+    expect(await rows('SELECT count() AS c FROM dp')).toEqual(before);
+    // Agreeing, or the form alone: as before.
+    const same = new FormData();
+    same.append('mode', 'append');
+    same.append('csv', new Blob(['8,r\n']), 'f.csv');
+    expect((await call(`${srv.url}/v0/datasources?name=dp&mode=append`, { method: 'POST', token, body: same })).status).toBe(200);
+  });
+});

@@ -90,6 +90,7 @@ async function incoming(ctx: Ctx, limit: number): Promise<Incoming> {
   const boundary = multipartBoundary(type);
   if (boundary) {
     const parts = readMultipart(bodyStream(ctx, limit), boundary)[Symbol.asyncIterator]();
+    const formKeys = new Set<string>();
     for (let r = await parts.next(); !r.done; r = await parts.next()) {
       const part = r.value;
       if (part.filename !== undefined || part.name === 'csv' || part.name === 'ndjson' || part.name === 'file') {
@@ -113,7 +114,7 @@ async function incoming(ctx: Ctx, limit: number): Promise<Incoming> {
         })();
         return { params, body, fieldFormat };
       }
-      params.set(part.name, await partText(part, 1 << 20));
+      setField(params, part.name, await partText(part, 1 << 20), formKeys);
     }
     return { params, body: undefined };
   }
@@ -149,7 +150,8 @@ async function incoming(ctx: Ctx, limit: number): Promise<Incoming> {
     const fields = text.split('&');
     const looksLikeForm = s.complete && text.length > 0 && fields.every((kv) => FORM_FIELD.test(kv)) && fields.some(importField);
     if (looksLikeForm || s.head.length === 0) {
-      for (const [k, v] of formOf(textOf(s.head))) params.set(k, v);
+      const formKeys = new Set<string>();
+      for (const [k, v] of formOf(textOf(s.head))) setField(params, k, v, formKeys);
       return { params, body: undefined };
     }
     return { params, body: s.body };
@@ -987,6 +989,24 @@ function asString(nullable: boolean): string {
   return nullable ? 'Nullable(String)' : 'String';
 }
 
+/** Parameters that change what an import does: one value each, whether from the URL, the form or both. */
+const SINGLE_VALUED = new Set(['mode', 'format', 'name', 'schema', 'replace_condition', 'delete_condition', 'dry_run']);
+
+/**
+ * A form field over the URL's parameters (the body's wins), except that one of SINGLE_VALUED
+ * given twice with different values — in the form, or in the form and the URL — is a 400 naming
+ * it: `-F mode=replace` over `?mode=append` replaced, and `-F mode=replace -F mode=append` appended.
+ */
+function setField(params: URLSearchParams, k: string, v: string, seen: Set<string>): void {
+  if (SINGLE_VALUED.has(k)) {
+    const before = params.getAll(k);
+    if (before.some((b) => b !== v)) throw new RoostError('INVALID_PARAMETER', `${k} is given twice with different values (in the URL and the form, or twice in the form); give it once (nothing was stored)`, { details: { parameter: k } });
+  }
+  if (seen.has(k)) params.append(k, v);
+  else params.set(k, v);
+  seen.add(k);
+}
+
 /** A parameter given at most once (or repeated with the same value): two values are a 400 naming it, not the first or last taken. */
 function oneValue(params: URLSearchParams, name: string): string | null {
   const all = params.getAll(name);
@@ -1068,7 +1088,14 @@ async function deleteParams(ctx: Ctx): Promise<URLSearchParams> {
   for (const k of ['delete_condition', 'dry_run']) oneValue(ctx.query, k);
   if (!type.startsWith('application/x-www-form-urlencoded') && !multipartBoundary(type)) return new URLSearchParams(ctx.query);
   const fields = formOf(textOf(await readBody(ctx)));
-  for (const k of ['delete_condition', 'dry_run']) oneValue(fields, k);
+  for (const k of ['delete_condition', 'dry_run']) {
+    oneValue(fields, k);
+    // The URL's and the form's differing: said (the form's won — `?dry_run=true` with a form's
+    // dry_run=false deleted for real).
+    const q = ctx.query.get(k);
+    const f = fields.get(k);
+    if (q !== null && f !== null && q !== f) throw new RoostError('INVALID_PARAMETER', `${k} is given in the URL and in the form with different values; give it once (nothing was deleted)`, { details: { parameter: k } });
+  }
   return mergeForm(ctx.query, fields);
 }
 
