@@ -123,4 +123,30 @@ describe('the data directory lock', () => {
     const r = await call(`${srv.url}/v0/sql?q=${encodeURIComponent('SELECT count() AS c FROM q FORMAT JSON')}`, { token: tok });
     expect(r.body.data).toEqual([{ c: 3 }]);
   }, 120_000);
+
+  it('a data directory started without the secret key it was sealed with does not start (a new key was made, and what was sealed unreadable, silently)', async () => {
+    const fs = await import('node:fs');
+    const path = await import('node:path');
+    const dataDir = tempDir('roost-key-');
+    const key = 'cd'.repeat(32);
+    const first = await startServer({ dataDir, env: { ROOST_SECRET_KEY: key } });
+    await first.stop();
+    const without = await startServer({ dataDir }).then((s) => { servers.push(s); return undefined; }, (e: Error) => e.message);
+    expect(without).toMatch(/exited with 1 before listening/);
+    expect(without).toMatch(/roost: the data directory .* was sealed with another secret key/);
+    expect(without).not.toMatch(/\n\s+at /);
+    expect(fs.existsSync(path.join(dataDir, 'secret-key'))).toBe(false);  // no stray new key left
+    const wrong = await startServer({ dataDir, env: { ROOST_SECRET_KEY: 'ef'.repeat(32) } }).then((s) => { servers.push(s); return undefined; }, (e: Error) => e.message);
+    expect(wrong).toMatch(/sealed with another secret key/);
+    const again = await startServer({ dataDir, env: { ROOST_SECRET_KEY: key } });
+    servers.push(again);
+    expect((await call(`${again.url}/tokens`)).status).toBe(200);
+    await again.stop();
+    // A key file that is not a key: one line too.
+    const other = tempDir('roost-keyfile-');
+    fs.writeFileSync(path.join(other, 'secret-key'), 'not a key\n');
+    const bad = await startServer({ dataDir: other }).then((s) => { servers.push(s); return undefined; }, (e: Error) => e.message);
+    expect(bad).toMatch(/roost: .*secret-key is not a 64-hex-character key/);
+    expect(bad).not.toMatch(/\n\s+at /);
+  }, 120_000);
 });
