@@ -14,6 +14,9 @@ export interface OperatorToken {
   matchesHash(sha256Hex: string): boolean;
 }
 
+/** The operator token file cannot be used: one line, the server does not start. */
+export class OperatorTokenProblem extends Error {}
+
 export function loadOperatorToken(dataDir: string, fromEnv: string | undefined): OperatorToken {
   let secret = fromEnv;
   let file: string | undefined;
@@ -22,6 +25,9 @@ export function loadOperatorToken(dataDir: string, fromEnv: string | undefined):
     file = path.join(dataDir, 'operator-token');
     if (fs.existsSync(file)) {
       secret = fs.readFileSync(file, 'utf8').trim();
+      // Held to the rule a flag or environment value is (32 characters at least): a file of
+      // 'short' was accepted, and an empty one started a server no operator could reach.
+      if (secret.length < 32) throw new OperatorTokenProblem(`${file} holds ${secret.length ? `a token of ${secret.length} characters` : 'no token'}; an operator token has at least 32: put one there (or remove the file to have a new one made at start, or give ROOST_OPERATOR_TOKEN)`);
       const mode = fs.statSync(file).mode & 0o777;
       if (mode & 0o077) fs.chmodSync(file, 0o600);
     } else {

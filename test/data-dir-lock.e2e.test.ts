@@ -148,5 +148,12 @@ describe('the data directory lock', () => {
     const bad = await startServer({ dataDir: other }).then((s) => { servers.push(s); return undefined; }, (e: Error) => e.message);
     expect(bad).toMatch(/roost: .*secret-key is not a 64-hex-character key/);
     expect(bad).not.toMatch(/\n\s+at /);
+    // An operator token file too short, or empty: one line (an empty one started a server no operator could reach).
+    for (const content of ['short\n', '']) {
+      const d = tempDir('roost-optoken-');
+      fs.writeFileSync(path.join(d, 'operator-token'), content);
+      const op = await startServer({ dataDir: d, dev: false }).then((s) => { servers.push(s); return undefined; }, (e: Error) => e.message);
+      expect(op).toMatch(/roost: .*operator-token holds (a token of 5 characters|no token); an operator token has at least 32/);
+    }
   }, 120_000);
 });
