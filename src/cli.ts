@@ -33,7 +33,7 @@ export async function main(argv: string[]): Promise<number> {
     return cmd ? 0 : 1;
   }
   if (cmd === 'serve') {
-    if (rest.includes('--help')) { process.stdout.write(USAGE); return 0; }
+    if (rest.includes('--help') || rest.includes('-h')) { process.stdout.write(USAGE); return 0; }
     let config;
     try {
       config = loadConfig(rest);
@@ -58,7 +58,8 @@ export async function main(argv: string[]): Promise<number> {
       const listenCode = (e as NodeJS.ErrnoException).code;
       if ((e as NodeJS.ErrnoException).syscall === 'listen' && listenCode) {
         const why = listenCode === 'EADDRINUSE' ? 'is in use by another program' : listenCode === 'EACCES' ? 'needs privileges this user lacks (ports below 1024)' : listenCode === 'EADDRNOTAVAIL' ? 'names an address this machine does not have' : 'cannot be listened on';
-        process.stderr.write(`roost: ${config.host} port ${config.port} ${why} (${listenCode}); stop what listens there, or choose another with --port / ROOST_PORT (--host / ROOST_HOST)\n`);
+        const fix = listenCode === 'EADDRINUSE' ? 'stop what listens there, or choose another port with --port / ROOST_PORT' : listenCode === 'EACCES' ? 'choose a port from 1024 up with --port / ROOST_PORT (or give the server the privilege)' : 'choose another address with --host / ROOST_HOST (or port with --port / ROOST_PORT)';
+        process.stderr.write(`roost: ${config.host} port ${config.port} ${why} (${listenCode}); ${fix}\n`);
         // (Everything the start began is stopped; a handle left over must not keep a failed start alive.)
         setTimeout(() => process.exit(1), 2000).unref();
         return 1;
@@ -69,7 +70,16 @@ export async function main(argv: string[]): Promise<number> {
       // (The data directory's lock, taken by the native addon, says it in words only.)
       const words = /Permission denied|Read-only file system|Operation not permitted/.exec((e as Error).message ?? '');
       if (!code && words) code = { 'Permission denied': 'EACCES', 'Read-only file system': 'EROFS', 'Operation not permitted': 'EPERM' }[words[0]];
-      if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS' || code === 'ENOENT' || code === 'ENOTDIR' || code === 'ENOSPC') {
+      // A data directory that is a file (or under one): said as such, not as a permission to give.
+      if (code === 'EEXIST' || code === 'ENOTDIR') {
+        process.stderr.write(`roost: the data directory ${config.dataDir} is not a directory (${code}: it, or a directory above it, is a file); choose another with --data / ROOST_DATA\n`);
+        return 1;
+      }
+      if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
+        process.stderr.write(`roost: the host ${config.host} does not resolve to an address of this machine (${code}); give --host / ROOST_HOST an address or a name that resolves\n`);
+        return 2;
+      }
+      if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS' || code === 'ENOENT' || code === 'ENOSPC') {
         process.stderr.write(`roost: cannot use the data directory ${config.dataDir} (${code}): ${(e as Error).message}; give the server's user write access to it (or choose another with --data)\n`);
         return 1;
       }

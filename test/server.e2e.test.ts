@@ -304,6 +304,25 @@ describe('configuration errors', () => {
     expect(r.stderr).toMatch(/--port \/ ROOST_PORT must be a whole number, got "eighty"/);
   });
 
+  it('a data directory that is a file, and a host that does not resolve, are one line each; serve -h is the usage', async () => {
+    const fs = await import('node:fs');
+    const path = await import('node:path');
+    const file = path.join(tempDir(), 'afile');
+    fs.writeFileSync(file, 'x');
+    for (const data of [file, path.join(file, 'sub')]) {
+      const r = spawnSync(process.execPath, ['bin/roost.js', 'serve', '--dev', '--port', '0', '--data', data], { encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(1);
+      expect(r.stderr.trim()).toMatch(/^roost: the data directory .* is not a directory \((EEXIST|ENOTDIR)/);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    }
+    const host = spawnSync(process.execPath, ['bin/roost.js', 'serve', '--port', '0', '--data', tempDir(), '--host', 'nonexistent.invalid'], { encoding: 'utf8', env: { ...process.env, ROOST_OPERATOR_TOKEN: 'o'.repeat(40) } });
+    expect(host.status, host.stderr).toBe(2);
+    expect(host.stderr.trim()).toMatch(/^roost: the host nonexistent\.invalid does not resolve/);
+    const help = spawnSync(process.execPath, ['bin/roost.js', 'serve', '-h'], { encoding: 'utf8' });
+    expect(help.status).toBe(0);
+    expect(help.stdout).toContain('ROOST_PORT');
+  });
+
   it('roost --help lists every option with its environment variable', () => {
     const r = spawnSync(process.execPath, ['bin/roost.js', '--help'], { encoding: 'utf8' });
     expect(r.status).toBe(0);

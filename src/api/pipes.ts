@@ -133,7 +133,8 @@ function newNode(name: string, sql: string, description: string | null, ignoreSq
  */
 function ignoreSqlErrors(raw: unknown): boolean {
   if (raw === undefined || raw === null || raw === false) return false;
-  if (raw === true) return true;
+  if (raw === true || raw === 1) return true;
+  if (raw === 0) return false;
   const text = typeof raw === 'string' ? raw.trim() : undefined;
   if (text === '' || (text !== undefined && /^(0|false|no|off)$/i.test(text))) return false;
   if (text !== undefined && /^(1|true|yes|on)$/i.test(text)) return true;

@@ -929,6 +929,8 @@ export function csvToRoost(e: unknown): unknown {
       return new RoostError('HEADER_MISMATCH', `${message} (nothing was stored); name the columns as the schema does, or send header=false if the first row is data`, { details });
     }
     case 'SCHEMA_SYNTAX': return new RoostError('SCHEMA_SYNTAX', e.message, { details });
+    // A dialect's characters (or another option) the parser cannot take: the parameter's fault, as on an append.
+    case 'INVALID_ARGUMENT': return new RoostError('INVALID_PARAMETER', e.message, { details });
     case 'UNSUPPORTED_TYPE': return new RoostError('SCHEMA_SYNTAX', e.message, { details });
     default: return new RoostError('BAD_REQUEST', e.message, { details });
   }

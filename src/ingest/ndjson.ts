@@ -58,7 +58,7 @@ export function checkJsonPath(p: string, type: string): PathStep[] {
   let depth = 0;
   for (let el: string | null = type; (el = elementType(el)) !== null; ) depth++;
   if (each > depth) {
-    throw new RoostError('SCHEMA_SYNTAX', `JSON path "${p}" takes every element of ${each === 1 ? 'an array' : `${each} nested arrays`} ([:]): the column's type must be ${each === 1 ? 'an Array' : `${each} nested Arrays`} (e.g. Array(String)), not ${type}`);
+    throw new RoostError('SCHEMA_SYNTAX', `JSON path "${p}" takes every element of ${each === 1 ? 'an array' : `${each} nested arrays`} ([:]): the column's type must be ${each === 1 ? 'an Array' : `${each} nested Arrays`} (e.g. ${'Array('.repeat(each)}String${')'.repeat(each)}), not ${type}`);
   }
   return steps;
 }
