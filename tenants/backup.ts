@@ -571,7 +571,7 @@ export async function restoreTenant(app: App, slug: string, id: string, opts: { 
         const tables = (await engine.exec(`SELECT name FROM system.tables WHERE database = ${quoteString(db)} AND engine LIKE '%MergeTree' ORDER BY name`, { format: 'TSV' })).toString('utf8').split('\n').filter(Boolean);
         for (const t of tables) {
           const ok = (await engine.exec(`CHECK TABLE ${quoteIdent(db)}.${quoteIdent(t)} SETTINGS check_query_single_value_result = 1`, { format: 'TSV' })).toString('utf8').trim();
-          if (ok !== '1') throw new RoostError('BAD_REQUEST', `the backup's data is damaged: table ${t} of workspace database ${[...rename.entries()].find(([, v]) => v === db)?.[0] ?? db} fails its checksum check; nothing was restored. Take the archive again from where it was kept`);
+          if (ok !== '1') throw new RoostError('BAD_REQUEST', `the backup's data is damaged: table ${t} of workspace database ${[...rename.entries()].find(([, v]) => v === db)?.[0] ?? db} fails its checksum check; nothing was restored. This server's copy of the backup is the damaged one: remove ${backupDir(app, slug, id)} and upload the archive again from where it was kept (an upload of the same backup reuses the copy the server has)`);
         }
       }
     } catch (e) {
