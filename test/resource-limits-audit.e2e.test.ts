@@ -141,9 +141,11 @@ describe('request parameters', () => {
     expect(pipe.body.name).toBe('formpipe');
     const made = await call(`${srv.url}/v0/datasources?name=formds&schema=${encodeURIComponent('a Int32')}`, { method: 'POST', token });
     expect(made.status, made.text).toBe(200);
-    const del = await besideOthers(call(`${srv.url}/v0/datasources/formds/delete?delete_condition=a%3D2`, { method: 'POST', token, headers: form, body: `delete_condition=a%3D1&dry_run=true&${extra}` }));
+    // (The URL's fields merged with the form's: a delete's condition given in both with different
+    // values is a 400 now, see test/dialect-params.e2e.test.ts.)
+    const del = await besideOthers(call(`${srv.url}/v0/datasources/formds/delete?from=cli&x=2`, { method: 'POST', token, headers: form, body: `delete_condition=a%3D1&dry_run=true&x=1&${extra}` }));
     expect(del.status, del.text).toBe(200);
-    // The body still wins over the query string.
+    // The body still wins over the query string (for parameters that do not change what a delete or import does).
     const both = await call(`${srv.url}/v0/pipes?name=fromquery`, { method: 'POST', token, headers: form, body: 'name=frombody&sql=SELECT%201' });
     expect(both.status, both.text).toBe(200);
     expect(both.body.name).toBe('frombody');
