@@ -79,9 +79,16 @@ function lockDataDir(dataDir: string): () => void {
     const pid = /^pid (\d+)/m.exec(r.holder ?? '')?.[1];
     throw new DataDirInUse(`the data directory ${dataDir} is in use by another Roost server${pid ? ` (pid ${pid})` : ''}; stop it first, or give this one another --data directory`);
   }
+  // The directory itself too: `roost.lock` removed while this server runs, a second server made
+  // a new one, locked it and ran on the same directory (its acknowledged changes then lost).
+  const d = native().lockDir(dataDir) as { ok: boolean; fd?: number };
+  if (!d.ok) {
+    native().unlockFile(r.fd);
+    throw new DataDirInUse(`the data directory ${dataDir} is in use by another Roost server (its roost.lock was removed; the directory itself is held); stop it first, or give this one another --data directory`);
+  }
   let held = true;
   return () => {
-    if (held) native().unlockFile(r.fd);
+    if (held) { native().unlockFile(r.fd); native().unlockFile(d.fd); }
     held = false;
   };
 }

@@ -156,4 +156,22 @@ describe('the data directory lock', () => {
       expect(op).toMatch(/roost: .*operator-token holds (a token of 5 characters|no token); an operator token has at least 32/);
     }
   }, 120_000);
+
+  it('a second server is refused even when roost.lock was removed while the first runs (it made a new lock file and ran beside the first)', async () => {
+    const fs = await import('node:fs');
+    const path = await import('node:path');
+    const dataDir = tempDir('roost-unlinked-');
+    const a = await startServer({ dataDir, dev: false });
+    servers.push(a);
+    fs.rmSync(path.join(dataDir, 'roost.lock'));
+    const second = await startServer({ dataDir, dev: false }).then((s) => { servers.push(s); return undefined; }, (e: Error) => e.message);
+    expect(second, 'a second server started beside the first').toBeDefined();
+    expect(second).toMatch(/roost: the data directory .* is in use by another Roost server \(its roost\.lock was removed/);
+    // The first goes on; once it is gone the directory is free.
+    expect((await call(`${a.url}/v0/health`)).status).toBe(200);
+    await a.stop();
+    const b = await startServer({ dataDir, dev: false });
+    servers.push(b);
+    expect((await call(`${b.url}/v0/health`)).status).toBe(200);
+  }, 120_000);
 });

@@ -50,6 +50,28 @@ Napi::Value LockFile(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// lockDir(path): { ok: true, fd } once an exclusive lock on the directory itself is held, or
+// { ok: false } when another holds it. The lock file can be removed while its holder runs (a new
+// one of that name is then another file, lockable again); the directory cannot be replaced so.
+Napi::Value LockDir(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "lockDir expects (path: string)");
+  std::string path = info[0].As<Napi::String>();
+  int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) throw Napi::Error::New(env, "cannot open " + path + ": " + std::strerror(errno));
+  Napi::Object out = Napi::Object::New(env);
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int err = errno;
+    ::close(fd);
+    if (err != EWOULDBLOCK) throw Napi::Error::New(env, "cannot lock " + path + ": " + std::strerror(err));
+    out.Set("ok", false);
+    return out;
+  }
+  out.Set("ok", true);
+  out.Set("fd", fd);
+  return out;
+}
+
 Napi::Value UnlockFile(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), "unlockFile expects (fd: number)");
   ::close(info[0].As<Napi::Number>().Int32Value());
@@ -59,6 +81,7 @@ Napi::Value UnlockFile(const Napi::CallbackInfo& info) {
 void Register(Napi::Env env, Napi::Object exports) {
   exports.Set("lockFile", Napi::Function::New(env, LockFile));
   exports.Set("unlockFile", Napi::Function::New(env, UnlockFile));
+  exports.Set("lockDir", Napi::Function::New(env, LockDir));
 }
 
 roost::binding::Registrar registrar(Register);

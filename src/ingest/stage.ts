@@ -77,7 +77,7 @@ export async function sweepStageTables(engine: Engine, olderThanSeconds: number,
   const committed = new Set<string>();
   const failed = new Set<string>();
   // Data source tables a replace's switch reached (their mark cleared once the sweep is done).
-  const replaced: Array<{ database: string; table: string }> = [];
+  const replaced: Array<{ database: string; table: string; suffix: string }> = [];
   const quarantine = (name: string) => name.slice(0, -STAGE_SUFFIX_LENGTH).endsWith('_quarantine');
   for (const t of [...stages.filter((x) => !quarantine(x.name)), ...stages.filter((x) => quarantine(x.name))]) {
     const key = `${t.database}.${t.name}`;
@@ -101,7 +101,7 @@ export async function sweepStageTables(engine: Engine, olderThanSeconds: number,
             // A replace's stage (its rows were never attached): did its switch run before the kill?
             if (state === 'none' && !quarantine(t.name) && (await tableComment(engine, t.database, table)) === replaceMark(suffix)) {
               committed.add(`${t.database}\0${suffix}`);
-              replaced.push({ database: t.database, table });
+              replaced.push({ database: t.database, table, suffix });
             }
             if (state === 'finished') report?.('finished', key);
           }
@@ -118,7 +118,10 @@ export async function sweepStageTables(engine: Engine, olderThanSeconds: number,
       sweeping.delete(key);
     }
   }
-  for (const r of replaced) await clearReplaceMark(engine, r.database, r.table);
+  // Only a mark that is still this sweep's (a replace since may have put its own).
+  for (const r of replaced) {
+    if ((await tableComment(engine, r.database, r.table).catch(() => '')) === replaceMark(r.suffix)) await clearReplaceMark(engine, r.database, r.table);
+  }
   return dropped;
 }
 
