@@ -19,6 +19,23 @@ describe('server basics (dev mode)', () => {
     expect(await call(`${srv.url}/v0/ready`)).toMatchObject({ status: 200, body: { status: 'ready' } });
   });
 
+  it('readiness says a hung cell is not answering within a probe\'s patience (it waited 10 s)', async () => {
+    const tok = (await call(`${srv.url}/tokens`)).body.workspace_admin_token;
+    expect((await call(`${srv.url}/v0/sql?q=${encodeURIComponent('SELECT 1 FORMAT JSON')}`, { token: tok })).status).toBe(200);
+    const [cell] = childProcesses(srv.proc.pid!, 'cell-main');
+    expect(cell).toBeDefined();
+    process.kill(cell!, 'SIGSTOP');
+    try {
+      // A load balancer's probe of 5 s gets the answer.
+      const r = await fetch(`${srv.url}/v0/ready`, { signal: AbortSignal.timeout(5_000) });
+      expect(r.status).toBe(503);
+      expect((await r.json()).code).toBe('ENGINE_UNAVAILABLE');
+    } finally {
+      process.kill(cell!, 'SIGCONT');
+    }
+    await expect.poll(async () => (await call(`${srv.url}/v0/ready`)).status, { timeout: 20_000 }).toBe(200);
+  });
+
   it('GET /tokens answers the Tinybird Local shape with working tokens', async () => {
     const r = await call(`${srv.url}/tokens`);
     expect(r.status).toBe(200);

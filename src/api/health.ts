@@ -28,12 +28,25 @@ async function checkMetricsAccess(app: App, ctx: Ctx, metricsDigest: Buffer | un
 export function registerHealthRoutes(app: App): void {
   app.router.get('/v0/health', (ctx) => sendJson(ctx, 200, { status: 'ok' }));
 
+  /** How long readiness waits for a running cell's ping. */
+  const READY_PING_MS = Math.max(100, Math.min(2_000, Math.floor(app.config.requestTimeoutMs / 2)));
   app.router.get('/v0/ready', async (ctx) => {
     // Running cells must answer a ping; cells that are not running start on demand.
     const checks = await Promise.all(app.cells.running().map(async ({ tenant }) => {
       try {
         const t = app.state.get<{ slug: string }>('tenants', tenant);
-        if (t) await app.cells.engineFor(t as never).ping();
+        // Bounded: a hung cell held the answer 10 s (a load balancer's probe gives up sooner).
+        if (t) {
+          let timer: NodeJS.Timeout | undefined;
+          try {
+            await Promise.race([
+              app.cells.engineFor(t as never).ping(),
+              new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer in ${READY_PING_MS} ms`)), READY_PING_MS); }),
+            ]);
+          } finally {
+            clearTimeout(timer);
+          }
+        }
         return { tenant, ok: true };
       } catch (e) {
         return { tenant, ok: false, error: (e as Error).message };
