@@ -6,6 +6,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { StartRefused } from '../src/errors.js';
 
 export interface OperatorToken {
   file: string | undefined;
@@ -15,7 +16,7 @@ export interface OperatorToken {
 }
 
 /** The operator token file cannot be used: one line, the server does not start. */
-export class OperatorTokenProblem extends Error {}
+export class OperatorTokenProblem extends StartRefused {}
 
 export function loadOperatorToken(dataDir: string, fromEnv: string | undefined): OperatorToken {
   let secret = fromEnv;

@@ -6,9 +6,10 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { StartRefused } from '../src/errors.js';
 
 /** The start cannot use the secret key it was given or found: one line, the server does not start. */
-export class SecretKeyProblem extends Error {}
+export class SecretKeyProblem extends StartRefused {}
 
 /** What `secret-key.check` holds, sealed with the data directory's key. */
 const KEY_CHECK = 'roost secret key check';

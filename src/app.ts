@@ -4,6 +4,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { StartRefused } from './errors.js';
 import type { Config } from './config.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { createMetrics, type Metrics } from './log/metrics.js';
@@ -64,7 +65,7 @@ export interface App {
 }
 
 /** Another live process (a Roost server) holds the data directory's lock. */
-export class DataDirInUse extends Error {}
+export class DataDirInUse extends StartRefused {}
 
 /**
  * Takes the data directory's lock (`<data>/roost.lock`, an exclusive flock the kernel drops

@@ -5,10 +5,8 @@
  */
 import v8 from 'node:v8';
 import { ConfigError, helpText, loadConfig } from './config.js';
-import { DataDirInUse, startApp } from './app.js';
-import { StateUnreadable } from './state/journal-store.js';
-import { SecretKeyProblem } from '../auth/secrets.js';
-import { OperatorTokenProblem } from '../auth/operator.js';
+import { startApp } from './app.js';
+import { StartRefused } from './errors.js';
 import { ADMIN_USAGE, runAdminCommand } from '../tenants/admin-cli.js';
 
 const USAGE = `roost — ClickHouse as an API, on your own machines
@@ -54,7 +52,7 @@ export async function main(argv: string[]): Promise<number> {
     try {
       app = await startApp(config);
     } catch (e) {
-      if (e instanceof DataDirInUse || e instanceof StateUnreadable || e instanceof SecretKeyProblem || e instanceof OperatorTokenProblem) { process.stderr.write(`roost: ${e.message}\n`); return 1; }
+      if (e instanceof StartRefused) { process.stderr.write(`roost: ${e.message}\n`); return 1; }
       const listenCode = (e as NodeJS.ErrnoException).code;
       if ((e as NodeJS.ErrnoException).syscall === 'listen' && listenCode) {
         const why = listenCode === 'EADDRINUSE' ? 'is in use by another program' : listenCode === 'EACCES' ? 'needs privileges this user lacks (ports below 1024)' : listenCode === 'EADDRNOTAVAIL' ? 'names an address this machine does not have' : 'cannot be listened on';

@@ -218,3 +218,6 @@ export function errorCodes(e: unknown): Array<{ code: string; syscall?: string }
 export function isRoostError(e: unknown): e is RoostError {
   return e instanceof RoostError;
 }
+
+/** A start refused for something the operator must fix (said in one line by the CLI, exit 1, no stack trace). */
+export class StartRefused extends Error {}

@@ -11,6 +11,12 @@ const json = (body: unknown) => ({ headers: { 'Content-Type': 'application/json'
 const servers: RunningServer[] = [];
 afterAll(async () => { for (const s of servers) await s.stop('SIGKILL').catch(() => undefined); });
 
+/** Starts a server expected to refuse to start: its failure's text (stderr included), or undefined when it started after all. */
+const startRefused = (opts: Parameters<typeof startServer>[0]) => startServer(opts).then(
+  (s) => { servers.push(s); return undefined; },
+  (e: Error) => e.message,
+);
+
 describe('the data directory lock', () => {
   it('refuses a second server on the same directory, and is free again after a kill -9', async () => {
     const dataDir = tempDir('roost-lock-');
@@ -23,10 +29,7 @@ describe('the data directory lock', () => {
     const sent = await call(`${a.url}/v0/events?name=ev`, { method: 'POST', token: tok, body: '{"id":1}\n{"id":2}\n' });
     expect(sent.status, sent.text).toBe(202);
 
-    const second = await startServer({ dataDir, dev: false }).then(
-      (s) => { servers.push(s); return undefined; },
-      (e: Error) => e.message,
-    );
+    const second = await startRefused({ dataDir, dev: false });
     expect(second, 'a second server started on a directory in use').toBeDefined();
     expect(second).toMatch(/exited with 1 before listening/);
     expect(second).toMatch(new RegExp(`roost: the data directory .* is in use by another Roost server \\(pid ${a.proc.pid}\\)`));
@@ -60,10 +63,7 @@ describe('the data directory lock', () => {
     await new Promise<void>((r) => blocker.listen(port, '127.0.0.1', () => r()));
     try {
       const t0 = Date.now();
-      const failed = await startServer({ dataDir, args: ['--port', String(port)] }).then(
-        (s) => { servers.push(s); return undefined; },
-        (e: Error) => e.message,
-      );
+      const failed = await startRefused({ dataDir, args: ['--port', String(port)] });
       expect(failed, 'a server started on a taken port').toBeDefined();
       expect(failed).toMatch(/exited with 1 before listening/);
       expect(failed).toMatch(new RegExp(`roost: 127\\.0\\.0\\.1 port ${port} is in use by another program \\(EADDRINUSE\\)`));
@@ -96,7 +96,7 @@ describe('the data directory lock', () => {
     const at = buf.indexOf(Buffer.from('pad4'));
     buf[at + 1] ^= 0x01;
     fs.writeFileSync(file, buf);
-    const failed = await startServer({ dataDir, dev: false }).then((s) => { servers.push(s); return undefined; }, (e: Error) => e.message);
+    const failed = await startRefused({ dataDir, dev: false });
     expect(failed, 'a server started on a damaged journal').toBeDefined();
     expect(failed).toMatch(/exited with 1 before listening/);
     expect(failed).toMatch(/roost: the state journal .* is damaged at byte \d+/);
@@ -131,12 +131,12 @@ describe('the data directory lock', () => {
     const key = 'cd'.repeat(32);
     const first = await startServer({ dataDir, env: { ROOST_SECRET_KEY: key } });
     await first.stop();
-    const without = await startServer({ dataDir }).then((s) => { servers.push(s); return undefined; }, (e: Error) => e.message);
+    const without = await startRefused({ dataDir });
     expect(without).toMatch(/exited with 1 before listening/);
     expect(without).toMatch(/roost: the data directory .* was sealed with another secret key/);
     expect(without).not.toMatch(/\n\s+at /);
     expect(fs.existsSync(path.join(dataDir, 'secret-key'))).toBe(false);  // no stray new key left
-    const wrong = await startServer({ dataDir, env: { ROOST_SECRET_KEY: 'ef'.repeat(32) } }).then((s) => { servers.push(s); return undefined; }, (e: Error) => e.message);
+    const wrong = await startRefused({ dataDir, env: { ROOST_SECRET_KEY: 'ef'.repeat(32) } });
     expect(wrong).toMatch(/sealed with another secret key/);
     const again = await startServer({ dataDir, env: { ROOST_SECRET_KEY: key } });
     servers.push(again);
@@ -145,14 +145,14 @@ describe('the data directory lock', () => {
     // A key file that is not a key: one line too.
     const other = tempDir('roost-keyfile-');
     fs.writeFileSync(path.join(other, 'secret-key'), 'not a key\n');
-    const bad = await startServer({ dataDir: other }).then((s) => { servers.push(s); return undefined; }, (e: Error) => e.message);
+    const bad = await startRefused({ dataDir: other });
     expect(bad).toMatch(/roost: .*secret-key is not a 64-hex-character key/);
     expect(bad).not.toMatch(/\n\s+at /);
     // An operator token file too short, or empty: one line (an empty one started a server no operator could reach).
     for (const content of ['short\n', '']) {
       const d = tempDir('roost-optoken-');
       fs.writeFileSync(path.join(d, 'operator-token'), content);
-      const op = await startServer({ dataDir: d, dev: false }).then((s) => { servers.push(s); return undefined; }, (e: Error) => e.message);
+      const op = await startRefused({ dataDir: d, dev: false });
       expect(op).toMatch(/roost: .*operator-token holds (a token of 5 characters|no token); an operator token has at least 32/);
     }
   }, 120_000);
@@ -164,7 +164,7 @@ describe('the data directory lock', () => {
     const a = await startServer({ dataDir, dev: false });
     servers.push(a);
     fs.rmSync(path.join(dataDir, 'roost.lock'));
-    const second = await startServer({ dataDir, dev: false }).then((s) => { servers.push(s); return undefined; }, (e: Error) => e.message);
+    const second = await startRefused({ dataDir, dev: false });
     expect(second, 'a second server started beside the first').toBeDefined();
     expect(second).toMatch(/roost: the data directory .* is in use by another Roost server \(its roost\.lock was removed/);
     // The first goes on; once it is gone the directory is free.

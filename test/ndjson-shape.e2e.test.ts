@@ -6,29 +6,13 @@
  * engine, HTTP.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import http from 'node:http';
 import zlib from 'node:zlib';
-import { call, startServer, type RunningServer } from './helpers/server.js';
+import { call, postReadingAnswer, startServer, type RunningServer } from './helpers/server.js';
 import { drained } from './helpers/events.js';
 
 let srv: RunningServer;
 let token: string;
 const post = (p: string, body: BodyInit, headers: Record<string, string> = {}) => call(`${srv.url}${p}`, { method: 'POST', token, body, headers });
-/**
- * POST whose answer is read even when the server answers before the body is all sent and closes
- * the connection (a 400 from the body's start: fetch() reports that as "fetch failed").
- */
-function postEarly(p: string, body: string): Promise<{ status: number; body: any; text: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(`${srv.url}${p}`, { method: 'POST', headers: { Authorization: `Bearer ${token}` } }, (res) => {
-      let text = '';
-      res.on('data', (b) => { text += b; });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text), text }));
-    });
-    req.on('error', (e) => { if (!req.writableEnded) reject(e); });
-    req.end(body);
-  });
-}
 const count = async (table: string) => Number((await call(`${srv.url}/v0/sql?q=${encodeURIComponent(`SELECT count() AS c FROM ${table} FORMAT JSON`)}`, { token })).body.data[0].c);
 
 beforeAll(async () => {
@@ -54,7 +38,7 @@ describe('a JSON body that is not NDJSON', () => {
         ['pretty-printed', pretty, /pretty-printed JSON/],
         ['pretty-printed, nested', '{"id": {\n "x": 1 }\n}\n', /pretty-printed JSON/],
       ] as const) {
-        const r = body === bigArray ? await postEarly(path, body) : await post(path, body).catch((e: Error) => { throw new Error(`${path} ${what}: ${e.message} (${String((e as { cause?: unknown }).cause)})`); });
+        const r = body === bigArray ? await postReadingAnswer(`${srv.url}${path}`, token, body) : await post(path, body).catch((e: Error) => { throw new Error(`${path} ${what}: ${e.message} (${String((e as { cause?: unknown }).cause)})`); });
         expect(r.status, `${path} ${what}: ${r.text}`).toBe(400);
         expect(r.body.code).toBe('UNSUPPORTED_FORMAT');
         expect(r.body.error).toMatch(message);

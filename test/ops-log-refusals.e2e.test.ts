@@ -5,8 +5,7 @@
  * this one none), and a create refused because the name is taken (409). Real server, engine, HTTP.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import http from 'node:http';
-import { call, startServer, type RunningServer } from './helpers/server.js';
+import { call, postReadingAnswer, startServer, type RunningServer } from './helpers/server.js';
 
 let srv: RunningServer;
 let token: string;
@@ -19,18 +18,6 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(async () => { await srv?.stop(); });
 
-/** POST with a declared length, its answer read even when it comes before the body is all sent. */
-function postSized(path: string, body: Buffer, type: string): Promise<{ status: number; body: any }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(`${srv.url}${path}`, { method: 'POST', headers: { Authorization: `Bearer ${token}`, 'Content-Type': type, 'Content-Length': body.length } }, (res) => {
-      let text = '';
-      res.on('data', (b) => { text += b; });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
-    });
-    req.on('error', (e) => { if (!req.writableEnded) reject(e); });
-    req.end(body);
-  });
-}
 
 async function opsRows(event: string): Promise<Array<{ result: string; error: string }>> {
   for (let i = 0; i < 100; i++) {
@@ -44,7 +31,7 @@ async function opsRows(event: string): Promise<Array<{ result: string; error: st
 describe('refusals in the operations log', () => {
   it('an append over --max-upload by its Content-Length, sent as a form (curl --data-binary), has its error row', async () => {
     const body = Buffer.from('1,x\n'.repeat(50_000));
-    const r = await postSized('/v0/datasources?name=lim&mode=append', body, 'application/x-www-form-urlencoded');
+    const r = await postReadingAnswer(`${srv.url}/v0/datasources?name=lim&mode=append`, token, body, { 'Content-Type': 'application/x-www-form-urlencoded' });
     expect(r.status).toBe(413);
     const logged = await opsRows('append');
     expect(logged).toHaveLength(1);

@@ -10,6 +10,7 @@ import type { Ctx } from '../http/context.js';
 import { beginCommit, bodyStream, formOf, mergeForm, readBody, readJson, sendJson, sendText, textOf } from '../http/context.js';
 import { datasourceDatafile } from '../datasources/datafile.js';
 import { multipartBoundary, readMultipart, partText } from '../http/multipart.js';
+import { yesOrNo } from '../http/fields.js';
 import { QueryFailed, RoostError } from '../errors.js';
 import { authenticate, authorize, credentialName, decide, readFilter, stillAuthorized, workspaceOf, type Credential } from '../../auth/authorize.js';
 import { getTenant, getWorkspace, sameWorkspace, type Workspace } from '../../tenants/registry.js';
@@ -63,17 +64,6 @@ function refuseUnappliedEngineOptions(params: URLSearchParams): void {
   for (const k of ['engine_ttl', 'engine_ver', 'engine_sign', 'engine_version', 'engine_is_deleted', 'engine_summing_columns']) {
     if (params.get(k)) throw new RoostError('INVALID_PARAMETER', `${k} is not supported: data sources are MergeTree tables without TTL (leave it out)`, { details: { parameter: k } });
   }
-}
-
-/**
- * A flag parameter read strictly: a clear yes or no (absent or empty is no); anything else is a
- * 400 saying `nothing` happened (`dry_run=maybe` must not run a delete or drop for real).
- */
-function yesOrNo(name: string, raw: string | null, nothing: string): boolean {
-  const v = (raw ?? '').trim();
-  if (/^(1|true|yes|on)$/i.test(v)) return true;
-  if (/^(|0|false|no|off)$/i.test(v)) return false;
-  throw new RoostError('INVALID_PARAMETER', `${name} must be true or false; got "${v.slice(0, 40)}" (${nothing})`);
 }
 
 /** `name=…` with a name as parameters have. */

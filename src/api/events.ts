@@ -16,7 +16,7 @@ import { checkDefaultsSupported, getDataSource, type DataSource } from '../datas
 import { admitImport, importRows, quarantineNdjsonFile, type ImportSource } from '../ingest/import.js';
 import type { QuarantineRow } from '../ingest/quarantine.js';
 import type { RejectedRow } from '../native/csv.js';
-import { ndjsonShaped, ndjsonSource } from '../ingest/ndjson.js';
+import { ndjsonShaped, ndjsonSource, REFUSED_DRAIN_BYTES } from '../ingest/ndjson.js';
 import { EventBuffer, isContentError, type SegmentOwner } from '../ingest/event-buffer.js';
 import { gunzipIfCompressed } from '../ingest/peek.js';
 import { chTime } from '../service/time.js';
@@ -242,10 +242,9 @@ export function registerEventRoutes(app: App): EventBuffer {
     if (/^multipart\//i.test(ctx.req.headers['content-type'] ?? '')) {
       const e = new RoostError('UNSUPPORTED_FORMAT', 'send the NDJSON lines as the body itself (curl --data-binary @events.ndjson), not as a multipart/form-data upload; nothing was stored');
       logAppend(ws, ds, { result: 'error', error: e.message, request_id: ctx.id });
-      // A small form is read before the 400: answered before its end, a client still sending
-      // (fetch) saw the connection closed under it instead of the answer.
+      // A small form is read before the 400, as a refused NDJSON body is (ndjsonShaped).
       let read = 0;
-      try { for await (const chunk of bodyStream(ctx, limit)) if ((read += chunk.length) > 1 << 20) break; } catch { /* answered below */ }
+      try { for await (const chunk of bodyStream(ctx, limit)) if ((read += chunk.length) > REFUSED_DRAIN_BYTES) break; } catch { /* answered below */ }
       throw e;
     }
     // Asked again at the commit point (the insert, or the segment accepted into the buffer): a

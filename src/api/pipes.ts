@@ -6,6 +6,7 @@
 import { ExactNumber, exactJson, stringifyExact } from '../ingest/json-exact.js';
 import type { App } from '../app.js';
 import type { Ctx } from '../http/context.js';
+import { yesOrNo } from '../http/fields.js';
 import { formOf, mergeForm, noLoneSurrogates, readBody, sendJson, sendText, textOf } from '../http/context.js';
 import { RoostError } from '../errors.js';
 import {
@@ -132,14 +133,10 @@ function newNode(name: string, sql: string, description: string | null, ignoreSq
  * engine about the SQL (src/pipes/engine-check.ts). Unset or false: checked.
  */
 function ignoreSqlErrors(raw: unknown): boolean {
-  if (raw === undefined || raw === null || raw === false) return false;
+  if (raw === undefined || raw === null || raw === false || raw === 0) return false;
   if (raw === true || raw === 1) return true;
-  if (raw === 0) return false;
-  const text = typeof raw === 'string' ? raw.trim() : undefined;
-  if (text === '' || (text !== undefined && /^(0|false|no|off)$/i.test(text))) return false;
-  if (text !== undefined && /^(1|true|yes|on)$/i.test(text)) return true;
-  // Anything else was taken as false (a node's "yes" was checked against the engine, "maybe" silently).
-  throw new RoostError('INVALID_PARAMETER', `ignore_sql_errors must be true or false; got ${JSON.stringify(typeof raw === 'string' ? raw.slice(0, 40) : raw)}`, { details: { parameter: 'ignore_sql_errors' } });
+  // Read as every flag is (a node's "yes" was taken as false and checked against the engine, "maybe" silently).
+  return yesOrNo('ignore_sql_errors', typeof raw === 'string' ? raw : JSON.stringify(raw), 'nothing was saved');
 }
 
 /** A node as saved by this request: `ignore_sql_errors` recorded (true) or cleared. */

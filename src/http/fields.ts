@@ -14,3 +14,14 @@ export function onlyFields(body: Record<string, unknown>, known: readonly string
   const unknown = Object.keys(body).filter((k) => !known.includes(k) && !shown.includes(k));
   if (unknown.length) throw new RoostError('INVALID_PARAMETER', `unknown field${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} in ${what}; known: ${known.join(', ')}`);
 }
+
+/**
+ * A flag parameter read strictly: a clear yes or no (absent or empty is no); anything else is a
+ * 400 saying `nothing` happened (`dry_run=maybe` must not run a delete or drop for real).
+ */
+export function yesOrNo(name: string, raw: string | null, nothing: string): boolean {
+  const v = (raw ?? '').trim();
+  if (/^(1|true|yes|on)$/i.test(v)) return true;
+  if (/^(|0|false|no|off)$/i.test(v)) return false;
+  throw new RoostError('INVALID_PARAMETER', `${name} must be true or false; got "${v.slice(0, 40)}" (${nothing})`, { details: { parameter: name } });
+}

@@ -811,7 +811,7 @@ export async function* ndjsonShaped(body: AsyncIterable<Buffer>): AsyncGenerator
 }
 
 /** How much of a refused body is read before its 400 (a larger one is answered at once, its connection closed). */
-const REFUSED_DRAIN_BYTES = 1 << 20;
+export const REFUSED_DRAIN_BYTES = 1 << 20;
 
 /** The first line of `head` holding anything but spaces, trimmed; undefined until it has ended. */
 function firstLine(head: Buffer): string | undefined {

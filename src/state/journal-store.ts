@@ -11,12 +11,12 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import type { Doc, LoadedState, Op, StateStore } from './store.js';
 import { applyOps } from './store.js';
-import { RoostError } from '../errors.js';
+import { RoostError, StartRefused } from '../errors.js';
 
 const HEADER = 8;
 
 /** The state on disk cannot be read as it is: the server does not start (one line, no repair that would lose changes). */
-export class StateUnreadable extends Error {}
+export class StateUnreadable extends StartRefused {}
 
 /** The offset of the first whole, checksummed record of `data` at or after `from` (undefined: none). */
 function nextRecord(data: Buffer, from: number): number | undefined {

@@ -3,6 +3,7 @@
  * its own data directory, and stops it. Tests talk to it over real HTTP.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -171,4 +172,20 @@ export async function waitJob(srv: RunningServer, token: string, id: string, tri
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error('job did not finish');
+}
+
+/**
+ * POST with a declared length whose answer is read even when the server answers before the body
+ * is all sent and closes the connection (an early 4xx: fetch() reports that as "fetch failed").
+ */
+export function postReadingAnswer(url: string, token: string, body: string | Buffer, headers: Record<string, string> = {}): Promise<{ status: number; body: any; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: 'POST', headers: { Authorization: `Bearer ${token}`, 'Content-Length': String(Buffer.byteLength(body)), ...headers } }, (res) => {
+      let text = '';
+      res.on('data', (b) => { text += b; });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text), text }));
+    });
+    req.on('error', (e) => { if (!req.writableEnded) reject(e); });
+    req.end(body);
+  });
 }
