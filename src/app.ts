@@ -124,6 +124,7 @@ async function startLocked(config: Config, log: Logger, unlock: () => void): Pro
     databasesOf: (slug) => state.list<Workspace>('workspaces', slug).map((w) => w.database),
     onCellStart: (slug, engine, cellDir) => { void reattachTables(state, log, slug, engine, cellDir); },
   });
+  metrics.cells = cells;
   // Cells of deleted tenants: a tenant's delete marks its cell's directory, changes the state and
   // removes the directory last, so a server killed between left the directory — its databases,
   // its service data — for the next tenant created under that slug to start in. A marked

@@ -105,9 +105,9 @@ export class CellManager {
   }
 
   /** Embedded cells that are running now (for readiness and tests). */
-  running(): Array<{ tenant: string; pid: number | undefined }> {
-    const out: Array<{ tenant: string; pid: number | undefined }> = [];
-    for (const [t, e] of this.#engines) if (e instanceof EmbeddedCell && e.running) out.push({ tenant: t, pid: e.pid });
+  running(): Array<{ tenant: string; pid: number | undefined; sessions: number }> {
+    const out: Array<{ tenant: string; pid: number | undefined; sessions: number }> = [];
+    for (const [t, e] of this.#engines) if (e instanceof EmbeddedCell && e.running) out.push({ tenant: t, pid: e.pid, sessions: e.engineSessions ?? 1 });
     return out;
   }
 

@@ -19,6 +19,8 @@ export interface TenantLimits {
   events_per_second?: number;
   /** Threads one query may use (default: half the cores). */
   query_threads?: number;
+  /** Queries the tenant's embedded engine runs at once (default: two). */
+  query_parallelism?: number;
 }
 
 export interface Tenant {

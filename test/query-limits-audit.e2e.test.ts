@@ -172,8 +172,8 @@ describe('time limits', () => {
   }, 60_000);
 
   it('the limit counts while the query runs, not while it waits behind the tenant\'s other queries', async () => {
-    // One statement at a time per tenant: the quick queries below wait behind three that each
-    // run to the limit. Waiting is not running: they get their answers, and each heavy one is
+    // The tenant's engine sessions (two by default) are all busy with three queries that each
+    // run to the limit: the quick queries below wait behind them. Waiting is not running: they get their answers, and each heavy one is
     // stopped by the engine at its own limit (no cell restart for a query that would not stop).
     await setLimits({ query_timeout_ms: 3000 });
     try {

@@ -155,14 +155,18 @@ function parsePlacement(app: App, raw: unknown, current?: Placement): Placement 
   throw new RoostError('INVALID_PARAMETER', 'placement.type must be "embedded" or "clickhouse"');
 }
 
+/** Engine sessions one tenant's cell may run queries in (the cell caps what it is asked at the same). */
+const MAX_QUERY_PARALLELISM = 16;
+
 function parseLimits(raw: unknown): TenantLimits {
   if (raw === undefined) return {};
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new RoostError('INVALID_PARAMETER', 'limits must be an object, e.g. {"concurrent_queries": 4}');
   const out: TenantLimits = {};
-  const allowed = ['concurrent_queries', 'query_timeout_ms', 'query_memory_bytes', 'storage_bytes', 'events_per_second', 'query_threads'] as const;
+  const allowed = ['concurrent_queries', 'query_timeout_ms', 'query_memory_bytes', 'storage_bytes', 'events_per_second', 'query_threads', 'query_parallelism'] as const;
   for (const [k, v] of Object.entries(raw)) {
     if (!(allowed as readonly string[]).includes(k)) throw new RoostError('INVALID_PARAMETER', `unknown limit "${k}"; known: ${allowed.join(', ')}`);
     if (!Number.isSafeInteger(v) || (v as number) <= 0) throw new RoostError('INVALID_PARAMETER', `limits.${k} must be a positive whole number`);
+    if (k === 'query_parallelism' && (v as number) > MAX_QUERY_PARALLELISM) throw new RoostError('INVALID_PARAMETER', `limits.query_parallelism is at most ${MAX_QUERY_PARALLELISM} (engine sessions of the tenant's cell)`);
     out[k as keyof TenantLimits] = v as number;
   }
   return out;

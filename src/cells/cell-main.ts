@@ -1,22 +1,27 @@
 /**
  * A cell process: one tenant's embedded ClickHouse (chdb) on its own data
- * directory, serving the parent over the socket pair on fd 3. The engine runs
- * one statement at a time (chdb serialises a session's queries), in arrival
- * order. Small read queries are handed to chdb up to QUERY_DEPTH at a time so the
- * next one is already waiting inside the engine when the current one ends (no
- * round trip through this event loop between them). An insert spools its body
- * as it arrives and only its INSERT statements take turns in the engine, so a
- * slow upload does not hold up the tenant's queries. Streams and statements run
- * alone.
+ * directory, serving the parent over the socket pair on fd 3. chdb runs one
+ * session's calls one after another; sessions on the same directory share the
+ * engine and run in parallel. The cell has one session (lane 0, `main`) for
+ * everything, and opens more (lanes) for small reads as the tenant's
+ * query_parallelism asks. Jobs start in arrival order. Small read queries go to
+ * the least loaded lane, up to QUERY_DEPTH per session, so the next one is
+ * already waiting inside the engine when the current one ends (no round trip
+ * through this event loop between them). An insert spools its body as it arrives
+ * and only its INSERT statements take turns in the main session, so a slow upload
+ * does not hold up the tenant's queries. Statements run alone (every lane empty);
+ * a stream (a result over the buffered cap) runs in a read lane of its own when
+ * the tenant has one, else alone.
  *
  * Engine hazard guarded here: after a failed query chdb may hand the rows the
- * failed query had produced to the *next* query of the session. Every failure is
- * therefore followed by a fence query whose exact answer is checked; the session
- * is reopened if the fence does not come back clean. A query that was inside the
- * engine when a failure was seen may have been that next query: its answer is
- * thrown away and it runs again after the fence. chdb's completions arrive out of
- * the order it ran the calls, so an answer is only sent once every call that was
- * in the engine beside it has come back (`held`). See docs/decisions.md.
+ * failed query had produced to the *next* query of the same session. Every failure
+ * is therefore followed by a fence query in that session whose exact answer is
+ * checked; the session is reopened if the fence does not come back clean. A query
+ * that was inside the session when a failure was seen may have been that next
+ * query: its answer is thrown away and it runs again after the fence. chdb's
+ * completions arrive out of the order it ran the calls, so an answer is only sent
+ * once every call that was in its session beside it has come back (`held`). See
+ * docs/decisions.md.
  */
 import net from 'node:net';
 import fs from 'node:fs';
@@ -181,17 +186,60 @@ interface Active {
 const queue: Job[] = [];
 const active = new Map<number, Active>();
 
-/** Small read queries handed to chdb at once (it runs them one after another). */
+/** Small read queries handed to one engine session at once (it runs them one after another). */
 const QUERY_DEPTH = 2;
-/** Buffered queries inside the engine now, oldest first. */
-const inEngine = new Map<number, Job>();
-/** A stream, statement or insert is running: it has the engine to itself. */
+
+/**
+ * One engine session (chdb connection) of the cell and what is inside it. chdb runs a
+ * session's calls one after another; sessions on the same directory share the engine and
+ * its data and run in parallel. Lane 0 (`main`) takes statements, inserts and small reads
+ * (and streams when there is no other); the others, opened as the tenant's
+ * `query_parallelism` asks (see laneTarget), take small reads and streams. The leftover hazard (see the head of this file)
+ * is a session's own: measured with chdb 3.4, a session failing queries in a loop never
+ * leaked into another session's answers (0 of 2,846), while its own next answers did
+ * (487 of 572). So failures, fences and held answers are counted per lane.
+ */
+interface Lane {
+  session: Session;
+  /** Settings applied and current database set: it may take queries. */
+  ready: boolean;
+  /** Buffered queries inside this session now, oldest first. */
+  inEngine: Map<number, Job>;
+  /** Bumped whenever a call of this session fails: answers in it across a bump are not trusted. */
+  failures: number;
+  /** A failure was seen: nothing new starts in this session until it is empty and the fence has run. */
+  fenceDue: boolean;
+  fencing: boolean;
+  /** A read lane running a stream (a result over the buffered cap): it takes nothing else meanwhile. */
+  streaming: boolean;
+  /** When the oldest read inside became the oldest (about when it started running). */
+  headSince: number;
+}
+const newLane = (s: Session, ready: boolean): Lane => ({ session: s, ready, inEngine: new Map(), failures: 0, fenceDue: false, fencing: false, streaming: false, headSince: 0 });
+/**
+ * A read that has run this long is likely a long one: with other sessions to go to, no read is
+ * queued behind it in its session (the next waits in the cell's queue for the first session
+ * free). Chosen by count alone, every other short read went behind a long query (review).
+ */
+const LONG_HEAD_MS = 20;
+const main = newLane(session, true);
+const lanes: Lane[] = [main];
+/**
+ * Sessions the tenant's small reads may use at once: each Query frame says (`parallel`, the
+ * tenant's query_parallelism); more are opened when reads wait, extra ones closed when idle.
+ */
+let laneTarget = 1;
+/** Engine sessions a cell opens at most, whatever it is asked. */
+const MAX_LANES = 16;
+/** A lane being opened (one at a time). */
+let opening = false;
+/** When opening (or re-opening) a lane last failed: none is tried for LANE_RETRY_MS (the cell goes on with those it has). */
+let laneOpenFailedAt = -Infinity;
+const LANE_RETRY_MS = 30_000;
+/** Whether another lane may be opened now. */
+const mayOpenLane = (): boolean => lanes.length < laneTarget && !opening && !closing && performance.now() - laneOpenFailedAt >= LANE_RETRY_MS;
+/** A statement, or a stream where there is no read lane, has the engine to itself (see pump). */
 let exclusive = false;
-/** Bumped whenever an engine call fails: answers of queries in the engine across a bump are not trusted. */
-let failures = 0;
-/** A failure was seen: nothing new starts until the engine is empty and the fence has run. */
-let fenceDue = false;
-let fencing = false;
 /**
  * INSERT statements of inserts in progress, inside the engine now. An insert does not
  * hold the engine while its body arrives (a slow upload must not stop the tenant's
@@ -215,7 +263,7 @@ const insertWaiters: Array<() => void> = [];
  */
 interface Held {
   job: Job; st: Active; seen: number; elapsedMs: number; out: Uint8Array;
-  waitFor: Set<number>; timer?: NodeJS.Timeout;
+  waitFor: Set<number>; timer?: NodeJS.Timeout; lane: Lane;
 }
 const held = new Map<number, Held>();
 /** How long an answer waits for calls handed to the engine after it (see `held`). */
@@ -223,9 +271,12 @@ const SUCCESSOR_WAIT_MS = 20;
 /** Calls in the engine when each buffered query went in (its predecessors). */
 const before = new Map<number, Set<number>>();
 
-function callsInEngine(): Set<number> {
-  return new Set([...inEngine.keys(), ...insertsInEngine]);
+/** Calls inside a lane's session: its buffered queries, and for the main lane the INSERT statements. */
+function callsInEngine(lane: Lane): Set<number> {
+  return lane === main ? new Set([...lane.inEngine.keys(), ...insertsInEngine]) : new Set(lane.inEngine.keys());
 }
+/** Nothing of any kind inside any session. */
+const engineEmpty = (): boolean => insertsInEngine.size === 0 && lanes.every((l) => l.inEngine.size === 0 && !l.fencing && !l.streaming);
 
 /** Buffered queries told to the parent as running (Frame.Started) in their current engine call. */
 const runningTold = new Set<number>();
@@ -235,12 +286,13 @@ const runningTold = new Set<number>();
  * statement is ahead of it. The parent's time-limit backstop counts from this Started frame,
  * so time spent waiting behind the tenant's other queries is not counted as running.
  */
-function tellHeadRunning(): void {
-  if (insertsInEngine.size) return;
-  const head = inEngine.keys().next().value;
+function tellHeadRunning(lane: Lane): void {
+  if (lane === main && insertsInEngine.size) return;
+  const head = lane.inEngine.keys().next().value;
   if (head === undefined || runningTold.has(head)) return;
   runningTold.add(head);
-  send(Frame.Started, head);
+  // "shared": the session may hold a second call that chdb runs first (see the parent's backstop).
+  send(Frame.Started, head, 'shared');
 }
 
 
@@ -255,29 +307,76 @@ function sendError(id: number, e: unknown): void {
   send(Frame.Error, id, JSON.stringify({ message: msg, code: err.code, clickhouseCode: err.clickhouseCode ?? (m ? Number(m[1]) : undefined) }));
 }
 
-/** After any failure: make sure no leftover output of the failed query can reach the next one. */
-async function fence(): Promise<void> {
+/** After a failure in a lane: make sure no leftover output of the failed query can reach its next one. */
+async function fence(lane: Lane): Promise<void> {
   for (let attempt = 0; attempt < 3; attempt++) {
     const nonce = crypto.randomBytes(8).toString('hex');
     try {
-      const r = await session.queryAsync(`SELECT '${nonce}'`, { format: 'TSV' });
+      const r = await lane.session.queryAsync(`SELECT '${nonce}'`, { format: 'TSV' });
       if (r.text() === `${nonce}\n`) return;
     } catch { /* try again */ }
   }
-  // Still not clean: start a new session on the same directory.
-  session.close();
-  const { drainPending } = await import('chdb');
-  await drainPending();
+  // Still not clean: a new session on the same directory. (The main session's reopen waits for
+  // every engine call of the process to end, as it did when it was the only session; a read
+  // lane's does not: a session on the same directory may open while another's close is deferred.)
+  lane.ready = false;
+  lane.session.close();
+  if (lane === main) {
+    const { drainPending } = await import('chdb');
+    await drainPending();
+  }
   try {
-    session = new Session(path.join(dataDir!, 'db'), sessionOpts);
-    await session.queryAsync(SESSION_SETTINGS);
-    await useNoDatabase(session);
+    lane.session = await setUpSession(openSession());
+    lane.ready = true;
   } catch (e) {
+    if (lane !== main) {
+      // A read lane: dropped, the others go on.
+      process.stderr.write(`cell: a read session could not be set up again, going on without it: ${String(e)}\n`);
+      lanes.splice(lanes.indexOf(lane), 1);
+      laneOpenFailedAt = performance.now();
+      return;
+    }
     // A session without its settings (the result cap, the empty current database) must take no
     // query: the cell ends, and the server starts it again.
     process.stderr.write(`cell: the engine session could not be set up again: ${String(e)}\n`);
     shutdown(1);
   }
+}
+
+/** Another session on the cell's engine directory (the engine is the process's already). */
+const openSession = (): Session => new Session(path.join(dataDir!, 'db'), sessionOpts);
+
+/** A session's settings (the result cap, parallel formatting off) and its empty current database. */
+async function setUpSession(s: Session): Promise<Session> {
+  try {
+    await s.queryAsync(SESSION_SETTINGS);
+    await useNoDatabase(s);
+    return s;
+  } catch (e) {
+    try { s.close(); } catch { /* closed */ }
+    throw e;
+  }
+}
+
+/** Opens one more read lane (in the background; pump runs again once it is ready). */
+function openLane(): void {
+  opening = true;
+  let s: Session;
+  try {
+    s = openSession();
+  } catch (e) {
+    opening = false;
+    laneOpenFailedAt = performance.now();
+    process.stderr.write(`cell: could not open another engine session, reads go on in ${lanes.length}: ${String(e)}\n`);
+    return;
+  }
+  setUpSession(s).then((ready) => {
+    if (closing) { try { ready.close(); } catch { /* closed */ } return; }
+    lanes.push(newLane(ready, true));
+  }, (e: unknown) => {
+    laneOpenFailedAt = performance.now();
+    process.stderr.write(`cell: could not set up another engine session, reads go on in ${lanes.length}: ${String(e)}\n`);
+  }).finally(() => { opening = false; pump(); });
 }
 
 /**
@@ -323,10 +422,10 @@ function clickhouseCode(e: unknown): number {
   return (e as { clickhouseCode?: number }).clickhouseCode ?? Number(/Code: (\d+)\./.exec(String((e as Error).message))?.[1]);
 }
 
-/** An engine call failed: nothing new starts until the engine is empty and the fence has run (see pump). */
-function engineFailed(): void {
-  failures++;
-  fenceDue = true;
+/** A call in a lane failed: nothing new starts in it until it is empty and its fence has run (see pump). */
+function engineFailed(lane: Lane): void {
+  lane.failures++;
+  lane.fenceDue = true;
 }
 
 const cancelledError = (): Error => Object.assign(new Error('query cancelled'), { code: 'CANCELLED' });
@@ -337,26 +436,28 @@ async function awaitCredit(st: Active): Promise<void> {
 }
 
 /** Hands a buffered query to the engine; its answer is sent when it comes back clean. */
-function startBuffered(job: Job, st: Active): void {
+function startBuffered(job: Job, st: Active, lane: Lane): void {
   const { sql, format, settings } = job.body as QueryBody;
   const t0 = performance.now();
-  const seen = failures;
-  before.set(job.id, callsInEngine());
-  inEngine.set(job.id, job);
-  tellHeadRunning();
+  const seen = lane.failures;
+  before.set(job.id, callsInEngine(lane));
+  if (lane.inEngine.size === 0) lane.headSince = performance.now();
+  lane.inEngine.set(job.id, job);
+  tellHeadRunning(lane);
   // The session's max_result_bytes (set once at start) caps this buffered result.
-  session.queryAsync(sql + settingsClause(settings), { format }).then(
-    (r) => bufferedDone(job, st, seen, t0, r, undefined),
-    (e: unknown) => bufferedDone(job, st, seen, t0, undefined, e),
+  lane.session.queryAsync(sql + settingsClause(settings), { format }).then(
+    (r) => bufferedDone(job, st, lane, seen, t0, r, undefined),
+    (e: unknown) => bufferedDone(job, st, lane, seen, t0, undefined, e),
   );
 }
 
-function bufferedDone(job: Job, st: Active, seen: number, t0: number, r: ChdbResult | undefined, err: unknown): void {
-  inEngine.delete(job.id);
+function bufferedDone(job: Job, st: Active, lane: Lane, seen: number, t0: number, r: ChdbResult | undefined, err: unknown): void {
+  lane.inEngine.delete(job.id);
+  if (lane.inEngine.size) lane.headSince = performance.now();
   runningTold.delete(job.id);
-  tellHeadRunning();
+  tellHeadRunning(lane);
   if (err !== undefined) {
-    engineFailed();
+    engineFailed(lane);
     if (clickhouseCode(err) === TOO_MANY_ROWS_OR_BYTES && !st.cancelled && !st.answered) {
       // Too big for the buffered call: run it again as a stream (after the fence).
       if (streamOnly.size > 10_000) streamOnly.clear();
@@ -367,7 +468,7 @@ function bufferedDone(job: Job, st: Active, seen: number, t0: number, r: ChdbRes
     }
   } else {
     const h: Held = {
-      job, st, seen, elapsedMs: performance.now() - t0, out: r!.bytes(), waitFor: callsInEngine(),
+      job, st, seen, elapsedMs: performance.now() - t0, out: r!.bytes(), waitFor: callsInEngine(lane), lane,
     };
     const predecessors = before.get(job.id)!;
     if ([...h.waitFor].some((c) => !predecessors.has(c))) {
@@ -397,7 +498,7 @@ function settle(h: Held): void {
   const { job, st, out } = h;
   held.delete(job.id);
   clearTimeout(h.timer);
-  if (h.seen !== failures) {
+  if (h.seen !== h.lane.failures) {
     // A call failed while this one was in the engine, maybe just before it:
     // this answer may be that call's leftovers. Run it again after the fence.
     if (st.cancelled) finishJob(job.id, st, cancelledError());
@@ -435,8 +536,15 @@ function finishJob(id: number, st: Active | undefined, e: unknown): void {
   sendError(id, e);
 }
 
-async function runStream(job: Job, st: Active, sql: string, format: string, settings: Record<string, string | number> | undefined, t0: number): Promise<void> {
-  if (WHOLE_FILE_FORMATS.has(format)) return runToFile(job, st, sql, format, settings, t0);
+async function runStream(job: Job, st: Active, session: Session, sql: string, format: string, settings: Record<string, string | number> | undefined, t0: number): Promise<void> {
+  if (WHOLE_FILE_FORMATS.has(format)) {
+    filesBuilding++;
+    try {
+      return await runToFile(job, st, session, sql, format, settings, t0);
+    } finally {
+      filesBuilding--;
+    }
+  }
   let bytes = 0;
   let chunks = 0;
   let rows = 0;
@@ -488,6 +596,9 @@ async function runStream(job: Job, st: Active, sql: string, format: string, sett
   }
 }
 
+/** Whole-file results being built in the spool now (one at a time: FILE_RESULT_BYTES bounds one). */
+let filesBuilding = 0;
+
 /** Size of the Data frames a file result is sent in. */
 const FILE_PIECE_BYTES = 1024 * 1024;
 /**
@@ -503,7 +614,7 @@ const FILE_RESULT_BYTES = Number(process.env.ROOST_MAX_FILE_RESULT_BYTES || DEFA
  * give a file per block, so the engine writes the whole result to a file in the spool
  * and the cell sends that file. The first byte leaves once the query has finished.
  */
-async function runToFile(job: Job, st: Active, sql: string, format: string, settings: Record<string, string | number> | undefined, t0: number): Promise<void> {
+async function runToFile(job: Job, st: Active, session: Session, sql: string, format: string, settings: Record<string, string | number> | undefined, t0: number): Promise<void> {
   const file = path.join(dataDir!, 'spool', `result-${process.pid}-${job.id}`);
   fs.rmSync(file, { force: true });
   let bytes = 0;
@@ -570,7 +681,7 @@ async function alreadyThere(sql: string): Promise<boolean> {
     ? `SELECT count() FROM system.databases WHERE name = ${quoteString(db)}`
     : table !== undefined ? `SELECT count() FROM system.tables WHERE database = ${quoteString(db)} AND name = ${quoteString(table)}` : undefined;
   if (!q) return false;
-  return (await session.queryAsync(q, { format: 'TSV' })).text().trim() !== '0';
+  return (await main.session.queryAsync(q, { format: 'TSV' })).text().trim() !== '0';
 }
 
 async function refuseDdlOnFullDisk(sql: string): Promise<void> {
@@ -588,7 +699,7 @@ async function runExec(job: Job): Promise<void> {
   const { sql, format, settings } = job.body as { sql: string; format?: string; settings?: Record<string, string | number> };
   await refuseDdlOnFullDisk(sql);
   const t0 = performance.now();
-  const r = await session.queryAsync(sql + settingsClause(settings), { format: format ?? 'TSV' });
+  const r = await main.session.queryAsync(sql + settingsClause(settings), { format: format ?? 'TSV' });
   const out = r.bytes();
   const end = encodeFrame(Frame.End, job.id, JSON.stringify({ elapsedMs: performance.now() - t0, bytes: out.length, chunks: 1 }));
   sock.write(out.length ? Buffer.concat([encodeFrame(Frame.Data, job.id, Buffer.from(out.buffer, out.byteOffset, out.byteLength)), end]) : end);
@@ -684,17 +795,17 @@ async function runInsert(job: Job, st: Active): Promise<void> {
 
 /** One INSERT statement of an insert in progress, when no statement, stream or fence has the engine. */
 async function insertCall(sql: string): Promise<void> {
-  while (exclusive || fenceDue || fencing) await new Promise<void>((r) => insertWaiters.push(r));
+  while (exclusive || main.fenceDue || main.fencing) await new Promise<void>((r) => insertWaiters.push(r));
   const call = nextInsertCall--;
   insertsInEngine.add(call);
   try {
-    await session.queryAsync(sql, { format: 'TSV' });
+    await main.session.queryAsync(sql, { format: 'TSV' });
   } catch (e) {
-    engineFailed();
+    engineFailed(main);
     throw e;
   } finally {
     insertsInEngine.delete(call);
-    tellHeadRunning();
+    tellHeadRunning(main);
     callDone(call);
     pump();
   }
@@ -708,67 +819,143 @@ function startInsert(job: Job, st: Active): void {
 }
 
 /**
- * Starts what can start: inserts, buffered queries up to QUERY_DEPTH, or one
- * exclusive job (stream, statement) once nothing else is inside the engine.
+ * Starts what can start: inserts, buffered queries up to QUERY_DEPTH per lane, streams in
+ * idle read lanes, or one exclusive job (a statement, or a stream where there is no read lane)
+ * once nothing else is inside the engine.
  */
 function pump(): void {
-  const engineEmpty = () => inEngine.size === 0 && insertsInEngine.size === 0;
-  if (fenceDue && !fencing && !exclusive && engineEmpty()) {
-    fencing = true;
-    void fence().finally(() => { fencing = false; fenceDue = false; pump(); });
-    return;
+  // A lane's fence, once nothing is inside its session (the main lane's: no insert, statement or stream either).
+  for (const lane of lanes) {
+    if (!lane.fenceDue || lane.fencing || lane.inEngine.size || lane.streaming || (lane === main && (exclusive || insertsInEngine.size))) continue;
+    lane.fencing = true;
+    void fence(lane).finally(() => { lane.fencing = false; lane.fenceDue = false; pump(); });
   }
-  while (queue.length && !exclusive && !fencing && !fenceDue) {
-    const job = queue[0]!;
+  // Read lanes beyond what the tenant now asks for: closed once idle.
+  for (let i = lanes.length - 1; i >= Math.max(1, laneTarget); i--) {
+    const l = lanes[i]!;
+    if (l.inEngine.size || l.fencing || l.fenceDue || l.streaming) continue;
+    lanes.splice(i, 1);
+    try { l.session.close(); } catch { /* closed */ }
+  }
+  // Jobs start in arrival order, except that small reads and inserts pass a stream waiting for a
+  // read lane (they need none); nothing passes a statement, and a statement passes nothing.
+  let k = 0;
+  /** A stream before the job looked at waits for a read lane: reads keep to the main session meanwhile. */
+  let streamWaits = false;
+  while (k < queue.length && !exclusive) {
+    const job = queue[k]!;
     const st = active.get(job.id);
     if (!st || st.cancelled) {
-      queue.shift();
+      queue.splice(k, 1);
       dropUnstarted(job.id, st);
       continue;
     }
     if (job.type === Frame.InsertBegin) {
-      queue.shift();
+      if (main.fenceDue || main.fencing) break;
+      queue.splice(k, 1);
       startInsert(job, st);
       continue;
     }
     if (isBuffered(job)) {
-      if (inEngine.size >= QUERY_DEPTH) break;
-      queue.shift();
-      startBuffered(job, st);
+      const lane = readLane(streamWaits);
+      if (!lane) break;
+      queue.splice(k, 1);
+      startBuffered(job, st, lane);
       continue;
     }
-    if (!engineEmpty()) break;
+    if (job.type === Frame.Query && streamsInReadLanes()) {
+      // A stream, with read lanes allowed: in a read lane with nothing inside, so the tenant's
+      // small reads and inserts go on in the main session meanwhile (a large export held them
+      // all). None idle yet (one opening, or reads or another stream inside): it waits for one.
+      // A whole-file result waits for another being built (FILE_RESULT_BYTES is per cell).
+      const wholeFile = WHOLE_FILE_FORMATS.has((job.body as QueryBody).format);
+      const lane = streamWaits || (wholeFile && filesBuilding > 0) ? undefined : streamLane();
+      if (!lane) {
+        streamWaits = true;
+        k++;
+        continue;
+      }
+      queue.splice(k, 1);
+      lane.streaming = true;
+      void runExclusive(job, st, lane).finally(() => { lane.streaming = false; pump(); });
+      continue;
+    }
+    // A statement (or a stream where there are no read lanes): alone, after everything before it.
+    if (k > 0 || !engineEmpty() || lanes.some((l) => l.fenceDue)) break;
     queue.shift();
     exclusive = true;
     void runExclusive(job, st).finally(() => { exclusive = false; pump(); });
     break;
   }
-  if (!exclusive && !fenceDue && !fencing) for (const w of insertWaiters.splice(0)) w();
+  if (!exclusive && !main.fenceDue && !main.fencing) for (const w of insertWaiters.splice(0)) w();
 }
 
-async function runExclusive(job: Job, st: Active): Promise<void> {
+/**
+ * The lane a small read goes to: the one with the fewest reads inside, among those that take
+ * reads now (set up, no fence due, no stream, room for another, not behind a read running for
+ * longer than LONG_HEAD_MS when there are other sessions). When none of them is idle and
+ * the tenant allows more, one more lane is opened (a few milliseconds, in the background): the
+ * sessions a cell has grow with the reads it is given at once, up to query_parallelism.
+ */
+function readLane(mainOnly = false): Lane | undefined {
+  let best: Lane | undefined;
+  const now = performance.now();
+  for (let i = 0; i < lanes.length && i < (mainOnly ? 1 : laneTarget); i++) {
+    const l = lanes[i]!;
+    if (!l.ready || l.fenceDue || l.fencing || l.streaming || l.inEngine.size >= QUERY_DEPTH) continue;
+    if (l.inEngine.size > 0 && laneTarget > 1 && now - l.headSince > LONG_HEAD_MS) continue;
+    // The fewest inside; between equals, the one whose running read started last (the other's is
+    // the likelier to be long).
+    if (!best || l.inEngine.size < best.inEngine.size || (l.inEngine.size === best.inEngine.size && l.headSince > best.headSince)) best = l;
+  }
+  if ((!best || best.inEngine.size > 0) && mayOpenLane()) openLane();
+  return best;
+}
+
+/**
+ * Whether streams go to read lanes: the tenant allows two sessions or more and a read lane is
+ * there or can be opened (else a stream runs alone in the main session, as with one session).
+ */
+function streamsInReadLanes(): boolean {
+  return laneTarget >= 2 && (lanes.length >= 2 || opening || mayOpenLane());
+}
+
+/** A read lane (not the main session) that takes a stream now: set up, empty, no fence due. */
+function streamLane(): Lane | undefined {
+  for (let i = 1; i < lanes.length && i < laneTarget; i++) {
+    const l = lanes[i]!;
+    if (l.ready && !l.fenceDue && !l.fencing && !l.streaming && l.inEngine.size === 0) return l;
+  }
+  if (mayOpenLane()) openLane();
+  return undefined;
+}
+
+/** A stream or statement, in the main session with every lane empty, or a stream in a read lane of its own. */
+async function runExclusive(job: Job, st: Active, lane: Lane = main): Promise<void> {
   try {
     if (job.type === Frame.Query) {
       const { sql, format, settings } = job.body as QueryBody;
       send(Frame.Started, job.id);
-      await runStream(job, st, sql, format, settings, performance.now());
+      await runStream(job, st, lane.session, sql, format, settings, performance.now());
     } else await runExec(job);
     active.delete(job.id);
   } catch (e) {
     finishJob(job.id, st, e);
-    engineFailed(); // the fence runs as soon as this job has let go of the engine
+    engineFailed(lane); // the fence runs as soon as this job has let go of the session
   }
 }
 
 sock.on('data', (chunk: Buffer) => reader.push(chunk, (type, id, payload) => {
   switch (type) {
     case Frame.Ping:
-      send(Frame.Pong, id, JSON.stringify({ version: engineVersion, queued: queue.length }));
+      send(Frame.Pong, id, JSON.stringify({ version: engineVersion, queued: queue.length, sessions: lanes.length }));
       break;
     case Frame.Query:
     case Frame.Exec:
     case Frame.InsertBegin: {
       const body = JSON.parse(payload.toString('utf8')) as Record<string, unknown>;
+      // The tenant's query_parallelism, sent with each query (it can change while the cell runs).
+      if (type === Frame.Query && Number.isSafeInteger(body.parallel) && (body.parallel as number) >= 1) laneTarget = Math.min(body.parallel as number, MAX_LANES);
       const st: Active = { cancelled: false, abort: new AbortController(), credit: WINDOW, wake: undefined };
       if (type === Frame.InsertBegin) {
         const file = path.join(dataDir, 'spool', `insert-${process.pid}-${id}`);
@@ -825,7 +1012,8 @@ sock.on('data', (chunk: Buffer) => reader.push(chunk, (type, id, payload) => {
         // Waiting inside the engine behind another query (not running), or its answer held
         // (see `held`): answer now, so the parent does not take it for a query that will
         // not stop; its result is dropped.
-        if ((inEngine.has(id) && inEngine.keys().next().value !== id) || held.has(id)) finishJob(id, st, cancelledError());
+        const lane = lanes.find((l) => l.inEngine.has(id));
+        if ((lane && lane.inEngine.keys().next().value !== id) || held.has(id)) finishJob(id, st, cancelledError());
         // Still waiting in the queue (the engine busy with others): answered now too, as pump
         // would when it got to it; waiting for that, the parent took it for a query that would
         // not stop and restarted the cell.
@@ -858,20 +1046,20 @@ let closing = false;
 function shutdown(code: number, parentGone = false): void {
   if (closing) return;
   closing = true;
-  try { session.close(); } catch { /* already closed */ }
+  for (const l of lanes) try { l.session.close(); } catch { /* already closed */ }
   if (parentGone) process.kill(process.pid, 'SIGKILL');
   process.exit(code);
 }
 
 let engineVersion = chdbVersion().libchdb;
-session.queryAsync('SELECT version()', { format: 'TSV' }).then(async (r) => {
+main.session.queryAsync('SELECT version()', { format: 'TSV' }).then(async (r) => {
   engineVersion = r.text().trim();
   // Every result is capped for the buffered path; statements that may return more
   // (streams) lift the cap in their own SETTINGS clause.
-  await session.queryAsync(SESSION_SETTINGS);
-  await useNoDatabase(session);
+  await setUpSession(main.session);
   send(Frame.Pong, 0, JSON.stringify({ version: engineVersion, ready: true }));
 }, (e) => {
   process.stderr.write(`cell: engine failed to start: ${String(e)}\n`);
   process.exit(1);
 });
+

@@ -60,8 +60,11 @@ interface Pending {
   onEnd(stats: QueryStats): void;
   onError(e: Error): void;
   onInsertCredit?(n: number): void;
-  /** The query runs in the engine now (Frame.Started). */
-  onStarted?(): void;
+  /**
+   * The query runs in the engine now (Frame.Started); `shared`: it is the oldest of an engine
+   * session's small reads, and the session may hold a second one that runs first.
+   */
+  onStarted?(shared: boolean): void;
 }
 
 /** One running cell process and its socket. */
@@ -81,14 +84,20 @@ class CellProcess {
   healthTimer: NodeJS.Timeout | undefined;
   /** The end of what it wrote to stderr (passed on to the server's stderr as it comes): why a start failed. */
   stderrTail = '';
+  /** Engine sessions the cell had open at its last health check (see query_parallelism). */
+  sessions = 1;
 
   constructor(dir: string, backupsDir: string | undefined, onExit: (proc: CellProcess, code: number | null, signal: NodeJS.Signals | null) => void) {
     // Engine calls wait inside chdb on libuv's pool (queries queued behind one another,
     // INSERT statements) beside the spool's file writes: more than the default 4 threads.
+    // Each engine session holds up to two calls (cell-main's QUERY_DEPTH) and a cell opens up to
+    // 16 (query_parallelism): 8 + 2 × 16. With 8, at query_parallelism 5 and more a query told
+    // to the server as started (its time limit counting) waited for a thread, timed out and
+    // had its cell restarted (review).
     this.child = spawn(process.execPath, [cellEntry(), dir, ...(backupsDir ? [backupsDir] : [])], {
       stdio: ['ignore', 'inherit', 'pipe', 'pipe'], env: {
         ...process.env,
-        UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '8',
+        UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '40',
         // The engine's time zone is UTC whatever the host's (as Tinybird's): the validator reads
         // zone-less date-times as UTC, and results must not change when the host's TZ does.
         TZ: 'UTC',
@@ -124,8 +133,9 @@ class CellProcess {
 
   #onFrame(type: Frame, id: number, payload: Buffer): void {
     if (type === Frame.Pong) {
-      const info = JSON.parse(payload.toString('utf8')) as { version: string };
+      const info = JSON.parse(payload.toString('utf8')) as { version: string; sessions?: number };
       this.version = info.version;
+      if (info.sessions !== undefined) this.sessions = info.sessions;
       const w = this.#pongWaiters.shift();
       w?.(info.version);
       return;
@@ -154,7 +164,7 @@ class CellProcess {
         break;
       }
       case Frame.InsertCredit: p.onInsertCredit?.(payload.readUInt32LE(0)); break;
-      case Frame.Started: p.onStarted?.(); break;
+      case Frame.Started: p.onStarted?.(payload.length > 0); break;
       default: break;
     }
   }
@@ -246,6 +256,8 @@ export class EmbeddedCell implements Engine {
 
   get running(): boolean { return !!this.#proc && !this.#proc.exited; }
   get pid(): number | undefined { return this.#proc?.child.pid; }
+  /** Engine sessions the running cell had open at its last health check (undefined when not running). */
+  get engineSessions(): number | undefined { return this.running ? this.#proc!.sessions : undefined; }
   get dir(): string { return this.#opts.dir; }
 
   async #get(): Promise<CellProcess> {
@@ -381,14 +393,21 @@ export class EmbeddedCell implements Engine {
     // The backstop counts from when the engine starts the query (Frame.Started, again for each
     // run of it), as max_execution_time does: waiting behind the tenant's other queries is not
     // running. A cell that never starts it is the health check's and the request timeout's.
+    // A small read told as started (`shared`) gets twice the limit (and the slack): it is its
+    // engine session's oldest, but the session may hold a second one that chdb takes first (it
+    // does not always run a session's calls in the order they were handed in), so it can wait up
+    // to that one's limit before it runs; at once the limit, such reads were cut and their cell
+    // restarted (seen with 16 sessions of two 2 s reads under a 2.5 s limit). A stream or
+    // statement is alone in its session: the limit. The engine's own max_execution_time stops a
+    // query at its limit; this is for one that does not stop.
     let timer: NodeJS.Timeout | undefined;
-    const started = () => {
+    const started = (shared: boolean) => {
       running = true;
       if (!opts.timeoutMs || ended || failure) return;
       clearTimeout(timer);
       timer = setTimeout(() => {
         cancel(new RoostError('QUERY_TIMEOUT', `query exceeded its time limit of ${opts.timeoutMs} ms`));
-      }, opts.timeoutMs + TIMEOUT_SLACK_MS);
+      }, (shared ? 2 : 1) * opts.timeoutMs + TIMEOUT_SLACK_MS);
     };
     const cleanup = () => { clearTimeout(timer); opts.signal?.removeEventListener('abort', onAbort); };
 
@@ -402,7 +421,7 @@ export class EmbeddedCell implements Engine {
     // In seconds, with their fraction: a limit of 300 ms stopped queries after a whole second.
     if (opts.timeoutMs) settings.max_execution_time = Math.max(0.001, opts.timeoutMs / 1000);
     if (opts.settings) for (const k of Object.keys(opts.settings)) settings[k] = opts.settings[k]!;
-    if (!proc.send(Frame.Query, id, JSON.stringify({ sql, format: opts.format, settings }))) {
+    if (!proc.send(Frame.Query, id, JSON.stringify({ sql, format: opts.format, settings, ...(opts.parallel ? { parallel: opts.parallel } : {}) }))) {
       proc.pending.delete(id);
       finish();
       throw new EngineUnavailable('the tenant\'s engine cell is not running; retry');

@@ -17,6 +17,11 @@ export interface QueryOptions {
   /** Cancels the query (e.g. when the HTTP client goes away). */
   signal?: AbortSignal;
   /**
+   * The tenant's query_parallelism: how many engine sessions of its cell may run its small reads
+   * at once (embedded cells; a remote server runs queries in parallel on its own).
+   */
+  parallel?: number;
+  /**
    * Called when the query, cancelled because its client went away (not by its time limit), did
    * not stop within the grace period and its cell was restarted to stop it (embedded cells).
    */

@@ -39,6 +39,8 @@ export function createMetrics() {
     serviceLog: undefined as { pendingBytes(): Map<string, number> } | undefined,
     groupedInserts: new client.Counter({ name: 'roost_grouped_inserts_total', help: 'INSERT statements of /v0/events wait=true requests (group commit: one statement may carry several requests)', labelNames: ['tenant'], registers: [registry] }),
     groupedInsertRequests: new client.Counter({ name: 'roost_grouped_insert_requests_total', help: '/v0/events wait=true requests whose rows went in through a grouped INSERT (÷ roost_grouped_inserts_total: requests per statement)', labelNames: ['tenant'], registers: [registry] }),
+    /** Set by the app once its cells exist: read when /metrics is scraped. */
+    cells: undefined as { running(): Array<{ tenant: string; sessions: number }> } | undefined,
     /** Set by the events API once its buffer exists: read when /metrics is scraped. */
     eventsBuffer: undefined as { pendingBytes: number; pendingRequests: number } | undefined,
   };
@@ -55,6 +57,13 @@ export function createMetrics() {
     collect() {
       this.reset();
       for (const [tenant, n] of m.serviceLog?.pendingBytes() ?? []) this.set({ tenant }, n);
+    },
+  });
+  new client.Gauge({
+    name: 'roost_cell_engine_sessions', help: 'Engine sessions a running cell has open (at its last health check): opened as the tenant\'s queries come at once, up to its query_parallelism', labelNames: ['tenant'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const c of m.cells?.running() ?? []) this.set({ tenant: c.tenant }, c.sessions);
     },
   });
   new client.Gauge({

@@ -106,6 +106,13 @@ export function splitUserSettings(sql: string): { sql: string; settings: Record<
 
 /** Threads of one query unless the tenant's `query_threads` says otherwise: half the cores, at least one. */
 export const DEFAULT_QUERY_THREADS = Math.max(1, Math.floor(os.availableParallelism() / 2));
+/**
+ * A tenant's queries its cell's engine runs at once unless its `query_parallelism` says
+ * otherwise: two (one on a one-core machine). One engine session runs its queries one after
+ * another, so with one a tenant's endpoints used one core however many there were; two, each
+ * on half the cores (DEFAULT_QUERY_THREADS), can use the machine when it is otherwise idle.
+ */
+export const DEFAULT_QUERY_PARALLELISM = Math.min(2, os.availableParallelism());
 
 /**
  * A streamed result is taken from the engine as it comes and waits for a slow client in memory,
@@ -174,7 +181,7 @@ async function runWithSlot(ctx: Ctx, o: RunOptions, type: string, settings: Reco
     // Quoting 64-bit integers is only a default (Tinybird's); a query or request asking for it keeps its choice.
     if (asked.output_format_json_quote_64bit_integers !== undefined) merged.output_format_json_quote_64bit_integers = asked.output_format_json_quote_64bit_integers;
     sent = [...Object.keys(merged), ...ENGINE_SETTINGS];
-    stream = await o.engine.query(split.sql, { format: o.format, settings: merged, timeoutMs, signal: ctx.signal, onAbandonRestart: o.abandon?.restarted });
+    stream = await o.engine.query(split.sql, { format: o.format, settings: merged, timeoutMs, signal: ctx.signal, onAbandonRestart: o.abandon?.restarted, parallel: o.tenant.limits.query_parallelism ?? DEFAULT_QUERY_PARALLELISM });
   } catch (caught) {
     // Roost's own SETTINGS clause out first: an unfinished query fails at it, which reads as
     // "the query ends before it is complete" only while the clause is in the message.
