@@ -12,7 +12,8 @@
 // Besides wall time, the process CPU time of each run (process.cpuUsage(): user +
 // system, all threads, so chdb's in-process parsing threads and the addon's
 // worker thread count) is reported as MB per CPU-second: the per-core figure.
-// A full GC (and the finalizers it schedules) runs before every timed run,
+// A full GC (and the finalizers it schedules) runs before every timed run, and the process is
+// left to go quiet (see settle()),
 // outside its timing: otherwise the collection of one side's garbage (the JS
 // parsers leave hundreds of MB of strings, the native sides tens of MB of
 // batches) lands on the CPU time of whichever side runs next.
@@ -52,10 +53,23 @@ const fullGc = vm.runInNewContext('gc');
 // A full GC, then a turn of the event loop so that the finalizers of the freed
 // external buffers (they free() the native batches) run before, not during,
 // the next timed run.
+// Then wait for the process to go quiet: after a full GC V8 still sweeps and gives memory back
+// on its helper threads, and process.cpuUsage() counts every thread. Measured after one udsv run
+// and two full GCs: 33-47 CPU ms in the next 100 ms of idling, then 0.2-2 ms per 100 ms. With the
+// sides in a fixed cyclic order that cost landed on the same side every run (Roost's Native side,
+// right after csv-parse: 104-118 CPU ms a run against 82 for the same pushes in a process of
+// their own). Quiet = a 25 ms window with under 1 CPU ms (at most 3 s of waiting).
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 async function settle() {
   for (let i = 0; i < 2; i++) {
     fullGc();
     await new Promise((resolve) => setImmediate(resolve));
+  }
+  for (const t0 = Date.now(); Date.now() - t0 < 3000; ) {
+    const c0 = process.cpuUsage();
+    await sleep(25);
+    const c = process.cpuUsage(c0);
+    if (c.user + c.system < 1000) break;
   }
 }
 
