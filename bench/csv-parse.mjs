@@ -3,7 +3,7 @@
 // the file from bench/gen-csv.mjs. Then: which format ClickHouse ingests fastest
 // (RowBinary vs Native vs TSV vs CSV) for the same rows.
 //
-//   npm run build:ts && node bench/csv-parse.mjs [--runs 5] [--mb 50] [--skip-formats]
+//   npm run build:ts && node bench/csv-parse.mjs [--runs 5] [--mb 50] [--skip-formats] [--cold]
 //   taskset -c 1 node bench/csv-parse.mjs ...   (every side on one core: the per-core figure
 //                                               without the VM's cross-core wake-ups, see below)
 //
@@ -36,6 +36,12 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
 const opt = (name, dflt) => (args.includes(name) ? args[args.indexOf(name) + 1] : dflt);
 const RUNS = Number(opt('--runs', 5));
+// Each timed run follows an untimed run of the same side (every side alike), so that each is
+// timed in its steady state, as a server parsing upload after upload runs. Without it (--cold)
+// the side timed first after another side's run paid for that (Roost's Native side, 50 MB:
+// 68-72 CPU ms a run in steady state, 89-105 ms on its first run after csv-parse or chdb's CSV
+// input, pinned to one core, GC'd and quiet in between; measured with bench/out scripts).
+const WARM = !args.includes('--cold');
 const MB = Number(opt('--mb', 50));
 
 const wrapperPath = path.join(here, '..', 'dist', 'src', 'native', 'csv.js');
@@ -154,6 +160,10 @@ await runNative(); // warm-up
 for (let r = 0; r < RUNS; r++) {
   for (let k = 0; k < sides.length; k++) {
     const [name, fn] = sides[(r + k) % sides.length];
+    if (WARM) {
+      await settle();
+      await fn();
+    }
     await settle();
     const c0 = process.cpuUsage();
     const t0 = performance.now();
@@ -167,7 +177,7 @@ const mbps = (name) => size / 1e6 / (median(times[name]) / 1000);
 const mbPerCpuS = (name) => size / 1e6 / (median(cpu[name]) / 1000);
 const nativeMBps = mbps(sides[0][0]);
 const nativeMBcpu = mbPerCpuS(sides[0][0]);
-console.log(`input: ${file} (${(size / 1e6).toFixed(1)} MB, ${counts[sides[0][0]]} rows, 20 columns), ${RUNS} alternating runs, ${os.cpus().length} cores${os.availableParallelism() < os.cpus().length ? ` (this process pinned to ${os.availableParallelism()})` : ''}`);
+console.log(`input: ${file} (${(size / 1e6).toFixed(1)} MB, ${counts[sides[0][0]]} rows, 20 columns), ${RUNS} alternating runs${WARM ? ' (each after an untimed run of its own side)' : ' (cold: no untimed run before each)'}, ${os.cpus().length} cores${os.availableParallelism() < os.cpus().length ? ` (this process pinned to ${os.availableParallelism()})` : ''}`);
 console.log('wall: median elapsed time; CPU: median process CPU time (user + system, all threads) during the run');
 console.log('| parser | median ms | MB/s | roost native ÷ this (wall) | median CPU ms | MB/CPU-s | roost native ÷ this (per core) |');
 console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
