@@ -435,18 +435,20 @@ describe('remote: a cancelled or timed-out query stops on the server', () => {
     expect(seen, `the slow query runs on the remote server: ${JSON.stringify(await Promise.race([req, new Promise((r) => setTimeout(() => r('pending'), 50))]))}`).toBe('1');
     ac.abort();
     await req;
+    // The query runs ~45 s whole on an idle machine (4.6 s with 20 rows joined instead of 200);
+    // the 18.16 server stops it at its next block, which took over 3 s on a loaded CI machine.
     let gone = seen;
-    for (let i = 0; i < 30 && gone !== '0'; i++) { await new Promise((r) => setTimeout(r, 100)); gone = await running(); }
-    expect(gone, 'still running on the remote server 3 s after the client left').toBe('0');
+    for (let i = 0; i < 150 && gone !== '0'; i++) { await new Promise((r) => setTimeout(r, 100)); gone = await running(); }
+    expect(gone, 'still running on the remote server 15 s after the client left').toBe('0');
     // The time limit likewise.
     const lim = await call(`${srv!.url}/v0/tenants/rem`, { method: 'PATCH', token: srv!.operatorToken, body: JSON.stringify({ limits: { query_timeout_ms: 1500 } }) });
     expect(lim.status, lim.text).toBe(200);
     const t0 = Date.now();
     const r = await a.req(`/v0/sql?q=${encodeURIComponent(slow)}`);
     expect(r.status, r.text).toBe(408);
-    expect(Date.now() - t0).toBeLessThan(4000);
+    expect(Date.now() - t0).toBeLessThan(15_000);
     gone = await running();
-    for (let i = 0; i < 30 && gone !== '0'; i++) { await new Promise((r) => setTimeout(r, 100)); gone = await running(); }
+    for (let i = 0; i < 150 && gone !== '0'; i++) { await new Promise((r) => setTimeout(r, 100)); gone = await running(); }
     expect(gone, 'still running on the remote server after its time limit').toBe('0');
     await call(`${srv!.url}/v0/tenants/rem`, { method: 'PATCH', token: srv!.operatorToken, body: JSON.stringify({ limits: { query_timeout_ms: null } }) });
   }, 30_000);

@@ -343,7 +343,11 @@ export class HttpServer {
     // that is being closed and sees a reset.
     // (A request without a body is not complete yet when refused before any await, but has
     // nothing unread: its connection stays usable, and requests pipelined behind it are served.)
-    if (!ctx.req.complete && hasBody(ctx.req)) ctx.res.setHeader('Connection', 'close');
+    if (!ctx.req.complete && hasBody(ctx.req)) {
+      ctx.res.setHeader('Connection', 'close');
+      const socket = ctx.res.socket ?? ctx.req.socket;
+      if (socket) lingerAfterAnswer(socket);
+    }
     try { e = this.explainFailure?.(ctx, e) ?? e; } catch (err) { ctx.log.error('failure not explained', { request_id: ctx.id, err }); }
     if (isRoostError(e)) {
       if (e.code === 'CLIENT_CLOSED' && ctx.signal.aborted) return;
@@ -449,6 +453,48 @@ function parseTarget(raw: string): URL | RoostError {
   } catch {
     return new RoostError('BAD_REQUEST', `the request target ${JSON.stringify(raw.slice(0, 200))} is not a valid path`);
   }
+}
+
+/** How long a connection refused mid-body is read on after its answer: since its last byte, in all. */
+export const LINGER_IDLE_MS = 2_000;
+export const LINGER_MAX_MS = 10_000;
+
+/**
+ * A lingering close, as web servers do it. A request refused before its body was read to the
+ * end (413, a storage limit, 408) is answered and its connection closed; but a client still
+ * sending that body, closed on with unread bytes, gets a reset, and a reset makes its system
+ * drop the answer it had not read yet: an upload refused part way failed with EPIPE and no
+ * word of why (CI met it with fetch under load). So once the answer is written the connection
+ * is half-closed (FIN after the answer) and what the client still sends is read and dropped,
+ * until it stops sending (its FIN, or nothing for LINGER_IDLE_MS) or LINGER_MAX_MS pass; then
+ * the socket is closed. Node closes at once (`destroySoon` once the answer is flushed): this
+ * takes its place for this socket only. Listening for 'data' makes node's parser let go of the
+ * socket, so the bytes that follow are dropped here and never parsed as a request.
+ */
+function lingerAfterAnswer(socket: net.Socket): void {
+  const s = socket as net.Socket & { destroySoon(): void };
+  if (Object.prototype.hasOwnProperty.call(s, 'destroySoon')) return;
+  s.destroySoon = function lingeringClose(this: net.Socket) {
+    if (this.destroyed) return;
+    const close = () => { clearTimeout(idle); clearTimeout(max); this.destroy(); };
+    let idle = setTimeout(close, LINGER_IDLE_MS);
+    const max = setTimeout(close, LINGER_MAX_MS);
+    idle.unref();
+    max.unref();
+    this.removeAllListeners('data');
+    this.on('data', () => { clearTimeout(idle); idle = setTimeout(close, LINGER_IDLE_MS); idle.unref(); });
+    this.once('end', close);
+    this.once('close', () => { clearTimeout(idle); clearTimeout(max); });
+    this.end();
+    // Node's parser read this socket's handle itself and stopped it for backpressure (the
+    // stream above never knew): start it again as node's own resume does.
+    this.resume();
+    const handle = (this as unknown as { _handle?: { reading?: boolean; readStart?(): number } })._handle;
+    if (handle?.readStart && !handle.reading) {
+      handle.reading = true;
+      handle.readStart();
+    }
+  };
 }
 
 /** Whether the request carries a body (RFC 9112 6.3: Transfer-Encoding, or a Content-Length above 0). */
