@@ -161,6 +161,7 @@ async function startLocked(config: Config, log: Logger, unlock: () => void): Pro
     ...(config.dev ? { hostAllowed: loopbackHost } : {}),
     trustedProxies: config.trustedProxies,
     maxConnectionsPerClient: config.maxConnectionsPerClient,
+    keepAliveMs: config.keepAliveMs,
   });
   if (!config.dev && process.env.ROOST_PUBLIC_URL && !config.trustedProxies) {
     log.warn('ROOST_PUBLIC_URL is set (a reverse proxy?) but no proxy is trusted: every request counts as the proxy\'s address, in audit records and in the login rate limit, which then all logins share', { fix: 'set --trusted-proxies / ROOST_TRUSTED_PROXIES to the proxy\'s addresses' });

@@ -33,6 +33,8 @@ export interface Config {
   queryMemoryBytes: number;
   /** Open connections one client address may hold (trusted proxies: no limit). */
   maxConnectionsPerClient: number;
+  /** How long an idle keep-alive connection is kept open for the client's next request (ms). */
+  keepAliveMs: number;
   /** A cell with no request for this long is stopped (ms). */
   cellIdleMs: number;
   /** Interval of cell health checks (ms). */
@@ -93,6 +95,7 @@ export const OPTIONS: Record<keyof Config, Option> = {
   bodyIdleMs: { flag: '--body-idle-timeout', env: 'ROOST_BODY_IDLE_MS', def: '60000', help: 'a request body from which no byte arrives for this many ms is answered 408 and its connection closed; 0: only --request-timeout' },
   queryTimeoutMs: { flag: '--query-timeout', env: 'ROOST_QUERY_TIMEOUT_MS', def: '30000', help: 'default query time limit in ms' },
   queryMemoryBytes: { flag: '--query-memory', env: 'ROOST_QUERY_MEMORY_BYTES', def: String(DEFAULT_QUERY_MEMORY_BYTES), help: 'default memory limit of one query in bytes, for tenants without query_memory_bytes (default: a quarter of this machine\'s memory); 0: none' },
+  keepAliveMs: { flag: '--keep-alive-timeout', env: 'ROOST_KEEP_ALIVE_MS', def: '65000', help: 'an idle keep-alive connection is closed after this many ms; keep it above the idle timeout of a load balancer in front (often 60 s), or the balancer may send a request on a connection the server is closing' },
   maxConnectionsPerClient: { flag: '--max-connections-per-client', env: 'ROOST_MAX_CONNECTIONS_PER_CLIENT', def: '1024', help: 'open connections one client address (an IPv6 /64) may hold; beyond, 429 and closed; trusted proxies are not limited' },
   cellIdleMs: { flag: '--cell-idle', env: 'ROOST_CELL_IDLE_MS', def: '600000', help: 'stop a cell after this many idle ms' },
   cellHealthMs: { flag: '--cell-health', env: 'ROOST_CELL_HEALTH_MS', def: '5000', help: 'cell health-check interval in ms' },
@@ -224,6 +227,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     queryTimeoutMs: intIn(name('queryTimeoutMs'), raw('queryTimeoutMs')!, 10, 86_400_000, problems),
     queryMemoryBytes: memoryLimit(name('queryMemoryBytes'), raw('queryMemoryBytes')!, problems),
     maxConnectionsPerClient: intIn(name('maxConnectionsPerClient'), raw('maxConnectionsPerClient')!, 1, 1_000_000, problems),
+    keepAliveMs: intIn(name('keepAliveMs'), raw('keepAliveMs')!, 1, 3_600_000, problems),
     cellIdleMs: intIn(name('cellIdleMs'), raw('cellIdleMs')!, 100, 86_400_000, problems),
     cellHealthMs: intIn(name('cellHealthMs'), raw('cellHealthMs')!, 50, 3_600_000, problems),
     shutdownGraceMs: intIn(name('shutdownGraceMs'), raw('shutdownGraceMs')!, 0, 3_600_000, problems),

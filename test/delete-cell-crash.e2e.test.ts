@@ -19,13 +19,17 @@ const count = async (where = '1') => {
 };
 
 beforeAll(async () => {
+  // Enough rows that the delete takes a while (parts are rewritten one after another). Built
+  // before the first request: built between two requests, it took longer than the server keeps
+  // an idle connection (5 s) on a loaded machine, and fetch sent the upload on the connection the
+  // server had just closed (EPIPE, the server never saw the request).
+  const lines: string[] = [];
+  for (let i = 0; i < 4_000_000; i++) lines.push(`${i},row number ${i}`);
+  const body = lines.join('\n') + '\n';
   srv = await startServer();
   token = (await call(`${srv.url}/tokens`)).body.workspace_admin_token;
   expect((await call(`${srv.url}/v0/datasources?name=big&schema=${encodeURIComponent('id UInt64, s String')}`, { method: 'POST', token })).status).toBe(200);
-  // Enough rows that the delete takes a while (parts are rewritten one after another).
-  const lines: string[] = [];
-  for (let i = 0; i < 4_000_000; i++) lines.push(`${i},row number ${i}`);
-  const up = await call(`${srv.url}/v0/datasources?name=big&mode=append`, { method: 'POST', token, body: lines.join('\n') + '\n', headers: { 'Content-Type': 'text/csv' } });
+  const up = await call(`${srv.url}/v0/datasources?name=big&mode=append`, { method: 'POST', token, body, headers: { 'Content-Type': 'text/csv' } });
   expect(up.status, up.text).toBe(200);
 }, 180_000);
 afterAll(async () => { await srv?.stop(); });

@@ -94,6 +94,32 @@ describe('HTTP robustness', () => {
     expect(json(rs[2]!)).toEqual({ status: 'ok' });
   });
 
+  it('an idle keep-alive connection stays open past 5 s (node closed it at 5 s: a client busy that long sent its next request into a closing socket)', async () => {
+    const answers = await new Promise<string[]>((resolve, reject) => {
+      const s = net.connect(srv.port, '127.0.0.1');
+      const seen: string[] = [];
+      s.on('data', (d: Buffer) => {
+        seen.push(d.toString('latin1'));
+        if (seen.length === 1) setTimeout(() => s.write('GET /v0/health HTTP/1.1\r\nHost: localhost\r\n\r\n'), 6_000);
+        else { s.destroy(); resolve(seen); }
+      });
+      s.on('close', () => resolve(seen));
+      s.on('error', reject);
+      s.write('GET /v0/health HTTP/1.1\r\nHost: localhost\r\n\r\n');
+    });
+    expect(answers).toHaveLength(2);
+    expect(answers[0]).toMatch(/^HTTP\/1\.1 200 .*\r\nKeep-Alive: timeout=65\r\n/s);
+    expect(answers[1]).toMatch(/^HTTP\/1\.1 200 /);
+  }, 30_000);
+
+  it('--keep-alive-timeout is checked at start and sets the idle limit', async () => {
+    const { loadConfig } = await import('../src/config.js');
+    expect(loadConfig([], {}).keepAliveMs).toBe(65_000);
+    expect(loadConfig([], { ROOST_KEEP_ALIVE_MS: '120000' }).keepAliveMs).toBe(120_000);
+    expect(() => loadConfig(['--keep-alive-timeout', '0'], {})).toThrow(/--keep-alive-timeout/);
+    expect(() => loadConfig(['--keep-alive-timeout', 'soon'], {})).toThrow(/--keep-alive-timeout/);
+  });
+
   it('a request refused before its body was read still closes its connection', async () => {
     const rs = await rawHttp(srv.port, 'POST /v0/nope HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\nhello'
       + 'GET /v0/health HTTP/1.1\r\nHost: localhost\r\n\r\n');

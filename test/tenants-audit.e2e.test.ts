@@ -191,7 +191,7 @@ describe('identity administration', () => {
 
 describe('the roost CLI against the running server', () => {
   // Asynchronous, not spawnSync: a blocked event loop keeps the client from seeing the server
-  // close an idle keep-alive connection (after 5 s), and the next request then goes out on it.
+  // close an idle keep-alive connection (after 5 s then; 65 s now), and the next request then goes out on it.
   const roost = (...args: string[]) => new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
     const p = spawn(process.execPath, [path.join(root, 'bin/roost.js'), ...args, '--server', srv.url, '--token', op]);
     let stdout = '';
