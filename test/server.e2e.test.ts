@@ -395,13 +395,16 @@ describe('durability and shutdown', () => {
 // on a loaded CI machine creating a tenant (a cell started) took longer: 408 instead of 201.
 describe('the request deadline', () => {
   let srv: RunningServer;
-  beforeAll(async () => {
-    srv = await startServer({ args: ['--request-timeout', '4000'] });
-    // The cell started before the tests time their requests against the deadline.
-    const token = (await call(`${srv.url}/tokens`)).body.workspace_admin_token;
+  /** Until a trivial query gets through (the cell started, or done with a cancelled query). */
+  const untilAnswered = async (token: string) => {
     for (let i = 0; i < 30; i++) {
       if ((await call(`${srv.url}/v0/sql?q=${encodeURIComponent('SELECT 1')}`, { token })).status === 200) break;
     }
+  };
+  beforeAll(async () => {
+    srv = await startServer({ args: ['--request-timeout', '4000'] });
+    // The cell started before the tests time their requests against the deadline.
+    await untilAnswered((await call(`${srv.url}/tokens`)).body.workspace_admin_token);
   }, 120_000);
   afterAll(async () => { await srv?.stop(); });
 
@@ -444,9 +447,7 @@ describe('the request deadline', () => {
     // The cell runs one query at a time, and the cancelled one stops at the end of its block
     // (seconds on a loaded machine): wait until a trivial query gets through, so the next
     // request's head is not held behind it past its own deadline.
-    for (let i = 0; i < 30; i++) {
-      if ((await call(`${srv.url}/v0/sql?q=${encodeURIComponent('SELECT 1')}`, { token })).status === 200) break;
-    }
+    await untilAnswered(token);
     const raw = await new Promise<Buffer>((resolve, reject) => {
       const u = new URL(srv.url);
       const sock = net.connect(Number(u.port), u.hostname, () => sock.write(`GET ${q} HTTP/1.0\r\nHost: ${u.host}\r\nAuthorization: Bearer ${token}\r\n\r\n`));
@@ -462,9 +463,7 @@ describe('the request deadline', () => {
     expect(raw.subarray(-1000).toString('latin1')).toMatch(/\nCode: 159\. Roost: the result above is incomplete: the request did not finish within 4000 ms\n$/);
     // A client reading slowly over HTTP/1.0 gets the marker too, after what was queued before it
     // (the connection was cut a second after the deadline, mid-row, and read as complete).
-    for (let i = 0; i < 30; i++) {
-      if ((await call(`${srv.url}/v0/sql?q=${encodeURIComponent('SELECT 1')}`, { token })).status === 200) break;
-    }
+    await untilAnswered(token);
     const slowly = await new Promise<Buffer>((resolve, reject) => {
       const u = new URL(srv.url);
       const sock = net.connect(Number(u.port), u.hostname, () => sock.write(`GET ${q} HTTP/1.0\r\nHost: ${u.host}\r\nAuthorization: Bearer ${token}\r\n\r\n`));

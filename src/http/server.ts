@@ -483,7 +483,7 @@ function lingerAfterAnswer(socket: net.Socket): void {
   if (Object.prototype.hasOwnProperty.call(s, 'destroySoon')) return;
   s.destroySoon = function lingeringClose(this: net.Socket) {
     if (this.destroyed) return;
-    const close = () => { clearTimeout(idle); clearTimeout(max); this.destroy(); };
+    const close = () => this.destroy();
     let idle = setTimeout(close, LINGER_IDLE_MS);
     const max = setTimeout(close, LINGER_MAX_MS);
     idle.unref();
