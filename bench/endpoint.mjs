@@ -140,9 +140,9 @@ function endpoint(name, secs) {
   });
 }
 
-// Warm both sides. Under load the cell now and then refuses a query with a 503 (its socket
-// write reports backpressure and the cell takes it for a dead process; see bench/RESULTS.md):
-// such answers are counted and printed, not hidden.
+// Warm both sides. Answers other than 2xx are counted and printed, not hidden (a cell that took
+// socket backpressure for a dead process once answered 503s under this load; fixed since, see
+// bench/RESULTS.md).
 let failures = 0;
 for (const [name, c] of Object.entries(CASES)) { await baseline(c.baseline, 1); failures += (await endpoint(name, 2)).failed; }
 
