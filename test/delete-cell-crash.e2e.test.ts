@@ -20,7 +20,7 @@ const count = async (where = '1') => {
 
 beforeAll(async () => {
   // Enough rows that the delete takes a while (parts are rewritten one after another). Built
-  // before the first request: built between two requests, it took longer than the server keeps
+  // before the first request: built between two requests, it took longer than the server then kept
   // an idle connection (5 s) on a loaded machine, and fetch sent the upload on the connection the
   // server had just closed (EPIPE, the server never saw the request).
   const lines: string[] = [];

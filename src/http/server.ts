@@ -36,12 +36,12 @@ export interface HttpServerOptions {
   /** Open connections one client address may hold (trusted proxies: no limit); beyond, 429 and closed. */
   maxConnectionsPerClient?: number;
   /**
-   * Idle keep-alive connections are closed after this (ms; default 65 s). Node's 5 s default
+   * Idle keep-alive connections are closed after this (ms; `--keep-alive-timeout`). Node's 5 s default
    * closed connections a client was about to reuse: a load balancer with a 60 s idle timeout, or
    * a client whose event loop was busy for 5 s, sent its next request on a socket being closed
    * and got a reset (EPIPE) for a request the server never saw.
    */
-  keepAliveMs?: number;
+  keepAliveMs: number;
 }
 
 /** Connections refused by the per-client cap (answered 429 at once, closed). */
@@ -126,7 +126,7 @@ export class HttpServer {
 
   constructor(opts: HttpServerOptions) {
     this.#opts = opts;
-    this.server = http.createServer({ keepAliveTimeout: opts.keepAliveMs ?? 65_000, requestTimeout: 0, headersTimeout: 30_000 }, (req, res) => {
+    this.server = http.createServer({ keepAliveTimeout: opts.keepAliveMs, requestTimeout: 0, headersTimeout: 30_000 }, (req, res) => {
       if (REFUSED.has(req.socket)) { req.socket.destroy(); return; }
       void this.#dispatch(req, res);
     });
