@@ -4,7 +4,11 @@
 // session, and on as many sessions as the server's cell uses (sessions on one directory run in
 // parallel; the cell opens the tenant's query_parallelism of them, two by default). Each figure
 // is judged against the best of the in-process variants.
-// Usage: npx tsc -p tsconfig.json && node bench/endpoint.mjs [--rounds 3] [--seconds 5] [--connections 8] [--rows 200000] [--wrk-threads 2]
+// --floor adds two bare servers (bench/endpoint-floor.mjs), driven by wrk like the endpoint: an
+// HTTP server with the engine in its own process, and one with the engine one process hop away
+// (the design's minimum: a tenant's engine runs in its own process). They do nothing but run the
+// query: what any server built to the design would pay at least, on this machine.
+// Usage: npx tsc -p tsconfig.json && node bench/endpoint.mjs [--rounds 3] [--seconds 5] [--connections 8] [--rows 200000] [--wrk-threads 2] [--floor]
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -21,6 +25,7 @@ const connections = arg('connections', 8);
 const rows = arg('rows', 200_000);
 // wrk's threads (each drives its share of the connections); on 2 cores they compete with the server and its cell.
 const wrkThreads = arg('wrk-threads', Math.min(2, connections));
+const withFloor = process.argv.includes('--floor');
 const WRK = process.env.WRK ?? '/usr/bin/wrk';
 if (!fs.existsSync(WRK)) { console.error(`wrk not found at ${WRK} (apt-get install wrk, or set WRK=)`); process.exit(2); }
 
@@ -87,7 +92,6 @@ const cpuMs = (pid) => {
   try { const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' '); return (Number(f[11]) + Number(f[12])) * 1000 / 100; } catch { return 0; }
 };
 const childPids = (pid) => { try { return execFileSync('pgrep', ['-P', String(pid)]).toString().trim().split('\n').filter(Boolean).map(Number); } catch { return []; } };
-const serverCpu = () => ({ server: cpuMs(server.pid), cells: childPids(server.pid).reduce((a, p) => a + cpuMs(p), 0) });
 
 // The cell turns chdb's parallel output formatting off for small results; the in-process
 // baseline runs with and without it, and the better of the two is the baseline for each figure.
@@ -120,10 +124,11 @@ function parseWrkLatency(s) {
   return Number(m[1]) * (m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1);
 }
 
-function endpoint(name, secs) {
-  const c0 = serverCpu();
+function endpoint(name, secs, target = { pid: server.pid, url: `${base}/v0/pipes/bench_${name}.json` }) {
+  const treeCpu = () => ({ server: cpuMs(target.pid), cells: childPids(target.pid).reduce((a, p) => a + cpuMs(p), 0) });
+  const c0 = treeCpu();
   return new Promise((resolve, reject) => {
-    const p = spawn(WRK, ['-t', String(wrkThreads), '-c', String(connections), '-d', `${secs}s`, '--latency', '-H', `Authorization: Bearer ${token}`, `${base}/v0/pipes/bench_${name}.json`]);
+    const p = spawn(WRK, ['-t', String(wrkThreads), '-c', String(connections), '-d', `${secs}s`, '--latency', '-H', `Authorization: Bearer ${token}`, target.url]);
     let out = '';
     p.stdout.on('data', (b) => { out += b; });
     p.on('error', reject);
@@ -133,29 +138,52 @@ function endpoint(name, secs) {
       const p99 = /^\s+99%\s+(\S+)/m.exec(out);
       const bad = /Non-2xx or 3xx responses:\s+(\d+)/.exec(out);
       if (!rps || !p50 || !p99) return reject(new Error(`could not read wrk output:\n${out}`));
-      const c1 = serverCpu();
+      const c1 = treeCpu();
       const n = Number(rps[1]) * secs;
       resolve({ rps: Number(rps[1]), p50: parseWrkLatency(p50[1]), p99: parseWrkLatency(p99[1]), failed: bad ? Number(bad[1]) : 0, cpuPerReq: (c1.server - c0.server + c1.cells - c0.cells) / n, serverCpuPerReq: (c1.server - c0.server) / n, cellCpuPerReq: (c1.cells - c0.cells) / n });
     });
   });
 }
 
+// --floor: a bare HTTP server for each case, engine in-process and one hop away.
+const floors = {};
+if (withFloor) {
+  for (const [name, c] of Object.entries(CASES)) {
+    for (const mode of ['inproc', 'hop']) {
+      const fport = await freePort();
+      const p = spawn(process.execPath, [path.join(root, 'bench/endpoint-floor.mjs'), mode, String(fport), path.join(dir, `floor-${name}-${mode}`), String(rows), String(poolSize), c.baseline + NO_PF], { stdio: ['ignore', 'pipe', 'inherit'] });
+      process.on('exit', () => { if (p.exitCode === null) p.kill('SIGKILL'); });
+      await new Promise((resolve, reject) => { p.stdout.once('data', resolve); p.once('exit', () => reject(new Error(`floor server ${name}/${mode} exited`))); });
+      const url = `http://127.0.0.1:${fport}/`;
+      const direct = JSON.parse((await session.queryAsync(c.baseline, { format: 'JSON' })).bytes().toString()).data;
+      if (JSON.stringify((await (await fetch(url)).json()).data) !== JSON.stringify(direct)) throw new Error(`${name}: floor server ${mode} disagrees with the baseline`);
+      (floors[name] ??= {})[mode] = { pid: p.pid, url, proc: p };
+    }
+  }
+}
+
 // Warm both sides. Answers other than 2xx are counted and printed, not hidden (a cell that took
 // socket backpressure for a dead process once answered 503s under this load; fixed since, see
 // bench/RESULTS.md).
 let failures = 0;
-for (const [name, c] of Object.entries(CASES)) { await baseline(c.baseline, 1); failures += (await endpoint(name, 2)).failed; }
+for (const [name, c] of Object.entries(CASES)) {
+  await baseline(c.baseline, 1);
+  failures += (await endpoint(name, 2)).failed;
+  for (const f of Object.values(floors[name] ?? {})) failures += (await endpoint(name, 2, f)).failed;
+}
 
 const results = {};
 for (let r = 0; r < rounds; r++) {
   for (const [name, c] of Object.entries(CASES)) {
     // Alternate which side goes first so drift hits both alike.
-    const order = r % 2 ? ['endpoint', 'pool', 'tuned', 'baseline'] : ['baseline', 'tuned', 'pool', 'endpoint'];
+    const sides = ['baseline', 'tuned', 'pool', ...(withFloor ? ['floor-inproc', 'floor-hop'] : []), 'endpoint'];
+    const order = r % 2 ? sides.reverse() : sides;
     for (const side of order) {
       const m = side === 'baseline' ? await baseline(c.baseline, seconds)
         : side === 'tuned' ? await baseline(c.baseline + NO_PF, seconds)
           : side === 'pool' ? await baseline(c.baseline + NO_PF, seconds, pool)
-            : await endpoint(name, seconds);
+            : side.startsWith('floor-') ? await endpoint(name, seconds, floors[name][side.slice(6)])
+              : await endpoint(name, seconds);
       failures += m.failed ?? 0;
       ((results[name] ??= {})[side] ??= []).push(m);
     }
@@ -173,14 +201,19 @@ for (const [name, sides] of Object.entries(results)) {
   const inproc = ['baseline', 'tuned', 'pool'];
   const best = inproc.reduce((a, b) => (med(b, 'rps') > med(a, 'rps') ? b : a));
   const bestP50 = inproc.reduce((a, b) => (med(b, 'p50') < med(a, 'p50') ? b : a));
-  for (const side of [...inproc, 'endpoint']) {
-    const label = side === 'baseline' ? 'chdb in-process' : side === 'tuned' ? 'chdb in-process, no par. fmt' : side === 'pool' ? `chdb in-process, ${poolSize} sessions, no p.f.` : 'HTTP endpoint (wrk)';
+  const floorSides = withFloor ? ['floor-inproc', 'floor-hop'] : [];
+  for (const side of [...inproc, ...floorSides, 'endpoint']) {
+    const label = side === 'baseline' ? 'chdb in-process' : side === 'tuned' ? 'chdb in-process, no par. fmt' : side === 'pool' ? `chdb in-process, ${poolSize} sessions, no p.f.`
+      : side === 'floor-inproc' ? 'floor: bare HTTP, engine in-process (wrk)' : side === 'floor-hop' ? 'floor: bare HTTP + process hop (wrk)' : 'HTTP endpoint (wrk)';
     const mark = side === best && side === bestP50 ? ' (baseline)' : side === best ? ' (req/s base)' : side === bestP50 ? ' (p50 base)' : '';
-    const cpu = side !== 'endpoint' ? `${med(side, 'cpuPerReq').toFixed(3)}` : `${med(side, 'cpuPerReq').toFixed(3)} (${med(side, 'serverCpuPerReq').toFixed(3)} + ${med(side, 'cellCpuPerReq').toFixed(3)})`;
+    const cpu = inproc.includes(side) ? `${med(side, 'cpuPerReq').toFixed(3)}` : `${med(side, 'cpuPerReq').toFixed(3)} (${med(side, 'serverCpuPerReq').toFixed(3)} + ${med(side, 'cellCpuPerReq').toFixed(3)})`;
     console.log(`${name.padEnd(13)} ${(label + mark).padEnd(54)} ${med(side, 'rps').toFixed(0).padStart(7)}  ${med(side, 'p50').toFixed(2).padStart(9)} ${med(side, 'p99').toFixed(2).padStart(9)}   ${cpu}`);
   }
   const thr = med('endpoint', 'rps') / med(best, 'rps');
   const p50 = med('endpoint', 'p50') / med(bestP50, 'p50');
+  for (const f of floorSides) {
+    verdicts.push(`${name}: ${f}: throughput ${(med(f, 'rps') / med(best, 'rps')).toFixed(2)}× baseline, p50 ${(med(f, 'p50') / med(bestP50, 'p50')).toFixed(2)}× baseline`);
+  }
   verdicts.push(`${name}: throughput ${thr.toFixed(2)}× baseline (target ≥ 0.8×: ${thr >= 0.8 ? 'met' : 'not met'}), p50 ${p50.toFixed(2)}× baseline (target ≤ 1.25×: ${p50 <= 1.25 ? 'met' : 'not met'})`);
 }
 console.log('');
@@ -188,6 +221,7 @@ for (const v of verdicts) console.log(v);
 console.log(`non-2xx endpoint answers during the whole run: ${failures}`);
 
 for (const s of pool) s.close?.();
+for (const fs2 of Object.values(floors)) for (const f of Object.values(fs2)) f.proc.kill('SIGTERM');
 stopServer();
 await new Promise((r) => (server.exitCode !== null ? r() : server.once('exit', r)));
 fs.rmSync(dir, { recursive: true, force: true });
