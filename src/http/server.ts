@@ -33,8 +33,11 @@ export interface HttpServerOptions {
   hostAllowed?: (host: string) => boolean;
   /** Proxies whose X-Forwarded-For names the client (see client-ip.ts). */
   trustedProxies?: TrustedProxies;
-  /** Open connections one client address may hold (trusted proxies: no limit); beyond, 429 and closed. */
-  maxConnectionsPerClient?: number;
+  /**
+   * Open connections one client address may hold (trusted proxies: no limit); beyond, 429 and
+   * closed (`--max-connections-per-client`; its default is the config's).
+   */
+  maxConnectionsPerClient: number;
   /**
    * Idle keep-alive connections are closed after this (ms; `--keep-alive-timeout`). Node's 5 s default
    * closed connections a client was about to reuse: a load balancer with a 60 s idle timeout, or
@@ -46,9 +49,6 @@ export interface HttpServerOptions {
 
 /** Connections refused by the per-client cap (answered 429 at once, closed). */
 const REFUSED = new WeakSet<object>();
-
-/** Open connections one client address may hold by default (ROOST_MAX_CONNECTIONS_PER_CLIENT). */
-export const DEFAULT_CONNECTIONS_PER_CLIENT = 1024;
 
 /**
  * The process's open-files limit (Linux `/proc/self/limits`), or undefined. Connections are
@@ -133,7 +133,7 @@ export class HttpServer {
     // Requests node's parser refuses never reach #dispatch: they get the same JSON errors.
     this.server.on('clientError', (err: Error, socket: Duplex) => this.#parseError(err, socket));
     // Connections: a cap per client address, and all of them below the open-files limit.
-    const limits = connectionLimits(openFilesLimit(), opts.maxConnectionsPerClient ?? DEFAULT_CONNECTIONS_PER_CLIENT);
+    const limits = connectionLimits(openFilesLimit(), opts.maxConnectionsPerClient);
     if (limits.total !== undefined) this.server.maxConnections = limits.total;
     const perClient = limits.perClient;
     this.server.prependListener('connection', (socket: net.Socket) => {
