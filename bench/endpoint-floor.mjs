@@ -6,10 +6,14 @@
 //   inproc: the engine in the HTTP server's process (what the design forbids: one tenant's
 //           engine must run in its own process);
 //   hop:    the engine in a child process, one query frame and one answer frame a request over
-//           a socket pair on fd 3 (as Roost's cells are linked), so: HTTP + one process hop.
+//           a socket pair on fd 3 (as Roost's cells are linked), so: HTTP + one process hop;
+//   hop-cell-engine: hop, with the engine used as Roost's cell uses it (src/cells/cell-main.ts):
+//           each session set up as the cell sets it up (max_result_bytes, parallel formatting
+//           off, an empty Memory database as the current one), at most two queries inside a
+//           session at once, and the SQL given with the tenant's limits in its SETTINGS clause.
 // Both run the query on `sessions` chdb sessions over one data directory, the request's
 // connection choosing its session, as the bench's in-process pool does.
-// Usage (normally started by bench/endpoint.mjs): node bench/endpoint-floor.mjs <inproc|hop> <port> <dataDir> <rows> <sessions> <sql>
+// Usage (normally started by bench/endpoint.mjs): node bench/endpoint-floor.mjs <inproc|hop|hop-cell-engine> <port> <dataDir> <rows> <sessions> <sql>
 // Prints "ready" on stdout once it listens.
 import http from 'node:http';
 import net from 'node:net';
@@ -19,6 +23,7 @@ import { Session } from 'chdb';
 
 const [mode, portArg, dataDir, rowsArg, sessionsArg, sql] = process.argv.slice(2);
 const rows = Number(rowsArg);
+const cellEngine = mode === 'hop-cell-engine' || process.env.FLOOR_CELL_ENGINE === '1';
 process.on('SIGTERM', () => process.exit(0));  // so 'exit' handlers run
 const sessionCount = Number(sessionsArg);
 
@@ -29,9 +34,31 @@ function openEngine() {
   if (Number(first.query('SELECT count() FROM bench_events', 'CSV').trim()) === 0) {
     first.query(`INSERT INTO bench_events SELECT number, ['ES','FR','DE','IT','PT'][number % 5 + 1], (number % 1000) / 10 FROM numbers(${rows})`);
   }
-  return [first, ...Array.from({ length: sessionCount - 1 }, () => new Session(dataDir))];
+  const all = [first, ...Array.from({ length: sessionCount - 1 }, () => new Session(dataDir))];
+  if (cellEngine) {
+    for (const s of all) {
+      s.query('SET max_result_bytes = 2097152, output_format_parallel_formatting = 0');
+      s.query('CREATE DATABASE IF NOT EXISTS floor_none ENGINE = Memory');
+      s.query('USE floor_none');
+    }
+  }
+  return all;
 }
-const run = async (sessions, k) => (await sessions[k % sessions.length].queryAsync(sql, { format: 'JSON' })).bytes();
+// hop-cell-engine: at most DEPTH queries inside a session, the rest wait their turn.
+const DEPTH = cellEngine ? 2 : Infinity;
+const inside = [];
+const waiters = [];
+async function run(sessions, k) {
+  const i = k % sessions.length;
+  while ((inside[i] ?? 0) >= DEPTH) await new Promise((r) => (waiters[i] ??= []).push(r));
+  inside[i] = (inside[i] ?? 0) + 1;
+  try {
+    return (await sessions[i].queryAsync(sql, { format: 'JSON' })).bytes();
+  } finally {
+    inside[i]--;
+    waiters[i]?.shift()?.();
+  }
+}
 
 if (mode === 'cell') {
   // The child: read [u32 id][u32 length] frames (the query is fixed, so a frame is only its id),
@@ -59,8 +86,10 @@ if (mode === 'cell') {
   if (mode === 'inproc') {
     const sessions = openEngine();
     answer = (k) => run(sessions, k);
-  } else if (mode === 'hop') {
-    const child = spawn(process.execPath, [fileURLToPath(import.meta.url), 'cell', portArg, dataDir, rowsArg, sessionsArg, sql], { stdio: ['ignore', 'inherit', 'inherit', 'pipe'] });
+  } else if (mode === 'hop' || mode === 'hop-cell-engine') {
+    const child = spawn(process.execPath, [fileURLToPath(import.meta.url), 'cell', portArg, dataDir, rowsArg, sessionsArg, sql], {
+      stdio: ['ignore', 'inherit', 'inherit', 'pipe'], env: { ...process.env, FLOOR_CELL_ENGINE: cellEngine ? '1' : '0' },
+    });
     process.on('exit', () => child.kill('SIGKILL'));
     const sock = child.stdio[3];
     await new Promise((resolve) => sock.once('data', resolve));

@@ -4,10 +4,12 @@
 // session, and on as many sessions as the server's cell uses (sessions on one directory run in
 // parallel; the cell opens the tenant's query_parallelism of them, two by default). Each figure
 // is judged against the best of the in-process variants.
-// --floor adds two bare servers (bench/endpoint-floor.mjs), driven by wrk like the endpoint: an
-// HTTP server with the engine in its own process, and one with the engine one process hop away
-// (the design's minimum: a tenant's engine runs in its own process). They do nothing but run the
-// query: what any server built to the design would pay at least, on this machine.
+// --floor adds bare servers (bench/endpoint-floor.mjs), driven by wrk like the endpoint: an HTTP
+// server with the engine in its own process, one with the engine one process hop away (the
+// design's minimum: a tenant's engine runs in its own process), and that hop with the engine used
+// as Roost's cell uses it (its session set-up, the tenant's limits as SETTINGS, two queries a
+// session). They do nothing but run the query: what any server built to the design would pay at
+// least on this machine, and what Roost's engine-side choices add to it.
 // Usage: npx tsc -p tsconfig.json && node bench/endpoint.mjs [--rounds 3] [--seconds 5] [--connections 8] [--rows 200000] [--wrk-threads 2] [--floor]
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -145,13 +147,18 @@ function endpoint(name, secs, target = { pid: server.pid, url: `${base}/v0/pipes
   });
 }
 
-// --floor: a bare HTTP server for each case, engine in-process and one hop away.
+// --floor: the bare servers of FLOOR_MODES for each case (bench/endpoint-floor.mjs).
 const floors = {};
+const FLOOR_MODES = ['inproc', 'hop', 'hop-cell-engine'];
+// The cell's per-query memory limit on this machine does not change what a query costs; any large value stands for it.
+const CELL_MEMORY = 6_000_000_000;
 if (withFloor) {
   for (const [name, c] of Object.entries(CASES)) {
-    for (const mode of ['inproc', 'hop']) {
+    for (const mode of FLOOR_MODES) {
       const fport = await freePort();
-      const p = spawn(process.execPath, [path.join(root, 'bench/endpoint-floor.mjs'), mode, String(fport), path.join(dir, `floor-${name}-${mode}`), String(rows), String(poolSize), c.baseline + NO_PF], { stdio: ['ignore', 'pipe', 'inherit'] });
+      // (The cell's current database is an empty one: tables are named with their database, as Roost's analyzer names them.)
+      const sql = mode === 'hop-cell-engine' ? `${c.baseline.replace(' FROM bench_events', ' FROM default.bench_events')} SETTINGS max_execution_time = 30, max_memory_usage = ${CELL_MEMORY}, max_threads = 1, readonly = 1` : c.baseline + NO_PF;
+      const p = spawn(process.execPath, [path.join(root, 'bench/endpoint-floor.mjs'), mode, String(fport), path.join(dir, `floor-${name}-${mode}`), String(rows), String(poolSize), sql], { stdio: ['ignore', 'pipe', 'inherit'] });
       process.on('exit', () => { if (p.exitCode === null) p.kill('SIGKILL'); });
       await new Promise((resolve, reject) => { p.stdout.once('data', resolve); p.once('exit', () => reject(new Error(`floor server ${name}/${mode} exited`))); });
       const url = `http://127.0.0.1:${fport}/`;
@@ -176,7 +183,7 @@ const results = {};
 for (let r = 0; r < rounds; r++) {
   for (const [name, c] of Object.entries(CASES)) {
     // Alternate which side goes first so drift hits both alike.
-    const sides = ['baseline', 'tuned', 'pool', ...(withFloor ? ['floor-inproc', 'floor-hop'] : []), 'endpoint'];
+    const sides = ['baseline', 'tuned', 'pool', ...(withFloor ? FLOOR_MODES.map((m) => `floor-${m}`) : []), 'endpoint'];
     const order = r % 2 ? sides.reverse() : sides;
     for (const side of order) {
       const m = side === 'baseline' ? await baseline(c.baseline, seconds)
@@ -201,10 +208,11 @@ for (const [name, sides] of Object.entries(results)) {
   const inproc = ['baseline', 'tuned', 'pool'];
   const best = inproc.reduce((a, b) => (med(b, 'rps') > med(a, 'rps') ? b : a));
   const bestP50 = inproc.reduce((a, b) => (med(b, 'p50') < med(a, 'p50') ? b : a));
-  const floorSides = withFloor ? ['floor-inproc', 'floor-hop'] : [];
+  const floorSides = withFloor ? FLOOR_MODES.map((m) => `floor-${m}`) : [];
   for (const side of [...inproc, ...floorSides, 'endpoint']) {
     const label = side === 'baseline' ? 'chdb in-process' : side === 'tuned' ? 'chdb in-process, no par. fmt' : side === 'pool' ? `chdb in-process, ${poolSize} sessions, no p.f.`
-      : side === 'floor-inproc' ? 'floor: bare HTTP, engine in-process (wrk)' : side === 'floor-hop' ? 'floor: bare HTTP + process hop (wrk)' : 'HTTP endpoint (wrk)';
+      : side === 'floor-inproc' ? 'floor: bare HTTP, engine in-process (wrk)' : side === 'floor-hop' ? 'floor: bare HTTP + process hop (wrk)'
+        : side === 'floor-hop-cell-engine' ? 'floor: hop, engine used as the cell does (wrk)' : 'HTTP endpoint (wrk)';
     const mark = side === best && side === bestP50 ? ' (baseline)' : side === best ? ' (req/s base)' : side === bestP50 ? ' (p50 base)' : '';
     const cpu = inproc.includes(side) ? `${med(side, 'cpuPerReq').toFixed(3)}` : `${med(side, 'cpuPerReq').toFixed(3)} (${med(side, 'serverCpuPerReq').toFixed(3)} + ${med(side, 'cellCpuPerReq').toFixed(3)})`;
     console.log(`${name.padEnd(13)} ${(label + mark).padEnd(54)} ${med(side, 'rps').toFixed(0).padStart(7)}  ${med(side, 'p50').toFixed(2).padStart(9)} ${med(side, 'p99').toFixed(2).padStart(9)}   ${cpu}`);
