@@ -488,6 +488,13 @@ export class ServiceLog {
   #inFlight = new Map<string, number>();
   /** `tenant\0table` whose dropping of rows was logged (again after a write of it succeeds). */
   #dropLogged = new Set<string>();
+  /**
+   * `tenant\0table` that dropped rows from memory (#trim) since its journal was last compacted:
+   * those rows are still in its journal files. A drop while a write was in flight (write()'s
+   * trim) was not followed by a compaction when that write's failure merged back no more than
+   * the bound, and the journal kept every row of the outage (CI: 1.2 MB against a 256 KiB bound).
+   */
+  #droppedSinceCompaction = new Set<string>();
   /** Where rows of JOURNALED tables wait on disk until they are in the engine (see #journal). */
   #journalDir: string | undefined;
   /** The open journal file of each `tenant\0table`. */
@@ -592,6 +599,7 @@ export class ServiceLog {
       fs.writeFileSync(file, rows.length ? rows.join('\n') + '\n' : '', { mode: 0o600 });
       this.#journaled(tenant, table, old);
       this.#sealed.set(key, [...(this.#sealed.get(key) ?? []), file]);
+      this.#droppedSinceCompaction.delete(key);
     } catch (e) {
       // The old files stay (more on disk, nothing lost).
       this.#log.error('service log journal could not be compacted', { tenant, table, err: e });
@@ -600,7 +608,10 @@ export class ServiceLog {
 
   /** Removes the journal files of a tenant's tables (their rows are gone with the tenant). */
   #dropJournals(tenant: string, tables: Iterable<string>): void {
-    for (const [table, files] of this.#sealJournals(tenant, tables)) this.#journaled(tenant, table, files);
+    for (const [table, files] of this.#sealJournals(tenant, tables)) {
+      this.#journaled(tenant, table, files);
+      this.#droppedSinceCompaction.delete(`${tenant}\0${table}`);
+    }
   }
 
   /** Puts the rows of journal files an earlier process left back in the buffer. */
@@ -766,6 +777,7 @@ export class ServiceLog {
     b.bytes = bytes;
     this.#metrics?.serviceLogDroppedRows?.inc({ tenant, table }, n);
     const key = `${tenant}\0${table}`;
+    if (n && JOURNALED.has(table)) this.#droppedSinceCompaction.add(key);
     if (!this.#dropLogged.has(key)) {
       this.#dropLogged.add(key);
       this.#log.error('service log rows dropped: more waiting than the bound (the tenant\'s engine is slow, down or hangs); the oldest go first, counted in roost_service_log_dropped_rows_total', { tenant, table: `${serviceDb(tenant)}.${table}`, dropped_rows: n, max_pending_bytes: MAX_KEPT_BYTES });
@@ -891,8 +903,10 @@ export class ServiceLog {
         dropped += trimmed;
         now.set(table, merged);
         // The rows dropped from memory leave the disk too: the journal kept every row of an
-        // outage (hours of audit rows) while memory kept the bound's worth.
-        if (trimmed) this.#compactJournal(tenant, table, merged.rows);
+        // outage (hours of audit rows) while memory kept the bound's worth. Dropped now, or
+        // earlier while this write was in flight (write()'s trim: then the merge may be within
+        // the bound and drop nothing more).
+        if (trimmed || this.#droppedSinceCompaction.has(`${tenant}\0${table}`)) this.#compactJournal(tenant, table, merged.rows);
       }
       if (now.size) this.#buffers.set(tenant, now);
       this.#log.error('service log write failed; rows kept for the next flush', { tenant, err: e, ...(dropped ? { dropped_rows: dropped } : {}) });
