@@ -84,7 +84,9 @@ describe('a cell whose server is killed mid-statement', () => {
     srv = await startServer({ dataDir, dev: false });
     servers.push(srv);
     const r = await sql(srv, 'SELECT count() AS n FROM t FORMAT JSON');
-    expect(r.status, r.text).toBe(200);
+    // The server's stderr holds the cell's own words on why it could not start (CI saw a 503
+    // "cell process exited during start" here once, 1 run of ~30; not reproduced since).
+    expect(r.status, `${r.text}\nserver stderr:\n${srv.stderr().slice(-4000)}`).toBe(200);
     expect(Number(r.body.data[0].n)).toBe(3);
     expect(holder.exitCode).toBe(0);
     expect(srv.stderr()).toMatch(/still held by process \d+; waiting/);
