@@ -584,10 +584,12 @@ export class ServiceLog {
    * file is whole before the old ones go (a crash between: rows twice, never none).
    */
   #compactJournal(tenant: string, table: string, rows: string[]): void {
-    if (!this.#journalDir || !JOURNALED.has(table)) return;
-    // Only once the files hold twice the bound: each compaction rewrites the bound's worth (a
-    // rewrite per 4 MiB of new rows was 7 times the disk writes, on the server's thread).
     const key = `${tenant}\0${table}`;
+    // Only where rows were dropped from memory since the last compaction (else the files hold
+    // only rows still kept), and only once the files hold twice the bound: each compaction
+    // rewrites the bound's worth (a rewrite per 4 MiB of new rows was 7 times the disk writes, on
+    // the server's thread).
+    if (!this.#journalDir || !this.#droppedSinceCompaction.has(key)) return;
     let onDisk = 0;
     for (const f of [...(this.#sealed.get(key) ?? []), ...(this.#journals.has(key) ? [this.#journals.get(key)!.file] : [])]) {
       try { onDisk += fs.statSync(f).size; } catch { /* gone */ }
@@ -905,8 +907,8 @@ export class ServiceLog {
         // The rows dropped from memory leave the disk too: the journal kept every row of an
         // outage (hours of audit rows) while memory kept the bound's worth. Dropped now, or
         // earlier while this write was in flight (write()'s trim: then the merge may be within
-        // the bound and drop nothing more).
-        if (trimmed || this.#droppedSinceCompaction.has(`${tenant}\0${table}`)) this.#compactJournal(tenant, table, merged.rows);
+        // the bound and drop nothing more); #compactJournal knows which tables dropped rows.
+        this.#compactJournal(tenant, table, merged.rows);
       }
       if (now.size) this.#buffers.set(tenant, now);
       this.#log.error('service log write failed; rows kept for the next flush', { tenant, err: e, ...(dropped ? { dropped_rows: dropped } : {}) });
