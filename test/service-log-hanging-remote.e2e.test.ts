@@ -6,40 +6,27 @@
  * answering other tenants. Real server, real HTTP, a real TCP listener that never answers.
  */
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, startServer, type RunningServer } from './helpers/server.js';
+import { call, type RunningServer } from './helpers/server.js';
 import { metricSum } from './helpers/metrics.js';
+import { startWithHangingTenant, type HangingTenant } from './helpers/hanging-remote.js';
 
 const CAP = 256 * 1024;
+let hanging: HangingTenant;
 let srv: RunningServer;
-let hang: net.Server;
-const sockets: net.Socket[] = [];
 let hangToken = '';
 let localToken = '';
 
 const metric = (name: string, labels: Record<string, string>): Promise<number> => metricSum(srv, name, labels);
 
 beforeAll(async () => {
-  hang = net.createServer((s) => { sockets.push(s); s.on('error', () => {}); });
-  await new Promise<void>((r) => hang.listen(0, '127.0.0.1', r));
-  const port = (hang.address() as net.AddressInfo).port;
-  srv = await startServer({ env: { ROOST_SERVICE_LOG_MAX_PENDING_BYTES: String(CAP), ROOST_SERVICE_WRITE_TIMEOUT_MS: '2000' } });
+  hanging = await startWithHangingTenant({ ROOST_SERVICE_LOG_MAX_PENDING_BYTES: String(CAP), ROOST_SERVICE_WRITE_TIMEOUT_MS: '2000' });
+  ({ srv, token: hangToken } = hanging);
   localToken = (await call(`${srv.url}/tokens`)).body.workspace_admin_token;
-  const op = srv.operatorToken;
-  const t = await call(`${srv.url}/v0/tenants`, { method: 'POST', token: op, body: JSON.stringify({ slug: 'hang' }) });
-  expect(t.status, t.text).toBe(201);
-  const ws = await call(`${srv.url}/v0/tenants/hang/workspaces`, { method: 'POST', token: op, body: JSON.stringify({ name: 'main' }) });
-  expect(ws.status, ws.text).toBe(201);
-  hangToken = ws.body.token;
-  const p = await call(`${srv.url}/v0/tenants/hang`, { method: 'PATCH', token: op, body: JSON.stringify({ placement: { type: 'clickhouse', url: `http://127.0.0.1:${port}` } }) });
-  expect(p.status, p.text).toBe(200);
 }, 120_000);
 afterAll(async () => {
-  await srv?.stop();
-  for (const s of sockets) s.destroy();
-  await new Promise((r) => hang?.close(r));
+  await hanging?.stop();
 });
 
 describe('a tenant on a remote server that never answers', () => {
