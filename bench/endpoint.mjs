@@ -13,11 +13,11 @@
 // Usage: npx tsc -p tsconfig.json && node bench/endpoint.mjs [--rounds 3] [--seconds 5] [--connections 8] [--rows 200000] [--wrk-threads 2] [--floor]
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Session } from 'chdb';
+import { cpuMs, freePort, median } from './proc.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const arg = (name, def) => { const i = process.argv.indexOf(`--${name}`); return i > 0 ? Number(process.argv[i + 1]) : def; };
@@ -41,10 +41,8 @@ const CASES = {
   },
 };
 
-const freePort = () => new Promise((resolve) => { const s = net.createServer().listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); }); });
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
 
 // --- the server (its own process), data and pipes --------------------------------------------
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'roost-bench-endpoint-'));
@@ -89,10 +87,7 @@ for (const [name, c] of Object.entries(CASES)) {
   if (JSON.stringify(viaHttp) !== JSON.stringify(direct)) throw new Error(`${name}: endpoint and baseline disagree\n${JSON.stringify(viaHttp)}\n${JSON.stringify(direct)}`);
 }
 
-// CPU time (ms) of a process and of its children (the server and its tenant cell).
-const cpuMs = (pid) => {
-  try { const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' '); return (Number(f[11]) + Number(f[12])) * 1000 / 100; } catch { return 0; }
-};
+// The children of a process (the server's tenant cell; a floor server's engine process).
 const childPids = (pid) => { try { return execFileSync('pgrep', ['-P', String(pid)]).toString().trim().split('\n').filter(Boolean).map(Number); } catch { return []; } };
 
 // The cell turns chdb's parallel output formatting off for small results; the in-process

@@ -7,10 +7,10 @@
 // Usage: npx tsc -p tsconfig.json && node bench/http-overhead.mjs [--rounds 3] [--seconds 5]
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cpuMs, freePort, median } from './proc.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const arg = (name, def) => { const i = process.argv.indexOf(`--${name}`); return i > 0 ? Number(process.argv[i + 1]) : def; };
@@ -19,9 +19,6 @@ const seconds = arg('seconds', 5);
 const WRK = process.env.WRK ?? '/usr/bin/wrk';
 if (!fs.existsSync(WRK)) { console.error(`wrk not found at ${WRK} (apt-get install wrk, or set WRK=)`); process.exit(2); }
 
-const freePort = () => new Promise((resolve) => { const s = net.createServer().listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); }); });
-const cpuMs = (pid) => { const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' '); return (Number(f[11]) + Number(f[12])) * 1000 / 100; };
-const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'roost-bench-http-'));
 const [roostPort, barePort] = [await freePort(), await freePort()];
