@@ -50,6 +50,33 @@ export function noAccess<E extends LoginFailed>(err: E, rules: readonly MappingR
   return err;
 }
 
+/**
+ * What a login's claims earn at a tenant (OIDC and SAML alike): the grants of the connection's
+ * own rules (another IdP of the tenant asserting the same claim earns nothing here), and the
+ * claims the session keeps: only what the rules read plus `keepAlso`, protocol claims included
+ * when a rule reads them (acr, amr, azp...), since the rules run again on these claims at every
+ * request and a claim granted at login but left out lost its grant at the next one. No grant:
+ * the sessions an earlier login of this person gave them end too (they went on for up to their
+ * lifetime, able to mint tokens, after the person was removed), and `refusal` is thrown.
+ */
+export async function grantsOfLogin<E extends LoginFailed>(
+  app: App, tenant: string, connId: string, identity: Identity, all: Record<string, unknown>,
+  refusal: (message: string) => E, keepAlso: readonly string[] = [],
+): Promise<{ grants: Grants; claims: Record<string, unknown> }> {
+  const rules = getRules(app.state, tenant);
+  const grants = evaluateRules(rules, all, connId);
+  if (!hasAnyGrant(grants)) {
+    const who = identity.email ?? identity.subject;
+    await endSubjectSessions(app, tenant, connId, identity);
+    throw noAccess(refusal(noAccessMessage(tenant, connId, who)), rules, all, tenant, connId, who);
+  }
+  const keep = referencedClaims(rulesFor(rules, connId));
+  for (const k of keepAlso) keep.add(k);
+  const claims: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(all)) if (keep.has(k)) claims[k] = v;
+  return { grants, claims };
+}
+
 export async function completeLogin(app: App, ctx: Ctx, tenant: string, connId: string): Promise<LoginResult> {
   const where = { tenant, connection: connId };
   const fail = (msg: string, cause?: unknown): never => { throw new LoginFailed('LOGIN_FAILED', msg, where, cause); };
@@ -109,22 +136,7 @@ export async function completeLogin(app: App, ctx: Ctx, tenant: string, connId: 
     connection: connId, issuer: String(idClaims!.iss), subject: String(idClaims!.sub),
     email: typeof all.email === 'string' ? all.email : undefined, name: typeof all.name === 'string' ? all.name : undefined,
   };
-  const rules = getRules(app.state, tenant);
-  // Only the rules for this connection: another IdP of the tenant asserting the same claim earns nothing here.
-  const grants = evaluateRules(rules, all, connId);
-  if (!hasAnyGrant(grants)) {
-    const who = identity.email ?? identity.subject;
-    // The IdP now says this person has no access here: the sessions an earlier login gave them end
-    // too (they went on for up to their lifetime, able to mint tokens, after the person was removed).
-    await endSubjectSessions(app, tenant, connId, identity);
-    throw noAccess(new LoginFailed('NO_ACCESS', noAccessMessage(tenant, connId, who), where), rules, all, tenant, connId, who);
-  }
-  const keep = referencedClaims(rulesFor(rules, connId));
-  const claims: Record<string, unknown> = {};
-  // Only what the rules read rides in the session (plus sub, email, name), protocol claims
-  // included when a rule reads them (acr, amr, azp...): the rules run again on these claims at
-  // every request, and a claim granted at login but left out lost its grant at the next one.
-  for (const [k, v] of Object.entries(all)) if (keep.has(k)) claims[k] = v;
+  const { grants, claims } = await grantsOfLogin(app, tenant, connId, identity, all, (message) => new LoginFailed('NO_ACCESS', message, where));
   let issued: Awaited<ReturnType<typeof issueSession>>;
   try {
     issued = await issueSession(app, { tenant, identity, idpSid: typeof idClaims!.sid === 'string' ? idClaims!.sid : undefined, claims, since: pending!.expiresAt - PENDING_TTL_MS });

@@ -14,11 +14,9 @@ import type { Ctx } from '../../src/http/context.js';
 import { readBody } from '../../src/http/context.js';
 import { RoostError } from '../../src/errors.js';
 import { safeReturnTo } from '../oidc/login.js';
-import { noAccess, type LoginResult } from '../oidc/callback.js';
-import { evaluateRules, getRules, noAccessMessage, referencedClaims, rulesFor } from '../mapping/rules.js';
-import { hasAnyGrant } from '../roles.js';
+import { grantsOfLogin, type LoginResult } from '../oidc/callback.js';
 import type { Identity } from '../authorize.js';
-import { endSubjectSessions, issueSession } from '../sessions/sessions.js';
+import { issueSession } from '../sessions/sessions.js';
 import { loginKeyHash } from '../sessions/cookies.js';
 import { samlLoginKey } from './login.js';
 import { acsUrl, getSamlConnection, NAMEID_FORMATS, spEntityId, type SamlConnectionRecord } from './connections.js';
@@ -151,19 +149,8 @@ export async function completeSamlLogin(app: App, ctx: Ctx, tenant: string, conn
     connection: connId, issuer: conn.idp_entity_id, subject: who.nameId,
     email: typeof all.email === 'string' ? all.email : undefined, name: typeof all.name === 'string' ? all.name : undefined,
   };
-  const rules = getRules(app.state, tenant);
-  // Only the rules for this connection: another IdP of the tenant asserting the same claim earns nothing here.
-  const grants = evaluateRules(rules, all, connId);
-  if (!hasAnyGrant(grants)) {
-    const who = identity.email ?? identity.subject;
-    // As for OIDC: the sessions of an earlier login of this person end with the refused one.
-    await endSubjectSessions(app, tenant, connId, identity);
-    throw noAccess(new SamlLoginFailed('no_access', noAccessMessage(tenant, connId, who), where, { code: 'NO_ACCESS' }), rules, all, tenant, connId, who);
-  }
-  const keep = referencedClaims(rulesFor(rules, connId));
-  for (const k of ['nameid', 'nameid_format', 'groups']) keep.add(k);
-  const claims: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(all)) if (keep.has(k)) claims[k] = v;
+  const { grants, claims } = await grantsOfLogin(app, tenant, connId, identity, all,
+    (message) => new SamlLoginFailed('no_access', message, where, { code: 'NO_ACCESS' }), ['nameid', 'nameid_format', 'groups']);
   let issued: Awaited<ReturnType<typeof issueSession>>;
   try {
     issued = await issueSession(app, { tenant, identity, idpSid: who.sessionIndex, claims, since: pending?.createdAt ?? started });
