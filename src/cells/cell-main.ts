@@ -291,24 +291,8 @@ function tellHeadRunning(lane: Lane): void {
   const head = lane.inEngine.keys().next().value;
   if (head === undefined || runningTold.has(head)) return;
   runningTold.add(head);
-  startedDue.add(head);
-  startedTimer ??= setTimeout(sendStarted, STARTED_DELAY_MS);
-}
-
-/**
- * Started frames wait STARTED_DELAY_MS before they are sent, and a query answered by then (most
- * of an endpoint's reads) never sends one: the parent had to read, parse and arm a timer for a
- * frame a millisecond before the answer came (one more wake-up of the server per call). Its
- * backstop counts that much later; the engine's own max_execution_time is unchanged.
- */
-const STARTED_DELAY_MS = 50;
-const startedDue = new Set<number>();
-let startedTimer: NodeJS.Timeout | undefined;
-function sendStarted(): void {
-  startedTimer = undefined;
   // "shared": the session may hold a second call that chdb runs first (see the parent's backstop).
-  for (const id of startedDue) send(Frame.Started, id, 'shared');
-  startedDue.clear();
+  send(Frame.Started, head, 'shared');
 }
 
 
@@ -471,7 +455,6 @@ function bufferedDone(job: Job, st: Active, lane: Lane, seen: number, t0: number
   lane.inEngine.delete(job.id);
   if (lane.inEngine.size) lane.headSince = performance.now();
   runningTold.delete(job.id);
-  startedDue.delete(job.id);
   tellHeadRunning(lane);
   if (err !== undefined) {
     engineFailed(lane);

@@ -391,8 +391,7 @@ export class EmbeddedCell implements Engine {
     const onAbort = () => cancel(new RoostError('CLIENT_CLOSED', 'the client went away; query cancelled'));
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     // The backstop counts from when the engine starts the query (Frame.Started, again for each
-    // run of it; a buffered query's comes 50 ms after its start, and not at all when it is
-    // answered by then: cell-main's STARTED_DELAY_MS), as max_execution_time does: waiting behind the tenant's other queries is not
+    // run of it), as max_execution_time does: waiting behind the tenant's other queries is not
     // running. A cell that never starts it is the health check's and the request timeout's.
     // A small read told as started (`shared`) gets twice the limit (and the slack): it is its
     // engine session's oldest, but the session may hold a second one that chdb takes first (it
