@@ -180,3 +180,44 @@ describe('who is charged', () => {
     expect(next.status, next.text).toBe(200);
   }, 60_000);
 });
+
+describe('a client that leaves at once', () => {
+  let srv: RunningServer;
+  let admin: string;
+  const heavy = encodeURIComponent('SELECT count() FROM numbers(100000000000) WHERE NOT ignore(sipHash64(number))');
+  const restarts = () => srv.logs.filter((l) => l.msg === 'cell restarted: a cancelled query did not stop in time').length;
+  const charges = () => srv.logs.filter((l) => l.msg === 'audit' && l.event === 'query.abandoned').length;
+
+  beforeAll(async () => {
+    // A budget no trial reaches: every restart is charged, none refused.
+    srv = await startServer({ args: ['--query-timeout', '20000'], env: { ROOST_ABANDONED_RESTARTS: '100' } });
+    admin = (await call(`${srv.url}/tokens`)).body.workspace_admin_token;
+  }, 120_000);
+  afterAll(async () => { await srv?.stop(); });
+
+  it('is charged for the restart its query costs, however soon it left', async () => {
+    // The request is sent and its connection closed in one go: the server sends the query and
+    // cancels it at once, and the cell's word that the engine runs it comes after the cancel.
+    // That word used to be dropped, and about half of these restarts were charged to nobody.
+    // A close the server sees before the engine call is made costs nothing (the query is not
+    // sent): such a trial restarts nothing and charges nothing. Every restart must be charged.
+    const first = restarts();
+    for (let trial = 0; trial < 8; trial++) {
+      const before = restarts();
+      await new Promise<void>((resolve) => {
+        const req = http.get(`${srv.url}/v0/sql?q=${heavy}`, { headers: { Authorization: `Bearer ${admin}` } });
+        req.on('error', () => resolve());
+        req.on('finish', () => { req.destroy(); resolve(); });
+      });
+      // The cancel's grace is 1 s: a restart due comes within 2.5 s.
+      for (let i = 0; i < 50 && restarts() === before; i++) await new Promise((r) => setTimeout(r, 50));
+      expect(restarts() - before, `trial ${trial}: one restart at most`).toBeLessThanOrEqual(1);
+      for (let i = 0; i < 60 && charges() < restarts(); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(charges(), `trial ${trial}: every restart charged`).toBe(restarts());
+      const next = await call(`${srv.url}/v0/sql?q=${encodeURIComponent('SELECT 1 AS x FORMAT CSV')}`, { token: admin });
+      expect(next.status, next.text).toBe(200);
+    }
+    // Most trials did reach the engine (8 of 8 and 7 of 8 in two runs here): the test saw the race.
+    expect(restarts() - first).toBeGreaterThanOrEqual(3);
+  }, 120_000);
+});

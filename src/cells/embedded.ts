@@ -122,6 +122,7 @@ class CellProcess {
       // Requests queued behind it never started, so they may be sent again.
       for (const t of this.cancelling.values()) clearTimeout(t);
       this.cancelling.clear();
+      this.#startedWhileCancelling.clear();
       // Stopped because its tenant was deleted: the requests it was serving say so (a backup job of
       // the tenant said "retry it", for a tenant no longer there).
       const err = this.exitReason ?? new EngineUnavailable('the tenant\'s engine cell stopped while serving this request; retry it', { details: this.recycling ? { recycled: true } : {} });
@@ -143,7 +144,9 @@ class CellProcess {
     if ((type === Frame.End || type === Frame.Error) && this.cancelling.has(id)) {
       clearTimeout(this.cancelling.get(id));
       this.cancelling.delete(id);
+      this.#startedWhileCancelling.delete(id);
     }
+    if (type === Frame.Started && this.cancelling.has(id)) this.#startedWhileCancelling.add(id);
     const p = this.pending.get(id);
     if (!p) return;
     switch (type) {
@@ -189,6 +192,13 @@ class CellProcess {
 
   /** Requests cancelled but not yet seen to end, with their kill timers. */
   readonly cancelling = new Map<number, NodeJS.Timeout>();
+  /**
+   * Cancelled requests the cell told as running after they were cancelled (their pending entry is
+   * gone by then). A client that left at once (the query sent and cancelled in one go, when its
+   * connection closed before the engine call was made) had its query started by the cell a moment
+   * later, and the restart that stopped it was charged to nobody.
+   */
+  #startedWhileCancelling = new Set<number>();
   /** Set when the server killed the cell to stop a query that would not stop. */
   recycling = false;
   /** Why the process ends, when not a failure: the error its requests in flight get. */
@@ -200,17 +210,21 @@ class CellProcess {
    * not reported the request's end within `graceMs`, the cell is killed and the
    * requests queued behind it are sent to a fresh cell.
    */
-  /** `onKill`: called when the query did not stop in time and the cell is killed for it. */
-  cancel(id: number, graceMs: number, onKill?: () => void): void {
+  /**
+   * `onKill`: called when the query did not stop in time and the cell is killed for it;
+   * `startedLate`: the cell told it was running only after it was cancelled.
+   */
+  cancel(id: number, graceMs: number, onKill?: (startedLate: boolean) => void): void {
     if (!this.send(Frame.Cancel, id)) return;
     if (this.cancelling.has(id)) return;
     const t = setTimeout(() => {
       this.cancelling.delete(id);
+      const startedLate = this.#startedWhileCancelling.delete(id);
       // Killed already by another cancelled query's timer (due at the same moment, before the
       // exit event): one restart, charged once.
       if (this.exited || this.recycling) return;
       this.recycling = true;
-      try { onKill?.(); } catch { /* the kill goes on */ }
+      try { onKill?.(startedLate); } catch { /* the kill goes on */ }
       this.child.kill('SIGKILL');
     }, graceMs);
     t.unref();
@@ -380,7 +394,7 @@ export class EmbeddedCell implements Engine {
       // one's restart: any credential keeping the engine busy got the others refused); a time
       // limit is not charged.
       const charge = reason instanceof RoostError && reason.code === 'CLIENT_CLOSED' && opts.onAbandonRestart;
-      proc.cancel(id, CANCEL_GRACE_MS, charge ? () => { if (running) charge(); } : undefined);
+      proc.cancel(id, CANCEL_GRACE_MS, charge ? (startedLate) => { if (running || startedLate) charge(); } : undefined);
       failure = reason;
       proc.pending.delete(id);
       rejectDone(reason);
