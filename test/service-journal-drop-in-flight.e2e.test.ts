@@ -16,8 +16,9 @@ import { startWithHangingTenant, type HangingTenant } from './helpers/hanging-re
 
 // The smallest bound the server takes, so a few hundred audit rows are past it.
 const CAP = 64 * 1024;
-// Long enough for the rows below to arrive while the first write hangs, on a slow machine too.
-const WRITE_TIMEOUT_MS = 6000;
+// Long enough for the rows below to arrive while the first write hangs, on a slow machine too
+// (they took 7.8 s once in CI, against 6 s then).
+const WRITE_TIMEOUT_MS = 10_000;
 let hanging: HangingTenant;
 let srv: RunningServer;
 let hangToken = '';
