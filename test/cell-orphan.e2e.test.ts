@@ -68,14 +68,16 @@ describe('a cell whose server is killed mid-statement', () => {
     expect((await call(`${srv.url}/v0/datasources?name=t&mode=append`, { method: 'POST', token: tok, body: '1\n2\n3\n' })).status).toBe(200);
     expect(await srv.stop()).toBe(0);
 
-    // Another process holds the engine's directory for ~3 s (as a dying cell would).
+    // Another process holds the engine's directory (as a dying cell would) until the new cell is
+    // seen waiting for it, then lets go. (It held a fixed 3 s before: on a slow CI machine the
+    // server took that long to start, and the cell never saw it.)
     const db = engineDir(dataDir);
     const holder = spawn(process.execPath, ['-e', `
       const { Session } = require('chdb');
       const s = new Session(${JSON.stringify(db)});
       process.stdout.write('held\\n');
-      setTimeout(() => { s.close(); process.exit(0); }, 3000);
-    `], { cwd: path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..'), stdio: ['ignore', 'pipe', 'inherit'] });
+      process.stdin.once('data', () => { s.close(); process.exit(0); });
+    `], { cwd: path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..'), stdio: ['pipe', 'pipe', 'inherit'] });
     await new Promise<void>((resolve, reject) => {
       holder.stdout!.on('data', (b: Buffer) => { if (b.toString().includes('held')) resolve(); });
       holder.once('exit', (code) => reject(new Error(`holder exited early: ${code}`)));
@@ -83,14 +85,19 @@ describe('a cell whose server is killed mid-statement', () => {
 
     srv = await startServer({ dataDir, dev: false });
     servers.push(srv);
-    const r = await sql(srv, 'SELECT count() AS n FROM t FORMAT JSON');
+    const answer = sql(srv, 'SELECT count() AS n FROM t FORMAT JSON');
+    for (let i = 0; i < 200 && !/still held by process \d+; waiting/.test(srv.stderr()); i++) await sleep(50);
+    expect(srv.stderr()).toMatch(/still held by process \d+; waiting/);
+    await sleep(500);
+    holder.stdin!.write('release\n');
+    const r = await answer;
     // The server's stderr holds the cell's own words on why it could not start (CI saw a 503
     // "cell process exited during start" here twice: the holder let go as the cell looked, see
     // the next test).
     expect(r.status, `${r.text}\nserver stderr:\n${srv.stderr().slice(-4000)}`).toBe(200);
     expect(Number(r.body.data[0].n)).toBe(3);
+    for (let i = 0; i < 50 && holder.exitCode === null; i++) await sleep(50);
     expect(holder.exitCode).toBe(0);
-    expect(srv.stderr()).toMatch(/still held by process \d+; waiting/);
   }, 120_000);
 
   it('a holder letting go as the cell looks is waited for too, whatever the engine says', async () => {

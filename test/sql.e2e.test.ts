@@ -18,7 +18,8 @@ const rows = async (sql: string, t = token) => {
 };
 
 beforeAll(async () => {
-  srv = await startServer({ args: ['--query-timeout', '2000'] });
+  // 5 s: the 1,000,000-row Parquet result below took over 2 s on a slow CI machine (408).
+  srv = await startServer({ args: ['--query-timeout', '5000'] });
   token = (await call(`${srv.url}/tokens`)).body.workspace_admin_token;
   const post = (p: string, body?: string) => call(`${srv.url}${p}`, { method: 'POST', token, body, headers: { 'Content-Type': 'text/csv' } });
   await post(`/v0/datasources?name=events&schema=${encodeURIComponent('id UInt32, country String, amount Float64')}`);
