@@ -120,9 +120,8 @@ class CellProcess {
       rejectReady(new EngineUnavailable(`cell process exited during start (code ${code}, signal ${signal})`));
       // Exit code 75: the cell recycled itself because a cancelled query would not stop.
       // Requests queued behind it never started, so they may be sent again.
-      for (const t of this.cancelling.values()) clearTimeout(t);
+      for (const c of this.cancelling.values()) clearTimeout(c.timer);
       this.cancelling.clear();
-      this.#startedWhileCancelling.clear();
       // Stopped because its tenant was deleted: the requests it was serving say so (a backup job of
       // the tenant said "retry it", for a tenant no longer there).
       const err = this.exitReason ?? new EngineUnavailable('the tenant\'s engine cell stopped while serving this request; retry it', { details: this.recycling ? { recycled: true } : {} });
@@ -141,12 +140,12 @@ class CellProcess {
       w?.(info.version);
       return;
     }
-    if ((type === Frame.End || type === Frame.Error) && this.cancelling.has(id)) {
-      clearTimeout(this.cancelling.get(id));
+    const cancelled = this.cancelling.get(id);
+    if (cancelled && (type === Frame.End || type === Frame.Error)) {
+      clearTimeout(cancelled.timer);
       this.cancelling.delete(id);
-      this.#startedWhileCancelling.delete(id);
     }
-    if (type === Frame.Started && this.cancelling.has(id)) this.#startedWhileCancelling.add(id);
+    if (cancelled && type === Frame.Started) cancelled.startedLate = true;
     const p = this.pending.get(id);
     if (!p) return;
     switch (type) {
@@ -190,15 +189,14 @@ class CellProcess {
     return true;
   }
 
-  /** Requests cancelled but not yet seen to end, with their kill timers. */
-  readonly cancelling = new Map<number, NodeJS.Timeout>();
   /**
-   * Cancelled requests the cell told as running after they were cancelled (their pending entry is
-   * gone by then). A client that left at once (the query sent and cancelled in one go, when its
-   * connection closed before the engine call was made) had its query started by the cell a moment
-   * later, and the restart that stopped it was charged to nobody.
+   * Requests cancelled but not yet seen to end, with their kill timers, and whether the cell told
+   * them running after they were cancelled (`startedLate`; their pending entry is gone by then). A
+   * client that left at once (the query sent and cancelled in one go, when its connection closed
+   * before the engine call was made) had its query started by the cell a moment later, and the
+   * restart that stopped it was charged to nobody.
    */
-  #startedWhileCancelling = new Set<number>();
+  readonly cancelling = new Map<number, { timer: NodeJS.Timeout; startedLate: boolean }>();
   /** Set when the server killed the cell to stop a query that would not stop. */
   recycling = false;
   /** Why the process ends, when not a failure: the error its requests in flight get. */
@@ -217,18 +215,18 @@ class CellProcess {
   cancel(id: number, graceMs: number, onKill?: (startedLate: boolean) => void): void {
     if (!this.send(Frame.Cancel, id)) return;
     if (this.cancelling.has(id)) return;
-    const t = setTimeout(() => {
+    const c = { startedLate: false, timer: setTimeout(() => {
       this.cancelling.delete(id);
-      const startedLate = this.#startedWhileCancelling.delete(id);
+      const { startedLate } = c;
       // Killed already by another cancelled query's timer (due at the same moment, before the
       // exit event): one restart, charged once.
       if (this.exited || this.recycling) return;
       this.recycling = true;
       try { onKill?.(startedLate); } catch { /* the kill goes on */ }
       this.child.kill('SIGKILL');
-    }, graceMs);
-    t.unref();
-    this.cancelling.set(id, t);
+    }, graceMs) };
+    c.timer.unref();
+    this.cancelling.set(id, c);
   }
 
   ping(timeoutMs: number): Promise<string> {
