@@ -9,6 +9,12 @@ import { AbandonBudget } from '../auth/abandoned-queries.js';
 import { call, startServer, type RunningServer } from './helpers/server.js';
 import { serverAudit } from './helpers/audit.js';
 
+/** A query that runs for hours unless stopped (the engine cannot interrupt it). */
+const heavy = encodeURIComponent('SELECT count() FROM numbers(100000000000) WHERE NOT ignore(sipHash64(number))');
+/** The cell restarts made to stop a cancelled query, and their charges, in a server's log. */
+const restartsOf = (srv: RunningServer) => srv.logs.filter((l) => l.msg === 'cell restarted: a cancelled query did not stop in time').length;
+const chargesOf = (srv: RunningServer) => srv.logs.filter((l) => l.msg === 'audit' && l.event === 'query.abandoned');
+
 describe('AbandonBudget', () => {
   it('refuses a key past its restarts until the oldest leaves the window, other keys untouched', () => {
     let now = 1_000_000;
@@ -41,7 +47,6 @@ describe('abandoned queries over HTTP', () => {
   let admin: string;
   let other: string;
   const { waitAudit } = serverAudit(() => srv);
-  const heavy = encodeURIComponent('SELECT count() FROM numbers(100000000000) WHERE NOT ignore(sipHash64(number))');
 
   beforeAll(async () => {
     // A long time limit (the heavy query is stopped only by the restart) and one restart allowed
@@ -67,7 +72,7 @@ describe('abandoned queries over HTTP', () => {
     req.on('error', () => resolve());
     setTimeout(() => { req.destroy(); resolve(); }, 300);
   });
-  const restarts = () => srv.logs.filter((l) => l.msg === 'cell restarted: a cancelled query did not stop in time').length;
+  const restarts = () => restartsOf(srv);
   const waitRestarts = async (n: number) => {
     for (let i = 0; i < 200 && restarts() < n; i++) await new Promise((r) => setTimeout(r, 50));
     expect(restarts()).toBe(n);
@@ -130,9 +135,8 @@ describe('who is charged', () => {
   let srv: RunningServer;
   let heavyTok: string;
   let victim: string;
-  const heavy = encodeURIComponent('SELECT count() FROM numbers(100000000000) WHERE NOT ignore(sipHash64(number))');
-  const restarts = () => srv.logs.filter((l) => l.msg === 'cell restarted: a cancelled query did not stop in time').length;
-  const charges = () => srv.logs.filter((l) => l.msg === 'audit' && l.event === 'query.abandoned');
+  const restarts = () => restartsOf(srv);
+  const charges = () => chargesOf(srv);
 
   beforeAll(async () => {
     // Queries stop at 3 s by their time limit, so the tests do not wait long behind heavy ones.
@@ -184,9 +188,8 @@ describe('who is charged', () => {
 describe('a client that leaves at once', () => {
   let srv: RunningServer;
   let admin: string;
-  const heavy = encodeURIComponent('SELECT count() FROM numbers(100000000000) WHERE NOT ignore(sipHash64(number))');
-  const restarts = () => srv.logs.filter((l) => l.msg === 'cell restarted: a cancelled query did not stop in time').length;
-  const charges = () => srv.logs.filter((l) => l.msg === 'audit' && l.event === 'query.abandoned').length;
+  const restarts = () => restartsOf(srv);
+  const charges = () => chargesOf(srv).length;
 
   beforeAll(async () => {
     // A budget no trial reaches: every restart is charged, none refused.

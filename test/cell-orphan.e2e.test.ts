@@ -33,6 +33,38 @@ function engineDir(dataDir: string): string {
   return found[0];
 }
 
+/**
+ * Another process holding the engine's directory (as a dying cell would): it lets go when
+ * `release()` is called, after running `onRelease` (JavaScript, with `fs`, `status` in scope).
+ */
+async function holdEngine(db: string, onRelease = ''): Promise<{ release: () => void; exited: () => Promise<number | null> }> {
+  const holder = spawn(process.execPath, ['-e', `
+    const fs = require('node:fs');
+    const { Session } = require('chdb');
+    const s = new Session(${JSON.stringify(db)});
+    process.stdout.write('held\\n');
+    process.stdin.once('data', () => {
+      const status = ${JSON.stringify(path.join(db, 'status'))};
+      ${onRelease}
+      setTimeout(() => { s.close(); process.exit(0); }, 300);
+    });
+  `], { cwd: path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..'), stdio: ['pipe', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    holder.stdout!.on('data', (b: Buffer) => { if (b.toString().includes('held')) resolve(); });
+    holder.once('exit', (code) => reject(new Error(`holder exited early: ${code}`)));
+  });
+  return {
+    release: () => { holder.stdin!.write('release\n'); },
+    exited: async () => { for (let i = 0; i < 50 && holder.exitCode === null; i++) await sleep(50); return holder.exitCode; },
+  };
+}
+
+/** Waits until the server's new cell says it waits for the directory's holder. */
+async function cellWaiting(srv: RunningServer): Promise<void> {
+  for (let i = 0; i < 200 && !/still held by process \d+; waiting/.test(srv.stderr()); i++) await sleep(50);
+  expect(srv.stderr()).toMatch(/still held by process \d+; waiting/);
+}
+
 describe('a cell whose server is killed mid-statement', () => {
   it('ends with its server, and the next server serves the tenant at once', async () => {
     const dataDir = tempDir('roost-orphan-');
@@ -71,33 +103,21 @@ describe('a cell whose server is killed mid-statement', () => {
     // Another process holds the engine's directory (as a dying cell would) until the new cell is
     // seen waiting for it, then lets go. (It held a fixed 3 s before: on a slow CI machine the
     // server took that long to start, and the cell never saw it.)
-    const db = engineDir(dataDir);
-    const holder = spawn(process.execPath, ['-e', `
-      const { Session } = require('chdb');
-      const s = new Session(${JSON.stringify(db)});
-      process.stdout.write('held\\n');
-      process.stdin.once('data', () => { s.close(); process.exit(0); });
-    `], { cwd: path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..'), stdio: ['pipe', 'pipe', 'inherit'] });
-    await new Promise<void>((resolve, reject) => {
-      holder.stdout!.on('data', (b: Buffer) => { if (b.toString().includes('held')) resolve(); });
-      holder.once('exit', (code) => reject(new Error(`holder exited early: ${code}`)));
-    });
+    const held = await holdEngine(engineDir(dataDir));
 
     srv = await startServer({ dataDir, dev: false });
     servers.push(srv);
     const answer = sql(srv, 'SELECT count() AS n FROM t FORMAT JSON');
-    for (let i = 0; i < 200 && !/still held by process \d+; waiting/.test(srv.stderr()); i++) await sleep(50);
-    expect(srv.stderr()).toMatch(/still held by process \d+; waiting/);
-    await sleep(500);
-    holder.stdin!.write('release\n');
+    await cellWaiting(srv);
+    await sleep(200);
+    held.release();
     const r = await answer;
     // The server's stderr holds the cell's own words on why it could not start (CI saw a 503
     // "cell process exited during start" here twice: the holder let go as the cell looked, see
     // the next test).
     expect(r.status, `${r.text}\nserver stderr:\n${srv.stderr().slice(-4000)}`).toBe(200);
     expect(Number(r.body.data[0].n)).toBe(3);
-    for (let i = 0; i < 50 && holder.exitCode === null; i++) await sleep(50);
-    expect(holder.exitCode).toBe(0);
+    expect(await held.exited()).toBe(0);
   }, 120_000);
 
   it('a holder letting go as the cell looks is waited for too, whatever the engine says', async () => {
@@ -113,33 +133,16 @@ describe('a cell whose server is killed mid-statement', () => {
     expect((await sql(srv, 'SELECT 1 AS x FORMAT JSON')).status).toBe(200);
     expect(await srv.stop()).toBe(0);
 
-    const db = engineDir(dataDir);
     const gonePid = spawnSync(process.execPath, ['-e', '0']).pid;
-    const holder = spawn(process.execPath, ['-e', `
-      const fs = require('node:fs');
-      const { Session } = require('chdb');
-      const s = new Session(${JSON.stringify(db)});
-      process.stdout.write('held\\n');
-      process.stdin.once('data', () => {
-        const status = ${JSON.stringify(path.join(db, 'status'))};
-        fs.writeFileSync(status, fs.readFileSync(status, 'utf8').replace(/^PID: \\d+/m, 'PID: ${gonePid}'));
-        setTimeout(() => { s.close(); process.exit(0); }, 300);
-      });
-    `], { cwd: path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..'), stdio: ['pipe', 'pipe', 'inherit'] });
-    await new Promise<void>((resolve, reject) => {
-      holder.stdout!.on('data', (b: Buffer) => { if (b.toString().includes('held')) resolve(); });
-      holder.once('exit', (code) => reject(new Error(`holder exited early: ${code}`)));
-    });
+    const held = await holdEngine(engineDir(dataDir), `fs.writeFileSync(status, fs.readFileSync(status, 'utf8').replace(/^PID: \\d+/m, 'PID: ${gonePid}'));`);
 
     srv = await startServer({ dataDir, dev: false });
     servers.push(srv);
     const answer = sql(srv, 'SELECT 1 AS x FORMAT JSON');
-    for (let i = 0; i < 200 && !/still held by process \d+; waiting/.test(srv.stderr()); i++) await sleep(50);
-    expect(srv.stderr()).toMatch(/still held by process \d+; waiting/);
-    holder.stdin!.write('release\n');
+    await cellWaiting(srv);
+    held.release();
     const r = await answer;
     expect(r.status, `${r.text}\nserver stderr:\n${srv.stderr().slice(-4000)}`).toBe(200);
-    for (let i = 0; i < 50 && holder.exitCode === null; i++) await sleep(50);
-    expect(holder.exitCode).toBe(0);
+    expect(await held.exited()).toBe(0);
   }, 120_000);
 });
