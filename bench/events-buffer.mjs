@@ -4,8 +4,8 @@
 // --seconds; a third of the way in the tenant's cell is killed (SIGKILL) and the server restarts
 // it; when the load stops, the time until every acknowledged event is stored is the drain time.
 // Context, no target. With --baseline <dir> (another checkout, built), its server runs the same
-// rounds alternately with this one, side by side.
-//   npx tsc -p tsconfig.json && node bench/events-buffer.mjs [--rounds 3] [--seconds 15] [--baseline ../old]
+// rounds alternately with this one, side by side. --kill 0: no kill (the buffer under load alone).
+//   npx tsc -p tsconfig.json && node bench/events-buffer.mjs [--rounds 3] [--seconds 15] [--baseline ../old] [--kill 0]
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -18,6 +18,7 @@ const arg = (name, def) => { const i = process.argv.indexOf(`--${name}`); return
 const rounds = Number(arg('rounds', 3));
 const seconds = Number(arg('seconds', 15));
 const baseline = arg('baseline', undefined);
+const kill = arg('kill', '1') !== '0';
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const childPids = (pid) => { try { return execFileSync('pgrep', ['-P', String(pid)]).toString().trim().split('\n').filter(Boolean).map(Number); } catch { return []; } };
 
@@ -78,7 +79,7 @@ async function round(s) {
     p.on('exit', (c) => (c === 0 ? resolve(JSON.parse(out)) : reject(new Error(`loader exited ${c}`))));
   });
   await sleep(seconds * 1000 / 3);
-  const cells = childPids(s.proc.pid);
+  const cells = kill ? childPids(s.proc.pid) : [];
   for (const pid of cells) process.kill(pid, 'SIGKILL');
   const { acked, refused } = await load;
   const loadEnd = performance.now();
@@ -106,7 +107,7 @@ for (let r = 0; r < rounds; r++) {
     }
   }
 }
-console.log(`\n/v0/events without wait, 16 clients × 5-event bodies for ${seconds} s, the cell killed at ${(seconds / 3).toFixed(0)} s; medians of ${rounds} rounds:`);
+console.log(`\n/v0/events without wait, 16 clients × 5-event bodies for ${seconds} s, ${kill ? `the cell killed at ${(seconds / 3).toFixed(0)} s` : 'no kill'}; medians of ${rounds} rounds:`);
 for (const [label, rs] of results) {
   console.log(`  ${label}: ${Math.round(median(rs.map((x) => x.rate)))} events/s acknowledged, drain after the load ${(median(rs.map((x) => x.drainMs)) / 1000).toFixed(1)} s`);
 }
