@@ -793,7 +793,7 @@ function safeList(dir: string): string[] {
 const FILE_OPS_AT_ONCE = 32;
 
 /** `fn` of every item, FILE_OPS_AT_ONCE at a time; the results in the items' order. A failure rejects (after the running ones end). */
-export async function eachAtOnce<T, R>(items: readonly T[], fn: (item: T) => Promise<R>): Promise<R[]> {
+async function eachAtOnce<T, R>(items: readonly T[], fn: (item: T) => Promise<R>): Promise<R[]> {
   const out = new Array<R>(items.length);
   let next = 0;
   let failed: { e: unknown } | undefined;
