@@ -28,6 +28,7 @@ export async function startDevIdentity(app: App): Promise<void> {
   const lastPort = Number(/^http:\/\/127\.0\.0\.1:(\d+)$/.exec(before?.issuer ?? '')?.[1]) || undefined;
   const start = (port?: number) => startDevProvider({
       port,
+      alg: 'ES256',
       accounts: [
         { id: 'local-admin', claims: { email: 'admin@local.test', email_verified: true, name: 'Local Admin', groups: ['local-admins'] } },
         { id: 'local-viewer', claims: { email: 'viewer@local.test', email_verified: true, name: 'Local Viewer', groups: ['local-viewers'] } },

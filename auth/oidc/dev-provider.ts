@@ -7,6 +7,7 @@
  * `oidc-provider` is a development dependency: it is loaded only here.
  */
 import http from 'node:http';
+import { createRequire } from 'node:module';
 import crypto from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import * as jose from 'jose';
@@ -29,6 +30,12 @@ export interface DevProviderOptions {
   audience?: string;
   /** Private signing JWKs (generated when absent); the first signs. */
   keys?: jose.JWK[];
+  /**
+   * Algorithm of the generated key and of ID and access tokens (default RS256, what most
+   * IdPs use). ES256 keys cost well under a millisecond to make, RSA keys ~0.2 s of CPU:
+   * the development IdP of `roost serve --dev`, started with every dev server, uses ES256.
+   */
+  alg?: 'RS256' | 'ES256';
   accessTokenTtl?: number;
   /** Tests: awaited before the provider answers a request (by path), to hold one answer. */
   hold?: (path: string) => Promise<void> | void;
@@ -42,9 +49,9 @@ export interface DevProvider {
 
 const LOOPBACK = '127.0.0.1';
 
-export async function signingKey(): Promise<jose.JWK> {
-  const { privateKey } = await jose.generateKeyPair('RS256', { extractable: true });
-  return { ...(await jose.exportJWK(privateKey)), kid: crypto.randomBytes(8).toString('hex'), alg: 'RS256', use: 'sig' };
+export async function signingKey(alg: 'RS256' | 'ES256' = 'RS256'): Promise<jose.JWK> {
+  const { privateKey } = await jose.generateKeyPair(alg, { extractable: true });
+  return { ...(await jose.exportJWK(privateKey)), kid: crypto.randomBytes(8).toString('hex'), alg, use: 'sig' };
 }
 
 function esc(s: string): string {
@@ -58,74 +65,92 @@ async function readForm(req: http.IncomingMessage): Promise<URLSearchParams> {
   return new URLSearchParams(Buffer.concat(parts).toString('utf8'));
 }
 
-/** Starts the provider on loopback (never anything else). */
+/**
+ * Starts the provider on loopback (never anything else). The listening socket, the issuer
+ * and the keys are ready when this returns; `oidc-provider` itself (with koa, ~0.15 s of
+ * CPU to load) is loaded and configured on the first request, so a development server
+ * whose IdP nobody uses never pays for it. Whether the package can be loaded is checked
+ * here, so a missing one still fails the start.
+ */
 export async function startDevProvider(opts: DevProviderOptions): Promise<DevProvider> {
   const spec = 'oidc-provider';
-  const mod = await import(spec) as { default: new (issuer: string, config: unknown) => any };
-  const Provider = mod.default;
+  createRequire(import.meta.url).resolve(spec);
   const server = http.createServer();
   await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(opts.port ?? 0, LOOPBACK, () => resolve()); });
   const port = (server.address() as AddressInfo).port;
   const issuer = `http://${LOOPBACK}:${port}`;
-  const keys = opts.keys ?? [await signingKey()];
+  const keys = opts.keys ?? [await signingKey(opts.alg)];
+  const alg = (keys[0]?.alg as string | undefined) ?? opts.alg ?? 'RS256';
   const accounts = new Map(opts.accounts.map((a) => [a.id, a]));
   const clientClaims = new Map(opts.clients.map((c) => [c.client_id, c.token_claims]));
   const audience = opts.audience;
 
-  const provider = new Provider(issuer, {
-    clients: opts.clients.map((c) => ({
-      client_id: c.client_id, client_secret: c.client_secret,
-      redirect_uris: c.redirect_uris ?? [], post_logout_redirect_uris: c.post_logout_redirect_uris ?? [],
-      response_types: c.redirect_uris?.length ? ['code'] : [],
-      grant_types: c.redirect_uris?.length ? ['authorization_code', 'client_credentials'] : ['client_credentials'],
-      ...(c.backchannel_logout_uri ? { backchannel_logout_uri: c.backchannel_logout_uri, backchannel_logout_session_required: true } : {}),
-    })),
-    jwks: { keys },
-    cookies: { keys: [crypto.randomBytes(32).toString('hex')] },
-    scopes: ['openid', 'email', 'profile', 'groups', 'api'],
-    claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'], groups: ['groups'] },
-    pkce: { required: () => true },
-    // This IdP and Roost both live on loopback: let its back-channel calls reach Roost
-    // (oidc-provider's outgoing requests refuse special-use addresses by default).
-    fetch: (url: string, options: RequestInit & { dispatcher?: unknown }) => { delete options.dispatcher; return globalThis.fetch(url, options); },
-    findAccount: async (_ctx: unknown, id: string) => {
-      const a = accounts.get(id);
-      return a ? { accountId: id, claims: async () => ({ sub: id, ...a.claims }) } : undefined;
-    },
-    interactions: { url: (_ctx: unknown, interaction: { uid: string }) => `/interaction/${interaction.uid}` },
-    loadExistingGrant: async (ctx: any) => {
-      const grantId = ctx.oidc.result?.consent?.grantId || ctx.oidc.session.grantIdFor(ctx.oidc.client.clientId);
-      if (grantId) {
-        const g = await ctx.oidc.provider.Grant.find(grantId);
-        if (g) return g;
-      }
-      const grant = new ctx.oidc.provider.Grant({ clientId: ctx.oidc.client.clientId, accountId: ctx.oidc.session.accountId });
-      grant.addOIDCScope('openid email profile groups');
-      await grant.save();
-      return grant;
-    },
-    extraTokenClaims: async (_ctx: unknown, token: any) => (token.kind === 'ClientCredentials' ? clientClaims.get(token.clientId) : undefined),
-    features: {
-      devInteractions: { enabled: false },
-      clientCredentials: { enabled: true },
-      backchannelLogout: { enabled: true },
-      rpInitiatedLogout: { enabled: true },
-      resourceIndicators: {
-        enabled: !!audience,
-        defaultResource: async () => undefined,
-        useGrantedResource: async () => false,
-        getResourceServerInfo: async (_ctx: unknown, resource: string) => {
-          if (resource !== audience) throw new Error('unknown resource');
-          return { scope: 'api', audience, accessTokenFormat: 'jwt', accessTokenTTL: opts.accessTokenTtl ?? 600, jwt: { sign: { alg: 'RS256' } } };
+  let loading: Promise<{ provider: any; callback: (req: http.IncomingMessage, res: http.ServerResponse) => void }> | undefined;
+  const load = () => (loading ??= (async () => {
+    const mod = await import(spec) as { default: new (issuer: string, config: unknown) => any };
+    const Provider = mod.default;
+    const provider = new Provider(issuer, {
+      clients: opts.clients.map((c) => ({
+        client_id: c.client_id, client_secret: c.client_secret,
+        redirect_uris: c.redirect_uris ?? [], post_logout_redirect_uris: c.post_logout_redirect_uris ?? [],
+        response_types: c.redirect_uris?.length ? ['code'] : [],
+        id_token_signed_response_alg: alg,
+        grant_types: c.redirect_uris?.length ? ['authorization_code', 'client_credentials'] : ['client_credentials'],
+        ...(c.backchannel_logout_uri ? { backchannel_logout_uri: c.backchannel_logout_uri, backchannel_logout_session_required: true } : {}),
+      })),
+      jwks: { keys },
+      cookies: { keys: [crypto.randomBytes(32).toString('hex')] },
+      scopes: ['openid', 'email', 'profile', 'groups', 'api'],
+      claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'], groups: ['groups'] },
+      pkce: { required: () => true },
+      // This IdP and Roost both live on loopback: let its back-channel calls reach Roost
+      // (oidc-provider's outgoing requests refuse special-use addresses by default).
+      fetch: (url: string, options: RequestInit & { dispatcher?: unknown }) => { delete options.dispatcher; return globalThis.fetch(url, options); },
+      findAccount: async (_ctx: unknown, id: string) => {
+        const a = accounts.get(id);
+        return a ? { accountId: id, claims: async () => ({ sub: id, ...a.claims }) } : undefined;
+      },
+      interactions: { url: (_ctx: unknown, interaction: { uid: string }) => `/interaction/${interaction.uid}` },
+      loadExistingGrant: async (ctx: any) => {
+        const grantId = ctx.oidc.result?.consent?.grantId || ctx.oidc.session.grantIdFor(ctx.oidc.client.clientId);
+        if (grantId) {
+          const g = await ctx.oidc.provider.Grant.find(grantId);
+          if (g) return g;
+        }
+        const grant = new ctx.oidc.provider.Grant({ clientId: ctx.oidc.client.clientId, accountId: ctx.oidc.session.accountId });
+        grant.addOIDCScope('openid email profile groups');
+        await grant.save();
+        return grant;
+      },
+      extraTokenClaims: async (_ctx: unknown, token: any) => (token.kind === 'ClientCredentials' ? clientClaims.get(token.clientId) : undefined),
+      features: {
+        devInteractions: { enabled: false },
+        clientCredentials: { enabled: true },
+        backchannelLogout: { enabled: true },
+        rpInitiatedLogout: { enabled: true },
+        resourceIndicators: {
+          enabled: !!audience,
+          defaultResource: async () => undefined,
+          useGrantedResource: async () => false,
+          getResourceServerInfo: async (_ctx: unknown, resource: string) => {
+            if (resource !== audience) throw new Error('unknown resource');
+            return { scope: 'api', audience, accessTokenFormat: 'jwt', accessTokenTTL: opts.accessTokenTtl ?? 600, jwt: { sign: { alg } } };
+          },
         },
       },
-    },
-    ttl: { AccessToken: opts.accessTokenTtl ?? 600, ClientCredentials: opts.accessTokenTtl ?? 600, IdToken: 600, Interaction: 600, Session: 3600, Grant: 3600 },
-  });
-  provider.on('server_error', () => { /* surfaced to the client as server_error */ });
-  const callback = provider.callback();
+      ttl: { AccessToken: opts.accessTokenTtl ?? 600, ClientCredentials: opts.accessTokenTtl ?? 600, IdToken: 600, Interaction: 600, Session: 3600, Grant: 3600 },
+    });
+    provider.on('server_error', () => { /* surfaced to the client as server_error */ });
+    return { provider, callback: provider.callback() as (req: http.IncomingMessage, res: http.ServerResponse) => void };
+  })());
 
   server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    load().then(({ provider, callback }) => answer(provider, callback, req, res), (e: unknown) => {
+      if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'text/plain' }).end(`development IdP unavailable: ${(e as Error).message}`);
+    });
+  });
+
+  function answer(provider: any, callback: (req: http.IncomingMessage, res: http.ServerResponse) => void, req: http.IncomingMessage, res: http.ServerResponse): void {
     const url = new URL(req.url ?? '/', issuer);
     const m = /^\/interaction\/([A-Za-z0-9_-]+)(\/login)?$/.exec(url.pathname);
     if (!m) {
@@ -155,7 +180,7 @@ export async function startDevProvider(opts: DevProviderOptions): Promise<DevPro
         if (!res.headersSent) res.writeHead(400, { 'Content-Type': 'text/plain' }).end(`interaction failed: ${(e as Error).message}`);
       }
     })();
-  });
+  }
 
   return {
     issuer, port, keys,

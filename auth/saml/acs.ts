@@ -123,7 +123,7 @@ export async function completeSamlLogin(app: App, ctx: Ctx, tenant: string, conn
 
   let verifiedXml: string;
   try {
-    const { profile } = await samlFor({ conn, spEntityId: sp, acsUrl: acs, expected }).validatePostResponseAsync({ SAMLResponse: b64 });
+    const { profile } = await (await samlFor({ conn, spEntityId: sp, acsUrl: acs, expected })).validatePostResponseAsync({ SAMLResponse: b64 });
     if (!profile?.getAssertionXml) return refuse('library', 'node-saml returned no assertion');
     verifiedXml = profile.getAssertionXml();
   } catch (e) {

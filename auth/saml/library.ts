@@ -5,10 +5,22 @@
  * the connection's pinned certificates only (never a KeyInfo certificate),
  * reads only the signed bytes, and checks timestamps, audience and
  * InResponseTo through a cache view bound to this login.
+ *
+ * The library (with xml-crypto, xml2js and xmlbuilder) is loaded on first use,
+ * not at server start: a server without SAML logins never pays the ~0.1 s of
+ * CPU that loading it costs.
  */
-import { SAML, ValidateInResponseTo, SamlStatusError, type CacheProvider } from '@node-saml/node-saml';
+import type { SAML, CacheProvider } from '@node-saml/node-saml';
 import type { SamlConnectionRecord } from './connections.js';
 import { SAML_PENDING_TTL_MS } from './pending.js';
+
+type NodeSaml = typeof import('@node-saml/node-saml');
+let loaded: NodeSaml | undefined;
+
+/** The library, loaded once on first use. */
+export async function nodeSaml(): Promise<NodeSaml> {
+  return (loaded ??= await import('@node-saml/node-saml'));
+}
 
 /** Clock skew accepted on NotBefore / NotOnOrAfter. */
 export const CLOCK_SKEW_MS = 60_000;
@@ -36,7 +48,8 @@ function boundCache(expected: SamlSetup['expected']): CacheProvider {
   };
 }
 
-export function samlFor(s: SamlSetup): SAML {
+export async function samlFor(s: SamlSetup): Promise<SAML> {
+  const { SAML, ValidateInResponseTo } = await nodeSaml();
   return new SAML({
     idpCert: s.conn.certificates,
     issuer: s.spEntityId,
@@ -62,7 +75,8 @@ export function samlFor(s: SamlSetup): SAML {
 /** A library refusal as (check, message). */
 export function libraryRefusal(e: unknown): { check: string; message: string } {
   const m = e instanceof Error ? e.message : String(e);
-  if (e instanceof SamlStatusError) return { check: 'idp_status', message: m };
+  // An error of the library means the library is loaded.
+  if (loaded && e instanceof loaded.SamlStatusError) return { check: 'idp_status', message: m };
   const rules: Array<[RegExp, string]> = [
     [/multiple assertions|more than one element/i, 'assertion_count'],
     [/signature|signed/i, 'signature'],

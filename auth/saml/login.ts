@@ -63,6 +63,6 @@ export async function startSamlLogin(app: App, ctx: Ctx, tenant: string, connId:
   const relayState = crypto.randomBytes(32).toString('base64url');
   const now = Date.now();
   await samlRuntime(app).store.putLogin(relayState, { tenant, connection: conn.id, requestId, returnTo, createdAt: now, expiresAt: now + SAML_PENDING_TTL_MS, browser: loginKeyHash(key), client: clientTag(ctx) });
-  const saml = samlFor({ conn, spEntityId: spEntityId(app, tenant, conn.id), acsUrl: acsUrl(app, tenant, conn.id), requestId });
+  const saml = await samlFor({ conn, spEntityId: spEntityId(app, tenant, conn.id), acsUrl: acsUrl(app, tenant, conn.id), requestId });
   return { url: new URL(await saml.getAuthorizeUrlAsync(relayState, undefined, {})), cookie: samlLoginCookie(app, key) };
 }

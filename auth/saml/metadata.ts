@@ -3,7 +3,7 @@
  * HTTP-Redirect single sign-on URL, signing certificates) and writing Roost's
  * SP metadata for one connection (node-saml's generator).
  */
-import { generateServiceProviderMetadata } from '@node-saml/node-saml';
+import { nodeSaml } from './library.js';
 import { children, COMMENT_NODE, descendants, NS, parseXml, text, XmlRefused } from './xml.js';
 
 const REDIRECT = 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect';
@@ -42,7 +42,8 @@ export function parseIdpMetadata(xml: string): IdpMetadata {
 }
 
 /** Roost's SP metadata for one connection: entity id, ACS (HTTP-POST), wanted NameID format, signed assertions wanted. */
-export function spMetadataXml(input: { entityId: string; acsUrl: string; nameIdFormat: string }): string {
+export async function spMetadataXml(input: { entityId: string; acsUrl: string; nameIdFormat: string }): Promise<string> {
+  const { generateServiceProviderMetadata } = await nodeSaml();
   return generateServiceProviderMetadata({
     issuer: input.entityId,
     callbackUrl: input.acsUrl,

@@ -36,7 +36,7 @@ export function registerSamlRoutes(app: App): void {
   router.get('/auth/saml/:tenant/:connection/metadata', async (ctx) => {
     const { tenant, connection } = ctx.params as { tenant: string; connection: string };
     const conn = getSamlConnection(app, tenant, connection);
-    const xml = spMetadataXml({ entityId: spEntityId(app, tenant, conn.id), acsUrl: acsUrl(app, tenant, conn.id), nameIdFormat: conn.name_id_format });
+    const xml = await spMetadataXml({ entityId: spEntityId(app, tenant, conn.id), acsUrl: acsUrl(app, tenant, conn.id), nameIdFormat: conn.name_id_format });
     ctx.res.writeHead(200, { 'Content-Type': 'application/samlmetadata+xml; charset=utf-8', 'Content-Length': Buffer.byteLength(xml), 'Cache-Control': 'public, max-age=300' });
     ctx.res.end(xml);
   });
