@@ -145,8 +145,11 @@ export async function startDevProvider(opts: DevProviderOptions): Promise<DevPro
   })());
 
   server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
-    load().then(({ provider, callback }) => answer(provider, callback, req, res), (e: unknown) => {
+    // Any failure (loading the library, or answering) is this request's 500, never an unhandled
+    // rejection that would end the server the IdP runs in.
+    load().then(({ provider, callback }) => answer(provider, callback, req, res)).catch((e: unknown) => {
       if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'text/plain' }).end(`development IdP unavailable: ${(e as Error).message}`);
+      else res.destroy();
     });
   });
 
