@@ -17,7 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Session } from 'chdb';
-import { cpuMs, freePort, median } from './proc.mjs';
+import { childPids, cpuMs, freePort, median } from './proc.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const arg = (name, def) => { const i = process.argv.indexOf(`--${name}`); return i > 0 ? Number(process.argv[i + 1]) : def; };
@@ -88,7 +88,6 @@ for (const [name, c] of Object.entries(CASES)) {
 }
 
 // The children of a process (the server's tenant cell; a floor server's engine process).
-const childPids = (pid) => { try { return execFileSync('pgrep', ['-P', String(pid)]).toString().trim().split('\n').filter(Boolean).map(Number); } catch { return []; } };
 
 // The cell turns chdb's parallel output formatting off for small results; the in-process
 // baseline runs with and without it, and the better of the two is the baseline for each figure.

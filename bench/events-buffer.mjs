@@ -6,12 +6,12 @@
 // Context, no target. With --baseline <dir> (another checkout, built), its server runs the same
 // rounds alternately with this one, side by side. --kill 0: no kill (the buffer under load alone).
 //   npx tsc -p tsconfig.json && node bench/events-buffer.mjs [--rounds 3] [--seconds 15] [--baseline ../old] [--kill 0]
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, median } from './proc.mjs';
+import { childPids, freePort, median } from './proc.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const arg = (name, def) => { const i = process.argv.indexOf(`--${name}`); return i > 0 ? process.argv[i + 1] : def; };
@@ -20,7 +20,6 @@ const seconds = Number(arg('seconds', 15));
 const baseline = arg('baseline', undefined);
 const kill = arg('kill', '1') !== '0';
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const childPids = (pid) => { try { return execFileSync('pgrep', ['-P', String(pid)]).toString().trim().split('\n').filter(Boolean).map(Number); } catch { return []; } };
 
 async function startServer(from) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'roost-bench-events-'));

@@ -4,19 +4,18 @@
 // target. With --baseline <dir> (another checkout, built), its server starts alternately with
 // this one's, side by side. --no-dev: starts without --dev (no tenant, no cell, no dev IdP).
 //   npx tsc -p tsconfig.json && node bench/server-start.mjs [--rounds 8] [--baseline ../old] [--no-dev]
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cpuMs, median } from './proc.mjs';
+import { childPids, cpuMs, median } from './proc.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const arg = (name, def) => { const i = process.argv.indexOf(`--${name}`); return i > 0 ? process.argv[i + 1] : def; };
 const rounds = Number(arg('rounds', 8));
 const baseline = arg('baseline', undefined);
 const dev = !process.argv.includes('--no-dev');
-const childPids = (pid) => { try { return execFileSync('pgrep', ['-P', String(pid)]).toString().trim().split('\n').filter(Boolean).map(Number); } catch { return []; } };
 
 async function startOnce(from) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'roost-bench-start-'));
