@@ -10,7 +10,7 @@
 // as Roost's cell uses it (its session set-up, the tenant's limits as SETTINGS, two queries a
 // session). They do nothing but run the query: what any server built to the design would pay at
 // least on this machine, and what Roost's engine-side choices add to it.
-// Usage: npx tsc -p tsconfig.json && node bench/endpoint.mjs [--rounds 3] [--seconds 5] [--connections 8] [--rows 200000] [--wrk-threads 2] [--floor]
+// Usage: npx tsc -p tsconfig.json && node bench/endpoint.mjs [--rounds 3] [--seconds 5] [--warmup 10] [--connections 8] [--rows 200000] [--wrk-threads 2] [--floor]
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -27,6 +27,8 @@ const connections = arg('connections', 8);
 const rows = arg('rows', 200_000);
 // wrk's threads (each drives its share of the connections); on 2 cores they compete with the server and its cell.
 const wrkThreads = arg('wrk-threads', Math.min(2, connections));
+// Seconds of load each side gets before the timed rounds (its JIT warm; see the warm-up below).
+const warmup = arg('warmup', 10);
 const withFloor = process.argv.includes('--floor');
 const WRK = process.env.WRK ?? '/usr/bin/wrk';
 if (!fs.existsSync(WRK)) { console.error(`wrk not found at ${WRK} (apt-get install wrk, or set WRK=)`); process.exit(2); }
@@ -163,14 +165,19 @@ if (withFloor) {
   }
 }
 
-// Warm both sides. Answers other than 2xx are counted and printed, not hidden (a cell that took
-// socket backpressure for a dead process once answered 503s under this load; fixed since, see
-// bench/RESULTS.md).
+// Warm every side to its steady state before the timed rounds (--warmup seconds each). A server
+// under load keeps V8's optimizing compiler busy on its helper threads for its first ~10 s here
+// (measured with --trace-opt: ~240 functions optimized, none after that), and on two cores that
+// compile competes with the server and its cell: a short warm-up timed part of it in the first
+// rounds, which an in-process loop with little JavaScript does not pay. Answers other than 2xx
+// are counted and printed, not hidden (a cell that took socket backpressure for a dead process
+// once answered 503s under this load; fixed since, see bench/RESULTS.md).
 let failures = 0;
 for (const [name, c] of Object.entries(CASES)) {
-  await baseline(c.baseline, 1);
-  failures += (await endpoint(name, 2)).failed;
-  for (const f of Object.values(floors[name] ?? {})) failures += (await endpoint(name, 2, f)).failed;
+  await baseline(c.baseline, warmup);
+  await baseline(c.baseline + NO_PF, warmup, pool);
+  failures += (await endpoint(name, warmup)).failed;
+  for (const f of Object.values(floors[name] ?? {})) failures += (await endpoint(name, warmup, f)).failed;
 }
 
 const results = {};
@@ -192,7 +199,7 @@ for (let r = 0; r < rounds; r++) {
 }
 
 const commit = (() => { try { return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root }).toString().trim(); } catch { return '?'; } })();
-console.log(`bench/endpoint — ${rounds} alternating rounds of ${seconds} s, ${connections} connections (wrk: ${wrkThreads} threads), medians; ${rows} rows; node ${process.version}, ${os.cpus().length} cores, commit ${commit}`);
+console.log(`bench/endpoint — ${rounds} alternating rounds of ${seconds} s, ${connections} connections (wrk: ${wrkThreads} threads), medians after a ${warmup} s warm-up of each side; ${rows} rows; node ${process.version}, ${os.cpus().length} cores, commit ${commit}`);
 console.log('case          side                                                     req/s      p50 ms    p99 ms   CPU ms/req (server + cell; bench process)');
 const verdicts = [];
 for (const [name, sides] of Object.entries(results)) {

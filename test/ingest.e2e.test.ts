@@ -524,6 +524,23 @@ describe('replace_condition (partial replace)', () => {
     expect(await all('partial_null')).toEqual(['2026-11-01 ES 1 null', '2026-11-05 FR 9 x']);
   });
 
+  it('a body with no valid row inside the condition is refused (422 NO_VALID_ROWS): the rows the condition names stay, nothing is quarantined', async () => {
+    expect((await post(`/v0/datasources?name=partial_none&schema=${schema}`)).status).toBe(200);
+    expect((await post('/v0/datasources?name=partial_none&mode=append', '2026-11-01,ES,1,\n2026-11-02,ES,2,\n2026-11-02,FR,3,x\n')).status).toBe(200);
+    const cond = encodeURIComponent("day = '2026-11-02'");
+    // Every valid row outside the condition (a typo in it, or the wrong file); then the same with an invalid row beside.
+    for (const body of ['2026-11-05,DE,20,\n', '2026-11-05,DE,20,\n2026-11-02,IT,not a number,\n']) {
+      const r = await post(`/v0/datasources?name=partial_none&mode=replace&replace_condition=${cond}`, body);
+      expect(r.status, r.text).toBe(422);
+      expect(r.body.code).toBe('NO_VALID_ROWS');
+      expect(r.body.error).toContain('inside the replace condition');
+      expect(await all('partial_none')).toEqual(['2026-11-01 ES 1 null', '2026-11-02 ES 2 null', '2026-11-02 FR 3 x']);
+    }
+    // The data source's info counts no quarantined row.
+    const info = await call(`${srv.url}/v0/datasources/partial_none`, { token });
+    expect(info.body.quarantine_rows ?? 0).toBe(0);
+  });
+
   it('refuses a condition with append, an empty one, one that reads another table, and bad SQL; nothing changes', async () => {
     expect((await post(`/v0/datasources?name=partial_bad&schema=${schema}`)).status).toBe(200);
     expect((await post('/v0/datasources?name=partial_bad&mode=append', '2026-11-01,ES,1,\n')).status).toBe(200);

@@ -466,6 +466,14 @@ async function importLocked(app: App, o: ImportOptions, suffix: string): Promise
           // without readonly (a condition reading anything but the data source, were the analyzer
           // ever to let one through, fails here before any write).
           outsideCondition = Number((await engine.exec(`SELECT count() FROM ${stage}${as} WHERE NOT ${inside}`, { settings: { readonly: 1 } })).toString().trim());
+          if (rows - outsideCondition <= 0) {
+            // No valid row inside the condition: the replace would only delete the rows the
+            // condition names (a condition with a typo, or the wrong file), as one whose rows all
+            // failed would. Refused the same way; nothing is replaced or quarantined.
+            throw new RoostError('NO_VALID_ROWS', `none of the ${rows} valid rows is inside the replace condition, so nothing was replaced (a replace with no row to put in would only delete the rows the condition names${spool.count ? `; ${spool.count} more rows were not valid` : ''}); check the condition and the file, or delete the rows with POST /v0/datasources/<name>/delete`, {
+              details: { rows_received: rows + spool.count, rows_outside_condition: outsideCondition, rows_invalid: spool.count },
+            });
+          }
           await engine.exec(`INSERT INTO ${incoming} SELECT * FROM ${target}${as} WHERE NOT ${inside}${noDedup}`);
           await engine.exec(`INSERT INTO ${incoming} SELECT * FROM ${stage}${as} WHERE ${inside}${noDedup}`);
           rows -= outsideCondition;
