@@ -99,6 +99,22 @@ describe('/v0/sql engine errors', () => {
     expect(r.body.error).not.toMatch(/in scope/i);
   });
 
+  it("PREWHERE over a row-filtered token's data source is a 422 saying to write WHERE; WHERE answers the filtered rows", async () => {
+    const t = (await post(`/v0/tokens?name=fr_prewhere&scope=${encodeURIComponent("DATASOURCES:READ:events:country = 'FR'")}`)).body.token as string;
+    expect(t).toBeTruthy();
+    // The admin reads the table directly: PREWHERE works there.
+    expect((await q('SELECT count() AS c FROM events PREWHERE id > 0 FORMAT JSON')).body.data).toEqual([{ c: 2 }]);
+    const r = await q('SELECT count() AS c FROM events PREWHERE id > 0', t);
+    expect(r.status, r.text).toBe(422);
+    expect(r.body).toMatchObject({ code: 'SQL_INVALID', sql_code: 'ILLEGAL_PREWHERE' });
+    expect(r.body.error).toContain('write the condition in WHERE');
+    expectNoInternalNames(r.text);
+    expect(r.body.error).not.toContain("'FR'");
+    const w = await q('SELECT count() AS c FROM events WHERE id > 0 FORMAT JSON', t);
+    expect(w.status, w.text).toBe(200);
+    expect(w.body.data).toEqual([{ c: 1 }]);
+  });
+
   it('pipeline=<pipe>: an error through a node names no database', async () => {
     const r = await get(`/v0/sql?pipeline=bad_col&q=${encodeURIComponent('SELECT missing FROM base')}`);
     expect(r.status).toBe(422);

@@ -272,6 +272,12 @@ function userSyntax(e: unknown, hideQuery: boolean): unknown {
   // `PIPES:READ` token's typo in `q=` showed another pipe's SQL and literals): unknown
   // identifiers, wrong argument types, GROUP BY mistakes, missing aliases, ...
   if (hideQuery && e instanceof QueryFailed) hideQuotedQuery(e);
+  // PREWHERE over what is not a table the engine reads directly: a subquery, a pipe's node, or a
+  // data source the credential reads through a row filter (a view of it). Said with what to
+  // write instead (the hidden message said only the engine's name of the error).
+  if (e instanceof QueryFailed && e.clickhouseCode === 182) {
+    return new RoostError('SQL_INVALID', 'PREWHERE works only on a data source read directly; over a subquery, a pipe or node, or a data source this credential reads through a row filter (a filter in its token scope or JWT), the engine refuses it: write the condition in WHERE instead (the engine moves WHERE conditions to PREWHERE by itself where it can)', { cause: e, details: { clickhouse_code: 182, sql_code: 'ILLEGAL_PREWHERE' } });
+  }
   if (!(e instanceof QueryFailed) || e.clickhouseCode !== 62) return e;
   return new RoostError('SQL_SYNTAX', e.message, { cause: e, details: { ...e.details } });
 }
