@@ -60,6 +60,20 @@ describe('CSV dialect parameters', () => {
     expect((await post('/v0/datasources?name=dp&mode=append&dialect_delimiter=%5Ct', '3\tt\n')).body.successful_rows).toBe(1);
     expect(await rows('SELECT id, s FROM dp ORDER BY id')).toEqual([{ id: 1, s: 'a,b' }, { id: 2, s: 'say "hi"' }, { id: 3, s: 't' }]);
   });
+
+  it('with a backslash escape, \\N alone in a field is NULL (or the DEFAULT), as without one: a MySQL-style export loads', async () => {
+    const schema = encodeURIComponent('id Int32, s Nullable(String), n Nullable(Int32), d Int32 DEFAULT 7, t String');
+    expect((await post(`/v0/datasources?name=dp_null&schema=${schema}`)).status).toBe(200);
+    const r = await post('/v0/datasources?name=dp_null&mode=append&dialect_escapechar=%5C', '1,\\N,\\N,\\N,it\\,s\n2,x\\N,5,8,\\N\n');
+    expect(r.status, r.text).toBe(200);
+    expect(r.body).toMatchObject({ successful_rows: 2, quarantined_rows: 0 });
+    expect(await rows('SELECT id, s, n, d, t FROM dp_null ORDER BY id')).toEqual([
+      { id: 1, s: null, n: null, d: 7, t: 'it,s' },
+      // Inside a value the escape makes N a letter; a String column neither Nullable nor with a
+      // DEFAULT keeps the text \\N, as it does without an escape character.
+      { id: 2, s: 'xN', n: 5, d: 8, t: '\\N' },
+    ]);
+  });
 });
 
 describe('a parameter given twice with different values', () => {

@@ -47,6 +47,27 @@ TEST_CASE("csv reader: escape character") {
   CHECK(fieldsOf(parse("\"a\"\"b\"\n", same)) == V{{"a\"b"}});
 }
 
+TEST_CASE("csv reader: with a backslash escape, \\N alone in an unquoted field stays the NULL marker") {
+  Dialect d{',', '"', '\\'};
+  const std::string in = "1,\\N,\\N\n\\N,x\\N,\\Nx,\\\\N\n\"\\N\",\\N";
+  // Whole, and cut at every byte (the marker split across chunks).
+  for (size_t cut = 0; cut <= in.size(); ++cut) {
+    auto rows = parse(in, d, cut ? std::vector<size_t>{cut} : std::vector<size_t>{});
+    REQUIRE(rows.size() == 3);
+    CHECK(rows[0].fields == std::vector<std::string>{"1", "\\N", "\\N"});
+    // Only the whole field is the marker: elsewhere the escape makes N a letter; an escaped
+    // backslash before N is a backslash and an N.
+    CHECK(rows[1].fields == std::vector<std::string>{"\\N", "xN", "Nx", "\\N"});
+    CHECK(rows[1].quoted == std::vector<bool>{false, false, false, false});
+    // Quoted, the escape applies as before.
+    CHECK(rows[2].fields == std::vector<std::string>{"N", "\\N"});
+    CHECK(rows[2].quoted == std::vector<bool>{true, false});
+  }
+  // Another escape character: no marker.
+  Dialect caret{',', '"', '^'};
+  CHECK(fieldsOf(parse("^N,\\N\n", caret)) == V{{"N", "\\N"}});
+}
+
 TEST_CASE("csv reader: BOM, blank lines and line numbers") {
   auto rows = parse("\xEF\xBB\xBF" "a,b\n\n\r\n1,2\r\r3,4\n");
   REQUIRE(rows.size() == 3);

@@ -271,6 +271,20 @@ const char* Reader::parseRow(const char* p, const char* end, bool eof) {
           fe = p = end;
           break;
         }
+        // `\N` alone in an unquoted field is the NULL marker (MySQL's and ClickHouse's exports
+        // write it so, with backslash escapes): kept as it is, not unescaped to the letter N.
+        if (d_.escape == '\\' && !inBuf && q == fs && q[1] == 'N') {
+          const char* after = q + 2;
+          if (after == end) {
+            if (!eof) return nullptr;
+            fe = p = end;
+            break;
+          }
+          if (*after == delim || *after == '\n' || *after == '\r') {
+            fe = p = after;
+            break;
+          }
+        }
         toBuf(fs, q);
         unesc_.push_back(q[1]);
         if (q[1] == '\n' || q[1] == '\r') ++rowExtraLines_;
