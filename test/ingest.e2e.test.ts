@@ -327,6 +327,21 @@ describe('multipart, analyze, delete, truncate, drop, ops log', () => {
     const t = await post('/v0/analyze', '{"s":"2024-01-02 03:04:05","f":"2024-01-02T03:04:05.123Z","m":"2024-01-02"}\n{"s":"2024-01-03 00:00:00","f":"2024-01-02 03:04:05","m":"2024-01-02 10:00:00"}\n', { 'Content-Type': 'application/x-ndjson' });
     expect(t.status, t.text).toBe(200);
     expect(Object.fromEntries(t.body.analysis.columns.map((c: { name: string; recommended_type: string }) => [c.name, c.recommended_type]))).toEqual({ s: 'DateTime', f: 'DateTime64(3)', m: 'DateTime' });
+    // The precision is the sample's (3, 6 or 9 digits, as in CSV): DateTime64(3) cut the very
+    // sample's micro- and nanoseconds at create.
+    const fine = '{"a":1,"us":"2024-01-01 00:00:00.123456","ns":"2024-01-01 00:00:00.123456789","ms":"2024-01-01 00:00:00.5"}\n{"a":2,"us":"2024-01-01 00:00:01","ns":"2024-01-01 00:00:00.5","ms":"2024-01-01 00:00:00.25"}\n';
+    const fa = await post('/v0/analyze', fine, { 'Content-Type': 'application/x-ndjson' });
+    expect(Object.fromEntries(fa.body.analysis.columns.map((c: { name: string; recommended_type: string }) => [c.name, c.recommended_type]))).toEqual({ a: 'Int64', us: 'DateTime64(6)', ns: 'DateTime64(9)', ms: 'DateTime64(3)' });
+    const fc = await post('/v0/datasources?name=fine_times&format=ndjson', fine, { 'Content-Type': 'application/x-ndjson' });
+    expect(fc.status, fc.text).toBe(200);
+    expect(fc.body).toMatchObject({ rows: 2, quarantine_rows: 0 });
+    expect(await rows('SELECT toString(us) AS us, toString(ns) AS ns FROM fine_times ORDER BY a')).toEqual([
+      { us: '2024-01-01 00:00:00.123456', ns: '2024-01-01 00:00:00.123456789' },
+      { us: '2024-01-01 00:00:01.000000', ns: '2024-01-01 00:00:00.500000000' },
+    ]);
+    // Nine digits after 2262-04-11 do not fit a DateTime64(9): the column stays a String, the text kept.
+    const late = await post('/v0/analyze', '{"t":"2270-01-01 00:00:00.123456789"}\n', { 'Content-Type': 'application/x-ndjson' });
+    expect(late.body.analysis.columns[0].recommended_type).toBe('String');
     // Keys of letters beyond ASCII keep them, and names are unique (`ñ` and `é` were both `_`,
     // `a.b` and `a_b` both `a_b`: a schema create refused, "duplicate column").
     const u = await post('/v0/analyze', '{"ñ":1,"é":2,"a.b":3,"a_b":4,"!!":5}\n', { 'Content-Type': 'application/x-ndjson' });

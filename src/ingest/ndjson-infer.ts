@@ -64,10 +64,21 @@ function merge(a: Kind | undefined, b: Kind): Kind {
   return 'string';
 }
 
+/** The last whole day a DateTime64(9) holds (to 2262-04-11 23:47:16). */
+const LAST_DAY_NS = Date.UTC(2262, 3, 10);
+
+/** A time's fraction digits and day, kept for its column's DateTime64 precision. */
+function noteTime(s: { frac?: number; lastDay?: number }, v: string): void {
+  const f = /^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}\.(\d+)/.exec(v);
+  if (f) s.frac = Math.max(s.frac ?? 0, f[1]!.length);
+  s.lastDay = Math.max(s.lastDay ?? 0, Date.UTC(Number(v.slice(0, 4)), Number(v.slice(5, 7)) - 1, Number(v.slice(8, 10))));
+}
+
 const TYPE: Record<Kind, string> = { int: 'Int64', uint: 'Int64', uint64: 'UInt64', float: 'Float64', bool: 'Bool', date: 'Date', date32: 'Date32', datetime: 'DateTime', datetime64: 'DateTime64(3)', string: 'String', array: 'Array(String)', null: 'String' };
 
 export function inferNdjson(sample: string, maxRows = 10_000): NdjsonColumn[] {
-  const stats = new Map<string, { kind?: Kind; seen: number; nulls: number; elem?: Kind; elemNull?: boolean; path: string }>();
+  // frac: the longest fraction of a second among the path's times; lastDay: its latest day (ms).
+  const stats = new Map<string, { kind?: Kind; seen: number; nulls: number; elem?: Kind; elemNull?: boolean; path: string; frac?: number; lastDay?: number }>();
   // Paths holding an object in some line, and in how many lines.
   const objects = new Map<string, number>();
   let rows = 0;
@@ -86,6 +97,7 @@ export function inferNdjson(sample: string, maxRows = 10_000): NdjsonColumn[] {
       const kind = kindOf(v);
       if (kind === 'null') s.nulls++;
       s.kind = merge(s.kind, kind);
+      if (kind === 'datetime64' || kind === 'datetime') noteTime(s, v as string);
       if (kind === 'array') {
         for (const e of v as unknown[]) {
           const k = kindOf(e);
@@ -134,6 +146,14 @@ export function inferNdjson(sample: string, maxRows = 10_000): NdjsonColumn[] {
     for (let k = 2; used.has(name); k++) name = `${base}_${k}`;
     used.add(name);
     let type = TYPE[s.kind ?? 'string'];
+    // The sample's own precision, as the CSV inference says it (3, 6 or 9 digits): DateTime64(3)
+    // for every fraction cut the sample's micro- and nanoseconds silently. Nine digits hold
+    // times up to 2262-04-11 only: later ones leave the column a String, as in CSV.
+    if (s.kind === 'datetime64') {
+      const digits = s.frac ?? 0;
+      const p = digits <= 3 ? 3 : digits <= 6 ? 6 : 9;
+      type = p === 9 && (s.lastDay ?? 0) > LAST_DAY_NS ? 'String' : `DateTime64(${p})`;
+    }
     if (s.kind === 'array') {
       const elem = TYPE[s.elem ?? 'string'];
       type = `Array(${s.elemNull ? `Nullable(${elem})` : elem})`;
