@@ -447,6 +447,11 @@ TEST_CASE("csv schema: Tinybird syntax, positions of errors") {
   CHECK(e.offset == 9);
   CHECK_FALSE(parseSchema("a Int32 DEFAULT", cols, e));
   CHECK_FALSE(parseSchema("a Int32 `json:a`", cols, e));
+  // A backtick in the path is written twice.
+  REQUIRE(parseSchema("a String `json:$['we``ird']`, b Int8 `json:$.b`", cols, e));
+  CHECK(cols[0].jsonPath == "$['we`ird']");
+  CHECK(cols[1].jsonPath == "$.b");
+  CHECK_FALSE(parseSchema("a String `json:$['we`ird']`", cols, e));
   CHECK_FALSE(parseSchema("a", cols, e));
   CHECK_FALSE(parseSchema("", cols, e));
   CHECK_FALSE(parseSchema("a Int32,", cols, e));

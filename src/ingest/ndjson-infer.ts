@@ -164,5 +164,5 @@ export function inferNdjson(sample: string, maxRows = 10_000): NdjsonColumn[] {
 }
 
 export function ndjsonSchemaText(cols: NdjsonColumn[]): string {
-  return cols.map((c) => `${quoteIdent(c.name)} ${c.type} \`json:${c.jsonPath}\``).join(', ');
+  return cols.map((c) => `${quoteIdent(c.name)} ${c.type} \`json:${c.jsonPath.replace(/`/g, '``')}\``).join(', ');
 }

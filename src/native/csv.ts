@@ -205,7 +205,7 @@ export function formatSchema(columns: ReadonlyArray<Pick<SchemaColumn, 'name' | 
     .map((c) => {
       if (!c.name || c.name.includes('`')) throw new CsvError('INVALID_ARGUMENT', `invalid column name ${JSON.stringify(c.name)}`);
       let s = `\`${c.name}\` ${c.type}`;
-      if (c.jsonPath) s += ` \`json:${c.jsonPath}\``;
+      if (c.jsonPath) s += ` \`json:${c.jsonPath.replace(/`/g, '``')}\``;
       if (c.defaultExpr) s += ` DEFAULT ${c.defaultExpr}`;
       return s;
     })

@@ -69,7 +69,12 @@ bool parseSchema(std::string_view s, std::vector<Column>& out, SchemaError& err)
     auto jsonPath = [&]() -> bool {
       size_t at = i++;
       std::string inner;
-      while (i < s.size() && s[i] != '`') inner += s[i++];
+      // A backtick in the path (a key holding one) is written twice, as in a quoted name.
+      for (; i < s.size(); ++i) {
+        if (s[i] != '`') inner += s[i];
+        else if (i + 1 < s.size() && s[i + 1] == '`') inner += s[i++];
+        else break;
+      }
       if (i == s.size()) return fail(err, at, "unterminated `json:...`");
       ++i;
       if (inner.rfind("json:", 0) != 0) return fail(err, at, "expected `json:$.path`");
