@@ -575,7 +575,17 @@ export function decide(cred: Credential, action: Action): string | undefined {
     case 'jwt': {
       const j = cred.jwt;
       if (j.tenant !== action.tenant || j.workspace !== action.workspace) return 'this token belongs to another workspace';
-      return scopeAllows(j.scopes.map((s) => `${s.type}:${s.resource}`), action.scope, action.resource) ? undefined : `this token lacks the scope ${what}`;
+      if (scopeAllows(j.scopes.map((s) => `${s.type}:${s.resource}`), action.scope, action.resource)) return undefined;
+      // Signed for this name, and read so no longer: the name changed hands since the JWT was
+      // issued (renamed away, or dropped and taken again). Without `iat` the JWT counts as issued
+      // before every such change, so a JWT minted now for the name's new holder is refused too:
+      // said, with what to do, rather than "lacks the scope" it plainly carries.
+      if (j.signed && scopeAllows(j.signed.scopes.map((s) => `${s.type}:${s.resource}`), action.scope, action.resource)) {
+        return j.signed.issuedAtMs === undefined
+          ? `this JWT's scope ${what} names a resource that was renamed or dropped after the name was first used, and the JWT has no \`iat\` claim, so it counts as issued before that and does not reach what holds the name now: sign JWTs with \`iat\` (the time they are issued)`
+          : `this JWT's scope ${what} names a resource that was renamed or dropped after the JWT was issued: it does not reach what holds the name now; issue a new JWT`;
+      }
+      return `this token lacks the scope ${what}`;
     }
     case 'session':
     case 'idp': {

@@ -95,6 +95,14 @@ describe('PUT /v0/pipes/<pipe>', () => {
       const r = await get('/v0/pipes/report.json', t);
       expect(r.status, r.text).toBe(403);
     }
+    // The JWTs' refusals say why (they carry the scope as signed): without `iat`, to sign with it.
+    expect((await get('/v0/pipes/report.json', jwtNoIat)).body.error).toMatch(/renamed or dropped .* no `iat` claim.*sign JWTs with `iat`/);
+    expect((await get('/v0/pipes/report.json', jwt)).body.error).toMatch(/renamed or dropped after the JWT was issued.*issue a new JWT/);
+    // A JWT minted now without `iat` counts as issued before the rename too: refused, and told so.
+    const nowNoIat = await jwtFor('report_jwt_noiat_now', [{ type: 'PIPES:READ', resource: 'report' }], false);
+    const refused = await get('/v0/pipes/report.json', nowNoIat);
+    expect(refused.status).toBe(403);
+    expect(refused.body.error).toContain('no `iat` claim');
     // A JWT issued after the rename for the name means the pipe that holds it now.
     await new Promise((res) => setTimeout(res, 1100));
     const later = await jwtFor('report_jwt_later', [{ type: 'PIPES:READ', resource: 'report' }]);
