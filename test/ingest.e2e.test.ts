@@ -434,6 +434,20 @@ describe('/v0/events', () => {
     expect((await rows('SELECT count() AS c, uniqExact(v) AS u FROM evw'))[0]).toEqual({ c: 500, u: 500 });
   });
 
+  it('format= naming anything but NDJSON is a 400 saying where CSV goes, nothing buffered; format=ndjson is taken', async () => {
+    expect((await post(`/v0/datasources?name=evf&format=ndjson&schema=${schema}`)).status).toBe(200);
+    for (const wait of ['', '&wait=true']) {
+      const r = await post(`/v0/events?name=evf&format=csv${wait}`, '1,x\n');
+      expect(r.status, r.text).toBe(400);
+      expect(r.body.code).toBe('UNSUPPORTED_FORMAT');
+      expect(r.body.error).toContain('/v0/datasources?name=evf&mode=append');
+    }
+    const ok = await post('/v0/events?name=evf&format=ndjson&wait=true', lines(0, 2), { 'Content-Type': 'application/x-ndjson' });
+    expect(ok).toMatchObject({ status: 200, body: { successful_rows: 2 } });
+    expect((await rows('SELECT count() AS c FROM evf'))[0].c).toBe(2);
+    expect((await rows('SELECT count() AS c FROM tinybird.datasources_ops_log WHERE datasource_name = \'evf_quarantine\' OR (datasource_name = \'evf\' AND rows_quarantine > 0)'))[0].c).toBe(0);
+  });
+
   it('without wait answers 202 after buffering, and the rows arrive', async () => {
     expect((await post(`/v0/datasources?name=evb&format=ndjson&schema=${schema}`)).status).toBe(200);
     const r = await post('/v0/events?name=evb', lines(0, 300), { 'Content-Type': 'application/x-ndjson' });

@@ -216,6 +216,12 @@ export function registerEventRoutes(app: App): EventBuffer {
     const { tenant, workspace } = workspaceOf(app, ctx, cred);
     const name = ctx.query.get('name');
     if (!name) throw new RoostError('INVALID_PARAMETER', 'name is required: the data source to append the events to');
+    // /v0/events takes NDJSON only: a format= naming another was ignored, each line accepted (202)
+    // and then quarantined as "invalid JSON" at the flush.
+    const format = ctx.query.get('format');
+    if (format !== null && !/^(ndjson|json|jsonl)$/i.test(format)) {
+      throw new RoostError('UNSUPPORTED_FORMAT', `/v0/events takes NDJSON (one JSON object a line), not format=${format}; send CSV to POST /v0/datasources?name=${encodeURIComponent(name)}&mode=append`);
+    }
     const ws = getWorkspace(app.state, tenant, workspace);
     // The scope before the lookup: without it the answer is the same 403 whether or not the
     // data source exists (as on pipe and data source routes); with it, a missing one is a 404.
