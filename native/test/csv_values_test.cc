@@ -452,6 +452,12 @@ TEST_CASE("csv schema: Tinybird syntax, positions of errors") {
   CHECK(cols[0].jsonPath == "$['we`ird']");
   CHECK(cols[1].jsonPath == "$.b");
   CHECK_FALSE(parseSchema("a String `json:$['we`ird']`", cols, e));
+  // Clauses a schema does not take say which and what to do.
+  CHECK_FALSE(parseSchema("`a` String CODEC(ZSTD(1))", cols, e));
+  CHECK(e.message.find("CODEC(...) is not supported") != std::string::npos);
+  CHECK(e.offset == 11);
+  CHECK_FALSE(parseSchema("`a` Int32, b Int32 ALIAS a + 1", cols, e));
+  CHECK(e.message.find("ALIAS columns are not supported") != std::string::npos);
   CHECK_FALSE(parseSchema("a", cols, e));
   CHECK_FALSE(parseSchema("", cols, e));
   CHECK_FALSE(parseSchema("a Int32,", cols, e));
