@@ -137,6 +137,8 @@ describe('PUT /v0/pipes/<pipe>', () => {
       ['/v0/pipes/p_one?name=1bad', 400, 'INVALID_PARAMETER', /not a valid pipe name/],
       ['/v0/pipes/p_one?name=', 400, 'INVALID_PARAMETER', /name/],
       ['/v0/pipes/p_one?name=a.b', 400, 'INVALID_PARAMETER', /not a valid pipe name/],
+      ['/v0/pipes/p_one?name=query_api', 400, 'INVALID_PARAMETER', /reserved pipe name .*pipe_stats_rt/],
+      ['/v0/pipes/p_one?name=_', 400, 'INVALID_PARAMETER', /reserved pipe name/],
       ['/v0/pipes/p_one', 400, 'INVALID_PARAMETER', /nothing to change/],
       ['/v0/pipes/p_one?nmae=p_three', 400, 'INVALID_PARAMETER', /nmae/],
       ['/v0/pipes/p_one?name=a&name=b', 400, 'INVALID_PARAMETER', /once/],

@@ -62,6 +62,9 @@ export function checkName(kind: 'pipe' | 'node', name: string | null | undefined
   if (!name) throw new RoostError('INVALID_PARAMETER', `name is required: the ${kind} name (letters, digits and _, starting with a letter or _)`);
   if (!PIPE_NAME.test(name)) throw new RoostError('INVALID_PARAMETER', `"${name}" is not a valid ${kind} name: use letters, digits and _ (at most 128), starting with a letter or _`);
   if (kind === 'pipe') refuseIdShaped(name);
+  // `_` is an endpoint's result in q=, and /v0/sql calls are logged in pipe_stats_rt under the
+  // pipe name `query_api`: a pipe of either name mixed with them (found by a black-box round).
+  if (kind === 'pipe' && (name === '_' || name.toLowerCase() === 'query_api')) throw new RoostError('INVALID_PARAMETER', `"${name}" is a reserved pipe name (${name === '_' ? "q= reads an endpoint's result as _" : '/v0/sql calls are logged under it in tinybird.pipe_stats_rt'}); choose another name`);
   // A node named like another node's id took its place in the node routes (which take a name or
   // an id): publishing by id published the other node.
   if (kind === 'node' && NODE_ID_SHAPED.test(name)) throw new RoostError('INVALID_PARAMETER', `"${name}" is shaped like a node id (n_ and 16 hex digits), which the node routes take in place of names; choose another name`);
