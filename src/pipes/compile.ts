@@ -27,6 +27,8 @@ export interface CallOptions {
   fixedFor?: (pipe: string) => Record<string, string>;
   /** Row filters of the credential per data source (`DATASOURCES:READ:<ds>:<filter>`). */
   rowFilters?: Record<string, string>;
+  /** The template work of this call so far (made by the first compileEndpoint, shared with the pipes it reads). */
+  budget?: { spent: number };
 }
 
 export interface CompiledEndpoint {
@@ -114,6 +116,8 @@ export function compileEndpoint(state: State, pipe: Pipe, opts: CallOptions, vis
   const hit = plainPipes.get(plainKey);
   if (hit) return hit;
   const target = requireEndpoint(pipe);
+  // One render budget for the whole call: six nodes each near the budget held the event loop ~4 s.
+  if (!opts.budget) opts = { ...opts, budget: { spent: 0 } };
   let base: Record<string, NameMapEntry> | undefined;
   const dsMap = (): Record<string, NameMapEntry> => (base ??= workspaceNameMap(state, pipe.tenant, pipe.workspace, opts.rowFilters));
   const isDataName = (r: string) => r.includes('.') || state.get('datasources', pipe.tenant, pipe.workspace, r.replace(/_quarantine$/, '')) !== undefined;
@@ -133,7 +137,7 @@ export function compileEndpoint(state: State, pipe: Pipe, opts: CallOptions, vis
     let deps = n.dependencies;
     if (isTemplate(n.sql)) {
       try {
-        const r = renderShared(pipe.tenant, () => renderTemplate(n.sql, opts.params, { fixedParams: opts.fixedParams }));
+        const r = renderShared(pipe.tenant, () => renderTemplate(n.sql, opts.params, { fixedParams: opts.fixedParams, budget: opts.budget }));
         sqlOf.set(n.name, r);
         deps = renderedReferences(n, r.sql, getProbe, isNodeOrPipe);
       } catch (e) {

@@ -17,6 +17,8 @@ export type RequestParams = Record<string, string | string[]>;
 export interface EvaluateOptions {
   fixedParams?: Record<string, unknown>;
   defaults?: boolean;
+  /** The call's work so far, across its templates (see RenderOptions.budget). */
+  budget?: { spent: number };
 }
 
 export interface Evaluation {
@@ -60,8 +62,10 @@ class Evaluator implements CallApi {
   #maxThreads: number | undefined;
   #iterations = 0;
   #work = 0;
+  readonly #budget: { spent: number } | undefined;
 
   constructor(source: string, params: RequestParams, opts: EvaluateOptions) {
+    this.#budget = opts.budget;
     this.#source = source;
     this.#params = params;
     this.#fixed = opts.fixedParams ?? {};
@@ -82,6 +86,7 @@ class Evaluator implements CallApi {
   spend(steps: number, offset: number): void {
     this.#work += steps;
     if (this.#work > MAX_WORK) this.fail(`the template did more than ${MAX_WORK} steps of work (loops, parameters read, strings or lists built or walked, SQL written); simplify it`, offset);
+    if (this.#budget && (this.#budget.spent += steps) > MAX_WORK) this.fail(`this call's templates (every template node the endpoint renders) did more than ${MAX_WORK} steps of work in all (loops, parameters read, strings or lists built or walked, SQL written); simplify them`, offset);
   }
 
   /** Truthiness, paying for the keys a dict is counted by. */

@@ -18,6 +18,11 @@ export interface RenderOptions {
    * `defined()` answers true. For checking a node's SQL when it is saved.
    */
   defaults?: boolean;
+  /**
+   * Work shared by the renders of one call (every template node of a pipe, and of the pipes it
+   * reads): one call may spend MAX_WORK in all, not MAX_WORK a node.
+   */
+  budget?: { spent: number };
 }
 
 export interface RenderResult {
