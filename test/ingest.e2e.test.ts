@@ -166,10 +166,19 @@ describe('bad input gets a clear 4xx and changes nothing', () => {
     expect(created.status, created.text).toBe(200);
     expect((await post('/v0/datasources?name=hdr3&mode=append', 'Full Name,User Id\nbob,2\n')).status).toBe(200);
     expect(await rows('SELECT User_Id, Full_Name FROM hdr3 ORDER BY User_Id')).toEqual([{ User_Id: 1, Full_Name: 'ana' }, { User_Id: 2, Full_Name: 'bob' }]);
+    // Names in another case are the columns too: with every column a String such a header was
+    // valid data, stored as a row.
+    expect((await post(`/v0/datasources?name=hdr_case&schema=${encodeURIComponent('a String, b String')}`)).status).toBe(200);
+    const upper = await post('/v0/datasources?name=hdr_case&mode=append', 'B,A\nx,y\n');
+    expect(upper.body, upper.text).toMatchObject({ rows: 1, quarantine_rows: 0 });
+    expect(await rows('SELECT a, b FROM hdr_case')).toEqual([{ a: 'y', b: 'x' }]);
+    const typed = await post('/v0/datasources?name=hdr2&mode=append', 'ID,Name,V\n4,dee,4.5\n');
+    expect(typed.body, typed.text).toMatchObject({ rows: 1, quarantine_rows: 0 });
+    expect(await rows('SELECT id, name, v FROM hdr2 WHERE id = 4')).toEqual([{ id: 4, name: 'dee', v: 4.5 }]);
     // Every column once, or it is still a mismatch (nothing stored).
     const missing = await post('/v0/datasources?name=hdr2&mode=append', 'name,v\nzed,1\n');
     expect(missing).toMatchObject({ status: 400, body: { code: 'HEADER_MISMATCH' } });
-    expect((await rows('SELECT count() AS c FROM hdr2'))[0].c).toBe(2);
+    expect((await rows('SELECT count() AS c FROM hdr2'))[0].c).toBe(3);
   });
 
   it('invalid UTF-8 and an oversized row are refused and nothing is stored', async () => {

@@ -864,6 +864,13 @@ export function headerSpells(names: string[], columns: ReadonlyArray<{ name: str
   // In any order: the columns are then taken by name (as Tinybird's appends do with a header).
   const all = (ns: string[]) => new Set(ns).size === ns.length && columns.every((c) => ns.includes(c.name));
   if (all(names)) return 'exactly';
+  // Spelled in another case (`ID,Name` for id, name): the columns by name. (With every column a
+  // String such a header was valid data, and stored as a row; found by a black-box round.)
+  const lower = new Map(columns.map((c) => [c.name.toLowerCase(), c.name] as const));
+  if (lower.size === columns.length) {
+    const byCase = names.map((n) => lower.get(n.trim().toLowerCase()));
+    if (byCase.every((m) => m !== undefined) && new Set(byCase).size === byCase.length) return byCase as string[];
+  }
   const written = inferredColumnNames(names);
   if (all(written)) {
     // Cells of different text that read alike (`Revenue %`, `Revenue #`) cannot be told apart
