@@ -282,6 +282,12 @@ describe('NDJSON', () => {
     const e = await post('/v0/events?name=bigjson&wait=true', '{"u": 9007199254740995, "i": 3, "d": 2, "s": "", "a": []}\n', { 'Content-Type': 'application/x-ndjson' });
     expect(e.status, e.text).toBe(200);
     expect(await rows('SELECT toString(u) AS u FROM bigjson WHERE i = 3')).toEqual([{ u: '9007199254740995' }]);
+    // Inferred from a body: integers past 64 bits are a String of their text, as in CSV (they were
+    // Float64, their digits lost).
+    const huge = await post('/v0/datasources?name=hugeints&format=ndjson', '{"a":18446744073709551616,"b":-9223372036854775809}\n{"a":1,"b":2}\n', { 'Content-Type': 'application/x-ndjson' });
+    expect(huge.status, huge.text).toBe(200);
+    expect(huge.body.datasource.schema.columns.map((c: { type: string }) => c.type)).toEqual(['String', 'String']);
+    expect(await rows('SELECT a, b FROM hugeints ORDER BY length(a) DESC')).toEqual([{ a: '18446744073709551616', b: '-9223372036854775809' }, { a: '1', b: '2' }]);
     // Without a Decimal column only lines with an integer beyond 2^53 take the exact parse.
     const ints = encodeURIComponent('`u` UInt64 `json:$.u`, `arr` Array(Int64) `json:$.arr`, `meta` String `json:$.meta`');
     expect((await post(`/v0/datasources?name=bigints&format=ndjson&schema=${ints}`)).status).toBe(200);

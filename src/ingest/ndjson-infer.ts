@@ -16,10 +16,13 @@ function kindOf(v: unknown): Kind {
   if (v instanceof ExactNumber) {
     // An integer beyond 2^53 (or a long decimal): its text decides.
     if (!/^-?\d+$/.test(v.text)) return 'float';
+    // Past what Int64 and UInt64 hold: a String of the text as sent, as the CSV inference says
+    // (Float64 kept 17 digits of 18446744073709551616 and stored -9223372036854775809 as
+    // -9223372036854775808, silently; found by a black-box round).
     const b = BigInt(v.text);
-    if (b < INT64_MIN) return 'float';
+    if (b < INT64_MIN) return 'string';
     if (b < 0n) return 'int';
-    return b <= INT64_MAX ? 'uint' : b <= UINT64_MAX ? 'uint64' : 'float';
+    return b <= INT64_MAX ? 'uint' : b <= UINT64_MAX ? 'uint64' : 'string';
   }
   if (typeof v === 'boolean') return 'bool';
   if (typeof v === 'number') return Number.isInteger(v) ? (v < 0 ? 'int' : 'uint') : 'float';
