@@ -119,6 +119,12 @@ describe('pipes API', () => {
     expect(r.text).toContain('NODE filtered\nSQL >\n    %\n    SELECT * FROM events');
     expect(r.text).toContain('TYPE ENDPOINT\n');
     expect(r.text.endsWith('\n') && !r.text.endsWith('\n\n')).toBe(true);
+    // Posted back, it is said to be a datafile (it was read as SQL: "unknown statement NODE").
+    const back = await post('/v0/pipes?name=from_datafile', r.text, { 'Content-Type': 'text/plain' });
+    expect(back.status, back.text).toBe(400);
+    expect(back.body.code).toBe('UNSUPPORTED_FORMAT');
+    expect(back.body.error).toContain('.pipe datafile');
+    expect((await get('/v0/pipes/from_datafile')).status).toBe(404);
   });
 
   it('refuses bad input with 4xx JSON', async () => {

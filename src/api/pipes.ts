@@ -208,6 +208,11 @@ async function sqlBody(ctx: Ctx): Promise<{ sql?: string; form: URLSearchParams 
     const merged = mergeForm(form, formOf(text));
     return { sql: merged.get('sql') ?? undefined, form: merged };
   }
+  // A `.pipe` datafile (what GET /v0/pipes/<pipe>.pipe answers) posted back: read as SQL it was
+  // "unknown statement NODE" (or, with a `%` in it, "uses template syntax"). Said for what it is.
+  if (/^\s*(?:NODE|DESCRIPTION|TOKEN|TAGS)\b[^\n]*\n/.test(text) && /^SQL\s*>/m.test(text)) {
+    throw new RoostError('UNSUPPORTED_FORMAT', 'the body is a .pipe datafile, which this route does not take: send the pipe as JSON ({"name": "...", "nodes": [{"name": "...", "sql": "...", "type": "endpoint"}]}), or one node\'s SQL as text/plain', { details: { format: 'datafile' } });
+  }
   return { sql: text.trim() ? text : form.get('sql') ?? undefined, form };
 }
 
