@@ -710,3 +710,16 @@ describe('block nesting limit', () => {
     expect(() => renderTemplate(nested(101), {})).toThrow(/blocks are nested more than 100 deep/);
   });
 });
+
+describe('template error positions', () => {
+  it('are UTF-8 byte offsets, as the SQL analyzer\'s, with columns in characters', () => {
+    const ascii = caught(() => renderTemplate("%\nSELECT 'ex' AS a, {{ Int32(x, 1) ", {}));
+    const wide = caught(() => renderTemplate("%\nSELECT 'é😀' AS a, {{ Int32(x, 1) ", {}));
+    expect(ascii.code).toBe('TEMPLATE_SYNTAX');
+    expect(wide.code).toBe('TEMPLATE_SYNTAX');
+    // é is 2 bytes (1 more than e), 😀 4 bytes (3 more than x, and 2 UTF-16 units).
+    expect(wide.details!.offset).toBe((ascii.details!.offset as number) + 4);
+    expect(wide.details!.line).toBe(ascii.details!.line);
+    expect(wide.details!.column).toBe(ascii.details!.column);
+  });
+});

@@ -5,17 +5,24 @@
  */
 import { RoostError, type RoostErrorOptions } from '../../errors.js';
 
-/** Line and column (both 1-based) of `offset` in `source`. */
+/**
+ * Where `offset` (an index into the JavaScript string `source`) is: as a UTF-8 byte offset, the
+ * unit the SQL analyzer's offsets are in (they were UTF-16 code units here, so the two disagreed
+ * after any character beyond ASCII), and its line and column (both 1-based; the column counts
+ * characters, as an editor does).
+ */
 export function positionOf(source: string, offset: number): { offset: number; line: number; column: number } {
   let line = 1;
   let lineStart = 0;
-  for (let i = 0; i < offset && i < source.length; i++) {
+  const end = Math.min(offset, source.length);
+  for (let i = 0; i < end; i++) {
     if (source.charCodeAt(i) === 10) {
       line++;
       lineStart = i + 1;
     }
   }
-  return { offset, line, column: offset - lineStart + 1 };
+  const column = [...source.slice(lineStart, end)].length + 1 + Math.max(0, offset - end);
+  return { offset: Buffer.byteLength(source.slice(0, end)) + Math.max(0, offset - end), line, column };
 }
 
 /** The template text itself cannot be parsed (400), with the position of the problem. */
