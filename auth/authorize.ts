@@ -18,7 +18,7 @@ import type { Ctx } from '../src/http/context.js';
 import { clientIp } from '../src/http/client-ip.js';
 import { RoostError } from '../src/errors.js';
 import { findToken, hashToken, type TokenOwner, type TokenRecord } from './tokens/service-tokens.js';
-import { jwtScopesNow, looksLikeTinybirdJwt, verifyTinybirdJwt, workspaceById, type JwtToken } from './tokens/jwt-tokens.js';
+import { jwtScopesNow, looksLikeTinybirdJwt, verifyTinybirdJwt, workspaceById, type JwtScope, type JwtToken } from './tokens/jwt-tokens.js';
 import { roleAllows, roleOn, type Grants, type Role } from './roles.js';
 import { rowFilterProblem } from './tokens/scopes.js';
 import { rateHeaders, rateLimited } from './rate-limit.js';
@@ -575,12 +575,13 @@ export function decide(cred: Credential, action: Action): string | undefined {
     case 'jwt': {
       const j = cred.jwt;
       if (j.tenant !== action.tenant || j.workspace !== action.workspace) return 'this token belongs to another workspace';
-      if (scopeAllows(j.scopes.map((s) => `${s.type}:${s.resource}`), action.scope, action.resource)) return undefined;
+      const allows = (scopes: JwtScope[]) => scopeAllows(scopes.map((s) => `${s.type}:${s.resource}`), action.scope, action.resource);
+      if (allows(j.scopes)) return undefined;
       // Signed for this name, and read so no longer: the name changed hands since the JWT was
       // issued (renamed away, or dropped and taken again). Without `iat` the JWT counts as issued
       // before every such change, so a JWT minted now for the name's new holder is refused too:
       // said, with what to do, rather than "lacks the scope" it plainly carries.
-      if (j.signed && scopeAllows(j.signed.scopes.map((s) => `${s.type}:${s.resource}`), action.scope, action.resource)) {
+      if (j.signed && allows(j.signed.scopes)) {
         return j.signed.issuedAtMs === undefined
           ? `this JWT's scope ${what} names a resource that was renamed or dropped after the name was first used, and the JWT has no \`iat\` claim, so it counts as issued before that and does not reach what holds the name now: sign JWTs with \`iat\` (the time they are issued)`
           : `this JWT's scope ${what} names a resource that was renamed or dropped after the JWT was issued: it does not reach what holds the name now; issue a new JWT`;

@@ -2,6 +2,7 @@
 import { quoteIdent } from '../cells/engine.js';
 import { ExactNumber, exactJson } from './json-exact.js';
 import { QUARANTINE_OWN } from '../datasources/registry.js';
+import { jsonPathClause } from '../native/csv.js';
 
 export interface NdjsonColumn { name: string; type: string; nullable: boolean; jsonPath: string; presentPct: number }
 
@@ -10,6 +11,9 @@ type Kind = 'int' | 'uint' | 'uint64' | 'float' | 'bool' | 'date' | 'date32' | '
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 const UINT64_MAX = 2n ** 64n - 1n;
+
+/** A date, or a date and time: year, month, day, the fraction of a second with its dot, the offset. */
+const DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:[ T]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})?)?$/;
 
 function kindOf(v: unknown): Kind {
   if (v === null) return 'null';
@@ -30,7 +34,7 @@ function kindOf(v: unknown): Kind {
   if (typeof v === 'string') {
     // A date the type holds: Date from 1970 to 2149-06-06, Date32 (and DateTime64) from 1900 to
     // 2299 (a 1960 date was suggested as Date, and its row quarantined by the schema it suggested).
-    const d = /^(\d{4})-(\d{2})-(\d{2})(?:[ T]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})?)?$/.exec(v);
+    const d = DATE_TIME.exec(v);
     if (!d) return 'string';
     const day = Date.UTC(Number(d[1]), Number(d[2]) - 1, Number(d[3]));
     if (new Date(day).toISOString().slice(0, 10) !== v.slice(0, 10)) return 'string';
@@ -72,9 +76,9 @@ const LAST_DAY_NS = Date.UTC(2262, 3, 10);
 
 /** A time's fraction digits and day, kept for its column's DateTime64 precision. */
 function noteTime(s: { frac?: number; lastDay?: number }, v: string): void {
-  const f = /^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}\.(\d+)/.exec(v);
-  if (f) s.frac = Math.max(s.frac ?? 0, f[1]!.length);
-  s.lastDay = Math.max(s.lastDay ?? 0, Date.UTC(Number(v.slice(0, 4)), Number(v.slice(5, 7)) - 1, Number(v.slice(8, 10))));
+  const d = DATE_TIME.exec(v)!;  // (a time kindOf took by this pattern)
+  if (d[4]) s.frac = Math.max(s.frac ?? 0, d[4].length - 1);
+  s.lastDay = Math.max(s.lastDay ?? 0, Date.UTC(Number(d[1]), Number(d[2]) - 1, Number(d[3])));
 }
 
 const TYPE: Record<Kind, string> = { int: 'Int64', uint: 'Int64', uint64: 'UInt64', float: 'Float64', bool: 'Bool', date: 'Date', date32: 'Date32', datetime: 'DateTime', datetime64: 'DateTime64(3)', string: 'String', array: 'Array(String)', null: 'String' };
@@ -167,5 +171,5 @@ export function inferNdjson(sample: string, maxRows = 10_000): NdjsonColumn[] {
 }
 
 export function ndjsonSchemaText(cols: NdjsonColumn[]): string {
-  return cols.map((c) => `${quoteIdent(c.name)} ${c.type} \`json:${c.jsonPath.replace(/`/g, '``')}\``).join(', ');
+  return cols.map((c) => `${quoteIdent(c.name)} ${c.type} ${jsonPathClause(c.jsonPath)}`).join(', ');
 }

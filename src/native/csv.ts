@@ -199,13 +199,18 @@ export function parseSchema(text: string): SchemaColumn[] {
   return r.columns;
 }
 
+/** A column's `` `json:<path>` `` clause, a backtick in the path written twice (as parseSchema reads it). */
+export function jsonPathClause(path: string): string {
+  return `\`json:${path.replace(/`/g, '``')}\``;
+}
+
 /** The schema text of columns (the inverse of parseSchema). */
 export function formatSchema(columns: ReadonlyArray<Pick<SchemaColumn, 'name' | 'type'> & Partial<SchemaColumn>>): string {
   return columns
     .map((c) => {
       if (!c.name || c.name.includes('`')) throw new CsvError('INVALID_ARGUMENT', `invalid column name ${JSON.stringify(c.name)}`);
       let s = `\`${c.name}\` ${c.type}`;
-      if (c.jsonPath) s += ` \`json:${c.jsonPath.replace(/`/g, '``')}\``;
+      if (c.jsonPath) s += ` ${jsonPathClause(c.jsonPath)}`;
       if (c.defaultExpr) s += ` DEFAULT ${c.defaultExpr}`;
       return s;
     })

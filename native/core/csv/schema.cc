@@ -122,8 +122,9 @@ bool parseSchema(std::string_view s, std::vector<Column>& out, SchemaError& err)
     if (s[i] != ',') {
       if (startsWithWord(s, i, "CODEC"))
         return fail(err, i, "CODEC(...) is not supported in a schema here: remove it (columns are stored with the engine's default compression)", true);
-      if (startsWithWord(s, i, "MATERIALIZED") || startsWithWord(s, i, "ALIAS"))
-        return fail(err, i, std::string(startsWithWord(s, i, "ALIAS") ? "ALIAS" : "MATERIALIZED") + " columns are not supported in a schema here: remove the column, or compute the value in a pipe", true);
+      for (const char* clause : {"MATERIALIZED", "ALIAS"})
+        if (startsWithWord(s, i, clause))
+          return fail(err, i, std::string(clause) + " columns are not supported in a schema here: remove the column, or compute the value in a pipe", true);
       return fail(err, i, "expected ',' or the end of the schema");
     }
     ++i;
