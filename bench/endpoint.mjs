@@ -89,8 +89,6 @@ for (const [name, c] of Object.entries(CASES)) {
   if (JSON.stringify(viaHttp) !== JSON.stringify(direct)) throw new Error(`${name}: endpoint and baseline disagree\n${JSON.stringify(viaHttp)}\n${JSON.stringify(direct)}`);
 }
 
-// The children of a process (the server's tenant cell; a floor server's engine process).
-
 // The cell turns chdb's parallel output formatting off for small results; the in-process
 // baseline runs with and without it, and the better of the two is the baseline for each figure.
 const NO_PF = ' SETTINGS output_format_parallel_formatting = 0';
