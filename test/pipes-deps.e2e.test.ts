@@ -116,6 +116,37 @@ describe('pipes a template reads only in some branches', () => {
   });
 });
 
+describe('data sources a template reads only in some branches', () => {
+  it('are saved as dependencies: dropping or renaming them (or a quarantine a branch reads) is refused', async () => {
+    expect((await post(`/v0/datasources?name=events_eu&schema=${encodeURIComponent('id Int32, country String')}`)).status).toBe(200);
+    expect((await post('/v0/datasources?name=events_eu&mode=append', '7,DE\n', { 'Content-Type': 'text/csv' })).body.rows).toBe(1);
+    expect((await post(`/v0/datasources?name=events_us&schema=${encodeURIComponent('id Int32, country String')}`)).status).toBe(200);
+    // The save-time render (defined() true) reads `events`; only a call without x reads events_eu,
+    // and only a call with y=1 the quarantine of events_us.
+    const p = await createPipe('choose_ds', [{ name: 'n', sql: "%\nSELECT count() AS c FROM {% if defined(x) %}events{% elif y == '1' %}events_us_quarantine{% else %}events_eu{% end %}" }]);
+    expect(p.nodes[0].dependencies).toEqual(['events', 'events_us_quarantine', 'events_eu']);
+
+    const d = await del('/v0/datasources/events_eu');
+    expect(d.status, d.text).toBe(409);
+    expect(d.body.dependents).toEqual(['choose_ds']);
+    const r = await put('/v0/datasources/events_eu?name=events_eu2', '');
+    expect(r.status, r.text).toBe(409);
+    const q = await del('/v0/datasources/events_us');
+    expect(q.status, q.text).toBe(409);
+    // Still there: each branch answers from its table.
+    expect(await rows('/v0/pipes/choose_ds.ndjson')).toEqual([{ c: 1 }]);
+    expect(await rows('/v0/pipes/choose_ds.ndjson?x=1')).toEqual([{ c: 3 }]);
+    expect(await rows('/v0/pipes/choose_ds.ndjson?y=1')).toEqual([{ c: 0 }]);
+
+    // Once no branch names them, they can go.
+    const e = await put('/v0/pipes/choose_ds/nodes/n', '%\nSELECT count() AS c FROM events');
+    expect(e.status, e.text).toBe(200);
+    expect(e.body.dependencies).toEqual(['events']);
+    expect((await del('/v0/datasources/events_eu')).body.deleted).toBe(true);
+    expect((await del('/v0/datasources/events_us')).body.deleted).toBe(true);
+  });
+});
+
 describe('templateNames', () => {
   it('reads names in a table\'s place in every branch and name literals in tags, not comments, strings, functions, aliases or qualified words', async () => {
     const { templateNames } = await import('../src/pipes/template/index.js');

@@ -2,14 +2,15 @@
  * Checks a pipe when it is saved: every node's template parses and renders
  * with default values, every node compiles through the analyzer, node
  * references form no cycle, and no cycle runs through other pipes' endpoints.
- * Fills in each node's `params` and `dependencies` (for a template, also every node or
- * pipe any branch names: see `templateDependencies`). These checks know names only; what the
+ * Fills in each node's `params` and `dependencies` (for a template, also every node,
+ * pipe or data source any branch names: see `templateDependencies`). These checks know names only; what the
  * engine thinks of the SQL (columns, functions, types) is asked next, by engine-check.ts.
  */
 import type { State } from '../state/state.js';
 import { RoostError } from '../errors.js';
 import { compilePipe, SqlError, toRoostError, type NameMapEntry } from '../native/sql.js';
 import { workspaceNameMap } from '../datasources/name-map.js';
+import { listDataSources } from '../datasources/registry.js';
 import { isTemplate, renderTemplate, templateNames, templateParameters } from './template/index.js';
 import { renderShared } from './render-share.js';
 import { endpointNode, externalReferences, listPipes, type Pipe, type PipeNode } from './pipe.js';
@@ -49,13 +50,18 @@ function checkNameMap(state: State, pipe: Pipe): Record<string, NameMapEntry> {
 /** Most nodes in one pipe. */
 export const MAX_PIPE_NODES = 200;
 
-/** Names a template may read besides data sources: the pipe's nodes and the workspace's other pipes. */
+/**
+ * Names a template may read: the pipe's nodes, the workspace's other pipes, and its data sources
+ * with their quarantines (a data source only a branch the defaults do not take reads was not
+ * among the dependencies, so a drop or rename of it was allowed and broke the endpoint).
+ */
 function readableNames(state: State, pipe: Pipe): () => Set<string> {
   let names: Set<string> | undefined;
   return () => {
     if (!names) {
       names = new Set(pipe.nodes.map((n) => n.name));
       for (const p of listPipes(state, pipe.tenant, pipe.workspace)) if (p.name !== pipe.name) names.add(p.name);
+      for (const ds of listDataSources(state, pipe.tenant, pipe.workspace)) names.add(ds.name).add(`${ds.name}_quarantine`);
     }
     return names;
   };
@@ -63,10 +69,10 @@ function readableNames(state: State, pipe: Pipe): () => Set<string> {
 
 /**
  * A node's saved dependencies. Plain SQL: what the analyzer found. A template: what the
- * analyzer found in the render with default values, then every other node or pipe named
+ * analyzer found in the render with default values, then every other node, pipe or data source named
  * anywhere in the template (SQL text of every branch, string literals inside tags), since
  * which of them a call reads depends on its parameters (`FROM {% if defined(x) %}a{% else %}b{% end %}`).
- * Deleting a node or pipe listed here is refused (409), whichever branch names it.
+ * Deleting a node, pipe or data source listed here is refused (409), whichever branch names it.
  */
 function templateDependencies(n: PipeNode, analyzed: string[], readable: () => Set<string>): string[] {
   if (!isTemplate(n.sql)) return analyzed;

@@ -86,7 +86,8 @@ function probeFor(state: State, pipe: Pipe, fk: string, dsMap: () => Record<stri
 function renderedReferences(n: PipeNode, sql: string, probe: () => Probe, isNodeOrPipe: (d: string) => boolean): string[] {
   const p = probe();
   // No node, pipe or service name in the text: only data sources are read.
-  if (!p.words.some((w) => w !== n.name && sql.includes(w))) return n.dependencies.filter((d) => !isNodeOrPipe(d));
+  // (The saved dependencies name every branch's data sources: those this render does not name are not read.)
+  if (!p.words.some((w) => w !== n.name && sql.includes(w))) return n.dependencies.filter((d) => !isNodeOrPipe(d) && sql.includes(d));
   try {
     return [...new Set(analyzeSql(sql, p.map).tables.map((t) => t.name))];
   } catch (e) {
