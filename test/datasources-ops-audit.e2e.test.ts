@@ -5,6 +5,7 @@
  * validation and plain ingest have audits of their own: ndjson-differential, native-csv-
  * differential, ingest*.)
  */
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, startServer, type RunningServer, workspaceApi } from './helpers/server.js';
 
@@ -335,6 +336,41 @@ describe('Content-Type', () => {
     const csv = await post('/v0/datasources?name=ctype&mode=append&format=csv', '2026-01-03,C\n', { 'Content-Type': 'application/json' });
     expect(csv.body).toMatchObject({ rows: 1, quarantine_rows: 0 });
     expect(await sql('SELECT count() FROM ctype_quarantine FORMAT CSV')).toBe('0\n');
+  });
+
+  it('without format= or a media type, an NDJSON body is NDJSON: raw, gzipped, or a file named .ndjson in a field named csv (as Tinybird\'s SDK sends it)', async () => {
+    // As curl --data-binary and Tinybird's SDK send them: no text/csv (the helper's post sends one).
+    const send = (p: string, body: BodyInit, headers: Record<string, string> = {}) => call(`${srv.url}${p}`, { method: 'POST', token, body, headers });
+    const s = enc('`d` Date `json:$.d`, `c` String `json:$.c`');
+    expect((await post(`/v0/datasources?name=sniffed&format=ndjson&schema=${s}`)).status).toBe(200);
+    const body = '\n{"d":"2026-01-01","c":"A"}\n{"d":"2026-01-02","c":"B"}\n';
+    // A string body goes as text/plain: no format named, the body's first character decides.
+    const form = await send('/v0/datasources?name=sniffed&mode=append', body, { 'Content-Type': 'application/x-www-form-urlencoded' });
+    expect(form.body).toMatchObject({ rows: 2, quarantine_rows: 0 });
+    const raw = await send('/v0/datasources?name=sniffed&mode=append', body);
+    expect(raw.body).toMatchObject({ rows: 2, quarantine_rows: 0 });
+    const gz = await send('/v0/datasources?name=sniffed&mode=append', gzipSync(body), { 'Content-Type': 'application/octet-stream' });
+    expect(gz.body).toMatchObject({ rows: 2, quarantine_rows: 0 });
+    for (const file of ['rows.ndjson.gz', 'rows.jsonl', 'rows.json']) {
+      const f = new FormData();
+      f.append('csv', new Blob([file.endsWith('.gz') ? gzipSync(body) : body]), file);
+      const r = await send('/v0/datasources?name=sniffed&mode=append', f);
+      expect(r.body, file).toMatchObject({ rows: 2, quarantine_rows: 0 });
+    }
+    // A CSV body is still CSV, and a file named .csv in a field named ndjson too.
+    const csv = await send('/v0/datasources?name=sniffed&mode=append', '2026-01-03,C\n');
+    expect(csv.body).toMatchObject({ rows: 1, quarantine_rows: 0 });
+    const f = new FormData();
+    f.append('ndjson', new Blob(['2026-01-04,D\n']), 'rows.csv');
+    expect((await send('/v0/datasources?name=sniffed&mode=append', f)).body).toMatchObject({ rows: 1, quarantine_rows: 0 });
+    expect(await sql('SELECT count() FROM sniffed_quarantine FORMAT CSV')).toBe('0\n');
+    expect(await sql('SELECT count() FROM sniffed FORMAT CSV')).toBe('14\n');
+
+    // A create from an NDJSON body without format= infers its JSON paths (it made column_00... Strings).
+    const c = await send('/v0/datasources?name=sniffed_new', '{"id":1,"user":{"name":"Ana"}}\n{"id":2,"user":{"name":"Bob"}}\n');
+    expect(c.status, c.text).toBe(200);
+    expect(c.body).toMatchObject({ rows: 2, quarantine_rows: 0 });
+    expect(await sql('SELECT id, user_name FROM sniffed_new ORDER BY id FORMAT CSV')).toBe('1,"Ana"\n2,"Bob"\n');
   });
 });
 

@@ -9,7 +9,7 @@ import type { App } from '../app.js';
 import type { Ctx } from '../http/context.js';
 import { beginCommit, bodyStream, formOf, mergeForm, readBody, readJson, sendJson, sendText, textOf } from '../http/context.js';
 import { datasourceDatafile } from '../datasources/datafile.js';
-import { multipartBoundary, readMultipart, partText } from '../http/multipart.js';
+import { multipartBoundary, readMultipart, partText, type Part } from '../http/multipart.js';
 import { yesOrNo } from '../http/fields.js';
 import { QueryFailed, RoostError } from '../errors.js';
 import { authenticate, authorize, credentialName, decide, readFilter, stillAuthorized, workspaceOf, type Credential } from '../../auth/authorize.js';
@@ -73,6 +73,40 @@ function importField(kv: string): boolean {
   return FORM_FIELD.test(kv) && !kv.startsWith('token=') && FORM_KEYS.has(kv.slice(0, kv.indexOf('=')));
 }
 
+/** The format a media type names: JSON types are NDJSON, `text/csv` CSV, others none. */
+function mediaFormat(type: string | undefined): Format | undefined {
+  if (!type) return undefined;
+  if (/json/i.test(type)) return 'ndjson';
+  if (/^\s*text\/csv\b/i.test(type)) return 'csv';
+  return undefined;
+}
+
+/**
+ * The format a multipart data part names: its file name's extension first (`rows.ndjson.gz`,
+ * `events.jsonl`, `rows.csv`), then its field name (`ndjson`, `csv`), then its media type.
+ * Tinybird's SDK sends every file in a field named `csv` and tells the format only by the
+ * file name: an NDJSON file was read as CSV and every line quarantined.
+ */
+function partFormat(part: Part): Format | undefined {
+  const ext = /\.(ndjson|jsonl|json|csv)(?:\.gz)?$/i.exec(part.filename ?? '')?.[1]?.toLowerCase();
+  if (ext) return ext === 'csv' ? 'csv' : 'ndjson';
+  if (part.name === 'ndjson' || part.name === 'csv') return part.name;
+  return mediaFormat(part.contentType);
+}
+
+/**
+ * The format of an upload: `format=` when given, else what a multipart part or the request's
+ * media type names, else the body's own look (a first non-blank character `{` is NDJSON, as
+ * /v0/analyze reads it; CSV otherwise). An NDJSON body sent without `format=` was read as CSV:
+ * every line quarantined, or on a create a data source of `column_00`... Strings.
+ */
+async function formatOf(params: URLSearchParams, implied: Format | undefined, body: AsyncIterable<Buffer> | undefined): Promise<{ format: Format; body: AsyncIterable<Buffer> | undefined }> {
+  const given = params.get('format');
+  if ((given !== null && given !== '') || implied || !body) return { format: oneOf<Format>('format', given, FORMATS, implied ?? 'csv'), body };
+  const s = await peekBody(body, 256);
+  return { format: /^\s*\{/.test(s.head.subarray(0, 256).toString('utf8')) ? 'ndjson' : 'csv', body: s.body };
+}
+
 /** Splits the request into parameters and the (streamed) data body. */
 async function incoming(ctx: Ctx, limit: number): Promise<Incoming> {
   const params = new URLSearchParams(ctx.query);
@@ -84,7 +118,7 @@ async function incoming(ctx: Ctx, limit: number): Promise<Incoming> {
     for (let r = await parts.next(); !r.done; r = await parts.next()) {
       const part = r.value;
       if (part.filename !== undefined || part.name === 'csv' || part.name === 'ndjson' || part.name === 'file') {
-        const fieldFormat = part.name === 'ndjson' ? 'ndjson' : part.name === 'csv' ? 'csv' : undefined;
+        const fieldFormat = partFormat(part);
         // The data part streams into the import, so the fields after it arrive too late to
         // be used. One that would change what the request does (mode=replace after the
         // file, a replace_condition, another file) fails the import before it is applied
@@ -401,8 +435,10 @@ export function registerDataSourceRoutes(app: App): void {
     if (params.get('url')) throw new RoostError('BAD_REQUEST', 'importing from a URL is not supported: this server does not reach outside networks; upload the file in the body');
     const mode = oneOf<Mode>('mode', params.get('mode'), MODES, 'create');
     // Without format=, a JSON media type (application/x-ndjson, application/json, jsonl...) is
-    // NDJSON: read as CSV its lines were all quarantined ('not a date' on `{"d":...`).
-    const format = oneOf<Format>('format', params.get('format'), FORMATS, fieldFormat ?? (/json/i.test(String(ctx.req.headers['content-type'] ?? '')) ? 'ndjson' : 'csv'));
+    // NDJSON: read as CSV its lines were all quarantined ('not a date' on `{"d":...`). Without
+    // either, the body tells once it is read (formatOf); until then (a refusal before the body) CSV.
+    const implied = fieldFormat ?? mediaFormat(String(ctx.req.headers['content-type'] ?? ''));
+    let format = oneOf<Format>('format', params.get('format'), FORMATS, implied ?? 'csv');
     const name = checkDataSourceName(params.get('name'));
     const dialect = dialectFrom(params);
     const tenant = getTenant(state, ws.tenant);
@@ -425,6 +461,7 @@ export function registerDataSourceRoutes(app: App): void {
       let columns: DataSourceColumn[];
       let headerAs: string[] | undefined;
       let data = rawBody ? await gunzipIfCompressed(rawBody, app.config.maxUploadBytes, dialectFrom(params).delimiter) : undefined;
+      ({ format, body: data } = await formatOf(params, implied, data));
       const schemaText = params.get('schema');
       if (schemaText) {
         columns = schemaColumns(schemaText);
@@ -564,7 +601,9 @@ export function registerDataSourceRoutes(app: App): void {
         authorize(app, ctx, cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:READ', resource: ds.name });
         replaceWhere = conditionWhere(ws, ds, replaceCondition, 'replace_condition');
       }
-      const body = await gunzipIfCompressed(rawBody, app.config.maxUploadBytes, dialectFrom(params).delimiter);
+      let body: AsyncIterable<Buffer> | undefined = await gunzipIfCompressed(rawBody, app.config.maxUploadBytes, dialectFrom(params).delimiter);
+      ({ format, body } = await formatOf(params, implied, body));
+      if (!body) throw new RoostError('EMPTY_BODY', `mode=${mode} needs rows in the body (raw, or a multipart field "csv"/"ndjson")`);
       if (mode === 'replace') await flushEvents(ws, ds);
       // Asked again when the stage is swapped in or attached: a credential revoked (or that lost
       // DATASOURCES:APPEND on it) while the rows arrived stores nothing.
