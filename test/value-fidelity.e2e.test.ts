@@ -135,15 +135,43 @@ describe('CSV inference takes the file, not only its sample', () => {
 });
 
 describe('the quarantine table\'s own column names', () => {
-  it('a schema or a header naming insertion_date or c__raw is a 400 saying so, and nothing is created', async () => {
+  it('a schema naming insertion_date is a 400 saying so, and nothing is created', async () => {
     const a = await call(`${srv.url}/v0/datasources?name=clash1&mode=create&schema=${encodeURIComponent('id Int32, insertion_date DateTime')}`, { method: 'POST', token });
     expect(a.status, a.text).toBe(400);
     expect(a.body).toMatchObject({ code: 'SCHEMA_SYNTAX' });
     expect(a.body.error).toMatch(/column name "insertion_date" is reserved: clash1_quarantine/);
-    const b = await post('/v0/datasources?name=clash2&mode=create&format=csv', 'id,c__raw\n1,x\n');
-    expect(b.status, b.text).toBe(400);
-    expect(b.body.error).toMatch(/"c__raw" is reserved/);
-    for (const n of ['clash1', 'clash2']) expect((await call(`${srv.url}/v0/datasources/${n}`, { token })).status).toBe(404);
+    expect((await call(`${srv.url}/v0/datasources/clash1`, { token })).status).toBe(404);
+  });
+
+  it('a header naming them is inferred as insertion_date_2, c__raw_2 (as NDJSON keys are): analyze suggests it, a create from the file and a create from the suggestion both take the file', async () => {
+    const csv = 'id,insertion_date,c__raw\n1,2026-01-01 10:00:00,x\n2,2026-01-02 11:00:00,y\n';
+    const an = await post('/v0/analyze', csv);
+    expect(an.status, an.text).toBe(200);
+    expect(an.body.analysis.schema).toBe('`id` Int64, `insertion_date_2` DateTime, `c__raw_2` String');
+    const b = await post('/v0/datasources?name=clash2&mode=create', csv);
+    expect(b.status, b.text).toBe(200);
+    expect(b.body).toMatchObject({ rows: 2, quarantine_rows: 0 });
+    await create('clash3', an.body.analysis.schema);
+    const c = await post('/v0/datasources?name=clash3&mode=append', csv);
+    expect(c.body, c.text).toMatchObject({ rows: 2, quarantine_rows: 0 });
+    for (const n of ['clash2', 'clash3']) {
+      expect(await rows(`SELECT id, toString(insertion_date_2) AS d, c__raw_2 FROM ${n} ORDER BY id`)).toEqual([
+        { id: 1, d: '2026-01-01 10:00:00', c__raw_2: 'x' }, { id: 2, d: '2026-01-02 11:00:00', c__raw_2: 'y' },
+      ]);
+    }
+  });
+});
+
+describe('a header with a repeated name (a join\'s export)', () => {
+  it('over typed columns it is the header, the repeat named _2 (over text only it stays a row: native/test/csv_infer_test.cc)', async () => {
+    const r = await post('/v0/datasources?name=dupcols&mode=create', 'id,name,id\n1,x,3\n4,y,6\n');
+    expect(r.status, r.text).toBe(200);
+    expect(r.body).toMatchObject({ rows: 2, quarantine_rows: 0 });
+    expect(r.body.datasource.schema.columns.map((c: { name: string; type: string }) => `${c.name} ${c.type}`)).toEqual(['id Int64', 'name String', 'id_2 Int64']);
+    // Appended again with the same header: the header is skipped, not a row.
+    const a = await post('/v0/datasources?name=dupcols&mode=append', 'id,name,id\n7,z,9\n');
+    expect(a.body, a.text).toMatchObject({ rows: 1, quarantine_rows: 0 });
+    expect(await rows('SELECT id, name, id_2 FROM dupcols ORDER BY id')).toEqual([{ id: 1, name: 'x', id_2: 3 }, { id: 4, name: 'y', id_2: 6 }, { id: 7, name: 'z', id_2: 9 }]);
   });
 });
 

@@ -42,8 +42,16 @@ TEST_CASE("csv sniff: a header with an empty or repeated name, over typed column
   CHECK(sniff(",name,city\n0,alice,paris\n1,bob,rome\n").hasHeader);
   // A header alone.
   CHECK(sniff(",user_id,score\n").hasHeader);
-  // Repeated names, an empty cell elsewhere than first, placeholders: data.
-  CHECK_FALSE(sniff("a,a,b\n1,2,x\n3,4,y\n").hasHeader);
+  // Repeated names over typed columns (a join's export): a header, the repeat named `_2`.
+  CHECK(sniff("a,a,b\n1,2,x\n3,4,y\n").hasHeader);
+  CHECK(types("id,name,id\n1,x,3\n4,y,6\n", true) == std::vector<std::string>{"id Int64", "name String", "id_2 Int64"});
+  // A repeated cell over a text column only, or a placeholder among the cells: data.
+  CHECK_FALSE(sniff("a,b,b\n1,x,y\n3,z,w\n").hasHeader);
+  CHECK_FALSE(sniff("a,null,null\n1,2,3\n3,4,5\n").hasHeader);
+  // The quarantine's own column names are taken: suggested with _2.
+  CHECK(types("id,insertion_date,c__error\n1,2026-01-01,x\n", true) ==
+        std::vector<std::string>{"id Int64", "insertion_date_2 Date", "c__error_2 String"});
+  // An empty cell elsewhere than first, placeholders: data.
   CHECK_FALSE(sniff("alice,,TBD\nbob,3,2020-01-02\ncarol,4,2020-01-03\n").hasHeader);
   CHECK_FALSE(sniff("alice,null,null\nbob,3,2020-01-02\ncarol,4,2020-01-03\n").hasHeader);
   CHECK_FALSE(sniff(",n/a,-\n1,3,2020-01-02\n2,4,2020-01-03\n").hasHeader);

@@ -15,7 +15,7 @@ import type { App } from '../app.js';
 import type { Workspace } from '../../tenants/registry.js';
 import { getTenant } from '../../tenants/registry.js';
 import type { DataSource } from '../datasources/registry.js';
-import { checkDefaultsSupported, createQuarantine, qualified } from '../datasources/registry.js';
+import { checkDefaultsSupported, createQuarantine, qualified, QUARANTINE_OWN } from '../datasources/registry.js';
 import { CsvValidator, CsvError, dialectProblem, sniffCsv, type CsvDialect, type RejectedRow } from '../native/csv.js';
 import { QuarantineSpool, quarantineRecord, splitCsvRow, type QuarantineRow } from './quarantine.js';
 import { columnPaths, isBlankLine, valuesAt } from './ndjson.js';
@@ -900,10 +900,12 @@ export function headerSpells(names: string[], columns: ReadonlyArray<{ name: str
  * Column names that schema inference gives header cells (native/core/csv/infer.cc
  * sanitizeName and its de-duplication, kept in step): spaces and tabs trimmed, runs of
  * other characters than ASCII letters, digits and _ become one _, no trailing _, a leading
- * digit gets c_, an empty name is column_NN, a repeated name gets _2, _3, ...
+ * digit gets c_, an empty name is column_NN, a repeated name (or one of the quarantine's own
+ * columns, QUARANTINE_OWN) gets _2, _3, ...
  */
 export function inferredColumnNames(cells: string[], dedupe = true): string[] {
-  const used = new Set<string>();
+  // The quarantine's own column names are taken, as in the native inference.
+  const used = new Set<string>(QUARANTINE_OWN);
   return cells.map((raw, index) => {
     let s = '';
     let lastUnderscore = false;

@@ -338,6 +338,24 @@ Sniffed sniff(std::string_view sample, size_t expectedColumns) {
     }
     if (placeholder && !nameOverTyped) return out;
   }
+  if (allNonEmpty && !distinct && c.count > 1) {
+    // Repeated names (`id,name,id`, a join's export) over typed columns: a header, as with
+    // distinct names, when every cell is a name (a letter or `_` first, not a placeholder) and a
+    // repeated one stands over numbers, dates or booleans, which no data row of it would hold.
+    // Over text only, or with a placeholder among them (`alice,null,null`), the row stays data.
+    std::map<std::string, int> times;
+    for (const auto& f : first) times[std::string(trimSpaces(f))]++;
+    bool names = true, repeatedOverTyped = false;
+    for (size_t i = 0; i < first.size(); ++i) {
+      std::string_view v = trimSpaces(first[i]);
+      if (v.size() > 64 || !(std::isalpha(static_cast<unsigned char>(v[0])) || v[0] == '_') || nullLike(v)) names = false;
+      if (times[std::string(v)] > 1 && i < c.stats.size() && !c.stats[i].isString()) repeatedOverTyped = true;
+    }
+    if (names && repeatedOverTyped) {
+      out.hasHeader = true;
+      return out;
+    }
+  }
   if (!allNonEmpty || !distinct) {
     // pandas' to_csv() writes its index column unnamed: `,user_id,score`. Only that shape is
     // a header with an empty cell — the first cell alone empty, the others distinct names, not
@@ -404,7 +422,10 @@ Inferred infer(std::string_view sample, const Dialect& d, bool hasHeader, bool c
     }
   }
   stats.resize(n);
-  std::set<std::string> used;
+  // The quarantine table's own columns are taken (a create refuses a column of those names):
+  // a header cell `insertion_date` is suggested as `insertion_date_2`, as NDJSON inference does.
+  // src/ingest/import.ts inferredColumnNames names header cells the same way.
+  std::set<std::string> used = {"c__import_id", "c__error_column", "c__error", "c__line", "c__raw", "insertion_date"};
   for (size_t i = 0; i < n; ++i) {
     InferredColumn col;
     std::string name = hasHeader && i < first.size() ? sanitizeName(first[i], i) : sanitizeName("", i);
