@@ -410,6 +410,21 @@ describe('a JSON body\'s array parameter is a list as sent', () => {
     expect(plainStr.body.data[0]).toEqual({ a: ['a', 'b'], b: ['c', 'd'] });
     expect((await endpoint('jl_arr', { x: 'a,b', y: 'c,d' })).body.data[0]).toEqual({ a: ['a', 'b'], b: ['c', 'd'] });
   });
+
+  it('an empty list is given: an allow-list computed empty filters every row out (sql_and, defined()); a scalar or a name still takes its default', async () => {
+    await createPipe('jl_empty', [{ name: 'n', sql: "%\nSELECT count() AS c FROM events WHERE {{sql_and(country__in=Array(p, 'String', defined=False))}}{% if defined(ids) %} AND id IN {{Array(ids, 'Int32')}}{% end %}" }]);
+    await createPipe('jl_scalar', [{ name: 'n', sql: "%\nSELECT {{Int32(n, 7)}} AS n, {{String(s, 'x')}} AS s, {{column(c, 'id')}} AS v FROM events ORDER BY id LIMIT 1" }]);
+    const post = (pipe: string, body: unknown) => call(`${srv.url}/v0/pipes/${pipe}.json`, { method: 'POST', token: admin, body: JSON.stringify(body), headers: { 'Content-Type': 'application/json' } });
+    const count = async (body: unknown) => { const r = await post('jl_empty', body); expect(r.status, r.text).toBe(200); return r.body.data[0].c; };
+    expect(await count({})).toBe(4);
+    expect(await count({ p: ['ES'] })).toBe(2);
+    expect(await count({ p: [] })).toBe(0);
+    expect(await count({ ids: [1, 2] })).toBe(2);
+    expect(await count({ ids: [] })).toBe(0);
+    const s = await post('jl_scalar', { n: [], s: [], c: [] });
+    expect(s.status, s.text).toBe(200);
+    expect(s.body.data[0]).toEqual({ n: 7, s: 'x', v: 1 });
+  });
 });
 
 describe('injection through every parameter type', () => {

@@ -9,7 +9,7 @@ import { FUNCTIONS, type CallApi, type Resolved } from './functions.js';
 import { literalOf, placeholder, isScalarType, ValueProblem } from './literals.js';
 import type { Expr, TemplateNode } from './parser.js';
 import { SqlOutput } from './sql-output.js';
-import { dict, equal, Fragment, isDict, Missing, Param, plain, truthy, typeName, weight, nesting } from './values.js';
+import { dict, equal, Fragment, isDict, JsonList, Missing, Param, plain, truthy, typeName, weight, nesting } from './values.js';
 
 /** Request parameters as they arrive: one string, or several for a repeated name. */
 export type RequestParams = Record<string, string | string[]>;
@@ -149,7 +149,9 @@ class Evaluator implements CallApi {
     if (Array.isArray(v)) {
       this.spend(v.length, offset);
       const given = v.filter((x) => x !== '');
-      r = { present: given.length > 0, value: given };
+      // A JSON body's list is given even when empty (`{"ids": []}`): an allow-list computed
+      // empty must filter everything out, not drop the filter (sql_and skipped it as missing).
+      r = { present: given.length > 0 || v instanceof JsonList, value: given };
     } else {
       r = { present: typeof v === 'string' && v !== '', value: v };
     }

@@ -75,6 +75,15 @@ function paramText(type: string, raw: unknown, value: unknown): string {
  * else the default, else (rendering without values) the example or a
  * placeholder. Undefined when there is none.
  */
+/**
+ * A JSON body's empty list (`{"n": []}`) is a given value for lists (Array(), sql_and's `in`,
+ * defined()); where one value is read (a scalar, a column name, a symbol) it is no value, as
+ * before: the default applies.
+ */
+function oneValue(r: Resolved): Resolved {
+  return r.present && r.value instanceof JsonList && r.value.length === 0 ? { ...r, present: false, value: undefined } : r;
+}
+
 function rawValue(api: CallApi, r: Resolved, a: Record<string, Expr | undefined>, expected: string, fallback: () => unknown): { raw: unknown; found: boolean } {
   if (r.present) return { raw: r.value, found: true };
   const def = evalOpt(api, a.default);
@@ -111,7 +120,7 @@ function typed(type: ScalarType): TemplateFunction {
   return (api: CallApi, call: CallExpr): unknown => {
     const a = bind(api, call, TYPED_ARGS);
     if (!a.name) api.fail(`${call.name}() needs a parameter`, call.offset);
-    const r = api.resolve(a.name);
+    const r = oneValue(api.resolve(a.name));
     const { raw: given, found } = rawValue(api, r, a, type, () => firstEnum(api, a) ?? placeholder(type));
     if (!found) return new Missing(r.name, type);
     // A repeated request parameter used as a scalar: the first value counts.
@@ -185,7 +194,7 @@ function identifier(api: CallApi, name: string, v: unknown, offset: number): str
 function nameOrDefault(api: CallApi, call: CallExpr): { name: string; value: unknown } {
   const a = bind(api, call, ['name', 'default']);
   if (!a.name) api.fail(`${call.name}() needs a value`, call.offset);
-  const r = api.resolve(a.name);
+  const r = oneValue(api.resolve(a.name));
   const present = r.present && plain(r.value) !== null && plain(r.value) !== '';
   if (present) {
     const v = Array.isArray(r.value) && r.external ? r.value[0] : r.value;
@@ -222,7 +231,7 @@ const columns = (api: CallApi, call: CallExpr): unknown => {
 const symbol = (api: CallApi, call: CallExpr): unknown => {
   const a = bind(api, call, ['value']);
   if (!a.value) api.fail('symbol() needs a value', call.offset);
-  const r = api.resolve(a.value);
+  const r = oneValue(api.resolve(a.value));
   if (!r.present) {
     if (api.defaults) return new Fragment(quoteIdentifier('placeholder'), 'placeholder');
     throw paramError(r.name, 'identifier', 'is required');
