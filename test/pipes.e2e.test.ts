@@ -545,6 +545,22 @@ describe('credentials', () => {
     const t = (await post(`/v0/tokens?name=es_rows&scope=PIPES:READ:by_country&scope=${encodeURIComponent("DATASOURCES:READ:events:country = 'ES'")}`)).body.token;
     expect((await endpoint('by_country', {}, 'json', t)).body.data).toEqual([{ country: 'ES', n: 2, total: 4.5 }]);
   });
+
+  it('rows_before_limit_at_least of a row-filtered token is the query\'s, not the count of rows its filter lets through', async () => {
+    await createPipe('rbl_rows', [{ name: 'n', sql: '%\nSELECT id FROM events WHERE id >= {{Int32(min_id, 0)}} ORDER BY id' }]);
+    await createPipe('rbl_limit', [{ name: 'n', sql: 'SELECT id FROM events WHERE id > 0 ORDER BY id LIMIT 1' }]);
+    const t = (await post(`/v0/tokens?name=es_rbl&scope=PIPES:READ:rbl_rows&scope=PIPES:READ:rbl_limit&scope=${encodeURIComponent("DATASOURCES:READ:events:country = 'ES'")}`)).body.token;
+    // The filter lets 2 rows through (ids 1 and 3).
+    const one = (await endpoint('rbl_rows', { min_id: '2' }, 'json', t)).body;
+    expect(one).toMatchObject({ data: [{ id: 3 }], rows: 1, rows_before_limit_at_least: 1 });
+    const none = (await endpoint('rbl_rows', { min_id: '9' }, 'json', t)).body;
+    expect(none).toMatchObject({ rows: 0, rows_before_limit_at_least: 0 });
+    // With a LIMIT of its own, ClickHouse's figure for it.
+    expect((await endpoint('rbl_limit', {}, 'json', t)).body).toMatchObject({ data: [{ id: 1 }], rows: 1, rows_before_limit_at_least: 2 });
+    const sql = await call(`${srv.url}/v0/sql?q=${encodeURIComponent('SELECT id FROM events WHERE id = 3 FORMAT JSON')}`, { token: t });
+    expect(sql.status, sql.text).toBe(200);
+    expect(sql.body).toMatchObject({ rows: 1, rows_before_limit_at_least: 1 });
+  });
 });
 
 describe('service data sources', () => {

@@ -11,6 +11,13 @@ import { serviceViews } from '../service/service-log.js';
 import { readFilter, type Credential } from '../../auth/authorize.js';
 
 /**
+ * The LIMIT that ends a row filter's view: it keeps the query's own conditions from being moved
+ * below the filter. ClickHouse reports the rows before the innermost LIMIT when the query has
+ * none of its own, so the result tail knows this text (pipes/result-tail.ts).
+ */
+export const ROW_FILTER_LIMIT = 'LIMIT 18446744073709551615';
+
+/**
  * The data source as a credential with a row filter sees it. The LIMIT (of every row) is a fence
  * for the engine's optimizer: without it, expressions of the query around the view could be
  * evaluated on rows the filter drops, before it drops them, and an engine error quoting the value
@@ -24,7 +31,7 @@ import { readFilter, type Credential } from '../../auth/authorize.js';
  * held for every row. A qualified name is never replaced (shown with chdb's old analyzer).
  */
 export function rowFilterView(table: string, filter: string, columns: readonly string[]): string {
-  return `SELECT * FROM ${table} WHERE (${qualifyColumns(filter, columns, table)}) LIMIT 18446744073709551615`;
+  return `SELECT * FROM ${table} WHERE (${qualifyColumns(filter, columns, table)}) ${ROW_FILTER_LIMIT}`;
 }
 
 export function workspaceNameMap(state: State, tenant: string, workspace: string, rowFilters: Record<string, string> = {}): Record<string, NameMapEntry> {

@@ -6,6 +6,7 @@
  * `rows_before_limit_at_least` (the embedded cell's streaming path does).
  */
 import type { QueryStats } from '../cells/engine.js';
+import { ROW_FILTER_LIMIT } from '../datasources/name-map.js';
 
 const HOLD = 512;
 /** Nothing to write (zero-length, so never written into). */
@@ -45,6 +46,8 @@ export class ResultTail {
   #lastBlank = -1;
   /** The query asks for totals (WITH TOTALS): a TSV line that is empty may be their separator. */
   #totals = false;
+  /** The query's only LIMIT is a row filter's (see query()). */
+  #filterLimitOnly = false;
 
   constructor(format: string) { this.#format = format; }
 
@@ -55,7 +58,12 @@ export class ResultTail {
    * when the only column is an empty string, so there it counts as the separator only when
    * the query asks for totals.
    */
-  query(sql: string): void { this.#totals = /\bWITH\s+TOTALS\b/i.test(sql); }
+  query(sql: string): void {
+    this.#totals = /\bWITH\s+TOTALS\b/i.test(sql);
+    // A row filter's LIMIT with no LIMIT of the query's own: ClickHouse's rows_before_limit_at_least
+    // is then the rows the filter lets through (10,310 for a query answering 11), not the query's.
+    this.#filterLimitOnly = sql.includes(ROW_FILTER_LIMIT) && !/\bLIMIT\b/i.test(sql.split(ROW_FILTER_LIMIT).join(''));
+  }
 
   /** A row-ending newline at `at` of `chunk`: counted, and noted when its line is empty. */
   #newline(chunk: Buffer, at: number): void {
@@ -146,6 +154,8 @@ export class ResultTail {
       const at = m.index + m[0].indexOf('"statistics"');
       text = `${text.slice(0, at)}"rows_before_limit_at_least": ${m[1]},${m[2]}${text.slice(at)}`;
     } else {
+      // The rows sent, as for a query without a LIMIT, rather than the row filter's count.
+      if (this.#filterLimitOnly) text = text.slice(0, m.index) + text.slice(m.index).replace(/"rows_before_limit_at_least":\s*\d+/, `"rows_before_limit_at_least": ${m[1]}`);
       const s = lastMatch(TRAILER_STATS, text.slice(m.index));
       if (s) { this.#readRows = Number(s[1]); this.#readBytes = Number(s[2]); }
     }
