@@ -452,6 +452,12 @@ describe('SQL context: values stay values wherever the author put them', () => {
     expect(render('SELECT {{Int32(n, 1)}}{{Int32(m, 2)}} AS d', {})).toBe('SELECT 1 2 AS d');
     expect(render('SELECT x{{Int32(n, 1)}} AS d', {})).toBe('SELECT x1 AS d');
     expect(render('SELECT v_{{Int32(n, 2)}}_b, {{Int32(n, 2)}}_{{Int32(n, 2)}} AS d', {})).toBe('SELECT v_2_b, 2_2 AS d');
+    // A negative number after an operand is no subtraction (`LIMIT 1-9`): bracketed, it is the
+    // engine's syntax error; after an operator, a bracket or a comma it is written as it is.
+    expect(render('SELECT 1 LIMIT 1{{Int32(x, 0)}}', { x: '-9' })).toBe('SELECT 1 LIMIT 1(-9)');
+    expect(render('SELECT n_{{Int32(k, 5)}}, `c`{{Float64(f, 1)}}, (1){{Int32(k, 5)}}', { k: '-1', f: '-1.5' })).toBe('SELECT n_(-1), `c`(-1.5), (1)(-1)');
+    expect(render('SELECT {{Int32(a, 1)}}{{Int32(k, 5)}}', { k: '-1' })).toBe('SELECT 1(-1)');
+    expect(render('SELECT x={{Int32(k, 5)}}, f({{Int32(k, 5)}}), [1,{{Int32(k, 5)}}]', { k: '-1' })).toBe('SELECT x=-1, f(-1), [1,-1]');
   });
 });
 

@@ -88,7 +88,11 @@ export class SqlOutput {
     switch (ctx) {
       case 'code':
         piece = sql;
-        if (piece && (this.#fuses(this.#last, piece[0]) || (this.#afterValue && wordChars(this.#last, piece[0])))) piece = ' ' + piece;
+        // A negative number right after an operand (a name, a number, a closing bracket or quote)
+        // would be a subtraction: `LIMIT 1{{x}}` with -9 read `LIMIT 1-9`, the last 8 rows;
+        // `n_{{k}}` with -1 read `n_ - 1`. In brackets it stays a value (`1(-9)`: a syntax error).
+        if (piece.startsWith('-') && /[A-Za-z0-9_)\]'"`]/.test(this.#last)) piece = `(${piece})`;
+        else if (piece && (this.#fuses(this.#last, piece[0]) || (this.#afterValue && wordChars(this.#last, piece[0])))) piece = ' ' + piece;
         break;
       case 'string':
       case 'identifier':
