@@ -210,3 +210,17 @@ describe('words of a template that only look like pipe or node names', () => {
     expect((await del('/v0/pipes/numbers')).status).toBe(204);
   });
 });
+
+describe('pipes reading pipes more than 16 levels deep', () => {
+  it('save with a warning saying calls fail; a call is a 422 naming the chain and the limit', async () => {
+    await createPipe('deep0', [{ name: 'n', sql: '%\nSELECT {{Int32(v, 0)}} AS v' }]);
+    let last: any;
+    for (let i = 1; i <= 17; i++) last = await createPipe(`deep${i}`, [{ name: 'n', sql: `SELECT v + 1 AS v FROM deep${i - 1}` }]);
+    expect(JSON.stringify(last.warnings)).toMatch(/it reads pipe \\"deep16\\", through which pipes nest more than 16 levels deep \(or read each other\): calls that read that far fail/);
+    expect(await rows('/v0/pipes/deep16.ndjson?v=100')).toEqual([{ v: 116 }]);
+    const r = await get('/v0/pipes/deep17.json?v=100');
+    expect(r.status, r.text).toBe(422);
+    expect(r.body).toMatchObject({ code: 'SQL_INVALID', sql_code: 'PIPES_TOO_DEEP' });
+    expect(r.body.error).toMatch(/^pipes nest deeper than 16 levels: .*deep1 -> deep0; a pipe may read pipes at most 16 deep/);
+  });
+});

@@ -179,7 +179,9 @@ export function compileEndpoint(state: State, pipe: Pipe, opts: CallOptions, vis
     if (visiting.includes(ref) || ref === pipe.name) {
       throw new RoostError('SQL_INVALID', `pipes depend on each other: ${[...visiting, pipe.name, ref].join(' -> ')}`, { details: { sql_code: 'PIPE_CYCLE' } });
     }
-    if (visiting.length >= MAX_PIPE_DEPTH) throw new RoostError('SQL_INVALID', `pipes nest deeper than ${MAX_PIPE_DEPTH} levels`);
+    if (visiting.length >= MAX_PIPE_DEPTH) {
+      throw new RoostError('SQL_INVALID', `pipes nest deeper than ${MAX_PIPE_DEPTH} levels: ${[...visiting, pipe.name, ref].join(' -> ')}; a pipe may read pipes at most ${MAX_PIPE_DEPTH} deep (read an earlier pipe of the chain, or move nodes into one pipe)`, { details: { sql_code: 'PIPES_TOO_DEEP', pipe: pipe.name } });
+    }
     const read = findPipe(state, pipe.tenant, pipe.workspace, ref)!;
     // Unpublished since this pipe was saved (with ignore_sql_errors): the pipe called exists, so
     // not its 404; what it reads is missing.

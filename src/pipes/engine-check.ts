@@ -90,7 +90,7 @@ function throughPipe(pipe: string, reason: SkipReason): string {
   switch (reason) {
     case 'template_needs_values': return `it reads pipe "${pipe}", whose endpoint cannot be rendered without parameter values`;
     case 'reads_unreadable': return 'it reads, through the pipes it reads, data that the credential saving it may not read (the engine quotes values in its errors, so it is not asked)';
-    case 'pipes_nest_too_deep': return `it reads pipe "${pipe}", through which pipes nest too deep or in a cycle`;
+    case 'pipes_nest_too_deep': return `it reads pipe "${pipe}", through which pipes nest more than ${MAX_DEPTH} levels deep (or read each other): calls that read that far fail, since a pipe may read pipes at most ${MAX_DEPTH} deep`;
   }
 }
 
@@ -168,7 +168,7 @@ function compileForCheck(state: State, pipe: Pipe, target: PipeNode, lookup: (na
       if (!p) continue;
       // A pipe the saver may not read (PIPES:READ): its nodes, inlined, and their values would be in the errors.
       if (view.mayReadPipe && !view.mayReadPipe(p.name)) return { reason: 'reads_unreadable', skipped: throughPipe(p.name, 'reads_unreadable') };
-      if (visiting.includes(p.name) || visiting.length >= MAX_DEPTH) return { reason: 'pipes_nest_too_deep', skipped: `pipes nest too deep or in a cycle at "${p.name}"` };
+      if (visiting.includes(p.name) || visiting.length >= MAX_DEPTH) return { reason: 'pipes_nest_too_deep', skipped: visiting.includes(p.name) ? `pipes read each other at "${p.name}"` : `pipes nest more than ${MAX_DEPTH} levels deep at "${p.name}": calls that read that far fail (a pipe may read pipes at most ${MAX_DEPTH} deep)` };
       const ep = endpointNode(p);
       if (!ep) return { failed: `pipe "${p.name}" has no endpoint to read` };
       const sub = compileForCheck(state, p, ep, lookup, view, [...visiting, pipe.name]);
