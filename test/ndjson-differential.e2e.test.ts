@@ -398,7 +398,7 @@ function epochText(cell: string): string | null {
   if (Number.isNaN(d.getTime()) || d.getUTCFullYear() > 9999 || d.getUTCFullYear() < 1) return null;
   return `${d.toISOString().slice(0, 10)} ${d.toISOString().slice(11, 19)}.${String(frac).padStart(9, '0')}`;
 }
-const boolWord = (cell: string) => (/^(true|1(\.0*)?)$/i.test(unq(cell).trim()) ? 'true' : 'false');
+const boolWord = (cell: string) => (/^(true|t|yes|y|on|enable|1(\.0*)?)$/i.test(unq(cell).trim()) ? 'true' : 'false');
 /** The integer a JSON number's text is exactly (1.0, 1e2, 100e-2). */
 function integerOf(cell: string): string {
   const m = /^(-?)(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/.exec(cell)!;
@@ -418,7 +418,7 @@ const RULES: Rule[] = [
     match: (d) => reason(d) === 'empty value in a non-Nullable column' && (d.cell === '""' || d.cell === '[""]') },
   { cls: ['b'], why: 'dates out of the column range are quarantined; ClickHouse clamps Date/DateTime (1969-12-31 -> 1970-01-01, 2300 -> 2149-06-06 or 2106-02-07) and reads DateTime64 past its documented 1900..2299',
     match: (d) => /Date/.test(d.type) && reason(d) === 'date out of range' },
-  { cls: ['b'], why: 'a date or time in a JSON string follows the CSV rules (YYYY-MM-DD[( |T)hh:mm:ss[.f]][Z|+hh:mm], values.h); ClickHouse (chdb: date_time_input_format=best_effort) also reads 2020/01/02, RFC 1123, trailing "UTC", digits as a unix time, 2023-02-29 as 03-01 and 2020-13-01 as 1970-01-01',
+  { cls: ['b'], why: 'a date or time in a JSON string follows the CSV rules (YYYY-MM-DD[( |T)hh:mm:ss[.f]][ ][Z|+hh:mm], or 9 or 10 digits of Unix seconds for DateTime, values.h); ClickHouse (chdb: date_time_input_format=best_effort) also reads 2020/01/02, RFC 1123, trailing "UTC", other digits as a unix time or a date, 2023-02-29 as 03-01 and 2020-13-01 as 1970-01-01',
     match: (d) => /Date/.test(d.type) && ['not a date', 'not a datetime'].includes(reason(d)) && isJsonString(d.cell) },
   { cls: ['b'], why: 'a JSON number or boolean in a Date column is quarantined (days or seconds since the epoch: ambiguous); ClickHouse reads a number as days, true as 1970-01-02',
     match: (d) => /^(Date|Date32)$/.test(base(d.type)) && reason(d) === 'not a date' && !isJsonString(d.cell) },
@@ -432,8 +432,6 @@ const RULES: Rule[] = [
     match: (d) => /UUID/.test(d.type) && reason(d) === 'not a UUID' && /^[0-9a-f]{32}$/i.test(unq(d.cell)) },
   { cls: ['b'], why: 'an Enum has no zero value: without a DEFAULT, a missing key, null or "" is quarantined (ClickHouse stores its smallest value or \'\'); 128 is not a value of Enum8 (ClickHouse wraps it to -128)',
     match: (d) => /^Enum/.test(base(d.type)) && ((reason(d) === 'empty value in a non-Nullable column' && ['null', MISSING, '""'].includes(d.cell)) || (reason(d) === 'unknown enum value' && d.cell === '128')) },
-  { cls: ['b'], why: 'epoch numbers are read as times only for a DateTime column itself, not inside Array(DateTime) (elements follow the CSV rules)',
-    match: (d) => /^Array\(DateTime/.test(d.type) && reason(d) === 'not a datetime' },
   { cls: ['b'], why: 'a lone surrogate escape (\\udc00 without its pair) is quarantined: UTF-8 cannot hold it; ClickHouse stores its three bytes, which are not UTF-8',
     match: (d) => /lone surrogate/.test(reason(d)) && /\\ud[89a-f]/i.test(d.cell) },
 
@@ -456,7 +454,7 @@ const RULES: Rule[] = [
   { cls: ['c'], why: '"-0" is zero in an unsigned column (as in CSV); ClickHouse refuses the sign',
     match: (d) => /UInt/.test(d.type) && /^"?-0"?$/.test(d.cell),
     normalized: () => '0' },
-  { cls: ['c'], why: 'a Bool may be a JSON string of its CSV spellings (true/false in any case, 1/0) or the number 1.0; ClickHouse reads only the JSON literals and integers',
+  { cls: ['c'], why: 'a Bool may be a JSON string of its CSV spellings (true/false, t/f, yes/no, y/n, on/off, enable/disable in any case, 1/0: what ClickHouse\'s CSV input takes) or the number 1.0; ClickHouse\'s JSONEachRow reads only the JSON literals and integers',
     match: (d) => /Bool/.test(d.type) && (isJsonString(d.cell) || d.cell === '1.0'),
     normalized: (d) => boolWord(d.cell) },
   { cls: ['c'], why: 'a JSON string in an Array column is read as an array text, as in a CSV cell ("[1,2]", "[\'a\']"); ClickHouse refuses it',

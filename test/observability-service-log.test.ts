@@ -54,6 +54,22 @@ describe('/v0/sql calls are in tinybird.pipe_stats_rt (pipe_name query_api)', ()
     expect(errors).toEqual([{ pipe_name: 'query_api', status_code: 422, error: expect.stringContaining('nosuchcolumn') }]);
   });
 
+  it('the template parameters of a form or JSON body are in the row too (the one a call failed on among them)', async () => {
+    const q = "%\nSELECT {{Int8(i8, 1)}} AS a, {{Array(xs, 'Int32', default='1')}} AS b";
+    const form = await call(`${srv.url}/v0/sql`, { method: 'POST', token, body: new URLSearchParams({ q, i8: '999', token }), headers: { 'X-Request-Id': 'obs-sql-form' } });
+    expect(form.status, form.text).toBe(400);
+    const json = await call(`${srv.url}/v0/sql?i8=5`, { method: 'POST', token, body: JSON.stringify({ q, i8: 3, xs: [4, 5] }), headers: { 'Content-Type': 'application/json', 'X-Request-Id': 'obs-sql-json' } });
+    expect(json.status, json.text).toBe(200);
+    const got = await rowsEventually("SELECT request_id, parameters FROM tinybird.pipe_stats_rt WHERE request_id IN ('obs-sql-form', 'obs-sql-json') ORDER BY request_id", 2);
+    expect(got).toEqual([
+      { request_id: 'obs-sql-form', parameters: { q, i8: '999' } },
+      { request_id: 'obs-sql-json', parameters: { q, i8: '3', xs: '4,5' } },
+    ]);
+    const errors = await rowsEventually("SELECT params FROM tinybird.endpoint_errors WHERE request_id = 'obs-sql-form'", 1);
+    expect(errors).toHaveLength(1);
+    expect(JSON.parse(errors[0].params)).toEqual({ q, i8: '999' });
+  });
+
   it('a token passed in the query string is not stored; queries of the service data sources are not logged', async () => {
     const r = await call(`${srv.url}/v0/sql?q=${enc('SELECT 1')}&token=${enc(token)}`, { headers: { 'X-Request-Id': 'obs-sql-token' } });
     expect(r.status).toBe(200);

@@ -344,3 +344,23 @@ describe('NDJSON values and inference', () => {
     ]);
   });
 });
+
+describe('values ClickHouse\'s text input takes', () => {
+  it('Bool as yes/no, y/n, t/f, on/off, enable/disable; DateTime as Unix seconds or with a space before the offset: stored as the engine reads them', async () => {
+    await create('chtext', 'k String, b Bool, d DateTime, d3 DateTime64(3)');
+    const csv = [
+      'a,yes,1773309600,1773309600.123', 'b,N,2026-03-12 10:00:00 +0200,2026-03-12 10:00:00.5 -01:00', 'c,on,123456789,123456789',
+      'd,Disable,2026-03-12T10:00:00Z,2026-03-12 10:00:00', 'e,maybe,12345,x',
+    ].join('\n') + '\n';
+    const r = await post('/v0/datasources?name=chtext&mode=append', csv);
+    expect(r.body, r.text).toMatchObject({ rows: 4, quarantine_rows: 1 });
+    expect(await rows('SELECT k, b, toString(d) AS d, toString(d3) AS d3 FROM chtext ORDER BY k')).toEqual([
+      { k: 'a', b: true, d: '2026-03-12 10:00:00', d3: '2026-03-12 10:00:00.123' },
+      { k: 'b', b: false, d: '2026-03-12 08:00:00', d3: '2026-03-12 11:00:00.500' },
+      { k: 'c', b: true, d: '1973-11-29 21:33:09', d3: '1973-11-29 21:33:09.000' },
+      { k: 'd', b: false, d: '2026-03-12 10:00:00', d3: '2026-03-12 10:00:00.000' },
+    ]);
+    const q = await rows('SELECT k, c__error_column AS cols FROM chtext_quarantine');
+    expect(q).toEqual([{ k: 'e', cols: ['b', 'd', 'd3'] }]);
+  });
+});

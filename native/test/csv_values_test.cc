@@ -220,6 +220,18 @@ TEST_CASE("csv values: dates and times") {
   CHECK(enc("DateTime", "2024-01-02") == enc("DateTime", "2024-01-02 00:00:00"));
   CHECK(enc("DateTime", "2024-01-02 24:00:00") == "not a datetime");
   CHECK(enc("DateTime", "1969-12-31 23:59:59") == "date out of range");
+  // Unix seconds (9 or 10 digits, as ClickHouse reads them), and a space before an offset.
+  CHECK(enc("DateTime", "1773309600") == enc("DateTime", "2026-03-12 10:00:00"));
+  CHECK(enc("DateTime", "123456789") == enc("DateTime", "1973-11-29 21:33:09"));
+  CHECK(enc("DateTime", "4294967296") == "date out of range");
+  CHECK(enc("DateTime", "12345") == "not a datetime");
+  CHECK(enc("DateTime", "17733096001") == "not a datetime");
+  CHECK(enc("DateTime", "1773309600.5") == "not a datetime");
+  CHECK(enc("DateTime", "2026-03-12 10:00:00 +0200") == enc("DateTime", "2026-03-12 08:00:00"));
+  CHECK(enc("DateTime", "2026-03-12 10:00:00  +0200") == "not a datetime");
+  CHECK(enc("DateTime64(3)", "1773309600.123") == enc("DateTime64(3)", "2026-03-12 10:00:00.123"));
+  CHECK(enc("DateTime64(3)", "1773309600") == enc("DateTime64(3)", "2026-03-12 10:00:00"));
+  CHECK(enc("DateTime64(3)", "1773309600.") == "not a datetime");
   CHECK(enc("DateTime64(3)", "1970-01-01 00:00:01.5") == "dc05000000000000");       // 1500
   CHECK(enc("DateTime64(3)", "1970-01-01 00:00:01.123456") == "6304000000000000");  // 1123: truncated
   CHECK(enc("DateTime64(6)", "1970-01-01T00:00:00.000001Z") == "0100000000000000");
@@ -344,6 +356,11 @@ TEST_CASE("csv values: bool, UUID, enum, strings") {
   CHECK(enc("Bool", "FALSE") == "00");
   CHECK(enc("Bool", "1") == "01");
   CHECK(enc("Bool", "yes!") == "not a bool");
+  // What ClickHouse's text input takes, in any case.
+  for (const char* t : {"yes", "Y", "T", "on", "Enable", "TRUE"}) CHECK(enc("Bool", t) == "01");
+  for (const char* f : {"no", "N", "f", "OFF", "disable", "False"}) CHECK(enc("Bool", f) == "00");
+  CHECK(enc("Bool", "yess") == "not a bool");
+  CHECK(enc("Bool", "") == "not a bool");
   CHECK(enc("UUID", "61f0c404-5cb3-11e7-907b-a6006ad3dba0") == "e711b35c04c4f061a0dbd36a00a67b90");
   CHECK(enc("UUID", "61F0C404-5CB3-11E7-907B-A6006AD3DBA0") == "e711b35c04c4f061a0dbd36a00a67b90");
   CHECK(enc("UUID", "61f0c404-5cb3-11e7-907b-a6006ad3dbaz") == "not a UUID");

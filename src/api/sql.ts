@@ -120,18 +120,22 @@ export function registerSqlRoutes(app: App): void {
       // Every Query API call is a row in pipe_stats_rt (a failed one also in endpoint_errors),
       // except those reading the service data sources themselves (as in Tinybird: a dashboard
       // polling pipe_stats_rt would otherwise fill it with its own polls).
-      if (!call.readsService) logCall(ctx, cred, { tenant, workspace, workspaceId }, { startedAt, t0, status, error: failure, q: call.q, got: call.tail?.result() });
+      if (!call.readsService) logCall(ctx, cred, { tenant, workspace, workspaceId }, { startedAt, t0, status, error: failure, q: call.q, got: call.tail?.result(), form: call.form, lists: call.lists });
     }
   };
   /**
-   * One Query API call's row in pipe_stats_rt (and endpoint_errors when it failed): the query
-   * string's parameters (not the token) and the query run, when it was read.
+   * One Query API call's row in pipe_stats_rt (and endpoint_errors when it failed): the
+   * parameters of the query string and of a form or JSON body (not the token; the body's win, as
+   * the template reads them) and the query run, when it was read. Only the query string's were
+   * logged: a call that failed on a body's template parameter could not be told from its row.
    */
   const logCall = (ctx: Ctx, cred: Credential, where: { tenant: string; workspace: string; workspaceId: string | undefined },
-    o: { startedAt: number; t0: number; status: number; error: unknown; q?: string; got?: { rows: number; readRows: number; readBytes: number } }) => {
+    o: { startedAt: number; t0: number; status: number; error: unknown; q?: string; got?: { rows: number; readRows: number; readBytes: number }; form?: URLSearchParams; lists?: Map<string, JsonList> }) => {
     const parameters: Record<string, string> = {};
     // A query string that is not UTF-8 is in the row's url as sent, not decoded into parameters.
     if (!ctx.queryError) for (const k of new Set(ctx.query.keys())) if (k !== 'token') parameters[k] = ctx.query.getAll(k).join(',');
+    if (o.form) for (const k of new Set(o.form.keys())) if (k !== 'token') parameters[k] = o.form.getAll(k).join(',');
+    for (const [k, list] of o.lists ?? []) if (k !== 'token') parameters[k] = list.join(',');
     if (o.q !== undefined) parameters.q = o.q;
     logEndpointCall(app.service, {
       tenant: where.tenant, workspace: where.workspace, workspaceId: where.workspaceId, tokenName: tokenName(cred), tokenId: tokenIdOf(cred), userAgent: userAgentOf(ctx.req.headers),

@@ -670,6 +670,8 @@ bool parseDateTime(std::string_view v, DateTimeParts& out) {
       }
       if (p == f) return false;
     }
+    // `2026-03-12 10:00:00 +0200`: one space before the offset, as ClickHouse reads it.
+    if (e - p >= 2 && *p == ' ' && (p[1] == '+' || p[1] == '-')) ++p;
     if (p < e && *p == 'Z') {
       ++p;
     } else if (p < e && (*p == '+' || *p == '-')) {
@@ -713,8 +715,14 @@ Reason encDecimal(const Type& t, std::string_view v, ByteBuf& out) { return enco
 Reason encBool(const Type&, std::string_view v, ByteBuf& out) {
   std::string_view s = trimSpaces(v);
   uint8_t b;
-  if (s == "1" || equalsLower(s, "true")) b = 1;
-  else if (s == "0" || equalsLower(s, "false")) b = 0;
+  // What ClickHouse's text input takes for Bool, in any letter case: true/false, t/f, yes/no,
+  // y/n, on/off, enable/disable, 1/0 (an export's `yes`, `T` or `on` was quarantined).
+  if (s == "1" || equalsLower(s, "true") || equalsLower(s, "t") || equalsLower(s, "yes") || equalsLower(s, "y") ||
+      equalsLower(s, "on") || equalsLower(s, "enable"))
+    b = 1;
+  else if (s == "0" || equalsLower(s, "false") || equalsLower(s, "f") || equalsLower(s, "no") || equalsLower(s, "n") ||
+           equalsLower(s, "off") || equalsLower(s, "disable"))
+    b = 0;
   else return Reason::NotBool;
   out.putByte(b);
   return Reason::Ok;
@@ -753,16 +761,42 @@ Reason encDate32(const Type&, std::string_view v, ByteBuf& out) {
   out.putLE(days);
   return Reason::Ok;
 }
+// Unix seconds as ClickHouse's text input reads them for DateTime and DateTime64: 9 or 10 digits
+// (fewer read as a date, `20260312`, or are refused), for DateTime64 with a fraction after a dot.
+// Only where the schema says DateTime: inference keeps such columns integers.
+bool unixSeconds(std::string_view v, bool fraction, DateTimeParts& out) {
+  size_t n = 0;
+  while (n < v.size() && v[n] >= '0' && v[n] <= '9') ++n;
+  if (n != 9 && n != 10) return false;
+  out = DateTimeParts{};
+  int64_t secs = 0;
+  for (size_t i = 0; i < n; ++i) secs = secs * 10 + (v[i] - '0');
+  out.seconds = secs;
+  out.hasTime = true;
+  if (n == v.size()) return true;
+  if (!fraction || v[n] != '.' || n + 1 == v.size()) return false;
+  for (size_t i = n + 1; i < v.size(); ++i) {
+    if (v[i] < '0' || v[i] > '9') return false;
+    if (out.fractionDigits < 9) {
+      out.fraction = out.fraction * 10 + static_cast<uint64_t>(v[i] - '0');
+      ++out.fractionDigits;
+    }
+  }
+  return true;
+}
+
 Reason encDateTime(const Type&, std::string_view v, ByteBuf& out) {
   DateTimeParts dt;
-  if (!parseDateTime(trimSpaces(v), dt)) return Reason::NotDateTime;
+  const std::string_view s = trimSpaces(v);
+  if (!parseDateTime(s, dt) && !unixSeconds(s, false, dt)) return Reason::NotDateTime;
   if (dt.seconds < 0 || dt.seconds > 4294967295LL) return Reason::DateOutOfRange;
   out.putLE(static_cast<uint32_t>(dt.seconds));
   return Reason::Ok;
 }
 Reason encDateTime64(const Type& t, std::string_view v, ByteBuf& out) {
   DateTimeParts dt;
-  if (!parseDateTime(trimSpaces(v), dt)) return Reason::NotDateTime;
+  const std::string_view s = trimSpaces(v);
+  if (!parseDateTime(s, dt) && !unixSeconds(s, true, dt)) return Reason::NotDateTime;
   // ClickHouse's DateTime64 range: 1900-01-01 .. 2299-12-31 23:59:59.
   if (dt.seconds < -2208988800LL || dt.seconds > 10413791999LL) return Reason::DateOutOfRange;
   int p = t.precision;
