@@ -161,6 +161,11 @@ describe('formats', () => {
     expect((await q('SELECT id FROM events ORDER BY id LIMIT 1 FORMAT CSVWithNames')).text).toBe('"id"\n1\n');
     expect((await q('SELECT id, country FROM events ORDER BY id LIMIT 1 FORMAT TSV')).text).toBe('1\tES\n');
     expect((await q('SELECT id FROM events ORDER BY id LIMIT 1 FORMAT JSONEachRow')).text).toBe('{"id":1}\n');
+    // ClickHouse's other names of the same formats.
+    expect((await q('SELECT id, country FROM events ORDER BY id LIMIT 1 FORMAT TabSeparated')).text).toBe('1\tES\n');
+    expect((await q('SELECT id FROM events ORDER BY id LIMIT 1 FORMAT TabSeparatedWithNames')).text).toBe('id\n1\n');
+    expect((await q('SELECT id FROM events ORDER BY id LIMIT 1 FORMAT JSONLines')).text).toBe('{"id":1}\n');
+    expect((await q('SELECT id FROM events ORDER BY id LIMIT 1 FORMAT ndjson')).text).toBe('{"id":1}\n');
     const res = await fetch(`${srv.url}/v0/sql?q=${encodeURIComponent('SELECT id FROM events FORMAT Parquet')}`, { headers: { Authorization: `Bearer ${token}` } });
     const buf = Buffer.from(await res.arrayBuffer());
     expect(buf.subarray(0, 4).toString()).toBe('PAR1');

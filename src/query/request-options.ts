@@ -44,10 +44,12 @@ export function looksLikeForm(text: string): boolean {
 
 /** The output formats the analyzer allows, as ClickHouse spells them. */
 const FORMATS = ['CSV', 'CSVWithNames', 'TSV', 'TSVWithNames', 'JSONEachRow', 'Parquet', 'JSON'];
+/** ClickHouse's other names of those formats (lower case): `FORMAT TabSeparated` was refused. */
+const ALIASES: Record<string, string> = { tabseparated: 'TSV', tabseparatedwithnames: 'TSVWithNames', jsonlines: 'JSONEachRow', ndjson: 'JSONEachRow' };
 
 /**
- * ClickHouse reads format names case-insensitively (`FORMAT csv`, `FORMAT jsoneachrow`); the
- * analyzer knows them as spelled. Given the query and the byte offset the analyzer refused a
+ * ClickHouse reads format names case-insensitively (`FORMAT csv`, `FORMAT jsoneachrow`), and some
+ * by other names (`TabSeparated`, `JSONLines`); the analyzer knows them as spelled in FORMATS. Given the query and the byte offset the analyzer refused a
  * format name at, answers the query with that name spelled as the analyzer knows it, or with
  * `replacement` (when the name does not matter: an endpoint's extension picks the format); or
  * undefined when the name is no allowed format in any case.
@@ -57,7 +59,7 @@ export function respellFormat(sql: string, offset: number, replacement?: string)
   if (offset < 0 || offset >= bytes.length) return undefined;
   const m = /^[A-Za-z_][A-Za-z0-9_]*/.exec(bytes.subarray(offset, offset + 64).toString('latin1'));
   if (!m) return undefined;
-  const known = FORMATS.find((f) => f.toLowerCase() === m[0].toLowerCase());
+  const known = FORMATS.find((f) => f.toLowerCase() === m[0].toLowerCase()) ?? ALIASES[m[0].toLowerCase()];
   const name = replacement ?? known;
   if (!name || (!replacement && name === m[0])) return undefined;
   return Buffer.concat([bytes.subarray(0, offset), Buffer.from(name), bytes.subarray(offset + m[0].length)]).toString('utf8');
