@@ -88,7 +88,12 @@ describe('syntax errors name a position', () => {
     ['SELECT {{ ) }}', 'unexpected', 2, 11],
     ['SELECT {% while 1 %}{% end %}', 'unsupported template statement', 2, 8],
     ['SELECT {{ }}', 'empty expression', 2, 11],
-    ['SELECT {{ "abc }}', 'never closed', 2, 8],
+    // A quote or bracket left open before the closer is said where it opens (it was "`{{` is never closed").
+    ['SELECT {{ "abc }}', 'string literal is never closed before `}}`', 2, 11],
+    ['SELECT {{ Int32(a, 1 }}', '`(` is never closed before `}}`', 2, 16],
+    ['SELECT {{ [1, 2 }}', '`[` is never closed before `}}`', 2, 11],
+    ['SELECT {% if defined(a %}1{% end %}', '`(` is never closed before `%}`', 2, 21],
+    ['SELECT {{ Int32(a, 1)', '`{{` is never closed with `}}`', 2, 8],
     ['SELECT {{ a.b( ) }}', 'only template functions can be called', 2, 14],
     ['SELECT {{ x[1:2] }}', 'slices', 2, 14],
     ['SELECT {# never closed', 'comment', 2, 8],
@@ -695,6 +700,8 @@ describe('lists and dicts holding typed values', () => {
     const e = caught(() => render('SELECT {{ [String(x)] }}'));
     expect(e.code).toBe('TEMPLATE_PARAMETER');
     expect(e.message).toMatch(/parameter "x" is required/);
+    // Nothing declares it required (GET /v0/pipes says required: false): the message says why this call needs it.
+    expect(caught(() => render('SELECT {{ Int32(a) }}')).message).toBe('parameter "a" is required (expected Int32): this call uses its value and it has no default; pass a=…, or give it a default in the template');
     expect(caught(() => render('SELECT {{ sql_and(c__in=[String(x)]) }}')).code).toBe('TEMPLATE_PARAMETER');
     expect(render('SELECT {{ [String(x), Int32(n)] }}', {}, { defaults: true })).toBe("SELECT ['', 0]");
   });

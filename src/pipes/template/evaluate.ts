@@ -49,6 +49,15 @@ const MAX_BIG = 1n << 4096n;
 
 type Signal = 'break' | 'continue' | undefined;
 
+/**
+ * A parameter used without a value: `GET /v0/pipes` shows it `required: false` (nothing declares
+ * it required), so the message says why this call needs it (its value is written or computed
+ * with, and it has no default) and what to do.
+ */
+function missingMessage(v: Missing): string {
+  return `parameter "${v.name}" is required (expected ${v.type}): this call uses its value and it has no default; pass ${v.name}=…, or give it a default in the template`;
+}
+
 class Evaluator implements CallApi {
   readonly defaults: boolean;
   readonly #source: string;
@@ -246,7 +255,7 @@ class Evaluator implements CallApi {
    */
   #given(v: unknown): unknown {
     if (!(v instanceof Missing)) return v;
-    if (!this.defaults) throw new TemplateParameterError(v.name, v.type, `parameter "${v.name}" is required (expected ${v.type})`);
+    if (!this.defaults) throw new TemplateParameterError(v.name, v.type, missingMessage(v));
     // Rendering without values (saving a node): computes with the neutral value of its type,
     // as Tinybird's placeholders do, so `{% if defined(p) %}{{ p + '%' }}{% end %}` can be saved.
     const t = v.type.startsWith('Array(') ? v.type.slice(6, -1) : v.type;
@@ -259,7 +268,7 @@ class Evaluator implements CallApi {
     let sql: string;
     let text: string;
     if (v instanceof Missing) {
-      if (!this.defaults) throw new TemplateParameterError(v.name, v.type, `parameter "${v.name}" is required (expected ${v.type})`);
+      if (!this.defaults) throw new TemplateParameterError(v.name, v.type, missingMessage(v));
       const t = v.type.startsWith('Array(') ? v.type.slice(6, -1) : v.type;
       const ph = isScalarType(t) ? placeholder(t) : '';
       sql = literalOf(v.type.startsWith('Array(') ? [ph] : ph);

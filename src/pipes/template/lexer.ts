@@ -37,6 +37,36 @@ function findCloser(source: string, from: number, closer: '}}' | '%}'): number {
   return -1;
 }
 
+/**
+ * Why a tag opened at `open` found no closer: a bracket or a quote inside it left open before the
+ * first `}}` (`{{ Int32(a, 1 }}`, `{{ String(a, 'x) }}`) is said, where it opens; only a tag with
+ * no closer at all is "never closed". (Both were "`{{` is never closed", with the `}}` there.)
+ */
+function unclosedTag(source: string, open: number, closer: '}}' | '%}'): TemplateSyntaxError {
+  const plain = source.indexOf(closer, open + 2);
+  if (plain >= 0) {
+    const stack: number[] = [];
+    let quoteAt = -1;
+    for (let i = open + 2; i < plain; i++) {
+      const c = source[i]!;
+      if (quoteAt >= 0) {
+        if (c === '\\') i++;
+        else if (c === source[quoteAt]) quoteAt = -1;
+        continue;
+      }
+      if (c === "'" || c === '"') quoteAt = i;
+      else if (c === '(' || c === '[' || c === '{') stack.push(i);
+      else if ((c === ')' || c === ']' || c === '}') && stack.length) stack.pop();
+    }
+    if (quoteAt >= 0) return new TemplateSyntaxError(`string literal is never closed before \`${closer}\``, source, quoteAt);
+    if (stack.length) {
+      const at = stack[stack.length - 1]!;
+      return new TemplateSyntaxError(`\`${source[at]}\` is never closed before \`${closer}\``, source, at);
+    }
+  }
+  return new TemplateSyntaxError(`\`{${source[open + 1]}\` is never closed with \`${closer}\``, source, open);
+}
+
 /** Cuts `source` (whose template body starts at `start`) into text and tags. */
 export function splitTemplate(source: string, start = 0): Chunk[] {
   if (source.length > MAX_TEMPLATE_LENGTH) {
@@ -81,7 +111,7 @@ export function splitTemplate(source: string, start = 0): Chunk[] {
     }
     const closer = next === '{' ? '}}' : '%}';
     const end = findCloser(source, open + 2, closer);
-    if (end < 0) throw new TemplateSyntaxError(`\`{${next}\` is never closed with \`${closer}\``, source, open);
+    if (end < 0) throw unclosedTag(source, open, closer);
     flushText();
     const body = source.slice(open + 2, end);
     chunks.push({ kind: next === '{' ? 'expr' : 'stmt', body, offset: open, bodyOffset: open + 2 });
