@@ -364,3 +364,34 @@ describe('values ClickHouse\'s text input takes', () => {
     expect(q).toEqual([{ k: 'e', cols: ['b', 'd', 'd3'] }]);
   });
 });
+
+describe('a body in another text encoding, declared by its charset', () => {
+  it('Latin-1 / windows-1252 and UTF-16 are decoded into UTF-8 (raw, gzipped, multipart); an unknown charset or bytes invalid in it are a 400 storing nothing', async () => {
+    await create('latin', 'id Int32, name String');
+    const latin1 = Buffer.from('1,Jos\xe9\n2,Se\xf1or \x80\n', 'latin1');
+    const a = await post('/v0/datasources?name=latin&mode=append', latin1 as unknown as string, 'text/csv; charset=ISO-8859-1');
+    expect(a.body, a.text).toMatchObject({ rows: 2, quarantine_rows: 0 });
+    const gz = await post('/v0/datasources?name=latin&mode=append', zlib.gzipSync(Buffer.from('3,Zoë\n', 'latin1')) as unknown as string, 'text/csv; charset="windows-1252"');
+    expect(gz.body, gz.text).toMatchObject({ rows: 1, quarantine_rows: 0 });
+    const f = new FormData();
+    f.append('csv', new Blob([Buffer.from('4,Gr\xf6\xdfe\n', 'latin1')], { type: 'text/csv; charset=latin1' }), 'rows.csv');
+    const m = await call(`${srv.url}/v0/datasources?name=latin&mode=append`, { method: 'POST', token, body: f });
+    expect(m.body, m.text).toMatchObject({ rows: 1, quarantine_rows: 0 });
+    const u16 = await post('/v0/datasources?name=latin&mode=append', Buffer.from('5,Ünïcode\n', 'utf16le') as unknown as string, 'text/csv; charset=utf-16le');
+    expect(u16.body, u16.text).toMatchObject({ rows: 1, quarantine_rows: 0 });
+    // UTF-8 declared as ASCII is read as UTF-8, not as windows-1252 (the WHATWG reading of the label).
+    const ascii = await post('/v0/datasources?name=latin&mode=append', '6,Łódź\n', 'text/csv; charset=us-ascii');
+    expect(ascii.body, ascii.text).toMatchObject({ rows: 1, quarantine_rows: 0 });
+    expect(await rows('SELECT id, name FROM latin ORDER BY id')).toEqual([
+      { id: 1, name: 'José' }, { id: 2, name: 'Señor €' }, { id: 3, name: 'Zoë' }, { id: 4, name: 'Größe' }, { id: 5, name: 'Ünïcode' }, { id: 6, name: 'Łódź' },
+    ]);
+    const unknown = await post('/v0/datasources?name=latin&mode=append', '7,x\n', 'text/csv; charset=klingon');
+    expect(unknown.status, unknown.text).toBe(400);
+    expect(unknown.body.error).toMatch(/charset=klingon, which this server does not know/);
+    const bad = await post('/v0/datasources?name=latin&mode=append', Buffer.from([0x37, 0x00, 0x2c]) as unknown as string, 'text/csv; charset=utf-16le');
+    expect(bad.status, bad.text).toBe(400);
+    expect(bad.body).toMatchObject({ code: 'INVALID_UTF8' });
+    expect(bad.body.error).toMatch(/not valid utf-16le text/);
+    expect(await rows('SELECT count() AS n FROM latin')).toEqual([{ n: 6 }]);
+  });
+});

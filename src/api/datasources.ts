@@ -20,7 +20,7 @@ import {
 } from '../datasources/registry.js';
 import { csvToRoost, firstRecord, importRows, withDataSourceLock, type ImportResult, type ImportSource } from '../ingest/import.js';
 import { checkJsonPath, ndjsonShaped, ndjsonSource } from '../ingest/ndjson.js';
-import { gunzipIfCompressed, peekBody, type Peeked } from '../ingest/peek.js';
+import { charsetOf, gunzipIfCompressed, peekBody, type Peeked } from '../ingest/peek.js';
 import { inferNdjson, ndjsonSchemaText } from '../ingest/ndjson-infer.js';
 import { dialectProblem, formatSchema, inferCsvSchema, parseSchema, type CsvDialect } from '../native/csv.js';
 import { analyzeSql, SqlError, toRoostError, type NameMapEntry } from '../native/sql.js';
@@ -48,6 +48,8 @@ interface Incoming {
   body: AsyncIterable<Buffer> | undefined;
   /** Format implied by a multipart field name. */
   fieldFormat?: Format;
+  /** The text encoding the data part (or the request) declares, when one is: decoded into UTF-8. */
+  charset?: string;
 }
 
 /**
@@ -136,7 +138,7 @@ async function incoming(ctx: Ctx, limit: number): Promise<Incoming> {
             }
           }
         })();
-        return { params, body, fieldFormat };
+        return { params, body, fieldFormat, charset: charsetOf(part.contentType) ?? charsetOf(type) };
       }
       setField(params, part.name, await partText(part, 1 << 20), formKeys);
     }
@@ -178,18 +180,18 @@ async function incoming(ctx: Ctx, limit: number): Promise<Incoming> {
       for (const [k, v] of formOf(textOf(s.head))) setField(params, k, v, formKeys);
       return { params, body: undefined };
     }
-    return { params, body: s.body };
+    return { params, body: s.body, charset: charsetOf(type) };
   }
   const declared = ctx.req.headers['content-length'];
   const chunked = ctx.req.headers['transfer-encoding'];
   if (declared === '0' || (declared === undefined && !chunked)) return { params, body: undefined };
-  return { params, body: bodyStream(ctx, limit) };
+  return { params, body: bodyStream(ctx, limit), charset: charsetOf(type) };
 }
 
 /** incoming(), with a gzip file sent as it is (no Content-Encoding) uncompressed. */
 async function incomingData(ctx: Ctx, limit: number): Promise<Incoming> {
   const r = await incoming(ctx, limit);
-  return r.body ? { ...r, body: await gunzipIfCompressed(r.body, limit, dialectFrom(r.params).delimiter) } : r;
+  return r.body ? { ...r, body: await gunzipIfCompressed(r.body, limit, dialectFrom(r.params).delimiter, r.charset) } : r;
 }
 
 function oneOf<T extends string>(name: string, v: string | null, allowed: readonly T[], def: T): T {
@@ -429,7 +431,7 @@ export function registerDataSourceRoutes(app: App): void {
       }
       throw e;
     }
-    const { params, body: rawBody, fieldFormat } = got;
+    const { params, body: rawBody, fieldFormat, charset } = got;
     // One value each (`mode=append&mode=replace` appended, the other way round replaced).
     for (const k of ['mode', 'format', 'name', 'replace_condition', 'schema']) oneValue(params, k);
     if (params.get('url')) throw new RoostError('BAD_REQUEST', 'importing from a URL is not supported: this server does not reach outside networks; upload the file in the body');
@@ -460,7 +462,7 @@ export function registerDataSourceRoutes(app: App): void {
       refuseCaseTwin(state, ws, name);
       let columns: DataSourceColumn[];
       let headerAs: string[] | undefined;
-      let data = rawBody ? await gunzipIfCompressed(rawBody, app.config.maxUploadBytes, dialectFrom(params).delimiter) : undefined;
+      let data = rawBody ? await gunzipIfCompressed(rawBody, app.config.maxUploadBytes, dialectFrom(params).delimiter, charset) : undefined;
       ({ format, body: data } = await formatOf(params, implied, data));
       const schemaText = params.get('schema');
       if (schemaText) {
@@ -601,7 +603,7 @@ export function registerDataSourceRoutes(app: App): void {
         authorize(app, ctx, cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:READ', resource: ds.name });
         replaceWhere = conditionWhere(ws, ds, replaceCondition, 'replace_condition');
       }
-      let body: AsyncIterable<Buffer> | undefined = await gunzipIfCompressed(rawBody, app.config.maxUploadBytes, dialectFrom(params).delimiter);
+      let body: AsyncIterable<Buffer> | undefined = await gunzipIfCompressed(rawBody, app.config.maxUploadBytes, dialectFrom(params).delimiter, charset);
       ({ format, body } = await formatOf(params, implied, body));
       if (!body) throw new RoostError('EMPTY_BODY', `mode=${mode} needs rows in the body (raw, or a multipart field "csv"/"ndjson")`);
       if (mode === 'replace') await flushEvents(ws, ds);

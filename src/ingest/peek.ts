@@ -51,10 +51,12 @@ export async function peekBody(src: AsyncIterable<Buffer>, min: number): Promise
  * compressed file was read as text: a header mismatch on binary noise, or worse a 200
  * with the binary in the quarantine. `limit` bounds the uncompressed size (413 beyond).
  */
-export async function gunzipIfCompressed(src: AsyncIterable<Buffer>, limit: number, delimiter?: string): Promise<AsyncIterable<Buffer>> {
+export async function gunzipIfCompressed(src: AsyncIterable<Buffer>, limit: number, delimiter?: string, charset?: string): Promise<AsyncIterable<Buffer>> {
   const s = await peekBody(src, 2);
-  if (!(s.head.length >= 2 && s.head[0] === 0x1f && s.head[1] === 0x8b)) return notUtf16(s.body, delimiter);
-  return notUtf16((async function* () {
+  // A text encoding the request declares other than UTF-8: decoded into UTF-8 (after the gunzip).
+  const text = (body: AsyncIterable<Buffer>) => (charset && !isUtf8Label(charset) ? fromCharset(body, charset) : notUtf16(body, delimiter));
+  if (!(s.head.length >= 2 && s.head[0] === 0x1f && s.head[1] === 0x8b)) return text(s.body);
+  return text((async function* () {
     const gz = zlib.createGunzip();
     stream.pipeline(stream.Readable.from(s.body), gz, () => { /* errors surface through gz */ });
     let size = 0;
@@ -73,7 +75,48 @@ export async function gunzipIfCompressed(src: AsyncIterable<Buffer>, limit: numb
     } finally {
       gz.destroy();
     }
-  })(), delimiter);
+  })());
+}
+
+/** The `charset` a media type declares (`text/csv; charset=iso-8859-1`), lower case; undefined when none. */
+export function charsetOf(type: string | undefined): string | undefined {
+  const m = /;\s*charset\s*=\s*"?([^";\s]+)"?/i.exec(type ?? '');
+  return m ? m[1]!.toLowerCase() : undefined;
+}
+
+/**
+ * UTF-8, or ASCII (a subset of it): read as they are. (The WHATWG encoding rules that TextDecoder
+ * follows make `us-ascii` windows-1252, which would turn a UTF-8 body mislabelled ASCII into mojibake.)
+ */
+function isUtf8Label(label: string): boolean {
+  return ['utf-8', 'utf8', 'unicode-1-1-utf-8', 'us-ascii', 'ascii'].includes(label);
+}
+
+/**
+ * A body in the text encoding its request declares (`Content-Type: text/csv; charset=iso-8859-1`,
+ * as Tinybird's guide tells exporters of Latin-1 files to send them), as UTF-8: it was refused as
+ * invalid UTF-8 whatever the header said. Labels as the WHATWG Encoding standard knows them
+ * (`iso-8859-1` and `latin1` are windows-1252, `utf-16le`, `shift_jis`, ...); an unknown one is a
+ * 400, and bytes that are not valid in the encoding too (nothing is replaced silently).
+ */
+async function* fromCharset(src: AsyncIterable<Buffer>, label: string): AsyncIterable<Buffer> {
+  let decoder: TextDecoder;
+  try {
+    decoder = new TextDecoder(label, { fatal: true });
+  } catch {
+    throw new RoostError('INVALID_PARAMETER', `the request declares charset=${label}, which this server does not know; send the body as UTF-8 (or declare its encoding by a standard name, e.g. iso-8859-1, windows-1252, utf-16le)`);
+  }
+  try {
+    for await (const chunk of src) {
+      const t = decoder.decode(chunk, { stream: true });
+      if (t) yield Buffer.from(t, 'utf8');
+    }
+    const t = decoder.decode();
+    if (t) yield Buffer.from(t, 'utf8');
+  } catch (e) {
+    if (e instanceof TypeError) throw new RoostError('INVALID_UTF8', `the body is not valid ${label} text, the charset its request declares: send it in that encoding, or as UTF-8 without the charset (nothing was stored)`);
+    throw e;
+  }
 }
 
 /**
