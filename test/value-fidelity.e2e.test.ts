@@ -395,3 +395,22 @@ describe('a body in another text encoding, declared by its charset', () => {
     expect(await rows('SELECT count() AS n FROM latin')).toEqual([{ n: 6 }]);
   });
 });
+
+describe('Excel\'s sep= first line', () => {
+  it('names the delimiter and is no row: analyze, create from the file and append take the header after it', async () => {
+    const csv = '\ufeffsep=;\r\nid;name\r\n1;Ana\r\n2;Bo\r\n';
+    const an = await post('/v0/analyze', csv);
+    expect(an.status, an.text).toBe(200);
+    expect(an.body.analysis.schema).toBe('`id` Int64, `name` String');
+    expect(an.body.dialect).toMatchObject({ delimiter: ';', has_header: true });
+    const c = await post('/v0/datasources?name=excelsep&mode=create', csv);
+    expect(c.status, c.text).toBe(200);
+    expect(c.body).toMatchObject({ rows: 2, quarantine_rows: 0 });
+    const a = await post('/v0/datasources?name=excelsep&mode=append', 'sep=;\n3;Cy\n');
+    expect(a.body, a.text).toMatchObject({ rows: 1, quarantine_rows: 0 });
+    expect(await rows('SELECT id, name FROM excelsep ORDER BY id')).toEqual([{ id: 1, name: 'Ana' }, { id: 2, name: 'Bo' }, { id: 3, name: 'Cy' }]);
+    // A first value that only starts like it is data as before.
+    const d = await post('/v0/datasources?name=excelsep&mode=append', '4;sep=x\n');
+    expect(d.body, d.text).toMatchObject({ rows: 1, quarantine_rows: 0 });
+  });
+});

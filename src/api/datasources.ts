@@ -20,7 +20,7 @@ import {
 } from '../datasources/registry.js';
 import { csvToRoost, firstRecord, importRows, withDataSourceLock, type ImportResult, type ImportSource } from '../ingest/import.js';
 import { checkJsonPath, ndjsonShaped, ndjsonSource } from '../ingest/ndjson.js';
-import { charsetOf, gunzipIfCompressed, peekBody, type Peeked } from '../ingest/peek.js';
+import { charsetOf, excelSepLine, gunzipIfCompressed, peekBody, type Peeked } from '../ingest/peek.js';
 import { inferNdjson, ndjsonSchemaText } from '../ingest/ndjson-infer.js';
 import { dialectProblem, formatSchema, inferCsvSchema, parseSchema, type CsvDialect } from '../native/csv.js';
 import { analyzeSql, SqlError, toRoostError, type NameMapEntry } from '../native/sql.js';
@@ -200,6 +200,13 @@ function oneOf<T extends string>(name: string, v: string | null, allowed: readon
     throw new RoostError(name === 'mode' ? 'UNSUPPORTED_MODE' : 'UNSUPPORTED_FORMAT', `${name} must be one of ${allowed.join(', ')}; got "${v}"`);
   }
   return v as T;
+}
+
+/** The body without Excel's `sep=` line; its delimiter becomes the dialect's unless dialect_delimiter gives one. */
+async function withExcelSep(body: AsyncIterable<Buffer>, dialect: Partial<CsvDialect>): Promise<AsyncIterable<Buffer>> {
+  const r = await excelSepLine(body);
+  if (r.delimiter !== undefined && dialect.delimiter === undefined) dialect.delimiter = r.delimiter;
+  return r.body;
 }
 
 function dialectFrom(p: URLSearchParams): Partial<CsvDialect> {
@@ -464,6 +471,7 @@ export function registerDataSourceRoutes(app: App): void {
       let headerAs: string[] | undefined;
       let data = rawBody ? await gunzipIfCompressed(rawBody, app.config.maxUploadBytes, dialectFrom(params).delimiter, charset) : undefined;
       ({ format, body: data } = await formatOf(params, implied, data));
+      if (format === 'csv' && data) data = await withExcelSep(data, dialect);
       const schemaText = params.get('schema');
       if (schemaText) {
         columns = schemaColumns(schemaText);
@@ -605,6 +613,7 @@ export function registerDataSourceRoutes(app: App): void {
       }
       let body: AsyncIterable<Buffer> | undefined = await gunzipIfCompressed(rawBody, app.config.maxUploadBytes, dialectFrom(params).delimiter, charset);
       ({ format, body } = await formatOf(params, implied, body));
+      if (format === 'csv' && body) body = await withExcelSep(body, dialect);
       if (!body) throw new RoostError('EMPTY_BODY', `mode=${mode} needs rows in the body (raw, or a multipart field "csv"/"ndjson")`);
       if (mode === 'replace') await flushEvents(ws, ds);
       // Asked again when the stage is swapped in or attached: a credential revoked (or that lost
@@ -967,7 +976,8 @@ export function registerDataSourceRoutes(app: App): void {
     const { params, body, fieldFormat } = await incomingData(ctx, app.config.maxUploadBytes);
     if (params.get('url')) throw new RoostError('BAD_REQUEST', 'analyzing a file at a URL is not supported: this server does not reach outside networks; send a sample in the body');
     if (!body) throw new RoostError('EMPTY_BODY', 'send a CSV or NDJSON sample in the body');
-    const s = await sampleOf(body, 2);
+    const analyzeDialect = dialectFrom(params);
+    const s = await sampleOf(params.get('format') === 'ndjson' || fieldFormat === 'ndjson' ? body : await withExcelSep(body, analyzeDialect), 2);
     for await (const _ of s.body) { /* the rest is not needed */ }
     if (!s.head.length) throw new RoostError('EMPTY_BODY', 'send a CSV or NDJSON sample in the body');
     refuseJsonArray(s.head);
@@ -981,7 +991,7 @@ export function registerDataSourceRoutes(app: App): void {
       if (!cols.length) throw new RoostError('BAD_REQUEST', 'no JSON objects found in the sample to infer a schema from (one JSON object a line)');
       return sendJson(ctx, 200, { analysis: { columns: cols.map((c) => ({ name: c.name, path: c.jsonPath, recommended_type: c.type, present_pct: c.presentPct })), schema: ndjsonSchemaText(cols) }, format });
     }
-    const r = await inferCsvSchema(s.head, { dialect: dialectFrom(params), hasHeader: headerParam(params), complete: s.complete }).catch((e) => { throw csvToRoost(e); });
+    const r = await inferCsvSchema(s.head, { dialect: analyzeDialect, hasHeader: headerParam(params), complete: s.complete }).catch((e) => { throw csvToRoost(e); });
     if (!guess) r.columns = r.columns.map((c) => ({ ...c, type: asString(c.nullable) }));
     sendJson(ctx, 200, {
       // present_pct as for NDJSON (the tb CLI reads it for every column): a CSV row has every

@@ -165,3 +165,20 @@ export function wideText(h: Buffer, delimiter?: number): string | undefined {
   if (one >= 0.6 && other <= 0.35 && one >= 2 * other) return 'UTF-16 text (every other byte is a control byte, as in UTF-16 without its byte-order mark)';
   return undefined;
 }
+
+/**
+ * Excel's `sep=;` first line (what it writes, and reads, to say a CSV file's delimiter; European
+ * exports carry it): taken off the body, its delimiter answered. It was read as the header, or
+ * as a row of data, and the next line (the real header) stored as a row too.
+ */
+export async function excelSepLine(src: AsyncIterable<Buffer>): Promise<{ body: AsyncIterable<Buffer>; delimiter?: string }> {
+  const s = await peekBody(src, 8);
+  const h = s.head;
+  const at = h.length >= 3 && h[0] === 0xef && h[1] === 0xbb && h[2] === 0xbf ? 3 : 0;
+  if (h.length < at + 6 || h.subarray(at, at + 4).toString('latin1').toLowerCase() !== 'sep=') return { body: s.body };
+  const d = h[at + 4]!;
+  const end = h[at + 5] === 10 ? at + 6 : h[at + 5] === 13 && h[at + 6] === 10 ? at + 7 : h[at + 5] === 13 ? at + 6 : -1;
+  if (end < 0 || !(d === 9 || (d > 32 && d < 127 && d !== 34 && d !== 39))) return { body: s.body };
+  const rest = h.subarray(end);
+  return { delimiter: String.fromCharCode(d), body: (async function* () { if (rest.length) yield rest; yield* s.rest; })() };
+}
