@@ -413,6 +413,24 @@ describe('/metrics', () => {
     expect(await count('tenant="local",event="delete_data",result="ok"')).toBe(del + 1);
     expect(await count('tenant="local",event="truncate",result="ok"')).toBe(trunc + 2);
   });
+
+  it('a create refused before its data source exists (schema syntax, empty body, a pipe\'s name) is an operation too: in the log under the name asked for, and counted', async () => {
+    const errs = await count('tenant="local",event="create",result="error"');
+    const bad = await post(`/v0/datasources?name=badcreate1&schema=${enc('a Strin')}`);
+    expect(bad.status, bad.text).toBe(400);
+    const empty = await post('/v0/datasources?name=badcreate2', '');
+    expect(empty.status, empty.text).toBe(400);
+    expect(await count('tenant="local",event="create",result="error"')).toBe(errs + 2);
+    let got: any[] = [];
+    for (let i = 0; i < 50 && got.length < 2; i++) {
+      got = await rows("SELECT datasource_id, datasource_name, event_type, result, error, request_id FROM tinybird.datasources_ops_log WHERE datasource_name IN ('badcreate1', 'badcreate2') ORDER BY datasource_name");
+      if (got.length < 2) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(got).toEqual([
+      { datasource_id: '', datasource_name: 'badcreate1', event_type: 'create', result: 'error', error: bad.body.error, request_id: bad.headers.get('x-request-id') },
+      { datasource_id: '', datasource_name: 'badcreate2', event_type: 'create', result: 'error', error: empty.body.error, request_id: empty.headers.get('x-request-id') },
+    ]);
+  });
 });
 
 describe('events acknowledged before an operation', () => {

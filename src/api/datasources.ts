@@ -105,7 +105,10 @@ function partFormat(part: Part): Format | undefined {
 async function formatOf(params: URLSearchParams, implied: Format | undefined, body: AsyncIterable<Buffer> | undefined): Promise<{ format: Format; body: AsyncIterable<Buffer> | undefined }> {
   const given = params.get('format');
   if ((given !== null && given !== '') || implied || !body) return { format: oneOf<Format>('format', given, FORMATS, implied ?? 'csv'), body };
-  const s = await peekBody(body, 256);
+  // The first chunk decides (a streamed body's first rows are not held back for more), unless it
+  // is only blank so far.
+  let s = await peekBody(body, 1);
+  if (!s.complete && !s.head.toString('utf8').trim()) s = await peekBody(s.body, 256);
   return { format: /^\s*\{/.test(s.head.subarray(0, 256).toString('utf8')) ? 'ndjson' : 'csv', body: s.body };
 }
 
@@ -455,129 +458,139 @@ export function registerDataSourceRoutes(app: App): void {
 
     if (mode === 'create') {
       authorize(app, ctx, cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:CREATE' });
-      refuseUnappliedEngineOptions(params);
-      const existing = state.get<DataSource>('datasources', ws.tenant, ws.name, name);
-      if (existing) {
-        // A create refused for the name taken is an operation on that data source (the log had no row of it).
-        const e = new RoostError('ALREADY_EXISTS', `data source "${name}" already exists; use mode=append or mode=replace`);
-        opsLog(ws, existing, 'create', ctx, { elapsedMs: performance.now() - t0, error: e.message, options: { mode, format } });
-        throw e;
-      }
-      // Pipes and data sources share names (a pipe's SQL reads either by it): a data source named
-      // like a pipe would silently take its place for the pipes that read it.
-      if (findPipe(state, ws.tenant, ws.name, name)) throw new RoostError('CONFLICT', `a pipe is named "${name}"; pipes and data sources share names`);
-      refuseCaseTwin(state, ws, name);
-      let columns: DataSourceColumn[];
-      let headerAs: string[] | undefined;
-      let data = rawBody ? await gunzipIfCompressed(rawBody, app.config.maxUploadBytes, dialectFrom(params).delimiter, charset) : undefined;
-      ({ format, body: data } = await formatOf(params, implied, data));
-      if (format === 'csv' && data) data = await withExcelSep(data, dialect);
-      const schemaText = params.get('schema');
-      if (schemaText) {
-        columns = schemaColumns(schemaText);
-      } else {
-        if (!data) throw new RoostError('BAD_REQUEST', 'to create a data source send a schema= parameter, or a body to infer it from');
-        const s = await sampleOf(data, format === 'ndjson' ? 1 : 2);
-        data = s.body;
-        if (s.head.length === 0) throw new RoostError('EMPTY_BODY', 'the body is empty: send rows to infer a schema from, or a schema= parameter');
-        refuseJsonArray(s.head);
-        // type_guessing=false (Tinybird's): every inferred column is a String (Nullable where values are missing).
-        const guess = typeGuessing(params);
-        if (format === 'ndjson') {
-          const cols = inferNdjson(s.head.toString('utf8'));
-          if (!cols.length) throw new RoostError('BAD_REQUEST', 'no JSON objects found in the body to infer a schema from');
-          columns = schemaColumns(ndjsonSchemaText(guess ? cols : cols.map((c) => ({ ...c, type: asString(c.nullable) }))));
+      // Every create is an operation in the log and /metrics, also one refused before its data
+      // source exists (a schema syntax error, an empty body, a name a pipe has): those are logged
+      // under the name asked for, with no id (they were in neither).
+      let logged = false;
+      const logCreate: typeof opsLog = (...a) => { logged = true; opsLog(...a); };
+      try {
+        refuseUnappliedEngineOptions(params);
+        const existing = state.get<DataSource>('datasources', ws.tenant, ws.name, name);
+        if (existing) {
+          // A create refused for the name taken is an operation on that data source (the log had no row of it).
+          const e = new RoostError('ALREADY_EXISTS', `data source "${name}" already exists; use mode=append or mode=replace`);
+          logCreate(ws, existing, 'create', ctx, { elapsedMs: performance.now() - t0, error: e.message, options: { mode, format } });
+          throw e;
+        }
+        // Pipes and data sources share names (a pipe's SQL reads either by it): a data source named
+        // like a pipe would silently take its place for the pipes that read it.
+        if (findPipe(state, ws.tenant, ws.name, name)) throw new RoostError('CONFLICT', `a pipe is named "${name}"; pipes and data sources share names`);
+        refuseCaseTwin(state, ws, name);
+        let columns: DataSourceColumn[];
+        let headerAs: string[] | undefined;
+        let data = rawBody ? await gunzipIfCompressed(rawBody, app.config.maxUploadBytes, dialectFrom(params).delimiter, charset) : undefined;
+        ({ format, body: data } = await formatOf(params, implied, data));
+        if (format === 'csv' && data) data = await withExcelSep(data, dialect);
+        const schemaText = params.get('schema');
+        if (schemaText) {
+          columns = schemaColumns(schemaText);
         } else {
-          // header= decides for the inference too (the names, and whether the first row is data).
-          const inferred = await inferCsvSchema(s.head, { dialect, hasHeader: headerParam(params), complete: s.complete }).catch((e) => { throw csvToRoost(e); });
-          if (!inferred.columns.length) throw new RoostError('BAD_REQUEST', 'no columns found in the body to infer a schema from');
-          columns = inferred.columns.map((c) => ({ name: c.name, type: guess ? c.type : asString(c.nullable), nullable: c.nullable, jsonPath: null, defaultExpr: null }));
-          if (inferred.dialect.hasHeader) {
-            const d = { delimiter: inferred.dialect.delimiter, quote: inferred.dialect.quote, escape: inferred.dialect.escape };
-            // (Blank lines before the header are skipped, as the reader skips them.)
-            let from = 0;
-            while (from < s.head.length && (s.head[from] === 10 || s.head[from] === 13)) from++;
-            const body = s.head.subarray(from);
-            const head = firstRecord(body, d, s.complete);
-            const next = head ? firstRecord(body.subarray(head.end).subarray(body[head.end] === 13 && body[head.end + 1] === 10 ? 2 : 1), d, s.complete) : undefined;
-            // A title line above the header (`Sales report 2024`): fewer fields than the rows
-            // after it, which have values past it (a data row's trailing delimiter is not that).
-            // Said as such (the create refused its own inferred schema, "header mismatch").
-            if (head && next && next.fields.length > head.fields.length && next.fields.length === columns.length && next.fields.slice(head.fields.length).some((f) => f.trim() !== '')) {
-              throw new RoostError('HEADER_MISMATCH', `line 1 has ${head.fields.length} field${head.fields.length === 1 ? '' : 's'} and the lines after it ${next.fields.length}: is it a title above the header? Remove it from the file (or send a schema= and header=false)`, { details: { line: 1 } });
+          if (!data) throw new RoostError('BAD_REQUEST', 'to create a data source send a schema= parameter, or a body to infer it from');
+          const s = await sampleOf(data, format === 'ndjson' ? 1 : 2);
+          data = s.body;
+          if (s.head.length === 0) throw new RoostError('EMPTY_BODY', 'the body is empty: send rows to infer a schema from, or a schema= parameter');
+          refuseJsonArray(s.head);
+          // type_guessing=false (Tinybird's): every inferred column is a String (Nullable where values are missing).
+          const guess = typeGuessing(params);
+          if (format === 'ndjson') {
+            const cols = inferNdjson(s.head.toString('utf8'));
+            if (!cols.length) throw new RoostError('BAD_REQUEST', 'no JSON objects found in the body to infer a schema from');
+            columns = schemaColumns(ndjsonSchemaText(guess ? cols : cols.map((c) => ({ ...c, type: asString(c.nullable) }))));
+          } else {
+            // header= decides for the inference too (the names, and whether the first row is data).
+            const inferred = await inferCsvSchema(s.head, { dialect, hasHeader: headerParam(params), complete: s.complete }).catch((e) => { throw csvToRoost(e); });
+            if (!inferred.columns.length) throw new RoostError('BAD_REQUEST', 'no columns found in the body to infer a schema from');
+            columns = inferred.columns.map((c) => ({ name: c.name, type: guess ? c.type : asString(c.nullable), nullable: c.nullable, jsonPath: null, defaultExpr: null }));
+            if (inferred.dialect.hasHeader) {
+              const d = { delimiter: inferred.dialect.delimiter, quote: inferred.dialect.quote, escape: inferred.dialect.escape };
+              // (Blank lines before the header are skipped, as the reader skips them.)
+              let from = 0;
+              while (from < s.head.length && (s.head[from] === 10 || s.head[from] === 13)) from++;
+              const body = s.head.subarray(from);
+              const head = firstRecord(body, d, s.complete);
+              const next = head ? firstRecord(body.subarray(head.end).subarray(body[head.end] === 13 && body[head.end + 1] === 10 ? 2 : 1), d, s.complete) : undefined;
+              // A title line above the header (`Sales report 2024`): fewer fields than the rows
+              // after it, which have values past it (a data row's trailing delimiter is not that).
+              // Said as such (the create refused its own inferred schema, "header mismatch").
+              if (head && next && next.fields.length > head.fields.length && next.fields.length === columns.length && next.fields.slice(head.fields.length).some((f) => f.trim() !== '')) {
+                throw new RoostError('HEADER_MISMATCH', `line 1 has ${head.fields.length} field${head.fields.length === 1 ? '' : 's'} and the lines after it ${next.fields.length}: is it a title above the header? Remove it from the file (or send a schema= and header=false)`, { details: { line: 1 } });
+              }
+              // The header as written, where it differs from the names (read by later appends).
+              if (head && head.fields.length === columns.length && head.fields.some((f, i) => f.trim() !== columns[i]!.name)) headerAs = head.fields.map((f) => f.trim());
             }
-            // The header as written, where it differs from the names (read by later appends).
-            if (head && head.fields.length === columns.length && head.fields.some((f, i) => f.trim() !== columns[i]!.name)) headerAs = head.fields.map((f) => f.trim());
           }
         }
-      }
-      if (columns.length === 0) throw new RoostError('SCHEMA_SYNTAX', 'the schema has no columns');
-      // Empty is Tinybird's default key, as when it is left out (it was a syntax error before).
-      const sortingKey = params.get('engine_sorting_key')?.trim() || undefined;
-      if (sortingKey !== undefined) checkTableExpression(sortingKey, 'engine_sorting_key');
-      const ds = newDataSource(ws, name, columns, sortingKey, state);
-      if (headerAs) ds.headerAs = headerAs;
-      // Tinybird's create takes the description too (tb push sends a datafile's DESCRIPTION): it
-      // was dropped without a word, to be set only by a later PUT.
-      const description = params.get('description');
-      if (description !== null && description !== '') {
-        checkDescription(description, `data source "${name}"'s description`);
-        ds.description = description;
-      }
-      // The tables are named after the data source: while this request builds them no other
-      // request may create (or drop) that name, or the one that loses would drop the tables of
-      // the one that won (or both would write into the same table).
-      const release = claimName(ws, name);
-      if (!release) throw new RoostError('ALREADY_EXISTS', `data source "${name}" is being created or dropped by another request; retry`, { retryable: true });
-      let result: ImportResult | undefined;
-      try {
-        const existing = state.get<DataSource>('datasources', ws.tenant, ws.name, name);
-      if (existing) {
-        // A create refused for the name taken is an operation on that data source (the log had no row of it).
-        const e = new RoostError('ALREADY_EXISTS', `data source "${name}" already exists; use mode=append or mode=replace`);
-        opsLog(ws, existing, 'create', ctx, { elapsedMs: performance.now() - t0, error: e.message, options: { mode, format } });
-        throw e;
-      }
-        await checkDefaultsSupported(engine, ds.columns);
-        // Tables of this name without a data source are left over from a create that could
-        // not clean up (its cell died): they must not lend their rows or columns to this one.
-        await engine.exec(`DROP TABLE IF EXISTS ${qualified(ws, ds.table)}`);
-        await engine.exec(`DROP TABLE IF EXISTS ${qualified(ws, `${ds.table}_quarantine`)}`);
-        // Recorded before they exist: a kill before the data source is in the state leaves no
-        // tables that nothing names (the next start drops them, see resumeTableDrops).
-        await state.write(tablesToDropOps(ws, ds));
-        await createTables(engine, ws, ds);
-        await createQuarantine(engine, ws, ds);
-        if (data) result = await runImport(app, ctx, ws, ds, format, data, 'append', dialect, params, false, undefined, true);
-        await state.transact((s) => {
-          // Not into a workspace deleted or renamed while the tables were built (the record would
-          // stay under the old name, for the next workspace of that name to find).
-          sameWorkspace(s, ws.tenant, ws.name, ws.id);
-          // The data source becomes visible here: an upload whose credential was revoked (or lost
-          // DATASOURCES:CREATE) while its rows arrived is refused, and its tables dropped below.
-          if (data) stillAuthorized(app, ctx, cred, { tenant: ws.tenant, workspaceId: ws.id, workspace: ws.name, scope: 'DATASOURCES:CREATE' });
-          if (s.get('datasources', ws.tenant, ws.name, name)) throw new RoostError('ALREADY_EXISTS', `data source "${name}" was created meanwhile`);
-          if (s.get('pipes', ws.tenant, ws.name, name)) throw new RoostError('CONFLICT', `a pipe named "${name}" was created meanwhile; pipes and data sources share names`);
-          refuseCaseTwin(s, ws, name);
-          return { ops: [...putDataSourceOps(ds), ...tablesKeptOps(ws, ds)], result: undefined };
-        });
-      } catch (e) {
-        // Nothing stays behind from a failed create (unless the tables are another's: a data
-        // source created meanwhile under this name, or renamed to it, has tables of its own).
-        // An engine that cannot drop them now has them dropped later, here or at the next start.
-        if (!listDataSources(state, ws.tenant, ws.name).some((d) => d.table === ds.table)) {
-          for (const [key, t] of tablesToDrop(ws, ds)) await app.dropLater.drop(ws.tenant, qualified(ws, t.table), tablesHold(state, ws.tenant, t), droppedDone(app, ws.tenant, key));
-        } else {
-          await state.write(tablesKeptOps(ws, ds)).catch(() => {});
+        if (columns.length === 0) throw new RoostError('SCHEMA_SYNTAX', 'the schema has no columns');
+        // Empty is Tinybird's default key, as when it is left out (it was a syntax error before).
+        const sortingKey = params.get('engine_sorting_key')?.trim() || undefined;
+        if (sortingKey !== undefined) checkTableExpression(sortingKey, 'engine_sorting_key');
+        const ds = newDataSource(ws, name, columns, sortingKey, state);
+        if (headerAs) ds.headerAs = headerAs;
+        // Tinybird's create takes the description too (tb push sends a datafile's DESCRIPTION): it
+        // was dropped without a word, to be set only by a later PUT.
+        const description = params.get('description');
+        if (description !== null && description !== '') {
+          checkDescription(description, `data source "${name}"'s description`);
+          ds.description = description;
         }
-        opsLog(ws, ds, 'create', ctx, { elapsedMs: performance.now() - t0, error: publicMessage(ws, e), options: { mode, format } });
+        // The tables are named after the data source: while this request builds them no other
+        // request may create (or drop) that name, or the one that loses would drop the tables of
+        // the one that won (or both would write into the same table).
+        const release = claimName(ws, name);
+        if (!release) throw new RoostError('ALREADY_EXISTS', `data source "${name}" is being created or dropped by another request; retry`, { retryable: true });
+        let result: ImportResult | undefined;
+        try {
+          const existing = state.get<DataSource>('datasources', ws.tenant, ws.name, name);
+        if (existing) {
+          // A create refused for the name taken is an operation on that data source (the log had no row of it).
+          const e = new RoostError('ALREADY_EXISTS', `data source "${name}" already exists; use mode=append or mode=replace`);
+          logCreate(ws, existing, 'create', ctx, { elapsedMs: performance.now() - t0, error: e.message, options: { mode, format } });
+          throw e;
+        }
+          await checkDefaultsSupported(engine, ds.columns);
+          // Tables of this name without a data source are left over from a create that could
+          // not clean up (its cell died): they must not lend their rows or columns to this one.
+          await engine.exec(`DROP TABLE IF EXISTS ${qualified(ws, ds.table)}`);
+          await engine.exec(`DROP TABLE IF EXISTS ${qualified(ws, `${ds.table}_quarantine`)}`);
+          // Recorded before they exist: a kill before the data source is in the state leaves no
+          // tables that nothing names (the next start drops them, see resumeTableDrops).
+          await state.write(tablesToDropOps(ws, ds));
+          await createTables(engine, ws, ds);
+          await createQuarantine(engine, ws, ds);
+          if (data) result = await runImport(app, ctx, ws, ds, format, data, 'append', dialect, params, false, undefined, true);
+          await state.transact((s) => {
+            // Not into a workspace deleted or renamed while the tables were built (the record would
+            // stay under the old name, for the next workspace of that name to find).
+            sameWorkspace(s, ws.tenant, ws.name, ws.id);
+            // The data source becomes visible here: an upload whose credential was revoked (or lost
+            // DATASOURCES:CREATE) while its rows arrived is refused, and its tables dropped below.
+            if (data) stillAuthorized(app, ctx, cred, { tenant: ws.tenant, workspaceId: ws.id, workspace: ws.name, scope: 'DATASOURCES:CREATE' });
+            if (s.get('datasources', ws.tenant, ws.name, name)) throw new RoostError('ALREADY_EXISTS', `data source "${name}" was created meanwhile`);
+            if (s.get('pipes', ws.tenant, ws.name, name)) throw new RoostError('CONFLICT', `a pipe named "${name}" was created meanwhile; pipes and data sources share names`);
+            refuseCaseTwin(s, ws, name);
+            return { ops: [...putDataSourceOps(ds), ...tablesKeptOps(ws, ds)], result: undefined };
+          });
+        } catch (e) {
+          // Nothing stays behind from a failed create (unless the tables are another's: a data
+          // source created meanwhile under this name, or renamed to it, has tables of its own).
+          // An engine that cannot drop them now has them dropped later, here or at the next start.
+          if (!listDataSources(state, ws.tenant, ws.name).some((d) => d.table === ds.table)) {
+            for (const [key, t] of tablesToDrop(ws, ds)) await app.dropLater.drop(ws.tenant, qualified(ws, t.table), tablesHold(state, ws.tenant, t), droppedDone(app, ws.tenant, key));
+          } else {
+            await state.write(tablesKeptOps(ws, ds)).catch(() => {});
+          }
+          logCreate(ws, ds, 'create', ctx, { elapsedMs: performance.now() - t0, error: publicMessage(ws, e), options: { mode, format } });
+          throw e;
+        } finally {
+          release();
+        }
+        logCreate(ws, ds, 'create', ctx, { ...result, elapsedMs: performance.now() - t0, options: { mode, format } });
+        app.audit({ event: 'datasource.create', outcome: 'success', tenant: ws.tenant, workspace: ws.name, workspaceId: ws.id, resource: name, requestId: ctx.id, credential: credentialName(cred) });
+        return sendJson(ctx, 200, importResponse(ds, result));
+      } catch (e) {
+        if (!logged) opsLog(ws, { id: '', name }, 'create', ctx, { elapsedMs: performance.now() - t0, error: publicMessage(ws, e), options: { mode, format } });
         throw e;
-      } finally {
-        release();
       }
-      opsLog(ws, ds, 'create', ctx, { ...result, elapsedMs: performance.now() - t0, options: { mode, format } });
-      app.audit({ event: 'datasource.create', outcome: 'success', tenant: ws.tenant, workspace: ws.name, workspaceId: ws.id, resource: name, requestId: ctx.id, credential: credentialName(cred) });
-      return sendJson(ctx, 200, importResponse(ds, result));
     }
 
     // The scope first, by the name asked for: a credential that may not append to it learns

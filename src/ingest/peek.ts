@@ -172,7 +172,11 @@ export function wideText(h: Buffer, delimiter?: number): string | undefined {
  * as a row of data, and the next line (the real header) stored as a row too.
  */
 export async function excelSepLine(src: AsyncIterable<Buffer>): Promise<{ body: AsyncIterable<Buffer>; delimiter?: string }> {
-  const s = await peekBody(src, 8);
+  // The first chunk decides unless it could be the start of such a line: a streamed body's first
+  // rows are not held back waiting for more bytes.
+  let s = await peekBody(src, 1);
+  const could = (b: Buffer) => { const t = b.subarray(b[0] === 0xef ? 3 : 0, 7).toString('latin1').toLowerCase(); return b.length < 8 && !s.complete && 'sep='.startsWith(t.slice(0, 4)) && (b[0] !== 0xef || b.length < 3 || (b[1] === 0xbb && b[2] === 0xbf)); };
+  if (could(s.head)) s = await peekBody(s.body, 8);
   const h = s.head;
   const at = h.length >= 3 && h[0] === 0xef && h[1] === 0xbb && h[2] === 0xbf ? 3 : 0;
   if (h.length < at + 6 || h.subarray(at, at + 4).toString('latin1').toLowerCase() !== 'sep=') return { body: s.body };
