@@ -162,7 +162,8 @@ describe('roost CLI: usage, wrong arguments, odd servers', () => {
         srv.close();
       }
     }
-  }, 30_000);
+  // Many CLI runs (each a node start): 11-16 s in CI, over 30 s once with other suites beside it.
+  }, 60_000);
 
   it('secrets are not printed: a wrong token is not echoed, a token file is read', async () => {
     const wrong = await roost(['tenant', 'list'], { ROOST_SERVER: a.url, ROOST_OPERATOR_TOKEN: 'wrong-token-wrong-token-wrong-token-0001' });

@@ -360,6 +360,9 @@ TEST_CASE("csv values: bool, UUID, enum, strings") {
   for (const char* t : {"yes", "Y", "T", "on", "Enable", "TRUE"}) CHECK(enc("Bool", t) == "01");
   for (const char* f : {"no", "N", "f", "OFF", "disable", "False"}) CHECK(enc("Bool", f) == "00");
   CHECK(enc("Bool", "yess") == "not a bool");
+  // Inside an array, as ClickHouse reads one there: true/false and 1/0 only.
+  CHECK(enc("Array(Bool)", "[true,0]") == "020100");
+  CHECK(enc("Array(Bool)", "[yes]") == "not a bool");
   CHECK(enc("Bool", "") == "not a bool");
   CHECK(enc("UUID", "61f0c404-5cb3-11e7-907b-a6006ad3dba0") == "e711b35c04c4f061a0dbd36a00a67b90");
   CHECK(enc("UUID", "61F0C404-5CB3-11E7-907B-A6006AD3DBA0") == "e711b35c04c4f061a0dbd36a00a67b90");

@@ -497,6 +497,15 @@ bool splitArray(std::string_view v, std::vector<Element>& elems, std::string& st
   return true;
 }
 
+// A Bool element of an array: true/false (any case) or 1/0, as ClickHouse reads one there.
+Reason encBoolInArray(const Type&, std::string_view v, ByteBuf& out) {
+  std::string_view s = trimSpaces(v);
+  if (s == "1" || equalsLower(s, "true")) out.putByte(1);
+  else if (s == "0" || equalsLower(s, "false")) out.putByte(0);
+  else return Reason::NotBool;
+  return Reason::Ok;
+}
+
 Reason encodeArray(const Type& t, std::string_view v, ByteBuf& out) {
   std::vector<Element> elems;
   std::string storage;
@@ -507,7 +516,8 @@ Reason encodeArray(const Type& t, std::string_view v, ByteBuf& out) {
   const Type& vt = nullable ? et.inner->valueType() : et;
   // '' is a value for strings; an empty element of another type is not.
   const bool stringy = vt.kind == Kind::String || vt.kind == Kind::FixedString;
-  const ValueEncoder enc = encoderFor(vt);
+  // Inside an array ClickHouse reads a Bool only as true/false or 1/0 (`[yes]` is refused).
+  const ValueEncoder enc = vt.kind == Kind::Bool ? encBoolInArray : encoderFor(vt);
   for (const Element& el : elems) {
     if (el.null) {
       if (!nullable) return Reason::NullNotNullable;
