@@ -215,6 +215,16 @@ describe('multipart fields after the file', () => {
     expect(ok.status, ok.text).toBe(200);
     expect(await rows('SELECT a, c FROM mplate ORDER BY a')).toEqual([{ a: 2, c: 'fr' }, { a: 9, c: 'es' }]);
   });
+
+  it('a name sent after the file is a 400 saying where it goes (it said only "name is required")', async () => {
+    const late = new FormData();
+    late.append('csv', new Blob(['1,x\n']), 'r.csv');
+    late.append('name', 'mplate_late');
+    const r = await call(`${srv.url}/v0/datasources`, { method: 'POST', token, body: late });
+    expect(r).toMatchObject({ status: 400, body: { code: 'INVALID_PARAMETER' } });
+    expect(r.body.error).toMatch(/name is required: give it in the URL \(\?name=\.\.\.\) or as a multipart field before the file/);
+    expect((await call(`${srv.url}/v0/datasources/mplate_late`, { token })).status).toBe(404);
+  });
 });
 
 describe('tinybird.datasources_ops_log', () => {

@@ -451,6 +451,10 @@ export function registerDataSourceRoutes(app: App): void {
     // either, the body tells once it is read (formatOf); until then (a refusal before the body) CSV.
     const implied = fieldFormat ?? mediaFormat(String(ctx.req.headers['content-type'] ?? ''));
     let format = oneOf<Format>('format', params.get('format'), FORMATS, implied ?? 'csv');
+    // A multipart form's fields after its file arrive too late to be read: say so when the name is missing.
+    if (!params.get('name') && multipartBoundary(String(ctx.req.headers['content-type'] ?? '')) && rawBody) {
+      throw new RoostError('INVALID_PARAMETER', 'name is required: give it in the URL (?name=...) or as a multipart field before the file; fields after the file arrive too late to be read');
+    }
     const name = checkDataSourceName(params.get('name'));
     const dialect = dialectFrom(params);
     const tenant = getTenant(state, ws.tenant);
