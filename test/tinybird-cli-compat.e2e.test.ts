@@ -68,11 +68,12 @@ describe('datafiles and analysis as the CLI reads them', () => {
     expect(pipe.text).toContain('SELECT count() AS c FROM kept');
   });
 
-  it('a CSV analysis gives present_pct for every column', async () => {
-    const r = await api('/v0/analyze', { method: 'POST', body: 'id,name\n1,a\n2,\n', headers: { 'Content-Type': 'text/csv' } });
+  it('a CSV analysis gives present_pct for every column: the share of sampled rows with a value (the tb CLI reads < 1 as nullable)', async () => {
+    const r = await api('/v0/analyze', { method: 'POST', body: 'id,name,note\n1,a,\n2,,\n3,c,\\N\n4,d,x\n', headers: { 'Content-Type': 'text/csv' } });
     expect(r.status, r.text).toBe(200);
-    expect(r.body.analysis.columns).toHaveLength(2);
-    for (const c of r.body.analysis.columns) expect(c.present_pct).toBe(1);
+    expect(r.body.analysis.columns.map((c: { name: string; present_pct: number; nullable: boolean }) => [c.name, c.present_pct, c.nullable])).toEqual([
+      ['id', 1, false], ['name', 0.75, true], ['note', 0.25, true],
+    ]);
   });
 });
 

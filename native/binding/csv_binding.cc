@@ -130,6 +130,7 @@ class InferWorker final : public Napi::AsyncWorker {
       c.Set("name", result_.columns[i].name);
       c.Set("type", result_.columns[i].type);
       c.Set("nullable", result_.columns[i].nullable);
+      c.Set("present", static_cast<double>(result_.columns[i].present));
       cols.Set(static_cast<uint32_t>(i), c);
     }
     o.Set("columns", cols);

@@ -1011,9 +1011,10 @@ export function registerDataSourceRoutes(app: App): void {
     const r = await inferCsvSchema(s.head, { dialect: analyzeDialect, hasHeader: headerParam(params), complete: s.complete }).catch((e) => { throw csvToRoost(e); });
     if (!guess) r.columns = r.columns.map((c) => ({ ...c, type: asString(c.nullable) }));
     sendJson(ctx, 200, {
-      // present_pct as for NDJSON (the tb CLI reads it for every column): a CSV row has every
-      // column, so 1 (empty cells make a column nullable, not absent).
-      analysis: { columns: r.columns.map((c) => ({ name: c.name, recommended_type: c.type, nullable: c.nullable, present_pct: 1 })), schema: formatSchema(r.columns) },
+      // present_pct as for NDJSON: the share of sampled rows with a value in the column (the tb CLI
+      // reads a column as nullable when it is under 1; it was always 1, so a column the schema makes
+      // Nullable was shown as not nullable).
+      analysis: { columns: r.columns.map((c) => ({ name: c.name, recommended_type: c.type, nullable: c.nullable, present_pct: r.rowsSampled ? c.present / r.rowsSampled : 0 })), schema: formatSchema(r.columns) },
       dialect: { delimiter: r.dialect.delimiter, has_header: r.dialect.hasHeader, new_line: r.dialect.newline, escapechar: r.dialect.escape || null, quotechar: r.dialect.quote },
       format, rows_sampled: r.rowsSampled,
     });

@@ -78,6 +78,8 @@ export interface InferredColumn {
   name: string;
   type: string;
   nullable: boolean;
+  /** Sampled rows with a value in this column (not empty, not missing). */
+  present: number;
 }
 
 export interface RejectedRow {

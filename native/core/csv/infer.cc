@@ -26,6 +26,7 @@ struct ColumnStats {
   unsigned possible = kBool | kInt | kFloat | kDate | kDateTime;
   bool sawValue = false;
   bool sawEmpty = false;
+  uint64_t present = 0;  // values that are not empty (nor an unquoted \N)
   bool sawNegative = false;
   bool intTooBig = false;  // beyond UInt64, or negative beyond Int64
   uint64_t maxPos = 0;     // largest non-negative magnitude
@@ -45,6 +46,7 @@ struct ColumnStats {
       return;
     }
     sawValue = true;
+    ++present;
     unsigned can = 0;
     if ((possible & kBool) && (v == "true" || v == "false" || v == "TRUE" || v == "FALSE" || v == "True" || v == "False"))
       can |= kBool;
@@ -434,6 +436,7 @@ Inferred infer(std::string_view sample, const Dialect& d, bool hasHeader, bool c
     col.name = name;
     col.type = stats[i].type();
     col.nullable = stats[i].sawEmpty;
+    col.present = stats[i].present;
     out.columns.push_back(std::move(col));
   }
   out.rowsSampled = c.count - (hasHeader ? 1 : 0);

@@ -23,6 +23,7 @@ struct InferredColumn {
   std::string name;
   std::string type;  // full ClickHouse type, Nullable(...) included
   bool nullable = false;
+  uint64_t present = 0;  // sampled rows with a value in this column (not empty, not missing)
 };
 
 struct Inferred {
