@@ -414,3 +414,20 @@ describe('Excel\'s sep= first line', () => {
     expect(d.body, d.text).toMatchObject({ rows: 1, quarantine_rows: 0 });
   });
 });
+
+describe('header cells with letters past ASCII', () => {
+  it('keep them in the inferred names (Año, Größe, Descripción), symbols become _; the file appends again by its header', async () => {
+    const csv = 'Año,Größe (cm),Descripción,Revenue €\n2024,180,Señal,1.5\n2025,175,Ünï,2\n';
+    const an = await post('/v0/analyze', csv);
+    expect(an.status, an.text).toBe(200);
+    expect(an.body.analysis.schema).toBe('`Año` Int64, `Größe_cm` Int64, `Descripción` String, `Revenue` Float64');
+    const c = await post('/v0/datasources?name=unicols&mode=create', csv);
+    expect(c.status, c.text).toBe(200);
+    expect(c.body).toMatchObject({ rows: 2, quarantine_rows: 0 });
+    const a = await post('/v0/datasources?name=unicols&mode=append', 'Año,Größe (cm),Descripción,Revenue €\n2026,170,x,3\n');
+    expect(a.body, a.text).toMatchObject({ rows: 1, quarantine_rows: 0 });
+    expect(await rows('SELECT `Año`, `Größe_cm`, `Descripción` FROM unicols ORDER BY `Año`')).toEqual([
+      { Año: 2024, Größe_cm: 180, Descripción: 'Señal' }, { Año: 2025, Größe_cm: 175, Descripción: 'Ünï' }, { Año: 2026, Größe_cm: 170, Descripción: 'x' },
+    ]);
+  });
+});

@@ -143,7 +143,15 @@ TEST_CASE("csv infer: names are sanitised identifiers, unique") {
   CHECK(types("Full Name,e-mail,1st,,a,a\nx,y,z,w,v,u\n", true) ==
         std::vector<std::string>{"Full_Name String", "e_mail String", "c_1st String", "column_03 String", "a String",
                                  "a_2 String"});
-  CHECK(sanitizeName("  ünï code ", 4) == "n_code");
+  // Letters past ASCII are kept (Spanish, German, Greek, Cyrillic, CJK); symbols are not.
+  CHECK(sanitizeName("  ünï code ", 4) == "ünï_code");
+  CHECK(sanitizeName("Año", 0) == "Año");
+  CHECK(sanitizeName("Größe (cm)", 0) == "Größe_cm");
+  CHECK(sanitizeName("Цена × 2", 0) == "Цена_2");
+  CHECK(sanitizeName("売上", 0) == "売上");
+  CHECK(sanitizeName("Revenue €", 0) == "Revenue");
+  CHECK(sanitizeName("a—b", 0) == "a_b");
+  CHECK(sanitizeName("\xC3(", 3) == "column_03");
   CHECK(sanitizeName("!!!", 7) == "column_07");
 }
 

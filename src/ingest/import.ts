@@ -899,10 +899,16 @@ export function headerSpells(names: string[], columns: ReadonlyArray<{ name: str
 /**
  * Column names that schema inference gives header cells (native/core/csv/infer.cc
  * sanitizeName and its de-duplication, kept in step): spaces and tabs trimmed, runs of
- * other characters than ASCII letters, digits and _ become one _, no trailing _, a leading
+ * other characters than ASCII letters, digits, _ and the letters of other scripts (nameCodePoint)
+ * become one _, no trailing _, a leading
  * digit gets c_, an empty name is column_NN, a repeated name (or one of the quarantine's own
  * columns, QUARANTINE_OWN) gets _2, _3, ...
  */
+/** A code point past ASCII that may stand in a column name: native/core/csv/infer.cc nameCodePoint, kept in step. */
+function nameCodePoint(cp: number): boolean {
+  return (cp >= 0xc0 && cp <= 0x1fff && cp !== 0xd7 && cp !== 0xf7) || (cp >= 0x3040 && cp <= 0xd7ff) || (cp >= 0xf900 && cp <= 0xfdff) || (cp >= 0x20000 && cp <= 0x3ffff);
+}
+
 export function inferredColumnNames(cells: string[], dedupe = true): string[] {
   // The quarantine's own column names are taken, as in the native inference.
   const used = new Set<string>(QUARANTINE_OWN);
@@ -910,7 +916,7 @@ export function inferredColumnNames(cells: string[], dedupe = true): string[] {
     let s = '';
     let lastUnderscore = false;
     for (const ch of raw.replace(/^[ \t]+|[ \t]+$/g, '')) {
-      if (/^[A-Za-z0-9_]$/.test(ch)) { s += ch; lastUnderscore = ch === '_'; }
+      if (/^[A-Za-z0-9_]$/.test(ch) || nameCodePoint(ch.codePointAt(0)!)) { s += ch; lastUnderscore = ch === '_'; }
       else if (s !== '' && !lastUnderscore) { s += '_'; lastUnderscore = true; }
     }
     while (s.length > 1 && s.endsWith('_')) s = s.slice(0, -1);

@@ -172,20 +172,53 @@ struct CountSink final : RowSink {
 
 }  // namespace
 
+// A code point past ASCII that may stand in a column name: the letters and digits of the world's
+// scripts, roughly (Latin-1's and other letters from U+00C0 to U+1FFF without × and ÷; kana, CJK
+// and Hangul from U+3040 to U+D7FF; compatibility ideographs and presentation forms to U+FDFF; CJK
+// extensions from U+20000). Punctuation, symbols, currency, arrows and emoji are not. NDJSON keys
+// use Unicode's letter and digit classes (src/ingest/ndjson-infer.ts); header cells use this
+// table, which src/ingest/import.ts inferredColumnNames repeats so that a header still spells them.
+bool nameCodePoint(uint32_t cp) {
+  return (cp >= 0xC0 && cp <= 0x1FFF && cp != 0xD7 && cp != 0xF7) || (cp >= 0x3040 && cp <= 0xD7FF) ||
+         (cp >= 0xF900 && cp <= 0xFDFF) || (cp >= 0x20000 && cp <= 0x3FFFF);
+}
+
+// The UTF-8 sequence at p (n bytes left): its length and code point, or 0 when it is not one.
+size_t utf8At(const unsigned char* p, size_t n, uint32_t& cp) {
+  const unsigned char c = p[0];
+  size_t len = c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c <= 0xDF ? 2 : 0;
+  if (len == 0 || len > n) return 0;
+  cp = len == 2 ? c & 0x1F : len == 3 ? c & 0x0F : c & 0x07;
+  for (size_t i = 1; i < len; ++i) {
+    if ((p[i] & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (p[i] & 0x3F);
+  }
+  return len;
+}
+
 std::string sanitizeName(std::string_view raw, size_t index) {
   std::string s;
   raw = trimSpaces(raw);
   bool lastUnderscore = false;
-  for (char c : raw) {
-    bool ok = std::isalnum(static_cast<unsigned char>(c)) || c == '_';
-    if (static_cast<unsigned char>(c) >= 0x80) ok = false;
+  const auto* p = reinterpret_cast<const unsigned char*>(raw.data());
+  for (size_t i = 0; i < raw.size();) {
+    const unsigned char c = p[i];
+    size_t len = 1;
+    bool ok = c < 0x80 && (std::isalnum(c) || c == '_');
+    if (c >= 0x80) {
+      uint32_t cp = 0;
+      len = utf8At(p + i, raw.size() - i, cp);
+      if (len == 0) len = 1;
+      else ok = nameCodePoint(cp);
+    }
     if (ok) {
-      s += c;
+      s.append(raw.data() + i, len);
       lastUnderscore = c == '_';
     } else if (!s.empty() && !lastUnderscore) {
       s += '_';
       lastUnderscore = true;
     }
+    i += len;
   }
   while (!s.empty() && s.back() == '_' && s.size() > 1) s.pop_back();
   if (s.empty() || s == "_") {
