@@ -300,6 +300,12 @@ describe('NDJSON bodies whose lines are none of them JSON', () => {
   it('acknowledged with 202 by /v0/events, they reach the quarantine instead of being dropped as empty', async () => {
     const r = await post('/v0/events?name=nojson', 'b1 not json\nb2 not json\n', nd);
     expect(r.status, r.text).toBe(202);
+    // Lines that are plainly no JSON object are counted as quarantined in the 202 already (they were
+    // successful rows, and the tb CLI said all was appended); a BOM and spaces around an object are fine.
+    expect(r.body).toEqual({ successful_rows: 0, quarantined_rows: 2 });
+    const mixed = await post('/v0/events?name=nojson', Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('  {"s":"c1"} \r\n[1]\nc3 not json\n\n{"s":"c4"}')]), nd);
+    expect(mixed.status, mixed.text).toBe(202);
+    expect(mixed.body).toEqual({ successful_rows: 2, quarantined_rows: 2 });
     const deadline = Date.now() + 10_000;
     let got: string[] = [];
     while (Date.now() < deadline && got.length < 2) {

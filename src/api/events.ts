@@ -350,8 +350,10 @@ export function registerEventRoutes(app: App): EventBuffer {
       logAppend(ws, ds, { result: 'error', error: publicErrorText(app.state, tenant, workspace, e), elapsed_time: (performance.now() - t0) / 1000, request_id: ctx.id });
       throw e;
     }
-    // Rows are validated when the buffer is flushed; rejected ones go to the quarantine.
-    sendJson(ctx, 202, { successful_rows: r.lines, quarantined_rows: 0 }, rate.charge(r.lines));
+    // Rows are validated when the buffer is flushed; rejected ones go to the quarantine. A line
+    // that is plainly no JSON object (not `{` … `}`) is counted as quarantined already: it was
+    // among the successful rows, so a client (the tb CLI) said all was appended.
+    sendJson(ctx, 202, { successful_rows: r.lines - r.notObjects, quarantined_rows: r.notObjects }, rate.charge(r.lines));
   });
   return buffer;
 }

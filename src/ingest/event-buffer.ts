@@ -199,7 +199,7 @@ export class EventBuffer {
    * buffered after it for the same data source with it. `lines` counts the lines
    * that hold an event (blank lines, as the NDJSON reader skips them, do not).
    */
-  async append(o: SegmentOwner, body: AsyncIterable<Buffer>, opts: { maxLineBytes?: number; accept?: () => void } = {}): Promise<{ bytes: number; lines: number }> {
+  async append(o: SegmentOwner, body: AsyncIterable<Buffer>, opts: { maxLineBytes?: number; accept?: () => void } = {}): Promise<{ bytes: number; lines: number; notObjects: number }> {
     const maxLine = opts.maxLineBytes ?? 8 << 20;
     const t = this.#target(o);
     if (t.pendingBytes >= this.#maxPendingBytes || t.pendingSegments >= this.#maxPendingSegments) {
@@ -246,6 +246,10 @@ export class EventBuffer {
     let lineNo = 1;
     let lineBytes = 0;
     let lineHasEvent = false;
+    /** The line's first and last bytes other than spaces (0: none yet); a BOM before the first line's is skipped. */
+    let first = 0;
+    let lastByte = 0;
+    let notObjects = 0;
     /** The bytes of a UTF-8 character cut at the end of the previous chunk. */
     let cut: Buffer = Buffer.alloc(0);
     try {
@@ -257,14 +261,15 @@ export class EventBuffer {
         cut = Buffer.from(whole.subarray(whole.length - keep));
         await writeAll(fh, chunk);
         bytes += chunk.length;
-        let s = 0;
-        for (let i = chunk.indexOf(10); ; i = chunk.indexOf(10, s)) {
+        let s = bytes === chunk.length && chunk.length >= 3 && chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf ? 3 : 0;
+        for (let i = chunk.indexOf(10, s); ; i = chunk.indexOf(10, s)) {
           const e = i < 0 ? chunk.length : i;
-          if (!lineHasEvent) lineHasEvent = holdsEvent(chunk, s, e);
+          if (!lineHasEvent) { const at = eventAt(chunk, s, e); if (at >= 0) { lineHasEvent = true; first = chunk[at]!; } }
+          if (lineHasEvent) { const z = lastNonSpace(chunk, s, e); if (z >= 0) lastByte = chunk[z]!; }
           lineBytes += e - s;
           if (lineBytes > maxLine) throw new RoostError('ROW_TOO_LARGE', `line ${lineNo} is longer than ${maxLine} bytes; split the event or send it with a smaller payload (nothing was stored)`, { details: { line: lineNo } });
           if (i < 0) break;
-          if (lineHasEvent) lines++;
+          if (lineHasEvent) { lines++; if (first !== 0x7b || lastByte !== 0x7d) notObjects++; }
           lineNo++;
           lineBytes = 0;
           lineHasEvent = false;
@@ -273,7 +278,7 @@ export class EventBuffer {
         last = chunk[chunk.length - 1]!;
       }
       if (cut.length) throw notUtf8(lineNo);
-      if (lineHasEvent) lines++;
+      if (lineHasEvent) { lines++; if (first !== 0x7b || lastByte !== 0x7d) notObjects++; }
       if (bytes > 0 && last !== 10) { await writeAll(fh, Buffer.from('\n')); bytes++; }
       if (lines > 0) await fh.sync();
     } catch (e) {
@@ -283,7 +288,7 @@ export class EventBuffer {
     }
     await fh.close();
     // Nothing to store: no segment (the caller answers that the body is empty).
-    if (lines === 0) { await fsp.rm(tmp, { force: true }); return { bytes, lines }; }
+    if (lines === 0) { await fsp.rm(tmp, { force: true }); return { bytes, lines, notObjects }; }
     // Last word of the caller (e.g. is the data source still the one the request was for?),
     // before the segment can be seen by a flush.
     let awaited = false;
@@ -316,7 +321,7 @@ export class EventBuffer {
     t.pendingBytes += bytes;
     t.pendingSegments++;
     if (t.pendingBytes >= this.#batchBytes || t.pendingSegments >= MAX_BATCH_SEGMENTS) void this.flush();
-    return { bytes, lines };
+    return { bytes, lines, notObjects };
   }
 
   /**
@@ -738,12 +743,21 @@ export function isContentError(e: unknown): boolean {
 }
 
 /** A line holds an event unless it is only JSON whitespace (space, tab, CR): see ndjson.ts isBlankLine. */
-function holdsEvent(b: Buffer, from: number, to: number): boolean {
+function eventAt(b: Buffer, from: number, to: number): number {
   for (let i = from; i < to; i++) {
     const c = b[i]!;
-    if (c !== 0x20 && c !== 0x09 && c !== 0x0d) return true;
+    if (c !== 0x20 && c !== 0x09 && c !== 0x0d) return i;
   }
-  return false;
+  return -1;
+}
+
+/** The last byte in [from, to) other than a space, a tab or a CR, or -1. */
+function lastNonSpace(b: Buffer, from: number, to: number): number {
+  for (let i = to - 1; i >= from; i--) {
+    const c = b[i]!;
+    if (c !== 0x20 && c !== 0x09 && c !== 0x0d) return i;
+  }
+  return -1;
 }
 
 /** How many bytes at the end of `b` start a UTF-8 character that is not complete yet (0..3). */
