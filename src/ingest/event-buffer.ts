@@ -246,7 +246,11 @@ export class EventBuffer {
     let lineNo = 1;
     let lineBytes = 0;
     let lineHasEvent = false;
-    /** The line's first and last bytes other than spaces (0: none yet); a BOM before the first line's is skipped. */
+    /**
+     * The line's first and last bytes other than spaces, to count a line that is plainly no JSON
+     * object; a BOM before the first line is skipped (one cut across chunks leaves that line
+     * uncounted: the 202's quarantined_rows is a lower bound either way).
+     */
     let first = 0;
     let lastByte = 0;
     let notObjects = 0;
@@ -269,7 +273,7 @@ export class EventBuffer {
           lineBytes += e - s;
           if (lineBytes > maxLine) throw new RoostError('ROW_TOO_LARGE', `line ${lineNo} is longer than ${maxLine} bytes; split the event or send it with a smaller payload (nothing was stored)`, { details: { line: lineNo } });
           if (i < 0) break;
-          if (lineHasEvent) { lines++; if (first !== 0x7b || lastByte !== 0x7d) notObjects++; }
+          if (lineHasEvent) { lines++; if (plainlyNoObject(first, lastByte, lineNo)) notObjects++; }
           lineNo++;
           lineBytes = 0;
           lineHasEvent = false;
@@ -278,7 +282,7 @@ export class EventBuffer {
         last = chunk[chunk.length - 1]!;
       }
       if (cut.length) throw notUtf8(lineNo);
-      if (lineHasEvent) { lines++; if (first !== 0x7b || lastByte !== 0x7d) notObjects++; }
+      if (lineHasEvent) { lines++; if (plainlyNoObject(first, lastByte, lineNo)) notObjects++; }
       if (bytes > 0 && last !== 10) { await writeAll(fh, Buffer.from('\n')); bytes++; }
       if (lines > 0) await fh.sync();
     } catch (e) {
@@ -742,13 +746,21 @@ export function isContentError(e: unknown): boolean {
   return e instanceof TypeError || e instanceof RangeError;
 }
 
-/** A line holds an event unless it is only JSON whitespace (space, tab, CR): see ndjson.ts isBlankLine. */
+/**
+ * Where the line's event starts in [from, to): its first byte that is not JSON whitespace (space,
+ * tab, CR), or -1 when there is none (a blank line holds no event: see ndjson.ts isBlankLine).
+ */
 function eventAt(b: Buffer, from: number, to: number): number {
   for (let i = from; i < to; i++) {
     const c = b[i]!;
     if (c !== 0x20 && c !== 0x09 && c !== 0x0d) return i;
   }
   return -1;
+}
+
+/** A line whose first and last bytes are not `{` and `}` (the first line's 0xEF may open a BOM cut across chunks: not counted). */
+function plainlyNoObject(first: number, last: number, lineNo: number): boolean {
+  return (first !== 0x7b || last !== 0x7d) && !(lineNo === 1 && first === 0xef);
 }
 
 /** The last byte in [from, to) other than a space, a tab or a CR, or -1. */
