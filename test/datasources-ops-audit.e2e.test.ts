@@ -306,6 +306,9 @@ describe('NDJSON bodies whose lines are none of them JSON', () => {
     const mixed = await post('/v0/events?name=nojson', Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('  {"s":"c1"} \r\n[1]\nc3 not json\n\n{"s":"c4"}')]), nd);
     expect(mixed.status, mixed.text).toBe(202);
     expect(mixed.body).toEqual({ successful_rows: 2, quarantined_rows: 2 });
+    // A BOM before a later line's object is read as the object by the flush: not counted as quarantined.
+    const bom = await post('/v0/events?name=nojson', Buffer.from('{"c":"d1"}\n\ufeff{"c":"d2"}\n'), nd);
+    expect(bom.body).toEqual({ successful_rows: 2, quarantined_rows: 0 });
     const deadline = Date.now() + 10_000;
     let got: string[] = [];
     while (Date.now() < deadline && got.length < 2) {
@@ -372,6 +375,11 @@ describe('Content-Type', () => {
     expect(await sql('SELECT count() FROM sniffed_quarantine FORMAT CSV')).toBe('0\n');
     expect(await sql('SELECT count() FROM sniffed FORMAT CSV')).toBe('14\n');
 
+    // An append without a format named reads what the data source holds: a CSV row whose first cell
+    // opens with `{` is CSV in a CSV data source (it was sniffed as NDJSON and quarantined).
+    expect((await post(`/v0/datasources?name=sniffed_csv&schema=${enc('a String, n Int32')}`)).status).toBe(200);
+    const brace = await send('/v0/datasources?name=sniffed_csv&mode=append', '{z},3\n');
+    expect(brace.body, brace.text).toMatchObject({ rows: 1, quarantine_rows: 0 });
     // A create from an NDJSON body without format= infers its JSON paths (it made column_00... Strings).
     const c = await send('/v0/datasources?name=sniffed_new', '{"id":1,"user":{"name":"Ana"}}\n{"id":2,"user":{"name":"Bob"}}\n');
     expect(c.status, c.text).toBe(200);

@@ -74,6 +74,9 @@ describe('datafiles and analysis as the CLI reads them', () => {
     expect(r.body.analysis.columns.map((c: { name: string; present_pct: number; nullable: boolean }) => [c.name, c.present_pct, c.nullable])).toEqual([
       ['id', 1, false], ['name', 0.75, true], ['note', 0.25, true],
     ]);
+    // A row too short for a column is refused at import, not NULL there: it does not lower present_pct.
+    const short = await api('/v0/analyze', { method: 'POST', body: 'a,b\n1\n2,3\n5,6\n', headers: { 'Content-Type': 'text/csv' } });
+    expect(short.body.analysis.columns.map((c: { name: string; present_pct: number; nullable: boolean }) => [c.name, c.present_pct, c.nullable])).toEqual([['a', 1, false], ['b', 1, false]]);
   });
 });
 

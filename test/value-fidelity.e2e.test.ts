@@ -382,7 +382,11 @@ describe('a body in another text encoding, declared by its charset', () => {
     // UTF-8 declared as ASCII is read as UTF-8, not as windows-1252 (the WHATWG reading of the label).
     const ascii = await post('/v0/datasources?name=latin&mode=append', '6,Łódź\n', 'text/csv; charset=us-ascii');
     expect(ascii.body, ascii.text).toMatchObject({ rows: 1, quarantine_rows: 0 });
-    expect(await rows('SELECT id, name FROM latin ORDER BY id')).toEqual([
+    // A UTF-8 byte-order mark wins over a declared single-byte charset (as browsers decode).
+    const bomU8 = await post('/v0/datasources?name=latin&mode=append', Buffer.from('\ufeffid,name\n7,Año\n') as unknown as string, 'text/csv; charset=windows-1252');
+    expect(bomU8.body, bomU8.text).toMatchObject({ rows: 1, quarantine_rows: 0 });
+    expect(await rows('SELECT name FROM latin WHERE id = 7')).toEqual([{ name: 'Año' }]);
+    expect(await rows('SELECT id, name FROM latin WHERE id < 7 ORDER BY id')).toEqual([
       { id: 1, name: 'José' }, { id: 2, name: 'Señor €' }, { id: 3, name: 'Zoë' }, { id: 4, name: 'Größe' }, { id: 5, name: 'Ünïcode' }, { id: 6, name: 'Łódź' },
     ]);
     const unknown = await post('/v0/datasources?name=latin&mode=append', '7,x\n', 'text/csv; charset=klingon');
@@ -392,7 +396,7 @@ describe('a body in another text encoding, declared by its charset', () => {
     expect(bad.status, bad.text).toBe(400);
     expect(bad.body).toMatchObject({ code: 'INVALID_UTF8' });
     expect(bad.body.error).toMatch(/not valid utf-16le text/);
-    expect(await rows('SELECT count() AS n FROM latin')).toEqual([{ n: 6 }]);
+    expect(await rows('SELECT count() AS n FROM latin')).toEqual([{ n: 7 }]);
   });
 });
 

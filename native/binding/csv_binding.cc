@@ -131,6 +131,7 @@ class InferWorker final : public Napi::AsyncWorker {
       c.Set("type", result_.columns[i].type);
       c.Set("nullable", result_.columns[i].nullable);
       c.Set("present", static_cast<double>(result_.columns[i].present));
+      c.Set("seen", static_cast<double>(result_.columns[i].seen));
       cols.Set(static_cast<uint32_t>(i), c);
     }
     o.Set("columns", cols);

@@ -629,7 +629,9 @@ export function registerDataSourceRoutes(app: App): void {
         replaceWhere = conditionWhere(ws, ds, replaceCondition, 'replace_condition');
       }
       let body: AsyncIterable<Buffer> | undefined = await gunzipIfCompressed(rawBody, app.config.maxUploadBytes, dialectFrom(params).delimiter, charset);
-      ({ format, body } = await formatOf(params, implied, body));
+      // Without a format named, a CSV data source reads CSV (a row whose first cell opens with `{` is
+      // no NDJSON: it was sniffed as such and quarantined); an NDJSON one goes by the body's look.
+      ({ format, body } = await formatOf(params, implied ?? (ds.columns.some((c) => c.jsonPath) ? undefined : 'csv'), body));
       if (format === 'csv' && body) body = await withExcelSep(body, dialect);
       if (!body) throw new RoostError('EMPTY_BODY', `mode=${mode} needs rows in the body (raw, or a multipart field "csv"/"ndjson")`);
       if (mode === 'replace') await flushEvents(ws, ds);
@@ -1011,10 +1013,11 @@ export function registerDataSourceRoutes(app: App): void {
     const r = await inferCsvSchema(s.head, { dialect: analyzeDialect, hasHeader: headerParam(params), complete: s.complete }).catch((e) => { throw csvToRoost(e); });
     if (!guess) r.columns = r.columns.map((c) => ({ ...c, type: asString(c.nullable) }));
     sendJson(ctx, 200, {
-      // present_pct as for NDJSON: the share of sampled rows with a value in the column (the tb CLI
-      // reads a column as nullable when it is under 1; it was always 1, so a column the schema makes
-      // Nullable was shown as not nullable).
-      analysis: { columns: r.columns.map((c) => ({ name: c.name, recommended_type: c.type, nullable: c.nullable, present_pct: r.rowsSampled ? c.present / r.rowsSampled : 0 })), schema: formatSchema(r.columns) },
+      // present_pct as for NDJSON: the share of the sampled rows reaching the column that hold a value
+      // in it (the tb CLI reads a column as nullable when it is under 1; it was always 1, so a column
+      // the schema makes Nullable was shown as not nullable). A row too short for the column is
+      // refused at import, not NULL there: not counted.
+      analysis: { columns: r.columns.map((c) => ({ name: c.name, recommended_type: c.type, nullable: c.nullable, present_pct: c.seen ? c.present / c.seen : 0 })), schema: formatSchema(r.columns) },
       dialect: { delimiter: r.dialect.delimiter, has_header: r.dialect.hasHeader, new_line: r.dialect.newline, escapechar: r.dialect.escape || null, quotechar: r.dialect.quote },
       format, rows_sampled: r.rowsSampled,
     });

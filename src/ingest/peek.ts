@@ -100,6 +100,14 @@ function isUtf8Label(label: string): boolean {
  * 400, and bytes that are not valid in the encoding too (nothing is replaced silently).
  */
 async function* fromCharset(src: AsyncIterable<Buffer>, label: string): AsyncIterable<Buffer> {
+  // A byte-order mark wins over the declared label, as in the WHATWG decode algorithm browsers
+  // use: a UTF-8 file with its BOM sent as windows-1252 had its header read as `ï»¿name`.
+  const s = await peekBody(src, 3);
+  const h = s.head;
+  if (h.length >= 3 && h[0] === 0xef && h[1] === 0xbb && h[2] === 0xbf) { yield* s.body; return; }
+  if (h.length >= 2 && h[0] === 0xff && h[1] === 0xfe) label = 'utf-16le';
+  else if (h.length >= 2 && h[0] === 0xfe && h[1] === 0xff) label = 'utf-16be';
+  src = s.body;
   let decoder: TextDecoder;
   try {
     decoder = new TextDecoder(label, { fatal: true });

@@ -80,6 +80,8 @@ export interface InferredColumn {
   nullable: boolean;
   /** Sampled rows with a value in this column (not empty, not missing). */
   present: number;
+  /** Sampled rows that reach this column (a short row does not). */
+  seen: number;
 }
 
 export interface RejectedRow {

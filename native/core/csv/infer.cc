@@ -27,6 +27,7 @@ struct ColumnStats {
   bool sawValue = false;
   bool sawEmpty = false;
   uint64_t present = 0;  // values that are not empty (nor an unquoted \N)
+  uint64_t seen = 0;     // rows that reach this column (a short row does not)
   bool sawNegative = false;
   bool intTooBig = false;  // beyond UInt64, or negative beyond Int64
   uint64_t maxPos = 0;     // largest non-negative magnitude
@@ -38,6 +39,7 @@ struct ColumnStats {
   int64_t minSec = INT64_MAX, maxSec = INT64_MIN;
 
   void add(std::string_view raw, bool quoted) {
+    ++seen;
     std::string_view v = trimSpaces(raw);
     // An unquoted \N is CSV's NULL (MySQL's and ClickHouse's exports): a missing value, as the
     // validator reads it in a Nullable column, not text that makes the column a String.
@@ -470,6 +472,7 @@ Inferred infer(std::string_view sample, const Dialect& d, bool hasHeader, bool c
     col.type = stats[i].type();
     col.nullable = stats[i].sawEmpty;
     col.present = stats[i].present;
+    col.seen = stats[i].seen;
     out.columns.push_back(std::move(col));
   }
   out.rowsSampled = c.count - (hasHeader ? 1 : 0);

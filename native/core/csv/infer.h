@@ -24,6 +24,7 @@ struct InferredColumn {
   std::string type;  // full ClickHouse type, Nullable(...) included
   bool nullable = false;
   uint64_t present = 0;  // sampled rows with a value in this column (not empty, not missing)
+  uint64_t seen = 0;     // sampled rows that reach this column (a short row does not: it is refused, not NULL)
 };
 
 struct Inferred {
