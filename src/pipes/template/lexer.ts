@@ -19,22 +19,27 @@ export const MAX_TEMPLATE_LENGTH = 1 << 20;
  * opener): the closer counts only outside string literals and brackets, so
  * `{{ custom_error({'a': 1}) }}` and `{% set x = '%}' %}` work.
  */
-function findCloser(source: string, from: number, closer: '}}' | '%}'): number {
-  let depth = 0;
-  let quote = '';
+function findCloser(source: string, from: number, closer: '}}' | '%}'): { end: number; blocked?: { quoteAt: number; bracketAt: number } } {
+  /** Where the brackets still open were opened, innermost last. */
+  const open: number[] = [];
+  let quoteAt = -1;
+  /** The scan's state at the first closer it met inside a string or brackets: why a tag without one has none. */
+  let blocked: { quoteAt: number; bracketAt: number } | undefined;
   for (let i = from; i < source.length; i++) {
     const c = source[i];
-    if (quote) {
+    const closes = c === closer[0] && source[i + 1] === closer[1];
+    if (closes && !blocked && (quoteAt >= 0 || open.length)) blocked = { quoteAt, bracketAt: open[open.length - 1] ?? -1 };
+    if (quoteAt >= 0) {
       if (c === '\\') i++;
-      else if (c === quote) quote = '';
+      else if (c === source[quoteAt]) quoteAt = -1;
       continue;
     }
-    if (c === "'" || c === '"') quote = c;
-    else if (c === '(' || c === '[' || c === '{') depth++;
-    else if ((c === ')' || c === ']' || c === '}') && depth > 0) depth--;
-    else if (depth === 0 && c === closer[0] && source[i + 1] === closer[1]) return i;
+    if (c === "'" || c === '"') quoteAt = i;
+    else if (c === '(' || c === '[' || c === '{') open.push(i);
+    else if ((c === ')' || c === ']' || c === '}') && open.length) open.pop();
+    else if (closes && !open.length) return { end: i };
   }
-  return -1;
+  return { end: -1, blocked };
 }
 
 /**
@@ -42,28 +47,9 @@ function findCloser(source: string, from: number, closer: '}}' | '%}'): number {
  * first `}}` (`{{ Int32(a, 1 }}`, `{{ String(a, 'x) }}`) is said, where it opens; only a tag with
  * no closer at all is "never closed". (Both were "`{{` is never closed", with the `}}` there.)
  */
-function unclosedTag(source: string, open: number, closer: '}}' | '%}'): TemplateSyntaxError {
-  const plain = source.indexOf(closer, open + 2);
-  if (plain >= 0) {
-    const stack: number[] = [];
-    let quoteAt = -1;
-    for (let i = open + 2; i < plain; i++) {
-      const c = source[i]!;
-      if (quoteAt >= 0) {
-        if (c === '\\') i++;
-        else if (c === source[quoteAt]) quoteAt = -1;
-        continue;
-      }
-      if (c === "'" || c === '"') quoteAt = i;
-      else if (c === '(' || c === '[' || c === '{') stack.push(i);
-      else if ((c === ')' || c === ']' || c === '}') && stack.length) stack.pop();
-    }
-    if (quoteAt >= 0) return new TemplateSyntaxError(`string literal is never closed before \`${closer}\``, source, quoteAt);
-    if (stack.length) {
-      const at = stack[stack.length - 1]!;
-      return new TemplateSyntaxError(`\`${source[at]}\` is never closed before \`${closer}\``, source, at);
-    }
-  }
+function unclosedTag(source: string, open: number, closer: '}}' | '%}', blocked: { quoteAt: number; bracketAt: number } | undefined): TemplateSyntaxError {
+  if (blocked && blocked.quoteAt >= 0) return new TemplateSyntaxError(`string literal is never closed before \`${closer}\``, source, blocked.quoteAt);
+  if (blocked && blocked.bracketAt >= 0) return new TemplateSyntaxError(`\`${source[blocked.bracketAt]}\` is never closed before \`${closer}\``, source, blocked.bracketAt);
   return new TemplateSyntaxError(`\`{${source[open + 1]}\` is never closed with \`${closer}\``, source, open);
 }
 
@@ -110,8 +96,8 @@ export function splitTemplate(source: string, start = 0): Chunk[] {
       continue;
     }
     const closer = next === '{' ? '}}' : '%}';
-    const end = findCloser(source, open + 2, closer);
-    if (end < 0) throw unclosedTag(source, open, closer);
+    const { end, blocked } = findCloser(source, open + 2, closer);
+    if (end < 0) throw unclosedTag(source, open, closer, blocked);
     flushText();
     const body = source.slice(open + 2, end);
     chunks.push({ kind: next === '{' ? 'expr' : 'stmt', body, offset: open, bodyOffset: open + 2 });
