@@ -172,8 +172,6 @@ struct CountSink final : RowSink {
   }
 };
 
-}  // namespace
-
 // A code point past ASCII that may stand in a column name: the letters and digits of the world's
 // scripts, roughly (Latin-1's and other letters from U+00C0 to U+1FFF without × and ÷; kana, CJK
 // and Hangul from U+3040 to U+D7FF; compatibility ideographs and presentation forms to U+FDFF; CJK
@@ -197,6 +195,8 @@ size_t utf8At(const unsigned char* p, size_t n, uint32_t& cp) {
   }
   return len;
 }
+
+}  // namespace
 
 std::string sanitizeName(std::string_view raw, size_t index) {
   std::string s;
@@ -240,6 +240,11 @@ bool nullLike(std::string_view v) {
   for (const char* w : {"null", "nan", "n/a", "na", "none", "nil", "-", "?", "unknown", "tbd", "undefined"})
     if (equalsLower(v, w)) return true;
   return false;
+}
+
+/** A header cell that reads as a name: up to 64 bytes, a letter or `_` first, not a placeholder. */
+bool nameLike(std::string_view v) {
+  return !v.empty() && v.size() <= 64 && (std::isalpha(static_cast<unsigned char>(v[0])) || v[0] == '_') && !nullLike(v);
 }
 }  // namespace
 
@@ -385,7 +390,7 @@ Sniffed sniff(std::string_view sample, size_t expectedColumns) {
     bool names = true, repeatedOverTyped = false;
     for (size_t i = 0; i < first.size(); ++i) {
       std::string_view v = trimSpaces(first[i]);
-      if (v.size() > 64 || !(std::isalpha(static_cast<unsigned char>(v[0])) || v[0] == '_') || nullLike(v)) names = false;
+      if (!nameLike(v)) names = false;
       if (times[std::string(v)] > 1 && i < c.stats.size() && !c.stats[i].isString()) repeatedOverTyped = true;
     }
     if (names && repeatedOverTyped) {
@@ -402,8 +407,7 @@ Sniffed sniff(std::string_view sample, size_t expectedColumns) {
     std::set<std::string> names;
     for (size_t i = 1; i < first.size(); ++i) {
       std::string_view v = trimSpaces(first[i]);
-      if (v.empty() || v.size() > 64 || !(std::isalpha(static_cast<unsigned char>(v[0])) || v[0] == '_') || nullLike(v) ||
-          !names.insert(std::string(v)).second)
+      if (!nameLike(v) || !names.insert(std::string(v)).second)
         return out;
     }
     if (c.count == 1) {

@@ -497,12 +497,24 @@ bool splitArray(std::string_view v, std::vector<Element>& elems, std::string& st
   return true;
 }
 
-// A Bool element of an array: true/false (any case) or 1/0, as ClickHouse reads one there.
+// A Bool's value: 1, 0, or -1 when `v` is none. ClickHouse's text input takes true/false or 1/0,
+// and, outside arrays (`words`), t/f, yes/no, y/n, on/off, enable/disable, in any letter case
+// (an export's `yes`, `T` or `on` was quarantined; `[yes]` ClickHouse refuses).
+int boolValue(std::string_view v, bool words) {
+  const std::string_view s = trimSpaces(v);
+  if (s == "1" || equalsLower(s, "true")) return 1;
+  if (s == "0" || equalsLower(s, "false")) return 0;
+  if (!words) return -1;
+  if (equalsLower(s, "t") || equalsLower(s, "yes") || equalsLower(s, "y") || equalsLower(s, "on") || equalsLower(s, "enable")) return 1;
+  if (equalsLower(s, "f") || equalsLower(s, "no") || equalsLower(s, "n") || equalsLower(s, "off") || equalsLower(s, "disable")) return 0;
+  return -1;
+}
+
+// A Bool element of an array: true/false or 1/0 only, as ClickHouse reads one there.
 Reason encBoolInArray(const Type&, std::string_view v, ByteBuf& out) {
-  std::string_view s = trimSpaces(v);
-  if (s == "1" || equalsLower(s, "true")) out.putByte(1);
-  else if (s == "0" || equalsLower(s, "false")) out.putByte(0);
-  else return Reason::NotBool;
+  const int b = boolValue(v, false);
+  if (b < 0) return Reason::NotBool;
+  out.putByte(static_cast<uint8_t>(b));
   return Reason::Ok;
 }
 
@@ -598,6 +610,17 @@ Reason encodeUnsigned(const Type&, std::string_view v, ByteBuf& out) {
   return Reason::Ok;
 }
 
+// The digits of a fraction from p (after its dot), up to 9 of them kept in `out`: where they end.
+inline const char* readFraction(const char* p, const char* e, DateTimeParts& out) {
+  for (; p < e && *p >= '0' && *p <= '9'; ++p) {
+    if (out.fractionDigits < 9) {
+      out.fraction = out.fraction * 10 + static_cast<uint64_t>(*p - '0');
+      ++out.fractionDigits;
+    }
+  }
+  return p;
+}
+
 }  // namespace
 
 bool readEscape(std::string_view v, size_t& i, std::string& out) {
@@ -669,15 +692,8 @@ bool parseDateTime(std::string_view v, DateTimeParts& out) {
     secs += hh * 3600 + mm * 60 + ss;
     out.hasTime = true;
     if (p < e && *p == '.') {
-      ++p;
-      const char* f = p;
-      while (p < e && *p >= '0' && *p <= '9') {
-        if (out.fractionDigits < 9) {
-          out.fraction = out.fraction * 10 + static_cast<uint64_t>(*p - '0');
-          ++out.fractionDigits;
-        }
-        ++p;
-      }
+      const char* f = ++p;
+      p = readFraction(p, e, out);
       if (p == f) return false;
     }
     // `2026-03-12 10:00:00 +0200`: one space before the offset, as ClickHouse reads it.
@@ -723,18 +739,9 @@ Reason encFloat64(const Type&, std::string_view v, ByteBuf& out) {
 }
 Reason encDecimal(const Type& t, std::string_view v, ByteBuf& out) { return encodeDecimal(t, trimSpaces(v), out); }
 Reason encBool(const Type&, std::string_view v, ByteBuf& out) {
-  std::string_view s = trimSpaces(v);
-  uint8_t b;
-  // What ClickHouse's text input takes for Bool, in any letter case: true/false, t/f, yes/no,
-  // y/n, on/off, enable/disable, 1/0 (an export's `yes`, `T` or `on` was quarantined).
-  if (s == "1" || equalsLower(s, "true") || equalsLower(s, "t") || equalsLower(s, "yes") || equalsLower(s, "y") ||
-      equalsLower(s, "on") || equalsLower(s, "enable"))
-    b = 1;
-  else if (s == "0" || equalsLower(s, "false") || equalsLower(s, "f") || equalsLower(s, "no") || equalsLower(s, "n") ||
-           equalsLower(s, "off") || equalsLower(s, "disable"))
-    b = 0;
-  else return Reason::NotBool;
-  out.putByte(b);
+  const int b = boolValue(v, true);
+  if (b < 0) return Reason::NotBool;
+  out.putByte(static_cast<uint8_t>(b));
   return Reason::Ok;
 }
 Reason encFixedString(const Type& t, std::string_view v, ByteBuf& out) {
@@ -785,14 +792,8 @@ bool unixSeconds(std::string_view v, bool fraction, DateTimeParts& out) {
   out.hasTime = true;
   if (n == v.size()) return true;
   if (!fraction || v[n] != '.' || n + 1 == v.size()) return false;
-  for (size_t i = n + 1; i < v.size(); ++i) {
-    if (v[i] < '0' || v[i] > '9') return false;
-    if (out.fractionDigits < 9) {
-      out.fraction = out.fraction * 10 + static_cast<uint64_t>(v[i] - '0');
-      ++out.fractionDigits;
-    }
-  }
-  return true;
+  const char* e = v.data() + v.size();
+  return readFraction(v.data() + n + 1, e, out) == e;
 }
 
 Reason encDateTime(const Type&, std::string_view v, ByteBuf& out) {
