@@ -21,6 +21,15 @@ const create = async (name: string, schema: string) => {
   expect(r.status, r.text).toBe(200);
   return r;
 };
+/** `/v0/analyze` of `csv` suggests `schema`; a create from the same file stores its `stored` rows, none quarantined. */
+const analyzeAndCreate = async (name: string, csv: string, schema: string, stored: number) => {
+  const an = await post('/v0/analyze', csv);
+  expect(an.status, an.text).toBe(200);
+  expect(an.body.analysis.schema).toBe(schema);
+  const c = await post(`/v0/datasources?name=${name}&mode=create`, csv);
+  expect(c.status, c.text).toBe(200);
+  expect(c.body).toMatchObject({ rows: stored, quarantine_rows: 0 });
+};
 const rows = async (q: string) => {
   const r = await call(`${srv.url}/v0/sql?q=${encodeURIComponent(`${q} FORMAT JSON`)}`, { token });
   expect(r.status, r.text).toBe(200);
@@ -145,13 +154,9 @@ describe('the quarantine table\'s own column names', () => {
 
   it('a header naming them is inferred as insertion_date_2, c__raw_2 (as NDJSON keys are): analyze suggests it, a create from the file and a create from the suggestion both take the file', async () => {
     const csv = 'id,insertion_date,c__raw\n1,2026-01-01 10:00:00,x\n2,2026-01-02 11:00:00,y\n';
-    const an = await post('/v0/analyze', csv);
-    expect(an.status, an.text).toBe(200);
-    expect(an.body.analysis.schema).toBe('`id` Int64, `insertion_date_2` DateTime, `c__raw_2` String');
-    const b = await post('/v0/datasources?name=clash2&mode=create', csv);
-    expect(b.status, b.text).toBe(200);
-    expect(b.body).toMatchObject({ rows: 2, quarantine_rows: 0 });
-    await create('clash3', an.body.analysis.schema);
+    const schema = '`id` Int64, `insertion_date_2` DateTime, `c__raw_2` String';
+    await analyzeAndCreate('clash2', csv, schema, 2);
+    await create('clash3', schema);
     const c = await post('/v0/datasources?name=clash3&mode=append', csv);
     expect(c.body, c.text).toMatchObject({ rows: 2, quarantine_rows: 0 });
     for (const n of ['clash2', 'clash3']) {
@@ -422,12 +427,7 @@ describe('Excel\'s sep= first line', () => {
 describe('header cells with letters past ASCII', () => {
   it('keep them in the inferred names (Año, Größe, Descripción), symbols become _; the file appends again by its header', async () => {
     const csv = 'Año,Größe (cm),Descripción,Revenue €\n2024,180,Señal,1.5\n2025,175,Ünï,2\n';
-    const an = await post('/v0/analyze', csv);
-    expect(an.status, an.text).toBe(200);
-    expect(an.body.analysis.schema).toBe('`Año` Int64, `Größe_cm` Int64, `Descripción` String, `Revenue` Float64');
-    const c = await post('/v0/datasources?name=unicols&mode=create', csv);
-    expect(c.status, c.text).toBe(200);
-    expect(c.body).toMatchObject({ rows: 2, quarantine_rows: 0 });
+    await analyzeAndCreate('unicols', csv, '`Año` Int64, `Größe_cm` Int64, `Descripción` String, `Revenue` Float64', 2);
     const a = await post('/v0/datasources?name=unicols&mode=append', 'Año,Größe (cm),Descripción,Revenue €\n2026,170,x,3\n');
     expect(a.body, a.text).toMatchObject({ rows: 1, quarantine_rows: 0 });
     expect(await rows('SELECT `Año`, `Größe_cm`, `Descripción` FROM unicols ORDER BY `Año`')).toEqual([

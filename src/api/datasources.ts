@@ -75,6 +75,16 @@ function importField(kv: string): boolean {
   return FORM_FIELD.test(kv) && !kv.startsWith('token=') && FORM_KEYS.has(kv.slice(0, kv.indexOf('=')));
 }
 
+/** What a data source was made from: NDJSON when its columns have JSON paths. */
+function formatOfDataSource(ds: DataSource): Format {
+  return ds.columns.some((c) => c.jsonPath) ? 'ndjson' : 'csv';
+}
+
+/** A body whose first characters (`head`) open a JSON object, after blanks and a BOM: NDJSON. */
+function looksLikeNdjson(head: Buffer): boolean {
+  return /^\s*\{/.test(head.subarray(0, 256).toString('utf8'));
+}
+
 /** The format a media type names: JSON types are NDJSON, `text/csv` CSV, others none. */
 function mediaFormat(type: string | undefined): Format | undefined {
   if (!type) return undefined;
@@ -109,7 +119,7 @@ async function formatOf(params: URLSearchParams, implied: Format | undefined, bo
   // is only blank so far.
   let s = await peekBody(body, 1);
   if (!s.complete && !s.head.toString('utf8').trim()) s = await peekBody(s.body, 256);
-  return { format: /^\s*\{/.test(s.head.subarray(0, 256).toString('utf8')) ? 'ndjson' : 'csv', body: s.body };
+  return { format: looksLikeNdjson(s.head) ? 'ndjson' : 'csv', body: s.body };
 }
 
 /** Splits the request into parameters and the (streamed) data body. */
@@ -316,7 +326,7 @@ export function dataSourceView(ds: DataSource, stats?: { rows: number; bytes: nu
     id: ds.id,
     name: ds.name,
     // What the data source is fed: columns with JSON paths are read from NDJSON (events).
-    type: ds.columns.some((c) => c.jsonPath) ? 'ndjson' : 'csv',
+    type: formatOfDataSource(ds),
     description: ds.description ?? '',
     created_at: ds.createdAt,
     updated_at: ds.updatedAt ?? ds.createdAt,
@@ -369,7 +379,7 @@ async function quarantineView(app: App, ws: Workspace, ds: DataSource, withStats
   return {
     id: ds.id,
     name: `${ds.name}_quarantine`,
-    type: ds.columns.some((c) => c.jsonPath) ? 'ndjson' : 'csv', // the data source's: what its rejected rows came as
+    type: formatOfDataSource(ds), // the data source's: what its rejected rows came as
     description: '',
     created_at: ds.createdAt,
     updated_at: ds.updatedAt ?? ds.createdAt,
@@ -631,7 +641,7 @@ export function registerDataSourceRoutes(app: App): void {
       let body: AsyncIterable<Buffer> | undefined = await gunzipIfCompressed(rawBody, app.config.maxUploadBytes, dialectFrom(params).delimiter, charset);
       // Without a format named, a CSV data source reads CSV (a row whose first cell opens with `{` is
       // no NDJSON: it was sniffed as such and quarantined); an NDJSON one goes by the body's look.
-      ({ format, body } = await formatOf(params, implied ?? (ds.columns.some((c) => c.jsonPath) ? undefined : 'csv'), body));
+      ({ format, body } = await formatOf(params, implied ?? (formatOfDataSource(ds) === 'ndjson' ? undefined : 'csv'), body));
       if (format === 'csv' && body) body = await withExcelSep(body, dialect);
       if (!body) throw new RoostError('EMPTY_BODY', `mode=${mode} needs rows in the body (raw, or a multipart field "csv"/"ndjson")`);
       if (mode === 'replace') await flushEvents(ws, ds);
@@ -1000,7 +1010,7 @@ export function registerDataSourceRoutes(app: App): void {
     for await (const _ of s.body) { /* the rest is not needed */ }
     if (!s.head.length) throw new RoostError('EMPTY_BODY', 'send a CSV or NDJSON sample in the body');
     refuseJsonArray(s.head);
-    const format = oneOf<Format>('format', params.get('format'), FORMATS, fieldFormat ?? (/^\s*\{/.test(s.head.subarray(0, 64).toString('utf8')) ? 'ndjson' : 'csv'));
+    const format = oneOf<Format>('format', params.get('format'), FORMATS, fieldFormat ?? (looksLikeNdjson(s.head) ? 'ndjson' : 'csv'));
     // type_guessing=false, as a create takes it: every column a String (Nullable where values are missing).
     const guess = typeGuessing(params);
     if (format === 'ndjson') {
