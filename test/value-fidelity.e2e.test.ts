@@ -422,6 +422,49 @@ describe('Excel\'s sep= first line', () => {
     const d = await post('/v0/datasources?name=excelsep&mode=append', '4;sep=x\n');
     expect(d.body, d.text).toMatchObject({ rows: 1, quarantine_rows: 0 });
   });
+  it('after blank lines, or with spaces after its character, it is the same line', async () => {
+    const c = await post('/v0/datasources?name=excelsep2&mode=create', '\r\n\nsep=; \r\nid;name\r\n1;Ana\r\n');
+    expect(c.status, c.text).toBe(200);
+    expect(c.body).toMatchObject({ rows: 1, quarantine_rows: 0 });
+    expect(c.body.datasource.schema.sql_schema).toBe('`id` Int64, `name` String');
+    const a = await post('/v0/datasources?name=excelsep2&mode=append', '\nsep=;\t\n2;Bo\n');
+    expect(a.body, a.text).toMatchObject({ rows: 1, quarantine_rows: 0 });
+    expect(await rows('SELECT id, name FROM excelsep2 ORDER BY id')).toEqual([{ id: 1, name: 'Ana' }, { id: 2, name: 'Bo' }]);
+  });
+});
+
+describe('rows longer than the header', () => {
+  it('a stray row with a value too many is quarantined, not a column: the create takes its own inferred schema', async () => {
+    const c = await post('/v0/datasources?name=strayrow&mode=create', 'id,name\n1,a\n2,b,extra\n3,c\n');
+    expect(c.status, c.text).toBe(200);
+    expect(c.body).toMatchObject({ rows: 2, quarantine_rows: 1 });
+    expect(c.body.datasource.schema.sql_schema).toBe('`id` Int64, `name` String');
+    expect(await rows('SELECT c__line, c__raw FROM strayrow_quarantine')).toEqual([{ c__line: 3, c__raw: '2,b,extra' }]);
+  });
+  it("Excel's trailing delimiter is no column, and an append of the same file under its header stores every row", async () => {
+    const csv = 'id,name\n1,a,\n2,b,\n';
+    const c = await post('/v0/datasources?name=trailcols&mode=create', csv);
+    expect(c.body, c.text).toMatchObject({ rows: 2, quarantine_rows: 0 });
+    expect(c.body.datasource.schema.sql_schema).toBe('`id` Int64, `name` String');
+    const a = await post('/v0/datasources?name=trailcols&mode=append', csv.replace(/1,a/, '3,c').replace(/2,b/, '4,d'));
+    expect(a.body, a.text).toMatchObject({ rows: 2, quarantine_rows: 0 });
+    // A value past the last column is still a row too long; a quoted empty one too.
+    const b = await post('/v0/datasources?name=trailcols&mode=append', 'id,name\n5,e,x\n6,f,""\n7,g,,\n');
+    expect(b.body, b.text).toMatchObject({ rows: 1, quarantine_rows: 2 });
+    expect(await rows('SELECT id FROM trailcols ORDER BY id')).toEqual([1, 2, 3, 4, 7].map((id) => ({ id })));
+  });
+});
+
+describe('a header spelled as the create wrote it, in another letter case', () => {
+  it('`size (cm)` and `SIZE (CM)` are the Size_cm a create from `Size (cm)` made, in any order', async () => {
+    const c = await post('/v0/datasources?name=sizes&mode=create', 'Size (cm),Name\n10,a\n');
+    expect(c.body.datasource.schema.sql_schema, c.text).toBe('`Size_cm` Int64, `Name` String');
+    const a = await post('/v0/datasources?name=sizes&mode=append', 'size (cm),name\n20,b\n');
+    expect(a.body, a.text).toMatchObject({ rows: 1, quarantine_rows: 0 });
+    const b = await post('/v0/datasources?name=sizes&mode=append', 'name,SIZE (CM)\nc,30\n');
+    expect(b.body, b.text).toMatchObject({ rows: 1, quarantine_rows: 0 });
+    expect(await rows('SELECT Size_cm, Name FROM sizes ORDER BY Size_cm')).toEqual([{ Size_cm: 10, Name: 'a' }, { Size_cm: 20, Name: 'b' }, { Size_cm: 30, Name: 'c' }]);
+  });
 });
 
 describe('header cells with letters past ASCII', () => {

@@ -867,12 +867,18 @@ export function headerSpells(names: string[], columns: ReadonlyArray<{ name: str
   // Spelled in another case (`ID,Name` for id, name): the columns by name. (With every column a
   // String such a header was valid data, and stored as a row; found by a black-box round.)
   const lower = new Map(columns.map((c) => [c.name.toLowerCase(), c.name] as const));
-  if (lower.size === columns.length) {
-    const byCase = names.map((n) => lower.get(n.trim().toLowerCase()));
-    if (byCase.every((m) => m !== undefined) && new Set(byCase).size === byCase.length) return byCase as string[];
-  }
+  const byCase = (ns: string[]): string[] | undefined => {
+    if (lower.size !== columns.length) return undefined;
+    const m = ns.map((n) => lower.get(n.trim().toLowerCase()));
+    return m.every((x) => x !== undefined) && new Set(m).size === m.length ? (m as string[]) : undefined;
+  };
+  const cased = byCase(names);
+  if (cased) return cased;
+  // As schema inference writes the cells, in the columns' case or another (`size (cm)` for the
+  // Size_cm a create from `Size (cm)` made).
   const written = inferredColumnNames(names);
-  if (all(written)) {
+  const writtenCased = all(written) ? written : byCase(written);
+  if (writtenCased) {
     // Cells of different text that read alike (`Revenue %`, `Revenue #`) cannot be told apart
     // without the create's header text (headerAs): refused. Cells of the same text (`name,name`,
     // a join's export) are told apart by their place, taken in the schema's order.
@@ -884,7 +890,7 @@ export function headerSpells(names: string[], columns: ReadonlyArray<{ name: str
       if (textOf.has(b) && textOf.get(b) !== t) alike = true;
       textOf.set(b, t);
     });
-    return alike ? false : 'as written';
+    return alike ? false : writtenCased === written ? 'as written' : writtenCased;
   }
   // Unnamed cells (pandas writes its index column so: `,user_id,score`) stand for the schema's
   // column at their place, when every named cell is a column of the schema: the names to read.

@@ -180,16 +180,32 @@ export function wideText(h: Buffer, delimiter?: number): string | undefined {
  * as a row of data, and the next line (the real header) stored as a row too.
  */
 export async function excelSepLine(src: AsyncIterable<Buffer>): Promise<{ body: AsyncIterable<Buffer>; delimiter?: string }> {
+  // Where the line would start: after a BOM and blank lines (the reader skips those before the
+  // header too; a `sep=` line after them was read as data).
+  const lead = (b: Buffer) => {
+    let i = b.length >= 3 && b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf ? 3 : 0;
+    while (i < b.length && (b[i] === 10 || b[i] === 13)) i++;
+    return i;
+  };
   // The first chunk decides unless it could be the start of such a line: a streamed body's first
-  // rows are not held back waiting for more bytes.
+  // rows are not held back waiting for more bytes (at most 64 bytes are).
   let s = await peekBody(src, 1);
-  const could = (b: Buffer) => { const t = b.subarray(b[0] === 0xef ? 3 : 0, 7).toString('latin1').toLowerCase(); return b.length < 8 && !s.complete && 'sep='.startsWith(t.slice(0, 4)) && (b[0] !== 0xef || b.length < 3 || (b[1] === 0xbb && b[2] === 0xbf)); };
-  if (could(s.head)) s = await peekBody(s.body, 8);
+  const could = (b: Buffer) => {
+    if (s.complete || b.length >= 64) return false;
+    const at = lead(b);
+    if (at === b.length) return true;  // a BOM's start, or only line ends so far
+    const t = b.subarray(at, at + 4).toString('latin1').toLowerCase();
+    return 'sep='.startsWith(t) && b.length < at + 8;
+  };
+  for (let i = 0; i < 8 && could(s.head); i++) s = await peekBody(s.body, s.head.length + 8);
   const h = s.head;
-  const at = h.length >= 3 && h[0] === 0xef && h[1] === 0xbb && h[2] === 0xbf ? 3 : 0;
+  const at = lead(h);
   if (h.length < at + 6 || h.subarray(at, at + 4).toString('latin1').toLowerCase() !== 'sep=') return { body: s.body };
   const d = h[at + 4]!;
-  const end = h[at + 5] === 10 ? at + 6 : h[at + 5] === 13 && h[at + 6] === 10 ? at + 7 : h[at + 5] === 13 ? at + 6 : -1;
+  // Spaces or tabs after the character (a hand-edited file) are not part of it.
+  let e = at + 5;
+  while (e < h.length && (h[e] === 32 || (h[e] === 9 && d !== 9))) e++;
+  const end = h[e] === 10 ? e + 1 : h[e] === 13 && h[e + 1] === 10 ? e + 2 : h[e] === 13 ? e + 1 : -1;
   if (end < 0 || !(d === 9 || (d > 32 && d < 127 && d !== 34 && d !== 39))) return { body: s.body };
   const rest = h.subarray(end);
   return { delimiter: String.fromCharCode(d), body: (async function* () { if (rest.length) yield rest; yield* s.rest; })() };

@@ -171,6 +171,18 @@ void Validator::onRow(const Row& row) {
     r.count = order_.size();
     return validateRow(r);
   }
+  // Under a header that names the columns in their order, the same: a trailing delimiter (empty
+  // unquoted fields past the last column) is the schema's count. Such rows were refused for
+  // their field count by an append to the data source a create from the same file made.
+  if (order_.empty() && opts_.hasHeader && row.count > cols_.size()) {
+    bool trailing = true;
+    for (size_t j = cols_.size(); trailing && j < row.count; ++j) trailing = row.fields[j].size == 0 && !row.fields[j].quoted;
+    if (trailing) {
+      Row r = row;
+      r.count = cols_.size();
+      return validateRow(r);
+    }
+  }
   // Under a header, a row of another field count than the header's is refused: one of the
   // schema's count under a header naming fewer columns was stored by position (columns swapped).
   validateRow(row, !order_.empty());
