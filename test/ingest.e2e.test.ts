@@ -104,6 +104,7 @@ describe('inference and validation', () => {
     expect(q[3].c__error_column).toEqual(['kind']);
     expect(q[4].c__error_column).toEqual(['u']);
     expect(q[5].c__error_column).toEqual([]);
+    expect(q[5].c__error).toEqual(['wrong column count: 2 fields, expected 6']);
     for (const x of q) expect(x.c__error[0].length).toBeGreaterThan(0);
     expect(new Set(q.map((x) => x.c__import_id))).toEqual(new Set([r.body.import_id]));
     const stored = await rows('SELECT id, tags FROM strict ORDER BY id');

@@ -580,8 +580,8 @@ TEST_CASE("csv validator: nulls, defaults, empty cells and rejections") {
   CHECK(r.rows == std::string("\x01\x01" "\x00\x01\x00\x01" "\x01\x00\x00\x00", 10));
   r = validate("a Int8, b String", "1,x\n,y\n2\n3,z,extra\n\"4\",\"w\"\n");
   CHECK(r.count == 2);
-  CHECK(r.rejected == std::vector<std::string>{"2:0:empty value in a non-Nullable column:,y", "3:-1:wrong column count:2",
-                                               "4:-1:wrong column count:3,z,extra"});
+  CHECK(r.rejected == std::vector<std::string>{"2:0:empty value in a non-Nullable column:,y", "3:-1:wrong column count: 1 field, expected 2:2",
+                                               "4:-1:wrong column count: 3 fields, expected 2:3,z,extra"});
   r = validate("a String", "ok\n\xff\xfe\n");
   CHECK(r.rejected == std::vector<std::string>{"2:0:invalid UTF-8:\xff\xfe"});
   // Invalid UTF-8 is said before anything else wrong with the row (it fails the
@@ -665,7 +665,7 @@ TEST_CASE("csv validator: a header naming the columns in another order takes the
   // A row with another field count is still the wrong column count.
   auto r = validate("a Int8, b String", "b,a\nx,1\ny\n", true);
   CHECK(r.count == 1);
-  CHECK(r.rejected == std::vector<std::string>{"3:-1:wrong column count:y"});
+  CHECK(r.rejected == std::vector<std::string>{"3:-1:wrong column count: 1 field, expected 2:y"});
 }
 
 TEST_CASE("csv native block: the layout ClickHouse writes") {

@@ -77,6 +77,13 @@ void Validator::reject(const Row& row, int column, Reason reason) {
   uint64_t line = row.line;
   int32_t col = column;
   std::string_view text = reasonText(reason);
+  std::string counted;
+  if (reason == Reason::WrongColumnCount) {
+    // How many, so the row can be fixed without counting its delimiters by eye.
+    const size_t want = order_.empty() ? cols_.size() : named_;
+    counted = std::string(text) + ": " + std::to_string(row.count) + (row.count == 1 ? " field" : " fields") + ", expected " + std::to_string(want);
+    text = counted;
+  }
   uint8_t len = static_cast<uint8_t>(text.size());
   uint32_t rawLen = static_cast<uint32_t>(row.raw.size());
   appendLE(r, &line, 8);
