@@ -19,7 +19,7 @@ const ROUTES: Array<[method: string, path: string, who: Who]> = [
   ['POST', '/v0/analyze', 'ws'], ['POST', '/v0/events', 'ws'], ['GET', '/v0/jobs/:x', 'ws'],
   ['POST', '/v0/pipes', 'ws'], ['GET', '/v0/pipes', 'ws'], ['GET', '/v0/pipes/:x', 'ws'], ['PUT', '/v0/pipes/:x', 'ws'], ['DELETE', '/v0/pipes/:x', 'ws'],
   ['POST', '/v0/pipes/:x/nodes', 'ws'], ['PUT', '/v0/pipes/p1/nodes/:x', 'ws'], ['DELETE', '/v0/pipes/p1/nodes/:x', 'ws'],
-  ['POST', '/v0/pipes/p1/nodes/:x/endpoint', 'ws'], ['DELETE', '/v0/pipes/p1/nodes/:x/endpoint', 'ws'], ['GET', '/v0/pipes/:x.json', 'ws'], ['POST', '/v0/pipes/:x.csv', 'ws'],
+  ['POST', '/v0/pipes/p1/nodes/:x/endpoint', 'ws'], ['DELETE', '/v0/pipes/p1/nodes/:x/endpoint', 'ws'], ['GET', '/v0/pipes/:x.json', 'ws'], ['POST', '/v0/pipes/:x.csv', 'ws'], ['GET', '/v0/pipes/openapi.json', 'ws'],
   ['GET', '/v0/sql', 'ws'], ['POST', '/v0/sql', 'ws'],
   ['POST', '/v0/tokens', 'ws'], ['GET', '/v0/tokens', 'ws'], ['GET', '/v0/tokens/:x', 'ws'], ['PUT', '/v0/tokens/:x', 'ws'], ['DELETE', '/v0/tokens/:x', 'ws'], ['POST', '/v0/tokens/:x/refresh', 'ws'],
   ['POST', '/v0/tenants', 'op'], ['GET', '/v0/tenants', 'op'], ['GET', '/v0/tenants/:x', 'op'], ['PATCH', '/v0/tenants/:x', 'op'], ['DELETE', '/v0/tenants/:x', 'op'],

@@ -34,6 +34,7 @@ import { tokenIdOf, userAgentOf } from '../pipes/endpoint-log.js';
 import type { CheckView } from '../pipes/engine-check.js';
 import type { State } from '../state/state.js';
 import { isServiceName } from '../service/service-log.js';
+import { OPENAPI_PIPE, serveOpenApi } from './openapi.js';
 
 /** The request's credential and workspace: by name, and by id as authorized (`workspaceId`). */
 interface WsRef { cred: Credential; tenant: string; workspace: string; workspaceId: string }
@@ -148,7 +149,7 @@ function withIgnore(n: PipeNode, ignore: boolean): PipeNode {
 }
 
 /** May this credential read this pipe? (For filtering lists: no audit record.) */
-function canRead(cred: Credential, workspace: string, pipe: string): boolean {
+export function canRead(cred: Credential, workspace: string, pipe: string): boolean {
   switch (cred.kind) {
     case 'token': return scopeAllows(cred.token.scopes, 'PIPES:READ', pipe);
     case 'jwt': return scopeAllows(cred.jwt.scopes.map((s) => `${s.type}:${s.resource}`), 'PIPES:READ', pipe);
@@ -616,6 +617,9 @@ export function registerPipeRoutes(app: App): void {
     const dot = raw.lastIndexOf('.');
     let name = dot > 0 ? raw.slice(0, dot) : raw;
     const ext = dot > 0 ? raw.slice(dot + 1).toLowerCase() : undefined;
+    // `openapi.json` however spelt (`openapi%2Ejson`, `.JSON`, a POST) is the document, never a
+    // call of a pipe named `openapi` (api/openapi.ts).
+    if (name === OPENAPI_PIPE && ext === 'json') return serveOpenApi(app, ctx);
     if (ext && ext !== 'pipe') return callEndpoint(ctx, name, ext);
     if (ctx.queryError) throw ctx.queryError;
     if (ctx.req.method === 'POST') throw new RoostError('METHOD_NOT_ALLOWED', `call the endpoint as POST /v0/pipes/${name}.json (or .csv, .ndjson, .parquet)`, { headers: { Allow: 'GET, PUT, DELETE' } });
@@ -627,6 +631,8 @@ export function registerPipeRoutes(app: App): void {
     if (ext === 'pipe' || ctx.query.get('format') === 'pipe') return sendText(ctx, 200, pipeDatafile(pipe), 'text/plain');
     sendJson(ctx, 200, pipeView(pipe));
   };
+  // Before `/v0/pipes/:pipe`, which would take it for a call of a pipe named `openapi`.
+  router.get(`/v0/pipes/${OPENAPI_PIPE}.json`, (ctx) => serveOpenApi(app, ctx));
   // Endpoint calls log a query string that is not UTF-8 as a failed call (callInput throws it).
   router.get('/v0/pipes/:pipe', pipeRoute, { takesQueryErrors: true });
   router.post('/v0/pipes/:pipe', pipeRoute, { takesQueryErrors: true });

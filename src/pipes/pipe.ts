@@ -65,6 +65,9 @@ export function checkName(kind: 'pipe' | 'node', name: string | null | undefined
   // `_` is an endpoint's result in q=, and /v0/sql calls are logged in pipe_stats_rt under the
   // pipe name `query_api`: a pipe of either name mixed with them (found by a black-box round).
   if (kind === 'pipe' && (name === '_' || name.toLowerCase() === 'query_api')) throw new RoostError('INVALID_PARAMETER', `"${name}" is a reserved pipe name (${name === '_' ? "q= reads an endpoint's result as _" : '/v0/sql calls are logged under it in tinybird.pipe_stats_rt'}); choose another name`);
+  // `GET /v0/pipes/openapi.json` is the OpenAPI document of the workspace's endpoints (api/openapi.ts):
+  // a pipe named `openapi` could not be called as JSON. Only this spelling: `OpenApi.json` is no clash.
+  if (kind === 'pipe' && name === 'openapi') throw new RoostError('INVALID_PARAMETER', '"openapi" is a reserved pipe name: /v0/pipes/openapi.json is the OpenAPI document of the workspace\'s endpoints, so the pipe could not be called as JSON; choose another name', { details: { name } });
   // A node named like another node's id took its place in the node routes (which take a name or
   // an id): publishing by id published the other node.
   if (kind === 'node' && NODE_ID_SHAPED.test(name)) throw new RoostError('INVALID_PARAMETER', `"${name}" is shaped like a node id (n_ and 16 hex digits), which the node routes take in place of names; choose another name`);

@@ -2,4 +2,5 @@
 export { isTemplate, renderTemplate, templateNames, templateParameters, type RenderOptions, type RenderResult } from './render.js';
 export type { RequestParams } from './evaluate.js';
 export type { TemplateParameter } from './parameters.js';
+export { checkScalar, integerRange, isScalarType } from './literals.js';
 export { TemplateSyntaxError, TemplateParameterError, TemplateInvalidError, TemplateRaisedError } from './errors.js';

@@ -68,6 +68,21 @@ const INT_BITS: Record<string, [bits: number, signed: boolean]> = {
   Int: [64, true], Integer: [64, true],
 };
 
+/**
+ * The values an integer parameter type takes (`Int32`, `UInt64`, Tinybird's unsized `Int`), or
+ * undefined for a type that is not an integer: what checkScalar enforces, and what the OpenAPI
+ * document of the endpoints (api/openapi.ts) states as minimum and maximum.
+ */
+export function integerRange(type: string): { bits: number; min: bigint; max: bigint } | undefined {
+  if (!Object.hasOwn(INT_BITS, type)) return undefined;
+  const [bits, signed] = INT_BITS[type]!;
+  return {
+    bits,
+    min: signed ? -(1n << BigInt(bits - 1)) : 0n,
+    max: signed ? (1n << BigInt(bits - 1)) - 1n : (1n << BigInt(bits)) - 1n,
+  };
+}
+
 export const SCALAR_TYPES: readonly ScalarType[] = [
   'String', 'Boolean', 'Date', 'DateTime', 'DateTime64', 'Float32', 'Float64', 'JSON',
   ...(Object.keys(INT_BITS) as ScalarType[]),
@@ -143,15 +158,14 @@ export function checkScalar(type: ScalarType, raw: unknown): Checked {
     if (s === 'false' || s === '0') return { value: false, sql: '0' };
     throw new ValueProblem('expected true, false, 1 or 0');
   }
-  if (type in INT_BITS) {
-    const [bits, signed] = INT_BITS[type];
+  const range = integerRange(type);
+  if (range) {
+    const { bits, min, max } = range;
     if (typeof raw === 'number' && !Number.isInteger(raw)) throw new ValueProblem('not an integer');
     const s = scalarText(raw);
     if (!INT_RE.test(s)) throw new ValueProblem('not an integer');
     if (s.replace(/^[+-]?0*/, '').length > 80) throw new ValueProblem('out of range');
     const n = BigInt(s);
-    const min = signed ? -(1n << BigInt(bits - 1)) : 0n;
-    const max = signed ? (1n << BigInt(bits - 1)) - 1n : (1n << BigInt(bits)) - 1n;
     if (n < min || n > max) throw new ValueProblem(`out of range ${min}..${max}`);
     const value = n >= BigInt(Number.MIN_SAFE_INTEGER) && n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : n;
     // ClickHouse reads integer literals wider than 64 bits as Float64; say the type.
