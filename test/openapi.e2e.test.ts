@@ -120,7 +120,15 @@ describe('the document', () => {
   });
 
   it('passes an OpenAPI 3.0 validator (openapi-spec-validator, where Python has it)', async (t) => {
-    try { execFileSync('python3', ['-c', 'import openapi_spec_validator'], { stdio: 'ignore' }); } catch { t.skip(); return; }
+    try { execFileSync('python3', ['-c', 'import openapi_spec_validator'], { stdio: 'ignore' }); } catch {
+      // The machine's Python carries it (not a Debian package, and PyPI is out of reach): missing
+      // is a loud skip on a developer machine and a failure under CI, as for the server binaries.
+      const why = 'python3 has no openapi_spec_validator: the OpenAPI document is not checked by a validator';
+      if (process.env.CI === 'true') throw new Error(why);
+      console.warn(`SKIPPED: ${why}`);
+      t.skip();
+      return;
+    }
     const r = await doc(admin);
     // The text as served (Int64 bounds exact), through the validator's own reader.
     const out = execFileSync('python3', ['-c', [
