@@ -63,6 +63,28 @@ describe('conditions stay one condition', () => {
     expect(await all('esc')).toEqual(['2026-01-01 ES 1', '2026-01-02 FR 2', '2026-01-03 ES 3']);
   });
 
+  it("a ';' (pasted SQL) or a value that is no condition (a String column alone) is a 400 saying so, not the engine's text of Roost's rewrite; nothing changes", async () => {
+    await fresh('esc2');
+    for (const [cond, what] of [["c = 'ES';", /without ';' \(at offset 8 of the condition\): remove the ';'$/], ["c = 'ES'; DROP TABLE esc", /remove the ';' and what follows it/]] as const) {
+      const d = await form('/v0/datasources/esc2/delete', { delete_condition: cond });
+      expect(d.status, d.text).toBe(400);
+      expect(d.body).toMatchObject({ code: 'INVALID_PARAMETER', parameter: 'delete_condition' });
+      expect(d.body.error).toMatch(what);
+      const r = await post(`/v0/datasources?name=esc2&mode=replace&replace_condition=${enc(cond)}`, '2026-01-02,DE,20\n');
+      expect(r.status, r.text).toBe(400);
+      expect(r.body.error).toMatch(/^replace_condition must be one SQL condition, without ';'/);
+    }
+    const d = await form('/v0/datasources/esc2/delete', { delete_condition: 'c' });
+    expect(d.status, d.text).toBe(400);
+    expect(d.body).toMatchObject({ code: 'INVALID_PARAMETER', type: 'String' });
+    expect(d.body.error).toMatch(/^delete_condition must be a condition, true or false for each row; it is a value of type String/);
+    const r = await post(`/v0/datasources?name=esc2&mode=replace&replace_condition=${enc('c')}`, '2026-01-02,DE,20\n');
+    expect(r.status, r.text).toBe(400);
+    expect(r.body.error).toMatch(/^replace_condition must be a condition, true or false for each row; it is a value of type String/);
+    expect(r.text).not.toMatch(/coalesce|notEquals/);
+    expect(await all('esc2')).toEqual(['2026-01-01 ES 1', '2026-01-02 FR 2', '2026-01-03 ES 3']);
+  });
+
   it('brackets, quotes and comments inside a condition are its own: those conditions work', async () => {
     const ok: Array<[string, number]> = [
       ['(v = 2)', 1], ["c = ')' OR v = 2", 1], ["c = 'it''s)' OR v = 2", 1], ["c = 'a\\')' OR v = 2", 1],

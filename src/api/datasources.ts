@@ -27,7 +27,7 @@ import { analyzeSql, SqlError, toRoostError, type NameMapEntry } from '../native
 import { rowFiltersOf, workspaceNameMap } from '../datasources/name-map.js';
 import { queryTimeoutMs } from '../query/run.js';
 import { callsFunction, sqlTextEscapes } from '../query/sql-text.js';
-import { quoteIdent, quoteString } from '../cells/engine.js';
+import { quoteIdent, quoteString, type Engine } from '../cells/engine.js';
 import { jobsOf, ownerKey } from '../../tenants/jobs.js';
 import { publicErrorText } from '../query/public-names.js';
 import { findPipe } from '../pipes/pipe.js';
@@ -319,6 +319,28 @@ export function conditionFailure(e: unknown, cred: Credential, ws: Workspace, pa
     `the engine refused ${param} (ClickHouse code ${e.clickhouseCode ?? 'unknown'}); its message would quote values of "${ds}", which this token may not read (DATASOURCES:READ:${ds}): check the condition's types, or ask with a token that may read it`,
     e.clickhouseCode,
   );
+}
+
+/**
+ * When the engine refused a condition: whether it is no condition at all, a value of another
+ * type than a number or boolean (`g` alone for a String column). The engine's error quoted
+ * Roost's rewrite of it (`notEquals`, `NOT coalesce((g), 0)`), which the user never wrote.
+ * The type is asked of the engine (no row is read); undefined when it is a number or boolean,
+ * or cannot be told.
+ */
+export async function conditionTypeProblem(engine: Engine, ws: Workspace, ds: DataSource, where: string, param: string): Promise<RoostError | undefined> {
+  let type: string | undefined;
+  try {
+    const out = (await engine.exec(`SELECT (${where}) AS c FROM ${qualified(ws, ds.table)} LIMIT 0 FORMAT TabSeparatedWithNamesAndTypes`, { settings: { readonly: 1 } })).toString('utf8');
+    type = out.split('\n')[1]?.trim();
+  } catch {
+    return undefined;
+  }
+  if (!type) return undefined;
+  let bare = type;
+  for (let m; (m = /^(?:Nullable|LowCardinality)\((.*)\)$/.exec(bare)); ) bare = m[1]!;
+  if (/^(?:U?Int\d+|Float\d+|Bool|Nothing|Decimal(?:\d+)?\(.*\))$/.test(bare)) return undefined;
+  return new RoostError('INVALID_PARAMETER', `${param} must be a condition, true or false for each row; it is a value of type ${type}: compare it with something, e.g. "country = 'ES'"`, { details: { parameter: param, type } });
 }
 
 export function dataSourceView(ds: DataSource, stats?: { rows: number; bytes: number; quarantine: number }): Record<string, unknown> {
@@ -626,10 +648,10 @@ export function registerDataSourceRoutes(app: App): void {
       return o;
     };
     // A refused append or replace is an operation too: the log says why (as for rows deletes).
+    let replaceWhere: string | undefined;
     try {
       if (!rawBody) throw new RoostError('EMPTY_BODY', `mode=${mode} needs rows in the body (raw, or a multipart field "csv"/"ndjson")`);
       const replaceCondition = params.get('replace_condition');
-      let replaceWhere: string | undefined;
       if (replaceCondition !== null) {
         if (mode !== 'replace') throw new RoostError('INVALID_PARAMETER', 'replace_condition goes with mode=replace (it replaces the rows that match it)');
         if (!replaceCondition.trim()) throw new RoostError('INVALID_PARAMETER', 'replace_condition is empty: give a SQL condition over the data source columns, e.g. "day = \'2026-11-28\'"');
@@ -652,7 +674,8 @@ export function registerDataSourceRoutes(app: App): void {
       opsLog(ws, ds, mode, ctx, { ...result, elapsedMs: performance.now() - t0, options: importOptions() });
       sendJson(ctx, 200, importResponse(ds, result));
     } catch (caught) {
-      const e = params.get('replace_condition') !== null ? conditionFailure(caught, cred, ws, 'replace_condition', ds.name, ds.columns.map((c) => c.name)) : caught;
+      const typed = caught instanceof QueryFailed && replaceWhere !== undefined ? await conditionTypeProblem(app.cells.engineFor(getTenant(state, ws.tenant)), ws, ds, replaceWhere, 'replace_condition') : undefined;
+      const e = typed ?? (params.get('replace_condition') !== null ? conditionFailure(caught, cred, ws, 'replace_condition', ds.name, ds.columns.map((c) => c.name)) : caught);
       opsLog(ws, ds, mode, ctx, { elapsedMs: performance.now() - t0, error: publicMessage(ws, e), options: importOptions() });
       throw e;
     }
@@ -847,6 +870,11 @@ export function registerDataSourceRoutes(app: App): void {
         const start = probe('').length - 2;
         // Before the condition: a bracket of its own left open, which the probe's closing one met (at its end).
         const offset = e.offset < start ? cond.length : Math.min(cond.length, e.offset - start);
+        // A `;` (pasted SQL ends with one): said as such, not as "inside brackets" (the probe's).
+        if (/^';' inside brackets/.test(e.message)) {
+          const rest = cond.slice(offset + 1).trim();
+          throw new RoostError('INVALID_PARAMETER', `${param} must be one SQL condition, without ';' (at offset ${offset} of the condition): remove the ';'${rest ? ' and what follows it' : ''}`, { details: { parameter: param, offset } });
+        }
         throw toRoostError(new SqlError(e.code, `${param}: ${e.message} (at offset ${offset} of the condition)`, offset));
       }
       throw e;
@@ -876,6 +904,7 @@ export function registerDataSourceRoutes(app: App): void {
     authorize(app, ctx, cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:DROP', resource: ctx.params.name! });
     const ds = getDataSource(state, ws.tenant, ws.name, ctx.params.name!);
     let cond: string | null = null;
+    let where: string | undefined;
     let count = 0;
     let dry = false;
     // A refused or failed delete is an operation too: the log says why.
@@ -891,7 +920,8 @@ export function registerDataSourceRoutes(app: App): void {
       // not is one bit of any value, with nothing deleted). So it needs DATASOURCES:READ besides
       // DATASOURCES:DROP (a black-box test read a secret through throwIf with DROP alone).
       authorize(app, ctx, cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:READ', resource: ds.name });
-      const where = conditionWhere(ws, ds, cond, 'delete_condition');
+      const rewritten = conditionWhere(ws, ds, cond, 'delete_condition');
+      where = rewritten;
       const engine = app.cells.engineFor(getTenant(state, ws.tenant));
       await flushEvents(ws, ds);
       // Not in the middle of an import (a partial replace would swap deleted rows back in).
@@ -900,14 +930,15 @@ export function registerDataSourceRoutes(app: App): void {
         // read only the granules the index left, and a condition failing on another row failed
         // the mutation after this count had passed). `!= 0`: a WHERE takes any number (`a % 2`),
         // countIf only UInt8; NULL stays not counted.
-        count = Number((await engine.exec(`SELECT countIf((${where}) != 0) FROM ${qualified(ws, ds.table)}`, { settings: { readonly: 1 } })).toString().trim());
+        count = Number((await engine.exec(`SELECT countIf((${rewritten}) != 0) FROM ${qualified(ws, ds.table)}`, { settings: { readonly: 1 } })).toString().trim());
         if (!dry && count > 0) {
           beginCommit(ctx);
-          await deleteRowsWhere(engine, ws, ds.table, where);
+          await deleteRowsWhere(engine, ws, ds.table, rewritten);
         }
       });
     } catch (caught) {
-      const e = conditionFailure(caught, cred, ws, 'delete_condition', ds.name, ds.columns.map((c) => c.name));
+      const typed = caught instanceof QueryFailed && where !== undefined ? await conditionTypeProblem(app.cells.engineFor(getTenant(state, ws.tenant)), ws, ds, where, 'delete_condition') : undefined;
+      const e = typed ?? conditionFailure(caught, cred, ws, 'delete_condition', ds.name, ds.columns.map((c) => c.name));
       opsLog(ws, ds, 'delete_data', ctx, { elapsedMs: performance.now() - t0, error: publicMessage(ws, e), options: cond === null ? {} : { delete_condition: cond, dry_run: String(dry) } });
       throw e;
     }
