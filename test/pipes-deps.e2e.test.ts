@@ -224,3 +224,28 @@ describe('pipes reading pipes more than 16 levels deep', () => {
     expect(r.body.error).toMatch(/^pipes nest deeper than 16 levels: .*deep1 -> deep0; a pipe may read pipes at most 16 deep/);
   });
 });
+
+describe('an error in a pipe the endpoint reads', () => {
+  it("names that pipe and the chain to it, besides its node; the template's own error() text stays as written", async () => {
+    await createPipe('inner_req', [{ name: 'n', sql: "%\nSELECT {{String(s, required=True)}} AS s, {{Date(d, '2026-01-01')}} AS d" }]);
+    await createPipe('mid_req', [{ name: 'm', sql: 'SELECT * FROM inner_req' }]);
+    await createPipe('outer_req', [{ name: 'o', sql: 'SELECT * FROM mid_req' }]);
+    const direct = await get('/v0/pipes/mid_req.json');
+    expect(direct.status, direct.text).toBe(400);
+    expect(direct.body).toMatchObject({ code: 'TEMPLATE_PARAMETER', parameter: 's', node: 'n', pipe: 'inner_req' });
+    expect(direct.body.error).toMatch(/^parameter "s" is required.* \(in node "n" of pipe "inner_req", which the endpoint "mid_req" reads\)$/);
+    const through = await get('/v0/pipes/outer_req.json?s=x&d=2026-13-45');
+    expect(through.status, through.text).toBe(400);
+    expect(through.body).toMatchObject({ parameter: 'd', node: 'n', pipe: 'inner_req' });
+    expect(through.body.error).toMatch(/\(in node "n" of pipe "inner_req", which the endpoint "outer_req" reads through "mid_req" -> "inner_req"\)$/);
+    // Called itself, it is the endpoint's own error, as before.
+    const own = await get('/v0/pipes/inner_req.json');
+    expect(own.body.error).not.toMatch(/in node/);
+    expect(own.body.pipe).toBeUndefined();
+    await createPipe('inner_raise', [{ name: 'n', sql: "%\n{% if not defined(k) %}{{ error('k is needed', 403) }}{% end %}SELECT 1 AS one" }]);
+    await createPipe('outer_raise', [{ name: 'o', sql: 'SELECT * FROM inner_raise' }]);
+    const raised = await get('/v0/pipes/outer_raise.json');
+    expect(raised.status, raised.text).toBe(403);
+    expect(raised.body).toMatchObject({ error: 'k is needed', pipe: 'inner_raise' });
+  });
+});

@@ -105,6 +105,21 @@ function filterKey(f: Record<string, string> | undefined): string {
 }
 
 /**
+ * An error in a pipe the called endpoint reads (`visiting` is the chain above it): it names that
+ * pipe, whose node it names (`"node": "n"` alone was a node the called pipe does not have).
+ */
+function ofReadPipe(e: unknown, pipe: Pipe, visiting: readonly string[]): unknown {
+  if (!visiting.length || !(e instanceof RoostError) || e.details.pipe !== undefined) return e;
+  e.details.pipe = pipe.name;
+  // The template's own error() and custom_error() texts are the pipe author's, for callers: kept.
+  if (e.code === 'TEMPLATE_ERROR') return e;
+  const node = typeof e.details.node === 'string' ? `node "${e.details.node}" of ` : '';
+  const chain = [...visiting.slice(1), pipe.name].map((v) => `"${v}"`).join(' -> ');
+  e.message = `${e.message} (in ${node}pipe "${pipe.name}", which the endpoint "${visiting[0]}" reads${visiting.length > 1 ? ` through ${chain}` : ''})`;
+  return e;
+}
+
+/**
  * Compiles `pipe`'s endpoint node for a call.
  * @throws RoostError: `NOT_FOUND` (no endpoint), template errors (400/422) and
  * analyzer errors with the node's name.
@@ -142,7 +157,7 @@ export function compileEndpoint(state: State, pipe: Pipe, opts: CallOptions, vis
         sqlOf.set(n.name, r);
         deps = renderedReferences(n, r.sql, getProbe, isNodeOrPipe);
       } catch (e) {
-        throw atNode(e, n);
+        throw ofReadPipe(atNode(e, n), pipe, visiting);
       }
     } else {
       sqlOf.set(n.name, { sql: n.sql });
@@ -203,7 +218,7 @@ export function compileEndpoint(state: State, pipe: Pipe, opts: CallOptions, vis
     sql = compilePipe(rendered, map, target.name).sql;
   } catch (e) {
     const node = e instanceof SqlError ? nodes.find((n) => n.name === e.node) : undefined;
-    throw atNode(e, node ?? target);
+    throw ofReadPipe(atNode(e, node ?? target), pipe, visiting);
   }
   const out: CompiledEndpoint = { sql, maxThreads, reads };
   if (plain) plainPipes.set(plainKey, out);
