@@ -271,7 +271,9 @@ describe('typed parameter functions', () => {
     const e = caught(() => render("SELECT {{Array(ids, 'UInt8')}}", { ids: '1,300' }));
     expect(e.code).toBe('TEMPLATE_PARAMETER');
     expect(e.details).toMatchObject({ parameter: 'ids', expected: 'Array(UInt8)' });
-    expect(e.message).toContain('value 2');
+    // The element's place and text: "value 2" read as the value 2.
+    expect(e.message).toBe('parameter "ids": element 2 of 2 ("300"): out of range 0..255 (expected Array(UInt8))');
+    expect(caught(() => render("SELECT {{Array(ids, 'Int32')}}", { ids: '1,,2' })).message).toMatch(/^parameter "ids": element 2 of 3 \(""\): /);
     expect(caught(() => render("SELECT {{Array(ids, 'Nope')}}", { ids: '1' })).code).toBe('TEMPLATE_INVALID');
   });
 

@@ -174,7 +174,11 @@ const arrayParam = (api: CallApi, call: CallExpr): unknown => {
       values.push(c.value);
       sqls.push(c.sql);
     } catch (e) {
-      if (e instanceof ValueProblem) throw paramError(r.name, expected, `value ${i + 1}: ${e.message}`);
+      // The element's place and its text ("value 3: out of range" read as the value 3).
+      if (e instanceof ValueProblem) {
+        const text = typeof item === 'string' ? item : stringifyExact(item);
+        throw paramError(r.name, expected, `element ${i + 1} of ${items.length} (${JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}…` : text)}): ${e.message}`);
+      }
       throw e;
     }
   });
