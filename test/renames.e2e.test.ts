@@ -335,6 +335,9 @@ describe('PUT /v0/datasources/<name>', () => {
     await mkDataSource('ds_one', 'id Int32');
     await mkDataSource('ds_two', 'id Int32');
     await mkPipe('a_pipe', 'SELECT 1 AS x');
+    const underscore = await req('POST', `/v0/datasources?name=_&schema=${encodeURIComponent('id Int32')}`, admin);
+    expect(underscore.status, underscore.text).toBe(400);
+    expect(underscore.body.error).toMatch(/"_" is a reserved name/);
     const cases: Array<[string, number, string, RegExp]> = [
       ['/v0/datasources/nope?name=x', 404, 'UNKNOWN_DATASOURCE', /nope/],
       ['/v0/datasources/ds_one?name=ds_two', 409, 'CONFLICT', /ds_two/],
@@ -342,6 +345,7 @@ describe('PUT /v0/datasources/<name>', () => {
       ['/v0/datasources/ds_one?name=a_pipe', 409, 'CONFLICT', /pipe is named "a_pipe"/],
       ['/v0/datasources/ds_one?name=A_PIPE', 409, 'CONFLICT', /a_pipe/],
       ['/v0/datasources/ds_one?name=x_quarantine', 400, 'INVALID_PARAMETER', /reserved/],
+      ['/v0/datasources/ds_one?name=_', 400, 'INVALID_PARAMETER', /reserved name \(q= reads an endpoint's result as _\)/],
       ['/v0/datasources/ds_one?name=has-dash', 400, 'INVALID_PARAMETER', /not a valid data source name/],
       ['/v0/datasources/ds_one', 400, 'INVALID_PARAMETER', /nothing to change/],
       ['/v0/datasources/ds_one?mode=replace', 400, 'INVALID_PARAMETER', /mode/],

@@ -55,6 +55,9 @@ export function checkDataSourceName(name: string | null | undefined): string {
   if (!name) throw new RoostError('INVALID_PARAMETER', 'name is required: the data source name (letters, digits, _; starting with a letter or _)');
   if (!DATASOURCE_NAME.test(name)) throw new RoostError('INVALID_PARAMETER', `"${name}" is not a valid data source name: use letters, digits and _ (at most 128), starting with a letter or _`);
   if (RESERVED.test(name)) throw new RoostError('INVALID_PARAMETER', `"${name}" ends with a reserved suffix (_quarantine)`);
+  // An endpoint's q= reads its result as `_`: a data source of that name could not be read there
+  // (a pipe may not take it either).
+  if (name === '_') throw new RoostError('INVALID_PARAMETER', '"_" is a reserved name (q= reads an endpoint\'s result as _); choose another name');
   refuseIdShaped(name);
   return name;
 }
