@@ -403,6 +403,24 @@ describe('a body in another text encoding, declared by its charset', () => {
     expect(bad.body.error).toMatch(/not valid utf-16le text/);
     expect(await rows('SELECT count() AS n FROM latin')).toEqual([{ n: 7 }]);
   });
+  it('/v0/events decodes it too, with and without wait (it refused the body as invalid UTF-8); an unknown charset is a 400', async () => {
+    await create('latin_events', 'name String `json:$.name`');
+    const latin1 = Buffer.from('{"name":"Jos\u00e9"}\n', 'latin1');
+    for (const wait of ['true', 'false']) {
+      const r = await post(`/v0/events?name=latin_events&wait=${wait}`, latin1 as unknown as string, 'application/x-ndjson; charset=iso-8859-1');
+      expect(r.body, r.text).toEqual({ successful_rows: 1, quarantined_rows: 0 });
+    }
+    // Gzipped windows-1252 (ñ is 0xF1, € 0x80 there): decoded after the gunzip.
+    const cp1252 = Buffer.concat([Buffer.from('{"name":"Se'), Buffer.from([0xf1]), Buffer.from('or '), Buffer.from([0x80]), Buffer.from('"}\n')]);
+    const gz = await post('/v0/events?name=latin_events&wait=true', zlib.gzipSync(cp1252) as unknown as string, 'application/x-ndjson; charset=windows-1252');
+    expect(gz.body, gz.text).toEqual({ successful_rows: 1, quarantined_rows: 0 });
+    const unknown = await post('/v0/events?name=latin_events&wait=true', '{"name":"x"}\n', 'application/x-ndjson; charset=klingon');
+    expect(unknown.status, unknown.text).toBe(400);
+    expect(unknown.body.error).toMatch(/charset=klingon, which this server does not know/);
+    // The 202's rows reach the table with the next flush.
+    for (let i = 0; i < 50 && (await rows('SELECT count() AS n FROM latin_events'))[0].n < 3; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(await rows('SELECT name FROM latin_events ORDER BY name')).toEqual([{ name: 'José' }, { name: 'José' }, { name: 'Señor €' }]);
+  });
 });
 
 describe('Excel\'s sep= first line', () => {

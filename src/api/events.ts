@@ -19,7 +19,7 @@ import type { QuarantineRow } from '../ingest/quarantine.js';
 import type { RejectedRow } from '../native/csv.js';
 import { ndjsonShaped, ndjsonSource, REFUSED_DRAIN_BYTES } from '../ingest/ndjson.js';
 import { EventBuffer, isContentError, type SegmentOwner } from '../ingest/event-buffer.js';
-import { gunzipIfCompressed } from '../ingest/peek.js';
+import { charsetOf, gunzipIfCompressed } from '../ingest/peek.js';
 import { chTime } from '../service/time.js';
 import { countingBytes } from '../log/metrics.js';
 import { publicErrorText } from '../query/public-names.js';
@@ -280,6 +280,9 @@ export function registerEventRoutes(app: App): EventBuffer {
     }
     // Asked again at the commit point (the insert, or the segment accepted into the buffer): a
     // credential revoked, or that lost DATASOURCES:APPEND on it, while the body arrived stores nothing.
+    // A text encoding the request declares other than UTF-8 (`charset=iso-8859-1`) is decoded into
+    // UTF-8, as /v0/datasources decodes it; such a body was refused as invalid UTF-8.
+    const charset = charsetOf(ctx.req.headers['content-type']);
     const stillMay = () => stillAuthorized(app, ctx, cred, { tenant, workspaceId: ws.id, workspace, scope: 'DATASOURCES:APPEND', resource: ds.name, datasourceId: ds.id });
     if (wait) {
       const t0 = performance.now();
@@ -287,7 +290,7 @@ export function registerEventRoutes(app: App): EventBuffer {
       let r;
       try {
         r = await importRows(app, {
-          ws, ds, mode: 'append', source: ndjsonSource(countingBytes(ndjsonShaped(await gunzipIfCompressed(bodyStream(ctx, limit), limit)), read), ds.columns), dialect: { delimiter: ',', quote: '"', escape: '' },
+          ws, ds, mode: 'append', source: ndjsonSource(countingBytes(ndjsonShaped(await gunzipIfCompressed(bodyStream(ctx, limit), limit, undefined, charset)), read), ds.columns), dialect: { delimiter: ',', quote: '"', escape: '' },
           hasHeader: false, requestId: ctx.id, signal: ctx.signal, staged: false, group: true, beforeCommit: () => { stillMay(); beginCommit(ctx); },
         });
       } catch (e) {
@@ -307,7 +310,7 @@ export function registerEventRoutes(app: App): EventBuffer {
     const t0 = performance.now();
     let r;
     try {
-      const body = ndjsonShaped(await gunzipIfCompressed(bodyStream(ctx, limit), limit));
+      const body = ndjsonShaped(await gunzipIfCompressed(bodyStream(ctx, limit), limit, undefined, charset));
       // Segments are kept under the workspace's name as it is now: a rename since this request
       // began has moved (or will move) the buffer to the new name. Nothing awaits in between.
       const current = app.state.list<Workspace>('workspaces', tenant).find((w) => w.id === ws.id);
