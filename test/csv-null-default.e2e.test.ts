@@ -39,7 +39,7 @@ describe('\\N in a column that is not Nullable', () => {
     const b = await call(`${srv.url}/v0/datasources?name=nodef&mode=append`, { method: 'POST', token, body: '\\N,\\N\n1,\\N\n' });
     expect(b.body).toMatchObject({ rows: 1, quarantine_rows: 1 });
     const q = await call(`${srv.url}/v0/sql?q=${encodeURIComponent('SELECT c__error, c__raw FROM nodef_quarantine FORMAT JSON')}`, { token });
-    expect(q.body.data).toEqual([{ c__error: ['not an integer'], c__raw: '\\N,\\N' }]);
+    expect(q.body.data).toEqual([{ c__error: ['NULL in a non-Nullable column'], c__raw: '\\N,\\N' }]);
     const kept = await call(`${srv.url}/v0/sql?q=${encodeURIComponent('SELECT * FROM nodef FORMAT JSON')}`, { token });
     expect(kept.body.data).toEqual([{ a: 1, k: 3 }]);
   });

@@ -68,7 +68,7 @@ describe('conditions stay one condition', () => {
     for (const [cond, what] of [["c = 'ES';", /without ';' \(at offset 8 of the condition\): remove the ';'$/], ["c = 'ES'; DROP TABLE esc", /remove the ';' and what follows it/]] as const) {
       const d = await form('/v0/datasources/esc2/delete', { delete_condition: cond });
       expect(d.status, d.text).toBe(400);
-      expect(d.body).toMatchObject({ code: 'INVALID_PARAMETER', parameter: 'delete_condition' });
+      expect(d.body).toMatchObject({ code: 'SQL_SYNTAX', parameter: 'delete_condition', offset: 8 });
       expect(d.body.error).toMatch(what);
       const r = await post(`/v0/datasources?name=esc2&mode=replace&replace_condition=${enc(cond)}`, '2026-01-02,DE,20\n');
       expect(r.status, r.text).toBe(400);

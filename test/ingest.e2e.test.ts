@@ -400,7 +400,7 @@ describe('multipart, analyze, delete, truncate, drop, ops log', () => {
     expect(rep.body.error).toContain('replace_condition names "nosuch"');
     expect((await rows('SELECT count() AS n FROM del'))[0].n).toBe(3);
     // Syntax errors are said of the condition: offsets into it, no statement Roost built around it.
-    for (const [cond, msg, offset] of [['c = 1; select 1', /delete_condition: ';' inside brackets \(at offset 5 of the condition\)/, 5], ["c = 'es", /delete_condition: a string is not closed.*\(at offset 4 of the condition\)/, 4], ['a IN (1,', /delete_condition: .*\(at offset 8 of the condition\)/, 8]] as const) {
+    for (const [cond, msg, offset] of [['c = 1; select 1', /delete_condition must be one SQL condition, without ';' \(at offset 5 of the condition\): remove the ';' and what follows it/, 5], ["c = 'es", /delete_condition: a string is not closed.*\(at offset 4 of the condition\)/, 4], ['a IN (1,', /delete_condition: .*\(at offset 8 of the condition\)/, 8]] as const) {
       const r = await call(`${srv.url}/v0/datasources/del/delete`, form({ delete_condition: cond }));
       expect(r.status, r.text).toBe(400);
       expect(r.body).toMatchObject({ code: 'SQL_SYNTAX', offset });

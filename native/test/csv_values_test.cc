@@ -868,3 +868,11 @@ TEST_CASE("buffer cache: a freed output buffer serves the next one that fits, bo
   CHECK(bufcache::cachedBytes() >= 50000);
   bufcache::clear();
 }
+
+TEST_CASE("csv validator: CSV's NULL in a non-Nullable column is said as such") {
+  auto r = validate("a Int8, b Date, c String", "\\N,2024-01-01,x\n1,\\N,\\N\n\"\\N\",2024-01-01,y\n");
+  CHECK(r.count == 0);
+  CHECK(r.rejected == std::vector<std::string>{"1:0:NULL in a non-Nullable column:\\N,2024-01-01,x",
+                                               "2:1:NULL in a non-Nullable column:1,\\N,\\N",
+                                               "3:0:not an integer:\"\\N\",2024-01-01,y"});
+}

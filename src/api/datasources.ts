@@ -873,7 +873,7 @@ export function registerDataSourceRoutes(app: App): void {
         // A `;` (pasted SQL ends with one): said as such, not as "inside brackets" (the probe's).
         if (/^';' inside brackets/.test(e.message)) {
           const rest = cond.slice(offset + 1).trim();
-          throw new RoostError('INVALID_PARAMETER', `${param} must be one SQL condition, without ';' (at offset ${offset} of the condition): remove the ';'${rest ? ' and what follows it' : ''}`, { details: { parameter: param, offset } });
+          throw new RoostError('SQL_SYNTAX', `${param} must be one SQL condition, without ';' (at offset ${offset} of the condition): remove the ';'${rest ? ' and what follows it' : ''}`, { details: { parameter: param, offset } });
         }
         throw toRoostError(new SqlError(e.code, `${param}: ${e.message} (at offset ${offset} of the condition)`, offset));
       }

@@ -71,8 +71,16 @@ Validator::Validator(std::vector<Column> columns, ValidatorOptions opts)
   }
 }
 
+// A value the column's type refused that is CSV's NULL (`\N` unquoted): said as such, as the
+// NDJSON path says a null ("not an integer" for `\N` read as if the text were at fault).
+static Reason asNull(Reason r, const Field& f) {
+  if (r == Reason::Ok || r == Reason::InvalidUtf8 || r == Reason::EmptyNotNullable || r == Reason::WrongColumnCount) return r;
+  return !f.quoted && f.size == 2 && f.data[0] == '\\' && f.data[1] == 'N' ? Reason::NullNotNullable : r;
+}
+
 void Validator::reject(const Row& row, int column, Reason reason) {
   flushBatch();  // rows before this one first (a no-op inside a flush)
+  if (column >= 0 && static_cast<size_t>(column) < row.count) reason = asNull(reason, row.fields[column]);
   std::string& r = out_->rejected;
   uint64_t line = row.line;
   int32_t col = column;
@@ -98,7 +106,7 @@ void Validator::reject(const Row& row, int column, Reason reason) {
   r.push_back('\0');
   if (column >= 0 && reason != Reason::InvalidUtf8) {
     for (size_t j = static_cast<size_t>(column) + 1; j < row.count && j < plans_.size() && more < 255; ++j) {
-      Reason why = checkOnly(j, row.fields[j]);
+      Reason why = asNull(checkOnly(j, row.fields[j]), row.fields[j]);
       if (why == Reason::Ok) continue;
       int32_t c = static_cast<int32_t>(j);
       std::string_view t = reasonText(why);
