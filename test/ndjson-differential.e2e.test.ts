@@ -430,8 +430,8 @@ const RULES: Rule[] = [
     match: (d) => /^Array/.test(d.type) && reason(d) === 'NULL in a non-Nullable column' && /null/.test(d.cell) },
   { cls: ['b'], why: 'UUIDs need their dashes (8-4-4-4-12), as in CSV',
     match: (d) => /UUID/.test(d.type) && reason(d) === 'not a UUID' && /^[0-9a-f]{32}$/i.test(unq(d.cell)) },
-  { cls: ['b'], why: 'an Enum has no zero value: without a DEFAULT, a missing key, null or "" is quarantined (ClickHouse stores its smallest value or \'\'); 128 is not a value of Enum8 (ClickHouse wraps it to -128)',
-    match: (d) => /^Enum/.test(base(d.type)) && ((reason(d) === 'empty value in a non-Nullable column' && ['null', MISSING, '""'].includes(d.cell)) || (reason(d) === 'unknown enum value' && d.cell === '128')) },
+  { cls: ['b'], why: 'an Enum has no zero value: without a DEFAULT, null or "" with no label \'\' is quarantined (ClickHouse stores \'\'); a missing key is the lowest value\'s label, as in ClickHouse; 128 is not a value of Enum8 (ClickHouse wraps it to -128)',
+    match: (d) => /^Enum/.test(base(d.type)) && ((reason(d) === 'empty value in a non-Nullable column' && ['null', '""'].includes(d.cell)) || (reason(d) === 'unknown enum value' && d.cell === '128')) },
   { cls: ['b'], why: 'a lone surrogate escape (\\udc00 without its pair) is quarantined: UTF-8 cannot hold it; ClickHouse stores its three bytes, which are not UTF-8',
     match: (d) => /lone surrogate/.test(reason(d)) && /\\ud[89a-f]/i.test(d.cell) },
 
