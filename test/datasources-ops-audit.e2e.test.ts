@@ -169,6 +169,20 @@ describe('tinybird.datasources_ops_log', () => {
     ]);
   });
 
+  it("a create without a body logs the format its schema is fed: NDJSON for JSON paths (it said csv)", async () => {
+    for (const [name, schema, format] of [['oplog_nd', 'a Int32 `json:$.a`', 'ndjson'], ['oplog_csv', 'a Int32', 'csv']]) {
+      const r = await post(`/v0/datasources?name=${name}&schema=${enc(schema)}`);
+      expect(r.status, r.text).toBe(200);
+      const q = `SELECT mapFromArrays(Options.Names, Options.Values) AS Options FROM tinybird.datasources_ops_log WHERE datasource_name = '${name}' AND event_type = 'create'`;
+      let got: any[] = [];
+      for (const deadline = Date.now() + 10_000; Date.now() < deadline && got.length < 1;) {
+        got = await rows(q);
+        await new Promise((res) => setTimeout(res, 150));
+      }
+      expect(got, name).toEqual([{ Options: { mode: 'create', format } }]);
+    }
+  });
+
   it('a drop or rename refused at once (a pipe reads it, the name is taken) is logged as an error', async () => {
     await fresh('oplog_ref');
     await fresh('oplog_taken');

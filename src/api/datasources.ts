@@ -620,7 +620,8 @@ export function registerDataSourceRoutes(app: App): void {
         } finally {
           release();
         }
-        logCreate(ws, ds, 'create', ctx, { ...result, elapsedMs: performance.now() - t0, options: { mode, format } });
+        // Without a body, the format is what the schema says the data source is fed (JSON paths: NDJSON).
+        logCreate(ws, ds, 'create', ctx, { ...result, elapsedMs: performance.now() - t0, options: { mode, format: data ? format : formatOfDataSource(ds) } });
         app.audit({ event: 'datasource.create', outcome: 'success', tenant: ws.tenant, workspace: ws.name, workspaceId: ws.id, resource: name, requestId: ctx.id, credential: credentialName(cred) });
         return sendJson(ctx, 200, importResponse(ds, result));
       } catch (e) {
