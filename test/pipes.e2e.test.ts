@@ -326,6 +326,10 @@ describe('endpoint formats and q=', () => {
     expect(byName.body.data).toEqual(r.body.data);
     expect(await endpoint('by_country', { q: 'SELECT * FROM _ UNION ALL SELECT s, 0, 0 FROM secret' })).toMatchObject({ status: 422 });
     expect(await endpoint('by_country', { q: 'DROP TABLE _' })).toMatchObject({ status: 403 });
+    // A template is said to be one (it was "a query starts with SELECT").
+    const templ = await endpoint('by_country', { q: '%\nSELECT * FROM _ WHERE n > {{Int32(m, 0)}}' });
+    expect(templ.status, templ.text).toBe(400);
+    expect(templ.body.error).toMatch(/^q= is plain SQL over this endpoint's result, not a template/);
   });
 
   it('POST with a form or JSON body carries the parameters', async () => {
