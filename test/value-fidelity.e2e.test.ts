@@ -459,6 +459,18 @@ describe('rows longer than the header', () => {
     expect(c.body.datasource.schema.sql_schema).toBe('`id` Int64, `name` String');
     expect(await rows('SELECT c__line, c__raw FROM strayrow_quarantine')).toEqual([{ c__line: 3, c__raw: '2,b,extra' }]);
   });
+  it('values past the header in most rows are an unnamed Nullable column, read by position under the header (rows not reaching it NULL)', async () => {
+    const c = await post('/v0/datasources?name=widerows&mode=create', 'id,name\n1,a\n2,b,x\n3,c,y\n');
+    expect(c.status, c.text).toBe(200);
+    expect(c.body).toMatchObject({ rows: 3, quarantine_rows: 0 });
+    expect(c.body.datasource.schema.sql_schema).toBe('`id` Int64, `name` String, `column_02` Nullable(String)');
+    const a = await post('/v0/datasources?name=widerows&mode=append', 'id,name\n4,d,z\n5,e\n6,f,,\n7,g,h,i\n');
+    expect(a.body, a.text).toMatchObject({ rows: 3, quarantine_rows: 1 });
+    expect(await rows('SELECT id, column_02 FROM widerows ORDER BY id')).toEqual([
+      { id: 1, column_02: null }, { id: 2, column_02: 'x' }, { id: 3, column_02: 'y' }, { id: 4, column_02: 'z' }, { id: 5, column_02: null }, { id: 6, column_02: null },
+    ]);
+    expect(await rows('SELECT c__raw, c__error FROM widerows_quarantine')).toEqual([{ c__raw: '7,g,h,i', c__error: ['wrong column count: 4 fields, expected 2 to 3'] }]);
+  });
   it("Excel's trailing delimiter is no column, and an append of the same file under its header stores every row", async () => {
     const csv = 'id,name\n1,a,\n2,b,\n';
     const c = await post('/v0/datasources?name=trailcols&mode=create', csv);

@@ -482,6 +482,12 @@ Inferred infer(std::string_view sample, const Dialect& d, bool hasHeader, bool c
     col.name = name;
     col.type = stats[i].type();
     col.nullable = stats[i].sawEmpty;
+    // Past the header, a column some rows do not reach is NULL in them (read by position under
+    // the header's names: validator.cc), so Nullable.
+    if (hasHeader && i >= first.size() && stats[i].seen < dataRows && !col.nullable) {
+      col.nullable = true;
+      col.type = "Nullable(" + col.type + ")";
+    }
     col.present = stats[i].present;
     col.seen = stats[i].seen;
     out.columns.push_back(std::move(col));

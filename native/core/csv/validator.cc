@@ -89,7 +89,8 @@ void Validator::reject(const Row& row, int column, Reason reason) {
   if (reason == Reason::WrongColumnCount) {
     // How many, so the row can be fixed without counting its delimiters by eye.
     const size_t want = order_.empty() ? cols_.size() : named_;
-    counted = std::string(text) + ": " + std::to_string(row.count) + (row.count == 1 ? " field" : " fields") + ", expected " + std::to_string(want);
+    counted = std::string(text) + ": " + std::to_string(row.count) + (row.count == 1 ? " field" : " fields") + ", expected " + std::to_string(want) +
+              (prefixOnly_ ? " to " + std::to_string(cols_.size()) : "");
     text = counted;
   }
   uint8_t len = static_cast<uint8_t>(text.size());
@@ -175,6 +176,17 @@ void Validator::onRow(const Row& row) {
   // Excel and ERP exports write it — is the header's count.)
   bool trailingOnly = !order_.empty() && row.count > named_;
   for (size_t j = named_; trailingOnly && j < row.count; ++j) trailingOnly = row.fields[j].size == 0 && !row.fields[j].quoted;
+  // A header naming the first columns in their order, the others left out (an inferred schema's
+  // unnamed columns past it): a row reaching past the header is read by position, the columns it
+  // does not reach empty (their DEFAULT, or NULL).
+  if (prefixOnly_ && row.count > named_ && row.count <= cols_.size() && !trailingOnly) {
+    static const char kNothing = 0;
+    for (size_t j = 0; j < cols_.size(); ++j) ordered_[j] = j < row.count ? row.fields[j] : Field{&kNothing, 0, false};
+    Row r = row;
+    r.fields = ordered_.data();
+    r.count = cols_.size();
+    return validateRow(r);
+  }
   if (!order_.empty() && (row.count == named_ || trailingOnly)) {
     // The header named the columns in another order, or some of them: each row's fields are
     // taken by name; a column the header left out is an empty cell (its DEFAULT, or NULL).
@@ -221,6 +233,8 @@ bool Validator::columnsByName(const std::vector<std::string>& found) {
   order_ = std::move(order);
   ordered_.resize(order_.size());
   named_ = found.size();
+  prefixOnly_ = named_ < cols_.size();
+  for (size_t j = 0; prefixOnly_ && j < cols_.size(); ++j) prefixOnly_ = order_[j] == (j < named_ ? static_cast<uint32_t>(j) : kAbsent);
   return true;
 }
 

@@ -105,6 +105,8 @@ class Validator final : private RowSink {
   static constexpr uint32_t kAbsent = UINT32_MAX;
   /// How many fields the header named (rows of another count are refused as before).
   size_t named_ = 0;
+  /// The header named the first named_ columns in their order and left out the rest.
+  bool prefixOnly_ = false;
   std::vector<Field> ordered_;
   void reject(const Row& row, int column, Reason reason);
   /// Whether field i of a row would be taken, without writing it anywhere (the columns after a
