@@ -226,21 +226,26 @@ describe('pipes reading pipes more than 16 levels deep', () => {
 });
 
 describe('an error in a pipe the endpoint reads', () => {
-  it("names that pipe and the chain to it, besides its node; the template's own error() text stays as written", async () => {
-    await createPipe('inner_req', [{ name: 'n', sql: "%\nSELECT {{String(s, required=True)}} AS s, {{Date(d, '2026-01-01')}} AS d" }]);
+  it("names the pipe the endpoint reads, and nothing further in (pipes and nodes the caller may not read); the template's own error() text stays as written", async () => {
+    await createPipe('inner_req', [{ name: 'hidden_n', sql: "%\nSELECT {{String(s, required=True)}} AS s, {{Date(d, '2026-01-01')}} AS d" }]);
     await createPipe('mid_req', [{ name: 'm', sql: 'SELECT * FROM inner_req' }]);
     await createPipe('outer_req', [{ name: 'o', sql: 'SELECT * FROM mid_req' }]);
     const direct = await get('/v0/pipes/mid_req.json');
     expect(direct.status, direct.text).toBe(400);
-    expect(direct.body).toMatchObject({ code: 'TEMPLATE_PARAMETER', parameter: 's', node: 'n', pipe: 'inner_req' });
-    expect(direct.body.error).toMatch(/^parameter "s" is required.* \(in node "n" of pipe "inner_req", which the endpoint "mid_req" reads\)$/);
-    const through = await get('/v0/pipes/outer_req.json?s=x&d=2026-13-45');
+    expect(direct.body).toMatchObject({ code: 'TEMPLATE_PARAMETER', parameter: 's', pipe: 'inner_req' });
+    expect(direct.body.node).toBeUndefined();
+    expect(direct.body.error).toMatch(/^parameter "s" is required.* \(in pipe "inner_req", which the endpoint "mid_req" reads\)$/);
+    // Two levels in, a token that may read only the outer endpoint: the pipe it names, nothing deeper.
+    const t = await post('/v0/tokens?name=outer_only&scope=PIPES:READ:outer_req');
+    expect(t.status, t.text).toBe(200);
+    const through = await call(`${srv.url}/v0/pipes/outer_req.json?s=x&d=2026-13-45`, { token: t.body.token });
     expect(through.status, through.text).toBe(400);
-    expect(through.body).toMatchObject({ parameter: 'd', node: 'n', pipe: 'inner_req' });
-    expect(through.body.error).toMatch(/\(in node "n" of pipe "inner_req", which the endpoint "outer_req" reads through "mid_req" -> "inner_req"\)$/);
+    expect(through.body).toMatchObject({ parameter: 'd', pipe: 'mid_req' });
+    expect(through.body.error).toMatch(/\(in pipe "mid_req", which the endpoint "outer_req" reads, or in a pipe that one reads\)$/);
+    expect(through.text).not.toMatch(/inner_req|hidden_n/);
     // Called itself, it is the endpoint's own error, as before.
     const own = await get('/v0/pipes/inner_req.json');
-    expect(own.body.error).not.toMatch(/in node/);
+    expect(own.body).toMatchObject({ node: 'hidden_n' });
     expect(own.body.pipe).toBeUndefined();
     await createPipe('inner_raise', [{ name: 'n', sql: "%\n{% if not defined(k) %}{{ error('k is needed', 403) }}{% end %}SELECT 1 AS one" }]);
     await createPipe('outer_raise', [{ name: 'o', sql: 'SELECT * FROM inner_raise' }]);

@@ -105,17 +105,20 @@ function filterKey(f: Record<string, string> | undefined): string {
 }
 
 /**
- * An error in a pipe the called endpoint reads (`visiting` is the chain above it): it names that
- * pipe, whose node it names (`"node": "n"` alone was a node the called pipe does not have).
+ * An error in a pipe the called endpoint reads (`visiting` is the chain above it): it names the
+ * pipe the called endpoint reads (`"node": "n"` alone was a node the called pipe does not have).
+ * Only that one, which the endpoint's own SQL names: the pipes and nodes further in may be ones
+ * the caller may not read (a black-box probe read `inner_secret_pipe` and its node that way), so
+ * their names are left out.
  */
 function ofReadPipe(e: unknown, pipe: Pipe, visiting: readonly string[]): unknown {
   if (!visiting.length || !(e instanceof RoostError) || e.details.pipe !== undefined) return e;
-  e.details.pipe = pipe.name;
+  const named = visiting[1] ?? pipe.name;
+  e.details.pipe = named;
+  delete e.details.node;
   // The template's own error() and custom_error() texts are the pipe author's, for callers: kept.
   if (e.code === 'TEMPLATE_ERROR') return e;
-  const node = typeof e.details.node === 'string' ? `node "${e.details.node}" of ` : '';
-  const chain = [...visiting.slice(1), pipe.name].map((v) => `"${v}"`).join(' -> ');
-  e.message = `${e.message} (in ${node}pipe "${pipe.name}", which the endpoint "${visiting[0]}" reads${visiting.length > 1 ? ` through ${chain}` : ''})`;
+  e.message = `${e.message} (in pipe "${named}", which the endpoint "${visiting[0]}" reads${visiting.length > 1 ? ', or in a pipe that one reads' : ''})`;
   return e;
 }
 
