@@ -620,6 +620,20 @@ export function authorize(app: App, ctx: Ctx, cred: Credential, action: Action):
 }
 
 /**
+ * A condition evaluated over every row of a data source (a rows delete's `delete_condition`, a
+ * partial replace's `replace_condition`): it needs the read of that data source without a row
+ * filter. A dry run's count, or whether the statement fails, tells of rows the filter hides
+ * (a probe counted `secret = 'hunter2'` outside its filter); a read without one passes.
+ */
+export function authorizeConditionRead(app: App, ctx: Ctx, cred: Credential, ref: WorkspaceRef, datasource: string, param: string): void {
+  const action: Action = { op: 'workspace', tenant: ref.tenant, workspace: ref.workspace, scope: 'DATASOURCES:READ', resource: datasource };
+  authorize(app, ctx, cred, action);
+  if (readFilter(cred, datasource) !== undefined) {
+    deny(app, ctx, cred, action, `this token reads "${datasource}" through a row filter, and ${param} is evaluated over every row of it: it needs DATASOURCES:READ:${datasource} without a filter`);
+  }
+}
+
+/**
  * A query that reads no data source (`SELECT 1`): any data source read right in the workspace
  * will do — a token's `DATASOURCES:READ:<any>` too (it needed the bare `DATASOURCES:READ`, a scope
  * no token can be given, so only ADMIN passed, and the 403 named it). `PIPES:READ` alone is not

@@ -138,3 +138,31 @@ describe('arrayJoin in a condition', () => {
     expect((await rows('SELECT id FROM aj ORDER BY id')).map((r) => r.id)).toEqual([1, 3, 9]);
   });
 });
+
+describe('DATASOURCES:READ through a row filter', () => {
+  it('is not enough for a condition (403, audited): a dry run counted rows the filter hides, and a replace or delete would act on them', async () => {
+    const made = await post(`/v0/datasources?name=split&schema=${enc('id UInt32, k String')}`, `id,k\n1,open\n2,${SECRET}\n`);
+    expect(made.status, made.text).toBe(200);
+    const filtered = await createToken('filtered_dropper', ['DATASOURCES:DROP:split', 'DATASOURCES:READ:split:id = 1', 'DATASOURCES:APPEND:split']);
+    // What the filter hides, read through /v0/sql: nothing of row 2.
+    const seen = await call(`${srv.url}/v0/sql?q=${enc('SELECT k FROM split FORMAT JSON')}`, { token: filtered });
+    expect(seen.body.data).toEqual([{ k: 'open' }]);
+    for (const dry of ['true', 'false']) {
+      const r = await call(`${srv.url}/v0/datasources/split/delete`, { method: 'POST', token: filtered, body: new URLSearchParams({ delete_condition: `k = '${SECRET}'`, dry_run: dry }) });
+      expect(r.status, r.text).toBe(403);
+      expect(r.body.error).toMatch(/reads "split" through a row filter, and delete_condition is evaluated over every row of it/);
+      expect(r.text).not.toMatch(/rows_to_be_deleted|rows_affected/);
+    }
+    const rep = await call(`${srv.url}/v0/datasources?name=split&mode=replace&replace_condition=${enc(`k = '${SECRET}'`)}`, { method: 'POST', token: filtered, body: `3,x\n` });
+    expect(rep.status, rep.text).toBe(403);
+    expect(await rows('SELECT id, k FROM split ORDER BY id')).toEqual([{ id: 1, k: 'open' }, { id: 2, k: SECRET }]);
+    // Each refusal is in the audit log.
+    let denials: any[] = [];
+    for (let i = 0; i < 50 && denials.length < 3; i++) {
+      denials = await rows("SELECT reason, credential FROM roost.audit_log WHERE event = 'authz.denied' AND reason LIKE '%through a row filter%'");
+      await new Promise((res) => setTimeout(res, 200));
+    }
+    expect(denials.length).toBe(3);
+    for (const d of denials) expect(d.credential).toContain('filtered_dropper');
+  });
+});

@@ -12,7 +12,7 @@ import { datasourceDatafile } from '../datasources/datafile.js';
 import { multipartBoundary, readMultipart, partText, type Part } from '../http/multipart.js';
 import { yesOrNo } from '../http/fields.js';
 import { QueryFailed, RoostError } from '../errors.js';
-import { authenticate, authorize, credentialName, decide, readFilter, stillAuthorized, workspaceOf, type Credential } from '../../auth/authorize.js';
+import { authenticate, authorize, authorizeConditionRead, credentialName, decide, readFilter, stillAuthorized, workspaceOf, type Credential } from '../../auth/authorize.js';
 import { getTenant, getWorkspace, sameWorkspace, type Workspace } from '../../tenants/registry.js';
 import {
   checkDataSourceName, checkDefaultsSupported, createQuarantine, createTables, deleteDataSourceOps, deleteRowsWhere, getDataSource, listDataSources, newDataSource,
@@ -658,7 +658,7 @@ export function registerDataSourceRoutes(app: App): void {
         if (!replaceCondition.trim()) throw new RoostError('INVALID_PARAMETER', 'replace_condition is empty: give a SQL condition over the data source columns, e.g. "day = \'2026-11-28\'"');
         // The condition runs over the data source's rows: whether it fails or not (throwIf) is one
         // bit of any value. It needs DATASOURCES:READ besides the right to replace, as a delete's does.
-        authorize(app, ctx, cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:READ', resource: ds.name });
+        authorizeConditionRead(app, ctx, cred, { tenant: ws.tenant, workspace: ws.name }, ds.name, 'replace_condition');
         replaceWhere = conditionWhere(ws, ds, replaceCondition, 'replace_condition');
       }
       let body: AsyncIterable<Buffer> | undefined = await gunzipIfCompressed(rawBody, app.config.maxUploadBytes, dialectFrom(params).delimiter, charset);
@@ -920,7 +920,7 @@ export function registerDataSourceRoutes(app: App): void {
       // out hidden values), and whether the delete fails or not (throwIf(k > 'm') = 1 failing or
       // not is one bit of any value, with nothing deleted). So it needs DATASOURCES:READ besides
       // DATASOURCES:DROP (a black-box test read a secret through throwIf with DROP alone).
-      authorize(app, ctx, cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:READ', resource: ds.name });
+      authorizeConditionRead(app, ctx, cred, { tenant: ws.tenant, workspace: ws.name }, ds.name, 'delete_condition');
       const rewritten = conditionWhere(ws, ds, cond, 'delete_condition');
       where = rewritten;
       const engine = app.cells.engineFor(getTenant(state, ws.tenant));
