@@ -82,6 +82,20 @@ describe('conditions stay one condition', () => {
     expect(r.status, r.text).toBe(400);
     expect(r.body.error).toMatch(/^replace_condition must be a condition, true or false for each row; it is a value of type String/);
     expect(r.text).not.toMatch(/coalesce|notEquals/);
+    // One rule for a dry run and the delete (the dry run counted now() as true, then the delete
+    // failed with the engine's isZeroOrNull); the type is said as the engine writes it.
+    for (const [cond, type] of [['now()', 'DateTime'], ['toDecimal32(v, 2)', 'Decimal(9, 2)'], ["CAST(c, 'Enum8(\\'ES\\' = 1, \\'FR\\' = 2)')", "Enum8('ES' = 1, 'FR' = 2)"]]) {
+      for (const dry of ['true', 'false']) {
+        const x = await form('/v0/datasources/esc2/delete', { delete_condition: cond, dry_run: dry });
+        expect(x.status, `${cond}: ${x.text}`).toBe(400);
+        expect(x.body.type, cond).toBe(type);
+        expect(x.body.error).toContain(`it is a value of type ${type}:`);
+      }
+    }
+    for (const cond of ['v', 'v - 1', 'toFloat64(v) / 2', 'v > 1 AND c = \'ES\'', 'NULL']) {
+      const ok = await form('/v0/datasources/esc2/delete', { delete_condition: cond, dry_run: 'true' });
+      expect(ok.status, `${cond}: ${ok.text}`).toBe(200);
+    }
     expect(await all('esc2')).toEqual(['2026-01-01 ES 1', '2026-01-02 FR 2', '2026-01-03 ES 3']);
   });
 

@@ -322,25 +322,27 @@ export function conditionFailure(e: unknown, cred: Credential, ws: Workspace, pa
 }
 
 /**
- * When the engine refused a condition: whether it is no condition at all, a value of another
- * type than a number or boolean (`g` alone for a String column). The engine's error quoted
- * Roost's rewrite of it (`notEquals`, `NOT coalesce((g), 0)`), which the user never wrote.
- * The type is asked of the engine (no row is read); undefined when it is a number or boolean,
- * or cannot be told.
+ * A condition that is no condition the engine evaluates alike in every statement Roost runs it in
+ * (a rows delete's count and mutation, a partial replace): a value of another type than an
+ * integer, Float32/64 or Bool (`g` alone for a String column, `now()`, an Enum, a Decimal). The
+ * mutation refused those with its own rewrite in the text (`isZeroOrNull`), after a dry run had
+ * counted them as true (`!= 0`); a replace quoted `NOT coalesce((g), 0)`. The type is asked of the
+ * engine (`LIMIT 0`: no row is read); undefined when it is one of those, or cannot be told (the
+ * statement itself then says what is wrong).
  */
 export async function conditionTypeProblem(engine: Engine, ws: Workspace, ds: DataSource, where: string, param: string): Promise<RoostError | undefined> {
   let type: string | undefined;
   try {
-    const out = (await engine.exec(`SELECT (${where}) AS c FROM ${qualified(ws, ds.table)} LIMIT 0 FORMAT TabSeparatedWithNamesAndTypes`, { settings: { readonly: 1 } })).toString('utf8');
-    type = out.split('\n')[1]?.trim();
+    const out = (await engine.exec(`SELECT (${where}) AS c FROM ${qualified(ws, ds.table)} LIMIT 0 FORMAT JSONCompact`, { settings: { readonly: 1 } })).toString('utf8');
+    type = (JSON.parse(out) as { meta?: Array<{ type?: string }> }).meta?.[0]?.type;
   } catch {
     return undefined;
   }
   if (!type) return undefined;
   let bare = type;
   for (let m; (m = /^(?:Nullable|LowCardinality)\((.*)\)$/.exec(bare)); ) bare = m[1]!;
-  if (/^(?:U?Int\d+|Float\d+|Bool|Nothing|Decimal(?:\d+)?\(.*\))$/.test(bare)) return undefined;
-  return new RoostError('INVALID_PARAMETER', `${param} must be a condition, true or false for each row; it is a value of type ${type}: compare it with something, e.g. "country = 'ES'"`, { details: { parameter: param, type } });
+  if (/^(?:U?Int\d+|Float(?:32|64)|Bool|Nothing)$/.test(bare)) return undefined;
+  return new RoostError('INVALID_PARAMETER', `${param} must be a condition, true or false for each row; it is a value of type ${type}: compare it with something, e.g. "country = 'ES'" or "amount != 0"`, { details: { parameter: param, type } });
 }
 
 export function dataSourceView(ds: DataSource, stats?: { rows: number; bytes: number; quarantine: number }): Record<string, unknown> {
@@ -649,10 +651,10 @@ export function registerDataSourceRoutes(app: App): void {
       return o;
     };
     // A refused append or replace is an operation too: the log says why (as for rows deletes).
-    let replaceWhere: string | undefined;
     try {
       if (!rawBody) throw new RoostError('EMPTY_BODY', `mode=${mode} needs rows in the body (raw, or a multipart field "csv"/"ndjson")`);
       const replaceCondition = params.get('replace_condition');
+      let replaceWhere: string | undefined;
       if (replaceCondition !== null) {
         if (mode !== 'replace') throw new RoostError('INVALID_PARAMETER', 'replace_condition goes with mode=replace (it replaces the rows that match it)');
         if (!replaceCondition.trim()) throw new RoostError('INVALID_PARAMETER', 'replace_condition is empty: give a SQL condition over the data source columns, e.g. "day = \'2026-11-28\'"');
@@ -660,6 +662,9 @@ export function registerDataSourceRoutes(app: App): void {
         // bit of any value. It needs DATASOURCES:READ besides the right to replace, as a delete's does.
         authorizeConditionRead(app, ctx, cred, { tenant: ws.tenant, workspace: ws.name }, ds.name, 'replace_condition');
         replaceWhere = conditionWhere(ws, ds, replaceCondition, 'replace_condition');
+        // Before the body is read: a large upload is not sent for nothing.
+        const typed = await conditionTypeProblem(app.cells.engineFor(getTenant(state, ws.tenant)), ws, ds, replaceWhere, 'replace_condition');
+        if (typed) throw typed;
       }
       let body: AsyncIterable<Buffer> | undefined = await gunzipIfCompressed(rawBody, app.config.maxUploadBytes, dialectFrom(params).delimiter, charset);
       // Without a format named, a CSV data source reads CSV (a row whose first cell opens with `{` is
@@ -675,8 +680,7 @@ export function registerDataSourceRoutes(app: App): void {
       opsLog(ws, ds, mode, ctx, { ...result, elapsedMs: performance.now() - t0, options: importOptions() });
       sendJson(ctx, 200, importResponse(ds, result));
     } catch (caught) {
-      const typed = caught instanceof QueryFailed && replaceWhere !== undefined ? await conditionTypeProblem(app.cells.engineFor(getTenant(state, ws.tenant)), ws, ds, replaceWhere, 'replace_condition') : undefined;
-      const e = typed ?? (params.get('replace_condition') !== null ? conditionFailure(caught, cred, ws, 'replace_condition', ds.name, ds.columns.map((c) => c.name)) : caught);
+      const e = params.get('replace_condition') !== null ? conditionFailure(caught, cred, ws, 'replace_condition', ds.name, ds.columns.map((c) => c.name)) : caught;
       opsLog(ws, ds, mode, ctx, { elapsedMs: performance.now() - t0, error: publicMessage(ws, e), options: importOptions() });
       throw e;
     }
@@ -905,7 +909,6 @@ export function registerDataSourceRoutes(app: App): void {
     authorize(app, ctx, cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:DROP', resource: ctx.params.name! });
     const ds = getDataSource(state, ws.tenant, ws.name, ctx.params.name!);
     let cond: string | null = null;
-    let where: string | undefined;
     let count = 0;
     let dry = false;
     // A refused or failed delete is an operation too: the log says why.
@@ -922,8 +925,10 @@ export function registerDataSourceRoutes(app: App): void {
       // DATASOURCES:DROP (a black-box test read a secret through throwIf with DROP alone).
       authorizeConditionRead(app, ctx, cred, { tenant: ws.tenant, workspace: ws.name }, ds.name, 'delete_condition');
       const rewritten = conditionWhere(ws, ds, cond, 'delete_condition');
-      where = rewritten;
       const engine = app.cells.engineFor(getTenant(state, ws.tenant));
+      // The same rule for a dry run's count and the mutation (the count took `now()` as true).
+      const typed = await conditionTypeProblem(engine, ws, ds, rewritten, 'delete_condition');
+      if (typed) throw typed;
       await flushEvents(ws, ds);
       // Not in the middle of an import (a partial replace would swap deleted rows back in).
       await withDataSourceLock(app, ws, ds, !dry, async () => {
@@ -938,8 +943,7 @@ export function registerDataSourceRoutes(app: App): void {
         }
       });
     } catch (caught) {
-      const typed = caught instanceof QueryFailed && where !== undefined ? await conditionTypeProblem(app.cells.engineFor(getTenant(state, ws.tenant)), ws, ds, where, 'delete_condition') : undefined;
-      const e = typed ?? conditionFailure(caught, cred, ws, 'delete_condition', ds.name, ds.columns.map((c) => c.name));
+      const e = conditionFailure(caught, cred, ws, 'delete_condition', ds.name, ds.columns.map((c) => c.name));
       opsLog(ws, ds, 'delete_data', ctx, { elapsedMs: performance.now() - t0, error: publicMessage(ws, e), options: cond === null ? {} : { delete_condition: cond, dry_run: String(dry) } });
       throw e;
     }
