@@ -285,7 +285,8 @@ describe('headers that only look alike, and first rows that only look like heade
     expect(title.body.error).toMatch(/line 1 has 1 field and the lines after it 2: is it a title above the header/);
     const trail = await post('/v0/datasources?name=trailing&mode=create&format=csv', 'a,b,\n1,2,\n3,4,\n');
     expect(trail.body, trail.text).toMatchObject({ rows: 2, quarantine_rows: 0 });
-    expect(trail.body.datasource.schema.columns.map((c: { name: string }) => c.name)).toEqual(['a', 'b', 'column_02']);
+    // (Its empty last header cell over a column every row leaves empty is no column.)
+    expect(trail.body.datasource.schema.columns.map((c: { name: string }) => c.name)).toEqual(['a', 'b']);
     // A pandas header alone is a header, not a row.
     const only = await post('/v0/datasources?name=pandasonly&mode=create&format=csv', ',user_id,score\n');
     expect(only.status, only.text).toBe(400);
@@ -482,6 +483,14 @@ describe('rows longer than the header', () => {
     const b = await post('/v0/datasources?name=trailcols&mode=append', 'id,name\n5,e,x\n6,f,""\n7,g,,\n');
     expect(b.body, b.text).toMatchObject({ rows: 1, quarantine_rows: 2 });
     expect(await rows('SELECT id FROM trailcols ORDER BY id')).toEqual([1, 2, 3, 4, 7].map((id) => ({ id })));
+    // Without a header too, and on the header line alone (`id,name,` over rows without it).
+    const nh = await post('/v0/datasources?name=trailcols&mode=append&header=false', '8,h,\n9,i,,\n');
+    expect(nh.body, nh.text).toMatchObject({ rows: 2, quarantine_rows: 0 });
+    const hl = await post('/v0/datasources?name=trailcols&mode=append', 'id,name,\n10,j\n');
+    expect(hl.body, hl.text).toMatchObject({ rows: 1, quarantine_rows: 0 });
+    const created = await post('/v0/datasources?name=trailhead&mode=create', 'a,b,\n1,2\n3,4\n');
+    expect(created.body, created.text).toMatchObject({ rows: 2, quarantine_rows: 0 });
+    expect(created.body.datasource.schema.sql_schema).toBe('`a` Int64, `b` Int64');
   });
 });
 

@@ -76,7 +76,12 @@ TEST_CASE("csv sniff: a header with an empty or repeated name, over typed column
   CHECK_FALSE(sniff("alice,null,paris\nbob,3,rome\ncarol,4,berlin\n").hasHeader);
   // Excel's trailing delimiter: an empty last cell over an empty column leaves the header a header.
   CHECK(sniff("a,b,\n1,2,\n3,4,\n").hasHeader);
-  CHECK(types("a,b,\n1,2,\n3,4,\n", true) == std::vector<std::string>{"a Int64", "b Int64", "column_02 Nullable(String)"});
+  // ... and is no column (every row leaves it empty).
+  CHECK(types("a,b,\n1,2,\n3,4,\n", true) == std::vector<std::string>{"a Int64", "b Int64"});
+  CHECK(types("a,b,\n1,2\n3,4\n", true) == std::vector<std::string>{"a Int64", "b Int64"});
+  CHECK(types("a,b,,\n1,2,,\n", true) == std::vector<std::string>{"a Int64", "b Int64"});
+  // An empty header cell over values is a column.
+  CHECK(types("a,b,\n1,2,x\n3,4,y\n", true) == std::vector<std::string>{"a Int64", "b Int64", "column_02 String"});
   // Booleans and times in the first row are values, not names.
   CHECK_FALSE(sniff("x,2024-01-02 10:00:00,click\ny,2024-01-03 11:00:00,view\n").hasHeader);
   CHECK_FALSE(sniff("alice,true,x\nbob,false,y\n").hasHeader);
@@ -172,6 +177,6 @@ TEST_CASE("csv infer: columns past the header that most rows leave empty or do n
   CHECK(types("id,name\n1,a,x\n2,b,y\n", true) == std::vector<std::string>{"id Int64", "name String", "column_02 String"});
   // Without a header every field is a column.
   CHECK(types("1,a\n2,b,extra\n", false) == std::vector<std::string>{"column_00 Int64", "column_01 String", "column_02 String"});
-  // A header's own empty last cell is a column.
-  CHECK(types("a,b,\n1,2,\n", true) == std::vector<std::string>{"a Int64", "b Int64", "column_02 Nullable(String)"});
+  // Half the rows with a value past the header keep the column.
+  CHECK(types("id,name\n1,a\n2,b,x\n", true) == std::vector<std::string>{"id Int64", "name String", "column_02 Nullable(String)"});
 }

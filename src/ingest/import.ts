@@ -266,11 +266,13 @@ async function importLocked(app: App, o: ImportOptions, suffix: string): Promise
   // written before they were made identifiers (`user id` for user_id: the names a schema
   // inferred from this file has); it is then given to the validator as the names themselves.
   const first = o.hasHeader === false ? undefined : firstRecord(head, dialect, peeked.complete);
-  const spelled = first ? headerSpells(first.fields, o.ds.columns, o.ds.headerAs) : false;
+  // A trailing delimiter on the header line (`a,b,`) names no column (the validator drops it too).
+  const cells = first ? withoutTrailingBlanks(first.fields, o.ds.columns.length) : [];
+  const spelled = first ? headerSpells(cells, o.ds.columns, o.ds.headerAs) : false;
   const hasHeader = o.hasHeader ?? (spelled !== false || (sniffed!.hasHeader && !(await firstRowIsData(head, o.ds, dialect))));
   if (hasHeader && (spelled === 'as written' || Array.isArray(spelled)) && first) {
     // The names in the file's order (the validator takes columns by name).
-    const names = Array.isArray(spelled) ? spelled : inferredColumnNames(first.fields);
+    const names = Array.isArray(spelled) ? spelled : inferredColumnNames(cells);
     head = Buffer.concat([Buffer.from(names.map((n) => csvField(n, dialect)).join(dialect.delimiter)), head.subarray(first.end)]);
   }
   let validator: CsvValidator;
@@ -830,6 +832,13 @@ export function firstRecord(head: Buffer, dialect: CsvDialect, complete: boolean
   if (i === text.length && !(complete && head.length <= 64 * 1024)) return undefined;
   const line = text.slice(0, i);
   return { fields: splitCsvRow(line, dialect.delimiter, dialect.quote), end: bom + Buffer.byteLength(line) };
+}
+
+/** Header cells without the empty ones past `columns` at their end (a trailing delimiter). */
+function withoutTrailingBlanks(cells: string[], columns: number): string[] {
+  let n = cells.length;
+  while (n > columns && cells[n - 1] === '') n--;
+  return n === cells.length ? cells : cells.slice(0, n);
 }
 
 /** The validator's columnOrder mark of a column the header left out (kAbsent in validator.h). */

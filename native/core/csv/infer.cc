@@ -467,8 +467,11 @@ Inferred infer(std::string_view sample, const Dialect& d, bool hasHeader, bool c
   // a trailing delimiter, or a stray row with a value too many (it is quarantined for its field
   // count). Such a column was an all-NULL one, or a String the header did not name, and the
   // create refused its own inferred schema (the header named fewer columns than it had).
+  // The same for a header's own empty last cells (`a,b,`), which rows leave empty or do not reach.
+  // Half the rows with a value keep the column (nothing of theirs is quarantined).
   const uint64_t dataRows = c.count - 1;
-  while (hasHeader && n > first.size() && !first.empty() && stats[n - 1].present * 2 <= dataRows) --n;
+  auto blankCell = [&](size_t i) { return i >= first.size() || trimSpaces(first[i]).empty(); };
+  while (hasHeader && n > 1 && !first.empty() && blankCell(n - 1) && stats[n - 1].present * 2 < dataRows) --n;
   stats.resize(n);
   // The quarantine table's own columns are taken (a create refuses a column of those names):
   // a header cell `insertion_date` is suggested as `insertion_date_2`, as NDJSON inference does.

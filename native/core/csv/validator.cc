@@ -163,6 +163,10 @@ void Validator::onRow(const Row& row) {
     headerPending_ = false;
     std::vector<std::string> found;
     for (size_t i = 0; i < row.count; ++i) found.emplace_back(row.fields[i].view());
+    // A trailing delimiter on the header line (`a,b,`): no name, no column.
+    size_t named = found.size();
+    while (named > cols_.size() && row.fields[named - 1].size == 0 && !row.fields[named - 1].quoted) --named;
+    found.resize(named);
     std::string msg = headerMismatch(found, cols_);
     if (!msg.empty() && !columnsByName(found)) {
       error_ = ValidatorError::HeaderMismatch;
@@ -198,10 +202,10 @@ void Validator::onRow(const Row& row) {
     r.count = order_.size();
     return validateRow(r);
   }
-  // Under a header that names the columns in their order, the same: a trailing delimiter (empty
-  // unquoted fields past the last column) is the schema's count. Such rows were refused for
-  // their field count by an append to the data source a create from the same file made.
-  if (order_.empty() && opts_.hasHeader && row.count > cols_.size()) {
+  // Rows in the columns' order (under a header naming them so, or none): a trailing delimiter
+  // (empty unquoted fields past the last column) is the schema's count. Such rows were refused
+  // for their field count by an append to the data source a create from the same file made.
+  if (order_.empty() && row.count > cols_.size()) {
     bool trailing = true;
     for (size_t j = cols_.size(); trailing && j < row.count; ++j) trailing = row.fields[j].size == 0 && !row.fields[j].quoted;
     if (trailing) {
