@@ -201,6 +201,15 @@ describe('the document', () => {
     expect(op.responses['400']).toBeDefined();
     expect(bad.body).toMatchObject({ code: expect.any(String), error: expect.any(String) });
   });
+
+  it('a name one node reads with a default and another without has no default in the document (a call without it is a 400)', async () => {
+    const made = await pipe({ name: 'mixed_default', nodes: [{ name: 'n1', sql: '%\nSELECT {{Int32(big, 5)}} AS a' }, { name: 'n2', type: 'endpoint', sql: '%\nSELECT *, {{String(big)}} AS s FROM n1' }] });
+    expect(made.status, made.text).toBe(200);
+    const d = (await doc(admin)).body;
+    const big = d.paths['/pipes/mixed_default.json'].get.parameters.find((p: any) => p.name === 'big');
+    expect(big.schema.default).toBeUndefined();
+    expect((await call(`${srv.url}/v0/pipes/mixed_default.json`, { token: admin })).status).toBe(400);
+  });
 });
 
 describe('who sees what', () => {

@@ -161,9 +161,14 @@ function endpointParameters(pipe: Pipe, cred: Credential): TemplateParameter[] {
   if (!node) return [];
   const fixed = fixedParams(cred, pipe.name);
   const found = new Map<string, TemplateParameter>();
+  // Names some node reads without a default: a call without them does not get another node's
+  // (`{{Int32(x, 5)}}` in one node, `{{String(x)}}` in another: the document promised 5, the call
+  // was a 400 saying x is required).
+  const bare = new Set<string>();
   for (const n of nodeClosure(pipe, node)) {
     for (const p of n.params) {
       if (reservedParam(p.name) || isOutputParam(p.name) || Object.hasOwn(fixed, p.name)) continue;
+      if (p.default === undefined) bare.add(p.name);
       const prev = found.get(p.name);
       if (!prev) { found.set(p.name, { ...p }); continue; }
       // One name in several nodes: one parameter; what one node says of it and another does not is kept.
@@ -174,6 +179,7 @@ function endpointParameters(pipe: Pipe, cred: Credential): TemplateParameter[] {
       prev.example ??= p.example;
     }
   }
+  for (const name of bare) delete found.get(name)!.default;
   return [...found.values()];
 }
 
