@@ -184,8 +184,9 @@ describe('tinybird.datasources_ops_log', () => {
   });
 
   it("a create without a body logs the format its schema is fed: NDJSON for JSON paths (it said csv)", async () => {
-    for (const [name, schema, format] of [['oplog_nd', 'a Int32 `json:$.a`', 'ndjson'], ['oplog_csv', 'a Int32', 'csv']]) {
-      const r = await post(`/v0/datasources?name=${name}&schema=${enc(schema)}`);
+    // A format= given is logged as given.
+    for (const [name, schema, format, given] of [['oplog_nd', 'a Int32 `json:$.a`', 'ndjson', ''], ['oplog_csv', 'a Int32', 'csv', ''], ['oplog_given', 'a Int32', 'ndjson', '&format=ndjson']]) {
+      const r = await post(`/v0/datasources?name=${name}&schema=${enc(schema)}${given}`);
       expect(r.status, r.text).toBe(200);
       const q = `SELECT mapFromArrays(Options.Names, Options.Values) AS Options FROM tinybird.datasources_ops_log WHERE datasource_name = '${name}' AND event_type = 'create'`;
       let got: any[] = [];

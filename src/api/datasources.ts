@@ -622,8 +622,8 @@ export function registerDataSourceRoutes(app: App): void {
         } finally {
           release();
         }
-        // Without a body, the format is what the schema says the data source is fed (JSON paths: NDJSON).
-        logCreate(ws, ds, 'create', ctx, { ...result, elapsedMs: performance.now() - t0, options: { mode, format: data ? format : formatOfDataSource(ds) } });
+        // Without a body or a format=, the format is what the schema says the data source is fed (JSON paths: NDJSON).
+        logCreate(ws, ds, 'create', ctx, { ...result, elapsedMs: performance.now() - t0, options: { mode, format: data || params.get('format') !== null ? format : formatOfDataSource(ds) } });
         app.audit({ event: 'datasource.create', outcome: 'success', tenant: ws.tenant, workspace: ws.name, workspaceId: ws.id, resource: name, requestId: ctx.id, credential: credentialName(cred) });
         return sendJson(ctx, 200, importResponse(ds, result));
       } catch (e) {
