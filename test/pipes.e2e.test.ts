@@ -330,6 +330,13 @@ describe('endpoint formats and q=', () => {
     const templ = await endpoint('by_country', { q: '%\nSELECT * FROM _ WHERE n > {{Int32(m, 0)}}' });
     expect(templ.status, templ.text).toBe(400);
     expect(templ.body.error).toMatch(/^q= is plain SQL over this endpoint's result, not a template/);
+    const braces = await endpoint('by_country', { q: 'SELECT {{x}} FROM _' });
+    expect(braces.status, braces.text).toBe(400);
+    expect(braces.body.error).toMatch(/^q= is plain SQL over this endpoint's result, not a template/);
+    // Braces in a string are text.
+    const inString = await endpoint('by_country', { q: "SELECT '{{x}}' AS t FROM _ LIMIT 1" });
+    expect(inString.status, inString.text).toBe(200);
+    expect(inString.body.data).toEqual([{ t: '{{x}}' }]);
   });
 
   it('POST with a form or JSON body carries the parameters', async () => {

@@ -338,6 +338,9 @@ describe('PUT /v0/datasources/<name>', () => {
     const underscore = await req('POST', `/v0/datasources?name=_&schema=${encodeURIComponent('id Int32')}`, admin);
     expect(underscore.status, underscore.text).toBe(400);
     expect(underscore.body.error).toMatch(/"_" is a reserved name/);
+    const ev = await req('POST', '/v0/events?name=_', admin, '{"id":1}\n');
+    expect(ev.status, ev.text).toBe(404);
+    expect(ev.body.error).toMatch(/"_" is a reserved name .*no data source/);
     const cases: Array<[string, number, string, RegExp]> = [
       ['/v0/datasources/nope?name=x', 404, 'UNKNOWN_DATASOURCE', /nope/],
       ['/v0/datasources/ds_one?name=ds_two', 409, 'CONFLICT', /ds_two/],

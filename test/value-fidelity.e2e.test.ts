@@ -332,6 +332,15 @@ describe('a UTF-16 file', () => {
 });
 
 describe('NDJSON values and inference', () => {
+  it("an Enum column without DEFAULT: a missing key is the lowest value's label, null the label of 0 (as ClickHouse's JSONEachRow reads them); null without a label of 0 is quarantined", async () => {
+    await create('enum_gaps', "k Int32 `json:$.k`, e Enum8('b' = 2, 'none' = 0, 'neg' = -3) `json:$.e`, f Enum8('x' = 1, 'y' = 2) `json:$.f`");
+    const r = await post('/v0/events?name=enum_gaps&wait=true', '{"k":1,"f":"x"}\n{"k":2,"e":null,"f":"y"}\n{"k":3,"e":"b","f":null}\n{"k":4,"e":"b"}\n', 'application/x-ndjson');
+    expect(r.body, r.text).toEqual({ successful_rows: 3, quarantined_rows: 1 });
+    expect(await rows('SELECT k, e, f FROM enum_gaps ORDER BY k')).toEqual([
+      { k: 1, e: 'neg', f: 'x' }, { k: 2, e: 'none', f: 'y' }, { k: 4, e: 'b', f: 'x' },
+    ]);
+  });
+
   it('a Float32 of many digits is the Float32 nearest its text (not rounded through a double first)', async () => {
     await create('f32', 'id UInt32 `json:$.id`, v Float32 `json:$.v`');
     const r = await post('/v0/datasources?name=f32&mode=append&format=ndjson', '{"id":1,"v":1.0000000596046447753906249}\n{"id":2,"v":1.000000059604644775390625}\n', 'application/x-ndjson');

@@ -238,6 +238,7 @@ export function registerEventRoutes(app: App): EventBuffer {
       if (base && app.state.get('datasources', tenant, workspace, base)) {
         throw new RoostError('INVALID_PARAMETER', `"${name}" is the quarantine of data source "${base}": Roost alone writes the rows its appends reject there; send events to "${base}"`);
       }
+      if (name === '_') throw new RoostError('UNKNOWN_DATASOURCE', '"_" is a reserved name (an endpoint\'s result in q=), no data source: send events to a data source of this workspace');
       // A service data source (tinybird.*) is Roost's own log: no name one can create.
       if (name.includes('.')) throw new RoostError('UNKNOWN_DATASOURCE', `"${name}" is no data source events can be sent to${name.startsWith('tinybird.') ? ' (the tinybird.* data sources are logs Roost writes)' : ''}; send events to a data source of this workspace`);
       throw new RoostError('UNKNOWN_DATASOURCE', `there is no data source "${name}" in this workspace; /v0/events appends to an existing one: create it first with POST /v0/datasources?name=${encodeURIComponent(name)}&format=ndjson (a schema= with json paths, or a sample NDJSON body to infer it from)`);

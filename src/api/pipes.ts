@@ -333,6 +333,11 @@ function inputOf(params: Record<string, string | string[]>, q: string | undefine
  * is ignored whatever it names (the analyzer knows a few names, spelled as ClickHouse spells them).
  */
 function overResult(q: string, sql: string, guardAliases: boolean, pipeName: string): string {
+  // A template (`%` first line, or `{{ }}`/`{% %}` outside strings): q= is plain SQL ("a query
+  // starts with SELECT", or the engine's syntax error, said nothing of it).
+  if (/^\s*%\s*(\n|$)/.test(q) || /\{\{|\{%/.test(q.replace(/'(?:[^'\\]|\\.)*'/gs, "''"))) {
+    throw new RoostError('SQL_SYNTAX', `q= is plain SQL over this endpoint's result, not a template: the endpoint's own parameters are passed beside it (?q=SELECT ... FROM _&param=value); templates go in the pipe's nodes, or in /v0/sql's q`);
+  }
   let text = q;
   for (let i = 0; ; i++) {
     try {
@@ -342,8 +347,6 @@ function overResult(q: string, sql: string, guardAliases: boolean, pipeName: str
       if (respelled === undefined) {
         // `q=SELECT ... FROM events` reads only the result: say so rather than "unknown table".
         if (e instanceof SqlError && e.code === 'UNKNOWN_TABLE') throw toRoostError(new SqlError(e.code, `${e.message}: q= runs over this endpoint's result only, as table _ (SELECT ... FROM _, or the pipe's own name); other tables are read with /v0/sql`, e.offset));
-        // A template (`%` first line): q= is plain SQL ("a query starts with SELECT" said nothing of it).
-        if (e instanceof SqlError && /^\s*%\s*(\n|$)/.test(q)) throw toRoostError(new SqlError(e.code, `q= is plain SQL over this endpoint's result, not a template: the endpoint's own parameters are passed beside it (?q=SELECT ... FROM _&param=value); templates go in the pipe's nodes, or in /v0/sql's q`, 0));
         if (e instanceof SqlError) throw toRoostError(e);
         throw e;
       }

@@ -322,13 +322,14 @@ function planColumn(col: DataSourceColumn): ColumnPlan {
   const f = factsOf(col.type);
   const zero = csvQuote(zeroOf(col.type));
   // A missing key of an Enum is its lowest value's label (ClickHouse's default of the type, which
-  // its own JSON input gives an omitted field): it was quarantined as an empty value. (A null
-  // stays as before: the label of 0 where there is one, as ClickHouse reads it, else quarantined.)
+  // its own JSON input gives an omitted field), and a null the label of 0 where there is one (as
+  // ClickHouse reads it; else quarantined): both were quarantined as an empty value.
   const labels = enumLabels(col.type);
   const lowest = labels && labels.byValue.size ? [...labels.byValue].reduce((a, b) => (Number(b[0]) < Number(a[0]) ? b : a))[1] : undefined;
+  const ofZero = labels?.byValue.get('0');
   return {
     missing: col.defaultExpr || col.nullable ? '' : lowest !== undefined ? csvQuote(lowest) : zero,
-    nul: col.nullable ? '\\N' : col.defaultExpr ? '' : zero,
+    nul: col.nullable ? '\\N' : col.defaultExpr ? '' : ofZero !== undefined ? csvQuote(ofZero) : zero,
     time: f.time,
     decimal: f.decimal,
     intLike: /^U?Int/.test(f.inner),
