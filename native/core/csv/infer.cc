@@ -463,15 +463,14 @@ Inferred infer(std::string_view sample, const Dialect& d, bool hasHeader, bool c
     }
   }
   stats.resize(n);
-  // Under a header, columns past it that most rows leave empty or do not reach are no columns:
-  // a trailing delimiter, or a stray row with a value too many (it is quarantined for its field
-  // count). Such a column was an all-NULL one, or a String the header did not name, and the
-  // create refused its own inferred schema (the header named fewer columns than it had).
-  // The same for a header's own empty last cells (`a,b,`), which rows leave empty or do not reach.
-  // Half the rows with a value keep the column (nothing of theirs is quarantined).
+  // Under a header, the last columns that it does not name (past it, or an empty last cell of
+  // it: `a,b,`) and that fewer than half the rows have a value in are no columns: a trailing
+  // delimiter, or a stray row with a value too many (quarantined for its field count). Such a
+  // column was an all-NULL one, or a String the header did not name, and the create refused its
+  // own inferred schema. Half the rows with a value keep it (nothing of theirs is quarantined).
   const uint64_t dataRows = c.count - 1;
-  auto blankCell = [&](size_t i) { return i >= first.size() || trimSpaces(first[i]).empty(); };
-  while (hasHeader && n > 1 && !first.empty() && blankCell(n - 1) && stats[n - 1].present * 2 < dataRows) --n;
+  auto unnamed = [&](size_t i) { return i >= first.size() || trimSpaces(first[i]).empty(); };
+  while (hasHeader && n > 1 && !first.empty() && unnamed(n - 1) && stats[n - 1].present * 2 < dataRows) --n;
   stats.resize(n);
   // The quarantine table's own columns are taken (a create refuses a column of those names):
   // a header cell `insertion_date` is suggested as `insertion_date_2`, as NDJSON inference does.

@@ -176,14 +176,16 @@ void Validator::onRow(const Row& row) {
     }
     return;
   }
-  // (A row longer than the header only by empty trailing fields — a trailing delimiter, as
-  // Excel and ERP exports write it — is the header's count.)
-  bool trailingOnly = !order_.empty() && row.count > named_;
-  for (size_t j = named_; trailingOnly && j < row.count; ++j) trailingOnly = row.fields[j].size == 0 && !row.fields[j].quoted;
+  // The fields a row has: the header's count when it named the columns (by name), else the
+  // schema's. Empty unquoted fields past them are a trailing delimiter, as Excel and ERP exports
+  // write one, not values (an append of the very file a create took was quarantined for them).
+  const size_t width = order_.empty() ? cols_.size() : named_;
+  bool trailing = row.count > width;
+  for (size_t j = width; trailing && j < row.count; ++j) trailing = row.fields[j].size == 0 && !row.fields[j].quoted;
   // A header naming the first columns in their order, the others left out (an inferred schema's
   // unnamed columns past it): a row reaching past the header is read by position, the columns it
   // does not reach empty (their DEFAULT, or NULL).
-  if (prefixOnly_ && row.count > named_ && row.count <= cols_.size() && !trailingOnly) {
+  if (prefixOnly_ && row.count > named_ && row.count <= cols_.size() && !trailing) {
     static const char kNothing = 0;
     for (size_t j = 0; j < cols_.size(); ++j) ordered_[j] = j < row.count ? row.fields[j] : Field{&kNothing, 0, false};
     Row r = row;
@@ -191,7 +193,7 @@ void Validator::onRow(const Row& row) {
     r.count = cols_.size();
     return validateRow(r);
   }
-  if (!order_.empty() && (row.count == named_ || trailingOnly)) {
+  if (!order_.empty() && (row.count == named_ || trailing)) {
     // The header named the columns in another order, or some of them: each row's fields are
     // taken by name; a column the header left out is an empty cell (its DEFAULT, or NULL).
     static const char kNothing = 0;
@@ -202,17 +204,10 @@ void Validator::onRow(const Row& row) {
     r.count = order_.size();
     return validateRow(r);
   }
-  // Rows in the columns' order (under a header naming them so, or none): a trailing delimiter
-  // (empty unquoted fields past the last column) is the schema's count. Such rows were refused
-  // for their field count by an append to the data source a create from the same file made.
-  if (order_.empty() && row.count > cols_.size()) {
-    bool trailing = true;
-    for (size_t j = cols_.size(); trailing && j < row.count; ++j) trailing = row.fields[j].size == 0 && !row.fields[j].quoted;
-    if (trailing) {
-      Row r = row;
-      r.count = cols_.size();
-      return validateRow(r);
-    }
+  if (trailing) {
+    Row r = row;
+    r.count = cols_.size();
+    return validateRow(r);
   }
   // Under a header, a row of another field count than the header's is refused: one of the
   // schema's count under a header naming fewer columns was stored by position (columns swapped).
