@@ -192,8 +192,9 @@ export async function excelSepLine(src: AsyncIterable<Buffer>): Promise<{ body: 
   let s = await peekBody(src, 1);
   const could = (b: Buffer) => {
     if (s.complete || b.length >= 64) return false;
+    if (b[0] === 0xef && b.length < 3) return b.length < 2 || b[1] === 0xbb;  // a BOM's first bytes
     const at = lead(b);
-    if (at === b.length) return true;  // a BOM's start, or only line ends so far
+    if (at === b.length) return true;  // a BOM, or only line ends so far
     const t = b.subarray(at, at + 4).toString('latin1').toLowerCase();
     return 'sep='.startsWith(t) && b.length < at + 8;
   };
