@@ -21,14 +21,20 @@ const create = async (name: string, schema: string) => {
   expect(r.status, r.text).toBe(200);
   return r;
 };
-/** `/v0/analyze` of `csv` suggests `schema`; a create from the same file stores its `stored` rows, none quarantined. */
+/** A create from `csv` (its schema inferred) makes `schema` and stores `rows`, quarantining `quarantined`. */
+const createFrom = async (name: string, csv: string, schema: string, rows: number, quarantined = 0) => {
+  const c = await post(`/v0/datasources?name=${name}&mode=create`, csv);
+  expect(c.status, c.text).toBe(200);
+  expect(c.body).toMatchObject({ rows, quarantine_rows: quarantined });
+  expect(c.body.datasource.schema.sql_schema).toBe(schema);
+  return c;
+};
+/** `/v0/analyze` of `csv` suggests `schema`; a create from the same file makes it and stores its `stored` rows, none quarantined. */
 const analyzeAndCreate = async (name: string, csv: string, schema: string, stored: number) => {
   const an = await post('/v0/analyze', csv);
   expect(an.status, an.text).toBe(200);
   expect(an.body.analysis.schema).toBe(schema);
-  const c = await post(`/v0/datasources?name=${name}&mode=create`, csv);
-  expect(c.status, c.text).toBe(200);
-  expect(c.body).toMatchObject({ rows: stored, quarantine_rows: 0 });
+  await createFrom(name, csv, schema, stored);
 };
 const rows = async (q: string) => {
   const r = await call(`${srv.url}/v0/sql?q=${encodeURIComponent(`${q} FORMAT JSON`)}`, { token });
@@ -451,10 +457,7 @@ describe('Excel\'s sep= first line', () => {
     expect(d.body, d.text).toMatchObject({ rows: 1, quarantine_rows: 0 });
   });
   it('after blank lines, or with spaces after its character, it is the same line', async () => {
-    const c = await post('/v0/datasources?name=excelsep2&mode=create', '\r\n\nsep=; \r\nid;name\r\n1;Ana\r\n');
-    expect(c.status, c.text).toBe(200);
-    expect(c.body).toMatchObject({ rows: 1, quarantine_rows: 0 });
-    expect(c.body.datasource.schema.sql_schema).toBe('`id` Int64, `name` String');
+    await createFrom('excelsep2', '\r\n\nsep=; \r\nid;name\r\n1;Ana\r\n', '`id` Int64, `name` String', 1);
     const a = await post('/v0/datasources?name=excelsep2&mode=append', '\nsep=;\t\n2;Bo\n');
     expect(a.body, a.text).toMatchObject({ rows: 1, quarantine_rows: 0 });
     expect(await rows('SELECT id, name FROM excelsep2 ORDER BY id')).toEqual([{ id: 1, name: 'Ana' }, { id: 2, name: 'Bo' }]);
@@ -463,17 +466,11 @@ describe('Excel\'s sep= first line', () => {
 
 describe('rows longer than the header', () => {
   it('a stray row with a value too many is quarantined, not a column: the create takes its own inferred schema', async () => {
-    const c = await post('/v0/datasources?name=strayrow&mode=create', 'id,name\n1,a\n2,b,extra\n3,c\n');
-    expect(c.status, c.text).toBe(200);
-    expect(c.body).toMatchObject({ rows: 2, quarantine_rows: 1 });
-    expect(c.body.datasource.schema.sql_schema).toBe('`id` Int64, `name` String');
+    await createFrom('strayrow', 'id,name\n1,a\n2,b,extra\n3,c\n', '`id` Int64, `name` String', 2, 1);
     expect(await rows('SELECT c__line, c__raw FROM strayrow_quarantine')).toEqual([{ c__line: 3, c__raw: '2,b,extra' }]);
   });
   it('values past the header in most rows are an unnamed Nullable column, read by position under the header (rows not reaching it NULL)', async () => {
-    const c = await post('/v0/datasources?name=widerows&mode=create', 'id,name\n1,a\n2,b,x\n3,c,y\n');
-    expect(c.status, c.text).toBe(200);
-    expect(c.body).toMatchObject({ rows: 3, quarantine_rows: 0 });
-    expect(c.body.datasource.schema.sql_schema).toBe('`id` Int64, `name` String, `column_02` Nullable(String)');
+    await createFrom('widerows', 'id,name\n1,a\n2,b,x\n3,c,y\n', '`id` Int64, `name` String, `column_02` Nullable(String)', 3);
     const a = await post('/v0/datasources?name=widerows&mode=append', 'id,name\n4,d,z\n5,e\n6,f,,\n7,g,h,i\n');
     expect(a.body, a.text).toMatchObject({ rows: 3, quarantine_rows: 1 });
     expect(await rows('SELECT id, column_02 FROM widerows ORDER BY id')).toEqual([
@@ -483,9 +480,7 @@ describe('rows longer than the header', () => {
   });
   it("Excel's trailing delimiter is no column, and an append of the same file under its header stores every row", async () => {
     const csv = 'id,name\n1,a,\n2,b,\n';
-    const c = await post('/v0/datasources?name=trailcols&mode=create', csv);
-    expect(c.body, c.text).toMatchObject({ rows: 2, quarantine_rows: 0 });
-    expect(c.body.datasource.schema.sql_schema).toBe('`id` Int64, `name` String');
+    await createFrom('trailcols', csv, '`id` Int64, `name` String', 2);
     const a = await post('/v0/datasources?name=trailcols&mode=append', csv.replace(/1,a/, '3,c').replace(/2,b/, '4,d'));
     expect(a.body, a.text).toMatchObject({ rows: 2, quarantine_rows: 0 });
     // A value past the last column is still a row too long; a quoted empty one too.
@@ -497,16 +492,13 @@ describe('rows longer than the header', () => {
     expect(nh.body, nh.text).toMatchObject({ rows: 2, quarantine_rows: 0 });
     const hl = await post('/v0/datasources?name=trailcols&mode=append', 'id,name,\n10,j\n');
     expect(hl.body, hl.text).toMatchObject({ rows: 1, quarantine_rows: 0 });
-    const created = await post('/v0/datasources?name=trailhead&mode=create', 'a,b,\n1,2\n3,4\n');
-    expect(created.body, created.text).toMatchObject({ rows: 2, quarantine_rows: 0 });
-    expect(created.body.datasource.schema.sql_schema).toBe('`a` Int64, `b` Int64');
+    await createFrom('trailhead', 'a,b,\n1,2\n3,4\n', '`a` Int64, `b` Int64', 2);
   });
 });
 
 describe('a header spelled as the create wrote it, in another letter case', () => {
   it('`size (cm)` and `SIZE (CM)` are the Size_cm a create from `Size (cm)` made, in any order', async () => {
-    const c = await post('/v0/datasources?name=sizes&mode=create', 'Size (cm),Name\n10,a\n');
-    expect(c.body.datasource.schema.sql_schema, c.text).toBe('`Size_cm` Int64, `Name` String');
+    await createFrom('sizes', 'Size (cm),Name\n10,a\n', '`Size_cm` Int64, `Name` String', 1);
     const a = await post('/v0/datasources?name=sizes&mode=append', 'size (cm),name\n20,b\n');
     expect(a.body, a.text).toMatchObject({ rows: 1, quarantine_rows: 0 });
     const b = await post('/v0/datasources?name=sizes&mode=append', 'name,SIZE (CM)\nc,30\n');
