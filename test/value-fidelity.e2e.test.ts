@@ -493,6 +493,10 @@ describe('rows longer than the header', () => {
     const hl = await post('/v0/datasources?name=trailcols&mode=append', 'id,name,\n10,j\n');
     expect(hl.body, hl.text).toMatchObject({ rows: 1, quarantine_rows: 0 });
     await createFrom('trailhead', 'a,b,\n1,2\n3,4\n', '`a` Int64, `b` Int64', 2);
+    // A last header cell of spaces, or quoted empty, is no name either (inference cut it, and the
+    // header check refused the file's own schema).
+    await createFrom('trailspace', 'a,b, \n1,2\n3,4\n', '`a` Int64, `b` Int64', 2);
+    await createFrom('trailquoted', 'a,b,""\n1,2\n3,4\n', '`a` Int64, `b` Int64', 2);
   });
 });
 

@@ -834,10 +834,10 @@ export function firstRecord(head: Buffer, dialect: CsvDialect, complete: boolean
   return { fields: splitCsvRow(line, dialect.delimiter, dialect.quote), end: bom + Buffer.byteLength(line) };
 }
 
-/** Header cells without the empty ones past `columns` at their end (a trailing delimiter). */
+/** Header cells without the empty ones past `columns` at their end (a trailing delimiter; the validator and infer.cc drop the same). */
 function withoutTrailingBlanks(cells: string[], columns: number): string[] {
   let n = cells.length;
-  while (n > columns && cells[n - 1] === '') n--;
+  while (n > columns && /^[ \t]*$/.test(cells[n - 1]!)) n--;
   return n === cells.length ? cells : cells.slice(0, n);
 }
 

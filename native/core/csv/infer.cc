@@ -469,6 +469,7 @@ Inferred infer(std::string_view sample, const Dialect& d, bool hasHeader, bool c
   // column was an all-NULL one, or a String the header did not name, and the create refused its
   // own inferred schema. Half the rows with a value keep it (nothing of theirs is quarantined).
   const uint64_t dataRows = c.count - 1;
+  // (A cell of nothing or spaces: what the validator and src/ingest/import.ts drop from a header line's end.)
   auto unnamed = [&](size_t i) { return i >= first.size() || trimSpaces(first[i]).empty(); };
   while (hasHeader && n > 1 && !first.empty() && unnamed(n - 1) && stats[n - 1].present * 2 < dataRows) --n;
   stats.resize(n);

@@ -163,9 +163,10 @@ void Validator::onRow(const Row& row) {
     headerPending_ = false;
     std::vector<std::string> found;
     for (size_t i = 0; i < row.count; ++i) found.emplace_back(row.fields[i].view());
-    // A trailing delimiter on the header line (`a,b,`): no name, no column.
+    // A trailing delimiter on the header line (`a,b,`): a cell of nothing or spaces is no name, no
+    // column (as infer.cc and src/ingest/import.ts take it, quoted or not).
     size_t named = found.size();
-    while (named > cols_.size() && row.fields[named - 1].size == 0 && !row.fields[named - 1].quoted) --named;
+    while (named > cols_.size() && trimSpaces(found[named - 1]).empty()) --named;
     found.resize(named);
     std::string msg = headerMismatch(found, cols_);
     if (!msg.empty() && !columnsByName(found)) {
