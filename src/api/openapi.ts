@@ -15,7 +15,7 @@ import { RoostError } from '../errors.js';
 import { stringifyExact } from '../ingest/json-exact.js';
 import { authenticate, fixedParams, workspaceOf, type Credential } from '../../auth/authorize.js';
 import { listPipes, nodeClosure, endpointNode, type Pipe } from '../pipes/index.js';
-import { checkScalar, integerRange, isScalarType, type TemplateParameter } from '../pipes/template/index.js';
+import { arrayItems, checkScalar, elementInput, integerRange, isScalarType, type TemplateParameter } from '../pipes/template/index.js';
 import { isOutputParam } from '../query/request-options.js';
 import { canRead, reservedParam } from './pipes.js';
 
@@ -236,8 +236,8 @@ function valueAs(type: string, raw: unknown): unknown {
   const array = /^Array\((.*)\)$/.exec(type);
   if (array) {
     const element = array[1]!;
-    const items = Array.isArray(raw) ? raw : typeof raw === 'string' ? (raw === '' ? [] : raw.split(',')) : [raw];
-    const out = items.map((x) => valueAs(element, typeof x === 'string' && element !== 'String' ? x.trim() : x));
+    // Split and trimmed as a call takes the default (the template's own rules).
+    const out = arrayItems(raw).map((x) => valueAs(element, elementInput(element, x)));
     return out.some((x) => x === undefined) ? undefined : out;
   }
   if (!isScalarType(type)) return typeof raw === 'string' ? raw : undefined;

@@ -138,6 +138,21 @@ function typed(type: ScalarType): TemplateFunction {
   };
 }
 
+/**
+ * The items of an Array parameter's value (a default, or repeated request values): a list as it
+ * is, a string comma-separated, anything else one item. api/openapi.ts shows defaults by it.
+ */
+export function arrayItems(raw: unknown): unknown[] {
+  if (Array.isArray(raw)) return [...raw].map(plain);
+  if (typeof raw === 'string') return raw === '' ? [] : raw.split(',');
+  return [raw];
+}
+
+/** An Array item as its element type's check takes it: trimmed, but for String elements. */
+export function elementInput(type: string, item: unknown): unknown {
+  return typeof item === 'string' && type !== 'String' ? item.trim() : item;
+}
+
 /** `Array(name, 'Type', default, ...)`: repeated parameters, or one comma-separated value. */
 const arrayParam = (api: CallApi, call: CallExpr): unknown => {
   const a = bind(api, call, ['name', 'type', ...TYPED_ARGS.slice(1)]);
@@ -155,22 +170,15 @@ const arrayParam = (api: CallApi, call: CallExpr): unknown => {
   if (!found) return new Missing(r.name, expected);
   let raw = plain(given);
   api.spend(weight(raw), call.offset);
-  let items: unknown[];
-  if (Array.isArray(raw)) {
-    // One request value is comma-separated; repeated values are taken as they are.
-    items = r.external && r.present && raw.length === 1 && typeof raw[0] === 'string' && !(raw instanceof JsonList) ? raw[0].split(',') : [...raw].map(plain);
-  } else if (typeof raw === 'string') {
-    items = raw === '' ? [] : raw.split(',');
-  } else {
-    items = [raw];
-  }
+  // One request value is comma-separated; repeated values are taken as they are.
+  const items = Array.isArray(raw) && r.external && r.present && raw.length === 1 && typeof raw[0] === 'string' && !(raw instanceof JsonList) ? raw[0].split(',') : arrayItems(raw);
   if (items.length > 10_000) throw paramError(r.name, expected, 'more than 10000 values');
   api.spend(items.length, call.offset);
   const values: unknown[] = [];
   const sqls: string[] = [];
   items.forEach((item, i) => {
     try {
-      const c = checkScalar(t, typeof item === 'string' && t !== 'String' ? item.trim() : item);
+      const c = checkScalar(t, elementInput(t, item));
       values.push(c.value);
       sqls.push(c.sql);
     } catch (e) {

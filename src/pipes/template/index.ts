@@ -3,4 +3,5 @@ export { isTemplate, renderTemplate, templateNames, templateParameters, type Ren
 export type { RequestParams } from './evaluate.js';
 export type { TemplateParameter } from './parameters.js';
 export { checkScalar, integerRange, isScalarType } from './literals.js';
+export { arrayItems, elementInput } from './functions.js';
 export { TemplateSyntaxError, TemplateParameterError, TemplateInvalidError, TemplateRaisedError } from './errors.js';
