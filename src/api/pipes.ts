@@ -26,7 +26,7 @@ import {
 } from '../pipes/index.js';
 import { querySettings } from '../query/run.js';
 import { acquireQuerySlot } from '../../tenants/limits.js';
-import type { RequestParams } from '../pipes/template/index.js';
+import { isTemplate, type RequestParams } from '../pipes/template/index.js';
 import { JsonList } from '../pipes/template/values.js';
 import { nameHolder, quarantineClash, refuseTakenName, renameReferencesOps, dropReferencesOps } from '../state/resource-names.js';
 import { checkDescription, nothingToChange, updateParams } from './update-params.js';
@@ -335,7 +335,7 @@ function inputOf(params: Record<string, string | string[]>, q: string | undefine
 function overResult(q: string, sql: string, guardAliases: boolean, pipeName: string): string {
   // A template (`%` first line, or `{{ }}`/`{% %}` outside strings): q= is plain SQL ("a query
   // starts with SELECT", or the engine's syntax error, said nothing of it).
-  if (/^\s*%\s*(\n|$)/.test(q) || /\{\{|\{%/.test(q.replace(/'(?:[^'\\]|\\.)*'/gs, "''"))) {
+  if (isTemplate(q) || /\{\{|\{%/.test(q.replace(/'(?:[^'\\]|\\.)*'/gs, "''"))) {
     throw new RoostError('SQL_SYNTAX', `q= is plain SQL over this endpoint's result, not a template: the endpoint's own parameters are passed beside it (?q=SELECT ... FROM _&param=value); templates go in the pipe's nodes, or in /v0/sql's q`);
   }
   let text = q;
