@@ -367,6 +367,22 @@ describe('NDJSON values and inference', () => {
 });
 
 describe('values ClickHouse\'s text input takes', () => {
+  it("a quoted empty cell is the Enum's label '' where it has one (Nullable or not, in batches of rows and alone); unquoted it is an empty cell", async () => {
+    await create('enum_blank', "k UInt32, e Enum8('' = 0, 'a' = 1), n Nullable(Enum8('' = 1, 'b' = 2)), x Enum8('a' = 1)");
+    // 200 rows (the validator's column batches) and then rows refused one by one.
+    const many = Array.from({ length: 200 }, (_, i) => `${i},${i % 2 ? '""' : 'a'},${i % 3 ? '""' : ''},a`);
+    const csv = [...many, '1000,"","",""', '1001,,b,a', '1002,a,"b",a'].join('\n') + '\n';
+    const r = await post('/v0/datasources?name=enum_blank&mode=append', csv);
+    expect(r.body, r.text).toMatchObject({ rows: 201, quarantine_rows: 2 });
+    expect(await rows("SELECT countIf(e = '') AS e0, countIf(n = '') AS n0, countIf(n IS NULL) AS nn FROM enum_blank WHERE k < 200")).toEqual([{ e0: 100, n0: 133, nn: 67 }]);
+    expect(await rows('SELECT k, e, n FROM enum_blank WHERE k >= 200 ORDER BY k')).toEqual([{ k: 1002, e: 'a', n: 'b' }]);
+    const q = await rows('SELECT c__line, c__error_column, c__error FROM enum_blank_quarantine ORDER BY c__line');
+    expect(q).toEqual([
+      { c__line: 201, c__error_column: ['x'], c__error: ['empty value in a non-Nullable column'] },
+      { c__line: 202, c__error_column: ['e'], c__error: ['empty value in a non-Nullable column'] },
+    ]);
+  });
+
   it('Bool as yes/no, y/n, t/f, on/off, enable/disable; DateTime as Unix seconds or with a space before the offset: stored as the engine reads them', async () => {
     await create('chtext', 'k String, b Bool, d DateTime, d3 DateTime64(3)');
     const csv = [

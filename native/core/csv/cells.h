@@ -17,7 +17,7 @@ struct ColumnCells {
   size_t rows;
   bool nullable;
   bool emptyIsValue;        // String/FixedString: an empty cell is a value
-  bool quotedEmptyIsValue;
+  bool quotedEmptyIsValue;  // and an Enum with a label ''
   size_t nullWidth;     // bytes of the zero value written under a NULL (NativeColumn::fixed); 0 for String (an empty one)
 };
 

@@ -56,7 +56,12 @@ Validator::Validator(std::vector<Column> columns, ValidatorOptions opts)
     const Type* written = nullable ? &v.inner->valueType() : &v;
     Kind k = written->kind;
     bool stringy = k == Kind::String || k == Kind::FixedString;
-    plans_.push_back(Plan{written, encoderFor(*written), nullptr, nullable, c.hasDefault, stringy || k == Kind::Array, stringy, k});
+    // A quoted empty cell is the text "": a value of String, and of an Enum with a label '' (as
+    // ClickHouse reads it); an unquoted one is an empty cell (NULL, DEFAULT or refused).
+    bool emptyLabel = false;
+    if (k == Kind::Enum8 || k == Kind::Enum16)
+      for (const auto& ev : written->enumValues) emptyLabel = emptyLabel || ev.first.empty();
+    plans_.push_back(Plan{written, encoderFor(*written), nullptr, nullable, c.hasDefault, stringy || k == Kind::Array, stringy || emptyLabel, k});
     if (c.hasDefault) withDefaults_ = true;
   }
   if (!withDefaults_ && opts_.encoding == Encoding::Native) native_ = std::make_unique<NativeEncoder>(cols_);

@@ -140,7 +140,7 @@ class Validator final : private RowSink {
     bool nullable;
     bool hasDefault;
     bool emptyIsValue;   // String/FixedString/Array: an empty cell is a value
-    bool quotedEmptyIsValue;
+    bool quotedEmptyIsValue;  // String/FixedString, and an Enum with a label '': a quoted empty cell is a value
     Kind kind;  // value->kind, kept here: read for every cell
   };
 

@@ -1016,7 +1016,7 @@ template <class Enc>
       continue;
     }
     if (c.nullable) nulls->putByte(0);
-    else if (v.empty() && !c.emptyIsValue) return false;  // (quoted or not: not a value of this type)
+    else if (v.empty() && !c.emptyIsValue && (!f->quoted || !c.quotedEmptyIsValue)) return false;  // (not a value of this type)
     if (enc(t, v, data) != Reason::Ok) return false;
   }
   return true;
