@@ -276,6 +276,19 @@ describe('bad input and the server\'s address', () => {
     }
   });
 
+  it('OPTIONS (a CORS preflight) lists each method once; a POST is a 405 {error, code} that says to GET it', async () => {
+    const o = await call(`${srv.url}/v0/pipes/openapi.json`, { method: 'OPTIONS', headers: { Origin: 'https://app.example', 'Access-Control-Request-Method': 'GET' } });
+    expect(o.status).toBe(204);
+    for (const h of ['allow', 'access-control-allow-methods']) {
+      const methods = String(o.headers.get(h)).split(', ');
+      expect(methods, h).toContain('GET');
+      expect(new Set(methods).size, `${h}: ${o.headers.get(h)}`).toBe(methods.length);
+    }
+    const p = await call(`${srv.url}/v0/pipes/openapi.json`, { method: 'POST', token: admin });
+    expect(p.status).toBe(405);
+    expect(p.body).toMatchObject({ code: 'METHOD_NOT_ALLOWED', error: expect.stringContaining('GET it') });
+  });
+
   it('names the server by the Host header; X-Forwarded-* from a peer that is no trusted proxy are ignored', async () => {
     const r = await rawGet(srv, '/v0/pipes/openapi.json', { Authorization: `Bearer ${admin}`, Host: 'localhost:8443', 'X-Forwarded-Proto': 'https', 'X-Forwarded-Host': 'evil.example' });
     expect(r.status).toBe(200);

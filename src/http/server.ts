@@ -526,7 +526,8 @@ function diskRefused(e: unknown): string | undefined {
 
 /** A route's methods as `Allow` lists them: HEAD wherever GET is, and OPTIONS. */
 function allowedMethods(methods: string[]): string[] {
-  const out = [...methods];
+  // Each once: a path two routes match (`/v0/pipes/openapi.json`, `/v0/pipes/:pipe`) listed GET twice.
+  const out = [...new Set(methods)];
   if (out.includes('GET') && !out.includes('HEAD')) out.push('HEAD');
   out.push('OPTIONS');
   return out;
