@@ -27,10 +27,9 @@ export interface AuthRuntime {
 
 const runtimes = new WeakMap<App, AuthRuntime>();
 
-/** `ROOST_PUBLIC_URL` (validated once here) or the bound address. */
+/** `ROOST_PUBLIC_URL` (config.publicUrl) or the bound address. */
 function publicUrl(app: App): string {
-  const env = process.env.ROOST_PUBLIC_URL;
-  if (env) return env.replace(/\/+$/, '');
+  if (app.config.publicUrl) return app.config.publicUrl;
   const h = app.address.host;
   return `http://${h.includes(':') ? `[${h}]` : h}:${app.address.port}`;
 }
@@ -38,8 +37,6 @@ function publicUrl(app: App): string {
 export function runtimeOf(app: App): AuthRuntime {
   let rt = runtimes.get(app);
   if (!rt) {
-    const env = process.env.ROOST_PUBLIC_URL;
-    if (env && !/^https?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/.test(env)) throw new Error('ROOST_PUBLIC_URL must be an http(s) URL without query or fragment');
     const events = new client.Counter({ name: 'roost_auth_events_total', help: 'Audited identity events (logins, denials, token and mapping changes) by event and outcome', labelNames: ['event', 'outcome'] as const, registers: [app.metrics.registry] });
     new client.Gauge({
       name: 'roost_auth_logins_in_progress', help: 'Logins started and not finished nor expired, by protocol (at most ROOST_LOGINS_PENDING each)', labelNames: ['protocol'] as const, registers: [app.metrics.registry],

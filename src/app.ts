@@ -163,7 +163,7 @@ async function startLocked(config: Config, log: Logger, unlock: () => void): Pro
     maxConnectionsPerClient: config.maxConnectionsPerClient,
     keepAliveMs: config.keepAliveMs,
   });
-  if (!config.dev && process.env.ROOST_PUBLIC_URL && !config.trustedProxies) {
+  if (!config.dev && config.publicUrl && !config.trustedProxies) {
     log.warn('ROOST_PUBLIC_URL is set (a reverse proxy?) but no proxy is trusted: every request counts as the proxy\'s address, in audit records and in the login rate limit, which then all logins share', { fix: 'set --trusted-proxies / ROOST_TRUSTED_PROXIES to the proxy\'s addresses' });
   }
 

@@ -48,6 +48,8 @@ export interface Config {
   loginsPending: number;
   /** Reverse proxies whose X-Forwarded-For names the client (audit records, login rate limits). */
   trustedProxies: TrustedProxies | undefined;
+  /** ROOST_PUBLIC_URL without its trailing slashes: the server's base URL as clients reach it (behind a proxy); undefined: the bound address. */
+  publicUrl?: string;
   /** Hosts the server's requests for OIDC connections may reach (issuer, JWKS, token, UserInfo); unset: any https host. */
   idpHosts: IdpHosts | undefined;
   /** Seconds rows of tinybird.pipe_stats_rt, endpoint_errors and datasources_ops_log are kept; 0: forever. */
@@ -78,8 +80,12 @@ function machineMemory(): number {
   return limit && limit > 0 && limit < total ? limit : total;
 }
 
+/** Settings read from the environment only (helpText's second table). */
+type EnvOnly = 'publicUrl';
+type Flagged = Exclude<keyof Config, EnvOnly>;
+
 /** The table the README documents; `roost --help` prints it. */
-export const OPTIONS: Record<keyof Config, Option> = {
+export const OPTIONS: Record<Flagged, Option> = {
   host: { flag: '--host', env: 'ROOST_HOST', def: '127.0.0.1', help: 'address to listen on' },
   port: { flag: '--port', env: 'ROOST_PORT', def: '7181', help: 'TCP port (0 picks a free one)' },
   dataDir: { flag: '--data', env: 'ROOST_DATA', def: './data', help: 'data directory (state, cells, secrets)' },
@@ -162,8 +168,8 @@ function bool(name: string, raw: string, problems: string[]): boolean {
 /** Parses argv flags (`--port 7300` or `--port=7300`) and the environment. */
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): Config {
   const problems: string[] = [];
-  const byFlag = new Map(Object.entries(OPTIONS).map(([k, o]) => [o.flag, k as keyof Config]));
-  const fromFlags = new Map<keyof Config, string>();
+  const byFlag = new Map(Object.entries(OPTIONS).map(([k, o]) => [o.flag, k as Flagged]));
+  const fromFlags = new Map<Flagged, string>();
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const eq = arg.indexOf('=');
@@ -183,8 +189,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
       problems.push(`option ${flag} needs a value`);
     }
   }
-  const raw = (k: keyof Config): string | undefined => fromFlags.get(k) ?? env[OPTIONS[k].env] ?? OPTIONS[k].def;
-  const name = (k: keyof Config) => `${OPTIONS[k].flag} / ${OPTIONS[k].env}`;
+  const raw = (k: Flagged): string | undefined => fromFlags.get(k) ?? env[OPTIONS[k].env] ?? OPTIONS[k].def;
+  const name = (k: Flagged) => `${OPTIONS[k].flag} / ${OPTIONS[k].env}`;
 
   const level = raw('logLevel')!;
   if (!['debug', 'info', 'warn', 'error', 'silent'].includes(level)) problems.push(`${name('logLevel')} must be one of debug, info, warn, error, silent, got "${level}"`);
@@ -235,15 +241,14 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     loginRate: intIn(name('loginRate'), raw('loginRate')!, 0, 1_000_000, problems),
     loginsPending: intIn(name('loginsPending'), raw('loginsPending')!, 10, 10_000_000, problems),
     trustedProxies: proxies?.proxies,
+    publicUrl: publicUrlOf(env.ROOST_PUBLIC_URL, problems),
     idpHosts: idpHosts?.hosts,
     serviceLogRetentionS: retentionSeconds(name('serviceLogRetentionS'), raw('serviceLogRetentionS')!, problems),
     auditRetentionS: retentionSeconds(name('auditRetentionS'), raw('auditRetentionS')!, problems),
   };
-  // Environment-only settings, read where they are used (auth/runtime.ts, cells/embedded.ts),
+  // Environment-only settings, read where they are used (cells/embedded.ts, auth/abandoned-queries.ts),
   // checked here so that a bad one stops the start like any other value (not a stack trace, or
   // silently NaN).
-  const publicUrl = env.ROOST_PUBLIC_URL;
-  if (publicUrl && !/^https?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/.test(publicUrl)) problems.push(`ROOST_PUBLIC_URL must be an http(s) URL without query or fragment (the server's public base URL), got "${publicUrl}"`);
   const cancelGrace = env.ROOST_CELL_CANCEL_GRACE_MS;
   if (cancelGrace) intIn('ROOST_CELL_CANCEL_GRACE_MS', cancelGrace, 0, 3_600_000, problems);
   const abandoned = env.ROOST_ABANDONED_RESTARTS;
@@ -304,4 +309,14 @@ export function helpText(): string {
     ['ROOST_ENGINE_MIN_FREE_MB', "an embedded cell refuses statements that write the engine's definitions (creates, renames, ALTERs) with 507 while its disk has less free than this, in MiB (default 16)"],
   ].map(([env, help]) => `  ${'(environment only)'.padEnd(24)} ${env!.padEnd(26)} ${help}`);
   return [...rows, ...envOnly].join('\n');
+}
+
+/** ROOST_PUBLIC_URL checked (an http(s) URL without query or fragment), its trailing slashes taken off. */
+function publicUrlOf(v: string | undefined, problems: string[]): string | undefined {
+  if (!v) return undefined;
+  if (!/^https?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/.test(v)) {
+    problems.push(`ROOST_PUBLIC_URL must be an http(s) URL without query or fragment (the server's public base URL), got "${v}"`);
+    return undefined;
+  }
+  return v.replace(/\/+$/, '');
 }

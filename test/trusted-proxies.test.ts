@@ -132,6 +132,14 @@ describe('without trusted proxies (the default)', () => {
     expect(s.srv.logs.filter((l) => String(l.msg).includes('X-Forwarded-For, which is ignored'))).toHaveLength(1);
   });
 
+  it('ROOST_PUBLIC_URL is checked once at start (an http(s) URL without query or fragment) and read without its trailing slashes', async () => {
+    const { loadConfig } = await import('../src/config.js');
+    expect(loadConfig([], { ROOST_PUBLIC_URL: 'https://data.example.com/roost//' }).publicUrl).toBe('https://data.example.com/roost');
+    expect(loadConfig([], {}).publicUrl).toBeUndefined();
+    for (const bad of ['roost.example.com', 'https://x.example/?a=1', 'ftp://x.example'])
+      expect(() => loadConfig([], { ROOST_PUBLIC_URL: bad }), bad).toThrow(/ROOST_PUBLIC_URL must be an http\(s\) URL/);
+  });
+
   it('a server with ROOST_PUBLIC_URL and no trusted proxy says so at start', async () => {
     const srv = await startServer({ dev: false, env: { ROOST_PUBLIC_URL: 'https://roost.example.com' } });
     try {

@@ -75,7 +75,7 @@ export function registerIdentityRoutes(app: App): void {
     // ROOST_PUBLIC_URL (a proxy may rewrite Host; that would loop).
     const own = new URL(runtimeOf(app).issuer);
     const asked = String(ctx.req.headers.host ?? '');
-    if (!process.env.ROOST_PUBLIC_URL && asked && asked !== own.host && LOOPBACK_HOST.test(asked) && LOOPBACK_HOST.test(own.host)) {
+    if (!app.config.publicUrl && asked && asked !== own.host && LOOPBACK_HOST.test(asked) && LOOPBACK_HOST.test(own.host)) {
       ctx.res.writeHead(302, { Location: `${own.origin}/auth/login${ctx.req.url?.includes('?') ? ctx.req.url.slice(ctx.req.url.indexOf('?')) : ''}`, 'Cache-Control': 'no-store', 'Content-Length': '0' });
       ctx.res.end();
       return;

@@ -55,8 +55,7 @@ export async function serveOpenApi(app: App, ctx: Ctx): Promise<void> {
  * the request named (a trusted proxy's X-Forwarded-Host and X-Forwarded-Proto win), and `/v0`.
  */
 function serverUrl(app: App, ctx: Ctx): string {
-  const configured = process.env.ROOST_PUBLIC_URL;
-  if (configured) return `${configured.replace(/\/+$/, '')}/v0`;
+  if (app.config.publicUrl) return `${app.config.publicUrl}/v0`;
   const viaProxy = ctx.proxies !== undefined && trusted(ctx.proxies, unmappedAddress(ctx.req.socket.remoteAddress ?? ''));
   const first = (h: string | string[] | undefined) => (Array.isArray(h) ? h[0] : h)?.split(',')[0]?.trim() || undefined;
   const proto = viaProxy ? first(ctx.req.headers['x-forwarded-proto'])?.toLowerCase() : undefined;
