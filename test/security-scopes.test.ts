@@ -354,3 +354,68 @@ describe('row filters are expressions, not SQL to splice', () => {
     }
   });
 });
+
+// A black-box round: a filter on a quarantine table or a service data source was minted (and
+// shown by GET /v0/tokens) and applied nowhere: its reader read every row. And a data source's
+// filter did not narrow its quarantine table.
+describe('row filters on quarantine tables and service data sources', () => {
+  const sql = (q: string, token: string) => get(`/v0/sql?q=${encodeURIComponent(`${q} FORMAT JSON`)}`, token);
+  const mint = async (name: string, ...scopes: string[]) => {
+    const r = await post(`/v0/tokens?name=${name}&${scopes.map((s) => `scope=${encodeURIComponent(s)}`).join('&')}`);
+    expect(r.status, r.text).toBe(200);
+    return r.body.token as string;
+  };
+  beforeAll(async () => {
+    // Refused rows of both orgs (the id is not a number).
+    const r = await post('/v0/datasources?name=orders&mode=append&header=false', 'x1,acme\nx2,globex\nx3,globex\n', { 'Content-Type': 'text/csv' });
+    expect(r.body, r.text).toMatchObject({ quarantine_rows: 3 });
+  });
+
+  it("a quarantine table's own filter applies, through /v0/sql and through a pipe (a JWT's too)", async () => {
+    const t = await mint('q_acme', "DATASOURCES:READ:orders_quarantine:org = 'acme'");
+    const r = await sql('SELECT org, c__raw FROM orders_quarantine ORDER BY c__line', t);
+    expect(r.status, r.text).toBe(200);
+    expect(r.body.data).toEqual([{ org: 'acme', c__raw: 'x1,acme' }]);
+    expect(r.text).not.toContain('globex');
+    const p = await post('/v0/pipes', JSON.stringify({ name: 'refused_by_org', nodes: [{ name: 'n', sql: 'SELECT org, count() AS c FROM orders_quarantine GROUP BY org ORDER BY org', type: 'endpoint' }] }), { 'Content-Type': 'application/json' });
+    expect(p.status, p.text).toBe(200);
+    const jwt = await jwtFor({ name: 'q_acme_jwt', scopes: [{ type: 'PIPES:READ', resource: 'refused_by_org' }, { type: 'DATASOURCES:READ', resource: 'orders_quarantine', filter: "org = 'acme'" }] });
+    const e = await get('/v0/pipes/refused_by_org.json', jwt);
+    expect(e.status, e.text).toBe(200);
+    expect(e.body.data).toEqual([{ org: 'acme', c: 1 }]);
+  });
+
+  it("a data source's filter narrows its quarantine table too; a filter that cannot run there answers an error, never every row", async () => {
+    const t = await mint('ds_acme_q', "DATASOURCES:READ:orders:org = 'acme'", 'DATASOURCES:READ:orders_quarantine');
+    const r = await sql('SELECT org FROM orders_quarantine', t);
+    expect(r.status, r.text).toBe(200);
+    expect(r.body.data).toEqual([{ org: 'acme' }]);
+    // id > 1 compares the quarantine's text with a number: the engine refuses it.
+    const n = await mint('ds_id_q', 'DATASOURCES:READ:orders:id > 1', 'DATASOURCES:READ:orders_quarantine');
+    const bad = await sql('SELECT org FROM orders_quarantine', n);
+    expect(bad.status, bad.text).toBeGreaterThanOrEqual(400);
+    expect(bad.body).toMatchObject({ error: expect.any(String), code: expect.any(String) });
+    expect(bad.text).not.toContain('globex');
+  });
+
+  it('a service data source\'s filter applies (tinybird.* and roost.audit_log), and one naming a column it lacks is refused when minted', async () => {
+    const t = await mint('svc_filtered', "DATASOURCES:READ:tinybird.datasources_ops_log:event_type = 'create'", "DATASOURCES:READ:roost.audit_log:event = 'token.created'");
+    let ops: Array<{ event_type: string }> = [];
+    for (let i = 0; i < 50; i++) {
+      const all = await sql('SELECT DISTINCT event_type FROM tinybird.datasources_ops_log ORDER BY event_type', admin);
+      if (all.body.data.length > 1) break;
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    ops = (await sql('SELECT DISTINCT event_type FROM tinybird.datasources_ops_log ORDER BY event_type', t)).body.data;
+    expect(ops).toEqual([{ event_type: 'create' }]);
+    const events = await sql('SELECT DISTINCT event FROM roost.audit_log', t);
+    expect(events.status, events.text).toBe(200);
+    expect(events.body.data.every((e: { event: string }) => e.event === 'token.created')).toBe(true);
+    expect(events.body.data.length).toBe(1);
+    for (const s of ['DATASOURCES:READ:roost.audit_log:nosuch = 1', 'DATASOURCES:READ:orders_quarantine:nosuch = 1', 'DATASOURCES:READ:tinybird.pipe_stats:nosuch = 1']) {
+      const r = await post(`/v0/tokens?name=bad_svc&scope=${encodeURIComponent(s)}`);
+      expect(r.status, s).toBe(400);
+      expect(r.body, s).toMatchObject({ code: 'INVALID_PARAMETER', error: expect.stringContaining('nosuch') });
+    }
+  });
+});

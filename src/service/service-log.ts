@@ -97,19 +97,23 @@ export type ServiceTable = keyof typeof SERVICE_TABLES;
  * written under its id, so a workspace renamed keeps them and a later one of the same name
  * never sees them).
  */
-export function serviceViews(tenant: string, workspaceId: string): Record<string, string> {
-  const out: Record<string, string> = {};
+/** The service data sources' views (their SQL, without brackets) and the columns each shows (what a row filter on one may name). */
+export function serviceViewDefs(tenant: string, workspaceId: string): Record<string, { sql: string; columns: string[] }> {
+  const out: Record<string, { sql: string; columns: string[] }> = {};
   // The workspace condition names its column qualified: a tenant's own server with ClickHouse's
   // old query analyzer replaced a bare `workspace_id` by an enclosing query's `WITH '<id>' AS
   // workspace_id` (every workspace's rows of the tenant; qualifyColumns in src/native/sql.ts).
   for (const [table, def] of Object.entries(SERVICE_TABLES)) {
     // Nested columns as their arrays (`Options.Names`, `Options.Values`), as Tinybird's users read them.
     const cols = storedColumns(def.columns).map(([c]) => c).filter((c) => c !== 'workspace' && c !== 'workspace_id' && c !== 'tenant');
-    out[def.publicName] = `(SELECT ${cols.map((c) => '`' + c + '`').join(', ')} FROM ${serviceDb(tenant)}.${table} WHERE ${serviceDb(tenant)}.${table}.workspace_id = ${quoteString(workspaceId)})`;
+    out[def.publicName] = { sql: `SELECT ${cols.map((c) => '`' + c + '`').join(', ')} FROM ${serviceDb(tenant)}.${table} WHERE ${serviceDb(tenant)}.${table}.workspace_id = ${quoteString(workspaceId)}`, columns: cols };
   }
   // Tinybird's daily aggregate of pipe_stats_rt, with its columns (the states merge with
   // avgMerge and quantilesTimingMerge(0.9, 0.95, 0.99), milliseconds), computed when read.
-  out['tinybird.pipe_stats'] = `(SELECT toDate(start_datetime) AS date, pipe_id, pipe_name, count() AS view_count, countIf(error = 1) AS error_count, avgState(duration) AS avg_duration_state, quantilesTimingState(0.9, 0.95, 0.99)(duration * 1000) AS quantile_timing_state, sum(read_bytes) AS read_bytes_sum, sum(read_rows) AS read_rows_sum, emptyArrayString() AS resource_tags FROM ${serviceDb(tenant)}.pipe_stats_rt WHERE ${serviceDb(tenant)}.pipe_stats_rt.workspace_id = ${quoteString(workspaceId)} GROUP BY date, pipe_id, pipe_name)`;
+  out['tinybird.pipe_stats'] = {
+    sql: `SELECT toDate(start_datetime) AS date, pipe_id, pipe_name, count() AS view_count, countIf(error = 1) AS error_count, avgState(duration) AS avg_duration_state, quantilesTimingState(0.9, 0.95, 0.99)(duration * 1000) AS quantile_timing_state, sum(read_bytes) AS read_bytes_sum, sum(read_rows) AS read_rows_sum, emptyArrayString() AS resource_tags FROM ${serviceDb(tenant)}.pipe_stats_rt WHERE ${serviceDb(tenant)}.pipe_stats_rt.workspace_id = ${quoteString(workspaceId)} GROUP BY date, pipe_id, pipe_name`,
+    columns: ['date', 'pipe_id', 'pipe_name', 'view_count', 'error_count', 'avg_duration_state', 'quantile_timing_state', 'read_bytes_sum', 'read_rows_sum', 'resource_tags'],
+  };
   return out;
 }
 
