@@ -204,6 +204,16 @@ describe('PUT /v0/pipes/<pipe>', () => {
     const dropper = await mkToken('guarded_dropper', ['PIPES:DROP:guarded']);
     const ok = await put('/v0/pipes/guarded?name=guarded2', dropper);
     expect(ok.status, ok.text).toBe(200);
+    // A token that may change the pipe but not read it is told what it changed, not the nodes' SQL
+    // (GET refuses it; a black-box round).
+    expect((await get('/v0/pipes/guarded2', dropper)).status).toBe(403);
+    expect(Object.keys(ok.body).sort()).toEqual(['description', 'id', 'name', 'updated_at']);
+    expect(ok.body.name).toBe('guarded2');
+    expect(ok.text).not.toContain('SELECT');
+    const both = await mkToken('guarded_both', ['PIPES:DROP:guarded2', 'PIPES:READ:guarded2']);
+    const full = await put('/v0/pipes/guarded2?description=seen', both);
+    expect(full.status, full.text).toBe(200);
+    expect(full.body.nodes[0].sql).toBe('SELECT 1 AS x');
     // The token's own scope followed the pipe.
     expect((await put('/v0/pipes/guarded2?description=still%20mine', dropper)).status).toBe(200);
     expect((await waitAudit((a) => a.event === 'pipe.rename' && a.resource === 'guarded2')).length).toBe(1);
@@ -386,7 +396,19 @@ describe('PUT /v0/datasources/<name>', () => {
     expect((await waitAudit((a) => a.event === 'authz.denied' && a.credential === 'token:secured_appender' && String(a.resource).includes('DATASOURCES:DROP:secured'))).length).toBe(1);
     expect((await get('/v0/datasources/secured')).status).toBe(200);
     const dropper = await mkToken('secured_dropper', ['DATASOURCES:DROP:secured']);
-    expect((await put('/v0/datasources/secured?name=secured2', dropper)).status).toBe(200);
+    const renamed = await put('/v0/datasources/secured?name=secured2', dropper);
+    expect(renamed.status, renamed.text).toBe(200);
+    // A token that may change the data source but not read it is told what it changed, not its
+    // schema or the table's statistics (GET refuses it; a black-box round); a filtered reader gets
+    // what its GET shows, without the whole table's statistics.
+    expect((await get('/v0/datasources/secured2', dropper)).status).toBe(403);
+    expect(Object.keys(renamed.body).sort()).toEqual(['description', 'id', 'name', 'updated_at']);
+    const filtered = await mkToken('secured_filtered', ['DATASOURCES:DROP:secured2', 'DATASOURCES:READ:secured2:id = 1']);
+    const seen = await put('/v0/datasources/secured2?description=filtered', filtered);
+    expect(seen.status, seen.text).toBe(200);
+    expect(seen.body.schema).toBeDefined();
+    expect(seen.body.statistics).toBeUndefined();
+    expect((await put('/v0/datasources/secured2?description=full')).body.statistics).toMatchObject({ row_count: 1 });
     expect((await req('POST', '/v0/datasources/secured2/truncate', dropper)).status).toBe(200);
     expect((await waitAudit((a) => a.event === 'datasource.rename' && a.resource === 'secured2')).length).toBe(1);
   });

@@ -12,7 +12,7 @@ import { datasourceDatafile } from '../datasources/datafile.js';
 import { multipartBoundary, readMultipart, partText, type Part } from '../http/multipart.js';
 import { yesOrNo } from '../http/fields.js';
 import { QueryFailed, RoostError } from '../errors.js';
-import { authenticate, authorize, authorizeConditionRead, credentialName, decide, readFilter, stillAuthorized, workspaceOf, type Credential } from '../../auth/authorize.js';
+import { authenticate, authorize, authorizeConditionRead, credentialName, decide, stillAuthorized, workspaceOf, type Credential } from '../../auth/authorize.js';
 import { getTenant, getWorkspace, sameWorkspace, type Workspace } from '../../tenants/registry.js';
 import {
   checkDataSourceName, checkDefaultsSupported, createQuarantine, createTables, deleteDataSourceOps, deleteRowsWhere, getDataSource, listDataSources, newDataSource,
@@ -710,7 +710,8 @@ export function registerDataSourceRoutes(app: App): void {
       const base = state.get<DataSource>('datasources', ws.tenant, ws.name, name.slice(0, -'_quarantine'.length));
       if (!base) throw new RoostError('UNKNOWN_DATASOURCE', `there is no data source "${name}" in this workspace (nor one whose quarantine it would be)`);
       if (datafile) throw new RoostError('INVALID_PARAMETER', `"${name}" is a quarantine: it has no datafile of its own (it is made with its data source; ask for ${base.name}.datasource)`);
-      const filtered = readFilter(cred, name) !== undefined;
+      // (A filter of its data source applies to it too: name-map.ts.)
+      const filtered = rowFiltersOf(state, ws.tenant, ws.name, cred)[name] !== undefined;
       return sendJson(ctx, 200, await quarantineView(app, ws, base, !filtered));
     }
     const ds = getDataSource(state, ws.tenant, ws.name, name);
@@ -816,6 +817,13 @@ export function registerDataSourceRoutes(app: App): void {
     if (p.description !== undefined) {
       app.audit({ event: 'datasource.update', outcome: 'success', tenant: ws.tenant, workspace: ws.name, workspaceId: ws.id, resource: to, requestId: ctx.id, credential: credentialName(cred), details: { description: p.description } });
     }
+    // The data source as GET shows it to a credential that may read it (without its statistics
+    // through a row filter); to one that may only change it (DATASOURCES:DROP), what it changed:
+    // the schema and the whole table's statistics were shown to a token GET refuses (a black-box round).
+    if (decide(cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:READ', resource: next.name }) !== undefined) {
+      return sendJson(ctx, 200, { id: next.id, name: next.name, description: next.description ?? '', updated_at: next.updatedAt ?? next.createdAt });
+    }
+    if (rowFiltersOf(state, ws.tenant, ws.name, cred)[next.name] !== undefined) return sendJson(ctx, 200, dataSourceView(next, undefined));
     // The change is made: statistics the engine cannot give now (a remote server away) are left
     // out, not a 503 that said "retry" for a rename or description already applied.
     sendJson(ctx, 200, dataSourceView(next, await tableStats(app, ws, next).catch((e) => {
