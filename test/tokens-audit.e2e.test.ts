@@ -55,6 +55,24 @@ describe('scope spellings', () => {
     expect((await waitAudit((a) => a.event === 'authz.denied' && a.credential === 'token:mgr')).length).toBeGreaterThanOrEqual(3);
   });
 
+  it('a TOKENS token cannot grant the audit log (a token or a JWT), nor see, change or refresh a token that reads it (403, audited)', async () => {
+    const h = { 'Content-Type': 'application/json' };
+    for (const s of ['DATASOURCES:READ:roost.audit_log', "DATASOURCES:READ:roost.audit_log:event = 'token.created'"]) {
+      const r = await post(`/v0/tokens?name=aud&scope=${enc(s)}`, mgr);
+      expect(r.status, `${s}: ${r.text}`).toBe(403);
+      expect(r.body).toMatchObject({ code: 'FORBIDDEN', error: expect.any(String) });
+    }
+    const jwt = await post(`/v0/tokens?name=audjwt&expiration_time=${Math.floor(Date.now() / 1000) + 600}`, mgr, JSON.stringify({ scopes: [{ type: 'DATASOURCES:READ', resource: 'roost.audit_log' }] }), h);
+    expect(jwt.status, jwt.text).toBe(403);
+    expect((await put(`/v0/tokens/dup?scope=${enc('DATASOURCES:READ:roost.audit_log')}`, mgr)).status).toBe(403);
+    // One an ADMIN credential made: out of the TOKENS token's list and reach, like ADMIN tokens.
+    expect((await post(`/v0/tokens?name=auditor&scope=${enc('DATASOURCES:READ:roost.audit_log')}`)).status).toBe(200);
+    expect(((await get('/v0/tokens', mgr)).body.tokens as Array<{ name: string }>).map((t) => t.name)).not.toContain('auditor');
+    expect((await get('/v0/tokens/auditor', mgr)).status).toBe(403);
+    expect((await post('/v0/tokens/auditor/refresh', mgr)).status).toBe(403);
+    expect((await waitAudit((a) => a.event === 'authz.denied' && a.credential === 'token:mgr' && String(a.resource).includes('ADMIN'))).length).toBeGreaterThanOrEqual(6);
+  });
+
   it('a TOKENS token cannot reach the workspace admin token by its id either', async () => {
     const list = (await get('/v0/tokens')).body.tokens as Array<{ id: string; name: string }>;
     const wat = list.find((t) => t.name === 'workspace admin token')!;

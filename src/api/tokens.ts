@@ -1,7 +1,7 @@
 /**
  * `/v0/tokens`: a workspace's service tokens (Tinybird's API). Needs `ADMIN`
  * or `TOKENS`; a credential without `ADMIN` cannot see, mint or change tokens
- * holding `ADMIN` (no escalation through `TOKENS`). Secrets are answered once,
+ * holding `ADMIN` or a scope on the audit log (no escalation through `TOKENS`). Secrets are answered once,
  * at creation or refresh. With `expiration_time`, creation answers a signed
  * JWT token instead (scopes and limits from the JSON body).
  */
@@ -10,7 +10,7 @@ import type { App } from '../app.js';
 import type { Ctx } from '../http/context.js';
 import { formOf, noLoneSurrogates, readBody, sendJson, textOf } from '../http/context.js';
 import { RoostError } from '../errors.js';
-import { authenticate, authorize, credentialName, scopeAllows, workspaceOf, type Credential, type WorkspaceRef } from '../../auth/authorize.js';
+import { authenticate, authorize, credentialName, isNamedOnly, scopeAllows, workspaceOf, type Credential, type WorkspaceRef } from '../../auth/authorize.js';
 import { auditAuth } from '../../auth/runtime.js';
 import { parseScope, scopeView } from '../../auth/tokens/scopes.js';
 import {
@@ -51,8 +51,18 @@ async function tokenAdmin(app: App, ctx: Ctx): Promise<{ cred: Credential; ws: W
   return { cred, ws, wsId: getWorkspace(app.state, ws.tenant, ws.workspace).id };
 }
 
+/**
+ * Scopes only an ADMIN credential may grant, see or touch on a token: ADMIN, and a scope naming
+ * the audit log (`DATASOURCES:READ:roost.audit_log`, which `*` never reaches). A TOKENS credential
+ * minted itself such a token and read the audit log, and in it the ADMIN tokens its own list hides
+ * (a black-box round).
+ */
+function adminOnly(scopes: readonly string[]): boolean {
+  return scopes.some((s) => s === 'ADMIN' || isNamedOnly(s.split(':')[2] ?? ''));
+}
+
 function guardAdminScope(app: App, ctx: Ctx, cred: Credential, ws: WorkspaceRef, scopes: readonly string[]): void {
-  if (scopes.includes('ADMIN') && !isAdmin(cred, ws)) {
+  if (adminOnly(scopes) && !isAdmin(cred, ws)) {
     // Route through authorize() so the refusal is audited like every other denial.
     authorize(app, ctx, cred, { op: 'workspace', ...ws, scope: 'ADMIN', resource: 'tokens' });
   }
@@ -126,7 +136,7 @@ function parseRps(raw: unknown): number | undefined {
  */
 function sameToken(s: Parameters<typeof getToken>[0], ws: WorkspaceRef, t: TokenRecord): TokenRecord {
   const cur = getToken(s, ws.tenant, ws.workspace, t.name);
-  if (cur.id !== t.id || (cur.scopes.includes('ADMIN') && !t.scopes.includes('ADMIN'))) throw new RoostError('CONFLICT', 'the token changed meanwhile; retry');
+  if (cur.id !== t.id || (adminOnly(cur.scopes) && !adminOnly(t.scopes))) throw new RoostError('CONFLICT', 'the token changed meanwhile; retry');
   return cur;
 }
 
@@ -158,6 +168,7 @@ export function registerTokenRoutes(app: App): void {
       if (limits && typeof limits === 'object' && limits.rps !== undefined) parseRps(limits.rps);
       let body;
       try { body = parseJwtBody({ name, exp, scopes: json?.scopes, limits: json?.limits }); } catch (e) { throw new RoostError('INVALID_PARAMETER', (e as Error).message); }
+      guardAdminScope(app, ctx, cred, ws, body.scopes.map((s) => `${s.type}:${s.resource}`));
       const jwt = await signTinybirdJwt(key, w.id, body);
       audit(ctx, cred, ws, wsId, 'token.jwt_created', name, { exp, scopes: body.scopes.map((s) => `${s.type}:${s.resource}`) });
       sendJson(ctx, 200, { name, token: jwt, scopes: body.scopes, ...(body.rps ? { limits: { rps: body.rps } } : {}), exp });
@@ -185,7 +196,7 @@ export function registerTokenRoutes(app: App): void {
   router.get('/v0/tokens', async (ctx) => {
     const { cred, ws } = await tokenAdmin(app, ctx);
     const admin = isAdmin(cred, ws);
-    sendJson(ctx, 200, { tokens: listTokens(state, ws.tenant, ws.workspace).filter((t) => admin || !t.scopes.includes('ADMIN')).map((t) => tokenView(t)) });
+    sendJson(ctx, 200, { tokens: listTokens(state, ws.tenant, ws.workspace).filter((t) => admin || !adminOnly(t.scopes)).map((t) => tokenView(t)) });
   });
 
   const one = async (ctx: Ctx) => {
