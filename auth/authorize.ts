@@ -620,6 +620,19 @@ export function authorize(app: App, ctx: Ctx, cred: Credential, action: Action):
 }
 
 /**
+ * As `authorize`, on a resource the request named as `asked` (a pipe by its id): the refusal (and
+ * its audit record) names it as asked. Named by its resolved name, a 403 for an id told the name
+ * of a pipe its caller may not read, and told ids of pipes from made-up ones (a black-box round).
+ */
+export function authorizeAsAsked(app: App, ctx: Ctx, cred: Credential, action: Action & { op: 'workspace' }, asked: string): void {
+  const why = decide(cred, action);
+  if (why === undefined) return;
+  if (asked === action.resource) deny(app, ctx, cred, action, why);
+  const shown = { ...action, resource: asked };
+  deny(app, ctx, cred, shown, decide(cred, shown) ?? `this token lacks the scope ${action.scope}:${asked}`);
+}
+
+/**
  * A condition evaluated over every row of a data source (a rows delete's `delete_condition`, a
  * partial replace's `replace_condition`): it needs the read of that data source without a row
  * filter. A dry run's count, or whether the statement fails, tells of rows the filter hides

@@ -230,6 +230,32 @@ describe('PUT /v0/pipes/<pipe>', () => {
     expect((await req('POST', `/v0/pipes/by_node_id/nodes/${node.id}/endpoint`)).status).toBe(200);
   });
 
+  it("a pipe addressed by its id, refused, is named by that id: the 403 does not tell the name, and reads as a made-up id's (audited)", async () => {
+    await mkPipe('secret_name_x', 'SELECT 1 AS x');
+    const id = (await get('/v0/pipes/secret_name_x')).body.id as string;
+    await mkPipe('visible_one', 'SELECT 1 AS x');
+    const other = await mkToken('visible_reader', ['PIPES:READ:visible_one']);
+    const fake = 't_0000000000000000';
+    for (const [method, p] of [['GET', ''], ['GET', '.json'], ['PUT', '?description=x'], ['DELETE', ''], ['PUT', '/nodes/n']] as const) {
+      const real = await req(method, `/v0/pipes/${id}${p}`, other);
+      const made = await req(method, `/v0/pipes/${fake}${p}`, other);
+      expect(real.status, `${method} ${p}: ${real.text}`).toBe(403);
+      expect(real.text, `${method} ${p}`).not.toContain('secret_name_x');
+      if (!p.startsWith('/nodes')) expect(real.body.error, `${method} ${p}`).toContain(id);
+      expect(made.status, `${method} ${p}`).toBe(403);
+      expect(real.body.error.split(id).join(fake), `${method} ${p}`).toBe(made.body.error);
+    }
+    // A node route, to a token that may create pipes (its check on the pipe comes second).
+    const creator = await mkToken('visible_creator', ['PIPES:READ:visible_one', 'PIPES:CREATE']);
+    const node = await req('PUT', `/v0/pipes/${id}/nodes/n`, creator, 'SELECT 2 AS x');
+    expect(node.status, node.text).toBe(403);
+    expect(node.body.error).toBe(`this token lacks the scope PIPES:DROP:${id}`);
+    expect((await waitAudit((a) => a.event === 'authz.denied' && a.credential === 'token:visible_reader' && String(a.resource).includes(id))).length).toBeGreaterThanOrEqual(4);
+    expect(audits((a) => a.credential === 'token:visible_reader' && JSON.stringify(a).includes('secret_name_x'))).toEqual([]);
+    // Allowed, the id still works.
+    expect((await get(`/v0/pipes/${id}`)).body.name).toBe('secret_name_x');
+  });
+
   it('descriptions show in GET and in the list', async () => {
     await mkPipe('described', 'SELECT 1 AS x', 'first');
     expect((await put('/v0/pipes/described', admin, JSON.stringify({ description: 'second' }), { 'Content-Type': 'application/json' })).status).toBe(200);

@@ -10,7 +10,7 @@ import { yesOrNo } from '../http/fields.js';
 import { formOf, mergeForm, noLoneSurrogates, readBody, sendJson, sendText, textOf } from '../http/context.js';
 import { RoostError } from '../errors.js';
 import {
-  auditRefusal, authenticate, authorize, credentialName, decide, fixedParams, hasFixedParams, isNamedOnly, namedOnlyResources, scopeAllows, workspaceOf, roleOf, type Credential,
+  auditRefusal, authenticate, authorize, authorizeAsAsked, credentialName, decide, fixedParams, hasFixedParams, isNamedOnly, namedOnlyResources, scopeAllows, workspaceOf, roleOf, type Credential,
 } from '../../auth/authorize.js';
 import { roleAllows } from '../../auth/roles.js';
 import { getTenant, getWorkspace, sameWorkspace } from '../../tenants/registry.js';
@@ -400,16 +400,17 @@ export function registerPipeRoutes(app: App): void {
    * Checked on the name before the pipe is looked up, and again (`cur`: the pipe in the state
    * being changed) inside the change: the pipe holding the name may have been replaced meanwhile.
    */
-  const mayChange = (ctx: Ctx, r: WsRef, name: string, cur: Pipe | undefined = findPipe(state, r.tenant, r.workspace, name)) => (createdBy(r, cur)
+  const mayChange = (ctx: Ctx, r: WsRef, name: string, cur: Pipe | undefined = findPipe(state, r.tenant, r.workspace, name), asked = name) => (createdBy(r, cur)
     ? authorize(app, ctx, r.cred, { op: 'workspace', tenant: r.tenant, workspace: r.workspace, scope: 'PIPES:CREATE' })
-    : authorize(app, ctx, r.cred, { op: 'workspace', tenant: r.tenant, workspace: r.workspace, scope: 'PIPES:DROP', resource: name }));
+    : authorizeAsAsked(app, ctx, r.cred, { op: 'workspace', tenant: r.tenant, workspace: r.workspace, scope: 'PIPES:DROP', resource: name }, asked));
   /** The node routes' first check, on the name in the path before the body is read or the pipe looked up. */
   const mayEditPipe = (ctx: Ctx, r: WsRef) => {
     // The node routes take the pipe's id as the others do (Tinybird's CLI sends
     // `pipe_name_or_uid`): a 404 for an id the other routes took.
-    ctx.params.pipe = pipeNameOf(state, r, ctx.params.pipe!);
+    const asked = ctx.params.pipe!;
+    ctx.params.pipe = pipeNameOf(state, r, asked);
     mayEdit(ctx, r);
-    mayChange(ctx, r, ctx.params.pipe!);
+    mayChange(ctx, r, ctx.params.pipe!, undefined, asked);
   };
   /** save() of the pipe in the path, which must exist; who may change it is checked again on the pipe the change lands on. */
   const saveExisting = (ctx: Ctx, r: WsRef, change: (cur: Pipe) => Pipe | null, engine?: { ignore: boolean }) => save(r, ctx.params.pipe!, (cur) => {
@@ -629,8 +630,9 @@ export function registerPipeRoutes(app: App): void {
     if (ctx.queryError) throw ctx.queryError;
     if (ctx.req.method === 'POST') throw new RoostError('METHOD_NOT_ALLOWED', `call the endpoint as POST /v0/pipes/${name}.json (or .csv, .ndjson, .parquet)`, { headers: { Allow: 'GET, PUT, DELETE' } });
     const r = await wsOf(ctx);
+    const asked = name;
     name = pipeNameOf(state, r, name);
-    authorize(app, ctx, r.cred, { op: 'workspace', tenant: r.tenant, workspace: r.workspace, scope: 'PIPES:READ', resource: name });
+    authorizeAsAsked(app, ctx, r.cred, { op: 'workspace', tenant: r.tenant, workspace: r.workspace, scope: 'PIPES:READ', resource: name }, asked);
     const pipe = getPipe(state, r.tenant, r.workspace, name);
     // Exactly `text/plain`, as for `.datasource` (the tb CLI's test for text).
     if (ext === 'pipe' || ctx.query.get('format') === 'pipe') return sendText(ctx, 200, pipeDatafile(pipe), 'text/plain');
@@ -645,7 +647,7 @@ export function registerPipeRoutes(app: App): void {
   router.delete('/v0/pipes/:pipe', async (ctx) => {
     const r = await wsOf(ctx);
     const name = pipeNameOf(state, r, ctx.params.pipe!);
-    authorize(app, ctx, r.cred, { op: 'workspace', tenant: r.tenant, workspace: r.workspace, scope: 'PIPES:DROP', resource: name });
+    authorizeAsAsked(app, ctx, r.cred, { op: 'workspace', tenant: r.tenant, workspace: r.workspace, scope: 'PIPES:DROP', resource: name }, ctx.params.pipe!);
     await save(r, name, () => null);
     app.audit({ event: 'pipe.drop', outcome: 'success', tenant: r.tenant, workspace: r.workspace, workspaceId: r.workspaceId, resource: name, requestId: ctx.id, credential: credentialName(r.cred) });
     ctx.res.writeHead(204).end();
@@ -661,7 +663,7 @@ export function registerPipeRoutes(app: App): void {
   router.put('/v0/pipes/:pipe', async (ctx) => {
     const r = await wsOf(ctx);
     const name = pipeNameOf(state, r, ctx.params.pipe!);
-    authorize(app, ctx, r.cred, { op: 'workspace', tenant: r.tenant, workspace: r.workspace, scope: 'PIPES:DROP', resource: name });
+    authorizeAsAsked(app, ctx, r.cred, { op: 'workspace', tenant: r.tenant, workspace: r.workspace, scope: 'PIPES:DROP', resource: name }, ctx.params.pipe!);
     const found = getPipe(state, r.tenant, r.workspace, name);
     const p = await updateParams(ctx);
     if (p.name === undefined && p.description === undefined) throw nothingToChange('pipe', p);
@@ -805,8 +807,9 @@ export function registerPipeRoutes(app: App): void {
       const r = await wsOf(ctx);
       cred = r.cred;
       where = { tenant: r.tenant, workspace: r.workspace, workspaceId: state.get<{ id: string }>('workspaces', r.tenant, r.workspace)?.id, tokenName: tokenName(r.cred) };
+      const asked = name;
       name = pipeNameOf(state, r, name);
-      authorize(app, ctx, r.cred, { op: 'workspace', tenant: r.tenant, workspace: r.workspace, scope: 'PIPES:READ', resource: name });
+      authorizeAsAsked(app, ctx, r.cred, { op: 'workspace', tenant: r.tenant, workspace: r.workspace, scope: 'PIPES:READ', resource: name }, asked);
       if (!format) throw new RoostError('UNSUPPORTED_FORMAT', `.${ext} is not an endpoint format; use ${Object.keys(EXTENSION_FORMATS).map((e) => `.${e}`).join(', ')}`);
       // A query string that is not UTF-8 is said before the lookup, as on every route (logged
       // under the pipe's id when there is one).
