@@ -94,7 +94,7 @@ export function ownerKey(cred: Credential): string {
   }
 }
 
-function tenantOfCred(cred: Credential): string | undefined {
+export function tenantOfCred(cred: Credential): string | undefined {
   switch (cred.kind) {
     case 'operator': return undefined;
     case 'token': return cred.token.tenant;
@@ -163,6 +163,16 @@ export function auditRefusal(app: App, ctx: Ctx, cred: Credential | undefined, e
  * tenant's log only, and the tenant tried never knew. Without who tried (a tenant learns nothing
  * of another's people or names; the operator reads the full record in the actor's tenant's log).
  */
+/**
+ * A refusal of something of another tenant that is answered as if it did not exist (a job by its
+ * id): recorded in that tenant's audit log only. A record in the asker's own log named the tenant
+ * the thing belongs to, and told an existing id from a made-up one, which leaves none (a
+ * black-box round).
+ */
+export function auditOtherTenantProbe(app: App, ctx: Ctx, cred: Credential, target: string, resource: string): void {
+  auditForTarget(app, ctx, cred, target, resource);
+}
+
 function auditForTarget(app: App, ctx: Ctx, cred: Credential, target: string | undefined, resource: string): void {
   const own = tenantOfCred(cred);
   if (!target || !own || target === own || !app.state.get('tenants', target)) return;

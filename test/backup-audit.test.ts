@@ -598,14 +598,19 @@ describe('another tenant\'s admin', () => {
         expect([403, 404], `${method} ${p}: ${r.status} ${r.text}`).toContain(r.status);
         expect(r.text).not.toContain(backupId.slice(-6) + '"');
       }
-      // The job is no job to it (404), and the denial is audited (it was in the request log only).
+      // The job is no job to it (404), as a made-up id is; the denial is audited (it was in the
+      // request log only) in the job's tenant, not in the asker's, where the record named the
+      // job's tenant and told a real id from a made-up one (a black-box round).
       expect((await call(`${a.url}/v0/jobs/${b.body.id}`, { token: admin })).status).toBe(404);
+      expect((await call(`${a.url}/v0/jobs/00000000-0000-4000-8000-000000000000`, { token: admin })).status).toBe(404);
       let denied: Array<Record<string, any>> = [];
       for (let i = 0; i < 40 && denied.length === 0; i++) {
         denied = a.logs.filter((l) => l.msg === 'audit' && l.event === 'authz.denied' && /\/v0\/jobs\//.test(String(l.resource)));
         if (denied.length === 0) await new Promise((r) => setTimeout(r, 50));
       }
-      expect(denied.map((d) => d.tenant)).toContain('rival');
+      expect(denied.map((d) => d.tenant)).toContain('acme');
+      expect(denied.filter((d) => d.tenant === 'acme').every((d) => d.credential === 'another tenant')).toBe(true);
+      expect(a.logs.filter((l) => l.msg === 'audit' && l.tenant === 'rival' && /\/v0\/jobs\//.test(String(l.resource)))).toEqual([]);
       expect((await waitJob(b.body.id)).status).toBe('done');
       // A backup of acme copied under rival's folder is not restorable into rival (its manifest says acme).
       const root = path.join(a.dataDir, 'backups');

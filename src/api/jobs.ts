@@ -3,7 +3,7 @@ import type { App } from '../app.js';
 import { sendJson } from '../http/context.js';
 import { RoostError } from '../errors.js';
 import type { Ctx } from '../http/context.js';
-import { authenticate, authorize, decide, type Credential } from '../../auth/authorize.js';
+import { auditOtherTenantProbe, authenticate, authorize, decide, tenantOfCred, type Credential } from '../../auth/authorize.js';
 import { jobsOf, jobView, ownerKey, type Job } from '../../tenants/jobs.js';
 
 export function registerJobRoutes(app: App): void {
@@ -13,9 +13,15 @@ export function registerJobRoutes(app: App): void {
     const job = jobsOf(app).get(ctx.params.id!);
     const none = () => new RoostError('NOT_FOUND', `there is no job "${ctx.params.id}"`);
     if (!job) throw none();
-    // Anyone else sees no such job — a denial all the same, audited as one (in the asker's
-    // tenant, and the job's): it was only in the request log.
+    // Anyone else sees no such job — a denial all the same, audited as one: in the asker's tenant
+    // when it is the job's (it was only in the request log), else in the job's tenant only (in
+    // the asker's, the record named the job's tenant, and an unknown id leaves none).
     if (ownerKey(cred) !== job.startedBy) {
+      const own = tenantOfCred(cred);
+      if (own !== undefined && own !== job.tenant) {
+        auditOtherTenantProbe(app, ctx, cred, job.tenant, `job ${job.id} (${ctx.route})`);
+        throw none();
+      }
       try {
         authorize(app, ctx, cred, { op: 'tenant', tenant: job.tenant });
       } catch (e) {
