@@ -623,6 +623,18 @@ export function denySqlName(app: App, ctx: Ctx, cred: Credential, ref: Workspace
   deny(app, ctx, cred, action, why);
 }
 
+/**
+ * Pipe names as `cred` may be told them (a refusal's list of the pipes that read something): those
+ * it may read, then how many others there are. A token that may drop a data source, or create
+ * one, was told the names of pipes it may not read (a black-box round).
+ */
+export function pipesSeenBy(cred: Credential, ref: { tenant: string; workspace: string }, names: readonly string[]): { text: string; details: Record<string, unknown> } {
+  const shown = names.filter((n) => decide(cred, { op: 'workspace', tenant: ref.tenant, workspace: ref.workspace, scope: 'PIPES:READ', resource: n }) === undefined);
+  const hidden = names.length - shown.length;
+  const text = [...shown, ...(hidden ? [`${hidden} ${hidden === 1 ? 'pipe' : 'pipes'} this credential may not read`] : [])].join(', ');
+  return { text, details: { dependents: shown, ...(hidden ? { hidden_dependents: hidden } : {}) } };
+}
+
 /** Guards an operation: default deny, every denial audited (403 FORBIDDEN). */
 export function authorize(app: App, ctx: Ctx, cred: Credential, action: Action): void {
   const why = decide(cred, action);

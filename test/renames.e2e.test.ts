@@ -353,6 +353,18 @@ describe('PUT /v0/datasources/<name>', () => {
     expect(drop.status, drop.text).toBe(409);
     expect(drop.body.dependents).toEqual(['hits_rejects']);
     expect((await get('/v0/pipes/hits_rejects.json')).body.data).toEqual([{ n: 1 }]);
+    // A token that may drop or rename it but not read the pipes is told how many, not their names
+    // (a black-box round); the pipes it may read it is told by name.
+    await mkPipe('hits_visible', 'SELECT count() AS n FROM hits');
+    const dropper = await mkToken('hits_dropper', ['DATASOURCES:DROP:hits', 'PIPES:READ:hits_visible']);
+    const dry = await req('DELETE', '/v0/datasources/hits?dry_run=true', dropper);
+    expect(dry.status, dry.text).toBe(200);
+    expect(dry.body).toMatchObject({ dependent_pipes: ['hits_visible'], hidden_dependent_pipes: 1 });
+    for (const refused of [await req('DELETE', '/v0/datasources/hits', dropper), await put('/v0/datasources/hits?name=hits3', dropper)]) {
+      expect(refused.status, refused.text).toBe(409);
+      expect(refused.text).not.toContain('hits_rejects');
+      expect(refused.body).toMatchObject({ dependents: ['hits_visible'], hidden_dependents: 1, error: expect.stringContaining('hits_visible, 1 pipe this credential may not read') });
+    }
   });
 
   it('creates are refused under a name that differs from another only in case, as renames are', async () => {

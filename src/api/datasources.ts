@@ -12,7 +12,7 @@ import { datasourceDatafile } from '../datasources/datafile.js';
 import { multipartBoundary, readMultipart, partText, type Part } from '../http/multipart.js';
 import { yesOrNo } from '../http/fields.js';
 import { QueryFailed, RoostError } from '../errors.js';
-import { authenticate, authorize, authorizeConditionRead, credentialName, decide, stillAuthorized, workspaceOf, type Credential } from '../../auth/authorize.js';
+import { authenticate, authorize, authorizeConditionRead, credentialName, decide, pipesSeenBy, stillAuthorized, workspaceOf, type Credential } from '../../auth/authorize.js';
 import { getTenant, getWorkspace, sameWorkspace, type Workspace } from '../../tenants/registry.js';
 import {
   checkDataSourceName, checkDefaultsSupported, createQuarantine, createTables, deleteDataSourceOps, deleteRowsWhere, getDataSource, listDataSources, newDataSource,
@@ -756,12 +756,14 @@ export function registerDataSourceRoutes(app: App): void {
       const readersOf = (n: string) => [...new Set([...(app.dependents?.(ws, n, s) ?? []), ...(app.dependents?.(ws, `${n}_quarantine`, s) ?? [])])];
       const users = readersOf(ds.name);
       if (users.length) {
-        throw new RoostError('CONFLICT', `data source "${ds.name}" (or its quarantine) is read by pipes ${users.join(', ')}, whose SQL names it; change those pipes to read another data source (or delete them), then rename it`, { details: { dependents: users } });
+        const u = pipesSeenBy(cred, { tenant: ws.tenant, workspace: ws.name }, users);
+        throw new RoostError('CONFLICT', `data source "${ds.name}" (or its quarantine) is read by pipes ${u.text}, whose SQL names it; change those pipes to read another data source (or delete them), then rename it`, { details: u.details });
       }
       // A pipe that names the new name (in a template branch not taken at save) would start reading this data source.
       const readers = readersOf(to);
       if (readers.length) {
-        throw new RoostError('CONFLICT', `pipes ${readers.join(', ')} name "${to}" in their SQL; a data source of that name would become what they read: pick another name`, { details: { dependents: readers } });
+        const u = pipesSeenBy(cred, { tenant: ws.tenant, workspace: ws.name }, readers);
+        throw new RoostError('CONFLICT', `pipes ${u.text} name "${to}" in their SQL; a data source of that name would become what they read: pick another name`, { details: u.details });
       }
       return cur;
     };
@@ -987,12 +989,14 @@ export function registerDataSourceRoutes(app: App): void {
     const readers = (s?: State) => [...new Set([...(app.dependents?.(ws, ds.name, s) ?? []), ...(app.dependents?.(ws, `${ds.name}_quarantine`, s) ?? [])])];
     if (dryRun) {
       // Nothing is dropped: what a drop would meet (pipes that read it are a 409 then, with force or not).
-      sendJson(ctx, 200, { id: ds.id, name: ds.name, deleted: false, dry_run: true, dependent_pipes: readers(), dependent_views: [] });
+      const u = pipesSeenBy(cred, { tenant: ws.tenant, workspace: ws.name }, readers());
+      sendJson(ctx, 200, { id: ds.id, name: ds.name, deleted: false, dry_run: true, dependent_pipes: u.details.dependents, ...(u.details.hidden_dependents ? { hidden_dependent_pipes: u.details.hidden_dependents } : {}), dependent_views: [] });
       return;
     }
     const refuseIfRead = (users: string[]) => {
       if (users.length) {
-        throw new RoostError('CONFLICT', `data source "${ds.name}" (or its quarantine) is used by pipes: ${users.join(', ')}; remove them first${force ? ' (force=true does not drop a data source pipes read: they would fail on every call)' : ''}`, { details: { dependents: users } });
+        const u = pipesSeenBy(cred, { tenant: ws.tenant, workspace: ws.name }, users);
+        throw new RoostError('CONFLICT', `data source "${ds.name}" (or its quarantine) is used by pipes: ${u.text}; remove them first${force ? ' (force=true does not drop a data source pipes read: they would fail on every call)' : ''}`, { details: u.details });
       }
     };
     // Refused or failed, the drop is in the operations log too (docs/api.md: every operation, once

@@ -10,7 +10,7 @@ import { yesOrNo } from '../http/fields.js';
 import { formOf, mergeForm, noLoneSurrogates, readBody, sendJson, sendText, textOf } from '../http/context.js';
 import { RoostError } from '../errors.js';
 import {
-  auditRefusal, authenticate, authorize, authorizeAsAsked, credentialName, decide, fixedParams, hasFixedParams, isNamedOnly, namedOnlyResources, scopeAllows, workspaceOf, roleOf, type Credential,
+  auditRefusal, authenticate, authorize, authorizeAsAsked, credentialName, decide, pipesSeenBy, fixedParams, hasFixedParams, isNamedOnly, namedOnlyResources, scopeAllows, workspaceOf, roleOf, type Credential,
 } from '../../auth/authorize.js';
 import { roleAllows } from '../../auth/roles.js';
 import { getTenant, getWorkspace, sameWorkspace } from '../../tenants/registry.js';
@@ -459,13 +459,14 @@ export function registerPipeRoutes(app: App): void {
         const users = pipesUsing(s, r.tenant, r.workspace, name);
         if (next === null) {
           if (!cur) throw new RoostError('UNKNOWN_PIPE', `there is no pipe "${name}" in this workspace`);
-          if (users.length) throw new RoostError('CONFLICT', `pipe "${name}" is read by pipes ${users.join(', ')}; change or delete them first`, { details: { dependents: users } });
+          if (users.length) { const u = pipesSeenBy(r.cred, r, users); throw new RoostError('CONFLICT', `pipe "${name}" is read by pipes ${u.text}; change or delete them first`, { details: u.details }); }
           return { ops: [...deletePipeOps(cur), ...dropReferencesOps(s, r.tenant, r.workspace, 'pipe', cur.id, cur.name, Date.now())], result: null };
         }
         const checked = checkPipe(s, { ...ownedAfter(r, next), ...publishedBy(r), updatedAt: new Date().toISOString() }, cur);
         refusePublishingUnreadable(r, checked);
         if (!checked.endpoint && users.length && !engine?.ignore) {
-          throw new RoostError('CONFLICT', `pipe "${name}" is read by pipes ${users.join(', ')} through its endpoint; keep a node published${engine ? ', or pass ignore_sql_errors=true to leave them without it' : ''}`, { details: { dependents: users } });
+          const u = pipesSeenBy(r.cred, r, users);
+          throw new RoostError('CONFLICT', `pipe "${name}" is read by pipes ${u.text} through its endpoint; keep a node published${engine ? ', or pass ignore_sql_errors=true to leave them without it' : ''}`, { details: u.details });
         }
         if (plan && !samePlan(plan, planEngineCheck(s, cur, checked, false, checkView(s, r)))) return { ops: [], result: 'retry' };
         return { ops: putPipeOps(checked), result: checked };
@@ -677,12 +678,14 @@ export function registerPipeRoutes(app: App): void {
       refuseTakenName(s, r.tenant, r.workspace, to, 'pipe', cur.id);
       const users = pipesUsing(s, r.tenant, r.workspace, name);
       if (users.length) {
-        throw new RoostError('CONFLICT', `pipe "${name}" is read by pipes ${users.join(', ')}, whose SQL names it; change those pipes to read another name (or delete them), then rename it`, { details: { dependents: users } });
+        const u = pipesSeenBy(r.cred, r, users);
+        throw new RoostError('CONFLICT', `pipe "${name}" is read by pipes ${u.text}, whose SQL names it; change those pipes to read another name (or delete them), then rename it`, { details: u.details });
       }
       // A pipe that names the new name (in a template branch not taken at save) would start reading this pipe.
       const readers = pipesUsing(s, r.tenant, r.workspace, to).filter((x) => x !== name);
       if (readers.length) {
-        throw new RoostError('CONFLICT', `pipes ${readers.join(', ')} name "${to}" in their SQL; a pipe of that name would become what they read: pick another name`, { details: { dependents: readers } });
+        const u = pipesSeenBy(r.cred, r, readers);
+        throw new RoostError('CONFLICT', `pipes ${u.text} name "${to}" in their SQL; a pipe of that name would become what they read: pick another name`, { details: u.details });
       }
       return cur;
     };
