@@ -131,6 +131,24 @@ describe('JWT fixed_params through /v0/sql?pipeline=', () => {
     expect(open.status, open.text).toBe(200);
     expect(open.body.data).toEqual([{ c: 3 }]);
   });
+
+  it('pipeline= in a POST form or JSON body is taken as in the query string, with the same scope checks', async () => {
+    const t = (await post('/v0/tokens?name=org_reader_post&scope=PIPES:READ:org_orders')).body.token;
+    const form = { 'Content-Type': 'application/x-www-form-urlencoded' };
+    const ok = await post('/v0/sql', `pipeline=org_orders&q=${encodeURIComponent('SELECT org, n FROM by_org FORMAT JSON')}`, form, t);
+    expect(ok.status, ok.text).toBe(200);
+    expect(ok.body.data).toEqual([{ org: 'acme', n: 2 }]);
+    const json = await post('/v0/sql', JSON.stringify({ q: 'SELECT org, n FROM by_org FORMAT JSON', pipeline: 'org_orders' }), { 'Content-Type': 'application/json' }, t);
+    expect(json.status, json.text).toBe(200);
+    expect(json.body.data).toEqual([{ org: 'acme', n: 2 }]);
+    // The body's wins over the query string's, and is checked: a pipe the token may not read is a 403.
+    const other = await post('/v0/sql?pipeline=org_orders', `pipeline=wrap_orders&q=${encodeURIComponent('SELECT 1 FORMAT JSON')}`, form, t);
+    expect(other.status, other.text).toBe(403);
+    expect(other.body.error).toContain('PIPES:READ:wrap_orders');
+    const raw = await post('/v0/sql', `pipeline=org_orders&q=${encodeURIComponent('SELECT org FROM raw FORMAT JSON')}`, form, t);
+    expect(raw.status, raw.text).toBe(403);
+    expect(raw.text).not.toContain('globex');
+  });
 });
 
 describe('arrayJoin in a row filter', () => {

@@ -210,7 +210,9 @@ export function registerSqlRoutes(app: App): void {
       }
     };
     // `pipeline=<pipe>`: the pipe's nodes are names too, compiled with the request's parameters.
-    const pipeName = ctx.query.get('pipeline');
+    // From a form body too, which wins over the query string as for every parameter (it was read
+    // from the query string only: a POST form's pipeline= resolved nothing).
+    const pipeName = call.form?.get('pipeline') ?? ctx.query.get('pipeline');
     // Its scope before the lookup, as on pipe routes: a credential that may not read it gets the
     // same 403 whether or not the pipe exists.
     if (pipeName) authorize(app, ctx, cred, { op: 'workspace', tenant, workspace, scope: 'PIPES:READ', resource: pipeName });
