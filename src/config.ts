@@ -291,7 +291,7 @@ export function helpText(): string {
   const rows = Object.values(OPTIONS).map((o) => `  ${(o.flag + (o.bool ? '' : ' <v>')).padEnd(24)} ${o.env.padEnd(26)} ${o.help}${o.def !== undefined ? ` (default ${o.def})` : ''}`);
   const envOnly = [
     ['ROOST_PUBLIC_URL', "the server's public base URL behind a proxy (OIDC redirect URIs, SAML ACS and entity ids) (default the bound address)"],
-    ['ROOST_CELL_CANCEL_GRACE_MS', 'how long a cancelled query may take to stop before its cell is restarted, in ms (default 1000)'],
+    ['ROOST_CELL_CANCEL_GRACE_MS', 'how long a cancelled query may take to stop before its cell is restarted, when other work waits for the engine behind it (else it runs on to its time limit), in ms (default 1000)'],
     ['ROOST_ABANDONED_RESTARTS', "restarts of a tenant's cell that one credential's queries may cause by being left while still running (each within ROOST_CELL_CANCEL_GRACE_MS) before its queries are refused with 429; 0: no limit (default 3)"],
     ['ROOST_ABANDONED_RESTARTS_WINDOW_S', 'the window of ROOST_ABANDONED_RESTARTS, in seconds (default 600)'],
     ['ROOST_MAX_FILE_RESULT_BYTES', 'cap on the uncompressed bytes of a Parquet/Arrow/ORC/Avro result, which an embedded cell builds whole on disk before sending it (default 1073741824)'],

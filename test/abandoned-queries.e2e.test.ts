@@ -78,14 +78,38 @@ describe('abandoned queries over HTTP', () => {
     expect(restarts()).toBe(n);
   };
 
-  it('the restart a left query costs is charged to its credential: past the budget its queries get 429, others run', async () => {
+  /** A statement (a data source created): it needs the engine to itself, so it waits behind a query left running. */
+  let ddl = 0;
+  const statement = (token: string) => call(`${srv.url}/v0/datasources?name=ddl_${++ddl}&schema=${encodeURIComponent('x Int32')}`, { method: 'POST', token });
+
+  it('a left query is let run while nothing waits for the engine: no restart, no charge, the tenant\'s other queries answer beside it', async () => {
+    // The service tables made (with the tenant's first service rows: statements that would wait).
+    for (let i = 0; i < 100; i++) {
+      const r = await call(`${srv.url}/v0/sql?q=${encodeURIComponent('SELECT count() AS n FROM tinybird.pipe_stats_rt FORMAT JSON')}`, { token: admin });
+      if (r.status === 200 && Number(r.body.data[0].n) > 0) break;
+      await new Promise((res) => setTimeout(res, 100));
+    }
     await abandon(admin);
+    // Past the grace a kill would have come (1 s), and past several looks at the cell.
+    for (let i = 0; i < 5; i++) {
+      const ok = await call(`${srv.url}/v0/sql?q=${encodeURIComponent('SELECT count() AS n FROM t FORMAT CSV')}`, { token: other });
+      expect(ok.status, ok.text).toBe(200);
+      await new Promise((r) => setTimeout(r, 400));
+    }
+    expect(restarts()).toBe(0);
+    expect(chargesOf(srv)).toEqual([]);
+    // Something that must wait for it (a statement): now it costs a restart, charged to its credential.
+    const made = await statement(admin);
+    expect(made.status, made.text).toBe(200);
     await waitRestarts(1);
     const charged = await waitAudit((a) => a.event === 'query.abandoned');
     expect(charged).toMatchObject({ outcome: 'failure', tenant: 'local', resource: '/v0/sql' });
     expect(String(charged.credential)).toContain('admin');
+  }, 60_000);
 
-    // The credential is refused now, on /v0/sql and on endpoints alike, with a reason and a time.
+  it('the restart a left query costs is charged to its credential: past the budget its queries get 429, others run', async () => {
+    // (The restart and its charge: the test above.) The credential is refused now, on /v0/sql
+    // and on endpoints alike, with a reason and a time.
     const refused = await call(`${srv.url}/v0/sql?q=${encodeURIComponent('SELECT 1 AS x FORMAT CSV')}`, { token: admin });
     expect(refused.status).toBe(429);
     expect(refused.body.code).toBe('RATE_LIMITED');
@@ -104,21 +128,27 @@ describe('abandoned queries over HTTP', () => {
     expect(ok.status, ok.text).toBe(200);
     expect(ok.text).toBe('0\n');
     await abandon(other);
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await statement(admin)).status).toBe(200);
     await waitRestarts(2);
     expect((await call(`${srv.url}/v0/sql?q=${encodeURIComponent('SELECT count() AS n FROM t FORMAT CSV')}`, { token: other })).status).toBe(429);
   }, 60_000);
 
   it("a query cut by the server's own deadline is not charged to its credential", async () => {
     // The request deadline (1 s) passes long before the query's time limit (20 s): the server ends
-    // the request and the cell is restarted to stop the query, as when a client leaves.
-    const short = await startServer({ args: ['--query-timeout', '20000', '--request-timeout', '1000'], env: { ROOST_ABANDONED_RESTARTS: '1' } });
+    // the request and the query runs on until something waits for the engine (a statement, here),
+    // and then the cell is restarted to stop it, as when a client leaves. (A grace of 300 ms: the
+    // statement, under the same 1 s deadline, still waits when the cell is looked at.)
+    const short = await startServer({ args: ['--query-timeout', '20000', '--request-timeout', '1000'], env: { ROOST_ABANDONED_RESTARTS: '1', ROOST_CELL_CANCEL_GRACE_MS: '300' } });
     try {
       const tok = (await call(`${short.url}/tokens`)).body.workspace_admin_token;
+      const cut = () => short.logs.filter((l) => l.msg === 'cell restarted: a cancelled query did not stop in time').length;
       for (let i = 1; i <= 2; i++) {
         const r = await call(`${short.url}/v0/sql?q=${heavy}`, { token: tok });
         expect(r.status).toBe(408);
-        for (let k = 0; k < 200 && short.logs.filter((l) => l.msg === 'cell restarted: a cancelled query did not stop in time').length < i; k++) await new Promise((res) => setTimeout(res, 50));
-        expect(short.logs.filter((l) => l.msg === 'cell restarted: a cancelled query did not stop in time')).toHaveLength(i);
+        void call(`${short.url}/v0/datasources?name=short_${i}&schema=${encodeURIComponent('x Int32')}`, { method: 'POST', token: tok });
+        for (let k = 0; k < 200 && cut() < i; k++) await new Promise((res) => setTimeout(res, 50));
+        expect(cut()).toBe(i);
       }
       // (Its 1 s request deadline can pass while the restarted cell starts on a loaded machine: asked again then.)
       let r = await call(`${short.url}/v0/sql?q=${encodeURIComponent('SELECT 1 AS x FORMAT CSV')}`, { token: tok });

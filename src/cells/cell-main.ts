@@ -248,6 +248,10 @@ let exclusive = false;
  * queries): only its INSERT statements take turns with the queries.
  */
 const insertsInEngine = new Set<number>();
+/** Those of insertsInEngine that write service rows (insertCall). */
+const serviceInsertsInEngine = new Set<number>();
+/** The tenant's service database (src/service/service-log.ts, serviceDb). */
+const SERVICE_DB_PREFIX = 'roost_svc_';
 let nextInsertCall = -1;
 const insertWaiters: Array<() => void> = [];
 
@@ -278,6 +282,22 @@ function callsInEngine(lane: Lane): Set<number> {
   return lane === main ? new Set([...lane.inEngine.keys(), ...insertsInEngine]) : new Set(lane.inEngine.keys());
 }
 /** Nothing of any kind inside any session. */
+/**
+ * Calls that wait for the engine: jobs not started, inserts held back, and calls inside a session
+ * behind its first (chdb runs a session's calls one after another). The parent asks before it lets
+ * a cancelled query run on to its own time limit: while nothing waits, stopping it by restarting
+ * the cell would only fail the calls running beside it. Inserts of service rows, and the service
+ * tables' own statements, are not counted: every request writes some (the cancelled request's own
+ * pipe_stats_rt row among them, and the tables' creation with a tenant's first rows), and the
+ * server's journal holds them until they are in.
+ */
+function waitingCalls(): number {
+  // (A statement of the server's own, `background`, is not counted itself; what queues behind it is.)
+  let n = insertWaiters.length;
+  for (const job of queue) if (job.body.background !== true) n++;
+  for (const lane of lanes) n += Math.max(0, lane.inEngine.size + (lane === main ? insertsInEngine.size - serviceInsertsInEngine.size : 0) - 1);
+  return n;
+}
 const engineEmpty = (): boolean => insertsInEngine.size === 0 && lanes.every((l) => l.inEngine.size === 0 && !l.fencing && !l.streaming);
 
 /** Buffered queries told to the parent as running (Frame.Started) in their current engine call. */
@@ -749,7 +769,7 @@ async function runInsert(job: Job, st: Active): Promise<void> {
     // own, never used again (insert_deduplicate = 0 is not honoured by INSERT ... FROM INFILE).
     const token = settings?.insert_deduplication_token ?? oneTimeToken;
     const s = { ...settings, insert_deduplication_token: n > 0 ? `${token}:${n}` : token };
-    return insertCall(`INSERT INTO ${table} FROM INFILE ${quoteString(file)}${settingsClause(s)} FORMAT ${format}`)
+    return insertCall(`INSERT INTO ${table} FROM INFILE ${quoteString(file)}${settingsClause(s)} FORMAT ${format}`, table.startsWith(SERVICE_DB_PREFIX))
       .then(() => { fs.rmSync(file, { force: true }); });
   };
   try {
@@ -795,11 +815,16 @@ async function runInsert(job: Job, st: Active): Promise<void> {
   }
 }
 
-/** One INSERT statement of an insert in progress, when no statement, stream or fence has the engine. */
-async function insertCall(sql: string): Promise<void> {
+/**
+ * One INSERT statement of an insert in progress, when no statement, stream or fence has the engine.
+ * `service`: rows of the service tables (`roost_svc_<tenant>`), which the server keeps in its
+ * journal until they are in: they may wait (see waitingCalls).
+ */
+async function insertCall(sql: string, service = false): Promise<void> {
   while (exclusive || main.fenceDue || main.fencing) await new Promise<void>((r) => insertWaiters.push(r));
   const call = nextInsertCall--;
   insertsInEngine.add(call);
+  if (service) serviceInsertsInEngine.add(call);
   try {
     await main.session.queryAsync(sql, { format: 'TSV' });
   } catch (e) {
@@ -807,6 +832,7 @@ async function insertCall(sql: string): Promise<void> {
     throw e;
   } finally {
     insertsInEngine.delete(call);
+    serviceInsertsInEngine.delete(call);
     tellHeadRunning(main);
     callDone(call);
     pump();
@@ -950,7 +976,7 @@ async function runExclusive(job: Job, st: Active, lane: Lane = main): Promise<vo
 sock.on('data', (chunk: Buffer) => reader.push(chunk, (type, id, payload) => {
   switch (type) {
     case Frame.Ping:
-      send(Frame.Pong, id, JSON.stringify({ version: engineVersion, queued: queue.length, sessions: lanes.length }));
+      send(Frame.Pong, id, JSON.stringify({ version: engineVersion, queued: queue.length, sessions: lanes.length, waiting: waitingCalls() }));
       break;
     case Frame.Query:
     case Frame.Exec:

@@ -25,6 +25,8 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const CELL_FILE_REFUSALS: ReadonlySet<string> = new Set(['EROFS', 'EACCES', 'EPERM', 'EMFILE', 'ENFILE', 'EIO', 'ENOTDIR']);
 /** How long a cancelled query may take to stop before its cell is restarted. */
 const CANCEL_GRACE_MS = Number(process.env.ROOST_CELL_CANCEL_GRACE_MS || 1_000);
+/** How often a cancelled query left running (nothing waiting for the engine) is looked at again. */
+const CANCEL_RECHECK_MS = 200;
 /**
  * The engine enforces the time limit itself (max_execution_time) and reports
  * QUERY_TIMEOUT; the server's own timer is the backstop, a little later.
@@ -75,7 +77,7 @@ class CellProcess {
   readonly pending = new Map<number, Pending>();
   #reader = new FrameReader();
   #nextId = 1;
-  #pongWaiters: Array<(v: string) => void> = [];
+  #pongWaiters: Array<(info: { version: string; waiting?: number }) => void> = [];
   exited = false;
   /** It answered its first ping (onStart ran for it): only then does its stop count in cells_running. */
   started = false;
@@ -112,7 +114,7 @@ class CellProcess {
     let rejectReady!: (e: Error) => void;
     this.ready = new Promise((res, rej) => { resolveReady = res; rejectReady = rej; });
     this.ready.catch(() => {});
-    this.#pongWaiters.push((v) => resolveReady(v));
+    this.#pongWaiters.push((info) => resolveReady(info.version));
     this.sock.on('data', (chunk: Buffer) => this.#reader.push(chunk, (t, id, p) => this.#onFrame(t, id, p)));
     this.sock.on('error', () => {});
     this.child.on('exit', (code, signal) => {
@@ -133,11 +135,11 @@ class CellProcess {
 
   #onFrame(type: Frame, id: number, payload: Buffer): void {
     if (type === Frame.Pong) {
-      const info = JSON.parse(payload.toString('utf8')) as { version: string; sessions?: number };
+      const info = JSON.parse(payload.toString('utf8')) as { version: string; sessions?: number; waiting?: number };
       this.version = info.version;
       if (info.sessions !== undefined) this.sessions = info.sessions;
       const w = this.#pongWaiters.shift();
-      w?.(info.version);
+      w?.(info);
       return;
     }
     const cancelled = this.cancelling.get(id);
@@ -196,47 +198,68 @@ class CellProcess {
    * before the engine call was made) had its query started by the cell a moment later, and the
    * restart that stopped it was charged to nobody.
    */
-  readonly cancelling = new Map<number, { timer: NodeJS.Timeout; startedLate: boolean }>();
+  readonly cancelling = new Map<number, { timer: NodeJS.Timeout | undefined; startedLate: boolean }>();
   /** Set when the server killed the cell to stop a query that would not stop. */
   recycling = false;
   /** Why the process ends, when not a failure: the error its requests in flight get. */
   exitReason: Error | undefined;
 
   /**
-   * Cancels a request. chdb stops a query only between result chunks, and a query
-   * still computing its first chunk can hold the cell's event loop; if the cell has
-   * not reported the request's end within `graceMs`, the cell is killed and the
-   * requests queued behind it are sent to a fresh cell.
+   * Cancels a request. chdb stops a query only between result chunks (and a buffered call not
+   * at all); if the cell has not reported the request's end within `graceMs`, the cell is killed
+   * and the requests queued behind it are sent to a fresh cell. With `untilMs` (when the engine's
+   * own time limit stops the query: a client that left, or the request's deadline), a query the
+   * engine still runs is left running while nothing waits for the engine (the cell says so when
+   * asked), and the cell is killed only once something does, or at `untilMs`: a restart fails the
+   * tenant's calls running beside the query (503), and a dashboard that aborts stale fetches
+   * restarted its tenant's engine and got its credential refused (the abandon budget).
+   * `onKill`: called when the cell is killed for the query; `startedLate`: the cell told it was
+   * running only after it was cancelled.
    */
-  /**
-   * `onKill`: called when the query did not stop in time and the cell is killed for it;
-   * `startedLate`: the cell told it was running only after it was cancelled.
-   */
-  cancel(id: number, graceMs: number, onKill?: (startedLate: boolean) => void): void {
+  cancel(id: number, graceMs: number, onKill?: (startedLate: boolean) => void, untilMs?: number): void {
     if (!this.send(Frame.Cancel, id)) return;
     if (this.cancelling.has(id)) return;
-    const c = { startedLate: false, timer: setTimeout(() => {
+    const c: { startedLate: boolean; timer: NodeJS.Timeout | undefined } = { startedLate: false, timer: undefined };
+    const kill = () => {
       this.cancelling.delete(id);
-      const { startedLate } = c;
       // Killed already by another cancelled query's timer (due at the same moment, before the
       // exit event): one restart, charged once.
       if (this.exited || this.recycling) return;
       this.recycling = true;
-      try { onKill?.(startedLate); } catch { /* the kill goes on */ }
+      try { onKill?.(c.startedLate); } catch { /* the kill goes on */ }
       this.child.kill('SIGKILL');
-    }, graceMs) };
-    c.timer.unref();
+    };
+    const arm = (ms: number) => { c.timer = setTimeout(check, ms); c.timer.unref(); };
+    const check = () => {
+      c.timer = undefined;
+      // Its end seen meanwhile (End or Error), or the cell gone.
+      if (this.cancelling.get(id) !== c || this.exited || this.recycling) return;
+      if (untilMs === undefined || Date.now() >= untilMs) return kill();
+      this.probe(Math.max(graceMs, 1_000)).then((info) => {
+        if (this.cancelling.get(id) !== c || this.exited || this.recycling) return;
+        if (info.waiting === undefined || info.waiting > 0) return kill();
+        arm(Math.min(CANCEL_RECHECK_MS, Math.max(1, untilMs - Date.now())));
+      }, () => {
+        if (this.cancelling.get(id) === c) kill();
+      });
+    };
     this.cancelling.set(id, c);
+    arm(graceMs);
   }
 
   ping(timeoutMs: number): Promise<string> {
+    return this.probe(timeoutMs).then((info) => info.version);
+  }
+
+  /** A ping's whole answer: the engine's version, and how many calls wait for the engine. */
+  probe(timeoutMs: number): Promise<{ version: string; waiting?: number }> {
     return new Promise((resolve, reject) => {
       const t = setTimeout(() => {
         const i = this.#pongWaiters.indexOf(done);
         if (i >= 0) this.#pongWaiters.splice(i, 1);
         reject(new EngineUnavailable(`cell did not answer a health check within ${timeoutMs} ms`));
       }, timeoutMs);
-      const done = (v: string) => { clearTimeout(t); resolve(v); };
+      const done = (info: { version: string; waiting?: number }) => { clearTimeout(t); resolve(info); };
       this.#pongWaiters.push(done);
       if (!this.send(Frame.Ping, 0)) { clearTimeout(t); reject(new EngineUnavailable('cell is not running')); }
     });
@@ -385,14 +408,23 @@ export class EmbeddedCell implements Engine {
 
     // The cell told this query started in the engine (Frame.Started): it is the one running.
     let running = false;
+    /** When it started (its latest run), and whether as a small read sharing its session: when the engine's time limit stops it. */
+    let startedAt: number | undefined;
+    let startedShared = false;
     const cancel = (reason: Error) => {
       if (ended || failure) return;
+      // Left by its client (or cut by the request's deadline), a query the engine runs stops at
+      // its own time limit: it may run on till then while nothing waits behind it (cancel()). At
+      // its limit (QUERY_TIMEOUT, the engine did not stop it), or without one, the grace only.
+      const untilMs = opts.timeoutMs && !(reason instanceof RoostError && reason.code === 'QUERY_TIMEOUT')
+        ? (startedAt ?? Date.now()) + (startedShared ? 2 : 1) * opts.timeoutMs + TIMEOUT_SLACK_MS
+        : undefined;
       // A client that left is charged with the restart its query may cost, only when it is the
       // query the engine runs (a query waiting behind another's was charged for the running
       // one's restart: any credential keeping the engine busy got the others refused); a time
       // limit is not charged.
       const charge = reason instanceof RoostError && reason.code === 'CLIENT_CLOSED' && opts.onAbandonRestart;
-      proc.cancel(id, CANCEL_GRACE_MS, charge ? (startedLate) => { if (running || startedLate) charge(); } : undefined);
+      proc.cancel(id, CANCEL_GRACE_MS, charge ? (startedLate) => { if (running || startedLate) charge(); } : undefined, untilMs);
       failure = reason;
       proc.pending.delete(id);
       rejectDone(reason);
@@ -415,6 +447,8 @@ export class EmbeddedCell implements Engine {
     let timer: NodeJS.Timeout | undefined;
     const started = (shared: boolean) => {
       running = true;
+      startedAt = Date.now();
+      startedShared = shared;
       if (!opts.timeoutMs || ended || failure) return;
       clearTimeout(timer);
       timer = setTimeout(() => {
@@ -498,7 +532,7 @@ export class EmbeddedCell implements Engine {
           onEnd: () => { clearTimeout(timer); resolve(Buffer.concat(parts)); },
           onError: (e) => { clearTimeout(timer); reject(e); },
         });
-        if (!proc.send(Frame.Exec, id, JSON.stringify({ sql, format: opts.format ?? 'TSV', settings: opts.settings }))) {
+        if (!proc.send(Frame.Exec, id, JSON.stringify({ sql, format: opts.format ?? 'TSV', settings: opts.settings, ...(opts.background ? { background: true } : {}) }))) {
           proc.pending.delete(id);
           clearTimeout(timer);
           reject(new EngineUnavailable('the tenant\'s engine cell is not running; retry'));

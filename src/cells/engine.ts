@@ -26,6 +26,12 @@ export interface QueryOptions {
    * not stop within the grace period and its cell was restarted to stop it (embedded cells).
    */
   onAbandonRestart?: () => void;
+  /**
+   * Work of the server's own (service tables: their definitions, upgrades and pruning) that may
+   * wait behind a query the engine is finishing after its client left (embedded cells: such a
+   * query is let run while nothing else waits for the engine; see CellProcess.cancel).
+   */
+  background?: boolean;
 }
 
 export interface QueryStats {

@@ -134,13 +134,13 @@ function opsLogRow(row: Record<string, unknown>): Record<string, unknown> {
 
 /** The tenant's service database, if it is not there yet. */
 function createDatabase(engine: Engine, tenant: string): Promise<unknown> {
-  return engine.exec(`CREATE DATABASE IF NOT EXISTS ${serviceDb(tenant)}`, { timeoutMs: SERVICE_WRITE_TIMEOUT_MS });
+  return engine.exec(`CREATE DATABASE IF NOT EXISTS ${serviceDb(tenant)}`, { timeoutMs: SERVICE_WRITE_TIMEOUT_MS, background: true });
 }
 
 /** One service table, if it is not there yet (in the columns the engine's version can hold). */
 async function createTable(engine: Engine, tenant: string, name: string): Promise<void> {
   const def = SERVICE_TABLES[name]!;
-  await engine.exec(`CREATE TABLE IF NOT EXISTS ${serviceDb(tenant)}.${name} (${await compatColumns(engine, def.columns)}) ENGINE = MergeTree ORDER BY ${def.order}`, { timeoutMs: SERVICE_WRITE_TIMEOUT_MS });
+  await engine.exec(`CREATE TABLE IF NOT EXISTS ${serviceDb(tenant)}.${name} (${await compatColumns(engine, def.columns)}) ENGINE = MergeTree ORDER BY ${def.order}`, { timeoutMs: SERVICE_WRITE_TIMEOUT_MS, background: true });
 }
 
 /**
@@ -153,7 +153,7 @@ async function createTable(engine: Engine, tenant: string, name: string): Promis
  * (ServiceLog tries a failed one again, after a while, at a later service write or query).
  */
 async function upgradeTable(engine: Engine, db: string, table: string, columns: string, workspaces: ServiceWorkspace[]): Promise<void> {
-  const opts = { timeoutMs: SERVICE_WRITE_TIMEOUT_MS };
+  const opts = { timeoutMs: SERVICE_WRITE_TIMEOUT_MS, background: true };
   const t = `${db}.${table}`;
   const read = async (): Promise<Map<string, string>> => {
     const text = (await engine.exec(`SELECT name, type FROM system.columns WHERE database = ${quoteString(db)} AND table = ${quoteString(table)}`, { ...opts, format: 'JSONEachRow' })).toString('utf8');
@@ -234,14 +234,14 @@ const asideName = (name: string): string => `__${name}_before_nested`;
 /** Runs a mutation and waits for it (polling where the server does not know `mutations_sync`). */
 async function mutate(engine: Engine, db: string, table: string, sql: string): Promise<void> {
   try {
-    await engine.exec(sql, { timeoutMs: SERVICE_WRITE_TIMEOUT_MS, settings: { mutations_sync: 2 } });
+    await engine.exec(sql, { timeoutMs: SERVICE_WRITE_TIMEOUT_MS, background: true, settings: { mutations_sync: 2 } });
     return;
   } catch (e) {
     if (!/mutations_sync|Unknown setting/i.test(String((e as Error).message))) throw e;
   }
-  await engine.exec(sql, { timeoutMs: SERVICE_WRITE_TIMEOUT_MS });
+  await engine.exec(sql, { timeoutMs: SERVICE_WRITE_TIMEOUT_MS, background: true });
   for (const deadline = Date.now() + 5 * 60_000; Date.now() < deadline;) {
-    if (!(await unfinishedMutations(engine, db, table, { timeoutMs: SERVICE_WRITE_TIMEOUT_MS }))) return;
+    if (!(await unfinishedMutations(engine, db, table, { timeoutMs: SERVICE_WRITE_TIMEOUT_MS, background: true }))) return;
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`mutation of ${db}.${table} did not finish in 5 minutes`);
@@ -946,7 +946,7 @@ export class ServiceLog {
         const cutoff = Math.floor(now / 1000) - seconds;
         const where = `${quoteIdent(SERVICE_TABLES[table]!.time)} < toDateTime(${cutoff})`;
         try {
-          const opts = { timeoutMs: SERVICE_WRITE_TIMEOUT_MS, format: 'TSV' };
+          const opts = { timeoutMs: SERVICE_WRITE_TIMEOUT_MS, background: true, format: 'TSV' };
           // A deletion of an earlier prune still running (a large table): not another on top of
           // it, and its rows not counted twice.
           if (await unfinishedMutations(engine, serviceDb(tenant), table, opts)) continue;
@@ -955,7 +955,7 @@ export class ServiceLog {
           // A lightweight DELETE (23.3+: rows masked now, removed as parts merge) where the engine
           // has it; else a mutation rewriting the parts that hold such rows.
           const lightweight = versionAtLeast(await engine.version(), 23, 3);
-          await engine.exec(lightweight ? `DELETE FROM ${t} WHERE ${where}` : `ALTER TABLE ${t} DELETE WHERE ${where}`, { timeoutMs: SERVICE_WRITE_TIMEOUT_MS });
+          await engine.exec(lightweight ? `DELETE FROM ${t} WHERE ${where}` : `ALTER TABLE ${t} DELETE WHERE ${where}`, { timeoutMs: SERVICE_WRITE_TIMEOUT_MS, background: true });
           this.#metrics?.serviceLogPrunedRows?.inc({ tenant, table }, rows);
           this.#log.info('service rows past their retention deleted', { tenant, table: t, rows, older_than: new Date(cutoff * 1000).toISOString(), retention_s: seconds });
         } catch (e) {
