@@ -8,7 +8,7 @@ import type { State } from '../state/state.js';
 import { qualifyColumns, type NameMapEntry } from '../native/sql.js';
 import { listDataSources, qualified, QUARANTINE_OWN } from './registry.js';
 import { getWorkspace } from '../../tenants/registry.js';
-import { serviceViewDefs } from '../service/service-log.js';
+import { SERVICE_VIEW_NAMES, serviceViewDefs } from '../service/service-log.js';
 import { readFilter, type Credential } from '../../auth/authorize.js';
 
 /**
@@ -71,7 +71,8 @@ export function workspaceNameMap(state: State, tenant: string, workspace: string
  */
 export function rowFiltersOf(state: State, tenant: string, workspace: string, cred: Credential): Record<string, string> {
   const out: Record<string, string> = {};
-  const ws = getWorkspace(state, tenant, workspace);
+  // Most credentials have no filter at all: nothing to look up per name.
+  if (!hasRowFilters(cred)) return out;
   for (const ds of listDataSources(state, tenant, workspace)) {
     const f = readFilter(cred, ds.name);
     if (f) out[ds.name] = f;
@@ -80,9 +81,16 @@ export function rowFiltersOf(state: State, tenant: string, workspace: string, cr
     const both = [f, own].filter((x): x is string => x !== undefined);
     if (both.length) out[qname] = both.length === 1 ? both[0]! : both.map((x) => `(${x})`).join(' AND ');
   }
-  for (const name of Object.keys(serviceViewDefs(tenant, ws.id))) {
+  for (const name of SERVICE_VIEW_NAMES) {
     const f = readFilter(cred, name);
     if (f) out[name] = f;
   }
   return out;
+}
+
+/** Does the credential carry any row filter (a `DATASOURCES:READ:<name>:<filter>` scope, a JWT scope's filter)? */
+function hasRowFilters(cred: Credential): boolean {
+  if (cred.kind === 'token') return cred.token.scopes.some((s) => /^DATASOURCES:READ:[^:]+:/.test(s));
+  if (cred.kind === 'jwt') return cred.jwt.scopes.some((s) => s.type === 'DATASOURCES:READ' && !!s.filter);
+  return false;
 }
