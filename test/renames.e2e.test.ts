@@ -449,6 +449,14 @@ describe('PUT /v0/datasources/<name>', () => {
     expect((await put('/v0/datasources/secured2?description=full')).body.statistics).toMatchObject({ row_count: 1 });
     expect((await req('POST', '/v0/datasources/secured2/truncate', dropper)).status).toBe(200);
     expect((await waitAudit((a) => a.event === 'datasource.rename' && a.resource === 'secured2')).length).toBe(1);
+    // The answer goes by the scopes the credential held for the name it renamed: READ of the old
+    // name opens it, a READ scope of the new name (stripped by the rename) does not.
+    const both = await mkToken('secured_both', ['DATASOURCES:DROP:secured2', 'DATASOURCES:READ:secured2']);
+    expect((await put('/v0/datasources/secured2?name=secured3', both)).body.schema).toBeDefined();
+    const aiming = await mkToken('secured_aiming', ['DATASOURCES:DROP:secured3', 'DATASOURCES:READ:secured4']);
+    const aimed = await put('/v0/datasources/secured3?name=secured4', aiming);
+    expect(aimed.status, aimed.text).toBe(200);
+    expect(Object.keys(aimed.body).sort()).toEqual(['description', 'id', 'name', 'updated_at']);
   });
 
   it('events acknowledged (202) before a rename land in the renamed data source', async () => {

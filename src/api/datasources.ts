@@ -12,7 +12,7 @@ import { datasourceDatafile } from '../datasources/datafile.js';
 import { multipartBoundary, readMultipart, partText, type Part } from '../http/multipart.js';
 import { yesOrNo } from '../http/fields.js';
 import { QueryFailed, RoostError } from '../errors.js';
-import { authenticate, authorize, authorizeConditionRead, credentialName, decide, pipesSeenBy, stillAuthorized, workspaceOf, type Credential } from '../../auth/authorize.js';
+import { authenticate, authorize, authorizeConditionRead, credentialName, decide, pipesSeenBy, readFilter, stillAuthorized, workspaceOf, type Credential } from '../../auth/authorize.js';
 import { getTenant, getWorkspace, sameWorkspace, type Workspace } from '../../tenants/registry.js';
 import {
   checkDataSourceName, checkDefaultsSupported, createQuarantine, createTables, deleteDataSourceOps, deleteRowsWhere, getDataSource, listDataSources, newDataSource,
@@ -822,10 +822,12 @@ export function registerDataSourceRoutes(app: App): void {
     // The data source as GET shows it to a credential that may read it (without its statistics
     // through a row filter); to one that may only change it (DATASOURCES:DROP), what it changed:
     // the schema and the whole table's statistics were shown to a token GET refuses (a black-box round).
-    if (decide(cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:READ', resource: next.name }) !== undefined) {
+    // (By the name it had: the credential's scopes are as they were when the request came. A
+    // scope naming the new name is stripped by the rename, and must not open the answer.)
+    if (decide(cred, { op: 'workspace', tenant: ws.tenant, workspace: ws.name, scope: 'DATASOURCES:READ', resource: ds.name }) !== undefined) {
       return sendJson(ctx, 200, { id: next.id, name: next.name, description: next.description ?? '', updated_at: next.updatedAt ?? next.createdAt });
     }
-    if (rowFiltersOf(state, ws.tenant, ws.name, cred)[next.name] !== undefined) return sendJson(ctx, 200, dataSourceView(next, undefined));
+    if (readFilter(cred, ds.name) !== undefined) return sendJson(ctx, 200, dataSourceView(next, undefined));
     // The change is made: statistics the engine cannot give now (a remote server away) are left
     // out, not a 503 that said "retry" for a rename or description already applied.
     sendJson(ctx, 200, dataSourceView(next, await tableStats(app, ws, next).catch((e) => {

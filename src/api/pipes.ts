@@ -704,7 +704,9 @@ export function registerPipeRoutes(app: App): void {
     if (p.description !== undefined) app.audit({ event: 'pipe.update', outcome: 'success', tenant: r.tenant, workspace: r.workspace, workspaceId: r.workspaceId, resource: to, requestId: ctx.id, credential: credentialName(r.cred), details: { description: p.description } });
     // The pipe as GET shows it to a credential that may read it; to one that may only change it
     // (PIPES:DROP), what it changed: the nodes' SQL was shown to a token GET refuses (a black-box round).
-    const mayRead = decide(r.cred, { op: 'workspace', tenant: r.tenant, workspace: r.workspace, scope: 'PIPES:READ', resource: pipe.name }) === undefined;
+    // (By the name it had: the credential's scopes are as they were when the request came; one
+    // naming the new name is stripped by the rename and must not open the answer.)
+    const mayRead = decide(r.cred, { op: 'workspace', tenant: r.tenant, workspace: r.workspace, scope: 'PIPES:READ', resource: name }) === undefined;
     sendJson(ctx, 200, mayRead ? pipeView(pipe) : { id: pipe.id, name: pipe.name, description: pipe.description, updated_at: pipe.updatedAt });
   });
 

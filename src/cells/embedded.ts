@@ -220,13 +220,14 @@ class CellProcess {
     if (!this.send(Frame.Cancel, id)) return;
     if (this.cancelling.has(id)) return;
     const c: { startedLate: boolean; timer: NodeJS.Timeout | undefined } = { startedLate: false, timer: undefined };
-    const kill = () => {
+    /** `charged`: false at `untilMs` (the engine did not stop the query at its own limit, which the client's staying would not have changed). */
+    const kill = (charged = true) => {
       this.cancelling.delete(id);
       // Killed already by another cancelled query's timer (due at the same moment, before the
       // exit event): one restart, charged once.
       if (this.exited || this.recycling) return;
       this.recycling = true;
-      try { onKill?.(c.startedLate); } catch { /* the kill goes on */ }
+      if (charged) { try { onKill?.(c.startedLate); } catch { /* the kill goes on */ } }
       this.child.kill('SIGKILL');
     };
     const arm = (ms: number) => { c.timer = setTimeout(check, ms); c.timer.unref(); };
@@ -234,10 +235,12 @@ class CellProcess {
       c.timer = undefined;
       // Its end seen meanwhile (End or Error), or the cell gone.
       if (this.cancelling.get(id) !== c || this.exited || this.recycling) return;
-      if (untilMs === undefined || Date.now() >= untilMs) return kill();
+      if (untilMs === undefined) return kill();
+      if (Date.now() >= untilMs) return kill(false);
       this.probe(Math.max(graceMs, 1_000)).then((info) => {
         if (this.cancelling.get(id) !== c || this.exited || this.recycling) return;
         if (info.waiting === undefined || info.waiting > 0) return kill();
+        if (Date.now() >= untilMs) return kill(false);
         arm(Math.min(CANCEL_RECHECK_MS, Math.max(1, untilMs - Date.now())));
       }, () => {
         if (this.cancelling.get(id) === c) kill();
