@@ -1,6 +1,7 @@
 /**
- * A credential whose queries are left by their client while still computing (each stopped by
- * restarting the tenant's cell) is refused with 429 past its budget; other credentials of the
+ * A query left by its client while still computing runs on while nothing waits for the engine
+ * behind it; once something does, it is stopped by restarting the tenant's cell, and a credential
+ * whose left queries cost restarts is refused with 429 past its budget; other credentials of the
  * tenant go on. Real server, real embedded engine, a real client that goes away.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -49,9 +50,10 @@ describe('abandoned queries over HTTP', () => {
   const { waitAudit } = serverAudit(() => srv);
 
   beforeAll(async () => {
-    // A long time limit (the heavy query is stopped only by the restart) and one restart allowed
-    // per hour for each credential.
-    srv = await startServer({ args: ['--query-timeout', '20000'], env: { ROOST_ABANDONED_RESTARTS: '1', ROOST_ABANDONED_RESTARTS_WINDOW_S: '3600' } });
+    // A time limit long enough that a left heavy query still runs when the tests look (it is
+    // stopped by a restart once something waits behind it), and one restart allowed per hour for
+    // each credential.
+    srv = await startServer({ args: ['--query-timeout', '15000'], env: { ROOST_ABANDONED_RESTARTS: '1', ROOST_ABANDONED_RESTARTS_WINDOW_S: '3600' } });
     admin = (await call(`${srv.url}/tokens`)).body.workspace_admin_token;
     expect((await call(`${srv.url}/v0/datasources?name=t&schema=${encodeURIComponent('x Int32')}`, { method: 'POST', token: admin })).status).toBeLessThan(300);
     const created = await call(`${srv.url}/v0/tokens?name=reader&scope=DATASOURCES:READ:t`, { method: 'POST', token: admin });
@@ -135,11 +137,11 @@ describe('abandoned queries over HTTP', () => {
   }, 60_000);
 
   it("a query cut by the server's own deadline is not charged to its credential", async () => {
-    // The request deadline (1 s) passes long before the query's time limit (20 s): the server ends
+    // The request deadline (1 s) passes long before the query's time limit (10 s): the server ends
     // the request and the query runs on until something waits for the engine (a statement, here),
     // and then the cell is restarted to stop it, as when a client leaves. (A grace of 300 ms: the
     // statement, under the same 1 s deadline, still waits when the cell is looked at.)
-    const short = await startServer({ args: ['--query-timeout', '20000', '--request-timeout', '1000'], env: { ROOST_ABANDONED_RESTARTS: '1', ROOST_CELL_CANCEL_GRACE_MS: '300' } });
+    const short = await startServer({ args: ['--query-timeout', '10000', '--request-timeout', '1000'], env: { ROOST_ABANDONED_RESTARTS: '1', ROOST_CELL_CANCEL_GRACE_MS: '300' } });
     try {
       const tok = (await call(`${short.url}/tokens`)).body.workspace_admin_token;
       const cut = () => short.logs.filter((l) => l.msg === 'cell restarted: a cancelled query did not stop in time').length;
@@ -223,7 +225,7 @@ describe('a client that leaves at once', () => {
 
   beforeAll(async () => {
     // A budget no trial reaches: every restart is charged, none refused.
-    srv = await startServer({ args: ['--query-timeout', '20000'], env: { ROOST_ABANDONED_RESTARTS: '100' } });
+    srv = await startServer({ args: ['--query-timeout', '10000'], env: { ROOST_ABANDONED_RESTARTS: '100' } });
     admin = (await call(`${srv.url}/tokens`)).body.workspace_admin_token;
   }, 120_000);
   afterAll(async () => { await srv?.stop(); });
@@ -242,11 +244,15 @@ describe('a client that leaves at once', () => {
         req.on('error', () => resolve());
         req.on('finish', () => { req.destroy(); resolve(); });
       });
+      // A statement right behind it waits for the engine: a left query the engine runs is then
+      // stopped by a restart (without anything waiting it would be let run to its time limit).
+      const made = call(`${srv.url}/v0/datasources?name=at_once_${trial}&schema=${encodeURIComponent('x Int32')}`, { method: 'POST', token: admin });
       // The cancel's grace is 1 s: a restart due comes within 2.5 s.
       for (let i = 0; i < 50 && restarts() === before; i++) await new Promise((r) => setTimeout(r, 50));
       expect(restarts() - before, `trial ${trial}: one restart at most`).toBeLessThanOrEqual(1);
       for (let i = 0; i < 60 && charges() < restarts(); i++) await new Promise((r) => setTimeout(r, 50));
       expect(charges(), `trial ${trial}: every restart charged`).toBe(restarts());
+      expect((await made).status, `trial ${trial}`).toBe(200);
       const next = await call(`${srv.url}/v0/sql?q=${encodeURIComponent('SELECT 1 AS x FORMAT CSV')}`, { token: admin });
       expect(next.status, next.text).toBe(200);
     }
