@@ -39,7 +39,7 @@ const svcToken = (tenant: string) => clientCredentialsToken(idps[tenant]!.issuer
 beforeAll(async () => {
   srv = await startServer({ dev: false });
   for (const [tenant, groups] of [['acme', { ana: ['data-eng'], root: ['acme-admins'], nobody: ['marketing'] }], ['globex', { gil: ['analysts'] }]] as const) {
-    idpOpts[tenant] = idpOptions(tenant, groups as Record<string, string[]>);
+    idpOpts[tenant] = idpOptions(tenant, groups as unknown as Record<string, string[]>);
     idps[tenant] = await startDevProvider(idpOpts[tenant]!);
     expect((await call(`${srv.url}/v0/tenants`, { method: 'POST', token: op(), ...json({ slug: tenant, domains: [`${tenant}.test`] }) })).status).toBe(201);
     expect((await call(`${srv.url}/v0/tenants/${tenant}/workspaces`, { method: 'POST', token: op(), ...json({ name: tenant === 'acme' ? 'main' : 'reports' }) })).status).toBe(201);

@@ -6,7 +6,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { call, childProcesses, waitJob as pollJob, startServer, tempDir, type RunningServer } from './helpers/server.js';
+import { call, childProcesses, waitJob as pollJob, startServer, tempDir, type CallInit, type RunningServer } from './helpers/server.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const json = (body: unknown) => ({ headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
@@ -40,7 +40,7 @@ function archive(id: string, tweak: (dir: string) => void = () => {}, manifest: 
   tweak(dir);
   return execFileSync('tar', ['-c', '-f', '-', '-C', work, id], { maxBuffer: 1 << 28 });
 }
-const put = (id: string, body: Buffer | string) => call(`${a.url}/v0/tenants/acme/backups/${id}`, { method: 'POST' === 'x' ? 'POST' : 'PUT', token: a.operatorToken, body });
+const put = (id: string, body: Buffer | string) => call(`${a.url}/v0/tenants/acme/backups/${id}`, { method: 'PUT', token: a.operatorToken, body });
 
 beforeAll(async () => {
   a = await startServer({ dev: false });
@@ -583,7 +583,7 @@ describe('another tenant\'s admin', () => {
       // ...and reaches nothing of acme's.
       const b = await call(`${a.url}/v0/tenants/acme/backups`, { method: 'POST', token: op });
       expect(b.status).toBe(202);
-      const tries: Array<[string, string, BodyInit | undefined]> = [
+      const tries: Array<[string, string, CallInit['body']]> = [
         ['GET', `/v0/tenants/acme/backups`, undefined],
         ['POST', `/v0/tenants/acme/backups`, '{}'],
         ['GET', `/v0/tenants/acme/backups/${backupId}`, undefined],

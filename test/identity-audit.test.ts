@@ -631,7 +631,7 @@ describe('Tinybird JWT tokens', () => {
     const noExp = await new jose.SignJWT({ workspace_id: ws.id, name: 'x', scopes }).setProtectedHeader({ alg: 'HS256' }).sign(key);
     const foreign = await new jose.SignJWT({ workspace_id: globexWsId, name: 'x', scopes }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime(future()).sign(key);
     const later = await new jose.SignJWT({ workspace_id: ws.id, name: 'x', scopes }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime(future()).setNotBefore(future()).sign(key);
-    const expNotNumber = await new jose.SignJWT({ workspace_id: ws.id, name: 'x', scopes, exp: String(future()) }).setProtectedHeader({ alg: 'HS256' }).sign(key);
+    const expNotNumber = await new jose.SignJWT({ workspace_id: ws.id, name: 'x', scopes, exp: String(future()) as unknown as number }).setProtectedHeader({ alg: 'HS256' }).sign(key);
     for (const [name, t] of Object.entries({ noExp, foreign, later, expNotNumber })) {
       const id = rid();
       const r = await call(`${srv.url}/v0/pipes/orgs.json`, { token: t, headers: { 'X-Request-Id': id } });

@@ -42,6 +42,7 @@ async function validateAll(v: CsvValidator, csv: Buffer, cuts: number[] = []): P
   batches.push(await v.finish());
   return {
     rows: Buffer.concat(batches.map((b) => b.rows)),
+    parts: batches.flatMap((b) => b.parts),
     rowCount: batches.reduce((n, b) => n + b.rowCount, 0),
     rejected: batches.flatMap((b) => b.rejected),
     bytesConsumed: batches[batches.length - 1].bytesConsumed,

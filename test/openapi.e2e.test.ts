@@ -305,7 +305,7 @@ describe('bad input and the server\'s address', () => {
       expect(direct.body.servers).toEqual([{ url: 'http://data.example.com:8443/v0' }]);
       const proxied = await rawGet(prod, '/v0/pipes/openapi.json', { ...auth, Host: 'internal:7181', 'X-Forwarded-Proto': 'https', 'X-Forwarded-Host': 'data.example.com' });
       expect(proxied.body.servers).toEqual([{ url: 'https://data.example.com/v0' }]);
-      for (const headers of [{ Host: 'a"b<c>' }, { Host: 'internal', 'X-Forwarded-Host': 'x/y' }]) {
+      for (const headers of [{ Host: 'a"b<c>' }, { Host: 'internal', 'X-Forwarded-Host': 'x/y' }] as Record<string, string>[]) {
         const bad = await rawGet(prod, '/v0/pipes/openapi.json', { ...auth, ...headers });
         expect(bad.status, JSON.stringify(headers)).toBe(400);
         expect(bad.body).toMatchObject({ code: 'BAD_REQUEST', error: expect.any(String) });

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { Session } from 'chdb';
 import { analyzeSql, qualifyColumns } from '../src/native/sql.js';
 import { rowFilterView } from '../src/datasources/name-map.js';
-import { SERVICE_TABLES, serviceDb, serviceViews } from '../src/service/service-log.js';
+import { SERVICE_TABLES, serviceDb, serviceViewDefs } from '../src/service/service-log.js';
 
 let dir: string;
 let s: Session;
@@ -154,9 +154,9 @@ describe('service views under the old query analyzer', () => {
     const def = SERVICE_TABLES.pipe_stats_rt!;
     s.query(`CREATE TABLE ${db}.pipe_stats_rt (${def.columns}) ENGINE = MergeTree ORDER BY ${def.order}`);
     s.query(`INSERT INTO ${db}.pipe_stats_rt (workspace_id, pipe_name) VALUES ('w-mine', 'mine'), ('w-other', 'theirs')`);
-    const views = serviceViews('t1', 'w-mine');
+    const views = serviceViewDefs('t1', 'w-mine');
     for (const name of ['tinybird.pipe_stats_rt', 'tinybird.pipe_stats']) {
-      const a = analyzeSql(`WITH 'w-mine' AS workspace_id SELECT pipe_name FROM ${name} ORDER BY pipe_name`, { [name]: { kind: 'query', sql: views[name]!.replace(/^\(|\)$/g, '') } });
+      const a = analyzeSql(`WITH 'w-mine' AS workspace_id SELECT pipe_name FROM ${name} ORDER BY pipe_name`, { [name]: { kind: 'query', sql: views[name]!.sql } });
       expect(s.query(`${a.sql}${OLD}`, 'CSV').trim(), name).toBe('"mine"');
     }
   });

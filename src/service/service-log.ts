@@ -92,15 +92,14 @@ const MAP_COLUMNS: Record<string, string[]> = Object.fromEntries(Object.entries(
 
 export type ServiceTable = keyof typeof SERVICE_TABLES;
 
-/**
- * The SQL a workspace sees for each public service name (a subquery of its own rows: those
- * written under its id, so a workspace renamed keeps them and a later one of the same name
- * never sees them).
- */
 /** The names of the service data sources (serviceViewDefs' keys). */
 export const SERVICE_VIEW_NAMES: readonly string[] = [...Object.values(SERVICE_TABLES).map((d) => d.publicName), 'tinybird.pipe_stats'];
 
-/** The service data sources' views (their SQL, without brackets) and the columns each shows (what a row filter on one may name). */
+/**
+ * The SQL a workspace sees for each public service name (a query of its own rows: those
+ * written under its id, so a workspace renamed keeps them and a later one of the same name
+ * never sees them; without brackets) and the columns each shows (what a row filter may name).
+ */
 export function serviceViewDefs(tenant: string, workspaceId: string): Record<string, { sql: string; columns: string[] }> {
   const out: Record<string, { sql: string; columns: string[] }> = {};
   // The workspace condition names its column qualified: a tenant's own server with ClickHouse's

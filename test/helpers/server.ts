@@ -78,11 +78,14 @@ export async function startServer(opts: { dataDir?: string; args?: string[]; env
   };
 }
 
+/** What call() takes: fetch's options, a bearer token, and a Buffer body (which fetch sends as bytes). */
+export type CallInit = Omit<RequestInit, 'body'> & { token?: string; body?: RequestInit['body'] | Buffer };
+
 /** fetch() returning status, headers and parsed JSON (or text). */
-export async function call(url: string, init: RequestInit & { token?: string } = {}): Promise<{ status: number; headers: Headers; body: any; text: string }> {
+export async function call(url: string, init: CallInit = {}): Promise<{ status: number; headers: Headers; body: any; text: string }> {
   const headers = new Headers(init.headers);
   if (init.token) headers.set('Authorization', `Bearer ${init.token}`);
-  const res = await fetch(url, { ...init, headers });
+  const res = await fetch(url, { ...init, headers } as RequestInit);
   const text = await res.text();
   let body: unknown = text;
   if ((res.headers.get('content-type') ?? '').includes('json')) {
