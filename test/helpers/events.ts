@@ -28,9 +28,10 @@ export async function drained(s: RunningServer, ds: string, ms: number, ws = 'de
   const dir = segmentDir(s, ds, ws);
   const deadline = Date.now() + ms;
   for (;;) {
-    const left = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.ndjson')) : [];
+    // (The batch's manifest goes after its segments: drained once it is gone too.)
+    const left = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.ndjson') || f === 'flushing.json') : [];
     if (left.length === 0) return;
-    if (Date.now() > deadline) throw new Error(`events buffer of ${ds} not drained: ${left.length} segments left`);
+    if (Date.now() > deadline) throw new Error(`events buffer of ${ds} not drained: ${left.length} files left (${left.slice(0, 3).join(', ')})`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
