@@ -1,6 +1,6 @@
 /**
  * Adversarial audit of the /v0/events buffer and of the durability of acknowledged data
- * (beyond test/crash-events.e2e.test.ts): many tiny segments left by an outage, a segment
+ * (beyond test/crash-events.e2e.slow.test.ts): many tiny segments left by an outage, a segment
  * that fails its flush beside healthy data sources, leftover temp files, torn manifests.
  * Real server, real engine, real SIGKILL.
  */
