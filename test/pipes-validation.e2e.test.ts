@@ -455,17 +455,19 @@ describe('readers the saver may not read (a black-box round)', () => {
     expect((await call(`${srv.url}/v0/pipes/rs_reader`, { token: editor })).status).toBe(403);
     const a = await call(`${srv.url}/v0/pipes/rs_src/nodes/rs_src_0`, { method: 'PUT', token: editor, body: 'SELECT id AS other FROM ev' });
     expect(a.status, a.text).toBe(409);
-    expect(a.body.dependents).toEqual(['rs_reader']);
-    expect(a.text).not.toMatch(/SECRET|987654|secret_alias|SELECT/);
+    // Counted, not named (as a drop's 409 counts them: a regression probe found this one naming them).
+    expect(a.body.dependents).toEqual([]);
+    expect(a.body.hidden_dependents).toBe(1);
+    expect(a.text).not.toMatch(/SECRET|987654|secret_alias|SELECT|rs_reader/);
     // May change and read rs_src (and ev) but read neither rs_reader nor what it reads besides: the
     // change was saved (200) and the reader broke without a word. Checked as ADMIN now, told without the engine's text.
     expect((await json('/v0/pipes', { name: 'rs_reader2', nodes: [{ name: 'rs_reader2_0', sql: "SELECT c FROM rs_src WHERE c IN (SELECT id FROM ev2)", type: 'endpoint' }] })).status).toBe(200);
     const narrow = await tokenWith('rs_narrow', ['PIPES:CREATE', 'PIPES:DROP:rs_src', 'PIPES:READ:rs_src', 'DATASOURCES:READ:ev']);
     const b = await call(`${srv.url}/v0/pipes/rs_src/nodes/rs_src_0`, { method: 'PUT', token: narrow, body: 'SELECT id AS other FROM ev' });
     expect(b.status, b.text).toBe(409);
-    expect(b.body.dependents).toEqual(['rs_reader', 'rs_reader2']);
-    expect(b.body.errors.find((e: any) => e.pipe === 'rs_reader2').error).toMatch(/not shown/);
-    expect(b.text).not.toMatch(/SECRET|987654|secret_alias|SELECT|ev2/);
+    expect(b.body.dependents).toEqual([]);
+    expect(b.body.hidden_dependents).toBe(2);
+    expect(b.text).not.toMatch(/SECRET|987654|secret_alias|SELECT|ev2|rs_reader/);
     expect((await get('/v0/pipes/rs_src')).body.nodes[0].sql).toBe('SELECT id AS c FROM ev');
     expect((await get('/v0/pipes/rs_reader2.json')).status).toBe(200);
     // A saver who may not read what its own pipe reads: its SQL is never run with more rights than
@@ -479,8 +481,9 @@ describe('readers the saver may not read (a black-box round)', () => {
       const r = await probe(guess);
       answers.push(r.status);
       expect(r.status, r.text).toBe(200);
-      expect(r.body.warnings.map((w: any) => `${w.pipe}:${w.reason}`)).toEqual(expect.arrayContaining(['rs_reader:reader_unchecked', 'rs_reader2:reader_unchecked']));
-      expect(r.text).not.toMatch(/SECRET|987654|secret_alias/);
+      // (It may not read rs_src either: it is told what it changed, and that there are warnings.)
+      expect(r.body.warnings_hidden).toBeGreaterThan(0);
+      expect(r.text).not.toMatch(/SECRET|987654|secret_alias|rs_reader/);
     }
     expect(answers).toEqual([200, 200]);
     // A change the readers survive is saved.

@@ -219,6 +219,56 @@ describe('PUT /v0/pipes/<pipe>', () => {
     expect((await waitAudit((a) => a.event === 'pipe.rename' && a.resource === 'guarded2')).length).toBe(1);
   });
 
+  it("a token that may change a pipe but not read it never reads its nodes' SQL, nor a pipe reading it, through node edits, publishing or a 409", async () => {
+    // (A regression probe: PUT of the pipe answered only what it changed, the node routes
+    // answered every node's SQL, and a change breaking a reader the token may not read named it
+    // and quoted the engine's message, with a literal of its SQL.)
+    const make = async (body: unknown) => {
+      const r = await req('POST', '/v0/pipes', admin, JSON.stringify(body), { 'Content-Type': 'application/json' });
+      expect(r.status, r.text).toBe(200);
+    };
+    await make({ name: 'veiled', nodes: [{ name: 'v0', sql: "SELECT 'SECRET_LITERAL_1' AS r" }, { name: 'v1', sql: 'SELECT r FROM v0', type: 'endpoint' }] });
+    const editor = await mkToken('veiled_editor', ['PIPES:CREATE', 'PIPES:DROP:veiled']);
+    expect((await get('/v0/pipes/veiled', editor)).status).toBe(403);
+    const answers = [
+      await put('/v0/pipes/veiled/nodes/v0?description=changed', editor),
+      await req('DELETE', '/v0/pipes/veiled/nodes/v1/endpoint', editor),
+      await req('POST', '/v0/pipes/veiled/nodes/v1/endpoint', editor),
+      await req('POST', '/v0/pipes/veiled/nodes?name=v2', editor, "SELECT 'mine' AS m"),
+    ];
+    for (const a of answers) {
+      expect(a.status, a.text).toBe(200);
+      expect(a.text).not.toContain('SECRET_LITERAL_1');
+      expect(a.body.nodes).toBeUndefined();
+      expect(a.body.sql).toBeUndefined();
+    }
+    expect(answers[0]!.body).toMatchObject({ name: 'v0', description: 'changed', pipe: { name: 'veiled' } });
+    expect(answers[1]!.body).toMatchObject({ name: 'veiled' });
+    // A credential that may read it still gets the whole answer.
+    const full = await put('/v0/pipes/veiled/nodes/v0?description=again');
+    expect(full.body.sql).toContain('SECRET_LITERAL_1');
+    expect((await req('POST', '/v0/pipes/veiled/nodes/v1/endpoint')).body.nodes).toHaveLength(3);
+
+    // A pipe reading veiled that this change would break, which the token may not read.
+    await make({ name: 'veiled_reader', nodes: [{ name: 'h0', sql: "SELECT r FROM veiled WHERE r = 'SECRET_LITERAL_2'", type: 'endpoint' }] });
+    const both = await mkToken('veiled_both', ['PIPES:CREATE', 'PIPES:DROP:veiled', 'PIPES:READ:veiled']);
+    expect((await get('/v0/pipes/veiled_reader', both)).status).toBe(403);
+    const breaking = await put('/v0/pipes/veiled/nodes/v1', both, 'SELECT toUInt8(1) AS r');
+    expect(breaking.status, breaking.text).toBe(409);
+    expect(breaking.text).not.toContain('SECRET_LITERAL_2');
+    expect(breaking.text).not.toContain('veiled_reader');
+    expect(breaking.body.hidden_dependents).toBe(1);
+    expect(breaking.body.dependents).toEqual([]);
+    // The admin, who may read it, is told which pipe and why.
+    const told = await put('/v0/pipes/veiled/nodes/v1', admin, 'SELECT toUInt8(1) AS r');
+    expect(told.status, told.text).toBe(409);
+    expect(told.body.dependents).toEqual(['veiled_reader']);
+    expect(told.text).toContain('SECRET_LITERAL_2');
+    // Nothing was changed by the refused edits.
+    expect((await get('/v0/pipes/veiled.json')).body.data).toEqual([{ r: 'SECRET_LITERAL_1' }]);
+    expect((await req('DELETE', '/v0/pipes/veiled_reader')).status).toBe(204);
+  });
+
   it('nodes are addressed by id as well as by name', async () => {
     const p = await mkPipe('by_node_id', 'SELECT 1 AS x');
     const node = p.nodes[0];

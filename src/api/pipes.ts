@@ -39,6 +39,11 @@ import { OPENAPI_PIPE, serveOpenApi } from './openapi.js';
 /** The request's credential and workspace: by name, and by id as authorized (`workspaceId`). */
 interface WsRef { cred: Credential; tenant: string; workspace: string; workspaceId: string }
 
+/** Whether the request's credential may read the pipe (PIPES:READ of its name), as GET asks. */
+function mayReadPipe(r: WsRef, name: string): boolean {
+  return decide(r.cred, { op: 'workspace', tenant: r.tenant, workspace: r.workspace, scope: 'PIPES:READ', resource: name }) === undefined;
+}
+
 /**
  * A pipe named in a path by its name or, as Tinybird allows, by its id (`t_…`): the pipe's name
  * (scopes and everything else go by name). An unknown id is answered as is, as an unknown pipe.
@@ -71,6 +76,18 @@ function nodeView(pipe: Pipe, n: PipeNode): Record<string, unknown> {
  */
 function withWarnings(view: Record<string, unknown>, warnings: UncheckedNode[]): Record<string, unknown> {
   return warnings.length ? { ...view, warnings } : view;
+}
+
+/**
+ * What a change answers to a credential that may change the pipe but not read it (PIPES:DROP
+ * without PIPES:READ): what it changed, never the nodes' SQL, which GET refuses it. Warnings about
+ * the saved nodes are counted, not told (they quote the nodes' names and what they read).
+ */
+function changedView(pipe: Pipe, node: PipeNode | undefined, warnings: UncheckedNode[]): Record<string, unknown> {
+  const view: Record<string, unknown> = node
+    ? { id: node.id, name: node.name, description: node.description, updated_at: node.updatedAt, pipe: { id: pipe.id, name: pipe.name } }
+    : { id: pipe.id, name: pipe.name, description: pipe.description, updated_at: pipe.updatedAt };
+  return warnings.length ? { ...view, warnings_hidden: warnings.length } : view;
 }
 
 function pipeView(pipe: Pipe): Record<string, unknown> {
@@ -706,8 +723,7 @@ export function registerPipeRoutes(app: App): void {
     // (PIPES:DROP), what it changed: the nodes' SQL was shown to a token GET refuses (a black-box round).
     // (By the name it had: the credential's scopes are as they were when the request came; one
     // naming the new name is stripped by the rename and must not open the answer.)
-    const mayRead = decide(r.cred, { op: 'workspace', tenant: r.tenant, workspace: r.workspace, scope: 'PIPES:READ', resource: name }) === undefined;
-    sendJson(ctx, 200, mayRead ? pipeView(pipe) : { id: pipe.id, name: pipe.name, description: pipe.description, updated_at: pipe.updatedAt });
+    sendJson(ctx, 200, mayReadPipe(r, name) ? pipeView(pipe) : changedView(pipe, undefined, []));
   });
 
   router.post('/v0/pipes/:pipe/nodes', async (ctx) => {
@@ -727,7 +743,8 @@ export function registerPipeRoutes(app: App): void {
       added = newNode(name, sql, form.get('description'), ignore);
       return { ...cur, nodes: [...cur.nodes, added], ...(publish ? { endpoint: added.id } : {}) };
     }, { ignore });
-    sendJson(ctx, 200, withWarnings(nodeView(pipe!, pipe!.nodes.find((n) => n.id === added.id)!), warnings));
+    const node = pipe!.nodes.find((n) => n.id === added.id)!;
+    sendJson(ctx, 200, mayReadPipe(r, pipe!.name) ? withWarnings(nodeView(pipe!, node), warnings) : changedView(pipe!, node, warnings));
   });
 
   router.put('/v0/pipes/:pipe/nodes/:node', async (ctx) => {
@@ -759,7 +776,10 @@ export function registerPipeRoutes(app: App): void {
       if (changed.sql !== node.sql || name !== node.name || ignore) changed = withIgnore(changed, ignore);
       return { ...cur, nodes: cur.nodes.map((n) => (n.id === node.id ? changed : n)) };
     }, { ignore });
-    sendJson(ctx, 200, withWarnings(nodeView(pipe!, pipe!.nodes.find((n) => n.id === id)!), warnings));
+    // (The node's SQL, and the others' it reads, to a credential that may read the pipe only:
+    // a token with PIPES:DROP alone read a node's SQL by changing its description.)
+    const node = pipe!.nodes.find((n) => n.id === id)!;
+    sendJson(ctx, 200, mayReadPipe(r, pipe!.name) ? withWarnings(nodeView(pipe!, node), warnings) : changedView(pipe!, node, warnings));
   });
 
   router.delete('/v0/pipes/:pipe/nodes/:node', async (ctx) => {
@@ -790,7 +810,7 @@ export function registerPipeRoutes(app: App): void {
       return { ...cur, nodes, endpoint: on ? node.id : null };
     }, { ignore });
     app.audit({ event: on ? 'pipe.publish' : 'pipe.unpublish', outcome: 'success', tenant: r.tenant, workspace: r.workspace, workspaceId: r.workspaceId, resource: `${ctx.params.pipe}/${ctx.params.node}`, requestId: ctx.id, credential: credentialName(r.cred) });
-    sendJson(ctx, 200, withWarnings(pipeView(pipe!), warnings));
+    sendJson(ctx, 200, mayReadPipe(r, pipe!.name) ? withWarnings(pipeView(pipe!), warnings) : changedView(pipe!, undefined, warnings));
   };
   router.post('/v0/pipes/:pipe/nodes/:node/endpoint', publish(true));
   router.delete('/v0/pipes/:pipe/nodes/:node/endpoint', publish(false));

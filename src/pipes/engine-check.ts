@@ -59,6 +59,11 @@ export interface EngineCheckItem {
    */
   opaque?: boolean;
   /**
+   * A reader in a pipe the saver may not read (PIPES:READ): counted, never named, in a 409 or a
+   * warning, and its failure told without the engine's text (which quotes its SQL's values).
+   */
+  hidden?: boolean;
+  /**
    * A node of another pipe: how it compiled before the change. A failure it already had then is
    * not this change's doing, and does not refuse it.
    */
@@ -273,6 +278,7 @@ export function planEngineCheck(state: State, before: Pipe | undefined, after: P
         if (!hit.has(n.name) || n.ignoreSqlErrors || planned.has(`${reader.name}\u0000${n.name}`)) continue;
         planned.add(`${reader.name}\u0000${n.name}`);
         const it = item(state, reader, n, lookup, view);
+        const hidden = view.mayReadPipe !== undefined && !view.mayReadPipe(reader.name) ? { hidden: true } : {};
         if (it.reason === 'reads_unreadable') {
           // Not the saver's to read, but the saver's change to break: asked as ADMIN would ask,
           // and a failure told without what the engine says (it quotes the reader's SQL and values)
@@ -280,11 +286,14 @@ export function planEngineCheck(state: State, before: Pipe | undefined, after: P
           // the ADMIN compile runs the saver's SQL with rights the saver has not (a scalar
           // subquery over a secret decided 409 or 200: one bit at a time), so the reader is not
           // checked, and the answer says so (`reader_unchecked`).
-          if (!savedReadable()) { plan.dependents.push({ pipe: reader.name, node: n.name, skipped: 'not checked', reason: 'reader_unchecked' }); continue; }
-          plan.dependents.push({ ...item(state, reader, n, lookup, {}), opaque: true, before: compileForCheck(state, reader, n, beforeLookup, {}) });
+          if (!savedReadable()) { plan.dependents.push({ pipe: reader.name, node: n.name, skipped: 'not checked', reason: 'reader_unchecked', ...hidden }); continue; }
+          plan.dependents.push({ ...item(state, reader, n, lookup, {}), opaque: true, before: compileForCheck(state, reader, n, beforeLookup, {}), ...hidden });
           continue;
         }
-        plan.dependents.push({ ...it, before: compileForCheck(state, reader, n, beforeLookup, view) });
+        // A reader in a pipe the saver may not read: checked, its failure told without the
+        // engine's text, which quotes the reader's SQL (a 409 showed a literal of a pipe GET
+        // refuses the saver, and named it: a regression probe).
+        plan.dependents.push({ ...it, before: compileForCheck(state, reader, n, beforeLookup, view), ...(hidden.hidden ? { opaque: true, hidden: true } : {}) });
       }
       const ep = endpointNode(reader);
       if (ep && hit.has(ep.name) && !seen.has(reader.name)) { seen.add(reader.name); queue.push({ name: reader.name }); }
@@ -312,10 +321,14 @@ export function uncheckedNodes(plan: EngineCheckPlan): UncheckedNode[] {
   }));
   // Readers left unchecked because the saved pipe reads what the saver may not (planEngineCheck):
   // named (as a 409 names them), without why they would fail.
-  const readers = plan.dependents.filter((i) => i.reason === 'reader_unchecked').map((i) => ({
+  const unchecked = plan.dependents.filter((i) => i.reason === 'reader_unchecked');
+  const readers = unchecked.filter((i) => !i.hidden).map((i) => ({
     pipe: i.pipe, node: i.node, reason: 'reader_unchecked' as const,
     message: `pipe "${i.pipe}" (node "${i.node}") reads this pipe's endpoint and was not checked against this change (this pipe reads what the credential saving it may not read): call it to see whether it still works`,
   }));
+  // (Pipes the saver may not read are counted, not named.)
+  const hidden = new Set(unchecked.filter((i) => i.hidden).map((i) => i.pipe)).size;
+  if (hidden) readers.push({ pipe: '', node: '', reason: 'reader_unchecked', message: `${hidden} ${hidden === 1 ? 'pipe' : 'pipes'} this credential may not read ${hidden === 1 ? 'reads' : 'read'} this pipe's endpoint and ${hidden === 1 ? 'was' : 'were'} not checked against this change` });
   return [...own, ...readers];
 }
 
@@ -341,7 +354,7 @@ export interface EngineAccess {
   hideQuery?: boolean;
 }
 
-interface Failure { pipe: string; node: string; error: string; clickhouse_code?: number; clickhouse_error?: string }
+interface Failure { pipe: string; node: string; error: string; clickhouse_code?: number; clickhouse_error?: string; hidden?: boolean }
 
 /** How the save check wraps a node's SQL (the engine describes the columns it would answer). */
 const WRAP_HEAD = 'DESCRIBE TABLE (\n';
@@ -430,12 +443,16 @@ export async function runEngineCheck(access: EngineAccess, plan: EngineCheckPlan
     // Already failing before the change (a reader left broken by an earlier forced save): not this change's.
     if (i.before && 'failed' in i.before) continue;
     if (i.before && 'sql' in i.before && await ask({ pipe: i.pipe, node: i.node, sql: i.before.sql })) continue;
-    failures.push(i.opaque ? { pipe: i.pipe, node: i.node, error: 'it would fail (what the engine says is not shown: the pipe reads what this credential may not read)' } : f);
+    failures.push({ ...(i.opaque ? { pipe: i.pipe, node: i.node, error: 'it would fail (what the engine says is not shown: the pipe reads what this credential may not read)' } : f), ...(i.hidden ? { hidden: true } : {}) });
   }
   if (failures.length) {
-    const pipes = [...new Set(failures.map((f) => f.pipe))];
-    throw new RoostError('CONFLICT', `pipes ${pipes.join(', ')} read pipe "${subject}" and would fail with this change: ${failures.map((f) => `${f.pipe} (node ${f.node}): ${f.error}`).join('; ')}. Change them first, or pass ignore_sql_errors=true to save anyway`, {
-      details: { dependents: pipes, errors: failures },
+    const told = failures.filter((f) => !f.hidden);
+    const pipes = [...new Set(told.map((f) => f.pipe))];
+    const hidden = new Set(failures.filter((f) => f.hidden).map((f) => f.pipe)).size;
+    const who = [...pipes, ...(hidden ? [`${hidden} ${hidden === 1 ? 'pipe' : 'pipes'} this credential may not read`] : [])].join(', ');
+    const why = told.map((f) => `${f.pipe} (node ${f.node}): ${f.error}`).join('; ');
+    throw new RoostError('CONFLICT', `pipes ${who} read pipe "${subject}" and would fail with this change${why ? `: ${why}` : ''}. Change them first, or pass ignore_sql_errors=true to save anyway`, {
+      details: { dependents: pipes, errors: told.map(({ hidden: _, ...f }) => f), ...(hidden ? { hidden_dependents: hidden } : {}) },
     });
   }
 }
