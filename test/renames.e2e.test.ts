@@ -267,6 +267,13 @@ describe('PUT /v0/pipes/<pipe>', () => {
     // Nothing was changed by the refused edits.
     expect((await get('/v0/pipes/veiled.json')).body.data).toEqual([{ r: 'SECRET_LITERAL_1' }]);
     expect((await req('DELETE', '/v0/pipes/veiled_reader')).status).toBe(204);
+    // The token that created a pipe (PIPES:CREATE, no READ) and holds it still is shown what it wrote.
+    const creator = await mkToken('veiled_creator', ['PIPES:CREATE']);
+    const made = await req('POST', '/v0/pipes?name=own_pipe', creator, "SELECT 'OWN_SQL' AS o");
+    expect(made.status, made.text).toBe(200);
+    const own = await put('/v0/pipes/own_pipe/nodes/own_pipe_0?description=mine', creator);
+    expect(own.status, own.text).toBe(200);
+    expect(own.body.sql).toContain('OWN_SQL');
   });
 
   it('nodes are addressed by id as well as by name', async () => {

@@ -414,6 +414,12 @@ export function registerPipeRoutes(app: App): void {
   const createdBy = (r: WsRef, pipe: Pipe | undefined): boolean =>
     r.cred.kind === 'token' && pipe?.createdByToken !== undefined && pipe.createdByToken === r.cred.token.id;
   /**
+   * Whether a change's answer shows the pipe whole: to a credential that may read it, or to the
+   * token that created it and holds it still (every node is its own: a change by anyone else ends
+   * the hold), as its create's answer did.
+   */
+  const seesPipe = (r: WsRef, pipe: Pipe): boolean => createdBy(r, pipe) || mayReadPipe(r, pipe.name);
+  /**
    * Checked on the name before the pipe is looked up, and again (`cur`: the pipe in the state
    * being changed) inside the change: the pipe holding the name may have been replaced meanwhile.
    */
@@ -723,7 +729,7 @@ export function registerPipeRoutes(app: App): void {
     // (PIPES:DROP), what it changed: the nodes' SQL was shown to a token GET refuses (a black-box round).
     // (By the name it had: the credential's scopes are as they were when the request came; one
     // naming the new name is stripped by the rename and must not open the answer.)
-    sendJson(ctx, 200, mayReadPipe(r, name) ? pipeView(pipe) : changedView(pipe, undefined, []));
+    sendJson(ctx, 200, createdBy(r, pipe) || mayReadPipe(r, name) ? pipeView(pipe) : changedView(pipe, undefined, []));
   });
 
   router.post('/v0/pipes/:pipe/nodes', async (ctx) => {
@@ -744,7 +750,7 @@ export function registerPipeRoutes(app: App): void {
       return { ...cur, nodes: [...cur.nodes, added], ...(publish ? { endpoint: added.id } : {}) };
     }, { ignore });
     const node = pipe!.nodes.find((n) => n.id === added.id)!;
-    sendJson(ctx, 200, mayReadPipe(r, pipe!.name) ? withWarnings(nodeView(pipe!, node), warnings) : changedView(pipe!, node, warnings));
+    sendJson(ctx, 200, seesPipe(r, pipe!) ? withWarnings(nodeView(pipe!, node), warnings) : changedView(pipe!, node, warnings));
   });
 
   router.put('/v0/pipes/:pipe/nodes/:node', async (ctx) => {
@@ -779,7 +785,7 @@ export function registerPipeRoutes(app: App): void {
     // (The node's SQL, and the others' it reads, to a credential that may read the pipe only:
     // a token with PIPES:DROP alone read a node's SQL by changing its description.)
     const node = pipe!.nodes.find((n) => n.id === id)!;
-    sendJson(ctx, 200, mayReadPipe(r, pipe!.name) ? withWarnings(nodeView(pipe!, node), warnings) : changedView(pipe!, node, warnings));
+    sendJson(ctx, 200, seesPipe(r, pipe!) ? withWarnings(nodeView(pipe!, node), warnings) : changedView(pipe!, node, warnings));
   });
 
   router.delete('/v0/pipes/:pipe/nodes/:node', async (ctx) => {
@@ -810,7 +816,7 @@ export function registerPipeRoutes(app: App): void {
       return { ...cur, nodes, endpoint: on ? node.id : null };
     }, { ignore });
     app.audit({ event: on ? 'pipe.publish' : 'pipe.unpublish', outcome: 'success', tenant: r.tenant, workspace: r.workspace, workspaceId: r.workspaceId, resource: `${ctx.params.pipe}/${ctx.params.node}`, requestId: ctx.id, credential: credentialName(r.cred) });
-    sendJson(ctx, 200, mayReadPipe(r, pipe!.name) ? withWarnings(pipeView(pipe!), warnings) : changedView(pipe!, undefined, warnings));
+    sendJson(ctx, 200, seesPipe(r, pipe!) ? withWarnings(pipeView(pipe!), warnings) : changedView(pipe!, undefined, warnings));
   };
   router.post('/v0/pipes/:pipe/nodes/:node/endpoint', publish(true));
   router.delete('/v0/pipes/:pipe/nodes/:node/endpoint', publish(false));
