@@ -631,8 +631,12 @@ export function denySqlName(app: App, ctx: Ctx, cred: Credential, ref: Workspace
 export function pipesSeenBy(cred: Credential, ref: { tenant: string; workspace: string }, names: readonly string[]): { text: string; details: Record<string, unknown> } {
   const shown = names.filter((n) => decide(cred, { op: 'workspace', tenant: ref.tenant, workspace: ref.workspace, scope: 'PIPES:READ', resource: n }) === undefined);
   const hidden = names.length - shown.length;
-  const text = [...shown, ...(hidden ? [`${hidden} ${hidden === 1 ? 'pipe' : 'pipes'} this credential may not read`] : [])].join(', ');
-  return { text, details: { dependents: shown, ...(hidden ? { hidden_dependents: hidden } : {}) } };
+  return { text: pipesNamedAndCounted(shown, hidden), details: { dependents: shown, ...(hidden ? { hidden_dependents: hidden } : {}) } };
+}
+
+/** `a, b, 2 pipes this credential may not read`: the readable pipes by name, the others counted. */
+export function pipesNamedAndCounted(shown: readonly string[], hidden: number): string {
+  return [...shown, ...(hidden ? [`${hidden} ${hidden === 1 ? 'pipe' : 'pipes'} this credential may not read`] : [])].join(', ');
 }
 
 /** Guards an operation: default deny, every denial audited (403 FORBIDDEN). */

@@ -416,9 +416,9 @@ export function registerPipeRoutes(app: App): void {
   /**
    * Whether a change's answer shows the pipe whole: to a credential that may read it, or to the
    * token that created it and holds it still (every node is its own: a change by anyone else ends
-   * the hold), as its create's answer did.
+   * the hold), as its create's answer did. `name`: the name the request's scopes are checked on.
    */
-  const seesPipe = (r: WsRef, pipe: Pipe): boolean => createdBy(r, pipe) || mayReadPipe(r, pipe.name);
+  const seesPipe = (r: WsRef, pipe: Pipe, name = pipe.name): boolean => createdBy(r, pipe) || mayReadPipe(r, name);
   /**
    * Checked on the name before the pipe is looked up, and again (`cur`: the pipe in the state
    * being changed) inside the change: the pipe holding the name may have been replaced meanwhile.
@@ -729,7 +729,7 @@ export function registerPipeRoutes(app: App): void {
     // (PIPES:DROP), what it changed: the nodes' SQL was shown to a token GET refuses (a black-box round).
     // (By the name it had: the credential's scopes are as they were when the request came; one
     // naming the new name is stripped by the rename and must not open the answer.)
-    sendJson(ctx, 200, createdBy(r, pipe) || mayReadPipe(r, name) ? pipeView(pipe) : changedView(pipe, undefined, []));
+    sendJson(ctx, 200, seesPipe(r, pipe, name) ? pipeView(pipe) : changedView(pipe, undefined, []));
   });
 
   router.post('/v0/pipes/:pipe/nodes', async (ctx) => {

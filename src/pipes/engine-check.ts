@@ -36,6 +36,7 @@ import { endpointNode, findPipe, pipesUsing, type Pipe, type PipeNode } from './
 import { publicNames, withPublicNames } from '../query/public-names.js';
 import { ENGINE_SETTINGS, SYNTAX_POSITION, withoutSettingsClause } from '../query/engine-message.js';
 import { hideQuotedQuery } from '../query/run.js';
+import { pipesNamedAndCounted } from '../../auth/authorize.js';
 
 /** Longest time the engine may take to analyse one node (seconds; whole seconds for 18.x). */
 export const CHECK_TIME_LIMIT_S = 5;
@@ -278,7 +279,7 @@ export function planEngineCheck(state: State, before: Pipe | undefined, after: P
         if (!hit.has(n.name) || n.ignoreSqlErrors || planned.has(`${reader.name}\u0000${n.name}`)) continue;
         planned.add(`${reader.name}\u0000${n.name}`);
         const it = item(state, reader, n, lookup, view);
-        const hidden = view.mayReadPipe !== undefined && !view.mayReadPipe(reader.name) ? { hidden: true } : {};
+        const hidden = view.mayReadPipe !== undefined && !view.mayReadPipe(reader.name);
         if (it.reason === 'reads_unreadable') {
           // Not the saver's to read, but the saver's change to break: asked as ADMIN would ask,
           // and a failure told without what the engine says (it quotes the reader's SQL and values)
@@ -286,14 +287,14 @@ export function planEngineCheck(state: State, before: Pipe | undefined, after: P
           // the ADMIN compile runs the saver's SQL with rights the saver has not (a scalar
           // subquery over a secret decided 409 or 200: one bit at a time), so the reader is not
           // checked, and the answer says so (`reader_unchecked`).
-          if (!savedReadable()) { plan.dependents.push({ pipe: reader.name, node: n.name, skipped: 'not checked', reason: 'reader_unchecked', ...hidden }); continue; }
-          plan.dependents.push({ ...item(state, reader, n, lookup, {}), opaque: true, before: compileForCheck(state, reader, n, beforeLookup, {}), ...hidden });
+          if (!savedReadable()) { plan.dependents.push({ pipe: reader.name, node: n.name, skipped: 'not checked', reason: 'reader_unchecked', ...(hidden ? { hidden } : {}) }); continue; }
+          plan.dependents.push({ ...item(state, reader, n, lookup, {}), opaque: true, before: compileForCheck(state, reader, n, beforeLookup, {}), ...(hidden ? { hidden } : {}) });
           continue;
         }
         // A reader in a pipe the saver may not read: checked, its failure told without the
         // engine's text, which quotes the reader's SQL (a 409 showed a literal of a pipe GET
         // refuses the saver, and named it: a regression probe).
-        plan.dependents.push({ ...it, before: compileForCheck(state, reader, n, beforeLookup, view), ...(hidden.hidden ? { opaque: true, hidden: true } : {}) });
+        plan.dependents.push({ ...it, before: compileForCheck(state, reader, n, beforeLookup, view), ...(hidden ? { opaque: true, hidden } : {}) });
       }
       const ep = endpointNode(reader);
       if (ep && hit.has(ep.name) && !seen.has(reader.name)) { seen.add(reader.name); queue.push({ name: reader.name }); }
@@ -354,7 +355,7 @@ export interface EngineAccess {
   hideQuery?: boolean;
 }
 
-interface Failure { pipe: string; node: string; error: string; clickhouse_code?: number; clickhouse_error?: string; hidden?: boolean }
+interface Failure { pipe: string; node: string; error: string; clickhouse_code?: number; clickhouse_error?: string }
 
 /** How the save check wraps a node's SQL (the engine describes the columns it would answer). */
 const WRAP_HEAD = 'DESCRIBE TABLE (\n';
@@ -437,22 +438,23 @@ export async function runEngineCheck(access: EngineAccess, plan: EngineCheckPlan
     }
   }
   const failures: Failure[] = [];
+  /** Failing readers in pipes the saver may not read: counted, not named or told. */
+  const hiddenPipes = new Set<string>();
   for (const i of plan.dependents) {
     const f = await ask(i);
     if (!f) continue;
     // Already failing before the change (a reader left broken by an earlier forced save): not this change's.
     if (i.before && 'failed' in i.before) continue;
     if (i.before && 'sql' in i.before && await ask({ pipe: i.pipe, node: i.node, sql: i.before.sql })) continue;
-    failures.push({ ...(i.opaque ? { pipe: i.pipe, node: i.node, error: 'it would fail (what the engine says is not shown: the pipe reads what this credential may not read)' } : f), ...(i.hidden ? { hidden: true } : {}) });
+    if (i.hidden) hiddenPipes.add(i.pipe);
+    else failures.push(i.opaque ? { pipe: i.pipe, node: i.node, error: 'it would fail (what the engine says is not shown: the pipe reads what this credential may not read)' } : f);
   }
-  if (failures.length) {
-    const told = failures.filter((f) => !f.hidden);
-    const pipes = [...new Set(told.map((f) => f.pipe))];
-    const hidden = new Set(failures.filter((f) => f.hidden).map((f) => f.pipe)).size;
-    const who = [...pipes, ...(hidden ? [`${hidden} ${hidden === 1 ? 'pipe' : 'pipes'} this credential may not read`] : [])].join(', ');
-    const why = told.map((f) => `${f.pipe} (node ${f.node}): ${f.error}`).join('; ');
-    throw new RoostError('CONFLICT', `pipes ${who} read pipe "${subject}" and would fail with this change${why ? `: ${why}` : ''}. Change them first, or pass ignore_sql_errors=true to save anyway`, {
-      details: { dependents: pipes, errors: told.map(({ hidden: _, ...f }) => f), ...(hidden ? { hidden_dependents: hidden } : {}) },
+  if (failures.length || hiddenPipes.size) {
+    const pipes = [...new Set(failures.map((f) => f.pipe))];
+    const hidden = hiddenPipes.size;
+    const why = failures.map((f) => `${f.pipe} (node ${f.node}): ${f.error}`).join('; ');
+    throw new RoostError('CONFLICT', `pipes ${pipesNamedAndCounted(pipes, hidden)} read pipe "${subject}" and would fail with this change${why ? `: ${why}` : ''}. Change them first, or pass ignore_sql_errors=true to save anyway`, {
+      details: { dependents: pipes, errors: failures, ...(hidden ? { hidden_dependents: hidden } : {}) },
     });
   }
 }
