@@ -480,6 +480,42 @@ describe('Excel\'s sep= first line', () => {
   });
 });
 
+describe('lines in front of the first row', () => {
+  it('a sep= line keeps its place: a quarantined row is numbered by its line in the file sent', async () => {
+    await createFrom('seplines', 'id;name\n1;a\n', '`id` Int64, `name` String', 1);
+    const a = await post('/v0/datasources?name=seplines&mode=append', '\r\nsep=;\r\nid;name\r\n2;b\r\nx;c\r\n');
+    expect(a.body, a.text).toMatchObject({ rows: 1, quarantine_rows: 1 });
+    // Line 5 of the body (it was numbered 4: the sep= line had been taken out).
+    expect(await rows('SELECT c__line, c__raw FROM seplines_quarantine')).toEqual([{ c__line: 5, c__raw: 'x;c' }]);
+  });
+  it('lines of spaces before the header are blank lines: analyze, create and append find the header', async () => {
+    const csv = '  \t \r\n   \r\nid,name\r\n1,Ana\r\n2,Bo\r\n';
+    const an = await post('/v0/analyze', csv);
+    expect(an.status, an.text).toBe(200);
+    expect(an.body.analysis.schema).toBe('`id` Int64, `name` String');
+    expect(an.body.dialect).toMatchObject({ delimiter: ',', has_header: true });
+    // (It was `column_00` Nullable(String), `column_01` String, with the header stored as a row.)
+    await createFrom('spacelead', csv, '`id` Int64, `name` String', 2);
+    const a = await post('/v0/datasources?name=spacelead&mode=append', '   \nid,name\n3,Cy\nx,Di\n');
+    expect(a.body, a.text).toMatchObject({ rows: 1, quarantine_rows: 1 });
+    expect(await rows('SELECT id, name FROM spacelead ORDER BY id')).toEqual([{ id: 1, name: 'Ana' }, { id: 2, name: 'Bo' }, { id: 3, name: 'Cy' }]);
+    expect(await rows('SELECT c__line, c__raw FROM spacelead_quarantine')).toEqual([{ c__line: 4, c__raw: 'x,Di' }]);
+  });
+  it('in a one-column file a line of spaces is a value, and is stored', async () => {
+    await createFrom('spacevalue', 'word\nhello\n', '`word` String', 1);
+    const a = await post('/v0/datasources?name=spacevalue&mode=append', '   \nworld\n');
+    expect(a.body, a.text).toMatchObject({ rows: 2, quarantine_rows: 0 });
+    expect(await rows('SELECT word FROM spacevalue ORDER BY word')).toEqual([{ word: '   ' }, { word: 'hello' }, { word: 'world' }]);
+  });
+  it('a byte-order mark alone on the first line is no header; a title line after blank lines is named by its own line', async () => {
+    // (The BOM's line was taken for a one-field header: "line 1 … is it a title above the header?")
+    await createFrom('bomblank', '\ufeff\r\nid,name\r\n1,Ana\r\n', '`id` Int64, `name` String', 1);
+    const title = await post('/v0/datasources?name=titled3&mode=create&format=csv', '\n\r\nSales report 2024\nregion,amount\nnorth,10\nsouth,20\n');
+    expect(title.status, title.text).toBe(400);
+    expect(title.body.error).toMatch(/^line 3 has 1 field and the lines after it 2: is it a title above the header/);
+  });
+});
+
 describe('rows longer than the header', () => {
   it('a stray row with a value too many is quarantined, not a column: the create takes its own inferred schema', async () => {
     await createFrom('strayrow', 'id,name\n1,a\n2,b,extra\n3,c\n', '`id` Int64, `name` String', 2, 1);

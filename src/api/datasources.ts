@@ -20,7 +20,7 @@ import {
 } from '../datasources/registry.js';
 import { csvToRoost, firstRecord, importRows, withDataSourceLock, type ImportResult, type ImportSource } from '../ingest/import.js';
 import { checkJsonPath, ndjsonShaped, ndjsonSource } from '../ingest/ndjson.js';
-import { charsetOf, excelSepLine, gunzipIfCompressed, peekBody, type Peeked } from '../ingest/peek.js';
+import { charsetOf, csvLead, gunzipIfCompressed, peekBody, type Peeked } from '../ingest/peek.js';
 import { inferNdjson, ndjsonSchemaText } from '../ingest/ndjson-infer.js';
 import { dialectProblem, formatSchema, inferCsvSchema, parseSchema, type CsvDialect } from '../native/csv.js';
 import { analyzeSql, SqlError, toRoostError, type NameMapEntry } from '../native/sql.js';
@@ -215,9 +215,12 @@ function oneOf<T extends string>(name: string, v: string | null, allowed: readon
   return v as T;
 }
 
-/** The body without Excel's `sep=` line; its delimiter becomes the dialect's unless dialect_delimiter gives one. */
-async function withExcelSep(body: AsyncIterable<Buffer>, dialect: Partial<CsvDialect>): Promise<AsyncIterable<Buffer>> {
-  const r = await excelSepLine(body);
+/**
+ * The body with Excel's `sep=` line and lines of spaces before the first row left empty (csvLead);
+ * the `sep=` line's delimiter becomes the dialect's unless dialect_delimiter gives one.
+ */
+async function withCsvLead(body: AsyncIterable<Buffer>, dialect: Partial<CsvDialect>): Promise<AsyncIterable<Buffer>> {
+  const r = await csvLead(body, dialect.delimiter);
   if (r.delimiter !== undefined && dialect.delimiter === undefined) dialect.delimiter = r.delimiter;
   return r.body;
 }
@@ -518,7 +521,7 @@ export function registerDataSourceRoutes(app: App): void {
         let headerAs: string[] | undefined;
         let data = rawBody ? await gunzipIfCompressed(rawBody, app.config.maxUploadBytes, dialectFrom(params).delimiter, charset) : undefined;
         ({ format, body: data } = await formatOf(params, implied, data));
-        if (format === 'csv' && data) data = await withExcelSep(data, dialect);
+        if (format === 'csv' && data) data = await withCsvLead(data, dialect);
         const schemaText = params.get('schema');
         if (schemaText) {
           columns = schemaColumns(schemaText);
@@ -541,9 +544,11 @@ export function registerDataSourceRoutes(app: App): void {
             columns = inferred.columns.map((c) => ({ name: c.name, type: guess ? c.type : asString(c.nullable), nullable: c.nullable, jsonPath: null, defaultExpr: null }));
             if (inferred.dialect.hasHeader) {
               const d = { delimiter: inferred.dialect.delimiter, quote: inferred.dialect.quote, escape: inferred.dialect.escape };
-              // (Blank lines before the header are skipped, as the reader skips them.)
-              let from = 0;
-              while (from < s.head.length && (s.head[from] === 10 || s.head[from] === 13)) from++;
+              // (A byte-order mark and blank lines before the header are skipped, as the reader
+              // skips them; a BOM alone on the first line made that line the header.)
+              let from = s.head[0] === 0xef && s.head[1] === 0xbb && s.head[2] === 0xbf ? 3 : 0;
+              let line = 1;
+              for (; from < s.head.length && (s.head[from] === 10 || s.head[from] === 13); from++) if (s.head[from] === 10 || s.head[from + 1] !== 10) line++;
               const body = s.head.subarray(from);
               const head = firstRecord(body, d, s.complete);
               const next = head ? firstRecord(body.subarray(head.end).subarray(body[head.end] === 13 && body[head.end + 1] === 10 ? 2 : 1), d, s.complete) : undefined;
@@ -551,7 +556,7 @@ export function registerDataSourceRoutes(app: App): void {
               // after it, which have values past it (a data row's trailing delimiter is not that).
               // Said as such (the create refused its own inferred schema, "header mismatch").
               if (head && next && next.fields.length > head.fields.length && next.fields.length === columns.length && next.fields.slice(head.fields.length).some((f) => f.trim() !== '')) {
-                throw new RoostError('HEADER_MISMATCH', `line 1 has ${head.fields.length} field${head.fields.length === 1 ? '' : 's'} and the lines after it ${next.fields.length}: is it a title above the header? Remove it from the file (or send a schema= and header=false)`, { details: { line: 1 } });
+                throw new RoostError('HEADER_MISMATCH', `line ${line} has ${head.fields.length} field${head.fields.length === 1 ? '' : 's'} and the lines after it ${next.fields.length}: is it a title above the header? Remove it from the file (or send a schema= and header=false)`, { details: { line } });
               }
               // The header as written, where it differs from the names (read by later appends).
               if (head && head.fields.length === columns.length && head.fields.some((f, i) => f.trim() !== columns[i]!.name)) headerAs = head.fields.map((f) => f.trim());
@@ -670,7 +675,7 @@ export function registerDataSourceRoutes(app: App): void {
       // Without a format named, a CSV data source reads CSV (a row whose first cell opens with `{` is
       // no NDJSON: it was sniffed as such and quarantined); an NDJSON one goes by the body's look.
       ({ format, body } = await formatOf(params, implied ?? (formatOfDataSource(ds) === 'ndjson' ? undefined : 'csv'), body));
-      if (format === 'csv' && body) body = await withExcelSep(body, dialect);
+      if (format === 'csv' && body) body = await withCsvLead(body, dialect);
       if (!body) throw new RoostError('EMPTY_BODY', `mode=${mode} needs rows in the body (raw, or a multipart field "csv"/"ndjson")`);
       if (mode === 'replace') await flushEvents(ws, ds);
       // Asked again when the stage is swapped in or attached: a credential revoked (or that lost
@@ -1056,7 +1061,7 @@ export function registerDataSourceRoutes(app: App): void {
     if (params.get('url')) throw new RoostError('BAD_REQUEST', 'analyzing a file at a URL is not supported: this server does not reach outside networks; send a sample in the body');
     if (!body) throw new RoostError('EMPTY_BODY', 'send a CSV or NDJSON sample in the body');
     const analyzeDialect = dialectFrom(params);
-    const s = await sampleOf(params.get('format') === 'ndjson' || fieldFormat === 'ndjson' ? body : await withExcelSep(body, analyzeDialect), 2);
+    const s = await sampleOf(params.get('format') === 'ndjson' || fieldFormat === 'ndjson' ? body : await withCsvLead(body, analyzeDialect), 2);
     for await (const _ of s.body) { /* the rest is not needed */ }
     if (!s.head.length) throw new RoostError('EMPTY_BODY', 'send a CSV or NDJSON sample in the body');
     refuseJsonArray(s.head);

@@ -174,40 +174,125 @@ export function wideText(h: Buffer, delimiter?: number): string | undefined {
   return undefined;
 }
 
+/** The longest run of lines in front of a CSV body's first row that is looked at (csvLead). */
+const LEAD_BYTES = 64 * 1024;
+
 /**
- * Excel's `sep=;` first line (what it writes, and reads, to say a CSV file's delimiter; European
- * exports carry it): taken off the body, its delimiter answered. It was read as the header, or
- * as a row of data, and the next line (the real header) stored as a row too.
+ * What stands in front of a CSV body's first row, made harmless without moving any line (a
+ * quarantined row's line number is still its line in the file sent):
+ * - Excel's `sep=;` first line (what it writes, and reads, to say a CSV file's delimiter; European
+ *   exports carry it): its delimiter answered, and the line left empty. Read as data it made the
+ *   real header a row. (It was taken out of the body, and every line number after it was one
+ *   short.)
+ * - Lines of only spaces or tabs before the first row, as some exporters and hand edits leave:
+ *   left empty (so skipped, as blank lines are) when the first row has more than one field. Read
+ *   as a row, such a line hid the header: a create named its columns `column_00`… and stored the
+ *   header as data. In a one-column file a line of spaces is a value, and stays.
+ * A byte-order mark and blank lines may come first, as the reader allows before the header.
  */
-export async function excelSepLine(src: AsyncIterable<Buffer>): Promise<{ body: AsyncIterable<Buffer>; delimiter?: string }> {
-  // Where the line would start: after a BOM and blank lines (the reader skips those before the
-  // header too; a `sep=` line after them was read as data).
-  const lead = (b: Buffer) => {
-    let i = b.length >= 3 && b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf ? 3 : 0;
-    while (i < b.length && (b[i] === 10 || b[i] === 13)) i++;
-    return i;
+export async function csvLead(src: AsyncIterable<Buffer>, delimiter?: string): Promise<{ body: AsyncIterable<Buffer>; delimiter?: string }> {
+  const isSpace = (b: number | undefined) => b === 32 || b === 9;
+  const isEnd = (b: number | undefined) => b === 10 || b === 13;
+  /** The byte after the line end at `i` (which is a line end). */
+  const afterEnd = (h: Buffer, i: number) => (h[i] === 13 && h[i + 1] === 10 ? i + 2 : i + 1);
+  type Lead = { lines: Array<{ start: number; end: number }>; first: number; done: boolean };
+  // The leading lines of spaces (start to the line end), the first row's start, and whether
+  // enough is in `h` to decide.
+  const scan = (h: Buffer, complete: boolean): Lead => {
+    let i = h.length >= 3 && h[0] === 0xef && h[1] === 0xbb && h[2] === 0xbf ? 3 : 0;
+    if (!complete && i === 0 && h[0] === 0xef && h.length < 3 && (h.length < 2 || h[1] === 0xbb)) return { lines: [], first: 0, done: false };
+    const lines: Lead['lines'] = [];
+    for (;;) {
+      let j = i;
+      while (j < h.length && isSpace(h[j])) j++;
+      if (j === h.length) return { lines, first: i, done: complete };
+      if (!isEnd(h[j])) return { lines, first: i, done: true };
+      // A CR at the end of what came so far may be the first half of CRLF.
+      if (h[j] === 13 && j + 1 === h.length && !complete) return { lines, first: i, done: false };
+      if (j > i) lines.push({ start: i, end: j });
+      i = afterEnd(h, j);
+    }
   };
-  // The first chunk decides unless it could be the start of such a line: a streamed body's first
-  // rows are not held back waiting for more bytes (at most 64 bytes are).
-  let s = await peekBody(src, 1);
-  const could = (b: Buffer) => {
-    if (s.complete || b.length >= 64) return false;
-    if (b[0] === 0xef && b.length < 3) return b.length < 2 || b[1] === 0xbb;  // a BOM's first bytes
-    const at = lead(b);
-    if (at === b.length) return true;  // a BOM, or only line ends so far
-    const t = b.subarray(at, at + 4).toString('latin1').toLowerCase();
-    return 'sep='.startsWith(t) && b.length < at + 8;
+  /** The first row's line end in `h` from `at`, or -1. */
+  const lineEnd = (h: Buffer, at: number) => {
+    for (let k = at; k < h.length; k++) if (isEnd(h[k])) return h[k] === 13 && k + 1 === h.length ? -1 : k;
+    return -1;
   };
-  for (let i = 0; i < 8 && could(s.head); i++) s = await peekBody(s.body, s.head.length + 8);
-  const h = s.head;
-  const at = lead(h);
-  if (h.length < at + 6 || h.subarray(at, at + 4).toString('latin1').toLowerCase() !== 'sep=') return { body: s.body };
-  const d = h[at + 4]!;
-  // Spaces or tabs after the character (a hand-edited file) are not part of it.
-  let e = at + 5;
-  while (e < h.length && (h[e] === 32 || (h[e] === 9 && d !== 9))) e++;
-  const end = h[e] === 10 ? e + 1 : h[e] === 13 && h[e + 1] === 10 ? e + 2 : h[e] === 13 ? e + 1 : -1;
-  if (end < 0 || !(d === 9 || (d > 32 && d < 127 && d !== 34 && d !== 39))) return { body: s.body };
-  const rest = h.subarray(end);
-  return { delimiter: String.fromCharCode(d), body: (async function* () { if (rest.length) yield rest; yield* s.rest; })() };
+  /** Excel's `sep=X` line at `at`: its character and where its line end is. */
+  const sepAt = (h: Buffer, at: number): { c: number; end: number } | undefined => {
+    if (h.length < at + 6 || h.subarray(at, at + 4).toString('latin1').toLowerCase() !== 'sep=') return undefined;
+    const c = h[at + 4]!;
+    // Spaces or tabs after the character (a hand-edited file) are not part of it.
+    let e = at + 5;
+    while (e < h.length && (h[e] === 32 || (h[e] === 9 && c !== 9))) e++;
+    return isEnd(h[e]) && (c === 9 || (c > 32 && c < 127 && c !== 34 && c !== 39)) ? { c, end: e } : undefined;
+  };
+  /** The first row could be a `sep=` line, as far as `h` goes. */
+  const couldBeSep = (h: Buffer, at: number) => {
+    const t = h.subarray(at, at + 4).toString('latin1').toLowerCase();
+    return t.length === 4 ? t === 'sep=' : 'sep='.startsWith(t);
+  };
+  // The first chunk decides unless more is needed to: a streamed body's first rows are not held
+  // back for more than their first line. (Pieces are gathered in a growing buffer: a body sent a
+  // byte at a time costs no more than one sent at once.)
+  const it = src[Symbol.asyncIterator]();
+  let buf = Buffer.alloc(0);
+  let len = 0;
+  let complete = false;
+  for (;;) {
+    const r = await it.next();
+    if (r.done) { complete = true; break; }
+    const piece = r.value;
+    if (len + piece.length > buf.length) {
+      const grown = Buffer.allocUnsafe(Math.max(len + piece.length, 2 * buf.length, 256));
+      buf.copy(grown, 0, 0, len);
+      buf = grown;
+    }
+    piece.copy(buf, len);
+    len += piece.length;
+    const h = buf.subarray(0, len);
+    if (len >= LEAD_BYTES) break;
+    const l = scan(h, false);
+    if (!l.done) continue;
+    if (!l.lines.length && !couldBeSep(h, l.first)) break;
+    const e = lineEnd(h, l.first);
+    if (e < 0) continue;
+    // After lines of spaces, the row after a sep= line says whether they are blank.
+    if (!l.lines.length || !sepAt(h, l.first) || lineEnd(h, afterEnd(h, e)) >= 0) break;
+  }
+  const rest = (async function* () {
+    if (complete) return;
+    for (;;) {
+      const r = await it.next();
+      if (r.done) return;
+      yield r.value;
+    }
+  })();
+  const h = buf.subarray(0, len);
+  const { lines, first } = scan(h, true);
+  const sep = sepAt(h, first);
+  const d = sep?.c;
+  const sepLine = sep && { start: first, end: sep.end };
+  // Lines of spaces are blanked only in front of a row of more than one field: the first row
+  // after them (or after the sep= line) holds the delimiter (the one the request gives, which
+  // wins over the sep= line's). A line with a tab is one when tab may be the delimiter.
+  const delim = delimiter !== undefined && delimiter.length === 1 ? delimiter.charCodeAt(0) : d;
+  let blank = lines;
+  if (lines.length) {
+    let at = first;
+    if (sepLine) at = afterEnd(h, sepLine.end);
+    const end = lineEnd(h, at);
+    const row = h.subarray(at, end < 0 ? h.length : end);
+    const many = delim !== undefined ? row.includes(delim) : [44, 59, 124, 9].some((c) => row.includes(c));
+    const tabs = delim === 9 || (delim === undefined && row.includes(9));
+    blank = !many ? [] : lines.filter((x) => !(tabs && h.subarray(x.start, x.end).includes(9)));
+  }
+  if (!sepLine && !blank.length) return { body: (async function* () { if (len) yield h; yield* rest; })() };
+  const cut = [...blank, ...(sepLine ? [sepLine] : [])].sort((a, b) => a.start - b.start);
+  const kept: Buffer[] = [];
+  let from = 0;
+  for (const x of cut) { kept.push(h.subarray(from, x.start)); from = x.end; }
+  kept.push(h.subarray(from));
+  const head = Buffer.concat(kept);
+  return { delimiter: d === undefined ? undefined : String.fromCharCode(d), body: (async function* () { if (head.length) yield head; yield* rest; })() };
 }
