@@ -486,7 +486,6 @@ const isStringy = (t: string) => /^(String|FixedString)/.test(base(t)) || /^Enum
 const isScalarNonString = (t: string) => !isStringy(t) && !/^Array/.test(t);
 const why = (d: Diff) => (d.roost.ok ? '' : d.roost.why);
 const unq = (cell: string) => (cell.length >= 2 && cell.startsWith('"') && cell.endsWith('"') ? cell.slice(1, -1).replace(/""/g, '"') : cell);
-const roostValue = (d: Diff) => (d.roost.ok ? d.roost.value : null);
 
 /** Array cells Roost reads more leniently than ClickHouse, with the cell ClickHouse needs for the same value. */
 const LENIENT_ARRAYS: Record<string, string> = {
@@ -619,12 +618,6 @@ const RULES: Rule[] = [
     why: 'unquoted \\N in a non-Nullable String column is the text \\N (documented in csv_values_test.cc "nulls, defaults, empty cells"); ClickHouse stores the default',
     match: (d) => /^(String|FixedString)/.test(base(d.type)) && !/Nullable/.test(d.type) && d.cell.trim() === '\\N',
     normalized: (d) => quote(d.cell),
-  },
-  {
-    cls: ['c'],
-    why: 'text after a closing quote is kept (reader.h: lenient, like most readers); ClickHouse rejects the row',
-    match: (d) => d.cell === '"a\\"b"',
-    normalized: (d) => quote(roostValue(d) ?? ''),
   },
   {
     cls: ['c'],

@@ -376,6 +376,18 @@ describe('CsvValidator errors', () => {
     expect(out.rowCount).toBe(1);
     expect(out.rejected).toEqual([{ line: 2, column: null, reason: 'unterminated quoted field', raw: '"open,2\n' }]);
   });
+  it('text after a closing quote is a rejected row, named by its column; spaces after the quote are not text', async () => {
+    const TEXT_AFTER = 'text after the closing quote (a quote inside a value is written ""; an opening quote without its closing one joins the lines after it)';
+    for (const format of ['Native', 'RowBinary'] as const) {
+      const v = new CsvValidator({ columns: '`a` Int32, `b` String', format });
+      const out = await validateAll(v, Buffer.from('1,"x"z\n2,"y" \n3,"oops\n4,v4\n5,"q"\n6,w\n'));
+      expect(out.rowCount, format).toBe(2);
+      expect(out.rejected, format).toEqual([
+        { line: 1, column: 'b', reason: TEXT_AFTER, raw: '1,"x"z' },
+        { line: 3, column: 'b', reason: TEXT_AFTER, raw: '3,"oops\n4,v4\n5,"q"' },
+      ]);
+    }
+  });
   it('refuses unsupported types and bad dialects', () => {
     expect(() => new CsvValidator({ columns: '`a` Int128' })).toThrow(expect.objectContaining({ code: 'UNSUPPORTED_TYPE' }));
     expect(() => new CsvValidator({ columns: '`a` Int8', dialect: { delimiter: '"' } })).toThrow(

@@ -516,6 +516,23 @@ describe('lines in front of the first row', () => {
   });
 });
 
+describe('text after a closing quote', () => {
+  it('is quarantined, as ClickHouse refuses it: a stray opening quote no longer joins the rows after it silently', async () => {
+    await createFrom('afterquote', 'a,b\n0,x\n', '`a` Int64, `b` String', 1);
+    const r = await post('/v0/datasources?name=afterquote&mode=append', 'a,b\n1,"x"z\n2,"oops\n3,v3\n4,"q"\n5,"y" \n6,w\n');
+    // (It was 3 rows and none quarantined: `xz`, and `oops\n3,v3\n4,q"` as one value.)
+    expect(r.body, r.text).toMatchObject({ rows: 2, quarantine_rows: 2 });
+    expect(await rows('SELECT a, b FROM afterquote ORDER BY a')).toEqual([{ a: 0, b: 'x' }, { a: 5, b: 'y' }, { a: 6, b: 'w' }]);
+    const q = await rows('SELECT c__line AS line, c__error_column AS col, c__raw AS raw FROM afterquote_quarantine ORDER BY line');
+    expect(q).toEqual([
+      { line: 2, col: ['b'], raw: '1,"x"z' },
+      { line: 3, col: ['b'], raw: '2,"oops\n3,v3\n4,"q"' },
+    ]);
+    const why = await rows('SELECT DISTINCT c__error AS e FROM afterquote_quarantine');
+    expect(why).toEqual([{ e: [expect.stringMatching(/^text after the closing quote/)] }]);
+  });
+});
+
 describe('rows longer than the header', () => {
   it('a stray row with a value too many is quarantined, not a column: the create takes its own inferred schema', async () => {
     await createFrom('strayrow', 'id,name\n1,a\n2,b,extra\n3,c\n', '`id` Int64, `name` String', 2, 1);

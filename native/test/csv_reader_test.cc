@@ -34,9 +34,33 @@ TEST_CASE("csv reader: quoted fields with delimiters, quotes and newlines") {
   CHECK(rows[0].quoted == std::vector<bool>{true, false});
 }
 
-TEST_CASE("csv reader: quotes inside unquoted fields and text after a closing quote are literal") {
+TEST_CASE("csv reader: quotes inside unquoted fields are literal; text after a closing quote is kept and flagged") {
   CHECK(fieldsOf(parse("ab\"c,d\n")) == V{{"ab\"c", "d"}});
-  CHECK(fieldsOf(parse("\"ab\"cd,e\n")) == V{{"abcd", "e"}});
+  CHECK(parse("ab\"c,d\n")[0].rowAfterQuote == false);
+  const std::string in = "\"ab\"cd,e\n1,\"x\" \t,\"y\" \n\"p\"  q,\"r\"\n2,\"oops\n3,\"v\"\n";
+  // Whole, and cut at every byte (the byte after a closing quote, or after its spaces, in the
+  // next chunk).
+  for (size_t cut = 0; cut <= in.size(); ++cut) {
+    auto rows = parse(in, {}, cut ? std::vector<size_t>{cut} : std::vector<size_t>{});
+    REQUIRE(rows.size() == 4);
+    CHECK(rows[0].fields == std::vector<std::string>{"abcd", "e"});
+    CHECK(rows[0].afterQuote == std::vector<bool>{true, false});
+    CHECK(rows[0].rowAfterQuote);
+    // Spaces and tabs after a closing quote are dropped, not text after it.
+    CHECK(rows[1].fields == std::vector<std::string>{"1", "x", "y"});
+    CHECK(rows[1].afterQuote == std::vector<bool>{false, false, false});
+    CHECK_FALSE(rows[1].rowAfterQuote);
+    CHECK(rows[2].fields == std::vector<std::string>{"p  q", "r"});
+    CHECK(rows[2].afterQuote == std::vector<bool>{true, false});
+    // A stray opening quote runs to the next quote; what follows that one flags the row.
+    CHECK(rows[3].fields == std::vector<std::string>{"2", "oops\n3,v\""});
+    CHECK(rows[3].afterQuote == std::vector<bool>{false, true});
+    CHECK(rows[3].line == 4);
+  }
+  // A space delimiter is not dropped after a closing quote.
+  Dialect sp{' ', '"', 0};
+  CHECK(fieldsOf(parse("\"a\" b\n", sp)) == V{{"a", "b"}});
+  CHECK_FALSE(parse("\"a\" b\n", sp)[0].rowAfterQuote);
 }
 
 TEST_CASE("csv reader: escape character") {

@@ -11,6 +11,8 @@ namespace csvtest {
 struct ParsedRow {
   std::vector<std::string> fields;
   std::vector<bool> quoted;
+  std::vector<bool> afterQuote;  // Field::afterQuote
+  bool rowAfterQuote = false;    // Row::afterQuote
   uint64_t line;
   std::string raw;
   bool unterminated;
@@ -18,7 +20,7 @@ struct ParsedRow {
   // the row-at-a-time parser leaves it to the validator).
   roost::csv::Row::Text text = roost::csv::Row::Text::Unknown;
   bool operator==(const ParsedRow& o) const {
-    return fields == o.fields && quoted == o.quoted && line == o.line && raw == o.raw && unterminated == o.unterminated;
+    return fields == o.fields && quoted == o.quoted && afterQuote == o.afterQuote && rowAfterQuote == o.rowAfterQuote && line == o.line && raw == o.raw && unterminated == o.unterminated;
   }
 };
 
@@ -29,7 +31,9 @@ struct Collect final : roost::csv::RowSink {
     for (size_t i = 0; i < r.count; ++i) {
       p.fields.emplace_back(r.fields[i].view());
       p.quoted.push_back(r.fields[i].quoted);
+      p.afterQuote.push_back(r.fields[i].afterQuote);
     }
+    p.rowAfterQuote = r.afterQuote;
     p.line = r.line;
     p.raw = std::string(r.raw);
     p.unterminated = r.unterminated;

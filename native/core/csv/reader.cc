@@ -121,6 +121,7 @@ const char* Reader::parseRow(const char* p, const char* end, bool eof) {
   unesc_.clear();
   rowExtraLines_ = 0;
   rowUnterminated_ = false;
+  rowAfterQuote_ = false;
   rowBlank_ = false;
   const char delim = d_.delimiter, quote = d_.quote, esc = d_.escape;
 
@@ -172,6 +173,7 @@ const char* Reader::parseRow(const char* p, const char* end, bool eof) {
     const char* fs;
     const char* fe;
     bool quoted = false;
+    bool after = false;  // text after the closing quote
     if (*p == quote) {
       quoted = true;
       fs = ++p;
@@ -229,7 +231,16 @@ const char* Reader::parseRow(const char* p, const char* end, bool eof) {
         fs = p = q + 2;
       }
       if (!rowUnterminated_ && p < end && *p != delim && *p != '\n' && *p != '\r') {
-        // Text after the closing quote: kept literally up to the delimiter.
+        // Spaces or tabs after the closing quote (`"x" ,`) are dropped, as ClickHouse drops them.
+        const char* w = p;
+        while (w < end && (*w == ' ' || *w == '\t') && *w != delim) ++w;
+        if (w == end && !eof) return nullptr;  // the next byte decides
+        if (w == end || *w == delim || *w == '\n' || *w == '\r') p = w;
+        else after = true;
+      }
+      if (after) {
+        // Text after the closing quote: kept literally up to the delimiter, and the row flagged.
+        rowAfterQuote_ = true;
         toBuf(fs, fe);
         fs = fe = p;
         while (p < end) {
@@ -300,6 +311,7 @@ const char* Reader::parseRow(const char* p, const char* end, bool eof) {
     } else {
       fields_.push_back({fs, static_cast<uint32_t>(fe - fs), quoted});
     }
+    fields_.back().afterQuote = after;
     if (p == end) {
       if (!eof) return nullptr;
       rowRawEnd_ = end;
@@ -388,6 +400,7 @@ bool Reader::emit(RowSink& sink, const char* rowStart) {
   for (uint32_t i : bufFields_)
     fields_[i].data = unesc_.data() + reinterpret_cast<uintptr_t>(fields_[i].data);
   Row row{fields_.data(), fields_.size(), line_, std::string_view(rowStart, rawLen), rowUnterminated_};
+  row.afterQuote = rowAfterQuote_;
   sink.onRow(row);
   line_ += 1 + rowExtraLines_;
   return true;

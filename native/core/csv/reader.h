@@ -20,6 +20,9 @@ struct Field {
   /// Its text had "" pairs: `data` points into the reader's unescape buffer (valid only during
   /// onRow, also in rows marked inPiece).
   bool unescaped = false;
+  /// Text (other than spaces or tabs) followed its closing quote: `"x"y`. The row is not valid
+  /// CSV (ClickHouse refuses it); the validator quarantines it.
+  bool afterQuote = false;
   std::string_view view() const { return {data, size}; }
 };
 
@@ -36,6 +39,8 @@ struct Row {
   /// during onRow), except those marked `unescaped`; `unescaped`: some field is.
   bool inPiece = false;
   bool unescaped = false;
+  /// Some field has Field::afterQuote.
+  bool afterQuote = false;
 };
 
 class RowSink {
@@ -64,8 +69,10 @@ const char* simdName(SimdLevel level);
 ///   unquoted:    runs to delimiter or line end; quotes are literal; the escape
 ///                character (if any) makes the next byte literal.
 ///   quoted:      runs to the closing quote; "" is one quote; escape+byte is the
-///                byte; newlines are data. Bytes after the closing quote up to the
-///                delimiter are kept literally (lenient, like most readers).
+///                byte; newlines are data. Spaces and tabs after the closing quote
+///                are dropped; other bytes after it up to the delimiter are kept
+///                literally and flag the field (Field::afterQuote: the validator
+///                quarantines the row, as ClickHouse refuses it).
 /// A UTF-8 BOM at the very start of the stream is skipped.
 class Reader {
  public:
@@ -140,6 +147,7 @@ class Reader {
   uint64_t rowExtraLines_ = 0;
   const char* rowRawEnd_ = nullptr;
   bool rowUnterminated_ = false;
+  bool rowAfterQuote_ = false;
   bool rowBlank_ = false;
   bool blankRows_ = false;
   // fastRows: its field scratch, and how many rows to leave to parseRow after

@@ -264,6 +264,14 @@ void Validator::validateRow(const Row& row, bool wrongCount) {
   }
   if (row.unterminated) return reject(row, -1, Reason::UnterminatedQuote);
   if (opts_.quotesOnOneLine && (std::memchr(raw, '\n', row.raw.size()) || std::memchr(raw, '\r', row.raw.size()))) return reject(row, -1, Reason::QuoteSpansLines);
+  if (row.afterQuote) {
+    // `"x"y`: not CSV (ClickHouse refuses it). Stored leniently as `xy` before, and a stray
+    // opening quote joined the lines after it into one value, silently.
+    int col = -1;
+    for (size_t i = 0; i < row.count && col < 0; ++i)
+      if (row.fields[i].afterQuote) col = static_cast<int>(i);
+    return reject(row, col, Reason::TextAfterQuote);
+  }
   if (wrongCount || row.count != cols_.size()) return reject(row, -1, Reason::WrongColumnCount);
   if (native_) {
     if (!batchable_ || !row.inPiece) {

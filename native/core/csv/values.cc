@@ -108,6 +108,7 @@ std::string_view reasonText(Reason r) {
     case Reason::InvalidUtf8: return "invalid UTF-8";
     case Reason::UnterminatedQuote: return "unterminated quoted field";
     case Reason::NullNotNullable: return "NULL in a non-Nullable column";
+    case Reason::TextAfterQuote: return "text after the closing quote (a quote inside a value is written \"\"; an opening quote without its closing one joins the lines after it)";
     case Reason::QuoteSpansLines: return "a value quoted with ' spans lines (' was taken for the quote from the file's start: send dialect_quotechar if it is none)";
   }
   return "invalid value";

@@ -38,6 +38,7 @@ enum class Reason : uint8_t {
   NullNotNullable,
   NotIp,
   QuoteSpansLines,
+  TextAfterQuote,
 };
 std::string_view reasonText(Reason r);
 
