@@ -388,6 +388,11 @@ describe('CsvValidator errors', () => {
       ]);
     }
   });
+  it('a header that is not UTF-8 is a row rejected as invalid UTF-8, not a header mismatch', async () => {
+    const v = new CsvValidator({ columns: '`été` Int32', hasHeader: true });
+    const out = await validateAll(v, Buffer.from([0xe9, 0x74, 0xe9, 10, 0x31, 10]));
+    expect(out.rejected).toEqual([{ line: 1, column: null, reason: 'invalid UTF-8', raw: '\ufffdt\ufffd' }]);
+  });
   it('refuses unsupported types and bad dialects', () => {
     expect(() => new CsvValidator({ columns: '`a` Int128' })).toThrow(expect.objectContaining({ code: 'UNSUPPORTED_TYPE' }));
     expect(() => new CsvValidator({ columns: '`a` Int8', dialect: { delimiter: '"' } })).toThrow(

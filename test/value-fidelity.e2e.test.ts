@@ -533,6 +533,21 @@ describe('text after a closing quote', () => {
   });
 });
 
+describe('a header that is not UTF-8', () => {
+  it('is told as not UTF-8 (400 INVALID_UTF8), not as names that do not match, and nothing is stored', async () => {
+    await createFrom('latinhead', '\u00e9t\u00e9,n\n1,2\n', '`été` Int64, `n` Int64', 1);
+    // A Latin-1 file whose header spells the schema's names (it was told to rename them).
+    const latin = await post('/v0/datasources?name=latinhead&mode=append', Buffer.from('\xe9t\xe9,n\n3,4\n', 'latin1') as unknown as string);
+    expect(latin.status, latin.text).toBe(400);
+    expect(latin.body).toMatchObject({ code: 'INVALID_UTF8', line: 1 });
+    // A byte-order mark cut short (its header ran into the next row: "found [i, s1, a]").
+    const broken = await post('/v0/datasources?name=latinhead&mode=append', Buffer.concat([Buffer.from([0xef, 0xbb]), Buffer.from('\u00e9t\u00e9,n\n5,6\n')]) as unknown as string);
+    expect(broken.status, broken.text).toBe(400);
+    expect(broken.body).toMatchObject({ code: 'INVALID_UTF8', line: 1 });
+    expect(await rows('SELECT n FROM latinhead')).toEqual([{ n: 2 }]);
+  });
+});
+
 describe('rows longer than the header', () => {
   it('a stray row with a value too many is quarantined, not a column: the create takes its own inferred schema', async () => {
     await createFrom('strayrow', 'id,name\n1,a\n2,b,extra\n3,c\n', '`id` Int64, `name` String', 2, 1);

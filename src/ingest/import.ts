@@ -7,6 +7,7 @@
  * `EXCHANGE TABLES` to replace): readers see the old data or the new, never a
  * mix, and a failed import leaves the data source as it was.
  */
+import { isUtf8 } from 'node:buffer';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -813,25 +814,30 @@ async function firstRowIsData(head: Buffer, ds: DataSource, dialect: CsvDialect)
 
 /**
  * The first record of a CSV head: its fields and the byte offset of its line end (quotes
- * may hold line ends). Undefined when the head does not hold a whole record.
+ * may hold line ends). Undefined when the head does not hold a whole record. Read on bytes (the
+ * delimiter, quote, escape and line ends are ASCII, never part of a UTF-8 character): a record
+ * that is not UTF-8 is a 400 INVALID_UTF8 (decoded, its replacement characters moved the offset,
+ * and a header with a byte-order mark cut short ran into the next row: "found [i, s1, a]").
  */
 export function firstRecord(head: Buffer, dialect: CsvDialect, complete: boolean): { fields: string[]; end: number } | undefined {
-  let text = head.subarray(0, 64 * 1024).toString('utf8');
-  let bom = 0;
-  if (text.charCodeAt(0) === 0xfeff) { text = text.slice(1); bom = 3; }
+  const h = head.subarray(0, 64 * 1024);
+  const bom = h[0] === 0xef && h[1] === 0xbb && h[2] === 0xbf ? 3 : 0;
+  const quote = dialect.quote.charCodeAt(0);
+  const escape = dialect.escape && dialect.escape !== dialect.quote ? dialect.escape.charCodeAt(0) : -1;
   let quoted = false;
-  let i = 0;
-  for (; i < text.length; i++) {
-    const c = text[i]!;
+  let i = bom;
+  for (; i < h.length; i++) {
+    const c = h[i]!;
     if (quoted) {
-      if (dialect.escape && c === dialect.escape && dialect.escape !== dialect.quote) i++;
-      else if (c === dialect.quote) quoted = false;
-    } else if (c === dialect.quote) quoted = true;
-    else if (c === '\n' || c === '\r') break;
+      if (c === escape) i++;
+      else if (c === quote) quoted = false;
+    } else if (c === quote) quoted = true;
+    else if (c === 10 || c === 13) break;
   }
-  if (i === text.length && !(complete && head.length <= 64 * 1024)) return undefined;
-  const line = text.slice(0, i);
-  return { fields: splitCsvRow(line, dialect.delimiter, dialect.quote), end: bom + Buffer.byteLength(line) };
+  if (i >= h.length && !(complete && head.length <= 64 * 1024)) return undefined;
+  const line = h.subarray(bom, Math.min(i, h.length));
+  if (!isUtf8(line)) throw new RoostError('INVALID_UTF8', 'line 1 is not valid UTF-8; send the file as UTF-8 (nothing was stored)', { details: { line: 1 } });
+  return { fields: splitCsvRow(line.toString('utf8'), dialect.delimiter, dialect.quote), end: bom + line.length };
 }
 
 /** Header cells without the empty ones past `columns` at their end (a trailing delimiter; the validator and infer.cc drop the same). */

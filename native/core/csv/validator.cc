@@ -166,6 +166,9 @@ void Validator::onRow(const Row& row) {
   if (error_ != ValidatorError::None) return;
   if (headerPending_) {
     headerPending_ = false;
+    // A header that is not UTF-8 is told as that (the file's encoding), not as names that do not
+    // match: a Latin-1 file whose header spells the schema's names was told to rename them.
+    if (scan::firstInvalidUtf8(row.raw.data(), row.raw.data() + row.raw.size()) >= 0) return reject(row, -1, Reason::InvalidUtf8);
     std::vector<std::string> found;
     for (size_t i = 0; i < row.count; ++i) found.emplace_back(row.fields[i].view());
     // A trailing delimiter on the header line (`a,b,`): a cell of nothing or spaces is no name, no
