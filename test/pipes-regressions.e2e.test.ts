@@ -135,3 +135,15 @@ describe('read_rows and read_bytes in pipe_stats_rt', () => {
     expect(got.slice(0, 3).map((r) => Number(r.result_rows))).toEqual([1, 1, 1]);
   });
 });
+
+describe('a float computed in a template', () => {
+  it('is written as a float whatever its value: the column is a Float64 on every call (a whole result was a UInt8)', async () => {
+    await createPipe('float_math', [{ name: 'n', sql: '%\nSELECT {{ Float64(a, 0.5) * Int32(n, 4) }} AS x, {{ 10 / 5 }} AS y, {{ 3.0 }} AS z, {{ 7 // 2 }} AS i' }]);
+    for (const [q, x] of [['', 2], ['?a=1.25&n=2', 2.5], ['?a=-0.5&n=2', -1]] as const) {
+      const r = await get(`/v0/pipes/float_math.json${q}`);
+      expect(r.status, r.text).toBe(200);
+      expect(r.body.meta, q).toEqual([{ name: 'x', type: 'Float64' }, { name: 'y', type: 'Float64' }, { name: 'z', type: 'Float64' }, { name: 'i', type: 'UInt8' }]);
+      expect(r.body.data, q).toEqual([{ x, y: 2, z: 3, i: 3 }]);
+    }
+  });
+});

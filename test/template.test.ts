@@ -298,6 +298,16 @@ describe('typed parameter functions', () => {
   });
 });
 
+describe('floats are written as floats', () => {
+  it('a float literal, true division, and arithmetic with a float or a Float parameter keep a float form when whole', () => {
+    expect(render('SELECT {{ 3.0 }}, {{ 10 / 5 }}, {{ 1.5 // 1 }}, {{ 7 % 2.0 }}, {{ 1e3 }}, {{ -0.0 }}, {{ True + 1.0 }}')).toBe('SELECT 3.0, 2.0, 1.0, 1.0, 1000.0, -0.0, 2.0');
+    expect(render('SELECT {{ Float64(f, 2.0) * 1 }}, {{ Float64(a, 0.5) * Int32(n, 4) }}', { a: '-0.5', n: '2' })).toBe('SELECT 2.0, -1.0');
+    expect(render('SELECT {% set x = 2.0 %}{{ x * 3 }}, {{ [1.0, 2.5] }}, {{ sql_and(a=3.0) }}, \'{{ 3.0 }}\'')).toBe("SELECT 6.0, [1.0, 2.5], `a` = 3.0, '3.0'");
+    // Integers stay integers, and a whole float equals its integer.
+    expect(render('SELECT {{ 3 }}, {{ 7 // 2 }}, {{ Int32(n, 4) * 2 }}{% if 2.0 == 2 %}, 1{% end %}')).toBe('SELECT 3, 3, 8, 1');
+  });
+});
+
 describe('helpers', () => {
   it('column and columns quote identifiers and fall back to defaults', () => {
     expect(render("SELECT {{column(c, 'id')}}")).toBe('SELECT `id`');

@@ -6,10 +6,10 @@
 import { RoostError } from '../../errors.js';
 import { TemplateInvalidError, TemplateParameterError } from './errors.js';
 import { FUNCTIONS, type CallApi, type Resolved } from './functions.js';
-import { literalOf, placeholder, isScalarType, ValueProblem } from './literals.js';
+import { floatText, literalOf, placeholder, isScalarType, ValueProblem } from './literals.js';
 import type { Expr, TemplateNode } from './parser.js';
 import { SqlOutput } from './sql-output.js';
-import { dict, equal, Fragment, isDict, JsonList, Missing, Param, plain, truthy, typeName, weight, nesting } from './values.js';
+import { asFloat, dict, equal, Fragment, isDict, isFloat, JsonList, Missing, Param, plain, truthy, typeName, weight, nesting, WholeFloat } from './values.js';
 
 /** Request parameters as they arrive: one string, or several for a repeated name. */
 export type RequestParams = Record<string, string | string[]>;
@@ -285,7 +285,7 @@ class Evaluator implements CallApi {
         if (e instanceof ValueProblem) this.fail(e.message, offset);
         throw e;
       }
-      text = typeof v === 'string' ? v : typeof v === 'boolean' ? (v ? '1' : '0') : Array.isArray(v) || isDict(v) ? sql : String(v);
+      text = typeof v === 'string' ? v : typeof v === 'boolean' ? (v ? '1' : '0') : v instanceof WholeFloat ? floatText(v.value) : Array.isArray(v) || isDict(v) ? sql : String(v);
     }
     let ok = false;
     this.#write(() => (ok = this.#out.value(sql, text)), offset);
@@ -296,7 +296,7 @@ class Evaluator implements CallApi {
     this.spend(1, e.offset);
     switch (e.kind) {
       case 'literal':
-        return e.value;
+        return e.float && typeof e.value === 'number' ? asFloat(e.value) : e.value;
       case 'name': {
         if (e.name in FUNCTIONS) this.fail(`\`${e.name}\` is a function; call it`, e.offset);
         const r = this.#lookup(e.name, e.offset);
@@ -316,8 +316,9 @@ class Evaluator implements CallApi {
       case 'unary': {
         const v = this.eval(e.operand);
         if (e.op === 'not') return !this.#truthy(v, e.offset);
-        const p = plain(this.#given(v));
-        if (typeof p === 'number') return e.op === '-' ? -p : p;
+        const g = this.#given(v);
+        const p = plain(g);
+        if (typeof p === 'number') return isFloat(g) ? asFloat(e.op === '-' ? -p : p) : e.op === '-' ? -p : p;
         if (typeof p === 'bigint') return e.op === '-' ? -p : p;
         if (typeof p === 'boolean') return e.op === '-' ? -Number(p) : Number(p);
         return this.fail(`bad operand for unary ${e.op}: ${typeName(v)}`, e.offset);
@@ -393,6 +394,12 @@ class Evaluator implements CallApi {
   #binary(op: string, l: unknown, r: unknown, offset: number): unknown {
     l = this.#given(l);
     r = this.#given(r);
+    const v = this.#arithmetic(op, l, r, offset);
+    // Python: a float operand makes a float, and `/` always does (see WholeFloat).
+    return typeof v === 'number' && (op === '/' || ((isFloat(l) || isFloat(r)) && typeof plain(l) !== 'string')) ? asFloat(v) : v;
+  }
+
+  #arithmetic(op: string, l: unknown, r: unknown, offset: number): unknown {
     const a = plain(l);
     const b = plain(r);
     const bad = (): never => this.fail(`unsupported operand types for ${op}: ${typeName(l)} and ${typeName(r)}`, offset);

@@ -9,7 +9,7 @@ import {
   ValueProblem, type ScalarType,
 } from './literals.js';
 import type { Expr } from './parser.js';
-import { Fragment, fromJson, isDict, JsonList, Missing, Param, plain, truthy, typeName, weight } from './values.js';
+import { Fragment, fromJson, isDict, JsonList, Missing, Param, plain, truthy, typeName, weight, WholeFloat } from './values.js';
 
 export type CallExpr = Extract<Expr, { kind: 'call' }>;
 
@@ -292,7 +292,7 @@ const sqlAnd = (api: CallApi, call: CallExpr): unknown => {
         }
         sql = list instanceof Param ? list.sql : literalOf(list, 0, (m) => api.given(m));
       } else {
-        sql = v instanceof Param || v instanceof Fragment ? v.sql : literalOf(plain(v), 0, (m) => api.given(m));
+        sql = v instanceof Param || v instanceof Fragment ? v.sql : literalOf(v instanceof WholeFloat ? v : plain(v), 0, (m) => api.given(m));
       }
     } catch (e) {
       if (e instanceof ValueProblem) api.fail(`sql_and(): ${key}: ${e.message}`, expr.offset);

@@ -5,7 +5,7 @@
  * here; nothing else writes values into SQL.
  */
 
-import { Fragment, Missing, Param } from './values.js';
+import { Fragment, Missing, Param, WholeFloat } from './values.js';
 import { ExactNumber, exactJson, stringifyExact } from '../../ingest/json-exact.js';
 
 /** One code point as `\xHH` bytes of its UTF-8 encoding. */
@@ -122,6 +122,12 @@ export function numberText(n: number | bigint): string {
   return typeof n === 'number' && Object.is(n, -0) ? '-0' : String(n);
 }
 
+/** A float as text in a float form (`1.0`, not `1`, which ClickHouse reads as UInt8), as Python writes it. */
+export function floatText(n: number): string {
+  const text = numberText(n);
+  return /[.e]/.test(text) ? text : `${text}.0`;
+}
+
 function scalarText(raw: unknown): string {
   if (typeof raw === 'string') return raw;
   if (typeof raw === 'number' || typeof raw === 'bigint') return numberText(raw);
@@ -183,7 +189,7 @@ export function checkScalar(type: ScalarType, raw: unknown): Checked {
     // A bare decimal is a Float64 literal: 0.1 would not equal a Float32 column's 0.1, so a
     // Float32 says its type (as Tinybird writes it). A Float64 keeps a float form, so that
     // `1` is not read as UInt8.
-    return { value: n, sql: type === 'Float32' ? `toFloat32(${quoteString(text)})` : /[.e]/.test(text) ? text : `${text}.0` };
+    return { value: n, sql: type === 'Float32' ? `toFloat32(${quoteString(text)})` : floatText(n) };
   }
   if (type === 'Date') {
     const s = scalarText(raw);
@@ -253,6 +259,7 @@ export function literalOf(v: unknown, depth = 0, missing?: MissingValue): string
   if (depth > 32) throw new ValueProblem('value is nested too deeply');
   if (v instanceof Param || v instanceof Fragment) return v.sql;
   if (v instanceof Missing) return literalOf(missingValue(v, missing), depth, missing);
+  if (v instanceof WholeFloat) return floatText(v.value);
   if (v === null || v === undefined) return 'NULL';
   if (typeof v === 'string') return quoteString(v);
   if (typeof v === 'boolean') return v ? '1' : '0';
@@ -276,6 +283,7 @@ function jsonOf(v: unknown, depth: number, missing: MissingValue | undefined): s
   if (v instanceof Param) return jsonOf(v.value, depth, missing);
   if (v instanceof Fragment) return JSON.stringify(v.text);
   if (v instanceof Missing) return jsonOf(missingValue(v, missing), depth, missing);
+  if (v instanceof WholeFloat) return Object.is(v.value, -0) ? '-0.0' : floatText(v.value);
   if (v === null || v === undefined) return 'null';
   if (typeof v === 'bigint') return v.toString();
   if (typeof v === 'number') return Number.isFinite(v) ? JSON.stringify(v) : 'null';

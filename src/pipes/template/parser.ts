@@ -7,7 +7,7 @@ import { TemplateSyntaxError } from './errors.js';
 import { splitTemplate, tokenizeExpression, type Chunk, type Token } from './lexer.js';
 
 export type Expr =
-  | { kind: 'literal'; value: null | boolean | number | bigint | string; offset: number }
+  | { kind: 'literal'; value: null | boolean | number | bigint | string; offset: number; /** written as a float (`3.0`, `1e3`) */ float?: true }
   | { kind: 'name'; name: string; offset: number }
   | { kind: 'list'; items: Expr[]; offset: number }
   | { kind: 'dict'; entries: Array<[Expr, Expr]>; offset: number }
@@ -244,7 +244,7 @@ class ExprParser {
           const value = big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big;
           return { kind: 'literal', value, offset: t.offset };
         }
-        return { kind: 'literal', value: Number(t.value), offset: t.offset };
+        return { kind: 'literal', value: Number(t.value), offset: t.offset, float: true };
       }
       case 'string': {
         // Adjacent literals concatenate, as in Python.

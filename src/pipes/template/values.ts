@@ -35,6 +35,29 @@ export class Missing {
   ) {}
 }
 
+/**
+ * A float whose value is whole (`3.0`, `10 / 5`, `Float64(f) * 2`): computed with as its number
+ * (plain() gives it), written as Python writes a float (`3.0`), so that ClickHouse reads a
+ * Float64 and not a UInt8, as a Float64 parameter is written. (A float with a fraction is a plain
+ * JavaScript number: its text is already a float's.) Without it a computed float's type in the
+ * result followed the caller's values: `2.5` a Float64, `2` a UInt8.
+ */
+export class WholeFloat {
+  constructor(readonly value: number) {}
+}
+
+/** Whether a value is a Python float: a whole one, a number with a fraction, or a Float parameter's value. */
+export function isFloat(v: unknown): boolean {
+  if (v instanceof WholeFloat) return true;
+  if (v instanceof Param) return /^Float(32|64)$/.test(v.type) || (typeof v.value === 'number' && !Number.isInteger(v.value));
+  return typeof v === 'number' && !Number.isInteger(v);
+}
+
+/** A number computed as a float: a whole one boxed (see WholeFloat). */
+export function asFloat(n: number): number | WholeFloat {
+  return Number.isInteger(n) ? new WholeFloat(n) : n;
+}
+
 /** A template's native view of any value: parameters become their value, fragments their text. */
 /**
  * A parameter's values sent as a JSON array: a list as it is, whatever its length. (One request
@@ -46,6 +69,7 @@ export function plain(v: unknown): unknown {
   if (v instanceof Param) return v.value;
   if (v instanceof Fragment) return v.text;
   if (v instanceof Missing) return null;
+  if (v instanceof WholeFloat) return v.value;
   return v;
 }
 
@@ -108,13 +132,13 @@ export function weight(v: unknown): number {
   if (typeof v === 'string') return v.length + 1;
   if (v instanceof Param) return weight(v.value) + v.sql.length;
   if (v instanceof Fragment) return v.sql.length + v.text.length + 1;
-  if (v === null || typeof v !== 'object') return 1;
+  if (v === null || typeof v !== 'object' || v instanceof WholeFloat) return 1;
   return size(v).weight;
 }
 
 /** How deep lists and dicts nest in a value (0 for anything else). */
 export function nesting(v: unknown): number {
-  if (v === null || typeof v !== 'object' || v instanceof Param || v instanceof Fragment) return 0;
+  if (v === null || typeof v !== 'object' || v instanceof Param || v instanceof Fragment || v instanceof WholeFloat) return 0;
   return size(v).depth;
 }
 
@@ -135,6 +159,7 @@ export function equal(a: unknown, b: unknown): boolean {
 }
 
 export function typeName(v: unknown): string {
+  if (isFloat(v) && !(v instanceof Param)) return 'float';
   const p = plain(v);
   if (p === null || p === undefined) return 'None';
   if (Array.isArray(p)) return 'list';
