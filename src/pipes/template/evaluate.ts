@@ -396,7 +396,7 @@ class Evaluator implements CallApi {
     r = this.#given(r);
     const v = this.#arithmetic(op, l, r, offset);
     // Python: a float operand makes a float, and `/` always does (see WholeFloat).
-    return typeof v === 'number' && (op === '/' || ((isFloat(l) || isFloat(r)) && typeof plain(l) !== 'string')) ? asFloat(v) : v;
+    return typeof v === 'number' && (op === '/' || isFloat(l) || isFloat(r)) ? asFloat(v) : v;
   }
 
   #arithmetic(op: string, l: unknown, r: unknown, offset: number): unknown {
