@@ -18,17 +18,32 @@ export interface Peeked {
 }
 
 export async function peekBody(src: AsyncIterable<Buffer>, min: number): Promise<Peeked> {
+  return peekUntil(src, (head) => head.length >= min);
+}
+
+/**
+ * The first bytes of `src`, read until `enough(head)` says so (or the body ends). Pieces are
+ * gathered in a growing buffer, so a body sent a byte at a time costs no more than one sent at
+ * once (asking peekBody for one byte more each time joined the head again at every piece).
+ */
+export async function peekUntil(src: AsyncIterable<Buffer>, enough: (head: Buffer) => boolean): Promise<Peeked> {
   const it = src[Symbol.asyncIterator]();
-  const parts: Buffer[] = [];
-  let n = 0;
+  let buf = Buffer.alloc(0);
+  let len = 0;
   let complete = false;
-  while (n < min) {
+  while (!enough(buf.subarray(0, len))) {
     const r = await it.next();
     if (r.done) { complete = true; break; }
-    parts.push(r.value);
-    n += r.value.length;
+    const piece = r.value;
+    if (len + piece.length > buf.length) {
+      const grown = Buffer.allocUnsafe(Math.max(len + piece.length, 2 * buf.length, 256));
+      buf.copy(grown, 0, 0, len);
+      buf = grown;
+    }
+    piece.copy(buf, len);
+    len += piece.length;
   }
-  const head = Buffer.concat(parts);
+  const head = buf.subarray(0, len);
   const rest = (async function* () {
     if (complete) return;
     for (;;) {
@@ -233,42 +248,20 @@ export async function csvLead(src: AsyncIterable<Buffer>, delimiter?: string): P
     return t.length === 4 ? t === 'sep=' : 'sep='.startsWith(t);
   };
   // The first chunk decides unless more is needed to: a streamed body's first rows are not held
-  // back for more than their first line. (Pieces are gathered in a growing buffer: a body sent a
-  // byte at a time costs no more than one sent at once.)
-  const it = src[Symbol.asyncIterator]();
-  let buf = Buffer.alloc(0);
-  let len = 0;
-  let complete = false;
-  for (;;) {
-    const r = await it.next();
-    if (r.done) { complete = true; break; }
-    const piece = r.value;
-    if (len + piece.length > buf.length) {
-      const grown = Buffer.allocUnsafe(Math.max(len + piece.length, 2 * buf.length, 256));
-      buf.copy(grown, 0, 0, len);
-      buf = grown;
-    }
-    piece.copy(buf, len);
-    len += piece.length;
-    const h = buf.subarray(0, len);
-    if (len >= LEAD_BYTES) break;
+  // back for more than their first line.
+  const s = await peekUntil(src, (h) => {
+    if (h.length === 0) return false;
+    if (h.length >= LEAD_BYTES) return true;
     const l = scan(h, false);
-    if (!l.done) continue;
-    if (!l.lines.length && !couldBeSep(h, l.first)) break;
+    if (!l.done) return false;
+    if (!l.lines.length && !couldBeSep(h, l.first)) return true;
     const e = lineEnd(h, l.first);
-    if (e < 0) continue;
+    if (e < 0) return false;
     // After lines of spaces, the row after a sep= line says whether they are blank.
-    if (!l.lines.length || !sepAt(h, l.first) || lineEnd(h, afterEnd(h, e)) >= 0) break;
-  }
-  const rest = (async function* () {
-    if (complete) return;
-    for (;;) {
-      const r = await it.next();
-      if (r.done) return;
-      yield r.value;
-    }
-  })();
-  const h = buf.subarray(0, len);
+    return !l.lines.length || !sepAt(h, l.first) || lineEnd(h, afterEnd(h, e)) >= 0;
+  });
+  const { rest, body } = s;
+  const h = s.head;
   const { lines, first } = scan(h, true);
   const sep = sepAt(h, first);
   const d = sep?.c;
@@ -287,7 +280,7 @@ export async function csvLead(src: AsyncIterable<Buffer>, delimiter?: string): P
     const tabs = delim === 9 || (delim === undefined && row.includes(9));
     blank = !many ? [] : lines.filter((x) => !(tabs && h.subarray(x.start, x.end).includes(9)));
   }
-  if (!sepLine && !blank.length) return { body: (async function* () { if (len) yield h; yield* rest; })() };
+  if (!sepLine && !blank.length) return { body };
   const cut = [...blank, ...(sepLine ? [sepLine] : [])].sort((a, b) => a.start - b.start);
   const kept: Buffer[] = [];
   let from = 0;
